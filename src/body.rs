@@ -1,0 +1,72 @@
+//! The one body type the gateway sends, to clients and to upstreams.
+
+use std::collections::VecDeque;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http_body::{Frame, SizeHint};
+
+use crate::upstream::relay::RelayBody;
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A response or upstream request body.
+pub enum Body {
+    /// A whole body at once (or none).
+    Full(Option<Bytes>),
+    /// Known pieces sent in order: spliced request bodies, mock streams. Zero-copy.
+    Chunks { parts: VecDeque<Bytes>, len: u64 },
+    /// An upstream stream relayed chunk by chunk.
+    Relay(Box<RelayBody>),
+}
+
+impl Body {
+    pub fn full(b: impl Into<Bytes>) -> Self {
+        Body::Full(Some(b.into()))
+    }
+    pub fn empty() -> Self {
+        Body::Full(None)
+    }
+    pub fn chunks(parts: impl IntoIterator<Item = Bytes>) -> Self {
+        let parts: VecDeque<Bytes> = parts.into_iter().filter(|b| !b.is_empty()).collect();
+        let len = parts.iter().map(|b| b.len() as u64).sum();
+        Body::Chunks { parts, len }
+    }
+}
+
+impl http_body::Body for Body {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        match self.get_mut() {
+            Body::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
+            Body::Chunks { parts, len } => Poll::Ready(parts.pop_front().map(|b| {
+                *len -= b.len() as u64;
+                Ok(Frame::data(b))
+            })),
+            Body::Relay(r) => Pin::new(r.as_mut()).poll_frame(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            Body::Full(b) => b.is_none(),
+            Body::Chunks { parts, .. } => parts.is_empty(),
+            Body::Relay(r) => r.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            Body::Full(Some(b)) => SizeHint::with_exact(b.len() as u64),
+            Body::Full(None) => SizeHint::with_exact(0),
+            Body::Chunks { len, .. } => SizeHint::with_exact(*len),
+            Body::Relay(_) => SizeHint::default(),
+        }
+    }
+}

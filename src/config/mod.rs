@@ -1,0 +1,280 @@
+//! Configuration: LiteLLM's `config.yaml` layout with `litellm_` renamed `tianji_`.
+//!
+//! Loading is: YAML -> `serde_json::Value` -> `os.environ/` resolution -> typed structs
+//! (errors carry the field path, ignored keys become warnings with their path) -> validation.
+
+pub mod env;
+mod model_list;
+mod settings;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+pub use env::Env;
+pub use model_list::{ModelEntry, TianjiParams};
+pub use settings::{AliasTarget, GeneralSettings, RouterSettings, TianjiSettings};
+
+/// Why a config could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("config is not valid YAML: {0}")]
+    Yaml(String),
+    #[error("{path}: environment variable {name} is not set (referenced as os.environ/{name})")]
+    UnsetEnv { path: String, name: String },
+    #[error("{path}: nesting deeper than 64 levels")]
+    TooDeep { path: String },
+    #[error("{path}: {message}")]
+    Invalid { path: String, message: String },
+}
+
+/// The whole config file.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct Config {
+    #[serde(default)]
+    pub model_list: Vec<ModelEntry>,
+    #[serde(default)]
+    pub general_settings: GeneralSettings,
+    #[serde(default)]
+    pub router_settings: RouterSettings,
+    #[serde(default, alias = "litellm_settings")]
+    pub tianji_settings: TianjiSettings,
+    #[serde(default)]
+    pub environment_variables: BTreeMap<String, Value>,
+}
+
+/// A parsed config plus what the loader wants the operator to know.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub config: Config,
+    /// Resolves provider key env vars (`environment_variables` first, then the process).
+    pub env: Env,
+    /// One line per ignored key, with its path.
+    pub warnings: Vec<String>,
+}
+
+impl Loaded {
+    /// Read and parse a config file.
+    pub fn from_file(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Self::from_yaml(&text)
+    }
+
+    /// Parse config text (YAML, or JSON which is YAML).
+    pub fn from_yaml(text: &str) -> Result<Self, ConfigError> {
+        let mut doc: Value = if text.trim().is_empty() {
+            Value::Object(Default::default())
+        } else {
+            serde_saphyr::from_str(text).map_err(|e| ConfigError::Yaml(e.to_string()))?
+        };
+        if doc.is_null() {
+            doc = Value::Object(Default::default());
+        }
+        if !doc.is_object() {
+            return Err(ConfigError::Invalid {
+                path: "(top level)".into(),
+                message: "expected a map with model_list, general_settings, ...".into(),
+            });
+        }
+        let env = Env::new(env::overlay_from(&doc)?);
+        env.resolve_tree(&mut doc)?;
+
+        let mut warnings = Vec::new();
+        let mut on_ignored = |p: serde_ignored::Path<'_>| {
+            warnings.push(format!(
+                "unknown or unsupported config key `{}` is ignored",
+                fmt_path(&p)
+            ));
+        };
+        let de = serde_ignored::Deserializer::new(&doc, &mut on_ignored);
+        let config: Config = serde_path_to_error::deserialize(de).map_err(|e| {
+            let path = e.path().to_string();
+            ConfigError::Invalid {
+                path: path.replace(".[", "["),
+                message: e.into_inner().to_string(),
+            }
+        })?;
+        let mut config = config;
+        if let Some(k) = env.get(env::ENV_MASTER_KEY).filter(|k| !k.is_empty()) {
+            config.general_settings.master_key = Some(k);
+        }
+        validate(&config)?;
+        Ok(Loaded {
+            config,
+            env,
+            warnings,
+        })
+    }
+}
+
+fn fmt_path(p: &serde_ignored::Path<'_>) -> String {
+    use serde_ignored::Path as P;
+    match p {
+        P::Root => String::new(),
+        P::Seq { parent, index } => format!("{}[{index}]", fmt_path(parent)),
+        P::Map { parent, key } => {
+            let head = fmt_path(parent);
+            if head.is_empty() {
+                key.clone()
+            } else {
+                format!("{head}.{key}")
+            }
+        }
+        P::Some { parent } | P::NewtypeStruct { parent } | P::NewtypeVariant { parent } => {
+            fmt_path(parent)
+        }
+    }
+}
+
+fn positive(v: Option<f64>, path: &str) -> Result<(), ConfigError> {
+    match v {
+        Some(x) if !(x.is_finite() && x > 0.0) => Err(ConfigError::Invalid {
+            path: path.into(),
+            message: format!("must be a positive number of seconds, got {x}"),
+        }),
+        _ => Ok(()),
+    }
+}
+
+fn validate(c: &Config) -> Result<(), ConfigError> {
+    for (i, m) in c.model_list.iter().enumerate() {
+        let p = format!("model_list[{i}]");
+        if m.model_name.trim().is_empty() {
+            return Err(ConfigError::Invalid {
+                path: format!("{p}.model_name"),
+                message: "must not be empty".into(),
+            });
+        }
+        if m.tianji_params.model.trim().is_empty() {
+            return Err(ConfigError::Invalid {
+                path: format!("{p}.tianji_params.model"),
+                message: "must not be empty (expected provider/model)".into(),
+            });
+        }
+        positive(
+            m.tianji_params.timeout,
+            &format!("{p}.tianji_params.timeout"),
+        )?;
+        positive(
+            m.tianji_params.stream_timeout,
+            &format!("{p}.tianji_params.stream_timeout"),
+        )?;
+    }
+    let g = &c.general_settings;
+    positive(
+        g.header_read_timeout,
+        "general_settings.header_read_timeout",
+    )?;
+    positive(
+        g.graceful_shutdown_timeout,
+        "general_settings.graceful_shutdown_timeout",
+    )?;
+    if let Some(mb) = g.max_request_size_mb {
+        if !(mb.is_finite() && mb > 0.0) {
+            return Err(ConfigError::Invalid {
+                path: "general_settings.max_request_size_mb".into(),
+                message: format!("must be a positive number, got {mb}"),
+            });
+        }
+    }
+    if g.ssl_certfile.is_some() != g.ssl_keyfile.is_some() {
+        return Err(ConfigError::Invalid {
+            path: "general_settings.ssl_certfile".into(),
+            message: "ssl_certfile and ssl_keyfile must be set together".into(),
+        });
+    }
+    positive(c.router_settings.timeout, "router_settings.timeout")?;
+    positive(
+        c.router_settings.stream_timeout,
+        "router_settings.stream_timeout",
+    )?;
+    positive(
+        c.tianji_settings.request_timeout,
+        "tianji_settings.request_timeout",
+    )?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_litellm_layout_and_warns_on_unknown_keys() {
+        let y = r#"
+model_list:
+  - model_name: gpt-4o
+    tianji_params:
+      model: openai/gpt-4o
+      api_key: sk-x
+      bogus_param: 1
+    model_info: {id: dep-1, anything: goes}
+general_settings:
+  master_key: sk-1234
+  nonsense: true
+router_settings:
+  model_group_alias: {gpt4: gpt-4o, hidden-one: {model: gpt-4o, hidden: true}}
+whatever_section: {}
+"#;
+        let l = Loaded::from_yaml(y).unwrap();
+        assert_eq!(l.config.model_list.len(), 1);
+        assert_eq!(l.config.model_list[0].model_info["id"], "dep-1");
+        let w = l.warnings.join("\n");
+        assert!(
+            w.contains("`model_list[0].tianji_params.bogus_param`"),
+            "{w}"
+        );
+        assert!(w.contains("`general_settings.nonsense`"), "{w}");
+        assert!(w.contains("`whatever_section`"), "{w}");
+        assert_eq!(l.warnings.len(), 3, "{w}");
+        assert!(l.config.router_settings.model_group_alias["hidden-one"].hidden());
+    }
+
+    #[test]
+    fn type_errors_name_the_path() {
+        let y = "model_list:\n  - model_name: a\n    tianji_params: {model: openai/a, rpm: lots}\n";
+        let e = Loaded::from_yaml(y).unwrap_err().to_string();
+        assert!(e.contains("model_list[0].tianji_params.rpm"), "{e}");
+    }
+
+    #[test]
+    fn missing_required_field_and_bad_timeout() {
+        let e = Loaded::from_yaml("model_list:\n  - tianji_params: {model: openai/a}\n")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("model_name"), "{e}");
+        let e = Loaded::from_yaml(
+            "model_list:\n  - model_name: a\n    tianji_params: {model: openai/a, timeout: -1}\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("model_list[0].tianji_params.timeout"), "{e}");
+    }
+
+    #[test]
+    fn litellm_names_are_accepted() {
+        let y = "model_list:\n  - model_name: a\n    litellm_params: {model: openai/a}\nlitellm_settings: {request_timeout: 5}\n";
+        let l = Loaded::from_yaml(y).unwrap();
+        assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+        assert_eq!(l.config.tianji_settings.request_timeout, Some(5.0));
+    }
+
+    #[test]
+    fn invalid_yaml_is_an_error() {
+        assert!(matches!(
+            Loaded::from_yaml("model_list: [").unwrap_err(),
+            ConfigError::Yaml(_)
+        ));
+        assert!(Loaded::from_yaml("- a\n- b\n").is_err());
+    }
+}

@@ -1,0 +1,43 @@
+//! `model_list[]` entries as written in the config file.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+/// One deployment: a public `model_name` served by `tianji_params.model` at a provider.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ModelEntry {
+    pub model_name: String,
+    #[serde(alias = "litellm_params")]
+    pub tianji_params: TianjiParams,
+    /// Free-form metadata (`id`, `mode`, `base_model`, costs, ...): never warned about.
+    #[serde(default)]
+    pub model_info: Map<String, Value>,
+}
+
+/// How to call the deployment.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct TianjiParams {
+    /// `provider/name` (a bare name means `openai`). `*` may appear for wildcard deployments.
+    pub model: String,
+    pub api_key: Option<String>,
+    pub api_base: Option<String>,
+    pub api_version: Option<String>,
+    pub rpm: Option<u64>,
+    pub tpm: Option<u64>,
+    /// Seconds for a non-streaming call (whole response).
+    pub timeout: Option<f64>,
+    /// Seconds to the first byte of a streaming call, and between two chunks.
+    pub stream_timeout: Option<f64>,
+    /// Extra attempts after a connection failure, upstream 429 or 5xx.
+    pub max_retries: Option<u32>,
+    /// Answer with this text without calling the provider.
+    pub mock_response: Option<String>,
+    /// Headers added to every upstream request of this deployment.
+    #[serde(default)]
+    pub extra_headers: BTreeMap<String, String>,
+    /// Same as `extra_headers` (LiteLLM accepts both names).
+    #[serde(default)]
+    pub headers: BTreeMap<String, String>,
+}

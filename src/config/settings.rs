@@ -1,0 +1,74 @@
+//! `general_settings`, `router_settings`, `tianji_settings`.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+/// Proxy-wide settings.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct GeneralSettings {
+    /// Admin key (`sk-...`). Overridden by `TIANJI_MASTER_KEY`. Without one, LLM routes are open.
+    pub master_key: Option<String>,
+    /// Listen address when `--host` is not given.
+    pub host: Option<String>,
+    /// Listen port when `--port` is not given (default 4000).
+    pub port: Option<u16>,
+    /// Largest accepted request body in MiB (default 32); larger bodies get 413.
+    pub max_request_size_mb: Option<f64>,
+    /// PEM certificate chain; with `ssl_keyfile` the gateway serves HTTPS.
+    pub ssl_certfile: Option<String>,
+    /// PEM private key matching `ssl_certfile`.
+    pub ssl_keyfile: Option<String>,
+    /// Seconds a client has to send the request head (default 30).
+    pub header_read_timeout: Option<f64>,
+    /// Seconds in-flight requests and streams get to finish on SIGTERM/SIGINT (default 30).
+    pub graceful_shutdown_timeout: Option<f64>,
+}
+
+/// Alias target: `alias: model` or `alias: {model: m, hidden: true}`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum AliasTarget {
+    Name(String),
+    Detailed {
+        model: String,
+        #[serde(default)]
+        hidden: bool,
+    },
+}
+
+impl AliasTarget {
+    pub fn model(&self) -> &str {
+        match self {
+            AliasTarget::Name(m) => m,
+            AliasTarget::Detailed { model, .. } => model,
+        }
+    }
+    pub fn hidden(&self) -> bool {
+        matches!(self, AliasTarget::Detailed { hidden: true, .. })
+    }
+}
+
+/// Model routing settings.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct RouterSettings {
+    /// Public alias -> model group.
+    #[serde(default)]
+    pub model_group_alias: BTreeMap<String, AliasTarget>,
+    /// Default `timeout` (seconds) for deployments that set none.
+    pub timeout: Option<f64>,
+    /// Default `stream_timeout` (seconds) for deployments that set none.
+    pub stream_timeout: Option<f64>,
+    /// Default `max_retries` for deployments that set none.
+    pub num_retries: Option<u32>,
+}
+
+/// Library-level settings (LiteLLM's `litellm_settings`).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct TianjiSettings {
+    /// Default `timeout` (seconds) for every deployment (router_settings.timeout wins).
+    pub request_timeout: Option<f64>,
+    /// Log as JSON lines instead of text.
+    #[serde(default)]
+    pub json_logs: bool,
+}

@@ -1,0 +1,163 @@
+//! The one gateway error: every area's error gathered, with one renderer of the OpenAI/LiteLLM
+//! error body `{"error":{"message","type","param","code"}}` (`code` = HTTP status as a string).
+
+use std::borrow::Cow;
+
+use bytes::Bytes;
+use http::{HeaderValue, Response, StatusCode, header};
+use serde::Serialize;
+
+use crate::auth::AuthError;
+use crate::body::Body;
+use crate::pipeline::parse::RequestError;
+use crate::router::RouteError;
+use crate::upstream::UpstreamError;
+
+/// Anything that ends a request with an error response.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    #[error(transparent)]
+    Request(#[from] RequestError),
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    #[error(transparent)]
+    Route(#[from] RouteError),
+    #[error(transparent)]
+    Upstream(#[from] UpstreamError),
+    #[error("Route not found: {0}")]
+    NotFound(String),
+    #[error("The model '{0}' does not exist or you do not have access to it.")]
+    ModelNotFound(String),
+    #[error("Method {method} not allowed on {path}. Allowed: {allowed}")]
+    MethodNotAllowed {
+        method: String,
+        path: String,
+        allowed: &'static str,
+    },
+    #[error("{0}")]
+    NotImplemented(String),
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: ErrorFields<'a>,
+}
+
+#[derive(Serialize)]
+struct ErrorFields<'a> {
+    message: &'a str,
+    #[serde(rename = "type")]
+    kind: &'a str,
+    param: Option<&'a str>,
+    code: &'a str,
+}
+
+/// Default `type` for a status, as LiteLLM 1.109 picks it.
+pub fn type_for_status(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        401 => "authentication_error",
+        403 => "permission_error",
+        404 => "not_found_error",
+        408 => "timeout_error",
+        429 => "rate_limit_error",
+        s if s < 500 => "invalid_request_error",
+        _ => "internal_server_error",
+    }
+}
+
+impl GatewayError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            GatewayError::Request(e) => e.status(),
+            GatewayError::Auth(_) => StatusCode::UNAUTHORIZED,
+            GatewayError::Route(RouteError::UnknownModel(_)) => StatusCode::BAD_REQUEST,
+            GatewayError::Route(RouteError::Deployment { .. }) => StatusCode::BAD_REQUEST,
+            GatewayError::Upstream(e) => e.status(),
+            GatewayError::NotFound(_) | GatewayError::ModelNotFound(_) => StatusCode::NOT_FOUND,
+            GatewayError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            GatewayError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
+        }
+    }
+
+    pub fn error_type(&self) -> Cow<'_, str> {
+        match self {
+            GatewayError::Auth(e) => Cow::Borrowed(e.error_type()),
+            GatewayError::Upstream(e) => e.error_type(),
+            GatewayError::NotImplemented(_) => Cow::Borrowed("not_implemented_error"),
+            _ => Cow::Borrowed(type_for_status(self.status())),
+        }
+    }
+
+    pub fn param(&self) -> Option<&str> {
+        match self {
+            GatewayError::Request(e) => e.param(),
+            GatewayError::Auth(e) => e.param(),
+            GatewayError::Route(_) | GatewayError::ModelNotFound(_) => Some("model"),
+            GatewayError::Upstream(e) => e.param(),
+            _ => None,
+        }
+    }
+
+    /// Low-cardinality label for logs and metrics.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            GatewayError::Request(_) => "bad_request",
+            GatewayError::Auth(_) => "auth",
+            GatewayError::Route(_) => "route",
+            GatewayError::Upstream(e) => e.reason(),
+            GatewayError::NotFound(_) | GatewayError::ModelNotFound(_) => "not_found",
+            GatewayError::MethodNotAllowed { .. } => "method",
+            GatewayError::NotImplemented(_) => "not_implemented",
+        }
+    }
+
+    /// Render the JSON error response. Logged here, once.
+    pub fn into_response(self) -> Response<Body> {
+        let status = self.status();
+        if status.is_server_error() {
+            tracing::warn!(status = status.as_u16(), reason = self.reason(), error = %self, "request failed");
+        } else {
+            tracing::debug!(status = status.as_u16(), reason = self.reason(), error = %self, "request rejected");
+        }
+        let message = match &self {
+            GatewayError::Upstream(e) => e.message(),
+            other => Cow::Owned(other.to_string()),
+        };
+        let kind = self.error_type();
+        let code = itoa::Buffer::new().format(status.as_u16()).to_string();
+        let body = ErrorBody {
+            error: ErrorFields {
+                message: &message,
+                kind: &kind,
+                param: self.param(),
+                code: &code,
+            },
+        };
+        let bytes = serde_json::to_vec(&body).unwrap_or_else(|_| b"{\"error\":{}}".to_vec());
+        let mut resp = json_response(status, Bytes::from(bytes));
+        match &self {
+            GatewayError::MethodNotAllowed { allowed, .. } => {
+                resp.headers_mut()
+                    .insert(header::ALLOW, HeaderValue::from_static(allowed));
+            }
+            GatewayError::Upstream(e) => {
+                if let Some(v) = e.retry_after() {
+                    resp.headers_mut().insert(header::RETRY_AFTER, v.clone());
+                }
+            }
+            _ => {}
+        }
+        resp
+    }
+}
+
+/// A JSON response with the given status.
+pub fn json_response(status: StatusCode, body: Bytes) -> Response<Body> {
+    let mut resp = Response::new(Body::full(body));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp
+}

@@ -1,0 +1,131 @@
+//! Tianji: a high-throughput, LiteLLM-compatible LLM gateway.
+//!
+//! `main.rs` is thin; everything lives here so tests, benches and fuzz targets link the same code.
+//! Start at [`pipeline`] for the request path and DESIGN.md / README.md for the architecture.
+
+pub mod auth;
+pub mod body;
+pub mod config;
+pub mod error;
+pub mod health;
+pub mod models_api;
+pub mod observability;
+pub mod pipeline;
+pub mod providers;
+pub mod router;
+pub mod routes;
+pub mod server;
+pub mod state;
+pub mod upstream;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub use config::{ConfigError, Loaded};
+pub use state::{AppState, StateError};
+
+/// Why the gateway did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error(transparent)]
+    Tls(#[from] server::TlsError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+}
+
+/// Everything needed to serve, checked: `--check-config` stops here.
+pub struct Prepared {
+    pub state: Arc<AppState>,
+    pub tls: Option<tokio_rustls::TlsAcceptor>,
+    pub options: server::ServerOptions,
+}
+
+fn secs(v: Option<f64>, default: u64) -> Duration {
+    v.and_then(|s| Duration::try_from_secs_f64(s).ok())
+        .unwrap_or(Duration::from_secs(default))
+}
+
+/// Build state and TLS from a loaded config.
+pub fn prepare(loaded: &Loaded) -> Result<Prepared, StartError> {
+    let state = Arc::new(AppState::build(loaded)?);
+    let g = &loaded.config.general_settings;
+    let tls = match (&g.ssl_certfile, &g.ssl_keyfile) {
+        (Some(c), Some(k)) => Some(server::tls_acceptor(c, k)?),
+        _ => None,
+    };
+    let options = server::ServerOptions {
+        header_read_timeout: secs(g.header_read_timeout, 30),
+        graceful_timeout: secs(g.graceful_shutdown_timeout, 30),
+    };
+    Ok(Prepared {
+        state,
+        tls,
+        options,
+    })
+}
+
+/// Serve `prepared` on `listener` until `shutdown` resolves, then drain.
+pub async fn serve(prepared: Prepared, listener: TcpListener, shutdown: impl Future<Output = ()>) {
+    server::serve(
+        listener,
+        prepared.state,
+        prepared.tls,
+        prepared.options,
+        shutdown,
+    )
+    .await;
+}
+
+/// A gateway running in this process (tests, embedding).
+pub struct Gateway {
+    pub addr: SocketAddr,
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<()>,
+}
+
+impl Gateway {
+    /// Start on `addr` (port 0 picks a free port).
+    pub async fn start(loaded: &Loaded, addr: SocketAddr) -> Result<Self, StartError> {
+        let prepared = prepare(loaded)?;
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| StartError::Bind {
+                addr: addr.to_string(),
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| StartError::Bind {
+            addr: addr.to_string(),
+            source,
+        })?;
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(serve(prepared, listener, async move {
+            let _ = rx.await;
+        }));
+        Ok(Self {
+            addr,
+            stop: Some(tx),
+            task,
+        })
+    }
+
+    /// Stop accepting, drain, and wait until the server has stopped.
+    pub async fn shutdown(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        let _ = (&mut self.task).await;
+    }
+}

@@ -1,0 +1,38 @@
+//! `GET /v1/models` and `GET /v1/models/{model}` (OpenAI shapes).
+
+use bytes::Bytes;
+use http::{Response, StatusCode};
+use serde_json::{Value, json};
+
+use crate::body::Body;
+use crate::error::{GatewayError, json_response};
+use crate::state::AppState;
+
+/// LiteLLM reports this fixed `created` for proxy models.
+const CREATED: u64 = 1_677_610_602;
+
+fn entry(id: &str) -> Value {
+    json!({"id": id, "object": "model", "created": CREATED, "owned_by": "openai"})
+}
+
+pub fn respond(state: &AppState, model: Option<&str>) -> Response<Body> {
+    let body = match model {
+        None => {
+            let data: Vec<Value> = state
+                .models
+                .public_names()
+                .iter()
+                .map(|n| entry(n))
+                .collect();
+            json!({"object": "list", "data": data})
+        }
+        Some(m) if state.models.is_public(m) => entry(m),
+        Some(m) => {
+            return GatewayError::ModelNotFound(m.to_string()).into_response();
+        }
+    };
+    json_response(
+        StatusCode::OK,
+        Bytes::from(serde_json::to_vec(&body).unwrap_or_default()),
+    )
+}

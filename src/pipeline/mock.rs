@@ -1,0 +1,186 @@
+//! `mock_response`: answer like the provider would, without calling it (demo, tests, dry runs).
+//! Usage is estimated from text length (about 4 characters a token), so accounting is exercised.
+
+use bytes::Bytes;
+use http::{HeaderValue, Response, StatusCode, header};
+use serde_json::{Value, json};
+
+use super::parse::{Expect, ParsedRequest};
+use crate::body::Body;
+use crate::upstream::sse::Usage;
+
+fn tokens(chars: usize) -> u64 {
+    (chars as u64).div_ceil(4).max(1)
+}
+
+fn text_chars(v: &Value) -> usize {
+    match v {
+        Value::String(s) => s.chars().count(),
+        Value::Array(a) => a.iter().map(text_chars).sum(),
+        Value::Object(o) => o
+            .iter()
+            .filter(|(k, _)| matches!(k.as_str(), "content" | "text"))
+            .map(|(_, v)| text_chars(v))
+            .sum(),
+        _ => 0,
+    }
+}
+
+fn prompt_usage(req: &ParsedRequest, expect: Expect, completion: u64) -> Usage {
+    let body: Value = serde_json::from_slice(&req.raw).unwrap_or(Value::Null);
+    let field = match expect {
+        Expect::Chat => "messages",
+        Expect::Completion => "prompt",
+        Expect::Embedding => "input",
+    };
+    let prompt = tokens(body.get(field).map(text_chars).unwrap_or(0));
+    Usage {
+        prompt_tokens: prompt,
+        completion_tokens: completion,
+        total_tokens: prompt + completion,
+    }
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn usage_json(u: &Usage) -> Value {
+    json!({"prompt_tokens": u.prompt_tokens, "completion_tokens": u.completion_tokens, "total_tokens": u.total_tokens})
+}
+
+/// Split text into stream pieces (words with their following space).
+fn pieces(text: &str) -> Vec<&str> {
+    let mut out = Vec::new();
+    let mut start = 0;
+    for (i, c) in text.char_indices() {
+        if c == ' ' {
+            out.push(&text[start..=i]);
+            start = i + 1;
+        }
+    }
+    if start < text.len() {
+        out.push(&text[start..]);
+    }
+    out
+}
+
+fn sse(v: &Value) -> Bytes {
+    Bytes::from(format!("data: {v}\n\n"))
+}
+
+/// Build the mocked answer and its usage.
+pub fn respond(
+    expect: Expect,
+    req: &ParsedRequest,
+    model: &str,
+    text: &str,
+    call_id: &str,
+) -> (Response<Body>, Usage) {
+    let completion = if expect == Expect::Embedding {
+        0
+    } else {
+        tokens(text.chars().count())
+    };
+    let usage = prompt_usage(req, expect, completion);
+    let created = now_secs();
+    if req.stream && expect != Expect::Embedding {
+        let mut parts = Vec::new();
+        let (object, id) = match expect {
+            Expect::Chat => ("chat.completion.chunk", format!("chatcmpl-{call_id}")),
+            _ => ("text_completion", format!("cmpl-{call_id}")),
+        };
+        let chunk = |choice: Value| json!({"id": id, "object": object, "created": created, "model": model, "choices": [choice]});
+        if expect == Expect::Chat {
+            parts.push(sse(&chunk(json!({"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": null}))));
+        }
+        for p in pieces(text) {
+            let choice = match expect {
+                Expect::Chat => json!({"index": 0, "delta": {"content": p}, "finish_reason": null}),
+                _ => json!({"index": 0, "text": p, "logprobs": null, "finish_reason": null}),
+            };
+            parts.push(sse(&chunk(choice)));
+        }
+        let last = match expect {
+            Expect::Chat => json!({"index": 0, "delta": {}, "finish_reason": "stop"}),
+            _ => json!({"index": 0, "text": "", "logprobs": null, "finish_reason": "stop"}),
+        };
+        parts.push(sse(&chunk(last)));
+        if req.include_usage == Some(true) {
+            parts.push(sse(&json!({"id": id, "object": object, "created": created, "model": model, "choices": [], "usage": usage_json(&usage)})));
+        }
+        parts.push(Bytes::from_static(b"data: [DONE]\n\n"));
+        let mut resp = Response::new(Body::chunks(parts));
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/event-stream"),
+        );
+        resp.headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        return (resp, usage);
+    }
+    let body = match expect {
+        Expect::Chat => json!({
+            "id": format!("chatcmpl-{call_id}"), "object": "chat.completion", "created": created, "model": model,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+            "usage": usage_json(&usage),
+        }),
+        Expect::Completion => json!({
+            "id": format!("cmpl-{call_id}"), "object": "text_completion", "created": created, "model": model,
+            "choices": [{"index": 0, "text": text, "logprobs": null, "finish_reason": "stop"}],
+            "usage": usage_json(&usage),
+        }),
+        Expect::Embedding => {
+            let body: Value = serde_json::from_slice(&req.raw).unwrap_or(Value::Null);
+            let n = match body.get("input") {
+                Some(Value::Array(a)) if a.iter().all(|x| !x.is_number()) => a.len().max(1),
+                _ => 1,
+            };
+            let data: Vec<Value> = (0..n)
+                .map(|i| {
+                    let v: Vec<f64> = (0..8)
+                        .map(|k| (((i * 31 + k * 7) % 17) as f64 - 8.0) / 10.0)
+                        .collect();
+                    json!({"object": "embedding", "index": i, "embedding": v})
+                })
+                .collect();
+            json!({"object": "list", "data": data, "model": model,
+                   "usage": {"prompt_tokens": usage.prompt_tokens, "total_tokens": usage.prompt_tokens}})
+        }
+    };
+    let bytes = serde_json::to_vec(&body).unwrap_or_default();
+    (
+        crate::error::json_response(StatusCode::OK, Bytes::from(bytes)),
+        usage,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::parse::parse;
+
+    #[test]
+    fn chat_mock_has_realistic_usage() {
+        let req = parse(
+            Bytes::from_static(
+                br#"{"model":"m","messages":[{"role":"user","content":"hello there friend"}]}"#,
+            ),
+            Expect::Chat,
+        )
+        .unwrap();
+        let (_, u) = respond(Expect::Chat, &req, "m", "Hi! How can I help?", "x");
+        assert_eq!(u.prompt_tokens, 5);
+        assert_eq!(u.completion_tokens, 5);
+        assert_eq!(u.total_tokens, 10);
+    }
+
+    #[test]
+    fn pieces_keep_all_text() {
+        assert_eq!(pieces("a bc d").concat(), "a bc d");
+        assert_eq!(pieces("a bc d").len(), 3);
+    }
+}

@@ -1,0 +1,229 @@
+//! The request path. `handle` dispatches by route; LLM calls run the stages of DESIGN.md §3 in
+//! order over one [`RequestCtx`]:
+//! parse -> authenticate -> route -> (mock) -> translate -> upstream -> relay -> post.
+
+pub mod members;
+pub mod mock;
+pub mod parse;
+pub mod post;
+mod respond;
+pub mod rewrite;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{Request, Response, header};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use tokio::time::Instant;
+use uuid::Uuid;
+
+use crate::body::Body;
+use crate::error::GatewayError;
+use crate::providers::ProviderKind;
+use crate::router::Deployment;
+use crate::routes::Route;
+use crate::state::AppState;
+use crate::upstream::{self, UpstreamError, relay::RelayBody, sse};
+use parse::{Expect, RequestError};
+use post::Completion;
+
+/// Per-request state passed through the stages.
+pub struct RequestCtx {
+    pub call_id: Uuid,
+    pub started: Instant,
+    /// Time spent waiting for the provider (for the overhead header).
+    pub upstream_elapsed: Duration,
+    /// The deployment chosen by the route stage.
+    pub deployment: Option<Arc<Deployment>>,
+    pub completion: Completion,
+}
+
+impl RequestCtx {
+    fn new(route: &'static str) -> Self {
+        let call_id = Uuid::now_v7();
+        let started = Instant::now();
+        Self {
+            call_id,
+            started,
+            upstream_elapsed: Duration::ZERO,
+            deployment: None,
+            completion: Completion::new(call_id, started, route),
+        }
+    }
+}
+
+/// Serve one HTTP request. Never fails: errors become JSON error responses.
+pub async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Response<Body> {
+    let path = req.uri().path();
+    let Some(m) = state.routes.at(path) else {
+        return GatewayError::NotFound(path.to_string()).into_response();
+    };
+    let route = m.route;
+    let method = req.method();
+    let allowed = method == route.method()
+        || (route.method() == http::Method::GET && method == http::Method::HEAD);
+    if !allowed {
+        return GatewayError::MethodNotAllowed {
+            method: method.to_string(),
+            path: path.to_string(),
+            allowed: route.allowed(),
+        }
+        .into_response();
+    }
+    let path_model = m.model.map(str::to_string);
+    match route {
+        Route::Llm {
+            expect,
+            path_model: from_path,
+        } => {
+            let mut ctx = RequestCtx::new(route_name(expect));
+            let model = if from_path { path_model } else { None };
+            let result = llm(&state, req, expect, model, &mut ctx).await;
+            let mut resp = result.unwrap_or_else(GatewayError::into_response);
+            ctx.completion.status = resp.status().as_u16();
+            respond::decorate(&mut resp, &ctx);
+            resp
+        }
+        Route::Models | Route::ModelInfo => {
+            if let Err(e) = state.auth.authenticate(req.headers()) {
+                return GatewayError::from(e).into_response();
+            }
+            crate::models_api::respond(&state, path_model.as_deref())
+        }
+        Route::Liveliness => crate::health::liveliness(),
+        Route::Readiness => crate::health::readiness(&state),
+    }
+}
+
+fn route_name(e: Expect) -> &'static str {
+    match e {
+        Expect::Chat => "chat_completions",
+        Expect::Completion => "completions",
+        Expect::Embedding => "embeddings",
+    }
+}
+
+async fn llm(
+    state: &AppState,
+    req: Request<Incoming>,
+    expect: Expect,
+    path_model: Option<String>,
+    ctx: &mut RequestCtx,
+) -> Result<Response<Body>, GatewayError> {
+    // authenticate (before reading the body)
+    state.auth.authenticate(req.headers())?;
+
+    // parse
+    let (parts, body) = req.into_parts();
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|s| s.parse::<u64>().ok());
+    let raw = parse::read_body(body, declared, state.max_body_bytes).await?;
+    let parsed = parse::parse(raw, expect)?;
+    let model = path_model
+        .or_else(|| parsed.model.clone())
+        .filter(|m| !m.is_empty())
+        .ok_or(RequestError::Missing("model"))?;
+    ctx.completion.stream = parsed.stream;
+
+    // route
+    let resolved = state.models.resolve(&model)?;
+    let dep = resolved.pick().clone();
+    ctx.completion.model = Some(model.clone());
+    ctx.completion.deployment = Some(dep.clone());
+    ctx.deployment = Some(dep.clone());
+
+    // mock
+    if let Some(text) = parsed
+        .mock_response
+        .as_deref()
+        .or(dep.mock_response.as_deref())
+    {
+        let id = ctx.call_id.simple().to_string();
+        let (resp, usage) = mock::respond(expect, &parsed, &model, text, &id);
+        ctx.completion.usage = Some(usage);
+        return Ok(resp);
+    }
+
+    // translate
+    let (spec, endpoints) = match (&dep.provider, &dep.endpoints) {
+        (ProviderKind::OpenAiCompatible(spec), Some(ep)) => (spec, ep),
+        (kind, _) => {
+            return Err(GatewayError::NotImplemented(format!(
+                "Provider '{}' (model={model}) needs a translation module that this build does not include yet",
+                kind.name()
+            )));
+        }
+    };
+    let body = rewrite::rewrite(&parsed, spec, &dep.upstream_model_json)?;
+    let uri = match expect {
+        Expect::Chat => &endpoints.chat,
+        Expect::Completion => &endpoints.completions,
+        Expect::Embedding => &endpoints.embeddings,
+    };
+
+    // upstream + relay
+    let t0 = Instant::now();
+    if parsed.stream {
+        let call = upstream::post(&state.client, &dep, uri, &body.parts, true);
+        let resp = tokio::time::timeout(dep.stream_timeout, call)
+            .await
+            .map_err(|_| UpstreamError::StreamTimeout(dep.stream_timeout.as_secs_f64()))??;
+        ctx.upstream_elapsed = t0.elapsed();
+        if !resp.status().is_success() {
+            return Err(UpstreamError::from_response(resp).await.into());
+        }
+        let (head, incoming) = resp.into_parts();
+        ctx.completion.status = head.status.as_u16();
+        let completion = ctx.completion.hand_off();
+        let relay = RelayBody::new(
+            incoming,
+            body.drop_usage_chunk,
+            dep.stream_timeout,
+            completion,
+        );
+        let mut out = Response::new(Body::Relay(Box::new(relay)));
+        let ct = head
+            .headers
+            .get(header::CONTENT_TYPE)
+            .cloned()
+            .unwrap_or(http::HeaderValue::from_static("text/event-stream"));
+        out.headers_mut().insert(header::CONTENT_TYPE, ct);
+        out.headers_mut().insert(
+            header::CACHE_CONTROL,
+            http::HeaderValue::from_static("no-cache"),
+        );
+        return Ok(out);
+    }
+
+    let call = async {
+        let resp = upstream::post(&state.client, &dep, uri, &body.parts, false).await?;
+        if !resp.status().is_success() {
+            return Err(UpstreamError::from_response(resp).await);
+        }
+        let (head, incoming) = resp.into_parts();
+        let bytes = incoming
+            .collect()
+            .await
+            .map_err(|e| UpstreamError::Body(e.to_string()))?
+            .to_bytes();
+        Ok((head, bytes))
+    };
+    let (head, bytes) = tokio::time::timeout(dep.timeout, call)
+        .await
+        .map_err(|_| UpstreamError::Timeout(dep.timeout.as_secs_f64()))??;
+    ctx.upstream_elapsed = t0.elapsed();
+    ctx.completion.usage = sse::usage_of_body(&bytes);
+    let mut out = Response::new(Body::full(bytes));
+    *out.status_mut() = head.status;
+    let ct = head
+        .headers
+        .get(header::CONTENT_TYPE)
+        .cloned()
+        .unwrap_or(http::HeaderValue::from_static("application/json"));
+    out.headers_mut().insert(header::CONTENT_TYPE, ct);
+    Ok(out)
+}

@@ -1,0 +1,42 @@
+//! Response headers every LLM response carries (success or error).
+
+use http::{HeaderName, HeaderValue, Response};
+
+use super::RequestCtx;
+use crate::body::Body;
+
+static CALL_ID: HeaderName = HeaderName::from_static("x-tianji-call-id");
+static MODEL_ID: HeaderName = HeaderName::from_static("x-tianji-model-id");
+static API_BASE: HeaderName = HeaderName::from_static("x-tianji-model-api-base");
+static DURATION: HeaderName = HeaderName::from_static("x-tianji-response-duration-ms");
+static OVERHEAD: HeaderName = HeaderName::from_static("x-tianji-overhead-duration-ms");
+
+/// Milliseconds with three decimals.
+fn millis(d: std::time::Duration) -> HeaderValue {
+    HeaderValue::from_str(&format!("{:.3}", d.as_secs_f64() * 1000.0))
+        .unwrap_or(HeaderValue::from_static("0"))
+}
+
+/// Add the `x-tianji-*` headers.
+pub fn decorate(resp: &mut Response<Body>, ctx: &RequestCtx) {
+    let total = ctx.started.elapsed();
+    let h = resp.headers_mut();
+    let mut id = uuid::Uuid::encode_buffer();
+    let id = ctx.call_id.hyphenated().encode_lower(&mut id);
+    if let Ok(v) = HeaderValue::from_str(id) {
+        h.insert(CALL_ID.clone(), v);
+    }
+    if let Some(dep) = &ctx.deployment {
+        if let Ok(v) = HeaderValue::from_str(&dep.id) {
+            h.insert(MODEL_ID.clone(), v);
+        }
+        if !dep.api_base.is_empty() {
+            h.insert(API_BASE.clone(), dep.api_base_header.clone());
+        }
+    }
+    h.insert(DURATION.clone(), millis(total));
+    h.insert(
+        OVERHEAD.clone(),
+        millis(total.saturating_sub(ctx.upstream_elapsed)),
+    );
+}

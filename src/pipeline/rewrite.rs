@@ -1,0 +1,268 @@
+//! Stage `translate` for OpenAI-compatible upstreams: the body goes out as received with only
+//! `model` replaced (plus the provider's declared renames and, for streams, `stream_options`).
+//! The result is a list of slices of the original body and small new pieces: no copy, no
+//! re-serialization.
+
+use bytes::Bytes;
+use serde_json::{Map, Value};
+
+use super::members::{self, TopLevel};
+use super::parse::{ParsedRequest, RequestError};
+use crate::providers::ProviderSpec;
+
+const INCLUDE_USAGE: &[u8] = br#"{"include_usage":true}"#;
+
+/// The upstream request body.
+#[derive(Debug, Clone)]
+pub struct Rewritten {
+    /// Pieces to send in order.
+    pub parts: Vec<Bytes>,
+    /// The gateway asked for usage the client did not: drop that chunk from the stream.
+    pub drop_usage_chunk: bool,
+}
+
+impl Rewritten {
+    pub fn len(&self) -> usize {
+        self.parts.iter().map(Bytes::len).sum()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// All pieces joined (tests, slow paths).
+    pub fn to_vec(&self) -> Vec<u8> {
+        let mut v = Vec::with_capacity(self.len());
+        for p in &self.parts {
+            v.extend_from_slice(p);
+        }
+        v
+    }
+}
+
+struct Edit {
+    at: std::ops::Range<usize>,
+    with: Bytes,
+}
+
+/// Build the upstream body for `req` sent to `spec` as `model_json` (a JSON string literal).
+pub fn rewrite(
+    req: &ParsedRequest,
+    spec: &ProviderSpec,
+    model_json: &Bytes,
+) -> Result<Rewritten, RequestError> {
+    let want_usage = req.stream && spec.stream_options && req.include_usage != Some(true);
+    let mut raw = req.raw.clone();
+    if spec.content_list_to_string {
+        raw = canonical(&raw, true)?;
+    }
+    let mut top = scan(&raw)?;
+    // A `model` key written with escapes (or a rename target) cannot be found byte-wise:
+    // normalise once so the fast path below is exact.
+    if req.model.is_some() && top.get(&raw, "model").is_none() {
+        raw = canonical(&raw, false)?;
+        top = scan(&raw)?;
+    }
+    let mut edits: Vec<Edit> = Vec::with_capacity(4);
+    let mut has_members = !top.members.is_empty();
+    match top.get(&raw, "model") {
+        Some(m) => edits.push(Edit {
+            at: m.value.clone(),
+            with: model_json.clone(),
+        }),
+        None => {
+            let mut v = Vec::with_capacity(model_json.len() + 10);
+            v.extend_from_slice(b"\"model\":");
+            v.extend_from_slice(model_json);
+            if has_members {
+                v.push(b',');
+            }
+            edits.push(Edit {
+                at: top.open + 1..top.open + 1,
+                with: Bytes::from(v),
+            });
+            has_members = true;
+        }
+    }
+    for (from, to) in &spec.param_mappings {
+        if let Some(m) = top.get(&raw, from) {
+            edits.push(Edit {
+                at: m.key.clone(),
+                with: Bytes::from(json_key_body(to)),
+            });
+        }
+    }
+    if want_usage {
+        match top.get(&raw, "stream_options") {
+            Some(m) => {
+                let mut opts: Map<String, Value> =
+                    serde_json::from_slice(&raw[m.value.clone()]).unwrap_or_default();
+                opts.insert("include_usage".into(), Value::Bool(true));
+                let v = serde_json::to_vec(&opts)
+                    .map_err(|e| RequestError::InvalidJson(e.to_string()))?;
+                edits.push(Edit {
+                    at: m.value.clone(),
+                    with: Bytes::from(v),
+                });
+            }
+            None => {
+                let mut v = Vec::with_capacity(48);
+                if has_members {
+                    v.push(b',');
+                }
+                v.extend_from_slice(b"\"stream_options\":");
+                v.extend_from_slice(INCLUDE_USAGE);
+                edits.push(Edit {
+                    at: top.close..top.close,
+                    with: Bytes::from(v),
+                });
+            }
+        }
+    }
+    edits.sort_by_key(|e| e.at.start);
+    let mut parts = Vec::with_capacity(edits.len() * 2 + 1);
+    let mut pos = 0;
+    for e in edits {
+        if e.at.start > pos {
+            parts.push(raw.slice(pos..e.at.start));
+        }
+        parts.push(e.with);
+        pos = e.at.end.max(pos);
+    }
+    if pos < raw.len() {
+        parts.push(raw.slice(pos..));
+    }
+    Ok(Rewritten {
+        parts,
+        drop_usage_chunk: want_usage,
+    })
+}
+
+fn scan(raw: &[u8]) -> Result<TopLevel, RequestError> {
+    members::scan(raw).ok_or(RequestError::NotObject)
+}
+
+/// A JSON key's string contents (without quotes), escaped.
+fn json_key_body(k: &str) -> Vec<u8> {
+    let mut v = serde_json::to_vec(k).unwrap_or_else(|_| b"\"\"".to_vec());
+    v.remove(0);
+    v.pop();
+    v
+}
+
+/// Re-serialize the body (slow path), optionally flattening text-part lists in messages.
+fn canonical(raw: &[u8], flatten_content: bool) -> Result<Bytes, RequestError> {
+    let mut v: Value =
+        serde_json::from_slice(raw).map_err(|e| RequestError::InvalidJson(e.to_string()))?;
+    if flatten_content {
+        if let Some(Value::Array(msgs)) = v.get_mut("messages") {
+            for m in msgs {
+                flatten_text_parts(m);
+            }
+        }
+    }
+    serde_json::to_vec(&v)
+        .map(Bytes::from)
+        .map_err(|e| RequestError::InvalidJson(e.to_string()))
+}
+
+fn flatten_text_parts(msg: &mut Value) {
+    let Some(Value::Array(parts)) = msg.get("content") else {
+        return;
+    };
+    let mut text = String::new();
+    for p in parts {
+        match (
+            p.get("type").and_then(Value::as_str),
+            p.get("text").and_then(Value::as_str),
+        ) {
+            (Some("text"), Some(t)) => {
+                if !text.is_empty() {
+                    text.push('\n');
+                }
+                text.push_str(t);
+            }
+            _ => return, // images etc.: leave the list as is
+        }
+    }
+    msg["content"] = Value::String(text);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pipeline::parse::{Expect, parse};
+    use crate::providers::Catalog;
+
+    fn spec(name: &str) -> ProviderSpec {
+        (*Catalog::builtin().unwrap().get(name).unwrap()).clone()
+    }
+
+    fn run(body: &str, provider: &str) -> (String, bool) {
+        let req = parse(Bytes::from(body.to_string()), Expect::Chat).unwrap();
+        let r = rewrite(&req, &spec(provider), &Bytes::from_static(b"\"up-model\"")).unwrap();
+        (String::from_utf8(r.to_vec()).unwrap(), r.drop_usage_chunk)
+    }
+
+    #[test]
+    fn replaces_only_the_model_value() {
+        let body = r#"{"messages":[{"role":"user","content":"x"}], "model" : "alias", "weird_field": {"a": [1e400, "\u00e9"]},"temperature":0.70}"#;
+        let (out, drop) = run(body, "openai");
+        assert_eq!(out, body.replace(r#""alias""#, r#""up-model""#));
+        assert!(!drop);
+    }
+
+    #[test]
+    fn adds_stream_options_and_marks_chunk_for_dropping() {
+        let (out, drop) = run(r#"{"model":"a","messages":[],"stream":true}"#, "openai");
+        assert_eq!(
+            out,
+            r#"{"model":"up-model","messages":[],"stream":true,"stream_options":{"include_usage":true}}"#
+        );
+        assert!(drop);
+        let (out, drop) = run(
+            r#"{"model":"a","messages":[],"stream":true,"stream_options":{"include_usage":true}}"#,
+            "openai",
+        );
+        assert!(out.contains(r#""stream_options":{"include_usage":true}"#));
+        assert!(!drop);
+        let (out, drop) = run(
+            r#"{"model":"a","messages":[],"stream":true,"stream_options":{"include_usage":false,"x":1}}"#,
+            "openai",
+        );
+        assert!(
+            out.contains(r#""include_usage":true"#) && out.contains(r#""x":1"#),
+            "{out}"
+        );
+        assert!(drop);
+    }
+
+    #[test]
+    fn no_stream_options_for_providers_that_reject_them() {
+        let (out, drop) = run(r#"{"model":"a","messages":[],"stream":true}"#, "mistral");
+        assert!(!out.contains("stream_options"));
+        assert!(!drop);
+    }
+
+    #[test]
+    fn inserts_model_when_absent_and_renames_params() {
+        let (out, _) = run(r#"{"messages":[],"max_completion_tokens":5}"#, "mistral");
+        assert_eq!(out, r#"{"model":"up-model","messages":[],"max_tokens":5}"#);
+    }
+
+    #[test]
+    fn escaped_model_key_is_normalised() {
+        let (out, _) = run(r#"{"mod\u0065l":"a","messages":[]}"#, "openai");
+        let v: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["model"], "up-model");
+        assert_eq!(v.as_object().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn flattens_text_parts_when_the_provider_needs_it() {
+        let (out, _) = run(
+            r#"{"model":"a","messages":[{"role":"user","content":[{"type":"text","text":"a"},{"type":"text","text":"b"}]}]}"#,
+            "heroku",
+        );
+        let v: Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["messages"][0]["content"], "a\nb");
+    }
+}

@@ -1,0 +1,132 @@
+//! Providers: which wire format and endpoint a `provider/model` string means.
+//!
+//! OpenAI-compatible providers are data: the catalogue in `providers.json` (repo root, embedded at
+//! build time). Providers with their own wire format are listed in [`NATIVE`]; their translation
+//! modules live next to this file.
+
+mod catalog;
+
+pub use catalog::{Catalog, CatalogError, ProviderSpec};
+
+/// Providers that speak their own wire format (translated, not passed through).
+pub const NATIVE: &[&str] = &[
+    "anthropic",
+    "azure",
+    "azure_ai",
+    "azure_text",
+    "bedrock",
+    "bedrock_converse",
+    "cohere",
+    "cohere_chat",
+    "gemini",
+    "sagemaker",
+    "vertex_ai",
+    "vertex_ai_beta",
+    "watsonx",
+];
+
+/// The provider family a deployment belongs to.
+#[derive(Debug, Clone)]
+pub enum ProviderKind {
+    /// OpenAI wire format; body forwarded as received with `model` replaced.
+    OpenAiCompatible(std::sync::Arc<ProviderSpec>),
+    /// Needs a translation module this build does not have yet.
+    Native(&'static str),
+}
+
+impl ProviderKind {
+    pub fn name(&self) -> &str {
+        match self {
+            ProviderKind::OpenAiCompatible(s) => &s.name,
+            ProviderKind::Native(n) => n,
+        }
+    }
+}
+
+/// `provider/model` split into its provider and the provider's model name.
+#[derive(Debug, Clone)]
+pub struct ProviderModel {
+    pub kind: ProviderKind,
+    pub model: String,
+}
+
+/// Why a `provider/model` string cannot be served.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum ProviderError {
+    #[error(
+        "Unknown provider '{0}'. Use provider/model with a provider from providers.json (e.g. openai/gpt-4o, groq/llama-3.1-8b-instant)"
+    )]
+    Unknown(String),
+    #[error("Empty model name")]
+    Empty,
+}
+
+impl Catalog {
+    /// Split `provider/model`. A name without `/` is an OpenAI model.
+    pub fn parse_model(&self, full: &str) -> Result<ProviderModel, ProviderError> {
+        let full = full.trim();
+        if full.is_empty() {
+            return Err(ProviderError::Empty);
+        }
+        let (prefix, rest) = match full.split_once('/') {
+            Some((p, r)) => (p, r),
+            None => {
+                return match self.get("openai") {
+                    Some(spec) => Ok(ProviderModel {
+                        kind: ProviderKind::OpenAiCompatible(spec),
+                        model: full.to_string(),
+                    }),
+                    None => Err(ProviderError::Unknown("openai".into())),
+                };
+            }
+        };
+        if rest.is_empty() {
+            return Err(ProviderError::Empty);
+        }
+        if let Some(spec) = self.get(prefix) {
+            return Ok(ProviderModel {
+                kind: ProviderKind::OpenAiCompatible(spec),
+                model: rest.to_string(),
+            });
+        }
+        if let Some(n) = NATIVE.iter().find(|n| **n == prefix) {
+            return Ok(ProviderModel {
+                kind: ProviderKind::Native(n),
+                model: rest.to_string(),
+            });
+        }
+        Err(ProviderError::Unknown(prefix.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_provider_prefix() {
+        let c = Catalog::builtin().unwrap();
+        let pm = c.parse_model("groq/llama-3.1-8b").unwrap();
+        assert_eq!(pm.kind.name(), "groq");
+        assert_eq!(pm.model, "llama-3.1-8b");
+        let pm = c.parse_model("gpt-4o").unwrap();
+        assert_eq!(pm.kind.name(), "openai");
+        let pm = c.parse_model("openrouter/meta-llama/llama-3").unwrap();
+        assert_eq!(pm.model, "meta-llama/llama-3");
+        assert!(matches!(
+            c.parse_model("anthropic/claude").unwrap().kind,
+            ProviderKind::Native("anthropic")
+        ));
+        assert_eq!(
+            c.parse_model("nosuch/x").unwrap_err(),
+            ProviderError::Unknown("nosuch".into())
+        );
+        assert_eq!(c.parse_model("groq/").unwrap_err(), ProviderError::Empty);
+    }
+
+    #[test]
+    fn vllm_is_an_alias() {
+        let c = Catalog::builtin().unwrap();
+        assert_eq!(c.parse_model("vllm/x").unwrap().kind.name(), "hosted_vllm");
+    }
+}

@@ -1,0 +1,226 @@
+//! A deployment ready to be called: URLs parsed, auth header built, defaults applied.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderName, HeaderValue, Uri};
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+use crate::config::{Env, ModelEntry, TianjiParams};
+use crate::providers::{Catalog, ProviderError, ProviderKind};
+
+/// Defaults for fields a deployment leaves unset.
+#[derive(Debug, Clone, Copy)]
+pub struct Defaults {
+    pub timeout: Duration,
+    pub stream_timeout: Option<Duration>,
+    pub max_retries: u32,
+}
+
+impl Default for Defaults {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(600),
+            stream_timeout: None,
+            max_retries: 0,
+        }
+    }
+}
+
+/// Why a model entry cannot become a deployment.
+#[derive(Debug, thiserror::Error)]
+pub enum DeploymentError {
+    #[error(transparent)]
+    Provider(#[from] ProviderError),
+    #[error("provider '{0}' needs api_base")]
+    NeedsApiBase(String),
+    #[error("invalid api_base '{0}': {1}")]
+    BadUrl(String, String),
+    #[error("invalid header {0}: {1}")]
+    BadHeader(String, String),
+}
+
+/// Upstream endpoints of an OpenAI-compatible deployment.
+#[derive(Debug, Clone)]
+pub struct Endpoints {
+    pub chat: Uri,
+    pub completions: Uri,
+    pub embeddings: Uri,
+}
+
+/// One callable deployment of a model group.
+#[derive(Debug)]
+pub struct Deployment {
+    /// `model_info.id`, or a stable hash of the entry.
+    pub id: String,
+    /// Public model group name (what clients send).
+    pub model_name: String,
+    pub provider: ProviderKind,
+    /// The provider's model name.
+    pub upstream_model: String,
+    /// `upstream_model` as a JSON string literal, spliced into bodies.
+    pub upstream_model_json: Bytes,
+    /// Base URL (reported in `x-tianji-model-api-base`).
+    pub api_base: String,
+    pub api_base_header: HeaderValue,
+    pub endpoints: Option<Endpoints>,
+    /// Auth and static headers sent upstream (values marked sensitive).
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+    pub timeout: Duration,
+    pub stream_timeout: Duration,
+    pub max_retries: u32,
+    pub mock_response: Option<String>,
+    pub rpm: Option<u64>,
+    pub tpm: Option<u64>,
+    pub model_info: Map<String, Value>,
+}
+
+fn secs(v: Option<f64>) -> Option<Duration> {
+    v.and_then(|s| Duration::try_from_secs_f64(s).ok())
+}
+
+/// Stable id: first 16 bytes of sha256 over the entry's identifying fields.
+fn stable_id(model_name: &str, p: &TianjiParams) -> String {
+    let mut h = Sha256::new();
+    for part in [
+        model_name,
+        &p.model,
+        p.api_base.as_deref().unwrap_or(""),
+        p.api_version.as_deref().unwrap_or(""),
+    ] {
+        h.update(part.as_bytes());
+        h.update([0u8]);
+    }
+    let d = h.finalize();
+    let mut s = String::with_capacity(32);
+    for b in &d[..16] {
+        s.push_str(&format!("{b:02x}"));
+    }
+    s
+}
+
+impl Deployment {
+    /// Build from a config entry. `model` is the concrete `provider/name` (wildcards substituted).
+    pub fn build(
+        entry: &ModelEntry,
+        model_name: &str,
+        model: &str,
+        catalog: &Catalog,
+        env: &Env,
+        defaults: &Defaults,
+    ) -> Result<Self, DeploymentError> {
+        let p = &entry.tianji_params;
+        let pm = catalog.parse_model(model)?;
+        let id = match entry.model_info.get("id") {
+            Some(Value::String(s)) if !s.is_empty() => {
+                if model_name == entry.model_name {
+                    s.clone()
+                } else {
+                    format!("{s}:{model_name}")
+                }
+            }
+            _ => stable_id(model_name, p),
+        };
+        let mut headers = Vec::new();
+        let (api_base, endpoints) = match &pm.kind {
+            ProviderKind::OpenAiCompatible(spec) => {
+                let base = match &p.api_base {
+                    Some(b) if !b.is_empty() => b.clone(),
+                    _ => {
+                        let from_env = spec
+                            .api_base_env
+                            .as_deref()
+                            .and_then(|n| env.get(n))
+                            .filter(|s| !s.is_empty());
+                        match from_env {
+                            Some(b) => b,
+                            None if spec.api_base_required && p.mock_response.is_none() => {
+                                return Err(DeploymentError::NeedsApiBase(spec.name.clone()));
+                            }
+                            None => spec.base_url.clone(),
+                        }
+                    }
+                };
+                let base = base.trim_end_matches('/').to_string();
+                let ep = |suffix: &str| -> Result<Uri, DeploymentError> {
+                    let s = format!("{base}{suffix}");
+                    let uri: Uri = s.parse().map_err(|e: http::uri::InvalidUri| {
+                        DeploymentError::BadUrl(base.clone(), e.to_string())
+                    })?;
+                    match uri.scheme_str() {
+                        Some("http") | Some("https") if uri.host().is_some() => Ok(uri),
+                        _ => Err(DeploymentError::BadUrl(
+                            base.clone(),
+                            "expected an http:// or https:// URL".into(),
+                        )),
+                    }
+                };
+                let endpoints = Endpoints {
+                    chat: ep("/chat/completions")?,
+                    completions: ep("/completions")?,
+                    embeddings: ep("/embeddings")?,
+                };
+                let key = p
+                    .api_key
+                    .clone()
+                    .filter(|k| !k.is_empty())
+                    .or_else(|| spec.api_key_env.as_deref().and_then(|n| env.get(n)));
+                if let Some(key) = &key {
+                    let v = format!("{}{}", spec.auth_prefix, key);
+                    headers.push(header(&spec.auth_header, &v, true)?);
+                }
+                for (k, v) in &spec.headers {
+                    let val = v.replace("{api_key}", key.as_deref().unwrap_or(""));
+                    headers.push(header(k, &val, v.contains("{api_key}"))?);
+                }
+                (base, Some(endpoints))
+            }
+            ProviderKind::Native(_) => (p.api_base.clone().unwrap_or_default(), None),
+        };
+        for (k, v) in p.headers.iter().chain(p.extra_headers.iter()) {
+            headers.push(header(k, v, false)?);
+        }
+        let timeout = secs(p.timeout).unwrap_or(defaults.timeout);
+        let stream_timeout = secs(p.stream_timeout)
+            .or(defaults.stream_timeout)
+            .unwrap_or(timeout);
+        let upstream_model_json = Bytes::from(
+            serde_json::to_vec(&pm.model)
+                .map_err(|e| DeploymentError::BadUrl(model.into(), e.to_string()))?,
+        );
+        let api_base_header = HeaderValue::from_str(&api_base)
+            .map_err(|e| DeploymentError::BadUrl(api_base.clone(), e.to_string()))?;
+        Ok(Deployment {
+            id,
+            model_name: model_name.to_string(),
+            provider: pm.kind,
+            upstream_model: pm.model,
+            upstream_model_json,
+            api_base,
+            api_base_header,
+            endpoints,
+            headers,
+            timeout,
+            stream_timeout,
+            max_retries: p.max_retries.unwrap_or(defaults.max_retries),
+            mock_response: p.mock_response.clone(),
+            rpm: p.rpm,
+            tpm: p.tpm,
+            model_info: entry.model_info.clone(),
+        })
+    }
+}
+
+fn header(
+    name: &str,
+    value: &str,
+    sensitive: bool,
+) -> Result<(HeaderName, HeaderValue), DeploymentError> {
+    let n = HeaderName::from_bytes(name.as_bytes())
+        .map_err(|e| DeploymentError::BadHeader(name.into(), e.to_string()))?;
+    let mut v = HeaderValue::from_str(value)
+        .map_err(|e| DeploymentError::BadHeader(name.into(), e.to_string()))?;
+    v.set_sensitive(sensitive);
+    Ok((n, v))
+}

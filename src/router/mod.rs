@@ -1,0 +1,322 @@
+//! Model routing: public model name -> deployments of its group -> the one to call.
+
+mod deployment;
+pub mod wildcard;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+pub use deployment::{Defaults, Deployment, DeploymentError, Endpoints};
+
+use crate::config::{Config, Env, ModelEntry};
+use crate::providers::Catalog;
+
+/// Why a request's model cannot be routed.
+#[derive(Debug, thiserror::Error)]
+pub enum RouteError {
+    #[error(
+        "Invalid model name passed in model={0}. Call `/v1/models` to view available models for your key."
+    )]
+    UnknownModel(String),
+    #[error("model={model}: {source}")]
+    Deployment {
+        model: String,
+        #[source]
+        source: DeploymentError,
+    },
+}
+
+/// Why the config's model list cannot be served.
+#[derive(Debug, thiserror::Error)]
+#[error("model_list[{index}] ({model_name}): {source}")]
+pub struct TableError {
+    pub index: usize,
+    pub model_name: String,
+    #[source]
+    pub source: DeploymentError,
+}
+
+type Group = Arc<[Arc<Deployment>]>;
+
+struct WildcardEntry {
+    pattern: String,
+    entry: ModelEntry,
+}
+
+/// Every model the gateway serves.
+pub struct ModelTable {
+    groups: HashMap<String, Group>,
+    /// Sorted most specific first.
+    wildcards: Vec<WildcardEntry>,
+    aliases: HashMap<String, (String, bool)>,
+    /// Concrete deployments derived from wildcard entries, by requested name.
+    derived: moka::sync::Cache<String, Group>,
+    catalog: Arc<Catalog>,
+    env: Env,
+    defaults: Defaults,
+    /// Public names in config order (for `/v1/models`).
+    names: Vec<String>,
+}
+
+/// The deployments a request may go to.
+pub struct Resolved {
+    pub group: Group,
+}
+
+impl Resolved {
+    /// Pick one deployment (uniformly; weighted strategies come with the router settings).
+    pub fn pick(&self) -> &Arc<Deployment> {
+        let n = self.group.len();
+        let i = if n > 1 { fastrand::usize(..n) } else { 0 };
+        &self.group[i]
+    }
+}
+
+impl ModelTable {
+    pub fn build(config: &Config, catalog: Arc<Catalog>, env: Env) -> Result<Self, TableError> {
+        let secs = |v: Option<f64>| v.and_then(|s| std::time::Duration::try_from_secs_f64(s).ok());
+        let mut defaults = Defaults::default();
+        if let Some(t) =
+            secs(config.router_settings.timeout).or(secs(config.tianji_settings.request_timeout))
+        {
+            defaults.timeout = t;
+        }
+        defaults.stream_timeout = secs(config.router_settings.stream_timeout);
+        if let Some(n) = config.router_settings.num_retries {
+            defaults.max_retries = n;
+        }
+        let mut groups: HashMap<String, Vec<Arc<Deployment>>> = HashMap::new();
+        let mut wildcards = Vec::new();
+        let mut names = Vec::new();
+        for (index, entry) in config.model_list.iter().enumerate() {
+            let name = entry.model_name.clone();
+            let err = |source| TableError {
+                index,
+                model_name: name.clone(),
+                source,
+            };
+            if name.contains('*') {
+                // Check the provider prefix now when it is literal.
+                if !entry.tianji_params.model.contains('*') {
+                    Deployment::build(
+                        entry,
+                        &name,
+                        &entry.tianji_params.model,
+                        &catalog,
+                        &env,
+                        &defaults,
+                    )
+                    .map_err(err)?;
+                } else if let Some((prefix, _)) = entry.tianji_params.model.split_once('/') {
+                    if !prefix.contains('*') {
+                        catalog
+                            .parse_model(&entry.tianji_params.model.replace('*', "x"))
+                            .map_err(|e| err(e.into()))?;
+                    }
+                }
+                wildcards.push(WildcardEntry {
+                    pattern: name,
+                    entry: entry.clone(),
+                });
+                continue;
+            }
+            let d = Deployment::build(
+                entry,
+                &name,
+                &entry.tianji_params.model,
+                &catalog,
+                &env,
+                &defaults,
+            )
+            .map_err(err)?;
+            if !groups.contains_key(&name) {
+                names.push(name.clone());
+            }
+            groups.entry(name).or_default().push(Arc::new(d));
+        }
+        wildcards.sort_by(|a, b| {
+            wildcard::specificity(&b.pattern).cmp(&wildcard::specificity(&a.pattern))
+        });
+        let aliases = config
+            .router_settings
+            .model_group_alias
+            .iter()
+            .map(|(k, v)| (k.clone(), (v.model().to_string(), v.hidden())))
+            .collect();
+        Ok(Self {
+            groups: groups
+                .into_iter()
+                .map(|(k, v)| (k, Group::from(v)))
+                .collect(),
+            wildcards,
+            aliases,
+            derived: moka::sync::Cache::new(10_000),
+            catalog,
+            env,
+            defaults,
+            names,
+        })
+    }
+
+    /// Resolve a requested model name: alias, then exact group, then the most specific wildcard.
+    pub fn resolve(&self, requested: &str) -> Result<Resolved, RouteError> {
+        let name = match self.aliases.get(requested) {
+            Some((target, _)) => target.as_str(),
+            None => requested,
+        };
+        if let Some(g) = self.groups.get(name) {
+            return Ok(Resolved { group: g.clone() });
+        }
+        if self.wildcards.is_empty() {
+            return Err(RouteError::UnknownModel(requested.to_string()));
+        }
+        if let Some(g) = self.derived.get(name) {
+            return Ok(Resolved { group: g });
+        }
+        let g = self.derive(name)?;
+        self.derived.insert(name.to_string(), g.clone());
+        Ok(Resolved { group: g })
+    }
+
+    fn derive(&self, name: &str) -> Result<Group, RouteError> {
+        let mut best: Option<&str> = None;
+        let mut out = Vec::new();
+        for w in &self.wildcards {
+            if best.is_some_and(|b| b != w.pattern) {
+                break;
+            }
+            let Some(caps) = wildcard::captures(&w.pattern, name) else {
+                continue;
+            };
+            best = Some(&w.pattern);
+            let model = wildcard::substitute(&w.entry.tianji_params.model, &caps);
+            let d = Deployment::build(
+                &w.entry,
+                name,
+                &model,
+                &self.catalog,
+                &self.env,
+                &self.defaults,
+            )
+            .map_err(|source| RouteError::Deployment {
+                model: name.to_string(),
+                source,
+            })?;
+            out.push(Arc::new(d));
+        }
+        if out.is_empty() {
+            return Err(RouteError::UnknownModel(name.to_string()));
+        }
+        Ok(Group::from(out))
+    }
+
+    /// Model names for `/v1/models`: groups in config order, then visible aliases.
+    pub fn public_names(&self) -> Vec<String> {
+        let mut v = self.names.clone();
+        let mut aliases: Vec<_> = self
+            .aliases
+            .iter()
+            .filter(|(_, (_, hidden))| !hidden)
+            .map(|(k, _)| k.clone())
+            .collect();
+        aliases.sort();
+        for a in aliases {
+            if !v.contains(&a) {
+                v.push(a);
+            }
+        }
+        v
+    }
+
+    /// Whether `name` is listed by `/v1/models`.
+    pub fn is_public(&self, name: &str) -> bool {
+        self.groups.contains_key(name) || self.aliases.get(name).is_some_and(|(_, h)| !h)
+    }
+
+    /// Every concrete deployment (wildcards excluded).
+    pub fn deployments(&self) -> impl Iterator<Item = &Arc<Deployment>> {
+        self.groups.values().flat_map(|g| g.iter())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Loaded;
+
+    fn table(yaml: &str) -> ModelTable {
+        let l = Loaded::from_yaml(yaml).unwrap();
+        ModelTable::build(&l.config, Arc::new(Catalog::builtin().unwrap()), l.env).unwrap()
+    }
+
+    #[test]
+    fn most_specific_wildcard_wins() {
+        let t = table(
+            r#"
+model_list:
+  - model_name: "*"
+    tianji_params: {model: "openai/*", api_base: "http://any.example"}
+  - model_name: "groq/*"
+    tianji_params: {model: "groq/*", api_key: k}
+  - model_name: "groq/llama-*"
+    tianji_params: {model: "groq/llama-*", api_base: "http://llama.example/v1"}
+  - model_name: exact
+    tianji_params: {model: "openai/gpt-4o", api_base: "http://exact.example"}
+"#,
+        );
+        let r = t.resolve("groq/llama-3").unwrap();
+        assert_eq!(r.pick().upstream_model, "llama-3");
+        assert_eq!(r.pick().api_base, "http://llama.example/v1");
+        let r = t.resolve("groq/mixtral").unwrap();
+        assert_eq!(r.pick().api_base, "https://api.groq.com/openai/v1");
+        let r = t.resolve("gpt-5").unwrap();
+        assert_eq!(r.pick().provider.name(), "openai");
+        assert_eq!(r.pick().upstream_model, "gpt-5");
+        assert_eq!(
+            t.resolve("exact").unwrap().pick().api_base,
+            "http://exact.example"
+        );
+    }
+
+    #[test]
+    fn aliases_and_unknown_models() {
+        let t = table(
+            r#"
+model_list:
+  - model_name: gpt-4o
+    tianji_params: {model: openai/gpt-4o}
+router_settings:
+  model_group_alias: {gpt4: gpt-4o, secret: {model: gpt-4o, hidden: true}}
+"#,
+        );
+        assert_eq!(t.resolve("gpt4").unwrap().pick().model_name, "gpt-4o");
+        assert!(matches!(
+            t.resolve("nope"),
+            Err(RouteError::UnknownModel(_))
+        ));
+        assert_eq!(t.public_names(), vec!["gpt-4o", "gpt4"]);
+    }
+
+    #[test]
+    fn unknown_provider_in_config_is_an_error() {
+        let l = Loaded::from_yaml(
+            "model_list:\n  - model_name: a\n    tianji_params: {model: nosuch/a}\n",
+        )
+        .unwrap();
+        let e = ModelTable::build(&l.config, Arc::new(Catalog::builtin().unwrap()), l.env)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(e.contains("model_list[0]") && e.contains("nosuch"), "{e}");
+    }
+
+    #[test]
+    fn wildcard_to_unknown_provider_is_a_route_error() {
+        let t = table("model_list:\n  - model_name: \"*\"\n    tianji_params: {model: \"*\"}\n");
+        assert!(matches!(
+            t.resolve("nosuch/x"),
+            Err(RouteError::Deployment { .. })
+        ));
+        assert!(t.resolve("gpt-4o").is_ok());
+    }
+}

@@ -1,0 +1,142 @@
+//! The route table: path -> [`Route`], with method checks. Every LLM route also answers without
+//! the `/v1` prefix, and under the Azure aliases with the model taken from the path.
+
+use http::Method;
+use matchit::Router;
+
+use crate::pipeline::parse::Expect;
+
+/// What a path is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    /// An LLM call; `path_model` when the model comes from the path (Azure aliases).
+    Llm {
+        expect: Expect,
+        path_model: bool,
+    },
+    Models,
+    ModelInfo,
+    Liveliness,
+    Readiness,
+}
+
+impl Route {
+    pub fn method(&self) -> Method {
+        match self {
+            Route::Llm { .. } => Method::POST,
+            _ => Method::GET,
+        }
+    }
+    pub fn allowed(&self) -> &'static str {
+        match self {
+            Route::Llm { .. } => "POST",
+            _ => "GET, HEAD",
+        }
+    }
+}
+
+/// A matched route and its path parameter (the model, where the path carries one).
+pub struct Matched<'p> {
+    pub route: Route,
+    pub model: Option<&'p str>,
+}
+
+pub struct RouteTable {
+    router: Router<Route>,
+}
+
+/// Why the route table could not be built (a programming error caught by tests).
+#[derive(Debug, thiserror::Error)]
+#[error("route table: {0}")]
+pub struct RouteTableError(#[from] matchit::InsertError);
+
+impl RouteTable {
+    pub fn new() -> Result<Self, RouteTableError> {
+        let mut r = Router::new();
+        let llm = |expect| Route::Llm {
+            expect,
+            path_model: false,
+        };
+        let azure = |expect| Route::Llm {
+            expect,
+            path_model: true,
+        };
+        for prefix in ["/v1", ""] {
+            r.insert(format!("{prefix}/chat/completions"), llm(Expect::Chat))?;
+            r.insert(format!("{prefix}/completions"), llm(Expect::Completion))?;
+            r.insert(format!("{prefix}/embeddings"), llm(Expect::Embedding))?;
+            r.insert(format!("{prefix}/models"), Route::Models)?;
+            r.insert(format!("{prefix}/models/{{*model}}"), Route::ModelInfo)?;
+            r.insert(
+                format!("{prefix}/engines/{{model}}/chat/completions"),
+                azure(Expect::Chat),
+            )?;
+            r.insert(
+                format!("{prefix}/engines/{{model}}/completions"),
+                azure(Expect::Completion),
+            )?;
+            r.insert(
+                format!("{prefix}/engines/{{model}}/embeddings"),
+                azure(Expect::Embedding),
+            )?;
+        }
+        r.insert(
+            "/openai/deployments/{model}/chat/completions",
+            azure(Expect::Chat),
+        )?;
+        r.insert(
+            "/openai/deployments/{model}/completions",
+            azure(Expect::Completion),
+        )?;
+        r.insert(
+            "/openai/deployments/{model}/embeddings",
+            azure(Expect::Embedding),
+        )?;
+        r.insert("/health/liveliness", Route::Liveliness)?;
+        r.insert("/health/liveness", Route::Liveliness)?;
+        r.insert("/health/readiness", Route::Readiness)?;
+        Ok(Self { router: r })
+    }
+
+    pub fn at<'p>(&self, path: &'p str) -> Option<Matched<'p>> {
+        let m = self.router.at(path).ok()?;
+        Some(Matched {
+            route: *m.value,
+            model: m.params.get("model"),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matches_prefixed_bare_and_azure_paths() {
+        let t = RouteTable::new().unwrap();
+        for p in ["/v1/chat/completions", "/chat/completions"] {
+            assert!(matches!(
+                t.at(p).unwrap().route,
+                Route::Llm {
+                    expect: Expect::Chat,
+                    path_model: false
+                }
+            ));
+        }
+        let m = t.at("/openai/deployments/gpt-4o/chat/completions").unwrap();
+        assert_eq!(m.model, Some("gpt-4o"));
+        let m = t.at("/engines/e1/embeddings").unwrap();
+        assert!(matches!(
+            m.route,
+            Route::Llm {
+                expect: Expect::Embedding,
+                path_model: true
+            }
+        ));
+        assert_eq!(
+            t.at("/v1/models/openai/gpt-4o").unwrap().model,
+            Some("openai/gpt-4o")
+        );
+        assert!(t.at("/nope").is_none());
+    }
+}

@@ -1,0 +1,52 @@
+//! `AppState`: everything a request needs, built once at startup and shared behind one `Arc`.
+
+use std::sync::Arc;
+
+use crate::auth::Authenticator;
+use crate::config::Loaded;
+use crate::providers::{Catalog, CatalogError};
+use crate::router::{ModelTable, TableError};
+use crate::routes::{RouteTable, RouteTableError};
+use crate::upstream::{HttpClient, build_client};
+
+/// Default `general_settings.max_request_size_mb`.
+pub const DEFAULT_MAX_REQUEST_MB: f64 = 32.0;
+
+/// Why the gateway could not be assembled from a config.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    #[error(transparent)]
+    Models(#[from] TableError),
+    #[error(transparent)]
+    Routes(#[from] RouteTableError),
+    #[error("TLS client setup: {0}")]
+    Tls(#[from] rustls::Error),
+}
+
+pub struct AppState {
+    pub models: ModelTable,
+    pub auth: Authenticator,
+    pub client: HttpClient,
+    pub routes: RouteTable,
+    pub max_body_bytes: usize,
+    pub catalog: Arc<Catalog>,
+}
+
+impl AppState {
+    pub fn build(loaded: &Loaded) -> Result<Self, StateError> {
+        let catalog = Arc::new(Catalog::builtin()?);
+        let models = ModelTable::build(&loaded.config, catalog.clone(), loaded.env.clone())?;
+        let g = &loaded.config.general_settings;
+        let mb = g.max_request_size_mb.unwrap_or(DEFAULT_MAX_REQUEST_MB);
+        Ok(Self {
+            models,
+            auth: Authenticator::new(g.master_key.as_deref()),
+            client: build_client()?,
+            routes: RouteTable::new()?,
+            max_body_bytes: (mb * 1024.0 * 1024.0) as usize,
+            catalog,
+        })
+    }
+}

@@ -1,0 +1,274 @@
+//! Calling providers: one pooled client, timeouts, retries, error mapping, stream relay.
+
+mod client;
+pub mod relay;
+pub mod sse;
+
+use std::borrow::Cow;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderValue, Method, Request, Response, StatusCode, Uri, header};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use serde_json::Value;
+
+pub use client::{HttpClient, build_client};
+
+use crate::body::Body;
+use crate::error::type_for_status;
+use crate::router::Deployment;
+
+/// Largest upstream error body kept for the message.
+const MAX_ERROR_BODY: usize = 64 * 1024;
+
+/// Why the upstream call did not produce a usable answer.
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    #[error("Request timed out after {0:.1}s waiting for the provider (timeout)")]
+    Timeout(f64),
+    #[error("Provider sent no response within {0:.1}s (stream_timeout)")]
+    StreamTimeout(f64),
+    #[error("Connection error calling {api_base}: {detail}")]
+    Connect { api_base: String, detail: String },
+    #[error("Error reading the provider response: {0}")]
+    Body(String),
+    #[error("{message}")]
+    Status {
+        status: StatusCode,
+        message: String,
+        kind: Option<String>,
+        param: Option<String>,
+        retry_after: Option<HeaderValue>,
+    },
+}
+
+impl UpstreamError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            UpstreamError::Timeout(_) => StatusCode::REQUEST_TIMEOUT,
+            UpstreamError::StreamTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            UpstreamError::Connect { .. } | UpstreamError::Body(_) => StatusCode::BAD_GATEWAY,
+            UpstreamError::Status { status, .. } => *status,
+        }
+    }
+    pub fn error_type(&self) -> Cow<'_, str> {
+        match self {
+            UpstreamError::Status { kind: Some(k), .. } => Cow::Borrowed(k),
+            UpstreamError::Timeout(_) | UpstreamError::StreamTimeout(_) => {
+                Cow::Borrowed("timeout_error")
+            }
+            UpstreamError::Connect { .. } => Cow::Borrowed("api_connection_error"),
+            other => Cow::Borrowed(type_for_status(other.status())),
+        }
+    }
+    pub fn param(&self) -> Option<&str> {
+        match self {
+            UpstreamError::Status { param, .. } => param.as_deref(),
+            _ => None,
+        }
+    }
+    pub fn message(&self) -> Cow<'_, str> {
+        match self {
+            UpstreamError::Status { message, .. } => Cow::Borrowed(message),
+            other => Cow::Owned(other.to_string()),
+        }
+    }
+    pub fn retry_after(&self) -> Option<&HeaderValue> {
+        match self {
+            UpstreamError::Status { retry_after, .. } => retry_after.as_ref(),
+            _ => None,
+        }
+    }
+    pub fn reason(&self) -> &'static str {
+        match self {
+            UpstreamError::Timeout(_) | UpstreamError::StreamTimeout(_) => "upstream_timeout",
+            UpstreamError::Connect { .. } => "upstream_connect",
+            UpstreamError::Body(_) => "upstream_body",
+            UpstreamError::Status { .. } => "upstream_status",
+        }
+    }
+
+    /// Build from a non-2xx upstream response, keeping the provider's message.
+    pub async fn from_response(resp: Response<Incoming>) -> Self {
+        let status = resp.status();
+        let retry_after = resp.headers().get(header::RETRY_AFTER).cloned();
+        let body = match http_body_util::Limited::new(resp.into_body(), MAX_ERROR_BODY)
+            .collect()
+            .await
+        {
+            Ok(c) => c.to_bytes(),
+            Err(_) => Bytes::new(),
+        };
+        let (message, kind, param) = provider_message(&body, status);
+        UpstreamError::Status {
+            status,
+            message,
+            kind,
+            param,
+            retry_after,
+        }
+    }
+}
+
+/// Pull `message`, `type`, `param` out of a provider error body (OpenAI and common variants).
+fn provider_message(body: &[u8], status: StatusCode) -> (String, Option<String>, Option<String>) {
+    let text = |v: &Value| -> Option<String> {
+        match v {
+            Value::String(s) => Some(s.clone()),
+            Value::Null => None,
+            other => Some(other.to_string()),
+        }
+    };
+    if let Ok(v) = serde_json::from_slice::<Value>(body) {
+        let err = v.get("error").unwrap_or(&v);
+        let message = err
+            .get("message")
+            .and_then(text)
+            .or_else(|| v.get("message").and_then(text))
+            .or_else(|| v.get("detail").and_then(text))
+            .or_else(|| err.as_str().map(str::to_string));
+        let kind = err.get("type").and_then(Value::as_str).map(str::to_string);
+        let param = err.get("param").and_then(Value::as_str).map(str::to_string);
+        if let Some(m) = message {
+            return (m, kind, param);
+        }
+    }
+    let s = String::from_utf8_lossy(body);
+    let s = s.trim();
+    if s.is_empty() {
+        let reason = status.canonical_reason().unwrap_or("error");
+        return (
+            format!("Provider returned {} {reason}", status.as_u16()),
+            None,
+            None,
+        );
+    }
+    (s.chars().take(2000).collect(), None, None)
+}
+
+/// Whether a failed attempt may be retried.
+fn retryable(status: StatusCode) -> bool {
+    status == StatusCode::TOO_MANY_REQUESTS || status.is_server_error()
+}
+
+fn backoff(attempt: u32, retry_after: Option<&HeaderValue>) -> Duration {
+    let hinted = retry_after
+        .and_then(|v| v.to_str().ok())
+        .and_then(|s| s.trim().parse::<f64>().ok())
+        .and_then(|s| Duration::try_from_secs_f64(s).ok());
+    let base = Duration::from_millis(100u64.saturating_mul(1 << attempt.min(6)));
+    hinted.unwrap_or(base).min(Duration::from_secs(10))
+}
+
+/// POST `body` to `uri` of `dep`, retrying connection failures, 429 and 5xx up to
+/// `dep.max_retries` times. Returns the last response (any status) or the connection error.
+pub async fn post(
+    client: &HttpClient,
+    dep: &Deployment,
+    uri: &Uri,
+    body: &[Bytes],
+    stream: bool,
+) -> Result<Response<Incoming>, UpstreamError> {
+    let mut attempt = 0;
+    loop {
+        let mut req = Request::new(Body::chunks(body.iter().cloned()));
+        *req.method_mut() = Method::POST;
+        *req.uri_mut() = uri.clone();
+        let h = req.headers_mut();
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        h.insert(
+            header::ACCEPT,
+            HeaderValue::from_static(if stream {
+                "text/event-stream"
+            } else {
+                "application/json"
+            }),
+        );
+        h.insert(
+            header::USER_AGENT,
+            HeaderValue::from_static(concat!("tianji/", env!("CARGO_PKG_VERSION"))),
+        );
+        for (k, v) in &dep.headers {
+            h.insert(k.clone(), v.clone());
+        }
+        let result = client.request(req).await;
+        let last = attempt >= dep.max_retries;
+        match result {
+            Ok(resp) if !last && retryable(resp.status()) => {
+                let wait = backoff(attempt, resp.headers().get(header::RETRY_AFTER));
+                drop(resp);
+                tracing::debug!(deployment = %dep.id, attempt, "retrying after upstream status");
+                tokio::time::sleep(wait).await;
+            }
+            Ok(resp) => return Ok(resp),
+            Err(e) if !last => {
+                tracing::debug!(deployment = %dep.id, attempt, error = %e, "retrying after connection error");
+                tokio::time::sleep(backoff(attempt, None)).await;
+            }
+            Err(e) => {
+                return Err(UpstreamError::Connect {
+                    api_base: dep.api_base.clone(),
+                    detail: error_chain(&e),
+                });
+            }
+        }
+        attempt += 1;
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extracts_provider_messages() {
+        let (m, k, p) = provider_message(
+            br#"{"error":{"message":"Rate limit reached","type":"requests","param":null,"code":"rate_limit_exceeded"}}"#,
+            StatusCode::TOO_MANY_REQUESTS,
+        );
+        assert_eq!(
+            (m.as_str(), k.as_deref(), p),
+            ("Rate limit reached", Some("requests"), None)
+        );
+        assert_eq!(
+            provider_message(br#"{"detail":"nope"}"#, StatusCode::BAD_REQUEST).0,
+            "nope"
+        );
+        assert_eq!(
+            provider_message(b"plain text", StatusCode::BAD_GATEWAY).0,
+            "plain text"
+        );
+        assert_eq!(
+            provider_message(b"", StatusCode::SERVICE_UNAVAILABLE).0,
+            "Provider returned 503 Service Unavailable"
+        );
+    }
+
+    #[test]
+    fn backoff_honours_retry_after_with_a_cap() {
+        assert_eq!(
+            backoff(0, Some(&HeaderValue::from_static("2"))),
+            Duration::from_secs(2)
+        );
+        assert_eq!(
+            backoff(0, Some(&HeaderValue::from_static("999"))),
+            Duration::from_secs(10)
+        );
+        assert_eq!(backoff(1, None), Duration::from_millis(200));
+    }
+}

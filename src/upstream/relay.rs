@@ -1,0 +1,110 @@
+//! Relay of an upstream SSE stream to the client, chunk by chunk as it arrives.
+//!
+//! Each upstream frame is forwarded as is (zero copy) after the usage scanner has looked at it.
+//! A stall longer than `stream_timeout` ends the stream with an SSE error event. If the client
+//! goes away, hyper drops this body, which drops the upstream response and closes that
+//! connection: the provider stops generating. The post-stage record is finished on drop in all
+//! cases.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body::{Body as _, Frame};
+use hyper::body::Incoming;
+use tokio::time::{Instant, Sleep};
+
+use super::sse::SseScanner;
+use crate::body::BoxError;
+use crate::pipeline::post::Completion;
+
+/// An upstream stream on its way to the client.
+pub struct RelayBody {
+    inner: Incoming,
+    scanner: SseScanner,
+    idle: Pin<Box<Sleep>>,
+    idle_timeout: Duration,
+    done: bool,
+    completion: Completion,
+}
+
+impl RelayBody {
+    pub fn new(
+        inner: Incoming,
+        drop_usage_chunk: bool,
+        idle_timeout: Duration,
+        completion: Completion,
+    ) -> Self {
+        Self {
+            inner,
+            scanner: SseScanner::new(drop_usage_chunk),
+            idle: Box::pin(tokio::time::sleep(idle_timeout)),
+            idle_timeout,
+            done: false,
+            completion,
+        }
+    }
+
+    pub fn is_end_stream(&self) -> bool {
+        self.done
+    }
+
+    fn end(&mut self, error: Option<String>) -> Option<Bytes> {
+        self.done = true;
+        self.completion.usage = self.scanner.usage;
+        let tail = self.scanner.finish();
+        let mut out = tail.to_vec();
+        if let Some(msg) = error {
+            self.completion.stream_error = Some(msg.clone());
+            let ev = serde_json::json!({"error": {"message": msg, "type": "api_error", "param": null, "code": "502"}});
+            out.extend_from_slice(b"data: ");
+            out.extend_from_slice(ev.to_string().as_bytes());
+            out.extend_from_slice(b"\n\n");
+        }
+        (!out.is_empty()).then(|| Bytes::from(out))
+    }
+
+    pub fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = &mut *self;
+        loop {
+            if this.done {
+                return Poll::Ready(None);
+            }
+            match Pin::new(&mut this.inner).poll_frame(cx) {
+                Poll::Ready(Some(Ok(frame))) => {
+                    let Ok(data) = frame.into_data() else {
+                        continue; // trailers are not relayed
+                    };
+                    this.idle.as_mut().reset(Instant::now() + this.idle_timeout);
+                    this.completion.chunks += 1;
+                    let out = this.scanner.feed(data);
+                    if !out.is_empty() {
+                        return Poll::Ready(Some(Ok(Frame::data(out))));
+                    }
+                }
+                Poll::Ready(Some(Err(e))) => {
+                    let msg = format!("Provider stream failed: {e}");
+                    return Poll::Ready(this.end(Some(msg)).map(|b| Ok(Frame::data(b))));
+                }
+                Poll::Ready(None) => {
+                    return Poll::Ready(this.end(None).map(|b| Ok(Frame::data(b))));
+                }
+                Poll::Pending => {
+                    if this.idle.as_mut().poll(cx).is_ready() {
+                        let msg = format!(
+                            "Provider sent nothing for {:.1}s (stream_timeout)",
+                            this.idle_timeout.as_secs_f64()
+                        );
+                        return Poll::Ready(this.end(Some(msg)).map(|b| Ok(Frame::data(b))));
+                    }
+                    return Poll::Pending;
+                }
+            }
+        }
+    }
+}

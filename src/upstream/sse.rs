@@ -1,0 +1,243 @@
+//! Incremental scanner over an OpenAI SSE stream: forwards bytes untouched while picking out
+//! `usage`, and (when the gateway added `stream_options.include_usage` on its own) removes the
+//! usage-only chunk the client did not ask for. Only lines that carry a non-null `usage` are
+//! parsed as JSON.
+
+use bytes::{Bytes, BytesMut};
+use memchr::memmem;
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+
+/// Token usage as OpenAI reports it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+pub struct Usage {
+    #[serde(default)]
+    pub prompt_tokens: u64,
+    #[serde(default)]
+    pub completion_tokens: u64,
+    #[serde(default)]
+    pub total_tokens: u64,
+}
+
+#[derive(Deserialize)]
+struct UsageLine {
+    usage: Option<Usage>,
+    choices: Option<Vec<IgnoredAny>>,
+}
+
+/// Read `usage` from a whole (non-streamed) response body.
+pub fn usage_of_body(body: &[u8]) -> Option<Usage> {
+    #[derive(Deserialize)]
+    struct B {
+        usage: Option<Usage>,
+    }
+    serde_json::from_slice::<B>(body).ok().and_then(|b| b.usage)
+}
+
+/// State carried across chunks of one stream.
+#[derive(Debug, Default)]
+pub struct SseScanner {
+    /// Bytes of an unfinished line.
+    carry: BytesMut,
+    /// Drop usage-only chunks from the output.
+    drop_usage: bool,
+    /// The next blank line ends a dropped event.
+    skip_blank: bool,
+    pub usage: Option<Usage>,
+    pub saw_done: bool,
+    pub events: u32,
+}
+
+enum Line {
+    Keep,
+    Drop,
+}
+
+impl SseScanner {
+    pub fn new(drop_usage: bool) -> Self {
+        Self {
+            drop_usage,
+            ..Default::default()
+        }
+    }
+
+    fn line(&mut self, line: &[u8]) -> Line {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.is_empty() {
+            if self.skip_blank {
+                self.skip_blank = false;
+                return Line::Drop;
+            }
+            return Line::Keep;
+        }
+        self.skip_blank = false;
+        let Some(payload) = line.strip_prefix(b"data:") else {
+            return Line::Keep;
+        };
+        self.events += 1;
+        let payload = payload.trim_ascii_start();
+        if payload == b"[DONE]" {
+            self.saw_done = true;
+            return Line::Keep;
+        }
+        let Some(at) = memmem::find(payload, b"\"usage\"") else {
+            return Line::Keep;
+        };
+        let after = payload[at + 7..].trim_ascii_start();
+        let after = after.strip_prefix(b":").unwrap_or(after).trim_ascii_start();
+        if after.starts_with(b"null") {
+            return Line::Keep;
+        }
+        let Ok(u) = serde_json::from_slice::<UsageLine>(payload) else {
+            return Line::Keep;
+        };
+        if let Some(usage) = u.usage {
+            self.usage = Some(usage);
+            if self.drop_usage && u.choices.is_none_or(|c| c.is_empty()) {
+                self.skip_blank = true;
+                return Line::Drop;
+            }
+        }
+        Line::Keep
+    }
+
+    /// Scan one chunk; returns the bytes to forward (the chunk itself unless something is dropped
+    /// or held back).
+    pub fn feed(&mut self, chunk: Bytes) -> Bytes {
+        if !self.drop_usage {
+            self.scan_only(&chunk);
+            return chunk;
+        }
+        // Filtering mode: forward complete lines only.
+        let buf: Bytes = if self.carry.is_empty() {
+            chunk
+        } else {
+            self.carry.extend_from_slice(&chunk);
+            self.carry.split().freeze()
+        };
+        let Some(last_nl) = memchr::memrchr(b'\n', &buf) else {
+            self.carry.extend_from_slice(&buf);
+            return Bytes::new();
+        };
+        let complete = buf.slice(..=last_nl);
+        if last_nl + 1 < buf.len() {
+            self.carry.extend_from_slice(&buf[last_nl + 1..]);
+        }
+        let mut out: Option<BytesMut> = None;
+        let mut start = 0;
+        for nl in memchr::memchr_iter(b'\n', &complete) {
+            let line = &complete[start..nl];
+            match self.line(line) {
+                Line::Keep => {
+                    if let Some(o) = out.as_mut() {
+                        o.extend_from_slice(&complete[start..=nl]);
+                    }
+                }
+                Line::Drop => {
+                    if out.is_none() {
+                        let mut o = BytesMut::with_capacity(complete.len());
+                        o.extend_from_slice(&complete[..start]);
+                        out = Some(o);
+                    }
+                }
+            }
+            start = nl + 1;
+        }
+        match out {
+            Some(o) => o.freeze(),
+            None => complete,
+        }
+    }
+
+    fn scan_only(&mut self, chunk: &[u8]) {
+        let mut rest = chunk;
+        if !self.carry.is_empty() {
+            match memchr::memchr(b'\n', rest) {
+                Some(nl) => {
+                    self.carry.extend_from_slice(&rest[..nl]);
+                    let line = self.carry.split();
+                    self.line(&line);
+                    rest = &rest[nl + 1..];
+                }
+                None => {
+                    self.carry.extend_from_slice(rest);
+                    return;
+                }
+            }
+        }
+        let mut start = 0;
+        for nl in memchr::memchr_iter(b'\n', rest) {
+            self.line(&rest[start..nl]);
+            start = nl + 1;
+        }
+        if start < rest.len() {
+            self.carry.extend_from_slice(&rest[start..]);
+        }
+    }
+
+    /// End of stream: whatever is still held back.
+    pub fn finish(&mut self) -> Bytes {
+        let tail = self.carry.split().freeze();
+        if !tail.is_empty() {
+            let line = tail.clone();
+            if let Line::Drop = self.line(&line) {
+                return Bytes::new();
+            }
+        }
+        if self.drop_usage { tail } else { Bytes::new() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const STREAM: &str = "data: {\"id\":\"1\",\"choices\":[{\"delta\":{\"content\":\"Hi\"}}],\"usage\":null}\n\n\
+data: {\"id\":\"1\",\"choices\":[{\"delta\":{},\"finish_reason\":\"stop\"}],\"usage\":null}\n\n\
+data: {\"id\":\"1\",\"choices\":[],\"usage\":{\"prompt_tokens\":5,\"completion_tokens\":2,\"total_tokens\":7}}\n\n\
+data: [DONE]\n\n";
+
+    fn run(split_every: usize, drop: bool) -> (String, SseScanner) {
+        let mut s = SseScanner::new(drop);
+        let mut out = Vec::new();
+        for c in STREAM.as_bytes().chunks(split_every) {
+            out.extend_from_slice(&s.feed(Bytes::copy_from_slice(c)));
+        }
+        out.extend_from_slice(&s.finish());
+        (String::from_utf8(out).unwrap(), s)
+    }
+
+    #[test]
+    fn reads_usage_without_changing_bytes() {
+        for n in [1, 3, 7, 64, 4096] {
+            let (out, s) = run(n, false);
+            assert_eq!(out, STREAM);
+            assert_eq!(s.usage.unwrap().total_tokens, 7);
+            assert!(s.saw_done);
+        }
+    }
+
+    #[test]
+    fn drops_the_usage_chunk_when_asked() {
+        for n in [1, 3, 7, 64, 4096] {
+            let (out, s) = run(n, true);
+            assert!(!out.contains("prompt_tokens"), "{out}");
+            assert!(
+                out.ends_with("\"usage\":null}\n\ndata: [DONE]\n\n"),
+                "{out}"
+            );
+            assert_eq!(s.usage.unwrap().prompt_tokens, 5);
+        }
+    }
+
+    #[test]
+    fn body_usage() {
+        assert_eq!(
+            usage_of_body(br#"{"choices":[],"usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3}}"#)
+                .unwrap()
+                .completion_tokens,
+            2
+        );
+        assert!(usage_of_body(b"not json").is_none());
+    }
+}
