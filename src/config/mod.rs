@@ -179,13 +179,13 @@ fn validate(c: &Config) -> Result<(), ConfigError> {
         g.graceful_shutdown_timeout,
         "general_settings.graceful_shutdown_timeout",
     )?;
-    if let Some(mb) = g.max_request_size_mb {
-        if !(mb.is_finite() && mb > 0.0) {
-            return Err(ConfigError::Invalid {
-                path: "general_settings.max_request_size_mb".into(),
-                message: format!("must be a positive number, got {mb}"),
-            });
-        }
+    if let Some(mb) = g.max_request_size_mb
+        && !(mb.is_finite() && mb > 0.0)
+    {
+        return Err(ConfigError::Invalid {
+            path: "general_settings.max_request_size_mb".into(),
+            message: format!("must be a positive number, got {mb}"),
+        });
     }
     if g.ssl_certfile.is_some() != g.ssl_keyfile.is_some() {
         return Err(ConfigError::Invalid {

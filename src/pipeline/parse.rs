@@ -24,6 +24,8 @@ pub enum RequestError {
     Read(String),
     #[error("Invalid JSON in request body: {0}")]
     InvalidJson(String),
+    #[error("Invalid request body: {0}")]
+    BadValue(String),
     #[error("Request body must be a JSON object")]
     NotObject,
     #[error("Missing required parameter: {0}")]
@@ -170,6 +172,10 @@ pub struct ParsedRequest {
 
 /// Parse and check a request body for `expect`.
 pub fn parse(raw: Bytes, expect: Expect) -> Result<ParsedRequest, RequestError> {
+    // simd-json does not check the bytes of strings it is not asked to read.
+    if simdutf8::basic::from_utf8(&raw).is_err() {
+        return Err(RequestError::InvalidJson("body is not valid UTF-8".into()));
+    }
     let mut copy = raw.to_vec();
     let head: Head<'_> = match simd_json::serde::from_slice(&mut copy) {
         Ok(h) => h,
@@ -179,10 +185,10 @@ pub fn parse(raw: Bytes, expect: Expect) -> Result<ParsedRequest, RequestError> 
         Err(_) => serde_json::from_slice(&raw).map_err(|e| {
             if raw.iter().all(|b| b.is_ascii_whitespace()) {
                 RequestError::InvalidJson("empty body".into())
-            } else if std::str::from_utf8(&raw).is_err() {
-                RequestError::InvalidJson("body is not valid UTF-8".into())
             } else if !first_non_ws_is(&raw, b'{') {
                 RequestError::NotObject
+            } else if e.is_data() {
+                RequestError::BadValue(e.to_string())
             } else {
                 RequestError::InvalidJson(e.to_string())
             }
@@ -261,6 +267,13 @@ mod tests {
         ));
         assert!(matches!(
             parse(Bytes::from_static(b"{\"model\":\"\xff\"}"), Expect::Chat),
+            Err(RequestError::InvalidJson(_))
+        ));
+        assert!(matches!(
+            parse(
+                Bytes::from_static(b"{\"model\":\"a\",\"messages\":[\"\xff\"]}"),
+                Expect::Chat
+            ),
             Err(RequestError::InvalidJson(_))
         ));
         assert!(p(r#"{"model":"a","model":"b","messages":[]}"#).is_err());

@@ -152,11 +152,9 @@ fn json_key_body(k: &str) -> Vec<u8> {
 fn canonical(raw: &[u8], flatten_content: bool) -> Result<Bytes, RequestError> {
     let mut v: Value =
         serde_json::from_slice(raw).map_err(|e| RequestError::InvalidJson(e.to_string()))?;
-    if flatten_content {
-        if let Some(Value::Array(msgs)) = v.get_mut("messages") {
-            for m in msgs {
-                flatten_text_parts(m);
-            }
+    if flatten_content && let Some(Value::Array(msgs)) = v.get_mut("messages") {
+        for m in msgs {
+            flatten_text_parts(m);
         }
     }
     serde_json::to_vec(&v)

@@ -107,12 +107,12 @@ impl ModelTable {
                         &defaults,
                     )
                     .map_err(err)?;
-                } else if let Some((prefix, _)) = entry.tianji_params.model.split_once('/') {
-                    if !prefix.contains('*') {
-                        catalog
-                            .parse_model(&entry.tianji_params.model.replace('*', "x"))
-                            .map_err(|e| err(e.into()))?;
-                    }
+                } else if let Some((prefix, _)) = entry.tianji_params.model.split_once('/')
+                    && !prefix.contains('*')
+                {
+                    catalog
+                        .parse_model(&entry.tianji_params.model.replace('*', "x"))
+                        .map_err(|e| err(e.into()))?;
                 }
                 wildcards.push(WildcardEntry {
                     pattern: name,

@@ -1,0 +1,178 @@
+//! Test harness: a gateway started in-process on a free port, and a small HTTP client.
+
+pub mod mock_upstream;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use serde_json::Value;
+
+pub const MASTER_KEY: &str = "sk-test-master";
+
+/// A gateway running in the test process.
+pub struct TestGateway {
+    pub gw: tianji::Gateway,
+}
+
+impl TestGateway {
+    /// Start with `yaml` (the master key is added unless the yaml sets general_settings).
+    pub async fn start(yaml: &str) -> Self {
+        let yaml = if yaml.contains("general_settings") {
+            yaml.to_string()
+        } else {
+            format!("{yaml}\ngeneral_settings:\n  master_key: {MASTER_KEY}\n")
+        };
+        let loaded = tianji::Loaded::from_yaml(&yaml).expect("config");
+        let gw = tianji::Gateway::start(&loaded, "127.0.0.1:0".parse().unwrap())
+            .await
+            .expect("gateway start");
+        Self { gw }
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.gw.addr
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.gw.addr, path)
+    }
+
+    /// POST JSON with the master key.
+    pub async fn post(&self, path: &str, body: &str) -> Resp {
+        send(
+            Method::POST,
+            &self.url(path),
+            &[("authorization", &format!("Bearer {MASTER_KEY}"))],
+            Bytes::from(body.to_string()),
+        )
+        .await
+    }
+
+    pub async fn get(&self, path: &str) -> Resp {
+        send(
+            Method::GET,
+            &self.url(path),
+            &[("authorization", &format!("Bearer {MASTER_KEY}"))],
+            Bytes::new(),
+        )
+        .await
+    }
+}
+
+/// A response read whole.
+#[derive(Debug)]
+pub struct Resp {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+impl Resp {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+    /// Assert an OpenAI/LiteLLM error body with this status.
+    pub fn assert_error(&self, status: u16) -> Value {
+        assert_eq!(self.status.as_u16(), status, "body: {}", self.text());
+        assert_eq!(self.header("content-type"), Some("application/json"));
+        let v = self.json();
+        assert!(v["error"]["message"].is_string(), "{v}");
+        assert!(v["error"]["type"].is_string(), "{v}");
+        assert_eq!(v["error"]["code"], status.to_string(), "{v}");
+        v
+    }
+}
+
+pub fn client() -> Client<HttpConnector, Full<Bytes>> {
+    Client::builder(TokioExecutor::new()).build(HttpConnector::new())
+}
+
+pub async fn send(method: Method, url: &str, headers: &[(&str, &str)], body: Bytes) -> Resp {
+    let mut req = Request::builder().method(method).uri(url);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    if !body.is_empty() {
+        req = req.header("content-type", "application/json");
+    }
+    let resp = client()
+        .request(req.body(Full::new(body)).unwrap())
+        .await
+        .expect("request");
+    let (parts, body) = resp.into_parts();
+    let body = body.collect().await.expect("body").to_bytes();
+    Resp {
+        status: parts.status,
+        headers: parts.headers,
+        body,
+    }
+}
+
+/// A streamed response: each chunk with the time it arrived.
+pub struct Streamed {
+    pub status: StatusCode,
+    pub chunks: Vec<(Instant, Bytes)>,
+}
+
+impl Streamed {
+    pub fn text(&self) -> String {
+        self.chunks
+            .iter()
+            .map(|(_, b)| String::from_utf8_lossy(b).into_owned())
+            .collect()
+    }
+}
+
+pub async fn stream(url: &str, body: &str) -> Streamed {
+    let req = Request::builder()
+        .method(Method::POST)
+        .uri(url)
+        .header("authorization", format!("Bearer {MASTER_KEY}"))
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(body.to_string())))
+        .unwrap();
+    let resp = client().request(req).await.expect("request");
+    let (parts, mut body) = resp.into_parts();
+    let mut chunks = Vec::new();
+    while let Some(frame) = body.frame().await {
+        if let Ok(data) = frame.expect("frame").into_data() {
+            chunks.push((Instant::now(), data));
+        }
+    }
+    Streamed {
+        status: parts.status,
+        chunks,
+    }
+}
+
+/// Poll `f` until it holds or `timeout` passes.
+pub async fn eventually(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + timeout;
+    while Instant::now() < end {
+        if f() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    f()
+}
+
+/// YAML for one deployment `name` -> `provider/model` at the mock.
+pub fn one_model(name: &str, model: &str, base: &str, extra: &str) -> String {
+    format!(
+        "model_list:\n  - model_name: \"{name}\"\n    tianji_params:\n      model: \"{model}\"\n      api_base: \"{base}\"\n      api_key: sk-provider-secret\n{extra}"
+    )
+}

@@ -1,0 +1,6 @@
+mod cli;
+mod errors;
+mod proxy;
+mod sdk;
+mod server;
+mod streaming;

@@ -1,0 +1,81 @@
+//! The official `openai` Python SDK, unchanged, against the `tianji` binary.
+//! The interpreter is `$TIANJI_TEST_PYTHON`, else `.venv/bin/python` (created by scripts/test).
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::common::mock_upstream::MockUpstream;
+
+fn python() -> String {
+    std::env::var("TIANJI_TEST_PYTHON")
+        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/.venv/bin/python").to_string())
+}
+
+struct Child(std::process::Child);
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openai_python_sdk_chat_stream_embeddings_models() {
+    let py = python();
+    assert!(
+        std::path::Path::new(&py).exists() || std::env::var("TIANJI_TEST_PYTHON").is_ok(),
+        "Python with the openai SDK not found at {py}: run scripts/test (it creates .venv) or set TIANJI_TEST_PYTHON"
+    );
+    let up = MockUpstream::start().await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut cfg = tempfile::NamedTempFile::new().unwrap();
+    write!(
+        cfg,
+        "model_list:\n  - model_name: gpt-test\n    tianji_params: {{model: openai/gpt-4o-mini, api_base: \"{b}\", api_key: sk-up}}\n  - model_name: emb-test\n    tianji_params: {{model: openai/text-embedding-3-small, api_base: \"{b}\", api_key: sk-up}}\ngeneral_settings: {{master_key: sk-sdk-test}}\n",
+        b = up.base()
+    )
+    .unwrap();
+    let _gw = Child(
+        Command::new(env!("CARGO_BIN_EXE_tianji"))
+            .args([
+                "--config",
+                cfg.path().to_str().unwrap(),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let ready = crate::common::eventually(Duration::from_secs(10), || {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    })
+    .await;
+    assert!(ready, "gateway did not start");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/sdk_check.py");
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(py)
+            .arg(script)
+            .arg(format!("http://127.0.0.1:{port}"))
+            .arg("sk-sdk-test")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "sdk check failed:\n{stdout}\n{stderr}"
+    );
+    assert!(stdout.contains("ALL OK"), "{stdout}");
+}
