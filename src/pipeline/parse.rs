@@ -5,6 +5,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::ops::Range;
 
 use bytes::Bytes;
 use http::StatusCode;
@@ -12,6 +13,7 @@ use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use serde::Deserialize;
 use serde::de::{self, IgnoredAny, Visitor};
+use simd_json::prelude::*;
 
 /// Why a request body was refused.
 #[derive(Debug, thiserror::Error)]
@@ -127,27 +129,9 @@ impl<'de> Deserialize<'de> for Kind {
     }
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, Clone, Copy)]
 struct StreamOptions {
     include_usage: Option<bool>,
-}
-
-#[derive(Deserialize)]
-struct Head<'a> {
-    #[serde(borrow, default)]
-    model: Option<Cow<'a, str>>,
-    #[serde(default)]
-    stream: Option<bool>,
-    #[serde(default)]
-    stream_options: Option<StreamOptions>,
-    #[serde(default)]
-    messages: Option<Kind>,
-    #[serde(default)]
-    prompt: Option<Kind>,
-    #[serde(default)]
-    input: Option<Kind>,
-    #[serde(borrow, default)]
-    mock_response: Option<Cow<'a, str>>,
 }
 
 /// Which body shape the route expects.
@@ -164,10 +148,183 @@ pub struct ParsedRequest {
     /// The body exactly as received.
     pub raw: Bytes,
     pub model: Option<String>,
+    /// Bytes of the `model` string literal (quotes included) in `raw`, when known for certain.
+    pub model_span: Option<Range<usize>>,
     pub stream: bool,
     /// The client's own `stream_options.include_usage`.
     pub include_usage: Option<bool>,
+    /// The body has a `stream_options` member.
+    pub has_stream_options: bool,
     pub mock_response: Option<String>,
+}
+
+/// The fields the gateway reads, whichever parser found them.
+#[derive(Default)]
+struct Fields {
+    model: Option<String>,
+    model_span: Option<Range<usize>>,
+    stream: Option<bool>,
+    include_usage: Option<bool>,
+    has_stream_options: bool,
+    messages: Option<Kind>,
+    prompt: bool,
+    input: bool,
+    mock_response: Option<String>,
+}
+
+const TRACKED: [&str; 7] = [
+    "model",
+    "stream",
+    "stream_options",
+    "messages",
+    "prompt",
+    "input",
+    "mock_response",
+];
+
+fn type_err(field: &'static str, message: &'static str) -> RequestError {
+    RequestError::Invalid { field, message }
+}
+
+/// Read the tracked fields from a simd-json tape (no copy of anything but `model`).
+fn from_tape(
+    raw: &[u8],
+    base: usize,
+    tape: &simd_json::tape::Tape<'_>,
+) -> Result<Fields, RequestError> {
+    let root = tape.as_value();
+    let obj = root.as_object().ok_or(RequestError::NotObject)?;
+    let mut f = Fields::default();
+    let mut seen = [false; TRACKED.len()];
+    for (k, v) in obj.iter() {
+        let Some(i) = TRACKED.iter().position(|t| *t == k) else {
+            continue;
+        };
+        if std::mem::replace(&mut seen[i], true) {
+            return Err(RequestError::BadValue(format!("duplicate field `{k}`")));
+        }
+        let null = v.is_null();
+        match i {
+            0 => {
+                if !null {
+                    let m = v.as_str().ok_or(type_err("model", "must be a string"))?;
+                    f.model_span = span_in(raw, base, m);
+                    f.model = Some(m.to_string());
+                }
+            }
+            1 => {
+                if !null {
+                    f.stream = Some(v.as_bool().ok_or(type_err("stream", "must be a boolean"))?);
+                }
+            }
+            2 => {
+                f.has_stream_options = true;
+                if !null {
+                    let o = v
+                        .as_object()
+                        .ok_or(type_err("stream_options", "must be an object"))?;
+                    if let Some(u) = o.get("include_usage").filter(|u| !u.is_null()) {
+                        f.include_usage = Some(u.as_bool().ok_or(type_err(
+                            "stream_options.include_usage",
+                            "must be a boolean",
+                        ))?);
+                    }
+                }
+            }
+            3 => {
+                if !null {
+                    f.messages = Some(match v.as_array() {
+                        Some(a) => Kind::Array(a.len()),
+                        None => Kind::Other,
+                    });
+                }
+            }
+            4 => f.prompt = !null,
+            5 => f.input = !null,
+            _ => {
+                if !null {
+                    f.mock_response = Some(
+                        v.as_str()
+                            .ok_or(type_err("mock_response", "must be a string"))?
+                            .to_string(),
+                    );
+                }
+            }
+        }
+    }
+    Ok(f)
+}
+
+/// Where `s` (a string simd-json left in place inside the copy of `raw` starting at address
+/// `base`) sits in `raw`, as a literal with its quotes, if that can be proven: no escapes in it,
+/// same bytes, quotes on both sides.
+fn span_in(raw: &[u8], base: usize, s: &str) -> Option<Range<usize>> {
+    let start = (s.as_ptr() as usize).checked_sub(base)?;
+    let end = start + s.len();
+    let clean = !s.bytes().any(|b| b == b'\\' || b == b'"');
+    (clean
+        && start >= 1
+        && raw.get(start - 1) == Some(&b'"')
+        && raw.get(start..end) == Some(s.as_bytes())
+        && raw.get(end) == Some(&b'"'))
+    .then_some(start - 1..end + 1)
+}
+
+#[derive(Deserialize)]
+struct Head<'a> {
+    #[serde(borrow, default)]
+    model: Option<Cow<'a, str>>,
+    #[serde(default)]
+    stream: Option<bool>,
+    #[serde(default)]
+    stream_options: Option<Option<StreamOptions>>,
+    #[serde(default)]
+    messages: Option<Kind>,
+    #[serde(default)]
+    prompt: Option<Kind>,
+    #[serde(default)]
+    input: Option<Kind>,
+    #[serde(borrow, default)]
+    mock_response: Option<Cow<'a, str>>,
+}
+
+/// Slow path (serde_json): for bodies simd-json refuses, such as numbers out of f64 range in
+/// fields the gateway never reads; also words syntax errors with line and column.
+fn from_serde(raw: &[u8]) -> Result<Fields, RequestError> {
+    let head: Head<'_> = serde_json::from_slice(raw).map_err(|e| {
+        if raw.iter().all(|b| b.is_ascii_whitespace()) {
+            RequestError::InvalidJson("empty body".into())
+        } else if !first_non_ws_is(raw, b'{') {
+            RequestError::NotObject
+        } else if e.is_data() {
+            RequestError::BadValue(e.to_string())
+        } else {
+            RequestError::InvalidJson(e.to_string())
+        }
+    })?;
+    Ok(Fields {
+        model: head.model.map(Cow::into_owned),
+        model_span: None,
+        stream: head.stream,
+        include_usage: head
+            .stream_options
+            .as_ref()
+            .and_then(|o| o.as_ref())
+            .and_then(|o| o.include_usage),
+        has_stream_options: head.stream_options.is_some(),
+        messages: head.messages,
+        prompt: head.prompt.is_some(),
+        input: head.input.is_some(),
+        mock_response: head.mock_response.map(Cow::into_owned),
+    })
+}
+
+/// Bodies up to this size parse with the thread's reused buffers.
+const REUSE_LIMIT: usize = 1024 * 1024;
+
+thread_local! {
+    /// simd-json's scratch buffers, reused across requests on a worker thread.
+    static BUFFERS: std::cell::RefCell<simd_json::Buffers> = std::cell::RefCell::new(simd_json::Buffers::new(4096));
 }
 
 /// Parse and check a request body for `expect`.
@@ -177,26 +334,24 @@ pub fn parse(raw: Bytes, expect: Expect) -> Result<ParsedRequest, RequestError> 
         return Err(RequestError::InvalidJson("body is not valid UTF-8".into()));
     }
     let mut copy = raw.to_vec();
-    let head: Head<'_> = match simd_json::serde::from_slice(&mut copy) {
-        Ok(h) => h,
-        // simd-json computes every number; serde_json only checks the syntax of fields it
-        // skips, so values like 1e400 in fields the gateway ignores still pass through. It
-        // also words errors with line and column.
-        Err(_) => serde_json::from_slice(&raw).map_err(|e| {
-            if raw.iter().all(|b| b.is_ascii_whitespace()) {
-                RequestError::InvalidJson("empty body".into())
-            } else if !first_non_ws_is(&raw, b'{') {
-                RequestError::NotObject
-            } else if e.is_data() {
-                RequestError::BadValue(e.to_string())
-            } else {
-                RequestError::InvalidJson(e.to_string())
-            }
-        })?,
+    let base = copy.as_ptr() as usize;
+    let mut run =
+        |bufs: &mut simd_json::Buffers| match simd_json::to_tape_with_buffers(&mut copy, bufs) {
+            Ok(tape) => Some(from_tape(&raw, base, &tape)),
+            Err(_) => None,
+        };
+    // Large bodies get their own buffers so a worker does not keep megabytes around.
+    let parsed = if raw.len() <= REUSE_LIMIT {
+        BUFFERS.with_borrow_mut(run)
+    } else {
+        run(&mut simd_json::Buffers::new(raw.len()))
     };
-    let model = head.model.map(Cow::into_owned);
+    let fields = match parsed {
+        Some(r) => r?,
+        None => from_serde(&raw)?,
+    };
     match expect {
-        Expect::Chat => match head.messages {
+        Expect::Chat => match fields.messages {
             None => return Err(RequestError::Missing("messages")),
             Some(Kind::Other) => {
                 return Err(RequestError::Invalid {
@@ -206,26 +361,18 @@ pub fn parse(raw: Bytes, expect: Expect) -> Result<ParsedRequest, RequestError> 
             }
             Some(Kind::Array(_)) => {}
         },
-        Expect::Completion => {
-            if head.prompt.is_none() {
-                return Err(RequestError::Missing("prompt"));
-            }
-        }
-        Expect::Embedding => {
-            if head.input.is_none() {
-                return Err(RequestError::Missing("input"));
-            }
-        }
+        Expect::Completion if !fields.prompt => return Err(RequestError::Missing("prompt")),
+        Expect::Embedding if !fields.input => return Err(RequestError::Missing("input")),
+        _ => {}
     }
-    let stream = head.stream.unwrap_or(false);
-    let include_usage = head.stream_options.and_then(|s| s.include_usage);
-    let mock_response = head.mock_response.map(Cow::into_owned);
     Ok(ParsedRequest {
         raw,
-        model,
-        stream,
-        include_usage,
-        mock_response,
+        model: fields.model,
+        model_span: fields.model_span,
+        stream: fields.stream.unwrap_or(false),
+        include_usage: fields.include_usage,
+        has_stream_options: fields.has_stream_options,
+        mock_response: fields.mock_response,
     })
 }
 
@@ -247,6 +394,14 @@ mod tests {
         assert_eq!(r.model.as_deref(), Some("gpt-4o"));
         assert!(r.stream);
         assert_eq!(r.include_usage, Some(false));
+        assert!(r.has_stream_options);
+        let span = r.model_span.clone().unwrap();
+        assert_eq!(&r.raw[span], br#""gpt-4o""#);
+        let r = p(r#"{"model":"a\u0062c","messages":[]}"#).unwrap();
+        assert_eq!(r.model.as_deref(), Some("abc"));
+        assert!(r.model_span.is_none());
+        let r = p(r#"{"model":"x","messages":[],"x":1e400}"#).unwrap();
+        assert_eq!(r.model.as_deref(), Some("x"));
     }
 
     #[test]

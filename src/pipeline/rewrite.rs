@@ -44,6 +44,10 @@ struct Edit {
 }
 
 /// Build the upstream body for `req` sent to `spec` as `model_json` (a JSON string literal).
+///
+/// Fast path (the usual OpenAI-compatible call): the parser already proved where the `model`
+/// literal is, so no scan at all. The top-level scanner runs only when a member has to be found
+/// (provider renames, a client `stream_options`, an escaped `model`).
 pub fn rewrite(
     req: &ParsedRequest,
     spec: &ProviderSpec,
@@ -51,47 +55,66 @@ pub fn rewrite(
 ) -> Result<Rewritten, RequestError> {
     let want_usage = req.stream && spec.stream_options && req.include_usage != Some(true);
     let mut raw = req.raw.clone();
+    let mut model_span = req.model_span.clone();
     if spec.content_list_to_string {
         raw = canonical(&raw, true)?;
+        model_span = None;
     }
-    let mut top = scan(&raw)?;
-    // A `model` key written with escapes (or a rename target) cannot be found byte-wise:
-    // normalise once so the fast path below is exact.
-    if req.model.is_some() && top.get(&raw, "model").is_none() {
-        raw = canonical(&raw, false)?;
-        top = scan(&raw)?;
+    let renames: Vec<(&String, &String)> = spec
+        .param_mappings
+        .iter()
+        .filter(|(from, _)| memchr::memmem::find(&raw, format!("\"{from}\"").as_bytes()).is_some())
+        .collect();
+    let has_stream_options = want_usage
+        && (req.has_stream_options || memchr::memmem::find(&raw, b"\"stream_options\"").is_some());
+    let need_scan =
+        (req.model.is_some() && model_span.is_none()) || !renames.is_empty() || has_stream_options;
+    let mut top: Option<TopLevel> = None;
+    if need_scan {
+        let mut t = scan(&raw)?;
+        // A `model` key written with escapes cannot be found byte-wise: normalise once.
+        if req.model.is_some() && t.get(&raw, "model").is_none() {
+            raw = canonical(&raw, false)?;
+            t = scan(&raw)?;
+        }
+        model_span = t.get(&raw, "model").map(|m| m.value.clone());
+        top = Some(t);
     }
+    let open = first_non_ws(&raw).ok_or(RequestError::NotObject)?;
+    let close = last_non_ws(&raw).ok_or(RequestError::NotObject)?;
+    let empty_object = raw[open + 1..close].iter().all(|b| b.is_ascii_whitespace());
+
     let mut edits: Vec<Edit> = Vec::with_capacity(4);
-    let mut has_members = !top.members.is_empty();
-    match top.get(&raw, "model") {
-        Some(m) => edits.push(Edit {
-            at: m.value.clone(),
+    match model_span {
+        Some(span) => edits.push(Edit {
+            at: span,
             with: model_json.clone(),
         }),
         None => {
             let mut v = Vec::with_capacity(model_json.len() + 10);
             v.extend_from_slice(b"\"model\":");
             v.extend_from_slice(model_json);
-            if has_members {
+            if !empty_object {
                 v.push(b',');
             }
             edits.push(Edit {
-                at: top.open + 1..top.open + 1,
+                at: open + 1..open + 1,
                 with: Bytes::from(v),
             });
-            has_members = true;
         }
     }
-    for (from, to) in &spec.param_mappings {
-        if let Some(m) = top.get(&raw, from) {
-            edits.push(Edit {
-                at: m.key.clone(),
-                with: Bytes::from(json_key_body(to)),
-            });
+    if let Some(t) = &top {
+        for (from, to) in renames {
+            if let Some(m) = t.get(&raw, from) {
+                edits.push(Edit {
+                    at: m.key.clone(),
+                    with: Bytes::from(json_key_body(to)),
+                });
+            }
         }
     }
     if want_usage {
-        match top.get(&raw, "stream_options") {
+        match top.as_ref().and_then(|t| t.get(&raw, "stream_options")) {
             Some(m) => {
                 let mut opts: Map<String, Value> =
                     serde_json::from_slice(&raw[m.value.clone()]).unwrap_or_default();
@@ -105,13 +128,11 @@ pub fn rewrite(
             }
             None => {
                 let mut v = Vec::with_capacity(48);
-                if has_members {
-                    v.push(b',');
-                }
+                v.push(b',');
                 v.extend_from_slice(b"\"stream_options\":");
                 v.extend_from_slice(INCLUDE_USAGE);
                 edits.push(Edit {
-                    at: top.close..top.close,
+                    at: close..close,
                     with: Bytes::from(v),
                 });
             }
@@ -134,6 +155,18 @@ pub fn rewrite(
         parts,
         drop_usage_chunk: want_usage,
     })
+}
+
+fn first_non_ws(b: &[u8]) -> Option<usize> {
+    b.iter()
+        .position(|c| !c.is_ascii_whitespace())
+        .filter(|&i| b[i] == b'{')
+}
+
+fn last_non_ws(b: &[u8]) -> Option<usize> {
+    b.iter()
+        .rposition(|c| !c.is_ascii_whitespace())
+        .filter(|&i| b[i] == b'}')
 }
 
 fn scan(raw: &[u8]) -> Result<TopLevel, RequestError> {
