@@ -1,1 +1,682 @@
-fn main() {}
+//! End-to-end load: in one run, start a mock upstream, a bare hyper pass-through proxy (what any
+//! proxy costs) and the `tianji` gateway, pin them to cores, load each with the same requests,
+//! and print rps, latency percentiles, CPU per request and the gateway/bare ratios.
+//!
+//! Run: `cargo bench --bench load` (options after `--`: `--seconds N` per timed phase, default 5;
+//! `--rate R` offered rate of the fixed-rate phase, default 2000; `--conns C` for the max-rate
+//! phase, default 64). The proxies under test run on CPU 0; mock and load generator share CPU 1
+//! (`taskset`), so CPU time per request of the proxy is the robust figure.
+//!
+//! Phases per target (direct = straight to the mock; bare; gateway):
+//! - c1: 10,000 sequential non-streaming requests on one connection (added latency), with the
+//!   proxy moved onto the load generator's CPU for this phase (see `move_to`).
+//! - fixed: open-loop at `--rate` over 64 connections (latency under a steady load).
+//! - max: closed loop, `--conns` connections (capacity, CPU per request).
+//! - stream: 1 stream (on one CPU, like c1) and 16 concurrent streams (split CPUs) of 50 chunks
+//!   1 ms apart; per-chunk one-way latency (arrival minus the send time the mock writes into the
+//!   chunk) and CPU per chunk.
+
+// Bench code: fail loudly; results go to stdout.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout
+)]
+
+#[cfg(all(feature = "mimalloc", not(feature = "jemalloc")))]
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+#[cfg(feature = "jemalloc")]
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+use std::convert::Infallible;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body_util::{BodyExt, Full, StreamBody, combinators::BoxBody};
+use hyper::body::{Frame, Incoming};
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::{TcpListener, TcpStream};
+
+const MASTER: &str = "sk-bench-master";
+const CHUNKS_PER_STREAM: usize = 50;
+
+fn main() {
+    let args: Vec<String> = std::env::args().filter(|a| a != "--bench").collect();
+    match args.get(1).map(String::as_str) {
+        Some("__mock") => role_mock(args[2].parse().unwrap()),
+        Some("__bare") => role_bare(args[2].parse().unwrap(), args[3].parse().unwrap()),
+        _ => orchestrate(&args[1..]),
+    }
+}
+
+// === roles ===
+
+fn current_thread() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+const CHAT_REPLY: &str = r#"{"id":"chatcmpl-bench","object":"chat.completion","created":1730000000,"model":"gpt-bench","choices":[{"index":0,"message":{"role":"assistant","content":"Hello! This is a benchmark answer of a typical short length."},"finish_reason":"stop"}],"usage":{"prompt_tokens":250,"completion_tokens":14,"total_tokens":264}}"#;
+
+fn now_nanos() -> u128 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
+}
+
+type MockBody = BoxBody<Bytes, Infallible>;
+
+async fn mock_serve(req: Request<Incoming>) -> Result<Response<MockBody>, Infallible> {
+    let body = req
+        .into_body()
+        .collect()
+        .await
+        .map(|c| c.to_bytes())
+        .unwrap_or_default();
+    if memchr::memmem::find(&body, b"\"stream\":true").is_none() {
+        let mut r = Response::new(Full::new(Bytes::from_static(CHAT_REPLY.as_bytes())).boxed());
+        r.headers_mut()
+            .insert("content-type", "application/json".parse().unwrap());
+        return Ok(r);
+    }
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, Infallible>>(4);
+    tokio::spawn(async move {
+        for i in 0..CHUNKS_PER_STREAM {
+            if i > 0 {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+            let ev = format!(
+                "data: {{\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"model\":\"gpt-bench\",\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\" tok{i}\"}},\"finish_reason\":null}}],\"usage\":null,\"ts\":{}}}\n\n",
+                now_nanos()
+            );
+            if tx.send(Ok(Frame::data(Bytes::from(ev)))).await.is_err() {
+                return;
+            }
+        }
+        let tail = "data: {\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"choices\":[],\"usage\":{\"prompt_tokens\":250,\"completion_tokens\":50,\"total_tokens\":300}}\n\ndata: [DONE]\n\n";
+        let _ = tx
+            .send(Ok(Frame::data(Bytes::from_static(tail.as_bytes()))))
+            .await;
+    });
+    let stream = futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx));
+    let mut r = Response::new(BodyExt::boxed(StreamBody::new(stream)));
+    r.headers_mut()
+        .insert("content-type", "text/event-stream".parse().unwrap());
+    Ok(r)
+}
+
+fn role_mock(port: u16) {
+    current_thread().block_on(async move {
+        let l = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+        loop {
+            let (s, _) = l.accept().await.unwrap();
+            s.set_nodelay(true).unwrap();
+            tokio::spawn(async move {
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(s), service_fn(mock_serve))
+                    .await;
+            });
+        }
+    });
+}
+
+fn role_bare(port: u16, upstream: u16) {
+    // Same runtime flavour and server builder as the gateway: the difference is the gateway.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async move {
+        let mut http = hyper_util::client::legacy::connect::HttpConnector::new();
+        http.set_nodelay(true);
+        let client: hyper_util::client::legacy::Client<_, Incoming> =
+            hyper_util::client::legacy::Client::builder(TokioExecutor::new())
+                .pool_timer(hyper_util::rt::TokioTimer::new())
+                .pool_max_idle_per_host(4096)
+                .build(http);
+        let l = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+        let builder = Arc::new(hyper_util::server::conn::auto::Builder::new(
+            TokioExecutor::new(),
+        ));
+        loop {
+            let (s, _) = l.accept().await.unwrap();
+            s.set_nodelay(true).unwrap();
+            let client = client.clone();
+            let builder = builder.clone();
+            tokio::spawn(async move {
+                let svc = service_fn(move |mut req: Request<Incoming>| {
+                    let client = client.clone();
+                    async move {
+                        let pq = req
+                            .uri()
+                            .path_and_query()
+                            .map(|p| p.as_str())
+                            .unwrap_or("/")
+                            .to_string();
+                        *req.uri_mut() =
+                            format!("http://127.0.0.1:{upstream}{pq}").parse().unwrap();
+                        req.headers_mut().remove("host");
+                        match client.request(req).await {
+                            Ok(r) => Ok::<_, Infallible>(r.map(|b| b.boxed())),
+                            Err(_) => {
+                                let mut r = Response::new(
+                                    Full::new(Bytes::new()).map_err(|n| match n {}).boxed(),
+                                );
+                                *r.status_mut() = http::StatusCode::BAD_GATEWAY;
+                                Ok(r)
+                            }
+                        }
+                    }
+                });
+                let _ = builder.serve_connection(TokioIo::new(s), svc).await;
+            });
+        }
+    });
+}
+
+// === orchestration ===
+
+struct Opts {
+    seconds: u64,
+    rate: u64,
+    conns: usize,
+}
+
+fn parse_opts(args: &[String]) -> Opts {
+    let mut o = Opts {
+        seconds: 5,
+        rate: 2000,
+        conns: 64,
+    };
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let mut v = || {
+            it.next()
+                .and_then(|s| s.parse::<u64>().ok())
+                .unwrap_or_else(|| panic!("{a} needs a number"))
+        };
+        match a.as_str() {
+            "--seconds" => o.seconds = v(),
+            "--rate" => o.rate = v(),
+            "--conns" => o.conns = v() as usize,
+            _ => {}
+        }
+    }
+    o
+}
+
+struct Proc(Child);
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn pinned(cpu: Option<usize>, exe: &str) -> Command {
+    match cpu {
+        Some(c) => {
+            let mut cmd = Command::new("taskset");
+            cmd.arg("-c").arg(c.to_string()).arg(exe);
+            cmd
+        }
+        None => Command::new(exe),
+    }
+}
+
+fn wait_port(port: u16) {
+    for _ in 0..500 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("port {port} never opened");
+}
+
+/// CPU time (ns) of a process, all threads.
+fn cpu_ns(pid: u32) -> u64 {
+    let mut total = 0;
+    if let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) {
+        for t in tasks.flatten() {
+            if let Ok(s) = std::fs::read_to_string(t.path().join("schedstat")) {
+                total += s
+                    .split_whitespace()
+                    .next()
+                    .and_then(|x| x.parse::<u64>().ok())
+                    .unwrap_or(0);
+            }
+        }
+    }
+    total
+}
+
+/// Move every thread of `pid` to `cpu`.
+fn move_to(pid: Option<u32>, cpu: Option<usize>) {
+    if let (Some(pid), Some(cpu)) = (pid, cpu) {
+        let _ = Command::new("taskset")
+            .args(["-a", "-cp", &cpu.to_string(), &pid.to_string()])
+            .output();
+    }
+}
+
+/// The real pid behind `taskset -c N exe` (taskset execs, so it is the same pid).
+fn pid_of(p: &Proc) -> u32 {
+    p.0.id()
+}
+
+fn request_body(stream: bool) -> Bytes {
+    let mut msgs = Vec::new();
+    msgs.push(serde_json::json!({"role": "system", "content": "You are a helpful assistant. Answer briefly and precisely."}));
+    for i in 0..6 {
+        msgs.push(serde_json::json!({"role": if i % 2 == 0 {"user"} else {"assistant"},
+            "content": format!("Turn {i}: could you summarise the main points of the previous answer in two sentences?")}));
+    }
+    let v = serde_json::json!({"messages": msgs, "model": "bench", "temperature": 0.7, "max_tokens": 128, "stream": stream});
+    Bytes::from(serde_json::to_vec(&v).unwrap())
+}
+
+struct Target {
+    name: &'static str,
+    addr: SocketAddr,
+    pid: Option<u32>,
+}
+
+type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
+
+async fn connect(addr: SocketAddr) -> Sender {
+    let s = TcpStream::connect(addr).await.unwrap();
+    s.set_nodelay(true).unwrap();
+    let (tx, conn) = hyper::client::conn::http1::handshake(TokioIo::new(s))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    tx
+}
+
+fn make_req(addr: SocketAddr, body: &Bytes) -> Request<Full<Bytes>> {
+    Request::post("/v1/chat/completions")
+        .header("host", addr.to_string())
+        .header("authorization", format!("Bearer {MASTER}"))
+        .header("content-type", "application/json")
+        .body(Full::new(body.clone()))
+        .unwrap()
+}
+
+async fn one(tx: &mut Sender, addr: SocketAddr, body: &Bytes) {
+    tx.ready().await.unwrap();
+    let resp = tx.send_request(make_req(addr, body)).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let _ = resp.into_body().collect().await.unwrap();
+}
+
+fn pct(v: &mut [u64], p: f64) -> f64 {
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v.sort_unstable();
+    let i = ((v.len() as f64 - 1.0) * p).round() as usize;
+    v[i] as f64 / 1000.0
+}
+
+#[derive(Default, Clone)]
+struct Row {
+    c1_p50: f64,
+    c1_p99: f64,
+    fixed_p50: f64,
+    fixed_p99: f64,
+    fixed_late: u64,
+    max_rps: f64,
+    cpu_us_per_req: f64,
+    chunk_p50: f64,
+    chunk_p99: f64,
+    chunk16_p50: f64,
+    chunk16_p99: f64,
+    cpu_us_per_chunk: f64,
+}
+
+async fn phase_c1(t: &Target, body: &Bytes) -> (f64, f64) {
+    let mut tx = connect(t.addr).await;
+    for _ in 0..1000 {
+        one(&mut tx, t.addr, body).await;
+    }
+    let mut lat = Vec::with_capacity(10_000);
+    for _ in 0..10_000 {
+        let s = Instant::now();
+        one(&mut tx, t.addr, body).await;
+        lat.push(s.elapsed().as_nanos() as u64);
+    }
+    (pct(&mut lat, 0.5), pct(&mut lat, 0.99))
+}
+
+async fn phase_fixed(t: &Target, body: &Bytes, rate: u64, secs: u64) -> (f64, f64, u64) {
+    let conns = 64u64;
+    let interval = Duration::from_nanos(1_000_000_000 * conns / rate.max(1));
+    let start = tokio::time::Instant::now() + Duration::from_millis(50);
+    let end = start + Duration::from_secs(secs);
+    let mut handles = Vec::new();
+    for i in 0..conns {
+        let (addr, body) = (t.addr, body.clone());
+        handles.push(tokio::spawn(async move {
+            let mut tx = connect(addr).await;
+            let mut lat = Vec::new();
+            let mut late = 0u64;
+            let mut next = start + Duration::from_nanos(1_000_000_000 * i / rate.max(1));
+            while next < end {
+                tokio::time::sleep_until(next).await;
+                let sent = tokio::time::Instant::now();
+                if sent.duration_since(next) > Duration::from_millis(2) {
+                    late += 1;
+                }
+                one(&mut tx, addr, &body).await;
+                lat.push(sent.elapsed().as_nanos() as u64);
+                next += interval;
+            }
+            (lat, late)
+        }));
+    }
+    let mut all = Vec::new();
+    let mut late = 0;
+    for h in handles {
+        let (l, n) = h.await.unwrap();
+        all.extend(l);
+        late += n;
+    }
+    (pct(&mut all, 0.5), pct(&mut all, 0.99), late)
+}
+
+async fn phase_max(t: &Target, body: &Bytes, conns: usize, secs: u64) -> (f64, f64) {
+    let stop = Arc::new(AtomicBool::new(false));
+    let done = Arc::new(AtomicU64::new(0));
+    let mut handles = Vec::new();
+    let mut senders = Vec::new();
+    for _ in 0..conns {
+        senders.push(connect(t.addr).await);
+    }
+    let cpu0 = t.pid.map(cpu_ns);
+    let t0 = Instant::now();
+    for mut tx in senders {
+        let (addr, body, stop, done) = (t.addr, body.clone(), stop.clone(), done.clone());
+        handles.push(tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                one(&mut tx, addr, &body).await;
+                done.fetch_add(1, Ordering::Relaxed);
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(secs)).await;
+    stop.store(true, Ordering::Relaxed);
+    let n_at_stop = done.load(Ordering::Relaxed);
+    let elapsed = t0.elapsed();
+    let cpu1 = t.pid.map(cpu_ns);
+    for h in handles {
+        h.await.unwrap();
+    }
+    let rps = n_at_stop as f64 / elapsed.as_secs_f64();
+    let cpu = match (cpu0, cpu1) {
+        (Some(a), Some(b)) => (b - a) as f64 / 1000.0 / n_at_stop as f64,
+        _ => f64::NAN,
+    };
+    (rps, cpu)
+}
+
+/// Stream `n` times on one connection; per-chunk one-way latencies in ns.
+async fn streams(
+    addr: SocketAddr,
+    body: Bytes,
+    until: Option<Instant>,
+    count: usize,
+) -> (Vec<u64>, u64) {
+    let mut tx = connect(addr).await;
+    let mut lat = Vec::new();
+    let mut chunks = 0;
+    let mut i = 0;
+    loop {
+        if let Some(u) = until {
+            if Instant::now() >= u {
+                break;
+            }
+        } else if i >= count {
+            break;
+        }
+        i += 1;
+        tx.ready().await.unwrap();
+        let resp = tx.send_request(make_req(addr, &body)).await.unwrap();
+        assert_eq!(resp.status(), 200);
+        let mut b = resp.into_body();
+        while let Some(f) = b.frame().await {
+            let Ok(data) = f.unwrap().into_data() else {
+                continue;
+            };
+            let now = now_nanos();
+            for at in memchr::memmem::find_iter(&data, b"\"ts\":") {
+                let digits: Vec<u8> = data[at + 5..]
+                    .iter()
+                    .take_while(|c| c.is_ascii_digit())
+                    .copied()
+                    .collect();
+                if let Ok(ts) = std::str::from_utf8(&digits).unwrap_or("").parse::<u128>() {
+                    lat.push(now.saturating_sub(ts) as u64);
+                    chunks += 1;
+                }
+            }
+        }
+    }
+    (lat, chunks)
+}
+
+async fn phase_stream_one(t: &Target) -> (f64, f64) {
+    let (mut lat, _) = streams(t.addr, request_body(true), None, 20).await;
+    (pct(&mut lat, 0.5), pct(&mut lat, 0.99))
+}
+
+async fn phase_stream(t: &Target, secs: u64, row: &mut Row) {
+    let body = request_body(true);
+    let until = Instant::now() + Duration::from_secs(secs);
+    let cpu0 = t.pid.map(cpu_ns);
+    let mut hs = Vec::new();
+    for _ in 0..16 {
+        hs.push(tokio::spawn(streams(t.addr, body.clone(), Some(until), 0)));
+    }
+    let mut all = Vec::new();
+    let mut chunks = 0;
+    for h in hs {
+        let (l, c) = h.await.unwrap();
+        all.extend(l);
+        chunks += c;
+    }
+    let cpu1 = t.pid.map(cpu_ns);
+    row.chunk16_p50 = pct(&mut all, 0.5);
+    row.chunk16_p99 = pct(&mut all, 0.99);
+    row.cpu_us_per_chunk = match (cpu0, cpu1) {
+        (Some(a), Some(b)) => (b - a) as f64 / 1000.0 / chunks.max(1) as f64,
+        _ => f64::NAN,
+    };
+}
+
+fn orchestrate(args: &[String]) {
+    let o = parse_opts(args);
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let taskset = cpus >= 2 && Command::new("taskset").arg("-V").output().is_ok();
+    let (proxy_cpu, client_cpu) = if taskset {
+        (Some(0), Some(1))
+    } else {
+        (None, None)
+    };
+    if let Some(c) = client_cpu {
+        let _ = Command::new("taskset")
+            .args(["-cp", &c.to_string(), &std::process::id().to_string()])
+            .output();
+    }
+    let me = std::env::current_exe()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    let gw_exe = env!("CARGO_BIN_EXE_tianji");
+    let mock_port = free_port();
+    let _mock = Proc(
+        pinned(client_cpu, &me)
+            .args(["__mock", &mock_port.to_string()])
+            .spawn()
+            .unwrap(),
+    );
+    wait_port(mock_port);
+    let bare_port = free_port();
+    let bare = Proc(
+        pinned(proxy_cpu, &me)
+            .args(["__bare", &bare_port.to_string(), &mock_port.to_string()])
+            .spawn()
+            .unwrap(),
+    );
+    wait_port(bare_port);
+    let gw_port = free_port();
+    let mut cfg = tempfile::NamedTempFile::new().unwrap();
+    write!(
+        cfg,
+        "model_list:\n  - model_name: bench\n    tianji_params: {{model: openai/gpt-bench, api_base: \"http://127.0.0.1:{mock_port}/v1\", api_key: sk-upstream}}\ngeneral_settings: {{master_key: {MASTER}}}\n"
+    )
+    .unwrap();
+    let gw = Proc(
+        pinned(proxy_cpu, gw_exe)
+            .args([
+                "--config",
+                cfg.path().to_str().unwrap(),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &gw_port.to_string(),
+            ])
+            .env("TIANJI_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_port(gw_port);
+
+    let allocator = if cfg!(feature = "jemalloc") {
+        "jemalloc"
+    } else {
+        "mimalloc"
+    };
+    println!(
+        "tianji load bench: {cpus} CPUs, pinning {}; allocator {allocator}; {}s phases; fixed rate {} rps; {} conns at max",
+        if taskset {
+            "proxies on CPU 0, mock + load generator on CPU 1"
+        } else {
+            "off"
+        },
+        o.seconds,
+        o.rate,
+        o.conns
+    );
+    let targets = [
+        Target {
+            name: "direct (mock)",
+            addr: ([127, 0, 0, 1], mock_port).into(),
+            pid: None,
+        },
+        Target {
+            name: "bare hyper proxy",
+            addr: ([127, 0, 0, 1], bare_port).into(),
+            pid: Some(pid_of(&bare)),
+        },
+        Target {
+            name: "tianji gateway",
+            addr: ([127, 0, 0, 1], gw_port).into(),
+            pid: Some(pid_of(&gw)),
+        },
+    ];
+    let rt = current_thread();
+    let body = request_body(false);
+    let mut rows = Vec::new();
+    for t in &targets {
+        let mut row = Row::default();
+        rt.block_on(async {
+            // Latency at c=1 with every process on one CPU: a cross-CPU wakeup on this VM
+            // costs 100-300 µs (nested virtualisation), which would swamp what is measured.
+            move_to(t.pid, client_cpu);
+            (row.c1_p50, row.c1_p99) = phase_c1(t, &body).await;
+            (row.chunk_p50, row.chunk_p99) = phase_stream_one(t).await;
+            move_to(t.pid, proxy_cpu);
+            (row.fixed_p50, row.fixed_p99, row.fixed_late) =
+                phase_fixed(t, &body, o.rate, o.seconds).await;
+            (row.max_rps, row.cpu_us_per_req) = phase_max(t, &body, o.conns, o.seconds).await;
+            phase_stream(t, o.seconds, &mut row).await;
+        });
+        eprintln!("  measured {}", t.name);
+        rows.push(row);
+    }
+    println!();
+    println!(
+        "| target | c=1 p50 µs | c=1 p99 µs | {} rps p50 µs | {} rps p99 µs | max rps | proxy CPU µs/req | chunk p50 µs (1 stream) | chunk p99 µs (1) | chunk p50 µs (16 streams) | chunk p99 µs (16) | proxy CPU µs/chunk |",
+        o.rate, o.rate
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+    for (t, r) in targets.iter().zip(&rows) {
+        println!(
+            "| {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.0} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.2} |",
+            t.name,
+            r.c1_p50,
+            r.c1_p99,
+            r.fixed_p50,
+            r.fixed_p99,
+            r.max_rps,
+            r.cpu_us_per_req,
+            r.chunk_p50,
+            r.chunk_p99,
+            r.chunk16_p50,
+            r.chunk16_p99,
+            r.cpu_us_per_chunk
+        );
+    }
+    let (d, b, g) = (&rows[0], &rows[1], &rows[2]);
+    println!();
+    println!(
+        "gateway / bare: throughput {:.2}x, CPU per request {:.2}x, CPU per chunk {:.2}x",
+        g.max_rps / b.max_rps,
+        g.cpu_us_per_req / b.cpu_us_per_req,
+        g.cpu_us_per_chunk / b.cpu_us_per_chunk
+    );
+    println!(
+        "added latency at c=1 over direct: gateway p50 +{:.1} µs, p99 +{:.1} µs (bare: p50 +{:.1} µs, p99 +{:.1} µs)",
+        g.c1_p50 - d.c1_p50,
+        g.c1_p99 - d.c1_p99,
+        b.c1_p50 - d.c1_p50,
+        b.c1_p99 - d.c1_p99
+    );
+    println!(
+        "added per-chunk latency over direct (1 stream): gateway p50 +{:.1} µs, p99 +{:.1} µs (bare: p50 +{:.1} µs); over bare: p50 +{:.1} µs",
+        g.chunk_p50 - d.chunk_p50,
+        g.chunk_p99 - d.chunk_p99,
+        b.chunk_p50 - d.chunk_p50,
+        g.chunk_p50 - b.chunk_p50
+    );
+    println!(
+        "late sends in the fixed-rate phase (load generator behind schedule > 2 ms): direct {}, bare {}, gateway {}",
+        d.fixed_late, b.fixed_late, g.fixed_late
+    );
+}
