@@ -150,6 +150,8 @@ pub struct ParsedRequest {
     pub model: Option<String>,
     /// Bytes of the `model` string literal (quotes included) in `raw`, when known for certain.
     pub model_span: Option<Range<usize>>,
+    /// The body has a `model` member (possibly `null`).
+    pub has_model_member: bool,
     pub stream: bool,
     /// The client's own `stream_options.include_usage`.
     pub include_usage: Option<bool>,
@@ -163,6 +165,7 @@ pub struct ParsedRequest {
 struct Fields {
     model: Option<String>,
     model_span: Option<Range<usize>>,
+    has_model_member: bool,
     stream: Option<bool>,
     include_usage: Option<bool>,
     has_stream_options: bool,
@@ -206,6 +209,7 @@ fn from_tape(
         let null = v.is_null();
         match i {
             0 => {
+                f.has_model_member = true;
                 if !null {
                     let m = v.as_str().ok_or(type_err("model", "must be a string"))?;
                     f.model_span = span_in(raw, base, m);
@@ -291,6 +295,7 @@ struct Head<'a> {
 /// Slow path (serde_json): for bodies simd-json refuses, such as numbers out of f64 range in
 /// fields the gateway never reads; also words syntax errors with line and column.
 fn from_serde(raw: &[u8]) -> Result<Fields, RequestError> {
+    let has_model_member = memchr::memmem::find(raw, b"\"model\"").is_some();
     let head: Head<'_> = serde_json::from_slice(raw).map_err(|e| {
         if raw.iter().all(|b| b.is_ascii_whitespace()) {
             RequestError::InvalidJson("empty body".into())
@@ -305,6 +310,7 @@ fn from_serde(raw: &[u8]) -> Result<Fields, RequestError> {
     Ok(Fields {
         model: head.model.map(Cow::into_owned),
         model_span: None,
+        has_model_member,
         stream: head.stream,
         include_usage: head
             .stream_options
@@ -369,6 +375,7 @@ pub fn parse(raw: Bytes, expect: Expect) -> Result<ParsedRequest, RequestError> 
         raw,
         model: fields.model,
         model_span: fields.model_span,
+        has_model_member: fields.has_model_member,
         stream: fields.stream.unwrap_or(false),
         include_usage: fields.include_usage,
         has_stream_options: fields.has_stream_options,

@@ -68,12 +68,12 @@ pub fn rewrite(
     let has_stream_options = want_usage
         && (req.has_stream_options || memchr::memmem::find(&raw, b"\"stream_options\"").is_some());
     let need_scan =
-        (req.model.is_some() && model_span.is_none()) || !renames.is_empty() || has_stream_options;
+        (req.has_model_member && model_span.is_none()) || !renames.is_empty() || has_stream_options;
     let mut top: Option<TopLevel> = None;
     if need_scan {
         let mut t = scan(&raw)?;
         // A `model` key written with escapes cannot be found byte-wise: normalise once.
-        if req.model.is_some() && t.get(&raw, "model").is_none() {
+        if req.has_model_member && t.get(&raw, "model").is_none() {
             raw = canonical(&raw, false)?;
             t = scan(&raw)?;
         }
@@ -277,6 +277,12 @@ mod tests {
     fn inserts_model_when_absent_and_renames_params() {
         let (out, _) = run(r#"{"messages":[],"max_completion_tokens":5}"#, "mistral");
         assert_eq!(out, r#"{"model":"up-model","messages":[],"max_tokens":5}"#);
+    }
+
+    #[test]
+    fn null_model_is_replaced_not_duplicated() {
+        let (out, _) = run(r#"{"messages":[],"model":null}"#, "openai");
+        assert_eq!(out, r#"{"messages":[],"model":"up-model"}"#);
     }
 
     #[test]
