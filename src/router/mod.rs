@@ -311,6 +311,43 @@ router_settings:
     }
 
     #[test]
+    fn every_catalogue_entry_has_a_usable_default_url() {
+        let catalog = Arc::new(Catalog::builtin().unwrap());
+        let mut yaml = String::from("model_list:\n");
+        for name in catalog.names() {
+            yaml.push_str(&format!("  - model_name: \"p-{name}\"\n    tianji_params: {{model: \"{name}/m\", api_key: k}}\n"));
+        }
+        let l = Loaded::from_yaml(&yaml).unwrap();
+        for (i, name) in catalog.names().iter().enumerate() {
+            let spec = catalog.get(name).unwrap();
+            let d = Deployment::build(
+                &l.config.model_list[i],
+                "x",
+                &format!("{name}/m"),
+                &catalog,
+                &Env::default(),
+                &Defaults::default(),
+            );
+            if spec.api_base_required {
+                assert!(matches!(d, Err(DeploymentError::NeedsApiBase(_))), "{name}");
+                continue;
+            }
+            let d = d.unwrap_or_else(|e| panic!("{name}: {e}"));
+            let ep = d.endpoints.as_ref().unwrap();
+            assert_eq!(
+                ep.chat.to_string(),
+                format!("{}/chat/completions", spec.base_url),
+                "{name}"
+            );
+            assert_eq!(
+                ep.embeddings.to_string(),
+                format!("{}/embeddings", spec.base_url),
+                "{name}"
+            );
+        }
+    }
+
+    #[test]
     fn wildcard_to_unknown_provider_is_a_route_error() {
         let t = table("model_list:\n  - model_name: \"*\"\n    tianji_params: {model: \"*\"}\n");
         assert!(matches!(

@@ -71,7 +71,7 @@ async fn bad_input_gets_a_4xx_json_error_never_a_500() {
             400,
             "duplicate",
         ),
-        (br#"{"model":42,"messages":[]}"#, 400, "invalid type"),
+        (br#"{"model":42,"messages":[]}"#, 400, "must be a string"),
         (
             br#"{"model":"nosuchprovider/x","messages":[]}"#,
             400,
