@@ -56,6 +56,23 @@ fn main() {
     match args.get(1).map(String::as_str) {
         Some("__mock") => role_mock(args[2].parse().unwrap()),
         Some("__bare") => role_bare(args[2].parse().unwrap(), args[3].parse().unwrap()),
+        // `__drive PORT N [stream]`: N sequential requests (for strace/perf by hand).
+        Some("__drive") => {
+            let addr: SocketAddr = ([127, 0, 0, 1], args[2].parse::<u16>().unwrap()).into();
+            let n: usize = args[3].parse().unwrap();
+            let stream = args.get(4).is_some_and(|a| a == "stream");
+            current_thread().block_on(async move {
+                if stream {
+                    streams(addr, request_body(true), None, n).await;
+                } else {
+                    let mut tx = connect(addr).await;
+                    let body = request_body(false);
+                    for _ in 0..n {
+                        one(&mut tx, addr, &body).await;
+                    }
+                }
+            });
+        }
         _ => orchestrate(&args[1..]),
     }
 }

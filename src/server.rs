@@ -36,6 +36,13 @@ pub enum TlsError {
     Config(#[from] rustls::Error),
 }
 
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
 /// Build a TLS acceptor (ALPN h2 and http/1.1) from PEM files.
 pub fn tls_acceptor(cert: &str, key: &str) -> Result<TlsAcceptor, TlsError> {
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
@@ -85,6 +92,14 @@ pub async fn serve(
 ) {
     let graceful = GracefulShutdown::new();
     let builder = Arc::new(builder(&opts));
+    // Keep the timer driver's next wake-up within a second. Otherwise every per-request timer
+    // (request timeout, header-read timeout) is the earliest one when registered, and tokio
+    // wakes the I/O driver with an eventfd write for each: one syscall per request for nothing.
+    let heartbeat = tokio::spawn(async {
+        loop {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    });
     tokio::pin!(shutdown);
     loop {
         let accepted = tokio::select! {
@@ -150,6 +165,7 @@ pub async fn serve(
     }
     drop(listener);
     tracing::info!("shutting down: draining in-flight requests");
+    let _heartbeat = AbortOnDrop(heartbeat);
     tokio::select! {
         _ = graceful.shutdown() => tracing::info!("all connections closed"),
         _ = tokio::time::sleep(opts.graceful_timeout) => {
