@@ -186,12 +186,7 @@ async fn llm(
             completion,
         );
         let mut out = Response::new(Body::Relay(Box::new(relay)));
-        let ct = head
-            .headers
-            .get(header::CONTENT_TYPE)
-            .cloned()
-            .unwrap_or(http::HeaderValue::from_static("text/event-stream"));
-        out.headers_mut().insert(header::CONTENT_TYPE, ct);
+        copy_content_type(&head, &mut out, "text/event-stream");
         out.headers_mut().insert(
             header::CACHE_CONTROL,
             http::HeaderValue::from_static("no-cache"),
@@ -219,11 +214,20 @@ async fn llm(
     ctx.completion.usage = sse::usage_of_body(&bytes);
     let mut out = Response::new(Body::full(bytes));
     *out.status_mut() = head.status;
+    copy_content_type(&head, &mut out, "application/json");
+    Ok(out)
+}
+
+/// The provider's content type, or `default` when it sent none.
+fn copy_content_type(
+    head: &http::response::Parts,
+    out: &mut Response<Body>,
+    default: &'static str,
+) {
     let ct = head
         .headers
         .get(header::CONTENT_TYPE)
         .cloned()
-        .unwrap_or(http::HeaderValue::from_static("application/json"));
+        .unwrap_or(http::HeaderValue::from_static(default));
     out.headers_mut().insert(header::CONTENT_TYPE, ct);
-    Ok(out)
 }

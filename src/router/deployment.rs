@@ -39,6 +39,8 @@ pub enum DeploymentError {
     BadUrl(String, String),
     #[error("invalid header {0}: {1}")]
     BadHeader(String, String),
+    #[error("tianji_params.model contains `*` but model_name has no `*` to take it from")]
+    StarWithoutPattern,
 }
 
 /// Upstream endpoints of an OpenAI-compatible deployment.

@@ -95,40 +95,37 @@ impl ModelTable {
                 model_name: name.clone(),
                 source,
             };
-            if name.contains('*') {
-                // Check the provider prefix now when it is literal.
-                if !entry.tianji_params.model.contains('*') {
-                    Deployment::build(
-                        entry,
-                        &name,
-                        &entry.tianji_params.model,
-                        &catalog,
-                        &env,
-                        &defaults,
-                    )
-                    .map_err(err)?;
-                } else if let Some((prefix, _)) = entry.tianji_params.model.split_once('/')
+            let params_model = &entry.tianji_params.model;
+            // A literal provider/model is checked (and, for exact names, built) now; a wildcard
+            // one at least has its provider prefix checked.
+            let built = if params_model.contains('*') {
+                if !name.contains('*') {
+                    return Err(err(DeploymentError::StarWithoutPattern));
+                }
+                if let Some((prefix, _)) = params_model.split_once('/')
                     && !prefix.contains('*')
                 {
                     catalog
-                        .parse_model(&entry.tianji_params.model.replace('*', "x"))
+                        .parse_model(&params_model.replace('*', "x"))
                         .map_err(|e| err(e.into()))?;
                 }
-                wildcards.push(WildcardEntry {
-                    pattern: name,
-                    entry: entry.clone(),
-                });
-                continue;
-            }
-            let d = Deployment::build(
-                entry,
-                &name,
-                &entry.tianji_params.model,
-                &catalog,
-                &env,
-                &defaults,
-            )
-            .map_err(err)?;
+                None
+            } else {
+                Some(
+                    Deployment::build(entry, &name, params_model, &catalog, &env, &defaults)
+                        .map_err(err)?,
+                )
+            };
+            let d = match built {
+                Some(d) if !name.contains('*') => d,
+                _ => {
+                    wildcards.push(WildcardEntry {
+                        pattern: name,
+                        entry: entry.clone(),
+                    });
+                    continue;
+                }
+            };
             if !groups.contains_key(&name) {
                 names.push(name.clone());
             }
@@ -345,6 +342,18 @@ router_settings:
                 "{name}"
             );
         }
+    }
+
+    #[test]
+    fn star_in_params_needs_a_pattern_name() {
+        let l = Loaded::from_yaml(
+            "model_list:\n  - model_name: a\n    tianji_params: {model: \"openai/*\"}\n",
+        )
+        .unwrap();
+        let e = ModelTable::build(&l.config, Arc::new(Catalog::builtin().unwrap()), l.env)
+            .err()
+            .unwrap();
+        assert!(e.to_string().contains("model_name has no `*`"), "{e}");
     }
 
     #[test]
