@@ -12,12 +12,23 @@ pub fn liveliness() -> Response<Body> {
     json_response(StatusCode::OK, Bytes::from_static(b"\"I'm alive!\""))
 }
 
-pub fn readiness(_state: &AppState) -> Response<Body> {
+/// `db`: "connected", "Not connected" (none configured) or "unreachable" (then 503).
+pub async fn readiness(state: &AppState) -> Response<Body> {
+    let (db, ok) = match &state.store {
+        None => ("Not connected", true),
+        Some(s) if s.ping().await => ("connected", true),
+        Some(_) => ("unreachable", false),
+    };
     let body = json!({
-        "status": "healthy",
-        "db": "Not connected",
+        "status": if ok { "healthy" } else { "unhealthy" },
+        "db": db,
         "cache": null,
         "tianji_version": env!("CARGO_PKG_VERSION"),
     });
-    json_response(StatusCode::OK, Bytes::from(body.to_string()))
+    let status = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    json_response(status, Bytes::from(body.to_string()))
 }

@@ -16,6 +16,7 @@ pub mod router;
 pub mod routes;
 pub mod server;
 pub mod state;
+pub mod store;
 pub mod upstream;
 
 use std::future::Future;
@@ -58,9 +59,9 @@ fn secs(v: Option<f64>, default: u64) -> Duration {
         .unwrap_or(Duration::from_secs(default))
 }
 
-/// Build state and TLS from a loaded config.
-pub fn prepare(loaded: &Loaded) -> Result<Prepared, StartError> {
-    let state = Arc::new(AppState::build(loaded)?);
+/// Build state (connecting to the database when configured) and TLS from a loaded config.
+pub async fn prepare(loaded: &Loaded) -> Result<Prepared, StartError> {
+    let state = Arc::new(AppState::build(loaded).await?);
     let g = &loaded.config.general_settings;
     let tls = match (&g.ssl_certfile, &g.ssl_keyfile) {
         (Some(c), Some(k)) => Some(server::tls_acceptor(c, k)?),
@@ -99,7 +100,7 @@ pub struct Gateway {
 impl Gateway {
     /// Start on `addr` (port 0 picks a free port).
     pub async fn start(loaded: &Loaded, addr: SocketAddr) -> Result<Self, StartError> {
-        let prepared = prepare(loaded)?;
+        let prepared = prepare(loaded).await?;
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| StartError::Bind {

@@ -63,7 +63,7 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli, loaded: tianji::Loaded) -> ExitCode {
-    let prepared = match tianji::prepare(&loaded) {
+    let prepared = match tianji::prepare(&loaded).await {
         Ok(p) => p,
         Err(e) => {
             eprintln!("tianji: invalid config: {e}");

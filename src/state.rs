@@ -7,6 +7,7 @@ use crate::config::Loaded;
 use crate::providers::{Catalog, CatalogError};
 use crate::router::{ModelTable, TableError};
 use crate::routes::{RouteTable, RouteTableError};
+use crate::store::{Store, StoreError, StoreOptions};
 use crate::upstream::{HttpClient, build_client};
 
 /// Default `general_settings.max_request_size_mb`.
@@ -23,6 +24,8 @@ pub enum StateError {
     Routes(#[from] RouteTableError),
     #[error("TLS client setup: {0}")]
     Tls(#[from] rustls::Error),
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 pub struct AppState {
@@ -32,14 +35,33 @@ pub struct AppState {
     pub routes: RouteTable,
     pub max_body_bytes: usize,
     pub catalog: Arc<Catalog>,
+    /// PostgreSQL, when `database_url` (or `DATABASE_URL`) is set.
+    pub store: Option<Arc<Store>>,
 }
 
 impl AppState {
-    pub fn build(loaded: &Loaded) -> Result<Self, StateError> {
+    /// Build everything; connects to the database (and migrates it) when one is configured.
+    pub async fn build(loaded: &Loaded) -> Result<Self, StateError> {
         let catalog = Arc::new(Catalog::builtin()?);
         let models = ModelTable::build(&loaded.config, catalog.clone(), loaded.env.clone())?;
         let g = &loaded.config.general_settings;
         let mb = g.max_request_size_mb.unwrap_or(DEFAULT_MAX_REQUEST_MB);
+        let store = match &g.database_url {
+            Some(url) => {
+                let mut opts = StoreOptions::default();
+                if let Some(n) = g.database_connection_pool_limit {
+                    opts.max_connections = n;
+                }
+                if let Some(t) = g
+                    .database_connection_timeout
+                    .and_then(|s| std::time::Duration::try_from_secs_f64(s).ok())
+                {
+                    opts.timeout = t;
+                }
+                Some(Arc::new(Store::connect(url, opts).await?))
+            }
+            None => None,
+        };
         Ok(Self {
             models,
             auth: Authenticator::new(g.master_key.as_deref()),
@@ -47,6 +69,7 @@ impl AppState {
             routes: RouteTable::new()?,
             max_body_bytes: (mb * 1024.0 * 1024.0) as usize,
             catalog,
+            store,
         })
     }
 }

@@ -12,6 +12,10 @@ fuzz_target!(|data: &[u8]| {
     }
     let Ok(text) = std::str::from_utf8(data) else { return };
     if let Ok(loaded) = tianji::Loaded::from_yaml(text) {
-        let _ = tianji::AppState::build(&loaded);
+        let _ = tianji::router::ModelTable::build(
+            &loaded.config,
+            std::sync::Arc::new(tianji::providers::Catalog::builtin().expect("catalog")),
+            loaded.env.clone(),
+        );
     }
 });

@@ -16,6 +16,8 @@ use super::ConfigError;
 pub const ENV_PREFIX: &str = "os.environ/";
 /// Overrides `general_settings.master_key`.
 pub const ENV_MASTER_KEY: &str = "TIANJI_MASTER_KEY";
+/// Used when `general_settings.database_url` is not set.
+pub const ENV_DATABASE_URL: &str = "DATABASE_URL";
 
 const MAX_DEPTH: usize = 64;
 

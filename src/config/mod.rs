@@ -108,6 +108,10 @@ impl Loaded {
         if let Some(k) = env.get(env::ENV_MASTER_KEY).filter(|k| !k.is_empty()) {
             config.general_settings.master_key = Some(k);
         }
+        if config.general_settings.database_url.is_none() {
+            config.general_settings.database_url =
+                env.get(env::ENV_DATABASE_URL).filter(|u| !u.is_empty());
+        }
         validate(&config)?;
         Ok(Loaded {
             config,

@@ -23,6 +23,12 @@ pub struct GeneralSettings {
     pub header_read_timeout: Option<f64>,
     /// Seconds in-flight requests and streams get to finish on SIGTERM/SIGINT (default 30).
     pub graceful_shutdown_timeout: Option<f64>,
+    /// PostgreSQL URL (else `DATABASE_URL`). Without one, database routes answer 503.
+    pub database_url: Option<String>,
+    /// Pool size per instance (default 10).
+    pub database_connection_pool_limit: Option<u32>,
+    /// Seconds to wait for a connection (default 5).
+    pub database_connection_timeout: Option<f64>,
 }
 
 /// Alias target: `alias: model` or `alias: {model: m, hidden: true}`.

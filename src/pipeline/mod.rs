@@ -92,7 +92,7 @@ pub async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Response<Bo
             crate::models_api::respond(&state, path_model.as_deref())
         }
         Route::Liveliness => crate::health::liveliness(),
-        Route::Readiness => crate::health::readiness(&state),
+        Route::Readiness => crate::health::readiness(&state).await,
     }
 }
 

@@ -1,5 +1,6 @@
 //! Test harness: a gateway started in-process on a free port, and a small HTTP client.
 
+pub mod db;
 pub mod mock_upstream;
 
 use std::net::SocketAddr;

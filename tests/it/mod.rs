@@ -4,4 +4,5 @@ mod providers;
 mod proxy;
 mod sdk;
 mod server;
+mod store;
 mod streaming;
