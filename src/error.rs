@@ -69,7 +69,7 @@ impl GatewayError {
     pub fn status(&self) -> StatusCode {
         match self {
             GatewayError::Request(e) => e.status(),
-            GatewayError::Auth(_) => StatusCode::UNAUTHORIZED,
+            GatewayError::Auth(e) => e.status(),
             GatewayError::Route(RouteError::UnknownModel(_)) => StatusCode::BAD_REQUEST,
             GatewayError::Route(RouteError::Deployment { .. }) => StatusCode::BAD_REQUEST,
             GatewayError::Upstream(e) => e.status(),

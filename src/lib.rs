@@ -93,6 +93,7 @@ pub async fn serve(prepared: Prepared, listener: TcpListener, shutdown: impl Fut
 /// A gateway running in this process (tests, embedding).
 pub struct Gateway {
     pub addr: SocketAddr,
+    state: Arc<AppState>,
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
 }
@@ -112,14 +113,21 @@ impl Gateway {
             source,
         })?;
         let (tx, rx) = oneshot::channel::<()>();
+        let state = prepared.state.clone();
         let task = tokio::spawn(serve(prepared, listener, async move {
             let _ = rx.await;
         }));
         Ok(Self {
             addr,
+            state,
             stop: Some(tx),
             task,
         })
+    }
+
+    /// The shared state (tests read counters from it).
+    pub fn state(&self) -> &Arc<AppState> {
+        &self.state
     }
 
     /// Stop accepting, drain, and wait until the server has stopped.

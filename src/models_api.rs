@@ -4,6 +4,8 @@ use bytes::Bytes;
 use http::{Response, StatusCode};
 use serde_json::{Value, json};
 
+use crate::auth::Principal;
+use crate::auth::access::model_allowed;
 use crate::body::Body;
 use crate::error::{GatewayError, json_response};
 use crate::state::AppState;
@@ -15,18 +17,27 @@ fn entry(id: &str) -> Value {
     json!({"id": id, "object": "model", "created": CREATED, "owned_by": "openai"})
 }
 
-pub fn respond(state: &AppState, model: Option<&str>) -> Response<Body> {
+/// Models the caller may use (a key with a `models` list sees only those).
+fn visible(p: &Principal, name: &str) -> bool {
+    match p {
+        Principal::Key(k) => k.models.as_deref().is_none_or(|m| model_allowed(m, name)),
+        _ => true,
+    }
+}
+
+pub fn respond(state: &AppState, principal: &Principal, model: Option<&str>) -> Response<Body> {
     let body = match model {
         None => {
             let data: Vec<Value> = state
                 .models
                 .public_names()
                 .iter()
+                .filter(|n| visible(principal, n))
                 .map(|n| entry(n))
                 .collect();
             json!({"object": "list", "data": data})
         }
-        Some(m) if state.models.is_public(m) => entry(m),
+        Some(m) if state.models.is_public(m) && visible(principal, m) => entry(m),
         Some(m) => {
             return GatewayError::ModelNotFound(m.to_string()).into_response();
         }

@@ -64,7 +64,7 @@ impl AppState {
         };
         Ok(Self {
             models,
-            auth: Authenticator::new(g.master_key.as_deref()),
+            auth: Authenticator::with_store(g.master_key.as_deref(), store.clone()),
             client: build_client()?,
             routes: RouteTable::new()?,
             max_body_bytes: (mb * 1024.0 * 1024.0) as usize,

@@ -1,12 +1,21 @@
-//! Authentication: who is calling.
+//! Authentication: who is calling; authorization of what they ask for lives in [`access`].
 //!
 //! The key is read from the headers LiteLLM reads, in its order. The master key is compared in
 //! constant time over sha256 digests (equal length, no early exit). Virtual keys (looked up by
 //! sha256 hex in a moka cache in front of Postgres) plug in as another [`Principal`].
 
-use http::HeaderMap;
+pub mod access;
+mod keys;
+
+use std::sync::Arc;
+
+use http::{HeaderMap, StatusCode};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
+
+pub use keys::{KeyCache, KeyRecord};
+
+use crate::store::Store;
 
 /// Headers that may carry the caller's key, in lookup order.
 const KEY_HEADERS: &[&str] = &[
@@ -19,12 +28,14 @@ const KEY_HEADERS: &[&str] = &[
 ];
 
 /// The authenticated caller.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum Principal {
     /// Presented the master key: proxy admin.
     Master,
     /// No master key is configured: the gateway is open (LiteLLM's behaviour), treated as admin.
     Open,
+    /// A virtual key from the database.
+    Key(Arc<KeyRecord>),
 }
 
 impl Principal {
@@ -33,7 +44,7 @@ impl Principal {
     }
 }
 
-/// Why authentication failed (always 401).
+/// Why a caller was refused.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum AuthError {
     #[error("Authentication Error, No api key passed in.")]
@@ -42,27 +53,92 @@ pub enum AuthError {
     Malformed,
     #[error("Authentication Error, Invalid API key provided.")]
     Invalid,
+    #[error("Authentication Error - Expired Key. Key Expiry time {expiry} and current time {now}")]
+    Expired { expiry: String, now: String },
+    #[error("Authentication Error - Key is blocked. Update via `/key/unblock` if you're admin.")]
+    Blocked,
+    #[error(
+        "The requested model '{0}' is not available for this API key, or the model name is invalid. Check the models available to you and try again."
+    )]
+    ModelDenied(String),
+    #[error("{0}")]
+    BudgetExceeded(String),
+    #[error("Authentication Error, the key store is unavailable: {0}")]
+    Unavailable(String),
 }
 
 impl AuthError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            AuthError::Blocked | AuthError::ModelDenied(_) => StatusCode::FORBIDDEN,
+            AuthError::BudgetExceeded(_) => StatusCode::TOO_MANY_REQUESTS,
+            AuthError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::UNAUTHORIZED,
+        }
+    }
     pub fn error_type(&self) -> &'static str {
         match self {
             AuthError::Invalid => "token_not_found_in_db",
+            AuthError::Expired { .. } => "expired_key",
+            AuthError::ModelDenied(_) => "key_model_access_denied",
+            AuthError::BudgetExceeded(_) => "budget_exceeded",
+            AuthError::Unavailable(_) => "auth_provider_unavailable",
             _ => "auth_error",
         }
     }
     pub fn param(&self) -> Option<&'static str> {
         match self {
             AuthError::Invalid => Some("key"),
+            AuthError::ModelDenied(_) => Some("model"),
             _ => None,
         }
     }
 }
 
+/// `YYYY-MM-DD HH:MM:SS` (UTC) of Unix seconds.
+fn fmt_utc(secs: f64) -> String {
+    let s = secs.floor() as i64;
+    let (days, rem) = (s.div_euclid(86_400), s.rem_euclid(86_400));
+    // civil-from-days (Howard Hinnant)
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+fn now_secs() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// sha256 hex, as keys are stored.
+pub fn token_hex(key: &str) -> String {
+    let d = digest(key);
+    let mut s = String::with_capacity(64);
+    for b in d {
+        s.push(char::from(b"0123456789abcdef"[usize::from(b >> 4)]));
+        s.push(char::from(b"0123456789abcdef"[usize::from(b & 15)]));
+    }
+    s
+}
+
 /// Checks presented keys.
-#[derive(Clone)]
 pub struct Authenticator {
     master_digest: Option<[u8; 32]>,
+    keys: Option<KeyCache>,
 }
 
 impl std::fmt::Debug for Authenticator {
@@ -107,9 +183,15 @@ pub fn presented_key(headers: &HeaderMap) -> Result<Option<&str>, AuthError> {
 }
 
 impl Authenticator {
+    /// Master key only; virtual keys need a store.
     pub fn new(master_key: Option<&str>) -> Self {
+        Self::with_store(master_key, None)
+    }
+
+    pub fn with_store(master_key: Option<&str>, store: Option<Arc<Store>>) -> Self {
         Self {
             master_digest: master_key.filter(|k| !k.is_empty()).map(digest),
+            keys: store.map(KeyCache::new),
         }
     }
 
@@ -117,15 +199,41 @@ impl Authenticator {
         self.master_digest.is_none()
     }
 
-    pub fn authenticate(&self, headers: &HeaderMap) -> Result<Principal, AuthError> {
+    /// The key cache (management writes invalidate through it).
+    pub fn keys(&self) -> Option<&KeyCache> {
+        self.keys.as_ref()
+    }
+
+    pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Principal, AuthError> {
         let Some(master) = &self.master_digest else {
             return Ok(Principal::Open);
         };
         let key = presented_key(headers)?.ok_or(AuthError::NoKey)?;
-        if bool::from(digest(key).ct_eq(master)) {
+        let d = digest(key);
+        if bool::from(d.ct_eq(master)) {
             return Ok(Principal::Master);
         }
-        Err(AuthError::Invalid)
+        let Some(cache) = &self.keys else {
+            return Err(AuthError::Invalid);
+        };
+        let rec = cache
+            .get(&token_hex(key))
+            .await
+            .map_err(|e| AuthError::Unavailable(e.to_string()))?
+            .ok_or(AuthError::Invalid)?;
+        if rec.blocked == Some(true) {
+            return Err(AuthError::Blocked);
+        }
+        if let Some(exp) = rec.expires_epoch {
+            let now = now_secs();
+            if exp < now {
+                return Err(AuthError::Expired {
+                    expiry: fmt_utc(exp),
+                    now: fmt_utc(now),
+                });
+            }
+        }
+        Ok(Principal::Key(rec))
     }
 }
 
@@ -142,8 +250,8 @@ mod tests {
         m
     }
 
-    #[test]
-    fn reads_keys_from_each_header() {
+    #[tokio::test]
+    async fn reads_keys_from_each_header() {
         let a = Authenticator::new(Some("sk-1234"));
         for hdrs in [
             h(&[("authorization", "Bearer sk-1234")]),
@@ -152,33 +260,46 @@ mod tests {
             h(&[("x-api-key", "sk-1234")]),
             h(&[("x-tianji-api-key", "sk-1234")]),
         ] {
-            assert_eq!(a.authenticate(&hdrs), Ok(Principal::Master));
+            assert!(matches!(a.authenticate(&hdrs).await, Ok(Principal::Master)));
         }
     }
 
-    #[test]
-    fn failures() {
+    #[tokio::test]
+    async fn failures() {
         let a = Authenticator::new(Some("sk-1234"));
-        assert_eq!(a.authenticate(&h(&[])), Err(AuthError::NoKey));
+        let err = |r: Result<Principal, AuthError>| r.err().unwrap();
+        assert_eq!(err(a.authenticate(&h(&[])).await), AuthError::NoKey);
         assert_eq!(
-            a.authenticate(&h(&[("authorization", "sk-1234")])),
-            Err(AuthError::Malformed)
+            err(a.authenticate(&h(&[("authorization", "sk-1234")])).await),
+            AuthError::Malformed
         );
         assert_eq!(
-            a.authenticate(&h(&[("authorization", "Basic abc")])),
-            Err(AuthError::Malformed)
+            err(a.authenticate(&h(&[("authorization", "Basic abc")])).await),
+            AuthError::Malformed
         );
         assert_eq!(
-            a.authenticate(&h(&[("authorization", "Bearer sk-wrong")])),
-            Err(AuthError::Invalid)
+            err(a
+                .authenticate(&h(&[("authorization", "Bearer sk-wrong")]))
+                .await),
+            AuthError::Invalid
         );
     }
 
-    #[test]
-    fn open_without_master_key() {
-        assert_eq!(
-            Authenticator::new(None).authenticate(&h(&[])),
+    #[tokio::test]
+    async fn open_without_master_key() {
+        assert!(matches!(
+            Authenticator::new(None).authenticate(&h(&[])).await,
             Ok(Principal::Open)
+        ));
+    }
+
+    #[test]
+    fn utc_formatting_and_token_hex() {
+        assert_eq!(fmt_utc(0.0), "1970-01-01 00:00:00");
+        assert_eq!(fmt_utc(1_795_321_004.5), "2026-11-22 04:16:44");
+        assert_eq!(
+            token_hex("sk-1234"),
+            "88dc28d0f030c55ed4ab77ed8faf098196cb1c05df778539800c9f1243fe6b4b"
         );
     }
 }

@@ -85,12 +85,10 @@ pub async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Response<Bo
             respond::decorate(&mut resp, &ctx);
             resp
         }
-        Route::Models | Route::ModelInfo => {
-            if let Err(e) = state.auth.authenticate(req.headers()) {
-                return GatewayError::from(e).into_response();
-            }
-            crate::models_api::respond(&state, path_model.as_deref())
-        }
+        Route::Models | Route::ModelInfo => match state.auth.authenticate(req.headers()).await {
+            Ok(p) => crate::models_api::respond(&state, &p, path_model.as_deref()),
+            Err(e) => GatewayError::from(e).into_response(),
+        },
         Route::Liveliness => crate::health::liveliness(),
         Route::Readiness => crate::health::readiness(&state).await,
     }
@@ -112,7 +110,7 @@ async fn llm(
     ctx: &mut RequestCtx,
 ) -> Result<Response<Body>, GatewayError> {
     // authenticate (before reading the body)
-    state.auth.authenticate(req.headers())?;
+    let principal = state.auth.authenticate(req.headers()).await?;
 
     // parse
     let (parts, body) = req.into_parts();
@@ -130,6 +128,7 @@ async fn llm(
     ctx.completion.stream = parsed.stream;
 
     // route
+    crate::auth::access::check(&principal, &model)?;
     let resolved = state.models.resolve(&model)?;
     let dep = resolved.pick().clone();
     ctx.completion.model = Some(model.clone());

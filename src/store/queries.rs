@@ -7,6 +7,7 @@ use std::sync::OnceLock;
 /// Query files compiled into the binary (prepared in the pool unless listed in `UNPOOLED_FILES`).
 const FILES: &[(&str, &str)] = &[
     ("health.sql", include_str!("../../sql/queries/health.sql")),
+    ("keys.sql", include_str!("../../sql/queries/keys.sql")),
     (
         "migrations.sql",
         include_str!("../../sql/queries/migrations.sql"),
@@ -32,6 +33,7 @@ macro_rules! queries {
 
 queries! {
     Ping,
+    GetKeyByToken,
     CreateMigrationsTable,
     LockMigrations,
     UnlockMigrations,

@@ -1,5 +1,6 @@
 mod cli;
 mod errors;
+mod keys;
 mod providers;
 mod proxy;
 mod sdk;
