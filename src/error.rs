@@ -7,6 +7,7 @@ use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode, header};
 use serde::Serialize;
 
+use crate::admin::AdminError;
 use crate::auth::AuthError;
 use crate::body::Body;
 use crate::pipeline::parse::RequestError;
@@ -24,6 +25,8 @@ pub enum GatewayError {
     Route(#[from] RouteError),
     #[error(transparent)]
     Upstream(#[from] UpstreamError),
+    #[error(transparent)]
+    Admin(#[from] AdminError),
     #[error("Route not found: {0}")]
     NotFound(String),
     #[error("The model '{0}' does not exist or you do not have access to it.")]
@@ -73,6 +76,7 @@ impl GatewayError {
             GatewayError::Route(RouteError::UnknownModel(_)) => StatusCode::BAD_REQUEST,
             GatewayError::Route(RouteError::Deployment { .. }) => StatusCode::BAD_REQUEST,
             GatewayError::Upstream(e) => e.status(),
+            GatewayError::Admin(e) => e.status(),
             GatewayError::NotFound(_) | GatewayError::ModelNotFound(_) => StatusCode::NOT_FOUND,
             GatewayError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             GatewayError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
@@ -83,6 +87,7 @@ impl GatewayError {
         match self {
             GatewayError::Auth(e) => Cow::Borrowed(e.error_type()),
             GatewayError::Upstream(e) => e.error_type(),
+            GatewayError::Admin(e) => Cow::Borrowed(e.error_type()),
             GatewayError::NotImplemented(_) => Cow::Borrowed("not_implemented_error"),
             _ => Cow::Borrowed(type_for_status(self.status())),
         }
@@ -94,6 +99,7 @@ impl GatewayError {
             GatewayError::Auth(e) => e.param(),
             GatewayError::Route(_) | GatewayError::ModelNotFound(_) => Some("model"),
             GatewayError::Upstream(e) => e.param(),
+            GatewayError::Admin(e) => e.param(),
             _ => None,
         }
     }
@@ -105,6 +111,7 @@ impl GatewayError {
             GatewayError::Auth(_) => "auth",
             GatewayError::Route(_) => "route",
             GatewayError::Upstream(e) => e.reason(),
+            GatewayError::Admin(_) => "admin",
             GatewayError::NotFound(_) | GatewayError::ModelNotFound(_) => "not_found",
             GatewayError::MethodNotAllowed { .. } => "method",
             GatewayError::NotImplemented(_) => "not_implemented",

@@ -3,6 +3,7 @@
 //! `main.rs` is thin; everything lives here so tests, benches and fuzz targets link the same code.
 //! Start at [`pipeline`] for the request path and DESIGN.md / README.md for the architecture.
 
+pub mod admin;
 pub mod auth;
 pub mod body;
 pub mod config;

@@ -4,6 +4,7 @@
 use http::Method;
 use matchit::Router;
 
+use crate::admin::AdminRoute;
 use crate::pipeline::parse::Expect;
 
 /// What a path is for.
@@ -18,19 +19,23 @@ pub enum Route {
     ModelInfo,
     Liveliness,
     Readiness,
+    /// The management API.
+    Admin(AdminRoute),
 }
 
 impl Route {
     pub fn method(&self) -> Method {
         match self {
             Route::Llm { .. } => Method::POST,
+            Route::Admin(a) => a.method(),
             _ => Method::GET,
         }
     }
     pub fn allowed(&self) -> &'static str {
-        match self {
-            Route::Llm { .. } => "POST",
-            _ => "GET, HEAD",
+        if self.method() == Method::POST {
+            "POST"
+        } else {
+            "GET, HEAD"
         }
     }
 }
@@ -92,6 +97,9 @@ impl RouteTable {
             "/openai/deployments/{model}/embeddings",
             azure(Expect::Embedding),
         )?;
+        for (path, route) in AdminRoute::ALL {
+            r.insert(*path, Route::Admin(*route))?;
+        }
         r.insert("/health/liveliness", Route::Liveliness)?;
         r.insert("/health/liveness", Route::Liveliness)?;
         r.insert("/health/readiness", Route::Readiness)?;

@@ -37,6 +37,8 @@ pub struct AppState {
     pub catalog: Arc<Catalog>,
     /// PostgreSQL, when `database_url` (or `DATABASE_URL`) is set.
     pub store: Option<Arc<Store>>,
+    /// `general_settings.store_audit_logs`
+    pub store_audit_logs: bool,
 }
 
 impl AppState {
@@ -70,6 +72,7 @@ impl AppState {
             max_body_bytes: (mb * 1024.0 * 1024.0) as usize,
             catalog,
             store,
+            store_audit_logs: g.store_audit_logs,
         })
     }
 }

@@ -6,3 +6,53 @@ SELECT to_jsonb(t)
        || jsonb_build_object('expires_epoch', extract(epoch FROM t."expires"))
 FROM "TianjiLLM_VerificationToken" t
 WHERE t."token" = $1;
+
+-- name: InsertKey
+-- $1: the new row as JSON (columns by name); unspecified columns take the defaults below.
+INSERT INTO "TianjiLLM_VerificationToken"
+SELECT * FROM jsonb_populate_record(
+    NULL::"TianjiLLM_VerificationToken",
+    jsonb_build_object(
+        'soft_budget_cooldown', false, 'spend', 0, 'total_spend', 0,
+        'aliases', '{}'::jsonb, 'config', '{}'::jsonb, 'router_settings', '{}'::jsonb,
+        'permissions', '{}'::jsonb, 'metadata', '{}'::jsonb, 'model_spend', '{}'::jsonb,
+        'model_max_budget', '{}'::jsonb, 'budget_fallbacks', '{}'::jsonb,
+        'allowed_cache_controls', '[]'::jsonb, 'allowed_routes', '[]'::jsonb,
+        'policies', '[]'::jsonb, 'access_group_ids', '[]'::jsonb,
+        'rotation_count', 0, 'auto_rotate', false,
+        'created_at', now()::timestamp(3), 'updated_at', now()::timestamp(3)
+    ) || $1::jsonb
+)
+RETURNING to_jsonb("TianjiLLM_VerificationToken".*);
+
+-- name: GetKeyRowsByTokens
+SELECT to_jsonb(t) FROM "TianjiLLM_VerificationToken" t WHERE t."token" = ANY($1);
+
+-- name: GetKeyTokensByAliases
+SELECT t."token" FROM "TianjiLLM_VerificationToken" t WHERE t."key_alias" = ANY($1);
+
+-- name: KeyAliasTaken
+SELECT 1 FROM "TianjiLLM_VerificationToken" t WHERE t."key_alias" = $1 LIMIT 1;
+
+-- name: ArchiveKeys
+-- Copy keys into the deleted-keys table. $1 tokens, $2 deleted_by, $3 deleted_by_api_key,
+-- $4 changed-by header value.
+INSERT INTO "TianjiLLM_DeletedVerificationToken"
+SELECT d.* FROM "TianjiLLM_VerificationToken" t,
+LATERAL jsonb_populate_record(
+    NULL::"TianjiLLM_DeletedVerificationToken",
+    to_jsonb(t) || jsonb_build_object(
+        'id', gen_random_uuid()::text, 'deleted_at', now()::timestamp(3),
+        'deleted_by', $2::text, 'deleted_by_api_key', $3::text, 'litellm_changed_by', $4::text
+    )
+) d
+WHERE t."token" = ANY($1);
+
+-- name: DeleteKeys
+DELETE FROM "TianjiLLM_VerificationToken" t WHERE t."token" = ANY($1) RETURNING t."token";
+
+-- name: SetKeyBlocked
+UPDATE "TianjiLLM_VerificationToken" t
+SET "blocked" = $2, "updated_at" = now()::timestamp(3), "updated_by" = $3
+WHERE t."token" = $1
+RETURNING to_jsonb(t);

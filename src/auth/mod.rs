@@ -96,7 +96,7 @@ impl AuthError {
 }
 
 /// `YYYY-MM-DD HH:MM:SS` (UTC) of Unix seconds.
-fn fmt_utc(secs: f64) -> String {
+pub fn fmt_utc(secs: f64) -> String {
     let s = secs.floor() as i64;
     let (days, rem) = (s.div_euclid(86_400), s.rem_euclid(86_400));
     // civil-from-days (Howard Hinnant)

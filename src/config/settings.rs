@@ -29,6 +29,9 @@ pub struct GeneralSettings {
     pub database_connection_pool_limit: Option<u32>,
     /// Seconds to wait for a connection (default 5).
     pub database_connection_timeout: Option<f64>,
+    /// Write an AuditLog row for every management change (default false).
+    #[serde(default)]
+    pub store_audit_logs: bool,
 }
 
 /// Alias target: `alias: model` or `alias: {model: m, hidden: true}`.

@@ -89,6 +89,9 @@ pub async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Response<Bo
             Ok(p) => crate::models_api::respond(&state, &p, path_model.as_deref()),
             Err(e) => GatewayError::from(e).into_response(),
         },
+        Route::Admin(a) => crate::admin::handle(&state, a, req)
+            .await
+            .unwrap_or_else(|e| GatewayError::from(e).into_response()),
         Route::Liveliness => crate::health::liveliness(),
         Route::Readiness => crate::health::readiness(&state).await,
     }

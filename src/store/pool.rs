@@ -16,6 +16,22 @@ impl PgConn {
     pub fn stmt(&self, q: Query) -> Option<&Statement> {
         self.stmts.get(q as usize).and_then(Option::as_ref)
     }
+
+    /// Owned handles to several prepared statements (to use inside a transaction, which
+    /// borrows the client).
+    pub fn stmts<const N: usize>(
+        &self,
+        qs: [Query; N],
+    ) -> Result<[Statement; N], super::StoreError> {
+        let mut out = Vec::with_capacity(N);
+        for q in qs {
+            out.push(self.stmt(q).cloned().ok_or_else(|| {
+                super::StoreError::Queries(format!("{} is not prepared", q.name()))
+            })?);
+        }
+        out.try_into()
+            .map_err(|_| super::StoreError::Queries("statement count".into()))
+    }
 }
 
 /// Connects, then prepares every pooled query.

@@ -6,6 +6,7 @@ use std::sync::OnceLock;
 
 /// Query files compiled into the binary (prepared in the pool unless listed in `UNPOOLED_FILES`).
 const FILES: &[(&str, &str)] = &[
+    ("audit.sql", include_str!("../../sql/queries/audit.sql")),
     ("health.sql", include_str!("../../sql/queries/health.sql")),
     ("keys.sql", include_str!("../../sql/queries/keys.sql")),
     (
@@ -34,6 +35,14 @@ macro_rules! queries {
 queries! {
     Ping,
     GetKeyByToken,
+    InsertKey,
+    GetKeyRowsByTokens,
+    GetKeyTokensByAliases,
+    KeyAliasTaken,
+    ArchiveKeys,
+    DeleteKeys,
+    SetKeyBlocked,
+    InsertAuditLog,
     CreateMigrationsTable,
     LockMigrations,
     UnlockMigrations,

@@ -1,3 +1,4 @@
+mod admin_keys;
 mod cli;
 mod errors;
 mod keys;

@@ -1,0 +1,690 @@
+//! `/key/*`: virtual keys. Raw keys are returned once, at generation; only their sha256 hex is
+//! stored. Every write invalidates the key cache.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use http::Response;
+use ring::rand::SecureRandom;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use super::audit::{self, Change, KEYS_TABLE};
+use super::{AdminError, Call, duration, ok};
+use crate::auth::{Principal, token_hex};
+use crate::body::Body;
+use crate::store::{Query, StoreError};
+
+/// `/key/generate` body: every field of LiteLLM's `GenerateKeyRequest`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GenerateKey {
+    key: Option<String>,
+    key_alias: Option<String>,
+    duration: Option<String>,
+    models: Option<Vec<String>>,
+    spend: Option<f64>,
+    max_budget: Option<f64>,
+    soft_budget: Option<f64>,
+    user_id: Option<String>,
+    team_id: Option<String>,
+    agent_id: Option<String>,
+    organization_id: Option<String>,
+    project_id: Option<String>,
+    max_parallel_requests: Option<i32>,
+    metadata: Option<Map<String, Value>>,
+    tpm_limit: Option<i64>,
+    rpm_limit: Option<i64>,
+    tpd_limit: Option<i64>,
+    budget_duration: Option<String>,
+    budget_limits: Option<Value>,
+    allowed_cache_controls: Option<Vec<String>>,
+    config: Option<Map<String, Value>>,
+    permissions: Option<Map<String, Value>>,
+    model_max_budget: Option<Map<String, Value>>,
+    budget_fallbacks: Option<Map<String, Value>>,
+    model_rpm_limit: Option<Map<String, Value>>,
+    model_tpm_limit: Option<Map<String, Value>>,
+    mcp_rpm_limit: Option<Map<String, Value>>,
+    tag_rpm_limit: Option<Map<String, Value>>,
+    guardrails: Option<Vec<String>>,
+    policies: Option<Vec<String>>,
+    prompts: Option<Vec<String>>,
+    blocked: Option<bool>,
+    aliases: Option<Map<String, Value>>,
+    object_permission: Option<Map<String, Value>>,
+    default_estimated_output_tokens: Option<i64>,
+    default_estimated_output_tokens_per_model: Option<Map<String, Value>>,
+    budget_id: Option<String>,
+    end_user_budget_id: Option<String>,
+    tags: Option<Vec<String>>,
+    disable_global_guardrails: Option<bool>,
+    enable_prompt_caching: Option<bool>,
+    throttle_on_budget_exceeded: Option<bool>,
+    enforced_params: Option<Vec<String>>,
+    allowed_routes: Option<Vec<String>>,
+    allowed_passthrough_routes: Option<Vec<String>>,
+    denied_passthrough_routes: Option<Vec<String>>,
+    allowed_vector_store_indexes: Option<Value>,
+    rpm_limit_type: Option<String>,
+    tpm_limit_type: Option<String>,
+    router_settings: Option<Map<String, Value>>,
+    access_group_ids: Option<Vec<String>>,
+    #[expect(
+        dead_code,
+        reason = "accepted for compatibility and echoed; there is no e-mail backend"
+    )]
+    send_invite_email: Option<bool>,
+    key_type: Option<String>,
+    auto_rotate: Option<bool>,
+    rotation_interval: Option<String>,
+}
+
+const LIMIT_TYPES: &[&str] = &["guaranteed_throughput", "best_effort_throughput", "dynamic"];
+
+fn now_secs() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// `YYYY-MM-DD HH:MM:SS` UTC, which Postgres reads as a TIMESTAMP.
+fn ts(after: Duration) -> String {
+    crate::auth::fmt_utc(now_secs() + after.as_secs_f64())
+}
+
+fn non_negative(field: &str, v: Option<f64>) -> Result<(), AdminError> {
+    match v {
+        Some(x) if !(x.is_finite() && x >= 0.0) => Err(AdminError::invalid(
+            field,
+            format!("must be a non-negative number, got {x}"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn non_negative_int(field: &str, v: Option<i64>) -> Result<(), AdminError> {
+    match v {
+        Some(x) if x < 0 => Err(AdminError::invalid(field, format!("must be >= 0, got {x}"))),
+        _ => Ok(()),
+    }
+}
+
+fn parse_duration(field: &str, v: &Option<String>) -> Result<Option<Duration>, AdminError> {
+    match v {
+        None => Ok(None),
+        Some(s) => duration::parse(s).map(Some).ok_or_else(|| {
+            AdminError::invalid(
+                field,
+                format!("invalid duration '{s}': use e.g. 30s, 10m, 24h, 7d, 2w, 1mo"),
+            )
+        }),
+    }
+}
+
+/// A new raw key: `sk-` and 22 URL-safe characters from the OS CSPRNG.
+fn new_raw_key() -> Result<String, AdminError> {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut buf = [0u8; 22];
+    ring::rand::SystemRandom::new()
+        .fill(&mut buf)
+        .map_err(|_| {
+            AdminError::Store(StoreError::Unavailable("no randomness available".into()))
+        })?;
+    Ok(format!(
+        "sk-{}",
+        buf.iter()
+            .map(|b| char::from(ALPHABET[usize::from(b & 63)]))
+            .collect::<String>()
+    ))
+}
+
+/// `sk-...abcd`
+fn masked(raw: &str) -> String {
+    let tail: String = raw
+        .chars()
+        .rev()
+        .take(4)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    format!("sk-...{tail}")
+}
+
+/// A key given as raw `sk-...` or as its sha256 hex.
+fn to_token(key: &str) -> String {
+    let is_hash = key.len() == 64 && key.bytes().all(|b| b.is_ascii_hexdigit());
+    if is_hash {
+        key.to_ascii_lowercase()
+    } else {
+        token_hex(key)
+    }
+}
+
+impl GenerateKey {
+    fn validate(&self) -> Result<(), AdminError> {
+        non_negative("max_budget", self.max_budget)?;
+        non_negative("soft_budget", self.soft_budget)?;
+        non_negative("spend", self.spend)?;
+        non_negative_int("tpm_limit", self.tpm_limit)?;
+        non_negative_int("rpm_limit", self.rpm_limit)?;
+        non_negative_int("tpd_limit", self.tpd_limit)?;
+        non_negative_int(
+            "max_parallel_requests",
+            self.max_parallel_requests.map(i64::from),
+        )?;
+        if let Some(n) = self.default_estimated_output_tokens
+            && n <= 0
+        {
+            return Err(AdminError::invalid(
+                "default_estimated_output_tokens",
+                "must be > 0",
+            ));
+        }
+        for (field, v) in [
+            ("rpm_limit_type", &self.rpm_limit_type),
+            ("tpm_limit_type", &self.tpm_limit_type),
+        ] {
+            if let Some(t) = v
+                && !LIMIT_TYPES.contains(&t.as_str())
+            {
+                return Err(AdminError::invalid(
+                    field,
+                    format!("must be one of {LIMIT_TYPES:?}, got '{t}'"),
+                ));
+            }
+        }
+        if let Some(k) = &self.key
+            && (!k.starts_with("sk-") || k.len() < 16)
+        {
+            return Err(AdminError::invalid(
+                "key",
+                "a custom key must start with 'sk-' and be at least 16 characters",
+            ));
+        }
+        if let Some(a) = &self.key_alias
+            && a.trim().is_empty()
+        {
+            return Err(AdminError::invalid("key_alias", "must not be empty"));
+        }
+        Ok(())
+    }
+
+    /// The row to insert (column name -> value).
+    fn row(
+        &self,
+        token: &str,
+        raw: &str,
+        changed_by: &str,
+    ) -> Result<Map<String, Value>, AdminError> {
+        let expires = parse_duration("duration", &self.duration)?;
+        let budget_every = parse_duration("budget_duration", &self.budget_duration)?;
+        let rotate_every = parse_duration("rotation_interval", &self.rotation_interval)?;
+        let mut metadata = self.metadata.clone().unwrap_or_default();
+        // LiteLLM keeps these in the key's metadata.
+        let extras: [(&str, Option<Value>); 14] = [
+            ("tags", self.tags.as_ref().map(|v| json!(v))),
+            (
+                "model_rpm_limit",
+                self.model_rpm_limit.as_ref().map(|v| json!(v)),
+            ),
+            (
+                "model_tpm_limit",
+                self.model_tpm_limit.as_ref().map(|v| json!(v)),
+            ),
+            (
+                "mcp_rpm_limit",
+                self.mcp_rpm_limit.as_ref().map(|v| json!(v)),
+            ),
+            (
+                "tag_rpm_limit",
+                self.tag_rpm_limit.as_ref().map(|v| json!(v)),
+            ),
+            ("guardrails", self.guardrails.as_ref().map(|v| json!(v))),
+            ("prompts", self.prompts.as_ref().map(|v| json!(v))),
+            ("soft_budget", self.soft_budget.map(|v| json!(v))),
+            (
+                "default_estimated_output_tokens",
+                self.default_estimated_output_tokens.map(|v| json!(v)),
+            ),
+            (
+                "default_estimated_output_tokens_per_model",
+                self.default_estimated_output_tokens_per_model
+                    .as_ref()
+                    .map(|v| json!(v)),
+            ),
+            (
+                "rpm_limit_type",
+                self.rpm_limit_type.as_ref().map(|v| json!(v)),
+            ),
+            (
+                "tpm_limit_type",
+                self.tpm_limit_type.as_ref().map(|v| json!(v)),
+            ),
+            (
+                "enforced_params",
+                self.enforced_params.as_ref().map(|v| json!(v)),
+            ),
+            (
+                "object_permission",
+                self.object_permission.as_ref().map(|v| json!(v)),
+            ),
+        ];
+        for (k, v) in extras {
+            if let Some(v) = v {
+                metadata.insert(k.to_string(), v);
+            }
+        }
+        for (k, v) in [
+            ("disable_global_guardrails", self.disable_global_guardrails),
+            ("enable_prompt_caching", self.enable_prompt_caching),
+            (
+                "throttle_on_budget_exceeded",
+                self.throttle_on_budget_exceeded,
+            ),
+        ] {
+            if let Some(v) = v {
+                metadata.insert(k.to_string(), json!(v));
+            }
+        }
+        for (k, v) in [
+            (
+                "allowed_passthrough_routes",
+                &self.allowed_passthrough_routes,
+            ),
+            ("denied_passthrough_routes", &self.denied_passthrough_routes),
+        ] {
+            if let Some(v) = v {
+                metadata.insert(k.to_string(), json!(v));
+            }
+        }
+        if let Some(v) = &self.allowed_vector_store_indexes {
+            metadata.insert("allowed_vector_store_indexes".into(), v.clone());
+        }
+        if let Some(v) = &self.end_user_budget_id {
+            metadata.insert("end_user_budget_id".into(), json!(v));
+        }
+        let mut row = Map::new();
+        let mut put = |k: &str, v: Value| {
+            if !v.is_null() {
+                row.insert(k.to_string(), v);
+            }
+        };
+        put("token", json!(token));
+        put("key_name", json!(masked(raw)));
+        put("key_alias", json!(self.key_alias));
+        put("expires", json!(expires.map(ts)));
+        put("models", json!(self.models.clone().unwrap_or_default()));
+        put("spend", json!(self.spend));
+        put("max_budget", json!(self.max_budget));
+        put("user_id", json!(self.user_id));
+        put("team_id", json!(self.team_id));
+        put("agent_id", json!(self.agent_id));
+        put("organization_id", json!(self.organization_id));
+        put("project_id", json!(self.project_id));
+        put("max_parallel_requests", json!(self.max_parallel_requests));
+        put("metadata", Value::Object(metadata));
+        put("tpm_limit", json!(self.tpm_limit));
+        put("rpm_limit", json!(self.rpm_limit));
+        put("tpd_limit", json!(self.tpd_limit));
+        put("budget_duration", json!(self.budget_duration));
+        put("budget_reset_at", json!(budget_every.map(ts)));
+        put(
+            "budget_limits",
+            self.budget_limits.clone().unwrap_or(Value::Null),
+        );
+        put("allowed_cache_controls", json!(self.allowed_cache_controls));
+        put("allowed_routes", json!(self.allowed_routes));
+        put("config", json!(self.config));
+        put("permissions", json!(self.permissions));
+        put("model_max_budget", json!(self.model_max_budget));
+        put("budget_fallbacks", json!(self.budget_fallbacks));
+        put("blocked", json!(self.blocked));
+        put("aliases", json!(self.aliases));
+        put("policies", json!(self.policies));
+        put("router_settings", json!(self.router_settings));
+        put("access_group_ids", json!(self.access_group_ids));
+        put("budget_id", json!(self.budget_id));
+        put(
+            "key_type",
+            json!(self.key_type.clone().unwrap_or_else(|| "default".into())),
+        );
+        put("auto_rotate", json!(self.auto_rotate));
+        put("rotation_interval", json!(self.rotation_interval));
+        put(
+            "key_rotation_at",
+            json!(
+                rotate_every
+                    .filter(|_| self.auto_rotate == Some(true))
+                    .map(ts)
+            ),
+        );
+        put("created_by", json!(changed_by));
+        put("updated_by", json!(changed_by));
+        Ok(row)
+    }
+}
+
+fn map_db(e: tokio_postgres::Error) -> AdminError {
+    if let Some(db) = e.as_db_error() {
+        let field = db.column().or(db.constraint()).unwrap_or("request");
+        return AdminError::invalid(field, db.message().to_string());
+    }
+    AdminError::Store(StoreError::from(e))
+}
+
+/// `POST /key/generate`
+pub async fn generate(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
+    let req: GenerateKey = call.json()?;
+    req.validate()?;
+    let raw = match &req.key {
+        Some(k) => k.clone(),
+        None => new_raw_key()?,
+    };
+    let token = token_hex(&raw);
+    let changed_by = call.changed_by();
+    let row = req.row(&token, &raw, &changed_by)?;
+
+    let mut conn = call.store.conn().await?;
+    let [taken, insert, audit_insert] = conn.stmts([
+        Query::KeyAliasTaken,
+        Query::InsertKey,
+        Query::InsertAuditLog,
+    ])?;
+    let tx = conn.client.transaction().await.map_err(StoreError::from)?;
+    if let Some(alias) = &req.key_alias
+        && !tx
+            .query(&taken, &[alias])
+            .await
+            .map_err(StoreError::from)?
+            .is_empty()
+    {
+        return Err(AdminError::invalid(
+            "key_alias",
+            format!("Unique key aliases across all keys are required, got duplicate alias={alias}"),
+        ));
+    }
+    let inserted = tx
+        .query_one(&insert, &[&Value::Object(row)])
+        .await
+        .map_err(map_db)?;
+    let stored: Value = inserted.try_get(0).map_err(StoreError::from)?;
+    audit::record(
+        call,
+        &tx,
+        &audit_insert,
+        Change {
+            action: "created",
+            table: KEYS_TABLE,
+            object_id: &token,
+            before: None,
+            after: Some(&stored),
+        },
+    )
+    .await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    if let Some(keys) = call.state.auth.keys() {
+        keys.invalidate(&token).await;
+    }
+
+    // Response: the request as sent, overlaid with the stored row, plus the raw key (once).
+    let mut out: Map<String, Value> = serde_json::from_slice(&call.body).unwrap_or_default();
+    if let Value::Object(m) = stored {
+        out.extend(m);
+    }
+    out.insert("key".into(), json!(raw));
+    out.insert("token_id".into(), json!(token));
+    Ok(ok(&Value::Object(out)))
+}
+
+async fn rows(call: &Call<'_>, tokens: &[String]) -> Result<Vec<Value>, AdminError> {
+    let rows = call
+        .store
+        .query(Query::GetKeyRowsByTokens, &[&tokens])
+        .await?;
+    rows.iter()
+        .map(|r| {
+            r.try_get::<_, Value>(0)
+                .map_err(|e| AdminError::Store(e.into()))
+        })
+        .collect()
+}
+
+/// `GET /key/info?key=` (defaults to the caller's own key; a non-admin sees only its own).
+pub async fn info(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
+    let asked = call.param("key");
+    let token = match (&asked, &call.principal) {
+        (Some(k), _) => to_token(k),
+        (None, Principal::Key(k)) => k.token.clone(),
+        (None, _) => return Err(AdminError::invalid("key", "pass ?key=<key or hash>")),
+    };
+    if let Principal::Key(k) = &call.principal
+        && k.token != token
+    {
+        return Err(AdminError::Forbidden(
+            "You are not allowed to access this key's info. Your role=internal_user".into(),
+        ));
+    }
+    let mut found = rows(call, std::slice::from_ref(&token)).await?;
+    let Some(Value::Object(mut info)) = found.pop() else {
+        return Err(AdminError::NotFound {
+            param: "key",
+            message: "Key not found in database".into(),
+        });
+    };
+    info.remove("token");
+    let expired = info
+        .get("expires")
+        .and_then(Value::as_str)
+        .is_some_and(|e| e < crate::auth::fmt_utc(now_secs()).replace(' ', "T").as_str());
+    let status = if info.get("blocked").and_then(Value::as_bool) == Some(true) {
+        "revoked"
+    } else if expired {
+        "expired"
+    } else {
+        "active"
+    };
+    info.insert("status".into(), json!(status));
+    Ok(ok(&json!({"key": asked.unwrap_or(token), "info": info})))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeleteKeys {
+    keys: Option<Vec<String>>,
+    key_aliases: Option<Vec<String>>,
+}
+
+/// `POST /key/delete`: copies each key into `TianjiLLM_DeletedVerificationToken`, then deletes.
+pub async fn delete(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
+    let req: DeleteKeys = call.json()?;
+    let mut conn = call.store.conn().await?;
+    let [by_alias, get_rows, archive, del, audit_insert] = conn.stmts([
+        Query::GetKeyTokensByAliases,
+        Query::GetKeyRowsByTokens,
+        Query::ArchiveKeys,
+        Query::DeleteKeys,
+        Query::InsertAuditLog,
+    ])?;
+    let tx = conn.client.transaction().await.map_err(StoreError::from)?;
+    let (mut tokens, given) = match (req.keys, req.key_aliases) {
+        (Some(keys), None) if !keys.is_empty() => {
+            (keys.iter().map(|k| to_token(k)).collect::<Vec<_>>(), keys)
+        }
+        (None, Some(aliases)) if !aliases.is_empty() => {
+            let found: Vec<String> = tx
+                .query(&by_alias, &[&aliases])
+                .await
+                .map_err(StoreError::from)?
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
+            (found, aliases)
+        }
+        _ => {
+            return Err(AdminError::invalid(
+                "keys",
+                "pass a non-empty `keys` or `key_aliases` list (not both)",
+            ));
+        }
+    };
+    tokens.sort();
+    tokens.dedup();
+    let before: Vec<Value> = tx
+        .query(&get_rows, &[&tokens])
+        .await
+        .map_err(StoreError::from)?
+        .iter()
+        .filter_map(|r| r.try_get::<_, Value>(0).ok())
+        .collect();
+    if before.len() != tokens.len() || tokens.is_empty() {
+        return Err(AdminError::NotFound {
+            param: "keys",
+            message: format!(
+                "Failed to delete all keys. Keys passed in: {given:?}. Not all of them exist."
+            ),
+        });
+    }
+    let changed_by_header = call
+        .headers
+        .get("tianji-changed-by")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    tx.execute(
+        &archive,
+        &[
+            &tokens,
+            &call.changed_by(),
+            &call.caller_hash,
+            &changed_by_header,
+        ],
+    )
+    .await
+    .map_err(StoreError::from)?;
+    tx.execute(&del, &[&tokens])
+        .await
+        .map_err(StoreError::from)?;
+    for row in &before {
+        let id = row.get("token").and_then(Value::as_str).unwrap_or("");
+        audit::record(
+            call,
+            &tx,
+            &audit_insert,
+            Change {
+                action: "deleted",
+                table: KEYS_TABLE,
+                object_id: id,
+                before: Some(row),
+                after: None,
+            },
+        )
+        .await?;
+    }
+    tx.commit().await.map_err(StoreError::from)?;
+    if let Some(keys) = call.state.auth.keys() {
+        for t in &tokens {
+            keys.invalidate(t).await;
+        }
+    }
+    Ok(ok(&json!({"deleted_keys": given})))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeyRef {
+    key: String,
+}
+
+/// `POST /key/block` and `/key/unblock`
+pub async fn set_blocked(call: &Call<'_>, blocked: bool) -> Result<Response<Body>, AdminError> {
+    let req: KeyRef = call.json()?;
+    let token = to_token(&req.key);
+    let mut conn = call.store.conn().await?;
+    let [get_rows, set, audit_insert] = conn.stmts([
+        Query::GetKeyRowsByTokens,
+        Query::SetKeyBlocked,
+        Query::InsertAuditLog,
+    ])?;
+    let tx = conn.client.transaction().await.map_err(StoreError::from)?;
+    let before: Option<Value> = tx
+        .query(&get_rows, &[&vec![token.clone()]])
+        .await
+        .map_err(StoreError::from)?
+        .first()
+        .and_then(|r| r.try_get(0).ok());
+    let Some(before) = before else {
+        return Err(AdminError::NotFound {
+            param: "key",
+            message: "Key not found in database".into(),
+        });
+    };
+    let after: Value = tx
+        .query_one(&set, &[&token, &blocked, &call.changed_by()])
+        .await
+        .map_err(StoreError::from)?
+        .try_get(0)
+        .map_err(StoreError::from)?;
+    audit::record(
+        call,
+        &tx,
+        &audit_insert,
+        Change {
+            action: "updated",
+            table: KEYS_TABLE,
+            object_id: &token,
+            before: Some(&before),
+            after: Some(&after),
+        },
+    )
+    .await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    if let Some(keys) = call.state.auth.keys() {
+        keys.invalidate(&token).await;
+    }
+    let mut out = after;
+    if let Value::Object(m) = &mut out {
+        m.remove("token");
+    }
+    Ok(ok(&out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn raw_keys_and_masks() {
+        let k = new_raw_key().unwrap();
+        assert!(k.starts_with("sk-") && k.len() == 25, "{k}");
+        assert_ne!(k, new_raw_key().unwrap());
+        assert_eq!(masked("sk-abcdefgh1234"), "sk-...1234");
+        assert_eq!(to_token("sk-1234"), token_hex("sk-1234"));
+        assert_eq!(to_token(&token_hex("sk-1234")), token_hex("sk-1234"));
+    }
+
+    #[test]
+    fn validation_names_the_field() {
+        let e = GenerateKey {
+            max_budget: Some(-1.0),
+            ..Default::default()
+        }
+        .validate()
+        .unwrap_err();
+        assert_eq!(e.param(), Some("max_budget"));
+        let e = GenerateKey {
+            key: Some("nope".into()),
+            ..Default::default()
+        }
+        .validate()
+        .unwrap_err();
+        assert_eq!(e.param(), Some("key"));
+        let e = GenerateKey {
+            duration: Some("5x".into()),
+            ..Default::default()
+        }
+        .row("t", "sk-xxxxxxxxxxxxxxxx", "a")
+        .unwrap_err();
+        assert_eq!(e.param(), Some("duration"));
+    }
+}

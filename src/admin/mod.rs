@@ -1,0 +1,286 @@
+//! The management API: plain async handlers over named store queries, one file per area.
+//! Every route declares the least role that may call it ([`Role`]); the check runs before the
+//! handler, and without a database every route answers 503.
+
+mod audit;
+pub mod duration;
+mod keys;
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, Request, Response, StatusCode};
+use hyper::body::Incoming;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::auth::{AuthError, Principal};
+use crate::body::Body;
+use crate::error::json_response;
+use crate::pipeline::parse::{RequestError, read_body};
+use crate::state::AppState;
+use crate::store::{Store, StoreError};
+
+/// Management routes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminRoute {
+    KeyGenerate,
+    KeyInfo,
+    KeyDelete,
+    KeyBlock,
+    KeyUnblock,
+}
+
+/// The least privilege a route needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// Master key (or an admin user).
+    ProxyAdmin,
+    /// Any valid key; the handler limits it to what the key owns.
+    KeyOwner,
+}
+
+impl AdminRoute {
+    pub fn method(self) -> Method {
+        match self {
+            AdminRoute::KeyInfo => Method::GET,
+            _ => Method::POST,
+        }
+    }
+    pub fn min_role(self) -> Role {
+        match self {
+            AdminRoute::KeyInfo => Role::KeyOwner,
+            _ => Role::ProxyAdmin,
+        }
+    }
+    /// (path, route) pairs for the route table.
+    pub const ALL: &'static [(&'static str, AdminRoute)] = &[
+        ("/key/generate", AdminRoute::KeyGenerate),
+        ("/key/info", AdminRoute::KeyInfo),
+        ("/key/delete", AdminRoute::KeyDelete),
+        ("/key/block", AdminRoute::KeyBlock),
+        ("/key/unblock", AdminRoute::KeyUnblock),
+    ];
+}
+
+/// Why a management call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    #[error(transparent)]
+    Auth(#[from] AuthError),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error(
+        "Database not connected. Set general_settings.database_url or DATABASE_URL to use this route."
+    )]
+    NoDatabase,
+    #[error("{field}: {message}")]
+    Invalid { field: String, message: String },
+    #[error("{message}")]
+    NotFound {
+        param: &'static str,
+        message: String,
+    },
+    #[error(transparent)]
+    Body(#[from] RequestError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl AdminError {
+    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
+        AdminError::Invalid {
+            field: field.to_string(),
+            message: message.into(),
+        }
+    }
+    pub fn status(&self) -> StatusCode {
+        match self {
+            AdminError::Auth(e) => e.status(),
+            AdminError::Forbidden(_) => StatusCode::FORBIDDEN,
+            AdminError::NoDatabase => StatusCode::SERVICE_UNAVAILABLE,
+            AdminError::Invalid { .. } => StatusCode::BAD_REQUEST,
+            AdminError::NotFound { .. } => StatusCode::NOT_FOUND,
+            AdminError::Body(e) => e.status(),
+            AdminError::Store(StoreError::Db(e)) if e.as_db_error().is_some() => {
+                StatusCode::BAD_REQUEST
+            }
+            AdminError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            AdminError::Auth(e) => e.error_type(),
+            AdminError::Forbidden(_) => "permission_error",
+            AdminError::NoDatabase => "no_db_connection",
+            AdminError::NotFound { .. } => "not_found_error",
+            AdminError::Store(_) if self.status() == StatusCode::SERVICE_UNAVAILABLE => {
+                "no_db_connection"
+            }
+            _ => "bad_request_error",
+        }
+    }
+    pub fn param(&self) -> Option<&str> {
+        match self {
+            AdminError::Auth(e) => e.param(),
+            AdminError::Invalid { field, .. } => Some(field),
+            AdminError::NotFound { param, .. } => Some(param),
+            _ => None,
+        }
+    }
+}
+
+/// What a handler gets.
+pub struct Call<'a> {
+    pub state: &'a AppState,
+    pub store: &'a Arc<Store>,
+    pub principal: Principal,
+    /// sha256 hex of the caller's key ("" for the master key).
+    pub caller_hash: String,
+    pub headers: HeaderMap,
+    pub query: Option<String>,
+    pub body: Bytes,
+}
+
+impl Call<'_> {
+    /// Who made the change, for audit rows: the `tianji-changed-by` header, else the caller.
+    pub fn changed_by(&self) -> String {
+        if let Some(v) = self
+            .headers
+            .get("tianji-changed-by")
+            .and_then(|v| v.to_str().ok())
+        {
+            return v.to_string();
+        }
+        match &self.principal {
+            Principal::Key(k) => k.user_id.clone().unwrap_or_else(|| k.token.clone()),
+            _ => "default_user_id".to_string(),
+        }
+    }
+
+    /// The JSON body as `T`: unknown fields and wrong types are errors naming the field.
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T, AdminError> {
+        let body: &[u8] = if self.body.iter().all(u8::is_ascii_whitespace) {
+            b"{}"
+        } else {
+            &self.body
+        };
+        let mut de = serde_json::Deserializer::from_slice(body);
+        serde_path_to_error::deserialize(&mut de).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner();
+            let field = if path == "." {
+                first_unknown_field(&inner.to_string()).unwrap_or_default()
+            } else {
+                path
+            };
+            AdminError::invalid(&field, inner.to_string())
+        })
+    }
+
+    /// A query-string parameter.
+    pub fn param(&self, name: &str) -> Option<String> {
+        let q = self.query.as_deref()?;
+        q.split('&').find_map(|kv| {
+            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+            (k == name).then(|| percent_decode(v))
+        })
+    }
+}
+
+fn first_unknown_field(msg: &str) -> Option<String> {
+    let start = msg.find("unknown field `")? + "unknown field `".len();
+    let end = msg[start..].find('`')?;
+    Some(msg[start..start + end].to_string())
+}
+
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < b.len() => {
+                let hex = std::str::from_utf8(&b[i + 1..i + 3]).unwrap_or("zz");
+                match u8::from_str_radix(hex, 16) {
+                    Ok(v) => {
+                        out.push(v);
+                        i += 2;
+                    }
+                    Err(_) => out.push(b'%'),
+                }
+            }
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// 200 with a JSON value.
+pub fn ok(v: &Value) -> Response<Body> {
+    json_response(
+        StatusCode::OK,
+        Bytes::from(serde_json::to_vec(v).unwrap_or_default()),
+    )
+}
+
+/// Authenticate, check the route's role, read the body, run the handler.
+pub async fn handle(
+    state: &AppState,
+    route: AdminRoute,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, AdminError> {
+    let principal = state.auth.authenticate(req.headers()).await?;
+    if route.min_role() == Role::ProxyAdmin && !principal.is_admin() {
+        return Err(AdminError::Forbidden(format!(
+            "Only proxy admins can call {}. Your role=internal_user",
+            AdminRoute::ALL
+                .iter()
+                .find(|(_, r)| *r == route)
+                .map(|(p, _)| *p)
+                .unwrap_or("this route")
+        )));
+    }
+    let store = state.store.as_ref().ok_or(AdminError::NoDatabase)?;
+    let caller_hash = match (&principal, crate::auth::presented_key(req.headers())) {
+        (Principal::Key(k), _) => k.token.clone(),
+        (_, Ok(Some(raw))) => crate::auth::token_hex(raw),
+        _ => String::new(),
+    };
+    let (parts, body) = req.into_parts();
+    let declared = parts
+        .headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|s| s.parse::<u64>().ok());
+    let body = read_body(body, declared, state.max_body_bytes).await?;
+    let call = Call {
+        state,
+        store,
+        principal,
+        caller_hash,
+        headers: parts.headers,
+        query: parts.uri.query().map(str::to_string),
+        body,
+    };
+    match route {
+        AdminRoute::KeyGenerate => keys::generate(&call).await,
+        AdminRoute::KeyInfo => keys::info(&call).await,
+        AdminRoute::KeyDelete => keys::delete(&call).await,
+        AdminRoute::KeyBlock => keys::set_blocked(&call, true).await,
+        AdminRoute::KeyUnblock => keys::set_blocked(&call, false).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_query_values() {
+        assert_eq!(percent_decode("sk-a%2Bb+c"), "sk-a+b c");
+        assert_eq!(percent_decode("%zz%"), "%zz%");
+    }
+}

@@ -1,0 +1,278 @@
+//! `/key/*` against a real PostgreSQL: generate, use, info, block, delete, audit, bad input.
+
+use bytes::Bytes;
+use http::Method;
+use serde_json::{Value, json};
+
+use crate::common::db::TestDb;
+use crate::common::mock_upstream::MockUpstream;
+use crate::common::{MASTER_KEY, Resp, TestGateway, send};
+
+async fn setup(audit: bool) -> (TestDb, MockUpstream, TestGateway) {
+    let db = TestDb::create().await;
+    let up = MockUpstream::start().await;
+    let yaml = format!(
+        "model_list:\n  - model_name: m\n    tianji_params: {{model: openai/x, api_base: \"{b}\", api_key: sk-up}}\ngeneral_settings:\n  master_key: {MASTER_KEY}\n  database_url: \"{u}\"\n  store_audit_logs: {audit}\n",
+        b = up.base(),
+        u = db.url
+    );
+    (db, up, TestGateway::start(&yaml).await)
+}
+
+async fn call(gw: &TestGateway, method: Method, path: &str, key: &str, body: Value) -> Resp {
+    let mut headers = vec![("authorization".to_string(), format!("Bearer {key}"))];
+    headers.push((
+        "tianji-changed-by".to_string(),
+        "alice@example.com".to_string(),
+    ));
+    let h: Vec<(&str, &str)> = headers
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    let body = if body.is_null() {
+        Bytes::new()
+    } else {
+        Bytes::from(body.to_string())
+    };
+    send(method, &gw.url(path), &h, body).await
+}
+
+async fn chat(gw: &TestGateway, key: &str) -> Resp {
+    call(
+        gw,
+        Method::POST,
+        "/v1/chat/completions",
+        key,
+        json!({"model": "m", "messages": []}),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn generate_use_info_block_delete_with_audit() {
+    let (db, _up, gw) = setup(true).await;
+    let r = call(&gw, Method::POST, "/key/generate", MASTER_KEY, json!({"key_alias": "k1", "models": ["m"], "max_budget": 10.0, "metadata": {"team": "x"}, "tags": ["a"], "duration": "1h"})).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v = r.json();
+    let key = v["key"].as_str().unwrap().to_string();
+    assert!(key.starts_with("sk-"));
+    assert_eq!(v["token"], tianji::auth::token_hex(&key));
+    assert_eq!(v["token_id"], v["token"]);
+    assert_ne!(v["token"], v["key"]);
+    assert_eq!(v["key_alias"], "k1");
+    assert_eq!(v["metadata"]["tags"], json!(["a"]));
+    assert!(v["expires"].is_string());
+    // the raw key is stored nowhere
+    let c = db.client().await;
+    let dump: String = c
+        .query_one(
+            "SELECT string_agg(to_jsonb(t)::text, '') FROM \"TianjiLLM_VerificationToken\" t",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(!dump.contains(&key));
+
+    assert_eq!(chat(&gw, &key).await.status, 200);
+    // a key reads its own info, not the master's
+    let info = call(&gw, Method::GET, "/key/info", &key, Value::Null).await;
+    assert_eq!(info.status, 200, "{}", info.text());
+    assert_eq!(info.json()["info"]["key_alias"], "k1");
+    assert_eq!(info.json()["info"]["status"], "active");
+    assert!(info.json()["info"].get("token").is_none());
+    let other = call(
+        &gw,
+        Method::GET,
+        &format!("/key/info?key={}", tianji::auth::token_hex(MASTER_KEY)),
+        &key,
+        Value::Null,
+    )
+    .await;
+    other.assert_error(403);
+    // a virtual key is not an admin
+    call(&gw, Method::POST, "/key/generate", &key, json!({}))
+        .await
+        .assert_error(403);
+
+    let r = call(
+        &gw,
+        Method::POST,
+        "/key/block",
+        MASTER_KEY,
+        json!({"key": key}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    chat(&gw, &key).await.assert_error(403);
+    call(
+        &gw,
+        Method::POST,
+        "/key/unblock",
+        MASTER_KEY,
+        json!({"key": key}),
+    )
+    .await;
+    assert_eq!(chat(&gw, &key).await.status, 200);
+
+    let r = call(
+        &gw,
+        Method::POST,
+        "/key/delete",
+        MASTER_KEY,
+        json!({"key_aliases": ["k1"]}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["deleted_keys"], json!(["k1"]));
+    chat(&gw, &key).await.assert_error(401);
+    call(
+        &gw,
+        Method::GET,
+        &format!("/key/info?key={key}"),
+        MASTER_KEY,
+        Value::Null,
+    )
+    .await
+    .assert_error(404);
+    let row = c
+        .query_one("SELECT deleted_by, deleted_by_api_key, key_alias FROM \"TianjiLLM_DeletedVerificationToken\"", &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        row.get::<_, Option<String>>(0).as_deref(),
+        Some("alice@example.com")
+    );
+    assert_eq!(
+        row.get::<_, Option<String>>(1).unwrap(),
+        tianji::auth::token_hex(MASTER_KEY)
+    );
+    assert_eq!(row.get::<_, Option<String>>(2).as_deref(), Some("k1"));
+
+    let actions: Vec<(String, String, String)> = c
+        .query("SELECT action, table_name, changed_by FROM \"TianjiLLM_AuditLog\" ORDER BY updated_at, action", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    let names: Vec<&str> = actions.iter().map(|a| a.0.as_str()).collect();
+    assert_eq!(
+        names.iter().filter(|a| **a == "created").count(),
+        1,
+        "{actions:?}"
+    );
+    assert_eq!(
+        names.iter().filter(|a| **a == "updated").count(),
+        2,
+        "{actions:?}"
+    );
+    assert_eq!(
+        names.iter().filter(|a| **a == "deleted").count(),
+        1,
+        "{actions:?}"
+    );
+    assert!(
+        actions
+            .iter()
+            .all(|a| a.1 == "TianjiLLM_VerificationToken" && a.2 == "alice@example.com")
+    );
+}
+
+#[tokio::test]
+async fn bad_key_requests_name_the_field() {
+    let (_db, _up, gw) = setup(false).await;
+    let cases = [
+        (json!({"nonsense": 1}), "nonsense"),
+        (json!({"max_budget": -5}), "max_budget"),
+        (json!({"max_budget": "lots"}), "max_budget"),
+        (json!({"duration": "5 parsecs"}), "duration"),
+        (json!({"budget_duration": "1y"}), "budget_duration"),
+        (json!({"models": "m"}), "models"),
+        (json!({"key": "not-sk"}), "key"),
+        (json!({"rpm_limit": -1}), "rpm_limit"),
+        (json!({"rpm_limit_type": "fast"}), "rpm_limit_type"),
+    ];
+    for (body, field) in cases {
+        let r = call(&gw, Method::POST, "/key/generate", MASTER_KEY, body.clone()).await;
+        let v = r.assert_error(400);
+        assert_eq!(v["error"]["param"], field, "{body}: {v}");
+    }
+    assert_eq!(
+        call(
+            &gw,
+            Method::POST,
+            "/key/generate",
+            MASTER_KEY,
+            json!({"key_alias": "dup"})
+        )
+        .await
+        .status,
+        200
+    );
+    let v = call(
+        &gw,
+        Method::POST,
+        "/key/generate",
+        MASTER_KEY,
+        json!({"key_alias": "dup"}),
+    )
+    .await
+    .assert_error(400);
+    assert_eq!(v["error"]["param"], "key_alias");
+    let v = call(
+        &gw,
+        Method::POST,
+        "/key/delete",
+        MASTER_KEY,
+        json!({"keys": ["sk-does-not-exist-123"]}),
+    )
+    .await
+    .assert_error(404);
+    assert_eq!(v["error"]["type"], "not_found_error");
+    call(
+        &gw,
+        Method::POST,
+        "/key/block",
+        MASTER_KEY,
+        json!({"key": "sk-does-not-exist-123"}),
+    )
+    .await
+    .assert_error(404);
+    // a custom key works as given
+    let r = call(
+        &gw,
+        Method::POST,
+        "/key/generate",
+        MASTER_KEY,
+        json!({"key": "sk-my-custom-key-0001"}),
+    )
+    .await;
+    assert_eq!(r.json()["key"], "sk-my-custom-key-0001");
+    assert_eq!(chat(&gw, "sk-my-custom-key-0001").await.status, 200);
+}
+
+#[tokio::test]
+async fn management_routes_need_a_database_and_an_admin() {
+    let gw = TestGateway::start("model_list: []\n").await;
+    let v = call(&gw, Method::POST, "/key/generate", MASTER_KEY, json!({}))
+        .await
+        .assert_error(503);
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Database not connected")
+    );
+    let r = send(
+        Method::POST,
+        &gw.url("/key/generate"),
+        &[],
+        Bytes::from_static(b"{}"),
+    )
+    .await;
+    r.assert_error(401);
+    call(&gw, Method::GET, "/key/generate", MASTER_KEY, Value::Null)
+        .await
+        .assert_error(405);
+}
