@@ -25,6 +25,7 @@ use crate::store::{Store, StoreError};
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AdminRoute {
     KeyGenerate,
+    KeyUpdate,
     KeyInfo,
     KeyDelete,
     KeyBlock,
@@ -56,6 +57,7 @@ impl AdminRoute {
     /// (path, route) pairs for the route table.
     pub const ALL: &'static [(&'static str, AdminRoute)] = &[
         ("/key/generate", AdminRoute::KeyGenerate),
+        ("/key/update", AdminRoute::KeyUpdate),
         ("/key/info", AdminRoute::KeyInfo),
         ("/key/delete", AdminRoute::KeyDelete),
         ("/key/block", AdminRoute::KeyBlock),
@@ -267,6 +269,7 @@ pub async fn handle(
     };
     match route {
         AdminRoute::KeyGenerate => keys::generate(&call).await,
+        AdminRoute::KeyUpdate => keys::update(&call).await,
         AdminRoute::KeyInfo => keys::info(&call).await,
         AdminRoute::KeyDelete => keys::delete(&call).await,
         AdminRoute::KeyBlock => keys::set_blocked(&call, true).await,

@@ -42,6 +42,7 @@ queries! {
     ArchiveKeys,
     DeleteKeys,
     SetKeyBlocked,
+    UpdateKey,
     InsertAuditLog,
     CreateMigrationsTable,
     LockMigrations,

@@ -276,3 +276,90 @@ async fn management_routes_need_a_database_and_an_admin() {
         .await
         .assert_error(405);
 }
+
+#[tokio::test]
+async fn update_changes_given_fields_and_null_clears() {
+    let (_db, _up, gw) = setup(true).await;
+    let v = call(&gw, Method::POST, "/key/generate", MASTER_KEY, json!({"key_alias": "u1", "max_budget": 5, "rpm_limit": 10, "tpm_limit": 100, "metadata": {"a": 1}, "tags": ["t"]})).await.json();
+    let key = v["key"].as_str().unwrap().to_string();
+    assert_eq!(chat(&gw, &key).await.status, 200);
+
+    let r = call(&gw, Method::POST, "/key/update", MASTER_KEY, json!({"key": key, "max_budget": null, "rpm_limit": null, "tpm_limit": 7, "models": ["other"], "metadata": {"b": 2}})).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let u = r.json();
+    assert_eq!(u["key"], key);
+    assert!(u["max_budget"].is_null() && u["rpm_limit"].is_null(), "{u}");
+    assert_eq!(u["tpm_limit"], 7);
+    assert_eq!(u["key_alias"], "u1");
+    assert_eq!(u["metadata"], json!({"b": 2}));
+    // the cache saw the change: model m is no longer allowed
+    chat(&gw, &key).await.assert_error(403);
+
+    let r = call(
+        &gw,
+        Method::POST,
+        "/key/update",
+        MASTER_KEY,
+        json!({"key": tianji::auth::token_hex(&key), "models": null, "tags": ["x", "y"]}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["metadata"]["tags"], json!(["x", "y"]));
+    assert_eq!(r.json()["metadata"]["b"], 2);
+    assert_eq!(chat(&gw, &key).await.status, 200);
+
+    call(
+        &gw,
+        Method::POST,
+        "/key/update",
+        MASTER_KEY,
+        json!({"key": key, "bogus": 1}),
+    )
+    .await
+    .assert_error(400);
+    call(
+        &gw,
+        Method::POST,
+        "/key/update",
+        MASTER_KEY,
+        json!({"key": key, "max_budget": -1}),
+    )
+    .await
+    .assert_error(400);
+    call(
+        &gw,
+        Method::POST,
+        "/key/update",
+        MASTER_KEY,
+        json!({"key": "sk-unknown-key-000"}),
+    )
+    .await
+    .assert_error(404);
+    call(
+        &gw,
+        Method::POST,
+        "/key/generate",
+        MASTER_KEY,
+        json!({"key_alias": "taken"}),
+    )
+    .await;
+    let v = call(
+        &gw,
+        Method::POST,
+        "/key/update",
+        MASTER_KEY,
+        json!({"key": key, "key_alias": "taken"}),
+    )
+    .await
+    .assert_error(400);
+    assert_eq!(v["error"]["param"], "key_alias");
+    call(
+        &gw,
+        Method::POST,
+        "/key/update",
+        &key,
+        json!({"key": key, "max_budget": 100}),
+    )
+    .await
+    .assert_error(403);
+}
