@@ -1,5 +1,14 @@
 //! `/key/*`: virtual keys. Raw keys are returned once, at generation; only their sha256 hex is
 //! stored. Every write invalidates the key cache.
+//!
+//! `mod.rs`: the request type, validation, `/key/generate`; `update.rs`: `/key/update`;
+//! `lifecycle.rs`: info, delete, block/unblock.
+
+mod lifecycle;
+mod update;
+
+pub use lifecycle::{delete, info, set_blocked};
+pub use update::update;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -10,7 +19,7 @@ use serde_json::{Map, Value, json};
 
 use super::audit::{self, Change, KEYS_TABLE};
 use super::{AdminError, Call, duration, ok};
-use crate::auth::{Principal, token_hex};
+use crate::auth::token_hex;
 use crate::body::Body;
 use crate::store::{Query, StoreError};
 
@@ -81,7 +90,7 @@ pub struct GenerateKey {
 
 const LIMIT_TYPES: &[&str] = &["guaranteed_throughput", "best_effort_throughput", "dynamic"];
 
-fn now_secs() -> f64 {
+pub(crate) fn now_secs() -> f64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs_f64())
@@ -93,7 +102,7 @@ fn ts(after: Duration) -> String {
     crate::auth::fmt_utc(now_secs() + after.as_secs_f64())
 }
 
-fn non_negative(field: &str, v: Option<f64>) -> Result<(), AdminError> {
+pub(crate) fn non_negative(field: &str, v: Option<f64>) -> Result<(), AdminError> {
     match v {
         Some(x) if !(x.is_finite() && x >= 0.0) => Err(AdminError::invalid(
             field,
@@ -153,7 +162,7 @@ fn masked(raw: &str) -> String {
 }
 
 /// A key given as raw `sk-...` or as its sha256 hex.
-fn to_token(key: &str) -> String {
+pub(crate) fn to_token(key: &str) -> String {
     let is_hash = key.len() == 64 && key.bytes().all(|b| b.is_ascii_hexdigit());
     if is_hash {
         key.to_ascii_lowercase()
@@ -163,7 +172,7 @@ fn to_token(key: &str) -> String {
 }
 
 impl GenerateKey {
-    fn validate(&self) -> Result<(), AdminError> {
+    pub(crate) fn validate(&self) -> Result<(), AdminError> {
         non_negative("max_budget", self.max_budget)?;
         non_negative("soft_budget", self.soft_budget)?;
         non_negative("spend", self.spend)?;
@@ -366,7 +375,7 @@ impl GenerateKey {
     }
 }
 
-fn map_db(e: tokio_postgres::Error) -> AdminError {
+pub(crate) fn map_db(e: tokio_postgres::Error) -> AdminError {
     if let Some(db) = e.as_db_error() {
         let field = db.column().or(db.constraint()).unwrap_or("request");
         return AdminError::invalid(field, db.message().to_string());
@@ -436,431 +445,6 @@ pub async fn generate(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
     out.insert("key".into(), json!(raw));
     out.insert("token_id".into(), json!(token));
     Ok(ok(&Value::Object(out)))
-}
-
-async fn rows(call: &Call<'_>, tokens: &[String]) -> Result<Vec<Value>, AdminError> {
-    let rows = call
-        .store
-        .query(Query::GetKeyRowsByTokens, &[&tokens])
-        .await?;
-    rows.iter()
-        .map(|r| {
-            r.try_get::<_, Value>(0)
-                .map_err(|e| AdminError::Store(e.into()))
-        })
-        .collect()
-}
-
-/// `GET /key/info?key=` (defaults to the caller's own key; a non-admin sees only its own).
-pub async fn info(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
-    let asked = call.param("key");
-    let token = match (&asked, &call.principal) {
-        (Some(k), _) => to_token(k),
-        (None, Principal::Key(k)) => k.token.clone(),
-        (None, _) => return Err(AdminError::invalid("key", "pass ?key=<key or hash>")),
-    };
-    if let Principal::Key(k) = &call.principal
-        && k.token != token
-    {
-        return Err(AdminError::Forbidden(
-            "You are not allowed to access this key's info. Your role=internal_user".into(),
-        ));
-    }
-    let mut found = rows(call, std::slice::from_ref(&token)).await?;
-    let Some(Value::Object(mut info)) = found.pop() else {
-        return Err(AdminError::NotFound {
-            param: "key",
-            message: "Key not found in database".into(),
-        });
-    };
-    info.remove("token");
-    let expired = info
-        .get("expires")
-        .and_then(Value::as_str)
-        .is_some_and(|e| e < crate::auth::fmt_utc(now_secs()).replace(' ', "T").as_str());
-    let status = if info.get("blocked").and_then(Value::as_bool) == Some(true) {
-        "revoked"
-    } else if expired {
-        "expired"
-    } else {
-        "active"
-    };
-    info.insert("status".into(), json!(status));
-    Ok(ok(&json!({"key": asked.unwrap_or(token), "info": info})))
-}
-
-/// Request fields LiteLLM keeps inside the key's `metadata`.
-const METADATA_FIELDS: &[&str] = &[
-    "tags",
-    "model_rpm_limit",
-    "model_tpm_limit",
-    "mcp_rpm_limit",
-    "tag_rpm_limit",
-    "guardrails",
-    "prompts",
-    "soft_budget",
-    "default_estimated_output_tokens",
-    "default_estimated_output_tokens_per_model",
-    "rpm_limit_type",
-    "tpm_limit_type",
-    "enforced_params",
-    "object_permission",
-    "disable_global_guardrails",
-    "enable_prompt_caching",
-    "throttle_on_budget_exceeded",
-    "allowed_passthrough_routes",
-    "denied_passthrough_routes",
-    "allowed_vector_store_indexes",
-    "end_user_budget_id",
-    "temp_budget_increase",
-    "temp_budget_expiry",
-];
-
-/// What a cleared (JSON null) field becomes in its column.
-fn cleared(column: &str) -> Value {
-    match column {
-        "aliases" | "config" | "permissions" | "model_max_budget" | "budget_fallbacks"
-        | "metadata" | "router_settings" => json!({}),
-        "models"
-        | "allowed_cache_controls"
-        | "allowed_routes"
-        | "policies"
-        | "access_group_ids" => json!([]),
-        _ => Value::Null,
-    }
-}
-
-/// `POST /key/update`: the fields given change, an explicit `null` clears, the rest stay.
-pub async fn update(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
-    let mut body: Map<String, Value> = call.json()?;
-    let key = match body.remove("key") {
-        Some(Value::String(k)) if !k.is_empty() => k,
-        _ => {
-            return Err(AdminError::invalid(
-                "key",
-                "the key (or its hash) to update is required",
-            ));
-        }
-    };
-    let token = to_token(&key);
-    let temp: Vec<(String, Value)> = ["temp_budget_increase", "temp_budget_expiry"]
-        .iter()
-        .filter_map(|f| body.remove(*f).map(|v| (f.to_string(), v)))
-        .collect();
-    if let Some((_, v)) = temp.iter().find(|(f, _)| f == "temp_budget_increase") {
-        non_negative(
-            "temp_budget_increase",
-            v.as_f64().or(if v.is_null() { None } else { Some(-1.0) }),
-        )?;
-    }
-    // Type-check what was given (nulls removed) with the same rules as /key/generate.
-    let given: Map<String, Value> = body
-        .iter()
-        .filter(|(_, v)| !v.is_null())
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    let req: GenerateKey = {
-        serde_path_to_error::deserialize(Value::Object(given)).map_err(|e| {
-            let path = e.path().to_string();
-            let msg = e.into_inner().to_string();
-            let field = if path == "." {
-                msg.split('`').nth(1).unwrap_or("").to_string()
-            } else {
-                path
-            };
-            AdminError::invalid(&field, msg)
-        })?
-    };
-    req.validate()?;
-    let changed_by = call.changed_by();
-    let full = req.row(&token, &key, &changed_by)?;
-
-    let mut conn = call.store.conn().await?;
-    let [get_rows, taken, upd, audit_insert] = conn.stmts([
-        Query::GetKeyRowsByTokens,
-        Query::KeyAliasTaken,
-        Query::UpdateKey,
-        Query::InsertAuditLog,
-    ])?;
-    let tx = conn.client.transaction().await.map_err(StoreError::from)?;
-    let before: Option<Value> = tx
-        .query(&get_rows, &[&vec![token.clone()]])
-        .await
-        .map_err(StoreError::from)?
-        .first()
-        .and_then(|r| r.try_get(0).ok());
-    let Some(before) = before else {
-        return Err(AdminError::NotFound {
-            param: "key",
-            message: "Key not found in database".into(),
-        });
-    };
-    if let Some(Value::String(alias)) = body.get("key_alias")
-        && before.get("key_alias").and_then(Value::as_str) != Some(alias.as_str())
-        && !tx
-            .query(&taken, &[alias])
-            .await
-            .map_err(StoreError::from)?
-            .is_empty()
-    {
-        return Err(AdminError::invalid(
-            "key_alias",
-            format!("Unique key aliases across all keys are required, got duplicate alias={alias}"),
-        ));
-    }
-    let mut patch = Map::new();
-    let mut touch_metadata = false;
-    for (field, v) in &body {
-        let columns: Vec<&str> = match field.as_str() {
-            "duration" => vec!["expires"],
-            "budget_duration" => vec!["budget_duration", "budget_reset_at"],
-            "rotation_interval" => vec!["rotation_interval", "key_rotation_at"],
-            "metadata" => {
-                touch_metadata = true;
-                continue;
-            }
-            f if METADATA_FIELDS.contains(&f) => {
-                touch_metadata = true;
-                continue;
-            }
-            f => vec![f],
-        };
-        for c in columns {
-            let value = if v.is_null() {
-                cleared(c)
-            } else {
-                full.get(c).cloned().unwrap_or(Value::Null)
-            };
-            patch.insert(c.to_string(), value);
-        }
-    }
-    if touch_metadata || !temp.is_empty() {
-        let mut meta: Map<String, Value> = match body.get("metadata") {
-            Some(Value::Object(m)) => m.clone(),
-            Some(_) => Map::new(),
-            None => before
-                .get("metadata")
-                .and_then(Value::as_object)
-                .cloned()
-                .unwrap_or_default(),
-        };
-        let from_request = full
-            .get("metadata")
-            .and_then(Value::as_object)
-            .cloned()
-            .unwrap_or_default();
-        for f in METADATA_FIELDS {
-            match body.get(*f) {
-                Some(Value::Null) => {
-                    meta.remove(*f);
-                }
-                Some(_) => {
-                    if let Some(v) = from_request.get(*f) {
-                        meta.insert((*f).to_string(), v.clone());
-                    }
-                }
-                None => {}
-            }
-        }
-        for (f, v) in &temp {
-            if v.is_null() {
-                meta.remove(f);
-            } else {
-                meta.insert(f.clone(), v.clone());
-            }
-        }
-        patch.insert("metadata".into(), Value::Object(meta));
-    }
-    let after: Value = tx
-        .query_one(&upd, &[&token, &Value::Object(patch), &changed_by])
-        .await
-        .map_err(map_db)?
-        .try_get(0)
-        .map_err(StoreError::from)?;
-    audit::record(
-        call,
-        &tx,
-        &audit_insert,
-        Change {
-            action: "updated",
-            table: KEYS_TABLE,
-            object_id: &token,
-            before: Some(&before),
-            after: Some(&after),
-        },
-    )
-    .await?;
-    tx.commit().await.map_err(StoreError::from)?;
-    if let Some(keys) = call.state.auth.keys() {
-        keys.invalidate(&token).await;
-    }
-    let mut out = match after {
-        Value::Object(m) => m,
-        _ => Map::new(),
-    };
-    out.remove("token");
-    out.insert("key".into(), json!(key));
-    Ok(ok(&Value::Object(out)))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct DeleteKeys {
-    keys: Option<Vec<String>>,
-    key_aliases: Option<Vec<String>>,
-}
-
-/// `POST /key/delete`: copies each key into `TianjiLLM_DeletedVerificationToken`, then deletes.
-pub async fn delete(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
-    let req: DeleteKeys = call.json()?;
-    let mut conn = call.store.conn().await?;
-    let [by_alias, get_rows, archive, del, audit_insert] = conn.stmts([
-        Query::GetKeyTokensByAliases,
-        Query::GetKeyRowsByTokens,
-        Query::ArchiveKeys,
-        Query::DeleteKeys,
-        Query::InsertAuditLog,
-    ])?;
-    let tx = conn.client.transaction().await.map_err(StoreError::from)?;
-    let (mut tokens, given) = match (req.keys, req.key_aliases) {
-        (Some(keys), None) if !keys.is_empty() => {
-            (keys.iter().map(|k| to_token(k)).collect::<Vec<_>>(), keys)
-        }
-        (None, Some(aliases)) if !aliases.is_empty() => {
-            let found: Vec<String> = tx
-                .query(&by_alias, &[&aliases])
-                .await
-                .map_err(StoreError::from)?
-                .iter()
-                .map(|r| r.get(0))
-                .collect();
-            (found, aliases)
-        }
-        _ => {
-            return Err(AdminError::invalid(
-                "keys",
-                "pass a non-empty `keys` or `key_aliases` list (not both)",
-            ));
-        }
-    };
-    tokens.sort();
-    tokens.dedup();
-    let before: Vec<Value> = tx
-        .query(&get_rows, &[&tokens])
-        .await
-        .map_err(StoreError::from)?
-        .iter()
-        .filter_map(|r| r.try_get::<_, Value>(0).ok())
-        .collect();
-    if before.len() != tokens.len() || tokens.is_empty() {
-        return Err(AdminError::NotFound {
-            param: "keys",
-            message: format!(
-                "Failed to delete all keys. Keys passed in: {given:?}. Not all of them exist."
-            ),
-        });
-    }
-    let changed_by_header = call
-        .headers
-        .get("tianji-changed-by")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
-    tx.execute(
-        &archive,
-        &[
-            &tokens,
-            &call.changed_by(),
-            &call.caller_hash,
-            &changed_by_header,
-        ],
-    )
-    .await
-    .map_err(StoreError::from)?;
-    tx.execute(&del, &[&tokens])
-        .await
-        .map_err(StoreError::from)?;
-    for row in &before {
-        let id = row.get("token").and_then(Value::as_str).unwrap_or("");
-        audit::record(
-            call,
-            &tx,
-            &audit_insert,
-            Change {
-                action: "deleted",
-                table: KEYS_TABLE,
-                object_id: id,
-                before: Some(row),
-                after: None,
-            },
-        )
-        .await?;
-    }
-    tx.commit().await.map_err(StoreError::from)?;
-    if let Some(keys) = call.state.auth.keys() {
-        for t in &tokens {
-            keys.invalidate(t).await;
-        }
-    }
-    Ok(ok(&json!({"deleted_keys": given})))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct KeyRef {
-    key: String,
-}
-
-/// `POST /key/block` and `/key/unblock`
-pub async fn set_blocked(call: &Call<'_>, blocked: bool) -> Result<Response<Body>, AdminError> {
-    let req: KeyRef = call.json()?;
-    let token = to_token(&req.key);
-    let mut conn = call.store.conn().await?;
-    let [get_rows, set, audit_insert] = conn.stmts([
-        Query::GetKeyRowsByTokens,
-        Query::SetKeyBlocked,
-        Query::InsertAuditLog,
-    ])?;
-    let tx = conn.client.transaction().await.map_err(StoreError::from)?;
-    let before: Option<Value> = tx
-        .query(&get_rows, &[&vec![token.clone()]])
-        .await
-        .map_err(StoreError::from)?
-        .first()
-        .and_then(|r| r.try_get(0).ok());
-    let Some(before) = before else {
-        return Err(AdminError::NotFound {
-            param: "key",
-            message: "Key not found in database".into(),
-        });
-    };
-    let after: Value = tx
-        .query_one(&set, &[&token, &blocked, &call.changed_by()])
-        .await
-        .map_err(StoreError::from)?
-        .try_get(0)
-        .map_err(StoreError::from)?;
-    audit::record(
-        call,
-        &tx,
-        &audit_insert,
-        Change {
-            action: "updated",
-            table: KEYS_TABLE,
-            object_id: &token,
-            before: Some(&before),
-            after: Some(&after),
-        },
-    )
-    .await?;
-    tx.commit().await.map_err(StoreError::from)?;
-    if let Some(keys) = call.state.auth.keys() {
-        keys.invalidate(&token).await;
-    }
-    let mut out = after;
-    if let Value::Object(m) = &mut out {
-        m.remove("token");
-    }
-    Ok(ok(&out))
 }
 
 #[cfg(test)]

@@ -1,0 +1,223 @@
+//! `/key/info`, `/key/delete`, `/key/block`, `/key/unblock`.
+
+use http::Response;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::super::audit::{self, Change, KEYS_TABLE};
+use super::super::{AdminError, Call, ok};
+use super::{now_secs, to_token};
+use crate::auth::Principal;
+use crate::body::Body;
+use crate::store::{Query, StoreError};
+
+async fn rows(call: &Call<'_>, tokens: &[String]) -> Result<Vec<Value>, AdminError> {
+    let rows = call
+        .store
+        .query(Query::GetKeyRowsByTokens, &[&tokens])
+        .await?;
+    rows.iter()
+        .map(|r| {
+            r.try_get::<_, Value>(0)
+                .map_err(|e| AdminError::Store(e.into()))
+        })
+        .collect()
+}
+
+/// `GET /key/info?key=` (defaults to the caller's own key; a non-admin sees only its own).
+pub async fn info(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
+    let asked = call.param("key");
+    let token = match (&asked, &call.principal) {
+        (Some(k), _) => to_token(k),
+        (None, Principal::Key(k)) => k.token.clone(),
+        (None, _) => return Err(AdminError::invalid("key", "pass ?key=<key or hash>")),
+    };
+    if let Principal::Key(k) = &call.principal
+        && k.token != token
+    {
+        return Err(AdminError::Forbidden(
+            "You are not allowed to access this key's info. Your role=internal_user".into(),
+        ));
+    }
+    let mut found = rows(call, std::slice::from_ref(&token)).await?;
+    let Some(Value::Object(mut info)) = found.pop() else {
+        return Err(AdminError::NotFound {
+            param: "key",
+            message: "Key not found in database".into(),
+        });
+    };
+    info.remove("token");
+    let expired = info
+        .get("expires")
+        .and_then(Value::as_str)
+        .is_some_and(|e| e < crate::auth::fmt_utc(now_secs()).replace(' ', "T").as_str());
+    let status = if info.get("blocked").and_then(Value::as_bool) == Some(true) {
+        "revoked"
+    } else if expired {
+        "expired"
+    } else {
+        "active"
+    };
+    info.insert("status".into(), json!(status));
+    Ok(ok(&json!({"key": asked.unwrap_or(token), "info": info})))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeleteKeys {
+    keys: Option<Vec<String>>,
+    key_aliases: Option<Vec<String>>,
+}
+
+/// `POST /key/delete`: copies each key into `TianjiLLM_DeletedVerificationToken`, then deletes.
+pub async fn delete(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
+    let req: DeleteKeys = call.json()?;
+    let mut conn = call.store.conn().await?;
+    let [by_alias, get_rows, archive, del, audit_insert] = conn.stmts([
+        Query::GetKeyTokensByAliases,
+        Query::GetKeyRowsByTokens,
+        Query::ArchiveKeys,
+        Query::DeleteKeys,
+        Query::InsertAuditLog,
+    ])?;
+    let tx = conn.client.transaction().await.map_err(StoreError::from)?;
+    let (mut tokens, given) = match (req.keys, req.key_aliases) {
+        (Some(keys), None) if !keys.is_empty() => {
+            (keys.iter().map(|k| to_token(k)).collect::<Vec<_>>(), keys)
+        }
+        (None, Some(aliases)) if !aliases.is_empty() => {
+            let found: Vec<String> = tx
+                .query(&by_alias, &[&aliases])
+                .await
+                .map_err(StoreError::from)?
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
+            (found, aliases)
+        }
+        _ => {
+            return Err(AdminError::invalid(
+                "keys",
+                "pass a non-empty `keys` or `key_aliases` list (not both)",
+            ));
+        }
+    };
+    tokens.sort();
+    tokens.dedup();
+    let before: Vec<Value> = tx
+        .query(&get_rows, &[&tokens])
+        .await
+        .map_err(StoreError::from)?
+        .iter()
+        .filter_map(|r| r.try_get::<_, Value>(0).ok())
+        .collect();
+    if before.len() != tokens.len() || tokens.is_empty() {
+        return Err(AdminError::NotFound {
+            param: "keys",
+            message: format!(
+                "Failed to delete all keys. Keys passed in: {given:?}. Not all of them exist."
+            ),
+        });
+    }
+    let changed_by_header = call
+        .headers
+        .get("tianji-changed-by")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    tx.execute(
+        &archive,
+        &[
+            &tokens,
+            &call.changed_by(),
+            &call.caller_hash,
+            &changed_by_header,
+        ],
+    )
+    .await
+    .map_err(StoreError::from)?;
+    tx.execute(&del, &[&tokens])
+        .await
+        .map_err(StoreError::from)?;
+    for row in &before {
+        let id = row.get("token").and_then(Value::as_str).unwrap_or("");
+        audit::record(
+            call,
+            &tx,
+            &audit_insert,
+            Change {
+                action: "deleted",
+                table: KEYS_TABLE,
+                object_id: id,
+                before: Some(row),
+                after: None,
+            },
+        )
+        .await?;
+    }
+    tx.commit().await.map_err(StoreError::from)?;
+    if let Some(keys) = call.state.auth.keys() {
+        for t in &tokens {
+            keys.invalidate(t).await;
+        }
+    }
+    Ok(ok(&json!({"deleted_keys": given})))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeyRef {
+    key: String,
+}
+
+/// `POST /key/block` and `/key/unblock`
+pub async fn set_blocked(call: &Call<'_>, blocked: bool) -> Result<Response<Body>, AdminError> {
+    let req: KeyRef = call.json()?;
+    let token = to_token(&req.key);
+    let mut conn = call.store.conn().await?;
+    let [get_rows, set, audit_insert] = conn.stmts([
+        Query::GetKeyRowsByTokens,
+        Query::SetKeyBlocked,
+        Query::InsertAuditLog,
+    ])?;
+    let tx = conn.client.transaction().await.map_err(StoreError::from)?;
+    let before: Option<Value> = tx
+        .query(&get_rows, &[&vec![token.clone()]])
+        .await
+        .map_err(StoreError::from)?
+        .first()
+        .and_then(|r| r.try_get(0).ok());
+    let Some(before) = before else {
+        return Err(AdminError::NotFound {
+            param: "key",
+            message: "Key not found in database".into(),
+        });
+    };
+    let after: Value = tx
+        .query_one(&set, &[&token, &blocked, &call.changed_by()])
+        .await
+        .map_err(StoreError::from)?
+        .try_get(0)
+        .map_err(StoreError::from)?;
+    audit::record(
+        call,
+        &tx,
+        &audit_insert,
+        Change {
+            action: "updated",
+            table: KEYS_TABLE,
+            object_id: &token,
+            before: Some(&before),
+            after: Some(&after),
+        },
+    )
+    .await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    if let Some(keys) = call.state.auth.keys() {
+        keys.invalidate(&token).await;
+    }
+    let mut out = after;
+    if let Value::Object(m) = &mut out {
+        m.remove("token");
+    }
+    Ok(ok(&out))
+}

@@ -1,0 +1,224 @@
+//! `/key/update`.
+
+use http::Response;
+use serde_json::{Map, Value, json};
+
+use super::super::audit::{self, Change, KEYS_TABLE};
+use super::super::{AdminError, Call, ok};
+use super::{GenerateKey, map_db, non_negative, to_token};
+use crate::body::Body;
+use crate::store::{Query, StoreError};
+
+/// Request fields LiteLLM keeps inside the key's `metadata`.
+const METADATA_FIELDS: &[&str] = &[
+    "tags",
+    "model_rpm_limit",
+    "model_tpm_limit",
+    "mcp_rpm_limit",
+    "tag_rpm_limit",
+    "guardrails",
+    "prompts",
+    "soft_budget",
+    "default_estimated_output_tokens",
+    "default_estimated_output_tokens_per_model",
+    "rpm_limit_type",
+    "tpm_limit_type",
+    "enforced_params",
+    "object_permission",
+    "disable_global_guardrails",
+    "enable_prompt_caching",
+    "throttle_on_budget_exceeded",
+    "allowed_passthrough_routes",
+    "denied_passthrough_routes",
+    "allowed_vector_store_indexes",
+    "end_user_budget_id",
+    "temp_budget_increase",
+    "temp_budget_expiry",
+];
+
+/// What a cleared (JSON null) field becomes in its column.
+fn cleared(column: &str) -> Value {
+    match column {
+        "aliases" | "config" | "permissions" | "model_max_budget" | "budget_fallbacks"
+        | "metadata" | "router_settings" => json!({}),
+        "models"
+        | "allowed_cache_controls"
+        | "allowed_routes"
+        | "policies"
+        | "access_group_ids" => json!([]),
+        _ => Value::Null,
+    }
+}
+
+/// `POST /key/update`: the fields given change, an explicit `null` clears, the rest stay.
+pub async fn update(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
+    let mut body: Map<String, Value> = call.json()?;
+    let key = match body.remove("key") {
+        Some(Value::String(k)) if !k.is_empty() => k,
+        _ => {
+            return Err(AdminError::invalid(
+                "key",
+                "the key (or its hash) to update is required",
+            ));
+        }
+    };
+    let token = to_token(&key);
+    let temp: Vec<(String, Value)> = ["temp_budget_increase", "temp_budget_expiry"]
+        .iter()
+        .filter_map(|f| body.remove(*f).map(|v| (f.to_string(), v)))
+        .collect();
+    if let Some((_, v)) = temp.iter().find(|(f, _)| f == "temp_budget_increase") {
+        non_negative(
+            "temp_budget_increase",
+            v.as_f64().or(if v.is_null() { None } else { Some(-1.0) }),
+        )?;
+    }
+    // Type-check what was given (nulls removed) with the same rules as /key/generate.
+    let given: Map<String, Value> = body
+        .iter()
+        .filter(|(_, v)| !v.is_null())
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let req: GenerateKey = {
+        serde_path_to_error::deserialize(Value::Object(given)).map_err(|e| {
+            let path = e.path().to_string();
+            let msg = e.into_inner().to_string();
+            let field = if path == "." {
+                msg.split('`').nth(1).unwrap_or("").to_string()
+            } else {
+                path
+            };
+            AdminError::invalid(&field, msg)
+        })?
+    };
+    req.validate()?;
+    let changed_by = call.changed_by();
+    let full = req.row(&token, &key, &changed_by)?;
+
+    let mut conn = call.store.conn().await?;
+    let [get_rows, taken, upd, audit_insert] = conn.stmts([
+        Query::GetKeyRowsByTokens,
+        Query::KeyAliasTaken,
+        Query::UpdateKey,
+        Query::InsertAuditLog,
+    ])?;
+    let tx = conn.client.transaction().await.map_err(StoreError::from)?;
+    let before: Option<Value> = tx
+        .query(&get_rows, &[&vec![token.clone()]])
+        .await
+        .map_err(StoreError::from)?
+        .first()
+        .and_then(|r| r.try_get(0).ok());
+    let Some(before) = before else {
+        return Err(AdminError::NotFound {
+            param: "key",
+            message: "Key not found in database".into(),
+        });
+    };
+    if let Some(Value::String(alias)) = body.get("key_alias")
+        && before.get("key_alias").and_then(Value::as_str) != Some(alias.as_str())
+        && !tx
+            .query(&taken, &[alias])
+            .await
+            .map_err(StoreError::from)?
+            .is_empty()
+    {
+        return Err(AdminError::invalid(
+            "key_alias",
+            format!("Unique key aliases across all keys are required, got duplicate alias={alias}"),
+        ));
+    }
+    let mut patch = Map::new();
+    let mut touch_metadata = false;
+    for (field, v) in &body {
+        let columns: Vec<&str> = match field.as_str() {
+            "duration" => vec!["expires"],
+            "budget_duration" => vec!["budget_duration", "budget_reset_at"],
+            "rotation_interval" => vec!["rotation_interval", "key_rotation_at"],
+            "metadata" => {
+                touch_metadata = true;
+                continue;
+            }
+            f if METADATA_FIELDS.contains(&f) => {
+                touch_metadata = true;
+                continue;
+            }
+            f => vec![f],
+        };
+        for c in columns {
+            let value = if v.is_null() {
+                cleared(c)
+            } else {
+                full.get(c).cloned().unwrap_or(Value::Null)
+            };
+            patch.insert(c.to_string(), value);
+        }
+    }
+    if touch_metadata || !temp.is_empty() {
+        let mut meta: Map<String, Value> = match body.get("metadata") {
+            Some(Value::Object(m)) => m.clone(),
+            Some(_) => Map::new(),
+            None => before
+                .get("metadata")
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_default(),
+        };
+        let from_request = full
+            .get("metadata")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        for f in METADATA_FIELDS {
+            match body.get(*f) {
+                Some(Value::Null) => {
+                    meta.remove(*f);
+                }
+                Some(_) => {
+                    if let Some(v) = from_request.get(*f) {
+                        meta.insert((*f).to_string(), v.clone());
+                    }
+                }
+                None => {}
+            }
+        }
+        for (f, v) in &temp {
+            if v.is_null() {
+                meta.remove(f);
+            } else {
+                meta.insert(f.clone(), v.clone());
+            }
+        }
+        patch.insert("metadata".into(), Value::Object(meta));
+    }
+    let after: Value = tx
+        .query_one(&upd, &[&token, &Value::Object(patch), &changed_by])
+        .await
+        .map_err(map_db)?
+        .try_get(0)
+        .map_err(StoreError::from)?;
+    audit::record(
+        call,
+        &tx,
+        &audit_insert,
+        Change {
+            action: "updated",
+            table: KEYS_TABLE,
+            object_id: &token,
+            before: Some(&before),
+            after: Some(&after),
+        },
+    )
+    .await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    if let Some(keys) = call.state.auth.keys() {
+        keys.invalidate(&token).await;
+    }
+    let mut out = match after {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    };
+    out.remove("token");
+    out.insert("key".into(), json!(key));
+    Ok(ok(&Value::Object(out)))
+}
