@@ -363,3 +363,22 @@ async fn update_changes_given_fields_and_null_clears() {
     .await
     .assert_error(403);
 }
+
+#[tokio::test]
+async fn every_admin_route_refuses_a_plain_key_and_admits_the_master_key() {
+    let (_db, _up, gw) = setup(false).await;
+    let key = call(&gw, Method::POST, "/key/generate", MASTER_KEY, json!({})).await.json()["key"].as_str().unwrap().to_string();
+    for (path, route) in tianji::admin::AdminRoute::ALL {
+        let method = route.method();
+        let body = if method == Method::GET { Value::Null } else { json!({}) };
+        let r = call(&gw, method.clone(), path, "sk-not-a-key-at-all", body.clone()).await;
+        assert_eq!(r.status, 401, "{path} without a valid key: {}", r.text());
+        if route.min_role() == tianji::admin::Role::ProxyAdmin {
+            let r = call(&gw, method.clone(), path, &key, body.clone()).await;
+            assert_eq!(r.status, 403, "{path} with a plain key: {}", r.text());
+        }
+        let r = call(&gw, method, path, MASTER_KEY, body).await;
+        assert!(r.status != 401 && r.status != 403, "{path} with the master key: {} {}", r.status, r.text());
+        assert_eq!(r.header("content-type"), Some("application/json"), "{path}");
+    }
+}
