@@ -65,3 +65,37 @@ SET ("key_alias", "expires", "models", "spend", "max_budget", "user_id", "team_i
      FROM jsonb_populate_record(t, $2::jsonb) p)
 WHERE t."token" = $1
 RETURNING to_jsonb(t);
+
+-- name: ListKeys
+-- $1 user_id, $2 team_id, $3 organization_id, $4 key_alias, $5 token (each optional), $6 limit, $7 offset
+SELECT to_jsonb(t) FROM "TianjiLLM_VerificationToken" t
+WHERE ($1::text IS NULL OR t."user_id" = $1)
+  AND ($2::text IS NULL OR t."team_id" = $2)
+  AND ($3::text IS NULL OR t."organization_id" = $3)
+  AND ($4::text IS NULL OR t."key_alias" = $4)
+  AND ($5::text IS NULL OR t."token" = $5)
+ORDER BY t."created_at" DESC NULLS LAST, t."token"
+LIMIT $6 OFFSET $7;
+
+-- name: CountKeys
+SELECT count(*) FROM "TianjiLLM_VerificationToken" t
+WHERE ($1::text IS NULL OR t."user_id" = $1)
+  AND ($2::text IS NULL OR t."team_id" = $2)
+  AND ($3::text IS NULL OR t."organization_id" = $3)
+  AND ($4::text IS NULL OR t."key_alias" = $4)
+  AND ($5::text IS NULL OR t."token" = $5);
+
+-- name: ListKeyAliases
+-- $1 search substring (optional), $2 team_id (optional), $3 limit, $4 offset
+SELECT DISTINCT t."key_alias" FROM "TianjiLLM_VerificationToken" t
+WHERE t."key_alias" IS NOT NULL
+  AND ($1::text IS NULL OR t."key_alias" ILIKE '%' || $1 || '%')
+  AND ($2::text IS NULL OR t."team_id" = $2)
+ORDER BY t."key_alias"
+LIMIT $3 OFFSET $4;
+
+-- name: CountKeyAliases
+SELECT count(DISTINCT t."key_alias") FROM "TianjiLLM_VerificationToken" t
+WHERE t."key_alias" IS NOT NULL
+  AND ($1::text IS NULL OR t."key_alias" ILIKE '%' || $1 || '%')
+  AND ($2::text IS NULL OR t."team_id" = $2);

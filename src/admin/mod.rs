@@ -30,6 +30,9 @@ pub enum AdminRoute {
     KeyDelete,
     KeyBlock,
     KeyUnblock,
+    KeyList,
+    KeyInfoV2,
+    KeyAliases,
 }
 
 /// The least privilege a route needs.
@@ -44,7 +47,7 @@ pub enum Role {
 impl AdminRoute {
     pub fn method(self) -> Method {
         match self {
-            AdminRoute::KeyInfo => Method::GET,
+            AdminRoute::KeyInfo | AdminRoute::KeyList | AdminRoute::KeyAliases => Method::GET,
             _ => Method::POST,
         }
     }
@@ -62,6 +65,9 @@ impl AdminRoute {
         ("/key/delete", AdminRoute::KeyDelete),
         ("/key/block", AdminRoute::KeyBlock),
         ("/key/unblock", AdminRoute::KeyUnblock),
+        ("/key/list", AdminRoute::KeyList),
+        ("/v2/key/info", AdminRoute::KeyInfoV2),
+        ("/key/aliases", AdminRoute::KeyAliases),
     ];
 }
 
@@ -274,6 +280,9 @@ pub async fn handle(
         AdminRoute::KeyDelete => keys::delete(&call).await,
         AdminRoute::KeyBlock => keys::set_blocked(&call, true).await,
         AdminRoute::KeyUnblock => keys::set_blocked(&call, false).await,
+        AdminRoute::KeyList => keys::list(&call).await,
+        AdminRoute::KeyInfoV2 => keys::info_many(&call).await,
+        AdminRoute::KeyAliases => keys::aliases(&call).await,
     }
 }
 

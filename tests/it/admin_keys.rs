@@ -367,18 +367,131 @@ async fn update_changes_given_fields_and_null_clears() {
 #[tokio::test]
 async fn every_admin_route_refuses_a_plain_key_and_admits_the_master_key() {
     let (_db, _up, gw) = setup(false).await;
-    let key = call(&gw, Method::POST, "/key/generate", MASTER_KEY, json!({})).await.json()["key"].as_str().unwrap().to_string();
+    let key = call(&gw, Method::POST, "/key/generate", MASTER_KEY, json!({}))
+        .await
+        .json()["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
     for (path, route) in tianji::admin::AdminRoute::ALL {
         let method = route.method();
-        let body = if method == Method::GET { Value::Null } else { json!({}) };
-        let r = call(&gw, method.clone(), path, "sk-not-a-key-at-all", body.clone()).await;
+        let body = if method == Method::GET {
+            Value::Null
+        } else {
+            json!({})
+        };
+        let r = call(
+            &gw,
+            method.clone(),
+            path,
+            "sk-not-a-key-at-all",
+            body.clone(),
+        )
+        .await;
         assert_eq!(r.status, 401, "{path} without a valid key: {}", r.text());
         if route.min_role() == tianji::admin::Role::ProxyAdmin {
             let r = call(&gw, method.clone(), path, &key, body.clone()).await;
             assert_eq!(r.status, 403, "{path} with a plain key: {}", r.text());
         }
         let r = call(&gw, method, path, MASTER_KEY, body).await;
-        assert!(r.status != 401 && r.status != 403, "{path} with the master key: {} {}", r.status, r.text());
+        assert!(
+            r.status != 401 && r.status != 403,
+            "{path} with the master key: {} {}",
+            r.status,
+            r.text()
+        );
         assert_eq!(r.header("content-type"), Some("application/json"), "{path}");
     }
+}
+
+#[tokio::test]
+async fn list_v2_info_and_aliases() {
+    let (_db, _up, gw) = setup(false).await;
+    let mut hashes = Vec::new();
+    for i in 0..5 {
+        let team = if i % 2 == 0 { "team-even" } else { "team-odd" };
+        let v = call(
+            &gw,
+            Method::POST,
+            "/key/generate",
+            MASTER_KEY,
+            json!({"key_alias": format!("alias-{i}"), "team_id": team}),
+        )
+        .await
+        .json();
+        hashes.push(v["token"].as_str().unwrap().to_string());
+    }
+    let v = call(
+        &gw,
+        Method::GET,
+        "/key/list?page=1&size=2",
+        MASTER_KEY,
+        Value::Null,
+    )
+    .await
+    .json();
+    assert_eq!(v["total_count"], 5);
+    assert_eq!(v["total_pages"], 3);
+    assert_eq!(v["keys"].as_array().unwrap().len(), 2);
+    assert!(v["keys"][0].is_string());
+    let v = call(
+        &gw,
+        Method::GET,
+        "/key/list?team_id=team-even&return_full_object=true",
+        MASTER_KEY,
+        Value::Null,
+    )
+    .await
+    .json();
+    assert_eq!(v["total_count"], 3);
+    assert!(
+        v["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|k| k["team_id"] == "team-even")
+    );
+    call(
+        &gw,
+        Method::GET,
+        "/key/list?size=1000",
+        MASTER_KEY,
+        Value::Null,
+    )
+    .await
+    .assert_error(400);
+    call(
+        &gw,
+        Method::GET,
+        "/key/list?page=abc",
+        MASTER_KEY,
+        Value::Null,
+    )
+    .await
+    .assert_error(400);
+
+    let v = call(
+        &gw,
+        Method::POST,
+        "/v2/key/info",
+        MASTER_KEY,
+        json!({"keys": [hashes[0], hashes[1]]}),
+    )
+    .await
+    .json();
+    assert_eq!(v["info"].as_array().unwrap().len(), 2);
+    assert!(v["info"][0].get("token").is_none());
+
+    let v = call(
+        &gw,
+        Method::GET,
+        "/key/aliases?search=alias-&team_id=team-odd",
+        MASTER_KEY,
+        Value::Null,
+    )
+    .await
+    .json();
+    assert_eq!(v["aliases"], json!(["alias-1", "alias-3"]));
+    assert_eq!(v["total_count"], 2);
+    assert_eq!(v["size"], 50);
 }

@@ -5,9 +5,11 @@
 //! `lifecycle.rs`: info, delete, block/unblock.
 
 mod lifecycle;
+mod listing;
 mod update;
 
 pub use lifecycle::{delete, info, set_blocked};
+pub use listing::{aliases, info_many, list};
 pub use update::update;
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
