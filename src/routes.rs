@@ -44,6 +44,8 @@ impl Route {
 pub struct Matched<'p> {
     pub route: Route,
     pub model: Option<&'p str>,
+    /// `{key}` in management paths.
+    pub key: Option<&'p str>,
 }
 
 pub struct RouteTable {
@@ -111,6 +113,7 @@ impl RouteTable {
         Some(Matched {
             route: *m.value,
             model: m.params.get("model"),
+            key: m.params.get("key"),
         })
     }
 }

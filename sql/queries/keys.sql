@@ -99,3 +99,19 @@ SELECT count(DISTINCT t."key_alias") FROM "TianjiLLM_VerificationToken" t
 WHERE t."key_alias" IS NOT NULL
   AND ($1::text IS NULL OR t."key_alias" ILIKE '%' || $1 || '%')
   AND ($2::text IS NULL OR t."team_id" = $2);
+
+-- name: ResetKeySpend
+-- $1 token, $2 new spend; returns the row before and after.
+UPDATE "TianjiLLM_VerificationToken" AS t
+SET "spend" = $2, "updated_at" = now()::timestamp(3)
+FROM (SELECT "spend" AS previous FROM "TianjiLLM_VerificationToken" WHERE "token" = $1 FOR UPDATE) AS old
+WHERE t."token" = $1
+RETURNING old.previous, to_jsonb(t);
+
+-- name: RotateKey
+-- $1 old token, $2 new token, $3 new key_name, $4 updated_by
+UPDATE "TianjiLLM_VerificationToken" AS t
+SET "token" = $2, "key_name" = $3, "rotation_count" = COALESCE(t."rotation_count", 0) + 1,
+    "last_rotation_at" = now()::timestamp(3), "updated_at" = now()::timestamp(3), "updated_by" = $4
+WHERE t."token" = $1
+RETURNING to_jsonb(t);

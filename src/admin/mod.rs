@@ -33,6 +33,9 @@ pub enum AdminRoute {
     KeyList,
     KeyInfoV2,
     KeyAliases,
+    KeyServiceAccount,
+    KeyRegenerate,
+    KeyResetSpend,
 }
 
 /// The least privilege a route needs.
@@ -68,6 +71,13 @@ impl AdminRoute {
         ("/key/list", AdminRoute::KeyList),
         ("/v2/key/info", AdminRoute::KeyInfoV2),
         ("/key/aliases", AdminRoute::KeyAliases),
+        (
+            "/key/service-account/generate",
+            AdminRoute::KeyServiceAccount,
+        ),
+        ("/key/regenerate", AdminRoute::KeyRegenerate),
+        ("/key/{key}/regenerate", AdminRoute::KeyRegenerate),
+        ("/key/{key}/reset_spend", AdminRoute::KeyResetSpend),
     ];
 }
 
@@ -147,6 +157,8 @@ pub struct Call<'a> {
     pub caller_hash: String,
     pub headers: HeaderMap,
     pub query: Option<String>,
+    /// The `{key}` path segment, where the route has one.
+    pub path_key: Option<String>,
     pub body: Bytes,
 }
 
@@ -238,6 +250,7 @@ pub fn ok(v: &Value) -> Response<Body> {
 pub async fn handle(
     state: &AppState,
     route: AdminRoute,
+    path_key: Option<String>,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, AdminError> {
     let principal = state.auth.authenticate(req.headers()).await?;
@@ -271,6 +284,7 @@ pub async fn handle(
         caller_hash,
         headers: parts.headers,
         query: parts.uri.query().map(str::to_string),
+        path_key,
         body,
     };
     match route {
@@ -283,6 +297,9 @@ pub async fn handle(
         AdminRoute::KeyList => keys::list(&call).await,
         AdminRoute::KeyInfoV2 => keys::info_many(&call).await,
         AdminRoute::KeyAliases => keys::aliases(&call).await,
+        AdminRoute::KeyServiceAccount => keys::generate_service_account(&call).await,
+        AdminRoute::KeyRegenerate => keys::regenerate(&call).await,
+        AdminRoute::KeyResetSpend => keys::reset_spend(&call).await,
     }
 }
 

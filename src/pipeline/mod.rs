@@ -72,6 +72,7 @@ pub async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Response<Bo
         .into_response();
     }
     let path_model = m.model.map(str::to_string);
+    let path_key = m.key.map(str::to_string);
     match route {
         Route::Llm {
             expect,
@@ -89,7 +90,7 @@ pub async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Response<Bo
             Ok(p) => crate::models_api::respond(&state, &p, path_model.as_deref()),
             Err(e) => GatewayError::from(e).into_response(),
         },
-        Route::Admin(a) => crate::admin::handle(&state, a, req)
+        Route::Admin(a) => crate::admin::handle(&state, a, path_key, req)
             .await
             .unwrap_or_else(|e| GatewayError::from(e).into_response()),
         Route::Liveliness => crate::health::liveliness(),

@@ -47,6 +47,8 @@ queries! {
     CountKeys,
     ListKeyAliases,
     CountKeyAliases,
+    ResetKeySpend,
+    RotateKey,
     InsertAuditLog,
     CreateMigrationsTable,
     LockMigrations,

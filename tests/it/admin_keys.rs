@@ -495,3 +495,97 @@ async fn list_v2_info_and_aliases() {
     assert_eq!(v["total_count"], 2);
     assert_eq!(v["size"], 50);
 }
+
+#[tokio::test]
+async fn regenerate_reset_spend_and_service_accounts() {
+    let (db, _up, gw) = setup(true).await;
+    let v = call(
+        &gw,
+        Method::POST,
+        "/key/generate",
+        MASTER_KEY,
+        json!({"max_budget": 1.0}),
+    )
+    .await
+    .json();
+    let old = v["key"].as_str().unwrap().to_string();
+    // over budget: spend 2 of 1
+    let r = call(
+        &gw,
+        Method::POST,
+        &format!("/key/{old}/reset_spend"),
+        MASTER_KEY,
+        json!({"reset_to": 2.0}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["previous_spend"], 0.0);
+    chat(&gw, &old).await.assert_error(429);
+    let r = call(
+        &gw,
+        Method::POST,
+        &format!("/key/{}/reset_spend", tianji::auth::token_hex(&old)),
+        MASTER_KEY,
+        json!({"reset_to": 0}),
+    )
+    .await;
+    assert_eq!(r.json()["previous_spend"], 2.0);
+    assert_eq!(chat(&gw, &old).await.status, 200);
+    call(
+        &gw,
+        Method::POST,
+        &format!("/key/{old}/reset_spend"),
+        MASTER_KEY,
+        json!({"reset_to": -1}),
+    )
+    .await
+    .assert_error(400);
+
+    let r = call(
+        &gw,
+        Method::POST,
+        "/key/regenerate",
+        MASTER_KEY,
+        json!({"key": old}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let new = r.json()["key"].as_str().unwrap().to_string();
+    assert_ne!(new, old);
+    assert_eq!(r.json()["rotation_count"], 1);
+    chat(&gw, &old).await.assert_error(401);
+    assert_eq!(chat(&gw, &new).await.status, 200);
+    let n: i64 = db
+        .client()
+        .await
+        .query_one(
+            "SELECT count(*) FROM \"TianjiLLM_AuditLog\" WHERE action = 'rotated'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 1);
+
+    let v = call(
+        &gw,
+        Method::POST,
+        "/key/service-account/generate",
+        MASTER_KEY,
+        json!({"user_id": "u"}),
+    )
+    .await
+    .assert_error(400);
+    assert_eq!(v["error"]["param"], "team_id");
+    let v = call(
+        &gw,
+        Method::POST,
+        "/key/service-account/generate",
+        MASTER_KEY,
+        json!({"team_id": "t1", "user_id": "u"}),
+    )
+    .await
+    .json();
+    assert_eq!(v["team_id"], "t1");
+    assert!(v["user_id"].is_null());
+}

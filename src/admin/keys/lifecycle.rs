@@ -221,3 +221,141 @@ pub async fn set_blocked(call: &Call<'_>, blocked: bool) -> Result<Response<Body
     }
     Ok(ok(&out))
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ResetSpend {
+    reset_to: f64,
+}
+
+/// `POST /key/{key}/reset_spend` `{"reset_to": x}`
+pub async fn reset_spend(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
+    let req: ResetSpend = call.json()?;
+    super::non_negative("reset_to", Some(req.reset_to))?;
+    let token = to_token(call.path_key.as_deref().unwrap_or(""));
+    let mut conn = call.store.conn().await?;
+    let [reset, audit_insert] = conn.stmts([Query::ResetKeySpend, Query::InsertAuditLog])?;
+    let tx = conn.client.transaction().await.map_err(StoreError::from)?;
+    let rows = tx
+        .query(&reset, &[&token, &req.reset_to])
+        .await
+        .map_err(StoreError::from)?;
+    let Some(row) = rows.first() else {
+        return Err(AdminError::NotFound {
+            param: "key",
+            message: "Key not found in database".into(),
+        });
+    };
+    let previous: f64 = row.try_get(0).map_err(StoreError::from)?;
+    let after: Value = row.try_get(1).map_err(StoreError::from)?;
+    audit::record(
+        call,
+        &tx,
+        &audit_insert,
+        Change {
+            action: "updated",
+            table: KEYS_TABLE,
+            object_id: &token,
+            before: None,
+            after: Some(&after),
+        },
+    )
+    .await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    if let Some(keys) = call.state.auth.keys() {
+        keys.invalidate(&token).await;
+    }
+    Ok(ok(&json!({
+        "key_hash": token,
+        "spend": req.reset_to,
+        "previous_spend": previous,
+        "max_budget": after.get("max_budget"),
+        "budget_reset_at": after.get("budget_reset_at"),
+    })))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Regenerate {
+    key: Option<String>,
+    new_key: Option<String>,
+}
+
+/// `POST /key/regenerate` (or `/key/{key}/regenerate`): a new secret for the same key; the old
+/// one stops working at once. Returns the new raw key (once).
+pub async fn regenerate(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
+    let req: Regenerate = call.json()?;
+    let old = match (call.path_key.as_deref(), req.key.as_deref()) {
+        (Some(k), _) | (None, Some(k)) if !k.is_empty() => to_token(k),
+        _ => {
+            return Err(AdminError::invalid(
+                "key",
+                "the key (or its hash) to regenerate is required",
+            ));
+        }
+    };
+    let raw = match req.new_key {
+        Some(k) if k.starts_with("sk-") && k.len() >= 16 => k,
+        Some(_) => {
+            return Err(AdminError::invalid(
+                "new_key",
+                "must start with 'sk-' and be at least 16 characters",
+            ));
+        }
+        None => super::new_raw_key()?,
+    };
+    let new = crate::auth::token_hex(&raw);
+    let mut conn = call.store.conn().await?;
+    let [get_rows, rotate, audit_insert] = conn.stmts([
+        Query::GetKeyRowsByTokens,
+        Query::RotateKey,
+        Query::InsertAuditLog,
+    ])?;
+    let tx = conn.client.transaction().await.map_err(StoreError::from)?;
+    let before: Option<Value> = tx
+        .query(&get_rows, &[&vec![old.clone()]])
+        .await
+        .map_err(StoreError::from)?
+        .first()
+        .and_then(|r| r.try_get(0).ok());
+    let Some(before) = before else {
+        return Err(AdminError::NotFound {
+            param: "key",
+            message: "Key not found in database".into(),
+        });
+    };
+    let after: Value = tx
+        .query_one(
+            &rotate,
+            &[&old, &new, &super::masked(&raw), &call.changed_by()],
+        )
+        .await
+        .map_err(StoreError::from)?
+        .try_get(0)
+        .map_err(StoreError::from)?;
+    audit::record(
+        call,
+        &tx,
+        &audit_insert,
+        Change {
+            action: "rotated",
+            table: KEYS_TABLE,
+            object_id: &new,
+            before: Some(&before),
+            after: Some(&after),
+        },
+    )
+    .await?;
+    tx.commit().await.map_err(StoreError::from)?;
+    if let Some(keys) = call.state.auth.keys() {
+        keys.invalidate(&old).await;
+        keys.invalidate(&new).await;
+    }
+    let mut out = match after {
+        Value::Object(m) => m,
+        _ => serde_json::Map::new(),
+    };
+    out.insert("key".into(), json!(raw));
+    out.insert("token_id".into(), json!(new));
+    Ok(ok(&Value::Object(out)))
+}

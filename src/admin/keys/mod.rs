@@ -8,7 +8,7 @@ mod lifecycle;
 mod listing;
 mod update;
 
-pub use lifecycle::{delete, info, set_blocked};
+pub use lifecycle::{delete, info, regenerate, reset_spend, set_blocked};
 pub use listing::{aliases, info_many, list};
 pub use update::update;
 
@@ -134,7 +134,7 @@ fn parse_duration(field: &str, v: &Option<String>) -> Result<Option<Duration>, A
 }
 
 /// A new raw key: `sk-` and 22 URL-safe characters from the OS CSPRNG.
-fn new_raw_key() -> Result<String, AdminError> {
+pub(crate) fn new_raw_key() -> Result<String, AdminError> {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let mut buf = [0u8; 22];
     ring::rand::SystemRandom::new()
@@ -151,7 +151,7 @@ fn new_raw_key() -> Result<String, AdminError> {
 }
 
 /// `sk-...abcd`
-fn masked(raw: &str) -> String {
+pub(crate) fn masked(raw: &str) -> String {
     let tail: String = raw
         .chars()
         .rev()
@@ -385,9 +385,26 @@ pub(crate) fn map_db(e: tokio_postgres::Error) -> AdminError {
     AdminError::Store(StoreError::from(e))
 }
 
+/// `POST /key/service-account/generate`: a key owned by a team, not a user.
+pub async fn generate_service_account(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
+    let mut req: GenerateKey = call.json()?;
+    if req.team_id.as_deref().is_none_or(str::is_empty) {
+        return Err(AdminError::invalid(
+            "team_id",
+            "is required for a service account key",
+        ));
+    }
+    req.user_id = None;
+    create(call, req).await
+}
+
 /// `POST /key/generate`
 pub async fn generate(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
     let req: GenerateKey = call.json()?;
+    create(call, req).await
+}
+
+async fn create(call: &Call<'_>, req: GenerateKey) -> Result<Response<Body>, AdminError> {
     req.validate()?;
     let raw = match &req.key {
         Some(k) => k.clone(),
