@@ -41,10 +41,7 @@ pub async fn info(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
     }
     let mut found = rows(call, std::slice::from_ref(&token)).await?;
     let Some(Value::Object(mut info)) = found.pop() else {
-        return Err(AdminError::NotFound {
-            param: "key",
-            message: "Key not found in database".into(),
-        });
+        return Err(super::key_not_found());
     };
     info.remove("token");
     let expired = info
@@ -155,11 +152,8 @@ pub async fn delete(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
         .await?;
     }
     tx.commit().await.map_err(StoreError::from)?;
-    if let Some(keys) = call.state.auth.keys() {
-        for t in &tokens {
-            keys.invalidate(t).await;
-        }
-    }
+    let refs: Vec<&str> = tokens.iter().map(String::as_str).collect();
+    super::invalidate(call, &refs).await;
     Ok(ok(&json!({"deleted_keys": given})))
 }
 
@@ -180,18 +174,7 @@ pub async fn set_blocked(call: &Call<'_>, blocked: bool) -> Result<Response<Body
         Query::InsertAuditLog,
     ])?;
     let tx = conn.client.transaction().await.map_err(StoreError::from)?;
-    let before: Option<Value> = tx
-        .query(&get_rows, &[&vec![token.clone()]])
-        .await
-        .map_err(StoreError::from)?
-        .first()
-        .and_then(|r| r.try_get(0).ok());
-    let Some(before) = before else {
-        return Err(AdminError::NotFound {
-            param: "key",
-            message: "Key not found in database".into(),
-        });
-    };
+    let before = super::row_in_tx(&tx, &get_rows, &token).await?;
     let after: Value = tx
         .query_one(&set, &[&token, &blocked, &call.changed_by()])
         .await
@@ -212,9 +195,7 @@ pub async fn set_blocked(call: &Call<'_>, blocked: bool) -> Result<Response<Body
     )
     .await?;
     tx.commit().await.map_err(StoreError::from)?;
-    if let Some(keys) = call.state.auth.keys() {
-        keys.invalidate(&token).await;
-    }
+    super::invalidate(call, &[&token]).await;
     let mut out = after;
     if let Value::Object(m) = &mut out {
         m.remove("token");
@@ -241,10 +222,7 @@ pub async fn reset_spend(call: &Call<'_>) -> Result<Response<Body>, AdminError> 
         .await
         .map_err(StoreError::from)?;
     let Some(row) = rows.first() else {
-        return Err(AdminError::NotFound {
-            param: "key",
-            message: "Key not found in database".into(),
-        });
+        return Err(super::key_not_found());
     };
     let previous: f64 = row.try_get(0).map_err(StoreError::from)?;
     let after: Value = row.try_get(1).map_err(StoreError::from)?;
@@ -262,9 +240,7 @@ pub async fn reset_spend(call: &Call<'_>) -> Result<Response<Body>, AdminError> 
     )
     .await?;
     tx.commit().await.map_err(StoreError::from)?;
-    if let Some(keys) = call.state.auth.keys() {
-        keys.invalidate(&token).await;
-    }
+    super::invalidate(call, &[&token]).await;
     Ok(ok(&json!({
         "key_hash": token,
         "spend": req.reset_to,
@@ -312,18 +288,7 @@ pub async fn regenerate(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
         Query::InsertAuditLog,
     ])?;
     let tx = conn.client.transaction().await.map_err(StoreError::from)?;
-    let before: Option<Value> = tx
-        .query(&get_rows, &[&vec![old.clone()]])
-        .await
-        .map_err(StoreError::from)?
-        .first()
-        .and_then(|r| r.try_get(0).ok());
-    let Some(before) = before else {
-        return Err(AdminError::NotFound {
-            param: "key",
-            message: "Key not found in database".into(),
-        });
-    };
+    let before = super::row_in_tx(&tx, &get_rows, &old).await?;
     let after: Value = tx
         .query_one(
             &rotate,
@@ -347,10 +312,7 @@ pub async fn regenerate(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
     )
     .await?;
     tx.commit().await.map_err(StoreError::from)?;
-    if let Some(keys) = call.state.auth.keys() {
-        keys.invalidate(&old).await;
-        keys.invalidate(&new).await;
-    }
+    super::invalidate(call, &[&old, &new]).await;
     let mut out = match after {
         Value::Object(m) => m,
         _ => serde_json::Map::new(),

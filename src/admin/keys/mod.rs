@@ -163,6 +163,37 @@ pub(crate) fn masked(raw: &str) -> String {
     format!("sk-...{tail}")
 }
 
+/// 404 for a key that is not in the database.
+pub(crate) fn key_not_found() -> AdminError {
+    AdminError::NotFound {
+        param: "key",
+        message: "Key not found in database".into(),
+    }
+}
+
+/// The key's row inside a transaction (`get_rows` is the prepared `GetKeyRowsByTokens`), or 404.
+pub(crate) async fn row_in_tx(
+    tx: &tokio_postgres::Transaction<'_>,
+    get_rows: &tokio_postgres::Statement,
+    token: &str,
+) -> Result<Value, AdminError> {
+    tx.query(get_rows, &[&vec![token.to_string()]])
+        .await
+        .map_err(StoreError::from)?
+        .first()
+        .and_then(|r| r.try_get(0).ok())
+        .ok_or_else(key_not_found)
+}
+
+/// Drop keys from the auth cache after a write.
+pub(crate) async fn invalidate(call: &Call<'_>, tokens: &[&str]) {
+    if let Some(keys) = call.state.auth.keys() {
+        for t in tokens {
+            keys.invalidate(t).await;
+        }
+    }
+}
+
 /// A key given as raw `sk-...` or as its sha256 hex.
 pub(crate) fn to_token(key: &str) -> String {
     let is_hash = key.len() == 64 && key.bytes().all(|b| b.is_ascii_hexdigit());
@@ -452,9 +483,7 @@ async fn create(call: &Call<'_>, req: GenerateKey) -> Result<Response<Body>, Adm
     )
     .await?;
     tx.commit().await.map_err(StoreError::from)?;
-    if let Some(keys) = call.state.auth.keys() {
-        keys.invalidate(&token).await;
-    }
+    invalidate(call, &[&token]).await;
 
     // Response: the request as sent, overlaid with the stored row, plus the raw key (once).
     let mut out: Map<String, Value> = serde_json::from_slice(&call.body).unwrap_or_default();

@@ -103,18 +103,7 @@ pub async fn update(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
         Query::InsertAuditLog,
     ])?;
     let tx = conn.client.transaction().await.map_err(StoreError::from)?;
-    let before: Option<Value> = tx
-        .query(&get_rows, &[&vec![token.clone()]])
-        .await
-        .map_err(StoreError::from)?
-        .first()
-        .and_then(|r| r.try_get(0).ok());
-    let Some(before) = before else {
-        return Err(AdminError::NotFound {
-            param: "key",
-            message: "Key not found in database".into(),
-        });
-    };
+    let before = super::row_in_tx(&tx, &get_rows, &token).await?;
     if let Some(Value::String(alias)) = body.get("key_alias")
         && before.get("key_alias").and_then(Value::as_str) != Some(alias.as_str())
         && !tx
@@ -211,9 +200,7 @@ pub async fn update(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
     )
     .await?;
     tx.commit().await.map_err(StoreError::from)?;
-    if let Some(keys) = call.state.auth.keys() {
-        keys.invalidate(&token).await;
-    }
+    super::invalidate(call, &[&token]).await;
     let mut out = match after {
         Value::Object(m) => m,
         _ => Map::new(),
