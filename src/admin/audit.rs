@@ -19,6 +19,27 @@ pub struct Change<'a> {
     pub after: Option<&'a Value>,
 }
 
+/// Finish a key write: record the changes (when auditing is on), commit, then drop `tokens`
+/// from the auth cache.
+pub async fn commit(
+    call: &Call<'_>,
+    tx: Transaction<'_>,
+    insert: &Statement,
+    changes: Vec<Change<'_>>,
+    tokens: &[&str],
+) -> Result<(), AdminError> {
+    for change in changes {
+        record(call, &tx, insert, change).await?;
+    }
+    tx.commit().await.map_err(StoreError::from)?;
+    if let Some(keys) = call.state.auth.keys() {
+        for t in tokens {
+            keys.invalidate(t).await;
+        }
+    }
+    Ok(())
+}
+
 /// Record `change` when auditing is on; `insert` is the prepared `InsertAuditLog`.
 pub async fn record(
     call: &Call<'_>,

@@ -135,25 +135,18 @@ pub async fn delete(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
     tx.execute(&del, &[&tokens])
         .await
         .map_err(StoreError::from)?;
-    for row in &before {
-        let id = row.get("token").and_then(Value::as_str).unwrap_or("");
-        audit::record(
-            call,
-            &tx,
-            &audit_insert,
-            Change {
-                action: "deleted",
-                table: KEYS_TABLE,
-                object_id: id,
-                before: Some(row),
-                after: None,
-            },
-        )
-        .await?;
-    }
-    tx.commit().await.map_err(StoreError::from)?;
+    let changes = before
+        .iter()
+        .map(|row| Change {
+            action: "deleted",
+            table: KEYS_TABLE,
+            object_id: row.get("token").and_then(Value::as_str).unwrap_or(""),
+            before: Some(row),
+            after: None,
+        })
+        .collect();
     let refs: Vec<&str> = tokens.iter().map(String::as_str).collect();
-    super::invalidate(call, &refs).await;
+    audit::commit(call, tx, &audit_insert, changes, &refs).await?;
     Ok(ok(&json!({"deleted_keys": given})))
 }
 
@@ -181,21 +174,20 @@ pub async fn set_blocked(call: &Call<'_>, blocked: bool) -> Result<Response<Body
         .map_err(StoreError::from)?
         .try_get(0)
         .map_err(StoreError::from)?;
-    audit::record(
+    audit::commit(
         call,
-        &tx,
+        tx,
         &audit_insert,
-        Change {
+        vec![Change {
             action: "updated",
             table: KEYS_TABLE,
             object_id: &token,
             before: Some(&before),
             after: Some(&after),
-        },
+        }],
+        &[&token],
     )
     .await?;
-    tx.commit().await.map_err(StoreError::from)?;
-    super::invalidate(call, &[&token]).await;
     let mut out = after;
     if let Value::Object(m) = &mut out {
         m.remove("token");
@@ -226,21 +218,20 @@ pub async fn reset_spend(call: &Call<'_>) -> Result<Response<Body>, AdminError> 
     };
     let previous: f64 = row.try_get(0).map_err(StoreError::from)?;
     let after: Value = row.try_get(1).map_err(StoreError::from)?;
-    audit::record(
+    audit::commit(
         call,
-        &tx,
+        tx,
         &audit_insert,
-        Change {
+        vec![Change {
             action: "updated",
             table: KEYS_TABLE,
             object_id: &token,
             before: None,
             after: Some(&after),
-        },
+        }],
+        &[&token],
     )
     .await?;
-    tx.commit().await.map_err(StoreError::from)?;
-    super::invalidate(call, &[&token]).await;
     Ok(ok(&json!({
         "key_hash": token,
         "spend": req.reset_to,
@@ -298,21 +289,20 @@ pub async fn regenerate(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
         .map_err(StoreError::from)?
         .try_get(0)
         .map_err(StoreError::from)?;
-    audit::record(
+    audit::commit(
         call,
-        &tx,
+        tx,
         &audit_insert,
-        Change {
+        vec![Change {
             action: "rotated",
             table: KEYS_TABLE,
             object_id: &new,
             before: Some(&before),
             after: Some(&after),
-        },
+        }],
+        &[&old, &new],
     )
     .await?;
-    tx.commit().await.map_err(StoreError::from)?;
-    super::invalidate(call, &[&old, &new]).await;
     let mut out = match after {
         Value::Object(m) => m,
         _ => serde_json::Map::new(),

@@ -185,15 +185,6 @@ pub(crate) async fn row_in_tx(
         .ok_or_else(key_not_found)
 }
 
-/// Drop keys from the auth cache after a write.
-pub(crate) async fn invalidate(call: &Call<'_>, tokens: &[&str]) {
-    if let Some(keys) = call.state.auth.keys() {
-        for t in tokens {
-            keys.invalidate(t).await;
-        }
-    }
-}
-
 /// A key given as raw `sk-...` or as its sha256 hex.
 pub(crate) fn to_token(key: &str) -> String {
     let is_hash = key.len() == 64 && key.bytes().all(|b| b.is_ascii_hexdigit());
@@ -469,21 +460,20 @@ async fn create(call: &Call<'_>, req: GenerateKey) -> Result<Response<Body>, Adm
         .await
         .map_err(map_db)?;
     let stored: Value = inserted.try_get(0).map_err(StoreError::from)?;
-    audit::record(
+    audit::commit(
         call,
-        &tx,
+        tx,
         &audit_insert,
-        Change {
+        vec![Change {
             action: "created",
             table: KEYS_TABLE,
             object_id: &token,
             before: None,
             after: Some(&stored),
-        },
+        }],
+        &[&token],
     )
     .await?;
-    tx.commit().await.map_err(StoreError::from)?;
-    invalidate(call, &[&token]).await;
 
     // Response: the request as sent, overlaid with the stored row, plus the raw key (once).
     let mut out: Map<String, Value> = serde_json::from_slice(&call.body).unwrap_or_default();

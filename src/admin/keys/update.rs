@@ -186,21 +186,20 @@ pub async fn update(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
         .map_err(map_db)?
         .try_get(0)
         .map_err(StoreError::from)?;
-    audit::record(
+    audit::commit(
         call,
-        &tx,
+        tx,
         &audit_insert,
-        Change {
+        vec![Change {
             action: "updated",
             table: KEYS_TABLE,
             object_id: &token,
             before: Some(&before),
             after: Some(&after),
-        },
+        }],
+        &[&token],
     )
     .await?;
-    tx.commit().await.map_err(StoreError::from)?;
-    super::invalidate(call, &[&token]).await;
     let mut out = match after {
         Value::Object(m) => m,
         _ => Map::new(),
