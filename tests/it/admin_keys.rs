@@ -589,3 +589,105 @@ async fn regenerate_reset_spend_and_service_accounts() {
     assert_eq!(v["team_id"], "t1");
     assert!(v["user_id"].is_null());
 }
+
+#[tokio::test]
+async fn database_outage_cached_keys_keep_working_and_writes_get_503() {
+    let db = TestDb::create().await;
+    let up = MockUpstream::start().await;
+    let yaml = format!(
+        "model_list:\n  - model_name: m\n    tianji_params: {{model: openai/x, api_base: \"{b}\", api_key: sk-up}}\ngeneral_settings:\n  master_key: {MASTER_KEY}\n  database_url: \"{u}\"\n  database_connection_timeout: 1\n",
+        b = up.base(),
+        u = db.url
+    );
+    let gw = TestGateway::start(&yaml).await;
+    let key = call(
+        &gw,
+        Method::POST,
+        "/key/generate",
+        MASTER_KEY,
+        json!({"key_alias": "before-outage"}),
+    )
+    .await
+    .json()["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(chat(&gw, &key).await.status, 200); // now cached
+
+    // Outage: refuse new connections to this database and cut the existing ones.
+    let admin = {
+        let (c, conn) =
+            tokio_postgres::connect(&crate::common::db::admin_url(), tokio_postgres::NoTls)
+                .await
+                .unwrap();
+        tokio::spawn(conn);
+        c
+    };
+    admin
+        .batch_execute(&format!(
+            "ALTER DATABASE \"{}\" WITH ALLOW_CONNECTIONS false",
+            db.name
+        ))
+        .await
+        .unwrap();
+    admin
+        .execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1",
+            &[&db.name],
+        )
+        .await
+        .unwrap();
+
+    assert_eq!(
+        chat(&gw, &key).await.status,
+        200,
+        "a cached key must survive a database outage"
+    );
+    assert_eq!(chat(&gw, MASTER_KEY).await.status, 200);
+    let v = call(
+        &gw,
+        Method::POST,
+        "/key/generate",
+        MASTER_KEY,
+        json!({"key_alias": "during-outage"}),
+    )
+    .await
+    .assert_error(503);
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("database"),
+        "{v}"
+    );
+    let r = send(Method::GET, &gw.url("/health/readiness"), &[], Bytes::new()).await;
+    assert_eq!(r.status, 503);
+    assert_eq!(r.json()["db"], "unreachable");
+
+    // Back: nothing from the outage was half-written, and writes work again.
+    admin
+        .batch_execute(&format!(
+            "ALTER DATABASE \"{}\" WITH ALLOW_CONNECTIONS true",
+            db.name
+        ))
+        .await
+        .unwrap();
+    let c = db.client().await;
+    let aliases: Vec<String> = c
+        .query(
+            "SELECT key_alias FROM \"TianjiLLM_VerificationToken\" ORDER BY key_alias",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(aliases, vec!["before-outage".to_string()]);
+    let r = call(
+        &gw,
+        Method::POST,
+        "/key/generate",
+        MASTER_KEY,
+        json!({"key_alias": "after-outage"}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+}
