@@ -63,12 +63,12 @@ fn main() {
             let stream = args.get(4).is_some_and(|a| a == "stream");
             current_thread().block_on(async move {
                 if stream {
-                    streams(addr, request_body(true), None, n).await;
+                    streams(Dest { addr, key: MASTER }, request_body(true), None, n).await;
                 } else {
                     let mut tx = connect(addr).await;
                     let body = request_body(false);
                     for _ in 0..n {
-                        one(&mut tx, addr, &body).await;
+                        one(&mut tx, Dest { addr, key: MASTER }, &body).await;
                     }
                 }
             });
@@ -319,6 +319,16 @@ struct Target {
     name: &'static str,
     addr: SocketAddr,
     pid: Option<u32>,
+    key: &'static str,
+}
+
+impl Target {
+    fn dest(&self) -> Dest {
+        Dest {
+            addr: self.addr,
+            key: self.key,
+        }
+    }
 }
 
 type Sender = hyper::client::conn::http1::SendRequest<Full<Bytes>>;
@@ -333,18 +343,25 @@ async fn connect(addr: SocketAddr) -> Sender {
     tx
 }
 
-fn make_req(addr: SocketAddr, body: &Bytes) -> Request<Full<Bytes>> {
+/// Where to send and with which key.
+#[derive(Clone, Copy)]
+struct Dest {
+    addr: SocketAddr,
+    key: &'static str,
+}
+
+fn make_req(dest: Dest, body: &Bytes) -> Request<Full<Bytes>> {
     Request::post("/v1/chat/completions")
-        .header("host", addr.to_string())
-        .header("authorization", format!("Bearer {MASTER}"))
+        .header("host", dest.addr.to_string())
+        .header("authorization", format!("Bearer {}", dest.key))
         .header("content-type", "application/json")
         .body(Full::new(body.clone()))
         .unwrap()
 }
 
-async fn one(tx: &mut Sender, addr: SocketAddr, body: &Bytes) {
+async fn one(tx: &mut Sender, dest: Dest, body: &Bytes) {
     tx.ready().await.unwrap();
-    let resp = tx.send_request(make_req(addr, body)).await.unwrap();
+    let resp = tx.send_request(make_req(dest, body)).await.unwrap();
     assert_eq!(resp.status(), 200);
     let _ = resp.into_body().collect().await.unwrap();
 }
@@ -377,12 +394,12 @@ struct Row {
 async fn phase_c1(t: &Target, body: &Bytes) -> (f64, f64) {
     let mut tx = connect(t.addr).await;
     for _ in 0..1000 {
-        one(&mut tx, t.addr, body).await;
+        one(&mut tx, t.dest(), body).await;
     }
     let mut lat = Vec::with_capacity(10_000);
     for _ in 0..10_000 {
         let s = Instant::now();
-        one(&mut tx, t.addr, body).await;
+        one(&mut tx, t.dest(), body).await;
         lat.push(s.elapsed().as_nanos() as u64);
     }
     (pct(&mut lat, 0.5), pct(&mut lat, 0.99))
@@ -395,9 +412,9 @@ async fn phase_fixed(t: &Target, body: &Bytes, rate: u64, secs: u64) -> (f64, f6
     let end = start + Duration::from_secs(secs);
     let mut handles = Vec::new();
     for i in 0..conns {
-        let (addr, body) = (t.addr, body.clone());
+        let (dest, body) = (t.dest(), body.clone());
         handles.push(tokio::spawn(async move {
-            let mut tx = connect(addr).await;
+            let mut tx = connect(dest.addr).await;
             let mut lat = Vec::new();
             let mut late = 0u64;
             let mut next = start + Duration::from_nanos(1_000_000_000 * i / rate.max(1));
@@ -407,7 +424,7 @@ async fn phase_fixed(t: &Target, body: &Bytes, rate: u64, secs: u64) -> (f64, f6
                 if sent.duration_since(next) > Duration::from_millis(2) {
                     late += 1;
                 }
-                one(&mut tx, addr, &body).await;
+                one(&mut tx, dest, &body).await;
                 lat.push(sent.elapsed().as_nanos() as u64);
                 next += interval;
             }
@@ -435,10 +452,10 @@ async fn phase_max(t: &Target, body: &Bytes, conns: usize, secs: u64) -> (f64, f
     let cpu0 = t.pid.map(cpu_ns);
     let t0 = Instant::now();
     for mut tx in senders {
-        let (addr, body, stop, done) = (t.addr, body.clone(), stop.clone(), done.clone());
+        let (dest, body, stop, done) = (t.dest(), body.clone(), stop.clone(), done.clone());
         handles.push(tokio::spawn(async move {
             while !stop.load(Ordering::Relaxed) {
-                one(&mut tx, addr, &body).await;
+                one(&mut tx, dest, &body).await;
                 done.fetch_add(1, Ordering::Relaxed);
             }
         }));
@@ -460,13 +477,8 @@ async fn phase_max(t: &Target, body: &Bytes, conns: usize, secs: u64) -> (f64, f
 }
 
 /// Stream `n` times on one connection; per-chunk one-way latencies in ns.
-async fn streams(
-    addr: SocketAddr,
-    body: Bytes,
-    until: Option<Instant>,
-    count: usize,
-) -> (Vec<u64>, u64) {
-    let mut tx = connect(addr).await;
+async fn streams(dest: Dest, body: Bytes, until: Option<Instant>, count: usize) -> (Vec<u64>, u64) {
+    let mut tx = connect(dest.addr).await;
     let mut lat = Vec::new();
     let mut chunks = 0;
     let mut i = 0;
@@ -480,7 +492,7 @@ async fn streams(
         }
         i += 1;
         tx.ready().await.unwrap();
-        let resp = tx.send_request(make_req(addr, &body)).await.unwrap();
+        let resp = tx.send_request(make_req(dest, &body)).await.unwrap();
         assert_eq!(resp.status(), 200);
         let mut b = resp.into_body();
         while let Some(f) = b.frame().await {
@@ -505,7 +517,7 @@ async fn streams(
 }
 
 async fn phase_stream_one(t: &Target) -> (f64, f64) {
-    let (mut lat, _) = streams(t.addr, request_body(true), None, 20).await;
+    let (mut lat, _) = streams(t.dest(), request_body(true), None, 20).await;
     (pct(&mut lat, 0.5), pct(&mut lat, 0.99))
 }
 
@@ -515,7 +527,12 @@ async fn phase_stream(t: &Target, secs: u64, row: &mut Row) {
     let cpu0 = t.pid.map(cpu_ns);
     let mut hs = Vec::new();
     for _ in 0..16 {
-        hs.push(tokio::spawn(streams(t.addr, body.clone(), Some(until), 0)));
+        hs.push(tokio::spawn(streams(
+            t.dest(),
+            body.clone(),
+            Some(until),
+            0,
+        )));
     }
     let mut all = Vec::new();
     let mut chunks = 0;
@@ -531,6 +548,58 @@ async fn phase_stream(t: &Target, secs: u64, row: &mut Row) {
         (Some(a), Some(b)) => (b - a) as f64 / 1000.0 / chunks.max(1) as f64,
         _ => f64::NAN,
     };
+}
+
+fn bench_admin_url() -> String {
+    std::env::var("TIANJI_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// Create a scratch database; `None` when PostgreSQL is not reachable.
+async fn bench_database() -> Option<(String, String)> {
+    let admin = bench_admin_url();
+    let (c, conn) = tokio_postgres::connect(&admin, tokio_postgres::NoTls)
+        .await
+        .ok()?;
+    tokio::spawn(conn);
+    let name = format!("tianji_bench_{}", std::process::id());
+    c.batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\""))
+        .await
+        .ok()?;
+    c.batch_execute(&format!("CREATE DATABASE \"{name}\""))
+        .await
+        .ok()?;
+    let base = admin
+        .rsplit_once('/')
+        .map(|(b, _)| b.to_string())
+        .unwrap_or(admin.clone());
+    Some((name.clone(), format!("{base}/{name}")))
+}
+
+async fn drop_database(name: &str) {
+    if let Ok((c, conn)) = tokio_postgres::connect(&bench_admin_url(), tokio_postgres::NoTls).await
+    {
+        tokio::spawn(conn);
+        let _ = c
+            .batch_execute(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+            .await;
+    }
+}
+
+/// A virtual key from the gateway's own `/key/generate`.
+async fn generate_key(addr: SocketAddr) -> String {
+    let mut tx = connect(addr).await;
+    let req = Request::post("/key/generate")
+        .header("host", addr.to_string())
+        .header("authorization", format!("Bearer {MASTER}"))
+        .body(Full::new(Bytes::from_static(
+            br#"{"models":["bench"],"max_budget":1000000}"#,
+        )))
+        .unwrap();
+    let resp = tx.send_request(req).await.unwrap();
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    v["key"].as_str().expect("generated key").to_string()
 }
 
 fn orchestrate(args: &[String]) {
@@ -571,10 +640,17 @@ fn orchestrate(args: &[String]) {
     );
     wait_port(bare_port);
     let gw_port = free_port();
+    let rt = current_thread();
+    // A scratch database, so the gateway can serve a virtual key too (skipped without Postgres).
+    let db = rt.block_on(bench_database());
+    let db_line = db
+        .as_ref()
+        .map(|(_, url)| format!(", database_url: \"{url}\""))
+        .unwrap_or_default();
     let mut cfg = tempfile::NamedTempFile::new().unwrap();
     write!(
         cfg,
-        "model_list:\n  - model_name: bench\n    tianji_params: {{model: openai/gpt-bench, api_base: \"http://127.0.0.1:{mock_port}/v1\", api_key: sk-upstream}}\ngeneral_settings: {{master_key: {MASTER}}}\n"
+        "model_list:\n  - model_name: bench\n    tianji_params: {{model: openai/gpt-bench, api_base: \"http://127.0.0.1:{mock_port}/v1\", api_key: sk-upstream}}\ngeneral_settings: {{master_key: {MASTER}{db_line}}}\n"
     )
     .unwrap();
     let gw = Proc(
@@ -615,19 +691,33 @@ fn orchestrate(args: &[String]) {
             name: "direct (mock)",
             addr: ([127, 0, 0, 1], mock_port).into(),
             pid: None,
+            key: MASTER,
         },
         Target {
             name: "bare hyper proxy",
             addr: ([127, 0, 0, 1], bare_port).into(),
             pid: Some(pid_of(&bare)),
+            key: MASTER,
         },
         Target {
             name: "tianji gateway",
             addr: ([127, 0, 0, 1], gw_port).into(),
             pid: Some(pid_of(&gw)),
+            key: MASTER,
         },
     ];
-    let rt = current_thread();
+    let virtual_key = db
+        .as_ref()
+        .map(|_| rt.block_on(generate_key(([127, 0, 0, 1], gw_port).into())));
+    let mut targets = targets.into_iter().collect::<Vec<_>>();
+    if let Some(k) = virtual_key {
+        targets.push(Target {
+            name: "tianji gateway, virtual key",
+            addr: ([127, 0, 0, 1], gw_port).into(),
+            pid: Some(pid_of(&gw)),
+            key: Box::leak(k.into_boxed_str()),
+        });
+    }
     let body = request_body(false);
     let mut rows = Vec::new();
     for t in &targets {
@@ -696,4 +786,16 @@ fn orchestrate(args: &[String]) {
         "late sends in the fixed-rate phase (load generator behind schedule > 2 ms): direct {}, bare {}, gateway {}",
         d.fixed_late, b.fixed_late, g.fixed_late
     );
+    if let Some(v) = rows.get(3) {
+        println!(
+            "virtual key / master key (same gateway): throughput {:.3}x, CPU per request {:.3}x, c=1 p50 {:+.1} µs",
+            v.max_rps / g.max_rps,
+            v.cpu_us_per_req / g.cpu_us_per_req,
+            v.c1_p50 - g.c1_p50
+        );
+    }
+    drop(gw);
+    if let Some((name, _)) = db {
+        rt.block_on(drop_database(&name));
+    }
 }
