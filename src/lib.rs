@@ -62,7 +62,12 @@ fn secs(v: Option<f64>, default: u64) -> Duration {
 
 /// Build state (connecting to the database when configured) and TLS from a loaded config.
 pub async fn prepare(loaded: &Loaded) -> Result<Prepared, StartError> {
-    let state = Arc::new(AppState::build(loaded).await?);
+    prepare_with(loaded, true).await
+}
+
+/// [`prepare`], optionally without connecting to the database (`--check-config`).
+pub async fn prepare_with(loaded: &Loaded, connect_database: bool) -> Result<Prepared, StartError> {
+    let state = Arc::new(AppState::build_with(loaded, connect_database).await?);
     let g = &loaded.config.general_settings;
     let tls = match (&g.ssl_certfile, &g.ssl_keyfile) {
         (Some(c), Some(k)) => Some(server::tls_acceptor(c, k)?),

@@ -63,7 +63,7 @@ fn main() -> ExitCode {
 }
 
 async fn run(cli: Cli, loaded: tianji::Loaded) -> ExitCode {
-    let prepared = match tianji::prepare(&loaded).await {
+    let prepared = match tianji::prepare_with(&loaded, !cli.check_config).await {
         Ok(p) => p,
         Err(e) => {
             eprintln!("tianji: invalid config: {e}");

@@ -44,11 +44,21 @@ pub struct AppState {
 impl AppState {
     /// Build everything; connects to the database (and migrates it) when one is configured.
     pub async fn build(loaded: &Loaded) -> Result<Self, StateError> {
+        Self::build_with(loaded, true).await
+    }
+
+    /// `connect_database: false` only checks `database_url` (used by `--check-config`, which must
+    /// not touch the database).
+    pub async fn build_with(loaded: &Loaded, connect_database: bool) -> Result<Self, StateError> {
         let catalog = Arc::new(Catalog::builtin()?);
         let models = ModelTable::build(&loaded.config, catalog.clone(), loaded.env.clone())?;
         let g = &loaded.config.general_settings;
         let mb = g.max_request_size_mb.unwrap_or(DEFAULT_MAX_REQUEST_MB);
         let store = match &g.database_url {
+            Some(url) if !connect_database => {
+                Store::check_url(url)?;
+                None
+            }
             Some(url) => {
                 let mut opts = StoreOptions::default();
                 if let Some(n) = g.database_connection_pool_limit {

@@ -87,6 +87,13 @@ impl Store {
         })
     }
 
+    /// Whether `url` is a usable PostgreSQL URL (no connection is made).
+    pub fn check_url(url: &str) -> Result<(), StoreError> {
+        url.parse::<tokio_postgres::Config>()
+            .map(|_| ())
+            .map_err(|e| StoreError::Config(e.to_string()))
+    }
+
     /// A pooled connection, or `Unavailable`.
     pub async fn conn(&self) -> Result<PooledConnection<'_, Manager>, StoreError> {
         self.pool

@@ -70,12 +70,33 @@ fn config_errors_are_precise() {
             "general_settings: {ssl_certfile: /nonexistent/cert.pem, ssl_keyfile: /nonexistent/key.pem}\n",
             "ssl_certfile /nonexistent/cert.pem",
         ),
+        (
+            "general_settings: {database_url: \"not a url ::\"}\n",
+            "invalid database_url",
+        ),
     ];
     for (yaml, needle) in cases {
         let (ok, err) = check(yaml, &[]);
         assert!(!ok, "accepted: {yaml}");
         assert!(err.contains(needle), "expected `{needle}` in: {err}");
     }
+}
+
+#[test]
+fn check_config_does_not_connect_to_the_database() {
+    // A well-formed URL to a port where nothing listens: checking must not try to connect.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let (ok, err) = check(
+        &format!(
+            "general_settings: {{database_url: \"postgres://postgres@127.0.0.1:{port}/x\"}}\n"
+        ),
+        &[],
+    );
+    assert!(ok, "{err}");
 }
 
 #[test]
