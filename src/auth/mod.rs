@@ -126,9 +126,13 @@ fn now_secs() -> f64 {
 
 /// sha256 hex, as keys are stored.
 pub fn token_hex(key: &str) -> String {
-    let d = digest(key);
+    hex(&digest(key))
+}
+
+/// Lower-case hex of a digest.
+fn hex(d: &[u8; 32]) -> String {
     let mut s = String::with_capacity(64);
-    for b in d {
+    for &b in d {
         s.push(char::from(b"0123456789abcdef"[usize::from(b >> 4)]));
         s.push(char::from(b"0123456789abcdef"[usize::from(b & 15)]));
     }
@@ -217,7 +221,7 @@ impl Authenticator {
             return Err(AuthError::Invalid);
         };
         let rec = cache
-            .get(&token_hex(key))
+            .get(&hex(&d))
             .await
             .map_err(|e| AuthError::Unavailable(e.to_string()))?
             .ok_or(AuthError::Invalid)?;

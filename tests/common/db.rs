@@ -14,7 +14,8 @@ pub struct TestDb {
     pub url: String,
 }
 
-async fn admin() -> tokio_postgres::Client {
+/// A client on the server's admin database.
+pub async fn admin() -> tokio_postgres::Client {
     let (c, conn) = tokio_postgres::connect(&admin_url(), NoTls)
         .await
         .expect("PostgreSQL must be running for the tests (scripts/services starts it)");

@@ -615,14 +615,7 @@ async fn database_outage_cached_keys_keep_working_and_writes_get_503() {
     assert_eq!(chat(&gw, &key).await.status, 200); // now cached
 
     // Outage: refuse new connections to this database and cut the existing ones.
-    let admin = {
-        let (c, conn) =
-            tokio_postgres::connect(&crate::common::db::admin_url(), tokio_postgres::NoTls)
-                .await
-                .unwrap();
-        tokio::spawn(conn);
-        c
-    };
+    let admin = crate::common::db::admin().await;
     admin
         .batch_execute(&format!(
             "ALTER DATABASE \"{}\" WITH ALLOW_CONNECTIONS false",

@@ -185,6 +185,26 @@ pub(crate) async fn row_in_tx(
         .ok_or_else(key_not_found)
 }
 
+/// 400 when another key already has `alias` (`taken` is the prepared `KeyAliasTaken`).
+pub(crate) async fn ensure_alias_free(
+    tx: &tokio_postgres::Transaction<'_>,
+    taken: &tokio_postgres::Statement,
+    alias: &str,
+) -> Result<(), AdminError> {
+    if tx
+        .query(taken, &[&alias])
+        .await
+        .map_err(StoreError::from)?
+        .is_empty()
+    {
+        return Ok(());
+    }
+    Err(AdminError::invalid(
+        "key_alias",
+        format!("Unique key aliases across all keys are required, got duplicate alias={alias}"),
+    ))
+}
+
 /// A key given as raw `sk-...` or as its sha256 hex.
 pub(crate) fn to_token(key: &str) -> String {
     let is_hash = key.len() == 64 && key.bytes().all(|b| b.is_ascii_hexdigit());
@@ -443,17 +463,8 @@ async fn create(call: &Call<'_>, req: GenerateKey) -> Result<Response<Body>, Adm
         Query::InsertAuditLog,
     ])?;
     let tx = conn.client.transaction().await.map_err(StoreError::from)?;
-    if let Some(alias) = &req.key_alias
-        && !tx
-            .query(&taken, &[alias])
-            .await
-            .map_err(StoreError::from)?
-            .is_empty()
-    {
-        return Err(AdminError::invalid(
-            "key_alias",
-            format!("Unique key aliases across all keys are required, got duplicate alias={alias}"),
-        ));
+    if let Some(alias) = &req.key_alias {
+        ensure_alias_free(&tx, &taken, alias).await?;
     }
     let inserted = tx
         .query_one(&insert, &[&Value::Object(row)])

@@ -106,16 +106,8 @@ pub async fn update(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
     let before = super::row_in_tx(&tx, &get_rows, &token).await?;
     if let Some(Value::String(alias)) = body.get("key_alias")
         && before.get("key_alias").and_then(Value::as_str) != Some(alias.as_str())
-        && !tx
-            .query(&taken, &[alias])
-            .await
-            .map_err(StoreError::from)?
-            .is_empty()
     {
-        return Err(AdminError::invalid(
-            "key_alias",
-            format!("Unique key aliases across all keys are required, got duplicate alias={alias}"),
-        ));
+        super::ensure_alias_free(&tx, &taken, alias).await?;
     }
     let mut patch = Map::new();
     let mut touch_metadata = false;
