@@ -20,7 +20,13 @@ fn entry(id: &str) -> Value {
 /// Models the caller may use (a key with a `models` list sees only those).
 fn visible(p: &Principal, name: &str) -> bool {
     match p {
-        Principal::Key(k) => k.models.as_deref().is_none_or(|m| model_allowed(m, name)),
+        Principal::Key(k) => {
+            k.key.models.as_deref().is_none_or(|m| model_allowed(m, name))
+                && k.team
+                    .as_ref()
+                    .and_then(|t| t.models.as_deref())
+                    .is_none_or(|m| model_allowed(m, name))
+        }
         _ => true,
     }
 }

@@ -39,9 +39,20 @@ pub struct AppState {
     pub store: Option<Arc<Store>>,
     /// `general_settings.store_audit_logs`
     pub store_audit_logs: bool,
+    /// `tianji_settings.default_internal_user_params.available_teams`
+    pub available_teams: Vec<String>,
 }
 
 impl AppState {
+    /// Drop changed governance records from the caches (and, with Redis, on every instance).
+    pub async fn invalidate(&self, changed: &[crate::auth::Changed]) {
+        if let Some(dir) = self.auth.directory() {
+            for c in changed {
+                dir.invalidate(c).await;
+            }
+        }
+    }
+
     /// Build everything; connects to the database (and migrates it) when one is configured.
     pub async fn build(loaded: &Loaded) -> Result<Self, StateError> {
         Self::build_with(loaded, true).await
@@ -74,15 +85,21 @@ impl AppState {
             }
             None => None,
         };
+        let t = &loaded.config.tianji_settings;
+        let mut auth = Authenticator::with_store(g.master_key.as_deref(), store.clone());
+        if let Some(code) = t.budget_exceeded_status_code {
+            auth.budget_status = code;
+        }
         Ok(Self {
             models,
-            auth: Authenticator::with_store(g.master_key.as_deref(), store.clone()),
+            auth,
             client: build_client()?,
             routes: RouteTable::new()?,
             max_body_bytes: (mb * 1024.0 * 1024.0) as usize,
             catalog,
             store,
             store_audit_logs: g.store_audit_logs,
+            available_teams: t.default_internal_user_params.available_teams.clone(),
         })
     }
 }

@@ -3,8 +3,11 @@
 //! handler, and without a database every route answers 503.
 
 mod audit;
+mod db;
 pub mod duration;
+mod fields;
 mod keys;
+mod teams;
 
 use std::sync::Arc;
 
@@ -12,7 +15,7 @@ use bytes::Bytes;
 use http::{HeaderMap, Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use serde::de::DeserializeOwned;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use crate::auth::{AuthError, Principal};
 use crate::body::Body;
@@ -36,27 +39,52 @@ pub enum AdminRoute {
     KeyServiceAccount,
     KeyRegenerate,
     KeyResetSpend,
+    TeamNew,
+    TeamUpdate,
+    TeamDelete,
+    TeamInfo,
+    TeamList,
+    TeamAvailable,
+    TeamMemberAdd,
+    TeamMemberDelete,
+    TeamMemberUpdate,
+    TeamPermissionsList,
+    TeamPermissionsUpdate,
+    TeamBlock,
+    TeamUnblock,
+    TeamModelAdd,
+    TeamModelRemove,
 }
 
 /// The least privilege a route needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
-    /// Master key (or an admin user).
+    /// Master key, or a key of a `proxy_admin` user.
     ProxyAdmin,
+    /// Read-only routes: also `proxy_admin_viewer` users.
+    AdminViewer,
+    /// A key of a user; the handler checks the user administers the team in question.
+    TeamAdmin,
     /// Any valid key; the handler limits it to what the key owns.
     KeyOwner,
 }
 
 impl AdminRoute {
     pub fn method(self) -> Method {
+        use AdminRoute::*;
         match self {
-            AdminRoute::KeyInfo | AdminRoute::KeyList | AdminRoute::KeyAliases => Method::GET,
+            KeyInfo | KeyList | KeyAliases | TeamInfo | TeamList | TeamAvailable
+            | TeamPermissionsList => Method::GET,
             _ => Method::POST,
         }
     }
     pub fn min_role(self) -> Role {
+        use AdminRoute::*;
         match self {
-            AdminRoute::KeyInfo => Role::KeyOwner,
+            KeyInfo | TeamInfo | TeamList | TeamAvailable => Role::KeyOwner,
+            TeamUpdate | TeamMemberAdd | TeamMemberDelete | TeamMemberUpdate
+            | TeamPermissionsList | TeamPermissionsUpdate => Role::TeamAdmin,
+            KeyList | KeyAliases => Role::AdminViewer,
             _ => Role::ProxyAdmin,
         }
     }
@@ -78,6 +106,21 @@ impl AdminRoute {
         ("/key/regenerate", AdminRoute::KeyRegenerate),
         ("/key/{key}/regenerate", AdminRoute::KeyRegenerate),
         ("/key/{key}/reset_spend", AdminRoute::KeyResetSpend),
+        ("/team/new", AdminRoute::TeamNew),
+        ("/team/update", AdminRoute::TeamUpdate),
+        ("/team/delete", AdminRoute::TeamDelete),
+        ("/team/info", AdminRoute::TeamInfo),
+        ("/team/list", AdminRoute::TeamList),
+        ("/team/available", AdminRoute::TeamAvailable),
+        ("/team/member_add", AdminRoute::TeamMemberAdd),
+        ("/team/member_delete", AdminRoute::TeamMemberDelete),
+        ("/team/member_update", AdminRoute::TeamMemberUpdate),
+        ("/team/permissions_list", AdminRoute::TeamPermissionsList),
+        ("/team/permissions_update", AdminRoute::TeamPermissionsUpdate),
+        ("/team/block", AdminRoute::TeamBlock),
+        ("/team/unblock", AdminRoute::TeamUnblock),
+        ("/team/model/add", AdminRoute::TeamModelAdd),
+        ("/team/model/remove", AdminRoute::TeamModelRemove),
     ];
 }
 
@@ -173,9 +216,53 @@ impl Call<'_> {
             return v.to_string();
         }
         match &self.principal {
-            Principal::Key(k) => k.user_id.clone().unwrap_or_else(|| k.token.clone()),
+            Principal::Key(k) => k.key.user_id.clone().unwrap_or_else(|| k.key.token.clone()),
             _ => "default_user_id".to_string(),
         }
+    }
+
+    /// 403 unless the caller is a proxy admin or an admin of `team` (a team row).
+    pub fn require_team_admin(&self, team: &Value) -> Result<(), AdminError> {
+        if self.principal.is_admin() {
+            return Ok(());
+        }
+        let rec: crate::auth::TeamRecord =
+            serde_json::from_value(team.clone()).unwrap_or_default();
+        match self.principal.user_id() {
+            Some(u) if rec.is_admin(u) => Ok(()),
+            _ => Err(AdminError::Forbidden(format!(
+                "Only proxy admins or admins of team {} can do this. Your role={}",
+                rec.team_id,
+                self.principal.role().name()
+            ))),
+        }
+    }
+
+    /// 403 unless the caller may read `team`: admins and viewers, its members, its keys.
+    pub fn require_team_reader(&self, team: &Value) -> Result<(), AdminError> {
+        if self.principal.can_read_all() {
+            return Ok(());
+        }
+        let rec: crate::auth::TeamRecord =
+            serde_json::from_value(team.clone()).unwrap_or_default();
+        let own_key = self
+            .principal
+            .key()
+            .is_some_and(|k| k.key.team_id.as_deref() == Some(rec.team_id.as_str()));
+        let member = self.principal.user_id().is_some_and(|u| rec.has_member(u));
+        if own_key || member {
+            return Ok(());
+        }
+        Err(AdminError::Forbidden(format!(
+            "You are not a member of team {}. Your role={}",
+            rec.team_id,
+            self.principal.role().name()
+        )))
+    }
+
+    /// The body as a JSON object (`{}` when empty).
+    pub fn object(&self) -> Result<Map<String, Value>, AdminError> {
+        self.json()
     }
 
     /// The JSON body as `T`: unknown fields and wrong types are errors naming the field.
@@ -254,19 +341,23 @@ pub async fn handle(
     req: Request<Incoming>,
 ) -> Result<Response<Body>, AdminError> {
     let principal = state.auth.authenticate(req.headers()).await?;
-    if route.min_role() == Role::ProxyAdmin && !principal.is_admin() {
+    let allowed = match route.min_role() {
+        Role::ProxyAdmin => principal.is_admin(),
+        Role::AdminViewer => principal.can_read_all(),
+        Role::TeamAdmin => principal.is_admin() || principal.user_id().is_some(),
+        Role::KeyOwner => true,
+    };
+    if !allowed {
         return Err(AdminError::Forbidden(format!(
-            "Only proxy admins can call {}. Your role=internal_user",
-            AdminRoute::ALL
-                .iter()
-                .find(|(_, r)| *r == route)
-                .map(|(p, _)| *p)
-                .unwrap_or("this route")
+            "Only proxy admins can call {}. Your role={}",
+            req.uri().path(),
+            principal.role().name()
         )));
     }
+    crate::auth::access::check_route(&principal, req.uri().path())?;
     let store = state.store.as_ref().ok_or(AdminError::NoDatabase)?;
     let caller_hash = match (&principal, crate::auth::presented_key(req.headers())) {
-        (Principal::Key(k), _) => k.token.clone(),
+        (Principal::Key(k), _) => k.key.token.clone(),
         (_, Ok(Some(raw))) => crate::auth::token_hex(raw),
         _ => String::new(),
     };
@@ -300,6 +391,21 @@ pub async fn handle(
         AdminRoute::KeyServiceAccount => keys::generate_service_account(&call).await,
         AdminRoute::KeyRegenerate => keys::regenerate(&call).await,
         AdminRoute::KeyResetSpend => keys::reset_spend(&call).await,
+        AdminRoute::TeamNew => teams::new(&call).await,
+        AdminRoute::TeamUpdate => teams::update(&call).await,
+        AdminRoute::TeamDelete => teams::delete(&call).await,
+        AdminRoute::TeamInfo => teams::info(&call).await,
+        AdminRoute::TeamList => teams::list(&call).await,
+        AdminRoute::TeamAvailable => teams::available(&call).await,
+        AdminRoute::TeamMemberAdd => teams::member_add(&call).await,
+        AdminRoute::TeamMemberDelete => teams::member_delete(&call).await,
+        AdminRoute::TeamMemberUpdate => teams::member_update(&call).await,
+        AdminRoute::TeamPermissionsList => teams::permissions_list(&call).await,
+        AdminRoute::TeamPermissionsUpdate => teams::permissions_update(&call).await,
+        AdminRoute::TeamBlock => teams::set_blocked(&call, true).await,
+        AdminRoute::TeamUnblock => teams::set_blocked(&call, false).await,
+        AdminRoute::TeamModelAdd => teams::models(&call, true).await,
+        AdminRoute::TeamModelRemove => teams::models(&call, false).await,
     }
 }
 

@@ -1,13 +1,52 @@
-//! Authorization of an authenticated caller for one LLM request: key state, model access, budget.
+//! Authorization of an authenticated caller for one request: routes, model access and budgets of
+//! the key, its team, the caller's team membership, its user, its organisation and the end user.
+//! Everything comes from the governance caches, so a warm request makes no database query.
+
+use std::sync::Arc;
 
 use crate::router::wildcard;
+use crate::store::StoreError;
 
-use super::{AuthError, Principal};
+use super::{AuthError, Directory, KeyCaller, Principal};
 
-/// Model names in a key's `models` that grant every model.
+/// Model names in a `models` list that grant every model.
 const ALL_MODELS: &[&str] = &["*", "all-proxy-models"];
 
-/// Whether `allowed` (a key's `models`; empty = all) permits `model`.
+/// `allowed_routes` entries that name a group of routes.
+const ROUTE_GROUPS: &[(&str, &[&str])] = &[
+    (
+        "llm_api_routes",
+        &[
+            "/chat/completions",
+            "/v1/chat/completions",
+            "/completions",
+            "/v1/completions",
+            "/embeddings",
+            "/v1/embeddings",
+            "/engines/*",
+            "/v1/engines/*",
+            "/openai/deployments/*",
+            "/models",
+            "/v1/models",
+            "/v1/models/*",
+            "/models/*",
+        ],
+    ),
+    ("openai_routes", &["/v1/*"]),
+    ("info_routes", &["/key/info", "/user/info", "/team/info"]),
+    (
+        "management_routes",
+        &[
+            "/key/*",
+            "/team/*",
+            "/user/*",
+            "/organization/*",
+            "/budget/*",
+        ],
+    ),
+];
+
+/// Whether `allowed` (a `models` list; empty = all) permits `model`.
 pub fn model_allowed(allowed: &[String], model: &str) -> bool {
     allowed.is_empty()
         || allowed.iter().any(|m| {
@@ -17,30 +56,196 @@ pub fn model_allowed(allowed: &[String], model: &str) -> bool {
         })
 }
 
-/// Check the caller may send this request for `model` (the name the client asked for).
-pub fn check(principal: &Principal, model: &str) -> Result<(), AuthError> {
-    let Principal::Key(key) = principal else {
+fn pattern_matches(pattern: &str, path: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some(prefix) => path.starts_with(prefix),
+        None => pattern == path,
+    }
+}
+
+/// Whether a key's `allowed_routes` (empty = all) permits `path`.
+pub fn route_allowed(allowed: &[String], path: &str) -> bool {
+    allowed.is_empty()
+        || allowed.iter().any(|a| {
+            pattern_matches(a, path)
+                || ROUTE_GROUPS
+                    .iter()
+                    .find(|(g, _)| g == a)
+                    .is_some_and(|(_, ps)| ps.iter().any(|p| pattern_matches(p, path)))
+        })
+}
+
+/// 403 unless the caller's key may call `path`.
+pub fn check_route(principal: &Principal, path: &str) -> Result<(), AuthError> {
+    let Some(k) = principal.key() else {
         return Ok(());
     };
+    match &k.key.allowed_routes {
+        Some(routes) if !route_allowed(routes, path) => Err(AuthError::RouteDenied {
+            route: path.to_string(),
+            allowed: routes.clone(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// The request being authorized.
+pub struct Ask<'a> {
+    /// The model the client asked for.
+    pub model: &'a str,
+    /// The end user (`user` in the body), if any.
+    pub end_user: Option<&'a str>,
+}
+
+fn over(max: Option<f64>, spend: f64) -> Option<f64> {
+    max.filter(|m| *m >= 0.0 && spend >= *m)
+}
+
+fn budget(status: u16, who: String, spend: f64, max: f64) -> AuthError {
+    AuthError::BudgetExceeded {
+        message: format!(
+            "Budget has been exceeded! {who} Current cost: {spend}, Max budget: {max}"
+        ),
+        status,
+    }
+}
+
+fn denied(model: &str, kind: &'static str) -> AuthError {
+    AuthError::ModelDenied {
+        model: model.to_string(),
+        kind,
+    }
+}
+
+fn unavailable(e: Arc<StoreError>) -> AuthError {
+    AuthError::Unavailable(e.to_string())
+}
+
+/// Check the caller may send this request: model access and budgets. `dir` is `None` without a
+/// database (then only the master key gets this far).
+pub async fn authorize(
+    dir: Option<&Directory>,
+    budget_status: u16,
+    principal: &Principal,
+    ask: &Ask<'_>,
+) -> Result<(), AuthError> {
+    let (Principal::Key(caller), Some(dir)) = (principal, dir) else {
+        return Ok(());
+    };
+    check_key(caller, ask.model, budget_status)?;
+    let key = &caller.key;
+    let mut org_id = key.organization_id.clone();
+    if let Some(team) = &caller.team {
+        if team.blocked {
+            return Err(AuthError::TeamBlocked(team.team_id.clone()));
+        }
+        if let Some(models) = &team.models
+            && !model_allowed(models, ask.model)
+        {
+            return Err(denied(ask.model, "team_model_access_denied"));
+        }
+        if let Some(max) = over(team.max_budget, team.spend) {
+            return Err(budget(
+                budget_status,
+                format!("Team={}", team.team_id),
+                team.spend,
+                max,
+            ));
+        }
+        if let Some(user_id) = key.user_id.as_deref()
+            && let Some(m) = dir
+                .member(&team.team_id, user_id)
+                .await
+                .map_err(unavailable)?
+            && let Some(max) = over(m.max_budget, m.spend)
+        {
+            return Err(budget(
+                budget_status,
+                format!("User={user_id} in Team={}", team.team_id),
+                m.spend,
+                max,
+            ));
+        }
+        if org_id.is_none() {
+            org_id = team.organization_id.clone();
+        }
+    } else if let Some(user) = &caller.user {
+        // A personal key: the user's own models and budget apply.
+        if let Some(models) = &user.models
+            && !model_allowed(models, ask.model)
+        {
+            return Err(denied(ask.model, "user_model_access_denied"));
+        }
+        if let Some(max) = over(user.max_budget, user.spend) {
+            return Err(budget(
+                budget_status,
+                format!("User={}", user.user_id),
+                user.spend,
+                max,
+            ));
+        }
+    }
+    if let Some(org_id) = org_id.as_deref()
+        && let Some(org) = dir.orgs.get(org_id).await.map_err(unavailable)?
+    {
+        if let Some(models) = &org.models
+            && !model_allowed(models, ask.model)
+        {
+            return Err(denied(ask.model, "org_model_access_denied"));
+        }
+        if let Some(max) = over(org.max_budget, org.spend) {
+            return Err(budget(
+                budget_status,
+                format!("Organization={org_id}"),
+                org.spend,
+                max,
+            ));
+        }
+    }
+    if let Some(end_user) = ask.end_user
+        && let Some(eu) = dir.end_users.get(end_user).await.map_err(unavailable)?
+    {
+        if eu.blocked {
+            return Err(AuthError::EndUserBlocked(end_user.to_string()));
+        }
+        if let Some(models) = &eu.models
+            && !model_allowed(models, ask.model)
+        {
+            return Err(denied(ask.model, "customer_model_access_denied"));
+        }
+        if let Some(max) = over(eu.max_budget, eu.spend) {
+            return Err(budget(
+                budget_status,
+                format!("End User={end_user}"),
+                eu.spend,
+                max,
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The key's own models and budget.
+fn check_key(caller: &KeyCaller, model: &str, budget_status: u16) -> Result<(), AuthError> {
+    let key = &caller.key;
     if let Some(models) = &key.models
         && !model_allowed(models, model)
     {
-        return Err(AuthError::ModelDenied(model.to_string()));
+        return Err(denied(model, "key_model_access_denied"));
     }
-    if let Some(max) = key.max_budget
-        && max >= 0.0
-        && key.spend >= max
-    {
+    if let Some(max) = over(key.max_budget, key.spend) {
         let who = key.key_alias.clone().unwrap_or_else(|| "key".to_string());
         let name = key
             .key_name
             .as_ref()
             .map(|n| format!(" ({n})"))
             .unwrap_or_default();
-        return Err(AuthError::BudgetExceeded(format!(
-            "Budget has been exceeded! Key={who}{name} Current cost: {}, Max budget: {max}",
-            key.spend
-        )));
+        return Err(budget(
+            budget_status,
+            format!("Key={who}{name}"),
+            key.spend,
+            max,
+        ));
     }
     Ok(())
 }
@@ -49,14 +254,28 @@ pub fn check(principal: &Principal, model: &str) -> Result<(), AuthError> {
 mod tests {
     use super::*;
 
+    fn l(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
     #[test]
     fn model_lists() {
-        let l = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         assert!(model_allowed(&[], "x"));
         assert!(model_allowed(&l(&["a", "b"]), "b"));
         assert!(!model_allowed(&l(&["a"]), "b"));
         assert!(model_allowed(&l(&["openai/*"]), "openai/gpt-4o"));
         assert!(!model_allowed(&l(&["openai/*"]), "groq/x"));
         assert!(model_allowed(&l(&["all-proxy-models"]), "anything"));
+    }
+
+    #[test]
+    fn route_lists() {
+        assert!(route_allowed(&[], "/key/generate"));
+        assert!(route_allowed(&l(&["/chat/completions"]), "/chat/completions"));
+        assert!(!route_allowed(&l(&["/chat/completions"]), "/v1/embeddings"));
+        assert!(route_allowed(&l(&["llm_api_routes"]), "/v1/embeddings"));
+        assert!(!route_allowed(&l(&["llm_api_routes"]), "/key/generate"));
+        assert!(route_allowed(&l(&["/key/*"]), "/key/info"));
+        assert!(route_allowed(&l(&["info_routes"]), "/key/info"));
     }
 }

@@ -5,7 +5,9 @@
 //! sha256 hex in a moka cache in front of Postgres) plug in as another [`Principal`].
 
 pub mod access;
+pub mod cache;
 mod keys;
+pub mod records;
 
 use std::sync::Arc;
 
@@ -13,7 +15,9 @@ use http::{HeaderMap, StatusCode};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-pub use keys::{KeyCache, KeyRecord};
+pub use cache::{Changed, Directory};
+pub use keys::KeyRecord;
+pub use records::{EndUserRecord, MembershipRecord, OrgRecord, TeamRecord, UserRecord};
 
 use crate::store::Store;
 
@@ -34,13 +38,93 @@ pub enum Principal {
     Master,
     /// No master key is configured: the gateway is open (LiteLLM's behaviour), treated as admin.
     Open,
-    /// A virtual key from the database.
-    Key(Arc<KeyRecord>),
+    /// A virtual key from the database, with its team and user.
+    Key(KeyCaller),
+}
+
+/// A virtual key and what it belongs to.
+#[derive(Debug, Clone)]
+pub struct KeyCaller {
+    pub key: Arc<KeyRecord>,
+    pub team: Option<Arc<TeamRecord>>,
+    pub user: Option<Arc<UserRecord>>,
+}
+
+/// A user's role (`TianjiLLM_UserTable.user_role`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserRole {
+    ProxyAdmin,
+    /// Reads everything, changes nothing.
+    ProxyAdminViewer,
+    InternalUser,
+    InternalUserViewer,
+}
+
+impl UserRole {
+    pub const NAMES: &'static [&'static str] = &[
+        "proxy_admin",
+        "proxy_admin_viewer",
+        "internal_user",
+        "internal_user_viewer",
+    ];
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "proxy_admin" => UserRole::ProxyAdmin,
+            "proxy_admin_viewer" => UserRole::ProxyAdminViewer,
+            "internal_user" => UserRole::InternalUser,
+            "internal_user_viewer" => UserRole::InternalUserViewer,
+            _ => return None,
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            UserRole::ProxyAdmin => "proxy_admin",
+            UserRole::ProxyAdminViewer => "proxy_admin_viewer",
+            UserRole::InternalUser => "internal_user",
+            UserRole::InternalUserViewer => "internal_user_viewer",
+        }
+    }
 }
 
 impl Principal {
+    pub fn role(&self) -> UserRole {
+        match self {
+            Principal::Master | Principal::Open => UserRole::ProxyAdmin,
+            Principal::Key(k) => k
+                .user
+                .as_ref()
+                .and_then(|u| u.user_role.as_deref())
+                .and_then(UserRole::parse)
+                .unwrap_or(UserRole::InternalUser),
+        }
+    }
+
+    /// Master key, open gateway, or a key of a `proxy_admin` user.
     pub fn is_admin(&self) -> bool {
-        matches!(self, Principal::Master | Principal::Open)
+        self.role() == UserRole::ProxyAdmin
+    }
+
+    /// Admins and `proxy_admin_viewer`s may read everything.
+    pub fn can_read_all(&self) -> bool {
+        matches!(
+            self.role(),
+            UserRole::ProxyAdmin | UserRole::ProxyAdminViewer
+        )
+    }
+
+    /// The virtual key, if the caller used one.
+    pub fn key(&self) -> Option<&KeyCaller> {
+        match self {
+            Principal::Key(k) => Some(k),
+            _ => None,
+        }
+    }
+
+    /// The caller's user id (from its key).
+    pub fn user_id(&self) -> Option<&str> {
+        self.key().and_then(|k| k.key.user_id.as_deref())
     }
 }
 
@@ -58,11 +142,21 @@ pub enum AuthError {
     #[error("Authentication Error - Key is blocked. Update via `/key/unblock` if you're admin.")]
     Blocked,
     #[error(
-        "The requested model '{0}' is not available for this API key, or the model name is invalid. Check the models available to you and try again."
+        "The requested model '{model}' is not available for this API key, or the model name is invalid. Check the models available to you and try again."
     )]
-    ModelDenied(String),
-    #[error("{0}")]
-    BudgetExceeded(String),
+    ModelDenied {
+        model: String,
+        /// `key_model_access_denied`, `team_model_access_denied`, ...
+        kind: &'static str,
+    },
+    #[error("Team={0} is blocked. Update via `/team/unblock` if you're admin.")]
+    TeamBlocked(String),
+    #[error("End User={0} is blocked. Update via `/end_user/unblock` if you're admin.")]
+    EndUserBlocked(String),
+    #[error("Route {route} is not allowed for this key. Allowed routes: {allowed:?}")]
+    RouteDenied { route: String, allowed: Vec<String> },
+    #[error("{message}")]
+    BudgetExceeded { message: String, status: u16 },
     #[error("Authentication Error, the key store is unavailable: {0}")]
     Unavailable(String),
 }
@@ -70,8 +164,14 @@ pub enum AuthError {
 impl AuthError {
     pub fn status(&self) -> StatusCode {
         match self {
-            AuthError::Blocked | AuthError::ModelDenied(_) => StatusCode::FORBIDDEN,
-            AuthError::BudgetExceeded(_) => StatusCode::TOO_MANY_REQUESTS,
+            AuthError::Blocked
+            | AuthError::ModelDenied { .. }
+            | AuthError::TeamBlocked(_)
+            | AuthError::EndUserBlocked(_)
+            | AuthError::RouteDenied { .. } => StatusCode::FORBIDDEN,
+            AuthError::BudgetExceeded { status, .. } => {
+                StatusCode::from_u16(*status).unwrap_or(StatusCode::TOO_MANY_REQUESTS)
+            }
             AuthError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::UNAUTHORIZED,
         }
@@ -80,8 +180,10 @@ impl AuthError {
         match self {
             AuthError::Invalid => "token_not_found_in_db",
             AuthError::Expired { .. } => "expired_key",
-            AuthError::ModelDenied(_) => "key_model_access_denied",
-            AuthError::BudgetExceeded(_) => "budget_exceeded",
+            AuthError::ModelDenied { kind, .. } => kind,
+            AuthError::BudgetExceeded { .. } => "budget_exceeded",
+            AuthError::TeamBlocked(_) | AuthError::EndUserBlocked(_) => "permission_error",
+            AuthError::RouteDenied { .. } => "permission_error",
             AuthError::Unavailable(_) => "auth_provider_unavailable",
             _ => "auth_error",
         }
@@ -89,7 +191,7 @@ impl AuthError {
     pub fn param(&self) -> Option<&'static str> {
         match self {
             AuthError::Invalid => Some("key"),
-            AuthError::ModelDenied(_) => Some("model"),
+            AuthError::ModelDenied { .. } => Some("model"),
             _ => None,
         }
     }
@@ -142,7 +244,9 @@ fn hex(d: &[u8; 32]) -> String {
 /// Checks presented keys.
 pub struct Authenticator {
     master_digest: Option<[u8; 32]>,
-    keys: Option<KeyCache>,
+    directory: Option<Directory>,
+    /// HTTP status of `budget_exceeded` errors.
+    pub budget_status: u16,
 }
 
 impl std::fmt::Debug for Authenticator {
@@ -195,7 +299,8 @@ impl Authenticator {
     pub fn with_store(master_key: Option<&str>, store: Option<Arc<Store>>) -> Self {
         Self {
             master_digest: master_key.filter(|k| !k.is_empty()).map(digest),
-            keys: store.map(KeyCache::new),
+            directory: store.map(Directory::new),
+            budget_status: 429,
         }
     }
 
@@ -203,9 +308,9 @@ impl Authenticator {
         self.master_digest.is_none()
     }
 
-    /// The key cache (management writes invalidate through it).
-    pub fn keys(&self) -> Option<&KeyCache> {
-        self.keys.as_ref()
+    /// The governance caches (management writes invalidate through them).
+    pub fn directory(&self) -> Option<&Directory> {
+        self.directory.as_ref()
     }
 
     pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Principal, AuthError> {
@@ -217,13 +322,15 @@ impl Authenticator {
         if bool::from(d.ct_eq(master)) {
             return Ok(Principal::Master);
         }
-        let Some(cache) = &self.keys else {
+        let Some(dir) = &self.directory else {
             return Err(AuthError::Invalid);
         };
-        let rec = cache
+        let unavailable = |e: Arc<crate::store::StoreError>| AuthError::Unavailable(e.to_string());
+        let rec = dir
+            .keys
             .get(&hex(&d))
             .await
-            .map_err(|e| AuthError::Unavailable(e.to_string()))?
+            .map_err(unavailable)?
             .ok_or(AuthError::Invalid)?;
         if rec.blocked == Some(true) {
             return Err(AuthError::Blocked);
@@ -237,7 +344,19 @@ impl Authenticator {
                 });
             }
         }
-        Ok(Principal::Key(rec))
+        let team = match rec.team_id.as_deref() {
+            Some(t) => dir.teams.get(t).await.map_err(unavailable)?,
+            None => None,
+        };
+        let user = match rec.user_id.as_deref() {
+            Some(u) => dir.users.get(u).await.map_err(unavailable)?,
+            None => None,
+        };
+        Ok(Principal::Key(KeyCaller {
+            key: rec,
+            team,
+            user,
+        }))
     }
 }
 

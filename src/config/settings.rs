@@ -80,4 +80,24 @@ pub struct TianjiSettings {
     /// Log as JSON lines instead of text.
     #[serde(default)]
     pub json_logs: bool,
+    /// HTTP status of `budget_exceeded` errors (default 429).
+    pub budget_exceeded_status_code: Option<u16>,
+    /// Defaults for internal users (`available_teams`: teams any user may join).
+    #[serde(default)]
+    pub default_internal_user_params: DefaultInternalUserParams,
+}
+
+/// `tianji_settings.default_internal_user_params`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DefaultInternalUserParams {
+    /// Teams listed by `/team/available`.
+    #[serde(default)]
+    pub available_teams: Vec<String>,
+    /// Role of users created without one.
+    pub user_role: Option<String>,
+    /// Models of users created without any.
+    pub models: Option<Vec<String>>,
+    pub max_budget: Option<f64>,
+    pub budget_duration: Option<String>,
 }

@@ -115,6 +115,7 @@ async fn llm(
 ) -> Result<Response<Body>, GatewayError> {
     // authenticate (before reading the body)
     let principal = state.auth.authenticate(req.headers()).await?;
+    crate::auth::access::check_route(&principal, req.uri().path())?;
 
     // parse
     let (parts, body) = req.into_parts();
@@ -132,7 +133,22 @@ async fn llm(
     ctx.completion.stream = parsed.stream;
 
     // route
-    crate::auth::access::check(&principal, &model)?;
+    let end_user = parsed.end_user.as_deref().or_else(|| {
+        parts
+            .headers
+            .get("x-tianji-end-user-id")
+            .and_then(|v| v.to_str().ok())
+    });
+    crate::auth::access::authorize(
+        state.auth.directory(),
+        state.auth.budget_status,
+        &principal,
+        &crate::auth::access::Ask {
+            model: &model,
+            end_user,
+        },
+    )
+    .await?;
     let resolved = state.models.resolve(&model)?;
     let dep = resolved.pick().clone();
     ctx.completion.model = Some(model.clone());

@@ -158,6 +158,8 @@ pub struct ParsedRequest {
     /// The body has a `stream_options` member.
     pub has_stream_options: bool,
     pub mock_response: Option<String>,
+    /// `user`: the end user the request is made for.
+    pub end_user: Option<String>,
 }
 
 /// The fields the gateway reads, whichever parser found them.
@@ -173,9 +175,10 @@ struct Fields {
     prompt: bool,
     input: bool,
     mock_response: Option<String>,
+    user: Option<String>,
 }
 
-const TRACKED: [&str; 7] = [
+const TRACKED: [&str; 8] = [
     "model",
     "stream",
     "stream_options",
@@ -183,6 +186,7 @@ const TRACKED: [&str; 7] = [
     "prompt",
     "input",
     "mock_response",
+    "user",
 ];
 
 fn type_err(field: &'static str, message: &'static str) -> RequestError {
@@ -245,6 +249,15 @@ fn from_tape(
             }
             4 => f.prompt = !null,
             5 => f.input = !null,
+            7 => {
+                        if !null {
+                            f.user = Some(
+                                v.as_str()
+                                    .ok_or(type_err("user", "must be a string"))?
+                                    .to_string(),
+                            );
+                        }
+                    }
             _ => {
                 if !null {
                     f.mock_response = Some(
@@ -290,6 +303,8 @@ struct Head<'a> {
     input: Option<Kind>,
     #[serde(borrow, default)]
     mock_response: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    user: Option<Cow<'a, str>>,
 }
 
 /// Slow path (serde_json): for bodies simd-json refuses, such as numbers out of f64 range in
@@ -322,6 +337,7 @@ fn from_serde(raw: &[u8]) -> Result<Fields, RequestError> {
         prompt: head.prompt.is_some(),
         input: head.input.is_some(),
         mock_response: head.mock_response.map(Cow::into_owned),
+        user: head.user.map(Cow::into_owned),
     })
 }
 
@@ -380,6 +396,7 @@ pub fn parse(raw: Bytes, expect: Expect) -> Result<ParsedRequest, RequestError> 
         include_usage: fields.include_usage,
         has_stream_options: fields.has_stream_options,
         mock_response: fields.mock_response,
+        end_user: fields.user,
     })
 }
 

@@ -29,11 +29,11 @@ pub async fn info(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
     let asked = call.param("key");
     let token = match (&asked, &call.principal) {
         (Some(k), _) => to_token(k),
-        (None, Principal::Key(k)) => k.token.clone(),
+        (None, Principal::Key(k)) => k.key.token.clone(),
         (None, _) => return Err(AdminError::invalid("key", "pass ?key=<key or hash>")),
     };
     if let Principal::Key(k) = &call.principal
-        && k.token != token
+        && k.key.token != token
     {
         return Err(AdminError::Forbidden(
             "You are not allowed to access this key's info. Your role=internal_user".into(),
@@ -145,8 +145,14 @@ pub async fn delete(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
             after: None,
         })
         .collect();
-    let refs: Vec<&str> = tokens.iter().map(String::as_str).collect();
-    audit::commit(call, tx, &audit_insert, changes, &refs).await?;
+    audit::commit(
+        call,
+        tx,
+        &audit_insert,
+        changes,
+        &audit::keys_changed(&tokens),
+    )
+    .await?;
     Ok(ok(&json!({"deleted_keys": given})))
 }
 
@@ -185,7 +191,7 @@ pub async fn set_blocked(call: &Call<'_>, blocked: bool) -> Result<Response<Body
             before: Some(&before),
             after: Some(&after),
         }],
-        &[&token],
+        &audit::keys_changed(&[&token]),
     )
     .await?;
     let mut out = after;
@@ -229,7 +235,7 @@ pub async fn reset_spend(call: &Call<'_>) -> Result<Response<Body>, AdminError> 
             before: None,
             after: Some(&after),
         }],
-        &[&token],
+        &audit::keys_changed(&[&token]),
     )
     .await?;
     Ok(ok(&json!({
@@ -300,7 +306,7 @@ pub async fn regenerate(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
             before: Some(&before),
             after: Some(&after),
         }],
-        &[&old, &new],
+        &audit::keys_changed(&[&old, &new]),
     )
     .await?;
     let mut out = match after {

@@ -482,7 +482,7 @@ async fn create(call: &Call<'_>, req: GenerateKey) -> Result<Response<Body>, Adm
             before: None,
             after: Some(&stored),
         }],
-        &[&token],
+        &audit::keys_changed(&[&token]),
     )
     .await?;
 

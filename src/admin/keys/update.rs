@@ -189,7 +189,7 @@ pub async fn update(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
             before: Some(&before),
             after: Some(&after),
         }],
-        &[&token],
+        &audit::keys_changed(&[&token]),
     )
     .await?;
     let mut out = match after {

@@ -1,0 +1,270 @@
+//! Request bodies described by a field table instead of one serde struct per entity: each field
+//! has a kind (checked, with the field named in the error) and a destination (its own column or
+//! the row's `metadata`, where LiteLLM keeps it). Unknown fields are refused.
+
+use serde_json::{Map, Value, json};
+
+use super::AdminError;
+use super::duration;
+
+/// What a field must hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Str,
+    /// A list of strings.
+    Strs,
+    /// A number >= 0 (budgets, spend).
+    Money,
+    /// An integer >= 0 (limits).
+    Count,
+    Bool,
+    Object,
+    /// Any JSON value.
+    Any,
+    /// A duration such as `30d` (`budget_duration` also sets `budget_reset_at`).
+    Duration,
+    /// A timestamp (`YYYY-MM-DD[ HH:MM:SS]` or RFC 3339).
+    Time,
+}
+
+/// Where a field is stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dest {
+    /// The column of the same name.
+    Column,
+    /// A member of the row's `metadata` column.
+    Meta,
+    /// Handled by the endpoint itself.
+    Own,
+}
+
+/// One accepted field.
+#[derive(Debug, Clone, Copy)]
+pub struct Field {
+    pub name: &'static str,
+    pub kind: Kind,
+    pub dest: Dest,
+}
+
+/// Shorthand for field tables.
+pub const fn f(name: &'static str, kind: Kind, dest: Dest) -> Field {
+    Field { name, kind, dest }
+}
+
+/// A checked body, split by destination.
+#[derive(Debug, Default)]
+pub struct Checked {
+    /// Column -> value (explicit nulls already turned into each column's cleared value).
+    pub columns: Map<String, Value>,
+    /// Metadata members given (a JSON null means "remove").
+    pub meta: Map<String, Value>,
+    /// `Dest::Own` fields as given.
+    pub own: Map<String, Value>,
+}
+
+impl Checked {
+    /// The `metadata` column for a new row: the request's `metadata` plus the metadata fields.
+    pub fn new_metadata(&mut self) -> Value {
+        let mut m = match self.columns.remove("metadata") {
+            Some(Value::Object(m)) => m,
+            _ => Map::new(),
+        };
+        for (k, v) in &self.meta {
+            if !v.is_null() {
+                m.insert(k.clone(), v.clone());
+            }
+        }
+        Value::Object(m)
+    }
+
+    /// The `metadata` column after an update of `before` (only when something touched it).
+    pub fn updated_metadata(&mut self, before: &Value) -> Option<Value> {
+        let replaced = self.columns.remove("metadata");
+        if replaced.is_none() && self.meta.is_empty() {
+            return None;
+        }
+        let mut m = match replaced {
+            Some(Value::Object(m)) => m,
+            Some(_) => Map::new(),
+            None => before
+                .get("metadata")
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_default(),
+        };
+        for (k, v) in &self.meta {
+            if v.is_null() {
+                m.remove(k);
+            } else {
+                m.insert(k.clone(), v.clone());
+            }
+        }
+        Some(Value::Object(m))
+    }
+}
+
+fn type_name(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Str => "a string",
+        Kind::Strs => "a list of strings",
+        Kind::Money => "a non-negative number",
+        Kind::Count => "a non-negative integer",
+        Kind::Bool => "a boolean",
+        Kind::Object => "an object",
+        Kind::Any => "a value",
+        Kind::Duration => "a duration such as 30s, 10m, 24h, 7d, 2w, 1mo",
+        Kind::Time => "a timestamp such as 2026-01-31 or 2026-01-31T12:00:00Z",
+    }
+}
+
+fn is_time(s: &str) -> bool {
+    let b = s.as_bytes();
+    let digits = |r: std::ops::Range<usize>| b.get(r).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
+    b.len() >= 10 && digits(0..4) && b[4] == b'-' && digits(5..7) && b[7] == b'-' && digits(8..10)
+}
+
+fn valid(kind: Kind, v: &Value) -> bool {
+    match kind {
+        Kind::Str => v.is_string(),
+        Kind::Strs => v
+            .as_array()
+            .is_some_and(|a| a.iter().all(Value::is_string)),
+        Kind::Money => v.as_f64().is_some_and(|x| x.is_finite() && x >= 0.0),
+        Kind::Count => v.as_i64().is_some_and(|x| x >= 0) || v.as_u64().is_some(),
+        Kind::Bool => v.is_boolean(),
+        Kind::Object => v.is_object(),
+        Kind::Any => true,
+        Kind::Duration => v.as_str().and_then(duration::parse).is_some(),
+        Kind::Time => v.as_str().is_some_and(is_time),
+    }
+}
+
+/// What an explicit `null` becomes in a column of this kind.
+fn cleared(kind: Kind) -> Value {
+    match kind {
+        Kind::Object => json!({}),
+        Kind::Strs => json!([]),
+        _ => Value::Null,
+    }
+}
+
+/// Check `body` against `spec`. With `update`, an explicit null clears the field; on create a
+/// null is the same as leaving the field out.
+pub fn check(spec: &[Field], body: Map<String, Value>, update: bool) -> Result<Checked, AdminError> {
+    let mut out = Checked::default();
+    for (name, v) in body {
+        let Some(field) = spec.iter().find(|f| f.name == name) else {
+            return Err(AdminError::invalid(&name, format!("unknown field `{name}`")));
+        };
+        if v.is_null() {
+            if !update {
+                continue;
+            }
+            match field.dest {
+                Dest::Column => {
+                    out.columns.insert(name.clone(), cleared(field.kind));
+                    if name == "budget_duration" {
+                        out.columns.insert("budget_reset_at".into(), Value::Null);
+                    }
+                }
+                Dest::Meta => {
+                    out.meta.insert(name, Value::Null);
+                }
+                Dest::Own => {
+                    out.own.insert(name, Value::Null);
+                }
+            }
+            continue;
+        }
+        if !valid(field.kind, &v) {
+            return Err(AdminError::invalid(
+                &name,
+                format!("must be {}, got {v}", type_name(field.kind)),
+            ));
+        }
+        if field.kind == Kind::Duration
+            && name == "budget_duration"
+            && let Some(d) = v.as_str().and_then(duration::parse)
+        {
+            out.columns.insert(
+                "budget_reset_at".into(),
+                json!(crate::auth::fmt_utc(
+                    super::keys::now_secs() + d.as_secs_f64()
+                )),
+            );
+        }
+        match field.dest {
+            Dest::Column => {
+                out.columns.insert(name, v);
+            }
+            Dest::Meta => {
+                out.meta.insert(name, v);
+            }
+            Dest::Own => {
+                out.own.insert(name, v);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// A required string member of `own` (or a 400 naming it).
+pub fn required_str(own: &Map<String, Value>, name: &str) -> Result<String, AdminError> {
+    match own.get(name) {
+        Some(Value::String(s)) if !s.is_empty() => Ok(s.clone()),
+        _ => Err(AdminError::invalid(name, format!("`{name}` is required"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SPEC: &[Field] = &[
+        f("team_alias", Kind::Str, Dest::Column),
+        f("max_budget", Kind::Money, Dest::Column),
+        f("models", Kind::Strs, Dest::Column),
+        f("tags", Kind::Strs, Dest::Meta),
+        f("budget_duration", Kind::Duration, Dest::Column),
+        f("team_id", Kind::Str, Dest::Own),
+    ];
+
+    fn body(v: Value) -> Map<String, Value> {
+        v.as_object().unwrap().clone()
+    }
+
+    #[test]
+    fn names_the_bad_field() {
+        for (b, field) in [
+            (json!({"max_budget": -1}), "max_budget"),
+            (json!({"max_budget": "x"}), "max_budget"),
+            (json!({"models": [1]}), "models"),
+            (json!({"budget_duration": "5x"}), "budget_duration"),
+            (json!({"nope": 1}), "nope"),
+        ] {
+            let e = check(SPEC, body(b), false).unwrap_err();
+            assert_eq!(e.param(), Some(field));
+        }
+    }
+
+    #[test]
+    fn splits_and_clears() {
+        let mut c = check(
+            SPEC,
+            body(json!({"team_alias": "a", "tags": ["x"], "team_id": "t", "budget_duration": "1d"})),
+            false,
+        )
+        .unwrap();
+        assert_eq!(c.columns["team_alias"], "a");
+        assert!(c.columns["budget_reset_at"].is_string());
+        assert_eq!(c.own["team_id"], "t");
+        assert_eq!(c.new_metadata(), json!({"tags": ["x"]}));
+        let mut u = check(SPEC, body(json!({"models": null, "tags": null})), true).unwrap();
+        assert_eq!(u.columns["models"], json!([]));
+        assert_eq!(
+            u.updated_metadata(&json!({"metadata": {"tags": ["x"], "k": 1}})),
+            Some(json!({"k": 1}))
+        );
+        assert!(is_time("2026-01-31") && !is_time("tomorrow"));
+    }
+}

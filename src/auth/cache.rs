@@ -1,0 +1,215 @@
+//! Governance records on the request path: one moka cache per kind (keys, teams, users,
+//! organisations, team memberships, end users) in front of Postgres. A hit makes no database
+//! query; "not found" is cached briefly too, so a flood of unknown ids cannot turn into a flood
+//! of queries. Management writes invalidate by id, and other instances hear about it through
+//! Redis (see [`crate::auth::invalidation`]).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use super::keys::KeyRecord;
+use super::records::{EndUserRecord, MembershipRecord, OrgRecord, TeamRecord, UserRecord};
+use crate::store::{Query, Store, StoreError};
+
+/// How long a found record stays cached (writes invalidate sooner).
+const POSITIVE_TTL: Duration = Duration::from_secs(60);
+/// How long "not found" stays cached.
+const NEGATIVE_TTL: Duration = Duration::from_secs(5);
+
+type Entry<T> = Option<Arc<T>>;
+
+struct Expiry;
+
+impl<T> moka::Expiry<String, Entry<T>> for Expiry {
+    fn expire_after_create(&self, _: &String, v: &Entry<T>, _: Instant) -> Option<Duration> {
+        Some(if v.is_some() {
+            POSITIVE_TTL
+        } else {
+            NEGATIVE_TTL
+        })
+    }
+}
+
+/// One kind of record, looked up by id with `query` (which returns one JSON column).
+pub struct EntityCache<T> {
+    store: Arc<Store>,
+    query: Query,
+    cache: moka::future::Cache<String, Entry<T>>,
+}
+
+impl<T: DeserializeOwned + Send + Sync + 'static> EntityCache<T> {
+    fn new(store: Arc<Store>, query: Query, capacity: u64) -> Self {
+        Self {
+            store,
+            query,
+            cache: moka::future::Cache::builder()
+                .max_capacity(capacity)
+                .expire_after(Expiry)
+                .build(),
+        }
+    }
+
+    /// The record cached under `id`; on a miss, loaded with `params` (concurrent misses share
+    /// one query).
+    pub async fn get_with(&self, id: &str, params: &[&str]) -> Result<Entry<T>, Arc<StoreError>> {
+        if let Some(hit) = self.cache.get(id).await {
+            return Ok(hit);
+        }
+        let store = self.store.clone();
+        let query = self.query;
+        let owned: Vec<String> = params.iter().map(|p| (*p).to_string()).collect();
+        self.cache
+            .try_get_with(id.to_string(), async move {
+                let args: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> = owned
+                    .iter()
+                    .map(|s| s as &(dyn tokio_postgres::types::ToSql + Sync))
+                    .collect();
+                let rows = store.query(query, &args).await?;
+                let Some(row) = rows.first() else {
+                    return Ok::<Entry<T>, StoreError>(None);
+                };
+                let v: Value = row.try_get(0)?;
+                let rec: T = serde_json::from_value(v).map_err(|e| {
+                    StoreError::Unavailable(format!("unreadable {} row: {e}", query.name()))
+                })?;
+                Ok(Some(Arc::new(rec)))
+            })
+            .await
+    }
+
+    /// The record with this id.
+    pub async fn get(&self, id: &str) -> Result<Entry<T>, Arc<StoreError>> {
+        self.get_with(id, &[id]).await
+    }
+
+    pub async fn invalidate(&self, id: &str) {
+        self.cache.invalidate(id).await;
+    }
+}
+
+/// What changed, for invalidation (locally and across instances).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Changed {
+    Key(String),
+    Team(String),
+    User(String),
+    Org(String),
+    Member { team_id: String, user_id: String },
+    EndUser(String),
+}
+
+impl Changed {
+    /// `kind:id` as sent over Redis.
+    pub fn encode(&self) -> String {
+        match self {
+            Changed::Key(t) => format!("key:{t}"),
+            Changed::Team(t) => format!("team:{t}"),
+            Changed::User(u) => format!("user:{u}"),
+            Changed::Org(o) => format!("org:{o}"),
+            Changed::Member { team_id, user_id } => {
+                format!("member:{}", membership_id(team_id, user_id))
+            }
+            Changed::EndUser(e) => format!("end_user:{e}"),
+        }
+    }
+
+    pub fn decode(s: &str) -> Option<Self> {
+        let (kind, id) = s.split_once(':')?;
+        let id = id.to_string();
+        Some(match kind {
+            "key" => Changed::Key(id),
+            "team" => Changed::Team(id),
+            "user" => Changed::User(id),
+            "org" => Changed::Org(id),
+            "member" => {
+                let (team_id, user_id) = id.split_once('\u{1f}')?;
+                Changed::Member {
+                    team_id: team_id.to_string(),
+                    user_id: user_id.to_string(),
+                }
+            }
+            "end_user" => Changed::EndUser(id),
+            _ => return None,
+        })
+    }
+}
+
+/// Cache id of a team membership.
+pub fn membership_id(team_id: &str, user_id: &str) -> String {
+    format!("{team_id}\u{1f}{user_id}")
+}
+
+/// Every governance cache.
+pub struct Directory {
+    pub keys: EntityCache<KeyRecord>,
+    pub teams: EntityCache<TeamRecord>,
+    pub users: EntityCache<UserRecord>,
+    pub orgs: EntityCache<OrgRecord>,
+    pub members: EntityCache<MembershipRecord>,
+    pub end_users: EntityCache<EndUserRecord>,
+}
+
+impl Directory {
+    pub fn new(store: Arc<Store>) -> Self {
+        Self {
+            keys: EntityCache::new(store.clone(), Query::GetKeyByToken, 1_000_000),
+            teams: EntityCache::new(store.clone(), Query::GetTeamRecord, 100_000),
+            users: EntityCache::new(store.clone(), Query::GetUserRecord, 1_000_000),
+            orgs: EntityCache::new(store.clone(), Query::GetOrgRecord, 100_000),
+            members: EntityCache::new(store.clone(), Query::GetMembershipRecord, 1_000_000),
+            end_users: EntityCache::new(store, Query::GetEndUserRecord, 1_000_000),
+        }
+    }
+
+    /// The membership of `user_id` in `team_id`.
+    pub async fn member(
+        &self,
+        team_id: &str,
+        user_id: &str,
+    ) -> Result<Entry<MembershipRecord>, Arc<StoreError>> {
+        self.members
+            .get_with(&membership_id(team_id, user_id), &[team_id, user_id])
+            .await
+    }
+
+    /// Drop a changed record from this instance's caches.
+    pub async fn invalidate(&self, what: &Changed) {
+        match what {
+            Changed::Key(t) => self.keys.invalidate(t).await,
+            Changed::Team(t) => self.teams.invalidate(t).await,
+            Changed::User(u) => self.users.invalidate(u).await,
+            Changed::Org(o) => self.orgs.invalidate(o).await,
+            Changed::Member { team_id, user_id } => {
+                self.members
+                    .invalidate(&membership_id(team_id, user_id))
+                    .await
+            }
+            Changed::EndUser(e) => self.end_users.invalidate(e).await,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changes_round_trip() {
+        for c in [
+            Changed::Key("abc".into()),
+            Changed::Team("t:1".into()),
+            Changed::Member {
+                team_id: "t".into(),
+                user_id: "u:x".into(),
+            },
+            Changed::EndUser("e".into()),
+        ] {
+            assert_eq!(Changed::decode(&c.encode()), Some(c));
+        }
+        assert_eq!(Changed::decode("nope"), None);
+        assert_eq!(Changed::decode("what:x"), None);
+    }
+}

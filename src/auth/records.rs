@@ -1,0 +1,93 @@
+//! The columns of teams, users, organisations, team memberships and end users that the request
+//! path reads (budgets of organisations, memberships and end users come from their
+//! `TianjiLLM_BudgetTable` row).
+
+use serde::Deserialize;
+use serde_json::Value;
+
+/// `TianjiLLM_TeamTable`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct TeamRecord {
+    pub team_id: String,
+    pub team_alias: Option<String>,
+    pub organization_id: Option<String>,
+    pub blocked: bool,
+    pub models: Option<Vec<String>>,
+    pub max_budget: Option<f64>,
+    pub spend: f64,
+    pub admins: Option<Vec<String>>,
+    /// `[{"role": "admin"|"user", "user_id": ..}]` (LiteLLM keeps a list in a JSON column).
+    pub members_with_roles: Value,
+    pub team_member_permissions: Option<Vec<String>>,
+    pub metadata: Value,
+}
+
+impl TeamRecord {
+    /// Whether `user_id` is an admin of this team.
+    pub fn is_admin(&self, user_id: &str) -> bool {
+        self.members_with_roles.as_array().is_some_and(|ms| {
+            ms.iter().any(|m| {
+                m.get("user_id").and_then(Value::as_str) == Some(user_id)
+                    && m.get("role").and_then(Value::as_str) == Some("admin")
+            })
+        }) || self
+            .admins
+            .as_ref()
+            .is_some_and(|a| a.iter().any(|x| x == user_id))
+    }
+
+    /// Whether `user_id` is a member (any role).
+    pub fn has_member(&self, user_id: &str) -> bool {
+        self.members_with_roles.as_array().is_some_and(|ms| {
+            ms.iter()
+                .any(|m| m.get("user_id").and_then(Value::as_str) == Some(user_id))
+        })
+    }
+}
+
+/// `TianjiLLM_UserTable`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct UserRecord {
+    pub user_id: String,
+    pub user_role: Option<String>,
+    pub user_email: Option<String>,
+    pub models: Option<Vec<String>>,
+    pub max_budget: Option<f64>,
+    pub spend: f64,
+    pub teams: Option<Vec<String>>,
+    pub organization_id: Option<String>,
+}
+
+/// `TianjiLLM_OrganizationTable` with its budget.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct OrgRecord {
+    pub organization_id: String,
+    pub organization_alias: Option<String>,
+    pub models: Option<Vec<String>>,
+    pub max_budget: Option<f64>,
+    pub spend: f64,
+}
+
+/// `TianjiLLM_TeamMembership` with its budget.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct MembershipRecord {
+    pub user_id: String,
+    pub team_id: String,
+    pub spend: f64,
+    pub max_budget: Option<f64>,
+}
+
+/// `TianjiLLM_EndUserTable` with its budget.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct EndUserRecord {
+    pub user_id: String,
+    pub blocked: bool,
+    pub models: Option<Vec<String>>,
+    pub spend: f64,
+    pub max_budget: Option<f64>,
+}
