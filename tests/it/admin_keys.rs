@@ -8,18 +8,23 @@ use crate::common::db::TestDb;
 use crate::common::mock_upstream::MockUpstream;
 use crate::common::{MASTER_KEY, Resp, TestGateway, send};
 
-async fn setup(audit: bool) -> (TestDb, MockUpstream, TestGateway) {
+pub(crate) async fn setup(audit: bool) -> (TestDb, MockUpstream, TestGateway) {
+    setup_with(audit, "").await
+}
+
+/// A gateway with models `m` and `m2`, a database, and `extra` appended to the config.
+pub(crate) async fn setup_with(audit: bool, extra: &str) -> (TestDb, MockUpstream, TestGateway) {
     let db = TestDb::create().await;
     let up = MockUpstream::start().await;
     let yaml = format!(
-        "model_list:\n  - model_name: m\n    tianji_params: {{model: openai/x, api_base: \"{b}\", api_key: sk-up}}\ngeneral_settings:\n  master_key: {MASTER_KEY}\n  database_url: \"{u}\"\n  store_audit_logs: {audit}\n",
+        "model_list:\n  - model_name: m\n    tianji_params: {{model: openai/x, api_base: \"{b}\", api_key: sk-up}}\n  - model_name: m2\n    tianji_params: {{model: openai/y, api_base: \"{b}\", api_key: sk-up}}\ngeneral_settings:\n  master_key: {MASTER_KEY}\n  database_url: \"{u}\"\n  store_audit_logs: {audit}\n{extra}",
         b = up.base(),
         u = db.url
     );
     (db, up, TestGateway::start(&yaml).await)
 }
 
-async fn call(gw: &TestGateway, method: Method, path: &str, key: &str, body: Value) -> Resp {
+pub(crate) async fn call(gw: &TestGateway, method: Method, path: &str, key: &str, body: Value) -> Resp {
     let mut headers = vec![("authorization".to_string(), format!("Bearer {key}"))];
     headers.push((
         "tianji-changed-by".to_string(),
@@ -37,7 +42,7 @@ async fn call(gw: &TestGateway, method: Method, path: &str, key: &str, body: Val
     send(method, &gw.url(path), &h, body).await
 }
 
-async fn chat(gw: &TestGateway, key: &str) -> Resp {
+pub(crate) async fn chat(gw: &TestGateway, key: &str) -> Resp {
     call(
         gw,
         Method::POST,

@@ -8,3 +8,4 @@ mod sdk;
 mod server;
 mod store;
 mod streaming;
+mod teams;

@@ -285,8 +285,10 @@ pub async fn new(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
         ));
     }
     if let Some(alias) = str_of(&Value::Object(row.clone()), "team_alias")
-        && !db::rows(&tx, &alias_taken, &[&alias, &team_id])
-            .await?
+        && !tx
+            .query(&alias_taken, &[&alias, &team_id])
+            .await
+            .map_err(StoreError::from)?
             .is_empty()
     {
         return Err(AdminError::invalid(
