@@ -26,7 +26,12 @@ SELECT * FROM jsonb_populate_record(
 RETURNING to_jsonb("TianjiLLM_VerificationToken".*);
 
 -- name: GetKeyRowsByTokens
-SELECT to_jsonb(t) FROM "TianjiLLM_VerificationToken" t WHERE t."token" = ANY($1);
+-- With the key's budget row and object permissions, as LiteLLM returns them.
+SELECT to_jsonb(t) || jsonb_build_object('litellm_budget_table', to_jsonb(b), 'object_permission', to_jsonb(o))
+FROM "TianjiLLM_VerificationToken" t
+LEFT JOIN "TianjiLLM_BudgetTable" b ON b."budget_id" = t."budget_id"
+LEFT JOIN "TianjiLLM_ObjectPermissionTable" o ON o."object_permission_id" = t."object_permission_id"
+WHERE t."token" = ANY($1);
 
 -- name: GetKeyTokensByAliases
 SELECT t."token" FROM "TianjiLLM_VerificationToken" t WHERE t."key_alias" = ANY($1);
@@ -60,8 +65,8 @@ RETURNING to_jsonb(t);
 -- name: UpdateKey
 -- $1 token, $2 the columns to change as JSON (a JSON null clears), $3 updated_by.
 UPDATE "TianjiLLM_VerificationToken" AS t
-SET ("key_alias", "expires", "models", "spend", "max_budget", "user_id", "team_id", "agent_id", "project_id", "organization_id", "max_parallel_requests", "metadata", "tpm_limit", "rpm_limit", "tpd_limit", "budget_duration", "budget_reset_at", "budget_limits", "allowed_cache_controls", "allowed_routes", "config", "permissions", "model_max_budget", "budget_fallbacks", "blocked", "aliases", "policies", "router_settings", "access_group_ids", "budget_id", "key_type", "auto_rotate", "rotation_interval", "key_rotation_at", "updated_at", "updated_by")
-  = (SELECT p."key_alias", p."expires", p."models", p."spend", p."max_budget", p."user_id", p."team_id", p."agent_id", p."project_id", p."organization_id", p."max_parallel_requests", p."metadata", p."tpm_limit", p."rpm_limit", p."tpd_limit", p."budget_duration", p."budget_reset_at", p."budget_limits", p."allowed_cache_controls", p."allowed_routes", p."config", p."permissions", p."model_max_budget", p."budget_fallbacks", p."blocked", p."aliases", p."policies", p."router_settings", p."access_group_ids", p."budget_id", p."key_type", p."auto_rotate", p."rotation_interval", p."key_rotation_at", now()::timestamp(3), $3::text
+SET ("key_alias", "expires", "models", "spend", "max_budget", "user_id", "team_id", "agent_id", "project_id", "organization_id", "max_parallel_requests", "metadata", "tpm_limit", "rpm_limit", "tpd_limit", "budget_duration", "budget_reset_at", "budget_limits", "allowed_cache_controls", "allowed_routes", "config", "permissions", "model_max_budget", "budget_fallbacks", "blocked", "aliases", "policies", "router_settings", "access_group_ids", "budget_id", "object_permission_id", "key_type", "auto_rotate", "rotation_interval", "key_rotation_at", "updated_at", "updated_by")
+  = (SELECT p."key_alias", p."expires", p."models", p."spend", p."max_budget", p."user_id", p."team_id", p."agent_id", p."project_id", p."organization_id", p."max_parallel_requests", p."metadata", p."tpm_limit", p."rpm_limit", p."tpd_limit", p."budget_duration", p."budget_reset_at", p."budget_limits", p."allowed_cache_controls", p."allowed_routes", p."config", p."permissions", p."model_max_budget", p."budget_fallbacks", p."blocked", p."aliases", p."policies", p."router_settings", p."access_group_ids", p."budget_id", p."object_permission_id", p."key_type", p."auto_rotate", p."rotation_interval", p."key_rotation_at", now()::timestamp(3), $3::text
      FROM jsonb_populate_record(t, $2::jsonb) p)
 WHERE t."token" = $1
 RETURNING to_jsonb(t);

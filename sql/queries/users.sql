@@ -83,3 +83,15 @@ WHERE ($1::text IS NULL OR u."user_role" = $1)
   AND ($2::text[] IS NULL OR u."user_id" = ANY($2))
   AND ($3::text IS NULL OR $3 = ANY(u."teams"))
   AND ($4::text IS NULL OR u."user_email" ILIKE '%' || $4 || '%');
+
+-- name: RemoveUsersFromTeams
+-- $1 user ids: drop them from every team's members_with_roles; returns the teams changed.
+UPDATE "TianjiLLM_TeamTable" t
+SET "members_with_roles" = COALESCE((
+        SELECT jsonb_agg(m) FROM jsonb_array_elements(t."members_with_roles") m
+        WHERE NOT (m->>'user_id' = ANY($1))), '[]'::jsonb),
+    "updated_at" = now()::timestamp(3)
+WHERE jsonb_typeof(t."members_with_roles") = 'array'
+  AND EXISTS (SELECT 1 FROM jsonb_array_elements(t."members_with_roles") m WHERE m->>'user_id' = ANY($1))
+RETURNING t."team_id";
+

@@ -78,3 +78,150 @@ pub async fn record(
     .map_err(StoreError::from)?;
     Ok(())
 }
+
+/// `table_name` as a filter: the stored name, LiteLLM's name, or a short form such as
+/// `verification_token` or `team_table`.
+pub fn table_name(given: &str) -> Option<&'static str> {
+    const TABLES: &[(&str, &str)] = &[
+        ("verification_token", KEYS_TABLE),
+        ("keys", KEYS_TABLE),
+        ("team_table", TEAMS_TABLE),
+        ("teams", TEAMS_TABLE),
+        ("user_table", USERS_TABLE),
+        ("users", USERS_TABLE),
+        ("organization_table", ORGS_TABLE),
+        ("organizations", ORGS_TABLE),
+        ("budget_table", BUDGETS_TABLE),
+        ("budgets", BUDGETS_TABLE),
+        ("end_user_table", END_USERS_TABLE),
+        ("end_users", END_USERS_TABLE),
+        ("proxy_model_table", MODELS_TABLE),
+        ("models", MODELS_TABLE),
+        ("team_membership", MEMBERSHIPS_TABLE),
+    ];
+    let g = given.trim();
+    let bare = g
+        .strip_prefix("TianjiLLM_")
+        .or_else(|| g.strip_prefix("LiteLLM_"))
+        .unwrap_or(g);
+    TABLES.iter().find_map(|(short, full)| {
+        let camel = full.trim_start_matches("TianjiLLM_");
+        (short.eq_ignore_ascii_case(bare) || camel.eq_ignore_ascii_case(bare)).then_some(*full)
+    })
+}
+
+fn date_param(call: &Call<'_>, name: &str) -> Result<Option<String>, AdminError> {
+    let Some(v) = call.param(name).filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    let b = v.as_bytes();
+    let digits = |r: std::ops::Range<usize>| {
+        b.get(r)
+            .is_some_and(|d| d.iter().all(u8::is_ascii_digit))
+    };
+    let date_ok = b.len() >= 10 && digits(0..4) && b[4] == b'-' && digits(5..7) && b[7] == b'-' && digits(8..10);
+    let rest_ok = b.len() == 10
+        || (b.len() >= 19
+            && (b[10] == b'T' || b[10] == b' ')
+            && v[11..].bytes().all(|c| c.is_ascii_digit() || b":.Z+-".contains(&c)));
+    if date_ok && rest_ok {
+        Ok(Some(v))
+    } else {
+        Err(AdminError::invalid(
+            name,
+            format!("must be YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS, got '{v}'"),
+        ))
+    }
+}
+
+/// `GET /audit`: filtered, paginated, newest first.
+pub async fn list(call: &Call<'_>) -> Result<http::Response<crate::body::Body>, AdminError> {
+    let num = |name: &str, default: i64| -> Result<i64, AdminError> {
+        match call.param(name) {
+            None => Ok(default),
+            Some(v) => v
+                .parse::<i64>()
+                .ok()
+                .filter(|n| *n >= 1)
+                .ok_or_else(|| AdminError::invalid(name, "must be a positive integer")),
+        }
+    };
+    let page = num("page", 1)?;
+    let size = num("page_size", 10)?.min(100);
+    let text = |name: &str| call.param(name).filter(|v| !v.is_empty());
+    let table = match text("table_name") {
+        None => None,
+        Some(t) => Some(
+            table_name(&t)
+                .ok_or_else(|| {
+                    AdminError::invalid("table_name", format!("unknown table '{t}'"))
+                })?
+                .to_string(),
+        ),
+    };
+    let filters = (
+        text("changed_by"),
+        text("changed_by_api_key"),
+        text("action"),
+        table,
+        text("object_id"),
+        date_param(call, "start_date")?,
+        date_param(call, "end_date")?,
+    );
+    let (a, b, c, d, e, f, g) = &filters;
+    let total: i64 = call
+        .store
+        .query(crate::store::Query::CountAuditLogs, &[a, b, c, d, e, f, g])
+        .await?
+        .first()
+        .map(|r| r.get(0))
+        .unwrap_or(0);
+    let offset = (page - 1) * size;
+    let logs: Vec<Value> = call
+        .store
+        .query(
+            crate::store::Query::ListAuditLogs,
+            &[a, b, c, d, e, f, g, &size, &offset],
+        )
+        .await?
+        .iter()
+        .filter_map(|r| r.try_get::<_, Value>(0).ok())
+        .collect();
+    Ok(super::ok(&serde_json::json!({
+        "audit_logs": logs,
+        "total": total,
+        "page": page,
+        "page_size": size,
+        "total_pages": (total + size - 1) / size,
+    })))
+}
+
+/// `GET /audit/{id}`
+pub async fn get(call: &Call<'_>) -> Result<http::Response<crate::body::Body>, AdminError> {
+    let id = call.path_key.clone().unwrap_or_default();
+    let row = call
+        .store
+        .query(crate::store::Query::GetAuditLog, &[&id])
+        .await?
+        .first()
+        .and_then(|r| r.try_get::<_, Value>(0).ok())
+        .ok_or_else(|| AdminError::NotFound {
+            param: "id",
+            message: format!("Audit log not found, passed id={id}"),
+        })?;
+    Ok(super::ok(&row))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_names() {
+        assert_eq!(table_name("verification_token"), Some(KEYS_TABLE));
+        assert_eq!(table_name("LiteLLM_VerificationToken"), Some(KEYS_TABLE));
+        assert_eq!(table_name("TianjiLLM_TeamTable"), Some(TEAMS_TABLE));
+        assert_eq!(table_name("team_table"), Some(TEAMS_TABLE));
+        assert_eq!(table_name("nope"), None);
+    }
+}

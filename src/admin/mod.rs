@@ -8,6 +8,7 @@ pub mod duration;
 mod fields;
 mod keys;
 mod teams;
+mod users;
 
 use std::sync::Arc;
 
@@ -54,6 +55,13 @@ pub enum AdminRoute {
     TeamUnblock,
     TeamModelAdd,
     TeamModelRemove,
+    UserNew,
+    UserUpdate,
+    UserInfo,
+    UserDelete,
+    UserList,
+    AuditList,
+    AuditGet,
 }
 
 /// The least privilege a route needs.
@@ -74,17 +82,17 @@ impl AdminRoute {
         use AdminRoute::*;
         match self {
             KeyInfo | KeyList | KeyAliases | TeamInfo | TeamList | TeamAvailable
-            | TeamPermissionsList => Method::GET,
+            | TeamPermissionsList | UserInfo | UserList | AuditList | AuditGet => Method::GET,
             _ => Method::POST,
         }
     }
     pub fn min_role(self) -> Role {
         use AdminRoute::*;
         match self {
-            KeyInfo | TeamInfo | TeamList | TeamAvailable => Role::KeyOwner,
+            KeyInfo | TeamInfo | TeamList | TeamAvailable | UserInfo => Role::KeyOwner,
             TeamUpdate | TeamMemberAdd | TeamMemberDelete | TeamMemberUpdate
             | TeamPermissionsList | TeamPermissionsUpdate => Role::TeamAdmin,
-            KeyList | KeyAliases => Role::AdminViewer,
+            KeyList | KeyAliases | UserList | AuditList | AuditGet => Role::AdminViewer,
             _ => Role::ProxyAdmin,
         }
     }
@@ -121,6 +129,13 @@ impl AdminRoute {
         ("/team/unblock", AdminRoute::TeamUnblock),
         ("/team/model/add", AdminRoute::TeamModelAdd),
         ("/team/model/remove", AdminRoute::TeamModelRemove),
+        ("/user/new", AdminRoute::UserNew),
+        ("/user/update", AdminRoute::UserUpdate),
+        ("/user/info", AdminRoute::UserInfo),
+        ("/user/delete", AdminRoute::UserDelete),
+        ("/user/list", AdminRoute::UserList),
+        ("/audit", AdminRoute::AuditList),
+        ("/audit/{key}", AdminRoute::AuditGet),
     ];
 }
 
@@ -406,6 +421,13 @@ pub async fn handle(
         AdminRoute::TeamUnblock => teams::set_blocked(&call, false).await,
         AdminRoute::TeamModelAdd => teams::models(&call, true).await,
         AdminRoute::TeamModelRemove => teams::models(&call, false).await,
+        AdminRoute::UserNew => users::new(&call).await,
+        AdminRoute::UserUpdate => users::update(&call).await,
+        AdminRoute::UserInfo => users::info(&call).await,
+        AdminRoute::UserDelete => users::delete(&call).await,
+        AdminRoute::UserList => users::list(&call).await,
+        AdminRoute::AuditList => audit::list(&call).await,
+        AdminRoute::AuditGet => audit::get(&call).await,
     }
 }
 

@@ -9,3 +9,4 @@ mod server;
 mod store;
 mod streaming;
 mod teams;
+mod users_audit;

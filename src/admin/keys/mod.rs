@@ -276,7 +276,7 @@ impl GenerateKey {
         let rotate_every = parse_duration("rotation_interval", &self.rotation_interval)?;
         let mut metadata = self.metadata.clone().unwrap_or_default();
         // LiteLLM keeps these in the key's metadata.
-        let extras: [(&str, Option<Value>); 14] = [
+        let extras: [(&str, Option<Value>); 12] = [
             ("tags", self.tags.as_ref().map(|v| json!(v))),
             (
                 "model_rpm_limit",
@@ -296,7 +296,6 @@ impl GenerateKey {
             ),
             ("guardrails", self.guardrails.as_ref().map(|v| json!(v))),
             ("prompts", self.prompts.as_ref().map(|v| json!(v))),
-            ("soft_budget", self.soft_budget.map(|v| json!(v))),
             (
                 "default_estimated_output_tokens",
                 self.default_estimated_output_tokens.map(|v| json!(v)),
@@ -318,10 +317,6 @@ impl GenerateKey {
             (
                 "enforced_params",
                 self.enforced_params.as_ref().map(|v| json!(v)),
-            ),
-            (
-                "object_permission",
-                self.object_permission.as_ref().map(|v| json!(v)),
             ),
         ];
         for (k, v) in extras {
@@ -446,7 +441,40 @@ pub async fn generate(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
     create(call, req).await
 }
 
-async fn create(call: &Call<'_>, req: GenerateKey) -> Result<Response<Body>, AdminError> {
+/// Statements to insert a key inside a caller's transaction.
+pub(crate) struct InsertStmts {
+    pub taken: tokio_postgres::Statement,
+    pub insert: tokio_postgres::Statement,
+    pub insert_budget: tokio_postgres::Statement,
+    pub insert_permission: tokio_postgres::Statement,
+}
+
+impl InsertStmts {
+    pub const QUERIES: [Query; 4] = [
+        Query::KeyAliasTaken,
+        Query::InsertKey,
+        Query::InsertBudget,
+        Query::InsertObjectPermission,
+    ];
+    pub fn new([taken, insert, insert_budget, insert_permission]: [tokio_postgres::Statement; 4]) -> Self {
+        Self {
+            taken,
+            insert,
+            insert_budget,
+            insert_permission,
+        }
+    }
+}
+
+/// Insert the key `req` describes inside `tx`: its soft budget becomes a budget row and its
+/// object permissions an object-permission row, as LiteLLM stores them. Returns the raw key,
+/// its token and the stored row.
+pub(crate) async fn insert_in_tx(
+    call: &Call<'_>,
+    tx: &tokio_postgres::Transaction<'_>,
+    st: &InsertStmts,
+    req: &GenerateKey,
+) -> Result<(String, String, Value), AdminError> {
     req.validate()?;
     let raw = match &req.key {
         Some(k) => k.clone(),
@@ -454,23 +482,45 @@ async fn create(call: &Call<'_>, req: GenerateKey) -> Result<Response<Body>, Adm
     };
     let token = token_hex(&raw);
     let changed_by = call.changed_by();
-    let row = req.row(&token, &raw, &changed_by)?;
-
-    let mut conn = call.store.conn().await?;
-    let [taken, insert, audit_insert] = conn.stmts([
-        Query::KeyAliasTaken,
-        Query::InsertKey,
-        Query::InsertAuditLog,
-    ])?;
-    let tx = conn.client.transaction().await.map_err(StoreError::from)?;
+    let mut row = req.row(&token, &raw, &changed_by)?;
     if let Some(alias) = &req.key_alias {
-        ensure_alias_free(&tx, &taken, alias).await?;
+        ensure_alias_free(tx, &st.taken, alias).await?;
+    }
+    if let Some(soft) = req.soft_budget
+        && req.budget_id.is_none()
+    {
+        let b = super::db::row(
+            tx,
+            &st.insert_budget,
+            &[&json!({"soft_budget": soft, "created_by": changed_by, "updated_by": changed_by})],
+        )
+        .await?
+        .unwrap_or_default();
+        row.insert("budget_id".into(), b["budget_id"].clone());
+    }
+    if let Some(op) = &req.object_permission {
+        let p = super::db::row(tx, &st.insert_permission, &[&Value::Object(op.clone())])
+            .await?
+            .unwrap_or_default();
+        row.insert(
+            "object_permission_id".into(),
+            p["object_permission_id"].clone(),
+        );
     }
     let inserted = tx
-        .query_one(&insert, &[&Value::Object(row)])
+        .query_one(&st.insert, &[&Value::Object(row)])
         .await
         .map_err(map_db)?;
     let stored: Value = inserted.try_get(0).map_err(StoreError::from)?;
+    Ok((raw, token, stored))
+}
+
+async fn create(call: &Call<'_>, req: GenerateKey) -> Result<Response<Body>, AdminError> {
+    let mut conn = call.store.conn().await?;
+    let st = InsertStmts::new(conn.stmts(InsertStmts::QUERIES)?);
+    let [audit_insert] = conn.stmts([Query::InsertAuditLog])?;
+    let tx = conn.client.transaction().await.map_err(StoreError::from)?;
+    let (raw, token, stored) = insert_in_tx(call, &tx, &st, &req).await?;
     audit::commit(
         call,
         tx,

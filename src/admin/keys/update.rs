@@ -18,13 +18,11 @@ const METADATA_FIELDS: &[&str] = &[
     "tag_rpm_limit",
     "guardrails",
     "prompts",
-    "soft_budget",
     "default_estimated_output_tokens",
     "default_estimated_output_tokens_per_model",
     "rpm_limit_type",
     "tpm_limit_type",
     "enforced_params",
-    "object_permission",
     "disable_global_guardrails",
     "enable_prompt_caching",
     "throttle_on_budget_exceeded",
@@ -96,10 +94,21 @@ pub async fn update(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
     let full = req.row(&token, &key, &changed_by)?;
 
     let mut conn = call.store.conn().await?;
-    let [get_rows, taken, upd, audit_insert] = conn.stmts([
+    let [
+        get_rows,
+        taken,
+        upd,
+        insert_budget,
+        update_budget,
+        insert_permission,
+        audit_insert,
+    ] = conn.stmts([
         Query::GetKeyRowsByTokens,
         Query::KeyAliasTaken,
         Query::UpdateKey,
+        Query::InsertBudget,
+        Query::UpdateBudget,
+        Query::InsertObjectPermission,
         Query::InsertAuditLog,
     ])?;
     let tx = conn.client.transaction().await.map_err(StoreError::from)?;
@@ -110,9 +119,45 @@ pub async fn update(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
         super::ensure_alias_free(&tx, &taken, alias).await?;
     }
     let mut patch = Map::new();
+    // soft_budget lives in the key's budget row, object_permission in its own table.
+    if let Some(v) = body.get("soft_budget") {
+        match before.get("budget_id").and_then(Value::as_str) {
+            Some(id) => {
+                super::super::db::exec(
+                    &tx,
+                    &update_budget,
+                    &[&id, &json!({"soft_budget": v}), &changed_by],
+                )
+                .await?;
+            }
+            None if !v.is_null() => {
+                let b = super::super::db::row(
+                    &tx,
+                    &insert_budget,
+                    &[&json!({"soft_budget": v, "created_by": changed_by, "updated_by": changed_by})],
+                )
+                .await?
+                .unwrap_or_default();
+                patch.insert("budget_id".into(), b["budget_id"].clone());
+            }
+            None => {}
+        }
+    }
+    if let Some(v) = body.get("object_permission") {
+        let id = if v.is_null() {
+            Value::Null
+        } else {
+            super::super::db::row(&tx, &insert_permission, &[v])
+                .await?
+                .unwrap_or_default()["object_permission_id"]
+                .clone()
+        };
+        patch.insert("object_permission_id".into(), id);
+    }
     let mut touch_metadata = false;
     for (field, v) in &body {
         let columns: Vec<&str> = match field.as_str() {
+            "soft_budget" | "object_permission" => continue,
             "duration" => vec!["expires"],
             "budget_duration" => vec!["budget_duration", "budget_reset_at"],
             "rotation_interval" => vec!["rotation_interval", "key_rotation_at"],

@@ -1,0 +1,580 @@
+//! `/user/*`: internal users. `/user/new` also creates the user's first key unless
+//! `auto_create_key: false`; passwords are stored only as a salted sha256.
+
+use http::Response;
+use serde_json::{Map, Value, json};
+
+use super::audit::{self, Change, KEYS_TABLE, USERS_TABLE};
+use super::db::{self, str_of};
+use super::fields::{self, Dest, Field, Kind, f};
+use super::keys::{GenerateKey, InsertStmts};
+use super::teams::{Member, MemberStmts, join, team_not_found, with_member};
+use super::{AdminError, Call, ok};
+use crate::auth::{Changed, UserRole};
+use crate::body::Body;
+use crate::store::{Query, StoreError};
+
+/// The user columns a request may set.
+const USER_FIELDS: &[Field] = &[
+    f("user_id", Kind::Str, Dest::Own),
+    f("user_alias", Kind::Str, Dest::Column),
+    f("user_email", Kind::Str, Dest::Column),
+    f("user_role", Kind::Str, Dest::Column),
+    f("sso_user_id", Kind::Str, Dest::Column),
+    f("max_budget", Kind::Money, Dest::Column),
+    f("spend", Kind::Money, Dest::Column),
+    f("models", Kind::Strs, Dest::Column),
+    f("metadata", Kind::Object, Dest::Column),
+    f("max_parallel_requests", Kind::Count, Dest::Column),
+    f("tpm_limit", Kind::Count, Dest::Column),
+    f("rpm_limit", Kind::Count, Dest::Column),
+    f("budget_duration", Kind::Duration, Dest::Column),
+    f("allowed_cache_controls", Kind::Strs, Dest::Column),
+    f("policies", Kind::Strs, Dest::Column),
+    f("model_max_budget", Kind::Object, Dest::Column),
+    f("password", Kind::Str, Dest::Own),
+    f("teams", Kind::Any, Dest::Own),
+    f("organizations", Kind::Strs, Dest::Own),
+    f("auto_create_key", Kind::Bool, Dest::Own),
+    f("send_invite_email", Kind::Bool, Dest::Own),
+    f("object_permission", Kind::Object, Dest::Own),
+    // These go to the key `/user/new` creates.
+    f("key_alias", Kind::Str, Dest::Own),
+    f("duration", Kind::Str, Dest::Own),
+    f("aliases", Kind::Object, Dest::Own),
+    f("config", Kind::Object, Dest::Own),
+    f("permissions", Kind::Object, Dest::Own),
+    f("allowed_routes", Kind::Strs, Dest::Own),
+    f("team_id", Kind::Str, Dest::Own),
+    f("tags", Kind::Strs, Dest::Own),
+    f("guardrails", Kind::Strs, Dest::Own),
+    f("blocked", Kind::Bool, Dest::Own),
+    f("key_type", Kind::Str, Dest::Own),
+];
+
+/// Fields of the request that configure the auto-created key.
+const KEY_FIELDS: &[&str] = &[
+    "key_alias",
+    "duration",
+    "aliases",
+    "config",
+    "permissions",
+    "allowed_routes",
+    "team_id",
+    "tags",
+    "guardrails",
+    "blocked",
+    "key_type",
+];
+
+/// 404 for a user that does not exist.
+fn user_not_found(user_id: &str) -> AdminError {
+    AdminError::NotFound {
+        param: "user_id",
+        message: format!("User not found, passed user_id={user_id}"),
+    }
+}
+
+fn check_role(c: &fields::Checked) -> Result<(), AdminError> {
+    if let Some(Value::String(r)) = c.columns.get("user_role")
+        && UserRole::parse(r).is_none()
+    {
+        return Err(AdminError::invalid(
+            "user_role",
+            format!("must be one of {:?}, got '{r}'", UserRole::NAMES),
+        ));
+    }
+    Ok(())
+}
+
+/// The stored form of a password: `sha256:` + hex of salt-free sha256 over a per-user salt.
+fn hash_password(user_id: &str, password: &str) -> String {
+    format!(
+        "sha256:{}",
+        crate::auth::token_hex(&format!("{user_id}:{password}"))
+    )
+}
+
+/// `teams` as given: team ids, or `{team_id, ...}` objects.
+fn team_ids(v: &Value) -> Result<Vec<String>, AdminError> {
+    let Some(list) = v.as_array() else {
+        return Err(AdminError::invalid("teams", "must be a list of team ids"));
+    };
+    list.iter()
+        .map(|t| match t {
+            Value::String(s) => Ok(s.clone()),
+            Value::Object(o) => o
+                .get("team_id")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .ok_or_else(|| AdminError::invalid("teams", "each team needs a team_id")),
+            _ => Err(AdminError::invalid("teams", "must be a list of team ids")),
+        })
+        .collect()
+}
+
+/// `POST /user/new`
+pub async fn new(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
+    let body = call.object()?;
+    let mut c = fields::check(USER_FIELDS, body.clone(), false)?;
+    check_role(&c)?;
+    let user_id = match c.own.get("user_id").and_then(Value::as_str) {
+        Some(u) if !u.is_empty() => u.to_string(),
+        _ => uuid::Uuid::new_v4().to_string(),
+    };
+    let teams = match c.own.get("teams") {
+        Some(v) => team_ids(v)?,
+        None => Vec::new(),
+    };
+    let auto_key = c
+        .own
+        .get("auto_create_key")
+        .and_then(Value::as_bool)
+        .unwrap_or(true);
+    let key_req: Option<GenerateKey> = if auto_key {
+        let mut k = Map::new();
+        for f in KEY_FIELDS {
+            if let Some(v) = body.get(*f).filter(|v| !v.is_null()) {
+                k.insert((*f).to_string(), v.clone());
+            }
+        }
+        k.insert("user_id".into(), json!(user_id));
+        Some(
+            serde_json::from_value(Value::Object(k))
+                .map_err(|e| AdminError::invalid("request", e.to_string()))?,
+        )
+    } else {
+        None
+    };
+    let metadata = c.new_metadata();
+    let mut row = c.columns;
+    row.insert("user_id".into(), json!(user_id));
+    row.insert("metadata".into(), metadata);
+    if !row.contains_key("user_role") {
+        row.insert("user_role".into(), json!("internal_user"));
+    }
+    if let Some(p) = c.own.get("password").and_then(Value::as_str) {
+        row.insert("password".into(), json!(hash_password(&user_id, p)));
+    }
+
+    let mut conn = call.store.conn().await?;
+    let key_st = InsertStmts::new(conn.stmts(InsertStmts::QUERIES)?);
+    let [
+        get_users,
+        insert,
+        op_insert,
+        team_rows,
+        update_team,
+        by_email,
+        ensure_user,
+        add_team,
+        upsert_membership,
+        audit_insert,
+    ] = conn.stmts([
+        Query::GetUserRows,
+        Query::InsertUser,
+        Query::InsertObjectPermission,
+        Query::GetTeamRows,
+        Query::UpdateTeam,
+        Query::UserIdByEmail,
+        Query::EnsureUser,
+        Query::AddUserTeam,
+        Query::UpsertMembership,
+        Query::InsertAuditLog,
+    ])?;
+    let tx = conn.client.transaction().await.map_err(StoreError::from)?;
+    if !db::rows(&tx, &get_users, &[&vec![user_id.clone()]])
+        .await?
+        .is_empty()
+    {
+        return Err(AdminError::invalid(
+            "user_id",
+            format!("User with id={user_id} already exists"),
+        ));
+    }
+    if let Some(op) = c.own.get("object_permission") {
+        let p = db::row(&tx, &op_insert, &[op]).await?.unwrap_or_default();
+        row.insert(
+            "object_permission_id".into(),
+            p["object_permission_id"].clone(),
+        );
+    }
+    db::row(&tx, &insert, &[&Value::Object(row)]).await?;
+    let mut changed = vec![Changed::User(user_id.clone())];
+    let st = MemberStmts {
+        by_email,
+        ensure_user,
+        add_team,
+        upsert_membership,
+    };
+    let member = Member {
+        role: "user".into(),
+        user_id: Some(user_id.clone()),
+        user_email: None,
+    };
+    for team_id in &teams {
+        let team = db::row(&tx, &team_rows, &[&vec![team_id.clone()]])
+            .await?
+            .ok_or_else(|| team_not_found(team_id))?;
+        join(&tx, &st, team_id, &member, None).await?;
+        let list = with_member(&team, &user_id, None, "user");
+        db::exec(
+            &tx,
+            &update_team,
+            &[team_id, &json!({"members_with_roles": list})],
+        )
+        .await?;
+        changed.push(Changed::Team(team_id.clone()));
+    }
+    let user = db::rows(&tx, &get_users, &[&vec![user_id.clone()]])
+        .await?
+        .into_iter()
+        .next()
+        .unwrap_or_default();
+    let key = match &key_req {
+        Some(req) => Some(super::keys::insert_in_tx(call, &tx, &key_st, req).await?),
+        None => None,
+    };
+    let mut changes = vec![Change {
+        action: "created",
+        table: USERS_TABLE,
+        object_id: &user_id,
+        before: None,
+        after: Some(&user),
+    }];
+    if let Some((_, token, stored)) = &key {
+        changes.push(Change {
+            action: "created",
+            table: KEYS_TABLE,
+            object_id: token,
+            before: None,
+            after: Some(stored),
+        });
+        changed.push(Changed::Key(token.clone()));
+    }
+    audit::commit(call, tx, &audit_insert, changes, &changed).await?;
+    let mut out = Map::new();
+    if let Some((raw, token, Value::Object(stored))) = key {
+        out.extend(stored);
+        out.insert("key".into(), json!(raw));
+        out.insert("token_id".into(), json!(token));
+    }
+    if let Value::Object(u) = user {
+        out.extend(u);
+    }
+    out.insert("teams".into(), json!(teams));
+    Ok(ok(&Value::Object(out)))
+}
+
+/// The user id a request names by `user_id` or `user_email`.
+async fn resolve(
+    tx: &tokio_postgres::Transaction<'_>,
+    by_email: &tokio_postgres::Statement,
+    own: &Map<String, Value>,
+    email: Option<&Value>,
+) -> Result<String, AdminError> {
+    if let Some(u) = own.get("user_id").and_then(Value::as_str) {
+        return Ok(u.to_string());
+    }
+    match email.and_then(Value::as_str) {
+        Some(e) => db::strings(tx, by_email, &[&e])
+            .await?
+            .into_iter()
+            .next()
+            .ok_or_else(|| AdminError::NotFound {
+                param: "user_email",
+                message: format!("No user with user_email={e}"),
+            }),
+        None => Err(AdminError::invalid(
+            "user_id",
+            "pass `user_id` or `user_email`",
+        )),
+    }
+}
+
+/// `POST /user/update`: given fields change, an explicit `null` clears.
+pub async fn update(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
+    let body = call.object()?;
+    let mut c = fields::check(USER_FIELDS, body, true)?;
+    check_role(&c)?;
+    for own_only in [
+        "teams",
+        "organizations",
+        "auto_create_key",
+        "object_permission",
+        "key_alias",
+        "duration",
+        "team_id",
+    ] {
+        if c.own.contains_key(own_only) {
+            return Err(AdminError::invalid(
+                own_only,
+                format!("`{own_only}` cannot be changed with /user/update"),
+            ));
+        }
+    }
+    let mut conn = call.store.conn().await?;
+    let [by_email, get_users, update, audit_insert] = conn.stmts([
+        Query::UserIdByEmail,
+        Query::GetUserRows,
+        Query::UpdateUser,
+        Query::InsertAuditLog,
+    ])?;
+    let tx = conn.client.transaction().await.map_err(StoreError::from)?;
+    // With a user_id, user_email is a column to change; without, it names the user.
+    let email = if c.own.contains_key("user_id") {
+        None
+    } else {
+        c.columns.remove("user_email")
+    };
+    let user_id = resolve(&tx, &by_email, &c.own, email.as_ref()).await?;
+    let before = db::rows(&tx, &get_users, &[&vec![user_id.clone()]])
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| user_not_found(&user_id))?;
+    let meta = c.updated_metadata(&before);
+    let mut cols = c.columns;
+    if let Some(m) = meta {
+        cols.insert("metadata".into(), m);
+    }
+    if let Some(p) = c.own.get("password") {
+        cols.insert(
+            "password".into(),
+            p.as_str()
+                .map(|p| json!(hash_password(&user_id, p)))
+                .unwrap_or(Value::Null),
+        );
+    }
+    let after = db::row(&tx, &update, &[&user_id, &Value::Object(cols)])
+        .await?
+        .unwrap_or_default();
+    audit::commit(
+        call,
+        tx,
+        &audit_insert,
+        vec![Change {
+            action: "updated",
+            table: USERS_TABLE,
+            object_id: &user_id,
+            before: Some(&before),
+            after: Some(&after),
+        }],
+        &[Changed::User(user_id.clone())],
+    )
+    .await?;
+    Ok(ok(&json!({"user_id": user_id, "data": after})))
+}
+
+/// `GET /user/info?user_id=` (defaults to the caller's user; others only for admins/viewers).
+pub async fn info(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
+    let asked = call.param("user_id").filter(|u| !u.is_empty());
+    let user_id = match (asked, call.principal.user_id()) {
+        (Some(u), _) => u,
+        (None, Some(own)) => own.to_string(),
+        (None, None) => return Err(AdminError::invalid("user_id", "pass ?user_id=")),
+    };
+    if !call.principal.can_read_all() && call.principal.user_id() != Some(user_id.as_str()) {
+        return Err(AdminError::Forbidden(format!(
+            "You can only view your own user info. Your role={}",
+            call.principal.role().name()
+        )));
+    }
+    let rows = |r: Vec<tokio_postgres::Row>| -> Vec<Value> {
+        r.iter().filter_map(|x| x.try_get::<_, Value>(0).ok()).collect()
+    };
+    let user = rows(
+        call.store
+            .query(Query::GetUserRecord, &[&user_id])
+            .await?,
+    )
+    .into_iter()
+    .next()
+    .ok_or_else(|| user_not_found(&user_id))?;
+    let keys = rows(call.store.query(Query::UserKeys, &[&user_id]).await?);
+    let team_ids: Vec<String> = user
+        .get("teams")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
+    let teams = rows(call.store.query(Query::TeamsByIds, &[&team_ids]).await?);
+    Ok(ok(&json!({
+        "user_id": user_id,
+        "user_info": user,
+        "keys": keys,
+        "teams": teams,
+    })))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeleteUsers {
+    user_ids: Vec<String>,
+}
+
+/// `POST /user/delete`: the users, their keys (archived first), memberships and their places
+/// in teams. Answers the number of users deleted.
+pub async fn delete(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
+    let req: DeleteUsers = call.json()?;
+    let mut ids = req.user_ids;
+    ids.sort();
+    ids.dedup();
+    if ids.is_empty() {
+        return Err(AdminError::invalid("user_ids", "must not be empty"));
+    }
+    let mut conn = call.store.conn().await?;
+    let [
+        get_users,
+        key_tokens,
+        key_rows,
+        archive_keys,
+        delete_keys,
+        memberships,
+        org_memberships,
+        from_teams,
+        delete_users,
+        audit_insert,
+    ] = conn.stmts([
+        Query::GetUserRows,
+        Query::UserKeyTokens,
+        Query::GetKeyRowsByTokens,
+        Query::ArchiveKeys,
+        Query::DeleteKeys,
+        Query::DeleteUserMemberships,
+        Query::DeleteUserOrgMemberships,
+        Query::RemoveUsersFromTeams,
+        Query::DeleteUsers,
+        Query::InsertAuditLog,
+    ])?;
+    let tx = conn.client.transaction().await.map_err(StoreError::from)?;
+    let before = db::rows(&tx, &get_users, &[&ids]).await?;
+    if before.len() != ids.len() {
+        let missing: Vec<&str> = ids
+            .iter()
+            .map(String::as_str)
+            .filter(|id| !before.iter().any(|u| str_of(u, "user_id") == Some(id)))
+            .collect();
+        return Err(user_not_found(&missing.join(",")));
+    }
+    let header = call
+        .headers
+        .get("tianji-changed-by")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let tokens = db::strings(&tx, &key_tokens, &[&ids]).await?;
+    let keys_before = db::rows(&tx, &key_rows, &[&tokens]).await?;
+    db::exec(
+        &tx,
+        &archive_keys,
+        &[&tokens, &call.changed_by(), &call.caller_hash, &header],
+    )
+    .await?;
+    db::exec(&tx, &delete_keys, &[&tokens]).await?;
+    let removed = tx
+        .query(&memberships, &[&ids])
+        .await
+        .map_err(StoreError::from)?;
+    db::exec(&tx, &org_memberships, &[&ids]).await?;
+    let teams = db::strings(&tx, &from_teams, &[&ids]).await?;
+    let deleted = db::strings(&tx, &delete_users, &[&ids]).await?;
+    let mut changes: Vec<Change<'_>> = before
+        .iter()
+        .map(|u| Change {
+            action: "deleted",
+            table: USERS_TABLE,
+            object_id: str_of(u, "user_id").unwrap_or(""),
+            before: Some(u),
+            after: None,
+        })
+        .collect();
+    changes.extend(keys_before.iter().map(|k| Change {
+        action: "deleted",
+        table: KEYS_TABLE,
+        object_id: str_of(k, "token").unwrap_or(""),
+        before: Some(k),
+        after: None,
+    }));
+    let mut changed: Vec<Changed> = ids.iter().map(|u| Changed::User(u.clone())).collect();
+    changed.extend(audit::keys_changed(&tokens));
+    changed.extend(teams.into_iter().map(Changed::Team));
+    changed.extend(removed.iter().map(|r| Changed::Member {
+        team_id: r.get(0),
+        user_id: r.get(1),
+    }));
+    audit::commit(call, tx, &audit_insert, changes, &changed).await?;
+    Ok(ok(&json!(deleted.len())))
+}
+
+/// `GET /user/list?page=&page_size=&role=&user_ids=a,b&team_id=&user_email=`
+pub async fn list(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
+    let num = |name: &str, default: i64| -> Result<i64, AdminError> {
+        match call.param(name) {
+            None => Ok(default),
+            Some(v) => v
+                .parse::<i64>()
+                .ok()
+                .filter(|n| *n >= 1)
+                .ok_or_else(|| AdminError::invalid(name, "must be a positive integer")),
+        }
+    };
+    let page = num("page", 1)?;
+    let size = num("page_size", 25)?.min(100);
+    let role = call.param("role").filter(|r| !r.is_empty());
+    if let Some(r) = &role
+        && UserRole::parse(r).is_none()
+    {
+        return Err(AdminError::invalid(
+            "role",
+            format!("must be one of {:?}", UserRole::NAMES),
+        ));
+    }
+    let ids: Option<Vec<String>> = call
+        .param("user_ids")
+        .filter(|s| !s.is_empty())
+        .map(|s| s.split(',').map(|x| x.trim().to_string()).collect());
+    let team = call.param("team_id").filter(|s| !s.is_empty());
+    let email = call.param("user_email").filter(|s| !s.is_empty());
+    let total: i64 = call
+        .store
+        .query(Query::CountUsers, &[&role, &ids, &team, &email])
+        .await?
+        .first()
+        .map(|r| r.get(0))
+        .unwrap_or(0);
+    let offset = (page - 1) * size;
+    let users: Vec<Value> = call
+        .store
+        .query(
+            Query::ListUsers,
+            &[&role, &ids, &team, &email, &size, &offset],
+        )
+        .await?
+        .iter()
+        .filter_map(|r| r.try_get::<_, Value>(0).ok())
+        .collect();
+    Ok(ok(&json!({
+        "users": users,
+        "total": total,
+        "page": page,
+        "page_size": size,
+        "total_pages": (total + size - 1) / size,
+    })))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_salted_by_user() {
+        assert_ne!(hash_password("a", "pw"), hash_password("b", "pw"));
+        assert!(hash_password("a", "pw").starts_with("sha256:"));
+        assert_eq!(team_ids(&json!(["a", {"team_id": "b"}])).unwrap(), vec!["a", "b"]);
+        assert!(team_ids(&json!("a")).is_err());
+    }
+}
