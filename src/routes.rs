@@ -32,10 +32,11 @@ impl Route {
         }
     }
     pub fn allowed(&self) -> &'static str {
-        if self.method() == Method::POST {
-            "POST"
-        } else {
-            "GET, HEAD"
+        match self.method() {
+            Method::POST => "POST",
+            Method::PATCH => "PATCH",
+            Method::DELETE => "DELETE",
+            _ => "GET, HEAD",
         }
     }
 }

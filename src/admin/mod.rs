@@ -3,10 +3,13 @@
 //! handler, and without a database every route answers 503.
 
 mod audit;
+mod budgets;
 mod db;
 pub mod duration;
 mod fields;
+mod end_users;
 mod keys;
+mod organizations;
 mod teams;
 mod users;
 
@@ -62,6 +65,26 @@ pub enum AdminRoute {
     UserList,
     AuditList,
     AuditGet,
+    OrgNew,
+    OrgUpdate,
+    OrgDelete,
+    OrgInfo,
+    OrgList,
+    OrgMemberAdd,
+    OrgMemberUpdate,
+    OrgMemberDelete,
+    BudgetNew,
+    BudgetUpdate,
+    BudgetInfo,
+    BudgetList,
+    BudgetDelete,
+    EndUserNew,
+    EndUserUpdate,
+    EndUserDelete,
+    EndUserInfo,
+    EndUserList,
+    EndUserBlock,
+    EndUserUnblock,
 }
 
 /// The least privilege a route needs.
@@ -82,17 +105,23 @@ impl AdminRoute {
         use AdminRoute::*;
         match self {
             KeyInfo | KeyList | KeyAliases | TeamInfo | TeamList | TeamAvailable
-            | TeamPermissionsList | UserInfo | UserList | AuditList | AuditGet => Method::GET,
+            | TeamPermissionsList | UserInfo | UserList | AuditList | AuditGet | OrgInfo
+            | OrgList | BudgetList | EndUserInfo | EndUserList => Method::GET,
+            OrgUpdate | OrgMemberUpdate => Method::PATCH,
+            OrgDelete | OrgMemberDelete => Method::DELETE,
             _ => Method::POST,
         }
     }
     pub fn min_role(self) -> Role {
         use AdminRoute::*;
         match self {
-            KeyInfo | TeamInfo | TeamList | TeamAvailable | UserInfo => Role::KeyOwner,
+            KeyInfo | TeamInfo | TeamList | TeamAvailable | UserInfo | OrgInfo | OrgList => {
+                Role::KeyOwner
+            }
             TeamUpdate | TeamMemberAdd | TeamMemberDelete | TeamMemberUpdate
             | TeamPermissionsList | TeamPermissionsUpdate => Role::TeamAdmin,
-            KeyList | KeyAliases | UserList | AuditList | AuditGet => Role::AdminViewer,
+            KeyList | KeyAliases | UserList | AuditList | AuditGet | BudgetInfo | BudgetList
+            | EndUserInfo | EndUserList => Role::AdminViewer,
             _ => Role::ProxyAdmin,
         }
     }
@@ -136,6 +165,33 @@ impl AdminRoute {
         ("/user/list", AdminRoute::UserList),
         ("/audit", AdminRoute::AuditList),
         ("/audit/{key}", AdminRoute::AuditGet),
+        ("/organization/new", AdminRoute::OrgNew),
+        ("/organization/update", AdminRoute::OrgUpdate),
+        ("/organization/delete", AdminRoute::OrgDelete),
+        ("/organization/info", AdminRoute::OrgInfo),
+        ("/organization/list", AdminRoute::OrgList),
+        ("/organization/member_add", AdminRoute::OrgMemberAdd),
+        ("/organization/member_update", AdminRoute::OrgMemberUpdate),
+        ("/organization/member_delete", AdminRoute::OrgMemberDelete),
+        ("/budget/new", AdminRoute::BudgetNew),
+        ("/budget/update", AdminRoute::BudgetUpdate),
+        ("/budget/info", AdminRoute::BudgetInfo),
+        ("/budget/list", AdminRoute::BudgetList),
+        ("/budget/delete", AdminRoute::BudgetDelete),
+        ("/end_user/new", AdminRoute::EndUserNew),
+        ("/end_user/update", AdminRoute::EndUserUpdate),
+        ("/end_user/delete", AdminRoute::EndUserDelete),
+        ("/end_user/info", AdminRoute::EndUserInfo),
+        ("/end_user/list", AdminRoute::EndUserList),
+        ("/end_user/block", AdminRoute::EndUserBlock),
+        ("/end_user/unblock", AdminRoute::EndUserUnblock),
+        ("/customer/new", AdminRoute::EndUserNew),
+        ("/customer/update", AdminRoute::EndUserUpdate),
+        ("/customer/delete", AdminRoute::EndUserDelete),
+        ("/customer/info", AdminRoute::EndUserInfo),
+        ("/customer/list", AdminRoute::EndUserList),
+        ("/customer/block", AdminRoute::EndUserBlock),
+        ("/customer/unblock", AdminRoute::EndUserUnblock),
     ];
 }
 
@@ -428,6 +484,32 @@ pub async fn handle(
         AdminRoute::UserList => users::list(&call).await,
         AdminRoute::AuditList => audit::list(&call).await,
         AdminRoute::AuditGet => audit::get(&call).await,
+        AdminRoute::OrgNew => organizations::new(&call).await,
+        AdminRoute::OrgUpdate => organizations::update(&call).await,
+        AdminRoute::OrgDelete => organizations::delete(&call).await,
+        AdminRoute::OrgInfo => organizations::info(&call).await,
+        AdminRoute::OrgList => organizations::list(&call).await,
+        AdminRoute::OrgMemberAdd => {
+            organizations::members_change(&call, organizations::MemberOp::Add).await
+        }
+        AdminRoute::OrgMemberUpdate => {
+            organizations::members_change(&call, organizations::MemberOp::Update).await
+        }
+        AdminRoute::OrgMemberDelete => {
+            organizations::members_change(&call, organizations::MemberOp::Delete).await
+        }
+        AdminRoute::BudgetNew => budgets::new(&call).await,
+        AdminRoute::BudgetUpdate => budgets::update(&call).await,
+        AdminRoute::BudgetInfo => budgets::info(&call).await,
+        AdminRoute::BudgetList => budgets::list(&call).await,
+        AdminRoute::BudgetDelete => budgets::delete(&call).await,
+        AdminRoute::EndUserNew => end_users::new(&call).await,
+        AdminRoute::EndUserUpdate => end_users::update(&call).await,
+        AdminRoute::EndUserDelete => end_users::delete(&call).await,
+        AdminRoute::EndUserInfo => end_users::info(&call).await,
+        AdminRoute::EndUserList => end_users::list(&call).await,
+        AdminRoute::EndUserBlock => end_users::set_blocked(&call, true).await,
+        AdminRoute::EndUserUnblock => end_users::set_blocked(&call, false).await,
     }
 }
 

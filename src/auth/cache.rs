@@ -99,6 +99,8 @@ pub enum Changed {
     Org(String),
     Member { team_id: String, user_id: String },
     EndUser(String),
+    /// Something many records may point at (a budget): drop everything.
+    All,
 }
 
 impl Changed {
@@ -113,6 +115,7 @@ impl Changed {
                 format!("member:{}", membership_id(team_id, user_id))
             }
             Changed::EndUser(e) => format!("end_user:{e}"),
+            Changed::All => "all:".to_string(),
         }
     }
 
@@ -132,6 +135,7 @@ impl Changed {
                 }
             }
             "end_user" => Changed::EndUser(id),
+            "all" => Changed::All,
             _ => return None,
         })
     }
@@ -188,6 +192,14 @@ impl Directory {
                     .await
             }
             Changed::EndUser(e) => self.end_users.invalidate(e).await,
+            Changed::All => {
+                self.keys.cache.invalidate_all();
+                self.teams.cache.invalidate_all();
+                self.users.cache.invalidate_all();
+                self.orgs.cache.invalidate_all();
+                self.members.cache.invalidate_all();
+                self.end_users.cache.invalidate_all();
+            }
         }
     }
 }
@@ -206,6 +218,7 @@ mod tests {
                 user_id: "u:x".into(),
             },
             Changed::EndUser("e".into()),
+            Changed::All,
         ] {
             assert_eq!(Changed::decode(&c.encode()), Some(c));
         }

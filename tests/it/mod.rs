@@ -2,6 +2,7 @@ mod admin_keys;
 mod cli;
 mod errors;
 mod keys;
+mod orgs_budgets;
 mod providers;
 mod proxy;
 mod sdk;
