@@ -68,6 +68,9 @@ pub async fn prepare(loaded: &Loaded) -> Result<Prepared, StartError> {
 /// [`prepare`], optionally without connecting to the database (`--check-config`).
 pub async fn prepare_with(loaded: &Loaded, connect_database: bool) -> Result<Prepared, StartError> {
     let state = Arc::new(AppState::build_with(loaded, connect_database).await?);
+    if let Some(bus) = state.bus.clone() {
+        bus.listen(Arc::downgrade(&state));
+    }
     let g = &loaded.config.general_settings;
     let tls = match (&g.ssl_certfile, &g.ssl_keyfile) {
         (Some(c), Some(k)) => Some(server::tls_acceptor(c, k)?),

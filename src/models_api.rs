@@ -18,7 +18,7 @@ fn entry(id: &str) -> Value {
 }
 
 /// Models the caller may use (a key with a `models` list sees only those).
-fn visible(p: &Principal, name: &str) -> bool {
+pub(crate) fn visible(p: &Principal, name: &str) -> bool {
     match p {
         Principal::Key(k) => {
             k.key.models.as_deref().is_none_or(|m| model_allowed(m, name))
@@ -36,6 +36,7 @@ pub fn respond(state: &AppState, principal: &Principal, model: Option<&str>) -> 
         None => {
             let data: Vec<Value> = state
                 .models
+                .load()
                 .public_names()
                 .iter()
                 .filter(|n| visible(principal, n))
@@ -43,7 +44,7 @@ pub fn respond(state: &AppState, principal: &Principal, model: Option<&str>) -> 
                 .collect();
             json!({"object": "list", "data": data})
         }
-        Some(m) if state.models.is_public(m) && visible(principal, m) => entry(m),
+        Some(m) if state.models.load().is_public(m) && visible(principal, m) => entry(m),
         Some(m) => {
             return GatewayError::ModelNotFound(m.to_string()).into_response();
         }

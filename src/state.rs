@@ -2,8 +2,11 @@
 
 use std::sync::Arc;
 
-use crate::auth::Authenticator;
-use crate::config::Loaded;
+use arc_swap::ArcSwap;
+
+use crate::auth::invalidation::{Apply, Bus};
+use crate::auth::{Authenticator, Changed};
+use crate::config::{Config, Env, Loaded, ModelEntry};
 use crate::providers::{Catalog, CatalogError};
 use crate::router::{ModelTable, TableError};
 use crate::routes::{RouteTable, RouteTableError};
@@ -26,10 +29,21 @@ pub enum StateError {
     Tls(#[from] rustls::Error),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("redis ({url}): {source}")]
+    Redis {
+        url: String,
+        source: redis::RedisError,
+    },
 }
 
 pub struct AppState {
-    pub models: ModelTable,
+    /// Config models plus database models; replaced whole when a database model changes.
+    pub models: ArcSwap<ModelTable>,
+    /// The loaded config and environment (to rebuild `models`).
+    pub config: Config,
+    pub env: Env,
+    /// Cross-instance cache invalidation, when Redis is configured.
+    pub bus: Option<Arc<Bus>>,
     pub auth: Authenticator,
     pub client: HttpClient,
     pub routes: RouteTable,
@@ -45,11 +59,10 @@ pub struct AppState {
 
 impl AppState {
     /// Drop changed governance records from the caches (and, with Redis, on every instance).
-    pub async fn invalidate(&self, changed: &[crate::auth::Changed]) {
-        if let Some(dir) = self.auth.directory() {
-            for c in changed {
-                dir.invalidate(c).await;
-            }
+    pub async fn invalidate(&self, changed: &[Changed]) {
+        self.apply_local(changed).await;
+        if let Some(bus) = &self.bus {
+            bus.publish(changed).await;
         }
     }
 
@@ -63,6 +76,21 @@ impl AppState {
     pub async fn build_with(loaded: &Loaded, connect_database: bool) -> Result<Self, StateError> {
         let catalog = Arc::new(Catalog::builtin()?);
         let models = ModelTable::build(&loaded.config, catalog.clone(), loaded.env.clone())?;
+        let redis_url = loaded
+            .config
+            .router_settings
+            .redis_url(|k| loaded.env.get(k));
+        let bus = match redis_url {
+            Some(url) if connect_database => Some(Arc::new(
+                Bus::connect(&url)
+                    .await
+                    .map_err(|source| StateError::Redis {
+                        url: redact(&url),
+                        source,
+                    })?,
+            )),
+            _ => None,
+        };
         let g = &loaded.config.general_settings;
         let mb = g.max_request_size_mb.unwrap_or(DEFAULT_MAX_REQUEST_MB);
         let store = match &g.database_url {
@@ -90,8 +118,11 @@ impl AppState {
         if let Some(code) = t.budget_exceeded_status_code {
             auth.budget_status = code;
         }
-        Ok(Self {
-            models,
+        let state = Self {
+            models: ArcSwap::from_pointee(models),
+            config: loaded.config.clone(),
+            env: loaded.env.clone(),
+            bus,
             auth,
             client: build_client()?,
             routes: RouteTable::new()?,
@@ -100,6 +131,77 @@ impl AppState {
             store,
             store_audit_logs: g.store_audit_logs,
             available_teams: t.default_internal_user_params.available_teams.clone(),
-        })
+        };
+        if state.store.is_some() {
+            state.reload_models().await?;
+        }
+        Ok(state)
+    }
+
+    /// Rebuild the model table from the config and the database's models.
+    pub async fn reload_models(&self) -> Result<(), StateError> {
+        let Some(store) = &self.store else {
+            return Ok(());
+        };
+        let rows = store.query(crate::store::Query::ListProxyModels, &[]).await?;
+        let mut config = self.config.clone();
+        for row in &rows {
+            let v: serde_json::Value = row.try_get(0).map_err(StoreError::from)?;
+            match db_entry(&v) {
+                Some(e) => config.model_list.push(e),
+                None => tracing::warn!(model = %v["model_id"], "skipping an unreadable database model"),
+            }
+        }
+        let table = ModelTable::build(&config, self.catalog.clone(), self.env.clone())?;
+        self.models.store(Arc::new(table));
+        Ok(())
+    }
+
+    /// Apply changes made elsewhere (or here) to this instance's caches.
+    async fn apply_local(&self, changed: &[Changed]) {
+        if let Some(dir) = self.auth.directory() {
+            for c in changed {
+                dir.invalidate(c).await;
+            }
+        }
+        if changed
+            .iter()
+            .any(|c| matches!(c, Changed::Models | Changed::All))
+            && let Err(e) = self.reload_models().await
+        {
+            tracing::error!(error = %e, "could not reload database models");
+        }
+    }
+}
+
+impl Apply for AppState {
+    async fn apply(&self, changed: Vec<Changed>) {
+        self.apply_local(&changed).await;
+    }
+}
+
+/// A model-table entry from a `TianjiLLM_ProxyModelTable` row (`model_info.id` = `model_id`,
+/// `model_info.db_model` = true).
+pub fn db_entry(row: &serde_json::Value) -> Option<ModelEntry> {
+    let mut info = row
+        .get("model_info")
+        .and_then(serde_json::Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    info.insert("id".into(), row.get("model_id")?.clone());
+    info.insert("db_model".into(), serde_json::Value::Bool(true));
+    serde_json::from_value(serde_json::json!({
+        "model_name": row.get("model_name")?,
+        "tianji_params": row.get("tianji_params")?,
+        "model_info": info,
+    }))
+    .ok()
+}
+
+/// A URL with its password hidden.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => format!("{}://***@{}", &url[..s], &url[at + 1..]),
+        _ => url.to_string(),
     }
 }

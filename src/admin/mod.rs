@@ -9,6 +9,7 @@ pub mod duration;
 mod fields;
 mod end_users;
 mod keys;
+mod models;
 mod organizations;
 mod teams;
 mod users;
@@ -85,6 +86,11 @@ pub enum AdminRoute {
     EndUserList,
     EndUserBlock,
     EndUserUnblock,
+    ModelNew,
+    ModelUpdate,
+    ModelDelete,
+    ModelInfo,
+    ModelGroupInfo,
 }
 
 /// The least privilege a route needs.
@@ -106,7 +112,9 @@ impl AdminRoute {
         match self {
             KeyInfo | KeyList | KeyAliases | TeamInfo | TeamList | TeamAvailable
             | TeamPermissionsList | UserInfo | UserList | AuditList | AuditGet | OrgInfo
-            | OrgList | BudgetList | EndUserInfo | EndUserList => Method::GET,
+            | OrgList | BudgetList | EndUserInfo | EndUserList | ModelInfo | ModelGroupInfo => {
+                Method::GET
+            }
             OrgUpdate | OrgMemberUpdate => Method::PATCH,
             OrgDelete | OrgMemberDelete => Method::DELETE,
             _ => Method::POST,
@@ -115,7 +123,8 @@ impl AdminRoute {
     pub fn min_role(self) -> Role {
         use AdminRoute::*;
         match self {
-            KeyInfo | TeamInfo | TeamList | TeamAvailable | UserInfo | OrgInfo | OrgList => {
+            KeyInfo | TeamInfo | TeamList | TeamAvailable | UserInfo | OrgInfo | OrgList
+            | ModelInfo | ModelGroupInfo => {
                 Role::KeyOwner
             }
             TeamUpdate | TeamMemberAdd | TeamMemberDelete | TeamMemberUpdate
@@ -173,6 +182,12 @@ impl AdminRoute {
         ("/organization/member_add", AdminRoute::OrgMemberAdd),
         ("/organization/member_update", AdminRoute::OrgMemberUpdate),
         ("/organization/member_delete", AdminRoute::OrgMemberDelete),
+        ("/model/new", AdminRoute::ModelNew),
+        ("/model/update", AdminRoute::ModelUpdate),
+        ("/model/delete", AdminRoute::ModelDelete),
+        ("/model/info", AdminRoute::ModelInfo),
+        ("/v1/model/info", AdminRoute::ModelInfo),
+        ("/model_group/info", AdminRoute::ModelGroupInfo),
         ("/budget/new", AdminRoute::BudgetNew),
         ("/budget/update", AdminRoute::BudgetUpdate),
         ("/budget/info", AdminRoute::BudgetInfo),
@@ -498,6 +513,11 @@ pub async fn handle(
         AdminRoute::OrgMemberDelete => {
             organizations::members_change(&call, organizations::MemberOp::Delete).await
         }
+        AdminRoute::ModelNew => models::new(&call).await,
+        AdminRoute::ModelUpdate => models::update(&call).await,
+        AdminRoute::ModelDelete => models::delete(&call).await,
+        AdminRoute::ModelInfo => models::info(&call).await,
+        AdminRoute::ModelGroupInfo => models::group_info(&call).await,
         AdminRoute::BudgetNew => budgets::new(&call).await,
         AdminRoute::BudgetUpdate => budgets::update(&call).await,
         AdminRoute::BudgetInfo => budgets::info(&call).await,

@@ -101,6 +101,8 @@ pub enum Changed {
     EndUser(String),
     /// Something many records may point at (a budget): drop everything.
     All,
+    /// A model in the database: reload the model table.
+    Models,
 }
 
 impl Changed {
@@ -116,6 +118,7 @@ impl Changed {
             }
             Changed::EndUser(e) => format!("end_user:{e}"),
             Changed::All => "all:".to_string(),
+            Changed::Models => "models:".to_string(),
         }
     }
 
@@ -136,6 +139,7 @@ impl Changed {
             }
             "end_user" => Changed::EndUser(id),
             "all" => Changed::All,
+            "models" => Changed::Models,
             _ => return None,
         })
     }
@@ -192,6 +196,7 @@ impl Directory {
                     .await
             }
             Changed::EndUser(e) => self.end_users.invalidate(e).await,
+            Changed::Models => {}
             Changed::All => {
                 self.keys.cache.invalidate_all();
                 self.teams.cache.invalidate_all();

@@ -6,6 +6,7 @@
 
 pub mod access;
 pub mod cache;
+pub mod invalidation;
 mod keys;
 pub mod records;
 

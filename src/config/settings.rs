@@ -70,6 +70,32 @@ pub struct RouterSettings {
     pub stream_timeout: Option<f64>,
     /// Default `max_retries` for deployments that set none.
     pub num_retries: Option<u32>,
+    /// Redis shared by every instance (else `REDIS_URL`, or `REDIS_HOST`/`REDIS_PORT`/
+    /// `REDIS_PASSWORD`).
+    pub redis_url: Option<String>,
+    pub redis_host: Option<String>,
+    pub redis_port: Option<u16>,
+    pub redis_password: Option<String>,
+}
+
+impl RouterSettings {
+    /// The Redis URL from these settings, else from the environment (`get`).
+    pub fn redis_url(&self, get: impl Fn(&str) -> Option<String>) -> Option<String> {
+        if let Some(u) = self.redis_url.clone().or_else(|| get("REDIS_URL")) {
+            return Some(u).filter(|u| !u.is_empty());
+        }
+        let host = self.redis_host.clone().or_else(|| get("REDIS_HOST"))?;
+        let port = self
+            .redis_port
+            .map(|p| p.to_string())
+            .or_else(|| get("REDIS_PORT"))
+            .unwrap_or_else(|| "6379".into());
+        let auth = match self.redis_password.clone().or_else(|| get("REDIS_PASSWORD")) {
+            Some(p) if !p.is_empty() => format!(":{p}@"),
+            _ => String::new(),
+        };
+        Some(format!("redis://{auth}{host}:{port}"))
+    }
 }
 
 /// Library-level settings (LiteLLM's `litellm_settings`).

@@ -149,7 +149,7 @@ async fn llm(
         },
     )
     .await?;
-    let resolved = state.models.resolve(&model)?;
+    let resolved = state.models.load().resolve(&model)?;
     let dep = resolved.pick().clone();
     ctx.completion.model = Some(model.clone());
     ctx.completion.deployment = Some(dep.clone());

@@ -1,0 +1,401 @@
+//! `/model/*` and `/model_group/info`: models stored in the database join routing at once (on
+//! every instance, through the invalidation channel); config models are read-only here.
+//! Provider credentials are never returned: secret-looking parameters are masked.
+
+use http::Response;
+use serde_json::{Map, Value, json};
+
+use super::audit::{self, Change, MODELS_TABLE};
+use super::db::{self, str_of};
+use super::{AdminError, Call, ok};
+use crate::auth::Changed;
+use crate::body::Body;
+use crate::config::Config;
+use crate::router::ModelTable;
+use crate::store::{Query, StoreError};
+
+/// Parameter names whose values are secrets.
+const SECRET_PARTS: &[&str] = &["key", "secret", "token", "password", "credential"];
+
+/// `params` with secret values replaced (environment references are kept: they are names).
+pub fn masked(params: &Value) -> Value {
+    let Some(obj) = params.as_object() else {
+        return params.clone();
+    };
+    let out: Map<String, Value> = obj
+        .iter()
+        .map(|(k, v)| {
+            let secret = SECRET_PARTS.iter().any(|p| k.to_ascii_lowercase().contains(p))
+                && v.as_str().is_some_and(|s| !s.starts_with("os.environ/"));
+            (k.clone(), if secret { json!("********") } else { v.clone() })
+        })
+        .collect();
+    Value::Object(out)
+}
+
+fn model_not_found(id: &str) -> AdminError {
+    AdminError::NotFound {
+        param: "model_id",
+        message: format!("Model not found in the database, passed model_id={id}"),
+    }
+}
+
+fn config_model(call: &Call<'_>, id: &str) -> bool {
+    call.state
+        .config
+        .model_list
+        .iter()
+        .any(|e| e.model_info.get("id").and_then(Value::as_str) == Some(id))
+        || call
+            .state
+            .models
+            .load()
+            .deployments()
+            .any(|d| d.id == id && d.model_info.get("db_model") != Some(&json!(true)))
+}
+
+/// Check an entry builds (known provider, valid parameters) before it is stored.
+fn validate(call: &Call<'_>, name: &str, params: &Value, info: &Value) -> Result<(), AdminError> {
+    let entry = crate::state::db_entry(&json!({
+        "model_id": "validate", "model_name": name, "tianji_params": params, "model_info": info,
+    }))
+    .ok_or_else(|| {
+        AdminError::invalid(
+            "tianji_params",
+            "must be an object with a `model` such as openai/gpt-4o",
+        )
+    })?;
+    let config = Config {
+        model_list: vec![entry],
+        ..Default::default()
+    };
+    ModelTable::build(&config, call.state.catalog.clone(), call.state.env.clone())
+        .map(|_| ())
+        .map_err(|e| AdminError::invalid("tianji_params", e.to_string()))
+}
+
+/// `tianji_params` (or LiteLLM's `litellm_params`) from a body.
+fn params_of(body: &mut Map<String, Value>) -> Option<Value> {
+    body.remove("tianji_params")
+        .or_else(|| body.remove("litellm_params"))
+}
+
+fn check_fields(body: &Map<String, Value>, allowed: &[&str]) -> Result<(), AdminError> {
+    match body.keys().find(|k| !allowed.contains(&k.as_str())) {
+        Some(k) => Err(AdminError::invalid(k, format!("unknown field `{k}`"))),
+        None => Ok(()),
+    }
+}
+
+/// Reload this instance's table and tell the others.
+async fn commit(
+    call: &Call<'_>,
+    tx: tokio_postgres::Transaction<'_>,
+    audit_insert: &tokio_postgres::Statement,
+    change: Change<'_>,
+) -> Result<(), AdminError> {
+    audit::commit(call, tx, audit_insert, vec![change], &[Changed::Models]).await
+}
+
+fn public(row: &Value) -> Value {
+    json!({
+        "model_name": row["model_name"],
+        "tianji_params": masked(&row["tianji_params"]),
+        "litellm_params": masked(&row["tianji_params"]),
+        "model_info": {
+            "id": row["model_id"],
+            "db_model": true,
+        },
+        "model_id": row["model_id"],
+    })
+}
+
+/// `POST /model/new` `{model_name, tianji_params|litellm_params, model_info?}`
+pub async fn new(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
+    let mut body = call.object()?;
+    let params = params_of(&mut body)
+        .ok_or_else(|| AdminError::invalid("tianji_params", "`tianji_params` is required"))?;
+    check_fields(&body, &["model_name", "model_info"])?;
+    let name = match body.get("model_name") {
+        Some(Value::String(s)) if !s.is_empty() => s.clone(),
+        _ => return Err(AdminError::invalid("model_name", "`model_name` is required")),
+    };
+    let info = body.get("model_info").cloned().unwrap_or(json!({}));
+    if !info.is_object() {
+        return Err(AdminError::invalid("model_info", "must be an object"));
+    }
+    validate(call, &name, &params, &info)?;
+    let id = info.get("id").and_then(Value::as_str).map(str::to_string);
+    if let Some(i) = &id
+        && config_model(call, i)
+    {
+        return Err(AdminError::invalid(
+            "model_info.id",
+            format!("a config model already has id {i}"),
+        ));
+    }
+    let mut conn = call.store.conn().await?;
+    let [get, insert, audit_insert] = conn.stmts([
+        Query::GetProxyModel,
+        Query::InsertProxyModel,
+        Query::InsertAuditLog,
+    ])?;
+    let tx = conn.client.transaction().await.map_err(StoreError::from)?;
+    if let Some(i) = &id
+        && db::row(&tx, &get, &[i]).await?.is_some()
+    {
+        return Err(AdminError::invalid(
+            "model_info.id",
+            format!("model id {i} already exists"),
+        ));
+    }
+    let row = db::row(
+        &tx,
+        &insert,
+        &[&id, &name, &params, &info, &call.changed_by()],
+    )
+    .await?
+    .unwrap_or_default();
+    let model_id = str_of(&row, "model_id").unwrap_or_default().to_string();
+    let shown = public(&row);
+    commit(
+        call,
+        tx,
+        &audit_insert,
+        Change {
+            action: "created",
+            table: MODELS_TABLE,
+            object_id: &model_id,
+            before: None,
+            after: Some(&shown),
+        },
+    )
+    .await?;
+    Ok(ok(&shown))
+}
+
+/// `POST /model/update` `{model_id | model_info.id, model_name?, tianji_params?, model_info?}`:
+/// parameters merge into the stored ones (a `null` removes one).
+pub async fn update(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
+    let mut body = call.object()?;
+    let params = params_of(&mut body);
+    check_fields(&body, &["model_id", "model_name", "model_info"])?;
+    let id = body
+        .get("model_id")
+        .and_then(Value::as_str)
+        .or_else(|| body.get("model_info").and_then(|i| i.get("id")).and_then(Value::as_str))
+        .map(str::to_string)
+        .ok_or_else(|| AdminError::invalid("model_id", "`model_id` is required"))?;
+    if config_model(call, &id) {
+        return Err(AdminError::invalid(
+            "model_id",
+            "this model is defined in the config file; change it there",
+        ));
+    }
+    let mut conn = call.store.conn().await?;
+    let [get, upd, audit_insert] = conn.stmts([
+        Query::GetProxyModel,
+        Query::UpdateProxyModel,
+        Query::InsertAuditLog,
+    ])?;
+    let tx = conn.client.transaction().await.map_err(StoreError::from)?;
+    let before = db::row(&tx, &get, &[&id])
+        .await?
+        .ok_or_else(|| model_not_found(&id))?;
+    let name = match body.get("model_name") {
+        Some(Value::String(s)) if !s.is_empty() => s.clone(),
+        None => str_of(&before, "model_name").unwrap_or_default().to_string(),
+        Some(_) => return Err(AdminError::invalid("model_name", "must be a non-empty string")),
+    };
+    let mut merged = before["tianji_params"].as_object().cloned().unwrap_or_default();
+    match params {
+        Some(Value::Object(p)) => {
+            for (k, v) in p {
+                if v.is_null() {
+                    merged.remove(&k);
+                } else {
+                    merged.insert(k, v);
+                }
+            }
+        }
+        Some(_) => return Err(AdminError::invalid("tianji_params", "must be an object")),
+        None => {}
+    }
+    let mut info = before["model_info"].as_object().cloned().unwrap_or_default();
+    if let Some(Value::Object(i)) = body.get("model_info") {
+        for (k, v) in i {
+            if k != "id" {
+                info.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    let params = Value::Object(merged);
+    let info = Value::Object(info);
+    validate(call, &name, &params, &info)?;
+    let after = db::row(&tx, &upd, &[&id, &name, &params, &info, &call.changed_by()])
+        .await?
+        .unwrap_or_default();
+    let shown = public(&after);
+    let was = public(&before);
+    commit(
+        call,
+        tx,
+        &audit_insert,
+        Change {
+            action: "updated",
+            table: MODELS_TABLE,
+            object_id: &id,
+            before: Some(&was),
+            after: Some(&shown),
+        },
+    )
+    .await?;
+    Ok(ok(&shown))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Id {
+    id: String,
+}
+
+/// `POST /model/delete` `{"id": ..}`
+pub async fn delete(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
+    let req: Id = call.json()?;
+    if config_model(call, &req.id) {
+        return Err(AdminError::invalid(
+            "id",
+            "this model is defined in the config file; remove it there",
+        ));
+    }
+    let mut conn = call.store.conn().await?;
+    let [get, del, audit_insert] = conn.stmts([
+        Query::GetProxyModel,
+        Query::DeleteProxyModel,
+        Query::InsertAuditLog,
+    ])?;
+    let tx = conn.client.transaction().await.map_err(StoreError::from)?;
+    let before = db::row(&tx, &get, &[&req.id])
+        .await?
+        .ok_or_else(|| model_not_found(&req.id))?;
+    db::exec(&tx, &del, &[&req.id]).await?;
+    let was = public(&before);
+    commit(
+        call,
+        tx,
+        &audit_insert,
+        Change {
+            action: "deleted",
+            table: MODELS_TABLE,
+            object_id: &req.id,
+            before: Some(&was),
+            after: None,
+        },
+    )
+    .await?;
+    Ok(ok(&json!({"message": format!("Model: {} deleted successfully", req.id)})))
+}
+
+/// `GET /model/info` (`/v1/model/info`) `?litellm_model_id=`: config and database deployments
+/// the caller may use, secrets masked.
+pub async fn info(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
+    let only = call
+        .param("litellm_model_id")
+        .or_else(|| call.param("model_id"))
+        .filter(|s| !s.is_empty());
+    let table = call.state.models.load();
+    let mut data = Vec::new();
+    for d in table.deployments() {
+        if only.as_deref().is_some_and(|o| o != d.id)
+            || !crate::models_api::visible(&call.principal, &d.model_name)
+        {
+            continue;
+        }
+        let db_model = d.model_info.get("db_model") == Some(&json!(true));
+        let params = call
+            .state
+            .config
+            .model_list
+            .iter()
+            .find(|e| e.model_name == d.model_name)
+            .filter(|_| !db_model)
+            .map(|e| {
+                let mut p = Map::new();
+                p.insert("model".into(), json!(e.tianji_params.model));
+                if let Some(b) = &e.tianji_params.api_base {
+                    p.insert("api_base".into(), json!(b));
+                }
+                Value::Object(p)
+            })
+            .unwrap_or_else(|| json!({"model": format!("{}/{}", d.provider.name(), d.upstream_model)}));
+        let mut info = d.model_info.clone();
+        info.insert("id".into(), json!(d.id));
+        info.insert("db_model".into(), json!(db_model));
+        data.push(json!({
+            "model_name": d.model_name,
+            "tianji_params": params,
+            "litellm_params": params,
+            "model_info": info,
+        }));
+    }
+    Ok(ok(&json!({"data": data})))
+}
+
+/// `GET /model_group/info?model_group=`: one entry per public model group the caller may use.
+pub async fn group_info(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
+    let only = call.param("model_group").filter(|s| !s.is_empty());
+    let table = call.state.models.load();
+    let mut groups: Vec<(String, Vec<String>, Map<String, Value>)> = Vec::new();
+    for d in table.deployments() {
+        if only.as_deref().is_some_and(|o| o != d.model_name)
+            || !crate::models_api::visible(&call.principal, &d.model_name)
+        {
+            continue;
+        }
+        let provider = d.provider.name().to_string();
+        match groups.iter_mut().find(|(n, _, _)| *n == d.model_name) {
+            Some((_, ps, _)) => {
+                if !ps.contains(&provider) {
+                    ps.push(provider);
+                }
+            }
+            None => groups.push((d.model_name.clone(), vec![provider], d.model_info.clone())),
+        }
+    }
+    let data: Vec<Value> = groups
+        .into_iter()
+        .map(|(name, providers, info)| {
+            let get = |k: &str| info.get(k).cloned().unwrap_or(Value::Null);
+            json!({
+                "model_group": name,
+                "providers": providers,
+                "mode": info.get("mode").cloned().unwrap_or(json!("chat")),
+                "max_input_tokens": get("max_input_tokens"),
+                "max_output_tokens": get("max_output_tokens"),
+                "input_cost_per_token": get("input_cost_per_token"),
+                "output_cost_per_token": get("output_cost_per_token"),
+                "supports_function_calling": get("supports_function_calling"),
+                "supports_vision": get("supports_vision"),
+            })
+        })
+        .collect();
+    Ok(ok(&json!({"data": data})))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_masked() {
+        let m = masked(&json!({
+            "model": "openai/x", "api_key": "sk-real", "aws_secret_access_key": "s",
+            "vertex_credentials": "{}", "api_base": "http://h", "other_key": "os.environ/K"
+        }));
+        assert_eq!(m["api_key"], "********");
+        assert_eq!(m["aws_secret_access_key"], "********");
+        assert_eq!(m["vertex_credentials"], "********");
+        assert_eq!(m["api_base"], "http://h");
+        assert_eq!(m["other_key"], "os.environ/K");
+    }
+}

@@ -1,0 +1,104 @@
+//! Cache invalidation across instances: every governance write publishes what changed on a
+//! Redis channel; every instance listens and drops those records from its caches (and reloads
+//! database models). A listener that loses Redis drops everything once it is back, since it may
+//! have missed messages. Without Redis, each instance's short cache TTLs bound staleness.
+
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use redis::AsyncCommands;
+
+use super::Changed;
+
+/// The channel every instance shares.
+pub const CHANNEL: &str = "tianji:invalidate";
+
+/// Publishes changes; see [`listen`].
+pub struct Bus {
+    client: redis::Client,
+    conn: redis::aio::ConnectionManager,
+    /// This instance, so it can skip its own messages.
+    instance: String,
+}
+
+impl std::fmt::Debug for Bus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Bus").field("instance", &self.instance).finish()
+    }
+}
+
+/// Something that applies changes heard from other instances.
+pub trait Apply: Send + Sync + 'static {
+    fn apply(&self, changed: Vec<Changed>) -> impl std::future::Future<Output = ()> + Send;
+}
+
+impl Bus {
+    pub async fn connect(url: &str) -> Result<Self, redis::RedisError> {
+        let client = redis::Client::open(url)?;
+        let conn = redis::aio::ConnectionManager::new(client.clone()).await?;
+        Ok(Self {
+            client,
+            conn,
+            instance: uuid::Uuid::new_v4().simple().to_string(),
+        })
+    }
+
+    /// Tell the other instances (best effort: a failure is logged, the writer's own caches are
+    /// already clean and the others' expire within their TTL).
+    pub async fn publish(&self, changed: &[Changed]) {
+        if changed.is_empty() {
+            return;
+        }
+        let mut msg = self.instance.clone();
+        for c in changed {
+            msg.push('\n');
+            msg.push_str(&c.encode());
+        }
+        let mut conn = self.conn.clone();
+        if let Err(e) = conn.publish::<_, _, i64>(CHANNEL, msg).await {
+            tracing::warn!(error = %e, "could not publish a cache invalidation");
+        }
+    }
+
+    /// Listen until `target` is dropped, reconnecting after errors.
+    pub fn listen<A: Apply>(self: Arc<Self>, target: Weak<A>) {
+        tokio::spawn(async move {
+            let mut first = true;
+            loop {
+                if target.strong_count() == 0 {
+                    return;
+                }
+                match self.client.get_async_pubsub().await {
+                    Ok(mut ps) => {
+                        if ps.subscribe(CHANNEL).await.is_ok() {
+                            if !first && let Some(t) = target.upgrade() {
+                                t.apply(vec![Changed::All]).await;
+                            }
+                            first = false;
+                            let mut stream = ps.on_message();
+                            while let Some(msg) = stream.next().await {
+                                let Some(t) = target.upgrade() else {
+                                    return;
+                                };
+                                let Ok(text) = msg.get_payload::<String>() else {
+                                    continue;
+                                };
+                                let mut lines = text.lines();
+                                if lines.next() == Some(self.instance.as_str()) {
+                                    continue;
+                                }
+                                t.apply(lines.filter_map(Changed::decode).collect()).await;
+                            }
+                        }
+                        tracing::warn!("lost the cache invalidation channel; reconnecting");
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot subscribe to cache invalidations");
+                    }
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        });
+    }
+}
