@@ -21,7 +21,10 @@ fn entry(id: &str) -> Value {
 pub(crate) fn visible(p: &Principal, name: &str) -> bool {
     match p {
         Principal::Key(k) => {
-            k.key.models.as_deref().is_none_or(|m| model_allowed(m, name))
+            k.key
+                .models
+                .as_deref()
+                .is_none_or(|m| model_allowed(m, name))
                 && k.team
                     .as_ref()
                     .and_then(|t| t.models.as_deref())

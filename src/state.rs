@@ -81,14 +81,14 @@ impl AppState {
             .router_settings
             .redis_url(|k| loaded.env.get(k));
         let bus = match redis_url {
-            Some(url) if connect_database => Some(Arc::new(
-                Bus::connect(&url)
-                    .await
-                    .map_err(|source| StateError::Redis {
+            Some(url) if connect_database => {
+                Some(Arc::new(Bus::connect(&url).await.map_err(|source| {
+                    StateError::Redis {
                         url: redact(&url),
                         source,
-                    })?,
-            )),
+                    }
+                })?))
+            }
             _ => None,
         };
         let g = &loaded.config.general_settings;
@@ -143,13 +143,17 @@ impl AppState {
         let Some(store) = &self.store else {
             return Ok(());
         };
-        let rows = store.query(crate::store::Query::ListProxyModels, &[]).await?;
+        let rows = store
+            .query(crate::store::Query::ListProxyModels, &[])
+            .await?;
         let mut config = self.config.clone();
         for row in &rows {
             let v: serde_json::Value = row.try_get(0).map_err(StoreError::from)?;
             match db_entry(&v) {
                 Some(e) => config.model_list.push(e),
-                None => tracing::warn!(model = %v["model_id"], "skipping an unreadable database model"),
+                None => {
+                    tracing::warn!(model = %v["model_id"], "skipping an unreadable database model")
+                }
             }
         }
         let table = ModelTable::build(&config, self.catalog.clone(), self.env.clone())?;

@@ -115,15 +115,20 @@ fn date_param(call: &Call<'_>, name: &str) -> Result<Option<String>, AdminError>
         return Ok(None);
     };
     let b = v.as_bytes();
-    let digits = |r: std::ops::Range<usize>| {
-        b.get(r)
-            .is_some_and(|d| d.iter().all(u8::is_ascii_digit))
-    };
-    let date_ok = b.len() >= 10 && digits(0..4) && b[4] == b'-' && digits(5..7) && b[7] == b'-' && digits(8..10);
+    let digits =
+        |r: std::ops::Range<usize>| b.get(r).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
+    let date_ok = b.len() >= 10
+        && digits(0..4)
+        && b[4] == b'-'
+        && digits(5..7)
+        && b[7] == b'-'
+        && digits(8..10);
     let rest_ok = b.len() == 10
         || (b.len() >= 19
             && (b[10] == b'T' || b[10] == b' ')
-            && v[11..].bytes().all(|c| c.is_ascii_digit() || b":.Z+-".contains(&c)));
+            && v[11..]
+                .bytes()
+                .all(|c| c.is_ascii_digit() || b":.Z+-".contains(&c)));
     if date_ok && rest_ok {
         Ok(Some(v))
     } else {
@@ -153,9 +158,7 @@ pub async fn list(call: &Call<'_>) -> Result<http::Response<crate::body::Body>, 
         None => None,
         Some(t) => Some(
             table_name(&t)
-                .ok_or_else(|| {
-                    AdminError::invalid("table_name", format!("unknown table '{t}'"))
-                })?
+                .ok_or_else(|| AdminError::invalid("table_name", format!("unknown table '{t}'")))?
                 .to_string(),
         ),
     };

@@ -40,9 +40,10 @@ pub fn take(own: &mut Map<String, Value>) -> Map<String, Value> {
     for field in BUDGET_FIELDS {
         if let Some(v) = own.remove(field.name) {
             if field.name == "budget_duration" {
-                let reset = v.as_str().and_then(super::duration::parse).map(|d| {
-                    crate::auth::fmt_utc(super::keys::now_secs() + d.as_secs_f64())
-                });
+                let reset = v
+                    .as_str()
+                    .and_then(super::duration::parse)
+                    .map(|d| crate::auth::fmt_utc(super::keys::now_secs() + d.as_secs_f64()));
                 cols.insert("budget_reset_at".into(), json!(reset));
             }
             let v = if v.is_null() && field.kind == Kind::Strs {
@@ -82,9 +83,7 @@ pub async fn upsert(
         return Ok(None);
     }
     match existing {
-        Some(id) => {
-            db::row(tx, &st.update, &[&id, &Value::Object(cols), &changed_by]).await
-        }
+        Some(id) => db::row(tx, &st.update, &[&id, &Value::Object(cols), &changed_by]).await,
         None => {
             let mut row = cols;
             row.insert("created_by".into(), json!(changed_by));
@@ -119,7 +118,9 @@ pub async fn new(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
     ])?;
     let tx = conn.client.transaction().await.map_err(StoreError::from)?;
     if let Some(id) = cols.get("budget_id").and_then(Value::as_str)
-        && db::row(&tx, &get, &[&vec![id.to_string()]]).await?.is_some()
+        && db::row(&tx, &get, &[&vec![id.to_string()]])
+            .await?
+            .is_some()
     {
         return Err(AdminError::invalid(
             "budget_id",
@@ -162,9 +163,13 @@ pub async fn update(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
     let before = db::row(&tx, &get, &[&vec![id.clone()]])
         .await?
         .ok_or_else(|| not_found(&id))?;
-    let after = db::row(&tx, &update, &[&id, &Value::Object(cols), &call.changed_by()])
-        .await?
-        .unwrap_or_default();
+    let after = db::row(
+        &tx,
+        &update,
+        &[&id, &Value::Object(cols), &call.changed_by()],
+    )
+    .await?
+    .unwrap_or_default();
     // Anything may point at a budget; drop every cached record so the new limits apply now.
     audit::commit(
         call,

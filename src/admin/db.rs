@@ -21,7 +21,10 @@ pub async fn rows(
         .await
         .map_err(map_db)?
         .iter()
-        .map(|r| r.try_get::<_, Value>(0).map_err(|e| StoreError::from(e).into()))
+        .map(|r| {
+            r.try_get::<_, Value>(0)
+                .map_err(|e| StoreError::from(e).into())
+        })
         .collect()
 }
 
@@ -44,7 +47,10 @@ pub async fn strings(
         .await
         .map_err(map_db)?
         .iter()
-        .map(|r| r.try_get::<_, String>(0).map_err(|e| StoreError::from(e).into()))
+        .map(|r| {
+            r.try_get::<_, String>(0)
+                .map_err(|e| StoreError::from(e).into())
+        })
         .collect()
 }
 

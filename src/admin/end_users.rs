@@ -61,7 +61,10 @@ pub async fn new(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
         Query::InsertAuditLog,
     ])?;
     let tx = conn.client.transaction().await.map_err(StoreError::from)?;
-    if db::row(&tx, &get, &[&vec![user_id.clone()]]).await?.is_some() {
+    if db::row(&tx, &get, &[&vec![user_id.clone()]])
+        .await?
+        .is_some()
+    {
         return Err(AdminError::invalid(
             "user_id",
             format!("End user with user_id={user_id} already exists"),
@@ -250,9 +253,7 @@ pub async fn set_blocked(call: &Call<'_>, blocked: bool) -> Result<Response<Body
         let before = db::row(&tx, &get, &[&vec![id.clone()]]).await?;
         let after = match &before {
             Some(_) => db::row(&tx, &update, &[id, &json!({"blocked": blocked})]).await?,
-            None => {
-                db::row(&tx, &insert, &[&json!({"user_id": id, "blocked": blocked})]).await?
-            }
+            None => db::row(&tx, &insert, &[&json!({"user_id": id, "blocked": blocked})]).await?,
         };
         befores.push(before);
         afters.push(after.unwrap_or_default());

@@ -119,16 +119,15 @@ fn type_name(kind: Kind) -> &'static str {
 
 fn is_time(s: &str) -> bool {
     let b = s.as_bytes();
-    let digits = |r: std::ops::Range<usize>| b.get(r).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
+    let digits =
+        |r: std::ops::Range<usize>| b.get(r).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
     b.len() >= 10 && digits(0..4) && b[4] == b'-' && digits(5..7) && b[7] == b'-' && digits(8..10)
 }
 
 fn valid(kind: Kind, v: &Value) -> bool {
     match kind {
         Kind::Str => v.is_string(),
-        Kind::Strs => v
-            .as_array()
-            .is_some_and(|a| a.iter().all(Value::is_string)),
+        Kind::Strs => v.as_array().is_some_and(|a| a.iter().all(Value::is_string)),
         Kind::Money => v.as_f64().is_some_and(|x| x.is_finite() && x >= 0.0),
         Kind::Count => v.as_i64().is_some_and(|x| x >= 0) || v.as_u64().is_some(),
         Kind::Bool => v.is_boolean(),
@@ -150,11 +149,18 @@ fn cleared(kind: Kind) -> Value {
 
 /// Check `body` against `spec`. With `update`, an explicit null clears the field; on create a
 /// null is the same as leaving the field out.
-pub fn check(spec: &[Field], body: Map<String, Value>, update: bool) -> Result<Checked, AdminError> {
+pub fn check(
+    spec: &[Field],
+    body: Map<String, Value>,
+    update: bool,
+) -> Result<Checked, AdminError> {
     let mut out = Checked::default();
     for (name, v) in body {
         let Some(field) = spec.iter().find(|f| f.name == name) else {
-            return Err(AdminError::invalid(&name, format!("unknown field `{name}`")));
+            return Err(AdminError::invalid(
+                &name,
+                format!("unknown field `{name}`"),
+            ));
         };
         if v.is_null() {
             if !update {
@@ -251,7 +257,9 @@ mod tests {
     fn splits_and_clears() {
         let mut c = check(
             SPEC,
-            body(json!({"team_alias": "a", "tags": ["x"], "team_id": "t", "budget_duration": "1d"})),
+            body(
+                json!({"team_alias": "a", "tags": ["x"], "team_id": "t", "budget_duration": "1d"}),
+            ),
             false,
         )
         .unwrap();

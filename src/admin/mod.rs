@@ -6,8 +6,8 @@ mod audit;
 mod budgets;
 mod db;
 pub mod duration;
-mod fields;
 mod end_users;
+mod fields;
 mod keys;
 mod models;
 mod organizations;
@@ -124,11 +124,13 @@ impl AdminRoute {
         use AdminRoute::*;
         match self {
             KeyInfo | TeamInfo | TeamList | TeamAvailable | UserInfo | OrgInfo | OrgList
-            | ModelInfo | ModelGroupInfo => {
-                Role::KeyOwner
-            }
-            TeamUpdate | TeamMemberAdd | TeamMemberDelete | TeamMemberUpdate
-            | TeamPermissionsList | TeamPermissionsUpdate => Role::TeamAdmin,
+            | ModelInfo | ModelGroupInfo => Role::KeyOwner,
+            TeamUpdate
+            | TeamMemberAdd
+            | TeamMemberDelete
+            | TeamMemberUpdate
+            | TeamPermissionsList
+            | TeamPermissionsUpdate => Role::TeamAdmin,
             KeyList | KeyAliases | UserList | AuditList | AuditGet | BudgetInfo | BudgetList
             | EndUserInfo | EndUserList => Role::AdminViewer,
             _ => Role::ProxyAdmin,
@@ -162,7 +164,10 @@ impl AdminRoute {
         ("/team/member_delete", AdminRoute::TeamMemberDelete),
         ("/team/member_update", AdminRoute::TeamMemberUpdate),
         ("/team/permissions_list", AdminRoute::TeamPermissionsList),
-        ("/team/permissions_update", AdminRoute::TeamPermissionsUpdate),
+        (
+            "/team/permissions_update",
+            AdminRoute::TeamPermissionsUpdate,
+        ),
         ("/team/block", AdminRoute::TeamBlock),
         ("/team/unblock", AdminRoute::TeamUnblock),
         ("/team/model/add", AdminRoute::TeamModelAdd),
@@ -312,8 +317,7 @@ impl Call<'_> {
         if self.principal.is_admin() {
             return Ok(());
         }
-        let rec: crate::auth::TeamRecord =
-            serde_json::from_value(team.clone()).unwrap_or_default();
+        let rec: crate::auth::TeamRecord = serde_json::from_value(team.clone()).unwrap_or_default();
         match self.principal.user_id() {
             Some(u) if rec.is_admin(u) => Ok(()),
             _ => Err(AdminError::Forbidden(format!(
@@ -329,8 +333,7 @@ impl Call<'_> {
         if self.principal.can_read_all() {
             return Ok(());
         }
-        let rec: crate::auth::TeamRecord =
-            serde_json::from_value(team.clone()).unwrap_or_default();
+        let rec: crate::auth::TeamRecord = serde_json::from_value(team.clone()).unwrap_or_default();
         let own_key = self
             .principal
             .key()

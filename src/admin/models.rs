@@ -25,9 +25,14 @@ pub fn masked(params: &Value) -> Value {
     let out: Map<String, Value> = obj
         .iter()
         .map(|(k, v)| {
-            let secret = SECRET_PARTS.iter().any(|p| k.to_ascii_lowercase().contains(p))
+            let secret = SECRET_PARTS
+                .iter()
+                .any(|p| k.to_ascii_lowercase().contains(p))
                 && v.as_str().is_some_and(|s| !s.starts_with("os.environ/"));
-            (k.clone(), if secret { json!("********") } else { v.clone() })
+            (
+                k.clone(),
+                if secret { json!("********") } else { v.clone() },
+            )
         })
         .collect();
     Value::Object(out)
@@ -118,7 +123,12 @@ pub async fn new(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
     check_fields(&body, &["model_name", "model_info"])?;
     let name = match body.get("model_name") {
         Some(Value::String(s)) if !s.is_empty() => s.clone(),
-        _ => return Err(AdminError::invalid("model_name", "`model_name` is required")),
+        _ => {
+            return Err(AdminError::invalid(
+                "model_name",
+                "`model_name` is required",
+            ));
+        }
     };
     let info = body.get("model_info").cloned().unwrap_or(json!({}));
     if !info.is_object() {
@@ -183,7 +193,11 @@ pub async fn update(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
     let id = body
         .get("model_id")
         .and_then(Value::as_str)
-        .or_else(|| body.get("model_info").and_then(|i| i.get("id")).and_then(Value::as_str))
+        .or_else(|| {
+            body.get("model_info")
+                .and_then(|i| i.get("id"))
+                .and_then(Value::as_str)
+        })
         .map(str::to_string)
         .ok_or_else(|| AdminError::invalid("model_id", "`model_id` is required"))?;
     if config_model(call, &id) {
@@ -204,10 +218,20 @@ pub async fn update(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
         .ok_or_else(|| model_not_found(&id))?;
     let name = match body.get("model_name") {
         Some(Value::String(s)) if !s.is_empty() => s.clone(),
-        None => str_of(&before, "model_name").unwrap_or_default().to_string(),
-        Some(_) => return Err(AdminError::invalid("model_name", "must be a non-empty string")),
+        None => str_of(&before, "model_name")
+            .unwrap_or_default()
+            .to_string(),
+        Some(_) => {
+            return Err(AdminError::invalid(
+                "model_name",
+                "must be a non-empty string",
+            ));
+        }
     };
-    let mut merged = before["tianji_params"].as_object().cloned().unwrap_or_default();
+    let mut merged = before["tianji_params"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
     match params {
         Some(Value::Object(p)) => {
             for (k, v) in p {
@@ -221,7 +245,10 @@ pub async fn update(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
         Some(_) => return Err(AdminError::invalid("tianji_params", "must be an object")),
         None => {}
     }
-    let mut info = before["model_info"].as_object().cloned().unwrap_or_default();
+    let mut info = before["model_info"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
     if let Some(Value::Object(i)) = body.get("model_info") {
         for (k, v) in i {
             if k != "id" {
@@ -293,7 +320,9 @@ pub async fn delete(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
         },
     )
     .await?;
-    Ok(ok(&json!({"message": format!("Model: {} deleted successfully", req.id)})))
+    Ok(ok(
+        &json!({"message": format!("Model: {} deleted successfully", req.id)}),
+    ))
 }
 
 /// `GET /model/info` (`/v1/model/info`) `?litellm_model_id=`: config and database deployments
@@ -327,7 +356,9 @@ pub async fn info(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
                 }
                 Value::Object(p)
             })
-            .unwrap_or_else(|| json!({"model": format!("{}/{}", d.provider.name(), d.upstream_model)}));
+            .unwrap_or_else(
+                || json!({"model": format!("{}/{}", d.provider.name(), d.upstream_model)}),
+            );
         let mut info = d.model_info.clone();
         info.insert("id".into(), json!(d.id));
         info.insert("db_model".into(), json!(db_model));

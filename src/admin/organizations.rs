@@ -78,7 +78,7 @@ pub async fn new(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
     };
     let id = match c.own.get("organization_id").and_then(Value::as_str) {
         Some(i) if !i.is_empty() => i.to_string(),
-        _ => uuid::Uuid::new_v4().to_string(),
+        _ => uuid::Uuid::now_v7().to_string(),
     };
     let budget = budgets::take(&mut c.own);
     let by = call.changed_by();
@@ -165,7 +165,9 @@ pub async fn update(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
         ));
     }
     if c.columns.get("budget_id").is_some_and(Value::is_null)
-        || c.columns.get("organization_alias").is_some_and(Value::is_null)
+        || c.columns
+            .get("organization_alias")
+            .is_some_and(Value::is_null)
     {
         return Err(AdminError::invalid(
             "organization_alias",
@@ -238,7 +240,11 @@ pub async fn delete(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
             .organization_ids
             .iter()
             .map(String::as_str)
-            .filter(|id| !before.iter().any(|o| str_of(o, "organization_id") == Some(id)))
+            .filter(|id| {
+                !before
+                    .iter()
+                    .any(|o| str_of(o, "organization_id") == Some(id))
+            })
             .collect();
         return Err(not_found(&missing.join(",")));
     }
@@ -270,7 +276,9 @@ pub async fn info(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
         .filter(|s| !s.is_empty())
         .ok_or_else(|| AdminError::invalid("organization_id", "pass ?organization_id="))?;
     let json = |r: Vec<tokio_postgres::Row>| -> Vec<Value> {
-        r.iter().filter_map(|x| x.try_get::<_, Value>(0).ok()).collect()
+        r.iter()
+            .filter_map(|x| x.try_get::<_, Value>(0).ok())
+            .collect()
     };
     let mut org = json(
         call.store
@@ -329,8 +337,11 @@ fn check_role(field: &str, role: &str) -> Result<(), AdminError> {
     }
 }
 
-/// One `{role, user_id?, user_email?}` member.
-fn members(v: &Value) -> Result<Vec<(String, Option<String>, Option<String>)>, AdminError> {
+/// `(role, user_id, user_email)` of one member.
+type OrgMember = (String, Option<String>, Option<String>);
+
+/// `{role, user_id?, user_email?}` members.
+fn members(v: &Value) -> Result<Vec<OrgMember>, AdminError> {
     let list = match v {
         Value::Array(a) => a.clone(),
         Value::Object(_) => vec![v.clone()],
@@ -376,14 +387,18 @@ pub enum MemberOp {
 pub async fn members_change(call: &Call<'_>, op: MemberOp) -> Result<Response<Body>, AdminError> {
     let c = fields::check(MEMBER_FIELDS, call.object()?, false)?;
     let org_id = fields::required_str(&c.own, "organization_id")?;
-    let given: Vec<(String, Option<String>, Option<String>)> = match op {
+    let given: Vec<OrgMember> = match op {
         MemberOp::Add => members(
             c.own
                 .get("member")
                 .ok_or_else(|| AdminError::invalid("member", "`member` is required"))?,
         )?,
         _ => {
-            let role = c.own.get("role").and_then(Value::as_str).map(str::to_string);
+            let role = c
+                .own
+                .get("role")
+                .and_then(Value::as_str)
+                .map(str::to_string);
             if let Some(r) = &role {
                 check_role("role", r)?;
             }
@@ -470,9 +485,12 @@ pub async fn members_change(call: &Call<'_>, op: MemberOp) -> Result<Response<Bo
                     .as_ref()
                     .and_then(|m| str_of(m, "budget_id"))
                     .map(str::to_string);
-                let b = budgets::upsert(&tx, &bst, old_budget.as_deref(), budget.clone(), &by)
-                    .await?;
-                let budget_id = b.as_ref().and_then(|b| str_of(b, "budget_id")).map(str::to_string);
+                let b =
+                    budgets::upsert(&tx, &bst, old_budget.as_deref(), budget.clone(), &by).await?;
+                let budget_id = b
+                    .as_ref()
+                    .and_then(|b| str_of(b, "budget_id"))
+                    .map(str::to_string);
                 let role = (!role.is_empty()).then(|| role.clone());
                 let m = db::row(&tx, &upsert, &[&uid, &org_id, &role, &budget_id])
                     .await?

@@ -120,7 +120,7 @@ pub async fn new(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
     check_role(&c)?;
     let user_id = match c.own.get("user_id").and_then(Value::as_str) {
         Some(u) if !u.is_empty() => u.to_string(),
-        _ => uuid::Uuid::new_v4().to_string(),
+        _ => uuid::Uuid::now_v7().to_string(),
     };
     let teams = match c.own.get("teams") {
         Some(v) => team_ids(v)?,
@@ -381,16 +381,14 @@ pub async fn info(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
         )));
     }
     let rows = |r: Vec<tokio_postgres::Row>| -> Vec<Value> {
-        r.iter().filter_map(|x| x.try_get::<_, Value>(0).ok()).collect()
+        r.iter()
+            .filter_map(|x| x.try_get::<_, Value>(0).ok())
+            .collect()
     };
-    let user = rows(
-        call.store
-            .query(Query::GetUserRecord, &[&user_id])
-            .await?,
-    )
-    .into_iter()
-    .next()
-    .ok_or_else(|| user_not_found(&user_id))?;
+    let user = rows(call.store.query(Query::GetUserRecord, &[&user_id]).await?)
+        .into_iter()
+        .next()
+        .ok_or_else(|| user_not_found(&user_id))?;
     let keys = rows(call.store.query(Query::UserKeys, &[&user_id]).await?);
     let team_ids: Vec<String> = user
         .get("teams")
@@ -574,7 +572,10 @@ mod tests {
     fn passwords_are_salted_by_user() {
         assert_ne!(hash_password("a", "pw"), hash_password("b", "pw"));
         assert!(hash_password("a", "pw").starts_with("sha256:"));
-        assert_eq!(team_ids(&json!(["a", {"team_id": "b"}])).unwrap(), vec!["a", "b"]);
+        assert_eq!(
+            team_ids(&json!(["a", {"team_id": "b"}])).unwrap(),
+            vec!["a", "b"]
+        );
         assert!(team_ids(&json!("a")).is_err());
     }
 }

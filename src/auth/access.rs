@@ -271,7 +271,10 @@ mod tests {
     #[test]
     fn route_lists() {
         assert!(route_allowed(&[], "/key/generate"));
-        assert!(route_allowed(&l(&["/chat/completions"]), "/chat/completions"));
+        assert!(route_allowed(
+            &l(&["/chat/completions"]),
+            "/chat/completions"
+        ));
         assert!(!route_allowed(&l(&["/chat/completions"]), "/v1/embeddings"));
         assert!(route_allowed(&l(&["llm_api_routes"]), "/v1/embeddings"));
         assert!(!route_allowed(&l(&["llm_api_routes"]), "/key/generate"));

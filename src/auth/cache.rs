@@ -97,7 +97,10 @@ pub enum Changed {
     Team(String),
     User(String),
     Org(String),
-    Member { team_id: String, user_id: String },
+    Member {
+        team_id: String,
+        user_id: String,
+    },
     EndUser(String),
     /// Something many records may point at (a budget): drop everything.
     All,

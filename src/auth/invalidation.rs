@@ -24,7 +24,9 @@ pub struct Bus {
 
 impl std::fmt::Debug for Bus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Bus").field("instance", &self.instance).finish()
+        f.debug_struct("Bus")
+            .field("instance", &self.instance)
+            .finish()
     }
 }
 
@@ -40,7 +42,7 @@ impl Bus {
         Ok(Self {
             client,
             conn,
-            instance: uuid::Uuid::new_v4().simple().to_string(),
+            instance: uuid::Uuid::now_v7().simple().to_string(),
         })
     }
 

@@ -24,4 +24,3 @@ pub struct KeyRecord {
     pub allowed_routes: Option<Vec<String>>,
     pub metadata: Value,
 }
-

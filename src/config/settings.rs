@@ -90,7 +90,11 @@ impl RouterSettings {
             .map(|p| p.to_string())
             .or_else(|| get("REDIS_PORT"))
             .unwrap_or_else(|| "6379".into());
-        let auth = match self.redis_password.clone().or_else(|| get("REDIS_PASSWORD")) {
+        let auth = match self
+            .redis_password
+            .clone()
+            .or_else(|| get("REDIS_PASSWORD"))
+        {
             Some(p) if !p.is_empty() => format!(":{p}@"),
             _ => String::new(),
         };

@@ -250,14 +250,14 @@ fn from_tape(
             4 => f.prompt = !null,
             5 => f.input = !null,
             7 => {
-                        if !null {
-                            f.user = Some(
-                                v.as_str()
-                                    .ok_or(type_err("user", "must be a string"))?
-                                    .to_string(),
-                            );
-                        }
-                    }
+                if !null {
+                    f.user = Some(
+                        v.as_str()
+                            .ok_or(type_err("user", "must be a string"))?
+                            .to_string(),
+                    );
+                }
+            }
             _ => {
                 if !null {
                     f.mock_response = Some(

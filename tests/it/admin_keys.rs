@@ -24,7 +24,13 @@ pub(crate) async fn setup_with(audit: bool, extra: &str) -> (TestDb, MockUpstrea
     (db, up, TestGateway::start(&yaml).await)
 }
 
-pub(crate) async fn call(gw: &TestGateway, method: Method, path: &str, key: &str, body: Value) -> Resp {
+pub(crate) async fn call(
+    gw: &TestGateway,
+    method: Method,
+    path: &str,
+    key: &str,
+    body: Value,
+) -> Resp {
     let mut headers = vec![("authorization".to_string(), format!("Bearer {key}"))];
     headers.push((
         "tianji-changed-by".to_string(),

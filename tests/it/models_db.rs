@@ -65,28 +65,58 @@ async fn database_models_and_key_changes_reach_every_instance() {
     assert_eq!(made["tianji_params"]["api_key"], "********");
     let id = made["model_info"]["id"].as_str().unwrap().to_string();
     assert_eq!(chat(&a, MASTER_KEY, "dyn").await, 200);
-    assert!(until(&b, MASTER_KEY, "dyn", 200).await, "instance B never saw the model");
+    assert!(
+        until(&b, MASTER_KEY, "dyn", 200).await,
+        "instance B never saw the model"
+    );
     let info = call(&a, Method::GET, "/model/info", MASTER_KEY, Value::Null).await;
     assert!(!info.text().contains("sk-provider-secret"));
     assert!(!info.text().contains("sk-up"));
     let data = info.json()["data"].as_array().unwrap().clone();
     assert_eq!(data.len(), 2);
-    assert!(data.iter().any(|d| d["model_info"]["id"] == id.as_str() && d["model_info"]["db_model"] == true));
-    let groups = ok(call(&b, Method::GET, "/model_group/info?model_group=dyn", MASTER_KEY, Value::Null).await);
+    assert!(
+        data.iter()
+            .any(|d| d["model_info"]["id"] == id.as_str() && d["model_info"]["db_model"] == true)
+    );
+    let groups = ok(call(
+        &b,
+        Method::GET,
+        "/model_group/info?model_group=dyn",
+        MASTER_KEY,
+        Value::Null,
+    )
+    .await);
     assert_eq!(groups["data"][0]["providers"], json!(["openai"]));
 
     for (body, field) in [
-        (json!({"model_name": "x", "tianji_params": {"model": "nope/x"}}), "tianji_params"),
-        (json!({"tianji_params": {"model": "openai/x"}}), "model_name"),
+        (
+            json!({"model_name": "x", "tianji_params": {"model": "nope/x"}}),
+            "tianji_params",
+        ),
+        (
+            json!({"tianji_params": {"model": "openai/x"}}),
+            "model_name",
+        ),
         (json!({"model_name": "x"}), "tianji_params"),
-        (json!({"model_name": "x", "tianji_params": {"model": "openai/x"}, "extra": 1}), "extra"),
+        (
+            json!({"model_name": "x", "tianji_params": {"model": "openai/x"}, "extra": 1}),
+            "extra",
+        ),
     ] {
-        let e = call(&a, Method::POST, "/model/new", MASTER_KEY, body.clone()).await.assert_error(400);
+        let e = call(&a, Method::POST, "/model/new", MASTER_KEY, body.clone())
+            .await
+            .assert_error(400);
         assert_eq!(e["error"]["param"], field, "{body}");
     }
-    call(&a, Method::POST, "/model/delete", MASTER_KEY, json!({"id": "cfg-1"}))
-        .await
-        .assert_error(400);
+    call(
+        &a,
+        Method::POST,
+        "/model/delete",
+        MASTER_KEY,
+        json!({"id": "cfg-1"}),
+    )
+    .await
+    .assert_error(400);
     let upd = ok(call(
         &a,
         Method::POST,
@@ -105,16 +135,39 @@ async fn database_models_and_key_changes_reach_every_instance() {
         .unwrap()
         .to_string();
     assert_eq!(chat(&b, &key, "m").await, 200);
-    ok(call(&a, Method::POST, "/key/block", MASTER_KEY, json!({"key": key})).await);
-    assert!(until(&b, &key, "m", 403).await, "instance B kept a blocked key");
+    ok(call(
+        &a,
+        Method::POST,
+        "/key/block",
+        MASTER_KEY,
+        json!({"key": key}),
+    )
+    .await);
+    assert!(
+        until(&b, &key, "m", 403).await,
+        "instance B kept a blocked key"
+    );
 
-    ok(call(&a, Method::POST, "/model/delete", MASTER_KEY, json!({"id": id})).await);
+    ok(call(
+        &a,
+        Method::POST,
+        "/model/delete",
+        MASTER_KEY,
+        json!({"id": id}),
+    )
+    .await);
     assert_ne!(chat(&a, MASTER_KEY, "dyn2").await, 200);
     assert!(
         until(&b, MASTER_KEY, "dyn2", 400).await,
         "instance B kept a deleted model"
     );
-    call(&a, Method::POST, "/model/delete", MASTER_KEY, json!({"id": id}))
-        .await
-        .assert_error(404);
+    call(
+        &a,
+        Method::POST,
+        "/model/delete",
+        MASTER_KEY,
+        json!({"id": id}),
+    )
+    .await
+    .assert_error(404);
 }

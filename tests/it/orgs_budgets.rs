@@ -47,9 +47,15 @@ async fn organizations_members_models_and_budgets() {
             "max_budget",
         ),
     ] {
-        let e = call(&gw, Method::POST, "/organization/new", MASTER_KEY, body.clone())
-            .await
-            .assert_error(400);
+        let e = call(
+            &gw,
+            Method::POST,
+            "/organization/new",
+            MASTER_KEY,
+            body.clone(),
+        )
+        .await
+        .assert_error(400);
         assert_eq!(e["error"]["param"], field, "{body}");
     }
 
@@ -103,8 +109,14 @@ async fn organizations_members_models_and_budgets() {
         json!({"organization_id": org_id, "member": [{"role": "org_admin", "user_id": "o1"}], "max_budget_in_organization": 3.0}),
     )
     .await);
-    assert_eq!(added["updated_users"][0]["organization_id"], org_id.as_str());
-    assert_eq!(added["updated_organization_memberships"][0]["user_role"], "org_admin");
+    assert_eq!(
+        added["updated_users"][0]["organization_id"],
+        org_id.as_str()
+    );
+    assert_eq!(
+        added["updated_organization_memberships"][0]["user_role"],
+        "org_admin"
+    );
     let e = call(
         &gw,
         Method::POST,
@@ -189,7 +201,14 @@ async fn organizations_members_models_and_budgets() {
     )
     .await);
     assert_eq!(gone.as_array().unwrap().len(), 1);
-    let t = ok(call(&gw, Method::GET, "/team/info?team_id=t-acme", MASTER_KEY, Value::Null).await);
+    let t = ok(call(
+        &gw,
+        Method::GET,
+        "/team/info?team_id=t-acme",
+        MASTER_KEY,
+        Value::Null,
+    )
+    .await);
     assert!(t["team_info"]["organization_id"].is_null());
     assert_eq!(chat(&gw, &k, "m2", None).await.status, 200);
 }
@@ -373,7 +392,14 @@ async fn budgets_and_end_users() {
     )
     .await);
     assert_eq!(d["deleted_customers"], 1);
-    ok(call(&gw, Method::POST, "/budget/delete", MASTER_KEY, json!({"id": "b1"})).await);
+    ok(call(
+        &gw,
+        Method::POST,
+        "/budget/delete",
+        MASTER_KEY,
+        json!({"id": "b1"}),
+    )
+    .await);
     call(
         &gw,
         Method::POST,

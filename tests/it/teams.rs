@@ -206,8 +206,19 @@ async fn team_lifecycle_members_enforcement_and_soft_delete() {
     // a blocked team blocks its keys
     ok(post(&gw, "/team/block", MASTER_KEY, json!({"team_id": team_id})).await);
     let e = chat_model(&gw, &alice_key, "m").await.assert_error(403);
-    assert!(e["error"]["message"].as_str().unwrap().contains("is blocked"));
-    ok(post(&gw, "/team/unblock", MASTER_KEY, json!({"team_id": team_id})).await);
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("is blocked")
+    );
+    ok(post(
+        &gw,
+        "/team/unblock",
+        MASTER_KEY,
+        json!({"team_id": team_id}),
+    )
+    .await);
     assert_eq!(chat_model(&gw, &alice_key, "m").await.status, 200);
 
     // a team over budget blocks its keys

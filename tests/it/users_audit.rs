@@ -133,13 +133,7 @@ async fn users_roles_and_personal_budgets() {
     assert_eq!(admins["total"], 1);
     assert_eq!(admins["users"][0]["user_id"], "boss");
 
-    let n = ok(post(
-        &gw,
-        "/user/delete",
-        MASTER_KEY,
-        json!({"user_ids": ["u1"]}),
-    )
-    .await);
+    let n = ok(post(&gw, "/user/delete", MASTER_KEY, json!({"user_ids": ["u1"]})).await);
     assert_eq!(n, json!(1));
     chat(&gw, &u1_key, "m").await.assert_error(401);
     let archived: i64 = db
@@ -153,14 +147,9 @@ async fn users_roles_and_personal_budgets() {
         .unwrap()
         .get(0);
     assert_eq!(archived, 1);
-    post(
-        &gw,
-        "/user/delete",
-        MASTER_KEY,
-        json!({"user_ids": ["u1"]}),
-    )
-    .await
-    .assert_error(404);
+    post(&gw, "/user/delete", MASTER_KEY, json!({"user_ids": ["u1"]}))
+        .await
+        .assert_error(404);
 }
 
 #[tokio::test]

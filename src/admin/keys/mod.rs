@@ -456,7 +456,9 @@ impl InsertStmts {
         Query::InsertBudget,
         Query::InsertObjectPermission,
     ];
-    pub fn new([taken, insert, insert_budget, insert_permission]: [tokio_postgres::Statement; 4]) -> Self {
+    pub fn new(
+        [taken, insert, insert_budget, insert_permission]: [tokio_postgres::Statement; 4],
+    ) -> Self {
         Self {
             taken,
             insert,

@@ -140,8 +140,7 @@ pub async fn member_add(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
             str_of(&b, "budget_id").map(str::to_string)
         };
         let user_id = join(&tx, &st, &team_id, m, budget_id.as_deref()).await?;
-        team["members_with_roles"] =
-            with_member(&team, &user_id, m.user_email.as_deref(), &m.role);
+        team["members_with_roles"] = with_member(&team, &user_id, m.user_email.as_deref(), &m.role);
         changed.push(Changed::User(user_id.clone()));
         changed.push(Changed::Member {
             team_id: team_id.clone(),
@@ -224,7 +223,11 @@ fn not_member(user_id: &str, team_id: &str) -> AdminError {
 pub async fn member_update(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
     let c = fields::check(UPDATE_FIELDS, call.object()?, false)?;
     let team_id = fields::required_str(&c.own, "team_id")?;
-    let role = c.own.get("role").and_then(Value::as_str).map(str::to_string);
+    let role = c
+        .own
+        .get("role")
+        .and_then(Value::as_str)
+        .map(str::to_string);
     if let Some(r) = &role
         && r != "admin"
         && r != "user"
@@ -283,9 +286,13 @@ pub async fn member_update(call: &Call<'_>) -> Result<Response<Body>, AdminError
             .and_then(|m| str_of(m, "user_email"))
             .map(str::to_string);
         let list = with_member(&before, &user_id, email.as_deref(), r);
-        team_after = db::row(&tx, &update, &[&team_id, &json!({"members_with_roles": list})])
-            .await?
-            .unwrap_or_default();
+        team_after = db::row(
+            &tx,
+            &update,
+            &[&team_id, &json!({"members_with_roles": list})],
+        )
+        .await?
+        .unwrap_or_default();
     }
     let mut budget_after = Value::Null;
     if !budget.is_empty() {
@@ -410,9 +417,13 @@ pub async fn member_delete(call: &Call<'_>) -> Result<Response<Body>, AdminError
                 .collect()
         })
         .unwrap_or_default();
-    let after = db::row(&tx, &update, &[&team_id, &json!({"members_with_roles": list})])
-        .await?
-        .unwrap_or_default();
+    let after = db::row(
+        &tx,
+        &update,
+        &[&team_id, &json!({"members_with_roles": list})],
+    )
+    .await?
+    .unwrap_or_default();
     db::exec(&tx, &delete_membership, &[&team_id, &user_id]).await?;
     db::exec(&tx, &remove_team, &[&user_id, &team_id]).await?;
     let tokens = db::strings(&tx, &key_tokens, &[&team_id, &user_id]).await?;

@@ -111,9 +111,9 @@ pub(crate) fn parse_members(field: &str, v: &Value) -> Result<Vec<Member>, Admin
     };
     list.iter()
         .map(|m| {
-            let obj = m.as_object().ok_or_else(|| {
-                AdminError::invalid(field, "each member must be an object")
-            })?;
+            let obj = m
+                .as_object()
+                .ok_or_else(|| AdminError::invalid(field, "each member must be an object"))?;
             for k in obj.keys() {
                 if !["role", "user_id", "user_email"].contains(&k.as_str()) {
                     return Err(AdminError::invalid(
@@ -243,7 +243,7 @@ pub async fn new(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
     };
     let team_id = match c.own.get("team_id").and_then(Value::as_str) {
         Some(t) if !t.is_empty() => t.to_string(),
-        _ => uuid::Uuid::new_v4().to_string(),
+        _ => uuid::Uuid::now_v7().to_string(),
     };
     let metadata = c.new_metadata();
     let mut row = c.columns;
@@ -353,11 +353,8 @@ async fn patch_team(
     admin_only: bool,
 ) -> Result<Value, AdminError> {
     let mut conn = call.store.conn().await?;
-    let [get_rows, update, audit_insert] = conn.stmts([
-        Query::GetTeamRows,
-        Query::UpdateTeam,
-        Query::InsertAuditLog,
-    ])?;
+    let [get_rows, update, audit_insert] =
+        conn.stmts([Query::GetTeamRows, Query::UpdateTeam, Query::InsertAuditLog])?;
     let tx = conn.client.transaction().await.map_err(StoreError::from)?;
     let before = team_in_tx(&tx, &get_rows, team_id).await?;
     if admin_only && !call.principal.is_admin() {
@@ -420,7 +417,13 @@ pub async fn update(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
         ));
     }
     drop(conn);
-    let admin_fields = ["max_budget", "models", "blocked", "spend", "organization_id"];
+    let admin_fields = [
+        "max_budget",
+        "models",
+        "blocked",
+        "spend",
+        "organization_id",
+    ];
     let admin_only = admin_fields.iter().any(|f| c.columns.contains_key(*f));
     let after = patch_team(
         call,
@@ -451,7 +454,12 @@ pub async fn set_blocked(call: &Call<'_>, blocked: bool) -> Result<Response<Body
     let after = patch_team(
         call,
         &req.team_id,
-        |_| Ok(json!({"blocked": blocked}).as_object().cloned().unwrap_or_default()),
+        |_| {
+            Ok(json!({"blocked": blocked})
+                .as_object()
+                .cloned()
+                .unwrap_or_default())
+        },
         true,
     )
     .await?;
@@ -491,7 +499,10 @@ pub async fn models(call: &Call<'_>, add: bool) -> Result<Response<Body>, AdminE
             } else {
                 models.retain(|m| !req.models.contains(m));
             }
-            Ok(json!({"models": models}).as_object().cloned().unwrap_or_default())
+            Ok(json!({"models": models})
+                .as_object()
+                .cloned()
+                .unwrap_or_default())
         },
         true,
     )
@@ -544,10 +555,18 @@ pub async fn delete(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
     if before.len() != ids.len() {
         let missing: Vec<&String> = ids
             .iter()
-            .filter(|id| !before.iter().any(|t| str_of(t, "team_id") == Some(id.as_str())))
+            .filter(|id| {
+                !before
+                    .iter()
+                    .any(|t| str_of(t, "team_id") == Some(id.as_str()))
+            })
             .collect();
         return Err(team_not_found(
-            &missing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(","),
+            &missing
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(","),
         ));
     }
     for t in &before {
@@ -561,9 +580,19 @@ pub async fn delete(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
     let by = call.changed_by();
     let tokens = db::strings(&tx, &key_tokens, &[&ids]).await?;
     let keys_before = db::rows(&tx, &key_rows, &[&tokens]).await?;
-    db::exec(&tx, &archive_keys, &[&tokens, &by, &call.caller_hash, &header]).await?;
+    db::exec(
+        &tx,
+        &archive_keys,
+        &[&tokens, &by, &call.caller_hash, &header],
+    )
+    .await?;
     db::exec(&tx, &delete_keys, &[&tokens]).await?;
-    db::exec(&tx, &archive_teams, &[&ids, &by, &call.caller_hash, &header]).await?;
+    db::exec(
+        &tx,
+        &archive_teams,
+        &[&ids, &by, &call.caller_hash, &header],
+    )
+    .await?;
     let memberships = tx
         .query(&delete_memberships, &[&ids])
         .await

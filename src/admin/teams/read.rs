@@ -71,7 +71,12 @@ pub async fn info(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
             .query(Query::TeamKeys, &[&team_id, &key_limit])
             .await?,
     );
-    let memberships = json_rows(&call.store.query(Query::TeamMemberships, &[&team_id]).await?);
+    let memberships = json_rows(
+        &call
+            .store
+            .query(Query::TeamMemberships, &[&team_id])
+            .await?,
+    );
     let mut info = row;
     let can_edit = call.require_team_admin(&info).is_ok();
     info["caller_edit_access"] = json!(can_edit);
@@ -172,10 +177,12 @@ pub async fn permissions_update(call: &Call<'_>) -> Result<Response<Body>, Admin
         call,
         &req.team_id,
         |_| {
-            Ok(json!({"team_member_permissions": req.team_member_permissions})
-                .as_object()
-                .cloned()
-                .unwrap_or_default())
+            Ok(
+                json!({"team_member_permissions": req.team_member_permissions})
+                    .as_object()
+                    .cloned()
+                    .unwrap_or_default(),
+            )
         },
         false,
     )
