@@ -5,7 +5,7 @@ use http::{Response, StatusCode};
 use serde_json::{Value, json};
 
 use crate::auth::Principal;
-use crate::auth::access::model_allowed;
+use crate::auth::access::{AccessGroups, model_allowed};
 use crate::body::Body;
 use crate::error::{GatewayError, json_response};
 use crate::state::AppState;
@@ -18,36 +18,35 @@ fn entry(id: &str) -> Value {
 }
 
 /// Models the caller may use (a key with a `models` list sees only those).
-pub(crate) fn visible(p: &Principal, name: &str) -> bool {
+pub(crate) fn visible(p: &Principal, name: &str, groups: &dyn AccessGroups) -> bool {
     match p {
         Principal::Key(k) => {
             k.key
                 .models
                 .as_deref()
-                .is_none_or(|m| model_allowed(m, name))
+                .is_none_or(|m| model_allowed(m, name, groups))
                 && k.team
                     .as_ref()
                     .and_then(|t| t.models.as_deref())
-                    .is_none_or(|m| model_allowed(m, name))
+                    .is_none_or(|m| model_allowed(m, name, groups))
         }
         _ => true,
     }
 }
 
 pub fn respond(state: &AppState, principal: &Principal, model: Option<&str>) -> Response<Body> {
+    let table = state.models.load();
     let body = match model {
         None => {
-            let data: Vec<Value> = state
-                .models
-                .load()
+            let data: Vec<Value> = table
                 .public_names()
                 .iter()
-                .filter(|n| visible(principal, n))
+                .filter(|n| visible(principal, n, &**table))
                 .map(|n| entry(n))
                 .collect();
             json!({"object": "list", "data": data})
         }
-        Some(m) if state.models.load().is_public(m) && visible(principal, m) => entry(m),
+        Some(m) if table.is_public(m) && visible(principal, m, &**table) => entry(m),
         Some(m) => {
             return GatewayError::ModelNotFound(m.to_string()).into_response();
         }

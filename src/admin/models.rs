@@ -336,7 +336,7 @@ pub async fn info(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
     let mut data = Vec::new();
     for d in table.deployments() {
         if only.as_deref().is_some_and(|o| o != d.id)
-            || !crate::models_api::visible(&call.principal, &d.model_name)
+            || !crate::models_api::visible(&call.principal, &d.model_name, &**table)
         {
             continue;
         }
@@ -379,7 +379,7 @@ pub async fn group_info(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
     let mut groups: Vec<(String, Vec<String>, Map<String, Value>)> = Vec::new();
     for d in table.deployments() {
         if only.as_deref().is_some_and(|o| o != d.model_name)
-            || !crate::models_api::visible(&call.principal, &d.model_name)
+            || !crate::models_api::visible(&call.principal, &d.model_name, &**table)
         {
             continue;
         }

@@ -46,13 +46,35 @@ const ROUTE_GROUPS: &[(&str, &[&str])] = &[
     ),
 ];
 
-/// Whether `allowed` (a `models` list; empty = all) permits `model`.
-pub fn model_allowed(allowed: &[String], model: &str) -> bool {
+/// Model access groups (`model_info.access_groups`), consulted when a `models` list names one.
+pub trait AccessGroups: Sync {
+    fn grants(&self, group: &str, model: &str) -> bool;
+}
+
+impl AccessGroups for crate::router::ModelTable {
+    fn grants(&self, group: &str, model: &str) -> bool {
+        self.access_group_has(group, model)
+    }
+}
+
+/// No access groups.
+pub struct NoGroups;
+
+impl AccessGroups for NoGroups {
+    fn grants(&self, _: &str, _: &str) -> bool {
+        false
+    }
+}
+
+/// Whether `allowed` (a `models` list; empty = all) permits `model`: by name, wildcard, or
+/// access group.
+pub fn model_allowed(allowed: &[String], model: &str, groups: &dyn AccessGroups) -> bool {
     allowed.is_empty()
         || allowed.iter().any(|m| {
             ALL_MODELS.contains(&m.as_str())
                 || m == model
                 || (m.contains('*') && wildcard::captures(m, model).is_some())
+                || groups.grants(m, model)
         })
 }
 
@@ -95,6 +117,8 @@ pub struct Ask<'a> {
     pub model: &'a str,
     /// The end user (`user` in the body), if any.
     pub end_user: Option<&'a str>,
+    /// Access groups of the model table.
+    pub groups: &'a dyn AccessGroups,
 }
 
 fn over(max: Option<f64>, spend: f64) -> Option<f64> {
@@ -132,7 +156,7 @@ pub async fn authorize(
     let (Principal::Key(caller), Some(dir)) = (principal, dir) else {
         return Ok(());
     };
-    check_key(caller, ask.model, budget_status)?;
+    check_key(caller, ask, budget_status)?;
     let key = &caller.key;
     let mut org_id = key.organization_id.clone();
     if let Some(team) = &caller.team {
@@ -140,7 +164,7 @@ pub async fn authorize(
             return Err(AuthError::TeamBlocked(team.team_id.clone()));
         }
         if let Some(models) = &team.models
-            && !model_allowed(models, ask.model)
+            && !model_allowed(models, ask.model, ask.groups)
         {
             return Err(denied(ask.model, "team_model_access_denied"));
         }
@@ -172,7 +196,7 @@ pub async fn authorize(
     } else if let Some(user) = &caller.user {
         // A personal key: the user's own models and budget apply.
         if let Some(models) = &user.models
-            && !model_allowed(models, ask.model)
+            && !model_allowed(models, ask.model, ask.groups)
         {
             return Err(denied(ask.model, "user_model_access_denied"));
         }
@@ -189,7 +213,7 @@ pub async fn authorize(
         && let Some(org) = dir.orgs.get(org_id).await.map_err(unavailable)?
     {
         if let Some(models) = &org.models
-            && !model_allowed(models, ask.model)
+            && !model_allowed(models, ask.model, ask.groups)
         {
             return Err(denied(ask.model, "org_model_access_denied"));
         }
@@ -209,7 +233,7 @@ pub async fn authorize(
             return Err(AuthError::EndUserBlocked(end_user.to_string()));
         }
         if let Some(models) = &eu.models
-            && !model_allowed(models, ask.model)
+            && !model_allowed(models, ask.model, ask.groups)
         {
             return Err(denied(ask.model, "customer_model_access_denied"));
         }
@@ -226,10 +250,11 @@ pub async fn authorize(
 }
 
 /// The key's own models and budget.
-fn check_key(caller: &KeyCaller, model: &str, budget_status: u16) -> Result<(), AuthError> {
+fn check_key(caller: &KeyCaller, ask: &Ask<'_>, budget_status: u16) -> Result<(), AuthError> {
     let key = &caller.key;
+    let model = ask.model;
     if let Some(models) = &key.models
-        && !model_allowed(models, model)
+        && !model_allowed(models, model, ask.groups)
     {
         return Err(denied(model, "key_model_access_denied"));
     }
@@ -258,14 +283,24 @@ mod tests {
         v.iter().map(|s| s.to_string()).collect()
     }
 
+    struct Beta;
+    impl AccessGroups for Beta {
+        fn grants(&self, g: &str, m: &str) -> bool {
+            g == "beta" && m == "b"
+        }
+    }
+
     #[test]
     fn model_lists() {
-        assert!(model_allowed(&[], "x"));
-        assert!(model_allowed(&l(&["a", "b"]), "b"));
-        assert!(!model_allowed(&l(&["a"]), "b"));
-        assert!(model_allowed(&l(&["openai/*"]), "openai/gpt-4o"));
-        assert!(!model_allowed(&l(&["openai/*"]), "groq/x"));
-        assert!(model_allowed(&l(&["all-proxy-models"]), "anything"));
+        let n = &NoGroups;
+        assert!(model_allowed(&[], "x", n));
+        assert!(model_allowed(&l(&["a", "b"]), "b", n));
+        assert!(!model_allowed(&l(&["a"]), "b", n));
+        assert!(model_allowed(&l(&["openai/*"]), "openai/gpt-4o", n));
+        assert!(!model_allowed(&l(&["openai/*"]), "groq/x", n));
+        assert!(model_allowed(&l(&["all-proxy-models"]), "anything", n));
+        assert!(model_allowed(&l(&["beta"]), "b", &Beta));
+        assert!(!model_allowed(&l(&["beta"]), "c", &Beta));
     }
 
     #[test]

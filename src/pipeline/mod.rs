@@ -139,6 +139,7 @@ async fn llm(
             .get("x-tianji-end-user-id")
             .and_then(|v| v.to_str().ok())
     });
+    let table = state.models.load_full();
     crate::auth::access::authorize(
         state.auth.directory(),
         state.auth.budget_status,
@@ -146,10 +147,11 @@ async fn llm(
         &crate::auth::access::Ask {
             model: &model,
             end_user,
+            groups: &*table,
         },
     )
     .await?;
-    let resolved = state.models.load().resolve(&model)?;
+    let resolved = table.resolve(&model)?;
     let dep = resolved.pick().clone();
     ctx.completion.model = Some(model.clone());
     ctx.completion.deployment = Some(dep.clone());

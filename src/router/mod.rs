@@ -56,6 +56,8 @@ pub struct ModelTable {
     defaults: Defaults,
     /// Public names in config order (for `/v1/models`).
     names: Vec<String>,
+    /// `model_info.access_groups`: group -> model names in it.
+    access_groups: HashMap<String, Vec<String>>,
 }
 
 /// The deployments a request may go to.
@@ -88,6 +90,23 @@ impl ModelTable {
         let mut groups: HashMap<String, Vec<Arc<Deployment>>> = HashMap::new();
         let mut wildcards = Vec::new();
         let mut names = Vec::new();
+        let mut access_groups: HashMap<String, Vec<String>> = HashMap::new();
+        for entry in &config.model_list {
+            let groups = entry
+                .model_info
+                .get("access_groups")
+                .and_then(serde_json::Value::as_array);
+            for g in groups
+                .into_iter()
+                .flatten()
+                .filter_map(serde_json::Value::as_str)
+            {
+                let members = access_groups.entry(g.to_string()).or_default();
+                if !members.contains(&entry.model_name) {
+                    members.push(entry.model_name.clone());
+                }
+            }
+        }
         for (index, entry) in config.model_list.iter().enumerate() {
             let name = entry.model_name.clone();
             let err = |source| TableError {
@@ -152,6 +171,7 @@ impl ModelTable {
             env,
             defaults,
             names,
+            access_groups,
         })
     }
 
@@ -228,6 +248,13 @@ impl ModelTable {
     /// Whether `name` is listed by `/v1/models`.
     pub fn is_public(&self, name: &str) -> bool {
         self.groups.contains_key(name) || self.aliases.get(name).is_some_and(|(_, h)| !h)
+    }
+
+    /// Whether access group `group` (from `model_info.access_groups`) contains `model`.
+    pub fn access_group_has(&self, group: &str, model: &str) -> bool {
+        self.access_groups
+            .get(group)
+            .is_some_and(|ms| ms.iter().any(|m| m == model))
     }
 
     /// Every concrete deployment (wildcards excluded).

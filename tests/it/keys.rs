@@ -17,7 +17,7 @@ async fn setup() -> (TestDb, MockUpstream, TestGateway) {
     let db = TestDb::create().await;
     let up = MockUpstream::start().await;
     let yaml = format!(
-        "model_list:\n  - model_name: model-a\n    tianji_params: {{model: openai/a, api_base: \"{b}\", api_key: sk-up}}\n  - model_name: model-b\n    tianji_params: {{model: openai/b, api_base: \"{b}\", api_key: sk-up}}\ngeneral_settings:\n  master_key: {MASTER_KEY}\n  database_url: \"{u}\"\n",
+        "model_list:\n  - model_name: model-a\n    tianji_params: {{model: openai/a, api_base: \"{b}\", api_key: sk-up}}\n  - model_name: model-b\n    tianji_params: {{model: openai/b, api_base: \"{b}\", api_key: sk-up}}\n    model_info: {{access_groups: [beta]}}\ngeneral_settings:\n  master_key: {MASTER_KEY}\n  database_url: \"{u}\"\n",
         b = up.base(),
         u = db.url
     );
@@ -76,6 +76,55 @@ async fn a_stored_key_works_and_a_cached_one_costs_no_query() {
         .await
         .assert_error(401);
     assert_eq!(store.query_count(), before);
+}
+
+#[tokio::test]
+async fn a_cached_team_key_with_user_org_and_end_user_costs_no_query() {
+    let (db, _up, gw) = setup().await;
+    db.client()
+        .await
+        .batch_execute(
+            "INSERT INTO \"TianjiLLM_BudgetTable\" (budget_id, max_budget, created_by, updated_by) VALUES ('b', 100, 'x', 'x');
+             INSERT INTO \"TianjiLLM_OrganizationTable\" (organization_id, organization_alias, budget_id, created_by, updated_by) VALUES ('o', 'org', 'b', 'x', 'x');
+             INSERT INTO \"TianjiLLM_TeamTable\" (team_id, organization_id, max_budget, members_with_roles) VALUES ('t', 'o', 100, '[{\"role\": \"user\", \"user_id\": \"u\"}]');
+             INSERT INTO \"TianjiLLM_UserTable\" (user_id, user_role) VALUES ('u', 'internal_user');
+             INSERT INTO \"TianjiLLM_TeamMembership\" (user_id, team_id, budget_id) VALUES ('u', 't', 'b');
+             INSERT INTO \"TianjiLLM_EndUserTable\" (user_id, budget_id) VALUES ('cust', 'b');",
+        )
+        .await
+        .unwrap();
+    insert_key(&db, "sk-team-key-0001", ", team_id, user_id", ", 't', 'u'").await;
+    let url = gw.url("/v1/chat/completions");
+    let call = || {
+        send(
+            Method::POST,
+            &url,
+            &[("authorization", "Bearer sk-team-key-0001")],
+            Bytes::from(r#"{"model":"model-a","user":"cust","messages":[]}"#),
+        )
+    };
+    let r = call().await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let store = gw.gw.state().store.clone().unwrap();
+    let before = store.query_count();
+    for _ in 0..5 {
+        assert_eq!(call().await.status, 200);
+    }
+    assert_eq!(
+        store.query_count(),
+        before,
+        "key, team, user, membership, organisation and end user all come from the caches"
+    );
+}
+
+#[tokio::test]
+async fn access_groups_grant_their_models() {
+    let (db, _up, gw) = setup().await;
+    insert_key(&db, "sk-beta-key-0001", ", models", ", ARRAY['beta']").await;
+    assert_eq!(chat(&gw, "sk-beta-key-0001", "model-b").await.status, 200);
+    chat(&gw, "sk-beta-key-0001", "model-a")
+        .await
+        .assert_error(403);
 }
 
 #[tokio::test]
