@@ -586,14 +586,25 @@ async fn drop_database(name: &str) {
     }
 }
 
-/// A virtual key from the gateway's own `/key/generate`.
+/// A virtual key from the gateway's own `/key/generate`, in a team with a member user, so the
+/// request path checks the key, its team, its team membership and its user.
 async fn generate_key(addr: SocketAddr) -> String {
     let mut tx = connect(addr).await;
+    let team = Request::post("/team/new")
+        .header("host", addr.to_string())
+        .header("authorization", format!("Bearer {MASTER}"))
+        .body(Full::new(Bytes::from_static(
+            br#"{"team_id":"bench-team","models":["bench"],"max_budget":1000000,"members_with_roles":[{"role":"user","user_id":"bench-user"}]}"#,
+        )))
+        .unwrap();
+    let resp = tx.send_request(team).await.unwrap();
+    assert!(resp.status().is_success(), "team: {}", resp.status());
+    resp.into_body().collect().await.unwrap();
     let req = Request::post("/key/generate")
         .header("host", addr.to_string())
         .header("authorization", format!("Bearer {MASTER}"))
         .body(Full::new(Bytes::from_static(
-            br#"{"models":["bench"],"max_budget":1000000}"#,
+            br#"{"models":["bench"],"max_budget":1000000,"team_id":"bench-team","user_id":"bench-user"}"#,
         )))
         .unwrap();
     let resp = tx.send_request(req).await.unwrap();
