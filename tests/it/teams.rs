@@ -261,15 +261,25 @@ async fn team_lifecycle_members_enforcement_and_soft_delete() {
     )
     .await);
     assert_eq!(chat_model(&gw, &alice_key, "m2").await.status, 200);
-    // team admins cannot raise their own budget
-    post(
+    // team admins rename their team but cannot raise its budget or limits
+    for body in [
+        json!({"team_id": team_id, "max_budget": 1000}),
+        json!({"team_id": team_id, "tpm_limit": 1000000}),
+        json!({"team_id": team_id, "model_rpm_limit": {"m": 100000}}),
+        json!({"team_id": team_id, "access_group_ids": ["all"]}),
+    ] {
+        post(&gw, "/team/update", &alice_key, body)
+            .await
+            .assert_error(403);
+    }
+    let renamed = ok(post(
         &gw,
         "/team/update",
         &alice_key,
-        json!({"team_id": team_id, "max_budget": 1000}),
+        json!({"team_id": team_id, "team_alias": "eng-2"}),
     )
-    .await
-    .assert_error(403);
+    .await);
+    assert_eq!(renamed["data"]["team_alias"], "eng-2");
 
     // member_delete removes the member and its keys in the team
     ok(post(
@@ -306,7 +316,7 @@ async fn team_lifecycle_members_enforcement_and_soft_delete() {
         .unwrap();
     assert_eq!(row.get::<_, String>(0), "alice@example.com");
     assert!(row.get::<_, bool>(1));
-    assert_eq!(row.get::<_, String>(2), "eng");
+    assert_eq!(row.get::<_, String>(2), "eng-2");
     let archived_keys: i64 = c
         .query_one(
             "SELECT count(*) FROM \"TianjiLLM_DeletedVerificationToken\" WHERE team_id = $1",

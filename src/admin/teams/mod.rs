@@ -78,6 +78,9 @@ const FIELDS: &[Field] = &[
     f("enforced_file_expires_after", Kind::Any, Dest::Meta),
 ];
 
+/// What a team admin (not a proxy admin) may change with `/team/update`.
+const TEAM_ADMIN_FIELDS: &[&str] = &["team_alias", "team_member_permissions", "tags"];
+
 /// 404 for a team that does not exist.
 pub(crate) fn team_not_found(team_id: &str) -> AdminError {
     AdminError::NotFound {
@@ -417,14 +420,13 @@ pub async fn update(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
         ));
     }
     drop(conn);
-    let admin_fields = [
-        "max_budget",
-        "models",
-        "blocked",
-        "spend",
-        "organization_id",
-    ];
-    let admin_only = admin_fields.iter().any(|f| c.columns.contains_key(*f));
+    // Team admins may rename their team and set member permissions and tags; budgets, limits,
+    // models, access groups and everything else stay with proxy admins.
+    let admin_only = c
+        .columns
+        .keys()
+        .chain(c.meta.keys())
+        .any(|f| !TEAM_ADMIN_FIELDS.contains(&f.as_str()) && f != "budget_reset_at");
     let after = patch_team(
         call,
         &team_id,
