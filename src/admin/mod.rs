@@ -130,7 +130,13 @@ impl AdminRoute {
             | TeamMemberDelete
             | TeamMemberUpdate
             | TeamPermissionsList
-            | TeamPermissionsUpdate => Role::TeamAdmin,
+            | TeamPermissionsUpdate
+            | KeyGenerate
+            | KeyUpdate
+            | KeyDelete
+            | KeyBlock
+            | KeyUnblock
+            | KeyRegenerate => Role::TeamAdmin,
             KeyList | KeyAliases | UserList | AuditList | AuditGet | BudgetInfo | BudgetList
             | EndUserInfo | EndUserList => Role::AdminViewer,
             _ => Role::ProxyAdmin,

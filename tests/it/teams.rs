@@ -128,6 +128,60 @@ async fn team_lifecycle_members_enforcement_and_soft_delete() {
     )
     .await
     .assert_error(403);
+    // team admins manage their team's keys; members only with the team's permission, and only
+    // their own
+    let by_alice = ok(post(
+        &gw,
+        "/key/generate",
+        &alice_key,
+        json!({"team_id": team_id, "key_alias": "by-alice"}),
+    )
+    .await);
+    assert_eq!(by_alice["team_id"], team_id.as_str());
+    post(&gw, "/key/generate", &alice_key, json!({}))
+        .await
+        .assert_error(403);
+    post(&gw, "/key/generate", &bob_key, json!({"team_id": team_id}))
+        .await
+        .assert_error(403);
+    ok(post(
+        &gw,
+        "/team/permissions_update",
+        &alice_key,
+        json!({"team_id": team_id, "team_member_permissions": ["/key/generate"]}),
+    )
+    .await);
+    let by_bob = ok(post(&gw, "/key/generate", &bob_key, json!({"team_id": team_id})).await);
+    assert_eq!(by_bob["user_id"], bob.as_str());
+    post(
+        &gw,
+        "/key/generate",
+        &bob_key,
+        json!({"team_id": team_id, "user_id": "alice"}),
+    )
+    .await
+    .assert_error(403);
+    ok(post(&gw, "/key/block", &alice_key, json!({"key": by_bob["key"]})).await);
+    let outside = new_key(&gw, json!({})).await;
+    post(&gw, "/key/block", &alice_key, json!({"key": outside}))
+        .await
+        .assert_error(403);
+    post(
+        &gw,
+        "/key/update",
+        &alice_key,
+        json!({"key": by_alice["key"], "team_id": "elsewhere"}),
+    )
+    .await
+    .assert_error(403);
+    ok(post(
+        &gw,
+        "/key/update",
+        &alice_key,
+        json!({"key": by_alice["key"], "max_budget": 1.0}),
+    )
+    .await);
+
     // a key of no user is no team admin
     let plain = new_key(&gw, json!({"team_id": team_id})).await;
     post(
@@ -157,7 +211,7 @@ async fn team_lifecycle_members_enforcement_and_soft_delete() {
             .iter()
             .any(|m| m["user_id"] == bob.as_str() && m["role"] == "admin")
     );
-    assert_eq!(info["keys"].as_array().unwrap().len(), 3);
+    assert_eq!(info["keys"].as_array().unwrap().len(), 5);
     let ms = info["team_memberships"].as_array().unwrap();
     let bob_m = ms.iter().find(|m| m["user_id"] == bob.as_str()).unwrap();
     assert_eq!(bob_m["litellm_budget_table"]["max_budget"], 5.0);
@@ -325,7 +379,10 @@ async fn team_lifecycle_members_enforcement_and_soft_delete() {
         .await
         .unwrap()
         .get(0);
-    assert_eq!(archived_keys, 3, "alice's, bob's and the plain key");
+    assert_eq!(
+        archived_keys, 5,
+        "alice's, bob's two, the plain key and the one alice made"
+    );
     let left: i64 = c
         .query_one(
             "SELECT (SELECT count(*) FROM \"TianjiLLM_TeamMembership\" WHERE team_id = $1) + (SELECT count(*) FROM \"TianjiLLM_UserTable\" WHERE $1 = ANY(teams))",

@@ -108,6 +108,9 @@ pub async fn delete(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
         .iter()
         .filter_map(|r| r.try_get::<_, Value>(0).ok())
         .collect();
+    for row in &before {
+        super::team_key_access(call, row, "/key/delete").await?;
+    }
     if before.len() != tokens.len() || tokens.is_empty() {
         return Err(AdminError::NotFound {
             param: "keys",
@@ -174,6 +177,12 @@ pub async fn set_blocked(call: &Call<'_>, blocked: bool) -> Result<Response<Body
     ])?;
     let tx = conn.client.transaction().await.map_err(StoreError::from)?;
     let before = super::row_in_tx(&tx, &get_rows, &token).await?;
+    let route = if blocked {
+        "/key/block"
+    } else {
+        "/key/unblock"
+    };
+    super::team_key_access(call, &before, route).await?;
     let after: Value = tx
         .query_one(&set, &[&token, &blocked, &call.changed_by()])
         .await
@@ -286,6 +295,7 @@ pub async fn regenerate(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
     ])?;
     let tx = conn.client.transaction().await.map_err(StoreError::from)?;
     let before = super::row_in_tx(&tx, &get_rows, &old).await?;
+    super::team_key_access(call, &before, "/key/regenerate").await?;
     let after: Value = tx
         .query_one(
             &rotate,

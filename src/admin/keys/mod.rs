@@ -205,6 +205,51 @@ pub(crate) async fn ensure_alias_free(
     ))
 }
 
+/// Non-admins may manage the keys of a team they administer, and — when the team's
+/// `team_member_permissions` lists `route` — their own keys in a team they belong to.
+/// `key` is the key row (or the request, for `/key/generate`).
+pub(crate) async fn team_key_access(
+    call: &Call<'_>,
+    key: &Value,
+    route: &str,
+) -> Result<(), AdminError> {
+    if call.principal.is_admin() {
+        return Ok(());
+    }
+    let forbidden = || {
+        AdminError::Forbidden(format!(
+            "Only proxy admins, admins of the key's team, or team members allowed {route} can do this. Your role={}",
+            call.principal.role().name()
+        ))
+    };
+    let (Some(team_id), Some(user)) = (
+        key.get("team_id").and_then(Value::as_str),
+        call.principal.user_id(),
+    ) else {
+        return Err(forbidden());
+    };
+    let team: Option<Value> = call
+        .store
+        .query(Query::TeamsByIds, &[&vec![team_id.to_string()]])
+        .await?
+        .first()
+        .and_then(|r| r.try_get(0).ok());
+    let rec: crate::auth::TeamRecord = team
+        .map(serde_json::from_value)
+        .and_then(Result::ok)
+        .ok_or_else(forbidden)?;
+    let own = key.get("user_id").and_then(Value::as_str) == Some(user);
+    let permitted = rec
+        .team_member_permissions
+        .as_ref()
+        .is_some_and(|p| p.iter().any(|r| r == route));
+    if rec.is_admin(user) || (rec.has_member(user) && permitted && own) {
+        Ok(())
+    } else {
+        Err(forbidden())
+    }
+}
+
 /// A key given as raw `sk-...` or as its sha256 hex.
 pub(crate) fn to_token(key: &str) -> String {
     let is_hash = key.len() == 64 && key.bytes().all(|b| b.is_ascii_hexdigit());
@@ -517,7 +562,19 @@ pub(crate) async fn insert_in_tx(
     Ok((raw, token, stored))
 }
 
-async fn create(call: &Call<'_>, req: GenerateKey) -> Result<Response<Body>, AdminError> {
+async fn create(call: &Call<'_>, mut req: GenerateKey) -> Result<Response<Body>, AdminError> {
+    if !call.principal.is_admin() {
+        // A team member's key is its own.
+        if req.user_id.is_none() {
+            req.user_id = call.principal.user_id().map(str::to_string);
+        }
+        team_key_access(
+            call,
+            &json!({"team_id": req.team_id, "user_id": req.user_id}),
+            "/key/generate",
+        )
+        .await?;
+    }
     let mut conn = call.store.conn().await?;
     let st = InsertStmts::new(conn.stmts(InsertStmts::QUERIES)?);
     let [audit_insert] = conn.stmts([Query::InsertAuditLog])?;

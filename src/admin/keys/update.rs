@@ -113,6 +113,17 @@ pub async fn update(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
     ])?;
     let tx = conn.client.transaction().await.map_err(StoreError::from)?;
     let before = super::row_in_tx(&tx, &get_rows, &token).await?;
+    if !call.principal.is_admin() {
+        super::team_key_access(call, &before, "/key/update").await?;
+        if let Some(f) = ["team_id", "organization_id", "user_id"]
+            .iter()
+            .find(|f| body.contains_key(**f))
+        {
+            return Err(AdminError::Forbidden(format!(
+                "Only proxy admins can change a key's {f}"
+            )));
+        }
+    }
     if let Some(Value::String(alias)) = body.get("key_alias")
         && before.get("key_alias").and_then(Value::as_str) != Some(alias.as_str())
     {
