@@ -158,7 +158,6 @@ pub async fn authorize(
     };
     check_key(caller, ask, budget_status)?;
     let key = &caller.key;
-    let mut org_id = key.organization_id.clone();
     if let Some(team) = &caller.team {
         if team.blocked {
             return Err(AuthError::TeamBlocked(team.team_id.clone()));
@@ -177,10 +176,7 @@ pub async fn authorize(
             ));
         }
         if let Some(user_id) = key.user_id.as_deref()
-            && let Some(m) = dir
-                .member(&team.team_id, user_id)
-                .await
-                .map_err(unavailable)?
+            && let Some(m) = &caller.member
             && let Some(max) = over(m.max_budget, m.spend)
         {
             return Err(budget(
@@ -189,9 +185,6 @@ pub async fn authorize(
                 m.spend,
                 max,
             ));
-        }
-        if org_id.is_none() {
-            org_id = team.organization_id.clone();
         }
     } else if let Some(user) = &caller.user {
         // A personal key: the user's own models and budget apply.
@@ -209,9 +202,8 @@ pub async fn authorize(
             ));
         }
     }
-    if let Some(org_id) = org_id.as_deref()
-        && let Some(org) = dir.orgs.get(org_id).await.map_err(unavailable)?
-    {
+    if let Some(org) = &caller.org {
+        let org_id = &org.organization_id;
         if let Some(models) = &org.models
             && !model_allowed(models, ask.model, ask.groups)
         {

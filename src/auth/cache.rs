@@ -5,11 +5,13 @@
 //! Redis (see [`crate::auth::invalidation`]).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use super::KeyCaller;
 use super::keys::KeyRecord;
 use super::records::{EndUserRecord, MembershipRecord, OrgRecord, TeamRecord, UserRecord};
 use crate::store::{Query, Store, StoreError};
@@ -153,8 +155,20 @@ pub fn membership_id(team_id: &str, user_id: &str) -> String {
     format!("{team_id}\u{1f}{user_id}")
 }
 
+/// A key with everything it belongs to, as of a generation of [`Directory`].
+pub struct Bundle {
+    generation: u64,
+    pub caller: KeyCaller,
+}
+
 /// Every governance cache.
 pub struct Directory {
+    /// Bumped whenever a team, user, organisation or membership changes: bundles built before
+    /// are rebuilt from the per-kind caches (which were invalidated precisely).
+    generation: AtomicU64,
+    /// Token -> the key with its team, user, membership and organisation: one lookup per
+    /// request on the hot path.
+    bundles: moka::future::Cache<String, Arc<Bundle>>,
     pub keys: EntityCache<KeyRecord>,
     pub teams: EntityCache<TeamRecord>,
     pub users: EntityCache<UserRecord>,
@@ -166,6 +180,11 @@ pub struct Directory {
 impl Directory {
     pub fn new(store: Arc<Store>) -> Self {
         Self {
+            generation: AtomicU64::new(0),
+            bundles: moka::future::Cache::builder()
+                .max_capacity(1_000_000)
+                .time_to_live(POSITIVE_TTL)
+                .build(),
             keys: EntityCache::new(store.clone(), Query::GetKeyByToken, 1_000_000),
             teams: EntityCache::new(store.clone(), Query::GetTeamRecord, 100_000),
             users: EntityCache::new(store.clone(), Query::GetUserRecord, 1_000_000),
@@ -186,10 +205,38 @@ impl Directory {
             .await
     }
 
+    /// The current generation (read it before loading what goes into a bundle).
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// The bundle of `token`, unless something it may contain changed since it was built.
+    pub async fn bundle(&self, token: &str) -> Option<Arc<Bundle>> {
+        self.bundles
+            .get(token)
+            .await
+            .filter(|b| b.generation == self.generation())
+    }
+
+    /// Remember `caller` for `token`, as built from data of `generation`.
+    pub async fn remember(&self, token: &str, generation: u64, caller: KeyCaller) {
+        self.bundles
+            .insert(token.to_string(), Arc::new(Bundle { generation, caller }))
+            .await;
+    }
+
     /// Drop a changed record from this instance's caches.
     pub async fn invalidate(&self, what: &Changed) {
         match what {
-            Changed::Key(t) => self.keys.invalidate(t).await,
+            Changed::Key(t) => {
+                self.keys.invalidate(t).await;
+                self.bundles.invalidate(t).await;
+            }
+            Changed::EndUser(e) => {
+                self.end_users.invalidate(e).await;
+                return;
+            }
+            Changed::Models => return,
             Changed::Team(t) => self.teams.invalidate(t).await,
             Changed::User(u) => self.users.invalidate(u).await,
             Changed::Org(o) => self.orgs.invalidate(o).await,
@@ -198,9 +245,8 @@ impl Directory {
                     .invalidate(&membership_id(team_id, user_id))
                     .await
             }
-            Changed::EndUser(e) => self.end_users.invalidate(e).await,
-            Changed::Models => {}
             Changed::All => {
+                self.bundles.invalidate_all();
                 self.keys.cache.invalidate_all();
                 self.teams.cache.invalidate_all();
                 self.users.cache.invalidate_all();
@@ -209,6 +255,9 @@ impl Directory {
                 self.end_users.cache.invalidate_all();
             }
         }
+        // After the precise invalidation: a bundle built from older data (even one a request
+        // is building right now) is now stale.
+        self.generation.fetch_add(1, Ordering::AcqRel);
     }
 }
 

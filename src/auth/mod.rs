@@ -49,6 +49,10 @@ pub struct KeyCaller {
     pub key: Arc<KeyRecord>,
     pub team: Option<Arc<TeamRecord>>,
     pub user: Option<Arc<UserRecord>>,
+    /// The user's membership of the key's team.
+    pub member: Option<Arc<MembershipRecord>>,
+    /// The key's organisation (or its team's).
+    pub org: Option<Arc<OrgRecord>>,
 }
 
 /// A user's role (`TianjiLLM_UserTable.user_role`).
@@ -326,13 +330,17 @@ impl Authenticator {
         let Some(dir) = &self.directory else {
             return Err(AuthError::Invalid);
         };
-        let unavailable = |e: Arc<crate::store::StoreError>| AuthError::Unavailable(e.to_string());
-        let rec = dir
-            .keys
-            .get(&hex(&d))
-            .await
-            .map_err(unavailable)?
-            .ok_or(AuthError::Invalid)?;
+        let token = hex(&d);
+        let caller = match dir.bundle(&token).await {
+            Some(b) => b.caller.clone(),
+            None => {
+                let generation = dir.generation();
+                let caller = load_caller(dir, &token).await?;
+                dir.remember(&token, generation, caller.clone()).await;
+                caller
+            }
+        };
+        let rec = &caller.key;
         if rec.blocked == Some(true) {
             return Err(AuthError::Blocked);
         }
@@ -345,20 +353,46 @@ impl Authenticator {
                 });
             }
         }
-        let team = match rec.team_id.as_deref() {
-            Some(t) => dir.teams.get(t).await.map_err(unavailable)?,
-            None => None,
-        };
-        let user = match rec.user_id.as_deref() {
-            Some(u) => dir.users.get(u).await.map_err(unavailable)?,
-            None => None,
-        };
-        Ok(Principal::Key(KeyCaller {
-            key: rec,
-            team,
-            user,
-        }))
+        Ok(Principal::Key(caller))
     }
+}
+
+/// The key `token` with its team, user, membership and organisation, from the per-kind caches.
+async fn load_caller(dir: &Directory, token: &str) -> Result<KeyCaller, AuthError> {
+    let unavailable = |e: Arc<crate::store::StoreError>| AuthError::Unavailable(e.to_string());
+    let key = dir
+        .keys
+        .get(token)
+        .await
+        .map_err(unavailable)?
+        .ok_or(AuthError::Invalid)?;
+    let team = match key.team_id.as_deref() {
+        Some(t) => dir.teams.get(t).await.map_err(unavailable)?,
+        None => None,
+    };
+    let user = match key.user_id.as_deref() {
+        Some(u) => dir.users.get(u).await.map_err(unavailable)?,
+        None => None,
+    };
+    let member = match (key.team_id.as_deref(), key.user_id.as_deref()) {
+        (Some(t), Some(u)) if team.is_some() => dir.member(t, u).await.map_err(unavailable)?,
+        _ => None,
+    };
+    let org_id = key
+        .organization_id
+        .as_deref()
+        .or_else(|| team.as_ref().and_then(|t| t.organization_id.as_deref()));
+    let org = match org_id {
+        Some(o) => dir.orgs.get(o).await.map_err(unavailable)?,
+        None => None,
+    };
+    Ok(KeyCaller {
+        key,
+        team,
+        user,
+        member,
+        org,
+    })
 }
 
 #[cfg(test)]
