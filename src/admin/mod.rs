@@ -303,14 +303,11 @@ pub struct Call<'a> {
 }
 
 impl Call<'_> {
-    /// Who made the change, for audit rows: the `tianji-changed-by` header, else the caller.
+    /// Who made the change, for audit rows: the `tianji-changed-by` (or LiteLLM's
+    /// `litellm-changed-by`) header, else the caller.
     pub fn changed_by(&self) -> String {
-        if let Some(v) = self
-            .headers
-            .get("tianji-changed-by")
-            .and_then(|v| v.to_str().ok())
-        {
-            return v.to_string();
+        if let Some(v) = self.changed_by_header() {
+            return v;
         }
         match &self.principal {
             Principal::Key(k) => k.key.user_id.clone().unwrap_or_else(|| k.key.token.clone()),
@@ -353,6 +350,14 @@ impl Call<'_> {
             rec.team_id,
             self.principal.role().name()
         )))
+    }
+
+    /// The raw `tianji-changed-by` (or `litellm-changed-by`) header, for archive rows.
+    pub fn changed_by_header(&self) -> Option<String> {
+        ["tianji-changed-by", "litellm-changed-by"]
+            .iter()
+            .find_map(|h| self.headers.get(*h).and_then(|v| v.to_str().ok()))
+            .map(str::to_string)
     }
 
     /// The body as a JSON object (`{}` when empty).

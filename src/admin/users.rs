@@ -459,11 +459,7 @@ pub async fn delete(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
             .collect();
         return Err(user_not_found(&missing.join(",")));
     }
-    let header = call
-        .headers
-        .get("tianji-changed-by")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
+    let header = call.changed_by_header();
     let tokens = db::strings(&tx, &key_tokens, &[&ids]).await?;
     let keys_before = db::rows(&tx, &key_rows, &[&tokens]).await?;
     db::exec(

@@ -119,11 +119,7 @@ pub async fn delete(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
             ),
         });
     }
-    let changed_by_header = call
-        .headers
-        .get("tianji-changed-by")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
+    let changed_by_header = call.changed_by_header();
     tx.execute(
         &archive,
         &[

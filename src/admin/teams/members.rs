@@ -428,11 +428,7 @@ pub async fn member_delete(call: &Call<'_>) -> Result<Response<Body>, AdminError
     db::exec(&tx, &remove_team, &[&user_id, &team_id]).await?;
     let tokens = db::strings(&tx, &key_tokens, &[&team_id, &user_id]).await?;
     let keys_before = db::rows(&tx, &key_rows, &[&tokens]).await?;
-    let header = call
-        .headers
-        .get("tianji-changed-by")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
+    let header = call.changed_by_header();
     db::exec(
         &tx,
         &archive_keys,

@@ -574,11 +574,7 @@ pub async fn delete(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
     for t in &before {
         call.require_team_admin(t)?;
     }
-    let header = call
-        .headers
-        .get("tianji-changed-by")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
+    let header = call.changed_by_header();
     let by = call.changed_by();
     let tokens = db::strings(&tx, &key_tokens, &[&ids]).await?;
     let keys_before = db::rows(&tx, &key_rows, &[&tokens]).await?;
