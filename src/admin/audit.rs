@@ -44,6 +44,19 @@ pub async fn commit(
     Ok(())
 }
 
+/// A `deleted` change for each row (`id` names the row's id column).
+pub fn deleted<'a>(table: &'a str, id: &str, rows: &'a [Value]) -> Vec<Change<'a>> {
+    rows.iter()
+        .map(|row| Change {
+            action: "deleted",
+            table,
+            object_id: row.get(id).and_then(Value::as_str).unwrap_or(""),
+            before: Some(row),
+            after: None,
+        })
+        .collect()
+}
+
 /// `Changed::Key` for each token.
 pub fn keys_changed<S: AsRef<str>>(tokens: &[S]) -> Vec<Changed> {
     tokens
@@ -141,18 +154,8 @@ fn date_param(call: &Call<'_>, name: &str) -> Result<Option<String>, AdminError>
 
 /// `GET /audit`: filtered, paginated, newest first.
 pub async fn list(call: &Call<'_>) -> Result<http::Response<crate::body::Body>, AdminError> {
-    let num = |name: &str, default: i64| -> Result<i64, AdminError> {
-        match call.param(name) {
-            None => Ok(default),
-            Some(v) => v
-                .parse::<i64>()
-                .ok()
-                .filter(|n| *n >= 1)
-                .ok_or_else(|| AdminError::invalid(name, "must be a positive integer")),
-        }
-    };
-    let page = num("page", 1)?;
-    let size = num("page_size", 10)?.min(100);
+    let page = call.positive("page", 1)?;
+    let size = call.positive("page_size", 10)?.min(100);
     let text = |name: &str| call.param(name).filter(|v| !v.is_empty());
     let table = match text("table_name") {
         None => None,
@@ -181,15 +184,11 @@ pub async fn list(call: &Call<'_>) -> Result<http::Response<crate::body::Body>, 
         .unwrap_or(0);
     let offset = (page - 1) * size;
     let logs: Vec<Value> = call
-        .store
-        .query(
+        .rows(
             crate::store::Query::ListAuditLogs,
             &[a, b, c, d, e, f, g, &size, &offset],
         )
-        .await?
-        .iter()
-        .filter_map(|r| r.try_get::<_, Value>(0).ok())
-        .collect();
+        .await?;
     Ok(super::ok(&serde_json::json!({
         "audit_logs": logs,
         "total": total,

@@ -197,25 +197,13 @@ struct Ids {
 /// `POST /budget/info` `{"budgets": [ids]}`
 pub async fn info(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
     let req: Ids = call.json()?;
-    let rows: Vec<Value> = call
-        .store
-        .query(Query::GetBudgetRows, &[&req.budgets])
-        .await?
-        .iter()
-        .filter_map(|r| r.try_get::<_, Value>(0).ok())
-        .collect();
+    let rows: Vec<Value> = call.rows(Query::GetBudgetRows, &[&req.budgets]).await?;
     Ok(ok(&Value::Array(rows)))
 }
 
 /// `GET /budget/list`
 pub async fn list(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
-    let rows: Vec<Value> = call
-        .store
-        .query(Query::ListBudgets, &[])
-        .await?
-        .iter()
-        .filter_map(|r| r.try_get::<_, Value>(0).ok())
-        .collect();
+    let rows: Vec<Value> = call.rows(Query::ListBudgets, &[]).await?;
     Ok(ok(&Value::Array(rows)))
 }
 

@@ -176,13 +176,7 @@ pub async fn info(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
 
 /// `GET /end_user/list`
 pub async fn list(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
-    let rows: Vec<Value> = call
-        .store
-        .query(Query::ListEndUsers, &[])
-        .await?
-        .iter()
-        .filter_map(|r| r.try_get::<_, Value>(0).ok())
-        .collect();
+    let rows: Vec<Value> = call.rows(Query::ListEndUsers, &[]).await?;
     Ok(ok(&Value::Array(rows)))
 }
 
@@ -213,16 +207,7 @@ pub async fn delete(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
         return Err(not_found(&missing.join(",")));
     }
     db::exec(&tx, &del, &[&req.user_ids]).await?;
-    let changes = before
-        .iter()
-        .map(|u| Change {
-            action: "deleted",
-            table: END_USERS_TABLE,
-            object_id: str_of(u, "user_id").unwrap_or(""),
-            before: Some(u),
-            after: None,
-        })
-        .collect();
+    let changes = audit::deleted(END_USERS_TABLE, "user_id", &before);
     let changed: Vec<Changed> = req
         .user_ids
         .iter()

@@ -360,6 +360,33 @@ impl Call<'_> {
             .map(str::to_string)
     }
 
+    /// A named query's rows, each one JSON column.
+    pub async fn rows(
+        &self,
+        q: crate::store::Query,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Result<Vec<Value>, AdminError> {
+        Ok(self
+            .store
+            .query(q, params)
+            .await?
+            .iter()
+            .filter_map(|r| r.try_get::<_, Value>(0).ok())
+            .collect())
+    }
+
+    /// A positive integer query parameter, `default` when absent.
+    pub fn positive(&self, name: &str, default: i64) -> Result<i64, AdminError> {
+        match self.param(name) {
+            None => Ok(default),
+            Some(v) => v
+                .parse::<i64>()
+                .ok()
+                .filter(|n| *n >= 1)
+                .ok_or_else(|| AdminError::invalid(name, "must be a positive integer")),
+        }
+    }
+
     /// The body as a JSON object (`{}` when empty).
     pub fn object(&self) -> Result<Map<String, Value>, AdminError> {
         self.json()

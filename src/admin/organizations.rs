@@ -250,16 +250,7 @@ pub async fn delete(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
     }
     db::strings(&tx, &memberships, &[&req.organization_ids]).await?;
     db::exec(&tx, &del, &[&req.organization_ids]).await?;
-    let changes = before
-        .iter()
-        .map(|o| Change {
-            action: "deleted",
-            table: ORGS_TABLE,
-            object_id: str_of(o, "organization_id").unwrap_or(""),
-            before: Some(o),
-            after: None,
-        })
-        .collect();
+    let changes = audit::deleted(ORGS_TABLE, "organization_id", &before);
     // Keys, teams and users lose their organisation (ON DELETE SET NULL): drop all cached.
     audit::commit(call, tx, &audit_insert, changes, &[Changed::All]).await?;
     Ok(ok(&Value::Array(before)))
@@ -316,13 +307,7 @@ pub async fn list(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
             None => return Ok(ok(&json!([]))),
         }
     };
-    let rows: Vec<Value> = call
-        .store
-        .query(Query::ListOrgs, &[&user])
-        .await?
-        .iter()
-        .filter_map(|r| r.try_get::<_, Value>(0).ok())
-        .collect();
+    let rows: Vec<Value> = call.rows(Query::ListOrgs, &[&user]).await?;
     Ok(ok(&Value::Array(rows)))
 }
 

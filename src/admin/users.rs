@@ -426,12 +426,10 @@ pub async fn delete(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
         return Err(AdminError::invalid("user_ids", "must not be empty"));
     }
     let mut conn = call.store.conn().await?;
+    let keys_st = super::keys::ArchiveStmts::new(conn.stmts(super::keys::ArchiveStmts::QUERIES)?);
     let [
         get_users,
         key_tokens,
-        key_rows,
-        archive_keys,
-        delete_keys,
         memberships,
         org_memberships,
         from_teams,
@@ -440,9 +438,6 @@ pub async fn delete(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
     ] = conn.stmts([
         Query::GetUserRows,
         Query::UserKeyTokens,
-        Query::GetKeyRowsByTokens,
-        Query::ArchiveKeys,
-        Query::DeleteKeys,
         Query::DeleteUserMemberships,
         Query::DeleteUserOrgMemberships,
         Query::RemoveUsersFromTeams,
@@ -459,16 +454,8 @@ pub async fn delete(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
             .collect();
         return Err(user_not_found(&missing.join(",")));
     }
-    let header = call.changed_by_header();
     let tokens = db::strings(&tx, &key_tokens, &[&ids]).await?;
-    let keys_before = db::rows(&tx, &key_rows, &[&tokens]).await?;
-    db::exec(
-        &tx,
-        &archive_keys,
-        &[&tokens, &call.changed_by(), &call.caller_hash, &header],
-    )
-    .await?;
-    db::exec(&tx, &delete_keys, &[&tokens]).await?;
+    let keys_before = super::keys::archive_keys(call, &tx, &keys_st, &tokens).await?;
     let removed = tx
         .query(&memberships, &[&ids])
         .await
@@ -476,23 +463,8 @@ pub async fn delete(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
     db::exec(&tx, &org_memberships, &[&ids]).await?;
     let teams = db::strings(&tx, &from_teams, &[&ids]).await?;
     let deleted = db::strings(&tx, &delete_users, &[&ids]).await?;
-    let mut changes: Vec<Change<'_>> = before
-        .iter()
-        .map(|u| Change {
-            action: "deleted",
-            table: USERS_TABLE,
-            object_id: str_of(u, "user_id").unwrap_or(""),
-            before: Some(u),
-            after: None,
-        })
-        .collect();
-    changes.extend(keys_before.iter().map(|k| Change {
-        action: "deleted",
-        table: KEYS_TABLE,
-        object_id: str_of(k, "token").unwrap_or(""),
-        before: Some(k),
-        after: None,
-    }));
+    let mut changes: Vec<Change<'_>> = audit::deleted(USERS_TABLE, "user_id", &before);
+    changes.extend(audit::deleted(audit::KEYS_TABLE, "token", &keys_before));
     let mut changed: Vec<Changed> = ids.iter().map(|u| Changed::User(u.clone())).collect();
     changed.extend(audit::keys_changed(&tokens));
     changed.extend(teams.into_iter().map(Changed::Team));
@@ -506,18 +478,8 @@ pub async fn delete(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
 
 /// `GET /user/list?page=&page_size=&role=&user_ids=a,b&team_id=&user_email=`
 pub async fn list(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
-    let num = |name: &str, default: i64| -> Result<i64, AdminError> {
-        match call.param(name) {
-            None => Ok(default),
-            Some(v) => v
-                .parse::<i64>()
-                .ok()
-                .filter(|n| *n >= 1)
-                .ok_or_else(|| AdminError::invalid(name, "must be a positive integer")),
-        }
-    };
-    let page = num("page", 1)?;
-    let size = num("page_size", 25)?.min(100);
+    let page = call.positive("page", 1)?;
+    let size = call.positive("page_size", 25)?.min(100);
     let role = call.param("role").filter(|r| !r.is_empty());
     if let Some(r) = &role
         && UserRole::parse(r).is_none()
@@ -542,15 +504,11 @@ pub async fn list(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
         .unwrap_or(0);
     let offset = (page - 1) * size;
     let users: Vec<Value> = call
-        .store
-        .query(
+        .rows(
             Query::ListUsers,
             &[&role, &ids, &team, &email, &size, &offset],
         )
-        .await?
-        .iter()
-        .filter_map(|r| r.try_get::<_, Value>(0).ok())
-        .collect();
+        .await?;
     Ok(ok(&json!({
         "users": users,
         "total": total,

@@ -134,16 +134,7 @@ pub async fn delete(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
     tx.execute(&del, &[&tokens])
         .await
         .map_err(StoreError::from)?;
-    let changes = before
-        .iter()
-        .map(|row| Change {
-            action: "deleted",
-            table: KEYS_TABLE,
-            object_id: row.get("token").and_then(Value::as_str).unwrap_or(""),
-            before: Some(row),
-            after: None,
-        })
-        .collect();
+    let changes = audit::deleted(KEYS_TABLE, "token", &before);
     audit::commit(
         call,
         tx,

@@ -250,6 +250,52 @@ pub(crate) async fn team_key_access(
     }
 }
 
+/// Statements to archive and delete keys inside a caller's transaction.
+pub(crate) struct ArchiveStmts {
+    pub rows: tokio_postgres::Statement,
+    pub archive: tokio_postgres::Statement,
+    pub delete: tokio_postgres::Statement,
+}
+
+impl ArchiveStmts {
+    pub const QUERIES: [Query; 3] = [
+        Query::GetKeyRowsByTokens,
+        Query::ArchiveKeys,
+        Query::DeleteKeys,
+    ];
+    pub fn new([rows, archive, delete]: [tokio_postgres::Statement; 3]) -> Self {
+        Self {
+            rows,
+            archive,
+            delete,
+        }
+    }
+}
+
+/// Copy `tokens` into `TianjiLLM_DeletedVerificationToken` (who, when, with which key), then
+/// delete them. Returns their rows as they were.
+pub(crate) async fn archive_keys(
+    call: &Call<'_>,
+    tx: &tokio_postgres::Transaction<'_>,
+    st: &ArchiveStmts,
+    tokens: &[String],
+) -> Result<Vec<Value>, AdminError> {
+    let rows = super::db::rows(tx, &st.rows, &[&tokens]).await?;
+    super::db::exec(
+        tx,
+        &st.archive,
+        &[
+            &tokens,
+            &call.changed_by(),
+            &call.caller_hash,
+            &call.changed_by_header(),
+        ],
+    )
+    .await?;
+    super::db::exec(tx, &st.delete, &[&tokens]).await?;
+    Ok(rows)
+}
+
 /// A key given as raw `sk-...` or as its sha256 hex.
 pub(crate) fn to_token(key: &str) -> String {
     let is_hash = key.len() == 64 && key.bytes().all(|b| b.is_ascii_hexdigit());

@@ -371,6 +371,9 @@ pub async fn member_delete(call: &Call<'_>) -> Result<Response<Body>, AdminError
     let c = fields::check(DELETE_FIELDS, call.object()?, false)?;
     let team_id = fields::required_str(&c.own, "team_id")?;
     let mut conn = call.store.conn().await?;
+    let keys_st = super::super::keys::ArchiveStmts::new(
+        conn.stmts(super::super::keys::ArchiveStmts::QUERIES)?,
+    );
     let [
         get_rows,
         update,
@@ -379,9 +382,6 @@ pub async fn member_delete(call: &Call<'_>) -> Result<Response<Body>, AdminError
         delete_membership,
         remove_team,
         key_tokens,
-        key_rows,
-        archive_keys,
-        delete_keys,
         audit_insert,
     ] = conn.stmts([
         Query::GetTeamRows,
@@ -391,9 +391,6 @@ pub async fn member_delete(call: &Call<'_>) -> Result<Response<Body>, AdminError
         Query::DeleteMembership,
         Query::RemoveUserTeam,
         Query::MemberKeyTokens,
-        Query::GetKeyRowsByTokens,
-        Query::ArchiveKeys,
-        Query::DeleteKeys,
         Query::InsertAuditLog,
     ])?;
     let tx = conn.client.transaction().await.map_err(StoreError::from)?;
@@ -427,15 +424,7 @@ pub async fn member_delete(call: &Call<'_>) -> Result<Response<Body>, AdminError
     db::exec(&tx, &delete_membership, &[&team_id, &user_id]).await?;
     db::exec(&tx, &remove_team, &[&user_id, &team_id]).await?;
     let tokens = db::strings(&tx, &key_tokens, &[&team_id, &user_id]).await?;
-    let keys_before = db::rows(&tx, &key_rows, &[&tokens]).await?;
-    let header = call.changed_by_header();
-    db::exec(
-        &tx,
-        &archive_keys,
-        &[&tokens, &call.changed_by(), &call.caller_hash, &header],
-    )
-    .await?;
-    db::exec(&tx, &delete_keys, &[&tokens]).await?;
+    let keys_before = super::super::keys::archive_keys(call, &tx, &keys_st, &tokens).await?;
     let mut changes = vec![Change {
         action: "updated",
         table: TEAMS_TABLE,
@@ -443,13 +432,7 @@ pub async fn member_delete(call: &Call<'_>) -> Result<Response<Body>, AdminError
         before: Some(&before),
         after: Some(&after),
     }];
-    changes.extend(keys_before.iter().map(|k| Change {
-        action: "deleted",
-        table: audit::KEYS_TABLE,
-        object_id: str_of(k, "token").unwrap_or(""),
-        before: Some(k),
-        after: None,
-    }));
+    changes.extend(audit::deleted(audit::KEYS_TABLE, "token", &keys_before));
     let mut changed = vec![
         Changed::Team(team_id.clone()),
         Changed::User(user_id.clone()),

@@ -529,12 +529,10 @@ pub async fn delete(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
         return Err(AdminError::invalid("team_ids", "must not be empty"));
     }
     let mut conn = call.store.conn().await?;
+    let keys_st = super::keys::ArchiveStmts::new(conn.stmts(super::keys::ArchiveStmts::QUERIES)?);
     let [
         get_rows,
         key_tokens,
-        key_rows,
-        archive_keys,
-        delete_keys,
         archive_teams,
         delete_memberships,
         remove_from_users,
@@ -543,9 +541,6 @@ pub async fn delete(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
     ] = conn.stmts([
         Query::GetTeamRows,
         Query::TeamKeyTokens,
-        Query::GetKeyRowsByTokens,
-        Query::ArchiveKeys,
-        Query::DeleteKeys,
         Query::ArchiveTeams,
         Query::DeleteTeamMemberships,
         Query::RemoveTeamFromUsers,
@@ -577,14 +572,7 @@ pub async fn delete(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
     let header = call.changed_by_header();
     let by = call.changed_by();
     let tokens = db::strings(&tx, &key_tokens, &[&ids]).await?;
-    let keys_before = db::rows(&tx, &key_rows, &[&tokens]).await?;
-    db::exec(
-        &tx,
-        &archive_keys,
-        &[&tokens, &by, &call.caller_hash, &header],
-    )
-    .await?;
-    db::exec(&tx, &delete_keys, &[&tokens]).await?;
+    let keys_before = super::keys::archive_keys(call, &tx, &keys_st, &tokens).await?;
     db::exec(
         &tx,
         &archive_teams,
@@ -598,23 +586,8 @@ pub async fn delete(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
     let users = db::strings(&tx, &remove_from_users, &[&ids]).await?;
     db::exec(&tx, &delete_teams, &[&ids]).await?;
 
-    let mut changes: Vec<Change<'_>> = before
-        .iter()
-        .map(|t| Change {
-            action: "deleted",
-            table: TEAMS_TABLE,
-            object_id: str_of(t, "team_id").unwrap_or(""),
-            before: Some(t),
-            after: None,
-        })
-        .collect();
-    changes.extend(keys_before.iter().map(|k| Change {
-        action: "deleted",
-        table: audit::KEYS_TABLE,
-        object_id: str_of(k, "token").unwrap_or(""),
-        before: Some(k),
-        after: None,
-    }));
+    let mut changes: Vec<Change<'_>> = audit::deleted(TEAMS_TABLE, "team_id", &before);
+    changes.extend(audit::deleted(audit::KEYS_TABLE, "token", &keys_before));
     let mut changed: Vec<Changed> = ids.iter().map(|t| Changed::Team(t.clone())).collect();
     changed.extend(audit::keys_changed(&tokens));
     changed.extend(users.into_iter().map(Changed::User));
