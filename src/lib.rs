@@ -16,6 +16,7 @@ pub mod providers;
 pub mod router;
 pub mod routes;
 pub mod server;
+pub mod spend;
 pub mod state;
 pub mod store;
 pub mod upstream;
@@ -89,6 +90,7 @@ pub async fn prepare_with(loaded: &Loaded, connect_database: bool) -> Result<Pre
 
 /// Serve `prepared` on `listener` until `shutdown` resolves, then drain.
 pub async fn serve(prepared: Prepared, listener: TcpListener, shutdown: impl Future<Output = ()>) {
+    let state = prepared.state.clone();
     server::serve(
         listener,
         prepared.state,
@@ -97,6 +99,8 @@ pub async fn serve(prepared: Prepared, listener: TcpListener, shutdown: impl Fut
         shutdown,
     )
     .await;
+    // Every request has finished: store the spend still queued.
+    state.spend.shutdown().await;
 }
 
 /// A gateway running in this process (tests, embedding).

@@ -106,7 +106,7 @@ pub async fn serve(
             r = listener.accept() => r,
             _ = &mut shutdown => break,
         };
-        let (stream, _peer) = match accepted {
+        let (stream, peer) = match accepted {
             Ok(s) => s,
             Err(e) => {
                 use std::io::ErrorKind as K;
@@ -124,7 +124,7 @@ pub async fn serve(
         let st = state.clone();
         let service = service_fn(move |req| {
             let st = st.clone();
-            async move { Ok::<_, Infallible>(pipeline::handle(st, req).await) }
+            async move { Ok::<_, Infallible>(pipeline::handle(st, req, peer).await) }
         });
         let b = builder.clone();
         match &tls {

@@ -10,6 +10,7 @@ use crate::config::{Config, Env, Loaded, ModelEntry};
 use crate::providers::{Catalog, CatalogError};
 use crate::router::{ModelTable, TableError};
 use crate::routes::{RouteTable, RouteTableError};
+use crate::spend::{DEFAULT_EVERY_SECS, Spend, SpendOptions};
 use crate::store::{Store, StoreError, StoreOptions};
 use crate::upstream::{HttpClient, build_client};
 
@@ -55,6 +56,8 @@ pub struct AppState {
     pub store_audit_logs: bool,
     /// `tianji_settings.default_internal_user_params.available_teams`
     pub available_teams: Vec<String>,
+    /// Spend ledger and writer.
+    pub spend: Arc<Spend>,
 }
 
 impl AppState {
@@ -118,7 +121,23 @@ impl AppState {
         if let Some(code) = t.budget_exceeded_status_code {
             auth.budget_status = code;
         }
+        let mut spend = SpendOptions {
+            store_prompts: g.store_prompts_in_spend_logs,
+            ..SpendOptions::default()
+        };
+        spend.writer.disable_spend_logs = g.disable_spend_logs;
+        spend.writer.every = std::time::Duration::try_from_secs_f64(
+            g.proxy_batch_write_at
+                .unwrap_or(DEFAULT_EVERY_SECS)
+                .max(0.01),
+        )
+        .unwrap_or(spend.writer.every);
+        if let Some(q) = g.spend_log_queue_size {
+            spend.queue = q;
+        }
+        let spend = Arc::new(Spend::start(store.clone(), spend));
         let state = Self {
+            spend,
             models: ArcSwap::from_pointee(models),
             config: loaded.config.clone(),
             env: loaded.env.clone(),
@@ -168,6 +187,7 @@ impl AppState {
                 dir.invalidate(c).await;
             }
         }
+        self.spend.ledger.forget(changed);
         if changed
             .iter()
             .any(|c| matches!(c, Changed::Models | Changed::All))

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use crate::router::wildcard;
+use crate::spend::ledger::{Account, Line};
 use crate::store::StoreError;
 
 use super::{AuthError, Directory, KeyCaller, Principal};
@@ -121,14 +122,30 @@ pub struct Ask<'a> {
     pub groups: &'a dyn AccessGroups,
 }
 
-fn over(max: Option<f64>, spend: f64) -> Option<f64> {
-    max.filter(|m| *m >= 0.0 && spend >= *m)
+/// A budget line when `max` is set.
+fn line(
+    lines: &mut Vec<Line>,
+    account: Account,
+    max: Option<f64>,
+    spend: f64,
+    label: impl FnOnce() -> String,
+) {
+    if let Some(max) = max.filter(|m| *m >= 0.0) {
+        lines.push(Line {
+            account,
+            max_budget: max,
+            recorded: spend,
+            label: label(),
+        });
+    }
 }
 
-fn budget(status: u16, who: String, spend: f64, max: f64) -> AuthError {
+/// The `budget_exceeded` error for a refused [`Line`].
+pub fn budget_error(status: u16, line: &Line, current: f64) -> AuthError {
     AuthError::BudgetExceeded {
         message: format!(
-            "Budget has been exceeded! {who} Current cost: {spend}, Max budget: {max}"
+            "Budget has been exceeded! {} Current cost: {current}, Max budget: {}",
+            line.label, line.max_budget
         ),
         status,
     }
@@ -145,18 +162,19 @@ fn unavailable(e: Arc<StoreError>) -> AuthError {
     AuthError::Unavailable(e.to_string())
 }
 
-/// Check the caller may send this request: model access and budgets. `dir` is `None` without a
+/// Check the caller may send this request (blocked entities, model access) and return the
+/// budgets it is subject to, for the spend ledger to admit against. `dir` is `None` without a
 /// database (then only the master key gets this far).
 pub async fn authorize(
     dir: Option<&Directory>,
-    budget_status: u16,
     principal: &Principal,
     ask: &Ask<'_>,
-) -> Result<(), AuthError> {
+) -> Result<Vec<Line>, AuthError> {
+    let mut lines = Vec::new();
     let (Principal::Key(caller), Some(dir)) = (principal, dir) else {
-        return Ok(());
+        return Ok(lines);
     };
-    check_key(caller, ask, budget_status)?;
+    check_key(caller, ask, &mut lines)?;
     let key = &caller.key;
     if let Some(team) = &caller.team {
         if team.blocked {
@@ -167,24 +185,26 @@ pub async fn authorize(
         {
             return Err(denied(ask.model, "team_model_access_denied"));
         }
-        if let Some(max) = over(team.max_budget, team.spend) {
-            return Err(budget(
-                budget_status,
-                format!("Team={}", team.team_id),
-                team.spend,
-                max,
-            ));
-        }
+        line(
+            &mut lines,
+            Account::Team(team.team_id.clone()),
+            team.max_budget,
+            team.spend,
+            || format!("Team={}", team.team_id),
+        );
         if let Some(user_id) = key.user_id.as_deref()
             && let Some(m) = &caller.member
-            && let Some(max) = over(m.max_budget, m.spend)
         {
-            return Err(budget(
-                budget_status,
-                format!("User={user_id} in Team={}", team.team_id),
+            line(
+                &mut lines,
+                Account::Member {
+                    team_id: team.team_id.clone(),
+                    user_id: user_id.to_string(),
+                },
+                m.max_budget,
                 m.spend,
-                max,
-            ));
+                || format!("User={user_id} in Team={}", team.team_id),
+            );
         }
     } else if let Some(user) = &caller.user {
         // A personal key: the user's own models and budget apply.
@@ -193,14 +213,13 @@ pub async fn authorize(
         {
             return Err(denied(ask.model, "user_model_access_denied"));
         }
-        if let Some(max) = over(user.max_budget, user.spend) {
-            return Err(budget(
-                budget_status,
-                format!("User={}", user.user_id),
-                user.spend,
-                max,
-            ));
-        }
+        line(
+            &mut lines,
+            Account::User(user.user_id.clone()),
+            user.max_budget,
+            user.spend,
+            || format!("User={}", user.user_id),
+        );
     }
     if let Some(org) = &caller.org {
         let org_id = &org.organization_id;
@@ -209,14 +228,13 @@ pub async fn authorize(
         {
             return Err(denied(ask.model, "org_model_access_denied"));
         }
-        if let Some(max) = over(org.max_budget, org.spend) {
-            return Err(budget(
-                budget_status,
-                format!("Organization={org_id}"),
-                org.spend,
-                max,
-            ));
-        }
+        line(
+            &mut lines,
+            Account::Org(org_id.clone()),
+            org.max_budget,
+            org.spend,
+            || format!("Organization={org_id}"),
+        );
     }
     if let Some(end_user) = ask.end_user
         && let Some(eu) = dir.end_users.get(end_user).await.map_err(unavailable)?
@@ -229,20 +247,19 @@ pub async fn authorize(
         {
             return Err(denied(ask.model, "customer_model_access_denied"));
         }
-        if let Some(max) = over(eu.max_budget, eu.spend) {
-            return Err(budget(
-                budget_status,
-                format!("End User={end_user}"),
-                eu.spend,
-                max,
-            ));
-        }
+        line(
+            &mut lines,
+            Account::EndUser(end_user.to_string()),
+            eu.max_budget,
+            eu.spend,
+            || format!("End User={end_user}"),
+        );
     }
-    Ok(())
+    Ok(lines)
 }
 
 /// The key's own models and budget.
-fn check_key(caller: &KeyCaller, ask: &Ask<'_>, budget_status: u16) -> Result<(), AuthError> {
+fn check_key(caller: &KeyCaller, ask: &Ask<'_>, lines: &mut Vec<Line>) -> Result<(), AuthError> {
     let key = &caller.key;
     let model = ask.model;
     if let Some(models) = &key.models
@@ -250,20 +267,21 @@ fn check_key(caller: &KeyCaller, ask: &Ask<'_>, budget_status: u16) -> Result<()
     {
         return Err(denied(model, "key_model_access_denied"));
     }
-    if let Some(max) = over(key.max_budget, key.spend) {
-        let who = key.key_alias.clone().unwrap_or_else(|| "key".to_string());
-        let name = key
-            .key_name
-            .as_ref()
-            .map(|n| format!(" ({n})"))
-            .unwrap_or_default();
-        return Err(budget(
-            budget_status,
-            format!("Key={who}{name}"),
-            key.spend,
-            max,
-        ));
-    }
+    line(
+        lines,
+        Account::Key(key.token.clone()),
+        key.max_budget,
+        key.spend,
+        || {
+            let who = key.key_alias.clone().unwrap_or_else(|| "key".to_string());
+            let name = key
+                .key_name
+                .as_ref()
+                .map(|n| format!(" ({n})"))
+                .unwrap_or_default();
+            format!("Key={who}{name}")
+        },
+    );
     Ok(())
 }
 

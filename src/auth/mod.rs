@@ -249,6 +249,8 @@ fn hex(d: &[u8; 32]) -> String {
 /// Checks presented keys.
 pub struct Authenticator {
     master_digest: Option<[u8; 32]>,
+    /// sha256 hex of the master key (what spend logs record as its `api_key`).
+    master_hash: Option<String>,
     directory: Option<Directory>,
     /// HTTP status of `budget_exceeded` errors.
     pub budget_status: u16,
@@ -304,9 +306,17 @@ impl Authenticator {
     pub fn with_store(master_key: Option<&str>, store: Option<Arc<Store>>) -> Self {
         Self {
             master_digest: master_key.filter(|k| !k.is_empty()).map(digest),
+            master_hash: master_key
+                .filter(|k| !k.is_empty())
+                .map(|k| hex(&digest(k))),
             directory: store.map(Directory::new),
             budget_status: 429,
         }
+    }
+
+    /// sha256 hex of the master key, when one is set.
+    pub fn master_hash(&self) -> Option<&str> {
+        self.master_hash.as_deref()
     }
 
     pub fn is_open(&self) -> bool {

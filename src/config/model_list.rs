@@ -40,4 +40,27 @@ pub struct TianjiParams {
     /// Same as `extra_headers` (LiteLLM accepts both names).
     #[serde(default)]
     pub headers: BTreeMap<String, String>,
+    /// Custom pricing (USD); overrides the price map for this deployment.
+    pub input_cost_per_token: Option<f64>,
+    pub output_cost_per_token: Option<f64>,
+    pub input_cost_per_second: Option<f64>,
+    pub output_cost_per_second: Option<f64>,
+}
+
+impl TianjiParams {
+    /// The custom pricing fields that are set, by their price-map names.
+    pub fn cost_overrides(&self) -> Map<String, Value> {
+        let mut m = Map::new();
+        for (k, v) in [
+            ("input_cost_per_token", self.input_cost_per_token),
+            ("output_cost_per_token", self.output_cost_per_token),
+            ("input_cost_per_second", self.input_cost_per_second),
+            ("output_cost_per_second", self.output_cost_per_second),
+        ] {
+            if let Some(v) = v {
+                m.insert(k.into(), Value::from(v));
+            }
+        }
+        m
+    }
 }

@@ -32,6 +32,16 @@ pub struct GeneralSettings {
     /// Write an AuditLog row for every management change (default false).
     #[serde(default)]
     pub store_audit_logs: bool,
+    /// Do not write SpendLogs rows (spend still rolls up to keys, teams, ... and daily tables).
+    #[serde(default)]
+    pub disable_spend_logs: bool,
+    /// Store request messages and responses in SpendLogs (default false: never stored).
+    #[serde(default)]
+    pub store_prompts_in_spend_logs: bool,
+    /// Seconds between spend writer flushes (default 1).
+    pub proxy_batch_write_at: Option<f64>,
+    /// Spend rows that may wait for the writer before requests wait for room (default 20000).
+    pub spend_log_queue_size: Option<usize>,
 }
 
 /// Alias target: `alias: model` or `alias: {model: m, hidden: true}`.

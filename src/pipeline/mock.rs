@@ -38,6 +38,7 @@ fn prompt_usage(req: &ParsedRequest, expect: Expect, completion: u64) -> Usage {
         prompt_tokens: prompt,
         completion_tokens: completion,
         total_tokens: prompt + completion,
+        ..Usage::default()
     }
 }
 

@@ -9,8 +9,9 @@ pub mod post;
 mod respond;
 pub mod rewrite;
 
+use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use http::{Request, Response, header};
 use http_body_util::BodyExt;
@@ -32,6 +33,8 @@ use post::Completion;
 pub struct RequestCtx {
     pub call_id: Uuid,
     pub started: Instant,
+    /// Wall clock at the start (SpendLogs `startTime`).
+    pub wall_start: SystemTime,
     /// Time spent waiting for the provider (for the overhead header).
     pub upstream_elapsed: Duration,
     /// The deployment chosen by the route stage.
@@ -46,6 +49,7 @@ impl RequestCtx {
         Self {
             call_id,
             started,
+            wall_start: SystemTime::now(),
             upstream_elapsed: Duration::ZERO,
             deployment: None,
             completion: Completion::new(call_id, started, route),
@@ -54,7 +58,11 @@ impl RequestCtx {
 }
 
 /// Serve one HTTP request. Never fails: errors become JSON error responses.
-pub async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Response<Body> {
+pub async fn handle(
+    state: Arc<AppState>,
+    req: Request<Incoming>,
+    peer: SocketAddr,
+) -> Response<Body> {
     let path = req.uri().path();
     let Some(m) = state.routes.at(path) else {
         return GatewayError::NotFound(path.to_string()).into_response();
@@ -80,8 +88,11 @@ pub async fn handle(state: Arc<AppState>, req: Request<Incoming>) -> Response<Bo
         } => {
             let mut ctx = RequestCtx::new(route_name(expect));
             let model = if from_path { path_model } else { None };
-            let result = llm(&state, req, expect, model, &mut ctx).await;
-            let mut resp = result.unwrap_or_else(GatewayError::into_response);
+            let result = llm(&state, req, expect, model, peer, &mut ctx).await;
+            let mut resp = result.unwrap_or_else(|e| {
+                ctx.completion.error = Some(e.to_string());
+                e.into_response()
+            });
             ctx.completion.status = resp.status().as_u16();
             respond::decorate(&mut resp, &ctx);
             resp
@@ -106,11 +117,21 @@ fn route_name(e: Expect) -> &'static str {
     }
 }
 
+/// SpendLogs `call_type` and `endpoint` of a route (LiteLLM's names).
+fn call_type(e: Expect) -> (&'static str, &'static str) {
+    match e {
+        Expect::Chat => ("acompletion", "/v1/chat/completions"),
+        Expect::Completion => ("atext_completion", "/v1/completions"),
+        Expect::Embedding => ("aembedding", "/v1/embeddings"),
+    }
+}
+
 async fn llm(
     state: &AppState,
     req: Request<Incoming>,
     expect: Expect,
     path_model: Option<String>,
+    peer: SocketAddr,
     ctx: &mut RequestCtx,
 ) -> Result<Response<Body>, GatewayError> {
     // authenticate (before reading the body)
@@ -140,9 +161,8 @@ async fn llm(
             .and_then(|v| v.to_str().ok())
     });
     let table = state.models.load_full();
-    crate::auth::access::authorize(
+    let budgets = crate::auth::access::authorize(
         state.auth.directory(),
-        state.auth.budget_status,
         &principal,
         &crate::auth::access::Ask {
             model: &model,
@@ -156,6 +176,29 @@ async fn llm(
     ctx.completion.model = Some(model.clone());
     ctx.completion.deployment = Some(dep.clone());
     ctx.deployment = Some(dep.clone());
+
+    // budget: reserve the worst case on every budget that applies, then take a spend-log slot
+    let worst = dep.price.as_ref().map_or(0.0, |p| {
+        crate::spend::cost::worst_case(p, parsed.raw.len() as u64 / 4, parsed.max_tokens)
+    });
+    let reservation = state.spend.ledger.admit(&budgets, worst).map_err(|e| {
+        crate::auth::access::budget_error(state.auth.budget_status, &budgets[e.index], e.current)
+    })?;
+    let slot = state.spend.slot().await;
+    let row = spend_row(
+        state, &principal, &parsed, &model, end_user, expect, peer, ctx,
+    );
+    if state.spend.store_prompts {
+        ctx.completion.bodies = Some((parsed.raw.clone(), None));
+    }
+    ctx.completion.spend = Some((
+        crate::spend::Ticket {
+            spend: state.spend.clone(),
+            slot,
+            reservation,
+        },
+        row,
+    ));
 
     // mock
     if let Some(text) = parsed
@@ -233,6 +276,9 @@ async fn llm(
         .map_err(|_| UpstreamError::Timeout(dep.timeout.as_secs_f64()))??;
     ctx.upstream_elapsed = t0.elapsed();
     ctx.completion.usage = sse::usage_of_body(&bytes);
+    if let Some((_, resp)) = ctx.completion.bodies.as_mut() {
+        *resp = Some(bytes.clone());
+    }
     let mut out = Response::new(Body::full(bytes));
     *out.status_mut() = head.status;
     copy_content_type(&head, &mut out, "application/json");
@@ -251,4 +297,69 @@ fn copy_content_type(
         .cloned()
         .unwrap_or(http::HeaderValue::from_static(default));
     out.headers_mut().insert(header::CONTENT_TYPE, ct);
+}
+
+/// The SpendLogs row as far as it is known at admission (the post stage fills in the rest).
+#[allow(clippy::too_many_arguments)]
+fn spend_row(
+    state: &AppState,
+    principal: &crate::auth::Principal,
+    parsed: &parse::ParsedRequest,
+    model: &str,
+    end_user: Option<&str>,
+    expect: Expect,
+    peer: SocketAddr,
+    ctx: &RequestCtx,
+) -> Box<crate::spend::record::SpendRow> {
+    use crate::auth::Principal;
+    use serde_json::{Map, Value};
+    let (call_type, endpoint) = call_type(expect);
+    let mut row = crate::spend::record::SpendRow {
+        request_id: ctx.call_id.hyphenated().to_string(),
+        call_type,
+        endpoint,
+        start_time: crate::spend::unix(ctx.wall_start),
+        model_group: model.to_string(),
+        end_user: end_user.map(str::to_string),
+        request_tags: parsed.tags.clone(),
+        requester_ip_address: Some(peer.ip().to_string()),
+        cache_hit: "False",
+        ..Default::default()
+    };
+    row.litellm_call_id = row.request_id.clone();
+    let mut meta = Map::new();
+    match principal {
+        Principal::Key(c) => {
+            let k = &c.key;
+            row.api_key = k.token.clone();
+            row.user_id = k.user_id.clone();
+            row.team_id = k.team_id.clone();
+            row.organization_id = k
+                .organization_id
+                .clone()
+                .or_else(|| c.team.as_ref().and_then(|t| t.organization_id.clone()));
+            meta.insert("user_api_key_alias".into(), k.key_alias.clone().into());
+            meta.insert(
+                "user_api_key_team_alias".into(),
+                c.team.as_ref().and_then(|t| t.team_alias.clone()).into(),
+            );
+        }
+        Principal::Master => {
+            row.api_key = state.auth.master_hash().unwrap_or_default().to_string();
+        }
+        Principal::Open => {}
+    }
+    meta.insert("user_api_key".into(), Value::from(row.api_key.clone()));
+    meta.insert("user_api_key_user_id".into(), row.user_id.clone().into());
+    meta.insert("user_api_key_team_id".into(), row.team_id.clone().into());
+    meta.insert(
+        "user_api_key_org_id".into(),
+        row.organization_id.clone().into(),
+    );
+    meta.insert(
+        "user_api_key_end_user_id".into(),
+        row.end_user.clone().into(),
+    );
+    row.metadata = Value::Object(meta);
+    Box::new(row)
 }

@@ -13,6 +13,7 @@ use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use serde::Deserialize;
 use serde::de::{self, IgnoredAny, Visitor};
+use serde_json::Value;
 use simd_json::prelude::*;
 
 /// Why a request body was refused.
@@ -160,6 +161,10 @@ pub struct ParsedRequest {
     pub mock_response: Option<String>,
     /// `user`: the end user the request is made for.
     pub end_user: Option<String>,
+    /// `max_tokens` or `max_completion_tokens` (the smaller when both are set).
+    pub max_tokens: Option<u64>,
+    /// `tags` or `metadata.tags`: request tags for spend tracking.
+    pub tags: Vec<String>,
 }
 
 /// The fields the gateway reads, whichever parser found them.
@@ -176,9 +181,19 @@ struct Fields {
     input: bool,
     mock_response: Option<String>,
     user: Option<String>,
+    max_tokens: Option<u64>,
+    tags: Vec<String>,
 }
 
-const TRACKED: [&str; 8] = [
+impl Fields {
+    fn max_tokens(&mut self, v: Option<u64>) {
+        if let Some(v) = v {
+            self.max_tokens = Some(self.max_tokens.map_or(v, |m| m.min(v)));
+        }
+    }
+}
+
+const TRACKED: [&str; 12] = [
     "model",
     "stream",
     "stream_options",
@@ -187,6 +202,10 @@ const TRACKED: [&str; 8] = [
     "input",
     "mock_response",
     "user",
+    "max_tokens",
+    "max_completion_tokens",
+    "tags",
+    "metadata",
 ];
 
 fn type_err(field: &'static str, message: &'static str) -> RequestError {
@@ -258,7 +277,7 @@ fn from_tape(
                     );
                 }
             }
-            _ => {
+            6 => {
                 if !null {
                     f.mock_response = Some(
                         v.as_str()
@@ -267,9 +286,29 @@ fn from_tape(
                     );
                 }
             }
+            // Read leniently: a malformed value is the provider's to reject.
+            8 | 9 => f.max_tokens(v.as_u64()),
+            10 => tape_tags(v, &mut f.tags),
+            _ => {
+                if let Some(t) = v.as_object().and_then(|o| o.get("tags")) {
+                    tape_tags(t, &mut f.tags);
+                }
+            }
         }
     }
     Ok(f)
+}
+
+fn tape_tags(v: simd_json::tape::Value<'_, '_>, out: &mut Vec<String>) {
+    if let Some(a) = v.as_array() {
+        for t in a.iter() {
+            if let Some(s) = t.as_str()
+                && !out.iter().any(|o| o == s)
+            {
+                out.push(s.to_string());
+            }
+        }
+    }
 }
 
 /// Where `s` (a string simd-json left in place inside the copy of `raw` starting at address
@@ -305,6 +344,26 @@ struct Head<'a> {
     mock_response: Option<Cow<'a, str>>,
     #[serde(borrow, default)]
     user: Option<Cow<'a, str>>,
+    #[serde(default)]
+    max_tokens: Option<Value>,
+    #[serde(default)]
+    max_completion_tokens: Option<Value>,
+    #[serde(default)]
+    tags: Option<Value>,
+    #[serde(default)]
+    metadata: Option<Value>,
+}
+
+fn value_tags(v: Option<&Value>, out: &mut Vec<String>) {
+    if let Some(Value::Array(a)) = v {
+        for t in a {
+            if let Some(s) = t.as_str()
+                && !out.iter().any(|o| o == s)
+            {
+                out.push(s.to_string());
+            }
+        }
+    }
 }
 
 /// Slow path (serde_json): for bodies simd-json refuses, such as numbers out of f64 range in
@@ -322,7 +381,21 @@ fn from_serde(raw: &[u8]) -> Result<Fields, RequestError> {
             RequestError::InvalidJson(e.to_string())
         }
     })?;
+    let mut tags = Vec::new();
+    value_tags(head.tags.as_ref(), &mut tags);
+    value_tags(
+        head.metadata.as_ref().and_then(|m| m.get("tags")),
+        &mut tags,
+    );
+    let mut f = Fields {
+        tags,
+        ..Fields::default()
+    };
+    f.max_tokens(head.max_tokens.as_ref().and_then(Value::as_u64));
+    f.max_tokens(head.max_completion_tokens.as_ref().and_then(Value::as_u64));
     Ok(Fields {
+        max_tokens: f.max_tokens,
+        tags: f.tags,
         model: head.model.map(Cow::into_owned),
         model_span: None,
         has_model_member,
@@ -397,6 +470,8 @@ pub fn parse(raw: Bytes, expect: Expect) -> Result<ParsedRequest, RequestError> 
         has_stream_options: fields.has_stream_options,
         mock_response: fields.mock_response,
         end_user: fields.user,
+        max_tokens: fields.max_tokens,
+        tags: fields.tags,
     })
 }
 
@@ -426,6 +501,23 @@ mod tests {
         assert!(r.model_span.is_none());
         let r = p(r#"{"model":"x","messages":[],"x":1e400}"#).unwrap();
         assert_eq!(r.model.as_deref(), Some("x"));
+    }
+
+    #[test]
+    fn reads_max_tokens_and_tags_on_both_paths() {
+        for extra in ["", r#","x":1e400"#] {
+            let r = p(&format!(
+                r#"{{"model":"m","messages":[],"max_tokens":50,"max_completion_tokens":20,"tags":["a",1,"b"],"metadata":{{"tags":["b","c"]}}{extra}}}"#
+            ))
+            .unwrap();
+            assert_eq!(r.max_tokens, Some(20), "{extra}");
+            assert_eq!(r.tags, ["a", "b", "c"], "{extra}");
+            let r = p(&format!(
+                r#"{{"model":"m","messages":[],"max_tokens":"x"{extra}}}"#
+            ))
+            .unwrap();
+            assert_eq!(r.max_tokens, None);
+        }
     }
 
     #[test]

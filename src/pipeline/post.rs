@@ -1,16 +1,21 @@
 //! Post stages: run once per LLM request whatever the outcome (success, error, client
-//! disconnect mid-stream), from `Drop`. Spend, limits reconciliation and callbacks attach here.
+//! disconnect mid-stream), from `Drop`: the access log line, then the spend ticket is finished
+//! (cost booked in the ledger, row queued for the spend writer).
 
 use std::sync::Arc;
+use std::time::SystemTime;
 
+use bytes::Bytes;
+use serde_json::{Map, Value};
 use tokio::time::Instant;
 use uuid::Uuid;
 
 use crate::router::Deployment;
+use crate::spend::record::SpendRow;
+use crate::spend::{Ticket, cost, unix};
 use crate::upstream::sse::Usage;
 
 /// What happened to one LLM request.
-#[derive(Debug)]
 pub struct Completion {
     pub call_id: Uuid,
     pub started: Instant,
@@ -22,6 +27,14 @@ pub struct Completion {
     pub usage: Option<Usage>,
     pub chunks: u32,
     pub stream_error: Option<String>,
+    /// The error message the client got, if any.
+    pub error: Option<String>,
+    /// Wall clock of the first streamed chunk.
+    pub first_chunk: Option<SystemTime>,
+    /// Admitted requests: the spend ticket and the row filled in at admission.
+    pub spend: Option<(Ticket, Box<SpendRow>)>,
+    /// With `store_prompts_in_spend_logs`: the request and (non-streamed) response bodies.
+    pub bodies: Option<(Bytes, Option<Bytes>)>,
     /// Handed off to a stream relay, which reports instead.
     handed_off: bool,
 }
@@ -39,6 +52,10 @@ impl Completion {
             usage: None,
             chunks: 0,
             stream_error: None,
+            error: None,
+            first_chunk: None,
+            spend: None,
+            bodies: None,
             handed_off: false,
         }
     }
@@ -57,8 +74,73 @@ impl Completion {
             usage: self.usage.take(),
             chunks: 0,
             stream_error: None,
+            error: None,
+            first_chunk: None,
+            spend: self.spend.take(),
+            bodies: self.bodies.take(),
             handed_off: false,
         }
+    }
+
+    /// USD for what the request used (0 when the model has no price or nothing was used).
+    pub fn cost(&self) -> f64 {
+        match (
+            &self.usage,
+            self.deployment.as_ref().and_then(|d| d.price.as_ref()),
+        ) {
+            (Some(u), Some(p)) => cost::cost(p, u, cost::Extra::default()),
+            _ => 0.0,
+        }
+    }
+
+    fn ok(&self) -> bool {
+        (200..400).contains(&self.status) && self.stream_error.is_none()
+    }
+
+    fn finish_spend(&mut self) {
+        let Some((ticket, mut row)) = self.spend.take() else {
+            return;
+        };
+        let end = SystemTime::now();
+        let usage = self.usage.unwrap_or_default();
+        let ok = self.ok();
+        row.spend = self.cost();
+        row.prompt_tokens = usage.prompt_tokens;
+        row.completion_tokens = usage.completion_tokens;
+        row.total_tokens = usage.total_tokens;
+        row.cache_read_input_tokens = usage.cache_read_tokens;
+        row.cache_creation_input_tokens = usage.cache_creation_tokens;
+        row.end_time = unix(end);
+        row.completion_start_time = Some(unix(self.first_chunk.unwrap_or(end)));
+        row.request_duration_ms = self.started.elapsed().as_millis() as u64;
+        row.status = if ok { "success" } else { "failure" };
+        if let Some(d) = &self.deployment {
+            row.model = d.upstream_model.clone();
+            row.model_id = d.id.clone();
+            row.custom_llm_provider = d.provider.name().to_string();
+            row.api_base = d.api_base.clone();
+        }
+        if !ok && let Value::Object(m) = &mut row.metadata {
+            let msg = self
+                .stream_error
+                .clone()
+                .or_else(|| self.error.clone())
+                .unwrap_or_default();
+            let mut info = Map::new();
+            info.insert("error_message".into(), Value::from(msg));
+            info.insert("error_code".into(), Value::from(self.status));
+            m.insert("error_information".into(), Value::Object(info));
+        }
+        if let Some((req, resp)) = self.bodies.take() {
+            row.messages = serde_json::from_slice::<Value>(&req).ok().and_then(|v| {
+                v.get("messages")
+                    .or(v.get("input"))
+                    .or(v.get("prompt"))
+                    .cloned()
+            });
+            row.response = resp.and_then(|r| serde_json::from_slice(&r).ok());
+        }
+        ticket.finish(*row);
     }
 }
 
@@ -83,5 +165,6 @@ impl Drop for Completion {
             duration_ms = self.started.elapsed().as_secs_f64() * 1000.0,
             "llm request"
         );
+        self.finish_spend();
     }
 }

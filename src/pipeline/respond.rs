@@ -10,6 +10,7 @@ static MODEL_ID: HeaderName = HeaderName::from_static("x-tianji-model-id");
 static API_BASE: HeaderName = HeaderName::from_static("x-tianji-model-api-base");
 static DURATION: HeaderName = HeaderName::from_static("x-tianji-response-duration-ms");
 static OVERHEAD: HeaderName = HeaderName::from_static("x-tianji-overhead-duration-ms");
+static COST: HeaderName = HeaderName::from_static("x-tianji-response-cost");
 
 /// Milliseconds with three decimals.
 fn millis(d: std::time::Duration) -> HeaderValue {
@@ -35,6 +36,12 @@ pub fn decorate(resp: &mut Response<Body>, ctx: &RequestCtx) {
         }
     }
     h.insert(DURATION.clone(), millis(total));
+    // A stream's cost is known only at its end, after the headers went out.
+    if !ctx.completion.stream
+        && let Ok(v) = HeaderValue::from_str(&ctx.completion.cost().to_string())
+    {
+        h.insert(COST.clone(), v);
+    }
     h.insert(
         OVERHEAD.clone(),
         millis(total.saturating_sub(ctx.upstream_elapsed)),

@@ -1,5 +1,6 @@
 //! A deployment ready to be called: URLs parsed, auth header built, defaults applied.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -9,6 +10,7 @@ use sha2::{Digest, Sha256};
 
 use crate::config::{Env, ModelEntry, TianjiParams};
 use crate::providers::{Catalog, ProviderError, ProviderKind};
+use crate::spend::prices::Price;
 
 /// Defaults for fields a deployment leaves unset.
 #[derive(Debug, Clone, Copy)]
@@ -76,6 +78,8 @@ pub struct Deployment {
     pub rpm: Option<u64>,
     pub tpm: Option<u64>,
     pub model_info: Map<String, Value>,
+    /// What a call costs (price map plus overrides); `None` when the model is not priced.
+    pub price: Option<Arc<Price>>,
 }
 
 fn secs(v: Option<f64>) -> Option<Duration> {
@@ -193,7 +197,14 @@ impl Deployment {
         );
         let api_base_header = HeaderValue::from_str(&api_base)
             .map_err(|e| DeploymentError::BadUrl(api_base.clone(), e.to_string()))?;
+        let price = Price::for_deployment(
+            pm.kind.name(),
+            &pm.model,
+            &entry.model_info,
+            &p.cost_overrides(),
+        );
         Ok(Deployment {
+            price,
             id,
             model_name: model_name.to_string(),
             provider: pm.kind,

@@ -10,10 +10,16 @@ use super::StoreError;
 use super::queries::{Query, Registry};
 
 /// Every migration, in order (a unit test checks this list against `sql/schema/`).
-pub const MIGRATIONS: &[(&str, &str)] = &[(
-    "0001_governance",
-    include_str!("../../sql/schema/0001_governance.sql"),
-)];
+pub const MIGRATIONS: &[(&str, &str)] = &[
+    (
+        "0001_governance",
+        include_str!("../../sql/schema/0001_governance.sql"),
+    ),
+    (
+        "0002_spend",
+        include_str!("../../sql/schema/0002_spend.sql"),
+    ),
+];
 
 /// Apply what is missing; returns the versions applied now.
 pub async fn run(client: &mut Client, reg: &Registry) -> Result<Vec<String>, StoreError> {

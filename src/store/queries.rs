@@ -21,6 +21,7 @@ const FILES: &[(&str, &str)] = &[
         "end_users.sql",
         include_str!("../../sql/queries/end_users.sql"),
     ),
+    ("spend.sql", include_str!("../../sql/queries/spend.sql")),
     (
         "migrations.sql",
         include_str!("../../sql/queries/migrations.sql"),
@@ -46,6 +47,20 @@ macro_rules! queries {
 
 queries! {
     Ping,
+    ExistingSpendLogs,
+    FlushSpendLogs,
+    FlushKeySpend,
+    FlushUserSpend,
+    FlushTeamSpend,
+    FlushTeamMemberSpend,
+    FlushOrganizationSpend,
+    FlushEndUserSpend,
+    FlushTagSpend,
+    FlushDailyUserSpend,
+    FlushDailyTeamSpend,
+    FlushDailyOrganizationSpend,
+    FlushDailyEndUserSpend,
+    FlushDailyTagSpend,
     GetKeyByToken,
     InsertKey,
     GetKeyRowsByTokens,

@@ -81,6 +81,9 @@ impl RelayBody {
                         continue; // trailers are not relayed
                     };
                     this.idle.as_mut().reset(Instant::now() + this.idle_timeout);
+                    if this.completion.chunks == 0 {
+                        this.completion.first_chunk = Some(std::time::SystemTime::now());
+                    }
                     this.completion.chunks += 1;
                     let out = this.scanner.feed(data);
                     if !out.is_empty() {
@@ -105,6 +108,18 @@ impl RelayBody {
                     return Poll::Pending;
                 }
             }
+        }
+    }
+}
+
+impl Drop for RelayBody {
+    /// The client went away before the end of the stream.
+    fn drop(&mut self) {
+        if !self.done {
+            self.completion.usage = self.scanner.usage;
+            self.completion
+                .stream_error
+                .get_or_insert_with(|| "client closed the stream".to_string());
         }
     }
 }

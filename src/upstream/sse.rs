@@ -8,15 +8,56 @@ use memchr::memmem;
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 
-/// Token usage as OpenAI reports it.
+/// Token usage as OpenAI reports it. `prompt_tokens` includes the cached tokens, as OpenAI
+/// counts them.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(from = "RawUsage")]
 pub struct Usage {
-    #[serde(default)]
     pub prompt_tokens: u64,
-    #[serde(default)]
     pub completion_tokens: u64,
-    #[serde(default)]
     pub total_tokens: u64,
+    /// Prompt tokens read from the provider's prompt cache.
+    pub cache_read_tokens: u64,
+    /// Prompt tokens written to the provider's prompt cache.
+    pub cache_creation_tokens: u64,
+}
+
+/// `usage` in the shapes OpenAI-compatible providers send: OpenAI's
+/// `prompt_tokens_details.cached_tokens`, or Anthropic-style `cache_read_input_tokens` and
+/// `cache_creation_input_tokens` beside the totals.
+#[derive(Deserialize)]
+struct RawUsage {
+    #[serde(default)]
+    prompt_tokens: u64,
+    #[serde(default)]
+    completion_tokens: u64,
+    #[serde(default)]
+    total_tokens: u64,
+    #[serde(default)]
+    prompt_tokens_details: Option<PromptDetails>,
+    #[serde(default)]
+    cache_read_input_tokens: Option<u64>,
+    #[serde(default)]
+    cache_creation_input_tokens: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct PromptDetails {
+    #[serde(default)]
+    cached_tokens: Option<u64>,
+}
+
+impl From<RawUsage> for Usage {
+    fn from(r: RawUsage) -> Self {
+        let cached = r.prompt_tokens_details.and_then(|d| d.cached_tokens);
+        Self {
+            prompt_tokens: r.prompt_tokens,
+            completion_tokens: r.completion_tokens,
+            total_tokens: r.total_tokens.max(r.prompt_tokens + r.completion_tokens),
+            cache_read_tokens: r.cache_read_input_tokens.or(cached).unwrap_or(0),
+            cache_creation_tokens: r.cache_creation_input_tokens.unwrap_or(0),
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -239,5 +280,16 @@ data: [DONE]\n\n";
             2
         );
         assert!(usage_of_body(b"not json").is_none());
+    }
+
+    #[test]
+    fn cache_tokens_in_both_shapes() {
+        let u = usage_of_body(br#"{"usage":{"prompt_tokens":100,"completion_tokens":2,"total_tokens":102,"prompt_tokens_details":{"cached_tokens":60}}}"#).unwrap();
+        assert_eq!((u.cache_read_tokens, u.cache_creation_tokens), (60, 0));
+        let u = usage_of_body(br#"{"usage":{"prompt_tokens":100,"completion_tokens":2,"cache_read_input_tokens":10,"cache_creation_input_tokens":30}}"#).unwrap();
+        assert_eq!(
+            (u.cache_read_tokens, u.cache_creation_tokens, u.total_tokens),
+            (10, 30, 102)
+        );
     }
 }

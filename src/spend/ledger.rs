@@ -1,0 +1,229 @@
+//! Live spend of every budgeted entity, for budget checks that do not wait for the spend writer.
+//!
+//! An account starts from the spend in the entity's cached record plus whatever this instance
+//! has spent on it that the writer has not stored yet. Each admitted request reserves its
+//! worst-case cost on all its budgeted accounts at once; a request is refused when spend plus
+//! the reservations already held reaches the budget. When the request ends, its reservation is
+//! replaced by its real cost. So a burst of concurrent requests overspends by at most one
+//! request's cost. A governance change to an entity (a spend reset, say) re-reads its spend.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use crate::auth::Changed;
+
+/// An entity spend is tracked for.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Account {
+    Key(String),
+    Team(String),
+    Member { team_id: String, user_id: String },
+    User(String),
+    Org(String),
+    EndUser(String),
+}
+
+/// One budget a request is subject to.
+#[derive(Debug, Clone)]
+pub struct Line {
+    pub account: Account,
+    pub max_budget: f64,
+    /// Spend in the cached record.
+    pub recorded: f64,
+    /// `Key=...`, `Team=...`: the entity as the budget error names it.
+    pub label: String,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    /// Spend as last known; `None` until read from a record (again).
+    spend: Option<f64>,
+    reserved: f64,
+    /// Spent here and not yet stored by the writer.
+    unflushed: f64,
+}
+
+/// A budget was reached.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Exceeded {
+    pub index: usize,
+    pub current: f64,
+    pub max_budget: f64,
+}
+
+/// Held by an admitted request until it ends.
+#[derive(Debug, Default)]
+pub struct Reservation {
+    accounts: Vec<Account>,
+    amount: f64,
+}
+
+impl Reservation {
+    pub fn is_empty(&self) -> bool {
+        self.accounts.is_empty()
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct Ledger {
+    accounts: Mutex<HashMap<Account, State>>,
+}
+
+impl Ledger {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Account, State>> {
+        self.accounts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Admit a request subject to `lines`, reserving `worst_case` on each; all or nothing.
+    pub fn admit(&self, lines: &[Line], worst_case: f64) -> Result<Reservation, Exceeded> {
+        if lines.is_empty() {
+            return Ok(Reservation::default());
+        }
+        let mut map = self.lock();
+        for (index, line) in lines.iter().enumerate() {
+            let st = map.entry(line.account.clone()).or_default();
+            let spend = *st.spend.get_or_insert(line.recorded + st.unflushed);
+            let current = spend + st.reserved;
+            if line.max_budget >= 0.0 && current >= line.max_budget {
+                return Err(Exceeded {
+                    index,
+                    current: spend,
+                    max_budget: line.max_budget,
+                });
+            }
+        }
+        let amount = worst_case.max(0.0);
+        for line in lines {
+            if let Some(st) = map.get_mut(&line.account) {
+                st.reserved += amount;
+            }
+        }
+        Ok(Reservation {
+            accounts: lines.iter().map(|l| l.account.clone()).collect(),
+            amount,
+        })
+    }
+
+    /// The request ended having cost `cost`: release its reservation, book the cost.
+    pub fn settle(&self, r: Reservation, cost: f64) {
+        if r.accounts.is_empty() {
+            return;
+        }
+        let mut map = self.lock();
+        for a in r.accounts {
+            let st = map.entry(a).or_default();
+            st.reserved = (st.reserved - r.amount).max(0.0);
+            if let Some(s) = st.spend.as_mut() {
+                *s += cost;
+            }
+            st.unflushed += cost;
+        }
+    }
+
+    /// The writer stored `cost` for these accounts.
+    pub fn flushed(&self, items: impl IntoIterator<Item = (Account, f64)>) {
+        let mut map = self.lock();
+        for (a, cost) in items {
+            if let Some(st) = map.get_mut(&a) {
+                st.unflushed = (st.unflushed - cost).max(0.0);
+            }
+        }
+    }
+
+    /// Spend of these entities changed in the database: read it again from their records.
+    pub fn forget(&self, changed: &[Changed]) {
+        let mut map = self.lock();
+        for c in changed {
+            match c {
+                Changed::All => map.values_mut().for_each(|s| s.spend = None),
+                Changed::Models => {}
+                c => {
+                    let a = match c {
+                        Changed::Key(t) => Account::Key(t.clone()),
+                        Changed::Team(t) => Account::Team(t.clone()),
+                        Changed::User(u) => Account::User(u.clone()),
+                        Changed::Org(o) => Account::Org(o.clone()),
+                        Changed::EndUser(e) => Account::EndUser(e.clone()),
+                        Changed::Member { team_id, user_id } => Account::Member {
+                            team_id: team_id.clone(),
+                            user_id: user_id.clone(),
+                        },
+                        Changed::All | Changed::Models => continue,
+                    };
+                    if let Some(s) = map.get_mut(&a) {
+                        s.spend = None;
+                    }
+                }
+            }
+        }
+        map.retain(|_, s| s.spend.is_some() || s.reserved > 0.0 || s.unflushed > 0.0);
+    }
+
+    /// Current spend and reservations of `a` (tests, reports).
+    pub fn get(&self, a: &Account) -> Option<(f64, f64)> {
+        self.lock()
+            .get(a)
+            .map(|s| (s.spend.unwrap_or(0.0), s.reserved))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(max: f64, recorded: f64) -> Line {
+        Line {
+            account: Account::Key("k".into()),
+            max_budget: max,
+            recorded,
+            label: "Key=k".into(),
+        }
+    }
+
+    #[test]
+    fn a_burst_overspends_by_at_most_one_request() {
+        let l = Ledger::default();
+        let lines = [key(2.5, 0.0)];
+        let held: Vec<_> = (0..20).filter_map(|_| l.admit(&lines, 1.0).ok()).collect();
+        assert_eq!(held.len(), 3);
+        for r in held {
+            l.settle(r, 1.0);
+        }
+        assert_eq!(l.get(&Account::Key("k".into())), Some((3.0, 0.0)));
+        let e = l.admit(&lines, 1.0).unwrap_err();
+        assert_eq!((e.index, e.current, e.max_budget), (0, 3.0, 2.5));
+    }
+
+    #[test]
+    fn all_or_nothing_across_accounts() {
+        let l = Ledger::default();
+        let team = Line {
+            account: Account::Team("t".into()),
+            max_budget: 1.0,
+            recorded: 1.0,
+            label: "Team=t".into(),
+        };
+        let e = l.admit(&[key(10.0, 0.0), team], 0.5).unwrap_err();
+        assert_eq!(e.index, 1);
+        assert_eq!(l.get(&Account::Key("k".into())), Some((0.0, 0.0)));
+    }
+
+    #[test]
+    fn a_reset_rereads_the_record_plus_unflushed_spend() {
+        let l = Ledger::default();
+        let r = l.admit(&[key(10.0, 4.0)], 1.0).unwrap();
+        l.settle(r, 0.75);
+        assert_eq!(l.get(&Account::Key("k".into())), Some((4.75, 0.0)));
+        // the spend was reset in the database before the writer stored the 0.75
+        l.forget(&[Changed::Key("k".into())]);
+        let r = l.admit(&[key(10.0, 0.0)], 0.0).unwrap();
+        assert_eq!(l.get(&Account::Key("k".into())), Some((0.75, 0.0)));
+        l.settle(r, 0.0);
+        l.flushed([(Account::Key("k".into()), 0.75)]);
+        l.forget(&[Changed::All]);
+        l.admit(&[key(10.0, 0.75)], 0.0).unwrap();
+        assert_eq!(l.get(&Account::Key("k".into())), Some((0.75, 0.0)));
+    }
+}

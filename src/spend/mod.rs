@@ -1,0 +1,150 @@
+//! Spend accounting: what a request costs ([`prices`], [`cost`]), the live budget ledger
+//! ([`ledger`]), and the background writer of SpendLogs and roll-ups ([`writer`]).
+//!
+//! A request is admitted with a [`Ticket`] (queue slot plus budget reservation); when it ends,
+//! the ticket is finished with its cost: the ledger books the cost at once and the row goes to
+//! the writer.
+
+pub mod cost;
+pub mod ledger;
+pub mod prices;
+pub mod record;
+pub mod writer;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinHandle;
+
+use ledger::{Ledger, Reservation};
+use record::SpendRow;
+
+use crate::store::Store;
+
+/// Default `general_settings.spend_log_queue_size`.
+pub const DEFAULT_QUEUE: usize = 20_000;
+/// Default `general_settings.proxy_batch_write_at` (seconds).
+pub const DEFAULT_EVERY_SECS: f64 = 1.0;
+
+/// Settings of the spend path.
+#[derive(Debug, Clone, Copy)]
+pub struct SpendOptions {
+    pub writer: writer::Options,
+    pub queue: usize,
+    /// `store_prompts_in_spend_logs`
+    pub store_prompts: bool,
+}
+
+impl Default for SpendOptions {
+    fn default() -> Self {
+        Self {
+            writer: writer::Options {
+                every: Duration::from_secs_f64(DEFAULT_EVERY_SECS),
+                disable_spend_logs: false,
+                shutdown_grace: Duration::from_secs(10),
+            },
+            queue: DEFAULT_QUEUE,
+            store_prompts: false,
+        }
+    }
+}
+
+/// The running writer.
+struct Running {
+    tx: mpsc::Sender<SpendRow>,
+    stop: watch::Sender<bool>,
+    task: Mutex<Option<JoinHandle<()>>>,
+}
+
+pub struct Spend {
+    pub ledger: Arc<Ledger>,
+    running: Option<Running>,
+    pub store_prompts: bool,
+}
+
+impl Spend {
+    /// Start the writer when there is a database.
+    pub fn start(store: Option<Arc<Store>>, opts: SpendOptions) -> Self {
+        let ledger = Arc::new(Ledger::default());
+        let running = store.map(|store| {
+            let (tx, rx) = mpsc::channel(opts.queue.max(1));
+            let (stop, stop_rx) = watch::channel(false);
+            let w = writer::Writer {
+                store,
+                ledger: ledger.clone(),
+                opts: opts.writer,
+            };
+            let task = tokio::spawn(w.run(rx, stop_rx));
+            Running {
+                tx,
+                stop,
+                task: Mutex::new(Some(task)),
+            }
+        });
+        Self {
+            ledger,
+            running,
+            store_prompts: opts.store_prompts,
+        }
+    }
+
+    /// A queue slot for one request's row (waits while the queue is full); `None` without a
+    /// database.
+    pub async fn slot(&self) -> Option<mpsc::OwnedPermit<SpendRow>> {
+        let r = self.running.as_ref()?;
+        match r.tx.clone().try_reserve_owned() {
+            Ok(p) => Some(p),
+            Err(mpsc::error::TrySendError::Full(tx)) => tx.reserve_owned().await.ok(),
+            Err(mpsc::error::TrySendError::Closed(_)) => None,
+        }
+    }
+
+    /// Rows waiting for the writer.
+    pub fn queued(&self) -> usize {
+        self.running
+            .as_ref()
+            .map(|r| r.tx.max_capacity() - r.tx.capacity())
+            .unwrap_or(0)
+    }
+
+    /// Flush what is queued and stop the writer (after the server has drained).
+    pub async fn shutdown(&self) {
+        let Some(r) = &self.running else {
+            return;
+        };
+        let _ = r.stop.send(true);
+        let task = r
+            .task
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(t) = task {
+            let _ = t.await;
+        }
+    }
+}
+
+/// An admitted request's claim on the spend path, finished once when the request ends.
+pub struct Ticket {
+    pub spend: Arc<Spend>,
+    pub slot: Option<mpsc::OwnedPermit<SpendRow>>,
+    pub reservation: Reservation,
+}
+
+impl Ticket {
+    /// Book `row.spend` and queue the row.
+    pub fn finish(self, row: SpendRow) {
+        self.spend.ledger.settle(self.reservation, row.spend);
+        if let Some(slot) = self.slot {
+            slot.send(row);
+        }
+    }
+}
+
+/// Unix seconds of `t`.
+pub fn unix(t: SystemTime) -> f64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}

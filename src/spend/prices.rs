@@ -1,0 +1,208 @@
+//! The model price map (LiteLLM's `model_prices_and_context_window.json`, trimmed by
+//! `scripts/refresh-prices` and embedded at compile time) and per-deployment price resolution.
+
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+static MAP_JSON: &str = include_str!("../../data/model_prices.json");
+
+/// Rates that apply once the prompt is longer than `above` tokens.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Tier {
+    pub above: u64,
+    pub input: Option<f64>,
+    pub output: Option<f64>,
+    pub cache_read: Option<f64>,
+    pub cache_creation: Option<f64>,
+}
+
+/// What one deployment costs, in USD.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Price {
+    pub input_per_token: f64,
+    pub output_per_token: f64,
+    /// Defaults to `input_per_token` when the map has no cache rate.
+    pub cache_read_per_token: Option<f64>,
+    pub cache_creation_per_token: Option<f64>,
+    pub per_request: f64,
+    pub input_per_image: f64,
+    pub output_per_image: f64,
+    pub input_per_second: f64,
+    pub output_per_second: f64,
+    /// Long-context tiers, lowest threshold first.
+    pub tiers: Vec<Tier>,
+    /// The most output tokens the model can produce (worst case for budget reservations).
+    pub max_output_tokens: Option<u64>,
+}
+
+#[derive(Deserialize)]
+struct Entry {
+    #[serde(flatten)]
+    fields: HashMap<String, Value>,
+}
+
+fn map() -> &'static HashMap<String, Arc<Price>> {
+    static MAP: OnceLock<HashMap<String, Arc<Price>>> = OnceLock::new();
+    MAP.get_or_init(|| {
+        let raw: HashMap<String, Entry> = serde_json::from_str(MAP_JSON).unwrap_or_default();
+        raw.into_iter()
+            .map(|(k, e)| (k, Arc::new(Price::from_fields(&e.fields))))
+            .collect()
+    })
+}
+
+fn num(fields: &HashMap<String, Value>, k: &str) -> Option<f64> {
+    fields
+        .get(k)
+        .and_then(Value::as_f64)
+        .filter(|v| v.is_finite())
+}
+
+/// `input_cost_per_token_above_200k_tokens` -> (`input_cost_per_token`, 200_000).
+fn tier_field(k: &str) -> Option<(&str, u64)> {
+    let (base, rest) = k.split_once("_above_")?;
+    let n = rest.strip_suffix("k_tokens")?.parse::<u64>().ok()?;
+    Some((base, n * 1000))
+}
+
+impl Price {
+    fn from_fields(f: &HashMap<String, Value>) -> Self {
+        let mut p = Price::default();
+        p.apply(|k| num(f, k));
+        let mut tiers: Vec<Tier> = Vec::new();
+        for (k, v) in f {
+            let (Some((base, above)), Some(v)) = (tier_field(k), v.as_f64()) else {
+                continue;
+            };
+            let i = match tiers.iter().position(|t| t.above == above) {
+                Some(i) => i,
+                None => {
+                    tiers.push(Tier {
+                        above,
+                        ..Tier::default()
+                    });
+                    tiers.len() - 1
+                }
+            };
+            let t = &mut tiers[i];
+            match base {
+                "input_cost_per_token" => t.input = Some(v),
+                "output_cost_per_token" => t.output = Some(v),
+                "cache_read_input_token_cost" => t.cache_read = Some(v),
+                "cache_creation_input_token_cost" => t.cache_creation = Some(v),
+                _ => {}
+            }
+        }
+        tiers.sort_by_key(|t| t.above);
+        p.tiers = tiers;
+        p.max_output_tokens = f
+            .get("max_output_tokens")
+            .or_else(|| f.get("max_tokens"))
+            .and_then(Value::as_u64);
+        p
+    }
+
+    /// Overwrite the rates `get` knows (map fields, or `model_info` / `tianji_params` overrides).
+    fn apply(&mut self, get: impl Fn(&str) -> Option<f64>) {
+        let set = |slot: &mut f64, k: &str| {
+            if let Some(v) = get(k) {
+                *slot = v;
+            }
+        };
+        set(&mut self.input_per_token, "input_cost_per_token");
+        set(&mut self.output_per_token, "output_cost_per_token");
+        set(&mut self.per_request, "input_cost_per_request");
+        set(&mut self.input_per_image, "input_cost_per_image");
+        set(&mut self.output_per_image, "output_cost_per_image");
+        set(&mut self.input_per_second, "input_cost_per_second");
+        set(&mut self.output_per_second, "output_cost_per_second");
+        if let Some(v) = get("cache_read_input_token_cost") {
+            self.cache_read_per_token = Some(v);
+        }
+        if let Some(v) = get("cache_creation_input_token_cost") {
+            self.cache_creation_per_token = Some(v);
+        }
+        if let Some(v) = get("max_output_tokens") {
+            self.max_output_tokens = Some(v as u64);
+        }
+    }
+
+    /// The price map entry for `provider/model`: tried as written, then the bare model name,
+    /// then the `provider/model` key of the map.
+    pub fn lookup(provider: &str, model: &str) -> Option<Arc<Price>> {
+        let m = map();
+        let full = format!("{provider}/{model}");
+        m.get(&full)
+            .or_else(|| m.get(model))
+            .or_else(|| model.rsplit_once('/').and_then(|(_, tail)| m.get(tail)))
+            .cloned()
+    }
+
+    /// The price of a deployment: `model_info.base_model` or the provider's model in the map,
+    /// then any cost fields set in `model_info` or `tianji_params` (those win).
+    pub fn for_deployment(
+        provider: &str,
+        model: &str,
+        model_info: &Map<String, Value>,
+        overrides: &Map<String, Value>,
+    ) -> Option<Arc<Price>> {
+        let base = model_info
+            .get("base_model")
+            .and_then(Value::as_str)
+            .and_then(|b| {
+                let (p, m) = b.split_once('/').unwrap_or((provider, b));
+                Price::lookup(p, m)
+            })
+            .or_else(|| Price::lookup(provider, model));
+        let has_override = |src: &Map<String, Value>| {
+            src.keys()
+                .any(|k| k.contains("cost_per") || k.ends_with("_token_cost"))
+        };
+        if !has_override(model_info) && !has_override(overrides) {
+            return base;
+        }
+        let mut p = base.map(|b| (*b).clone()).unwrap_or_default();
+        for src in [model_info, overrides] {
+            p.apply(|k| src.get(k).and_then(Value::as_f64).filter(|v| v.is_finite()));
+        }
+        Some(Arc::new(p))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn map_has_known_models_with_tiers() {
+        let p = Price::lookup("openai", "gpt-4o").unwrap();
+        assert_eq!(p.input_per_token, 2.5e-6);
+        assert_eq!(p.output_per_token, 1e-5);
+        assert_eq!(p.cache_read_per_token, Some(1.25e-6));
+        assert_eq!(p.max_output_tokens, Some(16384));
+        let g = Price::lookup("gemini", "gemini-2.5-pro").unwrap();
+        assert_eq!(g.tiers.len(), 1);
+        assert_eq!(g.tiers[0].above, 200_000);
+        assert_eq!(g.tiers[0].input, Some(2.5e-6));
+        assert!(Price::lookup("azure", "gpt-4o").is_some());
+        assert!(Price::lookup("openai", "no-such-model").is_none());
+        let w = Price::lookup("openai", "whisper-1").unwrap();
+        assert_eq!(w.input_per_second, 1e-4);
+    }
+
+    #[test]
+    fn overrides_win_and_base_model_is_used() {
+        let mut info = Map::new();
+        info.insert("base_model".into(), Value::from("gpt-4o"));
+        let p = Price::for_deployment("azure", "my-deploy", &info, &Map::new()).unwrap();
+        assert_eq!(p.input_per_token, 2.5e-6);
+        let mut params = Map::new();
+        params.insert("input_cost_per_token".into(), Value::from(1.0));
+        let p = Price::for_deployment("openai", "custom", &Map::new(), &params).unwrap();
+        assert_eq!((p.input_per_token, p.output_per_token), (1.0, 0.0));
+        assert!(Price::for_deployment("openai", "custom", &Map::new(), &Map::new()).is_none());
+    }
+}
