@@ -11,6 +11,7 @@ pub mod prices;
 pub mod record;
 pub mod writer;
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -59,6 +60,8 @@ struct Running {
 
 pub struct Spend {
     pub ledger: Arc<Ledger>,
+    /// Rows handed to the writer and not stored yet.
+    pending: Arc<AtomicUsize>,
     running: Option<Running>,
     pub store_prompts: bool,
 }
@@ -67,12 +70,14 @@ impl Spend {
     /// Start the writer when there is a database.
     pub fn start(store: Option<Arc<Store>>, opts: SpendOptions) -> Self {
         let ledger = Arc::new(Ledger::default());
+        let pending = Arc::new(AtomicUsize::new(0));
         let running = store.map(|store| {
             let (tx, rx) = mpsc::channel(opts.queue.max(1));
             let (stop, stop_rx) = watch::channel(false);
             let w = writer::Writer {
                 store,
                 ledger: ledger.clone(),
+                pending: pending.clone(),
                 opts: opts.writer,
             };
             let task = tokio::spawn(w.run(rx, stop_rx));
@@ -84,6 +89,7 @@ impl Spend {
         });
         Self {
             ledger,
+            pending,
             running,
             store_prompts: opts.store_prompts,
         }
@@ -100,12 +106,9 @@ impl Spend {
         }
     }
 
-    /// Rows waiting for the writer.
+    /// Rows handed to the writer and not stored yet.
     pub fn queued(&self) -> usize {
-        self.running
-            .as_ref()
-            .map(|r| r.tx.max_capacity() - r.tx.capacity())
-            .unwrap_or(0)
+        self.pending.load(Ordering::Relaxed)
     }
 
     /// Flush what is queued and stop the writer (after the server has drained).
@@ -137,6 +140,7 @@ impl Ticket {
     pub fn finish(self, row: SpendRow) {
         self.spend.ledger.settle(self.reservation, row.spend);
         if let Some(slot) = self.slot {
+            self.spend.pending.fetch_add(1, Ordering::Relaxed);
             slot.send(row);
         }
     }

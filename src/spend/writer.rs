@@ -9,6 +9,7 @@
 //! twice. On shutdown the queue is drained and flushed.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use serde_json::value::RawValue;
@@ -51,6 +52,8 @@ const ROLLUPS: [Query; 12] = [
 pub struct Writer {
     pub store: Arc<Store>,
     pub ledger: Arc<Ledger>,
+    /// Rows queued and not stored (decremented per stored batch).
+    pub pending: Arc<AtomicUsize>,
     pub opts: Options,
 }
 
@@ -109,12 +112,14 @@ impl Writer {
         batch: &mut Vec<SpendRow>,
         deadline: Option<tokio::time::Instant>,
     ) -> bool {
+        let n = batch.len();
         let mut backoff = Duration::from_millis(100);
         let mut retry = false;
         loop {
             match self.store_batch(batch, retry).await {
                 Ok(()) => {
                     self.ledger.flushed(charged(batch));
+                    self.pending.fetch_sub(n, Ordering::Relaxed);
                     batch.clear();
                     return true;
                 }

@@ -249,7 +249,7 @@ pub fn chat_stream_events(model: &str, words: &[&str], include_usage: bool) -> V
     v
 }
 
-fn default_reply(r: &Recorded) -> Reply {
+pub fn default_reply(r: &Recorded) -> Reply {
     let body: Value = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
     let model = body["model"].as_str().unwrap_or("unknown").to_string();
     let stream = body["stream"].as_bool().unwrap_or(false);

@@ -8,6 +8,7 @@ mod providers;
 mod proxy;
 mod sdk;
 mod server;
+mod spend;
 mod store;
 mod streaming;
 mod teams;

@@ -1,0 +1,496 @@
+//! Spend accounting against a real Postgres: one SpendLogs row per request with the cost from
+//! the price map, roll-ups to every entity and the daily tables, budgets under bursts, the
+//! flush on shutdown.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::Method;
+use serde_json::{Value, json};
+
+use crate::common::db::TestDb;
+use crate::common::mock_upstream::{MockUpstream, Recorded, Reply, default_reply};
+use crate::common::{MASTER_KEY, Resp, TestGateway, send};
+
+use super::admin_keys::call;
+
+/// gpt-4o and text-embedding-3-small as the embedded price map has them.
+const IN: f64 = 2.5e-6;
+const OUT: f64 = 1e-5;
+const EMB_IN: f64 = 2e-8;
+
+fn close(a: f64, b: f64) -> bool {
+    (a - b).abs() < 1e-12
+}
+
+/// A gateway with `gpt` (openai/gpt-4o) and `emb` (openai/text-embedding-3-small) at `up`.
+async fn gateway(db: &TestDb, up: &MockUpstream, general: &str) -> TestGateway {
+    let yaml = format!(
+        "model_list:\n  - model_name: gpt\n    tianji_params: {{model: openai/gpt-4o, api_base: \"{b}\", api_key: sk-up}}\n  - model_name: emb\n    tianji_params: {{model: openai/text-embedding-3-small, api_base: \"{b}\", api_key: sk-up}}\ngeneral_settings:\n  master_key: {MASTER_KEY}\n  database_url: \"{u}\"\n{general}",
+        b = up.base(),
+        u = db.url
+    );
+    TestGateway::start(&yaml).await
+}
+
+/// The mock's default answers, or a 500 when the request says "fail".
+async fn failing_mock(delay: Duration) -> MockUpstream {
+    MockUpstream::with(Arc::new(move |r: &Recorded| {
+        let reply = if String::from_utf8_lossy(&r.body).contains("\"fail\"") {
+            Reply::status(
+                500,
+                json!({"error": {"message": "upstream broke", "type": "server_error"}}),
+            )
+        } else {
+            default_reply(r)
+        };
+        if delay.is_zero() {
+            reply
+        } else {
+            Reply::Delay(delay, Box::new(reply))
+        }
+    }))
+    .await
+}
+
+async fn ok(r: Resp) -> Value {
+    assert_eq!(r.status, 200, "{}", r.text());
+    r.json()
+}
+
+async fn post(gw: &TestGateway, path: &str, key: &str, body: Value) -> Resp {
+    call(gw, Method::POST, path, key, body).await
+}
+
+async fn rows(db: &TestDb, sql: &str) -> Vec<tokio_postgres::Row> {
+    db.client().await.query(sql, &[]).await.unwrap()
+}
+
+async fn count(db: &TestDb, table: &str) -> i64 {
+    rows(db, &format!("SELECT count(*) FROM \"{table}\"")).await[0].get(0)
+}
+
+async fn wait_rows(db: &TestDb, n: i64) {
+    for _ in 0..250 {
+        if count(db, "TianjiLLM_SpendLogs").await >= n {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("SpendLogs never reached {n} rows");
+}
+
+async fn spend_of(db: &TestDb, table: &str, col: &str, id: &str) -> f64 {
+    let r = db
+        .client()
+        .await
+        .query(
+            &format!("SELECT spend FROM \"{table}\" WHERE \"{col}\" = $1"),
+            &[&id],
+        )
+        .await
+        .unwrap();
+    r.first().map(|r| r.get(0)).unwrap_or(-1.0)
+}
+
+async fn chat_as(gw: &TestGateway, key: &str, body: Value) -> Resp {
+    send(
+        Method::POST,
+        &gw.url(if body.get("input").is_some() {
+            "/v1/embeddings"
+        } else {
+            "/v1/chat/completions"
+        }),
+        &[("authorization", &format!("Bearer {key}"))],
+        Bytes::from(body.to_string()),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn every_request_is_logged_costed_and_rolled_up() {
+    let db = TestDb::create().await;
+    let up = failing_mock(Duration::ZERO).await;
+    let gw = gateway(&db, &up, "  proxy_batch_write_at: 0.05\n").await;
+    let org = ok(post(
+        &gw,
+        "/organization/new",
+        MASTER_KEY,
+        json!({"organization_alias": "acme"}),
+    )
+    .await)
+    .await;
+    let org_id = org["organization_id"].as_str().unwrap().to_string();
+    let team = ok(post(
+        &gw,
+        "/team/new",
+        MASTER_KEY,
+        json!({"team_alias": "t", "organization_id": org_id}),
+    )
+    .await)
+    .await;
+    let team_id = team["team_id"].as_str().unwrap().to_string();
+    ok(post(&gw, "/user/new", MASTER_KEY, json!({"user_id": "alice"})).await).await;
+    ok(post(
+        &gw,
+        "/team/member_add",
+        MASTER_KEY,
+        json!({"team_id": team_id, "member": {"role": "user", "user_id": "alice"}}),
+    )
+    .await)
+    .await;
+    let k = ok(post(
+        &gw,
+        "/key/generate",
+        MASTER_KEY,
+        json!({"team_id": team_id, "user_id": "alice"}),
+    )
+    .await)
+    .await;
+    let key = k["key"].as_str().unwrap().to_string();
+    let token = k["token"].as_str().unwrap().to_string();
+
+    let msgs = json!([{"role": "user", "content": "hi"}]);
+    let mut expected = Vec::new();
+    // 3 plain chats for end user "eve" with a tag
+    for _ in 0..3 {
+        let r = chat_as(&gw, &key, json!({"model": "gpt", "messages": msgs, "user": "eve", "metadata": {"tags": ["blue"]}})).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        let cost: f64 = r.header("x-tianji-response-cost").unwrap().parse().unwrap();
+        assert!(close(cost, 9.0 * IN + 3.0 * OUT), "{cost}");
+        expected.push((9.0 * IN + 3.0 * OUT, "success"));
+    }
+    // 2 streams (usage read from the stream the gateway asked for)
+    for _ in 0..2 {
+        let r = chat_as(
+            &gw,
+            &key,
+            json!({"model": "gpt", "messages": msgs, "stream": true}),
+        )
+        .await;
+        assert_eq!(r.status, 200);
+        assert!(r.text().ends_with("data: [DONE]\n\n"));
+        expected.push((9.0 * IN + 2.0 * OUT, "success"));
+    }
+    // 2 failures
+    for _ in 0..2 {
+        let r = chat_as(
+            &gw,
+            &key,
+            json!({"model": "gpt", "messages": [{"role": "user", "content": "fail"}]}),
+        )
+        .await;
+        assert_eq!(r.status, 500, "{}", r.text());
+        expected.push((0.0, "failure"));
+    }
+    // 2 embeddings
+    for _ in 0..2 {
+        let r = chat_as(&gw, &key, json!({"model": "emb", "input": "hello"})).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        expected.push((2.0 * EMB_IN, "success"));
+    }
+    let n = expected.len() as i64;
+    wait_rows(&db, n).await;
+    // let the roll-ups of the last flush land (same transaction, so they already have)
+    assert_eq!(count(&db, "TianjiLLM_SpendLogs").await, n);
+
+    let logs = rows(&db, "SELECT spend, status, api_key, call_type, model, model_group, custom_llm_provider, \"user\", team_id, organization_id, end_user, request_tags, messages, \"startTime\" <= \"endTime\", metadata FROM \"TianjiLLM_SpendLogs\"").await;
+    let mut got: Vec<(f64, String)> = logs.iter().map(|r| (r.get(0), r.get(1))).collect();
+    let mut want: Vec<(f64, String)> = expected.iter().map(|(c, s)| (*c, s.to_string())).collect();
+    let by = |a: &(f64, String), b: &(f64, String)| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1));
+    got.sort_by(by);
+    want.sort_by(by);
+    for (g, w) in got.iter().zip(&want) {
+        assert!(close(g.0, w.0) && g.1 == w.1, "got {got:?} want {want:?}");
+    }
+    for r in &logs {
+        assert_eq!(r.get::<_, String>(2), token, "api_key is the hash");
+        assert_eq!(r.get::<_, String>(7), "alice");
+        assert_eq!(
+            r.get::<_, Option<String>>(8).as_deref(),
+            Some(team_id.as_str())
+        );
+        assert_eq!(
+            r.get::<_, Option<String>>(9).as_deref(),
+            Some(org_id.as_str())
+        );
+        assert_eq!(
+            r.get::<_, Value>(12),
+            json!({}),
+            "prompts are not stored by default"
+        );
+        assert!(r.get::<_, bool>(13));
+        let meta: Value = r.get(14);
+        assert_eq!(meta["user_api_key_team_id"], json!(team_id));
+        assert!(!meta.to_string().contains(&key), "raw key in metadata");
+    }
+    let call_types: Vec<String> = logs.iter().map(|r| r.get(3)).collect();
+    assert_eq!(call_types.iter().filter(|c| *c == "aembedding").count(), 2);
+    assert_eq!(call_types.iter().filter(|c| *c == "acompletion").count(), 7);
+    let r0 = logs
+        .iter()
+        .find(|r| r.get::<_, Option<String>>(10).is_some())
+        .unwrap();
+    assert_eq!(r0.get::<_, String>(4), "gpt-4o");
+    assert_eq!(r0.get::<_, String>(5), "gpt");
+    assert_eq!(r0.get::<_, String>(6), "openai");
+    assert_eq!(r0.get::<_, Value>(11), json!(["blue"]));
+    assert!(
+        !rows(
+            &db,
+            "SELECT to_jsonb(s)::text FROM \"TianjiLLM_SpendLogs\" s"
+        )
+        .await
+        .iter()
+        .any(|r| r.get::<_, String>(0).contains("sk-up")),
+        "provider key stored"
+    );
+
+    let total: f64 = expected.iter().map(|e| e.0).sum();
+    let eve = 3.0 * (9.0 * IN + 3.0 * OUT);
+    assert!(close(
+        spend_of(&db, "TianjiLLM_VerificationToken", "token", &token).await,
+        total
+    ));
+    assert!(close(
+        spend_of(&db, "TianjiLLM_TeamTable", "team_id", &team_id).await,
+        total
+    ));
+    assert!(close(
+        spend_of(&db, "TianjiLLM_UserTable", "user_id", "alice").await,
+        total
+    ));
+    assert!(close(
+        spend_of(
+            &db,
+            "TianjiLLM_OrganizationTable",
+            "organization_id",
+            &org_id
+        )
+        .await,
+        total
+    ));
+    assert!(close(
+        spend_of(&db, "TianjiLLM_EndUserTable", "user_id", "eve").await,
+        eve
+    ));
+    assert!(close(
+        spend_of(&db, "TianjiLLM_TagTable", "tag_name", "blue").await,
+        eve
+    ));
+    let member: f64 = db
+        .client()
+        .await
+        .query_one("SELECT spend FROM \"TianjiLLM_TeamMembership\" WHERE user_id = 'alice' AND team_id = $1", &[&team_id])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(close(member, total));
+
+    // daily tables agree with the logs
+    for (table, col, id, want_spend, want_requests, want_failed) in [
+        (
+            "TianjiLLM_DailyUserSpend",
+            "user_id",
+            "alice",
+            total,
+            9i64,
+            2i64,
+        ),
+        (
+            "TianjiLLM_DailyTeamSpend",
+            "team_id",
+            team_id.as_str(),
+            total,
+            9,
+            2,
+        ),
+        (
+            "TianjiLLM_DailyOrganizationSpend",
+            "organization_id",
+            org_id.as_str(),
+            total,
+            9,
+            2,
+        ),
+        (
+            "TianjiLLM_DailyEndUserSpend",
+            "end_user_id",
+            "eve",
+            eve,
+            3,
+            0,
+        ),
+        ("TianjiLLM_DailyTagSpend", "tag", "blue", eve, 3, 0),
+    ] {
+        let r = db
+            .client()
+            .await
+            .query_one(
+                &format!("SELECT sum(spend), sum(api_requests)::bigint, sum(failed_requests)::bigint, sum(successful_requests)::bigint, sum(prompt_tokens)::bigint, count(DISTINCT date) FROM \"{table}\" WHERE \"{col}\" = $1"),
+                &[&id],
+            )
+            .await
+            .unwrap();
+        assert!(close(r.get(0), want_spend), "{table}");
+        assert_eq!(r.get::<_, i64>(1), want_requests, "{table}");
+        assert_eq!(r.get::<_, i64>(2), want_failed, "{table}");
+        assert_eq!(r.get::<_, i64>(3), want_requests - want_failed, "{table}");
+        assert_eq!(r.get::<_, i64>(5), 1, "{table}");
+    }
+    gw.gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_burst_cannot_overspend_a_key_budget() {
+    let db = TestDb::create().await;
+    let up = failing_mock(Duration::from_millis(300)).await;
+    let gw = gateway(&db, &up, "").await;
+    // one request costs 9 prompt + 3 completion tokens; the budget is 2.5 of them
+    let one = 9.0 * IN + 3.0 * OUT;
+    let k = ok(post(
+        &gw,
+        "/key/generate",
+        MASTER_KEY,
+        json!({"max_budget": 2.5 * one}),
+    )
+    .await)
+    .await;
+    let key = k["key"].as_str().unwrap().to_string();
+    let body =
+        json!({"model": "gpt", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 3});
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let (url, key, body) = (
+            gw.url("/v1/chat/completions"),
+            key.clone(),
+            body.to_string(),
+        );
+        tasks.push(tokio::spawn(async move {
+            send(
+                Method::POST,
+                &url,
+                &[("authorization", &format!("Bearer {key}"))],
+                Bytes::from(body),
+            )
+            .await
+        }));
+    }
+    let mut okc = 0;
+    for t in tasks {
+        let r = t.await.unwrap();
+        match r.status.as_u16() {
+            200 => okc += 1,
+            429 => {
+                let e = r.json();
+                assert_eq!(e["error"]["type"], "budget_exceeded", "{e}");
+                assert!(
+                    e["error"]["message"]
+                        .as_str()
+                        .unwrap()
+                        .starts_with("Budget has been exceeded! Key=")
+                );
+            }
+            s => panic!("unexpected {s}: {}", r.text()),
+        }
+    }
+    assert!((1..=3).contains(&okc), "{okc} of 20 succeeded");
+    // sequential requests then stop once the budget is reached, before the writer stored anything
+    let mut more = 0;
+    while chat_as(&gw, &key, body.clone()).await.status == 200 {
+        more += 1;
+        assert!(more < 5);
+    }
+    assert!(
+        okc + more <= 3,
+        "{okc} + {more} requests fit in 2.5 requests' budget"
+    );
+    gw.gw.shutdown().await;
+    let spent = spend_of(
+        &db,
+        "TianjiLLM_VerificationToken",
+        "token",
+        k["token"].as_str().unwrap(),
+    )
+    .await;
+    assert!(close(spent, (okc + more) as f64 * one), "{spent}");
+    assert!(spent <= 2.5 * one + one);
+}
+
+#[tokio::test]
+async fn shutdown_stores_every_queued_row() {
+    let db = TestDb::create().await;
+    let up = failing_mock(Duration::ZERO).await;
+    // the writer would wait a minute before flushing: only the shutdown flush stores rows
+    let gw = gateway(&db, &up, "  proxy_batch_write_at: 60\n").await;
+    let n = 40;
+    for i in 0..n {
+        let r = chat_as(
+            &gw,
+            MASTER_KEY,
+            json!({"model": "gpt", "messages": [{"role": "user", "content": format!("q{i}")}]}),
+        )
+        .await;
+        assert_eq!(r.status, 200);
+    }
+    assert_eq!(gw.gw.state().spend.queued(), n);
+    assert_eq!(count(&db, "TianjiLLM_SpendLogs").await, 0);
+    gw.gw.shutdown().await;
+    assert_eq!(count(&db, "TianjiLLM_SpendLogs").await, n as i64);
+}
+
+#[tokio::test]
+async fn disable_spend_logs_keeps_rollups_and_prompts_are_opt_in() {
+    let db = TestDb::create().await;
+    let up = failing_mock(Duration::ZERO).await;
+    let gw = gateway(&db, &up, "  disable_spend_logs: true\n").await;
+    let k = ok(post(&gw, "/key/generate", MASTER_KEY, json!({})).await).await;
+    let key = k["key"].as_str().unwrap();
+    assert_eq!(
+        chat_as(
+            &gw,
+            key,
+            json!({"model": "gpt", "messages": [{"role": "user", "content": "secret prompt"}]})
+        )
+        .await
+        .status,
+        200
+    );
+    gw.gw.shutdown().await;
+    assert_eq!(count(&db, "TianjiLLM_SpendLogs").await, 0);
+    assert!(close(
+        spend_of(
+            &db,
+            "TianjiLLM_VerificationToken",
+            "token",
+            k["token"].as_str().unwrap()
+        )
+        .await,
+        9.0 * IN + 3.0 * OUT
+    ));
+
+    let db = TestDb::create().await;
+    let gw = gateway(&db, &up, "  store_prompts_in_spend_logs: true\n").await;
+    assert_eq!(
+        chat_as(
+            &gw,
+            MASTER_KEY,
+            json!({"model": "gpt", "messages": [{"role": "user", "content": "secret prompt"}]})
+        )
+        .await
+        .status,
+        200
+    );
+    gw.gw.shutdown().await;
+    let r = rows(
+        &db,
+        "SELECT messages, response FROM \"TianjiLLM_SpendLogs\"",
+    )
+    .await;
+    assert_eq!(r[0].get::<_, Value>(0)[0]["content"], "secret prompt");
+    assert_eq!(
+        r[0].get::<_, Value>(1)["choices"][0]["message"]["content"],
+        "Hello from the mock"
+    );
+}
