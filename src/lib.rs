@@ -73,6 +73,21 @@ pub async fn prepare_with(loaded: &Loaded, connect_database: bool) -> Result<Pre
         bus.listen(Arc::downgrade(&state));
     }
     let g = &loaded.config.general_settings;
+    if state.store.is_some() {
+        let min = g
+            .proxy_budget_rescheduler_min_time
+            .unwrap_or(spend::reset::DEFAULT_MIN_SECS)
+            .max(0.05);
+        let max = g
+            .proxy_budget_rescheduler_max_time
+            .unwrap_or(spend::reset::DEFAULT_MAX_SECS)
+            .max(min);
+        spend::reset::spawn(
+            Arc::downgrade(&state),
+            secs(Some(min), 10),
+            secs(Some(max), 12),
+        );
+    }
     let tls = match (&g.ssl_certfile, &g.ssl_keyfile) {
         (Some(c), Some(k)) => Some(server::tls_acceptor(c, k)?),
         _ => None,

@@ -346,3 +346,17 @@ LANGUAGE sql IMMUTABLE AS $fn$
         response JSONB, status TEXT, litellm_call_id TEXT, session_id TEXT, endpoint TEXT
     )
 $fn$;
+
+-- ---------------------------------------------------------------------------
+-- tianji_duration_secs(d): seconds of a LiteLLM duration ('30s', '10m', '24h', '7d', '2w',
+-- '1mo' = 30 days), NULL when malformed. Used by the budget reset job. Not part of LiteLLM's
+-- schema.
+-- ---------------------------------------------------------------------------
+CREATE OR REPLACE FUNCTION tianji_duration_secs(d TEXT)
+RETURNS DOUBLE PRECISION
+LANGUAGE sql IMMUTABLE AS $fn$
+    SELECT m[1]::double precision * CASE m[2]
+        WHEN 's' THEN 1 WHEN 'm' THEN 60 WHEN 'h' THEN 3600 WHEN 'd' THEN 86400
+        WHEN 'w' THEN 604800 WHEN 'mo' THEN 2592000 END
+    FROM regexp_match(btrim(d), '^([0-9]+)(mo|s|m|h|d|w)$') AS m
+$fn$;

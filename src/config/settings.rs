@@ -42,6 +42,9 @@ pub struct GeneralSettings {
     pub proxy_batch_write_at: Option<f64>,
     /// Spend rows that may wait for the writer before requests wait for room (default 20000).
     pub spend_log_queue_size: Option<usize>,
+    /// Seconds between budget reset runs: a random time between these two (default 10 and 12).
+    pub proxy_budget_rescheduler_min_time: Option<f64>,
+    pub proxy_budget_rescheduler_max_time: Option<f64>,
 }
 
 /// Alias target: `alias: model` or `alias: {model: m, hidden: true}`.

@@ -9,6 +9,7 @@ pub mod cost;
 pub mod ledger;
 pub mod prices;
 pub mod record;
+pub mod reset;
 pub mod writer;
 
 use std::sync::atomic::{AtomicUsize, Ordering};

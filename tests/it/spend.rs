@@ -494,3 +494,74 @@ async fn disable_spend_logs_keeps_rollups_and_prompts_are_opt_in() {
         "Hello from the mock"
     );
 }
+
+#[tokio::test]
+async fn budgets_reset_on_schedule() {
+    let db = TestDb::create().await;
+    let up = failing_mock(Duration::ZERO).await;
+    let gw = gateway(
+        &db,
+        &up,
+        "  proxy_batch_write_at: 0.05\n  proxy_budget_rescheduler_min_time: 0.1\n  proxy_budget_rescheduler_max_time: 0.2\n",
+    )
+    .await;
+    let one = 9.0 * IN + 3.0 * OUT;
+    let team = ok(post(
+        &gw,
+        "/team/new",
+        MASTER_KEY,
+        json!({"max_budget": 10.0 * one, "budget_duration": "2s"}),
+    )
+    .await)
+    .await;
+    let k = ok(post(
+        &gw,
+        "/key/generate",
+        MASTER_KEY,
+        json!({"max_budget": 1.5 * one, "budget_duration": "1s", "team_id": team["team_id"]}),
+    )
+    .await)
+    .await;
+    let key = k["key"].as_str().unwrap();
+    let body =
+        json!({"model": "gpt", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 3});
+    assert_eq!(chat_as(&gw, key, body.clone()).await.status, 200);
+    assert_eq!(chat_as(&gw, key, body.clone()).await.status, 200);
+    let e = chat_as(&gw, key, body.clone()).await.assert_error(429);
+    assert_eq!(e["error"]["type"], "budget_exceeded");
+    wait_rows(&db, 2).await;
+    // within a few scheduler runs the key's period ends, its spend goes back to 0, and it works
+    let mut back = false;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        if chat_as(&gw, key, body.clone()).await.status == 200 {
+            back = true;
+            break;
+        }
+    }
+    assert!(back, "the key's budget never reset");
+    let r = rows(
+        &db,
+        "SELECT budget_reset_at > (now() AT TIME ZONE 'UTC') FROM \"TianjiLLM_VerificationToken\"",
+    )
+    .await;
+    assert!(r[0].get::<_, bool>(0));
+    // the team's own period (2s) resets its spend too
+    let mut team_reset = false;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let s = spend_of(
+            &db,
+            "TianjiLLM_TeamTable",
+            "team_id",
+            team["team_id"].as_str().unwrap(),
+        )
+        .await;
+        if s < 2.0 * one {
+            team_reset = true;
+            break;
+        }
+    }
+    assert!(team_reset, "the team's budget never reset");
+    gw.gw.shutdown().await;
+}
