@@ -61,14 +61,15 @@ fn main() {
             let addr: SocketAddr = ([127, 0, 0, 1], args[2].parse::<u16>().unwrap()).into();
             let n: usize = args[3].parse().unwrap();
             let stream = args.get(4).is_some_and(|a| a == "stream");
+            let dest = Target::new("drive", addr, None, MASTER).dest();
             current_thread().block_on(async move {
                 if stream {
-                    streams(Dest { addr, key: MASTER }, request_body(true), None, n).await;
+                    streams(dest, request_body(true), None, n).await;
                 } else {
                     let mut tx = connect(addr).await;
                     let body = request_body(false);
                     for _ in 0..n {
-                        one(&mut tx, Dest { addr, key: MASTER }, &body).await;
+                        one(&mut tx, dest, &body).await;
                     }
                 }
             });
@@ -323,13 +324,25 @@ struct Target {
     addr: SocketAddr,
     pid: Option<u32>,
     key: &'static str,
+    /// Requests (and streams) answered 200, all phases.
+    served: &'static AtomicU64,
 }
 
 impl Target {
+    fn new(name: &'static str, addr: SocketAddr, pid: Option<u32>, key: &'static str) -> Self {
+        Self {
+            name,
+            addr,
+            pid,
+            key,
+            served: Box::leak(Box::new(AtomicU64::new(0))),
+        }
+    }
     fn dest(&self) -> Dest {
         Dest {
             addr: self.addr,
             key: self.key,
+            served: self.served,
         }
     }
 }
@@ -351,6 +364,7 @@ async fn connect(addr: SocketAddr) -> Sender {
 struct Dest {
     addr: SocketAddr,
     key: &'static str,
+    served: &'static AtomicU64,
 }
 
 fn make_req(dest: Dest, body: &Bytes) -> Request<Full<Bytes>> {
@@ -367,6 +381,7 @@ async fn one(tx: &mut Sender, dest: Dest, body: &Bytes) {
     let resp = tx.send_request(make_req(dest, body)).await.unwrap();
     assert_eq!(resp.status(), 200);
     let _ = resp.into_body().collect().await.unwrap();
+    dest.served.fetch_add(1, Ordering::Relaxed);
 }
 
 fn pct(v: &mut [u64], p: f64) -> f64 {
@@ -515,6 +530,7 @@ async fn streams(dest: Dest, body: Bytes, until: Option<Instant>, count: usize) 
                 }
             }
         }
+        dest.served.fetch_add(1, Ordering::Relaxed);
     }
     (lat, chunks)
 }
@@ -661,28 +677,40 @@ fn orchestrate(args: &[String]) {
         .as_ref()
         .map(|(_, url)| format!(", database_url: \"{url}\""))
         .unwrap_or_default();
-    let mut cfg = tempfile::NamedTempFile::new().unwrap();
-    write!(
-        cfg,
-        "model_list:\n  - model_name: bench\n    tianji_params: {{model: openai/gpt-bench, api_base: \"http://127.0.0.1:{mock_port}/v1\", api_key: sk-upstream}}\ngeneral_settings: {{master_key: {MASTER}{db_line}}}\n"
-    )
-    .unwrap();
-    let gw = Proc(
-        pinned(proxy_cpu, gw_exe)
-            .args([
-                "--config",
-                cfg.path().to_str().unwrap(),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                &gw_port.to_string(),
-            ])
-            .env("TIANJI_LOG", "warn")
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    wait_port(gw_port);
+    // Priced like gpt-4o, so every request is costed, budgeted and logged.
+    let config = |db: &str| {
+        let mut cfg = tempfile::NamedTempFile::new().unwrap();
+        write!(
+            cfg,
+            "model_list:\n  - model_name: bench\n    tianji_params: {{model: openai/gpt-bench, api_base: \"http://127.0.0.1:{mock_port}/v1\", api_key: sk-upstream, input_cost_per_token: 0.0000025, output_cost_per_token: 0.00001}}\ngeneral_settings: {{master_key: {MASTER}{db}}}\n"
+        )
+        .unwrap();
+        cfg
+    };
+    let start_gw = |cfg: &tempfile::NamedTempFile, port: u16| {
+        let p = Proc(
+            pinned(proxy_cpu, gw_exe)
+                .args([
+                    "--config",
+                    cfg.path().to_str().unwrap(),
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    &port.to_string(),
+                ])
+                .env("TIANJI_LOG", "warn")
+                .stdout(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        wait_port(port);
+        p
+    };
+    let cfg = config(&db_line);
+    let mut gw = start_gw(&cfg, gw_port);
+    let nodb_port = free_port();
+    let cfg_nodb = config("");
+    let gw_nodb = start_gw(&cfg_nodb, nodb_port);
 
     let allocator = if cfg!(feature = "jemalloc") {
         "jemalloc"
@@ -700,37 +728,47 @@ fn orchestrate(args: &[String]) {
         o.rate,
         o.conns
     );
-    let targets = [
-        Target {
-            name: "direct (mock)",
-            addr: ([127, 0, 0, 1], mock_port).into(),
-            pid: None,
-            key: MASTER,
-        },
-        Target {
-            name: "bare hyper proxy",
-            addr: ([127, 0, 0, 1], bare_port).into(),
-            pid: Some(pid_of(&bare)),
-            key: MASTER,
-        },
-        Target {
-            name: "tianji gateway",
-            addr: ([127, 0, 0, 1], gw_port).into(),
-            pid: Some(pid_of(&gw)),
-            key: MASTER,
-        },
+    let gw_name = if db.is_some() {
+        "tianji gateway (database, spend logs)"
+    } else {
+        "tianji gateway"
+    };
+    let mut targets = vec![
+        Target::new(
+            "direct (mock)",
+            ([127, 0, 0, 1], mock_port).into(),
+            None,
+            MASTER,
+        ),
+        Target::new(
+            "bare hyper proxy",
+            ([127, 0, 0, 1], bare_port).into(),
+            Some(pid_of(&bare)),
+            MASTER,
+        ),
+        Target::new(
+            gw_name,
+            ([127, 0, 0, 1], gw_port).into(),
+            Some(pid_of(&gw)),
+            MASTER,
+        ),
     ];
     let virtual_key = db
         .as_ref()
         .map(|_| rt.block_on(generate_key(([127, 0, 0, 1], gw_port).into())));
-    let mut targets = targets.into_iter().collect::<Vec<_>>();
     if let Some(k) = virtual_key {
-        targets.push(Target {
-            name: "tianji gateway, virtual key",
-            addr: ([127, 0, 0, 1], gw_port).into(),
-            pid: Some(pid_of(&gw)),
-            key: Box::leak(k.into_boxed_str()),
-        });
+        targets.push(Target::new(
+            "tianji gateway, virtual key",
+            ([127, 0, 0, 1], gw_port).into(),
+            Some(pid_of(&gw)),
+            Box::leak(k.into_boxed_str()),
+        ));
+        targets.push(Target::new(
+            "tianji gateway, no database",
+            ([127, 0, 0, 1], nodb_port).into(),
+            Some(pid_of(&gw_nodb)),
+            MASTER,
+        ));
     }
     let body = request_body(false);
     let mut rows = Vec::new();
@@ -807,13 +845,14 @@ fn orchestrate(args: &[String]) {
             v.cpu_us_per_req / g.cpu_us_per_req,
             v.c1_p50 - g.c1_p50
         );
-        // One max-rps phase each is at the mercy of this VM's noise: alternate master and
-        // virtual key a few times and compare medians.
-        let (mut m, mut vk) = (Vec::new(), Vec::new());
+        // One max-rps phase each is at the mercy of this VM's noise: alternate master key,
+        // virtual key and the gateway without a database a few times and compare medians.
+        let (mut m, mut vk, mut nd) = (Vec::new(), Vec::new(), Vec::new());
         rt.block_on(async {
             for _ in 0..ALTERNATIONS {
                 m.push(phase_max(&targets[2], &body, o.conns, o.seconds).await);
                 vk.push(phase_max(&targets[3], &body, o.conns, o.seconds).await);
+                nd.push(phase_max(&targets[4], &body, o.conns, o.seconds).await);
             }
         });
         let median = |xs: &mut Vec<f64>| {
@@ -822,6 +861,7 @@ fn orchestrate(args: &[String]) {
         };
         let (mut mr, mut mc): (Vec<f64>, Vec<f64>) = m.into_iter().unzip();
         let (mut vr, mut vc): (Vec<f64>, Vec<f64>) = vk.into_iter().unzip();
+        let (mut nr, mut nc): (Vec<f64>, Vec<f64>) = nd.into_iter().unzip();
         println!(
             "virtual key / master key, median of {ALTERNATIONS} alternating max-rps phases: throughput {:.3}x ({:.0} vs {:.0} rps), CPU per request {:.3}x",
             median(&mut vr) / median(&mut mr),
@@ -829,9 +869,47 @@ fn orchestrate(args: &[String]) {
             median(&mut mr),
             median(&mut vc) / median(&mut mc)
         );
+        println!(
+            "database + spend logs / no database (master key), same medians: throughput {:.3}x ({:.0} vs {:.0} rps), gateway CPU per request {:.3}x",
+            median(&mut mr) / median(&mut nr),
+            median(&mut mr),
+            median(&mut nr),
+            median(&mut mc) / median(&mut nc)
+        );
+        // Row parity: stop the gateway as an operator would (SIGTERM flushes the spend queue),
+        // then count its SpendLogs rows against the requests it answered.
+        let served =
+            targets[2].served.load(Ordering::Relaxed) + targets[3].served.load(Ordering::Relaxed);
+        let _ = Command::new("kill")
+            .args(["-TERM", &gw.0.id().to_string()])
+            .status();
+        let _ = gw.0.wait();
+        if let Some((_, url)) = &db {
+            let rows = rt.block_on(count_spend_logs(url));
+            println!(
+                "spend log row parity: {rows} SpendLogs rows for {served} requests answered by the database gateway ({})",
+                if rows == served as i64 {
+                    "equal"
+                } else {
+                    "MISMATCH"
+                }
+            );
+        }
     }
     drop(gw);
+    drop(gw_nodb);
     if let Some((name, _)) = db {
         rt.block_on(drop_database(&name));
     }
+}
+
+async fn count_spend_logs(url: &str) -> i64 {
+    let (c, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    c.query_one("SELECT count(*) FROM \"TianjiLLM_SpendLogs\"", &[])
+        .await
+        .unwrap()
+        .get(0)
 }

@@ -11,6 +11,7 @@ mod fields;
 mod keys;
 mod models;
 mod organizations;
+mod spend;
 mod teams;
 mod users;
 
@@ -91,6 +92,29 @@ pub enum AdminRoute {
     ModelDelete,
     ModelInfo,
     ModelGroupInfo,
+    SpendLogs,
+    SpendKeys,
+    SpendUsers,
+    SpendTeams,
+    SpendTags,
+    SpendModels,
+    SpendEndUsers,
+    GlobalSpend,
+    GlobalSpendKeys,
+    GlobalSpendModels,
+    GlobalSpendTeams,
+    GlobalSpendTags,
+    GlobalSpendProvider,
+    GlobalSpendEndUsers,
+    GlobalSpendReport,
+    GlobalSpendReset,
+    GlobalActivity,
+    GlobalActivityModel,
+    GlobalActivityCacheHits,
+    UserDailyActivity,
+    TeamDailyActivity,
+    OrgDailyActivity,
+    EndUserDailyActivity,
 }
 
 /// The least privilege a route needs.
@@ -110,11 +134,45 @@ impl AdminRoute {
     pub fn method(self) -> Method {
         use AdminRoute::*;
         match self {
-            KeyInfo | KeyList | KeyAliases | TeamInfo | TeamList | TeamAvailable
-            | TeamPermissionsList | UserInfo | UserList | AuditList | AuditGet | OrgInfo
-            | OrgList | BudgetList | EndUserInfo | EndUserList | ModelInfo | ModelGroupInfo => {
-                Method::GET
-            }
+            KeyInfo
+            | KeyList
+            | KeyAliases
+            | TeamInfo
+            | TeamList
+            | TeamAvailable
+            | TeamPermissionsList
+            | UserInfo
+            | UserList
+            | AuditList
+            | AuditGet
+            | OrgInfo
+            | OrgList
+            | BudgetList
+            | EndUserInfo
+            | EndUserList
+            | ModelInfo
+            | ModelGroupInfo
+            | SpendLogs
+            | SpendKeys
+            | SpendUsers
+            | SpendTeams
+            | SpendTags
+            | SpendModels
+            | SpendEndUsers
+            | GlobalSpend
+            | GlobalSpendKeys
+            | GlobalSpendModels
+            | GlobalSpendTeams
+            | GlobalSpendTags
+            | GlobalSpendProvider
+            | GlobalSpendReport
+            | GlobalActivity
+            | GlobalActivityModel
+            | GlobalActivityCacheHits
+            | UserDailyActivity
+            | TeamDailyActivity
+            | OrgDailyActivity
+            | EndUserDailyActivity => Method::GET,
             OrgUpdate | OrgMemberUpdate => Method::PATCH,
             OrgDelete | OrgMemberDelete => Method::DELETE,
             _ => Method::POST,
@@ -125,6 +183,20 @@ impl AdminRoute {
         match self {
             KeyInfo | TeamInfo | TeamList | TeamAvailable | UserInfo | OrgInfo | OrgList
             | ModelInfo | ModelGroupInfo => Role::KeyOwner,
+            // Self-scoped: a non-admin sees its own user's (or key's) spend.
+            SpendLogs
+            | SpendKeys
+            | SpendUsers
+            | SpendTags
+            | SpendModels
+            | GlobalActivity
+            | GlobalActivityModel
+            | GlobalActivityCacheHits
+            | UserDailyActivity
+            | TeamDailyActivity => Role::KeyOwner,
+            SpendTeams | SpendEndUsers | GlobalSpend | GlobalSpendKeys | GlobalSpendModels
+            | GlobalSpendTeams | GlobalSpendTags | GlobalSpendProvider | GlobalSpendEndUsers
+            | GlobalSpendReport | OrgDailyActivity | EndUserDailyActivity => Role::AdminViewer,
             TeamUpdate
             | TeamMemberAdd
             | TeamMemberDelete
@@ -218,6 +290,33 @@ impl AdminRoute {
         ("/customer/list", AdminRoute::EndUserList),
         ("/customer/block", AdminRoute::EndUserBlock),
         ("/customer/unblock", AdminRoute::EndUserUnblock),
+        ("/spend/logs", AdminRoute::SpendLogs),
+        ("/spend/keys", AdminRoute::SpendKeys),
+        ("/spend/users", AdminRoute::SpendUsers),
+        ("/spend/teams", AdminRoute::SpendTeams),
+        ("/spend/tags", AdminRoute::SpendTags),
+        ("/spend/models", AdminRoute::SpendModels),
+        ("/spend/end_users", AdminRoute::SpendEndUsers),
+        ("/global/spend", AdminRoute::GlobalSpend),
+        ("/global/spend/keys", AdminRoute::GlobalSpendKeys),
+        ("/global/spend/models", AdminRoute::GlobalSpendModels),
+        ("/global/spend/teams", AdminRoute::GlobalSpendTeams),
+        ("/global/spend/tags", AdminRoute::GlobalSpendTags),
+        ("/global/spend/provider", AdminRoute::GlobalSpendProvider),
+        ("/global/spend/end_users", AdminRoute::GlobalSpendEndUsers),
+        ("/global/spend/report", AdminRoute::GlobalSpendReport),
+        ("/global/spend/reset", AdminRoute::GlobalSpendReset),
+        ("/global/activity", AdminRoute::GlobalActivity),
+        ("/global/activity/model", AdminRoute::GlobalActivityModel),
+        (
+            "/global/activity/cache_hits",
+            AdminRoute::GlobalActivityCacheHits,
+        ),
+        ("/user/daily/activity", AdminRoute::UserDailyActivity),
+        ("/team/daily/activity", AdminRoute::TeamDailyActivity),
+        ("/organization/daily/activity", AdminRoute::OrgDailyActivity),
+        ("/end_user/daily/activity", AdminRoute::EndUserDailyActivity),
+        ("/customer/daily/activity", AdminRoute::EndUserDailyActivity),
     ];
 }
 
@@ -571,6 +670,33 @@ pub async fn handle(
         AdminRoute::EndUserList => end_users::list(&call).await,
         AdminRoute::EndUserBlock => end_users::set_blocked(&call, true).await,
         AdminRoute::EndUserUnblock => end_users::set_blocked(&call, false).await,
+        AdminRoute::SpendLogs => spend::spend_logs(&call).await,
+        AdminRoute::SpendKeys => spend::keys(&call).await,
+        AdminRoute::SpendUsers => spend::users(&call).await,
+        AdminRoute::SpendTeams => spend::teams(&call).await,
+        AdminRoute::SpendTags => spend::tags(&call).await,
+        AdminRoute::SpendModels => spend::models(&call).await,
+        AdminRoute::SpendEndUsers => spend::end_users(&call).await,
+        AdminRoute::GlobalSpend => spend::global_spend(&call).await,
+        AdminRoute::GlobalSpendKeys => spend::global_keys(&call).await,
+        AdminRoute::GlobalSpendModels => spend::global_models(&call).await,
+        AdminRoute::GlobalSpendTeams => spend::global_teams(&call).await,
+        AdminRoute::GlobalSpendTags => spend::global_tags(&call).await,
+        AdminRoute::GlobalSpendProvider => spend::provider(&call).await,
+        AdminRoute::GlobalSpendEndUsers => spend::global_end_users(&call).await,
+        AdminRoute::GlobalSpendReport => spend::report(&call).await,
+        AdminRoute::GlobalSpendReset => spend::reset(&call).await,
+        AdminRoute::GlobalActivity => spend::activity(&call).await,
+        AdminRoute::GlobalActivityModel => spend::activity_model(&call).await,
+        AdminRoute::GlobalActivityCacheHits => spend::activity_cache_hits(&call).await,
+        AdminRoute::UserDailyActivity => spend::daily_activity(&call, spend::Entity::User).await,
+        AdminRoute::TeamDailyActivity => spend::daily_activity(&call, spend::Entity::Team).await,
+        AdminRoute::OrgDailyActivity => {
+            spend::daily_activity(&call, spend::Entity::Organization).await
+        }
+        AdminRoute::EndUserDailyActivity => {
+            spend::daily_activity(&call, spend::Entity::EndUser).await
+        }
     }
 }
 

@@ -9,6 +9,7 @@ mod proxy;
 mod sdk;
 mod server;
 mod spend;
+mod spend_reports;
 mod store;
 mod streaming;
 mod teams;

@@ -1,0 +1,214 @@
+//! `/global/spend*`, `/global/activity*` and `POST /global/spend/reset`.
+
+use http::Response;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{key_param, range, user_filter};
+use crate::admin::{AdminError, Call, ok};
+use crate::auth::Changed;
+use crate::body::Body;
+use crate::store::{Query, StoreError};
+
+type Out = Result<Response<Body>, AdminError>;
+
+async fn one(
+    call: &Call<'_>,
+    q: Query,
+    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+) -> Result<Value, AdminError> {
+    Ok(call
+        .rows(q, params)
+        .await?
+        .into_iter()
+        .next()
+        .unwrap_or(Value::Null))
+}
+
+/// `GET /global/activity?start_date&end_date`: requests and tokens per day.
+pub async fn activity(call: &Call<'_>) -> Out {
+    let (start, end) = range(call)?;
+    let user = user_filter(call)?;
+    Ok(ok(&one(
+        call,
+        Query::GlobalActivity,
+        &[&start, &end, &user],
+    )
+    .await?))
+}
+
+/// `GET /global/activity/model`: the same per model group (top 10 by requests).
+pub async fn activity_model(call: &Call<'_>) -> Out {
+    let (start, end) = range(call)?;
+    let user = user_filter(call)?;
+    Ok(ok(&one(
+        call,
+        Query::GlobalActivityModel,
+        &[&start, &end, &user],
+    )
+    .await?))
+}
+
+/// `GET /global/activity/cache_hits`: cache hits against upstream calls per call type.
+pub async fn activity_cache_hits(call: &Call<'_>) -> Out {
+    let (start, end) = range(call)?;
+    let user = user_filter(call)?;
+    Ok(ok(&one(
+        call,
+        Query::GlobalActivityCacheHits,
+        &[&start, &end, &user],
+    )
+    .await?))
+}
+
+/// `GET /global/spend`: spend of the last 30 days.
+pub async fn spend(call: &Call<'_>) -> Out {
+    let rows = call.store.query(Query::GlobalSpend, &[]).await?;
+    let total: Option<f64> = rows.first().and_then(|r| r.try_get(0).ok());
+    Ok(ok(&json!({"spend": total, "max_budget": null})))
+}
+
+fn limit(call: &Call<'_>, default: i64) -> Result<i64, AdminError> {
+    match call.param("limit").filter(|v| !v.is_empty()) {
+        None => Ok(default),
+        Some(v) => v.parse::<i64>().ok().filter(|n| *n >= 1).ok_or_else(|| {
+            AdminError::invalid(
+                "limit",
+                format!("Invalid limit: {v}, error: Limit must be greater than 0"),
+            )
+        }),
+    }
+}
+
+/// `GET /global/spend/keys[?limit]`: keys by spend, last 30 days.
+pub async fn spend_keys(call: &Call<'_>) -> Out {
+    let n = limit(call, i64::MAX)?;
+    Ok(ok(&Value::Array(
+        call.rows(Query::GlobalSpendKeys, &[&n]).await?,
+    )))
+}
+
+/// `GET /global/spend/models[?limit=10]`: models by spend, last 30 days.
+pub async fn spend_models(call: &Call<'_>) -> Out {
+    let n = limit(call, 10)?;
+    Ok(ok(&Value::Array(
+        call.rows(Query::GlobalSpendModels, &[&n]).await?,
+    )))
+}
+
+/// `GET /global/spend/teams`: spend per team and day, last 30 days.
+pub async fn spend_teams(call: &Call<'_>) -> Out {
+    Ok(ok(&one(call, Query::GlobalSpendTeams, &[]).await?))
+}
+
+/// `GET /global/spend/tags?start_date&end_date[&tags=a,b]`.
+pub async fn spend_tags(call: &Call<'_>) -> Out {
+    let (start, end) = range(call)?;
+    let tags: Option<Vec<String>> = call
+        .param("tags")
+        .map(|t| {
+            t.split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect::<Vec<_>>()
+        })
+        .filter(|t| !t.is_empty() && !t.iter().any(|s| s == "all-tags"));
+    Ok(ok(&one(
+        call,
+        Query::GlobalSpendTags,
+        &[&start, &end, &tags],
+    )
+    .await?))
+}
+
+/// `GET /global/spend/provider?start_date&end_date`: spend per provider.
+pub async fn provider(call: &Call<'_>) -> Out {
+    let (start, end) = range(call)?;
+    Ok(ok(&Value::Array(
+        call.rows(Query::GlobalSpendProvider, &[&start, &end])
+            .await?,
+    )))
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct EndUsersBody {
+    api_key: Option<String>,
+    #[serde(rename = "startTime")]
+    start_time: Option<String>,
+    #[serde(rename = "endTime")]
+    end_time: Option<String>,
+}
+
+/// `POST /global/spend/end_users`: the 100 end users with the most spend (default: last 30 days).
+pub async fn end_users(call: &Call<'_>) -> Out {
+    let b: EndUsersBody = call.json()?;
+    let from = b
+        .start_time
+        .unwrap_or_else(|| crate::auth::fmt_utc(crate::admin::keys::now_secs() - 30.0 * 86_400.0));
+    let to = b.end_time;
+    let key = b.api_key.map(|k| {
+        if k.starts_with("sk-") {
+            crate::auth::token_hex(&k)
+        } else {
+            k
+        }
+    });
+    Ok(ok(&Value::Array(
+        call.rows(Query::GlobalSpendEndUsers, &[&key, &from, &to])
+            .await?,
+    )))
+}
+
+/// `GET /global/spend/report?start_date&end_date&group_by=team|customer|api_key`.
+pub async fn report(call: &Call<'_>) -> Out {
+    let (start, end) = range(call)?;
+    let api_key = key_param(call, "api_key");
+    let user = call.param("internal_user_id").filter(|v| !v.is_empty());
+    let group_by = call.param("group_by").unwrap_or_else(|| "team".into());
+    let rows = if api_key.is_some() || user.is_some() || group_by == "api_key" {
+        call.rows(
+            Query::GlobalSpendReportKeys,
+            &[&start, &end, &api_key, &user],
+        )
+        .await?
+    } else if group_by == "team" {
+        let team = call.param("team_id").filter(|v| !v.is_empty());
+        call.rows(Query::GlobalSpendReportTeams, &[&start, &end, &team])
+            .await?
+    } else if group_by == "customer" {
+        let c = call.param("customer_id").filter(|v| !v.is_empty());
+        call.rows(Query::GlobalSpendReportCustomers, &[&start, &end, &c])
+            .await?
+    } else {
+        return Err(AdminError::invalid(
+            "group_by",
+            format!("must be team, customer or api_key, got '{group_by}'"),
+        ));
+    };
+    Ok(ok(&Value::Array(rows)))
+}
+
+/// `POST /global/spend/reset`: every key's and team's spend back to 0 (SpendLogs stay).
+pub async fn reset(call: &Call<'_>) -> Out {
+    let mut conn = call.store.conn().await?;
+    let [keys, teams] = conn.stmts([Query::ResetAllKeySpend, Query::ResetAllTeamSpend])?;
+    let tx = conn.client.transaction().await.map_err(StoreError::from)?;
+    let mut changed: Vec<Changed> = Vec::new();
+    for r in tx.query(&keys, &[]).await.map_err(StoreError::from)? {
+        if let Ok(t) = r.try_get::<_, String>(0) {
+            changed.push(Changed::Key(t));
+        }
+    }
+    for r in tx.query(&teams, &[]).await.map_err(StoreError::from)? {
+        if let Ok(t) = r.try_get::<_, String>(0) {
+            changed.push(Changed::Team(t));
+        }
+    }
+    tx.commit().await.map_err(StoreError::from)?;
+    call.state.invalidate(&changed).await;
+    Ok(ok(&json!({
+        "message": "Spend for all API Keys and Teams reset successfully",
+        "status": "success"
+    })))
+}
