@@ -1,6 +1,7 @@
--- Spend accounting: one spend-writer flush (one transaction) runs every query of this file
--- whose name starts with Flush, each over the same batch ($1, see tianji_spend_batch), then
--- commits. Roll-ups add only what the batch cost; zero-cost rows touch no entity row.
+-- Spend accounting: one spend-writer flush is one transaction: the batch's SpendLogs rows (as a
+-- JSON array, see tianji_spend_batch), then the roll-ups, which the writer has already summed
+-- per entity (and per daily-table key) and passes as parallel arrays. Zero-cost requests touch
+-- no entity row.
 
 -- name: ExistingSpendLogs
 -- Request ids of a batch that an earlier, failed-looking flush did store (retry after an
@@ -25,69 +26,57 @@ FROM tianji_spend_batch($1) b
 ON CONFLICT ("request_id") DO NOTHING;
 
 -- name: FlushKeySpend
-UPDATE "TianjiLLM_VerificationToken" t SET "spend" = t."spend" + s.spend
-FROM (SELECT b.api_key, sum(b.spend) AS spend FROM tianji_spend_batch($1) b
-      WHERE b.api_key <> '' GROUP BY b.api_key HAVING sum(b.spend) > 0) s
-WHERE t."token" = s.api_key;
+-- $1 key hashes, $2 amounts.
+UPDATE "TianjiLLM_VerificationToken" t SET "spend" = t."spend" + u.amount
+FROM unnest($1::text[], $2::float8[]) AS u(id, amount) WHERE t."token" = u.id;
 
 -- name: FlushUserSpend
-UPDATE "TianjiLLM_UserTable" t SET "spend" = t."spend" + s.spend
-FROM (SELECT b.user_id, sum(b.spend) AS spend FROM tianji_spend_batch($1) b
-      WHERE b.user_id IS NOT NULL GROUP BY b.user_id HAVING sum(b.spend) > 0) s
-WHERE t."user_id" = s.user_id;
+UPDATE "TianjiLLM_UserTable" t SET "spend" = t."spend" + u.amount
+FROM unnest($1::text[], $2::float8[]) AS u(id, amount) WHERE t."user_id" = u.id;
 
 -- name: FlushTeamSpend
-UPDATE "TianjiLLM_TeamTable" t SET "spend" = t."spend" + s.spend
-FROM (SELECT b.team_id, sum(b.spend) AS spend FROM tianji_spend_batch($1) b
-      WHERE b.team_id IS NOT NULL GROUP BY b.team_id HAVING sum(b.spend) > 0) s
-WHERE t."team_id" = s.team_id;
-
--- name: FlushTeamMemberSpend
-UPDATE "TianjiLLM_TeamMembership" t
-SET "spend" = t."spend" + s.spend, "total_spend" = t."total_spend" + s.spend
-FROM (SELECT b.team_id, b.user_id, sum(b.spend) AS spend FROM tianji_spend_batch($1) b
-      WHERE b.team_id IS NOT NULL AND b.user_id IS NOT NULL
-      GROUP BY b.team_id, b.user_id HAVING sum(b.spend) > 0) s
-WHERE t."team_id" = s.team_id AND t."user_id" = s.user_id;
+UPDATE "TianjiLLM_TeamTable" t SET "spend" = t."spend" + u.amount
+FROM unnest($1::text[], $2::float8[]) AS u(id, amount) WHERE t."team_id" = u.id;
 
 -- name: FlushOrganizationSpend
-UPDATE "TianjiLLM_OrganizationTable" t SET "spend" = t."spend" + s.spend
-FROM (SELECT b.organization_id, sum(b.spend) AS spend FROM tianji_spend_batch($1) b
-      WHERE b.organization_id IS NOT NULL GROUP BY b.organization_id HAVING sum(b.spend) > 0) s
-WHERE t."organization_id" = s.organization_id;
+UPDATE "TianjiLLM_OrganizationTable" t SET "spend" = t."spend" + u.amount
+FROM unnest($1::text[], $2::float8[]) AS u(id, amount) WHERE t."organization_id" = u.id;
+
+-- name: FlushTeamMemberSpend
+-- $1 team ids, $2 user ids, $3 amounts.
+UPDATE "TianjiLLM_TeamMembership" t
+SET "spend" = t."spend" + u.amount, "total_spend" = t."total_spend" + u.amount
+FROM unnest($1::text[], $2::text[], $3::float8[]) AS u(team_id, user_id, amount)
+WHERE t."team_id" = u.team_id AND t."user_id" = u.user_id;
 
 -- name: FlushEndUserSpend
 -- End users are created on first use, as LiteLLM does.
 INSERT INTO "TianjiLLM_EndUserTable" AS t ("user_id", "spend")
-SELECT b.end_user, sum(b.spend) FROM tianji_spend_batch($1) b
-WHERE b.end_user IS NOT NULL GROUP BY b.end_user
+SELECT u.id, u.amount FROM unnest($1::text[], $2::float8[]) AS u(id, amount)
 ON CONFLICT ("user_id") DO UPDATE SET "spend" = t."spend" + EXCLUDED."spend";
 
 -- name: FlushTagSpend
 INSERT INTO "TianjiLLM_TagTable" AS t ("tag_name", "spend", "created_at", "updated_at")
-SELECT tg.tag, sum(b.spend), now()::timestamp(3), now()::timestamp(3)
-FROM tianji_spend_batch($1) b
-CROSS JOIN LATERAL jsonb_array_elements_text(
-    CASE WHEN jsonb_typeof(b.request_tags) = 'array' THEN b.request_tags ELSE '[]' END) AS tg(tag)
-GROUP BY tg.tag
+SELECT u.id, u.amount, now()::timestamp(3), now()::timestamp(3)
+FROM unnest($1::text[], $2::float8[]) AS u(id, amount)
 ON CONFLICT ("tag_name") DO UPDATE SET "spend" = t."spend" + EXCLUDED."spend";
 
 -- name: FlushDailyUserSpend
+-- Parallel arrays, one element per ("user_id", date, api_key, model, custom_llm_provider, endpoint).
 INSERT INTO "TianjiLLM_DailyUserSpend" AS d
     ("user_id", "date", "api_key", "model", "model_group", "custom_llm_provider",
      "mcp_namespaced_tool_name", "endpoint", "prompt_tokens", "completion_tokens",
      "cache_read_input_tokens", "cache_creation_input_tokens", "spend", "api_requests",
      "successful_requests", "failed_requests", "total_response_time_ms", "timed_requests",
      "created_at", "updated_at")
-SELECT b.user_id, b.day, b.api_key, b.model, max(b.model_group), b.custom_llm_provider, '',
-       b.endpoint, sum(b.prompt_tokens), sum(b.completion_tokens),
-       sum(b.cache_read_input_tokens), sum(b.cache_creation_input_tokens), sum(b.spend),
-       count(*), count(*) FILTER (WHERE b.success), count(*) FILTER (WHERE NOT b.success),
-       COALESCE(sum(b.request_duration_ms), 0), count(b.request_duration_ms),
-       now()::timestamp(3), now()::timestamp(3)
-FROM tianji_spend_batch($1) b
-WHERE b.user_id IS NOT NULL
-GROUP BY b.user_id, b.day, b.api_key, b.model, b.custom_llm_provider, b.endpoint
+SELECT u.entity, u.day, u.api_key, u.model, u.model_group, u.provider, '', u.endpoint,
+       u.prompt, u.completion, u.cache_read, u.cache_creation, u.spend, u.requests, u.ok,
+       u.failed, u.ms, u.requests, now()::timestamp(3), now()::timestamp(3)
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+            $8::int8[], $9::int8[], $10::int8[], $11::int8[], $12::float8[], $13::int8[],
+            $14::int8[], $15::int8[], $16::int8[])
+    AS u(entity, day, api_key, model, model_group, provider, endpoint, prompt, completion,
+         cache_read, cache_creation, spend, requests, ok, failed, ms)
 ON CONFLICT ("user_id", "date", "api_key", "model", "custom_llm_provider",
              "mcp_namespaced_tool_name", "endpoint")
 DO UPDATE SET
@@ -104,21 +93,21 @@ DO UPDATE SET
     "updated_at" = EXCLUDED."updated_at";
 
 -- name: FlushDailyTeamSpend
+-- Parallel arrays, one element per ("team_id", date, api_key, model, custom_llm_provider, endpoint).
 INSERT INTO "TianjiLLM_DailyTeamSpend" AS d
     ("team_id", "date", "api_key", "model", "model_group", "custom_llm_provider",
      "mcp_namespaced_tool_name", "endpoint", "prompt_tokens", "completion_tokens",
      "cache_read_input_tokens", "cache_creation_input_tokens", "spend", "api_requests",
      "successful_requests", "failed_requests", "total_response_time_ms", "timed_requests",
      "created_at", "updated_at")
-SELECT b.team_id, b.day, b.api_key, b.model, max(b.model_group), b.custom_llm_provider, '',
-       b.endpoint, sum(b.prompt_tokens), sum(b.completion_tokens),
-       sum(b.cache_read_input_tokens), sum(b.cache_creation_input_tokens), sum(b.spend),
-       count(*), count(*) FILTER (WHERE b.success), count(*) FILTER (WHERE NOT b.success),
-       COALESCE(sum(b.request_duration_ms), 0), count(b.request_duration_ms),
-       now()::timestamp(3), now()::timestamp(3)
-FROM tianji_spend_batch($1) b
-WHERE b.team_id IS NOT NULL
-GROUP BY b.team_id, b.day, b.api_key, b.model, b.custom_llm_provider, b.endpoint
+SELECT u.entity, u.day, u.api_key, u.model, u.model_group, u.provider, '', u.endpoint,
+       u.prompt, u.completion, u.cache_read, u.cache_creation, u.spend, u.requests, u.ok,
+       u.failed, u.ms, u.requests, now()::timestamp(3), now()::timestamp(3)
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+            $8::int8[], $9::int8[], $10::int8[], $11::int8[], $12::float8[], $13::int8[],
+            $14::int8[], $15::int8[], $16::int8[])
+    AS u(entity, day, api_key, model, model_group, provider, endpoint, prompt, completion,
+         cache_read, cache_creation, spend, requests, ok, failed, ms)
 ON CONFLICT ("team_id", "date", "api_key", "model", "custom_llm_provider",
              "mcp_namespaced_tool_name", "endpoint")
 DO UPDATE SET
@@ -135,21 +124,21 @@ DO UPDATE SET
     "updated_at" = EXCLUDED."updated_at";
 
 -- name: FlushDailyOrganizationSpend
+-- Parallel arrays, one element per ("organization_id", date, api_key, model, custom_llm_provider, endpoint).
 INSERT INTO "TianjiLLM_DailyOrganizationSpend" AS d
     ("organization_id", "date", "api_key", "model", "model_group", "custom_llm_provider",
      "mcp_namespaced_tool_name", "endpoint", "prompt_tokens", "completion_tokens",
      "cache_read_input_tokens", "cache_creation_input_tokens", "spend", "api_requests",
      "successful_requests", "failed_requests", "total_response_time_ms", "timed_requests",
      "created_at", "updated_at")
-SELECT b.organization_id, b.day, b.api_key, b.model, max(b.model_group), b.custom_llm_provider, '',
-       b.endpoint, sum(b.prompt_tokens), sum(b.completion_tokens),
-       sum(b.cache_read_input_tokens), sum(b.cache_creation_input_tokens), sum(b.spend),
-       count(*), count(*) FILTER (WHERE b.success), count(*) FILTER (WHERE NOT b.success),
-       COALESCE(sum(b.request_duration_ms), 0), count(b.request_duration_ms),
-       now()::timestamp(3), now()::timestamp(3)
-FROM tianji_spend_batch($1) b
-WHERE b.organization_id IS NOT NULL
-GROUP BY b.organization_id, b.day, b.api_key, b.model, b.custom_llm_provider, b.endpoint
+SELECT u.entity, u.day, u.api_key, u.model, u.model_group, u.provider, '', u.endpoint,
+       u.prompt, u.completion, u.cache_read, u.cache_creation, u.spend, u.requests, u.ok,
+       u.failed, u.ms, u.requests, now()::timestamp(3), now()::timestamp(3)
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+            $8::int8[], $9::int8[], $10::int8[], $11::int8[], $12::float8[], $13::int8[],
+            $14::int8[], $15::int8[], $16::int8[])
+    AS u(entity, day, api_key, model, model_group, provider, endpoint, prompt, completion,
+         cache_read, cache_creation, spend, requests, ok, failed, ms)
 ON CONFLICT ("organization_id", "date", "api_key", "model", "custom_llm_provider",
              "mcp_namespaced_tool_name", "endpoint")
 DO UPDATE SET
@@ -166,21 +155,21 @@ DO UPDATE SET
     "updated_at" = EXCLUDED."updated_at";
 
 -- name: FlushDailyEndUserSpend
+-- Parallel arrays, one element per ("end_user_id", date, api_key, model, custom_llm_provider, endpoint).
 INSERT INTO "TianjiLLM_DailyEndUserSpend" AS d
     ("end_user_id", "date", "api_key", "model", "model_group", "custom_llm_provider",
      "mcp_namespaced_tool_name", "endpoint", "prompt_tokens", "completion_tokens",
      "cache_read_input_tokens", "cache_creation_input_tokens", "spend", "api_requests",
      "successful_requests", "failed_requests", "total_response_time_ms", "timed_requests",
      "created_at", "updated_at")
-SELECT b.end_user, b.day, b.api_key, b.model, max(b.model_group), b.custom_llm_provider, '',
-       b.endpoint, sum(b.prompt_tokens), sum(b.completion_tokens),
-       sum(b.cache_read_input_tokens), sum(b.cache_creation_input_tokens), sum(b.spend),
-       count(*), count(*) FILTER (WHERE b.success), count(*) FILTER (WHERE NOT b.success),
-       COALESCE(sum(b.request_duration_ms), 0), count(b.request_duration_ms),
-       now()::timestamp(3), now()::timestamp(3)
-FROM tianji_spend_batch($1) b
-WHERE b.end_user IS NOT NULL
-GROUP BY b.end_user, b.day, b.api_key, b.model, b.custom_llm_provider, b.endpoint
+SELECT u.entity, u.day, u.api_key, u.model, u.model_group, u.provider, '', u.endpoint,
+       u.prompt, u.completion, u.cache_read, u.cache_creation, u.spend, u.requests, u.ok,
+       u.failed, u.ms, u.requests, now()::timestamp(3), now()::timestamp(3)
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+            $8::int8[], $9::int8[], $10::int8[], $11::int8[], $12::float8[], $13::int8[],
+            $14::int8[], $15::int8[], $16::int8[])
+    AS u(entity, day, api_key, model, model_group, provider, endpoint, prompt, completion,
+         cache_read, cache_creation, spend, requests, ok, failed, ms)
 ON CONFLICT ("end_user_id", "date", "api_key", "model", "custom_llm_provider",
              "mcp_namespaced_tool_name", "endpoint")
 DO UPDATE SET
@@ -197,22 +186,21 @@ DO UPDATE SET
     "updated_at" = EXCLUDED."updated_at";
 
 -- name: FlushDailyTagSpend
+-- Parallel arrays, one element per ("tag", date, api_key, model, custom_llm_provider, endpoint).
 INSERT INTO "TianjiLLM_DailyTagSpend" AS d
     ("tag", "date", "api_key", "model", "model_group", "custom_llm_provider",
      "mcp_namespaced_tool_name", "endpoint", "prompt_tokens", "completion_tokens",
      "cache_read_input_tokens", "cache_creation_input_tokens", "spend", "api_requests",
      "successful_requests", "failed_requests", "total_response_time_ms", "timed_requests",
      "created_at", "updated_at")
-SELECT t.tag, b.day, b.api_key, b.model, max(b.model_group), b.custom_llm_provider, '',
-       b.endpoint, sum(b.prompt_tokens), sum(b.completion_tokens),
-       sum(b.cache_read_input_tokens), sum(b.cache_creation_input_tokens), sum(b.spend),
-       count(*), count(*) FILTER (WHERE b.success), count(*) FILTER (WHERE NOT b.success),
-       COALESCE(sum(b.request_duration_ms), 0), count(b.request_duration_ms),
-       now()::timestamp(3), now()::timestamp(3)
-FROM tianji_spend_batch($1) b CROSS JOIN LATERAL jsonb_array_elements_text(
-    CASE WHEN jsonb_typeof(b.request_tags) = 'array' THEN b.request_tags ELSE '[]' END) AS t(tag)
-WHERE t.tag IS NOT NULL
-GROUP BY t.tag, b.day, b.api_key, b.model, b.custom_llm_provider, b.endpoint
+SELECT u.entity, u.day, u.api_key, u.model, u.model_group, u.provider, '', u.endpoint,
+       u.prompt, u.completion, u.cache_read, u.cache_creation, u.spend, u.requests, u.ok,
+       u.failed, u.ms, u.requests, now()::timestamp(3), now()::timestamp(3)
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+            $8::int8[], $9::int8[], $10::int8[], $11::int8[], $12::float8[], $13::int8[],
+            $14::int8[], $15::int8[], $16::int8[])
+    AS u(entity, day, api_key, model, model_group, provider, endpoint, prompt, completion,
+         cache_read, cache_creation, spend, requests, ok, failed, ms)
 ON CONFLICT ("tag", "date", "api_key", "model", "custom_llm_provider",
              "mcp_namespaced_tool_name", "endpoint")
 DO UPDATE SET

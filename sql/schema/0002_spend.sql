@@ -10,8 +10,6 @@
 --   * The gateway writes '' rather than NULL into the nullable columns of the daily tables'
 --     unique keys (model, model_group, custom_llm_provider, mcp_namespaced_tool_name, endpoint),
 --     so that `INSERT ... ON CONFLICT` finds the row (NULLs never conflict in Postgres).
---   * SpendLogs also gets an index on team_id and a GIN index on request_tags, for the
---     /spend and /global reports.
 --
 -- Idempotent: it runs inside one transaction and can be applied repeatedly.
 
@@ -64,8 +62,6 @@ CREATE INDEX IF NOT EXISTS "TianjiLLM_SpendLogs_end_user_idx" ON "TianjiLLM_Spen
 CREATE INDEX IF NOT EXISTS "TianjiLLM_SpendLogs_session_id_idx" ON "TianjiLLM_SpendLogs" ("session_id");
 CREATE INDEX IF NOT EXISTS "TianjiLLM_SpendLogs_litellm_call_id_idx" ON "TianjiLLM_SpendLogs" ("litellm_call_id");
 CREATE INDEX IF NOT EXISTS "TianjiLLM_SpendLogs_api_key_startTime_idx" ON "TianjiLLM_SpendLogs" ("api_key", "startTime");
-CREATE INDEX IF NOT EXISTS "TianjiLLM_SpendLogs_team_id_idx" ON "TianjiLLM_SpendLogs" ("team_id");
-CREATE INDEX IF NOT EXISTS "TianjiLLM_SpendLogs_request_tags_idx" ON "TianjiLLM_SpendLogs" USING GIN ("request_tags");
 
 -- ---------------------------------------------------------------------------
 -- TianjiLLM_TagTable

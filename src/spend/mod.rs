@@ -10,6 +10,7 @@ pub mod ledger;
 pub mod prices;
 pub mod record;
 pub mod reset;
+pub mod rollup;
 pub mod writer;
 
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -18,6 +18,7 @@ use tokio_postgres::types::Json;
 
 use super::ledger::{Account, Ledger};
 use super::record::SpendRow;
+use super::rollup::Rollup;
 use crate::store::{Query, Store, StoreError};
 
 /// Most rows in one flush.
@@ -33,21 +34,6 @@ pub struct Options {
     /// How long shutdown keeps retrying a failing flush.
     pub shutdown_grace: Duration,
 }
-
-const ROLLUPS: [Query; 12] = [
-    Query::FlushKeySpend,
-    Query::FlushUserSpend,
-    Query::FlushTeamSpend,
-    Query::FlushTeamMemberSpend,
-    Query::FlushOrganizationSpend,
-    Query::FlushEndUserSpend,
-    Query::FlushTagSpend,
-    Query::FlushDailyUserSpend,
-    Query::FlushDailyTeamSpend,
-    Query::FlushDailyOrganizationSpend,
-    Query::FlushDailyEndUserSpend,
-    Query::FlushDailyTagSpend,
-];
 
 pub struct Writer {
     pub store: Arc<Store>,
@@ -138,8 +124,24 @@ impl Writer {
 
     async fn store_batch(&self, batch: &mut Vec<SpendRow>, retry: bool) -> Result<(), StoreError> {
         let mut conn = self.store.conn().await?;
-        let [existing, logs] = conn.stmts([Query::ExistingSpendLogs, Query::FlushSpendLogs])?;
-        let rollups = conn.stmts(ROLLUPS)?;
+        let [existing, logs, keys, users, teams, orgs, members, end_users, tags] = conn.stmts([
+            Query::ExistingSpendLogs,
+            Query::FlushSpendLogs,
+            Query::FlushKeySpend,
+            Query::FlushUserSpend,
+            Query::FlushTeamSpend,
+            Query::FlushOrganizationSpend,
+            Query::FlushTeamMemberSpend,
+            Query::FlushEndUserSpend,
+            Query::FlushTagSpend,
+        ])?;
+        let [daily_users, daily_teams, daily_orgs, daily_end_users, daily_tags] = conn.stmts([
+            Query::FlushDailyUserSpend,
+            Query::FlushDailyTeamSpend,
+            Query::FlushDailyOrganizationSpend,
+            Query::FlushDailyEndUserSpend,
+            Query::FlushDailyTagSpend,
+        ])?;
         let tx = conn.client.transaction().await?;
         if retry && !self.opts.disable_spend_logs {
             let ids: Vec<&str> = batch.iter().map(|r| r.request_id.as_str()).collect();
@@ -158,12 +160,44 @@ impl Writer {
         }
         let text = serde_json::to_string(&batch).map_err(|e| StoreError::Queries(e.to_string()))?;
         let raw = RawValue::from_string(text).map_err(|e| StoreError::Queries(e.to_string()))?;
-        let param = Json(raw);
         if !self.opts.disable_spend_logs {
-            tx.execute(&logs, &[&param]).await?;
+            tx.execute(&logs, &[&Json(raw)]).await?;
         }
-        for st in &rollups {
-            tx.execute(st, &[&param]).await?;
+        let r = Rollup::of(batch);
+        for (st, sums) in [
+            (&keys, &r.keys),
+            (&users, &r.users),
+            (&teams, &r.teams),
+            (&orgs, &r.orgs),
+            (&end_users, &r.end_users),
+            (&tags, &r.tags),
+        ] {
+            if !sums.ids.is_empty() {
+                tx.execute(st, &[&sums.ids, &sums.amounts]).await?;
+            }
+        }
+        let m = &r.members;
+        if !m.teams.is_empty() {
+            tx.execute(&members, &[&m.teams, &m.users, &m.amounts]).await?;
+        }
+        for (st, d) in [
+            (&daily_users, &r.daily_users),
+            (&daily_teams, &r.daily_teams),
+            (&daily_orgs, &r.daily_orgs),
+            (&daily_end_users, &r.daily_end_users),
+            (&daily_tags, &r.daily_tags),
+        ] {
+            if !d.entity.is_empty() {
+                tx.execute(
+                    st,
+                    &[
+                        &d.entity, &d.day, &d.api_key, &d.model, &d.model_group, &d.provider,
+                        &d.endpoint, &d.prompt, &d.completion, &d.cache_read, &d.cache_creation,
+                        &d.spend, &d.requests, &d.ok, &d.failed, &d.ms,
+                    ],
+                )
+                .await?;
+            }
         }
         tx.commit().await?;
         Ok(())

@@ -1,0 +1,252 @@
+//! What one flush adds to each entity and to each daily-table row, summed in the writer so the
+//! database gets one array element per entity (or per daily key) instead of one per request.
+
+use std::collections::HashMap;
+
+use super::record::SpendRow;
+
+/// Amounts per entity id, as parallel arrays.
+#[derive(Debug, Default)]
+pub struct Sums {
+    pub ids: Vec<String>,
+    pub amounts: Vec<f64>,
+}
+
+impl Sums {
+    fn from_map(m: HashMap<String, f64>) -> Self {
+        let (ids, amounts) = m.into_iter().unzip();
+        Self { ids, amounts }
+    }
+}
+
+/// Amounts per (team, user) membership.
+#[derive(Debug, Default)]
+pub struct MemberSums {
+    pub teams: Vec<String>,
+    pub users: Vec<String>,
+    pub amounts: Vec<f64>,
+}
+
+/// Rows for one daily table, as parallel arrays (see the FlushDaily* queries).
+#[derive(Debug, Default)]
+pub struct Daily {
+    pub entity: Vec<String>,
+    pub day: Vec<String>,
+    pub api_key: Vec<String>,
+    pub model: Vec<String>,
+    pub model_group: Vec<String>,
+    pub provider: Vec<String>,
+    pub endpoint: Vec<String>,
+    pub prompt: Vec<i64>,
+    pub completion: Vec<i64>,
+    pub cache_read: Vec<i64>,
+    pub cache_creation: Vec<i64>,
+    pub spend: Vec<f64>,
+    pub requests: Vec<i64>,
+    pub ok: Vec<i64>,
+    pub failed: Vec<i64>,
+    pub ms: Vec<i64>,
+}
+
+#[derive(Default)]
+struct DayAcc {
+    model_group: String,
+    prompt: i64,
+    completion: i64,
+    cache_read: i64,
+    cache_creation: i64,
+    spend: f64,
+    requests: i64,
+    ok: i64,
+    failed: i64,
+    ms: i64,
+}
+
+type DayKey = (String, String, String, String, String, &'static str);
+
+fn add_day(m: &mut HashMap<DayKey, DayAcc>, entity: &str, day: &str, r: &SpendRow) {
+    let key = (
+        entity.to_string(),
+        day.to_string(),
+        r.api_key.clone(),
+        r.model.clone(),
+        r.custom_llm_provider.clone(),
+        r.endpoint,
+    );
+    let a = m.entry(key).or_default();
+    if a.model_group.is_empty() {
+        a.model_group.clone_from(&r.model_group);
+    }
+    let i = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+    a.prompt += i(r.prompt_tokens);
+    a.completion += i(r.completion_tokens);
+    a.cache_read += i(r.cache_read_input_tokens);
+    a.cache_creation += i(r.cache_creation_input_tokens);
+    a.spend += r.spend;
+    a.requests += 1;
+    if r.status == "success" {
+        a.ok += 1;
+    } else {
+        a.failed += 1;
+    }
+    a.ms += i(r.request_duration_ms);
+}
+
+impl Daily {
+    fn from_map(m: HashMap<DayKey, DayAcc>) -> Self {
+        let mut d = Daily::default();
+        for ((entity, day, api_key, model, provider, endpoint), a) in m {
+            d.entity.push(entity);
+            d.day.push(day);
+            d.api_key.push(api_key);
+            d.model.push(model);
+            d.model_group.push(a.model_group);
+            d.provider.push(provider);
+            d.endpoint.push(endpoint.to_string());
+            d.prompt.push(a.prompt);
+            d.completion.push(a.completion);
+            d.cache_read.push(a.cache_read);
+            d.cache_creation.push(a.cache_creation);
+            d.spend.push(a.spend);
+            d.requests.push(a.requests);
+            d.ok.push(a.ok);
+            d.failed.push(a.failed);
+            d.ms.push(a.ms);
+        }
+        d
+    }
+}
+
+/// Everything one batch adds.
+#[derive(Debug, Default)]
+pub struct Rollup {
+    pub keys: Sums,
+    pub users: Sums,
+    pub teams: Sums,
+    pub orgs: Sums,
+    pub members: MemberSums,
+    pub end_users: Sums,
+    pub tags: Sums,
+    pub daily_users: Daily,
+    pub daily_teams: Daily,
+    pub daily_orgs: Daily,
+    pub daily_end_users: Daily,
+    pub daily_tags: Daily,
+}
+
+/// `YYYY-MM-DD` (UTC) of Unix seconds.
+fn day_of(secs: f64) -> String {
+    let mut s = crate::auth::fmt_utc(secs);
+    s.truncate(10);
+    s
+}
+
+impl Rollup {
+    pub fn of(batch: &[SpendRow]) -> Self {
+        let mut keys = HashMap::new();
+        let mut users = HashMap::new();
+        let mut teams = HashMap::new();
+        let mut orgs = HashMap::new();
+        let mut members: HashMap<(String, String), f64> = HashMap::new();
+        let mut end_users = HashMap::new();
+        let mut tags = HashMap::new();
+        let (mut du, mut dt, mut dorg, mut de, mut dtag) = Default::default();
+        let mut last_day = (f64::NAN, String::new());
+        for r in batch {
+            // rows of one flush mostly share a day: format it once per second seen
+            if r.start_time.floor() != last_day.0 {
+                last_day = (r.start_time.floor(), day_of(r.start_time));
+            }
+            let day = last_day.1.as_str();
+            let paid = r.spend > 0.0;
+            let add = |m: &mut HashMap<String, f64>, id: &str| {
+                *m.entry(id.to_string()).or_insert(0.0) += r.spend;
+            };
+            if paid && !r.api_key.is_empty() {
+                add(&mut keys, &r.api_key);
+            }
+            if let Some(u) = &r.user_id {
+                if paid {
+                    add(&mut users, u);
+                }
+                add_day(&mut du, u, day, r);
+            }
+            if let Some(t) = &r.team_id {
+                if paid {
+                    add(&mut teams, t);
+                    if let Some(u) = &r.user_id {
+                        *members.entry((t.clone(), u.clone())).or_insert(0.0) += r.spend;
+                    }
+                }
+                add_day(&mut dt, t, day, r);
+            }
+            if let Some(o) = &r.organization_id {
+                if paid {
+                    add(&mut orgs, o);
+                }
+                add_day(&mut dorg, o, day, r);
+            }
+            if let Some(e) = &r.end_user {
+                add(&mut end_users, e);
+                add_day(&mut de, e, day, r);
+            }
+            for t in &r.request_tags {
+                add(&mut tags, t);
+                add_day(&mut dtag, t, day, r);
+            }
+        }
+        let mut m = MemberSums::default();
+        for ((t, u), a) in members {
+            m.teams.push(t);
+            m.users.push(u);
+            m.amounts.push(a);
+        }
+        Rollup {
+            keys: Sums::from_map(keys),
+            users: Sums::from_map(users),
+            teams: Sums::from_map(teams),
+            orgs: Sums::from_map(orgs),
+            members: m,
+            end_users: Sums::from_map(end_users),
+            tags: Sums::from_map(tags),
+            daily_users: Daily::from_map(du),
+            daily_teams: Daily::from_map(dt),
+            daily_orgs: Daily::from_map(dorg),
+            daily_end_users: Daily::from_map(de),
+            daily_tags: Daily::from_map(dtag),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sums_entities_and_days() {
+        let row = |spend: f64, status: &'static str| SpendRow {
+            api_key: "k".into(),
+            spend,
+            prompt_tokens: 10,
+            start_time: 1_764_500_000.0,
+            user_id: Some("u".into()),
+            team_id: Some("t".into()),
+            request_tags: vec!["a".into(), "b".into()],
+            model: "m".into(),
+            status,
+            endpoint: "/v1/chat/completions",
+            ..SpendRow::default()
+        };
+        let r = Rollup::of(&[row(1.0, "success"), row(0.5, "success"), row(0.0, "failure")]);
+        assert_eq!(r.keys.ids, ["k"]);
+        assert_eq!(r.keys.amounts, [1.5]);
+        assert_eq!(r.members.amounts, [1.5]);
+        assert_eq!(r.tags.ids.len(), 2);
+        assert_eq!(r.daily_teams.day, ["2025-11-30"]);
+        assert_eq!(r.daily_teams.requests, [3]);
+        assert_eq!(r.daily_teams.failed, [1]);
+        assert_eq!(r.daily_teams.prompt, [30]);
+        assert_eq!(r.daily_tags.entity.len(), 2);
+        assert!(r.orgs.ids.is_empty());
+    }
+}
