@@ -1,29 +1,21 @@
--- Spend accounting: one spend-writer flush is one transaction: the batch's SpendLogs rows (as a
--- JSON array, see tianji_spend_batch), then the roll-ups, which the writer has already summed
--- per entity (and per daily-table key) and passes as parallel arrays. Zero-cost requests touch
--- no entity row.
+-- Spend accounting: one spend-writer flush is one transaction: the batch's SpendLogs rows (binary
+-- COPY), then the roll-ups, which the writer has already summed per entity (and per daily-table
+-- key) and passes as parallel arrays. Zero-cost requests touch no entity row.
 
 -- name: ExistingSpendLogs
 -- Request ids of a batch that an earlier, failed-looking flush did store (retry after an
 -- ambiguous commit).
 SELECT "request_id" FROM "TianjiLLM_SpendLogs" WHERE "request_id" = ANY($1::text[]);
 
--- name: FlushSpendLogs
-INSERT INTO "TianjiLLM_SpendLogs"
+-- name: CopySpendLogs
+-- Binary COPY of a batch's rows; the columns left out take their defaults.
+COPY "TianjiLLM_SpendLogs"
     ("request_id", "call_type", "api_key", "spend", "total_tokens", "prompt_tokens",
      "completion_tokens", "startTime", "endTime", "request_duration_ms", "completionStartTime",
      "model", "model_id", "model_group", "custom_llm_provider", "api_base", "user", "metadata",
-     "cache_hit", "cache_key", "request_tags", "team_id", "organization_id", "end_user",
-     "requester_ip_address", "messages", "response", "session_id", "status", "litellm_call_id",
-     "created_at", "updated_at")
-SELECT b.request_id, b.call_type, b.api_key, b.spend, b.total_tokens, b.prompt_tokens,
-       b.completion_tokens, b.start_time, b.end_time, b.request_duration_ms,
-       b.completion_start_time, b.model, b.model_id, b.model_group, b.custom_llm_provider,
-       b.api_base, COALESCE(b.user_id, ''), b.metadata, b.cache_hit, b.cache_key, b.request_tags,
-       b.team_id, b.organization_id, b.end_user, b.requester_ip_address, b.messages, b.response,
-       b.session_id, b.status, b.litellm_call_id, now()::timestamp(3), now()::timestamp(3)
-FROM tianji_spend_batch($1) b
-ON CONFLICT ("request_id") DO NOTHING;
+     "cache_hit", "request_tags", "team_id", "organization_id", "end_user",
+     "requester_ip_address", "messages", "response", "status", "litellm_call_id")
+FROM STDIN BINARY;
 
 -- name: FlushKeySpend
 -- $1 key hashes, $2 amounts.

@@ -312,7 +312,6 @@ fn spend_row(
     ctx: &RequestCtx,
 ) -> Box<crate::spend::record::SpendRow> {
     use crate::auth::Principal;
-    use serde_json::{Map, Value};
     let (call_type, endpoint) = call_type(expect);
     let mut row = crate::spend::record::SpendRow {
         request_id: ctx.call_id.hyphenated().to_string(),
@@ -327,7 +326,7 @@ fn spend_row(
         ..Default::default()
     };
     row.litellm_call_id = row.request_id.clone();
-    let mut meta = Map::new();
+    let meta = &mut row.metadata;
     match principal {
         Principal::Key(c) => {
             let k = &c.key;
@@ -338,28 +337,19 @@ fn spend_row(
                 .organization_id
                 .clone()
                 .or_else(|| c.team.as_ref().and_then(|t| t.organization_id.clone()));
-            meta.insert("user_api_key_alias".into(), k.key_alias.clone().into());
-            meta.insert(
-                "user_api_key_team_alias".into(),
-                c.team.as_ref().and_then(|t| t.team_alias.clone()).into(),
-            );
+            meta.user_api_key_alias = k.key_alias.clone();
+            meta.user_api_key_team_alias = c.team.as_ref().and_then(|t| t.team_alias.clone());
         }
         Principal::Master => {
             row.api_key = state.auth.master_hash().unwrap_or_default().to_string();
         }
         Principal::Open => {}
     }
-    meta.insert("user_api_key".into(), Value::from(row.api_key.clone()));
-    meta.insert("user_api_key_user_id".into(), row.user_id.clone().into());
-    meta.insert("user_api_key_team_id".into(), row.team_id.clone().into());
-    meta.insert(
-        "user_api_key_org_id".into(),
-        row.organization_id.clone().into(),
-    );
-    meta.insert(
-        "user_api_key_end_user_id".into(),
-        row.end_user.clone().into(),
-    );
-    row.metadata = Value::Object(meta);
+    let meta = &mut row.metadata;
+    meta.user_api_key.clone_from(&row.api_key);
+    meta.user_api_key_user_id.clone_from(&row.user_id);
+    meta.user_api_key_team_id.clone_from(&row.team_id);
+    meta.user_api_key_org_id.clone_from(&row.organization_id);
+    meta.user_api_key_end_user_id.clone_from(&row.end_user);
     Box::new(row)
 }

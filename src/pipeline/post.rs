@@ -6,12 +6,12 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use bytes::Bytes;
-use serde_json::{Map, Value};
+use serde_json::Value;
 use tokio::time::Instant;
 use uuid::Uuid;
 
 use crate::router::Deployment;
-use crate::spend::record::SpendRow;
+use crate::spend::record::{ErrorInformation, SpendRow};
 use crate::spend::{Ticket, cost, unix};
 use crate::upstream::sse::Usage;
 
@@ -120,16 +120,15 @@ impl Completion {
             row.custom_llm_provider = d.provider.name().to_string();
             row.api_base = d.api_base.clone();
         }
-        if !ok && let Value::Object(m) = &mut row.metadata {
-            let msg = self
-                .stream_error
-                .clone()
-                .or_else(|| self.error.clone())
-                .unwrap_or_default();
-            let mut info = Map::new();
-            info.insert("error_message".into(), Value::from(msg));
-            info.insert("error_code".into(), Value::from(self.status));
-            m.insert("error_information".into(), Value::Object(info));
+        if !ok {
+            row.metadata.error_information = Some(ErrorInformation {
+                error_message: self
+                    .stream_error
+                    .clone()
+                    .or_else(|| self.error.clone())
+                    .unwrap_or_default(),
+                error_code: self.status,
+            });
         }
         if let Some((req, resp)) = self.bodies.take() {
             row.messages = serde_json::from_slice::<Value>(&req).ok().and_then(|v| {

@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{OwnedSemaphorePermit, watch};
 use tokio::task::JoinHandle;
 
 use ledger::{Ledger, Reservation};
@@ -55,15 +55,15 @@ impl Default for SpendOptions {
 
 /// The running writer.
 struct Running {
-    tx: mpsc::Sender<SpendRow>,
+    queue: Arc<writer::Queue>,
     stop: watch::Sender<bool>,
     task: Mutex<Option<JoinHandle<()>>>,
 }
 
 pub struct Spend {
     pub ledger: Arc<Ledger>,
-    /// Rows handed to the writer and not stored yet.
-    pending: Arc<AtomicUsize>,
+    /// Rows taken by the writer and not stored yet.
+    in_flight: Arc<AtomicUsize>,
     running: Option<Running>,
     pub store_prompts: bool,
 }
@@ -72,45 +72,49 @@ impl Spend {
     /// Start the writer when there is a database.
     pub fn start(store: Option<Arc<Store>>, opts: SpendOptions) -> Self {
         let ledger = Arc::new(Ledger::default());
-        let pending = Arc::new(AtomicUsize::new(0));
+        let in_flight = Arc::new(AtomicUsize::new(0));
         let running = store.map(|store| {
-            let (tx, rx) = mpsc::channel(opts.queue.max(1));
+            let queue = Arc::new(writer::Queue::new(opts.queue));
             let (stop, stop_rx) = watch::channel(false);
             let w = writer::Writer {
                 store,
                 ledger: ledger.clone(),
-                pending: pending.clone(),
+                queue: queue.clone(),
+                in_flight: in_flight.clone(),
                 opts: opts.writer,
             };
-            let task = tokio::spawn(w.run(rx, stop_rx));
+            let task = tokio::spawn(w.run(stop_rx));
             Running {
-                tx,
+                queue,
                 stop,
                 task: Mutex::new(Some(task)),
             }
         });
         Self {
             ledger,
-            pending,
+            in_flight,
             running,
             store_prompts: opts.store_prompts,
         }
     }
 
-    /// A queue slot for one request's row (waits while the queue is full); `None` without a
-    /// database.
-    pub async fn slot(&self) -> Option<mpsc::OwnedPermit<SpendRow>> {
+    /// A place in the queue for one request's row (waits while the queue is full); `None`
+    /// without a database.
+    pub async fn slot(&self) -> Option<Slot> {
         let r = self.running.as_ref()?;
-        match r.tx.clone().try_reserve_owned() {
-            Ok(p) => Some(p),
-            Err(mpsc::error::TrySendError::Full(tx)) => tx.reserve_owned().await.ok(),
-            Err(mpsc::error::TrySendError::Closed(_)) => None,
-        }
+        let permit = match r.queue.room.clone().try_acquire_owned() {
+            Ok(p) => p,
+            Err(_) => r.queue.room.clone().acquire_owned().await.ok()?,
+        };
+        Some(Slot {
+            queue: r.queue.clone(),
+            permit,
+        })
     }
 
     /// Rows handed to the writer and not stored yet.
     pub fn queued(&self) -> usize {
-        self.pending.load(Ordering::Relaxed)
+        self.running.as_ref().map_or(0, |r| r.queue.len()) + self.in_flight.load(Ordering::Relaxed)
     }
 
     /// Flush what is queued and stop the writer (after the server has drained).
@@ -130,10 +134,16 @@ impl Spend {
     }
 }
 
+/// A request's place in the spend queue.
+pub struct Slot {
+    queue: Arc<writer::Queue>,
+    permit: OwnedSemaphorePermit,
+}
+
 /// An admitted request's claim on the spend path, finished once when the request ends.
 pub struct Ticket {
     pub spend: Arc<Spend>,
-    pub slot: Option<mpsc::OwnedPermit<SpendRow>>,
+    pub slot: Option<Slot>,
     pub reservation: Reservation,
 }
 
@@ -141,9 +151,8 @@ impl Ticket {
     /// Book `row.spend` and queue the row.
     pub fn finish(self, row: SpendRow) {
         self.spend.ledger.settle(self.reservation, row.spend);
-        if let Some(slot) = self.slot {
-            self.spend.pending.fetch_add(1, Ordering::Relaxed);
-            slot.send(row);
+        if let Some(s) = self.slot {
+            s.queue.push(s.permit, row);
         }
     }
 }

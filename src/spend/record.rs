@@ -1,10 +1,30 @@
-//! One SpendLogs row as the request path hands it to the writer (field names are those
-//! `tianji_spend_batch` reads; timestamps are Unix seconds).
+//! One SpendLogs row as the request path hands it to the writer (timestamps in Unix seconds).
 
 use serde::Serialize;
 use serde_json::Value;
 
+/// SpendLogs `metadata`: who made the request (LiteLLM's `user_api_key_*` fields) and, for a
+/// failure, what went wrong.
 #[derive(Debug, Clone, Default, Serialize)]
+pub struct Metadata {
+    pub user_api_key: String,
+    pub user_api_key_alias: Option<String>,
+    pub user_api_key_team_id: Option<String>,
+    pub user_api_key_team_alias: Option<String>,
+    pub user_api_key_user_id: Option<String>,
+    pub user_api_key_org_id: Option<String>,
+    pub user_api_key_end_user_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_information: Option<ErrorInformation>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ErrorInformation {
+    pub error_message: String,
+    pub error_code: u16,
+}
+
+#[derive(Debug, Clone, Default)]
 pub struct SpendRow {
     pub request_id: String,
     pub call_type: &'static str,
@@ -29,7 +49,7 @@ pub struct SpendRow {
     pub api_base: String,
     /// The key's user.
     pub user_id: Option<String>,
-    pub metadata: Value,
+    pub metadata: Metadata,
     pub cache_hit: &'static str,
     pub request_tags: Vec<String>,
     pub team_id: Option<String>,
@@ -37,9 +57,7 @@ pub struct SpendRow {
     pub end_user: Option<String>,
     pub requester_ip_address: Option<String>,
     /// Only with `store_prompts_in_spend_logs`.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub messages: Option<Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub response: Option<Value>,
     /// `success` or `failure`.
     pub status: &'static str,

@@ -13,8 +13,8 @@ pub struct Sums {
 }
 
 impl Sums {
-    fn from_map(m: HashMap<String, f64>) -> Self {
-        let (ids, amounts) = m.into_iter().unzip();
+    fn from_map(m: HashMap<&str, f64>) -> Self {
+        let (ids, amounts) = m.into_iter().map(|(k, v)| (k.to_string(), v)).unzip();
         Self { ids, amounts }
     }
 }
@@ -62,15 +62,16 @@ struct DayAcc {
     ms: i64,
 }
 
-type DayKey = (String, String, String, String, String, &'static str);
+/// (entity, UTC day number, api_key, model, provider, endpoint), borrowed from the batch.
+type DayKey<'a> = (&'a str, i64, &'a str, &'a str, &'a str, &'static str);
 
-fn add_day(m: &mut HashMap<DayKey, DayAcc>, entity: &str, day: &str, r: &SpendRow) {
+fn add_day<'a>(m: &mut HashMap<DayKey<'a>, DayAcc>, entity: &'a str, day: i64, r: &'a SpendRow) {
     let key = (
-        entity.to_string(),
-        day.to_string(),
-        r.api_key.clone(),
-        r.model.clone(),
-        r.custom_llm_provider.clone(),
+        entity,
+        day,
+        r.api_key.as_str(),
+        r.model.as_str(),
+        r.custom_llm_provider.as_str(),
         r.endpoint,
     );
     let a = m.entry(key).or_default();
@@ -93,15 +94,15 @@ fn add_day(m: &mut HashMap<DayKey, DayAcc>, entity: &str, day: &str, r: &SpendRo
 }
 
 impl Daily {
-    fn from_map(m: HashMap<DayKey, DayAcc>) -> Self {
+    fn from_map(m: HashMap<DayKey<'_>, DayAcc>) -> Self {
         let mut d = Daily::default();
         for ((entity, day, api_key, model, provider, endpoint), a) in m {
-            d.entity.push(entity);
-            d.day.push(day);
-            d.api_key.push(api_key);
-            d.model.push(model);
+            d.entity.push(entity.to_string());
+            d.day.push(day_string(day));
+            d.api_key.push(api_key.to_string());
+            d.model.push(model.to_string());
             d.model_group.push(a.model_group);
-            d.provider.push(provider);
+            d.provider.push(provider.to_string());
             d.endpoint.push(endpoint.to_string());
             d.prompt.push(a.prompt);
             d.completion.push(a.completion);
@@ -134,33 +135,28 @@ pub struct Rollup {
     pub daily_tags: Daily,
 }
 
-/// `YYYY-MM-DD` (UTC) of Unix seconds.
-fn day_of(secs: f64) -> String {
-    let mut s = crate::auth::fmt_utc(secs);
+/// `YYYY-MM-DD` of a UTC day number (days since 1970-01-01).
+fn day_string(day: i64) -> String {
+    let mut s = crate::auth::fmt_utc(day as f64 * 86_400.0);
     s.truncate(10);
     s
 }
 
 impl Rollup {
-    pub fn of(batch: &[SpendRow]) -> Self {
+    pub fn of<'a>(batch: &'a [SpendRow]) -> Self {
         let mut keys = HashMap::new();
         let mut users = HashMap::new();
         let mut teams = HashMap::new();
         let mut orgs = HashMap::new();
-        let mut members: HashMap<(String, String), f64> = HashMap::new();
+        let mut members: HashMap<(&str, &str), f64> = HashMap::new();
         let mut end_users = HashMap::new();
         let mut tags = HashMap::new();
         let (mut du, mut dt, mut dorg, mut de, mut dtag) = Default::default();
-        let mut last_day = (f64::NAN, String::new());
         for r in batch {
-            // rows of one flush mostly share a day: format it once per second seen
-            if r.start_time.floor() != last_day.0 {
-                last_day = (r.start_time.floor(), day_of(r.start_time));
-            }
-            let day = last_day.1.as_str();
+            let day = (r.start_time / 86_400.0).floor() as i64;
             let paid = r.spend > 0.0;
-            let add = |m: &mut HashMap<String, f64>, id: &str| {
-                *m.entry(id.to_string()).or_insert(0.0) += r.spend;
+            let add = |m: &mut HashMap<&'a str, f64>, id: &'a str| {
+                *m.entry(id).or_insert(0.0) += r.spend;
             };
             if paid && !r.api_key.is_empty() {
                 add(&mut keys, &r.api_key);
@@ -175,7 +171,7 @@ impl Rollup {
                 if paid {
                     add(&mut teams, t);
                     if let Some(u) = &r.user_id {
-                        *members.entry((t.clone(), u.clone())).or_insert(0.0) += r.spend;
+                        *members.entry((t, u)).or_insert(0.0) += r.spend;
                     }
                 }
                 add_day(&mut dt, t, day, r);
@@ -197,8 +193,8 @@ impl Rollup {
         }
         let mut m = MemberSums::default();
         for ((t, u), a) in members {
-            m.teams.push(t);
-            m.users.push(u);
+            m.teams.push(t.to_string());
+            m.users.push(u.to_string());
             m.amounts.push(a);
         }
         Rollup {
@@ -237,7 +233,11 @@ mod tests {
             endpoint: "/v1/chat/completions",
             ..SpendRow::default()
         };
-        let r = Rollup::of(&[row(1.0, "success"), row(0.5, "success"), row(0.0, "failure")]);
+        let r = Rollup::of(&[
+            row(1.0, "success"),
+            row(0.5, "success"),
+            row(0.0, "failure"),
+        ]);
         assert_eq!(r.keys.ids, ["k"]);
         assert_eq!(r.keys.amounts, [1.5]);
         assert_eq!(r.members.amounts, [1.5]);

@@ -2,9 +2,10 @@
 //! per flush, and rolls their cost up into keys, users, teams, team members, organisations, end
 //! users, tags and the daily tables in the same transaction.
 //!
-//! The queue is bounded. A request takes its queue slot when it is admitted, so the row it
-//! produces always has room: when the database is slow or down and the queue is full, new
-//! requests wait for room rather than losing accounting. A failed flush is retried with backoff;
+//! The queue is bounded. A request takes its place in the queue when it is admitted, so the row
+//! it produces always has room: when the database is slow or down and the queue is full, new
+//! requests wait for room rather than losing accounting. Requests never wake the writer one by
+//! one (a cross-thread wake-up per request costs more than the row). A failed flush is retried with backoff;
 //! a retry first drops rows that an ambiguous earlier commit did store, so nothing is counted
 //! twice. On shutdown the queue is drained and flushed.
 
@@ -12,8 +13,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use serde_json::value::RawValue;
-use tokio::sync::{mpsc, watch};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use std::sync::Mutex;
+use tokio_postgres::binary_copy::BinaryCopyInWriter;
+use tokio_postgres::types::{ToSql, Type};
+
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
 use tokio_postgres::types::Json;
 
 use super::ledger::{Account, Ledger};
@@ -35,59 +41,105 @@ pub struct Options {
     pub shutdown_grace: Duration,
 }
 
+/// Rows waiting for the writer. Requests push without waking it; it takes them on its tick,
+/// or as soon as a full batch is waiting. `room` has one permit per free place: a request takes
+/// one when admitted and the writer gives them back once their rows are stored.
+pub struct Queue {
+    rows: Mutex<Vec<SpendRow>>,
+    pub room: Arc<Semaphore>,
+    full: Notify,
+}
+
+impl Queue {
+    pub fn new(capacity: usize) -> Self {
+        Self {
+            rows: Mutex::new(Vec::with_capacity(MAX_BATCH)),
+            room: Arc::new(Semaphore::new(capacity.max(1))),
+            full: Notify::new(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<SpendRow>> {
+        self.rows
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Queue a row whose place was taken with `permit`.
+    pub fn push(&self, permit: OwnedSemaphorePermit, row: SpendRow) {
+        permit.forget();
+        let n = {
+            let mut rows = self.lock();
+            rows.push(row);
+            rows.len()
+        };
+        if n == MAX_BATCH {
+            self.full.notify_one();
+        }
+    }
+
+    fn take(&self) -> Vec<SpendRow> {
+        std::mem::take(&mut *self.lock())
+    }
+
+    /// Rows queued and not taken by the writer yet.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 pub struct Writer {
     pub store: Arc<Store>,
     pub ledger: Arc<Ledger>,
-    /// Rows queued and not stored (decremented per stored batch).
-    pub pending: Arc<AtomicUsize>,
+    pub queue: Arc<Queue>,
+    /// Rows taken from the queue and not stored yet.
+    pub in_flight: Arc<AtomicUsize>,
     pub opts: Options,
 }
 
 impl Writer {
-    /// Run until `stop` turns true and the queue is drained.
-    pub async fn run(self, mut rx: mpsc::Receiver<SpendRow>, mut stop: watch::Receiver<bool>) {
-        let mut batch: Vec<SpendRow> = Vec::with_capacity(MAX_BATCH);
+    /// Run until `stop` turns true, then store what is queued.
+    pub async fn run(self, mut stop: watch::Receiver<bool>) {
         let mut tick = tokio::time::interval(self.opts.every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            let room = MAX_BATCH - batch.len();
             tokio::select! {
-                n = rx.recv_many(&mut batch, room) => {
-                    if n == 0 {
-                        break;
-                    }
-                    if batch.len() >= MAX_BATCH {
-                        self.flush(&mut batch, None).await;
-                    }
-                }
-                _ = tick.tick() => {
-                    if !batch.is_empty() {
-                        self.flush(&mut batch, None).await;
-                    }
-                }
+                _ = tick.tick() => {}
+                _ = self.queue.full.notified() => {}
                 _ = stop.changed() => break,
             }
+            self.drain(None).await;
         }
-        // Shutdown: everything queued, in batches.
-        rx.close();
         let deadline = tokio::time::Instant::now() + self.opts.shutdown_grace;
+        if !self.drain(Some(deadline)).await {
+            tracing::error!(
+                rows = self.queue.len() + self.in_flight.load(Ordering::Relaxed),
+                "spend writer: database unreachable at shutdown; rows not stored"
+            );
+        }
+    }
+
+    /// Store everything queued, a batch at a time; `false` if `deadline` passed first.
+    async fn drain(&self, deadline: Option<tokio::time::Instant>) -> bool {
         loop {
-            while batch.len() < MAX_BATCH {
-                match rx.try_recv() {
-                    Ok(r) => batch.push(r),
-                    Err(_) => break,
+            let mut rows = self.queue.take();
+            if rows.is_empty() {
+                return true;
+            }
+            self.in_flight.store(rows.len(), Ordering::Relaxed);
+            while !rows.is_empty() {
+                let rest = rows.split_off(rows.len().min(MAX_BATCH));
+                let mut batch = std::mem::replace(&mut rows, rest);
+                let n = batch.len();
+                if !self.flush(&mut batch, deadline).await {
+                    return false;
                 }
-            }
-            if batch.is_empty() {
-                break;
-            }
-            if !self.flush(&mut batch, Some(deadline)).await {
-                let left = batch.len() + rx.len();
-                tracing::error!(
-                    rows = left,
-                    "spend writer: database unreachable at shutdown; rows not stored"
-                );
-                break;
+                self.in_flight.fetch_sub(n, Ordering::Relaxed);
+                self.queue.room.add_permits(n);
             }
         }
     }
@@ -98,14 +150,12 @@ impl Writer {
         batch: &mut Vec<SpendRow>,
         deadline: Option<tokio::time::Instant>,
     ) -> bool {
-        let n = batch.len();
         let mut backoff = Duration::from_millis(100);
         let mut retry = false;
         loop {
             match self.store_batch(batch, retry).await {
                 Ok(()) => {
                     self.ledger.flushed(charged(batch));
-                    self.pending.fetch_sub(n, Ordering::Relaxed);
                     batch.clear();
                     return true;
                 }
@@ -124,9 +174,19 @@ impl Writer {
 
     async fn store_batch(&self, batch: &mut Vec<SpendRow>, retry: bool) -> Result<(), StoreError> {
         let mut conn = self.store.conn().await?;
-        let [existing, logs, keys, users, teams, orgs, members, end_users, tags] = conn.stmts([
+        let [
+            existing,
+            logs,
+            keys,
+            users,
+            teams,
+            orgs,
+            members,
+            end_users,
+            tags,
+        ] = conn.stmts([
             Query::ExistingSpendLogs,
-            Query::FlushSpendLogs,
+            Query::CopySpendLogs,
             Query::FlushKeySpend,
             Query::FlushUserSpend,
             Query::FlushTeamSpend,
@@ -135,7 +195,13 @@ impl Writer {
             Query::FlushEndUserSpend,
             Query::FlushTagSpend,
         ])?;
-        let [daily_users, daily_teams, daily_orgs, daily_end_users, daily_tags] = conn.stmts([
+        let [
+            daily_users,
+            daily_teams,
+            daily_orgs,
+            daily_end_users,
+            daily_tags,
+        ] = conn.stmts([
             Query::FlushDailyUserSpend,
             Query::FlushDailyTeamSpend,
             Query::FlushDailyOrganizationSpend,
@@ -158,10 +224,14 @@ impl Writer {
                 }
             }
         }
-        let text = serde_json::to_string(&batch).map_err(|e| StoreError::Queries(e.to_string()))?;
-        let raw = RawValue::from_string(text).map_err(|e| StoreError::Queries(e.to_string()))?;
         if !self.opts.disable_spend_logs {
-            tx.execute(&logs, &[&Json(raw)]).await?;
+            let sink = tx.copy_in(&logs).await?;
+            let w = BinaryCopyInWriter::new(sink, &COPY_TYPES);
+            futures_util::pin_mut!(w);
+            for r in batch.iter() {
+                copy_row(w.as_mut(), r).await?;
+            }
+            w.finish().await?;
         }
         let r = Rollup::of(batch);
         for (st, sums) in [
@@ -178,7 +248,8 @@ impl Writer {
         }
         let m = &r.members;
         if !m.teams.is_empty() {
-            tx.execute(&members, &[&m.teams, &m.users, &m.amounts]).await?;
+            tx.execute(&members, &[&m.teams, &m.users, &m.amounts])
+                .await?;
         }
         for (st, d) in [
             (&daily_users, &r.daily_users),
@@ -191,9 +262,22 @@ impl Writer {
                 tx.execute(
                     st,
                     &[
-                        &d.entity, &d.day, &d.api_key, &d.model, &d.model_group, &d.provider,
-                        &d.endpoint, &d.prompt, &d.completion, &d.cache_read, &d.cache_creation,
-                        &d.spend, &d.requests, &d.ok, &d.failed, &d.ms,
+                        &d.entity,
+                        &d.day,
+                        &d.api_key,
+                        &d.model,
+                        &d.model_group,
+                        &d.provider,
+                        &d.endpoint,
+                        &d.prompt,
+                        &d.completion,
+                        &d.cache_read,
+                        &d.cache_creation,
+                        &d.spend,
+                        &d.requests,
+                        &d.ok,
+                        &d.failed,
+                        &d.ms,
                     ],
                 )
                 .await?;
@@ -234,4 +318,82 @@ fn charged(batch: &[SpendRow]) -> Vec<(Account, f64)> {
         }
     }
     out
+}
+
+/// Column types of `CopySpendLogs`, in its order.
+const COPY_TYPES: [Type; 28] = [
+    Type::TEXT,      // request_id
+    Type::TEXT,      // call_type
+    Type::TEXT,      // api_key
+    Type::FLOAT8,    // spend
+    Type::INT4,      // total_tokens
+    Type::INT4,      // prompt_tokens
+    Type::INT4,      // completion_tokens
+    Type::TIMESTAMP, // startTime
+    Type::TIMESTAMP, // endTime
+    Type::INT4,      // request_duration_ms
+    Type::TIMESTAMP, // completionStartTime
+    Type::TEXT,      // model
+    Type::TEXT,      // model_id
+    Type::TEXT,      // model_group
+    Type::TEXT,      // custom_llm_provider
+    Type::TEXT,      // api_base
+    Type::TEXT,      // user
+    Type::JSONB,     // metadata
+    Type::TEXT,      // cache_hit
+    Type::JSONB,     // request_tags
+    Type::TEXT,      // team_id
+    Type::TEXT,      // organization_id
+    Type::TEXT,      // end_user
+    Type::TEXT,      // requester_ip_address
+    Type::JSONB,     // messages
+    Type::JSONB,     // response
+    Type::TEXT,      // status
+    Type::TEXT,      // litellm_call_id
+];
+
+fn at(secs: f64) -> SystemTime {
+    UNIX_EPOCH + Duration::try_from_secs_f64(secs.max(0.0)).unwrap_or_default()
+}
+
+fn int4(v: u64) -> i32 {
+    i32::try_from(v).unwrap_or(i32::MAX)
+}
+
+async fn copy_row(
+    w: std::pin::Pin<&mut BinaryCopyInWriter>,
+    r: &SpendRow,
+) -> Result<(), tokio_postgres::Error> {
+    let empty = serde_json::Value::Object(serde_json::Map::new());
+    let values: [&(dyn ToSql + Sync); 28] = [
+        &r.request_id,
+        &r.call_type,
+        &r.api_key,
+        &r.spend,
+        &int4(r.total_tokens),
+        &int4(r.prompt_tokens),
+        &int4(r.completion_tokens),
+        &at(r.start_time),
+        &at(r.end_time),
+        &int4(r.request_duration_ms),
+        &r.completion_start_time.map(at),
+        &r.model,
+        &r.model_id,
+        &r.model_group,
+        &r.custom_llm_provider,
+        &r.api_base,
+        &r.user_id.as_deref().unwrap_or(""),
+        &Json(&r.metadata),
+        &r.cache_hit,
+        &Json(&r.request_tags),
+        &r.team_id,
+        &r.organization_id,
+        &r.end_user,
+        &r.requester_ip_address,
+        &Json(r.messages.as_ref().unwrap_or(&empty)),
+        &Json(r.response.as_ref().unwrap_or(&empty)),
+        &r.status,
+        &r.litellm_call_id,
+    ];
+    w.write(&values).await
 }

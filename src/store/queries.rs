@@ -60,7 +60,7 @@ macro_rules! queries {
 queries! {
     Ping,
     ExistingSpendLogs,
-    FlushSpendLogs,
+    CopySpendLogs,
     FlushKeySpend,
     FlushUserSpend,
     FlushTeamSpend,
