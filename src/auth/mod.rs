@@ -250,7 +250,7 @@ fn hex(d: &[u8; 32]) -> String {
 pub struct Authenticator {
     master_digest: Option<[u8; 32]>,
     /// sha256 hex of the master key (what spend logs record as its `api_key`).
-    master_hash: Option<String>,
+    master_hash: Option<Arc<str>>,
     directory: Option<Directory>,
     /// HTTP status of `budget_exceeded` errors.
     pub budget_status: u16,
@@ -308,15 +308,15 @@ impl Authenticator {
             master_digest: master_key.filter(|k| !k.is_empty()).map(digest),
             master_hash: master_key
                 .filter(|k| !k.is_empty())
-                .map(|k| hex(&digest(k))),
+                .map(|k| Arc::from(hex(&digest(k)))),
             directory: store.map(Directory::new),
             budget_status: 429,
         }
     }
 
     /// sha256 hex of the master key, when one is set.
-    pub fn master_hash(&self) -> Option<&str> {
-        self.master_hash.as_deref()
+    pub fn master_hash(&self) -> Option<&Arc<str>> {
+        self.master_hash.as_ref()
     }
 
     pub fn is_open(&self) -> bool {

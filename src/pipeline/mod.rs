@@ -185,9 +185,11 @@ async fn llm(
         crate::auth::access::budget_error(state.auth.budget_status, &budgets[e.index], e.current)
     })?;
     let slot = state.spend.slot().await;
-    let row = spend_row(
-        state, &principal, &parsed, &model, end_user, expect, peer, ctx,
-    );
+    let row = slot.is_some().then(|| {
+        spend_row(
+            state, &principal, &parsed, &model, end_user, expect, peer, ctx,
+        )
+    });
     if state.spend.store_prompts {
         ctx.completion.bodies = Some((parsed.raw.clone(), None));
     }
@@ -312,44 +314,27 @@ fn spend_row(
     ctx: &RequestCtx,
 ) -> Box<crate::spend::record::SpendRow> {
     use crate::auth::Principal;
+    use crate::spend::record::{Caller, SpendRow};
     let (call_type, endpoint) = call_type(expect);
-    let mut row = crate::spend::record::SpendRow {
-        request_id: ctx.call_id.hyphenated().to_string(),
+    let caller = match principal {
+        Principal::Key(c) => Caller::Key(c.key.clone(), c.team.clone()),
+        Principal::Master => state
+            .auth
+            .master_hash()
+            .map_or(Caller::Open, |h| Caller::Master(h.clone())),
+        Principal::Open => Caller::Open,
+    };
+    let row = SpendRow {
+        request_id: ctx.call_id,
         call_type,
         endpoint,
+        caller,
         start_time: crate::spend::unix(ctx.wall_start),
         model_group: model.to_string(),
         end_user: end_user.map(str::to_string),
         request_tags: parsed.tags.clone(),
-        requester_ip_address: Some(peer.ip().to_string()),
-        cache_hit: "False",
+        requester_ip_address: Some(peer.ip()),
         ..Default::default()
     };
-    row.litellm_call_id = row.request_id.clone();
-    let meta = &mut row.metadata;
-    match principal {
-        Principal::Key(c) => {
-            let k = &c.key;
-            row.api_key = k.token.clone();
-            row.user_id = k.user_id.clone();
-            row.team_id = k.team_id.clone();
-            row.organization_id = k
-                .organization_id
-                .clone()
-                .or_else(|| c.team.as_ref().and_then(|t| t.organization_id.clone()));
-            meta.user_api_key_alias = k.key_alias.clone();
-            meta.user_api_key_team_alias = c.team.as_ref().and_then(|t| t.team_alias.clone());
-        }
-        Principal::Master => {
-            row.api_key = state.auth.master_hash().unwrap_or_default().to_string();
-        }
-        Principal::Open => {}
-    }
-    let meta = &mut row.metadata;
-    meta.user_api_key.clone_from(&row.api_key);
-    meta.user_api_key_user_id.clone_from(&row.user_id);
-    meta.user_api_key_team_id.clone_from(&row.team_id);
-    meta.user_api_key_org_id.clone_from(&row.organization_id);
-    meta.user_api_key_end_user_id.clone_from(&row.end_user);
     Box::new(row)
 }

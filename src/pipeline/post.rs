@@ -31,8 +31,8 @@ pub struct Completion {
     pub error: Option<String>,
     /// Wall clock of the first streamed chunk.
     pub first_chunk: Option<SystemTime>,
-    /// Admitted requests: the spend ticket and the row filled in at admission.
-    pub spend: Option<(Ticket, Box<SpendRow>)>,
+    /// Admitted requests: the spend ticket and (with a database) the row started at admission.
+    pub spend: Option<(Ticket, Option<Box<SpendRow>>)>,
     /// With `store_prompts_in_spend_logs`: the request and (non-streamed) response bodies.
     pub bodies: Option<(Bytes, Option<Bytes>)>,
     /// Handed off to a stream relay, which reports instead.
@@ -98,13 +98,18 @@ impl Completion {
     }
 
     fn finish_spend(&mut self) {
-        let Some((ticket, mut row)) = self.spend.take() else {
+        let Some((ticket, row)) = self.spend.take() else {
+            return;
+        };
+        let cost = self.cost();
+        let Some(mut row) = row else {
+            ticket.finish(cost, None);
             return;
         };
         let end = SystemTime::now();
         let usage = self.usage.unwrap_or_default();
         let ok = self.ok();
-        row.spend = self.cost();
+        row.spend = cost;
         row.prompt_tokens = usage.prompt_tokens;
         row.completion_tokens = usage.completion_tokens;
         row.total_tokens = usage.total_tokens;
@@ -114,14 +119,9 @@ impl Completion {
         row.completion_start_time = Some(unix(self.first_chunk.unwrap_or(end)));
         row.request_duration_ms = self.started.elapsed().as_millis() as u64;
         row.status = if ok { "success" } else { "failure" };
-        if let Some(d) = &self.deployment {
-            row.model = d.upstream_model.clone();
-            row.model_id = d.id.clone();
-            row.custom_llm_provider = d.provider.name().to_string();
-            row.api_base = d.api_base.clone();
-        }
+        row.deployment.clone_from(&self.deployment);
         if !ok {
-            row.metadata.error_information = Some(ErrorInformation {
+            row.error = Some(ErrorInformation {
                 error_message: self
                     .stream_error
                     .clone()
@@ -139,7 +139,7 @@ impl Completion {
             });
             row.response = resp.and_then(|r| serde_json::from_slice(&r).ok());
         }
-        ticket.finish(*row);
+        ticket.finish(cost, Some(*row));
     }
 }
 

@@ -148,10 +148,10 @@ pub struct Ticket {
 }
 
 impl Ticket {
-    /// Book `row.spend` and queue the row.
-    pub fn finish(self, row: SpendRow) {
-        self.spend.ledger.settle(self.reservation, row.spend);
-        if let Some(s) = self.slot {
+    /// Book `cost` and queue the row (when there is a writer).
+    pub fn finish(self, cost: f64, row: Option<SpendRow>) {
+        self.spend.ledger.settle(self.reservation, cost);
+        if let (Some(s), Some(row)) = (self.slot, row) {
             s.queue.push(s.permit, row);
         }
     }

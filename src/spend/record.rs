@@ -1,23 +1,30 @@
-//! One SpendLogs row as the request path hands it to the writer (timestamps in Unix seconds).
+//! One SpendLogs row as the request path hands it to the writer. It points at the caller's
+//! cached records and the deployment rather than copying their strings: the writer reads them
+//! when it stores the row (timestamps in Unix seconds).
+
+use std::net::IpAddr;
+use std::sync::Arc;
 
 use serde::Serialize;
 use serde_json::Value;
+use uuid::Uuid;
 
-/// SpendLogs `metadata`: who made the request (LiteLLM's `user_api_key_*` fields) and, for a
-/// failure, what went wrong.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct Metadata {
-    pub user_api_key: String,
-    pub user_api_key_alias: Option<String>,
-    pub user_api_key_team_id: Option<String>,
-    pub user_api_key_team_alias: Option<String>,
-    pub user_api_key_user_id: Option<String>,
-    pub user_api_key_org_id: Option<String>,
-    pub user_api_key_end_user_id: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error_information: Option<ErrorInformation>,
+use crate::auth::{KeyRecord, TeamRecord};
+use crate::router::Deployment;
+
+/// Who made the request.
+#[derive(Debug, Clone, Default)]
+pub enum Caller {
+    /// A virtual key (and its team).
+    Key(Arc<KeyRecord>, Option<Arc<TeamRecord>>),
+    /// The master key, by its sha256 hex.
+    Master(Arc<str>),
+    /// No master key configured.
+    #[default]
+    Open,
 }
 
+/// What went wrong, for a failed request (in SpendLogs `metadata.error_information`).
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ErrorInformation {
     pub error_message: String,
@@ -26,10 +33,17 @@ pub struct ErrorInformation {
 
 #[derive(Debug, Clone, Default)]
 pub struct SpendRow {
-    pub request_id: String,
+    pub request_id: Uuid,
     pub call_type: &'static str,
-    /// sha256 hex of the key used (never the raw key).
-    pub api_key: String,
+    /// The route called (`/v1/chat/completions`, ...).
+    pub endpoint: &'static str,
+    pub caller: Caller,
+    pub deployment: Option<Arc<Deployment>>,
+    /// The public model name the client asked for.
+    pub model_group: String,
+    pub end_user: Option<String>,
+    pub request_tags: Vec<String>,
+    pub requester_ip_address: Option<IpAddr>,
     pub spend: f64,
     pub prompt_tokens: u64,
     pub completion_tokens: u64,
@@ -40,28 +54,93 @@ pub struct SpendRow {
     pub end_time: f64,
     pub completion_start_time: Option<f64>,
     pub request_duration_ms: u64,
-    /// The provider's model name.
-    pub model: String,
-    pub model_id: String,
-    /// The public model name the client asked for.
-    pub model_group: String,
-    pub custom_llm_provider: String,
-    pub api_base: String,
-    /// The key's user.
-    pub user_id: Option<String>,
-    pub metadata: Metadata,
-    pub cache_hit: &'static str,
-    pub request_tags: Vec<String>,
-    pub team_id: Option<String>,
-    pub organization_id: Option<String>,
-    pub end_user: Option<String>,
-    pub requester_ip_address: Option<String>,
+    pub cache_hit: bool,
+    /// `success` or `failure`.
+    pub status: &'static str,
+    pub error: Option<ErrorInformation>,
     /// Only with `store_prompts_in_spend_logs`.
     pub messages: Option<Value>,
     pub response: Option<Value>,
-    /// `success` or `failure`.
-    pub status: &'static str,
-    pub litellm_call_id: String,
-    /// The route called (`/v1/chat/completions`, ...).
-    pub endpoint: &'static str,
+}
+
+impl SpendRow {
+    /// sha256 hex of the key used (never the raw key); "" when the gateway is open.
+    pub fn api_key(&self) -> &str {
+        match &self.caller {
+            Caller::Key(k, _) => &k.token,
+            Caller::Master(h) => h,
+            Caller::Open => "",
+        }
+    }
+    fn key(&self) -> Option<&KeyRecord> {
+        match &self.caller {
+            Caller::Key(k, _) => Some(k),
+            _ => None,
+        }
+    }
+    fn team(&self) -> Option<&TeamRecord> {
+        match &self.caller {
+            Caller::Key(_, t) => t.as_deref(),
+            _ => None,
+        }
+    }
+    /// The key's user.
+    pub fn user_id(&self) -> Option<&str> {
+        self.key().and_then(|k| k.user_id.as_deref())
+    }
+    pub fn team_id(&self) -> Option<&str> {
+        self.key().and_then(|k| k.team_id.as_deref())
+    }
+    /// The key's organisation, or its team's.
+    pub fn organization_id(&self) -> Option<&str> {
+        self.key()
+            .and_then(|k| k.organization_id.as_deref())
+            .or_else(|| self.team().and_then(|t| t.organization_id.as_deref()))
+    }
+    /// The provider's model name.
+    pub fn model(&self) -> &str {
+        self.deployment
+            .as_ref()
+            .map_or("", |d| d.upstream_model.as_str())
+    }
+    pub fn model_id(&self) -> &str {
+        self.deployment.as_ref().map_or("", |d| d.id.as_str())
+    }
+    pub fn provider(&self) -> &str {
+        self.deployment.as_ref().map_or("", |d| d.provider.name())
+    }
+    pub fn api_base(&self) -> &str {
+        self.deployment.as_ref().map_or("", |d| d.api_base.as_str())
+    }
+    pub fn end_user(&self) -> Option<&str> {
+        self.end_user.as_deref()
+    }
+
+    /// SpendLogs `metadata`: LiteLLM's `user_api_key_*` fields, and the error of a failure.
+    pub fn metadata(&self) -> Metadata<'_> {
+        Metadata {
+            user_api_key: self.api_key(),
+            user_api_key_alias: self.key().and_then(|k| k.key_alias.as_deref()),
+            user_api_key_team_id: self.team_id(),
+            user_api_key_team_alias: self.team().and_then(|t| t.team_alias.as_deref()),
+            user_api_key_user_id: self.user_id(),
+            user_api_key_org_id: self.organization_id(),
+            user_api_key_end_user_id: self.end_user(),
+            error_information: self.error.as_ref(),
+        }
+    }
+}
+
+/// See [`SpendRow::metadata`].
+#[derive(Debug, Serialize)]
+pub struct Metadata<'a> {
+    pub user_api_key: &'a str,
+    pub user_api_key_alias: Option<&'a str>,
+    pub user_api_key_team_id: Option<&'a str>,
+    pub user_api_key_team_alias: Option<&'a str>,
+    pub user_api_key_user_id: Option<&'a str>,
+    pub user_api_key_org_id: Option<&'a str>,
+    pub user_api_key_end_user_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_information: Option<&'a ErrorInformation>,
 }

@@ -69,9 +69,9 @@ fn add_day<'a>(m: &mut HashMap<DayKey<'a>, DayAcc>, entity: &'a str, day: i64, r
     let key = (
         entity,
         day,
-        r.api_key.as_str(),
-        r.model.as_str(),
-        r.custom_llm_provider.as_str(),
+        r.api_key(),
+        r.model(),
+        r.provider(),
         r.endpoint,
     );
     let a = m.entry(key).or_default();
@@ -158,31 +158,31 @@ impl Rollup {
             let add = |m: &mut HashMap<&'a str, f64>, id: &'a str| {
                 *m.entry(id).or_insert(0.0) += r.spend;
             };
-            if paid && !r.api_key.is_empty() {
-                add(&mut keys, &r.api_key);
+            if paid && !r.api_key().is_empty() {
+                add(&mut keys, r.api_key());
             }
-            if let Some(u) = &r.user_id {
+            if let Some(u) = r.user_id() {
                 if paid {
                     add(&mut users, u);
                 }
                 add_day(&mut du, u, day, r);
             }
-            if let Some(t) = &r.team_id {
+            if let Some(t) = r.team_id() {
                 if paid {
                     add(&mut teams, t);
-                    if let Some(u) = &r.user_id {
+                    if let Some(u) = r.user_id() {
                         *members.entry((t, u)).or_insert(0.0) += r.spend;
                     }
                 }
                 add_day(&mut dt, t, day, r);
             }
-            if let Some(o) = &r.organization_id {
+            if let Some(o) = r.organization_id() {
                 if paid {
                     add(&mut orgs, o);
                 }
                 add_day(&mut dorg, o, day, r);
             }
-            if let Some(e) = &r.end_user {
+            if let Some(e) = r.end_user() {
                 add(&mut end_users, e);
                 add_day(&mut de, e, day, r);
             }
@@ -220,15 +220,18 @@ mod tests {
 
     #[test]
     fn sums_entities_and_days() {
+        let key = std::sync::Arc::new(crate::auth::KeyRecord {
+            token: "k".into(),
+            user_id: Some("u".into()),
+            team_id: Some("t".into()),
+            ..Default::default()
+        });
         let row = |spend: f64, status: &'static str| SpendRow {
-            api_key: "k".into(),
+            caller: crate::spend::record::Caller::Key(key.clone(), None),
             spend,
             prompt_tokens: 10,
             start_time: 1_764_500_000.0,
-            user_id: Some("u".into()),
-            team_id: Some("t".into()),
             request_tags: vec!["a".into(), "b".into()],
-            model: "m".into(),
             status,
             endpoint: "/v1/chat/completions",
             ..SpendRow::default()

@@ -210,7 +210,10 @@ impl Writer {
         ])?;
         let tx = conn.client.transaction().await?;
         if retry && !self.opts.disable_spend_logs {
-            let ids: Vec<&str> = batch.iter().map(|r| r.request_id.as_str()).collect();
+            let ids: Vec<String> = batch
+                .iter()
+                .map(|r| r.request_id.hyphenated().to_string())
+                .collect();
             let done: std::collections::HashSet<String> = tx
                 .query(&existing, &[&ids])
                 .await?
@@ -218,7 +221,7 @@ impl Writer {
                 .filter_map(|r| r.try_get::<_, String>(0).ok())
                 .collect();
             if !done.is_empty() {
-                batch.retain(|r| !done.contains(&r.request_id));
+                batch.retain(|r| !done.contains(&r.request_id.hyphenated().to_string()));
                 if batch.is_empty() {
                     return Ok(());
                 }
@@ -292,29 +295,29 @@ impl Writer {
 fn charged(batch: &[SpendRow]) -> Vec<(Account, f64)> {
     let mut out = Vec::new();
     for r in batch.iter().filter(|r| r.spend > 0.0) {
-        if !r.api_key.is_empty() {
-            out.push((Account::Key(r.api_key.clone()), r.spend));
+        if !r.api_key().is_empty() {
+            out.push((Account::Key(r.api_key().to_string()), r.spend));
         }
-        if let Some(t) = &r.team_id {
-            out.push((Account::Team(t.clone()), r.spend));
-            if let Some(u) = &r.user_id {
+        if let Some(t) = r.team_id() {
+            out.push((Account::Team(t.to_string()), r.spend));
+            if let Some(u) = r.user_id() {
                 out.push((
                     Account::Member {
-                        team_id: t.clone(),
-                        user_id: u.clone(),
+                        team_id: t.to_string(),
+                        user_id: u.to_string(),
                     },
                     r.spend,
                 ));
             }
         }
-        if let Some(u) = &r.user_id {
-            out.push((Account::User(u.clone()), r.spend));
+        if let Some(u) = r.user_id() {
+            out.push((Account::User(u.to_string()), r.spend));
         }
-        if let Some(o) = &r.organization_id {
-            out.push((Account::Org(o.clone()), r.spend));
+        if let Some(o) = r.organization_id() {
+            out.push((Account::Org(o.to_string()), r.spend));
         }
-        if let Some(e) = &r.end_user {
-            out.push((Account::EndUser(e.clone()), r.spend));
+        if let Some(e) = r.end_user() {
+            out.push((Account::EndUser(e.to_string()), r.spend));
         }
     }
     out
@@ -365,10 +368,13 @@ async fn copy_row(
     r: &SpendRow,
 ) -> Result<(), tokio_postgres::Error> {
     let empty = serde_json::Value::Object(serde_json::Map::new());
+    let mut id = uuid::Uuid::encode_buffer();
+    let id: &str = r.request_id.hyphenated().encode_lower(&mut id);
+    let ip = r.requester_ip_address.map(|a| a.to_string());
     let values: [&(dyn ToSql + Sync); 28] = [
-        &r.request_id,
+        &id,
         &r.call_type,
-        &r.api_key,
+        &r.api_key(),
         &r.spend,
         &int4(r.total_tokens),
         &int4(r.prompt_tokens),
@@ -377,23 +383,23 @@ async fn copy_row(
         &at(r.end_time),
         &int4(r.request_duration_ms),
         &r.completion_start_time.map(at),
-        &r.model,
-        &r.model_id,
+        &r.model(),
+        &r.model_id(),
         &r.model_group,
-        &r.custom_llm_provider,
-        &r.api_base,
-        &r.user_id.as_deref().unwrap_or(""),
-        &Json(&r.metadata),
-        &r.cache_hit,
+        &r.provider(),
+        &r.api_base(),
+        &r.user_id().unwrap_or(""),
+        &Json(r.metadata()),
+        &if r.cache_hit { "True" } else { "False" },
         &Json(&r.request_tags),
-        &r.team_id,
-        &r.organization_id,
-        &r.end_user,
-        &r.requester_ip_address,
+        &r.team_id(),
+        &r.organization_id(),
+        &r.end_user(),
+        &ip,
         &Json(r.messages.as_ref().unwrap_or(&empty)),
         &Json(r.response.as_ref().unwrap_or(&empty)),
         &r.status,
-        &r.litellm_call_id,
+        &id,
     ];
     w.write(&values).await
 }
