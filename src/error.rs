@@ -75,6 +75,7 @@ impl GatewayError {
             GatewayError::Auth(e) => e.status(),
             GatewayError::Route(RouteError::UnknownModel(_)) => StatusCode::BAD_REQUEST,
             GatewayError::Route(RouteError::Deployment { .. }) => StatusCode::BAD_REQUEST,
+            GatewayError::Route(RouteError::ProviderBudget { .. }) => StatusCode::TOO_MANY_REQUESTS,
             GatewayError::Upstream(e) => e.status(),
             GatewayError::Admin(e) => e.status(),
             GatewayError::NotFound(_) | GatewayError::ModelNotFound(_) => StatusCode::NOT_FOUND,
@@ -89,6 +90,9 @@ impl GatewayError {
             GatewayError::Upstream(e) => e.error_type(),
             GatewayError::Admin(e) => Cow::Borrowed(e.error_type()),
             GatewayError::NotImplemented(_) => Cow::Borrowed("not_implemented_error"),
+            GatewayError::Route(RouteError::ProviderBudget { .. }) => {
+                Cow::Borrowed("budget_exceeded")
+            }
             _ => Cow::Borrowed(type_for_status(self.status())),
         }
     }

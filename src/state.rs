@@ -30,6 +30,8 @@ pub enum StateError {
     Tls(#[from] rustls::Error),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    ProviderBudget(#[from] crate::spend::provider_budget::ProviderBudgetError),
     #[error("redis ({url}): {source}")]
     Redis {
         url: String,
@@ -135,7 +137,18 @@ impl AppState {
         if let Some(q) = g.spend_log_queue_size {
             spend.queue = q;
         }
-        let spend = Arc::new(Spend::start(store.clone(), spend));
+        let mut spend = Spend::start(store.clone(), spend);
+        spend.providers = crate::spend::provider_budget::ProviderBudgets::new(
+            &loaded.config.router_settings.provider_budget_config,
+        )?
+        .map(Arc::new);
+        if let (Some(pb), Some(bus)) = (&spend.providers, &bus) {
+            pb.share(bus.conn(), std::time::Duration::from_secs(1));
+        }
+        let spend = Arc::new(spend);
+        if let (Some(bus), Some(_)) = (&bus, &store) {
+            spend.share(bus.conn(), std::time::Duration::from_secs(1));
+        }
         let state = Self {
             spend,
             models: ArcSwap::from_pointee(models),

@@ -289,7 +289,8 @@ SELECT jsonb_build_object('api_key', r."api_key", 'total_cost', sum(r.spend),
 FROM r GROUP BY r."api_key" ORDER BY sum(r.spend) DESC;
 
 -- name: ResetAllKeySpend
-UPDATE "TianjiLLM_VerificationToken" SET "spend" = 0 WHERE "spend" <> 0 RETURNING "token";
+-- Every key, also those whose stored spend is still 0: live spend may not be stored yet.
+UPDATE "TianjiLLM_VerificationToken" SET "spend" = 0 RETURNING "token";
 
 -- name: ResetAllTeamSpend
-UPDATE "TianjiLLM_TeamTable" SET "spend" = 0 WHERE "spend" <> 0 RETURNING "team_id";
+UPDATE "TianjiLLM_TeamTable" SET "spend" = 0 RETURNING "team_id";

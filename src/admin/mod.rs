@@ -115,6 +115,7 @@ pub enum AdminRoute {
     TeamDailyActivity,
     OrgDailyActivity,
     EndUserDailyActivity,
+    ProviderBudgets,
 }
 
 /// The least privilege a route needs.
@@ -172,7 +173,8 @@ impl AdminRoute {
             | UserDailyActivity
             | TeamDailyActivity
             | OrgDailyActivity
-            | EndUserDailyActivity => Method::GET,
+            | EndUserDailyActivity
+            | ProviderBudgets => Method::GET,
             OrgUpdate | OrgMemberUpdate => Method::PATCH,
             OrgDelete | OrgMemberDelete => Method::DELETE,
             _ => Method::POST,
@@ -196,7 +198,9 @@ impl AdminRoute {
             | TeamDailyActivity => Role::KeyOwner,
             SpendTeams | SpendEndUsers | GlobalSpend | GlobalSpendKeys | GlobalSpendModels
             | GlobalSpendTeams | GlobalSpendTags | GlobalSpendProvider | GlobalSpendEndUsers
-            | GlobalSpendReport | OrgDailyActivity | EndUserDailyActivity => Role::AdminViewer,
+            | GlobalSpendReport | OrgDailyActivity | EndUserDailyActivity | ProviderBudgets => {
+                Role::AdminViewer
+            }
             TeamUpdate
             | TeamMemberAdd
             | TeamMemberDelete
@@ -317,6 +321,7 @@ impl AdminRoute {
         ("/organization/daily/activity", AdminRoute::OrgDailyActivity),
         ("/end_user/daily/activity", AdminRoute::EndUserDailyActivity),
         ("/customer/daily/activity", AdminRoute::EndUserDailyActivity),
+        ("/provider/budgets", AdminRoute::ProviderBudgets),
     ];
 }
 
@@ -581,6 +586,16 @@ pub async fn handle(
         )));
     }
     crate::auth::access::check_route(&principal, req.uri().path())?;
+    if route == AdminRoute::ProviderBudgets {
+        // In-memory (and Redis) state: no database needed.
+        return match &state.spend.providers {
+            Some(pb) => Ok(ok(&pb.report())),
+            None => Err(AdminError::invalid(
+                "provider_budget_config",
+                "No provider budget config found. Set router_settings.provider_budget_config.",
+            )),
+        };
+    }
     let store = state.store.as_ref().ok_or(AdminError::NoDatabase)?;
     let caller_hash = match (&principal, crate::auth::presented_key(req.headers())) {
         (Principal::Key(k), _) => k.key.token.clone(),
@@ -697,6 +712,7 @@ pub async fn handle(
         AdminRoute::EndUserDailyActivity => {
             spend::daily_activity(&call, spend::Entity::EndUser).await
         }
+        AdminRoute::ProviderBudgets => Err(AdminError::NoDatabase),
     }
 }
 

@@ -123,29 +123,40 @@ pub struct Ask<'a> {
 }
 
 /// A budget line when `max` is set.
-fn line(
-    lines: &mut Vec<Line>,
-    account: Account,
-    max: Option<f64>,
-    spend: f64,
-    label: impl FnOnce() -> String,
-) {
+fn line(lines: &mut Vec<Line>, account: Account, max: Option<f64>, spend: f64) {
     if let Some(max) = max.filter(|m| *m >= 0.0) {
         lines.push(Line {
             account,
             max_budget: max,
             recorded: spend,
-            label: label(),
         });
     }
 }
 
-/// The `budget_exceeded` error for a refused [`Line`].
-pub fn budget_error(status: u16, line: &Line, current: f64) -> AuthError {
+/// The `budget_exceeded` error for a refused [`Line`] (LiteLLM's messages).
+pub fn budget_error(status: u16, principal: &Principal, line: &Line, current: f64) -> AuthError {
+    let who = match &line.account {
+        Account::Key(_) => {
+            let key = principal.key().map(|c| &c.key);
+            let alias = key
+                .and_then(|k| k.key_alias.clone())
+                .unwrap_or_else(|| "key".to_string());
+            let name = key
+                .and_then(|k| k.key_name.as_ref())
+                .map(|n| format!(" ({n})"))
+                .unwrap_or_default();
+            format!("Key={alias}{name}")
+        }
+        Account::Team(t) => format!("Team={t}"),
+        Account::Member { team_id, user_id } => format!("User={user_id} in Team={team_id}"),
+        Account::User(u) => format!("User={u}"),
+        Account::Org(o) => format!("Organization={o}"),
+        Account::EndUser(e) => format!("End User={e}"),
+    };
     AuthError::BudgetExceeded {
         message: format!(
-            "Budget has been exceeded! {} Current cost: {current}, Max budget: {}",
-            line.label, line.max_budget
+            "Budget has been exceeded! {who} Current cost: {current}, Max budget: {}",
+            line.max_budget
         ),
         status,
     }
@@ -190,7 +201,6 @@ pub async fn authorize(
             Account::Team(team.team_id.clone()),
             team.max_budget,
             team.spend,
-            || format!("Team={}", team.team_id),
         );
         if let Some(user_id) = key.user_id.as_deref()
             && let Some(m) = &caller.member
@@ -203,7 +213,6 @@ pub async fn authorize(
                 },
                 m.max_budget,
                 m.spend,
-                || format!("User={user_id} in Team={}", team.team_id),
             );
         }
     } else if let Some(user) = &caller.user {
@@ -218,7 +227,6 @@ pub async fn authorize(
             Account::User(user.user_id.clone()),
             user.max_budget,
             user.spend,
-            || format!("User={}", user.user_id),
         );
     }
     if let Some(org) = &caller.org {
@@ -233,7 +241,6 @@ pub async fn authorize(
             Account::Org(org_id.clone()),
             org.max_budget,
             org.spend,
-            || format!("Organization={org_id}"),
         );
     }
     if let Some(end_user) = ask.end_user
@@ -252,7 +259,6 @@ pub async fn authorize(
             Account::EndUser(end_user.to_string()),
             eu.max_budget,
             eu.spend,
-            || format!("End User={end_user}"),
         );
     }
     Ok(lines)
@@ -272,15 +278,6 @@ fn check_key(caller: &KeyCaller, ask: &Ask<'_>, lines: &mut Vec<Line>) -> Result
         Account::Key(key.token.clone()),
         key.max_budget,
         key.spend,
-        || {
-            let who = key.key_alias.clone().unwrap_or_else(|| "key".to_string());
-            let name = key
-                .key_name
-                .as_ref()
-                .map(|n| format!(" ({n})"))
-                .unwrap_or_default();
-            format!("Key={who}{name}")
-        },
     );
     Ok(())
 }

@@ -46,6 +46,11 @@ impl Bus {
         })
     }
 
+    /// A handle on the Redis connection (for other shared state).
+    pub fn conn(&self) -> redis::aio::ConnectionManager {
+        self.conn.clone()
+    }
+
     /// Tell the other instances (best effort: a failure is logged, the writer's own caches are
     /// already clean and the others' expire within their TTL).
     pub async fn publish(&self, changed: &[Changed]) {

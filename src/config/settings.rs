@@ -89,6 +89,10 @@ pub struct RouterSettings {
     pub redis_host: Option<String>,
     pub redis_port: Option<u16>,
     pub redis_password: Option<String>,
+    /// Spend limit per provider and period: `{openai: {budget_limit: 100, time_period: 1d}}`.
+    #[serde(default)]
+    pub provider_budget_config:
+        BTreeMap<String, crate::spend::provider_budget::ProviderBudgetConfig>,
 }
 
 impl RouterSettings {

@@ -172,7 +172,20 @@ async fn llm(
     )
     .await?;
     let resolved = table.resolve(&model)?;
-    let dep = resolved.pick().clone();
+    let dep = match &state.spend.providers {
+        None => resolved.pick().clone(),
+        Some(pb) => resolved
+            .pick_allowed(|d| {
+                pb.over(d.provider.name()).map(|(spend, max_budget)| {
+                    crate::router::RouteError::ProviderBudget {
+                        provider: d.provider.name().to_string(),
+                        spend,
+                        max_budget,
+                    }
+                })
+            })?
+            .clone(),
+    };
     ctx.completion.model = Some(model.clone());
     ctx.completion.deployment = Some(dep.clone());
     ctx.deployment = Some(dep.clone());
@@ -181,9 +194,18 @@ async fn llm(
     let worst = dep.price.as_ref().map_or(0.0, |p| {
         crate::spend::cost::worst_case(p, parsed.raw.len() as u64 / 4, parsed.max_tokens)
     });
-    let reservation = state.spend.ledger.admit(&budgets, worst).map_err(|e| {
-        crate::auth::access::budget_error(state.auth.budget_status, &budgets[e.index], e.current)
-    })?;
+    let reservation = state
+        .spend
+        .ledger
+        .admit(budgets, worst)
+        .map_err(|(e, lines)| {
+            crate::auth::access::budget_error(
+                state.auth.budget_status,
+                &principal,
+                &lines[e.index],
+                e.current,
+            )
+        })?;
     let slot = state.spend.slot().await;
     let row = slot.is_some().then(|| {
         spend_row(

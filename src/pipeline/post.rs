@@ -102,8 +102,9 @@ impl Completion {
             return;
         };
         let cost = self.cost();
+        let provider = self.deployment.as_ref().map(|d| d.provider.name());
         let Some(mut row) = row else {
-            ticket.finish(cost, None);
+            ticket.finish(cost, provider, None);
             return;
         };
         let end = SystemTime::now();
@@ -139,7 +140,8 @@ impl Completion {
             });
             row.response = resp.and_then(|r| serde_json::from_slice(&r).ok());
         }
-        ticket.finish(cost, Some(*row));
+        let provider = self.deployment.as_ref().map(|d| d.provider.name());
+        ticket.finish(cost, provider, Some(*row));
     }
 }
 

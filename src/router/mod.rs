@@ -24,6 +24,15 @@ pub enum RouteError {
         #[source]
         source: DeploymentError,
     },
+    /// Every deployment's provider is over its `provider_budget_config` limit.
+    #[error(
+        "No deployments available - crossed budget: Exceeded budget for provider {provider}: {spend} >= {max_budget}"
+    )]
+    ProviderBudget {
+        provider: String,
+        spend: f64,
+        max_budget: f64,
+    },
 }
 
 /// Why the config's model list cannot be served.
@@ -71,6 +80,23 @@ impl Resolved {
         let n = self.group.len();
         let i = if n > 1 { fastrand::usize(..n) } else { 0 };
         &self.group[i]
+    }
+
+    /// Pick among the deployments `blocked` says nothing about; else the first refusal.
+    pub fn pick_allowed<E>(
+        &self,
+        blocked: impl Fn(&Deployment) -> Option<E>,
+    ) -> Result<&Arc<Deployment>, E> {
+        let first = self.pick();
+        let Some(e) = blocked(first) else {
+            return Ok(first);
+        };
+        let open: Vec<&Arc<Deployment>> =
+            self.group.iter().filter(|d| blocked(d).is_none()).collect();
+        if open.is_empty() {
+            return Err(e);
+        }
+        Ok(open[fastrand::usize(..open.len())])
     }
 }
 

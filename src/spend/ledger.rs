@@ -23,6 +23,24 @@ pub enum Account {
     EndUser(String),
 }
 
+impl Account {
+    /// The account a governance change is about (`None` for `All` and `Models`).
+    pub fn of(c: &Changed) -> Option<Account> {
+        Some(match c {
+            Changed::Key(t) => Account::Key(t.clone()),
+            Changed::Team(t) => Account::Team(t.clone()),
+            Changed::User(u) => Account::User(u.clone()),
+            Changed::Org(o) => Account::Org(o.clone()),
+            Changed::EndUser(e) => Account::EndUser(e.clone()),
+            Changed::Member { team_id, user_id } => Account::Member {
+                team_id: team_id.clone(),
+                user_id: user_id.clone(),
+            },
+            Changed::All | Changed::Models => return None,
+        })
+    }
+}
+
 /// One budget a request is subject to.
 #[derive(Debug, Clone)]
 pub struct Line {
@@ -30,8 +48,6 @@ pub struct Line {
     pub max_budget: f64,
     /// Spend in the cached record.
     pub recorded: f64,
-    /// `Key=...`, `Team=...`: the entity as the budget error names it.
-    pub label: String,
 }
 
 #[derive(Debug, Default)]
@@ -41,6 +57,8 @@ struct State {
     reserved: f64,
     /// Spent here and not yet stored by the writer.
     unflushed: f64,
+    /// Spent here and not yet added to the shared Redis total.
+    unsynced: f64,
 }
 
 /// A budget was reached.
@@ -77,31 +95,42 @@ impl Ledger {
     }
 
     /// Admit a request subject to `lines`, reserving `worst_case` on each; all or nothing.
-    pub fn admit(&self, lines: &[Line], worst_case: f64) -> Result<Reservation, Exceeded> {
+    pub fn admit(
+        &self,
+        lines: Vec<Line>,
+        worst_case: f64,
+    ) -> Result<Reservation, (Exceeded, Vec<Line>)> {
         if lines.is_empty() {
             return Ok(Reservation::default());
         }
         let mut map = self.lock();
         for (index, line) in lines.iter().enumerate() {
-            let st = map.entry(line.account.clone()).or_default();
+            if !map.contains_key(&line.account) {
+                map.insert(line.account.clone(), State::default());
+            }
+            let Some(st) = map.get_mut(&line.account) else {
+                continue;
+            };
             let spend = *st.spend.get_or_insert(line.recorded + st.unflushed);
             let current = spend + st.reserved;
             if line.max_budget >= 0.0 && current >= line.max_budget {
-                return Err(Exceeded {
+                let e = Exceeded {
                     index,
                     current: spend,
                     max_budget: line.max_budget,
-                });
+                };
+                drop(map);
+                return Err((e, lines));
             }
         }
         let amount = worst_case.max(0.0);
-        for line in lines {
+        for line in &lines {
             if let Some(st) = map.get_mut(&line.account) {
                 st.reserved += amount;
             }
         }
         Ok(Reservation {
-            accounts: lines.iter().map(|l| l.account.clone()).collect(),
+            accounts: lines.into_iter().map(|l| l.account).collect(),
             amount,
         })
     }
@@ -113,12 +142,16 @@ impl Ledger {
         }
         let mut map = self.lock();
         for a in r.accounts {
-            let st = map.entry(a).or_default();
+            let st = match map.get_mut(&a) {
+                Some(st) => st,
+                None => map.entry(a).or_default(),
+            };
             st.reserved = (st.reserved - r.amount).max(0.0);
             if let Some(s) = st.spend.as_mut() {
                 *s += cost;
             }
             st.unflushed += cost;
+            st.unsynced += cost;
         }
     }
 
@@ -140,25 +173,47 @@ impl Ledger {
                 Changed::All => map.values_mut().for_each(|s| s.spend = None),
                 Changed::Models => {}
                 c => {
-                    let a = match c {
-                        Changed::Key(t) => Account::Key(t.clone()),
-                        Changed::Team(t) => Account::Team(t.clone()),
-                        Changed::User(u) => Account::User(u.clone()),
-                        Changed::Org(o) => Account::Org(o.clone()),
-                        Changed::EndUser(e) => Account::EndUser(e.clone()),
-                        Changed::Member { team_id, user_id } => Account::Member {
-                            team_id: team_id.clone(),
-                            user_id: user_id.clone(),
-                        },
-                        Changed::All | Changed::Models => continue,
-                    };
-                    if let Some(s) = map.get_mut(&a) {
+                    if let Some(s) = Account::of(c).and_then(|a| map.get_mut(&a)) {
                         s.spend = None;
                     }
                 }
             }
         }
         map.retain(|_, s| s.spend.is_some() || s.reserved > 0.0 || s.unflushed > 0.0);
+    }
+
+    /// What to send to the shared totals: per known account, the spend it had before this
+    /// instance's unsent costs (to start a missing total from) and those costs.
+    pub fn to_sync(&self) -> Vec<(Account, f64, f64)> {
+        self.lock()
+            .iter()
+            .filter_map(|(a, s)| s.spend.map(|sp| (a.clone(), sp - s.unsynced, s.unsynced)))
+            .collect()
+    }
+
+    /// The shared totals after adding what [`Ledger::to_sync`] sent (`sent`): they become the
+    /// accounts' spend, plus what was booked here meanwhile.
+    pub fn synced(&self, results: impl IntoIterator<Item = (Account, f64, f64)>) {
+        let mut map = self.lock();
+        for (a, sent, total) in results {
+            if let Some(st) = map.get_mut(&a) {
+                st.unsynced = (st.unsynced - sent).max(0.0);
+                if st.spend.is_some() {
+                    st.spend = Some(total + st.unsynced);
+                }
+            }
+        }
+    }
+
+    /// These accounts' spend was reset: costs booked before it are not added to the shared
+    /// totals any more.
+    pub fn drop_unsynced(&self, accounts: &[Account]) {
+        let mut map = self.lock();
+        for a in accounts {
+            if let Some(st) = map.get_mut(a) {
+                st.unsynced = 0.0;
+            }
+        }
     }
 
     /// Current spend and reservations of `a` (tests, reports).
@@ -178,7 +233,6 @@ mod tests {
             account: Account::Key("k".into()),
             max_budget: max,
             recorded,
-            label: "Key=k".into(),
         }
     }
 
@@ -186,13 +240,15 @@ mod tests {
     fn a_burst_overspends_by_at_most_one_request() {
         let l = Ledger::default();
         let lines = [key(2.5, 0.0)];
-        let held: Vec<_> = (0..20).filter_map(|_| l.admit(&lines, 1.0).ok()).collect();
+        let held: Vec<_> = (0..20)
+            .filter_map(|_| l.admit(lines.to_vec(), 1.0).ok())
+            .collect();
         assert_eq!(held.len(), 3);
         for r in held {
             l.settle(r, 1.0);
         }
         assert_eq!(l.get(&Account::Key("k".into())), Some((3.0, 0.0)));
-        let e = l.admit(&lines, 1.0).unwrap_err();
+        let (e, _) = l.admit(lines.to_vec(), 1.0).unwrap_err();
         assert_eq!((e.index, e.current, e.max_budget), (0, 3.0, 2.5));
     }
 
@@ -203,9 +259,8 @@ mod tests {
             account: Account::Team("t".into()),
             max_budget: 1.0,
             recorded: 1.0,
-            label: "Team=t".into(),
         };
-        let e = l.admit(&[key(10.0, 0.0), team], 0.5).unwrap_err();
+        let (e, _) = l.admit(vec![key(10.0, 0.0), team], 0.5).unwrap_err();
         assert_eq!(e.index, 1);
         assert_eq!(l.get(&Account::Key("k".into())), Some((0.0, 0.0)));
     }
@@ -213,17 +268,17 @@ mod tests {
     #[test]
     fn a_reset_rereads_the_record_plus_unflushed_spend() {
         let l = Ledger::default();
-        let r = l.admit(&[key(10.0, 4.0)], 1.0).unwrap();
+        let r = l.admit(vec![key(10.0, 4.0)], 1.0).unwrap();
         l.settle(r, 0.75);
         assert_eq!(l.get(&Account::Key("k".into())), Some((4.75, 0.0)));
         // the spend was reset in the database before the writer stored the 0.75
         l.forget(&[Changed::Key("k".into())]);
-        let r = l.admit(&[key(10.0, 0.0)], 0.0).unwrap();
+        let r = l.admit(vec![key(10.0, 0.0)], 0.0).unwrap();
         assert_eq!(l.get(&Account::Key("k".into())), Some((0.75, 0.0)));
         l.settle(r, 0.0);
         l.flushed([(Account::Key("k".into()), 0.75)]);
         l.forget(&[Changed::All]);
-        l.admit(&[key(10.0, 0.75)], 0.0).unwrap();
+        l.admit(vec![key(10.0, 0.75)], 0.0).unwrap();
         assert_eq!(l.get(&Account::Key("k".into())), Some((0.75, 0.0)));
     }
 }

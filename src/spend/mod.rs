@@ -8,9 +8,11 @@
 pub mod cost;
 pub mod ledger;
 pub mod prices;
+pub mod provider_budget;
 pub mod record;
 pub mod reset;
 pub mod rollup;
+pub mod shared;
 pub mod writer;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -62,6 +64,10 @@ struct Running {
 
 pub struct Spend {
     pub ledger: Arc<Ledger>,
+    /// `router_settings.provider_budget_config`, when set.
+    pub providers: Option<Arc<provider_budget::ProviderBudgets>>,
+    /// Redis, when live spend is shared by the instances.
+    redis: std::sync::OnceLock<redis::aio::ConnectionManager>,
     /// Rows taken by the writer and not stored yet.
     in_flight: Arc<AtomicUsize>,
     running: Option<Running>,
@@ -92,6 +98,8 @@ impl Spend {
         });
         Self {
             ledger,
+            providers: None,
+            redis: std::sync::OnceLock::new(),
             in_flight,
             running,
             store_prompts: opts.store_prompts,
@@ -110,6 +118,26 @@ impl Spend {
             queue: r.queue.clone(),
             permit,
         })
+    }
+
+    /// Share live spend with the other instances through `conn` (every `every`).
+    pub fn share(self: &Arc<Self>, conn: redis::aio::ConnectionManager, every: Duration) {
+        if self.redis.set(conn.clone()).is_ok() {
+            shared::spawn(Arc::downgrade(self), conn, every);
+        }
+    }
+
+    /// The spend of these entities was set to `value` in the database: set the shared totals
+    /// too (before the change is announced).
+    pub async fn reset_shared(&self, changed: &[crate::auth::Changed], value: f64) {
+        let Some(conn) = self.redis.get() else {
+            return;
+        };
+        let accounts: Vec<_> = changed.iter().filter_map(ledger::Account::of).collect();
+        self.ledger.drop_unsynced(&accounts);
+        if let Err(e) = shared::reset(&mut conn.clone(), &accounts, value).await {
+            tracing::warn!(error = %e, "could not reset shared spend totals");
+        }
     }
 
     /// Rows handed to the writer and not stored yet.
@@ -148,9 +176,13 @@ pub struct Ticket {
 }
 
 impl Ticket {
-    /// Book `cost` and queue the row (when there is a writer).
-    pub fn finish(self, cost: f64, row: Option<SpendRow>) {
+    /// Book `cost` (against `provider` too, when it has a budget) and queue the row (when there
+    /// is a writer).
+    pub fn finish(self, cost: f64, provider: Option<&str>, row: Option<SpendRow>) {
         self.spend.ledger.settle(self.reservation, cost);
+        if let (Some(pb), Some(p)) = (&self.spend.providers, provider) {
+            pb.add(p, cost);
+        }
         if let (Some(s), Some(row)) = (self.slot, row) {
             s.queue.push(s.permit, row);
         }

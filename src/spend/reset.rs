@@ -26,6 +26,7 @@ pub fn spawn(state: Weak<AppState>, min: Duration, max: Duration) {
             match run_once(&st).await {
                 Ok(changed) if !changed.is_empty() => {
                     tracing::info!(entities = changed.len(), "budgets reset");
+                    st.spend.reset_shared(&changed, 0.0).await;
                     st.invalidate(&changed).await;
                 }
                 Ok(_) => {}

@@ -565,3 +565,64 @@ async fn budgets_reset_on_schedule() {
     assert!(team_reset, "the team's budget never reset");
     gw.gw.shutdown().await;
 }
+
+#[tokio::test]
+async fn live_spend_is_shared_through_redis() {
+    let db = TestDb::create().await;
+    let up = failing_mock(Duration::ZERO).await;
+    let redis =
+        std::env::var("TIANJI_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    // the writer stores nothing for a minute: the second instance can only learn through Redis
+    let general =
+        format!("  proxy_batch_write_at: 60\nrouter_settings:\n  redis_url: \"{redis}\"\n");
+    let a = gateway(&db, &up, &general).await;
+    let b = gateway(&db, &up, &general).await;
+    let one = 9.0 * IN + 3.0 * OUT;
+    let k = ok(post(
+        &a,
+        "/key/generate",
+        MASTER_KEY,
+        json!({"max_budget": 2.5 * one}),
+    )
+    .await)
+    .await;
+    let key = k["key"].as_str().unwrap();
+    let body =
+        json!({"model": "gpt", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 3});
+    let mut on_a = 0;
+    while chat_as(&a, key, body.clone()).await.status == 200 {
+        on_a += 1;
+        assert!(on_a < 10);
+    }
+    assert_eq!(on_a, 3);
+    tokio::time::sleep(Duration::from_millis(1500)).await; // a's costs reach Redis
+    // b has not seen the key yet: its first request is admitted, then it learns the shared total
+    // (on its own it would admit two more)
+    assert_eq!(chat_as(&b, key, body.clone()).await.status, 200);
+    tokio::time::sleep(Duration::from_millis(1500)).await; // b's sync round
+    let e = chat_as(&b, key, body.clone()).await.assert_error(429);
+    let msg = e["error"]["message"].as_str().unwrap();
+    let current: f64 = msg
+        .split("Current cost: ")
+        .nth(1)
+        .and_then(|s| s.split(',').next())
+        .and_then(|s| s.parse().ok())
+        .unwrap();
+    assert!((current - 4.0 * one).abs() < 1e-9, "{msg}");
+    // a global reset reaches both instances' live spend
+    ok(post(&a, "/global/spend/reset", MASTER_KEY, json!({})).await).await;
+    let mut back = false;
+    let mut last = String::new();
+    for _ in 0..60 {
+        let r = chat_as(&b, key, body.clone()).await;
+        if r.status == 200 {
+            back = true;
+            break;
+        }
+        last = r.text();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(back, "instance b never saw the reset: {last}");
+    a.gw.shutdown().await;
+    b.gw.shutdown().await;
+}

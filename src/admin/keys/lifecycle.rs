@@ -234,6 +234,10 @@ pub async fn reset_spend(call: &Call<'_>) -> Result<Response<Body>, AdminError> 
         &audit::keys_changed(&[&token]),
     )
     .await?;
+    call.state
+        .spend
+        .reset_shared(&audit::keys_changed(&[&token]), req.reset_to)
+        .await;
     Ok(ok(&json!({
         "key_hash": token,
         "spend": req.reset_to,

@@ -206,7 +206,8 @@ pub async fn reset(call: &Call<'_>) -> Out {
         }
     }
     tx.commit().await.map_err(StoreError::from)?;
-    call.state.invalidate(&changed).await;
+    call.state.spend.reset_shared(&changed, 0.0).await;
+    call.state.invalidate(&[Changed::All]).await;
     Ok(ok(&json!({
         "message": "Spend for all API Keys and Teams reset successfully",
         "status": "success"
