@@ -626,3 +626,54 @@ async fn live_spend_is_shared_through_redis() {
     a.gw.shutdown().await;
     b.gw.shutdown().await;
 }
+
+#[tokio::test]
+async fn provider_budgets_steer_routing() {
+    let up = failing_mock(Duration::ZERO).await;
+    // one group served by openai and deepseek; a budget on openai of 1.5 requests
+    let one = 9.0 * IN + 3.0 * OUT;
+    let yaml = format!(
+        "model_list:\n  - model_name: g\n    tianji_params: {{model: openai/gpt-4o, api_base: \"{b}\", api_key: sk-up}}\n  - model_name: g\n    tianji_params: {{model: deepseek/deepseek-chat, api_base: \"{b}\", api_key: sk-up, input_cost_per_token: 0.000001, output_cost_per_token: 0.000002}}\n  - model_name: only-openai\n    tianji_params: {{model: openai/gpt-4o, api_base: \"{b}\", api_key: sk-up}}\nrouter_settings:\n  provider_budget_config:\n    openai: {{budget_limit: {limit}, time_period: 1d}}\ngeneral_settings:\n  master_key: {MASTER_KEY}\n",
+        b = up.base(),
+        limit = 1.5 * one
+    );
+    let gw = TestGateway::start(&yaml).await;
+    let body = |m: &str| json!({"model": m, "messages": [{"role": "user", "content": "hi"}]});
+    // spend openai up to its budget
+    let mut openai = 0;
+    while openai < 2 {
+        let r = chat_as(&gw, MASTER_KEY, body("only-openai")).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        openai += 1;
+    }
+    let e = chat_as(&gw, MASTER_KEY, body("only-openai"))
+        .await
+        .assert_error(429);
+    assert_eq!(e["error"]["type"], "budget_exceeded");
+    assert!(
+        e["error"]["message"].as_str().unwrap().starts_with(
+            "No deployments available - crossed budget: Exceeded budget for provider openai"
+        ),
+        "{e}"
+    );
+    // the group still answers, always through deepseek now
+    for _ in 0..10 {
+        let r = chat_as(&gw, MASTER_KEY, body("g")).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(up.last().json()["model"], "deepseek-chat");
+    }
+    let b = super::admin_keys::call(
+        &gw,
+        Method::GET,
+        "/provider/budgets",
+        MASTER_KEY,
+        Value::Null,
+    )
+    .await;
+    let v = ok(b).await;
+    let p = &v["providers"]["openai"];
+    assert!(close(p["spend"].as_f64().unwrap(), 2.0 * one), "{v}");
+    assert_eq!(p["time_period"], "1d");
+    assert!(p["budget_reset_at"].as_str().unwrap().ends_with('Z'));
+    assert!(v["providers"].get("deepseek").is_none());
+}
