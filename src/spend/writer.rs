@@ -28,7 +28,7 @@ use super::rollup::Rollup;
 use crate::store::{Query, Store, StoreError};
 
 /// Most rows in one flush.
-pub const MAX_BATCH: usize = 1000;
+pub const MAX_BATCH: usize = 2000;
 
 /// How the writer runs.
 #[derive(Debug, Clone, Copy)]
@@ -112,10 +112,10 @@ impl Writer {
                 _ = self.queue.full.notified() => {}
                 _ = stop.changed() => break,
             }
-            self.drain(None).await;
+            self.drain(None, false).await;
         }
         let deadline = tokio::time::Instant::now() + self.opts.shutdown_grace;
-        if !self.drain(Some(deadline)).await {
+        if !self.drain(Some(deadline), true).await {
             tracing::error!(
                 rows = self.queue.len() + self.in_flight.load(Ordering::Relaxed),
                 "spend writer: database unreachable at shutdown; rows not stored"
@@ -123,8 +123,10 @@ impl Writer {
         }
     }
 
-    /// Store everything queued, a batch at a time; `false` if `deadline` passed first.
-    async fn drain(&self, deadline: Option<tokio::time::Instant>) -> bool {
+    /// Store what is queued, a batch at a time, and go on while full batches wait (everything,
+    /// with `all`); `false` if `deadline` passed first. Waiting for the next tick otherwise
+    /// keeps batches large, and a flush costs the database about as much as a thousand rows.
+    async fn drain(&self, deadline: Option<tokio::time::Instant>, all: bool) -> bool {
         loop {
             let mut rows = self.queue.take();
             if rows.is_empty() {
@@ -140,6 +142,9 @@ impl Writer {
                 }
                 self.in_flight.fetch_sub(n, Ordering::Relaxed);
                 self.queue.room.add_permits(n);
+            }
+            if !all && self.queue.len() < MAX_BATCH {
+                return true;
             }
         }
     }
