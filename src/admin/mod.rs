@@ -712,6 +712,7 @@ pub async fn handle(
         AdminRoute::EndUserDailyActivity => {
             spend::daily_activity(&call, spend::Entity::EndUser).await
         }
+        // Answered above, before the database is needed.
         AdminRoute::ProviderBudgets => Err(AdminError::NoDatabase),
     }
 }
