@@ -140,7 +140,6 @@ impl Completion {
             });
             row.response = resp.and_then(|r| serde_json::from_slice(&r).ok());
         }
-        let provider = self.deployment.as_ref().map(|d| d.provider.name());
         ticket.finish(cost, provider, Some(*row));
     }
 }

@@ -142,7 +142,8 @@ impl Spend {
 
     /// Rows handed to the writer and not stored yet.
     pub fn queued(&self) -> usize {
-        self.running.as_ref().map_or(0, |r| r.queue.len()) + self.in_flight.load(Ordering::Relaxed)
+        self.running.as_ref().map_or(0, |r| r.queue.waiting())
+            + self.in_flight.load(Ordering::Relaxed)
     }
 
     /// Flush what is queued and stop the writer (after the server has drained).

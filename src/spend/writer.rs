@@ -83,12 +83,8 @@ impl Queue {
     }
 
     /// Rows queued and not taken by the writer yet.
-    pub fn len(&self) -> usize {
+    pub fn waiting(&self) -> usize {
         self.lock().len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 
@@ -117,7 +113,7 @@ impl Writer {
         let deadline = tokio::time::Instant::now() + self.opts.shutdown_grace;
         if !self.drain(Some(deadline), true).await {
             tracing::error!(
-                rows = self.queue.len() + self.in_flight.load(Ordering::Relaxed),
+                rows = self.queue.waiting() + self.in_flight.load(Ordering::Relaxed),
                 "spend writer: database unreachable at shutdown; rows not stored"
             );
         }
@@ -143,7 +139,7 @@ impl Writer {
                 self.in_flight.fetch_sub(n, Ordering::Relaxed);
                 self.queue.room.add_permits(n);
             }
-            if !all && self.queue.len() < MAX_BATCH {
+            if !all && self.queue.waiting() < MAX_BATCH {
                 return true;
             }
         }

@@ -147,13 +147,7 @@ pub async fn end_users(call: &Call<'_>) -> Out {
         .start_time
         .unwrap_or_else(|| crate::auth::fmt_utc(crate::admin::keys::now_secs() - 30.0 * 86_400.0));
     let to = b.end_time;
-    let key = b.api_key.map(|k| {
-        if k.starts_with("sk-") {
-            crate::auth::token_hex(&k)
-        } else {
-            k
-        }
-    });
+    let key = b.api_key.map(|k| crate::admin::keys::to_token(&k));
     Ok(ok(&Value::Array(
         call.rows(Query::GlobalSpendEndUsers, &[&key, &from, &to])
             .await?,

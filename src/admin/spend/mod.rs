@@ -92,13 +92,9 @@ fn user_filter(call: &Call<'_>) -> Result<Option<String>, AdminError> {
     }
 }
 
-/// A key given as `sk-...` is hashed; a hash is used as is.
+/// A key parameter, raw or as its hash, as the stored hash.
 fn key_param(call: &Call<'_>, name: &str) -> Option<String> {
-    call.param(name).filter(|v| !v.is_empty()).map(|k| {
-        if k.starts_with("sk-") {
-            crate::auth::token_hex(&k)
-        } else {
-            k
-        }
-    })
+    call.param(name)
+        .filter(|v| !v.is_empty())
+        .map(|k| super::keys::to_token(&k))
 }
