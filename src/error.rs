@@ -27,6 +27,8 @@ pub enum GatewayError {
     Upstream(#[from] UpstreamError),
     #[error(transparent)]
     Admin(#[from] AdminError),
+    #[error(transparent)]
+    Limit(#[from] crate::limits::LimitError),
     #[error("Route not found: {0}")]
     NotFound(String),
     #[error("The model '{0}' does not exist or you do not have access to it.")]
@@ -78,6 +80,7 @@ impl GatewayError {
             GatewayError::Route(RouteError::ProviderBudget { .. }) => StatusCode::TOO_MANY_REQUESTS,
             GatewayError::Upstream(e) => e.status(),
             GatewayError::Admin(e) => e.status(),
+            GatewayError::Limit(e) => e.status(),
             GatewayError::NotFound(_) | GatewayError::ModelNotFound(_) => StatusCode::NOT_FOUND,
             GatewayError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             GatewayError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
@@ -89,6 +92,7 @@ impl GatewayError {
             GatewayError::Auth(e) => Cow::Borrowed(e.error_type()),
             GatewayError::Upstream(e) => e.error_type(),
             GatewayError::Admin(e) => Cow::Borrowed(e.error_type()),
+            GatewayError::Limit(e) => Cow::Borrowed(e.error_type()),
             GatewayError::NotImplemented(_) => Cow::Borrowed("not_implemented_error"),
             GatewayError::Route(RouteError::ProviderBudget { .. }) => {
                 Cow::Borrowed("budget_exceeded")
@@ -116,6 +120,7 @@ impl GatewayError {
             GatewayError::Route(_) => "route",
             GatewayError::Upstream(e) => e.reason(),
             GatewayError::Admin(_) => "admin",
+            GatewayError::Limit(_) => "rate_limit",
             GatewayError::NotFound(_) | GatewayError::ModelNotFound(_) => "not_found",
             GatewayError::MethodNotAllowed { .. } => "method",
             GatewayError::NotImplemented(_) => "not_implemented",
@@ -150,6 +155,11 @@ impl GatewayError {
             GatewayError::MethodNotAllowed { allowed, .. } => {
                 resp.headers_mut()
                     .insert(header::ALLOW, HeaderValue::from_static(allowed));
+            }
+            GatewayError::Limit(e) => {
+                for (k, v) in e.headers() {
+                    resp.headers_mut().insert(k, v);
+                }
             }
             GatewayError::Upstream(e) => {
                 if let Some(v) = e.retry_after() {

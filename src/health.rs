@@ -23,6 +23,10 @@ pub async fn readiness(state: &AppState) -> Response<Body> {
         "status": if ok { "healthy" } else { "unhealthy" },
         "db": db,
         "cache": null,
+        "rate_limits": {
+            "mode": state.limits.mode(),
+            "redis_fallbacks": state.limits.redis_fallbacks.load(std::sync::atomic::Ordering::Relaxed),
+        },
         "tianji_version": env!("CARGO_PKG_VERSION"),
     });
     let status = if ok {

@@ -9,6 +9,7 @@ pub mod body;
 pub mod config;
 pub mod error;
 pub mod health;
+pub mod limits;
 pub mod models_api;
 pub mod observability;
 pub mod pipeline;

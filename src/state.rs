@@ -60,6 +60,33 @@ pub struct AppState {
     pub available_teams: Vec<String>,
     /// Spend ledger and writer.
     pub spend: Arc<Spend>,
+    pub limits: Arc<crate::limits::Limits>,
+    /// `general_settings.global_max_parallel_requests`
+    pub global_max_parallel: Option<u64>,
+}
+
+/// Rate-limit settings: config, and the window and slot life from the environment
+/// (`TIANJI_RATE_LIMIT_WINDOW_SIZE`, `TIANJI_PARALLEL_REQUEST_SLOT_TTL_SECONDS`, in seconds).
+fn limit_options(g: &crate::config::GeneralSettings, env: &Env) -> crate::limits::Options {
+    let secs = |name: &str, default: u64| {
+        env.get(name)
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .filter(|s| *s > 0.0)
+            .and_then(|s| std::time::Duration::try_from_secs_f64(s).ok())
+            .unwrap_or(std::time::Duration::from_secs(default))
+    };
+    crate::limits::Options {
+        window: secs(
+            "TIANJI_RATE_LIMIT_WINDOW_SIZE",
+            crate::limits::DEFAULT_WINDOW_SECS,
+        ),
+        slot_ttl: secs(
+            "TIANJI_PARALLEL_REQUEST_SLOT_TTL_SECONDS",
+            crate::limits::DEFAULT_SLOT_TTL_SECS,
+        ),
+        fail_closed: g.fail_closed_rate_limit_enforcement,
+        token_count: g.token_rate_limit_type.unwrap_or_default(),
+    }
 }
 
 impl AppState {
@@ -149,8 +176,14 @@ impl AppState {
         if let (Some(bus), Some(_)) = (&bus, &store) {
             spend.share(bus.conn(), std::time::Duration::from_secs(1));
         }
+        let limits = Arc::new(crate::limits::Limits::new(
+            bus.as_ref().map(|b| b.conn()),
+            limit_options(g, &loaded.env),
+        ));
         let state = Self {
             spend,
+            limits,
+            global_max_parallel: g.global_max_parallel_requests,
             models: ArcSwap::from_pointee(models),
             config: loaded.config.clone(),
             env: loaded.env.clone(),

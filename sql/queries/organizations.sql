@@ -1,7 +1,7 @@
 -- Organisations ("TianjiLLM_OrganizationTable") and their members.
 
 -- name: GetOrgRecord
-SELECT to_jsonb(o) || jsonb_build_object('max_budget', b."max_budget")
+SELECT to_jsonb(o) || jsonb_build_object('max_budget', b."max_budget", 'rpm_limit', b."rpm_limit", 'tpm_limit', b."tpm_limit", 'max_parallel_requests', b."max_parallel_requests")
 FROM "TianjiLLM_OrganizationTable" o
 LEFT JOIN "TianjiLLM_BudgetTable" b ON b."budget_id" = o."budget_id"
 WHERE o."organization_id" = $1;

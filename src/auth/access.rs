@@ -8,6 +8,7 @@ use crate::router::wildcard;
 use crate::spend::ledger::{Account, Line};
 use crate::store::StoreError;
 
+use super::records::EndUserRecord;
 use super::{AuthError, Directory, KeyCaller, Principal};
 
 /// Model names in a `models` list that grant every model.
@@ -112,6 +113,22 @@ pub fn check_route(principal: &Principal, path: &str) -> Result<(), AuthError> {
     }
 }
 
+/// 403 unless every key of the request's `cache` object is in the key's
+/// `allowed_cache_controls` (an empty or missing list allows any).
+pub fn check_cache_controls(principal: &Principal, controls: &[String]) -> Result<(), AuthError> {
+    let Some(allowed) = principal
+        .key()
+        .and_then(|k| k.key.allowed_cache_controls.as_ref())
+        .filter(|a| !a.is_empty())
+    else {
+        return Ok(());
+    };
+    match controls.iter().find(|c| !allowed.contains(c)) {
+        Some(c) => Err(AuthError::CacheControlDenied(c.clone())),
+        None => Ok(()),
+    }
+}
+
 /// The request being authorized.
 pub struct Ask<'a> {
     /// The model the client asked for.
@@ -173,17 +190,26 @@ fn unavailable(e: Arc<StoreError>) -> AuthError {
     AuthError::Unavailable(e.to_string())
 }
 
+/// What an authorized request is subject to.
+#[derive(Debug, Default)]
+pub struct Granted {
+    /// Budgets, for the spend ledger to admit against.
+    pub lines: Vec<Line>,
+    /// The end user's record, when the request names a known end user.
+    pub end_user: Option<Arc<EndUserRecord>>,
+}
+
 /// Check the caller may send this request (blocked entities, model access) and return the
-/// budgets it is subject to, for the spend ledger to admit against. `dir` is `None` without a
-/// database (then only the master key gets this far).
+/// budgets it is subject to. `dir` is `None` without a database (then only the master key gets
+/// this far).
 pub async fn authorize(
     dir: Option<&Directory>,
     principal: &Principal,
     ask: &Ask<'_>,
-) -> Result<Vec<Line>, AuthError> {
+) -> Result<Granted, AuthError> {
     let mut lines = Vec::new();
     let (Principal::Key(caller), Some(dir)) = (principal, dir) else {
-        return Ok(lines);
+        return Ok(Granted::default());
     };
     check_key(caller, ask, &mut lines)?;
     let key = &caller.key;
@@ -260,8 +286,15 @@ pub async fn authorize(
             eu.max_budget,
             eu.spend,
         );
+        return Ok(Granted {
+            lines,
+            end_user: Some(eu),
+        });
     }
-    Ok(lines)
+    Ok(Granted {
+        lines,
+        end_user: None,
+    })
 }
 
 /// The key's own models and budget.

@@ -22,5 +22,10 @@ pub struct KeyRecord {
     pub team_id: Option<String>,
     pub organization_id: Option<String>,
     pub allowed_routes: Option<Vec<String>>,
+    pub rpm_limit: Option<i64>,
+    pub tpm_limit: Option<i64>,
+    pub max_parallel_requests: Option<i64>,
+    /// Keys of the request's `cache` object this key may set (empty or missing = any).
+    pub allowed_cache_controls: Option<Vec<String>>,
     pub metadata: Value,
 }

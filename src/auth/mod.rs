@@ -162,6 +162,8 @@ pub enum AuthError {
     RouteDenied { route: String, allowed: Vec<String> },
     #[error("{message}")]
     BudgetExceeded { message: String, status: u16 },
+    #[error("Not allowed to set {0} as a cache control. Contact admin to change permissions.")]
+    CacheControlDenied(String),
     #[error("Authentication Error, the key store is unavailable: {0}")]
     Unavailable(String),
 }
@@ -173,7 +175,8 @@ impl AuthError {
             | AuthError::ModelDenied { .. }
             | AuthError::TeamBlocked(_)
             | AuthError::EndUserBlocked(_)
-            | AuthError::RouteDenied { .. } => StatusCode::FORBIDDEN,
+            | AuthError::RouteDenied { .. }
+            | AuthError::CacheControlDenied(_) => StatusCode::FORBIDDEN,
             AuthError::BudgetExceeded { status, .. } => {
                 StatusCode::from_u16(*status).unwrap_or(StatusCode::TOO_MANY_REQUESTS)
             }
@@ -188,7 +191,7 @@ impl AuthError {
             AuthError::ModelDenied { kind, .. } => kind,
             AuthError::BudgetExceeded { .. } => "budget_exceeded",
             AuthError::TeamBlocked(_) | AuthError::EndUserBlocked(_) => "permission_error",
-            AuthError::RouteDenied { .. } => "permission_error",
+            AuthError::RouteDenied { .. } | AuthError::CacheControlDenied(_) => "permission_error",
             AuthError::Unavailable(_) => "auth_provider_unavailable",
             _ => "auth_error",
         }

@@ -20,6 +20,9 @@ pub struct TeamRecord {
     /// `[{"role": "admin"|"user", "user_id": ..}]` (LiteLLM keeps a list in a JSON column).
     pub members_with_roles: Value,
     pub team_member_permissions: Option<Vec<String>>,
+    pub rpm_limit: Option<i64>,
+    pub tpm_limit: Option<i64>,
+    pub max_parallel_requests: Option<i64>,
     pub metadata: Value,
 }
 
@@ -58,6 +61,9 @@ pub struct UserRecord {
     pub spend: f64,
     pub teams: Option<Vec<String>>,
     pub organization_id: Option<String>,
+    pub rpm_limit: Option<i64>,
+    pub tpm_limit: Option<i64>,
+    pub max_parallel_requests: Option<i64>,
 }
 
 /// `TianjiLLM_OrganizationTable` with its budget.
@@ -69,6 +75,9 @@ pub struct OrgRecord {
     pub models: Option<Vec<String>>,
     pub max_budget: Option<f64>,
     pub spend: f64,
+    pub rpm_limit: Option<i64>,
+    pub tpm_limit: Option<i64>,
+    pub max_parallel_requests: Option<i64>,
 }
 
 /// `TianjiLLM_TeamMembership` with its budget.
@@ -79,6 +88,9 @@ pub struct MembershipRecord {
     pub team_id: String,
     pub spend: f64,
     pub max_budget: Option<f64>,
+    pub rpm_limit: Option<i64>,
+    pub tpm_limit: Option<i64>,
+    pub max_parallel_requests: Option<i64>,
 }
 
 /// `TianjiLLM_EndUserTable` with its budget.
@@ -90,4 +102,7 @@ pub struct EndUserRecord {
     pub models: Option<Vec<String>>,
     pub spend: f64,
     pub max_budget: Option<f64>,
+    pub rpm_limit: Option<i64>,
+    pub tpm_limit: Option<i64>,
+    pub max_parallel_requests: Option<i64>,
 }

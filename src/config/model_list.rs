@@ -26,6 +26,8 @@ pub struct TianjiParams {
     pub api_version: Option<String>,
     pub rpm: Option<u64>,
     pub tpm: Option<u64>,
+    /// Requests this deployment may have in flight (across instances sharing Redis).
+    pub max_parallel_requests: Option<u64>,
     /// Seconds for a non-streaming call (whole response).
     pub timeout: Option<f64>,
     /// Seconds to the first byte of a streaming call, and between two chunks.

@@ -45,6 +45,14 @@ pub struct GeneralSettings {
     /// Seconds between budget reset runs: a random time between these two (default 10 and 12).
     pub proxy_budget_rescheduler_min_time: Option<f64>,
     pub proxy_budget_rescheduler_max_time: Option<f64>,
+    /// Refuse requests with 503 while Redis cannot verify rate-limit counters (default false:
+    /// count per instance in memory meanwhile).
+    #[serde(default)]
+    pub fail_closed_rate_limit_enforcement: bool,
+    /// Requests the whole gateway may have in flight (across instances sharing Redis).
+    pub global_max_parallel_requests: Option<u64>,
+    /// Which tokens count against TPM limits: `input`, `output` or `total` (default).
+    pub token_rate_limit_type: Option<crate::limits::TokenCount>,
 }
 
 /// Alias target: `alias: model` or `alias: {model: m, hidden: true}`.

@@ -39,6 +39,8 @@ pub struct RequestCtx {
     pub upstream_elapsed: Duration,
     /// The deployment chosen by the route stage.
     pub deployment: Option<Arc<Deployment>>,
+    /// `x-ratelimit-*` headers of the limits the request was counted on.
+    pub rate_headers: Vec<(http::HeaderName, http::HeaderValue)>,
     pub completion: Completion,
 }
 
@@ -52,6 +54,7 @@ impl RequestCtx {
             wall_start: SystemTime::now(),
             upstream_elapsed: Duration::ZERO,
             deployment: None,
+            rate_headers: Vec::new(),
             completion: Completion::new(call_id, started, route),
         }
     }
@@ -161,7 +164,7 @@ async fn llm(
             .and_then(|v| v.to_str().ok())
     });
     let table = state.models.load_full();
-    let budgets = crate::auth::access::authorize(
+    let granted = crate::auth::access::authorize(
         state.auth.directory(),
         &principal,
         &crate::auth::access::Ask {
@@ -171,6 +174,7 @@ async fn llm(
         },
     )
     .await?;
+    crate::auth::access::check_cache_controls(&principal, &parsed.cache_controls)?;
     let resolved = table.resolve(&model)?;
     let dep = match &state.spend.providers {
         None => resolved.pick().clone(),
@@ -190,6 +194,22 @@ async fn llm(
     ctx.completion.deployment = Some(dep.clone());
     ctx.deployment = Some(dep.clone());
 
+    // limits: one Redis call when any applies, none otherwise
+    let ds = crate::limits::descriptors(&crate::limits::Subject {
+        principal: &principal,
+        model: &model,
+        end_user: end_user.map(|id| (id, granted.end_user.as_deref())),
+        deployment: &dep,
+        global_parallel: state.global_max_parallel,
+    });
+    if !ds.is_empty() {
+        let estimate = parsed.raw.len() as u64 / 4 + parsed.max_tokens.unwrap_or(0);
+        if let Some(mut held) = state.limits.acquire(ds, estimate).await? {
+            ctx.rate_headers = std::mem::take(&mut held.headers);
+            ctx.completion.limits = Some(held);
+        }
+    }
+
     // budget: reserve the worst case on every budget that applies, then take a spend-log slot
     let worst = dep.price.as_ref().map_or(0.0, |p| {
         crate::spend::cost::worst_case(p, parsed.raw.len() as u64 / 4, parsed.max_tokens)
@@ -197,7 +217,7 @@ async fn llm(
     let reservation = state
         .spend
         .ledger
-        .admit(budgets, worst)
+        .admit(granted.lines, worst)
         .map_err(|(e, lines)| {
             crate::auth::access::budget_error(
                 state.auth.budget_status,

@@ -165,6 +165,8 @@ pub struct ParsedRequest {
     pub max_tokens: Option<u64>,
     /// `tags` or `metadata.tags`: request tags for spend tracking.
     pub tags: Vec<String>,
+    /// The keys of the `cache` object (per-request cache controls), when it is an object.
+    pub cache_controls: Vec<String>,
 }
 
 /// The fields the gateway reads, whichever parser found them.
@@ -183,6 +185,7 @@ struct Fields {
     user: Option<String>,
     max_tokens: Option<u64>,
     tags: Vec<String>,
+    cache_controls: Vec<String>,
 }
 
 impl Fields {
@@ -193,7 +196,7 @@ impl Fields {
     }
 }
 
-const TRACKED: [&str; 12] = [
+const TRACKED: [&str; 13] = [
     "model",
     "stream",
     "stream_options",
@@ -206,6 +209,7 @@ const TRACKED: [&str; 12] = [
     "max_completion_tokens",
     "tags",
     "metadata",
+    "cache",
 ];
 
 fn type_err(field: &'static str, message: &'static str) -> RequestError {
@@ -289,6 +293,11 @@ fn from_tape(
             // Read leniently: a malformed value is the provider's to reject.
             8 | 9 => f.max_tokens(v.as_u64()),
             10 => tape_tags(v, &mut f.tags),
+            12 => {
+                if let Some(o) = v.as_object() {
+                    f.cache_controls = o.iter().map(|(k, _)| k.to_string()).collect();
+                }
+            }
             _ => {
                 if let Some(t) = v.as_object().and_then(|o| o.get("tags")) {
                     tape_tags(t, &mut f.tags);
@@ -352,6 +361,8 @@ struct Head<'a> {
     tags: Option<Value>,
     #[serde(default)]
     metadata: Option<Value>,
+    #[serde(default)]
+    cache: Option<Value>,
 }
 
 fn value_tags(v: Option<&Value>, out: &mut Vec<String>) {
@@ -393,7 +404,12 @@ fn from_serde(raw: &[u8]) -> Result<Fields, RequestError> {
     };
     f.max_tokens(head.max_tokens.as_ref().and_then(Value::as_u64));
     f.max_tokens(head.max_completion_tokens.as_ref().and_then(Value::as_u64));
+    let cache_controls = match &head.cache {
+        Some(Value::Object(o)) => o.keys().cloned().collect(),
+        _ => Vec::new(),
+    };
     Ok(Fields {
+        cache_controls,
         max_tokens: f.max_tokens,
         tags: f.tags,
         model: head.model.map(Cow::into_owned),
@@ -472,6 +488,7 @@ pub fn parse(raw: Bytes, expect: Expect) -> Result<ParsedRequest, RequestError> 
         end_user: fields.user,
         max_tokens: fields.max_tokens,
         tags: fields.tags,
+        cache_controls: fields.cache_controls,
     })
 }
 

@@ -35,6 +35,8 @@ pub struct Completion {
     pub spend: Option<(Ticket, Option<Box<SpendRow>>)>,
     /// With `store_prompts_in_spend_logs`: the request and (non-streamed) response bodies.
     pub bodies: Option<(Bytes, Option<Bytes>)>,
+    /// The rate limits the request holds (parallel slots, token reservation).
+    pub limits: Option<crate::limits::Held>,
     /// Handed off to a stream relay, which reports instead.
     handed_off: bool,
 }
@@ -56,6 +58,7 @@ impl Completion {
             first_chunk: None,
             spend: None,
             bodies: None,
+            limits: None,
             handed_off: false,
         }
     }
@@ -78,6 +81,7 @@ impl Completion {
             first_chunk: None,
             spend: self.spend.take(),
             bodies: self.bodies.take(),
+            limits: self.limits.take(),
             handed_off: false,
         }
     }
@@ -165,6 +169,12 @@ impl Drop for Completion {
             duration_ms = self.started.elapsed().as_secs_f64() * 1000.0,
             "llm request"
         );
+        if let Some(mut held) = self.limits.take() {
+            if let Some(u) = &self.usage {
+                held.used(u.prompt_tokens, u.completion_tokens);
+            }
+            drop(held);
+        }
         self.finish_spend();
     }
 }

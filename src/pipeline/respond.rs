@@ -36,6 +36,9 @@ pub fn decorate(resp: &mut Response<Body>, ctx: &RequestCtx) {
         }
     }
     h.insert(DURATION.clone(), millis(total));
+    for (k, v) in &ctx.rate_headers {
+        h.insert(k.clone(), v.clone());
+    }
     // A stream's cost is known only at its end, after the headers went out.
     if !ctx.completion.stream
         && let Ok(v) = HeaderValue::from_str(&ctx.completion.cost().to_string())

@@ -77,6 +77,7 @@ pub struct Deployment {
     pub mock_response: Option<String>,
     pub rpm: Option<u64>,
     pub tpm: Option<u64>,
+    pub max_parallel_requests: Option<u64>,
     pub model_info: Map<String, Value>,
     /// What a call costs (price map plus overrides); `None` when the model is not priced.
     pub price: Option<Arc<Price>>,
@@ -220,6 +221,7 @@ impl Deployment {
             mock_response: p.mock_response.clone(),
             rpm: p.rpm,
             tpm: p.tpm,
+            max_parallel_requests: p.max_parallel_requests,
             model_info: entry.model_info.clone(),
         })
     }

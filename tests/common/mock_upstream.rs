@@ -69,6 +69,32 @@ pub struct MockUpstream {
     pub cancelled: Arc<AtomicUsize>,
     /// Events of streams sent so far (all streams).
     pub sent_events: Arc<AtomicUsize>,
+    /// Requests being answered now, and the most there ever were at once.
+    pub flights: Arc<Flights>,
+}
+
+/// Concurrency seen by the mock: a request is in flight until its answer (or stream) ends.
+#[derive(Debug, Default)]
+pub struct Flights {
+    pub now: AtomicUsize,
+    pub max: AtomicUsize,
+}
+
+/// One request in flight.
+struct Flight(Arc<Flights>);
+
+impl Flight {
+    fn start(f: &Arc<Flights>) -> Self {
+        let n = f.now.fetch_add(1, Ordering::SeqCst) + 1;
+        f.max.fetch_max(n, Ordering::SeqCst);
+        Flight(f.clone())
+    }
+}
+
+impl Drop for Flight {
+    fn drop(&mut self) {
+        self.0.now.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 impl MockUpstream {
@@ -100,20 +126,28 @@ impl MockUpstream {
         let requests = Arc::new(Mutex::new(Vec::new()));
         let cancelled = Arc::new(AtomicUsize::new(0));
         let sent_events = Arc::new(AtomicUsize::new(0));
+        let flights = Arc::new(Flights::default());
         let (reqs, canc, sent) = (requests.clone(), cancelled.clone(), sent_events.clone());
+        let fl = flights.clone();
         tokio::spawn(async move {
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     continue;
                 };
                 let _ = stream.set_nodelay(true);
-                let (h, reqs, canc, sent) =
-                    (handler.clone(), reqs.clone(), canc.clone(), sent.clone());
+                let (h, reqs, canc, sent, fl) = (
+                    handler.clone(),
+                    reqs.clone(),
+                    canc.clone(),
+                    sent.clone(),
+                    fl.clone(),
+                );
                 tokio::spawn(async move {
                     let svc = service_fn(move |req: Request<Incoming>| {
                         let (h, reqs, canc, sent) =
                             (h.clone(), reqs.clone(), canc.clone(), sent.clone());
-                        async move { serve(req, h, reqs, canc, sent).await }
+                        let flight = Flight::start(&fl);
+                        async move { serve(req, h, reqs, canc, sent, flight).await }
                     });
                     let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
                         .serve_connection(TokioIo::new(stream), svc)
@@ -126,6 +160,7 @@ impl MockUpstream {
             requests,
             cancelled,
             sent_events,
+            flights,
         }
     }
 }
@@ -138,6 +173,7 @@ async fn serve(
     reqs: Arc<Mutex<Vec<Recorded>>>,
     canc: Arc<AtomicUsize>,
     sent: Arc<AtomicUsize>,
+    flight: Flight,
 ) -> Result<Out, std::io::Error> {
     let (parts, body) = req.into_parts();
     let body = body
@@ -152,13 +188,14 @@ async fn serve(
     };
     let reply = h(&rec);
     reqs.lock().push(rec);
-    render(reply, canc, sent).await
+    render(reply, canc, sent, flight).await
 }
 
 async fn render(
     mut reply: Reply,
     canc: Arc<AtomicUsize>,
     sent: Arc<AtomicUsize>,
+    flight: Flight,
 ) -> Result<Out, std::io::Error> {
     loop {
         match reply {
@@ -188,6 +225,7 @@ async fn render(
             Reply::Sse { events, gap } => {
                 let (tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, Infallible>>(1);
                 tokio::spawn(async move {
+                    let _flight = flight;
                     let n = events.len();
                     for (i, ev) in events.into_iter().enumerate() {
                         if i > 0 {

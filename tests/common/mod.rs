@@ -2,6 +2,7 @@
 
 pub mod db;
 pub mod mock_upstream;
+pub mod redis;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};

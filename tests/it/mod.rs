@@ -2,6 +2,7 @@ mod admin_keys;
 mod cli;
 mod errors;
 mod keys;
+mod limits;
 mod models_db;
 mod orgs_budgets;
 mod providers;

@@ -1,0 +1,216 @@
+//! The limiter's algorithm in process memory: used without Redis, and while Redis is failing
+//! (per instance then). Same windows, counters and slots as `lua/acquire.lua`, under one lock.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use super::{Counted, Descriptor, Refusal, Refused};
+
+#[derive(Debug, Default)]
+struct Entry {
+    /// Window start (ms), 0 = no window yet.
+    start: u64,
+    requests: u64,
+    tokens: i64,
+    /// slot id -> acquire time (ms)
+    slots: HashMap<u64, u64>,
+}
+
+impl Entry {
+    fn idle(&self, now: u64, window: u64) -> bool {
+        self.slots.is_empty() && (self.start == 0 || now.saturating_sub(self.start) >= window)
+    }
+}
+
+/// Counters per descriptor (by its Redis key base).
+#[derive(Debug, Default)]
+pub struct Local {
+    entries: Mutex<HashMap<String, Entry>>,
+}
+
+/// Sweep idle entries once the map is this large.
+const SWEEP_AT: usize = 4096;
+
+impl Local {
+    /// Check all descriptors and count the request on all of them, or on none.
+    pub fn acquire(
+        &self,
+        ds: &[Descriptor],
+        now: u64,
+        window: u64,
+        slot_ttl: u64,
+        slot: u64,
+        want: u64,
+    ) -> Result<Vec<Counted>, Refused> {
+        let mut map = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() >= SWEEP_AT {
+            map.retain(|_, e| !e.idle(now, window));
+        }
+        let mut seen = Vec::with_capacity(ds.len());
+        for (i, d) in ds.iter().enumerate() {
+            let e = map.entry(d.redis_base()).or_default();
+            let live = e.start != 0 && now.saturating_sub(e.start) < window;
+            let (requests, tokens) = if live {
+                (e.requests, e.tokens.max(0) as u64)
+            } else {
+                (0, 0)
+            };
+            let start = if live { e.start } else { now };
+            if let Some(rpm) = d.rpm
+                && requests + 1 > rpm
+            {
+                return Err(refused(i, Refusal::Requests, requests, rpm, start));
+            }
+            if let Some(tpm) = d.tpm {
+                let over = if want > 0 {
+                    tokens + want > tpm
+                } else {
+                    tokens >= tpm
+                };
+                if over {
+                    return Err(refused(i, Refusal::Tokens, tokens, tpm, start));
+                }
+            }
+            let mut in_flight = 0;
+            if let Some(par) = d.parallel {
+                e.slots.retain(|_, at| now.saturating_sub(*at) < slot_ttl);
+                in_flight = e.slots.len() as u64;
+                if in_flight + 1 > par {
+                    return Err(refused(i, Refusal::Parallel, in_flight, par, now));
+                }
+            }
+            seen.push((live, in_flight));
+        }
+        let mut out = Vec::with_capacity(ds.len());
+        for (d, (live, in_flight)) in ds.iter().zip(seen) {
+            let e = map.entry(d.redis_base()).or_default();
+            let mut c = Counted::default();
+            if d.rpm.is_some() || d.tpm.is_some() {
+                if live {
+                    e.requests += 1;
+                    e.tokens += want as i64;
+                } else {
+                    e.start = now;
+                    e.requests = 1;
+                    e.tokens = want as i64;
+                }
+                c.start = Some(e.start);
+                c.requests = e.requests;
+                c.tokens = e.tokens.max(0) as u64;
+            }
+            if d.parallel.is_some() {
+                e.slots.insert(slot, now);
+                c.in_flight = in_flight + 1;
+            }
+            out.push(c);
+        }
+        Ok(out)
+    }
+
+    /// Free `slot` and correct the token reservation by `delta` (same window only).
+    pub fn release(&self, held: &[(String, Option<u64>, bool)], slot: u64, delta: i64) {
+        let mut map = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        for (base, start, parallel) in held {
+            let Some(e) = map.get_mut(base) else {
+                continue;
+            };
+            if let Some(s) = start
+                && e.start == *s
+            {
+                e.tokens += delta;
+            }
+            if *parallel {
+                e.slots.remove(&slot);
+            }
+        }
+    }
+
+    /// Slots held on `base` now (tests and readiness).
+    pub fn in_flight(&self, base: &str) -> usize {
+        let map = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        map.get(base).map_or(0, |e| e.slots.len())
+    }
+}
+
+fn refused(index: usize, what: Refusal, current: u64, limit: u64, start: u64) -> Refused {
+    Refused {
+        index,
+        what,
+        current,
+        limit,
+        start,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(rpm: Option<u64>, tpm: Option<u64>, parallel: Option<u64>) -> Descriptor {
+        Descriptor {
+            kind: "api_key",
+            value: "h".into(),
+            rpm,
+            tpm,
+            parallel,
+        }
+    }
+
+    #[test]
+    fn requests_per_window() {
+        let l = Local::default();
+        let ds = [d(Some(2), None, None)];
+        assert!(l.acquire(&ds, 1000, 60_000, 1000, 1, 0).is_ok());
+        assert!(l.acquire(&ds, 1001, 60_000, 1000, 2, 0).is_ok());
+        let r = l.acquire(&ds, 1002, 60_000, 1000, 3, 0).unwrap_err();
+        assert_eq!(
+            (r.what, r.current, r.limit, r.start),
+            (Refusal::Requests, 2, 2, 1000)
+        );
+        // next window
+        assert!(l.acquire(&ds, 61_000, 60_000, 1000, 4, 0).is_ok());
+    }
+
+    #[test]
+    fn all_or_nothing() {
+        let l = Local::default();
+        let a = d(Some(5), None, None);
+        let mut b = d(Some(1), None, None);
+        b.kind = "team";
+        assert!(
+            l.acquire(&[a.clone(), b.clone()], 1, 60_000, 1000, 1, 0)
+                .is_ok()
+        );
+        assert!(
+            l.acquire(&[a.clone(), b.clone()], 2, 60_000, 1000, 2, 0)
+                .is_err()
+        );
+        // the refused request did not count on `a`
+        let c = l.acquire(&[a], 3, 60_000, 1000, 3, 0).unwrap();
+        assert_eq!(c[0].requests, 2);
+    }
+
+    #[test]
+    fn tokens_reserved_and_reconciled() {
+        let l = Local::default();
+        let ds = [d(None, Some(100), None)];
+        let c = l.acquire(&ds, 1, 60_000, 1000, 1, 80).unwrap();
+        assert!(l.acquire(&ds, 2, 60_000, 1000, 2, 30).is_err());
+        l.release(&[(ds[0].redis_base(), c[0].start, false)], 1, -60);
+        assert!(l.acquire(&ds, 3, 60_000, 1000, 3, 30).is_ok());
+    }
+
+    #[test]
+    fn slots_release_and_expire() {
+        let l = Local::default();
+        let ds = [d(None, None, Some(1))];
+        let base = ds[0].redis_base();
+        assert!(l.acquire(&ds, 1, 60_000, 1000, 1, 0).is_ok());
+        assert!(l.acquire(&ds, 2, 60_000, 1000, 2, 0).is_err());
+        l.release(&[(base.clone(), None, true)], 1, 0);
+        assert_eq!(l.in_flight(&base), 0);
+        assert!(l.acquire(&ds, 3, 60_000, 1000, 3, 0).is_ok());
+        // a slot never released (crashed holder) expires after the slot ttl
+        assert!(l.acquire(&ds, 1003, 60_000, 1000, 4, 0).is_ok());
+    }
+}

@@ -1,0 +1,564 @@
+//! Rate limits (spec US1) against real Redis: parallel requests, RPM with `retry-after`, TPM
+//! reservation, limits shared by two instances, slots freed on every outcome, no Redis call
+//! without limits, Redis outages (fail-open and fail-closed), cache-control permissions.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Method, Request};
+use http_body_util::{BodyExt, Full};
+use serde_json::{Value, json};
+
+use crate::common::db::TestDb;
+use crate::common::mock_upstream::{
+    MockUpstream, Recorded, Reply, chat_stream_events, default_reply,
+};
+use crate::common::redis::TempRedis;
+use crate::common::{MASTER_KEY, Resp, TestGateway, client, send};
+
+use super::admin_keys::call;
+
+fn shared_redis() -> String {
+    std::env::var("TIANJI_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+/// Default answers after `delay`; streams send 20 events 100 ms apart.
+async fn slow_mock(delay: Duration) -> MockUpstream {
+    MockUpstream::with(Arc::new(move |r: &Recorded| {
+        if String::from_utf8_lossy(&r.body).contains("\"stream\":true") {
+            let words: Vec<String> = (0..20).map(|i| format!("w{i} ")).collect();
+            let words: Vec<&str> = words.iter().map(String::as_str).collect();
+            return Reply::Sse {
+                events: chat_stream_events("gpt-4o", &words, true),
+                gap: Duration::from_millis(100),
+            };
+        }
+        Reply::Delay(delay, Box::new(default_reply(r)))
+    }))
+    .await
+}
+
+async fn db_gateway(
+    db: &TestDb,
+    up: &MockUpstream,
+    redis: Option<&str>,
+    extra: &str,
+) -> TestGateway {
+    let redis = redis
+        .map(|u| format!("router_settings:\n  redis_url: \"{u}\"\n"))
+        .unwrap_or_default();
+    let yaml = format!(
+        "model_list:\n  - model_name: gpt\n    tianji_params: {{model: openai/gpt-4o, api_base: \"{b}\", api_key: sk-up}}\n  - model_name: other\n    tianji_params: {{model: openai/gpt-4o-mini, api_base: \"{b}\", api_key: sk-up}}\ngeneral_settings:\n  master_key: {MASTER_KEY}\n  database_url: \"{u}\"\n{extra}{redis}",
+        b = up.base(),
+        u = db.url
+    );
+    TestGateway::start(&yaml).await
+}
+
+async fn admin(gw: &TestGateway, path: &str, body: Value) -> Value {
+    let r = call(gw, Method::POST, path, MASTER_KEY, body).await;
+    assert_eq!(r.status, 200, "{path}: {}", r.text());
+    r.json()
+}
+
+async fn new_key(gw: &TestGateway, body: Value) -> String {
+    admin(gw, "/key/generate", body).await["key"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+fn hi(model: &str) -> Value {
+    json!({"model": model, "messages": [{"role": "user", "content": "hi"}]})
+}
+
+async fn chat(gw: &TestGateway, key: &str, body: &Value) -> Resp {
+    send(
+        Method::POST,
+        &gw.url("/v1/chat/completions"),
+        &[("authorization", &format!("Bearer {key}"))],
+        Bytes::from(body.to_string()),
+    )
+    .await
+}
+
+fn statuses(rs: &[Resp]) -> Vec<u16> {
+    let mut s: Vec<u16> = rs.iter().map(|r| r.status.as_u16()).collect();
+    s.sort();
+    s
+}
+
+/// Members of a key's parallel-slot set in `redis`.
+async fn slots_in_redis(redis: &str, key: &str) -> usize {
+    let c = redis::Client::open(redis).unwrap();
+    let mut conn = c.get_multiplexed_async_connection().await.unwrap();
+    let set = format!(
+        "tianji:{{rl}}:api_key:{}:parallel",
+        tianji::auth::token_hex(key)
+    );
+    redis::cmd("ZCARD")
+        .arg(set)
+        .query_async(&mut conn)
+        .await
+        .unwrap()
+}
+
+async fn wait_no_slots(redis: &str, key: &str) {
+    for _ in 0..100 {
+        if slots_in_redis(redis, key).await == 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("parallel slots of the key were never freed");
+}
+
+#[tokio::test]
+async fn max_parallel_requests_on_a_key() {
+    let db = TestDb::create().await;
+    let up = slow_mock(Duration::from_millis(400)).await;
+    let redis = shared_redis();
+    let gw = db_gateway(&db, &up, Some(&redis), "").await;
+    let key = new_key(&gw, json!({"max_parallel_requests": 2})).await;
+    let body = hi("gpt");
+    let rs = futures_util::future::join_all((0..3).map(|_| chat(&gw, &key, &body))).await;
+    assert_eq!(statuses(&rs), vec![200, 200, 429]);
+    let refused = rs.iter().find(|r| r.status == 429).unwrap();
+    let e = refused.assert_error(429);
+    let msg = e["error"]["message"].as_str().unwrap();
+    assert!(
+        msg.starts_with(&format!(
+            "Rate limit exceeded for api_key: {}. Limit type: max_parallel_requests. Current limit: 2, Remaining: 0.",
+            tianji::auth::token_hex(&key)
+        )),
+        "{msg}"
+    );
+    assert_eq!(e["error"]["type"], "throttling_error");
+    assert_eq!(
+        refused.header("rate_limit_type"),
+        Some("max_parallel_requests")
+    );
+    assert!(refused.header("retry-after").is_some());
+    // both slots are free again
+    wait_no_slots(&redis, &key).await;
+    let again = futures_util::future::join_all((0..2).map(|_| chat(&gw, &key, &body))).await;
+    assert_eq!(statuses(&again), vec![200, 200]);
+    gw.gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn rpm_limit_answers_429_with_retry_after() {
+    let db = TestDb::create().await;
+    let up = MockUpstream::start().await;
+    let gw = db_gateway(&db, &up, Some(&shared_redis()), "").await;
+    let key = new_key(&gw, json!({"rpm_limit": 10})).await;
+    let body = hi("gpt");
+    for i in 0..10u64 {
+        let r = chat(&gw, &key, &body).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(
+            r.header("x-ratelimit-api_key-remaining-requests"),
+            Some((9 - i).to_string().as_str())
+        );
+        assert_eq!(r.header("x-ratelimit-api_key-limit-requests"), Some("10"));
+    }
+    let r = chat(&gw, &key, &body).await;
+    let e = r.assert_error(429);
+    let msg = e["error"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("Limit type: requests. Current limit: 10, Remaining: 0. Limit resets at: "),
+        "{msg}"
+    );
+    assert!(msg.ends_with(" UTC"), "{msg}");
+    let retry: u64 = r.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry), "retry-after {retry}");
+    assert_eq!(r.header("rate_limit_type"), Some("requests"));
+    assert!(r.header("reset_at").unwrap().ends_with(" UTC"));
+    // other keys are not affected
+    let other = new_key(&gw, json!({})).await;
+    assert_eq!(chat(&gw, &other, &body).await.status, 200);
+    gw.gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn token_limits_reserve_then_reconcile() {
+    let db = TestDb::create().await;
+    let up = MockUpstream::start().await;
+    let gw = db_gateway(&db, &up, Some(&shared_redis()), "").await;
+    let key = new_key(&gw, json!({"tpm_limit": 100})).await;
+    // the reservation alone (input estimate + max_tokens) is over the limit
+    let big =
+        json!({"model": "gpt", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 500});
+    let r = chat(&gw, &key, &big).await;
+    let e = r.assert_error(429);
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Limit type: tokens. Current limit: 100, Remaining: 100."),
+        "{e}"
+    );
+    assert_eq!(r.header("rate_limit_type"), Some("tokens"));
+    // a small request reserves its estimate, then the real usage (12 tokens) replaces it
+    let small =
+        json!({"model": "gpt", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 20});
+    let estimate = small.to_string().len() as u64 / 4 + 20;
+    let r = chat(&gw, &key, &small).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        r.header("x-ratelimit-api_key-remaining-tokens"),
+        Some((100 - estimate).to_string().as_str())
+    );
+    assert_eq!(r.header("x-ratelimit-api_key-limit-tokens"), Some("100"));
+    // the release (with the real usage) runs after the response: give it a moment
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let r = chat(&gw, &key, &small).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let seen = r
+        .header("x-ratelimit-api_key-remaining-tokens")
+        .unwrap()
+        .to_string();
+    assert_eq!(seen, (100 - 12 - estimate).to_string());
+    gw.gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn team_model_and_end_user_limits() {
+    let db = TestDb::create().await;
+    let up = MockUpstream::start().await;
+    let gw = db_gateway(&db, &up, Some(&shared_redis()), "").await;
+    // a team with rpm 2 shared by its two keys
+    let team = admin(&gw, "/team/new", json!({"rpm_limit": 2})).await;
+    let team_id = team["team_id"].as_str().unwrap();
+    let k1 = new_key(&gw, json!({"team_id": team_id})).await;
+    let k2 = new_key(&gw, json!({"team_id": team_id})).await;
+    let body = hi("gpt");
+    assert_eq!(chat(&gw, &k1, &body).await.status, 200);
+    assert_eq!(chat(&gw, &k2, &body).await.status, 200);
+    let e = chat(&gw, &k1, &body).await.assert_error(429);
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("Rate limit exceeded for team: {team_id}.")),
+        "{e}"
+    );
+    // a per-model limit on a key leaves its other models alone
+    let k = new_key(&gw, json!({"model_rpm_limit": {"gpt": 1}})).await;
+    assert_eq!(chat(&gw, &k, &body).await.status, 200);
+    let e = chat(&gw, &k, &body).await.assert_error(429);
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("model_per_key: "),
+        "{e}"
+    );
+    assert_eq!(chat(&gw, &k, &hi("other")).await.status, 200);
+    // an end user whose budget row allows 1 request per minute
+    let budget = admin(
+        &gw,
+        "/budget/new",
+        json!({"budget_id": format!("b-{team_id}"), "rpm_limit": 1}),
+    )
+    .await;
+    let customer = format!("cust-{team_id}");
+    admin(
+        &gw,
+        "/end_user/new",
+        json!({"user_id": customer, "budget_id": budget["budget_id"]}),
+    )
+    .await;
+    let free = new_key(&gw, json!({})).await;
+    let as_customer =
+        json!({"model": "gpt", "messages": [{"role": "user", "content": "hi"}], "user": customer});
+    assert_eq!(chat(&gw, &free, &as_customer).await.status, 200);
+    let e = chat(&gw, &free, &as_customer).await.assert_error(429);
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("Rate limit exceeded for end_user: {customer}.")),
+        "{e}"
+    );
+    assert_eq!(chat(&gw, &free, &body).await.status, 200);
+    gw.gw.shutdown().await;
+}
+
+/// Start a stream, read its first chunk, then hang up.
+async fn stream_and_hang_up(gw: &TestGateway, key: &str) {
+    let body =
+        json!({"model": "gpt", "stream": true, "messages": [{"role": "user", "content": "hi"}]});
+    let req = Request::builder()
+        .method(Method::POST)
+        .uri(gw.url("/v1/chat/completions"))
+        .header("authorization", format!("Bearer {key}"))
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(body.to_string())))
+        .unwrap();
+    let resp = client().request(req).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let mut b = resp.into_body();
+    let first = b.frame().await.unwrap().unwrap();
+    assert!(first.is_data());
+    drop(b);
+}
+
+#[tokio::test]
+async fn two_instances_share_limits_and_slots() {
+    let db = TestDb::create().await;
+    let up = slow_mock(Duration::from_millis(300)).await;
+    let redis = shared_redis();
+    let a = db_gateway(&db, &up, Some(&redis), "").await;
+    let b = db_gateway(&db, &up, Some(&redis), "").await;
+    // rpm 10, 30 requests spread over both instances: exactly 10 succeed
+    let key = new_key(&a, json!({"rpm_limit": 10})).await;
+    let body = json!({"model": "gpt", "messages": [{"role": "user", "content": "hi"}], "mock_response": "ok"});
+    let rs = futures_util::future::join_all((0..30).map(|i| {
+        let gw = if i % 2 == 0 { &a } else { &b };
+        chat(gw, &key, &body)
+    }))
+    .await;
+    let ok = rs.iter().filter(|r| r.status == 200).count();
+    assert_eq!(ok, 10, "{:?}", statuses(&rs));
+    assert!(rs.iter().all(|r| r.status == 200 || r.status == 429));
+    // max_parallel_requests 2: six concurrent slow requests over both never exceed 2 upstream
+    let key = new_key(&a, json!({"max_parallel_requests": 2})).await;
+    let slow = hi("gpt");
+    let rs = futures_util::future::join_all((0..6).map(|i| {
+        let gw = if i % 2 == 0 { &a } else { &b };
+        chat(gw, &key, &slow)
+    }))
+    .await;
+    let ok = rs.iter().filter(|r| r.status == 200).count();
+    assert!((1..=2).contains(&ok), "{:?}", statuses(&rs));
+    assert!(up.flights.max.load(Ordering::SeqCst) <= 2);
+    wait_no_slots(&redis, &key).await;
+    // streams cut off by their clients free their slots too, on both instances
+    stream_and_hang_up(&a, &key).await;
+    stream_and_hang_up(&b, &key).await;
+    assert!(up.flights.max.load(Ordering::SeqCst) <= 2);
+    wait_no_slots(&redis, &key).await;
+    assert_eq!(chat(&b, &key, &slow).await.status, 200);
+    a.gw.shutdown().await;
+    b.gw.shutdown().await;
+}
+
+fn config_gateway_yaml(up: &MockUpstream, redis: &str, rpm: Option<u64>, extra: &str) -> String {
+    let rpm = rpm.map(|n| format!(", rpm: {n}")).unwrap_or_default();
+    format!(
+        "model_list:\n  - model_name: gpt\n    tianji_params: {{model: openai/gpt-4o, api_base: \"{b}\", api_key: sk-up{rpm}}}\nrouter_settings:\n  redis_url: \"{redis}\"\ngeneral_settings:\n  master_key: {MASTER_KEY}\n{extra}",
+        b = up.base()
+    )
+}
+
+#[tokio::test]
+async fn no_redis_call_without_limits_and_one_with() {
+    let redis = TempRedis::start().await;
+    let up = MockUpstream::start().await;
+    let free = TestGateway::start(&config_gateway_yaml(&up, &redis.url(), None, "")).await;
+    let body = hi("gpt");
+    let before = redis.calls("evalsha").await + redis.calls("eval").await;
+    for _ in 0..20 {
+        assert_eq!(
+            free.post("/v1/chat/completions", &body.to_string())
+                .await
+                .status,
+            200
+        );
+    }
+    assert_eq!(
+        redis.calls("evalsha").await + redis.calls("eval").await,
+        before
+    );
+    // a deployment rpm limit: exactly one script call per request
+    let limited = TestGateway::start(&config_gateway_yaml(&up, &redis.url(), Some(1000), "")).await;
+    assert_eq!(
+        limited
+            .post("/v1/chat/completions", &body.to_string())
+            .await
+            .status,
+        200
+    );
+    let (sha, eval) = (redis.calls("evalsha").await, redis.calls("eval").await);
+    for _ in 0..20 {
+        let r = limited
+            .post("/v1/chat/completions", &body.to_string())
+            .await;
+        assert_eq!(r.status, 200);
+        assert!(
+            r.header("x-ratelimit-deployment-remaining-requests")
+                .is_some()
+        );
+    }
+    assert_eq!(redis.calls("evalsha").await - sha, 20);
+    assert_eq!(redis.calls("eval").await, eval);
+    free.gw.shutdown().await;
+    limited.gw.shutdown().await;
+}
+
+async fn readiness(gw: &TestGateway) -> Value {
+    gw.get("/health/readiness").await.json()
+}
+
+#[tokio::test]
+async fn redis_outage_falls_back_per_instance_then_recovers() {
+    let mut redis = TempRedis::start().await;
+    let up = MockUpstream::start().await;
+    let gw = TestGateway::start(&config_gateway_yaml(&up, &redis.url(), Some(3), "")).await;
+    let closed = TestGateway::start(&config_gateway_yaml(
+        &up,
+        &redis.url(),
+        Some(1000),
+        "  fail_closed_rate_limit_enforcement: true\n",
+    ))
+    .await;
+    let body = hi("gpt").to_string();
+    let send_one = |g: &TestGateway| {
+        let g = g.url("/v1/chat/completions");
+        let body = body.clone();
+        async move {
+            send(
+                Method::POST,
+                &g,
+                &[("authorization", &format!("Bearer {MASTER_KEY}"))],
+                Bytes::from(body),
+            )
+            .await
+        }
+    };
+    let r = send_one(&gw).await;
+    assert_eq!(r.status, 200);
+    let dep = r.header("x-tianji-model-id").unwrap().to_string();
+    assert_eq!(readiness(&gw).await["rate_limits"]["mode"], "redis");
+    redis.down();
+    // traffic continues; the limit holds per instance (a fresh in-memory window)
+    let mut codes = Vec::new();
+    for _ in 0..4 {
+        codes.push(send_one(&gw).await.status.as_u16());
+    }
+    assert_eq!(codes, vec![200, 200, 200, 429]);
+    let ready = readiness(&gw).await;
+    assert_eq!(ready["rate_limits"]["mode"], "degraded", "{ready}");
+    assert!(ready["rate_limits"]["redis_fallbacks"].as_u64().unwrap() >= 4);
+    // fail-closed refuses while Redis cannot verify counters
+    let e = send_one(&closed).await.assert_error(503);
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Rate limit enforcement unavailable"),
+        "{e}"
+    );
+    // Redis is back (empty): counting is exact again, in Redis
+    redis.up().await;
+    let counter = format!("tianji:{{rl}}:deployment:{dep}:requests");
+    let mut conn = redis
+        .client()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let mut back = false;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        // the in-memory window may refuse until Redis answers; that is fine
+        let _ = send_one(&gw).await;
+        let n: Option<u64> = redis::cmd("GET")
+            .arg(&counter)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        if n == Some(1) {
+            back = true;
+            break;
+        }
+    }
+    assert!(back, "requests never reached Redis again");
+    let codes: Vec<u16> = futures_util::future::join_all((0..3).map(|_| send_one(&gw)))
+        .await
+        .iter()
+        .map(|r| r.status.as_u16())
+        .collect();
+    let mut sorted = codes.clone();
+    sorted.sort();
+    assert_eq!(sorted, vec![200, 200, 429], "{codes:?}");
+    let n: u64 = redis::cmd("GET")
+        .arg(&counter)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    assert_eq!(n, 3);
+    assert_eq!(send_one(&closed).await.status, 200);
+    gw.gw.shutdown().await;
+    closed.gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn cache_controls_need_permission() {
+    let db = TestDb::create().await;
+    let up = MockUpstream::start().await;
+    let gw = db_gateway(&db, &up, None, "").await;
+    let key = new_key(&gw, json!({"allowed_cache_controls": ["no-cache"]})).await;
+    let with = |cache: Value| json!({"model": "gpt", "messages": [{"role": "user", "content": "hi"}], "cache": cache});
+    assert_eq!(
+        chat(&gw, &key, &with(json!({"no-cache": true})))
+            .await
+            .status,
+        200
+    );
+    let e = chat(&gw, &key, &with(json!({"s-maxage": 10})))
+        .await
+        .assert_error(403);
+    assert_eq!(
+        e["error"]["message"],
+        "Not allowed to set s-maxage as a cache control. Contact admin to change permissions."
+    );
+    // no list: any control
+    let open = new_key(&gw, json!({})).await;
+    assert_eq!(
+        chat(&gw, &open, &with(json!({"s-maxage": 10})))
+            .await
+            .status,
+        200
+    );
+    gw.gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn limits_without_redis_and_global_parallel() {
+    let up = slow_mock(Duration::from_millis(300)).await;
+    let yaml = format!(
+        "model_list:\n  - model_name: gpt\n    tianji_params: {{model: openai/gpt-4o, api_base: \"{b}\", api_key: sk-up, rpm: 5}}\ngeneral_settings:\n  master_key: {MASTER_KEY}\n  global_max_parallel_requests: 2\n",
+        b = up.base()
+    );
+    let gw = TestGateway::start(&yaml).await;
+    assert_eq!(readiness(&gw).await["rate_limits"]["mode"], "local");
+    let body = hi("gpt").to_string();
+    let rs = futures_util::future::join_all((0..3).map(|_| gw.post("/v1/chat/completions", &body)))
+        .await;
+    assert_eq!(statuses(&rs), vec![200, 200, 429]);
+    let refused = rs.iter().find(|r| r.status == 429).unwrap();
+    assert!(
+        refused.text().contains("global: max_parallel_requests"),
+        "{}",
+        refused.text()
+    );
+    // the refused request still counted against the deployment's rpm? no: refusals count nothing
+    assert_eq!(gw.post("/v1/chat/completions", &body).await.status, 200);
+    assert_eq!(gw.post("/v1/chat/completions", &body).await.status, 200);
+    assert_eq!(gw.post("/v1/chat/completions", &body).await.status, 200);
+    let e = gw
+        .post("/v1/chat/completions", &body)
+        .await
+        .assert_error(429);
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("deployment: "),
+        "{e}"
+    );
+    gw.gw.shutdown().await;
+}
