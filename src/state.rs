@@ -61,6 +61,7 @@ pub struct AppState {
     /// Spend ledger and writer.
     pub spend: Arc<Spend>,
     pub limits: Arc<crate::limits::Limits>,
+    pub model_budgets: Arc<crate::limits::model_budget::ModelBudgets>,
     /// `general_settings.global_max_parallel_requests`
     pub global_max_parallel: Option<u64>,
 }
@@ -180,9 +181,16 @@ impl AppState {
             bus.as_ref().map(|b| b.conn()),
             limit_options(g, &loaded.env),
         ));
+        let model_budgets = Arc::new(crate::limits::model_budget::ModelBudgets::new(
+            auth.budget_status,
+        ));
+        if let Some(bus) = &bus {
+            model_budgets.share(bus.conn(), std::time::Duration::from_secs(1));
+        }
         let state = Self {
             spend,
             limits,
+            model_budgets,
             global_max_parallel: g.global_max_parallel_requests,
             models: ArcSwap::from_pointee(models),
             config: loaded.config.clone(),

@@ -1,7 +1,7 @@
 -- End users / customers ("TianjiLLM_EndUserTable").
 
 -- name: GetEndUserRecord
-SELECT to_jsonb(e) || jsonb_build_object('max_budget', b."max_budget", 'rpm_limit', b."rpm_limit", 'tpm_limit', b."tpm_limit", 'max_parallel_requests', b."max_parallel_requests")
+SELECT to_jsonb(e) || jsonb_build_object('max_budget', b."max_budget", 'rpm_limit', b."rpm_limit", 'tpm_limit', b."tpm_limit", 'max_parallel_requests', b."max_parallel_requests", 'model_max_budget', b."model_max_budget")
 FROM "TianjiLLM_EndUserTable" e
 LEFT JOIN "TianjiLLM_BudgetTable" b ON b."budget_id" = e."budget_id"
 WHERE e."user_id" = $1;

@@ -5,7 +5,7 @@ SELECT to_jsonb(t) FROM "TianjiLLM_TeamTable" t WHERE t."team_id" = $1;
 
 -- name: GetMembershipRecord
 -- $1 team_id, $2 user_id; the membership with its budget's max_budget.
-SELECT to_jsonb(m) || jsonb_build_object('max_budget', b."max_budget", 'rpm_limit', b."rpm_limit", 'tpm_limit', b."tpm_limit", 'max_parallel_requests', b."max_parallel_requests")
+SELECT to_jsonb(m) || jsonb_build_object('max_budget', b."max_budget", 'rpm_limit', b."rpm_limit", 'tpm_limit', b."tpm_limit", 'max_parallel_requests', b."max_parallel_requests", 'model_max_budget', b."model_max_budget")
 FROM "TianjiLLM_TeamMembership" m
 LEFT JOIN "TianjiLLM_BudgetTable" b ON b."budget_id" = m."budget_id"
 WHERE m."team_id" = $1 AND m."user_id" = $2;

@@ -27,5 +27,9 @@ pub struct KeyRecord {
     pub max_parallel_requests: Option<i64>,
     /// Keys of the request's `cache` object this key may set (empty or missing = any).
     pub allowed_cache_controls: Option<Vec<String>>,
+    /// `{model: {budget_limit, time_period}}`
+    pub model_max_budget: Value,
+    /// `{model: [fallback models]}` used when the model's budget is spent.
+    pub budget_fallbacks: Value,
     pub metadata: Value,
 }

@@ -23,6 +23,8 @@ pub struct TeamRecord {
     pub rpm_limit: Option<i64>,
     pub tpm_limit: Option<i64>,
     pub max_parallel_requests: Option<i64>,
+    /// `{model: {budget_limit, time_period}}`
+    pub model_max_budget: Value,
     pub metadata: Value,
 }
 
@@ -64,6 +66,8 @@ pub struct UserRecord {
     pub rpm_limit: Option<i64>,
     pub tpm_limit: Option<i64>,
     pub max_parallel_requests: Option<i64>,
+    /// `{model: {budget_limit, time_period}}`
+    pub model_max_budget: Value,
 }
 
 /// `TianjiLLM_OrganizationTable` with its budget.
@@ -78,6 +82,8 @@ pub struct OrgRecord {
     pub rpm_limit: Option<i64>,
     pub tpm_limit: Option<i64>,
     pub max_parallel_requests: Option<i64>,
+    /// `{model: {budget_limit, time_period}}`
+    pub model_max_budget: Value,
 }
 
 /// `TianjiLLM_TeamMembership` with its budget.
@@ -91,6 +97,8 @@ pub struct MembershipRecord {
     pub rpm_limit: Option<i64>,
     pub tpm_limit: Option<i64>,
     pub max_parallel_requests: Option<i64>,
+    /// `{model: {budget_limit, time_period}}`
+    pub model_max_budget: Value,
 }
 
 /// `TianjiLLM_EndUserTable` with its budget.
@@ -105,4 +113,6 @@ pub struct EndUserRecord {
     pub rpm_limit: Option<i64>,
     pub tpm_limit: Option<i64>,
     pub max_parallel_requests: Option<i64>,
+    /// `{model: {budget_limit, time_period}}`
+    pub model_max_budget: Value,
 }

@@ -12,6 +12,7 @@
 
 pub mod descriptor;
 pub mod local;
+pub mod model_budget;
 mod redis_backend;
 
 use std::sync::Arc;

@@ -164,17 +164,53 @@ async fn llm(
             .and_then(|v| v.to_str().ok())
     });
     let table = state.models.load_full();
-    let granted = crate::auth::access::authorize(
-        state.auth.directory(),
-        &principal,
-        &crate::auth::access::Ask {
-            model: &model,
-            end_user,
-            groups: &*table,
-        },
-    )
-    .await?;
+    let ask = |model: &str| {
+        let table = table.clone();
+        let principal = &principal;
+        let model = model.to_string();
+        async move {
+            crate::auth::access::authorize(
+                state.auth.directory(),
+                principal,
+                &crate::auth::access::Ask {
+                    model: &model,
+                    end_user,
+                    groups: &*table,
+                },
+            )
+            .await
+        }
+    };
+    let mut granted = ask(&model).await?;
     crate::auth::access::check_cache_controls(&principal, &parsed.cache_controls)?;
+
+    // model budgets; a spent one switches to the key's first budget fallback within budget
+    let mb = &state.model_budgets;
+    let budgets = |model: &str, g: &crate::auth::access::Granted| {
+        mb.applicable(&principal, model, g.end_user.as_deref(), &*table)
+    };
+    let mut model = model;
+    match mb.admit(budgets(&model, &granted), &model) {
+        Ok(b) => ctx.completion.model_budget = b,
+        Err(spent) => {
+            let mut switched = false;
+            for fb in crate::limits::model_budget::fallbacks(&principal, &model) {
+                let Ok(g) = ask(&fb).await else { continue };
+                if table.resolve(&fb).is_err() {
+                    continue;
+                }
+                if let Ok(b) = mb.admit(budgets(&fb, &g), &fb) {
+                    ctx.completion.model_budget = b;
+                    (model, granted) = (fb, g);
+                    switched = true;
+                    break;
+                }
+            }
+            if !switched {
+                return Err(spent.into());
+            }
+        }
+    }
     let resolved = table.resolve(&model)?;
     let dep = match &state.spend.providers {
         None => resolved.pick().clone(),

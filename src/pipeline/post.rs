@@ -37,6 +37,8 @@ pub struct Completion {
     pub bodies: Option<(Bytes, Option<Bytes>)>,
     /// The rate limits the request holds (parallel slots, token reservation).
     pub limits: Option<crate::limits::Held>,
+    /// Model budgets to book the cost on.
+    pub model_budget: Option<crate::limits::model_budget::Booking>,
     /// Handed off to a stream relay, which reports instead.
     handed_off: bool,
 }
@@ -59,6 +61,7 @@ impl Completion {
             spend: None,
             bodies: None,
             limits: None,
+            model_budget: None,
             handed_off: false,
         }
     }
@@ -82,6 +85,7 @@ impl Completion {
             spend: self.spend.take(),
             bodies: self.bodies.take(),
             limits: self.limits.take(),
+            model_budget: self.model_budget.take(),
             handed_off: false,
         }
     }
@@ -174,6 +178,9 @@ impl Drop for Completion {
                 held.used(u.prompt_tokens, u.completion_tokens);
             }
             drop(held);
+        }
+        if let Some(b) = self.model_budget.take() {
+            b.book(self.cost());
         }
         self.finish_spend();
     }

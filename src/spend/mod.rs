@@ -13,6 +13,7 @@ pub mod record;
 pub mod reset;
 pub mod rollup;
 pub mod shared;
+pub mod windowed;
 pub mod writer;
 
 use std::sync::atomic::{AtomicUsize, Ordering};

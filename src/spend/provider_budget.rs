@@ -5,12 +5,14 @@
 //! total per provider and window every second (no Redis call on the request path).
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex, OnceLock, Weak};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::Duration;
 
 use redis::aio::ConnectionManager;
 use serde::Deserialize;
 use serde_json::{Value, json};
+
+use super::windowed::Windowed;
 
 /// One provider's limit as configured.
 #[derive(Debug, Clone, Deserialize)]
@@ -29,15 +31,6 @@ struct Limit {
     secs: u64,
 }
 
-#[derive(Debug, Default)]
-struct Window {
-    id: u64,
-    /// Spend in the window as last known (all instances).
-    spend: f64,
-    /// Booked here, not yet added to the shared total.
-    unsynced: f64,
-}
-
 /// Why a provider budget config is unusable.
 #[derive(Debug, thiserror::Error)]
 #[error("router_settings.provider_budget_config.{provider}: {message}")]
@@ -48,15 +41,7 @@ pub struct ProviderBudgetError {
 
 pub struct ProviderBudgets {
     limits: HashMap<String, Limit>,
-    windows: Mutex<HashMap<String, Window>>,
-    redis: OnceLock<ConnectionManager>,
-}
-
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
+    spend: Arc<Windowed>,
 }
 
 impl ProviderBudgets {
@@ -91,40 +76,15 @@ impl ProviderBudgets {
         }
         Ok(Some(Self {
             limits,
-            windows: Mutex::new(HashMap::new()),
-            redis: OnceLock::new(),
+            spend: Arc::new(Windowed::new("provider_spend")),
         }))
-    }
-
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Window>> {
-        self.windows
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// The window of `provider` now, reset when a new one started.
-    fn current<'a>(
-        map: &'a mut HashMap<String, Window>,
-        provider: &str,
-        l: &Limit,
-    ) -> &'a mut Window {
-        let id = now() / l.secs;
-        let w = map.entry(provider.to_string()).or_default();
-        if w.id != id {
-            *w = Window {
-                id,
-                ..Window::default()
-            };
-        }
-        w
     }
 
     /// `(spend, limit)` when `provider` has reached its limit.
     pub fn over(&self, provider: &str) -> Option<(f64, f64)> {
         let l = self.limits.get(provider)?;
-        let mut map = self.lock();
-        let w = Self::current(&mut map, provider, l);
-        (w.spend >= l.max).then_some((w.spend, l.max))
+        let (spend, _) = self.spend.spend(provider, l.secs);
+        (spend >= l.max).then_some((spend, l.max))
     }
 
     /// Book `cost` against `provider` (when it has a limit).
@@ -132,28 +92,21 @@ impl ProviderBudgets {
         let Some(l) = self.limits.get(provider) else {
             return;
         };
-        if cost <= 0.0 {
-            return;
-        }
-        let mut map = self.lock();
-        let w = Self::current(&mut map, provider, l);
-        w.spend += cost;
-        w.unsynced += cost;
+        self.spend.add(provider, l.secs, cost);
     }
 
     /// `GET /provider/budgets`.
     pub fn report(&self) -> Value {
-        let mut map = self.lock();
         let mut out = serde_json::Map::new();
         let mut names: Vec<&String> = self.limits.keys().collect();
         names.sort();
         for p in names {
             let l = &self.limits[p];
-            let w = Self::current(&mut map, p, l);
-            let reset = crate::auth::fmt_utc(((w.id + 1) * l.secs) as f64).replace(' ', "T");
+            let (spend, ends) = self.spend.spend(p, l.secs);
+            let reset = crate::auth::fmt_utc(ends as f64).replace(' ', "T");
             out.insert(
                 p.clone(),
-                json!({"budget_limit": l.max, "time_period": l.period, "spend": w.spend,
+                json!({"budget_limit": l.max, "time_period": l.period, "spend": spend,
                        "budget_reset_at": format!("{reset}Z")}),
             );
         }
@@ -161,53 +114,8 @@ impl ProviderBudgets {
     }
 
     /// Share the totals through Redis every `every`.
-    pub fn share(self: &Arc<Self>, conn: ConnectionManager, every: Duration) {
-        if self.redis.set(conn.clone()).is_err() {
-            return;
-        }
-        let me: Weak<Self> = Arc::downgrade(self);
-        tokio::spawn(async move {
-            let mut conn = conn;
-            let mut tick = tokio::time::interval(every);
-            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tick.tick().await;
-                let Some(pb) = me.upgrade() else {
-                    return;
-                };
-                if let Err(e) = pb.sync_once(&mut conn).await {
-                    tracing::warn!(error = %e, "provider budget sync failed");
-                }
-            }
-        });
-    }
-
-    async fn sync_once(&self, conn: &mut ConnectionManager) -> Result<(), redis::RedisError> {
-        let items: Vec<(String, u64, u64, f64)> = {
-            let mut map = self.lock();
-            self.limits
-                .iter()
-                .map(|(p, l)| {
-                    let w = Self::current(&mut map, p, l);
-                    (p.clone(), w.id, l.secs, w.unsynced)
-                })
-                .collect()
-        };
-        let mut pipe = redis::pipe();
-        for (p, id, secs, delta) in &items {
-            let key = format!("tianji:{{provider_spend}}:{p}:{id}");
-            pipe.cmd("INCRBYFLOAT").arg(&key).arg(delta.to_string());
-            pipe.cmd("EXPIRE").arg(&key).arg(*secs + 60).ignore();
-        }
-        let totals: Vec<String> = pipe.query_async(conn).await?;
-        let mut map = self.lock();
-        for ((p, id, _, sent), total) in items.into_iter().zip(totals) {
-            if let Some(w) = map.get_mut(&p).filter(|w| w.id == id) {
-                w.unsynced = (w.unsynced - sent).max(0.0);
-                w.spend = total.parse::<f64>().unwrap_or(w.spend - w.unsynced) + w.unsynced;
-            }
-        }
-        Ok(())
+    pub fn share(&self, conn: ConnectionManager, every: Duration) {
+        self.spend.share(conn, every);
     }
 }
 

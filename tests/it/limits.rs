@@ -562,3 +562,60 @@ async fn limits_without_redis_and_global_parallel() {
     );
     gw.gw.shutdown().await;
 }
+
+#[tokio::test]
+async fn model_max_budget_and_budget_fallbacks() {
+    let db = TestDb::create().await;
+    let up = MockUpstream::start().await;
+    let gw = db_gateway(&db, &up, None, "").await;
+    // gpt-4o as priced: 9 prompt and 3 completion tokens per mock answer
+    let one = 9.0 * 2.5e-6 + 3.0 * 1e-5;
+    let budget = json!({"gpt": {"budget_limit": 1.5 * one, "time_period": "1d"}});
+    let key = new_key(
+        &gw,
+        json!({"model_max_budget": budget, "key_alias": "capped"}),
+    )
+    .await;
+    let body = hi("gpt");
+    assert_eq!(chat(&gw, &key, &body).await.status, 200);
+    assert_eq!(chat(&gw, &key, &body).await.status, 200);
+    let e = chat(&gw, &key, &body).await.assert_error(429);
+    assert_eq!(e["error"]["type"], "budget_exceeded");
+    let msg = e["error"]["message"].as_str().unwrap();
+    assert!(
+        msg.starts_with(&format!(
+            "TianjiLLM Virtual Key: {}, key_alias: capped, exceeded budget for model=gpt.",
+            tianji::auth::token_hex(&key)
+        )),
+        "{msg}"
+    );
+    // other models of the key are not capped
+    assert_eq!(chat(&gw, &key, &hi("other")).await.status, 200);
+    // with a budget fallback the spent model is replaced by the fallback
+    let key = new_key(
+        &gw,
+        json!({"model_max_budget": budget, "budget_fallbacks": {"gpt": ["missing", "other"]}}),
+    )
+    .await;
+    assert_eq!(chat(&gw, &key, &body).await.status, 200);
+    assert_eq!(chat(&gw, &key, &body).await.status, 200);
+    let r = chat(&gw, &key, &body).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(up.last().json()["model"], "gpt-4o-mini");
+    // a team's model budget applies to all its keys
+    let team = admin(
+        &gw,
+        "/team/new",
+        json!({"model_max_budget": {"gpt*": {"max_budget": 0.5 * one}}}),
+    )
+    .await;
+    let tk = new_key(&gw, json!({"team_id": team["team_id"]})).await;
+    assert_eq!(chat(&gw, &tk, &body).await.status, 200);
+    let e = chat(&gw, &tk, &body).await.assert_error(429);
+    let msg = e["error"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("exceeded budget for model=gpt, budget_model=gpt*"),
+        "{msg}"
+    );
+    gw.gw.shutdown().await;
+}
