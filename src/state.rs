@@ -62,6 +62,8 @@ pub struct AppState {
     pub spend: Arc<Spend>,
     pub limits: Arc<crate::limits::Limits>,
     pub model_budgets: Arc<crate::limits::model_budget::ModelBudgets>,
+    /// The dynamic rate limiter, when enabled.
+    pub priorities: Option<crate::limits::priority::Priorities>,
     /// `general_settings.global_max_parallel_requests`
     pub global_max_parallel: Option<u64>,
 }
@@ -191,6 +193,11 @@ impl AppState {
             spend,
             limits,
             model_budgets,
+            priorities: crate::limits::priority::Priorities::from_settings(
+                &t.callbacks,
+                &t.priority_reservation,
+                &t.priority_reservation_settings,
+            ),
             global_max_parallel: g.global_max_parallel_requests,
             models: ArcSwap::from_pointee(models),
             config: loaded.config.clone(),

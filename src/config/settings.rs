@@ -140,6 +140,14 @@ pub struct TianjiSettings {
     /// Defaults for internal users (`available_teams`: teams any user may join).
     #[serde(default)]
     pub default_internal_user_params: DefaultInternalUserParams,
+    /// Callbacks by name; `dynamic_rate_limiter_v3` turns on priority reservation.
+    #[serde(default)]
+    pub callbacks: Vec<String>,
+    /// Share of each model's capacity per priority: `{prod: 0.9, dev: {type: rpm, value: 10}}`.
+    #[serde(default)]
+    pub priority_reservation: BTreeMap<String, crate::limits::priority::Reservation>,
+    #[serde(default)]
+    pub priority_reservation_settings: crate::limits::priority::ReservationSettings,
 }
 
 /// `tianji_settings.default_internal_user_params`

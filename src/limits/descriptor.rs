@@ -8,15 +8,21 @@ use crate::auth::{KeyCaller, Principal};
 use crate::router::Deployment;
 
 /// One limited entity: requests and tokens per window, requests in flight.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Descriptor {
     /// `api_key`, `user`, `team`, `team_member`, `end_user`, `organization`,
-    /// `model_per_key`, `model_per_team`, `deployment`, `global`.
+    /// `model_per_key`, `model_per_team`, `deployment`, `global`, and the dynamic limiter's
+    /// `model_saturation_check` and `priority_model`.
     pub kind: &'static str,
     pub value: String,
     pub rpm: Option<u64>,
     pub tpm: Option<u64>,
     pub parallel: Option<u64>,
+    /// Enforced only while descriptor `.1` (an earlier one of the same request) is at least
+    /// `.0` saturated; counted either way. `None`: always enforced.
+    pub gate: Option<(f64, usize)>,
+    /// The dynamic limiter's model and priority, for its messages.
+    pub dynamic: Option<std::sync::Arc<super::priority::Pool>>,
 }
 
 impl Descriptor {
@@ -24,6 +30,25 @@ impl Descriptor {
     /// call can touch every descriptor of a request on Redis Cluster too).
     pub fn redis_base(&self) -> String {
         format!("tianji:{{rl}}:{}:{}", self.kind, self.value)
+    }
+
+    /// A descriptor without gate or dynamic context.
+    pub fn plain(
+        kind: &'static str,
+        value: String,
+        rpm: Option<u64>,
+        tpm: Option<u64>,
+        parallel: Option<u64>,
+    ) -> Self {
+        Self {
+            kind,
+            value,
+            rpm,
+            tpm,
+            parallel,
+            gate: None,
+            dynamic: None,
+        }
     }
 
     fn limited(&self) -> bool {
@@ -69,35 +94,35 @@ pub fn descriptors(s: &Subject<'_>) -> Vec<Descriptor> {
     {
         push(
             &mut out,
-            Descriptor {
-                kind: "end_user",
-                value: id.to_string(),
-                rpm: limit(e.rpm_limit),
-                tpm: limit(e.tpm_limit),
-                parallel: limit(e.max_parallel_requests),
-            },
+            Descriptor::plain(
+                "end_user",
+                id.to_string(),
+                limit(e.rpm_limit),
+                limit(e.tpm_limit),
+                limit(e.max_parallel_requests),
+            ),
         );
     }
     let dep = s.deployment;
     push(
         &mut out,
-        Descriptor {
-            kind: "deployment",
-            value: dep.id.clone(),
-            rpm: dep.rpm,
-            tpm: dep.tpm,
-            parallel: dep.max_parallel_requests,
-        },
+        Descriptor::plain(
+            "deployment",
+            dep.id.clone(),
+            dep.rpm,
+            dep.tpm,
+            dep.max_parallel_requests,
+        ),
     );
     push(
         &mut out,
-        Descriptor {
-            kind: "global",
-            value: "max_parallel_requests".into(),
-            rpm: None,
-            tpm: None,
-            parallel: s.global_parallel,
-        },
+        Descriptor::plain(
+            "global",
+            "max_parallel_requests".into(),
+            None,
+            None,
+            s.global_parallel,
+        ),
     );
     out
 }
@@ -106,86 +131,84 @@ fn key_descriptors(c: &KeyCaller, model: &str, out: &mut Vec<Descriptor>) {
     let key = &c.key;
     push(
         out,
-        Descriptor {
-            kind: "api_key",
-            value: key.token.clone(),
-            rpm: limit(key.rpm_limit),
-            tpm: limit(key.tpm_limit),
-            parallel: limit(key.max_parallel_requests),
-        },
+        Descriptor::plain(
+            "api_key",
+            key.token.clone(),
+            limit(key.rpm_limit),
+            limit(key.tpm_limit),
+            limit(key.max_parallel_requests),
+        ),
     );
     push(
         out,
-        Descriptor {
-            kind: "model_per_key",
-            value: format!("{}:{model}", key.token),
-            rpm: per_model(&key.metadata, "model_rpm_limit", model),
-            tpm: per_model(&key.metadata, "model_tpm_limit", model),
-            parallel: None,
-        },
+        Descriptor::plain(
+            "model_per_key",
+            format!("{}:{model}", key.token),
+            per_model(&key.metadata, "model_rpm_limit", model),
+            per_model(&key.metadata, "model_tpm_limit", model),
+            None,
+        ),
     );
     if let Some(u) = &c.user {
         push(
             out,
-            Descriptor {
-                kind: "user",
-                value: u.user_id.clone(),
-                rpm: limit(u.rpm_limit),
-                tpm: limit(u.tpm_limit),
-                parallel: limit(u.max_parallel_requests),
-            },
+            Descriptor::plain(
+                "user",
+                u.user_id.clone(),
+                limit(u.rpm_limit),
+                limit(u.tpm_limit),
+                limit(u.max_parallel_requests),
+            ),
         );
     }
     if let Some(t) = &c.team {
         push(
             out,
-            Descriptor {
-                kind: "team",
-                value: t.team_id.clone(),
-                rpm: limit(t.rpm_limit),
-                tpm: limit(t.tpm_limit),
-                parallel: limit(t.max_parallel_requests),
-            },
+            Descriptor::plain(
+                "team",
+                t.team_id.clone(),
+                limit(t.rpm_limit),
+                limit(t.tpm_limit),
+                limit(t.max_parallel_requests),
+            ),
         );
         push(
             out,
-            Descriptor {
-                kind: "model_per_team",
-                value: format!("{}:{model}", t.team_id),
-                rpm: per_model(&t.metadata, "model_rpm_limit", model),
-                tpm: per_model(&t.metadata, "model_tpm_limit", model),
-                parallel: None,
-            },
+            Descriptor::plain(
+                "model_per_team",
+                format!("{}:{model}", t.team_id),
+                per_model(&t.metadata, "model_rpm_limit", model),
+                per_model(&t.metadata, "model_tpm_limit", model),
+                None,
+            ),
         );
         if let Some(user_id) = key.user_id.as_deref() {
             let m = c.member.as_deref();
             let meta = |f: &str| t.metadata.get(f).and_then(Value::as_u64);
             push(
                 out,
-                Descriptor {
-                    kind: "team_member",
-                    value: format!("{}:{user_id}", t.team_id),
-                    rpm: m
-                        .and_then(|m| limit(m.rpm_limit))
+                Descriptor::plain(
+                    "team_member",
+                    format!("{}:{user_id}", t.team_id),
+                    m.and_then(|m| limit(m.rpm_limit))
                         .or_else(|| meta("team_member_rpm_limit")),
-                    tpm: m
-                        .and_then(|m| limit(m.tpm_limit))
+                    m.and_then(|m| limit(m.tpm_limit))
                         .or_else(|| meta("team_member_tpm_limit")),
-                    parallel: None,
-                },
+                    None,
+                ),
             );
         }
     }
     if let Some(o) = &c.org {
         push(
             out,
-            Descriptor {
-                kind: "organization",
-                value: o.organization_id.clone(),
-                rpm: limit(o.rpm_limit),
-                tpm: limit(o.tpm_limit),
-                parallel: None,
-            },
+            Descriptor::plain(
+                "organization",
+                o.organization_id.clone(),
+                limit(o.rpm_limit),
+                limit(o.tpm_limit),
+                None,
+            ),
         );
     }
 }

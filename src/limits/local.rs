@@ -46,8 +46,21 @@ impl Local {
         if map.len() >= SWEEP_AT {
             map.retain(|_, e| !e.idle(now, window));
         }
-        let mut seen = Vec::with_capacity(ds.len());
+        let mut seen: Vec<(bool, u64, u64, u64)> = Vec::with_capacity(ds.len());
         for (i, d) in ds.iter().enumerate() {
+            // a gated descriptor is enforced only while its source is saturated enough
+            let (enforce, sat) = match d.gate {
+                Some((threshold, j)) if j < i => {
+                    let (_, req, tok, _) = seen[j];
+                    let src = &ds[j];
+                    let ratio = |n: u64, cap: Option<u64>| {
+                        cap.filter(|c| *c > 0).map_or(0.0, |c| n as f64 / c as f64)
+                    };
+                    let sat = ratio(req, src.rpm).max(ratio(tok, src.tpm));
+                    (sat >= threshold, sat)
+                }
+                _ => (true, 0.0),
+            };
             let e = map.entry(d.redis_base()).or_default();
             let live = e.start != 0 && now.saturating_sub(e.start) < window;
             let (requests, tokens) = if live {
@@ -56,33 +69,42 @@ impl Local {
                 (0, 0)
             };
             let start = if live { e.start } else { now };
+            let refused = |what, current, limit, start| Refused {
+                index: i,
+                what,
+                current,
+                limit,
+                start,
+                saturation: sat,
+            };
             if let Some(rpm) = d.rpm
+                && enforce
                 && requests + 1 > rpm
             {
-                return Err(refused(i, Refusal::Requests, requests, rpm, start));
+                return Err(refused(Refusal::Requests, requests, rpm, start));
             }
-            if let Some(tpm) = d.tpm {
+            if let Some(tpm) = d.tpm.filter(|_| enforce) {
                 let over = if want > 0 {
                     tokens + want > tpm
                 } else {
                     tokens >= tpm
                 };
                 if over {
-                    return Err(refused(i, Refusal::Tokens, tokens, tpm, start));
+                    return Err(refused(Refusal::Tokens, tokens, tpm, start));
                 }
             }
             let mut in_flight = 0;
             if let Some(par) = d.parallel {
                 e.slots.retain(|_, at| now.saturating_sub(*at) < slot_ttl);
                 in_flight = e.slots.len() as u64;
-                if in_flight + 1 > par {
-                    return Err(refused(i, Refusal::Parallel, in_flight, par, now));
+                if enforce && in_flight + 1 > par {
+                    return Err(refused(Refusal::Parallel, in_flight, par, now));
                 }
             }
-            seen.push((live, in_flight));
+            seen.push((live, requests, tokens, in_flight));
         }
         let mut out = Vec::with_capacity(ds.len());
-        for (d, (live, in_flight)) in ds.iter().zip(seen) {
+        for (d, (live, _, _, in_flight)) in ds.iter().zip(seen) {
             let e = map.entry(d.redis_base()).or_default();
             let mut c = Counted::default();
             if d.rpm.is_some() || d.tpm.is_some() {
@@ -132,28 +154,12 @@ impl Local {
     }
 }
 
-fn refused(index: usize, what: Refusal, current: u64, limit: u64, start: u64) -> Refused {
-    Refused {
-        index,
-        what,
-        current,
-        limit,
-        start,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn d(rpm: Option<u64>, tpm: Option<u64>, parallel: Option<u64>) -> Descriptor {
-        Descriptor {
-            kind: "api_key",
-            value: "h".into(),
-            rpm,
-            tpm,
-            parallel,
-        }
+        Descriptor::plain("api_key", "h".into(), rpm, tpm, parallel)
     }
 
     #[test]

@@ -13,6 +13,7 @@
 pub mod descriptor;
 pub mod local;
 pub mod model_budget;
+pub mod priority;
 mod redis_backend;
 
 use std::sync::Arc;
@@ -87,6 +88,8 @@ pub struct Refused {
     pub limit: u64,
     /// Window start (ms).
     pub start: u64,
+    /// Saturation of the gating descriptor (dynamic limiter), else 0.
+    pub saturation: f64,
 }
 
 /// A descriptor's counters after the request was counted.
@@ -117,36 +120,77 @@ pub enum LimitError {
         retry_after: u64,
     },
     #[error(
+        "Model capacity reached for {}. Priority: {}, Rate limit type: {}, Model TPM: {}, Model RPM: {}, Remaining: {remaining}",
+        .pool.model, .pool.priority, .what.name(), cap(.pool.model_tpm), cap(.pool.model_rpm)
+    )]
+    Capacity {
+        pool: Arc<priority::Pool>,
+        what: Refusal,
+        remaining: u64,
+        retry_after: u64,
+        reset_at: String,
+    },
+    #[error(
+        "Priority-based rate limit exceeded. Model: {}, Priority: {}, Rate limit type: {}, Model TPM: {}, Model RPM: {}, Remaining: {remaining}, Model saturation: {:.1}%",
+        .pool.model, .pool.priority, .what.name(), cap(.pool.model_tpm), cap(.pool.model_rpm), .saturation * 100.0
+    )]
+    Priority {
+        pool: Arc<priority::Pool>,
+        what: Refusal,
+        remaining: u64,
+        saturation: f64,
+        retry_after: u64,
+        reset_at: String,
+    },
+    #[error(
         "Rate limit enforcement unavailable: request counters could not be verified against Redis, and fail_closed_rate_limit_enforcement is enabled, so the request was rejected to avoid exceeding the configured rate limit. Retry shortly."
     )]
     Unavailable,
 }
 
+/// A model capacity for messages: the number or `not configured`.
+fn cap(v: Option<u64>) -> String {
+    v.map_or_else(|| "not configured".to_string(), |n| n.to_string())
+}
+
 impl LimitError {
     pub fn status(&self) -> http::StatusCode {
         match self {
-            LimitError::Exceeded { .. } => http::StatusCode::TOO_MANY_REQUESTS,
             LimitError::Unavailable => http::StatusCode::SERVICE_UNAVAILABLE,
+            _ => http::StatusCode::TOO_MANY_REQUESTS,
         }
     }
 
     pub fn error_type(&self) -> &'static str {
         match self {
-            LimitError::Exceeded { .. } => "throttling_error",
             LimitError::Unavailable => "service_unavailable_error",
+            _ => "throttling_error",
         }
     }
 
-    /// `retry-after`, `rate_limit_type`, `reset_at` on a 429.
+    /// `retry-after`, `rate_limit_type`, `reset_at` on a 429 (and the dynamic limiter's
+    /// `x-tianji-priority`, `x-tianji-saturation`).
     pub fn headers(&self) -> Vec<(HeaderName, HeaderValue)> {
-        let LimitError::Exceeded {
-            what,
-            reset_at,
-            retry_after,
-            ..
-        } = self
-        else {
-            return Vec::new();
+        let (what, reset_at, retry_after) = match self {
+            LimitError::Exceeded {
+                what,
+                reset_at,
+                retry_after,
+                ..
+            }
+            | LimitError::Capacity {
+                what,
+                reset_at,
+                retry_after,
+                ..
+            }
+            | LimitError::Priority {
+                what,
+                reset_at,
+                retry_after,
+                ..
+            } => (what, reset_at, retry_after),
+            LimitError::Unavailable => return Vec::new(),
         };
         let mut h = vec![
             (http::header::RETRY_AFTER, HeaderValue::from(*retry_after)),
@@ -157,6 +201,16 @@ impl LimitError {
         ];
         if let Ok(v) = HeaderValue::from_str(reset_at) {
             h.push((HeaderName::from_static("reset_at"), v));
+        }
+        if let LimitError::Capacity { pool, .. } | LimitError::Priority { pool, .. } = self
+            && let Ok(v) = HeaderValue::from_str(&pool.priority)
+        {
+            h.push((HeaderName::from_static("x-tianji-priority"), v));
+        }
+        if let LimitError::Priority { saturation, .. } = self
+            && let Ok(v) = HeaderValue::from_str(&format!("{:.2}%", saturation * 100.0))
+        {
+            h.push((HeaderName::from_static("x-tianji-saturation"), v));
         }
         h
     }
@@ -293,14 +347,33 @@ impl Limits {
                 (reset, reset.saturating_sub(now_ms()).div_ceil(1000).max(1))
             }
         };
-        LimitError::Exceeded {
-            kind: d.kind,
-            value: d.value.clone(),
-            what: r.what,
-            limit: r.limit,
-            remaining: r.limit.saturating_sub(r.current),
-            reset_at: utc(reset_ms),
-            retry_after,
+        let remaining = r.limit.saturating_sub(r.current);
+        let reset_at = utc(reset_ms);
+        match (&d.dynamic, d.kind) {
+            (Some(pool), "priority_model") => LimitError::Priority {
+                pool: pool.clone(),
+                what: r.what,
+                remaining,
+                saturation: r.saturation,
+                retry_after,
+                reset_at,
+            },
+            (Some(pool), _) => LimitError::Capacity {
+                pool: pool.clone(),
+                what: r.what,
+                remaining,
+                retry_after,
+                reset_at,
+            },
+            (None, _) => LimitError::Exceeded {
+                kind: d.kind,
+                value: d.value.clone(),
+                what: r.what,
+                limit: r.limit,
+                remaining,
+                reset_at,
+                retry_after,
+            },
         }
     }
 
@@ -473,13 +546,7 @@ mod tests {
     #[tokio::test]
     async fn no_slot_leaks() {
         let limits = Arc::new(Limits::new(None, Options::default()));
-        let d = Descriptor {
-            kind: "api_key",
-            value: "prop".into(),
-            rpm: None,
-            tpm: Some(1_000_000),
-            parallel: Some(3),
-        };
+        let d = Descriptor::plain("api_key", "prop".into(), None, Some(1_000_000), Some(3));
         let base = d.redis_base();
         let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
         let mut next = move || {

@@ -48,9 +48,21 @@ impl RedisLimits {
                 .key(format!("{base}:requests"))
                 .key(format!("{base}:tokens"))
                 .key(format!("{base}:parallel"));
-            inv.arg(arg(d.rpm)).arg(arg(d.tpm)).arg(arg(d.parallel));
+            let (gate, source) = d.gate.map_or((-1.0, 0), |(g, i)| (g, i + 1));
+            inv.arg(arg(d.rpm))
+                .arg(arg(d.tpm))
+                .arg(arg(d.parallel))
+                .arg(gate)
+                .arg(source);
         }
-        let out: Vec<i64> = inv.invoke_async(&mut self.conn.clone()).await?;
+        let raw: Vec<redis::Value> = inv.invoke_async(&mut self.conn.clone()).await?;
+        let out: Vec<i64> = raw
+            .iter()
+            .map(|v| match v {
+                redis::Value::Int(n) => *n,
+                _ => 0,
+            })
+            .collect();
         let bad = || {
             redis::RedisError::from((
                 redis::ErrorKind::UnexpectedReturnType,
@@ -72,7 +84,14 @@ impl RedisLimits {
                     .collect();
                 Ok(Ok((counted, now)))
             }
-            Some(1) if out.len() == 6 => {
+            Some(1) if out.len() == 7 => {
+                let saturation = match &raw[6] {
+                    redis::Value::BulkString(b) => std::str::from_utf8(b)
+                        .ok()
+                        .and_then(|s| s.parse::<f64>().ok())
+                        .unwrap_or(0.0),
+                    _ => 0.0,
+                };
                 let what = match out[2] {
                     1 => Refusal::Requests,
                     2 => Refusal::Tokens,
@@ -84,6 +103,7 @@ impl RedisLimits {
                     current: as_u64(out[3]),
                     limit: as_u64(out[4]),
                     start: as_u64(out[5]),
+                    saturation,
                 }))
             }
             _ => Err(bad()),

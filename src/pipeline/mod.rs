@@ -231,18 +231,36 @@ async fn llm(
     ctx.deployment = Some(dep.clone());
 
     // limits: one Redis call when any applies, none otherwise
-    let ds = crate::limits::descriptors(&crate::limits::Subject {
+    let mut ds = crate::limits::descriptors(&crate::limits::Subject {
         principal: &principal,
         model: &model,
         end_user: end_user.map(|id| (id, granted.end_user.as_deref())),
         deployment: &dep,
         global_parallel: state.global_max_parallel,
     });
+    let mut pool = None;
+    if let Some(p) = &state.priorities {
+        // first, so a model at capacity answers with the dynamic limiter's message
+        let (mut first, info) = p.descriptors(&principal, &model, &resolved.group, 0);
+        first.append(&mut ds);
+        ds = first;
+        pool = info;
+    }
     if !ds.is_empty() {
         let estimate = parsed.raw.len() as u64 / 4 + parsed.max_tokens.unwrap_or(0);
         if let Some(mut held) = state.limits.acquire(ds, estimate).await? {
             ctx.rate_headers = std::mem::take(&mut held.headers);
             ctx.completion.limits = Some(held);
+        }
+        if let Some(pool) = pool
+            && let Ok(v) = http::HeaderValue::from_str(&pool.priority)
+        {
+            ctx.rate_headers
+                .push((http::HeaderName::from_static("x-tianji-priority"), v));
+            ctx.rate_headers.push((
+                http::HeaderName::from_static("x-tianji-rate-limiter-version"),
+                http::HeaderValue::from_static("v3"),
+            ));
         }
     }
 

@@ -619,3 +619,54 @@ async fn model_max_budget_and_budget_fallbacks() {
     );
     gw.gw.shutdown().await;
 }
+
+#[tokio::test]
+async fn dynamic_limiter_throttles_low_priority_when_saturated() {
+    let db = TestDb::create().await;
+    let up = MockUpstream::start().await;
+    // a model name of its own: the saturation counters live in the shared Redis
+    let model = format!("dyn-{}", &db.name);
+    let yaml = format!(
+        "model_list:\n  - model_name: {model}\n    tianji_params: {{model: openai/gpt-4o, api_base: \"{b}\", api_key: sk-up, rpm: 10}}\ntianji_settings:\n  callbacks: [dynamic_rate_limiter_v3]\n  priority_reservation: {{prod: 0.9, dev: 0.1}}\n  priority_reservation_settings: {{saturation_threshold: 0.5}}\nrouter_settings:\n  redis_url: \"{r}\"\ngeneral_settings:\n  master_key: {MASTER_KEY}\n  database_url: \"{u}\"\n",
+        b = up.base(),
+        r = shared_redis(),
+        u = db.url
+    );
+    let gw = TestGateway::start(&yaml).await;
+    let prod = new_key(&gw, json!({"metadata": {"priority": "prod"}})).await;
+    let dev = new_key(&gw, json!({"metadata": {"priority": "dev"}})).await;
+    let body = hi(&model);
+    // below the saturation threshold dev borrows freely beyond its 10% share (1 rpm)
+    for _ in 0..5 {
+        let r = chat(&gw, &dev, &body).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(r.header("x-tianji-priority"), Some("dev"));
+        assert_eq!(r.header("x-tianji-rate-limiter-version"), Some("v3"));
+    }
+    // at 50% saturation dev is held to its share; prod still gets through
+    let r = chat(&gw, &dev, &body).await;
+    let e = r.assert_error(429);
+    let msg = e["error"]["message"].as_str().unwrap();
+    assert!(
+        msg.starts_with(&format!(
+            "Priority-based rate limit exceeded. Model: {model}, Priority: dev, Rate limit type: requests, Model TPM: not configured, Model RPM: 10, Remaining: 0, Model saturation: 50.0%"
+        )),
+        "{msg}"
+    );
+    assert_eq!(r.header("x-tianji-saturation"), Some("50.00%"));
+    for _ in 0..5 {
+        let r = chat(&gw, &prod, &body).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(r.header("x-tianji-priority"), Some("prod"));
+    }
+    // the model's own capacity (10 rpm) holds for every priority
+    let e = chat(&gw, &prod, &body).await.assert_error(429);
+    let msg = e["error"]["message"].as_str().unwrap();
+    assert!(
+        msg.starts_with(&format!(
+            "Model capacity reached for {model}. Priority: prod, Rate limit type: requests"
+        )),
+        "{msg}"
+    );
+    gw.gw.shutdown().await;
+}
