@@ -595,6 +595,32 @@ async fn bench_database() -> Option<(String, String)> {
     Some((name.clone(), format!("{base}/{name}")))
 }
 
+/// Redis on this machine, if it answers (`TIANJI_BENCH_REDIS_URL`, default the local one).
+async fn bench_redis() -> Option<String> {
+    let url = std::env::var("TIANJI_BENCH_REDIS_URL")
+        .unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let c = redis::Client::open(url.as_str()).ok()?;
+    let mut conn = c.get_multiplexed_async_connection().await.ok()?;
+    let pong: String = redis::cmd("PING").query_async(&mut conn).await.ok()?;
+    (pong == "PONG").then_some(url)
+}
+
+/// EVALSHA + EVAL calls Redis has served (INFO commandstats).
+async fn script_calls(url: &str) -> u64 {
+    let c = redis::Client::open(url).unwrap();
+    let mut conn = c.get_multiplexed_async_connection().await.unwrap();
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    ["cmdstat_evalsha:calls=", "cmdstat_eval:calls="]
+        .iter()
+        .filter_map(|p| info.lines().find_map(|l| l.strip_prefix(p)))
+        .filter_map(|rest| rest.split(',').next()?.parse::<u64>().ok())
+        .sum()
+}
+
 async fn drop_database(name: &str) {
     if let Ok((c, conn)) = tokio_postgres::connect(&bench_admin_url(), tokio_postgres::NoTls).await
     {
@@ -607,24 +633,26 @@ async fn drop_database(name: &str) {
 
 /// A virtual key from the gateway's own `/key/generate`, in a team with a member user, so the
 /// request path checks the key, its team, its team membership and its user.
-async fn generate_key(addr: SocketAddr) -> String {
+async fn generate_key(addr: SocketAddr, limits: &str) -> String {
     let mut tx = connect(addr).await;
-    let team = Request::post("/team/new")
+    if limits.is_empty() {
+        let team = Request::post("/team/new")
         .header("host", addr.to_string())
         .header("authorization", format!("Bearer {MASTER}"))
         .body(Full::new(Bytes::from_static(
             br#"{"team_id":"bench-team","models":["bench"],"max_budget":1000000,"members_with_roles":[{"role":"user","user_id":"bench-user"}]}"#,
         )))
         .unwrap();
-    let resp = tx.send_request(team).await.unwrap();
-    assert!(resp.status().is_success(), "team: {}", resp.status());
-    resp.into_body().collect().await.unwrap();
+        let resp = tx.send_request(team).await.unwrap();
+        assert!(resp.status().is_success(), "team: {}", resp.status());
+        resp.into_body().collect().await.unwrap();
+    }
     let req = Request::post("/key/generate")
         .header("host", addr.to_string())
         .header("authorization", format!("Bearer {MASTER}"))
-        .body(Full::new(Bytes::from_static(
-            br#"{"models":["bench"],"max_budget":1000000,"team_id":"bench-team","user_id":"bench-user"}"#,
-        )))
+        .body(Full::new(Bytes::from(format!(
+            r#"{{"models":["bench"],"max_budget":1000000,"team_id":"bench-team","user_id":"bench-user"{limits}}}"#,
+        ))))
         .unwrap();
     let resp = tx.send_request(req).await.unwrap();
     let body = resp.into_body().collect().await.unwrap().to_bytes();
@@ -673,16 +701,21 @@ fn orchestrate(args: &[String]) {
     let rt = current_thread();
     // A scratch database, so the gateway can serve a virtual key too (skipped without Postgres).
     let db = rt.block_on(bench_database());
+    let redis_url = db.as_ref().and_then(|_| rt.block_on(bench_redis()));
     let db_line = db
         .as_ref()
         .map(|(_, url)| format!(", database_url: \"{url}\""))
         .unwrap_or_default();
+    let redis_line = redis_url
+        .as_ref()
+        .map(|u| format!("router_settings: {{redis_url: \"{u}\"}}\n"))
+        .unwrap_or_default();
     // Priced like gpt-4o, so every request is costed, budgeted and logged.
-    let config = |db: &str| {
+    let config = |db: &str, redis: &str| {
         let mut cfg = tempfile::NamedTempFile::new().unwrap();
         write!(
             cfg,
-            "model_list:\n  - model_name: bench\n    tianji_params: {{model: openai/gpt-bench, api_base: \"http://127.0.0.1:{mock_port}/v1\", api_key: sk-upstream, input_cost_per_token: 0.0000025, output_cost_per_token: 0.00001}}\ngeneral_settings: {{master_key: {MASTER}{db}}}\n"
+            "model_list:\n  - model_name: bench\n    tianji_params: {{model: openai/gpt-bench, api_base: \"http://127.0.0.1:{mock_port}/v1\", api_key: sk-upstream, input_cost_per_token: 0.0000025, output_cost_per_token: 0.00001}}\ngeneral_settings: {{master_key: {MASTER}{db}}}\n{redis}"
         )
         .unwrap();
         cfg
@@ -706,10 +739,10 @@ fn orchestrate(args: &[String]) {
         wait_port(port);
         p
     };
-    let cfg = config(&db_line);
+    let cfg = config(&db_line, &redis_line);
     let mut gw = start_gw(&cfg, gw_port);
     let nodb_port = free_port();
-    let cfg_nodb = config("");
+    let cfg_nodb = config("", "");
     let gw_nodb = start_gw(&cfg_nodb, nodb_port);
 
     let allocator = if cfg!(feature = "jemalloc") {
@@ -755,7 +788,14 @@ fn orchestrate(args: &[String]) {
     ];
     let virtual_key = db
         .as_ref()
-        .map(|_| rt.block_on(generate_key(([127, 0, 0, 1], gw_port).into())));
+        .map(|_| rt.block_on(generate_key(([127, 0, 0, 1], gw_port).into(), "")));
+    // The same kind of key with RPM and TPM limits that never bite, counted in Redis.
+    let limited_key = redis_url.as_ref().and(virtual_key.as_ref()).map(|_| {
+        rt.block_on(generate_key(
+            ([127, 0, 0, 1], gw_port).into(),
+            r#","rpm_limit":1000000000,"tpm_limit":1000000000000"#,
+        ))
+    });
     if let Some(k) = virtual_key {
         targets.push(Target::new(
             "tianji gateway, virtual key",
@@ -768,6 +808,14 @@ fn orchestrate(args: &[String]) {
             ([127, 0, 0, 1], nodb_port).into(),
             Some(pid_of(&gw_nodb)),
             MASTER,
+        ));
+    }
+    if let Some(k) = limited_key {
+        targets.push(Target::new(
+            "tianji gateway, key with rpm+tpm limits (Redis)",
+            ([127, 0, 0, 1], gw_port).into(),
+            Some(pid_of(&gw)),
+            Box::leak(k.into_boxed_str()),
         ));
     }
     let body = request_body(false);
@@ -847,12 +895,16 @@ fn orchestrate(args: &[String]) {
         );
         // One max-rps phase each is at the mercy of this VM's noise: alternate master key,
         // virtual key and the gateway without a database a few times and compare medians.
-        let (mut m, mut vk, mut nd) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut m, mut vk, mut nd, mut lk) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let script_calls_before = redis_url.as_deref().map(|u| rt.block_on(script_calls(u)));
         rt.block_on(async {
             for _ in 0..ALTERNATIONS {
                 m.push(phase_max(&targets[2], &body, o.conns, o.seconds).await);
                 vk.push(phase_max(&targets[3], &body, o.conns, o.seconds).await);
                 nd.push(phase_max(&targets[4], &body, o.conns, o.seconds).await);
+                if let Some(t) = targets.get(5) {
+                    lk.push(phase_max(t, &body, o.conns, o.seconds).await);
+                }
             }
         });
         let median = |xs: &mut Vec<f64>| {
@@ -876,10 +928,30 @@ fn orchestrate(args: &[String]) {
             median(&mut nr),
             median(&mut mc) / median(&mut nc)
         );
+        if let (Some(t), Some(u), Some(before)) =
+            (targets.get(5), redis_url.as_deref(), script_calls_before)
+        {
+            let calls = rt.block_on(script_calls(u)) - before;
+            let limited: u64 = lk.len() as u64;
+            let (mut lr, mut lc): (Vec<f64>, Vec<f64>) = lk.into_iter().unzip();
+            println!(
+                "key with rpm+tpm limits in Redis / same key without limits, same medians: throughput {:.3}x ({:.0} vs {:.0} rps), CPU per request {:.3}x",
+                median(&mut lr) / median(&mut vr),
+                median(&mut lr),
+                median(&mut vr),
+                median(&mut lc) / median(&mut vc)
+            );
+            let served = t.served.load(Ordering::Relaxed);
+            println!(
+                "Redis script calls during the alternation: {calls} for {served} limited requests ({:.3} per request: one check before the upstream call, one release of the token reservation after; {limited} phases)",
+                calls as f64 / served.max(1) as f64
+            );
+        }
         // Row parity: stop the gateway as an operator would (SIGTERM flushes the spend queue),
         // then count its SpendLogs rows against the requests it answered.
-        let served =
-            targets[2].served.load(Ordering::Relaxed) + targets[3].served.load(Ordering::Relaxed);
+        let served = targets[2].served.load(Ordering::Relaxed)
+            + targets[3].served.load(Ordering::Relaxed)
+            + targets.get(5).map_or(0, |t| t.served.load(Ordering::Relaxed));
         let _ = Command::new("kill")
             .args(["-TERM", &gw.0.id().to_string()])
             .status();
