@@ -597,8 +597,8 @@ async fn bench_database() -> Option<(String, String)> {
 
 /// Redis on this machine, if it answers (`TIANJI_BENCH_REDIS_URL`, default the local one).
 async fn bench_redis() -> Option<String> {
-    let url = std::env::var("TIANJI_BENCH_REDIS_URL")
-        .unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let url =
+        std::env::var("TIANJI_BENCH_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
     let c = redis::Client::open(url.as_str()).ok()?;
     let mut conn = c.get_multiplexed_async_connection().await.ok()?;
     let pong: String = redis::cmd("PING").query_async(&mut conn).await.ok()?;
@@ -951,7 +951,9 @@ fn orchestrate(args: &[String]) {
         // then count its SpendLogs rows against the requests it answered.
         let served = targets[2].served.load(Ordering::Relaxed)
             + targets[3].served.load(Ordering::Relaxed)
-            + targets.get(5).map_or(0, |t| t.served.load(Ordering::Relaxed));
+            + targets
+                .get(5)
+                .map_or(0, |t| t.served.load(Ordering::Relaxed));
         let _ = Command::new("kill")
             .args(["-TERM", &gw.0.id().to_string()])
             .status();

@@ -29,6 +29,8 @@ pub enum GatewayError {
     Admin(#[from] AdminError),
     #[error(transparent)]
     Limit(#[from] crate::limits::LimitError),
+    #[error(transparent)]
+    Responses(#[from] crate::responses::ResponsesError),
     #[error("Route not found: {0}")]
     NotFound(String),
     #[error("The model '{0}' does not exist or you do not have access to it.")]
@@ -81,6 +83,7 @@ impl GatewayError {
             GatewayError::Upstream(e) => e.status(),
             GatewayError::Admin(e) => e.status(),
             GatewayError::Limit(e) => e.status(),
+            GatewayError::Responses(e) => e.status(),
             GatewayError::NotFound(_) | GatewayError::ModelNotFound(_) => StatusCode::NOT_FOUND,
             GatewayError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             GatewayError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
@@ -121,6 +124,7 @@ impl GatewayError {
             GatewayError::Upstream(e) => e.reason(),
             GatewayError::Admin(_) => "admin",
             GatewayError::Limit(_) => "rate_limit",
+            GatewayError::Responses(_) => "responses",
             GatewayError::NotFound(_) | GatewayError::ModelNotFound(_) => "not_found",
             GatewayError::MethodNotAllowed { .. } => "method",
             GatewayError::NotImplemented(_) => "not_implemented",

@@ -14,6 +14,7 @@ pub mod models_api;
 pub mod observability;
 pub mod pipeline;
 pub mod providers;
+pub mod responses;
 pub mod router;
 pub mod routes;
 pub mod server;

@@ -21,17 +21,31 @@ pub enum Route {
     Readiness,
     /// The management API.
     Admin(AdminRoute),
+    /// `/v1/responses/{id}` (GET, DELETE), `.../cancel` (POST), `.../input_items` (GET).
+    ResponseItem,
+    ResponseCancel,
+    ResponseInputItems,
 }
 
 impl Route {
     pub fn method(&self) -> Method {
         match self {
-            Route::Llm { .. } => Method::POST,
+            Route::Llm { .. } | Route::ResponseCancel => Method::POST,
             Route::Admin(a) => a.method(),
             _ => Method::GET,
         }
     }
+    /// Whether `m` may call this route (GET routes answer HEAD too).
+    pub fn allows(&self, m: &Method) -> bool {
+        let own = self.method();
+        m == own
+            || (own == Method::GET && m == Method::HEAD)
+            || (*self == Route::ResponseItem && m == Method::DELETE)
+    }
     pub fn allowed(&self) -> &'static str {
+        if *self == Route::ResponseItem {
+            return "GET, HEAD, DELETE";
+        }
         match self.method() {
             Method::POST => "POST",
             Method::PATCH => "PATCH",
@@ -73,6 +87,16 @@ impl RouteTable {
             r.insert(format!("{prefix}/chat/completions"), llm(Expect::Chat))?;
             r.insert(format!("{prefix}/completions"), llm(Expect::Completion))?;
             r.insert(format!("{prefix}/embeddings"), llm(Expect::Embedding))?;
+            r.insert(format!("{prefix}/responses"), llm(Expect::Responses))?;
+            r.insert(format!("{prefix}/responses/{{id}}"), Route::ResponseItem)?;
+            r.insert(
+                format!("{prefix}/responses/{{id}}/cancel"),
+                Route::ResponseCancel,
+            )?;
+            r.insert(
+                format!("{prefix}/responses/{{id}}/input_items"),
+                Route::ResponseInputItems,
+            )?;
             r.insert(format!("{prefix}/models"), Route::Models)?;
             r.insert(format!("{prefix}/models/{{*model}}"), Route::ModelInfo)?;
             r.insert(
@@ -114,7 +138,7 @@ impl RouteTable {
         Some(Matched {
             route: *m.value,
             model: m.params.get("model"),
-            key: m.params.get("key"),
+            key: m.params.get("key").or_else(|| m.params.get("id")),
         })
     }
 }

@@ -62,6 +62,8 @@ pub struct AppState {
     pub spend: Arc<Spend>,
     pub limits: Arc<crate::limits::Limits>,
     pub model_budgets: Arc<crate::limits::model_budget::ModelBudgets>,
+    /// Response-ID security of the Responses API.
+    pub response_ids: crate::responses::IdSecurity,
     /// The dynamic rate limiter, when enabled.
     pub priorities: Option<crate::limits::priority::Priorities>,
     /// `general_settings.global_max_parallel_requests`
@@ -193,6 +195,16 @@ impl AppState {
             spend,
             limits,
             model_budgets,
+            response_ids: crate::responses::IdSecurity::new(
+                loaded
+                    .env
+                    .get("TIANJI_SALT_KEY")
+                    .filter(|s| !s.is_empty())
+                    .as_deref()
+                    .or(g.master_key.as_deref()),
+                g.disable_responses_id_security,
+                g.allow_unmanaged_response_ids,
+            ),
             priorities: crate::limits::priority::Priorities::from_settings(
                 &t.callbacks,
                 &t.priority_reservation,

@@ -51,6 +51,13 @@ pub struct GeneralSettings {
     pub fail_closed_rate_limit_enforcement: bool,
     /// Requests the whole gateway may have in flight (across instances sharing Redis).
     pub global_max_parallel_requests: Option<u64>,
+    /// Hand out Responses API ids as they come from the provider, usable by anyone (default
+    /// false: ids are sealed with their owner and only the owner or an admin may use them).
+    #[serde(default)]
+    pub disable_responses_id_security: bool,
+    /// Accept response ids the gateway did not issue (default false: 403 for non-admins).
+    #[serde(default)]
+    pub allow_unmanaged_response_ids: bool,
     /// Which tokens count against TPM limits: `input`, `output` or `total` (default).
     pub token_rate_limit_type: Option<crate::limits::TokenCount>,
 }

@@ -31,7 +31,7 @@ fn prompt_usage(req: &ParsedRequest, expect: Expect, completion: u64) -> Usage {
     let field = match expect {
         Expect::Chat => "messages",
         Expect::Completion => "prompt",
-        Expect::Embedding => "input",
+        Expect::Embedding | Expect::Responses => "input",
     };
     let prompt = tokens(body.get(field).map(text_chars).unwrap_or(0));
     Usage {
@@ -88,7 +88,8 @@ pub fn respond(
     };
     let usage = prompt_usage(req, expect, completion);
     let created = now_secs();
-    if req.stream && expect != Expect::Embedding {
+    // A mocked Responses call answers with the whole response object, even when streamed.
+    if req.stream && !matches!(expect, Expect::Embedding | Expect::Responses) {
         let mut parts = Vec::new();
         let (object, id) = match expect {
             Expect::Chat => ("chat.completion.chunk", format!("chatcmpl-{call_id}")),
@@ -133,6 +134,13 @@ pub fn respond(
             "id": format!("cmpl-{call_id}"), "object": "text_completion", "created": created, "model": model,
             "choices": [{"index": 0, "text": text, "logprobs": null, "finish_reason": "stop"}],
             "usage": usage_json(&usage),
+        }),
+        Expect::Responses => json!({
+            "id": format!("resp_{call_id}"), "object": "response", "created_at": created, "model": model,
+            "status": "completed",
+            "output": [{"type": "message", "id": format!("msg_{call_id}"), "status": "completed", "role": "assistant",
+                        "content": [{"type": "output_text", "text": text, "annotations": []}]}],
+            "usage": {"input_tokens": usage.prompt_tokens, "output_tokens": usage.completion_tokens, "total_tokens": usage.total_tokens},
         }),
         Expect::Embedding => {
             let body: Value = serde_json::from_slice(&req.raw).unwrap_or(Value::Null);

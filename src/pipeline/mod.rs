@@ -72,9 +72,7 @@ pub async fn handle(
     };
     let route = m.route;
     let method = req.method();
-    let allowed = method == route.method()
-        || (route.method() == http::Method::GET && method == http::Method::HEAD);
-    if !allowed {
+    if !route.allows(method) {
         return GatewayError::MethodNotAllowed {
             method: method.to_string(),
             path: path.to_string(),
@@ -107,6 +105,19 @@ pub async fn handle(
         Route::Admin(a) => crate::admin::handle(&state, a, path_key, req)
             .await
             .unwrap_or_else(|e| GatewayError::from(e).into_response()),
+        Route::ResponseItem | Route::ResponseCancel | Route::ResponseInputItems => {
+            use crate::responses::Action;
+            let action = match route {
+                Route::ResponseCancel => Action::Cancel,
+                Route::ResponseInputItems => Action::InputItems,
+                _ if req.method() == http::Method::DELETE => Action::Delete,
+                _ => Action::Get,
+            };
+            let id = path_key.unwrap_or_default();
+            crate::responses::by_id(&state, action, &id, req)
+                .await
+                .unwrap_or_else(GatewayError::into_response)
+        }
         Route::Liveliness => crate::health::liveliness(),
         Route::Readiness => crate::health::readiness(&state).await,
     }
@@ -117,6 +128,7 @@ fn route_name(e: Expect) -> &'static str {
         Expect::Chat => "chat_completions",
         Expect::Completion => "completions",
         Expect::Embedding => "embeddings",
+        Expect::Responses => "responses",
     }
 }
 
@@ -126,6 +138,7 @@ fn call_type(e: Expect) -> (&'static str, &'static str) {
         Expect::Chat => ("acompletion", "/v1/chat/completions"),
         Expect::Completion => ("atext_completion", "/v1/completions"),
         Expect::Embedding => ("aembedding", "/v1/embeddings"),
+        Expect::Responses => ("aresponses", "/v1/responses"),
     }
 }
 
@@ -149,7 +162,18 @@ async fn llm(
         .and_then(|v| v.to_str().ok())
         .and_then(|s| s.parse::<u64>().ok());
     let raw = parse::read_body(body, declared, state.max_body_bytes).await?;
-    let parsed = parse::parse(raw, expect)?;
+    let mut parsed = parse::parse(raw, expect)?;
+    // Responses API: no `stream_options` (usage comes in its final event); an earlier response
+    // named by `previous_response_id` must belong to the caller and pins its deployment.
+    let mut pinned = None;
+    if expect == Expect::Responses {
+        parsed.include_usage = Some(true);
+        if memchr::memmem::find(&parsed.raw, b"\"previous_response_id\"").is_some() {
+            let (p, dep) = previous_response(state, &principal, parsed)?;
+            parsed = p;
+            pinned = dep;
+        }
+    }
     let model = path_model
         .or_else(|| parsed.model.clone())
         .filter(|m| !m.is_empty())
@@ -212,9 +236,11 @@ async fn llm(
         }
     }
     let resolved = table.resolve(&model)?;
-    let dep = match &state.spend.providers {
-        None => resolved.pick().clone(),
-        Some(pb) => resolved
+    let pinned = pinned.and_then(|id| resolved.group.iter().find(|d| d.id == id).cloned());
+    let dep = match (&state.spend.providers, pinned) {
+        (_, Some(d)) => d,
+        (None, _) => resolved.pick().clone(),
+        (Some(pb), None) => resolved
             .pick_allowed(|d| {
                 pb.over(d.provider.name()).map(|(spend, max_budget)| {
                     crate::router::RouteError::ProviderBudget {
@@ -305,8 +331,11 @@ async fn llm(
         .or(dep.mock_response.as_deref())
     {
         let id = ctx.call_id.simple().to_string();
-        let (resp, usage) = mock::respond(expect, &parsed, &model, text, &id);
+        let (mut resp, usage) = mock::respond(expect, &parsed, &model, text, &id);
         ctx.completion.usage = Some(usage);
+        if expect == Expect::Responses {
+            resp = seal_mocked(state, resp, &principal, &dep.id).await;
+        }
         return Ok(resp);
     }
 
@@ -325,6 +354,7 @@ async fn llm(
         Expect::Chat => &endpoints.chat,
         Expect::Completion => &endpoints.completions,
         Expect::Embedding => &endpoints.embeddings,
+        Expect::Responses => &endpoints.responses,
     };
 
     // upstream + relay
@@ -341,12 +371,16 @@ async fn llm(
         let (head, incoming) = resp.into_parts();
         ctx.completion.status = head.status.as_u16();
         let completion = ctx.completion.hand_off();
+        let sealer = (expect == Expect::Responses)
+            .then(|| state.response_ids.event_sealer(&principal, &dep.id))
+            .flatten();
         let relay = RelayBody::new(
             incoming,
             body.drop_usage_chunk,
             dep.stream_timeout,
             completion,
-        );
+        )
+        .sealing(sealer);
         let mut out = Response::new(Body::Relay(Box::new(relay)));
         copy_content_type(&head, &mut out, "text/event-stream");
         out.headers_mut().insert(
@@ -374,6 +408,13 @@ async fn llm(
         .map_err(|_| UpstreamError::Timeout(dep.timeout.as_secs_f64()))??;
     ctx.upstream_elapsed = t0.elapsed();
     ctx.completion.usage = sse::usage_of_body(&bytes);
+    let bytes = match expect {
+        Expect::Responses => state
+            .response_ids
+            .seal_body(&bytes, &principal, &dep.id)
+            .unwrap_or(bytes),
+        _ => bytes,
+    };
     if let Some((_, resp)) = ctx.completion.bodies.as_mut() {
         *resp = Some(bytes.clone());
     }
@@ -381,6 +422,49 @@ async fn llm(
     *out.status_mut() = head.status;
     copy_content_type(&head, &mut out, "application/json");
     Ok(out)
+}
+
+/// Check the caller owns `previous_response_id` and put the provider's id in the body; also
+/// the deployment holding it, when the id says.
+fn previous_response(
+    state: &AppState,
+    principal: &crate::auth::Principal,
+    parsed: parse::ParsedRequest,
+) -> Result<(parse::ParsedRequest, Option<String>), GatewayError> {
+    let mut v: serde_json::Value = serde_json::from_slice(&parsed.raw)
+        .map_err(|e| RequestError::InvalidJson(e.to_string()))?;
+    let Some(id) = v
+        .get("previous_response_id")
+        .and_then(serde_json::Value::as_str)
+        .map(str::to_string)
+    else {
+        return Ok((parsed, None));
+    };
+    let (raw, model_id) = state.response_ids.check(&id, principal)?;
+    v["previous_response_id"] = serde_json::Value::String(raw);
+    let bytes = serde_json::to_vec(&v).map_err(|e| RequestError::InvalidJson(e.to_string()))?;
+    let mut p = parse::parse(bytes.into(), Expect::Responses)?;
+    p.include_usage = Some(true);
+    Ok((p, model_id))
+}
+
+/// A mocked Responses API answer with its id sealed like a real one.
+async fn seal_mocked(
+    state: &AppState,
+    resp: Response<Body>,
+    principal: &crate::auth::Principal,
+    model_id: &str,
+) -> Response<Body> {
+    let (head, body) = resp.into_parts();
+    let Ok(c) = body.collect().await else {
+        return Response::from_parts(head, Body::full(bytes::Bytes::new()));
+    };
+    let bytes = c.to_bytes();
+    let bytes = state
+        .response_ids
+        .seal_body(&bytes, principal, model_id)
+        .unwrap_or(bytes);
+    Response::from_parts(head, Body::full(bytes))
 }
 
 /// The provider's content type, or `default` when it sent none.

@@ -141,6 +141,8 @@ pub enum Expect {
     Chat,
     Completion,
     Embedding,
+    /// `/v1/responses` (create)
+    Responses,
 }
 
 /// What the gateway read from a request body.
@@ -473,7 +475,9 @@ pub fn parse(raw: Bytes, expect: Expect) -> Result<ParsedRequest, RequestError> 
             Some(Kind::Array(_)) => {}
         },
         Expect::Completion if !fields.prompt => return Err(RequestError::Missing("prompt")),
-        Expect::Embedding if !fields.input => return Err(RequestError::Missing("input")),
+        Expect::Embedding | Expect::Responses if !fields.input => {
+            return Err(RequestError::Missing("input"));
+        }
         _ => {}
     }
     Ok(ParsedRequest {

@@ -51,6 +51,9 @@ pub struct Endpoints {
     pub chat: Uri,
     pub completions: Uri,
     pub embeddings: Uri,
+    pub responses: Uri,
+    /// The base URL without a trailing slash, for paths with ids in them.
+    pub base: String,
 }
 
 /// One callable deployment of a model group.
@@ -81,6 +84,14 @@ pub struct Deployment {
     pub model_info: Map<String, Value>,
     /// What a call costs (price map plus overrides); `None` when the model is not priced.
     pub price: Option<Arc<Price>>,
+}
+
+impl Deployment {
+    /// `base + suffix` of an OpenAI-compatible deployment (`suffix` starts with `/`).
+    pub fn uri(&self, suffix: &str) -> Option<Uri> {
+        let ep = self.endpoints.as_ref()?;
+        format!("{}{suffix}", ep.base).parse().ok()
+    }
 }
 
 fn secs(v: Option<f64>) -> Option<Duration> {
@@ -167,6 +178,8 @@ impl Deployment {
                     chat: ep("/chat/completions")?,
                     completions: ep("/completions")?,
                     embeddings: ep("/embeddings")?,
+                    responses: ep("/responses")?,
+                    base: base.clone(),
                 };
                 let key = p
                     .api_key

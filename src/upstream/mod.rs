@@ -170,16 +170,30 @@ pub async fn post(
     body: &[Bytes],
     stream: bool,
 ) -> Result<Response<Incoming>, UpstreamError> {
+    send(client, dep, Method::POST, uri, body, stream).await
+}
+
+/// [`post`] with any method (a body only when `body` is not empty).
+pub async fn send(
+    client: &HttpClient,
+    dep: &Deployment,
+    method: Method,
+    uri: &Uri,
+    body: &[Bytes],
+    stream: bool,
+) -> Result<Response<Incoming>, UpstreamError> {
     let mut attempt = 0;
     loop {
         let mut req = Request::new(Body::chunks(body.iter().cloned()));
-        *req.method_mut() = Method::POST;
+        *req.method_mut() = method.clone();
         *req.uri_mut() = uri.clone();
         let h = req.headers_mut();
-        h.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
+        if !body.is_empty() {
+            h.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+        }
         h.insert(
             header::ACCEPT,
             HeaderValue::from_static(if stream {

@@ -28,6 +28,8 @@ pub struct RelayBody {
     idle_timeout: Duration,
     done: bool,
     completion: Completion,
+    /// Responses API streams: response ids sealed on the way (with the unfinished line).
+    ids: Option<(crate::responses::EventSealer, Vec<u8>)>,
 }
 
 impl RelayBody {
@@ -44,7 +46,14 @@ impl RelayBody {
             idle_timeout,
             done: false,
             completion,
+            ids: None,
         }
+    }
+
+    /// Seal response ids in the events (Responses API streams).
+    pub fn sealing(mut self, sealer: Option<crate::responses::EventSealer>) -> Self {
+        self.ids = sealer.map(|s| (s, Vec::new()));
+        self
     }
 
     pub fn is_end_stream(&self) -> bool {
@@ -55,7 +64,14 @@ impl RelayBody {
         self.done = true;
         self.completion.usage = self.scanner.usage;
         let tail = self.scanner.finish();
-        let mut out = tail.to_vec();
+        let mut out = match self.ids.as_mut() {
+            Some((sealer, pending)) => {
+                let mut v = sealer.feed(pending, &tail).to_vec();
+                v.append(pending);
+                v
+            }
+            None => tail.to_vec(),
+        };
         if let Some(msg) = error {
             self.completion.stream_error = Some(msg.clone());
             let ev = serde_json::json!({"error": {"message": msg, "type": "api_error", "param": null, "code": "502"}});
@@ -85,7 +101,10 @@ impl RelayBody {
                         this.completion.first_chunk = Some(std::time::SystemTime::now());
                     }
                     this.completion.chunks += 1;
-                    let out = this.scanner.feed(data);
+                    let mut out = this.scanner.feed(data);
+                    if let Some((sealer, pending)) = this.ids.as_mut() {
+                        out = sealer.feed(pending, &out);
+                    }
                     if !out.is_empty() {
                         return Poll::Ready(Some(Ok(Frame::data(out))));
                     }

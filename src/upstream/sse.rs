@@ -27,13 +27,14 @@ pub struct Usage {
 /// `cache_creation_input_tokens` beside the totals.
 #[derive(Deserialize)]
 struct RawUsage {
-    #[serde(default)]
+    /// `input_tokens`/`output_tokens`: the Responses API's names.
+    #[serde(default, alias = "input_tokens")]
     prompt_tokens: u64,
-    #[serde(default)]
+    #[serde(default, alias = "output_tokens")]
     completion_tokens: u64,
     #[serde(default)]
     total_tokens: u64,
-    #[serde(default)]
+    #[serde(default, alias = "input_tokens_details")]
     prompt_tokens_details: Option<PromptDetails>,
     #[serde(default)]
     cache_read_input_tokens: Option<u64>,

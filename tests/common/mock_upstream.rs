@@ -20,6 +20,7 @@ use tokio::net::TcpListener;
 /// One request as the upstream saw it.
 #[derive(Debug, Clone)]
 pub struct Recorded {
+    pub method: http::Method,
     pub path: String,
     pub headers: HeaderMap,
     pub body: Bytes,
@@ -182,6 +183,7 @@ async fn serve(
         .map(|c| c.to_bytes())
         .unwrap_or_default();
     let rec = Recorded {
+        method: parts.method.clone(),
         path: parts.uri.path().to_string(),
         headers: parts.headers,
         body,

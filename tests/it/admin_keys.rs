@@ -295,12 +295,12 @@ async fn update_changes_given_fields_and_null_clears() {
     let key = v["key"].as_str().unwrap().to_string();
     assert_eq!(chat(&gw, &key).await.status, 200);
 
-    let r = call(&gw, Method::POST, "/key/update", MASTER_KEY, json!({"key": key, "max_budget": null, "rpm_limit": null, "tpm_limit": 7, "models": ["other"], "metadata": {"b": 2}})).await;
+    let r = call(&gw, Method::POST, "/key/update", MASTER_KEY, json!({"key": key, "max_budget": null, "rpm_limit": null, "tpm_limit": 70000, "models": ["other"], "metadata": {"b": 2}})).await;
     assert_eq!(r.status, 200, "{}", r.text());
     let u = r.json();
     assert_eq!(u["key"], key);
     assert!(u["max_budget"].is_null() && u["rpm_limit"].is_null(), "{u}");
-    assert_eq!(u["tpm_limit"], 7);
+    assert_eq!(u["tpm_limit"], 70000);
     assert_eq!(u["key_alias"], "u1");
     assert_eq!(u["metadata"], json!({"b": 2}));
     // the cache saw the change: model m is no longer allowed

@@ -7,6 +7,7 @@ mod models_db;
 mod orgs_budgets;
 mod providers;
 mod proxy;
+mod responses;
 mod sdk;
 mod server;
 mod spend;

@@ -1,0 +1,297 @@
+//! The Responses API beyond create (which runs the LLM pipeline): get, delete, cancel and
+//! input items of a response by id, and response-ID security for all of them
+//! (`general_settings.disable_responses_id_security`, `allow_unmanaged_response_ids`).
+//!
+//! Ids handed to clients are sealed ([`ids`]) with the caller's user and team and the
+//! deployment that holds the response, so a later call goes back to that deployment and only
+//! the owner (or an admin) may make it.
+
+pub mod ids;
+
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use serde_json::Value;
+
+use crate::auth::Principal;
+use crate::body::Body;
+use crate::error::GatewayError;
+use crate::router::Deployment;
+use crate::state::AppState;
+use crate::upstream::{self, UpstreamError};
+use ids::{Owned, Sealer};
+
+const DISABLE_HINT: &str = "To disable this security feature, set general_settings::disable_responses_id_security to True in the config.yaml file.";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ResponsesError {
+    #[error(
+        "Forbidden. The response id is not associated with the user, who this key belongs to. {DISABLE_HINT}"
+    )]
+    OtherUser,
+    #[error(
+        "Forbidden. The response id is not associated with the team, who this key belongs to. {DISABLE_HINT}"
+    )]
+    OtherTeam,
+    #[error(
+        "Forbidden. This response id was not issued by this proxy, so the proxy cannot tell who owns it. To accept such ids, set general_settings::allow_unmanaged_response_ids to True in the config.yaml file."
+    )]
+    Unmanaged,
+    #[error(
+        "Cannot tell which deployment holds response {0}: pass the model as ?model= or the x-tianji-model header"
+    )]
+    NoDeployment(String),
+    #[error("The deployment holding this response ({0}) does not serve the Responses API")]
+    Unsupported(String),
+}
+
+impl ResponsesError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ResponsesError::NoDeployment(_) => StatusCode::BAD_REQUEST,
+            ResponsesError::Unsupported(_) => StatusCode::NOT_IMPLEMENTED,
+            _ => StatusCode::FORBIDDEN,
+        }
+    }
+}
+
+/// Response-ID security settings.
+#[derive(Debug)]
+pub struct IdSecurity {
+    sealer: Option<std::sync::Arc<Sealer>>,
+    pub disabled: bool,
+    allow_unmanaged: bool,
+}
+
+impl IdSecurity {
+    /// `secret`: the salt key, else the master key (none: ids cannot be sealed).
+    pub fn new(secret: Option<&str>, disabled: bool, allow_unmanaged: bool) -> Self {
+        Self {
+            sealer: secret.and_then(Sealer::new).map(std::sync::Arc::new),
+            disabled,
+            allow_unmanaged,
+        }
+    }
+
+    /// The id to give `principal` for the provider's `raw` id held by `model_id`.
+    pub fn seal(&self, raw: &str, principal: &Principal, model_id: &str) -> Option<String> {
+        if self.disabled {
+            return None;
+        }
+        let team_id = principal
+            .key()
+            .and_then(|k| k.key.team_id.clone())
+            .unwrap_or_default();
+        self.sealer.as_ref()?.seal(&Owned {
+            raw: raw.to_string(),
+            user_id: principal.user_id().unwrap_or_default().to_string(),
+            team_id,
+            model_id: model_id.to_string(),
+        })
+    }
+
+    /// The provider's id behind `id` and the deployment holding it (when the id says), if
+    /// `principal` may use it.
+    pub fn check(
+        &self,
+        id: &str,
+        principal: &Principal,
+    ) -> Result<(String, Option<String>), ResponsesError> {
+        let opened = self.sealer.as_ref().and_then(|s| s.open(id));
+        let Some(o) = opened else {
+            if self.disabled
+                || self.allow_unmanaged
+                || self.sealer.is_none()
+                || principal.is_admin()
+            {
+                return Ok((id.to_string(), None));
+            }
+            return Err(ResponsesError::Unmanaged);
+        };
+        if !self.disabled && !principal.is_admin() {
+            let user = principal.user_id().unwrap_or_default();
+            let team = principal
+                .key()
+                .and_then(|k| k.key.team_id.as_deref())
+                .unwrap_or_default();
+            if !o.user_id.is_empty() && o.user_id != user {
+                return Err(ResponsesError::OtherUser);
+            }
+            if !o.team_id.is_empty() && o.team_id != team {
+                return Err(ResponsesError::OtherTeam);
+            }
+        }
+        Ok((o.raw, Some(o.model_id)))
+    }
+
+    /// Seal the top-level `id` of a response object (JSON) when it is the provider's.
+    pub fn seal_body(&self, body: &Bytes, principal: &Principal, model_id: &str) -> Option<Bytes> {
+        if self.disabled || self.sealer.is_none() {
+            return None;
+        }
+        let mut v: Value = serde_json::from_slice(body).ok()?;
+        let raw = v.get("id")?.as_str()?.to_string();
+        let sealed = self.seal(&raw, principal, model_id)?;
+        v["id"] = Value::String(sealed);
+        serde_json::to_vec(&v).ok().map(Bytes::from)
+    }
+
+    /// A rewriter of SSE event lines that seals `response.id` for `principal` (none when
+    /// ids are not sealed).
+    pub fn event_sealer(&self, principal: &Principal, model_id: &str) -> Option<EventSealer> {
+        if self.disabled {
+            return None;
+        }
+        Some(EventSealer {
+            sealer: self.sealer.clone()?,
+            owner: Owned {
+                raw: String::new(),
+                user_id: principal.user_id().unwrap_or_default().to_string(),
+                team_id: principal
+                    .key()
+                    .and_then(|k| k.key.team_id.clone())
+                    .unwrap_or_default(),
+                model_id: model_id.to_string(),
+            },
+        })
+    }
+}
+
+/// Seals response ids in a Responses API event stream, line by line.
+pub struct EventSealer {
+    sealer: std::sync::Arc<Sealer>,
+    owner: Owned,
+}
+
+impl EventSealer {
+    /// The line with `response.id` sealed, if it carries one (`data: {...}` lines only).
+    pub fn line(&mut self, line: &[u8]) -> Option<Vec<u8>> {
+        let json = line.strip_prefix(b"data: ")?;
+        memchr::memmem::find(json, b"\"response\"")?;
+        let mut v: Value = serde_json::from_slice(json).ok()?;
+        self.owner.raw = v.get("response")?.get("id")?.as_str()?.to_string();
+        let sealed = self.sealer.seal(&self.owner)?;
+        v["response"]["id"] = Value::String(sealed);
+        let mut out = b"data: ".to_vec();
+        out.extend_from_slice(&serde_json::to_vec(&v).ok()?);
+        Some(out)
+    }
+
+    /// Rewrite the complete lines of `pending` + `chunk`; the unfinished tail stays pending.
+    pub fn feed(&mut self, pending: &mut Vec<u8>, chunk: &[u8]) -> Bytes {
+        pending.extend_from_slice(chunk);
+        let Some(end) = memchr::memrchr(b'\n', pending) else {
+            return Bytes::new();
+        };
+        let rest = pending.split_off(end + 1);
+        let done = std::mem::replace(pending, rest);
+        let mut out = Vec::with_capacity(done.len() + 64);
+        for line in done.split_inclusive(|b| *b == b'\n') {
+            let body = line.strip_suffix(b"\n").unwrap_or(line);
+            let body = body.strip_suffix(b"\r").unwrap_or(body);
+            match self.line(body) {
+                Some(new) => {
+                    out.extend_from_slice(&new);
+                    out.push(b'\n');
+                }
+                None => out.extend_from_slice(line),
+            }
+        }
+        Bytes::from(out)
+    }
+}
+
+/// What is asked of a response by id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Get,
+    Delete,
+    Cancel,
+    InputItems,
+}
+
+/// `GET|DELETE /v1/responses/{id}`, `POST /v1/responses/{id}/cancel`,
+/// `GET /v1/responses/{id}/input_items`.
+pub async fn by_id(
+    state: &AppState,
+    action: Action,
+    id: &str,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, GatewayError> {
+    let principal = state.auth.authenticate(req.headers()).await?;
+    crate::auth::access::check_route(&principal, req.uri().path())?;
+    let (raw, model_id) = state.response_ids.check(id, &principal)?;
+    let table = state.models.load_full();
+    let hint = req
+        .headers()
+        .get("x-tianji-model")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .or_else(|| query_param(req.uri().query(), "model"));
+    let dep = match (&model_id, hint) {
+        (Some(m), _) => table.deployments().find(|d| &d.id == m).cloned(),
+        (None, Some(model)) => table.resolve(&model).ok().map(|r| r.pick().clone()),
+        (None, None) => None,
+    }
+    .ok_or_else(|| ResponsesError::NoDeployment(id.to_string()))?;
+    let (method, suffix) = match action {
+        Action::Get => (Method::GET, format!("/responses/{raw}")),
+        Action::Delete => (Method::DELETE, format!("/responses/{raw}")),
+        Action::Cancel => (Method::POST, format!("/responses/{raw}/cancel")),
+        Action::InputItems => (Method::GET, format!("/responses/{raw}/input_items")),
+    };
+    let query = req
+        .uri()
+        .query()
+        .map(|q| {
+            q.split('&')
+                .filter(|p| !p.starts_with("model="))
+                .collect::<Vec<_>>()
+                .join("&")
+        })
+        .filter(|q| !q.is_empty());
+    let uri = dep
+        .uri(&match query {
+            Some(q) => format!("{suffix}?{q}"),
+            None => suffix,
+        })
+        .ok_or_else(|| ResponsesError::Unsupported(dep.id.clone()))?;
+    let body = if method == Method::POST {
+        vec![Bytes::from_static(b"{}")]
+    } else {
+        Vec::new()
+    };
+    let resp = upstream::send(&state.client, &dep, method, &uri, &body, false).await?;
+    if !resp.status().is_success() {
+        return Err(UpstreamError::from_response(resp).await.into());
+    }
+    let (head, incoming) = resp.into_parts();
+    let bytes = incoming
+        .collect()
+        .await
+        .map_err(|e| UpstreamError::Body(e.to_string()))?
+        .to_bytes();
+    let bytes = match action {
+        Action::InputItems => bytes,
+        _ => owned_body(state, &bytes, &principal, &dep).unwrap_or(bytes),
+    };
+    let mut out = Response::new(Body::full(bytes));
+    *out.status_mut() = head.status;
+    out.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    Ok(out)
+}
+
+fn owned_body(state: &AppState, b: &Bytes, p: &Principal, dep: &Deployment) -> Option<Bytes> {
+    state.response_ids.seal_body(b, p, &dep.id)
+}
+
+fn query_param(q: Option<&str>, name: &str) -> Option<String> {
+    q?.split('&').find_map(|kv| {
+        let (k, v) = kv.split_once('=')?;
+        (k == name).then(|| v.to_string())
+    })
+}
