@@ -249,7 +249,13 @@ const REDIS_TIMEOUT: Duration = Duration::from_millis(500);
 impl Limits {
     pub fn new(redis: Option<redis::aio::ConnectionManager>, opts: Options) -> Self {
         Self {
-            redis: redis.map(RedisLimits::new),
+            redis: redis.map(|c| {
+                RedisLimits::new(
+                    c,
+                    opts.window.as_millis() as u64,
+                    opts.slot_ttl.as_millis() as u64,
+                )
+            }),
             local: Local::default(),
             opts,
             redis_fallbacks: AtomicU64::new(0),
@@ -286,13 +292,13 @@ impl Limits {
         if let Some(r) = &self.redis {
             let now = now_ms();
             if self.down_until.load(Ordering::Relaxed) <= now {
-                let call = r.acquire(&ds, window, slot_ttl, slot, tokens);
+                let call = r.acquire(ds.clone(), slot, tokens);
                 match tokio::time::timeout(REDIS_TIMEOUT, call).await {
                     Ok(Ok(res)) => {
                         backend = Backend::Redis;
                         result = Some(res);
                     }
-                    Ok(Err(e)) => self.redis_failed(&e.to_string()),
+                    Ok(Err(e)) => self.redis_failed(&e),
                     Err(_) => self.redis_failed("timed out"),
                 }
             }
@@ -510,23 +516,9 @@ impl Drop for Held {
                 limits.local.release(&held, slot, delta);
             }
             Backend::Redis => {
-                let Ok(rt) = tokio::runtime::Handle::try_current() else {
-                    return;
-                };
-                rt.spawn(async move {
-                    let Some(r) = &limits.redis else {
-                        return;
-                    };
-                    let call = r.release(&on, slot, delta);
-                    match tokio::time::timeout(REDIS_TIMEOUT * 4, call).await {
-                        Ok(Ok(())) => {}
-                        // The slot expires on its own after the slot ttl.
-                        Ok(Err(e)) => {
-                            tracing::warn!(error = %e, "rate limits: could not release a slot in Redis")
-                        }
-                        Err(_) => tracing::warn!("rate limits: releasing a slot in Redis timed out"),
-                    }
-                });
+                if let Some(r) = &limits.redis {
+                    r.release(on, slot, delta);
+                }
             }
         }
     }

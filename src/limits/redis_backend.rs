@@ -1,134 +1,215 @@
-//! The limiter on Redis: `lua/acquire.lua` (one EVALSHA per admitted request) and
-//! `lua/release.lua` (after the request, only when it holds a slot or a token reservation).
+//! The limiter on Redis: one courier task sends `lua/batch.lua` with everything that queued
+//! up while its previous call was in flight (admissions of new requests, releases of finished
+//! ones). An idle gateway sends each admission alone at once; a busy one shares each Redis
+//! round trip among many requests. Every admission still takes exactly one round trip before
+//! its upstream call, and releases never delay a request.
 
 use redis::aio::ConnectionManager;
+use tokio::sync::{mpsc, oneshot};
 
 use super::{Counted, Descriptor, HeldOn, Refusal, Refused};
 
-const ACQUIRE: &str = include_str!("lua/acquire.lua");
-const RELEASE: &str = include_str!("lua/release.lua");
+const SCRIPT: &str = include_str!("lua/batch.lua");
+/// Most operations in one call.
+const MAX_BATCH: usize = 128;
+
+/// An admission's outcome: counters and the Redis time (ms), or the first refusal.
+pub type Admission = Result<Result<(Vec<Counted>, u64), Refused>, String>;
+
+struct Admit {
+    ds: Vec<Descriptor>,
+    tokens: u64,
+    slot: u64,
+    reply: oneshot::Sender<Admission>,
+}
+
+struct Release {
+    on: Vec<HeldOn>,
+    slot: u64,
+    delta: i64,
+}
+
+enum Op {
+    Admit(Admit),
+    Release(Release),
+}
 
 pub struct RedisLimits {
-    conn: ConnectionManager,
-    acquire: redis::Script,
-    release: redis::Script,
+    tx: mpsc::UnboundedSender<Op>,
 }
 
 fn arg(v: Option<u64>) -> i64 {
     v.map_or(-1, |n| i64::try_from(n).unwrap_or(i64::MAX))
 }
 
-fn as_u64(v: i64) -> u64 {
-    u64::try_from(v).unwrap_or(0)
+fn as_u64(v: &redis::Value) -> u64 {
+    match v {
+        redis::Value::Int(n) => u64::try_from(*n).unwrap_or(0),
+        _ => 0,
+    }
 }
 
 impl RedisLimits {
-    pub fn new(conn: ConnectionManager) -> Self {
-        Self {
-            conn,
-            acquire: redis::Script::new(ACQUIRE),
-            release: redis::Script::new(RELEASE),
-        }
+    /// Start the courier (needs a Tokio runtime).
+    pub fn new(conn: ConnectionManager, window: u64, slot_ttl: u64) -> Self {
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(courier(conn, rx, window, slot_ttl));
+        Self { tx }
     }
 
-    /// Counters per descriptor and the server time (ms), or the first refusal.
-    pub async fn acquire(
-        &self,
-        ds: &[Descriptor],
-        window: u64,
-        slot_ttl: u64,
-        slot: u64,
-        tokens: u64,
-    ) -> Result<Result<(Vec<Counted>, u64), Refused>, redis::RedisError> {
-        let mut inv = self.acquire.prepare_invoke();
-        inv.arg(window).arg(slot).arg(tokens).arg(slot_ttl);
-        for d in ds {
-            let base = d.redis_base();
-            inv.key(format!("{base}:window"))
-                .key(format!("{base}:requests"))
-                .key(format!("{base}:tokens"))
-                .key(format!("{base}:parallel"));
-            let (gate, source) = d.gate.map_or((-1.0, 0), |(g, i)| (g, i + 1));
-            inv.arg(arg(d.rpm))
-                .arg(arg(d.tpm))
-                .arg(arg(d.parallel))
-                .arg(gate)
-                .arg(source);
+    /// Check and count one request (see `lua/batch.lua`).
+    pub async fn acquire(&self, ds: Vec<Descriptor>, slot: u64, tokens: u64) -> Admission {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Op::Admit(Admit {
+                ds,
+                tokens,
+                slot,
+                reply,
+            }))
+            .map_err(|_| "the rate-limit courier stopped".to_string())?;
+        rx.await
+            .map_err(|_| "the rate-limit courier dropped the request".to_string())?
+    }
+
+    /// Free the slots and correct the token reservation of a finished request (queued).
+    pub fn release(&self, on: Vec<HeldOn>, slot: u64, delta: i64) {
+        let _ = self.tx.send(Op::Release(Release { on, slot, delta }));
+    }
+}
+
+async fn courier(
+    conn: ConnectionManager,
+    mut rx: mpsc::UnboundedReceiver<Op>,
+    window: u64,
+    slot_ttl: u64,
+) {
+    let script = redis::Script::new(SCRIPT);
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while let Some(first) = rx.recv().await {
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(op) => batch.push(op),
+                Err(_) => break,
+            }
         }
-        let raw: Vec<redis::Value> = inv.invoke_async(&mut self.conn.clone()).await?;
-        let out: Vec<i64> = raw
-            .iter()
-            .map(|v| match v {
-                redis::Value::Int(n) => *n,
-                _ => 0,
+        run(&script, &mut conn.clone(), &mut batch, window, slot_ttl).await;
+        batch.clear();
+    }
+}
+
+async fn run(
+    script: &redis::Script,
+    conn: &mut ConnectionManager,
+    batch: &mut Vec<Op>,
+    window: u64,
+    slot_ttl: u64,
+) {
+    let mut inv = script.prepare_invoke();
+    inv.arg(window).arg(slot_ttl);
+    for op in batch.iter() {
+        match op {
+            Op::Admit(a) => {
+                inv.arg(1).arg(a.ds.len()).arg(a.slot).arg(a.tokens);
+                for d in &a.ds {
+                    keys(&mut inv, &d.redis_base());
+                    let (gate, source) = d.gate.map_or((-1.0, 0), |(g, i)| (g, i + 1));
+                    inv.arg(arg(d.rpm))
+                        .arg(arg(d.tpm))
+                        .arg(arg(d.parallel))
+                        .arg(gate)
+                        .arg(source);
+                }
+            }
+            Op::Release(r) => {
+                inv.arg(2).arg(r.on.len()).arg(r.slot).arg(r.delta);
+                for o in &r.on {
+                    keys(&mut inv, &o.base);
+                    inv.arg(
+                        o.token_window
+                            .map_or(-1, |s| i64::try_from(s).unwrap_or(-1)),
+                    )
+                    .arg(u8::from(o.parallel));
+                }
+            }
+        }
+    }
+    let result: Result<Vec<redis::Value>, redis::RedisError> = inv.invoke_async(conn).await;
+    let admits = batch.drain(..).filter_map(|op| match op {
+        Op::Admit(a) => Some(a),
+        Op::Release(_) => None,
+    });
+    match result {
+        Ok(results) => {
+            let mut results = results.into_iter();
+            for a in admits {
+                let out = match results.next() {
+                    Some(redis::Value::Array(v)) => parse(&v, &a.ds),
+                    _ => Err("rate limit script returned an unexpected shape".to_string()),
+                };
+                let _ = a.reply.send(out);
+            }
+        }
+        Err(e) => {
+            // The slots of failed releases expire after the slot ttl.
+            tracing::debug!(error = %e, "rate limit call failed");
+            for a in admits {
+                let _ = a.reply.send(Err(e.to_string()));
+            }
+        }
+    }
+}
+
+fn keys(inv: &mut redis::ScriptInvocation<'_>, base: &str) {
+    for suffix in [":window", ":requests", ":tokens", ":parallel"] {
+        let mut k = String::with_capacity(base.len() + suffix.len());
+        k.push_str(base);
+        k.push_str(suffix);
+        inv.key(k);
+    }
+}
+
+fn parse(v: &[redis::Value], ds: &[Descriptor]) -> Admission {
+    let bad = || Err("rate limit script returned an unexpected shape".to_string());
+    let Some(status) = v.first().map(as_u64) else {
+        return bad();
+    };
+    if status == 0 && v.len() == 2 + 4 * ds.len() {
+        let now = as_u64(&v[1]);
+        let counted = v[2..]
+            .chunks_exact(4)
+            .zip(ds)
+            .map(|(c, d)| Counted {
+                start: (d.rpm.is_some() || d.tpm.is_some()).then(|| as_u64(&c[0])),
+                requests: as_u64(&c[1]),
+                tokens: as_u64(&c[2]),
+                in_flight: as_u64(&c[3]),
             })
             .collect();
-        let bad = || {
-            redis::RedisError::from((
-                redis::ErrorKind::UnexpectedReturnType,
-                "rate limit script returned an unexpected shape",
-            ))
+        return Ok(Ok((counted, now)));
+    }
+    if status == 1 && v.len() == 7 {
+        let what = match as_u64(&v[2]) {
+            1 => Refusal::Requests,
+            2 => Refusal::Tokens,
+            _ => Refusal::Parallel,
         };
-        match out.first() {
-            Some(0) if out.len() == 2 + 4 * ds.len() => {
-                let now = as_u64(out[1]);
-                let counted = out[2..]
-                    .chunks_exact(4)
-                    .zip(ds)
-                    .map(|(c, d)| Counted {
-                        start: (d.rpm.is_some() || d.tpm.is_some()).then(|| as_u64(c[0])),
-                        requests: as_u64(c[1]),
-                        tokens: as_u64(c[2]),
-                        in_flight: as_u64(c[3]),
-                    })
-                    .collect();
-                Ok(Ok((counted, now)))
-            }
-            Some(1) if out.len() == 7 => {
-                let saturation = match &raw[6] {
-                    redis::Value::BulkString(b) => std::str::from_utf8(b)
-                        .ok()
-                        .and_then(|s| s.parse::<f64>().ok())
-                        .unwrap_or(0.0),
-                    _ => 0.0,
-                };
-                let what = match out[2] {
-                    1 => Refusal::Requests,
-                    2 => Refusal::Tokens,
-                    _ => Refusal::Parallel,
-                };
-                Ok(Err(Refused {
-                    index: as_u64(out[1] - 1) as usize,
-                    what,
-                    current: as_u64(out[3]),
-                    limit: as_u64(out[4]),
-                    start: as_u64(out[5]),
-                    saturation,
-                }))
-            }
-            _ => Err(bad()),
-        }
+        let saturation = match &v[6] {
+            redis::Value::BulkString(b) => std::str::from_utf8(b)
+                .ok()
+                .and_then(|s| s.parse::<f64>().ok())
+                .unwrap_or(0.0),
+            _ => 0.0,
+        };
+        return Ok(Err(Refused {
+            index: (as_u64(&v[1]) as usize).saturating_sub(1),
+            what,
+            current: as_u64(&v[3]),
+            limit: as_u64(&v[4]),
+            start: as_u64(&v[5]),
+            saturation,
+        }));
     }
-
-    pub async fn release(
-        &self,
-        on: &[HeldOn],
-        slot: u64,
-        delta: i64,
-    ) -> Result<(), redis::RedisError> {
-        let mut inv = self.release.prepare_invoke();
-        inv.arg(slot).arg(delta);
-        for o in on {
-            inv.key(format!("{}:window", o.base))
-                .key(format!("{}:tokens", o.base))
-                .key(format!("{}:parallel", o.base));
-            inv.arg(
-                o.token_window
-                    .map_or(-1, |s| i64::try_from(s).unwrap_or(-1)),
-            )
-            .arg(u8::from(o.parallel));
-        }
-        let _: i64 = inv.invoke_async(&mut self.conn.clone()).await?;
-        Ok(())
-    }
+    bad()
 }
