@@ -31,6 +31,8 @@ pub enum GatewayError {
     Limit(#[from] crate::limits::LimitError),
     #[error(transparent)]
     Responses(#[from] crate::responses::ResponsesError),
+    #[error(transparent)]
+    Batch(#[from] crate::batches::BatchError),
     #[error("Route not found: {0}")]
     NotFound(String),
     #[error("The model '{0}' does not exist or you do not have access to it.")]
@@ -84,6 +86,7 @@ impl GatewayError {
             GatewayError::Admin(e) => e.status(),
             GatewayError::Limit(e) => e.status(),
             GatewayError::Responses(e) => e.status(),
+            GatewayError::Batch(e) => e.status(),
             GatewayError::NotFound(_) | GatewayError::ModelNotFound(_) => StatusCode::NOT_FOUND,
             GatewayError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             GatewayError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
@@ -125,6 +128,7 @@ impl GatewayError {
             GatewayError::Admin(_) => "admin",
             GatewayError::Limit(_) => "rate_limit",
             GatewayError::Responses(_) => "responses",
+            GatewayError::Batch(_) => "batch",
             GatewayError::NotFound(_) | GatewayError::ModelNotFound(_) => "not_found",
             GatewayError::MethodNotAllowed { .. } => "method",
             GatewayError::NotImplemented(_) => "not_implemented",

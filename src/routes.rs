@@ -25,12 +25,14 @@ pub enum Route {
     ResponseItem,
     ResponseCancel,
     ResponseInputItems,
+    /// `POST /v1/batches` (create, with the batch rate limiter).
+    BatchCreate,
 }
 
 impl Route {
     pub fn method(&self) -> Method {
         match self {
-            Route::Llm { .. } | Route::ResponseCancel => Method::POST,
+            Route::Llm { .. } | Route::ResponseCancel | Route::BatchCreate => Method::POST,
             Route::Admin(a) => a.method(),
             _ => Method::GET,
         }
@@ -88,6 +90,7 @@ impl RouteTable {
             r.insert(format!("{prefix}/completions"), llm(Expect::Completion))?;
             r.insert(format!("{prefix}/embeddings"), llm(Expect::Embedding))?;
             r.insert(format!("{prefix}/responses"), llm(Expect::Responses))?;
+            r.insert(format!("{prefix}/batches"), Route::BatchCreate)?;
             r.insert(format!("{prefix}/responses/{{id}}"), Route::ResponseItem)?;
             r.insert(
                 format!("{prefix}/responses/{{id}}/cancel"),

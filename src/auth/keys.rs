@@ -25,6 +25,8 @@ pub struct KeyRecord {
     pub rpm_limit: Option<i64>,
     pub tpm_limit: Option<i64>,
     pub max_parallel_requests: Option<i64>,
+    /// Tokens per day (batches).
+    pub tpd_limit: Option<i64>,
     /// Keys of the request's `cache` object this key may set (empty or missing = any).
     pub allowed_cache_controls: Option<Vec<String>>,
     /// `{model: {budget_limit, time_period}}`

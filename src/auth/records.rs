@@ -23,6 +23,8 @@ pub struct TeamRecord {
     pub rpm_limit: Option<i64>,
     pub tpm_limit: Option<i64>,
     pub max_parallel_requests: Option<i64>,
+    /// Tokens per day (batches).
+    pub tpd_limit: Option<i64>,
     /// `{model: {budget_limit, time_period}}`
     pub model_max_budget: Value,
     pub metadata: Value,

@@ -23,6 +23,8 @@ pub struct Descriptor {
     pub gate: Option<(f64, usize)>,
     /// The dynamic limiter's model and priority, for its messages.
     pub dynamic: Option<std::sync::Arc<super::priority::Pool>>,
+    /// Its own window (ms), e.g. a day for tokens-per-day limits; `None`: the limiter's.
+    pub window: Option<u64>,
 }
 
 impl Descriptor {
@@ -48,6 +50,7 @@ impl Descriptor {
             parallel,
             gate: None,
             dynamic: None,
+            window: None,
         }
     }
 

@@ -28,6 +28,14 @@ pub struct Local {
     entries: Mutex<HashMap<String, Entry>>,
 }
 
+/// The clock and windows of one admission (ms).
+#[derive(Debug, Clone, Copy)]
+pub struct Times {
+    pub now: u64,
+    pub window: u64,
+    pub slot_ttl: u64,
+}
+
 /// Sweep idle entries once the map is this large.
 const SWEEP_AT: usize = 4096;
 
@@ -36,12 +44,16 @@ impl Local {
     pub fn acquire(
         &self,
         ds: &[Descriptor],
-        now: u64,
-        window: u64,
-        slot_ttl: u64,
+        t: Times,
         slot: u64,
         want: u64,
+        count: u64,
     ) -> Result<Vec<Counted>, Refused> {
+        let Times {
+            now,
+            window,
+            slot_ttl,
+        } = t;
         let mut map = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         if map.len() >= SWEEP_AT {
             map.retain(|_, e| !e.idle(now, window));
@@ -62,7 +74,7 @@ impl Local {
                 _ => (true, 0.0),
             };
             let e = map.entry(d.redis_base()).or_default();
-            let live = e.start != 0 && now.saturating_sub(e.start) < window;
+            let live = e.start != 0 && now.saturating_sub(e.start) < d.window.unwrap_or(window);
             let (requests, tokens) = if live {
                 (e.requests, e.tokens.max(0) as u64)
             } else {
@@ -79,7 +91,7 @@ impl Local {
             };
             if let Some(rpm) = d.rpm
                 && enforce
-                && requests + 1 > rpm
+                && requests + count > rpm
             {
                 return Err(refused(Refusal::Requests, requests, rpm, start));
             }
@@ -109,11 +121,11 @@ impl Local {
             let mut c = Counted::default();
             if d.rpm.is_some() || d.tpm.is_some() {
                 if live {
-                    e.requests += 1;
+                    e.requests += count;
                     e.tokens += want as i64;
                 } else {
                     e.start = now;
-                    e.requests = 1;
+                    e.requests = count;
                     e.tokens = want as i64;
                 }
                 c.start = Some(e.start);
@@ -158,6 +170,14 @@ impl Local {
 mod tests {
     use super::*;
 
+    fn t(now: u64) -> Times {
+        Times {
+            now,
+            window: 60_000,
+            slot_ttl: 1000,
+        }
+    }
+
     fn d(rpm: Option<u64>, tpm: Option<u64>, parallel: Option<u64>) -> Descriptor {
         Descriptor::plain("api_key", "h".into(), rpm, tpm, parallel)
     }
@@ -166,15 +186,15 @@ mod tests {
     fn requests_per_window() {
         let l = Local::default();
         let ds = [d(Some(2), None, None)];
-        assert!(l.acquire(&ds, 1000, 60_000, 1000, 1, 0).is_ok());
-        assert!(l.acquire(&ds, 1001, 60_000, 1000, 2, 0).is_ok());
-        let r = l.acquire(&ds, 1002, 60_000, 1000, 3, 0).unwrap_err();
+        assert!(l.acquire(&ds, t(1000), 1, 0, 1).is_ok());
+        assert!(l.acquire(&ds, t(1001), 2, 0, 1).is_ok());
+        let r = l.acquire(&ds, t(1002), 3, 0, 1).unwrap_err();
         assert_eq!(
             (r.what, r.current, r.limit, r.start),
             (Refusal::Requests, 2, 2, 1000)
         );
         // next window
-        assert!(l.acquire(&ds, 61_000, 60_000, 1000, 4, 0).is_ok());
+        assert!(l.acquire(&ds, t(61_000), 4, 0, 1).is_ok());
     }
 
     #[test]
@@ -183,16 +203,10 @@ mod tests {
         let a = d(Some(5), None, None);
         let mut b = d(Some(1), None, None);
         b.kind = "team";
-        assert!(
-            l.acquire(&[a.clone(), b.clone()], 1, 60_000, 1000, 1, 0)
-                .is_ok()
-        );
-        assert!(
-            l.acquire(&[a.clone(), b.clone()], 2, 60_000, 1000, 2, 0)
-                .is_err()
-        );
+        assert!(l.acquire(&[a.clone(), b.clone()], t(1), 1, 0, 1).is_ok());
+        assert!(l.acquire(&[a.clone(), b.clone()], t(2), 2, 0, 1).is_err());
         // the refused request did not count on `a`
-        let c = l.acquire(&[a], 3, 60_000, 1000, 3, 0).unwrap();
+        let c = l.acquire(&[a], t(3), 3, 0, 1).unwrap();
         assert_eq!(c[0].requests, 2);
     }
 
@@ -200,10 +214,10 @@ mod tests {
     fn tokens_reserved_and_reconciled() {
         let l = Local::default();
         let ds = [d(None, Some(100), None)];
-        let c = l.acquire(&ds, 1, 60_000, 1000, 1, 80).unwrap();
-        assert!(l.acquire(&ds, 2, 60_000, 1000, 2, 30).is_err());
+        let c = l.acquire(&ds, t(1), 1, 80, 1).unwrap();
+        assert!(l.acquire(&ds, t(2), 2, 30, 1).is_err());
         l.release(&[(ds[0].redis_base(), c[0].start, false)], 1, -60);
-        assert!(l.acquire(&ds, 3, 60_000, 1000, 3, 30).is_ok());
+        assert!(l.acquire(&ds, t(3), 3, 30, 1).is_ok());
     }
 
     #[test]
@@ -211,12 +225,12 @@ mod tests {
         let l = Local::default();
         let ds = [d(None, None, Some(1))];
         let base = ds[0].redis_base();
-        assert!(l.acquire(&ds, 1, 60_000, 1000, 1, 0).is_ok());
-        assert!(l.acquire(&ds, 2, 60_000, 1000, 2, 0).is_err());
+        assert!(l.acquire(&ds, t(1), 1, 0, 1).is_ok());
+        assert!(l.acquire(&ds, t(2), 2, 0, 1).is_err());
         l.release(&[(base.clone(), None, true)], 1, 0);
         assert_eq!(l.in_flight(&base), 0);
-        assert!(l.acquire(&ds, 3, 60_000, 1000, 3, 0).is_ok());
+        assert!(l.acquire(&ds, t(3), 3, 0, 1).is_ok());
         // a slot never released (crashed holder) expires after the slot ttl
-        assert!(l.acquire(&ds, 1003, 60_000, 1000, 4, 0).is_ok());
+        assert!(l.acquire(&ds, t(1003), 4, 0, 1).is_ok());
     }
 }

@@ -143,6 +143,22 @@ pub enum LimitError {
         reset_at: String,
     },
     #[error(
+        "Batch rate limit exceeded for {kind}: {value}. Batch contains {asked} {} but only {remaining} {} remaining out of {limit} {unit} limit. Limit resets at: {reset_at}",
+        .what.name(), .what.name()
+    )]
+    Batch {
+        kind: &'static str,
+        value: String,
+        what: Refusal,
+        asked: u64,
+        limit: u64,
+        remaining: u64,
+        /// `RPM`, `TPM` or `TPD`
+        unit: &'static str,
+        reset_at: String,
+        retry_after: u64,
+    },
+    #[error(
         "Rate limit enforcement unavailable: request counters could not be verified against Redis, and fail_closed_rate_limit_enforcement is enabled, so the request was rejected to avoid exceeding the configured rate limit. Retry shortly."
     )]
     Unavailable,
@@ -185,6 +201,12 @@ impl LimitError {
                 ..
             }
             | LimitError::Priority {
+                what,
+                reset_at,
+                retry_after,
+                ..
+            }
+            | LimitError::Batch {
                 what,
                 reset_at,
                 retry_after,
@@ -281,6 +303,64 @@ impl Limits {
         ds: Vec<Descriptor>,
         tokens: u64,
     ) -> Result<Option<Held>, LimitError> {
+        self.acquire_n(ds, tokens, 1).await
+    }
+
+    /// Reserve a batch of `requests` requests and `tokens` tokens on `ds` at once, all or
+    /// nothing; kept (never reconciled).
+    pub async fn reserve_batch(
+        self: &Arc<Self>,
+        ds: Vec<Descriptor>,
+        tokens: u64,
+        requests: u64,
+    ) -> Result<(), LimitError> {
+        match self.acquire_n(ds.clone(), tokens, requests).await {
+            Ok(Some(mut held)) => {
+                held.used = Some(held.reserved);
+                held.on.clear();
+                Ok(())
+            }
+            Ok(None) => Ok(()),
+            Err(LimitError::Exceeded {
+                kind,
+                value,
+                what,
+                limit,
+                remaining,
+                reset_at,
+                retry_after,
+            }) => {
+                let unit = match (what, ds.iter().find(|d| d.kind == kind && d.value == value)) {
+                    (Refusal::Tokens, Some(d)) if d.window.is_some() => "TPD",
+                    (Refusal::Tokens, _) => "TPM",
+                    _ => "RPM",
+                };
+                Err(LimitError::Batch {
+                    kind,
+                    value,
+                    what,
+                    asked: if what == Refusal::Tokens {
+                        tokens
+                    } else {
+                        requests
+                    },
+                    limit,
+                    remaining,
+                    unit,
+                    reset_at,
+                    retry_after,
+                })
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn acquire_n(
+        self: &Arc<Self>,
+        ds: Vec<Descriptor>,
+        tokens: u64,
+        count: u64,
+    ) -> Result<Option<Held>, LimitError> {
         if ds.is_empty() {
             return Ok(None);
         }
@@ -292,7 +372,7 @@ impl Limits {
         if let Some(r) = &self.redis {
             let now = now_ms();
             if self.down_until.load(Ordering::Relaxed) <= now {
-                let call = r.acquire(ds.clone(), slot, tokens);
+                let call = r.acquire(ds.clone(), slot, tokens, count);
                 match tokio::time::timeout(REDIS_TIMEOUT, call).await {
                     Ok(Ok(res)) => {
                         backend = Backend::Redis;
@@ -313,7 +393,17 @@ impl Limits {
             Some(r) => r,
             None => self
                 .local
-                .acquire(&ds, now_ms(), window, slot_ttl, slot, tokens)
+                .acquire(
+                    &ds,
+                    local::Times {
+                        now: now_ms(),
+                        window,
+                        slot_ttl,
+                    },
+                    slot,
+                    tokens,
+                    count,
+                )
                 .map(|c| (c, now_ms())),
         };
         match result {
@@ -349,7 +439,7 @@ impl Limits {
         let (reset_ms, retry_after) = match r.what {
             Refusal::Parallel => (r.start, 1),
             _ => {
-                let reset = r.start + window;
+                let reset = r.start + d.window.unwrap_or(window);
                 (reset, reset.saturating_sub(now_ms()).div_ceil(1000).max(1))
             }
         };

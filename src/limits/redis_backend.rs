@@ -19,6 +19,7 @@ pub type Admission = Result<Result<(Vec<Counted>, u64), Refused>, String>;
 struct Admit {
     ds: Vec<Descriptor>,
     tokens: u64,
+    count: u64,
     slot: u64,
     reply: oneshot::Sender<Admission>,
 }
@@ -58,12 +59,19 @@ impl RedisLimits {
     }
 
     /// Check and count one request (see `lua/batch.lua`).
-    pub async fn acquire(&self, ds: Vec<Descriptor>, slot: u64, tokens: u64) -> Admission {
+    pub async fn acquire(
+        &self,
+        ds: Vec<Descriptor>,
+        slot: u64,
+        tokens: u64,
+        count: u64,
+    ) -> Admission {
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(Op::Admit(Admit {
                 ds,
                 tokens,
+                count,
                 slot,
                 reply,
             }))
@@ -111,7 +119,11 @@ async fn run(
     for op in batch.iter() {
         match op {
             Op::Admit(a) => {
-                inv.arg(1).arg(a.ds.len()).arg(a.slot).arg(a.tokens);
+                inv.arg(1)
+                    .arg(a.ds.len())
+                    .arg(a.slot)
+                    .arg(a.tokens)
+                    .arg(a.count);
                 for d in &a.ds {
                     keys(&mut inv, &d.redis_base());
                     let (gate, source) = d.gate.map_or((-1.0, 0), |(g, i)| (g, i + 1));
@@ -119,7 +131,8 @@ async fn run(
                         .arg(arg(d.tpm))
                         .arg(arg(d.parallel))
                         .arg(gate)
-                        .arg(source);
+                        .arg(source)
+                        .arg(arg(d.window));
                 }
             }
             Op::Release(r) => {

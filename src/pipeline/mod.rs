@@ -118,6 +118,9 @@ pub async fn handle(
                 .await
                 .unwrap_or_else(GatewayError::into_response)
         }
+        Route::BatchCreate => crate::batches::create(&state, req)
+            .await
+            .unwrap_or_else(GatewayError::into_response),
         Route::Liveliness => crate::health::liveliness(),
         Route::Readiness => crate::health::readiness(&state).await,
     }

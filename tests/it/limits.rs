@@ -670,3 +670,115 @@ async fn dynamic_limiter_throttles_low_priority_when_saturated() {
     );
     gw.gw.shutdown().await;
 }
+
+/// A Files/Batches API upstream: `file-big` has 1000 requests, `file-small` 3, others 404.
+fn batch_upstream(r: &Recorded) -> Reply {
+    let lines = |n: usize| {
+        (0..n)
+            .map(|i| {
+                json!({"custom_id": format!("r{i}"), "method": "POST", "url": "/v1/chat/completions",
+                       "body": {"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 10}})
+                .to_string()
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let file = |n: usize| Reply::Json {
+        status: 200,
+        body: lines(n),
+        headers: vec![],
+    };
+    match (r.method.as_str(), r.path.as_str()) {
+        ("GET", "/v1/files/file-big/content") => file(1000),
+        ("GET", "/v1/files/file-small/content") => file(3),
+        ("GET", _) => Reply::status(404, json!({"error": {"message": "No such File object"}})),
+        ("POST", "/v1/batches") => Reply::status(
+            200,
+            json!({"id": "batch_1", "object": "batch", "status": "validating", "input_file_id": r.json()["input_file_id"]}),
+        ),
+        _ => default_reply(r),
+    }
+}
+
+#[tokio::test]
+async fn batch_limiter_reserves_whole_batches() {
+    let db = TestDb::create().await;
+    let up = MockUpstream::with(Arc::new(batch_upstream)).await;
+    let gw = db_gateway(&db, &up, Some(&shared_redis()), "").await;
+    let batch = |file: &str| json!({"input_file_id": file, "endpoint": "/v1/chat/completions", "completion_window": "24h", "model": "gpt"});
+    let create = |key: String, body: Value| {
+        let url = gw.url("/v1/batches");
+        async move {
+            send(
+                Method::POST,
+                &url,
+                &[("authorization", &format!("Bearer {key}"))],
+                Bytes::from(body.to_string()),
+            )
+            .await
+        }
+    };
+    // 1000 requests against 500 rpm: refused, nothing reserved
+    let small = new_key(&gw, json!({"rpm_limit": 500})).await;
+    let r = create(small.clone(), batch("file-big")).await;
+    let e = r.assert_error(429);
+    assert_eq!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .split(". Limit resets at")
+            .next()
+            .unwrap(),
+        format!(
+            "Batch rate limit exceeded for api_key: {}. Batch contains 1000 requests but only 500 requests remaining out of 500 RPM limit",
+            tianji::auth::token_hex(&small)
+        )
+    );
+    assert_eq!(r.header("rate_limit_type"), Some("requests"));
+    assert!(!up.requests().iter().any(|q| q.path == "/v1/batches"));
+    let r = chat(&gw, &small, &hi("gpt")).await;
+    assert_eq!(
+        r.header("x-ratelimit-api_key-remaining-requests"),
+        Some("499")
+    );
+    // enough room: the batch is created and its 1000 requests are taken
+    let big = new_key(&gw, json!({"rpm_limit": 2000})).await;
+    let r = create(big.clone(), batch("file-big")).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["id"], "batch_1");
+    let sent = up.last();
+    assert_eq!(sent.path, "/v1/batches");
+    assert!(sent.json().get("model").is_none());
+    let r = chat(&gw, &big, &hi("gpt")).await;
+    assert_eq!(
+        r.header("x-ratelimit-api_key-remaining-requests"),
+        Some("999")
+    );
+    // a missing input file: 400, nothing reserved
+    let fresh = new_key(&gw, json!({"rpm_limit": 10})).await;
+    let e = create(fresh.clone(), batch("file-nope"))
+        .await
+        .assert_error(400);
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("file-nope"),
+        "{e}"
+    );
+    let r = chat(&gw, &fresh, &hi("gpt")).await;
+    assert_eq!(
+        r.header("x-ratelimit-api_key-remaining-requests"),
+        Some("9")
+    );
+    // tokens per day
+    let tpd = new_key(&gw, json!({"tpd_limit": 20})).await;
+    let e = create(tpd, batch("file-small")).await.assert_error(429);
+    let msg = e["error"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("Batch contains ")
+            && msg.contains(" tokens but only 20 tokens remaining out of 20 TPD limit"),
+        "{msg}"
+    );
+    gw.gw.shutdown().await;
+}

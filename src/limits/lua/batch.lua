@@ -6,10 +6,11 @@
 -- (milliseconds).
 --
 -- ARGV[1] window (ms)   ARGV[2] slot ttl (ms)   then one op after the other:
---   admission: 1, n, slot id, tokens to reserve, then per descriptor: rpm, tpm, max parallel
---     (-1 = no limit), gate, source. Gate -1 = always enforced; gate g >= 0 = enforced only
---     while descriptor `source` of the same op (an earlier one, max of requests/rpm and
---     tokens/tpm before this request) is at least g saturated, else only counted.
+--   admission: 1, n, slot id, tokens to reserve, requests to count (1, or a batch's lines),
+--     then per descriptor: rpm, tpm, max parallel (-1 = no limit), gate, source, window (ms;
+--     -1 = ARGV[1]). Gate -1 = always enforced; gate g >= 0 = enforced only while descriptor
+--     `source` of the same op (an earlier one, max of requests/rpm and tokens/tpm before this
+--     request) is at least g saturated, else only counted.
 --   release: 2, n, slot id, token delta, then per descriptor: the window start seen at
 --     admission (-1 = no token limit), 1 if it holds a parallel slot else 0.
 -- KEYS: per descriptor of every op, in order: window start, request counter, token counter,
@@ -23,9 +24,9 @@ local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local window = tonumber(ARGV[1])
 local slot_ttl = tonumber(ARGV[2])
 
-local function admit(k, a, n, slot, want)
+local function admit(k, a, n, slot, want, count)
   local seen = {}
-  local function arg(i, f) return tonumber(ARGV[a + 5 * (i - 1) + f]) end
+  local function arg(i, f) return tonumber(ARGV[a + 6 * (i - 1) + f]) end
   local function saturation(j)
     local s = seen[j]
     local rpm, tpm = arg(j, 0), arg(j, 1)
@@ -38,6 +39,8 @@ local function admit(k, a, n, slot, want)
     local b = k + 4 * (i - 1)
     local wk, rk, tk, pk = KEYS[b], KEYS[b + 1], KEYS[b + 2], KEYS[b + 3]
     local rpm, tpm, par, gate, source = arg(i, 0), arg(i, 1), arg(i, 2), arg(i, 3), arg(i, 4)
+    local win = arg(i, 5)
+    if win < 0 then win = window end
     local sat = 0
     local enforce = true
     if gate >= 0 and source >= 1 and source < i then
@@ -48,13 +51,13 @@ local function admit(k, a, n, slot, want)
     local requests, tokens, in_flight = 0, 0, 0
     if rpm >= 0 or tpm >= 0 then
       start = tonumber(redis.call('GET', wk))
-      if start and now - start < window then
+      if start and now - start < win then
         requests = tonumber(redis.call('GET', rk) or '0')
         tokens = tonumber(redis.call('GET', tk) or '0')
       else
         start = nil
       end
-      if enforce and rpm >= 0 and requests + 1 > rpm then
+      if enforce and rpm >= 0 and requests + count > rpm then
         return {1, i, 1, requests, rpm, start or now, tostring(sat)}
       end
       if enforce and tpm >= 0 then
@@ -77,17 +80,19 @@ local function admit(k, a, n, slot, want)
     local b = k + 4 * (i - 1)
     local wk, rk, tk, pk = KEYS[b], KEYS[b + 1], KEYS[b + 2], KEYS[b + 3]
     local rpm, tpm, par = arg(i, 0), arg(i, 1), arg(i, 2)
+    local win = arg(i, 5)
+    if win < 0 then win = window end
     local start, requests, tokens, in_flight = seen[i][1], seen[i][2], seen[i][3], seen[i][4]
     if rpm >= 0 or tpm >= 0 then
       if start then
-        requests = redis.call('INCR', rk)
+        requests = redis.call('INCRBY', rk, count)
         tokens = redis.call('INCRBY', tk, want)
       else
         start = now
-        redis.call('SET', wk, now, 'PX', window)
-        redis.call('SET', rk, 1, 'PX', window)
-        redis.call('SET', tk, want, 'PX', window)
-        requests = 1
+        redis.call('SET', wk, now, 'PX', win)
+        redis.call('SET', rk, count, 'PX', win)
+        redis.call('SET', tk, want, 'PX', win)
+        requests = count
         tokens = want
       end
     end
@@ -123,11 +128,13 @@ local a = 3
 local k = 1
 while a <= #ARGV do
   local op, n, slot, x = tonumber(ARGV[a]), tonumber(ARGV[a + 1]), ARGV[a + 2], tonumber(ARGV[a + 3])
-  a = a + 4
   if op == 1 then
-    results[#results + 1] = admit(k, a, n, slot, x)
-    a = a + 5 * n
+    local count = tonumber(ARGV[a + 4])
+    a = a + 5
+    results[#results + 1] = admit(k, a, n, slot, x, count)
+    a = a + 6 * n
   else
+    a = a + 4
     release(k, a, n, slot, x)
     a = a + 2 * n
   end

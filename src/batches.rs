@@ -1,0 +1,240 @@
+//! `POST /v1/batches` (create) with the batch rate limiter: the gateway reads the batch's JSONL
+//! input file from the deployment, counts its requests and estimates its tokens (body bytes / 4
+//! plus `max_tokens` per line), and reserves them all at once on the caller's RPM/TPM limits and
+//! tokens-per-day limits (`tpd_limit` of the key, team and end user), all or nothing, before the
+//! batch is created upstream. A missing input file is a 400 and reserves nothing. The other
+//! batch routes (get, list, cancel) come with the files and batches endpoints.
+
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode, header};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use serde_json::Value;
+
+use crate::auth::Principal;
+use crate::body::Body;
+use crate::error::GatewayError;
+use crate::limits::Descriptor;
+use crate::pipeline::parse::{self, RequestError};
+use crate::state::AppState;
+use crate::upstream::{self, UpstreamError};
+
+/// A day, for tokens-per-day limits.
+const DAY_MS: u64 = 86_400_000;
+/// Largest input file read for counting.
+const MAX_INPUT_FILE: usize = 512 * 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BatchError {
+    #[error("input_file_id {0} was not found")]
+    NoInputFile(String),
+    #[error("Line {line} of the batch input file is not a JSON object: {error}")]
+    BadLine { line: usize, error: String },
+    #[error(
+        "Cannot tell which deployment serves this batch: pass `model` in the body, as ?model= or in the x-tianji-model header"
+    )]
+    NoModel,
+    #[error("The deployment of model {0} does not serve the batches API")]
+    Unsupported(String),
+}
+
+impl BatchError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            BatchError::Unsupported(_) => StatusCode::NOT_IMPLEMENTED,
+            _ => StatusCode::BAD_REQUEST,
+        }
+    }
+}
+
+/// Requests and estimated tokens of a JSONL batch input.
+pub fn count(input: &[u8]) -> Result<(u64, u64), BatchError> {
+    let mut requests = 0u64;
+    let mut tokens = 0u64;
+    for (i, line) in input.split(|b| *b == b'\n').enumerate() {
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        let v: Value = serde_json::from_slice(line).map_err(|e| BatchError::BadLine {
+            line: i + 1,
+            error: e.to_string(),
+        })?;
+        let body = v.get("body").ok_or_else(|| BatchError::BadLine {
+            line: i + 1,
+            error: "no `body`".into(),
+        })?;
+        let max = ["max_tokens", "max_completion_tokens"]
+            .iter()
+            .filter_map(|k| body.get(*k).and_then(Value::as_u64))
+            .min()
+            .unwrap_or(0);
+        requests += 1;
+        tokens = tokens.saturating_add(body.to_string().len() as u64 / 4 + max);
+    }
+    Ok((requests, tokens))
+}
+
+fn limit(v: Option<i64>) -> Option<u64> {
+    v.and_then(|n| u64::try_from(n).ok())
+}
+
+/// The caller's request and token limits (no parallel limits: a batch holds no slot), and
+/// its tokens-per-day limits.
+fn batch_descriptors(mut ds: Vec<Descriptor>, principal: &Principal) -> Vec<Descriptor> {
+    ds.retain_mut(|d| {
+        d.parallel = None;
+        d.rpm.is_some() || d.tpm.is_some()
+    });
+    if let Principal::Key(c) = principal {
+        let mut tpd = |kind: &'static str, value: &str, n: Option<i64>| {
+            if let Some(n) = limit(n) {
+                ds.push(Descriptor {
+                    window: Some(DAY_MS),
+                    ..Descriptor::plain(kind, value.to_string(), None, Some(n), None)
+                });
+            }
+        };
+        tpd("api_key_tpd", &c.key.token, c.key.tpd_limit);
+        if let Some(t) = &c.team {
+            tpd("team_tpd", &t.team_id, t.tpd_limit);
+        }
+    }
+    ds
+}
+
+fn query_param(q: Option<&str>, name: &str) -> Option<String> {
+    q?.split('&').find_map(|kv| {
+        let (k, v) = kv.split_once('=')?;
+        (k == name).then(|| v.to_string())
+    })
+}
+
+/// `POST /v1/batches`
+pub async fn create(
+    state: &AppState,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, GatewayError> {
+    let principal = state.auth.authenticate(req.headers()).await?;
+    crate::auth::access::check_route(&principal, req.uri().path())?;
+    let (parts, body) = req.into_parts();
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|s| s.parse::<u64>().ok());
+    let raw = parse::read_body(body, declared, state.max_body_bytes).await?;
+    let v: Value =
+        serde_json::from_slice(&raw).map_err(|e| RequestError::InvalidJson(e.to_string()))?;
+    if !v.is_object() {
+        return Err(RequestError::NotObject.into());
+    }
+    let file_id = v
+        .get("input_file_id")
+        .and_then(Value::as_str)
+        .ok_or(RequestError::Missing("input_file_id"))?
+        .to_string();
+    let model = v
+        .get("model")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .or_else(|| {
+            parts
+                .headers
+                .get("x-tianji-model")
+                .and_then(|h| h.to_str().ok())
+                .map(str::to_string)
+        })
+        .or_else(|| query_param(parts.uri.query(), "model"))
+        .ok_or(BatchError::NoModel)?;
+    let table = state.models.load_full();
+    let granted = crate::auth::access::authorize(
+        state.auth.directory(),
+        &principal,
+        &crate::auth::access::Ask {
+            model: &model,
+            end_user: None,
+            groups: &*table,
+        },
+    )
+    .await?;
+    let dep = table.resolve(&model)?.pick().clone();
+    let unsupported = || BatchError::Unsupported(model.clone());
+
+    // read and count the input file
+    let file_uri = dep
+        .uri(&format!("/files/{file_id}/content"))
+        .ok_or_else(unsupported)?;
+    let resp = upstream::send(&state.client, &dep, Method::GET, &file_uri, &[], false).await?;
+    if resp.status() == StatusCode::NOT_FOUND {
+        return Err(BatchError::NoInputFile(file_id).into());
+    }
+    if !resp.status().is_success() {
+        return Err(UpstreamError::from_response(resp).await.into());
+    }
+    let input = http_body_util::Limited::new(resp.into_body(), MAX_INPUT_FILE)
+        .collect()
+        .await
+        .map_err(|e| UpstreamError::Body(e.to_string()))?
+        .to_bytes();
+    let (requests, tokens) = count(&input)?;
+
+    // reserve the whole batch
+    let ds = crate::limits::descriptors(&crate::limits::Subject {
+        principal: &principal,
+        model: &model,
+        end_user: None,
+        deployment: &dep,
+        global_parallel: None,
+    });
+    drop(granted);
+    state
+        .limits
+        .reserve_batch(batch_descriptors(ds, &principal), tokens, requests)
+        .await?;
+
+    // create it upstream (without the gateway's routing field)
+    let mut body = v;
+    if let Some(o) = body.as_object_mut() {
+        o.remove("model");
+    }
+    let bytes = Bytes::from(
+        serde_json::to_vec(&body).map_err(|e| RequestError::InvalidJson(e.to_string()))?,
+    );
+    let uri = dep.uri("/batches").ok_or_else(unsupported)?;
+    let resp = upstream::send(&state.client, &dep, Method::POST, &uri, &[bytes], false).await?;
+    if !resp.status().is_success() {
+        return Err(UpstreamError::from_response(resp).await.into());
+    }
+    let (head, incoming) = resp.into_parts();
+    let out = incoming
+        .collect()
+        .await
+        .map_err(|e| UpstreamError::Body(e.to_string()))?
+        .to_bytes();
+    let mut r = Response::new(Body::full(out));
+    *r.status_mut() = head.status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    Ok(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_lines_and_tokens() {
+        let input = b"{\"custom_id\":\"a\",\"body\":{\"model\":\"m\",\"max_tokens\":10}}\n\n{\"custom_id\":\"b\",\"body\":{\"model\":\"m\"}}\n";
+        let (n, t) = count(input).unwrap();
+        assert_eq!(n, 2);
+        let b1 = r#"{"max_tokens":10,"model":"m"}"#.len() as u64 / 4 + 10;
+        let b2 = r#"{"model":"m"}"#.len() as u64 / 4;
+        assert_eq!(t, b1 + b2);
+        assert!(matches!(
+            count(b"{\"body\":1}\nnope\n"),
+            Err(BatchError::BadLine { line: 2, .. })
+        ));
+    }
+}
