@@ -943,7 +943,7 @@ fn orchestrate(args: &[String]) {
             );
             let served = t.served.load(Ordering::Relaxed);
             println!(
-                "Redis script calls during the alternation: {calls} for {served} limited requests ({:.3} per request: one check before the upstream call, one release of the token reservation after; {limited} phases)",
+                "Redis script calls during the alternation: {calls} for {served} limited requests ({:.3} per request; each admission rides in exactly one call before its upstream call, shared with the admissions and releases that queued meanwhile; {limited} phases)",
                 calls as f64 / served.max(1) as f64
             );
         }

@@ -178,3 +178,58 @@ pub fn one_model(name: &str, model: &str, base: &str, extra: &str) -> String {
         "model_list:\n  - model_name: \"{name}\"\n    tianji_params:\n      model: \"{model}\"\n      api_base: \"{base}\"\n      api_key: sk-provider-secret\n{extra}"
     )
 }
+
+/// A gateway in its own OS process (the release or debug `tianji` binary), for tests where
+/// instances must share nothing but Postgres and Redis.
+pub struct GatewayProcess {
+    child: std::process::Child,
+    pub port: u16,
+    _config: tempfile::NamedTempFile,
+}
+
+impl GatewayProcess {
+    pub async fn start(yaml: &str) -> Self {
+        use std::io::Write;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut cfg = tempfile::NamedTempFile::new().unwrap();
+        cfg.write_all(yaml.as_bytes()).unwrap();
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_tianji"))
+            .args([
+                "--config",
+                cfg.path().to_str().unwrap(),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+            ])
+            .env("TIANJI_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let ready = eventually(Duration::from_secs(20), || {
+            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+        })
+        .await;
+        assert!(ready, "gateway process did not start");
+        Self {
+            child,
+            port,
+            _config: cfg,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{}", self.port, path)
+    }
+}
+
+impl Drop for GatewayProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

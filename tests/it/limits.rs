@@ -16,7 +16,7 @@ use crate::common::mock_upstream::{
     MockUpstream, Recorded, Reply, chat_stream_events, default_reply,
 };
 use crate::common::redis::TempRedis;
-use crate::common::{MASTER_KEY, Resp, TestGateway, client, send};
+use crate::common::{GatewayProcess, MASTER_KEY, Resp, TestGateway, client, send};
 
 use super::admin_keys::call;
 
@@ -287,13 +287,23 @@ async fn team_model_and_end_user_limits() {
     gw.gw.shutdown().await;
 }
 
-/// Start a stream, read its first chunk, then hang up.
-async fn stream_and_hang_up(gw: &TestGateway, key: &str) {
+async fn chat_at(url: &str, key: &str, body: &Value) -> Resp {
+    send(
+        Method::POST,
+        url,
+        &[("authorization", &format!("Bearer {key}"))],
+        Bytes::from(body.to_string()),
+    )
+    .await
+}
+
+/// Start a stream at `url`, read its first chunk, then hang up.
+async fn stream_and_hang_up_at(url: &str, key: &str) {
     let body =
         json!({"model": "gpt", "stream": true, "messages": [{"role": "user", "content": "hi"}]});
     let req = Request::builder()
         .method(Method::POST)
-        .uri(gw.url("/v1/chat/completions"))
+        .uri(url)
         .header("authorization", format!("Bearer {key}"))
         .header("content-type", "application/json")
         .body(Full::new(Bytes::from(body.to_string())))
@@ -311,39 +321,46 @@ async fn two_instances_share_limits_and_slots() {
     let db = TestDb::create().await;
     let up = slow_mock(Duration::from_millis(300)).await;
     let redis = shared_redis();
+    // instance a in this process, instance b in its own process: they share only Postgres
+    // and Redis
     let a = db_gateway(&db, &up, Some(&redis), "").await;
-    let b = db_gateway(&db, &up, Some(&redis), "").await;
+    let b = GatewayProcess::start(&format!(
+        "model_list:\n  - model_name: gpt\n    tianji_params: {{model: openai/gpt-4o, api_base: \"{base}\", api_key: sk-up}}\ngeneral_settings:\n  master_key: {MASTER_KEY}\n  database_url: \"{u}\"\nrouter_settings:\n  redis_url: \"{redis}\"\n",
+        base = up.base(),
+        u = db.url
+    ))
+    .await;
+    let url_a = a.url("/v1/chat/completions");
+    let url_b = b.url("/v1/chat/completions");
+    let at = |i: usize| {
+        if i % 2 == 0 {
+            url_a.as_str()
+        } else {
+            url_b.as_str()
+        }
+    };
     // rpm 10, 30 requests spread over both instances: exactly 10 succeed
     let key = new_key(&a, json!({"rpm_limit": 10})).await;
     let body = json!({"model": "gpt", "messages": [{"role": "user", "content": "hi"}], "mock_response": "ok"});
-    let rs = futures_util::future::join_all((0..30).map(|i| {
-        let gw = if i % 2 == 0 { &a } else { &b };
-        chat(gw, &key, &body)
-    }))
-    .await;
+    let rs = futures_util::future::join_all((0..30).map(|i| chat_at(at(i), &key, &body))).await;
     let ok = rs.iter().filter(|r| r.status == 200).count();
     assert_eq!(ok, 10, "{:?}", statuses(&rs));
     assert!(rs.iter().all(|r| r.status == 200 || r.status == 429));
     // max_parallel_requests 2: six concurrent slow requests over both never exceed 2 upstream
     let key = new_key(&a, json!({"max_parallel_requests": 2})).await;
     let slow = hi("gpt");
-    let rs = futures_util::future::join_all((0..6).map(|i| {
-        let gw = if i % 2 == 0 { &a } else { &b };
-        chat(gw, &key, &slow)
-    }))
-    .await;
+    let rs = futures_util::future::join_all((0..6).map(|i| chat_at(at(i), &key, &slow))).await;
     let ok = rs.iter().filter(|r| r.status == 200).count();
     assert!((1..=2).contains(&ok), "{:?}", statuses(&rs));
     assert!(up.flights.max.load(Ordering::SeqCst) <= 2);
     wait_no_slots(&redis, &key).await;
     // streams cut off by their clients free their slots too, on both instances
-    stream_and_hang_up(&a, &key).await;
-    stream_and_hang_up(&b, &key).await;
+    stream_and_hang_up_at(&url_a, &key).await;
+    stream_and_hang_up_at(&url_b, &key).await;
     assert!(up.flights.max.load(Ordering::SeqCst) <= 2);
     wait_no_slots(&redis, &key).await;
-    assert_eq!(chat(&b, &key, &slow).await.status, 200);
+    assert_eq!(chat_at(&url_b, &key, &slow).await.status, 200);
     a.gw.shutdown().await;
-    b.gw.shutdown().await;
 }
 
 fn config_gateway_yaml(up: &MockUpstream, redis: &str, rpm: Option<u64>, extra: &str) -> String {
