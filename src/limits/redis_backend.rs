@@ -10,6 +10,8 @@ use tokio::sync::{mpsc, oneshot};
 use super::{Counted, Descriptor, HeldOn, Refusal, Refused};
 
 const SCRIPT: &str = include_str!("lua/batch.lua");
+/// Longest wait for one call (admissions give up earlier and count locally).
+const CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 /// Most operations in one call.
 const MAX_BATCH: usize = 128;
 
@@ -28,11 +30,19 @@ struct Release {
     on: Vec<HeldOn>,
     slot: u64,
     delta: i64,
+    /// Calls that failed with it.
+    failures: u32,
 }
+
+/// A release whose call failed is retried with the next calls (at least every second) this
+/// many times; after that its slots expire on their own (slot ttl).
+const RELEASE_ATTEMPTS: u32 = 120;
 
 enum Op {
     Admit(Admit),
     Release(Release),
+    /// Wake-up to retry failed releases.
+    Nothing,
 }
 
 pub struct RedisLimits {
@@ -82,7 +92,12 @@ impl RedisLimits {
 
     /// Free the slots and correct the token reservation of a finished request (queued).
     pub fn release(&self, on: Vec<HeldOn>, slot: u64, delta: i64) {
-        let _ = self.tx.send(Op::Release(Release { on, slot, delta }));
+        let _ = self.tx.send(Op::Release(Release {
+            on,
+            slot,
+            delta,
+            failures: 0,
+        }));
     }
 }
 
@@ -94,8 +109,23 @@ async fn courier(
 ) {
     let script = redis::Script::new(SCRIPT);
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    while let Some(first) = rx.recv().await {
-        batch.push(first);
+    let mut retry: Vec<Op> = Vec::new();
+    loop {
+        let first = if retry.is_empty() {
+            rx.recv().await
+        } else {
+            match tokio::time::timeout(std::time::Duration::from_secs(1), rx.recv()).await {
+                Ok(op) => op,
+                Err(_) => Some(Op::Nothing),
+            }
+        };
+        let Some(first) = first else {
+            return; // the limiter is gone
+        };
+        batch.append(&mut retry);
+        if !matches!(first, Op::Nothing) {
+            batch.push(first);
+        }
         while batch.len() < MAX_BATCH {
             match rx.try_recv() {
                 Ok(op) => batch.push(op),
@@ -103,7 +133,14 @@ async fn courier(
             }
         }
         run(&script, &mut conn.clone(), &mut batch, window, slot_ttl).await;
-        batch.clear();
+        // what is left: releases of a failed call, to try again
+        retry.extend(batch.drain(..).filter_map(|op| match op {
+            Op::Release(mut r) if r.failures < RELEASE_ATTEMPTS => {
+                r.failures += 1;
+                Some(Op::Release(r))
+            }
+            _ => None,
+        }));
     }
 }
 
@@ -114,6 +151,9 @@ async fn run(
     window: u64,
     slot_ttl: u64,
 ) {
+    if batch.is_empty() {
+        return;
+    }
     let mut inv = script.prepare_invoke();
     inv.arg(window).arg(slot_ttl);
     for op in batch.iter() {
@@ -146,13 +186,26 @@ async fn run(
                     .arg(u8::from(o.parallel));
                 }
             }
+            Op::Nothing => {}
         }
     }
-    let result: Result<Vec<redis::Value>, redis::RedisError> = inv.invoke_async(conn).await;
-    let admits = batch.drain(..).filter_map(|op| match op {
-        Op::Admit(a) => Some(a),
-        Op::Release(_) => None,
-    });
+    let result: Result<Vec<redis::Value>, String> =
+        match tokio::time::timeout(CALL_TIMEOUT, inv.invoke_async(conn)).await {
+            Ok(r) => r.map_err(|e| e.to_string()),
+            Err(_) => Err("timed out".to_string()),
+        };
+    let failed = result.is_err();
+    // admissions are answered either way; releases stay in `batch` only when the call failed
+    let mut admits = Vec::new();
+    let mut kept = Vec::new();
+    for op in batch.drain(..) {
+        match op {
+            Op::Admit(a) => admits.push(a),
+            Op::Release(r) if failed => kept.push(Op::Release(r)),
+            _ => {}
+        }
+    }
+    batch.extend(kept);
     match result {
         Ok(results) => {
             let mut results = results.into_iter();
@@ -165,10 +218,9 @@ async fn run(
             }
         }
         Err(e) => {
-            // The slots of failed releases expire after the slot ttl.
             tracing::debug!(error = %e, "rate limit call failed");
             for a in admits {
-                let _ = a.reply.send(Err(e.to_string()));
+                let _ = a.reply.send(Err(e.clone()));
             }
         }
     }

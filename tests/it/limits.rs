@@ -333,7 +333,7 @@ async fn two_instances_share_limits_and_slots() {
     let url_a = a.url("/v1/chat/completions");
     let url_b = b.url("/v1/chat/completions");
     let at = |i: usize| {
-        if i % 2 == 0 {
+        if i.is_multiple_of(2) {
             url_a.as_str()
         } else {
             url_b.as_str()
