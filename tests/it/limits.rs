@@ -799,3 +799,79 @@ async fn batch_limiter_reserves_whole_batches() {
     );
     gw.gw.shutdown().await;
 }
+
+/// Random interleavings of admissions and releases against Redis (batched by the courier)
+/// never leave a slot behind and never admit more than the limit.
+#[tokio::test]
+async fn random_interleavings_leave_no_slot_in_redis() {
+    use tianji::limits::{Descriptor, Limits, Options};
+    let redis = shared_redis();
+    let conn = redis::aio::ConnectionManager::new(redis::Client::open(redis.as_str()).unwrap())
+        .await
+        .unwrap();
+    let limits = Arc::new(Limits::new(Some(conn), Options::default()));
+    let value = format!("prop-{}", uuid::Uuid::now_v7().simple());
+    let d = Descriptor::plain("api_key", value.clone(), None, Some(1_000_000_000), Some(3));
+    let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let mut held = Vec::new();
+    for _ in 0..400 {
+        // a few admissions at once, so some share a call
+        let n = (next() % 3 + 1) as usize;
+        let tries = futures_util::future::join_all(
+            (0..n).map(|i| limits.acquire(vec![d.clone()], next() % 50 + i as u64)),
+        )
+        .await;
+        for t in tries {
+            match t {
+                Ok(Some(h)) => held.push(h),
+                Ok(None) => unreachable!(),
+                Err(e) => assert!(e.to_string().contains("max_parallel_requests"), "{e}"),
+            }
+        }
+        assert!(held.len() <= 3, "{} admitted at once", held.len());
+        let drop_n = (next() as usize) % (held.len() + 1);
+        for _ in 0..drop_n {
+            let i = (next() as usize) % held.len();
+            let mut h = held.swap_remove(i);
+            if next() % 2 == 0 {
+                h.used(next() % 40, next() % 40);
+            }
+            drop(h);
+        }
+        // releases are queued: let them land before counting
+        let live = held.len();
+        let mut seen = usize::MAX;
+        for _ in 0..100 {
+            seen = slots_of(&redis, &value).await;
+            if seen == live {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(seen, live);
+    }
+    held.clear();
+    for _ in 0..100 {
+        if slots_of(&redis, &value).await == 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("slots left in Redis");
+}
+
+async fn slots_of(redis: &str, value: &str) -> usize {
+    let c = redis::Client::open(redis).unwrap();
+    let mut conn = c.get_multiplexed_async_connection().await.unwrap();
+    redis::cmd("ZCARD")
+        .arg(format!("tianji:{{rl}}:api_key:{value}:parallel"))
+        .query_async(&mut conn)
+        .await
+        .unwrap()
+}
