@@ -6,7 +6,7 @@
 //! batch routes (get, list, cancel) come with the files and batches endpoints.
 
 use bytes::Bytes;
-use http::{Method, Request, Response, StatusCode, header};
+use http::{Method, Request, Response, StatusCode};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use serde_json::Value;
@@ -15,7 +15,7 @@ use crate::auth::Principal;
 use crate::body::Body;
 use crate::error::GatewayError;
 use crate::limits::Descriptor;
-use crate::pipeline::parse::{self, RequestError};
+use crate::pipeline::parse::RequestError;
 use crate::state::AppState;
 use crate::upstream::{self, UpstreamError};
 
@@ -74,10 +74,6 @@ pub fn count(input: &[u8]) -> Result<(u64, u64), BatchError> {
     Ok((requests, tokens))
 }
 
-fn limit(v: Option<i64>) -> Option<u64> {
-    v.and_then(|n| u64::try_from(n).ok())
-}
-
 /// The caller's request and token limits (no parallel limits: a batch holds no slot), and
 /// its tokens-per-day limits.
 fn batch_descriptors(mut ds: Vec<Descriptor>, principal: &Principal) -> Vec<Descriptor> {
@@ -87,7 +83,7 @@ fn batch_descriptors(mut ds: Vec<Descriptor>, principal: &Principal) -> Vec<Desc
     });
     if let Principal::Key(c) = principal {
         let mut tpd = |kind: &'static str, value: &str, n: Option<i64>| {
-            if let Some(n) = limit(n) {
+            if let Some(n) = crate::limits::descriptor::limit(n) {
                 ds.push(Descriptor {
                     window: Some(DAY_MS),
                     ..Descriptor::plain(kind, value.to_string(), None, Some(n), None)
@@ -102,27 +98,12 @@ fn batch_descriptors(mut ds: Vec<Descriptor>, principal: &Principal) -> Vec<Desc
     ds
 }
 
-fn query_param(q: Option<&str>, name: &str) -> Option<String> {
-    q?.split('&').find_map(|kv| {
-        let (k, v) = kv.split_once('=')?;
-        (k == name).then(|| v.to_string())
-    })
-}
-
 /// `POST /v1/batches`
 pub async fn create(
     state: &AppState,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, GatewayError> {
-    let principal = state.auth.authenticate(req.headers()).await?;
-    crate::auth::access::check_route(&principal, req.uri().path())?;
-    let (parts, body) = req.into_parts();
-    let declared = parts
-        .headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|s| s.parse::<u64>().ok());
-    let raw = parse::read_body(body, declared, state.max_body_bytes).await?;
+    let (principal, parts, raw) = crate::pipeline::authenticated_body(state, req).await?;
     let v: Value =
         serde_json::from_slice(&raw).map_err(|e| RequestError::InvalidJson(e.to_string()))?;
     if !v.is_object() {
@@ -144,7 +125,7 @@ pub async fn create(
                 .and_then(|h| h.to_str().ok())
                 .map(str::to_string)
         })
-        .or_else(|| query_param(parts.uri.query(), "model"))
+        .or_else(|| crate::pipeline::query_param(parts.uri.query(), "model"))
         .ok_or(BatchError::NoModel)?;
     let table = state.models.load_full();
     let granted = crate::auth::access::authorize(
@@ -202,22 +183,8 @@ pub async fn create(
     );
     let uri = dep.uri("/batches").ok_or_else(unsupported)?;
     let resp = upstream::send(&state.client, &dep, Method::POST, &uri, &[bytes], false).await?;
-    if !resp.status().is_success() {
-        return Err(UpstreamError::from_response(resp).await.into());
-    }
-    let (head, incoming) = resp.into_parts();
-    let out = incoming
-        .collect()
-        .await
-        .map_err(|e| UpstreamError::Body(e.to_string()))?
-        .to_bytes();
-    let mut r = Response::new(Body::full(out));
-    *r.status_mut() = head.status;
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        http::HeaderValue::from_static("application/json"),
-    );
-    Ok(r)
+    let (head, out) = upstream::ok_body(resp).await?;
+    Ok(crate::error::json_response(head.status, out))
 }
 
 #[cfg(test)]

@@ -60,7 +60,7 @@ impl Descriptor {
 }
 
 /// A stored limit: negative or missing means none.
-fn limit(v: Option<i64>) -> Option<u64> {
+pub fn limit(v: Option<i64>) -> Option<u64> {
     v.and_then(|n| u64::try_from(n).ok())
 }
 

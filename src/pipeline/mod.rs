@@ -153,18 +153,8 @@ async fn llm(
     peer: SocketAddr,
     ctx: &mut RequestCtx,
 ) -> Result<Response<Body>, GatewayError> {
-    // authenticate (before reading the body)
-    let principal = state.auth.authenticate(req.headers()).await?;
-    crate::auth::access::check_route(&principal, req.uri().path())?;
-
-    // parse
-    let (parts, body) = req.into_parts();
-    let declared = parts
-        .headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|s| s.parse::<u64>().ok());
-    let raw = parse::read_body(body, declared, state.max_body_bytes).await?;
+    // authenticate (before reading the body), parse
+    let (principal, parts, raw) = authenticated_body(state, req).await?;
     let mut parsed = parse::parse(raw, expect)?;
     // Responses API: no `stream_options` (usage comes in its final event); an earlier response
     // named by `previous_response_id` must belong to the caller and pins its deployment.
@@ -425,6 +415,32 @@ async fn llm(
     *out.status_mut() = head.status;
     copy_content_type(&head, &mut out, "application/json");
     Ok(out)
+}
+
+/// Authenticate the caller (and its `allowed_routes`), then read the body within
+/// `max_request_size_mb`.
+pub async fn authenticated_body(
+    state: &AppState,
+    req: Request<Incoming>,
+) -> Result<(crate::auth::Principal, http::request::Parts, bytes::Bytes), GatewayError> {
+    let principal = state.auth.authenticate(req.headers()).await?;
+    crate::auth::access::check_route(&principal, req.uri().path())?;
+    let (parts, body) = req.into_parts();
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|s| s.parse::<u64>().ok());
+    let raw = parse::read_body(body, declared, state.max_body_bytes).await?;
+    Ok((principal, parts, raw))
+}
+
+/// `name`'s value in a query string (as written, not percent-decoded).
+pub fn query_param(q: Option<&str>, name: &str) -> Option<String> {
+    q?.split('&').find_map(|kv| {
+        let (k, v) = kv.split_once('=')?;
+        (k == name).then(|| v.to_string())
+    })
 }
 
 /// Check the caller owns `previous_response_id` and put the provider's id in the body; also

@@ -10,16 +10,14 @@ pub mod ids;
 
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
-use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use serde_json::Value;
 
 use crate::auth::Principal;
 use crate::body::Body;
 use crate::error::GatewayError;
-use crate::router::Deployment;
 use crate::state::AppState;
-use crate::upstream::{self, UpstreamError};
+use crate::upstream;
 use ids::{Owned, Sealer};
 
 const DISABLE_HINT: &str = "To disable this security feature, set general_settings::disable_responses_id_security to True in the config.yaml file.";
@@ -56,6 +54,23 @@ impl ResponsesError {
     }
 }
 
+/// `raw` as owned by `principal` (its user and team) on deployment `model_id`.
+fn owner(raw: &str, principal: &Principal, model_id: &str) -> Owned {
+    Owned {
+        raw: raw.to_string(),
+        user_id: principal.user_id().unwrap_or_default().to_string(),
+        team_id: caller_team(principal).to_string(),
+        model_id: model_id.to_string(),
+    }
+}
+
+fn caller_team(principal: &Principal) -> &str {
+    principal
+        .key()
+        .and_then(|k| k.key.team_id.as_deref())
+        .unwrap_or_default()
+}
+
 /// Response-ID security settings.
 #[derive(Debug)]
 pub struct IdSecurity {
@@ -79,16 +94,7 @@ impl IdSecurity {
         if self.disabled {
             return None;
         }
-        let team_id = principal
-            .key()
-            .and_then(|k| k.key.team_id.clone())
-            .unwrap_or_default();
-        self.sealer.as_ref()?.seal(&Owned {
-            raw: raw.to_string(),
-            user_id: principal.user_id().unwrap_or_default().to_string(),
-            team_id,
-            model_id: model_id.to_string(),
-        })
+        self.sealer.as_ref()?.seal(&owner(raw, principal, model_id))
     }
 
     /// The provider's id behind `id` and the deployment holding it (when the id says), if
@@ -111,14 +117,10 @@ impl IdSecurity {
         };
         if !self.disabled && !principal.is_admin() {
             let user = principal.user_id().unwrap_or_default();
-            let team = principal
-                .key()
-                .and_then(|k| k.key.team_id.as_deref())
-                .unwrap_or_default();
             if !o.user_id.is_empty() && o.user_id != user {
                 return Err(ResponsesError::OtherUser);
             }
-            if !o.team_id.is_empty() && o.team_id != team {
+            if !o.team_id.is_empty() && o.team_id != caller_team(principal) {
                 return Err(ResponsesError::OtherTeam);
             }
         }
@@ -145,15 +147,7 @@ impl IdSecurity {
         }
         Some(EventSealer {
             sealer: self.sealer.clone()?,
-            owner: Owned {
-                raw: String::new(),
-                user_id: principal.user_id().unwrap_or_default().to_string(),
-                team_id: principal
-                    .key()
-                    .and_then(|k| k.key.team_id.clone())
-                    .unwrap_or_default(),
-                model_id: model_id.to_string(),
-            },
+            owner: owner("", principal, model_id),
         })
     }
 }
@@ -228,7 +222,7 @@ pub async fn by_id(
         .get("x-tianji-model")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string)
-        .or_else(|| query_param(req.uri().query(), "model"));
+        .or_else(|| crate::pipeline::query_param(req.uri().query(), "model"));
     let dep = match (&model_id, hint) {
         (Some(m), _) => table.deployments().find(|d| &d.id == m).cloned(),
         (None, Some(model)) => table.resolve(&model).ok().map(|r| r.pick().clone()),
@@ -263,35 +257,13 @@ pub async fn by_id(
         Vec::new()
     };
     let resp = upstream::send(&state.client, &dep, method, &uri, &body, false).await?;
-    if !resp.status().is_success() {
-        return Err(UpstreamError::from_response(resp).await.into());
-    }
-    let (head, incoming) = resp.into_parts();
-    let bytes = incoming
-        .collect()
-        .await
-        .map_err(|e| UpstreamError::Body(e.to_string()))?
-        .to_bytes();
+    let (head, bytes) = upstream::ok_body(resp).await?;
     let bytes = match action {
         Action::InputItems => bytes,
-        _ => owned_body(state, &bytes, &principal, &dep).unwrap_or(bytes),
+        _ => state
+            .response_ids
+            .seal_body(&bytes, &principal, &dep.id)
+            .unwrap_or(bytes),
     };
-    let mut out = Response::new(Body::full(bytes));
-    *out.status_mut() = head.status;
-    out.headers_mut().insert(
-        http::header::CONTENT_TYPE,
-        http::HeaderValue::from_static("application/json"),
-    );
-    Ok(out)
-}
-
-fn owned_body(state: &AppState, b: &Bytes, p: &Principal, dep: &Deployment) -> Option<Bytes> {
-    state.response_ids.seal_body(b, p, &dep.id)
-}
-
-fn query_param(q: Option<&str>, name: &str) -> Option<String> {
-    q?.split('&').find_map(|kv| {
-        let (k, v) = kv.split_once('=')?;
-        (k == name).then(|| v.to_string())
-    })
+    Ok(crate::error::json_response(head.status, bytes))
 }

@@ -234,6 +234,22 @@ pub async fn send(
     }
 }
 
+/// The whole body of a successful response, or the provider's error.
+pub async fn ok_body(
+    resp: Response<Incoming>,
+) -> Result<(http::response::Parts, Bytes), UpstreamError> {
+    if !resp.status().is_success() {
+        return Err(UpstreamError::from_response(resp).await);
+    }
+    let (head, incoming) = resp.into_parts();
+    let bytes = incoming
+        .collect()
+        .await
+        .map_err(|e| UpstreamError::Body(e.to_string()))?
+        .to_bytes();
+    Ok((head, bytes))
+}
+
 fn error_chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut cur = e.source();

@@ -75,13 +75,7 @@ fn hi(model: &str) -> Value {
 }
 
 async fn chat(gw: &TestGateway, key: &str, body: &Value) -> Resp {
-    send(
-        Method::POST,
-        &gw.url("/v1/chat/completions"),
-        &[("authorization", &format!("Bearer {key}"))],
-        Bytes::from(body.to_string()),
-    )
-    .await
+    chat_at(&gw.url("/v1/chat/completions"), key, body).await
 }
 
 fn statuses(rs: &[Resp]) -> Vec<u16> {

@@ -95,6 +95,16 @@ async fn as_key(
     .await
 }
 
+/// The four calls on a response by id.
+fn by_id(id: &str) -> [(Method, String); 4] {
+    [
+        (Method::GET, format!("/v1/responses/{id}")),
+        (Method::GET, format!("/v1/responses/{id}/input_items")),
+        (Method::POST, format!("/v1/responses/{id}/cancel")),
+        (Method::DELETE, format!("/v1/responses/{id}")),
+    ]
+}
+
 fn create(previous: Option<&str>) -> Value {
     let mut v = json!({"model": "gpt", "input": "hello"});
     if let Some(p) = previous {
@@ -125,12 +135,7 @@ async fn response_ids_belong_to_their_owner() {
     assert!(!r.text().contains(RAW));
 
     // the owner can use it; the upstream sees the provider's id
-    for (m, p) in [
-        (Method::GET, format!("/v1/responses/{id}")),
-        (Method::GET, format!("/v1/responses/{id}/input_items")),
-        (Method::POST, format!("/v1/responses/{id}/cancel")),
-        (Method::DELETE, format!("/v1/responses/{id}")),
-    ] {
+    for (m, p) in by_id(&id) {
         let r = as_key(&gw, &alice, m.clone(), &p, None).await;
         assert_eq!(r.status, 200, "{m} {p}: {}", r.text());
         assert!(!r.text().contains(RAW), "{}", r.text());
@@ -156,12 +161,7 @@ async fn response_ids_belong_to_their_owner() {
 
     // another user cannot, whatever the call
     let before = up.requests().len();
-    for (m, p) in [
-        (Method::GET, format!("/v1/responses/{id}")),
-        (Method::GET, format!("/v1/responses/{id}/input_items")),
-        (Method::POST, format!("/v1/responses/{id}/cancel")),
-        (Method::DELETE, format!("/v1/responses/{id}")),
-    ] {
+    for (m, p) in by_id(&id) {
         let e = as_key(&gw, &bob, m, &p, None).await.assert_error(403);
         assert!(
             e["error"]["message"].as_str().unwrap().starts_with(
