@@ -53,10 +53,6 @@ impl Descriptor {
             window: None,
         }
     }
-
-    fn limited(&self) -> bool {
-        self.rpm.is_some() || self.tpm.is_some() || self.parallel.is_some()
-    }
 }
 
 /// A stored limit: negative or missing means none.
@@ -69,9 +65,15 @@ fn per_model(metadata: &Value, field: &str, model: &str) -> Option<u64> {
     metadata.get(field)?.get(model)?.as_u64()
 }
 
-fn push(out: &mut Vec<Descriptor>, d: Descriptor) {
-    if d.limited() {
-        out.push(d);
+/// Limits of one descriptor: requests and tokens per window, requests in flight.
+type Caps = (Option<u64>, Option<u64>, Option<u64>);
+
+/// Add a descriptor when it has a limit; its value is built only then, so a request without
+/// limits allocates nothing here.
+fn push(out: &mut Vec<Descriptor>, kind: &'static str, caps: Caps, value: impl FnOnce() -> String) {
+    let (rpm, tpm, parallel) = caps;
+    if rpm.is_some() || tpm.is_some() || parallel.is_some() {
+        out.push(Descriptor::plain(kind, value(), rpm, tpm, parallel));
     }
 }
 
@@ -92,126 +94,78 @@ pub fn descriptors(s: &Subject<'_>) -> Vec<Descriptor> {
     if let Principal::Key(caller) = s.principal {
         key_descriptors(caller, s.model, &mut out);
     }
-    if let Some((id, rec)) = s.end_user
-        && let Some(e) = rec
-    {
-        push(
-            &mut out,
-            Descriptor::plain(
-                "end_user",
-                id.to_string(),
-                limit(e.rpm_limit),
-                limit(e.tpm_limit),
-                limit(e.max_parallel_requests),
-            ),
+    if let Some((id, Some(e))) = s.end_user {
+        let caps = (
+            limit(e.rpm_limit),
+            limit(e.tpm_limit),
+            limit(e.max_parallel_requests),
         );
+        push(&mut out, "end_user", caps, || id.to_string());
     }
     let dep = s.deployment;
-    push(
-        &mut out,
-        Descriptor::plain(
-            "deployment",
-            dep.id.clone(),
-            dep.rpm,
-            dep.tpm,
-            dep.max_parallel_requests,
-        ),
-    );
-    push(
-        &mut out,
-        Descriptor::plain(
-            "global",
-            "max_parallel_requests".into(),
-            None,
-            None,
-            s.global_parallel,
-        ),
-    );
+    let caps = (dep.rpm, dep.tpm, dep.max_parallel_requests);
+    push(&mut out, "deployment", caps, || dep.id.clone());
+    let caps = (None, None, s.global_parallel);
+    push(&mut out, "global", caps, || "max_parallel_requests".into());
     out
 }
 
 fn key_descriptors(c: &KeyCaller, model: &str, out: &mut Vec<Descriptor>) {
     let key = &c.key;
-    push(
-        out,
-        Descriptor::plain(
-            "api_key",
-            key.token.clone(),
-            limit(key.rpm_limit),
-            limit(key.tpm_limit),
-            limit(key.max_parallel_requests),
-        ),
+    let caps = (
+        limit(key.rpm_limit),
+        limit(key.tpm_limit),
+        limit(key.max_parallel_requests),
     );
-    push(
-        out,
-        Descriptor::plain(
-            "model_per_key",
-            format!("{}:{model}", key.token),
-            per_model(&key.metadata, "model_rpm_limit", model),
-            per_model(&key.metadata, "model_tpm_limit", model),
-            None,
-        ),
+    push(out, "api_key", caps, || key.token.clone());
+    let caps = (
+        per_model(&key.metadata, "model_rpm_limit", model),
+        per_model(&key.metadata, "model_tpm_limit", model),
+        None,
     );
+    push(out, "model_per_key", caps, || {
+        format!("{}:{model}", key.token)
+    });
     if let Some(u) = &c.user {
-        push(
-            out,
-            Descriptor::plain(
-                "user",
-                u.user_id.clone(),
-                limit(u.rpm_limit),
-                limit(u.tpm_limit),
-                limit(u.max_parallel_requests),
-            ),
+        let caps = (
+            limit(u.rpm_limit),
+            limit(u.tpm_limit),
+            limit(u.max_parallel_requests),
         );
+        push(out, "user", caps, || u.user_id.clone());
     }
     if let Some(t) = &c.team {
-        push(
-            out,
-            Descriptor::plain(
-                "team",
-                t.team_id.clone(),
-                limit(t.rpm_limit),
-                limit(t.tpm_limit),
-                limit(t.max_parallel_requests),
-            ),
+        let caps = (
+            limit(t.rpm_limit),
+            limit(t.tpm_limit),
+            limit(t.max_parallel_requests),
         );
-        push(
-            out,
-            Descriptor::plain(
-                "model_per_team",
-                format!("{}:{model}", t.team_id),
-                per_model(&t.metadata, "model_rpm_limit", model),
-                per_model(&t.metadata, "model_tpm_limit", model),
-                None,
-            ),
+        push(out, "team", caps, || t.team_id.clone());
+        let caps = (
+            per_model(&t.metadata, "model_rpm_limit", model),
+            per_model(&t.metadata, "model_tpm_limit", model),
+            None,
         );
+        push(out, "model_per_team", caps, || {
+            format!("{}:{model}", t.team_id)
+        });
         if let Some(user_id) = key.user_id.as_deref() {
             let m = c.member.as_deref();
             let meta = |f: &str| t.metadata.get(f).and_then(Value::as_u64);
-            push(
-                out,
-                Descriptor::plain(
-                    "team_member",
-                    format!("{}:{user_id}", t.team_id),
-                    m.and_then(|m| limit(m.rpm_limit))
-                        .or_else(|| meta("team_member_rpm_limit")),
-                    m.and_then(|m| limit(m.tpm_limit))
-                        .or_else(|| meta("team_member_tpm_limit")),
-                    None,
-                ),
+            let caps = (
+                m.and_then(|m| limit(m.rpm_limit))
+                    .or_else(|| meta("team_member_rpm_limit")),
+                m.and_then(|m| limit(m.tpm_limit))
+                    .or_else(|| meta("team_member_tpm_limit")),
+                None,
             );
+            push(out, "team_member", caps, || {
+                format!("{}:{user_id}", t.team_id)
+            });
         }
     }
     if let Some(o) = &c.org {
-        push(
-            out,
-            Descriptor::plain(
-                "organization",
-                o.organization_id.clone(),
-                limit(o.rpm_limit),
-                limit(o.tpm_limit),
-                None,
-            ),
-        );
+        let caps = (limit(o.rpm_limit), limit(o.tpm_limit), None);
+        push(out, "organization", caps, || o.organization_id.clone());
     }
 }
