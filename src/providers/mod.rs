@@ -4,6 +4,7 @@
 //! build time). Providers with their own wire format are listed in [`NATIVE`]; their translation
 //! modules live next to this file.
 
+pub mod anthropic;
 mod catalog;
 
 pub use catalog::{Catalog, CatalogError, ProviderSpec};

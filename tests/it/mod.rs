@@ -15,4 +15,5 @@ mod spend_reports;
 mod store;
 mod streaming;
 mod teams;
+mod translate_anthropic;
 mod users_audit;

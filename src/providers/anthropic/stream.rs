@@ -1,0 +1,153 @@
+//! Anthropic Messages event stream -> OpenAI chat completion chunks (`data: {...}\n\n`, ending
+//! with `data: [DONE]`), fed with upstream bytes split anywhere.
+
+use serde_json::{Value, json};
+
+use super::{finish_reason, response::usage};
+
+/// State of one translated stream.
+#[derive(Debug, Default)]
+pub struct StreamTranslator {
+    /// Bytes of an unfinished line.
+    carry: Vec<u8>,
+    id: String,
+    model: String,
+    created: u64,
+    /// Usage so far (input from `message_start`, output from `message_delta`).
+    usage: Value,
+    /// Content block index -> tool call index, for tool_use blocks.
+    tools: Vec<(u64, usize)>,
+    /// Send a final usage chunk (the client asked for `stream_options.include_usage`).
+    include_usage: bool,
+    done: bool,
+}
+
+impl StreamTranslator {
+    pub fn new(created: u64, include_usage: bool) -> Self {
+        Self {
+            created,
+            include_usage,
+            usage: json!({}),
+            ..Self::default()
+        }
+    }
+
+    fn chunk(&self, delta: Value, finish: Option<&str>) -> Vec<u8> {
+        let c = json!({"id": self.id, "object": "chat.completion.chunk", "created": self.created,
+            "model": self.model, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]});
+        sse(&c)
+    }
+
+    /// Translate the next upstream bytes.
+    pub fn feed(&mut self, bytes: &[u8]) -> Vec<u8> {
+        self.carry.extend_from_slice(bytes);
+        let Some(end) = self.carry.iter().rposition(|b| *b == b'\n') else {
+            return Vec::new();
+        };
+        let rest = self.carry.split_off(end + 1);
+        let lines = std::mem::replace(&mut self.carry, rest);
+        let mut out = Vec::new();
+        for line in lines.split(|b| *b == b'\n') {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            if let Some(data) = line.strip_prefix(b"data:") {
+                let data = data.strip_prefix(b" ").unwrap_or(data);
+                if let Ok(ev) = serde_json::from_slice::<Value>(data) {
+                    out.extend(self.event(&ev));
+                }
+            }
+        }
+        out
+    }
+
+    /// The end of the upstream stream.
+    pub fn finish(&mut self) -> Vec<u8> {
+        let mut out = self.feed(b"\n");
+        if !self.done {
+            self.done = true;
+            out.extend_from_slice(b"data: [DONE]\n\n");
+        }
+        out
+    }
+
+    fn event(&mut self, ev: &Value) -> Vec<u8> {
+        match ev.get("type").and_then(Value::as_str).unwrap_or("") {
+            "message_start" => {
+                let m = &ev["message"];
+                self.id = m["id"].as_str().unwrap_or("").to_string();
+                self.model = m["model"].as_str().unwrap_or("").to_string();
+                self.usage = m.get("usage").cloned().unwrap_or(json!({}));
+                self.chunk(json!({"role": "assistant", "content": ""}), None)
+            }
+            "content_block_start" => {
+                let b = &ev["content_block"];
+                if b["type"] == "tool_use" {
+                    let index = ev["index"].as_u64().unwrap_or(0);
+                    let call = self.tools.len();
+                    self.tools.push((index, call));
+                    self.chunk(
+                        json!({"tool_calls": [{"index": call, "id": b["id"], "type": "function",
+                            "function": {"name": b["name"], "arguments": ""}}]}),
+                        None,
+                    )
+                } else {
+                    Vec::new()
+                }
+            }
+            "content_block_delta" => {
+                let d = &ev["delta"];
+                match d["type"].as_str().unwrap_or("") {
+                    "text_delta" => self.chunk(json!({"content": d["text"]}), None),
+                    "thinking_delta" => {
+                        self.chunk(json!({"reasoning_content": d["thinking"]}), None)
+                    }
+                    "input_json_delta" => {
+                        let index = ev["index"].as_u64().unwrap_or(0);
+                        let call = self
+                            .tools
+                            .iter()
+                            .find(|(i, _)| *i == index)
+                            .map_or(0, |(_, c)| *c);
+                        self.chunk(
+                            json!({"tool_calls": [{"index": call, "function": {"arguments": d["partial_json"]}}]}),
+                            None,
+                        )
+                    }
+                    _ => Vec::new(),
+                }
+            }
+            "message_delta" => {
+                if let Some(u) = ev.get("usage").and_then(Value::as_object) {
+                    for (k, v) in u {
+                        self.usage[k.as_str()] = v.clone();
+                    }
+                }
+                let stop = ev["delta"]["stop_reason"].as_str().unwrap_or("end_turn");
+                self.chunk(json!({}), Some(finish_reason(stop)))
+            }
+            "message_stop" => {
+                let mut out = Vec::new();
+                if self.include_usage {
+                    let c = json!({"id": self.id, "object": "chat.completion.chunk", "created": self.created,
+                        "model": self.model, "choices": [], "usage": usage(&self.usage)});
+                    out = sse(&c);
+                }
+                self.done = true;
+                out.extend_from_slice(b"data: [DONE]\n\n");
+                out
+            }
+            "error" => {
+                let e = &ev["error"];
+                let c = json!({"error": {"message": e["message"], "type": e["type"], "param": null, "code": "500"}});
+                sse(&c)
+            }
+            _ => Vec::new(),
+        }
+    }
+}
+
+fn sse(v: &Value) -> Vec<u8> {
+    let mut out = b"data: ".to_vec();
+    out.extend_from_slice(v.to_string().as_bytes());
+    out.extend_from_slice(b"\n\n");
+    out
+}
