@@ -333,6 +333,9 @@ async fn llm(
     }
 
     // translate
+    if let (Some(uri), Expect::Chat) = (&dep.anthropic_messages, expect) {
+        return via_anthropic(state, &dep, uri, &parsed, ctx).await;
+    }
     let (spec, endpoints) = match (&dep.provider, &dep.endpoints) {
         (ProviderKind::OpenAiCompatible(spec), Some(ep)) => (spec, ep),
         (kind, _) => {
@@ -484,6 +487,76 @@ async fn seal_mocked(
         .seal_body(&bytes, principal, model_id)
         .unwrap_or(bytes);
     Response::from_parts(head, Body::full(bytes))
+}
+
+/// A chat request to an Anthropic deployment: translated to the Messages API and back
+/// (streams chunk by chunk).
+async fn via_anthropic(
+    state: &AppState,
+    dep: &Arc<Deployment>,
+    uri: &http::Uri,
+    parsed: &parse::ParsedRequest,
+    ctx: &mut RequestCtx,
+) -> Result<Response<Body>, GatewayError> {
+    use crate::providers::anthropic;
+    let req: serde_json::Value = serde_json::from_slice(&parsed.raw)
+        .map_err(|e| RequestError::InvalidJson(e.to_string()))?;
+    let body = anthropic::request::to_messages(&req, &dep.upstream_model)
+        .map_err(|e| RequestError::BadValue(e.to_string()))?;
+    let body = bytes::Bytes::from(
+        serde_json::to_vec(&body).map_err(|e| RequestError::BadValue(e.to_string()))?,
+    );
+    let created = crate::spend::unix(ctx.wall_start) as u64;
+    let t0 = Instant::now();
+    if parsed.stream {
+        let call = upstream::post(&state.client, dep, uri, std::slice::from_ref(&body), true);
+        let resp = tokio::time::timeout(dep.stream_timeout, call)
+            .await
+            .map_err(|_| UpstreamError::StreamTimeout(dep.stream_timeout.as_secs_f64()))??;
+        ctx.upstream_elapsed = t0.elapsed();
+        if !resp.status().is_success() {
+            return Err(UpstreamError::from_response(resp).await.into());
+        }
+        let (head, incoming) = resp.into_parts();
+        ctx.completion.status = head.status.as_u16();
+        let completion = ctx.completion.hand_off();
+        // usage always comes back for spend; the client sees it only if it asked
+        let relay = RelayBody::new(
+            incoming,
+            parsed.include_usage != Some(true),
+            dep.stream_timeout,
+            completion,
+        )
+        .translating(anthropic::stream::StreamTranslator::new(created, true));
+        let mut out = Response::new(Body::Relay(Box::new(relay)));
+        out.headers_mut().insert(
+            header::CONTENT_TYPE,
+            http::HeaderValue::from_static("text/event-stream"),
+        );
+        out.headers_mut().insert(
+            header::CACHE_CONTROL,
+            http::HeaderValue::from_static("no-cache"),
+        );
+        return Ok(out);
+    }
+    let call = async {
+        let resp =
+            upstream::post(&state.client, dep, uri, std::slice::from_ref(&body), false).await?;
+        upstream::ok_body(resp).await
+    };
+    let (head, bytes) = tokio::time::timeout(dep.timeout, call)
+        .await
+        .map_err(|_| UpstreamError::Timeout(dep.timeout.as_secs_f64()))??;
+    ctx.upstream_elapsed = t0.elapsed();
+    let msg: serde_json::Value = serde_json::from_slice(&bytes)
+        .map_err(|e| UpstreamError::Body(format!("Anthropic sent invalid JSON: {e}")))?;
+    let chat = anthropic::response::to_chat(&msg, created);
+    let out = bytes::Bytes::from(chat.to_string());
+    ctx.completion.usage = sse::usage_of_body(&out);
+    if let Some((_, resp)) = ctx.completion.bodies.as_mut() {
+        *resp = Some(out.clone());
+    }
+    Ok(crate::error::json_response(head.status, out))
 }
 
 /// The provider's content type, or `default` when it sent none.

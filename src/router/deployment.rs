@@ -72,6 +72,8 @@ pub struct Deployment {
     pub api_base: String,
     pub api_base_header: HeaderValue,
     pub endpoints: Option<Endpoints>,
+    /// Anthropic deployments: the Messages API URL (chat is translated to it).
+    pub anthropic_messages: Option<Uri>,
     /// Auth and static headers sent upstream (values marked sensitive).
     pub headers: Vec<(HeaderName, HeaderValue)>,
     pub timeout: Duration,
@@ -97,6 +99,11 @@ impl Deployment {
 fn secs(v: Option<f64>) -> Option<Duration> {
     v.and_then(|s| Duration::try_from_secs_f64(s).ok())
 }
+
+/// Anthropic's API when `api_base` and `ANTHROPIC_API_BASE` are unset.
+const ANTHROPIC_BASE: &str = "https://api.anthropic.com";
+/// `anthropic-version` sent with every Anthropic request.
+const ANTHROPIC_VERSION: &str = "2023-06-01";
 
 /// Stable id: first 16 bytes of sha256 over the entry's identifying fields.
 fn stable_id(model_name: &str, p: &TianjiParams) -> String {
@@ -141,6 +148,7 @@ impl Deployment {
             _ => stable_id(model_name, p),
         };
         let mut headers = Vec::new();
+        let mut anthropic_messages = None;
         let (api_base, endpoints) = match &pm.kind {
             ProviderKind::OpenAiCompatible(spec) => {
                 let base = match &p.api_base {
@@ -196,6 +204,33 @@ impl Deployment {
                 }
                 (base, Some(endpoints))
             }
+            ProviderKind::Native("anthropic") => {
+                let base = p
+                    .api_base
+                    .clone()
+                    .filter(|b| !b.is_empty())
+                    .or_else(|| env.get("ANTHROPIC_API_BASE").filter(|b| !b.is_empty()))
+                    .unwrap_or_else(|| ANTHROPIC_BASE.to_string());
+                let base = base.trim_end_matches('/').to_string();
+                let url = match base.strip_suffix("/v1") {
+                    Some(_) => format!("{base}/messages"),
+                    None => format!("{base}/v1/messages"),
+                };
+                let uri: Uri = url.parse().map_err(|e: http::uri::InvalidUri| {
+                    DeploymentError::BadUrl(base.clone(), e.to_string())
+                })?;
+                anthropic_messages = Some(uri);
+                let key = p
+                    .api_key
+                    .clone()
+                    .filter(|k| !k.is_empty())
+                    .or_else(|| env.get("ANTHROPIC_API_KEY"));
+                if let Some(key) = &key {
+                    headers.push(header("x-api-key", key, true)?);
+                }
+                headers.push(header("anthropic-version", ANTHROPIC_VERSION, false)?);
+                (base, None)
+            }
             ProviderKind::Native(_) => (p.api_base.clone().unwrap_or_default(), None),
         };
         for (k, v) in p.headers.iter().chain(p.extra_headers.iter()) {
@@ -227,6 +262,7 @@ impl Deployment {
             api_base,
             api_base_header,
             endpoints,
+            anthropic_messages,
             headers,
             timeout,
             stream_timeout,

@@ -30,6 +30,8 @@ pub struct RelayBody {
     completion: Completion,
     /// Responses API streams: response ids sealed on the way (with the unfinished line).
     ids: Option<(crate::responses::EventSealer, Vec<u8>)>,
+    /// Native provider streams: translated to chat completion chunks before anything else.
+    translate: Option<crate::providers::anthropic::stream::StreamTranslator>,
 }
 
 impl RelayBody {
@@ -47,7 +49,14 @@ impl RelayBody {
             done: false,
             completion,
             ids: None,
+            translate: None,
         }
+    }
+
+    /// Translate an Anthropic event stream into chat completion chunks.
+    pub fn translating(mut self, t: crate::providers::anthropic::stream::StreamTranslator) -> Self {
+        self.translate = Some(t);
+        self
     }
 
     /// Seal response ids in the events (Responses API streams).
@@ -62,8 +71,12 @@ impl RelayBody {
 
     fn end(&mut self, error: Option<String>) -> Option<Bytes> {
         self.done = true;
+        let mut pre = Bytes::new();
+        if let Some(t) = self.translate.as_mut() {
+            pre = self.scanner.feed(Bytes::from(t.finish()));
+        }
         self.completion.usage = self.scanner.usage;
-        let tail = self.scanner.finish();
+        let tail = [pre, self.scanner.finish()].concat();
         let mut out = match self.ids.as_mut() {
             Some((sealer, pending)) => {
                 let mut v = sealer.feed(pending, &tail).to_vec();
@@ -101,6 +114,10 @@ impl RelayBody {
                         this.completion.first_chunk = Some(std::time::SystemTime::now());
                     }
                     this.completion.chunks += 1;
+                    let data = match this.translate.as_mut() {
+                        Some(t) => Bytes::from(t.feed(&data)),
+                        None => data,
+                    };
                     let mut out = this.scanner.feed(data);
                     if let Some((sealer, pending)) = this.ids.as_mut() {
                         out = sealer.feed(pending, &out);
