@@ -131,7 +131,7 @@ pub async fn create(
     let granted = crate::auth::access::authorize(
         state.auth.directory(),
         &principal,
-        &crate::auth::access::Ask {
+        crate::auth::access::Ask {
             model: &model,
             end_user: None,
             groups: &*table,

@@ -205,13 +205,13 @@ pub struct Granted {
 pub async fn authorize(
     dir: Option<&Directory>,
     principal: &Principal,
-    ask: &Ask<'_>,
+    ask: Ask<'_>,
 ) -> Result<Granted, AuthError> {
     let mut lines = Vec::new();
     let (Principal::Key(caller), Some(dir)) = (principal, dir) else {
         return Ok(Granted::default());
     };
-    check_key(caller, ask, &mut lines)?;
+    check_key(caller, &ask, &mut lines)?;
     let key = &caller.key;
     if let Some(team) = &caller.team {
         if team.blocked {

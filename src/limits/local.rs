@@ -58,12 +58,12 @@ impl Local {
         if map.len() >= SWEEP_AT {
             map.retain(|_, e| !e.idle(now, window));
         }
-        let mut seen: Vec<(bool, u64, u64, u64)> = Vec::with_capacity(ds.len());
+        let mut seen: Vec<(bool, u64, u64)> = Vec::with_capacity(ds.len());
         for (i, d) in ds.iter().enumerate() {
             // a gated descriptor is enforced only while its source is saturated enough
             let (enforce, sat) = match d.gate {
                 Some((threshold, j)) if j < i => {
-                    let (_, req, tok, _) = seen[j];
+                    let (_, req, tok) = seen[j];
                     let src = &ds[j];
                     let ratio = |n: u64, cap: Option<u64>| {
                         cap.filter(|c| *c > 0).map_or(0.0, |c| n as f64 / c as f64)
@@ -105,18 +105,17 @@ impl Local {
                     return Err(refused(Refusal::Tokens, tokens, tpm, start));
                 }
             }
-            let mut in_flight = 0;
             if let Some(par) = d.parallel {
                 e.slots.retain(|_, at| now.saturating_sub(*at) < slot_ttl);
-                in_flight = e.slots.len() as u64;
+                let in_flight = e.slots.len() as u64;
                 if enforce && in_flight + 1 > par {
                     return Err(refused(Refusal::Parallel, in_flight, par, now));
                 }
             }
-            seen.push((live, requests, tokens, in_flight));
+            seen.push((live, requests, tokens));
         }
         let mut out = Vec::with_capacity(ds.len());
-        for (d, (live, _, _, in_flight)) in ds.iter().zip(seen) {
+        for (d, (live, _, _)) in ds.iter().zip(seen) {
             let e = map.entry(d.redis_base()).or_default();
             let mut c = Counted::default();
             if d.rpm.is_some() || d.tpm.is_some() {
@@ -134,7 +133,6 @@ impl Local {
             }
             if d.parallel.is_some() {
                 e.slots.insert(slot, now);
-                c.in_flight = in_flight + 1;
             }
             out.push(c);
         }

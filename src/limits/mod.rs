@@ -99,7 +99,6 @@ pub struct Counted {
     pub start: Option<u64>,
     pub requests: u64,
     pub tokens: u64,
-    pub in_flight: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -391,23 +390,20 @@ impl Limits {
         }
         let result = match result {
             Some(r) => r,
-            None => self
-                .local
-                .acquire(
-                    &ds,
-                    local::Times {
-                        now: now_ms(),
-                        window,
-                        slot_ttl,
-                    },
-                    slot,
-                    tokens,
-                    count,
-                )
-                .map(|c| (c, now_ms())),
+            None => self.local.acquire(
+                &ds,
+                local::Times {
+                    now: now_ms(),
+                    window,
+                    slot_ttl,
+                },
+                slot,
+                tokens,
+                count,
+            ),
         };
         match result {
-            Ok((counted, _now)) => Ok(Some(Held::new(
+            Ok(counted) => Ok(Some(Held::new(
                 self.clone(),
                 backend,
                 slot,
@@ -563,10 +559,6 @@ impl Held {
             TokenCount::Output => output,
             TokenCount::Total => input + output,
         });
-    }
-
-    pub fn token_count(&self) -> TokenCount {
-        self.limits.opts.token_count
     }
 }
 

@@ -15,8 +15,8 @@ const CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 /// Most operations in one call.
 const MAX_BATCH: usize = 128;
 
-/// An admission's outcome: counters and the Redis time (ms), or the first refusal.
-pub type Admission = Result<Result<(Vec<Counted>, u64), Refused>, String>;
+/// An admission's outcome: counters per descriptor, or the first refusal.
+pub type Admission = Result<Result<Vec<Counted>, Refused>, String>;
 
 struct Admit {
     ds: Vec<Descriptor>,
@@ -241,7 +241,6 @@ fn parse(v: &[redis::Value], ds: &[Descriptor]) -> Admission {
         return bad();
     };
     if status == 0 && v.len() == 2 + 4 * ds.len() {
-        let now = as_u64(&v[1]);
         let counted = v[2..]
             .chunks_exact(4)
             .zip(ds)
@@ -249,10 +248,9 @@ fn parse(v: &[redis::Value], ds: &[Descriptor]) -> Admission {
                 start: (d.rpm.is_some() || d.tpm.is_some()).then(|| as_u64(&c[0])),
                 requests: as_u64(&c[1]),
                 tokens: as_u64(&c[2]),
-                in_flight: as_u64(&c[3]),
             })
             .collect();
-        return Ok(Ok((counted, now)));
+        return Ok(Ok(counted));
     }
     if status == 1 && v.len() == 7 {
         let what = match as_u64(&v[2]) {

@@ -181,24 +181,15 @@ async fn llm(
             .and_then(|v| v.to_str().ok())
     });
     let table = state.models.load_full();
-    let ask = |model: &str| {
-        let table = table.clone();
-        let principal = &principal;
-        let model = model.to_string();
-        async move {
-            crate::auth::access::authorize(
-                state.auth.directory(),
-                principal,
-                &crate::auth::access::Ask {
-                    model: &model,
-                    end_user,
-                    groups: &*table,
-                },
-            )
-            .await
-        }
+    use crate::auth::access::{Ask, authorize};
+    let dir = state.auth.directory();
+    let groups = &*table;
+    let ask = Ask {
+        model: &model,
+        end_user,
+        groups,
     };
-    let mut granted = ask(&model).await?;
+    let mut granted = authorize(dir, &principal, ask).await?;
     crate::auth::access::check_cache_controls(&principal, &parsed.cache_controls)?;
 
     // model budgets; a spent one switches to the key's first budget fallback within budget
@@ -212,7 +203,14 @@ async fn llm(
         Err(spent) => {
             let mut switched = false;
             for fb in crate::limits::model_budget::fallbacks(&principal, &model) {
-                let Ok(g) = ask(&fb).await else { continue };
+                let ask = Ask {
+                    model: &fb,
+                    end_user,
+                    groups,
+                };
+                let Ok(g) = authorize(dir, &principal, ask).await else {
+                    continue;
+                };
                 if table.resolve(&fb).is_err() {
                     continue;
                 }
