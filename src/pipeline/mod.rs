@@ -525,7 +525,7 @@ async fn via_anthropic(
             dep.stream_timeout,
             completion,
         )
-        .translating(anthropic::stream::StreamTranslator::new(created, true));
+        .translating(Box::new(anthropic::stream::StreamTranslator::new(created, true)));
         let mut out = Response::new(Body::Relay(Box::new(relay)));
         out.headers_mut().insert(
             header::CONTENT_TYPE,

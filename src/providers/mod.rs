@@ -7,6 +7,18 @@
 pub mod anthropic;
 mod catalog;
 
+/// A provider's stream translated, bytes in, bytes out, fed with input split anywhere.
+///
+/// Inward translators turn a provider's stream into OpenAI chat completion chunks
+/// (`data: {...}\n\n`, ending with `data: [DONE]\n\n`); outward translators turn OpenAI
+/// chunks into a client's format (Anthropic events, Gemini chunks).
+pub trait StreamTranslate: Send {
+    /// Translate the next bytes (any split; unfinished frames are kept for the next call).
+    fn feed(&mut self, bytes: &[u8]) -> Vec<u8>;
+    /// The input ended: flush what is pending and close the stream in the output format.
+    fn finish(&mut self) -> Vec<u8>;
+}
+
 pub use catalog::{Catalog, CatalogError, ProviderSpec};
 
 /// Providers that speak their own wire format (translated, not passed through).

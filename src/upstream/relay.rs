@@ -19,6 +19,7 @@ use tokio::time::{Instant, Sleep};
 use super::sse::SseScanner;
 use crate::body::BoxError;
 use crate::pipeline::post::Completion;
+use crate::providers::StreamTranslate;
 
 /// An upstream stream on its way to the client.
 pub struct RelayBody {
@@ -31,7 +32,12 @@ pub struct RelayBody {
     /// Responses API streams: response ids sealed on the way (with the unfinished line).
     ids: Option<(crate::responses::EventSealer, Vec<u8>)>,
     /// Native provider streams: translated to chat completion chunks before anything else.
-    translate: Option<crate::providers::anthropic::stream::StreamTranslator>,
+    inward: Option<Box<dyn StreamTranslate>>,
+    /// The client's own format (e.g. Anthropic events): chat chunks translated after the usage
+    /// scanner has seen them.
+    outward: Option<Box<dyn StreamTranslate>>,
+    /// `inward` only feeds the usage scanner; the client gets the provider's bytes untouched.
+    tap: bool,
 }
 
 impl RelayBody {
@@ -49,13 +55,28 @@ impl RelayBody {
             done: false,
             completion,
             ids: None,
-            translate: None,
+            inward: None,
+            outward: None,
+            tap: false,
         }
     }
 
-    /// Translate an Anthropic event stream into chat completion chunks.
-    pub fn translating(mut self, t: crate::providers::anthropic::stream::StreamTranslator) -> Self {
-        self.translate = Some(t);
+    /// Translate a provider's stream into chat completion chunks.
+    pub fn translating(mut self, t: Box<dyn StreamTranslate>) -> Self {
+        self.inward = Some(t);
+        self
+    }
+
+    /// Translate the chat completion chunks into the client's format.
+    pub fn answering_as(mut self, t: Option<Box<dyn StreamTranslate>>) -> Self {
+        self.outward = t;
+        self
+    }
+
+    /// Pass the provider's bytes through untouched; `t` only reads usage from them.
+    pub fn tapping(mut self, t: Box<dyn StreamTranslate>) -> Self {
+        self.inward = Some(t);
+        self.tap = true;
         self
     }
 
@@ -72,11 +93,19 @@ impl RelayBody {
     fn end(&mut self, error: Option<String>) -> Option<Bytes> {
         self.done = true;
         let mut pre = Bytes::new();
-        if let Some(t) = self.translate.as_mut() {
+        if let Some(t) = self.inward.as_mut() {
             pre = self.scanner.feed(Bytes::from(t.finish()));
         }
         self.completion.usage = self.scanner.usage;
-        let tail = [pre, self.scanner.finish()].concat();
+        let mut tail = [pre, self.scanner.finish()].concat();
+        if self.tap {
+            tail.clear();
+        }
+        if let Some(t) = self.outward.as_mut() {
+            let mut v = t.feed(&tail);
+            v.extend(t.finish());
+            tail = v;
+        }
         let mut out = match self.ids.as_mut() {
             Some((sealer, pending)) => {
                 let mut v = sealer.feed(pending, &tail).to_vec();
@@ -114,11 +143,17 @@ impl RelayBody {
                         this.completion.first_chunk = Some(std::time::SystemTime::now());
                     }
                     this.completion.chunks += 1;
-                    let data = match this.translate.as_mut() {
-                        Some(t) => Bytes::from(t.feed(&data)),
-                        None => data,
+                    let mut out = match this.inward.as_mut() {
+                        Some(t) if this.tap => {
+                            this.scanner.feed(Bytes::from(t.feed(&data)));
+                            data
+                        }
+                        Some(t) => this.scanner.feed(Bytes::from(t.feed(&data))),
+                        None => this.scanner.feed(data),
                     };
-                    let mut out = this.scanner.feed(data);
+                    if let Some(t) = this.outward.as_mut() {
+                        out = Bytes::from(t.feed(&out));
+                    }
                     if let Some((sealer, pending)) = this.ids.as_mut() {
                         out = sealer.feed(pending, &out);
                     }

@@ -151,3 +151,12 @@ fn sse(v: &Value) -> Vec<u8> {
     out.extend_from_slice(b"\n\n");
     out
 }
+
+impl crate::providers::StreamTranslate for StreamTranslator {
+    fn feed(&mut self, bytes: &[u8]) -> Vec<u8> {
+        StreamTranslator::feed(self, bytes)
+    }
+    fn finish(&mut self) -> Vec<u8> {
+        StreamTranslator::finish(self)
+    }
+}
