@@ -45,6 +45,9 @@ pub enum GatewayError {
     },
     #[error("{0}")]
     NotImplemented(String),
+    /// A gateway fault (never the caller's): logged, answered with 500.
+    #[error("Internal error: {0}")]
+    Internal(String),
 }
 
 #[derive(Serialize)]
@@ -90,6 +93,7 @@ impl GatewayError {
             GatewayError::NotFound(_) | GatewayError::ModelNotFound(_) => StatusCode::NOT_FOUND,
             GatewayError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             GatewayError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
+            GatewayError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
@@ -132,6 +136,7 @@ impl GatewayError {
             GatewayError::NotFound(_) | GatewayError::ModelNotFound(_) => "not_found",
             GatewayError::MethodNotAllowed { .. } => "method",
             GatewayError::NotImplemented(_) => "not_implemented",
+            GatewayError::Internal(_) => "internal",
         }
     }
 
@@ -148,7 +153,12 @@ impl GatewayError {
             other => Cow::Owned(other.to_string()),
         };
         let kind = self.error_type();
-        let code = itoa::Buffer::new().format(status.as_u16()).to_string();
+        let code = match &self {
+            GatewayError::Upstream(e) if e.code().is_some() => {
+                e.code().unwrap_or_default().to_string()
+            }
+            _ => itoa::Buffer::new().format(status.as_u16()).to_string(),
+        };
         let body = ErrorBody {
             error: ErrorFields {
                 message: &message,

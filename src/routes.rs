@@ -27,12 +27,20 @@ pub enum Route {
     ResponseInputItems,
     /// `POST /v1/batches` (create, with the batch rate limiter).
     BatchCreate,
+    /// `POST /v1/messages/count_tokens`.
+    CountTokens,
+    /// `POST /v1beta/models/{model}:{method}` (Gemini's own API).
+    Gemini,
 }
 
 impl Route {
     pub fn method(&self) -> Method {
         match self {
-            Route::Llm { .. } | Route::ResponseCancel | Route::BatchCreate => Method::POST,
+            Route::Llm { .. }
+            | Route::ResponseCancel
+            | Route::BatchCreate
+            | Route::CountTokens
+            | Route::Gemini => Method::POST,
             Route::Admin(a) => a.method(),
             _ => Method::GET,
         }
@@ -91,6 +99,11 @@ impl RouteTable {
             r.insert(format!("{prefix}/embeddings"), llm(Expect::Embedding))?;
             r.insert(format!("{prefix}/responses"), llm(Expect::Responses))?;
             r.insert(format!("{prefix}/batches"), Route::BatchCreate)?;
+            r.insert(format!("{prefix}/messages"), llm(Expect::Messages))?;
+            r.insert(
+                format!("{prefix}/messages/count_tokens"),
+                Route::CountTokens,
+            )?;
             r.insert(format!("{prefix}/responses/{{id}}"), Route::ResponseItem)?;
             r.insert(
                 format!("{prefix}/responses/{{id}}/cancel"),
@@ -130,6 +143,7 @@ impl RouteTable {
         for (path, route) in AdminRoute::ALL {
             r.insert(*path, Route::Admin(*route))?;
         }
+        r.insert("/v1beta/models/{*model}", Route::Gemini)?;
         r.insert("/health/liveliness", Route::Liveliness)?;
         r.insert("/health/liveness", Route::Liveliness)?;
         r.insert("/health/readiness", Route::Readiness)?;

@@ -24,6 +24,18 @@ pub struct TianjiParams {
     pub api_key: Option<String>,
     pub api_base: Option<String>,
     pub api_version: Option<String>,
+    /// Azure: a Microsoft Entra ID token sent as `Authorization: Bearer` instead of `api-key`.
+    pub azure_ad_token: Option<String>,
+    /// Bedrock: AWS credentials and region (default: the standard AWS environment variables).
+    pub aws_access_key_id: Option<String>,
+    pub aws_secret_access_key: Option<String>,
+    pub aws_session_token: Option<String>,
+    pub aws_region_name: Option<String>,
+    /// Vertex AI: project, location and service-account credentials (a JSON string or a path to
+    /// the JSON file; default `GOOGLE_APPLICATION_CREDENTIALS`).
+    pub vertex_project: Option<String>,
+    pub vertex_location: Option<String>,
+    pub vertex_credentials: Option<String>,
     pub rpm: Option<u64>,
     pub tpm: Option<u64>,
     /// Requests this deployment may have in flight (across instances sharing Redis).

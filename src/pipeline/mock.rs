@@ -26,10 +26,16 @@ fn text_chars(v: &Value) -> usize {
     }
 }
 
+/// Tokens of text in a JSON value (message contents), about 4 characters a token.
+pub fn estimate_tokens(v: &Value) -> u64 {
+    tokens(text_chars(v))
+}
+
 fn prompt_usage(req: &ParsedRequest, expect: Expect, completion: u64) -> Usage {
     let body: Value = serde_json::from_slice(&req.raw).unwrap_or(Value::Null);
     let field = match expect {
-        Expect::Chat => "messages",
+        Expect::Chat | Expect::Messages => "messages",
+        Expect::Gemini { .. } => "contents",
         Expect::Completion => "prompt",
         Expect::Embedding | Expect::Responses => "input",
     };
@@ -92,22 +98,31 @@ pub fn respond(
     if req.stream && !matches!(expect, Expect::Embedding | Expect::Responses) {
         let mut parts = Vec::new();
         let (object, id) = match expect {
-            Expect::Chat => ("chat.completion.chunk", format!("chatcmpl-{call_id}")),
+            Expect::Chat | Expect::Messages | Expect::Gemini { .. } => {
+                ("chat.completion.chunk", format!("chatcmpl-{call_id}"))
+            }
             _ => ("text_completion", format!("cmpl-{call_id}")),
         };
         let chunk = |choice: Value| json!({"id": id, "object": object, "created": created, "model": model, "choices": [choice]});
-        if expect == Expect::Chat {
+        if matches!(
+            expect,
+            Expect::Chat | Expect::Messages | Expect::Gemini { .. }
+        ) {
             parts.push(sse(&chunk(json!({"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": null}))));
         }
         for p in pieces(text) {
             let choice = match expect {
-                Expect::Chat => json!({"index": 0, "delta": {"content": p}, "finish_reason": null}),
+                Expect::Chat | Expect::Messages | Expect::Gemini { .. } => {
+                    json!({"index": 0, "delta": {"content": p}, "finish_reason": null})
+                }
                 _ => json!({"index": 0, "text": p, "logprobs": null, "finish_reason": null}),
             };
             parts.push(sse(&chunk(choice)));
         }
         let last = match expect {
-            Expect::Chat => json!({"index": 0, "delta": {}, "finish_reason": "stop"}),
+            Expect::Chat | Expect::Messages | Expect::Gemini { .. } => {
+                json!({"index": 0, "delta": {}, "finish_reason": "stop"})
+            }
             _ => json!({"index": 0, "text": "", "logprobs": null, "finish_reason": "stop"}),
         };
         parts.push(sse(&chunk(last)));
@@ -125,7 +140,7 @@ pub fn respond(
         return (resp, usage);
     }
     let body = match expect {
-        Expect::Chat => json!({
+        Expect::Chat | Expect::Messages | Expect::Gemini { .. } => json!({
             "id": format!("chatcmpl-{call_id}"), "object": "chat.completion", "created": created, "model": model,
             "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
             "usage": usage_json(&usage),

@@ -2,12 +2,15 @@
 //! order over one [`RequestCtx`]:
 //! parse -> authenticate -> route -> (mock) -> translate -> upstream -> relay -> post.
 
+mod answer;
 pub mod members;
 pub mod mock;
+mod native;
 pub mod parse;
 pub mod post;
 mod respond;
 pub mod rewrite;
+mod translated;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -21,7 +24,6 @@ use uuid::Uuid;
 
 use crate::body::Body;
 use crate::error::GatewayError;
-use crate::providers::ProviderKind;
 use crate::router::Deployment;
 use crate::routes::Route;
 use crate::state::AppState;
@@ -42,6 +44,8 @@ pub struct RequestCtx {
     /// `x-ratelimit-*` headers of the limits the request was counted on.
     pub rate_headers: Vec<(http::HeaderName, http::HeaderValue)>,
     pub completion: Completion,
+    /// The client's own answer format, when it is not OpenAI's.
+    pub outward: Option<answer::Outward>,
 }
 
 impl RequestCtx {
@@ -56,6 +60,7 @@ impl RequestCtx {
             deployment: None,
             rate_headers: Vec::new(),
             completion: Completion::new(call_id, started, route),
+            outward: None,
         }
     }
 }
@@ -90,7 +95,7 @@ pub async fn handle(
             let mut ctx = RequestCtx::new(route_name(expect));
             let model = if from_path { path_model } else { None };
             let result = llm(&state, req, expect, model, peer, &mut ctx).await;
-            let mut resp = result.unwrap_or_else(|e| {
+            let mut resp = answer_as_client(&ctx, result).await.unwrap_or_else(|e| {
                 ctx.completion.error = Some(e.to_string());
                 e.into_response()
             });
@@ -118,6 +123,36 @@ pub async fn handle(
                 .await
                 .unwrap_or_else(GatewayError::into_response)
         }
+        Route::Gemini => {
+            let rest = path_model.unwrap_or_default();
+            let (model, method) = rest.rsplit_once(':').unwrap_or((rest.as_str(), ""));
+            let expect = match method {
+                "generateContent" => Expect::Gemini { stream: false },
+                "streamGenerateContent" => Expect::Gemini { stream: true },
+                "countTokens" => {
+                    return native::gemini_count_tokens(&state, model, with_query_key(req))
+                        .await
+                        .unwrap_or_else(GatewayError::into_response);
+                }
+                _ => {
+                    return GatewayError::NotFound(format!("/v1beta/models/{rest}"))
+                        .into_response();
+                }
+            };
+            let mut ctx = RequestCtx::new(route_name(expect));
+            let model = Some(model.to_string());
+            let result = llm(&state, with_query_key(req), expect, model, peer, &mut ctx).await;
+            let mut resp = answer_as_client(&ctx, result).await.unwrap_or_else(|e| {
+                ctx.completion.error = Some(e.to_string());
+                e.into_response()
+            });
+            ctx.completion.status = resp.status().as_u16();
+            respond::decorate(&mut resp, &ctx);
+            resp
+        }
+        Route::CountTokens => native::count_tokens(&state, req)
+            .await
+            .unwrap_or_else(GatewayError::into_response),
         Route::BatchCreate => crate::batches::create(&state, req)
             .await
             .unwrap_or_else(GatewayError::into_response),
@@ -126,12 +161,44 @@ pub async fn handle(
     }
 }
 
+/// A whole answer translated into the client's format (Anthropic, Gemini) when it is not
+/// OpenAI's.
+async fn answer_as_client(
+    ctx: &RequestCtx,
+    result: Result<Response<Body>, GatewayError>,
+) -> Result<Response<Body>, GatewayError> {
+    match (ctx.outward, result) {
+        (Some(out), Ok(resp)) => {
+            let model = ctx.completion.model.clone().unwrap_or_default();
+            Ok(out.answer(resp, &model).await)
+        }
+        (_, r) => r,
+    }
+}
+
+/// Gemini clients may put their key in `?key=`: moved to `x-goog-api-key` when no key header
+/// is present, so authentication reads it like any other.
+fn with_query_key(mut req: Request<Incoming>) -> Request<Incoming> {
+    if crate::auth::presented_key(req.headers())
+        .ok()
+        .flatten()
+        .is_none()
+        && let Some(k) = query_param(req.uri().query(), "key")
+        && let Ok(v) = http::HeaderValue::from_str(&k)
+    {
+        req.headers_mut().insert("x-goog-api-key", v);
+    }
+    req
+}
+
 fn route_name(e: Expect) -> &'static str {
     match e {
         Expect::Chat => "chat_completions",
         Expect::Completion => "completions",
         Expect::Embedding => "embeddings",
         Expect::Responses => "responses",
+        Expect::Messages => "messages",
+        Expect::Gemini { .. } => "generate_content",
     }
 }
 
@@ -142,13 +209,15 @@ fn call_type(e: Expect) -> (&'static str, &'static str) {
         Expect::Completion => ("atext_completion", "/v1/completions"),
         Expect::Embedding => ("aembedding", "/v1/embeddings"),
         Expect::Responses => ("aresponses", "/v1/responses"),
+        Expect::Messages => ("anthropic_messages", "/v1/messages"),
+        Expect::Gemini { .. } => ("agenerate_content", "/v1beta/models:generateContent"),
     }
 }
 
 async fn llm(
     state: &AppState,
     req: Request<Incoming>,
-    expect: Expect,
+    mut expect: Expect,
     path_model: Option<String>,
     peer: SocketAddr,
     ctx: &mut RequestCtx,
@@ -171,6 +240,9 @@ async fn llm(
         .or_else(|| parsed.model.clone())
         .filter(|m| !m.is_empty())
         .ok_or(RequestError::Missing("model"))?;
+    if let Expect::Gemini { stream } = expect {
+        parsed.stream = stream;
+    }
     ctx.completion.stream = parsed.stream;
 
     // route
@@ -315,6 +387,43 @@ async fn llm(
         row,
     ));
 
+    // a client speaking Anthropic Messages: native to Anthropic, through chat to the rest
+    if expect == Expect::Messages {
+        let mocked = parsed.mock_response.is_some() || dep.mock_response.is_some();
+        if let (Some(uri), false) = (dep.anthropic_messages(), mocked) {
+            return native::anthropic_messages(state, &dep, uri, &parsed, &parts.headers, ctx)
+                .await;
+        }
+        let v: serde_json::Value = serde_json::from_slice(&parsed.raw)
+            .map_err(|e| RequestError::InvalidJson(e.to_string()))?;
+        let chat = crate::providers::anthropic::ingress::to_chat(&v, &model)
+            .map_err(|e| RequestError::BadValue(e.to_string()))?;
+        let bytes = serde_json::to_vec(&chat).map_err(|e| RequestError::BadValue(e.to_string()))?;
+        let mock = parsed.mock_response.take();
+        parsed = parse::parse(bytes.into(), Expect::Chat)?;
+        parsed.mock_response = mock;
+        expect = Expect::Chat;
+        ctx.outward = Some(answer::Outward::Anthropic);
+    }
+
+    // a client speaking Gemini: native to Gemini and Vertex AI, through chat to the rest
+    if let Expect::Gemini { stream } = expect {
+        let mocked = parsed.mock_response.is_some() || dep.mock_response.is_some();
+        if let (crate::router::wire::Wire::Gemini(g), false) = (&dep.wire, mocked) {
+            return native::gemini_generate(state, &dep, g, &parsed, ctx).await;
+        }
+        let v: serde_json::Value = serde_json::from_slice(&parsed.raw)
+            .map_err(|e| RequestError::InvalidJson(e.to_string()))?;
+        let chat = crate::providers::gemini::native::to_chat(&v, &model, stream)
+            .map_err(|e| RequestError::BadValue(e.to_string()))?;
+        let bytes = serde_json::to_vec(&chat).map_err(|e| RequestError::BadValue(e.to_string()))?;
+        let mock = parsed.mock_response.take();
+        parsed = parse::parse(bytes.into(), Expect::Chat)?;
+        parsed.mock_response = mock;
+        expect = Expect::Chat;
+        ctx.outward = Some(answer::Outward::Gemini);
+    }
+
     // mock
     if let Some(text) = parsed
         .mock_response
@@ -331,24 +440,35 @@ async fn llm(
     }
 
     // translate
-    if let (Some(uri), Expect::Chat) = (&dep.anthropic_messages, expect) {
-        return via_anthropic(state, &dep, uri, &parsed, ctx).await;
+    if translated::handles(&dep) {
+        match expect {
+            Expect::Chat => return translated::chat(state, &dep, &parsed, ctx).await,
+            Expect::Embedding => return translated::embeddings(state, &dep, &parsed, ctx).await,
+            _ => {}
+        }
     }
-    let (spec, endpoints) = match (&dep.provider, &dep.endpoints) {
-        (ProviderKind::OpenAiCompatible(spec), Some(ep)) => (spec, ep),
-        (kind, _) => {
+    let (spec, endpoints) = match (&dep.spec, &dep.endpoints) {
+        (Some(spec), Some(ep)) => (spec, ep),
+        _ => {
+            let kind = &dep.provider;
             return Err(GatewayError::NotImplemented(format!(
                 "Provider '{}' (model={model}) needs a translation module that this build does not include yet",
                 kind.name()
             )));
         }
     };
+    if matches!(spec.name.as_str(), "mistral" | "codestral")
+        && matches!(expect, Expect::Chat | Expect::Embedding)
+    {
+        parsed = translated::for_mistral(&parsed, expect)?;
+    }
     let body = rewrite::rewrite(&parsed, spec, &dep.upstream_model_json)?;
     let uri = match expect {
         Expect::Chat => &endpoints.chat,
         Expect::Completion => &endpoints.completions,
         Expect::Embedding => &endpoints.embeddings,
         Expect::Responses => &endpoints.responses,
+        Expect::Messages | Expect::Gemini { .. } => &endpoints.chat,
     };
 
     // upstream + relay
@@ -374,7 +494,8 @@ async fn llm(
             dep.stream_timeout,
             completion,
         )
-        .sealing(sealer);
+        .sealing(sealer)
+        .answering_as(ctx.outward.map(|o| o.stream(&dep.model_name)));
         let mut out = Response::new(Body::Relay(Box::new(relay)));
         copy_content_type(&head, &mut out, "text/event-stream");
         out.headers_mut().insert(
@@ -485,76 +606,6 @@ async fn seal_mocked(
         .seal_body(&bytes, principal, model_id)
         .unwrap_or(bytes);
     Response::from_parts(head, Body::full(bytes))
-}
-
-/// A chat request to an Anthropic deployment: translated to the Messages API and back
-/// (streams chunk by chunk).
-async fn via_anthropic(
-    state: &AppState,
-    dep: &Arc<Deployment>,
-    uri: &http::Uri,
-    parsed: &parse::ParsedRequest,
-    ctx: &mut RequestCtx,
-) -> Result<Response<Body>, GatewayError> {
-    use crate::providers::anthropic;
-    let req: serde_json::Value = serde_json::from_slice(&parsed.raw)
-        .map_err(|e| RequestError::InvalidJson(e.to_string()))?;
-    let body = anthropic::request::to_messages(&req, &dep.upstream_model)
-        .map_err(|e| RequestError::BadValue(e.to_string()))?;
-    let body = bytes::Bytes::from(
-        serde_json::to_vec(&body).map_err(|e| RequestError::BadValue(e.to_string()))?,
-    );
-    let created = crate::spend::unix(ctx.wall_start) as u64;
-    let t0 = Instant::now();
-    if parsed.stream {
-        let call = upstream::post(&state.client, dep, uri, std::slice::from_ref(&body), true);
-        let resp = tokio::time::timeout(dep.stream_timeout, call)
-            .await
-            .map_err(|_| UpstreamError::StreamTimeout(dep.stream_timeout.as_secs_f64()))??;
-        ctx.upstream_elapsed = t0.elapsed();
-        if !resp.status().is_success() {
-            return Err(UpstreamError::from_response(resp).await.into());
-        }
-        let (head, incoming) = resp.into_parts();
-        ctx.completion.status = head.status.as_u16();
-        let completion = ctx.completion.hand_off();
-        // usage always comes back for spend; the client sees it only if it asked
-        let relay = RelayBody::new(
-            incoming,
-            parsed.include_usage != Some(true),
-            dep.stream_timeout,
-            completion,
-        )
-        .translating(Box::new(anthropic::stream::StreamTranslator::new(created, true)));
-        let mut out = Response::new(Body::Relay(Box::new(relay)));
-        out.headers_mut().insert(
-            header::CONTENT_TYPE,
-            http::HeaderValue::from_static("text/event-stream"),
-        );
-        out.headers_mut().insert(
-            header::CACHE_CONTROL,
-            http::HeaderValue::from_static("no-cache"),
-        );
-        return Ok(out);
-    }
-    let call = async {
-        let resp =
-            upstream::post(&state.client, dep, uri, std::slice::from_ref(&body), false).await?;
-        upstream::ok_body(resp).await
-    };
-    let (head, bytes) = tokio::time::timeout(dep.timeout, call)
-        .await
-        .map_err(|_| UpstreamError::Timeout(dep.timeout.as_secs_f64()))??;
-    ctx.upstream_elapsed = t0.elapsed();
-    let msg: serde_json::Value = serde_json::from_slice(&bytes)
-        .map_err(|e| UpstreamError::Body(format!("Anthropic sent invalid JSON: {e}")))?;
-    let chat = anthropic::response::to_chat(&msg, created);
-    let out = bytes::Bytes::from(chat.to_string());
-    ctx.completion.usage = sse::usage_of_body(&out);
-    if let Some((_, resp)) = ctx.completion.bodies.as_mut() {
-        *resp = Some(out.clone());
-    }
-    Ok(crate::error::json_response(head.status, out))
 }
 
 /// The provider's content type, or `default` when it sent none.

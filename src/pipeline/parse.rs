@@ -143,6 +143,12 @@ pub enum Expect {
     Embedding,
     /// `/v1/responses` (create)
     Responses,
+    /// `/v1/messages`: an Anthropic Messages request.
+    Messages,
+    /// `/v1beta/models/{model}:generateContent` (or `:streamGenerateContent`): a Gemini request.
+    Gemini {
+        stream: bool,
+    },
 }
 
 /// What the gateway read from a request body.
@@ -464,7 +470,7 @@ pub fn parse(raw: Bytes, expect: Expect) -> Result<ParsedRequest, RequestError> 
         None => from_serde(&raw)?,
     };
     match expect {
-        Expect::Chat => match fields.messages {
+        Expect::Chat | Expect::Messages => match fields.messages {
             None => return Err(RequestError::Missing("messages")),
             Some(Kind::Other) => {
                 return Err(RequestError::Invalid {
@@ -475,6 +481,11 @@ pub fn parse(raw: Bytes, expect: Expect) -> Result<ParsedRequest, RequestError> 
             Some(Kind::Array(_)) => {}
         },
         Expect::Completion if !fields.prompt => return Err(RequestError::Missing("prompt")),
+        Expect::Gemini { .. } if fields.messages.is_some() => {
+            return Err(RequestError::BadValue(
+                "a Gemini request has `contents`, not `messages`".into(),
+            ));
+        }
         Expect::Embedding | Expect::Responses if !fields.input => {
             return Err(RequestError::Missing("input"));
         }

@@ -5,7 +5,12 @@
 //! modules live next to this file.
 
 pub mod anthropic;
+pub mod bedrock;
 mod catalog;
+pub mod cohere;
+pub mod errors;
+pub mod gemini;
+pub mod mistral;
 
 /// A provider's stream translated, bytes in, bytes out, fed with input split anywhere.
 ///

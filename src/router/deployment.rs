@@ -41,6 +41,8 @@ pub enum DeploymentError {
     BadUrl(String, String),
     #[error("invalid header {0}: {1}")]
     BadHeader(String, String),
+    #[error("{0}")]
+    Credentials(String),
     #[error("tianji_params.model contains `*` but model_name has no `*` to take it from")]
     StarWithoutPattern,
 }
@@ -72,8 +74,10 @@ pub struct Deployment {
     pub api_base: String,
     pub api_base_header: HeaderValue,
     pub endpoints: Option<Endpoints>,
-    /// Anthropic deployments: the Messages API URL (chat is translated to it).
-    pub anthropic_messages: Option<Uri>,
+    /// How OpenAI-shaped bodies are adjusted for this deployment (OpenAI-compatible and Azure).
+    pub spec: Option<Arc<crate::providers::ProviderSpec>>,
+    /// The wire format and endpoints of native providers.
+    pub wire: super::wire::Wire,
     /// Auth and static headers sent upstream (values marked sensitive).
     pub headers: Vec<(HeaderName, HeaderValue)>,
     pub timeout: Duration,
@@ -89,6 +93,14 @@ pub struct Deployment {
 }
 
 impl Deployment {
+    /// Anthropic deployments: the Messages API URL.
+    pub fn anthropic_messages(&self) -> Option<&Uri> {
+        match &self.wire {
+            super::wire::Wire::Anthropic { messages } => Some(messages),
+            _ => None,
+        }
+    }
+
     /// `base + suffix` of an OpenAI-compatible deployment (`suffix` starts with `/`).
     pub fn uri(&self, suffix: &str) -> Option<Uri> {
         let ep = self.endpoints.as_ref()?;
@@ -104,6 +116,69 @@ fn secs(v: Option<f64>) -> Option<Duration> {
 const ANTHROPIC_BASE: &str = "https://api.anthropic.com";
 /// `anthropic-version` sent with every Anthropic request.
 const ANTHROPIC_VERSION: &str = "2023-06-01";
+/// Azure OpenAI `api-version` when neither the deployment nor `AZURE_API_VERSION` sets one.
+pub const AZURE_API_VERSION: &str = "2024-10-21";
+
+/// `base + suffix` as an http(s) URL.
+fn endpoint(base: &str, suffix: &str) -> Result<Uri, DeploymentError> {
+    let s = format!("{base}{suffix}");
+    let uri: Uri = s
+        .parse()
+        .map_err(|e: http::uri::InvalidUri| DeploymentError::BadUrl(base.into(), e.to_string()))?;
+    match uri.scheme_str() {
+        Some("http") | Some("https") if uri.host().is_some() => Ok(uri),
+        _ => Err(DeploymentError::BadUrl(
+            base.into(),
+            "expected an http:// or https:// URL".into(),
+        )),
+    }
+}
+
+/// Azure OpenAI endpoints: `{base}/openai/deployments/{name}/...?api-version=...`, or the
+/// OpenAI-shaped v1 API when `api_base` ends in `/openai/v1`.
+fn azure_endpoints(
+    base: &str,
+    deployment: &str,
+    version: &str,
+) -> Result<Endpoints, DeploymentError> {
+    if base.ends_with("/openai/v1") {
+        return Ok(Endpoints {
+            chat: endpoint(base, "/chat/completions")?,
+            completions: endpoint(base, "/completions")?,
+            embeddings: endpoint(base, "/embeddings")?,
+            responses: endpoint(base, "/responses")?,
+            base: base.to_string(),
+        });
+    }
+    let dep = format!("{base}/openai/deployments/{deployment}");
+    let q = format!("?api-version={version}");
+    Ok(Endpoints {
+        chat: endpoint(&dep, &format!("/chat/completions{q}"))?,
+        completions: endpoint(&dep, &format!("/completions{q}"))?,
+        embeddings: endpoint(&dep, &format!("/embeddings{q}"))?,
+        responses: endpoint(base, &format!("/openai/responses{q}"))?,
+        base: format!("{base}/openai"),
+    })
+}
+
+/// How Azure bodies are adjusted: as OpenAI's (usage in streams supported).
+fn azure_spec() -> Arc<crate::providers::ProviderSpec> {
+    Arc::new(crate::providers::ProviderSpec {
+        name: "azure".into(),
+        base_url: String::new(),
+        api_key_env: Some("AZURE_API_KEY".into()),
+        api_base_env: Some("AZURE_API_BASE".into()),
+        api_key_required: true,
+        api_base_required: true,
+        auth_header: "api-key".into(),
+        auth_prefix: String::new(),
+        headers: Default::default(),
+        param_mappings: Default::default(),
+        content_list_to_string: false,
+        stream_options: true,
+        aliases: Vec::new(),
+    })
+}
 
 /// Stable id: first 16 bytes of sha256 over the entry's identifying fields.
 fn stable_id(model_name: &str, p: &TianjiParams) -> String {
@@ -148,9 +223,11 @@ impl Deployment {
             _ => stable_id(model_name, p),
         };
         let mut headers = Vec::new();
-        let mut anthropic_messages = None;
+        let mut wire = super::wire::Wire::OpenAi;
+        let mut wire_spec = None;
         let (api_base, endpoints) = match &pm.kind {
-            ProviderKind::OpenAiCompatible(spec) => {
+            ProviderKind::OpenAiCompatible(spec_arc) => {
+                let spec = spec_arc.as_ref();
                 let base = match &p.api_base {
                     Some(b) if !b.is_empty() => b.clone(),
                     _ => {
@@ -169,19 +246,8 @@ impl Deployment {
                     }
                 };
                 let base = base.trim_end_matches('/').to_string();
-                let ep = |suffix: &str| -> Result<Uri, DeploymentError> {
-                    let s = format!("{base}{suffix}");
-                    let uri: Uri = s.parse().map_err(|e: http::uri::InvalidUri| {
-                        DeploymentError::BadUrl(base.clone(), e.to_string())
-                    })?;
-                    match uri.scheme_str() {
-                        Some("http") | Some("https") if uri.host().is_some() => Ok(uri),
-                        _ => Err(DeploymentError::BadUrl(
-                            base.clone(),
-                            "expected an http:// or https:// URL".into(),
-                        )),
-                    }
-                };
+                let ep = |suffix: &str| endpoint(&base, suffix);
+                wire_spec = Some(spec_arc.clone());
                 let endpoints = Endpoints {
                     chat: ep("/chat/completions")?,
                     completions: ep("/completions")?,
@@ -219,7 +285,7 @@ impl Deployment {
                 let uri: Uri = url.parse().map_err(|e: http::uri::InvalidUri| {
                     DeploymentError::BadUrl(base.clone(), e.to_string())
                 })?;
-                anthropic_messages = Some(uri);
+                wire = super::wire::Wire::Anthropic { messages: uri };
                 let key = p
                     .api_key
                     .clone()
@@ -231,7 +297,75 @@ impl Deployment {
                 headers.push(header("anthropic-version", ANTHROPIC_VERSION, false)?);
                 (base, None)
             }
-            ProviderKind::Native(_) => (p.api_base.clone().unwrap_or_default(), None),
+            ProviderKind::Native("azure") => {
+                let base = p
+                    .api_base
+                    .clone()
+                    .filter(|b| !b.is_empty())
+                    .or_else(|| env.get("AZURE_API_BASE").filter(|b| !b.is_empty()));
+                let base = match base {
+                    Some(b) => b.trim_end_matches('/').to_string(),
+                    None if p.mock_response.is_some() => "https://azure.invalid".to_string(),
+                    None => return Err(DeploymentError::NeedsApiBase("azure".into())),
+                };
+                let version = p
+                    .api_version
+                    .clone()
+                    .filter(|v| !v.is_empty())
+                    .or_else(|| env.get("AZURE_API_VERSION").filter(|v| !v.is_empty()))
+                    .unwrap_or_else(|| AZURE_API_VERSION.to_string());
+                let endpoints = azure_endpoints(&base, &pm.model, &version)?;
+                let ad_token = p
+                    .azure_ad_token
+                    .clone()
+                    .filter(|t| !t.is_empty())
+                    .or_else(|| env.get("AZURE_AD_TOKEN").filter(|t| !t.is_empty()));
+                let key = p
+                    .api_key
+                    .clone()
+                    .filter(|k| !k.is_empty())
+                    .or_else(|| env.get("AZURE_API_KEY").filter(|k| !k.is_empty()));
+                match (ad_token, key) {
+                    (Some(t), _) => {
+                        headers.push(header("authorization", &format!("Bearer {t}"), true)?)
+                    }
+                    (None, Some(k)) => headers.push(header("api-key", &k, true)?),
+                    (None, None) => {}
+                }
+                wire_spec = Some(azure_spec());
+                (base, Some(endpoints))
+            }
+            ProviderKind::Native("gemini") => {
+                let (g, shown, key) = super::wire::gemini(p, &pm.model, env)?;
+                if let Some(key) = &key {
+                    headers.push(header("x-goog-api-key", key, true)?);
+                }
+                wire = super::wire::Wire::Gemini(g);
+                (shown, None)
+            }
+            ProviderKind::Native("vertex_ai" | "vertex_ai_beta") => {
+                let (g, shown) = super::wire::vertex(p, &pm.model, env)?;
+                wire = super::wire::Wire::Gemini(g);
+                (shown, None)
+            }
+            ProviderKind::Native("bedrock" | "bedrock_converse") => {
+                let b = super::wire::bedrock(p, &pm.model, env)?;
+                let shown = b.base.clone();
+                wire = super::wire::Wire::Bedrock(b);
+                (shown, None)
+            }
+            ProviderKind::Native("cohere" | "cohere_chat") => {
+                let (w, shown, key) = super::wire::cohere(p, env)?;
+                if let Some(key) = &key {
+                    headers.push(header("authorization", &format!("Bearer {key}"), true)?);
+                }
+                wire = w;
+                (shown, None)
+            }
+            ProviderKind::Native(_) => {
+                wire = super::wire::Wire::Unsupported;
+                (p.api_base.clone().unwrap_or_default(), None)
+            }
         };
         for (k, v) in p.headers.iter().chain(p.extra_headers.iter()) {
             headers.push(header(k, v, false)?);
@@ -262,7 +396,8 @@ impl Deployment {
             api_base,
             api_base_header,
             endpoints,
-            anthropic_messages,
+            spec: wire_spec,
+            wire,
             headers,
             timeout,
             stream_timeout,

@@ -2,11 +2,12 @@
 
 mod deployment;
 pub mod wildcard;
+pub mod wire;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-pub use deployment::{Defaults, Deployment, DeploymentError, Endpoints};
+pub use deployment::{AZURE_API_VERSION, Defaults, Deployment, DeploymentError, Endpoints};
 
 use crate::config::{Config, Env, ModelEntry};
 use crate::providers::Catalog;

@@ -1,6 +1,7 @@
 //! Calling providers: one pooled client, timeouts, retries, error mapping, stream relay.
 
 mod client;
+pub mod google_token;
 pub mod relay;
 pub mod sse;
 
@@ -37,8 +38,10 @@ pub enum UpstreamError {
     Status {
         status: StatusCode,
         message: String,
-        kind: Option<String>,
-        param: Option<String>,
+        kind: Option<Box<str>>,
+        param: Option<Box<str>>,
+        /// OpenAI error `code` (`context_length_exceeded`, ...) when the error has one.
+        code: Option<&'static str>,
         retry_after: Option<HeaderValue>,
     },
 }
@@ -74,6 +77,12 @@ impl UpstreamError {
             other => Cow::Owned(other.to_string()),
         }
     }
+    pub fn code(&self) -> Option<&'static str> {
+        match self {
+            UpstreamError::Status { code, .. } => *code,
+            _ => None,
+        }
+    }
     pub fn retry_after(&self) -> Option<&HeaderValue> {
         match self {
             UpstreamError::Status { retry_after, .. } => retry_after.as_ref(),
@@ -89,25 +98,61 @@ impl UpstreamError {
         }
     }
 
-    /// Build from a non-2xx upstream response, keeping the provider's message.
+    /// Build from a non-2xx answer of an OpenAI-shaped upstream: status, message and type as
+    /// the provider sent them, plus the OpenAI `code` of errors that have one.
     pub async fn from_response(resp: Response<Incoming>) -> Self {
         let status = resp.status();
         let retry_after = resp.headers().get(header::RETRY_AFTER).cloned();
-        let body = match http_body_util::Limited::new(resp.into_body(), MAX_ERROR_BODY)
-            .collect()
-            .await
-        {
-            Ok(c) => c.to_bytes(),
-            Err(_) => Bytes::new(),
-        };
+        let body = error_body(resp).await;
         let (message, kind, param) = provider_message(&body, status);
+        let (kind, param) = (kind.map(Into::into), param.map(Into::into));
+        let code =
+            crate::providers::errors::classify(status.as_u16(), "provider", &body, None).code;
         UpstreamError::Status {
             status,
             message,
             kind,
             param,
+            code,
             retry_after,
         }
+    }
+
+    /// Build from a non-2xx answer of a native provider: mapped to the OpenAI error (status,
+    /// type, code) of its class, keeping the provider's message.
+    pub async fn from_provider(resp: Response<Incoming>, provider: &str) -> Self {
+        let status = resp.status();
+        let retry_after = resp.headers().get(header::RETRY_AFTER).cloned();
+        let aws_type = resp
+            .headers()
+            .get("x-amzn-errortype")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let body = error_body(resp).await;
+        let f = crate::providers::errors::classify(
+            status.as_u16(),
+            provider,
+            &body,
+            aws_type.as_deref(),
+        );
+        UpstreamError::Status {
+            status: StatusCode::from_u16(f.status).unwrap_or(StatusCode::BAD_GATEWAY),
+            message: f.message,
+            kind: Some(f.kind.into()),
+            param: f.param.map(Into::into),
+            code: f.code,
+            retry_after,
+        }
+    }
+}
+
+async fn error_body(resp: Response<Incoming>) -> Bytes {
+    match http_body_util::Limited::new(resp.into_body(), MAX_ERROR_BODY)
+        .collect()
+        .await
+    {
+        Ok(c) => c.to_bytes(),
+        Err(_) => Bytes::new(),
     }
 }
 
@@ -182,6 +227,20 @@ pub async fn send(
     body: &[Bytes],
     stream: bool,
 ) -> Result<Response<Incoming>, UpstreamError> {
+    send_with(client, dep, method, uri, body, stream, &[]).await
+}
+
+/// [`send`] with `extra` headers after the deployment's own (client headers that are passed
+/// through, request signatures).
+pub async fn send_with(
+    client: &HttpClient,
+    dep: &Deployment,
+    method: Method,
+    uri: &Uri,
+    body: &[Bytes],
+    stream: bool,
+    extra: &[(http::HeaderName, HeaderValue)],
+) -> Result<Response<Incoming>, UpstreamError> {
     let mut attempt = 0;
     loop {
         let mut req = Request::new(Body::chunks(body.iter().cloned()));
@@ -206,7 +265,7 @@ pub async fn send(
             header::USER_AGENT,
             HeaderValue::from_static(concat!("tianji/", env!("CARGO_PKG_VERSION"))),
         );
-        for (k, v) in &dep.headers {
+        for (k, v) in dep.headers.iter().chain(extra) {
             h.insert(k.clone(), v.clone());
         }
         let result = client.request(req).await;

@@ -22,6 +22,8 @@ use tokio::net::TcpListener;
 pub struct Recorded {
     pub method: http::Method,
     pub path: String,
+    /// The query string ("" when none).
+    pub query: String,
     pub headers: HeaderMap,
     pub body: Bytes,
 }
@@ -185,6 +187,7 @@ async fn serve(
     let rec = Recorded {
         method: parts.method.clone(),
         path: parts.uri.path().to_string(),
+        query: parts.uri.query().unwrap_or("").to_string(),
         headers: parts.headers,
         body,
     };

@@ -274,8 +274,8 @@ async fn connection_refused_and_dropped_connections_are_502() {
 
 #[tokio::test]
 async fn native_providers_without_translation_answer_501() {
-    let gw = TestGateway::start("model_list:\n  - model_name: titan\n    tianji_params: {model: bedrock/amazon.titan-text-express-v1}\n  - model_name: claude\n    tianji_params: {model: anthropic/claude-3-5-sonnet, api_key: k}\n").await;
-    gw.post("/v1/chat/completions", r#"{"model":"titan","messages":[]}"#)
+    let gw = TestGateway::start("model_list:\n  - model_name: wx\n    tianji_params: {model: watsonx/ibm/granite-13b, api_base: \"http://127.0.0.1:9\"}\n  - model_name: claude\n    tianji_params: {model: anthropic/claude-3-5-sonnet, api_key: k}\n").await;
+    gw.post("/v1/chat/completions", r#"{"model":"wx","messages":[]}"#)
         .await
         .assert_error(501);
     // Anthropic translates chat, not embeddings

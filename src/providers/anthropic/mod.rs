@@ -1,7 +1,11 @@
 //! Anthropic Messages API translation, pure (no I/O): OpenAI chat requests to Messages requests
 //! ([`request`]), Messages responses back to chat completions ([`response`]), and Messages
-//! event streams to chat completion chunks ([`stream`]).
+//! event streams to chat completion chunks ([`stream`]); and for clients speaking Messages to
+//! other deployments, Messages requests to chat ([`ingress`]) and chat answers back to Messages
+//! ([`egress`]).
 
+pub mod egress;
+pub mod ingress;
 pub mod request;
 pub mod response;
 pub mod stream;

@@ -1,0 +1,289 @@
+//! Requests in a provider's own format sent to a deployment of that provider: forwarded as
+//! received with only `model` replaced (no translation), usage read on the way back.
+
+use std::sync::{Arc, LazyLock};
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue, Response, header};
+use serde_json::Value;
+use tokio::time::Instant;
+
+use super::parse::{self, ParsedRequest, RequestError};
+use super::{RequestCtx, rewrite};
+use crate::body::Body;
+use crate::error::GatewayError;
+use crate::providers::{ProviderSpec, anthropic};
+use crate::router::Deployment;
+use crate::state::AppState;
+use crate::upstream::{self, UpstreamError, relay::RelayBody, sse};
+
+/// Client headers passed through to Anthropic.
+const ANTHROPIC_PASS: &[&str] = &["anthropic-beta"];
+
+/// A native body: `model` replaced, nothing else touched.
+static PLAIN: LazyLock<ProviderSpec> = LazyLock::new(|| ProviderSpec {
+    name: String::new(),
+    base_url: String::new(),
+    api_key_env: None,
+    api_base_env: None,
+    api_key_required: false,
+    api_base_required: false,
+    auth_header: String::new(),
+    auth_prefix: String::new(),
+    headers: Default::default(),
+    param_mappings: Default::default(),
+    content_list_to_string: false,
+    stream_options: false,
+    aliases: Vec::new(),
+});
+
+/// `parsed` with `model` set to the deployment's model.
+pub fn with_model(parsed: &ParsedRequest, dep: &Deployment) -> Result<Vec<Bytes>, RequestError> {
+    Ok(rewrite::rewrite(parsed, &PLAIN, &dep.upstream_model_json)?.parts)
+}
+
+/// The client headers named in `names`, to send upstream.
+fn passed(headers: &HeaderMap, names: &[&'static str]) -> Vec<(HeaderName, HeaderValue)> {
+    names
+        .iter()
+        .filter_map(|n| {
+            let v = headers.get(*n)?;
+            Some((HeaderName::from_static(n), v.clone()))
+        })
+        .collect()
+}
+
+/// `/v1/messages` to an Anthropic deployment.
+pub async fn anthropic_messages(
+    state: &AppState,
+    dep: &Arc<Deployment>,
+    uri: &http::Uri,
+    parsed: &ParsedRequest,
+    client_headers: &HeaderMap,
+    ctx: &mut RequestCtx,
+) -> Result<Response<Body>, GatewayError> {
+    let body = with_model(parsed, dep)?;
+    let extra = passed(client_headers, ANTHROPIC_PASS);
+    let created = crate::spend::unix(ctx.wall_start) as u64;
+    let t0 = Instant::now();
+    let method = http::Method::POST;
+    if parsed.stream {
+        let call = upstream::send_with(&state.client, dep, method, uri, &body, true, &extra);
+        let resp = tokio::time::timeout(dep.stream_timeout, call)
+            .await
+            .map_err(|_| UpstreamError::StreamTimeout(dep.stream_timeout.as_secs_f64()))??;
+        ctx.upstream_elapsed = t0.elapsed();
+        if !resp.status().is_success() {
+            return Err(UpstreamError::from_response(resp).await.into());
+        }
+        let (head, incoming) = resp.into_parts();
+        ctx.completion.status = head.status.as_u16();
+        let completion = ctx.completion.hand_off();
+        let relay = RelayBody::new(incoming, false, dep.stream_timeout, completion).tapping(
+            Box::new(anthropic::stream::StreamTranslator::new(created, true)),
+        );
+        let mut out = Response::new(Body::Relay(Box::new(relay)));
+        out.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/event-stream"),
+        );
+        out.headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        return Ok(out);
+    }
+    let call = async {
+        let resp =
+            upstream::send_with(&state.client, dep, method, uri, &body, false, &extra).await?;
+        upstream::ok_body(resp).await
+    };
+    let (head, bytes) = tokio::time::timeout(dep.timeout, call)
+        .await
+        .map_err(|_| UpstreamError::Timeout(dep.timeout.as_secs_f64()))??;
+    ctx.upstream_elapsed = t0.elapsed();
+    if let Ok(msg) = serde_json::from_slice::<Value>(&bytes) {
+        let u = serde_json::json!({"usage": anthropic::response::usage(&msg["usage"])});
+        ctx.completion.usage = sse::usage_of_body(u.to_string().as_bytes());
+    }
+    if let Some((_, resp)) = ctx.completion.bodies.as_mut() {
+        *resp = Some(bytes.clone());
+    }
+    Ok(crate::error::json_response(head.status, bytes))
+}
+
+/// `POST /v1/messages/count_tokens`: Anthropic deployments count natively; for others the
+/// count is estimated (about 4 characters a token), as no tokenizer of theirs is at hand.
+pub async fn count_tokens(
+    state: &AppState,
+    req: http::Request<hyper::body::Incoming>,
+) -> Result<Response<Body>, GatewayError> {
+    let (principal, parts, raw) = super::authenticated_body(state, req).await?;
+    let parsed = parse::parse(raw, parse::Expect::Messages)?;
+    let model = parsed
+        .model
+        .clone()
+        .filter(|m| !m.is_empty())
+        .ok_or(RequestError::Missing("model"))?;
+    let table = state.models.load_full();
+    let ask = crate::auth::access::Ask {
+        model: &model,
+        end_user: None,
+        groups: &*table,
+    };
+    crate::auth::access::authorize(state.auth.directory(), &principal, ask).await?;
+    let dep = table.resolve(&model)?.pick().clone();
+    if let Some(messages) = dep.anthropic_messages()
+        && dep.mock_response.is_none()
+        && let Ok(uri) = format!("{messages}/count_tokens").parse::<http::Uri>()
+    {
+        let body = with_model(&parsed, &dep)?;
+        let extra = passed(&parts.headers, ANTHROPIC_PASS);
+        let call = async {
+            let resp = upstream::send_with(
+                &state.client,
+                &dep,
+                http::Method::POST,
+                &uri,
+                &body,
+                false,
+                &extra,
+            )
+            .await?;
+            upstream::ok_body(resp).await
+        };
+        let (head, bytes) = tokio::time::timeout(dep.timeout, call)
+            .await
+            .map_err(|_| UpstreamError::Timeout(dep.timeout.as_secs_f64()))??;
+        return Ok(crate::error::json_response(head.status, bytes));
+    }
+    let v: Value = serde_json::from_slice(&parsed.raw)
+        .map_err(|e| RequestError::InvalidJson(e.to_string()))?;
+    let n = anthropic::ingress::estimate_tokens(&v);
+    Ok(crate::error::json_response(
+        http::StatusCode::OK,
+        Bytes::from(serde_json::json!({"input_tokens": n}).to_string()),
+    ))
+}
+
+/// `/v1beta/models/{model}:generateContent` (or streamed) to a Gemini or Vertex AI deployment:
+/// the body as received (the model is in the URL).
+pub async fn gemini_generate(
+    state: &AppState,
+    dep: &Arc<Deployment>,
+    g: &crate::router::wire::Gemini,
+    parsed: &ParsedRequest,
+    ctx: &mut RequestCtx,
+) -> Result<Response<Body>, GatewayError> {
+    use crate::providers::gemini;
+    let uri = if parsed.stream {
+        &g.stream
+    } else {
+        &g.generate
+    };
+    let body = std::slice::from_ref(&parsed.raw);
+    let extra = super::translated::auth_headers(state, dep, uri, &parsed.raw).await?;
+    let created = crate::spend::unix(ctx.wall_start) as u64;
+    let id = format!("chatcmpl-{}", ctx.call_id.simple());
+    let model = dep.upstream_model.as_str();
+    let provider = dep.provider.name();
+    let method = http::Method::POST;
+    let t0 = Instant::now();
+    if parsed.stream {
+        let call = upstream::send_with(&state.client, dep, method, uri, body, true, &extra);
+        let resp = tokio::time::timeout(dep.stream_timeout, call)
+            .await
+            .map_err(|_| UpstreamError::StreamTimeout(dep.stream_timeout.as_secs_f64()))??;
+        ctx.upstream_elapsed = t0.elapsed();
+        if !resp.status().is_success() {
+            return Err(UpstreamError::from_provider(resp, provider).await.into());
+        }
+        let (head, incoming) = resp.into_parts();
+        ctx.completion.status = head.status.as_u16();
+        let completion = ctx.completion.hand_off();
+        let relay =
+            RelayBody::new(incoming, false, dep.stream_timeout, completion).tapping(Box::new(
+                gemini::stream::StreamTranslator::new(model, &id, created, true),
+            ));
+        let mut out = Response::new(Body::Relay(Box::new(relay)));
+        out.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/event-stream"),
+        );
+        out.headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        return Ok(out);
+    }
+    let call = async {
+        let resp =
+            upstream::send_with(&state.client, dep, method, uri, body, false, &extra).await?;
+        if !resp.status().is_success() {
+            return Err(UpstreamError::from_provider(resp, provider).await);
+        }
+        upstream::ok_body(resp).await
+    };
+    let (head, bytes) = tokio::time::timeout(dep.timeout, call)
+        .await
+        .map_err(|_| UpstreamError::Timeout(dep.timeout.as_secs_f64()))??;
+    ctx.upstream_elapsed = t0.elapsed();
+    if let Ok(v) = serde_json::from_slice::<Value>(&bytes) {
+        let chat = gemini::response::to_chat(&v, model, &id, created);
+        ctx.completion.usage = sse::usage_of_body(chat.to_string().as_bytes());
+    }
+    if let Some((_, resp)) = ctx.completion.bodies.as_mut() {
+        *resp = Some(bytes.clone());
+    }
+    Ok(crate::error::json_response(head.status, bytes))
+}
+
+/// `/v1beta/models/{model}:countTokens`: Gemini and Vertex AI deployments count natively;
+/// for others the count is estimated (about 4 characters a token).
+pub async fn gemini_count_tokens(
+    state: &AppState,
+    model: &str,
+    req: http::Request<hyper::body::Incoming>,
+) -> Result<Response<Body>, GatewayError> {
+    use crate::providers::gemini;
+    let (principal, _parts, raw) = super::authenticated_body(state, req).await?;
+    let table = state.models.load_full();
+    let ask = crate::auth::access::Ask {
+        model,
+        end_user: None,
+        groups: &*table,
+    };
+    crate::auth::access::authorize(state.auth.directory(), &principal, ask).await?;
+    let dep = table.resolve(model)?.pick().clone();
+    let v: Value =
+        serde_json::from_slice(&raw).map_err(|e| RequestError::InvalidJson(e.to_string()))?;
+    if let crate::router::wire::Wire::Gemini(g) = &dep.wire
+        && dep.mock_response.is_none()
+    {
+        let extra = super::translated::auth_headers(state, &dep, &g.count_tokens, &raw).await?;
+        let provider = dep.provider.name();
+        let call = async {
+            let resp = upstream::send_with(
+                &state.client,
+                &dep,
+                http::Method::POST,
+                &g.count_tokens,
+                std::slice::from_ref(&raw),
+                false,
+                &extra,
+            )
+            .await?;
+            if !resp.status().is_success() {
+                return Err(UpstreamError::from_provider(resp, provider).await);
+            }
+            upstream::ok_body(resp).await
+        };
+        let (head, bytes) = tokio::time::timeout(dep.timeout, call)
+            .await
+            .map_err(|_| UpstreamError::Timeout(dep.timeout.as_secs_f64()))??;
+        return Ok(crate::error::json_response(head.status, bytes));
+    }
+    let chat = gemini::native::to_chat(&v, model, false)
+        .map_err(|e| RequestError::BadValue(e.to_string()))?;
+    let n = crate::pipeline::mock::estimate_tokens(chat.get("messages").unwrap_or(&Value::Null));
+    Ok(crate::error::json_response(
+        http::StatusCode::OK,
+        Bytes::from(gemini::native::count_tokens_response(n).to_string()),
+    ))
+}

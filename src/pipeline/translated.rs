@@ -1,0 +1,328 @@
+//! Stage `translate` for native providers: a chat request becomes the provider's request
+//! (Anthropic Messages, Gemini, Bedrock Converse, Cohere v2), and the answer comes back as a chat
+//! completion (streams chunk by chunk).
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{HeaderName, HeaderValue, Response, Uri, header};
+use serde_json::Value;
+use tokio::time::Instant;
+
+use super::RequestCtx;
+use super::parse::{ParsedRequest, RequestError};
+use crate::body::Body;
+use crate::error::GatewayError;
+use crate::providers::{StreamTranslate, anthropic, bedrock, cohere, gemini};
+use crate::router::Deployment;
+use crate::router::wire::{Bedrock, Wire};
+use crate::state::AppState;
+use crate::upstream::{self, UpstreamError, relay::RelayBody, sse};
+
+/// Whether `dep` is served by this stage.
+pub fn handles(dep: &Deployment) -> bool {
+    matches!(
+        dep.wire,
+        Wire::Anthropic { .. } | Wire::Gemini(_) | Wire::Bedrock(_) | Wire::Cohere { .. }
+    )
+}
+
+fn bad(e: impl std::fmt::Display) -> GatewayError {
+    RequestError::BadValue(e.to_string()).into()
+}
+
+/// Headers that authenticate a request whose credential is not static: a Vertex AI token, a
+/// SigV4 signature over the body.
+pub async fn auth_headers(
+    state: &AppState,
+    dep: &Deployment,
+    uri: &Uri,
+    body: &[u8],
+) -> Result<Vec<(HeaderName, HeaderValue)>, GatewayError> {
+    match &dep.wire {
+        Wire::Gemini(g) => match &g.vertex {
+            Some(auth) => Ok(vec![(
+                header::AUTHORIZATION,
+                upstream::google_token::bearer(&state.client, auth).await?,
+            )]),
+            None => Ok(Vec::new()),
+        },
+        Wire::Bedrock(b) => sign(b, uri, body),
+        _ => Ok(Vec::new()),
+    }
+}
+
+/// SigV4 headers for a Bedrock request.
+pub fn sign(
+    b: &Bedrock,
+    uri: &Uri,
+    body: &[u8],
+) -> Result<Vec<(HeaderName, HeaderValue)>, GatewayError> {
+    let host = uri.authority().map(|a| a.as_str()).unwrap_or_default();
+    let target = uri.to_string();
+    let req = bedrock::sigv4::HttpRequest {
+        method: "POST",
+        uri: &target,
+        headers: &[("host", host), ("content-type", "application/json")],
+        body,
+    };
+    let signed = bedrock::sigv4::sign(
+        &req,
+        &b.credentials,
+        &b.region,
+        "bedrock",
+        std::time::SystemTime::now(),
+    )
+    .map_err(|e| GatewayError::Internal(format!("SigV4 signing failed: {e}")))?;
+    let mut out = Vec::with_capacity(signed.len());
+    for (k, v) in signed {
+        let name = HeaderName::from_bytes(k.as_bytes())
+            .map_err(|e| GatewayError::Internal(format!("SigV4 header {k}: {e}")))?;
+        let mut value = HeaderValue::from_str(&v)
+            .map_err(|e| GatewayError::Internal(format!("SigV4 header {k}: {e}")))?;
+        value.set_sensitive(true);
+        out.push((name, value));
+    }
+    Ok(out)
+}
+
+/// A chat request to a native deployment, answered as a chat completion.
+pub async fn chat(
+    state: &AppState,
+    dep: &Arc<Deployment>,
+    parsed: &ParsedRequest,
+    ctx: &mut RequestCtx,
+) -> Result<Response<Body>, GatewayError> {
+    let req: Value = serde_json::from_slice(&parsed.raw)
+        .map_err(|e| RequestError::InvalidJson(e.to_string()))?;
+    let model = dep.upstream_model.as_str();
+    let created = crate::spend::unix(ctx.wall_start) as u64;
+    let id = format!("chatcmpl-{}", ctx.call_id.simple());
+    let stream = parsed.stream;
+    let (uri, body) = match &dep.wire {
+        Wire::Anthropic { messages } => (
+            messages.clone(),
+            anthropic::request::to_messages(&req, model).map_err(bad)?,
+        ),
+        Wire::Gemini(g) => (
+            if stream { &g.stream } else { &g.generate }.clone(),
+            gemini::request::to_generate_content(&req).map_err(bad)?,
+        ),
+        Wire::Bedrock(b) => (
+            b.uri(if stream {
+                "converse-stream"
+            } else {
+                "converse"
+            })
+            .ok_or_else(|| GatewayError::Internal("bad Bedrock model URL".into()))?,
+            bedrock::request::to_converse(&req).map_err(bad)?,
+        ),
+        Wire::Cohere { chat, .. } => (
+            chat.clone(),
+            cohere::request::to_chat_v2(&req, model).map_err(bad)?,
+        ),
+        _ => {
+            return Err(GatewayError::NotImplemented(format!(
+                "Provider '{}' needs a translation module that this build does not include yet",
+                dep.provider.name()
+            )));
+        }
+    };
+    let body = Bytes::from(serde_json::to_vec(&body).map_err(bad)?);
+    let extra = auth_headers(state, dep, &uri, &body).await?;
+    let provider = dep.provider.name();
+    let t0 = Instant::now();
+    if stream {
+        let call = upstream::send_with(
+            &state.client,
+            dep,
+            http::Method::POST,
+            &uri,
+            std::slice::from_ref(&body),
+            true,
+            &extra,
+        );
+        let resp = tokio::time::timeout(dep.stream_timeout, call)
+            .await
+            .map_err(|_| UpstreamError::StreamTimeout(dep.stream_timeout.as_secs_f64()))??;
+        ctx.upstream_elapsed = t0.elapsed();
+        if !resp.status().is_success() {
+            return Err(UpstreamError::from_provider(resp, provider).await.into());
+        }
+        let (head, incoming) = resp.into_parts();
+        ctx.completion.status = head.status.as_u16();
+        let completion = ctx.completion.hand_off();
+        let inward: Box<dyn StreamTranslate> = match &dep.wire {
+            Wire::Gemini(_) => Box::new(gemini::stream::StreamTranslator::new(
+                model, &id, created, true,
+            )),
+            Wire::Bedrock(_) => Box::new(bedrock::stream::StreamTranslator::new(
+                model, &id, created, true,
+            )),
+            Wire::Cohere { .. } => {
+                Box::new(cohere::stream::StreamTranslator::new(model, created, true))
+            }
+            _ => Box::new(anthropic::stream::StreamTranslator::new(created, true)),
+        };
+        // usage always comes back for spend; the client sees it only if it asked
+        let relay = RelayBody::new(
+            incoming,
+            parsed.include_usage != Some(true),
+            dep.stream_timeout,
+            completion,
+        )
+        .translating(inward)
+        .answering_as(ctx.outward.map(|o| o.stream(&dep.model_name)));
+        let mut out = Response::new(Body::Relay(Box::new(relay)));
+        out.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/event-stream"),
+        );
+        out.headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        return Ok(out);
+    }
+    let call = async {
+        let resp = upstream::send_with(
+            &state.client,
+            dep,
+            http::Method::POST,
+            &uri,
+            std::slice::from_ref(&body),
+            false,
+            &extra,
+        )
+        .await?;
+        if !resp.status().is_success() {
+            return Err(UpstreamError::from_provider(resp, provider).await);
+        }
+        upstream::ok_body(resp).await
+    };
+    let (head, bytes) = tokio::time::timeout(dep.timeout, call)
+        .await
+        .map_err(|_| UpstreamError::Timeout(dep.timeout.as_secs_f64()))??;
+    ctx.upstream_elapsed = t0.elapsed();
+    let answer: Value = serde_json::from_slice(&bytes)
+        .map_err(|e| UpstreamError::Body(format!("{provider} sent invalid JSON: {e}")))?;
+    let chat = match &dep.wire {
+        Wire::Gemini(_) => gemini::response::to_chat(&answer, model, &id, created),
+        Wire::Bedrock(_) => bedrock::response::to_chat(&answer, model, &id, created),
+        Wire::Cohere { .. } => cohere::response::to_chat(&answer, model, created),
+        _ => anthropic::response::to_chat(&answer, created),
+    };
+    let out = Bytes::from(chat.to_string());
+    ctx.completion.usage = sse::usage_of_body(&out);
+    if let Some((_, resp)) = ctx.completion.bodies.as_mut() {
+        *resp = Some(out.clone());
+    }
+    Ok(crate::error::json_response(head.status, out))
+}
+
+/// POST `body` to `uri` of `dep` (authenticated for its wire) and read the JSON answer.
+async fn call_json(
+    state: &AppState,
+    dep: &Deployment,
+    uri: &Uri,
+    body: &Value,
+) -> Result<Value, GatewayError> {
+    let body = Bytes::from(serde_json::to_vec(body).map_err(bad)?);
+    let extra = auth_headers(state, dep, uri, &body).await?;
+    let provider = dep.provider.name();
+    let call = async {
+        let resp = upstream::send_with(
+            &state.client,
+            dep,
+            http::Method::POST,
+            uri,
+            std::slice::from_ref(&body),
+            false,
+            &extra,
+        )
+        .await?;
+        if !resp.status().is_success() {
+            return Err(UpstreamError::from_provider(resp, provider).await);
+        }
+        upstream::ok_body(resp).await
+    };
+    let (_, bytes) = tokio::time::timeout(dep.timeout, call)
+        .await
+        .map_err(|_| UpstreamError::Timeout(dep.timeout.as_secs_f64()))??;
+    Ok(serde_json::from_slice(&bytes)
+        .map_err(|e| UpstreamError::Body(format!("{provider} sent invalid JSON: {e}")))?)
+}
+
+/// An embeddings request to a native deployment, answered in OpenAI's shape (base64 vectors
+/// when the client asked for them, as the OpenAI SDKs do by default).
+pub async fn embeddings(
+    state: &AppState,
+    dep: &Arc<Deployment>,
+    parsed: &ParsedRequest,
+    ctx: &mut RequestCtx,
+) -> Result<Response<Body>, GatewayError> {
+    let req: Value = serde_json::from_slice(&parsed.raw)
+        .map_err(|e| RequestError::InvalidJson(e.to_string()))?;
+    let model = dep.upstream_model.as_str();
+    let t0 = Instant::now();
+    let mut list = match &dep.wire {
+        Wire::Gemini(g) if g.vertex.is_some() => {
+            let body = gemini::embed::to_vertex_predict(&req).map_err(bad)?;
+            let resp = call_json(state, dep, &g.embed, &body).await?;
+            gemini::embed::from_vertex_predict(model, &resp)
+        }
+        Wire::Gemini(g) => {
+            let body = gemini::embed::to_batch_embed(model, &req).map_err(bad)?;
+            let resp = call_json(state, dep, &g.embed, &body).await?;
+            // Gemini reports no token count: estimated like the mock (4 characters a token)
+            let tokens = super::mock::estimate_tokens(req.get("input").unwrap_or(&Value::Null));
+            gemini::embed::to_openai(model, &resp, tokens)
+        }
+        Wire::Bedrock(b) => {
+            let uri = b
+                .uri("invoke")
+                .ok_or_else(|| GatewayError::Internal("bad Bedrock model URL".into()))?;
+            let mut answers = Vec::new();
+            for body in bedrock::embed::requests(model, &req).map_err(bad)? {
+                answers.push(call_json(state, dep, &uri, &body).await?);
+            }
+            bedrock::embed::to_openai(model, &answers)
+        }
+        Wire::Cohere { embed, .. } => {
+            let body = cohere::embed::to_request(model, &req).map_err(bad)?;
+            let resp = call_json(state, dep, embed, &body).await?;
+            cohere::embed::to_openai(model, &resp)
+        }
+        _ => {
+            return Err(GatewayError::NotImplemented(format!(
+                "Embeddings are not available for provider '{}'",
+                dep.provider.name()
+            )));
+        }
+    };
+    ctx.upstream_elapsed = t0.elapsed();
+    let out = Bytes::from(list.to_string());
+    ctx.completion.usage = sse::usage_of_body(&out);
+    if cohere::embed::wants_base64(&req) {
+        cohere::embed::encode_base64(&mut list);
+    }
+    let out = Bytes::from(list.to_string());
+    Ok(crate::error::json_response(http::StatusCode::OK, out))
+}
+
+/// A Mistral request: the OpenAI body reduced to the fields Mistral accepts (it refuses
+/// unknown ones) and its few renames.
+pub fn for_mistral(
+    parsed: &ParsedRequest,
+    expect: super::parse::Expect,
+) -> Result<ParsedRequest, GatewayError> {
+    use super::parse::{Expect, parse};
+    let mut v: serde_json::Map<String, Value> = serde_json::from_slice(&parsed.raw)
+        .map_err(|e| RequestError::InvalidJson(e.to_string()))?;
+    match expect {
+        Expect::Embedding => crate::providers::mistral::fix_embedding_request(&mut v),
+        _ => crate::providers::mistral::fix_request(&mut v),
+    }
+    let bytes = serde_json::to_vec(&v).map_err(bad)?;
+    let mut p = parse(bytes.into(), expect)?;
+    p.mock_response = parsed.mock_response.clone();
+    Ok(p)
+}

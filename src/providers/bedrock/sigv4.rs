@@ -1,0 +1,127 @@
+//! AWS Signature Version 4 for Bedrock requests, with `aws-sigv4`.
+//!
+//! [`sign`] returns the headers to add to a request: `authorization`, `x-amz-date` and, with
+//! temporary credentials, `x-amz-security-token`. The signature covers the method, path,
+//! query, the headers passed in (send them unchanged) and the SHA-256 of the body; no
+//! `x-amz-content-sha256` header is added, Bedrock does not need it.
+//!
+//! The URI must be sent as signed: pass it already percent-encoded (see
+//! [`super::model_path`]); the canonical request encodes the path once more, as Bedrock and
+//! every AWS service but S3 expect.
+
+use std::fmt;
+use std::time::SystemTime;
+
+use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings};
+use aws_sigv4::sign::v4;
+
+/// AWS credentials. `Debug` shows the access key id only.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    /// `AKIA...` or, for temporary credentials, `ASIA...`.
+    pub access_key_id: String,
+    /// The secret key; never printed.
+    pub secret_access_key: String,
+    /// Set for temporary credentials (STS); sent as `x-amz-security-token`.
+    pub session_token: Option<String>,
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credentials")
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &"** redacted **")
+            .field(
+                "session_token",
+                &self.session_token.as_ref().map(|_| "** redacted **"),
+            )
+            .finish()
+    }
+}
+
+/// The request to sign.
+#[derive(Debug, Clone, Copy)]
+pub struct HttpRequest<'a> {
+    /// `GET`, `POST`, ...
+    pub method: &'a str,
+    /// The full URI, `https://host/path?query`, percent-encoded as it will be sent.
+    pub uri: &'a str,
+    /// Headers that will be sent and should be signed (e.g. `content-type`); `host` is taken
+    /// from the URI when absent.
+    pub headers: &'a [(&'a str, &'a str)],
+    /// The body as it will be sent.
+    pub body: &'a [u8],
+}
+
+/// Why a request cannot be signed.
+#[derive(Debug, thiserror::Error)]
+pub enum SignError {
+    /// Bad input: an unparsable URI, an empty region or service.
+    #[error("cannot sign the request, invalid input: {0}")]
+    Params(String),
+    /// The signer refused the request.
+    #[error("cannot sign the request: {0}")]
+    Signing(String),
+}
+
+/// Sign `req` with `creds` for `region` and `service` (`bedrock` for Bedrock runtime calls) at
+/// `time`; returns the headers to add, names in lowercase.
+pub fn sign(
+    req: &HttpRequest<'_>,
+    creds: &Credentials,
+    region: &str,
+    service: &str,
+    time: SystemTime,
+) -> Result<Vec<(String, String)>, SignError> {
+    let identity = aws_credential_types::Credentials::new(
+        &creds.access_key_id,
+        &creds.secret_access_key,
+        creds.session_token.clone(),
+        None,
+        "tianji",
+    )
+    .into();
+    let params = v4::SigningParams::builder()
+        .identity(&identity)
+        .region(region)
+        .name(service)
+        .time(time)
+        .settings(SigningSettings::default())
+        .build()
+        .map_err(|e| SignError::Params(e.to_string()))?
+        .into();
+    let signable = SignableRequest::new(
+        req.method,
+        req.uri,
+        req.headers.iter().copied(),
+        SignableBody::Bytes(req.body),
+    )
+    .map_err(|e| SignError::Params(e.to_string()))?;
+    let (instructions, _signature) = aws_sigv4::http_request::sign(signable, &params)
+        .map_err(|e| SignError::Signing(e.to_string()))?
+        .into_parts();
+    Ok(instructions
+        .headers()
+        .map(|(n, v)| (n.to_ascii_lowercase(), v.to_string()))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_hides_the_secrets() {
+        let c = Credentials {
+            access_key_id: "AKID".into(),
+            secret_access_key: "very-secret".into(),
+            session_token: Some("token-secret".into()),
+        };
+        let d = format!("{c:?}");
+        assert!(d.contains("AKID"), "{d}");
+        assert!(
+            !d.contains("very-secret") && !d.contains("token-secret"),
+            "{d}"
+        );
+    }
+}

@@ -1,0 +1,327 @@
+//! Bedrock ConverseStream (AWS event-stream frames) -> OpenAI chat completion chunks
+//! (`data: {...}\n\n`, ending with `data: [DONE]`), fed with upstream bytes split anywhere.
+//!
+//! Bedrock sends `metadata` (with usage) after `messageStop`: the finish chunk goes out at
+//! `messageStop`, the usage chunk (when asked for) and `[DONE]` at `metadata`, or at
+//! [`finish`](StreamTranslator::finish) when the stream ends without it. An exception message,
+//! a framing error or a stream cut mid-message ends the stream with an error chunk and `[DONE]`.
+
+use serde_json::{Value, json};
+
+use super::{
+    eventstream::{Decoder, Message},
+    finish_reason,
+    response::usage,
+};
+use crate::providers::errors::classify;
+
+/// State of one translated stream.
+#[derive(Debug, Default)]
+pub struct StreamTranslator {
+    decoder: Decoder,
+    id: String,
+    model: String,
+    created: u64,
+    /// The role chunk was sent.
+    started: bool,
+    /// Content block index -> tool call index, for toolUse blocks.
+    tools: Vec<(u64, usize)>,
+    /// Send a final usage chunk (the client asked for `stream_options.include_usage`).
+    include_usage: bool,
+    /// `[DONE]` was sent: later input is ignored.
+    done: bool,
+}
+
+impl StreamTranslator {
+    /// A translator reporting `model`, chunk `id` and `created` (Unix time) in every chunk.
+    pub fn new(model: &str, id: &str, created: u64, include_usage: bool) -> Self {
+        Self {
+            model: model.to_string(),
+            id: id.to_string(),
+            created,
+            include_usage,
+            ..Self::default()
+        }
+    }
+
+    fn chunk(&self, delta: Value, finish: Option<&str>) -> Vec<u8> {
+        let c = json!({"id": self.id, "object": "chat.completion.chunk", "created": self.created,
+            "model": self.model, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]});
+        sse(&c)
+    }
+
+    /// The role chunk, sent once before any content.
+    fn start(&mut self) -> Vec<u8> {
+        if self.started {
+            return Vec::new();
+        }
+        self.started = true;
+        self.chunk(json!({"role": "assistant", "content": ""}), None)
+    }
+
+    /// Translate the next upstream bytes.
+    pub fn feed(&mut self, bytes: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        if self.done {
+            return out;
+        }
+        self.decoder.push(bytes);
+        while let Some(m) = self.decoder.next_message() {
+            match m {
+                Ok(m) => out.extend(self.message(&m)),
+                Err(e) => {
+                    let message = format!("Bedrock stream: {e}");
+                    out.extend(self.end_with_error(&message, "api_error", "502"));
+                }
+            }
+            if self.done {
+                break;
+            }
+        }
+        out
+    }
+
+    /// The end of the upstream stream.
+    pub fn finish(&mut self) -> Vec<u8> {
+        if self.done {
+            return Vec::new();
+        }
+        if self.decoder.buffered() > 0 {
+            return self.end_with_error(
+                "Bedrock stream: the stream ended inside a message",
+                "api_error",
+                "502",
+            );
+        }
+        self.done = true;
+        b"data: [DONE]\n\n".to_vec()
+    }
+
+    fn end_with_error(&mut self, message: &str, kind: &str, code: &str) -> Vec<u8> {
+        let mut out = sse(
+            &json!({"error": {"message": message, "type": kind, "param": null,
+            "code": code}}),
+        );
+        out.extend_from_slice(b"data: [DONE]\n\n");
+        self.done = true;
+        out
+    }
+
+    fn message(&mut self, m: &Message) -> Vec<u8> {
+        match m.header_str(":message-type").unwrap_or("event") {
+            "event" => {}
+            "exception" => {
+                let kind = m.header_str(":exception-type").unwrap_or("exception");
+                return self.exception(kind, &m.payload);
+            }
+            "error" => {
+                let code = m.header_str(":error-code").unwrap_or("error");
+                let message = m
+                    .header_str(":error-message")
+                    .unwrap_or("Bedrock stream error");
+                return self.end_with_error(message, "api_error", code);
+            }
+            _ => return Vec::new(),
+        }
+        let Ok(ev) = serde_json::from_slice::<Value>(&m.payload) else {
+            return Vec::new();
+        };
+        match m.header_str(":event-type").unwrap_or("") {
+            "messageStart" => self.start(),
+            "contentBlockStart" => {
+                let Some(tu) = ev.pointer("/start/toolUse") else {
+                    return Vec::new();
+                };
+                let index = ev["contentBlockIndex"].as_u64().unwrap_or(0);
+                let call = self.tools.len();
+                self.tools.push((index, call));
+                let mut out = self.start();
+                out.extend(self.chunk(
+                    json!({"tool_calls": [{"index": call, "id": tu["toolUseId"], "type": "function",
+                        "function": {"name": tu["name"], "arguments": ""}}]}),
+                    None,
+                ));
+                out
+            }
+            "contentBlockDelta" => {
+                let d = &ev["delta"];
+                let delta = if let Some(t) = d.get("text").and_then(Value::as_str) {
+                    json!({"content": t})
+                } else if let Some(input) = d.pointer("/toolUse/input").and_then(Value::as_str) {
+                    let index = ev["contentBlockIndex"].as_u64().unwrap_or(0);
+                    let call = self
+                        .tools
+                        .iter()
+                        .find(|(i, _)| *i == index)
+                        .map_or(0, |(_, c)| *c);
+                    json!({"tool_calls": [{"index": call, "function": {"arguments": input}}]})
+                } else if let Some(r) = d.pointer("/reasoningContent/text").and_then(Value::as_str)
+                {
+                    json!({"reasoning_content": r})
+                } else {
+                    return Vec::new();
+                };
+                let mut out = self.start();
+                out.extend(self.chunk(delta, None));
+                out
+            }
+            "messageStop" => {
+                let stop = ev["stopReason"].as_str().unwrap_or("end_turn");
+                let mut out = self.start();
+                out.extend(self.chunk(json!({}), Some(finish_reason(stop))));
+                out
+            }
+            "metadata" => {
+                let mut out = Vec::new();
+                if self.include_usage {
+                    let c = json!({"id": self.id, "object": "chat.completion.chunk",
+                        "created": self.created, "model": self.model, "choices": [],
+                        "usage": usage(ev.get("usage").unwrap_or(&Value::Null))});
+                    out = sse(&c);
+                }
+                self.done = true;
+                out.extend_from_slice(b"data: [DONE]\n\n");
+                out
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// An exception message (`throttlingException`, `validationException`, ...) as the
+    /// OpenAI error the gateway would return for it, then the end of the stream.
+    fn exception(&mut self, kind: &str, payload: &[u8]) -> Vec<u8> {
+        let status = match kind {
+            "validationException" => 400,
+            "accessDeniedException" => 403,
+            "resourceNotFoundException" => 404,
+            "modelTimeoutException" => 408,
+            "throttlingException" | "serviceQuotaExceededException" => 429,
+            "modelStreamErrorException" => 424,
+            "serviceUnavailableException" => 503,
+            _ => 500,
+        };
+        // the error classifier knows AWS exception names capitalised
+        let mut name = kind.to_string();
+        if let Some(first) = name.get_mut(..1) {
+            first.make_ascii_uppercase();
+        }
+        let f = classify(status, "bedrock", payload, Some(&name));
+        let code = f.code.map_or_else(|| f.status.to_string(), str::to_string);
+        let mut out = sse(&json!({"error": {"message": f.message, "type": f.kind,
+            "param": f.param, "code": code}}));
+        out.extend_from_slice(b"data: [DONE]\n\n");
+        self.done = true;
+        out
+    }
+}
+
+fn sse(v: &Value) -> Vec<u8> {
+    let mut out = b"data: ".to_vec();
+    out.extend_from_slice(v.to_string().as_bytes());
+    out.extend_from_slice(b"\n\n");
+    out
+}
+
+impl crate::providers::StreamTranslate for StreamTranslator {
+    fn feed(&mut self, bytes: &[u8]) -> Vec<u8> {
+        StreamTranslator::feed(self, bytes)
+    }
+    fn finish(&mut self) -> Vec<u8> {
+        StreamTranslator::finish(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::providers::bedrock::eventstream::encode;
+
+    fn event(kind: &str, payload: Value) -> Vec<u8> {
+        encode(
+            &[
+                (":event-type", kind),
+                (":content-type", "application/json"),
+                (":message-type", "event"),
+            ],
+            payload.to_string().as_bytes(),
+        )
+    }
+
+    fn run(t: &mut StreamTranslator, wire: &[u8]) -> String {
+        let mut out = t.feed(wire);
+        out.extend(t.finish());
+        String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn usage_only_when_asked() {
+        let mut wire = event("messageStart", json!({"role": "assistant"}));
+        wire.extend(event(
+            "contentBlockDelta",
+            json!({"contentBlockIndex": 0, "delta": {"text": "Hi"}}),
+        ));
+        wire.extend(event("messageStop", json!({"stopReason": "end_turn"})));
+        wire.extend(event(
+            "metadata",
+            json!({"usage": {"inputTokens": 1, "outputTokens": 2}}),
+        ));
+        let without = run(&mut StreamTranslator::new("m", "id", 1, false), &wire);
+        assert!(!without.contains("usage"), "{without}");
+        assert!(without.contains(r#""finish_reason":"stop""#), "{without}");
+        assert_eq!(without.matches("[DONE]").count(), 1);
+        let with = run(&mut StreamTranslator::new("m", "id", 1, true), &wire);
+        assert!(with.contains(r#""total_tokens":3"#), "{with}");
+        assert!(with.ends_with("data: [DONE]\n\n"));
+    }
+
+    #[test]
+    fn reasoning_deltas() {
+        let wire = event(
+            "contentBlockDelta",
+            json!({"contentBlockIndex": 0, "delta": {"reasoningContent": {"text": "hmm"}}}),
+        );
+        let out = run(&mut StreamTranslator::new("m", "id", 1, true), &wire);
+        assert!(out.contains(r#""role":"assistant""#), "{out}");
+        assert!(out.contains(r#""reasoning_content":"hmm""#), "{out}");
+        assert!(out.ends_with("data: [DONE]\n\n"));
+    }
+
+    #[test]
+    fn exceptions_end_the_stream() {
+        let mut wire = event("messageStart", json!({"role": "assistant"}));
+        wire.extend(encode(
+            &[
+                (":exception-type", "throttlingException"),
+                (":content-type", "application/json"),
+                (":message-type", "exception"),
+            ],
+            br#"{"message":"Too many requests, please wait before trying again."}"#,
+        ));
+        wire.extend(event(
+            "contentBlockDelta",
+            json!({"delta": {"text": "late"}}),
+        ));
+        let out = run(&mut StreamTranslator::new("m", "id", 1, true), &wire);
+        let err = out.lines().find(|l| l.contains(r#""error""#)).unwrap();
+        let err: Value = serde_json::from_str(err.strip_prefix("data: ").unwrap()).unwrap();
+        assert_eq!(
+            err["error"]["message"],
+            "Too many requests, please wait before trying again."
+        );
+        assert_eq!(err["error"]["type"], "rate_limit_error");
+        assert!(!out.contains("late"), "{out}");
+        assert_eq!(out.matches("[DONE]").count(), 1);
+        assert!(out.ends_with("data: [DONE]\n\n"));
+    }
+
+    #[test]
+    fn a_cut_stream_ends_with_an_error() {
+        let wire = event("messageStart", json!({"role": "assistant"}));
+        let out = run(
+            &mut StreamTranslator::new("m", "id", 1, true),
+            &wire[..wire.len() - 1],
+        );
+        assert!(out.contains("ended inside a message"), "{out}");
+        assert!(out.ends_with("data: [DONE]\n\n"));
+    }
+}

@@ -1,0 +1,197 @@
+//! Cohere v2 chat event stream -> OpenAI chat completion chunks (`data: {...}\n\n`, ending with
+//! `data: [DONE]`), fed with upstream bytes split anywhere.
+//!
+//! Events (each a `data:` line whose JSON has a `type`): `message-start` (id), `content-start`,
+//! `content-delta` (`delta.message.content.text` or `.thinking`), `content-end`,
+//! `tool-plan-delta` (`delta.message.tool_plan`), `tool-call-start` (`delta.message.tool_calls`
+//! with id, name and the first arguments), `tool-call-delta` (an arguments fragment),
+//! `tool-call-end`, `citation-start`/`citation-end`, `debug`, and `message-end`
+//! (`delta.finish_reason`, `delta.usage`, `delta.error`), the last event.
+
+use serde_json::{Value, json};
+
+use super::{finish_reason, response::usage};
+
+/// State of one translated stream.
+#[derive(Debug, Default)]
+pub struct StreamTranslator {
+    /// Bytes of an unfinished line.
+    carry: Vec<u8>,
+    id: String,
+    model: String,
+    created: u64,
+    /// The role chunk went out.
+    started: bool,
+    /// Cohere tool call index -> OpenAI tool call index.
+    tools: Vec<(u64, usize)>,
+    /// Send a final usage chunk (the client asked for `stream_options.include_usage`).
+    include_usage: bool,
+    done: bool,
+}
+
+impl StreamTranslator {
+    /// A translator for a stream from Cohere model `model` (the events do not name it);
+    /// `created` is the Unix time to report.
+    pub fn new(model: &str, created: u64, include_usage: bool) -> Self {
+        Self {
+            model: model.to_string(),
+            created,
+            include_usage,
+            ..Self::default()
+        }
+    }
+
+    fn chunk(&self, delta: Value, finish: Option<&str>) -> Vec<u8> {
+        let c = json!({"id": self.id, "object": "chat.completion.chunk", "created": self.created,
+            "model": self.model, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]});
+        sse(&c)
+    }
+
+    /// The role chunk, once, before anything else.
+    fn start(&mut self) -> Vec<u8> {
+        if self.started {
+            return Vec::new();
+        }
+        self.started = true;
+        self.chunk(json!({"role": "assistant", "content": ""}), None)
+    }
+
+    /// A delta, after the role chunk; empty text sends nothing.
+    fn delta(&mut self, key: &str, text: Option<&str>) -> Vec<u8> {
+        let Some(text) = text.filter(|t| !t.is_empty()) else {
+            return Vec::new();
+        };
+        let mut delta = serde_json::Map::new();
+        delta.insert(key.into(), json!(text));
+        let mut out = self.start();
+        out.extend(self.chunk(Value::Object(delta), None));
+        out
+    }
+
+    /// Translate the next upstream bytes.
+    pub fn feed(&mut self, bytes: &[u8]) -> Vec<u8> {
+        self.carry.extend_from_slice(bytes);
+        let Some(end) = self.carry.iter().rposition(|b| *b == b'\n') else {
+            return Vec::new();
+        };
+        let rest = self.carry.split_off(end + 1);
+        let lines = std::mem::replace(&mut self.carry, rest);
+        let mut out = Vec::new();
+        for line in lines.split(|b| *b == b'\n') {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            if let Some(data) = line.strip_prefix(b"data:") {
+                let data = data.strip_prefix(b" ").unwrap_or(data);
+                if let Ok(ev) = serde_json::from_slice::<Value>(data) {
+                    out.extend(self.event(&ev));
+                }
+            }
+        }
+        out
+    }
+
+    /// The end of the upstream stream: flush, and close with `[DONE]` if `message-end` never
+    /// came.
+    pub fn finish(&mut self) -> Vec<u8> {
+        let mut out = self.feed(b"\n");
+        if !self.done {
+            self.done = true;
+            out.extend_from_slice(b"data: [DONE]\n\n");
+        }
+        out
+    }
+
+    fn call_index(&self, index: u64) -> usize {
+        self.tools
+            .iter()
+            .find(|(i, _)| *i == index)
+            .map_or(0, |(_, c)| *c)
+    }
+
+    fn event(&mut self, ev: &Value) -> Vec<u8> {
+        if self.done {
+            return Vec::new();
+        }
+        let msg = &ev["delta"]["message"];
+        match ev.get("type").and_then(Value::as_str).unwrap_or("") {
+            "message-start" => {
+                if let Some(id) = ev.get("id").and_then(Value::as_str) {
+                    self.id = id.to_string();
+                }
+                self.start()
+            }
+            "content-start" | "content-delta" => {
+                let c = &msg["content"];
+                let mut out = self.delta("content", c["text"].as_str());
+                out.extend(self.delta("reasoning_content", c["thinking"].as_str()));
+                out
+            }
+            "tool-plan-delta" => self.delta("content", msg["tool_plan"].as_str()),
+            "tool-call-start" => {
+                let tc = match &msg["tool_calls"] {
+                    Value::Array(a) => a.first().unwrap_or(&Value::Null),
+                    other => other,
+                };
+                let index = ev["index"].as_u64().unwrap_or(self.tools.len() as u64);
+                let call = self.tools.len();
+                self.tools.push((index, call));
+                let f = &tc["function"];
+                let mut out = self.start();
+                out.extend(self.chunk(
+                    json!({"tool_calls": [{"index": call, "id": tc["id"], "type": "function",
+                        "function": {"name": f["name"], "arguments": f["arguments"].as_str().unwrap_or("")}}]}),
+                    None,
+                ));
+                out
+            }
+            "tool-call-delta" => {
+                let Some(args) = msg["tool_calls"]["function"]["arguments"]
+                    .as_str()
+                    .filter(|a| !a.is_empty())
+                else {
+                    return Vec::new();
+                };
+                let call = self.call_index(ev["index"].as_u64().unwrap_or(0));
+                self.chunk(
+                    json!({"tool_calls": [{"index": call, "function": {"arguments": args}}]}),
+                    None,
+                )
+            }
+            "message-end" => {
+                let d = &ev["delta"];
+                let mut out = self.start();
+                if let Some(e) = d["error"].as_str().filter(|e| !e.is_empty()) {
+                    out.extend(sse(
+                        &json!({"error": {"message": e, "type": "api_error", "param": null, "code": "500"}}),
+                    ));
+                }
+                let reason = d["finish_reason"].as_str().unwrap_or("COMPLETE");
+                out.extend(self.chunk(json!({}), Some(finish_reason(reason))));
+                if self.include_usage {
+                    let c = json!({"id": self.id, "object": "chat.completion.chunk", "created": self.created,
+                        "model": self.model, "choices": [], "usage": usage(&d["usage"])});
+                    out.extend(sse(&c));
+                }
+                self.done = true;
+                out.extend_from_slice(b"data: [DONE]\n\n");
+                out
+            }
+            _ => Vec::new(),
+        }
+    }
+}
+
+fn sse(v: &Value) -> Vec<u8> {
+    let mut out = b"data: ".to_vec();
+    out.extend_from_slice(v.to_string().as_bytes());
+    out.extend_from_slice(b"\n\n");
+    out
+}
+
+impl crate::providers::StreamTranslate for StreamTranslator {
+    fn feed(&mut self, bytes: &[u8]) -> Vec<u8> {
+        StreamTranslator::feed(self, bytes)
+    }
+    fn finish(&mut self) -> Vec<u8> {
+        StreamTranslator::finish(self)
+    }
+}

@@ -1,0 +1,119 @@
+"""Drive a running Tianji gateway with the official anthropic, openai and google-genai SDKs,
+unchanged, against native provider deployments served by mock upstreams.
+
+usage: provider_sdks.py BASE_URL API_KEY
+
+Models the gateway must serve (see tests/it/sdk_providers.rs):
+  claude        anthropic/...   Anthropic mock
+  gpt           openai/...      OpenAI mock
+  azure-gpt     azure/...       OpenAI mock behind Azure URLs
+  bedrock       bedrock/...     Bedrock Converse mock (SigV4 checked by the mock)
+  gemini        gemini/...      Gemini mock
+  command       cohere/...      Cohere v2 mock
+  *-embed       embeddings of gemini, bedrock (titan), cohere, azure
+Every mock answers the same conversation: a get_weather(city="Paris") tool call.
+"""
+import json
+import sys
+
+import anthropic
+import openai
+from google import genai
+from google.genai import types
+
+base, key = sys.argv[1], sys.argv[2]
+ASK = [{"role": "user", "content": "What is the weather in Paris?"}]
+PARIS = {"city": "Paris"}
+
+
+def anthropic_sdk():
+    a = anthropic.Anthropic(base_url=base, api_key=key, max_retries=0)
+    tool = {"name": "get_weather", "description": "Weather in a city",
+            "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}
+    for model in ("claude", "gpt"):
+        m = a.messages.create(model=model, max_tokens=256, tools=[tool], messages=ASK)
+        uses = [b for b in m.content if b.type == "tool_use"]
+        assert uses and uses[0].name == "get_weather" and uses[0].input == PARIS, (model, m)
+        assert m.stop_reason == "tool_use", (model, m)
+        assert m.usage.input_tokens > 0 and m.usage.output_tokens > 0, (model, m.usage)
+
+        with a.messages.stream(model=model, max_tokens=256, tools=[tool], messages=ASK) as s:
+            text = "".join(s.text_stream)
+            final = s.get_final_message()
+        assert text == "Hello there", (model, text)
+        uses = [b for b in final.content if b.type == "tool_use"]
+        assert uses and uses[0].name == "get_weather" and uses[0].input == PARIS, (model, final)
+        assert final.stop_reason == "tool_use", (model, final)
+        assert final.usage.output_tokens > 0, (model, final.usage)
+
+        n = a.messages.count_tokens(model=model, messages=ASK)
+        assert n.input_tokens > 0, (model, n)
+
+    try:
+        a.messages.create(model="no-such-model", max_tokens=5, messages=ASK)
+        raise AssertionError("expected an error for an unknown model")
+    except anthropic.BadRequestError:
+        pass
+
+
+def openai_sdk():
+    c = openai.OpenAI(base_url=base + "/v1", api_key=key, max_retries=0)
+    tools = [{"type": "function", "function": {"name": "get_weather", "description": "Weather in a city",
+              "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}]
+    for model in ("claude", "bedrock", "gemini", "azure-gpt", "command"):
+        r = c.chat.completions.create(model=model, messages=ASK, tools=tools)
+        calls = r.choices[0].message.tool_calls
+        assert calls and calls[0].function.name == "get_weather", (model, r)
+        assert json.loads(calls[0].function.arguments) == PARIS, (model, r)
+        assert r.choices[0].finish_reason == "tool_calls", (model, r)
+        assert r.usage.prompt_tokens > 0 and r.usage.completion_tokens > 0, (model, r.usage)
+
+        chunks = list(c.chat.completions.create(model=model, messages=ASK, tools=tools, stream=True,
+                                                stream_options={"include_usage": True}))
+        args, name = "", None
+        for ch in chunks:
+            for choice in ch.choices:
+                for tc in choice.delta.tool_calls or []:
+                    if tc.index == 0 and tc.function:
+                        name = tc.function.name or name
+                        args += tc.function.arguments or ""
+        assert name == "get_weather" and json.loads(args) == PARIS, (model, name, args)
+        assert chunks[-1].usage is not None and chunks[-1].usage.total_tokens > 0, (model, chunks[-1])
+
+    for model, n in (("gemini-embed", 2), ("bedrock-embed", 2), ("cohere-embed", 2), ("azure-embed", 1)):
+        inputs = ["hello", "world"][:n]
+        e = c.embeddings.create(model=model, input=inputs if n > 1 else inputs[0])
+        assert len(e.data) == n and all(len(d.embedding) > 0 for d in e.data), (model, e)
+
+    try:
+        c.chat.completions.create(model="claude", messages=[{"role": "user", "content": "too long"}], max_tokens=7)
+        raise AssertionError("expected BadRequestError")
+    except openai.BadRequestError as err:
+        assert "prompt is too long" in str(err), err
+
+
+def google_genai_sdk():
+    g = genai.Client(api_key=key, http_options=types.HttpOptions(base_url=base))
+    for model in ("gemini", "gpt"):
+        r = g.models.generate_content(model=model, contents="What is the weather in Paris?")
+        calls = r.function_calls or []
+        assert (r.text or calls), (model, r)
+        assert r.usage_metadata.total_token_count > 0, (model, r.usage_metadata)
+
+        text, calls = "", []
+        for ch in g.models.generate_content_stream(model=model, contents="What is the weather in Paris?"):
+            for cand in ch.candidates or []:
+                for p in (cand.content.parts if cand.content else None) or []:
+                    text += p.text or ""
+                    if p.function_call:
+                        calls.append(p.function_call)
+        assert text or calls, (model, text, calls)
+
+        n = g.models.count_tokens(model=model, contents="What is the weather in Paris?")
+        assert n.total_tokens > 0, (model, n)
+
+
+anthropic_sdk()
+openai_sdk()
+google_genai_sdk()
+print("ALL OK")
