@@ -15,7 +15,7 @@ use crate::error::GatewayError;
 use crate::providers::{ProviderSpec, anthropic};
 use crate::router::Deployment;
 use crate::state::AppState;
-use crate::upstream::{self, UpstreamError, relay::RelayBody, sse};
+use crate::upstream::{self, Errors, relay::RelayBody, sse};
 
 /// Client headers passed through to Anthropic.
 const ANTHROPIC_PASS: &[&str] = &["anthropic-beta"];
@@ -66,16 +66,10 @@ pub async fn anthropic_messages(
     let extra = passed(client_headers, ANTHROPIC_PASS);
     let created = crate::spend::unix(ctx.wall_start) as u64;
     let t0 = Instant::now();
-    let method = http::Method::POST;
     if parsed.stream {
-        let call = upstream::send_with(&state.client, dep, method, uri, &body, true, &extra);
-        let resp = tokio::time::timeout(dep.stream_timeout, call)
-            .await
-            .map_err(|_| UpstreamError::StreamTimeout(dep.stream_timeout.as_secs_f64()))??;
+        let resp =
+            upstream::call_stream(&state.client, dep, uri, &body, &extra, Errors::AsSent).await?;
         ctx.upstream_elapsed = t0.elapsed();
-        if !resp.status().is_success() {
-            return Err(UpstreamError::from_response(resp).await.into());
-        }
         let (head, incoming) = resp.into_parts();
         ctx.completion.status = head.status.as_u16();
         let completion = ctx.completion.hand_off();
@@ -91,14 +85,8 @@ pub async fn anthropic_messages(
             .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
         return Ok(out);
     }
-    let call = async {
-        let resp =
-            upstream::send_with(&state.client, dep, method, uri, &body, false, &extra).await?;
-        upstream::ok_body(resp).await
-    };
-    let (head, bytes) = tokio::time::timeout(dep.timeout, call)
-        .await
-        .map_err(|_| UpstreamError::Timeout(dep.timeout.as_secs_f64()))??;
+    let (head, bytes) =
+        upstream::call_whole(&state.client, dep, uri, &body, &extra, Errors::AsSent).await?;
     ctx.upstream_elapsed = t0.elapsed();
     if let Ok(msg) = serde_json::from_slice::<Value>(&bytes) {
         let u = serde_json::json!({"usage": anthropic::response::usage(&msg["usage"])});
@@ -137,22 +125,8 @@ pub async fn count_tokens(
     {
         let body = with_model(&parsed, &dep)?;
         let extra = passed(&parts.headers, ANTHROPIC_PASS);
-        let call = async {
-            let resp = upstream::send_with(
-                &state.client,
-                &dep,
-                http::Method::POST,
-                &uri,
-                &body,
-                false,
-                &extra,
-            )
-            .await?;
-            upstream::ok_body(resp).await
-        };
-        let (head, bytes) = tokio::time::timeout(dep.timeout, call)
-            .await
-            .map_err(|_| UpstreamError::Timeout(dep.timeout.as_secs_f64()))??;
+        let (head, bytes) =
+            upstream::call_whole(&state.client, &dep, &uri, &body, &extra, Errors::AsSent).await?;
         return Ok(crate::error::json_response(head.status, bytes));
     }
     let v: Value = serde_json::from_slice(&parsed.raw)
@@ -185,17 +159,11 @@ pub async fn gemini_generate(
     let id = format!("chatcmpl-{}", ctx.call_id.simple());
     let model = dep.upstream_model.as_str();
     let provider = dep.provider.name();
-    let method = http::Method::POST;
     let t0 = Instant::now();
     if parsed.stream {
-        let call = upstream::send_with(&state.client, dep, method, uri, body, true, &extra);
-        let resp = tokio::time::timeout(dep.stream_timeout, call)
-            .await
-            .map_err(|_| UpstreamError::StreamTimeout(dep.stream_timeout.as_secs_f64()))??;
+        let errors = Errors::Native(provider);
+        let resp = upstream::call_stream(&state.client, dep, uri, body, &extra, errors).await?;
         ctx.upstream_elapsed = t0.elapsed();
-        if !resp.status().is_success() {
-            return Err(UpstreamError::from_provider(resp, provider).await.into());
-        }
         let (head, incoming) = resp.into_parts();
         ctx.completion.status = head.status.as_u16();
         let completion = ctx.completion.hand_off();
@@ -212,17 +180,8 @@ pub async fn gemini_generate(
             .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
         return Ok(out);
     }
-    let call = async {
-        let resp =
-            upstream::send_with(&state.client, dep, method, uri, body, false, &extra).await?;
-        if !resp.status().is_success() {
-            return Err(UpstreamError::from_provider(resp, provider).await);
-        }
-        upstream::ok_body(resp).await
-    };
-    let (head, bytes) = tokio::time::timeout(dep.timeout, call)
-        .await
-        .map_err(|_| UpstreamError::Timeout(dep.timeout.as_secs_f64()))??;
+    let errors = Errors::Native(provider);
+    let (head, bytes) = upstream::call_whole(&state.client, dep, uri, body, &extra, errors).await?;
     ctx.upstream_elapsed = t0.elapsed();
     if let Ok(v) = serde_json::from_slice::<Value>(&bytes) {
         let chat = gemini::response::to_chat(&v, model, &id, created);
@@ -258,25 +217,11 @@ pub async fn gemini_count_tokens(
     {
         let extra = super::translated::auth_headers(state, &dep, &g.count_tokens, &raw).await?;
         let provider = dep.provider.name();
-        let call = async {
-            let resp = upstream::send_with(
-                &state.client,
-                &dep,
-                http::Method::POST,
-                &g.count_tokens,
-                std::slice::from_ref(&raw),
-                false,
-                &extra,
-            )
-            .await?;
-            if !resp.status().is_success() {
-                return Err(UpstreamError::from_provider(resp, provider).await);
-            }
-            upstream::ok_body(resp).await
-        };
-        let (head, bytes) = tokio::time::timeout(dep.timeout, call)
-            .await
-            .map_err(|_| UpstreamError::Timeout(dep.timeout.as_secs_f64()))??;
+        let body = std::slice::from_ref(&raw);
+        let errors = Errors::Native(provider);
+        let (head, bytes) =
+            upstream::call_whole(&state.client, &dep, &g.count_tokens, body, &extra, errors)
+                .await?;
         return Ok(crate::error::json_response(head.status, bytes));
     }
     let chat = gemini::native::to_chat(&v, model, false)

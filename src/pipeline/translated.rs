@@ -17,7 +17,7 @@ use crate::providers::{StreamTranslate, anthropic, bedrock, cohere, gemini};
 use crate::router::Deployment;
 use crate::router::wire::{Bedrock, Wire};
 use crate::state::AppState;
-use crate::upstream::{self, UpstreamError, relay::RelayBody, sse};
+use crate::upstream::{self, Errors, UpstreamError, relay::RelayBody, sse};
 
 /// Whether `dep` is served by this stage.
 pub fn handles(dep: &Deployment) -> bool {
@@ -133,22 +133,10 @@ pub async fn chat(
     let provider = dep.provider.name();
     let t0 = Instant::now();
     if stream {
-        let call = upstream::send_with(
-            &state.client,
-            dep,
-            http::Method::POST,
-            &uri,
-            std::slice::from_ref(&body),
-            true,
-            &extra,
-        );
-        let resp = tokio::time::timeout(dep.stream_timeout, call)
-            .await
-            .map_err(|_| UpstreamError::StreamTimeout(dep.stream_timeout.as_secs_f64()))??;
+        let body = std::slice::from_ref(&body);
+        let errors = Errors::Native(provider);
+        let resp = upstream::call_stream(&state.client, dep, &uri, body, &extra, errors).await?;
         ctx.upstream_elapsed = t0.elapsed();
-        if !resp.status().is_success() {
-            return Err(UpstreamError::from_provider(resp, provider).await.into());
-        }
         let (head, incoming) = resp.into_parts();
         ctx.completion.status = head.status.as_u16();
         let completion = ctx.completion.hand_off();
@@ -182,25 +170,10 @@ pub async fn chat(
             .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
         return Ok(out);
     }
-    let call = async {
-        let resp = upstream::send_with(
-            &state.client,
-            dep,
-            http::Method::POST,
-            &uri,
-            std::slice::from_ref(&body),
-            false,
-            &extra,
-        )
-        .await?;
-        if !resp.status().is_success() {
-            return Err(UpstreamError::from_provider(resp, provider).await);
-        }
-        upstream::ok_body(resp).await
-    };
-    let (head, bytes) = tokio::time::timeout(dep.timeout, call)
-        .await
-        .map_err(|_| UpstreamError::Timeout(dep.timeout.as_secs_f64()))??;
+    let errors = Errors::Native(provider);
+    let body = std::slice::from_ref(&body);
+    let (head, bytes) =
+        upstream::call_whole(&state.client, dep, &uri, body, &extra, errors).await?;
     ctx.upstream_elapsed = t0.elapsed();
     let answer: Value = serde_json::from_slice(&bytes)
         .map_err(|e| UpstreamError::Body(format!("{provider} sent invalid JSON: {e}")))?;
@@ -228,25 +201,9 @@ async fn call_json(
     let body = Bytes::from(serde_json::to_vec(body).map_err(bad)?);
     let extra = auth_headers(state, dep, uri, &body).await?;
     let provider = dep.provider.name();
-    let call = async {
-        let resp = upstream::send_with(
-            &state.client,
-            dep,
-            http::Method::POST,
-            uri,
-            std::slice::from_ref(&body),
-            false,
-            &extra,
-        )
-        .await?;
-        if !resp.status().is_success() {
-            return Err(UpstreamError::from_provider(resp, provider).await);
-        }
-        upstream::ok_body(resp).await
-    };
-    let (_, bytes) = tokio::time::timeout(dep.timeout, call)
-        .await
-        .map_err(|_| UpstreamError::Timeout(dep.timeout.as_secs_f64()))??;
+    let errors = Errors::Native(provider);
+    let body = std::slice::from_ref(&body);
+    let (_, bytes) = upstream::call_whole(&state.client, dep, uri, body, &extra, errors).await?;
     Ok(serde_json::from_slice(&bytes)
         .map_err(|e| UpstreamError::Body(format!("{provider} sent invalid JSON: {e}")))?)
 }

@@ -309,6 +309,63 @@ pub async fn ok_body(
     Ok((head, bytes))
 }
 
+/// How a failed answer becomes an error: as sent (OpenAI-shaped upstreams) or classified for a
+/// native provider named here.
+#[derive(Debug, Clone, Copy)]
+pub enum Errors<'a> {
+    AsSent,
+    Native(&'a str),
+}
+
+impl Errors<'_> {
+    async fn of(self, resp: Response<Incoming>) -> UpstreamError {
+        match self {
+            Errors::AsSent => UpstreamError::from_response(resp).await,
+            Errors::Native(p) => UpstreamError::from_provider(resp, p).await,
+        }
+    }
+}
+
+/// POST `body` to `uri` of `dep` and read the whole successful answer within `dep.timeout`.
+pub async fn call_whole(
+    client: &HttpClient,
+    dep: &Deployment,
+    uri: &Uri,
+    body: &[Bytes],
+    extra: &[(http::HeaderName, HeaderValue)],
+    errors: Errors<'_>,
+) -> Result<(http::response::Parts, Bytes), UpstreamError> {
+    let call = async {
+        let resp = send_with(client, dep, Method::POST, uri, body, false, extra).await?;
+        if !resp.status().is_success() {
+            return Err(errors.of(resp).await);
+        }
+        ok_body(resp).await
+    };
+    tokio::time::timeout(dep.timeout, call)
+        .await
+        .map_err(|_| UpstreamError::Timeout(dep.timeout.as_secs_f64()))?
+}
+
+/// POST `body` to `uri` of `dep` for a stream: the successful head within `dep.stream_timeout`.
+pub async fn call_stream(
+    client: &HttpClient,
+    dep: &Deployment,
+    uri: &Uri,
+    body: &[Bytes],
+    extra: &[(http::HeaderName, HeaderValue)],
+    errors: Errors<'_>,
+) -> Result<Response<Incoming>, UpstreamError> {
+    let call = send_with(client, dep, Method::POST, uri, body, true, extra);
+    let resp = tokio::time::timeout(dep.stream_timeout, call)
+        .await
+        .map_err(|_| UpstreamError::StreamTimeout(dep.stream_timeout.as_secs_f64()))??;
+    if !resp.status().is_success() {
+        return Err(errors.of(resp).await);
+    }
+    Ok(resp)
+}
+
 fn error_chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut cur = e.source();
