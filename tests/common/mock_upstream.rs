@@ -47,6 +47,12 @@ pub enum Reply {
         events: Vec<String>,
         gap: Duration,
     },
+    /// Any bytes with this status and content type, in `chunks` pieces sent one by one.
+    Raw {
+        status: u16,
+        content_type: &'static str,
+        chunks: Vec<Bytes>,
+    },
     Delay(Duration, Box<Reply>),
     Hang,
     /// Close the connection without answering.
@@ -225,6 +231,22 @@ async fn render(
                 for (k, v) in headers {
                     r.headers_mut().insert(k, v.parse().unwrap());
                 }
+                return Ok(r);
+            }
+            Reply::Raw {
+                status,
+                content_type,
+                chunks,
+            } => {
+                let _flight = flight;
+                let frames = chunks
+                    .into_iter()
+                    .map(|c| Ok::<_, Infallible>(Frame::data(c)));
+                let body = StreamBody::new(futures_util::stream::iter(frames));
+                let mut r = Response::new(BodyExt::boxed(body));
+                *r.status_mut() = http::StatusCode::from_u16(status).unwrap();
+                r.headers_mut()
+                    .insert("content-type", content_type.parse().unwrap());
                 return Ok(r);
             }
             Reply::Sse { events, gap } => {

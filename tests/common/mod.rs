@@ -1,7 +1,9 @@
 //! Test harness: a gateway started in-process on a free port, and a small HTTP client.
 
 pub mod db;
+pub mod fixtures;
 pub mod mock_upstream;
+pub mod providers;
 pub mod redis;
 
 use std::net::SocketAddr;

@@ -2,40 +2,23 @@
 //! chat and back (`tests/fixtures/messages/`, `TIANJI_BLESS=1` rewrites them), then through the
 //! gateway to an Anthropic deployment (native) and an OpenAI-compatible one (translated).
 
+use crate::common::fixtures::{self, pretty};
 use serde_json::Value;
 use tianji::providers::StreamTranslate;
 use tianji::providers::anthropic::{egress, ingress};
 
-fn read(dir: &str, name: &str) -> String {
-    std::fs::read_to_string(format!(
-        "{}/tests/fixtures/{dir}/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    ))
-    .unwrap_or_else(|e| panic!("{name}: {e}"))
-}
+const DIR: &str = "messages";
 
 fn fixture(name: &str) -> String {
-    read("messages", name)
+    fixtures::text(DIR, name)
 }
 
 fn golden(name: &str, got: &str) {
-    let path = format!(
-        "{}/tests/fixtures/messages/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    if std::env::var("TIANJI_BLESS").is_ok() {
-        std::fs::write(&path, got).unwrap();
-        return;
-    }
-    assert_eq!(
-        got,
-        fixture(name),
-        "{name} differs (TIANJI_BLESS=1 rewrites it)"
-    );
+    fixtures::golden(DIR, name, got)
 }
 
-fn pretty(v: &Value) -> String {
-    serde_json::to_string_pretty(v).unwrap() + "\n"
+fn read(dir: &str, name: &str) -> String {
+    fixtures::text(dir, name)
 }
 
 #[test]

@@ -7,6 +7,7 @@ mod messages_api;
 mod models_db;
 mod native_providers;
 mod orgs_budgets;
+mod provider_wires;
 mod providers;
 mod proxy;
 mod responses;

@@ -2,35 +2,18 @@
 //! response, and a stream replayed in every split size. `TIANJI_BLESS=1` rewrites the goldens
 //! (review the diff before committing).
 
+use crate::common::fixtures::{self, pretty};
 use serde_json::Value;
 use tianji::providers::anthropic::{request, response, stream::StreamTranslator};
 
+const DIR: &str = "anthropic";
+
 fn fixture(name: &str) -> String {
-    std::fs::read_to_string(format!(
-        "{}/tests/fixtures/anthropic/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    ))
-    .unwrap_or_else(|e| panic!("{name}: {e}"))
+    fixtures::text(DIR, name)
 }
 
 fn golden(name: &str, got: &str) {
-    let path = format!(
-        "{}/tests/fixtures/anthropic/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    if std::env::var("TIANJI_BLESS").is_ok() {
-        std::fs::write(&path, got).unwrap();
-        return;
-    }
-    assert_eq!(
-        got,
-        fixture(name),
-        "{name} differs (TIANJI_BLESS=1 rewrites it)"
-    );
-}
-
-fn pretty(v: &Value) -> String {
-    serde_json::to_string_pretty(v).unwrap() + "\n"
+    fixtures::golden(DIR, name, got)
 }
 
 #[test]

@@ -3,6 +3,7 @@
 //! decoder's refusals, and SigV4 against AWS's published test suite. `TIANJI_BLESS=1` rewrites
 //! the goldens (review the diff before committing).
 
+use crate::common::fixtures::{self, pretty};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
@@ -13,36 +14,14 @@ use tianji::providers::bedrock::{embed, model_path, request, response, stream::S
 
 const CREATED: u64 = 1_700_000_000;
 
-fn fixture(name: &str) -> String {
-    std::fs::read_to_string(format!(
-        "{}/tests/fixtures/bedrock/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    ))
-    .unwrap_or_else(|e| panic!("{name}: {e}"))
-}
+const DIR: &str = "bedrock";
 
 fn json_fixture(name: &str) -> Value {
-    serde_json::from_str(&fixture(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+    fixtures::json(DIR, name)
 }
 
 fn golden(name: &str, got: &str) {
-    let path = format!(
-        "{}/tests/fixtures/bedrock/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    if std::env::var("TIANJI_BLESS").is_ok() {
-        std::fs::write(&path, got).unwrap();
-        return;
-    }
-    assert_eq!(
-        got,
-        fixture(name),
-        "{name} differs (TIANJI_BLESS=1 rewrites it)"
-    );
-}
-
-fn pretty(v: &Value) -> String {
-    serde_json::to_string_pretty(v).unwrap() + "\n"
+    fixtures::golden(DIR, name, got)
 }
 
 #[test]

@@ -10,33 +10,7 @@ use tianji::providers::{errors, mistral};
 
 const CREATED: u64 = 1_700_000_000;
 
-fn path(dir: &str, name: &str) -> String {
-    format!("{}/tests/fixtures/{dir}/{name}", env!("CARGO_MANIFEST_DIR"))
-}
-
-fn fixture(dir: &str, name: &str) -> String {
-    std::fs::read_to_string(path(dir, name)).unwrap_or_else(|e| panic!("{dir}/{name}: {e}"))
-}
-
-fn json_fixture(dir: &str, name: &str) -> Value {
-    serde_json::from_str(&fixture(dir, name)).unwrap()
-}
-
-fn golden(dir: &str, name: &str, got: &str) {
-    if std::env::var("TIANJI_BLESS").is_ok() {
-        std::fs::write(path(dir, name), got).unwrap();
-        return;
-    }
-    assert_eq!(
-        got,
-        fixture(dir, name),
-        "{dir}/{name} differs (TIANJI_BLESS=1 rewrites it)"
-    );
-}
-
-fn pretty(v: &Value) -> String {
-    serde_json::to_string_pretty(v).unwrap() + "\n"
-}
+use crate::common::fixtures::{golden, json as json_fixture, pretty, text as fixture};
 
 #[test]
 fn chat_request_to_chat_v2() {

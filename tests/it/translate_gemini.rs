@@ -3,6 +3,7 @@
 //! the Vertex AI service-account assertion. Streams are replayed in every split size.
 //! `TIANJI_BLESS=1` rewrites the goldens (review the diff before committing).
 
+use crate::common::fixtures::{self, pretty};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use serde_json::{Value, json};
@@ -14,36 +15,18 @@ use tianji::providers::gemini::{
 const CREATED: u64 = 1_700_000_000;
 const ID: &str = "chatcmpl-gemini01";
 
+const DIR: &str = "gemini";
+
 fn fixture(name: &str) -> String {
-    std::fs::read_to_string(format!(
-        "{}/tests/fixtures/gemini/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    ))
-    .unwrap_or_else(|e| panic!("{name}: {e}"))
+    fixtures::text(DIR, name)
 }
 
 fn json_fixture(name: &str) -> Value {
-    serde_json::from_str(&fixture(name)).unwrap_or_else(|e| panic!("{name}: {e}"))
+    fixtures::json(DIR, name)
 }
 
 fn golden(name: &str, got: &str) {
-    let path = format!(
-        "{}/tests/fixtures/gemini/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    if std::env::var("TIANJI_BLESS").is_ok() {
-        std::fs::write(&path, got).unwrap();
-        return;
-    }
-    assert_eq!(
-        got,
-        fixture(name),
-        "{name} differs (TIANJI_BLESS=1 rewrites it)"
-    );
-}
-
-fn pretty(v: &Value) -> String {
-    serde_json::to_string_pretty(v).unwrap() + "\n"
+    fixtures::golden(DIR, name, got)
 }
 
 /// `input` through a fresh translator in one piece, checked against `golden_name`, then in
