@@ -29,7 +29,7 @@ pub enum Route {
     BatchCreate,
     /// `POST /v1/messages/count_tokens`.
     CountTokens,
-    /// `POST /v1beta/models/{model}:{method}` (Gemini's own API).
+    /// `POST /v1beta/models/{model}:{method}` (Gemini's own API; also `/v1/models/...`).
     Gemini,
 }
 

@@ -75,8 +75,16 @@ pub async fn handle(
     let Some(m) = state.routes.at(path) else {
         return GatewayError::NotFound(path.to_string()).into_response();
     };
-    let route = m.route;
+    let mut route = m.route;
     let method = req.method();
+    // Gemini's v1 API (`POST /v1/models/{model}:generateContent`) shares its prefix with
+    // OpenAI's model lookup
+    if route == Route::ModelInfo
+        && method == http::Method::POST
+        && m.model.is_some_and(|p| p.contains(':'))
+    {
+        route = Route::Gemini;
+    }
     if !route.allows(method) {
         return GatewayError::MethodNotAllowed {
             method: method.to_string(),

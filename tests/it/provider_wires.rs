@@ -559,6 +559,15 @@ async fn gemini_native_route_native_and_translated() {
     );
     assert!(r.header("x-tianji-response-cost").is_some());
 
+    // Gemini's v1 path, beside OpenAI's model lookup
+    let r = post(gw.url("/v1/models/gemini:generateContent"), true).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        up.last().path,
+        "/v1beta/models/gemini-2.5-flash:generateContent"
+    );
+    assert_eq!(gw.get("/v1/models/gemini").await.status, 200);
+
     // native stream and countTokens
     let r = post(
         gw.url("/v1beta/models/gemini:streamGenerateContent?alt=sse"),

@@ -20,26 +20,21 @@ impl Drop for Child {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn openai_python_sdk_chat_stream_embeddings_models() {
+/// Start the `tianji` binary with `yaml`, run `tests/python/{script} BASE KEY` and require
+/// it to print "ALL OK".
+pub async fn run_python(script: &str, yaml: &str, key: &str) {
     let py = python();
     assert!(
         std::path::Path::new(&py).exists() || std::env::var("TIANJI_TEST_PYTHON").is_ok(),
-        "Python with the openai SDK not found at {py}: run scripts/test (it creates .venv) or set TIANJI_TEST_PYTHON"
+        "Python with the SDKs not found at {py}: run scripts/test (it creates .venv) or set TIANJI_TEST_PYTHON"
     );
-    let up = MockUpstream::start().await;
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
     let mut cfg = tempfile::NamedTempFile::new().unwrap();
-    write!(
-        cfg,
-        "model_list:\n  - model_name: gpt-test\n    tianji_params: {{model: openai/gpt-4o-mini, api_base: \"{b}\", api_key: sk-up}}\n  - model_name: emb-test\n    tianji_params: {{model: openai/text-embedding-3-small, api_base: \"{b}\", api_key: sk-up}}\ngeneral_settings: {{master_key: sk-sdk-test}}\n",
-        b = up.base()
-    )
-    .unwrap();
+    cfg.write_all(yaml.as_bytes()).unwrap();
     let _gw = Child(
         Command::new(env!("CARGO_BIN_EXE_tianji"))
             .args([
@@ -60,12 +55,13 @@ async fn openai_python_sdk_chat_stream_embeddings_models() {
     })
     .await;
     assert!(ready, "gateway did not start");
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/sdk_check.py");
+    let script = format!("{}/tests/python/{script}", env!("CARGO_MANIFEST_DIR"));
+    let key = key.to_string();
     let out = tokio::task::spawn_blocking(move || {
         Command::new(py)
             .arg(script)
             .arg(format!("http://127.0.0.1:{port}"))
-            .arg("sk-sdk-test")
+            .arg(key)
             .output()
             .unwrap()
     })
@@ -78,4 +74,14 @@ async fn openai_python_sdk_chat_stream_embeddings_models() {
         "sdk check failed:\n{stdout}\n{stderr}"
     );
     assert!(stdout.contains("ALL OK"), "{stdout}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openai_python_sdk_chat_stream_embeddings_models() {
+    let up = MockUpstream::start().await;
+    let yaml = format!(
+        "model_list:\n  - model_name: gpt-test\n    tianji_params: {{model: openai/gpt-4o-mini, api_base: \"{b}\", api_key: sk-up}}\n  - model_name: emb-test\n    tianji_params: {{model: openai/text-embedding-3-small, api_base: \"{b}\", api_key: sk-up}}\ngeneral_settings: {{master_key: sk-sdk-test}}\n",
+        b = up.base()
+    );
+    run_python("sdk_check.py", &yaml, "sk-sdk-test").await;
 }
