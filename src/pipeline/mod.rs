@@ -404,8 +404,11 @@ async fn llm(
         }
         let v: serde_json::Value = serde_json::from_slice(&parsed.raw)
             .map_err(|e| RequestError::InvalidJson(e.to_string()))?;
-        let chat = crate::providers::anthropic::ingress::to_chat(&v, &model)
+        let mut chat = crate::providers::anthropic::ingress::to_chat(&v, &model)
             .map_err(|e| RequestError::BadValue(e.to_string()))?;
+        if matches!(dep.wire, crate::router::wire::Wire::OpenAi) {
+            crate::providers::anthropic::ingress::strip_cache_control(&mut chat);
+        }
         let bytes = serde_json::to_vec(&chat).map_err(|e| RequestError::BadValue(e.to_string()))?;
         let mock = parsed.mock_response.take();
         parsed = parse::parse(bytes.into(), Expect::Chat)?;

@@ -73,9 +73,11 @@ pub async fn anthropic_messages(
         let (head, incoming) = resp.into_parts();
         ctx.completion.status = head.status.as_u16();
         let completion = ctx.completion.hand_off();
-        let relay = RelayBody::new(incoming, false, dep.stream_timeout, completion).tapping(
-            Box::new(anthropic::stream::StreamTranslator::new(created, true)),
-        );
+        let relay = RelayBody::new(incoming, false, dep.stream_timeout, completion)
+            .tapping(Box::new(anthropic::stream::StreamTranslator::new(
+                created, true,
+            )))
+            .anthropic_errors();
         let mut out = Response::new(Body::Relay(Box::new(relay)));
         out.headers_mut().insert(
             header::CONTENT_TYPE,

@@ -38,6 +38,9 @@ pub struct RelayBody {
     outward: Option<Box<dyn StreamTranslate>>,
     /// `inward` only feeds the usage scanner; the client gets the provider's bytes untouched.
     tap: bool,
+    /// The client reads Anthropic events (a tapped Anthropic stream): a relay error is sent as
+    /// Anthropic's `error` event.
+    anthropic_errors: bool,
 }
 
 impl RelayBody {
@@ -58,6 +61,7 @@ impl RelayBody {
             inward: None,
             outward: None,
             tap: false,
+            anthropic_errors: false,
         }
     }
 
@@ -77,6 +81,13 @@ impl RelayBody {
     pub fn tapping(mut self, t: Box<dyn StreamTranslate>) -> Self {
         self.inward = Some(t);
         self.tap = true;
+        self
+    }
+
+    /// A relay error reaches the client as Anthropic's `error` event (for a tapped Anthropic
+    /// stream; translated streams say it in the client's format through `answering_as`).
+    pub fn anthropic_errors(mut self) -> Self {
+        self.anthropic_errors = true;
         self
     }
 
@@ -101,8 +112,22 @@ impl RelayBody {
         if self.tap {
             tail.clear();
         }
+        let mut error_event = error.map(|msg| {
+            self.completion.stream_error = Some(msg.clone());
+            if self.anthropic_errors && self.outward.is_none() {
+                let ev = serde_json::json!({"type": "error", "error": {"type": "api_error", "message": msg}});
+                format!("event: error\ndata: {ev}\n\n")
+            } else {
+                let ev = serde_json::json!({"error": {"message": msg, "type": "api_error", "param": null, "code": "502"}});
+                format!("data: {ev}\n\n")
+            }
+        });
         if let Some(t) = self.outward.as_mut() {
+            // the error in the client's own format, before its stream ends
             let mut v = t.feed(&tail);
+            if let Some(ev) = error_event.take() {
+                v.extend(t.feed(ev.as_bytes()));
+            }
             v.extend(t.finish());
             tail = v;
         }
@@ -114,12 +139,8 @@ impl RelayBody {
             }
             None => tail.to_vec(),
         };
-        if let Some(msg) = error {
-            self.completion.stream_error = Some(msg.clone());
-            let ev = serde_json::json!({"error": {"message": msg, "type": "api_error", "param": null, "code": "502"}});
-            out.extend_from_slice(b"data: ");
-            out.extend_from_slice(ev.to_string().as_bytes());
-            out.extend_from_slice(b"\n\n");
+        if let Some(ev) = error_event {
+            out.extend_from_slice(ev.as_bytes());
         }
         (!out.is_empty()).then(|| Bytes::from(out))
     }

@@ -233,6 +233,9 @@ mod through_the_gateway {
         let mut want: Value = serde_json::from_str(&super::fixture("chat_request.json")).unwrap();
         want.as_object_mut().unwrap().remove("stream");
         want.as_object_mut().unwrap().remove("stream_options");
+        // OpenAI-compatible upstreams get no `cache_control` marks
+        tianji::providers::anthropic::ingress::strip_cache_control(&mut want);
+        assert!(!sent.text().contains("cache_control"));
         assert_eq!(sent.json(), want);
         // the answer in Anthropic's shape
         let golden: Value =
@@ -301,6 +304,57 @@ mod through_the_gateway {
             "{text}"
         );
         assert!(text.ends_with("event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n"));
+        gw.gw.shutdown().await;
+    }
+
+    /// A stream that stalls past `stream_timeout` ends with Anthropic's `error` event, whether
+    /// the stream is Anthropic's own (tapped) or translated from chat chunks.
+    #[tokio::test]
+    async fn mid_stream_stall_is_an_anthropic_error_event() {
+        let stall = |first: String| Reply::Sse {
+            events: vec![first, "data: {}\n\n".into()],
+            gap: Duration::from_secs(30),
+        };
+        let ant = MockUpstream::with(Arc::new(move |_: &Recorded| {
+            stall(
+                "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"m\",\"content\":[],\"usage\":{\"input_tokens\":3,\"output_tokens\":1}}}\n\n".into(),
+            )
+        }))
+        .await;
+        let oai = MockUpstream::with(Arc::new(move |_: &Recorded| {
+            stall("data: {\"id\":\"c1\",\"object\":\"chat.completion.chunk\",\"model\":\"gpt-4o\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hel\"},\"finish_reason\":null}]}\n\n".into())
+        }))
+        .await;
+        let gw = TestGateway::start(&format!(
+            "model_list:\n  - model_name: claude\n    tianji_params: {{model: anthropic/claude-sonnet-4-5, api_base: \"http://{}\", api_key: k, stream_timeout: 0.3}}\n  - model_name: gpt\n    tianji_params: {{model: openai/gpt-4o, api_base: \"http://{}/v1\", api_key: k, stream_timeout: 0.3}}\n",
+            ant.addr, oai.addr
+        ))
+        .await;
+        for model in ["claude", "gpt"] {
+            let body = json!({"model": model, "max_tokens": 10, "stream": true,
+                "messages": [{"role": "user", "content": "hi"}]});
+            let r = messages(&gw, "/v1/messages", &body).await;
+            assert_eq!(r.status, 200, "{model}");
+            let text = r.text();
+            let last = text
+                .trim_end()
+                .rsplit("\n\n")
+                .next()
+                .unwrap_or_default()
+                .to_string();
+            assert!(last.starts_with("event: error\ndata: "), "{model}: {text}");
+            let ev: Value = serde_json::from_str(last.split_once("data: ").unwrap().1).unwrap();
+            assert_eq!(ev["type"], "error", "{model}: {ev}");
+            assert!(
+                ev["error"]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("stream_timeout"),
+                "{model}: {ev}"
+            );
+            assert!(text.starts_with("event: message_start"), "{model}: {text}");
+            assert!(!text.contains("\"code\":\"502\""), "{model}: {text}");
+        }
         gw.gw.shutdown().await;
     }
 }

@@ -192,6 +192,9 @@ impl ChunkTranslator {
     }
 
     fn chunk(&mut self, c: &Value, out: &mut Vec<u8>) {
+        if self.finished {
+            return;
+        }
         if let Some(e) = c.get("error") {
             let msg = e
                 .get("message")
@@ -202,6 +205,8 @@ impl ChunkTranslator {
                 "error",
                 &json!({"type": "error", "error": {"type": "api_error", "message": msg}}),
             );
+            // Anthropic ends a stream with its error event
+            self.finished = true;
             return;
         }
         self.start(c, out);

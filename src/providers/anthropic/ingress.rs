@@ -12,6 +12,40 @@ fn invalid(msg: impl Into<String>) -> TranslateError {
     TranslateError::Invalid(msg.into())
 }
 
+/// Remove Anthropic's `cache_control` marks from a chat request made by [`to_chat`] (message
+/// parts, messages and tools), for OpenAI-compatible upstreams that refuse unknown fields.
+pub fn strip_cache_control(chat: &mut Value) {
+    fn strip(v: &mut Value) {
+        if let Some(o) = v.as_object_mut() {
+            o.remove("cache_control");
+        }
+    }
+    for m in chat
+        .get_mut("messages")
+        .and_then(Value::as_array_mut)
+        .into_iter()
+        .flatten()
+    {
+        strip(m);
+        for p in m
+            .get_mut("content")
+            .and_then(Value::as_array_mut)
+            .into_iter()
+            .flatten()
+        {
+            strip(p);
+        }
+    }
+    for t in chat
+        .get_mut("tools")
+        .and_then(Value::as_array_mut)
+        .into_iter()
+        .flatten()
+    {
+        strip(t);
+    }
+}
+
 /// Translate a Messages request body into a chat completion request for `model`.
 pub fn to_chat(req: &Value, model: &str) -> Result<Value, TranslateError> {
     let obj = req
