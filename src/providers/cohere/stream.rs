@@ -70,20 +70,10 @@ impl StreamTranslator {
 
     /// Translate the next upstream bytes.
     pub fn feed(&mut self, bytes: &[u8]) -> Vec<u8> {
-        self.carry.extend_from_slice(bytes);
-        let Some(end) = self.carry.iter().rposition(|b| *b == b'\n') else {
-            return Vec::new();
-        };
-        let rest = self.carry.split_off(end + 1);
-        let lines = std::mem::replace(&mut self.carry, rest);
         let mut out = Vec::new();
-        for line in lines.split(|b| *b == b'\n') {
-            let line = line.strip_suffix(b"\r").unwrap_or(line);
-            if let Some(data) = line.strip_prefix(b"data:") {
-                let data = data.strip_prefix(b" ").unwrap_or(data);
-                if let Ok(ev) = serde_json::from_slice::<Value>(data) {
-                    out.extend(self.event(&ev));
-                }
+        for data in crate::providers::sse_lines::data_lines(&mut self.carry, bytes) {
+            if let Ok(ev) = serde_json::from_slice::<Value>(&data) {
+                out.extend(self.event(&ev));
             }
         }
         out

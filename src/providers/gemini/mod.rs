@@ -22,6 +22,8 @@ pub mod response;
 pub mod stream;
 pub mod vertex;
 
+use super::sse_lines::data_lines;
+
 /// Why a request cannot be translated.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum TranslateError {
@@ -132,25 +134,6 @@ fn sse(v: &serde_json::Value, terminator: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Complete lines of an SSE byte stream fed in pieces; the unfinished line stays in `carry`.
-/// Returns the `data:` payloads of the complete lines.
-fn data_lines(carry: &mut Vec<u8>, bytes: &[u8]) -> Vec<Vec<u8>> {
-    carry.extend_from_slice(bytes);
-    let Some(end) = carry.iter().rposition(|b| *b == b'\n') else {
-        return Vec::new();
-    };
-    let rest = carry.split_off(end + 1);
-    let lines = std::mem::replace(carry, rest);
-    lines
-        .split(|b| *b == b'\n')
-        .filter_map(|line| {
-            let line = line.strip_suffix(b"\r").unwrap_or(line);
-            let data = line.strip_prefix(b"data:")?;
-            Some(data.strip_prefix(b" ").unwrap_or(data).to_vec())
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -169,14 +152,5 @@ mod tests {
         let own = json!({"functionCall": {"id": "abc", "name": "f"}});
         assert_eq!(tool_call_id("x", 0, &own), "abc");
         assert_eq!(tool_call_id("", 3, &json!({})), "call_3");
-    }
-
-    #[test]
-    fn data_lines_keep_unfinished_lines() {
-        let mut carry = Vec::new();
-        assert!(data_lines(&mut carry, b"data: {\"a\"").is_empty());
-        let got = data_lines(&mut carry, b":1}\r\n\r\ndata:x\n");
-        assert_eq!(got, vec![b"{\"a\":1}".to_vec(), b"x".to_vec()]);
-        assert!(carry.is_empty());
     }
 }

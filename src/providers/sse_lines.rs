@@ -1,0 +1,35 @@
+//! The `data:` payloads of an SSE byte stream that arrives in pieces of any size.
+
+/// Complete lines of an SSE byte stream fed in pieces; the unfinished line stays in `carry`.
+/// Returns the `data:` payloads of the complete lines (one optional space after the colon
+/// removed, `\r\n` line ends accepted).
+pub(crate) fn data_lines(carry: &mut Vec<u8>, bytes: &[u8]) -> Vec<Vec<u8>> {
+    carry.extend_from_slice(bytes);
+    let Some(end) = carry.iter().rposition(|b| *b == b'\n') else {
+        return Vec::new();
+    };
+    let rest = carry.split_off(end + 1);
+    let lines = std::mem::replace(carry, rest);
+    lines
+        .split(|b| *b == b'\n')
+        .filter_map(|line| {
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            let data = line.strip_prefix(b"data:")?;
+            Some(data.strip_prefix(b" ").unwrap_or(data).to_vec())
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_lines_keep_unfinished_lines() {
+        let mut carry = Vec::new();
+        assert!(data_lines(&mut carry, b"data: {\"a\"").is_empty());
+        let got = data_lines(&mut carry, b":1}\r\n\r\nevent: x\ndata:x\n");
+        assert_eq!(got, vec![b"{\"a\":1}".to_vec(), b"x".to_vec()]);
+        assert!(carry.is_empty());
+    }
+}
