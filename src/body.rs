@@ -19,6 +19,8 @@ pub enum Body {
     Chunks { parts: VecDeque<Bytes>, len: u64 },
     /// An upstream stream relayed chunk by chunk.
     Relay(Box<RelayBody>),
+    /// Upstream bytes passed on as they come, unread (audio, file contents).
+    Stream(hyper::body::Incoming),
 }
 
 impl Body {
@@ -50,6 +52,9 @@ impl http_body::Body for Body {
                 Ok(Frame::data(b))
             })),
             Body::Relay(r) => Pin::new(r.as_mut()).poll_frame(cx),
+            Body::Stream(b) => Pin::new(b)
+                .poll_frame(cx)
+                .map_err(|e| Box::new(e) as BoxError),
         }
     }
 
@@ -58,6 +63,7 @@ impl http_body::Body for Body {
             Body::Full(b) => b.is_none(),
             Body::Chunks { parts, .. } => parts.is_empty(),
             Body::Relay(r) => r.is_end_stream(),
+            Body::Stream(b) => http_body::Body::is_end_stream(b),
         }
     }
 
@@ -67,6 +73,7 @@ impl http_body::Body for Body {
             Body::Full(None) => SizeHint::with_exact(0),
             Body::Chunks { len, .. } => SizeHint::with_exact(*len),
             Body::Relay(_) => SizeHint::default(),
+            Body::Stream(b) => http_body::Body::size_hint(b),
         }
     }
 }

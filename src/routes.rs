@@ -98,6 +98,13 @@ impl RouteTable {
             r.insert(format!("{prefix}/completions"), llm(Expect::Completion))?;
             r.insert(format!("{prefix}/embeddings"), llm(Expect::Embedding))?;
             r.insert(format!("{prefix}/responses"), llm(Expect::Responses))?;
+            r.insert(
+                format!("{prefix}/images/generations"),
+                llm(Expect::ImageGeneration),
+            )?;
+            r.insert(format!("{prefix}/audio/speech"), llm(Expect::Speech))?;
+            r.insert(format!("{prefix}/moderations"), llm(Expect::Moderation))?;
+            r.insert(format!("{prefix}/rerank"), llm(Expect::Rerank))?;
             r.insert(format!("{prefix}/batches"), Route::BatchCreate)?;
             r.insert(format!("{prefix}/messages"), llm(Expect::Messages))?;
             r.insert(
@@ -140,6 +147,15 @@ impl RouteTable {
             "/openai/deployments/{model}/embeddings",
             azure(Expect::Embedding),
         )?;
+        r.insert(
+            "/openai/deployments/{model}/images/generations",
+            azure(Expect::ImageGeneration),
+        )?;
+        r.insert(
+            "/openai/deployments/{model}/audio/speech",
+            azure(Expect::Speech),
+        )?;
+        r.insert("/v2/rerank", llm(Expect::Rerank))?;
         for (path, route) in AdminRoute::ALL {
             r.insert(*path, Route::Admin(*route))?;
         }

@@ -37,7 +37,9 @@ fn prompt_usage(req: &ParsedRequest, expect: Expect, completion: u64) -> Usage {
         Expect::Chat | Expect::Messages => "messages",
         Expect::Gemini { .. } => "contents",
         Expect::Completion => "prompt",
-        Expect::Embedding | Expect::Responses => "input",
+        Expect::Embedding | Expect::Responses | Expect::Speech | Expect::Moderation => "input",
+        Expect::ImageGeneration => "prompt",
+        Expect::Rerank => "query",
     };
     let prompt = tokens(body.get(field).map(text_chars).unwrap_or(0));
     Usage {
@@ -95,7 +97,12 @@ pub fn respond(
     let usage = prompt_usage(req, expect, completion);
     let created = now_secs();
     // A mocked Responses call answers with the whole response object, even when streamed.
-    if req.stream && !matches!(expect, Expect::Embedding | Expect::Responses) {
+    if req.stream
+        && matches!(
+            expect,
+            Expect::Chat | Expect::Messages | Expect::Gemini { .. } | Expect::Completion
+        )
+    {
         let mut parts = Vec::new();
         let (object, id) = match expect {
             Expect::Chat | Expect::Messages | Expect::Gemini { .. } => {
@@ -173,6 +180,32 @@ pub fn respond(
                 .collect();
             json!({"object": "list", "data": data, "model": model,
                    "usage": {"prompt_tokens": usage.prompt_tokens, "total_tokens": usage.prompt_tokens}})
+        }
+        Expect::Speech => {
+            // the text itself stands in for the audio
+            let mut resp = Response::new(Body::full(Bytes::from(text.to_string())));
+            resp.headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static("audio/mpeg"));
+            return (resp, usage);
+        }
+        Expect::ImageGeneration => json!({
+            "created": created,
+            "data": [{"url": "https://example.com/tianji-mock.png", "revised_prompt": text}],
+        }),
+        Expect::Moderation => json!({
+            "id": format!("modr-{call_id}"), "model": model,
+            "results": [{"flagged": false, "categories": {}, "category_scores": {}}],
+        }),
+        Expect::Rerank => {
+            let body: Value = serde_json::from_slice(&req.raw).unwrap_or(Value::Null);
+            let n = body
+                .get("documents")
+                .and_then(Value::as_array)
+                .map_or(0, Vec::len);
+            let results: Vec<Value> = (0..n)
+                .map(|i| json!({"index": i, "relevance_score": 1.0 / (i as f64 + 1.0)}))
+                .collect();
+            json!({"id": call_id, "results": results, "meta": {"billed_units": {"search_units": 1}}})
         }
     };
     let bytes = serde_json::to_vec(&body).unwrap_or_default();

@@ -8,6 +8,7 @@ pub mod mock;
 mod native;
 pub mod parse;
 pub mod post;
+mod rerank;
 mod respond;
 pub mod rewrite;
 mod translated;
@@ -207,8 +208,15 @@ fn route_name(e: Expect) -> &'static str {
         Expect::Responses => "responses",
         Expect::Messages => "messages",
         Expect::Gemini { .. } => "generate_content",
+        Expect::ImageGeneration => "image_generation",
+        Expect::Speech => "speech",
+        Expect::Moderation => "moderation",
+        Expect::Rerank => "rerank",
     }
 }
+
+/// The model group `/v1/moderations` uses when the request names none.
+const DEFAULT_MODERATION: &str = "omni-moderation-latest";
 
 /// SpendLogs `call_type` and `endpoint` of a route (LiteLLM's names).
 fn call_type(e: Expect) -> (&'static str, &'static str) {
@@ -219,6 +227,10 @@ fn call_type(e: Expect) -> (&'static str, &'static str) {
         Expect::Responses => ("aresponses", "/v1/responses"),
         Expect::Messages => ("anthropic_messages", "/v1/messages"),
         Expect::Gemini { .. } => ("agenerate_content", "/v1beta/models:generateContent"),
+        Expect::ImageGeneration => ("aimage_generation", "/v1/images/generations"),
+        Expect::Speech => ("aspeech", "/v1/audio/speech"),
+        Expect::Moderation => ("amoderation", "/v1/moderations"),
+        Expect::Rerank => ("arerank", "/v1/rerank"),
     }
 }
 
@@ -247,6 +259,8 @@ async fn llm(
     let model = path_model
         .or_else(|| parsed.model.clone())
         .filter(|m| !m.is_empty())
+        // OpenAI's default moderation model, when a model group of that name exists
+        .or_else(|| (expect == Expect::Moderation).then(|| DEFAULT_MODERATION.to_string()))
         .ok_or(RequestError::Missing("model"))?;
     if let Expect::Gemini { stream } = expect {
         parsed.stream = stream;
@@ -450,6 +464,10 @@ async fn llm(
         return Ok(resp);
     }
 
+    if expect == Expect::Rerank {
+        return rerank::rerank(state, &dep, &parsed, ctx).await;
+    }
+
     // translate
     if translated::handles(&dep) {
         match expect {
@@ -474,12 +492,25 @@ async fn llm(
         parsed = translated::for_mistral(&parsed, expect)?;
     }
     let body = rewrite::rewrite(&parsed, spec, &dep.upstream_model_json)?;
+    let other;
     let uri = match expect {
         Expect::Chat => &endpoints.chat,
         Expect::Completion => &endpoints.completions,
         Expect::Embedding => &endpoints.embeddings,
         Expect::Responses => &endpoints.responses,
         Expect::Messages | Expect::Gemini { .. } => &endpoints.chat,
+        Expect::ImageGeneration | Expect::Speech | Expect::Moderation | Expect::Rerank => {
+            let path = match expect {
+                Expect::ImageGeneration => "/images/generations",
+                Expect::Speech => "/audio/speech",
+                Expect::Rerank => "/rerank",
+                _ => "/moderations",
+            };
+            other = endpoints
+                .at(path)
+                .ok_or_else(|| GatewayError::Internal(format!("bad URL for {path}")))?;
+            &other
+        }
     };
 
     // upstream + relay
@@ -516,6 +547,24 @@ async fn llm(
         return Ok(out);
     }
 
+    // audio: the bytes go to the client as they come
+    if expect == Expect::Speech {
+        let call = upstream::post(&state.client, &dep, uri, &body.parts, false);
+        let resp = tokio::time::timeout(dep.timeout, call)
+            .await
+            .map_err(|_| UpstreamError::Timeout(dep.timeout.as_secs_f64()))??;
+        ctx.upstream_elapsed = t0.elapsed();
+        if !resp.status().is_success() {
+            return Err(UpstreamError::from_response(resp).await.into());
+        }
+        let (head, incoming) = resp.into_parts();
+        ctx.completion.usage = Some(sse::Usage::default());
+        let mut out = Response::new(Body::Stream(incoming));
+        *out.status_mut() = head.status;
+        copy_content_type(&head, &mut out, "audio/mpeg");
+        return Ok(out);
+    }
+
     let call = async {
         let resp = upstream::post(&state.client, &dep, uri, &body.parts, false).await?;
         if !resp.status().is_success() {
@@ -534,6 +583,11 @@ async fn llm(
         .map_err(|_| UpstreamError::Timeout(dep.timeout.as_secs_f64()))??;
     ctx.upstream_elapsed = t0.elapsed();
     ctx.completion.usage = sse::usage_of_body(&bytes);
+    if expect == Expect::ImageGeneration {
+        // priced per image (and by tokens, for models that report them)
+        ctx.completion.extra.images_out = images_in(&bytes);
+        ctx.completion.usage.get_or_insert_with(sse::Usage::default);
+    }
     let bytes = match expect {
         Expect::Responses => state
             .response_ids
@@ -548,6 +602,17 @@ async fn llm(
     *out.status_mut() = head.status;
     copy_content_type(&head, &mut out, "application/json");
     Ok(out)
+}
+
+/// How many images an images API answer holds (`data`).
+fn images_in(body: &[u8]) -> u32 {
+    #[derive(serde::Deserialize)]
+    struct Images {
+        #[serde(default)]
+        data: Vec<serde::de::IgnoredAny>,
+    }
+    serde_json::from_slice::<Images>(body)
+        .map_or(0, |i| u32::try_from(i.data.len()).unwrap_or(u32::MAX))
 }
 
 /// Authenticate the caller (and its `allowed_routes`), then read the body within

@@ -149,6 +149,14 @@ pub enum Expect {
     Gemini {
         stream: bool,
     },
+    /// `/v1/images/generations`
+    ImageGeneration,
+    /// `/v1/audio/speech` (the answer is audio bytes, relayed as they come)
+    Speech,
+    /// `/v1/moderations`
+    Moderation,
+    /// `/v1/rerank` and `/v2/rerank` (Cohere's shape; Jina's and Voyage's translated)
+    Rerank,
 }
 
 /// What the gateway read from a request body.
@@ -486,8 +494,13 @@ pub fn parse(raw: Bytes, expect: Expect) -> Result<ParsedRequest, RequestError> 
                 "a Gemini request has `contents`, not `messages`".into(),
             ));
         }
-        Expect::Embedding | Expect::Responses if !fields.input => {
+        Expect::Embedding | Expect::Responses | Expect::Speech | Expect::Moderation
+            if !fields.input =>
+        {
             return Err(RequestError::Missing("input"));
+        }
+        Expect::ImageGeneration if !fields.prompt => {
+            return Err(RequestError::Missing("prompt"));
         }
         _ => {}
     }

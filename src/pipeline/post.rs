@@ -25,6 +25,8 @@ pub struct Completion {
     pub status: u16,
     pub stream: bool,
     pub usage: Option<Usage>,
+    /// Units priced apart from tokens (images made, ...).
+    pub extra: cost::Extra,
     pub chunks: u32,
     pub stream_error: Option<String>,
     /// The error message the client got, if any.
@@ -54,6 +56,7 @@ impl Completion {
             status: 0,
             stream: false,
             usage: None,
+            extra: cost::Extra::default(),
             chunks: 0,
             stream_error: None,
             error: None,
@@ -78,6 +81,7 @@ impl Completion {
             status: self.status,
             stream: self.stream,
             usage: self.usage.take(),
+            extra: self.extra,
             chunks: 0,
             stream_error: None,
             error: None,
@@ -96,7 +100,7 @@ impl Completion {
             &self.usage,
             self.deployment.as_ref().and_then(|d| d.price.as_ref()),
         ) {
-            (Some(u), Some(p)) => cost::cost(p, u, cost::Extra::default()),
+            (Some(u), Some(p)) => cost::cost(p, u, self.extra),
             _ => 0.0,
         }
     }

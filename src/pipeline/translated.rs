@@ -192,7 +192,7 @@ pub async fn chat(
 }
 
 /// POST `body` to `uri` of `dep` (authenticated for its wire) and read the JSON answer.
-async fn call_json(
+pub(super) async fn call_json(
     state: &AppState,
     dep: &Deployment,
     uri: &Uri,

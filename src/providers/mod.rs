@@ -11,6 +11,7 @@ pub mod cohere;
 pub mod errors;
 pub mod gemini;
 pub mod mistral;
+pub mod rerank;
 mod sse_lines;
 
 /// A provider's stream translated, bytes in, bytes out, fed with input split anywhere.

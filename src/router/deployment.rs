@@ -56,6 +56,17 @@ pub struct Endpoints {
     pub responses: Uri,
     /// The base URL without a trailing slash, for paths with ids in them.
     pub base: String,
+    /// Where the deployment's own paths start (Azure: `.../openai/deployments/<name>`).
+    pub scoped: String,
+    /// Query every call carries (Azure: `?api-version=...`), or "".
+    pub query: String,
+}
+
+impl Endpoints {
+    /// The URL of another OpenAI path of this deployment (`/images/generations`, ...).
+    pub fn at(&self, path: &str) -> Option<Uri> {
+        format!("{}{path}{}", self.scoped, self.query).parse().ok()
+    }
 }
 
 /// One callable deployment of a model group.
@@ -148,6 +159,8 @@ fn azure_endpoints(
             embeddings: endpoint(base, "/embeddings")?,
             responses: endpoint(base, "/responses")?,
             base: base.to_string(),
+            scoped: base.to_string(),
+            query: String::new(),
         });
     }
     let dep = format!("{base}/openai/deployments/{deployment}");
@@ -158,6 +171,8 @@ fn azure_endpoints(
         embeddings: endpoint(&dep, &format!("/embeddings{q}"))?,
         responses: endpoint(base, &format!("/openai/responses{q}"))?,
         base: format!("{base}/openai"),
+        scoped: dep,
+        query: q,
     })
 }
 
@@ -254,6 +269,8 @@ impl Deployment {
                     embeddings: ep("/embeddings")?,
                     responses: ep("/responses")?,
                     base: base.clone(),
+                    scoped: base.clone(),
+                    query: String::new(),
                 };
                 let key = p
                     .api_key

@@ -24,7 +24,7 @@ pub enum Wire {
     /// AWS Bedrock Converse, SigV4-signed.
     Bedrock(Bedrock),
     /// Cohere v2.
-    Cohere { chat: Uri, embed: Uri },
+    Cohere { chat: Uri, embed: Uri, rerank: Uri },
     /// A provider this build has no translation for.
     Unsupported,
 }
@@ -235,6 +235,7 @@ pub fn cohere(
     let w = Wire::Cohere {
         chat: uri(&format!("{root}/v2/chat"))?,
         embed: uri(&format!("{root}/v2/embed"))?,
+        rerank: uri(&format!("{root}/v2/rerank"))?,
     };
     let key = set(&p.api_key).or_else(|| env.get("COHERE_API_KEY").filter(|k| !k.is_empty()));
     Ok((w, base, key))

@@ -39,6 +39,9 @@ pub fn reply(r: &Recorded) -> Reply {
         let usage = body["stream_options"]["include_usage"] == true;
         return openai_chat(&body, stream, usage);
     }
+    if let Some(reply) = openai_other(path, &body) {
+        return reply;
+    }
     if path.ends_with("/embeddings") {
         let n = body["input"].as_array().map_or(1, Vec::len);
         let data: Vec<Value> = (0..n)
@@ -90,6 +93,62 @@ pub fn reply(r: &Recorded) -> Reply {
         }
         _ => Reply::status(404, json!({"message": format!("no mock for {path}")})),
     }
+}
+
+/// The audio bytes `/audio/speech` answers with (not valid UTF-8, in three pieces).
+pub fn speech_bytes() -> Vec<Bytes> {
+    let all: Vec<u8> = (0..=255u8).cycle().take(3000).collect();
+    all.chunks(1000).map(Bytes::copy_from_slice).collect()
+}
+
+/// OpenAI's images, audio, moderations and rerank endpoints (Cohere, Jina and Voyage rerank
+/// told apart by their request: Voyage sends `top_k`).
+fn openai_other(path: &str, body: &Value) -> Option<Reply> {
+    let path = path.split('?').next().unwrap_or(path);
+    Some(if path.ends_with("/images/generations") {
+        let n = body["n"].as_u64().unwrap_or(1) as usize;
+        Reply::status(
+            200,
+            json!({"created": 1, "data": vec![json!({"url": "https://img.example/1.png"}); n]}),
+        )
+    } else if path.ends_with("/audio/speech") {
+        Reply::Raw {
+            status: 200,
+            content_type: "audio/mpeg",
+            chunks: speech_bytes(),
+        }
+    } else if path.ends_with("/moderations") {
+        Reply::status(
+            200,
+            json!({"id": "modr-1", "model": body["model"], "results": [{"flagged": true,
+                "categories": {"violence": true}, "category_scores": {"violence": 0.9}}]}),
+        )
+    } else if path.ends_with("/rerank") {
+        let n = body["documents"].as_array().map_or(0, Vec::len);
+        let results: Vec<Value> = (0..n)
+            .rev()
+            .map(|i| json!({"index": i, "relevance_score": 0.1 * (i as f64 + 1.0), "document": body["documents"][i]}))
+            .collect();
+        if body.get("top_k").is_some() {
+            json_ok(
+                json!({"object": "list", "data": results, "model": body["model"], "usage": {"total_tokens": 11}}),
+            )
+        } else if path == "/v2/rerank" {
+            json_ok(
+                json!({"id": "rr-1", "results": results, "meta": {"billed_units": {"search_units": 1}}}),
+            )
+        } else {
+            json_ok(
+                json!({"model": body["model"], "results": results, "usage": {"total_tokens": 9}}),
+            )
+        }
+    } else {
+        return None;
+    })
+}
+
+fn json_ok(v: Value) -> Reply {
+    Reply::status(200, v)
 }
 
 fn sse(events: &[Value]) -> Vec<String> {

@@ -6,6 +6,7 @@ mod limits;
 mod messages_api;
 mod models_db;
 mod native_providers;
+mod openai_endpoints;
 mod orgs_budgets;
 mod provider_wires;
 mod providers;

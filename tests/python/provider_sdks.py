@@ -11,6 +11,7 @@ Models the gateway must serve (see tests/it/sdk_providers.rs):
   gemini        gemini/...      Gemini mock
   command       cohere/...      Cohere v2 mock
   *-embed       embeddings of gemini, bedrock (titan), cohere, azure
+  image, tts, omni-moderation-latest   OpenAI images, speech and moderations
 Every mock answers the same conversation: a get_weather(city="Paris") tool call.
 """
 import json
@@ -113,7 +114,21 @@ def google_genai_sdk():
         assert n.total_tokens > 0, (model, n)
 
 
+def openai_other_endpoints():
+    c = openai.OpenAI(base_url=base + "/v1", api_key=key, max_retries=0)
+    img = c.images.generate(model="image", prompt="a red fox", n=2)
+    assert len(img.data) == 2 and img.data[0].url, img
+    speech = c.audio.speech.create(model="tts", voice="alloy", input="Hello there")
+    audio = speech.read()
+    assert audio == bytes(range(256)) * 11 + bytes(range(184)), len(audio)
+    mod = c.moderations.create(input="hurt")
+    assert mod.results[0].flagged, mod
+    mod = c.moderations.create(model="omni-moderation-latest", input=["a", "b"])
+    assert mod.results, mod
+
+
 anthropic_sdk()
 openai_sdk()
+openai_other_endpoints()
 google_genai_sdk()
 print("ALL OK")

@@ -1,0 +1,61 @@
+//! `/v1/rerank`: Cohere's request shape in, sent to Cohere, Jina, Voyage or any server with a
+//! Cohere-compatible `/rerank`, answered in Cohere's shape with the billed tokens as usage.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use http::Response;
+use serde_json::Value;
+
+use super::RequestCtx;
+use super::parse::ParsedRequest;
+use super::parse::RequestError;
+use super::translated::call_json;
+use crate::body::Body;
+use crate::error::GatewayError;
+use crate::providers::rerank::{self, Shape};
+use crate::router::Deployment;
+use crate::router::wire::Wire;
+use crate::state::AppState;
+use crate::upstream::sse::Usage;
+
+pub async fn rerank(
+    state: &AppState,
+    dep: &Arc<Deployment>,
+    parsed: &ParsedRequest,
+    ctx: &mut RequestCtx,
+) -> Result<Response<Body>, GatewayError> {
+    let req: Value = serde_json::from_slice(&parsed.raw)
+        .map_err(|e| RequestError::InvalidJson(e.to_string()))?;
+    let (shape, uri) = match (&dep.wire, &dep.endpoints) {
+        (Wire::Cohere { rerank, .. }, _) => (Shape::Cohere, rerank.clone()),
+        (Wire::OpenAi, Some(ep)) => (
+            Shape::of(dep.provider.name()),
+            ep.at("/rerank")
+                .ok_or_else(|| GatewayError::Internal("bad rerank URL".into()))?,
+        ),
+        _ => {
+            return Err(GatewayError::NotImplemented(format!(
+                "Rerank is not available for provider '{}'",
+                dep.provider.name()
+            )));
+        }
+    };
+    let body = rerank::to_request(shape, &req, &dep.upstream_model)
+        .map_err(|e| RequestError::BadValue(e.to_string()))?;
+    let t0 = Instant::now();
+    let answer = call_json(state, dep, &uri, &body).await?;
+    ctx.upstream_elapsed = t0.elapsed();
+    let unified = rerank::to_unified(shape, &answer, &ctx.call_id.simple().to_string());
+    let tokens = rerank::billed_tokens(&unified);
+    ctx.completion.usage = Some(Usage {
+        prompt_tokens: tokens,
+        total_tokens: tokens,
+        ..Usage::default()
+    });
+    let bytes = bytes::Bytes::from(unified.to_string());
+    if let Some((_, resp)) = ctx.completion.bodies.as_mut() {
+        *resp = Some(bytes.clone());
+    }
+    Ok(crate::error::json_response(http::StatusCode::OK, bytes))
+}
