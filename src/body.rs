@@ -21,6 +21,12 @@ pub enum Body {
     Relay(Box<RelayBody>),
     /// Upstream bytes passed on as they come, unread (audio, file contents).
     Stream(hyper::body::Incoming),
+    /// Bytes already read, then the rest of a client's upload as it comes (multipart forms
+    /// whose `model` field was swapped).
+    Chain {
+        head: Option<Bytes>,
+        rest: Option<hyper::body::Incoming>,
+    },
 }
 
 impl Body {
@@ -55,6 +61,17 @@ impl http_body::Body for Body {
             Body::Stream(b) => Pin::new(b)
                 .poll_frame(cx)
                 .map_err(|e| Box::new(e) as BoxError),
+            Body::Chain { head, rest } => {
+                if let Some(h) = head.take() {
+                    return Poll::Ready(Some(Ok(Frame::data(h))));
+                }
+                match rest {
+                    Some(r) => Pin::new(r)
+                        .poll_frame(cx)
+                        .map_err(|e| Box::new(e) as BoxError),
+                    None => Poll::Ready(None),
+                }
+            }
         }
     }
 
@@ -64,6 +81,9 @@ impl http_body::Body for Body {
             Body::Chunks { parts, .. } => parts.is_empty(),
             Body::Relay(r) => r.is_end_stream(),
             Body::Stream(b) => http_body::Body::is_end_stream(b),
+            Body::Chain { head, rest } => {
+                head.is_none() && rest.as_ref().is_none_or(http_body::Body::is_end_stream)
+            }
         }
     }
 
@@ -74,6 +94,7 @@ impl http_body::Body for Body {
             Body::Chunks { len, .. } => SizeHint::with_exact(*len),
             Body::Relay(_) => SizeHint::default(),
             Body::Stream(b) => http_body::Body::size_hint(b),
+            Body::Chain { .. } => SizeHint::default(),
         }
     }
 }

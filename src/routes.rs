@@ -103,6 +103,19 @@ impl RouteTable {
                 llm(Expect::ImageGeneration),
             )?;
             r.insert(format!("{prefix}/audio/speech"), llm(Expect::Speech))?;
+            r.insert(format!("{prefix}/images/edits"), llm(Expect::ImageEdit))?;
+            r.insert(
+                format!("{prefix}/images/variations"),
+                llm(Expect::ImageVariation),
+            )?;
+            r.insert(
+                format!("{prefix}/audio/transcriptions"),
+                llm(Expect::Transcription),
+            )?;
+            r.insert(
+                format!("{prefix}/audio/translations"),
+                llm(Expect::Translation),
+            )?;
             r.insert(format!("{prefix}/moderations"), llm(Expect::Moderation))?;
             r.insert(format!("{prefix}/rerank"), llm(Expect::Rerank))?;
             r.insert(format!("{prefix}/batches"), Route::BatchCreate)?;
@@ -156,6 +169,16 @@ impl RouteTable {
             azure(Expect::Speech),
         )?;
         r.insert("/v2/rerank", llm(Expect::Rerank))?;
+        for (path, expect) in [
+            ("images/edits", Expect::ImageEdit),
+            ("audio/transcriptions", Expect::Transcription),
+            ("audio/translations", Expect::Translation),
+        ] {
+            r.insert(
+                format!("/openai/deployments/{{model}}/{path}"),
+                azure(expect),
+            )?;
+        }
         for (path, route) in AdminRoute::ALL {
             r.insert(*path, Route::Admin(*route))?;
         }

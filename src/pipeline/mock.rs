@@ -40,6 +40,10 @@ fn prompt_usage(req: &ParsedRequest, expect: Expect, completion: u64) -> Usage {
         Expect::Embedding | Expect::Responses | Expect::Speech | Expect::Moderation => "input",
         Expect::ImageGeneration => "prompt",
         Expect::Rerank => "query",
+        Expect::ImageEdit
+        | Expect::ImageVariation
+        | Expect::Transcription
+        | Expect::Translation => "",
     };
     let prompt = tokens(body.get(field).map(text_chars).unwrap_or(0));
     Usage {
@@ -188,7 +192,8 @@ pub fn respond(
                 .insert(header::CONTENT_TYPE, HeaderValue::from_static("audio/mpeg"));
             return (resp, usage);
         }
-        Expect::ImageGeneration => json!({
+        Expect::Transcription | Expect::Translation => json!({"text": text}),
+        Expect::ImageGeneration | Expect::ImageEdit | Expect::ImageVariation => json!({
             "created": created,
             "data": [{"url": "https://example.com/tianji-mock.png", "revised_prompt": text}],
         }),

@@ -5,6 +5,7 @@
 mod answer;
 pub mod members;
 pub mod mock;
+pub mod multipart;
 mod native;
 pub mod parse;
 pub mod post;
@@ -12,6 +13,7 @@ mod rerank;
 mod respond;
 pub mod rewrite;
 mod translated;
+mod upload;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -212,6 +214,10 @@ fn route_name(e: Expect) -> &'static str {
         Expect::Speech => "speech",
         Expect::Moderation => "moderation",
         Expect::Rerank => "rerank",
+        Expect::ImageEdit => "image_edit",
+        Expect::ImageVariation => "image_variation",
+        Expect::Transcription => "transcription",
+        Expect::Translation => "translation",
     }
 }
 
@@ -231,6 +237,10 @@ fn call_type(e: Expect) -> (&'static str, &'static str) {
         Expect::Speech => ("aspeech", "/v1/audio/speech"),
         Expect::Moderation => ("amoderation", "/v1/moderations"),
         Expect::Rerank => ("arerank", "/v1/rerank"),
+        Expect::ImageEdit => ("aimage_edit", "/v1/images/edits"),
+        Expect::ImageVariation => ("aimage_variation", "/v1/images/variations"),
+        Expect::Transcription => ("atranscription", "/v1/audio/transcriptions"),
+        Expect::Translation => ("atranslation", "/v1/audio/translations"),
     }
 }
 
@@ -243,8 +253,14 @@ async fn llm(
     ctx: &mut RequestCtx,
 ) -> Result<Response<Body>, GatewayError> {
     // authenticate (before reading the body), parse
-    let (principal, parts, raw) = authenticated_body(state, req).await?;
-    let mut parsed = parse::parse(raw, expect)?;
+    let (principal, parts, mut parsed, mut upload) = if expect.is_multipart() {
+        let (principal, parts, up) = upload::read(state, req).await?;
+        let parsed = parse::ParsedRequest::upload(up.model.clone());
+        (principal, parts, parsed, Some(up))
+    } else {
+        let (principal, parts, raw) = authenticated_body(state, req).await?;
+        (principal, parts, parse::parse(raw, expect)?, None)
+    };
     // Responses API: no `stream_options` (usage comes in its final event); an earlier response
     // named by `previous_response_id` must belong to the caller and pins its deployment.
     let mut pinned = None;
@@ -491,7 +507,6 @@ async fn llm(
     {
         parsed = translated::for_mistral(&parsed, expect)?;
     }
-    let body = rewrite::rewrite(&parsed, spec, &dep.upstream_model_json)?;
     let other;
     let uri = match expect {
         Expect::Chat => &endpoints.chat,
@@ -499,11 +514,15 @@ async fn llm(
         Expect::Embedding => &endpoints.embeddings,
         Expect::Responses => &endpoints.responses,
         Expect::Messages | Expect::Gemini { .. } => &endpoints.chat,
-        Expect::ImageGeneration | Expect::Speech | Expect::Moderation | Expect::Rerank => {
+        _ => {
             let path = match expect {
                 Expect::ImageGeneration => "/images/generations",
                 Expect::Speech => "/audio/speech",
                 Expect::Rerank => "/rerank",
+                Expect::ImageEdit => "/images/edits",
+                Expect::ImageVariation => "/images/variations",
+                Expect::Transcription => "/audio/transcriptions",
+                Expect::Translation => "/audio/translations",
                 _ => "/moderations",
             };
             other = endpoints
@@ -512,6 +531,10 @@ async fn llm(
             &other
         }
     };
+    if let Some(up) = upload.take() {
+        return upload::forward(state, &dep, uri, up, &parts.headers, ctx).await;
+    }
+    let body = rewrite::rewrite(&parsed, spec, &dep.upstream_model_json)?;
 
     // upstream + relay
     let t0 = Instant::now();

@@ -157,6 +157,47 @@ pub enum Expect {
     Moderation,
     /// `/v1/rerank` and `/v2/rerank` (Cohere's shape; Jina's and Voyage's translated)
     Rerank,
+    /// `/v1/images/edits` (multipart upload)
+    ImageEdit,
+    /// `/v1/images/variations` (multipart upload)
+    ImageVariation,
+    /// `/v1/audio/transcriptions` (multipart upload)
+    Transcription,
+    /// `/v1/audio/translations` (multipart upload)
+    Translation,
+}
+
+impl Expect {
+    /// Uploads in `multipart/form-data`, read only up to their `model` field.
+    pub fn is_multipart(self) -> bool {
+        matches!(
+            self,
+            Expect::ImageEdit
+                | Expect::ImageVariation
+                | Expect::Transcription
+                | Expect::Translation
+        )
+    }
+}
+
+impl ParsedRequest {
+    /// A multipart upload: only its model is known (the body streams through unread).
+    pub fn upload(model: String) -> Self {
+        ParsedRequest {
+            raw: Bytes::new(),
+            model: Some(model),
+            model_span: None,
+            has_model_member: true,
+            stream: false,
+            include_usage: None,
+            has_stream_options: false,
+            mock_response: None,
+            end_user: None,
+            max_tokens: None,
+            tags: Vec::new(),
+            cache_controls: Vec::new(),
+        }
+    }
 }
 
 /// What the gateway read from a request body.

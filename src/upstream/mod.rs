@@ -293,6 +293,41 @@ pub async fn send_with(
     }
 }
 
+/// Send a streamed `body` (an upload) once: it cannot be replayed, so no retries.
+/// `content_type` and `content_length` describe it as the client did.
+pub async fn send_once(
+    client: &HttpClient,
+    dep: &Deployment,
+    uri: &Uri,
+    body: Body,
+    content_type: HeaderValue,
+    content_length: Option<u64>,
+) -> Result<Response<Incoming>, UpstreamError> {
+    let mut req = Request::new(body);
+    *req.method_mut() = Method::POST;
+    *req.uri_mut() = uri.clone();
+    let h = req.headers_mut();
+    h.insert(header::CONTENT_TYPE, content_type);
+    if let Some(n) = content_length {
+        h.insert(header::CONTENT_LENGTH, HeaderValue::from(n));
+    }
+    h.insert(header::ACCEPT, HeaderValue::from_static("application/json"));
+    h.insert(
+        header::USER_AGENT,
+        HeaderValue::from_static(concat!("tianji/", env!("CARGO_PKG_VERSION"))),
+    );
+    for (k, v) in dep.headers.iter() {
+        h.insert(k.clone(), v.clone());
+    }
+    client
+        .request(req)
+        .await
+        .map_err(|e| UpstreamError::Connect {
+            api_base: dep.api_base.clone(),
+            detail: error_chain(&e),
+        })
+}
+
 /// The whole body of a successful response, or the provider's error.
 pub async fn ok_body(
     resp: Response<Incoming>,

@@ -114,7 +114,11 @@ pub async fn send(method: Method, url: &str, headers: &[(&str, &str)], body: Byt
     for (k, v) in headers {
         req = req.header(*k, *v);
     }
-    if !body.is_empty() {
+    if !body.is_empty()
+        && !headers
+            .iter()
+            .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+    {
         req = req.header("content-type", "application/json");
     }
     let resp = client()

@@ -111,6 +111,13 @@ fn openai_other(path: &str, body: &Value) -> Option<Reply> {
             200,
             json!({"created": 1, "data": vec![json!({"url": "https://img.example/1.png"}); n]}),
         )
+    } else if path.ends_with("/audio/transcriptions") || path.ends_with("/audio/translations") {
+        Reply::status(200, json!({"text": "Hello there"}))
+    } else if path.ends_with("/images/edits") || path.ends_with("/images/variations") {
+        Reply::status(
+            200,
+            json!({"created": 1, "data": [{"b64_json": "iVBORw0KGgo="}]}),
+        )
     } else if path.ends_with("/audio/speech") {
         Reply::Raw {
             status: 200,

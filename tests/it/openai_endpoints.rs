@@ -191,3 +191,159 @@ async fn rerank_in_cohere_shape_for_cohere_jina_and_voyage() {
     r.assert_error(401);
     gw.gw.shutdown().await;
 }
+
+const BOUNDARY: &str = "tianji-test-boundary";
+
+/// A form with `fields` (name, value) and one file part, in this order.
+fn form(parts: &[(&str, &[u8], bool)]) -> Vec<u8> {
+    let mut v = Vec::new();
+    for (name, value, file) in parts {
+        v.extend_from_slice(format!("--{BOUNDARY}\r\n").as_bytes());
+        if *file {
+            v.extend_from_slice(
+                format!("Content-Disposition: form-data; name=\"{name}\"; filename=\"a.wav\"\r\nContent-Type: audio/wav\r\n\r\n").as_bytes(),
+            );
+        } else {
+            v.extend_from_slice(
+                format!("Content-Disposition: form-data; name=\"{name}\"\r\n\r\n").as_bytes(),
+            );
+        }
+        v.extend_from_slice(value);
+        v.extend_from_slice(b"\r\n");
+    }
+    v.extend_from_slice(format!("--{BOUNDARY}--\r\n").as_bytes());
+    v
+}
+
+/// 1 MB of audio-like bytes, with CRLFs and dashes that look like (but are not) boundaries.
+fn audio() -> Vec<u8> {
+    let mut v: Vec<u8> = (0..1_000_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    for i in (0..v.len() - 40).step_by(9973) {
+        v[i..i + 4].copy_from_slice(b"\r\n--");
+    }
+    v
+}
+
+#[tokio::test]
+async fn uploads_stream_through_with_the_model_swapped() {
+    let up = MockUpstream::with(Arc::new(providers::reply)).await;
+    let a = up.addr;
+    let gw = TestGateway::start(&format!(
+        "model_list:
+  - model_name: stt
+    tianji_params: {{model: openai/whisper-1, api_base: \"http://{a}/v1\", api_key: sk-up}}
+  - model_name: az-stt
+    tianji_params: {{model: azure/whisper, api_base: \"http://{a}\", api_key: az-up, api_version: \"2024-06-01\"}}
+  - model_name: image
+    tianji_params: {{model: openai/gpt-image-1, api_base: \"http://{a}/v1\", api_key: sk-up}}
+"
+    ))
+    .await;
+    let ct = format!("multipart/form-data; boundary={BOUNDARY}");
+    let post = |path: &str, body: Vec<u8>, ct: String| {
+        let url = gw.url(path);
+        async move {
+            send(
+                Method::POST,
+                &url,
+                &[
+                    ("authorization", "Bearer sk-test-master"),
+                    ("content-type", ct.as_str()),
+                ],
+                bytes::Bytes::from(body),
+            )
+            .await
+        }
+    };
+    let file = audio();
+    for (path, model, upstream_path, upstream_model) in [
+        (
+            "/v1/audio/transcriptions",
+            "stt",
+            "/v1/audio/transcriptions",
+            "whisper-1",
+        ),
+        (
+            "/v1/audio/translations",
+            "stt",
+            "/v1/audio/translations",
+            "whisper-1",
+        ),
+        (
+            "/audio/transcriptions",
+            "az-stt",
+            "/openai/deployments/whisper/audio/transcriptions",
+            "whisper",
+        ),
+        (
+            "/v1/images/edits",
+            "image",
+            "/v1/images/edits",
+            "gpt-image-1",
+        ),
+        (
+            "/v1/images/variations",
+            "image",
+            "/v1/images/variations",
+            "gpt-image-1",
+        ),
+    ] {
+        // the model first (as the SDKs send it), then after the file
+        for model_first in [true, false] {
+            let mut parts: Vec<(&str, &[u8], bool)> =
+                vec![("file", &file, true), ("response_format", b"json", false)];
+            let m = ("model", model.as_bytes(), false);
+            if model_first {
+                parts.insert(0, m);
+            } else {
+                parts.push(m);
+            }
+            let r = post(path, form(&parts), ct.clone()).await;
+            assert_eq!(r.status, 200, "{path} {}", r.text());
+            let sent = up.last();
+            assert_eq!(sent.path, upstream_path);
+            let mut want_parts = parts.clone();
+            for p in want_parts.iter_mut() {
+                if p.0 == "model" {
+                    p.1 = upstream_model.as_bytes();
+                }
+            }
+            assert!(
+                sent.body == form(&want_parts),
+                "{path}: the form changed beyond the model"
+            );
+            assert_eq!(sent.headers["content-type"], ct.as_str());
+            assert_eq!(
+                sent.headers["content-length"],
+                sent.body.len().to_string().as_str()
+            );
+        }
+    }
+    assert_eq!(up.last().headers["authorization"], "Bearer sk-up");
+
+    // bad uploads: 4xx JSON, nothing sent upstream
+    let n = up.requests().len();
+    let no_model = form(&[("file", &file, true)]);
+    post("/v1/audio/transcriptions", no_model.clone(), ct.clone())
+        .await
+        .assert_error(400);
+    post(
+        "/v1/audio/transcriptions",
+        no_model,
+        "application/json".into(),
+    )
+    .await
+    .assert_error(400);
+    post(
+        "/v1/audio/transcriptions",
+        b"--nope\r\n".to_vec(),
+        ct.clone(),
+    )
+    .await
+    .assert_error(400);
+    let unknown = form(&[("model", b"no-such-model", false), ("file", &file, true)]);
+    let r = post("/v1/audio/transcriptions", unknown, ct.clone()).await;
+    assert!(r.status.is_client_error(), "{}", r.text());
+    assert_eq!(up.requests().len(), n);
+    gw.gw.shutdown().await;
+}

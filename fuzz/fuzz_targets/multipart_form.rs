@@ -1,0 +1,32 @@
+//! Goal: reading an upload's `multipart/form-data` up to its `model` field never panics, and
+//! what a prefix of the body says agrees with the whole body (a field found early is the same
+//! field; "absent" is final).
+//!
+//! Run: `cargo fuzz run -s none multipart_form -- -max_total_time=60` (from the repo root).
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use tianji::pipeline::multipart::{Scan, boundary, find_field};
+
+fuzz_target!(|data: &[u8]| {
+    let Some(split) = data.iter().position(|b| *b == b'\n') else {
+        return;
+    };
+    let (ct, body) = (&data[..split], &data[split + 1..]);
+    let Ok(ct) = std::str::from_utf8(ct) else {
+        return;
+    };
+    let Ok(b) = boundary(ct) else {
+        return;
+    };
+    let whole = find_field(body, &b, "model");
+    for n in 0..=body.len() {
+        match (find_field(&body[..n], &b, "model"), &whole) {
+            (Ok(Scan::NeedMore), _) => {}
+            (Ok(Scan::Found(r)), Ok(Scan::Found(w))) => assert_eq!(&r, w),
+            (Ok(Scan::Absent), Ok(Scan::Absent)) => {}
+            // an error or result on a prefix must be what the whole body gives too
+            (got, want) => assert_eq!(format!("{got:?}"), format!("{want:?}"), "prefix {n}"),
+        }
+    }
+});
