@@ -2,8 +2,9 @@
 //! input file from the deployment, counts its requests and estimates its tokens (body bytes / 4
 //! plus `max_tokens` per line), and reserves them all at once on the caller's RPM/TPM limits and
 //! tokens-per-day limits (`tpd_limit` of the key, team and end user), all or nothing, before the
-//! batch is created upstream. A missing input file is a 400 and reserves nothing. The other
-//! batch routes (get, list, cancel) come with the files and batches endpoints.
+//! batch is created upstream. A missing input file is a 400 and reserves nothing. The batch's
+//! ids are sealed like every managed object (`crate::managed`): get and cancel go back to the
+//! deployment that created it.
 
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
@@ -114,7 +115,7 @@ pub async fn create(
         .and_then(Value::as_str)
         .ok_or(RequestError::Missing("input_file_id"))?
         .to_string();
-    let model = v
+    let hint = v
         .get("model")
         .and_then(Value::as_str)
         .map(str::to_string)
@@ -125,9 +126,17 @@ pub async fn create(
                 .and_then(|h| h.to_str().ok())
                 .map(str::to_string)
         })
-        .or_else(|| crate::pipeline::query_param(parts.uri.query(), "model"))
-        .ok_or(BatchError::NoModel)?;
+        .or_else(|| crate::pipeline::query_param(parts.uri.query(), "model"));
     let table = state.models.load_full();
+    // an input file the gateway handed out names its deployment; else `model` picks one
+    use crate::managed::{Kind, held, ids};
+    let (file_id, dep) = if ids::open(state.response_ids.sealer(), Kind::File, &file_id).is_some() {
+        held(state, Kind::File, &file_id, &principal, hint.as_deref())?
+    } else {
+        let model = hint.clone().ok_or(BatchError::NoModel)?;
+        (file_id, table.resolve(&model)?.pick().clone())
+    };
+    let model = dep.model_name.clone();
     let granted = crate::auth::access::authorize(
         state.auth.directory(),
         &principal,
@@ -138,7 +147,6 @@ pub async fn create(
         },
     )
     .await?;
-    let dep = table.resolve(&model)?.pick().clone();
     let unsupported = || BatchError::Unsupported(model.clone());
 
     // read and count the input file
@@ -177,6 +185,7 @@ pub async fn create(
     let mut body = v;
     if let Some(o) = body.as_object_mut() {
         o.remove("model");
+        o.insert("input_file_id".into(), Value::String(file_id.clone()));
     }
     let bytes = Bytes::from(
         serde_json::to_vec(&body).map_err(|e| RequestError::InvalidJson(e.to_string()))?,
@@ -184,6 +193,7 @@ pub async fn create(
     let uri = dep.uri("/batches").ok_or_else(unsupported)?;
     let resp = upstream::send(&state.client, &dep, Method::POST, &uri, &[bytes], false).await?;
     let (head, out) = upstream::ok_body(resp).await?;
+    let out = crate::managed::reseal_body(state, Kind::Batch, &out, &principal, &dep.id);
     Ok(crate::error::json_response(head.status, out))
 }
 

@@ -33,6 +33,8 @@ pub enum GatewayError {
     Responses(#[from] crate::responses::ResponsesError),
     #[error(transparent)]
     Batch(#[from] crate::batches::BatchError),
+    #[error(transparent)]
+    Managed(#[from] crate::managed::ManagedError),
     #[error("Route not found: {0}")]
     NotFound(String),
     #[error("The model '{0}' does not exist or you do not have access to it.")]
@@ -90,6 +92,7 @@ impl GatewayError {
             GatewayError::Limit(e) => e.status(),
             GatewayError::Responses(e) => e.status(),
             GatewayError::Batch(e) => e.status(),
+            GatewayError::Managed(e) => e.status(),
             GatewayError::NotFound(_) | GatewayError::ModelNotFound(_) => StatusCode::NOT_FOUND,
             GatewayError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             GatewayError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
@@ -133,6 +136,7 @@ impl GatewayError {
             GatewayError::Limit(_) => "rate_limit",
             GatewayError::Responses(_) => "responses",
             GatewayError::Batch(_) => "batch",
+            GatewayError::Managed(_) => "managed_object",
             GatewayError::NotFound(_) | GatewayError::ModelNotFound(_) => "not_found",
             GatewayError::MethodNotAllowed { .. } => "method",
             GatewayError::NotImplemented(_) => "not_implemented",

@@ -11,6 +11,7 @@ pub mod config;
 pub mod error;
 pub mod health;
 pub mod limits;
+pub mod managed;
 pub mod models_api;
 pub mod observability;
 pub mod pipeline;

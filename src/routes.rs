@@ -25,8 +25,9 @@ pub enum Route {
     ResponseItem,
     ResponseCancel,
     ResponseInputItems,
-    /// `POST /v1/batches` (create, with the batch rate limiter).
-    BatchCreate,
+    /// Files, batches, fine-tuning jobs (`crate::managed`); `/v1/batches` create has the
+    /// batch rate limiter.
+    Managed(crate::managed::Kind, crate::managed::At),
     /// `POST /v1/messages/count_tokens`.
     CountTokens,
     /// `POST /v1beta/models/{model}:{method}` (Gemini's own API; also `/v1/models/...`).
@@ -36,23 +37,27 @@ pub enum Route {
 impl Route {
     pub fn method(&self) -> Method {
         match self {
-            Route::Llm { .. }
-            | Route::ResponseCancel
-            | Route::BatchCreate
-            | Route::CountTokens
-            | Route::Gemini => Method::POST,
+            Route::Llm { .. } | Route::ResponseCancel | Route::CountTokens | Route::Gemini => {
+                Method::POST
+            }
             Route::Admin(a) => a.method(),
             _ => Method::GET,
         }
     }
     /// Whether `m` may call this route (GET routes answer HEAD too).
     pub fn allows(&self, m: &Method) -> bool {
+        if let Route::Managed(kind, at) = self {
+            return at.allows(*kind, m);
+        }
         let own = self.method();
         m == own
             || (own == Method::GET && m == Method::HEAD)
             || (*self == Route::ResponseItem && m == Method::DELETE)
     }
     pub fn allowed(&self) -> &'static str {
+        if let Route::Managed(kind, at) = self {
+            return at.allowed(*kind);
+        }
         if *self == Route::ResponseItem {
             return "GET, HEAD, DELETE";
         }
@@ -118,7 +123,36 @@ impl RouteTable {
             )?;
             r.insert(format!("{prefix}/moderations"), llm(Expect::Moderation))?;
             r.insert(format!("{prefix}/rerank"), llm(Expect::Rerank))?;
-            r.insert(format!("{prefix}/batches"), Route::BatchCreate)?;
+            {
+                use crate::managed::{At, Kind};
+                for (base, kind) in [
+                    ("files", Kind::File),
+                    ("batches", Kind::Batch),
+                    ("fine_tuning/jobs", Kind::FineTune),
+                ] {
+                    r.insert(
+                        format!("{prefix}/{base}"),
+                        Route::Managed(kind, At::Collection),
+                    )?;
+                    r.insert(
+                        format!("{prefix}/{base}/{{id}}"),
+                        Route::Managed(kind, At::Item),
+                    )?;
+                }
+                for (path, kind, at) in [
+                    ("files/{id}/content", Kind::File, At::Content),
+                    ("batches/{id}/cancel", Kind::Batch, At::Cancel),
+                    ("fine_tuning/jobs/{id}/cancel", Kind::FineTune, At::Cancel),
+                    ("fine_tuning/jobs/{id}/events", Kind::FineTune, At::Events),
+                    (
+                        "fine_tuning/jobs/{id}/checkpoints",
+                        Kind::FineTune,
+                        At::Checkpoints,
+                    ),
+                ] {
+                    r.insert(format!("{prefix}/{path}"), Route::Managed(kind, at))?;
+                }
+            }
             r.insert(format!("{prefix}/messages"), llm(Expect::Messages))?;
             r.insert(
                 format!("{prefix}/messages/count_tokens"),

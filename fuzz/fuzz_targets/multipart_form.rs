@@ -23,7 +23,7 @@ fuzz_target!(|data: &[u8]| {
     for n in 0..=body.len() {
         match (find_field(&body[..n], &b, "model"), &whole) {
             (Ok(Scan::NeedMore), _) => {}
-            (Ok(Scan::Found(r)), Ok(Scan::Found(w))) => assert_eq!(&r, w),
+            (Ok(found @ Scan::Found { .. }), Ok(w @ Scan::Found { .. })) => assert_eq!(&found, w),
             (Ok(Scan::Absent), Ok(Scan::Absent)) => {}
             // an error or result on a prefix must be what the whole body gives too
             (got, want) => assert_eq!(format!("{got:?}"), format!("{want:?}"), "prefix {n}"),

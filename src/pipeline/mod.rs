@@ -164,7 +164,7 @@ pub async fn handle(
         Route::CountTokens => native::count_tokens(&state, req)
             .await
             .unwrap_or_else(GatewayError::into_response),
-        Route::BatchCreate => crate::batches::create(&state, req)
+        Route::Managed(kind, at) => crate::managed::handle(&state, kind, at, path_key, req)
             .await
             .unwrap_or_else(GatewayError::into_response),
         Route::Liveliness => crate::health::liveliness(),

@@ -57,8 +57,12 @@ const HEADERS_MAX: usize = 16 * 1024;
 /// What the bytes read so far say about a field.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Scan {
-    /// The field's value is at this range of the buffer.
-    Found(Range<usize>),
+    /// The field's value is at `value`; its whole part (delimiter line to the line end before
+    /// the next delimiter) at `part`, so cutting `part` leaves a valid form.
+    Found {
+        value: Range<usize>,
+        part: Range<usize>,
+    },
     /// The form ended without it.
     Absent,
     /// More bytes are needed to tell.
@@ -78,6 +82,7 @@ pub fn find_field(buf: &[u8], boundary: &str, name: &str) -> Result<Scan, Multip
         }
         return Ok(Scan::NeedMore);
     };
+    let mut part_start = first;
     let mut at = first + delim.len();
     let next_delim = [b"\r\n".as_slice(), delim].concat();
     loop {
@@ -121,8 +126,12 @@ pub fn find_field(buf: &[u8], boundary: &str, name: &str) -> Result<Scan, Multip
             return Ok(Scan::NeedMore);
         };
         if field.as_deref() == Some(name) && !is_file {
-            return Ok(Scan::Found(body_start..end));
+            return Ok(Scan::Found {
+                value: body_start..end,
+                part: part_start..end + 2,
+            });
         }
+        part_start = end + 2;
         at = end + next_delim.len();
     }
 }
@@ -166,6 +175,8 @@ pub struct Upload {
     pub head: Bytes,
     /// Where the model's value is in `head`.
     pub model_at: Range<usize>,
+    /// Where the model's whole part is in `head`.
+    pub model_part: Range<usize>,
     /// The model the client named.
     pub model: String,
     /// The rest of the body, not read yet.
@@ -175,6 +186,19 @@ pub struct Upload {
 }
 
 impl Upload {
+    /// The first bytes to send without the model's part (for APIs that take no `model`), and
+    /// the new total length.
+    pub fn without_model(&self) -> (Bytes, Option<u64>) {
+        let mut out = BytesMut::with_capacity(self.head.len());
+        out.extend_from_slice(&self.head[..self.model_part.start]);
+        out.extend_from_slice(&self.head[self.model_part.end..]);
+        let cut = (self.model_part.end - self.model_part.start) as u64;
+        (
+            out.freeze(),
+            self.content_length.map(|l| l.saturating_sub(cut)),
+        )
+    }
+
     /// The first bytes to send with the model replaced by `model`, and the new total length.
     pub fn with_model(&self, model: &str) -> (Bytes, Option<u64>) {
         let mut out = BytesMut::with_capacity(self.head.len() + model.len());
@@ -199,7 +223,7 @@ pub async fn read_to_model(
     let mut buf = BytesMut::new();
     loop {
         match find_field(&buf, boundary, "model")? {
-            Scan::Found(r) => {
+            Scan::Found { value: r, part } => {
                 let model = std::str::from_utf8(&buf[r.clone()])
                     .map_err(|_| MultipartError::Malformed("model is not UTF-8"))?
                     .trim()
@@ -210,6 +234,7 @@ pub async fn read_to_model(
                 return Ok(Upload {
                     head: buf.freeze(),
                     model_at: r,
+                    model_part: part,
                     model,
                     rest: Some(body),
                     content_length,
@@ -230,7 +255,7 @@ pub async fn read_to_model(
             Some(Err(e)) => return Err(MultipartError::Read(e.to_string())),
             None => {
                 return match find_field(&buf, boundary, "model")? {
-                    Scan::Found(_) => continue,
+                    Scan::Found { .. } => continue,
                     _ => Err(MultipartError::Missing("model")),
                 };
             }
@@ -284,7 +309,7 @@ mod tests {
             ("model", None, "whisper"),
             ("file", Some("a.wav"), "RIFF...."),
         ]);
-        let Scan::Found(r) = find_field(&f, B, "model").unwrap() else {
+        let Scan::Found { value: r, .. } = find_field(&f, B, "model").unwrap() else {
             panic!()
         };
         assert_eq!(&f[r], b"whisper");
@@ -292,7 +317,7 @@ mod tests {
             ("file", Some("a.wav"), "RIFF....model"),
             ("model", None, "w2"),
         ]);
-        let Scan::Found(r) = find_field(&f, B, "model").unwrap() else {
+        let Scan::Found { value: r, .. } = find_field(&f, B, "model").unwrap() else {
             panic!()
         };
         assert_eq!(&f[r], b"w2");
@@ -307,13 +332,12 @@ mod tests {
             ("model", None, "whisper-1"),
             ("file", Some("a.wav"), "data"),
         ]);
-        let Scan::Found(want) = find_field(&f, B, "model").unwrap() else {
-            panic!()
-        };
+        let want = find_field(&f, B, "model").unwrap();
+        assert!(matches!(want, Scan::Found { .. }));
         for n in 0..f.len() {
             match find_field(&f[..n], B, "model").unwrap() {
                 Scan::NeedMore => {}
-                Scan::Found(r) => assert_eq!(r, want),
+                found @ Scan::Found { .. } => assert_eq!(found, want),
                 Scan::Absent => panic!("absent at {n}"),
             }
         }
@@ -322,22 +346,30 @@ mod tests {
     #[test]
     fn model_replaced_and_length_adjusted() {
         let f = form(&[("model", None, "whisper"), ("file", Some("a.wav"), "RIFF")]);
-        let Scan::Found(r) = find_field(&f, B, "model").unwrap() else {
+        let Scan::Found { value: r, part } = find_field(&f, B, "model").unwrap() else {
             panic!()
         };
         let up = Upload {
             head: Bytes::from(f.clone()),
             model_at: r,
+            model_part: part,
             model: "whisper".into(),
             rest: None,
             content_length: Some(f.len() as u64),
         };
         let (head, len) = up.with_model("whisper-1");
         assert_eq!(len, Some(head.len() as u64));
-        let Scan::Found(r) = find_field(&head, B, "model").unwrap() else {
+        let Scan::Found { value: r, .. } = find_field(&head, B, "model").unwrap() else {
             panic!()
         };
         assert_eq!(&head[r], b"whisper-1");
+        let (cut, len) = up.without_model();
+        assert_eq!(len, Some(cut.len() as u64));
+        assert_eq!(find_field(&cut, B, "model").unwrap(), Scan::Absent);
+        assert!(matches!(
+            find_field(&cut, B, "file").unwrap(),
+            Scan::NeedMore | Scan::Absent
+        ));
     }
 
     #[test]

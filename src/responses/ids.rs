@@ -1,13 +1,14 @@
 //! Response-ID security: the ids of Responses API objects handed to clients are sealed with
 //! their owner (user and team) and the deployment that holds them, AES-256-GCM under
-//! SHA-256(salt key, else master key): `resp_v2:gcm:<urlsafe base64 of nonce ‖ ciphertext ‖ tag>`
+//! SHA-256(salt key, else master key), the nonce an HMAC of the plaintext (so an object keeps
+//! one id): `resp_v2:gcm:<urlsafe base64 of nonce ‖ ciphertext ‖ tag>`
 //! (the reference's `aes-256-gcm` format). Only the owner, or an admin, can use such an id
 //! again; ids the gateway did not issue are refused unless allowed by configuration.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE;
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
-use ring::rand::{SecureRandom, SystemRandom};
+use ring::hmac;
 use sha2::{Digest, Sha256};
 
 const PREFIX: &str = "resp_";
@@ -27,7 +28,9 @@ pub struct Owned {
 
 pub struct Sealer {
     key: LessSafeKey,
-    rng: SystemRandom,
+    /// Derives each nonce from the plaintext (synthetic IV): one object always gets the same
+    /// id, and different plaintexts never share a nonce.
+    nonces: hmac::Key,
 }
 
 impl std::fmt::Debug for Sealer {
@@ -41,32 +44,45 @@ impl Sealer {
     pub fn new(secret: &str) -> Option<Self> {
         let digest = Sha256::digest(secret.as_bytes());
         let key = UnboundKey::new(&AES_256_GCM, &digest).ok()?;
+        let nonce_key =
+            Sha256::digest([b"tianji-id-nonce:".as_slice(), secret.as_bytes()].concat());
         Some(Self {
             key: LessSafeKey::new(key),
-            rng: SystemRandom::new(),
+            nonces: hmac::Key::new(hmac::HMAC_SHA256, &nonce_key),
         })
     }
 
     /// The id to give the client for `o`.
     pub fn seal(&self, o: &Owned) -> Option<String> {
+        self.seal_as(PREFIX, PLAIN, o)
+    }
+
+    /// What a sealed id says; `None` when the gateway did not issue it.
+    pub fn open(&self, id: &str) -> Option<Owned> {
+        self.open_as(PREFIX, PLAIN, id)
+    }
+
+    /// `o` sealed as `{prefix}v2:gcm:...`, the plaintext starting with `tag` (one per kind of
+    /// object, so an id of one kind never opens as another).
+    pub fn seal_as(&self, prefix: &str, tag: &str, o: &Owned) -> Option<String> {
         let mut buf = format!(
-            "{PLAIN}{};user_id:{};team_id:{};model_id:{}",
+            "{tag}{};user_id:{};team_id:{};model_id:{}",
             o.raw, o.user_id, o.team_id, o.model_id
         )
         .into_bytes();
         let mut nonce = [0u8; NONCE_LEN];
-        self.rng.fill(&mut nonce).ok()?;
+        nonce.copy_from_slice(&hmac::sign(&self.nonces, &buf).as_ref()[..NONCE_LEN]);
         self.key
             .seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::empty(), &mut buf)
             .ok()?;
         let mut all = nonce.to_vec();
         all.extend_from_slice(&buf);
-        Some(format!("{PREFIX}{SEALED}{}", URL_SAFE.encode(all)))
+        Some(format!("{prefix}{SEALED}{}", URL_SAFE.encode(all)))
     }
 
-    /// What a sealed id says; `None` when the gateway did not issue it.
-    pub fn open(&self, id: &str) -> Option<Owned> {
-        let b64 = id.strip_prefix(PREFIX)?.strip_prefix(SEALED)?;
+    /// What an id sealed by [`Sealer::seal_as`] with `prefix` and `tag` says.
+    pub fn open_as(&self, prefix: &str, tag: &str, id: &str) -> Option<Owned> {
+        let b64 = id.strip_prefix(prefix)?.strip_prefix(SEALED)?;
         let all = URL_SAFE.decode(b64).ok()?;
         if all.len() < NONCE_LEN + 16 {
             return None;
@@ -79,16 +95,15 @@ impl Sealer {
             .open_in_place(nonce, Aad::empty(), &mut rest)
             .ok()?;
         let text = std::str::from_utf8(plain).ok()?;
-        let body = text.strip_prefix(PLAIN)?;
-        let mut parts = body.split(';');
-        let raw = parts.next()?.to_string();
-        let mut field =
-            |name: &str| -> Option<String> { parts.next()?.strip_prefix(name).map(str::to_string) };
+        let body = text.strip_prefix(tag)?;
+        let (body, model_id) = body.rsplit_once(";model_id:")?;
+        let (body, team_id) = body.rsplit_once(";team_id:")?;
+        let (raw, user_id) = body.rsplit_once(";user_id:")?;
         Some(Owned {
-            raw,
-            user_id: field("user_id:")?,
-            team_id: field("team_id:")?,
-            model_id: field("model_id:")?,
+            raw: raw.to_string(),
+            user_id: user_id.to_string(),
+            team_id: team_id.to_string(),
+            model_id: model_id.to_string(),
         })
     }
 }

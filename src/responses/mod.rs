@@ -55,7 +55,7 @@ impl ResponsesError {
 }
 
 /// `raw` as owned by `principal` (its user and team) on deployment `model_id`.
-fn owner(raw: &str, principal: &Principal, model_id: &str) -> Owned {
+pub fn owner(raw: &str, principal: &Principal, model_id: &str) -> Owned {
     Owned {
         raw: raw.to_string(),
         user_id: principal.user_id().unwrap_or_default().to_string(),
@@ -64,7 +64,7 @@ fn owner(raw: &str, principal: &Principal, model_id: &str) -> Owned {
     }
 }
 
-fn caller_team(principal: &Principal) -> &str {
+pub fn caller_team(principal: &Principal) -> &str {
     principal
         .key()
         .and_then(|k| k.key.team_id.as_deref())
@@ -87,6 +87,11 @@ impl IdSecurity {
             disabled,
             allow_unmanaged,
         }
+    }
+
+    /// The key ids are sealed with (none without a master or salt key).
+    pub fn sealer(&self) -> Option<&Sealer> {
+        self.sealer.as_deref()
     }
 
     /// The id to give `principal` for the provider's `raw` id held by `model_id`.

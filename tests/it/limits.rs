@@ -756,7 +756,15 @@ async fn batch_limiter_reserves_whole_batches() {
     let big = new_key(&gw, json!({"rpm_limit": 2000})).await;
     let r = create(big.clone(), batch("file-big")).await;
     assert_eq!(r.status, 200, "{}", r.text());
-    assert_eq!(r.json()["id"], "batch_1");
+    // the provider's id, sealed for the caller
+    assert!(
+        r.json()["id"]
+            .as_str()
+            .unwrap()
+            .starts_with("batch_v2:gcm:"),
+        "{}",
+        r.text()
+    );
     let sent = up.last();
     assert_eq!(sent.path, "/v1/batches");
     assert!(sent.json().get("model").is_none());

@@ -3,6 +3,7 @@ mod cli;
 mod errors;
 mod keys;
 mod limits;
+mod managed_objects;
 mod messages_api;
 mod models_db;
 mod native_providers;

@@ -1,0 +1,99 @@
+//! Ids of files, batches and fine-tuning jobs as the gateway hands them out: the provider's id,
+//! the owner (user, team) and the deployment holding the object, sealed with AES-256-GCM like
+//! response ids (`file-v2:gcm:...`, `batch_v2:gcm:...`, `ftjob-v2:gcm:...`). Without a master
+//! key (no auth) the id only encodes the deployment: `file-tj:<base64>`.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+use crate::auth::Principal;
+use crate::responses::ids::{Owned, Sealer};
+
+/// The kinds of objects a deployment holds for a caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    File,
+    Batch,
+    FineTune,
+}
+
+impl Kind {
+    fn prefix(self) -> &'static str {
+        match self {
+            Kind::File => "file-",
+            Kind::Batch => "batch_",
+            Kind::FineTune => "ftjob-",
+        }
+    }
+    fn tag(self) -> &'static str {
+        match self {
+            Kind::File => "tianji_proxy:file_id:",
+            Kind::Batch => "tianji_proxy:batch_id:",
+            Kind::FineTune => "tianji_proxy:fine_tuning_job_id:",
+        }
+    }
+    pub fn noun(self) -> &'static str {
+        match self {
+            Kind::File => "file",
+            Kind::Batch => "batch",
+            Kind::FineTune => "fine-tuning job",
+        }
+    }
+}
+
+const PLAIN: &str = "tj:";
+
+/// The id to give `principal` for the provider's `raw` id of `kind` held by deployment `dep`.
+pub fn seal(
+    sealer: Option<&Sealer>,
+    kind: Kind,
+    raw: &str,
+    principal: &Principal,
+    dep: &str,
+) -> String {
+    let owned = crate::responses::owner(raw, principal, dep);
+    match sealer.and_then(|s| s.seal_as(kind.prefix(), kind.tag(), &owned)) {
+        Some(id) => id,
+        None => format!(
+            "{}{PLAIN}{}",
+            kind.prefix(),
+            URL_SAFE_NO_PAD.encode(format!("{raw}\n{dep}"))
+        ),
+    }
+}
+
+/// What an id the gateway handed out says; `None` for ids it did not issue (or of another kind).
+pub fn open(sealer: Option<&Sealer>, kind: Kind, id: &str) -> Option<Owned> {
+    if let Some(s) = sealer {
+        return s.open_as(kind.prefix(), kind.tag(), id);
+    }
+    let b64 = id.strip_prefix(kind.prefix())?.strip_prefix(PLAIN)?;
+    let text = String::from_utf8(URL_SAFE_NO_PAD.decode(b64).ok()?).ok()?;
+    let (raw, dep) = text.rsplit_once('\n')?;
+    Some(Owned {
+        raw: raw.to_string(),
+        user_id: String::new(),
+        team_id: String::new(),
+        model_id: dep.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sealed_and_plain_round_trip_per_kind() {
+        let s = Sealer::new("sk-master").unwrap();
+        let admin = Principal::Master;
+        for sealer in [Some(&s), None] {
+            let id = seal(sealer, Kind::File, "file-abc", &admin, "dep-1");
+            assert!(id.starts_with("file-"), "{id}");
+            let o = open(sealer, Kind::File, &id).unwrap();
+            assert_eq!((o.raw.as_str(), o.model_id.as_str()), ("file-abc", "dep-1"));
+            // an id of one kind is not one of another
+            assert!(open(sealer, Kind::Batch, &id).is_none());
+            assert!(open(sealer, Kind::File, "file-abc").is_none());
+        }
+    }
+}
