@@ -39,6 +39,12 @@ pub fn reply(r: &Recorded) -> Reply {
         let usage = body["stream_options"]["include_usage"] == true;
         return openai_chat(&body, stream, usage);
     }
+    if ["/files", "/batches", "/fine_tuning/jobs"]
+        .iter()
+        .any(|c| path.trim_start_matches("/v1").starts_with(c))
+    {
+        return provider("up")(r);
+    }
     if let Some(reply) = openai_other(path, &body) {
         return reply;
     }
@@ -529,4 +535,72 @@ fn cohere_stream() -> Vec<String> {
         .iter()
         .map(|e| format!("event: {}\ndata: {e}\n\n", e["type"].as_str().unwrap_or("")))
         .collect()
+}
+
+// ---- Files, batches, fine-tuning jobs ----
+
+/// A provider holding files, batches and fine-tuning jobs; every id carries `tag`.
+pub fn provider(tag: &'static str) -> impl Fn(&Recorded) -> Reply + Send + Sync {
+    move |r: &Recorded| {
+        let ok = |v: Value| Reply::status(200, v);
+        let p = r.path.trim_start_matches("/v1");
+        let file = |id: &str| json!({"id": id, "object": "file", "bytes": 3, "filename": "in.jsonl", "purpose": "batch"});
+        let batch = |id: &str, status: &str| {
+            json!({"id": id, "object": "batch", "status": status, "endpoint": "/v1/chat/completions",
+                "input_file_id": format!("file-{tag}-in"), "output_file_id": format!("file-{tag}-out"), "error_file_id": null})
+        };
+        let job = |id: &str| {
+            json!({"id": id, "object": "fine_tuning.job", "model": "gpt-4o-mini", "status": "queued",
+                "training_file": format!("file-{tag}-in"), "validation_file": null, "result_files": [format!("file-{tag}-res")]})
+        };
+        match (r.method.as_str(), p) {
+            ("POST", "/files") => ok(file(&format!("file-{tag}-in"))),
+            ("GET", "/files") => ok(
+                json!({"object": "list", "data": [file(&format!("file-{tag}-in"))], "has_more": false}),
+            ),
+            ("GET", x) if x.ends_with("/content") => Reply::Raw {
+                status: 200,
+                content_type: "application/octet-stream",
+                chunks: vec![Bytes::from(file_content(x))],
+            },
+            ("GET", x) if x.starts_with("/files/") => ok(file(&x["/files/".len()..])),
+            ("DELETE", x) if x.starts_with("/files/") => {
+                ok(json!({"id": &x["/files/".len()..], "object": "file", "deleted": true}))
+            }
+            ("POST", "/batches") => ok(batch(&format!("batch_{tag}"), "validating")),
+            ("GET", "/batches") => ok(
+                json!({"object": "list", "data": [batch(&format!("batch_{tag}"), "completed")], "has_more": false}),
+            ),
+            ("POST", x) if x.ends_with("/cancel") && x.starts_with("/batches/") => ok(batch(
+                x.trim_start_matches("/batches/")
+                    .trim_end_matches("/cancel"),
+                "cancelling",
+            )),
+            ("GET", x) if x.starts_with("/batches/") => {
+                ok(batch(&x["/batches/".len()..], "completed"))
+            }
+            ("POST", "/fine_tuning/jobs") => ok(job(&format!("ftjob-{tag}"))),
+            ("GET", x) if x.ends_with("/events") => ok(
+                json!({"object": "list", "data": [{"object": "fine_tuning.job.event", "id": "ev-1", "message": "queued"}], "has_more": false}),
+            ),
+            ("GET", x) if x.ends_with("/checkpoints") => {
+                ok(json!({"object": "list", "data": [], "has_more": false}))
+            }
+            ("POST", x) if x.ends_with("/cancel") => ok(job(x
+                .trim_start_matches("/fine_tuning/jobs/")
+                .trim_end_matches("/cancel"))),
+            ("GET", x) if x.starts_with("/fine_tuning/jobs/") => {
+                ok(job(&x["/fine_tuning/jobs/".len()..]))
+            }
+            _ => Reply::status(
+                404,
+                json!({"error": {"message": format!("no route {} {p}", r.method)}}),
+            ),
+        }
+    }
+}
+
+/// A file's content as the mock serves it: one JSONL batch line naming the path.
+pub fn file_content(path: &str) -> String {
+    format!("{{\"custom_id\":\"{path}\",\"body\":{{\"max_tokens\":5}}}}\n")
 }

@@ -58,12 +58,22 @@ pub async fn run_python(script: &str, yaml: &str, key: &str) {
     let script = format!("{}/tests/python/{script}", env!("CARGO_MANIFEST_DIR"));
     let key = key.to_string();
     let out = tokio::task::spawn_blocking(move || {
-        Command::new(py)
+        let mut child = Command::new(py)
             .arg(script)
             .arg(format!("http://127.0.0.1:{port}"))
             .arg(key)
-            .output()
-            .unwrap()
+            .env("PYTHONUNBUFFERED", "1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // a hung client must fail the test, not the CI run
+        let end = std::time::Instant::now() + Duration::from_secs(180);
+        while child.try_wait().unwrap().is_none() && std::time::Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        child.wait_with_output().unwrap()
     })
     .await
     .unwrap();

@@ -38,6 +38,8 @@ async fn anthropic_openai_and_google_sdks_against_native_providers() {
     tianji_params: {{model: azure/emb-dep, api_base: \"http://{a}\", api_key: az-up}}
   - model_name: image
     tianji_params: {{model: openai/gpt-image-1, api_base: \"http://{a}/v1\", api_key: sk-up}}
+  - model_name: stt
+    tianji_params: {{model: openai/whisper-1, api_base: \"http://{a}/v1\", api_key: sk-up}}
   - model_name: tts
     tianji_params: {{model: openai/gpt-4o-mini-tts, api_base: \"http://{a}/v1\", api_key: sk-up}}
   - model_name: omni-moderation-latest

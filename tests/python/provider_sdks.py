@@ -28,7 +28,7 @@ PARIS = {"city": "Paris"}
 
 
 def anthropic_sdk():
-    a = anthropic.Anthropic(base_url=base, api_key=key, max_retries=0)
+    a = anthropic.Anthropic(base_url=base, api_key=key, max_retries=0, timeout=20)
     tool = {"name": "get_weather", "description": "Weather in a city",
             "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}
     for model in ("claude", "gpt"):
@@ -58,7 +58,7 @@ def anthropic_sdk():
 
 
 def openai_sdk():
-    c = openai.OpenAI(base_url=base + "/v1", api_key=key, max_retries=0)
+    c = openai.OpenAI(base_url=base + "/v1", api_key=key, max_retries=0, timeout=20)
     tools = [{"type": "function", "function": {"name": "get_weather", "description": "Weather in a city",
               "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}]
     for model in ("claude", "bedrock", "gemini", "azure-gpt", "command"):
@@ -115,7 +115,7 @@ def google_genai_sdk():
 
 
 def openai_other_endpoints():
-    c = openai.OpenAI(base_url=base + "/v1", api_key=key, max_retries=0)
+    c = openai.OpenAI(base_url=base + "/v1", api_key=key, max_retries=0, timeout=20)
     img = c.images.generate(model="image", prompt="a red fox", n=2)
     assert len(img.data) == 2 and img.data[0].url, img
     speech = c.audio.speech.create(model="tts", voice="alloy", input="Hello there")
@@ -127,8 +127,45 @@ def openai_other_endpoints():
     assert mod.results, mod
 
 
+def openai_uploads_files_batches_jobs():
+    c = openai.OpenAI(base_url=base + "/v1", api_key=key, max_retries=0, timeout=20)
+    wav = b"RIFF" + bytes(range(256)) * 40
+    t = c.audio.transcriptions.create(model="stt", file=("a.wav", wav))
+    assert t.text == "Hello there", t
+    t = c.audio.translations.create(model="stt", file=("a.wav", wav))
+    assert t.text == "Hello there", t
+    e = c.images.edit(model="image", image=("a.png", b"\x89PNG...."), prompt="add a hat")
+    assert e.data[0].b64_json, e
+
+    f = c.files.create(file=("in.jsonl", b'{"custom_id":"1","body":{}}\n'), purpose="batch",
+                       extra_query={"model": "gpt"})
+    assert f.id.startswith("file-") and f.purpose == "batch", f
+    assert c.files.retrieve(f.id).id == f.id
+    assert c.files.content(f.id).read() == b'{"custom_id":"/files/file-up-in/content","body":{"max_tokens":5}}\n'
+    b = c.batches.create(input_file_id=f.id, endpoint="/v1/chat/completions", completion_window="24h")
+    assert b.id.startswith("batch_") and b.input_file_id == f.id, b
+    assert c.batches.retrieve(b.id).id == b.id
+    assert c.batches.cancel(b.id).status == "cancelling"
+    out = c.batches.retrieve(b.id).output_file_id
+    assert c.files.content(out).read().startswith(b'{"custom_id":"/files/file-up-out'), out
+    j = c.fine_tuning.jobs.create(training_file=f.id, model="gpt-4o-mini-2024-07-18")
+    assert j.id.startswith("ftjob-") and j.training_file == f.id, j
+    assert c.fine_tuning.jobs.retrieve(j.id).id == j.id
+    assert c.fine_tuning.jobs.cancel(j.id).id == j.id
+    assert [ev.message for ev in c.fine_tuning.jobs.list_events(j.id)] == ["queued"]
+    assert list(c.fine_tuning.jobs.checkpoints.list(j.id)) == []
+    d = c.files.delete(f.id)
+    assert d.deleted and d.id == f.id, d
+
+
+print('anthropic_sdk', flush=True)
 anthropic_sdk()
+print('openai_sdk', flush=True)
 openai_sdk()
+print('openai_other_endpoints', flush=True)
 openai_other_endpoints()
+print('openai_uploads_files_batches_jobs', flush=True)
+openai_uploads_files_batches_jobs()
+print('google_genai_sdk', flush=True)
 google_genai_sdk()
 print("ALL OK")
