@@ -14,6 +14,7 @@ pub mod limits;
 pub mod managed;
 pub mod models_api;
 pub mod observability;
+pub mod passthrough;
 pub mod pipeline;
 pub mod providers;
 pub mod responses;

@@ -32,6 +32,8 @@ pub enum Route {
     CountTokens,
     /// `POST /v1beta/models/{model}:{method}` (Gemini's own API; also `/v1/models/...`).
     Gemini,
+    /// `/{provider}/{*path}`: provider pass-through (`crate::passthrough`), any method.
+    PassThrough(&'static str),
 }
 
 impl Route {
@@ -48,6 +50,9 @@ impl Route {
     pub fn allows(&self, m: &Method) -> bool {
         if let Route::Managed(kind, at) = self {
             return at.allows(*kind, m);
+        }
+        if let Route::PassThrough(_) = self {
+            return true;
         }
         let own = self.method();
         m == own
@@ -76,6 +81,8 @@ pub struct Matched<'p> {
     pub model: Option<&'p str>,
     /// `{key}` in management paths.
     pub key: Option<&'p str>,
+    /// The rest of a pass-through path.
+    pub rest: Option<&'p str>,
 }
 
 pub struct RouteTable {
@@ -217,6 +224,9 @@ impl RouteTable {
             r.insert(*path, Route::Admin(*route))?;
         }
         r.insert("/v1beta/models/{*model}", Route::Gemini)?;
+        for (prefix, _) in crate::passthrough::PROVIDERS {
+            r.insert(format!("/{prefix}/{{*path}}"), Route::PassThrough(prefix))?;
+        }
         r.insert("/health/liveliness", Route::Liveliness)?;
         r.insert("/health/liveness", Route::Liveliness)?;
         r.insert("/health/readiness", Route::Readiness)?;
@@ -229,6 +239,7 @@ impl RouteTable {
             route: *m.value,
             model: m.params.get("model"),
             key: m.params.get("key").or_else(|| m.params.get("id")),
+            rest: m.params.get("path"),
         })
     }
 }

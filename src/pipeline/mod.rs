@@ -13,6 +13,7 @@ mod rerank;
 mod respond;
 pub mod rewrite;
 mod translated;
+pub use translated::auth_headers;
 mod upload;
 
 use std::net::SocketAddr;
@@ -98,6 +99,7 @@ pub async fn handle(
     }
     let path_model = m.model.map(str::to_string);
     let path_key = m.key.map(str::to_string);
+    let path_rest = m.rest.map(str::to_string);
     match route {
         Route::Llm {
             expect,
@@ -164,6 +166,12 @@ pub async fn handle(
         Route::CountTokens => native::count_tokens(&state, req)
             .await
             .unwrap_or_else(GatewayError::into_response),
+        Route::PassThrough(prefix) => {
+            let rest = path_rest.unwrap_or_default();
+            crate::passthrough::handle(&state, prefix, &rest, with_query_key(req))
+                .await
+                .unwrap_or_else(GatewayError::into_response)
+        }
         Route::Managed(kind, at) => crate::managed::handle(&state, kind, at, path_key, req)
             .await
             .unwrap_or_else(GatewayError::into_response),
@@ -189,7 +197,7 @@ async fn answer_as_client(
 
 /// Gemini clients may put their key in `?key=`: moved to `x-goog-api-key` when no key header
 /// is present, so authentication reads it like any other.
-fn with_query_key(mut req: Request<Incoming>) -> Request<Incoming> {
+pub fn with_query_key(mut req: Request<Incoming>) -> Request<Incoming> {
     if crate::auth::presented_key(req.headers())
         .ok()
         .flatten()

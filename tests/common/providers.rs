@@ -58,6 +58,12 @@ pub fn reply(r: &Recorded) -> Reply {
             json!({"object": "list", "model": body["model"], "data": data, "usage": {"prompt_tokens": 2, "total_tokens": 2}}),
         );
     }
+    if path.starts_with("/model/") {
+        if let Err(why) = sigv4_check(r) {
+            return Reply::status(403, json!({"message": why}));
+        }
+        return bedrock(path, &body);
+    }
     if let Some((_, method)) = path.rsplit_once(':') {
         if path.contains("/projects/")
             && r.headers.get("authorization").map(|v| v.as_bytes())
@@ -70,12 +76,6 @@ pub fn reply(r: &Recorded) -> Reply {
             );
         }
         return gemini(method, &body);
-    }
-    if path.starts_with("/model/") {
-        if let Err(why) = sigv4_check(r) {
-            return Reply::status(403, json!({"message": why}));
-        }
-        return bedrock(path, &body);
     }
     match path {
         "/v2/chat" if stream => Reply::Sse {

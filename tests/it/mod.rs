@@ -9,6 +9,7 @@ mod models_db;
 mod native_providers;
 mod openai_endpoints;
 mod orgs_budgets;
+mod passthrough;
 mod provider_wires;
 mod providers;
 mod proxy;

@@ -1,0 +1,188 @@
+//! Provider pass-through `/{provider}/{*path}`: the path, query and body reach the provider as
+//! sent, with the configured credential; the caller's Tianji key never does.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::Method;
+use serde_json::json;
+
+use crate::common::mock_upstream::{MockUpstream, Recorded, Reply};
+use crate::common::providers::{self, AWS_KEY_ID, AWS_SECRET};
+use crate::common::{MASTER_KEY, TestGateway, send};
+
+#[tokio::test]
+async fn provider_credentials_injected_caller_key_never_forwarded() {
+    let up = MockUpstream::with(Arc::new(|r: &Recorded| {
+        if r.path.starts_with("/model/") {
+            return providers::reply(r);
+        }
+        Reply::status(
+            200,
+            json!({"path": r.path, "query": r.query, "method": r.method.as_str()}),
+        )
+    }))
+    .await;
+    let a = up.addr;
+    let gw = TestGateway::start(&format!(
+        "model_list:
+  - model_name: claude
+    tianji_params: {{model: anthropic/claude-sonnet-4-5, api_base: \"http://{a}\", api_key: sk-ant-provider}}
+  - model_name: gpt
+    tianji_params: {{model: openai/gpt-4o, api_base: \"http://{a}/v1\", api_key: sk-openai-provider}}
+  - model_name: gem
+    tianji_params: {{model: gemini/gemini-2.5-flash, api_base: \"http://{a}\", api_key: gem-provider}}
+  - model_name: bed
+    tianji_params: {{model: bedrock/amazon.nova-pro-v1:0, api_base: \"http://{a}\", aws_access_key_id: {AWS_KEY_ID}, aws_secret_access_key: \"{AWS_SECRET}\", aws_region_name: us-west-2}}
+  - model_name: az
+    tianji_params: {{model: azure/dep, api_base: \"http://{a}\", api_key: az-provider}}
+"
+    ))
+    .await;
+    let call =
+        |method: Method, path: &str, headers: Vec<(&'static str, String)>, body: &'static str| {
+            let url = gw.url(path);
+            async move {
+                let h: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                send(method, &url, &h, Bytes::from_static(body.as_bytes())).await
+            }
+        };
+    let bearer = || ("authorization", format!("Bearer {MASTER_KEY}"));
+
+    // Anthropic, the caller's key in x-api-key as the anthropic SDK sends it
+    let body = r#"{"model":"claude-sonnet-4-5","max_tokens":5,"messages":[]}"#;
+    let r = call(
+        Method::POST,
+        "/anthropic/v1/messages?beta=true",
+        vec![
+            ("x-api-key", MASTER_KEY.to_string()),
+            ("anthropic-beta", "files-api-2025-04-14".into()),
+        ],
+        body,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let sent = up.last();
+    assert_eq!(sent.path, "/v1/messages");
+    assert_eq!(sent.query, "beta=true");
+    assert_eq!(sent.headers["x-api-key"], "sk-ant-provider");
+    assert_eq!(sent.headers["anthropic-version"], "2023-06-01");
+    assert_eq!(sent.headers["anthropic-beta"], "files-api-2025-04-14");
+    assert_eq!(sent.body, Bytes::from_static(body.as_bytes()));
+
+    // Anthropic message batches: ids stay in the path
+    for (m, path) in [
+        (Method::POST, "/anthropic/v1/messages/batches"),
+        (Method::GET, "/anthropic/v1/messages/batches/msgbatch_01"),
+        (
+            Method::GET,
+            "/anthropic/v1/messages/batches/msgbatch_01/results",
+        ),
+    ] {
+        let r = call(
+            m.clone(),
+            path,
+            vec![bearer()],
+            if m == Method::POST {
+                "{\"requests\":[]}"
+            } else {
+                ""
+            },
+        )
+        .await;
+        assert_eq!(r.status, 200, "{path}: {}", r.text());
+        assert_eq!(up.last().path, path.trim_start_matches("/anthropic"));
+        assert_eq!(up.last().method, m);
+    }
+
+    // OpenAI: the /v1 of the deployment's base is not doubled
+    let r = call(Method::GET, "/openai/v1/models", vec![bearer()], "").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(up.last().path, "/v1/models");
+    assert_eq!(
+        up.last().headers["authorization"],
+        "Bearer sk-openai-provider"
+    );
+
+    // Gemini: the caller's ?key= is not passed on
+    let r = call(
+        Method::POST,
+        &format!("/gemini/v1beta/models/gemini-2.5-flash:generateContent?key={MASTER_KEY}&alt=sse"),
+        vec![],
+        "{\"contents\":[]}",
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let sent = up.last();
+    assert_eq!(sent.path, "/v1beta/models/gemini-2.5-flash:generateContent");
+    assert_eq!(sent.query, "alt=sse");
+    assert_eq!(sent.headers["x-goog-api-key"], "gem-provider");
+
+    // Bedrock: signed with the deployment's credentials (checked by the mock)
+    let r = call(
+        Method::POST,
+        "/bedrock/model/amazon.nova-pro-v1:0/converse",
+        vec![bearer(), ("content-type", "application/json".into())],
+        "{\"messages\":[{\"role\":\"user\",\"content\":[{\"text\":\"hi\"}]}]}",
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    providers::sigv4_check(&up.last()).unwrap();
+
+    // Azure: api-key
+    let r = call(
+        Method::GET,
+        "/azure/openai/deployments/dep/models?api-version=1",
+        vec![bearer()],
+        "",
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(up.last().headers["api-key"], "az-provider");
+
+    // the provider's own errors come back as sent
+    let r = call(
+        Method::POST,
+        "/bedrock/model/x/unknown",
+        vec![bearer()],
+        "{}",
+    )
+    .await;
+    assert_eq!(r.status, 404);
+
+    // no Tianji key: refused, nothing sent; no deployment of the provider: a JSON 501
+    let n = up.requests().len();
+    call(Method::GET, "/openai/v1/models", vec![], "")
+        .await
+        .assert_error(401);
+    call(
+        Method::GET,
+        "/openai/v1/models",
+        vec![("authorization", "Bearer sk-provider-guess".into())],
+        "",
+    )
+    .await
+    .assert_error(401);
+    call(
+        Method::POST,
+        "/mistral/v1/chat/completions",
+        vec![bearer()],
+        "{}",
+    )
+    .await
+    .assert_error(501);
+    assert_eq!(up.requests().len(), n);
+
+    // the caller's key reached no provider
+    for r in up.requests() {
+        for (name, value) in &r.headers {
+            assert!(
+                !value.to_str().unwrap_or_default().contains(MASTER_KEY),
+                "{} {name}",
+                r.path
+            );
+        }
+        assert!(!r.query.contains(MASTER_KEY), "{}", r.path);
+    }
+    gw.gw.shutdown().await;
+}
