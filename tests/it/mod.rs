@@ -1,4 +1,5 @@
 mod admin_keys;
+mod big_files;
 mod cli;
 mod errors;
 mod keys;
