@@ -20,6 +20,7 @@ pub mod providers;
 pub mod responses;
 pub mod router;
 pub mod routes;
+pub mod search;
 pub mod server;
 pub mod spend;
 pub mod state;

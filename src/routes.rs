@@ -32,6 +32,9 @@ pub enum Route {
     CountTokens,
     /// `POST /v1beta/models/{model}:{method}` (Gemini's own API; also `/v1/models/...`).
     Gemini,
+    /// `POST /v1/search/{tool}` (`crate::search`); `GET /v1/search/tools`.
+    Search,
+    SearchTools,
     /// `/{provider}/{*path}`: provider pass-through (`crate::passthrough`), any method.
     PassThrough(&'static str),
 }
@@ -39,9 +42,11 @@ pub enum Route {
 impl Route {
     pub fn method(&self) -> Method {
         match self {
-            Route::Llm { .. } | Route::ResponseCancel | Route::CountTokens | Route::Gemini => {
-                Method::POST
-            }
+            Route::Llm { .. }
+            | Route::ResponseCancel
+            | Route::CountTokens
+            | Route::Gemini
+            | Route::Search => Method::POST,
             Route::Admin(a) => a.method(),
             _ => Method::GET,
         }
@@ -130,6 +135,9 @@ impl RouteTable {
             )?;
             r.insert(format!("{prefix}/moderations"), llm(Expect::Moderation))?;
             r.insert(format!("{prefix}/rerank"), llm(Expect::Rerank))?;
+            r.insert(format!("{prefix}/search"), Route::Search)?;
+            r.insert(format!("{prefix}/search/{{model}}"), Route::Search)?;
+            r.insert(format!("{prefix}/search/tools"), Route::SearchTools)?;
             {
                 use crate::managed::{At, Kind};
                 for (base, kind) in [

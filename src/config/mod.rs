@@ -48,6 +48,9 @@ pub struct Config {
     pub tianji_settings: TianjiSettings,
     #[serde(default)]
     pub environment_variables: BTreeMap<String, Value>,
+    /// Web search tools for `/v1/search/{tool}`.
+    #[serde(default)]
+    pub search_tools: Vec<crate::search::SearchTool>,
 }
 
 /// A parsed config plus what the loader wants the operator to know.

@@ -166,6 +166,12 @@ pub async fn handle(
         Route::CountTokens => native::count_tokens(&state, req)
             .await
             .unwrap_or_else(GatewayError::into_response),
+        Route::Search => crate::search::search(&state, path_model, req)
+            .await
+            .unwrap_or_else(GatewayError::into_response),
+        Route::SearchTools => crate::search::list(&state, req)
+            .await
+            .unwrap_or_else(GatewayError::into_response),
         Route::PassThrough(prefix) => {
             let rest = path_rest.unwrap_or_default();
             crate::passthrough::handle(&state, prefix, &rest, with_query_key(req))

@@ -17,6 +17,7 @@ mod proxy;
 mod responses;
 pub mod sdk;
 mod sdk_providers;
+mod search;
 mod server;
 mod spend;
 mod spend_reports;
