@@ -322,11 +322,7 @@ async fn create_file(
         .cloned()
         .unwrap_or_else(|| HeaderValue::from_static(""));
     let boundary = crate::pipeline::multipart::boundary(content_type.to_str().unwrap_or(""))?;
-    let declared = parts
-        .headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|s| s.parse::<u64>().ok());
+    let declared = crate::pipeline::multipart::declared_length(&parts.headers);
     let hint = model_hint(&parts.headers, parts.uri.query());
     let (model, first, rest, len) = match hint {
         Some(m) => (m, Bytes::new(), Some(body), declared),

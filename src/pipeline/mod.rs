@@ -604,16 +604,7 @@ async fn llm(
 
     let call = async {
         let resp = upstream::post(&state.client, &dep, uri, &body.parts, false).await?;
-        if !resp.status().is_success() {
-            return Err(UpstreamError::from_response(resp).await);
-        }
-        let (head, incoming) = resp.into_parts();
-        let bytes = incoming
-            .collect()
-            .await
-            .map_err(|e| UpstreamError::Body(e.to_string()))?
-            .to_bytes();
-        Ok((head, bytes))
+        upstream::ok_body(resp).await
     };
     let (head, bytes) = tokio::time::timeout(dep.timeout, call)
         .await

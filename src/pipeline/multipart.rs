@@ -22,6 +22,14 @@ pub enum MultipartError {
     Read(String),
 }
 
+/// The length a client declared for its body.
+pub fn declared_length(headers: &http::HeaderMap) -> Option<u64> {
+    headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|s| s.parse::<u64>().ok())
+}
+
 /// The boundary of a `multipart/form-data` content type.
 pub fn boundary(content_type: &str) -> Result<String, MultipartError> {
     let mut params = content_type.split(';');

@@ -7,7 +7,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use http::{HeaderMap, HeaderValue, Request, Response, Uri, header};
-use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
 use super::RequestCtx;
@@ -46,11 +45,7 @@ pub async fn read(
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
     let boundary = multipart::boundary(content_type)?;
-    let declared = parts
-        .headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|s| s.parse::<u64>().ok());
+    let declared = multipart::declared_length(&parts.headers);
     if declared.is_some_and(|n| n > state.max_body_bytes as u64) {
         return Err(RequestError::TooLarge {
             limit_mb: state.max_body_bytes as f64 / (1024.0 * 1024.0),
@@ -84,16 +79,7 @@ pub async fn forward(
     let t0 = Instant::now();
     let call = async {
         let resp = upstream::send_once(&state.client, dep, uri, body, content_type, len).await?;
-        if !resp.status().is_success() {
-            return Err(UpstreamError::from_response(resp).await);
-        }
-        let (head, incoming) = resp.into_parts();
-        let bytes = incoming
-            .collect()
-            .await
-            .map_err(|e| UpstreamError::Body(e.to_string()))?
-            .to_bytes();
-        Ok((head, bytes))
+        upstream::ok_body(resp).await
     };
     let (head, bytes) = tokio::time::timeout(dep.timeout, call)
         .await
