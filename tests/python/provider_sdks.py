@@ -136,6 +136,8 @@ def openai_uploads_files_batches_jobs():
     assert t.text == "Hello there", t
     e = c.images.edit(model="image", image=("a.png", b"\x89PNG...."), prompt="add a hat")
     assert e.data[0].b64_json, e
+    v = c.images.create_variation(model="image", image=("a.png", b"\x89PNG...."))
+    assert v.data[0].b64_json, v
 
     f = c.files.create(file=("in.jsonl", b'{"custom_id":"1","body":{}}\n'), purpose="batch",
                        extra_query={"model": "gpt"})
@@ -154,6 +156,9 @@ def openai_uploads_files_batches_jobs():
     assert c.fine_tuning.jobs.cancel(j.id).id == j.id
     assert [ev.message for ev in c.fine_tuning.jobs.list_events(j.id)] == ["queued"]
     assert list(c.fine_tuning.jobs.checkpoints.list(j.id)) == []
+    # lists hold every tenant's objects: admins only, with the model named
+    assert [x.id for x in c.files.list(extra_query={"model": "gpt"})][0].startswith("file-")
+    assert list(c.batches.list(extra_query={"model": "gpt"}))[0].id.startswith("batch_")
     d = c.files.delete(f.id)
     assert d.deleted and d.id == f.id, d
 
