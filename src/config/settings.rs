@@ -9,6 +9,9 @@ use serde::Deserialize;
 pub struct GeneralSettings {
     /// Admin key (`sk-...`). Overridden by `TIANJI_MASTER_KEY`. Without one, LLM routes are open.
     pub master_key: Option<String>,
+    /// Extra routes forwarded to a fixed target (`crate::passthrough::Endpoint`).
+    #[serde(default)]
+    pub pass_through_endpoints: Vec<crate::passthrough::Endpoint>,
     /// Listen address when `--host` is not given.
     pub host: Option<String>,
     /// Listen port when `--port` is not given (default 4000).

@@ -77,6 +77,12 @@ pub async fn handle(
 ) -> Response<Body> {
     let path = req.uri().path();
     let Some(m) = state.routes.at(path) else {
+        if let Some((ep, sub)) = crate::passthrough::configured(&state, path) {
+            let sub = sub.to_string();
+            return crate::passthrough::endpoint(&state, ep, &sub, req)
+                .await
+                .unwrap_or_else(GatewayError::into_response);
+        }
         return GatewayError::NotFound(path.to_string()).into_response();
     };
     let mut route = m.route;

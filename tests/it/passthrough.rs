@@ -186,3 +186,71 @@ async fn provider_credentials_injected_caller_key_never_forwarded() {
     }
     gw.gw.shutdown().await;
 }
+
+#[tokio::test]
+async fn configured_pass_through_endpoints() {
+    let up = MockUpstream::with(Arc::new(|r: &Recorded| {
+        Reply::status(200, json!({"path": r.path, "query": r.query}))
+    }))
+    .await;
+    let a = up.addr;
+    let gw = TestGateway::start(&format!(
+        "model_list: []
+general_settings:
+  master_key: {MASTER_KEY}
+  pass_through_endpoints:
+    - path: /v1/rerank-custom
+      target: http://{a}/rerank
+      headers: {{Authorization: Bearer custom-secret, x-team: blue}}
+      methods: [POST]
+    - path: /public
+      target: http://{a}/pub
+      include_subpath: true
+      forward_headers: true
+      auth: false
+"
+    ))
+    .await;
+    let r = gw
+        .post("/v1/rerank-custom?top=1", "{\"query\":\"q\"}")
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let sent = up.last();
+    assert_eq!(
+        (sent.path.as_str(), sent.query.as_str()),
+        ("/rerank", "top=1")
+    );
+    assert_eq!(sent.headers["authorization"], "Bearer custom-secret");
+    assert_eq!(sent.headers["x-team"], "blue");
+    assert_eq!(sent.body, Bytes::from_static(b"{\"query\":\"q\"}"));
+    // auth on: no key, no call; a method not listed: 405
+    let n = up.requests().len();
+    send(
+        Method::POST,
+        &gw.url("/v1/rerank-custom"),
+        &[],
+        Bytes::from_static(b"{}"),
+    )
+    .await
+    .assert_error(401);
+    gw.get("/v1/rerank-custom").await.assert_error(405);
+    assert_eq!(up.requests().len(), n);
+    // auth off, subpaths, the client's headers passed on
+    let r = send(
+        Method::GET,
+        &gw.url("/public/a/b?x=1"),
+        &[("x-client", "c1")],
+        Bytes::new(),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let sent = up.last();
+    assert_eq!(
+        (sent.path.as_str(), sent.query.as_str()),
+        ("/pub/a/b", "x=1")
+    );
+    assert_eq!(sent.headers["x-client"], "c1");
+    // not a subpath of a configured path
+    gw.get("/publicity").await.assert_error(404);
+    gw.gw.shutdown().await;
+}
