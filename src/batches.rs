@@ -191,7 +191,17 @@ pub async fn create(
         serde_json::to_vec(&body).map_err(|e| RequestError::InvalidJson(e.to_string()))?,
     );
     let uri = dep.uri("/batches").ok_or_else(unsupported)?;
+    let mut rec = crate::pipeline::side_call(
+        state,
+        &principal,
+        "acreate_batch",
+        "/v1/batches",
+        &model,
+        Some(dep.clone()),
+    )
+    .await;
     let resp = upstream::send(&state.client, &dep, Method::POST, &uri, &[bytes], false).await?;
+    rec.status = resp.status().as_u16();
     let (head, out) = upstream::ok_body(resp).await?;
     let out = crate::managed::reseal_body(state, Kind::Batch, &out, &principal, &dep.id);
     Ok(crate::error::json_response(head.status, out))

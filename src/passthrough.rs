@@ -138,6 +138,15 @@ pub async fn handle(
             rest: Some(incoming),
         }
     };
+    let mut rec = crate::pipeline::side_call(
+        state,
+        &principal,
+        "pass_through_endpoint",
+        "pass_through",
+        &dep.model_name,
+        Some(dep.clone()),
+    )
+    .await;
     let resp = tokio::time::timeout(dep.timeout, state.client.request(out))
         .await
         .map_err(|_| UpstreamError::Timeout(dep.timeout.as_secs_f64()))?
@@ -145,6 +154,7 @@ pub async fn handle(
             api_base: dep.api_base.clone(),
             detail: e.to_string(),
         })?;
+    rec.status = resp.status().as_u16();
     Ok(relay(resp))
 }
 
@@ -215,10 +225,13 @@ pub async fn endpoint(
             allowed: "the methods of this pass-through endpoint",
         });
     }
-    if ep.auth {
+    let principal = if ep.auth {
         let principal = state.auth.authenticate(req.headers()).await?;
         crate::auth::access::check_route(&principal, req.uri().path())?;
-    }
+        principal
+    } else {
+        crate::auth::Principal::Open
+    };
     let target = ep.target.trim_end_matches('/');
     let target = match req.uri().query() {
         Some(q) => format!("{target}{sub}?{q}"),
@@ -258,6 +271,15 @@ pub async fn endpoint(
         .timeout
         .and_then(|s| std::time::Duration::try_from_secs_f64(s).ok())
         .unwrap_or(std::time::Duration::from_secs(600));
+    let mut rec = crate::pipeline::side_call(
+        state,
+        &principal,
+        "pass_through_endpoint",
+        "pass_through",
+        &ep.path,
+        None,
+    )
+    .await;
     let resp = tokio::time::timeout(timeout, state.client.request(out))
         .await
         .map_err(|_| UpstreamError::Timeout(timeout.as_secs_f64()))?
@@ -265,6 +287,7 @@ pub async fn endpoint(
             api_base: ep.target.clone(),
             detail: e.to_string(),
         })?;
+    rec.status = resp.status().as_u16();
     Ok(relay(resp))
 }
 

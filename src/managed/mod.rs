@@ -154,7 +154,9 @@ pub async fn handle(
     } else {
         Vec::new()
     };
+    let mut rec = record(state, &principal, kind, at, &method, &dep).await;
     let resp = upstream::send(&state.client, &dep, method, &uri, &body, false).await?;
+    rec.status = resp.status().as_u16();
     if !resp.status().is_success() {
         return Err(UpstreamError::from_response(resp).await.into());
     }
@@ -176,6 +178,41 @@ pub async fn handle(
         _ => reseal_body(state, kind, &bytes, &principal, &dep.id),
     };
     Ok(crate::error::json_response(head.status, bytes))
+}
+
+/// SpendLogs `call_type` and `endpoint` of a call (LiteLLM's names).
+pub fn call_type(kind: Kind, at: At, method: &Method) -> (&'static str, &'static str) {
+    let post = method == Method::POST;
+    match (kind, at) {
+        (Kind::File, At::Collection) if post => ("acreate_file", "/v1/files"),
+        (Kind::File, At::Collection) => ("afile_list", "/v1/files"),
+        (Kind::File, At::Content) => ("afile_content", "/v1/files"),
+        (Kind::File, _) if method == Method::DELETE => ("afile_delete", "/v1/files"),
+        (Kind::File, _) => ("afile_retrieve", "/v1/files"),
+        (Kind::Batch, At::Collection) if post => ("acreate_batch", "/v1/batches"),
+        (Kind::Batch, At::Collection) => ("alist_batches", "/v1/batches"),
+        (Kind::Batch, At::Cancel) => ("acancel_batch", "/v1/batches"),
+        (Kind::Batch, _) => ("aretrieve_batch", "/v1/batches"),
+        (Kind::FineTune, At::Collection) if post => {
+            ("acreate_fine_tuning_job", "/v1/fine_tuning/jobs")
+        }
+        (Kind::FineTune, At::Collection) => ("alist_fine_tuning_jobs", "/v1/fine_tuning/jobs"),
+        (Kind::FineTune, At::Cancel) => ("acancel_fine_tuning_job", "/v1/fine_tuning/jobs"),
+        (Kind::FineTune, _) => ("aretrieve_fine_tuning_job", "/v1/fine_tuning/jobs"),
+    }
+}
+
+/// A SpendLogs record of this call on `dep` (written when dropped).
+async fn record(
+    state: &AppState,
+    principal: &Principal,
+    kind: Kind,
+    at: At,
+    method: &Method,
+    dep: &Arc<Deployment>,
+) -> crate::pipeline::post::Completion {
+    let (ct, ep) = call_type(kind, at, method);
+    crate::pipeline::side_call(state, principal, ct, ep, &dep.model_name, Some(dep.clone())).await
 }
 
 /// `x-tianji-model`, else `?model=`.
@@ -346,7 +383,17 @@ async fn create_file(
         head: (!first.is_empty()).then_some(first),
         rest,
     };
+    let mut rec = record(
+        state,
+        &principal,
+        Kind::File,
+        At::Collection,
+        &Method::POST,
+        &dep,
+    )
+    .await;
     let resp = upstream::send_once(&state.client, &dep, &uri, body, content_type, len).await?;
+    rec.status = resp.status().as_u16();
     let (head, bytes) = upstream::ok_body(resp).await?;
     let bytes = reseal_body(state, Kind::File, &bytes, &principal, &dep.id);
     Ok(crate::error::json_response(head.status, bytes))
@@ -401,7 +448,17 @@ async fn create_job(
     let uri = upstream_uri(&dep, "/fine_tuning/jobs")?;
     let bytes =
         Bytes::from(serde_json::to_vec(&v).map_err(|e| RequestError::BadValue(e.to_string()))?);
+    let mut rec = record(
+        state,
+        &principal,
+        Kind::FineTune,
+        At::Collection,
+        &Method::POST,
+        &dep,
+    )
+    .await;
     let resp = upstream::send(&state.client, &dep, Method::POST, &uri, &[bytes], false).await?;
+    rec.status = resp.status().as_u16();
     let (head, out) = upstream::ok_body(resp).await?;
     let out = reseal_body(state, Kind::FineTune, &out, &principal, &dep.id);
     Ok(crate::error::json_response(head.status, out))

@@ -733,6 +733,54 @@ fn copy_content_type(
 }
 
 /// The SpendLogs row as far as it is known at admission (the post stage fills in the rest).
+/// The record of a call outside the LLM pipeline (files, batches, fine-tuning, search,
+/// pass-through): a SpendLogs row with `call_type` and `endpoint`, written when the returned
+/// record is dropped (set its `status`; it costs 0 unless a cost is known).
+pub async fn side_call(
+    state: &AppState,
+    principal: &crate::auth::Principal,
+    call_type: &'static str,
+    endpoint: &'static str,
+    model: &str,
+    dep: Option<Arc<Deployment>>,
+) -> Completion {
+    use crate::auth::Principal;
+    use crate::spend::record::{Caller, SpendRow};
+    let ctx = RequestCtx::new(call_type);
+    let mut c = ctx.completion;
+    c.model = Some(model.to_string());
+    c.deployment = dep;
+    let slot = state.spend.slot().await;
+    let row = slot.is_some().then(|| {
+        let caller = match principal {
+            Principal::Key(k) => Caller::Key(k.key.clone(), k.team.clone()),
+            Principal::Master => state
+                .auth
+                .master_hash()
+                .map_or(Caller::Open, |h| Caller::Master(h.clone())),
+            Principal::Open => Caller::Open,
+        };
+        Box::new(SpendRow {
+            request_id: ctx.call_id,
+            call_type,
+            endpoint,
+            caller,
+            start_time: crate::spend::unix(ctx.wall_start),
+            model_group: model.to_string(),
+            ..Default::default()
+        })
+    });
+    c.spend = Some((
+        crate::spend::Ticket {
+            spend: state.spend.clone(),
+            slot,
+            reservation: Default::default(),
+        },
+        row,
+    ));
+    c
+}
+
 #[allow(clippy::too_many_arguments)]
 fn spend_row(
     state: &AppState,

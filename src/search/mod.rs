@@ -97,7 +97,6 @@ pub async fn search(
     req: Request<Incoming>,
 ) -> Result<Response<Body>, GatewayError> {
     let (principal, _parts, raw) = crate::pipeline::authenticated_body(state, req).await?;
-    let _ = principal;
     let v: Value =
         serde_json::from_slice(&raw).map_err(|e| RequestError::InvalidJson(e.to_string()))?;
     if !v.is_object() {
@@ -168,6 +167,8 @@ pub async fn search(
             .map(|c| c.to_bytes())
             .map_err(|e| UpstreamError::Body(e.to_string()))
     };
+    let mut rec =
+        crate::pipeline::side_call(state, &principal, "asearch", "/v1/search", &name, None).await;
     let bytes = tokio::time::timeout(timeout, answer)
         .await
         .map_err(|_| UpstreamError::Timeout(timeout.as_secs_f64()))??;
@@ -175,6 +176,7 @@ pub async fn search(
         UpstreamError::Body(format!("{} sent invalid JSON: {e}", p.search_provider))
     })?;
     let unified = providers::answer(&p.search_provider, &resp, ask.max_results);
+    rec.status = 200;
     Ok(crate::error::json_response(
         StatusCode::OK,
         Bytes::from(unified.to_string()),

@@ -371,4 +371,42 @@ general_settings:
         .await
         .assert_error(405);
     gw.gw.shutdown().await;
+
+    // every call is in SpendLogs with its call type, on the caller's key
+    let client = db.client().await;
+    let count = |ct: &'static str| {
+        let client = &client;
+        async move {
+            let r = client
+                .query_one(
+                    "SELECT count(*) FROM \"TianjiLLM_SpendLogs\" WHERE call_type = $1 AND status = 'success'",
+                    &[&ct],
+                )
+                .await
+                .unwrap();
+            r.get::<_, i64>(0)
+        }
+    };
+    for (ct, n) in [
+        ("acreate_file", 8),
+        ("afile_retrieve", 8),
+        ("afile_content", 24),
+        ("afile_delete", 8),
+        ("acreate_batch", 8),
+        ("aretrieve_batch", 16),
+        ("acancel_batch", 8),
+        ("acreate_fine_tuning_job", 8),
+        ("acancel_fine_tuning_job", 8),
+        ("afile_list", 1),
+    ] {
+        let mut got = 0;
+        for _ in 0..250 {
+            got = count(ct).await;
+            if got >= n {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert_eq!(got, n, "{ct}");
+    }
 }
