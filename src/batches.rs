@@ -172,7 +172,7 @@ pub async fn create(
         principal: &principal,
         model: &model,
         end_user: None,
-        deployment: &dep,
+        deployment: Some(&dep),
         global_parallel: None,
     });
     drop(granted);
@@ -191,15 +191,15 @@ pub async fn create(
         serde_json::to_vec(&body).map_err(|e| RequestError::InvalidJson(e.to_string()))?,
     );
     let uri = dep.uri("/batches").ok_or_else(unsupported)?;
-    let mut rec = crate::pipeline::side_call(
-        state,
-        &principal,
-        "acreate_batch",
-        "/v1/batches",
-        &model,
-        Some(dep.clone()),
-    )
-    .await;
+    let side = crate::pipeline::Side {
+        call_type: "acreate_batch",
+        endpoint: "/v1/batches",
+        model: &model,
+        dep: Some(dep.clone()),
+        model_access: true,
+        rate_limited: false,
+    };
+    let mut rec = crate::pipeline::side_call(state, &principal, side).await?;
     let resp = upstream::send(&state.client, &dep, Method::POST, &uri, &[bytes], false).await?;
     rec.status = resp.status().as_u16();
     let (head, out) = upstream::ok_body(resp).await?;

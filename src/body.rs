@@ -19,6 +19,8 @@ pub enum Body {
     Chunks { parts: VecDeque<Bytes>, len: u64 },
     /// An upstream stream relayed chunk by chunk.
     Relay(Box<RelayBody>),
+    /// A pass-through answer passed on as it comes, read for usage on the side.
+    Tap(Box<crate::passthrough::usage::Tap>),
     /// Upstream bytes passed on as they come, unread (audio, file contents).
     Stream(hyper::body::Incoming),
     /// Bytes already read, then the rest of a client's upload as it comes (multipart forms
@@ -58,6 +60,7 @@ impl http_body::Body for Body {
                 Ok(Frame::data(b))
             })),
             Body::Relay(r) => Pin::new(r.as_mut()).poll_frame(cx),
+            Body::Tap(t) => Pin::new(t.as_mut()).poll_frame(cx),
             Body::Stream(b) => Pin::new(b)
                 .poll_frame(cx)
                 .map_err(|e| Box::new(e) as BoxError),
@@ -80,6 +83,7 @@ impl http_body::Body for Body {
             Body::Full(b) => b.is_none(),
             Body::Chunks { parts, .. } => parts.is_empty(),
             Body::Relay(r) => r.is_end_stream(),
+            Body::Tap(t) => t.is_end_stream(),
             Body::Stream(b) => http_body::Body::is_end_stream(b),
             Body::Chain { head, rest } => {
                 head.is_none() && rest.as_ref().is_none_or(http_body::Body::is_end_stream)
@@ -93,6 +97,7 @@ impl http_body::Body for Body {
             Body::Full(None) => SizeHint::with_exact(0),
             Body::Chunks { len, .. } => SizeHint::with_exact(*len),
             Body::Relay(_) => SizeHint::default(),
+            Body::Tap(t) => t.size_hint(),
             Body::Stream(b) => http_body::Body::size_hint(b),
             Body::Chain { .. } => SizeHint::default(),
         }

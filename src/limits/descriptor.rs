@@ -83,7 +83,8 @@ pub struct Subject<'a> {
     /// The model group asked for.
     pub model: &'a str,
     pub end_user: Option<(&'a str, Option<&'a EndUserRecord>)>,
-    pub deployment: &'a Deployment,
+    /// The deployment serving the request (none for calls without one, e.g. search tools).
+    pub deployment: Option<&'a Deployment>,
     /// `general_settings.global_max_parallel_requests`
     pub global_parallel: Option<u64>,
 }
@@ -102,9 +103,10 @@ pub fn descriptors(s: &Subject<'_>) -> Vec<Descriptor> {
         );
         push(&mut out, "end_user", caps, || id.to_string());
     }
-    let dep = s.deployment;
-    let caps = (dep.rpm, dep.tpm, dep.max_parallel_requests);
-    push(&mut out, "deployment", caps, || dep.id.clone());
+    if let Some(dep) = s.deployment {
+        let caps = (dep.rpm, dep.tpm, dep.max_parallel_requests);
+        push(&mut out, "deployment", caps, || dep.id.clone());
+    }
     let caps = (None, None, s.global_parallel);
     push(&mut out, "global", caps, || "max_parallel_requests".into());
     out

@@ -154,7 +154,7 @@ pub async fn handle(
     } else {
         Vec::new()
     };
-    let mut rec = record(state, &principal, kind, at, &method, &dep).await;
+    let mut rec = record(state, &principal, kind, at, &method, &dep).await?;
     let resp = upstream::send(&state.client, &dep, method, &uri, &body, false).await?;
     rec.status = resp.status().as_u16();
     if !resp.status().is_success() {
@@ -210,9 +210,17 @@ async fn record(
     at: At,
     method: &Method,
     dep: &Arc<Deployment>,
-) -> crate::pipeline::post::Completion {
-    let (ct, ep) = call_type(kind, at, method);
-    crate::pipeline::side_call(state, principal, ct, ep, &dep.model_name, Some(dep.clone())).await
+) -> Result<crate::pipeline::post::Completion, GatewayError> {
+    let (call_type, endpoint) = call_type(kind, at, method);
+    let side = crate::pipeline::Side {
+        call_type,
+        endpoint,
+        model: &dep.model_name,
+        dep: Some(dep.clone()),
+        model_access: true,
+        rate_limited: true,
+    };
+    crate::pipeline::side_call(state, principal, side).await
 }
 
 /// `x-tianji-model`, else `?model=`.
@@ -391,7 +399,7 @@ async fn create_file(
         &Method::POST,
         &dep,
     )
-    .await;
+    .await?;
     let resp = upstream::send_once(&state.client, &dep, &uri, body, content_type, len).await?;
     rec.status = resp.status().as_u16();
     let (head, bytes) = upstream::ok_body(resp).await?;
@@ -456,7 +464,7 @@ async fn create_job(
         &Method::POST,
         &dep,
     )
-    .await;
+    .await?;
     let resp = upstream::send(&state.client, &dep, Method::POST, &uri, &[bytes], false).await?;
     rec.status = resp.status().as_u16();
     let (head, out) = upstream::ok_body(resp).await?;

@@ -12,6 +12,7 @@ pub mod post;
 mod rerank;
 mod respond;
 pub mod rewrite;
+mod side;
 mod translated;
 pub use translated::auth_headers;
 mod upload;
@@ -34,6 +35,7 @@ use crate::state::AppState;
 use crate::upstream::{self, UpstreamError, relay::RelayBody, sse};
 use parse::{Expect, RequestError};
 use post::Completion;
+pub use side::{Side, side_call};
 
 /// Per-request state passed through the stages.
 pub struct RequestCtx {
@@ -382,7 +384,7 @@ async fn llm(
         principal: &principal,
         model: &model,
         end_user: end_user.map(|id| (id, granted.end_user.as_deref())),
-        deployment: &dep,
+        deployment: Some(&dep),
         global_parallel: state.global_max_parallel,
     });
     let mut pool = None;
@@ -733,54 +735,6 @@ fn copy_content_type(
 }
 
 /// The SpendLogs row as far as it is known at admission (the post stage fills in the rest).
-/// The record of a call outside the LLM pipeline (files, batches, fine-tuning, search,
-/// pass-through): a SpendLogs row with `call_type` and `endpoint`, written when the returned
-/// record is dropped (set its `status`; it costs 0 unless a cost is known).
-pub async fn side_call(
-    state: &AppState,
-    principal: &crate::auth::Principal,
-    call_type: &'static str,
-    endpoint: &'static str,
-    model: &str,
-    dep: Option<Arc<Deployment>>,
-) -> Completion {
-    use crate::auth::Principal;
-    use crate::spend::record::{Caller, SpendRow};
-    let ctx = RequestCtx::new(call_type);
-    let mut c = ctx.completion;
-    c.model = Some(model.to_string());
-    c.deployment = dep;
-    let slot = state.spend.slot().await;
-    let row = slot.is_some().then(|| {
-        let caller = match principal {
-            Principal::Key(k) => Caller::Key(k.key.clone(), k.team.clone()),
-            Principal::Master => state
-                .auth
-                .master_hash()
-                .map_or(Caller::Open, |h| Caller::Master(h.clone())),
-            Principal::Open => Caller::Open,
-        };
-        Box::new(SpendRow {
-            request_id: ctx.call_id,
-            call_type,
-            endpoint,
-            caller,
-            start_time: crate::spend::unix(ctx.wall_start),
-            model_group: model.to_string(),
-            ..Default::default()
-        })
-    });
-    c.spend = Some((
-        crate::spend::Ticket {
-            spend: state.spend.clone(),
-            slot,
-            reservation: Default::default(),
-        },
-        row,
-    ));
-    c
-}
-
 #[allow(clippy::too_many_arguments)]
 fn spend_row(
     state: &AppState,

@@ -22,6 +22,9 @@ pub struct Completion {
     pub route: &'static str,
     pub model: Option<String>,
     pub deployment: Option<Arc<Deployment>>,
+    /// The price to charge at, when not the deployment's (pass-through answers naming their
+    /// model).
+    pub price: Option<Arc<crate::spend::prices::Price>>,
     pub status: u16,
     pub stream: bool,
     pub usage: Option<Usage>,
@@ -53,6 +56,7 @@ impl Completion {
             route,
             model: None,
             deployment: None,
+            price: None,
             status: 0,
             stream: false,
             usage: None,
@@ -78,6 +82,7 @@ impl Completion {
             route: self.route,
             model: self.model.take(),
             deployment: self.deployment.take(),
+            price: self.price.take(),
             status: self.status,
             stream: self.stream,
             usage: self.usage.take(),
@@ -96,10 +101,11 @@ impl Completion {
 
     /// USD for what the request used (0 when the model has no price or nothing was used).
     pub fn cost(&self) -> f64 {
-        match (
-            &self.usage,
-            self.deployment.as_ref().and_then(|d| d.price.as_ref()),
-        ) {
+        let price = self
+            .price
+            .as_ref()
+            .or_else(|| self.deployment.as_ref().and_then(|d| d.price.as_ref()));
+        match (&self.usage, price) {
             (Some(u), Some(p)) => cost::cost(p, u, self.extra),
             _ => 0.0,
         }

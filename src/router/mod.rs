@@ -48,6 +48,30 @@ pub struct TableError {
 
 type Group = Arc<[Arc<Deployment>]>;
 
+/// Environment variables whose presence lets pass-through use a provider without a deployment.
+const PASS_THROUGH_ENV: &[(&str, &[&str])] = &[
+    ("anthropic", &["ANTHROPIC_API_KEY"]),
+    ("openai", &["OPENAI_API_KEY"]),
+    ("gemini", &["GEMINI_API_KEY"]),
+    (
+        "vertex_ai",
+        &["VERTEXAI_CREDENTIALS", "GOOGLE_APPLICATION_CREDENTIALS"],
+    ),
+    ("bedrock", &["AWS_ACCESS_KEY_ID"]),
+    ("cohere", &["COHERE_API_KEY"]),
+    ("mistral", &["MISTRAL_API_KEY"]),
+    ("azure", &["AZURE_API_BASE"]),
+];
+
+/// Why pass-through has no credentials for a provider.
+#[derive(Debug, thiserror::Error)]
+pub enum PassThroughMissing {
+    #[error("no deployment, wildcard entry or environment credential")]
+    None,
+    #[error("its credentials in the environment are incomplete: {0}")]
+    Env(String),
+}
+
 struct WildcardEntry {
     pattern: String,
     entry: ModelEntry,
@@ -61,6 +85,8 @@ pub struct ModelTable {
     aliases: HashMap<String, (String, bool)>,
     /// Concrete deployments derived from wildcard entries, by requested name.
     derived: moka::sync::Cache<String, Group>,
+    /// Pass-through deployments built from wildcard entries or the environment, by provider.
+    pass_through: moka::sync::Cache<&'static str, Arc<Deployment>>,
     catalog: Arc<Catalog>,
     env: Env,
     defaults: Defaults,
@@ -194,6 +220,7 @@ impl ModelTable {
             wildcards,
             aliases,
             derived: moka::sync::Cache::new(10_000),
+            pass_through: moka::sync::Cache::new(64),
             catalog,
             env,
             defaults,
@@ -282,6 +309,70 @@ impl ModelTable {
         self.access_groups
             .get(group)
             .is_some_and(|ms| ms.iter().any(|m| m == model))
+    }
+
+    /// The deployment whose credentials provider pass-through uses for `provider` (its first
+    /// price-map provider name in `names`): the first concrete deployment of one of `names`,
+    /// else one built from a wildcard entry of that provider, else one built from the
+    /// provider's credentials in the environment (`ANTHROPIC_API_KEY`, ...).
+    pub fn pass_through(
+        &self,
+        provider: &'static str,
+        names: &[&str],
+    ) -> Result<Arc<Deployment>, PassThroughMissing> {
+        if let Some(d) = self
+            .deployments()
+            .find(|d| names.contains(&d.provider.name()) && d.mock_response.is_none())
+        {
+            return Ok(d.clone());
+        }
+        if let Some(d) = self.pass_through.get(provider) {
+            return Ok(d);
+        }
+        let of = |model: &str| {
+            model
+                .split_once('/')
+                .is_some_and(|(p, _)| names.contains(&p))
+        };
+        let wildcard = self.wildcards.iter().find(|w| {
+            of(&w.entry.tianji_params.model) && w.entry.tianji_params.mock_response.is_none()
+        });
+        let from_env;
+        let (entry, name) = match wildcard {
+            Some(w) => (&w.entry, w.pattern.as_str()),
+            None => {
+                let credential = PASS_THROUGH_ENV
+                    .iter()
+                    .find(|(p, _)| names.contains(p))
+                    .map(|(_, vars)| *vars)
+                    .unwrap_or_default();
+                if !credential
+                    .iter()
+                    .any(|v| self.env.get(v).is_some_and(|s| !s.is_empty()))
+                {
+                    return Err(PassThroughMissing::None);
+                }
+                from_env = serde_json::from_value::<ModelEntry>(serde_json::json!({
+                    "model_name": format!("{provider}-pass-through"),
+                    "tianji_params": {"model": format!("{}/pass-through", names.first().copied().unwrap_or(provider))},
+                }))
+                .map_err(|e| PassThroughMissing::Env(e.to_string()))?;
+                (&from_env, from_env.model_name.as_str())
+            }
+        };
+        let model = entry.tianji_params.model.replace('*', "pass-through");
+        let d = Deployment::build(
+            entry,
+            name,
+            &model,
+            &self.catalog,
+            &self.env,
+            &self.defaults,
+        )
+        .map_err(|e| PassThroughMissing::Env(e.to_string()))?;
+        let d = Arc::new(d);
+        self.pass_through.insert(provider, d.clone());
+        Ok(d)
     }
 
     /// Every concrete deployment (wildcards excluded).

@@ -167,8 +167,15 @@ pub async fn search(
             .map(|c| c.to_bytes())
             .map_err(|e| UpstreamError::Body(e.to_string()))
     };
-    let mut rec =
-        crate::pipeline::side_call(state, &principal, "asearch", "/v1/search", &name, None).await;
+    let side = crate::pipeline::Side {
+        call_type: "asearch",
+        endpoint: "/v1/search",
+        model: &name,
+        dep: None,
+        model_access: false,
+        rate_limited: true,
+    };
+    let mut rec = crate::pipeline::side_call(state, &principal, side).await?;
     let bytes = tokio::time::timeout(timeout, answer)
         .await
         .map_err(|_| UpstreamError::Timeout(timeout.as_secs_f64()))??;

@@ -29,6 +29,14 @@ pub fn reply(r: &Recorded) -> Reply {
     if path == "/token" {
         return vertex_token(r);
     }
+    if path.starts_with("/v1/responses") {
+        return responses(r);
+    }
+    if path == "/search" {
+        let hit =
+            |t: &str| json!({"title": t, "url": format!("https://{t}.example"), "content": "c"});
+        return Reply::status(200, json!({"results": [hit("one"), hit("two")]}));
+    }
     if path.ends_with("/messages/count_tokens") {
         return Reply::status(200, json!({"input_tokens": 14}));
     }
@@ -603,4 +611,48 @@ pub fn provider(tag: &'static str) -> impl Fn(&Recorded) -> Reply + Send + Sync 
 /// A file's content as the mock serves it: one JSONL batch line naming the path.
 pub fn file_content(path: &str) -> String {
     format!("{{\"custom_id\":\"{path}\",\"body\":{{\"max_tokens\":5}}}}\n")
+}
+
+/// The id of every response the Responses API mock makes.
+pub const RESPONSE_ID: &str = "resp_up1";
+
+/// The OpenAI Responses API: create (streamed or not), get, delete, cancel, input items.
+pub fn responses(r: &Recorded) -> Reply {
+    let ok = |v: Value| Reply::status(200, v);
+    match (r.method.as_str(), r.path.as_str()) {
+        ("POST", "/v1/responses") => {
+            if String::from_utf8_lossy(&r.body).contains("\"stream\":true") {
+                let ev = |t: &str, v: Value| format!("event: {t}\ndata: {v}\n\n");
+                Reply::Sse {
+                    events: vec![
+                        ev(
+                            "response.created",
+                            json!({"type": "response.created", "response": {"id": RESPONSE_ID, "object": "response", "status": "in_progress"}}),
+                        ),
+                        ev(
+                            "response.output_text.delta",
+                            json!({"type": "response.output_text.delta", "item_id": "msg_1", "delta": "Hi"}),
+                        ),
+                        ev(
+                            "response.completed",
+                            json!({"type": "response.completed", "response": {"id": RESPONSE_ID, "object": "response", "status": "completed", "usage": {"input_tokens": 5, "output_tokens": 2, "total_tokens": 7}}}),
+                        ),
+                    ],
+                    gap: Duration::from_millis(5),
+                }
+            } else {
+                ok(
+                    json!({"id": RESPONSE_ID, "object": "response", "status": "completed", "output": [],
+                          "usage": {"input_tokens": 5, "output_tokens": 2, "total_tokens": 7}}),
+                )
+            }
+        }
+        ("GET", p) if p.ends_with("/input_items") => ok(json!({"object": "list", "data": []})),
+        ("POST", p) if p.ends_with("/cancel") => {
+            ok(json!({"id": RESPONSE_ID, "object": "response", "status": "cancelled"}))
+        }
+        ("DELETE", _) => ok(json!({"id": RESPONSE_ID, "object": "response", "deleted": true})),
+        ("GET", _) => ok(json!({"id": RESPONSE_ID, "object": "response", "status": "completed"})),
+        _ => Reply::status(404, json!({"error": {"message": "no such route"}})),
+    }
 }

@@ -7,6 +7,7 @@ use bytes::Bytes;
 use http::Method;
 use serde_json::json;
 
+use crate::common::db::TestDb;
 use crate::common::mock_upstream::{MockUpstream, Recorded, Reply};
 use crate::common::providers::{self, AWS_KEY_ID, AWS_SECRET};
 use crate::common::{MASTER_KEY, TestGateway, send};
@@ -252,5 +253,243 @@ general_settings:
     assert_eq!(sent.headers["x-client"], "c1");
     // not a subpath of a configured path
     gw.get("/publicity").await.assert_error(404);
+    gw.gw.shutdown().await;
+}
+
+/// Pass-through answers are read for usage (JSON of every provider's shape, SSE and Bedrock
+/// event streams): SpendLogs rows carry tokens and the cost of the model the answer names;
+/// budgets and rate limits of the caller's key apply.
+#[tokio::test]
+async fn pass_through_spend_budgets_and_limits() {
+    let db = TestDb::create().await;
+    let up = MockUpstream::with(Arc::new(providers::reply)).await;
+    let a = up.addr;
+    let gw = TestGateway::start(&format!(
+        "model_list:
+  - model_name: claude
+    tianji_params: {{model: anthropic/claude-3-haiku-20240307, api_base: \"http://{a}\", api_key: sk-ant-provider}}
+  - model_name: gpt
+    tianji_params: {{model: openai/gpt-4o-mini, api_base: \"http://{a}/v1\", api_key: sk-openai-provider}}
+  - model_name: gem
+    tianji_params: {{model: gemini/gemini-2.5-pro, api_base: \"http://{a}\", api_key: gem-provider}}
+  - model_name: bed
+    tianji_params: {{model: bedrock/amazon.nova-lite-v1:0, api_base: \"http://{a}\", aws_access_key_id: {AWS_KEY_ID}, aws_secret_access_key: \"{AWS_SECRET}\", aws_region_name: us-west-2}}
+general_settings:
+  master_key: {MASTER_KEY}
+  database_url: \"{}\"
+  pass_through_endpoints:
+    - path: /custom/chat
+      target: http://{a}/v1/chat/completions
+",
+        db.url
+    ))
+    .await;
+    let key = |body: serde_json::Value| {
+        let gw = &gw;
+        async move {
+            let r = send(
+                Method::POST,
+                &gw.url("/key/generate"),
+                &[("authorization", &format!("Bearer {MASTER_KEY}"))],
+                Bytes::from(body.to_string()),
+            )
+            .await;
+            assert_eq!(r.status, 200, "{}", r.text());
+            r.json()["key"].as_str().unwrap().to_string()
+        }
+    };
+    let spender = key(json!({"key_alias": "spender"})).await;
+    let call = |key: &str, path: &str, body: serde_json::Value| {
+        let url = gw.url(path);
+        let auth = format!("Bearer {key}");
+        async move {
+            send(
+                Method::POST,
+                &url,
+                &[
+                    ("authorization", auth.as_str()),
+                    ("content-type", "application/json"),
+                ],
+                Bytes::from(body.to_string()),
+            )
+            .await
+        }
+    };
+    let chat = json!({"messages": [{"role": "user", "content": "hi"}]});
+    let with = |extra: serde_json::Value| {
+        let mut v = chat.clone();
+        v.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        v
+    };
+    let calls: Vec<(&str, serde_json::Value, &str)> = vec![
+        (
+            "/anthropic/v1/messages",
+            with(json!({"model": "claude-sonnet-4-5", "max_tokens": 10})),
+            "claude-sonnet-4-5",
+        ),
+        (
+            "/anthropic/v1/messages",
+            with(json!({"model": "claude-sonnet-4-5", "max_tokens": 10, "stream": true})),
+            "claude-sonnet-4-5",
+        ),
+        (
+            "/openai/v1/chat/completions",
+            with(json!({"model": "gpt-4o"})),
+            "gpt-4o",
+        ),
+        (
+            "/openai/v1/chat/completions",
+            with(
+                json!({"model": "gpt-4o", "stream": true, "stream_options": {"include_usage": true}}),
+            ),
+            "gpt-4o",
+        ),
+        (
+            "/gemini/v1beta/models/gemini-2.5-flash:generateContent",
+            json!({"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}),
+            "gemini-2.5-flash",
+        ),
+        (
+            "/gemini/v1beta/models/gemini-2.5-flash:streamGenerateContent?alt=sse",
+            json!({"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}),
+            "gemini-2.5-flash",
+        ),
+        (
+            "/bedrock/model/amazon.nova-pro-v1:0/converse",
+            json!({"messages": [{"role": "user", "content": [{"text": "hi"}]}]}),
+            "amazon.nova-pro-v1:0",
+        ),
+        (
+            "/bedrock/model/amazon.nova-pro-v1:0/converse-stream",
+            json!({"messages": [{"role": "user", "content": [{"text": "hi"}]}]}),
+            "amazon.nova-pro-v1:0",
+        ),
+        ("/custom/chat", with(json!({"model": "gpt-4o"})), "gpt-4o"),
+    ];
+    for (path, body, _) in &calls {
+        let r = call(&spender, path, body.clone()).await;
+        assert_eq!(r.status, 200, "{path}: {}", r.text());
+    }
+
+    // a budget: admitted while under it, refused once a pass-through call spent it
+    let capped = key(json!({"max_budget": 0.0001})).await;
+    let first = call(&capped, calls[0].0, calls[0].1.clone()).await;
+    assert_eq!(first.status, 200, "{}", first.text());
+    let mut refused = None;
+    for _ in 0..100 {
+        let r = call(&capped, "/openai/v1/chat/completions", calls[2].1.clone()).await;
+        if r.status != 200 {
+            refused = Some(r);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let refused = refused.expect("the spent budget was never enforced");
+    let e = refused.assert_error(429);
+    assert_eq!(e["error"]["type"], "budget_exceeded", "{e}");
+
+    // a rate limit: the third call in the minute is refused before reaching the provider
+    let limited = key(json!({"rpm_limit": 2})).await;
+    for _ in 0..2 {
+        let r = call(&limited, "/openai/v1/chat/completions", calls[2].1.clone()).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    let n = up.requests().len();
+    call(&limited, "/openai/v1/chat/completions", calls[2].1.clone())
+        .await
+        .assert_error(429);
+    assert_eq!(up.requests().len(), n);
+    gw.gw.shutdown().await;
+
+    // one row per call, with the answer's tokens and the price of the model it names
+    let client = db.client().await;
+    let rows = client
+        .query(
+            "SELECT s.spend, s.prompt_tokens, s.completion_tokens, s.call_type, s.api_key
+             FROM \"TianjiLLM_SpendLogs\" s JOIN \"TianjiLLM_VerificationToken\" k ON k.token = s.api_key
+             WHERE k.key_alias = 'spender' ORDER BY s.\"startTime\"",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(rows.len(), calls.len());
+    for (row, (path, _, model)) in rows.iter().zip(&calls) {
+        let spend: f64 = row.get(0);
+        let (p, c): (i32, i32) = (row.get(1), row.get(2));
+        assert_eq!(row.get::<_, String>(3), "pass_through_endpoint");
+        assert!(p > 0 && c > 0, "{path}: {p} {c}");
+        let (pi, ci) = match *model {
+            "claude-sonnet-4-5" => (3e-6, 1.5e-5),
+            "gpt-4o" => (2.5e-6, 1e-5),
+            "gemini-2.5-flash" => (3e-7, 2.5e-6),
+            _ => (8e-7, 3.2e-6),
+        };
+        let want = p as f64 * pi + c as f64 * ci;
+        assert!((spend - want).abs() < 1e-12, "{path}: {spend} != {want}");
+    }
+    let key_spend: f64 = client
+        .query_one(
+            "SELECT spend FROM \"TianjiLLM_VerificationToken\" WHERE key_alias = 'spender'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let total: f64 = rows.iter().map(|r| r.get::<_, f64>(0)).sum();
+    assert!((key_spend - total).abs() < 1e-12, "{key_spend} {total}");
+}
+
+/// Without a deployment of the provider: a wildcard entry of it, else its credentials in the
+/// environment; neither: a JSON 501.
+#[tokio::test]
+async fn pass_through_wildcard_and_environment_credentials() {
+    let up = MockUpstream::with(Arc::new(providers::reply)).await;
+    let a = up.addr;
+    let gw = TestGateway::start(&format!(
+        "model_list:
+  - model_name: \"cohere/*\"
+    tianji_params: {{model: \"cohere/*\", api_base: \"http://{a}\", api_key: co-wildcard}}
+environment_variables:
+  ANTHROPIC_API_KEY: sk-ant-env
+  ANTHROPIC_API_BASE: \"http://{a}\"
+general_settings:
+  master_key: {MASTER_KEY}
+"
+    ))
+    .await;
+    let auth = format!("Bearer {MASTER_KEY}");
+    let post = |path: &str, body: &'static str| {
+        let url = gw.url(path);
+        let auth = auth.clone();
+        async move {
+            send(
+                Method::POST,
+                &url,
+                &[("authorization", auth.as_str())],
+                Bytes::from_static(body.as_bytes()),
+            )
+            .await
+        }
+    };
+    let r = post(
+        "/anthropic/v1/messages",
+        r#"{"model":"claude-sonnet-4-5","max_tokens":5,"messages":[]}"#,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(up.last().headers["x-api-key"], "sk-ant-env");
+    let r = post("/cohere/v2/chat", r#"{"model":"command-r","messages":[]}"#).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(up.last().headers["authorization"], "Bearer co-wildcard");
+    let e = post("/mistral/v1/chat/completions", "{}")
+        .await
+        .assert_error(501);
+    let msg = e["error"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("MISTRAL") || msg.contains("environment"),
+        "{msg}"
+    );
     gw.gw.shutdown().await;
 }

@@ -3,59 +3,18 @@
 //! admins pass; the setting turns it off. Against a mock Responses API upstream.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 use http::Method;
 use serde_json::{Value, json};
 
 use crate::common::db::TestDb;
-use crate::common::mock_upstream::{MockUpstream, Recorded, Reply};
+use crate::common::mock_upstream::MockUpstream;
 use crate::common::{MASTER_KEY, Resp, TestGateway, send, stream};
 
 use super::admin_keys::call;
 
-const RAW: &str = "resp_up1";
-
-fn reply(r: &Recorded) -> Reply {
-    let ok = |v: Value| Reply::status(200, v);
-    match (r.method.as_str(), r.path.as_str()) {
-        ("POST", "/v1/responses") => {
-            if String::from_utf8_lossy(&r.body).contains("\"stream\":true") {
-                let ev = |t: &str, v: Value| format!("event: {t}\ndata: {v}\n\n");
-                Reply::Sse {
-                    events: vec![
-                        ev(
-                            "response.created",
-                            json!({"type": "response.created", "response": {"id": RAW, "object": "response", "status": "in_progress"}}),
-                        ),
-                        ev(
-                            "response.output_text.delta",
-                            json!({"type": "response.output_text.delta", "item_id": "msg_1", "delta": "Hi"}),
-                        ),
-                        ev(
-                            "response.completed",
-                            json!({"type": "response.completed", "response": {"id": RAW, "object": "response", "status": "completed", "usage": {"input_tokens": 5, "output_tokens": 2, "total_tokens": 7}}}),
-                        ),
-                    ],
-                    gap: Duration::from_millis(5),
-                }
-            } else {
-                ok(
-                    json!({"id": RAW, "object": "response", "status": "completed", "output": [],
-                          "usage": {"input_tokens": 5, "output_tokens": 2, "total_tokens": 7}}),
-                )
-            }
-        }
-        ("GET", p) if p.ends_with("/input_items") => ok(json!({"object": "list", "data": []})),
-        ("POST", p) if p.ends_with("/cancel") => {
-            ok(json!({"id": RAW, "object": "response", "status": "cancelled"}))
-        }
-        ("DELETE", _) => ok(json!({"id": RAW, "object": "response", "deleted": true})),
-        ("GET", _) => ok(json!({"id": RAW, "object": "response", "status": "completed"})),
-        _ => Reply::status(404, json!({"error": {"message": "no such route"}})),
-    }
-}
+use crate::common::providers::{RESPONSE_ID as RAW, responses as reply};
 
 async fn gateway(db: &TestDb, up: &MockUpstream, extra: &str) -> TestGateway {
     let yaml = format!(

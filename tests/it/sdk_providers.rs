@@ -44,6 +44,11 @@ async fn anthropic_openai_and_google_sdks_against_native_providers() {
     tianji_params: {{model: openai/gpt-4o-mini-tts, api_base: \"http://{a}/v1\", api_key: sk-up}}
   - model_name: omni-moderation-latest
     tianji_params: {{model: openai/omni-moderation-latest, api_base: \"http://{a}/v1\", api_key: sk-up}}
+  - model_name: rerank
+    tianji_params: {{model: cohere/rerank-v3.5, api_base: \"http://{a}\", api_key: co-up}}
+search_tools:
+  - search_tool_name: web
+    tianji_params: {{search_provider: tavily, api_key: tv-up, api_base: \"http://{a}\"}}
 general_settings: {{master_key: sk-sdk-providers}}
 "
     );

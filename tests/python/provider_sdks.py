@@ -12,6 +12,8 @@ Models the gateway must serve (see tests/it/sdk_providers.rs):
   command       cohere/...      Cohere v2 mock
   *-embed       embeddings of gemini, bedrock (titan), cohere, azure
   image, tts, omni-moderation-latest   OpenAI images, speech and moderations
+  rerank        cohere/rerank-...; search tool `web` (tavily) at the same mock
+Provider pass-through (/anthropic, /openai) uses the claude and gpt deployments' credentials.
 Every mock answers the same conversation: a get_weather(city="Paris") tool call.
 """
 import json
@@ -163,6 +165,35 @@ def openai_uploads_files_batches_jobs():
     assert d.deleted and d.id == f.id, d
 
 
+def openai_responses_rerank_search():
+    c = openai.OpenAI(base_url=base + "/v1", api_key=key, max_retries=0, timeout=20)
+    r = c.responses.create(model="gpt", input="Hi")
+    assert r.id.startswith("resp_") and r.id != "resp_up1" and r.usage.total_tokens == 7, r
+    events = list(c.responses.create(model="gpt", input="Hi", stream=True))
+    assert events[-1].type == "response.completed" and events[-1].response.id == r.id, events
+    assert c.responses.retrieve(r.id).id == r.id
+    assert c.responses.cancel(r.id).status == "cancelled"
+    assert list(c.responses.input_items.list(r.id)) == []
+    c.responses.delete(r.id)
+    # no SDK method for these: the SDK's own POST
+    rr = c.post("/rerank", body={"model": "rerank", "query": "q", "documents": ["a", "b"], "top_n": 1},
+                cast_to=object)
+    assert rr["results"] and "relevance_score" in rr["results"][0], rr
+    hits = c.post("/search/web", body={"query": "paris weather", "max_results": 2}, cast_to=object)
+    assert hits["object"] == "search" and len(hits["results"]) == 2, hits
+
+
+def provider_pass_through():
+    a = anthropic.Anthropic(base_url=base + "/anthropic", api_key=key, max_retries=0, timeout=20)
+    m = a.messages.create(model="claude-sonnet-4-5", max_tokens=64, messages=ASK)
+    assert m.usage.input_tokens > 0 and m.content, m
+    with a.messages.stream(model="claude-sonnet-4-5", max_tokens=64, messages=ASK) as s:
+        assert "".join(s.text_stream) == "Hello there"
+    o = openai.OpenAI(base_url=base + "/openai/v1", api_key=key, max_retries=0, timeout=20)
+    r = o.chat.completions.create(model="gpt-4o", messages=ASK)
+    assert r.usage.total_tokens > 0, r
+
+
 print('anthropic_sdk', flush=True)
 anthropic_sdk()
 print('openai_sdk', flush=True)
@@ -173,4 +204,8 @@ print('openai_uploads_files_batches_jobs', flush=True)
 openai_uploads_files_batches_jobs()
 print('google_genai_sdk', flush=True)
 google_genai_sdk()
+print('openai_responses_rerank_search', flush=True)
+openai_responses_rerank_search()
+print('provider_pass_through', flush=True)
+provider_pass_through()
 print("ALL OK")

@@ -1,0 +1,143 @@
+//! `general_settings.pass_through_endpoints`: extra routes forwarded to a fixed target, with
+//! configured headers, the caller's Tianji key checked (unless `auth: false`) and never sent on.
+
+use http::{HeaderName, HeaderValue, Request, Response, Uri};
+use hyper::body::Incoming;
+
+use super::DROPPED;
+use crate::body::Body;
+use crate::error::GatewayError;
+use crate::state::AppState;
+use crate::upstream::UpstreamError;
+
+/// One entry of `general_settings.pass_through_endpoints`: requests to `path` go to `target`.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct Endpoint {
+    /// The gateway path, e.g. `/v1/rerank-custom`.
+    pub path: String,
+    /// The URL requests go to.
+    pub target: String,
+    /// Headers added to every forwarded request (values may be `os.environ/NAME`).
+    #[serde(default)]
+    pub headers: std::collections::BTreeMap<String, String>,
+    /// Also pass the client's headers on (never its credentials when `auth` is on).
+    #[serde(default)]
+    pub forward_headers: bool,
+    /// Also serve `path/...`, appending the rest to `target`.
+    #[serde(default)]
+    pub include_subpath: bool,
+    /// Require a Tianji key (default true).
+    #[serde(default = "yes")]
+    pub auth: bool,
+    /// Methods served (default all).
+    #[serde(default)]
+    pub methods: Vec<String>,
+    /// Seconds (default 600).
+    #[serde(default)]
+    pub timeout: Option<f64>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// The configured endpoint serving `path`, and the subpath after it.
+pub fn configured<'a, 'p>(state: &'a AppState, path: &'p str) -> Option<(&'a Endpoint, &'p str)> {
+    state
+        .config
+        .general_settings
+        .pass_through_endpoints
+        .iter()
+        .find_map(|ep| {
+            let base = ep.path.trim_end_matches('/');
+            if path == base {
+                return Some((ep, ""));
+            }
+            let rest = path.strip_prefix(base)?;
+            (ep.include_subpath && rest.starts_with('/')).then_some((ep, rest))
+        })
+}
+
+/// Serve a configured pass-through endpoint.
+pub async fn endpoint(
+    state: &AppState,
+    ep: &Endpoint,
+    sub: &str,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, GatewayError> {
+    if !ep.methods.is_empty()
+        && !ep
+            .methods
+            .iter()
+            .any(|m| m.eq_ignore_ascii_case(req.method().as_str()))
+    {
+        return Err(GatewayError::MethodNotAllowed {
+            method: req.method().to_string(),
+            path: req.uri().path().to_string(),
+            allowed: "the methods of this pass-through endpoint",
+        });
+    }
+    let principal = if ep.auth {
+        let principal = state.auth.authenticate(req.headers()).await?;
+        crate::auth::access::check_route(&principal, req.uri().path())?;
+        principal
+    } else {
+        crate::auth::Principal::Open
+    };
+    let target = ep.target.trim_end_matches('/');
+    let target = match req.uri().query() {
+        Some(q) => format!("{target}{sub}?{q}"),
+        None => format!("{target}{sub}"),
+    };
+    let uri: Uri = target
+        .parse()
+        .map_err(|_| GatewayError::Internal(format!("bad pass-through target {target}")))?;
+    let (parts, incoming) = req.into_parts();
+    let mut out = Request::new(Body::Chain {
+        head: None,
+        rest: Some(incoming),
+    });
+    *out.method_mut() = parts.method.clone();
+    *out.uri_mut() = uri;
+    let h = out.headers_mut();
+    for (k, v) in &parts.headers {
+        let credential = ep.auth && DROPPED.contains(&k.as_str());
+        let hop = matches!(
+            k.as_str(),
+            "host" | "connection" | "transfer-encoding" | "te" | "upgrade" | "keep-alive"
+        );
+        let always = matches!(k.as_str(), "content-type" | "content-length" | "accept");
+        if !hop && !credential && (ep.forward_headers || always) {
+            h.append(k.clone(), v.clone());
+        }
+    }
+    for (k, v) in &ep.headers {
+        let name = HeaderName::from_bytes(k.as_bytes())
+            .map_err(|_| GatewayError::Internal(format!("bad header name {k}")))?;
+        let mut value = HeaderValue::from_str(v)
+            .map_err(|_| GatewayError::Internal(format!("bad value for header {k}")))?;
+        value.set_sensitive(true);
+        h.insert(name, value);
+    }
+    let timeout = ep
+        .timeout
+        .and_then(|s| std::time::Duration::try_from_secs_f64(s).ok())
+        .unwrap_or(std::time::Duration::from_secs(600));
+    let side = crate::pipeline::Side {
+        call_type: "pass_through_endpoint",
+        endpoint: "pass_through",
+        model: &ep.path,
+        dep: None,
+        model_access: false,
+        rate_limited: true,
+    };
+    let rec = crate::pipeline::side_call(state, &principal, side).await?;
+    let resp = tokio::time::timeout(timeout, state.client.request(out))
+        .await
+        .map_err(|_| UpstreamError::Timeout(timeout.as_secs_f64()))?
+        .map_err(|e| UpstreamError::Connect {
+            api_base: ep.target.clone(),
+            detail: e.to_string(),
+        })?;
+    Ok(super::relay(resp, rec, "", None))
+}
