@@ -27,28 +27,17 @@ enum Reader {
     Events(Option<Box<dyn StreamTranslate>>, SseScanner),
 }
 
-/// The provider's answer on its way to the client, read for usage on the side.
-pub struct Tap {
-    inner: Incoming,
+/// Reads a provider's answer, in pieces as they come, for its token usage and model.
+pub struct AnswerReader {
     reader: Reader,
-    /// Provider name for the price map (`""` for a configured endpoint).
-    provider: &'static str,
     /// The model, from the path or the answer.
     model: Option<String>,
-    done: bool,
-    completion: Completion,
 }
 
-impl Tap {
-    /// Read `inner` (an answer of `content_type`) from the provider `provider` (a price map
-    /// provider name; `""` when unknown), for the call recorded by `completion`.
-    pub fn new(
-        inner: Incoming,
-        content_type: &str,
-        provider: &'static str,
-        path_model: Option<String>,
-        completion: Completion,
-    ) -> Self {
+impl AnswerReader {
+    /// For an answer of `content_type` from `provider` (a price map provider name, `""` when
+    /// unknown) to a request whose path named `path_model`.
+    pub fn new(content_type: &str, provider: &str, path_model: Option<String>) -> Self {
         let ct = content_type.to_ascii_lowercase();
         let model = path_model.clone().unwrap_or_default();
         let reader = if ct.starts_with("text/event-stream") {
@@ -72,16 +61,13 @@ impl Tap {
             Reader::Json(None)
         };
         Self {
-            inner,
             reader,
-            provider,
             model: path_model,
-            done: false,
-            completion,
         }
     }
 
-    fn read(&mut self, data: &[u8]) {
+    /// The next bytes of the answer.
+    pub fn feed(&mut self, data: &[u8]) {
         match &mut self.reader {
             Reader::Json(Some(buf)) if buf.len() + data.len() <= MAX_JSON => {
                 buf.extend_from_slice(data)
@@ -100,8 +86,8 @@ impl Tap {
         }
     }
 
-    fn end(&mut self, error: Option<String>) {
-        self.done = true;
+    /// The answer ended: its usage (if it told) and the model it named.
+    pub fn finish(mut self) -> (Option<Usage>, Option<String>) {
         let usage = match &mut self.reader {
             Reader::Json(Some(buf)) => serde_json::from_slice::<Value>(buf).ok().and_then(|v| {
                 if self.model.is_none() {
@@ -118,17 +104,51 @@ impl Tap {
                 scanner.usage
             }
         };
+        (usage, self.model)
+    }
+}
+
+/// The provider's answer on its way to the client, read for usage on the side.
+pub struct Tap {
+    inner: Incoming,
+    reader: Option<AnswerReader>,
+    /// Provider name for the price map (`""` for a configured endpoint).
+    provider: &'static str,
+    completion: Completion,
+}
+
+impl Tap {
+    /// Read `inner` (an answer of `content_type`) from the provider `provider` (a price map
+    /// provider name; `""` when unknown), for the call recorded by `completion`.
+    pub fn new(
+        inner: Incoming,
+        content_type: &str,
+        provider: &'static str,
+        path_model: Option<String>,
+        completion: Completion,
+    ) -> Self {
+        Self {
+            inner,
+            reader: Some(AnswerReader::new(content_type, provider, path_model)),
+            provider,
+            completion,
+        }
+    }
+
+    fn end(&mut self, error: Option<String>) {
+        let Some(reader) = self.reader.take() else {
+            return;
+        };
+        let (usage, model) = reader.finish();
         self.completion.usage = usage;
         self.completion.stream_error = error;
-        if let Some(m) = &self.model
-            && let Some(p) = Price::lookup(self.provider, m)
-        {
+        if let Some(p) = model.and_then(|m| Price::lookup(self.provider, &m)) {
             self.completion.price = Some(p);
         }
     }
 
     pub fn is_end_stream(&self) -> bool {
-        self.done
+        self.reader.is_none()
     }
 
     pub fn size_hint(&self) -> SizeHint {
@@ -140,7 +160,7 @@ impl Tap {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = &mut *self;
-        if this.done {
+        if this.reader.is_none() {
             return Poll::Ready(None);
         }
         match Pin::new(&mut this.inner).poll_frame(cx) {
@@ -150,7 +170,9 @@ impl Tap {
                         this.completion.first_chunk = Some(std::time::SystemTime::now());
                     }
                     this.completion.chunks += 1;
-                    this.read(data);
+                    if let Some(r) = this.reader.as_mut() {
+                        r.feed(data);
+                    }
                 }
                 // with a known length, the server may not ask again after the last byte
                 if this.inner.is_end_stream() {
