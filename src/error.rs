@@ -87,6 +87,9 @@ impl GatewayError {
             GatewayError::Route(RouteError::UnknownModel(_)) => StatusCode::BAD_REQUEST,
             GatewayError::Route(RouteError::Deployment { .. }) => StatusCode::BAD_REQUEST,
             GatewayError::Route(RouteError::ProviderBudget { .. }) => StatusCode::TOO_MANY_REQUESTS,
+            GatewayError::Route(RouteError::CoolingDown { .. }) => StatusCode::TOO_MANY_REQUESTS,
+            GatewayError::Route(RouteError::NoTaggedDeployment { .. }) => StatusCode::BAD_REQUEST,
+            GatewayError::Route(RouteError::ContextWindow { .. }) => StatusCode::BAD_REQUEST,
             GatewayError::Upstream(e) => e.status(),
             GatewayError::Admin(e) => e.status(),
             GatewayError::Limit(e) => e.status(),
@@ -160,6 +163,9 @@ impl GatewayError {
         let code = match &self {
             GatewayError::Upstream(e) if e.code().is_some() => {
                 e.code().unwrap_or_default().to_string()
+            }
+            GatewayError::Route(RouteError::ContextWindow { .. }) => {
+                "context_length_exceeded".to_string()
             }
             _ => itoa::Buffer::new().format(status.as_u16()).to_string(),
         };

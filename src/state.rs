@@ -32,6 +32,8 @@ pub enum StateError {
     Store(#[from] StoreError),
     #[error(transparent)]
     ProviderBudget(#[from] crate::spend::provider_budget::ProviderBudgetError),
+    #[error(transparent)]
+    Router(#[from] crate::router::policy::PolicyError),
     #[error("redis ({url}): {source}")]
     Redis {
         url: String,
@@ -41,7 +43,9 @@ pub enum StateError {
 
 pub struct AppState {
     /// Config models plus database models; replaced whole when a database model changes.
-    pub models: ArcSwap<ModelTable>,
+    pub models: Arc<ArcSwap<ModelTable>>,
+    /// Deployment choice, retries, cooldowns and fallbacks (the live router policy).
+    pub router: Arc<crate::router::balancer::Balancer>,
     /// The loaded config and environment (to rebuild `models`).
     pub config: Config,
     pub env: Env,
@@ -191,6 +195,21 @@ impl AppState {
         if let Some(bus) = &bus {
             model_budgets.share(bus.conn(), std::time::Duration::from_secs(1));
         }
+        let models = Arc::new(ArcSwap::from_pointee(models));
+        let router = Arc::new(crate::router::balancer::Balancer::new(
+            crate::router::policy::Policy::from_settings(&loaded.config.router_settings, t)?,
+            bus.as_ref().map(|b| b.conn()),
+        ));
+        {
+            let models = models.clone();
+            router.share(std::time::Duration::from_millis(500), move || {
+                models
+                    .load()
+                    .deployments()
+                    .map(|d| (d.id.clone(), d.stats.clone()))
+                    .collect()
+            });
+        }
         let state = Self {
             spend,
             limits,
@@ -211,7 +230,8 @@ impl AppState {
                 &t.priority_reservation_settings,
             ),
             global_max_parallel: g.global_max_parallel_requests,
-            models: ArcSwap::from_pointee(models),
+            models,
+            router,
             config: loaded.config.clone(),
             env: loaded.env.clone(),
             bus,

@@ -38,6 +38,12 @@ pub struct TianjiParams {
     pub vertex_credentials: Option<String>,
     pub rpm: Option<u64>,
     pub tpm: Option<u64>,
+    /// Share of traffic under `simple-shuffle` (relative to the group's other deployments).
+    pub weight: Option<f64>,
+    /// Tags requests may ask for (`tags` in the body or `x-tianji-tags`) when
+    /// `enable_tag_filtering` is on; `default` takes untagged and unmatched requests.
+    #[serde(default)]
+    pub tags: Vec<String>,
     /// Requests this deployment may have in flight (across instances sharing Redis).
     pub max_parallel_requests: Option<u64>,
     /// Seconds for a non-streaming call (whole response).

@@ -111,6 +111,32 @@ pub struct RouterSettings {
     #[serde(default)]
     pub provider_budget_config:
         BTreeMap<String, crate::spend::provider_budget::ProviderBudgetConfig>,
+    /// How a group's deployment is chosen (default `simple-shuffle`).
+    pub routing_strategy: Option<crate::router::strategy::Strategy>,
+    /// Accepted for compatibility; the strategies take no arguments.
+    pub routing_strategy_args: Option<serde_json::Value>,
+    /// Retries per error class.
+    pub retry_policy: Option<crate::router::policy::RetryPolicy>,
+    #[serde(default)]
+    pub model_group_retry_policy: BTreeMap<String, crate::router::policy::RetryPolicy>,
+    /// Least seconds before a retry.
+    pub retry_after: Option<f64>,
+    /// Failures in a minute before a deployment cools down (default 3).
+    pub allowed_fails: Option<u32>,
+    /// Seconds a deployment cools down (default 5).
+    pub cooldown_time: Option<f64>,
+    #[serde(default)]
+    pub disable_cooldowns: bool,
+    pub fallbacks: Option<crate::router::policy::Fallbacks>,
+    pub default_fallbacks: Option<Vec<String>>,
+    pub context_window_fallbacks: Option<crate::router::policy::Fallbacks>,
+    pub content_policy_fallbacks: Option<crate::router::policy::Fallbacks>,
+    /// Most fallback groups tried per request (default 5).
+    pub max_fallbacks: Option<usize>,
+    #[serde(default)]
+    pub enable_pre_call_checks: bool,
+    #[serde(default)]
+    pub enable_tag_filtering: bool,
 }
 
 impl RouterSettings {
@@ -158,6 +184,14 @@ pub struct TianjiSettings {
     pub priority_reservation: BTreeMap<String, crate::limits::priority::Reservation>,
     #[serde(default)]
     pub priority_reservation_settings: crate::limits::priority::ReservationSettings,
+    /// Fallbacks may also be set here, as in LiteLLM's `litellm_settings` (`router_settings`
+    /// wins).
+    pub fallbacks: Option<crate::router::policy::Fallbacks>,
+    pub default_fallbacks: Option<Vec<String>>,
+    pub context_window_fallbacks: Option<crate::router::policy::Fallbacks>,
+    pub content_policy_fallbacks: Option<crate::router::policy::Fallbacks>,
+    /// Default `num_retries` (`router_settings.num_retries` wins).
+    pub num_retries: Option<u32>,
 }
 
 /// `tianji_settings.default_internal_user_params`

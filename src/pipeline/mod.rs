@@ -3,6 +3,7 @@
 //! parse -> authenticate -> route -> (mock) -> translate -> upstream -> relay -> post.
 
 mod answer;
+mod attempts;
 pub mod members;
 pub mod mock;
 pub mod multipart;
@@ -52,6 +53,9 @@ pub struct RequestCtx {
     pub completion: Completion,
     /// The client's own answer format, when it is not OpenAI's.
     pub outward: Option<answer::Outward>,
+    /// Retries (within a model group) and fallbacks (to other groups) made.
+    pub attempted_retries: u32,
+    pub attempted_fallbacks: u32,
 }
 
 impl RequestCtx {
@@ -67,6 +71,8 @@ impl RequestCtx {
             rate_headers: Vec::new(),
             completion: Completion::new(call_id, started, route),
             outward: None,
+            attempted_retries: 0,
+            attempted_fallbacks: 0,
         }
     }
 }
@@ -269,13 +275,13 @@ fn call_type(e: Expect) -> (&'static str, &'static str) {
 async fn llm(
     state: &AppState,
     req: Request<Incoming>,
-    mut expect: Expect,
+    expect: Expect,
     path_model: Option<String>,
     peer: SocketAddr,
     ctx: &mut RequestCtx,
 ) -> Result<Response<Body>, GatewayError> {
     // authenticate (before reading the body), parse
-    let (principal, parts, mut parsed, mut upload) = if expect.is_multipart() {
+    let (principal, parts, mut parsed, upload) = if expect.is_multipart() {
         let (principal, parts, up) = upload::read(state, req).await?;
         let parsed = parse::ParsedRequest::upload(up.model.clone());
         (principal, parts, parsed, Some(up))
@@ -360,21 +366,26 @@ async fn llm(
     }
     let resolved = table.resolve(&model)?;
     let pinned = pinned.and_then(|id| resolved.group.iter().find(|d| d.id == id).cloned());
-    let dep = match (&state.spend.providers, pinned) {
-        (_, Some(d)) => d,
-        (None, _) => resolved.pick().clone(),
-        (Some(pb), None) => resolved
-            .pick_allowed(|d| {
-                pb.over(d.provider.name()).map(|(spend, max_budget)| {
-                    crate::router::RouteError::ProviderBudget {
-                        provider: d.provider.name().to_string(),
-                        spend,
-                        max_budget,
-                    }
-                })
-            })?
-            .clone(),
+    let policy = state.router.policy();
+    let tags = attempts::request_tags(&policy, &parsed, &parts.headers);
+    let ask = crate::router::balancer::Ask {
+        tags: &tags,
+        prompt_tokens: parsed.raw.len() as u64 / 4,
     };
+    let (model, group, dep, fell_back) = attempts::first(
+        state,
+        &policy,
+        &principal,
+        end_user,
+        &model,
+        &resolved.group,
+        pinned,
+        ask,
+    )
+    .await?;
+    // counted in flight at once, so concurrent requests see it (least-busy)
+    ctx.completion.in_flight = Some(crate::router::balancer::InFlight::new(&dep.stats));
+    ctx.attempted_fallbacks = fell_back;
     ctx.completion.model = Some(model.clone());
     ctx.completion.deployment = Some(dep.clone());
     ctx.deployment = Some(dep.clone());
@@ -390,7 +401,7 @@ async fn llm(
     let mut pool = None;
     if let Some(p) = &state.priorities {
         // first, so a model at capacity answers with the dynamic limiter's message
-        let (mut first, info) = p.descriptors(&principal, &model, &resolved.group, 0);
+        let (mut first, info) = p.descriptors(&principal, &model, &group, 0);
         first.append(&mut ds);
         ds = first;
         pool = info;
@@ -447,16 +458,51 @@ async fn llm(
         row,
     ));
 
+    let end_user = end_user.map(str::to_string);
+    attempts::run(
+        state,
+        attempts::Request {
+            parsed,
+            expect,
+            model,
+            principal: &principal,
+            headers: &parts.headers,
+            end_user,
+            upload,
+            group,
+            dep,
+            policy,
+            tags,
+        },
+        ctx,
+    )
+    .await
+}
+
+/// One attempt of an admitted request on `dep` (a deployment of group `model`): the client's
+/// format converted for it, then the call (or its mock).
+#[allow(clippy::too_many_arguments)]
+async fn dispatch(
+    state: &AppState,
+    dep: &Arc<Deployment>,
+    mut parsed: parse::ParsedRequest,
+    mut expect: Expect,
+    model: &str,
+    principal: &crate::auth::Principal,
+    headers: &http::HeaderMap,
+    upload: Option<multipart::Upload>,
+    ctx: &mut RequestCtx,
+) -> Result<Response<Body>, GatewayError> {
+    let dep = dep.clone();
     // a client speaking Anthropic Messages: native to Anthropic, through chat to the rest
     if expect == Expect::Messages {
         let mocked = parsed.mock_response.is_some() || dep.mock_response.is_some();
         if let (Some(uri), false) = (dep.anthropic_messages(), mocked) {
-            return native::anthropic_messages(state, &dep, uri, &parsed, &parts.headers, ctx)
-                .await;
+            return native::anthropic_messages(state, &dep, uri, &parsed, headers, ctx).await;
         }
         let v: serde_json::Value = serde_json::from_slice(&parsed.raw)
             .map_err(|e| RequestError::InvalidJson(e.to_string()))?;
-        let mut chat = crate::providers::anthropic::ingress::to_chat(&v, &model)
+        let mut chat = crate::providers::anthropic::ingress::to_chat(&v, model)
             .map_err(|e| RequestError::BadValue(e.to_string()))?;
         if matches!(dep.wire, crate::router::wire::Wire::OpenAi) {
             crate::providers::anthropic::ingress::strip_cache_control(&mut chat);
@@ -477,7 +523,7 @@ async fn llm(
         }
         let v: serde_json::Value = serde_json::from_slice(&parsed.raw)
             .map_err(|e| RequestError::InvalidJson(e.to_string()))?;
-        let chat = crate::providers::gemini::native::to_chat(&v, &model, stream)
+        let chat = crate::providers::gemini::native::to_chat(&v, model, stream)
             .map_err(|e| RequestError::BadValue(e.to_string()))?;
         let bytes = serde_json::to_vec(&chat).map_err(|e| RequestError::BadValue(e.to_string()))?;
         let mock = parsed.mock_response.take();
@@ -494,10 +540,10 @@ async fn llm(
         .or(dep.mock_response.as_deref())
     {
         let id = ctx.call_id.simple().to_string();
-        let (mut resp, usage) = mock::respond(expect, &parsed, &model, text, &id);
+        let (mut resp, usage) = mock::respond(expect, &parsed, model, text, &id);
         ctx.completion.usage = Some(usage);
         if expect == Expect::Responses {
-            resp = seal_mocked(state, resp, &principal, &dep.id).await;
+            resp = seal_mocked(state, resp, principal, &dep.id).await;
         }
         return Ok(resp);
     }
@@ -553,8 +599,8 @@ async fn llm(
             &other
         }
     };
-    if let Some(up) = upload.take() {
-        return upload::forward(state, &dep, uri, up, &parts.headers, ctx).await;
+    if let Some(up) = upload {
+        return upload::forward(state, &dep, uri, up, headers, ctx).await;
     }
     let body = rewrite::rewrite(&parsed, spec, &dep.upstream_model_json)?;
 
@@ -573,7 +619,7 @@ async fn llm(
         ctx.completion.status = head.status.as_u16();
         let completion = ctx.completion.hand_off();
         let sealer = (expect == Expect::Responses)
-            .then(|| state.response_ids.event_sealer(&principal, &dep.id))
+            .then(|| state.response_ids.event_sealer(principal, &dep.id))
             .flatten();
         let relay = RelayBody::new(
             incoming,
@@ -627,7 +673,7 @@ async fn llm(
     let bytes = match expect {
         Expect::Responses => state
             .response_ids
-            .seal_body(&bytes, &principal, &dep.id)
+            .seal_body(&bytes, principal, &dep.id)
             .unwrap_or(bytes),
         _ => bytes,
     };

@@ -44,6 +44,8 @@ pub struct Completion {
     pub limits: Option<crate::limits::Held>,
     /// Model budgets to book the cost on.
     pub model_budget: Option<crate::limits::model_budget::Booking>,
+    /// The attempt in flight on its deployment (for the router), until the answer ends.
+    pub in_flight: Option<crate::router::balancer::InFlight>,
     /// Handed off to a stream relay, which reports instead.
     handed_off: bool,
 }
@@ -69,6 +71,7 @@ impl Completion {
             bodies: None,
             limits: None,
             model_budget: None,
+            in_flight: None,
             handed_off: false,
         }
     }
@@ -95,6 +98,7 @@ impl Completion {
             bodies: self.bodies.take(),
             limits: self.limits.take(),
             model_budget: self.model_budget.take(),
+            in_flight: self.in_flight.take(),
             handed_off: false,
         }
     }
@@ -191,6 +195,9 @@ impl Drop for Completion {
         }
         if let Some(b) = self.model_budget.take() {
             b.book(self.cost());
+        }
+        if let (Some(f), Some(u)) = (self.in_flight.take(), &self.usage) {
+            f.used(u.total_tokens);
         }
         self.finish_spend();
     }

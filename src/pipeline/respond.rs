@@ -11,6 +11,8 @@ static API_BASE: HeaderName = HeaderName::from_static("x-tianji-model-api-base")
 static DURATION: HeaderName = HeaderName::from_static("x-tianji-response-duration-ms");
 static OVERHEAD: HeaderName = HeaderName::from_static("x-tianji-overhead-duration-ms");
 static COST: HeaderName = HeaderName::from_static("x-tianji-response-cost");
+static RETRIES: HeaderName = HeaderName::from_static("x-tianji-attempted-retries");
+static FALLBACKS: HeaderName = HeaderName::from_static("x-tianji-attempted-fallbacks");
 
 /// Milliseconds with three decimals.
 fn millis(d: std::time::Duration) -> HeaderValue {
@@ -34,6 +36,11 @@ pub fn decorate(resp: &mut Response<Body>, ctx: &RequestCtx) {
         if !dep.api_base.is_empty() {
             h.insert(API_BASE.clone(), dep.api_base_header.clone());
         }
+        h.insert(RETRIES.clone(), HeaderValue::from(ctx.attempted_retries));
+        h.insert(
+            FALLBACKS.clone(),
+            HeaderValue::from(ctx.attempted_fallbacks),
+        );
     }
     h.insert(DURATION.clone(), millis(total));
     for (k, v) in &ctx.rate_headers {

@@ -101,6 +101,23 @@ pub struct Deployment {
     pub model_info: Map<String, Value>,
     /// What a call costs (price map plus overrides); `None` when the model is not priced.
     pub price: Option<Arc<Price>>,
+    /// `simple-shuffle` weight.
+    pub weight: Option<f64>,
+    /// Tags for tag routing.
+    pub tags: Vec<String>,
+    /// Live traffic counters the strategies read.
+    pub stats: Arc<super::stats::Stats>,
+}
+
+impl Deployment {
+    /// The longest prompt this deployment takes: `model_info.max_input_tokens`, else the price
+    /// map's.
+    pub fn max_input_tokens(&self) -> Option<u64> {
+        self.model_info
+            .get("max_input_tokens")
+            .and_then(Value::as_u64)
+            .or_else(|| self.price.as_ref().and_then(|p| p.max_input_tokens))
+    }
 }
 
 impl Deployment {
@@ -424,6 +441,9 @@ impl Deployment {
             tpm: p.tpm,
             max_parallel_requests: p.max_parallel_requests,
             model_info: entry.model_info.clone(),
+            weight: p.weight,
+            tags: p.tags.clone(),
+            stats: Arc::default(),
         })
     }
 }

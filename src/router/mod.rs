@@ -1,6 +1,10 @@
 //! Model routing: public model name -> deployments of its group -> the one to call.
 
+pub mod balancer;
 mod deployment;
+pub mod policy;
+pub mod stats;
+pub mod strategy;
 pub mod wildcard;
 pub mod wire;
 
@@ -25,6 +29,25 @@ pub enum RouteError {
         #[source]
         source: DeploymentError,
     },
+    /// Every deployment of the group is cooling down after failures.
+    #[error(
+        "No deployments available for selected model, Try again in {retry_after} seconds. Passed model={model}. There are cooldown deployments: {ids:?}"
+    )]
+    CoolingDown {
+        model: String,
+        retry_after: u64,
+        ids: Vec<String>,
+    },
+    /// `enable_tag_filtering`: no deployment has the request's tags (nor `default`).
+    #[error(
+        "No deployments of model={model} match the request tags {tags:?} (and none is tagged 'default')"
+    )]
+    NoTaggedDeployment { model: String, tags: Vec<String> },
+    /// `enable_pre_call_checks`: the prompt exceeds every deployment's context window.
+    #[error(
+        "This model's maximum context length is exceeded: the prompt has about {tokens} tokens, more than any deployment of model={model} takes"
+    )]
+    ContextWindow { model: String, tokens: u64 },
     /// Every deployment's provider is over its `provider_budget_config` limit.
     #[error(
         "No deployments available - crossed budget: Exceeded budget for provider {provider}: {spend} >= {max_budget}"
@@ -46,7 +69,8 @@ pub struct TableError {
     pub source: DeploymentError,
 }
 
-type Group = Arc<[Arc<Deployment>]>;
+/// The deployments of one model group.
+pub type Group = Arc<[Arc<Deployment>]>;
 
 /// Environment variables whose presence lets pass-through use a provider without a deployment.
 const PASS_THROUGH_ENV: &[(&str, &[&str])] = &[
@@ -137,9 +161,6 @@ impl ModelTable {
             defaults.timeout = t;
         }
         defaults.stream_timeout = secs(config.router_settings.stream_timeout);
-        if let Some(n) = config.router_settings.num_retries {
-            defaults.max_retries = n;
-        }
         let mut groups: HashMap<String, Vec<Arc<Deployment>>> = HashMap::new();
         let mut wildcards = Vec::new();
         let mut names = Vec::new();

@@ -36,6 +36,8 @@ pub struct Price {
     pub tiers: Vec<Tier>,
     /// The most output tokens the model can produce (worst case for budget reservations).
     pub max_output_tokens: Option<u64>,
+    /// The longest prompt the model takes (pre-call context window checks).
+    pub max_input_tokens: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -127,6 +129,9 @@ impl Price {
         }
         if let Some(v) = get("max_output_tokens") {
             self.max_output_tokens = Some(v as u64);
+        }
+        if let Some(v) = get("max_input_tokens") {
+            self.max_input_tokens = Some(v as u64);
         }
     }
 
