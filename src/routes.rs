@@ -59,6 +59,11 @@ impl Route {
         if let Route::PassThrough(_) = self {
             return true;
         }
+        if let Route::Admin(a) = self
+            && a.also().as_ref() == Some(m)
+        {
+            return true;
+        }
         let own = self.method();
         m == own
             || (own == Method::GET && m == Method::HEAD)
@@ -70,6 +75,13 @@ impl Route {
         }
         if *self == Route::ResponseItem {
             return "GET, HEAD, DELETE";
+        }
+        if let Route::Admin(a) = self {
+            match a.also() {
+                Some(Method::DELETE) => return "GET, HEAD, DELETE",
+                Some(Method::PATCH) => return "GET, HEAD, PATCH",
+                _ => {}
+            }
         }
         match self.method() {
             Method::POST => "POST",

@@ -246,6 +246,7 @@ impl AppState {
         };
         if state.store.is_some() {
             state.reload_models().await?;
+            crate::admin::router::reload(&state).await?;
         }
         Ok(state)
     }
@@ -268,7 +269,8 @@ impl AppState {
                 }
             }
         }
-        let table = ModelTable::build(&config, self.catalog.clone(), self.env.clone())?;
+        let mut table = ModelTable::build(&config, self.catalog.clone(), self.env.clone())?;
+        table.keep_stats(&self.models.load());
         self.models.store(Arc::new(table));
         Ok(())
     }
@@ -287,6 +289,13 @@ impl AppState {
             && let Err(e) = self.reload_models().await
         {
             tracing::error!(error = %e, "could not reload database models");
+        }
+        if changed
+            .iter()
+            .any(|c| matches!(c, Changed::RouterSettings | Changed::All))
+            && let Err(e) = crate::admin::router::reload(self).await
+        {
+            tracing::error!(error = %e, "could not reload router settings");
         }
     }
 }

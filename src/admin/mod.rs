@@ -11,6 +11,7 @@ mod fields;
 mod keys;
 mod models;
 mod organizations;
+pub mod router;
 mod spend;
 mod teams;
 mod users;
@@ -116,6 +117,11 @@ pub enum AdminRoute {
     OrgDailyActivity,
     EndUserDailyActivity,
     ProviderBudgets,
+    FallbackCreate,
+    /// GET, and DELETE for admins.
+    FallbackItem,
+    /// GET, and PATCH for admins.
+    RouterSettings,
 }
 
 /// The least privilege a route needs.
@@ -174,7 +180,9 @@ impl AdminRoute {
             | TeamDailyActivity
             | OrgDailyActivity
             | EndUserDailyActivity
-            | ProviderBudgets => Method::GET,
+            | ProviderBudgets
+            | FallbackItem
+            | RouterSettings => Method::GET,
             OrgUpdate | OrgMemberUpdate => Method::PATCH,
             OrgDelete | OrgMemberDelete => Method::DELETE,
             _ => Method::POST,
@@ -198,9 +206,8 @@ impl AdminRoute {
             | TeamDailyActivity => Role::KeyOwner,
             SpendTeams | SpendEndUsers | GlobalSpend | GlobalSpendKeys | GlobalSpendModels
             | GlobalSpendTeams | GlobalSpendTags | GlobalSpendProvider | GlobalSpendEndUsers
-            | GlobalSpendReport | OrgDailyActivity | EndUserDailyActivity | ProviderBudgets => {
-                Role::AdminViewer
-            }
+            | GlobalSpendReport | OrgDailyActivity | EndUserDailyActivity | ProviderBudgets
+            | FallbackItem | RouterSettings => Role::AdminViewer,
             TeamUpdate
             | TeamMemberAdd
             | TeamMemberDelete
@@ -218,6 +225,15 @@ impl AdminRoute {
             _ => Role::ProxyAdmin,
         }
     }
+    /// A second method the route answers (changes, for admins only).
+    pub fn also(self) -> Option<Method> {
+        match self {
+            AdminRoute::FallbackItem => Some(Method::DELETE),
+            AdminRoute::RouterSettings => Some(Method::PATCH),
+            _ => None,
+        }
+    }
+
     /// (path, route) pairs for the route table.
     pub const ALL: &'static [(&'static str, AdminRoute)] = &[
         ("/key/generate", AdminRoute::KeyGenerate),
@@ -270,6 +286,9 @@ impl AdminRoute {
         ("/organization/member_update", AdminRoute::OrgMemberUpdate),
         ("/organization/member_delete", AdminRoute::OrgMemberDelete),
         ("/model/new", AdminRoute::ModelNew),
+        ("/fallback", AdminRoute::FallbackCreate),
+        ("/fallback/{key}", AdminRoute::FallbackItem),
+        ("/router/settings", AdminRoute::RouterSettings),
         ("/model/update", AdminRoute::ModelUpdate),
         ("/model/delete", AdminRoute::ModelDelete),
         ("/model/info", AdminRoute::ModelInfo),
@@ -586,6 +605,13 @@ pub async fn handle(
         )));
     }
     crate::auth::access::check_route(&principal, req.uri().path())?;
+    if matches!(
+        route,
+        AdminRoute::FallbackCreate | AdminRoute::FallbackItem | AdminRoute::RouterSettings
+    ) {
+        // live router state, persisted when a database is configured
+        return router::handle(state, route, &principal, path_key, req).await;
+    }
     if route == AdminRoute::ProviderBudgets {
         // In-memory (and Redis) state: no database needed.
         return match &state.spend.providers {
@@ -713,7 +739,10 @@ pub async fn handle(
             spend::daily_activity(&call, spend::Entity::EndUser).await
         }
         // Answered above, before the database is needed.
-        AdminRoute::ProviderBudgets => Err(AdminError::NoDatabase),
+        AdminRoute::ProviderBudgets
+        | AdminRoute::FallbackCreate
+        | AdminRoute::FallbackItem
+        | AdminRoute::RouterSettings => Err(AdminError::NoDatabase),
     }
 }
 

@@ -108,6 +108,8 @@ pub enum Changed {
     All,
     /// A model in the database: reload the model table.
     Models,
+    /// Router settings changed at run time: reload them.
+    RouterSettings,
 }
 
 impl Changed {
@@ -124,6 +126,7 @@ impl Changed {
             Changed::EndUser(e) => format!("end_user:{e}"),
             Changed::All => "all:".to_string(),
             Changed::Models => "models:".to_string(),
+            Changed::RouterSettings => "router:".to_string(),
         }
     }
 
@@ -145,6 +148,7 @@ impl Changed {
             "end_user" => Changed::EndUser(id),
             "all" => Changed::All,
             "models" => Changed::Models,
+            "router" => Changed::RouterSettings,
             _ => return None,
         })
     }
@@ -236,7 +240,7 @@ impl Directory {
                 self.end_users.invalidate(e).await;
                 return;
             }
-            Changed::Models => return,
+            Changed::Models | Changed::RouterSettings => return,
             Changed::Team(t) => self.teams.invalidate(t).await,
             Changed::User(u) => self.users.invalidate(u).await,
             Changed::Org(o) => self.orgs.invalidate(o).await,

@@ -26,6 +26,12 @@ pub struct Ask<'a> {
 /// The router's runtime.
 pub struct Balancer {
     policy: ArcSwap<Policy>,
+    /// The policy the config file sets; run-time changes are kept apart and applied over it.
+    base: Policy,
+    /// Fields changed at run time (`PATCH /router/settings`, `/fallback`), as stored.
+    overrides: std::sync::Mutex<serde_json::Map<String, serde_json::Value>>,
+    /// Serialises run-time changes (read, store, apply).
+    pub changing: tokio::sync::Mutex<()>,
     redis: Option<redis::aio::ConnectionManager>,
 }
 
@@ -65,7 +71,10 @@ impl Drop for InFlight {
 impl Balancer {
     pub fn new(policy: Policy, redis: Option<redis::aio::ConnectionManager>) -> Self {
         Self {
-            policy: ArcSwap::from_pointee(policy),
+            policy: ArcSwap::from_pointee(policy.clone()),
+            base: policy,
+            overrides: std::sync::Mutex::default(),
+            changing: tokio::sync::Mutex::new(()),
             redis,
         }
     }
@@ -74,8 +83,31 @@ impl Balancer {
         self.policy.load_full()
     }
 
-    pub fn set_policy(&self, p: Policy) {
-        self.policy.store(Arc::new(p));
+    /// The run-time changes in force.
+    pub fn overrides(&self) -> serde_json::Map<String, serde_json::Value> {
+        self.overrides
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The config's policy with `overrides` applied (checked first; nothing changes if they
+    /// are refused).
+    pub fn with_overrides(
+        &self,
+        overrides: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<Policy, super::policy::PolicyError> {
+        self.base
+            .patched(&serde_json::Value::Object(overrides.clone()))
+    }
+
+    /// Put `overrides` in force (they were checked by [`Self::with_overrides`]).
+    pub fn apply(&self, policy: Policy, overrides: serde_json::Map<String, serde_json::Value>) {
+        *self
+            .overrides
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = overrides;
+        self.policy.store(Arc::new(policy));
     }
 
     /// Pick the deployment of `group` (model `model`) for the next attempt, leaving out those

@@ -396,6 +396,28 @@ impl ModelTable {
         Ok(d)
     }
 
+    /// Carry the live traffic counters (cooldowns, latency, usage) of deployments that are
+    /// still there over from the table this one replaces.
+    pub fn keep_stats(&mut self, old: &ModelTable) {
+        let before: HashMap<&str, &Arc<stats::Stats>> = old
+            .deployments()
+            .map(|d| (d.id.as_str(), &d.stats))
+            .collect();
+        for group in self.groups.values_mut() {
+            let Some(deps) = Arc::get_mut(group) else {
+                continue;
+            };
+            for d in deps.iter_mut() {
+                let Some(s) = before.get(d.id.as_str()).map(|s| Arc::clone(s)) else {
+                    continue;
+                };
+                if let Some(d) = Arc::get_mut(d) {
+                    d.stats = s;
+                }
+            }
+        }
+    }
+
     /// Every concrete deployment (wildcards excluded).
     pub fn deployments(&self) -> impl Iterator<Item = &Arc<Deployment>> {
         self.groups.values().flat_map(|g| g.iter())

@@ -19,6 +19,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0002_spend",
         include_str!("../../sql/schema/0002_spend.sql"),
     ),
+    (
+        "0003_router",
+        include_str!("../../sql/schema/0003_router.sql"),
+    ),
 ];
 
 /// Apply what is missing; returns the versions applied now.

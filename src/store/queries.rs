@@ -8,6 +8,7 @@ use std::sync::OnceLock;
 const FILES: &[(&str, &str)] = &[
     ("audit.sql", include_str!("../../sql/queries/audit.sql")),
     ("health.sql", include_str!("../../sql/queries/health.sql")),
+    ("router.sql", include_str!("../../sql/queries/router.sql")),
     ("keys.sql", include_str!("../../sql/queries/keys.sql")),
     ("models.sql", include_str!("../../sql/queries/models.sql")),
     ("budgets.sql", include_str!("../../sql/queries/budgets.sql")),
@@ -183,6 +184,8 @@ queries! {
     DeleteOrgMembership,
     SetUserOrg,
     ListProxyModels,
+    GetConfigParam,
+    PutConfigParam,
     InsertProxyModel,
     GetProxyModel,
     UpdateProxyModel,

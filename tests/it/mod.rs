@@ -15,6 +15,7 @@ mod provider_wires;
 mod providers;
 mod proxy;
 mod responses;
+mod router;
 pub mod sdk;
 mod sdk_providers;
 mod search;

@@ -1,0 +1,403 @@
+//! The router fed by live traffic: retries on another deployment, cooldowns (shared through
+//! Redis) and recovery, least-busy and latency routing, context-window, streaming and
+//! run-time (`POST /fallback`) fallbacks, `PATCH /router/settings`. Three mock upstreams: one
+//! failing, one slow, one good.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use crate::common::db::TestDb;
+use crate::common::mock_upstream::{MockUpstream, Recorded, Reply, default_reply};
+use crate::common::{MASTER_KEY, Resp, TestGateway, send, stream};
+
+fn failing() -> Reply {
+    Reply::status(
+        503,
+        json!({"error": {"message": "upstream overloaded", "type": "server_error"}}),
+    )
+}
+
+async fn mock_failing() -> MockUpstream {
+    MockUpstream::with(Arc::new(|_: &Recorded| failing())).await
+}
+
+async fn mock_slow(delay: Duration) -> MockUpstream {
+    MockUpstream::with(Arc::new(move |r: &Recorded| {
+        Reply::Delay(delay, Box::new(default_reply(r)))
+    }))
+    .await
+}
+
+async fn mock_good() -> MockUpstream {
+    MockUpstream::with(Arc::new(default_reply)).await
+}
+
+fn dep(name: &str, up: &MockUpstream, id: &str) -> String {
+    format!(
+        "  - model_name: {name}\n    tianji_params: {{model: openai/gpt-4o-mini, api_base: \"{}\", api_key: sk-up}}\n    model_info: {{id: {id}}}\n",
+        up.base()
+    )
+}
+
+fn ask(model: &str) -> String {
+    json!({"model": model, "messages": [{"role": "user", "content": "hi"}]}).to_string()
+}
+
+fn header(r: &Resp, name: &str) -> String {
+    r.header(name).unwrap_or_default().to_string()
+}
+
+#[tokio::test]
+async fn retries_land_on_the_good_one_and_the_failing_one_cools_down_then_returns() {
+    let (bad, slow, good) = (
+        mock_failing().await,
+        mock_slow(Duration::from_millis(30)).await,
+        mock_good().await,
+    );
+    let yaml = format!(
+        "model_list:\n{}{}{}router_settings:\n  num_retries: 2\n  allowed_fails: 0\n  cooldown_time: 1\n",
+        dep("m", &bad, "bad"),
+        dep("m", &slow, "slow"),
+        dep("m", &good, "good")
+    );
+    let gw = TestGateway::start(&yaml).await;
+    // until the failing one was tried once, every answer is still a success
+    let mut retried = 0;
+    for _ in 0..30 {
+        let r = gw.post("/v1/chat/completions", &ask("m")).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_ne!(header(&r, "x-tianji-model-id"), "bad");
+        if header(&r, "x-tianji-attempted-retries") != "0" {
+            retried += 1;
+        }
+        assert_eq!(header(&r, "x-tianji-attempted-fallbacks"), "0");
+    }
+    let hits = bad.requests().len();
+    assert!(hits >= 1, "the failing deployment was never tried");
+    assert_eq!(retried, hits, "every failure was retried elsewhere");
+    // cooling down: no traffic for cooldown_time
+    for _ in 0..20 {
+        let r = gw.post("/v1/chat/completions", &ask("m")).await;
+        assert_eq!(r.status, 200);
+        assert_eq!(header(&r, "x-tianji-attempted-retries"), "0");
+    }
+    assert_eq!(
+        bad.requests().len(),
+        hits,
+        "a cooled-down deployment got traffic"
+    );
+    // after cooldown_time it is tried again
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    for _ in 0..40 {
+        let r = gw.post("/v1/chat/completions", &ask("m")).await;
+        assert_eq!(r.status, 200);
+        if bad.requests().len() > hits {
+            break;
+        }
+    }
+    assert!(
+        bad.requests().len() > hits,
+        "the deployment never came back"
+    );
+    gw.gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn least_busy_spreads_concurrent_slow_requests() {
+    let ups = [
+        mock_slow(Duration::from_millis(400)).await,
+        mock_slow(Duration::from_millis(400)).await,
+        mock_slow(Duration::from_millis(400)).await,
+    ];
+    let yaml = format!(
+        "model_list:\n{}{}{}router_settings:\n  routing_strategy: least-busy\n",
+        dep("m", &ups[0], "a"),
+        dep("m", &ups[1], "b"),
+        dep("m", &ups[2], "c")
+    );
+    let gw = TestGateway::start(&yaml).await;
+    let url = gw.url("/v1/chat/completions");
+    let mut tasks = Vec::new();
+    for _ in 0..9 {
+        let url = url.clone();
+        tasks.push(tokio::spawn(async move {
+            send(
+                http::Method::POST,
+                &url,
+                &[("authorization", &format!("Bearer {MASTER_KEY}"))],
+                bytes::Bytes::from(ask("m")),
+            )
+            .await
+        }));
+        // arrivals 20 ms apart, all still in flight when the last one comes
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap().status, 200);
+    }
+    let counts: Vec<usize> = ups.iter().map(|u| u.requests().len()).collect();
+    assert_eq!(
+        counts,
+        vec![3, 3, 3],
+        "least-busy did not spread: {counts:?}"
+    );
+    gw.gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn latency_routing_prefers_the_fast_one_after_warm_up() {
+    let (slow, fast) = (
+        mock_slow(Duration::from_millis(150)).await,
+        mock_good().await,
+    );
+    let yaml = format!(
+        "model_list:\n{}{}router_settings:\n  routing_strategy: latency-based-routing\n",
+        dep("m", &slow, "slow"),
+        dep("m", &fast, "fast")
+    );
+    let gw = TestGateway::start(&yaml).await;
+    // warm-up: deployments never measured go first, so each is tried once
+    for _ in 0..2 {
+        assert_eq!(gw.post("/v1/chat/completions", &ask("m")).await.status, 200);
+    }
+    assert_eq!((slow.requests().len(), fast.requests().len()), (1, 1));
+    for _ in 0..20 {
+        let r = gw.post("/v1/chat/completions", &ask("m")).await;
+        assert_eq!(header(&r, "x-tianji-model-id"), "fast");
+    }
+    assert_eq!(slow.requests().len(), 1);
+    gw.gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn context_window_and_streaming_fallbacks() {
+    let small = MockUpstream::with(Arc::new(|_: &Recorded| {
+        Reply::status(
+            400,
+            json!({"error": {"message": "This model's maximum context length is 8192 tokens. However, your messages resulted in 9000 tokens.",
+                "type": "invalid_request_error", "param": "messages", "code": "context_length_exceeded"}}),
+        )
+    }))
+    .await;
+    let (big, bad, good) = (mock_good().await, mock_failing().await, mock_good().await);
+    let yaml = format!(
+        "model_list:\n{}{}{}{}router_settings:\n  context_window_fallbacks: [{{small: [big]}}]\n  fallbacks: [{{flaky: [steady]}}]\n",
+        dep("small", &small, "small-1"),
+        dep("big", &big, "big-1"),
+        dep("flaky", &bad, "flaky-1"),
+        dep("steady", &good, "steady-1")
+    );
+    let gw = TestGateway::start(&yaml).await;
+    let r = gw.post("/v1/chat/completions", &ask("small")).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(header(&r, "x-tianji-model-id"), "big-1");
+    assert_eq!(header(&r, "x-tianji-attempted-fallbacks"), "1");
+    assert_eq!(small.requests().len(), 1);
+    // a plain bad request is not a reason to fall back
+    let r = gw.post("/v1/chat/completions", &ask("big")).await;
+    assert_eq!(r.status, 200);
+
+    // a stream whose deployment fails before the first byte succeeds on the fallback
+    let body =
+        json!({"model": "flaky", "stream": true, "messages": [{"role": "user", "content": "hi"}]});
+    let s = stream(&gw.url("/v1/chat/completions"), &body.to_string()).await;
+    assert_eq!(s.status.as_u16(), 200, "{}", s.text());
+    let text = s.text();
+    assert!(text.contains("data: [DONE]"), "{text}");
+    assert_eq!(bad.requests().len(), 1);
+    assert_eq!(good.requests().len(), 1);
+    gw.gw.shutdown().await;
+}
+
+async fn fallback_api(gw: &TestGateway, method: http::Method, path: &str, body: Value) -> Resp {
+    send(
+        method,
+        &gw.url(path),
+        &[("authorization", &format!("Bearer {MASTER_KEY}"))],
+        bytes::Bytes::from(body.to_string()),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn fallbacks_created_at_run_time_apply_at_once_and_persist() {
+    let db = TestDb::create().await;
+    let (bad, good) = (mock_failing().await, mock_good().await);
+    let yaml = format!(
+        "model_list:\n{}{}general_settings:\n  master_key: {MASTER_KEY}\n  database_url: \"{}\"\n",
+        dep("flaky", &bad, "flaky-1"),
+        dep("steady", &good, "steady-1"),
+        db.url
+    );
+    let gw = TestGateway::start(&yaml).await;
+    gw.post("/v1/chat/completions", &ask("flaky"))
+        .await
+        .assert_error(503);
+    // bad input
+    for bad_body in [
+        json!({"model": "flaky", "fallback_models": []}),
+        json!({"model": "flaky", "fallback_models": ["nope"]}),
+        json!({"model": "flaky", "fallback_models": ["flaky"]}),
+        json!({"model": "nope", "fallback_models": ["steady"]}),
+        json!({"model": "flaky", "fallback_models": ["steady"], "fallback_type": "odd"}),
+    ] {
+        fallback_api(&gw, http::Method::POST, "/fallback", bad_body)
+            .await
+            .assert_error(400);
+    }
+    let r = fallback_api(
+        &gw,
+        http::Method::POST,
+        "/fallback",
+        json!({"model": "flaky", "fallback_models": ["steady"]}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        r.json()["message"],
+        "Fallback configuration created successfully"
+    );
+    let r = gw.post("/v1/chat/completions", &ask("flaky")).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(header(&r, "x-tianji-model-id"), "steady-1");
+    let r = gw.get("/fallback/flaky").await;
+    assert_eq!(r.json()["fallback_models"], json!(["steady"]));
+    gw.get("/fallback/steady").await.assert_error(404);
+    let r = gw.get("/router/settings").await;
+    assert_eq!(
+        r.json()["current_values"]["fallbacks"],
+        json!([{"flaky": ["steady"]}])
+    );
+    gw.gw.shutdown().await;
+
+    // stored: a restart keeps it; deleting it restores the failure
+    let gw = TestGateway::start(&yaml).await;
+    assert_eq!(
+        gw.post("/v1/chat/completions", &ask("flaky")).await.status,
+        200
+    );
+    let r = fallback_api(&gw, http::Method::DELETE, "/fallback/flaky", Value::Null).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    gw.post("/v1/chat/completions", &ask("flaky"))
+        .await
+        .assert_error(503);
+    fallback_api(&gw, http::Method::DELETE, "/fallback/flaky", Value::Null)
+        .await
+        .assert_error(404);
+
+    // router settings: changed live, checked
+    let r = fallback_api(
+        &gw,
+        http::Method::PATCH,
+        "/router/settings",
+        json!({"routing_strategy": "least-busy", "num_retries": 1}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["current_values"]["routing_strategy"], "least-busy");
+    for bad_body in [
+        json!({"routing_strategy": "dice"}),
+        json!({"cooldown_time": -1}),
+        json!({"nope": 1}),
+    ] {
+        fallback_api(&gw, http::Method::PATCH, "/router/settings", bad_body)
+            .await
+            .assert_error(400);
+    }
+    gw.gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn two_instances_sharing_redis_see_each_others_cooldowns() {
+    let (bad, good) = (mock_failing().await, mock_good().await);
+    let redis =
+        std::env::var("TIANJI_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let id = format!("bad-{}", uuid::Uuid::now_v7().simple());
+    let yaml = format!(
+        "model_list:\n{}{}router_settings:\n  redis_url: \"{redis}\"\n  num_retries: 1\n  allowed_fails: 0\n  cooldown_time: 30\n",
+        dep("m", &bad, &id),
+        dep("m", &good, "good")
+    );
+    let one = TestGateway::start(&yaml).await;
+    let two = TestGateway::start(&yaml).await;
+    // instance one meets the failure and cools the deployment down
+    for _ in 0..40 {
+        assert_eq!(
+            one.post("/v1/chat/completions", &ask("m")).await.status,
+            200
+        );
+        if !bad.requests().is_empty() {
+            break;
+        }
+    }
+    assert_eq!(bad.requests().len(), 1);
+    // instance two hears of it within its sync period and sends it nothing
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    for _ in 0..30 {
+        assert_eq!(
+            two.post("/v1/chat/completions", &ask("m")).await.status,
+            200
+        );
+    }
+    assert_eq!(
+        bad.requests().len(),
+        1,
+        "instance two used a cooled-down deployment"
+    );
+    one.gw.shutdown().await;
+    two.gw.shutdown().await;
+}
+
+#[tokio::test]
+async fn weighted_shuffle_and_tag_routing() {
+    let (heavy, light) = (mock_good().await, mock_good().await);
+    let yaml = format!(
+        "model_list:
+  - model_name: m
+    tianji_params: {{model: openai/gpt-4o-mini, api_base: \"{}\", api_key: sk-up, weight: 9, tags: [paid]}}
+  - model_name: m
+    tianji_params: {{model: openai/gpt-4o-mini, api_base: \"{}\", api_key: sk-up, weight: 1, tags: [free, default]}}
+router_settings:
+  enable_tag_filtering: true
+",
+        heavy.base(),
+        light.base()
+    );
+    let gw = TestGateway::start(&yaml).await;
+    // tags pick the deployment; untagged requests go to the default one
+    for (tags, want) in [(json!(["paid"]), &heavy), (json!(["free"]), &light)] {
+        let before = want.requests().len();
+        let body =
+            json!({"model": "m", "tags": tags, "messages": [{"role": "user", "content": "hi"}]});
+        for _ in 0..5 {
+            assert_eq!(
+                gw.post("/v1/chat/completions", &body.to_string())
+                    .await
+                    .status,
+                200
+            );
+        }
+        assert_eq!(want.requests().len(), before + 5);
+    }
+    let before = light.requests().len();
+    assert_eq!(gw.post("/v1/chat/completions", &ask("m")).await.status, 200);
+    assert_eq!(light.requests().len(), before + 1);
+    // weights: without tag filtering, 9:1
+    let r = fallback_api(
+        &gw,
+        http::Method::PATCH,
+        "/router/settings",
+        json!({"enable_tag_filtering": false}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let (h0, l0) = (heavy.requests().len(), light.requests().len());
+    for _ in 0..200 {
+        assert_eq!(gw.post("/v1/chat/completions", &ask("m")).await.status, 200);
+    }
+    let (h, l) = (heavy.requests().len() - h0, light.requests().len() - l0);
+    assert!(h > 150 && l > 5, "weights 9:1 gave {h}:{l}");
+    gw.gw.shutdown().await;
+}
