@@ -79,6 +79,17 @@ pub async fn prepare_with(loaded: &Loaded, connect_database: bool) -> Result<Pre
         bus.listen(Arc::downgrade(&state));
     }
     let g = &loaded.config.general_settings;
+    if g.background_health_checks && connect_database {
+        let every = secs(
+            Some(
+                g.health_check_interval
+                    .unwrap_or(health::checks::DEFAULT_INTERVAL_SECS)
+                    .max(1.0),
+            ),
+            300,
+        );
+        health::checks::spawn_background(Arc::downgrade(&state), every);
+    }
     if state.store.is_some() {
         let min = g
             .proxy_budget_rescheduler_min_time

@@ -19,6 +19,10 @@ pub enum Route {
     ModelInfo,
     Liveliness,
     Readiness,
+    /// `GET /health`: deployment health checks (admins).
+    Health,
+    /// `GET /health/history`: stored health checks (admins).
+    HealthHistory,
     /// The management API.
     Admin(AdminRoute),
     /// `/v1/responses/{id}` (GET, DELETE), `.../cancel` (POST), `.../input_items` (GET).
@@ -250,6 +254,8 @@ impl RouteTable {
         r.insert("/health/liveliness", Route::Liveliness)?;
         r.insert("/health/liveness", Route::Liveliness)?;
         r.insert("/health/readiness", Route::Readiness)?;
+        r.insert("/health", Route::Health)?;
+        r.insert("/health/history", Route::HealthHistory)?;
         Ok(Self { router: r })
     }
 

@@ -46,6 +46,8 @@ pub struct AppState {
     pub models: Arc<ArcSwap<ModelTable>>,
     /// Deployment choice, retries, cooldowns and fallbacks (the live router policy).
     pub router: Arc<crate::router::balancer::Balancer>,
+    /// The latest background health check results (`background_health_checks`).
+    pub health: ArcSwap<Option<Arc<serde_json::Value>>>,
     /// The loaded config and environment (to rebuild `models`).
     pub config: Config,
     pub env: Env,
@@ -232,6 +234,7 @@ impl AppState {
             global_max_parallel: g.global_max_parallel_requests,
             models,
             router,
+            health: ArcSwap::from_pointee(None),
             config: loaded.config.clone(),
             env: loaded.env.clone(),
             bus,

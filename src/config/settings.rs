@@ -12,6 +12,12 @@ pub struct GeneralSettings {
     /// Extra routes forwarded to a fixed target (`crate::passthrough::Endpoint`).
     #[serde(default)]
     pub pass_through_endpoints: Vec<crate::passthrough::Endpoint>,
+    /// Check every deployment every `health_check_interval` seconds in the background; `GET
+    /// /health` then answers with the latest results.
+    #[serde(default)]
+    pub background_health_checks: bool,
+    /// Seconds between background health checks (default 300).
+    pub health_check_interval: Option<f64>,
     /// Listen address when `--host` is not given.
     pub host: Option<String>,
     /// Listen port when `--port` is not given (default 4000).

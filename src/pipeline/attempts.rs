@@ -88,7 +88,7 @@ fn within_budget(state: &AppState, group: &Group) -> Result<Group, RouteError> {
 
 /// How a failed attempt counts for the router; `None` for errors that are not about the
 /// deployment or the provider (the request itself was refused).
-fn class_of(e: &GatewayError) -> Option<ErrorClass> {
+pub(super) fn class_of(e: &GatewayError) -> Option<ErrorClass> {
     match e {
         GatewayError::Upstream(u) => Some(ErrorClass::of(
             u.status().as_u16(),

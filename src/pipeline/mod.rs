@@ -10,6 +10,7 @@ pub mod multipart;
 mod native;
 pub mod parse;
 pub mod post;
+pub mod probe;
 mod rerank;
 mod respond;
 pub mod rewrite;
@@ -195,6 +196,11 @@ pub async fn handle(
         Route::Managed(kind, at) => crate::managed::handle(&state, kind, at, path_key, req)
             .await
             .unwrap_or_else(GatewayError::into_response),
+        Route::Health | Route::HealthHistory => {
+            crate::health::deployments(&state, route == Route::Health, req)
+                .await
+                .unwrap_or_else(GatewayError::into_response)
+        }
         Route::Liveliness => crate::health::liveliness(),
         Route::Readiness => crate::health::readiness(&state).await,
     }

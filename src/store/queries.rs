@@ -185,6 +185,8 @@ queries! {
     SetUserOrg,
     ListProxyModels,
     GetConfigParam,
+    InsertHealthCheck,
+    ListHealthChecks,
     PutConfigParam,
     InsertProxyModel,
     GetProxyModel,

@@ -401,3 +401,95 @@ router_settings:
     assert!(h > 150 && l > 5, "weights 9:1 gave {h}:{l}");
     gw.gw.shutdown().await;
 }
+
+#[tokio::test]
+async fn health_checks_are_stored_and_run_in_the_background() {
+    let db = TestDb::create().await;
+    let (bad, good) = (mock_failing().await, mock_good().await);
+    let redis =
+        std::env::var("TIANJI_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let models = format!(
+        "model_list:\n{}{}  - model_name: emb\n    tianji_params: {{model: openai/text-embedding-3-small, api_base: \"{}\", api_key: sk-up}}\n    model_info: {{id: emb-1, mode: embedding}}\n",
+        dep("m", &good, "good-1"),
+        dep("broken", &bad, "bad-1"),
+        good.base()
+    );
+    let yaml = format!(
+        "{models}router_settings:\n  redis_url: \"{redis}\"\ngeneral_settings:\n  master_key: {MASTER_KEY}\n  database_url: \"{}\"\n",
+        db.url
+    );
+    let gw = TestGateway::start(&yaml).await;
+    let r = gw.get("/health").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v = r.json();
+    assert_eq!(
+        (v["healthy_count"].as_u64(), v["unhealthy_count"].as_u64()),
+        (Some(2), Some(1)),
+        "{v}"
+    );
+    assert_eq!(v["unhealthy_endpoints"][0]["model_id"], "bad-1");
+    assert!(
+        v["unhealthy_endpoints"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("overloaded")
+    );
+    assert!(
+        !r.text().contains("sk-up"),
+        "a provider key in the health answer"
+    );
+    assert!(
+        good.requests()
+            .iter()
+            .any(|q| q.path.ends_with("/embeddings"))
+    );
+    let r = gw.get("/health?model=m").await;
+    assert_eq!(r.json()["healthy_count"], 1);
+    assert_eq!(r.json()["unhealthy_count"], 0);
+    let r = gw.get("/health/history").await;
+    assert_eq!(r.json()["total"], 4, "{}", r.text());
+    let r = gw.get("/health/history?status=unhealthy").await;
+    assert_eq!(r.json()["total"], 1);
+    assert_eq!(r.json()["health_checks"][0]["model_name"], "broken");
+    // only admins
+    let key = fallback_api(&gw, http::Method::POST, "/key/generate", json!({}))
+        .await
+        .json()["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    send(
+        http::Method::GET,
+        &gw.url("/health"),
+        &[("authorization", &format!("Bearer {key}"))],
+        bytes::Bytes::new(),
+    )
+    .await
+    .assert_error(403);
+    let r = gw.get("/health/readiness").await;
+    assert_eq!(
+        (r.json()["db"].as_str(), r.json()["redis"].as_str()),
+        (Some("connected"), Some("connected"))
+    );
+    gw.gw.shutdown().await;
+
+    // background checks: stored every interval; /health answers with the latest, calling nobody
+    let yaml = format!(
+        "{models}general_settings:\n  master_key: {MASTER_KEY}\n  database_url: \"{}\"\n  background_health_checks: true\n  health_check_interval: 1\n",
+        db.url
+    );
+    let gw = TestGateway::start(&yaml).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let calls = good.requests().len();
+    let r = gw.get("/health").await;
+    assert_eq!(r.json()["healthy_count"], 2, "{}", r.text());
+    assert_eq!(good.requests().len(), calls);
+    let r = gw.get("/health/history?model=m").await;
+    let rows = r.json()["health_checks"].as_array().unwrap().clone();
+    let background = rows
+        .iter()
+        .filter(|h| h["checked_by"] == "background_health_check")
+        .count();
+    assert!(background >= 2, "{rows:?}");
+    gw.gw.shutdown().await;
+}
