@@ -59,6 +59,18 @@ pub fn request_tags(policy: &Policy, parsed: &ParsedRequest, headers: &HeaderMap
     tags
 }
 
+/// Seconds the client allows this request (`x-tianji-timeout`, or LiteLLM's
+/// `x-litellm-timeout`): each attempt's `timeout` and `stream_timeout`.
+fn request_timeout(headers: &HeaderMap) -> Option<Duration> {
+    ["x-tianji-timeout", "x-litellm-timeout"]
+        .iter()
+        .find_map(|h| headers.get(*h))
+        .and_then(|v| v.to_str().ok())
+        .and_then(|s| s.trim().parse::<f64>().ok())
+        .filter(|s| *s > 0.0)
+        .and_then(|s| Duration::try_from_secs_f64(s).ok())
+}
+
 /// The group's deployments whose provider is within its `provider_budget_config` budget.
 fn within_budget(state: &AppState, group: &Group) -> Result<Group, RouteError> {
     let Some(pb) = &state.spend.providers else {
@@ -207,6 +219,7 @@ pub async fn run(
         prompt_tokens: r.parsed.raw.len() as u64 / 4,
     };
     let uploading = r.upload.is_some();
+    let timeout = request_timeout(r.headers);
     let original = r.model.clone();
     let mut tried: Vec<Arc<Deployment>> = Vec::new();
     let mut retries = 0u32;
@@ -221,9 +234,17 @@ pub async fn run(
             ctx.completion.in_flight = Some(InFlight::new(&dep.stats));
         }
         let t0 = Instant::now();
+        let call = match timeout {
+            Some(t) => Arc::new(Deployment {
+                timeout: t,
+                stream_timeout: t,
+                ..(*dep).clone()
+            }),
+            None => dep.clone(),
+        };
         let result = dispatch(
             state,
-            &dep,
+            &call,
             r.parsed.clone(),
             r.expect,
             &r.model,

@@ -70,7 +70,7 @@ impl Endpoints {
 }
 
 /// One callable deployment of a model group.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Deployment {
     /// `model_info.id`, or a stable hash of the entry.
     pub id: String,

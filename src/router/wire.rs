@@ -12,7 +12,7 @@ use crate::providers::bedrock::sigv4::Credentials;
 use crate::providers::gemini::vertex::{self, ServiceAccount};
 
 /// The wire format of a deployment.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub enum Wire {
     /// OpenAI-shaped (OpenAI-compatible providers, Azure): `Deployment::endpoints`.
     #[default]
@@ -30,7 +30,7 @@ pub enum Wire {
 }
 
 /// A Gemini model's endpoints.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Gemini {
     pub generate: Uri,
     /// `streamGenerateContent?alt=sse`
@@ -51,7 +51,7 @@ pub struct VertexAuth {
 }
 
 /// A Bedrock model's endpoints and signing material.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Bedrock {
     /// `https://bedrock-runtime.{region}.amazonaws.com` (or `api_base`).
     pub base: String,

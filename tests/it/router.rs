@@ -493,3 +493,28 @@ async fn health_checks_are_stored_and_run_in_the_background() {
     assert!(background >= 2, "{rows:?}");
     gw.gw.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_request_may_shorten_its_timeout() {
+    let slow = mock_slow(Duration::from_millis(400)).await;
+    let gw = TestGateway::start(&format!("model_list:\n{}", dep("m", &slow, "slow-1"))).await;
+    let call = |timeout: Option<&'static str>| {
+        let url = gw.url("/v1/chat/completions");
+        async move {
+            let auth = format!("Bearer {MASTER_KEY}");
+            let mut h = vec![("authorization", auth.as_str())];
+            if let Some(t) = timeout {
+                h.push(("x-tianji-timeout", t));
+            }
+            send(http::Method::POST, &url, &h, bytes::Bytes::from(ask("m"))).await
+        }
+    };
+    let e = call(Some("0.1")).await.assert_error(408);
+    assert!(
+        e["error"]["message"].as_str().unwrap().contains("0.1s"),
+        "{e}"
+    );
+    assert_eq!(call(None).await.status, 200);
+    assert_eq!(call(Some("5")).await.status, 200);
+    gw.gw.shutdown().await;
+}
