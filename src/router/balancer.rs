@@ -258,6 +258,12 @@ impl Balancer {
                 if deps.is_empty() {
                     continue;
                 }
+                let usage_based = weak.upgrade().is_some_and(|b| {
+                    b.policy().routing_strategy == super::strategy::Strategy::UsageBased
+                });
+                if usage_based {
+                    share_usage(&mut conn.clone(), &deps).await;
+                }
                 let keys: Vec<String> = deps
                     .iter()
                     .map(|(id, _)| format!("{COOLDOWN_KEY}{id}"))
@@ -277,6 +283,38 @@ impl Balancer {
                 }
             }
         });
+    }
+}
+
+/// Redis key of a deployment's requests and tokens in one minute (all instances).
+fn usage_key(id: &str, minute: u64) -> String {
+    format!("tianji:usage:{id}:{minute}")
+}
+
+/// Add this instance's new requests and tokens of the minute to Redis and read every
+/// instance's totals back (usage-based routing), in one round trip.
+async fn share_usage(conn: &mut redis::aio::ConnectionManager, deps: &[(String, Arc<Stats>)]) {
+    let mut pipe = redis::pipe();
+    let mut minutes = Vec::with_capacity(deps.len());
+    for (id, stats) in deps {
+        let (minute, rq, tk) = stats.take_unpushed();
+        let key = usage_key(id, minute);
+        if rq > 0 || tk > 0 {
+            pipe.cmd("HINCRBY").arg(&key).arg("r").arg(rq).ignore();
+            pipe.cmd("HINCRBY").arg(&key).arg("t").arg(tk).ignore();
+            pipe.cmd("EXPIRE").arg(&key).arg(120).ignore();
+        }
+        pipe.cmd("HMGET").arg(&key).arg("r").arg("t");
+        minutes.push(minute);
+    }
+    let got: redis::RedisResult<Vec<(Option<u64>, Option<u64>)>> = pipe.query_async(conn).await;
+    match got {
+        Ok(totals) => {
+            for (((_, stats), minute), (rq, tk)) in deps.iter().zip(minutes).zip(totals) {
+                stats.set_shared(minute, rq.unwrap_or(0), tk.unwrap_or(0));
+            }
+        }
+        Err(e) => tracing::debug!(error = %e, "could not share deployment usage"),
     }
 }
 

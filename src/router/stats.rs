@@ -31,6 +31,9 @@ pub struct Stats {
     /// Requests and tokens other instances counted this minute (usage-based routing).
     shared_requests: AtomicU64,
     shared_tokens: AtomicU64,
+    /// This instance's requests and tokens of the minute already added to Redis.
+    pushed_requests: AtomicU64,
+    pushed_tokens: AtomicU64,
 }
 
 /// What ended a call, as the router counts it.
@@ -65,6 +68,8 @@ impl Stats {
             self.fails.store(0, Relaxed);
             self.shared_requests.store(0, Relaxed);
             self.shared_tokens.store(0, Relaxed);
+            self.pushed_requests.store(0, Relaxed);
+            self.pushed_tokens.store(0, Relaxed);
         }
     }
 
@@ -149,6 +154,18 @@ impl Stats {
             self.requests.load(Relaxed),
             self.tokens.load(Relaxed),
         )
+    }
+
+    /// This instance's requests and tokens of the current minute not yet added to Redis
+    /// (marked as added), and the minute.
+    pub fn take_unpushed(&self) -> (u64, u64, u64) {
+        self.roll();
+        let minute = self.minute.load(Relaxed);
+        let rq = self.requests.load(Relaxed);
+        let tk = self.tokens.load(Relaxed);
+        let drq = rq.saturating_sub(self.pushed_requests.swap(rq, Relaxed));
+        let dtk = tk.saturating_sub(self.pushed_tokens.swap(tk, Relaxed));
+        (minute, drq, dtk)
     }
 
     /// What all instances together counted in `minute` (from Redis), minus this one's.

@@ -518,3 +518,59 @@ async fn a_request_may_shorten_its_timeout() {
     assert_eq!(call(Some("5")).await.status, 200);
     gw.gw.shutdown().await;
 }
+
+#[tokio::test]
+async fn usage_based_routing_shares_usage_and_rpm_across_instances() {
+    // counts are per minute: do not start just before one turns
+    let into_minute = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        % 60;
+    if into_minute > 52 {
+        tokio::time::sleep(Duration::from_secs(61 - into_minute)).await;
+    }
+    let (a, b) = (mock_good().await, mock_good().await);
+    let redis =
+        std::env::var("TIANJI_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+    let tag = uuid::Uuid::now_v7().simple().to_string();
+    let yaml = format!(
+        "model_list:
+  - model_name: m
+    tianji_params: {{model: openai/gpt-4o-mini, api_base: \"{}\", api_key: sk-up, rpm: 3}}
+    model_info: {{id: a-{tag}}}
+  - model_name: m
+    tianji_params: {{model: openai/gpt-4o-mini, api_base: \"{}\", api_key: sk-up}}
+    model_info: {{id: b-{tag}}}
+router_settings:
+  redis_url: \"{redis}\"
+  routing_strategy: usage-based-routing-v2
+",
+        a.base(),
+        b.base()
+    );
+    let one = TestGateway::start(&yaml).await;
+    let two = TestGateway::start(&yaml).await;
+    for _ in 0..20 {
+        assert_eq!(
+            one.post("/v1/chat/completions", &ask("m")).await.status,
+            200
+        );
+    }
+    // the least used first, and `a` no more once at its rpm
+    assert_eq!((a.requests().len(), b.requests().len()), (3, 17));
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    for _ in 0..10 {
+        assert_eq!(
+            two.post("/v1/chat/completions", &ask("m")).await.status,
+            200
+        );
+    }
+    assert_eq!(
+        a.requests().len(),
+        3,
+        "instance two did not see instance one's usage"
+    );
+    one.gw.shutdown().await;
+    two.gw.shutdown().await;
+}
