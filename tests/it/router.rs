@@ -574,3 +574,67 @@ router_settings:
     one.gw.shutdown().await;
     two.gw.shutdown().await;
 }
+
+#[tokio::test]
+async fn content_policy_default_fallbacks_retry_policy_and_pre_call_checks() {
+    let policy = MockUpstream::with(Arc::new(|_: &Recorded| {
+        Reply::status(
+            400,
+            json!({"error": {"message": "Your request was rejected as a result of our safety system.",
+                "type": "invalid_request_error", "code": "content_policy_violation"}}),
+        )
+    }))
+    .await;
+    let limited = MockUpstream::with(Arc::new(|_: &Recorded| {
+        Reply::status(
+            429,
+            json!({"error": {"message": "slow down", "type": "requests"}}),
+        )
+    }))
+    .await;
+    let (safe, spare, big, bad) = (
+        mock_good().await,
+        mock_good().await,
+        mock_good().await,
+        mock_failing().await,
+    );
+    let yaml = format!(
+        "model_list:\n{}{}{}{}{}  - model_name: tiny\n    tianji_params: {{model: openai/gpt-4o-mini, api_base: \"{}\", api_key: sk-up}}\n    model_info: {{id: tiny-1, max_input_tokens: 10}}\n{}router_settings:
+  content_policy_fallbacks: [{{strict: [safe]}}]
+  default_fallbacks: [spare]
+  context_window_fallbacks: [{{tiny: [big]}}]
+  enable_pre_call_checks: true
+  num_retries: 0
+  retry_policy: {{RateLimitErrorRetries: 1}}
+",
+        dep("strict", &policy, "strict-1"),
+        dep("safe", &safe, "safe-1"),
+        dep("spare", &spare, "spare-1"),
+        dep("flaky", &bad, "flaky-1"),
+        dep("busy", &limited, "busy-1"),
+        big.base(),
+        dep("big", &big, "big-1"),
+    );
+    let gw = TestGateway::start(&yaml).await;
+    // content policy: its own fallbacks
+    let r = gw.post("/v1/chat/completions", &ask("strict")).await;
+    assert_eq!(header(&r, "x-tianji-model-id"), "safe-1", "{}", r.text());
+    // a group without fallbacks of its own: default_fallbacks (num_retries 0: no retry first)
+    let r = gw.post("/v1/chat/completions", &ask("flaky")).await;
+    assert_eq!(header(&r, "x-tianji-model-id"), "spare-1", "{}", r.text());
+    assert_eq!(header(&r, "x-tianji-attempted-retries"), "0");
+    assert_eq!(bad.requests().len(), 1);
+    // retry_policy: one retry for rate limits (the only deployment, so the same one), then
+    // the default fallback
+    let r = gw.post("/v1/chat/completions", &ask("busy")).await;
+    assert_eq!(header(&r, "x-tianji-model-id"), "spare-1", "{}", r.text());
+    assert_eq!(header(&r, "x-tianji-attempted-retries"), "1");
+    assert_eq!(limited.requests().len(), 2);
+    // pre-call check: a prompt over tiny's max_input_tokens never reaches it
+    let long = json!({"model": "tiny", "messages": [{"role": "user", "content": "x".repeat(400)}]});
+    let before = big.requests().len();
+    let r = gw.post("/v1/chat/completions", &long.to_string()).await;
+    assert_eq!(header(&r, "x-tianji-model-id"), "big-1", "{}", r.text());
+    assert_eq!(big.requests().len(), before + 1);
+    gw.gw.shutdown().await;
+}
