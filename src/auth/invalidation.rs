@@ -46,6 +46,16 @@ impl Bus {
         })
     }
 
+    /// Whether Redis answers within `within`, on a connection of its own (so a slow or dead
+    /// Redis never disturbs the shared connection).
+    pub async fn ping(&self, within: Duration) -> bool {
+        let check = async {
+            let mut c = self.client.get_multiplexed_async_connection().await?;
+            redis::cmd("PING").query_async::<String>(&mut c).await
+        };
+        matches!(tokio::time::timeout(within, check).await, Ok(Ok(_)))
+    }
+
     /// A handle on the Redis connection (for other shared state).
     pub fn conn(&self) -> redis::aio::ConnectionManager {
         self.conn.clone()
