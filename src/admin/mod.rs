@@ -27,7 +27,7 @@ use serde_json::{Map, Value};
 use crate::auth::{AuthError, Principal};
 use crate::body::Body;
 use crate::error::json_response;
-use crate::pipeline::parse::{RequestError, read_body};
+use crate::pipeline::parse::{RequestError, read_declared};
 use crate::state::AppState;
 use crate::store::{Store, StoreError};
 
@@ -629,12 +629,7 @@ pub async fn handle(
         _ => String::new(),
     };
     let (parts, body) = req.into_parts();
-    let declared = parts
-        .headers
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|s| s.parse::<u64>().ok());
-    let body = read_body(body, declared, state.max_body_bytes).await?;
+    let body = read_declared(&parts.headers, body, state.max_body_bytes).await?;
     let call = Call {
         state,
         store,

@@ -11,7 +11,7 @@ use serde_json::{Map, Value, json};
 use super::{AdminError, AdminRoute, ok};
 use crate::auth::{Changed, Principal};
 use crate::body::Body;
-use crate::pipeline::parse::read_body;
+use crate::pipeline::parse::read_declared;
 use crate::router::policy::Fallbacks;
 use crate::state::AppState;
 use crate::store::Query;
@@ -92,12 +92,7 @@ pub async fn handle(
     }
     let query = req.uri().query().map(str::to_string);
     let (parts, body) = req.into_parts();
-    let declared = parts
-        .headers
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|s| s.parse::<u64>().ok());
-    let body = read_body(body, declared, state.max_body_bytes).await?;
+    let body = read_declared(&parts.headers, body, state.max_body_bytes).await?;
     let model = path_key.unwrap_or_default();
     match (route, method) {
         (AdminRoute::FallbackCreate, _) => create(state, &body).await,

@@ -712,12 +712,7 @@ pub async fn authenticated_body(
     let principal = state.auth.authenticate(req.headers()).await?;
     crate::auth::access::check_route(&principal, req.uri().path())?;
     let (parts, body) = req.into_parts();
-    let declared = parts
-        .headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|s| s.parse::<u64>().ok());
-    let raw = parse::read_body(body, declared, state.max_body_bytes).await?;
+    let raw = parse::read_declared(&parts.headers, body, state.max_body_bytes).await?;
     Ok((principal, parts, raw))
 }
 
@@ -798,17 +793,9 @@ fn spend_row(
     peer: SocketAddr,
     ctx: &RequestCtx,
 ) -> Box<crate::spend::record::SpendRow> {
-    use crate::auth::Principal;
     use crate::spend::record::{Caller, SpendRow};
     let (call_type, endpoint) = call_type(expect);
-    let caller = match principal {
-        Principal::Key(c) => Caller::Key(c.key.clone(), c.team.clone()),
-        Principal::Master => state
-            .auth
-            .master_hash()
-            .map_or(Caller::Open, |h| Caller::Master(h.clone())),
-        Principal::Open => Caller::Open,
-    };
+    let caller = Caller::of(principal, state.auth.master_hash());
     let row = SpendRow {
         request_id: ctx.call_id,
         call_type,

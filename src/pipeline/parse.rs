@@ -56,6 +56,15 @@ impl RequestError {
     }
 }
 
+/// Read a request body within `limit`, refusing at once a declared `Content-Length` over it.
+pub async fn read_declared(
+    headers: &http::HeaderMap,
+    body: hyper::body::Incoming,
+    limit: usize,
+) -> Result<Bytes, RequestError> {
+    read_body(body, super::multipart::declared_length(headers), limit).await
+}
+
 /// Read a whole body, refusing more than `limit` bytes (413).
 pub async fn read_body(
     body: Incoming,

@@ -89,14 +89,7 @@ pub async fn side_call(
     c.deployment = side.dep;
     let slot = state.spend.slot().await;
     let row = slot.is_some().then(|| {
-        let caller = match principal {
-            Principal::Key(k) => Caller::Key(k.key.clone(), k.team.clone()),
-            Principal::Master => state
-                .auth
-                .master_hash()
-                .map_or(Caller::Open, |h| Caller::Master(h.clone())),
-            Principal::Open => Caller::Open,
-        };
+        let caller = Caller::of(principal, state.auth.master_hash());
         Box::new(SpendRow {
             request_id: ctx.call_id,
             call_type: side.call_type,

@@ -24,6 +24,18 @@ pub enum Caller {
     Open,
 }
 
+impl Caller {
+    /// The caller behind `principal` (`master_hash`: the master key's, when one is set).
+    pub fn of(principal: &crate::auth::Principal, master_hash: Option<&Arc<str>>) -> Self {
+        use crate::auth::Principal;
+        match principal {
+            Principal::Key(k) => Caller::Key(k.key.clone(), k.team.clone()),
+            Principal::Master => master_hash.map_or(Caller::Open, |h| Caller::Master(h.clone())),
+            Principal::Open => Caller::Open,
+        }
+    }
+}
+
 /// What went wrong, for a failed request (in SpendLogs `metadata.error_information`).
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ErrorInformation {
