@@ -220,6 +220,7 @@ pub async fn run(
     };
     let uploading = r.upload.is_some();
     let timeout = request_timeout(r.headers);
+    let again = policy.may_try_again();
     let original = r.model.clone();
     let mut tried: Vec<Arc<Deployment>> = Vec::new();
     let mut retries = 0u32;
@@ -245,7 +246,12 @@ pub async fn run(
         let result = dispatch(
             state,
             &call,
-            r.parsed.clone(),
+            // a copy only when another attempt may need the request again
+            if again {
+                r.parsed.clone()
+            } else {
+                std::mem::take(&mut r.parsed)
+            },
             r.expect,
             &r.model,
             r.principal,

@@ -210,7 +210,7 @@ impl ParsedRequest {
 }
 
 /// What the gateway read from a request body.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct ParsedRequest {
     /// The body exactly as received.
     pub raw: Bytes,

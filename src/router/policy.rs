@@ -258,6 +258,17 @@ impl Policy {
         }
     }
 
+    /// Whether a failed attempt can ever be followed by another (retries or fallbacks set).
+    pub fn may_try_again(&self) -> bool {
+        self.num_retries > 0
+            || self.retry_policy != RetryPolicy::default()
+            || !self.model_group_retry_policy.is_empty()
+            || !self.fallbacks.0.is_empty()
+            || !self.default_fallbacks.is_empty()
+            || !self.context_window_fallbacks.0.is_empty()
+            || !self.content_policy_fallbacks.0.is_empty()
+    }
+
     pub fn cooldown(&self) -> Duration {
         Duration::try_from_secs_f64(self.cooldown_time).unwrap_or(Duration::ZERO)
     }
