@@ -188,7 +188,7 @@ impl Default for Policy {
 /// Why a router settings change is refused.
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyError {
-    #[error("router settings: {0}")]
+    #[error("{0}")]
     Invalid(String),
 }
 
