@@ -7,6 +7,7 @@ pub mod admin;
 pub mod auth;
 pub mod batches;
 pub mod body;
+pub mod cache;
 pub mod config;
 pub mod error;
 pub mod health;

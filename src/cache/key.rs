@@ -1,0 +1,224 @@
+//! Response cache keys: a hash over everything in a request that changes the answer (the model
+//! group, messages, tools, every sampling parameter, `response_format`, `n`, ...), with object
+//! members in a canonical order, plus the caller's scope and the namespace, so one tenant never
+//! reads another's entries unless the scope is `global`. Members that do not change the answer
+//! (`stream`, `stream_options`, `user`, `metadata`, `cache`, `tags`, the gateway's own controls)
+//! are left out, so a streamed and a plain request share an entry.
+
+use serde::Deserialize;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+/// Request members that never change the answer.
+const IGNORED: &[&str] = &[
+    "model",
+    "stream",
+    "stream_options",
+    "user",
+    "metadata",
+    "cache",
+    "tags",
+    "mock_response",
+    "timeout",
+    "num_retries",
+    "fallbacks",
+    "litellm_metadata",
+];
+
+/// Who may share an entry (`cache_params.scope`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    /// Every caller.
+    Global,
+    /// The keys of one team; a key without a team only with itself.
+    #[default]
+    Team,
+    /// One key.
+    Key,
+}
+
+/// The caller, as far as the scope needs it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Caller<'a> {
+    /// sha256 hex of the key (the master key's for admins).
+    pub key: &'a str,
+    pub team: Option<&'a str>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("the request body is not a JSON object")]
+    NotAnObject,
+}
+
+/// Write `v` with object members sorted by name (serde_json's map keeps them sorted already;
+/// arrays keep their order, which matters).
+fn canonical(v: &Value, out: &mut Vec<u8>) {
+    match v {
+        Value::Object(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort();
+            out.push(b'{');
+            for (i, k) in keys.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                // a String always serializes
+                out.extend_from_slice(Value::String((*k).clone()).to_string().as_bytes());
+                out.push(b':');
+                canonical(&m[k.as_str()], out);
+            }
+            out.push(b'}');
+        }
+        Value::Array(a) => {
+            out.push(b'[');
+            for (i, x) in a.iter().enumerate() {
+                if i > 0 {
+                    out.push(b',');
+                }
+                canonical(x, out);
+            }
+            out.push(b']');
+        }
+        other => out.extend_from_slice(other.to_string().as_bytes()),
+    }
+}
+
+/// The scope part of a key.
+fn scope_of(scope: Scope, caller: Caller<'_>) -> String {
+    match (scope, caller.team) {
+        (Scope::Global, _) => "global".to_string(),
+        (Scope::Team, Some(t)) => format!("team:{t}"),
+        (Scope::Team | Scope::Key, _) => format!("key:{}", caller.key),
+    }
+}
+
+/// The cache key of a request to `group` with this `body`:
+/// `tianji:cache:{namespace}:{sha256 hex}`.
+pub fn key(
+    group: &str,
+    body: &[u8],
+    scope: Scope,
+    caller: Caller<'_>,
+    namespace: Option<&str>,
+) -> Result<String, KeyError> {
+    let v: Value = serde_json::from_slice(body).map_err(|_| KeyError::NotAnObject)?;
+    let Value::Object(mut m) = v else {
+        return Err(KeyError::NotAnObject);
+    };
+    for k in IGNORED {
+        m.remove(*k);
+    }
+    let mut buf = Vec::with_capacity(body.len() + 64);
+    canonical(&Value::Object(m), &mut buf);
+    let mut h = Sha256::new();
+    h.update(group.as_bytes());
+    h.update([0]);
+    h.update(scope_of(scope, caller).as_bytes());
+    h.update([0]);
+    h.update(&buf);
+    let d = h.finalize();
+    let mut hex = String::with_capacity(64);
+    for b in d.iter() {
+        hex.push_str(&format!("{b:02x}"));
+    }
+    Ok(format!(
+        "tianji:cache:{}:{hex}",
+        namespace.filter(|n| !n.is_empty()).unwrap_or("default")
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn k(body: Value, scope: Scope, caller: Caller<'_>) -> String {
+        key("g", body.to_string().as_bytes(), scope, caller, None).unwrap()
+    }
+
+    const ALICE: Caller<'static> = Caller {
+        key: "a",
+        team: Some("t1"),
+    };
+    const BOB: Caller<'static> = Caller {
+        key: "b",
+        team: Some("t1"),
+    };
+    const EVE: Caller<'static> = Caller {
+        key: "e",
+        team: Some("t2"),
+    };
+    const LONE: Caller<'static> = Caller {
+        key: "l",
+        team: None,
+    };
+
+    #[test]
+    fn everything_that_changes_the_answer_is_in_the_key() {
+        let base = json!({"model": "x", "messages": [{"role": "user", "content": "hi"}], "temperature": 0.2});
+        let same = k(base.clone(), Scope::Team, ALICE);
+        // member order, streaming, user and metadata do not matter
+        let reordered = json!({"temperature": 0.2, "stream": true, "user": "u", "metadata": {"a": 1},
+            "messages": [{"content": "hi", "role": "user"}], "model": "other-alias"});
+        assert_eq!(k(reordered, Scope::Team, ALICE), same);
+        // every parameter does
+        for change in [
+            json!({"temperature": 0.3}),
+            json!({"n": 2}),
+            json!({"tools": [{"type": "function", "function": {"name": "f"}}]}),
+            json!({"response_format": {"type": "json_object"}}),
+            json!({"top_p": 0.5}),
+            json!({"messages": [{"role": "user", "content": "hello"}]}),
+            json!({"messages": [{"role": "system", "content": "hi"}]}),
+        ] {
+            let mut b = base.clone();
+            b.as_object_mut()
+                .unwrap()
+                .extend(change.as_object().unwrap().clone());
+            assert_ne!(k(b, Scope::Team, ALICE), same, "{change}");
+        }
+        // message order matters
+        let two = json!({"messages": [{"role": "user", "content": "a"}, {"role": "user", "content": "b"}]});
+        let swapped = json!({"messages": [{"role": "user", "content": "b"}, {"role": "user", "content": "a"}]});
+        assert_ne!(k(two, Scope::Team, ALICE), k(swapped, Scope::Team, ALICE));
+        // the group and the namespace do
+        let body = base.to_string();
+        assert_ne!(
+            key("g2", body.as_bytes(), Scope::Team, ALICE, None).unwrap(),
+            same
+        );
+        let spaced = key("g", body.as_bytes(), Scope::Team, ALICE, Some("ns")).unwrap();
+        assert!(spaced.starts_with("tianji:cache:ns:"), "{spaced}");
+    }
+
+    #[test]
+    fn scopes_separate_tenants() {
+        let b = json!({"messages": [{"role": "user", "content": "hi"}]});
+        // team (default): one team shares, another does not, a key without a team is alone
+        assert_eq!(
+            k(b.clone(), Scope::Team, ALICE),
+            k(b.clone(), Scope::Team, BOB)
+        );
+        assert_ne!(
+            k(b.clone(), Scope::Team, ALICE),
+            k(b.clone(), Scope::Team, EVE)
+        );
+        assert_ne!(
+            k(b.clone(), Scope::Team, LONE),
+            k(b.clone(), Scope::Team, ALICE)
+        );
+        // key: nobody shares; global: everybody
+        assert_ne!(
+            k(b.clone(), Scope::Key, ALICE),
+            k(b.clone(), Scope::Key, BOB)
+        );
+        assert_eq!(
+            k(b.clone(), Scope::Global, ALICE),
+            k(b.clone(), Scope::Global, EVE)
+        );
+        assert!(key("g", b"[1]", Scope::Team, ALICE, None).is_err());
+        assert!(key("g", b"{", Scope::Team, ALICE, None).is_err());
+    }
+}
