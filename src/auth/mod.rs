@@ -239,9 +239,9 @@ pub fn token_hex(key: &str) -> String {
     hex(&digest(key))
 }
 
-/// Lower-case hex of a digest.
-fn hex(d: &[u8; 32]) -> String {
-    let mut s = String::with_capacity(64);
+/// Lower-case hex of bytes (a digest).
+pub fn hex(d: &[u8]) -> String {
+    let mut s = String::with_capacity(d.len() * 2);
     for &b in d {
         s.push(char::from(b"0123456789abcdef"[usize::from(b >> 4)]));
         s.push(char::from(b"0123456789abcdef"[usize::from(b & 15)]));

@@ -64,8 +64,8 @@ fn canonical(v: &Value, out: &mut Vec<u8>) {
                 if i > 0 {
                     out.push(b',');
                 }
-                // a String always serializes
-                out.extend_from_slice(Value::String((*k).clone()).to_string().as_bytes());
+                // writing a string into a Vec cannot fail
+                let _ = serde_json::to_writer(&mut *out, k);
                 out.push(b':');
                 canonical(&m[k.as_str()], out);
             }
@@ -118,11 +118,7 @@ pub fn key(
     h.update(scope_of(scope, caller).as_bytes());
     h.update([0]);
     h.update(&buf);
-    let d = h.finalize();
-    let mut hex = String::with_capacity(64);
-    for b in d.iter() {
-        hex.push_str(&format!("{b:02x}"));
-    }
+    let hex = crate::auth::hex(&h.finalize());
     Ok(format!(
         "tianji:cache:{}:{hex}",
         namespace.filter(|n| !n.is_empty()).unwrap_or("default")

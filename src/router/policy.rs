@@ -244,7 +244,7 @@ impl Policy {
             .unwrap_or(&self.retry_policy);
         let set = match class {
             ErrorClass::BadRequest => p.bad_request,
-            ErrorClass::ContextWindow => p.bad_request.map(|_| 0),
+            ErrorClass::ContextWindow => None,
             ErrorClass::ContentPolicy => p.content_policy,
             ErrorClass::Authentication | ErrorClass::NotFound => p.authentication,
             ErrorClass::Timeout => p.timeout,
