@@ -34,6 +34,8 @@ pub enum StateError {
     ProviderBudget(#[from] crate::spend::provider_budget::ProviderBudgetError),
     #[error(transparent)]
     Router(#[from] crate::router::policy::PolicyError),
+    #[error(transparent)]
+    Cache(#[from] crate::cache::CacheError),
     #[error("redis ({url}): {source}")]
     Redis {
         url: String,
@@ -74,6 +76,8 @@ pub struct AppState {
     pub priorities: Option<crate::limits::priority::Priorities>,
     /// `general_settings.global_max_parallel_requests`
     pub global_max_parallel: Option<u64>,
+    /// The response cache (`tianji_settings.cache`).
+    pub cache: Option<Arc<crate::cache::Cache>>,
 }
 
 /// Rate-limit settings: config, and the window and slot life from the environment
@@ -123,6 +127,19 @@ impl AppState {
             .config
             .router_settings
             .redis_url(|k| loaded.env.get(k));
+        let cache = match &loaded.config.tianji_settings {
+            t if !t.cache => None,
+            t => {
+                let params = t.cache_params.clone().unwrap_or_default();
+                if connect_database {
+                    let c = crate::cache::Cache::connect(&params, redis_url.as_deref()).await?;
+                    Some(Arc::new(c))
+                } else {
+                    params.settings().map_err(crate::cache::CacheError::from)?;
+                    None
+                }
+            }
+        };
         let bus = match redis_url {
             Some(url) if connect_database => {
                 Some(Arc::new(Bus::connect(&url).await.map_err(|source| {
@@ -232,6 +249,7 @@ impl AppState {
                 &t.priority_reservation_settings,
             ),
             global_max_parallel: g.global_max_parallel_requests,
+            cache,
             models,
             router,
             health: ArcSwap::from_pointee(None),
@@ -286,6 +304,15 @@ impl AppState {
             }
         }
         self.spend.ledger.forget(changed);
+        if let Some(cache) = &self.cache {
+            for c in changed {
+                match c {
+                    Changed::CacheEntries(keys) => cache.forget_local(Some(keys)),
+                    Changed::CacheAll => cache.forget_local(None),
+                    _ => {}
+                }
+            }
+        }
         if changed
             .iter()
             .any(|c| matches!(c, Changed::Models | Changed::All))
@@ -328,7 +355,7 @@ pub fn db_entry(row: &serde_json::Value) -> Option<ModelEntry> {
 }
 
 /// A URL with its password hidden.
-fn redact(url: &str) -> String {
+pub fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(s), Some(at)) if at > s => format!("{}://***@{}", &url[..s], &url[at + 1..]),
         _ => url.to_string(),

@@ -13,7 +13,7 @@ COPY "TianjiLLM_SpendLogs"
     ("request_id", "call_type", "api_key", "spend", "total_tokens", "prompt_tokens",
      "completion_tokens", "startTime", "endTime", "request_duration_ms", "completionStartTime",
      "model", "model_id", "model_group", "custom_llm_provider", "api_base", "user", "metadata",
-     "cache_hit", "request_tags", "team_id", "organization_id", "end_user",
+     "cache_hit", "cache_key", "request_tags", "team_id", "organization_id", "end_user",
      "requester_ip_address", "messages", "response", "status", "litellm_call_id")
 FROM STDIN BINARY;
 

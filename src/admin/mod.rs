@@ -4,6 +4,7 @@
 
 mod audit;
 mod budgets;
+mod cache;
 mod db;
 pub mod duration;
 mod end_users;
@@ -122,6 +123,10 @@ pub enum AdminRoute {
     FallbackItem,
     /// GET, and PATCH for admins.
     RouterSettings,
+    CachePing,
+    CacheDelete,
+    CacheFlushAll,
+    CacheRedisInfo,
 }
 
 /// The least privilege a route needs.
@@ -182,7 +187,9 @@ impl AdminRoute {
             | EndUserDailyActivity
             | ProviderBudgets
             | FallbackItem
-            | RouterSettings => Method::GET,
+            | RouterSettings
+            | CachePing
+            | CacheRedisInfo => Method::GET,
             OrgUpdate | OrgMemberUpdate => Method::PATCH,
             OrgDelete | OrgMemberDelete => Method::DELETE,
             _ => Method::POST,
@@ -341,6 +348,10 @@ impl AdminRoute {
         ("/end_user/daily/activity", AdminRoute::EndUserDailyActivity),
         ("/customer/daily/activity", AdminRoute::EndUserDailyActivity),
         ("/provider/budgets", AdminRoute::ProviderBudgets),
+        ("/cache/ping", AdminRoute::CachePing),
+        ("/cache/delete", AdminRoute::CacheDelete),
+        ("/cache/flushall", AdminRoute::CacheFlushAll),
+        ("/cache/redis/info", AdminRoute::CacheRedisInfo),
     ];
 }
 
@@ -366,6 +377,9 @@ pub enum AdminError {
     Body(#[from] RequestError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The response cache is off or its Redis does not answer.
+    #[error("{0}")]
+    CacheUnavailable(String),
 }
 
 impl AdminError {
@@ -387,6 +401,7 @@ impl AdminError {
                 StatusCode::BAD_REQUEST
             }
             AdminError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+            AdminError::CacheUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
     pub fn error_type(&self) -> &'static str {
@@ -395,6 +410,7 @@ impl AdminError {
             AdminError::Forbidden(_) => "permission_error",
             AdminError::NoDatabase => "no_db_connection",
             AdminError::NotFound { .. } => "not_found_error",
+            AdminError::CacheUnavailable(_) => "cache_ping_error",
             AdminError::Store(_) if self.status() == StatusCode::SERVICE_UNAVAILABLE => {
                 "no_db_connection"
             }
@@ -612,6 +628,15 @@ pub async fn handle(
         // live router state, persisted when a database is configured
         return router::handle(state, route, &principal, path_key, req).await;
     }
+    if matches!(
+        route,
+        AdminRoute::CachePing
+            | AdminRoute::CacheDelete
+            | AdminRoute::CacheFlushAll
+            | AdminRoute::CacheRedisInfo
+    ) {
+        return cache::handle(state, route, req).await;
+    }
     if route == AdminRoute::ProviderBudgets {
         // In-memory (and Redis) state: no database needed.
         return match &state.spend.providers {
@@ -737,7 +762,11 @@ pub async fn handle(
         AdminRoute::ProviderBudgets
         | AdminRoute::FallbackCreate
         | AdminRoute::FallbackItem
-        | AdminRoute::RouterSettings => Err(AdminError::NoDatabase),
+        | AdminRoute::RouterSettings
+        | AdminRoute::CachePing
+        | AdminRoute::CacheDelete
+        | AdminRoute::CacheFlushAll
+        | AdminRoute::CacheRedisInfo => Err(AdminError::NoDatabase),
     }
 }
 

@@ -110,6 +110,10 @@ pub enum Changed {
     Models,
     /// Router settings changed at run time: reload them.
     RouterSettings,
+    /// Response cache entries deleted (`/cache/delete`): drop them from the local tier.
+    CacheEntries(Vec<String>),
+    /// The response cache was flushed (`/cache/flushall`).
+    CacheAll,
 }
 
 impl Changed {
@@ -127,6 +131,9 @@ impl Changed {
             Changed::All => "all:".to_string(),
             Changed::Models => "models:".to_string(),
             Changed::RouterSettings => "router:".to_string(),
+            // cache keys hold no spaces (namespaces are checked)
+            Changed::CacheEntries(keys) => format!("cache_entries:{}", keys.join(" ")),
+            Changed::CacheAll => "cache_all:".to_string(),
         }
     }
 
@@ -149,6 +156,8 @@ impl Changed {
             "all" => Changed::All,
             "models" => Changed::Models,
             "router" => Changed::RouterSettings,
+            "cache_entries" => Changed::CacheEntries(id.split(' ').map(str::to_string).collect()),
+            "cache_all" => Changed::CacheAll,
             _ => return None,
         })
     }
@@ -240,7 +249,10 @@ impl Directory {
                 self.end_users.invalidate(e).await;
                 return;
             }
-            Changed::Models | Changed::RouterSettings => return,
+            Changed::Models
+            | Changed::RouterSettings
+            | Changed::CacheEntries(_)
+            | Changed::CacheAll => return,
             Changed::Team(t) => self.teams.invalidate(t).await,
             Changed::User(u) => self.users.invalidate(u).await,
             Changed::Org(o) => self.orgs.invalidate(o).await,
@@ -280,6 +292,8 @@ mod tests {
             },
             Changed::EndUser("e".into()),
             Changed::All,
+            Changed::CacheEntries(vec!["tianji:cache:a:1".into(), "tianji:cache:b:2".into()]),
+            Changed::CacheAll,
         ] {
             assert_eq!(Changed::decode(&c.encode()), Some(c));
         }

@@ -94,20 +94,20 @@ fn scope_of(scope: Scope, caller: Caller<'_>) -> String {
     }
 }
 
-/// The cache key of a request to `group` with this `body`:
-/// `tianji:cache:{namespace}:{sha256 hex}`.
-pub fn key(
+/// sha256 hex over the group, the scope and the canonical body without the ignored members
+/// (and `also_ignored`).
+fn digest(
     group: &str,
     body: &[u8],
     scope: Scope,
     caller: Caller<'_>,
-    namespace: Option<&str>,
+    also_ignored: &[&str],
 ) -> Result<String, KeyError> {
     let v: Value = serde_json::from_slice(body).map_err(|_| KeyError::NotAnObject)?;
     let Value::Object(mut m) = v else {
         return Err(KeyError::NotAnObject);
     };
-    for k in IGNORED {
+    for k in IGNORED.iter().chain(also_ignored) {
         m.remove(*k);
     }
     let mut buf = Vec::with_capacity(body.len() + 64);
@@ -118,11 +118,42 @@ pub fn key(
     h.update(scope_of(scope, caller).as_bytes());
     h.update([0]);
     h.update(&buf);
-    let hex = crate::auth::hex(&h.finalize());
-    Ok(format!(
-        "tianji:cache:{}:{hex}",
+    Ok(crate::auth::hex(&h.finalize()))
+}
+
+fn namespaced(namespace: Option<&str>, rest: &str) -> String {
+    format!(
+        "tianji:cache:{}:{rest}",
         namespace.filter(|n| !n.is_empty()).unwrap_or("default")
-    ))
+    )
+}
+
+/// The cache key of a request to `group` with this `body`:
+/// `tianji:cache:{namespace}:{sha256 hex}`.
+pub fn key(
+    group: &str,
+    body: &[u8],
+    scope: Scope,
+    caller: Caller<'_>,
+    namespace: Option<&str>,
+) -> Result<String, KeyError> {
+    let hex = digest(group, body, scope, caller, &[])?;
+    Ok(namespaced(namespace, &hex))
+}
+
+/// The semantic cache partition of a request: like its key, but without the prompt
+/// (`messages`, `prompt`), so requests that differ only in their prompt are compared by
+/// meaning: `tianji:cache:{namespace}:semantic:{sha256 hex}` (also the Redis hash holding the
+/// partition's vectors).
+pub fn partition(
+    group: &str,
+    body: &[u8],
+    scope: Scope,
+    caller: Caller<'_>,
+    namespace: Option<&str>,
+) -> Result<String, KeyError> {
+    let hex = digest(group, body, scope, caller, &["messages", "prompt"])?;
+    Ok(namespaced(namespace, &format!("semantic:{hex}")))
 }
 
 #[cfg(test)]
@@ -215,6 +246,14 @@ mod tests {
             k(b.clone(), Scope::Global, EVE)
         );
         assert!(key("g", b"[1]", Scope::Team, ALICE, None).is_err());
+        // a partition leaves the prompt out, nothing else
+        let p =
+            |b: Value| partition("g", b.to_string().as_bytes(), Scope::Team, ALICE, None).unwrap();
+        let hi = json!({"messages": [{"role": "user", "content": "hi"}], "temperature": 1});
+        let yo = json!({"messages": [{"role": "user", "content": "yo"}], "temperature": 1});
+        assert_eq!(p(hi.clone()), p(yo));
+        assert_ne!(p(hi.clone()), p(json!({"messages": [], "temperature": 0})));
+        assert!(p(hi).starts_with("tianji:cache:default:semantic:"));
         assert!(key("g", b"{", Scope::Team, ALICE, None).is_err());
     }
 }

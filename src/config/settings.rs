@@ -198,6 +198,11 @@ pub struct TianjiSettings {
     pub content_policy_fallbacks: Option<crate::router::policy::Fallbacks>,
     /// Default `num_retries` (`router_settings.num_retries` wins).
     pub num_retries: Option<u32>,
+    /// Turn the response cache on (see `cache_params`).
+    #[serde(default)]
+    pub cache: bool,
+    /// The response cache: tiers, TTL, namespace, scope, mode, semantic cache.
+    pub cache_params: Option<crate::cache::CacheParams>,
 }
 
 /// `tianji_settings.default_internal_user_params`

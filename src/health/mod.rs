@@ -66,7 +66,7 @@ pub async fn readiness(state: &AppState) -> Response<Body> {
         "status": if ok { "healthy" } else { "unhealthy" },
         "db": db,
         "redis": redis,
-        "cache": null,
+        "cache": state.cache.as_ref().map(|c| c.kind.name()),
         "rate_limits": rate_limits,
         "tianji_version": env!("CARGO_PKG_VERSION"),
     });

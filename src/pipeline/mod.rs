@@ -4,6 +4,7 @@
 
 mod answer;
 mod attempts;
+pub mod cached;
 pub mod members;
 pub mod mock;
 pub mod multipart;
@@ -57,6 +58,10 @@ pub struct RequestCtx {
     /// Retries (within a model group) and fallbacks (to other groups) made.
     pub attempted_retries: u32,
     pub attempted_fallbacks: u32,
+    /// The response cache's part (key, hit), when it applies.
+    pub cache: Option<cached::CacheUse>,
+    /// A miss's answer to store once complete (taken by the stream relay for streams).
+    pub cache_pending: Option<crate::cache::Pending>,
 }
 
 impl RequestCtx {
@@ -74,6 +79,8 @@ impl RequestCtx {
             outward: None,
             attempted_retries: 0,
             attempted_fallbacks: 0,
+            cache: None,
+            cache_pending: None,
         }
     }
 }
@@ -334,7 +341,24 @@ async fn llm(
         groups,
     };
     let mut granted = authorize(dir, &principal, ask).await?;
+    // per-request cache controls (body and headers), each one the key may set
+    let controls = match &state.cache {
+        Some(_) => Some(crate::cache::Controls::of(
+            &parsed.raw,
+            !parsed.cache_controls.is_empty(),
+            &parts.headers,
+        )?),
+        None => None,
+    };
+    let header_controls = controls.as_ref().map_or(&[][..], |c| &c.header_names[..]);
     crate::auth::access::check_cache_controls(&principal, &parsed.cache_controls)?;
+    crate::auth::access::check_cache_controls(
+        &principal,
+        &header_controls
+            .iter()
+            .map(|n| n.to_string())
+            .collect::<Vec<_>>(),
+    )?;
 
     // model budgets; a spent one switches to the key's first budget fallback within budget
     let mb = &state.model_budgets;
@@ -464,8 +488,29 @@ async fn llm(
         row,
     ));
 
+    // the response cache: a hit answers here, a miss notes what to store
+    let cache_plan = match (&state.cache, controls) {
+        (Some(c), Some(controls)) if upload.is_none() && parsed.mock_response.is_none() => {
+            let key_hash = principal_key_hash(state, &principal);
+            let caller = crate::cache::key::Caller {
+                key: &key_hash,
+                team: principal_team(&principal),
+            };
+            c.plan(call_type(expect).0, &model, &parsed.raw, controls, caller)
+                .map(|p| (c.clone(), p))
+        }
+        _ => None,
+    };
+    if let Some((cache, plan)) = cache_plan {
+        ctx.completion.cache_key = Some(plan.key.clone());
+        match cached::lookup(state, &cache, plan, &parsed, ctx).await {
+            cached::Looked::Hit(resp) => return Ok(resp),
+            cached::Looked::Miss(pending) => ctx.cache_pending = pending,
+        }
+    }
+
     let end_user = end_user.map(str::to_string);
-    attempts::run(
+    let result = attempts::run(
         state,
         attempts::Request {
             parsed,
@@ -482,7 +527,34 @@ async fn llm(
         },
         ctx,
     )
-    .await
+    .await;
+    // a whole answer is stored now (a stream's relay stores it at its end)
+    if let (Some(pending), Ok(resp)) = (ctx.cache_pending.take(), &result) {
+        cached::store_whole(pending, resp, ctx);
+    }
+    result
+}
+
+/// The sha256 hex of the caller's key (the master key's for admins; "" on an open gateway).
+fn principal_key_hash(state: &AppState, principal: &crate::auth::Principal) -> String {
+    use crate::auth::Principal;
+    match principal {
+        Principal::Key(k) => k.key.token.clone(),
+        Principal::Master => state
+            .auth
+            .master_hash()
+            .map(|h| h.to_string())
+            .unwrap_or_default(),
+        Principal::Open => String::new(),
+    }
+}
+
+/// The caller's team, if its key has one.
+fn principal_team(principal: &crate::auth::Principal) -> Option<&str> {
+    match principal {
+        crate::auth::Principal::Key(k) => k.key.team_id.as_deref(),
+        _ => None,
+    }
 }
 
 /// One attempt of an admitted request on `dep` (a deployment of group `model`): the client's
@@ -634,7 +706,8 @@ async fn dispatch(
             completion,
         )
         .sealing(sealer)
-        .answering_as(ctx.outward.map(|o| o.stream(&dep.model_name)));
+        .answering_as(ctx.outward.map(|o| o.stream(&dep.model_name)))
+        .recording(ctx.cache_pending.take());
         let mut out = Response::new(Body::Relay(Box::new(relay)));
         copy_content_type(&head, &mut out, "text/event-stream");
         out.headers_mut().insert(

@@ -46,6 +46,10 @@ pub struct Completion {
     pub model_budget: Option<crate::limits::model_budget::Booking>,
     /// The attempt in flight on its deployment (for the router), until the answer ends.
     pub in_flight: Option<crate::router::balancer::InFlight>,
+    /// Answered from the response cache: nothing was spent upstream.
+    pub cache_hit: bool,
+    /// The response cache key, when the cache applied.
+    pub cache_key: Option<String>,
     /// Handed off to a stream relay, which reports instead.
     handed_off: bool,
 }
@@ -72,6 +76,8 @@ impl Completion {
             limits: None,
             model_budget: None,
             in_flight: None,
+            cache_hit: false,
+            cache_key: None,
             handed_off: false,
         }
     }
@@ -99,12 +105,17 @@ impl Completion {
             limits: self.limits.take(),
             model_budget: self.model_budget.take(),
             in_flight: self.in_flight.take(),
+            cache_hit: self.cache_hit,
+            cache_key: self.cache_key.take(),
             handed_off: false,
         }
     }
 
     /// USD for what the request used (0 when the model has no price or nothing was used).
     pub fn cost(&self) -> f64 {
+        if self.cache_hit {
+            return 0.0;
+        }
         let price = self
             .price
             .as_ref()
@@ -143,6 +154,8 @@ impl Completion {
         row.request_duration_ms = self.started.elapsed().as_millis() as u64;
         row.status = if ok { "success" } else { "failure" };
         row.deployment.clone_from(&self.deployment);
+        row.cache_hit = self.cache_hit;
+        row.cache_key = self.cache_key.take().unwrap_or_default();
         if !ok {
             row.error = Some(ErrorInformation {
                 error_message: self
@@ -188,7 +201,8 @@ impl Drop for Completion {
             "llm request"
         );
         if let Some(mut held) = self.limits.take() {
-            if let Some(u) = &self.usage {
+            // a cache hit used no tokens of any deployment
+            if let (Some(u), false) = (&self.usage, self.cache_hit) {
                 held.used(u.prompt_tokens, u.completion_tokens);
             }
             drop(held);

@@ -13,6 +13,8 @@ static OVERHEAD: HeaderName = HeaderName::from_static("x-tianji-overhead-duratio
 static COST: HeaderName = HeaderName::from_static("x-tianji-response-cost");
 static RETRIES: HeaderName = HeaderName::from_static("x-tianji-attempted-retries");
 static FALLBACKS: HeaderName = HeaderName::from_static("x-tianji-attempted-fallbacks");
+static CACHE_HIT: HeaderName = HeaderName::from_static("x-tianji-cache-hit");
+static CACHE_KEY: HeaderName = HeaderName::from_static("x-tianji-cache-key");
 
 /// Milliseconds with three decimals.
 fn millis(d: std::time::Duration) -> HeaderValue {
@@ -40,6 +42,15 @@ pub fn decorate(resp: &mut Response<Body>, ctx: &RequestCtx) {
         h.insert(
             FALLBACKS.clone(),
             HeaderValue::from(ctx.attempted_fallbacks),
+        );
+    }
+    if let Some(c) = &ctx.cache
+        && let Ok(v) = HeaderValue::from_str(&c.key)
+    {
+        h.insert(CACHE_KEY.clone(), v);
+        h.insert(
+            CACHE_HIT.clone(),
+            HeaderValue::from_static(if c.hit { "True" } else { "False" }),
         );
     }
     h.insert(DURATION.clone(), millis(total));

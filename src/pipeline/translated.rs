@@ -160,7 +160,8 @@ pub async fn chat(
             completion,
         )
         .translating(inward)
-        .answering_as(ctx.outward.map(|o| o.stream(&dep.model_name)));
+        .answering_as(ctx.outward.map(|o| o.stream(&dep.model_name)))
+        .recording(ctx.cache_pending.take());
         let mut out = Response::new(Body::Relay(Box::new(relay)));
         out.headers_mut().insert(
             header::CONTENT_TYPE,

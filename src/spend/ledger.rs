@@ -36,7 +36,11 @@ impl Account {
                 team_id: team_id.clone(),
                 user_id: user_id.clone(),
             },
-            Changed::All | Changed::Models | Changed::RouterSettings => return None,
+            Changed::All
+            | Changed::Models
+            | Changed::RouterSettings
+            | Changed::CacheEntries(_)
+            | Changed::CacheAll => return None,
         })
     }
 }
@@ -171,7 +175,10 @@ impl Ledger {
         for c in changed {
             match c {
                 Changed::All => map.values_mut().for_each(|s| s.spend = None),
-                Changed::Models | Changed::RouterSettings => {}
+                Changed::Models
+                | Changed::RouterSettings
+                | Changed::CacheEntries(_)
+                | Changed::CacheAll => {}
                 c => {
                     if let Some(s) = Account::of(c).and_then(|a| map.get_mut(&a)) {
                         s.spend = None;

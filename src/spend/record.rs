@@ -67,6 +67,8 @@ pub struct SpendRow {
     pub completion_start_time: Option<f64>,
     pub request_duration_ms: u64,
     pub cache_hit: bool,
+    /// The response cache key ("" when the cache did not apply).
+    pub cache_key: String,
     /// `success` or `failure`.
     pub status: &'static str,
     pub error: Option<ErrorInformation>,

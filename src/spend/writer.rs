@@ -325,7 +325,7 @@ fn charged(batch: &[SpendRow]) -> Vec<(Account, f64)> {
 }
 
 /// Column types of `CopySpendLogs`, in its order.
-const COPY_TYPES: [Type; 28] = [
+const COPY_TYPES: [Type; 29] = [
     Type::TEXT,      // request_id
     Type::TEXT,      // call_type
     Type::TEXT,      // api_key
@@ -345,6 +345,7 @@ const COPY_TYPES: [Type; 28] = [
     Type::TEXT,      // user
     Type::JSONB,     // metadata
     Type::TEXT,      // cache_hit
+    Type::TEXT,      // cache_key
     Type::JSONB,     // request_tags
     Type::TEXT,      // team_id
     Type::TEXT,      // organization_id
@@ -372,7 +373,7 @@ async fn copy_row(
     let mut id = uuid::Uuid::encode_buffer();
     let id: &str = r.request_id.hyphenated().encode_lower(&mut id);
     let ip = r.requester_ip_address.map(|a| a.to_string());
-    let values: [&(dyn ToSql + Sync); 28] = [
+    let values: [&(dyn ToSql + Sync); 29] = [
         &id,
         &r.call_type,
         &r.api_key(),
@@ -392,6 +393,7 @@ async fn copy_row(
         &r.user_id().unwrap_or(""),
         &Json(r.metadata()),
         &if r.cache_hit { "True" } else { "False" },
+        &r.cache_key,
         &Json(&r.request_tags),
         &r.team_id(),
         &r.organization_id(),

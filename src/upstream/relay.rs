@@ -41,6 +41,8 @@ pub struct RelayBody {
     /// The client reads Anthropic events (a tapped Anthropic stream): a relay error is sent as
     /// Anthropic's `error` event.
     anthropic_errors: bool,
+    /// A response cache miss: the chat chunks assembled, stored once the stream ends cleanly.
+    record: Option<(crate::cache::stream::Assembler, crate::cache::Pending)>,
 }
 
 impl RelayBody {
@@ -62,6 +64,7 @@ impl RelayBody {
             outward: None,
             tap: false,
             anthropic_errors: false,
+            record: None,
         }
     }
 
@@ -91,6 +94,12 @@ impl RelayBody {
         self
     }
 
+    /// Store the answer in the response cache once the stream has ended cleanly.
+    pub fn recording(mut self, pending: Option<crate::cache::Pending>) -> Self {
+        self.record = pending.map(|p| (crate::cache::stream::Assembler::new(), p));
+        self
+    }
+
     /// Seal response ids in the events (Responses API streams).
     pub fn sealing(mut self, sealer: Option<crate::responses::EventSealer>) -> Self {
         self.ids = sealer.map(|s| (s, Vec::new()));
@@ -108,6 +117,14 @@ impl RelayBody {
             pre = self.scanner.feed(Bytes::from(t.finish()));
         }
         self.completion.usage = self.scanner.usage;
+        if let Some((mut assembler, pending)) = self.record.take()
+            && error.is_none()
+        {
+            assembler.feed(&pre);
+            if let Some(body) = assembler.finish() {
+                pending.store(Bytes::from(body), self.scanner.usage.unwrap_or_default());
+            }
+        }
         let mut tail = [pre, self.scanner.finish()].concat();
         if self.tap {
             tail.clear();
@@ -164,13 +181,19 @@ impl RelayBody {
                         this.completion.first_chunk = Some(std::time::SystemTime::now());
                     }
                     this.completion.chunks += 1;
-                    let mut out = match this.inward.as_mut() {
-                        Some(t) if this.tap => {
-                            this.scanner.feed(Bytes::from(t.feed(&data)));
+                    let chat = match this.inward.as_mut() {
+                        Some(t) => Bytes::from(t.feed(&data)),
+                        None => data.clone(),
+                    };
+                    if let Some((a, _)) = this.record.as_mut() {
+                        a.feed(&chat);
+                    }
+                    let mut out = match this.inward {
+                        Some(_) if this.tap => {
+                            this.scanner.feed(chat);
                             data
                         }
-                        Some(t) => this.scanner.feed(Bytes::from(t.feed(&data))),
-                        None => this.scanner.feed(data),
+                        _ => this.scanner.feed(chat),
                     };
                     if let Some(t) = this.outward.as_mut() {
                         out = Bytes::from(t.feed(&out));

@@ -1,5 +1,6 @@
 mod admin_keys;
 mod big_files;
+mod cache;
 mod cli;
 mod errors;
 mod keys;
