@@ -4,7 +4,8 @@
 //!
 //! Run: `cargo bench --bench load` (options after `--`: `--seconds N` per timed phase, default 5;
 //! `--rate R` offered rate of the fixed-rate phase, default 2000; `--conns C` for the max-rate
-//! phase, default 64). The proxies under test run on CPU 0; mock and load generator share CPU 1
+//! phase, default 64; `--cache` for only the response cache comparison, which also ends the
+//! full run). The proxies under test run on CPU 0; mock and load generator share CPU 1
 //! (`taskset`), so CPU time per request of the proxy is the robust figure.
 //!
 //! Phases per target (direct = straight to the mock; bare; gateway):
@@ -660,8 +661,100 @@ async fn generate_key(addr: SocketAddr, limits: &str) -> String {
     v["key"].as_str().expect("generated key").to_string()
 }
 
+/// The response cache's benchmark: CPU per request of a cache hit (local tier) against a
+/// pass-through call of the same request to the zero-latency mock, both on CPU 0, as the
+/// median of alternating max-rps phases.
+fn cache_comparison(o: &Opts, proxy_cpu: Option<usize>, client_cpu: Option<usize>) {
+    let me = std::env::current_exe()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    let gw_exe = env!("CARGO_BIN_EXE_tianji");
+    let mock_port = free_port();
+    let _mock = Proc(
+        pinned(client_cpu, &me)
+            .args(["__mock", &mock_port.to_string()])
+            .spawn()
+            .unwrap(),
+    );
+    wait_port(mock_port);
+    let start = |extra: &str| {
+        let mut cfg = tempfile::NamedTempFile::new().unwrap();
+        write!(
+            cfg,
+            "model_list:\n  - model_name: bench\n    tianji_params: {{model: openai/gpt-bench, api_base: \"http://127.0.0.1:{mock_port}/v1\", api_key: sk-upstream, input_cost_per_token: 0.0000025, output_cost_per_token: 0.00001}}\ngeneral_settings: {{master_key: {MASTER}}}\n{extra}"
+        )
+        .unwrap();
+        let port = free_port();
+        let p = Proc(
+            pinned(proxy_cpu, gw_exe)
+                .args([
+                    "--config",
+                    cfg.path().to_str().unwrap(),
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    &port.to_string(),
+                ])
+                .env("TIANJI_LOG", "warn")
+                .stdout(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        wait_port(port);
+        (p, port, cfg)
+    };
+    let (plain, plain_port, _c1) = start("");
+    let (cached, cached_port, _c2) =
+        start("tianji_settings: {cache: true, cache_params: {type: local}}\n");
+    let t_plain = Target::new(
+        "pass-through",
+        ([127, 0, 0, 1], plain_port).into(),
+        Some(pid_of(&plain)),
+        MASTER,
+    );
+    let t_cached = Target::new(
+        "cache hit",
+        ([127, 0, 0, 1], cached_port).into(),
+        Some(pid_of(&cached)),
+        MASTER,
+    );
+    let body = request_body(false);
+    let rt = current_thread();
+    let (mut pr, mut pc, mut cr, mut cc) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    rt.block_on(async {
+        // the first request stores the answer
+        let mut tx = connect(t_cached.addr).await;
+        one(&mut tx, t_cached.dest(), &body).await;
+        for _ in 0..ALTERNATIONS {
+            let (r, c) = phase_max(&t_plain, &body, o.conns, o.seconds).await;
+            pr.push(r);
+            pc.push(c);
+            let (r, c) = phase_max(&t_cached, &body, o.conns, o.seconds).await;
+            cr.push(r);
+            cc.push(c);
+        }
+    });
+    let median = |xs: &mut Vec<f64>| {
+        xs.sort_by(f64::total_cmp);
+        xs[xs.len() / 2]
+    };
+    let (pr, pc, cr, cc) = (
+        median(&mut pr),
+        median(&mut pc),
+        median(&mut cr),
+        median(&mut cc),
+    );
+    println!(
+        "response cache, median of {ALTERNATIONS} alternating max-rps phases ({} conns): cache hit (local tier) {cc:.1} µs CPU/request at {cr:.0} rps; pass-through call of the same request {pc:.1} µs CPU/request at {pr:.0} rps; the hit costs {:.2}x less CPU",
+        o.conns,
+        pc / cc
+    );
+}
+
 fn orchestrate(args: &[String]) {
     let o = parse_opts(args);
+    let cache_only = args.iter().any(|a| a == "--cache");
     let cpus = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
@@ -675,6 +768,10 @@ fn orchestrate(args: &[String]) {
         let _ = Command::new("taskset")
             .args(["-cp", &c.to_string(), &std::process::id().to_string()])
             .output();
+    }
+    if cache_only {
+        cache_comparison(&o, proxy_cpu, client_cpu);
+        return;
     }
     let me = std::env::current_exe()
         .unwrap()
@@ -975,6 +1072,7 @@ fn orchestrate(args: &[String]) {
     if let Some((name, _)) = db {
         rt.block_on(drop_database(&name));
     }
+    cache_comparison(&o, proxy_cpu, client_cpu);
 }
 
 async fn count_spend_logs(url: &str) -> i64 {

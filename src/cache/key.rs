@@ -6,7 +6,6 @@
 //! are left out, so a streamed and a plain request share an entry.
 
 use serde::Deserialize;
-use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 /// Request members that never change the answer.
@@ -52,36 +51,57 @@ pub enum KeyError {
     NotAnObject,
 }
 
-/// Write `v` with object members sorted by name (serde_json's map keeps them sorted already;
-/// arrays keep their order, which matters).
-fn canonical(v: &Value, out: &mut Vec<u8>) {
-    match v {
-        Value::Object(m) => {
-            let mut keys: Vec<&String> = m.keys().collect();
-            keys.sort();
-            out.push(b'{');
-            for (i, k) in keys.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                // writing a string into a Vec cannot fail
-                let _ = serde_json::to_writer(&mut *out, k);
-                out.push(b':');
-                canonical(&m[k.as_str()], out);
-            }
-            out.push(b'}');
+/// Append `v` to `out` in a tagged, length-prefixed form (so distinct values never write the
+/// same bytes) with object members sorted by name; arrays keep their order, which matters.
+/// Strings are compared unescaped and numbers by value and type, so whitespace, escapes and
+/// member order do not change a key.
+fn canonical(v: simd_json::tape::Value<'_, '_>, out: &mut Vec<u8>) {
+    use simd_json::prelude::*;
+    fn len(out: &mut Vec<u8>, n: usize) {
+        out.extend_from_slice(&(n as u64).to_le_bytes());
+    }
+    fn string(out: &mut Vec<u8>, s: &str) {
+        out.push(b's');
+        len(out, s.len());
+        out.extend_from_slice(s.as_bytes());
+    }
+    if let Some(o) = v.as_object() {
+        let mut members: Vec<(&str, simd_json::tape::Value<'_, '_>)> = o.iter().collect();
+        members.sort_by(|a, b| a.0.cmp(b.0));
+        object(&members, out);
+    } else if let Some(a) = v.as_array() {
+        out.push(b'[');
+        len(out, a.len());
+        for x in a.iter() {
+            canonical(x, out);
         }
-        Value::Array(a) => {
-            out.push(b'[');
-            for (i, x) in a.iter().enumerate() {
-                if i > 0 {
-                    out.push(b',');
-                }
-                canonical(x, out);
-            }
-            out.push(b']');
-        }
-        other => out.extend_from_slice(other.to_string().as_bytes()),
+    } else if let Some(s) = v.as_str() {
+        string(out, s);
+    } else if let Some(b) = v.as_bool() {
+        out.push(if b { b't' } else { b'f' });
+    } else if let Some(u) = v.as_u64().filter(|_| v.value_type() == ValueType::U64) {
+        out.push(b'u');
+        out.extend_from_slice(&u.to_le_bytes());
+    } else if let Some(i) = v.as_i64().filter(|_| v.value_type() == ValueType::I64) {
+        out.push(b'i');
+        out.extend_from_slice(&i.to_le_bytes());
+    } else if let Some(f) = v.as_f64() {
+        out.push(b'd');
+        out.extend_from_slice(&f.to_bits().to_le_bytes());
+    } else {
+        out.push(b'n');
+    }
+}
+
+/// Members already sorted by name.
+fn object(members: &[(&str, simd_json::tape::Value<'_, '_>)], out: &mut Vec<u8>) {
+    out.push(b'{');
+    out.extend_from_slice(&(members.len() as u64).to_le_bytes());
+    for (k, v) in members {
+        out.push(b's');
+        out.extend_from_slice(&(k.len() as u64).to_le_bytes());
+        out.extend_from_slice(k.as_bytes());
+        canonical(*v, out);
     }
 }
 
@@ -95,7 +115,7 @@ fn scope_of(scope: Scope, caller: Caller<'_>) -> String {
 }
 
 /// sha256 hex over the group, the scope and the canonical body without the ignored members
-/// (and `also_ignored`).
+/// (and `also_ignored`). Bodies simd-json cannot read get no key (they are not cached).
 fn digest(
     group: &str,
     body: &[u8],
@@ -103,22 +123,25 @@ fn digest(
     caller: Caller<'_>,
     also_ignored: &[&str],
 ) -> Result<String, KeyError> {
-    let v: Value = serde_json::from_slice(body).map_err(|_| KeyError::NotAnObject)?;
-    let Value::Object(mut m) = v else {
+    let mut buf = Vec::with_capacity(body.len() + 256);
+    buf.extend_from_slice(group.as_bytes());
+    buf.push(0);
+    buf.extend_from_slice(scope_of(scope, caller).as_bytes());
+    buf.push(0);
+    let written = crate::pipeline::parse::with_tape(body, |root| {
+        let o = root.as_object()?;
+        let mut members: Vec<(&str, simd_json::tape::Value<'_, '_>)> = o
+            .iter()
+            .filter(|(k, _)| !IGNORED.contains(k) && !also_ignored.contains(k))
+            .collect();
+        members.sort_by(|a, b| a.0.cmp(b.0));
+        object(&members, &mut buf);
+        Some(())
+    });
+    if written.flatten().is_none() {
         return Err(KeyError::NotAnObject);
-    };
-    for k in IGNORED.iter().chain(also_ignored) {
-        m.remove(*k);
     }
-    let mut buf = Vec::with_capacity(body.len() + 64);
-    canonical(&Value::Object(m), &mut buf);
-    let mut h = Sha256::new();
-    h.update(group.as_bytes());
-    h.update([0]);
-    h.update(scope_of(scope, caller).as_bytes());
-    h.update([0]);
-    h.update(&buf);
-    Ok(crate::auth::hex(&h.finalize()))
+    Ok(crate::auth::hex(&Sha256::digest(&buf)))
 }
 
 fn namespaced(namespace: Option<&str>, rest: &str) -> String {
@@ -159,7 +182,7 @@ pub fn partition(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     fn k(body: Value, scope: Scope, caller: Caller<'_>) -> String {
         key("g", body.to_string().as_bytes(), scope, caller, None).unwrap()
@@ -206,6 +229,29 @@ mod tests {
                 .extend(change.as_object().unwrap().clone());
             assert_ne!(k(b, Scope::Team, ALICE), same, "{change}");
         }
+        // whitespace and escapes do not; a number's type does
+        let spaced = r#"{ "messages" : [ {"content":"\u0068i", "role":"user"} ], "temperature": 0.2 , "model":"x"}"#;
+        assert_eq!(
+            key("g", spaced.as_bytes(), Scope::Team, ALICE, None).unwrap(),
+            same
+        );
+        let int = k(json!({"messages": [], "n": 1}), Scope::Team, ALICE);
+        assert_ne!(
+            int,
+            k(json!({"messages": [], "n": 1.0}), Scope::Team, ALICE)
+        );
+        assert_ne!(
+            int,
+            k(json!({"messages": [], "n": "1"}), Scope::Team, ALICE)
+        );
+        assert_ne!(
+            k(json!({"a": [null]}), Scope::Team, ALICE),
+            k(json!({"a": [false]}), Scope::Team, ALICE)
+        );
+        assert_ne!(
+            k(json!({"a": ["x", "y"]}), Scope::Team, ALICE),
+            k(json!({"a": ["xy"]}), Scope::Team, ALICE)
+        );
         // message order matters
         let two = json!({"messages": [{"role": "user", "content": "a"}, {"role": "user", "content": "b"}]});
         let swapped = json!({"messages": [{"role": "user", "content": "b"}, {"role": "user", "content": "a"}]});

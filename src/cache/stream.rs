@@ -528,15 +528,15 @@ fn replay_events(body: &Map<String, Value>, include_usage: bool) -> Result<Vec<B
             return Err(Bad);
         };
         let (first, last) = replay_choice(c, pos, text)?;
-        opening.push(event(&with_choices(&head, vec![first])));
-        closing.push(event(&with_choices(&head, vec![last])));
+        opening.push(event(with_choices(&head, vec![first])));
+        closing.push(event(with_choices(&head, vec![last])));
     }
     let mut events = opening;
     events.append(&mut closing);
     if include_usage && let Some(u @ Value::Object(_)) = body.get("usage") {
         let mut chunk = with_choices(&head, Vec::new());
         chunk.insert("usage".into(), u.clone());
-        events.push(event(&chunk));
+        events.push(event(chunk));
     }
     events.push(Bytes::from_static(b"data: [DONE]\n\n"));
     Ok(events)
@@ -564,10 +564,10 @@ fn with_choices(head: &Map<String, Value>, choices: Vec<Value>) -> Map<String, V
 }
 
 /// `data: <chunk>\n\n`.
-fn event(chunk: &Map<String, Value>) -> Bytes {
+fn event(chunk: Map<String, Value>) -> Bytes {
     let mut out = b"data: ".to_vec();
     // a Value always serializes
-    out.extend_from_slice(Value::Object(chunk.clone()).to_string().as_bytes());
+    out.extend_from_slice(Value::Object(chunk).to_string().as_bytes());
     out.extend_from_slice(b"\n\n");
     Bytes::from(out)
 }

@@ -504,6 +504,22 @@ thread_local! {
     static BUFFERS: std::cell::RefCell<simd_json::Buffers> = std::cell::RefCell::new(simd_json::Buffers::new(4096));
 }
 
+/// Run `f` over the simd-json tape of `raw` (a copy of it, parsed with the worker's reused
+/// buffers); None when simd-json cannot read it.
+pub fn with_tape<R>(raw: &[u8], f: impl FnOnce(simd_json::tape::Value<'_, '_>) -> R) -> Option<R> {
+    let mut copy = raw.to_vec();
+    let run = |bufs: &mut simd_json::Buffers| {
+        simd_json::to_tape_with_buffers(&mut copy, bufs)
+            .ok()
+            .map(|tape| f(tape.as_value()))
+    };
+    if raw.len() <= REUSE_LIMIT {
+        BUFFERS.with_borrow_mut(run)
+    } else {
+        run(&mut simd_json::Buffers::new(raw.len()))
+    }
+}
+
 /// Parse and check a request body for `expect`.
 pub fn parse(raw: Bytes, expect: Expect) -> Result<ParsedRequest, RequestError> {
     // simd-json does not check the bytes of strings it is not asked to read.
