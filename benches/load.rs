@@ -327,6 +327,8 @@ struct Target {
     key: &'static str,
     /// Requests (and streams) answered 200, all phases.
     served: &'static AtomicU64,
+    /// GET this path instead of posting the chat request.
+    get: Option<&'static str>,
 }
 
 impl Target {
@@ -337,6 +339,7 @@ impl Target {
             pid,
             key,
             served: Box::leak(Box::new(AtomicU64::new(0))),
+            get: None,
         }
     }
     fn dest(&self) -> Dest {
@@ -344,6 +347,7 @@ impl Target {
             addr: self.addr,
             key: self.key,
             served: self.served,
+            get: self.get,
         }
     }
 }
@@ -366,9 +370,16 @@ struct Dest {
     addr: SocketAddr,
     key: &'static str,
     served: &'static AtomicU64,
+    get: Option<&'static str>,
 }
 
 fn make_req(dest: Dest, body: &Bytes) -> Request<Full<Bytes>> {
+    if let Some(path) = dest.get {
+        return Request::get(path)
+            .header("host", dest.addr.to_string())
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+    }
     Request::post("/v1/chat/completions")
         .header("host", dest.addr.to_string())
         .header("authorization", format!("Bearer {}", dest.key))
@@ -719,9 +730,18 @@ fn cache_comparison(o: &Opts, proxy_cpu: Option<usize>, client_cpu: Option<usize
         Some(pid_of(&cached)),
         MASTER,
     );
+    // the least any answer costs this server: a GET of the liveness probe
+    let mut t_floor = Target::new(
+        "liveness probe",
+        ([127, 0, 0, 1], cached_port).into(),
+        Some(pid_of(&cached)),
+        MASTER,
+    );
+    t_floor.get = Some("/health/liveliness");
     let body = request_body(false);
     let rt = current_thread();
     let (mut pr, mut pc, mut cr, mut cc) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut fc = Vec::new();
     rt.block_on(async {
         // the first request stores the answer
         let mut tx = connect(t_cached.addr).await;
@@ -733,22 +753,30 @@ fn cache_comparison(o: &Opts, proxy_cpu: Option<usize>, client_cpu: Option<usize
             let (r, c) = phase_max(&t_cached, &body, o.conns, o.seconds).await;
             cr.push(r);
             cc.push(c);
+            fc.push(phase_max(&t_floor, &body, o.conns, o.seconds).await.1);
         }
     });
     let median = |xs: &mut Vec<f64>| {
         xs.sort_by(f64::total_cmp);
         xs[xs.len() / 2]
     };
-    let (pr, pc, cr, cc) = (
+    let (pr, pc, cr, cc, fc) = (
         median(&mut pr),
         median(&mut pc),
         median(&mut cr),
         median(&mut cc),
+        median(&mut fc),
     );
     println!(
         "response cache, median of {ALTERNATIONS} alternating max-rps phases ({} conns): cache hit (local tier) {cc:.1} µs CPU/request at {cr:.0} rps; pass-through call of the same request {pc:.1} µs CPU/request at {pr:.0} rps; the hit costs {:.2}x less CPU",
         o.conns,
         pc / cc
+    );
+    println!(
+        "floor: GET /health/liveliness on the same gateway costs {fc:.1} µs CPU/request (HTTP and TCP alone); above it, a hit costs {:.1} µs and a pass-through call {:.1} µs ({:.2}x)",
+        cc - fc,
+        pc - fc,
+        (pc - fc) / (cc - fc)
     );
 }
 

@@ -1,12 +1,14 @@
 //! Hot path: parse a chat request and build the upstream body (model replaced, stream_options
-//! added), for a typical 1 KB body and a 100 KB one. Run: `cargo bench --bench parse`.
+//! added), for a typical 1 KB body and a 100 KB one; and the response cache's part of a hit:
+//! the parse with the canonical body, the key, the local-tier lookup. Run:
+//! `cargo bench --bench parse`.
 // Bench code: a failure should stop the bench loudly.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use bytes::Bytes;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
-use tianji::pipeline::parse::{Expect, parse};
+use tianji::pipeline::parse::{Expect, parse, parse_with};
 use tianji::pipeline::rewrite::rewrite;
 use tianji::providers::Catalog;
 
@@ -44,6 +46,50 @@ fn bench(c: &mut Criterion) {
                 })
             });
         }
+    }
+    g.finish();
+
+    // the response cache: parse with the canonical body, key, local lookup (a hit)
+    let params: tianji::cache::CacheParams = serde_json::from_str("{}").unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let cache = std::sync::Arc::new(
+        rt.block_on(tianji::cache::Cache::connect(&params, None))
+            .unwrap(),
+    );
+    let caller = tianji::cache::key::Caller {
+        key: "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        team: Some("team-1"),
+    };
+    let mut g = c.benchmark_group("cache_hit");
+    for (name, size) in [("1KB", 1024), ("100KB", 100 * 1024)] {
+        let body = chat_body(size, false);
+        let plan = |req: &tianji::pipeline::parse::ParsedRequest| {
+            cache
+                .plan(
+                    "acompletion",
+                    "gpt-4o-mini",
+                    &req.raw,
+                    req.canonical.as_deref(),
+                    tianji::cache::Controls::default(),
+                    caller,
+                )
+                .unwrap()
+        };
+        let req = parse_with(body.clone(), Expect::Chat, true).unwrap();
+        let stored = cache.pending(&plan(&req), None).unwrap();
+        rt.block_on(async {
+            stored.store(Bytes::from_static(b"{\"id\":\"x\"}"), Default::default())
+        });
+        g.throughput(Throughput::Bytes(body.len() as u64));
+        g.bench_function(name, |b| {
+            b.iter(|| {
+                let req = parse_with(black_box(body.clone()), Expect::Chat, true).unwrap();
+                let p = plan(&req);
+                black_box(rt.block_on(cache.exact(&p)).unwrap())
+            })
+        });
     }
     g.finish();
 }

@@ -114,34 +114,39 @@ fn scope_of(scope: Scope, caller: Caller<'_>) -> String {
     }
 }
 
-/// sha256 hex over the group, the scope and the canonical body without the ignored members
-/// (and `also_ignored`). Bodies simd-json cannot read get no key (they are not cached).
-fn digest(
-    group: &str,
-    body: &[u8],
-    scope: Scope,
-    caller: Caller<'_>,
+/// The canonical form of a request body (an object) without the ignored members (and
+/// `also_ignored`): what a key hashes.
+pub fn canonical_body(
+    root: simd_json::tape::Value<'_, '_>,
     also_ignored: &[&str],
-) -> Result<String, KeyError> {
-    let mut buf = Vec::with_capacity(body.len() + 256);
-    buf.extend_from_slice(group.as_bytes());
-    buf.push(0);
-    buf.extend_from_slice(scope_of(scope, caller).as_bytes());
-    buf.push(0);
-    let written = crate::pipeline::parse::with_tape(body, |root| {
-        let o = root.as_object()?;
-        let mut members: Vec<(&str, simd_json::tape::Value<'_, '_>)> = o
-            .iter()
-            .filter(|(k, _)| !IGNORED.contains(k) && !also_ignored.contains(k))
-            .collect();
-        members.sort_by(|a, b| a.0.cmp(b.0));
-        object(&members, &mut buf);
-        Some(())
-    });
-    if written.flatten().is_none() {
-        return Err(KeyError::NotAnObject);
-    }
-    Ok(crate::auth::hex(&Sha256::digest(&buf)))
+) -> Option<Vec<u8>> {
+    let o = root.as_object()?;
+    let mut members: Vec<(&str, simd_json::tape::Value<'_, '_>)> = o
+        .iter()
+        .filter(|(k, _)| !IGNORED.contains(k) && !also_ignored.contains(k))
+        .collect();
+    members.sort_by(|a, b| a.0.cmp(b.0));
+    let mut buf = Vec::with_capacity(256);
+    object(&members, &mut buf);
+    Some(buf)
+}
+
+/// sha256 hex over the group, the scope and a canonical body.
+fn digest(group: &str, canonical: &[u8], scope: Scope, caller: Caller<'_>) -> String {
+    let mut h = Sha256::new();
+    h.update(group.as_bytes());
+    h.update([0]);
+    h.update(scope_of(scope, caller).as_bytes());
+    h.update([0]);
+    h.update(canonical);
+    crate::auth::hex(&h.finalize())
+}
+
+/// A body's canonical form; bodies simd-json cannot read have none (they are not cached).
+fn canonical_of(body: &[u8], also_ignored: &[&str]) -> Result<Vec<u8>, KeyError> {
+    crate::pipeline::parse::with_tape(body, |root| canonical_body(root, also_ignored))
+        .flatten()
+        .ok_or(KeyError::NotAnObject)
 }
 
 fn namespaced(namespace: Option<&str>, rest: &str) -> String {
@@ -160,8 +165,22 @@ pub fn key(
     caller: Caller<'_>,
     namespace: Option<&str>,
 ) -> Result<String, KeyError> {
-    let hex = digest(group, body, scope, caller, &[])?;
-    Ok(namespaced(namespace, &hex))
+    let canonical = canonical_of(body, &[])?;
+    Ok(key_of_canonical(
+        group, &canonical, scope, caller, namespace,
+    ))
+}
+
+/// [`key`] from the body's [`canonical_body`] (made by the parse stage, so the body is not read
+/// twice).
+pub fn key_of_canonical(
+    group: &str,
+    canonical: &[u8],
+    scope: Scope,
+    caller: Caller<'_>,
+    namespace: Option<&str>,
+) -> String {
+    namespaced(namespace, &digest(group, canonical, scope, caller))
 }
 
 /// The semantic cache partition of a request: like its key, but without the prompt
@@ -175,7 +194,8 @@ pub fn partition(
     caller: Caller<'_>,
     namespace: Option<&str>,
 ) -> Result<String, KeyError> {
-    let hex = digest(group, body, scope, caller, &["messages", "prompt"])?;
+    let canonical = canonical_of(body, &["messages", "prompt"])?;
+    let hex = digest(group, &canonical, scope, caller);
     Ok(namespaced(namespace, &format!("semantic:{hex}")))
 }
 

@@ -153,12 +153,14 @@ impl Cache {
     }
 
     /// How a request of `call_type` to `group` uses the cache; None when it does not (call
-    /// type not cached, `mode: default_off` without `use-cache`, or neither read nor write).
+    /// type not cached, `mode: default_off` without `use-cache`, neither read nor write, or
+    /// no `canonical` body from the parse stage).
     pub fn plan(
         &self,
         call_type: &str,
         group: &str,
         raw: &[u8],
+        canonical: Option<&[u8]>,
         controls: Controls,
         caller: key::Caller<'_>,
     ) -> Option<Plan> {
@@ -174,7 +176,8 @@ impl Cache {
             .or(self.settings.namespace.as_deref());
         let group = format!("{call_type}:{group}");
         let scope = self.settings.scope;
-        let key = key::key(&group, raw, scope, caller, ns).ok()?;
+        // bodies the parse stage could not put in canonical form are not cached
+        let key = key::key_of_canonical(&group, canonical?, scope, caller, ns);
         let semantic = match (&self.settings.semantic, call_type) {
             (Some(_), "acompletion" | "atext_completion") => {
                 semantic::prompt_text(raw).and_then(|text| {

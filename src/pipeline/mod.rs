@@ -300,7 +300,12 @@ async fn llm(
         (principal, parts, parsed, Some(up))
     } else {
         let (principal, parts, raw) = authenticated_body(state, req).await?;
-        (principal, parts, parse::parse(raw, expect)?, None)
+        (
+            principal,
+            parts,
+            parse::parse_with(raw, expect, state.cache.is_some())?,
+            None,
+        )
     };
     // Responses API: no `stream_options` (usage comes in its final event); an earlier response
     // named by `previous_response_id` must belong to the caller and pins its deployment.
@@ -496,8 +501,16 @@ async fn llm(
                 key: &key_hash,
                 team: principal_team(&principal),
             };
-            c.plan(call_type(expect).0, &model, &parsed.raw, controls, caller)
-                .map(|p| (c.clone(), p))
+            let canonical = parsed.canonical.take();
+            c.plan(
+                call_type(expect).0,
+                &model,
+                &parsed.raw,
+                canonical.as_deref(),
+                controls,
+                caller,
+            )
+            .map(|p| (c.clone(), p))
         }
         _ => None,
     };

@@ -205,6 +205,7 @@ impl ParsedRequest {
             max_tokens: None,
             tags: Vec::new(),
             cache_controls: Vec::new(),
+            canonical: None,
         }
     }
 }
@@ -233,6 +234,8 @@ pub struct ParsedRequest {
     pub tags: Vec<String>,
     /// The keys of the `cache` object (per-request cache controls), when it is an object.
     pub cache_controls: Vec<String>,
+    /// The body's canonical form for the response cache key (only when the cache is on).
+    pub canonical: Option<Vec<u8>>,
 }
 
 /// The fields the gateway reads, whichever parser found them.
@@ -522,6 +525,12 @@ pub fn with_tape<R>(raw: &[u8], f: impl FnOnce(simd_json::tape::Value<'_, '_>) -
 
 /// Parse and check a request body for `expect`.
 pub fn parse(raw: Bytes, expect: Expect) -> Result<ParsedRequest, RequestError> {
+    parse_with(raw, expect, false)
+}
+
+/// [`parse`], also writing the body's canonical form for the response cache key when `keyed`
+/// (from the same tape, so the body is read once).
+pub fn parse_with(raw: Bytes, expect: Expect, keyed: bool) -> Result<ParsedRequest, RequestError> {
     // simd-json does not check the bytes of strings it is not asked to read.
     if simdutf8::basic::from_utf8(&raw).is_err() {
         return Err(RequestError::InvalidJson("body is not valid UTF-8".into()));
@@ -530,7 +539,12 @@ pub fn parse(raw: Bytes, expect: Expect) -> Result<ParsedRequest, RequestError> 
     let base = copy.as_ptr() as usize;
     let mut run =
         |bufs: &mut simd_json::Buffers| match simd_json::to_tape_with_buffers(&mut copy, bufs) {
-            Ok(tape) => Some(from_tape(&raw, base, &tape)),
+            Ok(tape) => {
+                let canonical = keyed
+                    .then(|| crate::cache::key::canonical_body(tape.as_value(), &[]))
+                    .flatten();
+                Some(from_tape(&raw, base, &tape).map(|f| (f, canonical)))
+            }
             Err(_) => None,
         };
     // Large bodies get their own buffers so a worker does not keep megabytes around.
@@ -539,9 +553,9 @@ pub fn parse(raw: Bytes, expect: Expect) -> Result<ParsedRequest, RequestError> 
     } else {
         run(&mut simd_json::Buffers::new(raw.len()))
     };
-    let fields = match parsed {
+    let (fields, canonical) = match parsed {
         Some(r) => r?,
-        None => from_serde(&raw)?,
+        None => (from_serde(&raw)?, None),
     };
     match expect {
         Expect::Chat | Expect::Messages => match fields.messages {
@@ -583,6 +597,7 @@ pub fn parse(raw: Bytes, expect: Expect) -> Result<ParsedRequest, RequestError> 
         max_tokens: fields.max_tokens,
         tags: fields.tags,
         cache_controls: fields.cache_controls,
+        canonical,
     })
 }
 

@@ -16,10 +16,18 @@ static FALLBACKS: HeaderName = HeaderName::from_static("x-tianji-attempted-fallb
 static CACHE_HIT: HeaderName = HeaderName::from_static("x-tianji-cache-hit");
 static CACHE_KEY: HeaderName = HeaderName::from_static("x-tianji-cache-key");
 
-/// Milliseconds with three decimals.
+/// Milliseconds with three decimals (whole microseconds; no float formatting on the request
+/// path).
 fn millis(d: std::time::Duration) -> HeaderValue {
-    HeaderValue::from_str(&format!("{:.3}", d.as_secs_f64() * 1000.0))
-        .unwrap_or(HeaderValue::from_static("0"))
+    let us = d.as_micros();
+    let mut s = String::with_capacity(24);
+    s.push_str(itoa::Buffer::new().format(us / 1000));
+    s.push('.');
+    let frac = (us % 1000) as u32;
+    for div in [100, 10, 1] {
+        s.push(char::from(b'0' + ((frac / div) % 10) as u8));
+    }
+    HeaderValue::from_str(&s).unwrap_or(HeaderValue::from_static("0"))
 }
 
 /// Add the `x-tianji-*` headers.
@@ -67,4 +75,18 @@ pub fn decorate(resp: &mut Response<Body>, ctx: &RequestCtx) {
         OVERHEAD.clone(),
         millis(total.saturating_sub(ctx.upstream_elapsed)),
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn millis_have_three_decimals() {
+        use std::time::Duration;
+        assert_eq!(millis(Duration::from_micros(1_234_567)), "1234.567");
+        assert_eq!(millis(Duration::from_micros(5)), "0.005");
+        assert_eq!(millis(Duration::from_nanos(999)), "0.000");
+        assert_eq!(millis(Duration::from_millis(20)), "20.000");
+    }
 }
