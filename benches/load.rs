@@ -672,6 +672,27 @@ async fn generate_key(addr: SocketAddr, limits: &str) -> String {
     v["key"].as_str().expect("generated key").to_string()
 }
 
+/// Start the `tianji` binary on `cfg` and `port`, pinned to `cpu`.
+fn start_gateway(cpu: Option<usize>, cfg: &tempfile::NamedTempFile, port: u16) -> Proc {
+    let p = Proc(
+        pinned(cpu, env!("CARGO_BIN_EXE_tianji"))
+            .args([
+                "--config",
+                cfg.path().to_str().unwrap(),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+            ])
+            .env("TIANJI_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_port(port);
+    p
+}
+
 /// The response cache's benchmark: CPU per request of a cache hit (local tier) against a
 /// pass-through call of the same request to the zero-latency mock, both on CPU 0, as the
 /// median of alternating max-rps phases.
@@ -680,7 +701,6 @@ fn cache_comparison(o: &Opts, proxy_cpu: Option<usize>, client_cpu: Option<usize
         .unwrap()
         .to_string_lossy()
         .into_owned();
-    let gw_exe = env!("CARGO_BIN_EXE_tianji");
     let mock_port = free_port();
     let _mock = Proc(
         pinned(client_cpu, &me)
@@ -697,23 +717,7 @@ fn cache_comparison(o: &Opts, proxy_cpu: Option<usize>, client_cpu: Option<usize
         )
         .unwrap();
         let port = free_port();
-        let p = Proc(
-            pinned(proxy_cpu, gw_exe)
-                .args([
-                    "--config",
-                    cfg.path().to_str().unwrap(),
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    &port.to_string(),
-                ])
-                .env("TIANJI_LOG", "warn")
-                .stdout(Stdio::null())
-                .spawn()
-                .unwrap(),
-        );
-        wait_port(port);
-        (p, port, cfg)
+        (start_gateway(proxy_cpu, &cfg, port), port, cfg)
     };
     let (plain, plain_port, _c1) = start("");
     let (cached, cached_port, _c2) =
@@ -805,7 +809,6 @@ fn orchestrate(args: &[String]) {
         .unwrap()
         .to_string_lossy()
         .into_owned();
-    let gw_exe = env!("CARGO_BIN_EXE_tianji");
     let mock_port = free_port();
     let _mock = Proc(
         pinned(client_cpu, &me)
@@ -845,25 +848,7 @@ fn orchestrate(args: &[String]) {
         .unwrap();
         cfg
     };
-    let start_gw = |cfg: &tempfile::NamedTempFile, port: u16| {
-        let p = Proc(
-            pinned(proxy_cpu, gw_exe)
-                .args([
-                    "--config",
-                    cfg.path().to_str().unwrap(),
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    &port.to_string(),
-                ])
-                .env("TIANJI_LOG", "warn")
-                .stdout(Stdio::null())
-                .spawn()
-                .unwrap(),
-        );
-        wait_port(port);
-        p
-    };
+    let start_gw = |cfg: &tempfile::NamedTempFile, port: u16| start_gateway(proxy_cpu, cfg, port);
     let cfg = config(&db_line, &redis_line);
     let mut gw = start_gw(&cfg, gw_port);
     let nodb_port = free_port();

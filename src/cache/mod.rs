@@ -103,12 +103,7 @@ impl Pending {
             stored_at_ms: entry::now_ms(),
             usage,
         };
-        self.cache.put(
-            self.key,
-            entry,
-            self.ttl,
-            self.semantic.map(|(p, v)| (p, v)),
-        );
+        self.cache.put(self.key, entry, self.ttl, self.semantic);
     }
 }
 

@@ -33,6 +33,15 @@ fn config(up: &MockUpstream, params: &str, extra: &str) -> String {
     )
 }
 
+/// A gateway whose cache is in front of the shared Redis, under namespace `ns`.
+async fn redis_gateway(up: &MockUpstream, ns: &str, extra: &str) -> TestGateway {
+    let params = format!(
+        "{{type: redis, url: \"{}\", namespace: {ns}}}",
+        shared_redis()
+    );
+    TestGateway::start(&config(up, &params, extra)).await
+}
+
 fn ask(content: &str) -> Value {
     json!({"model": "gpt", "messages": [{"role": "user", "content": content}]})
 }
@@ -358,15 +367,7 @@ fn streamed_text(sse: &str) -> (String, bool, Option<Value>) {
 async fn streamed_answers_are_stored_and_replayed_as_streams() {
     let up = MockUpstream::start().await;
     let ns = fresh_namespace();
-    let gw = TestGateway::start(&config(
-        &up,
-        &format!(
-            "{{type: redis, url: \"{}\", namespace: {ns}}}",
-            shared_redis()
-        ),
-        "",
-    ))
-    .await;
+    let gw = redis_gateway(&up, &ns, "").await;
     let url = gw.url("/v1/chat/completions");
     let mut body = ask("stream me");
     body["stream"] = json!(true);
@@ -460,15 +461,11 @@ async fn semantic_cache_hits_above_the_threshold_and_misses_below() {
     }))
     .await;
     let ns = fresh_namespace();
-    let gw = TestGateway::start(&config(
-        &up,
-        &format!(
-            "{{type: redis-semantic, url: \"{}\", namespace: {ns}, similarity_threshold: 0.9, embedding_model: emb}}",
-            shared_redis()
-        ),
-        "",
-    ))
-    .await;
+    let semantic = format!(
+        "{{type: redis-semantic, url: \"{}\", namespace: {ns}, similarity_threshold: 0.9, embedding_model: emb}}",
+        shared_redis()
+    );
+    let gw = TestGateway::start(&config(&up, &semantic, "")).await;
     let chats = || {
         up.requests()
             .iter()
@@ -507,15 +504,7 @@ async fn semantic_cache_hits_above_the_threshold_and_misses_below() {
     assert_eq!(chats(), 3);
 
     // a second gateway on the same Redis finds the vectors there
-    let gw2 = TestGateway::start(&config(
-        &up,
-        &format!(
-            "{{type: redis-semantic, url: \"{}\", namespace: {ns}, similarity_threshold: 0.9, embedding_model: emb}}",
-            shared_redis()
-        ),
-        "",
-    ))
-    .await;
+    let gw2 = TestGateway::start(&config(&up, &semantic, "")).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(hit(&chat(&gw2, &ask("What is the capital of FRANCE")).await));
     assert_eq!(chats(), 3);
@@ -539,15 +528,11 @@ async fn teams_do_not_share_entries_and_hits_are_logged_at_no_cost() {
     let db = TestDb::create().await;
     let up = MockUpstream::start().await;
     let ns = fresh_namespace();
-    let gw = TestGateway::start(&config(
-        &up,
-        &format!("{{type: redis, url: \"{}\", namespace: {ns}}}", shared_redis()),
-        &format!(
-            "general_settings:\n  master_key: {MASTER_KEY}\n  database_url: \"{}\"\n  proxy_batch_write_at: 0.1\n",
-            db.url
-        ),
-    ))
-    .await;
+    let db_settings = format!(
+        "general_settings:\n  master_key: {MASTER_KEY}\n  database_url: \"{}\"\n  proxy_batch_write_at: 0.1\n",
+        db.url
+    );
+    let gw = redis_gateway(&up, &ns, &db_settings).await;
     admin(&gw, "/team/new", json!({"team_id": "t1"})).await;
     admin(&gw, "/team/new", json!({"team_id": "t2"})).await;
     let a1 = new_key(&gw, json!({"team_id": "t1"})).await;
@@ -685,15 +670,7 @@ fn chrono_today() -> String {
 async fn cache_admin_routes() {
     let up = MockUpstream::start().await;
     let ns = fresh_namespace();
-    let gw = TestGateway::start(&config(
-        &up,
-        &format!(
-            "{{type: redis, url: \"{}\", namespace: {ns}}}",
-            shared_redis()
-        ),
-        "",
-    ))
-    .await;
+    let gw = redis_gateway(&up, &ns, "").await;
     let ping = gw.get("/cache/ping").await;
     assert_eq!(ping.status, 200, "{}", ping.text());
     let v = ping.json();
