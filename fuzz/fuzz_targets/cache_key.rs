@@ -20,12 +20,41 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     assert_eq!(key("g", data, Scope::Team, caller, None).unwrap(), a);
-    // the same value written again by serde_json (members sorted, whitespace dropped) has the
-    // same key, unless re-reading changed a float in its last bit (then the value differs)
-    let v: serde_json::Value = serde_json::from_slice(data).unwrap();
+    // the same value, as simd-json (the reader the key uses) reads it, written again by
+    // serde_json (members sorted, whitespace dropped, a repeated member once, numbers in their
+    // shortest form) has the same key. Numbers with more than 17 significant digits are left
+    // out: simd-json may round those in their last bit, so such a body and its shortened form
+    // can get two keys (a miss, never a wrong hit).
+    if long_number(data) {
+        return;
+    }
+    let Some(v) = read(data) else {
+        return;
+    };
     let again = serde_json::to_vec(&v).unwrap();
-    let v2: serde_json::Value = serde_json::from_slice(&again).unwrap();
-    if v2 == v {
+    if read(&again).as_ref() == Some(&v) {
         assert_eq!(key("g", &again, Scope::Team, caller, None).unwrap(), a);
     }
 });
+
+/// `data` as simd-json reads it.
+fn read(data: &[u8]) -> Option<serde_json::Value> {
+    let mut copy = data.to_vec();
+    simd_json::serde::from_slice(&mut copy).ok()
+}
+
+/// A number in `data` with more than 17 digits (counted across a decimal point).
+fn long_number(data: &[u8]) -> bool {
+    let mut digits = 0;
+    for &b in data {
+        if b.is_ascii_digit() {
+            digits += 1;
+            if digits > 17 {
+                return true;
+            }
+        } else if b != b'.' {
+            digits = 0;
+        }
+    }
+    false
+}

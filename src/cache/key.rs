@@ -53,8 +53,8 @@ pub enum KeyError {
 
 /// Append `v` to `out` in a tagged, length-prefixed form (so distinct values never write the
 /// same bytes) with object members sorted by name; arrays keep their order, which matters.
-/// Strings are compared unescaped and numbers by value and type, so whitespace, escapes and
-/// member order do not change a key.
+/// Strings are compared unescaped and numbers by value (`1.0` is `1`), so whitespace, escapes,
+/// number spelling and member order do not change a key.
 fn canonical(v: simd_json::tape::Value<'_, '_>, out: &mut Vec<u8>) {
     use simd_json::prelude::*;
     fn len(out: &mut Vec<u8>, n: usize) {
@@ -66,9 +66,7 @@ fn canonical(v: simd_json::tape::Value<'_, '_>, out: &mut Vec<u8>) {
         out.extend_from_slice(s.as_bytes());
     }
     if let Some(o) = v.as_object() {
-        let mut members: Vec<(&str, simd_json::tape::Value<'_, '_>)> = o.iter().collect();
-        members.sort_by(|a, b| a.0.cmp(b.0));
-        object(&members, out);
+        object(&sorted(o.iter()), out);
     } else if let Some(a) = v.as_array() {
         out.push(b'[');
         len(out, a.len());
@@ -80,17 +78,44 @@ fn canonical(v: simd_json::tape::Value<'_, '_>, out: &mut Vec<u8>) {
     } else if let Some(b) = v.as_bool() {
         out.push(if b { b't' } else { b'f' });
     } else if let Some(u) = v.as_u64().filter(|_| v.value_type() == ValueType::U64) {
-        out.push(b'u');
-        out.extend_from_slice(&u.to_le_bytes());
+        integer(i128::from(u), out);
     } else if let Some(i) = v.as_i64().filter(|_| v.value_type() == ValueType::I64) {
-        out.push(b'i');
-        out.extend_from_slice(&i.to_le_bytes());
+        integer(i128::from(i), out);
     } else if let Some(f) = v.as_f64() {
-        out.push(b'd');
-        out.extend_from_slice(&f.to_bits().to_le_bytes());
+        // numbers by value: 1.0 is 1, -0 is 0
+        if f.is_finite() && f.fract() == 0.0 && f.abs() < 9.0e18 {
+            integer(f as i128, out);
+        } else {
+            out.push(b'd');
+            out.extend_from_slice(&f.to_bits().to_le_bytes());
+        }
     } else {
         out.push(b'n');
     }
+}
+
+type Member<'t, 'i> = (&'i str, simd_json::tape::Value<'t, 'i>);
+
+/// Members sorted by name; of a name given twice, the last (as JSON parsers that keep one
+/// do, so a provider reads the same value).
+fn sorted<'t, 'i>(members: impl Iterator<Item = Member<'t, 'i>>) -> Vec<Member<'t, 'i>> {
+    let mut all: Vec<Member<'t, 'i>> = members.collect();
+    // stable: members of one name stay in their order
+    all.sort_by(|a, b| a.0.cmp(b.0));
+    let mut out: Vec<Member<'t, 'i>> = Vec::with_capacity(all.len());
+    for m in all {
+        match out.last_mut() {
+            Some(last) if last.0 == m.0 => *last = m,
+            _ => out.push(m),
+        }
+    }
+    out
+}
+
+/// An integer, however it was written.
+fn integer(i: i128, out: &mut Vec<u8>) {
+    out.push(b'#');
+    out.extend_from_slice(&i.to_le_bytes());
 }
 
 /// Members already sorted by name.
@@ -121,11 +146,10 @@ pub fn canonical_body(
     also_ignored: &[&str],
 ) -> Option<Vec<u8>> {
     let o = root.as_object()?;
-    let mut members: Vec<(&str, simd_json::tape::Value<'_, '_>)> = o
-        .iter()
-        .filter(|(k, _)| !IGNORED.contains(k) && !also_ignored.contains(k))
-        .collect();
-    members.sort_by(|a, b| a.0.cmp(b.0));
+    let members = sorted(
+        o.iter()
+            .filter(|(k, _)| !IGNORED.contains(k) && !also_ignored.contains(k)),
+    );
     let mut buf = Vec::with_capacity(256);
     object(&members, &mut buf);
     Some(buf)
@@ -249,17 +273,33 @@ mod tests {
                 .extend(change.as_object().unwrap().clone());
             assert_ne!(k(b, Scope::Team, ALICE), same, "{change}");
         }
-        // whitespace and escapes do not; a number's type does
+        // whitespace, escapes and number spelling do not; a number's value does
         let spaced = r#"{ "messages" : [ {"content":"\u0068i", "role":"user"} ], "temperature": 0.2 , "model":"x"}"#;
         assert_eq!(
             key("g", spaced.as_bytes(), Scope::Team, ALICE, None).unwrap(),
             same
         );
         let int = k(json!({"messages": [], "n": 1}), Scope::Team, ALICE);
-        assert_ne!(
+        assert_eq!(
             int,
             k(json!({"messages": [], "n": 1.0}), Scope::Team, ALICE)
         );
+        assert_eq!(
+            key(
+                "g",
+                br#"{"messages": [], "n": 1e0}"#,
+                Scope::Team,
+                ALICE,
+                None
+            )
+            .unwrap(),
+            int
+        );
+        assert_ne!(
+            int,
+            k(json!({"messages": [], "n": 1.5}), Scope::Team, ALICE)
+        );
+        assert_ne!(int, k(json!({"messages": [], "n": -1}), Scope::Team, ALICE));
         assert_ne!(
             int,
             k(json!({"messages": [], "n": "1"}), Scope::Team, ALICE)
@@ -272,6 +312,16 @@ mod tests {
             k(json!({"a": ["x", "y"]}), Scope::Team, ALICE),
             k(json!({"a": ["xy"]}), Scope::Team, ALICE)
         );
+        // a member given twice counts once, with its last value
+        let twice = key(
+            "g",
+            br#"{"a": 1, "b": {"c": 1, "c": 2}, "a": 3}"#,
+            Scope::Team,
+            ALICE,
+            None,
+        );
+        let once = key("g", br#"{"a": 3, "b": {"c": 2}}"#, Scope::Team, ALICE, None);
+        assert_eq!(twice.unwrap(), once.unwrap());
         // message order matters
         let two = json!({"messages": [{"role": "user", "content": "a"}, {"role": "user", "content": "b"}]});
         let swapped = json!({"messages": [{"role": "user", "content": "b"}, {"role": "user", "content": "a"}]});
