@@ -28,9 +28,11 @@ use tiers::{Redis, TierError, Tiers};
 
 use crate::upstream::sse::Usage;
 
-/// Entries per semantic partition, and partitions, held in process.
+/// Entries per semantic partition, partitions, and entries in all, held in process (20,000
+/// vectors of 1,536 dimensions are 120 MB).
 const SEMANTIC_PER_PARTITION: usize = 10_000;
 const SEMANTIC_PARTITIONS: usize = 10_000;
+const SEMANTIC_ENTRIES: usize = 20_000;
 /// Least time between two loads of one semantic partition from Redis.
 const SEMANTIC_REFRESH: Duration = Duration::from_secs(1);
 
@@ -132,10 +134,10 @@ impl Cache {
         } else {
             None
         };
-        let index = settings
-            .semantic
-            .as_ref()
-            .map(|_| semantic::Index::new(SEMANTIC_PER_PARTITION, SEMANTIC_PARTITIONS));
+        let index = settings.semantic.as_ref().map(|_| {
+            semantic::Index::new(SEMANTIC_PER_PARTITION, SEMANTIC_PARTITIONS)
+                .with_max_entries(SEMANTIC_ENTRIES)
+        });
         Ok(Self {
             tiers: Tiers::new(settings.max_in_memory, settings.in_memory_ttl, redis),
             kind: params.kind,
@@ -174,7 +176,7 @@ impl Cache {
         // bodies the parse stage could not put in canonical form are not cached
         let key = key::key_of_canonical(&group, canonical?, scope, caller, ns);
         let semantic = match (&self.settings.semantic, call_type) {
-            (Some(_), "acompletion" | "atext_completion") => {
+            (Some(_), "acompletion" | "atext_completion") if semantic::text_only(raw) => {
                 semantic::prompt_text(raw).and_then(|text| {
                     let p = key::partition(&group, raw, scope, caller, ns).ok()?;
                     Some((p, text))

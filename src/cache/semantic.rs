@@ -35,6 +35,21 @@ pub fn prompt_text(body: &[u8]) -> Option<String> {
     (!text.is_empty()).then_some(text)
 }
 
+/// Whether every message content part is text (images, audio and files cannot be compared by
+/// their text, so such prompts are left out of the semantic cache).
+pub fn text_only(body: &[u8]) -> bool {
+    let Ok(v) = serde_json::from_slice::<Value>(body) else {
+        return false;
+    };
+    let Some(messages) = v.get("messages").and_then(Value::as_array) else {
+        return true;
+    };
+    messages.iter().all(|m| match m.get("content") {
+        Some(Value::Array(parts)) => parts.iter().all(|p| part_text(p).is_some()),
+        _ => true,
+    })
+}
+
 /// `"{role}: {text}\n"` for each message with text.
 fn chat_text(messages: &[Value]) -> String {
     let mut out = String::new();
@@ -180,6 +195,8 @@ fn normalized(v: &[f32]) -> Option<Box<[f32]>> {
 pub struct Index {
     per_partition: usize,
     max_partitions: usize,
+    /// Entries in all partitions together (the oldest partition's oldest go first).
+    max_entries: usize,
     inner: RwLock<Inner>,
 }
 
@@ -192,6 +209,8 @@ struct Inner {
     created: VecDeque<Arc<str>>,
     /// Cache key -> the partitions holding an entry for it (for `remove_key`).
     owners: HashMap<Arc<str>, Vec<Arc<str>>>,
+    /// Entries in all partitions.
+    total: usize,
 }
 
 /// One stored prompt.
@@ -209,8 +228,16 @@ impl Index {
         Self {
             per_partition,
             max_partitions,
+            max_entries: usize::MAX,
             inner: RwLock::new(Inner::default()),
         }
+    }
+
+    /// At most `n` entries in all partitions together: beyond it the oldest-created
+    /// partition's oldest entries go first.
+    pub fn with_max_entries(mut self, n: usize) -> Self {
+        self.max_entries = n;
+        self
     }
 
     /// Add (or replace, when `key` is already in that partition) an entry; it becomes the
@@ -225,6 +252,7 @@ impl Index {
         let mut inner = self.write();
         let name = inner.ensure_partition(partition, self.max_partitions);
         inner.put(&name, key, unit, self.per_partition);
+        while inner.total > self.max_entries && inner.evict_oldest_entry() {}
     }
 
     /// The entry most similar to `vector` in `partition` with similarity >= `threshold`: (key,
@@ -254,7 +282,10 @@ impl Index {
         };
         for name in partitions {
             if let Some(entries) = inner.partitions.get_mut(&name) {
+                let before = entries.len();
                 entries.retain(|e| &*e.key != key);
+                let removed = before - entries.len();
+                inner.total = inner.total.saturating_sub(removed);
             }
         }
     }
@@ -320,7 +351,26 @@ impl Inner {
             return false;
         };
         for entry in self.partitions.remove(&name).unwrap_or_default() {
+            self.total = self.total.saturating_sub(1);
             self.unlink(&entry.key, &name);
+        }
+        true
+    }
+
+    /// Drop the oldest entry of the oldest-created partition (the partition too once empty);
+    /// false when there is nothing to drop.
+    fn evict_oldest_entry(&mut self) -> bool {
+        let Some(name) = self.created.front().cloned() else {
+            return false;
+        };
+        let oldest = self.partitions.get_mut(&name).and_then(VecDeque::pop_front);
+        if let Some(entry) = oldest {
+            self.total = self.total.saturating_sub(1);
+            self.unlink(&entry.key, &name);
+        }
+        if self.partitions.get(&name).is_none_or(VecDeque::is_empty) {
+            self.partitions.remove(&name);
+            self.created.pop_front();
         }
         true
     }
@@ -343,11 +393,15 @@ impl Inner {
             key: Arc::clone(&key),
             unit,
         });
+        self.total += 1;
         let evicted = if entries.len() > per_partition {
             entries.pop_front()
         } else {
             None
         };
+        if evicted.is_some() {
+            self.total = self.total.saturating_sub(1);
+        }
         self.owners.entry(key).or_default().push(Arc::clone(name));
         if let Some(old) = evicted {
             self.unlink(&old.key, name);
@@ -363,6 +417,47 @@ impl Inner {
         if partitions.is_empty() {
             self.owners.remove(key);
         }
+    }
+}
+
+#[cfg(test)]
+mod total_cap_tests {
+    use super::*;
+
+    #[test]
+    fn prompts_with_images_are_not_text_only() {
+        assert!(text_only(
+            br#"{"messages":[{"role":"user","content":"hi"}]}"#
+        ));
+        assert!(text_only(br#"{"prompt":"hi"}"#));
+        assert!(text_only(
+            br#"{"messages":[{"role":"user","content":[{"type":"text","text":"hi"}]}]}"#
+        ));
+        assert!(!text_only(
+            br#"{"messages":[{"role":"user","content":[{"type":"text","text":"what is this?"},{"type":"image_url","image_url":{"url":"https://x/y.png"}}]}]}"#
+        ));
+        assert!(!text_only(b"nope"));
+    }
+
+    #[test]
+    fn total_cap_evicts_the_oldest_partitions_oldest_entries() {
+        let idx = Index::new(10, 10).with_max_entries(3);
+        idx.insert("p1", "a", &[1.0, 0.0]);
+        idx.insert("p1", "b", &[0.0, 1.0]);
+        idx.insert("p2", "c", &[1.0, 0.0]);
+        idx.insert("p2", "d", &[0.0, 1.0]);
+        assert_eq!(idx.len(), 3);
+        assert!(idx.best("p1", &[1.0, 0.0], 0.99).is_none());
+        assert_eq!(idx.best("p1", &[0.0, 1.0], 0.99).unwrap().0, "b");
+        idx.insert("p2", "e", &[1.0, 1.0]);
+        assert_eq!(idx.len(), 3);
+        assert!(!idx.has_partition("p1"));
+        idx.remove_key("c");
+        assert_eq!(idx.len(), 2);
+        idx.insert("p3", "f", &[1.0, 0.0]);
+        idx.insert("p3", "g", &[0.0, 1.0]);
+        assert_eq!(idx.len(), 3);
+        assert_eq!(idx.best("p3", &[0.0, 1.0], 0.99).unwrap().0, "g");
     }
 }
 

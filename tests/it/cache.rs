@@ -502,12 +502,19 @@ async fn semantic_cache_hits_above_the_threshold_and_misses_below() {
     hot["temperature"] = json!(1.5);
     assert!(!hit(&chat(&gw, &hot).await));
     assert_eq!(chats(), 3);
+    // a prompt with an image is only ever cached exactly: its text alone matches nothing
+    let img = json!({"model": "gpt", "messages": [{"role": "user", "content": [
+        {"type": "text", "text": "What is the capital of France?"},
+        {"type": "image_url", "image_url": {"url": "https://example.com/a.png"}}]}]});
+    assert!(!hit(&chat(&gw, &img).await));
+    assert!(hit(&chat(&gw, &img).await));
+    assert_eq!(chats(), 4);
 
     // a second gateway on the same Redis finds the vectors there
     let gw2 = TestGateway::start(&config(&up, &semantic, "")).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(hit(&chat(&gw2, &ask("What is the capital of FRANCE")).await));
-    assert_eq!(chats(), 3);
+    assert_eq!(chats(), 4);
 }
 
 async fn admin(gw: &TestGateway, path: &str, body: Value) -> Value {
