@@ -672,6 +672,23 @@ async fn generate_key(addr: SocketAddr, limits: &str) -> String {
     v["key"].as_str().expect("generated key").to_string()
 }
 
+/// Start the mock upstream (this binary's `__mock` role) pinned to `cpu`.
+fn start_mock(cpu: Option<usize>) -> (Proc, u16) {
+    let me = std::env::current_exe()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    let port = free_port();
+    let p = Proc(
+        pinned(cpu, &me)
+            .args(["__mock", &port.to_string()])
+            .spawn()
+            .unwrap(),
+    );
+    wait_port(port);
+    (p, port)
+}
+
 /// Start the `tianji` binary on `cfg` and `port`, pinned to `cpu`.
 fn start_gateway(cpu: Option<usize>, cfg: &tempfile::NamedTempFile, port: u16) -> Proc {
     let p = Proc(
@@ -697,18 +714,7 @@ fn start_gateway(cpu: Option<usize>, cfg: &tempfile::NamedTempFile, port: u16) -
 /// pass-through call of the same request to the zero-latency mock, both on CPU 0, as the
 /// median of alternating max-rps phases.
 fn cache_comparison(o: &Opts, proxy_cpu: Option<usize>, client_cpu: Option<usize>) {
-    let me = std::env::current_exe()
-        .unwrap()
-        .to_string_lossy()
-        .into_owned();
-    let mock_port = free_port();
-    let _mock = Proc(
-        pinned(client_cpu, &me)
-            .args(["__mock", &mock_port.to_string()])
-            .spawn()
-            .unwrap(),
-    );
-    wait_port(mock_port);
+    let (_mock, mock_port) = start_mock(client_cpu);
     let start = |extra: &str| {
         let mut cfg = tempfile::NamedTempFile::new().unwrap();
         write!(
@@ -809,14 +815,7 @@ fn orchestrate(args: &[String]) {
         .unwrap()
         .to_string_lossy()
         .into_owned();
-    let mock_port = free_port();
-    let _mock = Proc(
-        pinned(client_cpu, &me)
-            .args(["__mock", &mock_port.to_string()])
-            .spawn()
-            .unwrap(),
-    );
-    wait_port(mock_port);
+    let (_mock, mock_port) = start_mock(client_cpu);
     let bare_port = free_port();
     let bare = Proc(
         pinned(proxy_cpu, &me)

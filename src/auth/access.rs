@@ -113,9 +113,13 @@ pub fn check_route(principal: &Principal, path: &str) -> Result<(), AuthError> {
     }
 }
 
-/// 403 unless every key of the request's `cache` object is in the key's
-/// `allowed_cache_controls` (an empty or missing list allows any).
-pub fn check_cache_controls(principal: &Principal, controls: &[String]) -> Result<(), AuthError> {
+/// 403 unless every cache control the request sets (the keys of its `cache` object, and the
+/// controls given as headers) is in the key's `allowed_cache_controls` (an empty or missing
+/// list allows any).
+pub fn check_cache_controls<'a>(
+    principal: &Principal,
+    controls: impl IntoIterator<Item = &'a str>,
+) -> Result<(), AuthError> {
     let Some(allowed) = principal
         .key()
         .and_then(|k| k.key.allowed_cache_controls.as_ref())
@@ -123,8 +127,11 @@ pub fn check_cache_controls(principal: &Principal, controls: &[String]) -> Resul
     else {
         return Ok(());
     };
-    match controls.iter().find(|c| !allowed.contains(c)) {
-        Some(c) => Err(AuthError::CacheControlDenied(c.clone())),
+    match controls
+        .into_iter()
+        .find(|c| !allowed.iter().any(|a| a == c))
+    {
+        Some(c) => Err(AuthError::CacheControlDenied(c.to_string())),
         None => Ok(()),
     }
 }

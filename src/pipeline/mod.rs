@@ -356,13 +356,9 @@ async fn llm(
         None => None,
     };
     let header_controls = controls.as_ref().map_or(&[][..], |c| &c.header_names[..]);
-    crate::auth::access::check_cache_controls(&principal, &parsed.cache_controls)?;
     crate::auth::access::check_cache_controls(
         &principal,
-        &header_controls
-            .iter()
-            .map(|n| n.to_string())
-            .collect::<Vec<_>>(),
+        (parsed.cache_controls.iter().map(String::as_str)).chain(header_controls.iter().copied()),
     )?;
 
     // model budgets; a spent one switches to the key's first budget fallback within budget
@@ -496,9 +492,8 @@ async fn llm(
     // the response cache: a hit answers here, a miss notes what to store
     let cache_plan = match (&state.cache, controls) {
         (Some(c), Some(controls)) if upload.is_none() && parsed.mock_response.is_none() => {
-            let key_hash = principal_key_hash(state, &principal);
             let caller = crate::cache::key::Caller {
-                key: &key_hash,
+                key: principal_key_hash(state, &principal),
                 team: principal_team(&principal),
             };
             let canonical = parsed.canonical.take();
@@ -549,16 +544,12 @@ async fn llm(
 }
 
 /// The sha256 hex of the caller's key (the master key's for admins; "" on an open gateway).
-fn principal_key_hash(state: &AppState, principal: &crate::auth::Principal) -> String {
+fn principal_key_hash<'a>(state: &'a AppState, principal: &'a crate::auth::Principal) -> &'a str {
     use crate::auth::Principal;
     match principal {
-        Principal::Key(k) => k.key.token.clone(),
-        Principal::Master => state
-            .auth
-            .master_hash()
-            .map(|h| h.to_string())
-            .unwrap_or_default(),
-        Principal::Open => String::new(),
+        Principal::Key(k) => &k.key.token,
+        Principal::Master => state.auth.master_hash().map_or("", |h| h),
+        Principal::Open => "",
     }
 }
 

@@ -181,19 +181,30 @@ impl RelayBody {
                         this.completion.first_chunk = Some(std::time::SystemTime::now());
                     }
                     this.completion.chunks += 1;
-                    let chat = match this.inward.as_mut() {
-                        Some(t) => Bytes::from(t.feed(&data)),
-                        None => data.clone(),
+                    // the chat chunks (translated when the provider's are not) feed the
+                    // usage scanner and, on a cache miss, the answer being assembled
+                    let record = &mut this.record;
+                    let mut seen = |chat: &[u8]| {
+                        if let Some((a, _)) = record.as_mut() {
+                            a.feed(chat);
+                        }
                     };
-                    if let Some((a, _)) = this.record.as_mut() {
-                        a.feed(&chat);
-                    }
-                    let mut out = match this.inward {
-                        Some(_) if this.tap => {
+                    let mut out = match this.inward.as_mut() {
+                        Some(t) if this.tap => {
+                            let chat = Bytes::from(t.feed(&data));
+                            seen(&chat);
                             this.scanner.feed(chat);
                             data
                         }
-                        _ => this.scanner.feed(chat),
+                        Some(t) => {
+                            let chat = Bytes::from(t.feed(&data));
+                            seen(&chat);
+                            this.scanner.feed(chat)
+                        }
+                        None => {
+                            seen(&data);
+                            this.scanner.feed(data)
+                        }
                     };
                     if let Some(t) = this.outward.as_mut() {
                         out = Bytes::from(t.feed(&out));

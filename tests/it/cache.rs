@@ -11,6 +11,7 @@ use http::Method;
 use serde_json::{Value, json};
 
 use super::admin_keys::call;
+use super::limits::{admin, new_key};
 use crate::common::db::TestDb;
 use crate::common::mock_upstream::{MockUpstream, Recorded, Reply, chat_completion, default_reply};
 use crate::common::{MASTER_KEY, Resp, TestGateway, send, stream};
@@ -517,19 +518,6 @@ async fn semantic_cache_hits_above_the_threshold_and_misses_below() {
     assert_eq!(chats(), 4);
 }
 
-async fn admin(gw: &TestGateway, path: &str, body: Value) -> Value {
-    let r = call(gw, Method::POST, path, MASTER_KEY, body).await;
-    assert_eq!(r.status, 200, "{path}: {}", r.text());
-    r.json()
-}
-
-async fn new_key(gw: &TestGateway, body: Value) -> String {
-    admin(gw, "/key/generate", body).await["key"]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
-
 #[tokio::test]
 async fn teams_do_not_share_entries_and_hits_are_logged_at_no_cost() {
     let db = TestDb::create().await;
@@ -600,7 +588,7 @@ async fn teams_do_not_share_entries_and_hits_are_logged_at_no_cost() {
     assert!(misses.clone().all(|r| r.get::<_, f64>(2) > 0.0));
 
     // /global/activity/cache_hits counts them
-    let today = chrono_today();
+    let today = utc_today();
     let r = call(
         &gw,
         Method::GET,
@@ -654,23 +642,12 @@ async fn teams_do_not_share_entries_and_hits_are_logged_at_no_cost() {
 }
 
 /// Today's date in UTC (YYYY-MM-DD).
-fn chrono_today() -> String {
-    let days = std::time::SystemTime::now()
+fn utc_today() -> String {
+    let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
-        .as_secs()
-        / 86_400;
-    // civil from days (Howard Hinnant's algorithm)
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}")
+        .as_secs_f64();
+    tianji::auth::fmt_utc(now)[..10].to_string()
 }
 
 #[tokio::test]

@@ -57,13 +57,13 @@ async fn db_gateway(
     TestGateway::start(&yaml).await
 }
 
-async fn admin(gw: &TestGateway, path: &str, body: Value) -> Value {
+pub(crate) async fn admin(gw: &TestGateway, path: &str, body: Value) -> Value {
     let r = call(gw, Method::POST, path, MASTER_KEY, body).await;
     assert_eq!(r.status, 200, "{path}: {}", r.text());
     r.json()
 }
 
-async fn new_key(gw: &TestGateway, body: Value) -> String {
+pub(crate) async fn new_key(gw: &TestGateway, body: Value) -> String {
     admin(gw, "/key/generate", body).await["key"]
         .as_str()
         .unwrap()
