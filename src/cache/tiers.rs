@@ -89,6 +89,8 @@ impl Tiers {
 
     /// Entries in the local tier.
     pub fn local_len(&self) -> u64 {
+        // moka counts lazily: settle pending inserts and evictions first (admin route only)
+        self.local.run_pending_tasks();
         self.local.entry_count()
     }
 
