@@ -3,6 +3,7 @@ mod big_files;
 mod cache;
 mod cli;
 mod errors;
+mod hardening;
 mod keys;
 mod limits;
 mod managed_objects;

@@ -1,0 +1,1 @@
+//! Issue 19: see mod.rs.
