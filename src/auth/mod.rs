@@ -91,18 +91,56 @@ impl UserRole {
             UserRole::InternalUserViewer => "internal_user_viewer",
         }
     }
+
+    /// Privilege order: proxy admin > admin viewer > internal user > internal viewer.
+    fn rank(self) -> u8 {
+        match self {
+            UserRole::ProxyAdmin => 3,
+            UserRole::ProxyAdminViewer => 2,
+            UserRole::InternalUser => 1,
+            UserRole::InternalUserViewer => 0,
+        }
+    }
+
+    /// Whether this role has more privilege than `other`.
+    pub fn above(self, other: UserRole) -> bool {
+        self.rank() > other.rank()
+    }
+
+    /// The lower of two roles.
+    pub fn min(self, other: UserRole) -> UserRole {
+        if self.above(other) { other } else { self }
+    }
+
+    /// The role a key acts with: its user's role (internal user without one), no higher than
+    /// the grant its creator recorded in the key's metadata ([`ROLE_CAP`]).
+    pub fn of_key(user_role: Option<&str>, key_metadata: &serde_json::Value) -> UserRole {
+        let role = user_role
+            .and_then(UserRole::parse)
+            .unwrap_or(UserRole::InternalUser);
+        match key_metadata
+            .get(ROLE_CAP)
+            .and_then(serde_json::Value::as_str)
+        {
+            // An unreadable cap grants the least.
+            Some(cap) => role.min(UserRole::parse(cap).unwrap_or(UserRole::InternalUserViewer)),
+            None => role,
+        }
+    }
 }
+
+/// Key metadata member holding the highest role the key may act with: the role of a
+/// non-admin creator, recorded at `/key/generate` and kept by every later update.
+pub const ROLE_CAP: &str = "tianji_role_cap";
 
 impl Principal {
     pub fn role(&self) -> UserRole {
         match self {
             Principal::Master | Principal::Open => UserRole::ProxyAdmin,
-            Principal::Key(k) => k
-                .user
-                .as_ref()
-                .and_then(|u| u.user_role.as_deref())
-                .and_then(UserRole::parse)
-                .unwrap_or(UserRole::InternalUser),
+            Principal::Key(k) => UserRole::of_key(
+                k.user.as_ref().and_then(|u| u.user_role.as_deref()),
+                &k.key.metadata,
+            ),
         }
     }
 

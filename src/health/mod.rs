@@ -22,6 +22,7 @@ pub async fn deployments(
     req: http::Request<hyper::body::Incoming>,
 ) -> Result<Response<Body>, crate::error::GatewayError> {
     let principal = state.auth.authenticate(req.headers()).await?;
+    crate::auth::access::check_route(&principal, req.uri().path())?;
     if !principal.can_read_all() {
         return Err(crate::admin::AdminError::Forbidden(format!(
             "Only proxy admins can call {}. Your role={}",

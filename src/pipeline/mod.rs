@@ -138,7 +138,12 @@ pub async fn handle(
             respond::decorate(&mut resp, &ctx);
             resp
         }
-        Route::Models | Route::ModelInfo => match state.auth.authenticate(req.headers()).await {
+        Route::Models | Route::ModelInfo => match state
+            .auth
+            .authenticate(req.headers())
+            .await
+            .and_then(|p| crate::auth::access::check_route(&p, path).map(|()| p))
+        {
             Ok(p) => crate::models_api::respond(&state, &p, path_model.as_deref()),
             Err(e) => GatewayError::from(e).into_response(),
         },

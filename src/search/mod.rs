@@ -65,7 +65,8 @@ pub async fn list(
     state: &AppState,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, GatewayError> {
-    state.auth.authenticate(req.headers()).await?;
+    let principal = state.auth.authenticate(req.headers()).await?;
+    crate::auth::access::check_route(&principal, req.uri().path())?;
     let data: Vec<Value> = state
         .config
         .search_tools

@@ -206,15 +206,17 @@ pub(crate) async fn ensure_alias_free(
 }
 
 /// Non-admins may manage the keys of a team they administer, and — when the team's
-/// `team_member_permissions` lists `route` — their own keys in a team they belong to.
-/// `key` is the key row (or the request, for `/key/generate`).
+/// `team_member_permissions` lists `route` — their own keys in a team they belong to; never a
+/// key that acts with a role above the caller's (regenerating it would hand that role over).
+/// `key` is the key row (or the request, for `/key/generate`). Returns the key's team for
+/// non-admins (for the limit ceilings), `None` for proxy admins.
 pub(crate) async fn team_key_access(
     call: &Call<'_>,
     key: &Value,
     route: &str,
-) -> Result<(), AdminError> {
+) -> Result<Option<crate::auth::TeamRecord>, AdminError> {
     if call.principal.is_admin() {
-        return Ok(());
+        return Ok(None);
     }
     let forbidden = || {
         AdminError::Forbidden(format!(
@@ -238,16 +240,125 @@ pub(crate) async fn team_key_access(
         .map(serde_json::from_value)
         .and_then(Result::ok)
         .ok_or_else(forbidden)?;
-    let own = key.get("user_id").and_then(Value::as_str) == Some(user);
+    let owner = key.get("user_id").and_then(Value::as_str);
+    let own = owner == Some(user);
     let permitted = rec
         .team_member_permissions
         .as_ref()
         .is_some_and(|p| p.iter().any(|r| r == route));
-    if rec.is_admin(user) || (rec.has_member(user) && permitted && own) {
-        Ok(())
-    } else {
-        Err(forbidden())
+    if !(rec.is_admin(user) || (rec.has_member(user) && permitted && own)) {
+        return Err(forbidden());
     }
+    if let Some(owner) = owner.filter(|o| *o != user) {
+        if !rec.has_member(owner) {
+            return Err(AdminError::Forbidden(format!(
+                "User {owner} is not a member of team {team_id}; a team admin manages keys of its team's members only"
+            )));
+        }
+        let role = key_role(call, owner, key.get("metadata").unwrap_or(&Value::Null)).await?;
+        let mine = call.principal.role();
+        if role.above(mine) {
+            return Err(AdminError::Forbidden(format!(
+                "A key of user {owner} acts as {}, above your role={}",
+                role.name(),
+                mine.name()
+            )));
+        }
+    }
+    Ok(Some(rec))
+}
+
+/// The role a key of `user_id` acts with (its user's role under the key's recorded cap).
+async fn key_role(
+    call: &Call<'_>,
+    user_id: &str,
+    metadata: &Value,
+) -> Result<crate::auth::UserRole, AdminError> {
+    let user: Option<Value> = call
+        .store
+        .query(Query::GetUserRecord, &[&user_id])
+        .await?
+        .first()
+        .and_then(|r| r.try_get(0).ok());
+    let role = user
+        .as_ref()
+        .and_then(|u| u.get("user_role"))
+        .and_then(Value::as_str);
+    Ok(crate::auth::UserRole::of_key(role, metadata))
+}
+
+/// A limit a non-admin sets on a key or a membership, against the team's (`team`) and the
+/// current value (`now`): never above the team's; where the team sets none, never above the
+/// current value (raising it needs a proxy admin). `None` is unlimited.
+pub(crate) fn within_ceiling(
+    field: &str,
+    asked: Option<f64>,
+    team: Option<f64>,
+    now: Option<f64>,
+    raising_own: bool,
+) -> Result<(), AdminError> {
+    let refused = match (team, now) {
+        // Unset is bounded by the team's own limit at request time.
+        (Some(t), _) => asked.is_some_and(|a| a > t),
+        (None, Some(n)) if raising_own => asked.is_none_or(|a| a > n),
+        (None, _) => false,
+    };
+    if refused {
+        let limit = team.or(now).map(|v| v.to_string()).unwrap_or_default();
+        return Err(AdminError::Forbidden(format!(
+            "{field} may not exceed {limit} (the team's limit, or the current one when the team sets none); ask a proxy admin for more"
+        )));
+    }
+    Ok(())
+}
+
+/// Model lists: `asked` must stay within the team's models, else (for one's own key or
+/// membership) within the current list. Empty or missing lists grant every model.
+pub(crate) fn models_within(
+    field: &str,
+    asked: Option<&[String]>,
+    team: Option<&[String]>,
+    now: Option<&[String]>,
+    raising_own: bool,
+) -> Result<(), AdminError> {
+    fn restricted(l: Option<&[String]>) -> Option<&[String]> {
+        l.filter(|l| !l.is_empty())
+    }
+    let (cap, unset_ok) = match restricted(team) {
+        // An empty list on a team key means the team's models.
+        Some(t) => (t, true),
+        None => match restricted(now) {
+            Some(n) if raising_own => (n, false),
+            _ => return Ok(()),
+        },
+    };
+    let all = |l: &[String]| {
+        l.iter()
+            .any(|m| m == "*" || m == "all-proxy-models" || m == "all-team-models")
+    };
+    if all(cap) {
+        return Ok(());
+    }
+    match restricted(asked) {
+        None if unset_ok => Ok(()),
+        None => Err(AdminError::Forbidden(format!(
+            "{field}: every model is more than {cap:?}; ask a proxy admin for more"
+        ))),
+        Some(a) => match a
+            .iter()
+            .find(|m| m.as_str() != "all-team-models" && !cap.contains(m))
+        {
+            Some(m) => Err(AdminError::Forbidden(format!(
+                "{field}: model '{m}' is not within {cap:?}; ask a proxy admin for more"
+            ))),
+            None => Ok(()),
+        },
+    }
+}
+
+/// The number a JSON limit holds (`None` for null or missing).
+pub(crate) fn num(v: Option<&Value>) -> Option<f64> {
+    v.and_then(Value::as_f64)
 }
 
 /// Statements to archive and delete keys inside a caller's transaction.
@@ -608,19 +719,75 @@ pub(crate) async fn insert_in_tx(
     Ok((raw, token, stored))
 }
 
-async fn create(call: &Call<'_>, mut req: GenerateKey) -> Result<Response<Body>, AdminError> {
-    if !call.principal.is_admin() {
-        // A team member's key is its own.
-        if req.user_id.is_none() {
-            req.user_id = call.principal.user_id().map(str::to_string);
-        }
-        team_key_access(
-            call,
-            &json!({"team_id": req.team_id, "user_id": req.user_id}),
-            "/key/generate",
-        )
-        .await?;
+/// What a non-admin may ask of a new key: a key for itself, or (as a team admin) for a member
+/// of its team; in the team's organisation; within the team's limits; acting with no role
+/// above the creator's, which the key records.
+async fn admit_new_key(call: &Call<'_>, req: &mut GenerateKey) -> Result<(), AdminError> {
+    use crate::auth::{ROLE_CAP, UserRole};
+    let asked_cap = match req.metadata.as_ref().and_then(|m| m.get(ROLE_CAP)) {
+        None => None,
+        Some(v) => Some(v.as_str().and_then(UserRole::parse).ok_or_else(|| {
+            AdminError::invalid(
+                &format!("metadata.{ROLE_CAP}"),
+                format!("must be one of {:?}", UserRole::NAMES),
+            )
+        })?),
+    };
+    if call.principal.is_admin() {
+        return Ok(());
     }
+    // A team member's key is its own.
+    if req.user_id.is_none() {
+        req.user_id = call.principal.user_id().map(str::to_string);
+    }
+    let Some(team) = team_key_access(
+        call,
+        &json!({"team_id": req.team_id, "user_id": req.user_id, "metadata": req.metadata}),
+        "/key/generate",
+    )
+    .await?
+    else {
+        return Ok(());
+    };
+    if let Some(org) = req.organization_id.as_deref()
+        && team.organization_id.as_deref() != Some(org)
+    {
+        return Err(AdminError::Forbidden(format!(
+            "organization_id {org} is not the organization of team {}; only proxy admins can set another",
+            team.team_id
+        )));
+    }
+    within_ceiling("max_budget", req.max_budget, team.max_budget, None, false)?;
+    let as_f = |v: Option<i64>| v.map(|x| x as f64);
+    for (field, asked, cap) in [
+        ("rpm_limit", req.rpm_limit, team.rpm_limit),
+        ("tpm_limit", req.tpm_limit, team.tpm_limit),
+        ("tpd_limit", req.tpd_limit, team.tpd_limit),
+        (
+            "max_parallel_requests",
+            req.max_parallel_requests.map(i64::from),
+            team.max_parallel_requests,
+        ),
+    ] {
+        within_ceiling(field, as_f(asked), as_f(cap), None, false)?;
+    }
+    models_within(
+        "models",
+        req.models.as_deref(),
+        team.models.as_deref(),
+        None,
+        false,
+    )?;
+    let mine = call.principal.role();
+    let cap = asked_cap.map_or(mine, |c| c.min(mine));
+    req.metadata
+        .get_or_insert_with(Map::new)
+        .insert(ROLE_CAP.into(), json!(cap.name()));
+    Ok(())
+}
+
+async fn create(call: &Call<'_>, mut req: GenerateKey) -> Result<Response<Body>, AdminError> {
+    admit_new_key(call, &mut req).await?;
     let mut conn = call.store.conn().await?;
     let st = InsertStmts::new(conn.stmts(InsertStmts::QUERIES)?);
     let [audit_insert] = conn.stmts([Query::InsertAuditLog])?;

@@ -114,7 +114,7 @@ pub async fn update(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
     let tx = conn.client.transaction().await.map_err(StoreError::from)?;
     let before = super::row_in_tx(&tx, &get_rows, &token).await?;
     if !call.principal.is_admin() {
-        super::team_key_access(call, &before, "/key/update").await?;
+        let team = super::team_key_access(call, &before, "/key/update").await?;
         if let Some(f) = ["team_id", "organization_id", "user_id"]
             .iter()
             .find(|f| body.contains_key(**f))
@@ -122,6 +122,9 @@ pub async fn update(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
             return Err(AdminError::Forbidden(format!(
                 "Only proxy admins can change a key's {f}"
             )));
+        }
+        if let Some(team) = team {
+            limits_within_team(call, &body, &temp, &before, &team)?;
         }
     }
     if let Some(Value::String(alias)) = body.get("key_alias")
@@ -226,6 +229,31 @@ pub async fn update(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
                 meta.insert(f.clone(), v.clone());
             }
         }
+        // The creator's grant stays unless a proxy admin sets it.
+        let cap = crate::auth::ROLE_CAP;
+        let set_by_admin = call.principal.is_admin()
+            && body
+                .get("metadata")
+                .and_then(Value::as_object)
+                .is_some_and(|m| m.contains_key(cap));
+        if set_by_admin {
+            if meta
+                .get(cap)
+                .and_then(Value::as_str)
+                .and_then(crate::auth::UserRole::parse)
+                .is_none()
+            {
+                return Err(AdminError::invalid(
+                    &format!("metadata.{cap}"),
+                    format!("must be one of {:?}", crate::auth::UserRole::NAMES),
+                ));
+            }
+        } else {
+            match before.get("metadata").and_then(|m| m.get(cap)) {
+                Some(v) => meta.insert(cap.to_string(), v.clone()),
+                None => meta.remove(cap),
+            };
+        }
         patch.insert("metadata".into(), Value::Object(meta));
     }
     let after: Value = tx
@@ -255,4 +283,58 @@ pub async fn update(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
     out.remove("token");
     out.insert("key".into(), json!(key));
     Ok(ok(&Value::Object(out)))
+}
+
+/// A non-admin's change to a key's limits: within the team's limits, and — on its own key —
+/// never above the current ones where the team sets none.
+fn limits_within_team(
+    call: &Call<'_>,
+    body: &Map<String, Value>,
+    temp: &[(String, Value)],
+    before: &Value,
+    team: &crate::auth::TeamRecord,
+) -> Result<(), AdminError> {
+    use super::{models_within, num, within_ceiling};
+    let own = call.principal.user_id().is_some()
+        && before.get("user_id").and_then(Value::as_str) == call.principal.user_id();
+    let as_f = |v: Option<i64>| v.map(|x| x as f64);
+    for (field, cap) in [
+        ("max_budget", team.max_budget),
+        ("rpm_limit", as_f(team.rpm_limit)),
+        ("tpm_limit", as_f(team.tpm_limit)),
+        ("tpd_limit", as_f(team.tpd_limit)),
+        ("max_parallel_requests", as_f(team.max_parallel_requests)),
+    ] {
+        if let Some(v) = body.get(field) {
+            within_ceiling(field, num(Some(v)), cap, num(before.get(field)), own)?;
+        }
+    }
+    if let Some((_, v)) = temp.iter().find(|(f, _)| f == "temp_budget_increase")
+        && let Some(extra) = v.as_f64().filter(|x| *x > 0.0)
+    {
+        // Over an unlimited key it changes nothing.
+        if let Some(now) = num(body.get("max_budget")).or(num(before.get("max_budget"))) {
+            within_ceiling(
+                "temp_budget_increase",
+                Some(now + extra),
+                team.max_budget,
+                Some(now),
+                own,
+            )?;
+        }
+    }
+    if let Some(v) = body.get("models") {
+        let asked: Option<Vec<String>> = serde_json::from_value(v.clone()).ok();
+        let now: Option<Vec<String>> = before
+            .get("models")
+            .and_then(|m| serde_json::from_value(m.clone()).ok());
+        models_within(
+            "models",
+            asked.as_deref(),
+            team.models.as_deref(),
+            now.as_deref(),
+            own,
+        )?;
+    }
+    Ok(())
 }

@@ -106,6 +106,7 @@ pub async fn member_add(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
     let tx = conn.client.transaction().await.map_err(StoreError::from)?;
     let before = team_in_tx(&tx, &get_rows, &team_id).await?;
     call.require_team_admin(&before)?;
+    member_limits_within(call, &before, &budget, None, false)?;
     let st = MemberStmts {
         by_email,
         ensure_user,
@@ -273,6 +274,14 @@ pub async fn member_update(call: &Call<'_>) -> Result<Response<Body>, AdminError
     let membership = db::row(&tx, &get_membership, &[&team_id, &user_id]).await?;
     if !rec.has_member(&user_id) && membership.is_none() {
         return Err(not_member(&user_id, &team_id));
+    }
+    if !call.principal.is_admin() {
+        let current = match membership.as_ref().and_then(|m| str_of(m, "budget_id")) {
+            Some(id) => db::row(&tx, &get_budgets, &[&vec![id.to_string()]]).await?,
+            None => None,
+        };
+        let own = call.principal.user_id() == Some(user_id.as_str());
+        member_limits_within(call, &before, &budget, current.as_ref(), own)?;
     }
     let mut changes_before = vec![before.clone()];
     let mut team_after = before.clone();
@@ -444,4 +453,62 @@ pub async fn member_delete(call: &Call<'_>) -> Result<Response<Body>, AdminError
     changed.extend(audit::keys_changed(&tokens));
     audit::commit(call, tx, &audit_insert, changes, &changed).await?;
     Ok(ok(&after))
+}
+
+/// A non-admin's budget for a member (`budget`: budget-table columns) stays within the team's
+/// limits, and — for its own membership — within its current budget where the team sets none.
+fn member_limits_within(
+    call: &Call<'_>,
+    team: &Value,
+    budget: &Map<String, Value>,
+    current: Option<&Value>,
+    own: bool,
+) -> Result<(), AdminError> {
+    use super::super::keys::{models_within, num, within_ceiling};
+    if call.principal.is_admin() {
+        return Ok(());
+    }
+    let now = |c: &str| num(current.and_then(|b| b.get(c)));
+    for (field, column, team_column) in [
+        ("max_budget_in_team", "max_budget", "max_budget"),
+        ("tpm_limit", "tpm_limit", "tpm_limit"),
+        ("rpm_limit", "rpm_limit", "rpm_limit"),
+    ] {
+        if let Some(v) = budget.get(column) {
+            within_ceiling(
+                field,
+                num(Some(v)),
+                num(team.get(team_column)),
+                now(column),
+                own,
+            )?;
+        }
+    }
+    if let Some(extra) = budget
+        .get("temp_budget_increase")
+        .and_then(Value::as_f64)
+        .filter(|x| *x > 0.0)
+        && let Some(now) = num(budget.get("max_budget")).or(now("max_budget"))
+    {
+        within_ceiling(
+            "temp_budget_increase",
+            Some(now + extra),
+            num(team.get("max_budget")),
+            Some(now),
+            own,
+        )?;
+    }
+    if let Some(v) = budget.get("allowed_models") {
+        let list = |v: Option<&Value>| -> Option<Vec<String>> {
+            v.and_then(|v| serde_json::from_value(v.clone()).ok())
+        };
+        models_within(
+            "allowed_models",
+            list(Some(v)).as_deref(),
+            list(team.get("models")).as_deref(),
+            list(current.and_then(|b| b.get("allowed_models"))).as_deref(),
+            own,
+        )?;
+    }
+    Ok(())
 }
