@@ -1,6 +1,7 @@
-//! The request path. `handle` dispatches by route; LLM calls run the stages of DESIGN.md §3 in
-//! order over one [`RequestCtx`]:
-//! parse -> authenticate -> route -> (mock) -> translate -> upstream -> relay -> post.
+//! The request path. `handle` dispatches by route; LLM calls run their stages in order over one
+//! [`RequestCtx`]: authenticate (and `allowed_routes`) -> read and parse the body -> authorize
+//! and admit (budgets, rate limits) -> cache -> route -> (mock) -> translate -> upstream ->
+//! relay -> post (spend). docs/architecture.md describes each.
 
 mod answer;
 mod attempts;
