@@ -1,7 +1,8 @@
 //! The request path. `handle` dispatches by route; LLM calls run their stages in order over one
 //! [`RequestCtx`]: authenticate (and `allowed_routes`) -> read and parse the body -> authorize
-//! and admit (budgets, rate limits) -> cache -> route -> (mock) -> translate -> upstream ->
-//! relay -> post (spend). docs/architecture.md describes each.
+//! (access, model budgets) -> route (pick a deployment) -> rate limits -> budget reservation ->
+//! cache -> (mock) -> translate -> upstream -> relay -> post (spend). docs/architecture.md
+//! describes each.
 
 mod answer;
 mod attempts;
