@@ -23,6 +23,8 @@ use ring::rand::{SecureRandom, SystemRandom};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
+use crate::store::{Query, Store, StoreError};
+
 /// Prefix of values this gateway writes.
 pub const V3_PREFIX: &str = "v3:gcm:";
 /// Prefix of LiteLLM's previous AES-GCM values (read only).
@@ -58,6 +60,8 @@ pub enum SecretError {
     Random,
     #[error("could not derive the at-rest key")]
     Key,
+    #[error(transparent)]
+    Store(#[from] StoreError),
 }
 
 /// The at-rest cipher of one salt key.
@@ -233,6 +237,29 @@ pub fn needs_sealing(params: &Value) -> bool {
     plain
 }
 
+/// Encrypt the credentials of database models still stored in plain text (rows written before
+/// encryption, or by hand), in one transaction; idempotent. Returns how many rows changed.
+pub async fn encrypt_stored(store: &Store, cipher: &AtRest) -> Result<usize, SecretError> {
+    let mut conn = store.conn().await?;
+    let [lock, set] = conn.stmts([Query::LockProxyModelParams, Query::SetProxyModelParams])?;
+    let tx = conn.client.transaction().await.map_err(StoreError::from)?;
+    let mut changed = 0;
+    for row in tx.query(&lock, &[]).await.map_err(StoreError::from)? {
+        let id: String = row.try_get(0).map_err(StoreError::from)?;
+        let params: Value = row.try_get(1).map_err(StoreError::from)?;
+        if !needs_sealing(&params) {
+            continue;
+        }
+        let sealed = seal_params(Some(cipher), &params)?;
+        tx.execute(&set, &[&id, &sealed])
+            .await
+            .map_err(StoreError::from)?;
+        changed += 1;
+    }
+    tx.commit().await.map_err(StoreError::from)?;
+    Ok(changed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -276,7 +303,10 @@ mod tests {
         assert_eq!(c.decrypt(KAT_V3, "f").unwrap(), "sk-kat-provider-key");
         assert_eq!(c.decrypt(KAT_V2, "f").unwrap(), "sk-kat-provider-key");
         let nonce: [u8; NONCE_LEN] = std::array::from_fn(|i| i as u8);
-        assert_eq!(c.encrypt_with("sk-kat-provider-key", nonce).unwrap(), KAT_V3);
+        assert_eq!(
+            c.encrypt_with("sk-kat-provider-key", nonce).unwrap(),
+            KAT_V3
+        );
         // unpadded base64 reads too
         assert_eq!(
             c.decrypt(KAT_V3.trim_end_matches('='), "f").unwrap(),
@@ -321,7 +351,10 @@ mod tests {
             Err(SecretError::NoKey { .. })
         ));
         let other = AtRest::new("other").unwrap();
-        assert_eq!(open_params_lossy(Some(&other), &sealed)["api_key"], "********");
+        assert_eq!(
+            open_params_lossy(Some(&other), &sealed)["api_key"],
+            "********"
+        );
         assert_eq!(open_params_lossy(Some(&c), &sealed)["api_key"], "sk-1");
         assert_eq!(seal_params(None, &params).unwrap(), params);
     }

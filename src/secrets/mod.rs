@@ -96,6 +96,27 @@ pub fn redact_url(url: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// `url` without its userinfo (`user:pass@`): the gateway never sends userinfo upstream (hyper
+/// takes the host and port only), so it is dropped before a deployment's URLs are built and
+/// stays out of request URIs, connection pool keys and their logs.
+pub fn strip_userinfo(url: &str) -> Cow<'_, str> {
+    let Some(scheme_end) = url.find("://") else {
+        return Cow::Borrowed(url);
+    };
+    let host_start = scheme_end + 3;
+    let host_end = url[host_start..]
+        .find(['/', '?', '#'])
+        .map_or(url.len(), |i| host_start + i);
+    match url[host_start..host_end].rfind('@') {
+        Some(at) => Cow::Owned(format!(
+            "{}{}",
+            &url[..host_start],
+            &url[host_start + at + 1..]
+        )),
+        None => Cow::Borrowed(url),
+    }
+}
+
 /// Characters that end a URL inside free text.
 fn ends_url(c: char) -> bool {
     c.is_whitespace() || matches!(c, '"' | '\'' | '`' | '<' | '>')
@@ -183,6 +204,12 @@ mod tests {
         assert_eq!(redact_url("not a url"), "not a url");
         // an `@` in the path is not userinfo
         assert_eq!(redact_url("http://h/a@b"), "http://h/a@b");
+        assert_eq!(
+            strip_userinfo("http://u:p@h:1/v1?key=k"),
+            "http://h:1/v1?key=k"
+        );
+        assert_eq!(strip_userinfo("http://h/a@b"), "http://h/a@b");
+        assert!(matches!(strip_userinfo("https://h/v1"), Cow::Borrowed(_)));
     }
 
     #[test]
@@ -199,6 +226,9 @@ mod tests {
         assert_eq!(redact_text("://"), "://");
         let mut v = serde_json::json!({"a": ["http://u:p@h"], "b": {"c": "x"}});
         redact_json(&mut v);
-        assert_eq!(v, serde_json::json!({"a": ["http://***@h"], "b": {"c": "x"}}));
+        assert_eq!(
+            v,
+            serde_json::json!({"a": ["http://***@h"], "b": {"c": "x"}})
+        );
     }
 }
