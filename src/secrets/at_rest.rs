@@ -13,8 +13,9 @@
 //! What is encrypted in a database model's `tianji_params`: every string member except `model`
 //! (as LiteLLM encrypts every string of `litellm_params`; `model` stays readable), and every
 //! string value of the `headers` and `extra_headers` objects. Numbers, booleans and lists are
-//! stored as they are. Reading decrypts whatever carries a prefix, so values written by either
-//! rule read back.
+//! stored as they are. Reading decrypts every string member that carries a prefix (`model`
+//! included), so rows written by either rule read back. Rows found in plain text are encrypted
+//! in place at startup ([`encrypt_stored`]).
 
 use base64::Engine as _;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
@@ -158,10 +159,12 @@ impl AtRest {
     }
 }
 
-/// Apply `f(field, value)` to every string of `params` that is stored encrypted; `f` returns the
-/// replacement.
+/// Apply `f(field, value)` to every string of `params` that is stored encrypted (with
+/// `all_members`, to every string member, `model` included: LiteLLM encrypts that one too);
+/// `f` returns the replacement.
 fn map_secrets(
     params: &Value,
+    all_members: bool,
     mut f: impl FnMut(&str, &str) -> Result<String, SecretError>,
 ) -> Result<Value, SecretError> {
     let Some(obj) = params.as_object() else {
@@ -170,7 +173,9 @@ fn map_secrets(
     let mut out = Map::with_capacity(obj.len());
     for (k, v) in obj {
         let new = match v {
-            Value::String(s) if !PLAIN_PARAMS.contains(&k.as_str()) => Value::String(f(k, s)?),
+            Value::String(s) if all_members || !PLAIN_PARAMS.contains(&k.as_str()) => {
+                Value::String(f(k, s)?)
+            }
             Value::Object(headers) if HEADER_PARAMS.contains(&k.as_str()) => {
                 let mut h = Map::with_capacity(headers.len());
                 for (hk, hv) in headers {
@@ -195,7 +200,7 @@ pub fn seal_params(cipher: Option<&AtRest>, params: &Value) -> Result<Value, Sec
     let Some(c) = cipher else {
         return Ok(params.clone());
     };
-    map_secrets(params, |_, s| {
+    map_secrets(params, false, |_, s| {
         if is_encrypted(s) {
             Ok(s.to_string())
         } else {
@@ -206,7 +211,7 @@ pub fn seal_params(cipher: Option<&AtRest>, params: &Value) -> Result<Value, Sec
 
 /// `params` as read: every encrypted value decrypted.
 pub fn open_params(cipher: Option<&AtRest>, params: &Value) -> Result<Value, SecretError> {
-    map_secrets(params, |field, s| match cipher {
+    map_secrets(params, true, |field, s| match cipher {
         Some(c) => c.decrypt(s, field),
         None if is_encrypted(s) => Err(SecretError::NoKey {
             field: field.to_string(),
@@ -217,7 +222,7 @@ pub fn open_params(cipher: Option<&AtRest>, params: &Value) -> Result<Value, Sec
 
 /// [`open_params`] for display: a value that cannot be decrypted is shown as `********`.
 pub fn open_params_lossy(cipher: Option<&AtRest>, params: &Value) -> Value {
-    map_secrets(params, |field, s| {
+    map_secrets(params, true, |field, s| {
         Ok(match cipher.map(|c| c.decrypt(s, field)) {
             Some(Ok(p)) => p,
             None if !is_encrypted(s) => s.to_string(),
@@ -230,7 +235,7 @@ pub fn open_params_lossy(cipher: Option<&AtRest>, params: &Value) -> Value {
 /// Whether `params` holds a secret not yet encrypted (a row to migrate).
 pub fn needs_sealing(params: &Value) -> bool {
     let mut plain = false;
-    let _ = map_secrets(params, |_, s| {
+    let _ = map_secrets(params, false, |_, s| {
         plain |= !is_encrypted(s);
         Ok(String::new())
     });
@@ -357,5 +362,9 @@ mod tests {
         );
         assert_eq!(open_params_lossy(Some(&c), &sealed)["api_key"], "sk-1");
         assert_eq!(seal_params(None, &params).unwrap(), params);
+        // a `model` encrypted elsewhere (LiteLLM encrypts every string) reads too
+        let mut foreign = sealed.clone();
+        foreign["model"] = json!(c.encrypt("openai/gpt-4o").unwrap());
+        assert_eq!(open_params(Some(&c), &foreign).unwrap(), params);
     }
 }
