@@ -149,6 +149,12 @@ impl GatewayError {
 
     /// Render the JSON error response. Logged here, once.
     pub fn into_response(self) -> Response<Body> {
+        self.into_response_for(false)
+    }
+
+    /// [`GatewayError::into_response`] for a caller who is an admin (`admin`: may see, redacted,
+    /// which upstream URL failed) or not (sees no upstream address).
+    pub fn into_response_for(self, admin: bool) -> Response<Body> {
         let status = self.status();
         if status.is_server_error() {
             tracing::warn!(status = status.as_u16(), reason = self.reason(), error = %self, "request failed");
@@ -156,7 +162,7 @@ impl GatewayError {
             tracing::debug!(status = status.as_u16(), reason = self.reason(), error = %self, "request rejected");
         }
         let message = match &self {
-            GatewayError::Upstream(e) => e.message(),
+            GatewayError::Upstream(e) => e.message_for(admin),
             other => Cow::Owned(other.to_string()),
         };
         let kind = self.error_type();

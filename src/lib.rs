@@ -22,6 +22,7 @@ pub mod responses;
 pub mod router;
 pub mod routes;
 pub mod search;
+pub mod secrets;
 pub mod server;
 pub mod spend;
 pub mod state;

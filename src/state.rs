@@ -30,6 +30,8 @@ pub enum StateError {
     Tls(#[from] rustls::Error),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error("at-rest encryption: {0}")]
+    Secret(#[from] crate::secrets::SecretError),
     #[error(transparent)]
     ProviderBudget(#[from] crate::spend::provider_budget::ProviderBudgetError),
     #[error(transparent)]
@@ -78,6 +80,9 @@ pub struct AppState {
     pub global_max_parallel: Option<u64>,
     /// The response cache (`tianji_settings.cache`).
     pub cache: Option<Arc<crate::cache::Cache>>,
+    /// Encrypts database models' credentials at rest: keyed by the salt key (`TIANJI_SALT_KEY`,
+    /// else the master key); `None` without either (they are then stored in plain text).
+    pub at_rest: Option<Arc<crate::secrets::AtRest>>,
 }
 
 /// Rate-limit settings: config, and the window and slot life from the environment
@@ -144,7 +149,7 @@ impl AppState {
             Some(url) if connect_database => {
                 Some(Arc::new(Bus::connect(&url).await.map_err(|source| {
                     StateError::Redis {
-                        url: redact(&url),
+                        url: crate::secrets::redact_url(&url).into_owned(),
                         source,
                     }
                 })?))
@@ -229,17 +234,23 @@ impl AppState {
                     .collect()
             });
         }
+        // the salt key: `TIANJI_SALT_KEY`, else the master key (LiteLLM: `LITELLM_SALT_KEY`)
+        let salt_key = loaded
+            .env
+            .get("TIANJI_SALT_KEY")
+            .filter(|s| !s.is_empty())
+            .or_else(|| g.master_key.clone());
+        let at_rest = match &salt_key {
+            Some(k) => Some(Arc::new(crate::secrets::AtRest::new(k)?)),
+            None => None,
+        };
         let state = Self {
+            at_rest,
             spend,
             limits,
             model_budgets,
             response_ids: crate::responses::IdSecurity::new(
-                loaded
-                    .env
-                    .get("TIANJI_SALT_KEY")
-                    .filter(|s| !s.is_empty())
-                    .as_deref()
-                    .or(g.master_key.as_deref()),
+                salt_key.as_deref(),
                 g.disable_responses_id_security,
                 g.allow_unmanaged_response_ids,
             ),
@@ -265,7 +276,21 @@ impl AppState {
             store_audit_logs: g.store_audit_logs,
             available_teams: t.default_internal_user_params.available_teams.clone(),
         };
-        if state.store.is_some() {
+        if let Some(store) = &state.store {
+            match &state.at_rest {
+                Some(cipher) => {
+                    let n = crate::secrets::at_rest::encrypt_stored(store, cipher).await?;
+                    if n > 0 {
+                        tracing::info!(
+                            models = n,
+                            "encrypted the stored credentials of database models"
+                        );
+                    }
+                }
+                None => tracing::warn!(
+                    "no TIANJI_SALT_KEY and no master key: credentials of database models are stored in plain text"
+                ),
+            }
             state.reload_models().await?;
             crate::admin::router::reload(&state).await?;
         }
@@ -282,7 +307,19 @@ impl AppState {
             .await?;
         let mut config = self.config.clone();
         for row in &rows {
-            let v: serde_json::Value = row.try_get(0).map_err(StoreError::from)?;
+            let mut v: serde_json::Value = row.try_get(0).map_err(StoreError::from)?;
+            let params = v.get("tianji_params").cloned().unwrap_or_default();
+            match crate::secrets::at_rest::open_params(self.at_rest.as_deref(), &params) {
+                Ok(p) => {
+                    if let Some(obj) = v.as_object_mut() {
+                        obj.insert("tianji_params".into(), p);
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(model = %v["model_id"], error = %e, "skipping a database model whose credentials cannot be read");
+                    continue;
+                }
+            }
             match db_entry(&v) {
                 Some(e) => config.model_list.push(e),
                 None => {
@@ -352,12 +389,4 @@ pub fn db_entry(row: &serde_json::Value) -> Option<ModelEntry> {
         "model_info": info,
     }))
     .ok()
-}
-
-/// A URL with its password hidden.
-pub fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s => format!("{}://***@{}", &url[..s], &url[at + 1..]),
-        _ => url.to_string(),
-    }
 }

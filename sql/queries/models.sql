@@ -21,3 +21,11 @@ RETURNING to_jsonb(m);
 
 -- name: DeleteProxyModel
 DELETE FROM "TianjiLLM_ProxyModelTable" m WHERE m."model_id" = $1;
+
+-- name: LockProxyModelParams
+-- Every stored model's parameters, locked: startup encrypts credentials still in plain text.
+SELECT m."model_id", m."tianji_params" FROM "TianjiLLM_ProxyModelTable" m ORDER BY m."model_id" FOR UPDATE;
+
+-- name: SetProxyModelParams
+-- $1 model_id, $2 tianji_params (the same values, stored encrypted: updated_at is kept)
+UPDATE "TianjiLLM_ProxyModelTable" SET "tianji_params" = $2 WHERE "model_id" = $1;

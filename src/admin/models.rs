@@ -1,6 +1,9 @@
 //! `/model/*` and `/model_group/info`: models stored in the database join routing at once (on
 //! every instance, through the invalidation channel); config models are read-only here.
-//! Provider credentials are never returned: secret-looking parameters are masked.
+//! Provider credentials are never returned: secret-looking parameters and header values are
+//! masked, URLs redacted. They are stored encrypted with the salt key
+//! ([`crate::secrets::at_rest`]); rows stored in plain text are encrypted at startup
+//! ([`crate::secrets::at_rest::encrypt_stored`]).
 
 use http::Response;
 use serde_json::{Map, Value, json};
@@ -12,30 +15,48 @@ use crate::auth::Changed;
 use crate::body::Body;
 use crate::config::Config;
 use crate::router::ModelTable;
+use crate::secrets::at_rest::{self, SecretError};
 use crate::store::{Query, StoreError};
 
 /// Parameter names whose values are secrets.
 const SECRET_PARTS: &[&str] = &["key", "secret", "token", "password", "credential"];
+/// Parameters whose values are header maps: every header value is treated as a secret.
+const HEADER_PARAMS: &[&str] = &["headers", "extra_headers"];
+/// What a secret is shown as.
+const MASK: &str = "********";
 
-/// `params` with secret values replaced (environment references are kept: they are names).
+/// `params` (decrypted) as shown: secret values and header values replaced (environment
+/// references are kept: they are names), URLs redacted.
 pub fn masked(params: &Value) -> Value {
     let Some(obj) = params.as_object() else {
         return params.clone();
     };
+    let shown = |v: &Value| match v {
+        Value::String(s) if s.starts_with(crate::config::env::ENV_PREFIX) => v.clone(),
+        Value::String(_) => json!(MASK),
+        other => other.clone(),
+    };
     let out: Map<String, Value> = obj
         .iter()
         .map(|(k, v)| {
-            let secret = SECRET_PARTS
-                .iter()
-                .any(|p| k.to_ascii_lowercase().contains(p))
-                && v.as_str().is_some_and(|s| !s.starts_with("os.environ/"));
-            (
-                k.clone(),
-                if secret { json!("********") } else { v.clone() },
-            )
+            let name = k.to_ascii_lowercase();
+            let v = match v {
+                Value::Object(h) if HEADER_PARAMS.contains(&name.as_str()) => {
+                    Value::Object(h.iter().map(|(hk, hv)| (hk.clone(), shown(hv))).collect())
+                }
+                Value::String(_) if SECRET_PARTS.iter().any(|p| name.contains(p)) => shown(v),
+                Value::String(s) => json!(crate::secrets::redact_text(s)),
+                other => other.clone(),
+            };
+            (k.clone(), v)
         })
         .collect();
     Value::Object(out)
+}
+
+/// A stored value that cannot be read or written, as the admin's error.
+fn secret_error(e: SecretError) -> AdminError {
+    AdminError::invalid("tianji_params", e.to_string())
 }
 
 fn model_not_found(id: &str) -> AdminError {
@@ -102,11 +123,16 @@ async fn commit(
     audit::commit(call, tx, audit_insert, vec![change], &[Changed::Models]).await
 }
 
-fn public(row: &Value) -> Value {
+/// A stored row as answers and the audit log show it: decrypted, then masked.
+fn public(call: &Call<'_>, row: &Value) -> Value {
+    let params = masked(&at_rest::open_params_lossy(
+        call.state.at_rest.as_deref(),
+        &row["tianji_params"],
+    ));
     json!({
         "model_name": row["model_name"],
-        "tianji_params": masked(&row["tianji_params"]),
-        "litellm_params": masked(&row["tianji_params"]),
+        "tianji_params": params,
+        "litellm_params": params,
         "model_info": {
             "id": row["model_id"],
             "db_model": true,
@@ -135,6 +161,8 @@ pub async fn new(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
         return Err(AdminError::invalid("model_info", "must be an object"));
     }
     validate(call, &name, &params, &info)?;
+    let params =
+        at_rest::seal_params(call.state.at_rest.as_deref(), &params).map_err(secret_error)?;
     let id = info.get("id").and_then(Value::as_str).map(str::to_string);
     if let Some(i) = &id
         && config_model(call, i)
@@ -167,7 +195,7 @@ pub async fn new(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
     .await?
     .unwrap_or_default();
     let model_id = str_of(&row, "model_id").unwrap_or_default().to_string();
-    let shown = public(&row);
+    let shown = public(call, &row);
     commit(
         call,
         tx,
@@ -256,14 +284,18 @@ pub async fn update(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
             }
         }
     }
-    let params = Value::Object(merged);
+    // stored values are decrypted after the merge, so one that can no longer be read (the salt
+    // key changed) can be replaced by sending it again
+    let cipher = call.state.at_rest.as_deref();
+    let params = at_rest::open_params(cipher, &Value::Object(merged)).map_err(secret_error)?;
     let info = Value::Object(info);
     validate(call, &name, &params, &info)?;
+    let params = at_rest::seal_params(cipher, &params).map_err(secret_error)?;
     let after = db::row(&tx, &upd, &[&id, &name, &params, &info, &call.changed_by()])
         .await?
         .unwrap_or_default();
-    let shown = public(&after);
-    let was = public(&before);
+    let shown = public(call, &after);
+    let was = public(call, &before);
     commit(
         call,
         tx,
@@ -306,7 +338,7 @@ pub async fn delete(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
         .await?
         .ok_or_else(|| model_not_found(&req.id))?;
     db::exec(&tx, &del, &[&req.id]).await?;
-    let was = public(&before);
+    let was = public(call, &before);
     commit(
         call,
         tx,
@@ -352,7 +384,7 @@ pub async fn info(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
                 let mut p = Map::new();
                 p.insert("model".into(), json!(e.tianji_params.model));
                 if let Some(b) = &e.tianji_params.api_base {
-                    p.insert("api_base".into(), json!(b));
+                    p.insert("api_base".into(), json!(crate::secrets::redact_url(b)));
                 }
                 Value::Object(p)
             })
@@ -428,5 +460,18 @@ mod tests {
         assert_eq!(m["vertex_credentials"], "********");
         assert_eq!(m["api_base"], "http://h");
         assert_eq!(m["other_key"], "os.environ/K");
+        let m = masked(&json!({
+            "model": "openai/x", "api_base": "http://u:p@h/v1?api_key=k&v=1",
+            "extra_headers": {"x-token": "t", "x-env": "os.environ/T", "n": 1},
+            "headers": {"anything": "h"}, "rpm": 3,
+        }));
+        assert_eq!(m["api_base"], "http://***@h/v1?api_key=***&v=1");
+        assert_eq!(
+            m["extra_headers"],
+            json!({"x-token": "********", "x-env": "os.environ/T", "n": 1})
+        );
+        assert_eq!(m["headers"]["anything"], "********");
+        assert_eq!(m["rpm"], 3);
+        assert_eq!(m["model"], "openai/x");
     }
 }

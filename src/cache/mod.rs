@@ -123,7 +123,7 @@ impl Cache {
                 .or_else(|| shared_redis.map(str::to_string))
                 .ok_or(CacheError::NoRedis(params.kind.name()))?;
             let fail = |source| CacheError::Redis {
-                url: crate::state::redact(&url),
+                url: crate::secrets::redact_url(&url).into_owned(),
                 source,
             };
             let client = redis::Client::open(url.as_str()).map_err(fail)?;

@@ -2,7 +2,9 @@
 //! at once, concurrently; with `background_health_checks` a task does it every
 //! `health_check_interval` seconds and `GET /health` answers with the latest results. Every
 //! result is a `TianjiLLM_HealthCheckTable` row (with a database), read by `GET
-//! /health/history`. Provider keys never appear in the results.
+//! /health/history`. Provider keys never appear in the results, nor credentials of an
+//! `api_base` (userinfo, secret query values): URLs are redacted before they are shown or stored,
+//! and again when stored rows are read (rows written by older versions).
 
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -41,7 +43,7 @@ fn describe(d: &Deployment) -> Value {
         "model_name": d.model_name,
         "model": format!("{}/{}", d.provider.name(), d.upstream_model),
         "model_id": d.id,
-        "api_base": d.api_base,
+        "api_base": d.api_base_shown,
     })
 }
 
@@ -59,7 +61,11 @@ pub async fn check(state: &AppState, model: Option<&str>, checked_by: &str) -> V
         let mut v = describe(d);
         let ms = p.elapsed.as_secs_f64() * 1000.0;
         v["response_time_ms"] = json!((ms * 1000.0).round() / 1000.0);
-        if let Some(e) = &p.error {
+        let error = p
+            .error
+            .as_deref()
+            .map(|e| crate::secrets::redact_text(e).into_owned());
+        if let Some(e) = &error {
             v["error"] = json!(e);
             unhealthy.push(v);
         } else {
@@ -75,7 +81,7 @@ pub async fn check(state: &AppState, model: Option<&str>, checked_by: &str) -> V
                         &d.model_name,
                         &d.id,
                         &status,
-                        &p.error,
+                        &error,
                         &ms,
                         &details,
                         &checked_by,
@@ -131,6 +137,13 @@ pub async fn history(
         .query(Query::ListHealthChecks, &[&model, &status, &limit, &offset])
         .await?;
     let total: i64 = rows.first().map_or(0, |r| r.get(1));
-    let checks: Vec<Value> = rows.iter().map(|r| r.get(0)).collect();
+    let checks: Vec<Value> = rows
+        .iter()
+        .map(|r| {
+            let mut v: Value = r.get(0);
+            crate::secrets::redact_json(&mut v);
+            v
+        })
+        .collect();
     Ok(json!({"health_checks": checks, "total": total, "limit": limit, "offset": offset}))
 }

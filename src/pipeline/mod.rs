@@ -64,6 +64,8 @@ pub struct RequestCtx {
     pub cache: Option<cached::CacheUse>,
     /// A miss's answer to store once complete (taken by the stream relay for streams).
     pub cache_pending: Option<crate::cache::Pending>,
+    /// The caller is a proxy admin: its error messages may name the upstream URL (redacted).
+    pub admin: bool,
 }
 
 impl RequestCtx {
@@ -83,6 +85,7 @@ impl RequestCtx {
             attempted_fallbacks: 0,
             cache: None,
             cache_pending: None,
+            admin: false,
         }
     }
 }
@@ -134,7 +137,7 @@ pub async fn handle(
             let result = llm(&state, req, expect, model, peer, &mut ctx).await;
             let mut resp = answer_as_client(&ctx, result).await.unwrap_or_else(|e| {
                 ctx.completion.error = Some(e.to_string());
-                e.into_response()
+                e.into_response_for(ctx.admin)
             });
             ctx.completion.status = resp.status().as_u16();
             respond::decorate(&mut resp, &ctx);
@@ -186,7 +189,7 @@ pub async fn handle(
             let result = llm(&state, with_query_key(req), expect, model, peer, &mut ctx).await;
             let mut resp = answer_as_client(&ctx, result).await.unwrap_or_else(|e| {
                 ctx.completion.error = Some(e.to_string());
-                e.into_response()
+                e.into_response_for(ctx.admin)
             });
             ctx.completion.status = resp.status().as_u16();
             respond::decorate(&mut resp, &ctx);
@@ -314,6 +317,7 @@ async fn llm(
             None,
         )
     };
+    ctx.admin = principal.is_admin();
     // Responses API: no `stream_options` (usage comes in its final event); an earlier response
     // named by `previous_response_id` must belong to the caller and pins its deployment.
     let mut pinned = None;

@@ -37,7 +37,8 @@ pub enum DeploymentError {
     Provider(#[from] ProviderError),
     #[error("provider '{0}' needs api_base")]
     NeedsApiBase(String),
-    #[error("invalid api_base '{0}': {1}")]
+    /// The URL is shown redacted (no userinfo, no secret query values).
+    #[error("invalid api_base '{}': {}", crate::secrets::redact_url(.0), .1)]
     BadUrl(String, String),
     #[error("invalid header {0}: {1}")]
     BadHeader(String, String),
@@ -81,8 +82,12 @@ pub struct Deployment {
     pub upstream_model: String,
     /// `upstream_model` as a JSON string literal, spliced into bodies.
     pub upstream_model_json: Bytes,
-    /// Base URL (reported in `x-tianji-model-api-base`).
+    /// Base URL as called (userinfo dropped; query secrets kept: they are sent). Never shown:
+    /// answers, errors, logs and stored rows use `api_base_shown`.
     pub api_base: String,
+    /// `api_base` with secret query values hidden ([`crate::secrets::redact_url`]).
+    pub api_base_shown: String,
+    /// `api_base_shown` as `x-tianji-model-api-base`.
     pub api_base_header: HeaderValue,
     pub endpoints: Option<Endpoints>,
     /// How OpenAI-shaped bodies are adjusted for this deployment (OpenAI-compatible and Azure).
@@ -242,7 +247,23 @@ impl Deployment {
         env: &Env,
         defaults: &Defaults,
     ) -> Result<Self, DeploymentError> {
-        let p = &entry.tianji_params;
+        let original = &entry.tianji_params;
+        // userinfo is never sent upstream: drop it before any URL is built
+        let stripped;
+        let p = match original
+            .api_base
+            .as_deref()
+            .map(crate::secrets::strip_userinfo)
+        {
+            Some(std::borrow::Cow::Owned(base)) => {
+                stripped = TianjiParams {
+                    api_base: Some(base),
+                    ..original.clone()
+                };
+                &stripped
+            }
+            _ => original,
+        };
         let pm = catalog.parse_model(model)?;
         let id = match entry.model_info.get("id") {
             Some(Value::String(s)) if !s.is_empty() => {
@@ -252,7 +273,7 @@ impl Deployment {
                     format!("{s}:{model_name}")
                 }
             }
-            _ => stable_id(model_name, p),
+            _ => stable_id(model_name, original),
         };
         let mut headers = Vec::new();
         let mut wire = super::wire::Wire::OpenAi;
@@ -277,7 +298,7 @@ impl Deployment {
                         }
                     }
                 };
-                let base = base.trim_end_matches('/').to_string();
+                let base = crate::secrets::strip_userinfo(base.trim_end_matches('/')).into_owned();
                 let ep = |suffix: &str| endpoint(&base, suffix);
                 wire_spec = Some(spec_arc.clone());
                 let endpoints = Endpoints {
@@ -311,7 +332,7 @@ impl Deployment {
                     .filter(|b| !b.is_empty())
                     .or_else(|| env.get("ANTHROPIC_API_BASE").filter(|b| !b.is_empty()))
                     .unwrap_or_else(|| ANTHROPIC_BASE.to_string());
-                let base = base.trim_end_matches('/').to_string();
+                let base = crate::secrets::strip_userinfo(base.trim_end_matches('/')).into_owned();
                 let url = match base.strip_suffix("/v1") {
                     Some(_) => format!("{base}/messages"),
                     None => format!("{base}/v1/messages"),
@@ -338,7 +359,7 @@ impl Deployment {
                     .filter(|b| !b.is_empty())
                     .or_else(|| env.get("AZURE_API_BASE").filter(|b| !b.is_empty()));
                 let base = match base {
-                    Some(b) => b.trim_end_matches('/').to_string(),
+                    Some(b) => crate::secrets::strip_userinfo(b.trim_end_matches('/')).into_owned(),
                     None if p.mock_response.is_some() => "https://azure.invalid".to_string(),
                     None => return Err(DeploymentError::NeedsApiBase("azure".into())),
                 };
@@ -412,7 +433,8 @@ impl Deployment {
             serde_json::to_vec(&pm.model)
                 .map_err(|e| DeploymentError::BadUrl(model.into(), e.to_string()))?,
         );
-        let api_base_header = HeaderValue::from_str(&api_base)
+        let api_base_shown = crate::secrets::redact_url(&api_base).into_owned();
+        let api_base_header = HeaderValue::from_str(&api_base_shown)
             .map_err(|e| DeploymentError::BadUrl(api_base.clone(), e.to_string()))?;
         let price = Price::for_deployment(
             pm.kind.name(),
@@ -428,6 +450,7 @@ impl Deployment {
             upstream_model: pm.model,
             upstream_model_json,
             api_base,
+            api_base_shown,
             api_base_header,
             endpoints,
             spec: wire_spec,

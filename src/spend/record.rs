@@ -124,7 +124,9 @@ impl SpendRow {
         self.deployment.as_ref().map_or("", |d| d.provider.name())
     }
     pub fn api_base(&self) -> &str {
-        self.deployment.as_ref().map_or("", |d| d.api_base.as_str())
+        self.deployment
+            .as_ref()
+            .map_or("", |d| d.api_base_shown.as_str())
     }
     pub fn end_user(&self) -> Option<&str> {
         self.end_user.as_deref()

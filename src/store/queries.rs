@@ -192,6 +192,8 @@ queries! {
     GetProxyModel,
     UpdateProxyModel,
     DeleteProxyModel,
+    LockProxyModelParams,
+    SetProxyModelParams,
     InsertBudget,
     GetBudgetRows,
     UpdateBudget,

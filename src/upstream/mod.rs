@@ -30,7 +30,9 @@ pub enum UpstreamError {
     Timeout(f64),
     #[error("Provider sent no response within {0:.1}s (stream_timeout)")]
     StreamTimeout(f64),
-    #[error("Connection error calling {api_base}: {detail}")]
+    /// The message (and so every log line and stored error) names no upstream address; only
+    /// [`UpstreamError::message_for`] an admin shows `api_base`, redacted.
+    #[error("Connection error calling the provider: {}", crate::secrets::redact_text(.detail))]
     Connect { api_base: String, detail: String },
     #[error("Error reading the provider response: {0}")]
     Body(String),
@@ -72,8 +74,19 @@ impl UpstreamError {
         }
     }
     pub fn message(&self) -> Cow<'_, str> {
+        self.message_for(false)
+    }
+
+    /// The message for a caller: an admin (`admin`) also sees which URL a connection error was
+    /// for, redacted ([`crate::secrets::redact_url`]); anyone else sees no upstream address.
+    pub fn message_for(&self, admin: bool) -> Cow<'_, str> {
         match self {
             UpstreamError::Status { message, .. } => Cow::Borrowed(message),
+            UpstreamError::Connect { api_base, detail } if admin => Cow::Owned(format!(
+                "Connection error calling {}: {}",
+                crate::secrets::redact_url(api_base),
+                crate::secrets::redact_text(detail)
+            )),
             other => Cow::Owned(other.to_string()),
         }
     }
@@ -284,7 +297,7 @@ pub async fn send_with(
             }
             Err(e) => {
                 return Err(UpstreamError::Connect {
-                    api_base: dep.api_base.clone(),
+                    api_base: dep.api_base_shown.clone(),
                     detail: error_chain(&e),
                 });
             }
@@ -323,7 +336,7 @@ pub async fn send_once(
         .request(req)
         .await
         .map_err(|e| UpstreamError::Connect {
-            api_base: dep.api_base.clone(),
+            api_base: dep.api_base_shown.clone(),
             detail: error_chain(&e),
         })
 }

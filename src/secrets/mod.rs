@@ -1,0 +1,234 @@
+//! Secrets: the one place that hides them when shown and encrypts them when stored.
+//!
+//! - [`redact_url`] / [`redact_text`]: a URL (or any text with URLs in it) as it may be shown or
+//!   logged: userinfo (`user:pass@`) becomes `***@`, and query parameters whose names look
+//!   secret (`key`, `api_key`, `api-key`, `x-goog-api-key`, `token`, `access_token`, `sig`,
+//!   `signature`, `password`, `secret`, `credential`, `auth`...) get the value `***`. Every place
+//!   that shows or logs an `api_base` or upstream URL goes through these.
+//! - [`at_rest`]: provider credentials of database models encrypted with the salt key
+//!   (LiteLLM's `v3:gcm:` format).
+
+pub mod at_rest;
+
+use std::borrow::Cow;
+
+pub use at_rest::{AtRest, SecretError};
+
+/// What replaces a hidden part of a URL.
+const HIDDEN: &str = "***";
+
+/// Query parameter names containing one of these (lowercased) are secret.
+const SECRET_QUERY_PARTS: &[&str] = &[
+    "key",
+    "token",
+    "secret",
+    "password",
+    "passwd",
+    "pwd",
+    "sig",
+    "credential",
+    "auth",
+];
+
+fn secret_name(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    SECRET_QUERY_PARTS.iter().any(|p| n.contains(p))
+}
+
+/// `url` without credentials: userinfo replaced by `***`, secret query values by `***`.
+/// Anything that is not a `scheme://` URL is returned unchanged.
+pub fn redact_url(url: &str) -> Cow<'_, str> {
+    let Some(scheme_end) = url.find("://") else {
+        return Cow::Borrowed(url);
+    };
+    let host_start = scheme_end + 3;
+    let host_end = url[host_start..]
+        .find(['/', '?', '#'])
+        .map_or(url.len(), |i| host_start + i);
+    let authority = &url[host_start..host_end];
+    let rest = &url[host_end..];
+    let (before_fragment, fragment) = match rest.split_once('#') {
+        Some((b, f)) => (b, Some(f)),
+        None => (rest, None),
+    };
+    let (path, query) = match before_fragment.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (before_fragment, None),
+    };
+    let userinfo = authority.rfind('@');
+    let secret_query = query.is_some_and(|q| {
+        q.split('&')
+            .any(|pair| pair.split_once('=').is_some_and(|(n, _)| secret_name(n)))
+    });
+    if userinfo.is_none() && !secret_query {
+        return Cow::Borrowed(url);
+    }
+    let mut out = String::with_capacity(url.len());
+    out.push_str(&url[..host_start]);
+    match userinfo {
+        Some(at) => {
+            out.push_str(HIDDEN);
+            out.push_str(&authority[at..]);
+        }
+        None => out.push_str(authority),
+    }
+    out.push_str(path);
+    if let Some(q) = query {
+        out.push('?');
+        for (i, pair) in q.split('&').enumerate() {
+            if i > 0 {
+                out.push('&');
+            }
+            match pair.split_once('=') {
+                Some((name, _)) if secret_name(name) => {
+                    out.push_str(name);
+                    out.push('=');
+                    out.push_str(HIDDEN);
+                }
+                _ => out.push_str(pair),
+            }
+        }
+    }
+    if let Some(f) = fragment {
+        out.push('#');
+        out.push_str(f);
+    }
+    Cow::Owned(out)
+}
+
+/// `url` without its userinfo (`user:pass@`): the gateway never sends userinfo upstream (hyper
+/// takes the host and port only), so it is dropped before a deployment's URLs are built and
+/// stays out of request URIs, connection pool keys and their logs.
+pub fn strip_userinfo(url: &str) -> Cow<'_, str> {
+    let Some(scheme_end) = url.find("://") else {
+        return Cow::Borrowed(url);
+    };
+    let host_start = scheme_end + 3;
+    let host_end = url[host_start..]
+        .find(['/', '?', '#'])
+        .map_or(url.len(), |i| host_start + i);
+    match url[host_start..host_end].rfind('@') {
+        Some(at) => Cow::Owned(format!(
+            "{}{}",
+            &url[..host_start],
+            &url[host_start + at + 1..]
+        )),
+        None => Cow::Borrowed(url),
+    }
+}
+
+/// Characters that end a URL inside free text.
+fn ends_url(c: char) -> bool {
+    c.is_whitespace() || matches!(c, '"' | '\'' | '`' | '<' | '>')
+}
+
+/// `text` with every `scheme://...` URL in it passed through [`redact_url`].
+pub fn redact_text(text: &str) -> Cow<'_, str> {
+    if !text.contains("://") {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut done = 0;
+    let mut search = 0;
+    while let Some(i) = text[search..].find("://") {
+        let sep = search + i;
+        let start = text[..sep]
+            .rfind(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')))
+            .map_or(0, |j| j + 1)
+            .max(done);
+        let end = text[sep..].find(ends_url).map_or(text.len(), |j| sep + j);
+        out.push_str(&text[done..start]);
+        out.push_str(&redact_url(&text[start..end]));
+        done = end;
+        search = end.max(sep + 3);
+    }
+    out.push_str(&text[done..]);
+    if out == text {
+        Cow::Borrowed(text)
+    } else {
+        Cow::Owned(out)
+    }
+}
+
+/// Every string in `v` passed through [`redact_text`] (for stored rows written before URLs were
+/// redacted).
+pub fn redact_json(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::String(s) => {
+            if let Cow::Owned(r) = redact_text(s) {
+                *s = r;
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(redact_json),
+        serde_json::Value::Object(map) => map.values_mut().for_each(redact_json),
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn userinfo_and_secret_query_values_are_hidden() {
+        assert_eq!(
+            redact_url("http://user:pass@127.0.0.1:9/v1?api_key=sek&api-version=1"),
+            "http://***@127.0.0.1:9/v1?api_key=***&api-version=1"
+        );
+        assert_eq!(
+            redact_url("https://token@h.example/p#frag"),
+            "https://***@h.example/p#frag"
+        );
+        for name in [
+            "key",
+            "api_key",
+            "api-key",
+            "x-goog-api-key",
+            "token",
+            "access_token",
+            "sig",
+            "X-Amz-Signature",
+            "password",
+            "client_secret",
+        ] {
+            let u = format!("https://h/x?a=1&{name}=s3cr3t");
+            let r = redact_url(&u);
+            assert!(!r.contains("s3cr3t"), "{name}: {r}");
+            assert!(r.contains("a=1"), "{r}");
+        }
+        // nothing to hide: borrowed as is
+        assert!(matches!(
+            redact_url("https://api.openai.com/v1?api-version=2"),
+            Cow::Borrowed(_)
+        ));
+        assert_eq!(redact_url("not a url"), "not a url");
+        // an `@` in the path is not userinfo
+        assert_eq!(redact_url("http://h/a@b"), "http://h/a@b");
+        assert_eq!(
+            strip_userinfo("http://u:p@h:1/v1?key=k"),
+            "http://h:1/v1?key=k"
+        );
+        assert_eq!(strip_userinfo("http://h/a@b"), "http://h/a@b");
+        assert!(matches!(strip_userinfo("https://h/v1"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn urls_inside_text_are_redacted() {
+        assert_eq!(
+            redact_text("Connection error calling http://u:p@h:1/v1?key=k: refused"),
+            "Connection error calling http://***@h:1/v1?key=*** refused"
+        );
+        assert_eq!(
+            redact_text("a \"https://x:y@h\" and wss://z@g/ end"),
+            "a \"https://***@h\" and wss://***@g/ end"
+        );
+        assert_eq!(redact_text("no urls here"), "no urls here");
+        assert_eq!(redact_text("://"), "://");
+        let mut v = serde_json::json!({"a": ["http://u:p@h"], "b": {"c": "x"}});
+        redact_json(&mut v);
+        assert_eq!(
+            v,
+            serde_json::json!({"a": ["http://***@h"], "b": {"c": "x"}})
+        );
+    }
+}
