@@ -1,5 +1,7 @@
 //! The limiter's algorithm in process memory: used without Redis, and while Redis is failing
-//! (per instance then). Same windows, counters and slots as `lua/acquire.lua`, under one lock.
+//! (per instance then). Same windows, counters and slots as `lua/batch.lua`, under one lock.
+//! What was counted here while Redis was failing is handed over to Redis when it answers again
+//! ([`Local::snapshot`], [`Local::folded`]).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -12,6 +14,8 @@ struct Entry {
     start: u64,
     requests: u64,
     tokens: i64,
+    /// Length of the window (ms).
+    window: u64,
     /// slot id -> acquire time (ms)
     slots: HashMap<u64, u64>,
 }
@@ -22,10 +26,43 @@ impl Entry {
     }
 }
 
+#[derive(Debug, Default)]
+struct State {
+    entries: HashMap<String, Entry>,
+    /// Snapshots taken so far: an admission made at generation `g` is in every snapshot
+    /// taken after it, i.e. when the generation is above `g`.
+    generation: u64,
+    /// Admissions counted so far.
+    admissions: u64,
+}
+
 /// Counters per descriptor (by its Redis key base).
 #[derive(Debug, Default)]
 pub struct Local {
-    entries: Mutex<HashMap<String, Entry>>,
+    state: Mutex<State>,
+}
+
+/// The counts of one descriptor to hand over to Redis.
+#[derive(Debug, Clone)]
+pub struct FoldItem {
+    pub base: String,
+    /// Window start (ms) and how long ago it started, when the window is still open and has
+    /// counts; the requests and tokens counted in it.
+    pub window: Option<(u64, u64)>,
+    pub window_len: u64,
+    pub requests: u64,
+    pub tokens: u64,
+    /// Slots in flight: id and age (ms).
+    pub slots: Vec<(u64, u64)>,
+}
+
+/// Everything counted in memory at one moment.
+#[derive(Debug)]
+pub struct Snapshot {
+    pub items: Vec<FoldItem>,
+    /// Admissions made before this generation are in it.
+    pub generation: u64,
+    admissions: u64,
 }
 
 /// The clock and windows of one admission (ms).
@@ -40,9 +77,50 @@ pub struct Times {
 const SWEEP_AT: usize = 4096;
 
 impl Local {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Check all descriptors and count the request on all of them, or on none.
     pub fn acquire(
         &self,
+        ds: &[Descriptor],
+        t: Times,
+        slot: u64,
+        want: u64,
+        count: u64,
+    ) -> Result<Vec<Counted>, Refused> {
+        match self.acquire_if(ds, t, slot, want, count, || true) {
+            Some((r, _)) => r,
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// [`Local::acquire`] if `still` (asked under the lock) says so, with the generation the
+    /// admission belongs to; `None` otherwise.
+    pub fn acquire_if(
+        &self,
+        ds: &[Descriptor],
+        t: Times,
+        slot: u64,
+        want: u64,
+        count: u64,
+        still: impl FnOnce() -> bool,
+    ) -> Option<(Result<Vec<Counted>, Refused>, u64)> {
+        let mut state = self.lock();
+        if !still() {
+            return None;
+        }
+        let generation = state.generation;
+        let r = Self::count(&mut state, ds, t, slot, want, count);
+        if r.is_ok() {
+            state.admissions += 1;
+        }
+        Some((r, generation))
+    }
+
+    fn count(
+        state: &mut State,
         ds: &[Descriptor],
         t: Times,
         slot: u64,
@@ -54,7 +132,7 @@ impl Local {
             window,
             slot_ttl,
         } = t;
-        let mut map = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let map = &mut state.entries;
         if map.len() >= SWEEP_AT {
             map.retain(|_, e| !e.idle(now, window));
         }
@@ -74,7 +152,8 @@ impl Local {
                 _ => (true, 0.0),
             };
             let e = map.entry(d.redis_base()).or_default();
-            let live = e.start != 0 && now.saturating_sub(e.start) < d.window.unwrap_or(window);
+            e.window = d.window.unwrap_or(window);
+            let live = e.start != 0 && now.saturating_sub(e.start) < e.window;
             let (requests, tokens) = if live {
                 (e.requests, e.tokens.max(0) as u64)
             } else {
@@ -141,26 +220,105 @@ impl Local {
 
     /// Free `slot` and correct the token reservation by `delta` (same window only).
     pub fn release(&self, held: &[(String, Option<u64>, bool)], slot: u64, delta: i64) {
-        let mut map = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        for (base, start, parallel) in held {
-            let Some(e) = map.get_mut(base) else {
-                continue;
-            };
-            if let Some(s) = start
-                && e.start == *s
-            {
-                e.tokens += delta;
-            }
-            if *parallel {
-                e.slots.remove(&slot);
-            }
-        }
+        release_in(&mut self.lock().entries, held, slot, delta);
+    }
+
+    /// [`Local::release`] of what `split` returns, called under the lock with the current
+    /// generation (so it can hand the rest to Redis before any later snapshot is taken).
+    pub fn release_with(
+        &self,
+        slot: u64,
+        delta: i64,
+        split: impl FnOnce(u64) -> Vec<(String, Option<u64>, bool)>,
+    ) {
+        let mut state = self.lock();
+        let held = split(state.generation);
+        release_in(&mut state.entries, &held, slot, delta);
     }
 
     /// Slots held on `base` now (tests and readiness).
     pub fn in_flight(&self, base: &str) -> usize {
-        let map = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        map.get(base).map_or(0, |e| e.slots.len())
+        self.lock().entries.get(base).map_or(0, |e| e.slots.len())
+    }
+
+    /// The counts of open windows and the slots in flight, handed to `send` under the lock
+    /// (so a release that follows is queued after it); starts a new generation.
+    pub fn snapshot<R>(&self, t: Times, send: impl FnOnce(&[FoldItem]) -> R) -> (R, Snapshot) {
+        let mut state = self.lock();
+        let mut items = Vec::new();
+        for (base, e) in &state.entries {
+            let age = t.now.saturating_sub(e.start);
+            let open = e.start != 0 && age < e.window && (e.requests > 0 || e.tokens > 0);
+            let slots: Vec<(u64, u64)> = e
+                .slots
+                .iter()
+                .map(|(id, at)| (*id, t.now.saturating_sub(*at)))
+                .filter(|(_, age)| *age < t.slot_ttl)
+                .collect();
+            if !open && slots.is_empty() {
+                continue;
+            }
+            items.push(FoldItem {
+                base: base.clone(),
+                window: open.then_some((e.start, age)),
+                window_len: e.window,
+                requests: if open { e.requests } else { 0 },
+                tokens: if open { e.tokens.max(0) as u64 } else { 0 },
+                slots,
+            });
+        }
+        let r = send(&items);
+        let snap = Snapshot {
+            items,
+            generation: state.generation,
+            admissions: state.admissions,
+        };
+        state.generation += 1;
+        (r, snap)
+    }
+
+    /// Take what `snap` handed to Redis off the in-memory counts. When nothing was admitted
+    /// since the snapshot, `done` runs under the lock (the caller stops counting here) and
+    /// the answer is true.
+    pub fn folded(&self, snap: &Snapshot, done: impl FnOnce()) -> bool {
+        let mut state = self.lock();
+        for item in &snap.items {
+            let Some((start, _)) = item.window else {
+                continue;
+            };
+            if let Some(e) = state.entries.get_mut(&item.base)
+                && e.start == start
+            {
+                e.requests = e.requests.saturating_sub(item.requests);
+                e.tokens -= item.tokens as i64;
+            }
+        }
+        if state.admissions != snap.admissions {
+            return false;
+        }
+        done();
+        true
+    }
+}
+
+fn release_in(
+    map: &mut HashMap<String, Entry>,
+    held: &[(String, Option<u64>, bool)],
+    slot: u64,
+    delta: i64,
+) {
+    for (base, start, parallel) in held {
+        let Some(e) = map.get_mut(base) else {
+            continue;
+        };
+        if let Some(s) = start
+            && e.start == *s
+        {
+            e.tokens += delta;
+        }
+        if *parallel {
+            e.slots.remove(&slot);
+        }
     }
 }
 
@@ -230,5 +388,37 @@ mod tests {
         assert!(l.acquire(&ds, t(3), 3, 0, 1).is_ok());
         // a slot never released (crashed holder) expires after the slot ttl
         assert!(l.acquire(&ds, t(1003), 4, 0, 1).is_ok());
+    }
+
+    #[test]
+    fn snapshot_then_folded() {
+        let l = Local::default();
+        let ds = [d(Some(5), Some(1000), Some(2))];
+        let base = ds[0].redis_base();
+        let (_, g) = l.acquire_if(&ds, t(1000), 7, 10, 1, || true).unwrap();
+        assert_eq!(g, 0);
+        assert!(l.acquire(&ds, t(1100), 8, 20, 1).is_ok());
+        l.release(&[(base.clone(), None, true)], 8, 0);
+        let (sent, snap) = l.snapshot(t(1200), |items| items.len());
+        assert_eq!(sent, 1);
+        let item = &snap.items[0];
+        assert_eq!(item.window, Some((1000, 200)));
+        assert_eq!((item.requests, item.tokens), (2, 30));
+        assert_eq!(item.slots, vec![(7, 200)]);
+        // admitted after the snapshot: a later generation, and folding must go on
+        let (_, g) = l.acquire_if(&ds, t(1300), 9, 5, 1, || true).unwrap();
+        assert_eq!(g, 1);
+        assert!(!l.folded(&snap, || unreachable!()));
+        let (_, snap) = l.snapshot(t(1400), |_| ());
+        assert_eq!((snap.items[0].requests, snap.items[0].tokens), (1, 5));
+        let mut done = false;
+        assert!(l.folded(&snap, || done = true));
+        assert!(done);
+        // nothing left to fold but the slots in flight
+        let (_, snap) = l.snapshot(t(1500), |_| ());
+        assert_eq!(snap.items[0].window, None);
+        assert_eq!(snap.items[0].slots.len(), 2);
+        // refused while the guard says no
+        assert!(l.acquire_if(&ds, t(1600), 10, 0, 1, || false).is_none());
     }
 }

@@ -5,10 +5,14 @@
 //! A request's descriptors ([`descriptor`]) are checked and counted in one call: one Lua
 //! script (`lua/acquire.lua`) on Redis when it is configured, so limits hold across instances,
 //! else the same algorithm in memory ([`local`]). Nothing limited: no call at all. When Redis
-//! fails, the request is counted in memory (fail-open, logged, counted in `redis_fallbacks`) or
-//! refused with 503 under `fail_closed_rate_limit_enforcement`; Redis is tried again a second
-//! later. The [`Held`] result frees the parallel slots and reconciles the token reservation with
-//! the real usage when the request ends, whatever the outcome.
+//! fails, the limiter is `degraded`: requests are counted in memory (fail-open, logged, counted
+//! in `redis_fallbacks`) or refused with 503 under `fail_closed_rate_limit_enforcement`. A
+//! recovery task tries Redis every second; when it answers, everything counted in memory in
+//! windows still open (requests, tokens, slots in flight) is added to Redis in one call, so a
+//! window that spans the outage still admits no more than its limit, and only then do requests
+//! go back to Redis. Each instance folds its own counts. The [`Held`] result frees the parallel
+//! slots and reconciles the token reservation with the real usage when the request ends,
+//! whatever the outcome (on Redis too for a request counted in memory and folded meanwhile).
 
 pub mod descriptor;
 pub mod local;
@@ -16,8 +20,9 @@ pub mod model_budget;
 pub mod priority;
 mod redis_backend;
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use http::{HeaderName, HeaderValue};
@@ -250,9 +255,37 @@ pub struct Limits {
     pub opts: Options,
     /// Requests counted in memory because Redis failed (the fail-open metric).
     pub redis_fallbacks: AtomicU64,
-    /// Redis is skipped until this time (ms) after a failure.
-    down_until: AtomicU64,
+    /// Redis failed: requests are counted in memory (or refused) until the recovery task has
+    /// folded those counts into Redis. Cleared only under the [`Local`] lock.
+    degraded: AtomicBool,
+    /// The recovery task runs.
+    recovering: AtomicBool,
+    /// Where the in-memory token counts of each descriptor went in Redis (last fold), so that
+    /// requests counted in memory reconcile their tokens there.
+    folded: Mutex<HashMap<String, Folded>>,
     next_slot: AtomicU64,
+}
+
+/// One descriptor's in-memory window as folded into Redis.
+#[derive(Debug, Clone, Copy)]
+struct Folded {
+    local_start: u64,
+    redis_start: u64,
+    /// Admissions of generations below this were in the fold.
+    generation: u64,
+    /// When it was folded (ms), to forget it after the slot ttl.
+    at: u64,
+}
+
+/// What one attempt to fold the in-memory counts into Redis did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Recovery {
+    /// Folded; back on Redis.
+    Done,
+    /// Folded, but requests were counted in memory meanwhile: fold again.
+    Again,
+    /// Redis did not answer.
+    Failed,
 }
 
 /// Milliseconds since the Unix epoch.
@@ -262,8 +295,8 @@ pub fn now_ms() -> u64 {
         .map_or(0, |d| d.as_millis() as u64)
 }
 
-/// How long Redis is left alone after it failed.
-const RETRY_REDIS_AFTER_MS: u64 = 1000;
+/// How often the recovery task tries Redis after it failed.
+const RETRY_REDIS_AFTER: Duration = Duration::from_millis(1000);
 /// Longest wait for Redis before counting locally.
 const REDIS_TIMEOUT: Duration = Duration::from_millis(500);
 
@@ -280,7 +313,9 @@ impl Limits {
             local: Local::default(),
             opts,
             redis_fallbacks: AtomicU64::new(0),
-            down_until: AtomicU64::new(0),
+            degraded: AtomicBool::new(false),
+            recovering: AtomicBool::new(false),
+            folded: Mutex::new(HashMap::new()),
             // Slot ids must differ across instances: start from random high bits.
             next_slot: AtomicU64::new(u64::from(fastrand::u32(..)) << 32),
         }
@@ -290,7 +325,7 @@ impl Limits {
     pub fn mode(&self) -> &'static str {
         match &self.redis {
             None => "local",
-            Some(_) if self.down_until.load(Ordering::Relaxed) > now_ms() => "degraded",
+            Some(_) if self.degraded.load(Ordering::Acquire) => "degraded",
             Some(_) => "redis",
         }
     }
@@ -364,68 +399,123 @@ impl Limits {
             return Ok(None);
         }
         let slot = self.next_slot.fetch_add(1, Ordering::Relaxed);
-        let window = self.opts.window.as_millis() as u64;
-        let slot_ttl = self.opts.slot_ttl.as_millis() as u64;
-        let mut backend = Backend::Local;
-        let mut result = None;
-        if let Some(r) = &self.redis {
-            let now = now_ms();
-            if self.down_until.load(Ordering::Relaxed) <= now {
-                let call = r.acquire(ds.clone(), slot, tokens, count);
-                match tokio::time::timeout(REDIS_TIMEOUT, call).await {
-                    Ok(Ok(res)) => {
-                        backend = Backend::Redis;
-                        result = Some(res);
-                    }
-                    Ok(Err(e)) => self.redis_failed(&e),
-                    Err(_) => self.redis_failed("timed out"),
-                }
-            }
-            if result.is_none() {
-                if self.opts.fail_closed {
-                    return Err(LimitError::Unavailable);
-                }
-                self.redis_fallbacks.fetch_add(1, Ordering::Relaxed);
-            }
-        }
-        let result = match result {
-            Some(r) => r,
-            None => self.local.acquire(
-                &ds,
-                local::Times {
-                    now: now_ms(),
-                    window,
-                    slot_ttl,
-                },
-                slot,
-                tokens,
-                count,
+        let (backend, generation, result) = match &self.redis {
+            None => (
+                Backend::Local,
+                0,
+                self.local.acquire(&ds, self.times(), slot, tokens, count),
             ),
+            Some(r) => self.acquire_shared(r, &ds, slot, tokens, count).await?,
         };
         match result {
-            Ok(counted) => Ok(Some(Held::new(
-                self.clone(),
-                backend,
-                slot,
-                tokens,
-                &ds,
-                &counted,
-            ))),
+            Ok(counted) => {
+                let mut held = Held::new(self.clone(), backend, slot, tokens, &ds, &counted);
+                held.generation = generation;
+                Ok(Some(held))
+            }
             Err(r) => Err(self.exceeded(&ds, r)),
         }
     }
 
-    fn redis_failed(&self, error: &str) {
-        let now = now_ms();
-        let was = self
-            .down_until
-            .swap(now + RETRY_REDIS_AFTER_MS, Ordering::Relaxed);
-        if was <= now {
+    fn times(&self) -> local::Times {
+        local::Times {
+            now: now_ms(),
+            window: self.opts.window.as_millis() as u64,
+            slot_ttl: self.opts.slot_ttl.as_millis() as u64,
+        }
+    }
+
+    /// With Redis configured: on Redis, or in memory (fail-open) while degraded.
+    async fn acquire_shared(
+        self: &Arc<Self>,
+        r: &RedisLimits,
+        ds: &[Descriptor],
+        slot: u64,
+        tokens: u64,
+        count: u64,
+    ) -> Result<(Backend, u64, Result<Vec<Counted>, Refused>), LimitError> {
+        // a recovery may end between the two checks of `degraded`: then Redis is tried again
+        for _ in 0..3 {
+            if !self.degraded.load(Ordering::Acquire) {
+                let call = r.acquire(ds.to_vec(), slot, tokens, count);
+                match tokio::time::timeout(REDIS_TIMEOUT, call).await {
+                    Ok(Ok(res)) => return Ok((Backend::Redis, 0, res)),
+                    Ok(Err(e)) => self.redis_failed(&e),
+                    Err(_) => self.redis_failed("timed out"),
+                }
+            }
+            if self.opts.fail_closed {
+                return Err(LimitError::Unavailable);
+            }
+            // counted in memory only while still degraded (checked under the lock, so that the
+            // recovery task folds it)
+            let still = || self.degraded.load(Ordering::Acquire);
+            if let Some((res, generation)) =
+                self.local
+                    .acquire_if(ds, self.times(), slot, tokens, count, still)
+            {
+                self.redis_fallbacks.fetch_add(1, Ordering::Relaxed);
+                return Ok((Backend::Local, generation, res));
+            }
+        }
+        Err(LimitError::Unavailable)
+    }
+
+    fn redis_failed(self: &Arc<Self>, error: &str) {
+        if !self.degraded.swap(true, Ordering::AcqRel) {
             tracing::warn!(
                 error,
                 fail_closed = self.opts.fail_closed,
                 "rate limits: Redis failed; counting per instance until it answers again"
             );
+        }
+        if !self.recovering.swap(true, Ordering::AcqRel) {
+            tokio::spawn(recover(Arc::downgrade(self)));
+        }
+    }
+
+    /// Add what was counted in memory to Redis (one call), then go back to Redis.
+    async fn fold(&self) -> Recovery {
+        let Some(r) = &self.redis else {
+            return Recovery::Done;
+        };
+        let t = self.times();
+        let (reply, snap) = self.local.snapshot(t, |items| r.fold(items.to_vec()));
+        let starts = match reply.await {
+            Ok(Ok(starts)) => starts,
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "rate limits: Redis still failing");
+                return Recovery::Failed;
+            }
+            Err(_) => return Recovery::Failed,
+        };
+        let done = self.local.folded(&snap, || {
+            let mut folded = self.folded.lock().unwrap_or_else(|e| e.into_inner());
+            folded.retain(|_, f| t.now.saturating_sub(f.at) < t.slot_ttl);
+            for (item, redis_start) in snap.items.iter().zip(starts) {
+                if let (Some((local_start, _)), true) = (item.window, redis_start > 0) {
+                    folded.insert(
+                        item.base.clone(),
+                        Folded {
+                            local_start,
+                            redis_start,
+                            generation: snap.generation + 1,
+                            at: t.now,
+                        },
+                    );
+                }
+            }
+            self.degraded.store(false, Ordering::Release);
+        });
+        if done {
+            let n = snap.items.len();
+            tracing::info!(
+                descriptors = n,
+                "rate limits: Redis answers again; counts made meanwhile added to it"
+            );
+            Recovery::Done
+        } else {
+            Recovery::Again
         }
     }
 
@@ -469,9 +559,85 @@ impl Limits {
         }
     }
 
+    /// Release a request counted in memory: what a fold put on Redis (its slot, its tokens when
+    /// their window went there) is released on Redis too.
+    fn release_local(&self, on: Vec<HeldOn>, slot: u64, generation: u64, delta: i64) {
+        let Some(r) = &self.redis else {
+            let held: Vec<_> = on
+                .into_iter()
+                .map(|o| (o.base, o.token_window, o.parallel))
+                .collect();
+            self.local.release(&held, slot, delta);
+            return;
+        };
+        self.local.release_with(slot, delta, |current| {
+            if current <= generation {
+                // in no fold
+                return on
+                    .into_iter()
+                    .map(|o| (o.base, o.token_window, o.parallel))
+                    .collect();
+            }
+            let folded = self.folded.lock().unwrap_or_else(|e| e.into_inner());
+            let mut here = Vec::with_capacity(on.len());
+            let mut there = Vec::new();
+            for o in on {
+                let redis_start = o.token_window.and_then(|s| {
+                    folded
+                        .get(&o.base)
+                        .filter(|f| f.local_start == s && f.generation > generation)
+                        .map(|f| f.redis_start)
+                });
+                if o.parallel || redis_start.is_some() {
+                    there.push(HeldOn {
+                        base: o.base.clone(),
+                        token_window: redis_start,
+                        parallel: o.parallel,
+                    });
+                }
+                let token_window = if redis_start.is_some() {
+                    None
+                } else {
+                    o.token_window
+                };
+                here.push((o.base, token_window, o.parallel));
+            }
+            if !there.is_empty() {
+                r.release(there, slot, delta);
+            }
+            here
+        });
+    }
+
     /// Slots held in memory on `base` (tests).
     pub fn local_in_flight(&self, base: &str) -> usize {
         self.local.in_flight(base)
+    }
+}
+
+/// The recovery task: tries Redis every second until the in-memory counts are folded into it.
+async fn recover(limits: Weak<Limits>) {
+    loop {
+        tokio::time::sleep(RETRY_REDIS_AFTER).await;
+        loop {
+            let Some(l) = limits.upgrade() else {
+                return;
+            };
+            match l.fold().await {
+                Recovery::Again => continue,
+                Recovery::Failed => break,
+                Recovery::Done => {
+                    l.recovering.store(false, Ordering::Release);
+                    // Redis may have failed again before the flag was down: then go on
+                    if !l.degraded.load(Ordering::Acquire)
+                        || l.recovering.swap(true, Ordering::AcqRel)
+                    {
+                        return;
+                    }
+                    break;
+                }
+            }
+        }
     }
 }
 
@@ -494,6 +660,8 @@ struct HeldOn {
 pub struct Held {
     limits: Arc<Limits>,
     backend: Backend,
+    /// In-memory generation of the admission (see [`Local::snapshot`]).
+    generation: u64,
     slot: u64,
     reserved: u64,
     used: Option<u64>,
@@ -543,6 +711,7 @@ impl Held {
         Self {
             limits,
             backend,
+            generation: 0,
             slot,
             reserved,
             used: None,
@@ -590,13 +759,7 @@ impl Drop for Held {
         let slot = self.slot;
         let limits = self.limits.clone();
         match self.backend {
-            Backend::Local => {
-                let held: Vec<_> = on
-                    .into_iter()
-                    .map(|o| (o.base, o.token_window, o.parallel))
-                    .collect();
-                limits.local.release(&held, slot, delta);
-            }
+            Backend::Local => limits.release_local(on, slot, self.generation, delta),
             Backend::Redis => {
                 if let Some(r) = &limits.redis {
                     r.release(on, slot, delta);

@@ -7,6 +7,7 @@
 use redis::aio::ConnectionManager;
 use tokio::sync::{mpsc, oneshot};
 
+use super::local::FoldItem;
 use super::{Counted, Descriptor, HeldOn, Refusal, Refused};
 
 const SCRIPT: &str = include_str!("lua/batch.lua");
@@ -38,9 +39,18 @@ struct Release {
 /// many times; after that its slots expire on their own (slot ttl).
 const RELEASE_ATTEMPTS: u32 = 120;
 
+/// Counts made in memory while Redis failed, to add to Redis; answered with the window start
+/// each item's counts went to (0 = none). Never retried by the courier (the caller takes a new
+/// snapshot).
+struct Fold {
+    items: Vec<FoldItem>,
+    reply: oneshot::Sender<Result<Vec<u64>, String>>,
+}
+
 enum Op {
     Admit(Admit),
     Release(Release),
+    Fold(Fold),
     /// Wake-up to retry failed releases.
     Nothing,
 }
@@ -88,6 +98,15 @@ impl RedisLimits {
             .map_err(|_| "the rate-limit courier stopped".to_string())?;
         rx.await
             .map_err(|_| "the rate-limit courier dropped the request".to_string())?
+    }
+
+    /// Queue a fold of `items` (an empty one just checks that Redis answers); the receiver gets
+    /// the window starts, one per item.
+    pub fn fold(&self, items: Vec<FoldItem>) -> oneshot::Receiver<Result<Vec<u64>, String>> {
+        let (reply, rx) = oneshot::channel();
+        // a stopped courier drops `reply`: the receiver sees an error
+        let _ = self.tx.send(Op::Fold(Fold { items, reply }));
+        rx
     }
 
     /// Free the slots and correct the token reservation of a finished request (queued).
@@ -186,6 +205,23 @@ async fn run(
                     .arg(u8::from(o.parallel));
                 }
             }
+            Op::Fold(f) => {
+                inv.arg(3).arg(f.items.len());
+                for item in &f.items {
+                    keys(&mut inv, &item.base);
+                    let age = item
+                        .window
+                        .map_or(-1, |(_, age)| i64::try_from(age).unwrap_or(i64::MAX));
+                    inv.arg(age)
+                        .arg(item.window_len)
+                        .arg(item.requests)
+                        .arg(item.tokens)
+                        .arg(item.slots.len());
+                    for (id, age) in &item.slots {
+                        inv.arg(*id).arg(*age);
+                    }
+                }
+            }
             Op::Nothing => {}
         }
     }
@@ -195,32 +231,59 @@ async fn run(
             Err(_) => Err("timed out".to_string()),
         };
     let failed = result.is_err();
-    // admissions are answered either way; releases stay in `batch` only when the call failed
-    let mut admits = Vec::new();
+    // admissions and folds are answered either way; releases stay in `batch` only when the
+    // call failed
+    let mut answered = Vec::new();
     let mut kept = Vec::new();
     for op in batch.drain(..) {
         match op {
-            Op::Admit(a) => admits.push(a),
+            Op::Admit(_) | Op::Fold(_) => answered.push(op),
             Op::Release(r) if failed => kept.push(Op::Release(r)),
             _ => {}
         }
     }
     batch.extend(kept);
+    let shape = || "rate limit script returned an unexpected shape".to_string();
     match result {
         Ok(results) => {
             let mut results = results.into_iter();
-            for a in admits {
-                let out = match results.next() {
-                    Some(redis::Value::Array(v)) => parse(&v, &a.ds),
-                    _ => Err("rate limit script returned an unexpected shape".to_string()),
-                };
-                let _ = a.reply.send(out);
+            for op in answered {
+                let next = results.next();
+                match op {
+                    Op::Admit(a) => {
+                        let out = match next {
+                            Some(redis::Value::Array(v)) => parse(&v, &a.ds),
+                            _ => Err(shape()),
+                        };
+                        let _ = a.reply.send(out);
+                    }
+                    Op::Fold(f) => {
+                        let out = match next {
+                            Some(redis::Value::Array(v)) if v.len() == f.items.len() => {
+                                Ok(v.iter().map(as_u64).collect())
+                            }
+                            // Lua turns an empty table into nil
+                            None | Some(redis::Value::Nil) if f.items.is_empty() => Ok(Vec::new()),
+                            _ => Err(shape()),
+                        };
+                        let _ = f.reply.send(out);
+                    }
+                    _ => {}
+                }
             }
         }
         Err(e) => {
             tracing::debug!(error = %e, "rate limit call failed");
-            for a in admits {
-                let _ = a.reply.send(Err(e.clone()));
+            for op in answered {
+                match op {
+                    Op::Admit(a) => {
+                        let _ = a.reply.send(Err(e.clone()));
+                    }
+                    Op::Fold(f) => {
+                        let _ = f.reply.send(Err(e.clone()));
+                    }
+                    _ => {}
+                }
             }
         }
     }

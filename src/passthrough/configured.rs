@@ -80,6 +80,7 @@ pub async fn endpoint(
     let principal = if ep.auth {
         let principal = state.auth.authenticate(req.headers()).await?;
         crate::auth::access::check_route(&principal, req.uri().path())?;
+        super::access::check_routes(&principal, req.uri().path())?;
         principal
     } else {
         crate::auth::Principal::Open
@@ -131,7 +132,11 @@ pub async fn endpoint(
         model_access: false,
         rate_limited: true,
     };
-    let rec = crate::pipeline::side_call(state, &principal, side).await?;
+    let mut rec = crate::pipeline::side_call(state, &principal, side).await?;
+    // booked under the model the answer names (see `Tap`)
+    if let Some((_, Some(row))) = rec.spend.as_mut() {
+        row.provider_model = Some(String::new());
+    }
     let resp = tokio::time::timeout(timeout, state.client.request(out))
         .await
         .map_err(|_| UpstreamError::Timeout(timeout.as_secs_f64()))?

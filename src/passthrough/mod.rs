@@ -6,7 +6,13 @@
 //! be signed); the answer is read for usage on the way, so the call is charged when it tells.
 //! Without a deployment of the provider, a wildcard entry or the provider's credentials in the
 //! environment are used.
+//!
+//! The caller's pass-through route lists and model access apply ([`access`]): the model a call
+//! names (path or body) is checked like an LLM route's, and the call is booked under that
+//! model at its price; the deployment lending its credential only counts the call on its own
+//! rate limits.
 
+pub mod access;
 mod configured;
 pub mod usage;
 
@@ -14,6 +20,7 @@ pub use configured::{Endpoint, configured, endpoint};
 
 use std::sync::Arc;
 
+use bytes::{Bytes, BytesMut};
 use http::{HeaderName, HeaderValue, Request, Response, Uri, header};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
@@ -65,6 +72,43 @@ const DROPPED: &[&str] = &[
     "proxy-authorization",
 ];
 
+/// A body of a caller free to use any model is read for its `model` only up to this size
+/// (larger ones stream on, booked by the model the answer names).
+const PEEK_BODY: usize = 256 << 10;
+
+/// The request body: whole when it was read to the end, else what was read and the rest.
+enum ReadBody {
+    Whole(Bytes),
+    Partial(Bytes, Incoming),
+}
+
+/// Read `incoming` until its end or `cap` bytes (`limit`: a body longer than `cap` is an
+/// error rather than partial).
+async fn read_body(
+    mut incoming: Incoming,
+    cap: usize,
+    limit: bool,
+) -> Result<ReadBody, RequestError> {
+    let mut buf = BytesMut::new();
+    while buf.len() <= cap {
+        match incoming.frame().await {
+            None => return Ok(ReadBody::Whole(buf.freeze())),
+            Some(Err(e)) => return Err(RequestError::Read(e.to_string())),
+            Some(Ok(frame)) => {
+                if let Ok(data) = frame.into_data() {
+                    buf.extend_from_slice(&data);
+                }
+            }
+        }
+    }
+    if limit {
+        return Err(RequestError::Read(format!(
+            "request body larger than {cap} bytes"
+        )));
+    }
+    Ok(ReadBody::Partial(buf.freeze(), incoming))
+}
+
 /// Serve `/{prefix}/{path}`.
 pub async fn handle(
     state: &AppState,
@@ -74,6 +118,12 @@ pub async fn handle(
 ) -> Result<Response<Body>, GatewayError> {
     let principal = state.auth.authenticate(req.headers()).await?;
     crate::auth::access::check_route(&principal, req.uri().path())?;
+    access::check_routes(&principal, req.uri().path())?;
+    if access::dot_segments(path) {
+        return Err(RequestError::BadValue(format!("bad pass-through path: {path}")).into());
+    }
+    let dir = state.auth.directory();
+    let restricted = access::restriction(dir, &principal).await?;
     let names = PROVIDERS
         .iter()
         .find(|(p, _)| *p == prefix)
@@ -121,38 +171,74 @@ pub async fn handle(
         h.insert(k.clone(), v.clone());
     }
     let signed = matches!(dep.wire, Wire::Bedrock(_) | Wire::Gemini(_));
-    *out.body_mut() = if signed {
-        // SigV4 and Vertex tokens: the body is read (within the request size limit) first
-        let body = http_body_util::Limited::new(incoming, state.max_body_bytes)
-            .collect()
-            .await
-            .map_err(|e| RequestError::Read(e.to_string()))?
-            .to_bytes();
-        let extra: Vec<(HeaderName, HeaderValue)> =
-            crate::pipeline::auth_headers(state, &dep, &uri, &body).await?;
-        for (k, v) in extra {
-            h.insert(k, v);
-        }
-        h.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
-        Body::full(body)
+    // the body is read first to be signed (SigV4, Vertex tokens) or to check the model it names
+    // (a caller restricted to some models); else a small JSON body is read for its model
+    let json = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.to_ascii_lowercase().contains("json"));
+    let body = if signed || restricted.is_some() {
+        read_body(incoming, state.max_body_bytes, true).await?
+    } else if json {
+        read_body(incoming, PEEK_BODY, false).await?
     } else {
-        if let Some(len) = parts.headers.get(header::CONTENT_LENGTH) {
-            h.insert(header::CONTENT_LENGTH, len.clone());
+        ReadBody::Partial(Bytes::new(), incoming)
+    };
+    let path_model = usage::path_model(path);
+    let body_model = match &body {
+        ReadBody::Whole(b) => access::body_model(b),
+        ReadBody::Partial(..) => None,
+    };
+    if let Some(refusal) = restricted {
+        if path_model.is_none() && body_model.is_none() {
+            return Err(refusal.into());
         }
-        Body::Chain {
-            head: None,
-            rest: Some(incoming),
+        for m in path_model.iter().chain(&body_model) {
+            access::check_model(dir, &principal, &table, names, m).await?;
+        }
+    }
+    // the path names the model where it does (Azure: the deployment), else the body
+    let named = path_model.clone().or(body_model);
+    *out.body_mut() = match body {
+        ReadBody::Whole(body) if signed => {
+            let extra: Vec<(HeaderName, HeaderValue)> =
+                crate::pipeline::auth_headers(state, &dep, &uri, &body).await?;
+            for (k, v) in extra {
+                h.insert(k, v);
+            }
+            h.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+            Body::full(body)
+        }
+        body => {
+            if let Some(len) = parts.headers.get(header::CONTENT_LENGTH) {
+                h.insert(header::CONTENT_LENGTH, len.clone());
+            }
+            match body {
+                ReadBody::Whole(b) => Body::full(b),
+                ReadBody::Partial(head, rest) => Body::Chain {
+                    head: (!head.is_empty()).then_some(head),
+                    rest: Some(rest),
+                },
+            }
         }
     };
     let side = crate::pipeline::Side {
         call_type: "pass_through_endpoint",
         endpoint: "pass_through",
-        model: &dep.model_name,
+        model: named.as_deref().unwrap_or_default(),
         dep: Some(dep.clone()),
         model_access: false,
         rate_limited: true,
     };
-    let rec = crate::pipeline::side_call(state, &principal, side).await?;
+    let mut rec = crate::pipeline::side_call(state, &principal, side).await?;
+    // booked under the model the call names, at its price, never the lending deployment's
+    rec.price = named
+        .as_deref()
+        .and_then(|m| access::price(&table, names, m));
+    if let Some((_, Some(row))) = rec.spend.as_mut() {
+        row.provider_model = Some(named.unwrap_or_default());
+    }
     let resp = tokio::time::timeout(dep.timeout, state.client.request(out))
         .await
         .map_err(|_| UpstreamError::Timeout(dep.timeout.as_secs_f64()))?

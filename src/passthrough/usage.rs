@@ -3,6 +3,7 @@
 //! stream) and the model it names, so the call's SpendLogs row gets tokens and a cost.
 
 use std::pin::Pin;
+use std::sync::{Arc, LazyLock};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
@@ -15,6 +16,9 @@ use crate::pipeline::post::Completion;
 use crate::providers::{StreamTranslate, anthropic, bedrock, cohere, gemini};
 use crate::spend::prices::Price;
 use crate::upstream::sse::{SseScanner, Usage};
+
+/// The price of a call whose model has none.
+static UNPRICED: LazyLock<Arc<Price>> = LazyLock::new(Default::default);
 
 /// JSON answers longer than this are passed on without being read for usage.
 const MAX_JSON: usize = 8 << 20;
@@ -142,8 +146,19 @@ impl Tap {
         let (usage, model) = reader.finish();
         self.completion.usage = usage;
         self.completion.stream_error = error;
-        if let Some(p) = model.and_then(|m| Price::lookup(self.provider, &m)) {
-            self.completion.price = Some(p);
+        // a call whose request named no priced model: the price of the model the answer
+        // names, else none (never the price of the deployment lending its credential)
+        if self.completion.price.is_none() {
+            let p = model
+                .as_deref()
+                .and_then(|m| Price::lookup(self.provider, m));
+            self.completion.price = Some(p.unwrap_or_else(|| UNPRICED.clone()));
+        }
+        if let Some(m) = model
+            && let Some((_, Some(row))) = self.completion.spend.as_mut()
+            && row.provider_model.as_deref() == Some("")
+        {
+            row.provider_model = Some(m);
         }
     }
 

@@ -51,6 +51,9 @@ pub struct SpendRow {
     pub endpoint: &'static str,
     pub caller: Caller,
     pub deployment: Option<Arc<Deployment>>,
+    /// The provider's model name when it is not the deployment's (a pass-through call names
+    /// its own model; the deployment only lends its credential).
+    pub provider_model: Option<String>,
     /// The public model name the client asked for.
     pub model_group: String,
     pub end_user: Option<String>,
@@ -113,6 +116,9 @@ impl SpendRow {
     }
     /// The provider's model name.
     pub fn model(&self) -> &str {
+        if let Some(m) = &self.provider_model {
+            return m;
+        }
         self.deployment
             .as_ref()
             .map_or("", |d| d.upstream_model.as_str())

@@ -13,12 +13,17 @@
 --     request) is at least g saturated, else only counted.
 --   release: 2, n, slot id, token delta, then per descriptor: the window start seen at
 --     admission (-1 = no token limit), 1 if it holds a parallel slot else 0.
+--   fold (counts made in memory while Redis was failing): 3, n, then per descriptor: age of
+--     its window (ms; -1 = no counts), window (ms), requests, tokens, number of slots m, then
+--     m pairs of slot id and slot age (ms). The counts go to the open window (or open one
+--     that started `age` ago), the slots into the slot set.
 -- KEYS: per descriptor of every op, in order: window start, request counter, token counter,
 --   parallel slot set (sorted set of slot id -> acquire time).
 --
--- Returns one entry per admission, in order: {0, now, start_1, requests_1, tokens_1,
+-- Returns one entry per admission and fold, in order: {0, now, start_1, requests_1, tokens_1,
 -- in_flight_1, ...} when admitted, or {1, i, kind, current, limit, start, saturation} for its
--- first descriptor over its limit (kind 1 = requests, 2 = tokens, 3 = max_parallel_requests).
+-- first descriptor over its limit (kind 1 = requests, 2 = tokens, 3 = max_parallel_requests);
+-- for a fold, the window start each descriptor's counts went to (0 = none).
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local window = tonumber(ARGV[1])
@@ -123,17 +128,59 @@ local function release(k, a, n, slot, delta)
   end
 end
 
+local function fold(k, a, n)
+  local starts = {}
+  for i = 1, n do
+    local b = k + 4 * (i - 1)
+    local wk, rk, tk, pk = KEYS[b], KEYS[b + 1], KEYS[b + 2], KEYS[b + 3]
+    local age, win = tonumber(ARGV[a]), tonumber(ARGV[a + 1])
+    local requests, tokens, m = tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3]), tonumber(ARGV[a + 4])
+    a = a + 5
+    local start = 0
+    if age >= 0 and age < win then
+      local s = tonumber(redis.call('GET', wk))
+      if s and now - s < win then
+        start = s
+        redis.call('INCRBY', rk, requests)
+        redis.call('INCRBY', tk, tokens)
+      else
+        start = now - age
+        local left = win - age
+        redis.call('SET', wk, start, 'PX', left)
+        redis.call('SET', rk, requests, 'PX', left)
+        redis.call('SET', tk, tokens, 'PX', left)
+      end
+    end
+    for _ = 1, m do
+      local id, slot_age = ARGV[a], tonumber(ARGV[a + 1])
+      a = a + 2
+      if slot_age < slot_ttl then
+        redis.call('ZADD', pk, now - slot_age, id)
+        redis.call('PEXPIRE', pk, slot_ttl)
+      end
+    end
+    starts[i] = start
+  end
+  return a, starts
+end
+
 local results = {}
 local a = 3
 local k = 1
 while a <= #ARGV do
-  local op, n, slot, x = tonumber(ARGV[a]), tonumber(ARGV[a + 1]), ARGV[a + 2], tonumber(ARGV[a + 3])
-  if op == 1 then
+  local op, n = tonumber(ARGV[a]), tonumber(ARGV[a + 1])
+  if op == 3 then
+    local starts
+    a, starts = fold(k, a + 2, n)
+    results[#results + 1] = starts
+  elseif op == 1 then
+    local slot, x = ARGV[a + 2], tonumber(ARGV[a + 3])
     local count = tonumber(ARGV[a + 4])
     a = a + 5
     results[#results + 1] = admit(k, a, n, slot, x, count)
     a = a + 6 * n
   else
+    local slot, x = ARGV[a + 2], tonumber(ARGV[a + 3])
     a = a + 4
     release(k, a, n, slot, x)
     a = a + 2 * n
