@@ -22,6 +22,7 @@ use crate::body::Body;
 use crate::error::GatewayError;
 use crate::pipeline::parse::RequestError;
 use crate::pipeline::post::Completion;
+use crate::request_body::RequestBody;
 use crate::router::Deployment;
 use crate::router::wire::Wire;
 use crate::state::AppState;
@@ -70,7 +71,7 @@ pub async fn handle(
     state: &AppState,
     prefix: &str,
     path: &str,
-    req: Request<Incoming>,
+    req: Request<RequestBody>,
 ) -> Result<Response<Body>, GatewayError> {
     let principal = state.auth.authenticate(req.headers()).await?;
     crate::auth::access::check_route(&principal, req.uri().path())?;
@@ -126,7 +127,7 @@ pub async fn handle(
         let body = http_body_util::Limited::new(incoming, state.max_body_bytes)
             .collect()
             .await
-            .map_err(|e| RequestError::Read(e.to_string()))?
+            .map_err(crate::pipeline::parse::read_error)?
             .to_bytes();
         let extra: Vec<(HeaderName, HeaderValue)> =
             crate::pipeline::auth_headers(state, &dep, &uri, &body).await?;
