@@ -57,6 +57,18 @@ pub enum StartError {
     },
 }
 
+impl StartError {
+    /// Whether the config itself is wrong (rather than something it points at being down or
+    /// refusing, or the machine).
+    pub fn is_config(&self) -> bool {
+        match self {
+            StartError::Config(_) | StartError::Tls(_) => true,
+            StartError::State(e) => e.is_config(),
+            StartError::Bind { .. } => false,
+        }
+    }
+}
+
 /// Everything needed to serve, checked: `--check-config` stops here.
 pub struct Prepared {
     pub state: Arc<AppState>,
