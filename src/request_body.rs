@@ -114,7 +114,7 @@ impl Clock {
 /// A request body that fails with [`BodyError::TimedOut`] when the client is too slow.
 pub struct RequestBody<B = Incoming> {
     inner: B,
-    clock: Option<Box<Clock>>,
+    clock: Option<Clock>,
     /// Set once cut: the `request_body_timeout` that was exceeded.
     timed_out: Option<Duration>,
 }
@@ -141,7 +141,7 @@ impl<B: http_body::Body> RequestBody<B> {
         };
         let body = Self {
             inner,
-            clock: Some(Box::new(clock)),
+            clock: Some(clock),
             timed_out: None,
         };
         (body, Some(cut))
