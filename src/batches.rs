@@ -9,7 +9,6 @@
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
 use serde_json::Value;
 
 use crate::auth::Principal;
@@ -17,6 +16,7 @@ use crate::body::Body;
 use crate::error::GatewayError;
 use crate::limits::Descriptor;
 use crate::pipeline::parse::RequestError;
+use crate::request_body::RequestBody;
 use crate::state::AppState;
 use crate::upstream::{self, UpstreamError};
 
@@ -102,7 +102,7 @@ fn batch_descriptors(mut ds: Vec<Descriptor>, principal: &Principal) -> Vec<Desc
 /// `POST /v1/batches`
 pub async fn create(
     state: &AppState,
-    req: Request<Incoming>,
+    req: Request<RequestBody>,
 ) -> Result<Response<Body>, GatewayError> {
     let (principal, parts, raw) = crate::pipeline::authenticated_body(state, req).await?;
     let v: Value =

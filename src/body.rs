@@ -27,7 +27,7 @@ pub enum Body {
     /// whose `model` field was swapped).
     Chain {
         head: Option<Bytes>,
-        rest: Option<hyper::body::Incoming>,
+        rest: Option<crate::request_body::RequestBody>,
     },
 }
 

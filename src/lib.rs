@@ -18,6 +18,7 @@ pub mod observability;
 pub mod passthrough;
 pub mod pipeline;
 pub mod providers;
+pub mod request_body;
 pub mod responses;
 pub mod router;
 pub mod routes;
@@ -55,6 +56,18 @@ pub enum StartError {
         addr: String,
         source: std::io::Error,
     },
+}
+
+impl StartError {
+    /// Whether the config itself is wrong (rather than something it points at being down or
+    /// refusing, or the machine).
+    pub fn is_config(&self) -> bool {
+        match self {
+            StartError::Config(_) | StartError::Tls(_) => true,
+            StartError::State(e) => e.is_config(),
+            StartError::Bind { .. } => false,
+        }
+    }
 }
 
 /// Everything needed to serve, checked: `--check-config` stops here.
@@ -114,6 +127,15 @@ pub async fn prepare_with(loaded: &Loaded, connect_database: bool) -> Result<Pre
     let options = server::ServerOptions {
         header_read_timeout: secs(g.header_read_timeout, 30),
         graceful_timeout: secs(g.graceful_shutdown_timeout, 30),
+        body_deadline: request_body::BodyDeadline {
+            timeout: secs(g.request_body_timeout, request_body::DEFAULT_TIMEOUT_SECS),
+            min_rate: g
+                .request_body_min_bytes_per_second
+                .unwrap_or(request_body::DEFAULT_MIN_RATE),
+        },
+        max_connections_per_ip: g
+            .max_connections_per_ip
+            .unwrap_or(server::DEFAULT_MAX_CONNECTIONS_PER_IP),
     };
     Ok(Prepared {
         state,

@@ -65,9 +65,13 @@ fn main() -> ExitCode {
 async fn run(cli: Cli, loaded: tianji::Loaded) -> ExitCode {
     let prepared = match tianji::prepare_with(&loaded, !cli.check_config).await {
         Ok(p) => p,
-        Err(e) => {
+        Err(e) if e.is_config() => {
             eprintln!("tianji: invalid config: {e}");
             return ExitCode::from(2);
+        }
+        Err(e) => {
+            eprintln!("tianji: cannot start: {e}");
+            return ExitCode::FAILURE;
         }
     };
     let g = &loaded.config.general_settings;

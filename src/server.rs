@@ -1,9 +1,13 @@
 //! The accept loop: HTTP/1.1 keep-alive and h2c on one port (optionally TLS with ALPN),
-//! `TCP_NODELAY`, header-read timeout, graceful drain on shutdown.
+//! `TCP_NODELAY`, header-read and body-read timeouts, a cap on connections per client address,
+//! graceful drain on shutdown.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
-use std::sync::Arc;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hyper::service::service_fn;
@@ -15,14 +19,126 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
+use crate::body::Body;
+use crate::error::GatewayError;
 use crate::pipeline;
+use crate::pipeline::parse::RequestError;
+use crate::request_body::{BodyDeadline, RequestBody};
 use crate::state::AppState;
+
+/// Default `general_settings.max_connections_per_ip`.
+pub const DEFAULT_MAX_CONNECTIONS_PER_IP: u32 = 256;
 
 /// Listener behaviour.
 #[derive(Debug, Clone)]
 pub struct ServerOptions {
     pub header_read_timeout: Duration,
     pub graceful_timeout: Duration,
+    /// How long a client may take to send a request body.
+    pub body_deadline: BodyDeadline,
+    /// Open connections allowed from one client address (0: no limit).
+    pub max_connections_per_ip: u32,
+}
+
+/// Open connections per client address, when capped.
+struct PerIp {
+    max: u32,
+    open: Mutex<HashMap<IpAddr, u32>>,
+    /// When a refusal was last logged at warn (ms since the Unix epoch): at most one every 10 s.
+    warned_ms: AtomicU64,
+}
+
+/// One open connection of an address; dropping it frees the place.
+struct IpSlot {
+    of: Arc<PerIp>,
+    ip: IpAddr,
+}
+
+impl PerIp {
+    fn new(max: u32) -> Option<Arc<Self>> {
+        (max > 0).then(|| {
+            Arc::new(Self {
+                max,
+                open: Mutex::new(HashMap::new()),
+                warned_ms: AtomicU64::new(0),
+            })
+        })
+    }
+
+    /// A place for a connection from `ip`, or None when it already has `max` open.
+    fn admit(self: &Arc<Self>, ip: IpAddr) -> Option<IpSlot> {
+        {
+            let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
+            let n = open.entry(ip).or_insert(0);
+            if *n < self.max {
+                *n += 1;
+                return Some(IpSlot {
+                    of: self.clone(),
+                    ip,
+                });
+            }
+        }
+        let now = crate::limits::now_ms();
+        let last = self.warned_ms.load(Ordering::Relaxed);
+        if now.saturating_sub(last) >= 10_000
+            && self
+                .warned_ms
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            tracing::warn!(
+                peer = %ip,
+                max = self.max,
+                "refusing connections: too many open from one address (general_settings.max_connections_per_ip)"
+            );
+        } else {
+            tracing::debug!(peer = %ip, "connection refused: too many open from this address");
+        }
+        None
+    }
+}
+
+impl Drop for IpSlot {
+    fn drop(&mut self) {
+        let mut open = self.of.open.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = open.get_mut(&self.ip) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                open.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// Serve one request, its body bounded by `deadline`. A body cut for slowness is answered 408
+/// (whatever the route made of the failed read) and the connection is closed.
+async fn serve_one(
+    state: Arc<AppState>,
+    req: http::Request<hyper::body::Incoming>,
+    peer: std::net::SocketAddr,
+    deadline: BodyDeadline,
+) -> http::Response<Body> {
+    let version = req.version();
+    let (parts, body) = req.into_parts();
+    let (body, cut) = RequestBody::new(body, deadline);
+    let resp = pipeline::handle(state, http::Request::from_parts(parts, body), peer).await;
+    match cut {
+        Some(cut) if cut.happened() => {
+            tracing::debug!(peer = %peer, "request body too slow: cut");
+            let mut resp = GatewayError::from(RequestError::BodyTimeout {
+                secs: deadline.timeout.as_secs_f64(),
+            })
+            .into_response();
+            if version < http::Version::HTTP_2 {
+                resp.headers_mut().insert(
+                    http::header::CONNECTION,
+                    http::HeaderValue::from_static("close"),
+                );
+            }
+            resp
+        }
+        _ => resp,
+    }
 }
 
 /// TLS could not be set up from the configured files.
@@ -92,6 +208,8 @@ pub async fn serve(
 ) {
     let graceful = GracefulShutdown::new();
     let builder = Arc::new(builder(&opts));
+    let per_ip = PerIp::new(opts.max_connections_per_ip);
+    let deadline = opts.body_deadline;
     // Keep the timer driver's next wake-up within a second. Otherwise every per-request timer
     // (request timeout, header-read timeout) is the earliest one when registered, and tokio
     // wakes the I/O driver with an eventfd write for each: one syscall per request for nothing.
@@ -120,11 +238,18 @@ pub async fn serve(
                 continue;
             }
         };
+        let slot = match &per_ip {
+            Some(p) => match p.admit(peer.ip()) {
+                Some(slot) => Some(slot),
+                None => continue,
+            },
+            None => None,
+        };
         let _ = stream.set_nodelay(true);
         let st = state.clone();
         let service = service_fn(move |req| {
             let st = st.clone();
-            async move { Ok::<_, Infallible>(pipeline::handle(st, req, peer).await) }
+            async move { Ok::<_, Infallible>(serve_one(st, req, peer, deadline).await) }
         });
         let b = builder.clone();
         match &tls {
@@ -132,6 +257,7 @@ pub async fn serve(
                 let conn = b.serve_connection_with_upgrades(TokioIo::new(stream), service);
                 let conn = graceful.watch(conn.into_owned());
                 tokio::spawn(async move {
+                    let _slot = slot;
                     if let Err(e) = conn.await {
                         tracing::debug!(error = %e, "connection ended with error");
                     }
@@ -142,6 +268,7 @@ pub async fn serve(
                 let watcher = graceful.watcher();
                 let handshake_timeout = opts.header_read_timeout;
                 tokio::spawn(async move {
+                    let _slot = slot;
                     let tls_stream = match tokio::time::timeout(
                         handshake_timeout,
                         acceptor.accept(stream),

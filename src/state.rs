@@ -1,6 +1,7 @@
 //! `AppState`: everything a request needs, built once at startup and shared behind one `Arc`.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use arc_swap::ArcSwap;
 
@@ -16,6 +17,46 @@ use crate::upstream::{HttpClient, build_client};
 
 /// Default `general_settings.max_request_size_mb`.
 pub const DEFAULT_MAX_REQUEST_MB: f64 = 32.0;
+/// Default `general_settings.database_connect_retry_seconds`.
+pub const DEFAULT_DATABASE_CONNECT_RETRY_SECS: f64 = 30.0;
+/// Default `general_settings.redis_connect_retry_seconds`.
+pub const DEFAULT_REDIS_CONNECT_RETRY_SECS: f64 = 5.0;
+
+fn seconds(v: Option<f64>, default: f64) -> Duration {
+    Duration::try_from_secs_f64(v.unwrap_or(default)).unwrap_or(Duration::ZERO)
+}
+
+/// Give a Redis that does not answer at startup `within` to come up, then go on without it:
+/// everything that uses Redis then runs degraded, as during an outage later (rate limits
+/// counted per instance, or refused under `fail_closed_rate_limit_enforcement`; the shared
+/// cache tier missing), and reconnects on its own when Redis is back.
+async fn wait_for_redis(bus: &Bus, url: &str, within: Duration) {
+    let started = tokio::time::Instant::now();
+    let mut backoff = crate::store::Backoff::new();
+    loop {
+        let detail = match bus.probe(Duration::from_secs(1)).await {
+            Ok(()) => return,
+            Err(e) => e,
+        };
+        let left = within.saturating_sub(started.elapsed());
+        if left.is_zero() {
+            tracing::warn!(
+                redis = %url,
+                error = %detail,
+                "Redis is unreachable: serving without it, degraded (see /health/readiness), until it answers"
+            );
+            return;
+        }
+        let wait = backoff.next_wait().min(left);
+        tracing::warn!(
+            redis = %url,
+            error = %detail,
+            retry_in_ms = wait.as_millis() as u64,
+            "Redis is unreachable; retrying"
+        );
+        tokio::time::sleep(wait).await;
+    }
+}
 
 /// Why the gateway could not be assembled from a config.
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +84,24 @@ pub enum StateError {
         url: String,
         source: redis::RedisError,
     },
+}
+
+impl StateError {
+    /// Whether the config is at fault (not an unreachable or refusing service, nor the gateway).
+    pub fn is_config(&self) -> bool {
+        match self {
+            StateError::Models(_)
+            | StateError::ProviderBudget(_)
+            | StateError::Router(_)
+            | StateError::Cache(_)
+            | StateError::Redis { .. } => true,
+            StateError::Store(e) => matches!(e, StoreError::Config(_)),
+            StateError::Catalog(_)
+            | StateError::Routes(_)
+            | StateError::Tls(_)
+            | StateError::Secret(_) => false,
+        }
+    }
 }
 
 pub struct AppState {
@@ -145,39 +204,56 @@ impl AppState {
                 }
             }
         };
-        let bus = match redis_url {
-            Some(url) if connect_database => {
-                Some(Arc::new(Bus::connect(&url).await.map_err(|source| {
-                    StateError::Redis {
-                        url: crate::secrets::redact_url(&url).into_owned(),
-                        source,
-                    }
-                })?))
-            }
+        let bus = match &redis_url {
+            Some(url) if connect_database => Some(Arc::new(Bus::open(url).map_err(|source| {
+                StateError::Redis {
+                    url: crate::secrets::redact_url(url).into_owned(),
+                    source,
+                }
+            })?)),
             _ => None,
         };
         let g = &loaded.config.general_settings;
         let mb = g.max_request_size_mb.unwrap_or(DEFAULT_MAX_REQUEST_MB);
-        let store = match &g.database_url {
-            Some(url) if !connect_database => {
-                Store::check_url(url)?;
-                None
-            }
-            Some(url) => {
-                let mut opts = StoreOptions::default();
-                if let Some(n) = g.database_connection_pool_limit {
-                    opts.max_connections = n;
+        let store = async {
+            match &g.database_url {
+                Some(url) if !connect_database => {
+                    Store::check_url(url)?;
+                    Ok(None)
                 }
-                if let Some(t) = g
-                    .database_connection_timeout
-                    .and_then(|s| std::time::Duration::try_from_secs_f64(s).ok())
-                {
-                    opts.timeout = t;
+                Some(url) => {
+                    let mut opts = StoreOptions {
+                        connect_retry: seconds(
+                            g.database_connect_retry_seconds,
+                            DEFAULT_DATABASE_CONNECT_RETRY_SECS,
+                        ),
+                        ..StoreOptions::default()
+                    };
+                    if let Some(n) = g.database_connection_pool_limit {
+                        opts.max_connections = n;
+                    }
+                    if let Some(t) = g
+                        .database_connection_timeout
+                        .and_then(|s| Duration::try_from_secs_f64(s).ok())
+                    {
+                        opts.timeout = t;
+                    }
+                    Ok(Some(Arc::new(Store::connect(url, opts).await?)))
                 }
-                Some(Arc::new(Store::connect(url, opts).await?))
+                None => Ok(None),
             }
-            None => None,
         };
+        let redis_up = async {
+            if let (Some(bus), Some(url)) = (&bus, &redis_url) {
+                let within = seconds(
+                    g.redis_connect_retry_seconds,
+                    DEFAULT_REDIS_CONNECT_RETRY_SECS,
+                );
+                wait_for_redis(bus, &crate::secrets::redact_url(url), within).await;
+            }
+        };
+        let (store, ()) = tokio::join!(store, redis_up);
+        let store: Option<Arc<Store>> = store.map_err(StateError::Store)?;
         let t = &loaded.config.tianji_settings;
         let mut auth = Authenticator::with_store(g.master_key.as_deref(), store.clone());
         if let Some(code) = t.budget_exceeded_status_code {

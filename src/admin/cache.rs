@@ -3,7 +3,6 @@
 //! in-process tier of every instance through the invalidation channel.
 
 use http::{Method, Request, Response};
-use hyper::body::Incoming;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -13,6 +12,7 @@ use crate::body::Body;
 use crate::cache::Cache;
 use crate::cache::tiers::PREFIX;
 use crate::pipeline::parse::read_declared;
+use crate::request_body::RequestBody;
 use crate::state::AppState;
 
 /// Most keys one `/cache/delete` takes.
@@ -57,7 +57,7 @@ fn params(c: &Cache) -> serde_json::Value {
 pub async fn handle(
     state: &AppState,
     route: AdminRoute,
-    req: Request<Incoming>,
+    req: Request<RequestBody>,
 ) -> Result<Response<Body>, AdminError> {
     let c = cache(state)?;
     match route {

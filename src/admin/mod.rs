@@ -21,7 +21,6 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{HeaderMap, Method, Request, Response, StatusCode};
-use hyper::body::Incoming;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
@@ -29,6 +28,7 @@ use crate::auth::{AuthError, Principal};
 use crate::body::Body;
 use crate::error::json_response;
 use crate::pipeline::parse::{RequestError, read_declared};
+use crate::request_body::RequestBody;
 use crate::state::AppState;
 use crate::store::{Store, StoreError};
 
@@ -604,7 +604,7 @@ pub async fn handle(
     state: &AppState,
     route: AdminRoute,
     path_key: Option<String>,
-    req: Request<Incoming>,
+    req: Request<RequestBody>,
 ) -> Result<Response<Body>, AdminError> {
     let principal = state.auth.authenticate(req.headers()).await?;
     let allowed = match route.min_role() {

@@ -4,7 +4,6 @@
 //! they survive restarts, and other instances sharing Redis reload them.
 
 use http::{Method, Request, Response};
-use hyper::body::Incoming;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
@@ -12,6 +11,7 @@ use super::{AdminError, AdminRoute, ok};
 use crate::auth::{Changed, Principal};
 use crate::body::Body;
 use crate::pipeline::parse::read_declared;
+use crate::request_body::RequestBody;
 use crate::router::policy::Fallbacks;
 use crate::state::AppState;
 use crate::store::Query;
@@ -79,7 +79,7 @@ pub async fn handle(
     route: AdminRoute,
     principal: &Principal,
     path_key: Option<String>,
-    req: Request<Incoming>,
+    req: Request<RequestBody>,
 ) -> Result<Response<Body>, AdminError> {
     let method = req.method().clone();
     let changes = method != Method::GET && method != Method::HEAD;

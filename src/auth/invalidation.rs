@@ -36,9 +36,15 @@ pub trait Apply: Send + Sync + 'static {
 }
 
 impl Bus {
-    pub async fn connect(url: &str) -> Result<Self, redis::RedisError> {
+    /// Set up for `url` without connecting: the shared connection is made on first use and
+    /// remade whenever it fails, so a Redis that is down (at startup or later) is used as soon
+    /// as it is back. Fails only on a malformed URL.
+    pub fn open(url: &str) -> Result<Self, redis::RedisError> {
         let client = redis::Client::open(url)?;
-        let conn = redis::aio::ConnectionManager::new(client.clone()).await?;
+        let conn = redis::aio::ConnectionManager::new_lazy_with_config(
+            client.clone(),
+            redis::aio::ConnectionManagerConfig::new(),
+        )?;
         Ok(Self {
             client,
             conn,
@@ -49,11 +55,20 @@ impl Bus {
     /// Whether Redis answers within `within`, on a connection of its own (so a slow or dead
     /// Redis never disturbs the shared connection).
     pub async fn ping(&self, within: Duration) -> bool {
+        self.probe(within).await.is_ok()
+    }
+
+    /// [`Bus::ping`], with the reason when Redis does not answer.
+    pub async fn probe(&self, within: Duration) -> Result<(), String> {
         let check = async {
             let mut c = self.client.get_multiplexed_async_connection().await?;
             redis::cmd("PING").query_async::<String>(&mut c).await
         };
-        matches!(tokio::time::timeout(within, check).await, Ok(Ok(_)))
+        match tokio::time::timeout(within, check).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err(format!("no answer within {within:?}")),
+        }
     }
 
     /// A handle on the Redis connection (for other shared state).
@@ -82,6 +97,8 @@ impl Bus {
     pub fn listen<A: Apply>(self: Arc<Self>, target: Weak<A>) {
         tokio::spawn(async move {
             let mut first = true;
+            // warn once per outage, not every second
+            let mut warned = false;
             loop {
                 if target.strong_count() == 0 {
                     return;
@@ -93,6 +110,7 @@ impl Bus {
                                 t.apply(vec![Changed::All]).await;
                             }
                             first = false;
+                            warned = false;
                             let mut stream = ps.on_message();
                             while let Some(msg) = stream.next().await {
                                 let Some(t) = target.upgrade() else {
@@ -110,8 +128,15 @@ impl Bus {
                         }
                         tracing::warn!("lost the cache invalidation channel; reconnecting");
                     }
+                    // messages may be missed until the first subscription too (Redis down at
+                    // startup): that one then drops everything like a reconnection
+                    Err(e) if !warned => {
+                        first = false;
+                        warned = true;
+                        tracing::warn!(error = %e, "cannot subscribe to cache invalidations; retrying every second");
+                    }
                     Err(e) => {
-                        tracing::warn!(error = %e, "cannot subscribe to cache invalidations");
+                        tracing::debug!(error = %e, "cannot subscribe to cache invalidations");
                     }
                 }
                 tokio::time::sleep(Duration::from_secs(1)).await;

@@ -127,9 +127,13 @@ impl Cache {
                 source,
             };
             let client = redis::Client::open(url.as_str()).map_err(fail)?;
-            let conn = redis::aio::ConnectionManager::new(client.clone())
-                .await
-                .map_err(fail)?;
+            // connected on first use (and again after failures): a Redis that is down at
+            // startup leaves the cache working in memory, as during an outage later
+            let conn = redis::aio::ConnectionManager::new_lazy_with_config(
+                client.clone(),
+                redis::aio::ConnectionManagerConfig::new(),
+            )
+            .map_err(fail)?;
             Some(Redis { client, conn })
         } else {
             None

@@ -186,6 +186,29 @@ fn validate(c: &Config) -> Result<(), ConfigError> {
         g.graceful_shutdown_timeout,
         "general_settings.graceful_shutdown_timeout",
     )?;
+    for (v, path) in [
+        (
+            g.request_body_timeout,
+            "general_settings.request_body_timeout",
+        ),
+        (
+            g.database_connect_retry_seconds,
+            "general_settings.database_connect_retry_seconds",
+        ),
+        (
+            g.redis_connect_retry_seconds,
+            "general_settings.redis_connect_retry_seconds",
+        ),
+    ] {
+        if let Some(s) = v
+            && !(s.is_finite() && s >= 0.0)
+        {
+            return Err(ConfigError::Invalid {
+                path: path.into(),
+                message: format!("must be a number of seconds, 0 or more, got {s}"),
+            });
+        }
+    }
     if let Some(mb) = g.max_request_size_mb
         && !(mb.is_finite() && mb > 0.0)
     {

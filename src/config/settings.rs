@@ -30,6 +30,16 @@ pub struct GeneralSettings {
     pub ssl_keyfile: Option<String>,
     /// Seconds a client has to send the request head (default 30).
     pub header_read_timeout: Option<f64>,
+    /// Seconds a client has to send a request body once its head arrived, plus one second per
+    /// `request_body_min_bytes_per_second` bytes received (default 30; 0: no limit). A body
+    /// cut for slowness is answered 408 and its connection closed.
+    pub request_body_timeout: Option<f64>,
+    /// The pace that earns a large upload more time past `request_body_timeout` (default
+    /// 16384 bytes per second; 0: the timeout bounds every body whatever its size).
+    pub request_body_min_bytes_per_second: Option<u64>,
+    /// Open connections allowed from one client IP address; more are closed at once (default
+    /// 256; 0: no limit).
+    pub max_connections_per_ip: Option<u32>,
     /// Seconds in-flight requests and streams get to finish on SIGTERM/SIGINT (default 30).
     pub graceful_shutdown_timeout: Option<f64>,
     /// PostgreSQL URL (else `DATABASE_URL`). Without one, database routes answer 503.
@@ -38,6 +48,12 @@ pub struct GeneralSettings {
     pub database_connection_pool_limit: Option<u32>,
     /// Seconds to wait for a connection (default 5).
     pub database_connection_timeout: Option<f64>,
+    /// Seconds startup keeps retrying an unreachable database (with backoff) before giving up
+    /// (default 30; 0: one attempt).
+    pub database_connect_retry_seconds: Option<f64>,
+    /// Seconds startup keeps retrying an unreachable Redis (with backoff) before serving without
+    /// it: degraded as during an outage, reconnecting in the background (default 5).
+    pub redis_connect_retry_seconds: Option<f64>,
     /// Write an AuditLog row for every management change (default false).
     #[serde(default)]
     pub store_audit_logs: bool,

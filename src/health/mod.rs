@@ -19,7 +19,7 @@ pub fn liveliness() -> Response<Body> {
 pub async fn deployments(
     state: &AppState,
     now: bool,
-    req: http::Request<hyper::body::Incoming>,
+    req: http::Request<crate::request_body::RequestBody>,
 ) -> Result<Response<Body>, crate::error::GatewayError> {
     let principal = state.auth.authenticate(req.headers()).await?;
     crate::auth::access::check_route(&principal, req.uri().path())?;

@@ -11,13 +11,13 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode, Uri, header};
-use hyper::body::Incoming;
 use serde_json::Value;
 
 use crate::auth::Principal;
 use crate::body::Body;
 use crate::error::GatewayError;
 use crate::pipeline::parse::RequestError;
+use crate::request_body::RequestBody;
 use crate::router::Deployment;
 use crate::state::AppState;
 use crate::upstream::{self, UpstreamError};
@@ -101,7 +101,7 @@ pub async fn handle(
     kind: Kind,
     at: At,
     id: Option<String>,
-    req: Request<Incoming>,
+    req: Request<RequestBody>,
 ) -> Result<Response<Body>, GatewayError> {
     let method = req.method().clone();
     if at == At::Collection && method == Method::POST {
@@ -356,7 +356,7 @@ pub fn reseal_body(
 /// `x-tianji-model` or a `model` field before the file (that field is not passed on).
 async fn create_file(
     state: &AppState,
-    req: Request<Incoming>,
+    req: Request<RequestBody>,
 ) -> Result<Response<Body>, GatewayError> {
     let principal = state.auth.authenticate(req.headers()).await?;
     crate::auth::access::check_route(&principal, req.uri().path())?;
@@ -412,7 +412,7 @@ async fn create_file(
 /// is replaced by the deployment's model).
 async fn create_job(
     state: &AppState,
-    req: Request<Incoming>,
+    req: Request<RequestBody>,
 ) -> Result<Response<Body>, GatewayError> {
     let (principal, parts, raw) = crate::pipeline::authenticated_body(state, req).await?;
     let mut v: Value =

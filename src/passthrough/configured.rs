@@ -2,11 +2,11 @@
 //! configured headers, the caller's Tianji key checked (unless `auth: false`) and never sent on.
 
 use http::{HeaderName, HeaderValue, Request, Response, Uri};
-use hyper::body::Incoming;
 
 use super::DROPPED;
 use crate::body::Body;
 use crate::error::GatewayError;
+use crate::request_body::RequestBody;
 use crate::state::AppState;
 use crate::upstream::UpstreamError;
 
@@ -63,7 +63,7 @@ pub async fn endpoint(
     state: &AppState,
     ep: &Endpoint,
     sub: &str,
-    req: Request<Incoming>,
+    req: Request<RequestBody>,
 ) -> Result<Response<Body>, GatewayError> {
     if !ep.methods.is_empty()
         && !ep

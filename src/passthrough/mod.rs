@@ -29,6 +29,7 @@ use crate::body::Body;
 use crate::error::GatewayError;
 use crate::pipeline::parse::RequestError;
 use crate::pipeline::post::Completion;
+use crate::request_body::RequestBody;
 use crate::router::Deployment;
 use crate::router::wire::Wire;
 use crate::state::AppState;
@@ -79,13 +80,13 @@ const PEEK_BODY: usize = 256 << 10;
 /// The request body: whole when it was read to the end, else what was read and the rest.
 enum ReadBody {
     Whole(Bytes),
-    Partial(Bytes, Incoming),
+    Partial(Bytes, RequestBody),
 }
 
 /// Read `incoming` until its end or `cap` bytes (`limit`: a body longer than `cap` is an
 /// error rather than partial).
 async fn read_body(
-    mut incoming: Incoming,
+    mut incoming: RequestBody,
     cap: usize,
     limit: bool,
 ) -> Result<ReadBody, RequestError> {
@@ -93,7 +94,7 @@ async fn read_body(
     while buf.len() <= cap {
         match incoming.frame().await {
             None => return Ok(ReadBody::Whole(buf.freeze())),
-            Some(Err(e)) => return Err(RequestError::Read(e.to_string())),
+            Some(Err(e)) => return Err(crate::pipeline::parse::read_error(e.into())),
             Some(Ok(frame)) => {
                 if let Ok(data) = frame.into_data() {
                     buf.extend_from_slice(&data);
@@ -114,7 +115,7 @@ pub async fn handle(
     state: &AppState,
     prefix: &str,
     path: &str,
-    req: Request<Incoming>,
+    req: Request<RequestBody>,
 ) -> Result<Response<Body>, GatewayError> {
     let principal = state.auth.authenticate(req.headers()).await?;
     crate::auth::access::check_route(&principal, req.uri().path())?;

@@ -28,12 +28,12 @@ use std::time::{Duration, SystemTime};
 
 use http::{Request, Response, header};
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
 use tokio::time::Instant;
 use uuid::Uuid;
 
 use crate::body::Body;
 use crate::error::GatewayError;
+use crate::request_body::RequestBody;
 use crate::router::Deployment;
 use crate::routes::Route;
 use crate::state::AppState;
@@ -93,7 +93,7 @@ impl RequestCtx {
 /// Serve one HTTP request. Never fails: errors become JSON error responses.
 pub async fn handle(
     state: Arc<AppState>,
-    req: Request<Incoming>,
+    req: Request<RequestBody>,
     peer: SocketAddr,
 ) -> Response<Body> {
     let path = req.uri().path();
@@ -240,7 +240,7 @@ async fn answer_as_client(
 
 /// Gemini clients may put their key in `?key=`: moved to `x-goog-api-key` when no key header
 /// is present, so authentication reads it like any other.
-pub fn with_query_key(mut req: Request<Incoming>) -> Request<Incoming> {
+pub fn with_query_key(mut req: Request<RequestBody>) -> Request<RequestBody> {
     if crate::auth::presented_key(req.headers())
         .ok()
         .flatten()
@@ -297,7 +297,7 @@ fn call_type(e: Expect) -> (&'static str, &'static str) {
 
 async fn llm(
     state: &AppState,
-    req: Request<Incoming>,
+    req: Request<RequestBody>,
     expect: Expect,
     path_model: Option<String>,
     peer: SocketAddr,
@@ -795,7 +795,7 @@ fn images_in(body: &[u8]) -> u32 {
 /// `max_request_size_mb`.
 pub async fn authenticated_body(
     state: &AppState,
-    req: Request<Incoming>,
+    req: Request<RequestBody>,
 ) -> Result<(crate::auth::Principal, http::request::Parts, bytes::Bytes), GatewayError> {
     let principal = state.auth.authenticate(req.headers()).await?;
     crate::auth::access::check_route(&principal, req.uri().path())?;

@@ -188,7 +188,7 @@ pub struct Upload {
     /// The model the client named.
     pub model: String,
     /// The rest of the body, not read yet.
-    pub rest: Option<hyper::body::Incoming>,
+    pub rest: Option<crate::request_body::RequestBody>,
     /// Length of the whole body, when the client declared it.
     pub content_length: Option<u64>,
 }
@@ -223,7 +223,7 @@ impl Upload {
 
 /// Read `body` until the `model` field is complete (at most `limit` bytes held).
 pub async fn read_to_model(
-    mut body: hyper::body::Incoming,
+    mut body: crate::request_body::RequestBody,
     boundary: &str,
     content_length: Option<u64>,
     limit: usize,

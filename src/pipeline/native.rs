@@ -104,7 +104,7 @@ pub async fn anthropic_messages(
 /// count is estimated (about 4 characters a token), as no tokenizer of theirs is at hand.
 pub async fn count_tokens(
     state: &AppState,
-    req: http::Request<hyper::body::Incoming>,
+    req: http::Request<crate::request_body::RequestBody>,
 ) -> Result<Response<Body>, GatewayError> {
     let (principal, parts, raw) = super::authenticated_body(state, req).await?;
     let parsed = parse::parse(raw, parse::Expect::Messages)?;
@@ -200,7 +200,7 @@ pub async fn gemini_generate(
 pub async fn gemini_count_tokens(
     state: &AppState,
     model: &str,
-    req: http::Request<hyper::body::Incoming>,
+    req: http::Request<crate::request_body::RequestBody>,
 ) -> Result<Response<Body>, GatewayError> {
     use crate::providers::gemini;
     let (principal, _parts, raw) = super::authenticated_body(state, req).await?;

@@ -10,11 +10,13 @@ use std::ops::Range;
 use bytes::Bytes;
 use http::StatusCode;
 use http_body_util::{BodyExt, Limited};
-use hyper::body::Incoming;
 use serde::Deserialize;
 use serde::de::{self, IgnoredAny, Visitor};
 use serde_json::Value;
 use simd_json::prelude::*;
+
+use crate::body::BoxError;
+use crate::request_body::{BodyError, RequestBody};
 
 /// Why a request body was refused.
 #[derive(Debug, thiserror::Error)]
@@ -25,6 +27,10 @@ pub enum RequestError {
     TooLarge { limit_mb: f64 },
     #[error("Could not read request body: {0}")]
     Read(String),
+    #[error(
+        "Request body not received in time: the limit is {secs} s (general_settings.request_body_timeout)"
+    )]
+    BodyTimeout { secs: f64 },
     #[error("Invalid JSON in request body: {0}")]
     InvalidJson(String),
     #[error("Invalid request body: {0}")]
@@ -44,6 +50,7 @@ impl RequestError {
     pub fn status(&self) -> StatusCode {
         match self {
             RequestError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            RequestError::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             _ => StatusCode::BAD_REQUEST,
         }
     }
@@ -59,7 +66,7 @@ impl RequestError {
 /// Read a request body within `limit`, refusing at once a declared `Content-Length` over it.
 pub async fn read_declared(
     headers: &http::HeaderMap,
-    body: hyper::body::Incoming,
+    body: RequestBody,
     limit: usize,
 ) -> Result<Bytes, RequestError> {
     read_body(body, super::multipart::declared_length(headers), limit).await
@@ -67,7 +74,7 @@ pub async fn read_declared(
 
 /// Read a whole body, refusing more than `limit` bytes (413).
 pub async fn read_body(
-    body: Incoming,
+    body: RequestBody,
     declared_len: Option<u64>,
     limit: usize,
 ) -> Result<Bytes, RequestError> {
@@ -83,7 +90,17 @@ pub async fn read_body(
         {
             Err(RequestError::TooLarge { limit_mb })
         }
-        Err(e) => Err(RequestError::Read(e.to_string())),
+        Err(e) => Err(read_error(e)),
+    }
+}
+
+/// A failed body read: 408 when the client was too slow, else 400.
+pub fn read_error(e: BoxError) -> RequestError {
+    match e.downcast_ref::<BodyError>() {
+        Some(BodyError::TimedOut(t)) => RequestError::BodyTimeout {
+            secs: t.as_secs_f64(),
+        },
+        _ => RequestError::Read(e.to_string()),
     }
 }
 

@@ -7,13 +7,13 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use http::{HeaderMap, HeaderValue, Request, Response, Uri, header};
-use hyper::body::Incoming;
 
 use super::RequestCtx;
 use super::multipart::{self, MultipartError, Upload};
 use super::parse::RequestError;
 use crate::body::Body;
 use crate::error::GatewayError;
+use crate::request_body::RequestBody;
 use crate::router::Deployment;
 use crate::state::AppState;
 use crate::upstream::{self, UpstreamError, sse};
@@ -34,7 +34,7 @@ impl From<MultipartError> for GatewayError {
 /// Authenticate, check the content type and declared size, and read to the `model` field.
 pub async fn read(
     state: &AppState,
-    req: Request<Incoming>,
+    req: Request<RequestBody>,
 ) -> Result<(crate::auth::Principal, http::request::Parts, Upload), GatewayError> {
     let principal = state.auth.authenticate(req.headers()).await?;
     crate::auth::access::check_route(&principal, req.uri().path())?;

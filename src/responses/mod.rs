@@ -10,12 +10,12 @@ pub mod ids;
 
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
-use hyper::body::Incoming;
 use serde_json::Value;
 
 use crate::auth::Principal;
 use crate::body::Body;
 use crate::error::GatewayError;
+use crate::request_body::RequestBody;
 use crate::state::AppState;
 use crate::upstream;
 use ids::{Owned, Sealer};
@@ -216,7 +216,7 @@ pub async fn by_id(
     state: &AppState,
     action: Action,
     id: &str,
-    req: Request<Incoming>,
+    req: Request<RequestBody>,
 ) -> Result<Response<Body>, GatewayError> {
     let principal = state.auth.authenticate(req.headers()).await?;
     crate::auth::access::check_route(&principal, req.uri().path())?;

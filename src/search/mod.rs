@@ -9,13 +9,13 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode, Uri, header};
 use http_body_util::BodyExt;
-use hyper::body::Incoming;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::body::Body;
 use crate::error::GatewayError;
 use crate::pipeline::parse::RequestError;
+use crate::request_body::RequestBody;
 use crate::state::AppState;
 use crate::upstream::UpstreamError;
 
@@ -63,7 +63,7 @@ fn not_found(tool: &str) -> GatewayError {
 /// `GET /v1/search/tools`
 pub async fn list(
     state: &AppState,
-    req: Request<Incoming>,
+    req: Request<RequestBody>,
 ) -> Result<Response<Body>, GatewayError> {
     let principal = state.auth.authenticate(req.headers()).await?;
     crate::auth::access::check_route(&principal, req.uri().path())?;
@@ -95,7 +95,7 @@ pub async fn list(
 pub async fn search(
     state: &AppState,
     tool: Option<String>,
-    req: Request<Incoming>,
+    req: Request<RequestBody>,
 ) -> Result<Response<Body>, GatewayError> {
     let (principal, _parts, raw) = crate::pipeline::authenticated_body(state, req).await?;
     let v: Value =

@@ -13,7 +13,7 @@ use bb8::{Pool, PooledConnection};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Row};
 
-pub use pool::{Manager, PgConn};
+pub use pool::{Backoff, Manager, PgConn};
 pub use queries::{Query, Registry};
 
 /// Why the database could not serve a call.
@@ -23,6 +23,18 @@ pub enum StoreError {
     Config(String),
     #[error("database unavailable: {0}")]
     Unavailable(String),
+    /// Startup could not reach the database (`target` is `host:port`).
+    #[error(
+        "PostgreSQL at {target} is unreachable: {detail} (tried for {tried_s:.0} s, general_settings.database_connect_retry_seconds)"
+    )]
+    Unreachable {
+        target: String,
+        tried_s: f64,
+        detail: String,
+    },
+    /// The database answered but refused the connection (credentials, database name, ...).
+    #[error("PostgreSQL at {target} refused the connection: {detail}")]
+    Refused { target: String, detail: String },
     #[error("schema migration {version} failed: {source}")]
     Migration {
         version: String,
@@ -34,11 +46,14 @@ pub enum StoreError {
     Queries(String),
 }
 
-/// Pool settings (`general_settings.database_connection_pool_limit`, `database_connection_timeout`).
+/// Pool settings (`general_settings.database_connection_pool_limit`, `database_connection_timeout`,
+/// `database_connect_retry_seconds`).
 #[derive(Debug, Clone, Copy)]
 pub struct StoreOptions {
     pub max_connections: u32,
     pub timeout: Duration,
+    /// How long [`Store::connect`] keeps retrying a database it cannot reach (default: no retry).
+    pub connect_retry: Duration,
 }
 
 impl Default for StoreOptions {
@@ -46,6 +61,7 @@ impl Default for StoreOptions {
         Self {
             max_connections: 10,
             timeout: Duration::from_secs(5),
+            connect_retry: Duration::ZERO,
         }
     }
 }
@@ -59,7 +75,9 @@ pub struct Store {
 
 impl Store {
     /// Run migrations on a dedicated connection, then open the pool (lazily: a database that goes
-    /// away later makes calls fail with `Unavailable`, never the gateway).
+    /// away later makes calls fail with `Unavailable`, never the gateway). A database that
+    /// cannot be reached is tried again with [`Backoff`] for `opts.connect_retry`, each failure
+    /// logged with its `host:port`.
     pub async fn connect(url: &str, opts: StoreOptions) -> Result<Self, StoreError> {
         let registry = Registry::get().map_err(|e| StoreError::Queries(e.to_string()))?;
         let mut config: tokio_postgres::Config = url
@@ -67,10 +85,38 @@ impl Store {
             .map_err(|e: tokio_postgres::Error| StoreError::Config(e.to_string()))?;
         config.connect_timeout(opts.timeout);
         config.application_name("tianji");
-        let (mut client, connection) = tokio::time::timeout(opts.timeout, config.connect(NoTls))
-            .await
-            .map_err(|_| StoreError::Unavailable("connection timed out".into()))?
-            .map_err(|e| StoreError::Unavailable(e.to_string()))?;
+        let target = pool::target(&config);
+        let started = tokio::time::Instant::now();
+        let mut backoff = Backoff::new();
+        let (mut client, connection) = loop {
+            let detail = match tokio::time::timeout(opts.timeout, config.connect(NoTls)).await {
+                Ok(Ok(c)) => break c,
+                Ok(Err(e)) if !pool::transient(&e) => {
+                    return Err(StoreError::Refused {
+                        target,
+                        detail: pool::describe(&e),
+                    });
+                }
+                Ok(Err(e)) => pool::describe(&e),
+                Err(_) => format!("no connection within {:?}", opts.timeout),
+            };
+            let left = opts.connect_retry.saturating_sub(started.elapsed());
+            if left.is_zero() {
+                return Err(StoreError::Unreachable {
+                    target,
+                    tried_s: started.elapsed().as_secs_f64(),
+                    detail,
+                });
+            }
+            let wait = backoff.next_wait().min(left);
+            tracing::warn!(
+                database = %target,
+                error = %detail,
+                retry_in_ms = wait.as_millis() as u64,
+                "PostgreSQL is unreachable; retrying"
+            );
+            tokio::time::sleep(wait).await;
+        };
         let driver = tokio::spawn(connection);
         let applied = migrate::run(&mut client, registry).await;
         drop(client);

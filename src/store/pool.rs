@@ -1,5 +1,7 @@
 //! The connection pool: bb8 over bb8-postgres, every pooled query prepared once per connection.
 
+use std::time::Duration;
+
 use bb8_postgres::PostgresConnectionManager;
 use tokio_postgres::{Client, NoTls, Statement};
 
@@ -68,5 +70,107 @@ impl bb8::ManageConnection for Manager {
 
     fn has_broken(&self, conn: &mut PgConn) -> bool {
         conn.client.is_closed()
+    }
+}
+
+/// Where `config` points, as `host:port` (comma-separated when it lists several hosts), never
+/// with credentials: for messages about a database that cannot be reached.
+pub fn target(config: &tokio_postgres::Config) -> String {
+    use tokio_postgres::config::Host;
+    let ports = config.get_ports();
+    let hosts: Vec<String> = config
+        .get_hosts()
+        .iter()
+        .enumerate()
+        .map(|(i, h)| {
+            let host = match h {
+                Host::Tcp(name) => name.clone(),
+                #[cfg(unix)]
+                Host::Unix(path) => path.display().to_string(),
+            };
+            let port = ports.get(i).or(ports.first()).copied().unwrap_or(5432);
+            format!("{host}:{port}")
+        })
+        .collect();
+    if hosts.is_empty() {
+        "(no host in database_url)".into()
+    } else {
+        hosts.join(",")
+    }
+}
+
+/// Whether a failed connection attempt may succeed later: the server could not be reached or
+/// is starting up or full. A refusal (bad password, no such database) is final.
+pub fn transient(e: &tokio_postgres::Error) -> bool {
+    use tokio_postgres::error::SqlState;
+    match e.code() {
+        None => true,
+        Some(code) => {
+            *code == SqlState::CANNOT_CONNECT_NOW || *code == SqlState::TOO_MANY_CONNECTIONS
+        }
+    }
+}
+
+/// An error with its causes (`error connecting to server: Connection refused ...`).
+pub fn describe(e: &tokio_postgres::Error) -> String {
+    let mut out = e.to_string();
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        out.push_str(": ");
+        out.push_str(&c.to_string());
+        cause = c.source();
+    }
+    out
+}
+
+/// Waits between connection attempts at startup: 0.5 s, doubling up to 5 s.
+#[derive(Debug, Clone)]
+pub struct Backoff {
+    next: Duration,
+}
+
+impl Backoff {
+    const FIRST: Duration = Duration::from_millis(500);
+    const MAX: Duration = Duration::from_secs(5);
+
+    pub fn new() -> Self {
+        Self { next: Self::FIRST }
+    }
+
+    /// The wait before the next attempt.
+    pub fn next_wait(&mut self) -> Duration {
+        let wait = self.next;
+        self.next = (wait * 2).min(Self::MAX);
+        wait
+    }
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_from_half_a_second_to_five() {
+        let mut b = Backoff::new();
+        let waits: Vec<u64> = (0..7).map(|_| b.next_wait().as_millis() as u64).collect();
+        assert_eq!(waits, [500, 1000, 2000, 4000, 5000, 5000, 5000]);
+    }
+
+    #[test]
+    fn targets_name_host_and_port_never_credentials() {
+        let c: tokio_postgres::Config = "postgres://admin:s3cret@db.internal:6543/tianji"
+            .parse()
+            .unwrap();
+        assert_eq!(target(&c), "db.internal:6543");
+        let c: tokio_postgres::Config = "host=a,b port=1,2 user=u password=p".parse().unwrap();
+        assert_eq!(target(&c), "a:1,b:2");
+        let c: tokio_postgres::Config = "postgres://u:p@h/db".parse().unwrap();
+        assert_eq!(target(&c), "h:5432");
     }
 }

@@ -129,5 +129,9 @@ async fn an_unreachable_database_at_startup_is_a_clear_error() {
     .await
     .err()
     .unwrap();
-    assert!(e.to_string().contains("database unavailable"), "{e}");
+    assert!(
+        e.to_string()
+            .contains(&format!("PostgreSQL at 127.0.0.1:{port} is unreachable")),
+        "{e}"
+    );
 }
