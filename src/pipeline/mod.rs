@@ -19,6 +19,7 @@ mod side;
 mod translated;
 pub use translated::auth_headers;
 mod upload;
+pub mod validate;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
