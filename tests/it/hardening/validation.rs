@@ -303,3 +303,103 @@ async fn unusual_but_valid_values_pass_byte_for_byte() {
         assert_eq!(up.last().body, body.as_bytes(), "{path}");
     }
 }
+
+/// The `chat_validator` fuzz target's properties, the same code the target runs.
+mod fuzz_properties {
+    include!("../../../fuzz/fuzz_targets/chat_validator_properties.rs");
+}
+
+/// The fuzz target's body over its corpus and inputs made from it (cut, spliced, and with the
+/// tokens that break validators put in), without a fuzzer: it never panics, and every property
+/// holds.
+#[test]
+fn chat_validator_fuzz_properties_hold_over_its_corpus_and_mutations() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/corpus/chat_validator");
+    let mut seeds: Vec<Vec<u8>> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| std::fs::read(e.unwrap().path()).unwrap())
+        .collect();
+    seeds.sort();
+    assert!(seeds.len() >= 5, "corpus at {dir}");
+    let tokens: &[&[u8]] = &[
+        b"[",
+        b"]",
+        b"{",
+        b"}",
+        b",",
+        b":",
+        b"\"",
+        b"\\",
+        b"\\u",
+        b"\\ud800",
+        b"\\udc00",
+        b"\\ud83d\\ude00",
+        b"1e999999",
+        b"-1e400",
+        b"1e-400",
+        b"0",
+        b"-5",
+        b"2.5",
+        b"128",
+        b"129",
+        b"18446744073709551616",
+        b"-0",
+        b"null",
+        b"true",
+        b"\"lots\"",
+        b"\"temperature\":",
+        b"\"max_tokens\":",
+        b"\"n\":",
+        b"\"top_p\":",
+        b"\"stream\":",
+        b"\"model\":",
+        b"\"generationConfig\":{\"temperature\":",
+        b"\"messages\":[",
+        b"\xff",
+    ];
+    // xorshift: the same inputs every run
+    let mut state: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut next = move |n: usize| {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state % n.max(1) as u64) as usize
+    };
+    let (mut runs, mut accepted) = (0, 0);
+    for seed in &seeds {
+        accepted += fuzz_properties::check(seed).min(1);
+        runs += 1;
+    }
+    for _ in 0..20_000 {
+        let mut data = seeds[next(seeds.len())].clone();
+        for _ in 0..1 + next(4) {
+            let at = next(data.len() + 1);
+            match next(4) {
+                0 | 1 => {
+                    let t = tokens[next(tokens.len())];
+                    let copies = if next(8) == 0 { 1 + next(200) } else { 1 };
+                    for _ in 0..copies {
+                        data.splice(at..at, t.iter().copied());
+                    }
+                }
+                2 => {
+                    let end = (at + 1 + next(16)).min(data.len());
+                    data.drain(at.min(end)..end);
+                }
+                _ => {
+                    let other = &seeds[next(seeds.len())];
+                    let from = next(other.len());
+                    let to = (from + next(64)).min(other.len());
+                    data.splice(at..at, other[from..to].iter().copied());
+                }
+            }
+        }
+        accepted += fuzz_properties::check(&data).min(1);
+        runs += 1;
+    }
+    // both sides of the validator were exercised
+    assert!(
+        accepted > runs / 10 && accepted < runs * 9 / 10,
+        "{accepted} of {runs} accepted"
+    );
+}
