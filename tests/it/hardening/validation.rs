@@ -399,7 +399,7 @@ fn chat_validator_fuzz_properties_hold_over_its_corpus_and_mutations() {
     }
     // both sides of the validator were exercised
     assert!(
-        accepted > runs / 10 && accepted < runs * 9 / 10,
+        accepted > 1000 && runs - accepted > 1000,
         "{accepted} of {runs} accepted"
     );
 }
