@@ -1,15 +1,17 @@
 //! Hot path: parse a chat request and build the upstream body (model replaced, stream_options
-//! added), for a typical 1 KB body and a 100 KB one; and the response cache's part of a hit:
-//! the parse with the canonical body, the key, the local-tier lookup. Run:
-//! `cargo bench --bench parse`.
+//! added), for a typical 1 KB body and a 100 KB one; the request validator alone (over the
+//! parse's tape, as the parse stage runs it; and the slow path's scan of the raw bytes); and the
+//! response cache's part of a hit: the parse with the canonical body, the key, the local-tier
+//! lookup. Run: `cargo bench --bench parse`.
 // Bench code: a failure should stop the bench loudly.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use bytes::Bytes;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
-use tianji::pipeline::parse::{Expect, parse, parse_with};
+use tianji::pipeline::parse::{Expect, parse, parse_with, with_tape};
 use tianji::pipeline::rewrite::rewrite;
+use tianji::pipeline::validate::{scan, validate_tape};
 use tianji::providers::Catalog;
 
 /// An OpenAI-SDK-shaped body (`messages` first, `model` after) of about `size` bytes.
@@ -46,6 +48,47 @@ fn bench(c: &mut Criterion) {
                 })
             });
         }
+    }
+    g.finish();
+
+    // the validator alone, on the tape the parse stage already has (its cost in the parse above)
+    let mut g = c.benchmark_group("validate");
+    let all_params = {
+        let mut v: serde_json::Value = serde_json::from_slice(&chat_body(1024, true)).unwrap();
+        for (k, x) in [
+            ("top_p", serde_json::json!(0.9)),
+            ("n", serde_json::json!(1)),
+            ("presence_penalty", serde_json::json!(0.5)),
+            ("frequency_penalty", serde_json::json!(-0.5)),
+            ("max_completion_tokens", serde_json::json!(512)),
+            ("seed", serde_json::json!(42)),
+            ("logprobs", serde_json::json!(true)),
+            ("top_logprobs", serde_json::json!(5)),
+            ("user", serde_json::json!("user-1")),
+            ("stream_options", serde_json::json!({"include_usage": true})),
+        ] {
+            v[k] = x;
+        }
+        Bytes::from(serde_json::to_vec(&v).unwrap())
+    };
+    for (name, body) in [
+        ("1KB", chat_body(1024, false)),
+        ("1KB_all_params", all_params),
+        ("100KB", chat_body(100 * 1024, false)),
+    ] {
+        g.throughput(Throughput::Bytes(body.len() as u64));
+        with_tape(&body, |root| {
+            g.bench_function(name, |b| {
+                b.iter(|| validate_tape(Expect::Chat, black_box(root)).unwrap())
+            });
+        })
+        .unwrap();
+    }
+    // the slow path's whole-body scan (nesting, lone surrogates), for bodies simd-json refuses
+    for (name, size) in [("scan_1KB", 1024), ("scan_100KB", 100 * 1024)] {
+        let body = chat_body(size, false);
+        g.throughput(Throughput::Bytes(body.len() as u64));
+        g.bench_function(name, |b| b.iter(|| scan(black_box(&body)).unwrap()));
     }
     g.finish();
 

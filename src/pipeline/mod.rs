@@ -21,6 +21,7 @@ mod side;
 mod translated;
 pub use translated::auth_headers;
 mod upload;
+pub mod validate;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -15,6 +15,7 @@ use serde::de::{self, IgnoredAny, Visitor};
 use serde_json::Value;
 use simd_json::prelude::*;
 
+use super::validate;
 use crate::body::BoxError;
 use crate::request_body::{BodyError, RequestBody};
 
@@ -44,6 +45,19 @@ pub enum RequestError {
         field: &'static str,
         message: &'static str,
     },
+    /// A limit on the body as a whole (nesting, lone surrogates) broken inside a top-level member.
+    #[error("{}", structure_message(field.as_deref(), message))]
+    Structure {
+        field: Option<String>,
+        message: &'static str,
+    },
+}
+
+fn structure_message(field: Option<&str>, message: &str) -> String {
+    match field {
+        Some(f) => format!("Invalid parameter {f}: {message}"),
+        None => format!("Invalid request body: {message}"),
+    }
 }
 
 impl RequestError {
@@ -58,6 +72,7 @@ impl RequestError {
         match self {
             RequestError::Missing(f) => Some(f),
             RequestError::Invalid { field, .. } => Some(field),
+            RequestError::Structure { field, .. } => field.as_deref(),
             _ => None,
         }
     }
@@ -376,7 +391,7 @@ fn from_tape(
                     );
                 }
             }
-            // Read leniently: a malformed value is the provider's to reject.
+            // Checked by the validator on the routes that use them; elsewhere read leniently.
             8 | 9 => f.max_tokens(v.as_u64()),
             10 => tape_tags(v, &mut f.tags),
             12 => {
@@ -464,10 +479,11 @@ fn value_tags(v: Option<&Value>, out: &mut Vec<String>) {
 }
 
 /// Slow path (serde_json): for bodies simd-json refuses, such as numbers out of f64 range in
-/// fields the gateway never reads; also words syntax errors with line and column.
-fn from_serde(raw: &[u8]) -> Result<Fields, RequestError> {
-    let has_model_member = memchr::memmem::find(raw, b"\"model\"").is_some();
-    let head: Head<'_> = serde_json::from_slice(raw).map_err(|e| {
+/// fields the gateway never reads; also words syntax errors with line and column. The body's
+/// nesting and strings are scanned first (without recursion), then its members validated like
+/// the hot path's.
+fn from_serde(raw: &[u8], expect: Expect) -> Result<Fields, RequestError> {
+    let serde_err = |e: serde_json::Error| {
         if raw.iter().all(|b| b.is_ascii_whitespace()) {
             RequestError::InvalidJson("empty body".into())
         } else if !first_non_ws_is(raw, b'{') {
@@ -477,7 +493,12 @@ fn from_serde(raw: &[u8]) -> Result<Fields, RequestError> {
         } else {
             RequestError::InvalidJson(e.to_string())
         }
-    })?;
+    };
+    validate::scan(raw)?;
+    let members: validate::Members<'_> = serde_json::from_slice(raw).map_err(serde_err)?;
+    validate::validate(expect, members.0.iter().map(|(k, v)| (k.as_str(), *v)))?;
+    let has_model_member = memchr::memmem::find(raw, b"\"model\"").is_some();
+    let head: Head<'_> = serde_json::from_slice(raw).map_err(serde_err)?;
     let mut tags = Vec::new();
     value_tags(head.tags.as_ref(), &mut tags);
     value_tags(
@@ -521,7 +542,12 @@ const REUSE_LIMIT: usize = 1024 * 1024;
 
 thread_local! {
     /// simd-json's scratch buffers, reused across requests on a worker thread.
-    static BUFFERS: std::cell::RefCell<simd_json::Buffers> = std::cell::RefCell::new(simd_json::Buffers::new(4096));
+    static BUFFERS: std::cell::RefCell<simd_json::Buffers> = std::cell::RefCell::new(buffers(4096));
+}
+
+/// simd-json's buffers, refusing bodies nested deeper than [`validate::MAX_DEPTH`].
+fn buffers(len: usize) -> simd_json::Buffers {
+    simd_json::Buffers::with_max_depth(len, validate::MAX_DEPTH)
 }
 
 /// Run `f` over the simd-json tape of `raw` (a copy of it, parsed with the worker's reused
@@ -536,7 +562,7 @@ pub fn with_tape<R>(raw: &[u8], f: impl FnOnce(simd_json::tape::Value<'_, '_>) -
     if raw.len() <= REUSE_LIMIT {
         BUFFERS.with_borrow_mut(run)
     } else {
-        run(&mut simd_json::Buffers::new(raw.len()))
+        run(&mut buffers(raw.len()))
     }
 }
 
@@ -557,6 +583,9 @@ pub fn parse_with(raw: Bytes, expect: Expect, keyed: bool) -> Result<ParsedReque
     let mut run =
         |bufs: &mut simd_json::Buffers| match simd_json::to_tape_with_buffers(&mut copy, bufs) {
             Ok(tape) => {
+                if let Err(e) = validate::validate_tape(expect, tape.as_value()) {
+                    return Some(Err(e));
+                }
                 let canonical = keyed
                     .then(|| crate::cache::key::canonical_body(tape.as_value(), &[]))
                     .flatten();
@@ -568,11 +597,11 @@ pub fn parse_with(raw: Bytes, expect: Expect, keyed: bool) -> Result<ParsedReque
     let parsed = if raw.len() <= REUSE_LIMIT {
         BUFFERS.with_borrow_mut(run)
     } else {
-        run(&mut simd_json::Buffers::new(raw.len()))
+        run(&mut buffers(raw.len()))
     };
     let (fields, canonical) = match parsed {
         Some(r) => r?,
-        None => (from_serde(&raw)?, None),
+        None => (from_serde(&raw, expect)?, None),
     };
     match expect {
         Expect::Chat | Expect::Messages => match fields.messages {
@@ -657,7 +686,15 @@ mod tests {
             assert_eq!(r.tags, ["a", "b", "c"], "{extra}");
             let r = p(&format!(
                 r#"{{"model":"m","messages":[],"max_tokens":"x"{extra}}}"#
-            ))
+            ));
+            assert_eq!(r.unwrap_err().param(), Some("max_tokens"), "{extra}");
+            // a route that does not check it reads it leniently
+            let r = parse(
+                Bytes::from(format!(
+                    r#"{{"model":"m","input":"a","max_tokens":"x"{extra}}}"#
+                )),
+                Expect::Embedding,
+            )
             .unwrap();
             assert_eq!(r.max_tokens, None);
         }
@@ -693,6 +730,53 @@ mod tests {
         assert!(p(r#"{"model":"a","model":"b","messages":[]}"#).is_err());
         assert!(p(r#"{"model":5,"messages":[]}"#).is_err());
         assert!(p(r#"{"model":"a","messages":[],"x":[1e400,123456789012345678901234567890,-0.0e-999]}"#).is_ok());
+    }
+
+    /// The body-wide limits hold on both paths (a member simd-json refuses forces the slow one).
+    #[test]
+    fn nesting_and_surrogates_on_both_paths() {
+        use super::validate::MAX_DEPTH;
+        let param = |r: Result<ParsedRequest, RequestError>| r.err().map(|e| e.to_string());
+        // the body's object is level 1, `x`'s arrays the rest
+        let nested = |levels: usize, extra: &str| {
+            let n = levels - 1;
+            format!(
+                r#"{{"model":"m","messages":[]{extra},"x":{}1{}}}"#,
+                "[".repeat(n),
+                "]".repeat(n)
+            )
+        };
+        for extra in ["", r#","y":1e400"#] {
+            assert!(p(&nested(MAX_DEPTH, extra)).is_ok(), "{extra}");
+            for levels in [MAX_DEPTH + 1, 1000, 100_000] {
+                assert_eq!(
+                    param(p(&nested(levels, extra))).as_deref(),
+                    Some("Invalid parameter x: nested deeper than 64 levels"),
+                    "{levels} {extra}"
+                );
+            }
+            for s in [r#""\ud800""#, r#""a\udfff""#, r#""\ud800\u0041""#] {
+                let body = format!(r#"{{"model":"m"{extra},"messages":[{{"content":{s}}}]}}"#);
+                let e = p(&body).unwrap_err();
+                assert_eq!(e.param(), Some("messages"), "{body}");
+                assert!(e.to_string().contains("lone surrogate"), "{e}");
+            }
+            assert!(
+                p(&format!(
+                    r#"{{"model":"m"{extra},"messages":["\ud83d\ude00"]}}"#
+                ))
+                .is_ok()
+            );
+            let e = p(&format!(
+                r#"{{"model":"m","messages":[],"temperature":1e999999{extra}}}"#
+            ))
+            .unwrap_err();
+            assert_eq!(e.param(), Some("temperature"));
+            assert_eq!(
+                e.to_string(),
+                "Invalid parameter temperature: must be a number between 0 and 2"
+            );
+        }
     }
 
     #[test]
