@@ -78,6 +78,8 @@ pub struct AppState {
     pub global_max_parallel: Option<u64>,
     /// The response cache (`tianji_settings.cache`).
     pub cache: Option<Arc<crate::cache::Cache>>,
+    /// Ends the streams still running at the graceful-shutdown deadline.
+    pub streams: crate::upstream::relay::StreamCut,
 }
 
 /// Rate-limit settings: config, and the window and slot life from the environment
@@ -250,6 +252,7 @@ impl AppState {
             ),
             global_max_parallel: g.global_max_parallel_requests,
             cache,
+            streams: Default::default(),
             models,
             router,
             health: ArcSwap::from_pointee(None),
