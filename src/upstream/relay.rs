@@ -32,9 +32,10 @@ pub const ENDED_EARLY: &str = "Provider stream ended before completion: the prov
 pub const CUT_AT_SHUTDOWN: &str =
     "Stream cut: the gateway is shutting down and the graceful_shutdown_timeout has passed";
 
-/// Ends the streams still running when the graceful-shutdown deadline passes. Every relay
-/// holds a [`CutSignal`] from here until its record is finished, so the server can wait until
-/// every cut stream has queued its SpendLogs row before the spend writer's last flush.
+/// Ends the streams still running when the graceful-shutdown deadline passes: each sends its
+/// client an error event and queues its SpendLogs row at once, before the server's last drain
+/// and the spend writer's last flush. Every relay holds a [`CutSignal`] from here until its
+/// record is finished ([`StreamCut::settled`]).
 #[derive(Debug)]
 pub struct StreamCut {
     tx: watch::Sender<bool>,

@@ -386,6 +386,68 @@ data: [DONE]\n\n";
     }
 
     #[test]
+    fn sees_how_a_stream_ends() {
+        use crate::providers::StreamEnd;
+        let end = |s: &str| {
+            for drop in [false, true] {
+                let mut sc = SseScanner::new(drop);
+                for c in s.as_bytes().chunks(5) {
+                    sc.feed(Bytes::copy_from_slice(c));
+                }
+                sc.finish();
+                let got = sc.end_state();
+                if !drop {
+                    return got;
+                }
+            }
+            StreamEnd::Open
+        };
+        let failed = |m: &str| StreamEnd::Failed(m.to_string());
+        assert_eq!(end(STREAM), StreamEnd::Complete);
+        let open =
+            "data: {\"choices\":[{\"delta\":{\"content\":\"Hi\"},\"finish_reason\":null}]}\n\n";
+        assert_eq!(end(open), StreamEnd::Open);
+        let finished = "data: {\"choices\":[{\"delta\":{},\"finish_reason\" : \"length\"}]}\n\n";
+        assert_eq!(end(&format!("{open}{finished}")), StreamEnd::Complete);
+        let error = "data: {\"error\":{\"message\":\"overloaded\"}}\n\n";
+        assert_eq!(end(&format!("{open}{error}")), failed("overloaded"));
+        // Responses API streams: their last event, with or without `event:` lines
+        let created = "event: response.created\ndata: {\"type\":\"response.created\"}\n\n";
+        assert_eq!(end(created), StreamEnd::Open);
+        let done = "event: response.completed\ndata: {\"response\":{},\"type\":\"response.completed\"}\n\n";
+        assert_eq!(end(&format!("{created}{done}")), StreamEnd::Complete);
+        let cut_short = "data: {\"type\": \"response.incomplete\"}\n\n";
+        assert_eq!(end(cut_short), StreamEnd::Complete);
+        let error = "event: error\ndata: {\"code\":\"x\",\"message\":\"boom\"}\n\n";
+        assert_eq!(end(&format!("{created}{error}")), failed("boom"));
+        let failure = "data: {\"type\":\"response.failed\",\"response\":{\"error\":{\"message\":\"bad\"}}}\n\n";
+        assert_eq!(end(failure), failed("bad"));
+    }
+
+    #[test]
+    fn whole_bodies_must_be_json() {
+        let u = usage_of_json_body(br#"{"usage":{"prompt_tokens":1,"completion_tokens":2}}"#);
+        assert_eq!(u.unwrap().unwrap().total_tokens, 3);
+        for bad in [
+            &b""[..],
+            b"<html>",
+            b"{\"id\":\"x\"",
+            b"{\"id\":1} trailing",
+            b"{\"a\":tru}",
+        ] {
+            assert!(usage_of_json_body(bad).is_err(), "{bad:?}");
+        }
+        // valid JSON of another shape: only no usage
+        for other in [
+            &b"[]"[..],
+            b"{\"usage\":{\"prompt_tokens\":null}}",
+            b"{\"usage\":\"n/a\"}",
+        ] {
+            assert_eq!(usage_of_json_body(other).unwrap(), None, "{other:?}");
+        }
+    }
+
+    #[test]
     fn cache_tokens_in_both_shapes() {
         let u = usage_of_body(br#"{"usage":{"prompt_tokens":100,"completion_tokens":2,"total_tokens":102,"prompt_tokens_details":{"cached_tokens":60}}}"#).unwrap();
         assert_eq!((u.cache_read_tokens, u.cache_creation_tokens), (60, 0));

@@ -190,3 +190,37 @@ impl crate::providers::StreamTranslate for StreamTranslator {
         StreamTranslator::cut(self)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::providers::StreamEnd;
+
+    const START: &str = "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"model\":\"m\",\"usage\":{\"input_tokens\":25,\"output_tokens\":1}}}\n\nevent: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hi\"}}\n\n";
+
+    #[test]
+    fn a_cut_stream_keeps_its_usage_and_gets_no_end() {
+        let mut t = StreamTranslator::new(1, true);
+        let out = String::from_utf8(t.feed(START.as_bytes())).unwrap();
+        assert!(out.contains(r#""content":"Hi""#), "{out}");
+        assert_eq!(t.end_state(), StreamEnd::Open);
+        let rest = String::from_utf8([t.cut(), t.finish()].concat()).unwrap();
+        assert!(rest.contains(r#""prompt_tokens":25"#), "{rest}");
+        assert!(
+            !rest.contains("[DONE]") && !rest.contains("finish_reason"),
+            "{rest}"
+        );
+    }
+
+    #[test]
+    fn message_stop_and_errors_end_the_stream() {
+        let mut t = StreamTranslator::new(1, false);
+        t.feed(START.as_bytes());
+        t.feed(b"event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n");
+        assert_eq!(t.end_state(), StreamEnd::Complete);
+        let mut t = StreamTranslator::new(1, false);
+        t.feed(START.as_bytes());
+        t.feed(b"event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n");
+        assert_eq!(t.end_state(), StreamEnd::Failed("Overloaded".into()));
+    }
+}

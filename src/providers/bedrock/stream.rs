@@ -346,6 +346,20 @@ mod tests {
     }
 
     #[test]
+    fn message_stop_ends_the_stream_and_a_cut_sends_nothing() {
+        use crate::providers::StreamEnd;
+        let start = event("messageStart", json!({"role": "assistant"}));
+        let mut t = StreamTranslator::new("m", "id", 1, true);
+        t.feed(&start);
+        assert_eq!(t.end_state(), StreamEnd::Open);
+        assert!(t.cut().is_empty() && t.finish().is_empty());
+        let mut t = StreamTranslator::new("m", "id", 1, true);
+        t.feed(&start);
+        t.feed(&event("messageStop", json!({"stopReason": "end_turn"})));
+        assert_eq!(t.end_state(), StreamEnd::Complete);
+    }
+
+    #[test]
     fn a_cut_stream_ends_with_an_error() {
         let wire = event("messageStart", json!({"role": "assistant"}));
         let out = run(

@@ -218,6 +218,27 @@ mod tests {
     }
 
     #[test]
+    fn a_finish_reason_ends_the_stream_and_a_cut_has_no_done() {
+        use crate::providers::StreamEnd;
+        let text = b"data: {\"candidates\": [{\"content\": {\"parts\": [{\"text\": \"Hi\"}]}}], \"usageMetadata\": {\"promptTokenCount\": 4}}\n\n";
+        let mut t = StreamTranslator::new("m", "chatcmpl-1", 1, true);
+        t.feed(text);
+        assert_eq!(t.end_state(), StreamEnd::Open);
+        let rest = String::from_utf8([t.cut(), t.finish()].concat()).unwrap();
+        assert!(rest.contains(r#""prompt_tokens":4"#), "{rest}");
+        assert!(!rest.contains("[DONE]"), "{rest}");
+        let mut t = StreamTranslator::new("m", "chatcmpl-1", 1, true);
+        t.feed(text);
+        t.feed(b"data: {\"candidates\": [{\"finishReason\": \"STOP\"}]}\n\n");
+        assert_eq!(t.end_state(), StreamEnd::Complete);
+        assert!(
+            String::from_utf8(t.finish())
+                .unwrap()
+                .ends_with("data: [DONE]\n\n")
+        );
+    }
+
+    #[test]
     fn blocked_prompt_streams_a_content_filter_finish() {
         let mut t = StreamTranslator::new("m", "chatcmpl-1", 1, false);
         let out = t.feed(b"data: {\"promptFeedback\": {\"blockReason\": \"OTHER\"}}\n\n");
