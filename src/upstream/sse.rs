@@ -76,6 +76,17 @@ pub fn usage_of_body(body: &[u8]) -> Option<Usage> {
     serde_json::from_slice::<B>(body).ok().and_then(|b| b.usage)
 }
 
+/// The last event of a Responses API or image stream (they send no `[DONE]`).
+fn is_last_event(name: &[u8]) -> bool {
+    matches!(
+        name,
+        b"response.completed"
+            | b"response.incomplete"
+            | b"image_generation.completed"
+            | b"image_edit.completed"
+    )
+}
+
 /// The value of `"type"` when it is the object's first member (`"type":"x"`, as OpenAI writes
 /// its events); `body` starts after the opening brace.
 fn leading_type(body: &[u8]) -> Option<&[u8]> {
@@ -197,12 +208,12 @@ impl SseScanner {
         Line::Keep
     }
 
-    /// An `event:` line (Responses API streams name their events).
+    /// An `event:` line (Responses API and image streams name their events).
     fn event_name(&mut self, name: &[u8]) {
-        match name {
-            b"response.completed" | b"response.incomplete" => self.saw_end = true,
-            b"response.failed" | b"error" => self.error_event = true,
-            _ => {}
+        if is_last_event(name) {
+            self.saw_end = true;
+        } else if matches!(name, b"response.failed" | b"error") {
+            self.error_event = true;
         }
     }
 
@@ -223,7 +234,7 @@ impl SseScanner {
         if self.saw_end {
             return;
         }
-        if matches!(kind, Some(b"response.completed" | b"response.incomplete")) {
+        if kind.is_some_and(is_last_event) {
             self.saw_end = true;
             return;
         }
@@ -422,6 +433,8 @@ data: [DONE]\n\n";
         assert_eq!(end(&format!("{created}{error}")), failed("boom"));
         let failure = "data: {\"type\":\"response.failed\",\"response\":{\"error\":{\"message\":\"bad\"}}}\n\n";
         assert_eq!(end(failure), failed("bad"));
+        let image = "event: image_generation.completed\ndata: {\"b64_json\":\"x\"}\n\n";
+        assert_eq!(end(image), StreamEnd::Complete);
     }
 
     #[test]
