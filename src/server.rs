@@ -173,7 +173,7 @@ pub async fn serve(
         _ = &mut drain => tracing::info!("all connections closed"),
         _ = tokio::time::sleep(opts.graceful_timeout) => {
             tracing::warn!(timeout_s = opts.graceful_timeout.as_secs_f64(), "graceful shutdown timed out; cutting the streams still running");
-            cut_streams(&state, &mut drain).await;
+            cut_streams(&state, drain.as_mut()).await;
         }
     }
 }
@@ -184,10 +184,10 @@ const CUT_GRACE: Duration = Duration::from_secs(2);
 
 /// End the streams still running (each sends its client an error event and queues its row),
 /// then wait a little for their connections to close.
-async fn cut_streams(state: &AppState, drain: &mut Pin<&mut impl Future<Output = ()>>) {
+async fn cut_streams(state: &AppState, drain: Pin<&mut impl Future<Output = ()>>) {
     state.streams.cut();
     tokio::select! {
-        _ = drain.as_mut() => tracing::info!("all connections closed"),
+        _ = drain => tracing::info!("all connections closed"),
         _ = tokio::time::sleep(CUT_GRACE) => {
             if !state.streams.settled() {
                 tracing::warn!("streams not read by their clients were not cut; their SpendLogs rows may be lost");
