@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::IpAddr;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -293,10 +294,32 @@ pub async fn serve(
     drop(listener);
     tracing::info!("shutting down: draining in-flight requests");
     let _heartbeat = AbortOnDrop(heartbeat);
+    let drain = graceful.shutdown();
+    tokio::pin!(drain);
     tokio::select! {
-        _ = graceful.shutdown() => tracing::info!("all connections closed"),
+        _ = &mut drain => tracing::info!("all connections closed"),
         _ = tokio::time::sleep(opts.graceful_timeout) => {
-            tracing::warn!(timeout_s = opts.graceful_timeout.as_secs_f64(), "graceful shutdown timed out; closing remaining connections");
+            tracing::warn!(timeout_s = opts.graceful_timeout.as_secs_f64(), "graceful shutdown timed out; cutting the streams still running");
+            cut_streams(&state, drain.as_mut()).await;
+        }
+    }
+}
+
+/// How long streams cut at the shutdown deadline get to send their error event and queue
+/// their SpendLogs row.
+const CUT_GRACE: Duration = Duration::from_secs(2);
+
+/// End the streams still running (each sends its client an error event and queues its row),
+/// then wait a little for their connections to close.
+async fn cut_streams(state: &AppState, drain: Pin<&mut impl Future<Output = ()>>) {
+    state.streams.cut();
+    tokio::select! {
+        _ = drain => tracing::info!("all connections closed"),
+        _ = tokio::time::sleep(CUT_GRACE) => {
+            if !state.streams.settled() {
+                tracing::warn!("streams not read by their clients were not cut; their SpendLogs rows may be lost");
+            }
+            tracing::warn!("closing remaining connections");
         }
     }
 }

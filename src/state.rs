@@ -142,6 +142,8 @@ pub struct AppState {
     /// Encrypts database models' credentials at rest: keyed by the salt key (`TIANJI_SALT_KEY`,
     /// else the master key); `None` without either (they are then stored in plain text).
     pub at_rest: Option<Arc<crate::secrets::AtRest>>,
+    /// Ends the streams still running at the graceful-shutdown deadline.
+    pub streams: crate::upstream::relay::StreamCut,
 }
 
 /// Rate-limit settings: config, and the window and slot life from the environment
@@ -337,6 +339,7 @@ impl AppState {
             ),
             global_max_parallel: g.global_max_parallel_requests,
             cache,
+            streams: Default::default(),
             models,
             router,
             health: ArcSwap::from_pointee(None),

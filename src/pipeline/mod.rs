@@ -340,6 +340,7 @@ async fn llm(
         parsed.stream = stream;
     }
     ctx.completion.stream = parsed.stream;
+    ctx.completion.prompt_estimate = parsed.raw.len() as u64 / 4;
 
     // route
     let end_user = parsed.end_user.as_deref().or_else(|| {
@@ -720,6 +721,7 @@ async fn dispatch(
             body.drop_usage_chunk,
             dep.stream_timeout,
             completion,
+            state.streams.signal(),
         )
         .sealing(sealer)
         .answering_as(ctx.outward.map(|o| o.stream(&dep.model_name)))
@@ -759,7 +761,9 @@ async fn dispatch(
         .await
         .map_err(|_| UpstreamError::Timeout(dep.timeout.as_secs_f64()))??;
     ctx.upstream_elapsed = t0.elapsed();
-    ctx.completion.usage = sse::usage_of_body(&bytes);
+    // every answer read whole here is JSON: one that is not is the provider's failure
+    ctx.completion.usage =
+        sse::usage_of_json_body(&bytes).map_err(|e| upstream::invalid_json(head.status, &e))?;
     if expect == Expect::ImageGeneration {
         // priced per image (and by tokens, for models that report them)
         ctx.completion.extra.images_out = images_in(&bytes);

@@ -73,7 +73,8 @@ pub async fn anthropic_messages(
         let (head, incoming) = resp.into_parts();
         ctx.completion.status = head.status.as_u16();
         let completion = ctx.completion.hand_off();
-        let relay = RelayBody::new(incoming, false, dep.stream_timeout, completion)
+        let cut = state.streams.signal();
+        let relay = RelayBody::new(incoming, false, dep.stream_timeout, completion, cut)
             .tapping(Box::new(anthropic::stream::StreamTranslator::new(
                 created, true,
             )))
@@ -90,10 +91,10 @@ pub async fn anthropic_messages(
     let (head, bytes) =
         upstream::call_whole(&state.client, dep, uri, &body, &extra, Errors::AsSent).await?;
     ctx.upstream_elapsed = t0.elapsed();
-    if let Ok(msg) = serde_json::from_slice::<Value>(&bytes) {
-        let u = serde_json::json!({"usage": anthropic::response::usage(&msg["usage"])});
-        ctx.completion.usage = sse::usage_of_body(u.to_string().as_bytes());
-    }
+    let msg = serde_json::from_slice::<Value>(&bytes)
+        .map_err(|e| upstream::invalid_json(head.status, &e))?;
+    let u = serde_json::json!({"usage": anthropic::response::usage(&msg["usage"])});
+    ctx.completion.usage = sse::usage_of_body(u.to_string().as_bytes());
     if let Some((_, resp)) = ctx.completion.bodies.as_mut() {
         *resp = Some(bytes.clone());
     }
@@ -169,10 +170,12 @@ pub async fn gemini_generate(
         let (head, incoming) = resp.into_parts();
         ctx.completion.status = head.status.as_u16();
         let completion = ctx.completion.hand_off();
-        let relay =
-            RelayBody::new(incoming, false, dep.stream_timeout, completion).tapping(Box::new(
-                gemini::stream::StreamTranslator::new(model, &id, created, true),
-            ));
+        let cut = state.streams.signal();
+        let relay = RelayBody::new(incoming, false, dep.stream_timeout, completion, cut)
+            .tapping(Box::new(gemini::stream::StreamTranslator::new(
+                model, &id, created, true,
+            )))
+            .gemini_errors();
         let mut out = Response::new(Body::Relay(Box::new(relay)));
         out.headers_mut().insert(
             header::CONTENT_TYPE,
@@ -185,10 +188,10 @@ pub async fn gemini_generate(
     let errors = Errors::Native(provider);
     let (head, bytes) = upstream::call_whole(&state.client, dep, uri, body, &extra, errors).await?;
     ctx.upstream_elapsed = t0.elapsed();
-    if let Ok(v) = serde_json::from_slice::<Value>(&bytes) {
-        let chat = gemini::response::to_chat(&v, model, &id, created);
-        ctx.completion.usage = sse::usage_of_body(chat.to_string().as_bytes());
-    }
+    let v = serde_json::from_slice::<Value>(&bytes)
+        .map_err(|e| upstream::invalid_json(head.status, &e))?;
+    let chat = gemini::response::to_chat(&v, model, &id, created);
+    ctx.completion.usage = sse::usage_of_body(chat.to_string().as_bytes());
     if let Some((_, resp)) = ctx.completion.bodies.as_mut() {
         *resp = Some(bytes.clone());
     }

@@ -28,6 +28,9 @@ pub struct Completion {
     pub status: u16,
     pub stream: bool,
     pub usage: Option<Usage>,
+    /// Prompt tokens estimated from the request's size (about 4 bytes a token), for a stream
+    /// that fails before the provider reports its usage.
+    pub prompt_estimate: u64,
     /// Units priced apart from tokens (images made, ...).
     pub extra: cost::Extra,
     pub chunks: u32,
@@ -66,6 +69,7 @@ impl Completion {
             status: 0,
             stream: false,
             usage: None,
+            prompt_estimate: 0,
             extra: cost::Extra::default(),
             chunks: 0,
             stream_error: None,
@@ -95,6 +99,7 @@ impl Completion {
             status: self.status,
             stream: self.stream,
             usage: self.usage.take(),
+            prompt_estimate: self.prompt_estimate,
             extra: self.extra,
             chunks: 0,
             stream_error: None,

@@ -158,6 +158,7 @@ pub async fn chat(
             parsed.include_usage != Some(true),
             dep.stream_timeout,
             completion,
+            state.streams.signal(),
         )
         .translating(inward)
         .answering_as(ctx.outward.map(|o| o.stream(&dep.model_name)))

@@ -24,6 +24,28 @@ pub trait StreamTranslate: Send {
     fn feed(&mut self, bytes: &[u8]) -> Vec<u8>;
     /// The input ended: flush what is pending and close the stream in the output format.
     fn finish(&mut self) -> Vec<u8>;
+    /// How far the input got (inward translators): whether the provider's own end marker
+    /// (or an error) was read. Outward translators are always [`StreamEnd::Complete`].
+    fn end_state(&self) -> StreamEnd {
+        StreamEnd::Complete
+    }
+    /// The input was cut short: flush what is pending, with the usage seen so far, but do not
+    /// close the stream as finished (no finish reason, no `[DONE]`): an error follows.
+    fn cut(&mut self) -> Vec<u8> {
+        self.finish()
+    }
+}
+
+/// How a provider's stream ended, as far as its translator has read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StreamEnd {
+    /// The provider's own end marker was read (`message_stop`, `messageStop`, a finish
+    /// reason, ...).
+    Complete,
+    /// The provider reported an error in the stream (already translated for the client).
+    Failed(String),
+    /// Neither: a stream that stops here was cut short.
+    Open,
 }
 
 pub use catalog::{Catalog, CatalogError, ProviderSpec};

@@ -357,6 +357,15 @@ pub async fn ok_body(
     Ok((head, bytes))
 }
 
+/// The error for a successful answer whose body is not the JSON it must be (the parser's
+/// message says where; the body itself is not repeated).
+pub fn invalid_json(status: StatusCode, e: &serde_json::Error) -> UpstreamError {
+    UpstreamError::Body(format!(
+        "the provider answered {} with a body that is not valid JSON ({e})",
+        status.as_u16()
+    ))
+}
+
 /// How a failed answer becomes an error: as sent (OpenAI-shaped upstreams) or classified for a
 /// native provider named here.
 #[derive(Debug, Clone, Copy)]

@@ -1,10 +1,13 @@
 //! Relay of an upstream SSE stream to the client, chunk by chunk as it arrives.
 //!
 //! Each upstream frame is forwarded as is (zero copy) after the usage scanner has looked at it.
-//! A stall longer than `stream_timeout` ends the stream with an SSE error event. If the client
-//! goes away, hyper drops this body, which drops the upstream response and closes that
-//! connection: the provider stops generating. The post-stage record is finished on drop in all
-//! cases.
+//! The stream ends with an SSE error event in the client's format (and a failed SpendLogs row)
+//! when it does not end cleanly: a stall longer than `stream_timeout`, a broken upstream
+//! connection, an upstream that closes the stream without its end marker (`[DONE]` or a finish
+//! reason; a native provider's own end event), or the gateway cutting it at its
+//! graceful-shutdown deadline ([`StreamCut`]). If the client goes away, hyper drops this body,
+//! which drops the upstream response and closes that connection: the provider stops
+//! generating. The post-stage record is finished once: when the stream ends, or on drop.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -14,12 +17,96 @@ use std::time::Duration;
 use bytes::Bytes;
 use http_body::{Body as _, Frame};
 use hyper::body::Incoming;
+use tokio::sync::watch;
 use tokio::time::{Instant, Sleep};
 
-use super::sse::SseScanner;
+use super::sse::{SseScanner, Usage};
 use crate::body::BoxError;
 use crate::pipeline::post::Completion;
-use crate::providers::StreamTranslate;
+use crate::providers::{StreamEnd, StreamTranslate};
+
+/// The error of a stream the provider closed without its end marker.
+pub const ENDED_EARLY: &str = "Provider stream ended before completion: the provider closed it without signalling the end of the answer";
+
+/// The error of a stream cut at the graceful-shutdown deadline.
+pub const CUT_AT_SHUTDOWN: &str =
+    "Stream cut: the gateway is shutting down and the graceful_shutdown_timeout has passed";
+
+/// Ends the streams still running when the graceful-shutdown deadline passes: each sends its
+/// client an error event and queues its SpendLogs row at once, before the server's last drain
+/// and the spend writer's last flush. Every relay holds a [`CutSignal`] from here until its
+/// record is finished ([`StreamCut::settled`]).
+#[derive(Debug)]
+pub struct StreamCut {
+    tx: watch::Sender<bool>,
+}
+
+impl Default for StreamCut {
+    fn default() -> Self {
+        Self {
+            tx: watch::channel(false).0,
+        }
+    }
+}
+
+impl StreamCut {
+    /// The signal for one stream.
+    pub fn signal(&self) -> CutSignal {
+        let mut rx = self.tx.subscribe();
+        if *rx.borrow() {
+            rx.mark_changed();
+        }
+        let mut waiting = rx.clone();
+        CutSignal {
+            rx,
+            wait: Box::pin(async move {
+                if waiting.wait_for(|cut| *cut).await.is_err() {
+                    // the gateway is gone without a cut: nothing will come
+                    std::future::pending::<()>().await;
+                }
+            }),
+        }
+    }
+
+    /// Tell every running stream (and any started from now on) to end now.
+    pub fn cut(&self) {
+        self.tx.send_replace(true);
+    }
+
+    /// Whether every stream's record is finished (no signal is held any more).
+    pub fn settled(&self) -> bool {
+        self.tx.receiver_count() == 0
+    }
+}
+
+/// One stream's view of the [`StreamCut`].
+pub struct CutSignal {
+    /// Checked on every frame (one atomic load): a stream that never pauses still sees the cut.
+    rx: watch::Receiver<bool>,
+    /// Polled when the upstream has nothing yet, so the cut wakes the stream.
+    wait: Pin<Box<dyn Future<Output = ()> + Send>>,
+}
+
+impl CutSignal {
+    fn is_cut(&self) -> bool {
+        self.rx.has_changed().unwrap_or(false)
+    }
+
+    fn poll_cut(&mut self, cx: &mut Context<'_>) -> bool {
+        self.wait.as_mut().poll(cx).is_ready()
+    }
+}
+
+/// The shape of the error event a client reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ErrorShape {
+    /// `data: {"error": {...}}`
+    OpenAi,
+    /// `event: error`
+    Anthropic,
+    /// Gemini's `data: {"error": {"code", "message", "status"}}`
+    Gemini,
+}
 
 /// An upstream stream on its way to the client.
 pub struct RelayBody {
@@ -28,7 +115,10 @@ pub struct RelayBody {
     idle: Pin<Box<Sleep>>,
     idle_timeout: Duration,
     done: bool,
-    completion: Completion,
+    /// The request's record: finished (its row queued) as soon as the stream ends.
+    completion: Option<Completion>,
+    /// The graceful-shutdown cut, until the record is finished.
+    cut: Option<CutSignal>,
     /// Responses API streams: response ids sealed on the way (with the unfinished line).
     ids: Option<(crate::responses::EventSealer, Vec<u8>)>,
     /// Native provider streams: translated to chat completion chunks before anything else.
@@ -38,19 +128,21 @@ pub struct RelayBody {
     outward: Option<Box<dyn StreamTranslate>>,
     /// `inward` only feeds the usage scanner; the client gets the provider's bytes untouched.
     tap: bool,
-    /// The client reads Anthropic events (a tapped Anthropic stream): a relay error is sent as
-    /// Anthropic's `error` event.
-    anthropic_errors: bool,
+    /// How a relay error reaches a client reading the provider's bytes untouched (translated
+    /// streams say it in the client's format through `outward`).
+    errors: ErrorShape,
     /// A response cache miss: the chat chunks assembled, stored once the stream ends cleanly.
     record: Option<(crate::cache::stream::Assembler, crate::cache::Pending)>,
 }
 
 impl RelayBody {
+    /// Relay `inner`; `cut` ends the stream at the graceful-shutdown deadline.
     pub fn new(
         inner: Incoming,
         drop_usage_chunk: bool,
         idle_timeout: Duration,
         completion: Completion,
+        cut: CutSignal,
     ) -> Self {
         Self {
             inner,
@@ -58,12 +150,13 @@ impl RelayBody {
             idle: Box::pin(tokio::time::sleep(idle_timeout)),
             idle_timeout,
             done: false,
-            completion,
+            completion: Some(completion),
+            cut: Some(cut),
             ids: None,
             inward: None,
             outward: None,
             tap: false,
-            anthropic_errors: false,
+            errors: ErrorShape::OpenAi,
             record: None,
         }
     }
@@ -90,7 +183,13 @@ impl RelayBody {
     /// A relay error reaches the client as Anthropic's `error` event (for a tapped Anthropic
     /// stream; translated streams say it in the client's format through `answering_as`).
     pub fn anthropic_errors(mut self) -> Self {
-        self.anthropic_errors = true;
+        self.errors = ErrorShape::Anthropic;
+        self
+    }
+
+    /// A relay error reaches the client as Gemini's error chunk (a tapped Gemini stream).
+    pub fn gemini_errors(mut self) -> Self {
+        self.errors = ErrorShape::Gemini;
         self
     }
 
@@ -110,15 +209,53 @@ impl RelayBody {
         self.done
     }
 
-    fn end(&mut self, error: Option<String>) -> Option<Bytes> {
+    /// How the provider's stream has ended so far: read by its translator, else by the
+    /// scanner of its OpenAI chunks.
+    fn end_state(&self) -> StreamEnd {
+        match &self.inward {
+            Some(t) => t.end_state(),
+            None => self.scanner.end_state(),
+        }
+    }
+
+    /// The error event for `msg` in the client's format, when no outward translator says it.
+    fn error_event(&self, msg: &str) -> String {
+        let shape = if self.outward.is_some() {
+            ErrorShape::OpenAi
+        } else {
+            self.errors
+        };
+        match shape {
+            ErrorShape::Anthropic => {
+                let ev = serde_json::json!({"type": "error", "error": {"type": "api_error", "message": msg}});
+                format!("event: error\ndata: {ev}\n\n")
+            }
+            ErrorShape::Gemini => {
+                let ev = serde_json::json!({"error": {"code": 502, "message": msg,
+                    "status": crate::providers::gemini::rpc_status(502)}});
+                format!("data: {ev}\r\n\r\n")
+            }
+            ErrorShape::OpenAi => {
+                let ev = serde_json::json!({"error": {"message": msg, "type": "api_error", "param": null, "code": "502"}});
+                format!("data: {ev}\n\n")
+            }
+        }
+    }
+
+    /// End the stream: the rest of the translation and, for `error`, an error event in the
+    /// client's format (and no end marker: the client must not take the answer as complete).
+    /// `reported` is an error the provider itself sent in the stream (already relayed). The
+    /// record is finished here.
+    fn end(&mut self, error: Option<String>, reported: Option<String>) -> Option<Bytes> {
         self.done = true;
         let mut pre = Bytes::new();
         if let Some(t) = self.inward.as_mut() {
-            pre = self.scanner.feed(Bytes::from(t.finish()));
+            let rest = if error.is_some() { t.cut() } else { t.finish() };
+            pre = self.scanner.feed(Bytes::from(rest));
         }
-        self.completion.usage = self.scanner.usage;
         if let Some((mut assembler, pending)) = self.record.take()
             && error.is_none()
+            && reported.is_none()
         {
             assembler.feed(&pre);
             if let Some(body) = assembler.finish() {
@@ -129,16 +266,7 @@ impl RelayBody {
         if self.tap {
             tail.clear();
         }
-        let mut error_event = error.map(|msg| {
-            self.completion.stream_error = Some(msg.clone());
-            if self.anthropic_errors && self.outward.is_none() {
-                let ev = serde_json::json!({"type": "error", "error": {"type": "api_error", "message": msg}});
-                format!("event: error\ndata: {ev}\n\n")
-            } else {
-                let ev = serde_json::json!({"error": {"message": msg, "type": "api_error", "param": null, "code": "502"}});
-                format!("data: {ev}\n\n")
-            }
-        });
+        let mut error_event = error.as_deref().map(|msg| self.error_event(msg));
         if let Some(t) = self.outward.as_mut() {
             // the error in the client's own format, before its stream ends
             let mut v = t.feed(&tail);
@@ -159,7 +287,24 @@ impl RelayBody {
         if let Some(ev) = error_event {
             out.extend_from_slice(ev.as_bytes());
         }
+        self.settle(error.or(reported));
         (!out.is_empty()).then(|| Bytes::from(out))
+    }
+
+    /// Finish the record once: the usage read (estimated for a failed stream the provider did
+    /// not report it for), the error if any; its row is queued now. Then the cut signal goes.
+    fn settle(&mut self, error: Option<String>) {
+        if let Some(mut c) = self.completion.take() {
+            c.usage = match error {
+                Some(_) => Some(estimate(self.scanner.usage, &c, self.scanner.events)),
+                None => self.scanner.usage,
+            };
+            if let Some(e) = error {
+                c.stream_error.get_or_insert(e);
+            }
+            drop(c);
+        }
+        self.cut = None;
     }
 
     pub fn poll_frame(
@@ -171,16 +316,22 @@ impl RelayBody {
             if this.done {
                 return Poll::Ready(None);
             }
+            if this.cut.as_ref().is_some_and(CutSignal::is_cut) {
+                let out = this.end(Some(CUT_AT_SHUTDOWN.to_string()), None);
+                return Poll::Ready(out.map(|b| Ok(Frame::data(b))));
+            }
             match Pin::new(&mut this.inner).poll_frame(cx) {
                 Poll::Ready(Some(Ok(frame))) => {
                     let Ok(data) = frame.into_data() else {
                         continue; // trailers are not relayed
                     };
                     this.idle.as_mut().reset(Instant::now() + this.idle_timeout);
-                    if this.completion.chunks == 0 {
-                        this.completion.first_chunk = Some(std::time::SystemTime::now());
+                    if let Some(c) = this.completion.as_mut() {
+                        if c.chunks == 0 {
+                            c.first_chunk = Some(std::time::SystemTime::now());
+                        }
+                        c.chunks += 1;
                     }
-                    this.completion.chunks += 1;
                     // the chat chunks (translated when the provider's are not) feed the
                     // usage scanner and, on a cache miss, the answer being assembled
                     let record = &mut this.record;
@@ -217,19 +368,36 @@ impl RelayBody {
                     }
                 }
                 Poll::Ready(Some(Err(e))) => {
-                    let msg = format!("Provider stream failed: {e}");
-                    return Poll::Ready(this.end(Some(msg)).map(|b| Ok(Frame::data(b))));
+                    // a connection that breaks after the provider's end marker lost nothing
+                    let out = match this.end_state() {
+                        StreamEnd::Complete => this.end(None, None),
+                        StreamEnd::Failed(reported) => this.end(None, Some(reported)),
+                        StreamEnd::Open => {
+                            this.end(Some(format!("Provider stream failed: {e}")), None)
+                        }
+                    };
+                    return Poll::Ready(out.map(|b| Ok(Frame::data(b))));
                 }
                 Poll::Ready(None) => {
-                    return Poll::Ready(this.end(None).map(|b| Ok(Frame::data(b))));
+                    let out = match this.end_state() {
+                        StreamEnd::Complete => this.end(None, None),
+                        StreamEnd::Failed(reported) => this.end(None, Some(reported)),
+                        StreamEnd::Open => this.end(Some(ENDED_EARLY.to_string()), None),
+                    };
+                    return Poll::Ready(out.map(|b| Ok(Frame::data(b))));
                 }
                 Poll::Pending => {
+                    if this.cut.as_mut().is_some_and(|c| c.poll_cut(cx)) {
+                        let out = this.end(Some(CUT_AT_SHUTDOWN.to_string()), None);
+                        return Poll::Ready(out.map(|b| Ok(Frame::data(b))));
+                    }
                     if this.idle.as_mut().poll(cx).is_ready() {
                         let msg = format!(
                             "Provider sent nothing for {:.1}s (stream_timeout)",
                             this.idle_timeout.as_secs_f64()
                         );
-                        return Poll::Ready(this.end(Some(msg)).map(|b| Ok(Frame::data(b))));
+                        let out = this.end(Some(msg), None);
+                        return Poll::Ready(out.map(|b| Ok(Frame::data(b))));
                     }
                     return Poll::Pending;
                 }
@@ -238,14 +406,31 @@ impl RelayBody {
     }
 }
 
+/// The usage of a stream that failed: what the provider reported, with the parts it did not
+/// report estimated (prompt tokens at about 4 request bytes a token, as the token rate limits
+/// reserve them; completion tokens as the chunks relayed, about one token each).
+fn estimate(reported: Option<Usage>, c: &Completion, events: u32) -> Usage {
+    let mut u = reported.unwrap_or_default();
+    if u.prompt_tokens == 0 {
+        u.prompt_tokens = c.prompt_estimate;
+    }
+    if u.completion_tokens == 0 {
+        u.completion_tokens = u64::from(events);
+    }
+    u.total_tokens = u.total_tokens.max(u.prompt_tokens + u.completion_tokens);
+    u
+}
+
 impl Drop for RelayBody {
     /// The client went away before the end of the stream.
     fn drop(&mut self) {
-        if !self.done {
-            self.completion.usage = self.scanner.usage;
-            self.completion
-                .stream_error
-                .get_or_insert_with(|| "client closed the stream".to_string());
+        if self.completion.is_some() {
+            // the usage the translator has read so far (e.g. Anthropic's input tokens)
+            if let Some(t) = self.inward.as_mut() {
+                let rest = t.cut();
+                self.scanner.feed(Bytes::from(rest));
+            }
+            self.settle(Some("client closed the stream".to_string()));
         }
     }
 }

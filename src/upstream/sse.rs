@@ -76,6 +76,61 @@ pub fn usage_of_body(body: &[u8]) -> Option<Usage> {
     serde_json::from_slice::<B>(body).ok().and_then(|b| b.usage)
 }
 
+/// The last event of a Responses API or image stream (they send no `[DONE]`).
+fn is_last_event(name: &[u8]) -> bool {
+    matches!(
+        name,
+        b"response.completed"
+            | b"response.incomplete"
+            | b"image_generation.completed"
+            | b"image_edit.completed"
+    )
+}
+
+/// The value of `"type"` when it is the object's first member (`"type":"x"`, as OpenAI writes
+/// its events); `body` starts after the opening brace.
+fn leading_type(body: &[u8]) -> Option<&[u8]> {
+    let rest = body.strip_prefix(b"\"type\"")?.trim_ascii_start();
+    let rest = rest.strip_prefix(b":")?.trim_ascii_start();
+    let rest = rest.strip_prefix(b"\"")?;
+    let end = memchr::memchr(b'"', rest)?;
+    Some(&rest[..end])
+}
+
+/// The message of an error event (`{"error": {"message": ...}}`, a Responses API `error` or
+/// `response.failed` event); read only when a stream reports one.
+fn error_message(payload: &[u8]) -> String {
+    let v: serde_json::Value = serde_json::from_slice(payload).unwrap_or_default();
+    [
+        "/error/message",
+        "/message",
+        "/response/error/message",
+        "/error",
+    ]
+    .iter()
+    .find_map(|p| v.pointer(p).and_then(serde_json::Value::as_str))
+    .unwrap_or("The provider reported an error in the stream")
+    .chars()
+    .take(2000)
+    .collect()
+}
+
+/// Read `usage` from a whole answer that must be JSON (chat, completions, embeddings, ...):
+/// `Err` when the body is not valid JSON, a provider's failure even with a 200. The parse that
+/// reads the usage checks the syntax of the whole body: no extra pass. Valid JSON of another
+/// shape only has no usage.
+pub fn usage_of_json_body(body: &[u8]) -> Result<Option<Usage>, serde_json::Error> {
+    #[derive(Deserialize)]
+    struct B {
+        usage: Option<Usage>,
+    }
+    match serde_json::from_slice::<B>(body) {
+        Ok(b) => Ok(b.usage),
+        Err(e) if e.is_syntax() || e.is_eof() => Err(e),
+        Err(_) => Ok(None),
+    }
+}
+
 /// State carried across chunks of one stream.
 #[derive(Debug, Default)]
 pub struct SseScanner {
@@ -87,6 +142,12 @@ pub struct SseScanner {
     skip_blank: bool,
     pub usage: Option<Usage>,
     pub saw_done: bool,
+    /// A chunk with a finish reason, or a Responses API stream's last event, went by.
+    pub saw_end: bool,
+    /// The provider reported an error in the stream (its message).
+    pub error: Option<String>,
+    /// The last `event:` line named an error: its `data:` line says which.
+    error_event: bool,
     pub events: u32,
 }
 
@@ -114,6 +175,9 @@ impl SseScanner {
         }
         self.skip_blank = false;
         let Some(payload) = line.strip_prefix(b"data:") else {
+            if let Some(name) = line.strip_prefix(b"event:") {
+                self.event_name(name.trim_ascii());
+            }
             return Line::Keep;
         };
         self.events += 1;
@@ -122,6 +186,7 @@ impl SseScanner {
             self.saw_done = true;
             return Line::Keep;
         }
+        self.ending(payload);
         let Some(at) = memmem::find(payload, b"\"usage\"") else {
             return Line::Keep;
         };
@@ -141,6 +206,54 @@ impl SseScanner {
             }
         }
         Line::Keep
+    }
+
+    /// An `event:` line (Responses API and image streams name their events).
+    fn event_name(&mut self, name: &[u8]) {
+        if is_last_event(name) {
+            self.saw_end = true;
+        } else if matches!(name, b"response.failed" | b"error") {
+            self.error_event = true;
+        }
+    }
+
+    /// Watch `payload` for the end of the answer: a finish reason, a Responses API stream's
+    /// last event, or an error. Cheap: a prefix check and one search until a finish is seen.
+    fn ending(&mut self, payload: &[u8]) {
+        let body = payload
+            .strip_prefix(b"{")
+            .map_or(payload, <[u8]>::trim_ascii_start);
+        let kind = leading_type(body);
+        if std::mem::take(&mut self.error_event)
+            || body.starts_with(b"\"error\"")
+            || matches!(kind, Some(b"error" | b"response.failed"))
+        {
+            self.error = Some(error_message(payload));
+            return;
+        }
+        if self.saw_end {
+            return;
+        }
+        if kind.is_some_and(is_last_event) {
+            self.saw_end = true;
+            return;
+        }
+        if let Some(at) = memmem::find(payload, b"\"finish_reason\"") {
+            let after = payload[at + 15..].trim_ascii_start();
+            let after = after.strip_prefix(b":").unwrap_or(after).trim_ascii_start();
+            self.saw_end = after.starts_with(b"\"");
+        }
+    }
+
+    /// How the stream ended, as far as it was read: an error the provider reported, a finish
+    /// (`[DONE]`, a finish reason, a Responses API stream's last event), or neither.
+    pub fn end_state(&self) -> crate::providers::StreamEnd {
+        use crate::providers::StreamEnd;
+        match &self.error {
+            Some(e) => StreamEnd::Failed(e.clone()),
+            None if self.saw_done || self.saw_end => StreamEnd::Complete,
+            None => StreamEnd::Open,
+        }
     }
 
     /// Scan one chunk; returns the bytes to forward (the chunk itself unless something is dropped
@@ -281,6 +394,70 @@ data: [DONE]\n\n";
             2
         );
         assert!(usage_of_body(b"not json").is_none());
+    }
+
+    #[test]
+    fn sees_how_a_stream_ends() {
+        use crate::providers::StreamEnd;
+        let end = |s: &str| {
+            for drop in [false, true] {
+                let mut sc = SseScanner::new(drop);
+                for c in s.as_bytes().chunks(5) {
+                    sc.feed(Bytes::copy_from_slice(c));
+                }
+                sc.finish();
+                let got = sc.end_state();
+                if !drop {
+                    return got;
+                }
+            }
+            StreamEnd::Open
+        };
+        let failed = |m: &str| StreamEnd::Failed(m.to_string());
+        assert_eq!(end(STREAM), StreamEnd::Complete);
+        let open =
+            "data: {\"choices\":[{\"delta\":{\"content\":\"Hi\"},\"finish_reason\":null}]}\n\n";
+        assert_eq!(end(open), StreamEnd::Open);
+        let finished = "data: {\"choices\":[{\"delta\":{},\"finish_reason\" : \"length\"}]}\n\n";
+        assert_eq!(end(&format!("{open}{finished}")), StreamEnd::Complete);
+        let error = "data: {\"error\":{\"message\":\"overloaded\"}}\n\n";
+        assert_eq!(end(&format!("{open}{error}")), failed("overloaded"));
+        // Responses API streams: their last event, with or without `event:` lines
+        let created = "event: response.created\ndata: {\"type\":\"response.created\"}\n\n";
+        assert_eq!(end(created), StreamEnd::Open);
+        let done = "event: response.completed\ndata: {\"response\":{},\"type\":\"response.completed\"}\n\n";
+        assert_eq!(end(&format!("{created}{done}")), StreamEnd::Complete);
+        let cut_short = "data: {\"type\": \"response.incomplete\"}\n\n";
+        assert_eq!(end(cut_short), StreamEnd::Complete);
+        let error = "event: error\ndata: {\"code\":\"x\",\"message\":\"boom\"}\n\n";
+        assert_eq!(end(&format!("{created}{error}")), failed("boom"));
+        let failure = "data: {\"type\":\"response.failed\",\"response\":{\"error\":{\"message\":\"bad\"}}}\n\n";
+        assert_eq!(end(failure), failed("bad"));
+        let image = "event: image_generation.completed\ndata: {\"b64_json\":\"x\"}\n\n";
+        assert_eq!(end(image), StreamEnd::Complete);
+    }
+
+    #[test]
+    fn whole_bodies_must_be_json() {
+        let u = usage_of_json_body(br#"{"usage":{"prompt_tokens":1,"completion_tokens":2}}"#);
+        assert_eq!(u.unwrap().unwrap().total_tokens, 3);
+        for bad in [
+            &b""[..],
+            b"<html>",
+            b"{\"id\":\"x\"",
+            b"{\"id\":1} trailing",
+            b"{\"a\":tru}",
+        ] {
+            assert!(usage_of_json_body(bad).is_err(), "{bad:?}");
+        }
+        // valid JSON of another shape: only no usage
+        for other in [
+            &b"[]"[..],
+            b"{\"usage\":{\"prompt_tokens\":null}}",
+            b"{\"usage\":\"n/a\"}",
+        ] {
+            assert_eq!(usage_of_json_body(other).unwrap(), None, "{other:?}");
+        }
     }
 
     #[test]

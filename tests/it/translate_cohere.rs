@@ -6,7 +6,7 @@
 use base64::Engine as _;
 use serde_json::{Value, json};
 use tianji::providers::cohere::{embed, request, response, stream::StreamTranslator};
-use tianji::providers::{errors, mistral};
+use tianji::providers::{StreamEnd, errors, mistral};
 
 const CREATED: u64 = 1_700_000_000;
 
@@ -70,6 +70,15 @@ fn a_cut_stream_still_ends_once() {
     let out = String::from_utf8(out).unwrap();
     assert_eq!(out.matches("data: [DONE]").count(), 1, "{out}");
     assert!(!out.contains("finish_reason\":\"tool_calls"), "{out}");
+    // the relay reads it as cut short: `cut` ends it without `[DONE]`
+    let mut t = StreamTranslator::new("m", CREATED, true);
+    t.feed(cut.as_bytes());
+    assert_eq!(t.end_state(), StreamEnd::Open);
+    let rest = String::from_utf8([t.cut(), t.finish()].concat()).unwrap();
+    assert!(!rest.contains("[DONE]"), "{rest}");
+    let mut t = StreamTranslator::new("m", CREATED, true);
+    t.feed(input.as_bytes());
+    assert_eq!(t.end_state(), StreamEnd::Complete);
 }
 
 #[test]
@@ -82,6 +91,9 @@ fn stream_error_at_message_end() {
     );
     assert!(out.contains(r#""message":"model overloaded""#), "{out}");
     assert!(out.contains(r#""finish_reason":"stop""#), "{out}");
+    let mut t = StreamTranslator::new("m", CREATED, false);
+    t.feed(input.as_bytes());
+    assert_eq!(t.end_state(), StreamEnd::Failed("model overloaded".into()));
 }
 
 #[test]

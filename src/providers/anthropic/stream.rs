@@ -20,6 +20,10 @@ pub struct StreamTranslator {
     /// Send a final usage chunk (the client asked for `stream_options.include_usage`).
     include_usage: bool,
     done: bool,
+    /// `message_stop` was read.
+    stopped: bool,
+    /// The message of an `error` event.
+    error: Option<String>,
 }
 
 impl StreamTranslator {
@@ -57,6 +61,35 @@ impl StreamTranslator {
             out.extend_from_slice(b"data: [DONE]\n\n");
         }
         out
+    }
+
+    /// The upstream stream stopped before `message_stop`: what is pending and the usage so
+    /// far (input tokens from `message_start`), without `[DONE]`.
+    pub fn cut(&mut self) -> Vec<u8> {
+        let mut out = self.feed(b"\n");
+        if !self.done {
+            self.done = true;
+            if self.include_usage {
+                out.extend(self.usage_chunk());
+            }
+        }
+        out
+    }
+
+    /// Whether `message_stop` (or an error) was read.
+    pub fn end_state(&self) -> crate::providers::StreamEnd {
+        use crate::providers::StreamEnd;
+        match (&self.error, self.stopped) {
+            (Some(e), _) => StreamEnd::Failed(e.clone()),
+            (None, true) => StreamEnd::Complete,
+            (None, false) => StreamEnd::Open,
+        }
+    }
+
+    fn usage_chunk(&self) -> Vec<u8> {
+        let c = json!({"id": self.id, "object": "chat.completion.chunk", "created": self.created,
+            "model": self.model, "choices": [], "usage": usage(&self.usage)});
+        sse(&c)
     }
 
     fn event(&mut self, ev: &Value) -> Vec<u8> {
@@ -117,16 +150,17 @@ impl StreamTranslator {
             "message_stop" => {
                 let mut out = Vec::new();
                 if self.include_usage {
-                    let c = json!({"id": self.id, "object": "chat.completion.chunk", "created": self.created,
-                        "model": self.model, "choices": [], "usage": usage(&self.usage)});
-                    out = sse(&c);
+                    out = self.usage_chunk();
                 }
+                self.stopped = true;
                 self.done = true;
                 out.extend_from_slice(b"data: [DONE]\n\n");
                 out
             }
             "error" => {
                 let e = &ev["error"];
+                let msg = e["message"].as_str().unwrap_or("Anthropic stream error");
+                self.error = Some(msg.to_string());
                 let c = json!({"error": {"message": e["message"], "type": e["type"], "param": null, "code": "500"}});
                 sse(&c)
             }
@@ -148,5 +182,45 @@ impl crate::providers::StreamTranslate for StreamTranslator {
     }
     fn finish(&mut self) -> Vec<u8> {
         StreamTranslator::finish(self)
+    }
+    fn end_state(&self) -> crate::providers::StreamEnd {
+        StreamTranslator::end_state(self)
+    }
+    fn cut(&mut self) -> Vec<u8> {
+        StreamTranslator::cut(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::providers::StreamEnd;
+
+    const START: &str = "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"model\":\"m\",\"usage\":{\"input_tokens\":25,\"output_tokens\":1}}}\n\nevent: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hi\"}}\n\n";
+
+    #[test]
+    fn a_cut_stream_keeps_its_usage_and_gets_no_end() {
+        let mut t = StreamTranslator::new(1, true);
+        let out = String::from_utf8(t.feed(START.as_bytes())).unwrap();
+        assert!(out.contains(r#""content":"Hi""#), "{out}");
+        assert_eq!(t.end_state(), StreamEnd::Open);
+        let rest = String::from_utf8([t.cut(), t.finish()].concat()).unwrap();
+        assert!(rest.contains(r#""prompt_tokens":25"#), "{rest}");
+        assert!(
+            !rest.contains("[DONE]") && !rest.contains("finish_reason"),
+            "{rest}"
+        );
+    }
+
+    #[test]
+    fn message_stop_and_errors_end_the_stream() {
+        let mut t = StreamTranslator::new(1, false);
+        t.feed(START.as_bytes());
+        t.feed(b"event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n");
+        assert_eq!(t.end_state(), StreamEnd::Complete);
+        let mut t = StreamTranslator::new(1, false);
+        t.feed(START.as_bytes());
+        t.feed(b"event: error\ndata: {\"type\":\"error\",\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}\n\n");
+        assert_eq!(t.end_state(), StreamEnd::Failed("Overloaded".into()));
     }
 }

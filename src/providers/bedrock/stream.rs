@@ -30,6 +30,10 @@ pub struct StreamTranslator {
     include_usage: bool,
     /// `[DONE]` was sent: later input is ignored.
     done: bool,
+    /// `messageStop` was read.
+    stopped: bool,
+    /// The message of an exception or error the stream ended with.
+    error: Option<String>,
 }
 
 impl StreamTranslator {
@@ -97,7 +101,25 @@ impl StreamTranslator {
         b"data: [DONE]\n\n".to_vec()
     }
 
+    /// The upstream stream stopped before `messageStop`: nothing more is sent (the usage only
+    /// comes after it).
+    pub fn cut(&mut self) -> Vec<u8> {
+        self.done = true;
+        Vec::new()
+    }
+
+    /// Whether `messageStop` (or an exception) was read.
+    pub fn end_state(&self) -> crate::providers::StreamEnd {
+        use crate::providers::StreamEnd;
+        match (&self.error, self.stopped) {
+            (Some(e), _) => StreamEnd::Failed(e.clone()),
+            (None, true) => StreamEnd::Complete,
+            (None, false) => StreamEnd::Open,
+        }
+    }
+
     fn end_with_error(&mut self, message: &str, kind: &str, code: &str) -> Vec<u8> {
+        self.error.get_or_insert_with(|| message.to_string());
         let mut out = sse(
             &json!({"error": {"message": message, "type": kind, "param": null,
             "code": code}}),
@@ -166,12 +188,14 @@ impl StreamTranslator {
                 out
             }
             "messageStop" => {
+                self.stopped = true;
                 let stop = ev["stopReason"].as_str().unwrap_or("end_turn");
                 let mut out = self.start();
                 out.extend(self.chunk(json!({}), Some(finish_reason(stop))));
                 out
             }
             "metadata" => {
+                self.stopped = true;
                 let mut out = Vec::new();
                 if self.include_usage {
                     let c = json!({"id": self.id, "object": "chat.completion.chunk",
@@ -206,6 +230,7 @@ impl StreamTranslator {
             first.make_ascii_uppercase();
         }
         let f = classify(status, "bedrock", payload, Some(&name));
+        self.error = Some(f.message.clone());
         let code = f.code.map_or_else(|| f.status.to_string(), str::to_string);
         let mut out = sse(&json!({"error": {"message": f.message, "type": f.kind,
             "param": f.param, "code": code}}));
@@ -228,6 +253,12 @@ impl crate::providers::StreamTranslate for StreamTranslator {
     }
     fn finish(&mut self) -> Vec<u8> {
         StreamTranslator::finish(self)
+    }
+    fn end_state(&self) -> crate::providers::StreamEnd {
+        StreamTranslator::end_state(self)
+    }
+    fn cut(&mut self) -> Vec<u8> {
+        StreamTranslator::cut(self)
     }
 }
 
@@ -312,6 +343,20 @@ mod tests {
         assert!(!out.contains("late"), "{out}");
         assert_eq!(out.matches("[DONE]").count(), 1);
         assert!(out.ends_with("data: [DONE]\n\n"));
+    }
+
+    #[test]
+    fn message_stop_ends_the_stream_and_a_cut_sends_nothing() {
+        use crate::providers::StreamEnd;
+        let start = event("messageStart", json!({"role": "assistant"}));
+        let mut t = StreamTranslator::new("m", "id", 1, true);
+        t.feed(&start);
+        assert_eq!(t.end_state(), StreamEnd::Open);
+        assert!(t.cut().is_empty() && t.finish().is_empty());
+        let mut t = StreamTranslator::new("m", "id", 1, true);
+        t.feed(&start);
+        t.feed(&event("messageStop", json!({"stopReason": "end_turn"})));
+        assert_eq!(t.end_state(), StreamEnd::Complete);
     }
 
     #[test]

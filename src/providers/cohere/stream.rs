@@ -27,6 +27,10 @@ pub struct StreamTranslator {
     /// Send a final usage chunk (the client asked for `stream_options.include_usage`).
     include_usage: bool,
     done: bool,
+    /// `message-end` was read.
+    ended: bool,
+    /// The error `message-end` reported.
+    error: Option<String>,
 }
 
 impl StreamTranslator {
@@ -90,6 +94,24 @@ impl StreamTranslator {
         out
     }
 
+    /// The upstream stream stopped before `message-end`: what is pending, without `[DONE]`
+    /// (the usage only comes with `message-end`).
+    pub fn cut(&mut self) -> Vec<u8> {
+        let out = self.feed(b"\n");
+        self.done = true;
+        out
+    }
+
+    /// Whether `message-end` was read (and whether it reported an error).
+    pub fn end_state(&self) -> crate::providers::StreamEnd {
+        use crate::providers::StreamEnd;
+        match (&self.error, self.ended) {
+            (Some(e), _) => StreamEnd::Failed(e.clone()),
+            (None, true) => StreamEnd::Complete,
+            (None, false) => StreamEnd::Open,
+        }
+    }
+
     fn call_index(&self, index: u64) -> usize {
         self.tools
             .iter()
@@ -148,8 +170,10 @@ impl StreamTranslator {
             }
             "message-end" => {
                 let d = &ev["delta"];
+                self.ended = true;
                 let mut out = self.start();
                 if let Some(e) = d["error"].as_str().filter(|e| !e.is_empty()) {
+                    self.error = Some(e.to_string());
                     out.extend(sse(
                         &json!({"error": {"message": e, "type": "api_error", "param": null, "code": "500"}}),
                     ));
@@ -183,5 +207,11 @@ impl crate::providers::StreamTranslate for StreamTranslator {
     }
     fn finish(&mut self) -> Vec<u8> {
         StreamTranslator::finish(self)
+    }
+    fn end_state(&self) -> crate::providers::StreamEnd {
+        StreamTranslator::end_state(self)
+    }
+    fn cut(&mut self) -> Vec<u8> {
+        StreamTranslator::cut(self)
     }
 }

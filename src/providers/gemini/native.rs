@@ -531,6 +531,8 @@ impl ChunkTranslator {
             let ev = json!({"error": {"code": code,
                 "message": e.get("message").cloned().unwrap_or(json!("upstream error")),
                 "status": rpc_status(code)}});
+            // an error ends the stream: no closing event invents a finish after it
+            self.closed = true;
             return sse(&ev, b"\r\n\r\n");
         }
         for (k, field) in [("id", &mut self.id), ("model", &mut self.model)] {

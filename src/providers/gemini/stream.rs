@@ -28,6 +28,10 @@ pub struct StreamTranslator {
     /// Send a final usage chunk (the client asked for `stream_options.include_usage`).
     include_usage: bool,
     done: bool,
+    /// A `finishReason` (or a blocked prompt) was read: Gemini's end of an answer.
+    finished: bool,
+    /// The message of an error event.
+    error: Option<String>,
 }
 
 impl StreamTranslator {
@@ -62,6 +66,17 @@ impl StreamTranslator {
 
     /// The end of the upstream stream: the usage chunk (when asked for) and `[DONE]`.
     pub fn finish(&mut self) -> Vec<u8> {
+        let first = !self.done;
+        let mut out = self.cut();
+        if first {
+            out.extend_from_slice(b"data: [DONE]\n\n");
+        }
+        out
+    }
+
+    /// The upstream stream stopped before a `finishReason`: what is pending and the usage
+    /// chunk (when asked for), without `[DONE]`.
+    pub fn cut(&mut self) -> Vec<u8> {
         let mut out = self.feed(b"\n");
         if !self.done {
             self.done = true;
@@ -70,9 +85,18 @@ impl StreamTranslator {
                     "model": self.model, "choices": [], "usage": usage(&self.usage)});
                 out.extend(sse(&c, b"\n\n"));
             }
-            out.extend_from_slice(b"data: [DONE]\n\n");
         }
         out
+    }
+
+    /// Whether a `finishReason` (or an error) was read.
+    pub fn end_state(&self) -> crate::providers::StreamEnd {
+        use crate::providers::StreamEnd;
+        match (&self.error, self.finished) {
+            (Some(e), _) => StreamEnd::Failed(e.clone()),
+            (None, true) => StreamEnd::Complete,
+            (None, false) => StreamEnd::Open,
+        }
     }
 
     /// The first sight of candidate `index` sends its role chunk.
@@ -87,6 +111,8 @@ impl StreamTranslator {
     fn event(&mut self, ev: &Value) -> Vec<u8> {
         let mut out = Vec::new();
         if let Some(e) = ev.get("error") {
+            let msg = e.get("message").and_then(Value::as_str);
+            self.error = Some(msg.unwrap_or("Gemini stream error").to_string());
             let c = json!({"error": {"message": e.get("message").cloned().unwrap_or(json!("Gemini stream error")),
                 "type": e.get("status").cloned().unwrap_or(json!("api_error")), "param": null,
                 "code": e.get("code").map_or_else(|| "500".to_string(), |c| c.to_string().trim_matches('"').to_string())}});
@@ -124,6 +150,7 @@ impl StreamTranslator {
                 }
             }
             if let Some(reason) = c.get("finishReason").and_then(Value::as_str) {
+                self.finished = true;
                 let has_calls = self.sent(index) > 0;
                 out.extend(self.chunk(
                     index,
@@ -135,6 +162,7 @@ impl StreamTranslator {
         if candidates.is_none_or(Vec::is_empty)
             && ev.pointer("/promptFeedback/blockReason").is_some()
         {
+            self.finished = true;
             self.start(0, &mut out);
             out.extend(self.chunk(0, json!({}), Some("content_filter")));
         }
@@ -167,6 +195,12 @@ impl crate::providers::StreamTranslate for StreamTranslator {
     fn finish(&mut self) -> Vec<u8> {
         StreamTranslator::finish(self)
     }
+    fn end_state(&self) -> crate::providers::StreamEnd {
+        StreamTranslator::end_state(self)
+    }
+    fn cut(&mut self) -> Vec<u8> {
+        StreamTranslator::cut(self)
+    }
 }
 
 #[cfg(test)]
@@ -181,6 +215,27 @@ mod tests {
         assert!(s.contains(r#""code":"429""#), "{s}");
         let end = [t.finish(), t.finish()].concat();
         assert_eq!(end, b"data: [DONE]\n\n");
+    }
+
+    #[test]
+    fn a_finish_reason_ends_the_stream_and_a_cut_has_no_done() {
+        use crate::providers::StreamEnd;
+        let text = b"data: {\"candidates\": [{\"content\": {\"parts\": [{\"text\": \"Hi\"}]}}], \"usageMetadata\": {\"promptTokenCount\": 4}}\n\n";
+        let mut t = StreamTranslator::new("m", "chatcmpl-1", 1, true);
+        t.feed(text);
+        assert_eq!(t.end_state(), StreamEnd::Open);
+        let rest = String::from_utf8([t.cut(), t.finish()].concat()).unwrap();
+        assert!(rest.contains(r#""prompt_tokens":4"#), "{rest}");
+        assert!(!rest.contains("[DONE]"), "{rest}");
+        let mut t = StreamTranslator::new("m", "chatcmpl-1", 1, true);
+        t.feed(text);
+        t.feed(b"data: {\"candidates\": [{\"finishReason\": \"STOP\"}]}\n\n");
+        assert_eq!(t.end_state(), StreamEnd::Complete);
+        assert!(
+            String::from_utf8(t.finish())
+                .unwrap()
+                .ends_with("data: [DONE]\n\n")
+        );
     }
 
     #[test]
