@@ -1,7 +1,9 @@
 //! Stage `parse`: read the body (bounded) and pick out the fields the gateway needs, once.
 //!
 //! The body is validated and read with simd-json from one copy; the original bytes are kept for
-//! pass-through. Fields the gateway does not read are never materialised.
+//! pass-through. Fields the gateway does not read are never materialised. The request validator
+//! ([`super::validate`]) checks every route's body over the same tape (or, for bodies simd-json
+//! refuses, over serde_json's raw members).
 
 use std::borrow::Cow;
 use std::fmt;
