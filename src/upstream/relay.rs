@@ -291,6 +291,17 @@ impl RelayBody {
         (!out.is_empty()).then(|| Bytes::from(out))
     }
 
+    /// The stream stops here (the upstream closed or broke, or the gateway cuts it): a clean
+    /// end if the provider's end marker came (a connection that breaks after it lost nothing),
+    /// else the error `why` says.
+    fn stop(&mut self, why: impl FnOnce() -> String) -> Option<Bytes> {
+        match self.end_state() {
+            StreamEnd::Complete => self.end(None, None),
+            StreamEnd::Failed(reported) => self.end(None, Some(reported)),
+            StreamEnd::Open => self.end(Some(why()), None),
+        }
+    }
+
     /// Finish the record once: the usage read (estimated for a failed stream the provider did
     /// not report it for), the error if any; its row is queued now. Then the cut signal goes.
     fn settle(&mut self, error: Option<String>) {
@@ -317,7 +328,7 @@ impl RelayBody {
                 return Poll::Ready(None);
             }
             if this.cut.as_ref().is_some_and(CutSignal::is_cut) {
-                let out = this.end(Some(CUT_AT_SHUTDOWN.to_string()), None);
+                let out = this.stop(|| CUT_AT_SHUTDOWN.to_string());
                 return Poll::Ready(out.map(|b| Ok(Frame::data(b))));
             }
             match Pin::new(&mut this.inner).poll_frame(cx) {
@@ -368,35 +379,23 @@ impl RelayBody {
                     }
                 }
                 Poll::Ready(Some(Err(e))) => {
-                    // a connection that breaks after the provider's end marker lost nothing
-                    let out = match this.end_state() {
-                        StreamEnd::Complete => this.end(None, None),
-                        StreamEnd::Failed(reported) => this.end(None, Some(reported)),
-                        StreamEnd::Open => {
-                            this.end(Some(format!("Provider stream failed: {e}")), None)
-                        }
-                    };
+                    let out = this.stop(|| format!("Provider stream failed: {e}"));
                     return Poll::Ready(out.map(|b| Ok(Frame::data(b))));
                 }
                 Poll::Ready(None) => {
-                    let out = match this.end_state() {
-                        StreamEnd::Complete => this.end(None, None),
-                        StreamEnd::Failed(reported) => this.end(None, Some(reported)),
-                        StreamEnd::Open => this.end(Some(ENDED_EARLY.to_string()), None),
-                    };
+                    let out = this.stop(|| ENDED_EARLY.to_string());
                     return Poll::Ready(out.map(|b| Ok(Frame::data(b))));
                 }
                 Poll::Pending => {
                     if this.cut.as_mut().is_some_and(|c| c.poll_cut(cx)) {
-                        let out = this.end(Some(CUT_AT_SHUTDOWN.to_string()), None);
+                        let out = this.stop(|| CUT_AT_SHUTDOWN.to_string());
                         return Poll::Ready(out.map(|b| Ok(Frame::data(b))));
                     }
                     if this.idle.as_mut().poll(cx).is_ready() {
-                        let msg = format!(
-                            "Provider sent nothing for {:.1}s (stream_timeout)",
-                            this.idle_timeout.as_secs_f64()
-                        );
-                        let out = this.end(Some(msg), None);
+                        let secs = this.idle_timeout.as_secs_f64();
+                        let out = this.stop(|| {
+                            format!("Provider sent nothing for {secs:.1}s (stream_timeout)")
+                        });
                         return Poll::Ready(out.map(|b| Ok(Frame::data(b))));
                     }
                     return Poll::Pending;
