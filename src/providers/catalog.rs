@@ -156,8 +156,8 @@ mod tests {
     }
 
     #[test]
-    fn includes_every_openai_like_provider_of_the_shared_data() {
-        // Names of ../shared/data/openai_like_providers.json at the time of writing.
+    fn includes_every_openai_like_provider_of_the_catalogue_source() {
+        // Names in the OpenAI-compatible provider catalogue providers.json was made from.
         let c = Catalog::builtin().unwrap();
         for n in [
             "publicai",
