@@ -35,16 +35,21 @@ fn secret_name(name: &str) -> bool {
     SECRET_QUERY_PARTS.iter().any(|p| n.contains(p))
 }
 
-/// `url` without credentials: userinfo replaced by `***`, secret query values by `***`.
-/// Anything that is not a `scheme://` URL is returned unchanged.
-pub fn redact_url(url: &str) -> Cow<'_, str> {
-    let Some(scheme_end) = url.find("://") else {
-        return Cow::Borrowed(url);
-    };
-    let host_start = scheme_end + 3;
+/// Where a `scheme://` URL's authority (`user:pass@host:port`) starts and ends.
+fn authority_span(url: &str) -> Option<(usize, usize)> {
+    let host_start = url.find("://")? + 3;
     let host_end = url[host_start..]
         .find(['/', '?', '#'])
         .map_or(url.len(), |i| host_start + i);
+    Some((host_start, host_end))
+}
+
+/// `url` without credentials: userinfo replaced by `***`, secret query values by `***`.
+/// Anything that is not a `scheme://` URL is returned unchanged.
+pub fn redact_url(url: &str) -> Cow<'_, str> {
+    let Some((host_start, host_end)) = authority_span(url) else {
+        return Cow::Borrowed(url);
+    };
     let authority = &url[host_start..host_end];
     let rest = &url[host_end..];
     let (before_fragment, fragment) = match rest.split_once('#') {
@@ -100,13 +105,9 @@ pub fn redact_url(url: &str) -> Cow<'_, str> {
 /// takes the host and port only), so it is dropped before a deployment's URLs are built and
 /// stays out of request URIs, connection pool keys and their logs.
 pub fn strip_userinfo(url: &str) -> Cow<'_, str> {
-    let Some(scheme_end) = url.find("://") else {
+    let Some((host_start, host_end)) = authority_span(url) else {
         return Cow::Borrowed(url);
     };
-    let host_start = scheme_end + 3;
-    let host_end = url[host_start..]
-        .find(['/', '?', '#'])
-        .map_or(url.len(), |i| host_start + i);
     match url[host_start..host_end].rfind('@') {
         Some(at) => Cow::Owned(format!(
             "{}{}",
