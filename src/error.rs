@@ -47,6 +47,9 @@ pub enum GatewayError {
     },
     #[error("{0}")]
     NotImplemented(String),
+    /// A request still running at the graceful-shutdown deadline: answered 503.
+    #[error("{}", crate::pipeline::post::REQUEST_CUT)]
+    ShuttingDown,
     /// A gateway fault (never the caller's): logged, answered with 500.
     #[error("Internal error: {0}")]
     Internal(String),
@@ -99,6 +102,7 @@ impl GatewayError {
             GatewayError::NotFound(_) | GatewayError::ModelNotFound(_) => StatusCode::NOT_FOUND,
             GatewayError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             GatewayError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
+            GatewayError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
             GatewayError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -110,6 +114,7 @@ impl GatewayError {
             GatewayError::Admin(e) => Cow::Borrowed(e.error_type()),
             GatewayError::Limit(e) => Cow::Borrowed(e.error_type()),
             GatewayError::NotImplemented(_) => Cow::Borrowed("not_implemented_error"),
+            GatewayError::ShuttingDown => Cow::Borrowed("service_unavailable_error"),
             GatewayError::Route(RouteError::ProviderBudget { .. }) => {
                 Cow::Borrowed("budget_exceeded")
             }
@@ -143,6 +148,7 @@ impl GatewayError {
             GatewayError::NotFound(_) | GatewayError::ModelNotFound(_) => "not_found",
             GatewayError::MethodNotAllowed { .. } => "method",
             GatewayError::NotImplemented(_) => "not_implemented",
+            GatewayError::ShuttingDown => "shutdown",
             GatewayError::Internal(_) => "internal",
         }
     }

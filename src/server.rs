@@ -122,7 +122,12 @@ async fn serve_one(
     let version = req.version();
     let (parts, body) = req.into_parts();
     let (body, cut) = RequestBody::new(body, deadline);
-    let resp = pipeline::handle(state, http::Request::from_parts(parts, body), peer).await;
+    let shutdown = state.streams.wait();
+    let handling = pipeline::handle(state, http::Request::from_parts(parts, body), peer);
+    let resp = match until_cut(handling, shutdown).await {
+        Some(resp) => resp,
+        None => return GatewayError::ShuttingDown.into_response(),
+    };
     match cut {
         Some(cut) if cut.happened() => {
             tracing::debug!(peer = %peer, "request body too slow: cut");
@@ -140,6 +145,29 @@ async fn serve_one(
         }
         _ => resp,
     }
+}
+
+/// Run `handling` until it answers or `shutdown` (the graceful-shutdown deadline) comes first:
+/// then it is dropped there, its record saying it was cut ([`pipeline::post::cutting`]).
+async fn until_cut<T>(
+    handling: impl Future<Output = T>,
+    shutdown: impl Future<Output = ()>,
+) -> Option<T> {
+    let mut handling = std::pin::pin!(Some(handling));
+    let mut shutdown = std::pin::pin!(shutdown);
+    std::future::poll_fn(|cx| {
+        if let Some(h) = handling.as_mut().as_pin_mut()
+            && let std::task::Poll::Ready(r) = h.poll(cx)
+        {
+            return std::task::Poll::Ready(Some(r));
+        }
+        if shutdown.as_mut().poll(cx).is_ready() {
+            pipeline::post::cutting(|| handling.set(None));
+            return std::task::Poll::Ready(None);
+        }
+        std::task::Poll::Pending
+    })
+    .await
 }
 
 /// TLS could not be set up from the configured files.
@@ -220,7 +248,11 @@ pub async fn serve(
         }
     });
     tokio::pin!(shutdown);
+    // every connection's task, so those still open after the cut can be closed (and their
+    // requests' records finished) before the spend writer's last flush
+    let mut conns = tokio::task::JoinSet::new();
     loop {
+        while conns.try_join_next().is_some() {}
         let accepted = tokio::select! {
             r = listener.accept() => r,
             _ = &mut shutdown => break,
@@ -257,7 +289,7 @@ pub async fn serve(
             None => {
                 let conn = b.serve_connection_with_upgrades(TokioIo::new(stream), service);
                 let conn = graceful.watch(conn.into_owned());
-                tokio::spawn(async move {
+                conns.spawn(async move {
                     let _slot = slot;
                     if let Err(e) = conn.await {
                         tracing::debug!(error = %e, "connection ended with error");
@@ -268,7 +300,7 @@ pub async fn serve(
                 let acceptor = acceptor.clone();
                 let watcher = graceful.watcher();
                 let handshake_timeout = opts.header_read_timeout;
-                tokio::spawn(async move {
+                conns.spawn(async move {
                     let _slot = slot;
                     let tls_stream = match tokio::time::timeout(
                         handshake_timeout,
@@ -303,6 +335,10 @@ pub async fn serve(
             cut_streams(&state, drain.as_mut()).await;
         }
     }
+    // connections still open (clients not reading their streams): closed now, which finishes
+    // their requests' records
+    conns.abort_all();
+    while conns.join_next().await.is_some() {}
 }
 
 /// How long streams cut at the shutdown deadline get to send their error event and queue
@@ -317,7 +353,7 @@ async fn cut_streams(state: &AppState, drain: Pin<&mut impl Future<Output = ()>>
         _ = drain => tracing::info!("all connections closed"),
         _ = tokio::time::sleep(CUT_GRACE) => {
             if !state.streams.settled() {
-                tracing::warn!("streams not read by their clients were not cut; their SpendLogs rows may be lost");
+                tracing::warn!("closing connections whose clients stopped reading their streams");
             }
             tracing::warn!("closing remaining connections");
         }

@@ -144,5 +144,5 @@ pub async fn endpoint(
             api_base: ep.target.clone(),
             detail: e.to_string(),
         })?;
-    Ok(super::relay(resp, rec, "", None))
+    Ok(super::relay(resp, rec, "", None, state.streams.signal()))
 }

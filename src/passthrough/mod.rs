@@ -247,16 +247,19 @@ pub async fn handle(
             api_base: dep.api_base.clone(),
             detail: e.to_string(),
         })?;
-    Ok(relay(resp, rec, provider, usage::path_model(path)))
+    let cut = state.streams.signal();
+    Ok(relay(resp, rec, provider, usage::path_model(path), cut))
 }
 
 /// The provider's answer as it is (errors included), streamed and read for usage by the call's
-/// record `rec` (`provider` names the price map's provider, `""` when unknown).
+/// record `rec` (`provider` names the price map's provider, `""` when unknown) and cut by `cut`
+/// at the shutdown deadline.
 fn relay(
     resp: Response<Incoming>,
     mut rec: Completion,
     provider: &'static str,
     path_model: Option<String>,
+    cut: crate::upstream::relay::CutSignal,
 ) -> Response<Body> {
     let (head, body) = resp.into_parts();
     rec.status = head.status.as_u16();
@@ -265,7 +268,7 @@ fn relay(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    let tap = usage::Tap::new(body, content_type, provider, path_model, rec);
+    let tap = usage::Tap::new(body, content_type, provider, path_model, rec, cut);
     let mut reply = Response::new(Body::Tap(Box::new(tap)));
     *reply.status_mut() = head.status;
     for (k, v) in &head.headers {

@@ -15,6 +15,7 @@ use crate::body::BoxError;
 use crate::pipeline::post::Completion;
 use crate::providers::{StreamTranslate, anthropic, bedrock, cohere, gemini};
 use crate::spend::prices::Price;
+use crate::upstream::relay::{CLIENT_CLOSED, CUT_AT_SHUTDOWN, CutSignal, ErrorShape, estimate};
 use crate::upstream::sse::{SseScanner, Usage};
 
 /// The price of a call whose model has none.
@@ -90,6 +91,14 @@ impl AnswerReader {
         }
     }
 
+    /// Events read so far (0 for a JSON answer).
+    pub fn events(&self) -> u32 {
+        match &self.reader {
+            Reader::Events(_, scanner) => scanner.events,
+            Reader::Json(_) => 0,
+        }
+    }
+
     /// The answer ended: its usage (if it told) and the model it named.
     pub fn finish(mut self) -> (Option<Usage>, Option<String>) {
         let usage = match &mut self.reader {
@@ -112,13 +121,19 @@ impl AnswerReader {
     }
 }
 
-/// The provider's answer on its way to the client, read for usage on the side.
+/// The provider's answer on its way to the client, read for usage on the side. At the
+/// graceful-shutdown deadline an event stream ends with an error event in the provider's own
+/// shape (any other answer is cut short); either way the call's row is queued then.
 pub struct Tap {
     inner: Incoming,
     reader: Option<AnswerReader>,
     /// Provider name for the price map (`""` for a configured endpoint).
     provider: &'static str,
     completion: Completion,
+    /// The graceful-shutdown cut, until the record is finished.
+    cut: Option<CutSignal>,
+    /// How an SSE answer says an error; `None` for answers that are not SSE.
+    errors: Option<ErrorShape>,
 }
 
 impl Tap {
@@ -130,21 +145,48 @@ impl Tap {
         provider: &'static str,
         path_model: Option<String>,
         completion: Completion,
+        cut: CutSignal,
     ) -> Self {
+        let sse = content_type
+            .get(..17)
+            .is_some_and(|ct| ct.eq_ignore_ascii_case("text/event-stream"));
+        let errors = sse.then_some(match provider {
+            "anthropic" => ErrorShape::Anthropic,
+            "gemini" | "vertex_ai" => ErrorShape::Gemini,
+            _ => ErrorShape::OpenAi,
+        });
         Self {
             inner,
             reader: Some(AnswerReader::new(content_type, provider, path_model)),
             provider,
             completion,
+            cut: Some(cut),
+            errors,
         }
     }
 
+    /// The gateway cuts the answer at its shutdown deadline: an SSE error event, else an error
+    /// that closes the connection.
+    fn cut_now(&mut self) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        self.end(Some(CUT_AT_SHUTDOWN.to_string()));
+        Poll::Ready(Some(match self.errors {
+            Some(shape) => Ok(Frame::data(Bytes::from(shape.event(CUT_AT_SHUTDOWN)))),
+            None => Err(CUT_AT_SHUTDOWN.into()),
+        }))
+    }
+
     fn end(&mut self, error: Option<String>) {
+        self.cut = None;
         let Some(reader) = self.reader.take() else {
             return;
         };
+        let events = reader.events();
         let (usage, model) = reader.finish();
-        self.completion.usage = usage;
+        // a cut answer: what the provider reported, the rest estimated as on LLM routes
+        self.completion.usage = match &error {
+            Some(_) => Some(estimate(usage, &self.completion, events)),
+            None => usage,
+        };
         self.completion.stream_error = error;
         // a call whose request named no priced model: the price of the model the answer
         // names, else none (never the price of the deployment lending its credential)
@@ -178,6 +220,9 @@ impl Tap {
         if this.reader.is_none() {
             return Poll::Ready(None);
         }
+        if this.cut.as_ref().is_some_and(CutSignal::is_cut) {
+            return this.cut_now();
+        }
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
                 if let Some(data) = frame.data_ref() {
@@ -203,7 +248,27 @@ impl Tap {
                 this.end(None);
                 Poll::Ready(None)
             }
-            Poll::Pending => Poll::Pending,
+            Poll::Pending => {
+                if this.cut.as_mut().is_some_and(|c| c.poll_cut(cx)) {
+                    return this.cut_now();
+                }
+                Poll::Pending
+            }
+        }
+    }
+}
+
+impl Drop for Tap {
+    /// The client went away before the end of the answer (or stopped reading it and its
+    /// connection was closed at the shutdown deadline): the usage read so far is booked.
+    fn drop(&mut self) {
+        if self.reader.is_some() {
+            let why = if self.cut.as_ref().is_some_and(CutSignal::is_cut) {
+                CUT_AT_SHUTDOWN
+            } else {
+                CLIENT_CLOSED
+            };
+            self.end(Some(why.to_string()));
         }
     }
 }

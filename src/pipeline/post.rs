@@ -15,6 +15,20 @@ use crate::spend::record::{ErrorInformation, SpendRow};
 use crate::spend::{Ticket, cost, unix};
 use crate::upstream::sse::Usage;
 
+/// The error of a request cut at the graceful-shutdown deadline before its answer began.
+pub const REQUEST_CUT: &str =
+    "Request cut: the gateway is shutting down and the graceful_shutdown_timeout has passed";
+
+tokio::task_local! {
+    /// Set while the server drops the requests it cuts at the shutdown deadline.
+    static CUTTING: ();
+}
+
+/// Run `f`, which drops requests cut at the shutdown deadline: their records say so (503).
+pub fn cutting<T>(f: impl FnOnce() -> T) -> T {
+    CUTTING.sync_scope((), f)
+}
+
 /// What happened to one LLM request.
 pub struct Completion {
     pub call_id: Uuid,
@@ -188,6 +202,13 @@ impl Drop for Completion {
     fn drop(&mut self) {
         if self.handed_off {
             return;
+        }
+        if CUTTING.try_with(|_| ()).is_ok() {
+            self.stream_error
+                .get_or_insert_with(|| REQUEST_CUT.to_string());
+            if self.status == 0 {
+                self.status = 503;
+            }
         }
         let usage = self.usage.unwrap_or_default();
         tracing::debug!(

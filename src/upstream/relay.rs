@@ -28,6 +28,9 @@ use crate::providers::{StreamEnd, StreamTranslate};
 /// The error of a stream the provider closed without its end marker.
 pub const ENDED_EARLY: &str = "Provider stream ended before completion: the provider closed it without signalling the end of the answer";
 
+/// The error of a stream its client closed before the end.
+pub const CLIENT_CLOSED: &str = "client closed the stream";
+
 /// The error of a stream cut at the graceful-shutdown deadline.
 pub const CUT_AT_SHUTDOWN: &str =
     "Stream cut: the gateway is shutting down and the graceful_shutdown_timeout has passed";
@@ -73,7 +76,19 @@ impl StreamCut {
         self.tx.send_replace(true);
     }
 
-    /// Whether every stream's record is finished (no signal is held any more).
+    /// Resolves at the cut (at once when it has happened). Held by a request while its
+    /// handler runs: one subscription, no allocation.
+    pub fn wait(&self) -> impl Future<Output = ()> + Send + 'static {
+        let mut rx = self.tx.subscribe();
+        async move {
+            if rx.wait_for(|cut| *cut).await.is_err() {
+                // the gateway is gone without a cut: nothing will come
+                std::future::pending::<()>().await;
+            }
+        }
+    }
+
+    /// Whether every request's record is finished (no signal is held any more).
     pub fn settled(&self) -> bool {
         self.tx.receiver_count() == 0
     }
@@ -88,24 +103,47 @@ pub struct CutSignal {
 }
 
 impl CutSignal {
-    fn is_cut(&self) -> bool {
+    /// Whether the cut has happened (one atomic load).
+    pub fn is_cut(&self) -> bool {
         self.rx.has_changed().unwrap_or(false)
     }
 
-    fn poll_cut(&mut self, cx: &mut Context<'_>) -> bool {
+    /// Whether the cut has happened; if not, `cx` is woken when it does.
+    pub fn poll_cut(&mut self, cx: &mut Context<'_>) -> bool {
         self.wait.as_mut().poll(cx).is_ready()
     }
 }
 
 /// The shape of the error event a client reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ErrorShape {
+pub enum ErrorShape {
     /// `data: {"error": {...}}`
     OpenAi,
     /// `event: error`
     Anthropic,
     /// Gemini's `data: {"error": {"code", "message", "status"}}`
     Gemini,
+}
+
+impl ErrorShape {
+    /// The SSE error event saying `msg`.
+    pub fn event(self, msg: &str) -> String {
+        match self {
+            ErrorShape::Anthropic => {
+                let ev = serde_json::json!({"type": "error", "error": {"type": "api_error", "message": msg}});
+                format!("event: error\ndata: {ev}\n\n")
+            }
+            ErrorShape::Gemini => {
+                let ev = serde_json::json!({"error": {"code": 502, "message": msg,
+                    "status": crate::providers::gemini::rpc_status(502)}});
+                format!("data: {ev}\r\n\r\n")
+            }
+            ErrorShape::OpenAi => {
+                let ev = serde_json::json!({"error": {"message": msg, "type": "api_error", "param": null, "code": "502"}});
+                format!("data: {ev}\n\n")
+            }
+        }
+    }
 }
 
 /// An upstream stream on its way to the client.
@@ -225,21 +263,7 @@ impl RelayBody {
         } else {
             self.errors
         };
-        match shape {
-            ErrorShape::Anthropic => {
-                let ev = serde_json::json!({"type": "error", "error": {"type": "api_error", "message": msg}});
-                format!("event: error\ndata: {ev}\n\n")
-            }
-            ErrorShape::Gemini => {
-                let ev = serde_json::json!({"error": {"code": 502, "message": msg,
-                    "status": crate::providers::gemini::rpc_status(502)}});
-                format!("data: {ev}\r\n\r\n")
-            }
-            ErrorShape::OpenAi => {
-                let ev = serde_json::json!({"error": {"message": msg, "type": "api_error", "param": null, "code": "502"}});
-                format!("data: {ev}\n\n")
-            }
-        }
+        shape.event(msg)
     }
 
     /// End the stream: the rest of the translation and, for `error`, an error event in the
@@ -408,7 +432,7 @@ impl RelayBody {
 /// The usage of a stream that failed: what the provider reported, with the parts it did not
 /// report estimated (prompt tokens at about 4 request bytes a token, as the token rate limits
 /// reserve them; completion tokens as the chunks relayed, about one token each).
-fn estimate(reported: Option<Usage>, c: &Completion, events: u32) -> Usage {
+pub fn estimate(reported: Option<Usage>, c: &Completion, events: u32) -> Usage {
     let mut u = reported.unwrap_or_default();
     if u.prompt_tokens == 0 {
         u.prompt_tokens = c.prompt_estimate;
@@ -421,7 +445,8 @@ fn estimate(reported: Option<Usage>, c: &Completion, events: u32) -> Usage {
 }
 
 impl Drop for RelayBody {
-    /// The client went away before the end of the stream.
+    /// The client went away before the end of the stream, or stopped reading it and its
+    /// connection was closed at the graceful-shutdown deadline.
     fn drop(&mut self) {
         if self.completion.is_some() {
             // the usage the translator has read so far (e.g. Anthropic's input tokens)
@@ -429,7 +454,12 @@ impl Drop for RelayBody {
                 let rest = t.cut();
                 self.scanner.feed(Bytes::from(rest));
             }
-            self.settle(Some("client closed the stream".to_string()));
+            let why = if self.cut.as_ref().is_some_and(CutSignal::is_cut) {
+                CUT_AT_SHUTDOWN
+            } else {
+                CLIENT_CLOSED
+            };
+            self.settle(Some(why.to_string()));
         }
     }
 }

@@ -5,6 +5,7 @@ mod access;
 mod passthrough_access;
 mod redis_recovery;
 mod secrets;
+mod shutdown;
 mod slow_bodies;
 mod startup;
 mod streams;
