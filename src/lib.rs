@@ -29,6 +29,7 @@ pub mod spend;
 pub mod state;
 pub mod store;
 pub mod upstream;
+pub mod util;
 
 use std::future::Future;
 use std::net::SocketAddr;

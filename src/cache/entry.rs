@@ -65,12 +65,7 @@ impl Entry {
     }
 }
 
-/// Unix milliseconds now.
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-}
+pub use crate::util::clock::now_ms;
 
 #[cfg(test)]
 mod tests {

@@ -23,7 +23,7 @@ mod redis_backend;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use http::{HeaderName, HeaderValue};
 
@@ -288,12 +288,7 @@ enum Recovery {
     Failed,
 }
 
-/// Milliseconds since the Unix epoch.
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
+pub use crate::util::clock::now_ms;
 
 /// How often the recovery task tries Redis after it failed.
 const RETRY_REDIS_AFTER: Duration = Duration::from_millis(1000);

@@ -809,13 +809,7 @@ pub async fn authenticated_body(
     Ok((principal, parts, raw))
 }
 
-/// `name`'s value in a query string (as written, not percent-decoded).
-pub fn query_param(q: Option<&str>, name: &str) -> Option<String> {
-    q?.split('&').find_map(|kv| {
-        let (k, v) = kv.split_once('=')?;
-        (k == name).then(|| v.to_string())
-    })
-}
+pub use crate::util::query::query_param;
 
 /// Check the caller owns `previous_response_id` and put the provider's id in the body; also
 /// the deployment holding it, when the id says.

@@ -3,14 +3,10 @@
 //! request updates it when it starts and when it ends.
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 /// Milliseconds since the Unix epoch (cooldowns are shared across instances in these units).
-pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
-}
+pub use crate::util::clock::now_ms;
 
 /// Weight of the newest sample in the latency average.
 const LATENCY_ALPHA: f64 = 0.3;

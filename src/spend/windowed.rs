@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use redis::aio::ConnectionManager;
 
@@ -26,12 +26,7 @@ pub struct Windowed {
     redis: OnceLock<ConnectionManager>,
 }
 
-pub fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
+pub use crate::util::clock::now_whole_secs as now_secs;
 
 impl Windowed {
     pub fn new(ns: &'static str) -> Self {

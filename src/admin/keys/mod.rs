@@ -12,7 +12,7 @@ pub use lifecycle::{delete, info, regenerate, reset_spend, set_blocked};
 pub use listing::{aliases, info_many, list};
 pub use update::update;
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use http::Response;
 use ring::rand::SecureRandom;
@@ -92,12 +92,7 @@ pub struct GenerateKey {
 
 const LIMIT_TYPES: &[&str] = &["guaranteed_throughput", "best_effort_throughput", "dynamic"];
 
-pub(crate) fn now_secs() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or(0.0)
-}
+pub(crate) use crate::util::clock::now_secs;
 
 /// `YYYY-MM-DD HH:MM:SS` UTC, which Postgres reads as a TIMESTAMP.
 fn ts(after: Duration) -> String {
