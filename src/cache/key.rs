@@ -5,7 +5,6 @@
 //! (`stream`, `stream_options`, `user`, `metadata`, `cache`, `tags`, the gateway's own controls)
 //! are left out, so a streamed and a plain request share an entry.
 
-use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 /// Request members that never change the answer.
@@ -24,18 +23,7 @@ const IGNORED: &[&str] = &[
     "litellm_metadata",
 ];
 
-/// Who may share an entry (`cache_params.scope`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Scope {
-    /// Every caller.
-    Global,
-    /// The keys of one team; a key without a team only with itself.
-    #[default]
-    Team,
-    /// One key.
-    Key,
-}
+pub use crate::config::cache::Scope;
 
 /// The caller, as far as the scope needs it.
 #[derive(Debug, Clone, Copy, Default)]

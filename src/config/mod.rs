@@ -3,9 +3,15 @@
 //! Loading is: YAML -> `serde_json::Value` -> `os.environ/` resolution -> typed structs
 //! (errors carry the field path, ignored keys become warnings with their path) -> validation.
 
+pub mod cache;
 pub mod env;
+pub mod limits;
 mod model_list;
+pub mod passthrough;
+pub mod router;
+pub mod search;
 mod settings;
+pub mod spend;
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -50,7 +56,7 @@ pub struct Config {
     pub environment_variables: BTreeMap<String, Value>,
     /// Web search tools for `/v1/search/{tool}`.
     #[serde(default)]
-    pub search_tools: Vec<crate::search::SearchTool>,
+    pub search_tools: Vec<self::search::SearchTool>,
 }
 
 /// A parsed config plus what the loader wants the operator to know.

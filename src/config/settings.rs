@@ -9,9 +9,9 @@ use serde::Deserialize;
 pub struct GeneralSettings {
     /// Admin key (`sk-...`). Overridden by `TIANJI_MASTER_KEY`. Without one, LLM routes are open.
     pub master_key: Option<String>,
-    /// Extra routes forwarded to a fixed target (`crate::passthrough::Endpoint`).
+    /// Extra routes forwarded to a fixed target (`super::passthrough::Endpoint`).
     #[serde(default)]
-    pub pass_through_endpoints: Vec<crate::passthrough::Endpoint>,
+    pub pass_through_endpoints: Vec<super::passthrough::Endpoint>,
     /// Check every deployment every `health_check_interval` seconds in the background; `GET
     /// /health` then answers with the latest results.
     #[serde(default)]
@@ -84,7 +84,7 @@ pub struct GeneralSettings {
     #[serde(default)]
     pub allow_unmanaged_response_ids: bool,
     /// Which tokens count against TPM limits: `input`, `output` or `total` (default).
-    pub token_rate_limit_type: Option<crate::limits::TokenCount>,
+    pub token_rate_limit_type: Option<super::limits::TokenCount>,
 }
 
 /// Alias target: `alias: model` or `alias: {model: m, hidden: true}`.
@@ -131,16 +131,15 @@ pub struct RouterSettings {
     pub redis_password: Option<String>,
     /// Spend limit per provider and period: `{openai: {budget_limit: 100, time_period: 1d}}`.
     #[serde(default)]
-    pub provider_budget_config:
-        BTreeMap<String, crate::spend::provider_budget::ProviderBudgetConfig>,
+    pub provider_budget_config: BTreeMap<String, super::spend::ProviderBudgetConfig>,
     /// How a group's deployment is chosen (default `simple-shuffle`).
-    pub routing_strategy: Option<crate::router::strategy::Strategy>,
+    pub routing_strategy: Option<super::router::Strategy>,
     /// Accepted for compatibility; the strategies take no arguments.
     pub routing_strategy_args: Option<serde_json::Value>,
     /// Retries per error class.
-    pub retry_policy: Option<crate::router::policy::RetryPolicy>,
+    pub retry_policy: Option<super::router::RetryPolicy>,
     #[serde(default)]
-    pub model_group_retry_policy: BTreeMap<String, crate::router::policy::RetryPolicy>,
+    pub model_group_retry_policy: BTreeMap<String, super::router::RetryPolicy>,
     /// Least seconds before a retry.
     pub retry_after: Option<f64>,
     /// Failures in a minute before a deployment cools down (default 3).
@@ -149,10 +148,10 @@ pub struct RouterSettings {
     pub cooldown_time: Option<f64>,
     #[serde(default)]
     pub disable_cooldowns: bool,
-    pub fallbacks: Option<crate::router::policy::Fallbacks>,
+    pub fallbacks: Option<super::router::Fallbacks>,
     pub default_fallbacks: Option<Vec<String>>,
-    pub context_window_fallbacks: Option<crate::router::policy::Fallbacks>,
-    pub content_policy_fallbacks: Option<crate::router::policy::Fallbacks>,
+    pub context_window_fallbacks: Option<super::router::Fallbacks>,
+    pub content_policy_fallbacks: Option<super::router::Fallbacks>,
     /// Most fallback groups tried per request (default 5).
     pub max_fallbacks: Option<usize>,
     #[serde(default)]
@@ -203,22 +202,22 @@ pub struct TianjiSettings {
     pub callbacks: Vec<String>,
     /// Share of each model's capacity per priority: `{prod: 0.9, dev: {type: rpm, value: 10}}`.
     #[serde(default)]
-    pub priority_reservation: BTreeMap<String, crate::limits::priority::Reservation>,
+    pub priority_reservation: BTreeMap<String, super::limits::Reservation>,
     #[serde(default)]
-    pub priority_reservation_settings: crate::limits::priority::ReservationSettings,
+    pub priority_reservation_settings: super::limits::ReservationSettings,
     /// Fallbacks may also be set here, as in LiteLLM's `litellm_settings` (`router_settings`
     /// wins).
-    pub fallbacks: Option<crate::router::policy::Fallbacks>,
+    pub fallbacks: Option<super::router::Fallbacks>,
     pub default_fallbacks: Option<Vec<String>>,
-    pub context_window_fallbacks: Option<crate::router::policy::Fallbacks>,
-    pub content_policy_fallbacks: Option<crate::router::policy::Fallbacks>,
+    pub context_window_fallbacks: Option<super::router::Fallbacks>,
+    pub content_policy_fallbacks: Option<super::router::Fallbacks>,
     /// Default `num_retries` (`router_settings.num_retries` wins).
     pub num_retries: Option<u32>,
     /// Turn the response cache on (see `cache_params`).
     #[serde(default)]
     pub cache: bool,
     /// The response cache: tiers, TTL, namespace, scope, mode, semantic cache.
-    pub cache_params: Option<crate::cache::CacheParams>,
+    pub cache_params: Option<super::cache::CacheParams>,
 }
 
 /// `tianji_settings.default_internal_user_params`

@@ -32,19 +32,11 @@ use local::Local;
 use redis_backend::RedisLimits;
 
 /// Default window (LiteLLM's `LITELLM_RATE_LIMIT_WINDOW_SIZE`).
+pub use crate::config::limits::TokenCount;
+
 pub const DEFAULT_WINDOW_SECS: u64 = 60;
 /// Default life of a parallel slot whose holder never released it (a crashed instance).
 pub const DEFAULT_SLOT_TTL_SECS: u64 = 3600;
-
-/// Which usage counts against TPM (`general_settings.token_rate_limit_type`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TokenCount {
-    Input,
-    Output,
-    #[default]
-    Total,
-}
 
 #[derive(Debug, Clone, Copy)]
 pub struct Options {

@@ -9,55 +9,15 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use serde::Deserialize;
 use serde_json::Value;
 
 use super::Descriptor;
 use crate::auth::Principal;
+pub use crate::config::limits::{Reservation, ReservationKind, ReservationSettings};
 use crate::router::Deployment;
 
 /// The callback name that turns the dynamic limiter on.
 pub const CALLBACK: &str = "dynamic_rate_limiter_v3";
-
-/// A priority's share: a fraction, or `{type: percent|rpm|tpm, value}`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
-pub enum Reservation {
-    Share(f64),
-    Typed {
-        #[serde(rename = "type")]
-        kind: ReservationKind,
-        value: f64,
-    },
-}
-
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
-#[serde(rename_all = "lowercase")]
-pub enum ReservationKind {
-    Percent,
-    Rpm,
-    Tpm,
-}
-
-/// `tianji_settings.priority_reservation_settings`
-#[derive(Debug, Clone, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ReservationSettings {
-    pub default_priority: f64,
-    pub saturation_threshold: f64,
-    /// Accepted for compatibility: saturation is read inside the limiter call, never cached.
-    pub saturation_check_cache_ttl: f64,
-}
-
-impl Default for ReservationSettings {
-    fn default() -> Self {
-        Self {
-            default_priority: 0.25,
-            saturation_threshold: 0.5,
-            saturation_check_cache_ttl: 60.0,
-        }
-    }
-}
 
 /// The model and priority pool a request was counted in (for the limiter's messages).
 #[derive(Debug, Clone, PartialEq)]

@@ -8,47 +8,12 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::strategy::Strategy;
+pub use crate::config::router::{Fallbacks, RetryPolicy};
 
 /// LiteLLM's defaults.
 pub const DEFAULT_ALLOWED_FAILS: u32 = 3;
 pub const DEFAULT_COOLDOWN_SECS: f64 = 5.0;
 pub const DEFAULT_MAX_FALLBACKS: usize = 5;
-
-/// Retries per error class (`retry_policy`); a class left out uses `num_retries`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RetryPolicy {
-    #[serde(
-        rename = "BadRequestErrorRetries",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub bad_request: Option<u32>,
-    #[serde(
-        rename = "AuthenticationErrorRetries",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub authentication: Option<u32>,
-    #[serde(
-        rename = "TimeoutErrorRetries",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub timeout: Option<u32>,
-    #[serde(
-        rename = "RateLimitErrorRetries",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub rate_limit: Option<u32>,
-    #[serde(
-        rename = "ContentPolicyViolationErrorRetries",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub content_policy: Option<u32>,
-    #[serde(
-        rename = "InternalServerErrorRetries",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub internal_server: Option<u32>,
-}
 
 /// What kind of failure an attempt ended with, as the router treats it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,35 +70,6 @@ impl ErrorClass {
             self,
             ErrorClass::BadRequest | ErrorClass::ContextWindow | ErrorClass::ContentPolicy
         )
-    }
-}
-
-/// `[{model: [fallback, ...]}, ...]` as LiteLLM writes it, or a plain map.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(from = "FallbackList", into = "Vec<BTreeMap<String, Vec<String>>>")]
-pub struct Fallbacks(pub BTreeMap<String, Vec<String>>);
-
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum FallbackList {
-    List(Vec<BTreeMap<String, Vec<String>>>),
-    Map(BTreeMap<String, Vec<String>>),
-}
-
-impl From<FallbackList> for Fallbacks {
-    fn from(l: FallbackList) -> Self {
-        match l {
-            FallbackList::Map(m) => Fallbacks(m),
-            FallbackList::List(v) => Fallbacks(v.into_iter().flatten().collect()),
-        }
-    }
-}
-
-impl From<Fallbacks> for Vec<BTreeMap<String, Vec<String>>> {
-    fn from(f: Fallbacks) -> Self {
-        f.0.into_iter()
-            .map(|(k, v)| BTreeMap::from([(k, v)]))
-            .collect()
     }
 }
 

@@ -3,35 +3,8 @@
 
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
-
 use super::Deployment;
-
-/// `router_settings.routing_strategy`
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Strategy {
-    /// Random, weighted by `weight`, else `rpm`, else `tpm` (uniform when none is set).
-    #[default]
-    #[serde(rename = "simple-shuffle", alias = "shuffle")]
-    SimpleShuffle,
-    /// Fewest requests in flight.
-    #[serde(rename = "least-busy")]
-    LeastBusy,
-    /// Lowest average latency (time to the answer's first byte); unmeasured ones first.
-    #[serde(rename = "latency-based-routing", alias = "lowest-latency")]
-    LatencyBased,
-    /// Lowest tokens used this minute (shared through Redis), within `rpm`/`tpm`.
-    #[serde(
-        rename = "usage-based-routing-v2",
-        alias = "usage-based-routing",
-        alias = "lowest-tpm-rpm",
-        alias = "usage-based"
-    )]
-    UsageBased,
-    /// Cheapest per token.
-    #[serde(rename = "cost-based-routing", alias = "lowest-cost")]
-    CostBased,
-}
+pub use crate::config::router::Strategy;
 
 /// A uniform index below `n` (n > 0).
 fn any(n: usize) -> usize {

@@ -9,38 +9,15 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response, StatusCode, Uri, header};
 use http_body_util::BodyExt;
-use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::body::Body;
+pub use crate::config::search::{SearchParams, SearchTool};
 use crate::error::GatewayError;
 use crate::pipeline::parse::RequestError;
 use crate::request_body::RequestBody;
 use crate::state::AppState;
 use crate::upstream::UpstreamError;
-
-/// One entry of `search_tools`.
-#[derive(Debug, Clone, Deserialize)]
-pub struct SearchTool {
-    pub search_tool_name: String,
-    #[serde(alias = "litellm_params")]
-    pub tianji_params: SearchParams,
-    #[serde(default)]
-    pub search_tool_info: Option<Value>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct SearchParams {
-    /// tavily, brave, exa_ai, linkup, firecrawl, searxng
-    pub search_provider: String,
-    #[serde(default)]
-    pub api_key: Option<String>,
-    #[serde(default)]
-    pub api_base: Option<String>,
-    /// Seconds (default 30).
-    #[serde(default)]
-    pub timeout: Option<f64>,
-}
 
 /// The environment variable holding a provider's key, and its base URL override.
 fn env_names(provider: &str) -> (&'static str, &'static str) {

@@ -9,20 +9,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use redis::aio::ConnectionManager;
-use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::windowed::Windowed;
-
-/// One provider's limit as configured.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ProviderBudgetConfig {
-    #[serde(alias = "max_budget")]
-    pub budget_limit: Option<f64>,
-    #[serde(alias = "budget_duration")]
-    pub time_period: Option<String>,
-}
+pub use crate::config::spend::ProviderBudgetConfig;
 
 #[derive(Debug, Clone)]
 struct Limit {
