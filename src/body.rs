@@ -7,9 +7,11 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use http_body::{Frame, SizeHint};
 
-use crate::upstream::relay::RelayBody;
+pub use crate::util::BoxError;
 
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+/// A body of some other module (a relayed stream, a tapped answer), called through its
+/// `http_body::Body` impl: one virtual call per frame.
+pub type DynBody = Box<dyn http_body::Body<Data = Bytes, Error = BoxError> + Send + Unpin>;
 
 /// A response or upstream request body.
 pub enum Body {
@@ -17,10 +19,11 @@ pub enum Body {
     Full(Option<Bytes>),
     /// Known pieces sent in order: spliced request bodies, mock streams. Zero-copy.
     Chunks { parts: VecDeque<Bytes>, len: u64 },
-    /// An upstream stream relayed chunk by chunk.
-    Relay(Box<RelayBody>),
-    /// A pass-through answer passed on as it comes, read for usage on the side.
-    Tap(Box<crate::passthrough::usage::Tap>),
+    /// An upstream stream relayed chunk by chunk (`upstream::relay::RelayBody`).
+    Relay(DynBody),
+    /// A pass-through answer passed on as it comes, read for usage on the side
+    /// (`passthrough::usage::Tap`).
+    Tap(DynBody),
     /// Upstream bytes passed on as they come, unread (audio, file contents).
     Stream(hyper::body::Incoming),
     /// Bytes already read, then the rest of a client's upload as it comes (multipart forms
@@ -59,8 +62,7 @@ impl http_body::Body for Body {
                 *len -= b.len() as u64;
                 Ok(Frame::data(b))
             })),
-            Body::Relay(r) => Pin::new(r.as_mut()).poll_frame(cx),
-            Body::Tap(t) => Pin::new(t.as_mut()).poll_frame(cx),
+            Body::Relay(b) | Body::Tap(b) => Pin::new(b.as_mut()).poll_frame(cx),
             Body::Stream(b) => Pin::new(b)
                 .poll_frame(cx)
                 .map_err(|e| Box::new(e) as BoxError),
@@ -82,8 +84,7 @@ impl http_body::Body for Body {
         match self {
             Body::Full(b) => b.is_none(),
             Body::Chunks { parts, .. } => parts.is_empty(),
-            Body::Relay(r) => r.is_end_stream(),
-            Body::Tap(t) => t.is_end_stream(),
+            Body::Relay(b) | Body::Tap(b) => b.is_end_stream(),
             Body::Stream(b) => http_body::Body::is_end_stream(b),
             Body::Chain { head, rest } => {
                 head.is_none() && rest.as_ref().is_none_or(http_body::Body::is_end_stream)
@@ -96,8 +97,7 @@ impl http_body::Body for Body {
             Body::Full(Some(b)) => SizeHint::with_exact(b.len() as u64),
             Body::Full(None) => SizeHint::with_exact(0),
             Body::Chunks { len, .. } => SizeHint::with_exact(*len),
-            Body::Relay(_) => SizeHint::default(),
-            Body::Tap(t) => t.size_hint(),
+            Body::Relay(b) | Body::Tap(b) => b.size_hint(),
             Body::Stream(b) => http_body::Body::size_hint(b),
             Body::Chain { .. } => SizeHint::default(),
         }

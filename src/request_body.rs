@@ -20,7 +20,7 @@ use http_body::{Frame, SizeHint};
 use hyper::body::Incoming;
 use tokio::time::{Instant, Sleep};
 
-use crate::body::BoxError;
+use crate::util::BoxError;
 
 /// How long a client may take to send a request body.
 #[derive(Debug, Clone, Copy, PartialEq)]

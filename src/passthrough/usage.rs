@@ -366,6 +366,26 @@ fn percent_decode(s: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+impl http_body::Body for Tap {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        Tap::poll_frame(self, cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        Tap::is_end_stream(self)
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        Tap::size_hint(self)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

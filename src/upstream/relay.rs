@@ -463,3 +463,19 @@ impl Drop for RelayBody {
         }
     }
 }
+
+impl http_body::Body for RelayBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        RelayBody::poll_frame(self, cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        RelayBody::is_end_stream(self)
+    }
+}
