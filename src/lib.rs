@@ -11,6 +11,7 @@ pub mod cache;
 pub mod config;
 pub mod error;
 pub mod health;
+pub mod jobs;
 pub mod limits;
 pub mod managed;
 pub mod models_api;
@@ -109,13 +110,13 @@ pub async fn prepare_with(loaded: &Loaded, connect_database: bool) -> Result<Pre
     if state.store.is_some() {
         let min = g
             .proxy_budget_rescheduler_min_time
-            .unwrap_or(spend::reset::DEFAULT_MIN_SECS)
+            .unwrap_or(jobs::budget_reset::DEFAULT_MIN_SECS)
             .max(0.05);
         let max = g
             .proxy_budget_rescheduler_max_time
-            .unwrap_or(spend::reset::DEFAULT_MAX_SECS)
+            .unwrap_or(jobs::budget_reset::DEFAULT_MAX_SECS)
             .max(min);
-        spend::reset::spawn(
+        jobs::budget_reset::spawn(
             Arc::downgrade(&state),
             secs(Some(min), 10),
             secs(Some(max), 12),

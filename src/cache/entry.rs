@@ -4,7 +4,7 @@
 
 use bytes::Bytes;
 
-use crate::upstream::sse::Usage;
+use crate::spend::usage::Usage;
 
 const MAGIC: &str = "TJC1";
 

@@ -26,7 +26,7 @@ pub use entry::Entry;
 pub use settings::{CacheParams, Settings};
 use tiers::{Redis, TierError, Tiers};
 
-use crate::upstream::sse::Usage;
+use crate::spend::usage::Usage;
 
 /// Entries per semantic partition, partitions, and entries in all, held in process (20,000
 /// vectors of 1,536 dimensions are 120 MB).

@@ -93,7 +93,7 @@ fn budget(
     };
     let period = field(e, &["time_period", "budget_duration"]).and_then(Value::as_str);
     let secs = period
-        .and_then(crate::admin::duration::parse)
+        .and_then(crate::util::duration::parse)
         .map_or(FOREVER_SECS, |d| d.as_secs().max(1));
     out.push(ModelBudget {
         name: format!("{entity}:{id}:{budget_model}:{}", period.unwrap_or("all")),

@@ -4,7 +4,7 @@
 //! its threshold.
 
 use super::prices::Price;
-use crate::upstream::sse::Usage;
+use super::usage::Usage;
 
 /// Units a request consumed besides tokens.
 #[derive(Debug, Clone, Copy, Default)]

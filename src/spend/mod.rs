@@ -10,9 +10,10 @@ pub mod ledger;
 pub mod prices;
 pub mod provider_budget;
 pub mod record;
-pub mod reset;
+
 pub mod rollup;
 pub mod shared;
+pub mod usage;
 pub mod windowed;
 pub mod writer;
 

@@ -56,7 +56,7 @@ impl ProviderBudgets {
                 .time_period
                 .clone()
                 .ok_or_else(|| err("time_period is required (e.g. 1d, 30d, 1mo)"))?;
-            let secs = crate::admin::duration::parse(&period)
+            let secs = crate::util::duration::parse(&period)
                 .map(|d| d.as_secs())
                 .filter(|s| *s > 0)
                 .ok_or_else(|| {
