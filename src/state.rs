@@ -371,7 +371,7 @@ impl AppState {
                 ),
             }
             state.reload_models().await?;
-            crate::admin::router::reload(&state).await?;
+            crate::router::stored::reload(&state.router, state.store.as_deref()).await?;
         }
         Ok(state)
     }
@@ -439,7 +439,7 @@ impl AppState {
         if changed
             .iter()
             .any(|c| matches!(c, Changed::RouterSettings | Changed::All))
-            && let Err(e) = crate::admin::router::reload(self).await
+            && let Err(e) = crate::router::stored::reload(&self.router, self.store.as_deref()).await
         {
             tracing::error!(error = %e, "could not reload router settings");
         }

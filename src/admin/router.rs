@@ -16,8 +16,7 @@ use crate::router::policy::Fallbacks;
 use crate::state::AppState;
 use crate::store::Query;
 
-/// The `TianjiLLM_Config` row holding the run-time router settings.
-pub const PARAM: &str = "router_settings";
+use crate::router::stored::PARAM;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -230,27 +229,6 @@ async fn change(state: &AppState, overrides: Map<String, Value>) -> Result<(), A
     state.router.apply(policy, overrides);
     if let Some(bus) = &state.bus {
         bus.publish(&[Changed::RouterSettings]).await;
-    }
-    Ok(())
-}
-
-/// Read the stored run-time router settings and put them in force (at startup, and when
-/// another instance changed them).
-pub async fn reload(state: &AppState) -> Result<(), crate::store::StoreError> {
-    let Some(store) = &state.store else {
-        return Ok(());
-    };
-    let rows = store.query(Query::GetConfigParam, &[&PARAM]).await?;
-    let stored = rows
-        .first()
-        .and_then(|r| r.try_get::<_, Option<Value>>(0).ok().flatten());
-    let overrides = match stored {
-        Some(Value::Object(m)) => m,
-        _ => Map::new(),
-    };
-    match state.router.with_overrides(&overrides) {
-        Ok(p) => state.router.apply(p, overrides),
-        Err(e) => tracing::error!(error = %e, "ignoring unreadable stored router settings"),
     }
     Ok(())
 }

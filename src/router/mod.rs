@@ -4,6 +4,7 @@ pub mod balancer;
 mod deployment;
 pub mod policy;
 pub mod stats;
+pub mod stored;
 pub mod strategy;
 pub mod wildcard;
 pub mod wire;
