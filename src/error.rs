@@ -7,7 +7,6 @@ use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode, header};
 use serde::Serialize;
 
-use crate::admin::AdminError;
 use crate::auth::AuthError;
 use crate::body::Body;
 use crate::pipeline::parse::RequestError;
@@ -26,15 +25,11 @@ pub enum GatewayError {
     #[error(transparent)]
     Upstream(#[from] UpstreamError),
     #[error(transparent)]
-    Admin(#[from] AdminError),
-    #[error(transparent)]
     Limit(#[from] crate::limits::LimitError),
-    #[error(transparent)]
-    Responses(#[from] crate::responses::ResponsesError),
-    #[error(transparent)]
-    Batch(#[from] crate::batches::BatchError),
-    #[error(transparent)]
-    Managed(#[from] crate::managed::ManagedError),
+    /// An error of a feature above this layer (management API, files and batches, stored
+    /// responses, ...), rendered through its [`ApiError`] impl.
+    #[error("{0}")]
+    Feature(Box<dyn ApiError>),
     #[error("Route not found: {0}")]
     NotFound(String),
     #[error("The model '{0}' does not exist or you do not have access to it.")]
@@ -69,20 +64,31 @@ struct ErrorFields<'a> {
     code: &'a str,
 }
 
-/// Default `type` for a status, as LiteLLM 1.109 picks it.
-pub fn type_for_status(status: StatusCode) -> &'static str {
-    match status.as_u16() {
-        401 => "authentication_error",
-        403 => "permission_error",
-        404 => "not_found_error",
-        408 => "timeout_error",
-        429 => "rate_limit_error",
-        s if s < 500 => "invalid_request_error",
-        _ => "internal_server_error",
+/// The error of a feature module, as the client sees it. Features sit above this module, so
+/// they implement this (and `From<TheirError> for GatewayError` with [`GatewayError::feature`])
+/// rather than being named here.
+pub trait ApiError: std::error::Error + Send + Sync + 'static {
+    fn status(&self) -> StatusCode;
+    /// The `type` of the error body (default: by status).
+    fn error_type(&self) -> &'static str {
+        type_for_status(self.status())
     }
+    /// The request member at fault, if any.
+    fn param(&self) -> Option<&str> {
+        None
+    }
+    /// Low-cardinality label for logs and metrics.
+    fn reason(&self) -> &'static str;
 }
 
+pub use crate::util::status::type_for_status;
+
 impl GatewayError {
+    /// A feature's error.
+    pub fn feature(e: impl ApiError) -> Self {
+        GatewayError::Feature(Box::new(e))
+    }
+
     pub fn status(&self) -> StatusCode {
         match self {
             GatewayError::Request(e) => e.status(),
@@ -94,11 +100,8 @@ impl GatewayError {
             GatewayError::Route(RouteError::NoTaggedDeployment { .. }) => StatusCode::BAD_REQUEST,
             GatewayError::Route(RouteError::ContextWindow { .. }) => StatusCode::BAD_REQUEST,
             GatewayError::Upstream(e) => e.status(),
-            GatewayError::Admin(e) => e.status(),
+            GatewayError::Feature(e) => e.status(),
             GatewayError::Limit(e) => e.status(),
-            GatewayError::Responses(e) => e.status(),
-            GatewayError::Batch(e) => e.status(),
-            GatewayError::Managed(e) => e.status(),
             GatewayError::NotFound(_) | GatewayError::ModelNotFound(_) => StatusCode::NOT_FOUND,
             GatewayError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             GatewayError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
@@ -111,7 +114,7 @@ impl GatewayError {
         match self {
             GatewayError::Auth(e) => Cow::Borrowed(e.error_type()),
             GatewayError::Upstream(e) => e.error_type(),
-            GatewayError::Admin(e) => Cow::Borrowed(e.error_type()),
+            GatewayError::Feature(e) => Cow::Borrowed(e.error_type()),
             GatewayError::Limit(e) => Cow::Borrowed(e.error_type()),
             GatewayError::NotImplemented(_) => Cow::Borrowed("not_implemented_error"),
             GatewayError::ShuttingDown => Cow::Borrowed("service_unavailable_error"),
@@ -128,7 +131,7 @@ impl GatewayError {
             GatewayError::Auth(e) => e.param(),
             GatewayError::Route(_) | GatewayError::ModelNotFound(_) => Some("model"),
             GatewayError::Upstream(e) => e.param(),
-            GatewayError::Admin(e) => e.param(),
+            GatewayError::Feature(e) => e.param(),
             _ => None,
         }
     }
@@ -140,11 +143,8 @@ impl GatewayError {
             GatewayError::Auth(_) => "auth",
             GatewayError::Route(_) => "route",
             GatewayError::Upstream(e) => e.reason(),
-            GatewayError::Admin(_) => "admin",
+            GatewayError::Feature(e) => e.reason(),
             GatewayError::Limit(_) => "rate_limit",
-            GatewayError::Responses(_) => "responses",
-            GatewayError::Batch(_) => "batch",
-            GatewayError::Managed(_) => "managed_object",
             GatewayError::NotFound(_) | GatewayError::ModelNotFound(_) => "not_found",
             GatewayError::MethodNotAllowed { .. } => "method",
             GatewayError::NotImplemented(_) => "not_implemented",

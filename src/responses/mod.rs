@@ -44,6 +44,21 @@ pub enum ResponsesError {
     Unsupported(String),
 }
 
+impl crate::error::ApiError for ResponsesError {
+    fn status(&self) -> StatusCode {
+        ResponsesError::status(self)
+    }
+    fn reason(&self) -> &'static str {
+        "responses"
+    }
+}
+
+impl From<ResponsesError> for crate::error::GatewayError {
+    fn from(e: ResponsesError) -> Self {
+        crate::error::GatewayError::feature(e)
+    }
+}
+
 impl ResponsesError {
     pub fn status(&self) -> StatusCode {
         match self {

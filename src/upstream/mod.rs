@@ -17,8 +17,8 @@ use serde_json::Value;
 pub use client::{HttpClient, build_client};
 
 use crate::body::Body;
-use crate::error::type_for_status;
 use crate::router::Deployment;
+use crate::util::status::type_for_status;
 
 /// Largest upstream error body kept for the message.
 const MAX_ERROR_BODY: usize = 64 * 1024;

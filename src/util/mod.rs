@@ -1,10 +1,11 @@
 //! The bottom layer: small helpers every other module may use and that use no other module of
-//! the crate — the clock, hex, LiteLLM durations, query strings, the boxed error of bodies.
+//! the crate — the clock, hex, LiteLLM durations, query strings, error types of HTTP statuses, the boxed error of bodies.
 
 pub mod clock;
 pub mod duration;
 pub mod hex;
 pub mod query;
+pub mod status;
 
 /// Any error, sent between threads (body and stream errors).
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
