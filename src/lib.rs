@@ -18,6 +18,7 @@ pub mod models_api;
 pub mod observability;
 pub mod passthrough;
 pub mod pipeline;
+pub mod prices;
 pub mod providers;
 pub mod request_body;
 pub mod responses;

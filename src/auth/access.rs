@@ -4,8 +4,8 @@
 
 use std::sync::Arc;
 
+use super::budget::{Account, Line};
 use crate::router::wildcard;
-use crate::spend::ledger::{Account, Line};
 use crate::store::StoreError;
 
 use super::records::EndUserRecord;

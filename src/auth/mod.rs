@@ -5,6 +5,7 @@
 //! sha256 hex in a moka cache in front of Postgres) plug in as another [`Principal`].
 
 pub mod access;
+pub mod budget;
 pub mod cache;
 pub mod invalidation;
 mod keys;

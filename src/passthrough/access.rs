@@ -22,8 +22,8 @@ use serde_json::Value;
 use crate::admin::AdminError;
 use crate::auth::access::{AccessGroups, Ask, NoGroups, authorize};
 use crate::auth::{AuthError, Directory, Principal};
+use crate::prices::Price;
 use crate::router::{Deployment, ModelTable, wildcard};
-use crate::spend::prices::Price;
 
 /// The model name in the 403 of a restricted caller whose call names no model.
 pub const NO_MODEL: &str = "(none named by this pass-through call)";

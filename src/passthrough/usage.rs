@@ -13,8 +13,8 @@ use serde_json::Value;
 
 use crate::body::BoxError;
 use crate::pipeline::post::Completion;
+use crate::prices::Price;
 use crate::providers::{StreamTranslate, anthropic, bedrock, cohere, gemini};
-use crate::spend::prices::Price;
 use crate::upstream::relay::{CLIENT_CLOSED, CUT_AT_SHUTDOWN, CutSignal, ErrorShape, estimate};
 use crate::upstream::sse::{SseScanner, Usage};
 

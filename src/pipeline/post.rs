@@ -38,7 +38,7 @@ pub struct Completion {
     pub deployment: Option<Arc<Deployment>>,
     /// The price to charge at, when not the deployment's (pass-through answers naming their
     /// model).
-    pub price: Option<Arc<crate::spend::prices::Price>>,
+    pub price: Option<Arc<crate::prices::Price>>,
     pub status: u16,
     pub stream: bool,
     pub usage: Option<Usage>,

@@ -9,8 +9,8 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::config::{Env, ModelEntry, TianjiParams};
+use crate::prices::Price;
 use crate::providers::{Catalog, ProviderError, ProviderKind};
-use crate::spend::prices::Price;
 
 /// Defaults for fields a deployment leaves unset.
 #[derive(Debug, Clone, Copy)]

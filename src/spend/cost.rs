@@ -3,8 +3,8 @@
 //! input rate, and the long-context tier's rates for the whole request once the prompt passes
 //! its threshold.
 
-use super::prices::Price;
 use super::usage::Usage;
+use crate::prices::Price;
 
 /// Units a request consumed besides tokens.
 #[derive(Debug, Clone, Copy, Default)]
@@ -73,7 +73,7 @@ pub fn worst_case(price: &Price, prompt_estimate: u64, max_tokens: Option<u64>) 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::spend::prices::Tier;
+    use crate::prices::Tier;
 
     fn usage(p: u64, c: u64, read: u64, create: u64) -> Usage {
         Usage {

@@ -7,7 +7,7 @@
 
 pub mod cost;
 pub mod ledger;
-pub mod prices;
+pub use crate::prices;
 pub mod provider_budget;
 pub mod record;
 

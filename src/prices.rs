@@ -7,7 +7,7 @@ use std::sync::{Arc, OnceLock};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-static MAP_JSON: &str = include_str!("../../data/model_prices.json");
+static MAP_JSON: &str = include_str!("../data/model_prices.json");
 
 /// Rates that apply once the prompt is longer than `above` tokens.
 #[derive(Debug, Clone, Default, PartialEq)]
