@@ -5,7 +5,6 @@
 
 pub mod admin;
 pub mod auth;
-pub mod batches;
 pub mod body;
 pub mod cache;
 pub mod config;

@@ -5,6 +5,7 @@
 //! calls go back to that deployment and only the owner (or an admin) can use them. Uploads and
 //! file contents stream through without being held.
 
+pub mod batches;
 pub mod ids;
 
 use std::sync::Arc;
@@ -122,7 +123,7 @@ pub async fn handle(
     if at == At::Collection && method == Method::POST {
         return match kind {
             Kind::File => create_file(state, req).await,
-            Kind::Batch => crate::batches::create(state, req).await,
+            Kind::Batch => batches::create(state, req).await,
             Kind::FineTune => create_job(state, req).await,
         };
     }

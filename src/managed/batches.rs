@@ -144,7 +144,7 @@ pub async fn create(
         .or_else(|| crate::pipeline::query_param(parts.uri.query(), "model"));
     let table = state.models.load_full();
     // an input file the gateway handed out names its deployment; else `model` picks one
-    use crate::managed::{Kind, held, ids};
+    use super::{Kind, held, ids};
     let (file_id, dep) = if ids::open(state.response_ids.sealer(), Kind::File, &file_id).is_some() {
         held(state, Kind::File, &file_id, &principal, hint.as_deref())?
     } else {
@@ -218,7 +218,7 @@ pub async fn create(
     let resp = upstream::send(&state.client, &dep, Method::POST, &uri, &[bytes], false).await?;
     rec.status = resp.status().as_u16();
     let (head, out) = upstream::ok_body(resp).await?;
-    let out = crate::managed::reseal_body(state, Kind::Batch, &out, &principal, &dep.id);
+    let out = super::reseal_body(state, Kind::Batch, &out, &principal, &dep.id);
     Ok(crate::error::json_response(head.status, out))
 }
 
