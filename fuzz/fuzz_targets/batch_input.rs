@@ -7,7 +7,7 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    if let Ok((requests, _tokens)) = tianji::batches::count(data) {
+    if let Ok((requests, _tokens)) = tianji::managed::batches::count(data) {
         let lines = data.split(|b| *b == b'\n').count() as u64;
         assert!(requests <= lines);
     }
