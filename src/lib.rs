@@ -9,6 +9,7 @@ pub mod batches;
 pub mod body;
 pub mod cache;
 pub mod config;
+pub mod dispatch;
 pub mod error;
 pub mod health;
 pub mod limits;
