@@ -1,13 +1,15 @@
 //! Tianji: a high-throughput, LiteLLM-compatible LLM gateway.
 //!
 //! `main.rs` is thin; everything lives here so tests, benches and fuzz targets link the same code.
-//! Start at [`pipeline`] for the request path and docs/architecture.md for the architecture.
+//! Start at [`dispatch`] for how a request is routed, [`pipeline`] for the LLM request path and
+//! docs/architecture.md for the architecture.
 
 pub mod admin;
 pub mod auth;
 pub mod body;
 pub mod cache;
 pub mod config;
+pub mod dispatch;
 pub mod error;
 pub mod health;
 pub mod jobs;

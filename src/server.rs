@@ -21,6 +21,7 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
 use crate::body::Body;
+use crate::dispatch;
 use crate::error::GatewayError;
 use crate::pipeline;
 use crate::pipeline::parse::RequestError;
@@ -123,7 +124,7 @@ async fn serve_one(
     let (parts, body) = req.into_parts();
     let (body, cut) = RequestBody::new(body, deadline);
     let shutdown = state.streams.wait();
-    let handling = pipeline::handle(state, http::Request::from_parts(parts, body), peer);
+    let handling = dispatch::handle(state, http::Request::from_parts(parts, body), peer);
     let resp = match until_cut(handling, shutdown).await {
         Some(resp) => resp,
         None => return GatewayError::ShuttingDown.into_response(),

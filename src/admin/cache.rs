@@ -2,17 +2,17 @@
 //! (`{"keys": [...]}`), `POST /cache/flushall`, `GET /cache/redis/info`. Deletions reach the
 //! in-process tier of every instance through the invalidation channel.
 
-use http::{Method, Request, Response};
+use http::{Method, Response};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{AdminError, AdminRoute, ok};
+use super::routes::Live;
+use super::{AdminError, ok};
 use crate::auth::Changed;
 use crate::body::Body;
 use crate::cache::Cache;
 use crate::cache::tiers::PREFIX;
 use crate::pipeline::parse::read_declared;
-use crate::request_body::RequestBody;
 use crate::state::AppState;
 
 /// Most keys one `/cache/delete` takes.
@@ -54,63 +54,67 @@ fn params(c: &Cache) -> serde_json::Value {
     })
 }
 
-pub async fn handle(
-    state: &AppState,
-    route: AdminRoute,
-    req: Request<RequestBody>,
-) -> Result<Response<Body>, AdminError> {
-    let c = cache(state)?;
-    match route {
-        AdminRoute::CachePing => {
-            if c.has_redis() {
-                c.ping().await.map_err(unavailable)?;
-            }
-            Ok(ok(&json!({
-                "status": "healthy",
-                "cache_type": c.kind.name(),
-                "ping_response": true,
-                "set_cache_response": "success",
-                "cache_params": params(c),
-                "local_entries": c.local_len(),
-                "hits": c.hits.load(std::sync::atomic::Ordering::Relaxed),
-                "misses": c.misses.load(std::sync::atomic::Ordering::Relaxed),
-            })))
-        }
-        AdminRoute::CacheRedisInfo => Ok(ok(&c.redis_info().await.map_err(unavailable)?)),
-        AdminRoute::CacheFlushAll => {
-            let n = c.clear().await.map_err(unavailable)?;
-            state.invalidate(&[Changed::CacheAll]).await;
-            Ok(ok(&json!({"status": "success", "deleted": n})))
-        }
-        AdminRoute::CacheDelete => {
-            debug_assert_eq!(req.method(), Method::POST);
-            let (parts, body) = req.into_parts();
-            let body = read_declared(&parts.headers, body, state.max_body_bytes).await?;
-            let b: DeleteBody = serde_json::from_slice(&body)
-                .map_err(|e| AdminError::invalid("keys", e.to_string()))?;
-            if b.keys.len() > MAX_DELETE {
-                return Err(AdminError::invalid(
-                    "keys",
-                    format!("at most {MAX_DELETE} keys at once"),
-                ));
-            }
-            // only cache keys: Redis holds other data (rate limits, ...) too
-            if let Some(bad) = b
-                .keys
-                .iter()
-                .find(|k| !k.starts_with(PREFIX) || k.contains(char::is_whitespace))
-            {
-                return Err(AdminError::invalid(
-                    "keys",
-                    format!("{bad:?} is not a cache key (they start with {PREFIX})"),
-                ));
-            }
-            let n = c.delete(&b.keys).await.map_err(unavailable)?;
-            if !b.keys.is_empty() {
-                state.invalidate(&[Changed::CacheEntries(b.keys)]).await;
-            }
-            Ok(ok(&json!({"status": "success", "deleted": n})))
-        }
-        _ => Err(AdminError::NoDatabase),
+/// `GET /cache/ping`
+pub async fn ping(live: Live<'_>) -> Result<Response<Body>, AdminError> {
+    let c = cache(live.state)?;
+    if c.has_redis() {
+        c.ping().await.map_err(unavailable)?;
     }
+    Ok(ok(&json!({
+        "status": "healthy",
+        "cache_type": c.kind.name(),
+        "ping_response": true,
+        "set_cache_response": "success",
+        "cache_params": params(c),
+        "local_entries": c.local_len(),
+        "hits": c.hits.load(std::sync::atomic::Ordering::Relaxed),
+        "misses": c.misses.load(std::sync::atomic::Ordering::Relaxed),
+    })))
+}
+
+/// `GET /cache/redis/info`
+pub async fn redis_info(live: Live<'_>) -> Result<Response<Body>, AdminError> {
+    let c = cache(live.state)?;
+    Ok(ok(&c.redis_info().await.map_err(unavailable)?))
+}
+
+/// `POST /cache/flushall`
+pub async fn flush_all(live: Live<'_>) -> Result<Response<Body>, AdminError> {
+    let c = cache(live.state)?;
+    let n = c.clear().await.map_err(unavailable)?;
+    live.state.invalidate(&[Changed::CacheAll]).await;
+    Ok(ok(&json!({"status": "success", "deleted": n})))
+}
+
+/// `POST /cache/delete`
+pub async fn delete(live: Live<'_>) -> Result<Response<Body>, AdminError> {
+    let Live { state, req, .. } = live;
+    let c = cache(state)?;
+    debug_assert_eq!(req.method(), Method::POST);
+    let (parts, body) = req.into_parts();
+    let body = read_declared(&parts.headers, body, state.max_body_bytes).await?;
+    let b: DeleteBody =
+        serde_json::from_slice(&body).map_err(|e| AdminError::invalid("keys", e.to_string()))?;
+    if b.keys.len() > MAX_DELETE {
+        return Err(AdminError::invalid(
+            "keys",
+            format!("at most {MAX_DELETE} keys at once"),
+        ));
+    }
+    // only cache keys: Redis holds other data (rate limits, ...) too
+    if let Some(bad) = b
+        .keys
+        .iter()
+        .find(|k| !k.starts_with(PREFIX) || k.contains(char::is_whitespace))
+    {
+        return Err(AdminError::invalid(
+            "keys",
+            format!("{bad:?} is not a cache key (they start with {PREFIX})"),
+        ));
+    }
+    let n = c.delete(&b.keys).await.map_err(unavailable)?;
+    if !b.keys.is_empty() {
+        state.invalidate(&[Changed::CacheEntries(b.keys)]).await;
+    }
+    Ok(ok(&json!({"status": "success", "deleted": n})))
 }

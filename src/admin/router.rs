@@ -3,15 +3,15 @@
 //! router at once; with a database they are stored (`TianjiLLM_Config`, `router_settings`), so
 //! they survive restarts, and other instances sharing Redis reload them.
 
-use http::{Method, Request, Response};
+use http::{Method, Response};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::{AdminError, AdminRoute, ok};
-use crate::auth::{Changed, Principal};
+use super::routes::Live;
+use super::{AdminError, ok};
+use crate::auth::Changed;
 use crate::body::Body;
 use crate::pipeline::parse::read_declared;
-use crate::request_body::RequestBody;
 use crate::router::policy::Fallbacks;
 use crate::state::AppState;
 use crate::store::Query;
@@ -72,14 +72,23 @@ fn fallback_type(query: Option<&str>) -> Result<FallbackType, AdminError> {
     }
 }
 
-/// Serve one of the router routes.
-pub async fn handle(
-    state: &AppState,
-    route: AdminRoute,
-    principal: &Principal,
-    path_key: Option<String>,
-    req: Request<RequestBody>,
-) -> Result<Response<Body>, AdminError> {
+/// A router route's request: changes (any method but GET and HEAD) are for proxy admins only.
+struct Asked<'a> {
+    state: &'a AppState,
+    method: Method,
+    query: Option<String>,
+    body: bytes::Bytes,
+    /// The `{model}` path segment (`/fallback/{model}`).
+    model: String,
+}
+
+async fn asked(live: Live<'_>) -> Result<Asked<'_>, AdminError> {
+    let Live {
+        state,
+        principal,
+        path_key,
+        req,
+    } = live;
     let method = req.method().clone();
     let changes = method != Method::GET && method != Method::HEAD;
     if changes && !principal.is_admin() {
@@ -92,36 +101,54 @@ pub async fn handle(
     let query = req.uri().query().map(str::to_string);
     let (parts, body) = req.into_parts();
     let body = read_declared(&parts.headers, body, state.max_body_bytes).await?;
-    let model = path_key.unwrap_or_default();
-    match (route, method) {
-        (AdminRoute::FallbackCreate, _) => create(state, &body).await,
-        (AdminRoute::FallbackItem, Method::DELETE) => {
-            let t = fallback_type(query.as_deref())?;
-            delete(state, &model, t).await
-        }
-        (AdminRoute::FallbackItem, _) => {
-            let t = fallback_type(query.as_deref())?;
-            let policy = state.router.policy();
-            let list = t
-                .of(&policy)
-                .0
-                .get(&model)
-                .ok_or_else(|| not_found(&model, t))?;
-            Ok(ok(
-                &json!({"model": model, "fallback_models": list, "fallback_type": t.name()}),
-            ))
-        }
-        (AdminRoute::RouterSettings, Method::PATCH) => {
-            let patch: Map<String, Value> = serde_json::from_slice(&body)
-                .map_err(|e| AdminError::invalid("body", format!("a JSON object: {e}")))?;
-            let _guard = state.router.changing.lock().await;
-            let mut overrides = state.router.overrides();
-            overrides.extend(patch);
-            change(state, overrides).await?;
-            settings(state)
-        }
-        _ => settings(state),
+    Ok(Asked {
+        state,
+        method,
+        query,
+        body,
+        model: path_key.unwrap_or_default(),
+    })
+}
+
+/// `POST /fallback`
+pub async fn post_fallback(live: Live<'_>) -> Result<Response<Body>, AdminError> {
+    let a = asked(live).await?;
+    create(a.state, &a.body).await
+}
+
+/// `GET`, `DELETE /fallback/{model}`
+pub async fn fallback(live: Live<'_>) -> Result<Response<Body>, AdminError> {
+    let a = asked(live).await?;
+    let (state, model) = (a.state, a.model);
+    let t = fallback_type(a.query.as_deref())?;
+    if a.method == Method::DELETE {
+        return delete(state, &model, t).await;
     }
+    let policy = state.router.policy();
+    let list = t
+        .of(&policy)
+        .0
+        .get(&model)
+        .ok_or_else(|| not_found(&model, t))?;
+    Ok(ok(
+        &json!({"model": model, "fallback_models": list, "fallback_type": t.name()}),
+    ))
+}
+
+/// `GET`, `PATCH /router/settings`
+pub async fn settings_route(live: Live<'_>) -> Result<Response<Body>, AdminError> {
+    let a = asked(live).await?;
+    let state = a.state;
+    if a.method == Method::PATCH {
+        let patch: Map<String, Value> = serde_json::from_slice(&a.body)
+            .map_err(|e| AdminError::invalid("body", format!("a JSON object: {e}")))?;
+        let _guard = state.router.changing.lock().await;
+        let mut overrides = state.router.overrides();
+        overrides.extend(patch);
+        change(state, overrides).await?;
+        return settings(state);
+    }
+    settings(state)
 }
 
 fn not_found(model: &str, t: FallbackType) -> AdminError {

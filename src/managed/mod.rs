@@ -41,28 +41,6 @@ pub enum At {
     Checkpoints,
 }
 
-impl At {
-    /// Methods a path answers.
-    pub fn allows(self, kind: Kind, m: &Method) -> bool {
-        match self {
-            At::Collection => m == Method::GET || m == Method::POST || m == Method::HEAD,
-            At::Item => {
-                m == Method::GET || m == Method::HEAD || (kind == Kind::File && m == Method::DELETE)
-            }
-            At::Cancel => m == Method::POST,
-            At::Content | At::Events | At::Checkpoints => m == Method::GET || m == Method::HEAD,
-        }
-    }
-    pub fn allowed(self, kind: Kind) -> &'static str {
-        match self {
-            At::Collection => "GET, HEAD, POST",
-            At::Item if kind == Kind::File => "GET, HEAD, DELETE",
-            At::Cancel => "POST",
-            _ => "GET, HEAD",
-        }
-    }
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum ManagedError {
     #[error("Forbidden. This {0} belongs to another user or team.")]

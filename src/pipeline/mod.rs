@@ -1,6 +1,6 @@
-//! The request path. `handle` dispatches by route; LLM calls run their stages in order over one
-//! [`RequestCtx`]: authenticate (and `allowed_routes`) -> read and parse the body -> authorize
-//! (access, model budgets) -> route (pick a deployment) -> rate limits -> budget reservation ->
+//! The request path of an LLM call (`crate::dispatch` routes it here through [`serve`]): its
+//! stages run in order over one [`RequestCtx`]: authenticate (and `allowed_routes`) -> read and
+//! parse the body -> authorize (access, model budgets) -> route (pick a deployment) -> rate limits -> budget reservation ->
 //! cache -> (mock) -> translate -> upstream -> relay -> post (spend). docs/architecture.md
 //! describes each.
 
@@ -11,6 +11,7 @@ pub mod members;
 pub mod mock;
 pub mod multipart;
 mod native;
+pub use native::{count_tokens, gemini_count_tokens};
 pub mod parse;
 pub mod post;
 pub mod probe;
@@ -36,7 +37,6 @@ use crate::body::Body;
 use crate::error::GatewayError;
 use crate::request_body::RequestBody;
 use crate::router::Deployment;
-use crate::routes::Route;
 use crate::state::AppState;
 use crate::upstream::{self, UpstreamError, relay::RelayBody, sse};
 use parse::{Expect, RequestError};
@@ -91,137 +91,25 @@ impl RequestCtx {
     }
 }
 
-/// Serve one HTTP request. Never fails: errors become JSON error responses.
-pub async fn handle(
-    state: Arc<AppState>,
+/// Serve one LLM call (`crate::dispatch` picked the route): its stages over a new
+/// [`RequestCtx`], the answer in the client's format. Never fails: errors become JSON error
+/// responses.
+pub async fn serve(
+    state: &AppState,
     req: Request<RequestBody>,
+    expect: Expect,
+    path_model: Option<String>,
     peer: SocketAddr,
 ) -> Response<Body> {
-    let path = req.uri().path();
-    let Some(m) = state.routes.at(path) else {
-        if let Some((ep, sub)) = crate::passthrough::configured(&state, path) {
-            let sub = sub.to_string();
-            return crate::passthrough::endpoint(&state, ep, &sub, req)
-                .await
-                .unwrap_or_else(GatewayError::into_response);
-        }
-        return GatewayError::NotFound(path.to_string()).into_response();
-    };
-    let mut route = m.route;
-    let method = req.method();
-    // Gemini's v1 API (`POST /v1/models/{model}:generateContent`) shares its prefix with
-    // OpenAI's model lookup
-    if route == Route::ModelInfo
-        && method == http::Method::POST
-        && m.model.is_some_and(|p| p.contains(':'))
-    {
-        route = Route::Gemini;
-    }
-    if !route.allows(method) {
-        return GatewayError::MethodNotAllowed {
-            method: method.to_string(),
-            path: path.to_string(),
-            allowed: route.allowed(),
-        }
-        .into_response();
-    }
-    let path_model = m.model.map(str::to_string);
-    let path_key = m.key.map(str::to_string);
-    let path_rest = m.rest.map(str::to_string);
-    match route {
-        Route::Llm {
-            expect,
-            path_model: from_path,
-        } => {
-            let mut ctx = RequestCtx::new(route_name(expect));
-            let model = if from_path { path_model } else { None };
-            let result = llm(&state, req, expect, model, peer, &mut ctx).await;
-            let mut resp = answer_as_client(&ctx, result).await.unwrap_or_else(|e| {
-                ctx.completion.error = Some(e.to_string());
-                e.into_response_for(ctx.admin)
-            });
-            ctx.completion.status = resp.status().as_u16();
-            respond::decorate(&mut resp, &ctx);
-            resp
-        }
-        Route::Models | Route::ModelInfo => match state
-            .auth
-            .authenticate(req.headers())
-            .await
-            .and_then(|p| crate::auth::access::check_route(&p, path).map(|()| p))
-        {
-            Ok(p) => crate::models_api::respond(&state, &p, path_model.as_deref()),
-            Err(e) => GatewayError::from(e).into_response(),
-        },
-        Route::Admin(a) => crate::admin::handle(&state, a, path_key, req)
-            .await
-            .unwrap_or_else(|e| GatewayError::from(e).into_response()),
-        Route::ResponseItem | Route::ResponseCancel | Route::ResponseInputItems => {
-            use crate::responses::Action;
-            let action = match route {
-                Route::ResponseCancel => Action::Cancel,
-                Route::ResponseInputItems => Action::InputItems,
-                _ if req.method() == http::Method::DELETE => Action::Delete,
-                _ => Action::Get,
-            };
-            let id = path_key.unwrap_or_default();
-            crate::responses::by_id(&state, action, &id, req)
-                .await
-                .unwrap_or_else(GatewayError::into_response)
-        }
-        Route::Gemini => {
-            let rest = path_model.unwrap_or_default();
-            let (model, method) = rest.rsplit_once(':').unwrap_or((rest.as_str(), ""));
-            let expect = match method {
-                "generateContent" => Expect::Gemini { stream: false },
-                "streamGenerateContent" => Expect::Gemini { stream: true },
-                "countTokens" => {
-                    return native::gemini_count_tokens(&state, model, with_query_key(req))
-                        .await
-                        .unwrap_or_else(GatewayError::into_response);
-                }
-                _ => {
-                    return GatewayError::NotFound(format!("/v1beta/models/{rest}"))
-                        .into_response();
-                }
-            };
-            let mut ctx = RequestCtx::new(route_name(expect));
-            let model = Some(model.to_string());
-            let result = llm(&state, with_query_key(req), expect, model, peer, &mut ctx).await;
-            let mut resp = answer_as_client(&ctx, result).await.unwrap_or_else(|e| {
-                ctx.completion.error = Some(e.to_string());
-                e.into_response_for(ctx.admin)
-            });
-            ctx.completion.status = resp.status().as_u16();
-            respond::decorate(&mut resp, &ctx);
-            resp
-        }
-        Route::CountTokens => native::count_tokens(&state, req)
-            .await
-            .unwrap_or_else(GatewayError::into_response),
-        Route::Search => crate::search::search(&state, path_model, req)
-            .await
-            .unwrap_or_else(GatewayError::into_response),
-        Route::SearchTools => crate::search::list(&state, req)
-            .await
-            .unwrap_or_else(GatewayError::into_response),
-        Route::PassThrough(prefix) => {
-            let rest = path_rest.unwrap_or_default();
-            crate::passthrough::handle(&state, prefix, &rest, with_query_key(req))
-                .await
-                .unwrap_or_else(GatewayError::into_response)
-        }
-        Route::Managed(kind, at) => crate::managed::handle(&state, kind, at, path_key, req)
-            .await
-            .unwrap_or_else(GatewayError::into_response),
-        Route::Health | Route::HealthHistory => {
-            crate::health::deployments(&state, route == Route::Health, req)
-                .await
-                .unwrap_or_else(GatewayError::into_response)
-        }
-        Route::Liveliness => crate::health::liveliness(),
-        Route::Readiness => crate::health::readiness(&state).await,
-    }
+    let mut ctx = RequestCtx::new(route_name(expect));
+    let result = llm(state, req, expect, path_model, peer, &mut ctx).await;
+    let mut resp = answer_as_client(&ctx, result).await.unwrap_or_else(|e| {
+        ctx.completion.error = Some(e.to_string());
+        e.into_response_for(ctx.admin)
+    });
+    ctx.completion.status = resp.status().as_u16();
+    respond::decorate(&mut resp, &ctx);
+    resp
 }
 
 /// A whole answer translated into the client's format (Anthropic, Gemini) when it is not
@@ -237,21 +125,6 @@ async fn answer_as_client(
         }
         (_, r) => r,
     }
-}
-
-/// Gemini clients may put their key in `?key=`: moved to `x-goog-api-key` when no key header
-/// is present, so authentication reads it like any other.
-pub fn with_query_key(mut req: Request<RequestBody>) -> Request<RequestBody> {
-    if crate::auth::presented_key(req.headers())
-        .ok()
-        .flatten()
-        .is_none()
-        && let Some(k) = query_param(req.uri().query(), "key")
-        && let Ok(v) = http::HeaderValue::from_str(&k)
-    {
-        req.headers_mut().insert("x-goog-api-key", v);
-    }
-    req
 }
 
 fn route_name(e: Expect) -> &'static str {

@@ -1,0 +1,100 @@
+//! The gateway's routes but the management API's (those are in `crate::admin::routes`): each
+//! declared once, on one line, with all its paths, its methods, a one-line description and the
+//! [`Route`] that `crate::dispatch` serves it with. LLM routes answer with and without `/v1`;
+//! the Azure aliases take the model from the path.
+
+use super::{Methods, Route};
+use crate::managed::{At, Kind};
+use crate::pipeline::parse::Expect::{self, *};
+
+/// One route.
+#[derive(Debug)]
+pub struct Endpoint {
+    /// Every path it answers. `{provider}` stands for each prefix of
+    /// `crate::passthrough::PROVIDERS`.
+    pub paths: &'static [&'static str],
+    pub methods: Methods,
+    /// What it does, in one line.
+    pub about: &'static str,
+    pub route: Route,
+}
+
+/// An LLM call with the model in the body.
+const fn llm(expect: Expect) -> Route {
+    Route::Llm {
+        expect,
+        path_model: false,
+    }
+}
+
+/// An LLM call with the model in the path (Azure's paths).
+const fn azure(expect: Expect) -> Route {
+    Route::Llm {
+        expect,
+        path_model: true,
+    }
+}
+
+/// `[paths] METHOD|METHOD "about" => route;`, one route a line.
+macro_rules! table {
+    ($( [$($path:literal),+ $(,)?] $($m:ident)|+ $about:literal => $route:expr; )*) => {
+        &[$(
+            Endpoint {
+                paths: &[$($path),+],
+                methods: Methods::NONE$(.or(Methods::$m))+,
+                about: $about,
+                route: $route,
+            },
+        )*]
+    };
+}
+
+/// Every route but the management API's.
+pub static ENDPOINTS: &[Endpoint] = table! {
+    ["/v1/chat/completions", "/chat/completions"] POST "Chat completions (OpenAI's format)" => llm(Chat);
+    ["/v1/engines/{model}/chat/completions", "/engines/{model}/chat/completions", "/openai/deployments/{model}/chat/completions"] POST "Chat completions, the model in the path (Azure)" => azure(Chat);
+    ["/v1/completions", "/completions"] POST "Text completions" => llm(Completion);
+    ["/v1/engines/{model}/completions", "/engines/{model}/completions", "/openai/deployments/{model}/completions"] POST "Text completions, the model in the path (Azure)" => azure(Completion);
+    ["/v1/embeddings", "/embeddings"] POST "Embeddings" => llm(Embedding);
+    ["/v1/engines/{model}/embeddings", "/engines/{model}/embeddings", "/openai/deployments/{model}/embeddings"] POST "Embeddings, the model in the path (Azure)" => azure(Embedding);
+    ["/v1/responses", "/responses"] POST "Create a response (OpenAI Responses API)" => llm(Responses);
+    ["/v1/responses/{id}", "/responses/{id}"] GET|DELETE "Get or delete a stored response" => Route::ResponseItem;
+    ["/v1/responses/{id}/cancel", "/responses/{id}/cancel"] POST "Cancel a background response" => Route::ResponseCancel;
+    ["/v1/responses/{id}/input_items", "/responses/{id}/input_items"] GET "A response's input items" => Route::ResponseInputItems;
+    ["/v1/messages", "/messages"] POST "Anthropic Messages" => llm(Messages);
+    ["/v1/messages/count_tokens", "/messages/count_tokens"] POST "Count the tokens of an Anthropic Messages request" => Route::CountTokens;
+    ["/v1beta/models/{*model}"] POST "Gemini's API: {model}:generateContent, :streamGenerateContent, :countTokens" => Route::Gemini;
+    ["/v1/images/generations", "/images/generations"] POST "Image generation" => llm(ImageGeneration);
+    ["/openai/deployments/{model}/images/generations"] POST "Image generation, the model in the path (Azure)" => azure(ImageGeneration);
+    ["/v1/images/edits", "/images/edits"] POST "Image edits (multipart upload)" => llm(ImageEdit);
+    ["/openai/deployments/{model}/images/edits"] POST "Image edits, the model in the path (Azure)" => azure(ImageEdit);
+    ["/v1/images/variations", "/images/variations"] POST "Image variations (multipart upload)" => llm(ImageVariation);
+    ["/v1/audio/speech", "/audio/speech"] POST "Text to speech" => llm(Speech);
+    ["/openai/deployments/{model}/audio/speech"] POST "Text to speech, the model in the path (Azure)" => azure(Speech);
+    ["/v1/audio/transcriptions", "/audio/transcriptions"] POST "Speech to text (multipart upload)" => llm(Transcription);
+    ["/openai/deployments/{model}/audio/transcriptions"] POST "Speech to text, the model in the path (Azure)" => azure(Transcription);
+    ["/v1/audio/translations", "/audio/translations"] POST "Speech to English text (multipart upload)" => llm(Translation);
+    ["/openai/deployments/{model}/audio/translations"] POST "Speech to English text, the model in the path (Azure)" => azure(Translation);
+    ["/v1/moderations", "/moderations"] POST "Moderation" => llm(Moderation);
+    ["/v1/rerank", "/rerank", "/v2/rerank"] POST "Rerank documents" => llm(Rerank);
+    ["/v1/search", "/search", "/v1/search/{model}", "/search/{model}"] POST "Web search through a configured search tool" => Route::Search;
+    ["/v1/search/tools", "/search/tools"] GET "List the search tools" => Route::SearchTools;
+    ["/v1/files", "/files"] GET|POST "Upload a file to a provider, list files" => Route::Managed(Kind::File, At::Collection);
+    ["/v1/files/{id}", "/files/{id}"] GET|DELETE "Get or delete a file" => Route::Managed(Kind::File, At::Item);
+    ["/v1/files/{id}/content", "/files/{id}/content"] GET "A file's content" => Route::Managed(Kind::File, At::Content);
+    ["/v1/batches", "/batches"] GET|POST "Create a batch (batch rate limits), list batches" => Route::Managed(Kind::Batch, At::Collection);
+    ["/v1/batches/{id}", "/batches/{id}"] GET "Get a batch" => Route::Managed(Kind::Batch, At::Item);
+    ["/v1/batches/{id}/cancel", "/batches/{id}/cancel"] POST "Cancel a batch" => Route::Managed(Kind::Batch, At::Cancel);
+    ["/v1/fine_tuning/jobs", "/fine_tuning/jobs"] GET|POST "Create a fine-tuning job, list jobs" => Route::Managed(Kind::FineTune, At::Collection);
+    ["/v1/fine_tuning/jobs/{id}", "/fine_tuning/jobs/{id}"] GET "Get a fine-tuning job" => Route::Managed(Kind::FineTune, At::Item);
+    ["/v1/fine_tuning/jobs/{id}/cancel", "/fine_tuning/jobs/{id}/cancel"] POST "Cancel a fine-tuning job" => Route::Managed(Kind::FineTune, At::Cancel);
+    ["/v1/fine_tuning/jobs/{id}/events", "/fine_tuning/jobs/{id}/events"] GET "A fine-tuning job's events" => Route::Managed(Kind::FineTune, At::Events);
+    ["/v1/fine_tuning/jobs/{id}/checkpoints", "/fine_tuning/jobs/{id}/checkpoints"] GET "A fine-tuning job's checkpoints" => Route::Managed(Kind::FineTune, At::Checkpoints);
+    ["/v1/models", "/models"] GET "List the model groups the caller may use" => Route::Models;
+    ["/v1/models/{*model}", "/models/{*model}"] GET "One model group (POST {model}:generateContent is Gemini's v1 API)" => Route::ModelInfo;
+    ["/{provider}/{*path}"] ANY "Provider pass-through: the provider's own API, with the gateway's keys and spend" => Route::PassThrough;
+    ["/health/liveliness", "/health/liveness"] GET "Liveness probe" => Route::Liveliness;
+    ["/health/readiness"] GET "Readiness probe (database, cache)" => Route::Readiness;
+    ["/health"] GET "Check every deployment now (viewers)" => Route::Health;
+    ["/health/history"] GET "Stored deployment health checks (viewers)" => Route::HealthHistory;
+};
