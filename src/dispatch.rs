@@ -5,7 +5,7 @@
 //! still be configured pass-through endpoints; else 404.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use http::{Request, Response};
 
@@ -13,8 +13,21 @@ use crate::body::Body;
 use crate::error::GatewayError;
 use crate::pipeline::parse::Expect;
 use crate::request_body::RequestBody;
-use crate::routes::Route;
+use crate::routes::{Route, RouteTable, RouteTableError};
 use crate::state::AppState;
+
+/// The route table, built once: by [`init`] at startup (so a broken table stops the gateway
+/// there), else on first use.
+static ROUTES: OnceLock<RouteTable> = OnceLock::new();
+
+/// Build the route table, once.
+pub fn init() -> Result<&'static RouteTable, RouteTableError> {
+    if let Some(t) = ROUTES.get() {
+        return Ok(t);
+    }
+    let t = RouteTable::new()?;
+    Ok(ROUTES.get_or_init(|| t))
+}
 
 /// Serve one HTTP request. Never fails: errors become JSON error responses.
 pub async fn handle(
@@ -23,7 +36,11 @@ pub async fn handle(
     peer: SocketAddr,
 ) -> Response<Body> {
     let path = req.uri().path();
-    let Some(m) = state.routes.at(path) else {
+    let table = match init() {
+        Ok(t) => t,
+        Err(e) => return GatewayError::Internal(e.to_string()).into_response(),
+    };
+    let Some(m) = table.at(path) else {
         if let Some((ep, sub)) = crate::passthrough::configured(&state, path) {
             let sub = sub.to_string();
             return crate::passthrough::endpoint(&state, ep, &sub, req)

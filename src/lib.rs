@@ -55,6 +55,8 @@ pub enum StartError {
     State(#[from] StateError),
     #[error(transparent)]
     Tls(#[from] server::TlsError),
+    #[error(transparent)]
+    Routes(#[from] routes::RouteTableError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: String,
@@ -68,6 +70,7 @@ impl StartError {
     pub fn is_config(&self) -> bool {
         match self {
             StartError::Config(_) | StartError::Tls(_) => true,
+            StartError::Routes(_) => false,
             StartError::State(e) => e.is_config(),
             StartError::Bind { .. } => false,
         }
@@ -93,6 +96,7 @@ pub async fn prepare(loaded: &Loaded) -> Result<Prepared, StartError> {
 
 /// [`prepare`], optionally without connecting to the database (`--check-config`).
 pub async fn prepare_with(loaded: &Loaded, connect_database: bool) -> Result<Prepared, StartError> {
+    dispatch::init()?;
     let state = Arc::new(AppState::build_with(loaded, connect_database).await?);
     if let Some(bus) = state.bus.clone() {
         bus.listen(Arc::downgrade(&state));

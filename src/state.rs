@@ -10,7 +10,6 @@ use crate::auth::{Authenticator, Changed};
 use crate::config::{Config, Env, Loaded, ModelEntry};
 use crate::providers::{Catalog, CatalogError};
 use crate::router::{ModelTable, TableError};
-use crate::routes::{RouteTable, RouteTableError};
 use crate::spend::{DEFAULT_EVERY_SECS, Spend, SpendOptions};
 use crate::store::{Store, StoreError, StoreOptions};
 use crate::upstream::{HttpClient, build_client};
@@ -65,8 +64,6 @@ pub enum StateError {
     Catalog(#[from] CatalogError),
     #[error(transparent)]
     Models(#[from] TableError),
-    #[error(transparent)]
-    Routes(#[from] RouteTableError),
     #[error("TLS client setup: {0}")]
     Tls(#[from] rustls::Error),
     #[error(transparent)]
@@ -96,10 +93,7 @@ impl StateError {
             | StateError::Cache(_)
             | StateError::Redis { .. } => true,
             StateError::Store(e) => matches!(e, StoreError::Config(_)),
-            StateError::Catalog(_)
-            | StateError::Routes(_)
-            | StateError::Tls(_)
-            | StateError::Secret(_) => false,
+            StateError::Catalog(_) | StateError::Tls(_) | StateError::Secret(_) => false,
         }
     }
 }
@@ -118,7 +112,6 @@ pub struct AppState {
     pub bus: Option<Arc<Bus>>,
     pub auth: Authenticator,
     pub client: HttpClient,
-    pub routes: RouteTable,
     pub max_body_bytes: usize,
     pub catalog: Arc<Catalog>,
     /// PostgreSQL, when `database_url` (or `DATABASE_URL`) is set.
@@ -348,7 +341,6 @@ impl AppState {
             bus,
             auth,
             client: build_client()?,
-            routes: RouteTable::new()?,
             max_body_bytes: (mb * 1024.0 * 1024.0) as usize,
             catalog,
             store,
