@@ -90,7 +90,7 @@ pub async fn handle(
             .await
             .unwrap_or_else(|e| GatewayError::from(e).into_response()),
         Route::ResponseItem | Route::ResponseCancel | Route::ResponseInputItems => {
-            use crate::responses::Action;
+            use crate::managed::responses::Action;
             let action = match route {
                 Route::ResponseCancel => Action::Cancel,
                 Route::ResponseInputItems => Action::InputItems,
@@ -98,7 +98,7 @@ pub async fn handle(
                 _ => Action::Get,
             };
             let id = path_key.unwrap_or_default();
-            crate::responses::by_id(&state, action, &id, req)
+            crate::managed::responses::by_id(&state, action, &id, req)
                 .await
                 .unwrap_or_else(GatewayError::into_response)
         }

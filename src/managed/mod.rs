@@ -7,6 +7,7 @@
 
 pub mod batches;
 pub mod ids;
+pub mod responses;
 
 use std::sync::Arc;
 

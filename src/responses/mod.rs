@@ -1,6 +1,6 @@
-//! The Responses API beyond create (which runs the LLM pipeline): get, delete, cancel and
-//! input items of a response by id, and response-ID security for all of them
-//! (`general_settings.disable_responses_id_security`, `allow_unmanaged_response_ids`).
+//! Response-ID security for the Responses API (`general_settings.disable_responses_id_security`,
+//! `allow_unmanaged_response_ids`): create runs the LLM pipeline, get, delete, cancel and input
+//! items by id are served by `crate::managed::responses`.
 //!
 //! Ids handed to clients are sealed ([`ids`]) with the caller's user and team and the
 //! deployment that holds the response, so a later call goes back to that deployment and only
@@ -9,15 +9,10 @@
 pub mod ids;
 
 use bytes::Bytes;
-use http::{Method, Request, Response, StatusCode};
+use http::StatusCode;
 use serde_json::Value;
 
 use crate::auth::Principal;
-use crate::body::Body;
-use crate::error::GatewayError;
-use crate::request_body::RequestBody;
-use crate::state::AppState;
-use crate::upstream;
 use ids::{Owned, Sealer};
 
 const DISABLE_HINT: &str = "To disable this security feature, set general_settings::disable_responses_id_security to True in the config.yaml file.";
@@ -214,76 +209,4 @@ impl EventSealer {
         }
         Bytes::from(out)
     }
-}
-
-/// What is asked of a response by id.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
-    Get,
-    Delete,
-    Cancel,
-    InputItems,
-}
-
-/// `GET|DELETE /v1/responses/{id}`, `POST /v1/responses/{id}/cancel`,
-/// `GET /v1/responses/{id}/input_items`.
-pub async fn by_id(
-    state: &AppState,
-    action: Action,
-    id: &str,
-    req: Request<RequestBody>,
-) -> Result<Response<Body>, GatewayError> {
-    let principal = state.auth.authenticate(req.headers()).await?;
-    crate::auth::access::check_route(&principal, req.uri().path())?;
-    let (raw, model_id) = state.response_ids.check(id, &principal)?;
-    let table = state.models.load_full();
-    let hint = req
-        .headers()
-        .get("x-tianji-model")
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string)
-        .or_else(|| crate::pipeline::query_param(req.uri().query(), "model"));
-    let dep = match (&model_id, hint) {
-        (Some(m), _) => table.deployments().find(|d| &d.id == m).cloned(),
-        (None, Some(model)) => table.resolve(&model).ok().map(|r| r.pick().clone()),
-        (None, None) => None,
-    }
-    .ok_or_else(|| ResponsesError::NoDeployment(id.to_string()))?;
-    let (method, suffix) = match action {
-        Action::Get => (Method::GET, format!("/responses/{raw}")),
-        Action::Delete => (Method::DELETE, format!("/responses/{raw}")),
-        Action::Cancel => (Method::POST, format!("/responses/{raw}/cancel")),
-        Action::InputItems => (Method::GET, format!("/responses/{raw}/input_items")),
-    };
-    let query = req
-        .uri()
-        .query()
-        .map(|q| {
-            q.split('&')
-                .filter(|p| !p.starts_with("model="))
-                .collect::<Vec<_>>()
-                .join("&")
-        })
-        .filter(|q| !q.is_empty());
-    let uri = dep
-        .uri(&match query {
-            Some(q) => format!("{suffix}?{q}"),
-            None => suffix,
-        })
-        .ok_or_else(|| ResponsesError::Unsupported(dep.id.clone()))?;
-    let body = if method == Method::POST {
-        vec![Bytes::from_static(b"{}")]
-    } else {
-        Vec::new()
-    };
-    let resp = upstream::send(&state.client, &dep, method, &uri, &body, false).await?;
-    let (head, bytes) = upstream::ok_body(resp).await?;
-    let bytes = match action {
-        Action::InputItems => bytes,
-        _ => state
-            .response_ids
-            .seal_body(&bytes, &principal, &dep.id)
-            .unwrap_or(bytes),
-    };
-    Ok(crate::error::json_response(head.status, bytes))
 }
