@@ -14,7 +14,7 @@ use super::admin_keys::call;
 use super::limits::{admin, new_key};
 use crate::common::db::TestDb;
 use crate::common::mock_upstream::{MockUpstream, Recorded, Reply, chat_completion, default_reply};
-use crate::common::{MASTER_KEY, Resp, TestGateway, send, stream};
+use crate::common::{MASTER_KEY, Resp, TestGateway, eventually_async, send, stream};
 
 fn shared_redis() -> String {
     std::env::var("TIANJI_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
@@ -176,6 +176,7 @@ async fn hits_misses_ttl_and_per_request_controls() {
     short["cache"] = json!({"ttl": 1});
     assert!(!hit(&chat(&gw, &short).await));
     assert!(hit(&chat(&gw, &ask("short lived")).await));
+    // a TTL: the entry's 1 s must really pass
     tokio::time::sleep(Duration::from_millis(1300)).await;
     assert!(!hit(&chat(&gw, &ask("short lived")).await));
     assert_eq!(up.requests().len(), 10);
@@ -187,7 +188,8 @@ async fn hits_misses_ttl_and_per_request_controls() {
         .unwrap();
     assert!(pttl > 0 && pttl <= 1000, "{pttl}");
 
-    // s-maxage: an older entry is not accepted (and a fresh answer replaces it)
+    // s-maxage: an older entry is not accepted (and a fresh answer replaces it); a window: the
+    // "hello" entry must really become older than 1 s
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let mut young = ask("hello");
     young["cache"] = json!({"s-maxage": 1});
@@ -511,9 +513,43 @@ async fn semantic_cache_hits_above_the_threshold_and_misses_below() {
     assert!(hit(&chat(&gw, &img).await));
     assert_eq!(chats(), 4);
 
-    // a second gateway on the same Redis finds the vectors there
+    // a second gateway on the same Redis finds the vectors there, once the first one's writes
+    // (which run beside its answers) have landed: the vector in its partition, the answer
+    let key = key_of(&first);
+    let partitions = format!("tianji:cache:{ns}:semantic:*");
+    let rc = redis_conn().await;
+    let landed = eventually_async(Duration::from_secs(10), || {
+        let (mut rc, key, partitions) = (rc.clone(), key.clone(), partitions.clone());
+        async move {
+            let names: Vec<String> = redis::cmd("KEYS")
+                .arg(&partitions)
+                .query_async(&mut rc)
+                .await
+                .unwrap();
+            let mut indexed = false;
+            for name in names {
+                let there: bool = redis::cmd("HEXISTS")
+                    .arg(&name)
+                    .arg(&key)
+                    .query_async(&mut rc)
+                    .await
+                    .unwrap();
+                indexed |= there;
+            }
+            let stored: bool = redis::cmd("EXISTS")
+                .arg(&key)
+                .query_async(&mut rc)
+                .await
+                .unwrap();
+            indexed && stored
+        }
+    })
+    .await;
+    assert!(
+        landed,
+        "the first answer and its vector never reached Redis"
+    );
     let gw2 = TestGateway::start(&config(&up, &semantic, "")).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(hit(&chat(&gw2, &ask("What is the capital of FRANCE")).await));
     assert_eq!(chats(), 4);
 }

@@ -16,7 +16,9 @@ use crate::common::mock_upstream::{
     MockUpstream, Recorded, Reply, chat_stream_events, default_reply,
 };
 use crate::common::redis::TempRedis;
-use crate::common::{GatewayProcess, MASTER_KEY, Resp, TestGateway, client, send};
+use crate::common::{
+    GatewayProcess, MASTER_KEY, Resp, TestGateway, client, eventually_async, send,
+};
 
 use super::admin_keys::call;
 
@@ -206,8 +208,30 @@ async fn token_limits_reserve_then_reconcile() {
         Some((100 - estimate).to_string().as_str())
     );
     assert_eq!(r.header("x-ratelimit-api_key-limit-tokens"), Some("100"));
-    // the release (with the real usage) runs after the response: give it a moment
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // the release (with the real usage) runs after the response: wait until the key's token
+    // counter holds the real usage instead of the estimate
+    let counter = format!(
+        "tianji:{{rl}}:api_key:{}:tokens",
+        tianji::auth::token_hex(&key)
+    );
+    let rc = redis::Client::open(shared_redis())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let reconciled = eventually_async(Duration::from_secs(10), || {
+        let (mut rc, counter) = (rc.clone(), counter.clone());
+        async move {
+            let n: Option<u64> = redis::cmd("GET")
+                .arg(&counter)
+                .query_async(&mut rc)
+                .await
+                .unwrap();
+            n == Some(12)
+        }
+    })
+    .await;
+    assert!(reconciled, "the real usage never replaced the reservation");
     let r = chat(&gw, &key, &small).await;
     assert_eq!(r.status, 200, "{}", r.text());
     let seen = r

@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use crate::common::db::TestDb;
 use crate::common::mock_upstream::{MockUpstream, Recorded, Reply, default_reply};
-use crate::common::{MASTER_KEY, Resp, TestGateway, send};
+use crate::common::{MASTER_KEY, Resp, TestGateway, eventually, eventually_async, send};
 
 use super::admin_keys::call;
 
@@ -595,11 +595,40 @@ async fn live_spend_is_shared_through_redis() {
         assert!(on_a < 10);
     }
     assert_eq!(on_a, 3);
-    tokio::time::sleep(Duration::from_millis(1500)).await; // a's costs reach Redis
+    // a's costs reach Redis (its next sync round)
+    let token = tianji::auth::token_hex(key);
+    let total = format!("tianji:{{spend}}:key:{token}");
+    let rc = redis::Client::open(redis.as_str())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let shared = eventually_async(Duration::from_secs(10), || {
+        let (mut rc, total) = (rc.clone(), total.clone());
+        async move {
+            let v: Option<f64> = redis::cmd("GET")
+                .arg(&total)
+                .query_async(&mut rc)
+                .await
+                .unwrap();
+            v.is_some_and(|v| (v - 3.0 * one).abs() < 1e-9)
+        }
+    })
+    .await;
+    assert!(shared, "a's costs never reached Redis");
     // b has not seen the key yet: its first request is admitted, then it learns the shared total
     // (on its own it would admit two more)
     assert_eq!(chat_as(&b, key, body.clone()).await.status, 200);
-    tokio::time::sleep(Duration::from_millis(1500)).await; // b's sync round
+    // b's sync round: its view becomes the shared total
+    let account = tianji::spend::ledger::Account::Key(token);
+    let ledger = b.gw.state().spend.ledger.clone();
+    let learned = eventually(Duration::from_secs(10), || {
+        ledger
+            .get(&account)
+            .is_some_and(|(spend, _)| (spend - 4.0 * one).abs() < 1e-9)
+    })
+    .await;
+    assert!(learned, "b never learned the shared total");
     let e = chat_as(&b, key, body.clone()).await.assert_error(429);
     let msg = e["error"]["message"].as_str().unwrap();
     let current: f64 = msg
