@@ -275,19 +275,18 @@ async fn two_gateways_share_the_redis_tier_and_deletions_reach_both() {
     // the write to Redis runs beside the answer: wait for it
     let key = key_of(&first);
     let mut r = redis_conn().await;
-    let mut stored = false;
-    for _ in 0..100 {
-        let n: i64 = redis::cmd("EXISTS")
-            .arg(&key)
-            .query_async(&mut r)
-            .await
-            .unwrap();
-        if n == 1 {
-            stored = true;
-            break;
+    let stored = eventually_async(Duration::from_secs(10), || {
+        let (mut r, key) = (r.clone(), key.clone());
+        async move {
+            let n: i64 = redis::cmd("EXISTS")
+                .arg(&key)
+                .query_async(&mut r)
+                .await
+                .unwrap();
+            n == 1
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    })
+    .await;
     assert!(stored, "the entry never reached Redis");
     let from_b = chat(&b, &ask("shared")).await;
     assert!(hit(&from_b));
@@ -306,14 +305,10 @@ async fn two_gateways_share_the_redis_tier_and_deletions_reach_both() {
     .await;
     assert_eq!(del.status, 200, "{}", del.text());
     assert_eq!(del.json()["status"], "success");
-    let mut gone = false;
-    for _ in 0..100 {
-        if !hit(&chat_h(&b, &ask("shared"), &[("cache-control", "no-store")]).await) {
-            gone = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let gone = eventually_async(Duration::from_secs(10), || async {
+        !hit(&chat_h(&b, &ask("shared"), &[("cache-control", "no-store")]).await)
+    })
+    .await;
     assert!(
         gone,
         "b still answered from its own tier after the deletion"
@@ -330,14 +325,10 @@ async fn two_gateways_share_the_redis_tier_and_deletions_reach_both() {
         .await
         .unwrap();
     assert!(keys.is_empty(), "{keys:?}");
-    let mut flushed = false;
-    for _ in 0..100 {
-        if !hit(&chat_h(&a, &ask("flushed"), &[("cache-control", "no-store")]).await) {
-            flushed = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let flushed = eventually_async(Duration::from_secs(10), || async {
+        !hit(&chat_h(&a, &ask("flushed"), &[("cache-control", "no-store")]).await)
+    })
+    .await;
     assert!(flushed);
 }
 
@@ -587,25 +578,19 @@ async fn teams_do_not_share_entries_and_hits_are_logged_at_no_cost() {
     // SpendLogs: hits say so, carry the tokens of the original call and cost nothing; the
     // key's spend only grew by the calls made
     let c = db.client().await;
-    let mut rows = Vec::new();
-    let logged = {
-        let mut ok = false;
-        for _ in 0..100 {
-            rows = c
-                .query(
-                    "SELECT \"cache_hit\", \"cache_key\", \"spend\", \"total_tokens\" FROM \"TianjiLLM_SpendLogs\" ORDER BY \"startTime\"",
-                    &[],
-                )
-                .await
-                .unwrap();
-            if rows.len() == 6 {
-                ok = true;
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        ok
+    let read = || async {
+        c.query(
+            "SELECT \"cache_hit\", \"cache_key\", \"spend\", \"total_tokens\" FROM \"TianjiLLM_SpendLogs\" ORDER BY \"startTime\"",
+            &[],
+        )
+        .await
+        .unwrap()
     };
+    let logged = eventually_async(Duration::from_secs(10), || async {
+        read().await.len() == 6
+    })
+    .await;
+    let rows = read().await;
     assert!(logged, "{} rows", rows.len());
     let hits: Vec<&tokio_postgres::Row> = rows
         .iter()

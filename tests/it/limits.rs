@@ -102,13 +102,11 @@ async fn slots_in_redis(redis: &str, key: &str) -> usize {
 }
 
 async fn wait_no_slots(redis: &str, key: &str) {
-    for _ in 0..100 {
-        if slots_in_redis(redis, key).await == 0 {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("parallel slots of the key were never freed");
+    let freed = eventually_async(Duration::from_secs(10), || async {
+        slots_in_redis(redis, key).await == 0
+    })
+    .await;
+    assert!(freed, "parallel slots of the key were never freed");
 }
 
 #[tokio::test]
@@ -491,11 +489,11 @@ async fn redis_outage_falls_back_per_instance_then_recovers() {
     // so the window that spans the outage stays full, now in Redis
     redis.up().await;
     for g in [&gw, &closed] {
-        let end = std::time::Instant::now() + Duration::from_secs(20);
-        while readiness(g).await["rate_limits"]["mode"] != "redis" {
-            assert!(std::time::Instant::now() < end, "never back on Redis");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let back = eventually_async(Duration::from_secs(20), || async {
+            readiness(g).await["rate_limits"]["mode"] == "redis"
+        })
+        .await;
+        assert!(back, "never back on Redis");
     }
     let counter = format!("tianji:{{rl}}:deployment:{dep}:requests");
     let mut conn = redis

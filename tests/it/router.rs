@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use crate::common::db::TestDb;
 use crate::common::mock_upstream::{MockUpstream, Recorded, Reply, default_reply};
-use crate::common::{MASTER_KEY, Resp, TestGateway, eventually, send, stream};
+use crate::common::{MASTER_KEY, Resp, TestGateway, eventually, eventually_async, send, stream};
 
 fn failing() -> Reply {
     Reply::status(
@@ -512,20 +512,17 @@ async fn health_checks_are_stored_and_run_in_the_background() {
         db.url
     );
     let gw = TestGateway::start(&yaml).await;
-    let mut background = 0;
-    for _ in 0..100 {
+    let repeated = eventually_async(Duration::from_secs(20), || async {
         let r = gw.get("/health/history?model=m").await;
         let rows = r.json()["health_checks"].as_array().unwrap().clone();
-        background = rows
+        let background = rows
             .iter()
             .filter(|h| h["checked_by"] == "background_health_check")
             .count();
-        if background >= 2 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(background >= 2, "background checks did not repeat");
+        background >= 2
+    })
+    .await;
+    assert!(repeated, "background checks did not repeat");
     let calls = good.requests().len();
     let r = gw.get("/health").await;
     assert_eq!(r.json()["healthy_count"], 2, "{}", r.text());

@@ -72,13 +72,11 @@ async fn count(db: &TestDb, table: &str) -> i64 {
 }
 
 async fn wait_rows(db: &TestDb, n: i64) {
-    for _ in 0..250 {
-        if count(db, "TianjiLLM_SpendLogs").await >= n {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("SpendLogs never reached {n} rows");
+    let written = eventually_async(Duration::from_secs(10), || async {
+        count(db, "TianjiLLM_SpendLogs").await >= n
+    })
+    .await;
+    assert!(written, "SpendLogs never reached {n} rows");
 }
 
 async fn spend_of(db: &TestDb, table: &str, col: &str, id: &str) -> f64 {
@@ -531,14 +529,10 @@ async fn budgets_reset_on_schedule() {
     assert_eq!(e["error"]["type"], "budget_exceeded");
     wait_rows(&db, 2).await;
     // within a few scheduler runs the key's period ends, its spend goes back to 0, and it works
-    let mut back = false;
-    for _ in 0..100 {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        if chat_as(&gw, key, body.clone()).await.status == 200 {
-            back = true;
-            break;
-        }
-    }
+    let back = eventually_async(Duration::from_secs(10), || async {
+        chat_as(&gw, key, body.clone()).await.status == 200
+    })
+    .await;
     assert!(back, "the key's budget never reset");
     let r = rows(
         &db,
@@ -547,9 +541,7 @@ async fn budgets_reset_on_schedule() {
     .await;
     assert!(r[0].get::<_, bool>(0));
     // the team's own period (2s) resets its spend too
-    let mut team_reset = false;
-    for _ in 0..100 {
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    let team_reset = eventually_async(Duration::from_secs(10), || async {
         let s = spend_of(
             &db,
             "TianjiLLM_TeamTable",
@@ -557,11 +549,9 @@ async fn budgets_reset_on_schedule() {
             team["team_id"].as_str().unwrap(),
         )
         .await;
-        if s < 2.0 * one {
-            team_reset = true;
-            break;
-        }
-    }
+        s < 2.0 * one
+    })
+    .await;
     assert!(team_reset, "the team's budget never reset");
     gw.gw.shutdown().await;
 }

@@ -15,7 +15,7 @@ use tokio::net::TcpStream;
 
 use crate::common::db::TestDb;
 use crate::common::mock_upstream::MockUpstream;
-use crate::common::{MASTER_KEY, TestGateway, eventually};
+use crate::common::{MASTER_KEY, TestGateway, eventually, eventually_async};
 
 /// Longest a trickled request may stay open in these tests (the timeout is 1 s).
 const CUT_WITHIN: Duration = Duration::from_secs(10);
@@ -282,14 +282,10 @@ async fn connections_beyond_the_per_address_cap_are_refused() {
     drop(tx);
     task.abort();
     let _ = task.await;
-    let mut served = false;
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !served && Instant::now() < deadline {
+    let served = eventually_async(Duration::from_secs(5), || async {
         let (mut tx, _task) = connect(addr).await;
-        served = liveness(&mut tx).await == Ok(200);
-        if !served {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
+        liveness(&mut tx).await == Ok(200)
+    })
+    .await;
     assert!(served, "the freed place was not given to a new connection");
 }
