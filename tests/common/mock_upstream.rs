@@ -214,10 +214,12 @@ async fn render(
     loop {
         match reply {
             Reply::Delay(d, inner) => {
+                // the mock's pace: a slow upstream
                 tokio::time::sleep(d).await;
                 reply = *inner;
             }
             Reply::Hang => {
+                // an upstream that never answers
                 tokio::time::sleep(Duration::from_secs(3600)).await;
                 return Err(std::io::Error::other("hang"));
             }
@@ -259,6 +261,7 @@ async fn render(
                     let n = events.len();
                     for (i, ev) in events.into_iter().enumerate() {
                         if i > 0 {
+                            // the mock's pace: one event every `gap`
                             tokio::time::sleep(gap).await;
                         }
                         if tx.send(Ok(Frame::data(Bytes::from(ev)))).await.is_err() {

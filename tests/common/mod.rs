@@ -171,6 +171,9 @@ pub async fn stream(url: &str, body: &str) -> Streamed {
     }
 }
 
+/// How often [`eventually`] and [`eventually_async`] look at their condition again.
+pub const POLL: Duration = Duration::from_millis(20);
+
 /// Poll `f` until it holds or `timeout` passes.
 pub async fn eventually(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
     let end = Instant::now() + timeout;
@@ -178,9 +181,28 @@ pub async fn eventually(timeout: Duration, mut f: impl FnMut() -> bool) -> bool 
         if f() {
             return true;
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        tokio::time::sleep(POLL).await;
     }
     f()
+}
+
+/// Poll the asynchronous condition `f` until it holds or `timeout` passes (a condition that
+/// asks the gateway, PostgreSQL or Redis).
+pub async fn eventually_async<F, Fut>(timeout: Duration, mut f: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let end = Instant::now() + timeout;
+    loop {
+        if f().await {
+            return true;
+        }
+        if Instant::now() >= end {
+            return false;
+        }
+        tokio::time::sleep(POLL).await;
+    }
 }
 
 /// YAML for one deployment `name` -> `provider/model` at the mock.

@@ -49,18 +49,21 @@ impl TempRedis {
             .spawn()
             .expect("redis-server (from Debian's redis-server package) must be installed");
         self.child = Some(child);
-        for _ in 0..200 {
-            if let Ok(mut c) = self.client().get_multiplexed_async_connection().await
-                && redis::cmd("PING")
-                    .query_async::<String>(&mut c)
-                    .await
-                    .is_ok()
-            {
-                return;
+        let client = self.client();
+        let answers = super::eventually_async(Duration::from_secs(10), || {
+            let client = client.clone();
+            async move {
+                match client.get_multiplexed_async_connection().await {
+                    Ok(mut c) => redis::cmd("PING")
+                        .query_async::<String>(&mut c)
+                        .await
+                        .is_ok(),
+                    Err(_) => false,
+                }
             }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-        panic!("redis-server on port {} did not answer", self.port);
+        })
+        .await;
+        assert!(answers, "redis-server on port {} did not answer", self.port);
     }
 
     /// Stop the server.

@@ -14,7 +14,7 @@ use super::admin_keys::call;
 use super::limits::{admin, new_key};
 use crate::common::db::TestDb;
 use crate::common::mock_upstream::{MockUpstream, Recorded, Reply, chat_completion, default_reply};
-use crate::common::{MASTER_KEY, Resp, TestGateway, send, stream};
+use crate::common::{MASTER_KEY, Resp, TestGateway, eventually_async, send, stream};
 
 fn shared_redis() -> String {
     std::env::var("TIANJI_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
@@ -176,6 +176,7 @@ async fn hits_misses_ttl_and_per_request_controls() {
     short["cache"] = json!({"ttl": 1});
     assert!(!hit(&chat(&gw, &short).await));
     assert!(hit(&chat(&gw, &ask("short lived")).await));
+    // a TTL: the entry's 1 s must really pass
     tokio::time::sleep(Duration::from_millis(1300)).await;
     assert!(!hit(&chat(&gw, &ask("short lived")).await));
     assert_eq!(up.requests().len(), 10);
@@ -187,7 +188,8 @@ async fn hits_misses_ttl_and_per_request_controls() {
         .unwrap();
     assert!(pttl > 0 && pttl <= 1000, "{pttl}");
 
-    // s-maxage: an older entry is not accepted (and a fresh answer replaces it)
+    // s-maxage: an older entry is not accepted (and a fresh answer replaces it); a window: the
+    // "hello" entry must really become older than 1 s
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let mut young = ask("hello");
     young["cache"] = json!({"s-maxage": 1});
@@ -273,19 +275,18 @@ async fn two_gateways_share_the_redis_tier_and_deletions_reach_both() {
     // the write to Redis runs beside the answer: wait for it
     let key = key_of(&first);
     let mut r = redis_conn().await;
-    let mut stored = false;
-    for _ in 0..100 {
-        let n: i64 = redis::cmd("EXISTS")
-            .arg(&key)
-            .query_async(&mut r)
-            .await
-            .unwrap();
-        if n == 1 {
-            stored = true;
-            break;
+    let stored = eventually_async(Duration::from_secs(10), || {
+        let (mut r, key) = (r.clone(), key.clone());
+        async move {
+            let n: i64 = redis::cmd("EXISTS")
+                .arg(&key)
+                .query_async(&mut r)
+                .await
+                .unwrap();
+            n == 1
         }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    })
+    .await;
     assert!(stored, "the entry never reached Redis");
     let from_b = chat(&b, &ask("shared")).await;
     assert!(hit(&from_b));
@@ -304,14 +305,10 @@ async fn two_gateways_share_the_redis_tier_and_deletions_reach_both() {
     .await;
     assert_eq!(del.status, 200, "{}", del.text());
     assert_eq!(del.json()["status"], "success");
-    let mut gone = false;
-    for _ in 0..100 {
-        if !hit(&chat_h(&b, &ask("shared"), &[("cache-control", "no-store")]).await) {
-            gone = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let gone = eventually_async(Duration::from_secs(10), || async {
+        !hit(&chat_h(&b, &ask("shared"), &[("cache-control", "no-store")]).await)
+    })
+    .await;
     assert!(
         gone,
         "b still answered from its own tier after the deletion"
@@ -328,14 +325,10 @@ async fn two_gateways_share_the_redis_tier_and_deletions_reach_both() {
         .await
         .unwrap();
     assert!(keys.is_empty(), "{keys:?}");
-    let mut flushed = false;
-    for _ in 0..100 {
-        if !hit(&chat_h(&a, &ask("flushed"), &[("cache-control", "no-store")]).await) {
-            flushed = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let flushed = eventually_async(Duration::from_secs(10), || async {
+        !hit(&chat_h(&a, &ask("flushed"), &[("cache-control", "no-store")]).await)
+    })
+    .await;
     assert!(flushed);
 }
 
@@ -511,9 +504,43 @@ async fn semantic_cache_hits_above_the_threshold_and_misses_below() {
     assert!(hit(&chat(&gw, &img).await));
     assert_eq!(chats(), 4);
 
-    // a second gateway on the same Redis finds the vectors there
+    // a second gateway on the same Redis finds the vectors there, once the first one's writes
+    // (which run beside its answers) have landed: the vector in its partition, the answer
+    let key = key_of(&first);
+    let partitions = format!("tianji:cache:{ns}:semantic:*");
+    let rc = redis_conn().await;
+    let landed = eventually_async(Duration::from_secs(10), || {
+        let (mut rc, key, partitions) = (rc.clone(), key.clone(), partitions.clone());
+        async move {
+            let names: Vec<String> = redis::cmd("KEYS")
+                .arg(&partitions)
+                .query_async(&mut rc)
+                .await
+                .unwrap();
+            let mut indexed = false;
+            for name in names {
+                let there: bool = redis::cmd("HEXISTS")
+                    .arg(&name)
+                    .arg(&key)
+                    .query_async(&mut rc)
+                    .await
+                    .unwrap();
+                indexed |= there;
+            }
+            let stored: bool = redis::cmd("EXISTS")
+                .arg(&key)
+                .query_async(&mut rc)
+                .await
+                .unwrap();
+            indexed && stored
+        }
+    })
+    .await;
+    assert!(
+        landed,
+        "the first answer and its vector never reached Redis"
+    );
     let gw2 = TestGateway::start(&config(&up, &semantic, "")).await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(hit(&chat(&gw2, &ask("What is the capital of FRANCE")).await));
     assert_eq!(chats(), 4);
 }
@@ -551,25 +578,19 @@ async fn teams_do_not_share_entries_and_hits_are_logged_at_no_cost() {
     // SpendLogs: hits say so, carry the tokens of the original call and cost nothing; the
     // key's spend only grew by the calls made
     let c = db.client().await;
-    let mut rows = Vec::new();
-    let logged = {
-        let mut ok = false;
-        for _ in 0..100 {
-            rows = c
-                .query(
-                    "SELECT \"cache_hit\", \"cache_key\", \"spend\", \"total_tokens\" FROM \"TianjiLLM_SpendLogs\" ORDER BY \"startTime\"",
-                    &[],
-                )
-                .await
-                .unwrap();
-            if rows.len() == 6 {
-                ok = true;
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        ok
+    let read = || async {
+        c.query(
+            "SELECT \"cache_hit\", \"cache_key\", \"spend\", \"total_tokens\" FROM \"TianjiLLM_SpendLogs\" ORDER BY \"startTime\"",
+            &[],
+        )
+        .await
+        .unwrap()
     };
+    let logged = eventually_async(Duration::from_secs(10), || async {
+        read().await.len() == 6
+    })
+    .await;
+    let rows = read().await;
     assert!(logged, "{} rows", rows.len());
     let hits: Vec<&tokio_postgres::Row> = rows
         .iter()

@@ -16,7 +16,9 @@ use crate::common::mock_upstream::{
     MockUpstream, Recorded, Reply, chat_stream_events, default_reply,
 };
 use crate::common::redis::TempRedis;
-use crate::common::{GatewayProcess, MASTER_KEY, Resp, TestGateway, client, send};
+use crate::common::{
+    GatewayProcess, MASTER_KEY, Resp, TestGateway, client, eventually_async, send,
+};
 
 use super::admin_keys::call;
 
@@ -100,13 +102,11 @@ async fn slots_in_redis(redis: &str, key: &str) -> usize {
 }
 
 async fn wait_no_slots(redis: &str, key: &str) {
-    for _ in 0..100 {
-        if slots_in_redis(redis, key).await == 0 {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("parallel slots of the key were never freed");
+    let freed = eventually_async(Duration::from_secs(10), || async {
+        slots_in_redis(redis, key).await == 0
+    })
+    .await;
+    assert!(freed, "parallel slots of the key were never freed");
 }
 
 #[tokio::test]
@@ -206,8 +206,30 @@ async fn token_limits_reserve_then_reconcile() {
         Some((100 - estimate).to_string().as_str())
     );
     assert_eq!(r.header("x-ratelimit-api_key-limit-tokens"), Some("100"));
-    // the release (with the real usage) runs after the response: give it a moment
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // the release (with the real usage) runs after the response: wait until the key's token
+    // counter holds the real usage instead of the estimate
+    let counter = format!(
+        "tianji:{{rl}}:api_key:{}:tokens",
+        tianji::auth::token_hex(&key)
+    );
+    let rc = redis::Client::open(shared_redis())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let reconciled = eventually_async(Duration::from_secs(10), || {
+        let (mut rc, counter) = (rc.clone(), counter.clone());
+        async move {
+            let n: Option<u64> = redis::cmd("GET")
+                .arg(&counter)
+                .query_async(&mut rc)
+                .await
+                .unwrap();
+            n == Some(12)
+        }
+    })
+    .await;
+    assert!(reconciled, "the real usage never replaced the reservation");
     let r = chat(&gw, &key, &small).await;
     assert_eq!(r.status, 200, "{}", r.text());
     let seen = r
@@ -467,11 +489,11 @@ async fn redis_outage_falls_back_per_instance_then_recovers() {
     // so the window that spans the outage stays full, now in Redis
     redis.up().await;
     for g in [&gw, &closed] {
-        let end = std::time::Instant::now() + Duration::from_secs(20);
-        while readiness(g).await["rate_limits"]["mode"] != "redis" {
-            assert!(std::time::Instant::now() < end, "never back on Redis");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let back = eventually_async(Duration::from_secs(20), || async {
+            readiness(g).await["rate_limits"]["mode"] == "redis"
+        })
+        .await;
+        assert!(back, "never back on Redis");
     }
     let counter = format!("tianji:{{rl}}:deployment:{dep}:requests");
     let mut conn = redis

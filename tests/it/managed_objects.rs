@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 use crate::common::db::TestDb;
 use crate::common::mock_upstream::MockUpstream;
 use crate::common::providers::{file_content, provider};
-use crate::common::{MASTER_KEY, Resp, TestGateway, send};
+use crate::common::{MASTER_KEY, Resp, TestGateway, eventually_async, send};
 
 const BOUNDARY: &str = "managed-boundary";
 
@@ -399,14 +399,11 @@ general_settings:
         ("acancel_fine_tuning_job", 8),
         ("afile_list", 1),
     ] {
-        let mut got = 0;
-        for _ in 0..250 {
-            got = count(ct).await;
-            if got >= n {
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
-        assert_eq!(got, n, "{ct}");
+        // rows are written in batches
+        eventually_async(std::time::Duration::from_secs(10), || async {
+            count(ct).await >= n
+        })
+        .await;
+        assert_eq!(count(ct).await, n, "{ct}");
     }
 }

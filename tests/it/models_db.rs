@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use super::admin_keys::call;
 use crate::common::db::TestDb;
 use crate::common::mock_upstream::MockUpstream;
-use crate::common::{MASTER_KEY, Resp, TestGateway};
+use crate::common::{MASTER_KEY, Resp, TestGateway, eventually_async};
 
 fn ok(r: Resp) -> Value {
     assert_eq!(r.status, 200, "{}", r.text());
@@ -29,15 +29,12 @@ async fn chat(gw: &TestGateway, key: &str, model: &str) -> u16 {
     .as_u16()
 }
 
-/// Poll `f` until it returns `want` (cross-instance changes arrive asynchronously).
+/// Ask until the answer's status is `want` (cross-instance changes arrive asynchronously).
 async fn until(gw: &TestGateway, key: &str, model: &str, want: u16) -> bool {
-    for _ in 0..100 {
-        if chat(gw, key, model).await == want {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    false
+    eventually_async(Duration::from_secs(10), || async {
+        chat(gw, key, model).await == want
+    })
+    .await
 }
 
 #[tokio::test]

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use crate::common::db::TestDb;
 use crate::common::mock_upstream::{MockUpstream, Recorded, Reply, default_reply};
-use crate::common::{MASTER_KEY, Resp, TestGateway, send, stream};
+use crate::common::{MASTER_KEY, Resp, TestGateway, eventually, eventually_async, send, stream};
 
 fn failing() -> Reply {
     Reply::status(
@@ -47,6 +47,26 @@ fn ask(model: &str) -> String {
 
 fn header(r: &Resp, name: &str) -> String {
     r.header(name).unwrap_or_default().to_string()
+}
+
+/// The live counters (cooldown, usage) `gw` keeps for deployment `id`.
+fn stats_of(gw: &TestGateway, id: &str) -> Arc<tianji::router::stats::Stats> {
+    gw.gw
+        .state()
+        .models
+        .load()
+        .deployments()
+        .find(|d| d.id == id)
+        .map(|d| d.stats.clone())
+        .unwrap_or_else(|| panic!("no deployment {id}"))
+}
+
+/// Now, in Unix milliseconds (the clock cooldowns are kept in).
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
 }
 
 #[tokio::test]
@@ -88,8 +108,12 @@ async fn retries_land_on_the_good_one_and_the_failing_one_cools_down_then_return
         hits,
         "a cooled-down deployment got traffic"
     );
-    // after cooldown_time it is tried again
-    tokio::time::sleep(Duration::from_millis(3100)).await;
+    // after cooldown_time it is tried again (the 3 s cooldown must really pass)
+    let cooling = stats_of(&gw, "bad");
+    assert!(
+        eventually(Duration::from_secs(10), || !cooling.cooling(now_ms())).await,
+        "the cooldown never ended"
+    );
     for _ in 0..40 {
         let r = gw.post("/v1/chat/completions", &ask("m")).await;
         assert_eq!(r.status, 200);
@@ -120,7 +144,7 @@ async fn least_busy_spreads_concurrent_slow_requests() {
     let gw = TestGateway::start(&yaml).await;
     let url = gw.url("/v1/chat/completions");
     let mut tasks = Vec::new();
-    for _ in 0..9 {
+    for i in 0..9 {
         let url = url.clone();
         tasks.push(tokio::spawn(async move {
             send(
@@ -131,8 +155,13 @@ async fn least_busy_spreads_concurrent_slow_requests() {
             )
             .await
         }));
-        // arrivals 20 ms apart, all still in flight when the last one comes
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        // one after the other: each is at its upstream (in flight there for a second) before
+        // the next is sent, so all are still in flight when the last one comes
+        let arrived = || ups.iter().map(|u| u.requests().len()).sum::<usize>() > i;
+        assert!(
+            eventually(Duration::from_secs(10), arrived).await,
+            "request {i} never reached an upstream"
+        );
     }
     for t in tasks {
         assert_eq!(t.await.unwrap().status, 200);
@@ -334,7 +363,11 @@ async fn two_instances_sharing_redis_see_each_others_cooldowns() {
     }
     assert_eq!(bad.requests().len(), 1);
     // instance two hears of it within its sync period and sends it nothing
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let on_two = stats_of(&two, &id);
+    assert!(
+        eventually(Duration::from_secs(10), || on_two.cooling(now_ms())).await,
+        "instance two never heard of the cooldown"
+    );
     for _ in 0..30 {
         assert_eq!(
             two.post("/v1/chat/completions", &ask("m")).await.status,
@@ -479,20 +512,17 @@ async fn health_checks_are_stored_and_run_in_the_background() {
         db.url
     );
     let gw = TestGateway::start(&yaml).await;
-    let mut background = 0;
-    for _ in 0..100 {
+    let repeated = eventually_async(Duration::from_secs(20), || async {
         let r = gw.get("/health/history?model=m").await;
         let rows = r.json()["health_checks"].as_array().unwrap().clone();
-        background = rows
+        let background = rows
             .iter()
             .filter(|h| h["checked_by"] == "background_health_check")
             .count();
-        if background >= 2 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(background >= 2, "background checks did not repeat");
+        background >= 2
+    })
+    .await;
+    assert!(repeated, "background checks did not repeat");
     let calls = good.requests().len();
     let r = gw.get("/health").await;
     assert_eq!(r.json()["healthy_count"], 2, "{}", r.text());
@@ -537,6 +567,7 @@ async fn usage_based_routing_shares_usage_and_rpm_across_instances() {
         .as_secs()
         % 60;
     if into_minute > 52 {
+        // a window: the next minute must really begin
         tokio::time::sleep(Duration::from_secs(61 - into_minute)).await;
     }
     let (a, b) = (mock_good().await, mock_good().await);
@@ -568,7 +599,12 @@ router_settings:
     }
     // the least used first, and `a` no more once at its rpm
     assert_eq!((a.requests().len(), b.requests().len()), (3, 17));
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    // instance two learns one's usage of the minute through Redis
+    let a_on_two = stats_of(&two, &format!("a-{tag}"));
+    assert!(
+        eventually(Duration::from_secs(10), || a_on_two.usage().0 >= 3).await,
+        "instance two never heard of instance one's usage"
+    );
     for _ in 0..10 {
         assert_eq!(
             two.post("/v1/chat/completions", &ask("m")).await.status,

@@ -10,7 +10,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
 use crate::common::mock_upstream::{MockUpstream, Reply, chat_stream_events};
-use crate::common::{MASTER_KEY, TestGateway, one_model, send};
+use crate::common::{MASTER_KEY, TestGateway, eventually_async, one_model, send};
 
 #[tokio::test]
 async fn serves_h2c_with_prior_knowledge() {
@@ -50,9 +50,13 @@ async fn shutdown_lets_an_in_flight_stream_finish() {
     let mut body = resp.into_body();
     let _first = body.frame().await.unwrap().unwrap();
     let stopping = tokio::spawn(gw.gw.shutdown());
-    tokio::time::sleep(Duration::from_millis(100)).await;
     // new connections are refused while draining
-    assert!(tokio::net::TcpStream::connect(addr).await.is_err());
+    let refused = eventually_async(Duration::from_secs(5), || async {
+        tokio::net::TcpStream::connect(addr).await.is_err()
+    })
+    .await;
+    assert!(refused, "new connections were still accepted");
+    assert!(!stopping.is_finished(), "drained before the stream ended");
     let mut rest = Vec::new();
     while let Some(f) = body.frame().await {
         rest.extend_from_slice(&f.unwrap().into_data().unwrap_or_default());

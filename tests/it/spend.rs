@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use crate::common::db::TestDb;
 use crate::common::mock_upstream::{MockUpstream, Recorded, Reply, default_reply};
-use crate::common::{MASTER_KEY, Resp, TestGateway, send};
+use crate::common::{MASTER_KEY, Resp, TestGateway, eventually, eventually_async, send};
 
 use super::admin_keys::call;
 
@@ -72,13 +72,11 @@ async fn count(db: &TestDb, table: &str) -> i64 {
 }
 
 async fn wait_rows(db: &TestDb, n: i64) {
-    for _ in 0..250 {
-        if count(db, "TianjiLLM_SpendLogs").await >= n {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("SpendLogs never reached {n} rows");
+    let written = eventually_async(Duration::from_secs(10), || async {
+        count(db, "TianjiLLM_SpendLogs").await >= n
+    })
+    .await;
+    assert!(written, "SpendLogs never reached {n} rows");
 }
 
 async fn spend_of(db: &TestDb, table: &str, col: &str, id: &str) -> f64 {
@@ -531,14 +529,10 @@ async fn budgets_reset_on_schedule() {
     assert_eq!(e["error"]["type"], "budget_exceeded");
     wait_rows(&db, 2).await;
     // within a few scheduler runs the key's period ends, its spend goes back to 0, and it works
-    let mut back = false;
-    for _ in 0..100 {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        if chat_as(&gw, key, body.clone()).await.status == 200 {
-            back = true;
-            break;
-        }
-    }
+    let back = eventually_async(Duration::from_secs(10), || async {
+        chat_as(&gw, key, body.clone()).await.status == 200
+    })
+    .await;
     assert!(back, "the key's budget never reset");
     let r = rows(
         &db,
@@ -547,9 +541,7 @@ async fn budgets_reset_on_schedule() {
     .await;
     assert!(r[0].get::<_, bool>(0));
     // the team's own period (2s) resets its spend too
-    let mut team_reset = false;
-    for _ in 0..100 {
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    let team_reset = eventually_async(Duration::from_secs(10), || async {
         let s = spend_of(
             &db,
             "TianjiLLM_TeamTable",
@@ -557,11 +549,9 @@ async fn budgets_reset_on_schedule() {
             team["team_id"].as_str().unwrap(),
         )
         .await;
-        if s < 2.0 * one {
-            team_reset = true;
-            break;
-        }
-    }
+        s < 2.0 * one
+    })
+    .await;
     assert!(team_reset, "the team's budget never reset");
     gw.gw.shutdown().await;
 }
@@ -595,11 +585,40 @@ async fn live_spend_is_shared_through_redis() {
         assert!(on_a < 10);
     }
     assert_eq!(on_a, 3);
-    tokio::time::sleep(Duration::from_millis(1500)).await; // a's costs reach Redis
+    // a's costs reach Redis (its next sync round)
+    let token = tianji::auth::token_hex(key);
+    let total = format!("tianji:{{spend}}:key:{token}");
+    let rc = redis::Client::open(redis.as_str())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let shared = eventually_async(Duration::from_secs(10), || {
+        let (mut rc, total) = (rc.clone(), total.clone());
+        async move {
+            let v: Option<f64> = redis::cmd("GET")
+                .arg(&total)
+                .query_async(&mut rc)
+                .await
+                .unwrap();
+            v.is_some_and(|v| (v - 3.0 * one).abs() < 1e-9)
+        }
+    })
+    .await;
+    assert!(shared, "a's costs never reached Redis");
     // b has not seen the key yet: its first request is admitted, then it learns the shared total
     // (on its own it would admit two more)
     assert_eq!(chat_as(&b, key, body.clone()).await.status, 200);
-    tokio::time::sleep(Duration::from_millis(1500)).await; // b's sync round
+    // b's sync round: its view becomes the shared total
+    let account = tianji::spend::ledger::Account::Key(token);
+    let ledger = b.gw.state().spend.ledger.clone();
+    let learned = eventually(Duration::from_secs(10), || {
+        ledger
+            .get(&account)
+            .is_some_and(|(spend, _)| (spend - 4.0 * one).abs() < 1e-9)
+    })
+    .await;
+    assert!(learned, "b never learned the shared total");
     let e = chat_as(&b, key, body.clone()).await.assert_error(429);
     let msg = e["error"]["message"].as_str().unwrap();
     let current: f64 = msg

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::common::db::TestDb;
 use crate::common::mock_upstream::MockUpstream;
-use crate::common::{MASTER_KEY, Resp, TestGateway};
+use crate::common::{MASTER_KEY, Resp, TestGateway, eventually_async};
 
 use super::admin_keys::call;
 
@@ -108,17 +108,16 @@ async fn activity_reports_and_global_reset() {
         .assert_error(429);
     let n = 5i64;
     let c = db.client().await;
-    for _ in 0..250 {
+    let written = eventually_async(Duration::from_secs(10), || async {
         let k: i64 = c
             .query_one("SELECT count(*) FROM \"TianjiLLM_SpendLogs\"", &[])
             .await
             .unwrap()
             .get(0);
-        if k >= n {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        k >= n
+    })
+    .await;
+    assert!(written, "SpendLogs never reached {n} rows");
     let today: String = c
         .query_one(
             "SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD')",

@@ -15,7 +15,7 @@ use crate::common::mock_upstream::{
     MockUpstream, Recorded, Reply, chat_stream_events, default_reply,
 };
 use crate::common::redis::TempRedis;
-use crate::common::{MASTER_KEY, Resp, TestGateway, client, send};
+use crate::common::{MASTER_KEY, Resp, TestGateway, client, eventually_async, send};
 use crate::it::limits::new_key;
 
 async fn gateway(db: &TestDb, up: &MockUpstream, redis: &TempRedis) -> TestGateway {
@@ -162,14 +162,11 @@ async fn slots_taken_during_an_outage_are_shared_then_freed_on_redis() {
     assert_eq!(r.status, 429, "{}", r.text());
     // the client hangs up: the slot is freed on Redis too
     drop(stream);
-    let end = Instant::now() + Duration::from_secs(10);
-    while zcard(&redis, &slots).await != 0 {
-        assert!(
-            Instant::now() < end,
-            "the folded slot was never freed on Redis"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let freed = eventually_async(Duration::from_secs(10), || async {
+        zcard(&redis, &slots).await == 0
+    })
+    .await;
+    assert!(freed, "the folded slot was never freed on Redis");
     assert_eq!(chat(&gw, &key).await.status, 200);
     gw.gw.shutdown().await;
 }

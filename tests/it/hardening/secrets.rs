@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::common::db::TestDb;
 use crate::common::mock_upstream::MockUpstream;
-use crate::common::{MASTER_KEY, Resp, TestGateway, eventually};
+use crate::common::{MASTER_KEY, Resp, TestGateway, eventually, eventually_async};
 use crate::it::admin_keys::call;
 
 /// The password in `api_base` userinfo, and the secret in its query.
@@ -123,15 +123,21 @@ async fn api_base_credentials_are_never_shown() {
     for table in ["TianjiLLM_HealthCheckTable", "TianjiLLM_SpendLogs"] {
         let sql =
             format!("SELECT coalesce(string_agg(to_jsonb(t)::text, ' '), '') FROM \"{table}\" t");
-        let mut stored = String::new();
-        for _ in 0..200 {
-            stored = client.query_one(&sql, &[]).await.unwrap().get(0);
+        let read = || async {
+            client
+                .query_one(&sql, &[])
+                .await
+                .unwrap()
+                .get::<_, String>(0)
+        };
+        if table == "TianjiLLM_SpendLogs" {
             // spend rows are written in batches: wait for the three calls
-            if table != "TianjiLLM_SpendLogs" || stored.matches("\"request_id\"").count() >= 3 {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            eventually_async(Duration::from_secs(10), || async {
+                read().await.matches("\"request_id\"").count() >= 3
+            })
+            .await;
         }
+        let stored = read().await;
         assert!(!stored.is_empty(), "{table} is empty");
         assert_no_leak(table, &stored);
     }

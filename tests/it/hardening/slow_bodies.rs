@@ -2,6 +2,8 @@
 //! is cut once `request_body_timeout` passes, on every kind of route: 408 with a JSON error,
 //! then the connection closes. Connections beyond `max_connections_per_ip` are refused.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -13,7 +15,7 @@ use tokio::net::TcpStream;
 
 use crate::common::db::TestDb;
 use crate::common::mock_upstream::MockUpstream;
-use crate::common::{MASTER_KEY, TestGateway};
+use crate::common::{MASTER_KEY, TestGateway, eventually, eventually_async};
 
 /// Longest a trickled request may stay open in these tests (the timeout is 1 s).
 const CUT_WITHIN: Duration = Duration::from_secs(10);
@@ -54,12 +56,14 @@ impl Outcome {
 }
 
 /// POST `path` declaring a 1000-byte body, send `first` at once, then one byte every 200 ms
-/// until the gateway closes the connection (or [`CUT_WITHIN`] passes).
+/// (counted in `trickling` once the first has gone) until the gateway closes the connection
+/// (or [`CUT_WITHIN`] passes).
 async fn trickle(
     addr: std::net::SocketAddr,
     path: &str,
     content_type: &str,
     first: &[u8],
+    trickling: Arc<AtomicUsize>,
 ) -> Outcome {
     let tcp = TcpStream::connect(addr).await.unwrap();
     let (mut rd, mut wr) = tcp.into_split();
@@ -70,10 +74,14 @@ async fn trickle(
     wr.write_all(first).await.unwrap();
     let sent = first.len();
     let writer = tokio::spawn(async move {
-        for _ in sent..999 {
+        for i in sent..999 {
+            // a slow client's pace
             tokio::time::sleep(Duration::from_millis(200)).await;
             if wr.write_all(b" ").await.is_err() {
                 return;
+            }
+            if i == sent {
+                trickling.fetch_add(1, Ordering::SeqCst);
             }
         }
         // never the last byte: the body stays incomplete
@@ -132,15 +140,25 @@ async fn forty_trickling_bodies_are_cut_while_normal_requests_are_served() {
     let gw = TestGateway::start(&gateway_yaml(&up, "")).await;
     let addr = gw.addr();
     let t0 = Instant::now();
+    let trickling = Arc::new(AtomicUsize::new(0));
     let attackers: Vec<_> = (0..40)
         .map(|_| {
+            let trickling = trickling.clone();
             tokio::spawn(async move {
-                trickle(addr, "/v1/chat/completions", "application/json", b"{").await
+                trickle(
+                    addr,
+                    "/v1/chat/completions",
+                    "application/json",
+                    b"{",
+                    trickling,
+                )
+                .await
             })
         })
         .collect();
-    // the gateway keeps serving while the attack runs
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // the gateway keeps serving while the attack runs (all 40 trickling)
+    let running = eventually(CUT_WITHIN, || trickling.load(Ordering::SeqCst) == 40).await;
+    assert!(running, "the attackers never all trickled");
     assert_eq!(chat(addr).await, 200);
     for a in attackers {
         a.await.unwrap().assert_cut("chat");
@@ -199,7 +217,8 @@ async fn slow_bodies_are_cut_on_uploads_admin_and_pass_through_routes() {
     let runs: Vec<_> = cases
         .into_iter()
         .map(|(what, path, ct, first)| {
-            tokio::spawn(async move { (what, trickle(addr, path, &ct, &first).await) })
+            let trickling = Arc::new(AtomicUsize::new(0));
+            tokio::spawn(async move { (what, trickle(addr, path, &ct, &first, trickling).await) })
         })
         .collect();
     for r in runs {
@@ -263,14 +282,10 @@ async fn connections_beyond_the_per_address_cap_are_refused() {
     drop(tx);
     task.abort();
     let _ = task.await;
-    let mut served = false;
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !served && Instant::now() < deadline {
+    let served = eventually_async(Duration::from_secs(5), || async {
         let (mut tx, _task) = connect(addr).await;
-        served = liveness(&mut tx).await == Ok(200);
-        if !served {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
+        liveness(&mut tx).await == Ok(200)
+    })
+    .await;
     assert!(served, "the freed place was not given to a new connection");
 }

@@ -5,6 +5,7 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -15,7 +16,7 @@ use serde_json::Value;
 use crate::common::db::TestDb;
 use crate::common::mock_upstream::MockUpstream;
 use crate::common::redis::TempRedis;
-use crate::common::{MASTER_KEY, Resp, TestGateway, send};
+use crate::common::{MASTER_KEY, Resp, TestGateway, eventually, send};
 
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -106,6 +107,8 @@ general_settings:
 struct Process {
     child: Child,
     stderr: Arc<Mutex<String>>,
+    /// The reader has taken everything up to the pipe's end.
+    drained: Arc<AtomicBool>,
     port: u16,
     _config: tempfile::NamedTempFile,
 }
@@ -126,16 +129,20 @@ impl Process {
         let stderr = Arc::new(Mutex::new(String::new()));
         let pipe = child.stderr.take().unwrap();
         let sink = stderr.clone();
+        let drained = Arc::new(AtomicBool::new(false));
+        let done = drained.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(pipe).lines().map_while(Result::ok) {
                 let mut s = sink.lock().unwrap();
                 s.push_str(&line);
                 s.push('\n');
             }
+            done.store(true, Ordering::SeqCst);
         });
         Self {
             child,
             stderr,
+            drained,
             port,
             _config: config,
         }
@@ -153,8 +160,9 @@ impl Process {
                 return true;
             }
             if self.child.try_wait().unwrap().is_some() {
-                // let the reader thread take the last lines
-                tokio::time::sleep(Duration::from_millis(200)).await;
+                // the reader thread takes the last lines, up to the pipe's end
+                let drained = self.drained.clone();
+                eventually(Duration::from_secs(5), || drained.load(Ordering::SeqCst)).await;
                 return cond(&self.stderr());
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
