@@ -1,9 +1,9 @@
-//! Attempts of one admitted request: the router chooses a deployment, the call is made, the
-//! outcome feeds the router (latency, failures, cooldowns); a failure is retried on another
+//! Stage `attempts`, for an admitted request: the router chooses a deployment, the call is made,
+//! the outcome feeds the router (latency, failures, cooldowns); a failure is retried on another
 //! deployment of the group (`num_retries`, `retry_policy`) and then falls back to other model
 //! groups (`fallbacks`, `context_window_fallbacks`, `content_policy_fallbacks`,
-//! `default_fallbacks`, at most `max_fallbacks`). Streams fall back only before their first
-//! byte, since a stream's head is awaited before the answer starts.
+//! `default_fallbacks`, at most `max_fallbacks`). Streams fall back only before their first byte,
+//! since a stream's head is awaited before the answer starts.
 
 use std::collections::VecDeque;
 use std::sync::Arc;

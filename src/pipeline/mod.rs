@@ -1,25 +1,27 @@
 //! The request path. `handle` dispatches by route; an LLM call runs these stages in order
-//! (`llm`), each a function in its own file, over one [`RequestCtx`]:
+//! (`llm`), each a function in its own file, over one [`RequestCtx`] (the request as read,
+//! `read::Call`, goes from stage to stage):
 //!
-//! 1. `read` ([`read`]): authenticate the caller (and its `allowed_routes`), read the body
+//! 1. `read` (read.rs): authenticate the caller (and its `allowed_routes`), read the body
 //!    within the size limit and parse it (a multipart upload up to its `model` field);
-//! 2. `model` ([`model`]): the model group asked for; a Responses API `previous_response_id`
+//! 2. `model` (model.rs): the model group asked for; a Responses API `previous_response_id`
 //!    checked and its deployment pinned;
-//! 3. `authorize` ([`authorize`]): blocks, model access, end user, cache controls;
-//! 4. `model budget` ([`model_budget`]): model budgets, switching to a key's budget fallback;
-//! 5. `route` ([`route`]): the router picks a deployment (or a fallback group's);
-//! 6. `limits` ([`limits`]): rate limits, with priority reservation;
-//! 7. `budget` ([`budget`]): the worst case reserved on every budget, the SpendLogs row started;
-//! 8. `cache` ([`cached`]): a hit answers here, a miss notes what to store;
-//! 9. `attempts` ([`attempts`]): each attempt ([`call`]) converts the client's format, answers a
-//!    mock, or calls the provider (translated, native, or OpenAI-compatible [`compatible`]);
-//!    a stream's relay is watched by [`watch`]; failures are retried and fall back;
-//! 10. `respond` ([`respond`]): a whole answer stored in the cache, translated into the
+//! 3. `authorize` (authorize.rs): blocks, model access, end user, cache controls;
+//! 4. `model budget` (model_budget.rs): model budgets, switching to a key's budget fallback;
+//! 5. `route` (route.rs): the first deployment (pinned, the router's, or a fallback group's);
+//! 6. `limits` (limits.rs): rate limits, with priority reservation;
+//! 7. `budget` (budget.rs): the worst case reserved on every budget, the SpendLogs row started;
+//! 8. `cache` (cached.rs): a hit answers here, a miss notes what to store;
+//! 9. `attempts` (attempts.rs): each attempt (call.rs) converts the client's format, answers a
+//!    mock, or calls the provider (translated.rs, native.rs, rerank.rs, or compatible.rs for an
+//!    OpenAI-compatible one); a stream's relay is watched by watch.rs; failures are retried
+//!    and fall back;
+//! 10. `respond` (respond.rs): a whole answer stored in the cache, translated into the
 //!     client's format, the `x-tianji-*` headers added;
-//! 11. `post` ([`post`]): when the request's record drops (at the end of the answer, or of
-//!     its stream), the access log line and the spend ticket (cost booked, row queued).
+//! 11. `post` (post.rs): when the request's record drops (at the end of the answer, or of its
+//!     stream), the access log line and the spend ticket (cost booked, row queued).
 //!
-//! Side calls ([`side`]: files, batches, search, pass-through, ...) are admitted by the same
+//! Side calls (side.rs: files, batches, search, pass-through, ...) are admitted by the same
 //! `authorize`, `limits` and `budget` stages. docs/architecture.md describes each stage.
 
 mod answer;
@@ -94,8 +96,8 @@ pub struct RequestCtx {
     pub cache_pending: Option<crate::cache::Pending>,
     /// The caller is a proxy admin: its error messages may name the upstream URL (redacted).
     pub admin: bool,
-    /// The model group served (set by `model`; a budget fallback or a fallback group may
-    /// replace it).
+    /// The model group asked for (set by `model`; a budget fallback or a fallback group may
+    /// replace it), until the attempts stage takes it over.
     pub model: String,
     /// The end user the request is for (`user` in the body, else `x-tianji-end-user-id`).
     pub end_user: Option<String>,

@@ -1,4 +1,5 @@
-//! Stage `parse`: read the body (bounded) and pick out the fields the gateway needs, once.
+//! The parsing of stage `read`: read the body (bounded) and pick out the fields the gateway
+//! needs, once.
 //!
 //! The body is validated and read with simd-json from one copy; the original bytes are kept for
 //! pass-through. Fields the gateway does not read are never materialised. The request validator

@@ -1,7 +1,7 @@
-//! Stage `translate` for OpenAI-compatible upstreams: the body goes out as received with only
-//! `model` replaced (plus the provider's declared renames and, for streams, `stream_options`).
-//! The result is a list of slices of the original body and small new pieces: no copy, no
-//! re-serialization.
+//! The body of a call to an OpenAI-compatible upstream (compatible.rs): the body goes out as
+//! received with only `model` replaced (plus the provider's declared renames and, for streams,
+//! `stream_options`). The result is a list of slices of the original body and small new pieces: no
+//! copy, no re-serialization.
 
 use bytes::Bytes;
 use serde_json::{Map, Value};

@@ -1,6 +1,6 @@
-//! Stage `translate` for native providers: a chat request becomes the provider's request
-//! (Anthropic Messages, Gemini, Bedrock Converse, Cohere v2), and the answer comes back as a chat
-//! completion (streams chunk by chunk).
+//! Calls to native providers (from an attempt, call.rs): a chat request becomes the provider's
+//! request (Anthropic Messages, Gemini, Bedrock Converse, Cohere v2), and the answer comes back as
+//! a chat completion (streams chunk by chunk).
 
 use std::sync::Arc;
 
