@@ -92,7 +92,7 @@ pub struct RequestCtx {
     pub attempted_fallbacks: u32,
     /// The response cache's part (key, hit), when it applies.
     pub cache: Option<cached::CacheUse>,
-    /// A miss's answer to store once complete (taken by the stream relay for streams).
+    /// A miss's answer to store once complete (for streams, taken by the relay's observer).
     pub cache_pending: Option<crate::cache::Pending>,
     /// The caller is a proxy admin: its error messages may name the upstream URL (redacted).
     pub admin: bool,
@@ -283,7 +283,7 @@ async fn llm(
         return Ok(hit);
     }
     let result = attempts::run(state, call, routed, ctx).await;
-    // a whole answer is stored now (a stream's relay stores it at its end)
+    // a whole answer is stored now (a stream's is stored by its relay's observer, at its end)
     cached::store_whole(&result, ctx);
     result
 }
