@@ -184,7 +184,7 @@ impl Tap {
         let (usage, model) = reader.finish();
         // a cut answer: what the provider reported, the rest estimated as on LLM routes
         self.completion.usage = match &error {
-            Some(_) => Some(estimate(usage, &self.completion, events)),
+            Some(_) => Some(estimate(usage, self.completion.prompt_estimate, events)),
             None => usage,
         };
         self.completion.stream_error = error;

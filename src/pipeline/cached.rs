@@ -8,10 +8,14 @@ use std::sync::Arc;
 use http::{HeaderValue, Response, header};
 use http_body_util::BodyExt;
 
+use super::RequestCtx;
+use super::call::{self, Attempt};
 use super::parse::{Expect, ParsedRequest, parse};
-use super::{RequestCtx, dispatch};
+use super::read::Call;
+use crate::auth::Principal;
 use crate::body::Body;
 use crate::cache::{Cache, Hit, Pending, Plan};
+use crate::error::GatewayError;
 use crate::state::AppState;
 
 /// What the cache stage found.
@@ -29,8 +33,61 @@ pub struct CacheUse {
     pub hit: bool,
 }
 
+/// The stage: the cached answer on a hit; on a miss, what to store is noted in `ctx`. Not for
+/// uploads and mocked requests.
+pub async fn check(
+    state: &AppState,
+    call: &mut Call,
+    ctx: &mut RequestCtx,
+) -> Option<Response<Body>> {
+    let (Some(cache), Some(controls)) = (&state.cache, ctx.controls.take()) else {
+        return None;
+    };
+    if call.upload.is_some() || call.parsed.mock_response.is_some() {
+        return None;
+    }
+    let caller = crate::cache::key::Caller {
+        key: key_hash(state, &call.principal),
+        team: team(&call.principal),
+    };
+    let canonical = call.parsed.canonical.take();
+    let plan = cache.plan(
+        super::budget::call_type(call.expect).0,
+        &ctx.model,
+        &call.parsed.raw,
+        canonical.as_deref(),
+        controls,
+        caller,
+    )?;
+    ctx.completion.cache_key = Some(plan.key.clone());
+    match lookup(state, cache, plan, &call.parsed, ctx).await {
+        Looked::Hit(resp) => Some(resp),
+        Looked::Miss(pending) => {
+            ctx.cache_pending = pending;
+            None
+        }
+    }
+}
+
+/// The sha256 hex of the caller's key (the master key's for admins; "" on an open gateway).
+fn key_hash<'a>(state: &'a AppState, principal: &'a Principal) -> &'a str {
+    match principal {
+        Principal::Key(k) => &k.key.token,
+        Principal::Master => state.auth.master_hash().map_or("", |h| h),
+        Principal::Open => "",
+    }
+}
+
+/// The caller's team, if its key has one.
+fn team(principal: &Principal) -> Option<&str> {
+    match principal {
+        Principal::Key(k) => k.key.team_id.as_deref(),
+        _ => None,
+    }
+}
+
 /// Look the request up.
-pub async fn lookup(
+async fn lookup(
     state: &AppState,
     cache: &Arc<Cache>,
     plan: Plan,
@@ -107,8 +164,12 @@ fn answer(hit: Hit, parsed: &ParsedRequest, ctx: &mut RequestCtx) -> Response<Bo
     resp
 }
 
-/// Store a whole (non-streamed) answer, when it is a success.
-pub fn store_whole(pending: Pending, resp: &Response<Body>, ctx: &RequestCtx) {
+/// Store a whole (non-streamed) answer, when it is a success (a stream's relay stores its
+/// own at its end).
+pub fn store_whole(result: &Result<Response<Body>, GatewayError>, ctx: &mut RequestCtx) {
+    let (Some(pending), Ok(resp)) = (ctx.cache_pending.take(), result) else {
+        return;
+    };
     if resp.status() != http::StatusCode::OK {
         return;
     }
@@ -140,18 +201,15 @@ async fn embed(state: &AppState, model: &str, text: &str) -> Option<Vec<f32>> {
     let body = serde_json::json!({"model": model, "input": text}).to_string();
     let parsed = parse(body.into(), Expect::Embedding).ok()?;
     let mut ctx = RequestCtx::new("semantic_cache");
-    let called = Box::pin(dispatch(
-        state,
-        &dep,
+    let attempt = Attempt {
         parsed,
-        Expect::Embedding,
+        expect: Expect::Embedding,
         model,
-        &crate::auth::Principal::Master,
-        &http::HeaderMap::new(),
-        None,
-        &mut ctx,
-    ))
-    .await;
+        principal: &Principal::Master,
+        headers: &http::HeaderMap::new(),
+        upload: None,
+    };
+    let called = Box::pin(call::attempt(state, &dep, attempt, &mut ctx)).await;
     let bytes = match called {
         Ok(resp) if resp.status().is_success() => resp.into_body().collect().await.ok()?,
         Ok(resp) => {

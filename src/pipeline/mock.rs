@@ -94,7 +94,13 @@ pub fn respond(
         tokens(text.chars().count())
     };
     let usage = prompt_usage(req, expect, completion);
-    let created = now_secs();
+    let m = Mocked {
+        expect,
+        model,
+        text,
+        call_id,
+        created: now_secs(),
+    };
     // A mocked Responses call answers with the whole response object, even when streamed.
     if req.stream
         && matches!(
@@ -102,6 +108,41 @@ pub fn respond(
             Expect::Chat | Expect::Messages | Expect::Gemini { .. } | Expect::Completion
         )
     {
+        return (m.stream(req.include_usage == Some(true), &usage), usage);
+    }
+    if expect == Expect::Speech {
+        // the text itself stands in for the audio
+        let mut resp = Response::new(Body::full(Bytes::from(text.to_string())));
+        resp.headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static("audio/mpeg"));
+        return (resp, usage);
+    }
+    let bytes = serde_json::to_vec(&m.body(req, &usage)).unwrap_or_default();
+    (
+        crate::error::json_response(StatusCode::OK, Bytes::from(bytes)),
+        usage,
+    )
+}
+
+/// One mocked answer.
+struct Mocked<'a> {
+    expect: Expect,
+    model: &'a str,
+    text: &'a str,
+    call_id: &'a str,
+    created: u64,
+}
+
+impl Mocked<'_> {
+    /// A streamed chat or text completion.
+    fn stream(&self, include_usage: bool, usage: &Usage) -> Response<Body> {
+        let (expect, model, text, call_id, created) = (
+            self.expect,
+            self.model,
+            self.text,
+            self.call_id,
+            self.created,
+        );
         let mut parts = Vec::new();
         let (object, id) = match expect {
             Expect::Chat | Expect::Messages | Expect::Gemini { .. } => {
@@ -132,8 +173,8 @@ pub fn respond(
             _ => json!({"index": 0, "text": "", "logprobs": null, "finish_reason": "stop"}),
         };
         parts.push(sse(&chunk(last)));
-        if req.include_usage == Some(true) {
-            parts.push(sse(&json!({"id": id, "object": object, "created": created, "model": model, "choices": [], "usage": usage_json(&usage)})));
+        if include_usage {
+            parts.push(sse(&json!({"id": id, "object": object, "created": created, "model": model, "choices": [], "usage": usage_json(usage)})));
         }
         parts.push(Bytes::from_static(b"data: [DONE]\n\n"));
         let mut resp = Response::new(Body::chunks(parts));
@@ -143,76 +184,70 @@ pub fn respond(
         );
         resp.headers_mut()
             .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-        return (resp, usage);
+        resp
     }
-    let body = match expect {
-        Expect::Chat | Expect::Messages | Expect::Gemini { .. } => json!({
-            "id": format!("chatcmpl-{call_id}"), "object": "chat.completion", "created": created, "model": model,
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
-            "usage": usage_json(&usage),
-        }),
-        Expect::Completion => json!({
-            "id": format!("cmpl-{call_id}"), "object": "text_completion", "created": created, "model": model,
-            "choices": [{"index": 0, "text": text, "logprobs": null, "finish_reason": "stop"}],
-            "usage": usage_json(&usage),
-        }),
-        Expect::Responses => json!({
-            "id": format!("resp_{call_id}"), "object": "response", "created_at": created, "model": model,
-            "status": "completed",
-            "output": [{"type": "message", "id": format!("msg_{call_id}"), "status": "completed", "role": "assistant",
-                        "content": [{"type": "output_text", "text": text, "annotations": []}]}],
-            "usage": {"input_tokens": usage.prompt_tokens, "output_tokens": usage.completion_tokens, "total_tokens": usage.total_tokens},
-        }),
-        Expect::Embedding => {
-            let body: Value = serde_json::from_slice(&req.raw).unwrap_or(Value::Null);
-            let n = match body.get("input") {
-                Some(Value::Array(a)) if a.iter().all(|x| !x.is_number()) => a.len().max(1),
-                _ => 1,
-            };
-            let data: Vec<Value> = (0..n)
-                .map(|i| {
-                    let v: Vec<f64> = (0..8)
-                        .map(|k| (((i * 31 + k * 7) % 17) as f64 - 8.0) / 10.0)
-                        .collect();
-                    json!({"object": "embedding", "index": i, "embedding": v})
-                })
-                .collect();
-            json!({"object": "list", "data": data, "model": model,
-                   "usage": {"prompt_tokens": usage.prompt_tokens, "total_tokens": usage.prompt_tokens}})
+
+    /// A whole answer (not audio).
+    fn body(&self, req: &ParsedRequest, usage: &Usage) -> Value {
+        let (model, text, call_id, created) = (self.model, self.text, self.call_id, self.created);
+        match self.expect {
+            Expect::Chat | Expect::Messages | Expect::Gemini { .. } => json!({
+                "id": format!("chatcmpl-{call_id}"), "object": "chat.completion", "created": created, "model": model,
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+                "usage": usage_json(usage),
+            }),
+            Expect::Completion => json!({
+                "id": format!("cmpl-{call_id}"), "object": "text_completion", "created": created, "model": model,
+                "choices": [{"index": 0, "text": text, "logprobs": null, "finish_reason": "stop"}],
+                "usage": usage_json(usage),
+            }),
+            Expect::Responses => json!({
+                "id": format!("resp_{call_id}"), "object": "response", "created_at": created, "model": model,
+                "status": "completed",
+                "output": [{"type": "message", "id": format!("msg_{call_id}"), "status": "completed", "role": "assistant",
+                            "content": [{"type": "output_text", "text": text, "annotations": []}]}],
+                "usage": {"input_tokens": usage.prompt_tokens, "output_tokens": usage.completion_tokens, "total_tokens": usage.total_tokens},
+            }),
+            Expect::Embedding => {
+                let body: Value = serde_json::from_slice(&req.raw).unwrap_or(Value::Null);
+                let n = match body.get("input") {
+                    Some(Value::Array(a)) if a.iter().all(|x| !x.is_number()) => a.len().max(1),
+                    _ => 1,
+                };
+                let data: Vec<Value> = (0..n)
+                    .map(|i| {
+                        let v: Vec<f64> = (0..8)
+                            .map(|k| (((i * 31 + k * 7) % 17) as f64 - 8.0) / 10.0)
+                            .collect();
+                        json!({"object": "embedding", "index": i, "embedding": v})
+                    })
+                    .collect();
+                json!({"object": "list", "data": data, "model": model,
+                       "usage": {"prompt_tokens": usage.prompt_tokens, "total_tokens": usage.prompt_tokens}})
+            }
+            Expect::Speech => Value::Null,
+            Expect::Transcription | Expect::Translation => json!({"text": text}),
+            Expect::ImageGeneration | Expect::ImageEdit | Expect::ImageVariation => json!({
+                "created": created,
+                "data": [{"url": "https://example.com/tianji-mock.png", "revised_prompt": text}],
+            }),
+            Expect::Moderation => json!({
+                "id": format!("modr-{call_id}"), "model": model,
+                "results": [{"flagged": false, "categories": {}, "category_scores": {}}],
+            }),
+            Expect::Rerank => {
+                let body: Value = serde_json::from_slice(&req.raw).unwrap_or(Value::Null);
+                let n = body
+                    .get("documents")
+                    .and_then(Value::as_array)
+                    .map_or(0, Vec::len);
+                let results: Vec<Value> = (0..n)
+                    .map(|i| json!({"index": i, "relevance_score": 1.0 / (i as f64 + 1.0)}))
+                    .collect();
+                json!({"id": call_id, "results": results, "meta": {"billed_units": {"search_units": 1}}})
+            }
         }
-        Expect::Speech => {
-            // the text itself stands in for the audio
-            let mut resp = Response::new(Body::full(Bytes::from(text.to_string())));
-            resp.headers_mut()
-                .insert(header::CONTENT_TYPE, HeaderValue::from_static("audio/mpeg"));
-            return (resp, usage);
-        }
-        Expect::Transcription | Expect::Translation => json!({"text": text}),
-        Expect::ImageGeneration | Expect::ImageEdit | Expect::ImageVariation => json!({
-            "created": created,
-            "data": [{"url": "https://example.com/tianji-mock.png", "revised_prompt": text}],
-        }),
-        Expect::Moderation => json!({
-            "id": format!("modr-{call_id}"), "model": model,
-            "results": [{"flagged": false, "categories": {}, "category_scores": {}}],
-        }),
-        Expect::Rerank => {
-            let body: Value = serde_json::from_slice(&req.raw).unwrap_or(Value::Null);
-            let n = body
-                .get("documents")
-                .and_then(Value::as_array)
-                .map_or(0, Vec::len);
-            let results: Vec<Value> = (0..n)
-                .map(|i| json!({"index": i, "relevance_score": 1.0 / (i as f64 + 1.0)}))
-                .collect();
-            json!({"id": call_id, "results": results, "meta": {"billed_units": {"search_units": 1}}})
-        }
-    };
-    let bytes = serde_json::to_vec(&body).unwrap_or_default();
-    (
-        crate::error::json_response(StatusCode::OK, Bytes::from(bytes)),
-        usage,
-    )
+    }
 }
 
 #[cfg(test)]

@@ -9,7 +9,8 @@ use serde_json::Value;
 use tokio::time::Instant;
 
 use super::parse::{self, ParsedRequest, RequestError};
-use super::{RequestCtx, rewrite};
+use super::watch::Watch;
+use super::{RequestCtx, authorize, rewrite};
 use crate::body::Body;
 use crate::error::GatewayError;
 use crate::providers::{ProviderSpec, anthropic};
@@ -72,9 +73,9 @@ pub async fn anthropic_messages(
         ctx.upstream_elapsed = t0.elapsed();
         let (head, incoming) = resp.into_parts();
         ctx.completion.status = head.status.as_u16();
-        let completion = ctx.completion.hand_off();
+        let watch = Watch::new(ctx.completion.hand_off()).boxed();
         let cut = state.streams.signal();
-        let relay = RelayBody::new(incoming, false, dep.stream_timeout, completion, cut)
+        let relay = RelayBody::new(incoming, false, dep.stream_timeout, watch, cut)
             .tapping(Box::new(anthropic::stream::StreamTranslator::new(
                 created, true,
             )))
@@ -115,12 +116,7 @@ pub async fn count_tokens(
         .filter(|m| !m.is_empty())
         .ok_or(RequestError::Missing("model"))?;
     let table = state.models.load_full();
-    let ask = crate::auth::access::Ask {
-        model: &model,
-        end_user: None,
-        groups: &*table,
-    };
-    crate::auth::access::authorize(state.auth.directory(), &principal, ask).await?;
+    authorize::grant(state, &principal, &model, None, &*table).await?;
     let dep = table.resolve(&model)?.pick().clone();
     if let Some(messages) = dep.anthropic_messages()
         && dep.mock_response.is_none()
@@ -169,9 +165,9 @@ pub async fn gemini_generate(
         ctx.upstream_elapsed = t0.elapsed();
         let (head, incoming) = resp.into_parts();
         ctx.completion.status = head.status.as_u16();
-        let completion = ctx.completion.hand_off();
+        let watch = Watch::new(ctx.completion.hand_off()).boxed();
         let cut = state.streams.signal();
-        let relay = RelayBody::new(incoming, false, dep.stream_timeout, completion, cut)
+        let relay = RelayBody::new(incoming, false, dep.stream_timeout, watch, cut)
             .tapping(Box::new(gemini::stream::StreamTranslator::new(
                 model, &id, created, true,
             )))
@@ -208,12 +204,7 @@ pub async fn gemini_count_tokens(
     use crate::providers::gemini;
     let (principal, _parts, raw) = super::authenticated_body(state, req).await?;
     let table = state.models.load_full();
-    let ask = crate::auth::access::Ask {
-        model,
-        end_user: None,
-        groups: &*table,
-    };
-    crate::auth::access::authorize(state.auth.directory(), &principal, ask).await?;
+    authorize::grant(state, &principal, model, None, &*table).await?;
     let dep = table.resolve(model)?.pick().clone();
     let v: Value =
         serde_json::from_slice(&raw).map_err(|e| RequestError::InvalidJson(e.to_string()))?;

@@ -1,4 +1,5 @@
-//! Stage `parse`: read the body (bounded) and pick out the fields the gateway needs, once.
+//! The parsing of stage `read`: read the body (bounded) and pick out the fields the gateway
+//! needs, once.
 //!
 //! The body is validated and read with simd-json from one copy; the original bytes are kept for
 //! pass-through. Fields the gateway does not read are never materialised. The request validator
@@ -336,79 +337,87 @@ fn from_tape(
         if std::mem::replace(&mut seen[i], true) {
             return Err(RequestError::BadValue(format!("duplicate field `{k}`")));
         }
-        let null = v.is_null();
-        match i {
-            0 => {
-                f.has_model_member = true;
-                if !null {
-                    let m = v.as_str().ok_or(type_err("model", "must be a string"))?;
-                    f.model_span = span_in(raw, base, m);
-                    f.model = Some(m.to_string());
-                }
+        tape_field(&mut f, i, v, raw, base)?;
+    }
+    Ok(f)
+}
+
+/// Read the tracked field `TRACKED[i]` (its value `v`) into `f`.
+#[inline]
+fn tape_field(
+    f: &mut Fields,
+    i: usize,
+    v: simd_json::tape::Value<'_, '_>,
+    raw: &[u8],
+    base: usize,
+) -> Result<(), RequestError> {
+    let null = v.is_null();
+    match i {
+        0 => {
+            f.has_model_member = true;
+            if !null {
+                let m = v.as_str().ok_or(type_err("model", "must be a string"))?;
+                f.model_span = span_in(raw, base, m);
+                f.model = Some(m.to_string());
             }
-            1 => {
-                if !null {
-                    f.stream = Some(v.as_bool().ok_or(type_err("stream", "must be a boolean"))?);
-                }
+        }
+        1 => {
+            if !null {
+                f.stream = Some(v.as_bool().ok_or(type_err("stream", "must be a boolean"))?);
             }
-            2 => {
-                f.has_stream_options = true;
-                if !null {
-                    let o = v
-                        .as_object()
-                        .ok_or(type_err("stream_options", "must be an object"))?;
-                    if let Some(u) = o.get("include_usage").filter(|u| !u.is_null()) {
-                        f.include_usage = Some(u.as_bool().ok_or(type_err(
-                            "stream_options.include_usage",
-                            "must be a boolean",
-                        ))?);
-                    }
-                }
-            }
-            3 => {
-                if !null {
-                    f.messages = Some(match v.as_array() {
-                        Some(a) => Kind::Array(a.len()),
-                        None => Kind::Other,
-                    });
-                }
-            }
-            4 => f.prompt = !null,
-            5 => f.input = !null,
-            7 => {
-                if !null {
-                    f.user = Some(
-                        v.as_str()
-                            .ok_or(type_err("user", "must be a string"))?
-                            .to_string(),
-                    );
-                }
-            }
-            6 => {
-                if !null {
-                    f.mock_response = Some(
-                        v.as_str()
-                            .ok_or(type_err("mock_response", "must be a string"))?
-                            .to_string(),
-                    );
-                }
-            }
-            // Checked by the validator on the routes that use them; elsewhere read leniently.
-            8 | 9 => f.max_tokens(v.as_u64()),
-            10 => tape_tags(v, &mut f.tags),
-            12 => {
-                if let Some(o) = v.as_object() {
-                    f.cache_controls = o.iter().map(|(k, _)| k.to_string()).collect();
-                }
-            }
-            _ => {
-                if let Some(t) = v.as_object().and_then(|o| o.get("tags")) {
-                    tape_tags(t, &mut f.tags);
+        }
+        2 => {
+            f.has_stream_options = true;
+            if !null {
+                let o = v
+                    .as_object()
+                    .ok_or(type_err("stream_options", "must be an object"))?;
+                if let Some(u) = o.get("include_usage").filter(|u| !u.is_null()) {
+                    f.include_usage = Some(u.as_bool().ok_or(type_err(
+                        "stream_options.include_usage",
+                        "must be a boolean",
+                    ))?);
                 }
             }
         }
+        3 => {
+            if !null {
+                f.messages = Some(match v.as_array() {
+                    Some(a) => Kind::Array(a.len()),
+                    None => Kind::Other,
+                });
+            }
+        }
+        4 => f.prompt = !null,
+        5 => f.input = !null,
+        7 if !null => f.user = Some(tape_string(v, "user")?),
+        6 if !null => f.mock_response = Some(tape_string(v, "mock_response")?),
+        6 | 7 => {}
+        // Checked by the validator on the routes that use them; elsewhere read leniently.
+        8 | 9 => f.max_tokens(v.as_u64()),
+        10 => tape_tags(v, &mut f.tags),
+        12 => {
+            if let Some(o) = v.as_object() {
+                f.cache_controls = o.iter().map(|(k, _)| k.to_string()).collect();
+            }
+        }
+        _ => {
+            if let Some(t) = v.as_object().and_then(|o| o.get("tags")) {
+                tape_tags(t, &mut f.tags);
+            }
+        }
     }
-    Ok(f)
+    Ok(())
+}
+
+/// A string field's value.
+fn tape_string(
+    v: simd_json::tape::Value<'_, '_>,
+    field: &'static str,
+) -> Result<String, RequestError> {
+    Ok(v.as_str()
+        .ok_or(type_err(field, "must be a string"))?
+        .to_string())
 }
 
 fn tape_tags(v: simd_json::tape::Value<'_, '_>, out: &mut Vec<String>) {

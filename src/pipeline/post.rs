@@ -67,7 +67,7 @@ pub struct Completion {
     pub cache_hit: bool,
     /// The response cache key, when the cache applied.
     pub cache_key: Option<String>,
-    /// Handed off to a stream relay, which reports instead.
+    /// Handed off to a stream relay (through its observer), which reports instead.
     handed_off: bool,
 }
 

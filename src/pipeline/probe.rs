@@ -8,8 +8,9 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::time::Instant;
 
+use super::RequestCtx;
+use super::call::{self, Attempt};
 use super::parse::{Expect, parse};
-use super::{RequestCtx, dispatch};
 use crate::auth::Principal;
 use crate::error::GatewayError;
 use crate::router::Deployment;
@@ -64,18 +65,15 @@ async fn call(state: &AppState, dep: &Arc<Deployment>) -> Result<(), GatewayErro
     let mut ctx = RequestCtx::new("health_check");
     let policy = state.router.policy();
     let t0 = Instant::now();
-    let result = dispatch(
-        state,
-        dep,
+    let attempt = Attempt {
         parsed,
         expect,
-        &dep.model_name,
-        &Principal::Master,
-        &http::HeaderMap::new(),
-        None,
-        &mut ctx,
-    )
-    .await;
+        model: &dep.model_name,
+        principal: &Principal::Master,
+        headers: &http::HeaderMap::new(),
+        upload: None,
+    };
+    let result = call::attempt(state, dep, attempt, &mut ctx).await;
     let class = result.as_ref().err().and_then(super::attempts::class_of);
     let group = state
         .models

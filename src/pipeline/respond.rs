@@ -1,9 +1,12 @@
-//! Response headers every LLM response carries (success or error).
+//! Stage `respond`: the answer (or the error) as the client reads it: a whole answer in the
+//! client's own format (Anthropic, Gemini) when it is not OpenAI's, and the `x-tianji-*`
+//! headers every LLM response carries (success or error).
 
 use http::{HeaderName, HeaderValue, Response};
 
 use super::RequestCtx;
 use crate::body::Body;
+use crate::error::GatewayError;
 
 static CALL_ID: HeaderName = HeaderName::from_static("x-tianji-call-id");
 static MODEL_ID: HeaderName = HeaderName::from_static("x-tianji-model-id");
@@ -15,6 +18,27 @@ static RETRIES: HeaderName = HeaderName::from_static("x-tianji-attempted-retries
 static FALLBACKS: HeaderName = HeaderName::from_static("x-tianji-attempted-fallbacks");
 static CACHE_HIT: HeaderName = HeaderName::from_static("x-tianji-cache-hit");
 static CACHE_KEY: HeaderName = HeaderName::from_static("x-tianji-cache-key");
+
+/// The response for the stages' `result`; the record notes its status (and error).
+pub async fn respond(
+    result: Result<Response<Body>, GatewayError>,
+    ctx: &mut RequestCtx,
+) -> Response<Body> {
+    let result = match (ctx.outward, result) {
+        (Some(out), Ok(resp)) => {
+            let model = ctx.completion.model.clone().unwrap_or_default();
+            Ok(out.answer(resp, &model).await)
+        }
+        (_, r) => r,
+    };
+    let mut resp = result.unwrap_or_else(|e| {
+        ctx.completion.error = Some(e.to_string());
+        e.into_response_for(ctx.admin)
+    });
+    ctx.completion.status = resp.status().as_u16();
+    decorate(&mut resp, ctx);
+    resp
+}
 
 /// Milliseconds with three decimals (whole microseconds; no float formatting on the request
 /// path).

@@ -1,7 +1,7 @@
-//! Stage `translate` for OpenAI-compatible upstreams: the body goes out as received with only
-//! `model` replaced (plus the provider's declared renames and, for streams, `stream_options`).
-//! The result is a list of slices of the original body and small new pieces: no copy, no
-//! re-serialization.
+//! The body of a call to an OpenAI-compatible upstream (compatible.rs): the body goes out as
+//! received with only `model` replaced (plus the provider's declared renames and, for streams,
+//! `stream_options`). The result is a list of slices of the original body and small new pieces: no
+//! copy, no re-serialization.
 
 use bytes::Bytes;
 use serde_json::{Map, Value};
@@ -85,24 +85,7 @@ pub fn rewrite(
     let empty_object = raw[open + 1..close].iter().all(|b| b.is_ascii_whitespace());
 
     let mut edits: Vec<Edit> = Vec::with_capacity(4);
-    match model_span {
-        Some(span) => edits.push(Edit {
-            at: span,
-            with: model_json.clone(),
-        }),
-        None => {
-            let mut v = Vec::with_capacity(model_json.len() + 10);
-            v.extend_from_slice(b"\"model\":");
-            v.extend_from_slice(model_json);
-            if !empty_object {
-                v.push(b',');
-            }
-            edits.push(Edit {
-                at: open + 1..open + 1,
-                with: Bytes::from(v),
-            });
-        }
-    }
+    edits.push(model_edit(model_span, model_json, open, empty_object));
     if let Some(t) = &top {
         for (from, to) in renames {
             if let Some(m) = t.get(&raw, from) {
@@ -114,30 +97,77 @@ pub fn rewrite(
         }
     }
     if want_usage {
-        match top.as_ref().and_then(|t| t.get(&raw, "stream_options")) {
-            Some(m) => {
-                let mut opts: Map<String, Value> =
-                    serde_json::from_slice(&raw[m.value.clone()]).unwrap_or_default();
-                opts.insert("include_usage".into(), Value::Bool(true));
-                let v = serde_json::to_vec(&opts)
-                    .map_err(|e| RequestError::InvalidJson(e.to_string()))?;
-                edits.push(Edit {
-                    at: m.value.clone(),
-                    with: Bytes::from(v),
-                });
-            }
-            None => {
-                let mut v = Vec::with_capacity(48);
+        let options = top.as_ref().and_then(|t| t.get(&raw, "stream_options"));
+        edits.push(usage_edit(&raw, options.map(|m| m.value.clone()), close)?);
+    }
+    Ok(Rewritten {
+        parts: apply(&raw, edits),
+        drop_usage_chunk: want_usage,
+    })
+}
+
+/// The edit that puts `model_json` in: over the `model` value at `span`, else as the first
+/// member of the object opened at `open`.
+fn model_edit(
+    span: Option<std::ops::Range<usize>>,
+    model_json: &Bytes,
+    open: usize,
+    empty_object: bool,
+) -> Edit {
+    match span {
+        Some(span) => Edit {
+            at: span,
+            with: model_json.clone(),
+        },
+        None => {
+            let mut v = Vec::with_capacity(model_json.len() + 10);
+            v.extend_from_slice(b"\"model\":");
+            v.extend_from_slice(model_json);
+            if !empty_object {
                 v.push(b',');
-                v.extend_from_slice(b"\"stream_options\":");
-                v.extend_from_slice(INCLUDE_USAGE);
-                edits.push(Edit {
-                    at: close..close,
-                    with: Bytes::from(v),
-                });
+            }
+            Edit {
+                at: open + 1..open + 1,
+                with: Bytes::from(v),
             }
         }
     }
+}
+
+/// The edit that asks for usage in the stream: `include_usage` set in the client's
+/// `stream_options` (its value at `options`), else `stream_options` added before `close`.
+fn usage_edit(
+    raw: &[u8],
+    options: Option<std::ops::Range<usize>>,
+    close: usize,
+) -> Result<Edit, RequestError> {
+    Ok(match options {
+        Some(at) => {
+            let mut opts: Map<String, Value> =
+                serde_json::from_slice(&raw[at.clone()]).unwrap_or_default();
+            opts.insert("include_usage".into(), Value::Bool(true));
+            let v =
+                serde_json::to_vec(&opts).map_err(|e| RequestError::InvalidJson(e.to_string()))?;
+            Edit {
+                at,
+                with: Bytes::from(v),
+            }
+        }
+        None => {
+            let mut v = Vec::with_capacity(48);
+            v.push(b',');
+            v.extend_from_slice(b"\"stream_options\":");
+            v.extend_from_slice(INCLUDE_USAGE);
+            Edit {
+                at: close..close,
+                with: Bytes::from(v),
+            }
+        }
+    })
+}
+
+/// `raw` with `edits` made: slices of it between the new pieces.
+fn apply(raw: &Bytes, mut edits: Vec<Edit>) -> Vec<Bytes> {
     edits.sort_by_key(|e| e.at.start);
     let mut parts = Vec::with_capacity(edits.len() * 2 + 1);
     let mut pos = 0;
@@ -151,10 +181,7 @@ pub fn rewrite(
     if pos < raw.len() {
         parts.push(raw.slice(pos..));
     }
-    Ok(Rewritten {
-        parts,
-        drop_usage_chunk: want_usage,
-    })
+    parts
 }
 
 fn first_non_ws(b: &[u8]) -> Option<usize> {

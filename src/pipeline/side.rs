@@ -1,14 +1,16 @@
 //! Admission and record of a call outside the LLM pipeline (files, batches, fine-tuning,
 //! search, pass-through): the caller's blocks, model access, rate limits and budgets are
-//! checked as for an LLM call, and a SpendLogs row with the call's `call_type` and `endpoint`
-//! is written when the returned record is dropped.
+//! checked by the LLM request's own stages (`authorize`, `limits`, `budget`), and a SpendLogs
+//! row with the call's `call_type` and `endpoint` is written when the returned record is
+//! dropped.
 
 use std::sync::Arc;
 
 use super::RequestCtx;
 use super::post::Completion;
+use super::{authorize, budget, limits};
 use crate::auth::Principal;
-use crate::auth::access::{AccessGroups, Ask, authorize, budget_error};
+use crate::auth::access::AccessGroups;
 use crate::error::GatewayError;
 use crate::router::Deployment;
 use crate::state::AppState;
@@ -46,67 +48,32 @@ pub async fn side_call(
     principal: &Principal,
     side: Side<'_>,
 ) -> Result<Completion, GatewayError> {
-    use crate::spend::record::{Caller, SpendRow};
     let table = state.models.load_full();
     let groups: &dyn AccessGroups = if side.model_access {
         &*table
     } else {
         &AnyModel
     };
-    let ask = Ask {
-        model: side.model,
-        end_user: None,
-        groups,
-    };
-    let granted = authorize(state.auth.directory(), principal, ask).await?;
+    let granted = authorize::grant(state, principal, side.model, None, groups).await?;
 
-    let ctx = RequestCtx::new(side.call_type);
-    let mut c = ctx.completion;
-    let ds = crate::limits::descriptors(&crate::limits::Subject {
-        principal,
-        model: side.model,
-        end_user: None,
-        deployment: side.dep.as_deref(),
-        global_parallel: state.global_max_parallel,
-    });
-    if side.rate_limited && !ds.is_empty() {
-        c.limits = state.limits.acquire(ds, 0).await?;
+    let mut ctx = RequestCtx::new(side.call_type);
+    if side.rate_limited {
+        let subject = crate::limits::Subject {
+            principal,
+            model: side.model,
+            end_user: None,
+            deployment: side.dep.as_deref(),
+            global_parallel: state.global_max_parallel,
+        };
+        ctx.completion.limits = limits::acquire(state, &subject, None, 0).await?.held;
     }
-    let reservation = state
-        .spend
-        .ledger
-        .admit(granted.lines, 0.0)
-        .map_err(|(e, lines)| {
-            budget_error(
-                state.auth.budget_status,
-                principal,
-                &lines[e.index],
-                e.current,
-            )
-        })?;
-
+    let kind = (side.call_type, side.endpoint);
+    budget::reserve(state, principal, granted.lines, 0.0, &mut ctx, |ctx| {
+        budget::row(state, principal, ctx, kind, side.model)
+    })
+    .await?;
+    let mut c = ctx.completion;
     c.model = Some(side.model.to_string());
     c.deployment = side.dep;
-    let slot = state.spend.slot().await;
-    let row = slot.is_some().then(|| {
-        let caller = Caller::of(principal, state.auth.master_hash());
-        Box::new(SpendRow {
-            request_id: ctx.call_id,
-            call_type: side.call_type,
-            endpoint: side.endpoint,
-            caller,
-            start_time: crate::spend::unix(ctx.wall_start),
-            model_group: side.model.to_string(),
-            ..Default::default()
-        })
-    });
-    c.spend = Some((
-        crate::spend::Ticket {
-            spend: state.spend.clone(),
-            slot,
-            reservation,
-        },
-        row,
-    ));
     Ok(c)
 }

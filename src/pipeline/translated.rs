@@ -1,6 +1,6 @@
-//! Stage `translate` for native providers: a chat request becomes the provider's request
-//! (Anthropic Messages, Gemini, Bedrock Converse, Cohere v2), and the answer comes back as a chat
-//! completion (streams chunk by chunk).
+//! Calls to native providers (from an attempt, call.rs): a chat request becomes the provider's
+//! request (Anthropic Messages, Gemini, Bedrock Converse, Cohere v2), and the answer comes back as
+//! a chat completion (streams chunk by chunk).
 
 use std::sync::Arc;
 
@@ -11,6 +11,7 @@ use tokio::time::Instant;
 
 use super::RequestCtx;
 use super::parse::{ParsedRequest, RequestError};
+use super::watch::Watch;
 use crate::body::Body;
 use crate::error::GatewayError;
 use crate::providers::{StreamTranslate, anthropic, bedrock, cohere, gemini};
@@ -99,81 +100,21 @@ pub async fn chat(
     let created = crate::spend::unix(ctx.wall_start) as u64;
     let id = format!("chatcmpl-{}", ctx.call_id.simple());
     let stream = parsed.stream;
-    let (uri, body) = match &dep.wire {
-        Wire::Anthropic { messages } => (
-            messages.clone(),
-            anthropic::request::to_messages(&req, model).map_err(bad)?,
-        ),
-        Wire::Gemini(g) => (
-            if stream { &g.stream } else { &g.generate }.clone(),
-            gemini::request::to_generate_content(&req).map_err(bad)?,
-        ),
-        Wire::Bedrock(b) => (
-            b.uri(if stream {
-                "converse-stream"
-            } else {
-                "converse"
-            })
-            .ok_or_else(|| GatewayError::Internal("bad Bedrock model URL".into()))?,
-            bedrock::request::to_converse(&req).map_err(bad)?,
-        ),
-        Wire::Cohere { chat, .. } => (
-            chat.clone(),
-            cohere::request::to_chat_v2(&req, model).map_err(bad)?,
-        ),
-        _ => {
-            return Err(GatewayError::NotImplemented(format!(
-                "Provider '{}' needs a translation module that this build does not include yet",
-                dep.provider.name()
-            )));
-        }
-    };
+    let (uri, body) = provider_request(dep, &req, model, stream)?;
     let body = Bytes::from(serde_json::to_vec(&body).map_err(bad)?);
     let extra = auth_headers(state, dep, &uri, &body).await?;
     let provider = dep.provider.name();
-    let t0 = Instant::now();
-    if stream {
-        let body = std::slice::from_ref(&body);
-        let errors = Errors::Native(provider);
-        let resp = upstream::call_stream(&state.client, dep, &uri, body, &extra, errors).await?;
-        ctx.upstream_elapsed = t0.elapsed();
-        let (head, incoming) = resp.into_parts();
-        ctx.completion.status = head.status.as_u16();
-        let completion = ctx.completion.hand_off();
-        let inward: Box<dyn StreamTranslate> = match &dep.wire {
-            Wire::Gemini(_) => Box::new(gemini::stream::StreamTranslator::new(
-                model, &id, created, true,
-            )),
-            Wire::Bedrock(_) => Box::new(bedrock::stream::StreamTranslator::new(
-                model, &id, created, true,
-            )),
-            Wire::Cohere { .. } => {
-                Box::new(cohere::stream::StreamTranslator::new(model, created, true))
-            }
-            _ => Box::new(anthropic::stream::StreamTranslator::new(created, true)),
-        };
-        // usage always comes back for spend; the client sees it only if it asked
-        let relay = RelayBody::new(
-            incoming,
-            parsed.include_usage != Some(true),
-            dep.stream_timeout,
-            completion,
-            state.streams.signal(),
-        )
-        .translating(inward)
-        .answering_as(ctx.outward.map(|o| o.stream(&dep.model_name)))
-        .recording(ctx.cache_pending.take());
-        let mut out = Response::new(Body::Relay(Box::new(relay)));
-        out.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/event-stream"),
-        );
-        out.headers_mut()
-            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-        return Ok(out);
-    }
     let errors = Errors::Native(provider);
     let body = std::slice::from_ref(&body);
+    let t0 = Instant::now();
+    if stream {
+        let resp = upstream::call_stream(&state.client, dep, &uri, body, &extra, errors).await?;
+        ctx.upstream_elapsed = t0.elapsed();
+        let inward = stream_translator(dep, model, &id, created);
+        // usage always comes back for spend; the client sees it only if it asked
+        let drop_usage = parsed.include_usage != Some(true);
+        return Ok(relay(state, dep, resp, inward, drop_usage, ctx));
+    }
     let (head, bytes) =
         upstream::call_whole(&state.client, dep, &uri, body, &extra, errors).await?;
     ctx.upstream_elapsed = t0.elapsed();
@@ -191,6 +132,97 @@ pub async fn chat(
         *resp = Some(out.clone());
     }
     Ok(crate::error::json_response(head.status, out))
+}
+
+/// The provider's URL and request for a chat request.
+fn provider_request(
+    dep: &Deployment,
+    req: &Value,
+    model: &str,
+    stream: bool,
+) -> Result<(Uri, Value), GatewayError> {
+    Ok(match &dep.wire {
+        Wire::Anthropic { messages } => (
+            messages.clone(),
+            anthropic::request::to_messages(req, model).map_err(bad)?,
+        ),
+        Wire::Gemini(g) => (
+            if stream { &g.stream } else { &g.generate }.clone(),
+            gemini::request::to_generate_content(req).map_err(bad)?,
+        ),
+        Wire::Bedrock(b) => (
+            b.uri(if stream {
+                "converse-stream"
+            } else {
+                "converse"
+            })
+            .ok_or_else(|| GatewayError::Internal("bad Bedrock model URL".into()))?,
+            bedrock::request::to_converse(req).map_err(bad)?,
+        ),
+        Wire::Cohere { chat, .. } => (
+            chat.clone(),
+            cohere::request::to_chat_v2(req, model).map_err(bad)?,
+        ),
+        _ => {
+            return Err(GatewayError::NotImplemented(format!(
+                "Provider '{}' needs a translation module that this build does not include yet",
+                dep.provider.name()
+            )));
+        }
+    })
+}
+
+/// The translator of the provider's stream into chat completion chunks.
+fn stream_translator(
+    dep: &Deployment,
+    model: &str,
+    id: &str,
+    created: u64,
+) -> Box<dyn StreamTranslate> {
+    match &dep.wire {
+        Wire::Gemini(_) => Box::new(gemini::stream::StreamTranslator::new(
+            model, id, created, true,
+        )),
+        Wire::Bedrock(_) => Box::new(bedrock::stream::StreamTranslator::new(
+            model, id, created, true,
+        )),
+        Wire::Cohere { .. } => {
+            Box::new(cohere::stream::StreamTranslator::new(model, created, true))
+        }
+        _ => Box::new(anthropic::stream::StreamTranslator::new(created, true)),
+    }
+}
+
+/// The provider's stream relayed to the client as chat completion chunks (or in the client's
+/// own format).
+fn relay(
+    state: &AppState,
+    dep: &Deployment,
+    resp: Response<hyper::body::Incoming>,
+    inward: Box<dyn StreamTranslate>,
+    drop_usage: bool,
+    ctx: &mut RequestCtx,
+) -> Response<Body> {
+    let (head, incoming) = resp.into_parts();
+    ctx.completion.status = head.status.as_u16();
+    let watch = Watch::new(ctx.completion.hand_off()).recording(ctx.cache_pending.take());
+    let relay = RelayBody::new(
+        incoming,
+        drop_usage,
+        dep.stream_timeout,
+        watch.boxed(),
+        state.streams.signal(),
+    )
+    .translating(inward)
+    .answering_as(ctx.outward.map(|o| o.stream(&dep.model_name)));
+    let mut out = Response::new(Body::Relay(Box::new(relay)));
+    out.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    out.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    out
 }
 
 /// POST `body` to `uri` of `dep` (authenticated for its wire) and read the JSON answer.

@@ -1,4 +1,4 @@
-//! The request validator of the parse stage: every LLM route's body is checked here, once, over
+//! The request validator of the read stage: every LLM route's body is checked here, once, over
 //! the parse it already has (no second parse, nothing copied or serialised).
 //!
 //! - The body as a whole: containers nested at most [`MAX_DEPTH`] deep (the body's own object

@@ -423,6 +423,26 @@ pub async fn call_stream(
     Ok(resp)
 }
 
+/// POST `body` to `uri` of `dep`: the successful head within `dep.timeout`, its body read
+/// after as it comes (audio).
+pub async fn call_head(
+    client: &HttpClient,
+    dep: &Deployment,
+    uri: &Uri,
+    body: &[Bytes],
+    extra: &[(http::HeaderName, HeaderValue)],
+    errors: Errors<'_>,
+) -> Result<Response<Incoming>, UpstreamError> {
+    let call = send_with(client, dep, Method::POST, uri, body, false, extra);
+    let resp = tokio::time::timeout(dep.timeout, call)
+        .await
+        .map_err(|_| UpstreamError::Timeout(dep.timeout.as_secs_f64()))??;
+    if !resp.status().is_success() {
+        return Err(errors.of(resp).await);
+    }
+    Ok(resp)
+}
+
 fn error_chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut cur = e.source();

@@ -7,7 +7,9 @@
 //! reason; a native provider's own end event), or the gateway cutting it at its
 //! graceful-shutdown deadline ([`StreamCut`]). If the client goes away, hyper drops this body,
 //! which drops the upstream response and closes that connection: the provider stops
-//! generating. The post-stage record is finished once: when the stream ends, or on drop.
+//! generating. The relay names no pipeline module: what watches the stream (the request's
+//! record, the response cache recorder, the Responses API id sealer) is a [`RelayObserver`],
+//! told once per chunk and once at the end: when the stream ends, or on drop.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -22,7 +24,6 @@ use tokio::time::{Instant, Sleep};
 
 use super::sse::{SseScanner, Usage};
 use crate::body::BoxError;
-use crate::pipeline::post::Completion;
 use crate::providers::{StreamEnd, StreamTranslate};
 
 /// The error of a stream the provider closed without its end marker.
@@ -146,6 +147,46 @@ impl ErrorShape {
     }
 }
 
+/// What watches a relayed stream on the pipeline's behalf. The relay makes one call per
+/// upstream chunk ([`RelayObserver::on_chunk`]), one more only for observers that rewrite what
+/// the client gets ([`RelayObserver::rewrites`], asked once), and one at the end.
+pub trait RelayObserver: Send {
+    /// One upstream chunk arrived; `chat` is what it carried as the usage scanner reads it
+    /// (after the provider's format is translated, before the client's is made).
+    fn on_chunk(&mut self, chat: &[u8]);
+
+    /// Whether [`RelayObserver::rewrite`] changes what the client gets (else it is not called).
+    fn rewrites(&self) -> bool {
+        false
+    }
+
+    /// The bytes about to go to the client, rewritten (a part may be held for the next call).
+    fn rewrite(&mut self, out: Bytes) -> Bytes {
+        out
+    }
+
+    /// The last bytes to go to the client, rewritten, with whatever was held.
+    fn rewrite_last(&mut self, tail: Vec<u8>) -> Vec<u8> {
+        tail
+    }
+
+    /// The stream is over (ended, failed, cut, or dropped by its client); called once.
+    fn on_end(self: Box<Self>, end: Ended<'_>);
+}
+
+/// How a relayed stream ended, for its [`RelayObserver`].
+pub struct Ended<'a> {
+    /// The chat chunks the provider's translator still held at the end.
+    pub rest: &'a [u8],
+    /// The usage the provider reported, if it did.
+    pub usage: Option<Usage>,
+    /// The SSE events relayed.
+    pub events: u32,
+    /// Why the stream failed (the relay's error, or the one the provider sent in the stream);
+    /// `None` for a clean end.
+    pub error: Option<String>,
+}
+
 /// An upstream stream on its way to the client.
 pub struct RelayBody {
     inner: Incoming,
@@ -153,12 +194,12 @@ pub struct RelayBody {
     idle: Pin<Box<Sleep>>,
     idle_timeout: Duration,
     done: bool,
-    /// The request's record: finished (its row queued) as soon as the stream ends.
-    completion: Option<Completion>,
+    /// What watches the stream (the request's record first): told as soon as the stream ends.
+    watch: Option<Box<dyn RelayObserver>>,
+    /// `watch` rewrites what the client gets.
+    rewrites: bool,
     /// The graceful-shutdown cut, until the record is finished.
     cut: Option<CutSignal>,
-    /// Responses API streams: response ids sealed on the way (with the unfinished line).
-    ids: Option<(crate::responses::EventSealer, Vec<u8>)>,
     /// Native provider streams: translated to chat completion chunks before anything else.
     inward: Option<Box<dyn StreamTranslate>>,
     /// The client's own format (e.g. Anthropic events): chat chunks translated after the usage
@@ -169,33 +210,31 @@ pub struct RelayBody {
     /// How a relay error reaches a client reading the provider's bytes untouched (translated
     /// streams say it in the client's format through `outward`).
     errors: ErrorShape,
-    /// A response cache miss: the chat chunks assembled, stored once the stream ends cleanly.
-    record: Option<(crate::cache::stream::Assembler, crate::cache::Pending)>,
 }
 
 impl RelayBody {
-    /// Relay `inner`; `cut` ends the stream at the graceful-shutdown deadline.
+    /// Relay `inner`, watched by `watch`; `cut` ends the stream at the graceful-shutdown
+    /// deadline.
     pub fn new(
         inner: Incoming,
         drop_usage_chunk: bool,
         idle_timeout: Duration,
-        completion: Completion,
+        watch: Box<dyn RelayObserver>,
         cut: CutSignal,
     ) -> Self {
         Self {
+            rewrites: watch.rewrites(),
             inner,
             scanner: SseScanner::new(drop_usage_chunk),
             idle: Box::pin(tokio::time::sleep(idle_timeout)),
             idle_timeout,
             done: false,
-            completion: Some(completion),
+            watch: Some(watch),
             cut: Some(cut),
-            ids: None,
             inward: None,
             outward: None,
             tap: false,
             errors: ErrorShape::OpenAi,
-            record: None,
         }
     }
 
@@ -231,18 +270,6 @@ impl RelayBody {
         self
     }
 
-    /// Store the answer in the response cache once the stream has ended cleanly.
-    pub fn recording(mut self, pending: Option<crate::cache::Pending>) -> Self {
-        self.record = pending.map(|p| (crate::cache::stream::Assembler::new(), p));
-        self
-    }
-
-    /// Seal response ids in the events (Responses API streams).
-    pub fn sealing(mut self, sealer: Option<crate::responses::EventSealer>) -> Self {
-        self.ids = sealer.map(|s| (s, Vec::new()));
-        self
-    }
-
     pub fn is_end_stream(&self) -> bool {
         self.done
     }
@@ -269,7 +296,7 @@ impl RelayBody {
     /// End the stream: the rest of the translation and, for `error`, an error event in the
     /// client's format (and no end marker: the client must not take the answer as complete).
     /// `reported` is an error the provider itself sent in the stream (already relayed). The
-    /// record is finished here.
+    /// observer is told here.
     fn end(&mut self, error: Option<String>, reported: Option<String>) -> Option<Bytes> {
         self.done = true;
         let mut pre = Bytes::new();
@@ -277,16 +304,7 @@ impl RelayBody {
             let rest = if error.is_some() { t.cut() } else { t.finish() };
             pre = self.scanner.feed(Bytes::from(rest));
         }
-        if let Some((mut assembler, pending)) = self.record.take()
-            && error.is_none()
-            && reported.is_none()
-        {
-            assembler.feed(&pre);
-            if let Some(body) = assembler.finish() {
-                pending.store(Bytes::from(body), self.scanner.usage.unwrap_or_default());
-            }
-        }
-        let mut tail = [pre, self.scanner.finish()].concat();
+        let mut tail = [&pre[..], &self.scanner.finish()[..]].concat();
         if self.tap {
             tail.clear();
         }
@@ -300,18 +318,14 @@ impl RelayBody {
             v.extend(t.finish());
             tail = v;
         }
-        let mut out = match self.ids.as_mut() {
-            Some((sealer, pending)) => {
-                let mut v = sealer.feed(pending, &tail).to_vec();
-                v.append(pending);
-                v
-            }
-            None => tail.to_vec(),
+        let mut out = match self.watch.as_mut() {
+            Some(w) if self.rewrites => w.rewrite_last(tail),
+            _ => tail,
         };
         if let Some(ev) = error_event {
             out.extend_from_slice(ev.as_bytes());
         }
-        self.settle(error.or(reported));
+        self.settle(error.or(reported), &pre);
         (!out.is_empty()).then(|| Bytes::from(out))
     }
 
@@ -326,20 +340,54 @@ impl RelayBody {
         }
     }
 
-    /// Finish the record once: the usage read (estimated for a failed stream the provider did
-    /// not report it for), the error if any; its row is queued now. Then the cut signal goes.
-    fn settle(&mut self, error: Option<String>) {
-        if let Some(mut c) = self.completion.take() {
-            c.usage = match error {
-                Some(_) => Some(estimate(self.scanner.usage, &c, self.scanner.events)),
-                None => self.scanner.usage,
-            };
-            if let Some(e) = error {
-                c.stream_error.get_or_insert(e);
-            }
-            drop(c);
+    /// Tell the observer once how the stream ended (`rest`: the chat chunks the translator
+    /// still held). Then the cut signal goes.
+    fn settle(&mut self, error: Option<String>, rest: &[u8]) {
+        if let Some(w) = self.watch.take() {
+            w.on_end(Ended {
+                rest,
+                usage: self.scanner.usage,
+                events: self.scanner.events,
+                error,
+            });
         }
         self.cut = None;
+    }
+
+    /// One upstream chunk: translated, scanned, told to the observer and made into what the
+    /// client gets (possibly nothing yet).
+    fn relay(&mut self, data: Bytes) -> Bytes {
+        self.idle.as_mut().reset(Instant::now() + self.idle_timeout);
+        let watch = &mut self.watch;
+        let mut seen = |chat: &[u8]| {
+            if let Some(w) = watch.as_mut() {
+                w.on_chunk(chat);
+            }
+        };
+        let mut out = match self.inward.as_mut() {
+            Some(t) if self.tap => {
+                let chat = Bytes::from(t.feed(&data));
+                seen(&chat);
+                self.scanner.feed(chat);
+                data
+            }
+            Some(t) => {
+                let chat = Bytes::from(t.feed(&data));
+                seen(&chat);
+                self.scanner.feed(chat)
+            }
+            None => {
+                seen(&data);
+                self.scanner.feed(data)
+            }
+        };
+        if let Some(t) = self.outward.as_mut() {
+            out = Bytes::from(t.feed(&out));
+        }
+        match self.watch.as_mut() {
+            Some(w) if self.rewrites => w.rewrite(out),
+            _ => out,
+        }
     }
 
     pub fn poll_frame(
@@ -347,80 +395,37 @@ impl RelayBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = &mut *self;
+        let ended = |out: Option<Bytes>| Poll::Ready(out.map(|b| Ok(Frame::data(b))));
         loop {
             if this.done {
                 return Poll::Ready(None);
             }
             if this.cut.as_ref().is_some_and(CutSignal::is_cut) {
-                let out = this.stop(|| CUT_AT_SHUTDOWN.to_string());
-                return Poll::Ready(out.map(|b| Ok(Frame::data(b))));
+                return ended(this.stop(|| CUT_AT_SHUTDOWN.to_string()));
             }
             match Pin::new(&mut this.inner).poll_frame(cx) {
                 Poll::Ready(Some(Ok(frame))) => {
                     let Ok(data) = frame.into_data() else {
                         continue; // trailers are not relayed
                     };
-                    this.idle.as_mut().reset(Instant::now() + this.idle_timeout);
-                    if let Some(c) = this.completion.as_mut() {
-                        if c.chunks == 0 {
-                            c.first_chunk = Some(std::time::SystemTime::now());
-                        }
-                        c.chunks += 1;
-                    }
-                    // the chat chunks (translated when the provider's are not) feed the
-                    // usage scanner and, on a cache miss, the answer being assembled
-                    let record = &mut this.record;
-                    let mut seen = |chat: &[u8]| {
-                        if let Some((a, _)) = record.as_mut() {
-                            a.feed(chat);
-                        }
-                    };
-                    let mut out = match this.inward.as_mut() {
-                        Some(t) if this.tap => {
-                            let chat = Bytes::from(t.feed(&data));
-                            seen(&chat);
-                            this.scanner.feed(chat);
-                            data
-                        }
-                        Some(t) => {
-                            let chat = Bytes::from(t.feed(&data));
-                            seen(&chat);
-                            this.scanner.feed(chat)
-                        }
-                        None => {
-                            seen(&data);
-                            this.scanner.feed(data)
-                        }
-                    };
-                    if let Some(t) = this.outward.as_mut() {
-                        out = Bytes::from(t.feed(&out));
-                    }
-                    if let Some((sealer, pending)) = this.ids.as_mut() {
-                        out = sealer.feed(pending, &out);
-                    }
+                    let out = this.relay(data);
                     if !out.is_empty() {
                         return Poll::Ready(Some(Ok(Frame::data(out))));
                     }
                 }
                 Poll::Ready(Some(Err(e))) => {
-                    let out = this.stop(|| format!("Provider stream failed: {e}"));
-                    return Poll::Ready(out.map(|b| Ok(Frame::data(b))));
+                    return ended(this.stop(|| format!("Provider stream failed: {e}")));
                 }
-                Poll::Ready(None) => {
-                    let out = this.stop(|| ENDED_EARLY.to_string());
-                    return Poll::Ready(out.map(|b| Ok(Frame::data(b))));
-                }
+                Poll::Ready(None) => return ended(this.stop(|| ENDED_EARLY.to_string())),
                 Poll::Pending => {
                     if this.cut.as_mut().is_some_and(|c| c.poll_cut(cx)) {
-                        let out = this.stop(|| CUT_AT_SHUTDOWN.to_string());
-                        return Poll::Ready(out.map(|b| Ok(Frame::data(b))));
+                        return ended(this.stop(|| CUT_AT_SHUTDOWN.to_string()));
                     }
                     if this.idle.as_mut().poll(cx).is_ready() {
                         let secs = this.idle_timeout.as_secs_f64();
-                        let out = this.stop(|| {
-                            format!("Provider sent nothing for {secs:.1}s (stream_timeout)")
-                        });
-                        return Poll::Ready(out.map(|b| Ok(Frame::data(b))));
+                        let why =
+                            || format!("Provider sent nothing for {secs:.1}s (stream_timeout)");
+                        return ended(this.stop(why));
                     }
                     return Poll::Pending;
                 }
@@ -432,10 +437,11 @@ impl RelayBody {
 /// The usage of a stream that failed: what the provider reported, with the parts it did not
 /// report estimated (prompt tokens at about 4 request bytes a token, as the token rate limits
 /// reserve them; completion tokens as the chunks relayed, about one token each).
-pub fn estimate(reported: Option<Usage>, c: &Completion, events: u32) -> Usage {
+/// `prompt_estimate` is the request's estimate.
+pub fn estimate(reported: Option<Usage>, prompt_estimate: u64, events: u32) -> Usage {
     let mut u = reported.unwrap_or_default();
     if u.prompt_tokens == 0 {
-        u.prompt_tokens = c.prompt_estimate;
+        u.prompt_tokens = prompt_estimate;
     }
     if u.completion_tokens == 0 {
         u.completion_tokens = u64::from(events);
@@ -448,7 +454,7 @@ impl Drop for RelayBody {
     /// The client went away before the end of the stream, or stopped reading it and its
     /// connection was closed at the graceful-shutdown deadline.
     fn drop(&mut self) {
-        if self.completion.is_some() {
+        if self.watch.is_some() {
             // the usage the translator has read so far (e.g. Anthropic's input tokens)
             if let Some(t) = self.inward.as_mut() {
                 let rest = t.cut();
@@ -459,7 +465,7 @@ impl Drop for RelayBody {
             } else {
                 CLIENT_CLOSED
             };
-            self.settle(Some(why.to_string()));
+            self.settle(Some(why.to_string()), &[]);
         }
     }
 }

@@ -1,0 +1,118 @@
+//! Stage `budget`: the request's worst-case cost is reserved on every budget that applies to
+//! it (key, user, team, organisation, end user, tags: refused when one has no room left), then
+//! a spend-log slot is taken and the request's SpendLogs row started; the ticket goes into the
+//! record, which books the real cost when it is finished. Side calls reserve through
+//! [`reserve`] too.
+
+use std::sync::Arc;
+
+use super::RequestCtx;
+use super::parse::Expect;
+use super::read::Call;
+use crate::auth::Principal;
+use crate::auth::access::budget_error;
+use crate::error::GatewayError;
+use crate::router::Deployment;
+use crate::spend::ledger::Line;
+use crate::spend::record::{Caller, SpendRow};
+use crate::state::AppState;
+
+/// Reserve for the LLM request on `dep` (its price's worst case for the prompt and
+/// `max_tokens`).
+pub async fn reserve_for(
+    state: &AppState,
+    call: &Call,
+    dep: &Arc<Deployment>,
+    lines: Vec<Line>,
+    ctx: &mut RequestCtx,
+) -> Result<(), GatewayError> {
+    let parsed = &call.parsed;
+    let worst = dep.price.as_ref().map_or(0.0, |p| {
+        crate::spend::cost::worst_case(p, parsed.raw.len() as u64 / 4, parsed.max_tokens)
+    });
+    let kind = call_type(call.expect);
+    reserve(state, &call.principal, lines, worst, ctx, |ctx| SpendRow {
+        end_user: ctx.end_user.clone(),
+        request_tags: parsed.tags.clone(),
+        requester_ip_address: Some(call.peer.ip()),
+        ..row(state, &call.principal, ctx, kind, &ctx.model)
+    })
+    .await?;
+    if state.spend.store_prompts {
+        ctx.completion.bodies = Some((parsed.raw.clone(), None));
+    }
+    Ok(())
+}
+
+/// Reserve `worst` USD on the budgets of `lines`; with a spend-log slot, the row `row` makes
+/// starts the record's.
+pub async fn reserve(
+    state: &AppState,
+    principal: &Principal,
+    lines: Vec<Line>,
+    worst: f64,
+    ctx: &mut RequestCtx,
+    row: impl FnOnce(&RequestCtx) -> SpendRow,
+) -> Result<(), GatewayError> {
+    let reservation = state
+        .spend
+        .ledger
+        .admit(lines, worst)
+        .map_err(|(e, lines)| {
+            budget_error(
+                state.auth.budget_status,
+                principal,
+                &lines[e.index],
+                e.current,
+            )
+        })?;
+    let slot = state.spend.slot().await;
+    let row = slot.is_some().then(|| Box::new(row(ctx)));
+    let ticket = crate::spend::Ticket {
+        spend: state.spend.clone(),
+        slot,
+        reservation,
+    };
+    ctx.completion.spend = Some((ticket, row));
+    Ok(())
+}
+
+/// The SpendLogs row as far as it is known at admission (the post stage fills in the rest):
+/// the call (`call_type`, `endpoint`), its caller, its start and its model group.
+pub fn row(
+    state: &AppState,
+    principal: &Principal,
+    ctx: &RequestCtx,
+    (call_type, endpoint): (&'static str, &'static str),
+    model: &str,
+) -> SpendRow {
+    SpendRow {
+        request_id: ctx.call_id,
+        call_type,
+        endpoint,
+        caller: Caller::of(principal, state.auth.master_hash()),
+        start_time: crate::spend::unix(ctx.wall_start),
+        model_group: model.to_string(),
+        ..Default::default()
+    }
+}
+
+/// SpendLogs `call_type` and `endpoint` of a route (LiteLLM's names).
+pub fn call_type(e: Expect) -> (&'static str, &'static str) {
+    match e {
+        Expect::Chat => ("acompletion", "/v1/chat/completions"),
+        Expect::Completion => ("atext_completion", "/v1/completions"),
+        Expect::Embedding => ("aembedding", "/v1/embeddings"),
+        Expect::Responses => ("aresponses", "/v1/responses"),
+        Expect::Messages => ("anthropic_messages", "/v1/messages"),
+        Expect::Gemini { .. } => ("agenerate_content", "/v1beta/models:generateContent"),
+        Expect::ImageGeneration => ("aimage_generation", "/v1/images/generations"),
+        Expect::Speech => ("aspeech", "/v1/audio/speech"),
+        Expect::Moderation => ("amoderation", "/v1/moderations"),
+        Expect::Rerank => ("arerank", "/v1/rerank"),
+        Expect::ImageEdit => ("aimage_edit", "/v1/images/edits"),
+        Expect::ImageVariation => ("aimage_variation", "/v1/images/variations"),
+        Expect::Transcription => ("atranscription", "/v1/audio/transcriptions"),
+        Expect::Translation => ("atranslation", "/v1/audio/translations"),
+    }
+}

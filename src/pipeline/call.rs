@@ -1,0 +1,130 @@
+//! One attempt of an admitted request on a deployment: the client's format converted for it
+//! (Anthropic Messages and Gemini clients: natively to their own providers, through chat to
+//! the rest), then the mock answer if one is set, else the call: rerank, a native provider's
+//! translation ([`super::translated`]), or an OpenAI-compatible provider
+//! ([`super::compatible`]).
+
+use std::sync::Arc;
+
+use http::{HeaderMap, Response};
+use http_body_util::BodyExt;
+use serde_json::Value;
+
+use super::multipart::Upload;
+use super::parse::{self, Expect, ParsedRequest, RequestError};
+use super::{RequestCtx, answer, compatible, mock, native, rerank, translated};
+use crate::auth::Principal;
+use crate::body::Body;
+use crate::error::GatewayError;
+use crate::providers::{anthropic, gemini};
+use crate::router::Deployment;
+use crate::router::wire::Wire;
+use crate::state::AppState;
+
+/// What one attempt sends.
+pub struct Attempt<'a> {
+    pub parsed: ParsedRequest,
+    /// The client's format.
+    pub expect: Expect,
+    /// The model group of the deployment.
+    pub model: &'a str,
+    pub principal: &'a Principal,
+    /// The client's headers.
+    pub headers: &'a HeaderMap,
+    pub upload: Option<Upload>,
+}
+
+/// Make the attempt on `dep`.
+pub async fn attempt(
+    state: &AppState,
+    dep: &Arc<Deployment>,
+    mut a: Attempt<'_>,
+    ctx: &mut RequestCtx,
+) -> Result<Response<Body>, GatewayError> {
+    let mocked = a.parsed.mock_response.is_some() || dep.mock_response.is_some();
+    match a.expect {
+        Expect::Messages => {
+            if let (Some(uri), false) = (dep.anthropic_messages(), mocked) {
+                return native::anthropic_messages(state, dep, uri, &a.parsed, a.headers, ctx)
+                    .await;
+            }
+            as_chat(&mut a.parsed, |v| {
+                let mut chat = anthropic::ingress::to_chat(v, a.model).map_err(bad)?;
+                if matches!(dep.wire, Wire::OpenAi) {
+                    anthropic::ingress::strip_cache_control(&mut chat);
+                }
+                Ok(chat)
+            })?;
+            a.expect = Expect::Chat;
+            ctx.outward = Some(answer::Outward::Anthropic);
+        }
+        Expect::Gemini { stream } => {
+            if let (Wire::Gemini(g), false) = (&dep.wire, mocked) {
+                return native::gemini_generate(state, dep, g, &a.parsed, ctx).await;
+            }
+            as_chat(&mut a.parsed, |v| {
+                gemini::native::to_chat(v, a.model, stream).map_err(bad)
+            })?;
+            a.expect = Expect::Chat;
+            ctx.outward = Some(answer::Outward::Gemini);
+        }
+        _ => {}
+    }
+    if let Some(text) = (a.parsed.mock_response.as_deref()).or(dep.mock_response.as_deref()) {
+        let id = ctx.call_id.simple().to_string();
+        let (mut resp, usage) = mock::respond(a.expect, &a.parsed, a.model, text, &id);
+        ctx.completion.usage = Some(usage);
+        if a.expect == Expect::Responses {
+            resp = seal_mocked(state, resp, a.principal, &dep.id).await;
+        }
+        return Ok(resp);
+    }
+    match a.expect {
+        Expect::Rerank => rerank::rerank(state, dep, &a.parsed, ctx).await,
+        Expect::Chat if translated::handles(dep) => {
+            translated::chat(state, dep, &a.parsed, ctx).await
+        }
+        Expect::Embedding if translated::handles(dep) => {
+            translated::embeddings(state, dep, &a.parsed, ctx).await
+        }
+        _ => compatible::call(state, dep, a, ctx).await,
+    }
+}
+
+fn bad(e: impl std::fmt::Display) -> GatewayError {
+    RequestError::BadValue(e.to_string()).into()
+}
+
+/// Make `parsed` the chat request `to_chat` turns its body into (its mock answer kept).
+fn as_chat(
+    parsed: &mut ParsedRequest,
+    to_chat: impl FnOnce(&Value) -> Result<Value, GatewayError>,
+) -> Result<(), GatewayError> {
+    let v: Value = serde_json::from_slice(&parsed.raw)
+        .map_err(|e| RequestError::InvalidJson(e.to_string()))?;
+    let chat = to_chat(&v)?;
+    let bytes = serde_json::to_vec(&chat).map_err(bad)?;
+    let mock = parsed.mock_response.take();
+    *parsed = parse::parse(bytes.into(), Expect::Chat)?;
+    parsed.mock_response = mock;
+    Ok(())
+}
+
+/// A mocked Responses API answer with its id sealed like a real one.
+async fn seal_mocked(
+    state: &AppState,
+    resp: Response<Body>,
+    principal: &Principal,
+    model_id: &str,
+) -> Response<Body> {
+    let (head, body) = resp.into_parts();
+    let Ok(c) = body.collect().await else {
+        return Response::from_parts(head, Body::full(bytes::Bytes::new()));
+    };
+    let bytes = c.to_bytes();
+    let bytes = state
+        .response_ids
+        .seal_body(&bytes, principal, model_id)
+        .unwrap_or(bytes);
+    Response::from_parts(head, Body::full(bytes))
+}

@@ -1,0 +1,188 @@
+//! A call to an OpenAI-compatible provider (its provider spec and endpoints known): the body
+//! rewritten for the provider (`model`, parameter mappings), sent to the route's endpoint, and
+//! the answer relayed: a stream chunk by chunk (watched by [`super::watch`]), audio as it
+//! comes, anything else read whole (usage, images made, Responses ids sealed).
+
+use std::borrow::Cow;
+use std::sync::Arc;
+
+use http::{HeaderValue, Response, Uri, header};
+use tokio::time::Instant;
+
+use super::call::Attempt;
+use super::parse::Expect;
+use super::rewrite::Rewritten;
+use super::watch::Watch;
+use super::{RequestCtx, rewrite, translated, upload};
+use crate::body::Body;
+use crate::error::GatewayError;
+use crate::responses::EventSealer;
+use crate::router::Deployment;
+use crate::router::Endpoints;
+use crate::state::AppState;
+use crate::upstream::{self, Errors, relay::RelayBody, sse};
+
+/// Call `dep` for the attempt `a`.
+pub async fn call(
+    state: &AppState,
+    dep: &Arc<Deployment>,
+    a: Attempt<'_>,
+    ctx: &mut RequestCtx,
+) -> Result<Response<Body>, GatewayError> {
+    let (spec, endpoints) = match (&dep.spec, &dep.endpoints) {
+        (Some(spec), Some(ep)) => (spec, ep),
+        _ => {
+            return Err(GatewayError::NotImplemented(format!(
+                "Provider '{}' (model={}) needs a translation module that this build does not include yet",
+                dep.provider.name(),
+                a.model
+            )));
+        }
+    };
+    let mut parsed = a.parsed;
+    if matches!(spec.name.as_str(), "mistral" | "codestral")
+        && matches!(a.expect, Expect::Chat | Expect::Embedding)
+    {
+        parsed = translated::for_mistral(&parsed, a.expect)?;
+    }
+    let uri = endpoint(endpoints, a.expect)?;
+    if let Some(up) = a.upload {
+        return upload::forward(state, dep, &uri, up, a.headers, ctx).await;
+    }
+    let body = rewrite::rewrite(&parsed, spec, &dep.upstream_model_json)?;
+    if parsed.stream {
+        let sealer = (a.expect == Expect::Responses)
+            .then(|| state.response_ids.event_sealer(a.principal, &dep.id))
+            .flatten();
+        return stream(state, dep, &uri, body, sealer, ctx).await;
+    }
+    if a.expect == Expect::Speech {
+        return audio(state, dep, &uri, body, ctx).await;
+    }
+    let t0 = Instant::now();
+    let (head, bytes) =
+        upstream::call_whole(&state.client, dep, &uri, &body.parts, &[], Errors::AsSent).await?;
+    ctx.upstream_elapsed = t0.elapsed();
+    // every answer read whole here is JSON: one that is not is the provider's failure
+    ctx.completion.usage =
+        sse::usage_of_json_body(&bytes).map_err(|e| upstream::invalid_json(head.status, &e))?;
+    if a.expect == Expect::ImageGeneration {
+        // priced per image (and by tokens, for models that report them)
+        ctx.completion.extra.images_out = images_in(&bytes);
+        ctx.completion.usage.get_or_insert_with(sse::Usage::default);
+    }
+    let bytes = match a.expect {
+        Expect::Responses => (state.response_ids)
+            .seal_body(&bytes, a.principal, &dep.id)
+            .unwrap_or(bytes),
+        _ => bytes,
+    };
+    if let Some((_, resp)) = ctx.completion.bodies.as_mut() {
+        *resp = Some(bytes.clone());
+    }
+    let mut out = Response::new(Body::full(bytes));
+    *out.status_mut() = head.status;
+    copy_content_type(&head, &mut out, "application/json");
+    Ok(out)
+}
+
+/// The provider's URL for a route.
+fn endpoint(endpoints: &Endpoints, expect: Expect) -> Result<Cow<'_, Uri>, GatewayError> {
+    let path = match expect {
+        Expect::Chat | Expect::Messages | Expect::Gemini { .. } => {
+            return Ok(Cow::Borrowed(&endpoints.chat));
+        }
+        Expect::Completion => return Ok(Cow::Borrowed(&endpoints.completions)),
+        Expect::Embedding => return Ok(Cow::Borrowed(&endpoints.embeddings)),
+        Expect::Responses => return Ok(Cow::Borrowed(&endpoints.responses)),
+        Expect::ImageGeneration => "/images/generations",
+        Expect::Speech => "/audio/speech",
+        Expect::Rerank => "/rerank",
+        Expect::ImageEdit => "/images/edits",
+        Expect::ImageVariation => "/images/variations",
+        Expect::Transcription => "/audio/transcriptions",
+        Expect::Translation => "/audio/translations",
+        Expect::Moderation => "/moderations",
+    };
+    let uri = (endpoints.at(path))
+        .ok_or_else(|| GatewayError::Internal(format!("bad URL for {path}")))?;
+    Ok(Cow::Owned(uri))
+}
+
+/// A stream: its head awaited, its chunks relayed to the client as they come.
+async fn stream(
+    state: &AppState,
+    dep: &Arc<Deployment>,
+    uri: &Uri,
+    body: Rewritten,
+    sealer: Option<EventSealer>,
+    ctx: &mut RequestCtx,
+) -> Result<Response<Body>, GatewayError> {
+    let t0 = Instant::now();
+    let resp =
+        upstream::call_stream(&state.client, dep, uri, &body.parts, &[], Errors::AsSent).await?;
+    ctx.upstream_elapsed = t0.elapsed();
+    let (head, incoming) = resp.into_parts();
+    ctx.completion.status = head.status.as_u16();
+    let watch = Watch::new(ctx.completion.hand_off())
+        .sealing(sealer)
+        .recording(ctx.cache_pending.take());
+    let relay = RelayBody::new(
+        incoming,
+        body.drop_usage_chunk,
+        dep.stream_timeout,
+        watch.boxed(),
+        state.streams.signal(),
+    )
+    .answering_as(ctx.outward.map(|o| o.stream(&dep.model_name)));
+    let mut out = Response::new(Body::Relay(Box::new(relay)));
+    copy_content_type(&head, &mut out, "text/event-stream");
+    out.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    Ok(out)
+}
+
+/// Audio: the bytes go to the client as they come.
+async fn audio(
+    state: &AppState,
+    dep: &Arc<Deployment>,
+    uri: &Uri,
+    body: Rewritten,
+    ctx: &mut RequestCtx,
+) -> Result<Response<Body>, GatewayError> {
+    let t0 = Instant::now();
+    let resp =
+        upstream::call_head(&state.client, dep, uri, &body.parts, &[], Errors::AsSent).await?;
+    ctx.upstream_elapsed = t0.elapsed();
+    let (head, incoming) = resp.into_parts();
+    ctx.completion.usage = Some(sse::Usage::default());
+    let mut out = Response::new(Body::Stream(incoming));
+    *out.status_mut() = head.status;
+    copy_content_type(&head, &mut out, "audio/mpeg");
+    Ok(out)
+}
+
+/// How many images an images API answer holds (`data`).
+fn images_in(body: &[u8]) -> u32 {
+    #[derive(serde::Deserialize)]
+    struct Images {
+        #[serde(default)]
+        data: Vec<serde::de::IgnoredAny>,
+    }
+    serde_json::from_slice::<Images>(body)
+        .map_or(0, |i| u32::try_from(i.data.len()).unwrap_or(u32::MAX))
+}
+
+/// The provider's content type, or `default` when it sent none.
+fn copy_content_type(
+    head: &http::response::Parts,
+    out: &mut Response<Body>,
+    default: &'static str,
+) {
+    let ct = head
+        .headers
+        .get(header::CONTENT_TYPE)
+        .cloned()
+        .unwrap_or(HeaderValue::from_static(default));
+    out.headers_mut().insert(header::CONTENT_TYPE, ct);
+}

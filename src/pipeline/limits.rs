@@ -1,0 +1,84 @@
+//! Stage `limits`: the request counts on every rate limit that applies to it (key, user, team,
+//! end user, model, deployment, global parallel requests): one Redis call when any applies,
+//! none otherwise. With priority reservation the dynamic limiter's limits come first, so a
+//! model at capacity answers with its message. Side calls count through [`acquire`] too.
+
+use http::{HeaderName, HeaderValue};
+
+use super::RequestCtx;
+use super::read::Call;
+use super::route::Routed;
+use crate::auth::EndUserRecord;
+use crate::error::GatewayError;
+use crate::limits::{Held, Subject};
+use crate::router::Group;
+use crate::state::AppState;
+
+/// Count the LLM request, reserving its prompt's estimate and `max_tokens` on token limits.
+pub async fn count(
+    state: &AppState,
+    call: &Call,
+    routed: &Routed,
+    end_user_record: Option<&EndUserRecord>,
+    ctx: &mut RequestCtx,
+) -> Result<(), GatewayError> {
+    let parsed = &call.parsed;
+    let subject = Subject {
+        principal: &call.principal,
+        model: &ctx.model,
+        end_user: (ctx.end_user.as_deref()).map(|id| (id, end_user_record)),
+        deployment: Some(&routed.dep),
+        global_parallel: state.global_max_parallel,
+    };
+    let tokens = parsed.raw.len() as u64 / 4 + parsed.max_tokens.unwrap_or(0);
+    let counted = acquire(state, &subject, Some(&routed.group), tokens).await?;
+    ctx.rate_headers = counted.headers;
+    ctx.completion.limits = counted.held;
+    Ok(())
+}
+
+/// The rate limits a call holds (released when its record is finished) and their
+/// `x-ratelimit-*` headers.
+#[derive(Default)]
+pub struct Counted {
+    pub held: Option<Held>,
+    pub headers: Vec<(HeaderName, HeaderValue)>,
+}
+
+/// Count a call of `subject`: `tokens` reserved on token limits; for a call to `group`, the
+/// priority limiter's limits first.
+pub async fn acquire(
+    state: &AppState,
+    subject: &Subject<'_>,
+    group: Option<&Group>,
+    tokens: u64,
+) -> Result<Counted, GatewayError> {
+    let mut ds = crate::limits::descriptors(subject);
+    let mut pool = None;
+    if let (Some(p), Some(group)) = (&state.priorities, group) {
+        // first, so a model at capacity answers with the dynamic limiter's message
+        let (mut first, info) = p.descriptors(subject.principal, subject.model, group, 0);
+        first.append(&mut ds);
+        ds = first;
+        pool = info;
+    }
+    let mut counted = Counted::default();
+    if ds.is_empty() {
+        return Ok(counted);
+    }
+    if let Some(mut held) = state.limits.acquire(ds, tokens).await? {
+        counted.headers = std::mem::take(&mut held.headers);
+        counted.held = Some(held);
+    }
+    if let Some(pool) = pool
+        && let Ok(v) = HeaderValue::from_str(&pool.priority)
+    {
+        let h = &mut counted.headers;
+        h.push((HeaderName::from_static("x-tianji-priority"), v));
+        h.push((
+            HeaderName::from_static("x-tianji-rate-limiter-version"),
+            HeaderValue::from_static("v3"),
+        ));
+    }
+    Ok(counted)
+}
