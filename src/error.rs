@@ -9,9 +9,13 @@ use serde::Serialize;
 
 use crate::auth::AuthError;
 use crate::body::Body;
-use crate::pipeline::parse::RequestError;
+use crate::request_body::RequestError;
 use crate::router::RouteError;
 use crate::upstream::UpstreamError;
+
+/// The error of a request cut at the graceful-shutdown deadline before its answer began.
+pub const REQUEST_CUT: &str =
+    "Request cut: the gateway is shutting down and the graceful_shutdown_timeout has passed";
 
 /// Anything that ends a request with an error response.
 #[derive(Debug, thiserror::Error)]
@@ -43,7 +47,7 @@ pub enum GatewayError {
     #[error("{0}")]
     NotImplemented(String),
     /// A request still running at the graceful-shutdown deadline: answered 503.
-    #[error("{}", crate::pipeline::post::REQUEST_CUT)]
+    #[error("{}", REQUEST_CUT)]
     ShuttingDown,
     /// A gateway fault (never the caller's): logged, answered with 500.
     #[error("Internal error: {0}")]

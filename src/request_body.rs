@@ -20,6 +20,8 @@ use http_body::{Frame, SizeHint};
 use hyper::body::Incoming;
 use tokio::time::{Instant, Sleep};
 
+use http::StatusCode;
+
 use crate::util::BoxError;
 
 /// How long a client may take to send a request body.
@@ -268,5 +270,74 @@ mod tests {
         assert!(cut.is_none());
         let (_, cut) = RequestBody::new(http_body_util::Empty::<Bytes>::new(), limits(100, 0));
         assert!(cut.is_none());
+    }
+}
+
+/// Why a request body was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum RequestError {
+    #[error(
+        "Request body too large: the limit is {limit_mb} MB (general_settings.max_request_size_mb)"
+    )]
+    TooLarge { limit_mb: f64 },
+    #[error("Could not read request body: {0}")]
+    Read(String),
+    #[error(
+        "Request body not received in time: the limit is {secs} s (general_settings.request_body_timeout)"
+    )]
+    BodyTimeout { secs: f64 },
+    #[error("Invalid JSON in request body: {0}")]
+    InvalidJson(String),
+    #[error("Invalid request body: {0}")]
+    BadValue(String),
+    #[error("Request body must be a JSON object")]
+    NotObject,
+    #[error("Missing required parameter: {0}")]
+    Missing(&'static str),
+    #[error("Invalid parameter {field}: {message}")]
+    Invalid {
+        field: &'static str,
+        message: &'static str,
+    },
+    /// A limit on the body as a whole (nesting, lone surrogates) broken inside a top-level member.
+    #[error("{}", structure_message(field.as_deref(), message))]
+    Structure {
+        field: Option<String>,
+        message: &'static str,
+    },
+}
+
+fn structure_message(field: Option<&str>, message: &str) -> String {
+    match field {
+        Some(f) => format!("Invalid parameter {f}: {message}"),
+        None => format!("Invalid request body: {message}"),
+    }
+}
+
+impl RequestError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            RequestError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            RequestError::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
+            _ => StatusCode::BAD_REQUEST,
+        }
+    }
+    pub fn param(&self) -> Option<&str> {
+        match self {
+            RequestError::Missing(f) => Some(f),
+            RequestError::Invalid { field, .. } => Some(field),
+            RequestError::Structure { field, .. } => field.as_deref(),
+            _ => None,
+        }
+    }
+}
+
+/// A failed body read: 408 when the client was too slow, else 400.
+pub fn read_error(e: BoxError) -> RequestError {
+    match e.downcast_ref::<BodyError>() {
+        Some(BodyError::TimedOut(t)) => RequestError::BodyTimeout {
+            secs: t.as_secs_f64(),
+        },
+        _ => RequestError::Read(e.to_string()),
     }
 }

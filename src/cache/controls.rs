@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::pipeline::parse::RequestError;
+use crate::request_body::RequestError;
 
 /// What a request asks of the cache.
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -156,7 +156,7 @@ fn digest(group: &str, canonical: &[u8], scope: Scope, caller: Caller<'_>) -> St
 
 /// A body's canonical form; bodies simd-json cannot read have none (they are not cached).
 fn canonical_of(body: &[u8], also_ignored: &[&str]) -> Result<Vec<u8>, KeyError> {
-    crate::pipeline::parse::with_tape(body, |root| canonical_body(root, also_ignored))
+    crate::util::tape::with_tape(body, |root| canonical_body(root, also_ignored))
         .flatten()
         .ok_or(KeyError::NotAnObject)
 }

@@ -11,7 +11,6 @@ use std::fmt;
 use std::ops::Range;
 
 use bytes::Bytes;
-use http::StatusCode;
 use http_body_util::{BodyExt, Limited};
 use serde::Deserialize;
 use serde::de::{self, IgnoredAny, Visitor};
@@ -19,67 +18,8 @@ use serde_json::Value;
 use simd_json::prelude::*;
 
 use super::validate;
-use crate::body::BoxError;
-use crate::request_body::{BodyError, RequestBody};
-
-/// Why a request body was refused.
-#[derive(Debug, thiserror::Error)]
-pub enum RequestError {
-    #[error(
-        "Request body too large: the limit is {limit_mb} MB (general_settings.max_request_size_mb)"
-    )]
-    TooLarge { limit_mb: f64 },
-    #[error("Could not read request body: {0}")]
-    Read(String),
-    #[error(
-        "Request body not received in time: the limit is {secs} s (general_settings.request_body_timeout)"
-    )]
-    BodyTimeout { secs: f64 },
-    #[error("Invalid JSON in request body: {0}")]
-    InvalidJson(String),
-    #[error("Invalid request body: {0}")]
-    BadValue(String),
-    #[error("Request body must be a JSON object")]
-    NotObject,
-    #[error("Missing required parameter: {0}")]
-    Missing(&'static str),
-    #[error("Invalid parameter {field}: {message}")]
-    Invalid {
-        field: &'static str,
-        message: &'static str,
-    },
-    /// A limit on the body as a whole (nesting, lone surrogates) broken inside a top-level member.
-    #[error("{}", structure_message(field.as_deref(), message))]
-    Structure {
-        field: Option<String>,
-        message: &'static str,
-    },
-}
-
-fn structure_message(field: Option<&str>, message: &str) -> String {
-    match field {
-        Some(f) => format!("Invalid parameter {f}: {message}"),
-        None => format!("Invalid request body: {message}"),
-    }
-}
-
-impl RequestError {
-    pub fn status(&self) -> StatusCode {
-        match self {
-            RequestError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            RequestError::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
-            _ => StatusCode::BAD_REQUEST,
-        }
-    }
-    pub fn param(&self) -> Option<&str> {
-        match self {
-            RequestError::Missing(f) => Some(f),
-            RequestError::Invalid { field, .. } => Some(field),
-            RequestError::Structure { field, .. } => field.as_deref(),
-            _ => None,
-        }
-    }
-}
+use crate::request_body::RequestBody;
+pub use crate::request_body::{RequestError, read_error};
 
 /// Read a request body within `limit`, refusing at once a declared `Content-Length` over it.
 pub async fn read_declared(
@@ -109,16 +49,6 @@ pub async fn read_body(
             Err(RequestError::TooLarge { limit_mb })
         }
         Err(e) => Err(read_error(e)),
-    }
-}
-
-/// A failed body read: 408 when the client was too slow, else 400.
-pub fn read_error(e: BoxError) -> RequestError {
-    match e.downcast_ref::<BodyError>() {
-        Some(BodyError::TimedOut(t)) => RequestError::BodyTimeout {
-            secs: t.as_secs_f64(),
-        },
-        _ => RequestError::Read(e.to_string()),
     }
 }
 
@@ -548,34 +478,7 @@ fn from_serde(raw: &[u8], expect: Expect) -> Result<Fields, RequestError> {
     })
 }
 
-/// Bodies up to this size parse with the thread's reused buffers.
-const REUSE_LIMIT: usize = 1024 * 1024;
-
-thread_local! {
-    /// simd-json's scratch buffers, reused across requests on a worker thread.
-    static BUFFERS: std::cell::RefCell<simd_json::Buffers> = std::cell::RefCell::new(buffers(4096));
-}
-
-/// simd-json's buffers, refusing bodies nested deeper than [`validate::MAX_DEPTH`].
-fn buffers(len: usize) -> simd_json::Buffers {
-    simd_json::Buffers::with_max_depth(len, validate::MAX_DEPTH)
-}
-
-/// Run `f` over the simd-json tape of `raw` (a copy of it, parsed with the worker's reused
-/// buffers); None when simd-json cannot read it.
-pub fn with_tape<R>(raw: &[u8], f: impl FnOnce(simd_json::tape::Value<'_, '_>) -> R) -> Option<R> {
-    let mut copy = raw.to_vec();
-    let run = |bufs: &mut simd_json::Buffers| {
-        simd_json::to_tape_with_buffers(&mut copy, bufs)
-            .ok()
-            .map(|tape| f(tape.as_value()))
-    };
-    if raw.len() <= REUSE_LIMIT {
-        BUFFERS.with_borrow_mut(run)
-    } else {
-        run(&mut buffers(raw.len()))
-    }
-}
+pub use crate::util::tape::with_tape;
 
 /// Parse and check a request body for `expect`.
 pub fn parse(raw: Bytes, expect: Expect) -> Result<ParsedRequest, RequestError> {
@@ -591,25 +494,20 @@ pub fn parse_with(raw: Bytes, expect: Expect, keyed: bool) -> Result<ParsedReque
     }
     let mut copy = raw.to_vec();
     let base = copy.as_ptr() as usize;
-    let mut run =
-        |bufs: &mut simd_json::Buffers| match simd_json::to_tape_with_buffers(&mut copy, bufs) {
-            Ok(tape) => {
-                if let Err(e) = validate::validate_tape(expect, tape.as_value()) {
-                    return Some(Err(e));
-                }
-                let canonical = keyed
-                    .then(|| crate::cache::key::canonical_body(tape.as_value(), &[]))
-                    .flatten();
-                Some(from_tape(&raw, base, &tape).map(|f| (f, canonical)))
+    let run = |bufs: &mut simd_json::Buffers| match simd_json::to_tape_with_buffers(&mut copy, bufs)
+    {
+        Ok(tape) => {
+            if let Err(e) = validate::validate_tape(expect, tape.as_value()) {
+                return Some(Err(e));
             }
-            Err(_) => None,
-        };
-    // Large bodies get their own buffers so a worker does not keep megabytes around.
-    let parsed = if raw.len() <= REUSE_LIMIT {
-        BUFFERS.with_borrow_mut(run)
-    } else {
-        run(&mut buffers(raw.len()))
+            let canonical = keyed
+                .then(|| crate::cache::key::canonical_body(tape.as_value(), &[]))
+                .flatten();
+            Some(from_tape(&raw, base, &tape).map(|f| (f, canonical)))
+        }
+        Err(_) => None,
     };
+    let parsed = crate::util::tape::with_buffers(raw.len(), run);
     let (fields, canonical) = match parsed {
         Some(r) => r?,
         None => (from_serde(&raw, expect)?, None),

@@ -15,9 +15,7 @@ use crate::spend::record::{ErrorInformation, SpendRow};
 use crate::spend::{Ticket, cost, unix};
 use crate::upstream::sse::Usage;
 
-/// The error of a request cut at the graceful-shutdown deadline before its answer began.
-pub const REQUEST_CUT: &str =
-    "Request cut: the gateway is shutting down and the graceful_shutdown_timeout has passed";
+pub use crate::error::REQUEST_CUT;
 
 tokio::task_local! {
     /// Set while the server drops the requests it cuts at the shutdown deadline.

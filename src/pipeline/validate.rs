@@ -24,10 +24,7 @@ use simd_json::prelude::*;
 
 use super::parse::{Expect, RequestError};
 
-/// The deepest nesting of objects and arrays a request body may have (the body's own object is
-/// level 1). Well under serde_json's own limit (127), so every later read of an accepted body
-/// (translations, stored prompts wrapped in a row) succeeds.
-pub const MAX_DEPTH: usize = 64;
+pub use crate::util::tape::MAX_DEPTH;
 
 /// What the validator needs to know of a value.
 #[derive(Debug, Clone, Copy, PartialEq)]

@@ -6,6 +6,7 @@ pub mod duration;
 pub mod hex;
 pub mod query;
 pub mod status;
+pub mod tape;
 
 /// Any error, sent between threads (body and stream errors).
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
