@@ -41,13 +41,7 @@ pub async fn handle(
         Err(e) => return GatewayError::Internal(e.to_string()).into_response(),
     };
     let Some(m) = table.at(path) else {
-        if let Some((ep, sub)) = crate::passthrough::configured(&state, path) {
-            let sub = sub.to_string();
-            return crate::passthrough::endpoint(&state, ep, &sub, req)
-                .await
-                .unwrap_or_else(GatewayError::into_response);
-        }
-        return GatewayError::NotFound(path.to_string()).into_response();
+        return unrouted(&state, req).await;
     };
     let mut route = m.route;
     let method = req.method();
@@ -66,89 +60,139 @@ pub async fn handle(
         }
         .into_response();
     }
-    let path_model = m.model.map(str::to_string);
-    let path_key = m.key.map(str::to_string);
-    let path_rest = m.rest.map(str::to_string);
+    let found = Found {
+        model: m.model.map(str::to_string),
+        key: m.key.map(str::to_string),
+        rest: m.rest.map(str::to_string),
+    };
+    serve(&state, route, found, req, peer).await
+}
+
+/// What the path said beside its route.
+struct Found {
+    /// `{model}` (also a Gemini `model:method`).
+    model: Option<String>,
+    /// `{key}`: an object id.
+    key: Option<String>,
+    /// `{*path}` of a pass-through route.
+    rest: Option<String>,
+}
+
+/// A path the route table does not know: a configured pass-through endpoint, else 404.
+async fn unrouted(state: &AppState, req: Request<RequestBody>) -> Response<Body> {
+    let path = req.uri().path();
+    match crate::passthrough::configured(state, path) {
+        Some((ep, sub)) => {
+            let sub = sub.to_string();
+            crate::passthrough::endpoint(state, ep, &sub, req)
+                .await
+                .unwrap_or_else(GatewayError::into_response)
+        }
+        None => GatewayError::NotFound(path.to_string()).into_response(),
+    }
+}
+
+/// Hand the request to the module serving `route`.
+async fn serve(
+    state: &AppState,
+    route: Route,
+    found: Found,
+    req: Request<RequestBody>,
+    peer: SocketAddr,
+) -> Response<Body> {
+    let answer =
+        |r: Result<Response<Body>, GatewayError>| r.unwrap_or_else(GatewayError::into_response);
     match route {
         Route::Llm {
             expect,
             path_model: from_path,
         } => {
-            let model = if from_path { path_model } else { None };
-            crate::pipeline::serve(&state, req, expect, model, peer).await
+            let model = if from_path { found.model } else { None };
+            crate::pipeline::serve(state, req, expect, model, peer).await
         }
-        Route::Models | Route::ModelInfo => match state
-            .auth
-            .authenticate(req.headers())
-            .await
-            .and_then(|p| crate::auth::access::check_route(&p, path).map(|()| p))
-        {
-            Ok(p) => crate::models_api::respond(&state, &p, path_model.as_deref()),
-            Err(e) => GatewayError::from(e).into_response(),
-        },
-        Route::Admin(a) => crate::admin::handle(&state, a, path_key, req)
+        Route::Models | Route::ModelInfo => models(state, found.model.as_deref(), &req).await,
+        Route::Admin(a) => crate::admin::handle(state, a, found.key, req)
             .await
             .unwrap_or_else(|e| GatewayError::from(e).into_response()),
         Route::ResponseItem | Route::ResponseCancel | Route::ResponseInputItems => {
-            use crate::managed::responses::Action;
-            let action = match route {
-                Route::ResponseCancel => Action::Cancel,
-                Route::ResponseInputItems => Action::InputItems,
-                _ if req.method() == http::Method::DELETE => Action::Delete,
-                _ => Action::Get,
-            };
-            let id = path_key.unwrap_or_default();
-            crate::managed::responses::by_id(&state, action, &id, req)
-                .await
-                .unwrap_or_else(GatewayError::into_response)
+            answer(response_by_id(state, route, found.key, req).await)
         }
-        Route::Gemini => {
-            let rest = path_model.unwrap_or_default();
-            let (model, method) = rest.rsplit_once(':').unwrap_or((rest.as_str(), ""));
-            let expect = match method {
-                "generateContent" => Expect::Gemini { stream: false },
-                "streamGenerateContent" => Expect::Gemini { stream: true },
-                "countTokens" => {
-                    let req = with_query_key(req);
-                    return crate::pipeline::gemini_count_tokens(&state, model, req)
-                        .await
-                        .unwrap_or_else(GatewayError::into_response);
-                }
-                _ => {
-                    return GatewayError::NotFound(format!("/v1beta/models/{rest}"))
-                        .into_response();
-                }
-            };
-            let model = Some(model.to_string());
-            crate::pipeline::serve(&state, with_query_key(req), expect, model, peer).await
-        }
-        Route::CountTokens => crate::pipeline::count_tokens(&state, req)
-            .await
-            .unwrap_or_else(GatewayError::into_response),
-        Route::Search => crate::search::search(&state, path_model, req)
-            .await
-            .unwrap_or_else(GatewayError::into_response),
-        Route::SearchTools => crate::search::list(&state, req)
-            .await
-            .unwrap_or_else(GatewayError::into_response),
+        Route::Gemini => gemini(state, found.model.unwrap_or_default(), req, peer).await,
+        Route::CountTokens => answer(crate::pipeline::count_tokens(state, req).await),
+        Route::Search => answer(crate::search::search(state, found.model, req).await),
+        Route::SearchTools => answer(crate::search::list(state, req).await),
         Route::PassThrough => {
             let prefix = provider_prefix(req.uri().path()).to_string();
-            let rest = path_rest.unwrap_or_default();
-            crate::passthrough::handle(&state, &prefix, &rest, with_query_key(req))
-                .await
-                .unwrap_or_else(GatewayError::into_response)
+            let rest = found.rest.unwrap_or_default();
+            answer(crate::passthrough::handle(state, &prefix, &rest, with_query_key(req)).await)
         }
-        Route::Managed(kind, at) => crate::managed::handle(&state, kind, at, path_key, req)
-            .await
-            .unwrap_or_else(GatewayError::into_response),
+        Route::Managed(kind, at) => {
+            answer(crate::managed::handle(state, kind, at, found.key, req).await)
+        }
         Route::Health | Route::HealthHistory => {
-            crate::health::deployments(&state, route == Route::Health, req)
-                .await
-                .unwrap_or_else(GatewayError::into_response)
+            answer(crate::health::deployments(state, route == Route::Health, req).await)
         }
         Route::Liveliness => crate::health::liveliness(),
-        Route::Readiness => crate::health::readiness(&state).await,
+        Route::Readiness => crate::health::readiness(state).await,
     }
+}
+
+/// `GET /v1/models`, `/v1/models/{model}`.
+async fn models(
+    state: &AppState,
+    model: Option<&str>,
+    req: &Request<RequestBody>,
+) -> Response<Body> {
+    match state
+        .auth
+        .authenticate(req.headers())
+        .await
+        .and_then(|p| crate::auth::access::check_route(&p, req.uri().path()).map(|()| p))
+    {
+        Ok(p) => crate::models_api::respond(state, &p, model),
+        Err(e) => GatewayError::from(e).into_response(),
+    }
+}
+
+/// A stored response by id: get, delete, cancel, input items.
+async fn response_by_id(
+    state: &AppState,
+    route: Route,
+    key: Option<String>,
+    req: Request<RequestBody>,
+) -> Result<Response<Body>, GatewayError> {
+    use crate::managed::responses::Action;
+    let action = match route {
+        Route::ResponseCancel => Action::Cancel,
+        Route::ResponseInputItems => Action::InputItems,
+        _ if req.method() == http::Method::DELETE => Action::Delete,
+        _ => Action::Get,
+    };
+    let id = key.unwrap_or_default();
+    crate::managed::responses::by_id(state, action, &id, req).await
+}
+
+/// Gemini's own API: `{model}:generateContent`, `:streamGenerateContent` (the LLM pipeline),
+/// `:countTokens`.
+async fn gemini(
+    state: &AppState,
+    rest: String,
+    req: Request<RequestBody>,
+    peer: SocketAddr,
+) -> Response<Body> {
+    let (model, method) = rest.rsplit_once(':').unwrap_or((rest.as_str(), ""));
+    let expect = match method {
+        "generateContent" => Expect::Gemini { stream: false },
+        "streamGenerateContent" => Expect::Gemini { stream: true },
+        "countTokens" => {
+            return crate::pipeline::gemini_count_tokens(state, model, with_query_key(req))
+                .await
+                .unwrap_or_else(GatewayError::into_response);
+        }
+        _ => return GatewayError::NotFound(format!("/v1beta/models/{rest}")).into_response(),
+    };
+    let model = Some(model.to_string());
+    crate::pipeline::serve(state, with_query_key(req), expect, model, peer).await
 }
 
 /// The provider of a pass-through path: its first segment (`/{provider}/{*path}`).
