@@ -239,7 +239,6 @@ pub async fn serve(
     let graceful = GracefulShutdown::new();
     let builder = Arc::new(builder(&opts));
     let per_ip = PerIp::new(opts.max_connections_per_ip);
-    let deadline = opts.body_deadline;
     // Keep the timer driver's next wake-up within a second. Otherwise every per-request timer
     // (request timeout, header-read timeout) is the earliest one when registered, and tokio
     // wakes the I/O driver with an eventfd write for each: one syscall per request for nothing.
@@ -261,14 +260,7 @@ pub async fn serve(
         let (stream, peer) = match accepted {
             Ok(s) => s,
             Err(e) => {
-                use std::io::ErrorKind as K;
-                if !matches!(
-                    e.kind(),
-                    K::ConnectionRefused | K::ConnectionAborted | K::ConnectionReset
-                ) {
-                    tracing::error!(error = %e, "accept failed; pausing 1s");
-                    tokio::time::sleep(Duration::from_secs(1)).await;
-                }
+                accept_failed(e).await;
                 continue;
             }
         };
@@ -280,49 +272,18 @@ pub async fn serve(
             None => None,
         };
         let _ = stream.set_nodelay(true);
-        let st = state.clone();
-        let service = service_fn(move |req| {
-            let st = st.clone();
-            async move { Ok::<_, Infallible>(serve_one(st, req, peer, deadline).await) }
-        });
-        let b = builder.clone();
-        match &tls {
-            None => {
-                let conn = b.serve_connection_with_upgrades(TokioIo::new(stream), service);
-                let conn = graceful.watch(conn.into_owned());
-                conns.spawn(async move {
-                    let _slot = slot;
-                    if let Err(e) = conn.await {
-                        tracing::debug!(error = %e, "connection ended with error");
-                    }
-                });
-            }
-            Some(acceptor) => {
-                let acceptor = acceptor.clone();
-                let watcher = graceful.watcher();
-                let handshake_timeout = opts.header_read_timeout;
-                conns.spawn(async move {
-                    let _slot = slot;
-                    let tls_stream = match tokio::time::timeout(
-                        handshake_timeout,
-                        acceptor.accept(stream),
-                    )
-                    .await
-                    {
-                        Ok(Ok(s)) => s,
-                        Ok(Err(e)) => {
-                            tracing::debug!(error = %e, "TLS handshake failed");
-                            return;
-                        }
-                        Err(_) => return,
-                    };
-                    let conn = b.serve_connection_with_upgrades(TokioIo::new(tls_stream), service);
-                    if let Err(e) = watcher.watch(conn.into_owned()).await {
-                        tracing::debug!(error = %e, "connection ended with error");
-                    }
-                });
-            }
-        }
+        conns.spawn(connection(
+            Connection {
+                state: state.clone(),
+                peer,
+                deadline: opts.body_deadline,
+                builder: builder.clone(),
+                tls: tls.clone().map(|a| (a, opts.header_read_timeout)),
+                watcher: graceful.watcher(),
+                _slot: slot,
+            },
+            stream,
+        ));
     }
     drop(listener);
     tracing::info!("shutting down: draining in-flight requests");
@@ -340,6 +301,72 @@ pub async fn serve(
     // their requests' records
     conns.abort_all();
     while conns.join_next().await.is_some() {}
+}
+
+/// A failed accept: transient ones (the client gave up) are skipped; others (out of file
+/// descriptors, say) are logged and accepting pauses for a second.
+async fn accept_failed(e: std::io::Error) {
+    use std::io::ErrorKind as K;
+    if !matches!(
+        e.kind(),
+        K::ConnectionRefused | K::ConnectionAborted | K::ConnectionReset
+    ) {
+        tracing::error!(error = %e, "accept failed; pausing 1s");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
+/// What one connection's task holds.
+struct Connection {
+    state: Arc<AppState>,
+    peer: std::net::SocketAddr,
+    deadline: BodyDeadline,
+    builder: Arc<auto::Builder<TokioExecutor>>,
+    /// The TLS acceptor and the handshake's time limit.
+    tls: Option<(TlsAcceptor, Duration)>,
+    /// Counts the connection in the graceful drain.
+    watcher: hyper_util::server::graceful::Watcher,
+    /// The client address's place, freed when the connection ends.
+    _slot: Option<IpSlot>,
+}
+
+/// Serve one connection (after its TLS handshake) until it closes.
+async fn connection(c: Connection, stream: tokio::net::TcpStream) {
+    let Connection {
+        state,
+        peer,
+        deadline,
+        builder,
+        tls,
+        watcher,
+        _slot,
+    } = c;
+    let service = service_fn(move |req| {
+        let st = state.clone();
+        async move { Ok::<_, Infallible>(serve_one(st, req, peer, deadline).await) }
+    });
+    let ended = match tls {
+        None => {
+            let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+            watcher.watch(conn.into_owned()).await
+        }
+        Some((acceptor, handshake_timeout)) => {
+            let tls_stream =
+                match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
+                    Ok(Ok(s)) => s,
+                    Ok(Err(e)) => {
+                        tracing::debug!(error = %e, "TLS handshake failed");
+                        return;
+                    }
+                    Err(_) => return,
+                };
+            let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls_stream), service);
+            watcher.watch(conn.into_owned()).await
+        }
+    };
+    if let Err(e) = ended {
+        tracing::debug!(error = %e, "connection ended with error");
+    }
 }
 
 /// How long streams cut at the shutdown deadline get to send their error event and queue

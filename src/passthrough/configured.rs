@@ -70,26 +70,7 @@ pub async fn endpoint(
     });
     *out.method_mut() = parts.method.clone();
     *out.uri_mut() = uri;
-    let h = out.headers_mut();
-    for (k, v) in &parts.headers {
-        let credential = ep.auth && DROPPED.contains(&k.as_str());
-        let hop = matches!(
-            k.as_str(),
-            "host" | "connection" | "transfer-encoding" | "te" | "upgrade" | "keep-alive"
-        );
-        let always = matches!(k.as_str(), "content-type" | "content-length" | "accept");
-        if !hop && !credential && (ep.forward_headers || always) {
-            h.append(k.clone(), v.clone());
-        }
-    }
-    for (k, v) in &ep.headers {
-        let name = HeaderName::from_bytes(k.as_bytes())
-            .map_err(|_| GatewayError::Internal(format!("bad header name {k}")))?;
-        let mut value = HeaderValue::from_str(v)
-            .map_err(|_| GatewayError::Internal(format!("bad value for header {k}")))?;
-        value.set_sensitive(true);
-        h.insert(name, value);
-    }
+    headers(ep, &parts.headers, out.headers_mut())?;
     let timeout = ep
         .timeout
         .and_then(|s| std::time::Duration::try_from_secs_f64(s).ok())
@@ -115,4 +96,34 @@ pub async fn endpoint(
             detail: e.to_string(),
         })?;
     Ok(super::relay(resp, rec, "", None, state.streams.signal()))
+}
+
+/// The headers sent to an endpoint: the client's (all with `forward_headers`, else its content
+/// type, length and accept; never hop-by-hop ones, nor its credentials when the endpoint checks
+/// Tianji keys), then the endpoint's own (marked sensitive).
+fn headers(
+    ep: &Endpoint,
+    client: &http::HeaderMap,
+    h: &mut http::HeaderMap,
+) -> Result<(), GatewayError> {
+    for (k, v) in client {
+        let credential = ep.auth && DROPPED.contains(&k.as_str());
+        let hop = matches!(
+            k.as_str(),
+            "host" | "connection" | "transfer-encoding" | "te" | "upgrade" | "keep-alive"
+        );
+        let always = matches!(k.as_str(), "content-type" | "content-length" | "accept");
+        if !hop && !credential && (ep.forward_headers || always) {
+            h.append(k.clone(), v.clone());
+        }
+    }
+    for (k, v) in &ep.headers {
+        let name = HeaderName::from_bytes(k.as_bytes())
+            .map_err(|_| GatewayError::Internal(format!("bad header name {k}")))?;
+        let mut value = HeaderValue::from_str(v)
+            .map_err(|_| GatewayError::Internal(format!("bad value for header {k}")))?;
+        value.set_sensitive(true);
+        h.insert(name, value);
+    }
+    Ok(())
 }

@@ -135,53 +135,15 @@ pub async fn handle(
     let dep: Arc<Deployment> = table.pass_through(provider, names).map_err(|e| {
         GatewayError::NotImplemented(PassThroughError::NoDeployment(prefix.into(), e).to_string())
     })?;
-
-    // target: the deployment's base without its API version segment, then the client's path
-    let base = dep.api_base.trim_end_matches('/');
-    let root = ["/v1", "/v1beta", "/v2"]
-        .iter()
-        .find_map(|v| base.strip_suffix(v))
-        .unwrap_or(base);
-    let query: Vec<&str> = req
-        .uri()
-        .query()
-        .unwrap_or_default()
-        .split('&')
-        .filter(|p| !p.is_empty() && !p.starts_with("key="))
-        .collect();
-    let target = if query.is_empty() {
-        format!("{root}/{path}")
-    } else {
-        format!("{root}/{path}?{}", query.join("&"))
-    };
-    let uri: Uri = target
-        .parse()
-        .map_err(|_| RequestError::BadValue(format!("bad pass-through path: {path}")))?;
-
+    let uri = target(&dep, path, req.uri().query())?;
     let (parts, incoming) = req.into_parts();
-    let mut out = Request::new(Body::empty());
-    *out.method_mut() = parts.method.clone();
-    *out.uri_mut() = uri.clone();
-    let h = out.headers_mut();
-    for (k, v) in &parts.headers {
-        if !DROPPED.contains(&k.as_str()) {
-            h.append(k.clone(), v.clone());
-        }
-    }
-    for (k, v) in &dep.headers {
-        h.insert(k.clone(), v.clone());
-    }
+    let mut out = forwarded(&parts, &dep, uri.clone());
     let signed = matches!(dep.wire, Wire::Bedrock(_) | Wire::Gemini(_));
     // the body is read first to be signed (SigV4, Vertex tokens) or to check the model it names
     // (a caller restricted to some models); else a small JSON body is read for its model
-    let json = parts
-        .headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.to_ascii_lowercase().contains("json"));
     let body = if signed || restricted.is_some() {
         read_body(incoming, state.max_body_bytes, true).await?
-    } else if json {
+    } else if is_json(&parts.headers) {
         read_body(incoming, PEEK_BODY, false).await?
     } else {
         ReadBody::Partial(Bytes::new(), incoming)
@@ -201,29 +163,14 @@ pub async fn handle(
     }
     // the path names the model where it does (Azure: the deployment), else the body
     let named = path_model.clone().or(body_model);
-    *out.body_mut() = match body {
-        ReadBody::Whole(body) if signed => {
-            let extra: Vec<(HeaderName, HeaderValue)> =
-                crate::pipeline::auth_headers(state, &dep, &uri, &body).await?;
-            for (k, v) in extra {
-                h.insert(k, v);
-            }
-            h.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
-            Body::full(body)
-        }
-        body => {
-            if let Some(len) = parts.headers.get(header::CONTENT_LENGTH) {
-                h.insert(header::CONTENT_LENGTH, len.clone());
-            }
-            match body {
-                ReadBody::Whole(b) => Body::full(b),
-                ReadBody::Partial(head, rest) => Body::Chain {
-                    head: (!head.is_empty()).then_some(head),
-                    rest: Some(rest),
-                },
-            }
-        }
-    };
+    attach(
+        state,
+        &mut out,
+        body,
+        signed.then_some(&dep),
+        &parts.headers,
+    )
+    .await?;
     let side = crate::pipeline::Side {
         call_type: "pass_through_endpoint",
         endpoint: "pass_through",
@@ -248,7 +195,93 @@ pub async fn handle(
             detail: e.to_string(),
         })?;
     let cut = state.streams.signal();
-    Ok(relay(resp, rec, provider, usage::path_model(path), cut))
+    Ok(relay(resp, rec, provider, path_model, cut))
+}
+
+/// The provider URL of a pass-through call: the deployment's base without its API version
+/// segment, then the client's path and query (without a `key=` credential).
+fn target(dep: &Deployment, path: &str, query: Option<&str>) -> Result<Uri, RequestError> {
+    let base = dep.api_base.trim_end_matches('/');
+    let root = ["/v1", "/v1beta", "/v2"]
+        .iter()
+        .find_map(|v| base.strip_suffix(v))
+        .unwrap_or(base);
+    let query: Vec<&str> = query
+        .unwrap_or_default()
+        .split('&')
+        .filter(|p| !p.is_empty() && !p.starts_with("key="))
+        .collect();
+    let target = if query.is_empty() {
+        format!("{root}/{path}")
+    } else {
+        format!("{root}/{path}?{}", query.join("&"))
+    };
+    target
+        .parse()
+        .map_err(|_| RequestError::BadValue(format!("bad pass-through path: {path}")))
+}
+
+/// The request to the provider, without its body: the client's method and headers (never its
+/// credentials or hop-by-hop headers), the deployment's headers.
+fn forwarded(parts: &http::request::Parts, dep: &Deployment, uri: Uri) -> Request<Body> {
+    let mut out = Request::new(Body::empty());
+    *out.method_mut() = parts.method.clone();
+    *out.uri_mut() = uri;
+    let h = out.headers_mut();
+    for (k, v) in &parts.headers {
+        if !DROPPED.contains(&k.as_str()) {
+            h.append(k.clone(), v.clone());
+        }
+    }
+    for (k, v) in &dep.headers {
+        h.insert(k.clone(), v.clone());
+    }
+    out
+}
+
+fn is_json(headers: &http::HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.to_ascii_lowercase().contains("json"))
+}
+
+/// Put the body on `out`: signed for `signing` (SigV4, Vertex tokens; the body was read whole),
+/// else as read and the rest as it comes, with the client's `Content-Length`.
+async fn attach(
+    state: &AppState,
+    out: &mut Request<Body>,
+    body: ReadBody,
+    signing: Option<&Arc<Deployment>>,
+    client: &http::HeaderMap,
+) -> Result<(), GatewayError> {
+    *out.body_mut() = match (body, signing) {
+        (ReadBody::Whole(body), Some(dep)) => {
+            let uri = out.uri().clone();
+            let extra: Vec<(HeaderName, HeaderValue)> =
+                crate::pipeline::auth_headers(state, dep, &uri, &body).await?;
+            let h = out.headers_mut();
+            for (k, v) in extra {
+                h.insert(k, v);
+            }
+            h.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+            Body::full(body)
+        }
+        (body, _) => {
+            if let Some(len) = client.get(header::CONTENT_LENGTH) {
+                out.headers_mut()
+                    .insert(header::CONTENT_LENGTH, len.clone());
+            }
+            match body {
+                ReadBody::Whole(b) => Body::full(b),
+                ReadBody::Partial(head, rest) => Body::Chain {
+                    head: (!head.is_empty()).then_some(head),
+                    rest: Some(rest),
+                },
+            }
+        }
+    };
+    Ok(())
 }
 
 /// The provider's answer as it is (errors included), streamed and read for usage by the call's
