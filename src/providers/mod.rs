@@ -36,6 +36,28 @@ pub trait StreamTranslate: Send {
     }
 }
 
+/// [`StreamTranslate`] for a translator whose own `feed`, `finish`, `end_state` and `cut` do the
+/// work (so callers need not import the trait).
+macro_rules! stream_translate {
+    ($t:ty) => {
+        impl $crate::providers::StreamTranslate for $t {
+            fn feed(&mut self, bytes: &[u8]) -> Vec<u8> {
+                <$t>::feed(self, bytes)
+            }
+            fn finish(&mut self) -> Vec<u8> {
+                <$t>::finish(self)
+            }
+            fn end_state(&self) -> $crate::providers::StreamEnd {
+                <$t>::end_state(self)
+            }
+            fn cut(&mut self) -> Vec<u8> {
+                <$t>::cut(self)
+            }
+        }
+    };
+}
+pub(crate) use stream_translate;
+
 /// How a provider's stream ended, as far as its translator has read it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StreamEnd {

@@ -1,5 +1,13 @@
 //! The `data:` payloads of an SSE byte stream that arrives in pieces of any size.
 
+/// `v` as one SSE `data:` event.
+pub(crate) fn data_event(v: &serde_json::Value) -> Vec<u8> {
+    let mut out = b"data: ".to_vec();
+    out.extend_from_slice(v.to_string().as_bytes());
+    out.extend_from_slice(b"\n\n");
+    out
+}
+
 /// Complete lines of an SSE byte stream fed in pieces; the unfinished line stays in `carry`.
 /// Returns the `data:` payloads of the complete lines (one optional space after the colon
 /// removed, `\r\n` line ends accepted).

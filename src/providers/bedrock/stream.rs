@@ -14,6 +14,7 @@ use super::{
     response::usage,
 };
 use crate::providers::errors::classify;
+use crate::providers::sse_lines::data_event as sse;
 
 /// State of one translated stream.
 #[derive(Debug, Default)]
@@ -240,27 +241,7 @@ impl StreamTranslator {
     }
 }
 
-fn sse(v: &Value) -> Vec<u8> {
-    let mut out = b"data: ".to_vec();
-    out.extend_from_slice(v.to_string().as_bytes());
-    out.extend_from_slice(b"\n\n");
-    out
-}
-
-impl crate::providers::StreamTranslate for StreamTranslator {
-    fn feed(&mut self, bytes: &[u8]) -> Vec<u8> {
-        StreamTranslator::feed(self, bytes)
-    }
-    fn finish(&mut self) -> Vec<u8> {
-        StreamTranslator::finish(self)
-    }
-    fn end_state(&self) -> crate::providers::StreamEnd {
-        StreamTranslator::end_state(self)
-    }
-    fn cut(&mut self) -> Vec<u8> {
-        StreamTranslator::cut(self)
-    }
-}
+crate::providers::stream_translate!(StreamTranslator);
 
 #[cfg(test)]
 mod tests {

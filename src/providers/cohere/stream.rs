@@ -11,6 +11,7 @@
 use serde_json::{Value, json};
 
 use super::{finish_reason, response::usage};
+use crate::providers::sse_lines::data_event as sse;
 
 /// State of one translated stream.
 #[derive(Debug, Default)]
@@ -194,24 +195,4 @@ impl StreamTranslator {
     }
 }
 
-fn sse(v: &Value) -> Vec<u8> {
-    let mut out = b"data: ".to_vec();
-    out.extend_from_slice(v.to_string().as_bytes());
-    out.extend_from_slice(b"\n\n");
-    out
-}
-
-impl crate::providers::StreamTranslate for StreamTranslator {
-    fn feed(&mut self, bytes: &[u8]) -> Vec<u8> {
-        StreamTranslator::feed(self, bytes)
-    }
-    fn finish(&mut self) -> Vec<u8> {
-        StreamTranslator::finish(self)
-    }
-    fn end_state(&self) -> crate::providers::StreamEnd {
-        StreamTranslator::end_state(self)
-    }
-    fn cut(&mut self) -> Vec<u8> {
-        StreamTranslator::cut(self)
-    }
-}
+crate::providers::stream_translate!(StreamTranslator);

@@ -188,20 +188,7 @@ impl StreamTranslator {
     }
 }
 
-impl crate::providers::StreamTranslate for StreamTranslator {
-    fn feed(&mut self, bytes: &[u8]) -> Vec<u8> {
-        StreamTranslator::feed(self, bytes)
-    }
-    fn finish(&mut self) -> Vec<u8> {
-        StreamTranslator::finish(self)
-    }
-    fn end_state(&self) -> crate::providers::StreamEnd {
-        StreamTranslator::end_state(self)
-    }
-    fn cut(&mut self) -> Vec<u8> {
-        StreamTranslator::cut(self)
-    }
-}
+crate::providers::stream_translate!(StreamTranslator);
 
 #[cfg(test)]
 mod tests {
