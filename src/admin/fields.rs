@@ -63,6 +63,14 @@ pub struct Checked {
 }
 
 impl Checked {
+    /// 400 with `message` when the request gives `name` (an own field this call cannot set).
+    pub fn refuse(&self, name: &str, message: &str) -> Result<(), AdminError> {
+        match self.own.contains_key(name) {
+            true => Err(AdminError::invalid(name, message)),
+            false => Ok(()),
+        }
+    }
+
     /// The `metadata` column for a new row: the request's `metadata` plus the metadata fields.
     pub fn new_metadata(&mut self) -> Value {
         let mut m = match self.columns.remove("metadata") {
@@ -188,16 +196,8 @@ pub fn check(
                 format!("must be {}, got {v}", type_name(field.kind)),
             ));
         }
-        if field.kind == Kind::Duration
-            && name == "budget_duration"
-            && let Some(d) = v.as_str().and_then(duration::parse)
-        {
-            out.columns.insert(
-                "budget_reset_at".into(),
-                json!(crate::auth::fmt_utc(
-                    super::keys::now_secs() + d.as_secs_f64()
-                )),
-            );
+        if field.kind == Kind::Duration && name == "budget_duration" {
+            out.columns.insert("budget_reset_at".into(), reset_at(&v));
         }
         match field.dest {
             Dest::Column => {
@@ -212,6 +212,23 @@ pub fn check(
         }
     }
     Ok(out)
+}
+
+/// When a budget of `duration` (such as `30d`) next resets, from now (`null` for no duration).
+pub fn reset_at(duration: &Value) -> Value {
+    let at = duration
+        .as_str()
+        .and_then(duration::parse)
+        .map(|d| crate::auth::fmt_utc(super::keys::now_secs() + d.as_secs_f64()));
+    json!(at)
+}
+
+/// The id `own[name]` gives, or a new one.
+pub fn id_or_new(own: &Map<String, Value>, name: &str) -> String {
+    match own.get(name).and_then(Value::as_str) {
+        Some(id) if !id.is_empty() => id.to_string(),
+        _ => uuid::Uuid::now_v7().to_string(),
+    }
 }
 
 /// A required string member of `own` (or a 400 naming it).

@@ -5,7 +5,7 @@
 mod audit;
 mod budgets;
 mod cache;
-mod db;
+mod crud;
 pub mod duration;
 mod end_users;
 mod fields;

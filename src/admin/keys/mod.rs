@@ -20,6 +20,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::audit::{self, Change, KEYS_TABLE};
+use super::crud::Tx;
 use super::{AdminError, Call, duration, ok};
 use crate::auth::token_hex;
 use crate::body::Body;
@@ -171,32 +172,18 @@ pub(crate) fn key_not_found() -> AdminError {
     }
 }
 
-/// The key's row inside a transaction (`get_rows` is the prepared `GetKeyRowsByTokens`), or 404.
-pub(crate) async fn row_in_tx(
-    tx: &tokio_postgres::Transaction<'_>,
-    get_rows: &tokio_postgres::Statement,
-    token: &str,
-) -> Result<Value, AdminError> {
-    tx.query(get_rows, &[&vec![token.to_string()]])
-        .await
-        .map_err(StoreError::from)?
+/// The key's row inside a transaction, or 404.
+pub(crate) async fn row_in_tx(tx: &Tx<'_>, token: &str) -> Result<Value, AdminError> {
+    tx.query(Query::GetKeyRowsByTokens, &[&vec![token.to_string()]])
+        .await?
         .first()
         .and_then(|r| r.try_get(0).ok())
         .ok_or_else(key_not_found)
 }
 
-/// 400 when another key already has `alias` (`taken` is the prepared `KeyAliasTaken`).
-pub(crate) async fn ensure_alias_free(
-    tx: &tokio_postgres::Transaction<'_>,
-    taken: &tokio_postgres::Statement,
-    alias: &str,
-) -> Result<(), AdminError> {
-    if tx
-        .query(taken, &[&alias])
-        .await
-        .map_err(StoreError::from)?
-        .is_empty()
-    {
+/// 400 when another key already has `alias`.
+pub(crate) async fn ensure_alias_free(tx: &Tx<'_>, alias: &str) -> Result<(), AdminError> {
+    if !tx.any(Query::KeyAliasTaken, &[&alias]).await? {
         return Ok(());
     }
     Err(AdminError::invalid(
@@ -230,12 +217,9 @@ pub(crate) async fn team_key_access(
     ) else {
         return Err(forbidden());
     };
-    let team: Option<Value> = call
-        .store
-        .query(Query::TeamsByIds, &[&vec![team_id.to_string()]])
-        .await?
-        .first()
-        .and_then(|r| r.try_get(0).ok());
+    let team = call
+        .first(Query::TeamsByIds, &[&vec![team_id.to_string()]])
+        .await?;
     let rec: crate::auth::TeamRecord = team
         .map(serde_json::from_value)
         .and_then(Result::ok)
@@ -274,12 +258,7 @@ async fn key_role(
     user_id: &str,
     metadata: &Value,
 ) -> Result<crate::auth::UserRole, AdminError> {
-    let user: Option<Value> = call
-        .store
-        .query(Query::GetUserRecord, &[&user_id])
-        .await?
-        .first()
-        .and_then(|r| r.try_get(0).ok());
+    let user = call.first(Query::GetUserRecord, &[&user_id]).await?;
     let role = user
         .as_ref()
         .and_then(|u| u.get("user_role"))
@@ -361,49 +340,18 @@ pub(crate) fn num(v: Option<&Value>) -> Option<f64> {
     v.and_then(Value::as_f64)
 }
 
-/// Statements to archive and delete keys inside a caller's transaction.
-pub(crate) struct ArchiveStmts {
-    pub rows: tokio_postgres::Statement,
-    pub archive: tokio_postgres::Statement,
-    pub delete: tokio_postgres::Statement,
-}
-
-impl ArchiveStmts {
-    pub const QUERIES: [Query; 3] = [
-        Query::GetKeyRowsByTokens,
-        Query::ArchiveKeys,
-        Query::DeleteKeys,
-    ];
-    pub fn new([rows, archive, delete]: [tokio_postgres::Statement; 3]) -> Self {
-        Self {
-            rows,
-            archive,
-            delete,
-        }
-    }
-}
-
 /// Copy `tokens` into `TianjiLLM_DeletedVerificationToken` (who, when, with which key), then
 /// delete them. Returns their rows as they were.
-pub(crate) async fn archive_keys(
-    call: &Call<'_>,
-    tx: &tokio_postgres::Transaction<'_>,
-    st: &ArchiveStmts,
-    tokens: &[String],
-) -> Result<Vec<Value>, AdminError> {
-    let rows = super::db::rows(tx, &st.rows, &[&tokens]).await?;
-    super::db::exec(
-        tx,
-        &st.archive,
-        &[
-            &tokens,
-            &call.changed_by(),
-            &call.caller_hash,
-            &call.changed_by_header(),
-        ],
+pub(crate) async fn archive_keys(tx: &Tx<'_>, tokens: &[String]) -> Result<Vec<Value>, AdminError> {
+    let call = tx.call();
+    let rows = tx.rows(Query::GetKeyRowsByTokens, &[&tokens]).await?;
+    let by = (call.changed_by(), call.changed_by_header());
+    tx.exec(
+        Query::ArchiveKeys,
+        &[&tokens, &by.0, &call.caller_hash, &by.1],
     )
     .await?;
-    super::db::exec(tx, &st.delete, &[&tokens]).await?;
+    tx.exec(Query::DeleteKeys, &[&tokens]).await?;
     Ok(rows)
 }
 
@@ -643,40 +591,11 @@ pub async fn generate(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
     create(call, req).await
 }
 
-/// Statements to insert a key inside a caller's transaction.
-pub(crate) struct InsertStmts {
-    pub taken: tokio_postgres::Statement,
-    pub insert: tokio_postgres::Statement,
-    pub insert_budget: tokio_postgres::Statement,
-    pub insert_permission: tokio_postgres::Statement,
-}
-
-impl InsertStmts {
-    pub const QUERIES: [Query; 4] = [
-        Query::KeyAliasTaken,
-        Query::InsertKey,
-        Query::InsertBudget,
-        Query::InsertObjectPermission,
-    ];
-    pub fn new(
-        [taken, insert, insert_budget, insert_permission]: [tokio_postgres::Statement; 4],
-    ) -> Self {
-        Self {
-            taken,
-            insert,
-            insert_budget,
-            insert_permission,
-        }
-    }
-}
-
 /// Insert the key `req` describes inside `tx`: its soft budget becomes a budget row and its
 /// object permissions an object-permission row, as LiteLLM stores them. Returns the raw key,
 /// its token and the stored row.
 pub(crate) async fn insert_in_tx(
-    call: &Call<'_>,
-    tx: &tokio_postgres::Transaction<'_>,
-    st: &InsertStmts,
+    tx: &Tx<'_>,
     req: &GenerateKey,
 ) -> Result<(String, String, Value), AdminError> {
     req.validate()?;
@@ -685,37 +604,20 @@ pub(crate) async fn insert_in_tx(
         None => new_raw_key()?,
     };
     let token = token_hex(&raw);
-    let changed_by = call.changed_by();
-    let mut row = req.row(&token, &raw, &changed_by)?;
+    let mut row = req.row(&token, &raw, &tx.call().changed_by())?;
     if let Some(alias) = &req.key_alias {
-        ensure_alias_free(tx, &st.taken, alias).await?;
+        ensure_alias_free(tx, alias).await?;
     }
     if let Some(soft) = req.soft_budget
         && req.budget_id.is_none()
     {
-        let b = super::db::row(
-            tx,
-            &st.insert_budget,
-            &[&json!({"soft_budget": soft, "created_by": changed_by, "updated_by": changed_by})],
-        )
-        .await?
-        .unwrap_or_default();
+        let cols = Map::from_iter([("soft_budget".to_string(), json!(soft))]);
+        let b = tx.budget(None, cols).await?.unwrap_or_default();
         row.insert("budget_id".into(), b["budget_id"].clone());
     }
-    if let Some(op) = &req.object_permission {
-        let p = super::db::row(tx, &st.insert_permission, &[&Value::Object(op.clone())])
-            .await?
-            .unwrap_or_default();
-        row.insert(
-            "object_permission_id".into(),
-            p["object_permission_id"].clone(),
-        );
-    }
-    let inserted = tx
-        .query_one(&st.insert, &[&Value::Object(row)])
-        .await
-        .map_err(map_db)?;
-    let stored: Value = inserted.try_get(0).map_err(StoreError::from)?;
+    let permission = req.object_permission.clone().map(Value::Object);
+    tx.object_permission(permission.as_ref(), &mut row).await?;
+    let stored = tx.one(Query::InsertKey, &[&Value::Object(row)]).await?;
     Ok((raw, token, stored))
 }
 
@@ -789,24 +691,10 @@ async fn admit_new_key(call: &Call<'_>, req: &mut GenerateKey) -> Result<(), Adm
 async fn create(call: &Call<'_>, mut req: GenerateKey) -> Result<Response<Body>, AdminError> {
     admit_new_key(call, &mut req).await?;
     let mut conn = call.store.conn().await?;
-    let st = InsertStmts::new(conn.stmts(InsertStmts::QUERIES)?);
-    let [audit_insert] = conn.stmts([Query::InsertAuditLog])?;
-    let tx = conn.client.transaction().await.map_err(StoreError::from)?;
-    let (raw, token, stored) = insert_in_tx(call, &tx, &st, &req).await?;
-    audit::commit(
-        call,
-        tx,
-        &audit_insert,
-        vec![Change {
-            action: "created",
-            table: KEYS_TABLE,
-            object_id: &token,
-            before: None,
-            after: Some(&stored),
-        }],
-        &audit::keys_changed(&[&token]),
-    )
-    .await?;
+    let tx = Tx::begin(call, &mut conn).await?;
+    let (raw, token, stored) = insert_in_tx(&tx, &req).await?;
+    let changes = vec![Change::created(KEYS_TABLE, &token, &stored)];
+    tx.commit(changes, &audit::keys_changed(&[&token])).await?;
 
     // Response: the request as sent, overlaid with the stored row, plus the raw key (once).
     let mut out: Map<String, Value> = serde_json::from_slice(&call.body).unwrap_or_default();

@@ -4,10 +4,11 @@ use http::Response;
 use serde_json::{Map, Value, json};
 
 use super::super::audit::{self, Change, KEYS_TABLE};
+use super::super::crud::{Tx, str_of};
 use super::super::{AdminError, Call, ok};
-use super::{GenerateKey, map_db, non_negative, to_token};
+use super::{GenerateKey, non_negative, to_token};
 use crate::body::Body;
-use crate::store::{Query, StoreError};
+use crate::store::Query;
 
 /// Request fields LiteLLM keeps inside the key's `metadata`.
 const METADATA_FIELDS: &[&str] = &[
@@ -94,25 +95,8 @@ pub async fn update(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
     let full = req.row(&token, &key, &changed_by)?;
 
     let mut conn = call.store.conn().await?;
-    let [
-        get_rows,
-        taken,
-        upd,
-        insert_budget,
-        update_budget,
-        insert_permission,
-        audit_insert,
-    ] = conn.stmts([
-        Query::GetKeyRowsByTokens,
-        Query::KeyAliasTaken,
-        Query::UpdateKey,
-        Query::InsertBudget,
-        Query::UpdateBudget,
-        Query::InsertObjectPermission,
-        Query::InsertAuditLog,
-    ])?;
-    let tx = conn.client.transaction().await.map_err(StoreError::from)?;
-    let before = super::row_in_tx(&tx, &get_rows, &token).await?;
+    let tx = Tx::begin(call, &mut conn).await?;
+    let before = super::row_in_tx(&tx, &token).await?;
     if !call.principal.is_admin() {
         let team = super::team_key_access(call, &before, "/key/update").await?;
         if let Some(f) = ["team_id", "organization_id", "user_id"]
@@ -128,45 +112,30 @@ pub async fn update(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
         }
     }
     if let Some(Value::String(alias)) = body.get("key_alias")
-        && before.get("key_alias").and_then(Value::as_str) != Some(alias.as_str())
+        && str_of(&before, "key_alias") != Some(alias.as_str())
     {
-        super::ensure_alias_free(&tx, &taken, alias).await?;
+        super::ensure_alias_free(&tx, alias).await?;
     }
     let mut patch = Map::new();
     // soft_budget lives in the key's budget row, object_permission in its own table.
     if let Some(v) = body.get("soft_budget") {
-        match before.get("budget_id").and_then(Value::as_str) {
+        let soft = Map::from_iter([("soft_budget".to_string(), v.clone())]);
+        match str_of(&before, "budget_id") {
             Some(id) => {
-                super::super::db::exec(
-                    &tx,
-                    &update_budget,
-                    &[&id, &json!({"soft_budget": v}), &changed_by],
-                )
-                .await?;
+                tx.budget(Some(id), soft).await?;
             }
             None if !v.is_null() => {
-                let b = super::super::db::row(
-                    &tx,
-                    &insert_budget,
-                    &[&json!({"soft_budget": v, "created_by": changed_by, "updated_by": changed_by})],
-                )
-                .await?
-                .unwrap_or_default();
+                let b = tx.budget(None, soft).await?.unwrap_or_default();
                 patch.insert("budget_id".into(), b["budget_id"].clone());
             }
             None => {}
         }
     }
-    if let Some(v) = body.get("object_permission") {
-        let id = if v.is_null() {
-            Value::Null
-        } else {
-            super::super::db::row(&tx, &insert_permission, &[v])
-                .await?
-                .unwrap_or_default()["object_permission_id"]
-                .clone()
-        };
-        patch.insert("object_permission_id".into(), id);
+    match body.get("object_permission") {
+        Some(Value::Null) => {
+            patch.insert("object_permission_id".into(), Value::Null);
+        }
+        given => tx.object_permission(given, &mut patch).await?,
     }
     let mut touch_metadata = false;
     for (field, v) in &body {
@@ -256,26 +225,12 @@ pub async fn update(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
         }
         patch.insert("metadata".into(), Value::Object(meta));
     }
-    let after: Value = tx
-        .query_one(&upd, &[&token, &Value::Object(patch), &changed_by])
-        .await
-        .map_err(map_db)?
-        .try_get(0)
-        .map_err(StoreError::from)?;
-    audit::commit(
-        call,
-        tx,
-        &audit_insert,
-        vec![Change {
-            action: "updated",
-            table: KEYS_TABLE,
-            object_id: &token,
-            before: Some(&before),
-            after: Some(&after),
-        }],
-        &audit::keys_changed(&[&token]),
-    )
-    .await?;
+    let patch = Value::Object(patch);
+    let after = tx
+        .one(Query::UpdateKey, &[&token, &patch, &changed_by])
+        .await?;
+    let changes = vec![Change::updated(KEYS_TABLE, &token, &before, &after)];
+    tx.commit(changes, &audit::keys_changed(&[&token])).await?;
     let mut out = match after {
         Value::Object(m) => m,
         _ => Map::new(),

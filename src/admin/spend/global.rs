@@ -5,10 +5,11 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{key_param, range, user_filter};
+use crate::admin::crud::Tx;
 use crate::admin::{AdminError, Call, ok};
 use crate::auth::Changed;
 use crate::body::Body;
-use crate::store::{Query, StoreError};
+use crate::store::Query;
 
 type Out = Result<Response<Body>, AdminError>;
 
@@ -186,20 +187,14 @@ pub async fn report(call: &Call<'_>) -> Out {
 /// `POST /global/spend/reset`: every key's and team's spend back to 0 (SpendLogs stay).
 pub async fn reset(call: &Call<'_>) -> Out {
     let mut conn = call.store.conn().await?;
-    let [keys, teams] = conn.stmts([Query::ResetAllKeySpend, Query::ResetAllTeamSpend])?;
-    let tx = conn.client.transaction().await.map_err(StoreError::from)?;
-    let mut changed: Vec<Changed> = Vec::new();
-    for r in tx.query(&keys, &[]).await.map_err(StoreError::from)? {
-        if let Ok(t) = r.try_get::<_, String>(0) {
-            changed.push(Changed::Key(t));
-        }
-    }
-    for r in tx.query(&teams, &[]).await.map_err(StoreError::from)? {
-        if let Ok(t) = r.try_get::<_, String>(0) {
-            changed.push(Changed::Team(t));
-        }
-    }
-    tx.commit().await.map_err(StoreError::from)?;
+    let tx = Tx::begin(call, &mut conn).await?;
+    let keys = tx.query(Query::ResetAllKeySpend, &[]).await?;
+    let teams = tx.query(Query::ResetAllTeamSpend, &[]).await?;
+    let id = |r: &tokio_postgres::Row| r.try_get::<_, String>(0).ok();
+    let mut changed: Vec<Changed> = keys.iter().filter_map(id).map(Changed::Key).collect();
+    changed.extend(teams.iter().filter_map(id).map(Changed::Team));
+    // No audit rows; the caches are dropped below, once the shared spend is reset too.
+    tx.commit(Vec::new(), &[]).await?;
     call.state.spend.reset_shared(&changed, 0.0).await;
     call.state.invalidate(&[Changed::All]).await;
     Ok(ok(&json!({

@@ -1,0 +1,24 @@
+//! Shared machinery for management objects, so that each object module (organisations, teams,
+//! users, end users, budgets, keys, models) keeps only what is its own:
+//! - [`Tx`] (`tx.rs`): one write. A transaction on a pooled connection with its prepared
+//!   statements, JSON rows out of named queries, the "not found" and "already exists" checks,
+//!   object-permission and budget rows, and the commit that writes the audit rows and then drops
+//!   what changed from the governance caches.
+//! - `read.rs`: reads outside a transaction ([`Call::first`], [`Call::count`]), query
+//!   parameters, the 403 wording, and [`Page`] for paginated lists.
+
+mod read;
+mod tx;
+
+pub use read::{Page, str_list};
+pub use tx::Tx;
+
+use serde_json::Value;
+
+#[cfg(doc)]
+use super::Call;
+
+/// A string member of a JSON row.
+pub fn str_of<'v>(row: &'v Value, name: &str) -> Option<&'v str> {
+    row.get(name).and_then(Value::as_str)
+}
