@@ -5,7 +5,7 @@ use http::Response;
 use serde_json::{Map, Value, json};
 
 use super::audit::{BUDGETS_TABLE, Change};
-use super::crud::{Tx, str_of};
+use super::crud::{IdBody, Tx, str_of};
 use super::fields::{self, Dest, Field, Kind, f};
 use super::{AdminError, Call, ok};
 use crate::auth::Changed;
@@ -72,9 +72,9 @@ pub async fn new(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
     let mut conn = call.store.conn().await?;
     let tx = Tx::begin(call, &mut conn).await?;
     if let Some(id) = cols.get("budget_id").and_then(Value::as_str) {
-        let exists =
-            || AdminError::invalid("budget_id", format!("Budget id = {id} already exists"));
-        tx.absent(Query::GetBudgetRows, id, exists).await?;
+        let taken = format!("Budget id = {id} already exists");
+        tx.absent(Query::GetBudgetRows, id, "budget_id", taken)
+            .await?;
     }
     let row = tx.row(Query::InsertBudget, &[&Value::Object(cols)]).await?;
     let row = row.unwrap_or_default();
@@ -121,15 +121,9 @@ pub async fn list(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
     Ok(ok(&Value::Array(rows)))
 }
 
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Id {
-    id: String,
-}
-
 /// `POST /budget/delete` `{"id": ..}`: refused while an organisation needs the budget.
 pub async fn delete(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
-    let req: Id = call.json()?;
+    let req: IdBody = call.json()?;
     let mut conn = call.store.conn().await?;
     let tx = Tx::begin(call, &mut conn).await?;
     let before = tx.get(Query::GetBudgetRows, &req.id, not_found).await?;

@@ -56,13 +56,9 @@ pub async fn new(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
     let budget = budgets::take(&mut c.own);
     let mut conn = call.store.conn().await?;
     let tx = Tx::begin(call, &mut conn).await?;
-    tx.absent(Query::GetEndUserRows, &user_id, || {
-        AdminError::invalid(
-            "user_id",
-            format!("End user with user_id={user_id} already exists"),
-        )
-    })
-    .await?;
+    let taken = format!("End user with user_id={user_id} already exists");
+    tx.absent(Query::GetEndUserRows, &user_id, "user_id", taken)
+        .await?;
     let mut row = c.columns;
     row.insert("user_id".into(), json!(user_id));
     if !row.contains_key("budget_id")

@@ -91,15 +91,7 @@ impl Checked {
         if replaced.is_none() && self.meta.is_empty() {
             return None;
         }
-        let mut m = match replaced {
-            Some(Value::Object(m)) => m,
-            Some(_) => Map::new(),
-            None => before
-                .get("metadata")
-                .and_then(Value::as_object)
-                .cloned()
-                .unwrap_or_default(),
-        };
+        let mut m = metadata_base(replaced, before);
         for (k, v) in &self.meta {
             if v.is_null() {
                 m.remove(k);
@@ -212,6 +204,20 @@ pub fn check(
         }
     }
     Ok(out)
+}
+
+/// The `metadata` an update starts from: the one given (an object; anything else empties it),
+/// else the row's as it was (`before`).
+pub fn metadata_base(given: Option<Value>, before: &Value) -> Map<String, Value> {
+    match given {
+        Some(Value::Object(m)) => m,
+        Some(_) => Map::new(),
+        None => before
+            .get("metadata")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default(),
+    }
 }
 
 /// When a budget of `duration` (such as `30d`) next resets, from now (`null` for no duration).

@@ -9,7 +9,7 @@ use http::Response;
 use serde_json::{Map, Value, json};
 
 use super::audit::{Change, MODELS_TABLE};
-use super::crud::{Tx, str_of};
+use super::crud::{IdBody, Tx, str_of};
 use super::{AdminError, Call, ok};
 use crate::auth::Changed;
 use crate::body::Body;
@@ -272,15 +272,9 @@ pub async fn update(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
     Ok(ok(&shown))
 }
 
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Id {
-    id: String,
-}
-
 /// `POST /model/delete` `{"id": ..}`
 pub async fn delete(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
-    let req: Id = call.json()?;
+    let req: IdBody = call.json()?;
     if config_model(call, &req.id) {
         return Err(AdminError::invalid(
             "id",

@@ -67,13 +67,9 @@ pub async fn new(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
     let by = call.changed_by();
     let mut conn = call.store.conn().await?;
     let tx = Tx::begin(call, &mut conn).await?;
-    tx.absent(Query::GetOrgRows, &id, || {
-        AdminError::invalid(
-            "organization_id",
-            format!("Organization id = {id} already exists"),
-        )
-    })
-    .await?;
+    let taken = format!("Organization id = {id} already exists");
+    tx.absent(Query::GetOrgRows, &id, "organization_id", taken)
+        .await?;
     alias_free(&tx, &alias, &id).await?;
     let mut row = c.columns;
     row.insert("organization_id".into(), json!(id));

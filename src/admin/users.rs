@@ -5,9 +5,9 @@ use http::Response;
 use serde_json::{Map, Value, json};
 
 use super::audit::{self, Change, KEYS_TABLE, USERS_TABLE};
-use super::crud::{Page, Tx, str_list};
+use super::crud::{Page, Tx, distinct, str_list};
 use super::fields::{self, Dest, Field, Kind, f};
-use super::keys::GenerateKey;
+use super::keys::{Archived, GenerateKey};
 use super::teams::{Member, join, member_changed, team_not_found, with_member};
 use super::{AdminError, Call, ok};
 use crate::auth::{Changed, UserRole};
@@ -156,10 +156,9 @@ pub async fn new(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
 
     let mut conn = call.store.conn().await?;
     let tx = Tx::begin(call, &mut conn).await?;
-    tx.absent(Query::GetUserRows, &user_id, || {
-        AdminError::invalid("user_id", format!("User with id={user_id} already exists"))
-    })
-    .await?;
+    let taken = format!("User with id={user_id} already exists");
+    tx.absent(Query::GetUserRows, &user_id, "user_id", taken)
+        .await?;
     tx.object_permission(c.own.get("object_permission"), &mut row)
         .await?;
     tx.row(Query::InsertUser, &[&Value::Object(row)]).await?;
@@ -315,27 +314,22 @@ struct DeleteUsers {
 /// in teams. Answers the number of users deleted.
 pub async fn delete(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
     let req: DeleteUsers = call.json()?;
-    let mut ids = req.user_ids;
-    ids.sort();
-    ids.dedup();
-    if ids.is_empty() {
-        return Err(AdminError::invalid("user_ids", "must not be empty"));
-    }
+    let ids = distinct("user_ids", req.user_ids)?;
     let mut conn = call.store.conn().await?;
     let tx = Tx::begin(call, &mut conn).await?;
     let before = tx
         .get_all(Query::GetUserRows, &ids, "user_id", user_not_found)
         .await?;
     let tokens = tx.strings(Query::UserKeyTokens, &[&ids]).await?;
-    let keys_before = super::keys::archive_keys(&tx, &tokens).await?;
+    let keys = Archived::keys(&tx, tokens).await?;
     let removed = tx.query(Query::DeleteUserMemberships, &[&ids]).await?;
     tx.exec(Query::DeleteUserOrgMemberships, &[&ids]).await?;
     let teams = tx.strings(Query::RemoveUsersFromTeams, &[&ids]).await?;
     let deleted = tx.strings(Query::DeleteUsers, &[&ids]).await?;
     let mut changes: Vec<Change<'_>> = audit::deleted(USERS_TABLE, "user_id", &before);
-    changes.extend(audit::deleted(audit::KEYS_TABLE, "token", &keys_before));
+    changes.extend(keys.changes());
     let mut changed: Vec<Changed> = ids.iter().map(|u| Changed::User(u.clone())).collect();
-    changed.extend(audit::keys_changed(&tokens));
+    changed.extend(keys.changed());
     changed.extend(teams.into_iter().map(Changed::Team));
     changed.extend(removed.iter().map(member_changed));
     tx.commit(changes, &changed).await?;

@@ -13,10 +13,29 @@ mod tx;
 pub use read::{Page, str_list};
 pub use tx::Tx;
 
+use serde::Deserialize;
 use serde_json::Value;
 
+use super::AdminError;
 #[cfg(doc)]
 use super::Call;
+
+/// A body that names one object: `{"id": ..}`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdBody {
+    pub id: String,
+}
+
+/// `ids` sorted, each once; 400 on `field` when there are none.
+pub fn distinct(field: &str, mut ids: Vec<String>) -> Result<Vec<String>, AdminError> {
+    ids.sort();
+    ids.dedup();
+    if ids.is_empty() {
+        return Err(AdminError::invalid(field, "must not be empty"));
+    }
+    Ok(ids)
+}
 
 /// A string member of a JSON row.
 pub fn str_of<'v>(row: &'v Value, name: &str) -> Option<&'v str> {

@@ -42,14 +42,12 @@ impl Call<'_> {
 
 /// The strings of a JSON list (others skipped; nothing when `v` is not a list).
 pub fn str_list(v: Option<&Value>) -> Vec<String> {
-    v.and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default()
+    let items = v.and_then(Value::as_array).map_or(&[][..], Vec::as_slice);
+    items
+        .iter()
+        .filter_map(Value::as_str)
+        .map(str::to_string)
+        .collect()
 }
 
 /// One page of a list: `page` counts from 1, `size` rows a page.

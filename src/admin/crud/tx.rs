@@ -135,15 +135,16 @@ impl<'c> Tx<'c> {
         Err(missing(&gone.join(",")))
     }
 
-    /// `Ok` when `id` has no row yet, else `exists()`.
+    /// `Ok` when `id` has no row yet, else a 400 on `field` saying `taken`.
     pub async fn absent(
         &self,
         q: Query,
         id: &str,
-        exists: impl FnOnce() -> AdminError,
+        field: &str,
+        taken: String,
     ) -> Result<(), AdminError> {
         match self.find(q, id).await? {
-            Some(_) => Err(exists()),
+            Some(_) => Err(AdminError::invalid(field, taken)),
             None => Ok(()),
         }
     }

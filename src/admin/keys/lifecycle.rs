@@ -94,13 +94,7 @@ pub async fn delete(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
             ),
         });
     }
-    let by = (call.changed_by(), call.changed_by_header());
-    tx.query(
-        Query::ArchiveKeys,
-        &[&tokens, &by.0, &call.caller_hash, &by.1],
-    )
-    .await?;
-    tx.query(Query::DeleteKeys, &[&tokens]).await?;
+    super::archive(&tx, &tokens).await?;
     let changes = audit::deleted(KEYS_TABLE, "token", &before);
     tx.commit(changes, &audit::keys_changed(&tokens)).await?;
     Ok(ok(&json!({"deleted_keys": given})))

@@ -341,10 +341,9 @@ pub(crate) fn num(v: Option<&Value>) -> Option<f64> {
 }
 
 /// Copy `tokens` into `TianjiLLM_DeletedVerificationToken` (who, when, with which key), then
-/// delete them. Returns their rows as they were.
-pub(crate) async fn archive_keys(tx: &Tx<'_>, tokens: &[String]) -> Result<Vec<Value>, AdminError> {
+/// delete them.
+async fn archive(tx: &Tx<'_>, tokens: &[String]) -> Result<(), AdminError> {
     let call = tx.call();
-    let rows = tx.rows(Query::GetKeyRowsByTokens, &[&tokens]).await?;
     let by = (call.changed_by(), call.changed_by_header());
     tx.exec(
         Query::ArchiveKeys,
@@ -352,7 +351,33 @@ pub(crate) async fn archive_keys(tx: &Tx<'_>, tokens: &[String]) -> Result<Vec<V
     )
     .await?;
     tx.exec(Query::DeleteKeys, &[&tokens]).await?;
-    Ok(rows)
+    Ok(())
+}
+
+/// Keys archived and deleted along with what owned them (a team, a user, a membership).
+pub(crate) struct Archived {
+    tokens: Vec<String>,
+    /// The rows as they were.
+    rows: Vec<Value>,
+}
+
+impl Archived {
+    /// Archive and delete `tokens` inside `tx`.
+    pub async fn keys(tx: &Tx<'_>, tokens: Vec<String>) -> Result<Self, AdminError> {
+        let rows = tx.rows(Query::GetKeyRowsByTokens, &[&tokens]).await?;
+        archive(tx, &tokens).await?;
+        Ok(Self { tokens, rows })
+    }
+
+    /// A `deleted` audit row for each key.
+    pub fn changes(&self) -> Vec<Change<'_>> {
+        audit::deleted(KEYS_TABLE, "token", &self.rows)
+    }
+
+    /// The keys to drop from the caches.
+    pub fn changed(&self) -> Vec<crate::auth::Changed> {
+        audit::keys_changed(&self.tokens)
+    }
 }
 
 /// A key given as raw `sk-...` or as its sha256 hex.

@@ -5,6 +5,7 @@ use serde_json::{Map, Value, json};
 
 use super::super::audit::{self, Change, KEYS_TABLE};
 use super::super::crud::{Tx, str_of};
+use super::super::fields;
 use super::super::{AdminError, Call, ok};
 use super::{GenerateKey, non_negative, to_token};
 use crate::body::Body;
@@ -164,15 +165,7 @@ pub async fn update(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
         }
     }
     if touch_metadata || !temp.is_empty() {
-        let mut meta: Map<String, Value> = match body.get("metadata") {
-            Some(Value::Object(m)) => m.clone(),
-            Some(_) => Map::new(),
-            None => before
-                .get("metadata")
-                .and_then(Value::as_object)
-                .cloned()
-                .unwrap_or_default(),
-        };
+        let mut meta = fields::metadata_base(body.get("metadata").cloned(), &before);
         let from_request = full
             .get("metadata")
             .and_then(Value::as_object)

@@ -3,10 +3,11 @@
 use http::Response;
 use serde_json::{Map, Value, json};
 
-use super::super::audit::{self, Change, MEMBERSHIPS_TABLE, TEAMS_TABLE};
+use super::super::audit::{Change, MEMBERSHIPS_TABLE, TEAMS_TABLE};
 use super::super::budgets;
 use super::super::crud::{Tx, str_of};
 use super::super::fields::{self, Dest, Field, Kind, f};
+use super::super::keys::Archived;
 use super::super::{AdminError, Call, ok};
 use super::{join, parse_members, team_not_found, with_member};
 use crate::auth::{Changed, TeamRecord};
@@ -286,9 +287,9 @@ pub async fn member_delete(call: &Call<'_>) -> Result<Response<Body>, AdminError
     let tokens = tx
         .strings(Query::MemberKeyTokens, &[&team_id, &user_id])
         .await?;
-    let keys_before = super::super::keys::archive_keys(&tx, &tokens).await?;
+    let keys = Archived::keys(&tx, tokens).await?;
     let mut changes = vec![Change::updated(TEAMS_TABLE, &team_id, &before, &after)];
-    changes.extend(audit::deleted(audit::KEYS_TABLE, "token", &keys_before));
+    changes.extend(keys.changes());
     let mut changed = vec![
         Changed::Team(team_id.clone()),
         Changed::User(user_id.clone()),
@@ -297,7 +298,7 @@ pub async fn member_delete(call: &Call<'_>) -> Result<Response<Body>, AdminError
             user_id: user_id.clone(),
         },
     ];
-    changed.extend(audit::keys_changed(&tokens));
+    changed.extend(keys.changed());
     tx.commit(changes, &changed).await?;
     Ok(ok(&after))
 }

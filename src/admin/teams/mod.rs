@@ -13,8 +13,9 @@ use http::Response;
 use serde_json::{Map, Value, json};
 
 use super::audit::{self, Change, TEAMS_TABLE};
-use super::crud::{Tx, str_list};
+use super::crud::{Tx, distinct, str_list};
 use super::fields::{self, Dest, Field, Kind, f};
+use super::keys::Archived;
 use super::{AdminError, Call, ok};
 use crate::auth::Changed;
 use crate::body::Body;
@@ -225,13 +226,9 @@ pub async fn new(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
 
     let mut conn = call.store.conn().await?;
     let tx = Tx::begin(call, &mut conn).await?;
-    tx.absent(Query::GetTeamRows, &team_id, || {
-        AdminError::invalid(
-            "team_id",
-            format!("Team id = {team_id} already exists. Please use a different team id."),
-        )
-    })
-    .await?;
+    let taken = format!("Team id = {team_id} already exists. Please use a different team id.");
+    tx.absent(Query::GetTeamRows, &team_id, "team_id", taken)
+        .await?;
     if let Some(Value::String(alias)) = row.get("team_alias")
         && tx.any(Query::TeamAliasTaken, &[alias, &team_id]).await?
     {
@@ -388,12 +385,7 @@ struct DeleteTeams {
 /// `TianjiLLM_DeletedVerificationToken`, then deletes them with the team's memberships.
 pub async fn delete(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
     let req: DeleteTeams = call.json()?;
-    let mut ids = req.team_ids.clone();
-    ids.sort();
-    ids.dedup();
-    if ids.is_empty() {
-        return Err(AdminError::invalid("team_ids", "must not be empty"));
-    }
+    let ids = distinct("team_ids", req.team_ids.clone())?;
     let mut conn = call.store.conn().await?;
     let tx = Tx::begin(call, &mut conn).await?;
     let before = tx
@@ -405,7 +397,7 @@ pub async fn delete(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
     let header = call.changed_by_header();
     let by = call.changed_by();
     let tokens = tx.strings(Query::TeamKeyTokens, &[&ids]).await?;
-    let keys_before = super::keys::archive_keys(&tx, &tokens).await?;
+    let keys = Archived::keys(&tx, tokens).await?;
     tx.exec(
         Query::ArchiveTeams,
         &[&ids, &by, &call.caller_hash, &header],
@@ -416,9 +408,9 @@ pub async fn delete(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
     tx.exec(Query::DeleteTeams, &[&ids]).await?;
 
     let mut changes: Vec<Change<'_>> = audit::deleted(TEAMS_TABLE, "team_id", &before);
-    changes.extend(audit::deleted(audit::KEYS_TABLE, "token", &keys_before));
+    changes.extend(keys.changes());
     let mut changed: Vec<Changed> = ids.iter().map(|t| Changed::Team(t.clone())).collect();
-    changed.extend(audit::keys_changed(&tokens));
+    changed.extend(keys.changed());
     changed.extend(users.into_iter().map(Changed::User));
     changed.extend(memberships.iter().map(member_changed));
     tx.commit(changes, &changed).await?;
