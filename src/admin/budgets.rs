@@ -6,29 +6,24 @@ use serde_json::{Map, Value, json};
 
 use super::audit::{BUDGETS_TABLE, Change};
 use super::crud::{IdBody, Tx, str_of};
-use super::fields::{self, Dest, Field, Kind, f};
+use super::fields::{self, Field, Kind, spec};
 use super::{AdminError, Call, ok};
 use crate::auth::Changed;
 use crate::body::Body;
 use crate::store::Query;
 
 /// Budget columns, as request fields.
-pub const BUDGET_FIELDS: &[Field] = &[
-    f("max_budget", Kind::Money, Dest::Own),
-    f("soft_budget", Kind::Money, Dest::Own),
-    f("max_parallel_requests", Kind::Count, Dest::Own),
-    f("tpm_limit", Kind::Count, Dest::Own),
-    f("rpm_limit", Kind::Count, Dest::Own),
-    f("tpd_limit", Kind::Count, Dest::Own),
-    f("model_max_budget", Kind::Object, Dest::Own),
-    f("budget_duration", Kind::Duration, Dest::Own),
-    f("allowed_models", Kind::Strs, Dest::Own),
-    f("temp_budget_increase", Kind::Money, Dest::Own),
-    f("temp_budget_expiry", Kind::Time, Dest::Own),
-];
+pub const BUDGET_FIELDS: &[Field] = spec! {
+    own Money: max_budget soft_budget temp_budget_increase;
+    own Count: max_parallel_requests tpm_limit rpm_limit tpd_limit;
+    own Object: model_max_budget;
+    own Duration: budget_duration;
+    own Strs: allowed_models;
+    own Time: temp_budget_expiry;
+};
 
 fn spec() -> Vec<Field> {
-    [&[f("budget_id", Kind::Str, Dest::Own)], BUDGET_FIELDS].concat()
+    [spec! { own Str: budget_id; }, BUDGET_FIELDS].concat()
 }
 
 /// Move the budget fields out of `own` into budget-table columns (with `budget_reset_at`

@@ -7,23 +7,20 @@ use serde_json::{Map, Value, json};
 use super::audit::{self, Change, END_USERS_TABLE};
 use super::budgets::{self, BUDGET_FIELDS};
 use super::crud::{Tx, str_of};
-use super::fields::{self, Dest, Field, Kind, f};
+use super::fields::{self, Field, spec};
 use super::{AdminError, Call, ok};
 use crate::auth::Changed;
 use crate::body::Body;
 use crate::store::Query;
 
-const END_USER_FIELDS: &[Field] = &[
-    f("user_id", Kind::Str, Dest::Own),
-    f("alias", Kind::Str, Dest::Column),
-    f("blocked", Kind::Bool, Dest::Column),
-    f("allowed_model_region", Kind::Str, Dest::Column),
-    f("default_model", Kind::Str, Dest::Column),
-    f("models", Kind::Strs, Dest::Column),
-    f("budget_id", Kind::Str, Dest::Column),
-    f("spend", Kind::Money, Dest::Column),
-    f("object_permission", Kind::Object, Dest::Own),
-];
+const END_USER_FIELDS: &[Field] = spec! {
+    own Str: user_id;
+    own Object: object_permission;
+    column Str: alias allowed_model_region default_model budget_id;
+    column Bool: blocked;
+    column Strs: models;
+    column Money: spend;
+};
 
 fn not_found(id: &str) -> AdminError {
     AdminError::NotFound {

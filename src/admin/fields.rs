@@ -46,10 +46,21 @@ pub struct Field {
     pub dest: Dest,
 }
 
-/// Shorthand for field tables.
-pub const fn f(name: &'static str, kind: Kind, dest: Dest) -> Field {
-    Field { name, kind, dest }
+/// A field table, one line per destination and kind: `column Strs: models tags;` is two
+/// [`Dest::Column`] fields of [`Kind::Strs`] (destinations: `own`, `column`, `meta`).
+macro_rules! spec {
+    (@dest own) => { $crate::admin::fields::Dest::Own };
+    (@dest column) => { $crate::admin::fields::Dest::Column };
+    (@dest meta) => { $crate::admin::fields::Dest::Meta };
+    ($($dest:ident $kind:ident: $($name:ident)+;)+) => {
+        &[$($($crate::admin::fields::Field {
+            name: stringify!($name),
+            kind: $crate::admin::fields::Kind::$kind,
+            dest: spec!(@dest $dest),
+        },)+)+]
+    };
 }
+pub(crate) use spec;
 
 /// A checked body, split by destination.
 #[derive(Debug, Default)]
@@ -249,14 +260,14 @@ pub fn required_str(own: &Map<String, Value>, name: &str) -> Result<String, Admi
 mod tests {
     use super::*;
 
-    const SPEC: &[Field] = &[
-        f("team_alias", Kind::Str, Dest::Column),
-        f("max_budget", Kind::Money, Dest::Column),
-        f("models", Kind::Strs, Dest::Column),
-        f("tags", Kind::Strs, Dest::Meta),
-        f("budget_duration", Kind::Duration, Dest::Column),
-        f("team_id", Kind::Str, Dest::Own),
-    ];
+    const SPEC: &[Field] = spec! {
+        own Str: team_id;
+        column Str: team_alias;
+        column Money: max_budget;
+        column Strs: models;
+        column Duration: budget_duration;
+        meta Strs: tags;
+    };
 
     fn body(v: Value) -> Map<String, Value> {
         v.as_object().unwrap().clone()

@@ -6,7 +6,7 @@ use serde_json::{Map, Value, json};
 use super::audit::{self, Change, ORGS_TABLE};
 use super::budgets::{self, BUDGET_FIELDS};
 use super::crud::{Tx, str_of};
-use super::fields::{self, Dest, Field, Kind, f};
+use super::fields::{self, Field, spec};
 use super::{AdminError, Call, ok};
 use crate::auth::Changed;
 use crate::body::Body;
@@ -15,23 +15,19 @@ use crate::store::Query;
 /// Roles inside an organisation.
 const ORG_ROLES: &[&str] = &["org_admin", "internal_user", "internal_user_viewer"];
 
-const ORG_FIELDS: &[Field] = &[
-    f("organization_id", Kind::Str, Dest::Own),
-    f("organization_alias", Kind::Str, Dest::Column),
-    f("models", Kind::Strs, Dest::Column),
-    f("metadata", Kind::Object, Dest::Column),
-    f("budget_id", Kind::Str, Dest::Column),
-    f("object_permission", Kind::Object, Dest::Own),
-];
+const ORG_FIELDS: &[Field] = spec! {
+    own Str: organization_id;
+    own Object: object_permission;
+    column Str: organization_alias budget_id;
+    column Strs: models;
+    column Object: metadata;
+};
 
-const MEMBER_FIELDS: &[Field] = &[
-    f("organization_id", Kind::Str, Dest::Own),
-    f("member", Kind::Any, Dest::Own),
-    f("user_id", Kind::Str, Dest::Own),
-    f("user_email", Kind::Str, Dest::Own),
-    f("role", Kind::Str, Dest::Own),
-    f("max_budget_in_organization", Kind::Money, Dest::Own),
-];
+const MEMBER_FIELDS: &[Field] = spec! {
+    own Str: organization_id user_id user_email role;
+    own Any: member;
+    own Money: max_budget_in_organization;
+};
 
 fn not_found(id: &str) -> AdminError {
     AdminError::NotFound {

@@ -6,7 +6,7 @@ use serde_json::{Map, Value, json};
 
 use super::audit::{self, Change, KEYS_TABLE, USERS_TABLE};
 use super::crud::{Page, Tx, distinct, str_list};
-use super::fields::{self, Dest, Field, Kind, f};
+use super::fields::{self, Field, spec};
 use super::keys::{Archived, GenerateKey};
 use super::teams::{Member, join, member_changed, team_not_found, with_member};
 use super::{AdminError, Call, ok};
@@ -15,42 +15,24 @@ use crate::body::Body;
 use crate::store::Query;
 
 /// The user columns a request may set.
-const USER_FIELDS: &[Field] = &[
-    f("user_id", Kind::Str, Dest::Own),
-    f("user_alias", Kind::Str, Dest::Column),
-    f("user_email", Kind::Str, Dest::Column),
-    f("user_role", Kind::Str, Dest::Column),
-    f("sso_user_id", Kind::Str, Dest::Column),
-    f("max_budget", Kind::Money, Dest::Column),
-    f("spend", Kind::Money, Dest::Column),
-    f("models", Kind::Strs, Dest::Column),
-    f("metadata", Kind::Object, Dest::Column),
-    f("max_parallel_requests", Kind::Count, Dest::Column),
-    f("tpm_limit", Kind::Count, Dest::Column),
-    f("rpm_limit", Kind::Count, Dest::Column),
-    f("budget_duration", Kind::Duration, Dest::Column),
-    f("allowed_cache_controls", Kind::Strs, Dest::Column),
-    f("policies", Kind::Strs, Dest::Column),
-    f("model_max_budget", Kind::Object, Dest::Column),
-    f("password", Kind::Str, Dest::Own),
-    f("teams", Kind::Any, Dest::Own),
-    f("organizations", Kind::Strs, Dest::Own),
-    f("auto_create_key", Kind::Bool, Dest::Own),
-    f("send_invite_email", Kind::Bool, Dest::Own),
-    f("object_permission", Kind::Object, Dest::Own),
+const USER_FIELDS: &[Field] = spec! {
+    own Str: user_id password;
+    own Any: teams;
+    own Strs: organizations;
+    own Bool: auto_create_key send_invite_email;
+    own Object: object_permission;
     // These go to the key `/user/new` creates.
-    f("key_alias", Kind::Str, Dest::Own),
-    f("duration", Kind::Str, Dest::Own),
-    f("aliases", Kind::Object, Dest::Own),
-    f("config", Kind::Object, Dest::Own),
-    f("permissions", Kind::Object, Dest::Own),
-    f("allowed_routes", Kind::Strs, Dest::Own),
-    f("team_id", Kind::Str, Dest::Own),
-    f("tags", Kind::Strs, Dest::Own),
-    f("guardrails", Kind::Strs, Dest::Own),
-    f("blocked", Kind::Bool, Dest::Own),
-    f("key_type", Kind::Str, Dest::Own),
-];
+    own Str: key_alias duration team_id key_type;
+    own Object: aliases config permissions;
+    own Strs: allowed_routes tags guardrails;
+    own Bool: blocked;
+    column Str: user_alias user_email user_role sso_user_id;
+    column Money: max_budget spend;
+    column Strs: models allowed_cache_controls policies;
+    column Object: metadata model_max_budget;
+    column Count: max_parallel_requests tpm_limit rpm_limit;
+    column Duration: budget_duration;
+};
 
 /// Fields of the request that configure the auto-created key.
 const KEY_FIELDS: &[&str] = &[

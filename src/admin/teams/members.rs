@@ -6,7 +6,7 @@ use serde_json::{Map, Value, json};
 use super::super::audit::{Change, MEMBERSHIPS_TABLE, TEAMS_TABLE};
 use super::super::budgets;
 use super::super::crud::{Tx, str_of};
-use super::super::fields::{self, Dest, Field, Kind, f};
+use super::super::fields::{self, Field, spec};
 use super::super::keys::Archived;
 use super::super::{AdminError, Call, ok};
 use super::{join, parse_members, team_not_found, with_member};
@@ -14,34 +14,27 @@ use crate::auth::{Changed, TeamRecord};
 use crate::body::Body;
 use crate::store::Query;
 
-const ADD_FIELDS: &[Field] = &[
-    f("team_id", Kind::Str, Dest::Own),
-    f("member", Kind::Any, Dest::Own),
-    f("max_budget_in_team", Kind::Money, Dest::Own),
-    f("budget_duration", Kind::Duration, Dest::Own),
-    f("allowed_models", Kind::Strs, Dest::Own),
-];
+const ADD_FIELDS: &[Field] = spec! {
+    own Str: team_id;
+    own Any: member;
+    own Money: max_budget_in_team;
+    own Duration: budget_duration;
+    own Strs: allowed_models;
+};
 
-const UPDATE_FIELDS: &[Field] = &[
-    f("team_id", Kind::Str, Dest::Own),
-    f("user_id", Kind::Str, Dest::Own),
-    f("user_email", Kind::Str, Dest::Own),
-    f("role", Kind::Str, Dest::Own),
-    f("max_budget_in_team", Kind::Money, Dest::Own),
-    f("tpm_limit", Kind::Count, Dest::Own),
-    f("rpm_limit", Kind::Count, Dest::Own),
-    f("budget_duration", Kind::Duration, Dest::Own),
-    f("allowed_models", Kind::Strs, Dest::Own),
-    f("model_max_budget", Kind::Object, Dest::Own),
-    f("temp_budget_increase", Kind::Money, Dest::Own),
-    f("temp_budget_expiry", Kind::Time, Dest::Own),
-];
+const UPDATE_FIELDS: &[Field] = spec! {
+    own Str: team_id user_id user_email role;
+    own Money: max_budget_in_team temp_budget_increase;
+    own Count: tpm_limit rpm_limit;
+    own Duration: budget_duration;
+    own Strs: allowed_models;
+    own Object: model_max_budget;
+    own Time: temp_budget_expiry;
+};
 
-const DELETE_FIELDS: &[Field] = &[
-    f("team_id", Kind::Str, Dest::Own),
-    f("user_id", Kind::Str, Dest::Own),
-    f("user_email", Kind::Str, Dest::Own),
-];
+const DELETE_FIELDS: &[Field] = spec! {
+    own Str: team_id user_id user_email;
+};
 
 /// Budget-table columns from a member request (`max_budget_in_team` is the budget's
 /// `max_budget`; the other budget fields keep their names).

@@ -14,7 +14,7 @@ use serde_json::{Map, Value, json};
 
 use super::audit::{self, Change, TEAMS_TABLE};
 use super::crud::{Tx, distinct, str_list};
-use super::fields::{self, Dest, Field, Kind, f};
+use super::fields::{self, Field, spec};
 use super::keys::Archived;
 use super::{AdminError, Call, ok};
 use crate::auth::Changed;
@@ -22,61 +22,30 @@ use crate::body::Body;
 use crate::store::Query;
 
 /// Every field of LiteLLM's `NewTeamRequest` / `UpdateTeamRequest`.
-const FIELDS: &[Field] = &[
-    f("team_id", Kind::Str, Dest::Own),
-    f("team_alias", Kind::Str, Dest::Column),
-    f("organization_id", Kind::Str, Dest::Column),
-    f("admins", Kind::Strs, Dest::Column),
-    f("members", Kind::Strs, Dest::Column),
-    f("members_with_roles", Kind::Any, Dest::Own),
-    f("team_member_permissions", Kind::Strs, Dest::Column),
-    f("metadata", Kind::Object, Dest::Column),
-    f("tpm_limit", Kind::Count, Dest::Column),
-    f("rpm_limit", Kind::Count, Dest::Column),
-    f("tpd_limit", Kind::Count, Dest::Column),
-    f("max_budget", Kind::Money, Dest::Column),
-    f("soft_budget", Kind::Money, Dest::Column),
-    f("max_parallel_requests", Kind::Count, Dest::Column),
-    f("budget_duration", Kind::Duration, Dest::Column),
-    f("budget_limits", Kind::Any, Dest::Column),
-    f("models", Kind::Strs, Dest::Column),
-    f("blocked", Kind::Bool, Dest::Column),
-    f("router_settings", Kind::Object, Dest::Column),
-    f("access_group_ids", Kind::Strs, Dest::Column),
-    f("default_team_member_models", Kind::Strs, Dest::Column),
-    f("model_max_budget", Kind::Object, Dest::Column),
-    f("policies", Kind::Strs, Dest::Column),
-    f("object_permission", Kind::Object, Dest::Own),
-    f("model_aliases", Kind::Object, Dest::Meta),
-    f("tags", Kind::Strs, Dest::Meta),
-    f("guardrails", Kind::Strs, Dest::Meta),
-    f("prompts", Kind::Strs, Dest::Meta),
-    f("allowed_passthrough_routes", Kind::Strs, Dest::Meta),
-    f("denied_passthrough_routes", Kind::Strs, Dest::Meta),
-    f("disable_global_guardrails", Kind::Bool, Dest::Meta),
-    f("require_trace_id", Kind::Bool, Dest::Meta),
-    f("secret_manager_settings", Kind::Object, Dest::Meta),
-    f("model_rpm_limit", Kind::Object, Dest::Meta),
-    f("model_tpm_limit", Kind::Object, Dest::Meta),
-    f("rpm_limit_type", Kind::Str, Dest::Meta),
-    f("tpm_limit_type", Kind::Str, Dest::Meta),
-    f("default_estimated_output_tokens", Kind::Count, Dest::Meta),
-    f(
-        "default_estimated_output_tokens_per_model",
-        Kind::Object,
-        Dest::Meta,
-    ),
-    f("mcp_rpm_limit", Kind::Object, Dest::Meta),
-    f("team_member_budget", Kind::Money, Dest::Meta),
-    f("team_member_rpm_limit", Kind::Count, Dest::Meta),
-    f("team_member_tpm_limit", Kind::Count, Dest::Meta),
-    f("team_member_key_duration", Kind::Duration, Dest::Meta),
-    f("team_member_budget_duration", Kind::Duration, Dest::Meta),
-    f("team_member_model_max_budget", Kind::Object, Dest::Meta),
-    f("allowed_vector_store_indexes", Kind::Any, Dest::Meta),
-    f("enforced_batch_output_expires_after", Kind::Any, Dest::Meta),
-    f("enforced_file_expires_after", Kind::Any, Dest::Meta),
-];
+const FIELDS: &[Field] = spec! {
+    own Str: team_id;
+    own Any: members_with_roles;
+    own Object: object_permission;
+    column Str: team_alias organization_id;
+    column Strs: admins members team_member_permissions models access_group_ids
+        default_team_member_models policies;
+    column Object: metadata router_settings model_max_budget;
+    column Count: tpm_limit rpm_limit tpd_limit max_parallel_requests;
+    column Money: max_budget soft_budget;
+    column Duration: budget_duration;
+    column Any: budget_limits;
+    column Bool: blocked;
+    meta Object: model_aliases secret_manager_settings model_rpm_limit model_tpm_limit
+        default_estimated_output_tokens_per_model mcp_rpm_limit team_member_model_max_budget;
+    meta Strs: tags guardrails prompts allowed_passthrough_routes denied_passthrough_routes;
+    meta Bool: disable_global_guardrails require_trace_id;
+    meta Str: rpm_limit_type tpm_limit_type;
+    meta Count: default_estimated_output_tokens team_member_rpm_limit team_member_tpm_limit;
+    meta Money: team_member_budget;
+    meta Duration: team_member_key_duration team_member_budget_duration;
+    meta Any: allowed_vector_store_indexes enforced_batch_output_expires_after
+        enforced_file_expires_after;
+};
 
 /// What a team admin (not a proxy admin) may change with `/team/update`.
 const TEAM_ADMIN_FIELDS: &[&str] = &["team_alias", "team_member_permissions", "tags"];
