@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use super::crud::{Page, Tx, str_of};
+use super::crud::{self, Page, Tx, str_of};
 use super::{AdminError, Call};
 use crate::auth::Changed;
 use crate::store::Query;
@@ -204,10 +204,7 @@ pub async fn get(call: &Call<'_>) -> Result<http::Response<crate::body::Body>, A
     let row = call
         .first(Query::GetAuditLog, &[&id])
         .await?
-        .ok_or_else(|| AdminError::NotFound {
-            param: "id",
-            message: format!("Audit log not found, passed id={id}"),
-        })?;
+        .ok_or_else(|| crud::not_found("Audit log", "id", &id))?;
     Ok(super::ok(&row))
 }
 

@@ -5,7 +5,7 @@ use http::Response;
 use serde_json::{Map, Value, json};
 
 use super::audit::{BUDGETS_TABLE, Change};
-use super::crud::{IdBody, Tx, str_of};
+use super::crud::{self, IdBody, Tx, str_of};
 use super::fields::{self, Field, Kind, spec};
 use super::{AdminError, Call, ok};
 use crate::auth::Changed;
@@ -48,10 +48,7 @@ pub fn take(own: &mut Map<String, Value>) -> Map<String, Value> {
 
 /// 404 for a budget that does not exist.
 pub fn not_found(id: &str) -> AdminError {
-    AdminError::NotFound {
-        param: "budget_id",
-        message: format!("Budget not found, passed budget_id={id}"),
-    }
+    crud::not_found("Budget", "budget_id", id)
 }
 
 /// `POST /budget/new`

@@ -6,7 +6,7 @@ use serde_json::{Map, Value, json};
 
 use super::audit::{self, Change, END_USERS_TABLE};
 use super::budgets::{self, BUDGET_FIELDS};
-use super::crud::{Tx, str_of};
+use super::crud::{self, Tx, str_of};
 use super::fields::{self, Field, spec};
 use super::{AdminError, Call, ok};
 use crate::auth::Changed;
@@ -23,10 +23,7 @@ const END_USER_FIELDS: &[Field] = spec! {
 };
 
 fn not_found(id: &str) -> AdminError {
-    AdminError::NotFound {
-        param: "user_id",
-        message: format!("End user not found, passed user_id={id}"),
-    }
+    crud::not_found("End user", "user_id", id)
 }
 
 fn check_region(cols: &Map<String, Value>) -> Result<(), AdminError> {

@@ -5,7 +5,7 @@ use serde_json::{Map, Value, json};
 
 use super::audit::{self, Change, ORGS_TABLE};
 use super::budgets::{self, BUDGET_FIELDS};
-use super::crud::{Tx, str_of};
+use super::crud::{self, Tx, str_of};
 use super::fields::{self, Field, spec};
 use super::{AdminError, Call, ok};
 use crate::auth::Changed;
@@ -30,10 +30,7 @@ const MEMBER_FIELDS: &[Field] = spec! {
 };
 
 fn not_found(id: &str) -> AdminError {
-    AdminError::NotFound {
-        param: "organization_id",
-        message: format!("Organization not found, passed organization_id={id}"),
-    }
+    crud::not_found("Organization", "organization_id", id)
 }
 
 async fn alias_free(tx: &Tx<'_>, alias: &str, id: &str) -> Result<(), AdminError> {

@@ -5,7 +5,7 @@ use http::Response;
 use serde_json::{Map, Value, json};
 
 use super::audit::{self, Change, KEYS_TABLE, USERS_TABLE};
-use super::crud::{Page, Tx, distinct, str_list};
+use super::crud::{self, Page, Tx, distinct, str_list};
 use super::fields::{self, Field, spec};
 use super::keys::{Archived, GenerateKey};
 use super::teams::{Member, join, member_changed, team_not_found, with_member};
@@ -51,10 +51,7 @@ const KEY_FIELDS: &[&str] = &[
 
 /// 404 for a user that does not exist.
 fn user_not_found(user_id: &str) -> AdminError {
-    AdminError::NotFound {
-        param: "user_id",
-        message: format!("User not found, passed user_id={user_id}"),
-    }
+    crud::not_found("User", "user_id", user_id)
 }
 
 fn check_role(c: &fields::Checked) -> Result<(), AdminError> {
@@ -183,30 +180,28 @@ pub async fn new(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
     Ok(ok(&Value::Object(out)))
 }
 
-/// The user id a request names by `user_id` or `user_email`.
-async fn resolve(
+/// The user a request names by `user_id`, else by `user_email` (404 when no user has it);
+/// with neither, a 400 on `user_id` saying `neither`.
+pub(crate) async fn user_named(
     tx: &Tx<'_>,
-    own: &Map<String, Value>,
-    email: Option<&Value>,
+    user_id: Option<&str>,
+    email: Option<&str>,
+    neither: &str,
 ) -> Result<String, AdminError> {
-    if let Some(u) = own.get("user_id").and_then(Value::as_str) {
+    if let Some(u) = user_id {
         return Ok(u.to_string());
     }
-    match email.and_then(Value::as_str) {
-        Some(e) => tx
-            .strings(Query::UserIdByEmail, &[&e])
-            .await?
-            .into_iter()
-            .next()
-            .ok_or_else(|| AdminError::NotFound {
-                param: "user_email",
-                message: format!("No user with user_email={e}"),
-            }),
-        None => Err(AdminError::invalid(
-            "user_id",
-            "pass `user_id` or `user_email`",
-        )),
-    }
+    let Some(email) = email else {
+        return Err(AdminError::invalid("user_id", neither));
+    };
+    tx.strings(Query::UserIdByEmail, &[&email])
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| AdminError::NotFound {
+            param: "user_email",
+            message: format!("No user with user_email={email}"),
+        })
 }
 
 /// `POST /user/update`: given fields change, an explicit `null` clears.
@@ -236,7 +231,9 @@ pub async fn update(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
     } else {
         c.columns.remove("user_email")
     };
-    let user_id = resolve(&tx, &c.own, email.as_ref()).await?;
+    let user_id = c.own.get("user_id").and_then(Value::as_str);
+    let email = email.as_ref().and_then(Value::as_str);
+    let user_id = user_named(&tx, user_id, email, "pass `user_id` or `user_email`").await?;
     let before = tx.get(Query::GetUserRows, &user_id, user_not_found).await?;
     let meta = c.updated_metadata(&before);
     let mut cols = c.columns;

@@ -27,6 +27,14 @@ pub struct IdBody {
     pub id: String,
 }
 
+/// 404: `{what} not found, passed {param}={id}`.
+pub fn not_found(what: &str, param: &'static str, id: &str) -> AdminError {
+    AdminError::NotFound {
+        param,
+        message: format!("{what} not found, passed {param}={id}"),
+    }
+}
+
 /// `ids` sorted, each once; 400 on `field` when there are none.
 pub fn distinct(field: &str, mut ids: Vec<String>) -> Result<Vec<String>, AdminError> {
     ids.sort();

@@ -16,7 +16,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use http::Response;
 use ring::rand::SecureRandom;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::audit::{self, Change, KEYS_TABLE};
@@ -27,7 +27,7 @@ use crate::body::Body;
 use crate::store::{Query, StoreError};
 
 /// `/key/generate` body: every field of LiteLLM's `GenerateKeyRequest`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct GenerateKey {
     key: Option<String>,
@@ -85,6 +85,7 @@ pub struct GenerateKey {
         dead_code,
         reason = "accepted for compatibility and echoed; there is no e-mail backend"
     )]
+    #[serde(skip_serializing)]
     send_invite_email: Option<bool>,
     key_type: Option<String>,
     auto_rotate: Option<bool>,
@@ -92,6 +93,63 @@ pub struct GenerateKey {
 }
 
 const LIMIT_TYPES: &[&str] = &["guaranteed_throughput", "best_effort_throughput", "dynamic"];
+
+/// Request fields LiteLLM keeps inside the key's `metadata`.
+pub(crate) const METADATA_FIELDS: &[&str] = &[
+    "tags",
+    "model_rpm_limit",
+    "model_tpm_limit",
+    "mcp_rpm_limit",
+    "tag_rpm_limit",
+    "guardrails",
+    "prompts",
+    "default_estimated_output_tokens",
+    "default_estimated_output_tokens_per_model",
+    "rpm_limit_type",
+    "tpm_limit_type",
+    "enforced_params",
+    "disable_global_guardrails",
+    "enable_prompt_caching",
+    "throttle_on_budget_exceeded",
+    "allowed_passthrough_routes",
+    "denied_passthrough_routes",
+    "allowed_vector_store_indexes",
+    "end_user_budget_id",
+    "temp_budget_increase",
+    "temp_budget_expiry",
+];
+
+/// Request fields stored as the key column of the same name.
+const COLUMNS: &[&str] = &[
+    "key_alias",
+    "spend",
+    "max_budget",
+    "user_id",
+    "team_id",
+    "agent_id",
+    "organization_id",
+    "project_id",
+    "max_parallel_requests",
+    "tpm_limit",
+    "rpm_limit",
+    "tpd_limit",
+    "budget_duration",
+    "budget_limits",
+    "allowed_cache_controls",
+    "allowed_routes",
+    "config",
+    "permissions",
+    "model_max_budget",
+    "budget_fallbacks",
+    "blocked",
+    "aliases",
+    "policies",
+    "router_settings",
+    "access_group_ids",
+    "budget_id",
+    "auto_rotate",
+    "rotation_interval",
+];
 
 pub(crate) fn now_secs() -> f64 {
     SystemTime::now()
@@ -449,86 +507,21 @@ impl GenerateKey {
         let expires = parse_duration("duration", &self.duration)?;
         let budget_every = parse_duration("budget_duration", &self.budget_duration)?;
         let rotate_every = parse_duration("rotation_interval", &self.rotation_interval)?;
+        // Every field as JSON (absent ones null), to copy by name.
+        let given = serde_json::to_value(self).unwrap_or_default();
+        let field = |name: &str| given.get(name).filter(|v| !v.is_null()).cloned();
         let mut metadata = self.metadata.clone().unwrap_or_default();
-        // LiteLLM keeps these in the key's metadata.
-        let extras: [(&str, Option<Value>); 12] = [
-            ("tags", self.tags.as_ref().map(|v| json!(v))),
-            (
-                "model_rpm_limit",
-                self.model_rpm_limit.as_ref().map(|v| json!(v)),
-            ),
-            (
-                "model_tpm_limit",
-                self.model_tpm_limit.as_ref().map(|v| json!(v)),
-            ),
-            (
-                "mcp_rpm_limit",
-                self.mcp_rpm_limit.as_ref().map(|v| json!(v)),
-            ),
-            (
-                "tag_rpm_limit",
-                self.tag_rpm_limit.as_ref().map(|v| json!(v)),
-            ),
-            ("guardrails", self.guardrails.as_ref().map(|v| json!(v))),
-            ("prompts", self.prompts.as_ref().map(|v| json!(v))),
-            (
-                "default_estimated_output_tokens",
-                self.default_estimated_output_tokens.map(|v| json!(v)),
-            ),
-            (
-                "default_estimated_output_tokens_per_model",
-                self.default_estimated_output_tokens_per_model
-                    .as_ref()
-                    .map(|v| json!(v)),
-            ),
-            (
-                "rpm_limit_type",
-                self.rpm_limit_type.as_ref().map(|v| json!(v)),
-            ),
-            (
-                "tpm_limit_type",
-                self.tpm_limit_type.as_ref().map(|v| json!(v)),
-            ),
-            (
-                "enforced_params",
-                self.enforced_params.as_ref().map(|v| json!(v)),
-            ),
-        ];
-        for (k, v) in extras {
-            if let Some(v) = v {
-                metadata.insert(k.to_string(), v);
+        for name in METADATA_FIELDS {
+            if let Some(v) = field(name) {
+                metadata.insert((*name).to_string(), v);
             }
-        }
-        for (k, v) in [
-            ("disable_global_guardrails", self.disable_global_guardrails),
-            ("enable_prompt_caching", self.enable_prompt_caching),
-            (
-                "throttle_on_budget_exceeded",
-                self.throttle_on_budget_exceeded,
-            ),
-        ] {
-            if let Some(v) = v {
-                metadata.insert(k.to_string(), json!(v));
-            }
-        }
-        for (k, v) in [
-            (
-                "allowed_passthrough_routes",
-                &self.allowed_passthrough_routes,
-            ),
-            ("denied_passthrough_routes", &self.denied_passthrough_routes),
-        ] {
-            if let Some(v) = v {
-                metadata.insert(k.to_string(), json!(v));
-            }
-        }
-        if let Some(v) = &self.allowed_vector_store_indexes {
-            metadata.insert("allowed_vector_store_indexes".into(), v.clone());
-        }
-        if let Some(v) = &self.end_user_budget_id {
-            metadata.insert("end_user_budget_id".into(), json!(v));
         }
         let mut row = Map::new();
+        for name in COLUMNS {
+            if let Some(v) = field(name) {
+                row.insert((*name).to_string(), v);
+            }
+        }
         let mut put = |k: &str, v: Value| {
             if !v.is_null() {
                 row.insert(k.to_string(), v);
@@ -536,45 +529,14 @@ impl GenerateKey {
         };
         put("token", json!(token));
         put("key_name", json!(masked(raw)));
-        put("key_alias", json!(self.key_alias));
         put("expires", json!(expires.map(ts)));
         put("models", json!(self.models.clone().unwrap_or_default()));
-        put("spend", json!(self.spend));
-        put("max_budget", json!(self.max_budget));
-        put("user_id", json!(self.user_id));
-        put("team_id", json!(self.team_id));
-        put("agent_id", json!(self.agent_id));
-        put("organization_id", json!(self.organization_id));
-        put("project_id", json!(self.project_id));
-        put("max_parallel_requests", json!(self.max_parallel_requests));
         put("metadata", Value::Object(metadata));
-        put("tpm_limit", json!(self.tpm_limit));
-        put("rpm_limit", json!(self.rpm_limit));
-        put("tpd_limit", json!(self.tpd_limit));
-        put("budget_duration", json!(self.budget_duration));
         put("budget_reset_at", json!(budget_every.map(ts)));
-        put(
-            "budget_limits",
-            self.budget_limits.clone().unwrap_or(Value::Null),
-        );
-        put("allowed_cache_controls", json!(self.allowed_cache_controls));
-        put("allowed_routes", json!(self.allowed_routes));
-        put("config", json!(self.config));
-        put("permissions", json!(self.permissions));
-        put("model_max_budget", json!(self.model_max_budget));
-        put("budget_fallbacks", json!(self.budget_fallbacks));
-        put("blocked", json!(self.blocked));
-        put("aliases", json!(self.aliases));
-        put("policies", json!(self.policies));
-        put("router_settings", json!(self.router_settings));
-        put("access_group_ids", json!(self.access_group_ids));
-        put("budget_id", json!(self.budget_id));
         put(
             "key_type",
             json!(self.key_type.clone().unwrap_or_else(|| "default".into())),
         );
-        put("auto_rotate", json!(self.auto_rotate));
-        put("rotation_interval", json!(self.rotation_interval));
         put(
             "key_rotation_at",
             json!(

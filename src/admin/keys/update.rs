@@ -7,34 +7,9 @@ use super::super::audit::{self, Change, KEYS_TABLE};
 use super::super::crud::{Tx, str_of};
 use super::super::fields;
 use super::super::{AdminError, Call, ok};
-use super::{GenerateKey, non_negative, to_token};
+use super::{GenerateKey, METADATA_FIELDS, non_negative, to_token};
 use crate::body::Body;
 use crate::store::Query;
-
-/// Request fields LiteLLM keeps inside the key's `metadata`.
-const METADATA_FIELDS: &[&str] = &[
-    "tags",
-    "model_rpm_limit",
-    "model_tpm_limit",
-    "mcp_rpm_limit",
-    "tag_rpm_limit",
-    "guardrails",
-    "prompts",
-    "default_estimated_output_tokens",
-    "default_estimated_output_tokens_per_model",
-    "rpm_limit_type",
-    "tpm_limit_type",
-    "enforced_params",
-    "disable_global_guardrails",
-    "enable_prompt_caching",
-    "throttle_on_budget_exceeded",
-    "allowed_passthrough_routes",
-    "denied_passthrough_routes",
-    "allowed_vector_store_indexes",
-    "end_user_budget_id",
-    "temp_budget_increase",
-    "temp_budget_expiry",
-];
 
 /// What a cleared (JSON null) field becomes in its column.
 fn cleared(column: &str) -> Value {

@@ -8,6 +8,7 @@ use super::super::budgets;
 use super::super::crud::{Tx, str_of};
 use super::super::fields::{self, Field, spec};
 use super::super::keys::Archived;
+use super::super::users::user_named;
 use super::super::{AdminError, Call, ok};
 use super::{join, parse_members, team_not_found, with_member};
 use crate::auth::{Changed, TeamRecord};
@@ -118,27 +119,6 @@ pub async fn member_add(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
     Ok(ok(&Value::Object(out)))
 }
 
-/// The member's user id, from `user_id` or `user_email`.
-async fn member_id(tx: &Tx<'_>, own: &Map<String, Value>) -> Result<String, AdminError> {
-    if let Some(u) = own.get("user_id").and_then(Value::as_str) {
-        return Ok(u.to_string());
-    }
-    let Some(email) = own.get("user_email").and_then(Value::as_str) else {
-        return Err(AdminError::invalid(
-            "user_id",
-            "pass the member's `user_id` or `user_email`",
-        ));
-    };
-    tx.strings(Query::UserIdByEmail, &[&email])
-        .await?
-        .into_iter()
-        .next()
-        .ok_or_else(|| AdminError::NotFound {
-            param: "user_email",
-            message: format!("No user with user_email={email}"),
-        })
-}
-
 /// The member a request names in `team` (listed there or with a membership row), and its
 /// membership row.
 async fn member_of(
@@ -147,7 +127,9 @@ async fn member_of(
     team_id: &str,
     own: &Map<String, Value>,
 ) -> Result<(String, Option<Value>), AdminError> {
-    let user_id = member_id(tx, own).await?;
+    let s = |k: &str| own.get(k).and_then(Value::as_str);
+    let neither = "pass the member's `user_id` or `user_email`";
+    let user_id = user_named(tx, s("user_id"), s("user_email"), neither).await?;
     let membership = tx
         .row(Query::GetMembershipForUpdate, &[&team_id, &user_id])
         .await?;

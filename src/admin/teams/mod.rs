@@ -13,7 +13,7 @@ use http::Response;
 use serde_json::{Map, Value, json};
 
 use super::audit::{self, Change, TEAMS_TABLE};
-use super::crud::{Tx, distinct, str_list};
+use super::crud::{self, Tx, distinct, str_list};
 use super::fields::{self, Field, spec};
 use super::keys::Archived;
 use super::{AdminError, Call, ok};
@@ -52,10 +52,7 @@ const TEAM_ADMIN_FIELDS: &[&str] = &["team_alias", "team_member_permissions", "t
 
 /// 404 for a team that does not exist.
 pub(crate) fn team_not_found(team_id: &str) -> AdminError {
-    AdminError::NotFound {
-        param: "team_id",
-        message: format!("Team not found, passed team_id={team_id}"),
-    }
+    crud::not_found("Team", "team_id", team_id)
 }
 
 /// `members_with_roles` as given: a list of `{role, user_id?, user_email?}`.
