@@ -305,10 +305,9 @@ pub async fn delete(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
     tx.exec(Query::DeleteUserOrgMemberships, &[&ids]).await?;
     let teams = tx.strings(Query::RemoveUsersFromTeams, &[&ids]).await?;
     let deleted = tx.strings(Query::DeleteUsers, &[&ids]).await?;
-    let mut changes: Vec<Change<'_>> = audit::deleted(USERS_TABLE, "user_id", &before);
-    changes.extend(keys.changes());
+    let mut changes = audit::deleted(USERS_TABLE, "user_id", &before);
     let mut changed: Vec<Changed> = ids.iter().map(|u| Changed::User(u.clone())).collect();
-    changed.extend(keys.changed());
+    keys.record(&mut changes, &mut changed);
     changed.extend(teams.into_iter().map(Changed::Team));
     changed.extend(removed.iter().map(member_changed));
     tx.commit(changes, &changed).await?;

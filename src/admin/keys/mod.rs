@@ -22,7 +22,7 @@ use serde_json::{Map, Value, json};
 use super::audit::{self, Change, KEYS_TABLE};
 use super::crud::Tx;
 use super::{AdminError, Call, duration, ok};
-use crate::auth::token_hex;
+use crate::auth::{Changed, token_hex};
 use crate::body::Body;
 use crate::store::{Query, StoreError};
 
@@ -427,14 +427,11 @@ impl Archived {
         Ok(Self { tokens, rows })
     }
 
-    /// A `deleted` audit row for each key.
-    pub fn changes(&self) -> Vec<Change<'_>> {
-        audit::deleted(KEYS_TABLE, "token", &self.rows)
-    }
-
-    /// The keys to drop from the caches.
-    pub fn changed(&self) -> Vec<crate::auth::Changed> {
-        audit::keys_changed(&self.tokens)
+    /// Add a `deleted` audit row for each key to `changes`, and the keys to what the caches
+    /// drop (`changed`).
+    pub fn record<'a>(&'a self, changes: &mut Vec<Change<'a>>, changed: &mut Vec<Changed>) {
+        changes.extend(audit::deleted(KEYS_TABLE, "token", &self.rows));
+        changed.extend(audit::keys_changed(&self.tokens));
     }
 }
 
@@ -709,20 +706,17 @@ mod tests {
 
     #[test]
     fn validation_names_the_field() {
-        let e = GenerateKey {
+        let negative = GenerateKey {
             max_budget: Some(-1.0),
             ..Default::default()
-        }
-        .validate()
-        .unwrap_err();
-        assert_eq!(e.param(), Some("max_budget"));
-        let e = GenerateKey {
+        };
+        let short = GenerateKey {
             key: Some("nope".into()),
             ..Default::default()
+        };
+        for (req, field) in [(negative, "max_budget"), (short, "key")] {
+            assert_eq!(req.validate().unwrap_err().param(), Some(field));
         }
-        .validate()
-        .unwrap_err();
-        assert_eq!(e.param(), Some("key"));
         let e = GenerateKey {
             duration: Some("5x".into()),
             ..Default::default()

@@ -264,7 +264,6 @@ pub async fn member_delete(call: &Call<'_>) -> Result<Response<Body>, AdminError
         .await?;
     let keys = Archived::keys(&tx, tokens).await?;
     let mut changes = vec![Change::updated(TEAMS_TABLE, &team_id, &before, &after)];
-    changes.extend(keys.changes());
     let mut changed = vec![
         Changed::Team(team_id.clone()),
         Changed::User(user_id.clone()),
@@ -273,7 +272,7 @@ pub async fn member_delete(call: &Call<'_>) -> Result<Response<Body>, AdminError
             user_id: user_id.clone(),
         },
     ];
-    changed.extend(keys.changed());
+    keys.record(&mut changes, &mut changed);
     tx.commit(changes, &changed).await?;
     Ok(ok(&after))
 }

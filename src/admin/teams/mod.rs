@@ -373,10 +373,9 @@ pub async fn delete(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
     let users = tx.strings(Query::RemoveTeamFromUsers, &[&ids]).await?;
     tx.exec(Query::DeleteTeams, &[&ids]).await?;
 
-    let mut changes: Vec<Change<'_>> = audit::deleted(TEAMS_TABLE, "team_id", &before);
-    changes.extend(keys.changes());
+    let mut changes = audit::deleted(TEAMS_TABLE, "team_id", &before);
     let mut changed: Vec<Changed> = ids.iter().map(|t| Changed::Team(t.clone())).collect();
-    changed.extend(keys.changed());
+    keys.record(&mut changes, &mut changed);
     changed.extend(users.into_iter().map(Changed::User));
     changed.extend(memberships.iter().map(member_changed));
     tx.commit(changes, &changed).await?;
