@@ -1,5 +1,6 @@
 //! `/budget/*`: budget rows, shared by organisations, team memberships, end users and keys; and
-//! the helper other areas use to keep an entity's budget row in step with its request.
+//! the budget fields other areas accept, turned into budget columns by [`take`] (written by
+//! [`super::crud::Tx::budget`]).
 
 use http::Response;
 use serde_json::{Map, Value, json};
