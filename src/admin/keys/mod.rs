@@ -643,16 +643,22 @@ async fn admit_new_key(call: &Call<'_>, req: &mut GenerateKey) -> Result<(), Adm
             team.team_id
         )));
     }
-    within_ceiling("max_budget", req.max_budget, team.max_budget, None, false)?;
+    within_ceiling(
+        "max_budget",
+        req.max_budget,
+        team.limits.max_budget,
+        None,
+        false,
+    )?;
     let as_f = |v: Option<i64>| v.map(|x| x as f64);
     for (field, asked, cap) in [
-        ("rpm_limit", req.rpm_limit, team.rpm_limit),
-        ("tpm_limit", req.tpm_limit, team.tpm_limit),
+        ("rpm_limit", req.rpm_limit, team.limits.rpm_limit),
+        ("tpm_limit", req.tpm_limit, team.limits.tpm_limit),
         ("tpd_limit", req.tpd_limit, team.tpd_limit),
         (
             "max_parallel_requests",
             req.max_parallel_requests.map(i64::from),
-            team.max_parallel_requests,
+            team.limits.max_parallel_requests,
         ),
     ] {
         within_ceiling(field, as_f(asked), as_f(cap), None, false)?;

@@ -222,11 +222,14 @@ fn limits_within_team(
         && before.get("user_id").and_then(Value::as_str) == call.principal.user_id();
     let as_f = |v: Option<i64>| v.map(|x| x as f64);
     for (field, cap) in [
-        ("max_budget", team.max_budget),
-        ("rpm_limit", as_f(team.rpm_limit)),
-        ("tpm_limit", as_f(team.tpm_limit)),
+        ("max_budget", team.limits.max_budget),
+        ("rpm_limit", as_f(team.limits.rpm_limit)),
+        ("tpm_limit", as_f(team.limits.tpm_limit)),
         ("tpd_limit", as_f(team.tpd_limit)),
-        ("max_parallel_requests", as_f(team.max_parallel_requests)),
+        (
+            "max_parallel_requests",
+            as_f(team.limits.max_parallel_requests),
+        ),
     ] {
         if let Some(v) = body.get(field) {
             within_ceiling(field, num(Some(v)), cap, num(before.get(field)), own)?;
@@ -240,7 +243,7 @@ fn limits_within_team(
             within_ceiling(
                 "temp_budget_increase",
                 Some(now + extra),
-                team.max_budget,
+                team.limits.max_budget,
                 Some(now),
                 own,
             )?;
