@@ -299,8 +299,7 @@ pub async fn delete(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
     let before = tx
         .get_all(Query::GetUserRows, &ids, "user_id", user_not_found)
         .await?;
-    let tokens = tx.strings(Query::UserKeyTokens, &[&ids]).await?;
-    let keys = Archived::keys(&tx, tokens).await?;
+    let keys = Archived::listed(&tx, Query::UserKeyTokens, &[&ids]).await?;
     let removed = tx.query(Query::DeleteUserMemberships, &[&ids]).await?;
     tx.exec(Query::DeleteUserOrgMemberships, &[&ids]).await?;
     let teams = tx.strings(Query::RemoveUsersFromTeams, &[&ids]).await?;

@@ -11,7 +11,7 @@ mod read;
 mod tx;
 
 pub use read::{Page, str_list};
-pub use tx::Tx;
+pub use tx::{Params, Tx};
 
 use serde::Deserialize;
 use serde_json::Value;

@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::audit::{self, Change, KEYS_TABLE};
-use super::crud::Tx;
+use super::crud::{Params, Tx};
 use super::{AdminError, Call, duration, ok};
 use crate::auth::{Changed, token_hex};
 use crate::body::Body;
@@ -420,8 +420,9 @@ pub(crate) struct Archived {
 }
 
 impl Archived {
-    /// Archive and delete `tokens` inside `tx`.
-    pub async fn keys(tx: &Tx<'_>, tokens: Vec<String>) -> Result<Self, AdminError> {
+    /// Archive and delete the keys `q` lists (by token) inside `tx`.
+    pub async fn listed(tx: &Tx<'_>, q: Query, params: &Params<'_>) -> Result<Self, AdminError> {
+        let tokens = tx.strings(q, params).await?;
         let rows = tx.rows(Query::GetKeyRowsByTokens, &[&tokens]).await?;
         archive(tx, &tokens).await?;
         Ok(Self { tokens, rows })

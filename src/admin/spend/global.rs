@@ -5,7 +5,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{key_param, range, user_filter};
-use crate::admin::crud::Tx;
+use crate::admin::crud::{Params, Tx};
 use crate::admin::{AdminError, Call, ok};
 use crate::auth::Changed;
 use crate::body::Body;
@@ -13,53 +13,31 @@ use crate::store::Query;
 
 type Out = Result<Response<Body>, AdminError>;
 
-async fn one(
-    call: &Call<'_>,
-    q: Query,
-    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
-) -> Result<Value, AdminError> {
-    Ok(call
-        .rows(q, params)
-        .await?
-        .into_iter()
-        .next()
-        .unwrap_or(Value::Null))
+/// The first row of `q`, or `null`.
+async fn one(call: &Call<'_>, q: Query, params: &Params<'_>) -> Result<Value, AdminError> {
+    Ok(call.first(q, params).await?.unwrap_or(Value::Null))
+}
+
+/// The activity `q` reports between the required dates (the caller's own for non-admins).
+async fn caller_activity(call: &Call<'_>, q: Query) -> Out {
+    let (start, end) = range(call)?;
+    let user = user_filter(call)?;
+    Ok(ok(&one(call, q, &[&start, &end, &user]).await?))
 }
 
 /// `GET /global/activity?start_date&end_date`: requests and tokens per day.
 pub async fn activity(call: &Call<'_>) -> Out {
-    let (start, end) = range(call)?;
-    let user = user_filter(call)?;
-    Ok(ok(&one(
-        call,
-        Query::GlobalActivity,
-        &[&start, &end, &user],
-    )
-    .await?))
+    caller_activity(call, Query::GlobalActivity).await
 }
 
 /// `GET /global/activity/model`: the same per model group (top 10 by requests).
 pub async fn activity_model(call: &Call<'_>) -> Out {
-    let (start, end) = range(call)?;
-    let user = user_filter(call)?;
-    Ok(ok(&one(
-        call,
-        Query::GlobalActivityModel,
-        &[&start, &end, &user],
-    )
-    .await?))
+    caller_activity(call, Query::GlobalActivityModel).await
 }
 
 /// `GET /global/activity/cache_hits`: cache hits against upstream calls per call type.
 pub async fn activity_cache_hits(call: &Call<'_>) -> Out {
-    let (start, end) = range(call)?;
-    let user = user_filter(call)?;
-    Ok(ok(&one(
-        call,
-        Query::GlobalActivityCacheHits,
-        &[&start, &end, &user],
-    )
-    .await?))
+    caller_activity(call, Query::GlobalActivityCacheHits).await
 }
 
 /// `GET /global/spend`: spend of the last 30 days.

@@ -259,10 +259,7 @@ pub async fn member_delete(call: &Call<'_>) -> Result<Response<Body>, AdminError
         .await?;
     tx.exec(Query::RemoveUserTeam, &[&user_id, &team_id])
         .await?;
-    let tokens = tx
-        .strings(Query::MemberKeyTokens, &[&team_id, &user_id])
-        .await?;
-    let keys = Archived::keys(&tx, tokens).await?;
+    let keys = Archived::listed(&tx, Query::MemberKeyTokens, &[&team_id, &user_id]).await?;
     let mut changes = vec![Change::updated(TEAMS_TABLE, &team_id, &before, &after)];
     let mut changed = vec![
         Changed::Team(team_id.clone()),

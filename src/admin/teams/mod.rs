@@ -362,8 +362,7 @@ pub async fn delete(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
     }
     let header = call.changed_by_header();
     let by = call.changed_by();
-    let tokens = tx.strings(Query::TeamKeyTokens, &[&ids]).await?;
-    let keys = Archived::keys(&tx, tokens).await?;
+    let keys = Archived::listed(&tx, Query::TeamKeyTokens, &[&ids]).await?;
     tx.exec(
         Query::ArchiveTeams,
         &[&ids, &by, &call.caller_hash, &header],
