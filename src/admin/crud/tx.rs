@@ -83,15 +83,22 @@ impl<'c> Tx<'c> {
 
     /// The one row `q` must return, as JSON (none, or more, is an error).
     pub async fn one(&self, q: Query, params: &Params<'_>) -> Result<Value, AdminError> {
-        let row = self.tx.query_one(self.stmt(q)?, params).await;
-        Ok(row.map_err(map_db)?.try_get(0).map_err(StoreError::from)?)
+        self.only(q, params, map_db).await
     }
 
     /// [`Tx::one`] with database errors passed on as they are.
     pub async fn one_plain(&self, q: Query, params: &Params<'_>) -> Result<Value, AdminError> {
+        self.only(q, params, |e| StoreError::from(e).into()).await
+    }
+
+    async fn only(
+        &self,
+        q: Query,
+        params: &Params<'_>,
+        refused: fn(tokio_postgres::Error) -> AdminError,
+    ) -> Result<Value, AdminError> {
         let row = self.tx.query_one(self.stmt(q)?, params).await;
-        let row = row.map_err(StoreError::from)?;
-        Ok(row.try_get(0).map_err(StoreError::from)?)
+        Ok(row.map_err(refused)?.try_get(0).map_err(StoreError::from)?)
     }
 
     /// Run `q` for its effect.
