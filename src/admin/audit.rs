@@ -1,12 +1,13 @@
 //! Audit rows (`general_settings.store_audit_logs: true`), written inside the caller's
-//! transaction so a change and its record land together or not at all.
+//! transaction ([`Tx::commit`]) so a change and its record land together or not at all; and
+//! `GET /audit`.
 
 use serde_json::Value;
-use tokio_postgres::{Statement, Transaction};
 
+use super::crud::{self, Page, Tx, str_of};
 use super::{AdminError, Call};
 use crate::auth::Changed;
-use crate::store::StoreError;
+use crate::store::Query;
 
 /// Table names as they appear in `TianjiLLM_AuditLog.table_name`.
 pub const KEYS_TABLE: &str = "TianjiLLM_VerificationToken";
@@ -27,32 +28,51 @@ pub struct Change<'a> {
     pub after: Option<&'a Value>,
 }
 
-/// Finish a write: record the changes (when auditing is on), commit, then drop what changed
-/// from the governance caches here and on every other instance.
-pub async fn commit(
-    call: &Call<'_>,
-    tx: Transaction<'_>,
-    insert: &Statement,
-    changes: Vec<Change<'_>>,
-    changed: &[Changed],
-) -> Result<(), AdminError> {
-    for change in changes {
-        record(call, &tx, insert, change).await?;
+impl<'a> Change<'a> {
+    /// A new row.
+    pub fn created(table: &'a str, object_id: &'a str, after: &'a Value) -> Self {
+        Self::of("created", table, object_id, None, Some(after))
     }
-    tx.commit().await.map_err(StoreError::from)?;
-    call.state.invalidate(changed).await;
-    Ok(())
+
+    /// A changed row.
+    pub fn updated(
+        table: &'a str,
+        object_id: &'a str,
+        before: &'a Value,
+        after: &'a Value,
+    ) -> Self {
+        Self::of("updated", table, object_id, Some(before), Some(after))
+    }
+
+    /// Any change: `action` with the row as it was and as it is.
+    pub fn of(
+        action: &'a str,
+        table: &'a str,
+        object_id: &'a str,
+        before: Option<&'a Value>,
+        after: Option<&'a Value>,
+    ) -> Self {
+        Self {
+            action,
+            table,
+            object_id,
+            before,
+            after,
+        }
+    }
 }
 
 /// A `deleted` change for each row (`id` names the row's id column).
 pub fn deleted<'a>(table: &'a str, id: &str, rows: &'a [Value]) -> Vec<Change<'a>> {
     rows.iter()
-        .map(|row| Change {
-            action: "deleted",
-            table,
-            object_id: row.get(id).and_then(Value::as_str).unwrap_or(""),
-            before: Some(row),
-            after: None,
+        .map(|row| {
+            Change::of(
+                "deleted",
+                table,
+                str_of(row, id).unwrap_or(""),
+                Some(row),
+                None,
+            )
         })
         .collect()
 }
@@ -65,18 +85,14 @@ pub fn keys_changed<S: AsRef<str>>(tokens: &[S]) -> Vec<Changed> {
         .collect()
 }
 
-/// Record `change` when auditing is on; `insert` is the prepared `InsertAuditLog`.
-pub async fn record(
-    call: &Call<'_>,
-    tx: &Transaction<'_>,
-    insert: &Statement,
-    change: Change<'_>,
-) -> Result<(), AdminError> {
+/// Record `change` inside `tx` when auditing is on (see [`Tx::commit`]).
+pub async fn record(tx: &Tx<'_>, change: Change<'_>) -> Result<(), AdminError> {
+    let call = tx.call();
     if !call.state.store_audit_logs {
         return Ok(());
     }
-    tx.execute(
-        insert,
+    tx.query(
+        Query::InsertAuditLog,
         &[
             &call.changed_by(),
             &call.caller_hash,
@@ -87,8 +103,7 @@ pub async fn record(
             &change.after,
         ],
     )
-    .await
-    .map_err(StoreError::from)?;
+    .await?;
     Ok(())
 }
 
@@ -124,7 +139,7 @@ pub fn table_name(given: &str) -> Option<&'static str> {
 }
 
 fn date_param(call: &Call<'_>, name: &str) -> Result<Option<String>, AdminError> {
-    let Some(v) = call.param(name).filter(|v| !v.is_empty()) else {
+    let Some(v) = call.given(name) else {
         return Ok(None);
     };
     let b = v.as_bytes();
@@ -154,10 +169,8 @@ fn date_param(call: &Call<'_>, name: &str) -> Result<Option<String>, AdminError>
 
 /// `GET /audit`: filtered, paginated, newest first.
 pub async fn list(call: &Call<'_>) -> Result<http::Response<crate::body::Body>, AdminError> {
-    let page = call.positive("page", 1)?;
-    let size = call.positive("page_size", 10)?.min(100);
-    let text = |name: &str| call.param(name).filter(|v| !v.is_empty());
-    let table = match text("table_name") {
+    let page = Page::of(call, 10)?;
+    let table = match call.given("table_name") {
         None => None,
         Some(t) => Some(
             table_name(&t)
@@ -166,51 +179,32 @@ pub async fn list(call: &Call<'_>) -> Result<http::Response<crate::body::Body>, 
         ),
     };
     let filters = (
-        text("changed_by"),
-        text("changed_by_api_key"),
-        text("action"),
+        call.given("changed_by"),
+        call.given("changed_by_api_key"),
+        call.given("action"),
         table,
-        text("object_id"),
+        call.given("object_id"),
         date_param(call, "start_date")?,
         date_param(call, "end_date")?,
     );
     let (a, b, c, d, e, f, g) = &filters;
-    let total: i64 = call
-        .store
-        .query(crate::store::Query::CountAuditLogs, &[a, b, c, d, e, f, g])
-        .await?
-        .first()
-        .map(|r| r.get(0))
-        .unwrap_or(0);
-    let offset = (page - 1) * size;
-    let logs: Vec<Value> = call
-        .rows(
-            crate::store::Query::ListAuditLogs,
-            &[a, b, c, d, e, f, g, &size, &offset],
-        )
+    let total = call
+        .count(Query::CountAuditLogs, &[a, b, c, d, e, f, g])
         .await?;
-    Ok(super::ok(&serde_json::json!({
-        "audit_logs": logs,
-        "total": total,
-        "page": page,
-        "page_size": size,
-        "total_pages": (total + size - 1) / size,
-    })))
+    let (size, offset) = (page.size, page.offset());
+    let logs = call
+        .rows(Query::ListAuditLogs, &[a, b, c, d, e, f, g, &size, &offset])
+        .await?;
+    Ok(super::ok(&page.answer("audit_logs", logs, total)))
 }
 
 /// `GET /audit/{id}`
 pub async fn get(call: &Call<'_>) -> Result<http::Response<crate::body::Body>, AdminError> {
     let id = call.path_key.clone().unwrap_or_default();
     let row = call
-        .store
-        .query(crate::store::Query::GetAuditLog, &[&id])
+        .first(Query::GetAuditLog, &[&id])
         .await?
-        .first()
-        .and_then(|r| r.try_get::<_, Value>(0).ok())
-        .ok_or_else(|| AdminError::NotFound {
-            param: "id",
-            message: format!("Audit log not found, passed id={id}"),
-        })?;
+        .ok_or_else(|| crud::not_found("Audit log", "id", &id))?;
     Ok(super::ok(&row))
 }
 

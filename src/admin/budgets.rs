@@ -1,36 +1,30 @@
 //! `/budget/*`: budget rows, shared by organisations, team memberships, end users and keys; and
-//! the helper other areas use to keep an entity's budget row in step with its request.
+//! the budget fields other areas accept, turned into budget columns by [`take`] (written by
+//! [`super::crud::Tx::budget`]).
 
 use http::Response;
 use serde_json::{Map, Value, json};
-use tokio_postgres::{Statement, Transaction};
 
-use super::audit::{self, BUDGETS_TABLE, Change};
-use super::db::{self, str_of};
-use super::fields::{self, Dest, Field, Kind, f};
+use super::audit::{BUDGETS_TABLE, Change};
+use super::crud::{self, IdBody, Tx, str_of};
+use super::fields::{self, Field, Kind, spec};
 use super::{AdminError, Call, ok};
+use crate::auth::Changed;
 use crate::body::Body;
-use crate::store::{Query, StoreError};
+use crate::store::Query;
 
 /// Budget columns, as request fields.
-pub const BUDGET_FIELDS: &[Field] = &[
-    f("max_budget", Kind::Money, Dest::Own),
-    f("soft_budget", Kind::Money, Dest::Own),
-    f("max_parallel_requests", Kind::Count, Dest::Own),
-    f("tpm_limit", Kind::Count, Dest::Own),
-    f("rpm_limit", Kind::Count, Dest::Own),
-    f("tpd_limit", Kind::Count, Dest::Own),
-    f("model_max_budget", Kind::Object, Dest::Own),
-    f("budget_duration", Kind::Duration, Dest::Own),
-    f("allowed_models", Kind::Strs, Dest::Own),
-    f("temp_budget_increase", Kind::Money, Dest::Own),
-    f("temp_budget_expiry", Kind::Time, Dest::Own),
-];
+pub const BUDGET_FIELDS: &[Field] = spec! {
+    own Money: max_budget soft_budget temp_budget_increase;
+    own Count: max_parallel_requests tpm_limit rpm_limit tpd_limit;
+    own Object: model_max_budget;
+    own Duration: budget_duration;
+    own Strs: allowed_models;
+    own Time: temp_budget_expiry;
+};
 
 fn spec() -> Vec<Field> {
-    let mut v = vec![f("budget_id", Kind::Str, Dest::Own)];
-    v.extend_from_slice(BUDGET_FIELDS);
-    v
+    [spec! { own Str: budget_id; }, BUDGET_FIELDS].concat()
 }
 
 /// Move the budget fields out of `own` into budget-table columns (with `budget_reset_at`
@@ -40,11 +34,7 @@ pub fn take(own: &mut Map<String, Value>) -> Map<String, Value> {
     for field in BUDGET_FIELDS {
         if let Some(v) = own.remove(field.name) {
             if field.name == "budget_duration" {
-                let reset = v
-                    .as_str()
-                    .and_then(super::duration::parse)
-                    .map(|d| crate::auth::fmt_utc(super::keys::now_secs() + d.as_secs_f64()));
-                cols.insert("budget_reset_at".into(), json!(reset));
+                cols.insert("budget_reset_at".into(), fields::reset_at(&v));
             }
             let v = if v.is_null() && field.kind == Kind::Strs {
                 json!([])
@@ -57,47 +47,9 @@ pub fn take(own: &mut Map<String, Value>) -> Map<String, Value> {
     cols
 }
 
-/// Statements to write budget rows.
-pub struct BudgetStmts {
-    pub insert: Statement,
-    pub update: Statement,
-}
-
-impl BudgetStmts {
-    pub const QUERIES: [Query; 2] = [Query::InsertBudget, Query::UpdateBudget];
-    pub fn new([insert, update]: [Statement; 2]) -> Self {
-        Self { insert, update }
-    }
-}
-
-/// Write `cols` to the budget `existing` (or a new budget row when there is none). Returns the
-/// row written, or `None` when there was nothing to write.
-pub async fn upsert(
-    tx: &Transaction<'_>,
-    st: &BudgetStmts,
-    existing: Option<&str>,
-    cols: Map<String, Value>,
-    changed_by: &str,
-) -> Result<Option<Value>, AdminError> {
-    if cols.is_empty() {
-        return Ok(None);
-    }
-    match existing {
-        Some(id) => db::row(tx, &st.update, &[&id, &Value::Object(cols), &changed_by]).await,
-        None => {
-            let mut row = cols;
-            row.insert("created_by".into(), json!(changed_by));
-            row.insert("updated_by".into(), json!(changed_by));
-            db::row(tx, &st.insert, &[&Value::Object(row)]).await
-        }
-    }
-}
-
-fn not_found(id: &str) -> AdminError {
-    AdminError::NotFound {
-        param: "budget_id",
-        message: format!("Budget not found, passed budget_id={id}"),
-    }
+/// 404 for a budget that does not exist.
+pub fn not_found(id: &str) -> AdminError {
+    crud::not_found("Budget", "budget_id", id)
 }
 
 /// `POST /budget/new`
@@ -111,40 +63,17 @@ pub async fn new(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
     cols.insert("created_by".into(), json!(by));
     cols.insert("updated_by".into(), json!(by));
     let mut conn = call.store.conn().await?;
-    let [get, insert, audit_insert] = conn.stmts([
-        Query::GetBudgetRows,
-        Query::InsertBudget,
-        Query::InsertAuditLog,
-    ])?;
-    let tx = conn.client.transaction().await.map_err(StoreError::from)?;
-    if let Some(id) = cols.get("budget_id").and_then(Value::as_str)
-        && db::row(&tx, &get, &[&vec![id.to_string()]])
-            .await?
-            .is_some()
-    {
-        return Err(AdminError::invalid(
-            "budget_id",
-            format!("Budget id = {id} already exists"),
-        ));
+    let tx = Tx::begin(call, &mut conn).await?;
+    if let Some(id) = cols.get("budget_id").and_then(Value::as_str) {
+        let taken = format!("Budget id = {id} already exists");
+        tx.absent(Query::GetBudgetRows, id, "budget_id", taken)
+            .await?;
     }
-    let row = db::row(&tx, &insert, &[&Value::Object(cols)])
-        .await?
-        .unwrap_or_default();
+    let row = tx.row(Query::InsertBudget, &[&Value::Object(cols)]).await?;
+    let row = row.unwrap_or_default();
     let id = str_of(&row, "budget_id").unwrap_or_default().to_string();
-    audit::commit(
-        call,
-        tx,
-        &audit_insert,
-        vec![Change {
-            action: "created",
-            table: BUDGETS_TABLE,
-            object_id: &id,
-            before: None,
-            after: Some(&row),
-        }],
-        &[],
-    )
-    .await?;
+    tx.commit(vec![Change::created(BUDGETS_TABLE, &id, &row)], &[])
+        .await?;
     Ok(ok(&row))
 }
 
@@ -154,37 +83,15 @@ pub async fn update(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
     let id = fields::required_str(&c.own, "budget_id")?;
     let cols = take(&mut c.own);
     let mut conn = call.store.conn().await?;
-    let [get, update, audit_insert] = conn.stmts([
-        Query::GetBudgetRows,
-        Query::UpdateBudget,
-        Query::InsertAuditLog,
-    ])?;
-    let tx = conn.client.transaction().await.map_err(StoreError::from)?;
-    let before = db::row(&tx, &get, &[&vec![id.clone()]])
-        .await?
-        .ok_or_else(|| not_found(&id))?;
-    let after = db::row(
-        &tx,
-        &update,
-        &[&id, &Value::Object(cols), &call.changed_by()],
-    )
-    .await?
-    .unwrap_or_default();
+    let tx = Tx::begin(call, &mut conn).await?;
+    let before = tx.get(Query::GetBudgetRows, &id, not_found).await?;
+    let patch = Value::Object(cols);
+    let by = call.changed_by();
+    let after = tx.row(Query::UpdateBudget, &[&id, &patch, &by]).await?;
+    let after = after.unwrap_or_default();
     // Anything may point at a budget; drop every cached record so the new limits apply now.
-    audit::commit(
-        call,
-        tx,
-        &audit_insert,
-        vec![Change {
-            action: "updated",
-            table: BUDGETS_TABLE,
-            object_id: &id,
-            before: Some(&before),
-            after: Some(&after),
-        }],
-        &[crate::auth::Changed::All],
-    )
-    .await?;
+    let changes = vec![Change::updated(BUDGETS_TABLE, &id, &before, &after)];
+    tx.commit(changes, &[Changed::All]).await?;
     Ok(ok(&after))
 }
 
@@ -207,51 +114,21 @@ pub async fn list(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
     Ok(ok(&Value::Array(rows)))
 }
 
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Id {
-    id: String,
-}
-
 /// `POST /budget/delete` `{"id": ..}`: refused while an organisation needs the budget.
 pub async fn delete(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
-    let req: Id = call.json()?;
+    let req: IdBody = call.json()?;
     let mut conn = call.store.conn().await?;
-    let [get, in_use, del, audit_insert] = conn.stmts([
-        Query::GetBudgetRows,
-        Query::BudgetInUse,
-        Query::DeleteBudgets,
-        Query::InsertAuditLog,
-    ])?;
-    let tx = conn.client.transaction().await.map_err(StoreError::from)?;
-    let before = db::row(&tx, &get, &[&vec![req.id.clone()]])
-        .await?
-        .ok_or_else(|| not_found(&req.id))?;
-    if !tx
-        .query(&in_use, &[&req.id])
-        .await
-        .map_err(StoreError::from)?
-        .is_empty()
-    {
+    let tx = Tx::begin(call, &mut conn).await?;
+    let before = tx.get(Query::GetBudgetRows, &req.id, not_found).await?;
+    if tx.any(Query::BudgetInUse, &[&req.id]).await? {
         return Err(AdminError::invalid(
             "id",
             "an organization uses this budget; change the organization's budget first",
         ));
     }
-    db::exec(&tx, &del, &[&vec![req.id.clone()]]).await?;
-    audit::commit(
-        call,
-        tx,
-        &audit_insert,
-        vec![Change {
-            action: "deleted",
-            table: BUDGETS_TABLE,
-            object_id: &req.id,
-            before: Some(&before),
-            after: None,
-        }],
-        &[crate::auth::Changed::All],
-    )
-    .await?;
+    tx.exec(Query::DeleteBudgets, &[&vec![req.id.clone()]])
+        .await?;
+    let deleted = Change::of("deleted", BUDGETS_TABLE, &req.id, Some(&before), None);
+    tx.commit(vec![deleted], &[Changed::All]).await?;
     Ok(ok(&before))
 }

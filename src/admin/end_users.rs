@@ -5,35 +5,25 @@ use http::Response;
 use serde_json::{Map, Value, json};
 
 use super::audit::{self, Change, END_USERS_TABLE};
-use super::budgets::{self, BUDGET_FIELDS, BudgetStmts};
-use super::db::{self, str_of};
-use super::fields::{self, Dest, Field, Kind, f};
+use super::budgets::{self, BUDGET_FIELDS};
+use super::crud::{self, Tx, str_of};
+use super::fields::{self, Field, spec};
 use super::{AdminError, Call, ok};
 use crate::auth::Changed;
 use crate::body::Body;
-use crate::store::{Query, StoreError};
+use crate::store::Query;
 
-fn spec() -> Vec<Field> {
-    let mut v = vec![
-        f("user_id", Kind::Str, Dest::Own),
-        f("alias", Kind::Str, Dest::Column),
-        f("blocked", Kind::Bool, Dest::Column),
-        f("allowed_model_region", Kind::Str, Dest::Column),
-        f("default_model", Kind::Str, Dest::Column),
-        f("models", Kind::Strs, Dest::Column),
-        f("budget_id", Kind::Str, Dest::Column),
-        f("spend", Kind::Money, Dest::Column),
-        f("object_permission", Kind::Object, Dest::Own),
-    ];
-    v.extend_from_slice(BUDGET_FIELDS);
-    v
-}
+const END_USER_FIELDS: &[Field] = spec! {
+    own Str: user_id;
+    own Object: object_permission;
+    column Str: alias allowed_model_region default_model budget_id;
+    column Bool: blocked;
+    column Strs: models;
+    column Money: spend;
+};
 
 fn not_found(id: &str) -> AdminError {
-    AdminError::NotFound {
-        param: "user_id",
-        message: format!("End user not found, passed user_id={id}"),
-    }
+    crud::not_found("End user", "user_id", id)
 }
 
 fn check_region(cols: &Map<String, Value>) -> Result<(), AdminError> {
@@ -46,114 +36,69 @@ fn check_region(cols: &Map<String, Value>) -> Result<(), AdminError> {
     }
 }
 
+/// `Changed::EndUser` for each id.
+fn changed(ids: &[String]) -> Vec<Changed> {
+    ids.iter().map(|u| Changed::EndUser(u.clone())).collect()
+}
+
 /// `POST /end_user/new` (`/customer/new`)
 pub async fn new(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
-    let mut c = fields::check(&spec(), call.object()?, false)?;
+    let spec = [END_USER_FIELDS, BUDGET_FIELDS].concat();
+    let mut c = fields::check(&spec, call.object()?, false)?;
     let user_id = fields::required_str(&c.own, "user_id")?;
     check_region(&c.columns)?;
     let budget = budgets::take(&mut c.own);
     let mut conn = call.store.conn().await?;
-    let bst = BudgetStmts::new(conn.stmts(BudgetStmts::QUERIES)?);
-    let [get, insert, op_insert, audit_insert] = conn.stmts([
-        Query::GetEndUserRows,
-        Query::InsertEndUser,
-        Query::InsertObjectPermission,
-        Query::InsertAuditLog,
-    ])?;
-    let tx = conn.client.transaction().await.map_err(StoreError::from)?;
-    if db::row(&tx, &get, &[&vec![user_id.clone()]])
-        .await?
-        .is_some()
-    {
-        return Err(AdminError::invalid(
-            "user_id",
-            format!("End user with user_id={user_id} already exists"),
-        ));
-    }
+    let tx = Tx::begin(call, &mut conn).await?;
+    let taken = format!("End user with user_id={user_id} already exists");
+    tx.absent(Query::GetEndUserRows, &user_id, "user_id", taken)
+        .await?;
     let mut row = c.columns;
     row.insert("user_id".into(), json!(user_id));
     if !row.contains_key("budget_id")
-        && let Some(b) = budgets::upsert(&tx, &bst, None, budget, &call.changed_by()).await?
+        && let Some(b) = tx.budget(None, budget).await?
     {
         row.insert("budget_id".into(), b["budget_id"].clone());
     }
-    if let Some(op) = c.own.get("object_permission") {
-        let p = db::row(&tx, &op_insert, &[op]).await?.unwrap_or_default();
-        row.insert(
-            "object_permission_id".into(),
-            p["object_permission_id"].clone(),
-        );
-    }
-    db::row(&tx, &insert, &[&Value::Object(row)]).await?;
-    let after = db::row(&tx, &get, &[&vec![user_id.clone()]])
-        .await?
-        .unwrap_or_default();
-    audit::commit(
-        call,
-        tx,
-        &audit_insert,
-        vec![Change {
-            action: "created",
-            table: END_USERS_TABLE,
-            object_id: &user_id,
-            before: None,
-            after: Some(&after),
-        }],
-        &[Changed::EndUser(user_id.clone())],
-    )
-    .await?;
+    tx.object_permission(c.own.get("object_permission"), &mut row)
+        .await?;
+    tx.row(Query::InsertEndUser, &[&Value::Object(row)]).await?;
+    let after = tx.find(Query::GetEndUserRows, &user_id).await?;
+    let after = after.unwrap_or_default();
+    let changes = vec![Change::created(END_USERS_TABLE, &user_id, &after)];
+    tx.commit(changes, &[Changed::EndUser(user_id.clone())])
+        .await?;
     Ok(ok(&after))
 }
 
 /// `POST /end_user/update`: given fields change, an explicit `null` clears.
 pub async fn update(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
-    let mut c = fields::check(&spec(), call.object()?, true)?;
+    let spec = [END_USER_FIELDS, BUDGET_FIELDS].concat();
+    let mut c = fields::check(&spec, call.object()?, true)?;
     let user_id = fields::required_str(&c.own, "user_id")?;
     check_region(&c.columns)?;
-    if c.own.contains_key("object_permission") {
-        return Err(AdminError::invalid(
-            "object_permission",
-            "set object permissions when the end user is created",
-        ));
-    }
+    c.refuse(
+        "object_permission",
+        "set object permissions when the end user is created",
+    )?;
     let budget = budgets::take(&mut c.own);
     let mut conn = call.store.conn().await?;
-    let bst = BudgetStmts::new(conn.stmts(BudgetStmts::QUERIES)?);
-    let [get, update, audit_insert] = conn.stmts([
-        Query::GetEndUserRows,
-        Query::UpdateEndUser,
-        Query::InsertAuditLog,
-    ])?;
-    let tx = conn.client.transaction().await.map_err(StoreError::from)?;
-    let before = db::row(&tx, &get, &[&vec![user_id.clone()]])
-        .await?
-        .ok_or_else(|| not_found(&user_id))?;
+    let tx = Tx::begin(call, &mut conn).await?;
+    let before = tx.get(Query::GetEndUserRows, &user_id, not_found).await?;
     let mut cols = c.columns;
-    let existing = str_of(&before, "budget_id").map(str::to_string);
-    if let Some(b) =
-        budgets::upsert(&tx, &bst, existing.as_deref(), budget, &call.changed_by()).await?
+    let existing = str_of(&before, "budget_id");
+    if let Some(b) = tx.budget(existing, budget).await?
         && existing.is_none()
     {
         cols.insert("budget_id".into(), b["budget_id"].clone());
     }
-    db::row(&tx, &update, &[&user_id, &Value::Object(cols)]).await?;
-    let after = db::row(&tx, &get, &[&vec![user_id.clone()]])
-        .await?
-        .unwrap_or_default();
-    audit::commit(
-        call,
-        tx,
-        &audit_insert,
-        vec![Change {
-            action: "updated",
-            table: END_USERS_TABLE,
-            object_id: &user_id,
-            before: Some(&before),
-            after: Some(&after),
-        }],
-        &[Changed::EndUser(user_id.clone())],
-    )
-    .await?;
+    tx.row(Query::UpdateEndUser, &[&user_id, &Value::Object(cols)])
+        .await?;
+    let after = tx.find(Query::GetEndUserRows, &user_id).await?;
+    let after = after.unwrap_or_default();
+    let changes = vec![Change::updated(END_USERS_TABLE, &user_id, &before, &after)];
+    tx.commit(changes, &[Changed::EndUser(user_id.clone())])
+        .await?;
     Ok(ok(&after))
 }
 
@@ -165,11 +110,8 @@ pub async fn info(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
         .filter(|s| !s.is_empty())
         .ok_or_else(|| AdminError::invalid("end_user_id", "pass ?end_user_id="))?;
     let row = call
-        .store
-        .query(Query::GetEndUserRows, &[&vec![id.clone()]])
+        .first(Query::GetEndUserRows, &[&vec![id.clone()]])
         .await?
-        .first()
-        .and_then(|r| r.try_get::<_, Value>(0).ok())
         .ok_or_else(|| not_found(&id))?;
     Ok(ok(&row))
 }
@@ -190,30 +132,13 @@ struct Ids {
 pub async fn delete(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
     let req: Ids = call.json()?;
     let mut conn = call.store.conn().await?;
-    let [get, del, audit_insert] = conn.stmts([
-        Query::GetEndUserRows,
-        Query::DeleteEndUsers,
-        Query::InsertAuditLog,
-    ])?;
-    let tx = conn.client.transaction().await.map_err(StoreError::from)?;
-    let before = db::rows(&tx, &get, &[&req.user_ids]).await?;
-    if before.len() != req.user_ids.len() || before.is_empty() {
-        let missing: Vec<&str> = req
-            .user_ids
-            .iter()
-            .map(String::as_str)
-            .filter(|id| !before.iter().any(|u| str_of(u, "user_id") == Some(id)))
-            .collect();
-        return Err(not_found(&missing.join(",")));
-    }
-    db::exec(&tx, &del, &[&req.user_ids]).await?;
+    let tx = Tx::begin(call, &mut conn).await?;
+    let before = tx
+        .get_all(Query::GetEndUserRows, &req.user_ids, "user_id", not_found)
+        .await?;
+    tx.exec(Query::DeleteEndUsers, &[&req.user_ids]).await?;
     let changes = audit::deleted(END_USERS_TABLE, "user_id", &before);
-    let changed: Vec<Changed> = req
-        .user_ids
-        .iter()
-        .map(|u| Changed::EndUser(u.clone()))
-        .collect();
-    audit::commit(call, tx, &audit_insert, changes, &changed).await?;
+    tx.commit(changes, &changed(&req.user_ids)).await?;
     Ok(ok(&json!({"deleted_customers": req.user_ids.len()})))
 }
 
@@ -225,20 +150,20 @@ pub async fn set_blocked(call: &Call<'_>, blocked: bool) -> Result<Response<Body
         return Err(AdminError::invalid("user_ids", "must not be empty"));
     }
     let mut conn = call.store.conn().await?;
-    let [get, insert, update, audit_insert] = conn.stmts([
-        Query::GetEndUserRows,
-        Query::InsertEndUser,
-        Query::UpdateEndUser,
-        Query::InsertAuditLog,
-    ])?;
-    let tx = conn.client.transaction().await.map_err(StoreError::from)?;
+    let tx = Tx::begin(call, &mut conn).await?;
     let mut befores = Vec::new();
     let mut afters = Vec::new();
     for id in &req.user_ids {
-        let before = db::row(&tx, &get, &[&vec![id.clone()]]).await?;
+        let before = tx.find(Query::GetEndUserRows, id).await?;
         let after = match &before {
-            Some(_) => db::row(&tx, &update, &[id, &json!({"blocked": blocked})]).await?,
-            None => db::row(&tx, &insert, &[&json!({"user_id": id, "blocked": blocked})]).await?,
+            Some(_) => {
+                let patch = json!({"blocked": blocked});
+                tx.row(Query::UpdateEndUser, &[id, &patch]).await?
+            }
+            None => {
+                let row = json!({"user_id": id, "blocked": blocked});
+                tx.row(Query::InsertEndUser, &[&row]).await?
+            }
         };
         befores.push(before);
         afters.push(after.unwrap_or_default());
@@ -247,20 +172,12 @@ pub async fn set_blocked(call: &Call<'_>, blocked: bool) -> Result<Response<Body
         .user_ids
         .iter()
         .zip(befores.iter().zip(afters.iter()))
-        .map(|(id, (b, a))| Change {
-            action: if b.is_some() { "updated" } else { "created" },
-            table: END_USERS_TABLE,
-            object_id: id,
-            before: b.as_ref(),
-            after: Some(a),
+        .map(|(id, (b, a))| {
+            let action = if b.is_some() { "updated" } else { "created" };
+            Change::of(action, END_USERS_TABLE, id, b.as_ref(), Some(a))
         })
         .collect();
-    let changed: Vec<Changed> = req
-        .user_ids
-        .iter()
-        .map(|u| Changed::EndUser(u.clone()))
-        .collect();
-    audit::commit(call, tx, &audit_insert, changes, &changed).await?;
+    tx.commit(changes, &changed(&req.user_ids)).await?;
     let key = if blocked {
         "blocked_users"
     } else {

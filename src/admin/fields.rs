@@ -46,10 +46,21 @@ pub struct Field {
     pub dest: Dest,
 }
 
-/// Shorthand for field tables.
-pub const fn f(name: &'static str, kind: Kind, dest: Dest) -> Field {
-    Field { name, kind, dest }
+/// A field table, one line per destination and kind: `column Strs: models tags;` is two
+/// [`Dest::Column`] fields of [`Kind::Strs`] (destinations: `own`, `column`, `meta`).
+macro_rules! spec {
+    (@dest own) => { $crate::admin::fields::Dest::Own };
+    (@dest column) => { $crate::admin::fields::Dest::Column };
+    (@dest meta) => { $crate::admin::fields::Dest::Meta };
+    ($($dest:ident $kind:ident: $($name:ident)+;)+) => {
+        &[$($($crate::admin::fields::Field {
+            name: stringify!($name),
+            kind: $crate::admin::fields::Kind::$kind,
+            dest: spec!(@dest $dest),
+        },)+)+]
+    };
 }
+pub(crate) use spec;
 
 /// A checked body, split by destination.
 #[derive(Debug, Default)]
@@ -63,6 +74,14 @@ pub struct Checked {
 }
 
 impl Checked {
+    /// 400 with `message` when the request gives `name` (an own field this call cannot set).
+    pub fn refuse(&self, name: &str, message: &str) -> Result<(), AdminError> {
+        match self.own.contains_key(name) {
+            true => Err(AdminError::invalid(name, message)),
+            false => Ok(()),
+        }
+    }
+
     /// The `metadata` column for a new row: the request's `metadata` plus the metadata fields.
     pub fn new_metadata(&mut self) -> Value {
         let mut m = match self.columns.remove("metadata") {
@@ -83,15 +102,7 @@ impl Checked {
         if replaced.is_none() && self.meta.is_empty() {
             return None;
         }
-        let mut m = match replaced {
-            Some(Value::Object(m)) => m,
-            Some(_) => Map::new(),
-            None => before
-                .get("metadata")
-                .and_then(Value::as_object)
-                .cloned()
-                .unwrap_or_default(),
-        };
+        let mut m = metadata_base(replaced, before);
         for (k, v) in &self.meta {
             if v.is_null() {
                 m.remove(k);
@@ -188,16 +199,8 @@ pub fn check(
                 format!("must be {}, got {v}", type_name(field.kind)),
             ));
         }
-        if field.kind == Kind::Duration
-            && name == "budget_duration"
-            && let Some(d) = v.as_str().and_then(duration::parse)
-        {
-            out.columns.insert(
-                "budget_reset_at".into(),
-                json!(crate::auth::fmt_utc(
-                    super::keys::now_secs() + d.as_secs_f64()
-                )),
-            );
+        if field.kind == Kind::Duration && name == "budget_duration" {
+            out.columns.insert("budget_reset_at".into(), reset_at(&v));
         }
         match field.dest {
             Dest::Column => {
@@ -214,6 +217,37 @@ pub fn check(
     Ok(out)
 }
 
+/// The `metadata` an update starts from: the one given (an object; anything else empties it),
+/// else the row's as it was (`before`).
+pub fn metadata_base(given: Option<Value>, before: &Value) -> Map<String, Value> {
+    match given {
+        Some(Value::Object(m)) => m,
+        Some(_) => Map::new(),
+        None => before
+            .get("metadata")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default(),
+    }
+}
+
+/// When a budget of `duration` (such as `30d`) next resets, from now (`null` for no duration).
+pub fn reset_at(duration: &Value) -> Value {
+    let at = duration
+        .as_str()
+        .and_then(duration::parse)
+        .map(|d| crate::auth::fmt_utc(super::keys::now_secs() + d.as_secs_f64()));
+    json!(at)
+}
+
+/// The id `own[name]` gives, or a new one.
+pub fn id_or_new(own: &Map<String, Value>, name: &str) -> String {
+    match own.get(name).and_then(Value::as_str) {
+        Some(id) if !id.is_empty() => id.to_string(),
+        _ => uuid::Uuid::now_v7().to_string(),
+    }
+}
+
 /// A required string member of `own` (or a 400 naming it).
 pub fn required_str(own: &Map<String, Value>, name: &str) -> Result<String, AdminError> {
     match own.get(name) {
@@ -226,14 +260,14 @@ pub fn required_str(own: &Map<String, Value>, name: &str) -> Result<String, Admi
 mod tests {
     use super::*;
 
-    const SPEC: &[Field] = &[
-        f("team_alias", Kind::Str, Dest::Column),
-        f("max_budget", Kind::Money, Dest::Column),
-        f("models", Kind::Strs, Dest::Column),
-        f("tags", Kind::Strs, Dest::Meta),
-        f("budget_duration", Kind::Duration, Dest::Column),
-        f("team_id", Kind::Str, Dest::Own),
-    ];
+    const SPEC: &[Field] = spec! {
+        own Str: team_id;
+        column Str: team_alias;
+        column Money: max_budget;
+        column Strs: models;
+        column Duration: budget_duration;
+        meta Strs: tags;
+    };
 
     fn body(v: Value) -> Map<String, Value> {
         v.as_object().unwrap().clone()

@@ -6,7 +6,7 @@
 mod audit;
 mod budgets;
 mod cache;
-mod db;
+mod crud;
 pub use crate::util::duration;
 mod end_users;
 mod fields;

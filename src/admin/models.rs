@@ -8,15 +8,15 @@
 use http::Response;
 use serde_json::{Map, Value, json};
 
-use super::audit::{self, Change, MODELS_TABLE};
-use super::db::{self, str_of};
+use super::audit::{Change, MODELS_TABLE};
+use super::crud::{IdBody, Tx, str_of};
 use super::{AdminError, Call, ok};
 use crate::auth::Changed;
 use crate::body::Body;
 use crate::config::Config;
 use crate::router::ModelTable;
 use crate::secrets::at_rest::{self, SecretError};
-use crate::store::{Query, StoreError};
+use crate::store::Query;
 
 /// Parameter names whose values are secrets.
 const SECRET_PARTS: &[&str] = &["key", "secret", "token", "password", "credential"];
@@ -113,14 +113,9 @@ fn check_fields(body: &Map<String, Value>, allowed: &[&str]) -> Result<(), Admin
     }
 }
 
-/// Reload this instance's table and tell the others.
-async fn commit(
-    call: &Call<'_>,
-    tx: tokio_postgres::Transaction<'_>,
-    audit_insert: &tokio_postgres::Statement,
-    change: Change<'_>,
-) -> Result<(), AdminError> {
-    audit::commit(call, tx, audit_insert, vec![change], &[Changed::Models]).await
+/// Commit `change`, then reload this instance's table and tell the others.
+async fn commit(tx: Tx<'_>, change: Change<'_>) -> Result<(), AdminError> {
+    tx.commit(vec![change], &[Changed::Models]).await
 }
 
 /// A stored row as answers and the audit log show it: decrypted, then masked.
@@ -173,42 +168,23 @@ pub async fn new(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
         ));
     }
     let mut conn = call.store.conn().await?;
-    let [get, insert, audit_insert] = conn.stmts([
-        Query::GetProxyModel,
-        Query::InsertProxyModel,
-        Query::InsertAuditLog,
-    ])?;
-    let tx = conn.client.transaction().await.map_err(StoreError::from)?;
+    let tx = Tx::begin(call, &mut conn).await?;
     if let Some(i) = &id
-        && db::row(&tx, &get, &[i]).await?.is_some()
+        && tx.row(Query::GetProxyModel, &[i]).await?.is_some()
     {
         return Err(AdminError::invalid(
             "model_info.id",
             format!("model id {i} already exists"),
         ));
     }
-    let row = db::row(
-        &tx,
-        &insert,
-        &[&id, &name, &params, &info, &call.changed_by()],
-    )
-    .await?
-    .unwrap_or_default();
+    let by = call.changed_by();
+    let row = tx
+        .row(Query::InsertProxyModel, &[&id, &name, &params, &info, &by])
+        .await?;
+    let row = row.unwrap_or_default();
     let model_id = str_of(&row, "model_id").unwrap_or_default().to_string();
     let shown = public(call, &row);
-    commit(
-        call,
-        tx,
-        &audit_insert,
-        Change {
-            action: "created",
-            table: MODELS_TABLE,
-            object_id: &model_id,
-            before: None,
-            after: Some(&shown),
-        },
-    )
-    .await?;
+    commit(tx, Change::created(MODELS_TABLE, &model_id, &shown)).await?;
     Ok(ok(&shown))
 }
 
@@ -235,15 +211,9 @@ pub async fn update(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
         ));
     }
     let mut conn = call.store.conn().await?;
-    let [get, upd, audit_insert] = conn.stmts([
-        Query::GetProxyModel,
-        Query::UpdateProxyModel,
-        Query::InsertAuditLog,
-    ])?;
-    let tx = conn.client.transaction().await.map_err(StoreError::from)?;
-    let before = db::row(&tx, &get, &[&id])
-        .await?
-        .ok_or_else(|| model_not_found(&id))?;
+    let tx = Tx::begin(call, &mut conn).await?;
+    let before = tx.row(Query::GetProxyModel, &[&id]).await?;
+    let before = before.ok_or_else(|| model_not_found(&id))?;
     let name = match body.get("model_name") {
         Some(Value::String(s)) if !s.is_empty() => s.clone(),
         None => str_of(&before, "model_name")
@@ -291,36 +261,20 @@ pub async fn update(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
     let info = Value::Object(info);
     validate(call, &name, &params, &info)?;
     let params = at_rest::seal_params(cipher, &params).map_err(secret_error)?;
-    let after = db::row(&tx, &upd, &[&id, &name, &params, &info, &call.changed_by()])
-        .await?
-        .unwrap_or_default();
+    let by = call.changed_by();
+    let after = tx
+        .row(Query::UpdateProxyModel, &[&id, &name, &params, &info, &by])
+        .await?;
+    let after = after.unwrap_or_default();
     let shown = public(call, &after);
     let was = public(call, &before);
-    commit(
-        call,
-        tx,
-        &audit_insert,
-        Change {
-            action: "updated",
-            table: MODELS_TABLE,
-            object_id: &id,
-            before: Some(&was),
-            after: Some(&shown),
-        },
-    )
-    .await?;
+    commit(tx, Change::updated(MODELS_TABLE, &id, &was, &shown)).await?;
     Ok(ok(&shown))
-}
-
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Id {
-    id: String,
 }
 
 /// `POST /model/delete` `{"id": ..}`
 pub async fn delete(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
-    let req: Id = call.json()?;
+    let req: IdBody = call.json()?;
     if config_model(call, &req.id) {
         return Err(AdminError::invalid(
             "id",
@@ -328,30 +282,13 @@ pub async fn delete(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
         ));
     }
     let mut conn = call.store.conn().await?;
-    let [get, del, audit_insert] = conn.stmts([
-        Query::GetProxyModel,
-        Query::DeleteProxyModel,
-        Query::InsertAuditLog,
-    ])?;
-    let tx = conn.client.transaction().await.map_err(StoreError::from)?;
-    let before = db::row(&tx, &get, &[&req.id])
-        .await?
-        .ok_or_else(|| model_not_found(&req.id))?;
-    db::exec(&tx, &del, &[&req.id]).await?;
+    let tx = Tx::begin(call, &mut conn).await?;
+    let before = tx.row(Query::GetProxyModel, &[&req.id]).await?;
+    let before = before.ok_or_else(|| model_not_found(&req.id))?;
+    tx.exec(Query::DeleteProxyModel, &[&req.id]).await?;
     let was = public(call, &before);
-    commit(
-        call,
-        tx,
-        &audit_insert,
-        Change {
-            action: "deleted",
-            table: MODELS_TABLE,
-            object_id: &req.id,
-            before: Some(&was),
-            after: None,
-        },
-    )
-    .await?;
+    let deleted = Change::of("deleted", MODELS_TABLE, &req.id, Some(&was), None);
+    commit(tx, deleted).await?;
     Ok(ok(
         &json!({"message": format!("Model: {} deleted successfully", req.id)}),
     ))

@@ -4,58 +4,37 @@ use http::Response;
 use serde_json::{Map, Value, json};
 
 use super::audit::{self, Change, ORGS_TABLE};
-use super::budgets::{self, BUDGET_FIELDS, BudgetStmts};
-use super::db::{self, str_of};
-use super::fields::{self, Dest, Field, Kind, f};
+use super::budgets::{self, BUDGET_FIELDS};
+use super::crud::{self, Tx, str_of};
+use super::fields::{self, Field, spec};
 use super::{AdminError, Call, ok};
 use crate::auth::Changed;
 use crate::body::Body;
-use crate::store::{Query, StoreError};
+use crate::store::Query;
 
 /// Roles inside an organisation.
 const ORG_ROLES: &[&str] = &["org_admin", "internal_user", "internal_user_viewer"];
 
-fn spec() -> Vec<Field> {
-    let mut v = vec![
-        f("organization_id", Kind::Str, Dest::Own),
-        f("organization_alias", Kind::Str, Dest::Column),
-        f("models", Kind::Strs, Dest::Column),
-        f("metadata", Kind::Object, Dest::Column),
-        f("budget_id", Kind::Str, Dest::Column),
-        f("object_permission", Kind::Object, Dest::Own),
-    ];
-    v.extend_from_slice(BUDGET_FIELDS);
-    v
-}
+const ORG_FIELDS: &[Field] = spec! {
+    own Str: organization_id;
+    own Object: object_permission;
+    column Str: organization_alias budget_id;
+    column Strs: models;
+    column Object: metadata;
+};
 
-const MEMBER_FIELDS: &[Field] = &[
-    f("organization_id", Kind::Str, Dest::Own),
-    f("member", Kind::Any, Dest::Own),
-    f("user_id", Kind::Str, Dest::Own),
-    f("user_email", Kind::Str, Dest::Own),
-    f("role", Kind::Str, Dest::Own),
-    f("max_budget_in_organization", Kind::Money, Dest::Own),
-];
+const MEMBER_FIELDS: &[Field] = spec! {
+    own Str: organization_id user_id user_email role;
+    own Any: member;
+    own Money: max_budget_in_organization;
+};
 
 fn not_found(id: &str) -> AdminError {
-    AdminError::NotFound {
-        param: "organization_id",
-        message: format!("Organization not found, passed organization_id={id}"),
-    }
+    crud::not_found("Organization", "organization_id", id)
 }
 
-async fn alias_free(
-    tx: &tokio_postgres::Transaction<'_>,
-    taken: &tokio_postgres::Statement,
-    alias: &str,
-    id: &str,
-) -> Result<(), AdminError> {
-    if tx
-        .query(taken, &[&alias, &id])
-        .await
-        .map_err(StoreError::from)?
-        .is_empty()
-    {
+async fn alias_free(tx: &Tx<'_>, alias: &str, id: &str) -> Result<(), AdminError> {
+    if !tx.any(Query::OrgAliasTaken, &[&alias, &id]).await? {
         return Ok(());
     }
     Err(AdminError::invalid(
@@ -66,7 +45,7 @@ async fn alias_free(
 
 /// `POST /organization/new`
 pub async fn new(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
-    let mut c = fields::check(&spec(), call.object()?, false)?;
+    let mut c = fields::check(&[ORG_FIELDS, BUDGET_FIELDS].concat(), call.object()?, false)?;
     let alias = match c.columns.get("organization_alias").and_then(Value::as_str) {
         Some(a) if !a.trim().is_empty() => a.to_string(),
         _ => {
@@ -76,94 +55,48 @@ pub async fn new(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
             ));
         }
     };
-    let id = match c.own.get("organization_id").and_then(Value::as_str) {
-        Some(i) if !i.is_empty() => i.to_string(),
-        _ => uuid::Uuid::now_v7().to_string(),
-    };
+    let id = fields::id_or_new(&c.own, "organization_id");
     let budget = budgets::take(&mut c.own);
     let by = call.changed_by();
     let mut conn = call.store.conn().await?;
-    let bst = BudgetStmts::new(conn.stmts(BudgetStmts::QUERIES)?);
-    let [get, taken, insert, op_insert, get_budget, audit_insert] = conn.stmts([
-        Query::GetOrgRows,
-        Query::OrgAliasTaken,
-        Query::InsertOrg,
-        Query::InsertObjectPermission,
-        Query::GetBudgetRows,
-        Query::InsertAuditLog,
-    ])?;
-    let tx = conn.client.transaction().await.map_err(StoreError::from)?;
-    if db::row(&tx, &get, &[&vec![id.clone()]]).await?.is_some() {
-        return Err(AdminError::invalid(
-            "organization_id",
-            format!("Organization id = {id} already exists"),
-        ));
-    }
-    alias_free(&tx, &taken, &alias, &id).await?;
+    let tx = Tx::begin(call, &mut conn).await?;
+    let taken = format!("Organization id = {id} already exists");
+    tx.absent(Query::GetOrgRows, &id, "organization_id", taken)
+        .await?;
+    alias_free(&tx, &alias, &id).await?;
     let mut row = c.columns;
     row.insert("organization_id".into(), json!(id));
     row.insert("created_by".into(), json!(by));
     row.insert("updated_by".into(), json!(by));
     match row.get("budget_id").and_then(Value::as_str) {
         Some(b) => {
-            if db::row(&tx, &get_budget, &[&vec![b.to_string()]])
-                .await?
-                .is_none()
-            {
-                return Err(AdminError::NotFound {
-                    param: "budget_id",
-                    message: format!("Budget not found, passed budget_id={b}"),
-                });
-            }
+            tx.get(Query::GetBudgetRows, b, budgets::not_found).await?;
         }
         None => {
             // An organisation always has a budget row, even an unlimited one.
             let mut cols = budget;
             cols.entry("max_budget").or_insert(Value::Null);
-            let b = budgets::upsert(&tx, &bst, None, cols, &by)
-                .await?
-                .unwrap_or_default();
+            let b = tx.budget(None, cols).await?.unwrap_or_default();
             row.insert("budget_id".into(), b["budget_id"].clone());
         }
     }
-    if let Some(op) = c.own.get("object_permission") {
-        let p = db::row(&tx, &op_insert, &[op]).await?.unwrap_or_default();
-        row.insert(
-            "object_permission_id".into(),
-            p["object_permission_id"].clone(),
-        );
-    }
-    db::row(&tx, &insert, &[&Value::Object(row)]).await?;
-    let after = db::row(&tx, &get, &[&vec![id.clone()]])
-        .await?
-        .unwrap_or_default();
-    audit::commit(
-        call,
-        tx,
-        &audit_insert,
-        vec![Change {
-            action: "created",
-            table: ORGS_TABLE,
-            object_id: &id,
-            before: None,
-            after: Some(&after),
-        }],
-        &[Changed::Org(id.clone())],
-    )
-    .await?;
+    tx.object_permission(c.own.get("object_permission"), &mut row)
+        .await?;
+    tx.row(Query::InsertOrg, &[&Value::Object(row)]).await?;
+    let after = tx.find(Query::GetOrgRows, &id).await?.unwrap_or_default();
+    let changes = vec![Change::created(ORGS_TABLE, &id, &after)];
+    tx.commit(changes, &[Changed::Org(id.clone())]).await?;
     Ok(ok(&after))
 }
 
 /// `PATCH /organization/update`: given fields change (budget fields change its budget row).
 pub async fn update(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
-    let mut c = fields::check(&spec(), call.object()?, true)?;
+    let mut c = fields::check(&[ORG_FIELDS, BUDGET_FIELDS].concat(), call.object()?, true)?;
     let id = fields::required_str(&c.own, "organization_id")?;
-    if c.own.contains_key("object_permission") {
-        return Err(AdminError::invalid(
-            "object_permission",
-            "set object permissions when the organization is created",
-        ));
-    }
+    c.refuse(
+        "object_permission",
+        "set object permissions when the organization is created",
+    )?;
     if c.columns.get("budget_id").is_some_and(Value::is_null)
         || c.columns
             .get("organization_alias")
@@ -177,39 +110,17 @@ pub async fn update(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
     let budget = budgets::take(&mut c.own);
     let by = call.changed_by();
     let mut conn = call.store.conn().await?;
-    let bst = BudgetStmts::new(conn.stmts(BudgetStmts::QUERIES)?);
-    let [get, taken, update, audit_insert] = conn.stmts([
-        Query::GetOrgRows,
-        Query::OrgAliasTaken,
-        Query::UpdateOrg,
-        Query::InsertAuditLog,
-    ])?;
-    let tx = conn.client.transaction().await.map_err(StoreError::from)?;
-    let before = db::row(&tx, &get, &[&vec![id.clone()]])
-        .await?
-        .ok_or_else(|| not_found(&id))?;
+    let tx = Tx::begin(call, &mut conn).await?;
+    let before = tx.get(Query::GetOrgRows, &id, not_found).await?;
     if let Some(Value::String(a)) = c.columns.get("organization_alias") {
-        alias_free(&tx, &taken, a, &id).await?;
+        alias_free(&tx, a, &id).await?;
     }
-    budgets::upsert(&tx, &bst, str_of(&before, "budget_id"), budget, &by).await?;
-    db::row(&tx, &update, &[&id, &Value::Object(c.columns), &by]).await?;
-    let after = db::row(&tx, &get, &[&vec![id.clone()]])
-        .await?
-        .unwrap_or_default();
-    audit::commit(
-        call,
-        tx,
-        &audit_insert,
-        vec![Change {
-            action: "updated",
-            table: ORGS_TABLE,
-            object_id: &id,
-            before: Some(&before),
-            after: Some(&after),
-        }],
-        &[Changed::Org(id.clone())],
-    )
-    .await?;
+    tx.budget(str_of(&before, "budget_id"), budget).await?;
+    tx.row(Query::UpdateOrg, &[&id, &Value::Object(c.columns), &by])
+        .await?;
+    let after = tx.find(Query::GetOrgRows, &id).await?.unwrap_or_default();
+    let changes = vec![Change::updated(ORGS_TABLE, &id, &before, &after)];
+    tx.commit(changes, &[Changed::Org(id.clone())]).await?;
     Ok(ok(&after))
 }
 
@@ -226,33 +137,17 @@ pub async fn delete(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
     if req.organization_ids.is_empty() {
         return Err(AdminError::invalid("organization_ids", "must not be empty"));
     }
+    let ids = &req.organization_ids;
     let mut conn = call.store.conn().await?;
-    let [get, memberships, del, audit_insert] = conn.stmts([
-        Query::GetOrgRows,
-        Query::DeleteOrgMemberships,
-        Query::DeleteOrgs,
-        Query::InsertAuditLog,
-    ])?;
-    let tx = conn.client.transaction().await.map_err(StoreError::from)?;
-    let before = db::rows(&tx, &get, &[&req.organization_ids]).await?;
-    if before.len() != req.organization_ids.len() {
-        let missing: Vec<&str> = req
-            .organization_ids
-            .iter()
-            .map(String::as_str)
-            .filter(|id| {
-                !before
-                    .iter()
-                    .any(|o| str_of(o, "organization_id") == Some(id))
-            })
-            .collect();
-        return Err(not_found(&missing.join(",")));
-    }
-    db::strings(&tx, &memberships, &[&req.organization_ids]).await?;
-    db::exec(&tx, &del, &[&req.organization_ids]).await?;
+    let tx = Tx::begin(call, &mut conn).await?;
+    let before = tx
+        .get_all(Query::GetOrgRows, ids, "organization_id", not_found)
+        .await?;
+    tx.strings(Query::DeleteOrgMemberships, &[ids]).await?;
+    tx.exec(Query::DeleteOrgs, &[ids]).await?;
     let changes = audit::deleted(ORGS_TABLE, "organization_id", &before);
     // Keys, teams and users lose their organisation (ON DELETE SET NULL): drop all cached.
-    audit::commit(call, tx, &audit_insert, changes, &[Changed::All]).await?;
+    tx.commit(changes, &[Changed::All]).await?;
     Ok(ok(&Value::Array(before)))
 }
 
@@ -262,36 +157,21 @@ fn member_of(rows: &[Value], user_id: &str) -> bool {
 
 /// `GET /organization/info?organization_id=`: admins and viewers, or members of it.
 pub async fn info(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
-    let id = call
-        .param("organization_id")
-        .filter(|s| !s.is_empty())
-        .ok_or_else(|| AdminError::invalid("organization_id", "pass ?organization_id="))?;
-    let json = |r: Vec<tokio_postgres::Row>| -> Vec<Value> {
-        r.iter()
-            .filter_map(|x| x.try_get::<_, Value>(0).ok())
-            .collect()
-    };
-    let mut org = json(
-        call.store
-            .query(Query::GetOrgRows, &[&vec![id.clone()]])
-            .await?,
-    )
-    .into_iter()
-    .next()
-    .ok_or_else(|| not_found(&id))?;
-    let members = json(call.store.query(Query::OrgMembers, &[&id]).await?);
+    let id = call.required("organization_id")?;
+    let mut org = call
+        .first(Query::GetOrgRows, &[&vec![id.clone()]])
+        .await?
+        .ok_or_else(|| not_found(&id))?;
+    let members = call.rows(Query::OrgMembers, &[&id]).await?;
     if !call.principal.can_read_all()
         && !call
             .principal
             .user_id()
             .is_some_and(|u| member_of(&members, u))
     {
-        return Err(AdminError::Forbidden(format!(
-            "You are not a member of organization {id}. Your role={}",
-            call.principal.role().name()
-        )));
+        return Err(call.forbidden(format_args!("You are not a member of organization {id}")));
     }
-    let teams = json(call.store.query(Query::OrgTeams, &[&id]).await?);
+    let teams = call.rows(Query::OrgTeams, &[&id]).await?;
     org["members"] = Value::Array(members);
     org["teams"] = Value::Array(teams);
     Ok(ok(&org))
@@ -401,42 +281,19 @@ pub async fn members_change(call: &Call<'_>, op: MemberOp) -> Result<Response<Bo
     if let Some(v) = c.own.get("max_budget_in_organization") {
         budget.insert("max_budget".into(), v.clone());
     }
-    let by = call.changed_by();
     let mut conn = call.store.conn().await?;
-    let bst = BudgetStmts::new(conn.stmts(BudgetStmts::QUERIES)?);
-    let [
-        get,
-        by_email,
-        ensure_user,
-        get_membership,
-        upsert,
-        del,
-        set_org,
-        user_rows,
-        audit_insert,
-    ] = conn.stmts([
-        Query::GetOrgRows,
-        Query::UserIdByEmail,
-        Query::EnsureUser,
-        Query::GetOrgMembership,
-        Query::UpsertOrgMembership,
-        Query::DeleteOrgMembership,
-        Query::SetUserOrg,
-        Query::GetUserRows,
-        Query::InsertAuditLog,
-    ])?;
-    let tx = conn.client.transaction().await.map_err(StoreError::from)?;
-    db::row(&tx, &get, &[&vec![org_id.clone()]])
-        .await?
-        .ok_or_else(|| not_found(&org_id))?;
+    let tx = Tx::begin(call, &mut conn).await?;
+    tx.get(Query::GetOrgRows, &org_id, not_found).await?;
     let mut user_ids = Vec::new();
     let mut memberships = Vec::new();
     let mut befores = Vec::new();
     for (role, user_id, email) in &given {
         let found = match email {
-            Some(e) if user_id.is_none() => {
-                db::strings(&tx, &by_email, &[e]).await?.into_iter().next()
-            }
+            Some(e) if user_id.is_none() => tx
+                .strings(Query::UserIdByEmail, &[e])
+                .await?
+                .into_iter()
+                .next(),
             _ => user_id.clone(),
         };
         let uid = match (found, op) {
@@ -449,7 +306,7 @@ pub async fn members_change(call: &Call<'_>, op: MemberOp) -> Result<Response<Bo
                 });
             }
         };
-        let existing = db::row(&tx, &get_membership, &[&org_id, &uid]).await?;
+        let existing = tx.row(Query::GetOrgMembership, &[&org_id, &uid]).await?;
         if op != MemberOp::Add && existing.is_none() {
             return Err(AdminError::NotFound {
                 param: "user_id",
@@ -459,52 +316,40 @@ pub async fn members_change(call: &Call<'_>, op: MemberOp) -> Result<Response<Bo
         befores.push(existing.clone().unwrap_or(Value::Null));
         match op {
             MemberOp::Delete => {
-                db::exec(&tx, &del, &[&org_id, &uid]).await?;
-                db::exec(&tx, &set_org, &[&uid, &None::<String>, &org_id]).await?;
+                tx.exec(Query::DeleteOrgMembership, &[&org_id, &uid])
+                    .await?;
+                tx.exec(Query::SetUserOrg, &[&uid, &None::<String>, &org_id])
+                    .await?;
             }
             _ => {
                 if op == MemberOp::Add {
-                    db::exec(&tx, &ensure_user, &[&uid, email]).await?;
+                    tx.exec(Query::EnsureUser, &[&uid, email]).await?;
                 }
-                let old_budget = existing
-                    .as_ref()
-                    .and_then(|m| str_of(m, "budget_id"))
-                    .map(str::to_string);
-                let b =
-                    budgets::upsert(&tx, &bst, old_budget.as_deref(), budget.clone(), &by).await?;
-                let budget_id = b
-                    .as_ref()
-                    .and_then(|b| str_of(b, "budget_id"))
-                    .map(str::to_string);
+                let old_budget = existing.as_ref().and_then(|m| str_of(m, "budget_id"));
+                let b = tx.budget(old_budget, budget.clone()).await?;
+                let budget_id = b.as_ref().and_then(|b| str_of(b, "budget_id"));
                 let role = (!role.is_empty()).then(|| role.clone());
-                let m = db::row(&tx, &upsert, &[&uid, &org_id, &role, &budget_id])
+                let m = tx
+                    .row(
+                        Query::UpsertOrgMembership,
+                        &[&uid, &org_id, &role, &budget_id],
+                    )
                     .await?
                     .unwrap_or_default();
-                db::exec(&tx, &set_org, &[&uid, &Some(org_id.clone()), &org_id]).await?;
+                tx.exec(Query::SetUserOrg, &[&uid, &Some(org_id.clone()), &org_id])
+                    .await?;
                 memberships.push(m);
             }
         }
         user_ids.push(uid);
     }
-    let users = db::rows(&tx, &user_rows, &[&user_ids]).await?;
+    let users = tx.rows(Query::GetUserRows, &[&user_ids]).await?;
     let after = json!({"memberships": memberships});
     let before = Value::Array(befores);
     let mut changed = vec![Changed::Org(org_id.clone())];
     changed.extend(user_ids.iter().map(|u| Changed::User(u.clone())));
-    audit::commit(
-        call,
-        tx,
-        &audit_insert,
-        vec![Change {
-            action: "updated",
-            table: ORGS_TABLE,
-            object_id: &org_id,
-            before: Some(&before),
-            after: Some(&after),
-        }],
-        &changed,
-    )
-    .await?;
+    let changes = vec![Change::updated(ORGS_TABLE, &org_id, &before, &after)];
+    tx.commit(changes, &changed).await?;
     Ok(ok(&json!({
         "organization_id": org_id,
         "updated_users": users,

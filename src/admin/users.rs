@@ -5,52 +5,34 @@ use http::Response;
 use serde_json::{Map, Value, json};
 
 use super::audit::{self, Change, KEYS_TABLE, USERS_TABLE};
-use super::db::{self, str_of};
-use super::fields::{self, Dest, Field, Kind, f};
-use super::keys::{GenerateKey, InsertStmts};
-use super::teams::{Member, MemberStmts, join, team_not_found, with_member};
+use super::crud::{self, Page, Tx, distinct, str_list};
+use super::fields::{self, Field, spec};
+use super::keys::{Archived, GenerateKey};
+use super::teams::{Member, join, member_changed, team_not_found, with_member};
 use super::{AdminError, Call, ok};
 use crate::auth::{Changed, UserRole};
 use crate::body::Body;
-use crate::store::{Query, StoreError};
+use crate::store::Query;
 
 /// The user columns a request may set.
-const USER_FIELDS: &[Field] = &[
-    f("user_id", Kind::Str, Dest::Own),
-    f("user_alias", Kind::Str, Dest::Column),
-    f("user_email", Kind::Str, Dest::Column),
-    f("user_role", Kind::Str, Dest::Column),
-    f("sso_user_id", Kind::Str, Dest::Column),
-    f("max_budget", Kind::Money, Dest::Column),
-    f("spend", Kind::Money, Dest::Column),
-    f("models", Kind::Strs, Dest::Column),
-    f("metadata", Kind::Object, Dest::Column),
-    f("max_parallel_requests", Kind::Count, Dest::Column),
-    f("tpm_limit", Kind::Count, Dest::Column),
-    f("rpm_limit", Kind::Count, Dest::Column),
-    f("budget_duration", Kind::Duration, Dest::Column),
-    f("allowed_cache_controls", Kind::Strs, Dest::Column),
-    f("policies", Kind::Strs, Dest::Column),
-    f("model_max_budget", Kind::Object, Dest::Column),
-    f("password", Kind::Str, Dest::Own),
-    f("teams", Kind::Any, Dest::Own),
-    f("organizations", Kind::Strs, Dest::Own),
-    f("auto_create_key", Kind::Bool, Dest::Own),
-    f("send_invite_email", Kind::Bool, Dest::Own),
-    f("object_permission", Kind::Object, Dest::Own),
+const USER_FIELDS: &[Field] = spec! {
+    own Str: user_id password;
+    own Any: teams;
+    own Strs: organizations;
+    own Bool: auto_create_key send_invite_email;
+    own Object: object_permission;
     // These go to the key `/user/new` creates.
-    f("key_alias", Kind::Str, Dest::Own),
-    f("duration", Kind::Str, Dest::Own),
-    f("aliases", Kind::Object, Dest::Own),
-    f("config", Kind::Object, Dest::Own),
-    f("permissions", Kind::Object, Dest::Own),
-    f("allowed_routes", Kind::Strs, Dest::Own),
-    f("team_id", Kind::Str, Dest::Own),
-    f("tags", Kind::Strs, Dest::Own),
-    f("guardrails", Kind::Strs, Dest::Own),
-    f("blocked", Kind::Bool, Dest::Own),
-    f("key_type", Kind::Str, Dest::Own),
-];
+    own Str: key_alias duration team_id key_type;
+    own Object: aliases config permissions;
+    own Strs: allowed_routes tags guardrails;
+    own Bool: blocked;
+    column Str: user_alias user_email user_role sso_user_id;
+    column Money: max_budget spend;
+    column Strs: models allowed_cache_controls policies;
+    column Object: metadata model_max_budget;
+    column Count: max_parallel_requests tpm_limit rpm_limit;
+    column Duration: budget_duration;
+};
 
 /// Fields of the request that configure the auto-created key.
 const KEY_FIELDS: &[&str] = &[
@@ -69,10 +51,7 @@ const KEY_FIELDS: &[&str] = &[
 
 /// 404 for a user that does not exist.
 fn user_not_found(user_id: &str) -> AdminError {
-    AdminError::NotFound {
-        param: "user_id",
-        message: format!("User not found, passed user_id={user_id}"),
-    }
+    crud::not_found("User", "user_id", user_id)
 }
 
 fn check_role(c: &fields::Checked) -> Result<(), AdminError> {
@@ -118,10 +97,7 @@ pub async fn new(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
     let body = call.object()?;
     let mut c = fields::check(USER_FIELDS, body.clone(), false)?;
     check_role(&c)?;
-    let user_id = match c.own.get("user_id").and_then(Value::as_str) {
-        Some(u) if !u.is_empty() => u.to_string(),
-        _ => uuid::Uuid::now_v7().to_string(),
-    };
+    let user_id = fields::id_or_new(&c.own, "user_id");
     let teams = match c.own.get("teams") {
         Some(v) => team_ids(v)?,
         None => Vec::new(),
@@ -158,101 +134,39 @@ pub async fn new(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
     }
 
     let mut conn = call.store.conn().await?;
-    let key_st = InsertStmts::new(conn.stmts(InsertStmts::QUERIES)?);
-    let [
-        get_users,
-        insert,
-        op_insert,
-        team_rows,
-        update_team,
-        by_email,
-        ensure_user,
-        add_team,
-        upsert_membership,
-        audit_insert,
-    ] = conn.stmts([
-        Query::GetUserRows,
-        Query::InsertUser,
-        Query::InsertObjectPermission,
-        Query::GetTeamRows,
-        Query::UpdateTeam,
-        Query::UserIdByEmail,
-        Query::EnsureUser,
-        Query::AddUserTeam,
-        Query::UpsertMembership,
-        Query::InsertAuditLog,
-    ])?;
-    let tx = conn.client.transaction().await.map_err(StoreError::from)?;
-    if !db::rows(&tx, &get_users, &[&vec![user_id.clone()]])
-        .await?
-        .is_empty()
-    {
-        return Err(AdminError::invalid(
-            "user_id",
-            format!("User with id={user_id} already exists"),
-        ));
-    }
-    if let Some(op) = c.own.get("object_permission") {
-        let p = db::row(&tx, &op_insert, &[op]).await?.unwrap_or_default();
-        row.insert(
-            "object_permission_id".into(),
-            p["object_permission_id"].clone(),
-        );
-    }
-    db::row(&tx, &insert, &[&Value::Object(row)]).await?;
+    let tx = Tx::begin(call, &mut conn).await?;
+    let taken = format!("User with id={user_id} already exists");
+    tx.absent(Query::GetUserRows, &user_id, "user_id", taken)
+        .await?;
+    tx.object_permission(c.own.get("object_permission"), &mut row)
+        .await?;
+    tx.row(Query::InsertUser, &[&Value::Object(row)]).await?;
     let mut changed = vec![Changed::User(user_id.clone())];
-    let st = MemberStmts {
-        by_email,
-        ensure_user,
-        add_team,
-        upsert_membership,
-    };
     let member = Member {
         role: "user".into(),
         user_id: Some(user_id.clone()),
         user_email: None,
     };
     for team_id in &teams {
-        let team = db::row(&tx, &team_rows, &[&vec![team_id.clone()]])
-            .await?
-            .ok_or_else(|| team_not_found(team_id))?;
-        join(&tx, &st, team_id, &member, None).await?;
+        let team = tx.get(Query::GetTeamRows, team_id, team_not_found).await?;
+        join(&tx, team_id, &member, None).await?;
         let list = with_member(&team, &user_id, None, "user");
-        db::exec(
-            &tx,
-            &update_team,
-            &[team_id, &json!({"members_with_roles": list})],
-        )
-        .await?;
+        let patch = json!({"members_with_roles": list});
+        tx.exec(Query::UpdateTeam, &[team_id, &patch]).await?;
         changed.push(Changed::Team(team_id.clone()));
     }
-    let user = db::rows(&tx, &get_users, &[&vec![user_id.clone()]])
-        .await?
-        .into_iter()
-        .next()
-        .unwrap_or_default();
+    let user = tx.find(Query::GetUserRows, &user_id).await?;
+    let user = user.unwrap_or_default();
     let key = match &key_req {
-        Some(req) => Some(super::keys::insert_in_tx(call, &tx, &key_st, req).await?),
+        Some(req) => Some(super::keys::insert_in_tx(&tx, req).await?),
         None => None,
     };
-    let mut changes = vec![Change {
-        action: "created",
-        table: USERS_TABLE,
-        object_id: &user_id,
-        before: None,
-        after: Some(&user),
-    }];
+    let mut changes = vec![Change::created(USERS_TABLE, &user_id, &user)];
     if let Some((_, token, stored)) = &key {
-        changes.push(Change {
-            action: "created",
-            table: KEYS_TABLE,
-            object_id: token,
-            before: None,
-            after: Some(stored),
-        });
+        changes.push(Change::created(KEYS_TABLE, token, stored));
         changed.push(Changed::Key(token.clone()));
     }
-    audit::commit(call, tx, &audit_insert, changes, &changed).await?;
+    tx.commit(changes, &changed).await?;
     let mut out = Map::new();
     if let Some((raw, token, Value::Object(stored))) = key {
         out.extend(stored);
@@ -266,30 +180,28 @@ pub async fn new(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
     Ok(ok(&Value::Object(out)))
 }
 
-/// The user id a request names by `user_id` or `user_email`.
-async fn resolve(
-    tx: &tokio_postgres::Transaction<'_>,
-    by_email: &tokio_postgres::Statement,
-    own: &Map<String, Value>,
-    email: Option<&Value>,
+/// The user a request names by `user_id`, else by `user_email` (404 when no user has it);
+/// with neither, a 400 on `user_id` saying `neither`.
+pub(crate) async fn user_named(
+    tx: &Tx<'_>,
+    user_id: Option<&str>,
+    email: Option<&str>,
+    neither: &str,
 ) -> Result<String, AdminError> {
-    if let Some(u) = own.get("user_id").and_then(Value::as_str) {
+    if let Some(u) = user_id {
         return Ok(u.to_string());
     }
-    match email.and_then(Value::as_str) {
-        Some(e) => db::strings(tx, by_email, &[&e])
-            .await?
-            .into_iter()
-            .next()
-            .ok_or_else(|| AdminError::NotFound {
-                param: "user_email",
-                message: format!("No user with user_email={e}"),
-            }),
-        None => Err(AdminError::invalid(
-            "user_id",
-            "pass `user_id` or `user_email`",
-        )),
-    }
+    let Some(email) = email else {
+        return Err(AdminError::invalid("user_id", neither));
+    };
+    tx.strings(Query::UserIdByEmail, &[&email])
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| AdminError::NotFound {
+            param: "user_email",
+            message: format!("No user with user_email={email}"),
+        })
 }
 
 /// `POST /user/update`: given fields change, an explicit `null` clears.
@@ -306,33 +218,23 @@ pub async fn update(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
         "duration",
         "team_id",
     ] {
-        if c.own.contains_key(own_only) {
-            return Err(AdminError::invalid(
-                own_only,
-                format!("`{own_only}` cannot be changed with /user/update"),
-            ));
-        }
+        c.refuse(
+            own_only,
+            &format!("`{own_only}` cannot be changed with /user/update"),
+        )?;
     }
     let mut conn = call.store.conn().await?;
-    let [by_email, get_users, update, audit_insert] = conn.stmts([
-        Query::UserIdByEmail,
-        Query::GetUserRows,
-        Query::UpdateUser,
-        Query::InsertAuditLog,
-    ])?;
-    let tx = conn.client.transaction().await.map_err(StoreError::from)?;
+    let tx = Tx::begin(call, &mut conn).await?;
     // With a user_id, user_email is a column to change; without, it names the user.
     let email = if c.own.contains_key("user_id") {
         None
     } else {
         c.columns.remove("user_email")
     };
-    let user_id = resolve(&tx, &by_email, &c.own, email.as_ref()).await?;
-    let before = db::rows(&tx, &get_users, &[&vec![user_id.clone()]])
-        .await?
-        .into_iter()
-        .next()
-        .ok_or_else(|| user_not_found(&user_id))?;
+    let user_id = c.own.get("user_id").and_then(Value::as_str);
+    let email = email.as_ref().and_then(Value::as_str);
+    let user_id = user_named(&tx, user_id, email, "pass `user_id` or `user_email`").await?;
+    let before = tx.get(Query::GetUserRows, &user_id, user_not_found).await?;
     let meta = c.updated_metadata(&before);
     let mut cols = c.columns;
     if let Some(m) = meta {
@@ -346,23 +248,12 @@ pub async fn update(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
                 .unwrap_or(Value::Null),
         );
     }
-    let after = db::row(&tx, &update, &[&user_id, &Value::Object(cols)])
-        .await?
-        .unwrap_or_default();
-    audit::commit(
-        call,
-        tx,
-        &audit_insert,
-        vec![Change {
-            action: "updated",
-            table: USERS_TABLE,
-            object_id: &user_id,
-            before: Some(&before),
-            after: Some(&after),
-        }],
-        &[Changed::User(user_id.clone())],
-    )
-    .await?;
+    let cols = Value::Object(cols);
+    let after = tx.row(Query::UpdateUser, &[&user_id, &cols]).await?;
+    let after = after.unwrap_or_default();
+    let changes = vec![Change::updated(USERS_TABLE, &user_id, &before, &after)];
+    tx.commit(changes, &[Changed::User(user_id.clone())])
+        .await?;
     Ok(ok(&json!({"user_id": user_id, "data": after})))
 }
 
@@ -375,32 +266,15 @@ pub async fn info(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
         (None, None) => return Err(AdminError::invalid("user_id", "pass ?user_id=")),
     };
     if !call.principal.can_read_all() && call.principal.user_id() != Some(user_id.as_str()) {
-        return Err(AdminError::Forbidden(format!(
-            "You can only view your own user info. Your role={}",
-            call.principal.role().name()
-        )));
+        return Err(call.forbidden("You can only view your own user info"));
     }
-    let rows = |r: Vec<tokio_postgres::Row>| -> Vec<Value> {
-        r.iter()
-            .filter_map(|x| x.try_get::<_, Value>(0).ok())
-            .collect()
-    };
-    let user = rows(call.store.query(Query::GetUserRecord, &[&user_id]).await?)
-        .into_iter()
-        .next()
+    let user = call
+        .first(Query::GetUserRecord, &[&user_id])
+        .await?
         .ok_or_else(|| user_not_found(&user_id))?;
-    let keys = rows(call.store.query(Query::UserKeys, &[&user_id]).await?);
-    let team_ids: Vec<String> = user
-        .get("teams")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect()
-        })
-        .unwrap_or_default();
-    let teams = rows(call.store.query(Query::TeamsByIds, &[&team_ids]).await?);
+    let keys = call.rows(Query::UserKeys, &[&user_id]).await?;
+    let team_ids = str_list(user.get("teams"));
+    let teams = call.rows(Query::TeamsByIds, &[&team_ids]).await?;
     Ok(ok(&json!({
         "user_id": user_id,
         "user_info": user,
@@ -419,68 +293,30 @@ struct DeleteUsers {
 /// in teams. Answers the number of users deleted.
 pub async fn delete(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
     let req: DeleteUsers = call.json()?;
-    let mut ids = req.user_ids;
-    ids.sort();
-    ids.dedup();
-    if ids.is_empty() {
-        return Err(AdminError::invalid("user_ids", "must not be empty"));
-    }
+    let ids = distinct("user_ids", req.user_ids)?;
     let mut conn = call.store.conn().await?;
-    let keys_st = super::keys::ArchiveStmts::new(conn.stmts(super::keys::ArchiveStmts::QUERIES)?);
-    let [
-        get_users,
-        key_tokens,
-        memberships,
-        org_memberships,
-        from_teams,
-        delete_users,
-        audit_insert,
-    ] = conn.stmts([
-        Query::GetUserRows,
-        Query::UserKeyTokens,
-        Query::DeleteUserMemberships,
-        Query::DeleteUserOrgMemberships,
-        Query::RemoveUsersFromTeams,
-        Query::DeleteUsers,
-        Query::InsertAuditLog,
-    ])?;
-    let tx = conn.client.transaction().await.map_err(StoreError::from)?;
-    let before = db::rows(&tx, &get_users, &[&ids]).await?;
-    if before.len() != ids.len() {
-        let missing: Vec<&str> = ids
-            .iter()
-            .map(String::as_str)
-            .filter(|id| !before.iter().any(|u| str_of(u, "user_id") == Some(id)))
-            .collect();
-        return Err(user_not_found(&missing.join(",")));
-    }
-    let tokens = db::strings(&tx, &key_tokens, &[&ids]).await?;
-    let keys_before = super::keys::archive_keys(call, &tx, &keys_st, &tokens).await?;
-    let removed = tx
-        .query(&memberships, &[&ids])
-        .await
-        .map_err(StoreError::from)?;
-    db::exec(&tx, &org_memberships, &[&ids]).await?;
-    let teams = db::strings(&tx, &from_teams, &[&ids]).await?;
-    let deleted = db::strings(&tx, &delete_users, &[&ids]).await?;
-    let mut changes: Vec<Change<'_>> = audit::deleted(USERS_TABLE, "user_id", &before);
-    changes.extend(audit::deleted(audit::KEYS_TABLE, "token", &keys_before));
+    let tx = Tx::begin(call, &mut conn).await?;
+    let before = tx
+        .get_all(Query::GetUserRows, &ids, "user_id", user_not_found)
+        .await?;
+    let keys = Archived::listed(&tx, Query::UserKeyTokens, &[&ids]).await?;
+    let removed = tx.query(Query::DeleteUserMemberships, &[&ids]).await?;
+    tx.exec(Query::DeleteUserOrgMemberships, &[&ids]).await?;
+    let teams = tx.strings(Query::RemoveUsersFromTeams, &[&ids]).await?;
+    let deleted = tx.strings(Query::DeleteUsers, &[&ids]).await?;
+    let mut changes = audit::deleted(USERS_TABLE, "user_id", &before);
     let mut changed: Vec<Changed> = ids.iter().map(|u| Changed::User(u.clone())).collect();
-    changed.extend(audit::keys_changed(&tokens));
+    keys.record(&mut changes, &mut changed);
     changed.extend(teams.into_iter().map(Changed::Team));
-    changed.extend(removed.iter().map(|r| Changed::Member {
-        team_id: r.get(0),
-        user_id: r.get(1),
-    }));
-    audit::commit(call, tx, &audit_insert, changes, &changed).await?;
+    changed.extend(removed.iter().map(member_changed));
+    tx.commit(changes, &changed).await?;
     Ok(ok(&json!(deleted.len())))
 }
 
 /// `GET /user/list?page=&page_size=&role=&user_ids=a,b&team_id=&user_email=`
 pub async fn list(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
-    let page = call.positive("page", 1)?;
-    let size = call.positive("page_size", 25)?.min(100);
-    let role = call.param("role").filter(|r| !r.is_empty());
+    let page = Page::of(call, 25)?;
+    let role = call.given("role");
     if let Some(r) = &role
         && UserRole::parse(r).is_none()
     {
@@ -490,32 +326,21 @@ pub async fn list(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
         ));
     }
     let ids: Option<Vec<String>> = call
-        .param("user_ids")
-        .filter(|s| !s.is_empty())
+        .given("user_ids")
         .map(|s| s.split(',').map(|x| x.trim().to_string()).collect());
-    let team = call.param("team_id").filter(|s| !s.is_empty());
-    let email = call.param("user_email").filter(|s| !s.is_empty());
-    let total: i64 = call
-        .store
-        .query(Query::CountUsers, &[&role, &ids, &team, &email])
-        .await?
-        .first()
-        .map(|r| r.get(0))
-        .unwrap_or(0);
-    let offset = (page - 1) * size;
-    let users: Vec<Value> = call
+    let team = call.given("team_id");
+    let email = call.given("user_email");
+    let total = call
+        .count(Query::CountUsers, &[&role, &ids, &team, &email])
+        .await?;
+    let (size, offset) = (page.size, page.offset());
+    let users = call
         .rows(
             Query::ListUsers,
             &[&role, &ids, &team, &email, &size, &offset],
         )
         .await?;
-    Ok(ok(&json!({
-        "users": users,
-        "total": total,
-        "page": page,
-        "page_size": size,
-        "total_pages": (total + size - 1) / size,
-    })))
+    Ok(ok(&page.answer("users", users, total)))
 }
 
 #[cfg(test)]

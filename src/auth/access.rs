@@ -8,7 +8,7 @@ use super::budget::{Account, Line};
 use crate::router::wildcard;
 use crate::store::StoreError;
 
-use super::records::EndUserRecord;
+use super::records::{EndUserRecord, Limits};
 use super::{AuthError, Directory, KeyCaller, Principal};
 
 /// Model names in a `models` list that grant every model.
@@ -146,17 +146,6 @@ pub struct Ask<'a> {
     pub groups: &'a dyn AccessGroups,
 }
 
-/// A budget line when `max` is set.
-fn line(lines: &mut Vec<Line>, account: Account, max: Option<f64>, spend: f64) {
-    if let Some(max) = max.filter(|m| *m >= 0.0) {
-        lines.push(Line {
-            account,
-            max_budget: max,
-            recorded: spend,
-        });
-    }
-}
-
 /// The `budget_exceeded` error for a refused [`Line`] (LiteLLM's messages).
 pub fn budget_error(status: u16, principal: &Principal, line: &Line, current: f64) -> AuthError {
     let who = match &line.account {
@@ -224,57 +213,28 @@ pub async fn authorize(
         if team.blocked {
             return Err(AuthError::TeamBlocked(team.team_id.clone()));
         }
-        if let Some(models) = &team.models
-            && !model_allowed(models, ask.model, ask.groups)
-        {
-            return Err(denied(ask.model, "team_model_access_denied"));
-        }
-        line(
-            &mut lines,
-            Account::Team(team.team_id.clone()),
-            team.max_budget,
-            team.spend,
-        );
+        allow_model(&team.models, &ask, "team_model_access_denied")?;
+        let account = Account::Team(team.team_id.clone());
+        limits_line(&mut lines, account, &team.limits);
         if let Some(user_id) = key.user_id.as_deref()
             && let Some(m) = &caller.member
         {
-            line(
-                &mut lines,
-                Account::Member {
-                    team_id: team.team_id.clone(),
-                    user_id: user_id.to_string(),
-                },
-                m.max_budget,
-                m.spend,
-            );
+            let account = Account::Member {
+                team_id: team.team_id.clone(),
+                user_id: user_id.to_string(),
+            };
+            limits_line(&mut lines, account, &m.limits);
         }
     } else if let Some(user) = &caller.user {
         // A personal key: the user's own models and budget apply.
-        if let Some(models) = &user.models
-            && !model_allowed(models, ask.model, ask.groups)
-        {
-            return Err(denied(ask.model, "user_model_access_denied"));
-        }
-        line(
-            &mut lines,
-            Account::User(user.user_id.clone()),
-            user.max_budget,
-            user.spend,
-        );
+        allow_model(&user.models, &ask, "user_model_access_denied")?;
+        let account = Account::User(user.user_id.clone());
+        limits_line(&mut lines, account, &user.limits);
     }
     if let Some(org) = &caller.org {
-        let org_id = &org.organization_id;
-        if let Some(models) = &org.models
-            && !model_allowed(models, ask.model, ask.groups)
-        {
-            return Err(denied(ask.model, "org_model_access_denied"));
-        }
-        line(
-            &mut lines,
-            Account::Org(org_id.clone()),
-            org.max_budget,
-            org.spend,
-        );
+        allow_model(&org.models, &ask, "org_model_access_denied")?;
+        let account = Account::Org(org.organization_id.clone());
+        limits_line(&mut lines, account, &org.limits);
     }
     if let Some(end_user) = ask.end_user
         && let Some(eu) = dir.end_users.get(end_user).await.map_err(unavailable)?
@@ -282,17 +242,9 @@ pub async fn authorize(
         if eu.blocked {
             return Err(AuthError::EndUserBlocked(end_user.to_string()));
         }
-        if let Some(models) = &eu.models
-            && !model_allowed(models, ask.model, ask.groups)
-        {
-            return Err(denied(ask.model, "customer_model_access_denied"));
-        }
-        line(
-            &mut lines,
-            Account::EndUser(end_user.to_string()),
-            eu.max_budget,
-            eu.spend,
-        );
+        allow_model(&eu.models, &ask, "customer_model_access_denied")?;
+        let account = Account::EndUser(end_user.to_string());
+        limits_line(&mut lines, account, &eu.limits);
         return Ok(Granted {
             lines,
             end_user: Some(eu),
@@ -307,19 +259,32 @@ pub async fn authorize(
 /// The key's own models and budget.
 fn check_key(caller: &KeyCaller, ask: &Ask<'_>, lines: &mut Vec<Line>) -> Result<(), AuthError> {
     let key = &caller.key;
-    let model = ask.model;
-    if let Some(models) = &key.models
-        && !model_allowed(models, model, ask.groups)
-    {
-        return Err(denied(model, "key_model_access_denied"));
-    }
-    line(
-        lines,
-        Account::Key(key.token.clone()),
-        key.max_budget,
-        key.spend,
-    );
+    allow_model(&key.models, ask, "key_model_access_denied")?;
+    limits_line(lines, Account::Key(key.token.clone()), &key.limits);
     Ok(())
+}
+
+/// 403 (`kind`) when `models` is set and does not cover the asked model.
+fn allow_model(
+    models: &Option<Vec<String>>,
+    ask: &Ask<'_>,
+    kind: &'static str,
+) -> Result<(), AuthError> {
+    match models {
+        Some(m) if !model_allowed(m, ask.model, ask.groups) => Err(denied(ask.model, kind)),
+        _ => Ok(()),
+    }
+}
+
+/// The budget line of a record's [`Limits`] (none without a budget).
+fn limits_line(lines: &mut Vec<Line>, account: Account, limits: &Limits) {
+    if let Some(max) = limits.max_budget.filter(|m| *m >= 0.0) {
+        lines.push(Line {
+            account,
+            max_budget: max,
+            recorded: limits.spend,
+        });
+    }
 }
 
 #[cfg(test)]

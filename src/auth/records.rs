@@ -5,6 +5,20 @@
 use serde::Deserialize;
 use serde_json::Value;
 
+/// The budget and rate limits of a key, team, user, organisation, team membership or end user
+/// (the record's own columns, or its budget row's).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct Limits {
+    pub spend: f64,
+    pub max_budget: Option<f64>,
+    pub rpm_limit: Option<i64>,
+    pub tpm_limit: Option<i64>,
+    pub max_parallel_requests: Option<i64>,
+    /// `{model: {budget_limit, time_period}}`
+    pub model_max_budget: Value,
+}
+
 /// `TianjiLLM_TeamTable`
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
@@ -14,19 +28,14 @@ pub struct TeamRecord {
     pub organization_id: Option<String>,
     pub blocked: bool,
     pub models: Option<Vec<String>>,
-    pub max_budget: Option<f64>,
-    pub spend: f64,
+    #[serde(flatten)]
+    pub limits: Limits,
     pub admins: Option<Vec<String>>,
     /// `[{"role": "admin"|"user", "user_id": ..}]` (LiteLLM keeps a list in a JSON column).
     pub members_with_roles: Value,
     pub team_member_permissions: Option<Vec<String>>,
-    pub rpm_limit: Option<i64>,
-    pub tpm_limit: Option<i64>,
-    pub max_parallel_requests: Option<i64>,
     /// Tokens per day (batches).
     pub tpd_limit: Option<i64>,
-    /// `{model: {budget_limit, time_period}}`
-    pub model_max_budget: Value,
     pub metadata: Value,
 }
 
@@ -61,15 +70,10 @@ pub struct UserRecord {
     pub user_role: Option<String>,
     pub user_email: Option<String>,
     pub models: Option<Vec<String>>,
-    pub max_budget: Option<f64>,
-    pub spend: f64,
     pub teams: Option<Vec<String>>,
     pub organization_id: Option<String>,
-    pub rpm_limit: Option<i64>,
-    pub tpm_limit: Option<i64>,
-    pub max_parallel_requests: Option<i64>,
-    /// `{model: {budget_limit, time_period}}`
-    pub model_max_budget: Value,
+    #[serde(flatten)]
+    pub limits: Limits,
 }
 
 /// `TianjiLLM_OrganizationTable` with its budget.
@@ -79,13 +83,8 @@ pub struct OrgRecord {
     pub organization_id: String,
     pub organization_alias: Option<String>,
     pub models: Option<Vec<String>>,
-    pub max_budget: Option<f64>,
-    pub spend: f64,
-    pub rpm_limit: Option<i64>,
-    pub tpm_limit: Option<i64>,
-    pub max_parallel_requests: Option<i64>,
-    /// `{model: {budget_limit, time_period}}`
-    pub model_max_budget: Value,
+    #[serde(flatten)]
+    pub limits: Limits,
 }
 
 /// `TianjiLLM_TeamMembership` with its budget.
@@ -94,13 +93,8 @@ pub struct OrgRecord {
 pub struct MembershipRecord {
     pub user_id: String,
     pub team_id: String,
-    pub spend: f64,
-    pub max_budget: Option<f64>,
-    pub rpm_limit: Option<i64>,
-    pub tpm_limit: Option<i64>,
-    pub max_parallel_requests: Option<i64>,
-    /// `{model: {budget_limit, time_period}}`
-    pub model_max_budget: Value,
+    #[serde(flatten)]
+    pub limits: Limits,
 }
 
 /// `TianjiLLM_EndUserTable` with its budget.
@@ -110,11 +104,6 @@ pub struct EndUserRecord {
     pub user_id: String,
     pub blocked: bool,
     pub models: Option<Vec<String>>,
-    pub spend: f64,
-    pub max_budget: Option<f64>,
-    pub rpm_limit: Option<i64>,
-    pub tpm_limit: Option<i64>,
-    pub max_parallel_requests: Option<i64>,
-    /// `{model: {budget_limit, time_period}}`
-    pub model_max_budget: Value,
+    #[serde(flatten)]
+    pub limits: Limits,
 }

@@ -327,28 +327,18 @@ mod tests {
     #[test]
     fn scopes_separate_tenants() {
         let b = json!({"messages": [{"role": "user", "content": "hi"}]});
-        // team (default): one team shares, another does not, a key without a team is alone
-        assert_eq!(
-            k(b.clone(), Scope::Team, ALICE),
-            k(b.clone(), Scope::Team, BOB)
-        );
-        assert_ne!(
-            k(b.clone(), Scope::Team, ALICE),
-            k(b.clone(), Scope::Team, EVE)
-        );
-        assert_ne!(
-            k(b.clone(), Scope::Team, LONE),
-            k(b.clone(), Scope::Team, ALICE)
-        );
+        // team (default): one team shares, another does not, a key without a team is alone;
         // key: nobody shares; global: everybody
-        assert_ne!(
-            k(b.clone(), Scope::Key, ALICE),
-            k(b.clone(), Scope::Key, BOB)
-        );
-        assert_eq!(
-            k(b.clone(), Scope::Global, ALICE),
-            k(b.clone(), Scope::Global, EVE)
-        );
+        for (scope, one, other, shared) in [
+            (Scope::Team, ALICE, BOB, true),
+            (Scope::Team, ALICE, EVE, false),
+            (Scope::Team, LONE, ALICE, false),
+            (Scope::Key, ALICE, BOB, false),
+            (Scope::Global, ALICE, EVE, true),
+        ] {
+            let same = k(b.clone(), scope, one) == k(b.clone(), scope, other);
+            assert_eq!(same, shared, "{} and {}", one.key, other.key);
+        }
         assert!(key("g", b"[1]", Scope::Team, ALICE, None).is_err());
         // a partition leaves the prompt out, nothing else
         let p =

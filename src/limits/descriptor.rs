@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use crate::auth::records::EndUserRecord;
+use crate::auth::records::{EndUserRecord, Limits};
 use crate::auth::{KeyCaller, Principal};
 use crate::router::Deployment;
 
@@ -68,6 +68,24 @@ fn per_model(metadata: &Value, field: &str, model: &str) -> Option<u64> {
 /// Limits of one descriptor: requests and tokens per window, requests in flight.
 type Caps = (Option<u64>, Option<u64>, Option<u64>);
 
+/// The rpm and tpm limits `metadata` sets for `model`.
+fn per_model_caps(metadata: &Value, model: &str) -> Caps {
+    (
+        per_model(metadata, "model_rpm_limit", model),
+        per_model(metadata, "model_tpm_limit", model),
+        None,
+    )
+}
+
+/// A record's rpm, tpm and parallel-request limits.
+fn caps_of(l: &Limits) -> Caps {
+    (
+        limit(l.rpm_limit),
+        limit(l.tpm_limit),
+        limit(l.max_parallel_requests),
+    )
+}
+
 /// Add a descriptor when it has a limit; its value is built only then, so a request without
 /// limits allocates nothing here.
 fn push(out: &mut Vec<Descriptor>, kind: &'static str, caps: Caps, value: impl FnOnce() -> String) {
@@ -96,12 +114,7 @@ pub fn descriptors(s: &Subject<'_>) -> Vec<Descriptor> {
         key_descriptors(caller, s.model, &mut out);
     }
     if let Some((id, Some(e))) = s.end_user {
-        let caps = (
-            limit(e.rpm_limit),
-            limit(e.tpm_limit),
-            limit(e.max_parallel_requests),
-        );
-        push(&mut out, "end_user", caps, || id.to_string());
+        push(&mut out, "end_user", caps_of(&e.limits), || id.to_string());
     }
     if let Some(dep) = s.deployment {
         let caps = (dep.rpm, dep.tpm, dep.max_parallel_requests);
@@ -114,40 +127,17 @@ pub fn descriptors(s: &Subject<'_>) -> Vec<Descriptor> {
 
 fn key_descriptors(c: &KeyCaller, model: &str, out: &mut Vec<Descriptor>) {
     let key = &c.key;
-    let caps = (
-        limit(key.rpm_limit),
-        limit(key.tpm_limit),
-        limit(key.max_parallel_requests),
-    );
-    push(out, "api_key", caps, || key.token.clone());
-    let caps = (
-        per_model(&key.metadata, "model_rpm_limit", model),
-        per_model(&key.metadata, "model_tpm_limit", model),
-        None,
-    );
+    push(out, "api_key", caps_of(&key.limits), || key.token.clone());
+    let caps = per_model_caps(&key.metadata, model);
     push(out, "model_per_key", caps, || {
         format!("{}:{model}", key.token)
     });
     if let Some(u) = &c.user {
-        let caps = (
-            limit(u.rpm_limit),
-            limit(u.tpm_limit),
-            limit(u.max_parallel_requests),
-        );
-        push(out, "user", caps, || u.user_id.clone());
+        push(out, "user", caps_of(&u.limits), || u.user_id.clone());
     }
     if let Some(t) = &c.team {
-        let caps = (
-            limit(t.rpm_limit),
-            limit(t.tpm_limit),
-            limit(t.max_parallel_requests),
-        );
-        push(out, "team", caps, || t.team_id.clone());
-        let caps = (
-            per_model(&t.metadata, "model_rpm_limit", model),
-            per_model(&t.metadata, "model_tpm_limit", model),
-            None,
-        );
+        push(out, "team", caps_of(&t.limits), || t.team_id.clone());
+        let caps = per_model_caps(&t.metadata, model);
         push(out, "model_per_team", caps, || {
             format!("{}:{model}", t.team_id)
         });
@@ -155,9 +145,9 @@ fn key_descriptors(c: &KeyCaller, model: &str, out: &mut Vec<Descriptor>) {
             let m = c.member.as_deref();
             let meta = |f: &str| t.metadata.get(f).and_then(Value::as_u64);
             let caps = (
-                m.and_then(|m| limit(m.rpm_limit))
+                m.and_then(|m| limit(m.limits.rpm_limit))
                     .or_else(|| meta("team_member_rpm_limit")),
-                m.and_then(|m| limit(m.tpm_limit))
+                m.and_then(|m| limit(m.limits.tpm_limit))
                     .or_else(|| meta("team_member_tpm_limit")),
                 None,
             );
@@ -167,7 +157,7 @@ fn key_descriptors(c: &KeyCaller, model: &str, out: &mut Vec<Descriptor>) {
         }
     }
     if let Some(o) = &c.org {
-        let caps = (limit(o.rpm_limit), limit(o.tpm_limit), None);
+        let caps = (limit(o.limits.rpm_limit), limit(o.limits.tpm_limit), None);
         push(out, "organization", caps, || o.organization_id.clone());
     }
 }

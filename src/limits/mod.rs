@@ -669,25 +669,13 @@ impl Held {
         let mut headers = Vec::new();
         let mut on = Vec::with_capacity(ds.len());
         for (d, c) in ds.iter().zip(counted) {
-            if let Some(rpm) = d.rpm {
-                push_header(
-                    &mut headers,
-                    d.kind,
-                    "remaining",
-                    "requests",
-                    rpm.saturating_sub(c.requests),
-                );
-                push_header(&mut headers, d.kind, "limit", "requests", rpm);
-            }
-            if let Some(tpm) = d.tpm {
-                push_header(
-                    &mut headers,
-                    d.kind,
-                    "remaining",
-                    "tokens",
-                    tpm.saturating_sub(c.tokens),
-                );
-                push_header(&mut headers, d.kind, "limit", "tokens", tpm);
+            for (cap, unit, used) in [(d.rpm, "requests", c.requests), (d.tpm, "tokens", c.tokens)]
+            {
+                if let Some(cap) = cap {
+                    let left = cap.saturating_sub(used);
+                    push_header(&mut headers, d.kind, "remaining", unit, left);
+                    push_header(&mut headers, d.kind, "limit", unit, cap);
+                }
             }
             on.push(HeldOn {
                 base: d.redis_base(),

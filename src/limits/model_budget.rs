@@ -128,68 +128,29 @@ impl ModelBudgets {
         let Principal::Key(c) = principal else {
             return out;
         };
+        let mut add = |budgets: &Value, kind: &str, id: &str, who: String| {
+            budget(budgets, model, groups, kind, id, who, &mut out);
+        };
         let k = &c.key;
-        budget(
-            &k.model_max_budget,
-            model,
-            groups,
-            "virtual_key",
-            &k.token,
-            format!(
-                "TianjiLLM Virtual Key: {}, key_alias: {}",
-                k.token,
-                k.key_alias.as_deref().unwrap_or("None")
-            ),
-            &mut out,
-        );
+        let alias = k.key_alias.as_deref().unwrap_or("None");
+        let who = format!("TianjiLLM Virtual Key: {}, key_alias: {alias}", k.token);
+        add(&k.limits.model_max_budget, "virtual_key", &k.token, who);
         if let Some(u) = &c.user {
             let who = format!("TianjiLLM User: {}", u.user_id);
-            budget(
-                &u.model_max_budget,
-                model,
-                groups,
-                "user",
-                &u.user_id,
-                who,
-                &mut out,
-            );
+            add(&u.limits.model_max_budget, "user", &u.user_id, who);
         }
         if let Some(t) = &c.team {
             let who = format!("TianjiLLM Team: {}", t.team_id);
-            budget(
-                &t.model_max_budget,
-                model,
-                groups,
-                "team",
-                &t.team_id,
-                who,
-                &mut out,
-            );
+            add(&t.limits.model_max_budget, "team", &t.team_id, who);
             if let (Some(user_id), Some(m)) = (k.user_id.as_deref(), &c.member) {
                 let id = format!("{}:{user_id}:{}", user_id.len(), t.team_id);
                 let who = format!("TianjiLLM Team Member: {user_id} in Team: {}", t.team_id);
-                budget(
-                    &m.model_max_budget,
-                    model,
-                    groups,
-                    "team_member",
-                    &id,
-                    who,
-                    &mut out,
-                );
+                add(&m.limits.model_max_budget, "team_member", &id, who);
             }
         }
         if let Some(e) = end_user {
             let who = format!("TianjiLLM End User: {}", e.user_id);
-            budget(
-                &e.model_max_budget,
-                model,
-                groups,
-                "end_user",
-                &e.user_id,
-                who,
-                &mut out,
-            );
+            add(&e.limits.model_max_budget, "end_user", &e.user_id, who);
         }
         out
     }
@@ -252,33 +213,10 @@ mod tests {
     fn entries_by_name_pattern_and_period() {
         let map = json!({"gpt-4o": {"budget_limit": 1.0, "time_period": "1d"}, "claude-*": {"max_budget": 2.0}});
         let mut out = Vec::new();
-        budget(
-            &map,
-            "gpt-4o",
-            &NoGroups,
-            "virtual_key",
-            "h",
-            "who".into(),
-            &mut out,
-        );
-        budget(
-            &map,
-            "claude-3",
-            &NoGroups,
-            "virtual_key",
-            "h",
-            "who".into(),
-            &mut out,
-        );
-        budget(
-            &map,
-            "other",
-            &NoGroups,
-            "virtual_key",
-            "h",
-            "who".into(),
-            &mut out,
-        );
+        for model in ["gpt-4o", "claude-3", "other"] {
+            let who = "who".to_string();
+            budget(&map, model, &NoGroups, "virtual_key", "h", who, &mut out);
+        }
         assert_eq!(out.len(), 2);
         assert_eq!(out[0].name, "virtual_key:h:gpt-4o:1d");
         assert_eq!(out[0].secs, 86_400);

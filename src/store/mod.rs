@@ -13,7 +13,7 @@ use bb8::{Pool, PooledConnection};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Row};
 
-pub use pool::{Backoff, Manager, PgConn};
+pub use pool::{Backoff, Manager, PgConn, Prepared};
 pub use queries::{Query, Registry};
 
 /// Why the database could not serve a call.

@@ -19,6 +19,12 @@ impl PgConn {
         self.stmts.get(q as usize).and_then(Option::as_ref)
     }
 
+    /// The client (to open a transaction on) beside the prepared statements, borrowed apart so
+    /// that statements can be looked up while the transaction holds the client.
+    pub fn parts(&mut self) -> (&mut Client, Prepared<'_>) {
+        (&mut self.client, Prepared(&self.stmts))
+    }
+
     /// Owned handles to several prepared statements (to use inside a transaction, which
     /// borrows the client).
     pub fn stmts<const N: usize>(
@@ -33,6 +39,20 @@ impl PgConn {
         }
         out.try_into()
             .map_err(|_| super::StoreError::Queries("statement count".into()))
+    }
+}
+
+/// The prepared statements of one connection (see [`PgConn::parts`]).
+#[derive(Clone, Copy)]
+pub struct Prepared<'a>(&'a [Option<Statement>]);
+
+impl<'a> Prepared<'a> {
+    /// The statement prepared for `q`.
+    pub fn get(self, q: Query) -> Result<&'a Statement, super::StoreError> {
+        self.0
+            .get(q as usize)
+            .and_then(Option::as_ref)
+            .ok_or_else(|| super::StoreError::Queries(format!("{} is not prepared", q.name())))
     }
 }
 

@@ -5,24 +5,12 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::super::audit::{self, Change, KEYS_TABLE};
+use super::super::crud::Tx;
 use super::super::{AdminError, Call, ok};
-use super::{now_secs, to_token};
+use super::{now_secs, row_in_tx, team_key_access, to_token};
 use crate::auth::Principal;
 use crate::body::Body;
 use crate::store::{Query, StoreError};
-
-async fn rows(call: &Call<'_>, tokens: &[String]) -> Result<Vec<Value>, AdminError> {
-    let rows = call
-        .store
-        .query(Query::GetKeyRowsByTokens, &[&tokens])
-        .await?;
-    rows.iter()
-        .map(|r| {
-            r.try_get::<_, Value>(0)
-                .map_err(|e| AdminError::Store(e.into()))
-        })
-        .collect()
-}
 
 /// `GET /key/info?key=` (defaults to the caller's own key; a non-admin sees only its own).
 pub async fn info(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
@@ -39,8 +27,9 @@ pub async fn info(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
             "You are not allowed to access this key's info. Your role=internal_user".into(),
         ));
     }
-    let mut found = rows(call, std::slice::from_ref(&token)).await?;
-    let Some(Value::Object(mut info)) = found.pop() else {
+    let tokens = vec![token.clone()];
+    let found = call.first(Query::GetKeyRowsByTokens, &[&tokens]).await?;
+    let Some(Value::Object(mut info)) = found else {
         return Err(super::key_not_found());
     };
     info.remove("token");
@@ -70,27 +59,14 @@ struct DeleteKeys {
 pub async fn delete(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
     let req: DeleteKeys = call.json()?;
     let mut conn = call.store.conn().await?;
-    let [by_alias, get_rows, archive, del, audit_insert] = conn.stmts([
-        Query::GetKeyTokensByAliases,
-        Query::GetKeyRowsByTokens,
-        Query::ArchiveKeys,
-        Query::DeleteKeys,
-        Query::InsertAuditLog,
-    ])?;
-    let tx = conn.client.transaction().await.map_err(StoreError::from)?;
+    let tx = Tx::begin(call, &mut conn).await?;
     let (mut tokens, given) = match (req.keys, req.key_aliases) {
         (Some(keys), None) if !keys.is_empty() => {
             (keys.iter().map(|k| to_token(k)).collect::<Vec<_>>(), keys)
         }
         (None, Some(aliases)) if !aliases.is_empty() => {
-            let found: Vec<String> = tx
-                .query(&by_alias, &[&aliases])
-                .await
-                .map_err(StoreError::from)?
-                .iter()
-                .map(|r| r.get(0))
-                .collect();
-            (found, aliases)
+            let found = tx.query(Query::GetKeyTokensByAliases, &[&aliases]).await?;
+            (found.iter().map(|r| r.get(0)).collect(), aliases)
         }
         _ => {
             return Err(AdminError::invalid(
@@ -102,14 +78,13 @@ pub async fn delete(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
     tokens.sort();
     tokens.dedup();
     let before: Vec<Value> = tx
-        .query(&get_rows, &[&tokens])
-        .await
-        .map_err(StoreError::from)?
+        .query(Query::GetKeyRowsByTokens, &[&tokens])
+        .await?
         .iter()
         .filter_map(|r| r.try_get::<_, Value>(0).ok())
         .collect();
     for row in &before {
-        super::team_key_access(call, row, "/key/delete").await?;
+        team_key_access(call, row, "/key/delete").await?;
     }
     if before.len() != tokens.len() || tokens.is_empty() {
         return Err(AdminError::NotFound {
@@ -119,30 +94,9 @@ pub async fn delete(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
             ),
         });
     }
-    let changed_by_header = call.changed_by_header();
-    tx.execute(
-        &archive,
-        &[
-            &tokens,
-            &call.changed_by(),
-            &call.caller_hash,
-            &changed_by_header,
-        ],
-    )
-    .await
-    .map_err(StoreError::from)?;
-    tx.execute(&del, &[&tokens])
-        .await
-        .map_err(StoreError::from)?;
+    super::archive(&tx, &tokens).await?;
     let changes = audit::deleted(KEYS_TABLE, "token", &before);
-    audit::commit(
-        call,
-        tx,
-        &audit_insert,
-        changes,
-        &audit::keys_changed(&tokens),
-    )
-    .await?;
+    tx.commit(changes, &audit::keys_changed(&tokens)).await?;
     Ok(ok(&json!({"deleted_keys": given})))
 }
 
@@ -157,39 +111,20 @@ pub async fn set_blocked(call: &Call<'_>, blocked: bool) -> Result<Response<Body
     let req: KeyRef = call.json()?;
     let token = to_token(&req.key);
     let mut conn = call.store.conn().await?;
-    let [get_rows, set, audit_insert] = conn.stmts([
-        Query::GetKeyRowsByTokens,
-        Query::SetKeyBlocked,
-        Query::InsertAuditLog,
-    ])?;
-    let tx = conn.client.transaction().await.map_err(StoreError::from)?;
-    let before = super::row_in_tx(&tx, &get_rows, &token).await?;
+    let tx = Tx::begin(call, &mut conn).await?;
+    let before = row_in_tx(&tx, &token).await?;
     let route = if blocked {
         "/key/block"
     } else {
         "/key/unblock"
     };
-    super::team_key_access(call, &before, route).await?;
-    let after: Value = tx
-        .query_one(&set, &[&token, &blocked, &call.changed_by()])
-        .await
-        .map_err(StoreError::from)?
-        .try_get(0)
-        .map_err(StoreError::from)?;
-    audit::commit(
-        call,
-        tx,
-        &audit_insert,
-        vec![Change {
-            action: "updated",
-            table: KEYS_TABLE,
-            object_id: &token,
-            before: Some(&before),
-            after: Some(&after),
-        }],
-        &audit::keys_changed(&[&token]),
-    )
-    .await?;
+    team_key_access(call, &before, route).await?;
+    let by = call.changed_by();
+    let after = tx
+        .one_plain(Query::SetKeyBlocked, &[&token, &blocked, &by])
+        .await?;
+    let changes = vec![Change::updated(KEYS_TABLE, &token, &before, &after)];
+    tx.commit(changes, &audit::keys_changed(&[&token])).await?;
     let mut out = after;
     if let Value::Object(m) = &mut out {
         m.remove("token");
@@ -209,31 +144,23 @@ pub async fn reset_spend(call: &Call<'_>) -> Result<Response<Body>, AdminError> 
     super::non_negative("reset_to", Some(req.reset_to))?;
     let token = to_token(call.path_key.as_deref().unwrap_or(""));
     let mut conn = call.store.conn().await?;
-    let [reset, audit_insert] = conn.stmts([Query::ResetKeySpend, Query::InsertAuditLog])?;
-    let tx = conn.client.transaction().await.map_err(StoreError::from)?;
+    let tx = Tx::begin(call, &mut conn).await?;
     let rows = tx
-        .query(&reset, &[&token, &req.reset_to])
-        .await
-        .map_err(StoreError::from)?;
+        .query(Query::ResetKeySpend, &[&token, &req.reset_to])
+        .await?;
     let Some(row) = rows.first() else {
         return Err(super::key_not_found());
     };
     let previous: f64 = row.try_get(0).map_err(StoreError::from)?;
     let after: Value = row.try_get(1).map_err(StoreError::from)?;
-    audit::commit(
-        call,
-        tx,
-        &audit_insert,
-        vec![Change {
-            action: "updated",
-            table: KEYS_TABLE,
-            object_id: &token,
-            before: None,
-            after: Some(&after),
-        }],
-        &audit::keys_changed(&[&token]),
-    )
-    .await?;
+    let changes = vec![Change::of(
+        "updated",
+        KEYS_TABLE,
+        &token,
+        None,
+        Some(&after),
+    )];
+    tx.commit(changes, &audit::keys_changed(&[&token])).await?;
     call.state
         .spend
         .reset_shared(&audit::keys_changed(&[&token]), req.reset_to)
@@ -279,37 +206,17 @@ pub async fn regenerate(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
     };
     let new = crate::auth::token_hex(&raw);
     let mut conn = call.store.conn().await?;
-    let [get_rows, rotate, audit_insert] = conn.stmts([
-        Query::GetKeyRowsByTokens,
-        Query::RotateKey,
-        Query::InsertAuditLog,
-    ])?;
-    let tx = conn.client.transaction().await.map_err(StoreError::from)?;
-    let before = super::row_in_tx(&tx, &get_rows, &old).await?;
-    super::team_key_access(call, &before, "/key/regenerate").await?;
-    let after: Value = tx
-        .query_one(
-            &rotate,
-            &[&old, &new, &super::masked(&raw), &call.changed_by()],
-        )
-        .await
-        .map_err(StoreError::from)?
-        .try_get(0)
-        .map_err(StoreError::from)?;
-    audit::commit(
-        call,
-        tx,
-        &audit_insert,
-        vec![Change {
-            action: "rotated",
-            table: KEYS_TABLE,
-            object_id: &new,
-            before: Some(&before),
-            after: Some(&after),
-        }],
-        &audit::keys_changed(&[&old, &new]),
-    )
-    .await?;
+    let tx = Tx::begin(call, &mut conn).await?;
+    let before = row_in_tx(&tx, &old).await?;
+    team_key_access(call, &before, "/key/regenerate").await?;
+    let masked = super::masked(&raw);
+    let by = call.changed_by();
+    let after = tx
+        .one_plain(Query::RotateKey, &[&old, &new, &masked, &by])
+        .await?;
+    let rotated = Change::of("rotated", KEYS_TABLE, &new, Some(&before), Some(&after));
+    tx.commit(vec![rotated], &audit::keys_changed(&[&old, &new]))
+        .await?;
     let mut out = match after {
         Value::Object(m) => m,
         _ => serde_json::Map::new(),

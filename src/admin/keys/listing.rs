@@ -4,13 +4,14 @@ use http::Response;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::super::crud::Page;
 use super::super::{AdminError, Call, ok};
 use super::to_token;
 use crate::body::Body;
 use crate::store::Query;
 
-/// `page` (from 1) and `size` (1..=max) from the query string.
-fn paging(call: &Call<'_>, default_size: i64, max: i64) -> Result<(i64, i64), AdminError> {
+/// `?page=` (from 1) and `?size=` (1..=max).
+fn paging(call: &Call<'_>, default_size: i64, max: i64) -> Result<Page, AdminError> {
     let num = |name: &str, default: i64| -> Result<i64, AdminError> {
         match call.param(name) {
             None => Ok(default),
@@ -30,16 +31,12 @@ fn paging(call: &Call<'_>, default_size: i64, max: i64) -> Result<(i64, i64), Ad
             format!("must be between 1 and {max}"),
         ));
     }
-    Ok((page, size))
-}
-
-fn total_pages(total: i64, size: i64) -> i64 {
-    (total + size - 1) / size
+    Ok(Page { page, size })
 }
 
 /// `GET /key/list`
 pub async fn list(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
-    let (page, size) = paging(call, 10, 100)?;
+    let page = paging(call, 10, 100)?;
     let user_id = call.param("user_id");
     let team_id = call.param("team_id");
     let org_id = call.param("organization_id");
@@ -48,39 +45,31 @@ pub async fn list(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
     let full = call
         .param("return_full_object")
         .is_some_and(|v| v == "true");
-    let filters: [&(dyn tokio_postgres::types::ToSql + Sync); 5] =
-        [&user_id, &team_id, &org_id, &alias, &hash];
-    let total: i64 = call
-        .store
-        .query(Query::CountKeys, &filters)
-        .await?
-        .first()
-        .map(|r| r.get(0))
-        .unwrap_or(0);
-    let offset = (page - 1) * size;
+    let total = call
+        .count(
+            Query::CountKeys,
+            &[&user_id, &team_id, &org_id, &alias, &hash],
+        )
+        .await?;
+    let (size, offset) = (page.size, page.offset());
     let rows = call
-        .store
-        .query(
+        .rows(
             Query::ListKeys,
             &[&user_id, &team_id, &org_id, &alias, &hash, &size, &offset],
         )
         .await?;
     let keys: Vec<Value> = rows
-        .iter()
-        .filter_map(|r| r.try_get::<_, Value>(0).ok())
-        .map(|row| {
-            if full {
-                row
-            } else {
-                row.get("token").cloned().unwrap_or(Value::Null)
-            }
+        .into_iter()
+        .map(|row| match full {
+            true => row,
+            false => row.get("token").cloned().unwrap_or(Value::Null),
         })
         .collect();
     Ok(ok(&json!({
         "keys": keys,
         "total_count": total,
-        "current_page": page,
-        "total_pages": total_pages(total, size),
+        "current_page": page.page,
+        "total_pages": page.total_pages(total),
     })))
 }
 
@@ -94,36 +83,24 @@ struct Keys {
 pub async fn info_many(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
     let req: Keys = call.json()?;
     let tokens: Vec<String> = req.keys.iter().map(|k| to_token(k)).collect();
-    let rows = call
-        .store
-        .query(Query::GetKeyRowsByTokens, &[&tokens])
-        .await?;
-    let info: Vec<Value> = rows
-        .iter()
-        .filter_map(|r| r.try_get::<_, Value>(0).ok())
-        .map(|mut row| {
-            if let Value::Object(m) = &mut row {
-                let _: Option<Value> = m.remove("token");
-            }
-            row
-        })
-        .collect();
+    let mut info = call.rows(Query::GetKeyRowsByTokens, &[&tokens]).await?;
+    for row in &mut info {
+        if let Value::Object(m) = row {
+            m.remove("token");
+        }
+    }
     Ok(ok(&json!({"key": req.keys, "info": info})))
 }
 
 /// `GET /key/aliases?page&size&search&team_id`
 pub async fn aliases(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
-    let (page, size) = paging(call, 50, 100)?;
-    let search = call.param("search").filter(|s| !s.is_empty());
+    let page = paging(call, 50, 100)?;
+    let search = call.given("search");
     let team_id = call.param("team_id");
-    let total: i64 = call
-        .store
-        .query(Query::CountKeyAliases, &[&search, &team_id])
-        .await?
-        .first()
-        .map(|r| r.get(0))
-        .unwrap_or(0);
-    let offset = (page - 1) * size;
+    let total = call
+        .count(Query::CountKeyAliases, &[&search, &team_id])
+        .await?;
+    let (size, offset) = (page.size, page.offset());
     let rows = call
         .store
         .query(Query::ListKeyAliases, &[&search, &team_id, &size, &offset])
@@ -132,8 +109,8 @@ pub async fn aliases(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
     Ok(ok(&json!({
         "aliases": aliases,
         "total_count": total,
-        "current_page": page,
-        "total_pages": total_pages(total, size),
+        "current_page": page.page,
+        "total_pages": page.total_pages(total),
         "size": size,
     })))
 }

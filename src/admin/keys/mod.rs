@@ -16,17 +16,18 @@ use std::time::Duration;
 
 use http::Response;
 use ring::rand::SecureRandom;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use super::audit::{self, Change, KEYS_TABLE};
+use super::crud::{Params, Tx};
 use super::{AdminError, Call, duration, ok};
-use crate::auth::token_hex;
+use crate::auth::{Changed, token_hex};
 use crate::body::Body;
 use crate::store::{Query, StoreError};
 
 /// `/key/generate` body: every field of LiteLLM's `GenerateKeyRequest`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct GenerateKey {
     key: Option<String>,
@@ -84,6 +85,7 @@ pub struct GenerateKey {
         dead_code,
         reason = "accepted for compatibility and echoed; there is no e-mail backend"
     )]
+    #[serde(skip_serializing)]
     send_invite_email: Option<bool>,
     key_type: Option<String>,
     auto_rotate: Option<bool>,
@@ -91,6 +93,63 @@ pub struct GenerateKey {
 }
 
 const LIMIT_TYPES: &[&str] = &["guaranteed_throughput", "best_effort_throughput", "dynamic"];
+
+/// Request fields LiteLLM keeps inside the key's `metadata`.
+pub(crate) const METADATA_FIELDS: &[&str] = &[
+    "tags",
+    "model_rpm_limit",
+    "model_tpm_limit",
+    "mcp_rpm_limit",
+    "tag_rpm_limit",
+    "guardrails",
+    "prompts",
+    "default_estimated_output_tokens",
+    "default_estimated_output_tokens_per_model",
+    "rpm_limit_type",
+    "tpm_limit_type",
+    "enforced_params",
+    "disable_global_guardrails",
+    "enable_prompt_caching",
+    "throttle_on_budget_exceeded",
+    "allowed_passthrough_routes",
+    "denied_passthrough_routes",
+    "allowed_vector_store_indexes",
+    "end_user_budget_id",
+    "temp_budget_increase",
+    "temp_budget_expiry",
+];
+
+/// Request fields stored as the key column of the same name.
+const COLUMNS: &[&str] = &[
+    "key_alias",
+    "spend",
+    "max_budget",
+    "user_id",
+    "team_id",
+    "agent_id",
+    "organization_id",
+    "project_id",
+    "max_parallel_requests",
+    "tpm_limit",
+    "rpm_limit",
+    "tpd_limit",
+    "budget_duration",
+    "budget_limits",
+    "allowed_cache_controls",
+    "allowed_routes",
+    "config",
+    "permissions",
+    "model_max_budget",
+    "budget_fallbacks",
+    "blocked",
+    "aliases",
+    "policies",
+    "router_settings",
+    "access_group_ids",
+    "budget_id",
+    "auto_rotate",
+    "rotation_interval",
+];
 
 pub(crate) use crate::util::clock::now_secs;
 
@@ -166,32 +225,18 @@ pub(crate) fn key_not_found() -> AdminError {
     }
 }
 
-/// The key's row inside a transaction (`get_rows` is the prepared `GetKeyRowsByTokens`), or 404.
-pub(crate) async fn row_in_tx(
-    tx: &tokio_postgres::Transaction<'_>,
-    get_rows: &tokio_postgres::Statement,
-    token: &str,
-) -> Result<Value, AdminError> {
-    tx.query(get_rows, &[&vec![token.to_string()]])
-        .await
-        .map_err(StoreError::from)?
+/// The key's row inside a transaction, or 404.
+pub(crate) async fn row_in_tx(tx: &Tx<'_>, token: &str) -> Result<Value, AdminError> {
+    tx.query(Query::GetKeyRowsByTokens, &[&vec![token.to_string()]])
+        .await?
         .first()
         .and_then(|r| r.try_get(0).ok())
         .ok_or_else(key_not_found)
 }
 
-/// 400 when another key already has `alias` (`taken` is the prepared `KeyAliasTaken`).
-pub(crate) async fn ensure_alias_free(
-    tx: &tokio_postgres::Transaction<'_>,
-    taken: &tokio_postgres::Statement,
-    alias: &str,
-) -> Result<(), AdminError> {
-    if tx
-        .query(taken, &[&alias])
-        .await
-        .map_err(StoreError::from)?
-        .is_empty()
-    {
+/// 400 when another key already has `alias`.
+pub(crate) async fn ensure_alias_free(tx: &Tx<'_>, alias: &str) -> Result<(), AdminError> {
+    if !tx.any(Query::KeyAliasTaken, &[&alias]).await? {
         return Ok(());
     }
     Err(AdminError::invalid(
@@ -225,12 +270,9 @@ pub(crate) async fn team_key_access(
     ) else {
         return Err(forbidden());
     };
-    let team: Option<Value> = call
-        .store
-        .query(Query::TeamsByIds, &[&vec![team_id.to_string()]])
-        .await?
-        .first()
-        .and_then(|r| r.try_get(0).ok());
+    let team = call
+        .first(Query::TeamsByIds, &[&vec![team_id.to_string()]])
+        .await?;
     let rec: crate::auth::TeamRecord = team
         .map(serde_json::from_value)
         .and_then(Result::ok)
@@ -269,12 +311,7 @@ async fn key_role(
     user_id: &str,
     metadata: &Value,
 ) -> Result<crate::auth::UserRole, AdminError> {
-    let user: Option<Value> = call
-        .store
-        .query(Query::GetUserRecord, &[&user_id])
-        .await?
-        .first()
-        .and_then(|r| r.try_get(0).ok());
+    let user = call.first(Query::GetUserRecord, &[&user_id]).await?;
     let role = user
         .as_ref()
         .and_then(|u| u.get("user_role"))
@@ -356,50 +393,42 @@ pub(crate) fn num(v: Option<&Value>) -> Option<f64> {
     v.and_then(Value::as_f64)
 }
 
-/// Statements to archive and delete keys inside a caller's transaction.
-pub(crate) struct ArchiveStmts {
-    pub rows: tokio_postgres::Statement,
-    pub archive: tokio_postgres::Statement,
-    pub delete: tokio_postgres::Statement,
-}
-
-impl ArchiveStmts {
-    pub const QUERIES: [Query; 3] = [
-        Query::GetKeyRowsByTokens,
-        Query::ArchiveKeys,
-        Query::DeleteKeys,
-    ];
-    pub fn new([rows, archive, delete]: [tokio_postgres::Statement; 3]) -> Self {
-        Self {
-            rows,
-            archive,
-            delete,
-        }
-    }
-}
-
 /// Copy `tokens` into `TianjiLLM_DeletedVerificationToken` (who, when, with which key), then
-/// delete them. Returns their rows as they were.
-pub(crate) async fn archive_keys(
-    call: &Call<'_>,
-    tx: &tokio_postgres::Transaction<'_>,
-    st: &ArchiveStmts,
-    tokens: &[String],
-) -> Result<Vec<Value>, AdminError> {
-    let rows = super::db::rows(tx, &st.rows, &[&tokens]).await?;
-    super::db::exec(
-        tx,
-        &st.archive,
-        &[
-            &tokens,
-            &call.changed_by(),
-            &call.caller_hash,
-            &call.changed_by_header(),
-        ],
+/// delete them.
+async fn archive(tx: &Tx<'_>, tokens: &[String]) -> Result<(), AdminError> {
+    let call = tx.call();
+    let by = (call.changed_by(), call.changed_by_header());
+    tx.exec(
+        Query::ArchiveKeys,
+        &[&tokens, &by.0, &call.caller_hash, &by.1],
     )
     .await?;
-    super::db::exec(tx, &st.delete, &[&tokens]).await?;
-    Ok(rows)
+    tx.exec(Query::DeleteKeys, &[&tokens]).await?;
+    Ok(())
+}
+
+/// Keys archived and deleted along with what owned them (a team, a user, a membership).
+pub(crate) struct Archived {
+    tokens: Vec<String>,
+    /// The rows as they were.
+    rows: Vec<Value>,
+}
+
+impl Archived {
+    /// Archive and delete the keys `q` lists (by token) inside `tx`.
+    pub async fn listed(tx: &Tx<'_>, q: Query, params: &Params<'_>) -> Result<Self, AdminError> {
+        let tokens = tx.strings(q, params).await?;
+        let rows = tx.rows(Query::GetKeyRowsByTokens, &[&tokens]).await?;
+        archive(tx, &tokens).await?;
+        Ok(Self { tokens, rows })
+    }
+
+    /// Add a `deleted` audit row for each key to `changes`, and the keys to what the caches
+    /// drop (`changed`).
+    pub fn record<'a>(&'a self, changes: &mut Vec<Change<'a>>, changed: &mut Vec<Changed>) {
+        changes.extend(audit::deleted(KEYS_TABLE, "token", &self.rows));
+        changed.extend(audit::keys_changed(&self.tokens));
+    }
 }
 
 /// A key given as raw `sk-...` or as its sha256 hex.
@@ -471,86 +500,21 @@ impl GenerateKey {
         let expires = parse_duration("duration", &self.duration)?;
         let budget_every = parse_duration("budget_duration", &self.budget_duration)?;
         let rotate_every = parse_duration("rotation_interval", &self.rotation_interval)?;
+        // Every field as JSON (absent ones null), to copy by name.
+        let given = serde_json::to_value(self).unwrap_or_default();
+        let field = |name: &str| given.get(name).filter(|v| !v.is_null()).cloned();
         let mut metadata = self.metadata.clone().unwrap_or_default();
-        // LiteLLM keeps these in the key's metadata.
-        let extras: [(&str, Option<Value>); 12] = [
-            ("tags", self.tags.as_ref().map(|v| json!(v))),
-            (
-                "model_rpm_limit",
-                self.model_rpm_limit.as_ref().map(|v| json!(v)),
-            ),
-            (
-                "model_tpm_limit",
-                self.model_tpm_limit.as_ref().map(|v| json!(v)),
-            ),
-            (
-                "mcp_rpm_limit",
-                self.mcp_rpm_limit.as_ref().map(|v| json!(v)),
-            ),
-            (
-                "tag_rpm_limit",
-                self.tag_rpm_limit.as_ref().map(|v| json!(v)),
-            ),
-            ("guardrails", self.guardrails.as_ref().map(|v| json!(v))),
-            ("prompts", self.prompts.as_ref().map(|v| json!(v))),
-            (
-                "default_estimated_output_tokens",
-                self.default_estimated_output_tokens.map(|v| json!(v)),
-            ),
-            (
-                "default_estimated_output_tokens_per_model",
-                self.default_estimated_output_tokens_per_model
-                    .as_ref()
-                    .map(|v| json!(v)),
-            ),
-            (
-                "rpm_limit_type",
-                self.rpm_limit_type.as_ref().map(|v| json!(v)),
-            ),
-            (
-                "tpm_limit_type",
-                self.tpm_limit_type.as_ref().map(|v| json!(v)),
-            ),
-            (
-                "enforced_params",
-                self.enforced_params.as_ref().map(|v| json!(v)),
-            ),
-        ];
-        for (k, v) in extras {
-            if let Some(v) = v {
-                metadata.insert(k.to_string(), v);
+        for name in METADATA_FIELDS {
+            if let Some(v) = field(name) {
+                metadata.insert((*name).to_string(), v);
             }
-        }
-        for (k, v) in [
-            ("disable_global_guardrails", self.disable_global_guardrails),
-            ("enable_prompt_caching", self.enable_prompt_caching),
-            (
-                "throttle_on_budget_exceeded",
-                self.throttle_on_budget_exceeded,
-            ),
-        ] {
-            if let Some(v) = v {
-                metadata.insert(k.to_string(), json!(v));
-            }
-        }
-        for (k, v) in [
-            (
-                "allowed_passthrough_routes",
-                &self.allowed_passthrough_routes,
-            ),
-            ("denied_passthrough_routes", &self.denied_passthrough_routes),
-        ] {
-            if let Some(v) = v {
-                metadata.insert(k.to_string(), json!(v));
-            }
-        }
-        if let Some(v) = &self.allowed_vector_store_indexes {
-            metadata.insert("allowed_vector_store_indexes".into(), v.clone());
-        }
-        if let Some(v) = &self.end_user_budget_id {
-            metadata.insert("end_user_budget_id".into(), json!(v));
         }
         let mut row = Map::new();
+        for name in COLUMNS {
+            if let Some(v) = field(name) {
+                row.insert((*name).to_string(), v);
+            }
+        }
         let mut put = |k: &str, v: Value| {
             if !v.is_null() {
                 row.insert(k.to_string(), v);
@@ -558,45 +522,14 @@ impl GenerateKey {
         };
         put("token", json!(token));
         put("key_name", json!(masked(raw)));
-        put("key_alias", json!(self.key_alias));
         put("expires", json!(expires.map(ts)));
         put("models", json!(self.models.clone().unwrap_or_default()));
-        put("spend", json!(self.spend));
-        put("max_budget", json!(self.max_budget));
-        put("user_id", json!(self.user_id));
-        put("team_id", json!(self.team_id));
-        put("agent_id", json!(self.agent_id));
-        put("organization_id", json!(self.organization_id));
-        put("project_id", json!(self.project_id));
-        put("max_parallel_requests", json!(self.max_parallel_requests));
         put("metadata", Value::Object(metadata));
-        put("tpm_limit", json!(self.tpm_limit));
-        put("rpm_limit", json!(self.rpm_limit));
-        put("tpd_limit", json!(self.tpd_limit));
-        put("budget_duration", json!(self.budget_duration));
         put("budget_reset_at", json!(budget_every.map(ts)));
-        put(
-            "budget_limits",
-            self.budget_limits.clone().unwrap_or(Value::Null),
-        );
-        put("allowed_cache_controls", json!(self.allowed_cache_controls));
-        put("allowed_routes", json!(self.allowed_routes));
-        put("config", json!(self.config));
-        put("permissions", json!(self.permissions));
-        put("model_max_budget", json!(self.model_max_budget));
-        put("budget_fallbacks", json!(self.budget_fallbacks));
-        put("blocked", json!(self.blocked));
-        put("aliases", json!(self.aliases));
-        put("policies", json!(self.policies));
-        put("router_settings", json!(self.router_settings));
-        put("access_group_ids", json!(self.access_group_ids));
-        put("budget_id", json!(self.budget_id));
         put(
             "key_type",
             json!(self.key_type.clone().unwrap_or_else(|| "default".into())),
         );
-        put("auto_rotate", json!(self.auto_rotate));
-        put("rotation_interval", json!(self.rotation_interval));
         put(
             "key_rotation_at",
             json!(
@@ -638,40 +571,11 @@ pub async fn generate(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
     create(call, req).await
 }
 
-/// Statements to insert a key inside a caller's transaction.
-pub(crate) struct InsertStmts {
-    pub taken: tokio_postgres::Statement,
-    pub insert: tokio_postgres::Statement,
-    pub insert_budget: tokio_postgres::Statement,
-    pub insert_permission: tokio_postgres::Statement,
-}
-
-impl InsertStmts {
-    pub const QUERIES: [Query; 4] = [
-        Query::KeyAliasTaken,
-        Query::InsertKey,
-        Query::InsertBudget,
-        Query::InsertObjectPermission,
-    ];
-    pub fn new(
-        [taken, insert, insert_budget, insert_permission]: [tokio_postgres::Statement; 4],
-    ) -> Self {
-        Self {
-            taken,
-            insert,
-            insert_budget,
-            insert_permission,
-        }
-    }
-}
-
 /// Insert the key `req` describes inside `tx`: its soft budget becomes a budget row and its
 /// object permissions an object-permission row, as LiteLLM stores them. Returns the raw key,
 /// its token and the stored row.
 pub(crate) async fn insert_in_tx(
-    call: &Call<'_>,
-    tx: &tokio_postgres::Transaction<'_>,
-    st: &InsertStmts,
+    tx: &Tx<'_>,
     req: &GenerateKey,
 ) -> Result<(String, String, Value), AdminError> {
     req.validate()?;
@@ -680,37 +584,20 @@ pub(crate) async fn insert_in_tx(
         None => new_raw_key()?,
     };
     let token = token_hex(&raw);
-    let changed_by = call.changed_by();
-    let mut row = req.row(&token, &raw, &changed_by)?;
+    let mut row = req.row(&token, &raw, &tx.call().changed_by())?;
     if let Some(alias) = &req.key_alias {
-        ensure_alias_free(tx, &st.taken, alias).await?;
+        ensure_alias_free(tx, alias).await?;
     }
     if let Some(soft) = req.soft_budget
         && req.budget_id.is_none()
     {
-        let b = super::db::row(
-            tx,
-            &st.insert_budget,
-            &[&json!({"soft_budget": soft, "created_by": changed_by, "updated_by": changed_by})],
-        )
-        .await?
-        .unwrap_or_default();
+        let cols = Map::from_iter([("soft_budget".to_string(), json!(soft))]);
+        let b = tx.budget(None, cols).await?.unwrap_or_default();
         row.insert("budget_id".into(), b["budget_id"].clone());
     }
-    if let Some(op) = &req.object_permission {
-        let p = super::db::row(tx, &st.insert_permission, &[&Value::Object(op.clone())])
-            .await?
-            .unwrap_or_default();
-        row.insert(
-            "object_permission_id".into(),
-            p["object_permission_id"].clone(),
-        );
-    }
-    let inserted = tx
-        .query_one(&st.insert, &[&Value::Object(row)])
-        .await
-        .map_err(map_db)?;
-    let stored: Value = inserted.try_get(0).map_err(StoreError::from)?;
+    let permission = req.object_permission.clone().map(Value::Object);
+    tx.object_permission(permission.as_ref(), &mut row).await?;
+    let stored = tx.one(Query::InsertKey, &[&Value::Object(row)]).await?;
     Ok((raw, token, stored))
 }
 
@@ -752,16 +639,22 @@ async fn admit_new_key(call: &Call<'_>, req: &mut GenerateKey) -> Result<(), Adm
             team.team_id
         )));
     }
-    within_ceiling("max_budget", req.max_budget, team.max_budget, None, false)?;
+    within_ceiling(
+        "max_budget",
+        req.max_budget,
+        team.limits.max_budget,
+        None,
+        false,
+    )?;
     let as_f = |v: Option<i64>| v.map(|x| x as f64);
     for (field, asked, cap) in [
-        ("rpm_limit", req.rpm_limit, team.rpm_limit),
-        ("tpm_limit", req.tpm_limit, team.tpm_limit),
+        ("rpm_limit", req.rpm_limit, team.limits.rpm_limit),
+        ("tpm_limit", req.tpm_limit, team.limits.tpm_limit),
         ("tpd_limit", req.tpd_limit, team.tpd_limit),
         (
             "max_parallel_requests",
             req.max_parallel_requests.map(i64::from),
-            team.max_parallel_requests,
+            team.limits.max_parallel_requests,
         ),
     ] {
         within_ceiling(field, as_f(asked), as_f(cap), None, false)?;
@@ -784,24 +677,10 @@ async fn admit_new_key(call: &Call<'_>, req: &mut GenerateKey) -> Result<(), Adm
 async fn create(call: &Call<'_>, mut req: GenerateKey) -> Result<Response<Body>, AdminError> {
     admit_new_key(call, &mut req).await?;
     let mut conn = call.store.conn().await?;
-    let st = InsertStmts::new(conn.stmts(InsertStmts::QUERIES)?);
-    let [audit_insert] = conn.stmts([Query::InsertAuditLog])?;
-    let tx = conn.client.transaction().await.map_err(StoreError::from)?;
-    let (raw, token, stored) = insert_in_tx(call, &tx, &st, &req).await?;
-    audit::commit(
-        call,
-        tx,
-        &audit_insert,
-        vec![Change {
-            action: "created",
-            table: KEYS_TABLE,
-            object_id: &token,
-            before: None,
-            after: Some(&stored),
-        }],
-        &audit::keys_changed(&[&token]),
-    )
-    .await?;
+    let tx = Tx::begin(call, &mut conn).await?;
+    let (raw, token, stored) = insert_in_tx(&tx, &req).await?;
+    let changes = vec![Change::created(KEYS_TABLE, &token, &stored)];
+    tx.commit(changes, &audit::keys_changed(&[&token])).await?;
 
     // Response: the request as sent, overlaid with the stored row, plus the raw key (once).
     let mut out: Map<String, Value> = serde_json::from_slice(&call.body).unwrap_or_default();
@@ -829,20 +708,17 @@ mod tests {
 
     #[test]
     fn validation_names_the_field() {
-        let e = GenerateKey {
+        let negative = GenerateKey {
             max_budget: Some(-1.0),
             ..Default::default()
-        }
-        .validate()
-        .unwrap_err();
-        assert_eq!(e.param(), Some("max_budget"));
-        let e = GenerateKey {
+        };
+        let short = GenerateKey {
             key: Some("nope".into()),
             ..Default::default()
+        };
+        for (req, field) in [(negative, "max_budget"), (short, "key")] {
+            assert_eq!(req.validate().unwrap_err().param(), Some(field));
         }
-        .validate()
-        .unwrap_err();
-        assert_eq!(e.param(), Some("key"));
         let e = GenerateKey {
             duration: Some("5x".into()),
             ..Default::default()

@@ -4,35 +4,12 @@ use http::Response;
 use serde_json::{Map, Value, json};
 
 use super::super::audit::{self, Change, KEYS_TABLE};
+use super::super::crud::{Tx, str_of};
+use super::super::fields;
 use super::super::{AdminError, Call, ok};
-use super::{GenerateKey, map_db, non_negative, to_token};
+use super::{GenerateKey, METADATA_FIELDS, non_negative, to_token};
 use crate::body::Body;
-use crate::store::{Query, StoreError};
-
-/// Request fields LiteLLM keeps inside the key's `metadata`.
-const METADATA_FIELDS: &[&str] = &[
-    "tags",
-    "model_rpm_limit",
-    "model_tpm_limit",
-    "mcp_rpm_limit",
-    "tag_rpm_limit",
-    "guardrails",
-    "prompts",
-    "default_estimated_output_tokens",
-    "default_estimated_output_tokens_per_model",
-    "rpm_limit_type",
-    "tpm_limit_type",
-    "enforced_params",
-    "disable_global_guardrails",
-    "enable_prompt_caching",
-    "throttle_on_budget_exceeded",
-    "allowed_passthrough_routes",
-    "denied_passthrough_routes",
-    "allowed_vector_store_indexes",
-    "end_user_budget_id",
-    "temp_budget_increase",
-    "temp_budget_expiry",
-];
+use crate::store::Query;
 
 /// What a cleared (JSON null) field becomes in its column.
 fn cleared(column: &str) -> Value {
@@ -94,25 +71,8 @@ pub async fn update(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
     let full = req.row(&token, &key, &changed_by)?;
 
     let mut conn = call.store.conn().await?;
-    let [
-        get_rows,
-        taken,
-        upd,
-        insert_budget,
-        update_budget,
-        insert_permission,
-        audit_insert,
-    ] = conn.stmts([
-        Query::GetKeyRowsByTokens,
-        Query::KeyAliasTaken,
-        Query::UpdateKey,
-        Query::InsertBudget,
-        Query::UpdateBudget,
-        Query::InsertObjectPermission,
-        Query::InsertAuditLog,
-    ])?;
-    let tx = conn.client.transaction().await.map_err(StoreError::from)?;
-    let before = super::row_in_tx(&tx, &get_rows, &token).await?;
+    let tx = Tx::begin(call, &mut conn).await?;
+    let before = super::row_in_tx(&tx, &token).await?;
     if !call.principal.is_admin() {
         let team = super::team_key_access(call, &before, "/key/update").await?;
         if let Some(f) = ["team_id", "organization_id", "user_id"]
@@ -128,45 +88,30 @@ pub async fn update(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
         }
     }
     if let Some(Value::String(alias)) = body.get("key_alias")
-        && before.get("key_alias").and_then(Value::as_str) != Some(alias.as_str())
+        && str_of(&before, "key_alias") != Some(alias.as_str())
     {
-        super::ensure_alias_free(&tx, &taken, alias).await?;
+        super::ensure_alias_free(&tx, alias).await?;
     }
     let mut patch = Map::new();
     // soft_budget lives in the key's budget row, object_permission in its own table.
     if let Some(v) = body.get("soft_budget") {
-        match before.get("budget_id").and_then(Value::as_str) {
+        let soft = Map::from_iter([("soft_budget".to_string(), v.clone())]);
+        match str_of(&before, "budget_id") {
             Some(id) => {
-                super::super::db::exec(
-                    &tx,
-                    &update_budget,
-                    &[&id, &json!({"soft_budget": v}), &changed_by],
-                )
-                .await?;
+                tx.budget(Some(id), soft).await?;
             }
             None if !v.is_null() => {
-                let b = super::super::db::row(
-                    &tx,
-                    &insert_budget,
-                    &[&json!({"soft_budget": v, "created_by": changed_by, "updated_by": changed_by})],
-                )
-                .await?
-                .unwrap_or_default();
+                let b = tx.budget(None, soft).await?.unwrap_or_default();
                 patch.insert("budget_id".into(), b["budget_id"].clone());
             }
             None => {}
         }
     }
-    if let Some(v) = body.get("object_permission") {
-        let id = if v.is_null() {
-            Value::Null
-        } else {
-            super::super::db::row(&tx, &insert_permission, &[v])
-                .await?
-                .unwrap_or_default()["object_permission_id"]
-                .clone()
-        };
-        patch.insert("object_permission_id".into(), id);
+    match body.get("object_permission") {
+        Some(Value::Null) => {
+            patch.insert("object_permission_id".into(), Value::Null);
+        }
+        given => tx.object_permission(given, &mut patch).await?,
     }
     let mut touch_metadata = false;
     for (field, v) in &body {
@@ -195,15 +140,7 @@ pub async fn update(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
         }
     }
     if touch_metadata || !temp.is_empty() {
-        let mut meta: Map<String, Value> = match body.get("metadata") {
-            Some(Value::Object(m)) => m.clone(),
-            Some(_) => Map::new(),
-            None => before
-                .get("metadata")
-                .and_then(Value::as_object)
-                .cloned()
-                .unwrap_or_default(),
-        };
+        let mut meta = fields::metadata_base(body.get("metadata").cloned(), &before);
         let from_request = full
             .get("metadata")
             .and_then(Value::as_object)
@@ -256,26 +193,12 @@ pub async fn update(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
         }
         patch.insert("metadata".into(), Value::Object(meta));
     }
-    let after: Value = tx
-        .query_one(&upd, &[&token, &Value::Object(patch), &changed_by])
-        .await
-        .map_err(map_db)?
-        .try_get(0)
-        .map_err(StoreError::from)?;
-    audit::commit(
-        call,
-        tx,
-        &audit_insert,
-        vec![Change {
-            action: "updated",
-            table: KEYS_TABLE,
-            object_id: &token,
-            before: Some(&before),
-            after: Some(&after),
-        }],
-        &audit::keys_changed(&[&token]),
-    )
-    .await?;
+    let patch = Value::Object(patch);
+    let after = tx
+        .one(Query::UpdateKey, &[&token, &patch, &changed_by])
+        .await?;
+    let changes = vec![Change::updated(KEYS_TABLE, &token, &before, &after)];
+    tx.commit(changes, &audit::keys_changed(&[&token])).await?;
     let mut out = match after {
         Value::Object(m) => m,
         _ => Map::new(),
@@ -299,11 +222,14 @@ fn limits_within_team(
         && before.get("user_id").and_then(Value::as_str) == call.principal.user_id();
     let as_f = |v: Option<i64>| v.map(|x| x as f64);
     for (field, cap) in [
-        ("max_budget", team.max_budget),
-        ("rpm_limit", as_f(team.rpm_limit)),
-        ("tpm_limit", as_f(team.tpm_limit)),
+        ("max_budget", team.limits.max_budget),
+        ("rpm_limit", as_f(team.limits.rpm_limit)),
+        ("tpm_limit", as_f(team.limits.tpm_limit)),
         ("tpd_limit", as_f(team.tpd_limit)),
-        ("max_parallel_requests", as_f(team.max_parallel_requests)),
+        (
+            "max_parallel_requests",
+            as_f(team.limits.max_parallel_requests),
+        ),
     ] {
         if let Some(v) = body.get(field) {
             within_ceiling(field, num(Some(v)), cap, num(before.get(field)), own)?;
@@ -317,7 +243,7 @@ fn limits_within_team(
             within_ceiling(
                 "temp_budget_increase",
                 Some(now + extra),
-                team.max_budget,
+                team.limits.max_budget,
                 Some(now),
                 own,
             )?;

@@ -5,60 +5,39 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{key_param, range, user_filter};
+use crate::admin::crud::{Params, Tx};
 use crate::admin::{AdminError, Call, ok};
 use crate::auth::Changed;
 use crate::body::Body;
-use crate::store::{Query, StoreError};
+use crate::store::Query;
 
 type Out = Result<Response<Body>, AdminError>;
 
-async fn one(
-    call: &Call<'_>,
-    q: Query,
-    params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
-) -> Result<Value, AdminError> {
-    Ok(call
-        .rows(q, params)
-        .await?
-        .into_iter()
-        .next()
-        .unwrap_or(Value::Null))
+/// The first row of `q`, or `null`.
+async fn one(call: &Call<'_>, q: Query, params: &Params<'_>) -> Result<Value, AdminError> {
+    Ok(call.first(q, params).await?.unwrap_or(Value::Null))
+}
+
+/// The activity `q` reports between the required dates (the caller's own for non-admins).
+async fn caller_activity(call: &Call<'_>, q: Query) -> Out {
+    let (start, end) = range(call)?;
+    let user = user_filter(call)?;
+    Ok(ok(&one(call, q, &[&start, &end, &user]).await?))
 }
 
 /// `GET /global/activity?start_date&end_date`: requests and tokens per day.
 pub async fn activity(call: &Call<'_>) -> Out {
-    let (start, end) = range(call)?;
-    let user = user_filter(call)?;
-    Ok(ok(&one(
-        call,
-        Query::GlobalActivity,
-        &[&start, &end, &user],
-    )
-    .await?))
+    caller_activity(call, Query::GlobalActivity).await
 }
 
 /// `GET /global/activity/model`: the same per model group (top 10 by requests).
 pub async fn activity_model(call: &Call<'_>) -> Out {
-    let (start, end) = range(call)?;
-    let user = user_filter(call)?;
-    Ok(ok(&one(
-        call,
-        Query::GlobalActivityModel,
-        &[&start, &end, &user],
-    )
-    .await?))
+    caller_activity(call, Query::GlobalActivityModel).await
 }
 
 /// `GET /global/activity/cache_hits`: cache hits against upstream calls per call type.
 pub async fn activity_cache_hits(call: &Call<'_>) -> Out {
-    let (start, end) = range(call)?;
-    let user = user_filter(call)?;
-    Ok(ok(&one(
-        call,
-        Query::GlobalActivityCacheHits,
-        &[&start, &end, &user],
-    )
-    .await?))
+    caller_activity(call, Query::GlobalActivityCacheHits).await
 }
 
 /// `GET /global/spend`: spend of the last 30 days.
@@ -186,20 +165,14 @@ pub async fn report(call: &Call<'_>) -> Out {
 /// `POST /global/spend/reset`: every key's and team's spend back to 0 (SpendLogs stay).
 pub async fn reset(call: &Call<'_>) -> Out {
     let mut conn = call.store.conn().await?;
-    let [keys, teams] = conn.stmts([Query::ResetAllKeySpend, Query::ResetAllTeamSpend])?;
-    let tx = conn.client.transaction().await.map_err(StoreError::from)?;
-    let mut changed: Vec<Changed> = Vec::new();
-    for r in tx.query(&keys, &[]).await.map_err(StoreError::from)? {
-        if let Ok(t) = r.try_get::<_, String>(0) {
-            changed.push(Changed::Key(t));
-        }
-    }
-    for r in tx.query(&teams, &[]).await.map_err(StoreError::from)? {
-        if let Ok(t) = r.try_get::<_, String>(0) {
-            changed.push(Changed::Team(t));
-        }
-    }
-    tx.commit().await.map_err(StoreError::from)?;
+    let tx = Tx::begin(call, &mut conn).await?;
+    let keys = tx.query(Query::ResetAllKeySpend, &[]).await?;
+    let teams = tx.query(Query::ResetAllTeamSpend, &[]).await?;
+    let id = |r: &tokio_postgres::Row| r.try_get::<_, String>(0).ok();
+    let mut changed: Vec<Changed> = keys.iter().filter_map(id).map(Changed::Key).collect();
+    changed.extend(teams.iter().filter_map(id).map(Changed::Team));
+    // No audit rows; the caches are dropped below, once the shared spend is reset too.
+    tx.commit(Vec::new(), &[]).await?;
     call.state.spend.reset_shared(&changed, 0.0).await;
     call.state.invalidate(&[Changed::All]).await;
     Ok(ok(&json!({

@@ -90,25 +90,23 @@ pub async fn end_users(call: &Call<'_>) -> Out {
 
 /// `GET /spend/tags[?start_date&end_date]`: spend and requests per request tag.
 pub async fn tags(call: &Call<'_>) -> Out {
-    let (start, end) = (
-        day(call, "start_date", false)?,
-        day(call, "end_date", false)?,
-    );
-    let user = user_filter(call)?;
-    Ok(ok(&Value::Array(
-        call.rows(Query::SpendTags, &[&user, &start, &end]).await?,
-    )))
+    caller_between(call, Query::SpendTags).await
 }
 
 /// `GET /spend/models[?start_date&end_date]`: spend, tokens and requests per model.
 pub async fn models(call: &Call<'_>) -> Out {
+    caller_between(call, Query::SpendModels).await
+}
+
+/// The rows of `q` (user, start, end): the caller's own for non-admins, between the optional
+/// dates.
+async fn caller_between(call: &Call<'_>, q: Query) -> Out {
     let (start, end) = (
         day(call, "start_date", false)?,
         day(call, "end_date", false)?,
     );
     let user = user_filter(call)?;
     Ok(ok(&Value::Array(
-        call.rows(Query::SpendModels, &[&user, &start, &end])
-            .await?,
+        call.rows(q, &[&user, &start, &end]).await?,
     )))
 }

@@ -3,69 +3,64 @@
 use http::Response;
 use serde_json::{Map, Value, json};
 
-use super::super::audit::{self, Change, MEMBERSHIPS_TABLE, TEAMS_TABLE};
-use super::super::db::{self, str_of};
-use super::super::fields::{self, Dest, Field, Kind, f};
+use super::super::audit::{Change, MEMBERSHIPS_TABLE, TEAMS_TABLE};
+use super::super::budgets;
+use super::super::crud::{Tx, str_of};
+use super::super::fields::{self, Field, spec};
+use super::super::keys::Archived;
+use super::super::users::user_named;
 use super::super::{AdminError, Call, ok};
-use super::{MemberStmts, join, parse_members, team_in_tx, with_member};
-use crate::auth::Changed;
+use super::{join, parse_members, team_not_found, with_member};
+use crate::auth::{Changed, TeamRecord};
 use crate::body::Body;
-use crate::store::{Query, StoreError};
+use crate::store::Query;
 
-const ADD_FIELDS: &[Field] = &[
-    f("team_id", Kind::Str, Dest::Own),
-    f("member", Kind::Any, Dest::Own),
-    f("max_budget_in_team", Kind::Money, Dest::Own),
-    f("budget_duration", Kind::Duration, Dest::Own),
-    f("allowed_models", Kind::Strs, Dest::Own),
-];
+const ADD_FIELDS: &[Field] = spec! {
+    own Str: team_id;
+    own Any: member;
+    own Money: max_budget_in_team;
+    own Duration: budget_duration;
+    own Strs: allowed_models;
+};
 
-const UPDATE_FIELDS: &[Field] = &[
-    f("team_id", Kind::Str, Dest::Own),
-    f("user_id", Kind::Str, Dest::Own),
-    f("user_email", Kind::Str, Dest::Own),
-    f("role", Kind::Str, Dest::Own),
-    f("max_budget_in_team", Kind::Money, Dest::Own),
-    f("tpm_limit", Kind::Count, Dest::Own),
-    f("rpm_limit", Kind::Count, Dest::Own),
-    f("budget_duration", Kind::Duration, Dest::Own),
-    f("allowed_models", Kind::Strs, Dest::Own),
-    f("model_max_budget", Kind::Object, Dest::Own),
-    f("temp_budget_increase", Kind::Money, Dest::Own),
-    f("temp_budget_expiry", Kind::Time, Dest::Own),
-];
+const UPDATE_FIELDS: &[Field] = spec! {
+    own Str: team_id user_id user_email role;
+    own Money: max_budget_in_team temp_budget_increase;
+    own Count: tpm_limit rpm_limit;
+    own Duration: budget_duration;
+    own Strs: allowed_models;
+    own Object: model_max_budget;
+    own Time: temp_budget_expiry;
+};
 
-const DELETE_FIELDS: &[Field] = &[
-    f("team_id", Kind::Str, Dest::Own),
-    f("user_id", Kind::Str, Dest::Own),
-    f("user_email", Kind::Str, Dest::Own),
-];
+const DELETE_FIELDS: &[Field] = spec! {
+    own Str: team_id user_id user_email;
+};
 
 /// Budget-table columns from a member request (`max_budget_in_team` is the budget's
-/// `max_budget`, `allowed_models` its `allowed_models`).
+/// `max_budget`; the other budget fields keep their names).
 fn budget_columns(own: &Map<String, Value>) -> Map<String, Value> {
-    let mut b = Map::new();
-    for (from, to) in [
-        ("max_budget_in_team", "max_budget"),
-        ("tpm_limit", "tpm_limit"),
-        ("rpm_limit", "rpm_limit"),
-        ("budget_duration", "budget_duration"),
-        ("allowed_models", "allowed_models"),
-        ("model_max_budget", "model_max_budget"),
-        ("temp_budget_increase", "temp_budget_increase"),
-        ("temp_budget_expiry", "temp_budget_expiry"),
-    ] {
-        if let Some(v) = own.get(from) {
-            b.insert(to.to_string(), v.clone());
-            if to == "budget_duration" {
-                let reset = v.as_str().and_then(super::super::duration::parse).map(|d| {
-                    crate::auth::fmt_utc(super::super::keys::now_secs() + d.as_secs_f64())
-                });
-                b.insert("budget_reset_at".into(), json!(reset));
-            }
-        }
+    let mut own = own.clone();
+    if let Some(v) = own.remove("max_budget_in_team") {
+        own.insert("max_budget".into(), v);
     }
-    b
+    budgets::take(&mut own)
+}
+
+/// The team `team_id` (404 without one) when the caller administers it.
+async fn team_for_admin(tx: &Tx<'_>, team_id: &str) -> Result<Value, AdminError> {
+    let team = tx.get(Query::GetTeamRows, team_id, team_not_found).await?;
+    tx.call().require_team_admin(&team)?;
+    Ok(team)
+}
+
+/// Whether `user_id` is in `team`'s `members_with_roles`.
+fn listed(team: &Value, user_id: &str) -> bool {
+    let rec = TeamRecord {
+        members_with_roles: team["members_with_roles"].clone(),
+        ..Default::default()
+    };
+    rec.has_member(user_id)
 }
 
 /// `POST /team/member_add`
@@ -77,70 +72,25 @@ pub async fn member_add(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
         None => return Err(AdminError::invalid("member", "`member` is required")),
     };
     let budget = budget_columns(&c.own);
-    let changed_by = call.changed_by();
-
     let mut conn = call.store.conn().await?;
-    let [
-        get_rows,
-        update,
-        by_email,
-        ensure_user,
-        add_team,
-        upsert_membership,
-        insert_budget,
-        user_rows,
-        memberships,
-        audit_insert,
-    ] = conn.stmts([
-        Query::GetTeamRows,
-        Query::UpdateTeam,
-        Query::UserIdByEmail,
-        Query::EnsureUser,
-        Query::AddUserTeam,
-        Query::UpsertMembership,
-        Query::InsertBudget,
-        Query::GetUserRows,
-        Query::TeamMemberships,
-        Query::InsertAuditLog,
-    ])?;
-    let tx = conn.client.transaction().await.map_err(StoreError::from)?;
-    let before = team_in_tx(&tx, &get_rows, &team_id).await?;
-    call.require_team_admin(&before)?;
+    let tx = Tx::begin(call, &mut conn).await?;
+    let before = team_for_admin(&tx, &team_id).await?;
     member_limits_within(call, &before, &budget, None, false)?;
-    let st = MemberStmts {
-        by_email,
-        ensure_user,
-        add_team,
-        upsert_membership,
-    };
     let mut team = before.clone();
     let mut user_ids = Vec::new();
     let mut changed = vec![Changed::Team(team_id.clone())];
     for m in &members {
-        let known = crate::auth::TeamRecord {
-            members_with_roles: team["members_with_roles"].clone(),
-            ..Default::default()
-        };
         if let Some(u) = &m.user_id
-            && known.has_member(u)
+            && listed(&team, u)
         {
             return Err(AdminError::Invalid {
                 field: "member".into(),
                 message: format!("User={u} is already a member of team={team_id}"),
             });
         }
-        let budget_id = if budget.is_empty() {
-            None
-        } else {
-            let mut row = budget.clone();
-            row.insert("created_by".into(), json!(changed_by));
-            row.insert("updated_by".into(), json!(changed_by));
-            let b = db::row(&tx, &insert_budget, &[&Value::Object(row)])
-                .await?
-                .unwrap_or_default();
-            str_of(&b, "budget_id").map(str::to_string)
-        };
-        let user_id = join(&tx, &st, &team_id, m, budget_id.as_deref()).await?;
+        let b = tx.budget(None, budget.clone()).await?;
+        let budget_id = b.as_ref().and_then(|b| str_of(b, "budget_id"));
+        let user_id = join(&tx, &team_id, m, budget_id).await?;
         team["members_with_roles"] = with_member(&team, &user_id, m.user_email.as_deref(), &m.role);
         changed.push(Changed::User(user_id.clone()));
         changed.push(Changed::Member {
@@ -149,36 +99,17 @@ pub async fn member_add(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
         });
         user_ids.push(user_id);
     }
-    let after = db::row(
-        &tx,
-        &update,
-        &[
-            &team_id,
-            &json!({"members_with_roles": team["members_with_roles"]}),
-        ],
-    )
-    .await?
-    .unwrap_or_default();
-    let users = db::rows(&tx, &user_rows, &[&user_ids]).await?;
-    let rows = db::rows(&tx, &memberships, &[&team_id]).await?;
+    let patch = json!({"members_with_roles": team["members_with_roles"]});
+    let after = tx.row(Query::UpdateTeam, &[&team_id, &patch]).await?;
+    let after = after.unwrap_or_default();
+    let users = tx.rows(Query::GetUserRows, &[&user_ids]).await?;
+    let rows = tx.rows(Query::TeamMemberships, &[&team_id]).await?;
     let updated: Vec<Value> = rows
         .into_iter()
         .filter(|m| str_of(m, "user_id").is_some_and(|u| user_ids.iter().any(|x| x == u)))
         .collect();
-    audit::commit(
-        call,
-        tx,
-        &audit_insert,
-        vec![Change {
-            action: "updated",
-            table: TEAMS_TABLE,
-            object_id: &team_id,
-            before: Some(&before),
-            after: Some(&after),
-        }],
-        &changed,
-    )
-    .await?;
+    let changes = vec![Change::updated(TEAMS_TABLE, &team_id, &before, &after)];
+    tx.commit(changes, &changed).await?;
     let mut out = match after {
         Value::Object(m) => m,
         _ => Map::new(),
@@ -188,29 +119,24 @@ pub async fn member_add(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
     Ok(ok(&Value::Object(out)))
 }
 
-/// The member's user id, from `user_id` or `user_email`.
-async fn member_id(
-    tx: &tokio_postgres::Transaction<'_>,
-    by_email: &tokio_postgres::Statement,
+/// The member a request names in `team` (listed there or with a membership row), and its
+/// membership row.
+async fn member_of(
+    tx: &Tx<'_>,
+    team: &Value,
+    team_id: &str,
     own: &Map<String, Value>,
-) -> Result<String, AdminError> {
-    if let Some(u) = own.get("user_id").and_then(Value::as_str) {
-        return Ok(u.to_string());
+) -> Result<(String, Option<Value>), AdminError> {
+    let s = |k: &str| own.get(k).and_then(Value::as_str);
+    let neither = "pass the member's `user_id` or `user_email`";
+    let user_id = user_named(tx, s("user_id"), s("user_email"), neither).await?;
+    let membership = tx
+        .row(Query::GetMembershipForUpdate, &[&team_id, &user_id])
+        .await?;
+    if !listed(team, &user_id) && membership.is_none() {
+        return Err(not_member(&user_id, team_id));
     }
-    let Some(email) = own.get("user_email").and_then(Value::as_str) else {
-        return Err(AdminError::invalid(
-            "user_id",
-            "pass the member's `user_id` or `user_email`",
-        ));
-    };
-    db::strings(tx, by_email, &[&email])
-        .await?
-        .into_iter()
-        .next()
-        .ok_or_else(|| AdminError::NotFound {
-            param: "user_email",
-            message: format!("No user with user_email={email}"),
-        })
+    Ok((user_id, membership))
 }
 
 fn not_member(user_id: &str, team_id: &str) -> AdminError {
@@ -239,45 +165,14 @@ pub async fn member_update(call: &Call<'_>) -> Result<Response<Body>, AdminError
         ));
     }
     let budget = budget_columns(&c.own);
-    let changed_by = call.changed_by();
-
     let mut conn = call.store.conn().await?;
-    let [
-        get_rows,
-        update,
-        by_email,
-        get_membership,
-        upsert_membership,
-        insert_budget,
-        get_budgets,
-        update_budget,
-        audit_insert,
-    ] = conn.stmts([
-        Query::GetTeamRows,
-        Query::UpdateTeam,
-        Query::UserIdByEmail,
-        Query::GetMembershipForUpdate,
-        Query::UpsertMembership,
-        Query::InsertBudget,
-        Query::GetBudgetRows,
-        Query::UpdateBudget,
-        Query::InsertAuditLog,
-    ])?;
-    let tx = conn.client.transaction().await.map_err(StoreError::from)?;
-    let before = team_in_tx(&tx, &get_rows, &team_id).await?;
-    call.require_team_admin(&before)?;
-    let user_id = member_id(&tx, &by_email, &c.own).await?;
-    let rec = crate::auth::TeamRecord {
-        members_with_roles: before["members_with_roles"].clone(),
-        ..Default::default()
-    };
-    let membership = db::row(&tx, &get_membership, &[&team_id, &user_id]).await?;
-    if !rec.has_member(&user_id) && membership.is_none() {
-        return Err(not_member(&user_id, &team_id));
-    }
+    let tx = Tx::begin(call, &mut conn).await?;
+    let before = team_for_admin(&tx, &team_id).await?;
+    let (user_id, membership) = member_of(&tx, &before, &team_id, &c.own).await?;
+    let budget_id = membership.as_ref().and_then(|m| str_of(m, "budget_id"));
     if !call.principal.is_admin() {
-        let current = match membership.as_ref().and_then(|m| str_of(m, "budget_id")) {
-            Some(id) => db::row(&tx, &get_budgets, &[&vec![id.to_string()]]).await?,
+        let current = match budget_id {
+            Some(id) => tx.find(Query::GetBudgetRows, id).await?,
             None => None,
         };
         let own = call.principal.user_id() == Some(user_id.as_str());
@@ -295,68 +190,33 @@ pub async fn member_update(call: &Call<'_>) -> Result<Response<Body>, AdminError
             .and_then(|m| str_of(m, "user_email"))
             .map(str::to_string);
         let list = with_member(&before, &user_id, email.as_deref(), r);
-        team_after = db::row(
-            &tx,
-            &update,
-            &[&team_id, &json!({"members_with_roles": list})],
-        )
-        .await?
-        .unwrap_or_default();
+        let patch = json!({"members_with_roles": list});
+        let updated = tx.row(Query::UpdateTeam, &[&team_id, &patch]).await?;
+        team_after = updated.unwrap_or_default();
     }
     let mut budget_after = Value::Null;
-    if !budget.is_empty() {
-        let existing = membership
-            .as_ref()
-            .and_then(|m| str_of(m, "budget_id"))
-            .map(str::to_string);
-        budget_after = match existing {
-            Some(id) => {
-                let old = db::row(&tx, &get_budgets, &[&vec![id.clone()]])
-                    .await?
-                    .unwrap_or_default();
-                changes_before.push(old);
-                db::row(
-                    &tx,
-                    &update_budget,
-                    &[&id, &Value::Object(budget.clone()), &changed_by],
-                )
-                .await?
-                .unwrap_or_default()
-            }
-            None => {
-                let mut row = budget.clone();
-                row.insert("created_by".into(), json!(changed_by));
-                row.insert("updated_by".into(), json!(changed_by));
-                let b = db::row(&tx, &insert_budget, &[&Value::Object(row)])
-                    .await?
-                    .unwrap_or_default();
-                let id = str_of(&b, "budget_id").map(str::to_string);
-                db::exec(&tx, &upsert_membership, &[&user_id, &team_id, &id]).await?;
-                b
-            }
-        };
+    if let Some(id) = budget_id.filter(|_| !budget.is_empty()) {
+        let old = tx.find(Query::GetBudgetRows, id).await?;
+        changes_before.push(old.unwrap_or_default());
+    }
+    if let Some(b) = tx.budget(budget_id, budget).await? {
+        if budget_id.is_none() {
+            let id = str_of(&b, "budget_id");
+            tx.exec(Query::UpsertMembership, &[&user_id, &team_id, &id])
+                .await?;
+        }
+        budget_after = b;
     }
     let member_key = format!("{team_id}/{user_id}");
-    audit::commit(
-        call,
-        tx,
-        &audit_insert,
-        vec![Change {
-            action: "updated",
-            table: MEMBERSHIPS_TABLE,
-            object_id: &member_key,
-            before: Some(&Value::Array(changes_before)),
-            after: Some(&json!({"team": team_after, "budget": budget_after})),
-        }],
-        &[
-            Changed::Team(team_id.clone()),
-            Changed::Member {
-                team_id: team_id.clone(),
-                user_id: user_id.clone(),
-            },
-        ],
-    )
-    .await?;
+    let was = Value::Array(changes_before);
+    let after = json!({"team": team_after, "budget": budget_after});
+    let change = Change::updated(MEMBERSHIPS_TABLE, &member_key, &was, &after);
+    let member = Changed::Member {
+        team_id: team_id.clone(),
+        user_id: user_id.clone(),
+    };
+    tx.commit(vec![change], &[Changed::Team(team_id.clone()), member])
+        .await?;
     let b = |k: &str| budget_after.get(k).cloned().unwrap_or(Value::Null);
     Ok(ok(&json!({
         "team_id": team_id,
@@ -380,40 +240,9 @@ pub async fn member_delete(call: &Call<'_>) -> Result<Response<Body>, AdminError
     let c = fields::check(DELETE_FIELDS, call.object()?, false)?;
     let team_id = fields::required_str(&c.own, "team_id")?;
     let mut conn = call.store.conn().await?;
-    let keys_st = super::super::keys::ArchiveStmts::new(
-        conn.stmts(super::super::keys::ArchiveStmts::QUERIES)?,
-    );
-    let [
-        get_rows,
-        update,
-        by_email,
-        get_membership,
-        delete_membership,
-        remove_team,
-        key_tokens,
-        audit_insert,
-    ] = conn.stmts([
-        Query::GetTeamRows,
-        Query::UpdateTeam,
-        Query::UserIdByEmail,
-        Query::GetMembershipForUpdate,
-        Query::DeleteMembership,
-        Query::RemoveUserTeam,
-        Query::MemberKeyTokens,
-        Query::InsertAuditLog,
-    ])?;
-    let tx = conn.client.transaction().await.map_err(StoreError::from)?;
-    let before = team_in_tx(&tx, &get_rows, &team_id).await?;
-    call.require_team_admin(&before)?;
-    let user_id = member_id(&tx, &by_email, &c.own).await?;
-    let rec = crate::auth::TeamRecord {
-        members_with_roles: before["members_with_roles"].clone(),
-        ..Default::default()
-    };
-    let membership = db::row(&tx, &get_membership, &[&team_id, &user_id]).await?;
-    if !rec.has_member(&user_id) && membership.is_none() {
-        return Err(not_member(&user_id, &team_id));
-    }
+    let tx = Tx::begin(call, &mut conn).await?;
+    let before = team_for_admin(&tx, &team_id).await?;
+    let (user_id, _) = member_of(&tx, &before, &team_id, &c.own).await?;
     let list: Vec<Value> = before["members_with_roles"]
         .as_array()
         .map(|ms| {
@@ -423,25 +252,15 @@ pub async fn member_delete(call: &Call<'_>) -> Result<Response<Body>, AdminError
                 .collect()
         })
         .unwrap_or_default();
-    let after = db::row(
-        &tx,
-        &update,
-        &[&team_id, &json!({"members_with_roles": list})],
-    )
-    .await?
-    .unwrap_or_default();
-    db::exec(&tx, &delete_membership, &[&team_id, &user_id]).await?;
-    db::exec(&tx, &remove_team, &[&user_id, &team_id]).await?;
-    let tokens = db::strings(&tx, &key_tokens, &[&team_id, &user_id]).await?;
-    let keys_before = super::super::keys::archive_keys(call, &tx, &keys_st, &tokens).await?;
-    let mut changes = vec![Change {
-        action: "updated",
-        table: TEAMS_TABLE,
-        object_id: &team_id,
-        before: Some(&before),
-        after: Some(&after),
-    }];
-    changes.extend(audit::deleted(audit::KEYS_TABLE, "token", &keys_before));
+    let patch = json!({"members_with_roles": list});
+    let after = tx.row(Query::UpdateTeam, &[&team_id, &patch]).await?;
+    let after = after.unwrap_or_default();
+    tx.exec(Query::DeleteMembership, &[&team_id, &user_id])
+        .await?;
+    tx.exec(Query::RemoveUserTeam, &[&user_id, &team_id])
+        .await?;
+    let keys = Archived::listed(&tx, Query::MemberKeyTokens, &[&team_id, &user_id]).await?;
+    let mut changes = vec![Change::updated(TEAMS_TABLE, &team_id, &before, &after)];
     let mut changed = vec![
         Changed::Team(team_id.clone()),
         Changed::User(user_id.clone()),
@@ -450,8 +269,8 @@ pub async fn member_delete(call: &Call<'_>) -> Result<Response<Body>, AdminError
             user_id: user_id.clone(),
         },
     ];
-    changed.extend(audit::keys_changed(&tokens));
-    audit::commit(call, tx, &audit_insert, changes, &changed).await?;
+    keys.record(&mut changes, &mut changed);
+    tx.commit(changes, &changed).await?;
     Ok(ok(&after))
 }
 

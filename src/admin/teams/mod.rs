@@ -11,93 +11,48 @@ pub use read::{available, info, list, permissions_list, permissions_update};
 
 use http::Response;
 use serde_json::{Map, Value, json};
-use tokio_postgres::Transaction;
 
 use super::audit::{self, Change, TEAMS_TABLE};
-use super::db::{self, str_of};
-use super::fields::{self, Dest, Field, Kind, f};
+use super::crud::{self, Tx, distinct, str_list};
+use super::fields::{self, Field, spec};
+use super::keys::Archived;
 use super::{AdminError, Call, ok};
 use crate::auth::Changed;
 use crate::body::Body;
-use crate::store::{Query, StoreError};
+use crate::store::Query;
 
 /// Every field of LiteLLM's `NewTeamRequest` / `UpdateTeamRequest`.
-const FIELDS: &[Field] = &[
-    f("team_id", Kind::Str, Dest::Own),
-    f("team_alias", Kind::Str, Dest::Column),
-    f("organization_id", Kind::Str, Dest::Column),
-    f("admins", Kind::Strs, Dest::Column),
-    f("members", Kind::Strs, Dest::Column),
-    f("members_with_roles", Kind::Any, Dest::Own),
-    f("team_member_permissions", Kind::Strs, Dest::Column),
-    f("metadata", Kind::Object, Dest::Column),
-    f("tpm_limit", Kind::Count, Dest::Column),
-    f("rpm_limit", Kind::Count, Dest::Column),
-    f("tpd_limit", Kind::Count, Dest::Column),
-    f("max_budget", Kind::Money, Dest::Column),
-    f("soft_budget", Kind::Money, Dest::Column),
-    f("max_parallel_requests", Kind::Count, Dest::Column),
-    f("budget_duration", Kind::Duration, Dest::Column),
-    f("budget_limits", Kind::Any, Dest::Column),
-    f("models", Kind::Strs, Dest::Column),
-    f("blocked", Kind::Bool, Dest::Column),
-    f("router_settings", Kind::Object, Dest::Column),
-    f("access_group_ids", Kind::Strs, Dest::Column),
-    f("default_team_member_models", Kind::Strs, Dest::Column),
-    f("model_max_budget", Kind::Object, Dest::Column),
-    f("policies", Kind::Strs, Dest::Column),
-    f("object_permission", Kind::Object, Dest::Own),
-    f("model_aliases", Kind::Object, Dest::Meta),
-    f("tags", Kind::Strs, Dest::Meta),
-    f("guardrails", Kind::Strs, Dest::Meta),
-    f("prompts", Kind::Strs, Dest::Meta),
-    f("allowed_passthrough_routes", Kind::Strs, Dest::Meta),
-    f("denied_passthrough_routes", Kind::Strs, Dest::Meta),
-    f("disable_global_guardrails", Kind::Bool, Dest::Meta),
-    f("require_trace_id", Kind::Bool, Dest::Meta),
-    f("secret_manager_settings", Kind::Object, Dest::Meta),
-    f("model_rpm_limit", Kind::Object, Dest::Meta),
-    f("model_tpm_limit", Kind::Object, Dest::Meta),
-    f("rpm_limit_type", Kind::Str, Dest::Meta),
-    f("tpm_limit_type", Kind::Str, Dest::Meta),
-    f("default_estimated_output_tokens", Kind::Count, Dest::Meta),
-    f(
-        "default_estimated_output_tokens_per_model",
-        Kind::Object,
-        Dest::Meta,
-    ),
-    f("mcp_rpm_limit", Kind::Object, Dest::Meta),
-    f("team_member_budget", Kind::Money, Dest::Meta),
-    f("team_member_rpm_limit", Kind::Count, Dest::Meta),
-    f("team_member_tpm_limit", Kind::Count, Dest::Meta),
-    f("team_member_key_duration", Kind::Duration, Dest::Meta),
-    f("team_member_budget_duration", Kind::Duration, Dest::Meta),
-    f("team_member_model_max_budget", Kind::Object, Dest::Meta),
-    f("allowed_vector_store_indexes", Kind::Any, Dest::Meta),
-    f("enforced_batch_output_expires_after", Kind::Any, Dest::Meta),
-    f("enforced_file_expires_after", Kind::Any, Dest::Meta),
-];
+const FIELDS: &[Field] = spec! {
+    own Str: team_id;
+    own Any: members_with_roles;
+    own Object: object_permission;
+    column Str: team_alias organization_id;
+    column Strs: admins members team_member_permissions models access_group_ids
+        default_team_member_models policies;
+    column Object: metadata router_settings model_max_budget;
+    column Count: tpm_limit rpm_limit tpd_limit max_parallel_requests;
+    column Money: max_budget soft_budget;
+    column Duration: budget_duration;
+    column Any: budget_limits;
+    column Bool: blocked;
+    meta Object: model_aliases secret_manager_settings model_rpm_limit model_tpm_limit
+        default_estimated_output_tokens_per_model mcp_rpm_limit team_member_model_max_budget;
+    meta Strs: tags guardrails prompts allowed_passthrough_routes denied_passthrough_routes;
+    meta Bool: disable_global_guardrails require_trace_id;
+    meta Str: rpm_limit_type tpm_limit_type;
+    meta Count: default_estimated_output_tokens team_member_rpm_limit team_member_tpm_limit;
+    meta Money: team_member_budget;
+    meta Duration: team_member_key_duration team_member_budget_duration;
+    meta Any: allowed_vector_store_indexes enforced_batch_output_expires_after
+        enforced_file_expires_after;
+};
 
 /// What a team admin (not a proxy admin) may change with `/team/update`.
 const TEAM_ADMIN_FIELDS: &[&str] = &["team_alias", "team_member_permissions", "tags"];
 
 /// 404 for a team that does not exist.
 pub(crate) fn team_not_found(team_id: &str) -> AdminError {
-    AdminError::NotFound {
-        param: "team_id",
-        message: format!("Team not found, passed team_id={team_id}"),
-    }
-}
-
-/// The team row, locked for this transaction, or 404.
-pub(crate) async fn team_in_tx(
-    tx: &Transaction<'_>,
-    get_rows: &tokio_postgres::Statement,
-    team_id: &str,
-) -> Result<Value, AdminError> {
-    db::row(tx, get_rows, &[&vec![team_id.to_string()]])
-        .await?
-        .ok_or_else(|| team_not_found(team_id))
+    crud::not_found("Team", "team_id", team_id)
 }
 
 /// `members_with_roles` as given: a list of `{role, user_id?, user_email?}`.
@@ -166,41 +121,38 @@ pub(crate) struct Member {
     pub user_email: Option<String>,
 }
 
-/// Prepared statements for adding members.
-pub(crate) struct MemberStmts {
-    pub by_email: tokio_postgres::Statement,
-    pub ensure_user: tokio_postgres::Statement,
-    pub add_team: tokio_postgres::Statement,
-    pub upsert_membership: tokio_postgres::Statement,
-}
-
 /// Make `member` a member of `team_id`: its user exists (created as an internal user if new),
 /// lists the team, and has a membership row. Returns the resolved user id.
 pub(crate) async fn join(
-    tx: &Transaction<'_>,
-    st: &MemberStmts,
+    tx: &Tx<'_>,
     team_id: &str,
     member: &Member,
     budget_id: Option<&str>,
 ) -> Result<String, AdminError> {
     let user_id = match (&member.user_id, &member.user_email) {
         (Some(u), _) => u.clone(),
-        (None, Some(email)) => db::strings(tx, &st.by_email, &[email])
+        (None, Some(email)) => tx
+            .strings(Query::UserIdByEmail, &[email])
             .await?
             .into_iter()
             .next()
             .unwrap_or_else(|| uuid::Uuid::now_v7().to_string()),
         (None, None) => return Err(AdminError::invalid("member", "user_id or user_email")),
     };
-    db::exec(tx, &st.ensure_user, &[&user_id, &member.user_email]).await?;
-    db::exec(tx, &st.add_team, &[&user_id, &team_id]).await?;
-    db::exec(
-        tx,
-        &st.upsert_membership,
-        &[&user_id, &team_id, &budget_id.map(str::to_string)],
-    )
-    .await?;
+    tx.exec(Query::EnsureUser, &[&user_id, &member.user_email])
+        .await?;
+    tx.exec(Query::AddUserTeam, &[&user_id, &team_id]).await?;
+    tx.exec(Query::UpsertMembership, &[&user_id, &team_id, &budget_id])
+        .await?;
     Ok(user_id)
+}
+
+/// `Changed::Member` of a `(team_id, user_id)` row.
+pub(crate) fn member_changed(r: &tokio_postgres::Row) -> Changed {
+    Changed::Member {
+        team_id: r.get(0),
+        user_id: r.get(1),
+    }
 }
 
 /// `members_with_roles` of `team` with `user_id` set to `role` (added if missing).
@@ -225,18 +177,6 @@ pub(crate) fn with_member(team: &Value, user_id: &str, email: Option<&str>, role
     Value::Array(list)
 }
 
-/// Insert an object-permission row from `v`, returning its id.
-pub(crate) async fn object_permission(
-    tx: &Transaction<'_>,
-    insert: &tokio_postgres::Statement,
-    v: &Value,
-) -> Result<String, AdminError> {
-    let row = db::row(tx, insert, &[v]).await?.unwrap_or_default();
-    Ok(str_of(&row, "object_permission_id")
-        .unwrap_or_default()
-        .to_string())
-}
-
 /// `POST /team/new`
 pub async fn new(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
     let mut c = fields::check(FIELDS, call.object()?, false)?;
@@ -244,108 +184,49 @@ pub async fn new(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
         Some(v) => parse_members("members_with_roles", v)?,
         None => Vec::new(),
     };
-    let team_id = match c.own.get("team_id").and_then(Value::as_str) {
-        Some(t) if !t.is_empty() => t.to_string(),
-        _ => uuid::Uuid::now_v7().to_string(),
-    };
+    let team_id = fields::id_or_new(&c.own, "team_id");
     let metadata = c.new_metadata();
     let mut row = c.columns;
     row.insert("team_id".into(), json!(team_id));
     row.insert("metadata".into(), metadata);
 
     let mut conn = call.store.conn().await?;
-    let [
-        get_rows,
-        alias_taken,
-        insert,
-        update,
-        op_insert,
-        by_email,
-        ensure_user,
-        add_team,
-        upsert_membership,
-        audit_insert,
-    ] = conn.stmts([
-        Query::GetTeamRows,
-        Query::TeamAliasTaken,
-        Query::InsertTeam,
-        Query::UpdateTeam,
-        Query::InsertObjectPermission,
-        Query::UserIdByEmail,
-        Query::EnsureUser,
-        Query::AddUserTeam,
-        Query::UpsertMembership,
-        Query::InsertAuditLog,
-    ])?;
-    let tx = conn.client.transaction().await.map_err(StoreError::from)?;
-    if db::row(&tx, &get_rows, &[&vec![team_id.clone()]])
-        .await?
-        .is_some()
+    let tx = Tx::begin(call, &mut conn).await?;
+    let taken = format!("Team id = {team_id} already exists. Please use a different team id.");
+    tx.absent(Query::GetTeamRows, &team_id, "team_id", taken)
+        .await?;
+    if let Some(Value::String(alias)) = row.get("team_alias")
+        && tx.any(Query::TeamAliasTaken, &[alias, &team_id]).await?
     {
-        return Err(AdminError::invalid(
-            "team_id",
-            format!("Team id = {team_id} already exists. Please use a different team id."),
-        ));
+        return Err(alias_taken(alias));
     }
-    if let Some(alias) = str_of(&Value::Object(row.clone()), "team_alias")
-        && !tx
-            .query(&alias_taken, &[&alias, &team_id])
-            .await
-            .map_err(StoreError::from)?
-            .is_empty()
-    {
-        return Err(AdminError::invalid(
-            "team_alias",
-            format!("Team alias '{alias}' already exists. Please use a different alias."),
-        ));
-    }
-    if let Some(op) = c.own.get("object_permission") {
-        let id = object_permission(&tx, &op_insert, op).await?;
-        row.insert("object_permission_id".into(), json!(id));
-    }
-    let mut team = db::row(&tx, &insert, &[&Value::Object(row)])
-        .await?
-        .unwrap_or_default();
-    let st = MemberStmts {
-        by_email,
-        ensure_user,
-        add_team,
-        upsert_membership,
-    };
+    tx.object_permission(c.own.get("object_permission"), &mut row)
+        .await?;
+    let team = tx.row(Query::InsertTeam, &[&Value::Object(row)]).await?;
+    let mut team = team.unwrap_or_default();
     let mut changed = vec![Changed::Team(team_id.clone())];
     if !members.is_empty() {
         for m in &members {
-            let user_id = join(&tx, &st, &team_id, m, None).await?;
+            let user_id = join(&tx, &team_id, m, None).await?;
             team["members_with_roles"] =
                 with_member(&team, &user_id, m.user_email.as_deref(), &m.role);
             changed.push(Changed::User(user_id));
         }
-        team = db::row(
-            &tx,
-            &update,
-            &[
-                &team_id,
-                &json!({"members_with_roles": team["members_with_roles"]}),
-            ],
-        )
-        .await?
-        .unwrap_or_default();
+        let patch = json!({"members_with_roles": team["members_with_roles"]});
+        let updated = tx.row(Query::UpdateTeam, &[&team_id, &patch]).await?;
+        team = updated.unwrap_or_default();
     }
-    audit::commit(
-        call,
-        tx,
-        &audit_insert,
-        vec![Change {
-            action: "created",
-            table: TEAMS_TABLE,
-            object_id: &team_id,
-            before: None,
-            after: Some(&team),
-        }],
-        &changed,
-    )
-    .await?;
+    let changes = vec![Change::created(TEAMS_TABLE, &team_id, &team)];
+    tx.commit(changes, &changed).await?;
     Ok(ok(&team))
+}
+
+/// 400 for a team alias another team has.
+fn alias_taken(alias: &str) -> AdminError {
+    AdminError::invalid(
+        "team_alias",
+        format!("Team alias '{alias}' already exists. Please use a different alias."),
+    )
 }
 
 /// Apply `patch` (columns) to a team inside a transaction, audit it and commit.
@@ -356,35 +237,18 @@ async fn patch_team(
     admin_only: bool,
 ) -> Result<Value, AdminError> {
     let mut conn = call.store.conn().await?;
-    let [get_rows, update, audit_insert] =
-        conn.stmts([Query::GetTeamRows, Query::UpdateTeam, Query::InsertAuditLog])?;
-    let tx = conn.client.transaction().await.map_err(StoreError::from)?;
-    let before = team_in_tx(&tx, &get_rows, team_id).await?;
+    let tx = Tx::begin(call, &mut conn).await?;
+    let before = tx.get(Query::GetTeamRows, team_id, team_not_found).await?;
     if admin_only && !call.principal.is_admin() {
-        return Err(AdminError::Forbidden(format!(
-            "Only proxy admins can do this. Your role={}",
-            call.principal.role().name()
-        )));
+        return Err(call.forbidden("Only proxy admins can do this"));
     }
     call.require_team_admin(&before)?;
-    let cols = patch(&before)?;
-    let after = db::row(&tx, &update, &[&team_id, &Value::Object(cols)])
-        .await?
-        .unwrap_or_default();
-    audit::commit(
-        call,
-        tx,
-        &audit_insert,
-        vec![Change {
-            action: "updated",
-            table: TEAMS_TABLE,
-            object_id: team_id,
-            before: Some(&before),
-            after: Some(&after),
-        }],
-        &[Changed::Team(team_id.to_string())],
-    )
-    .await?;
+    let cols = Value::Object(patch(&before)?);
+    let after = tx.row(Query::UpdateTeam, &[&team_id, &cols]).await?;
+    let after = after.unwrap_or_default();
+    let changes = vec![Change::updated(TEAMS_TABLE, team_id, &before, &after)];
+    tx.commit(changes, &[Changed::Team(team_id.to_string())])
+        .await?;
     Ok(after)
 }
 
@@ -392,34 +256,23 @@ async fn patch_team(
 pub async fn update(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
     let mut c = fields::check(FIELDS, call.object()?, true)?;
     let team_id = fields::required_str(&c.own, "team_id")?;
-    if c.own.contains_key("members_with_roles") {
-        return Err(AdminError::invalid(
-            "members_with_roles",
-            "use /team/member_add, /team/member_update and /team/member_delete to change members",
-        ));
-    }
-    if c.own.contains_key("object_permission") {
-        return Err(AdminError::invalid(
-            "object_permission",
-            "set object permissions when the team is created",
-        ));
-    }
-    let conn = call.store.conn().await?;
-    let [alias_taken] = conn.stmts([Query::TeamAliasTaken])?;
+    c.refuse(
+        "members_with_roles",
+        "use /team/member_add, /team/member_update and /team/member_delete to change members",
+    )?;
+    c.refuse(
+        "object_permission",
+        "set object permissions when the team is created",
+    )?;
     if let Some(Value::String(alias)) = c.columns.get("team_alias")
-        && !conn
-            .client
-            .query(&alias_taken, &[alias, &team_id])
-            .await
-            .map_err(StoreError::from)?
+        && !call
+            .store
+            .query(Query::TeamAliasTaken, &[alias, &team_id])
+            .await?
             .is_empty()
     {
-        return Err(AdminError::invalid(
-            "team_alias",
-            format!("Team alias '{alias}' already exists. Please use a different alias."),
-        ));
+        return Err(alias_taken(alias));
     }
-    drop(conn);
     // Team admins may rename their team and set member permissions and tags; budgets, limits,
     // models, access groups and everything else stay with proxy admins.
     let admin_only = c
@@ -444,6 +297,11 @@ pub async fn update(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
     Ok(ok(&json!({"team_id": team_id, "data": after})))
 }
 
+/// One column's new value, as a patch.
+fn column(name: &str, v: Value) -> Map<String, Value> {
+    Map::from_iter([(name.to_string(), v)])
+}
+
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 struct TeamRef {
@@ -453,19 +311,8 @@ struct TeamRef {
 /// `POST /team/block` and `/team/unblock`
 pub async fn set_blocked(call: &Call<'_>, blocked: bool) -> Result<Response<Body>, AdminError> {
     let req: TeamRef = call.json()?;
-    let after = patch_team(
-        call,
-        &req.team_id,
-        |_| {
-            Ok(json!({"blocked": blocked})
-                .as_object()
-                .cloned()
-                .unwrap_or_default())
-        },
-        true,
-    )
-    .await?;
-    Ok(ok(&after))
+    let patch = |_: &Value| Ok(column("blocked", json!(blocked)));
+    Ok(ok(&patch_team(call, &req.team_id, patch, true).await?))
 }
 
 #[derive(serde::Deserialize)]
@@ -478,38 +325,20 @@ struct TeamModels {
 /// `POST /team/model/add` and `/team/model/remove`
 pub async fn models(call: &Call<'_>, add: bool) -> Result<Response<Body>, AdminError> {
     let req: TeamModels = call.json()?;
-    let after = patch_team(
-        call,
-        &req.team_id,
-        |before| {
-            let mut models: Vec<String> = before
-                .get("models")
-                .and_then(Value::as_array)
-                .map(|a| {
-                    a.iter()
-                        .filter_map(Value::as_str)
-                        .map(str::to_string)
-                        .collect()
-                })
-                .unwrap_or_default();
-            if add {
-                for m in &req.models {
-                    if !models.contains(m) {
-                        models.push(m.clone());
-                    }
+    let patch = |before: &Value| {
+        let mut models = str_list(before.get("models"));
+        if add {
+            for m in &req.models {
+                if !models.contains(m) {
+                    models.push(m.clone());
                 }
-            } else {
-                models.retain(|m| !req.models.contains(m));
             }
-            Ok(json!({"models": models})
-                .as_object()
-                .cloned()
-                .unwrap_or_default())
-        },
-        true,
-    )
-    .await?;
-    Ok(ok(&after))
+        } else {
+            models.retain(|m| !req.models.contains(m));
+        }
+        Ok(column("models", json!(models)))
+    };
+    Ok(ok(&patch_team(call, &req.team_id, patch, true).await?))
 }
 
 #[derive(serde::Deserialize)]
@@ -522,80 +351,33 @@ struct DeleteTeams {
 /// `TianjiLLM_DeletedVerificationToken`, then deletes them with the team's memberships.
 pub async fn delete(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
     let req: DeleteTeams = call.json()?;
-    let mut ids = req.team_ids.clone();
-    ids.sort();
-    ids.dedup();
-    if ids.is_empty() {
-        return Err(AdminError::invalid("team_ids", "must not be empty"));
-    }
+    let ids = distinct("team_ids", req.team_ids.clone())?;
     let mut conn = call.store.conn().await?;
-    let keys_st = super::keys::ArchiveStmts::new(conn.stmts(super::keys::ArchiveStmts::QUERIES)?);
-    let [
-        get_rows,
-        key_tokens,
-        archive_teams,
-        delete_memberships,
-        remove_from_users,
-        delete_teams,
-        audit_insert,
-    ] = conn.stmts([
-        Query::GetTeamRows,
-        Query::TeamKeyTokens,
-        Query::ArchiveTeams,
-        Query::DeleteTeamMemberships,
-        Query::RemoveTeamFromUsers,
-        Query::DeleteTeams,
-        Query::InsertAuditLog,
-    ])?;
-    let tx = conn.client.transaction().await.map_err(StoreError::from)?;
-    let before = db::rows(&tx, &get_rows, &[&ids]).await?;
-    if before.len() != ids.len() {
-        let missing: Vec<&String> = ids
-            .iter()
-            .filter(|id| {
-                !before
-                    .iter()
-                    .any(|t| str_of(t, "team_id") == Some(id.as_str()))
-            })
-            .collect();
-        return Err(team_not_found(
-            &missing
-                .iter()
-                .map(|s| s.as_str())
-                .collect::<Vec<_>>()
-                .join(","),
-        ));
-    }
+    let tx = Tx::begin(call, &mut conn).await?;
+    let before = tx
+        .get_all(Query::GetTeamRows, &ids, "team_id", team_not_found)
+        .await?;
     for t in &before {
         call.require_team_admin(t)?;
     }
     let header = call.changed_by_header();
     let by = call.changed_by();
-    let tokens = db::strings(&tx, &key_tokens, &[&ids]).await?;
-    let keys_before = super::keys::archive_keys(call, &tx, &keys_st, &tokens).await?;
-    db::exec(
-        &tx,
-        &archive_teams,
+    let keys = Archived::listed(&tx, Query::TeamKeyTokens, &[&ids]).await?;
+    tx.exec(
+        Query::ArchiveTeams,
         &[&ids, &by, &call.caller_hash, &header],
     )
     .await?;
-    let memberships = tx
-        .query(&delete_memberships, &[&ids])
-        .await
-        .map_err(StoreError::from)?;
-    let users = db::strings(&tx, &remove_from_users, &[&ids]).await?;
-    db::exec(&tx, &delete_teams, &[&ids]).await?;
+    let memberships = tx.query(Query::DeleteTeamMemberships, &[&ids]).await?;
+    let users = tx.strings(Query::RemoveTeamFromUsers, &[&ids]).await?;
+    tx.exec(Query::DeleteTeams, &[&ids]).await?;
 
-    let mut changes: Vec<Change<'_>> = audit::deleted(TEAMS_TABLE, "team_id", &before);
-    changes.extend(audit::deleted(audit::KEYS_TABLE, "token", &keys_before));
+    let mut changes = audit::deleted(TEAMS_TABLE, "team_id", &before);
     let mut changed: Vec<Changed> = ids.iter().map(|t| Changed::Team(t.clone())).collect();
-    changed.extend(audit::keys_changed(&tokens));
+    keys.record(&mut changes, &mut changed);
     changed.extend(users.into_iter().map(Changed::User));
-    changed.extend(memberships.iter().map(|r| Changed::Member {
-        team_id: r.get(0),
-        user_id: r.get(1),
-    }));
-    audit::commit(call, tx, &audit_insert, changes, &changed).await?;
+    changed.extend(memberships.iter().map(member_changed));
+    tx.commit(changes, &changed).await?;
     Ok(ok(&json!({"deleted_teams": req.team_ids})))
 }
 

@@ -6,7 +6,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::super::{AdminError, Call, ok};
-use super::{patch_team, team_not_found};
+use super::{column, patch_team, team_not_found};
 use crate::body::Body;
 use crate::store::Query;
 
@@ -29,32 +29,15 @@ pub const MEMBER_PERMISSIONS: &[&str] = &[
     "/key/aliases",
 ];
 
-fn json_rows(rows: &[tokio_postgres::Row]) -> Vec<Value> {
-    rows.iter()
-        .filter_map(|r| r.try_get::<_, Value>(0).ok())
-        .collect()
-}
-
 async fn team(call: &Call<'_>, team_id: &str) -> Result<Value, AdminError> {
-    let rows = call
-        .store
-        .query(Query::TeamsByIds, &[&vec![team_id.to_string()]])
-        .await?;
-    json_rows(&rows)
-        .into_iter()
-        .next()
+    call.first(Query::TeamsByIds, &[&vec![team_id.to_string()]])
+        .await?
         .ok_or_else(|| team_not_found(team_id))
-}
-
-fn team_id_param(call: &Call<'_>) -> Result<String, AdminError> {
-    call.param("team_id")
-        .filter(|t| !t.is_empty())
-        .ok_or_else(|| AdminError::invalid("team_id", "pass ?team_id="))
 }
 
 /// `GET /team/info?team_id=`
 pub async fn info(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
-    let team_id = team_id_param(call)?;
+    let team_id = call.required("team_id")?;
     let key_limit: i64 = match call.param("key_limit") {
         None => 1000,
         Some(v) => v
@@ -65,18 +48,8 @@ pub async fn info(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
     };
     let row = team(call, &team_id).await?;
     call.require_team_reader(&row)?;
-    let keys = json_rows(
-        &call
-            .store
-            .query(Query::TeamKeys, &[&team_id, &key_limit])
-            .await?,
-    );
-    let memberships = json_rows(
-        &call
-            .store
-            .query(Query::TeamMemberships, &[&team_id])
-            .await?,
-    );
+    let keys = call.rows(Query::TeamKeys, &[&team_id, &key_limit]).await?;
+    let memberships = call.rows(Query::TeamMemberships, &[&team_id]).await?;
     let mut info = row;
     let can_edit = call.require_team_admin(&info).is_ok();
     info["caller_edit_access"] = json!(can_edit);
@@ -108,17 +81,14 @@ pub async fn list(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
                 let Some(t) = k.key.team_id.clone() else {
                     return Ok(ok(&json!([])));
                 };
-                let rows = call.store.query(Query::TeamsByIds, &[&vec![t]]).await?;
-                return Ok(ok(&Value::Array(json_rows(&rows))));
+                let rows = call.rows(Query::TeamsByIds, &[&vec![t]]).await?;
+                return Ok(ok(&Value::Array(rows)));
             }
             (None, None) => {}
         }
     }
-    let rows = call
-        .store
-        .query(Query::ListTeams, &[&org, &user, &alias])
-        .await?;
-    Ok(ok(&Value::Array(json_rows(&rows))))
+    let rows = call.rows(Query::ListTeams, &[&org, &user, &alias]).await?;
+    Ok(ok(&Value::Array(rows)))
 }
 
 /// `GET /team/available`: teams from `default_internal_user_params.available_teams` the caller
@@ -128,7 +98,7 @@ pub async fn available(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
     if ids.is_empty() {
         return Ok(ok(&json!([])));
     }
-    let rows = json_rows(&call.store.query(Query::TeamsByIds, &[&ids]).await?);
+    let rows = call.rows(Query::TeamsByIds, &[&ids]).await?;
     let user = call.principal.user_id();
     let open: Vec<Value> = rows
         .into_iter()
@@ -143,7 +113,7 @@ pub async fn available(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
 
 /// `GET /team/permissions_list?team_id=`
 pub async fn permissions_list(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
-    let team_id = team_id_param(call)?;
+    let team_id = call.required("team_id")?;
     let row = team(call, &team_id).await?;
     call.require_team_admin(&row)?;
     Ok(ok(&json!({
@@ -173,19 +143,7 @@ pub async fn permissions_update(call: &Call<'_>) -> Result<Response<Body>, Admin
             format!("'{bad}' is not a team member permission; see /team/permissions_list"),
         ));
     }
-    let after = patch_team(
-        call,
-        &req.team_id,
-        |_| {
-            Ok(
-                json!({"team_member_permissions": req.team_member_permissions})
-                    .as_object()
-                    .cloned()
-                    .unwrap_or_default(),
-            )
-        },
-        false,
-    )
-    .await?;
-    Ok(ok(&after))
+    let permissions = json!(req.team_member_permissions);
+    let patch = |_: &Value| Ok(column("team_member_permissions", permissions));
+    Ok(ok(&patch_team(call, &req.team_id, patch, false).await?))
 }
