@@ -119,8 +119,16 @@ async fn stream(
     ctx: &mut RequestCtx,
 ) -> Result<Response<Body>, GatewayError> {
     let t0 = Instant::now();
-    let resp =
-        upstream::call_stream(&state.client, dep, uri, &body.parts, &[], Errors::AsSent).await?;
+    let resp = upstream::call_head(
+        &state.client,
+        dep,
+        uri,
+        &body.parts,
+        &[],
+        Errors::AsSent,
+        upstream::HeadWithin::StreamTimeout,
+    )
+    .await?;
     ctx.upstream_elapsed = t0.elapsed();
     let (head, incoming) = resp.into_parts();
     ctx.completion.status = head.status.as_u16();
@@ -151,8 +159,16 @@ async fn audio(
     ctx: &mut RequestCtx,
 ) -> Result<Response<Body>, GatewayError> {
     let t0 = Instant::now();
-    let resp =
-        upstream::call_head(&state.client, dep, uri, &body.parts, &[], Errors::AsSent).await?;
+    let resp = upstream::call_head(
+        &state.client,
+        dep,
+        uri,
+        &body.parts,
+        &[],
+        Errors::AsSent,
+        upstream::HeadWithin::Timeout,
+    )
+    .await?;
     ctx.upstream_elapsed = t0.elapsed();
     let (head, incoming) = resp.into_parts();
     ctx.completion.usage = Some(sse::Usage::default());

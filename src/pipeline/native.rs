@@ -68,8 +68,16 @@ pub async fn anthropic_messages(
     let created = crate::spend::unix(ctx.wall_start) as u64;
     let t0 = Instant::now();
     if parsed.stream {
-        let resp =
-            upstream::call_stream(&state.client, dep, uri, &body, &extra, Errors::AsSent).await?;
+        let resp = upstream::call_head(
+            &state.client,
+            dep,
+            uri,
+            &body,
+            &extra,
+            Errors::AsSent,
+            upstream::HeadWithin::StreamTimeout,
+        )
+        .await?;
         ctx.upstream_elapsed = t0.elapsed();
         let (head, incoming) = resp.into_parts();
         ctx.completion.status = head.status.as_u16();
@@ -161,7 +169,16 @@ pub async fn gemini_generate(
     let t0 = Instant::now();
     if parsed.stream {
         let errors = Errors::Native(provider);
-        let resp = upstream::call_stream(&state.client, dep, uri, body, &extra, errors).await?;
+        let resp = upstream::call_head(
+            &state.client,
+            dep,
+            uri,
+            body,
+            &extra,
+            errors,
+            upstream::HeadWithin::StreamTimeout,
+        )
+        .await?;
         ctx.upstream_elapsed = t0.elapsed();
         let (head, incoming) = resp.into_parts();
         ctx.completion.status = head.status.as_u16();

@@ -108,7 +108,16 @@ pub async fn chat(
     let body = std::slice::from_ref(&body);
     let t0 = Instant::now();
     if stream {
-        let resp = upstream::call_stream(&state.client, dep, &uri, body, &extra, errors).await?;
+        let resp = upstream::call_head(
+            &state.client,
+            dep,
+            &uri,
+            body,
+            &extra,
+            errors,
+            upstream::HeadWithin::StreamTimeout,
+        )
+        .await?;
         ctx.upstream_elapsed = t0.elapsed();
         let inward = stream_translator(dep, model, &id, created);
         // usage always comes back for spend; the client sees it only if it asked

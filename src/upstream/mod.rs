@@ -404,27 +404,17 @@ pub async fn call_whole(
         .map_err(|_| UpstreamError::Timeout(dep.timeout.as_secs_f64()))?
 }
 
-/// POST `body` to `uri` of `dep` for a stream: the successful head within `dep.stream_timeout`.
-pub async fn call_stream(
-    client: &HttpClient,
-    dep: &Deployment,
-    uri: &Uri,
-    body: &[Bytes],
-    extra: &[(http::HeaderName, HeaderValue)],
-    errors: Errors<'_>,
-) -> Result<Response<Incoming>, UpstreamError> {
-    let call = send_with(client, dep, Method::POST, uri, body, true, extra);
-    let resp = tokio::time::timeout(dep.stream_timeout, call)
-        .await
-        .map_err(|_| UpstreamError::StreamTimeout(dep.stream_timeout.as_secs_f64()))??;
-    if !resp.status().is_success() {
-        return Err(errors.of(resp).await);
-    }
-    Ok(resp)
+/// How long the head of an answer whose body is read as it comes may take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeadWithin {
+    /// `dep.stream_timeout` (an SSE stream).
+    StreamTimeout,
+    /// `dep.timeout` (audio and other bodies passed on as they come).
+    Timeout,
 }
 
-/// POST `body` to `uri` of `dep`: the successful head within `dep.timeout`, its body read
-/// after as it comes (audio).
+/// POST `body` to `uri` of `dep`: the successful head within `within`, its body read after as
+/// it comes (a stream, audio).
 pub async fn call_head(
     client: &HttpClient,
     dep: &Deployment,
@@ -432,11 +422,23 @@ pub async fn call_head(
     body: &[Bytes],
     extra: &[(http::HeaderName, HeaderValue)],
     errors: Errors<'_>,
+    within: HeadWithin,
 ) -> Result<Response<Incoming>, UpstreamError> {
-    let call = send_with(client, dep, Method::POST, uri, body, false, extra);
-    let resp = tokio::time::timeout(dep.timeout, call)
-        .await
-        .map_err(|_| UpstreamError::Timeout(dep.timeout.as_secs_f64()))??;
+    let stream = within == HeadWithin::StreamTimeout;
+    let call = send_with(client, dep, Method::POST, uri, body, stream, extra);
+    let limit = if stream {
+        dep.stream_timeout
+    } else {
+        dep.timeout
+    };
+    let resp = tokio::time::timeout(limit, call).await.map_err(|_| {
+        let secs = limit.as_secs_f64();
+        if stream {
+            UpstreamError::StreamTimeout(secs)
+        } else {
+            UpstreamError::Timeout(secs)
+        }
+    })??;
     if !resp.status().is_success() {
         return Err(errors.of(resp).await);
     }
