@@ -127,30 +127,32 @@ impl Local {
         want: u64,
         count: u64,
     ) -> Result<Vec<Counted>, Refused> {
+        let Times { now, window, .. } = t;
+        let map = &mut state.entries;
+        if map.len() >= SWEEP_AT {
+            map.retain(|_, e| !e.idle(now, window));
+        }
+        let seen = Self::check(map, ds, t, want, count)?;
+        Ok(Self::take(map, ds, &seen, now, slot, want, count))
+    }
+
+    /// Whether every descriptor admits the request; for each, whether its window is live and
+    /// its requests and tokens so far.
+    fn check(
+        map: &mut HashMap<String, Entry>,
+        ds: &[Descriptor],
+        t: Times,
+        want: u64,
+        count: u64,
+    ) -> Result<Vec<(bool, u64, u64)>, Refused> {
         let Times {
             now,
             window,
             slot_ttl,
         } = t;
-        let map = &mut state.entries;
-        if map.len() >= SWEEP_AT {
-            map.retain(|_, e| !e.idle(now, window));
-        }
         let mut seen: Vec<(bool, u64, u64)> = Vec::with_capacity(ds.len());
         for (i, d) in ds.iter().enumerate() {
-            // a gated descriptor is enforced only while its source is saturated enough
-            let (enforce, sat) = match d.gate {
-                Some((threshold, j)) if j < i => {
-                    let (_, req, tok) = seen[j];
-                    let src = &ds[j];
-                    let ratio = |n: u64, cap: Option<u64>| {
-                        cap.filter(|c| *c > 0).map_or(0.0, |c| n as f64 / c as f64)
-                    };
-                    let sat = ratio(req, src.rpm).max(ratio(tok, src.tpm));
-                    (sat >= threshold, sat)
-                }
-                _ => (true, 0.0),
-            };
+            let (enforce, sat) = gate(ds, i, &seen);
             let e = map.entry(d.redis_base()).or_default();
             e.window = d.window.unwrap_or(window);
             let live = e.start != 0 && now.saturating_sub(e.start) < e.window;
@@ -193,12 +195,26 @@ impl Local {
             }
             seen.push((live, requests, tokens));
         }
+        Ok(seen)
+    }
+
+    /// Count an admitted request in every descriptor's window (a new window where the last
+    /// one ended) and hold its parallel slot.
+    fn take(
+        map: &mut HashMap<String, Entry>,
+        ds: &[Descriptor],
+        seen: &[(bool, u64, u64)],
+        now: u64,
+        slot: u64,
+        want: u64,
+        count: u64,
+    ) -> Vec<Counted> {
         let mut out = Vec::with_capacity(ds.len());
         for (d, (live, _, _)) in ds.iter().zip(seen) {
             let e = map.entry(d.redis_base()).or_default();
             let mut c = Counted::default();
             if d.rpm.is_some() || d.tpm.is_some() {
-                if live {
+                if *live {
                     e.requests += count;
                     e.tokens += want as i64;
                 } else {
@@ -215,7 +231,7 @@ impl Local {
             }
             out.push(c);
         }
-        Ok(out)
+        out
     }
 
     /// Free `slot` and correct the token reservation by `delta` (same window only).
@@ -319,6 +335,23 @@ fn release_in(
         if *parallel {
             e.slots.remove(&slot);
         }
+    }
+}
+
+/// Whether descriptor `i` is enforced now, and its source's saturation: a gated descriptor is
+/// enforced only while its source (an earlier descriptor, `seen` so far) is saturated enough.
+fn gate(ds: &[Descriptor], i: usize, seen: &[(bool, u64, u64)]) -> (bool, f64) {
+    match ds[i].gate {
+        Some((threshold, j)) if j < i => {
+            let (_, req, tok) = seen[j];
+            let src = &ds[j];
+            let ratio = |n: u64, cap: Option<u64>| {
+                cap.filter(|c| *c > 0).map_or(0.0, |c| n as f64 / c as f64)
+            };
+            let sat = ratio(req, src.rpm).max(ratio(tok, src.tpm));
+            (sat >= threshold, sat)
+        }
+        _ => (true, 0.0),
     }
 }
 

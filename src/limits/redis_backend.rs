@@ -176,54 +176,7 @@ async fn run(
     let mut inv = script.prepare_invoke();
     inv.arg(window).arg(slot_ttl);
     for op in batch.iter() {
-        match op {
-            Op::Admit(a) => {
-                inv.arg(1)
-                    .arg(a.ds.len())
-                    .arg(a.slot)
-                    .arg(a.tokens)
-                    .arg(a.count);
-                for d in &a.ds {
-                    keys(&mut inv, &d.redis_base());
-                    let (gate, source) = d.gate.map_or((-1.0, 0), |(g, i)| (g, i + 1));
-                    inv.arg(arg(d.rpm))
-                        .arg(arg(d.tpm))
-                        .arg(arg(d.parallel))
-                        .arg(gate)
-                        .arg(source)
-                        .arg(arg(d.window));
-                }
-            }
-            Op::Release(r) => {
-                inv.arg(2).arg(r.on.len()).arg(r.slot).arg(r.delta);
-                for o in &r.on {
-                    keys(&mut inv, &o.base);
-                    inv.arg(
-                        o.token_window
-                            .map_or(-1, |s| i64::try_from(s).unwrap_or(-1)),
-                    )
-                    .arg(u8::from(o.parallel));
-                }
-            }
-            Op::Fold(f) => {
-                inv.arg(3).arg(f.items.len());
-                for item in &f.items {
-                    keys(&mut inv, &item.base);
-                    let age = item
-                        .window
-                        .map_or(-1, |(_, age)| i64::try_from(age).unwrap_or(i64::MAX));
-                    inv.arg(age)
-                        .arg(item.window_len)
-                        .arg(item.requests)
-                        .arg(item.tokens)
-                        .arg(item.slots.len());
-                    for (id, age) in &item.slots {
-                        inv.arg(*id).arg(*age);
-                    }
-                }
-            }
-            Op::Nothing => {}
-        }
+        add_args(&mut inv, op);
     }
     let result: Result<Vec<redis::Value>, String> =
         match tokio::time::timeout(CALL_TIMEOUT, inv.invoke_async(conn)).await {
@@ -243,6 +196,11 @@ async fn run(
         }
     }
     batch.extend(kept);
+    answer(result, answered);
+}
+
+/// Send each admission and fold its part of the script's answer (or the call's error).
+fn answer(result: Result<Vec<redis::Value>, String>, answered: Vec<Op>) {
     let shape = || "rate limit script returned an unexpected shape".to_string();
     match result {
         Ok(results) => {
@@ -286,6 +244,58 @@ async fn run(
                 }
             }
         }
+    }
+}
+
+/// The script arguments of one operation.
+fn add_args(inv: &mut redis::ScriptInvocation<'_>, op: &Op) {
+    match op {
+        Op::Admit(a) => {
+            inv.arg(1)
+                .arg(a.ds.len())
+                .arg(a.slot)
+                .arg(a.tokens)
+                .arg(a.count);
+            for d in &a.ds {
+                keys(inv, &d.redis_base());
+                let (gate, source) = d.gate.map_or((-1.0, 0), |(g, i)| (g, i + 1));
+                inv.arg(arg(d.rpm))
+                    .arg(arg(d.tpm))
+                    .arg(arg(d.parallel))
+                    .arg(gate)
+                    .arg(source)
+                    .arg(arg(d.window));
+            }
+        }
+        Op::Release(r) => {
+            inv.arg(2).arg(r.on.len()).arg(r.slot).arg(r.delta);
+            for o in &r.on {
+                keys(inv, &o.base);
+                inv.arg(
+                    o.token_window
+                        .map_or(-1, |s| i64::try_from(s).unwrap_or(-1)),
+                )
+                .arg(u8::from(o.parallel));
+            }
+        }
+        Op::Fold(f) => {
+            inv.arg(3).arg(f.items.len());
+            for item in &f.items {
+                keys(inv, &item.base);
+                let age = item
+                    .window
+                    .map_or(-1, |(_, age)| i64::try_from(age).unwrap_or(i64::MAX));
+                inv.arg(age)
+                    .arg(item.window_len)
+                    .arg(item.requests)
+                    .arg(item.tokens)
+                    .arg(item.slots.len());
+                for (id, age) in &item.slots {
+                    inv.arg(*id).arg(*age);
+                }
+            }
+        }
+        Op::Nothing => {}
     }
 }
 

@@ -154,12 +154,8 @@ pub async fn handle(
         ReadBody::Partial(..) => None,
     };
     if let Some(refusal) = restricted {
-        if path_model.is_none() && body_model.is_none() {
-            return Err(refusal.into());
-        }
-        for m in path_model.iter().chain(&body_model) {
-            access::check_model(dir, &principal, &table, names, m).await?;
-        }
+        let named = [path_model.as_deref(), body_model.as_deref()];
+        check_models(dir, &principal, &table, names, refusal, named).await?;
     }
     // the path names the model where it does (Azure: the deployment), else the body
     let named = path_model.clone().or(body_model);
@@ -180,13 +176,7 @@ pub async fn handle(
         rate_limited: true,
     };
     let mut rec = crate::pipeline::side_call(state, &principal, side).await?;
-    // booked under the model the call names, at its price, never the lending deployment's
-    rec.price = named
-        .as_deref()
-        .and_then(|m| access::price(&table, names, m));
-    if let Some((_, Some(row))) = rec.spend.as_mut() {
-        row.provider_model = Some(named.unwrap_or_default());
-    }
+    book_as(&mut rec, named, &table, names);
     let resp = tokio::time::timeout(dep.timeout, state.client.request(out))
         .await
         .map_err(|_| UpstreamError::Timeout(dep.timeout.as_secs_f64()))?
@@ -196,6 +186,41 @@ pub async fn handle(
         })?;
     let cut = state.streams.signal();
     Ok(relay(resp, rec, provider, path_model, cut))
+}
+
+/// A caller restricted to some models (`refusal` says why it may not go without one): the
+/// models the path and the body name must be among them, and at least one must be named.
+async fn check_models(
+    dir: Option<&crate::auth::cache::Directory>,
+    principal: &crate::auth::Principal,
+    table: &crate::router::ModelTable,
+    providers: &[&str],
+    refusal: crate::auth::AuthError,
+    named: [Option<&str>; 2],
+) -> Result<(), GatewayError> {
+    if named.iter().all(Option::is_none) {
+        return Err(refusal.into());
+    }
+    for m in named.into_iter().flatten() {
+        access::check_model(dir, principal, table, providers, m).await?;
+    }
+    Ok(())
+}
+
+/// Book the call under the model it names (`named`), at that model's price; never as the
+/// deployment lending its credential.
+fn book_as(
+    rec: &mut Completion,
+    named: Option<String>,
+    table: &crate::router::ModelTable,
+    providers: &[&str],
+) {
+    rec.price = named
+        .as_deref()
+        .and_then(|m| access::price(table, providers, m));
+    if let Some((_, Some(row))) = rec.spend.as_mut() {
+        row.provider_model = Some(named.unwrap_or_default());
+    }
 }
 
 /// The provider URL of a pass-through call: the deployment's base without its API version
