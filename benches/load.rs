@@ -689,10 +689,13 @@ fn start_mock(cpu: Option<usize>) -> (Proc, u16) {
     (p, port)
 }
 
-/// Start the `tianji` binary on `cfg` and `port`, pinned to `cpu`.
+/// Start the `tianji` binary on `cfg` and `port`, pinned to `cpu`. `TIANJI_BENCH_BIN` names
+/// another build of it (to compare two versions on one machine in one sitting).
 fn start_gateway(cpu: Option<usize>, cfg: &tempfile::NamedTempFile, port: u16) -> Proc {
+    let bin = std::env::var("TIANJI_BENCH_BIN")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_tianji").to_string());
     let p = Proc(
-        pinned(cpu, env!("CARGO_BIN_EXE_tianji"))
+        pinned(cpu, &bin)
             .args([
                 "--config",
                 cfg.path().to_str().unwrap(),
