@@ -7,7 +7,7 @@ use std::sync::{Arc, LazyLock};
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http_body::{Body as _, Frame, SizeHint};
+use http_body::{Frame, SizeHint};
 use hyper::body::Incoming;
 use serde_json::Value;
 
@@ -203,59 +203,6 @@ impl Tap {
             row.provider_model = Some(m);
         }
     }
-
-    pub fn is_end_stream(&self) -> bool {
-        self.reader.is_none()
-    }
-
-    pub fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
-    }
-
-    pub fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        let this = &mut *self;
-        if this.reader.is_none() {
-            return Poll::Ready(None);
-        }
-        if this.cut.as_ref().is_some_and(CutSignal::is_cut) {
-            return this.cut_now();
-        }
-        match Pin::new(&mut this.inner).poll_frame(cx) {
-            Poll::Ready(Some(Ok(frame))) => {
-                if let Some(data) = frame.data_ref() {
-                    if this.completion.chunks == 0 {
-                        this.completion.first_chunk = Some(std::time::SystemTime::now());
-                    }
-                    this.completion.chunks += 1;
-                    if let Some(r) = this.reader.as_mut() {
-                        r.feed(data);
-                    }
-                }
-                // with a known length, the server may not ask again after the last byte
-                if this.inner.is_end_stream() {
-                    this.end(None);
-                }
-                Poll::Ready(Some(Ok(frame)))
-            }
-            Poll::Ready(Some(Err(e))) => {
-                this.end(Some(format!("Provider stream failed: {e}")));
-                Poll::Ready(Some(Err(Box::new(e))))
-            }
-            Poll::Ready(None) => {
-                this.end(None);
-                Poll::Ready(None)
-            }
-            Poll::Pending => {
-                if this.cut.as_mut().is_some_and(|c| c.poll_cut(cx)) {
-                    return this.cut_now();
-                }
-                Poll::Pending
-            }
-        }
-    }
 }
 
 impl Drop for Tap {
@@ -370,19 +317,57 @@ impl http_body::Body for Tap {
     type Data = Bytes;
     type Error = BoxError;
 
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        Tap::poll_frame(self, cx)
-    }
-
     fn is_end_stream(&self) -> bool {
-        Tap::is_end_stream(self)
+        self.reader.is_none()
     }
 
     fn size_hint(&self) -> SizeHint {
-        Tap::size_hint(self)
+        self.inner.size_hint()
+    }
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = &mut *self;
+        if this.reader.is_none() {
+            return Poll::Ready(None);
+        }
+        if this.cut.as_ref().is_some_and(CutSignal::is_cut) {
+            return this.cut_now();
+        }
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    if this.completion.chunks == 0 {
+                        this.completion.first_chunk = Some(std::time::SystemTime::now());
+                    }
+                    this.completion.chunks += 1;
+                    if let Some(r) = this.reader.as_mut() {
+                        r.feed(data);
+                    }
+                }
+                // with a known length, the server may not ask again after the last byte
+                if this.inner.is_end_stream() {
+                    this.end(None);
+                }
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(Some(Err(e))) => {
+                this.end(Some(format!("Provider stream failed: {e}")));
+                Poll::Ready(Some(Err(Box::new(e))))
+            }
+            Poll::Ready(None) => {
+                this.end(None);
+                Poll::Ready(None)
+            }
+            Poll::Pending => {
+                if this.cut.as_mut().is_some_and(|c| c.poll_cut(cx)) {
+                    return this.cut_now();
+                }
+                Poll::Pending
+            }
+        }
     }
 }
 

@@ -109,6 +109,30 @@ fn endpoint(endpoints: &Endpoints, expect: Expect) -> Result<Cow<'_, Uri>, Gatew
     Ok(Cow::Owned(uri))
 }
 
+/// The head of an answer whose body is read as it comes (its wait timed for the record).
+async fn head_of(
+    state: &AppState,
+    dep: &Deployment,
+    uri: &Uri,
+    body: &Rewritten,
+    within: upstream::HeadWithin,
+    ctx: &mut RequestCtx,
+) -> Result<(http::response::Parts, hyper::body::Incoming), GatewayError> {
+    let t0 = Instant::now();
+    let resp = upstream::call_head(
+        &state.client,
+        dep,
+        uri,
+        &body.parts,
+        &[],
+        Errors::AsSent,
+        within,
+    )
+    .await?;
+    ctx.upstream_elapsed = t0.elapsed();
+    Ok(resp.into_parts())
+}
+
 /// A stream: its head awaited, its chunks relayed to the client as they come.
 async fn stream(
     state: &AppState,
@@ -118,19 +142,15 @@ async fn stream(
     sealer: Option<EventSealer>,
     ctx: &mut RequestCtx,
 ) -> Result<Response<Body>, GatewayError> {
-    let t0 = Instant::now();
-    let resp = upstream::call_head(
-        &state.client,
+    let (head, incoming) = head_of(
+        state,
         dep,
         uri,
-        &body.parts,
-        &[],
-        Errors::AsSent,
+        &body,
         upstream::HeadWithin::StreamTimeout,
+        ctx,
     )
     .await?;
-    ctx.upstream_elapsed = t0.elapsed();
-    let (head, incoming) = resp.into_parts();
     ctx.completion.status = head.status.as_u16();
     let watch = Watch::new(ctx.completion.hand_off())
         .sealing(sealer)
@@ -158,19 +178,8 @@ async fn audio(
     body: Rewritten,
     ctx: &mut RequestCtx,
 ) -> Result<Response<Body>, GatewayError> {
-    let t0 = Instant::now();
-    let resp = upstream::call_head(
-        &state.client,
-        dep,
-        uri,
-        &body.parts,
-        &[],
-        Errors::AsSent,
-        upstream::HeadWithin::Timeout,
-    )
-    .await?;
-    ctx.upstream_elapsed = t0.elapsed();
-    let (head, incoming) = resp.into_parts();
+    let (head, incoming) =
+        head_of(state, dep, uri, &body, upstream::HeadWithin::Timeout, ctx).await?;
     ctx.completion.usage = Some(sse::Usage::default());
     let mut out = Response::new(Body::Stream(incoming));
     *out.status_mut() = head.status;

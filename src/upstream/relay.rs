@@ -17,7 +17,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body::{Body as _, Frame};
+use http_body::Frame;
 use hyper::body::Incoming;
 use tokio::sync::watch;
 use tokio::time::{Instant, Sleep};
@@ -270,10 +270,6 @@ impl RelayBody {
         self
     }
 
-    pub fn is_end_stream(&self) -> bool {
-        self.done
-    }
-
     /// How the provider's stream has ended so far: read by its translator, else by the
     /// scanner of its OpenAI chunks.
     fn end_state(&self) -> StreamEnd {
@@ -389,49 +385,6 @@ impl RelayBody {
             _ => out,
         }
     }
-
-    pub fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        let this = &mut *self;
-        let ended = |out: Option<Bytes>| Poll::Ready(out.map(|b| Ok(Frame::data(b))));
-        loop {
-            if this.done {
-                return Poll::Ready(None);
-            }
-            if this.cut.as_ref().is_some_and(CutSignal::is_cut) {
-                return ended(this.stop(|| CUT_AT_SHUTDOWN.to_string()));
-            }
-            match Pin::new(&mut this.inner).poll_frame(cx) {
-                Poll::Ready(Some(Ok(frame))) => {
-                    let Ok(data) = frame.into_data() else {
-                        continue; // trailers are not relayed
-                    };
-                    let out = this.relay(data);
-                    if !out.is_empty() {
-                        return Poll::Ready(Some(Ok(Frame::data(out))));
-                    }
-                }
-                Poll::Ready(Some(Err(e))) => {
-                    return ended(this.stop(|| format!("Provider stream failed: {e}")));
-                }
-                Poll::Ready(None) => return ended(this.stop(|| ENDED_EARLY.to_string())),
-                Poll::Pending => {
-                    if this.cut.as_mut().is_some_and(|c| c.poll_cut(cx)) {
-                        return ended(this.stop(|| CUT_AT_SHUTDOWN.to_string()));
-                    }
-                    if this.idle.as_mut().poll(cx).is_ready() {
-                        let secs = this.idle_timeout.as_secs_f64();
-                        let why =
-                            || format!("Provider sent nothing for {secs:.1}s (stream_timeout)");
-                        return ended(this.stop(why));
-                    }
-                    return Poll::Pending;
-                }
-            }
-        }
-    }
 }
 
 /// The usage of a stream that failed: what the provider reported, with the parts it did not
@@ -474,14 +427,50 @@ impl http_body::Body for RelayBody {
     type Data = Bytes;
     type Error = BoxError;
 
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        RelayBody::poll_frame(self, cx)
+    fn is_end_stream(&self) -> bool {
+        self.done
     }
 
-    fn is_end_stream(&self) -> bool {
-        RelayBody::is_end_stream(self)
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = &mut *self;
+        let ended = |out: Option<Bytes>| Poll::Ready(out.map(|b| Ok(Frame::data(b))));
+        loop {
+            if this.done {
+                return Poll::Ready(None);
+            }
+            if this.cut.as_ref().is_some_and(CutSignal::is_cut) {
+                return ended(this.stop(|| CUT_AT_SHUTDOWN.to_string()));
+            }
+            match Pin::new(&mut this.inner).poll_frame(cx) {
+                Poll::Ready(Some(Ok(frame))) => {
+                    let Ok(data) = frame.into_data() else {
+                        continue; // trailers are not relayed
+                    };
+                    let out = this.relay(data);
+                    if !out.is_empty() {
+                        return Poll::Ready(Some(Ok(Frame::data(out))));
+                    }
+                }
+                Poll::Ready(Some(Err(e))) => {
+                    return ended(this.stop(|| format!("Provider stream failed: {e}")));
+                }
+                Poll::Ready(None) => return ended(this.stop(|| ENDED_EARLY.to_string())),
+                Poll::Pending => {
+                    if this.cut.as_mut().is_some_and(|c| c.poll_cut(cx)) {
+                        return ended(this.stop(|| CUT_AT_SHUTDOWN.to_string()));
+                    }
+                    if this.idle.as_mut().poll(cx).is_ready() {
+                        let secs = this.idle_timeout.as_secs_f64();
+                        let why =
+                            || format!("Provider sent nothing for {secs:.1}s (stream_timeout)");
+                        return ended(this.stop(why));
+                    }
+                    return Poll::Pending;
+                }
+            }
+        }
     }
 }
