@@ -36,6 +36,20 @@ pub trait StreamTranslate: Send {
     }
 }
 
+/// Text of an OpenAI `content` that is a string or a list of text parts (joined by newlines).
+pub(crate) fn text_of(content: &serde_json::Value) -> String {
+    use serde_json::Value;
+    match content {
+        Value::String(s) => s.clone(),
+        Value::Array(parts) => parts
+            .iter()
+            .filter_map(|p| p.get("text").and_then(Value::as_str))
+            .collect::<Vec<_>>()
+            .join("\n"),
+        _ => String::new(),
+    }
+}
+
 /// [`StreamTranslate`] for a translator whose own `feed`, `finish`, `end_state` and `cut` do the
 /// work (so callers need not import the trait).
 macro_rules! stream_translate {

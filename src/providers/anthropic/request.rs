@@ -3,25 +3,13 @@
 use serde_json::{Map, Value, json};
 
 use super::TranslateError;
+use crate::providers::text_of;
 
 /// Anthropic requires `max_tokens`; used when the client sets none.
 pub const DEFAULT_MAX_TOKENS: u64 = 4096;
 
 fn invalid(m: impl Into<String>) -> TranslateError {
     TranslateError::Invalid(m.into())
-}
-
-/// Text of a `content` that is a string or a list of text parts.
-fn text_of(content: &Value) -> String {
-    match content {
-        Value::String(s) => s.clone(),
-        Value::Array(parts) => parts
-            .iter()
-            .filter_map(|p| p.get("text").and_then(Value::as_str))
-            .collect::<Vec<_>>()
-            .join("\n"),
-        _ => String::new(),
-    }
 }
 
 /// One OpenAI content part as an Anthropic content block.

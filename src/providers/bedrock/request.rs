@@ -18,6 +18,7 @@
 use serde_json::{Map, Value, json};
 
 use super::TranslateError;
+use crate::providers::text_of;
 
 /// Room for the answer beyond the thinking budget when the client sets no maximum.
 const ANSWER_TOKENS: u64 = 4096;
@@ -28,19 +29,6 @@ fn invalid(m: impl Into<String>) -> TranslateError {
 
 fn cache_point() -> Value {
     json!({"cachePoint": {"type": "default"}})
-}
-
-/// Text of a `content` that is a string or a list of text parts.
-fn text_of(content: &Value) -> String {
-    match content {
-        Value::String(s) => s.clone(),
-        Value::Array(parts) => parts
-            .iter()
-            .filter_map(|p| p.get("text").and_then(Value::as_str))
-            .collect::<Vec<_>>()
-            .join("\n"),
-        _ => String::new(),
-    }
 }
 
 /// Append the Converse blocks of one OpenAI content part (a cache point follows a part that

@@ -16,22 +16,10 @@
 use serde_json::{Map, Value, json};
 
 use super::{TranslateError, split_tool_call_id};
+use crate::providers::text_of;
 
 fn invalid(m: impl Into<String>) -> TranslateError {
     TranslateError::Invalid(m.into())
-}
-
-/// Text of a `content` that is a string or a list of text parts.
-fn text_of(content: &Value) -> String {
-    match content {
-        Value::String(s) => s.clone(),
-        Value::Array(parts) => parts
-            .iter()
-            .filter_map(|p| p.get("text").and_then(Value::as_str))
-            .collect::<Vec<_>>()
-            .join("\n"),
-        _ => String::new(),
-    }
 }
 
 /// MIME type guessed from a URL's file extension (`image/jpeg` when unknown).
