@@ -87,6 +87,29 @@ pub trait ApiError: std::error::Error + Send + Sync + 'static {
 
 pub use crate::util::status::type_for_status;
 
+/// [`ApiError`] for a feature's error type (its own `status()`, the `reason` label, any more
+/// trait methods given) and `From<$t> for GatewayError`.
+macro_rules! feature_error {
+    ($t:ty, $reason:literal $(, $extra:item)*) => {
+        impl $crate::error::ApiError for $t {
+            fn status(&self) -> http::StatusCode {
+                <$t>::status(self)
+            }
+            fn reason(&self) -> &'static str {
+                $reason
+            }
+            $($extra)*
+        }
+
+        impl From<$t> for $crate::error::GatewayError {
+            fn from(e: $t) -> Self {
+                $crate::error::GatewayError::feature(e)
+            }
+        }
+    };
+}
+pub(crate) use feature_error;
+
 impl GatewayError {
     /// A feature's error.
     pub fn feature(e: impl ApiError) -> Self {

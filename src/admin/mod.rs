@@ -63,26 +63,16 @@ pub enum AdminError {
     CacheUnavailable(String),
 }
 
-impl crate::error::ApiError for AdminError {
-    fn status(&self) -> StatusCode {
-        AdminError::status(self)
-    }
+crate::error::feature_error!(
+    AdminError,
+    "admin",
     fn error_type(&self) -> &'static str {
         AdminError::error_type(self)
-    }
+    },
     fn param(&self) -> Option<&str> {
         AdminError::param(self)
     }
-    fn reason(&self) -> &'static str {
-        "admin"
-    }
-}
-
-impl From<AdminError> for crate::error::GatewayError {
-    fn from(e: AdminError) -> Self {
-        crate::error::GatewayError::feature(e)
-    }
-}
+);
 
 impl AdminError {
     pub fn invalid(field: &str, message: impl Into<String>) -> Self {

@@ -39,20 +39,7 @@ pub enum BatchError {
     Unsupported(String),
 }
 
-impl crate::error::ApiError for BatchError {
-    fn status(&self) -> StatusCode {
-        BatchError::status(self)
-    }
-    fn reason(&self) -> &'static str {
-        "batch"
-    }
-}
-
-impl From<BatchError> for crate::error::GatewayError {
-    fn from(e: BatchError) -> Self {
-        crate::error::GatewayError::feature(e)
-    }
-}
+crate::error::feature_error!(BatchError, "batch");
 
 impl BatchError {
     pub fn status(&self) -> StatusCode {

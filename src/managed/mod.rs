@@ -64,20 +64,7 @@ pub enum ManagedError {
     Gone(&'static str),
 }
 
-impl crate::error::ApiError for ManagedError {
-    fn status(&self) -> StatusCode {
-        ManagedError::status(self)
-    }
-    fn reason(&self) -> &'static str {
-        "managed_object"
-    }
-}
-
-impl From<ManagedError> for crate::error::GatewayError {
-    fn from(e: ManagedError) -> Self {
-        crate::error::GatewayError::feature(e)
-    }
-}
+crate::error::feature_error!(ManagedError, "managed_object");
 
 impl ManagedError {
     pub fn status(&self) -> StatusCode {

@@ -39,20 +39,7 @@ pub enum ResponsesError {
     Unsupported(String),
 }
 
-impl crate::error::ApiError for ResponsesError {
-    fn status(&self) -> StatusCode {
-        ResponsesError::status(self)
-    }
-    fn reason(&self) -> &'static str {
-        "responses"
-    }
-}
-
-impl From<ResponsesError> for crate::error::GatewayError {
-    fn from(e: ResponsesError) -> Self {
-        crate::error::GatewayError::feature(e)
-    }
-}
+crate::error::feature_error!(ResponsesError, "responses");
 
 impl ResponsesError {
     pub fn status(&self) -> StatusCode {
