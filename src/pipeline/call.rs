@@ -100,8 +100,7 @@ fn as_chat(
     parsed: &mut ParsedRequest,
     to_chat: impl FnOnce(&Value) -> Result<Value, GatewayError>,
 ) -> Result<(), GatewayError> {
-    let v: Value = serde_json::from_slice(&parsed.raw)
-        .map_err(|e| RequestError::InvalidJson(e.to_string()))?;
+    let v: Value = parsed.json()?;
     let chat = to_chat(&v)?;
     let bytes = serde_json::to_vec(&chat).map_err(bad)?;
     let mock = parsed.mock_response.take();

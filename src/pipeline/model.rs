@@ -51,8 +51,7 @@ fn previous_response(
     principal: &Principal,
     parsed: ParsedRequest,
 ) -> Result<(ParsedRequest, Option<String>), GatewayError> {
-    let mut v: serde_json::Value = serde_json::from_slice(&parsed.raw)
-        .map_err(|e| RequestError::InvalidJson(e.to_string()))?;
+    let mut v: serde_json::Value = parsed.json()?;
     let Some(id) = v
         .get("previous_response_id")
         .and_then(serde_json::Value::as_str)

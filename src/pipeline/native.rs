@@ -4,7 +4,7 @@
 use std::sync::{Arc, LazyLock};
 
 use bytes::Bytes;
-use http::{HeaderMap, HeaderName, HeaderValue, Response, header};
+use http::{HeaderMap, HeaderName, HeaderValue, Response};
 use serde_json::Value;
 use tokio::time::Instant;
 
@@ -88,14 +88,7 @@ pub async fn anthropic_messages(
                 created, true,
             )))
             .anthropic_errors();
-        let mut out = Response::new(Body::Relay(Box::new(relay)));
-        out.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/event-stream"),
-        );
-        out.headers_mut()
-            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-        return Ok(out);
+        return Ok(super::watch::sse_response(relay));
     }
     let (head, bytes) =
         upstream::call_whole(&state.client, dep, uri, &body, &extra, Errors::AsSent).await?;
@@ -136,8 +129,7 @@ pub async fn count_tokens(
             upstream::call_whole(&state.client, &dep, &uri, &body, &extra, Errors::AsSent).await?;
         return Ok(crate::error::json_response(head.status, bytes));
     }
-    let v: Value = serde_json::from_slice(&parsed.raw)
-        .map_err(|e| RequestError::InvalidJson(e.to_string()))?;
+    let v: Value = parsed.json()?;
     let n = anthropic::ingress::estimate_tokens(&v);
     Ok(crate::error::json_response(
         http::StatusCode::OK,
@@ -189,14 +181,7 @@ pub async fn gemini_generate(
                 model, &id, created, true,
             )))
             .gemini_errors();
-        let mut out = Response::new(Body::Relay(Box::new(relay)));
-        out.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/event-stream"),
-        );
-        out.headers_mut()
-            .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-        return Ok(out);
+        return Ok(super::watch::sse_response(relay));
     }
     let errors = Errors::Native(provider);
     let (head, bytes) = upstream::call_whole(&state.client, dep, uri, body, &extra, errors).await?;

@@ -155,6 +155,11 @@ impl Expect {
 }
 
 impl ParsedRequest {
+    /// The whole body as JSON (for the routes that rebuild it: translations, edits).
+    pub fn json<T: serde::de::DeserializeOwned>(&self) -> Result<T, RequestError> {
+        serde_json::from_slice(&self.raw).map_err(|e| RequestError::InvalidJson(e.to_string()))
+    }
+
     /// A multipart upload: only its model is known (the body streams through unread).
     pub fn upload(model: String) -> Self {
         ParsedRequest {

@@ -25,8 +25,7 @@ pub async fn rerank(
     parsed: &ParsedRequest,
     ctx: &mut RequestCtx,
 ) -> Result<Response<Body>, GatewayError> {
-    let req: Value = serde_json::from_slice(&parsed.raw)
-        .map_err(|e| RequestError::InvalidJson(e.to_string()))?;
+    let req: Value = parsed.json()?;
     let (shape, uri) = match (&dep.wire, &dep.endpoints) {
         (Wire::Cohere { rerank, .. }, _) => (Shape::Cohere, rerank.clone()),
         (Wire::OpenAi, Some(ep)) => (

@@ -94,8 +94,7 @@ pub async fn chat(
     parsed: &ParsedRequest,
     ctx: &mut RequestCtx,
 ) -> Result<Response<Body>, GatewayError> {
-    let req: Value = serde_json::from_slice(&parsed.raw)
-        .map_err(|e| RequestError::InvalidJson(e.to_string()))?;
+    let req: Value = parsed.json()?;
     let model = dep.upstream_model.as_str();
     let created = crate::spend::unix(ctx.wall_start) as u64;
     let id = format!("chatcmpl-{}", ctx.call_id.simple());
@@ -224,14 +223,7 @@ fn relay(
     )
     .translating(inward)
     .answering_as(ctx.outward.map(|o| o.stream(&dep.model_name)));
-    let mut out = Response::new(Body::Relay(Box::new(relay)));
-    out.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/event-stream"),
-    );
-    out.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-    out
+    super::watch::sse_response(relay)
 }
 
 /// POST `body` to `uri` of `dep` (authenticated for its wire) and read the JSON answer.
@@ -259,8 +251,7 @@ pub async fn embeddings(
     parsed: &ParsedRequest,
     ctx: &mut RequestCtx,
 ) -> Result<Response<Body>, GatewayError> {
-    let req: Value = serde_json::from_slice(&parsed.raw)
-        .map_err(|e| RequestError::InvalidJson(e.to_string()))?;
+    let req: Value = parsed.json()?;
     let model = dep.upstream_model.as_str();
     let t0 = Instant::now();
     let mut list = match &dep.wire {
@@ -315,8 +306,7 @@ pub fn for_mistral(
     expect: super::parse::Expect,
 ) -> Result<ParsedRequest, GatewayError> {
     use super::parse::{Expect, parse};
-    let mut v: serde_json::Map<String, Value> = serde_json::from_slice(&parsed.raw)
-        .map_err(|e| RequestError::InvalidJson(e.to_string()))?;
+    let mut v: serde_json::Map<String, Value> = parsed.json()?;
     match expect {
         Expect::Embedding => crate::providers::mistral::fix_embedding_request(&mut v),
         _ => crate::providers::mistral::fix_request(&mut v),

@@ -104,3 +104,20 @@ impl RelayObserver for Watch {
         // dropped here: the record is finished, its row queued
     }
 }
+
+/// A relayed stream as the client's answer: `text/event-stream`, not to be cached by proxies.
+pub(super) fn sse_response(
+    relay: crate::upstream::relay::RelayBody,
+) -> http::Response<crate::body::Body> {
+    let mut out = http::Response::new(crate::body::Body::Relay(Box::new(relay)));
+    let h = out.headers_mut();
+    h.insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/event-stream"),
+    );
+    h.insert(
+        http::header::CACHE_CONTROL,
+        http::HeaderValue::from_static("no-cache"),
+    );
+    out
+}
