@@ -142,16 +142,8 @@ async fn stream(
     sealer: Option<EventSealer>,
     ctx: &mut RequestCtx,
 ) -> Result<Response<Body>, GatewayError> {
-    let (head, incoming) = head_of(
-        state,
-        dep,
-        uri,
-        &body,
-        upstream::HeadWithin::StreamTimeout,
-        ctx,
-    )
-    .await?;
-    ctx.completion.status = head.status.as_u16();
+    let (head, incoming) =
+        super::watch::open_stream(state, dep, uri, &body.parts, &[], Errors::AsSent, ctx).await?;
     let watch = Watch::new(ctx.completion.hand_off())
         .sealing(sealer)
         .recording(ctx.cache_pending.take());

@@ -68,19 +68,8 @@ pub async fn anthropic_messages(
     let created = crate::spend::unix(ctx.wall_start) as u64;
     let t0 = Instant::now();
     if parsed.stream {
-        let resp = upstream::call_head(
-            &state.client,
-            dep,
-            uri,
-            &body,
-            &extra,
-            Errors::AsSent,
-            upstream::HeadWithin::StreamTimeout,
-        )
-        .await?;
-        ctx.upstream_elapsed = t0.elapsed();
-        let (head, incoming) = resp.into_parts();
-        ctx.completion.status = head.status.as_u16();
+        let (_, incoming) =
+            super::watch::open_stream(state, dep, uri, &body, &extra, Errors::AsSent, ctx).await?;
         let watch = Watch::new(ctx.completion.hand_off()).boxed();
         let cut = state.streams.signal();
         let relay = RelayBody::new(incoming, false, dep.stream_timeout, watch, cut)
@@ -161,19 +150,8 @@ pub async fn gemini_generate(
     let t0 = Instant::now();
     if parsed.stream {
         let errors = Errors::Native(provider);
-        let resp = upstream::call_head(
-            &state.client,
-            dep,
-            uri,
-            body,
-            &extra,
-            errors,
-            upstream::HeadWithin::StreamTimeout,
-        )
-        .await?;
-        ctx.upstream_elapsed = t0.elapsed();
-        let (head, incoming) = resp.into_parts();
-        ctx.completion.status = head.status.as_u16();
+        let (_, incoming) =
+            super::watch::open_stream(state, dep, uri, body, &extra, errors, ctx).await?;
         let watch = Watch::new(ctx.completion.hand_off()).boxed();
         let cut = state.streams.signal();
         let relay = RelayBody::new(incoming, false, dep.stream_timeout, watch, cut)

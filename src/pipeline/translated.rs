@@ -107,21 +107,12 @@ pub async fn chat(
     let body = std::slice::from_ref(&body);
     let t0 = Instant::now();
     if stream {
-        let resp = upstream::call_head(
-            &state.client,
-            dep,
-            &uri,
-            body,
-            &extra,
-            errors,
-            upstream::HeadWithin::StreamTimeout,
-        )
-        .await?;
-        ctx.upstream_elapsed = t0.elapsed();
+        let (_, incoming) =
+            super::watch::open_stream(state, dep, &uri, body, &extra, errors, ctx).await?;
         let inward = stream_translator(dep, model, &id, created);
         // usage always comes back for spend; the client sees it only if it asked
         let drop_usage = parsed.include_usage != Some(true);
-        return Ok(relay(state, dep, resp, inward, drop_usage, ctx));
+        return Ok(relay(state, dep, incoming, inward, drop_usage, ctx));
     }
     let (head, bytes) =
         upstream::call_whole(&state.client, dep, &uri, body, &extra, errors).await?;
@@ -206,13 +197,11 @@ fn stream_translator(
 fn relay(
     state: &AppState,
     dep: &Deployment,
-    resp: Response<hyper::body::Incoming>,
+    incoming: hyper::body::Incoming,
     inward: Box<dyn StreamTranslate>,
     drop_usage: bool,
     ctx: &mut RequestCtx,
 ) -> Response<Body> {
-    let (head, incoming) = resp.into_parts();
-    ctx.completion.status = head.status.as_u16();
     let watch = Watch::new(ctx.completion.hand_off()).recording(ctx.cache_pending.take());
     let relay = RelayBody::new(
         incoming,

@@ -121,3 +121,24 @@ pub(super) fn sse_response(
     );
     out
 }
+
+/// Call `dep` for a stream and await its head: the wait timed and the status noted for the
+/// record; the body follows as it comes.
+pub(super) async fn open_stream(
+    state: &crate::state::AppState,
+    dep: &crate::router::Deployment,
+    uri: &http::Uri,
+    body: &[bytes::Bytes],
+    extra: &[(http::HeaderName, http::HeaderValue)],
+    errors: crate::upstream::Errors<'_>,
+    ctx: &mut super::RequestCtx,
+) -> Result<(http::response::Parts, hyper::body::Incoming), crate::error::GatewayError> {
+    let t0 = tokio::time::Instant::now();
+    let within = crate::upstream::HeadWithin::StreamTimeout;
+    let resp =
+        crate::upstream::call_head(&state.client, dep, uri, body, extra, errors, within).await?;
+    ctx.upstream_elapsed = t0.elapsed();
+    let (head, incoming) = resp.into_parts();
+    ctx.completion.status = head.status.as_u16();
+    Ok((head, incoming))
+}
