@@ -8,6 +8,30 @@ pub(crate) fn data_event(v: &serde_json::Value) -> Vec<u8> {
     out
 }
 
+/// One OpenAI chat completion chunk (choice 0 unless `index` says) as an SSE event.
+pub(crate) fn chat_chunk(
+    id: &str,
+    created: u64,
+    model: &str,
+    index: u64,
+    delta: serde_json::Value,
+    finish: Option<&str>,
+) -> Vec<u8> {
+    data_event(
+        &serde_json::json!({"id": id, "object": "chat.completion.chunk", "created": created,
+        "model": model, "choices": [{"index": index, "delta": delta, "finish_reason": finish}]}),
+    )
+}
+
+/// The JSON events of the complete `data:` lines fed so far (see [`data_lines`]); lines that
+/// are not JSON are skipped.
+pub(crate) fn json_events(carry: &mut Vec<u8>, bytes: &[u8]) -> Vec<serde_json::Value> {
+    data_lines(carry, bytes)
+        .iter()
+        .filter_map(|d| serde_json::from_slice(d).ok())
+        .collect()
+}
+
 /// Complete lines of an SSE byte stream fed in pieces; the unfinished line stays in `carry`.
 /// Returns the `data:` payloads of the complete lines (one optional space after the colon
 /// removed, `\r\n` line ends accepted).

@@ -14,6 +14,7 @@ use super::{
     response::usage,
 };
 use crate::providers::errors::classify;
+use crate::providers::sse_lines::chat_chunk;
 use crate::providers::sse_lines::data_event as sse;
 
 /// State of one translated stream.
@@ -50,9 +51,7 @@ impl StreamTranslator {
     }
 
     fn chunk(&self, delta: Value, finish: Option<&str>) -> Vec<u8> {
-        let c = json!({"id": self.id, "object": "chat.completion.chunk", "created": self.created,
-            "model": self.model, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]});
-        sse(&c)
+        chat_chunk(&self.id, self.created, &self.model, 0, delta, finish)
     }
 
     /// The role chunk, sent once before any content.

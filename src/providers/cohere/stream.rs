@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 
 use super::{finish_reason, response::usage};
 use crate::providers::sse_lines::data_event as sse;
+use crate::providers::sse_lines::{chat_chunk, json_events};
 
 /// State of one translated stream.
 #[derive(Debug, Default)]
@@ -47,9 +48,7 @@ impl StreamTranslator {
     }
 
     fn chunk(&self, delta: Value, finish: Option<&str>) -> Vec<u8> {
-        let c = json!({"id": self.id, "object": "chat.completion.chunk", "created": self.created,
-            "model": self.model, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]});
-        sse(&c)
+        chat_chunk(&self.id, self.created, &self.model, 0, delta, finish)
     }
 
     /// The role chunk, once, before anything else.
@@ -75,13 +74,9 @@ impl StreamTranslator {
 
     /// Translate the next upstream bytes.
     pub fn feed(&mut self, bytes: &[u8]) -> Vec<u8> {
-        let mut out = Vec::new();
-        for data in crate::providers::sse_lines::data_lines(&mut self.carry, bytes) {
-            if let Ok(ev) = serde_json::from_slice::<Value>(&data) {
-                out.extend(self.event(&ev));
-            }
-        }
-        out
+        let events = json_events(&mut self.carry, bytes);
+        let out: Vec<Vec<u8>> = events.iter().map(|ev| self.event(ev)).collect();
+        out.concat()
     }
 
     /// The end of the upstream stream: flush, and close with `[DONE]` if `message-end` never

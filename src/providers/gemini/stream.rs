@@ -9,7 +9,8 @@
 use serde_json::{Value, json};
 
 use super::response::{Parts, candidate_finish, usage};
-use super::{data_lines, sse};
+use super::sse;
+use crate::providers::sse_lines::json_events;
 
 /// State of one translated stream.
 #[derive(Debug, Default)]
@@ -55,13 +56,9 @@ impl StreamTranslator {
 
     /// Translate the next upstream bytes.
     pub fn feed(&mut self, bytes: &[u8]) -> Vec<u8> {
-        let mut out = Vec::new();
-        for data in data_lines(&mut self.carry, bytes) {
-            if let Ok(ev) = serde_json::from_slice::<Value>(&data) {
-                out.extend(self.event(&ev));
-            }
-        }
-        out
+        let events = json_events(&mut self.carry, bytes);
+        let out: Vec<Vec<u8>> = events.iter().map(|ev| self.event(ev)).collect();
+        out.concat()
     }
 
     /// The end of the upstream stream: the usage chunk (when asked for) and `[DONE]`.
