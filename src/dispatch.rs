@@ -208,7 +208,7 @@ pub fn with_query_key(mut req: Request<RequestBody>) -> Request<RequestBody> {
         .ok()
         .flatten()
         .is_none()
-        && let Some(k) = crate::pipeline::query_param(req.uri().query(), "key")
+        && let Some(k) = crate::util::query::query_param(req.uri().query(), "key")
         && let Ok(v) = http::HeaderValue::from_str(&k)
     {
         req.headers_mut().insert("x-goog-api-key", v);

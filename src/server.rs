@@ -80,7 +80,7 @@ impl PerIp {
                 });
             }
         }
-        let now = crate::limits::now_ms();
+        let now = crate::util::clock::now_ms();
         let last = self.warned_ms.load(Ordering::Relaxed);
         if now.saturating_sub(last) >= 10_000
             && self

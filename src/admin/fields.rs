@@ -5,7 +5,7 @@
 use serde_json::{Map, Value, json};
 
 use super::AdminError;
-use super::duration;
+use crate::util::duration;
 
 /// What a field must hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -236,7 +236,7 @@ pub fn reset_at(duration: &Value) -> Value {
     let at = duration
         .as_str()
         .and_then(duration::parse)
-        .map(|d| crate::auth::fmt_utc(super::keys::now_secs() + d.as_secs_f64()));
+        .map(|d| crate::util::clock::fmt_utc(crate::util::clock::now_secs() + d.as_secs_f64()));
     json!(at)
 }
 

@@ -7,7 +7,6 @@ mod audit;
 mod budgets;
 mod cache;
 mod crud;
-pub use crate::util::duration;
 mod end_users;
 mod fields;
 mod keys;

@@ -61,7 +61,7 @@ struct CreateFallback {
 }
 
 fn fallback_type(query: Option<&str>) -> Result<FallbackType, AdminError> {
-    match crate::pipeline::query_param(query, "fallback_type") {
+    match crate::util::query::query_param(query, "fallback_type") {
         None => Ok(FallbackType::General),
         Some(t) => serde_json::from_value(Value::String(t.clone())).map_err(|_| {
             AdminError::invalid(

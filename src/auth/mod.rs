@@ -22,6 +22,8 @@ pub use keys::KeyRecord;
 pub use records::{EndUserRecord, MembershipRecord, OrgRecord, TeamRecord, UserRecord};
 
 use crate::store::Store;
+use crate::util::clock::{fmt_utc, now_secs};
+use crate::util::hex::hex;
 
 /// Headers that may carry the caller's key, in lookup order.
 const KEY_HEADERS: &[&str] = &[
@@ -244,15 +246,10 @@ impl AuthError {
     }
 }
 
-pub use crate::util::clock::fmt_utc;
-use crate::util::clock::now_secs;
-
 /// sha256 hex, as keys are stored.
 pub fn token_hex(key: &str) -> String {
     hex(&digest(key))
 }
-
-pub use crate::util::hex::hex;
 
 /// Checks presented keys.
 pub struct Authenticator {

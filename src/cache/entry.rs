@@ -65,8 +65,6 @@ impl Entry {
     }
 }
 
-pub use crate::util::clock::now_ms;
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -151,7 +151,7 @@ fn digest(group: &str, canonical: &[u8], scope: Scope, caller: Caller<'_>) -> St
     h.update(scope_of(scope, caller).as_bytes());
     h.update([0]);
     h.update(canonical);
-    crate::auth::hex(&h.finalize())
+    crate::util::hex::hex(&h.finalize())
 }
 
 /// A body's canonical form; bodies simd-json cannot read have none (they are not cached).

@@ -102,7 +102,7 @@ impl Pending {
     pub fn store(self, body: Bytes, usage: Usage) {
         let entry = Entry {
             body,
-            stored_at_ms: entry::now_ms(),
+            stored_at_ms: crate::util::clock::now_ms(),
             usage,
         };
         self.cache.put(self.key, entry, self.ttl, self.semantic);
@@ -198,7 +198,8 @@ impl Cache {
     /// Whether an entry is young enough for the request's `s-maxage`.
     fn fresh(entry: &Entry, controls: &Controls) -> bool {
         controls.s_maxage.is_none_or(|max| {
-            entry.age_ms(entry::now_ms()) <= u64::try_from(max.as_millis()).unwrap_or(u64::MAX)
+            entry.age_ms(crate::util::clock::now_ms())
+                <= u64::try_from(max.as_millis()).unwrap_or(u64::MAX)
         })
     }
 

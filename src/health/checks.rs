@@ -125,7 +125,7 @@ pub async fn history(
     let Some(store) = &state.store else {
         return Ok(json!({"health_checks": [], "total": 0}));
     };
-    let q = |k: &str| crate::pipeline::query_param(query, k);
+    let q = |k: &str| crate::util::query::query_param(query, k);
     let model = q("model");
     let status = q("status").or_else(|| q("status_filter"));
     let limit: i64 = q("limit")

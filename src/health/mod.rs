@@ -33,7 +33,7 @@ pub async fn deployments(
     }
     let query = req.uri().query();
     let body = if now {
-        let model = crate::pipeline::query_param(query, "model");
+        let model = crate::util::query::query_param(query, "model");
         match (model, state.health.load_full().as_ref()) {
             (None, Some(latest)) => (**latest).clone(),
             (model, _) => checks::check(state, model.as_deref(), "health_endpoint").await,

@@ -25,6 +25,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
+use crate::util::clock::now_ms;
+
 use http::{HeaderName, HeaderValue};
 
 pub use descriptor::{Descriptor, Subject, descriptors};
@@ -279,8 +281,6 @@ enum Recovery {
     /// Redis did not answer.
     Failed,
 }
-
-pub use crate::util::clock::now_ms;
 
 /// How often the recovery task tries Redis after it failed.
 const RETRY_REDIS_AFTER: Duration = Duration::from_millis(1000);
@@ -630,7 +630,7 @@ async fn recover(limits: Weak<Limits>) {
 
 /// `YYYY-MM-DD HH:MM:SS UTC`
 fn utc(ms: u64) -> String {
-    format!("{} UTC", crate::auth::fmt_utc((ms / 1000) as f64))
+    format!("{} UTC", crate::util::clock::fmt_utc((ms / 1000) as f64))
 }
 
 /// One descriptor a request was counted on.

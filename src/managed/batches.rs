@@ -128,7 +128,7 @@ pub async fn create(
                 .and_then(|h| h.to_str().ok())
                 .map(str::to_string)
         })
-        .or_else(|| crate::pipeline::query_param(parts.uri.query(), "model"));
+        .or_else(|| crate::util::query::query_param(parts.uri.query(), "model"));
     let table = state.models.load_full();
     // an input file the gateway handed out names its deployment; else `model` picks one
     use super::{Kind, held, ids};

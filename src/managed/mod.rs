@@ -211,7 +211,7 @@ fn model_hint(headers: &http::HeaderMap, query: Option<&str>) -> Option<String> 
         .get("x-tianji-model")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string)
-        .or_else(|| crate::pipeline::query_param(query, "model"))
+        .or_else(|| crate::util::query::query_param(query, "model"))
         .filter(|m| !m.is_empty())
 }
 

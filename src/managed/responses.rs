@@ -38,7 +38,7 @@ pub async fn by_id(
         .get("x-tianji-model")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string)
-        .or_else(|| crate::pipeline::query_param(req.uri().query(), "model"));
+        .or_else(|| crate::util::query::query_param(req.uri().query(), "model"));
     let dep = match (&model_id, hint) {
         (Some(m), _) => table.deployments().find(|d| &d.id == m).cloned(),
         (None, Some(model)) => table.resolve(&model).ok().map(|r| r.pick().clone()),

@@ -91,7 +91,7 @@ pub fn row(
         call_type,
         endpoint,
         caller: Caller::of(principal, state.auth.master_hash()),
-        start_time: crate::spend::unix(ctx.wall_start),
+        start_time: crate::util::clock::unix(ctx.wall_start),
         model_group: model.to_string(),
         ..Default::default()
     }

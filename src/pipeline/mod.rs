@@ -191,5 +191,3 @@ fn route_name(e: Expect) -> &'static str {
         Expect::Translation => "translation",
     }
 }
-
-pub use crate::util::query::query_param;

@@ -65,7 +65,7 @@ pub async fn anthropic_messages(
 ) -> Result<Response<Body>, GatewayError> {
     let body = with_model(parsed, dep)?;
     let extra = passed(client_headers, ANTHROPIC_PASS);
-    let created = crate::spend::unix(ctx.wall_start) as u64;
+    let created = crate::util::clock::unix(ctx.wall_start) as u64;
     let t0 = Instant::now();
     if parsed.stream {
         let (_, incoming) =
@@ -143,7 +143,7 @@ pub async fn gemini_generate(
     };
     let body = std::slice::from_ref(&parsed.raw);
     let extra = super::translated::auth_headers(state, dep, uri, &parsed.raw).await?;
-    let created = crate::spend::unix(ctx.wall_start) as u64;
+    let created = crate::util::clock::unix(ctx.wall_start) as u64;
     let id = format!("chatcmpl-{}", ctx.call_id.simple());
     let model = dep.upstream_model.as_str();
     let provider = dep.provider.name();

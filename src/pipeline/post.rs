@@ -12,8 +12,9 @@ use uuid::Uuid;
 
 use crate::router::Deployment;
 use crate::spend::record::{ErrorInformation, SpendRow};
-use crate::spend::{Ticket, cost, unix};
+use crate::spend::{Ticket, cost};
 use crate::upstream::sse::Usage;
+use crate::util::clock::unix;
 
 pub use crate::error::REQUEST_CUT;
 

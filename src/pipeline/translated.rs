@@ -96,7 +96,7 @@ pub async fn chat(
 ) -> Result<Response<Body>, GatewayError> {
     let req: Value = parsed.json()?;
     let model = dep.upstream_model.as_str();
-    let created = crate::spend::unix(ctx.wall_start) as u64;
+    let created = crate::util::clock::unix(ctx.wall_start) as u64;
     let id = format!("chatcmpl-{}", ctx.call_id.simple());
     let stream = parsed.stream;
     let (uri, body) = provider_request(dep, &req, model, stream)?;

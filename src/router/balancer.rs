@@ -8,8 +8,9 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 
 use super::policy::{ErrorClass, Policy};
-use super::stats::{Outcome, Stats, now_ms};
+use super::stats::{Outcome, Stats};
 use super::{Deployment, RouteError, strategy};
+use crate::util::clock::now_ms;
 
 /// Redis key prefix of shared cooldowns (`{prefix}{deployment id}` = until, in ms).
 pub const COOLDOWN_KEY: &str = "tianji:cooldown:";

@@ -5,8 +5,7 @@
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
 use std::time::Duration;
 
-/// Milliseconds since the Unix epoch (cooldowns are shared across instances in these units).
-pub use crate::util::clock::now_ms;
+use crate::util::clock::now_ms;
 
 /// Weight of the newest sample in the latency average.
 const LATENCY_ALPHA: f64 = 0.3;

@@ -7,7 +7,6 @@
 
 pub mod cost;
 pub mod ledger;
-pub use crate::prices;
 pub mod provider_budget;
 pub mod record;
 
@@ -191,5 +190,3 @@ impl Ticket {
         }
     }
 }
-
-pub use crate::util::clock::unix;

@@ -93,7 +93,7 @@ impl ProviderBudgets {
         for p in names {
             let l = &self.limits[p];
             let (spend, ends) = self.spend.spend(p, l.secs);
-            let reset = crate::auth::fmt_utc(ends as f64).replace(' ', "T");
+            let reset = crate::util::clock::fmt_utc(ends as f64).replace(' ', "T");
             out.insert(
                 p.clone(),
                 json!({"budget_limit": l.max, "time_period": l.period, "spend": spend,

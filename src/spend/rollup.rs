@@ -137,7 +137,7 @@ pub struct Rollup {
 
 /// `YYYY-MM-DD` of a UTC day number (days since 1970-01-01).
 fn day_string(day: i64) -> String {
-    let mut s = crate::auth::fmt_utc(day as f64 * 86_400.0);
+    let mut s = crate::util::clock::fmt_utc(day as f64 * 86_400.0);
     s.truncate(10);
     s
 }

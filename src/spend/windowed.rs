@@ -7,6 +7,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
+use crate::util::clock::now_whole_secs as now_secs;
+
 use redis::aio::ConnectionManager;
 
 #[derive(Debug, Default)]
@@ -25,8 +27,6 @@ pub struct Windowed {
     windows: Mutex<HashMap<String, Window>>,
     redis: OnceLock<ConnectionManager>,
 }
-
-pub use crate::util::clock::now_whole_secs as now_secs;
 
 impl Windowed {
     pub fn new(ns: &'static str) -> Self {

@@ -2,7 +2,7 @@
 //! per deployment and refreshed a minute before it expires. One exchange at a time per account;
 //! callers waiting meanwhile get the fresh token.
 
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::{HeaderValue, Request, StatusCode, header};
@@ -35,9 +35,7 @@ pub async fn bearer(client: &HttpClient, auth: &VertexAuth) -> Result<HeaderValu
     {
         return header_value(token);
     }
-    let now = SystemTime::now()
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    let now = crate::util::clock::now_whole_secs();
     let assertion = auth.account.assertion(now).map_err(|e| {
         failed(
             StatusCode::UNAUTHORIZED,

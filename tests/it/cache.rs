@@ -668,7 +668,7 @@ fn utc_today() -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs_f64();
-    tianji::auth::fmt_utc(now)[..10].to_string()
+    tianji::util::clock::fmt_utc(now)[..10].to_string()
 }
 
 #[tokio::test]

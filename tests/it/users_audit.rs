@@ -233,7 +233,7 @@ async fn audit_log_records_and_filters_changes() {
     let teams = ok(get(&gw, "/audit?table_name=team_table", MASTER_KEY).await);
     assert_eq!(teams["total"], 1);
     assert_eq!(teams["audit_logs"][0]["object_id"], "t1");
-    let today = tianji::auth::fmt_utc(
+    let today = tianji::util::clock::fmt_utc(
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()

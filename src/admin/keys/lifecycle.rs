@@ -7,10 +7,11 @@ use serde_json::{Value, json};
 use super::super::audit::{self, Change, KEYS_TABLE};
 use super::super::crud::Tx;
 use super::super::{AdminError, Call, ok};
-use super::{now_secs, row_in_tx, team_key_access, to_token};
+use super::{row_in_tx, team_key_access, to_token};
 use crate::auth::Principal;
 use crate::body::Body;
 use crate::store::{Query, StoreError};
+use crate::util::clock::now_secs;
 
 /// `GET /key/info?key=` (defaults to the caller's own key; a non-admin sees only its own).
 pub async fn info(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
@@ -36,7 +37,11 @@ pub async fn info(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
     let expired = info
         .get("expires")
         .and_then(Value::as_str)
-        .is_some_and(|e| e < crate::auth::fmt_utc(now_secs()).replace(' ', "T").as_str());
+        .is_some_and(|e| {
+            e < crate::util::clock::fmt_utc(now_secs())
+                .replace(' ', "T")
+                .as_str()
+        });
     let status = if info.get("blocked").and_then(Value::as_bool) == Some(true) {
         "revoked"
     } else if expired {

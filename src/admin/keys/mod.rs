@@ -21,10 +21,12 @@ use serde_json::{Map, Value, json};
 
 use super::audit::{self, Change, KEYS_TABLE};
 use super::crud::{Params, Tx};
-use super::{AdminError, Call, duration, ok};
+use super::{AdminError, Call, ok};
 use crate::auth::{Changed, token_hex};
 use crate::body::Body;
 use crate::store::{Query, StoreError};
+use crate::util::clock::now_secs;
+use crate::util::duration;
 
 /// `/key/generate` body: every field of LiteLLM's `GenerateKeyRequest`.
 #[derive(Debug, Default, Deserialize, Serialize)]
@@ -151,11 +153,9 @@ const COLUMNS: &[&str] = &[
     "rotation_interval",
 ];
 
-pub(crate) use crate::util::clock::now_secs;
-
 /// `YYYY-MM-DD HH:MM:SS` UTC, which Postgres reads as a TIMESTAMP.
 fn ts(after: Duration) -> String {
-    crate::auth::fmt_utc(now_secs() + after.as_secs_f64())
+    crate::util::clock::fmt_utc(now_secs() + after.as_secs_f64())
 }
 
 pub(crate) fn non_negative(field: &str, v: Option<f64>) -> Result<(), AdminError> {

@@ -122,9 +122,9 @@ struct EndUsersBody {
 /// `POST /global/spend/end_users`: the 100 end users with the most spend (default: last 30 days).
 pub async fn end_users(call: &Call<'_>) -> Out {
     let b: EndUsersBody = call.json()?;
-    let from = b
-        .start_time
-        .unwrap_or_else(|| crate::auth::fmt_utc(crate::admin::keys::now_secs() - 30.0 * 86_400.0));
+    let from = b.start_time.unwrap_or_else(|| {
+        crate::util::clock::fmt_utc(crate::util::clock::now_secs() - 30.0 * 86_400.0)
+    });
     let to = b.end_time;
     let key = b.api_key.map(|k| crate::admin::keys::to_token(&k));
     Ok(ok(&Value::Array(
