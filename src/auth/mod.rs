@@ -333,6 +333,13 @@ impl Authenticator {
         self.directory.as_ref()
     }
 
+    /// Authenticate the caller of `req` and check its `allowed_routes` cover the path.
+    pub async fn caller_of<B>(&self, req: &http::Request<B>) -> Result<Principal, AuthError> {
+        let principal = self.authenticate(req.headers()).await?;
+        access::check_route(&principal, req.uri().path())?;
+        Ok(principal)
+    }
+
     pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Principal, AuthError> {
         let Some(master) = &self.master_digest else {
             return Ok(Principal::Open);

@@ -21,8 +21,7 @@ pub async fn deployments(
     now: bool,
     req: http::Request<crate::request_body::RequestBody>,
 ) -> Result<Response<Body>, crate::error::GatewayError> {
-    let principal = state.auth.authenticate(req.headers()).await?;
-    crate::auth::access::check_route(&principal, req.uri().path())?;
+    let principal = state.auth.caller_of(&req).await?;
     if !principal.can_read_all() {
         return Err(crate::admin::AdminError::Forbidden(format!(
             "Only proxy admins can call {}. Your role={}",

@@ -93,8 +93,7 @@ pub async fn handle(
             Kind::FineTune => create_job(state, req).await,
         };
     }
-    let principal = state.auth.authenticate(req.headers()).await?;
-    crate::auth::access::check_route(&principal, req.uri().path())?;
+    let principal = state.auth.caller_of(&req).await?;
     let hint = model_hint(req.headers(), req.uri().query());
     let query = forwarded_query(req.uri().query());
     let collection = match kind {
@@ -340,8 +339,7 @@ async fn create_file(
     state: &AppState,
     req: Request<RequestBody>,
 ) -> Result<Response<Body>, GatewayError> {
-    let principal = state.auth.authenticate(req.headers()).await?;
-    crate::auth::access::check_route(&principal, req.uri().path())?;
+    let principal = state.auth.caller_of(&req).await?;
     let (parts, body) = req.into_parts();
     let content_type = parts
         .headers

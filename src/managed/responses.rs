@@ -29,8 +29,7 @@ pub async fn by_id(
     id: &str,
     req: Request<RequestBody>,
 ) -> Result<Response<Body>, GatewayError> {
-    let principal = state.auth.authenticate(req.headers()).await?;
-    crate::auth::access::check_route(&principal, req.uri().path())?;
+    let principal = state.auth.caller_of(&req).await?;
     let (raw, model_id) = state.response_ids.check(id, &principal)?;
     let table = state.models.load_full();
     let hint = req

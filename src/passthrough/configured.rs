@@ -48,8 +48,7 @@ pub async fn endpoint(
         });
     }
     let principal = if ep.auth {
-        let principal = state.auth.authenticate(req.headers()).await?;
-        crate::auth::access::check_route(&principal, req.uri().path())?;
+        let principal = state.auth.caller_of(&req).await?;
         super::access::check_routes(&principal, req.uri().path())?;
         principal
     } else {

@@ -117,8 +117,7 @@ pub async fn handle(
     path: &str,
     req: Request<RequestBody>,
 ) -> Result<Response<Body>, GatewayError> {
-    let principal = state.auth.authenticate(req.headers()).await?;
-    crate::auth::access::check_route(&principal, req.uri().path())?;
+    let principal = state.auth.caller_of(&req).await?;
     access::check_routes(&principal, req.uri().path())?;
     if access::dot_segments(path) {
         return Err(RequestError::BadValue(format!("bad pass-through path: {path}")).into());

@@ -66,8 +66,7 @@ pub async fn authenticated_body(
     state: &AppState,
     req: Request<RequestBody>,
 ) -> Result<(Principal, http::request::Parts, bytes::Bytes), GatewayError> {
-    let principal = state.auth.authenticate(req.headers()).await?;
-    crate::auth::access::check_route(&principal, req.uri().path())?;
+    let principal = state.auth.caller_of(&req).await?;
     let (parts, body) = req.into_parts();
     let raw = parse::read_declared(&parts.headers, body, state.max_body_bytes).await?;
     Ok((principal, parts, raw))

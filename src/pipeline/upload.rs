@@ -36,8 +36,7 @@ pub async fn read(
     state: &AppState,
     req: Request<RequestBody>,
 ) -> Result<(crate::auth::Principal, http::request::Parts, Upload), GatewayError> {
-    let principal = state.auth.authenticate(req.headers()).await?;
-    crate::auth::access::check_route(&principal, req.uri().path())?;
+    let principal = state.auth.caller_of(&req).await?;
     let (parts, body) = req.into_parts();
     let content_type = parts
         .headers

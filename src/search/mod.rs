@@ -42,8 +42,7 @@ pub async fn list(
     state: &AppState,
     req: Request<RequestBody>,
 ) -> Result<Response<Body>, GatewayError> {
-    let principal = state.auth.authenticate(req.headers()).await?;
-    crate::auth::access::check_route(&principal, req.uri().path())?;
+    state.auth.caller_of(&req).await?;
     let data: Vec<Value> = state
         .config
         .search_tools
