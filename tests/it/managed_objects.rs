@@ -116,7 +116,11 @@ general_settings:
     let (alice, bob) = (key("alice").await, key("bob").await);
 
     let mut seen = std::collections::HashSet::new();
-    for round in 0..8 {
+    // the router picks at random: go on past 8 rounds until both deployments served one
+    for round in 0..40 {
+        if round >= 8 && seen.len() == 2 {
+            break;
+        }
         // upload: the model as ?model=, or as a form field before the file (not passed on)
         let before = (a.requests().len(), b.requests().len());
         let r = if round % 2 == 0 {
