@@ -36,6 +36,29 @@ pub trait StreamTranslate: Send {
     }
 }
 
+/// An OpenAI assistant message: its text (`null` when only tool calls came), tool calls and
+/// reasoning (`reasoning_content`) when there are any.
+pub(crate) fn assistant_message(
+    text: &str,
+    reasoning: &str,
+    calls: Vec<serde_json::Value>,
+) -> serde_json::Value {
+    use serde_json::{Value, json};
+    let content = if text.is_empty() && !calls.is_empty() {
+        Value::Null
+    } else {
+        json!(text)
+    };
+    let mut message = json!({"role": "assistant", "content": content});
+    if !calls.is_empty() {
+        message["tool_calls"] = Value::Array(calls);
+    }
+    if !reasoning.is_empty() {
+        message["reasoning_content"] = json!(reasoning);
+    }
+    message
+}
+
 /// Text of an OpenAI `content` that is a string or a list of text parts (joined by newlines).
 pub(crate) fn text_of(content: &serde_json::Value) -> String {
     use serde_json::Value;

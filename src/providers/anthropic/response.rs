@@ -51,13 +51,7 @@ pub fn to_chat(resp: &Value, created: u64) -> Value {
             _ => {}
         }
     }
-    let mut message = json!({"role": "assistant", "content": if text.is_empty() && !calls.is_empty() { Value::Null } else { json!(text) }});
-    if !calls.is_empty() {
-        message["tool_calls"] = Value::Array(calls);
-    }
-    if !reasoning.is_empty() {
-        message["reasoning_content"] = json!(reasoning);
-    }
+    let message = crate::providers::assistant_message(&text, &reasoning, calls);
     let stop = resp
         .get("stop_reason")
         .and_then(Value::as_str)

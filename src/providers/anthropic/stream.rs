@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 use super::{finish_reason, response::usage};
 use crate::providers::sse_lines::data_event as sse;
-use crate::providers::sse_lines::{chat_chunk, json_events};
+use crate::providers::sse_lines::{chat_chunk, done_once, json_events};
 
 /// State of one translated stream.
 #[derive(Debug, Default)]
@@ -51,11 +51,11 @@ impl StreamTranslator {
 
     /// The end of the upstream stream.
     pub fn finish(&mut self) -> Vec<u8> {
-        let mut out = self.feed(b"\n");
-        if !self.done {
-            self.done = true;
-            out.extend_from_slice(b"data: [DONE]\n\n");
-        }
+        let mut out = self.feed(
+            b"
+",
+        );
+        done_once(&mut out, &mut self.done);
         out
     }
 

@@ -50,14 +50,7 @@ pub fn to_chat(resp: &Value, model: &str, id: &str, created: u64) -> Value {
             reasoning.push_str(r);
         }
     }
-    let mut message = json!({"role": "assistant",
-        "content": if text.is_empty() && !calls.is_empty() { Value::Null } else { json!(text) }});
-    if !calls.is_empty() {
-        message["tool_calls"] = Value::Array(calls);
-    }
-    if !reasoning.is_empty() {
-        message["reasoning_content"] = json!(reasoning);
-    }
+    let message = crate::providers::assistant_message(&text, &reasoning, calls);
     let stop = resp
         .get("stopReason")
         .and_then(Value::as_str)

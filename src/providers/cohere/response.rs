@@ -74,18 +74,7 @@ pub fn to_chat(resp: &Value, model: &str, created: u64) -> Value {
         .flatten()
         .map(tool_call)
         .collect();
-    let content = if text.is_empty() && !calls.is_empty() {
-        Value::Null
-    } else {
-        json!(text)
-    };
-    let mut message = json!({"role": "assistant", "content": content});
-    if !calls.is_empty() {
-        message["tool_calls"] = Value::Array(calls);
-    }
-    if !reasoning.is_empty() {
-        message["reasoning_content"] = json!(reasoning);
-    }
+    let message = crate::providers::assistant_message(&text, &reasoning, calls);
     let reason = resp
         .get("finish_reason")
         .and_then(Value::as_str)
