@@ -33,11 +33,13 @@ pub(crate) fn chat_chunk(
 
 /// The JSON events of the complete `data:` lines fed so far (see [`data_lines`]); lines that
 /// are not JSON are skipped.
-pub(crate) fn json_events(carry: &mut Vec<u8>, bytes: &[u8]) -> Vec<serde_json::Value> {
+pub(crate) fn json_events(
+    carry: &mut Vec<u8>,
+    bytes: &[u8],
+) -> impl Iterator<Item = serde_json::Value> + use<> {
     data_lines(carry, bytes)
-        .iter()
-        .filter_map(|d| serde_json::from_slice(d).ok())
-        .collect()
+        .into_iter()
+        .filter_map(|d| serde_json::from_slice(&d).ok())
 }
 
 /// Complete lines of an SSE byte stream fed in pieces; the unfinished line stays in `carry`.

@@ -109,6 +109,19 @@ pub fn client() -> Client<HttpConnector, Full<Bytes>> {
     Client::builder(TokioExecutor::new()).build(HttpConnector::new())
 }
 
+/// The status of a small chat request to `url` (model `m`) with the master key.
+pub async fn chat_status(url: &str) -> u16 {
+    send(
+        Method::POST,
+        url,
+        &[("authorization", &format!("Bearer {MASTER_KEY}"))],
+        Bytes::from_static(br#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#),
+    )
+    .await
+    .status
+    .as_u16()
+}
+
 pub async fn send(method: Method, url: &str, headers: &[(&str, &str)], body: Bytes) -> Resp {
     let mut req = Request::builder().method(method).uri(url);
     for (k, v) in headers {

@@ -74,9 +74,11 @@ impl StreamTranslator {
 
     /// Translate the next upstream bytes.
     pub fn feed(&mut self, bytes: &[u8]) -> Vec<u8> {
-        let events = json_events(&mut self.carry, bytes);
-        let out: Vec<Vec<u8>> = events.iter().map(|ev| self.event(ev)).collect();
-        out.concat()
+        let mut out = Vec::new();
+        for ev in json_events(&mut self.carry, bytes) {
+            out.extend(self.event(&ev));
+        }
+        out
     }
 
     /// The end of the upstream stream: flush, and close with `[DONE]` if `message-end` never

@@ -10,6 +10,7 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use serde_json::Value;
 
+use super::streams::rows;
 use crate::common::db::TestDb;
 use crate::common::mock_upstream::{MockUpstream, Recorded, Reply, chat_stream_events};
 use crate::common::{MASTER_KEY, TestGateway, client, eventually};
@@ -24,26 +25,6 @@ async fn gateway(db: &TestDb, up: &MockUpstream) -> TestGateway {
         u = db.url
     ))
     .await
-}
-
-/// The SpendLogs rows: (status, completion tokens, error message).
-async fn rows(db: &TestDb) -> Vec<(String, i32, String)> {
-    let sql = "SELECT status, completion_tokens, metadata FROM \"TianjiLLM_SpendLogs\"";
-    db.client()
-        .await
-        .query(sql, &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| {
-            let meta: Value = r.get(2);
-            let msg = meta["error_information"]["error_message"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string();
-            (r.get(0), r.get(1), msg)
-        })
-        .collect()
 }
 
 fn post(gw: &TestGateway, path: &str, body: &str) -> http::Request<Full<Bytes>> {
@@ -117,7 +98,7 @@ async fn a_pass_through_stream_cut_at_the_deadline_ends_with_the_providers_error
 
     let rows = rows(&db).await;
     assert_eq!(rows.len(), 1, "{rows:?}");
-    let (status, completion, error) = &rows[0];
+    let (status, _, completion, error) = &rows[0];
     assert_eq!(status, "failure", "{rows:?}");
     assert!(*completion >= 3, "{rows:?}");
     assert!(error.contains("shutting down"), "{rows:?}");
@@ -159,7 +140,7 @@ async fn a_request_waiting_for_its_answer_at_the_deadline_gets_a_503_and_keeps_i
     let rows = rows(&db).await;
     assert_eq!(rows.len(), 1, "{rows:?}");
     assert_eq!(rows[0].0, "failure", "{rows:?}");
-    assert!(rows[0].2.contains("shutting down"), "{rows:?}");
+    assert!(rows[0].3.contains("shutting down"), "{rows:?}");
 }
 
 /// A client that stops reading its stream cannot hold the gateway past the deadline: its
@@ -211,5 +192,5 @@ async fn a_stream_its_client_stopped_reading_is_closed_and_keeps_its_row() {
     let rows = rows(&db).await;
     assert_eq!(rows.len(), 1, "{rows:?}");
     assert_eq!(rows[0].0, "failure", "{rows:?}");
-    assert!(rows[0].2.contains("shutting down"), "{rows:?}");
+    assert!(rows[0].3.contains("shutting down"), "{rows:?}");
 }

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::{Method, Request};
+use http::Request;
 use http_body_util::{BodyExt, Full};
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -121,17 +121,9 @@ general_settings:
     )
 }
 
+/// A normal chat request's status, through the gateway at `addr`.
 async fn chat(addr: std::net::SocketAddr) -> u16 {
-    let url = format!("http://{addr}/v1/chat/completions");
-    crate::common::send(
-        Method::POST,
-        &url,
-        &[("authorization", &format!("Bearer {MASTER_KEY}"))],
-        Bytes::from_static(br#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#),
-    )
-    .await
-    .status
-    .as_u16()
+    crate::common::chat_status(&format!("http://{addr}/v1/chat/completions")).await
 }
 
 #[tokio::test]

@@ -30,18 +30,6 @@ async fn get(url: &str) -> Resp {
     send(Method::GET, url, &[], Bytes::new()).await
 }
 
-async fn chat(url: &str) -> u16 {
-    send(
-        Method::POST,
-        url,
-        &[("authorization", &format!("Bearer {MASTER_KEY}"))],
-        Bytes::from_static(br#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#),
-    )
-    .await
-    .status
-    .as_u16()
-}
-
 #[tokio::test]
 async fn an_unreachable_redis_at_startup_serves_degraded_then_uses_redis_when_back() {
     let mut redis = TempRedis::start().await;
@@ -68,7 +56,7 @@ general_settings:
         "not serving within 30 s"
     );
     let chat_url = gw.url("/v1/chat/completions");
-    assert_eq!(chat(&chat_url).await, 200);
+    assert_eq!(crate::common::chat_status(&chat_url).await, 200);
     let ready = get(&gw.url("/health/readiness")).await;
     assert_eq!(ready.status, 200, "{}", ready.text());
     let v = ready.json();
@@ -93,7 +81,7 @@ general_settings:
     // rate limits count on Redis again (the mode turns back a second after the last failure)
     let mut back = false;
     while !back && Instant::now() < deadline {
-        assert_eq!(chat(&chat_url).await, 200);
+        assert_eq!(crate::common::chat_status(&chat_url).await, 200);
         last = get(&gw.url("/health/readiness")).await.json();
         back = last["rate_limits"]["mode"] == "redis" && redis.calls("evalsha").await > 0;
         if !back {

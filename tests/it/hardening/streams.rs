@@ -33,7 +33,7 @@ async fn gateway(db: &TestDb, oai: &MockUpstream, ant: Option<&MockUpstream>) ->
 }
 
 /// The SpendLogs rows: (status, prompt tokens, completion tokens, error message).
-async fn rows(db: &TestDb) -> Vec<(String, i32, i32, String)> {
+pub(super) async fn rows(db: &TestDb) -> Vec<(String, i32, i32, String)> {
     let sql = "SELECT status, prompt_tokens, completion_tokens, metadata FROM \"TianjiLLM_SpendLogs\" ORDER BY \"startTime\"";
     db.client()
         .await
