@@ -6,6 +6,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use tianji::providers::anthropic::stream::StreamTranslator;
+use tianji::providers::StreamTranslate;
 
 fuzz_target!(|data: &[u8]| {
     if data.len() < 2 || data.len() > 64 * 1024 {

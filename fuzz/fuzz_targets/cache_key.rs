@@ -6,7 +6,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tianji::cache::key::{Caller, Scope, key};
+use tianji::cache::key::{Caller, KeyParts, Scope};
 
 fuzz_target!(|data: &[u8]| {
     if data.len() > 64 * 1024 {
@@ -16,10 +16,16 @@ fuzz_target!(|data: &[u8]| {
         key: "k",
         team: Some("t"),
     };
-    let Ok(a) = key("g", data, Scope::Team, caller, None) else {
+    let parts = KeyParts {
+        group: "g",
+        scope: Scope::Team,
+        caller,
+        namespace: None,
+    };
+    let Ok(a) = parts.key(data) else {
         return;
     };
-    assert_eq!(key("g", data, Scope::Team, caller, None).unwrap(), a);
+    assert_eq!(parts.key(data).unwrap(), a);
     // the same value, as simd-json (the reader the key uses) reads it, written again by
     // serde_json (members sorted, whitespace dropped, a repeated member once, numbers in their
     // shortest form) has the same key. Numbers with more than 17 significant digits are left
@@ -33,7 +39,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let again = serde_json::to_vec(&v).unwrap();
     if read(&again).as_ref() == Some(&v) {
-        assert_eq!(key("g", &again, Scope::Team, caller, None).unwrap(), a);
+        assert_eq!(parts.key(&again).unwrap(), a);
     }
 });
 

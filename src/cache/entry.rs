@@ -83,15 +83,18 @@ mod tests {
         };
         assert_eq!(Entry::decode(&e.encode()), Some(e.clone()));
         assert_eq!(e.age_ms(1_700_000_001_123), 1000);
-        for bad in [
-            &b""[..],
-            b"TJC1 1 2 3 4",
-            b"TJC1 1 2 3 4\n",
-            b"TJC2 1 2 3 4\n{}",
-            b"TJC1 1 2 3\n{}",
-            b"TJC1 1 2 3 4 5\n{}",
-            b"TJC1 a 2 3 4\n{}",
-        ] {
+        let no_body: [&[u8]; 3] = [b"", b"TJC1 1 2 3 4", b"TJC1 1 2 3 4\n"];
+        let bad_head = [
+            "TJC2 1 2 3 4",
+            "TJC1 1 2 3",
+            "TJC1 1 2 3 4 5",
+            "TJC1 a 2 3 4",
+        ];
+        let bad_head = bad_head.map(|h| format!("{h}\n{{}}").into_bytes());
+        for bad in no_body
+            .into_iter()
+            .chain(bad_head.iter().map(Vec::as_slice))
+        {
             assert!(Entry::decode(bad).is_none(), "{bad:?}");
         }
     }

@@ -143,15 +143,52 @@ pub fn canonical_body(
     Some(buf)
 }
 
-/// sha256 hex over the group, the scope and a canonical body.
-fn digest(group: &str, canonical: &[u8], scope: Scope, caller: Caller<'_>) -> String {
-    let mut h = Sha256::new();
-    h.update(group.as_bytes());
-    h.update([0]);
-    h.update(scope_of(scope, caller).as_bytes());
-    h.update([0]);
-    h.update(canonical);
-    crate::util::hex::hex(&h.finalize())
+/// What a cache key is made of besides the request body: the model group (with the call type),
+/// the scope and its caller, and the namespace.
+#[derive(Debug, Clone, Copy)]
+pub struct KeyParts<'a> {
+    pub group: &'a str,
+    pub scope: Scope,
+    pub caller: Caller<'a>,
+    pub namespace: Option<&'a str>,
+}
+
+impl KeyParts<'_> {
+    /// The cache key of a request with this `body`: `tianji:cache:{namespace}:{sha256 hex}`.
+    pub fn key(&self, body: &[u8]) -> Result<String, KeyError> {
+        Ok(self.key_of_canonical(&canonical_of(body, &[])?))
+    }
+
+    /// [`key`](Self::key) from the body's [`canonical_body`] (made by the parse stage, so the
+    /// body is not read twice).
+    pub fn key_of_canonical(&self, canonical: &[u8]) -> String {
+        self.namespaced(&self.digest(canonical))
+    }
+
+    /// The semantic cache partition of a request: like its key, but without the prompt
+    /// (`messages`, `prompt`), so requests that differ only in their prompt are compared by
+    /// meaning: `tianji:cache:{namespace}:semantic:{sha256 hex}` (also the Redis hash holding
+    /// the partition's vectors).
+    pub fn partition(&self, body: &[u8]) -> Result<String, KeyError> {
+        let canonical = canonical_of(body, &["messages", "prompt"])?;
+        Ok(self.namespaced(&format!("semantic:{}", self.digest(&canonical))))
+    }
+
+    /// sha256 hex over the group, the scope and a canonical body.
+    fn digest(&self, canonical: &[u8]) -> String {
+        let mut h = Sha256::new();
+        h.update(self.group.as_bytes());
+        h.update([0]);
+        h.update(scope_of(self.scope, self.caller).as_bytes());
+        h.update([0]);
+        h.update(canonical);
+        crate::util::hex::hex(&h.finalize())
+    }
+
+    fn namespaced(&self, rest: &str) -> String {
+        let namespace = self.namespace.filter(|n| !n.is_empty());
+        format!("tianji:cache:{}:{rest}", namespace.unwrap_or("default"))
+    }
 }
 
 /// A body's canonical form; bodies simd-json cannot read have none (they are not cached).
@@ -161,60 +198,26 @@ fn canonical_of(body: &[u8], also_ignored: &[&str]) -> Result<Vec<u8>, KeyError>
         .ok_or(KeyError::NotAnObject)
 }
 
-fn namespaced(namespace: Option<&str>, rest: &str) -> String {
-    format!(
-        "tianji:cache:{}:{rest}",
-        namespace.filter(|n| !n.is_empty()).unwrap_or("default")
-    )
-}
-
-/// The cache key of a request to `group` with this `body`:
-/// `tianji:cache:{namespace}:{sha256 hex}`.
-pub fn key(
-    group: &str,
-    body: &[u8],
-    scope: Scope,
-    caller: Caller<'_>,
-    namespace: Option<&str>,
-) -> Result<String, KeyError> {
-    let canonical = canonical_of(body, &[])?;
-    Ok(key_of_canonical(
-        group, &canonical, scope, caller, namespace,
-    ))
-}
-
-/// [`key`] from the body's [`canonical_body`] (made by the parse stage, so the body is not read
-/// twice).
-pub fn key_of_canonical(
-    group: &str,
-    canonical: &[u8],
-    scope: Scope,
-    caller: Caller<'_>,
-    namespace: Option<&str>,
-) -> String {
-    namespaced(namespace, &digest(group, canonical, scope, caller))
-}
-
-/// The semantic cache partition of a request: like its key, but without the prompt
-/// (`messages`, `prompt`), so requests that differ only in their prompt are compared by
-/// meaning: `tianji:cache:{namespace}:semantic:{sha256 hex}` (also the Redis hash holding the
-/// partition's vectors).
-pub fn partition(
-    group: &str,
-    body: &[u8],
-    scope: Scope,
-    caller: Caller<'_>,
-    namespace: Option<&str>,
-) -> Result<String, KeyError> {
-    let canonical = canonical_of(body, &["messages", "prompt"])?;
-    let hex = digest(group, &canonical, scope, caller);
-    Ok(namespaced(namespace, &format!("semantic:{hex}")))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::{Value, json};
+
+    fn key(
+        group: &str,
+        body: &[u8],
+        scope: Scope,
+        caller: Caller<'_>,
+        namespace: Option<&str>,
+    ) -> Result<String, KeyError> {
+        let parts = KeyParts {
+            group,
+            scope,
+            caller,
+            namespace,
+        };
+        parts.key(body)
+    }
 
     fn k(body: Value, scope: Scope, caller: Caller<'_>) -> String {
         key("g", body.to_string().as_bytes(), scope, caller, None).unwrap()
@@ -341,8 +344,16 @@ mod tests {
         }
         assert!(key("g", b"[1]", Scope::Team, ALICE, None).is_err());
         // a partition leaves the prompt out, nothing else
-        let p =
-            |b: Value| partition("g", b.to_string().as_bytes(), Scope::Team, ALICE, None).unwrap();
+        let p = |b: Value| {
+            KeyParts {
+                group: "g",
+                scope: Scope::Team,
+                caller: ALICE,
+                namespace: None,
+            }
+            .partition(b.to_string().as_bytes())
+            .unwrap()
+        };
         let hi = json!({"messages": [{"role": "user", "content": "hi"}], "temperature": 1});
         let yo = json!({"messages": [{"role": "user", "content": "yo"}], "temperature": 1});
         assert_eq!(p(hi.clone()), p(yo));

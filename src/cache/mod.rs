@@ -176,13 +176,18 @@ impl Cache {
             .as_deref()
             .or(self.settings.namespace.as_deref());
         let group = format!("{call_type}:{group}");
-        let scope = self.settings.scope;
+        let parts = key::KeyParts {
+            group: &group,
+            scope: self.settings.scope,
+            caller,
+            namespace: ns,
+        };
         // bodies the parse stage could not put in canonical form are not cached
-        let key = key::key_of_canonical(&group, canonical?, scope, caller, ns);
+        let key = parts.key_of_canonical(canonical?);
         let semantic = match (&self.settings.semantic, call_type) {
             (Some(_), "acompletion" | "atext_completion") if semantic::text_only(raw) => {
                 semantic::prompt_text(raw).and_then(|text| {
-                    let p = key::partition(&group, raw, scope, caller, ns).ok()?;
+                    let p = parts.partition(raw).ok()?;
                     Some((p, text))
                 })
             }

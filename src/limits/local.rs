@@ -81,23 +81,9 @@ impl Local {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Check all descriptors and count the request on all of them, or on none.
-    pub fn acquire(
-        &self,
-        ds: &[Descriptor],
-        t: Times,
-        slot: u64,
-        want: u64,
-        count: u64,
-    ) -> Result<Vec<Counted>, Refused> {
-        match self.acquire_if(ds, t, slot, want, count, || true) {
-            Some((r, _)) => r,
-            None => Ok(Vec::new()),
-        }
-    }
-
-    /// [`Local::acquire`] if `still` (asked under the lock) says so, with the generation the
-    /// admission belongs to; `None` otherwise.
+    /// Check all descriptors and count the request on all of them, or on none, if `still`
+    /// (asked under the lock) says so, with the generation the admission belongs to; `None`
+    /// otherwise.
     pub fn acquire_if(
         &self,
         ds: &[Descriptor],
@@ -359,6 +345,11 @@ fn gate(ds: &[Descriptor], i: usize, seen: &[(bool, u64, u64)]) -> (bool, f64) {
 mod tests {
     use super::*;
 
+    /// What an unconditional admission got.
+    fn held(r: Option<(Result<Vec<Counted>, Refused>, u64)>) -> Result<Vec<Counted>, Refused> {
+        r.expect("unconditional").0
+    }
+
     fn t(now: u64) -> Times {
         Times {
             now,
@@ -375,15 +366,15 @@ mod tests {
     fn requests_per_window() {
         let l = Local::default();
         let ds = [d(Some(2), None, None)];
-        assert!(l.acquire(&ds, t(1000), 1, 0, 1).is_ok());
-        assert!(l.acquire(&ds, t(1001), 2, 0, 1).is_ok());
-        let r = l.acquire(&ds, t(1002), 3, 0, 1).unwrap_err();
+        assert!(held(l.acquire_if(&ds, t(1000), 1, 0, 1, || true)).is_ok());
+        assert!(held(l.acquire_if(&ds, t(1001), 2, 0, 1, || true)).is_ok());
+        let r = held(l.acquire_if(&ds, t(1002), 3, 0, 1, || true)).unwrap_err();
         assert_eq!(
             (r.what, r.current, r.limit, r.start),
             (Refusal::Requests, 2, 2, 1000)
         );
         // next window
-        assert!(l.acquire(&ds, t(61_000), 4, 0, 1).is_ok());
+        assert!(held(l.acquire_if(&ds, t(61_000), 4, 0, 1, || true)).is_ok());
     }
 
     #[test]
@@ -392,10 +383,10 @@ mod tests {
         let a = d(Some(5), None, None);
         let mut b = d(Some(1), None, None);
         b.kind = "team";
-        assert!(l.acquire(&[a.clone(), b.clone()], t(1), 1, 0, 1).is_ok());
-        assert!(l.acquire(&[a.clone(), b.clone()], t(2), 2, 0, 1).is_err());
+        assert!(held(l.acquire_if(&[a.clone(), b.clone()], t(1), 1, 0, 1, || true)).is_ok());
+        assert!(held(l.acquire_if(&[a.clone(), b.clone()], t(2), 2, 0, 1, || true)).is_err());
         // the refused request did not count on `a`
-        let c = l.acquire(&[a], t(3), 3, 0, 1).unwrap();
+        let c = held(l.acquire_if(&[a], t(3), 3, 0, 1, || true)).unwrap();
         assert_eq!(c[0].requests, 2);
     }
 
@@ -403,10 +394,10 @@ mod tests {
     fn tokens_reserved_and_reconciled() {
         let l = Local::default();
         let ds = [d(None, Some(100), None)];
-        let c = l.acquire(&ds, t(1), 1, 80, 1).unwrap();
-        assert!(l.acquire(&ds, t(2), 2, 30, 1).is_err());
+        let c = held(l.acquire_if(&ds, t(1), 1, 80, 1, || true)).unwrap();
+        assert!(held(l.acquire_if(&ds, t(2), 2, 30, 1, || true)).is_err());
         l.release(&[(ds[0].redis_base(), c[0].start, false)], 1, -60);
-        assert!(l.acquire(&ds, t(3), 3, 30, 1).is_ok());
+        assert!(held(l.acquire_if(&ds, t(3), 3, 30, 1, || true)).is_ok());
     }
 
     #[test]
@@ -414,13 +405,13 @@ mod tests {
         let l = Local::default();
         let ds = [d(None, None, Some(1))];
         let base = ds[0].redis_base();
-        assert!(l.acquire(&ds, t(1), 1, 0, 1).is_ok());
-        assert!(l.acquire(&ds, t(2), 2, 0, 1).is_err());
+        assert!(held(l.acquire_if(&ds, t(1), 1, 0, 1, || true)).is_ok());
+        assert!(held(l.acquire_if(&ds, t(2), 2, 0, 1, || true)).is_err());
         l.release(&[(base.clone(), None, true)], 1, 0);
         assert_eq!(l.in_flight(&base), 0);
-        assert!(l.acquire(&ds, t(3), 3, 0, 1).is_ok());
+        assert!(held(l.acquire_if(&ds, t(3), 3, 0, 1, || true)).is_ok());
         // a slot never released (crashed holder) expires after the slot ttl
-        assert!(l.acquire(&ds, t(1003), 4, 0, 1).is_ok());
+        assert!(held(l.acquire_if(&ds, t(1003), 4, 0, 1, || true)).is_ok());
     }
 
     #[test]
@@ -430,7 +421,7 @@ mod tests {
         let base = ds[0].redis_base();
         let (_, g) = l.acquire_if(&ds, t(1000), 7, 10, 1, || true).unwrap();
         assert_eq!(g, 0);
-        assert!(l.acquire(&ds, t(1100), 8, 20, 1).is_ok());
+        assert!(held(l.acquire_if(&ds, t(1100), 8, 20, 1, || true)).is_ok());
         l.release(&[(base.clone(), None, true)], 8, 0);
         let (sent, snap) = l.snapshot(t(1200), |items| items.len());
         assert_eq!(sent, 1);

@@ -390,7 +390,9 @@ impl Limits {
             None => (
                 Backend::Local,
                 0,
-                self.local.acquire(&ds, self.times(), slot, tokens, count),
+                self.local
+                    .acquire_if(&ds, self.times(), slot, tokens, count, || true)
+                    .map_or(Ok(Vec::new()), |(r, _)| r),
             ),
             Some(r) => self.acquire_shared(r, &ds, slot, tokens, count).await?,
         };

@@ -155,7 +155,8 @@ pub async fn create(
     let file_uri = dep
         .uri(&format!("/files/{file_id}/content"))
         .ok_or_else(unsupported)?;
-    let resp = upstream::send(&state.client, &dep, Method::GET, &file_uri, &[], false).await?;
+    let resp =
+        upstream::send_with(&state.client, &dep, Method::GET, &file_uri, &[], false, &[]).await?;
     if resp.status() == StatusCode::NOT_FOUND {
         return Err(BatchError::NoInputFile(file_id).into());
     }
@@ -202,7 +203,7 @@ pub async fn create(
         rate_limited: false,
     };
     let mut rec = crate::pipeline::side_call(state, &principal, side).await?;
-    let resp = upstream::send(&state.client, &dep, Method::POST, &uri, &[bytes], false).await?;
+    let resp = upstream::post(&state.client, &dep, &uri, &[bytes], false).await?;
     rec.status = resp.status().as_u16();
     let (head, out) = upstream::ok_body(resp).await?;
     let out = super::reseal_body(state, Kind::Batch, &out, &principal, &dep.id);

@@ -136,7 +136,7 @@ pub async fn handle(
         Vec::new()
     };
     let mut rec = record(state, &principal, kind, at, &method, &dep).await?;
-    let resp = upstream::send(&state.client, &dep, method, &uri, &body, false).await?;
+    let resp = upstream::send_with(&state.client, &dep, method, &uri, &body, false, &[]).await?;
     rec.status = resp.status().as_u16();
     if !resp.status().is_success() {
         return Err(UpstreamError::from_response(resp).await.into());
@@ -445,7 +445,7 @@ async fn create_job(
         &dep,
     )
     .await?;
-    let resp = upstream::send(&state.client, &dep, Method::POST, &uri, &[bytes], false).await?;
+    let resp = upstream::post(&state.client, &dep, &uri, &[bytes], false).await?;
     rec.status = resp.status().as_u16();
     let (head, out) = upstream::ok_body(resp).await?;
     let out = reseal_body(state, Kind::FineTune, &out, &principal, &dep.id);

@@ -71,7 +71,7 @@ pub async fn by_id(
     } else {
         Vec::new()
     };
-    let resp = upstream::send(&state.client, &dep, method, &uri, &body, false).await?;
+    let resp = upstream::send_with(&state.client, &dep, method, &uri, &body, false, &[]).await?;
     let (head, bytes) = upstream::ok_body(resp).await?;
     let bytes = match action {
         Action::InputItems => bytes,

@@ -80,12 +80,12 @@ pub async fn attempt(
         return Ok(resp);
     }
     match a.expect {
-        Expect::Rerank => rerank::rerank(state, dep, &a.parsed, ctx).await,
+        Expect::Rerank => rerank::rerank(state, dep, &a.parsed.json()?, ctx).await,
         Expect::Chat if translated::handles(dep) => {
             translated::chat(state, dep, &a.parsed, ctx).await
         }
         Expect::Embedding if translated::handles(dep) => {
-            translated::embeddings(state, dep, &a.parsed, ctx).await
+            translated::embeddings(state, dep, a.parsed.json()?, ctx).await
         }
         _ => compatible::call(state, dep, a, ctx).await,
     }

@@ -8,7 +8,6 @@ use http::Response;
 use serde_json::Value;
 
 use super::RequestCtx;
-use super::parse::ParsedRequest;
 use super::parse::RequestError;
 use super::translated::call_json;
 use crate::body::Body;
@@ -22,10 +21,9 @@ use crate::upstream::sse::Usage;
 pub async fn rerank(
     state: &AppState,
     dep: &Arc<Deployment>,
-    parsed: &ParsedRequest,
+    req: &Value,
     ctx: &mut RequestCtx,
 ) -> Result<Response<Body>, GatewayError> {
-    let req: Value = parsed.json()?;
     let (shape, uri) = match (&dep.wire, &dep.endpoints) {
         (Wire::Cohere { rerank, .. }, _) => (Shape::Cohere, rerank.clone()),
         (Wire::OpenAi, Some(ep)) => (
@@ -40,7 +38,7 @@ pub async fn rerank(
             )));
         }
     };
-    let body = rerank::to_request(shape, &req, &dep.upstream_model)
+    let body = rerank::to_request(shape, req, &dep.upstream_model)
         .map_err(|e| RequestError::BadValue(e.to_string()))?;
     let t0 = Instant::now();
     let answer = call_json(state, dep, &uri, &body).await?;

@@ -237,10 +237,9 @@ pub(super) async fn call_json(
 pub async fn embeddings(
     state: &AppState,
     dep: &Arc<Deployment>,
-    parsed: &ParsedRequest,
+    req: Value,
     ctx: &mut RequestCtx,
 ) -> Result<Response<Body>, GatewayError> {
-    let req: Value = parsed.json()?;
     let model = dep.upstream_model.as_str();
     let t0 = Instant::now();
     let mut list = match &dep.wire {

@@ -7,10 +7,12 @@
 pub mod anthropic;
 pub mod bedrock;
 mod catalog;
+mod chunks;
 pub mod cohere;
 pub mod errors;
 pub mod gemini;
 pub mod mistral;
+mod openai_chat;
 pub mod rerank;
 mod sse_lines;
 
@@ -59,6 +61,22 @@ pub(crate) fn assistant_message(
     message
 }
 
+/// OpenAI usage for a provider that counts cache reads (`read`) and cache writes (`created`)
+/// apart from the other input tokens: all of them are prompt tokens, as OpenAI counts them;
+/// cache reads also appear as `prompt_tokens_details.cached_tokens`, and both as the
+/// `cache_*_input_tokens` fields the usage reader understands.
+pub(crate) fn cached_usage(input: u64, output: u64, read: u64, created: u64) -> serde_json::Value {
+    let prompt = input + read + created;
+    serde_json::json!({
+        "prompt_tokens": prompt,
+        "completion_tokens": output,
+        "total_tokens": prompt + output,
+        "prompt_tokens_details": {"cached_tokens": read},
+        "cache_read_input_tokens": read,
+        "cache_creation_input_tokens": created,
+    })
+}
+
 /// Text of an OpenAI `content` that is a string or a list of text parts (joined by newlines).
 pub(crate) fn text_of(content: &serde_json::Value) -> String {
     use serde_json::Value;
@@ -72,28 +90,6 @@ pub(crate) fn text_of(content: &serde_json::Value) -> String {
         _ => String::new(),
     }
 }
-
-/// [`StreamTranslate`] for a translator whose own `feed`, `finish`, `end_state` and `cut` do the
-/// work (so callers need not import the trait).
-macro_rules! stream_translate {
-    ($t:ty) => {
-        impl $crate::providers::StreamTranslate for $t {
-            fn feed(&mut self, bytes: &[u8]) -> Vec<u8> {
-                <$t>::feed(self, bytes)
-            }
-            fn finish(&mut self) -> Vec<u8> {
-                <$t>::finish(self)
-            }
-            fn end_state(&self) -> $crate::providers::StreamEnd {
-                <$t>::end_state(self)
-            }
-            fn cut(&mut self) -> Vec<u8> {
-                <$t>::cut(self)
-            }
-        }
-    };
-}
-pub(crate) use stream_translate;
 
 /// How a provider's stream ended, as far as its translator has read it.
 #[derive(Debug, Clone, PartialEq, Eq)]

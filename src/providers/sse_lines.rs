@@ -8,14 +8,6 @@ pub(crate) fn data_event(v: &serde_json::Value) -> Vec<u8> {
     out
 }
 
-/// End a translated stream with `data: [DONE]`, once (`done` says whether it was).
-pub(crate) fn done_once(out: &mut Vec<u8>, done: &mut bool) {
-    if !*done {
-        *done = true;
-        out.extend_from_slice(b"data: [DONE]\n\n");
-    }
-}
-
 /// One OpenAI chat completion chunk (choice 0 unless `index` says) as an SSE event.
 pub(crate) fn chat_chunk(
     id: &str,

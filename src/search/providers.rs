@@ -238,6 +238,13 @@ fn result(
     Value::Object(o)
 }
 
+/// One result whose title is member `title`, its URL `url`, its snippet the first of
+/// `snippet` that is there and its date the first of `date`.
+fn hit(r: &Value, title: &str, snippet: &[&str], date: &[&str]) -> Value {
+    let first = |keys: &[&str]| keys.iter().find_map(|k| s(r, k));
+    result(s(r, title), s(r, "url"), first(snippet), first(date))
+}
+
 /// The provider's answer in the unified shape, at most `max` results.
 pub fn answer(provider: &str, resp: &Value, max: u64) -> Value {
     let list = |k: &str| -> Vec<Value> {
@@ -249,14 +256,7 @@ pub fn answer(provider: &str, resp: &Value, max: u64) -> Value {
     let results: Vec<Value> = match provider {
         "tavily" => list("results")
             .iter()
-            .map(|r| {
-                result(
-                    s(r, "title"),
-                    s(r, "url"),
-                    s(r, "content"),
-                    s(r, "published_date"),
-                )
-            })
+            .map(|r| hit(r, "title", &["content"], &["published_date"]))
             .collect(),
         "exa_ai" | "exa" => list("results")
             .iter()
@@ -276,7 +276,7 @@ pub fn answer(provider: &str, resp: &Value, max: u64) -> Value {
             .collect(),
         "linkup" => list("results")
             .iter()
-            .map(|r| result(s(r, "name"), s(r, "url"), s(r, "content"), None))
+            .map(|r| hit(r, "name", &["content"], &[]))
             .collect(),
         "firecrawl" => {
             let data = resp.get("data");
@@ -292,10 +292,7 @@ pub fn answer(provider: &str, resp: &Value, max: u64) -> Value {
             };
             items
                 .iter()
-                .map(|r| {
-                    let snippet = s(r, "markdown").or_else(|| s(r, "description"));
-                    result(s(r, "title"), s(r, "url"), snippet, None)
-                })
+                .map(|r| hit(r, "title", &["markdown", "description"], &[]))
                 .collect()
         }
         "brave" => ["web", "news", "discussions", "faqs", "videos"]
@@ -305,25 +302,11 @@ pub fn answer(provider: &str, resp: &Value, max: u64) -> Value {
                     .and_then(Value::as_array)
             })
             .flatten()
-            .map(|r| {
-                result(
-                    s(r, "title"),
-                    s(r, "url"),
-                    s(r, "description"),
-                    s(r, "page_age").or_else(|| s(r, "age")),
-                )
-            })
+            .map(|r| hit(r, "title", &["description"], &["page_age", "age"]))
             .collect(),
         "searxng" => list("results")
             .iter()
-            .map(|r| {
-                result(
-                    s(r, "title"),
-                    s(r, "url"),
-                    s(r, "content"),
-                    s(r, "publishedDate").or_else(|| s(r, "pubdate")),
-                )
-            })
+            .map(|r| hit(r, "title", &["content"], &["publishedDate", "pubdate"]))
             .collect(),
         _ => Vec::new(),
     };

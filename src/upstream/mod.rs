@@ -228,23 +228,11 @@ pub async fn post(
     body: &[Bytes],
     stream: bool,
 ) -> Result<Response<Incoming>, UpstreamError> {
-    send(client, dep, Method::POST, uri, body, stream).await
+    send_with(client, dep, Method::POST, uri, body, stream, &[]).await
 }
 
-/// [`post`] with any method (a body only when `body` is not empty).
-pub async fn send(
-    client: &HttpClient,
-    dep: &Deployment,
-    method: Method,
-    uri: &Uri,
-    body: &[Bytes],
-    stream: bool,
-) -> Result<Response<Incoming>, UpstreamError> {
-    send_with(client, dep, method, uri, body, stream, &[]).await
-}
-
-/// [`send`] with `extra` headers after the deployment's own (client headers that are passed
-/// through, request signatures).
+/// [`post`] with any method (a body only when `body` is not empty) and `extra` headers after
+/// the deployment's own (client headers that are passed through, request signatures).
 pub async fn send_with(
     client: &HttpClient,
     dep: &Deployment,

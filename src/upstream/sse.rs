@@ -399,13 +399,8 @@ data: [DONE]\n\n";
     fn whole_bodies_must_be_json() {
         let u = usage_of_json_body(br#"{"usage":{"prompt_tokens":1,"completion_tokens":2}}"#);
         assert_eq!(u.unwrap().unwrap().total_tokens, 3);
-        for bad in [
-            &b""[..],
-            b"<html>",
-            b"{\"id\":\"x\"",
-            b"{\"id\":1} trailing",
-            b"{\"a\":tru}",
-        ] {
+        let bad: [&[u8]; 5] = [b"", b"<html>", b"{\"id\"", b"{\"id\":1} x", b"{\"a\":tru}"];
+        for bad in bad {
             assert!(usage_of_json_body(bad).is_err(), "{bad:?}");
         }
         // valid JSON of another shape: only no usage

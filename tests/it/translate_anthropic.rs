@@ -4,6 +4,7 @@
 
 use crate::common::fixtures::{self, pretty};
 use serde_json::Value;
+use tianji::providers::StreamTranslate;
 use tianji::providers::anthropic::{request, response, stream::StreamTranslator};
 
 const DIR: &str = "anthropic";

@@ -5,6 +5,7 @@
 
 use base64::Engine as _;
 use serde_json::{Value, json};
+use tianji::providers::StreamTranslate;
 use tianji::providers::cohere::{embed, request, response, stream::StreamTranslator};
 use tianji::providers::{StreamEnd, errors, mistral};
 

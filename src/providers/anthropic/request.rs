@@ -3,6 +3,7 @@
 use serde_json::{Map, Value, json};
 
 use super::TranslateError;
+use crate::providers::openai_chat;
 use crate::providers::text_of;
 
 /// Anthropic requires `max_tokens`; used when the client sets none.
@@ -20,11 +21,7 @@ fn block(part: &Value) -> Result<Value, TranslateError> {
             json!({"type": "text", "text": part.get("text").and_then(Value::as_str).unwrap_or("")})
         }
         "image_url" => {
-            let url = part
-                .get("image_url")
-                .and_then(|u| u.get("url").or(Some(u)))
-                .and_then(Value::as_str)
-                .ok_or_else(|| invalid("image_url.url must be a string"))?;
+            let url = openai_chat::image_url(part).map_err(invalid)?;
             image(url)?
         }
         other => {
@@ -78,10 +75,7 @@ fn as_blocks(c: Value) -> Vec<Value> {
 
 /// Translate `req` (an OpenAI chat body) for Anthropic model `model`.
 pub fn to_messages(req: &Value, model: &str) -> Result<Value, TranslateError> {
-    let msgs = req
-        .get("messages")
-        .and_then(Value::as_array)
-        .ok_or_else(|| invalid("messages must be a list"))?;
+    let msgs = openai_chat::messages(req).map_err(invalid)?;
     let mut system: Vec<Value> = Vec::new();
     let mut out: Vec<Value> = Vec::new();
     for m in msgs {

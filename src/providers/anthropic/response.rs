@@ -13,15 +13,7 @@ pub fn usage(u: &Value) -> Value {
         n("cache_read_input_tokens"),
         n("cache_creation_input_tokens"),
     );
-    let prompt = input + read + created;
-    json!({
-        "prompt_tokens": prompt,
-        "completion_tokens": output,
-        "total_tokens": prompt + output,
-        "prompt_tokens_details": {"cached_tokens": read},
-        "cache_read_input_tokens": read,
-        "cache_creation_input_tokens": created,
-    })
+    crate::providers::cached_usage(input, output, read, created)
 }
 
 /// Translate a Messages response body; `created` is the Unix time to report.

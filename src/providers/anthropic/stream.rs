@@ -4,131 +4,63 @@
 use serde_json::{Value, json};
 
 use super::{finish_reason, response::usage};
-use crate::providers::sse_lines::data_event as sse;
-use crate::providers::sse_lines::{chat_chunk, done_once, json_events};
+use crate::providers::chunks::{ChatChunks, ChatEvents, JsonTranslator};
 
-/// State of one translated stream.
-#[derive(Debug, Default)]
-pub struct StreamTranslator {
-    /// Bytes of an unfinished line.
-    carry: Vec<u8>,
-    id: String,
-    model: String,
-    created: u64,
-    /// Usage so far (input from `message_start`, output from `message_delta`).
-    usage: Value,
-    /// Content block index -> tool call index, for tool_use blocks.
-    tools: Vec<(u64, usize)>,
-    /// Send a final usage chunk (the client asked for `stream_options.include_usage`).
-    include_usage: bool,
-    done: bool,
-    /// `message_stop` was read.
-    stopped: bool,
-    /// The message of an `error` event.
-    error: Option<String>,
-}
+/// A translated Anthropic stream.
+pub type StreamTranslator = JsonTranslator<Events>;
 
 impl StreamTranslator {
     pub fn new(created: u64, include_usage: bool) -> Self {
-        Self {
-            created,
-            include_usage,
-            usage: json!({}),
-            ..Self::default()
-        }
+        Self::with(
+            ChatChunks::new("", "", created, include_usage),
+            Events { usage: json!({}) },
+        )
+    }
+}
+
+/// What the events said so far that the chunks do not hold.
+#[derive(Debug)]
+pub struct Events {
+    /// Usage so far (input from `message_start`, output from `message_delta`).
+    usage: Value,
+}
+
+impl ChatEvents for Events {
+    fn usage_so_far(&self) -> Option<Value> {
+        Some(usage(&self.usage))
     }
 
-    fn chunk(&self, delta: Value, finish: Option<&str>) -> Vec<u8> {
-        chat_chunk(&self.id, self.created, &self.model, 0, delta, finish)
-    }
-
-    /// Translate the next upstream bytes.
-    pub fn feed(&mut self, bytes: &[u8]) -> Vec<u8> {
-        let mut out = Vec::new();
-        for ev in json_events(&mut self.carry, bytes) {
-            out.extend(self.event(&ev));
-        }
-        out
-    }
-
-    /// The end of the upstream stream.
-    pub fn finish(&mut self) -> Vec<u8> {
-        let mut out = self.feed(
-            b"
-",
-        );
-        done_once(&mut out, &mut self.done);
-        out
-    }
-
-    /// The upstream stream stopped before `message_stop`: what is pending and the usage so
-    /// far (input tokens from `message_start`), without `[DONE]`.
-    pub fn cut(&mut self) -> Vec<u8> {
-        let mut out = self.feed(b"\n");
-        if !self.done {
-            self.done = true;
-            if self.include_usage {
-                out.extend(self.usage_chunk());
-            }
-        }
-        out
-    }
-
-    /// Whether `message_stop` (or an error) was read.
-    pub fn end_state(&self) -> crate::providers::StreamEnd {
-        use crate::providers::StreamEnd;
-        match (&self.error, self.stopped) {
-            (Some(e), _) => StreamEnd::Failed(e.clone()),
-            (None, true) => StreamEnd::Complete,
-            (None, false) => StreamEnd::Open,
-        }
-    }
-
-    fn usage_chunk(&self) -> Vec<u8> {
-        let c = json!({"id": self.id, "object": "chat.completion.chunk", "created": self.created,
-            "model": self.model, "choices": [], "usage": usage(&self.usage)});
-        sse(&c)
-    }
-
-    fn event(&mut self, ev: &Value) -> Vec<u8> {
+    fn event(&mut self, out: &mut ChatChunks, ev: &Value) -> Vec<u8> {
         match ev.get("type").and_then(Value::as_str).unwrap_or("") {
             "message_start" => {
                 let m = &ev["message"];
-                self.id = m["id"].as_str().unwrap_or("").to_string();
-                self.model = m["model"].as_str().unwrap_or("").to_string();
+                out.id = m["id"].as_str().unwrap_or("").to_string();
+                out.model = m["model"].as_str().unwrap_or("").to_string();
                 self.usage = m.get("usage").cloned().unwrap_or(json!({}));
-                self.chunk(json!({"role": "assistant", "content": ""}), None)
+                out.start()
             }
             "content_block_start" => {
                 let b = &ev["content_block"];
-                if b["type"] == "tool_use" {
-                    let index = ev["index"].as_u64().unwrap_or(0);
-                    let call = self.tools.len();
-                    self.tools.push((index, call));
-                    self.chunk(
-                        json!({"tool_calls": [{"index": call, "id": b["id"], "type": "function",
-                            "function": {"name": b["name"], "arguments": ""}}]}),
-                        None,
-                    )
-                } else {
-                    Vec::new()
+                if b["type"] != "tool_use" {
+                    return Vec::new();
                 }
+                let call = out.open_tool(ev["index"].as_u64().unwrap_or(0));
+                out.chunk(
+                    json!({"tool_calls": [{"index": call, "id": b["id"], "type": "function",
+                        "function": {"name": b["name"], "arguments": ""}}]}),
+                    None,
+                )
             }
             "content_block_delta" => {
                 let d = &ev["delta"];
                 match d["type"].as_str().unwrap_or("") {
-                    "text_delta" => self.chunk(json!({"content": d["text"]}), None),
+                    "text_delta" => out.chunk(json!({"content": d["text"]}), None),
                     "thinking_delta" => {
-                        self.chunk(json!({"reasoning_content": d["thinking"]}), None)
+                        out.chunk(json!({"reasoning_content": d["thinking"]}), None)
                     }
                     "input_json_delta" => {
-                        let index = ev["index"].as_u64().unwrap_or(0);
-                        let call = self
-                            .tools
-                            .iter()
-                            .find(|(i, _)| *i == index)
-                            .map_or(0, |(_, c)| *c);
-                        self.chunk(
+                        let call = out.tool(ev["index"].as_u64().unwrap_or(0));
+                        out.chunk(
                             json!({"tool_calls": [{"index": call, "function": {"arguments": d["partial_json"]}}]}),
                             None,
                         )
@@ -143,36 +75,27 @@ impl StreamTranslator {
                     }
                 }
                 let stop = ev["delta"]["stop_reason"].as_str().unwrap_or("end_turn");
-                self.chunk(json!({}), Some(finish_reason(stop)))
+                out.chunk(json!({}), Some(finish_reason(stop)))
             }
-            "message_stop" => {
-                let mut out = Vec::new();
-                if self.include_usage {
-                    out = self.usage_chunk();
-                }
-                self.stopped = true;
-                self.done = true;
-                out.extend_from_slice(b"data: [DONE]\n\n");
-                out
-            }
+            "message_stop" => out.close(usage(&self.usage)),
             "error" => {
                 let e = &ev["error"];
                 let msg = e["message"].as_str().unwrap_or("Anthropic stream error");
-                self.error = Some(msg.to_string());
-                let c = json!({"error": {"message": e["message"], "type": e["type"], "param": null, "code": "500"}});
-                sse(&c)
+                out.fail(
+                    msg,
+                    json!({"message": e["message"], "type": e["type"], "param": null, "code": "500"}),
+                )
             }
             _ => Vec::new(),
         }
     }
 }
 
-crate::providers::stream_translate!(StreamTranslator);
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::providers::StreamEnd;
+    use crate::providers::StreamTranslate;
 
     const START: &str = "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"id\":\"msg_1\",\"model\":\"m\",\"usage\":{\"input_tokens\":25,\"output_tokens\":1}}}\n\nevent: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Hi\"}}\n\n";
 

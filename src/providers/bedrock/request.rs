@@ -18,6 +18,7 @@
 use serde_json::{Map, Value, json};
 
 use super::TranslateError;
+use crate::providers::openai_chat::{self, ToolChoice};
 use crate::providers::text_of;
 
 /// Room for the answer beyond the thinking budget when the client sets no maximum.
@@ -46,11 +47,7 @@ fn push_part(blocks: &mut Vec<Value>, part: &Value) -> Result<(), TranslateError
             }
         }
         "image_url" => {
-            let url = part
-                .get("image_url")
-                .and_then(|u| u.get("url").or(Some(u)))
-                .and_then(Value::as_str)
-                .ok_or_else(|| invalid("image_url.url must be a string"))?;
+            let url = openai_chat::image_url(part).map_err(invalid)?;
             blocks.push(image(url)?);
         }
         other => {
@@ -211,23 +208,12 @@ fn tool_config(req: &Value) -> Result<Option<Value>, TranslateError> {
     if tools.is_empty() {
         return Ok(None);
     }
-    let choice = match req.get("tool_choice") {
-        None | Some(Value::Null) => None,
-        Some(Value::String(s)) => match s.as_str() {
-            "none" => return Ok(None),
-            "auto" => Some(json!({"auto": {}})),
-            "required" => Some(json!({"any": {}})),
-            other => return Err(invalid(format!("tool_choice `{other}` is not supported"))),
-        },
-        Some(Value::Object(o)) => {
-            let name = o
-                .get("function")
-                .and_then(|f| f.get("name"))
-                .and_then(Value::as_str)
-                .ok_or_else(|| invalid("tool_choice.function.name must be a string"))?;
-            Some(json!({"tool": {"name": name}}))
-        }
-        Some(_) => return Err(invalid("tool_choice must be a string or an object")),
+    let choice = match openai_chat::tool_choice(req).map_err(invalid)? {
+        None => None,
+        Some(ToolChoice::None) => return Ok(None),
+        Some(ToolChoice::Auto) => Some(json!({"auto": {}})),
+        Some(ToolChoice::Required) => Some(json!({"any": {}})),
+        Some(ToolChoice::Named(name)) => Some(json!({"tool": {"name": name}})),
     };
     let mut specs = Vec::with_capacity(tools.len());
     for t in tools {
@@ -280,10 +266,7 @@ fn request_metadata(req: &Value) -> Option<Value> {
 
 /// Translate `chat` (an OpenAI chat body) into a Converse request body.
 pub fn to_converse(chat: &Value) -> Result<Value, TranslateError> {
-    let msgs = chat
-        .get("messages")
-        .and_then(Value::as_array)
-        .ok_or_else(|| invalid("messages must be a list"))?;
+    let msgs = openai_chat::messages(chat).map_err(invalid)?;
     let mut system: Vec<Value> = Vec::new();
     let mut out: Vec<Value> = Vec::new();
     for m in msgs {

@@ -11,15 +11,7 @@ pub fn usage(u: &Value) -> Value {
     let n = |k: &str| u.get(k).and_then(Value::as_u64).unwrap_or(0);
     let (input, output) = (n("inputTokens"), n("outputTokens"));
     let (read, created) = (n("cacheReadInputTokens"), n("cacheWriteInputTokens"));
-    let prompt = input + read + created;
-    json!({
-        "prompt_tokens": prompt,
-        "completion_tokens": output,
-        "total_tokens": prompt + output,
-        "prompt_tokens_details": {"cached_tokens": read},
-        "cache_read_input_tokens": read,
-        "cache_creation_input_tokens": created,
-    })
+    crate::providers::cached_usage(input, output, read, created)
 }
 
 /// Translate a Converse response body. The response carries neither an id nor the model, so

@@ -2,9 +2,9 @@
 //! (`data: {...}\n\n`, ending with `data: [DONE]`), fed with upstream bytes split anywhere.
 //!
 //! Bedrock sends `metadata` (with usage) after `messageStop`: the finish chunk goes out at
-//! `messageStop`, the usage chunk (when asked for) and `[DONE]` at `metadata`, or at
-//! [`finish`](StreamTranslator::finish) when the stream ends without it. An exception message,
-//! a framing error or a stream cut mid-message ends the stream with an error chunk and `[DONE]`.
+//! `messageStop`, the usage chunk (when asked for) and `[DONE]` at `metadata`, or when the
+//! stream ends without it. An exception message, a framing error or a stream cut mid-message
+//! ends the stream with an error chunk and `[DONE]`.
 
 use serde_json::{Value, json};
 
@@ -13,120 +13,29 @@ use super::{
     finish_reason,
     response::usage,
 };
+use crate::providers::chunks::ChatChunks;
 use crate::providers::errors::classify;
-use crate::providers::sse_lines::chat_chunk;
-use crate::providers::sse_lines::data_event as sse;
+use crate::providers::{StreamEnd, StreamTranslate};
 
 /// State of one translated stream.
 #[derive(Debug, Default)]
 pub struct StreamTranslator {
     decoder: Decoder,
-    id: String,
-    model: String,
-    created: u64,
-    /// The role chunk was sent.
-    started: bool,
-    /// Content block index -> tool call index, for toolUse blocks.
-    tools: Vec<(u64, usize)>,
-    /// Send a final usage chunk (the client asked for `stream_options.include_usage`).
-    include_usage: bool,
-    /// `[DONE]` was sent: later input is ignored.
-    done: bool,
-    /// `messageStop` was read.
-    stopped: bool,
-    /// The message of an exception or error the stream ended with.
-    error: Option<String>,
+    out: ChatChunks,
 }
 
 impl StreamTranslator {
     /// A translator reporting `model`, chunk `id` and `created` (Unix time) in every chunk.
     pub fn new(model: &str, id: &str, created: u64, include_usage: bool) -> Self {
         Self {
-            model: model.to_string(),
-            id: id.to_string(),
-            created,
-            include_usage,
-            ..Self::default()
-        }
-    }
-
-    fn chunk(&self, delta: Value, finish: Option<&str>) -> Vec<u8> {
-        chat_chunk(&self.id, self.created, &self.model, 0, delta, finish)
-    }
-
-    /// The role chunk, sent once before any content.
-    fn start(&mut self) -> Vec<u8> {
-        if self.started {
-            return Vec::new();
-        }
-        self.started = true;
-        self.chunk(json!({"role": "assistant", "content": ""}), None)
-    }
-
-    /// Translate the next upstream bytes.
-    pub fn feed(&mut self, bytes: &[u8]) -> Vec<u8> {
-        let mut out = Vec::new();
-        if self.done {
-            return out;
-        }
-        self.decoder.push(bytes);
-        while let Some(m) = self.decoder.next_message() {
-            match m {
-                Ok(m) => out.extend(self.message(&m)),
-                Err(e) => {
-                    let message = format!("Bedrock stream: {e}");
-                    out.extend(self.end_with_error(&message, "api_error", "502"));
-                }
-            }
-            if self.done {
-                break;
-            }
-        }
-        out
-    }
-
-    /// The end of the upstream stream.
-    pub fn finish(&mut self) -> Vec<u8> {
-        if self.done {
-            return Vec::new();
-        }
-        if self.decoder.buffered() > 0 {
-            return self.end_with_error(
-                "Bedrock stream: the stream ended inside a message",
-                "api_error",
-                "502",
-            );
-        }
-        self.done = true;
-        b"data: [DONE]\n\n".to_vec()
-    }
-
-    /// The upstream stream stopped before `messageStop`: nothing more is sent (the usage only
-    /// comes after it).
-    pub fn cut(&mut self) -> Vec<u8> {
-        self.done = true;
-        Vec::new()
-    }
-
-    /// Whether `messageStop` (or an exception) was read.
-    pub fn end_state(&self) -> crate::providers::StreamEnd {
-        use crate::providers::StreamEnd;
-        match (&self.error, self.stopped) {
-            (Some(e), _) => StreamEnd::Failed(e.clone()),
-            (None, true) => StreamEnd::Complete,
-            (None, false) => StreamEnd::Open,
+            decoder: Decoder::default(),
+            out: ChatChunks::new(id, model, created, include_usage),
         }
     }
 
     fn end_with_error(&mut self, message: &str, kind: &str, code: &str) -> Vec<u8> {
-        self.error.get_or_insert_with(|| message.to_string());
-        let mut out = sse(
-            &json!({"error": {"message": message, "type": kind, "param": null,
-            "code": code}}),
-        );
-        out.extend_from_slice(b"data: [DONE]\n\n");
-        self.done = true;
-        out
+        let error = json!({"message": message, "type": kind, "param": null, "code": code});
+        self.out.fail_and_close(message, error)
     }
 
     fn message(&mut self, m: &Message) -> Vec<u8> {
@@ -148,34 +57,26 @@ impl StreamTranslator {
         let Ok(ev) = serde_json::from_slice::<Value>(&m.payload) else {
             return Vec::new();
         };
+        let out = &mut self.out;
         match m.header_str(":event-type").unwrap_or("") {
-            "messageStart" => self.start(),
+            "messageStart" => out.start(),
             "contentBlockStart" => {
                 let Some(tu) = ev.pointer("/start/toolUse") else {
                     return Vec::new();
                 };
-                let index = ev["contentBlockIndex"].as_u64().unwrap_or(0);
-                let call = self.tools.len();
-                self.tools.push((index, call));
-                let mut out = self.start();
-                out.extend(self.chunk(
+                let call = out.open_tool(ev["contentBlockIndex"].as_u64().unwrap_or(0));
+                out.started(
                     json!({"tool_calls": [{"index": call, "id": tu["toolUseId"], "type": "function",
                         "function": {"name": tu["name"], "arguments": ""}}]}),
                     None,
-                ));
-                out
+                )
             }
             "contentBlockDelta" => {
                 let d = &ev["delta"];
                 let delta = if let Some(t) = d.get("text").and_then(Value::as_str) {
                     json!({"content": t})
                 } else if let Some(input) = d.pointer("/toolUse/input").and_then(Value::as_str) {
-                    let index = ev["contentBlockIndex"].as_u64().unwrap_or(0);
-                    let call = self
-                        .tools
-                        .iter()
-                        .find(|(i, _)| *i == index)
-                        .map_or(0, |(_, c)| *c);
+                    let call = out.tool(ev["contentBlockIndex"].as_u64().unwrap_or(0));
                     json!({"tool_calls": [{"index": call, "function": {"arguments": input}}]})
                 } else if let Some(r) = d.pointer("/reasoningContent/text").and_then(Value::as_str)
                 {
@@ -183,30 +84,14 @@ impl StreamTranslator {
                 } else {
                     return Vec::new();
                 };
-                let mut out = self.start();
-                out.extend(self.chunk(delta, None));
-                out
+                out.started(delta, None)
             }
             "messageStop" => {
-                self.stopped = true;
+                out.ended = true;
                 let stop = ev["stopReason"].as_str().unwrap_or("end_turn");
-                let mut out = self.start();
-                out.extend(self.chunk(json!({}), Some(finish_reason(stop))));
-                out
+                out.started(json!({}), Some(finish_reason(stop)))
             }
-            "metadata" => {
-                self.stopped = true;
-                let mut out = Vec::new();
-                if self.include_usage {
-                    let c = json!({"id": self.id, "object": "chat.completion.chunk",
-                        "created": self.created, "model": self.model, "choices": [],
-                        "usage": usage(ev.get("usage").unwrap_or(&Value::Null))});
-                    out = sse(&c);
-                }
-                self.done = true;
-                out.extend_from_slice(b"data: [DONE]\n\n");
-                out
-            }
+            "metadata" => out.close(usage(ev.get("usage").unwrap_or(&Value::Null))),
             _ => Vec::new(),
         }
     }
@@ -230,17 +115,60 @@ impl StreamTranslator {
             first.make_ascii_uppercase();
         }
         let f = classify(status, "bedrock", payload, Some(&name));
-        self.error = Some(f.message.clone());
         let code = f.code.map_or_else(|| f.status.to_string(), str::to_string);
-        let mut out = sse(&json!({"error": {"message": f.message, "type": f.kind,
-            "param": f.param, "code": code}}));
-        out.extend_from_slice(b"data: [DONE]\n\n");
-        self.done = true;
-        out
+        let error = json!({"message": f.message, "type": f.kind, "param": f.param, "code": code});
+        self.out.fail_and_close(&f.message, error)
     }
 }
 
-crate::providers::stream_translate!(StreamTranslator);
+impl StreamTranslate for StreamTranslator {
+    fn feed(&mut self, bytes: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        if self.out.done {
+            return out;
+        }
+        self.decoder.push(bytes);
+        while let Some(m) = self.decoder.next_message() {
+            match m {
+                Ok(m) => out.extend(self.message(&m)),
+                Err(e) => {
+                    let message = format!("Bedrock stream: {e}");
+                    out.extend(self.end_with_error(&message, "api_error", "502"));
+                }
+            }
+            if self.out.done {
+                break;
+            }
+        }
+        out
+    }
+
+    fn finish(&mut self) -> Vec<u8> {
+        if self.out.done {
+            return Vec::new();
+        }
+        if self.decoder.buffered() > 0 {
+            return self.end_with_error(
+                "Bedrock stream: the stream ended inside a message",
+                "api_error",
+                "502",
+            );
+        }
+        self.out.done = true;
+        b"data: [DONE]\n\n".to_vec()
+    }
+
+    /// The upstream stream stopped before `messageStop`: nothing more is sent (the usage only
+    /// comes after it).
+    fn cut(&mut self) -> Vec<u8> {
+        self.out.done = true;
+        Vec::new()
+    }
+
+    fn end_state(&self) -> StreamEnd {
+        self.out.end_state()
+    }
+}
 
 #[cfg(test)]
 mod tests {

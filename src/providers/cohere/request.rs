@@ -8,6 +8,7 @@
 use serde_json::{Map, Value, json};
 
 use super::{TranslateError, invalid};
+use crate::providers::openai_chat::{self, ToolChoice};
 
 /// Thinking budget for `reasoning_effort` (the same scale as the Anthropic translation).
 fn thinking_budget(effort: &str) -> u64 {
@@ -53,11 +54,7 @@ fn user_part(part: &Value) -> Result<Value, TranslateError> {
         ),
         "image_url" => {
             let image = part.get("image_url").unwrap_or(&Value::Null);
-            let url = image
-                .get("url")
-                .or(Some(image))
-                .and_then(Value::as_str)
-                .ok_or_else(|| invalid("image_url.url must be a string"))?;
+            let url = openai_chat::image_url(part).map_err(invalid)?;
             let mut out = json!({"url": url});
             if let Some(detail) = image.get("detail").filter(|d| d.is_string()) {
                 out["detail"] = detail.clone();
@@ -205,10 +202,7 @@ fn response_format(rf: &Value) -> Result<Option<Value>, TranslateError> {
 
 /// Translate `chat` (an OpenAI chat body) for Cohere model `model`.
 pub fn to_chat_v2(chat: &Value, model: &str) -> Result<Value, TranslateError> {
-    let msgs = chat
-        .get("messages")
-        .and_then(Value::as_array)
-        .ok_or_else(|| invalid("messages must be a list"))?;
+    let msgs = openai_chat::messages(chat).map_err(invalid)?;
     if chat.get("n").and_then(Value::as_u64).is_some_and(|n| n > 1) {
         return Err(invalid("n > 1 is not supported"));
     }
@@ -262,25 +256,16 @@ pub fn to_chat_v2(chat: &Value, model: &str) -> Result<Value, TranslateError> {
         }
         Some(_) => return Err(invalid("tools must be a list")),
     };
-    match chat.get("tool_choice") {
-        None | Some(Value::Null) => {}
-        Some(Value::String(s)) => match s.as_str() {
-            "auto" => {}
-            "required" => {
-                body.insert("tool_choice".into(), json!("REQUIRED"));
-            }
-            "none" => {
-                body.insert("tool_choice".into(), json!("NONE"));
-            }
-            other => return Err(invalid(format!("tool_choice `{other}` is not supported"))),
-        },
-        Some(Value::Object(o)) => {
+    match openai_chat::tool_choice(chat).map_err(invalid)? {
+        None | Some(ToolChoice::Auto) => {}
+        Some(ToolChoice::Required) => {
+            body.insert("tool_choice".into(), json!("REQUIRED"));
+        }
+        Some(ToolChoice::None) => {
+            body.insert("tool_choice".into(), json!("NONE"));
+        }
+        Some(ToolChoice::Named(name)) => {
             // v2 cannot name a tool: require a tool call and offer only the named one
-            let name = o
-                .get("function")
-                .and_then(|f| f.get("name"))
-                .and_then(Value::as_str)
-                .ok_or_else(|| invalid("tool_choice.function.name must be a string"))?;
             tool_list.retain(|t| t["function"]["name"] == name);
             if tool_list.is_empty() {
                 return Err(invalid(format!(
@@ -289,7 +274,6 @@ pub fn to_chat_v2(chat: &Value, model: &str) -> Result<Value, TranslateError> {
             }
             body.insert("tool_choice".into(), json!("REQUIRED"));
         }
-        Some(_) => return Err(invalid("tool_choice must be a string or an object")),
     }
     if !tool_list.is_empty() {
         body.insert("tools".into(), Value::Array(tool_list));

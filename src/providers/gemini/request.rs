@@ -16,6 +16,7 @@
 use serde_json::{Map, Value, json};
 
 use super::{TranslateError, split_tool_call_id};
+use crate::providers::openai_chat::{self, ToolChoice};
 use crate::providers::text_of;
 
 fn invalid(m: impl Into<String>) -> TranslateError {
@@ -78,11 +79,7 @@ fn part(p: &Value) -> Result<Option<Value>, TranslateError> {
             p.get("text").and_then(Value::as_str).unwrap_or(""),
         )),
         "image_url" => {
-            let url = p
-                .get("image_url")
-                .and_then(|u| u.get("url").or(Some(u)))
-                .and_then(Value::as_str)
-                .ok_or_else(|| invalid("image_url.url must be a string"))?;
+            let url = openai_chat::image_url(p).map_err(invalid)?;
             media(url).map(Some)
         }
         "input_audio" => {
@@ -210,10 +207,7 @@ fn push(contents: &mut Vec<Value>, role: &str, parts: Vec<Value>) {
 
 /// Translate `chat` (an OpenAI chat body) into a `generateContent` body.
 pub fn to_generate_content(chat: &Value) -> Result<Value, TranslateError> {
-    let msgs = chat
-        .get("messages")
-        .and_then(Value::as_array)
-        .ok_or_else(|| invalid("messages must be a list"))?;
+    let msgs = openai_chat::messages(chat).map_err(invalid)?;
     let mut system: Vec<Value> = Vec::new();
     let mut contents: Vec<Value> = Vec::new();
     // tool call id -> function name, for the results that follow
@@ -403,24 +397,14 @@ fn tools(chat: &Value) -> Result<Option<Value>, TranslateError> {
 }
 
 fn tool_config(chat: &Value) -> Result<Option<Value>, TranslateError> {
-    let Some(tc) = chat.get("tool_choice").filter(|v| !v.is_null()) else {
+    let Some(tc) = openai_chat::tool_choice(chat).map_err(invalid)? else {
         return Ok(None);
     };
     let config = match tc {
-        Value::String(s) => match s.as_str() {
-            "auto" => json!({"mode": "AUTO"}),
-            "none" => json!({"mode": "NONE"}),
-            "required" => json!({"mode": "ANY"}),
-            other => return Err(invalid(format!("tool_choice `{other}` is not supported"))),
-        },
-        Value::Object(_) => {
-            let name = tc
-                .pointer("/function/name")
-                .and_then(Value::as_str)
-                .ok_or_else(|| invalid("tool_choice.function.name must be a string"))?;
-            json!({"mode": "ANY", "allowedFunctionNames": [name]})
-        }
-        _ => return Err(invalid("tool_choice must be a string or an object")),
+        ToolChoice::Auto => json!({"mode": "AUTO"}),
+        ToolChoice::None => json!({"mode": "NONE"}),
+        ToolChoice::Required => json!({"mode": "ANY"}),
+        ToolChoice::Named(name) => json!({"mode": "ANY", "allowedFunctionNames": [name]}),
     };
     Ok(Some(json!({"functionCallingConfig": config})))
 }

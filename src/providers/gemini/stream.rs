@@ -4,168 +4,107 @@
 //! Each Gemini event is a whole `GenerateContentResponse` holding the next parts; a
 //! `functionCall` arrives complete in one part, so it becomes one `tool_calls` delta with id,
 //! name and all arguments. Gemini has no end event: the usage chunk (from the last
-//! `usageMetadata`) and `[DONE]` are sent by [`StreamTranslator::finish`].
+//! `usageMetadata`) and `[DONE]` are sent when the stream ends.
 
 use serde_json::{Value, json};
 
 use super::response::{Parts, candidate_finish, usage};
-use super::sse;
-use crate::providers::sse_lines::json_events;
+use crate::providers::chunks::{ChatChunks, ChatEvents, JsonTranslator};
 
-/// State of one translated stream.
+/// A translated Gemini stream.
+pub type StreamTranslator = JsonTranslator<Events>;
+
+impl StreamTranslator {
+    /// A translator whose chunks report `model`, `id` and `created` (Unix time).
+    pub fn new(model: &str, id: &str, created: u64, include_usage: bool) -> Self {
+        Self::with(
+            ChatChunks::new(id, model, created, include_usage),
+            Events::default(),
+        )
+    }
+}
+
+/// What the events said so far that the chunks do not hold.
 #[derive(Debug, Default)]
-pub struct StreamTranslator {
-    /// Bytes of an unfinished line.
-    carry: Vec<u8>,
-    id: String,
-    model: String,
-    created: u64,
+pub struct Events {
     /// The last `usageMetadata` seen.
     usage: Value,
     /// Per candidate index: tool calls sent so far.
     candidates: Vec<(u64, usize)>,
     /// Tool calls sent over all candidates (numbers the generated ids).
     calls: usize,
-    /// Send a final usage chunk (the client asked for `stream_options.include_usage`).
-    include_usage: bool,
-    done: bool,
-    /// A `finishReason` (or a blocked prompt) was read: Gemini's end of an answer.
-    finished: bool,
-    /// The message of an error event.
-    error: Option<String>,
 }
 
-impl StreamTranslator {
-    /// A translator whose chunks report `model`, `id` and `created` (Unix time).
-    pub fn new(model: &str, id: &str, created: u64, include_usage: bool) -> Self {
-        Self {
-            id: id.to_string(),
-            model: model.to_string(),
-            created,
-            include_usage,
-            usage: Value::Null,
-            ..Self::default()
-        }
+impl ChatEvents for Events {
+    const USAGE_AT_FINISH: bool = true;
+
+    fn usage_so_far(&self) -> Option<Value> {
+        Some(usage(&self.usage))
     }
 
-    fn chunk(&self, index: u64, delta: Value, finish: Option<&str>) -> Vec<u8> {
-        let c = json!({"id": self.id, "object": "chat.completion.chunk", "created": self.created,
-            "model": self.model, "choices": [{"index": index, "delta": delta, "finish_reason": finish}]});
-        sse(&c, b"\n\n")
-    }
-
-    /// Translate the next upstream bytes.
-    pub fn feed(&mut self, bytes: &[u8]) -> Vec<u8> {
-        let mut out = Vec::new();
-        for ev in json_events(&mut self.carry, bytes) {
-            out.extend(self.event(&ev));
-        }
-        out
-    }
-
-    /// The end of the upstream stream: the usage chunk (when asked for) and `[DONE]`.
-    pub fn finish(&mut self) -> Vec<u8> {
-        let first = !self.done;
-        let mut out = self.cut();
-        if first {
-            out.extend_from_slice(b"data: [DONE]\n\n");
-        }
-        out
-    }
-
-    /// The upstream stream stopped before a `finishReason`: what is pending and the usage
-    /// chunk (when asked for), without `[DONE]`.
-    pub fn cut(&mut self) -> Vec<u8> {
-        let mut out = self.feed(b"\n");
-        if !self.done {
-            self.done = true;
-            if self.include_usage {
-                let c = json!({"id": self.id, "object": "chat.completion.chunk", "created": self.created,
-                    "model": self.model, "choices": [], "usage": usage(&self.usage)});
-                out.extend(sse(&c, b"\n\n"));
-            }
-        }
-        out
-    }
-
-    /// Whether a `finishReason` (or an error) was read.
-    pub fn end_state(&self) -> crate::providers::StreamEnd {
-        use crate::providers::StreamEnd;
-        match (&self.error, self.finished) {
-            (Some(e), _) => StreamEnd::Failed(e.clone()),
-            (None, true) => StreamEnd::Complete,
-            (None, false) => StreamEnd::Open,
-        }
-    }
-
-    /// The first sight of candidate `index` sends its role chunk.
-    fn start(&mut self, index: u64, out: &mut Vec<u8>) {
-        if self.candidates.iter().any(|(i, _)| *i == index) {
-            return;
-        }
-        self.candidates.push((index, 0));
-        out.extend(self.chunk(index, json!({"role": "assistant", "content": ""}), None));
-    }
-
-    fn event(&mut self, ev: &Value) -> Vec<u8> {
-        let mut out = Vec::new();
+    fn event(&mut self, out: &mut ChatChunks, ev: &Value) -> Vec<u8> {
         if let Some(e) = ev.get("error") {
             let msg = e.get("message").and_then(Value::as_str);
-            self.error = Some(msg.unwrap_or("Gemini stream error").to_string());
-            let c = json!({"error": {"message": e.get("message").cloned().unwrap_or(json!("Gemini stream error")),
-                "type": e.get("status").cloned().unwrap_or(json!("api_error")), "param": null,
-                "code": e.get("code").map_or_else(|| "500".to_string(), |c| c.to_string().trim_matches('"').to_string())}});
-            return sse(&c, b"\n\n");
+            let code = e.get("code").map_or_else(
+                || "500".to_string(),
+                |c| c.to_string().trim_matches('"').to_string(),
+            );
+            return out.fail(
+                msg.unwrap_or("Gemini stream error"),
+                json!({"message": msg.unwrap_or("Gemini stream error"),
+                    "type": e.get("status").cloned().unwrap_or(json!("api_error")),
+                    "param": null, "code": code}),
+            );
         }
         if let Some(u) = ev.get("usageMetadata").filter(|u| u.is_object()) {
             self.usage = u.clone();
         }
+        let mut o = Vec::new();
         let candidates = ev.get("candidates").and_then(Value::as_array);
         for (i, c) in candidates.into_iter().flatten().enumerate() {
             let index = c.get("index").and_then(Value::as_u64).unwrap_or(i as u64);
-            self.start(index, &mut out);
-            for p in c
-                .pointer("/content/parts")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                let read = Parts::read(&json!([p]), &self.id, self.calls);
+            self.start(out, index, &mut o);
+            let parts = c.pointer("/content/parts").and_then(Value::as_array);
+            for p in parts.into_iter().flatten() {
+                let read = Parts::read(&json!([p]), &out.id, self.calls);
                 if !read.reasoning.is_empty() {
-                    out.extend(self.chunk(
-                        index,
-                        json!({"reasoning_content": read.reasoning}),
-                        None,
-                    ));
+                    let delta = json!({"reasoning_content": read.reasoning});
+                    o.extend(out.chunk_at(index, delta, None));
                 }
                 if !read.text.is_empty() {
-                    out.extend(self.chunk(index, json!({"content": read.text}), None));
+                    o.extend(out.chunk_at(index, json!({"content": read.text}), None));
                 }
                 for mut call in read.calls {
-                    let n = self.bump(index);
+                    call["index"] = json!(self.bump(index));
                     self.calls += 1;
-                    call["index"] = json!(n);
-                    out.extend(self.chunk(index, json!({"tool_calls": [call]}), None));
+                    o.extend(out.chunk_at(index, json!({"tool_calls": [call]}), None));
                 }
             }
             if let Some(reason) = c.get("finishReason").and_then(Value::as_str) {
-                self.finished = true;
-                let has_calls = self.sent(index) > 0;
-                out.extend(self.chunk(
-                    index,
-                    json!({}),
-                    Some(candidate_finish(Some(reason), has_calls)),
-                ));
+                out.ended = true;
+                let finish = candidate_finish(Some(reason), self.sent(index) > 0);
+                o.extend(out.chunk_at(index, json!({}), Some(finish)));
             }
         }
         if candidates.is_none_or(Vec::is_empty)
             && ev.pointer("/promptFeedback/blockReason").is_some()
         {
-            self.finished = true;
-            self.start(0, &mut out);
-            out.extend(self.chunk(0, json!({}), Some("content_filter")));
+            out.ended = true;
+            self.start(out, 0, &mut o);
+            o.extend(out.chunk(json!({}), Some("content_filter")));
         }
-        out
+        o
+    }
+}
+
+impl Events {
+    /// The first sight of candidate `index` sends its role chunk.
+    fn start(&mut self, out: &ChatChunks, index: u64, o: &mut Vec<u8>) {
+        if self.candidates.iter().any(|(i, _)| *i == index) {
+            return;
+        }
+        self.candidates.push((index, 0));
+        o.extend(out.chunk_at(index, json!({"role": "assistant", "content": ""}), None));
     }
 
     /// Count one more tool call for candidate `index`; returns its position.
@@ -187,11 +126,10 @@ impl StreamTranslator {
     }
 }
 
-crate::providers::stream_translate!(StreamTranslator);
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::providers::StreamTranslate;
 
     #[test]
     fn done_exactly_once_and_errors_pass_through() {
