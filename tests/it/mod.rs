@@ -2,6 +2,7 @@ mod admin_keys;
 mod big_files;
 mod cache;
 mod cli;
+mod compat;
 mod errors;
 mod hardening;
 mod keys;

@@ -1,0 +1,1 @@
+//! Drop-in compatibility: admin (see mod.rs).

@@ -1,0 +1,1 @@
+//! Drop-in compatibility: config (see mod.rs).

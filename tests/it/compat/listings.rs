@@ -1,0 +1,1 @@
+//! Drop-in compatibility: listings (see mod.rs).

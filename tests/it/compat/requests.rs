@@ -1,0 +1,1 @@
+//! Drop-in compatibility: requests (see mod.rs).
