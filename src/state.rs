@@ -11,7 +11,7 @@ use crate::config::{Config, Env, Loaded, ModelEntry};
 use crate::providers::{Catalog, CatalogError};
 use crate::router::{ModelTable, TableError};
 use crate::spend::{DEFAULT_EVERY_SECS, Spend, SpendOptions};
-use crate::store::{Store, StoreError, StoreOptions};
+use crate::store::{Store, StoreError, StoreOptions, UniqueAliases};
 use crate::upstream::{HttpClient, build_client};
 
 /// Default `general_settings.max_request_size_mb`.
@@ -92,7 +92,9 @@ impl StateError {
             | StateError::Router(_)
             | StateError::Cache(_)
             | StateError::Redis { .. } => true,
-            StateError::Store(e) => matches!(e, StoreError::Config(_)),
+            StateError::Store(e) => {
+                matches!(e, StoreError::Config(_) | StoreError::UniqueAlias { .. })
+            }
             StateError::Catalog(_) | StateError::Tls(_) | StateError::Secret(_) => false,
         }
     }
@@ -222,6 +224,10 @@ impl AppState {
                             g.database_connect_retry_seconds,
                             DEFAULT_DATABASE_CONNECT_RETRY_SECS,
                         ),
+                        unique_aliases: UniqueAliases {
+                            team: g.enforce_unique_team_alias,
+                            organization: g.enforce_unique_organization_alias,
+                        },
                         ..StoreOptions::default()
                     };
                     if let Some(n) = g.database_connection_pool_limit {

@@ -25,9 +25,6 @@ FROM "TianjiLLM_OrganizationTable" o
 LEFT JOIN "TianjiLLM_BudgetTable" b ON b."budget_id" = o."budget_id"
 WHERE o."organization_id" = ANY($1) ORDER BY o."organization_id" FOR UPDATE OF o;
 
--- name: OrgAliasTaken
-SELECT 1 FROM "TianjiLLM_OrganizationTable" o WHERE o."organization_alias" = $1 AND o."organization_id" <> $2 LIMIT 1;
-
 -- name: UpdateOrg
 -- $1 organization_id, $2 the columns to change as JSON, $3 updated_by
 UPDATE "TianjiLLM_OrganizationTable" AS o
@@ -44,8 +41,19 @@ DELETE FROM "TianjiLLM_OrganizationTable" o WHERE o."organization_id" = ANY($1) 
 DELETE FROM "TianjiLLM_OrganizationMembership" m WHERE m."organization_id" = ANY($1) RETURNING m."user_id";
 
 -- name: ListOrgs
--- $1 member user_id (optional)
-SELECT to_jsonb(o) || jsonb_build_object('litellm_budget_table', to_jsonb(b))
+-- $1 member user_id (optional). Each with its budget, its members (membership rows with their
+-- budgets) and its teams, as LiteLLM lists them.
+SELECT to_jsonb(o) || jsonb_build_object(
+    'litellm_budget_table', to_jsonb(b),
+    'members', COALESCE((
+        SELECT jsonb_agg(to_jsonb(m) || jsonb_build_object('litellm_budget_table', to_jsonb(mb))
+                         ORDER BY m."user_id")
+        FROM "TianjiLLM_OrganizationMembership" m
+        LEFT JOIN "TianjiLLM_BudgetTable" mb ON mb."budget_id" = m."budget_id"
+        WHERE m."organization_id" = o."organization_id"), '[]'::jsonb),
+    'teams', COALESCE((
+        SELECT jsonb_agg(to_jsonb(t) ORDER BY t."team_id") FROM "TianjiLLM_TeamTable" t
+        WHERE t."organization_id" = o."organization_id"), '[]'::jsonb))
 FROM "TianjiLLM_OrganizationTable" o
 LEFT JOIN "TianjiLLM_BudgetTable" b ON b."budget_id" = o."budget_id"
 WHERE $1::text IS NULL OR EXISTS (
@@ -54,9 +62,12 @@ WHERE $1::text IS NULL OR EXISTS (
 ORDER BY o."created_at", o."organization_id";
 
 -- name: OrgMembers
-SELECT to_jsonb(m) || jsonb_build_object('litellm_budget_table', to_jsonb(b))
+-- Each membership with its budget and its user (as LiteLLM's /organization/info has them).
+SELECT to_jsonb(m) || jsonb_build_object('litellm_budget_table', to_jsonb(b),
+                                         'user', to_jsonb(u) - 'password')
 FROM "TianjiLLM_OrganizationMembership" m
 LEFT JOIN "TianjiLLM_BudgetTable" b ON b."budget_id" = m."budget_id"
+LEFT JOIN "TianjiLLM_UserTable" u ON u."user_id" = m."user_id"
 WHERE m."organization_id" = $1 ORDER BY m."user_id";
 
 -- name: OrgTeams

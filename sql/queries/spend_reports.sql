@@ -165,25 +165,29 @@ SELECT sum(s."spend") FROM "TianjiLLM_SpendLogs" s
 WHERE s."startTime" >= (now() AT TIME ZONE 'UTC')::date - 30;
 
 -- name: GlobalSpendKeys
--- $1 limit. Keys by spend over the last 30 days.
+-- $1 limit, $2 user. Keys by spend over the last 30 days.
 SELECT jsonb_build_object('api_key', s."api_key", 'key_alias', max(v."key_alias"),
                           'key_name', max(v."key_name"), 'total_spend', sum(s."spend"))
 FROM "TianjiLLM_SpendLogs" s LEFT JOIN "TianjiLLM_VerificationToken" v ON v."token" = s."api_key"
 WHERE s."startTime" >= (now() AT TIME ZONE 'UTC')::date - 30
+  AND ($2::text IS NULL OR s."user" = $2)
 GROUP BY s."api_key" ORDER BY sum(s."spend") DESC LIMIT $1;
 
 -- name: GlobalSpendModels
--- $1 limit. Models by spend over the last 30 days.
+-- $1 limit, $2 user. Models by spend over the last 30 days.
 SELECT jsonb_build_object('model', s."model", 'total_spend', sum(s."spend"))
 FROM "TianjiLLM_SpendLogs" s
 WHERE s."startTime" >= (now() AT TIME ZONE 'UTC')::date - 30 AND s."model" <> ''
+  AND ($2::text IS NULL OR s."user" = $2)
 GROUP BY s."model" ORDER BY sum(s."spend") DESC LIMIT $1;
 
 -- name: GlobalSpendTeams
--- Spend per team alias and day over the last 30 days.
+-- Spend per team alias and day over the last 30 days, as LiteLLM reports it: teams are grouped
+-- by alias ('Unassigned' without one), each day's spend rounded to cents, and the top 10 totals
+-- name the alias both as `team_id` (LiteLLM's name for it) and as `team_alias`.
 WITH d AS (
     SELECT COALESCE(t."team_alias", 'Unassigned') AS team, s."startTime"::date AS day,
-           sum(s."spend") AS spend
+           round(sum(s."spend")::numeric, 2) AS spend
     FROM "TianjiLLM_SpendLogs" s LEFT JOIN "TianjiLLM_TeamTable" t ON t."team_id" = s."team_id"
     WHERE s."startTime" >= (now() AT TIME ZONE 'UTC')::date - 30
     GROUP BY 1, 2
@@ -191,15 +195,15 @@ WITH d AS (
 SELECT jsonb_build_object(
     'daily_spend', COALESCE((SELECT jsonb_agg(x.o ORDER BY x.day) FROM (
         SELECT d.day, jsonb_build_object('date', to_char(d.day, 'YYYY-MM-DD'))
-               || jsonb_object_agg(d.team, round(d.spend::numeric, 2)) AS o
+               || jsonb_object_agg(d.team, d.spend) AS o
         FROM d GROUP BY d.day) x), '[]'),
     'teams', COALESCE((SELECT jsonb_agg(DISTINCT d.team) FROM d), '[]'),
     'total_spend_per_team', COALESCE((SELECT jsonb_agg(jsonb_build_object('team_id', y.team,
-        'total_spend', y.spend) ORDER BY y.spend DESC) FROM (
-        SELECT d.team, sum(d.spend) AS spend FROM d GROUP BY d.team ORDER BY 2 DESC LIMIT 10) y), '[]'));
+        'team_alias', y.team, 'total_spend', y.spend) ORDER BY y.spend DESC, y.team) FROM (
+        SELECT d.team, sum(d.spend) AS spend FROM d GROUP BY d.team ORDER BY 2 DESC, 1 LIMIT 10) y), '[]'));
 
 -- name: GlobalSpendTags
--- $1 start_date, $2 end_date, $3 tags (NULL = all).
+-- $1 start_date, $2 end_date, $3 tags (NULL = all), $4 user.
 SELECT jsonb_build_object('spend_per_tag', COALESCE(jsonb_agg(jsonb_build_object(
     'name', x.tag, 'spend', round(x.spend::numeric, 4)::float8, 'log_count', x.n)
     ORDER BY x.spend DESC, x.tag), '[]'))
@@ -210,24 +214,27 @@ FROM (
         CASE WHEN jsonb_typeof(s."request_tags") = 'array' THEN s."request_tags" ELSE '[]' END) AS t(tag)
     WHERE s."startTime" >= $1::text::date AND s."startTime" < $2::text::date + 1
       AND ($3::text[] IS NULL OR t.tag = ANY($3::text[]))
+      AND ($4::text IS NULL OR s."user" = $4)
     GROUP BY t.tag
 ) x;
 
 -- name: GlobalSpendProvider
--- $1 start_date, $2 end_date. Spend per provider.
+-- $1 start_date, $2 end_date, $3 user. Spend per provider.
 SELECT jsonb_build_object('provider', s."custom_llm_provider", 'spend', sum(s."spend"))
 FROM "TianjiLLM_SpendLogs" s
 WHERE s."startTime" >= $1::text::date AND s."startTime" < $2::text::date + 1
   AND COALESCE(s."custom_llm_provider", '') <> ''
+  AND ($3::text IS NULL OR s."user" = $3)
 GROUP BY s."custom_llm_provider" ORDER BY sum(s."spend") DESC;
 
 -- name: GlobalSpendEndUsers
--- $1 api_key hash (NULL = all), $2 from, $3 to (timestamps as text; NULL = now). Top 100 end
--- users.
+-- $1 api_key hash (NULL = all), $2 from, $3 to (timestamps as text; NULL = now), $4 user. Top
+-- 100 end users.
 SELECT jsonb_build_object('end_user', s."end_user", 'total_count', count(*), 'total_spend', sum(s."spend"))
 FROM "TianjiLLM_SpendLogs" s
 WHERE s."startTime" >= $2::text::timestamp AND ($3::text IS NULL OR s."startTime" < $3::text::timestamp)
   AND ($1::text IS NULL OR s."api_key" = $1)
+  AND ($4::text IS NULL OR s."user" = $4)
 GROUP BY s."end_user" ORDER BY sum(s."spend") DESC LIMIT 100;
 
 -- name: GlobalSpendReportTeams
@@ -270,6 +277,26 @@ SELECT jsonb_build_object('group_by_day', to_char(c.day, 'YYYY-MM-DD"T"HH24:MI:S
     'customers', jsonb_agg(jsonb_build_object('customer', c."end_user", 'total_spend', c.spend,
         'metadata', c.meta) ORDER BY c.spend DESC))
 FROM c GROUP BY c.day ORDER BY c.day;
+
+-- name: GlobalSpendReportTeamCustomers
+-- $1 start_date, $2 end_date, $3 team_id, $4 customer (end user). Per day: the team's spend for
+-- that end user, with per model/key detail.
+WITH r AS (
+    SELECT date_trunc('day', s."startTime") AS day, s."model", s."api_key",
+           sum(s."spend") AS spend, sum(s."total_tokens") AS tokens
+    FROM "TianjiLLM_SpendLogs" s
+    WHERE s."startTime" >= $1::text::date AND s."startTime" < $2::text::date + 1
+      AND s."team_id" = $3 AND s."end_user" = $4
+    GROUP BY 1, 2, 3
+)
+SELECT jsonb_build_object('group_by_day', to_char(r.day, 'YYYY-MM-DD"T"HH24:MI:SS'),
+    'teams_customers', jsonb_build_array(jsonb_build_object(
+        'team_name', COALESCE(max(tt."team_alias"), 'Unassigned Team'), 'team_id', $3::text,
+        'customer', $4::text, 'total_spend', sum(r.spend),
+        'metadata', jsonb_agg(jsonb_build_object('model', r."model", 'api_key', r."api_key",
+                    'spend', r.spend, 'total_tokens', r.tokens) ORDER BY r.spend DESC))))
+FROM r LEFT JOIN "TianjiLLM_TeamTable" tt ON tt."team_id" = $3
+GROUP BY r.day ORDER BY r.day;
 
 -- name: GlobalSpendReportKeys
 -- $1 start_date, $2 end_date, $3 api_key hash, $4 user. Per key, with per model detail.

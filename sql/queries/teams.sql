@@ -32,10 +32,6 @@ RETURNING to_jsonb("TianjiLLM_TeamTable".*);
 -- $1 team ids; locks the rows for the caller's transaction.
 SELECT to_jsonb(t) FROM "TianjiLLM_TeamTable" t WHERE t."team_id" = ANY($1) ORDER BY t."team_id" FOR UPDATE;
 
--- name: TeamAliasTaken
--- $1 alias, $2 the team that may keep it
-SELECT 1 FROM "TianjiLLM_TeamTable" t WHERE t."team_alias" = $1 AND t."team_id" <> $2 LIMIT 1;
-
 -- name: UpdateTeam
 -- $1 team_id, $2 the columns to change as JSON
 UPDATE "TianjiLLM_TeamTable" AS t

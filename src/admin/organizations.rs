@@ -33,28 +33,20 @@ fn not_found(id: &str) -> AdminError {
     crud::not_found("Organization", "organization_id", id)
 }
 
-async fn alias_free(tx: &Tx<'_>, alias: &str, id: &str) -> Result<(), AdminError> {
-    if !tx.any(Query::OrgAliasTaken, &[&alias, &id]).await? {
-        return Ok(());
-    }
-    Err(AdminError::invalid(
-        "organization_alias",
-        format!("Organization alias '{alias}' already exists"),
-    ))
-}
-
 /// `POST /organization/new`
 pub async fn new(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
     let mut c = fields::check(&[ORG_FIELDS, BUDGET_FIELDS].concat(), call.object()?, false)?;
-    let alias = match c.columns.get("organization_alias").and_then(Value::as_str) {
-        Some(a) if !a.trim().is_empty() => a.to_string(),
-        _ => {
-            return Err(AdminError::invalid(
-                "organization_alias",
-                "`organization_alias` is required",
-            ));
-        }
-    };
+    // Required, but not unique (unless enforce_unique_organization_alias is on).
+    if c.columns
+        .get("organization_alias")
+        .and_then(Value::as_str)
+        .is_none_or(|a| a.trim().is_empty())
+    {
+        return Err(AdminError::invalid(
+            "organization_alias",
+            "`organization_alias` is required",
+        ));
+    }
     let id = fields::id_or_new(&c.own, "organization_id");
     let budget = budgets::take(&mut c.own);
     let by = call.changed_by();
@@ -63,7 +55,6 @@ pub async fn new(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
     let taken = format!("Organization id = {id} already exists");
     tx.absent(Query::GetOrgRows, &id, "organization_id", taken)
         .await?;
-    alias_free(&tx, &alias, &id).await?;
     let mut row = c.columns;
     row.insert("organization_id".into(), json!(id));
     row.insert("created_by".into(), json!(by));
@@ -112,9 +103,6 @@ pub async fn update(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
     let mut conn = call.store.conn().await?;
     let tx = Tx::begin(call, &mut conn).await?;
     let before = tx.get(Query::GetOrgRows, &id, not_found).await?;
-    if let Some(Value::String(a)) = c.columns.get("organization_alias") {
-        alias_free(&tx, a, &id).await?;
-    }
     tx.budget(str_of(&before, "budget_id"), budget).await?;
     tx.row(Query::UpdateOrg, &[&id, &Value::Object(c.columns), &by])
         .await?;

@@ -74,6 +74,24 @@ fn hash_password(user_id: &str, password: &str) -> String {
     )
 }
 
+/// The row of a new user `user_id` from a checked request: its columns (nulls left to the
+/// defaults), metadata, an internal user unless a role is given, the password hashed.
+fn new_row(c: &mut fields::Checked, user_id: &str) -> Map<String, Value> {
+    let metadata = c.new_metadata();
+    let mut row: Map<String, Value> = std::mem::take(&mut c.columns)
+        .into_iter()
+        .filter(|(_, v)| !v.is_null())
+        .collect();
+    row.insert("user_id".into(), json!(user_id));
+    row.insert("metadata".into(), metadata);
+    row.entry("user_role")
+        .or_insert_with(|| json!("internal_user"));
+    if let Some(p) = c.own.get("password").and_then(Value::as_str) {
+        row.insert("password".into(), json!(hash_password(user_id, p)));
+    }
+    row
+}
+
 /// `teams` as given: team ids, or `{team_id, ...}` objects.
 fn team_ids(v: &Value) -> Result<Vec<String>, AdminError> {
     let Some(list) = v.as_array() else {
@@ -122,16 +140,7 @@ pub async fn new(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
     } else {
         None
     };
-    let metadata = c.new_metadata();
-    let mut row = c.columns;
-    row.insert("user_id".into(), json!(user_id));
-    row.insert("metadata".into(), metadata);
-    if !row.contains_key("user_role") {
-        row.insert("user_role".into(), json!("internal_user"));
-    }
-    if let Some(p) = c.own.get("password").and_then(Value::as_str) {
-        row.insert("password".into(), json!(hash_password(&user_id, p)));
-    }
+    let mut row = new_row(&mut c, &user_id);
 
     let mut conn = call.store.conn().await?;
     let tx = Tx::begin(call, &mut conn).await?;
@@ -204,7 +213,8 @@ pub(crate) async fn user_named(
         })
 }
 
-/// `POST /user/update`: given fields change, an explicit `null` clears.
+/// `POST /user/update`: given fields change, an explicit `null` clears; a `user_id` that does
+/// not exist yet is created with the given fields (LiteLLM upserts).
 pub async fn update(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
     let body = call.object()?;
     let mut c = fields::check(USER_FIELDS, body, true)?;
@@ -234,7 +244,15 @@ pub async fn update(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
     let user_id = c.own.get("user_id").and_then(Value::as_str);
     let email = email.as_ref().and_then(Value::as_str);
     let user_id = user_named(&tx, user_id, email, "pass `user_id` or `user_email`").await?;
-    let before = tx.get(Query::GetUserRows, &user_id, user_not_found).await?;
+    let Some(before) = tx.find(Query::GetUserRows, &user_id).await? else {
+        // LiteLLM upserts: a user named by a user_id it does not know yet is created.
+        let row = Value::Object(new_row(&mut c, &user_id));
+        let after = tx.one(Query::InsertUser, &[&row]).await?;
+        let changes = vec![Change::created(USERS_TABLE, &user_id, &after)];
+        tx.commit(changes, &[Changed::User(user_id.clone())])
+            .await?;
+        return Ok(ok(&json!({"user_id": user_id, "data": after})));
+    };
     let meta = c.updated_metadata(&before);
     let mut cols = c.columns;
     if let Some(m) = meta {

@@ -69,12 +69,7 @@ pub enum UserRole {
 }
 
 impl UserRole {
-    pub const NAMES: &'static [&'static str] = &[
-        "proxy_admin",
-        "proxy_admin_viewer",
-        "internal_user",
-        "internal_user_viewer",
-    ];
+    pub const NAMES: &'static [&'static str] = crate::config::USER_ROLES;
 
     pub fn parse(s: &str) -> Option<Self> {
         Some(match s {

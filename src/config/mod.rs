@@ -21,7 +21,10 @@ use serde_json::Value;
 
 pub use env::Env;
 pub use model_list::{ModelEntry, TianjiParams};
-pub use settings::{AliasTarget, GeneralSettings, RouterSettings, TianjiSettings};
+pub use settings::{
+    AliasTarget, GeneralSettings, KeyGenerationSettings, PersonalKeyGeneration, RouterSettings,
+    TEAM_MEMBER_ROLES, TeamKeyGeneration, TianjiSettings, USER_ROLES,
+};
 
 /// Why a config could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -238,6 +241,13 @@ fn validate(c: &Config) -> Result<(), ConfigError> {
         c.tianji_settings.request_timeout,
         "tianji_settings.request_timeout",
     )?;
+    let keygen = c.tianji_settings.key_generation_settings.as_ref();
+    if let Some((path, role)) = keygen.and_then(KeyGenerationSettings::unknown_role) {
+        return Err(ConfigError::Invalid {
+            path: format!("tianji_settings.key_generation_settings.{path}"),
+            message: format!("unknown role '{role}'"),
+        });
+    }
     Ok(())
 }
 
@@ -303,6 +313,23 @@ whatever_section: {}
         let l = Loaded::from_yaml(y).unwrap();
         assert!(l.warnings.is_empty(), "{:?}", l.warnings);
         assert_eq!(l.config.tianji_settings.request_timeout, Some(5.0));
+    }
+
+    #[test]
+    fn key_generation_settings_and_unique_aliases() {
+        let y = "general_settings: {enforce_unique_team_alias: true}\nlitellm_settings:\n  key_generation_settings:\n    personal_key_generation: {allowed_user_roles: [proxy_admin], required_params: [tags]}\n    team_key_generation: {allowed_team_member_roles: [admin]}\n";
+        let l = Loaded::from_yaml(y).unwrap();
+        assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+        assert!(l.config.general_settings.enforce_unique_team_alias);
+        assert!(!l.config.general_settings.enforce_unique_organization_alias);
+        let k = l.config.tianji_settings.key_generation_settings.unwrap();
+        assert_eq!(k.personal_key_generation.unwrap().required_params, ["tags"]);
+        let bad = "tianji_settings:\n  key_generation_settings:\n    team_key_generation: {allowed_team_member_roles: [owner]}\n";
+        let e = Loaded::from_yaml(bad).unwrap_err().to_string();
+        assert!(
+            e.contains("team_key_generation.allowed_team_member_roles") && e.contains("owner"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -54,6 +54,14 @@ pub struct GeneralSettings {
     /// Seconds startup keeps retrying an unreachable Redis (with backoff) before serving without
     /// it: degraded as during an outage, reconnecting in the background (default 5).
     pub redis_connect_retry_seconds: Option<f64>,
+    /// Refuse a second team with a `team_alias` another team has (default false: aliases may
+    /// repeat, as in LiteLLM). A unique index enforces it, created at startup while this is on
+    /// and dropped while it is off; startup fails if teams already share an alias.
+    #[serde(default)]
+    pub enforce_unique_team_alias: bool,
+    /// The same for `organization_alias` of organisations (default false).
+    #[serde(default)]
+    pub enforce_unique_organization_alias: bool,
     /// Write an AuditLog row for every management change (default false).
     #[serde(default)]
     pub store_audit_logs: bool,
@@ -218,6 +226,79 @@ pub struct TianjiSettings {
     pub cache: bool,
     /// The response cache: tiers, TTL, namespace, scope, mode, semantic cache.
     pub cache_params: Option<super::cache::CacheParams>,
+    /// Who may create which keys with `/key/generate`, and what they must set (LiteLLM's
+    /// `key_generation_settings`).
+    pub key_generation_settings: Option<KeyGenerationSettings>,
+}
+
+/// User roles, lowest last (`TianjiLLM_UserTable.user_role`).
+pub const USER_ROLES: &[&str] = &[
+    "proxy_admin",
+    "proxy_admin_viewer",
+    "internal_user",
+    "internal_user_viewer",
+];
+
+/// Roles of a team member (`members_with_roles[].role`).
+pub const TEAM_MEMBER_ROLES: &[&str] = &["admin", "user"];
+
+/// `tianji_settings.key_generation_settings`
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct KeyGenerationSettings {
+    /// Keys with a `team_id` (proxy admins are not restricted).
+    pub team_key_generation: Option<TeamKeyGeneration>,
+    /// Keys without a `team_id` (every caller, proxy admins included, as in LiteLLM).
+    pub personal_key_generation: Option<PersonalKeyGeneration>,
+}
+
+/// `key_generation_settings.team_key_generation`
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct TeamKeyGeneration {
+    /// Team member roles (`admin`, `user`) that may create the team's keys (default both).
+    pub allowed_team_member_roles: Option<Vec<String>>,
+    /// Fields a request must give (e.g. `tags`, `key_alias`).
+    #[serde(default)]
+    pub required_params: Vec<String>,
+}
+
+/// `key_generation_settings.personal_key_generation`
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct PersonalKeyGeneration {
+    /// User roles that may create personal keys (default every role that may create keys).
+    pub allowed_user_roles: Option<Vec<String>>,
+    /// Fields a request must give.
+    #[serde(default)]
+    pub required_params: Vec<String>,
+}
+
+impl KeyGenerationSettings {
+    /// The first role named that is not a role, with its path.
+    pub fn unknown_role(&self) -> Option<(String, String)> {
+        let team = self.team_key_generation.as_ref().map(|t| {
+            let roles = t.allowed_team_member_roles.as_deref().unwrap_or_default();
+            (
+                "team_key_generation.allowed_team_member_roles",
+                roles,
+                TEAM_MEMBER_ROLES,
+            )
+        });
+        let personal = self.personal_key_generation.as_ref().map(|p| {
+            let roles = p.allowed_user_roles.as_deref().unwrap_or_default();
+            (
+                "personal_key_generation.allowed_user_roles",
+                roles,
+                USER_ROLES,
+            )
+        });
+        team.into_iter()
+            .chain(personal)
+            .find_map(|(path, roles, known)| {
+                roles
+                    .iter()
+                    .find(|r| !known.contains(&r.as_str()))
+                    .map(|r| (path.to_string(), r.clone()))
+            })
+    }
 }
 
 /// `tianji_settings.default_internal_user_params`

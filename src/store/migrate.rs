@@ -1,13 +1,14 @@
 //! Schema migrations: `sql/schema/NNNN_name.sql`, compiled in, applied in order at startup, each
 //! in its own transaction and recorded in `tianji_schema_migrations`. A Postgres advisory lock
-//! serialises instances that start together.
+//! serialises instances that start together. Under the same lock, the unique alias indexes are
+//! created or dropped as `general_settings.enforce_unique_*_alias` asks.
 
 use std::collections::HashSet;
 
 use tokio_postgres::Client;
 
-use super::StoreError;
 use super::queries::{Query, Registry};
+use super::{StoreError, UniqueAliases};
 
 /// Every migration, in order (a unit test checks this list against `sql/schema/`).
 pub const MIGRATIONS: &[(&str, &str)] = &[
@@ -25,10 +26,18 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
     ),
 ];
 
-/// Apply what is missing; returns the versions applied now.
-pub async fn run(client: &mut Client, reg: &Registry) -> Result<Vec<String>, StoreError> {
+/// Apply what is missing, then create or drop the unique alias indexes; returns the versions
+/// applied now.
+pub async fn run(
+    client: &mut Client,
+    reg: &Registry,
+    unique: UniqueAliases,
+) -> Result<Vec<String>, StoreError> {
     client.batch_execute(reg.sql(Query::LockMigrations)).await?;
-    let result = apply(client, reg).await;
+    let result = match apply(client, reg).await {
+        Ok(applied) => unique_aliases(client, reg, unique).await.map(|()| applied),
+        Err(e) => Err(e),
+    };
     let unlock = client.batch_execute(reg.sql(Query::UnlockMigrations)).await;
     let applied = result?;
     unlock?;
@@ -64,6 +73,54 @@ async fn apply(client: &mut Client, reg: &Registry) -> Result<Vec<String>, Store
         applied.push(version.to_string());
     }
     Ok(applied)
+}
+
+/// One alias column that may be kept unique: its flag, its index, the queries that make it.
+struct AliasIndex {
+    flag: &'static str,
+    on: bool,
+    create: Query,
+    drop: Query,
+}
+
+/// Create the unique index of each alias whose flag is on, drop it where the flag is off (so
+/// that duplicates are accepted again). Rows that already share an alias keep the index from
+/// being built: an error naming the flag and the duplicate.
+async fn unique_aliases(
+    client: &Client,
+    reg: &Registry,
+    unique: UniqueAliases,
+) -> Result<(), StoreError> {
+    let indexes = [
+        AliasIndex {
+            flag: "enforce_unique_team_alias",
+            on: unique.team,
+            create: Query::CreateTeamAliasIndex,
+            drop: Query::DropTeamAliasIndex,
+        },
+        AliasIndex {
+            flag: "enforce_unique_organization_alias",
+            on: unique.organization,
+            create: Query::CreateOrgAliasIndex,
+            drop: Query::DropOrgAliasIndex,
+        },
+    ];
+    for ix in indexes {
+        let q = if ix.on { ix.create } else { ix.drop };
+        client.batch_execute(reg.sql(q)).await.map_err(|e| {
+            let detail = e
+                .as_db_error()
+                .map(|d| d.detail().unwrap_or(d.message()).to_string());
+            match detail {
+                Some(detail) => StoreError::UniqueAlias {
+                    flag: ix.flag,
+                    detail,
+                },
+                None => StoreError::Db(e),
+            }
+        })?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -35,6 +35,12 @@ pub enum StoreError {
     /// The database answered but refused the connection (credentials, database name, ...).
     #[error("PostgreSQL at {target} refused the connection: {detail}")]
     Refused { target: String, detail: String },
+    /// A `general_settings.enforce_unique_*_alias` flag is on but its unique index cannot be
+    /// built: rows already share an alias.
+    #[error(
+        "general_settings.{flag} is on, but {detail}; give those rows distinct aliases or turn the flag off"
+    )]
+    UniqueAlias { flag: &'static str, detail: String },
     #[error("schema migration {version} failed: {source}")]
     Migration {
         version: String,
@@ -54,6 +60,17 @@ pub struct StoreOptions {
     pub timeout: Duration,
     /// How long [`Store::connect`] keeps retrying a database it cannot reach (default: no retry).
     pub connect_retry: Duration,
+    /// Which aliases a unique index keeps distinct (`general_settings.enforce_unique_*_alias`).
+    pub unique_aliases: UniqueAliases,
+}
+
+/// Aliases kept unique by an index, each only when asked (LiteLLM lets them repeat).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct UniqueAliases {
+    /// `general_settings.enforce_unique_team_alias`
+    pub team: bool,
+    /// `general_settings.enforce_unique_organization_alias`
+    pub organization: bool,
 }
 
 impl Default for StoreOptions {
@@ -62,6 +79,7 @@ impl Default for StoreOptions {
             max_connections: 10,
             timeout: Duration::from_secs(5),
             connect_retry: Duration::ZERO,
+            unique_aliases: UniqueAliases::default(),
         }
     }
 }
@@ -74,7 +92,8 @@ pub struct Store {
 }
 
 impl Store {
-    /// Run migrations on a dedicated connection, then open the pool (lazily: a database that goes
+    /// Run migrations (and create or drop the unique alias indexes `opts` asks for) on a
+    /// dedicated connection, then open the pool (lazily: a database that goes
     /// away later makes calls fail with `Unavailable`, never the gateway). A database that
     /// cannot be reached is tried again with [`Backoff`] for `opts.connect_retry`, each failure
     /// logged with its `host:port`.
@@ -118,7 +137,7 @@ impl Store {
             tokio::time::sleep(wait).await;
         };
         let driver = tokio::spawn(connection);
-        let applied = migrate::run(&mut client, registry).await;
+        let applied = migrate::run(&mut client, registry, opts.unique_aliases).await;
         drop(client);
         let _ = driver.await;
         applied?;

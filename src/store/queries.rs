@@ -95,6 +95,7 @@ queries! {
     GlobalSpendReportTeams,
     GlobalSpendReportCustomers,
     GlobalSpendReportKeys,
+    GlobalSpendReportTeamCustomers,
     ResetAllKeySpend,
     ResetAllTeamSpend,
     DailyUserActivity,
@@ -135,7 +136,6 @@ queries! {
     GetEndUserRecord,
     InsertTeam,
     GetTeamRows,
-    TeamAliasTaken,
     UpdateTeam,
     ArchiveTeams,
     DeleteTeams,
@@ -172,7 +172,6 @@ queries! {
     ListEndUsers,
     InsertOrg,
     GetOrgRows,
-    OrgAliasTaken,
     UpdateOrg,
     DeleteOrgs,
     DeleteOrgMemberships,
@@ -207,6 +206,10 @@ queries! {
     UnlockMigrations,
     AppliedMigrations,
     RecordMigration,
+    CreateTeamAliasIndex,
+    DropTeamAliasIndex,
+    CreateOrgAliasIndex,
+    DropOrgAliasIndex,
 }
 
 /// A query file is malformed or a [`Query`] has no text (caught by unit tests).

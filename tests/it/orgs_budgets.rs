@@ -41,7 +41,6 @@ async fn organizations_members_models_and_budgets() {
     assert_eq!(org["litellm_budget_table"]["max_budget"], 10.0);
     for (body, field) in [
         (json!({"models": ["m"]}), "organization_alias"),
-        (json!({"organization_alias": "acme"}), "organization_alias"),
         (
             json!({"organization_alias": "b", "max_budget": -2}),
             "max_budget",

@@ -27,6 +27,27 @@ fn ok(r: Resp) -> Value {
     r.json()
 }
 
+/// Wait until SpendLogs holds `n` rows; today's date (UTC, `YYYY-MM-DD`), for report ranges.
+pub(crate) async fn logged_today(c: &tokio_postgres::Client, n: i64) -> String {
+    let written = eventually_async(Duration::from_secs(10), || async {
+        let k: i64 = c
+            .query_one("SELECT count(*) FROM \"TianjiLLM_SpendLogs\"", &[])
+            .await
+            .unwrap()
+            .get(0);
+        k >= n
+    })
+    .await;
+    assert!(written, "SpendLogs never reached {n} rows");
+    c.query_one(
+        "SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
+        &[],
+    )
+    .await
+    .unwrap()
+    .get(0)
+}
+
 #[tokio::test]
 async fn activity_reports_and_global_reset() {
     let db = TestDb::create().await;
@@ -108,24 +129,7 @@ async fn activity_reports_and_global_reset() {
         .assert_error(429);
     let n = 5i64;
     let c = db.client().await;
-    let written = eventually_async(Duration::from_secs(10), || async {
-        let k: i64 = c
-            .query_one("SELECT count(*) FROM \"TianjiLLM_SpendLogs\"", &[])
-            .await
-            .unwrap()
-            .get(0);
-        k >= n
-    })
-    .await;
-    assert!(written, "SpendLogs never reached {n} rows");
-    let today: String = c
-        .query_one(
-            "SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD')",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
+    let today = logged_today(&c, n).await;
     let q = format!("start_date={today}&end_date={today}");
 
     // US3.6: global activity, all traffic for an admin, own traffic for a user

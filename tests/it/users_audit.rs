@@ -122,7 +122,7 @@ async fn users_roles_and_personal_budgets() {
         &gw,
         "/user/update",
         MASTER_KEY,
-        json!({"user_id": "nobody", "max_budget": 1}),
+        json!({"user_email": "nobody@example.com", "max_budget": 1}),
     )
     .await
     .assert_error(404);

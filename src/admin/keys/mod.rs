@@ -1,9 +1,10 @@
 //! `/key/*`: virtual keys. Raw keys are returned once, at generation; only their sha256 hex is
 //! stored. Every write invalidates the key cache.
 //!
-//! `mod.rs`: the request type, validation, `/key/generate`; `update.rs`: `/key/update`;
-//! `lifecycle.rs`: info, delete, block/unblock.
+//! `mod.rs`: the request type, validation, `/key/generate`; `admit.rs`: who may create which
+//! key; `update.rs`: `/key/update`; `lifecycle.rs`: info, delete, block/unblock.
 
+mod admit;
 mod lifecycle;
 mod listing;
 mod update;
@@ -544,8 +545,37 @@ impl GenerateKey {
     }
 }
 
+/// Unique indexes a write may run into, each as the request field it guards and what it names
+/// (the alias indexes exist only while `general_settings.enforce_unique_*_alias` is on).
+const UNIQUE_FIELDS: &[(&str, &str, &str)] = &[
+    (
+        "TianjiLLM_TeamTable_team_alias_key",
+        "team_alias",
+        "Team alias",
+    ),
+    (
+        "TianjiLLM_OrganizationTable_organization_alias_key",
+        "organization_alias",
+        "Organization alias",
+    ),
+];
+
+/// A write the database refused, as a 400 naming the column or constraint (a duplicate of a
+/// unique alias names its field).
 pub(crate) fn map_db(e: tokio_postgres::Error) -> AdminError {
     if let Some(db) = e.as_db_error() {
+        if let Some((_, field, what)) = UNIQUE_FIELDS
+            .iter()
+            .find(|(index, ..)| db.constraint() == Some(*index))
+        {
+            let detail = db.detail().unwrap_or_default();
+            return AdminError::invalid(
+                field,
+                format!(
+                    "{what} already exists and general_settings.enforce_unique_{field} is on: {detail}"
+                ),
+            );
+        }
         let field = db.column().or(db.constraint()).unwrap_or("request");
         return AdminError::invalid(field, db.message().to_string());
     }
@@ -601,81 +631,8 @@ pub(crate) async fn insert_in_tx(
     Ok((raw, token, stored))
 }
 
-/// What a non-admin may ask of a new key: a key for itself, or (as a team admin) for a member
-/// of its team; in the team's organisation; within the team's limits; acting with no role
-/// above the creator's, which the key records.
-async fn admit_new_key(call: &Call<'_>, req: &mut GenerateKey) -> Result<(), AdminError> {
-    use crate::auth::{ROLE_CAP, UserRole};
-    let asked_cap = match req.metadata.as_ref().and_then(|m| m.get(ROLE_CAP)) {
-        None => None,
-        Some(v) => Some(v.as_str().and_then(UserRole::parse).ok_or_else(|| {
-            AdminError::invalid(
-                &format!("metadata.{ROLE_CAP}"),
-                format!("must be one of {:?}", UserRole::NAMES),
-            )
-        })?),
-    };
-    if call.principal.is_admin() {
-        return Ok(());
-    }
-    // A team member's key is its own.
-    if req.user_id.is_none() {
-        req.user_id = call.principal.user_id().map(str::to_string);
-    }
-    let Some(team) = team_key_access(
-        call,
-        &json!({"team_id": req.team_id, "user_id": req.user_id, "metadata": req.metadata}),
-        "/key/generate",
-    )
-    .await?
-    else {
-        return Ok(());
-    };
-    if let Some(org) = req.organization_id.as_deref()
-        && team.organization_id.as_deref() != Some(org)
-    {
-        return Err(AdminError::Forbidden(format!(
-            "organization_id {org} is not the organization of team {}; only proxy admins can set another",
-            team.team_id
-        )));
-    }
-    within_ceiling(
-        "max_budget",
-        req.max_budget,
-        team.limits.max_budget,
-        None,
-        false,
-    )?;
-    let as_f = |v: Option<i64>| v.map(|x| x as f64);
-    for (field, asked, cap) in [
-        ("rpm_limit", req.rpm_limit, team.limits.rpm_limit),
-        ("tpm_limit", req.tpm_limit, team.limits.tpm_limit),
-        ("tpd_limit", req.tpd_limit, team.tpd_limit),
-        (
-            "max_parallel_requests",
-            req.max_parallel_requests.map(i64::from),
-            team.limits.max_parallel_requests,
-        ),
-    ] {
-        within_ceiling(field, as_f(asked), as_f(cap), None, false)?;
-    }
-    models_within(
-        "models",
-        req.models.as_deref(),
-        team.models.as_deref(),
-        None,
-        false,
-    )?;
-    let mine = call.principal.role();
-    let cap = asked_cap.map_or(mine, |c| c.min(mine));
-    req.metadata
-        .get_or_insert_with(Map::new)
-        .insert(ROLE_CAP.into(), json!(cap.name()));
-    Ok(())
-}
-
 async fn create(call: &Call<'_>, mut req: GenerateKey) -> Result<Response<Body>, AdminError> {
-    admit_new_key(call, &mut req).await?;
+    admit::admit_new_key(call, &mut req).await?;
     let mut conn = call.store.conn().await?;
     let tx = Tx::begin(call, &mut conn).await?;
     let (raw, token, stored) = insert_in_tx(&tx, &req).await?;

@@ -40,11 +40,12 @@ pub async fn activity_cache_hits(call: &Call<'_>) -> Out {
     caller_activity(call, Query::GlobalActivityCacheHits).await
 }
 
-/// `GET /global/spend`: spend of the last 30 days.
+/// `GET /global/spend`: spend of the last 30 days; `max_budget` is LiteLLM's proxy-wide
+/// budget, which Tianji does not have (0.0, LiteLLM's default).
 pub async fn spend(call: &Call<'_>) -> Out {
     let rows = call.store.query(Query::GlobalSpend, &[]).await?;
     let total: Option<f64> = rows.first().and_then(|r| r.try_get(0).ok());
-    Ok(ok(&json!({"spend": total, "max_budget": null})))
+    Ok(ok(&json!({"spend": total, "max_budget": 0.0})))
 }
 
 fn limit(call: &Call<'_>, default: i64) -> Result<i64, AdminError> {
@@ -59,19 +60,23 @@ fn limit(call: &Call<'_>, default: i64) -> Result<i64, AdminError> {
     }
 }
 
-/// `GET /global/spend/keys[?limit]`: keys by spend, last 30 days.
+/// `GET /global/spend/keys[?limit]`: keys by spend, last 30 days (the caller's own for
+/// non-admins).
 pub async fn spend_keys(call: &Call<'_>) -> Out {
     let n = limit(call, i64::MAX)?;
+    let user = user_filter(call)?;
     Ok(ok(&Value::Array(
-        call.rows(Query::GlobalSpendKeys, &[&n]).await?,
+        call.rows(Query::GlobalSpendKeys, &[&n, &user]).await?,
     )))
 }
 
-/// `GET /global/spend/models[?limit=10]`: models by spend, last 30 days.
+/// `GET /global/spend/models[?limit=10]`: models by spend, last 30 days (the caller's own for
+/// non-admins).
 pub async fn spend_models(call: &Call<'_>) -> Out {
     let n = limit(call, 10)?;
+    let user = user_filter(call)?;
     Ok(ok(&Value::Array(
-        call.rows(Query::GlobalSpendModels, &[&n]).await?,
+        call.rows(Query::GlobalSpendModels, &[&n, &user]).await?,
     )))
 }
 
@@ -92,19 +97,22 @@ pub async fn spend_tags(call: &Call<'_>) -> Out {
                 .collect::<Vec<_>>()
         })
         .filter(|t| !t.is_empty() && !t.iter().any(|s| s == "all-tags"));
+    let user = user_filter(call)?;
     Ok(ok(&one(
         call,
         Query::GlobalSpendTags,
-        &[&start, &end, &tags],
+        &[&start, &end, &tags, &user],
     )
     .await?))
 }
 
-/// `GET /global/spend/provider?start_date&end_date`: spend per provider.
+/// `GET /global/spend/provider?start_date&end_date`: spend per provider (the caller's own for
+/// non-admins).
 pub async fn provider(call: &Call<'_>) -> Out {
     let (start, end) = range(call)?;
+    let user = user_filter(call)?;
     Ok(ok(&Value::Array(
-        call.rows(Query::GlobalSpendProvider, &[&start, &end])
+        call.rows(Query::GlobalSpendProvider, &[&start, &end, &user])
             .await?,
     )))
 }
@@ -119,25 +127,31 @@ struct EndUsersBody {
     end_time: Option<String>,
 }
 
-/// `POST /global/spend/end_users`: the 100 end users with the most spend (default: last 30 days).
+/// `POST /global/spend/end_users`: the 100 end users with the most spend (default: last 30
+/// days; the caller's own requests for non-admins).
 pub async fn end_users(call: &Call<'_>) -> Out {
     let b: EndUsersBody = call.json()?;
+    let user = user_filter(call)?;
     let from = b.start_time.unwrap_or_else(|| {
         crate::util::clock::fmt_utc(crate::util::clock::now_secs() - 30.0 * 86_400.0)
     });
     let to = b.end_time;
     let key = b.api_key.map(|k| crate::admin::keys::to_token(&k));
     Ok(ok(&Value::Array(
-        call.rows(Query::GlobalSpendEndUsers, &[&key, &from, &to])
+        call.rows(Query::GlobalSpendEndUsers, &[&key, &from, &to, &user])
             .await?,
     )))
 }
 
-/// `GET /global/spend/report?start_date&end_date&group_by=team|customer|api_key`.
+/// `GET /global/spend/report?start_date&end_date&group_by=team|customer|api_key`, in LiteLLM's
+/// order: an `api_key` or `internal_user_id` reports per key; a `team_id` with a `customer_id`
+/// that team's spend for that end user; else `group_by`.
 pub async fn report(call: &Call<'_>) -> Out {
     let (start, end) = range(call)?;
     let api_key = key_param(call, "api_key");
-    let user = call.param("internal_user_id").filter(|v| !v.is_empty());
+    let user = call.given("internal_user_id");
+    let team = call.given("team_id");
+    let customer = call.given("customer_id");
     let group_by = call.param("group_by").unwrap_or_else(|| "team".into());
     let rows = if api_key.is_some() || user.is_some() || group_by == "api_key" {
         call.rows(
@@ -145,14 +159,18 @@ pub async fn report(call: &Call<'_>) -> Out {
             &[&start, &end, &api_key, &user],
         )
         .await?
+    } else if let (Some(t), Some(c)) = (&team, &customer) {
+        call.rows(Query::GlobalSpendReportTeamCustomers, &[&start, &end, t, c])
+            .await?
     } else if group_by == "team" {
-        let team = call.param("team_id").filter(|v| !v.is_empty());
         call.rows(Query::GlobalSpendReportTeams, &[&start, &end, &team])
             .await?
     } else if group_by == "customer" {
-        let c = call.param("customer_id").filter(|v| !v.is_empty());
-        call.rows(Query::GlobalSpendReportCustomers, &[&start, &end, &c])
-            .await?
+        call.rows(
+            Query::GlobalSpendReportCustomers,
+            &[&start, &end, &customer],
+        )
+        .await?
     } else {
         return Err(AdminError::invalid(
             "group_by",

@@ -195,11 +195,6 @@ pub async fn new(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
     let taken = format!("Team id = {team_id} already exists. Please use a different team id.");
     tx.absent(Query::GetTeamRows, &team_id, "team_id", taken)
         .await?;
-    if let Some(Value::String(alias)) = row.get("team_alias")
-        && tx.any(Query::TeamAliasTaken, &[alias, &team_id]).await?
-    {
-        return Err(alias_taken(alias));
-    }
     tx.object_permission(c.own.get("object_permission"), &mut row)
         .await?;
     let team = tx.row(Query::InsertTeam, &[&Value::Object(row)]).await?;
@@ -219,14 +214,6 @@ pub async fn new(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
     let changes = vec![Change::created(TEAMS_TABLE, &team_id, &team)];
     tx.commit(changes, &changed).await?;
     Ok(ok(&team))
-}
-
-/// 400 for a team alias another team has.
-fn alias_taken(alias: &str) -> AdminError {
-    AdminError::invalid(
-        "team_alias",
-        format!("Team alias '{alias}' already exists. Please use a different alias."),
-    )
 }
 
 /// Apply `patch` (columns) to a team inside a transaction, audit it and commit.
@@ -264,15 +251,6 @@ pub async fn update(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
         "object_permission",
         "set object permissions when the team is created",
     )?;
-    if let Some(Value::String(alias)) = c.columns.get("team_alias")
-        && !call
-            .store
-            .query(Query::TeamAliasTaken, &[alias, &team_id])
-            .await?
-            .is_empty()
-    {
-        return Err(alias_taken(alias));
-    }
     // Team admins may rename their team and set member permissions and tags; budgets, limits,
     // models, access groups and everything else stay with proxy admins.
     let admin_only = c
