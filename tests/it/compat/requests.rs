@@ -93,6 +93,23 @@ fn header(r: &Resp, name: &str) -> String {
     r.header(name).unwrap_or_default().to_string()
 }
 
+/// `r`'s retry headers: attempted retries, max retries, attempted fallbacks.
+fn tries(r: &Resp) -> [String; 3] {
+    [
+        "x-tianji-attempted-retries",
+        "x-tianji-max-retries",
+        "x-tianji-attempted-fallbacks",
+    ]
+    .map(|h| header(r, h))
+}
+
+/// A chat request for `model` by the admin with the testing member `member` set.
+async fn testing(gw: &TestGateway, model: &str, member: &str) -> Resp {
+    let mut extra = serde_json::Map::new();
+    extra.insert(member.to_string(), Value::Bool(true));
+    chat(gw, MASTER_KEY, model, Value::Object(extra)).await
+}
+
 #[tokio::test]
 async fn team_model_aliases_and_key_aliases_map_the_model_before_access_checks() {
     let (db, up) = (TestDb::create().await, upstream().await);
@@ -277,78 +294,51 @@ async fn testing_members_need_the_admins_opt_in_and_no_control_goes_upstream() {
             "{e}"
         );
     }
+    for bad in [json!({"num_retries": -1}), json!({"timeout": "soon"})] {
+        chat(&gw, MASTER_KEY, "m", bad).await.assert_error(400);
+    }
     assert!(up.requests().is_empty());
-    let r = chat(
-        &gw,
-        MASTER_KEY,
-        "m",
-        json!({"num_retries": 1, "timeout": 30}),
-    )
-    .await;
+    let controls = json!({"num_retries": 1, "timeout": 30});
+    let r = chat(&gw, MASTER_KEY, "m", controls).await;
     assert_eq!(answered_by(&r), "x");
     let sent = up.last().json();
     assert_eq!(
         sent,
         json!({"model": "x", "messages": [{"role": "user", "content": "hi"}]})
     );
-    chat(&gw, MASTER_KEY, "m", json!({"num_retries": -1}))
-        .await
-        .assert_error(400);
-    chat(&gw, MASTER_KEY, "m", json!({"timeout": "soon"}))
-        .await
-        .assert_error(400);
     gw.gw.shutdown().await;
 }
 
 #[tokio::test]
-async fn per_request_retries_and_timeouts_with_their_headers() {
+async fn per_request_retries_timeouts_and_made_up_failures_with_their_headers() {
     let up = upstream().await;
     let gw = gateway(&up, None, TESTING).await;
     // LiteLLM's test_chat_completion_with_retries: a made-up 429, retried once
-    let r = chat(
-        &gw,
-        MASTER_KEY,
-        "m",
-        json!({"mock_testing_rate_limit_error": true}),
-    )
-    .await;
+    let r = testing(&gw, "m", "mock_testing_rate_limit_error").await;
     assert_eq!(answered_by(&r), "x");
-    let retries = (
-        header(&r, "x-tianji-attempted-retries"),
-        header(&r, "x-tianji-max-retries"),
-    );
-    assert_eq!(retries, ("1".to_string(), "3".to_string()));
+    assert_eq!(tries(&r), ["1", "3", "0"]);
     assert_eq!(
         up.requests().len(),
         1,
-        "the made-up failure called the provider"
+        "the made-up 429 called the provider"
     );
     assert!(!up.last().text().contains("mock_testing"));
     // the request's own num_retries
     let r = chat(&gw, MASTER_KEY, "down", json!({"num_retries": 2})).await;
     r.assert_error(503);
-    let retries = (
-        header(&r, "x-tianji-attempted-retries"),
-        header(&r, "x-tianji-max-retries"),
-    );
-    assert_eq!(retries, ("2".to_string(), "2".to_string()));
+    assert_eq!(tries(&r), ["2", "2", "0"]);
     assert_eq!(up.requests().len(), 4);
     let r = chat(&gw, MASTER_KEY, "down", json!({"num_retries": 0})).await;
     assert_eq!((r.status.as_u16(), up.requests().len()), (503, 5));
-    assert_eq!(header(&r, "x-tianji-max-retries"), "0");
+    assert_eq!(tries(&r), ["0", "0", "0"]);
     // the timeout in effect: the deployment's, else the default
     let r = chat(&gw, MASTER_KEY, "quick", json!({})).await;
     assert_eq!(header(&r, "x-tianji-timeout"), "1.0");
     let r = chat(&gw, MASTER_KEY, "m", json!({})).await;
     assert_eq!(header(&r, "x-tianji-timeout"), "600.0");
     // the request's own timeout
-    let r = chat(
-        &gw,
-        MASTER_KEY,
-        "slow",
-        json!({"timeout": 0.2, "num_retries": 0}),
-    )
-    .await;
+    let short = json!({"timeout": 0.2, "num_retries": 0});
+    let r = chat(&gw, MASTER_KEY, "slow", short).await;
     r.assert_error(408);
     assert_eq!(header(&r, "x-tianji-timeout"), "0.2");
     // LiteLLM's test_chat_completion_with_timeout(_from_request): a made-up timeout
@@ -377,43 +367,19 @@ async fn per_request_retries_and_timeouts_with_their_headers() {
         calls,
         "a made-up timeout called the provider"
     );
-    gw.gw.shutdown().await;
-}
-
-#[tokio::test]
-async fn mock_testing_fallbacks_go_straight_to_the_fallbacks() {
-    let up = upstream().await;
-    let gw = gateway(&up, None, TESTING).await;
-    let r = chat(
-        &gw,
-        MASTER_KEY,
-        "m",
-        json!({"mock_testing_fallbacks": true}),
-    )
-    .await;
-    assert_eq!(answered_by(&r), "y");
-    let tries = (
-        header(&r, "x-tianji-attempted-fallbacks"),
-        header(&r, "x-tianji-attempted-retries"),
-    );
-    assert_eq!(tries, ("1".to_string(), "0".to_string()));
-    let ask = json!({"mock_testing_context_fallbacks": true});
-    let r = chat(&gw, MASTER_KEY, "m", ask).await;
-    assert_eq!(answered_by(&r), "x");
-    assert_eq!(up.requests().len(), 2);
-    // no fallback: the made-up error
-    let e = chat(
-        &gw,
-        MASTER_KEY,
-        "m2",
-        json!({"mock_testing_fallbacks": true}),
-    )
-    .await;
+    // made-up fallbacks: straight to the fallbacks; none: the made-up error
+    let e = testing(&gw, "m2", "mock_testing_fallbacks").await;
     let e = e.assert_error(500);
     let message = e["error"]["message"].as_str().unwrap();
     assert!(
         message.starts_with("This is a mock exception for model=m2, to trigger a fallback."),
         "{e}"
     );
+    let r = testing(&gw, "m", "mock_testing_fallbacks").await;
+    assert_eq!(answered_by(&r), "y");
+    assert_eq!(tries(&r), ["0", "3", "1"]);
+    let r = testing(&gw, "m", "mock_testing_context_fallbacks").await;
+    assert_eq!(answered_by(&r), "x");
+    assert_eq!(up.requests().len(), calls + 2);
     gw.gw.shutdown().await;
 }
