@@ -30,5 +30,14 @@ pub struct KeyRecord {
     pub allowed_cache_controls: Option<Vec<String>>,
     /// `{model: [fallback models]}` used when the model's budget is spent.
     pub budget_fallbacks: Value,
+    /// `{asked model: model group}`: names this key may call a model group by.
+    pub aliases: Value,
     pub metadata: Value,
+}
+
+impl KeyRecord {
+    /// The model group the key's `aliases` map `model` to.
+    pub fn alias(&self, model: &str) -> Option<&str> {
+        self.aliases.get(model)?.as_str()
+    }
 }

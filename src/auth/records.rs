@@ -53,6 +53,11 @@ impl TeamRecord {
             .is_some_and(|a| a.iter().any(|x| x == user_id))
     }
 
+    /// The model group the team's `model_aliases` (kept in its metadata) map `model` to.
+    pub fn model_alias(&self, model: &str) -> Option<&str> {
+        self.metadata.get("model_aliases")?.get(model)?.as_str()
+    }
+
     /// Whether `user_id` is a member (any role).
     pub fn has_member(&self, user_id: &str) -> bool {
         self.members_with_roles.as_array().is_some_and(|ms| {

@@ -93,6 +93,17 @@ pub struct GeneralSettings {
     pub allow_unmanaged_response_ids: bool,
     /// Which tokens count against TPM limits: `input`, `output` or `total` (default).
     pub token_rate_limit_type: Option<super::limits::TokenCount>,
+    /// Let requests carry LiteLLM's testing members (`mock_testing_fallbacks`,
+    /// `mock_testing_rate_limit_error`, `mock_timeout`, ...); default false: refused with 400.
+    #[serde(default)]
+    pub dangerously_allow_mock_testing_request_params: bool,
+}
+
+impl GeneralSettings {
+    /// `dangerously_allow_mock_testing_request_params`
+    pub fn allow_mock_testing(&self) -> bool {
+        self.dangerously_allow_mock_testing_request_params
+    }
 }
 
 /// Alias target: `alias: model` or `alias: {model: m, hidden: true}`.

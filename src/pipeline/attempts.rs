@@ -3,7 +3,9 @@
 //! deployment of the group (`num_retries`, `retry_policy`) and then falls back to other model
 //! groups (`fallbacks`, `context_window_fallbacks`, `content_policy_fallbacks`,
 //! `default_fallbacks`, at most `max_fallbacks`). Streams fall back only before their first byte,
-//! since a stream's head is awaited before the answer starts.
+//! since a stream's head is awaited before the answer starts. The request's own controls
+//! ([`super::controls`]) set its `num_retries` and `timeout`, and its testing members make up
+//! failures instead of calling (never reported to the router: no deployment failed).
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -14,6 +16,7 @@ use tokio::time::Instant;
 
 use super::RequestCtx;
 use super::call::{self, Attempt};
+use super::controls::{CallControls, MockFailure};
 use super::read::Call;
 use super::route::{Routed, next_fallback, within_budget};
 use crate::body::Body;
@@ -22,6 +25,7 @@ use crate::router::balancer::{Ask, InFlight};
 use crate::router::policy::{ErrorClass, Policy};
 use crate::router::{Deployment, Group, RouteError};
 use crate::state::AppState;
+use crate::upstream::UpstreamError;
 
 /// Seconds the client allows this request (`x-tianji-timeout`, or LiteLLM's
 /// `x-litellm-timeout`): each attempt's `timeout` and `stream_timeout`.
@@ -90,9 +94,11 @@ pub async fn run(
         prompt_tokens: call.parsed.raw.len() as u64 / 4,
     };
     let uploading = call.upload.is_some();
-    let timeout = request_timeout(&call.headers);
-    let again = policy.may_try_again();
+    let controls = call.parsed.controls;
+    let timeout = request_timeout(&call.headers).or(controls.timeout);
+    let again = policy.may_try_again() || controls.may_try_again();
     let model = std::mem::take(&mut ctx.model);
+    ctx.max_retries = policy.retries_with(&model, ErrorClass::Server, controls.num_retries);
     let mut at = Position {
         original: model.clone(),
         model,
@@ -101,48 +107,106 @@ pub async fn run(
         tried: Vec::new(),
         retries: 0,
         fallbacks: None,
+        controls,
     };
     loop {
         let dep = at.dep.clone();
-        ctx.outward = None;
-        ctx.deployment = Some(dep.clone());
-        ctx.completion.deployment = Some(dep.clone());
-        ctx.completion.model = Some(at.model.clone());
-        if ctx.completion.in_flight.is_none() {
-            ctx.completion.in_flight = Some(InFlight::new(&dep.stats));
-        }
-        let t0 = Instant::now();
-        let attempt = Attempt {
-            // a copy only when another attempt may need the request again
-            parsed: if again {
-                call.parsed.clone()
-            } else {
-                std::mem::take(&mut call.parsed)
-            },
-            expect: call.expect,
-            model: &at.model,
-            principal: &call.principal,
-            headers: &call.headers,
-            upload: call.upload.take(),
+        at.note(ctx);
+        let timed = timed(&dep, timeout);
+        ctx.timeout = Some(timed.timeout);
+        let (result, to_fallbacks) = match at.made_up(&policy, &timed).await {
+            Some((e, to_fallbacks)) => (Err(e), to_fallbacks),
+            None => (
+                once(state, &policy, &at, &mut call, again, &timed, ctx).await,
+                false,
+            ),
         };
-        let result = call::attempt(state, &timed(&dep, timeout), attempt, ctx).await;
-        let class = result.as_ref().err().and_then(class_of);
-        (state.router).report(&policy, &dep, at.group.len(), class, t0.elapsed());
         let e = match result {
             Ok(resp) => return Ok(resp),
             Err(e) => e,
         };
         // the upload was streamed to the provider: it cannot be sent again
-        let (Some(class), false) = (class, uploading) else {
+        let (Some(class), false) = (class_of(&e), uploading) else {
             return Err(e);
         };
         at.tried.push(dep);
-        if !at.retry(state, &policy, ask, &e, class, ctx).await
-            && !at.fall_back(state, &policy, &call, ask, class, ctx).await
-        {
+        let retried = !to_fallbacks && at.retry(state, &policy, ask, &e, class, ctx).await;
+        if !retried && !at.fall_back(state, &policy, &call, ask, class, ctx).await {
             return Err(e);
         }
     }
+}
+
+/// One attempt on `dep` (the position's deployment with the request's time limit), reported
+/// to the router.
+async fn once(
+    state: &AppState,
+    policy: &Policy,
+    at: &Position,
+    call: &mut Call,
+    again: bool,
+    dep: &Arc<Deployment>,
+    ctx: &mut RequestCtx,
+) -> Result<Response<Body>, GatewayError> {
+    let t0 = Instant::now();
+    let attempt = Attempt {
+        // a copy only when another attempt may need the request again
+        parsed: if again {
+            call.parsed.clone()
+        } else {
+            std::mem::take(&mut call.parsed)
+        },
+        expect: call.expect,
+        model: &at.model,
+        principal: &call.principal,
+        headers: &call.headers,
+        upload: call.upload.take(),
+    };
+    let result = call::attempt(state, dep, attempt, ctx).await;
+    let class = result.as_ref().err().and_then(class_of);
+    (state.router).report(policy, &at.dep, at.group.len(), class, t0.elapsed());
+    result
+}
+
+/// The error a testing member makes up for `group` (LiteLLM's messages).
+fn mock_error(kind: MockFailure, group: &str, policy: &Policy) -> GatewayError {
+    let (status, code, class, list) = match kind {
+        MockFailure::RateLimit => {
+            let message = format!(
+                "This is a mock exception for model={group}, to trigger a rate limit error."
+            );
+            return status_error(429, None, message);
+        }
+        MockFailure::Fallbacks => (500, None, ErrorClass::Server, "Fallbacks"),
+        MockFailure::ContextWindow => (
+            400,
+            Some("context_length_exceeded"),
+            ErrorClass::ContextWindow,
+            "Context_Window_Fallbacks",
+        ),
+        MockFailure::ContentPolicy => (
+            400,
+            Some("content_policy_violation"),
+            ErrorClass::ContentPolicy,
+            "Content_Policy_Fallbacks",
+        ),
+    };
+    let fallbacks = policy.fallbacks_for(group, class);
+    let message = format!(
+        "This is a mock exception for model={group}, to trigger a fallback. {list}={fallbacks:?}"
+    );
+    status_error(status, code, message)
+}
+
+fn status_error(status: u16, code: Option<&'static str>, message: String) -> GatewayError {
+    GatewayError::Upstream(UpstreamError::Status {
+        status: http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::BAD_GATEWAY),
+        message,
+        kind: None,
+        param: None,
+        code,
+        retry_after: None,
+    })
 }
 
 /// `dep` with the client's own timeout, when it set one.
@@ -169,9 +233,42 @@ struct Position {
     retries: u32,
     /// The fallback groups left, once the first fallback is looked for.
     fallbacks: Option<VecDeque<String>>,
+    /// The request's own retries and testing members (its made-up failure, until made).
+    controls: CallControls,
 }
 
 impl Position {
+    /// Note the attempt about to be made on `self.dep` in `ctx` (and its record).
+    fn note(&self, ctx: &mut RequestCtx) {
+        let dep = &self.dep;
+        ctx.outward = None;
+        ctx.deployment = Some(dep.clone());
+        ctx.completion.deployment = Some(dep.clone());
+        ctx.completion.model = Some(self.model.clone());
+        if ctx.completion.in_flight.is_none() {
+            ctx.completion.in_flight = Some(InFlight::new(&dep.stats));
+        }
+    }
+
+    /// The failure the request's testing members make up instead of this attempt on `dep`, and
+    /// whether it goes straight to the fallbacks (LiteLLM raises those above the retries): the
+    /// first attempt's `mock_testing_*` failure; with `mock_timeout`, every attempt in the group
+    /// asked for, once its time limit has passed.
+    async fn made_up(&mut self, policy: &Policy, dep: &Deployment) -> Option<(GatewayError, bool)> {
+        if let Some(kind) = self.controls.mock_failure.take() {
+            let to_fallbacks = kind != MockFailure::RateLimit;
+            return Some((mock_error(kind, &self.model, policy), to_fallbacks));
+        }
+        if !self.controls.mock_timeout || self.model != self.original {
+            return None;
+        }
+        tokio::time::sleep(dep.timeout).await;
+        Some((
+            UpstreamError::Timeout(dep.timeout.as_secs_f64()).into(),
+            false,
+        ))
+    }
+
     /// Again within the group, while retries are left: another deployment (after the wait the
     /// failure calls for).
     async fn retry(
@@ -183,7 +280,9 @@ impl Position {
         class: ErrorClass,
         ctx: &mut RequestCtx,
     ) -> bool {
-        if self.retries >= policy.retries(&self.model, class) {
+        let allowed = policy.retries_with(&self.model, class, self.controls.num_retries);
+        ctx.max_retries = allowed;
+        if self.retries >= allowed {
             return false;
         }
         let open = within_budget(state, &self.group).unwrap_or_else(|_| self.group.clone());

@@ -1,12 +1,13 @@
 //! Stage `authorize`: the caller may use the model group (no blocked key, team, user or end
-//! user; model access), and may set the cache controls the request carries. Returns the
-//! budgets the caller is subject to. [`grant`] is the same check for side calls and budget
-//! fallbacks.
+//! user; model access: of the model group, or of the name asked for when the team's
+//! `model_aliases` mapped it, as LiteLLM grants either), and may set the cache controls the
+//! request carries. Returns the budgets the caller is subject to. [`grant`] is the same check
+//! for side calls and budget fallbacks.
 
 use super::RequestCtx;
 use super::read::Call;
-use crate::auth::Principal;
 use crate::auth::access::{AccessGroups, Ask, Granted};
+use crate::auth::{AuthError, Principal};
 use crate::error::GatewayError;
 use crate::state::AppState;
 
@@ -17,14 +18,9 @@ pub async fn authorize(
     ctx: &mut RequestCtx,
 ) -> Result<Granted, GatewayError> {
     let headers = &call.headers;
-    ctx.end_user = call.parsed.end_user.clone().or_else(|| {
-        headers
-            .get("x-tianji-end-user-id")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
-    });
-    let end_user = ctx.end_user.as_deref();
-    let granted = grant(state, &call.principal, &ctx.model, end_user, &*call.models).await?;
+    ctx.end_user = end_user_of(call);
+    let team_alias = ctx.team_alias.as_deref();
+    let granted = grant_model(state, call, &ctx.model, team_alias, ctx.end_user.as_deref()).await?;
     // per-request cache controls (body and headers), each one the key may set
     let parsed = &call.parsed;
     ctx.controls = match &state.cache {
@@ -41,6 +37,36 @@ pub async fn authorize(
         (parsed.cache_controls.iter().map(String::as_str)).chain(header_controls.iter().copied()),
     )?;
     Ok(granted)
+}
+
+/// The end user the request is for: `user` in the body, else `x-tianji-end-user-id`.
+pub fn end_user_of(call: &Call) -> Option<String> {
+    call.parsed.end_user.clone().or_else(|| {
+        (call.headers.get("x-tianji-end-user-id"))
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    })
+}
+
+/// Check the caller of `call` may call model group `model`, or else `team_alias`, the name it
+/// asked for that its team's `model_aliases` mapped to `model` (set by a proxy admin).
+pub async fn grant_model(
+    state: &AppState,
+    call: &Call,
+    model: &str,
+    team_alias: Option<&str>,
+    end_user: Option<&str>,
+) -> Result<Granted, GatewayError> {
+    let (principal, groups) = (&call.principal, &*call.models);
+    match (
+        grant(state, principal, model, end_user, groups).await,
+        team_alias,
+    ) {
+        (Err(GatewayError::Auth(AuthError::ModelDenied { .. })), Some(asked)) => {
+            grant(state, principal, asked, end_user, groups).await
+        }
+        (r, _) => r,
+    }
 }
 
 /// Check the caller may call `model` (for `end_user`; model lists from `groups`) and return

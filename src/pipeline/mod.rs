@@ -4,8 +4,9 @@
 //!
 //! 1. `read` (read.rs): authenticate the caller (and its `allowed_routes`), read the body
 //!    within the size limit and parse it (a multipart upload up to its `model` field);
-//! 2. `model` (model.rs): the model group asked for; a Responses API `previous_response_id`
-//!    checked and its deployment pinned;
+//! 2. `model` (model.rs): the model group asked for (through the caller's aliases); a
+//!    Responses API `previous_response_id` checked and its deployment pinned; a chat request
+//!    naming several groups is served by several.rs, which runs the stages below once per group;
 //! 3. `authorize` (authorize.rs): blocks, model access, end user, cache controls;
 //! 4. `model budget` (model_budget.rs): model budgets, switching to a key's budget fallback;
 //! 5. `route` (route.rs): the first deployment (pinned, the router's, or a fallback group's);
@@ -31,6 +32,7 @@ mod budget;
 pub mod cached;
 mod call;
 mod compatible;
+pub mod controls;
 mod limits;
 pub mod members;
 pub mod mock;
@@ -46,6 +48,7 @@ mod rerank;
 mod respond;
 pub mod rewrite;
 mod route;
+mod several;
 mod side;
 mod translated;
 pub use native::{count_tokens, gemini_count_tokens};
@@ -90,6 +93,10 @@ pub struct RequestCtx {
     /// Retries (within a model group) and fallbacks (to other groups) made.
     pub attempted_retries: u32,
     pub attempted_fallbacks: u32,
+    /// Retries the last failure allowed (else those a failure would have).
+    pub max_retries: u32,
+    /// The time limit of the last attempt.
+    pub timeout: Option<Duration>,
     /// The response cache's part (key, hit), when it applies.
     pub cache: Option<cached::CacheUse>,
     /// A miss's answer to store once complete (for streams, taken by the relay's observer).
@@ -99,6 +106,8 @@ pub struct RequestCtx {
     /// The model group asked for (set by `model`; a budget fallback or a fallback group may
     /// replace it), until the attempts stage takes it over.
     pub model: String,
+    /// The name asked for, when the team's `model_aliases` mapped it to `model`.
+    pub team_alias: Option<String>,
     /// The end user the request is for (`user` in the body, else `x-tianji-end-user-id`).
     pub end_user: Option<String>,
     /// The deployment a Responses API `previous_response_id` pins the request to.
@@ -122,10 +131,13 @@ impl RequestCtx {
             outward: None,
             attempted_retries: 0,
             attempted_fallbacks: 0,
+            max_retries: 0,
+            timeout: None,
             cache: None,
             cache_pending: None,
             admin: false,
             model: String::new(),
+            team_alias: None,
             end_user: None,
             pinned: None,
             controls: None,
@@ -144,21 +156,36 @@ pub async fn serve(
     peer: SocketAddr,
 ) -> Response<Body> {
     let mut ctx = RequestCtx::new(route_name(expect));
-    let result = llm(state, req, expect, path_model, peer, &mut ctx).await;
+    let result = match asked(state, req, expect, path_model, peer, &mut ctx).await {
+        Ok(call) if several::wanted(&call, &ctx.model) => {
+            return several::serve(state, call, ctx).await;
+        }
+        Ok(call) => llm(state, call, &mut ctx).await,
+        Err(e) => Err(e),
+    };
     respond::respond(result, &mut ctx).await
 }
 
-/// The stages of an LLM request, in order (see the module doc).
-async fn llm(
+/// The first stages of an LLM request: what it asks for.
+async fn asked(
     state: &AppState,
     req: Request<RequestBody>,
     expect: Expect,
     path_model: Option<String>,
     peer: SocketAddr,
     ctx: &mut RequestCtx,
-) -> Result<Response<Body>, GatewayError> {
+) -> Result<read::Call, GatewayError> {
     let mut call = read::read(state, req, expect, peer, ctx).await?;
     model::name(state, &mut call, path_model, ctx)?;
+    Ok(call)
+}
+
+/// The rest of the stages of an LLM request, in order (see the module doc).
+async fn llm(
+    state: &AppState,
+    mut call: read::Call,
+    ctx: &mut RequestCtx,
+) -> Result<Response<Body>, GatewayError> {
     let granted = authorize::authorize(state, &call, ctx).await?;
     let granted = model_budget::admit(state, &call, granted, ctx).await?;
     let routed = route::route(state, &call, ctx).await?;

@@ -1,7 +1,10 @@
 //! Stage `model`: the model group the request is for (from the path, else the body; OpenAI's
-//! default for a moderation that names none). A Responses API request always asks for its
-//! usage; one continuing an earlier response (`previous_response_id`) must own it, and is
-//! pinned to the deployment that holds it. Also the stream flags the record needs.
+//! default for a moderation that names none), through the caller's aliases: its team's
+//! `model_aliases`, else its key's `aliases` (as LiteLLM: before any access check; both come
+//! with the cached key). A Responses API request always asks for its usage; one continuing an
+//! earlier response (`previous_response_id`) must own it, and is pinned to the deployment that
+//! holds it. Also the stream flags the record needs, and the body's testing controls refused
+//! unless the config allows them.
 
 use super::RequestCtx;
 use super::parse::{self, Expect, ParsedRequest, RequestError};
@@ -30,18 +33,36 @@ pub fn name(
             ctx.pinned = dep;
         }
     }
-    ctx.model = path_model
+    (call.parsed.controls).check_testing(state.config.general_settings.allow_mock_testing())?;
+    let asked = path_model
         .or_else(|| call.parsed.model.clone())
         .filter(|m| !m.is_empty())
         // OpenAI's default moderation model, when a model group of that name exists
         .or_else(|| (expect == Expect::Moderation).then(|| DEFAULT_MODERATION.to_string()))
         .ok_or(RequestError::Missing("model"))?;
+    (ctx.model, ctx.team_alias) = aliased(&call.principal, asked);
     if let Expect::Gemini { stream } = expect {
         call.parsed.stream = stream;
     }
     ctx.completion.stream = call.parsed.stream;
     ctx.completion.prompt_estimate = call.parsed.raw.len() as u64 / 4;
     Ok(())
+}
+
+/// The model group `asked` stands for with the caller's aliases (its team's, else its key's),
+/// and the name asked for when a team alias mapped it (a proxy admin sets those: access lists
+/// naming the alias grant it too, see `authorize`).
+pub fn aliased(principal: &Principal, asked: String) -> (String, Option<String>) {
+    let Some(k) = principal.key() else {
+        return (asked, None);
+    };
+    if let Some(group) = (k.team.as_ref()).and_then(|t| t.model_alias(&asked)) {
+        return (group.to_string(), Some(asked));
+    }
+    match k.key.alias(&asked) {
+        Some(group) => (group.to_string(), None),
+        None => (asked, None),
+    }
 }
 
 /// Check the caller owns `previous_response_id` and put the provider's id in the body; also

@@ -17,6 +17,7 @@ use serde::de::{self, IgnoredAny, Visitor};
 use serde_json::Value;
 use simd_json::prelude::*;
 
+use super::controls::{self, CallControls, Scalar};
 use super::validate;
 use crate::request_body::RequestBody;
 pub use crate::request_body::{RequestError, read_error};
@@ -176,6 +177,7 @@ impl ParsedRequest {
             tags: Vec::new(),
             cache_controls: Vec::new(),
             canonical: None,
+            controls: CallControls::default(),
         }
     }
 }
@@ -206,6 +208,8 @@ pub struct ParsedRequest {
     pub cache_controls: Vec<String>,
     /// The body's canonical form for the response cache key (only when the cache is on).
     pub canonical: Option<Vec<u8>>,
+    /// LiteLLM's per-request retry, timeout and testing controls.
+    pub controls: CallControls,
 }
 
 /// The fields the gateway reads, whichever parser found them.
@@ -225,6 +229,7 @@ struct Fields {
     max_tokens: Option<u64>,
     tags: Vec<String>,
     cache_controls: Vec<String>,
+    controls: CallControls,
 }
 
 impl Fields {
@@ -235,7 +240,8 @@ impl Fields {
     }
 }
 
-const TRACKED: [&str; 13] = [
+/// The members read: these, then [`controls::NAMES`] (from index [`CONTROLS_AT`]).
+const READ: [&str; CONTROLS_AT] = [
     "model",
     "stream",
     "stream_options",
@@ -250,6 +256,22 @@ const TRACKED: [&str; 13] = [
     "metadata",
     "cache",
 ];
+const CONTROLS_AT: usize = 13;
+const TRACKED: [&str; CONTROLS_AT + controls::NAMES.len()] = joined(READ, controls::NAMES);
+
+/// `a` then `b`.
+const fn joined<const A: usize, const B: usize, const C: usize>(
+    a: [&'static str; A],
+    b: [&'static str; B],
+) -> [&'static str; C] {
+    let mut out = [""; C];
+    let mut i = 0;
+    while i < A + B {
+        out[i] = if i < A { a[i] } else { b[i - A] };
+        i += 1;
+    }
+    out
+}
 
 fn type_err(field: &'static str, message: &'static str) -> RequestError {
     RequestError::Invalid { field, message }
@@ -336,6 +358,7 @@ fn tape_field(
                 f.cache_controls = o.iter().map(|(k, _)| k.to_string()).collect();
             }
         }
+        CONTROLS_AT.. => f.controls.set(i - CONTROLS_AT, tape_scalar(v))?,
         _ => {
             if let Some(t) = v.as_object().and_then(|o| o.get("tags")) {
                 tape_tags(t, &mut f.tags);
@@ -353,6 +376,45 @@ fn tape_string(
     Ok(v.as_str()
         .ok_or(type_err(field, "must be a string"))?
         .to_string())
+}
+
+fn tape_scalar(v: simd_json::tape::Value<'_, '_>) -> Scalar {
+    if v.is_null() {
+        return Scalar::Null;
+    }
+    if let Some(b) = v.as_bool() {
+        return Scalar::Bool(b);
+    }
+    match (v.value_type(), v.as_u64(), v.as_f64()) {
+        (ValueType::U64 | ValueType::I64, Some(n), _) => Scalar::Count(n),
+        (_, _, Some(f)) => Scalar::Number(f),
+        _ => Scalar::Other,
+    }
+}
+
+fn value_scalar(v: &Value) -> Scalar {
+    match v {
+        Value::Null => Scalar::Null,
+        Value::Bool(b) => Scalar::Bool(*b),
+        Value::Number(n) => n
+            .as_u64()
+            .map(Scalar::Count)
+            .or(n.as_f64().map(Scalar::Number))
+            .unwrap_or(Scalar::Other),
+        _ => Scalar::Other,
+    }
+}
+
+/// The slow path's controls, from the body's members.
+fn serde_controls(members: &validate::Members<'_>) -> Result<CallControls, RequestError> {
+    let mut c = CallControls::default();
+    for (k, v) in &members.0 {
+        if let Some(i) = controls::NAMES.iter().position(|n| n == k) {
+            let value = serde_json::from_str::<Value>(v.get());
+            c.set(i, value.map_or(Scalar::Other, |v| value_scalar(&v)))?;
+        }
+    }
+    Ok(c)
 }
 
 fn tape_tags(v: simd_json::tape::Value<'_, '_>, out: &mut Vec<String>) {
@@ -443,6 +505,7 @@ fn from_serde(raw: &[u8], expect: Expect) -> Result<Fields, RequestError> {
     validate::scan(raw)?;
     let members: validate::Members<'_> = serde_json::from_slice(raw).map_err(serde_err)?;
     validate::validate(expect, members.0.iter().map(|(k, v)| (k.as_str(), *v)))?;
+    let controls = serde_controls(&members)?;
     let has_model_member = memchr::memmem::find(raw, b"\"model\"").is_some();
     let head: Head<'_> = serde_json::from_slice(raw).map_err(serde_err)?;
     let mut tags = Vec::new();
@@ -463,6 +526,7 @@ fn from_serde(raw: &[u8], expect: Expect) -> Result<Fields, RequestError> {
     };
     Ok(Fields {
         cache_controls,
+        controls,
         max_tokens: f.max_tokens,
         tags: f.tags,
         model: head.model.map(Cow::into_owned),
@@ -558,6 +622,7 @@ pub fn parse_with(raw: Bytes, expect: Expect, keyed: bool) -> Result<ParsedReque
         tags: fields.tags,
         cache_controls: fields.cache_controls,
         canonical,
+        controls: fields.controls,
     })
 }
 

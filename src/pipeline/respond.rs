@@ -16,6 +16,8 @@ static OVERHEAD: HeaderName = HeaderName::from_static("x-tianji-overhead-duratio
 static COST: HeaderName = HeaderName::from_static("x-tianji-response-cost");
 static RETRIES: HeaderName = HeaderName::from_static("x-tianji-attempted-retries");
 static FALLBACKS: HeaderName = HeaderName::from_static("x-tianji-attempted-fallbacks");
+static MAX_RETRIES: HeaderName = HeaderName::from_static("x-tianji-max-retries");
+static TIMEOUT: HeaderName = HeaderName::from_static("x-tianji-timeout");
 static CACHE_HIT: HeaderName = HeaderName::from_static("x-tianji-cache-hit");
 static CACHE_KEY: HeaderName = HeaderName::from_static("x-tianji-cache-key");
 
@@ -54,6 +56,11 @@ fn millis(d: std::time::Duration) -> HeaderValue {
     HeaderValue::from_str(&s).unwrap_or(HeaderValue::from_static("0"))
 }
 
+/// Seconds as LiteLLM writes them (Python's float: `600.0`, `0.25`).
+fn seconds(d: std::time::Duration) -> String {
+    format!("{:?}", d.as_secs_f64())
+}
+
 /// Add the `x-tianji-*` headers.
 pub fn decorate(resp: &mut Response<Body>, ctx: &RequestCtx) {
     let total = ctx.started.elapsed();
@@ -75,6 +82,11 @@ pub fn decorate(resp: &mut Response<Body>, ctx: &RequestCtx) {
             FALLBACKS.clone(),
             HeaderValue::from(ctx.attempted_fallbacks),
         );
+        h.insert(MAX_RETRIES.clone(), HeaderValue::from(ctx.max_retries));
+        let timeout = ctx.timeout.unwrap_or(dep.timeout);
+        if let Ok(v) = HeaderValue::from_str(&seconds(timeout)) {
+            h.insert(TIMEOUT.clone(), v);
+        }
     }
     if let Some(c) = &ctx.cache
         && let Ok(v) = HeaderValue::from_str(&c.key)
@@ -112,5 +124,8 @@ mod tests {
         assert_eq!(millis(Duration::from_micros(5)), "0.005");
         assert_eq!(millis(Duration::from_nanos(999)), "0.000");
         assert_eq!(millis(Duration::from_millis(20)), "20.000");
+        assert_eq!(seconds(Duration::from_secs(600)), "600.0");
+        assert_eq!(seconds(Duration::from_secs_f64(0.001)), "0.001");
+        assert_eq!(seconds(Duration::from_millis(1500)), "1.5");
     }
 }

@@ -1,12 +1,12 @@
 //! The body of a call to an OpenAI-compatible upstream (compatible.rs): the body goes out as
-//! received with only `model` replaced (plus the provider's declared renames and, for streams,
-//! `stream_options`). The result is a list of slices of the original body and small new pieces: no
+//! received with only `model` replaced (plus the provider's declared renames, for streams
+//! `stream_options`, and without the gateway's own controls, [`super::controls`]). The result is a list of slices of the original body and small new pieces: no
 //! copy, no re-serialization.
 
 use bytes::Bytes;
 use serde_json::{Map, Value};
 
-use super::members::{self, TopLevel};
+use super::members::{self, Member, TopLevel};
 use super::parse::{ParsedRequest, RequestError};
 use crate::providers::ProviderSpec;
 
@@ -67,13 +67,20 @@ pub fn rewrite(
         .collect();
     let has_stream_options = want_usage
         && (req.has_stream_options || memchr::memmem::find(&raw, b"\"stream_options\"").is_some());
-    let need_scan =
-        (req.has_model_member && model_span.is_none()) || !renames.is_empty() || has_stream_options;
+    let controls = req.controls.any();
+    let need_scan = (req.has_model_member && model_span.is_none())
+        || !renames.is_empty()
+        || has_stream_options
+        || controls;
     let mut top: Option<TopLevel> = None;
     if need_scan {
         let mut t = scan(&raw)?;
-        // A `model` key written with escapes cannot be found byte-wise: normalise once.
-        if req.has_model_member && t.get(&raw, "model").is_none() {
+        // A key written with escapes cannot be found byte-wise: normalise once.
+        let unfound = |t: &TopLevel, raw: &[u8]| {
+            (req.has_model_member && t.get(raw, "model").is_none())
+                || (controls && req.controls.names().any(|n| t.get(raw, n).is_none()))
+        };
+        if unfound(&t, &raw) {
             raw = canonical(&raw, false)?;
             t = scan(&raw)?;
         }
@@ -82,9 +89,19 @@ pub fn rewrite(
     }
     let open = first_non_ws(&raw).ok_or(RequestError::NotObject)?;
     let close = last_non_ws(&raw).ok_or(RequestError::NotObject)?;
-    let empty_object = raw[open + 1..close].iter().all(|b| b.is_ascii_whitespace());
+    let mut empty_object = raw[open + 1..close].iter().all(|b| b.is_ascii_whitespace());
 
     let mut edits: Vec<Edit> = Vec::with_capacity(4);
+    if let (Some(t), true) = (&top, controls) {
+        let names: Vec<&str> = req.controls.names().collect();
+        let (gone, emptied) = removals(t, |m| {
+            names
+                .iter()
+                .any(|n| raw.get(m.key.clone()) == Some(n.as_bytes()))
+        });
+        edits.extend(gone);
+        empty_object |= emptied;
+    }
     edits.push(model_edit(model_span, model_json, open, empty_object));
     if let Some(t) = &top {
         for (from, to) in renames {
@@ -132,6 +149,30 @@ fn model_edit(
             }
         }
     }
+}
+
+/// The edits that remove the members for which `gone` holds (with the commas that separated
+/// them), and whether that leaves the object empty.
+fn removals(t: &TopLevel, gone: impl Fn(&Member) -> bool) -> (Vec<Edit>, bool) {
+    let ms = &t.members;
+    let first_kept = ms.iter().position(|m| !gone(m));
+    let mut edits = Vec::new();
+    for (i, m) in ms.iter().enumerate().filter(|(_, m)| gone(m)) {
+        let at = match (first_kept, i) {
+            // the members before the first kept one go at once, up to its key
+            (Some(k), 0) => m.key.start - 1..ms[k].key.start - 1,
+            (Some(k), _) if i < k => continue,
+            // any other goes with the comma before it
+            (Some(_), _) => ms[i - 1].value.end..m.value.end,
+            (None, 0) => m.key.start - 1..ms[ms.len() - 1].value.end,
+            (None, _) => continue,
+        };
+        edits.push(Edit {
+            at,
+            with: Bytes::new(),
+        });
+    }
+    (edits, first_kept.is_none() && !ms.is_empty())
 }
 
 /// The edit that asks for usage in the stream: `include_usage` set in the client's
@@ -318,6 +359,50 @@ mod tests {
         let v: Value = serde_json::from_str(&out).unwrap();
         assert_eq!(v["model"], "up-model");
         assert_eq!(v.as_object().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn leaves_out_the_gateways_controls() {
+        let (out, _) = run(
+            r#"{"num_retries":2, "model":"a","messages":[],"mock_timeout":false,"timeout":1.5}"#,
+            "openai",
+        );
+        assert_eq!(out, r#"{"model":"up-model","messages":[]}"#);
+        let (out, _) = run(
+            r#"{"model":"a","fastest_response":true,"messages":[],"stream":true}"#,
+            "openai",
+        );
+        assert_eq!(
+            out,
+            r#"{"model":"up-model","messages":[],"stream":true,"stream_options":{"include_usage":true}}"#
+        );
+        let (out, _) = run(r#"{"time\u006fut":3,"messages":[]}"#, "openai");
+        assert_eq!(out, r#"{"model":"up-model","messages":[]}"#);
+        let (out, _) = run(r#"{"timeout":3,"messages":[]}"#, "openai");
+        assert_eq!(out, r#"{"model":"up-model","messages":[]}"#);
+        for body in [
+            r#"{"messages":[],"timeout":1,"num_retries":2}"#,
+            r#"{"timeout":1, "num_retries":2 ,"messages":[]}"#,
+            r#"{"timeout":1,"messages":[],"num_retries":2,"mock_timeout":false}"#,
+            r#"{"model":"a","timeout":1,"messages":[],"num_retries":2}"#,
+        ] {
+            let (out, _) = run(body, "openai");
+            let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{out}: {e}"));
+            assert_eq!(
+                v,
+                serde_json::json!({"model": "up-model", "messages": []}),
+                "{body}"
+            );
+        }
+        // a body of controls only (no route needs one, but it stays JSON)
+        let req = crate::pipeline::parse::parse(
+            Bytes::from_static(br#"{"timeout":1,"num_retries":2}"#),
+            crate::pipeline::parse::Expect::Rerank,
+        );
+        if let Ok(req) = req {
+            let r = rewrite(&req, &spec("openai"), &Bytes::from_static(b"\"m\"")).unwrap();
+            assert_eq!(r.to_vec(), br#"{"model":"m"}"#);
+        }
     }
 
     #[test]

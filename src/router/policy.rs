@@ -174,6 +174,15 @@ impl Policy {
 
     /// Retries allowed for an error of `class` in `group`.
     pub fn retries(&self, group: &str, class: ErrorClass) -> u32 {
+        self.retries_with(group, class, None)
+    }
+
+    /// [`Policy::retries`] for a request that sets its own `num_retries`: it replaces
+    /// `num_retries`, and 0 also turns the retry policy off (as in LiteLLM).
+    pub fn retries_with(&self, group: &str, class: ErrorClass, requested: Option<u32>) -> u32 {
+        if requested == Some(0) {
+            return 0;
+        }
         let p = self
             .model_group_retry_policy
             .get(group)
@@ -189,7 +198,7 @@ impl Policy {
         };
         match set {
             Some(n) => n,
-            None if class.retried_by_default() => self.num_retries,
+            None if class.retried_by_default() => requested.unwrap_or(self.num_retries),
             None => 0,
         }
     }
@@ -285,6 +294,11 @@ mod tests {
         p.model_group_retry_policy
             .insert("g".into(), RetryPolicy::default());
         assert_eq!(p.retries("g", ErrorClass::RateLimit), 2);
+        // a request's own num_retries
+        assert_eq!(p.retries_with("g", ErrorClass::Server, Some(7)), 7);
+        assert_eq!(p.retries_with("h", ErrorClass::RateLimit, Some(7)), 5);
+        assert_eq!(p.retries_with("h", ErrorClass::RateLimit, Some(0)), 0);
+        assert_eq!(p.retries_with("g", ErrorClass::BadRequest, Some(7)), 0);
     }
 
     #[test]
