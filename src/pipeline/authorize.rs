@@ -1,6 +1,6 @@
 //! Stage `authorize`: the caller may use the model group (no blocked key, team, user or end
-//! user; model access), and may set the cache controls the request carries. Returns the
-//! budgets the caller is subject to. [`grant`] is the same check for side calls and budget
+//! user; model access), and may set the cache controls the request carries; the regions its
+//! deployments must be in are noted. Returns the budgets the caller is subject to. [`grant`] is the same check for side calls and budget
 //! fallbacks.
 
 use super::RequestCtx;
@@ -25,6 +25,8 @@ pub async fn authorize(
     });
     let end_user = ctx.end_user.as_deref();
     let granted = grant(state, &call.principal, &ctx.model, end_user, &*call.models).await?;
+    ctx.regions =
+        crate::auth::access::allowed_regions(&call.principal, granted.end_user.as_deref());
     // per-request cache controls (body and headers), each one the key may set
     let parsed = &call.parsed;
     ctx.controls = match &state.cache {
