@@ -232,9 +232,10 @@ fn of_group(name: &str, group: &crate::router::Group) -> Value {
 fn of_known(w: &WildcardEntry, name: &str) -> Value {
     let p = &w.entry.tianji_params;
     let prefix = w.pattern.split_once('/').map_or("", |(prefix, _)| prefix);
+    // the provider the route calls, else (a `*` route) the one the name starts with
     let provider = match p.model.split_once('/') {
         Some((provider, _)) if !provider.contains('*') => provider,
-        _ => prefix,
+        _ => name.split_once('/').map_or("", |(provider, _)| provider),
     };
     let model = name
         .strip_prefix(prefix)

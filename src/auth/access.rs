@@ -254,6 +254,20 @@ pub fn may_call(principal: &Principal, model: &str, groups: &dyn AccessGroups) -
     })
 }
 
+/// The `*` patterns (`anthropic/*`) in the caller's `models` lists.
+pub fn wildcard_grants(principal: &Principal) -> Vec<&str> {
+    let Some(c) = principal.key() else {
+        return Vec::new();
+    };
+    let mut v: Vec<&str> = (model_lists(c).into_iter())
+        .flat_map(|(m, _)| m.unwrap_or_default())
+        .map(String::as_str)
+        .filter(|m| m.contains('*') && !ALL_MODELS.contains(m))
+        .collect();
+    v.dedup();
+    v
+}
+
 /// The key's, team's (or personal key's user's) and organisation's blocks, models and budgets.
 fn check_caller(caller: &KeyCaller, ask: &Ask<'_>, lines: &mut Vec<Line>) -> Result<(), AuthError> {
     let key = &caller.key;

@@ -135,7 +135,7 @@ pub struct ModelTable {
     catalog: Arc<Catalog>,
     env: Env,
     defaults: Defaults,
-    /// Public names in config order (for `/v1/models`).
+    /// Group names in config order (for listings).
     names: Vec<String>,
     /// `model_info.access_groups`: group -> model names in it.
     access_groups: HashMap<String, Vec<String>>,
@@ -324,17 +324,6 @@ impl ModelTable {
         Ok(Group::from(out))
     }
 
-    /// Model names for `/v1/models`: groups in config order, then visible aliases.
-    pub fn public_names(&self) -> Vec<String> {
-        let mut v = self.names.clone();
-        for a in self.visible_aliases() {
-            if !v.iter().any(|n| n == a) {
-                v.push(a.to_string());
-            }
-        }
-        v
-    }
-
     /// The model groups in config order.
     pub fn groups_in_order(&self) -> impl Iterator<Item = (&str, &Group)> {
         (self.names.iter()).filter_map(|n| self.groups.get(n).map(|g| (n.as_str(), g)))
@@ -360,11 +349,6 @@ impl ModelTable {
         let mut v: Vec<&str> = self.access_groups.keys().map(String::as_str).collect();
         v.sort_unstable();
         v
-    }
-
-    /// Whether `name` is listed by `/v1/models`.
-    pub fn is_public(&self, name: &str) -> bool {
-        self.groups.contains_key(name) || self.aliases.get(name).is_some_and(|(_, h)| !h)
     }
 
     /// Whether access group `group` (from `model_info.access_groups`) contains `model`.
@@ -521,7 +505,11 @@ router_settings:
             t.resolve("nope"),
             Err(RouteError::UnknownModel(_))
         ));
-        assert_eq!(t.public_names(), vec!["gpt-4o", "gpt4"]);
+        let groups: Vec<&str> = t.groups_in_order().map(|(n, _)| n).collect();
+        assert_eq!(
+            (groups, t.visible_aliases()),
+            (vec!["gpt-4o"], vec!["gpt4"])
+        );
     }
 
     #[test]

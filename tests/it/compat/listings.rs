@@ -56,6 +56,8 @@ async fn listings_follow_the_callers_access() {
     tianji_params: {{model: openai/gpt-4o-mini, api_base: \"{b}\", api_key: sk-provider-secret}}
   - model_name: \"anthropic/*\"
     tianji_params: {{model: \"anthropic/*\", api_base: \"{b}\", api_key: sk-provider-secret}}
+  - model_name: \"*\"
+    tianji_params: {{model: \"openai/*\", api_base: \"{b}\", api_key: sk-provider-secret}}
 general_settings:
   master_key: {MASTER_KEY}
   database_url: \"{u}\"
@@ -71,8 +73,10 @@ general_settings:
     assert_eq!(models[..2], ["gpt-4o", "claude"]);
     assert!(models.contains(&haiku), "{models:?}");
     assert!(!models.contains(&"anthropic/*".to_string()));
+    // a catch-all route the price map cannot expand is listed itself (as LiteLLM does)
+    assert_eq!(models.last().map(String::as_str), Some("*"));
     assert!(groups.contains(&haiku), "{groups:?}");
-    assert_eq!(info, ["gpt-4o", "claude", "anthropic/*"]);
+    assert_eq!(info, ["gpt-4o", "claude", "anthropic/*", "*"]);
     assert_eq!(info_v2, info);
     let wild = get(&gw, "/v1/models?return_wildcard_routes=true", MASTER_KEY).await;
     assert!(names(&wild, "id").contains(&"anthropic/*".to_string()));
@@ -129,6 +133,16 @@ general_settings:
         assert!(groups.contains(&haiku) && !groups.contains(&"claude".to_string()));
     }
 
+    // a key for a provider's wildcard behind the catch-all route: that provider's models
+    let groq = new_key(&gw, json!({"models": ["groq/*"]})).await;
+    let [models, info, _, groups] = four(&gw, &groq).await;
+    assert!(
+        !models.is_empty() && models.iter().all(|m| m.starts_with("groq/")),
+        "{models:?}"
+    );
+    assert_eq!(info, ["*"]);
+    assert_eq!(groups, models);
+
     // model access groups: only on request, and only those the caller may use
     let beta = new_key(&gw, json!({"models": ["beta-models"]})).await;
     assert_eq!(
@@ -152,8 +166,8 @@ general_settings:
     let v2 = get(&gw, "/v2/model/info?size=1&page=2", MASTER_KEY)
         .await
         .json();
-    assert_eq!(v2["total_count"], 3);
-    assert_eq!(v2["total_pages"], 3);
+    assert_eq!(v2["total_count"], 4);
+    assert_eq!(v2["total_pages"], 4);
     assert_eq!(
         (v2["current_page"].clone(), v2["size"].clone()),
         (json!(2), json!(1))
@@ -210,6 +224,14 @@ async fn chat(gw: &TestGateway, key: &str, body: String, headers: &[(&str, &str)
     .await
 }
 
+/// `general_settings` with the master key and `db`, `router_settings` with the shared Redis.
+fn settings(db: &TestDb) -> String {
+    let (u, r) = (&db.url, shared_redis());
+    format!(
+        "general_settings:\n  master_key: {MASTER_KEY}\n  database_url: \"{u}\"\nrouter_settings:\n  redis_url: \"{r}\"\n"
+    )
+}
+
 /// An end user `id` whose budget row has `limits`.
 async fn end_user_with(gw: &TestGateway, id: &str, mut limits: Value) {
     limits["budget_id"] = json!(format!("b-{id}"));
@@ -220,15 +242,14 @@ async fn end_user_with(gw: &TestGateway, id: &str, mut limits: Value) {
 
 #[tokio::test]
 async fn end_user_budgets_apply_to_the_master_key() {
-    let db = TestDb::create().await;
-    let up = MockUpstream::start().await;
-    let settings = format!(
-        "general_settings:\n  master_key: {MASTER_KEY}\n  database_url: \"{}\"\nrouter_settings:\n  redis_url: \"{}\"\n",
-        db.url,
-        shared_redis()
-    );
-    let yaml = one_model("gpt", "openai/gpt-4o", &up.base(), &settings);
-    let gw = TestGateway::start(&yaml).await;
+    let (db, up) = (TestDb::create().await, MockUpstream::start().await);
+    let gw = TestGateway::start(&one_model(
+        "gpt",
+        "openai/gpt-4o",
+        &up.base(),
+        &settings(&db),
+    ))
+    .await;
     let tag = uuid::Uuid::now_v7().simple().to_string();
     // LiteLLM's test_enduser_tpm_limits_with_master_key, with rpm: a budget row of 1 rpm
     let capped = format!("capped-{tag}");
