@@ -1,8 +1,9 @@
 //! Stage `route`: the router picks the request's first deployment in its model group (the one
 //! a Responses API `previous_response_id` pins, else by the routing strategy among those whose
-//! provider is within its budget; only deployments of the request's `allowed_model_region`), or in the first fallback group that has one when the whole
-//! group is cooling down or too small for the prompt. The attempts stage picks the next ones
-//! with the same functions.
+//! provider is within its budget), or in the first fallback group that has one when the whole
+//! group is cooling down or too small for the prompt. Only deployments of the request's
+//! `allowed_model_region` count, here and in the groups the attempts stage retries and falls
+//! back in. The attempts stage picks the next ones with the same functions.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
