@@ -149,7 +149,7 @@ async fn models(
         .await
         .and_then(|p| crate::auth::access::check_route(&p, req.uri().path()).map(|()| p))
     {
-        Ok(p) => crate::models_api::respond(state, &p, model),
+        Ok(p) => crate::models_api::respond(state, &p, model, req.uri().query()),
         Err(e) => GatewayError::from(e).into_response(),
     }
 }

@@ -124,6 +124,9 @@ impl GatewayError {
             GatewayError::Route(RouteError::Deployment { .. }) => StatusCode::BAD_REQUEST,
             GatewayError::Route(RouteError::ProviderBudget { .. }) => StatusCode::TOO_MANY_REQUESTS,
             GatewayError::Route(RouteError::CoolingDown { .. }) => StatusCode::TOO_MANY_REQUESTS,
+            GatewayError::Route(RouteError::NoRegionDeployment { .. }) => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             GatewayError::Route(RouteError::NoTaggedDeployment { .. }) => StatusCode::BAD_REQUEST,
             GatewayError::Route(RouteError::ContextWindow { .. }) => StatusCode::BAD_REQUEST,
             GatewayError::Upstream(e) => e.status(),

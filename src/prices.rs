@@ -56,6 +56,12 @@ fn map() -> &'static HashMap<String, Arc<Price>> {
     })
 }
 
+/// The map as written (for listings; read on first use).
+fn raw() -> &'static HashMap<String, Map<String, Value>> {
+    static RAW: OnceLock<HashMap<String, Map<String, Value>>> = OnceLock::new();
+    RAW.get_or_init(|| serde_json::from_str(MAP_JSON).unwrap_or_default())
+}
+
 fn num(fields: &HashMap<String, Value>, k: &str) -> Option<f64> {
     fields
         .get(k)
@@ -146,6 +152,43 @@ impl Price {
             .cloned()
     }
 
+    /// The price map's own fields for `provider/model` (the same lookups as [`Price::lookup`]),
+    /// as listings show them: `mode`, `max_tokens`, costs, and `provider` as `litellm_provider`.
+    pub fn fields(provider: &str, model: &str) -> Option<Map<String, Value>> {
+        let m = raw();
+        let full = format!("{provider}/{model}");
+        let f = m
+            .get(&full)
+            .or_else(|| m.get(model))
+            .or_else(|| model.rsplit_once('/').and_then(|(_, tail)| m.get(tail)))?;
+        Some(
+            f.iter()
+                .map(|(k, v)| match k.as_str() {
+                    "provider" => ("litellm_provider".to_string(), v.clone()),
+                    _ => (k.clone(), v.clone()),
+                })
+                .collect(),
+        )
+    }
+
+    /// The price map's models of `provider` (LiteLLM's `models_by_provider`: its provider
+    /// names such as `vertex_ai-language-models` count for `vertex_ai`), sorted.
+    pub fn models_of(provider: &str) -> Vec<&'static str> {
+        let mut v: Vec<&'static str> = raw()
+            .iter()
+            .filter(|(_, f)| {
+                f.get("provider").and_then(Value::as_str).is_some_and(|p| {
+                    p == provider
+                        || p.strip_prefix(provider)
+                            .is_some_and(|rest| rest.starts_with('-'))
+                })
+            })
+            .map(|(k, _)| k.as_str())
+            .collect();
+        v.sort_unstable();
+        v
+    }
+
     /// The price of a deployment: `model_info.base_model` or the provider's model in the map,
     /// then any cost fields set in `model_info` or `tianji_params` (those win).
     pub fn for_deployment(
@@ -209,5 +252,21 @@ mod tests {
         let p = Price::for_deployment("openai", "custom", &Map::new(), &params).unwrap();
         assert_eq!((p.input_per_token, p.output_per_token), (1.0, 0.0));
         assert!(Price::for_deployment("openai", "custom", &Map::new(), &Map::new()).is_none());
+    }
+
+    #[test]
+    fn models_by_provider_and_their_fields() {
+        let a = Price::models_of("anthropic");
+        assert!(a.contains(&"claude-haiku-4-5"), "{a:?}");
+        assert!(a.windows(2).all(|w| w[0] <= w[1]));
+        assert!(
+            Price::models_of("vertex_ai").len()
+                > Price::models_of("vertex_ai-language-models").len()
+        );
+        assert!(Price::models_of("no-such-provider").is_empty());
+        let f = Price::fields("anthropic", "claude-haiku-4-5").unwrap();
+        assert_eq!(f["litellm_provider"], "anthropic");
+        assert_eq!(f["mode"], "chat");
+        assert!(f.get("provider").is_none());
     }
 }

@@ -10,6 +10,7 @@ mod crud;
 mod end_users;
 mod fields;
 mod keys;
+mod listings;
 mod models;
 mod organizations;
 pub mod router;
@@ -244,12 +245,23 @@ impl Call<'_> {
 
     /// A query-string parameter.
     pub fn param(&self, name: &str) -> Option<String> {
-        let q = self.query.as_deref()?;
-        q.split('&').find_map(|kv| {
-            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
-            (k == name).then(|| percent_decode(v))
-        })
+        param_of(self.query.as_deref(), name)
     }
+}
+
+impl Live<'_> {
+    /// A query-string parameter.
+    pub fn param(&self, name: &str) -> Option<String> {
+        param_of(self.req.uri().query(), name)
+    }
+}
+
+/// `name`'s value in the query string `q`, percent-decoded.
+fn param_of(q: Option<&str>, name: &str) -> Option<String> {
+    q?.split('&').find_map(|kv| {
+        let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+        (k == name).then(|| percent_decode(v))
+    })
 }
 
 fn first_unknown_field(msg: &str) -> Option<String> {

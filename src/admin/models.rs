@@ -1,5 +1,6 @@
-//! `/model/*` and `/model_group/info`: models stored in the database join routing at once (on
-//! every instance, through the invalidation channel); config models are read-only here.
+//! `/model/new`, `/model/update`, `/model/delete`: models stored in the database join routing at
+//! once (on every instance, through the invalidation channel); config models are read-only
+//! here (listings are in `listings.rs`).
 //! Provider credentials are never returned: secret-looking parameters and header values are
 //! masked, URLs redacted. They are stored encrypted with the salt key
 //! ([`crate::secrets::at_rest`]); rows stored in plain text are encrypted at startup
@@ -292,94 +293,6 @@ pub async fn delete(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
     Ok(ok(
         &json!({"message": format!("Model: {} deleted successfully", req.id)}),
     ))
-}
-
-/// `GET /model/info` (`/v1/model/info`) `?litellm_model_id=`: config and database deployments
-/// the caller may use, secrets masked.
-pub async fn info(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
-    let only = call
-        .param("litellm_model_id")
-        .or_else(|| call.param("model_id"))
-        .filter(|s| !s.is_empty());
-    let table = call.state.models.load();
-    let mut data = Vec::new();
-    for d in table.deployments() {
-        if only.as_deref().is_some_and(|o| o != d.id)
-            || !crate::models_api::visible(&call.principal, &d.model_name, &**table)
-        {
-            continue;
-        }
-        let db_model = d.model_info.get("db_model") == Some(&json!(true));
-        let params = call
-            .state
-            .config
-            .model_list
-            .iter()
-            .find(|e| e.model_name == d.model_name)
-            .filter(|_| !db_model)
-            .map(|e| {
-                let mut p = Map::new();
-                p.insert("model".into(), json!(e.tianji_params.model));
-                if let Some(b) = &e.tianji_params.api_base {
-                    p.insert("api_base".into(), json!(crate::secrets::redact_url(b)));
-                }
-                Value::Object(p)
-            })
-            .unwrap_or_else(
-                || json!({"model": format!("{}/{}", d.provider.name(), d.upstream_model)}),
-            );
-        let mut info = d.model_info.clone();
-        info.insert("id".into(), json!(d.id));
-        info.insert("db_model".into(), json!(db_model));
-        data.push(json!({
-            "model_name": d.model_name,
-            "tianji_params": params,
-            "litellm_params": params,
-            "model_info": info,
-        }));
-    }
-    Ok(ok(&json!({"data": data})))
-}
-
-/// `GET /model_group/info?model_group=`: one entry per public model group the caller may use.
-pub async fn group_info(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
-    let only = call.param("model_group").filter(|s| !s.is_empty());
-    let table = call.state.models.load();
-    let mut groups: Vec<(String, Vec<String>, Map<String, Value>)> = Vec::new();
-    for d in table.deployments() {
-        if only.as_deref().is_some_and(|o| o != d.model_name)
-            || !crate::models_api::visible(&call.principal, &d.model_name, &**table)
-        {
-            continue;
-        }
-        let provider = d.provider.name().to_string();
-        match groups.iter_mut().find(|(n, _, _)| *n == d.model_name) {
-            Some((_, ps, _)) => {
-                if !ps.contains(&provider) {
-                    ps.push(provider);
-                }
-            }
-            None => groups.push((d.model_name.clone(), vec![provider], d.model_info.clone())),
-        }
-    }
-    let data: Vec<Value> = groups
-        .into_iter()
-        .map(|(name, providers, info)| {
-            let get = |k: &str| info.get(k).cloned().unwrap_or(Value::Null);
-            json!({
-                "model_group": name,
-                "providers": providers,
-                "mode": info.get("mode").cloned().unwrap_or(json!("chat")),
-                "max_input_tokens": get("max_input_tokens"),
-                "max_output_tokens": get("max_output_tokens"),
-                "input_cost_per_token": get("input_cost_per_token"),
-                "output_cost_per_token": get("output_cost_per_token"),
-                "supports_function_calling": get("supports_function_calling"),
-                "supports_vision": get("supports_vision"),
-            })
-        })
-        .collect();
-    Ok(ok(&json!({"data": data})))
 }
 
 #[cfg(test)]

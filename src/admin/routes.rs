@@ -14,8 +14,8 @@ use std::pin::Pin;
 use http::{Method, Request, Response};
 
 use super::{
-    AdminError, Call, audit, budgets, cache, end_users, keys, models, organizations, router, spend,
-    teams, users,
+    AdminError, Call, audit, budgets, cache, end_users, keys, listings, models, organizations,
+    router, spend, teams, users,
 };
 use crate::auth::Principal;
 use crate::body::Body;
@@ -190,8 +190,9 @@ pub static ROUTES: &[AdminRoute] = table! {
     ["/model/new"] POST ProxyAdmin "Add a model deployment (stored)" => store!(models::new);
     ["/model/update"] POST ProxyAdmin "Change a stored model deployment" => store!(models::update);
     ["/model/delete"] POST ProxyAdmin "Delete a stored model deployment" => store!(models::delete);
-    ["/model/info", "/v1/model/info"] GET KeyOwner "Deployments the caller may use, credentials masked" => store!(models::info);
-    ["/model_group/info"] GET KeyOwner "Model groups the caller may use" => store!(models::group_info);
+    ["/model/info", "/v1/model/info"] GET KeyOwner "Deployments the caller may use, credentials masked" => live!(listings::info);
+    ["/v2/model/info"] GET KeyOwner "Deployments the caller may use, filtered and paged" => live!(listings::info_v2);
+    ["/model_group/info"] GET KeyOwner "Model groups the caller may use" => live!(listings::group_info);
     ["/fallback"] POST ProxyAdmin "Set a model's fallbacks in the live router" => live!(router::post_fallback);
     ["/fallback/{key}"] GET|DELETE AdminViewer "A model's fallbacks (DELETE: admins)" => live!(router::fallback);
     ["/router/settings"] GET|PATCH AdminViewer "The live router settings (PATCH: admins)" => live!(router::settings_route);

@@ -11,8 +11,9 @@ use crate::store::StoreError;
 use super::records::{EndUserRecord, Limits};
 use super::{AuthError, Directory, KeyCaller, Principal};
 
-/// Model names in a `models` list that grant every model.
-const ALL_MODELS: &[&str] = &["*", "all-proxy-models"];
+/// Model names in a `models` list that grant every model (`all-team-models` on a key: what
+/// its team may use, which the team's own list checks).
+const ALL_MODELS: &[&str] = &["*", "all-proxy-models", "all-team-models"];
 
 /// `allowed_routes` entries that name a group of routes.
 const ROUTE_GROUPS: &[(&str, &[&str])] = &[
@@ -197,71 +198,128 @@ pub struct Granted {
 
 /// Check the caller may send this request (blocked entities, model access) and return the
 /// budgets it is subject to. `dir` is `None` without a database (then only the master key gets
-/// this far).
+/// this far). The end user's block, models and budget apply to every caller, the master key
+/// included (LiteLLM's behaviour).
 pub async fn authorize(
     dir: Option<&Directory>,
     principal: &Principal,
     ask: Ask<'_>,
 ) -> Result<Granted, AuthError> {
-    let mut lines = Vec::new();
-    let (Principal::Key(caller), Some(dir)) = (principal, dir) else {
+    let Some(dir) = dir else {
         return Ok(Granted::default());
     };
-    check_key(caller, &ask, &mut lines)?;
-    let key = &caller.key;
-    if let Some(team) = &caller.team {
-        if team.blocked {
-            return Err(AuthError::TeamBlocked(team.team_id.clone()));
+    let mut lines = Vec::new();
+    if let Principal::Key(caller) = principal {
+        check_caller(caller, &ask, &mut lines)?;
+    }
+    let end_user = match ask.end_user {
+        Some(id) => dir.end_users.get(id).await.map_err(unavailable)?,
+        None => None,
+    };
+    if let (Some(id), Some(eu)) = (ask.end_user, &end_user) {
+        if eu.blocked {
+            return Err(AuthError::EndUserBlocked(id.to_string()));
         }
-        allow_model(&team.models, &ask, "team_model_access_denied")?;
-        let account = Account::Team(team.team_id.clone());
-        limits_line(&mut lines, account, &team.limits);
-        if let Some(user_id) = key.user_id.as_deref()
-            && let Some(m) = &caller.member
-        {
+        allow_model(&eu.models, &ask, "customer_model_access_denied")?;
+        limits_line(&mut lines, Account::EndUser(id.to_string()), &eu.limits);
+    }
+    Ok(Granted { lines, end_user })
+}
+
+/// The `models` lists a key's calls are checked against, each with its refusal's type: the
+/// key's, its team's (a personal key: its user's), its organisation's.
+fn model_lists(c: &KeyCaller) -> [(Option<&[String]>, &'static str); 3] {
+    let (owner, kind) = match (&c.team, &c.user) {
+        (Some(t), _) => (t.models.as_deref(), "team_model_access_denied"),
+        (None, Some(u)) => (u.models.as_deref(), "user_model_access_denied"),
+        (None, None) => (None, "user_model_access_denied"),
+    };
+    [
+        (c.key.models.as_deref(), "key_model_access_denied"),
+        (owner, kind),
+        (
+            c.org.as_ref().and_then(|o| o.models.as_deref()),
+            "org_model_access_denied",
+        ),
+    ]
+}
+
+/// Whether the caller may call `model` (by the `models` lists of its key, team or user and
+/// organisation; end users aside): what the listings show.
+pub fn may_call(principal: &Principal, model: &str, groups: &dyn AccessGroups) -> bool {
+    principal.key().is_none_or(|c| {
+        model_lists(c)
+            .iter()
+            .all(|(m, _)| m.is_none_or(|m| model_allowed(m, model, groups)))
+    })
+}
+
+/// The `*` patterns (`anthropic/*`) in the caller's `models` lists.
+pub fn wildcard_grants(principal: &Principal) -> Vec<&str> {
+    let Some(c) = principal.key() else {
+        return Vec::new();
+    };
+    let mut v: Vec<&str> = (model_lists(c).into_iter())
+        .flat_map(|(m, _)| m.unwrap_or_default())
+        .map(String::as_str)
+        .filter(|m| m.contains('*') && !ALL_MODELS.contains(m))
+        .collect();
+    v.dedup();
+    v
+}
+
+/// The key's, team's (or personal key's user's) and organisation's blocks, models and budgets.
+fn check_caller(caller: &KeyCaller, ask: &Ask<'_>, lines: &mut Vec<Line>) -> Result<(), AuthError> {
+    let key = &caller.key;
+    if let Some(team) = caller.team.as_ref().filter(|t| t.blocked) {
+        return Err(AuthError::TeamBlocked(team.team_id.clone()));
+    }
+    for (models, kind) in model_lists(caller) {
+        match models {
+            Some(m) if !model_allowed(m, ask.model, ask.groups) => {
+                return Err(denied(ask.model, kind));
+            }
+            _ => {}
+        }
+    }
+    limits_line(lines, Account::Key(key.token.clone()), &key.limits);
+    if let Some(team) = &caller.team {
+        limits_line(lines, Account::Team(team.team_id.clone()), &team.limits);
+        if let (Some(user_id), Some(m)) = (key.user_id.as_deref(), &caller.member) {
             let account = Account::Member {
                 team_id: team.team_id.clone(),
                 user_id: user_id.to_string(),
             };
-            limits_line(&mut lines, account, &m.limits);
+            limits_line(lines, account, &m.limits);
         }
     } else if let Some(user) = &caller.user {
-        // A personal key: the user's own models and budget apply.
-        allow_model(&user.models, &ask, "user_model_access_denied")?;
-        let account = Account::User(user.user_id.clone());
-        limits_line(&mut lines, account, &user.limits);
+        limits_line(lines, Account::User(user.user_id.clone()), &user.limits);
     }
     if let Some(org) = &caller.org {
-        allow_model(&org.models, &ask, "org_model_access_denied")?;
-        let account = Account::Org(org.organization_id.clone());
-        limits_line(&mut lines, account, &org.limits);
-    }
-    if let Some(end_user) = ask.end_user
-        && let Some(eu) = dir.end_users.get(end_user).await.map_err(unavailable)?
-    {
-        if eu.blocked {
-            return Err(AuthError::EndUserBlocked(end_user.to_string()));
-        }
-        allow_model(&eu.models, &ask, "customer_model_access_denied")?;
-        let account = Account::EndUser(end_user.to_string());
-        limits_line(&mut lines, account, &eu.limits);
-        return Ok(Granted {
+        limits_line(
             lines,
-            end_user: Some(eu),
-        });
+            Account::Org(org.organization_id.clone()),
+            &org.limits,
+        );
     }
-    Ok(Granted {
-        lines,
-        end_user: None,
-    })
+    Ok(())
 }
 
-/// The key's own models and budget.
-fn check_key(caller: &KeyCaller, ask: &Ask<'_>, lines: &mut Vec<Line>) -> Result<(), AuthError> {
-    let key = &caller.key;
-    allow_model(&key.models, ask, "key_model_access_denied")?;
-    limits_line(lines, Account::Key(key.token.clone()), &key.limits);
-    Ok(())
+/// The regions a request's deployment must be in (LiteLLM's `allowed_model_region`): its end
+/// user's, and its key's (`metadata.allowed_model_region`); empty: anywhere.
+pub fn allowed_regions(principal: &Principal, end_user: Option<&EndUserRecord>) -> Vec<String> {
+    let key = principal
+        .key()
+        .and_then(|c| c.key.metadata.get("allowed_model_region"))
+        .and_then(serde_json::Value::as_str);
+    let end_user = end_user.and_then(|e| e.allowed_model_region.as_deref());
+    [key, end_user]
+        .into_iter()
+        .flatten()
+        .map(str::trim)
+        .filter(|r| !r.is_empty())
+        .map(str::to_ascii_lowercase)
+        .collect()
 }
 
 /// 403 (`kind`) when `models` is set and does not cover the asked model.
@@ -311,6 +369,7 @@ mod tests {
         assert!(model_allowed(&l(&["openai/*"]), "openai/gpt-4o", n));
         assert!(!model_allowed(&l(&["openai/*"]), "groq/x", n));
         assert!(model_allowed(&l(&["all-proxy-models"]), "anything", n));
+        assert!(model_allowed(&l(&["all-team-models"]), "anything", n));
         assert!(model_allowed(&l(&["beta"]), "b", &Beta));
         assert!(!model_allowed(&l(&["beta"]), "c", &Beta));
     }

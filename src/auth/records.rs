@@ -109,6 +109,8 @@ pub struct EndUserRecord {
     pub user_id: String,
     pub blocked: bool,
     pub models: Option<Vec<String>>,
+    /// Deployments of this region only (`eu`, `us`).
+    pub allowed_model_region: Option<String>,
     #[serde(flatten)]
     pub limits: Limits,
 }

@@ -36,6 +36,8 @@ pub struct TianjiParams {
     pub vertex_project: Option<String>,
     pub vertex_location: Option<String>,
     pub vertex_credentials: Option<String>,
+    /// The deployment's region (`eu`, `us`) for requests restricted by `allowed_model_region`.
+    pub region_name: Option<String>,
     pub rpm: Option<u64>,
     pub tpm: Option<u64>,
     /// Share of traffic under `simple-shuffle` (relative to the group's other deployments).

@@ -125,29 +125,29 @@ impl ModelBudgets {
         groups: &dyn AccessGroups,
     ) -> Vec<ModelBudget> {
         let mut out = Vec::new();
-        let Principal::Key(c) = principal else {
-            return out;
-        };
         let mut add = |budgets: &Value, kind: &str, id: &str, who: String| {
             budget(budgets, model, groups, kind, id, who, &mut out);
         };
-        let k = &c.key;
-        let alias = k.key_alias.as_deref().unwrap_or("None");
-        let who = format!("TianjiLLM Virtual Key: {}, key_alias: {alias}", k.token);
-        add(&k.limits.model_max_budget, "virtual_key", &k.token, who);
-        if let Some(u) = &c.user {
-            let who = format!("TianjiLLM User: {}", u.user_id);
-            add(&u.limits.model_max_budget, "user", &u.user_id, who);
-        }
-        if let Some(t) = &c.team {
-            let who = format!("TianjiLLM Team: {}", t.team_id);
-            add(&t.limits.model_max_budget, "team", &t.team_id, who);
-            if let (Some(user_id), Some(m)) = (k.user_id.as_deref(), &c.member) {
-                let id = format!("{}:{user_id}:{}", user_id.len(), t.team_id);
-                let who = format!("TianjiLLM Team Member: {user_id} in Team: {}", t.team_id);
-                add(&m.limits.model_max_budget, "team_member", &id, who);
+        if let Principal::Key(c) = principal {
+            let k = &c.key;
+            let alias = k.key_alias.as_deref().unwrap_or("None");
+            let who = format!("TianjiLLM Virtual Key: {}, key_alias: {alias}", k.token);
+            add(&k.limits.model_max_budget, "virtual_key", &k.token, who);
+            if let Some(u) = &c.user {
+                let who = format!("TianjiLLM User: {}", u.user_id);
+                add(&u.limits.model_max_budget, "user", &u.user_id, who);
+            }
+            if let Some(t) = &c.team {
+                let who = format!("TianjiLLM Team: {}", t.team_id);
+                add(&t.limits.model_max_budget, "team", &t.team_id, who);
+                if let (Some(user_id), Some(m)) = (k.user_id.as_deref(), &c.member) {
+                    let id = format!("{}:{user_id}:{}", user_id.len(), t.team_id);
+                    let who = format!("TianjiLLM Team Member: {user_id} in Team: {}", t.team_id);
+                    add(&m.limits.model_max_budget, "team_member", &id, who);
+                }
             }
         }
+        // the end user's apply to every caller, the master key included
         if let Some(e) = end_user {
             let who = format!("TianjiLLM End User: {}", e.user_id);
             add(&e.limits.model_max_budget, "end_user", &e.user_id, who);

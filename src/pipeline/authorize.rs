@@ -1,8 +1,8 @@
 //! Stage `authorize`: the caller may use the model group (no blocked key, team, user or end
 //! user; model access: of the model group, or of the name asked for when the team's
 //! `model_aliases` mapped it, as LiteLLM grants either), and may set the cache controls the
-//! request carries. Returns the budgets the caller is subject to. [`grant`] is the same check
-//! for side calls and budget fallbacks.
+//! request carries; the regions its deployments must be in are noted. Returns the budgets the
+//! caller is subject to. [`grant`] is the same check for side calls and budget fallbacks.
 
 use super::RequestCtx;
 use super::read::Call;
@@ -21,6 +21,8 @@ pub async fn authorize(
     ctx.end_user = end_user_of(call);
     let team_alias = ctx.team_alias.as_deref();
     let granted = grant_model(state, call, &ctx.model, team_alias, ctx.end_user.as_deref()).await?;
+    ctx.regions =
+        crate::auth::access::allowed_regions(&call.principal, granted.end_user.as_deref());
     // per-request cache controls (body and headers), each one the key may set
     let parsed = &call.parsed;
     ctx.controls = match &state.cache {

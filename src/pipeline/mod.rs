@@ -110,6 +110,8 @@ pub struct RequestCtx {
     pub team_alias: Option<String>,
     /// The end user the request is for (`user` in the body, else `x-tianji-end-user-id`).
     pub end_user: Option<String>,
+    /// The regions its deployments must be in (`allowed_model_region`; empty: any).
+    pub regions: Vec<String>,
     /// The deployment a Responses API `previous_response_id` pins the request to.
     pub pinned: Option<String>,
     /// The request's response cache controls (with a cache).
@@ -139,6 +141,7 @@ impl RequestCtx {
             model: String::new(),
             team_alias: None,
             end_user: None,
+            regions: Vec::new(),
             pinned: None,
             controls: None,
         }

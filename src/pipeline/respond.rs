@@ -11,6 +11,7 @@ use crate::error::GatewayError;
 static CALL_ID: HeaderName = HeaderName::from_static("x-tianji-call-id");
 static MODEL_ID: HeaderName = HeaderName::from_static("x-tianji-model-id");
 static API_BASE: HeaderName = HeaderName::from_static("x-tianji-model-api-base");
+static REGION: HeaderName = HeaderName::from_static("x-tianji-model-region");
 static DURATION: HeaderName = HeaderName::from_static("x-tianji-response-duration-ms");
 static OVERHEAD: HeaderName = HeaderName::from_static("x-tianji-overhead-duration-ms");
 static COST: HeaderName = HeaderName::from_static("x-tianji-response-cost");
@@ -76,6 +77,9 @@ pub fn decorate(resp: &mut Response<Body>, ctx: &RequestCtx) {
         }
         if !dep.api_base.is_empty() {
             h.insert(API_BASE.clone(), dep.api_base_header.clone());
+        }
+        if let Some(v) = (dep.region.as_deref()).and_then(|r| HeaderValue::from_str(r).ok()) {
+            h.insert(REGION.clone(), v);
         }
         h.insert(RETRIES.clone(), HeaderValue::from(ctx.attempted_retries));
         h.insert(

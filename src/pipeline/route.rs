@@ -1,8 +1,9 @@
 //! Stage `route`: the router picks the request's first deployment in its model group (the one
 //! a Responses API `previous_response_id` pins, else by the routing strategy among those whose
 //! provider is within its budget), or in the first fallback group that has one when the whole
-//! group is cooling down or too small for the prompt. The attempts stage picks the next ones
-//! with the same functions.
+//! group is cooling down or too small for the prompt. Only deployments of the request's
+//! `allowed_model_region` count, here and in the groups the attempts stage retries and falls
+//! back in. The attempts stage picks the next ones with the same functions.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -14,10 +15,11 @@ use super::attempts::class_of;
 use super::parse::ParsedRequest;
 use super::read::Call;
 use crate::auth::Principal;
+use crate::auth::access::allowed_regions;
 use crate::error::GatewayError;
 use crate::router::balancer::{Ask, InFlight};
-use crate::router::policy::Policy;
-use crate::router::{Deployment, Group, RouteError};
+use crate::router::policy::{ErrorClass, Policy};
+use crate::router::{Deployment, Group, RouteError, region};
 use crate::state::AppState;
 
 /// Where the request goes first, and what routes its next attempts.
@@ -38,8 +40,8 @@ pub async fn route(
     ctx: &mut RequestCtx,
 ) -> Result<Routed, GatewayError> {
     let resolved = call.models.resolve(&ctx.model)?;
-    let pinned =
-        (ctx.pinned.take()).and_then(|id| resolved.group.iter().find(|d| d.id == id).cloned());
+    let group = region::within(&resolved.group, &ctx.regions);
+    let pinned = (ctx.pinned.take()).and_then(|id| group.iter().find(|d| d.id == id).cloned());
     let policy = state.router.policy();
     let tags = request_tags(&policy, &call.parsed, &call.headers);
     let ask = Ask {
@@ -53,11 +55,12 @@ pub async fn route(
         &call.principal,
         end_user,
         &ctx.model,
-        &resolved.group,
+        &group,
         pinned,
         ask,
     )
-    .await?;
+    .await
+    .map_err(|e| in_region(e, &group, &ctx.model, &ctx.regions))?;
     ctx.completion.in_flight = Some(InFlight::new(&dep.stats));
     ctx.attempted_fallbacks = fell_back;
     ctx.completion.model = Some(model.clone());
@@ -119,6 +122,18 @@ pub(super) fn within_budget(state: &AppState, group: &Group) -> Result<Group, Ro
     }
 }
 
+/// A group left empty by the request's regions answers with LiteLLM's error naming them.
+fn in_region(e: GatewayError, group: &Group, model: &str, regions: &[String]) -> GatewayError {
+    if !group.is_empty() || regions.is_empty() {
+        return e;
+    }
+    RouteError::NoRegionDeployment {
+        model: model.to_string(),
+        region: regions.join(","),
+    }
+    .into()
+}
+
 /// The first deployment for `model`: chosen by the router, else (the whole group cooling
 /// down, or too small for the prompt) from the first fallback group that has one. Returns
 /// the group it belongs to and how many fallbacks that took.
@@ -141,7 +156,9 @@ pub async fn first(
         Ok(d) => return Ok((model.to_string(), group.clone(), d, 0)),
         Err(e) => GatewayError::from(e),
     };
-    let Some(class) = class_of(&e) else {
+    // no deployment in the request's regions: a rate-limit error, as LiteLLM's router says
+    let class = class_of(&e).or_else(|| group.is_empty().then_some(ErrorClass::RateLimit));
+    let Some(class) = class else {
         return Err(e);
     };
     let mut queue: VecDeque<String> = policy.fallbacks_for(model, class).into();
@@ -172,19 +189,21 @@ pub(super) async fn next_fallback(
             },
         )
         .await;
-        if allowed.is_err() {
+        let Ok(granted) = allowed else {
             tracing::debug!(fallback = %name, "fallback skipped: the caller may not use it");
             continue;
-        }
+        };
         let Ok(resolved) = table.resolve(&name) else {
             tracing::debug!(fallback = %name, "fallback skipped: no such model group");
             continue;
         };
-        let Ok(open) = within_budget(state, &resolved.group) else {
+        let regions = allowed_regions(principal, granted.end_user.as_deref());
+        let group = region::within(&resolved.group, &regions);
+        let Ok(open) = within_budget(state, &group) else {
             continue;
         };
         if let Ok(dep) = state.router.choose(policy, &name, &open, &[], ask) {
-            return Some((name, resolved.group, dep));
+            return Some((name, group, dep));
         }
     }
     None

@@ -110,6 +110,8 @@ pub struct Deployment {
     pub weight: Option<f64>,
     /// Tags for tag routing.
     pub tags: Vec<String>,
+    /// Its region (`region_name`, else from its cloud location; [`super::region`]).
+    pub region: Option<String>,
     /// Live traffic counters the strategies read.
     pub stats: Arc<super::stats::Stats>,
 }
@@ -238,6 +240,21 @@ fn stable_id(model_name: &str, p: &TianjiParams) -> String {
 }
 
 impl Deployment {
+    /// The id of `entry`'s deployment serving `model_name`: its `model_info.id` (with the name
+    /// for a wildcard's models), else a stable hash of the entry.
+    pub fn id_of(entry: &ModelEntry, model_name: &str) -> String {
+        match entry.model_info.get("id") {
+            Some(Value::String(s)) if !s.is_empty() => {
+                if model_name == entry.model_name {
+                    s.clone()
+                } else {
+                    format!("{s}:{model_name}")
+                }
+            }
+            _ => stable_id(model_name, &entry.tianji_params),
+        }
+    }
+
     /// Build from a config entry. `model` is the concrete `provider/name` (wildcards substituted).
     pub fn build(
         entry: &ModelEntry,
@@ -265,19 +282,11 @@ impl Deployment {
             _ => original,
         };
         let pm = catalog.parse_model(model)?;
-        let id = match entry.model_info.get("id") {
-            Some(Value::String(s)) if !s.is_empty() => {
-                if model_name == entry.model_name {
-                    s.clone()
-                } else {
-                    format!("{s}:{model_name}")
-                }
-            }
-            _ => stable_id(model_name, original),
-        };
+        let id = Self::id_of(entry, model_name);
         let mut headers = Vec::new();
         let mut wire = super::wire::Wire::OpenAi;
         let mut wire_spec = None;
+        let mut location = None;
         let (api_base, endpoints) = match &pm.kind {
             ProviderKind::OpenAiCompatible(spec_arc) => {
                 let spec = spec_arc.as_ref();
@@ -399,12 +408,14 @@ impl Deployment {
                 (shown, None)
             }
             ProviderKind::Native("vertex_ai" | "vertex_ai_beta") => {
+                location = Some(super::wire::vertex_location(p, env));
                 let (g, shown) = super::wire::vertex(p, &pm.model, env)?;
                 wire = super::wire::Wire::Gemini(g);
                 (shown, None)
             }
             ProviderKind::Native("bedrock" | "bedrock_converse") => {
                 let b = super::wire::bedrock(p, &pm.model, env)?;
+                location = Some(b.region.clone());
                 let shown = b.base.clone();
                 wire = super::wire::Wire::Bedrock(b);
                 (shown, None)
@@ -466,6 +477,7 @@ impl Deployment {
             model_info: entry.model_info.clone(),
             weight: p.weight,
             tags: p.tags.clone(),
+            region: super::region::of(p.region_name.as_deref(), location.as_deref()),
             stats: Arc::default(),
         })
     }

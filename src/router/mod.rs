@@ -3,6 +3,7 @@
 pub mod balancer;
 mod deployment;
 pub mod policy;
+pub mod region;
 pub mod stats;
 pub mod stored;
 pub mod strategy;
@@ -44,6 +45,12 @@ pub enum RouteError {
         "No deployments of model={model} match the request tags {tags:?} (and none is tagged 'default')"
     )]
     NoTaggedDeployment { model: String, tags: Vec<String> },
+    /// The request's `allowed_model_region` (of its end user or key) has no deployment of the
+    /// group (LiteLLM's 429 with the same message).
+    #[error(
+        "No deployments available for selected model, Passed model={model}. pre-call-checks=True, allowed_model_region={region}"
+    )]
+    NoRegionDeployment { model: String, region: String },
     /// `enable_pre_call_checks`: the prompt exceeds every deployment's context window.
     #[error(
         "This model's maximum context length is exceeded: the prompt has about {tokens} tokens, more than any deployment of model={model} takes"
@@ -97,9 +104,22 @@ pub enum PassThroughMissing {
     Env(String),
 }
 
-struct WildcardEntry {
-    pattern: String,
-    entry: ModelEntry,
+/// A wildcard entry of the model list (`model_name: "anthropic/*"`).
+pub struct WildcardEntry {
+    /// The `model_name` pattern.
+    pub pattern: String,
+    pub entry: ModelEntry,
+    /// The price map's models it serves (listings; found on first use).
+    known: std::sync::OnceLock<Vec<String>>,
+}
+
+impl WildcardEntry {
+    /// The price map's models this route serves, named as clients call them
+    /// ([`wildcard::known_models`]).
+    pub fn known_models(&self) -> &[String] {
+        self.known
+            .get_or_init(|| wildcard::known_models(&self.pattern, &self.entry.tianji_params.model))
+    }
 }
 
 /// Every model the gateway serves.
@@ -115,7 +135,7 @@ pub struct ModelTable {
     catalog: Arc<Catalog>,
     env: Env,
     defaults: Defaults,
-    /// Public names in config order (for `/v1/models`).
+    /// Group names in config order (for listings).
     names: Vec<String>,
     /// `model_info.access_groups`: group -> model names in it.
     access_groups: HashMap<String, Vec<String>>,
@@ -216,6 +236,7 @@ impl ModelTable {
                     wildcards.push(WildcardEntry {
                         pattern: name,
                         entry: entry.clone(),
+                        known: std::sync::OnceLock::new(),
                     });
                     continue;
                 }
@@ -303,27 +324,31 @@ impl ModelTable {
         Ok(Group::from(out))
     }
 
-    /// Model names for `/v1/models`: groups in config order, then visible aliases.
-    pub fn public_names(&self) -> Vec<String> {
-        let mut v = self.names.clone();
-        let mut aliases: Vec<_> = self
-            .aliases
-            .iter()
+    /// The model groups in config order.
+    pub fn groups_in_order(&self) -> impl Iterator<Item = (&str, &Group)> {
+        (self.names.iter()).filter_map(|n| self.groups.get(n).map(|g| (n.as_str(), g)))
+    }
+
+    /// The aliases `/v1/models` shows (not `hidden`), sorted.
+    pub fn visible_aliases(&self) -> Vec<&str> {
+        let mut v: Vec<&str> = (self.aliases.iter())
             .filter(|(_, (_, hidden))| !hidden)
-            .map(|(k, _)| k.clone())
+            .map(|(k, _)| k.as_str())
             .collect();
-        aliases.sort();
-        for a in aliases {
-            if !v.contains(&a) {
-                v.push(a);
-            }
-        }
+        v.sort_unstable();
         v
     }
 
-    /// Whether `name` is listed by `/v1/models`.
-    pub fn is_public(&self, name: &str) -> bool {
-        self.groups.contains_key(name) || self.aliases.get(name).is_some_and(|(_, h)| !h)
+    /// The wildcard entries, most specific first.
+    pub fn wildcards(&self) -> &[WildcardEntry] {
+        &self.wildcards
+    }
+
+    /// The names of the model access groups (`model_info.access_groups`), sorted.
+    pub fn access_group_names(&self) -> Vec<&str> {
+        let mut v: Vec<&str> = self.access_groups.keys().map(String::as_str).collect();
+        v.sort_unstable();
+        v
     }
 
     /// Whether access group `group` (from `model_info.access_groups`) contains `model`.
@@ -480,7 +505,11 @@ router_settings:
             t.resolve("nope"),
             Err(RouteError::UnknownModel(_))
         ));
-        assert_eq!(t.public_names(), vec!["gpt-4o", "gpt4"]);
+        let groups: Vec<&str> = t.groups_in_order().map(|(n, _)| n).collect();
+        assert_eq!(
+            (groups, t.visible_aliases()),
+            (vec!["gpt-4o"], vec!["gpt4"])
+        );
     }
 
     #[test]

@@ -44,6 +44,32 @@ pub fn substitute(template: &str, caps: &[&str]) -> String {
     out
 }
 
+/// The price map's models a wildcard route serves, as LiteLLM lists them: the models of the
+/// provider its deployment calls (`params_model`'s prefix, else the pattern's), each named under
+/// the pattern's prefix (`anthropic/*` lists `anthropic/claude-...`), those the pattern matches.
+/// None for a pattern without a literal `provider/` prefix (`*`, `gpt-*`).
+pub fn known_models(pattern: &str, params_model: &str) -> Vec<String> {
+    let Some((prefix, _)) = pattern.split_once('/') else {
+        return Vec::new();
+    };
+    if prefix.contains('*') || prefix.is_empty() {
+        return Vec::new();
+    }
+    let provider = match params_model.split_once('/') {
+        Some((p, _)) if !p.contains('*') => p,
+        _ => prefix,
+    };
+    let under = format!("{prefix}/");
+    crate::prices::Price::models_of(provider)
+        .into_iter()
+        .map(|m| match m.starts_with(&under) {
+            true => m.to_string(),
+            false => format!("{under}{m}"),
+        })
+        .filter(|name| captures(pattern, name).is_some())
+        .collect()
+}
+
 /// Ordering key: more literal characters first, then fewer stars.
 pub fn specificity(pattern: &str) -> (usize, std::cmp::Reverse<usize>) {
     let stars = pattern.matches('*').count();
@@ -75,6 +101,24 @@ mod tests {
     fn substitutes() {
         assert_eq!(substitute("openai/*", &["gpt-4o"]), "openai/gpt-4o");
         assert_eq!(substitute("groq/llama", &["x"]), "groq/llama");
+    }
+
+    #[test]
+    fn known_models_of_a_route() {
+        let all = known_models("anthropic/*", "anthropic/*");
+        assert!(
+            all.contains(&"anthropic/claude-haiku-4-5".to_string()),
+            "{all:?}"
+        );
+        assert!(all.iter().all(|m| m.starts_with("anthropic/")));
+        let some = known_models("anthropic/claude-opus-*", "anthropic/claude-opus-*");
+        assert!(!some.is_empty() && some.len() < all.len());
+        assert!(some.iter().all(|m| m.starts_with("anthropic/claude-opus-")));
+        // the deployment's provider decides, the pattern's prefix names
+        let claude = known_models("claude/*", "anthropic/*");
+        assert!(claude.contains(&"claude/claude-haiku-4-5".to_string()));
+        assert!(known_models("*", "openai/*").is_empty());
+        assert!(known_models("gpt-*", "openai/gpt-*").is_empty());
     }
 
     #[test]

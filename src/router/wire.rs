@@ -107,6 +107,13 @@ pub fn gemini(
     Ok((g, shown, key))
 }
 
+/// Vertex AI's location: the deployment's, else `VERTEXAI_LOCATION`, else `us-central1`.
+pub fn vertex_location(p: &TianjiParams, env: &Env) -> String {
+    set(&p.vertex_location)
+        .or_else(|| env.get("VERTEXAI_LOCATION").filter(|s| !s.is_empty()))
+        .unwrap_or_else(|| "us-central1".into())
+}
+
 /// Vertex AI: project and location from the deployment or `VERTEXAI_PROJECT` /
 /// `VERTEXAI_LOCATION`; credentials from `vertex_credentials` (JSON or a path) or
 /// `GOOGLE_APPLICATION_CREDENTIALS`.
@@ -146,9 +153,7 @@ pub fn vertex(
                     .into(),
             )
         })?;
-    let location = set(&p.vertex_location)
-        .or_else(|| env.get("VERTEXAI_LOCATION").filter(|s| !s.is_empty()))
-        .unwrap_or_else(|| "us-central1".into());
+    let location = vertex_location(p, env);
     let base = set(&p.api_base);
     let url =
         |method: &str| vertex::vertex_url(&location, &project, model, method, base.as_deref());
