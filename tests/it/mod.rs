@@ -28,6 +28,7 @@ mod spend_reports;
 mod store;
 mod streaming;
 mod teams;
+mod telemetry;
 mod translate_anthropic;
 mod translate_bedrock;
 mod translate_cohere;
