@@ -182,6 +182,9 @@ impl AppState {
     pub async fn build_with(loaded: &Loaded, connect_database: bool) -> Result<Self, StateError> {
         let catalog = Arc::new(Catalog::builtin()?);
         let models = ModelTable::build(&loaded.config, catalog.clone(), loaded.env.clone())?;
+        if let Some(line) = models.unserved_line() {
+            tracing::warn!("{line}");
+        }
         let redis_url = loaded
             .config
             .router_settings

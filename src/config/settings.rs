@@ -85,6 +85,13 @@ pub struct GeneralSettings {
     pub allow_unmanaged_response_ids: bool,
     /// Which tokens count against TPM limits: `input`, `output` or `total` (default).
     pub token_rate_limit_type: Option<super::limits::TokenCount>,
+    /// Refuse to start when a `model_list` entry cannot be served as configured (a provider
+    /// Tianji does not serve, an invalid entry); default false: they are reported in one line.
+    #[serde(default)]
+    pub strict_config: bool,
+    /// Accepted for compatibility: models added through the API are always stored in the
+    /// database (when there is one), as LiteLLM's `store_model_in_db: true` does.
+    pub store_model_in_db: Option<bool>,
 }
 
 /// Alias target: `alias: model` or `alias: {model: m, hidden: true}`.
@@ -158,6 +165,9 @@ pub struct RouterSettings {
     pub enable_pre_call_checks: bool,
     #[serde(default)]
     pub enable_tag_filtering: bool,
+    /// Leave invalid `model_list` entries out instead of refusing to start (default true, as
+    /// LiteLLM's proxy).
+    pub ignore_invalid_deployments: Option<bool>,
 }
 
 impl RouterSettings {

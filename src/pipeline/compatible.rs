@@ -22,6 +22,19 @@ use crate::router::Endpoints;
 use crate::state::AppState;
 use crate::upstream::{self, Errors, relay::RelayBody, sse};
 
+/// The 501 of a deployment this gateway cannot call for `model`'s request.
+pub fn not_served(dep: &Deployment, model: &str) -> GatewayError {
+    let provider = dep.provider.name();
+    GatewayError::NotImplemented(match dep.provider.not_served() {
+        Some(why) => format!(
+            "Provider '{provider}' (model={model}) is not served by Tianji: {why}. LiteLLM accepts it; configure this model with a provider Tianji serves"
+        ),
+        None => format!(
+            "Provider '{provider}' (model={model}) needs a translation module that this build does not include yet"
+        ),
+    })
+}
+
 /// Call `dep` for the attempt `a`.
 pub async fn call(
     state: &AppState,
@@ -31,13 +44,7 @@ pub async fn call(
 ) -> Result<Response<Body>, GatewayError> {
     let (spec, endpoints) = match (&dep.spec, &dep.endpoints) {
         (Some(spec), Some(ep)) => (spec, ep),
-        _ => {
-            return Err(GatewayError::NotImplemented(format!(
-                "Provider '{}' (model={}) needs a translation module that this build does not include yet",
-                dep.provider.name(),
-                a.model
-            )));
-        }
+        _ => return Err(not_served(dep, a.model)),
     };
     let mut parsed = a.parsed;
     if matches!(spec.name.as_str(), "mistral" | "codestral")

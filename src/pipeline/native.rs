@@ -35,6 +35,7 @@ static PLAIN: LazyLock<ProviderSpec> = LazyLock::new(|| ProviderSpec {
     param_mappings: Default::default(),
     content_list_to_string: false,
     stream_options: false,
+    chat_via_completions: false,
     aliases: Vec::new(),
 });
 

@@ -42,8 +42,12 @@ pub enum UpstreamError {
         message: String,
         kind: Option<Box<str>>,
         param: Option<Box<str>>,
-        /// OpenAI error `code` (`context_length_exceeded`, ...) when the error has one.
+        /// OpenAI error `code` of the error's class (`context_length_exceeded`, ...), when it
+        /// has one: how the router treats it.
         code: Option<&'static str>,
+        /// The provider's own OpenAI error `code`, when it sent one: the error body's `code`
+        /// (else the status).
+        provider_code: Option<Box<str>>,
         retry_after: Option<HeaderValue>,
     },
 }
@@ -96,6 +100,14 @@ impl UpstreamError {
             _ => None,
         }
     }
+    /// The `code` of the error body: the provider's own OpenAI error code, else the status.
+    pub fn wire_code(&self) -> String {
+        let provider = match self {
+            UpstreamError::Status { provider_code, .. } => provider_code.as_deref(),
+            _ => None,
+        };
+        crate::providers::errors::wire_code(provider, self.status().as_u16())
+    }
     pub fn retry_after(&self) -> Option<&HeaderValue> {
         match self {
             UpstreamError::Status { retry_after, .. } => retry_after.as_ref(),
@@ -119,14 +131,14 @@ impl UpstreamError {
         let body = error_body(resp).await;
         let (message, kind, param) = provider_message(&body, status);
         let (kind, param) = (kind.map(Into::into), param.map(Into::into));
-        let code =
-            crate::providers::errors::classify(status.as_u16(), "provider", &body, None).code;
+        let f = crate::providers::errors::classify(status.as_u16(), "provider", &body, None);
         UpstreamError::Status {
             status,
             message,
             kind,
             param,
-            code,
+            code: f.code,
+            provider_code: f.provider_code.map(Into::into),
             retry_after,
         }
     }
@@ -154,6 +166,7 @@ impl UpstreamError {
             kind: Some(f.kind.into()),
             param: f.param.map(Into::into),
             code: f.code,
+            provider_code: f.provider_code.map(Into::into),
             retry_after,
         }
     }
