@@ -116,6 +116,7 @@ pub struct AppState {
     pub catalog: Arc<Catalog>,
     /// PostgreSQL, when `database_url` (or `DATABASE_URL`) is set.
     pub store: Option<Arc<Store>>,
+    /// `tianji_settings.store_audit_logs` (LiteLLM's place) or
     /// `general_settings.store_audit_logs`
     pub store_audit_logs: bool,
     /// `tianji_settings.default_internal_user_params.available_teams`
@@ -295,7 +296,7 @@ impl AppState {
         }
         let models = Arc::new(ArcSwap::from_pointee(models));
         let router = Arc::new(crate::router::balancer::Balancer::new(
-            crate::router::policy::Policy::from_settings(&loaded.config.router_settings, t)?,
+            crate::router::policy::Policy::from_settings(&loaded.config.router_settings)?,
             bus.as_ref().map(|b| b.conn()),
         ));
         {
@@ -347,7 +348,7 @@ impl AppState {
             max_body_bytes: (mb * 1024.0 * 1024.0) as usize,
             catalog,
             store,
-            store_audit_logs: g.store_audit_logs,
+            store_audit_logs: g.store_audit_logs || t.store_audit_logs,
             available_teams: t.default_internal_user_params.available_teams.clone(),
         };
         if let Some(store) = &state.store {

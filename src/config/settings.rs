@@ -215,14 +215,11 @@ pub struct TianjiSettings {
     pub priority_reservation: BTreeMap<String, super::limits::Reservation>,
     #[serde(default)]
     pub priority_reservation_settings: super::limits::ReservationSettings,
-    /// Fallbacks may also be set here, as in LiteLLM's `litellm_settings` (`router_settings`
-    /// wins).
-    pub fallbacks: Option<super::router::Fallbacks>,
-    pub default_fallbacks: Option<Vec<String>>,
-    pub context_window_fallbacks: Option<super::router::Fallbacks>,
-    pub content_policy_fallbacks: Option<super::router::Fallbacks>,
-    /// Default `num_retries` (`router_settings.num_retries` wins).
-    pub num_retries: Option<u32>,
+    /// Write an AuditLog row for every management change (LiteLLM's place for it;
+    /// `general_settings.store_audit_logs` also turns it on). Router keys set here move to
+    /// `router_settings` while loading (see `compat.rs`).
+    #[serde(default)]
+    pub store_audit_logs: bool,
     /// Turn the response cache on (see `cache_params`).
     #[serde(default)]
     pub cache: bool,
