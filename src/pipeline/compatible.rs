@@ -71,17 +71,26 @@ pub async fn call(
         upstream::call_whole(&state.client, dep, &uri, &body.parts, &[], Errors::AsSent).await?;
     ctx.upstream_elapsed = t0.elapsed();
     // every answer read whole here is JSON: one that is not is the provider's failure
-    ctx.completion.usage =
-        sse::usage_of_json_body(&bytes).map_err(|e| upstream::invalid_json(head.status, &e))?;
+    let (usage, id) = sse::usage_and_id_of_json_body(&bytes)
+        .map_err(|e| upstream::invalid_json(head.status, &e))?;
+    ctx.completion.usage = usage;
+    ctx.completion.response_id = id;
     if a.expect == Expect::ImageGeneration {
         // priced per image (and by tokens, for models that report them)
         ctx.completion.extra.images_out = images_in(&bytes);
         ctx.completion.usage.get_or_insert_with(sse::Usage::default);
     }
     let bytes = match a.expect {
-        Expect::Responses => (state.response_ids)
-            .seal_body(&bytes, a.principal, &dep.id)
-            .unwrap_or(bytes),
+        Expect::Responses => {
+            let sealed = (state.response_ids).seal_body(&bytes, a.principal, &dep.id);
+            // the id the client holds is the sealed one
+            if let Some(sealed) = &sealed {
+                ctx.completion.response_id = sse::usage_and_id_of_json_body(sealed)
+                    .ok()
+                    .and_then(|(_, id)| id);
+            }
+            sealed.unwrap_or(bytes)
+        }
         _ => bytes,
     };
     if let Some((_, resp)) = ctx.completion.bodies.as_mut() {

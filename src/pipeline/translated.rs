@@ -142,6 +142,7 @@ pub async fn chat(
     };
     let out = Bytes::from(chat.to_string());
     ctx.completion.usage = sse::usage_of_body(&out);
+    ctx.completion.response_id = chat["id"].as_str().map(str::to_string);
     if let Some((_, resp)) = ctx.completion.bodies.as_mut() {
         *resp = Some(out.clone());
     }
