@@ -115,6 +115,8 @@ impl StreamTranslator {
 pub struct Events;
 
 impl ChatEvents for Events {
+    const DONE_ENDS: bool = true;
+
     fn event(&mut self, out: &mut ChatChunks, ev: &Value) -> Vec<u8> {
         if ev.get("error").is_some() {
             let f = super::errors::in_stream(500, "openai", ev);

@@ -560,9 +560,9 @@ router_settings:
             assert_eq!(e.index, index, "{setting}");
             assert!(e.to_string().contains("nosuch"), "{e}");
         }
-        let l = Loaded::from_yaml(&format!(
-            "model_list:\n  - model_name: b\n    tianji_params: {{model: sagemaker/e}}\ngeneral_settings: {{strict_config: true}}\n"
-        ))
+        let l = Loaded::from_yaml(
+            "model_list:\n  - model_name: b\n    tianji_params: {model: sagemaker/e}\ngeneral_settings: {strict_config: true}\n",
+        )
         .unwrap();
         let e = ModelTable::build(&l.config, Arc::new(Catalog::builtin().unwrap()), l.env)
             .err()

@@ -48,7 +48,8 @@ pub enum UpstreamError {
         /// The provider's own OpenAI error `code`, when it sent one: the error body's `code`
         /// (else the status).
         provider_code: Option<Box<str>>,
-        retry_after: Option<HeaderValue>,
+        /// Boxed: rarely set, and it keeps every error small.
+        retry_after: Option<Box<HeaderValue>>,
     },
 }
 
@@ -110,7 +111,7 @@ impl UpstreamError {
     }
     pub fn retry_after(&self) -> Option<&HeaderValue> {
         match self {
-            UpstreamError::Status { retry_after, .. } => retry_after.as_ref(),
+            UpstreamError::Status { retry_after, .. } => retry_after.as_deref(),
             _ => None,
         }
     }
@@ -127,7 +128,11 @@ impl UpstreamError {
     /// the provider sent them, plus the OpenAI `code` of errors that have one.
     pub async fn from_response(resp: Response<Incoming>) -> Self {
         let status = resp.status();
-        let retry_after = resp.headers().get(header::RETRY_AFTER).cloned();
+        let retry_after = resp
+            .headers()
+            .get(header::RETRY_AFTER)
+            .cloned()
+            .map(Box::new);
         let body = error_body(resp).await;
         let (message, kind, param) = provider_message(&body, status);
         let (kind, param) = (kind.map(Into::into), param.map(Into::into));
@@ -147,7 +152,11 @@ impl UpstreamError {
     /// type, code) of its class, keeping the provider's message.
     pub async fn from_provider(resp: Response<Incoming>, provider: &str) -> Self {
         let status = resp.status();
-        let retry_after = resp.headers().get(header::RETRY_AFTER).cloned();
+        let retry_after = resp
+            .headers()
+            .get(header::RETRY_AFTER)
+            .cloned()
+            .map(Box::new);
         let aws_type = resp
             .headers()
             .get("x-amzn-errortype")
