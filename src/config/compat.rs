@@ -69,37 +69,36 @@ fn lift_router_keys(doc: &mut Value) {
     if lifted.is_empty() {
         return;
     }
-    let Some(map) = doc.as_object_mut() else {
-        return;
-    };
-    let router = map
-        .entry("router_settings")
-        .or_insert_with(|| Value::Object(Map::new()));
-    if router.is_null() {
-        *router = Value::Object(Map::new());
-    }
-    if let Some(router) = router.as_object_mut() {
+    let router = top_level(doc, "router_settings", Value::Object(Map::new()));
+    if let Some(router) = router.and_then(Value::as_object_mut) {
         for (k, v) in lifted {
             router.entry(k).or_insert(v);
         }
     }
 }
 
+/// The top-level entry `key` of `doc`, set to `empty` when missing or null.
+fn top_level<'a>(doc: &'a mut Value, key: &str, empty: Value) -> Option<&'a mut Value> {
+    let entry = doc.as_object_mut()?.entry(key).or_insert(Value::Null);
+    if entry.is_null() {
+        *entry = empty;
+    }
+    Some(entry)
+}
+
 fn lift_search_tools(doc: &mut Value) {
-    let Some(tools) = section(doc, &["router_settings"]).and_then(|r| r.remove("search_tools"))
-    else {
+    let Some(router) = section(doc, &["router_settings"]) else {
         return;
     };
-    let Some(map) = doc.as_object_mut() else {
+    // anything but a list stays where it is, to be reported
+    if !router.get("search_tools").is_some_and(Value::is_array) {
+        return;
+    }
+    let Some(Value::Array(more)) = router.remove("search_tools") else {
         return;
     };
-    let top = map
-        .entry("search_tools")
-        .or_insert_with(|| Value::Array(Vec::new()));
-    match (top, tools) {
-        (Value::Array(top), Value::Array(more)) => top.extend(more),
-        (top @ Value::Null, more) => *top = more,
-        _ => {}
+    if let Some(Value::Array(top)) = top_level(doc, "search_tools", Value::Array(Vec::new())) {
+        top.extend(more);
     }
 }
 

@@ -79,6 +79,17 @@ pub(crate) fn cached_usage(input: u64, output: u64, read: u64, created: u64) -> 
     })
 }
 
+/// The items of the list at `key` of `v` (none when it is missing or not a list).
+pub(crate) fn items<'a>(
+    v: &'a serde_json::Value,
+    key: &str,
+) -> impl Iterator<Item = &'a serde_json::Value> {
+    v.get(key)
+        .and_then(serde_json::Value::as_array)
+        .into_iter()
+        .flatten()
+}
+
 /// Text of an OpenAI `content` that is a string or a list of text parts (joined by newlines).
 pub(crate) fn text_of(content: &serde_json::Value) -> String {
     use serde_json::Value;

@@ -9,7 +9,7 @@
 use serde_json::{Map, Value, json};
 
 use super::chunks::{ChatChunks, ChatEvents, JsonTranslator};
-use super::text_of;
+use super::{items, text_of};
 
 /// Members of a chat request a completions request takes as they are.
 const KEPT: &[&str] = &[
@@ -77,11 +77,7 @@ fn choice(c: &Value, key: &str) -> Value {
 
 /// A whole completions answer as a chat completion (its id, model and usage kept).
 pub fn to_chat(answer: &Value, model: &str, created: u64) -> Value {
-    let choices: Vec<Value> = answer
-        .get("choices")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
+    let choices: Vec<Value> = items(answer, "choices")
         .map(|c| choice(c, "message"))
         .collect();
     let mut out = json!({
@@ -128,12 +124,7 @@ impl ChatEvents for Events {
             }
         }
         let mut o = Vec::new();
-        for c in ev
-            .get("choices")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
+        for c in items(ev, "choices") {
             o.extend(out.start());
             let chat = choice(c, "delta");
             let finish = chat["finish_reason"].as_str();

@@ -9,25 +9,24 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use bytes::Bytes;
 use http::Method;
 use serde_json::{Value, json};
 
 use crate::common::db::TestDb;
 use crate::common::mock_upstream::{MockUpstream, Recorded, Reply, default_reply};
-use crate::common::{MASTER_KEY, Resp, TestGateway, eventually_async, providers, send};
+use crate::common::{MASTER_KEY, TestGateway, eventually_async, providers};
 
 /// The LiteLLM-style fixture with every documented section.
 const FIXTURE: &str = include_str!("../../fixtures/compat/litellm_full_config.yaml");
 
-async fn as_key(gw: &TestGateway, method: Method, path: &str, key: &str, body: Value) -> Resp {
-    let body = if body.is_null() {
-        Bytes::new()
-    } else {
-        Bytes::from(body.to_string())
-    };
-    let auth = format!("Bearer {key}");
-    send(method, &gw.url(path), &[("authorization", &auth)], body).await
+use super::super::admin_keys::call;
+
+async fn get_as(gw: &TestGateway, key: &str, path: &str) -> crate::common::Resp {
+    call(gw, Method::GET, path, key, Value::Null).await
+}
+
+async fn post_as(gw: &TestGateway, key: &str, path: &str, body: Value) -> crate::common::Resp {
+    call(gw, Method::POST, path, key, body).await
 }
 
 fn chat(model: &str) -> Value {
@@ -47,7 +46,7 @@ async fn every_provider() -> MockUpstream {
 
 /// The model ids `/v1/models` lists.
 async fn listed(gw: &TestGateway, key: &str) -> Vec<String> {
-    let r = as_key(gw, Method::GET, "/v1/models", key, Value::Null).await;
+    let r = get_as(gw, key, "/v1/models").await;
     assert_eq!(r.status, 200, "{}", r.text());
     r.json()["data"]
         .as_array()
@@ -294,7 +293,7 @@ async fn litellm_config_with_every_section_loads_and_serves() {
     ] {
         assert!(models.contains(&m.to_string()), "{m}: {models:?}");
     }
-    let h = as_key(&gw, Method::GET, "/health", key, Value::Null).await;
+    let h = get_as(&gw, key, "/health").await;
     assert_eq!(h.status, 200, "{}", h.text());
     let h = h.json();
     let names = |k: &str| -> Vec<String> {
@@ -313,11 +312,10 @@ async fn litellm_config_with_every_section_loads_and_serves() {
         assert!(unhealthy.contains(&m.to_string()), "{m}: {h}");
     }
     // the credential_list entry made the Azure deployment callable
-    let r = as_key(
+    let r = post_as(
         &gw,
-        Method::POST,
-        "/v1/chat/completions",
         key,
+        "/v1/chat/completions",
         chat("gpt-3.5-turbo-instruct"),
     )
     .await;
@@ -336,16 +334,9 @@ async fn litellm_config_with_every_section_loads_and_serves() {
     );
 
     // litellm_settings.store_audit_logs is honoured
-    let k = as_key(
-        &gw,
-        Method::POST,
-        "/key/generate",
-        key,
-        json!({"key_alias": "k1"}),
-    )
-    .await;
+    let k = post_as(&gw, key, "/key/generate", json!({"key_alias": "k1"})).await;
     assert_eq!(k.status, 200, "{}", k.text());
-    let audit = as_key(&gw, Method::GET, "/audit?action=created", key, Value::Null).await;
+    let audit = get_as(&gw, key, "/audit?action=created").await;
     assert_eq!(audit.status, 200, "{}", audit.text());
     assert_eq!(
         audit.json()["audit_logs"][0]["updated_values"]["key_alias"],
