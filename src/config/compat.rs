@@ -3,8 +3,8 @@
 //! - router keys set under `tianji_settings` (`litellm_settings`), which LiteLLM also reads
 //!   there, move to `router_settings` unless it sets them (`router_settings` wins, as in
 //!   LiteLLM);
-//! - `router_settings.search_tools` (where LiteLLM's settings reference lists them) join the
-//!   top-level `search_tools`;
+//! - `search_tools` under `router_settings` or `general_settings` (where LiteLLM's settings
+//!   reference lists them) join the top-level `search_tools`;
 //! - `credential_list`: a model entry's `litellm_credential_name` (or `tianji_credential_name`)
 //!   fills the parameters it leaves unset from that credential's `credential_values`.
 
@@ -87,18 +87,20 @@ fn top_level<'a>(doc: &'a mut Value, key: &str, empty: Value) -> Option<&'a mut 
 }
 
 fn lift_search_tools(doc: &mut Value) {
-    let Some(router) = section(doc, &["router_settings"]) else {
-        return;
-    };
-    // anything but a list stays where it is, to be reported
-    if !router.get("search_tools").is_some_and(Value::is_array) {
-        return;
-    }
-    let Some(Value::Array(more)) = router.remove("search_tools") else {
-        return;
-    };
-    if let Some(Value::Array(top)) = top_level(doc, "search_tools", Value::Array(Vec::new())) {
-        top.extend(more);
+    for name in ["router_settings", "general_settings"] {
+        let Some(settings) = section(doc, &[name]) else {
+            continue;
+        };
+        // anything but a list stays where it is, to be reported
+        if !settings.get("search_tools").is_some_and(Value::is_array) {
+            continue;
+        }
+        let Some(Value::Array(more)) = settings.remove("search_tools") else {
+            continue;
+        };
+        if let Some(Value::Array(top)) = top_level(doc, "search_tools", Value::Array(Vec::new())) {
+            top.extend(more);
+        }
     }
 }
 
