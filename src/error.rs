@@ -1,5 +1,6 @@
 //! The one gateway error: every area's error gathered, with one renderer of the OpenAI/LiteLLM
-//! error body `{"error":{"message","type","param","code"}}` (`code` = HTTP status as a string).
+//! error body `{"error":{"message","type","param","code"}}` (`code` = HTTP status as a string,
+//! or a provider's own OpenAI error code when it gave one).
 
 use std::borrow::Cow;
 
@@ -202,13 +203,9 @@ impl GatewayError {
             other => Cow::Owned(other.to_string()),
         };
         let kind = self.error_type();
+        // the provider's own OpenAI error code where it gave one, else the status (LiteLLM's)
         let code = match &self {
-            GatewayError::Upstream(e) if e.code().is_some() => {
-                e.code().unwrap_or_default().to_string()
-            }
-            GatewayError::Route(RouteError::ContextWindow { .. }) => {
-                "context_length_exceeded".to_string()
-            }
+            GatewayError::Upstream(e) => e.wire_code(),
             _ => itoa::Buffer::new().format(status.as_u16()).to_string(),
         };
         let body = ErrorBody {

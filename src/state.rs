@@ -118,6 +118,7 @@ pub struct AppState {
     pub catalog: Arc<Catalog>,
     /// PostgreSQL, when `database_url` (or `DATABASE_URL`) is set.
     pub store: Option<Arc<Store>>,
+    /// `tianji_settings.store_audit_logs` (LiteLLM's place) or
     /// `general_settings.store_audit_logs`
     pub store_audit_logs: bool,
     /// `tianji_settings.default_internal_user_params.available_teams`
@@ -184,6 +185,9 @@ impl AppState {
     pub async fn build_with(loaded: &Loaded, connect_database: bool) -> Result<Self, StateError> {
         let catalog = Arc::new(Catalog::builtin()?);
         let models = ModelTable::build(&loaded.config, catalog.clone(), loaded.env.clone())?;
+        if let Some(line) = models.unserved_line() {
+            tracing::warn!("{line}");
+        }
         let redis_url = loaded
             .config
             .router_settings
@@ -298,7 +302,7 @@ impl AppState {
         }
         let models = Arc::new(ArcSwap::from_pointee(models));
         let router = Arc::new(crate::router::balancer::Balancer::new(
-            crate::router::policy::Policy::from_settings(&loaded.config.router_settings, t)?,
+            crate::router::policy::Policy::from_settings(&loaded.config.router_settings)?,
             bus.as_ref().map(|b| b.conn()),
         ));
         {
@@ -350,7 +354,7 @@ impl AppState {
             max_body_bytes: (mb * 1024.0 * 1024.0) as usize,
             catalog,
             store,
-            store_audit_logs: g.store_audit_logs,
+            store_audit_logs: g.store_audit_logs || t.store_audit_logs,
             available_teams: t.default_internal_user_params.available_teams.clone(),
         };
         if let Some(store) = &state.store {

@@ -3,9 +3,14 @@
 -- key) and passes as parallel arrays. Zero-cost requests touch no entity row.
 
 -- name: ExistingSpendLogs
--- Request ids of a batch that an earlier, failed-looking flush did store (retry after an
--- ambiguous commit).
+-- Which of these request ids (answers' ids a batch would store as request_id) rows already
+-- have: those rows get their call id instead.
 SELECT "request_id" FROM "TianjiLLM_SpendLogs" WHERE "request_id" = ANY($1::text[]);
+
+-- name: StoredSpendLogCalls
+-- Call ids of a batch that an earlier, failed-looking flush did store (retry after an
+-- ambiguous commit).
+SELECT "litellm_call_id" FROM "TianjiLLM_SpendLogs" WHERE "litellm_call_id" = ANY($1::text[]);
 
 -- name: CopySpendLogs
 -- Binary COPY of a batch's rows; the columns left out take their defaults.

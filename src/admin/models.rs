@@ -96,9 +96,16 @@ fn validate(call: &Call<'_>, name: &str, params: &Value, info: &Value) -> Result
         model_list: vec![entry],
         ..Default::default()
     };
-    ModelTable::build(&config, call.state.catalog.clone(), call.state.env.clone())
-        .map(|_| ())
-        .map_err(|e| AdminError::invalid("tianji_params", e.to_string()))
+    let table = ModelTable::build(&config, call.state.catalog.clone(), call.state.env.clone())
+        .map_err(|e| AdminError::invalid("tianji_params", e.to_string()))?;
+    // an invalid entry is left out of a table at startup; here it is refused
+    match table.unserved().iter().find_map(|u| match &u.why {
+        crate::router::Why::Invalid(e) => Some(e),
+        crate::router::Why::NotServed { .. } => None,
+    }) {
+        Some(e) => Err(AdminError::invalid("tianji_params", e.to_string())),
+        None => Ok(()),
+    }
 }
 
 /// `tianji_params` (or LiteLLM's `litellm_params`) from a body.

@@ -54,23 +54,47 @@ impl Env {
 
     /// Replace every `os.environ/NAME` string in `doc` (except inside `environment_variables`).
     pub fn resolve_tree(&self, doc: &mut Value) -> Result<(), ConfigError> {
-        let mut path = String::new();
-        self.walk(doc, &mut path, 0)
+        match self.resolve_tree_lenient(doc)?.into_iter().next() {
+            Some(u) => Err(ConfigError::UnsetEnv {
+                path: u.path,
+                name: u.name,
+            }),
+            None => Ok(()),
+        }
     }
 
-    fn walk(&self, v: &mut Value, path: &mut String, depth: usize) -> Result<(), ConfigError> {
+    /// [`Env::resolve_tree`], leaving references to unset variables as they are: they are
+    /// returned (an error only where the config uses the key, see `Loaded::from_yaml`).
+    pub fn resolve_tree_lenient(&self, doc: &mut Value) -> Result<Vec<UnsetRef>, ConfigError> {
+        let mut path = String::new();
+        let mut unset = Vec::new();
+        self.walk(doc, &mut path, 0, &mut unset)?;
+        Ok(unset)
+    }
+
+    fn walk(
+        &self,
+        v: &mut Value,
+        path: &mut String,
+        depth: usize,
+        unset: &mut Vec<UnsetRef>,
+    ) -> Result<(), ConfigError> {
         if depth > MAX_DEPTH {
             return Err(ConfigError::TooDeep { path: path.clone() });
         }
         match v {
-            Value::String(s) if s.starts_with(ENV_PREFIX) => {
-                *s = self.resolve_str(s, path)?;
-            }
+            Value::String(s) if s.starts_with(ENV_PREFIX) => match self.resolve_str(s, path) {
+                Ok(value) => *s = value,
+                Err(_) => unset.push(UnsetRef {
+                    path: path.clone(),
+                    name: s[ENV_PREFIX.len()..].to_string(),
+                }),
+            },
             Value::Array(items) => {
                 for (i, item) in items.iter_mut().enumerate() {
                     let len = path.len();
                     path.push_str(&format!("[{i}]"));
-                    self.walk(item, path, depth + 1)?;
+                    self.walk(item, path, depth + 1, unset)?;
                     path.truncate(len);
                 }
             }
@@ -84,7 +108,7 @@ impl Env {
                         path.push('.');
                     }
                     path.push_str(k);
-                    self.walk(item, path, depth + 1)?;
+                    self.walk(item, path, depth + 1, unset)?;
                     path.truncate(len);
                 }
             }
@@ -92,6 +116,13 @@ impl Env {
         }
         Ok(())
     }
+}
+
+/// An `os.environ/NAME` reference to a variable that is not set, at `path` of the config.
+#[derive(Debug, Clone)]
+pub struct UnsetRef {
+    pub path: String,
+    pub name: String,
 }
 
 /// Read the `environment_variables` section (scalars are stringified).

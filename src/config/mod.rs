@@ -4,6 +4,7 @@
 //! (errors carry the field path, ignored keys become warnings with their path) -> validation.
 
 pub mod cache;
+mod compat;
 pub mod env;
 pub mod limits;
 mod model_list;
@@ -60,6 +61,10 @@ pub struct Config {
     /// Web search tools for `/v1/search/{tool}`.
     #[serde(default)]
     pub search_tools: Vec<self::search::SearchTool>,
+    /// LiteLLM's reusable credentials: applied to the model entries that name them while
+    /// loading (see `compat.rs`).
+    #[serde(default)]
+    pub credential_list: Vec<Value>,
 }
 
 /// A parsed config plus what the loader wants the operator to know.
@@ -99,24 +104,43 @@ impl Loaded {
             });
         }
         let env = Env::new(env::overlay_from(&doc)?);
-        env.resolve_tree(&mut doc)?;
+        let unset = env.resolve_tree_lenient(&mut doc)?;
+        compat::apply(&mut doc)?;
 
-        let mut warnings = Vec::new();
-        let mut on_ignored = |p: serde_ignored::Path<'_>| {
-            warnings.push(format!(
-                "unknown or unsupported config key `{}` is ignored",
-                fmt_path(&p)
-            ));
-        };
+        let mut ignored = Vec::new();
+        let mut on_ignored = |p: serde_ignored::Path<'_>| ignored.push(fmt_path(&p));
         let de = serde_ignored::Deserializer::new(&doc, &mut on_ignored);
-        let config: Config = serde_path_to_error::deserialize(de).map_err(|e| {
-            let path = e.path().to_string();
-            ConfigError::Invalid {
-                path: path.replace(".[", "["),
-                message: e.into_inner().to_string(),
+        let config: Result<Config, _> = serde_path_to_error::deserialize(de);
+        let mut config = config.map_err(|e| {
+            let path = e.path().to_string().replace(".[", "[");
+            match unset.iter().find(|u| u.path == path) {
+                Some(u) => ConfigError::UnsetEnv {
+                    path,
+                    name: u.name.clone(),
+                },
+                None => ConfigError::Invalid {
+                    path,
+                    message: e.into_inner().to_string(),
+                },
             }
         })?;
-        let mut config = config;
+        let mut warnings: Vec<String> = ignored
+            .iter()
+            .map(|p| format!("unknown or unsupported config key `{p}` is ignored"))
+            .collect();
+        // an unset variable only matters where the config uses the key
+        for u in unset {
+            if !ignored.iter().any(|p| within(&u.path, p)) {
+                return Err(ConfigError::UnsetEnv {
+                    path: u.path,
+                    name: u.name,
+                });
+            }
+            warnings.push(format!(
+                "`{}`: environment variable {} is not set (the key is ignored)",
+                u.path, u.name
+            ));
+        }
         if let Some(k) = env.get(env::ENV_MASTER_KEY).filter(|k| !k.is_empty()) {
             config.general_settings.master_key = Some(k);
         }
@@ -131,6 +155,12 @@ impl Loaded {
             warnings,
         })
     }
+}
+
+/// Whether config path `path` is `key` or inside it.
+fn within(path: &str, key: &str) -> bool {
+    path.strip_prefix(key)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']))
 }
 
 fn fmt_path(p: &serde_ignored::Path<'_>) -> String {
@@ -330,6 +360,33 @@ whatever_section: {}
             e.contains("team_key_generation.allowed_team_member_roles") && e.contains("owner"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn unset_env_matters_only_where_the_key_is_used() {
+        let y = "guardrails:\n  - guardrail_name: g\n    litellm_params: {api_key: os.environ/TIANJI_SURELY_UNSET_G}\nmodel_list:\n  - model_name: a\n    litellm_params: {model: openai/a}\n";
+        let l = Loaded::from_yaml(y).unwrap();
+        let w = l.warnings.join("\n");
+        assert!(w.contains("`guardrails` is ignored"), "{w}");
+        assert!(w.contains("TIANJI_SURELY_UNSET_G is not set"), "{w}");
+        let e = Loaded::from_yaml(
+            "model_list:\n  - model_name: a\n    litellm_params: {model: openai/a, rpm: os.environ/TIANJI_SURELY_UNSET_R}\n",
+        )
+        .unwrap_err();
+        assert!(
+            matches!(&e, ConfigError::UnsetEnv { path, .. } if path == "model_list[0].litellm_params.rpm"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn litellm_settings_keys_in_their_documented_places() {
+        let y = "litellm_settings: {store_audit_logs: true, allowed_fails: 2, num_retries: 3}\ngeneral_settings: {store_model_in_db: true, strict_config: false}\n";
+        let l = Loaded::from_yaml(y).unwrap();
+        assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+        assert!(l.config.tianji_settings.store_audit_logs);
+        assert_eq!(l.config.router_settings.allowed_fails, Some(2));
+        assert_eq!(l.config.router_settings.num_retries, Some(3));
     }
 
     #[test]

@@ -97,6 +97,13 @@ pub struct GeneralSettings {
     /// `mock_testing_rate_limit_error`, `mock_timeout`, ...); default false: refused with 400.
     #[serde(default)]
     pub dangerously_allow_mock_testing_request_params: bool,
+    /// Refuse to start when a `model_list` entry cannot be served as configured (a provider
+    /// Tianji does not serve, an invalid entry); default false: they are reported in one line.
+    #[serde(default)]
+    pub strict_config: bool,
+    /// Accepted for compatibility: models added through the API are always stored in the
+    /// database (when there is one), as LiteLLM's `store_model_in_db: true` does.
+    pub store_model_in_db: Option<bool>,
 }
 
 impl GeneralSettings {
@@ -177,6 +184,9 @@ pub struct RouterSettings {
     pub enable_pre_call_checks: bool,
     #[serde(default)]
     pub enable_tag_filtering: bool,
+    /// Leave invalid `model_list` entries out instead of refusing to start (default true, as
+    /// LiteLLM's proxy).
+    pub ignore_invalid_deployments: Option<bool>,
 }
 
 impl RouterSettings {
@@ -224,14 +234,11 @@ pub struct TianjiSettings {
     pub priority_reservation: BTreeMap<String, super::limits::Reservation>,
     #[serde(default)]
     pub priority_reservation_settings: super::limits::ReservationSettings,
-    /// Fallbacks may also be set here, as in LiteLLM's `litellm_settings` (`router_settings`
-    /// wins).
-    pub fallbacks: Option<super::router::Fallbacks>,
-    pub default_fallbacks: Option<Vec<String>>,
-    pub context_window_fallbacks: Option<super::router::Fallbacks>,
-    pub content_policy_fallbacks: Option<super::router::Fallbacks>,
-    /// Default `num_retries` (`router_settings.num_retries` wins).
-    pub num_retries: Option<u32>,
+    /// Write an AuditLog row for every management change (LiteLLM's place for it;
+    /// `general_settings.store_audit_logs` also turns it on). Router keys set here move to
+    /// `router_settings` while loading (see `compat.rs`).
+    #[serde(default)]
+    pub store_audit_logs: bool,
     /// Turn the response cache on (see `cache_params`).
     #[serde(default)]
     pub cache: bool,

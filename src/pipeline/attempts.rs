@@ -205,6 +205,7 @@ fn status_error(status: u16, code: Option<&'static str>, message: String) -> Gat
         kind: None,
         param: None,
         code,
+        provider_code: None,
         retry_after: None,
     })
 }

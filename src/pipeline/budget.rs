@@ -87,7 +87,7 @@ pub fn row(
     model: &str,
 ) -> SpendRow {
     SpendRow {
-        request_id: ctx.call_id,
+        call_id: ctx.call_id,
         call_type,
         endpoint,
         caller: Caller::of(principal, state.auth.master_hash()),

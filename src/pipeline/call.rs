@@ -81,7 +81,7 @@ pub async fn attempt(
     }
     match a.expect {
         Expect::Rerank => rerank::rerank(state, dep, &a.parsed.json()?, ctx).await,
-        Expect::Chat if translated::handles(dep) => {
+        Expect::Chat if translated::handles_chat(dep) => {
             translated::chat(state, dep, &a.parsed, ctx).await
         }
         Expect::Embedding if translated::handles(dep) => {

@@ -22,6 +22,19 @@ use crate::router::Endpoints;
 use crate::state::AppState;
 use crate::upstream::{self, Errors, relay::RelayBody, sse};
 
+/// The 501 of a deployment this gateway cannot call for `model`'s request.
+pub fn not_served(dep: &Deployment, model: &str) -> GatewayError {
+    let provider = dep.provider.name();
+    GatewayError::NotImplemented(match dep.provider.not_served() {
+        Some(why) => format!(
+            "Provider '{provider}' (model={model}) is not served by Tianji: {why}. LiteLLM accepts it; configure this model with a provider Tianji serves"
+        ),
+        None => format!(
+            "Provider '{provider}' (model={model}) needs a translation module that this build does not include yet"
+        ),
+    })
+}
+
 /// Call `dep` for the attempt `a`.
 pub async fn call(
     state: &AppState,
@@ -31,13 +44,7 @@ pub async fn call(
 ) -> Result<Response<Body>, GatewayError> {
     let (spec, endpoints) = match (&dep.spec, &dep.endpoints) {
         (Some(spec), Some(ep)) => (spec, ep),
-        _ => {
-            return Err(GatewayError::NotImplemented(format!(
-                "Provider '{}' (model={}) needs a translation module that this build does not include yet",
-                dep.provider.name(),
-                a.model
-            )));
-        }
+        _ => return Err(not_served(dep, a.model)),
     };
     let mut parsed = a.parsed;
     if matches!(spec.name.as_str(), "mistral" | "codestral")
@@ -64,17 +71,26 @@ pub async fn call(
         upstream::call_whole(&state.client, dep, &uri, &body.parts, &[], Errors::AsSent).await?;
     ctx.upstream_elapsed = t0.elapsed();
     // every answer read whole here is JSON: one that is not is the provider's failure
-    ctx.completion.usage =
-        sse::usage_of_json_body(&bytes).map_err(|e| upstream::invalid_json(head.status, &e))?;
+    let (usage, id) = sse::usage_and_id_of_json_body(&bytes)
+        .map_err(|e| upstream::invalid_json(head.status, &e))?;
+    ctx.completion.usage = usage;
+    ctx.completion.response_id = id;
     if a.expect == Expect::ImageGeneration {
         // priced per image (and by tokens, for models that report them)
         ctx.completion.extra.images_out = images_in(&bytes);
         ctx.completion.usage.get_or_insert_with(sse::Usage::default);
     }
     let bytes = match a.expect {
-        Expect::Responses => (state.response_ids)
-            .seal_body(&bytes, a.principal, &dep.id)
-            .unwrap_or(bytes),
+        Expect::Responses => {
+            let sealed = (state.response_ids).seal_body(&bytes, a.principal, &dep.id);
+            // the id the client holds is the sealed one
+            if let Some(sealed) = &sealed {
+                ctx.completion.response_id = sse::usage_and_id_of_json_body(sealed)
+                    .ok()
+                    .and_then(|(_, id)| id);
+            }
+            sealed.unwrap_or(bytes)
+        }
         _ => bytes,
     };
     if let Some((_, resp)) = ctx.completion.bodies.as_mut() {

@@ -35,6 +35,7 @@ static PLAIN: LazyLock<ProviderSpec> = LazyLock::new(|| ProviderSpec {
     param_mappings: Default::default(),
     content_list_to_string: false,
     stream_options: false,
+    chat_via_completions: false,
     aliases: Vec::new(),
 });
 
@@ -86,6 +87,7 @@ pub async fn anthropic_messages(
         .map_err(|e| upstream::invalid_json(head.status, &e))?;
     let u = serde_json::json!({"usage": anthropic::response::usage(&msg["usage"])});
     ctx.completion.usage = sse::usage_of_body(u.to_string().as_bytes());
+    ctx.completion.response_id = msg["id"].as_str().map(str::to_string);
     if let Some((_, resp)) = ctx.completion.bodies.as_mut() {
         *resp = Some(bytes.clone());
     }
@@ -168,6 +170,7 @@ pub async fn gemini_generate(
         .map_err(|e| upstream::invalid_json(head.status, &e))?;
     let chat = gemini::response::to_chat(&v, model, &id, created);
     ctx.completion.usage = sse::usage_of_body(chat.to_string().as_bytes());
+    ctx.completion.response_id = chat["id"].as_str().map(str::to_string);
     if let Some((_, resp)) = ctx.completion.bodies.as_mut() {
         *resp = Some(bytes.clone());
     }

@@ -41,6 +41,9 @@ pub struct Completion {
     pub status: u16,
     pub stream: bool,
     pub usage: Option<Usage>,
+    /// The answer's `id` (`chatcmpl-...`, `msg_...`; a stream's first chunk's): the SpendLogs
+    /// `request_id`.
+    pub response_id: Option<String>,
     /// Prompt tokens estimated from the request's size (about 4 bytes a token), for a stream
     /// that fails before the provider reports its usage.
     pub prompt_estimate: u64,
@@ -82,6 +85,7 @@ impl Completion {
             status: 0,
             stream: false,
             usage: None,
+            response_id: None,
             prompt_estimate: 0,
             extra: cost::Extra::default(),
             chunks: 0,
@@ -112,6 +116,7 @@ impl Completion {
             status: self.status,
             stream: self.stream,
             usage: self.usage.take(),
+            response_id: self.response_id.take(),
             prompt_estimate: self.prompt_estimate,
             extra: self.extra,
             chunks: 0,
@@ -174,6 +179,7 @@ impl Completion {
         row.deployment.clone_from(&self.deployment);
         row.cache_hit = self.cache_hit;
         row.cache_key = self.cache_key.take().unwrap_or_default();
+        row.response_id = self.response_id.take();
         if !ok {
             row.error = Some(ErrorInformation {
                 error_message: self

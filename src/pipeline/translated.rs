@@ -14,7 +14,7 @@ use super::parse::{ParsedRequest, RequestError};
 use super::watch::Watch;
 use crate::body::Body;
 use crate::error::GatewayError;
-use crate::providers::{StreamTranslate, anthropic, bedrock, cohere, gemini};
+use crate::providers::{StreamTranslate, anthropic, bedrock, cohere, gemini, text_completion};
 use crate::router::Deployment;
 use crate::router::wire::{Bedrock, Wire};
 use crate::state::AppState;
@@ -26,6 +26,20 @@ pub fn handles(dep: &Deployment) -> bool {
         dep.wire,
         Wire::Anthropic { .. } | Wire::Gemini(_) | Wire::Bedrock(_) | Wire::Cohere { .. }
     )
+}
+
+/// Whether chat requests to `dep` are served by this stage: native providers, and text
+/// completion models (chat sent as a text completion).
+pub fn handles_chat(dep: &Deployment) -> bool {
+    handles(dep) || completions_of(dep).is_some()
+}
+
+/// The `/completions` URL of a deployment whose chat requests go there as text completions.
+fn completions_of(dep: &Deployment) -> Option<&Uri> {
+    match (&dep.spec, &dep.endpoints) {
+        (Some(spec), Some(ep)) if spec.chat_via_completions => Some(&ep.completions),
+        _ => None,
+    }
 }
 
 fn bad(e: impl std::fmt::Display) -> GatewayError {
@@ -120,6 +134,7 @@ pub async fn chat(
     let answer: Value = serde_json::from_slice(&bytes)
         .map_err(|e| UpstreamError::Body(format!("{provider} sent invalid JSON: {e}")))?;
     let chat = match &dep.wire {
+        _ if completions_of(dep).is_some() => text_completion::to_chat(&answer, model, created),
         Wire::Gemini(_) => gemini::response::to_chat(&answer, model, &id, created),
         Wire::Bedrock(_) => bedrock::response::to_chat(&answer, model, &id, created),
         Wire::Cohere { .. } => cohere::response::to_chat(&answer, model, created),
@@ -127,6 +142,7 @@ pub async fn chat(
     };
     let out = Bytes::from(chat.to_string());
     ctx.completion.usage = sse::usage_of_body(&out);
+    ctx.completion.response_id = chat["id"].as_str().map(str::to_string);
     if let Some((_, resp)) = ctx.completion.bodies.as_mut() {
         *resp = Some(out.clone());
     }
@@ -140,6 +156,12 @@ fn provider_request(
     model: &str,
     stream: bool,
 ) -> Result<(Uri, Value), GatewayError> {
+    if let Some(uri) = completions_of(dep) {
+        return Ok((
+            uri.clone(),
+            text_completion::to_completion(req, model).map_err(bad)?,
+        ));
+    }
     Ok(match &dep.wire {
         Wire::Anthropic { messages } => (
             messages.clone(),
@@ -179,6 +201,9 @@ fn stream_translator(
     created: u64,
 ) -> Box<dyn StreamTranslate> {
     match &dep.wire {
+        _ if completions_of(dep).is_some() => Box::new(text_completion::StreamTranslator::new(
+            model, id, created, true,
+        )),
         Wire::Gemini(_) => Box::new(gemini::stream::StreamTranslator::new(
             model, id, created, true,
         )),

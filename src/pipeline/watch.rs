@@ -10,6 +10,7 @@ use crate::cache::Pending;
 use crate::cache::stream::Assembler;
 use crate::responses::EventSealer;
 use crate::upstream::relay::{Ended, RelayObserver, estimate};
+use crate::upstream::sse::FirstId;
 
 /// The observers of one stream, told in one call per chunk.
 pub struct Watch {
@@ -18,6 +19,8 @@ pub struct Watch {
     cache: Option<(Assembler, Pending)>,
     /// Responses API streams: the sealer, with the unfinished line it holds.
     ids: Option<(EventSealer, Vec<u8>)>,
+    /// Reads the answer's id from the first chunk (the SpendLogs `request_id`).
+    first_id: FirstId,
 }
 
 impl Watch {
@@ -27,6 +30,7 @@ impl Watch {
             record,
             cache: None,
             ids: None,
+            first_id: FirstId::default(),
         }
     }
 
@@ -55,6 +59,11 @@ impl RelayObserver for Watch {
             c.first_chunk = Some(std::time::SystemTime::now());
         }
         c.chunks += 1;
+        // Responses API events carry the id inside `response`, sealed on the way: the row
+        // keeps the call id
+        if self.ids.is_none() && self.first_id.looking() {
+            c.response_id = self.first_id.feed(chat).or(c.response_id.take());
+        }
         if let Some((a, _)) = self.cache.as_mut() {
             a.feed(chat);
         }

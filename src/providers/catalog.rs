@@ -40,6 +40,10 @@ pub struct ProviderSpec {
     /// Whether the provider accepts `stream_options.include_usage`.
     #[serde(default = "yes")]
     pub stream_options: bool,
+    /// Chat requests are sent as text completions (`/completions`) and answered back as chat
+    /// completions (LiteLLM's `text-completion-openai`).
+    #[serde(default)]
+    pub chat_via_completions: bool,
     #[serde(default)]
     pub aliases: Vec<String>,
 }
@@ -66,6 +70,8 @@ pub enum CatalogError {
     Parse(#[from] serde_json::Error),
     #[error("providers.json: name or alias `{0}` is defined twice")]
     Duplicate(String),
+    #[error("data/litellm_providers.json: {0}")]
+    LiteLlm(String),
 }
 
 /// Provider name (or alias) -> spec.
@@ -73,12 +79,16 @@ pub enum CatalogError {
 pub struct Catalog {
     by_name: HashMap<String, Arc<ProviderSpec>>,
     names: Vec<String>,
+    /// LiteLLM's providers that Tianji does not serve, with why.
+    pub(super) not_served: super::litellm::NotServed,
 }
 
 impl Catalog {
     /// The catalogue compiled into the binary.
     pub fn builtin() -> Result<Self, CatalogError> {
-        Self::from_json(BUILTIN)
+        let mut c = Self::from_json(BUILTIN)?;
+        c.not_served = super::litellm::NotServed::builtin()?;
+        Ok(c)
     }
 
     pub fn from_json(text: &str) -> Result<Self, CatalogError> {
@@ -96,7 +106,11 @@ impl Catalog {
                 }
             }
         }
-        Ok(Self { by_name, names })
+        Ok(Self {
+            by_name,
+            names,
+            not_served: Default::default(),
+        })
     }
 
     pub fn get(&self, name: &str) -> Option<Arc<ProviderSpec>> {

@@ -4,7 +4,7 @@
 
 use serde_json::{Value, json};
 
-use super::sse_lines::{chat_chunk, data_event, json_events};
+use super::sse_lines::{chat_chunk, data_event, data_lines};
 use super::{StreamEnd, StreamTranslate};
 
 /// What a translator has sent of an OpenAI chat completion chunk stream.
@@ -139,6 +139,9 @@ pub trait ChatEvents: Send {
     /// Whether a stream that ends without the end marker still sends the usage so far (the
     /// provider has no end marker of its own).
     const USAGE_AT_FINISH: bool = false;
+    /// `data: [DONE]` was read (OpenAI-shaped streams end with it): whether it is the
+    /// provider's end marker.
+    const DONE_ENDS: bool = false;
 }
 
 /// A translator for a provider whose stream is JSON `data:` lines.
@@ -170,11 +173,17 @@ impl<E: ChatEvents> JsonTranslator<E> {
 impl<E: ChatEvents> StreamTranslate for JsonTranslator<E> {
     fn feed(&mut self, bytes: &[u8]) -> Vec<u8> {
         let mut out = Vec::new();
-        for ev in json_events(&mut self.carry, bytes) {
+        for data in data_lines(&mut self.carry, bytes) {
             if self.out.done {
                 break;
             }
-            out.extend(self.events.event(&mut self.out, &ev));
+            if data.trim_ascii() == b"[DONE]" {
+                self.out.ended |= E::DONE_ENDS;
+                continue;
+            }
+            if let Ok(ev) = serde_json::from_slice::<Value>(&data) {
+                out.extend(self.events.event(&mut self.out, &ev));
+            }
         }
         out
     }

@@ -32,11 +32,51 @@ pub struct ProviderFailure {
     /// OpenAI error `type`: `invalid_request_error`, `authentication_error`,
     /// `permission_error`, `rate_limit_error`, `not_found_error`, `timeout_error`, `api_error`.
     pub kind: &'static str,
-    /// OpenAI error `code` when the class has one (`context_length_exceeded`,
-    /// `content_policy_violation`, `rate_limit_exceeded`, `insufficient_quota`).
+    /// OpenAI error `code` of the class, when it has one (`context_length_exceeded`,
+    /// `content_policy_violation`, `rate_limit_exceeded`, `insufficient_quota`): how the
+    /// router treats the error (fallbacks), whatever the provider called it.
     pub code: Option<&'static str>,
     /// The request parameter the provider blamed, when it said.
     pub param: Option<String>,
+    /// The provider's own OpenAI error `code` (a word such as `context_length_exceeded` or
+    /// `content_filter`; numbers are statuses, not codes), when its body had one.
+    pub provider_code: Option<String>,
+}
+
+impl ProviderFailure {
+    /// The `code` of the error body the client gets: the provider's own OpenAI error code when
+    /// it sent one, else the status as a string (LiteLLM's `code`).
+    pub fn wire_code(&self) -> String {
+        wire_code(self.provider_code.as_deref(), self.status)
+    }
+
+    /// The OpenAI error object (`message`, `type`, `param`, `code`) of this failure, as a
+    /// stream's error event carries it.
+    pub fn error_object(&self) -> Value {
+        serde_json::json!({"message": self.message, "type": self.kind, "param": self.param,
+            "code": self.wire_code()})
+    }
+}
+
+/// The `code` of an error body: `provider_code` (an OpenAI error code word) when there is one,
+/// else `status` as a string.
+pub fn wire_code(provider_code: Option<&str>, status: u16) -> String {
+    match provider_code {
+        Some(c) if is_code_word(c) => c.to_string(),
+        _ => status.to_string(),
+    }
+}
+
+/// An OpenAI-style error code (`rate_limit_exceeded`), not a number (Gemini's `429`,
+/// Mistral's `"3505"`).
+fn is_code_word(c: &str) -> bool {
+    !c.is_empty() && !c.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// A failure reported inside a provider's stream (its error event's JSON, with the status it
+/// implies, or 500), classified like a whole answer's error.
+pub fn in_stream(status: u16, provider: &str, event: &Value) -> ProviderFailure {
+    classify(status, provider, event.to_string().as_bytes(), None)
 }
 
 /// Longest plain-text body kept as the message.
@@ -361,6 +401,7 @@ pub fn classify(
         kind,
         code,
         param: f.param,
+        provider_code: f.code.filter(|c| is_code_word(c)),
     }
 }
 

@@ -11,10 +11,12 @@ mod chunks;
 pub mod cohere;
 pub mod errors;
 pub mod gemini;
+mod litellm;
 pub mod mistral;
 mod openai_chat;
 pub mod rerank;
 mod sse_lines;
+pub mod text_completion;
 
 /// A provider's stream translated, bytes in, bytes out, fed with input split anywhere.
 ///
@@ -77,6 +79,17 @@ pub(crate) fn cached_usage(input: u64, output: u64, read: u64, created: u64) -> 
     })
 }
 
+/// The items of the list at `key` of `v` (none when it is missing or not a list).
+pub(crate) fn items<'a>(
+    v: &'a serde_json::Value,
+    key: &str,
+) -> impl Iterator<Item = &'a serde_json::Value> {
+    v.get(key)
+        .and_then(serde_json::Value::as_array)
+        .into_iter()
+        .flatten()
+}
+
 /// Text of an OpenAI `content` that is a string or a list of text parts (joined by newlines).
 pub(crate) fn text_of(content: &serde_json::Value) -> String {
     use serde_json::Value;
@@ -104,22 +117,21 @@ pub enum StreamEnd {
 }
 
 pub use catalog::{Catalog, CatalogError, ProviderSpec};
+pub use litellm::NotServed;
 
 /// Providers that speak their own wire format (translated, not passed through).
+/// `azure_text` is Azure with chat sent as text completions.
 pub const NATIVE: &[&str] = &[
     "anthropic",
     "azure",
-    "azure_ai",
     "azure_text",
     "bedrock",
     "bedrock_converse",
     "cohere",
     "cohere_chat",
     "gemini",
-    "sagemaker",
     "vertex_ai",
     "vertex_ai_beta",
-    "watsonx",
 ];
 
 /// The provider family a deployment belongs to.
@@ -127,8 +139,14 @@ pub const NATIVE: &[&str] = &[
 pub enum ProviderKind {
     /// OpenAI wire format; body forwarded as received with `model` replaced.
     OpenAiCompatible(std::sync::Arc<ProviderSpec>),
-    /// Needs a translation module this build does not have yet.
+    /// Its own wire format, translated ([`NATIVE`]).
     Native(&'static str),
+    /// A provider LiteLLM accepts that Tianji does not serve (`reason`): its deployments load
+    /// and answer 501.
+    NotServed {
+        name: std::sync::Arc<str>,
+        reason: std::sync::Arc<str>,
+    },
 }
 
 impl ProviderKind {
@@ -136,6 +154,15 @@ impl ProviderKind {
         match self {
             ProviderKind::OpenAiCompatible(s) => &s.name,
             ProviderKind::Native(n) => n,
+            ProviderKind::NotServed { name, .. } => name,
+        }
+    }
+
+    /// Why requests to this provider answer 501, when they do.
+    pub fn not_served(&self) -> Option<&str> {
+        match self {
+            ProviderKind::NotServed { reason, .. } => Some(reason),
+            _ => None,
         }
     }
 }
@@ -151,7 +178,7 @@ pub struct ProviderModel {
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum ProviderError {
     #[error(
-        "Unknown provider '{0}'. Use provider/model with a provider from providers.json (e.g. openai/gpt-4o, groq/llama-3.1-8b-instant)"
+        "Unknown provider '{0}' (neither LiteLLM nor Tianji knows it). Use provider/model with a provider from providers.json (e.g. openai/gpt-4o, groq/llama-3.1-8b-instant)"
     )]
     Unknown(String),
     #[error("Empty model name")]
@@ -189,6 +216,15 @@ impl Catalog {
         if let Some(n) = NATIVE.iter().find(|n| **n == prefix) {
             return Ok(ProviderModel {
                 kind: ProviderKind::Native(n),
+                model: rest.to_string(),
+            });
+        }
+        if let Some(reason) = self.not_served.reason(prefix) {
+            return Ok(ProviderModel {
+                kind: ProviderKind::NotServed {
+                    name: prefix.into(),
+                    reason: reason.clone(),
+                },
                 model: rest.to_string(),
             });
         }

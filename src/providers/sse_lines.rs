@@ -23,17 +23,6 @@ pub(crate) fn chat_chunk(
     )
 }
 
-/// The JSON events of the complete `data:` lines fed so far (see [`data_lines`]); lines that
-/// are not JSON are skipped.
-pub(crate) fn json_events(
-    carry: &mut Vec<u8>,
-    bytes: &[u8],
-) -> impl Iterator<Item = serde_json::Value> + use<> {
-    data_lines(carry, bytes)
-        .into_iter()
-        .filter_map(|d| serde_json::from_slice(&d).ok())
-}
-
 /// Complete lines of an SSE byte stream fed in pieces; the unfinished line stays in `carry`.
 /// Returns the `data:` payloads of the complete lines (one optional space after the colon
 /// removed, `\r\n` line ends accepted).

@@ -46,6 +46,11 @@ pub enum DeploymentError {
     Credentials(String),
     #[error("tianji_params.model contains `*` but model_name has no `*` to take it from")]
     StarWithoutPattern,
+    /// `general_settings.strict_config` refuses a provider Tianji does not serve.
+    #[error(
+        "provider '{0}' is not served by Tianji ({1}), and general_settings.strict_config is true"
+    )]
+    NotServed(String, std::sync::Arc<str>),
 }
 
 /// Upstream endpoints of an OpenAI-compatible deployment.
@@ -200,10 +205,11 @@ fn azure_endpoints(
     })
 }
 
-/// How Azure bodies are adjusted: as OpenAI's (usage in streams supported).
-fn azure_spec() -> Arc<crate::providers::ProviderSpec> {
+/// How Azure bodies are adjusted: as OpenAI's (usage in streams supported); `azure_text` sends
+/// chat as text completions.
+fn azure_spec(name: &str) -> Arc<crate::providers::ProviderSpec> {
     Arc::new(crate::providers::ProviderSpec {
-        name: "azure".into(),
+        name: name.into(),
         base_url: String::new(),
         api_key_env: Some("AZURE_API_KEY".into()),
         api_base_env: Some("AZURE_API_BASE".into()),
@@ -215,6 +221,7 @@ fn azure_spec() -> Arc<crate::providers::ProviderSpec> {
         param_mappings: Default::default(),
         content_list_to_string: false,
         stream_options: true,
+        chat_via_completions: name == "azure_text",
         aliases: Vec::new(),
     })
 }
@@ -361,7 +368,7 @@ impl Deployment {
                 headers.push(header("anthropic-version", ANTHROPIC_VERSION, false)?);
                 (base, None)
             }
-            ProviderKind::Native("azure") => {
+            ProviderKind::Native(name @ ("azure" | "azure_text")) => {
                 let base = p
                     .api_base
                     .clone()
@@ -396,7 +403,7 @@ impl Deployment {
                     (None, Some(k)) => headers.push(header("api-key", &k, true)?),
                     (None, None) => {}
                 }
-                wire_spec = Some(azure_spec());
+                wire_spec = Some(azure_spec(name));
                 (base, Some(endpoints))
             }
             ProviderKind::Native("gemini") => {
@@ -428,7 +435,7 @@ impl Deployment {
                 wire = w;
                 (shown, None)
             }
-            ProviderKind::Native(_) => {
+            ProviderKind::Native(_) | ProviderKind::NotServed { .. } => {
                 wire = super::wire::Wire::Unsupported;
                 (p.api_base.clone().unwrap_or_default(), None)
             }

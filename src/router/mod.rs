@@ -7,6 +7,7 @@ pub mod region;
 pub mod stats;
 pub mod stored;
 pub mod strategy;
+pub mod unserved;
 pub mod wildcard;
 pub mod wire;
 
@@ -14,6 +15,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 pub use deployment::{AZURE_API_VERSION, Defaults, Deployment, DeploymentError, Endpoints};
+pub use unserved::{Unserved, Why};
 
 use crate::config::{Config, Env, ModelEntry};
 use crate::providers::Catalog;
@@ -139,6 +141,8 @@ pub struct ModelTable {
     names: Vec<String>,
     /// `model_info.access_groups`: group -> model names in it.
     access_groups: HashMap<String, Vec<String>>,
+    /// Entries not served as configured.
+    unserved: Vec<Unserved>,
 }
 
 /// The deployments a request may go to.
@@ -172,6 +176,44 @@ impl Resolved {
     }
 }
 
+/// A provider Tianji does not serve, and why.
+type NotServed = (String, Arc<str>);
+
+/// Check a config entry: a literal `provider/model` is built (the deployment returned for
+/// exact names, and names with a `*` that take nothing from it), a wildcard one has its provider
+/// prefix checked. Also says when the provider is one Tianji does not serve.
+fn check(
+    entry: &ModelEntry,
+    catalog: &Catalog,
+    env: &Env,
+    defaults: &Defaults,
+) -> Result<(Option<Deployment>, Option<NotServed>), DeploymentError> {
+    let name = &entry.model_name;
+    let params_model = &entry.tianji_params.model;
+    if !params_model.contains('*') {
+        let d = Deployment::build(entry, name, params_model, catalog, env, defaults)?;
+        let not_served = d
+            .provider
+            .not_served()
+            .map(|r| (d.provider.name().to_string(), Arc::from(r)));
+        return Ok((Some(d), not_served));
+    }
+    if !name.contains('*') {
+        return Err(DeploymentError::StarWithoutPattern);
+    }
+    let mut not_served = None;
+    if let Some((prefix, _)) = params_model.split_once('/')
+        && !prefix.contains('*')
+    {
+        let pm = catalog.parse_model(&params_model.replace('*', "x"))?;
+        not_served = pm
+            .kind
+            .not_served()
+            .map(|r| (pm.kind.name().to_string(), Arc::from(r)));
+    }
+    Ok((None, not_served))
+}
+
 impl ModelTable {
     pub fn build(config: &Config, catalog: Arc<Catalog>, env: Env) -> Result<Self, TableError> {
         let secs = |v: Option<f64>| v.and_then(|s| std::time::Duration::try_from_secs_f64(s).ok());
@@ -202,34 +244,30 @@ impl ModelTable {
                 }
             }
         }
+        let strictness = unserved::Strictness::of(config);
+        let mut unserved = Vec::new();
         for (index, entry) in config.model_list.iter().enumerate() {
             let name = entry.model_name.clone();
-            let err = |source| TableError {
-                index,
-                model_name: name.clone(),
-                source,
-            };
-            let params_model = &entry.tianji_params.model;
-            // A literal provider/model is checked (and, for exact names, built) now; a wildcard
-            // one at least has its provider prefix checked.
-            let built = if params_model.contains('*') {
-                if !name.contains('*') {
-                    return Err(err(DeploymentError::StarWithoutPattern));
+            let (built, not_served) = match check(entry, &catalog, &env, &defaults) {
+                Ok(ok) => ok,
+                Err(e) => {
+                    unserved.push(strictness.refuses(Unserved {
+                        index,
+                        model_name: name,
+                        model: entry.tianji_params.model.clone(),
+                        why: Why::Invalid(e),
+                    })?);
+                    continue;
                 }
-                if let Some((prefix, _)) = params_model.split_once('/')
-                    && !prefix.contains('*')
-                {
-                    catalog
-                        .parse_model(&params_model.replace('*', "x"))
-                        .map_err(|e| err(e.into()))?;
-                }
-                None
-            } else {
-                Some(
-                    Deployment::build(entry, &name, params_model, &catalog, &env, &defaults)
-                        .map_err(err)?,
-                )
             };
+            if let Some((provider, reason)) = not_served {
+                unserved.push(strictness.refuses(Unserved {
+                    index,
+                    model_name: name.clone(),
+                    model: entry.tianji_params.model.clone(),
+                    why: Why::NotServed { provider, reason },
+                })?);
+            }
             let d = match built {
                 Some(d) if !name.contains('*') => d,
                 _ => {
@@ -269,7 +307,18 @@ impl ModelTable {
             defaults,
             names,
             access_groups,
+            unserved,
         })
+    }
+
+    /// Entries not served as configured (see [`unserved`]).
+    pub fn unserved(&self) -> &[Unserved] {
+        &self.unserved
+    }
+
+    /// The one startup line about the entries not served, if any.
+    pub fn unserved_line(&self) -> Option<String> {
+        unserved::line(&self.unserved)
     }
 
     /// Resolve a requested model name: alias, then exact group, then the most specific wildcard.
@@ -513,16 +562,45 @@ router_settings:
     }
 
     #[test]
-    fn unknown_provider_in_config_is_an_error() {
+    fn unknown_provider_in_config_is_left_out_or_an_error() {
+        let yaml = "model_list:\n  - model_name: a\n    tianji_params: {model: nosuch/a}\n  - model_name: b\n    tianji_params: {model: sagemaker/endpoint-1}\n  - model_name: c\n    tianji_params: {model: openai/c}\n";
+        let t = table(yaml);
+        assert!(matches!(t.resolve("a"), Err(RouteError::UnknownModel(_))));
+        assert_eq!(t.resolve("b").unwrap().pick().provider.name(), "sagemaker");
+        assert!(t.resolve("c").is_ok());
+        let line = t.unserved_line().unwrap();
+        assert!(
+            line.contains("model_list[0] a (nosuch/a)") && line.contains("Unknown provider"),
+            "{line}"
+        );
+        assert!(
+            line.contains("model_list[1] b (sagemaker/endpoint-1)"),
+            "{line}"
+        );
+        assert!(!line.contains("model_list[2]"), "{line}");
+        for (setting, index) in [
+            ("router_settings: {ignore_invalid_deployments: false}", 0),
+            ("general_settings: {strict_config: true}", 0),
+        ] {
+            let l = Loaded::from_yaml(&format!("{yaml}{setting}\n")).unwrap();
+            let e = ModelTable::build(&l.config, Arc::new(Catalog::builtin().unwrap()), l.env)
+                .err()
+                .unwrap();
+            assert_eq!(e.index, index, "{setting}");
+            assert!(e.to_string().contains("nosuch"), "{e}");
+        }
         let l = Loaded::from_yaml(
-            "model_list:\n  - model_name: a\n    tianji_params: {model: nosuch/a}\n",
+            "model_list:\n  - model_name: b\n    tianji_params: {model: sagemaker/e}\ngeneral_settings: {strict_config: true}\n",
         )
         .unwrap();
         let e = ModelTable::build(&l.config, Arc::new(Catalog::builtin().unwrap()), l.env)
             .err()
             .unwrap()
             .to_string();
-        assert!(e.contains("model_list[0]") && e.contains("nosuch"), "{e}");
+        assert!(
+            e.contains("sagemaker") && e.contains("strict_config"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -564,14 +642,9 @@ router_settings:
 
     #[test]
     fn star_in_params_needs_a_pattern_name() {
-        let l = Loaded::from_yaml(
-            "model_list:\n  - model_name: a\n    tianji_params: {model: \"openai/*\"}\n",
-        )
-        .unwrap();
-        let e = ModelTable::build(&l.config, Arc::new(Catalog::builtin().unwrap()), l.env)
-            .err()
-            .unwrap();
-        assert!(e.to_string().contains("model_name has no `*`"), "{e}");
+        let t = table("model_list:\n  - model_name: a\n    tianji_params: {model: \"openai/*\"}\n");
+        let line = t.unserved_line().unwrap();
+        assert!(line.contains("model_name has no `*`"), "{line}");
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! The live router policy: strategy, retries, cooldowns and fallbacks, from `router_settings`
-//! (and the `tianji_settings` fallback keys LiteLLM also reads), changed at run time by
+//! (and the `tianji_settings` router keys LiteLLM also reads), changed at run time by
 //! `PATCH /router/settings` and the `/fallback` routes.
 
 use std::collections::BTreeMap;
@@ -129,41 +129,23 @@ pub enum PolicyError {
 }
 
 impl Policy {
-    /// The policy the config sets.
-    pub fn from_settings(
-        r: &crate::config::RouterSettings,
-        t: &crate::config::TianjiSettings,
-    ) -> Result<Self, PolicyError> {
+    /// The policy the config sets (router keys set under `tianji_settings` were moved to
+    /// `router_settings` when the config was loaded).
+    pub fn from_settings(r: &crate::config::RouterSettings) -> Result<Self, PolicyError> {
         let d = Policy::default();
         let p = Policy {
             routing_strategy: r.routing_strategy.unwrap_or_default(),
-            num_retries: r.num_retries.or(t.num_retries).unwrap_or(d.num_retries),
+            num_retries: r.num_retries.unwrap_or(d.num_retries),
             retry_policy: r.retry_policy.clone().unwrap_or_default(),
             model_group_retry_policy: r.model_group_retry_policy.clone(),
             retry_after: r.retry_after.unwrap_or(d.retry_after),
             allowed_fails: r.allowed_fails.unwrap_or(d.allowed_fails),
             cooldown_time: r.cooldown_time.unwrap_or(d.cooldown_time),
             disable_cooldowns: r.disable_cooldowns,
-            fallbacks: r
-                .fallbacks
-                .clone()
-                .or(t.fallbacks.clone())
-                .unwrap_or_default(),
-            default_fallbacks: r
-                .default_fallbacks
-                .clone()
-                .or(t.default_fallbacks.clone())
-                .unwrap_or_default(),
-            context_window_fallbacks: r
-                .context_window_fallbacks
-                .clone()
-                .or(t.context_window_fallbacks.clone())
-                .unwrap_or_default(),
-            content_policy_fallbacks: r
-                .content_policy_fallbacks
-                .clone()
-                .or(t.content_policy_fallbacks.clone())
-                .unwrap_or_default(),
+            fallbacks: r.fallbacks.clone().unwrap_or_default(),
+            default_fallbacks: r.default_fallbacks.clone().unwrap_or_default(),
+            context_window_fallbacks: r.context_window_fallbacks.clone().unwrap_or_default(),
+            content_policy_fallbacks: r.content_policy_fallbacks.clone().unwrap_or_default(),
             max_fallbacks: r.max_fallbacks.unwrap_or(d.max_fallbacks),
             enable_pre_call_checks: r.enable_pre_call_checks,
             enable_tag_filtering: r.enable_tag_filtering,

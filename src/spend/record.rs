@@ -45,7 +45,12 @@ pub struct ErrorInformation {
 
 #[derive(Debug, Clone, Default)]
 pub struct SpendRow {
-    pub request_id: Uuid,
+    /// The gateway's id of the call (`x-tianji-call-id`, column `litellm_call_id`): unique.
+    pub call_id: Uuid,
+    /// The answer's `id` (`chatcmpl-...`, `msg_...`, `resp_...`) when it had one: the row's
+    /// `request_id`, as LiteLLM stores it, unless another row already has it (the writer
+    /// then uses the call id).
+    pub response_id: Option<String>,
     pub call_type: &'static str,
     /// The route called (`/v1/chat/completions`, ...).
     pub endpoint: &'static str,
@@ -148,6 +153,7 @@ impl SpendRow {
             user_api_key_user_id: self.user_id(),
             user_api_key_org_id: self.organization_id(),
             user_api_key_end_user_id: self.end_user(),
+            litellm_call_id: self.call_id.hyphenated().to_string(),
             error_information: self.error.as_ref(),
         }
     }
@@ -163,6 +169,8 @@ pub struct Metadata<'a> {
     pub user_api_key_user_id: Option<&'a str>,
     pub user_api_key_org_id: Option<&'a str>,
     pub user_api_key_end_user_id: Option<&'a str>,
+    /// The call id (`x-tianji-call-id`), also kept here when `request_id` is the answer's id.
+    pub litellm_call_id: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error_information: Option<&'a ErrorInformation>,
 }

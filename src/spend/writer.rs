@@ -9,6 +9,7 @@
 //! a retry first drops rows that an ambiguous earlier commit did store, so nothing is counted
 //! twice. On shutdown the queue is drained and flushed.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -177,6 +178,7 @@ impl Writer {
         let mut conn = self.store.conn().await?;
         let [
             existing,
+            stored_calls,
             logs,
             keys,
             users,
@@ -187,6 +189,7 @@ impl Writer {
             tags,
         ] = conn.stmts([
             Query::ExistingSpendLogs,
+            Query::StoredSpendLogCalls,
             Query::CopySpendLogs,
             Query::FlushKeySpend,
             Query::FlushUserSpend,
@@ -211,29 +214,22 @@ impl Writer {
         ])?;
         let tx = conn.client.transaction().await?;
         if retry && !self.opts.disable_spend_logs {
-            let ids: Vec<String> = batch
-                .iter()
-                .map(|r| r.request_id.hyphenated().to_string())
-                .collect();
-            let done: std::collections::HashSet<String> = tx
-                .query(&existing, &[&ids])
-                .await?
-                .iter()
-                .filter_map(|r| r.try_get::<_, String>(0).ok())
-                .collect();
+            let ids: Vec<String> = batch.iter().map(call_id).collect();
+            let done: HashSet<String> = strings(tx.query(&stored_calls, &[&ids]).await?);
             if !done.is_empty() {
-                batch.retain(|r| !done.contains(&r.request_id.hyphenated().to_string()));
+                batch.retain(|r| !done.contains(&call_id(r)));
                 if batch.is_empty() {
                     return Ok(());
                 }
             }
         }
         if !self.opts.disable_spend_logs {
+            let ids = request_ids(&tx, &existing, batch).await?;
             let sink = tx.copy_in(&logs).await?;
             let w = BinaryCopyInWriter::new(sink, &COPY_TYPES);
             futures_util::pin_mut!(w);
-            for r in batch.iter() {
-                copy_row(w.as_mut(), r).await?;
+            for (r, id) in batch.iter().zip(&ids) {
+                copy_row(w.as_mut(), r, id).await?;
             }
             w.finish().await?;
         }
@@ -290,6 +286,48 @@ impl Writer {
         tx.commit().await?;
         Ok(())
     }
+}
+
+fn call_id(r: &SpendRow) -> String {
+    r.call_id.hyphenated().to_string()
+}
+
+fn strings(rows: Vec<tokio_postgres::Row>) -> HashSet<String> {
+    rows.iter()
+        .filter_map(|r| r.try_get::<_, String>(0).ok())
+        .collect()
+}
+
+/// The `request_id` of each row of `batch`: its answer's id, as LiteLLM stores it, unless a
+/// stored row or an earlier row of the batch has that id (providers repeat ids; a cached answer
+/// replays one), else its call id. No two rows get one id, so none is lost to the key; a row
+/// another writer stores meanwhile with the same id fails this flush, and its retry asks again.
+async fn request_ids(
+    tx: &tokio_postgres::Transaction<'_>,
+    existing: &tokio_postgres::Statement,
+    batch: &[SpendRow],
+) -> Result<Vec<String>, tokio_postgres::Error> {
+    let calls: Vec<String> = batch.iter().map(call_id).collect();
+    let answers: Vec<&str> = batch
+        .iter()
+        .filter_map(|r| r.response_id.as_deref())
+        .filter(|id| !id.is_empty())
+        .collect();
+    let mut taken = if answers.is_empty() {
+        HashSet::new()
+    } else {
+        strings(tx.query(existing, &[&answers]).await?)
+    };
+    // every call id belongs to its own row
+    taken.extend(calls.iter().cloned());
+    Ok(batch
+        .iter()
+        .zip(calls)
+        .map(|(r, call)| match r.response_id.as_deref() {
+            Some(id) if !id.is_empty() && taken.insert(id.to_string()) => id.to_string(),
+            _ => call,
+        })
+        .collect())
 }
 
 /// The accounts a batch charged, with what it cost each.
@@ -368,13 +406,14 @@ fn int4(v: u64) -> i32 {
 async fn copy_row(
     w: std::pin::Pin<&mut BinaryCopyInWriter>,
     r: &SpendRow,
+    request_id: &str,
 ) -> Result<(), tokio_postgres::Error> {
     let empty = serde_json::Value::Object(serde_json::Map::new());
     let mut id = uuid::Uuid::encode_buffer();
-    let id: &str = r.request_id.hyphenated().encode_lower(&mut id);
+    let id: &str = r.call_id.hyphenated().encode_lower(&mut id);
     let ip = r.requester_ip_address.map(|a| a.to_string());
     let values: [&(dyn ToSql + Sync); 29] = [
-        &id,
+        &request_id,
         &r.call_type,
         &r.api_key(),
         &r.spend,

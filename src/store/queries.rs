@@ -61,6 +61,7 @@ macro_rules! queries {
 queries! {
     Ping,
     ExistingSpendLogs,
+    StoredSpendLogCalls,
     CopySpendLogs,
     FlushKeySpend,
     FlushUserSpend,

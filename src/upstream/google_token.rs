@@ -23,6 +23,7 @@ fn failed(status: StatusCode, message: String) -> UpstreamError {
         kind: Some("authentication_error".into()),
         param: None,
         code: None,
+        provider_code: None,
         retry_after: None,
     }
 }

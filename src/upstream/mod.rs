@@ -42,9 +42,14 @@ pub enum UpstreamError {
         message: String,
         kind: Option<Box<str>>,
         param: Option<Box<str>>,
-        /// OpenAI error `code` (`context_length_exceeded`, ...) when the error has one.
+        /// OpenAI error `code` of the error's class (`context_length_exceeded`, ...), when it
+        /// has one: how the router treats it.
         code: Option<&'static str>,
-        retry_after: Option<HeaderValue>,
+        /// The provider's own OpenAI error `code`, when it sent one: the error body's `code`
+        /// (else the status).
+        provider_code: Option<Box<str>>,
+        /// Boxed: rarely set, and it keeps every error small.
+        retry_after: Option<Box<HeaderValue>>,
     },
 }
 
@@ -96,9 +101,17 @@ impl UpstreamError {
             _ => None,
         }
     }
+    /// The `code` of the error body: the provider's own OpenAI error code, else the status.
+    pub fn wire_code(&self) -> String {
+        let provider = match self {
+            UpstreamError::Status { provider_code, .. } => provider_code.as_deref(),
+            _ => None,
+        };
+        crate::providers::errors::wire_code(provider, self.status().as_u16())
+    }
     pub fn retry_after(&self) -> Option<&HeaderValue> {
         match self {
-            UpstreamError::Status { retry_after, .. } => retry_after.as_ref(),
+            UpstreamError::Status { retry_after, .. } => retry_after.as_deref(),
             _ => None,
         }
     }
@@ -115,18 +128,22 @@ impl UpstreamError {
     /// the provider sent them, plus the OpenAI `code` of errors that have one.
     pub async fn from_response(resp: Response<Incoming>) -> Self {
         let status = resp.status();
-        let retry_after = resp.headers().get(header::RETRY_AFTER).cloned();
+        let retry_after = resp
+            .headers()
+            .get(header::RETRY_AFTER)
+            .cloned()
+            .map(Box::new);
         let body = error_body(resp).await;
         let (message, kind, param) = provider_message(&body, status);
         let (kind, param) = (kind.map(Into::into), param.map(Into::into));
-        let code =
-            crate::providers::errors::classify(status.as_u16(), "provider", &body, None).code;
+        let f = crate::providers::errors::classify(status.as_u16(), "provider", &body, None);
         UpstreamError::Status {
             status,
             message,
             kind,
             param,
-            code,
+            code: f.code,
+            provider_code: f.provider_code.map(Into::into),
             retry_after,
         }
     }
@@ -135,7 +152,11 @@ impl UpstreamError {
     /// type, code) of its class, keeping the provider's message.
     pub async fn from_provider(resp: Response<Incoming>, provider: &str) -> Self {
         let status = resp.status();
-        let retry_after = resp.headers().get(header::RETRY_AFTER).cloned();
+        let retry_after = resp
+            .headers()
+            .get(header::RETRY_AFTER)
+            .cloned()
+            .map(Box::new);
         let aws_type = resp
             .headers()
             .get("x-amzn-errortype")
@@ -154,6 +175,7 @@ impl UpstreamError {
             kind: Some(f.kind.into()),
             param: f.param.map(Into::into),
             code: f.code,
+            provider_code: f.provider_code.map(Into::into),
             retry_after,
         }
     }

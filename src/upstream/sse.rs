@@ -78,14 +78,87 @@ fn error_message(payload: &[u8]) -> String {
 /// reads the usage checks the syntax of the whole body: no extra pass. Valid JSON of another
 /// shape only has no usage.
 pub fn usage_of_json_body(body: &[u8]) -> Result<Option<Usage>, serde_json::Error> {
+    usage_and_id_of_json_body(body).map(|(usage, _)| usage)
+}
+
+/// [`usage_of_json_body`], and the answer's top-level `id` when it is a string, read in the
+/// same parse.
+pub fn usage_and_id_of_json_body(
+    body: &[u8],
+) -> Result<(Option<Usage>, Option<String>), serde_json::Error> {
     #[derive(Deserialize)]
     struct B {
         usage: Option<Usage>,
+        id: Option<serde_json::Value>,
     }
     match serde_json::from_slice::<B>(body) {
-        Ok(b) => Ok(b.usage),
+        Ok(b) => Ok((b.usage, string(b.id))),
         Err(e) if e.is_syntax() || e.is_eof() => Err(e),
-        Err(_) => Ok(None),
+        Err(_) => Ok((None, None)),
+    }
+}
+
+fn string(v: Option<serde_json::Value>) -> Option<String> {
+    match v {
+        Some(serde_json::Value::String(s)) if !s.is_empty() => Some(s),
+        _ => None,
+    }
+}
+
+/// Reads the top-level `id` of a stream's first `data:` event that has one (a chat or
+/// completions chunk's), fed the stream in pieces; stops looking after the first events.
+#[derive(Debug, Default)]
+pub struct FirstId {
+    carry: Vec<u8>,
+    events: u8,
+    done: bool,
+}
+
+/// Events [`FirstId`] reads before it stops looking.
+const FIRST_ID_EVENTS: u8 = 4;
+/// Bytes of one line [`FirstId`] holds at most.
+const FIRST_ID_LINE: usize = 64 * 1024;
+
+impl FirstId {
+    /// Whether it still looks.
+    pub fn looking(&self) -> bool {
+        !self.done
+    }
+
+    /// Feed the next bytes; the id once the event carrying it is complete.
+    pub fn feed(&mut self, bytes: &[u8]) -> Option<String> {
+        if self.done {
+            return None;
+        }
+        self.carry.extend_from_slice(bytes);
+        while let Some(end) = memchr::memchr(b'\n', &self.carry) {
+            let line: Vec<u8> = self.carry.drain(..=end).collect();
+            let Some(data) = line.trim_ascii().strip_prefix(b"data:") else {
+                continue;
+            };
+            let data = data.trim_ascii_start();
+            if data.first() != Some(&b'{') {
+                continue;
+            }
+            self.events += 1;
+            #[derive(Deserialize)]
+            struct Chunk {
+                id: Option<serde_json::Value>,
+            }
+            let id = serde_json::from_slice::<Chunk>(data)
+                .ok()
+                .and_then(|c| string(c.id));
+            if id.is_some() || self.events >= FIRST_ID_EVENTS {
+                self.done = true;
+                self.carry = Vec::new();
+                return id;
+            }
+        }
+        if self.carry.len() > FIRST_ID_LINE {
+            self.done = true;
+            self.carry = Vec::new();
+        }
+        None
     }
 }
 
@@ -304,6 +377,27 @@ impl SseScanner {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn first_id_of_a_stream_however_split() {
+        let stream = b"data: {\"id\":\"chatcmpl-7\",\"choices\":[{\"delta\":{}}]}\n\ndata: {\"id\":\"x\"}\n\n";
+        for split in 0..stream.len() {
+            let mut f = FirstId::default();
+            let mut got = f.feed(&stream[..split]);
+            if got.is_none() {
+                got = f.feed(&stream[split..]);
+            }
+            assert_eq!(got.as_deref(), Some("chatcmpl-7"), "split at {split}");
+            assert!(!f.looking());
+        }
+        let mut f = FirstId::default();
+        assert_eq!(f.feed(b"event: ping\ndata: [DONE]\n"), None);
+        assert!(f.looking());
+        assert_eq!(
+            usage_and_id_of_json_body(br#"{"id":"msg_1","usage":null}"#).unwrap(),
+            (None, Some("msg_1".to_string()))
+        );
+    }
 
     const STREAM: &str = "data: {\"id\":\"1\",\"choices\":[{\"delta\":{\"content\":\"Hi\"}}],\"usage\":null}\n\n\
 data: {\"id\":\"1\",\"choices\":[{\"delta\":{},\"finish_reason\":\"stop\"}],\"usage\":null}\n\n\

@@ -79,12 +79,8 @@ impl ChatEvents for Events {
             }
             "message_stop" => out.close(usage(&self.usage)),
             "error" => {
-                let e = &ev["error"];
-                let msg = e["message"].as_str().unwrap_or("Anthropic stream error");
-                out.fail(
-                    msg,
-                    json!({"message": e["message"], "type": e["type"], "param": null, "code": "500"}),
-                )
+                let f = crate::providers::errors::in_stream(500, "anthropic", ev);
+                out.fail(&f.message, f.error_object())
             }
             _ => Vec::new(),
         }

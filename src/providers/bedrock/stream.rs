@@ -14,7 +14,7 @@ use super::{
     response::usage,
 };
 use crate::providers::chunks::ChatChunks;
-use crate::providers::errors::classify;
+use crate::providers::errors::{ProviderFailure, classify};
 use crate::providers::{StreamEnd, StreamTranslate};
 
 /// State of one translated stream.
@@ -33,9 +33,15 @@ impl StreamTranslator {
         }
     }
 
-    fn end_with_error(&mut self, message: &str, kind: &str, code: &str) -> Vec<u8> {
-        let error = json!({"message": message, "type": kind, "param": null, "code": code});
+    /// A stream that cannot be decoded: a 502 error event, then its end.
+    fn broken(&mut self, message: &str) -> Vec<u8> {
+        let error = json!({"message": message, "type": "api_error", "param": null, "code": "502"});
         self.out.fail_and_close(message, error)
+    }
+
+    /// The stream's error (classified like a whole answer's), then its end.
+    fn end_with(&mut self, f: &ProviderFailure) -> Vec<u8> {
+        self.out.fail_and_close(&f.message, f.error_object())
     }
 
     fn message(&mut self, m: &Message) -> Vec<u8> {
@@ -46,11 +52,12 @@ impl StreamTranslator {
                 return self.exception(kind, &m.payload);
             }
             "error" => {
-                let code = m.header_str(":error-code").unwrap_or("error");
+                let code = m.header_str(":error-code");
                 let message = m
                     .header_str(":error-message")
                     .unwrap_or("Bedrock stream error");
-                return self.end_with_error(message, "api_error", code);
+                let body = json!({"message": message}).to_string();
+                return self.end_with(&classify(500, "bedrock", body.as_bytes(), code));
             }
             _ => return Vec::new(),
         }
@@ -114,10 +121,7 @@ impl StreamTranslator {
         if let Some(first) = name.get_mut(..1) {
             first.make_ascii_uppercase();
         }
-        let f = classify(status, "bedrock", payload, Some(&name));
-        let code = f.code.map_or_else(|| f.status.to_string(), str::to_string);
-        let error = json!({"message": f.message, "type": f.kind, "param": f.param, "code": code});
-        self.out.fail_and_close(&f.message, error)
+        self.end_with(&classify(status, "bedrock", payload, Some(&name)))
     }
 }
 
@@ -133,7 +137,7 @@ impl StreamTranslate for StreamTranslator {
                 Ok(m) => out.extend(self.message(&m)),
                 Err(e) => {
                     let message = format!("Bedrock stream: {e}");
-                    out.extend(self.end_with_error(&message, "api_error", "502"));
+                    out.extend(self.broken(&message));
                 }
             }
             if self.out.done {
@@ -148,11 +152,7 @@ impl StreamTranslate for StreamTranslator {
             return Vec::new();
         }
         if self.decoder.buffered() > 0 {
-            return self.end_with_error(
-                "Bedrock stream: the stream ended inside a message",
-                "api_error",
-                "502",
-            );
+            return self.broken("Bedrock stream: the stream ended inside a message");
         }
         self.out.done = true;
         b"data: [DONE]\n\n".to_vec()

@@ -87,10 +87,9 @@ impl ChatEvents for Events {
                 let d = &ev["delta"];
                 let mut o = out.start();
                 if let Some(e) = d["error"].as_str().filter(|e| !e.is_empty()) {
-                    o.extend(out.fail(
-                        e,
-                        json!({"message": e, "type": "api_error", "param": null, "code": "500"}),
-                    ));
+                    let f =
+                        crate::providers::errors::in_stream(500, "cohere", &json!({"message": e}));
+                    o.extend(out.fail(&f.message, f.error_object()));
                 }
                 let reason = d["finish_reason"].as_str().unwrap_or("COMPLETE");
                 o.extend(out.chunk(json!({}), Some(finish_reason(reason))));

@@ -44,17 +44,14 @@ impl ChatEvents for Events {
 
     fn event(&mut self, out: &mut ChatChunks, ev: &Value) -> Vec<u8> {
         if let Some(e) = ev.get("error") {
-            let msg = e.get("message").and_then(Value::as_str);
-            let code = e.get("code").map_or_else(
-                || "500".to_string(),
-                |c| c.to_string().trim_matches('"').to_string(),
-            );
-            return out.fail(
-                msg.unwrap_or("Gemini stream error"),
-                json!({"message": msg.unwrap_or("Gemini stream error"),
-                    "type": e.get("status").cloned().unwrap_or(json!("api_error")),
-                    "param": null, "code": code}),
-            );
+            let status = e
+                .get("code")
+                .and_then(Value::as_u64)
+                .and_then(|c| u16::try_from(c).ok())
+                .filter(|c| (400..600).contains(c))
+                .unwrap_or(500);
+            let f = crate::providers::errors::in_stream(status, "gemini", ev);
+            return out.fail(&f.message, f.error_object());
         }
         if let Some(u) = ev.get("usageMetadata").filter(|u| u.is_object()) {
             self.usage = u.clone();
