@@ -285,6 +285,13 @@ fn validate(c: &Config) -> Result<(), ConfigError> {
 mod tests {
     use super::*;
 
+    /// `y` loaded, with no warning.
+    fn quiet(y: &str) -> Loaded {
+        let l = Loaded::from_yaml(y).unwrap();
+        assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+        l
+    }
+
     #[test]
     fn parses_litellm_layout_and_warns_on_unknown_keys() {
         let y = r#"
@@ -340,16 +347,14 @@ whatever_section: {}
     #[test]
     fn litellm_names_are_accepted() {
         let y = "model_list:\n  - model_name: a\n    litellm_params: {model: openai/a}\nlitellm_settings: {request_timeout: 5}\n";
-        let l = Loaded::from_yaml(y).unwrap();
-        assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+        let l = quiet(y);
         assert_eq!(l.config.tianji_settings.request_timeout, Some(5.0));
     }
 
     #[test]
     fn key_generation_settings_and_unique_aliases() {
         let y = "general_settings: {enforce_unique_team_alias: true}\nlitellm_settings:\n  key_generation_settings:\n    personal_key_generation: {allowed_user_roles: [proxy_admin], required_params: [tags]}\n    team_key_generation: {allowed_team_member_roles: [admin]}\n";
-        let l = Loaded::from_yaml(y).unwrap();
-        assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+        let l = quiet(y);
         assert!(l.config.general_settings.enforce_unique_team_alias);
         assert!(!l.config.general_settings.enforce_unique_organization_alias);
         let k = l.config.tianji_settings.key_generation_settings.unwrap();
@@ -382,8 +387,7 @@ whatever_section: {}
     #[test]
     fn litellm_settings_keys_in_their_documented_places() {
         let y = "litellm_settings: {store_audit_logs: true, allowed_fails: 2, num_retries: 3}\ngeneral_settings: {store_model_in_db: true, strict_config: false}\n";
-        let l = Loaded::from_yaml(y).unwrap();
-        assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+        let l = quiet(y);
         assert!(l.config.tianji_settings.store_audit_logs);
         assert_eq!(l.config.router_settings.allowed_fails, Some(2));
         assert_eq!(l.config.router_settings.num_retries, Some(3));

@@ -32,38 +32,26 @@ pub enum Strategy {
 
 /// Retries per error class (`retry_policy`); a class left out uses `num_retries`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RetryPolicy {
-    #[serde(
-        rename = "BadRequestErrorRetries",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub bad_request: Option<u32>,
-    #[serde(
-        rename = "AuthenticationErrorRetries",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub authentication: Option<u32>,
-    #[serde(
-        rename = "TimeoutErrorRetries",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub timeout: Option<u32>,
-    #[serde(
-        rename = "RateLimitErrorRetries",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub rate_limit: Option<u32>,
-    #[serde(
-        rename = "ContentPolicyViolationErrorRetries",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub content_policy: Option<u32>,
-    #[serde(
-        rename = "InternalServerErrorRetries",
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub internal_server: Option<u32>,
+#[serde(transparent)]
+pub struct RetryPolicy(pub BTreeMap<RetryClass, u32>);
+
+/// The error classes of a `retry_policy`, named as LiteLLM's keys; another key is an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[allow(clippy::enum_variant_names)]
+pub enum RetryClass {
+    BadRequestErrorRetries,
+    AuthenticationErrorRetries,
+    TimeoutErrorRetries,
+    RateLimitErrorRetries,
+    ContentPolicyViolationErrorRetries,
+    InternalServerErrorRetries,
+}
+
+impl RetryPolicy {
+    /// The retries set for `class`, if any.
+    pub fn get(&self, class: RetryClass) -> Option<u32> {
+        self.0.get(&class).copied()
+    }
 }
 
 /// `[{model: [fallback, ...]}, ...]` as LiteLLM writes it, or a plain map.

@@ -138,11 +138,11 @@ async fn head_of(
     let resp = upstream::call_head(
         &state.client,
         dep,
+        within,
         uri,
         &body.parts,
         &[],
         Errors::AsSent,
-        within,
     )
     .await?;
     ctx.upstream_elapsed = t0.elapsed();

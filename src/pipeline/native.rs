@@ -86,12 +86,25 @@ pub async fn anthropic_messages(
     let msg = serde_json::from_slice::<Value>(&bytes)
         .map_err(|e| upstream::invalid_json(head.status, &e))?;
     let u = serde_json::json!({"usage": anthropic::response::usage(&msg["usage"])});
-    ctx.completion.usage = sse::usage_of_body(u.to_string().as_bytes());
-    ctx.completion.response_id = msg["id"].as_str().map(str::to_string);
+    Ok(answered(ctx, head.status, bytes, &u, &msg["id"]))
+}
+
+/// A whole native answer `bytes` as it goes to the client: `usage` (an object with OpenAI
+/// `usage`) and the answer's `id` noted for the spend row, the body kept when prompts are
+/// stored.
+fn answered(
+    ctx: &mut RequestCtx,
+    status: http::StatusCode,
+    bytes: Bytes,
+    usage: &Value,
+    id: &Value,
+) -> Response<Body> {
+    ctx.completion.usage = sse::usage_of_body(usage.to_string().as_bytes());
+    ctx.completion.response_id = id.as_str().map(str::to_string);
     if let Some((_, resp)) = ctx.completion.bodies.as_mut() {
         *resp = Some(bytes.clone());
     }
-    Ok(crate::error::json_response(head.status, bytes))
+    crate::error::json_response(status, bytes)
 }
 
 /// `POST /v1/messages/count_tokens`: Anthropic deployments count natively; for others the
@@ -169,12 +182,7 @@ pub async fn gemini_generate(
     let v = serde_json::from_slice::<Value>(&bytes)
         .map_err(|e| upstream::invalid_json(head.status, &e))?;
     let chat = gemini::response::to_chat(&v, model, &id, created);
-    ctx.completion.usage = sse::usage_of_body(chat.to_string().as_bytes());
-    ctx.completion.response_id = chat["id"].as_str().map(str::to_string);
-    if let Some((_, resp)) = ctx.completion.bodies.as_mut() {
-        *resp = Some(bytes.clone());
-    }
-    Ok(crate::error::json_response(head.status, bytes))
+    Ok(answered(ctx, head.status, bytes, &chat, &chat["id"]))
 }
 
 /// `/v1beta/models/{model}:countTokens`: Gemini and Vertex AI deployments count natively;

@@ -145,7 +145,7 @@ pub(super) async fn open_stream(
     let t0 = tokio::time::Instant::now();
     let within = crate::upstream::HeadWithin::StreamTimeout;
     let resp =
-        crate::upstream::call_head(&state.client, dep, uri, body, extra, errors, within).await?;
+        crate::upstream::call_head(&state.client, dep, within, uri, body, extra, errors).await?;
     ctx.upstream_elapsed = t0.elapsed();
     let (head, incoming) = resp.into_parts();
     ctx.completion.status = head.status.as_u16();

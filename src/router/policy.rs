@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::strategy::Strategy;
-pub use crate::config::router::{Fallbacks, RetryPolicy};
+pub use crate::config::router::{Fallbacks, RetryClass, RetryPolicy};
 
 /// LiteLLM's defaults.
 pub const DEFAULT_ALLOWED_FAILS: u32 = 3;
@@ -170,13 +170,15 @@ impl Policy {
             .get(group)
             .unwrap_or(&self.retry_policy);
         let set = match class {
-            ErrorClass::BadRequest => p.bad_request,
+            ErrorClass::BadRequest => p.get(RetryClass::BadRequestErrorRetries),
             ErrorClass::ContextWindow => None,
-            ErrorClass::ContentPolicy => p.content_policy,
-            ErrorClass::Authentication | ErrorClass::NotFound => p.authentication,
-            ErrorClass::Timeout => p.timeout,
-            ErrorClass::RateLimit => p.rate_limit,
-            ErrorClass::Server => p.internal_server,
+            ErrorClass::ContentPolicy => p.get(RetryClass::ContentPolicyViolationErrorRetries),
+            ErrorClass::Authentication | ErrorClass::NotFound => {
+                p.get(RetryClass::AuthenticationErrorRetries)
+            }
+            ErrorClass::Timeout => p.get(RetryClass::TimeoutErrorRetries),
+            ErrorClass::RateLimit => p.get(RetryClass::RateLimitErrorRetries),
+            ErrorClass::Server => p.get(RetryClass::InternalServerErrorRetries),
         };
         match set {
             Some(n) => n,
@@ -271,7 +273,7 @@ mod tests {
         };
         assert_eq!(p.retries("g", ErrorClass::Server), 2);
         assert_eq!(p.retries("g", ErrorClass::BadRequest), 0);
-        p.retry_policy.rate_limit = Some(5);
+        (p.retry_policy.0).insert(RetryClass::RateLimitErrorRetries, 5);
         assert_eq!(p.retries("g", ErrorClass::RateLimit), 5);
         p.model_group_retry_policy
             .insert("g".into(), RetryPolicy::default());

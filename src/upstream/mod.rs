@@ -128,11 +128,7 @@ impl UpstreamError {
     /// the provider sent them, plus the OpenAI `code` of errors that have one.
     pub async fn from_response(resp: Response<Incoming>) -> Self {
         let status = resp.status();
-        let retry_after = resp
-            .headers()
-            .get(header::RETRY_AFTER)
-            .cloned()
-            .map(Box::new);
+        let retry_after = retry_after(&resp);
         let body = error_body(resp).await;
         let (message, kind, param) = provider_message(&body, status);
         let (kind, param) = (kind.map(Into::into), param.map(Into::into));
@@ -152,11 +148,7 @@ impl UpstreamError {
     /// type, code) of its class, keeping the provider's message.
     pub async fn from_provider(resp: Response<Incoming>, provider: &str) -> Self {
         let status = resp.status();
-        let retry_after = resp
-            .headers()
-            .get(header::RETRY_AFTER)
-            .cloned()
-            .map(Box::new);
+        let retry_after = retry_after(&resp);
         let aws_type = resp
             .headers()
             .get("x-amzn-errortype")
@@ -179,6 +171,14 @@ impl UpstreamError {
             retry_after,
         }
     }
+}
+
+/// The answer's `Retry-After`, boxed as [`UpstreamError::Status`] keeps it.
+fn retry_after(resp: &Response<Incoming>) -> Option<Box<HeaderValue>> {
+    resp.headers()
+        .get(header::RETRY_AFTER)
+        .cloned()
+        .map(Box::new)
 }
 
 async fn error_body(resp: Response<Incoming>) -> Bytes {
@@ -428,11 +428,11 @@ pub enum HeadWithin {
 pub async fn call_head(
     client: &HttpClient,
     dep: &Deployment,
+    within: HeadWithin,
     uri: &Uri,
     body: &[Bytes],
     extra: &[(http::HeaderName, HeaderValue)],
     errors: Errors<'_>,
-    within: HeadWithin,
 ) -> Result<Response<Incoming>, UpstreamError> {
     let stream = within == HeadWithin::StreamTimeout;
     let call = send_with(client, dep, Method::POST, uri, body, stream, extra);
