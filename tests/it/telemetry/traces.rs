@@ -159,8 +159,18 @@ fn text(v: Option<AnyValue>) -> String {
 
 /// A gateway with `otel` on, exporting to `endpoint` (`protocol`), one model `m` at `mock`.
 async fn gateway(mock: &MockUpstream, endpoint: &str, protocol: &str) -> TestGateway {
+    gateway_every(mock, endpoint, protocol, 50).await
+}
+
+/// [`gateway`] exporting every `delay_ms`.
+async fn gateway_every(
+    mock: &MockUpstream,
+    endpoint: &str,
+    protocol: &str,
+    delay_ms: u64,
+) -> TestGateway {
     let yaml = format!(
-        "{}router_settings:\n  num_retries: 1\ntianji_settings:\n  callbacks: [\"otel\"]\nenvironment_variables:\n  OTEL_EXPORTER_OTLP_ENDPOINT: \"{endpoint}\"\n  OTEL_EXPORTER_OTLP_PROTOCOL: \"{protocol}\"\n  OTEL_BSP_SCHEDULE_DELAY: \"50\"\n  OTEL_EXPORTER_OTLP_TIMEOUT: \"500\"\n  OTEL_SERVICE_NAME: tianji-test\n",
+        "{}router_settings:\n  num_retries: 1\ntianji_settings:\n  callbacks: [\"otel\"]\nenvironment_variables:\n  OTEL_EXPORTER_OTLP_ENDPOINT: \"{endpoint}\"\n  OTEL_EXPORTER_OTLP_PROTOCOL: \"{protocol}\"\n  OTEL_BSP_SCHEDULE_DELAY: \"{delay_ms}\"\n  OTEL_EXPORTER_OTLP_TIMEOUT: \"500\"\n  OTEL_SERVICE_NAME: tianji-test\n",
         one_model("m", "openai/gpt-4o-mini", &mock.base(), "")
     );
     TestGateway::start(&yaml).await
@@ -334,4 +344,32 @@ async fn a_dead_or_hanging_collector_leaves_requests_answering() {
     }
     // the hanging collector was tried (and its export never answered)
     assert!(eventually(WAIT, || hanging.posts.load(Ordering::SeqCst) > 0).await);
+}
+
+#[tokio::test]
+async fn spans_still_queued_are_exported_on_graceful_shutdown() {
+    let collector = Collector::start(Mode::Answer).await;
+    let mock = MockUpstream::start().await;
+    // a batch every 10 minutes: only the shutdown flush can send it within the test
+    let gw = gateway_every(&mock, &collector.base(), "http/protobuf", 600_000).await;
+    for _ in 0..3 {
+        assert_eq!(chat(&gw, &[]).await.status, 200);
+    }
+    assert!(collector.spans().is_empty());
+    gw.gw.shutdown().await;
+    let roots = (collector.spans().iter())
+        .filter(|s| s.name == "Received Proxy Server Request")
+        .count();
+    assert_eq!(roots, 3);
+}
+
+#[tokio::test]
+async fn grpc_is_refused_at_startup_naming_the_protocol() {
+    let yaml = "tianji_settings:\n  callbacks: [\"otel\"]\nenvironment_variables:\n  OTEL_EXPORTER_OTLP_PROTOCOL: grpc\n";
+    let loaded = tianji::Loaded::from_yaml(yaml).unwrap();
+    let Err(e) = tianji::prepare_with(&loaded, false).await else {
+        panic!("started with an unsupported OTLP protocol");
+    };
+    assert!(e.is_config());
+    assert!(e.to_string().contains("grpc"), "{e}");
 }
