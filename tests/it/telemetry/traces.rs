@@ -373,3 +373,26 @@ async fn grpc_is_refused_at_startup_naming_the_protocol() {
     assert!(e.is_config());
     assert!(e.to_string().contains("grpc"), "{e}");
 }
+
+#[tokio::test]
+async fn a_streamed_answer_s_span_ends_with_its_stream_and_its_usage() {
+    let collector = Collector::start(Mode::Answer).await;
+    let mock = MockUpstream::start().await;
+    let gw = gateway(&mock, &collector.base(), "http/protobuf").await;
+    let body = r#"{"model":"m","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"hi"}]}"#;
+    let s = crate::common::stream(&gw.url("/v1/chat/completions"), body).await;
+    assert_eq!(s.status, 200);
+    assert!(s.text().contains("[DONE]"));
+    let root =
+        || (collector.spans().into_iter()).find(|s| s.name == "Received Proxy Server Request");
+    assert!(eventually(WAIT, || root().is_some()).await);
+    let root = root().unwrap();
+    assert_eq!(root.attr("gen_ai.request.stream"), Some("true"));
+    assert_eq!(root.attr("gen_ai.usage.input_tokens"), Some("9"));
+    assert!(root.attr("gen_ai.usage.output_tokens").is_some());
+    let children = collector.spans();
+    let attempts = (children.iter())
+        .filter(|s| s.parent == root.span && s.name == "raw_gen_ai_request")
+        .count();
+    assert_eq!(attempts, 1);
+}
