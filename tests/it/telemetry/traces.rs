@@ -169,11 +169,14 @@ async fn gateway_every(
     protocol: &str,
     delay_ms: u64,
 ) -> TestGateway {
-    let yaml = format!(
+    TestGateway::start(&config(mock, endpoint, protocol, delay_ms)).await
+}
+
+fn config(mock: &MockUpstream, endpoint: &str, protocol: &str, delay_ms: u64) -> String {
+    format!(
         "{}router_settings:\n  num_retries: 1\ntianji_settings:\n  callbacks: [\"otel\"]\nenvironment_variables:\n  OTEL_EXPORTER_OTLP_ENDPOINT: \"{endpoint}\"\n  OTEL_EXPORTER_OTLP_PROTOCOL: \"{protocol}\"\n  OTEL_BSP_SCHEDULE_DELAY: \"{delay_ms}\"\n  OTEL_EXPORTER_OTLP_TIMEOUT: \"500\"\n  OTEL_SERVICE_NAME: tianji-test\n",
         one_model("m", "openai/gpt-4o-mini", &mock.base(), "")
-    );
-    TestGateway::start(&yaml).await
+    )
 }
 
 async fn chat(gw: &TestGateway, extra: &[(&str, &str)]) -> crate::common::Resp {
@@ -395,4 +398,45 @@ async fn a_streamed_answer_s_span_ends_with_its_stream_and_its_usage() {
         .filter(|s| s.parent == root.span && s.name == "raw_gen_ai_request")
         .count();
     assert_eq!(attempts, 1);
+}
+
+#[tokio::test]
+async fn a_virtual_key_is_named_by_its_hash_alias_and_user_never_by_itself() {
+    let db = crate::common::db::TestDb::create().await;
+    let collector = Collector::start(Mode::Answer).await;
+    let mock = MockUpstream::start().await;
+    let yaml = format!(
+        "{}general_settings:\n  master_key: {MASTER_KEY}\n  database_url: \"{}\"\n",
+        config(&mock, &collector.base(), "http/protobuf", 50),
+        db.url
+    );
+    let gw = TestGateway::start(&yaml).await;
+    let made = gw
+        .post(
+            "/key/generate",
+            r#"{"key_alias":"trace-key","user_id":"u-trace"}"#,
+        )
+        .await;
+    assert_eq!(made.status, 200, "{}", made.text());
+    let raw = made.json()["key"].as_str().unwrap().to_string();
+    let r = send(
+        Method::POST,
+        &gw.url("/v1/chat/completions"),
+        &[("authorization", &format!("Bearer {raw}"))],
+        Bytes::from_static(br#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let root =
+        || (collector.spans().into_iter()).find(|s| s.name == "Received Proxy Server Request");
+    assert!(eventually(WAIT, || root().is_some()).await);
+    let root = root().unwrap();
+    assert_eq!(root.attr("metadata.user_api_key_alias"), Some("trace-key"));
+    assert_eq!(root.attr("metadata.user_api_key_user_id"), Some("u-trace"));
+    let hash = root.attr("metadata.user_api_key_hash").unwrap();
+    assert_eq!(hash.len(), 64, "{hash}");
+    let secret = raw.trim_start_matches("sk-");
+    for s in collector.spans() {
+        assert!(s.attrs.iter().all(|(_, v)| !v.contains(secret)), "{s:?}");
+    }
 }
