@@ -165,6 +165,10 @@ pub async fn serve(prepared: Prepared, listener: TcpListener, shutdown: impl Fut
     .await;
     // Every request has finished: store the spend still queued.
     state.spend.shutdown().await;
+    // and export the spans still queued (a dead collector delays the exit by 5 s at most)
+    if let Some(t) = &state.traces {
+        t.shutdown(Duration::from_secs(5)).await;
+    }
 }
 
 /// A gateway running in this process (tests, embedding).

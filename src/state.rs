@@ -76,6 +76,8 @@ pub enum StateError {
     Router(#[from] crate::router::policy::PolicyError),
     #[error(transparent)]
     Cache(#[from] crate::cache::CacheError),
+    #[error(transparent)]
+    Traces(#[from] crate::observability::traces::TraceError),
     #[error("redis ({url}): {source}")]
     Redis {
         url: String,
@@ -91,6 +93,7 @@ impl StateError {
             | StateError::ProviderBudget(_)
             | StateError::Router(_)
             | StateError::Cache(_)
+            | StateError::Traces(_)
             | StateError::Redis { .. } => true,
             StateError::Store(e) => {
                 matches!(e, StoreError::Config(_) | StoreError::UniqueAlias { .. })
@@ -140,6 +143,26 @@ pub struct AppState {
     pub at_rest: Option<Arc<crate::secrets::AtRest>>,
     /// Ends the streams still running at the graceful-shutdown deadline.
     pub streams: crate::upstream::relay::StreamCut,
+    /// OpenTelemetry traces (`callbacks: [otel]`); `None`: no span is ever made.
+    pub traces: Option<crate::observability::traces::Traces>,
+}
+
+/// The tracer, when `otel` is among the callbacks (settings from the environment).
+fn traces(
+    callbacks: &[String],
+    env: &Env,
+    client: &HttpClient,
+) -> Result<Option<crate::observability::traces::Traces>, StateError> {
+    use crate::observability::traces::{CALLBACK, Settings, Traces};
+    if !callbacks.iter().any(|c| c == CALLBACK) {
+        return Ok(None);
+    }
+    let settings = Settings::from_env(|k| env.get(k))?;
+    let client = crate::upstream::OtlpClient {
+        client: client.clone(),
+        timeout: settings.timeout,
+    };
+    Ok(Some(Traces::start(&settings, client)?))
 }
 
 /// Rate-limit settings: config, and the window and slot life from the environment
@@ -325,7 +348,10 @@ impl AppState {
             Some(k) => Some(Arc::new(crate::secrets::AtRest::new(k)?)),
             None => None,
         };
+        let client = build_client()?;
+        let traces = traces(&t.callbacks, &loaded.env, &client)?;
         let state = Self {
+            traces,
             at_rest,
             spend,
             limits,
@@ -350,7 +376,7 @@ impl AppState {
             env: loaded.env.clone(),
             bus,
             auth,
-            client: build_client()?,
+            client,
             max_body_bytes: (mb * 1024.0 * 1024.0) as usize,
             catalog,
             store,

@@ -226,7 +226,8 @@ pub struct TianjiSettings {
     /// Defaults for internal users (`available_teams`: teams any user may join).
     #[serde(default)]
     pub default_internal_user_params: DefaultInternalUserParams,
-    /// Callbacks by name; `dynamic_rate_limiter_v3` turns on priority reservation.
+    /// Callbacks by name; `dynamic_rate_limiter_v3` turns on priority reservation, `otel`
+    /// OpenTelemetry traces.
     #[serde(default)]
     pub callbacks: Vec<String>,
     /// Share of each model's capacity per priority: `{prod: 0.9, dev: {type: rpm, value: 10}}`.

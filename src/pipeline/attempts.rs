@@ -21,6 +21,7 @@ use super::read::Call;
 use super::route::{Routed, next_fallback, within_budget};
 use crate::body::Body;
 use crate::error::GatewayError;
+use crate::observability::traces;
 use crate::router::balancer::{Ask, InFlight};
 use crate::router::policy::{ErrorClass, Policy};
 use crate::router::{Deployment, Group, RouteError};
@@ -162,7 +163,9 @@ async fn once(
         headers: &call.headers,
         upload: call.upload.take(),
     };
-    let result = call::attempt(state, dep, attempt, ctx).await;
+    let (span, up) = super::traced::attempt(dep, ctx);
+    let result = traces::upstream_scope(up, call::attempt(state, dep, attempt, ctx)).await;
+    super::traced::attempted(span, &result);
     let class = result.as_ref().err().and_then(class_of);
     (state.router).report(policy, &at.dep, at.group.len(), class, t0.elapsed());
     result

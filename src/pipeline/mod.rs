@@ -50,6 +50,7 @@ pub mod rewrite;
 mod route;
 mod several;
 mod side;
+mod traced;
 mod translated;
 pub use native::{count_tokens, gemini_count_tokens};
 pub use translated::auth_headers;
@@ -116,6 +117,8 @@ pub struct RequestCtx {
     pub pinned: Option<String>,
     /// The request's response cache controls (with a cache).
     pub controls: Option<crate::cache::Controls>,
+    /// The trace span of the stage running (with traces on).
+    stage: Option<crate::observability::traces::Stage>,
 }
 
 impl RequestCtx {
@@ -144,7 +147,14 @@ impl RequestCtx {
             regions: Vec::new(),
             pinned: None,
             controls: None,
+            stage: None,
         }
+    }
+
+    /// Trace stage `name` (ending the previous one's span); nothing without traces.
+    fn enter(&mut self, name: &'static str) {
+        self.stage = None;
+        self.stage = (self.completion.trace.as_ref()).map(|t| t.child(name));
     }
 }
 
@@ -159,6 +169,8 @@ pub async fn serve(
     peer: SocketAddr,
 ) -> Response<Body> {
     let mut ctx = RequestCtx::new(route_name(expect));
+    traced::start(state, req.headers(), &mut ctx);
+    ctx.enter("auth");
     let result = match asked(state, req, expect, path_model, peer, &mut ctx).await {
         Ok(call) if several::wanted(&call, &ctx.model) => {
             return several::serve(state, call, ctx).await;
@@ -166,6 +178,7 @@ pub async fn serve(
         Ok(call) => llm(state, call, &mut ctx).await,
         Err(e) => Err(e),
     };
+    ctx.stage = None;
     respond::respond(result, &mut ctx).await
 }
 
@@ -189,14 +202,19 @@ async fn llm(
     mut call: read::Call,
     ctx: &mut RequestCtx,
 ) -> Result<Response<Body>, GatewayError> {
+    traced::caller(&call.principal, ctx);
     let granted = authorize::authorize(state, &call, ctx).await?;
     let granted = model_budget::admit(state, &call, granted, ctx).await?;
+    ctx.enter("router");
     let routed = route::route(state, &call, ctx).await?;
+    ctx.enter("limits");
     limits::count(state, &call, &routed, granted.end_user.as_deref(), ctx).await?;
     budget::reserve_for(state, &call, &routed.dep, granted.lines, ctx).await?;
+    ctx.enter("cache");
     if let Some(hit) = cached::check(state, &mut call, ctx).await {
         return Ok(hit);
     }
+    ctx.stage = None;
     let result = attempts::run(state, call, routed, ctx).await;
     // a whole answer is stored now (a stream's is stored by its relay's observer, at its end)
     cached::store_whole(&result, ctx);

@@ -69,6 +69,8 @@ pub struct Completion {
     pub cache_hit: bool,
     /// The response cache key, when the cache applied.
     pub cache_key: Option<String>,
+    /// The request's trace (with traces on), ended when the record drops.
+    pub trace: Option<crate::observability::traces::RequestTrace>,
     /// Handed off to a stream relay (through its observer), which reports instead.
     handed_off: bool,
 }
@@ -99,6 +101,7 @@ impl Completion {
             in_flight: None,
             cache_hit: false,
             cache_key: None,
+            trace: None,
             handed_off: false,
         }
     }
@@ -130,6 +133,7 @@ impl Completion {
             in_flight: self.in_flight.take(),
             cache_hit: self.cache_hit,
             cache_key: self.cache_key.take(),
+            trace: self.trace.take(),
             handed_off: false,
         }
     }
@@ -244,6 +248,11 @@ impl Drop for Completion {
         if let (Some(f), Some(u)) = (self.in_flight.take(), &self.usage) {
             f.used(u.total_tokens);
         }
+        let spend = (self.trace.as_ref()).map(|t| t.child("spend_write"));
         self.finish_spend();
+        drop(spend);
+        if let Some(t) = self.trace.take() {
+            super::traced::finish(t, self);
+        }
     }
 }

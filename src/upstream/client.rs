@@ -40,3 +40,32 @@ pub fn build_client() -> Result<HttpClient, rustls::Error> {
         .pool_max_idle_per_host(MAX_IDLE_PER_HOST)
         .build(https))
 }
+
+/// The upstream client as the OTLP exporter's HTTP client (traces go out through the same
+/// pool and TLS setup), each export bounded by `timeout` and its answer by 1 MiB.
+#[derive(Debug, Clone)]
+pub struct OtlpClient {
+    pub client: HttpClient,
+    pub timeout: Duration,
+}
+
+#[async_trait::async_trait]
+impl opentelemetry_http::HttpClient for OtlpClient {
+    async fn send_bytes(
+        &self,
+        request: http::Request<bytes::Bytes>,
+    ) -> Result<http::Response<bytes::Bytes>, opentelemetry_http::HttpError> {
+        use http_body_util::{BodyExt, Limited};
+        let (parts, body) = request.into_parts();
+        let req = http::Request::from_parts(parts, Body::full(body));
+        let call = async {
+            let resp = self.client.request(req).await?;
+            let (parts, body) = resp.into_parts();
+            let bytes = Limited::new(body, 1 << 20).collect().await?.to_bytes();
+            Ok::<_, opentelemetry_http::HttpError>(http::Response::from_parts(parts, bytes))
+        };
+        tokio::time::timeout(self.timeout, call)
+            .await
+            .map_err(|_| "OTLP export timed out")?
+    }
+}

@@ -14,7 +14,7 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use serde_json::Value;
 
-pub use client::{HttpClient, build_client};
+pub use client::{HttpClient, OtlpClient, build_client};
 
 use crate::body::Body;
 use crate::router::Deployment;
@@ -291,6 +291,7 @@ pub async fn send_with(
         for (k, v) in dep.headers.iter().chain(extra) {
             h.insert(k.clone(), v.clone());
         }
+        crate::observability::traces::upstream_headers(h);
         let result = client.request(req).await;
         let last = attempt >= dep.max_retries;
         match result {
@@ -342,6 +343,7 @@ pub async fn send_once(
     for (k, v) in dep.headers.iter() {
         h.insert(k.clone(), v.clone());
     }
+    crate::observability::traces::upstream_headers(h);
     client
         .request(req)
         .await

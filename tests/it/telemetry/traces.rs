@@ -1,0 +1,442 @@
+//! OpenTelemetry traces (`callbacks: [otel]`): a local OTLP/HTTP receiver decodes the exported
+//! `ExportTraceServiceRequest`s (opentelemetry-proto) and the tests read back the span tree, the
+//! continued client trace and the `traceparent` each upstream attempt carried; a dead or
+//! hanging collector leaves requests answering as usual.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Method, Request, Response};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
+use parking_lot::Mutex;
+use prost::Message;
+use serde_json::json;
+use tokio::net::TcpListener;
+
+use crate::common::mock_upstream::{MockUpstream, Reply, default_reply};
+use crate::common::{MASTER_KEY, TestGateway, eventually, one_model, send};
+
+const WAIT: Duration = Duration::from_secs(15);
+const CLIENT_TRACE: &str = "0af7651916cd43dd8448eb211c80319c";
+const CLIENT_SPAN: &str = "b7ad6b7169203331";
+
+/// One exported span, as the receiver decoded it.
+#[derive(Debug, Clone)]
+struct Got {
+    name: String,
+    trace: String,
+    span: String,
+    parent: String,
+    attrs: Vec<(String, String)>,
+    error: bool,
+}
+
+impl Got {
+    fn attr(&self, k: &str) -> Option<&str> {
+        self.attrs
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// How the receiver behaves.
+#[derive(Clone, Copy, PartialEq)]
+enum Mode {
+    Answer,
+    Hang,
+}
+
+/// An OTLP/HTTP receiver we own: protobuf bodies decoded into spans, JSON bodies kept raw.
+struct Collector {
+    addr: SocketAddr,
+    spans: Arc<Mutex<Vec<Got>>>,
+    json: Arc<Mutex<Vec<String>>>,
+    posts: Arc<AtomicUsize>,
+}
+
+impl Collector {
+    async fn start(mode: Mode) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let c = Collector {
+            addr,
+            spans: Default::default(),
+            json: Default::default(),
+            posts: Default::default(),
+        };
+        let (spans, json, posts) = (c.spans.clone(), c.json.clone(), c.posts.clone());
+        tokio::spawn(async move {
+            loop {
+                let Ok((sock, _)) = listener.accept().await else {
+                    return;
+                };
+                let (spans, json, posts) = (spans.clone(), json.clone(), posts.clone());
+                let svc = service_fn(move |req: Request<Incoming>| {
+                    let (spans, json, posts) = (spans.clone(), json.clone(), posts.clone());
+                    async move {
+                        posts.fetch_add(1, Ordering::SeqCst);
+                        if mode == Mode::Hang {
+                            std::future::pending::<()>().await;
+                        }
+                        receive(req, &spans, &json).await;
+                        Ok::<_, Infallible>(Response::new(Full::new(Bytes::new())))
+                    }
+                });
+                tokio::spawn(async move {
+                    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+                        .serve_connection(TokioIo::new(sock), svc)
+                        .await;
+                });
+            }
+        });
+        c
+    }
+
+    fn base(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    fn spans(&self) -> Vec<Got> {
+        self.spans.lock().clone()
+    }
+}
+
+async fn receive(req: Request<Incoming>, spans: &Mutex<Vec<Got>>, json: &Mutex<Vec<String>>) {
+    assert_eq!(req.uri().path(), "/v1/traces");
+    let is_json = req
+        .headers()
+        .get("content-type")
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    let body = req.into_body().collect().await.unwrap().to_bytes();
+    if is_json {
+        json.lock()
+            .push(String::from_utf8_lossy(&body).into_owned());
+        return;
+    }
+    let export = ExportTraceServiceRequest::decode(body).expect("an OTLP protobuf export");
+    let mut out = spans.lock();
+    for rs in export.resource_spans {
+        for ss in rs.scope_spans {
+            for s in ss.spans {
+                out.push(Got {
+                    name: s.name,
+                    trace: hex(&s.trace_id),
+                    span: hex(&s.span_id),
+                    parent: hex(&s.parent_span_id),
+                    attrs: (s.attributes.into_iter())
+                        .map(|kv| (kv.key, text(kv.value.and_then(|v| v.value))))
+                        .collect(),
+                    error: s.status.is_some_and(|st| st.code == 2),
+                });
+            }
+        }
+    }
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn text(v: Option<AnyValue>) -> String {
+    match v {
+        Some(AnyValue::StringValue(s)) => s,
+        Some(AnyValue::IntValue(i)) => i.to_string(),
+        Some(AnyValue::BoolValue(b)) => b.to_string(),
+        Some(AnyValue::DoubleValue(d)) => d.to_string(),
+        other => format!("{other:?}"),
+    }
+}
+
+/// A gateway with `otel` on, exporting to `endpoint` (`protocol`), one model `m` at `mock`.
+async fn gateway(mock: &MockUpstream, endpoint: &str, protocol: &str) -> TestGateway {
+    gateway_every(mock, endpoint, protocol, 50).await
+}
+
+/// [`gateway`] exporting every `delay_ms`.
+async fn gateway_every(
+    mock: &MockUpstream,
+    endpoint: &str,
+    protocol: &str,
+    delay_ms: u64,
+) -> TestGateway {
+    TestGateway::start(&config(mock, endpoint, protocol, delay_ms)).await
+}
+
+fn config(mock: &MockUpstream, endpoint: &str, protocol: &str, delay_ms: u64) -> String {
+    format!(
+        "{}router_settings:\n  num_retries: 1\ntianji_settings:\n  callbacks: [\"otel\"]\nenvironment_variables:\n  OTEL_EXPORTER_OTLP_ENDPOINT: \"{endpoint}\"\n  OTEL_EXPORTER_OTLP_PROTOCOL: \"{protocol}\"\n  OTEL_BSP_SCHEDULE_DELAY: \"{delay_ms}\"\n  OTEL_EXPORTER_OTLP_TIMEOUT: \"500\"\n  OTEL_SERVICE_NAME: tianji-test\n",
+        one_model("m", "openai/gpt-4o-mini", &mock.base(), "")
+    )
+}
+
+async fn chat(gw: &TestGateway, extra: &[(&str, &str)]) -> crate::common::Resp {
+    let auth = format!("Bearer {MASTER_KEY}");
+    let mut headers = vec![("authorization", auth.as_str())];
+    headers.extend_from_slice(extra);
+    send(
+        Method::POST,
+        &gw.url("/v1/chat/completions"),
+        &headers,
+        Bytes::from_static(br#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#),
+    )
+    .await
+}
+
+/// A mock that fails its first request (500) and answers the rest.
+async fn fails_once() -> MockUpstream {
+    let n = Arc::new(AtomicUsize::new(0));
+    MockUpstream::with(Arc::new(move |r| {
+        if n.fetch_add(1, Ordering::SeqCst) == 0 {
+            Reply::status(500, json!({"error": {"message": "boom"}}))
+        } else {
+            default_reply(r)
+        }
+    }))
+    .await
+}
+
+#[tokio::test]
+async fn a_request_is_one_span_tree_continuing_the_client_trace_and_carried_upstream() {
+    let collector = Collector::start(Mode::Answer).await;
+    let mock = fails_once().await;
+    let gw = gateway(&mock, &collector.base(), "http/protobuf").await;
+    let traceparent = format!("00-{CLIENT_TRACE}-{CLIENT_SPAN}-01");
+    let r = chat(
+        &gw,
+        &[("traceparent", &traceparent), ("tracestate", "vendor=x")],
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("x-tianji-attempted-retries"), Some("1"));
+
+    let done = || {
+        collector
+            .spans()
+            .iter()
+            .any(|s| s.name == "Received Proxy Server Request")
+    };
+    assert!(eventually(WAIT, done).await, "no request span exported");
+    let spans = collector.spans();
+    let root = spans
+        .iter()
+        .find(|s| s.name == "Received Proxy Server Request")
+        .unwrap();
+    // the client's trace goes on: same trace id, the client's span as parent
+    assert_eq!(root.trace, CLIENT_TRACE);
+    assert_eq!(root.parent, CLIENT_SPAN);
+    assert!(!root.error);
+    assert_eq!(root.attr("gen_ai.request.model"), Some("m"));
+    assert_eq!(root.attr("gen_ai.response.model"), Some("gpt-4o-mini"));
+    assert_eq!(root.attr("gen_ai.system"), Some("openai"));
+    assert_eq!(root.attr("gen_ai.operation.name"), Some("chat_completions"));
+    assert_eq!(root.attr("gen_ai.usage.input_tokens"), Some("9"));
+    assert_eq!(root.attr("gen_ai.usage.output_tokens"), Some("3"));
+    assert_eq!(root.attr("gen_ai.usage.total_tokens"), Some("12"));
+    assert_eq!(root.attr("http.response.status_code"), Some("200"));
+    let call_id = r.header("x-tianji-call-id").unwrap();
+    assert_eq!(root.attr("tianji.call_id"), Some(call_id));
+
+    // every stage's span is a child of the request's
+    let children: Vec<&Got> = spans.iter().filter(|s| s.parent == root.span).collect();
+    for stage in ["auth", "router", "limits", "cache", "spend_write"] {
+        let n = children.iter().filter(|s| s.name == stage).count();
+        assert_eq!(n, 1, "stage span {stage}: {children:#?}");
+    }
+    let attempts: Vec<&&Got> = children
+        .iter()
+        .filter(|s| s.name == "raw_gen_ai_request")
+        .collect();
+    assert_eq!(attempts.len(), 2, "one span per attempt: {children:#?}");
+    assert!(children.iter().all(|s| s.trace == CLIENT_TRACE));
+    let first = attempts
+        .iter()
+        .find(|s| s.attr("tianji.attempt") == Some("1"));
+    let second = attempts
+        .iter()
+        .find(|s| s.attr("tianji.attempt") == Some("2"));
+    let (first, second) = (first.unwrap(), second.unwrap());
+    assert!(first.error, "the failed attempt's span is an error");
+    assert_eq!(first.attr("http.response.status_code"), Some("500"));
+    assert!(!second.error);
+
+    // each upstream call carried its own attempt's span as parent, and the client's tracestate
+    let sent: Vec<String> = (mock.requests().iter())
+        .map(|r| r.headers["traceparent"].to_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        sent,
+        vec![
+            format!("00-{CLIENT_TRACE}-{}-01", first.span),
+            format!("00-{CLIENT_TRACE}-{}-01", second.span),
+        ]
+    );
+    assert!(
+        (mock.requests().iter()).all(|r| r.headers["tracestate"] == "vendor=x"),
+        "tracestate passed upstream"
+    );
+
+    // no secret reaches the collector
+    for s in &spans {
+        for (k, v) in &s.attrs {
+            assert!(
+                !v.contains("sk-provider-secret") && !v.contains(MASTER_KEY),
+                "{k}={v}"
+            );
+        }
+    }
+
+    // without a traceparent: a trace of its own
+    let r = chat(&gw, &[]).await;
+    assert_eq!(r.status, 200);
+    let call_id = r.header("x-tianji-call-id").unwrap().to_string();
+    let own = || {
+        (collector.spans().into_iter()).find(|s| s.attr("tianji.call_id") == Some(call_id.as_str()))
+    };
+    assert!(eventually(WAIT, || own().is_some()).await);
+    let root = own().unwrap();
+    assert_ne!(root.trace, CLIENT_TRACE);
+    assert!(root.parent.is_empty(), "a root span: {root:?}");
+    let last = mock.last();
+    let tp = last.headers["traceparent"].to_str().unwrap();
+    assert!(tp.starts_with(&format!("00-{}-", root.trace)), "{tp}");
+}
+
+#[tokio::test]
+async fn http_json_exports_the_request_span() {
+    let collector = Collector::start(Mode::Answer).await;
+    let mock = MockUpstream::start().await;
+    let gw = gateway(&mock, &collector.base(), "http/json").await;
+    let r = chat(&gw, &[]).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let got = || {
+        (collector.json.lock().iter()).any(|b| {
+            b.contains("Received Proxy Server Request") && b.contains("raw_gen_ai_request")
+        })
+    };
+    assert!(eventually(WAIT, got).await, "no JSON export");
+}
+
+#[tokio::test]
+async fn a_dead_or_hanging_collector_leaves_requests_answering() {
+    let mock = MockUpstream::start().await;
+    // a closed port
+    let dead = {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        l.local_addr().unwrap()
+    };
+    let hanging = Collector::start(Mode::Hang).await;
+    for endpoint in [format!("http://{dead}"), hanging.base()] {
+        let gw = gateway(&mock, &endpoint, "http/protobuf").await;
+        for _ in 0..30 {
+            let r = tokio::time::timeout(Duration::from_secs(20), chat(&gw, &[]))
+                .await
+                .expect("a request waited on the collector");
+            assert_eq!(r.status, 200, "{}", r.text());
+            assert_eq!(r.json()["choices"][0]["message"]["role"], "assistant");
+        }
+    }
+    // the hanging collector was tried (and its export never answered)
+    assert!(eventually(WAIT, || hanging.posts.load(Ordering::SeqCst) > 0).await);
+}
+
+#[tokio::test]
+async fn spans_still_queued_are_exported_on_graceful_shutdown() {
+    let collector = Collector::start(Mode::Answer).await;
+    let mock = MockUpstream::start().await;
+    // a batch every 10 minutes: only the shutdown flush can send it within the test
+    let gw = gateway_every(&mock, &collector.base(), "http/protobuf", 600_000).await;
+    for _ in 0..3 {
+        assert_eq!(chat(&gw, &[]).await.status, 200);
+    }
+    assert!(collector.spans().is_empty());
+    gw.gw.shutdown().await;
+    let roots = (collector.spans().iter())
+        .filter(|s| s.name == "Received Proxy Server Request")
+        .count();
+    assert_eq!(roots, 3);
+}
+
+#[tokio::test]
+async fn grpc_is_refused_at_startup_naming_the_protocol() {
+    let yaml = "tianji_settings:\n  callbacks: [\"otel\"]\nenvironment_variables:\n  OTEL_EXPORTER_OTLP_PROTOCOL: grpc\n";
+    let loaded = tianji::Loaded::from_yaml(yaml).unwrap();
+    let Err(e) = tianji::prepare_with(&loaded, false).await else {
+        panic!("started with an unsupported OTLP protocol");
+    };
+    assert!(e.is_config());
+    assert!(e.to_string().contains("grpc"), "{e}");
+}
+
+#[tokio::test]
+async fn a_streamed_answer_s_span_ends_with_its_stream_and_its_usage() {
+    let collector = Collector::start(Mode::Answer).await;
+    let mock = MockUpstream::start().await;
+    let gw = gateway(&mock, &collector.base(), "http/protobuf").await;
+    let body = r#"{"model":"m","stream":true,"stream_options":{"include_usage":true},"messages":[{"role":"user","content":"hi"}]}"#;
+    let s = crate::common::stream(&gw.url("/v1/chat/completions"), body).await;
+    assert_eq!(s.status, 200);
+    assert!(s.text().contains("[DONE]"));
+    let root =
+        || (collector.spans().into_iter()).find(|s| s.name == "Received Proxy Server Request");
+    assert!(eventually(WAIT, || root().is_some()).await);
+    let root = root().unwrap();
+    assert_eq!(root.attr("gen_ai.request.stream"), Some("true"));
+    assert_eq!(root.attr("gen_ai.usage.input_tokens"), Some("9"));
+    assert!(root.attr("gen_ai.usage.output_tokens").is_some());
+    let children = collector.spans();
+    let attempts = (children.iter())
+        .filter(|s| s.parent == root.span && s.name == "raw_gen_ai_request")
+        .count();
+    assert_eq!(attempts, 1);
+}
+
+#[tokio::test]
+async fn a_virtual_key_is_named_by_its_hash_alias_and_user_never_by_itself() {
+    let db = crate::common::db::TestDb::create().await;
+    let collector = Collector::start(Mode::Answer).await;
+    let mock = MockUpstream::start().await;
+    let yaml = format!(
+        "{}general_settings:\n  master_key: {MASTER_KEY}\n  database_url: \"{}\"\n",
+        config(&mock, &collector.base(), "http/protobuf", 50),
+        db.url
+    );
+    let gw = TestGateway::start(&yaml).await;
+    let made = gw
+        .post(
+            "/key/generate",
+            r#"{"key_alias":"trace-key","user_id":"u-trace"}"#,
+        )
+        .await;
+    assert_eq!(made.status, 200, "{}", made.text());
+    let raw = made.json()["key"].as_str().unwrap().to_string();
+    let r = send(
+        Method::POST,
+        &gw.url("/v1/chat/completions"),
+        &[("authorization", &format!("Bearer {raw}"))],
+        Bytes::from_static(br#"{"model":"m","messages":[{"role":"user","content":"hi"}]}"#),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let root =
+        || (collector.spans().into_iter()).find(|s| s.name == "Received Proxy Server Request");
+    assert!(eventually(WAIT, || root().is_some()).await);
+    let root = root().unwrap();
+    assert_eq!(root.attr("metadata.user_api_key_alias"), Some("trace-key"));
+    assert_eq!(root.attr("metadata.user_api_key_user_id"), Some("u-trace"));
+    let hash = root.attr("metadata.user_api_key_hash").unwrap();
+    assert_eq!(hash.len(), 64, "{hash}");
+    let secret = raw.trim_start_matches("sk-");
+    for s in collector.spans() {
+        assert!(s.attrs.iter().all(|(_, v)| !v.contains(secret)), "{s:?}");
+    }
+}
