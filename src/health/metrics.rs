@@ -32,7 +32,11 @@ pub async fn scrape(
     let models = state.models.load();
     let now = now_ms();
     let text = metrics
-        .encode(models.deployments().map(|d| (labels(d), deployment_state(d, now))))
+        .encode(
+            models
+                .deployments()
+                .map(|d| (labels(d), deployment_state(d, now))),
+        )
         .map_err(|e| GatewayError::Internal(e.to_string()))?;
     let mut resp = Response::new(Body::full(text));
     *resp.status_mut() = StatusCode::OK;

@@ -12,7 +12,8 @@
 use std::sync::Arc;
 use std::sync::atomic::AtomicU64;
 
-use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::{EncodeLabelSet, EncodeMetric, MetricEncoder};
+use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -22,8 +23,8 @@ use prometheus_client::registry::Registry;
 /// LiteLLM's `LATENCY_BUCKETS` (seconds; `+Inf` is added by the histogram).
 pub const LATENCY_BUCKETS: [f64; 35] = [
     0.005, 0.00625, 0.0125, 0.025, 0.05, 0.1, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5.0,
-    5.5, 6.0, 6.5, 7.0, 7.5, 8.0, 8.5, 9.0, 9.5, 10.0, 15.0, 20.0, 25.0, 30.0, 60.0, 120.0,
-    180.0, 240.0, 300.0,
+    5.5, 6.0, 6.5, 7.0, 7.5, 8.0, 8.5, 9.0, 9.5, 10.0, 15.0, 20.0, 25.0, 30.0, 60.0, 120.0, 180.0,
+    240.0, 300.0,
 ];
 
 /// The content type of [`Metrics::encode`]'s text.
@@ -173,14 +174,29 @@ impl Default for Metrics {
     }
 }
 
+/// A metric whose HELP/TYPE lines are encoded even before it has a series (the crate skips
+/// empty families).
+#[derive(Debug)]
+struct Always<M>(M);
+
+impl<M: EncodeMetric> EncodeMetric for Always<M> {
+    fn encode(&self, encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
+        self.0.encode(encoder)
+    }
+    fn metric_type(&self) -> MetricType {
+        self.0.metric_type()
+    }
+    fn is_empty(&self) -> bool {
+        false
+    }
+}
+
 /// Register `metric` (a clone: families share their series) and return it.
-fn reg<M: prometheus_client::registry::Metric + Clone>(
-    r: &mut Registry,
-    name: &str,
-    help: &str,
-    metric: M,
-) -> M {
-    r.register(name, help, metric.clone());
+fn reg<M>(r: &mut Registry, name: &str, help: &str, metric: M) -> M
+where
+    M: EncodeMetric + Clone + Send + Sync + std::fmt::Debug + 'static,
+{
+    r.register(name, help, Always(metric.clone()));
     metric
 }
 
@@ -195,23 +211,108 @@ impl Metrics {
     pub fn new() -> Self {
         let mut r = Registry::default();
         Self {
-            proxy_total_requests: reg(&mut r, "tianji_proxy_total_requests_metric", "Total number of requests made to the proxy server - track number of client side requests", Family::default()),
-            proxy_failed_requests: reg(&mut r, "tianji_proxy_failed_requests_metric", "Total number of failed responses from proxy - the client did not get a success response from tianji proxy", Family::default()),
-            requests: reg(&mut r, "tianji_requests_metric", "Total number of LLM calls to tianji - track total per API Key, team, user", Family::default()),
-            input_tokens: reg(&mut r, "tianji_input_tokens_metric", "Total number of input tokens from LLM requests", Family::default()),
-            output_tokens: reg(&mut r, "tianji_output_tokens_metric", "Total number of output tokens from LLM requests", Family::default()),
-            total_tokens: reg(&mut r, "tianji_total_tokens_metric", "Total number of input + output tokens from LLM requests", Family::default()),
-            spend: reg(&mut r, "tianji_spend_metric", "Total spend on LLM requests", Family::default()),
-            request_total_latency: reg(&mut r, "tianji_request_total_latency_metric", "Total latency (seconds) for a request to tianji", histograms()),
-            llm_api_latency: reg(&mut r, "tianji_llm_api_latency_metric", "Total latency (seconds) for a models LLM API call", histograms()),
-            time_to_first_token: reg(&mut r, "tianji_llm_api_time_to_first_token_metric", "Time to first token for a models LLM API call", histograms()),
-            remaining_team_budget: reg(&mut r, "tianji_remaining_team_budget_metric", "Remaining budget for team", Family::default()),
-            remaining_api_key_budget: reg(&mut r, "tianji_remaining_api_key_budget_metric", "Remaining budget for api key", Family::default()),
-            remaining_requests: reg(&mut r, "tianji_remaining_requests_metric", "Remaining requests for model in the current rate-limit window", Family::default()),
-            deployment_state: reg(&mut r, "tianji_deployment_state", "LLM Deployment Analytics - The state of the deployment: 0 = healthy, 1 = partial outage, 2 = complete outage", Family::default()),
-            cache_hits: reg(&mut r, "tianji_cache_hits_metric", "Total number of tianji cache hits", Family::default()),
-            callback_failures: reg(&mut r, "tianji_callback_logging_failures_metric", "Total number of failures (and dropped events) when emitting logs to callbacks", Family::default()),
-            in_flight: reg(&mut r, "tianji_in_flight_requests", "LLM requests being served now", Gauge::default()),
+            proxy_total_requests: reg(
+                &mut r,
+                "tianji_proxy_total_requests_metric",
+                "Total number of requests made to the proxy server - track number of client side requests",
+                Family::default(),
+            ),
+            proxy_failed_requests: reg(
+                &mut r,
+                "tianji_proxy_failed_requests_metric",
+                "Total number of failed responses from proxy - the client did not get a success response from tianji proxy",
+                Family::default(),
+            ),
+            requests: reg(
+                &mut r,
+                "tianji_requests_metric",
+                "Total number of LLM calls to tianji - track total per API Key, team, user",
+                Family::default(),
+            ),
+            input_tokens: reg(
+                &mut r,
+                "tianji_input_tokens_metric",
+                "Total number of input tokens from LLM requests",
+                Family::default(),
+            ),
+            output_tokens: reg(
+                &mut r,
+                "tianji_output_tokens_metric",
+                "Total number of output tokens from LLM requests",
+                Family::default(),
+            ),
+            total_tokens: reg(
+                &mut r,
+                "tianji_total_tokens_metric",
+                "Total number of input + output tokens from LLM requests",
+                Family::default(),
+            ),
+            spend: reg(
+                &mut r,
+                "tianji_spend_metric",
+                "Total spend on LLM requests",
+                Family::default(),
+            ),
+            request_total_latency: reg(
+                &mut r,
+                "tianji_request_total_latency_metric",
+                "Total latency (seconds) for a request to tianji",
+                histograms(),
+            ),
+            llm_api_latency: reg(
+                &mut r,
+                "tianji_llm_api_latency_metric",
+                "Total latency (seconds) for a models LLM API call",
+                histograms(),
+            ),
+            time_to_first_token: reg(
+                &mut r,
+                "tianji_llm_api_time_to_first_token_metric",
+                "Time to first token for a models LLM API call",
+                histograms(),
+            ),
+            remaining_team_budget: reg(
+                &mut r,
+                "tianji_remaining_team_budget_metric",
+                "Remaining budget for team",
+                Family::default(),
+            ),
+            remaining_api_key_budget: reg(
+                &mut r,
+                "tianji_remaining_api_key_budget_metric",
+                "Remaining budget for api key",
+                Family::default(),
+            ),
+            remaining_requests: reg(
+                &mut r,
+                "tianji_remaining_requests_metric",
+                "Remaining requests for model in the current rate-limit window",
+                Family::default(),
+            ),
+            deployment_state: reg(
+                &mut r,
+                "tianji_deployment_state",
+                "LLM Deployment Analytics - The state of the deployment: 0 = healthy, 1 = partial outage, 2 = complete outage",
+                Family::default(),
+            ),
+            cache_hits: reg(
+                &mut r,
+                "tianji_cache_hits_metric",
+                "Total number of tianji cache hits",
+                Family::default(),
+            ),
+            callback_failures: reg(
+                &mut r,
+                "tianji_callback_logging_failures_metric",
+                "Total number of failures (and dropped events) when emitting logs to callbacks",
+                Family::default(),
+            ),
+            in_flight: reg(
+                &mut r,
+                "tianji_in_flight_requests",
+                "LLM requests being served now",
+                Gauge::default(),
+            ),
             registry: r,
         }
     }
@@ -253,7 +354,9 @@ impl Metrics {
 
     fn count_usage(&self, labels: &RequestLabels, o: &Outcome) {
         if o.input_tokens > 0 {
-            self.input_tokens.get_or_create(labels).inc_by(o.input_tokens);
+            self.input_tokens
+                .get_or_create(labels)
+                .inc_by(o.input_tokens);
         }
         if o.output_tokens > 0 {
             self.output_tokens
@@ -261,7 +364,9 @@ impl Metrics {
                 .inc_by(o.output_tokens);
         }
         if o.total_tokens > 0 {
-            self.total_tokens.get_or_create(labels).inc_by(o.total_tokens);
+            self.total_tokens
+                .get_or_create(labels)
+                .inc_by(o.total_tokens);
         }
         if o.spend > 0.0 {
             self.spend.get_or_create(labels).inc_by(o.spend);
@@ -378,6 +483,7 @@ mod tests {
             "tianji_deployment_state",
             "tianji_in_flight_requests",
             "tianji_llm_api_time_to_first_token_metric",
+            "tianji_remaining_team_budget_metric",
         ] {
             assert!(text.contains(&format!("# TYPE {f} ")), "{f} in {text}");
         }

@@ -237,7 +237,10 @@ impl Completion {
             total_tokens: usage.total_tokens,
             spend: self.cost(),
             total_latency: elapsed.as_secs_f64(),
-            api_latency: self.upstream.filter(|_| !self.cache_hit).map(|d| d.as_secs_f64()),
+            api_latency: self
+                .upstream
+                .filter(|_| !self.cache_hit)
+                .map(|d| d.as_secs_f64()),
             time_to_first_token: ttft,
             cache_hit: self.cache_hit,
         };
