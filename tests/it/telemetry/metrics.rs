@@ -147,7 +147,7 @@ async fn team_key(gw: &TestGateway) -> (String, String) {
         Method::POST,
         "/key/generate",
         MASTER_KEY,
-        json!({"team_id": "ops", "key_alias": "ci", "max_budget": 1.0}),
+        json!({"team_id": "ops", "key_alias": "ci", "max_budget": 1.0, "rpm_limit": 100}),
     )
     .await)
     .await;
@@ -243,6 +243,13 @@ async fn every_family_from_startup_and_counters_move_by_the_requests_made() {
         &[("team", "ops"), ("team_alias", "Ops")],
     );
     assert!((team_left - (5.0 - 3.0 * COST)).abs() < 1e-9, "{team_left}");
+    // rate-limit headroom as the last request left it (5 of the key's 100 a minute used)
+    let rl = [
+        ("hashed_api_key", hash.as_str()),
+        ("model_group", "gpt"),
+        ("model_id", "dep-gpt"),
+    ];
+    assert_eq!(s.sum("tianji_remaining_requests_metric", &rl), 95.0);
     // failures this minute, not cooling down: partial outage
     let dep = [
         ("model_id", "dep-gpt"),
