@@ -304,3 +304,36 @@ async fn metrics_need_an_admin_unless_the_flag_opens_them() {
     let off = gateway(&db, &up, "  json_logs: false\n").await;
     assert_eq!(get(&off, Some(MASTER_KEY)).await.status, 404);
 }
+
+#[tokio::test]
+async fn a_cache_hit_counts_once_and_spends_nothing() {
+    let db = TestDb::create().await;
+    let up = MockUpstream::start().await;
+    let tianji = "  callbacks: [prometheus]\n  cache: true\n  cache_params: {type: local}\n";
+    let gw = gateway(&db, &up, tianji).await;
+    let body = json!({"model": "gpt", "messages": [{"role": "user", "content": "cache me"}]});
+    let mut sent = 0.0;
+    let hit = eventually_async(Duration::from_secs(5), || {
+        sent += 1.0;
+        let gw = &gw;
+        let body = body.clone();
+        async move {
+            let r = call(gw, Method::POST, "/v1/chat/completions", MASTER_KEY, body).await;
+            assert_eq!(r.status, 200, "{}", r.text());
+            r.header("x-tianji-cache-hit") == Some("True")
+        }
+    })
+    .await;
+    assert!(hit, "never a cache hit");
+    let s = scrape(&gw).await;
+    assert_eq!(
+        s.sum(
+            "tianji_cache_hits_metric_total",
+            &[("requested_model", "gpt")]
+        ),
+        1.0
+    );
+    assert_eq!(s.sum("tianji_proxy_total_requests_metric_total", &[]), sent);
+    let spend = s.sum("tianji_spend_metric_total", &[]);
+    assert!((spend - (sent - 1.0) * COST).abs() < 1e-12, "{spend}");
+}
