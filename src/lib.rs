@@ -15,6 +15,7 @@ pub mod health;
 pub mod jobs;
 pub mod limits;
 pub mod managed;
+pub mod metrics;
 pub mod models_api;
 pub mod observability;
 pub mod passthrough;

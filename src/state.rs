@@ -132,6 +132,10 @@ pub struct AppState {
     pub model_budgets: Arc<crate::limits::model_budget::ModelBudgets>,
     /// Response-ID security of the Responses API.
     pub response_ids: crate::responses::IdSecurity,
+    /// Prometheus metrics (`callbacks: ["prometheus"]`).
+    pub metrics: Option<Arc<crate::metrics::Metrics>>,
+    /// `GET /metrics` needs an admin (`require_auth_for_metrics_endpoint`, default true).
+    pub metrics_auth: bool,
     /// The dynamic rate limiter, when enabled.
     pub priorities: Option<crate::limits::priority::Priorities>,
     /// `general_settings.global_max_parallel_requests`
@@ -361,6 +365,10 @@ impl AppState {
                 g.disable_responses_id_security,
                 g.allow_unmanaged_response_ids,
             ),
+            metrics: t
+                .prometheus()
+                .then(|| Arc::new(crate::metrics::Metrics::new())),
+            metrics_auth: t.require_auth_for_metrics_endpoint.unwrap_or(true),
             priorities: crate::limits::priority::Priorities::from_settings(
                 &t.callbacks,
                 &t.priority_reservation,

@@ -227,9 +227,11 @@ pub struct TianjiSettings {
     #[serde(default)]
     pub default_internal_user_params: DefaultInternalUserParams,
     /// Callbacks by name; `dynamic_rate_limiter_v3` turns on priority reservation, `otel`
-    /// OpenTelemetry traces.
+    /// OpenTelemetry traces, `prometheus` the metrics of `GET /metrics`.
     #[serde(default)]
     pub callbacks: Vec<String>,
+    /// `GET /metrics` needs an admin (default); `false` opens it to anyone who can reach it.
+    pub require_auth_for_metrics_endpoint: Option<bool>,
     /// Share of each model's capacity per priority: `{prod: 0.9, dev: {type: rpm, value: 10}}`.
     #[serde(default)]
     pub priority_reservation: BTreeMap<String, super::limits::Reservation>,
@@ -248,6 +250,13 @@ pub struct TianjiSettings {
     /// Who may create which keys with `/key/generate`, and what they must set (LiteLLM's
     /// `key_generation_settings`).
     pub key_generation_settings: Option<KeyGenerationSettings>,
+}
+
+impl TianjiSettings {
+    /// `callbacks` names `prometheus`.
+    pub fn prometheus(&self) -> bool {
+        self.callbacks.iter().any(|c| c == "prometheus")
+    }
 }
 
 /// User roles, lowest last (`TianjiLLM_UserTable.user_role`).

@@ -1,7 +1,9 @@
 //! `/health/liveliness` (`/health/liveness`) and `/health/readiness`: public, no auth.
 //! `/health` and `/health/history`: deployment health checks, for admins (checks.rs).
+//! `/metrics`: the Prometheus scrape (metrics.rs).
 
 pub mod checks;
+pub mod metrics;
 
 use bytes::Bytes;
 use http::{Response, StatusCode};

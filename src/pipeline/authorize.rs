@@ -19,6 +19,9 @@ pub async fn authorize(
 ) -> Result<Granted, GatewayError> {
     let headers = &call.headers;
     ctx.end_user = end_user_of(call);
+    if let (Some((_, l)), Some(e)) = (&mut ctx.completion.metrics, &ctx.end_user) {
+        l.end_user.clone_from(e);
+    }
     let team_alias = ctx.team_alias.as_deref();
     let granted = grant_model(state, call, &ctx.model, team_alias, ctx.end_user.as_deref()).await?;
     ctx.regions =

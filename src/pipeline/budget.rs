@@ -54,6 +54,7 @@ pub async fn reserve(
     ctx: &mut RequestCtx,
     row: impl FnOnce(&RequestCtx) -> SpendRow,
 ) -> Result<(), GatewayError> {
+    let watched = state.metrics.as_ref().map(|_| budgets_of(&lines));
     let reservation = state
         .spend
         .ledger
@@ -66,6 +67,9 @@ pub async fn reserve(
                 e.current,
             )
         })?;
+    if let (Some(m), Some(w)) = (&state.metrics, watched) {
+        remaining_budgets(state, m, principal, w);
+    }
     let slot = state.spend.slot().await;
     let row = slot.is_some().then(|| Box::new(row(ctx)));
     let ticket = crate::spend::Ticket {
@@ -114,5 +118,47 @@ pub fn call_type(e: Expect) -> (&'static str, &'static str) {
         Expect::ImageVariation => ("aimage_variation", "/v1/images/variations"),
         Expect::Transcription => ("atranscription", "/v1/audio/transcriptions"),
         Expect::Translation => ("atranslation", "/v1/audio/translations"),
+    }
+}
+
+/// The key's and team's budgets among `lines` (for their gauges).
+fn budgets_of(lines: &[Line]) -> [Option<(crate::spend::ledger::Account, f64)>; 2] {
+    use crate::spend::ledger::Account;
+    let find = |key: bool| {
+        lines.iter().find_map(|l| match &l.account {
+            Account::Key(_) if key && l.max_budget >= 0.0 => {
+                Some((l.account.clone(), l.max_budget))
+            }
+            Account::Team(_) if !key && l.max_budget >= 0.0 => {
+                Some((l.account.clone(), l.max_budget))
+            }
+            _ => None,
+        })
+    };
+    [find(true), find(false)]
+}
+
+/// Set the key's and team's remaining budget gauges from the ledger's spend now.
+fn remaining_budgets(
+    state: &AppState,
+    m: &crate::metrics::Metrics,
+    principal: &Principal,
+    watched: [Option<(crate::spend::ledger::Account, f64)>; 2],
+) {
+    let Principal::Key(k) = principal else {
+        return;
+    };
+    for (account, max) in watched.into_iter().flatten() {
+        let spent = state.spend.ledger.get(&account).map_or(0.0, |(s, _)| s);
+        match &account {
+            crate::spend::ledger::Account::Key(hash) => {
+                m.key_budget(hash, k.key.key_alias.as_deref().unwrap_or(""), max - spent);
+            }
+            crate::spend::ledger::Account::Team(team) => {
+                let alias = k.team.as_ref().and_then(|t| t.team_alias.as_deref());
+                m.team_budget(team, alias.unwrap_or(""), max - spent);
+            }
+            _ => {}
+        }
     }
 }

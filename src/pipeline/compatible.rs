@@ -160,7 +160,7 @@ async fn stream(
 ) -> Result<Response<Body>, GatewayError> {
     let (head, incoming) =
         super::watch::open_stream(state, dep, uri, &body.parts, &[], Errors::AsSent, ctx).await?;
-    let watch = Watch::new(ctx.completion.hand_off())
+    let watch = Watch::new(ctx.hand_off())
         .sealing(sealer)
         .recording(ctx.cache_pending.take());
     let relay = RelayBody::new(

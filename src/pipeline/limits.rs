@@ -34,7 +34,43 @@ pub async fn count(
     let counted = acquire(state, &subject, Some(&routed.group), tokens).await?;
     ctx.rate_headers = counted.headers;
     ctx.completion.limits = counted.held;
+    if let Some(m) = &state.metrics {
+        headroom(m, &call.principal, &routed.dep, ctx);
+    }
     Ok(())
+}
+
+/// `tianji_remaining_requests_metric`: the fewest requests any of the request's limits has
+/// left in its window (from the `x-ratelimit-*-remaining-requests` values just counted).
+fn headroom(
+    m: &crate::metrics::Metrics,
+    principal: &crate::auth::Principal,
+    dep: &crate::router::Deployment,
+    ctx: &RequestCtx,
+) {
+    let left = ctx
+        .rate_headers
+        .iter()
+        .filter(|(n, _)| n.as_str().ends_with("-remaining-requests"))
+        .filter_map(|(_, v)| v.to_str().ok()?.parse::<i64>().ok())
+        .min();
+    let Some(left) = left else {
+        return;
+    };
+    let key = match principal {
+        crate::auth::Principal::Key(k) => Some(&k.key),
+        _ => None,
+    };
+    let labels = crate::metrics::HeadroomLabels {
+        model_group: ctx.model.clone(),
+        api_provider: dep.provider.name().to_string(),
+        api_base: dep.api_base_shown.clone(),
+        litellm_model_name: dep.upstream_model.clone(),
+        hashed_api_key: key.map(|k| k.token.clone()).unwrap_or_default(),
+        api_key_alias: key.and_then(|k| k.key_alias.clone()).unwrap_or_default(),
+        model_id: dep.id.clone(),
+    };
+    m.remaining_requests(&labels, left);
 }
 
 /// The rate limits a call holds (released when its record is finished) and their

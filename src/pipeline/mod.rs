@@ -158,6 +158,14 @@ impl RequestCtx {
     }
 }
 
+impl RequestCtx {
+    /// Move the record into a stream relay, with the time the provider took to answer.
+    pub fn hand_off(&mut self) -> Completion {
+        self.completion.upstream = Some(self.upstream_elapsed);
+        self.completion.hand_off()
+    }
+}
+
 /// Serve one LLM call (`crate::dispatch` picked the route): its stages over a new
 /// [`RequestCtx`], then its answer (or error) as the client reads it. Never fails: errors
 /// become JSON error responses.
@@ -171,6 +179,9 @@ pub async fn serve(
     let mut ctx = RequestCtx::new(route_name(expect));
     traced::start(state, req.headers(), &mut ctx);
     ctx.enter("auth");
+    if let Some(m) = &state.metrics {
+        ctx.completion.metrics = Some((m.start(), Default::default()));
+    }
     let result = match asked(state, req, expect, path_model, peer, &mut ctx).await {
         Ok(call) if several::wanted(&call, &ctx.model) => {
             return several::serve(state, call, ctx).await;

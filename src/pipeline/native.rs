@@ -71,7 +71,7 @@ pub async fn anthropic_messages(
     if parsed.stream {
         let (_, incoming) =
             super::watch::open_stream(state, dep, uri, &body, &extra, Errors::AsSent, ctx).await?;
-        let watch = Watch::new(ctx.completion.hand_off()).boxed();
+        let watch = Watch::new(ctx.hand_off()).boxed();
         let cut = state.streams.signal();
         let relay = RelayBody::new(incoming, false, dep.stream_timeout, watch, cut)
             .tapping(Box::new(anthropic::stream::StreamTranslator::new(
@@ -167,7 +167,7 @@ pub async fn gemini_generate(
         let errors = Errors::Native(provider);
         let (_, incoming) =
             super::watch::open_stream(state, dep, uri, body, &extra, errors, ctx).await?;
-        let watch = Watch::new(ctx.completion.hand_off()).boxed();
+        let watch = Watch::new(ctx.hand_off()).boxed();
         let cut = state.streams.signal();
         let relay = RelayBody::new(incoming, false, dep.stream_timeout, watch, cut)
             .tapping(Box::new(gemini::stream::StreamTranslator::new(

@@ -71,6 +71,10 @@ pub struct Completion {
     pub cache_key: Option<String>,
     /// The request's trace (with traces on), ended when the record drops.
     pub trace: Option<crate::observability::traces::RequestTrace>,
+    /// Time waiting for the provider's answer head.
+    pub upstream: Option<std::time::Duration>,
+    /// With Prometheus on: the request in flight, and its labels (set once authenticated).
+    pub metrics: Option<(crate::metrics::InFlight, crate::metrics::RequestLabels)>,
     /// Handed off to a stream relay (through its observer), which reports instead.
     handed_off: bool,
 }
@@ -102,6 +106,8 @@ impl Completion {
             cache_hit: false,
             cache_key: None,
             trace: None,
+            upstream: None,
+            metrics: None,
             handed_off: false,
         }
     }
@@ -134,6 +140,8 @@ impl Completion {
             cache_hit: self.cache_hit,
             cache_key: self.cache_key.take(),
             trace: self.trace.take(),
+            upstream: self.upstream,
+            metrics: self.metrics.take(),
             handed_off: false,
         }
     }
@@ -207,6 +215,49 @@ impl Completion {
     }
 }
 
+impl Completion {
+    /// Count the request in the Prometheus families (with Prometheus on).
+    fn record_metrics(&mut self) {
+        let Some((in_flight, mut labels)) = self.metrics.take() else {
+            return;
+        };
+        if let Some(m) = &self.model {
+            labels.requested_model.clone_from(m);
+        }
+        if let Some(d) = &self.deployment {
+            labels.model.clone_from(&d.upstream_model);
+            labels.model_id.clone_from(&d.id);
+        }
+        let usage = self.usage.unwrap_or_default();
+        let elapsed = self.started.elapsed();
+        let ttft = self.first_chunk.and_then(|t| {
+            let since = SystemTime::now().duration_since(t).ok()?;
+            Some(elapsed.saturating_sub(since).as_secs_f64())
+        });
+        let status = if self.ok() || self.status >= 400 {
+            self.status
+        } else {
+            500
+        };
+        let outcome = crate::metrics::Outcome {
+            status,
+            error_class: crate::metrics::exception_class(status),
+            input_tokens: usage.prompt_tokens,
+            output_tokens: usage.completion_tokens,
+            total_tokens: usage.total_tokens,
+            spend: self.cost(),
+            total_latency: elapsed.as_secs_f64(),
+            api_latency: self
+                .upstream
+                .filter(|_| !self.cache_hit)
+                .map(|d| d.as_secs_f64()),
+            time_to_first_token: ttft,
+            cache_hit: self.cache_hit,
+        };
+        in_flight.metrics().record(&labels, &outcome);
+    }
+}
+
 impl Drop for Completion {
     fn drop(&mut self) {
         if self.handed_off {
@@ -249,6 +300,7 @@ impl Drop for Completion {
             f.used(u.total_tokens);
         }
         let spend = (self.trace.as_ref()).map(|t| t.child("spend_write"));
+        self.record_metrics();
         self.finish_spend();
         drop(spend);
         if let Some(t) = self.trace.take() {

@@ -49,6 +49,9 @@ pub async fn read(
         (principal, parts, parsed, None)
     };
     ctx.admin = principal.is_admin();
+    if let Some((_, labels)) = &mut ctx.completion.metrics {
+        *labels = metric_labels(&principal);
+    }
     Ok(Call {
         principal,
         headers: parts.headers,
@@ -70,4 +73,20 @@ pub async fn authenticated_body(
     let (parts, body) = req.into_parts();
     let raw = parse::read_declared(&parts.headers, body, state.max_body_bytes).await?;
     Ok((principal, parts, raw))
+}
+
+/// The caller's part of the request's metric labels (key hash and alias, team, user).
+fn metric_labels(p: &Principal) -> crate::metrics::RequestLabels {
+    let Principal::Key(k) = p else {
+        return Default::default();
+    };
+    let team = k.team.as_deref();
+    crate::metrics::RequestLabels {
+        hashed_api_key: k.key.token.clone(),
+        api_key_alias: k.key.key_alias.clone().unwrap_or_default(),
+        team: k.key.team_id.clone().unwrap_or_default(),
+        team_alias: team.and_then(|t| t.team_alias.clone()).unwrap_or_default(),
+        user: k.key.user_id.clone().unwrap_or_default(),
+        ..Default::default()
+    }
 }

@@ -39,6 +39,9 @@ pub async fn respond(
         e.into_response_for(ctx.admin)
     });
     ctx.completion.status = resp.status().as_u16();
+    if !ctx.upstream_elapsed.is_zero() {
+        ctx.completion.upstream = Some(ctx.upstream_elapsed);
+    }
     decorate(&mut resp, ctx);
     resp
 }

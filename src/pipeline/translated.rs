@@ -227,7 +227,7 @@ fn relay(
     drop_usage: bool,
     ctx: &mut RequestCtx,
 ) -> Response<Body> {
-    let watch = Watch::new(ctx.completion.hand_off()).recording(ctx.cache_pending.take());
+    let watch = Watch::new(ctx.hand_off()).recording(ctx.cache_pending.take());
     let relay = RelayBody::new(
         incoming,
         drop_usage,

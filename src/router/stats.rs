@@ -119,6 +119,15 @@ impl Stats {
         self.cooldown_until.load(Relaxed) > now_ms
     }
 
+    /// Failures counted in the current minute.
+    pub fn fails_this_minute(&self) -> u32 {
+        if self.minute.load(Relaxed) == Self::minute_now() {
+            self.fails.load(Relaxed)
+        } else {
+            0
+        }
+    }
+
     pub fn cooldown_until(&self) -> u64 {
         self.cooldown_until.load(Relaxed)
     }

@@ -29,6 +29,8 @@ pub enum Route {
     ModelInfo,
     Liveliness,
     Readiness,
+    /// `GET /metrics` (Prometheus).
+    Metrics,
     /// `GET /health`: deployment health checks (admins).
     Health,
     /// `GET /health/history`: stored health checks (admins).

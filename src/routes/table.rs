@@ -94,6 +94,7 @@ pub static ENDPOINTS: &[Endpoint] = table! {
     ["/v1/models/{*model}", "/models/{*model}"] GET "One model group (POST {model}:generateContent is Gemini's v1 API)" => Route::ModelInfo;
     ["/{provider}/{*path}"] ANY "Provider pass-through: the provider's own API, with the gateway's keys and spend" => Route::PassThrough;
     ["/health/liveliness", "/health/liveness"] GET "Liveness probe" => Route::Liveliness;
+    ["/metrics"] GET "Prometheus metrics, with callbacks: [prometheus] (admins unless require_auth_for_metrics_endpoint: false)" => Route::Metrics;
     ["/health/readiness"] GET "Readiness probe (database, cache)" => Route::Readiness;
     ["/health"] GET "Check every deployment now (viewers)" => Route::Health;
     ["/health/history"] GET "Stored deployment health checks (viewers)" => Route::HealthHistory;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use crate::common::mock_upstream::MockUpstream;
 
-fn python() -> String {
+pub(crate) fn python() -> String {
     std::env::var("TIANJI_TEST_PYTHON")
         .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/.venv/bin/python").to_string())
 }

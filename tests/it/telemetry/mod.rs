@@ -1,4 +1,5 @@
 //! Issue 22's telemetry tests: metrics, traces, logging callbacks and error logs, each read back
 //! through a real parser or receiver.
 
+mod metrics;
 mod traces;
