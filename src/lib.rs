@@ -8,6 +8,7 @@ pub mod admin;
 pub mod auth;
 pub mod body;
 pub mod cache;
+pub mod callbacks;
 pub mod config;
 pub mod dispatch;
 pub mod error;
@@ -165,6 +166,7 @@ pub async fn serve(prepared: Prepared, listener: TcpListener, shutdown: impl Fut
     .await;
     // Every request has finished: store the spend still queued.
     state.spend.shutdown().await;
+    state.callbacks.shutdown().await;
 }
 
 /// A gateway running in this process (tests, embedding).

@@ -139,6 +139,8 @@ pub struct AppState {
     pub at_rest: Option<Arc<crate::secrets::AtRest>>,
     /// Ends the streams still running at the graceful-shutdown deadline.
     pub streams: crate::upstream::relay::StreamCut,
+    /// Logging callbacks (`generic_api`, `langfuse`, `datadog`, team and key sinks).
+    pub callbacks: Arc<crate::callbacks::Callbacks>,
 }
 
 /// Rate-limit settings: config, and the window and slot life from the environment
@@ -347,6 +349,7 @@ impl AppState {
             bus,
             auth,
             client: build_client()?,
+            callbacks: crate::callbacks::Callbacks::start(t, &loaded.env, build_client()?),
             max_body_bytes: (mb * 1024.0 * 1024.0) as usize,
             catalog,
             store,

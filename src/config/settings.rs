@@ -219,6 +219,21 @@ pub struct TianjiSettings {
     /// Callbacks by name; `dynamic_rate_limiter_v3` turns on priority reservation.
     #[serde(default)]
     pub callbacks: Vec<String>,
+    /// Callbacks that get successful requests only.
+    #[serde(default)]
+    pub success_callback: Vec<String>,
+    /// Callbacks that get failed requests only.
+    #[serde(default)]
+    pub failure_callback: Vec<String>,
+    /// Start even when a callback is not implemented (it is then left out).
+    #[serde(default)]
+    pub ignore_unknown_callbacks: bool,
+    /// Keep request and response bodies out of every logging callback.
+    #[serde(default)]
+    pub turn_off_message_logging: bool,
+    /// Keep the `user_api_key_*` fields out of every logging callback.
+    #[serde(default)]
+    pub redact_user_api_key_info: bool,
     /// Share of each model's capacity per priority: `{prod: 0.9, dev: {type: rpm, value: 10}}`.
     #[serde(default)]
     pub priority_reservation: BTreeMap<String, super::limits::Reservation>,

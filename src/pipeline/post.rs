@@ -66,6 +66,8 @@ pub struct Completion {
     pub cache_hit: bool,
     /// The response cache key, when the cache applied.
     pub cache_key: Option<String>,
+    /// The logging callbacks that want this request.
+    pub logging: Option<crate::callbacks::Logging>,
     /// Handed off to a stream relay (through its observer), which reports instead.
     handed_off: bool,
 }
@@ -95,6 +97,7 @@ impl Completion {
             in_flight: None,
             cache_hit: false,
             cache_key: None,
+            logging: None,
             handed_off: false,
         }
     }
@@ -125,6 +128,7 @@ impl Completion {
             in_flight: self.in_flight.take(),
             cache_hit: self.cache_hit,
             cache_key: self.cache_key.take(),
+            logging: self.logging.take(),
             handed_off: false,
         }
     }
@@ -192,6 +196,13 @@ impl Completion {
                     .cloned()
             });
             row.response = resp.and_then(|r| serde_json::from_slice(&r).ok());
+        }
+        if let Some(l) = self.logging.take() {
+            l.emit(&row, self.stream);
+            if !ticket.spend.store_prompts {
+                row.messages = None;
+                row.response = None;
+            }
         }
         ticket.finish(cost, provider, Some(*row));
     }

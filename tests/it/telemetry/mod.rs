@@ -1,3 +1,2 @@
 //! Issue 22's telemetry tests: metrics, traces, logging callbacks and error logs, each read back
 //! through a real parser or receiver.
-
