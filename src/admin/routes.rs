@@ -209,6 +209,7 @@ pub static ROUTES: &[AdminRoute] = table! {
     ["/end_user/block", "/customer/block"] POST ProxyAdmin "Block end users" => store!(c => end_users::set_blocked(c, true));
     ["/end_user/unblock", "/customer/unblock"] POST ProxyAdmin "Unblock end users" => store!(c => end_users::set_blocked(c, false));
     ["/spend/logs"] GET KeyOwner "Spend log rows (the caller's own unless viewer)" => store!(spend::spend_logs);
+    ["/spend/error_logs"] GET AdminViewer "ErrorLogs rows of failed requests" => store!(spend::error_logs);
     ["/spend/keys"] GET KeyOwner "Spend by key" => store!(spend::keys);
     ["/spend/users"] GET KeyOwner "Spend by user" => store!(spend::users);
     ["/spend/teams"] GET AdminViewer "Spend by team" => store!(spend::teams);
