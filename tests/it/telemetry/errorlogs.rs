@@ -1,0 +1,106 @@
+//! ErrorLogs: one row per failed request (upstream 500, 429), written by the spend writer and
+//! read through the admin-only `GET /spend/error_logs`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::Method;
+use serde_json::{Value, json};
+
+use crate::common::db::TestDb;
+use crate::common::mock_upstream::{MockUpstream, Recorded, Reply, default_reply};
+use crate::common::{MASTER_KEY, TestGateway, eventually_async, send};
+use crate::it::admin_keys::call;
+
+#[tokio::test]
+async fn failed_requests_land_in_error_logs() {
+    let db = TestDb::create().await;
+    let up = MockUpstream::with(Arc::new(|r: &Recorded| {
+        let body = String::from_utf8_lossy(&r.body);
+        if body.contains("\"boom\"") {
+            Reply::status(
+                500,
+                json!({"error": {"message": "upstream broke", "type": "server_error"}}),
+            )
+        } else if body.contains("\"slow down\"") {
+            Reply::status(
+                429,
+                json!({"error": {"message": "too many", "type": "rate_limit"}}),
+            )
+        } else {
+            default_reply(r)
+        }
+    }))
+    .await;
+    let yaml = format!(
+        "model_list:\n  - model_name: gpt\n    tianji_params: {{model: openai/gpt-4o, api_base: \"{b}\", api_key: sk-provider-secret}}\nrouter_settings:\n  num_retries: 0\ngeneral_settings:\n  master_key: {MASTER_KEY}\n  database_url: \"{u}\"\n  proxy_batch_write_at: 0.1\n",
+        b = up.base(),
+        u = db.url
+    );
+    let gw = TestGateway::start(&yaml).await;
+    for content in ["boom", "slow down", "fine"] {
+        let body = json!({"model": "gpt", "messages": [{"role": "user", "content": content}]});
+        send(
+            Method::POST,
+            &gw.url("/v1/chat/completions"),
+            &[("authorization", &format!("Bearer {MASTER_KEY}"))],
+            Bytes::from(body.to_string()),
+        )
+        .await;
+    }
+    let rows = || async {
+        let r = gw.get("/spend/error_logs").await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        r.json().as_array().cloned().unwrap_or_default()
+    };
+    assert!(
+        eventually_async(Duration::from_secs(20), || async {
+            rows().await.len() == 2
+        })
+        .await
+    );
+    let rows: Vec<Value> = rows().await;
+    let by_code = |c: &str| {
+        rows.iter()
+            .find(|r| r["status_code"] == c)
+            .cloned()
+            .unwrap()
+    };
+    let e500 = by_code("500");
+    assert_eq!(e500["exception_type"], "InternalServerError");
+    assert!(
+        e500["exception_string"]
+            .as_str()
+            .unwrap()
+            .contains("upstream broke")
+    );
+    assert_eq!(e500["model_group"], "gpt");
+    assert_eq!(e500["litellm_model_name"], "gpt-4o");
+    assert!(!e500["model_id"].as_str().unwrap().is_empty());
+    assert_eq!(e500["request_kwargs"]["model"], "gpt");
+    assert!(!e500.to_string().contains("sk-provider-secret"));
+    assert!(!e500.to_string().contains(MASTER_KEY));
+    assert_eq!(by_code("429")["exception_type"], "RateLimitError");
+    // the same request id as its SpendLogs row
+    let id = e500["request_id"].as_str().unwrap();
+    let r = gw
+        .get(&format!("/spend/logs?request_id={id}&summarize=false"))
+        .await;
+    assert_eq!(r.json().as_array().unwrap().len(), 1, "{}", r.text());
+    // admin only
+    let key = call(&gw, Method::POST, "/key/generate", MASTER_KEY, json!({}))
+        .await
+        .json()["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = send(
+        Method::GET,
+        &gw.url("/spend/error_logs"),
+        &[("authorization", &format!("Bearer {key}"))],
+        Bytes::new(),
+    )
+    .await;
+    assert_eq!(r.status, 403, "{}", r.text());
+}
