@@ -137,6 +137,9 @@ impl Callbacks {
         key: Option<&KeyRecord>,
         team: Option<&TeamRecord>,
     ) -> Option<Logging> {
+        if team.is_some_and(|t| disabled(&t.metadata)) {
+            return None;
+        }
         let mut extra = Vec::new();
         if let Some(k) = key {
             self.entries(&k.metadata, &mut extra);
@@ -291,6 +294,20 @@ impl Callbacks {
             tracing::warn!("logging callbacks: events still queued at shutdown were not sent");
         }
     }
+}
+
+/// Whether a team turned every callback off (`/team/{team_id}/disable_logging`: both callback
+/// lists present and empty).
+fn disabled(metadata: &Value) -> bool {
+    let Some(cs) = metadata.get("callback_settings") else {
+        return false;
+    };
+    let empty = |k: &str| {
+        cs.get(k)
+            .and_then(Value::as_array)
+            .is_some_and(Vec::is_empty)
+    };
+    empty("success_callback") && empty("failure_callback")
 }
 
 /// `GENERIC_LOGGER_HEADERS`: `Name=value,Other=value`.

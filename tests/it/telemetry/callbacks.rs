@@ -317,3 +317,121 @@ fn callbacks_not_implemented_stop_startup() {
     );
     assert!(tianji::Loaded::from_yaml(&ok).is_ok());
 }
+
+#[tokio::test]
+async fn team_callback_routes_add_show_and_disable() {
+    let db = TestDb::create().await;
+    let up = upstream().await;
+    let (global, team_sink) = (receiver(ok_reply).await, receiver(ok_reply).await);
+    let gw = gateway(
+        &db,
+        &up,
+        "  success_callback: [generic_api]",
+        &format!(
+            "  GENERIC_LOGGER_ENDPOINT: \"http://{}/global\"",
+            global.addr
+        ),
+    )
+    .await;
+    let r = call(
+        &gw,
+        Method::POST,
+        "/team/new",
+        MASTER_KEY,
+        json!({"team_id": "t-cb", "members_with_roles": [{"role": "admin", "user_id": "boss"}, {"role": "user", "user_id": "worker"}]}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let boss = new_key(&gw, json!({"user_id": "boss"})).await;
+    let worker = new_key(&gw, json!({"user_id": "worker", "team_id": "t-cb"})).await;
+    let endpoint = format!("http://{}/team", team_sink.addr);
+    let body = json!({
+        "callback_name": "generic_api",
+        "callback_type": "success",
+        "callback_vars": {"generic_logger_endpoint": endpoint, "generic_logger_headers": "X-Team-Token=team-secret-123"},
+    });
+    // a plain member may not add one; bad input is a 400
+    let r = call(
+        &gw,
+        Method::POST,
+        "/team/t-cb/callback",
+        &worker,
+        body.clone(),
+    )
+    .await;
+    assert_eq!(r.status, 403, "{}", r.text());
+    let r = call(
+        &gw,
+        Method::POST,
+        "/team/t-cb/callback",
+        &boss,
+        json!({"callback_name": "s3"}),
+    )
+    .await;
+    r.assert_error(400);
+    let r = call(&gw, Method::POST, "/team/t-cb/callback", &boss, body).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        r.json()["data"]["success_callbacks"],
+        json!(["generic_api"])
+    );
+    // the team admin sees the settings masked; the proxy admin sees them
+    let r = call(&gw, Method::GET, "/team/t-cb/callback", &boss, Value::Null).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(!r.text().contains("team-secret-123"), "{}", r.text());
+    assert_eq!(
+        r.json()["data"]["callback_vars"]["generic_logger_headers"],
+        "****-123"
+    );
+    let r = call(
+        &gw,
+        Method::GET,
+        "/team/t-cb/callback",
+        MASTER_KEY,
+        Value::Null,
+    )
+    .await;
+    assert_eq!(
+        r.json()["data"]["callback_vars"]["generic_logger_endpoint"],
+        endpoint.as_str()
+    );
+    let r = call(
+        &gw,
+        Method::GET,
+        "/team/t-cb/callback",
+        &worker,
+        Value::Null,
+    )
+    .await;
+    assert_eq!(r.status, 403, "{}", r.text());
+    // the team's requests reach its sink (with its header) and the global one
+    assert_eq!(chat(&gw, &worker, "team call").await.status, 200);
+    assert!(
+        eventually(WAIT, || events(&team_sink).len() == 1
+            && events(&global).len() == 1)
+        .await
+    );
+    assert_eq!(
+        team_sink.requests()[0].headers["x-team-token"],
+        "team-secret-123"
+    );
+    // disabled: no sink gets the team's requests, other requests still go to the global sink
+    let r = call(
+        &gw,
+        Method::POST,
+        "/team/t-cb/disable_logging",
+        &boss,
+        Value::Null,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(chat(&gw, &worker, "quiet").await.status, 200);
+    assert_eq!(chat(&gw, MASTER_KEY, "loud").await.status, 200);
+    assert!(eventually(WAIT, || events(&global).len() == 2).await);
+    let evs = events(&global);
+    assert!(
+        evs.iter().all(|e| e["messages"][0]["content"] != "quiet"),
+        "{evs:?}"
+    );
+    assert_eq!(events(&team_sink).len(), 1);
+}
