@@ -7,13 +7,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use http::Method;
 use serde_json::{Value, json};
 
 use crate::common::db::TestDb;
 use crate::common::mock_upstream::{MockUpstream, Recorded, Reply, default_reply};
-use crate::common::{MASTER_KEY, Resp, TestGateway, eventually, send};
+use crate::common::{MASTER_KEY, Resp, TestGateway, eventually};
 
 use crate::it::admin_keys::call;
 
@@ -53,15 +52,9 @@ async fn gateway(db: &TestDb, up: &MockUpstream, tianji: &str, env: &str) -> Tes
     TestGateway::start(&yaml).await
 }
 
-async fn chat(gw: &TestGateway, key: &str, content: &str) -> Resp {
+pub(super) async fn chat(gw: &TestGateway, key: &str, content: &str) -> Resp {
     let body = json!({"model": "gpt", "messages": [{"role": "user", "content": content}]});
-    send(
-        Method::POST,
-        &gw.url("/v1/chat/completions"),
-        &[("authorization", &format!("Bearer {key}"))],
-        Bytes::from(body.to_string()),
-    )
-    .await
+    call(gw, Method::POST, "/v1/chat/completions", key, body).await
 }
 
 async fn new_key(gw: &TestGateway, body: Value) -> String {

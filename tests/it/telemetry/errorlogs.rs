@@ -4,13 +4,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
 use http::Method;
 use serde_json::{Value, json};
 
+use super::callbacks::chat;
 use crate::common::db::TestDb;
 use crate::common::mock_upstream::{MockUpstream, Recorded, Reply, default_reply};
-use crate::common::{MASTER_KEY, TestGateway, eventually_async, send};
+use crate::common::{MASTER_KEY, TestGateway, eventually_async};
 use crate::it::admin_keys::call;
 
 #[tokio::test]
@@ -40,14 +40,7 @@ async fn failed_requests_land_in_error_logs() {
     );
     let gw = TestGateway::start(&yaml).await;
     for content in ["boom", "slow down", "fine"] {
-        let body = json!({"model": "gpt", "messages": [{"role": "user", "content": content}]});
-        send(
-            Method::POST,
-            &gw.url("/v1/chat/completions"),
-            &[("authorization", &format!("Bearer {MASTER_KEY}"))],
-            Bytes::from(body.to_string()),
-        )
-        .await;
+        chat(&gw, MASTER_KEY, content).await;
     }
     let rows = || async {
         let r = gw.get("/spend/error_logs").await;
@@ -89,18 +82,8 @@ async fn failed_requests_land_in_error_logs() {
         .await;
     assert_eq!(r.json().as_array().unwrap().len(), 1, "{}", r.text());
     // admin only
-    let key = call(&gw, Method::POST, "/key/generate", MASTER_KEY, json!({}))
-        .await
-        .json()["key"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let r = send(
-        Method::GET,
-        &gw.url("/spend/error_logs"),
-        &[("authorization", &format!("Bearer {key}"))],
-        Bytes::new(),
-    )
-    .await;
+    let r = call(&gw, Method::POST, "/key/generate", MASTER_KEY, json!({})).await;
+    let key = r.json()["key"].as_str().unwrap().to_string();
+    let r = call(&gw, Method::GET, "/spend/error_logs", &key, Value::Null).await;
     assert_eq!(r.status, 403, "{}", r.text());
 }
