@@ -267,6 +267,7 @@ impl AppState {
             ..SpendOptions::default()
         };
         spend.writer.disable_spend_logs = g.disable_spend_logs;
+        spend.writer.disable_error_logs = g.disable_error_logs;
         spend.writer.every = std::time::Duration::try_from_secs_f64(
             g.proxy_batch_write_at
                 .unwrap_or(DEFAULT_EVERY_SECS)

@@ -68,6 +68,9 @@ pub struct GeneralSettings {
     /// Do not write SpendLogs rows (spend still rolls up to keys, teams, ... and daily tables).
     #[serde(default)]
     pub disable_spend_logs: bool,
+    /// Write no `TianjiLLM_ErrorLogs` rows.
+    #[serde(default)]
+    pub disable_error_logs: bool,
     /// Store request messages and responses in SpendLogs (default false: never stored).
     #[serde(default)]
     pub store_prompts_in_spend_logs: bool,

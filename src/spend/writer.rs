@@ -37,6 +37,8 @@ pub struct Options {
     pub every: Duration,
     /// Skip the SpendLogs rows (roll-ups still happen): `disable_spend_logs`.
     pub disable_spend_logs: bool,
+    /// Skip the ErrorLogs rows: `disable_error_logs`.
+    pub disable_error_logs: bool,
     /// How long shutdown keeps retrying a failing flush.
     pub shutdown_grace: Duration,
 }
@@ -289,7 +291,11 @@ impl Writer {
                 .await?;
             }
         }
-        let e = ErrorRows::of(batch);
+        let e = if self.opts.disable_error_logs {
+            ErrorRows::default()
+        } else {
+            ErrorRows::of(batch)
+        };
         if !e.ids.is_empty() {
             tx.execute(
                 &errors,

@@ -13,10 +13,9 @@ use crate::common::mock_upstream::{MockUpstream, Recorded, Reply, default_reply}
 use crate::common::{MASTER_KEY, TestGateway, eventually_async};
 use crate::it::admin_keys::call;
 
-#[tokio::test]
-async fn failed_requests_land_in_error_logs() {
-    let db = TestDb::create().await;
-    let up = MockUpstream::with(Arc::new(|r: &Recorded| {
+/// Answers 500 to "boom", 429 to "slow down", else the default reply.
+async fn failing_upstream() -> MockUpstream {
+    MockUpstream::with(Arc::new(|r: &Recorded| {
         let body = String::from_utf8_lossy(&r.body);
         if body.contains("\"boom\"") {
             Reply::status(
@@ -32,13 +31,23 @@ async fn failed_requests_land_in_error_logs() {
             default_reply(r)
         }
     }))
-    .await;
+    .await
+}
+
+async fn gateway(db: &TestDb, up: &MockUpstream, general: &str) -> TestGateway {
     let yaml = format!(
-        "model_list:\n  - model_name: gpt\n    tianji_params: {{model: openai/gpt-4o, api_base: \"{b}\", api_key: sk-provider-secret}}\nrouter_settings:\n  num_retries: 0\ngeneral_settings:\n  master_key: {MASTER_KEY}\n  database_url: \"{u}\"\n  proxy_batch_write_at: 0.1\n",
+        "model_list:\n  - model_name: gpt\n    tianji_params: {{model: openai/gpt-4o, api_base: \"{b}\", api_key: sk-provider-secret}}\nrouter_settings:\n  num_retries: 0\ngeneral_settings:\n  master_key: {MASTER_KEY}\n  database_url: \"{u}\"\n  proxy_batch_write_at: 0.1\n{general}",
         b = up.base(),
         u = db.url
     );
-    let gw = TestGateway::start(&yaml).await;
+    TestGateway::start(&yaml).await
+}
+
+#[tokio::test]
+async fn failed_requests_land_in_error_logs() {
+    let db = TestDb::create().await;
+    let up = failing_upstream().await;
+    let gw = gateway(&db, &up, "").await;
     for content in ["boom", "slow down", "fine"] {
         chat(&gw, MASTER_KEY, content).await;
     }
@@ -86,4 +95,19 @@ async fn failed_requests_land_in_error_logs() {
     let key = r.json()["key"].as_str().unwrap().to_string();
     let r = call(&gw, Method::GET, "/spend/error_logs", &key, Value::Null).await;
     assert_eq!(r.status, 403, "{}", r.text());
+}
+
+#[tokio::test]
+async fn disable_error_logs_writes_none() {
+    let db = TestDb::create().await;
+    let up = failing_upstream().await;
+    let gw = gateway(&db, &up, "  disable_error_logs: true\n").await;
+    assert_eq!(chat(&gw, MASTER_KEY, "boom").await.status, 500);
+    let logged = || async {
+        let r = gw.get("/spend/logs?summarize=false").await;
+        r.json().as_array().is_some_and(|a| a.len() == 1)
+    };
+    assert!(eventually_async(Duration::from_secs(20), logged).await);
+    let r = gw.get("/spend/error_logs").await;
+    assert_eq!(r.json(), json!([]));
 }
