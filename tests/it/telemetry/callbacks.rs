@@ -428,3 +428,26 @@ async fn team_callback_routes_add_show_and_disable() {
     );
     assert_eq!(events(&team_sink).len(), 1);
 }
+
+#[tokio::test]
+async fn shutdown_sends_what_sinks_still_hold() {
+    let db = TestDb::create().await;
+    let up = upstream().await;
+    let slow = receiver(|| Reply::Delay(Duration::from_millis(300), Box::new(ok_reply()))).await;
+    let gw = gateway(
+        &db,
+        &up,
+        "  callbacks: [generic_api]",
+        &format!("  GENERIC_LOGGER_ENDPOINT: \"http://{}/log\"", slow.addr),
+    )
+    .await;
+    let calls = (0..20).map(|i| {
+        let gw = &gw;
+        async move { chat(gw, MASTER_KEY, &format!("n{i}")).await.status }
+    });
+    let statuses = futures_util::future::join_all(calls).await;
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    let TestGateway { gw } = gw;
+    gw.shutdown().await;
+    assert_eq!(events(&slow).len(), 20);
+}
