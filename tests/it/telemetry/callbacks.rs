@@ -19,13 +19,19 @@ use crate::it::admin_keys::call;
 const WAIT: Duration = Duration::from_secs(20);
 const PROVIDER_KEY: &str = "sk-provider-secret-xyz";
 
-/// The model answers, or a 500 when the prompt says "fail".
-async fn upstream() -> MockUpstream {
+/// The model answers; a 500 when the prompt says "fail", a 429 when it says "slow down".
+pub(super) async fn upstream() -> MockUpstream {
     MockUpstream::with(Arc::new(|r: &Recorded| {
-        if String::from_utf8_lossy(&r.body).contains("\"fail\"") {
+        let body = String::from_utf8_lossy(&r.body);
+        if body.contains("\"fail\"") {
             Reply::status(
                 500,
                 json!({"error": {"message": "upstream broke", "type": "server_error"}}),
+            )
+        } else if body.contains("\"slow down\"") {
+            Reply::status(
+                429,
+                json!({"error": {"message": "too many", "type": "rate_limit"}}),
             )
         } else {
             default_reply(r)

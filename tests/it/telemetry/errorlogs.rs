@@ -1,38 +1,16 @@
 //! ErrorLogs: one row per failed request (upstream 500, 429), written by the spend writer and
 //! read through the admin-only `GET /spend/error_logs`.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use http::Method;
 use serde_json::{Value, json};
 
-use super::callbacks::chat;
+use super::callbacks::{chat, upstream};
 use crate::common::db::TestDb;
-use crate::common::mock_upstream::{MockUpstream, Recorded, Reply, default_reply};
+use crate::common::mock_upstream::MockUpstream;
 use crate::common::{MASTER_KEY, TestGateway, eventually_async};
 use crate::it::admin_keys::call;
-
-/// Answers 500 to "boom", 429 to "slow down", else the default reply.
-async fn failing_upstream() -> MockUpstream {
-    MockUpstream::with(Arc::new(|r: &Recorded| {
-        let body = String::from_utf8_lossy(&r.body);
-        if body.contains("\"boom\"") {
-            Reply::status(
-                500,
-                json!({"error": {"message": "upstream broke", "type": "server_error"}}),
-            )
-        } else if body.contains("\"slow down\"") {
-            Reply::status(
-                429,
-                json!({"error": {"message": "too many", "type": "rate_limit"}}),
-            )
-        } else {
-            default_reply(r)
-        }
-    }))
-    .await
-}
 
 async fn gateway(db: &TestDb, up: &MockUpstream, general: &str) -> TestGateway {
     let yaml = format!(
@@ -46,9 +24,9 @@ async fn gateway(db: &TestDb, up: &MockUpstream, general: &str) -> TestGateway {
 #[tokio::test]
 async fn failed_requests_land_in_error_logs() {
     let db = TestDb::create().await;
-    let up = failing_upstream().await;
+    let up = upstream().await;
     let gw = gateway(&db, &up, "").await;
-    for content in ["boom", "slow down", "fine"] {
+    for content in ["fail", "slow down", "fine"] {
         chat(&gw, MASTER_KEY, content).await;
     }
     let rows = || async {
@@ -100,9 +78,9 @@ async fn failed_requests_land_in_error_logs() {
 #[tokio::test]
 async fn disable_error_logs_writes_none() {
     let db = TestDb::create().await;
-    let up = failing_upstream().await;
+    let up = upstream().await;
     let gw = gateway(&db, &up, "  disable_error_logs: true\n").await;
-    assert_eq!(chat(&gw, MASTER_KEY, "boom").await.status, 500);
+    assert_eq!(chat(&gw, MASTER_KEY, "fail").await.status, 500);
     let logged = || async {
         let r = gw.get("/spend/logs?summarize=false").await;
         r.json().as_array().is_some_and(|a| a.len() == 1)
