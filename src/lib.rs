@@ -8,6 +8,7 @@ pub mod admin;
 pub mod auth;
 pub mod body;
 pub mod cache;
+pub mod callbacks;
 pub mod config;
 pub mod dispatch;
 pub mod error;
@@ -170,6 +171,7 @@ pub async fn serve(prepared: Prepared, listener: TcpListener, shutdown: impl Fut
     if let Some(t) = &state.traces {
         t.shutdown(Duration::from_secs(5)).await;
     }
+    state.callbacks.shutdown().await;
 }
 
 /// A gateway running in this process (tests, embedding).

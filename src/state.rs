@@ -149,6 +149,8 @@ pub struct AppState {
     pub streams: crate::upstream::relay::StreamCut,
     /// OpenTelemetry traces (`callbacks: [otel]`); `None`: no span is ever made.
     pub traces: Option<crate::observability::traces::Traces>,
+    /// Logging callbacks (`generic_api`, `langfuse`, `datadog`, team and key sinks).
+    pub callbacks: Arc<crate::callbacks::Callbacks>,
 }
 
 /// The tracer, when `otel` is among the callbacks (settings from the environment).
@@ -296,6 +298,7 @@ impl AppState {
             ..SpendOptions::default()
         };
         spend.writer.disable_spend_logs = g.disable_spend_logs;
+        spend.writer.disable_error_logs = g.disable_error_logs;
         spend.writer.every = std::time::Duration::try_from_secs_f64(
             g.proxy_batch_write_at
                 .unwrap_or(DEFAULT_EVERY_SECS)
@@ -384,6 +387,7 @@ impl AppState {
             env: loaded.env.clone(),
             bus,
             auth,
+            callbacks: crate::callbacks::Callbacks::start(t, &loaded.env, client.clone()),
             client,
             max_body_bytes: (mb * 1024.0 * 1024.0) as usize,
             catalog,

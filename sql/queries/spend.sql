@@ -212,3 +212,17 @@ DO UPDATE SET
     "total_response_time_ms" = d."total_response_time_ms" + EXCLUDED."total_response_time_ms",
     "timed_requests" = d."timed_requests" + EXCLUDED."timed_requests",
     "updated_at" = EXCLUDED."updated_at";
+
+-- name: InsertErrorLogs
+-- The failures of a batch, as parallel arrays: $1 request ids, $2 start and $3 end (Unix
+-- seconds), $4 api bases, $5 model groups, $6 model names, $7 model ids, $8 request kwargs
+-- (JSON text), $9 exception types, $10 exception strings, $11 status codes.
+INSERT INTO "TianjiLLM_ErrorLogs"
+    ("request_id", "startTime", "endTime", "api_base", "model_group", "litellm_model_name",
+     "model_id", "request_kwargs", "exception_type", "exception_string", "status_code")
+SELECT u.id, to_timestamp(u.st) AT TIME ZONE 'UTC', to_timestamp(u.et) AT TIME ZONE 'UTC',
+       u.base, u.grp, u.name, u.mid, u.kw::jsonb, u.typ, u.msg, u.code
+FROM unnest($1::text[], $2::float8[], $3::float8[], $4::text[], $5::text[], $6::text[],
+            $7::text[], $8::text[], $9::text[], $10::text[], $11::text[])
+    AS u(id, st, et, base, grp, name, mid, kw, typ, msg, code)
+ON CONFLICT ("request_id") DO NOTHING;

@@ -321,3 +321,12 @@ UPDATE "TianjiLLM_VerificationToken" SET "spend" = 0 RETURNING "token";
 
 -- name: ResetAllTeamSpend
 UPDATE "TianjiLLM_TeamTable" SET "spend" = 0 RETURNING "team_id";
+
+-- name: ErrorLogsRows
+-- $1 request_id, $2 start_date, $3 end_date. Newest first, capped.
+SELECT to_jsonb(e) FROM "TianjiLLM_ErrorLogs" e
+WHERE ($1::text IS NULL OR e."request_id" = $1)
+  AND ($2::text IS NULL OR e."startTime" >= $2::text::date)
+  AND ($3::text IS NULL OR e."startTime" < $3::text::date + 1)
+ORDER BY e."startTime" DESC
+LIMIT 10000;

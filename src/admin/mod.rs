@@ -130,6 +130,7 @@ pub struct Call<'a> {
     pub query: Option<String>,
     /// The `{key}` path segment, where the route has one.
     pub path_key: Option<String>,
+    pub method: http::Method,
     pub body: Bytes,
 }
 
@@ -347,6 +348,7 @@ pub async fn handle(
         headers: parts.headers,
         query: parts.uri.query().map(str::to_string),
         path_key,
+        method: parts.method,
         body,
     };
     serve(&call).await

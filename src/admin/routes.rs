@@ -159,6 +159,8 @@ pub static ROUTES: &[AdminRoute] = table! {
     ["/key/{key}/reset_spend"] POST ProxyAdmin "Set a key's spend" => store!(keys::reset_spend);
     ["/team/new"] POST ProxyAdmin "Create a team" => store!(teams::new);
     ["/team/update"] POST TeamAdmin "Change a team" => store!(teams::update);
+    ["/team/{key}/callback"] GET|POST TeamAdmin "The team's logging callbacks (POST: add one; secrets masked for non-admins)" => store!(teams::callback);
+    ["/team/{key}/disable_logging"] POST TeamAdmin "Turn off every logging callback of the team" => store!(teams::disable_logging);
     ["/team/delete"] POST ProxyAdmin "Delete teams" => store!(teams::delete);
     ["/team/info"] GET KeyOwner "One team (its members and keys may read it)" => store!(teams::info);
     ["/team/list"] GET KeyOwner "List teams (the caller's own unless admin)" => store!(teams::list);
@@ -209,6 +211,7 @@ pub static ROUTES: &[AdminRoute] = table! {
     ["/end_user/block", "/customer/block"] POST ProxyAdmin "Block end users" => store!(c => end_users::set_blocked(c, true));
     ["/end_user/unblock", "/customer/unblock"] POST ProxyAdmin "Unblock end users" => store!(c => end_users::set_blocked(c, false));
     ["/spend/logs"] GET KeyOwner "Spend log rows (the caller's own unless viewer)" => store!(spend::spend_logs);
+    ["/spend/error_logs"] GET AdminViewer "ErrorLogs rows of failed requests" => store!(spend::error_logs);
     ["/spend/keys"] GET KeyOwner "Spend by key" => store!(spend::keys);
     ["/spend/users"] GET KeyOwner "Spend by user" => store!(spend::users);
     ["/spend/teams"] GET AdminViewer "Spend by team" => store!(spend::teams);

@@ -4,6 +4,7 @@
 //! (errors carry the field path, ignored keys become warnings with their path) -> validation.
 
 pub mod cache;
+pub mod callbacks;
 mod compat;
 pub mod env;
 pub mod limits;
@@ -271,12 +272,35 @@ fn validate(c: &Config) -> Result<(), ConfigError> {
         c.tianji_settings.request_timeout,
         "tianji_settings.request_timeout",
     )?;
+    check_callbacks(&c.tianji_settings)?;
     let keygen = c.tianji_settings.key_generation_settings.as_ref();
     if let Some((path, role)) = keygen.and_then(KeyGenerationSettings::unknown_role) {
         return Err(ConfigError::Invalid {
             path: format!("tianji_settings.key_generation_settings.{path}"),
             message: format!("unknown role '{role}'"),
         });
+    }
+    Ok(())
+}
+
+/// Every callback name must be implemented unless `ignore_unknown_callbacks`.
+fn check_callbacks(t: &TianjiSettings) -> Result<(), ConfigError> {
+    if t.ignore_unknown_callbacks {
+        return Ok(());
+    }
+    for (field, names) in [
+        ("callbacks", &t.callbacks),
+        ("success_callback", &t.success_callback),
+        ("failure_callback", &t.failure_callback),
+    ] {
+        for (i, n) in names.iter().enumerate() {
+            if let Some(message) = callbacks::refuse(n) {
+                return Err(ConfigError::Invalid {
+                    path: format!("tianji_settings.{field}[{i}]"),
+                    message,
+                });
+            }
+        }
     }
     Ok(())
 }

@@ -68,6 +68,9 @@ pub struct GeneralSettings {
     /// Do not write SpendLogs rows (spend still rolls up to keys, teams, ... and daily tables).
     #[serde(default)]
     pub disable_spend_logs: bool,
+    /// Write no `TianjiLLM_ErrorLogs` rows.
+    #[serde(default)]
+    pub disable_error_logs: bool,
     /// Store request messages and responses in SpendLogs (default false: never stored).
     #[serde(default)]
     pub store_prompts_in_spend_logs: bool,
@@ -232,6 +235,21 @@ pub struct TianjiSettings {
     pub callbacks: Vec<String>,
     /// `GET /metrics` needs an admin (default); `false` opens it to anyone who can reach it.
     pub require_auth_for_metrics_endpoint: Option<bool>,
+    /// Callbacks that get successful requests only.
+    #[serde(default)]
+    pub success_callback: Vec<String>,
+    /// Callbacks that get failed requests only.
+    #[serde(default)]
+    pub failure_callback: Vec<String>,
+    /// Start even when a callback is not implemented (it is then left out).
+    #[serde(default)]
+    pub ignore_unknown_callbacks: bool,
+    /// Keep request and response bodies out of every logging callback.
+    #[serde(default)]
+    pub turn_off_message_logging: bool,
+    /// Keep the `user_api_key_*` fields out of every logging callback.
+    #[serde(default)]
+    pub redact_user_api_key_info: bool,
     /// Share of each model's capacity per priority: `{prod: 0.9, dev: {type: rpm, value: 10}}`.
     #[serde(default)]
     pub priority_reservation: BTreeMap<String, super::limits::Reservation>,

@@ -38,7 +38,12 @@ pub async fn reserve_for(
         ..row(state, &call.principal, ctx, kind, &ctx.model)
     })
     .await?;
-    if state.spend.store_prompts {
+    let log_bodies = ctx
+        .completion
+        .logging
+        .as_ref()
+        .is_some_and(crate::callbacks::Logging::wants_bodies);
+    if state.spend.store_prompts || log_bodies {
         ctx.completion.bodies = Some((parsed.raw.clone(), None));
     }
     Ok(())
@@ -71,7 +76,11 @@ pub async fn reserve(
         remaining_budgets(state, m, principal, w);
     }
     let slot = state.spend.slot().await;
-    let row = slot.is_some().then(|| Box::new(row(ctx)));
+    ctx.completion.logging = match principal {
+        Principal::Key(k) => state.callbacks.logging(Some(&k.key), k.team.as_deref()),
+        _ => state.callbacks.logging(None, None),
+    };
+    let row = (slot.is_some() || ctx.completion.logging.is_some()).then(|| Box::new(row(ctx)));
     let ticket = crate::spend::Ticket {
         spend: state.spend.clone(),
         slot,

@@ -75,6 +75,8 @@ pub struct Completion {
     pub upstream: Option<std::time::Duration>,
     /// With Prometheus on: the request in flight, and its labels (set once authenticated).
     pub metrics: Option<(crate::metrics::InFlight, crate::metrics::RequestLabels)>,
+    /// The logging callbacks that want this request.
+    pub logging: Option<crate::callbacks::Logging>,
     /// Handed off to a stream relay (through its observer), which reports instead.
     handed_off: bool,
 }
@@ -108,6 +110,7 @@ impl Completion {
             trace: None,
             upstream: None,
             metrics: None,
+            logging: None,
             handed_off: false,
         }
     }
@@ -142,6 +145,7 @@ impl Completion {
             trace: self.trace.take(),
             upstream: self.upstream,
             metrics: self.metrics.take(),
+            logging: self.logging.take(),
             handed_off: false,
         }
     }
@@ -210,6 +214,13 @@ impl Completion {
                     .cloned()
             });
             row.response = resp.and_then(|r| serde_json::from_slice(&r).ok());
+        }
+        if let Some(l) = self.logging.take() {
+            l.emit(&row, self.stream);
+            if !ticket.spend.store_prompts {
+                row.messages = None;
+                row.response = None;
+            }
         }
         ticket.finish(cost, provider, Some(*row));
     }

@@ -48,6 +48,7 @@ impl Default for SpendOptions {
             writer: writer::Options {
                 every: Duration::from_secs_f64(DEFAULT_EVERY_SECS),
                 disable_spend_logs: false,
+                disable_error_logs: false,
                 shutdown_grace: Duration::from_secs(10),
             },
             queue: DEFAULT_QUEUE,

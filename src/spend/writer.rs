@@ -38,6 +38,8 @@ pub struct Options {
     pub every: Duration,
     /// Skip the SpendLogs rows (roll-ups still happen): `disable_spend_logs`.
     pub disable_spend_logs: bool,
+    /// Skip the ErrorLogs rows: `disable_error_logs`.
+    pub disable_error_logs: bool,
     /// How long shutdown keeps retrying a failing flush.
     pub shutdown_grace: Duration,
 }
@@ -205,12 +207,14 @@ impl Writer {
             daily_orgs,
             daily_end_users,
             daily_tags,
+            errors,
         ] = conn.stmts([
             Query::FlushDailyUserSpend,
             Query::FlushDailyTeamSpend,
             Query::FlushDailyOrganizationSpend,
             Query::FlushDailyEndUserSpend,
             Query::FlushDailyTagSpend,
+            Query::InsertErrorLogs,
         ])?;
         let tx = conn.client.transaction().await?;
         if retry && !self.opts.disable_spend_logs {
@@ -283,6 +287,30 @@ impl Writer {
                 .await?;
             }
         }
+        let e = if self.opts.disable_error_logs {
+            ErrorRows::default()
+        } else {
+            ErrorRows::of(batch)
+        };
+        if !e.ids.is_empty() {
+            tx.execute(
+                &errors,
+                &[
+                    &e.ids,
+                    &e.start,
+                    &e.end,
+                    &e.base,
+                    &e.group,
+                    &e.model,
+                    &e.model_id,
+                    &e.kwargs,
+                    &e.kind,
+                    &e.message,
+                    &e.code,
+                ],
+            )
+            .await?;
+        }
         tx.commit().await?;
         Ok(())
     }
@@ -328,6 +356,58 @@ async fn request_ids(
             _ => call,
         })
         .collect())
+}
+
+/// The ErrorLogs rows of a batch's failures, as parallel arrays.
+#[derive(Default)]
+struct ErrorRows {
+    ids: Vec<String>,
+    start: Vec<f64>,
+    end: Vec<f64>,
+    base: Vec<String>,
+    group: Vec<String>,
+    model: Vec<String>,
+    model_id: Vec<String>,
+    kwargs: Vec<String>,
+    kind: Vec<&'static str>,
+    message: Vec<String>,
+    code: Vec<String>,
+}
+
+impl ErrorRows {
+    fn of(batch: &[SpendRow]) -> Self {
+        let mut e = Self::default();
+        for r in batch {
+            let Some(err) = r.error.as_ref() else {
+                continue;
+            };
+            e.ids.push(r.call_id.hyphenated().to_string());
+            e.start.push(r.start_time);
+            e.end.push(r.end_time);
+            e.base.push(r.api_base().to_string());
+            e.group.push(r.model_group.clone());
+            e.model.push(r.model().to_string());
+            e.model_id.push(r.model_id().to_string());
+            e.kwargs.push(request_kwargs(r));
+            e.kind.push(super::record::error_class(err.error_code));
+            e.message.push(err.error_message.clone());
+            e.code.push(err.error_code.to_string());
+        }
+        e
+    }
+}
+
+/// ErrorLogs `request_kwargs`: what was asked, without credentials or bodies (the caller's key
+/// only by its hash).
+fn request_kwargs(r: &SpendRow) -> String {
+    serde_json::json!({
+        "model": r.model_group,
+        "call_type": r.call_type,
+        "endpoint": r.endpoint,
+        "metadata": r.metadata(),
+        "request_tags": r.request_tags,
+    })
+    .to_string()
 }
 
 /// The accounts a batch charged, with what it cost each.

@@ -24,6 +24,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0003_router",
         include_str!("../../sql/schema/0003_router.sql"),
     ),
+    (
+        "0004_error_logs",
+        include_str!("../../sql/schema/0004_error_logs.sql"),
+    ),
 ];
 
 /// Apply what is missing, then create or drop the unique alias indexes; returns the versions

@@ -44,6 +44,18 @@ pub async fn spend_logs(call: &Call<'_>) -> Out {
     Ok(ok(&Value::Array(call.rows(q, &params).await?)))
 }
 
+/// `GET /spend/error_logs`: ErrorLogs rows (newest first, at most 10,000), by `request_id`
+/// and `start_date`/`end_date`.
+pub async fn error_logs(call: &Call<'_>) -> Out {
+    let start = day(call, "start_date", false)?;
+    let end = day(call, "end_date", false)?;
+    let request_id = call.param("request_id").filter(|v| !v.is_empty());
+    let params: [&(dyn tokio_postgres::types::ToSql + Sync); 3] = [&request_id, &start, &end];
+    Ok(ok(&Value::Array(
+        call.rows(Query::ErrorLogsRows, &params).await?,
+    )))
+}
+
 /// `GET /spend/keys`: keys by spend (a non-admin sees its user's keys).
 pub async fn keys(call: &Call<'_>) -> Out {
     let user = match scope(call) {

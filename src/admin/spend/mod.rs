@@ -12,7 +12,7 @@ pub use global::{
     reset, spend as global_spend, spend_keys as global_keys, spend_models as global_models,
     spend_tags as global_tags, spend_teams as global_teams,
 };
-pub use logs::{end_users, keys, models, spend_logs, tags, teams, users};
+pub use logs::{end_users, error_logs, keys, models, spend_logs, tags, teams, users};
 
 use super::{AdminError, Call};
 

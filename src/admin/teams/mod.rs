@@ -3,9 +3,11 @@
 //! `mod.rs`: the field table, new, update, delete, block, models; `members.rs`: member_add,
 //! member_update, member_delete; `read.rs`: info, list, available, permissions.
 
+mod callbacks;
 mod members;
 mod read;
 
+pub use callbacks::{callback, disable as disable_logging};
 pub use members::{member_add, member_delete, member_update};
 pub use read::{available, info, list, permissions_list, permissions_update};
 

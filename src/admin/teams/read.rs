@@ -29,7 +29,7 @@ pub const MEMBER_PERMISSIONS: &[&str] = &[
     "/key/aliases",
 ];
 
-async fn team(call: &Call<'_>, team_id: &str) -> Result<Value, AdminError> {
+pub(super) async fn team(call: &Call<'_>, team_id: &str) -> Result<Value, AdminError> {
     call.first(Query::TeamsByIds, &[&vec![team_id.to_string()]])
         .await?
         .ok_or_else(|| team_not_found(team_id))
@@ -51,6 +51,9 @@ pub async fn info(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
     let keys = call.rows(Query::TeamKeys, &[&team_id, &key_limit]).await?;
     let memberships = call.rows(Query::TeamMemberships, &[&team_id]).await?;
     let mut info = row;
+    if !call.principal.is_admin() {
+        super::callbacks::mask_team(&mut info);
+    }
     let can_edit = call.require_team_admin(&info).is_ok();
     info["caller_edit_access"] = json!(can_edit);
     Ok(ok(&json!({

@@ -1,5 +1,7 @@
 //! Issue 22's telemetry tests: metrics, traces, logging callbacks and error logs, each read back
 //! through a real parser or receiver.
 
+mod callbacks;
+mod errorlogs;
 mod metrics;
 mod traces;
