@@ -187,29 +187,30 @@ fn langfuse(e: &Event) -> [Value; 2] {
     let now = rfc3339(crate::util::clock::now_secs());
     let at = |k: &str| rfc3339(p[k].as_f64().unwrap_or_default());
     let metadata = &p["metadata"];
-    let trace = json!({
-        "id": uuid::Uuid::now_v7().to_string(),
-        "timestamp": now,
-        "type": "trace-create",
-        "body": {
+    let name = format!("litellm-{}", p["call_type"].as_str().unwrap_or_default());
+    let event = |kind: &str, body: Value| {
+        json!({"id": uuid::Uuid::now_v7().to_string(), "timestamp": now, "type": kind,
+            "body": body})
+    };
+    let trace = event(
+        "trace-create",
+        json!({
             "id": id,
             "timestamp": at("startTime"),
-            "name": format!("litellm-{}", p["call_type"].as_str().unwrap_or_default()),
+            "name": name,
             "userId": p["end_user"],
             "input": p["messages"],
             "output": p["response"],
             "metadata": metadata,
             "tags": p["request_tags"],
-        },
-    });
-    let generation = json!({
-        "id": uuid::Uuid::now_v7().to_string(),
-        "timestamp": now,
-        "type": "generation-create",
-        "body": {
+        }),
+    );
+    let generation = event(
+        "generation-create",
+        json!({
             "id": id,
             "traceId": id,
-            "name": format!("litellm-{}", p["call_type"].as_str().unwrap_or_default()),
+            "name": name,
             "startTime": at("startTime"),
             "endTime": at("endTime"),
             "completionStartTime": at("completionStartTime"),
@@ -232,8 +233,8 @@ fn langfuse(e: &Event) -> [Value; 2] {
             "metadata": metadata,
             "level": if e.ok() { "DEFAULT" } else { "ERROR" },
             "statusMessage": p["error_str"],
-        },
-    });
+        }),
+    );
     [trace, generation]
 }
 

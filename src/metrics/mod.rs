@@ -143,24 +143,29 @@ fn latency_histogram() -> Histogram {
 /// Every family, registered once.
 pub struct Metrics {
     registry: Registry,
+    // requests, by outcome
     proxy_total_requests: Family<StatusLabels, Counter>,
     proxy_failed_requests: Family<FailureLabels, Counter>,
     requests: Family<RequestLabels, Counter>,
-    input_tokens: Family<RequestLabels, Counter>,
-    output_tokens: Family<RequestLabels, Counter>,
-    total_tokens: Family<RequestLabels, Counter>,
+    in_flight: Gauge,
+    cache_hits: Family<RequestLabels, Counter>,
+    // usage
+    tokens: Tokens,
     spend: Family<RequestLabels, FloatCounter>,
+    // latency
     request_total_latency: Histograms<RequestLabels>,
     llm_api_latency: Histograms<RequestLabels>,
     time_to_first_token: Histograms<RequestLabels>,
+    // headroom and health
     remaining_team_budget: Family<TeamLabels, FloatGauge>,
     remaining_api_key_budget: Family<KeyLabels, FloatGauge>,
     remaining_requests: Family<HeadroomLabels, Gauge>,
     deployment_state: Family<DeploymentLabels, Gauge>,
-    cache_hits: Family<RequestLabels, Counter>,
     callback_failures: Family<CallbackLabels, Counter>,
-    in_flight: Gauge,
 }
+
+/// The token counters: input, output, total.
+struct Tokens([Family<RequestLabels, Counter>; 3]);
 
 impl std::fmt::Debug for Metrics {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -229,23 +234,17 @@ impl Metrics {
                 "Total number of LLM calls to tianji - track total per API Key, team, user",
                 Family::default(),
             ),
-            input_tokens: reg(
-                &mut r,
-                "tianji_input_tokens_metric",
-                "Total number of input tokens from LLM requests",
-                Family::default(),
-            ),
-            output_tokens: reg(
-                &mut r,
-                "tianji_output_tokens_metric",
-                "Total number of output tokens from LLM requests",
-                Family::default(),
-            ),
-            total_tokens: reg(
-                &mut r,
-                "tianji_total_tokens_metric",
-                "Total number of input + output tokens from LLM requests",
-                Family::default(),
+            tokens: Tokens(
+                [
+                    ("input", "input"),
+                    ("output", "output"),
+                    ("total", "input + output"),
+                ]
+                .map(|(name, what)| {
+                    let help = format!("Total number of {what} tokens from LLM requests");
+                    let name = format!("tianji_{name}_tokens_metric");
+                    reg(&mut r, &name, &help, Family::default())
+                }),
             ),
             spend: reg(
                 &mut r,
@@ -353,20 +352,11 @@ impl Metrics {
     }
 
     fn count_usage(&self, labels: &RequestLabels, o: &Outcome) {
-        if o.input_tokens > 0 {
-            self.input_tokens
-                .get_or_create(labels)
-                .inc_by(o.input_tokens);
-        }
-        if o.output_tokens > 0 {
-            self.output_tokens
-                .get_or_create(labels)
-                .inc_by(o.output_tokens);
-        }
-        if o.total_tokens > 0 {
-            self.total_tokens
-                .get_or_create(labels)
-                .inc_by(o.total_tokens);
+        let counts = [o.input_tokens, o.output_tokens, o.total_tokens];
+        for (family, n) in self.tokens.0.iter().zip(counts) {
+            if n > 0 {
+                family.get_or_create(labels).inc_by(n);
+            }
         }
         if o.spend > 0.0 {
             self.spend.get_or_create(labels).inc_by(o.spend);
@@ -446,23 +436,7 @@ impl Drop for InFlight {
     }
 }
 
-/// LiteLLM's exception class for an error status ("" for a success).
-pub fn exception_class(status: u16) -> &'static str {
-    match status {
-        0..400 => "",
-        400 => "BadRequestError",
-        401 => "AuthenticationError",
-        403 => "PermissionDeniedError",
-        404 => "NotFoundError",
-        408 => "Timeout",
-        422 => "UnprocessableEntityError",
-        429 => "RateLimitError",
-        503 => "ServiceUnavailableError",
-        500 => "InternalServerError",
-        s if s < 500 => "BadRequestError",
-        _ => "APIError",
-    }
-}
+pub use crate::util::status::exception_class;
 
 /// A status code as a label value.
 fn status_text(status: u16) -> String {

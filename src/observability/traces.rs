@@ -363,14 +363,17 @@ mod tests {
         assert_eq!(s.headers["x"], "Bearer y");
         assert_eq!(s.service, "gw");
         assert_eq!(s.protocol, Protocol::HttpBinary);
-        let s = Settings::from_env(env(&[
+        // LiteLLM's own names
+        let litellm = [
             ("OTEL_EXPORTER", "otlp_http"),
             ("OTEL_ENDPOINT", "https://api.example"),
             ("OTEL_HEADERS", "Authorization=Bearer%20t"),
-        ]))
-        .unwrap();
-        assert_eq!(s.endpoint, "https://api.example/v1/traces");
-        assert_eq!(s.headers["Authorization"], "Bearer t");
+        ];
+        let s = Settings::from_env(env(&litellm)).unwrap();
+        assert_eq!(
+            (s.endpoint.as_str(), s.headers["Authorization"].as_str()),
+            ("https://api.example/v1/traces", "Bearer t")
+        );
         let s = Settings::from_env(env(&[
             ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://c/x"),
             ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),

@@ -8,19 +8,21 @@ use super::RequestCtx;
 use crate::body::Body;
 use crate::error::GatewayError;
 
-static CALL_ID: HeaderName = HeaderName::from_static("x-tianji-call-id");
-static MODEL_ID: HeaderName = HeaderName::from_static("x-tianji-model-id");
-static API_BASE: HeaderName = HeaderName::from_static("x-tianji-model-api-base");
-static REGION: HeaderName = HeaderName::from_static("x-tianji-model-region");
-static DURATION: HeaderName = HeaderName::from_static("x-tianji-response-duration-ms");
-static OVERHEAD: HeaderName = HeaderName::from_static("x-tianji-overhead-duration-ms");
-static COST: HeaderName = HeaderName::from_static("x-tianji-response-cost");
-static RETRIES: HeaderName = HeaderName::from_static("x-tianji-attempted-retries");
-static FALLBACKS: HeaderName = HeaderName::from_static("x-tianji-attempted-fallbacks");
-static MAX_RETRIES: HeaderName = HeaderName::from_static("x-tianji-max-retries");
-static TIMEOUT: HeaderName = HeaderName::from_static("x-tianji-timeout");
-static CACHE_HIT: HeaderName = HeaderName::from_static("x-tianji-cache-hit");
-static CACHE_KEY: HeaderName = HeaderName::from_static("x-tianji-cache-key");
+/// `NAME "header-name"`, ...: one `static NAME: HeaderName` each.
+macro_rules! header_names {
+    ($($name:ident $value:literal),* $(,)?) => {
+        $(static $name: HeaderName = HeaderName::from_static($value);)*
+    };
+}
+
+header_names! {
+    CALL_ID "x-tianji-call-id", MODEL_ID "x-tianji-model-id", API_BASE "x-tianji-model-api-base",
+    REGION "x-tianji-model-region", DURATION "x-tianji-response-duration-ms",
+    OVERHEAD "x-tianji-overhead-duration-ms", COST "x-tianji-response-cost",
+    RETRIES "x-tianji-attempted-retries", FALLBACKS "x-tianji-attempted-fallbacks",
+    MAX_RETRIES "x-tianji-max-retries", TIMEOUT "x-tianji-timeout", CACHE_HIT "x-tianji-cache-hit",
+    CACHE_KEY "x-tianji-cache-key",
+}
 
 /// The response for the stages' `result`; the record notes its status (and error).
 pub async fn respond(

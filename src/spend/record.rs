@@ -175,19 +175,4 @@ pub struct Metadata<'a> {
     pub error_information: Option<&'a ErrorInformation>,
 }
 
-/// LiteLLM's exception class of an HTTP error status (ErrorLogs `exception_type`, callbacks'
-/// `error_information.error_class`).
-pub fn error_class(status: u16) -> &'static str {
-    match status {
-        400 => "BadRequestError",
-        401 => "AuthenticationError",
-        403 => "PermissionDeniedError",
-        404 => "NotFoundError",
-        408 => "Timeout",
-        422 => "UnprocessableEntityError",
-        429 => "RateLimitError",
-        503 => "ServiceUnavailableError",
-        500..=599 => "InternalServerError",
-        _ => "APIError",
-    }
-}
+pub use crate::util::status::exception_class as error_class;

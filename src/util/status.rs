@@ -2,6 +2,25 @@
 
 use http::StatusCode;
 
+/// LiteLLM's exception class of an HTTP status: "" for a success; ErrorLogs
+/// `exception_type`, callbacks' `error_information.error_class`, the failure metrics' label.
+pub fn exception_class(status: u16) -> &'static str {
+    match status {
+        0..400 => "",
+        400 => "BadRequestError",
+        401 => "AuthenticationError",
+        403 => "PermissionDeniedError",
+        404 => "NotFoundError",
+        408 => "Timeout",
+        422 => "UnprocessableEntityError",
+        429 => "RateLimitError",
+        503 => "ServiceUnavailableError",
+        s if s < 500 => "BadRequestError",
+        500..=599 => "InternalServerError",
+        _ => "APIError",
+    }
+}
+
 /// Default `type` for a status, as LiteLLM 1.109 picks it.
 pub fn type_for_status(status: StatusCode) -> &'static str {
     match status.as_u16() {
