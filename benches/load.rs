@@ -5,7 +5,8 @@
 //! Run: `cargo bench --bench load` (options after `--`: `--seconds N` per timed phase, default 5;
 //! `--rate R` offered rate of the fixed-rate phase, default 2000; `--conns C` for the max-rate
 //! phase, default 64; `--cache` for only the response cache comparison, which also ends the
-//! full run). The proxies under test run on CPU 0; mock and load generator share CPU 1
+//! full run; `--telemetry` for only the telemetry cost comparison). The proxies under test run
+//! on CPU 0; mock and load generator share CPU 1
 //! (`taskset`), so CPU time per request of the proxy is the robust figure.
 //!
 //! Phases per target (direct = straight to the mock; bare; gateway):
@@ -713,24 +714,55 @@ fn start_gateway(cpu: Option<usize>, cfg: &tempfile::NamedTempFile, port: u16) -
     p
 }
 
+/// A gateway on CPU `cpu` over the mock at `mock_port`, the config's `extra` lines appended.
+fn start_configured(
+    cpu: Option<usize>,
+    mock_port: u16,
+    extra: &str,
+) -> (Proc, u16, tempfile::NamedTempFile) {
+    let mut cfg = tempfile::NamedTempFile::new().unwrap();
+    write!(
+        cfg,
+        "model_list:\n  - model_name: bench\n    tianji_params: {{model: openai/gpt-bench, api_base: \"http://127.0.0.1:{mock_port}/v1\", api_key: sk-upstream, input_cost_per_token: 0.0000025, output_cost_per_token: 0.00001}}\ngeneral_settings: {{master_key: {MASTER}}}\n{extra}"
+    )
+    .unwrap();
+    let port = free_port();
+    (start_gateway(cpu, &cfg, port), port, cfg)
+}
+
+/// Median (rps, CPU µs per request) of each target over `ALTERNATIONS` rounds of max-rps
+/// phases, the targets taking turns within each round.
+fn alternating_medians(o: &Opts, targets: &[&Target], body: &Bytes) -> Vec<(f64, f64)> {
+    let mut runs = vec![(Vec::new(), Vec::new()); targets.len()];
+    current_thread().block_on(async {
+        for _ in 0..ALTERNATIONS {
+            for (t, (rps, cpu)) in targets.iter().zip(runs.iter_mut()) {
+                let (r, c) = phase_max(t, body, o.conns, o.seconds).await;
+                rps.push(r);
+                cpu.push(c);
+            }
+        }
+    });
+    let median = |mut xs: Vec<f64>| {
+        xs.sort_by(f64::total_cmp);
+        xs[xs.len() / 2]
+    };
+    runs.into_iter()
+        .map(|(r, c)| (median(r), median(c)))
+        .collect()
+}
+
 /// The response cache's benchmark: CPU per request of a cache hit (local tier) against a
 /// pass-through call of the same request to the zero-latency mock, both on CPU 0, as the
 /// median of alternating max-rps phases.
 fn cache_comparison(o: &Opts, proxy_cpu: Option<usize>, client_cpu: Option<usize>) {
     let (_mock, mock_port) = start_mock(client_cpu);
-    let start = |extra: &str| {
-        let mut cfg = tempfile::NamedTempFile::new().unwrap();
-        write!(
-            cfg,
-            "model_list:\n  - model_name: bench\n    tianji_params: {{model: openai/gpt-bench, api_base: \"http://127.0.0.1:{mock_port}/v1\", api_key: sk-upstream, input_cost_per_token: 0.0000025, output_cost_per_token: 0.00001}}\ngeneral_settings: {{master_key: {MASTER}}}\n{extra}"
-        )
-        .unwrap();
-        let port = free_port();
-        (start_gateway(proxy_cpu, &cfg, port), port, cfg)
-    };
-    let (plain, plain_port, _c1) = start("");
-    let (cached, cached_port, _c2) =
-        start("tianji_settings: {cache: true, cache_params: {type: local}}\n");
+    let (plain, plain_port, _c1) = start_configured(proxy_cpu, mock_port, "");
+    let (cached, cached_port, _c2) = start_configured(
+        proxy_cpu,
+        mock_port,
+        "tianji_settings: {cache: true, cache_params: {type: local}}\n",
+    );
     let t_plain = Target::new(
         "pass-through",
         ([127, 0, 0, 1], plain_port).into(),
@@ -752,34 +784,13 @@ fn cache_comparison(o: &Opts, proxy_cpu: Option<usize>, client_cpu: Option<usize
     );
     t_floor.get = Some("/health/liveliness");
     let body = request_body(false);
-    let rt = current_thread();
-    let (mut pr, mut pc, mut cr, mut cc) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let mut fc = Vec::new();
-    rt.block_on(async {
-        // the first request stores the answer
+    // the first request stores the answer
+    current_thread().block_on(async {
         let mut tx = connect(t_cached.addr).await;
         one(&mut tx, t_cached.dest(), &body).await;
-        for _ in 0..ALTERNATIONS {
-            let (r, c) = phase_max(&t_plain, &body, o.conns, o.seconds).await;
-            pr.push(r);
-            pc.push(c);
-            let (r, c) = phase_max(&t_cached, &body, o.conns, o.seconds).await;
-            cr.push(r);
-            cc.push(c);
-            fc.push(phase_max(&t_floor, &body, o.conns, o.seconds).await.1);
-        }
     });
-    let median = |xs: &mut Vec<f64>| {
-        xs.sort_by(f64::total_cmp);
-        xs[xs.len() / 2]
-    };
-    let (pr, pc, cr, cc, fc) = (
-        median(&mut pr),
-        median(&mut pc),
-        median(&mut cr),
-        median(&mut cc),
-        median(&mut fc),
-    );
+    let m = alternating_medians(o, &[&t_plain, &t_cached, &t_floor], &body);
+    let ((pr, pc), (cr, cc), (_, fc)) = (m[0], m[1], m[2]);
     println!(
         "response cache, median of {ALTERNATIONS} alternating max-rps phases ({} conns): cache hit (local tier) {cc:.1} µs CPU/request at {cr:.0} rps; pass-through call of the same request {pc:.1} µs CPU/request at {pr:.0} rps; the hit costs {:.2}x less CPU",
         o.conns,
@@ -793,9 +804,53 @@ fn cache_comparison(o: &Opts, proxy_cpu: Option<usize>, client_cpu: Option<usize
     );
 }
 
+/// Telemetry's cost (`--telemetry`): gateway CPU per request with Prometheus metrics and one
+/// logging callback (`generic_api`, delivered to the mock) against the same gateway without
+/// them, as medians of alternating max-rps phases; then latency under a fixed rate with a
+/// sink that never answers (its queue fills, events are dropped) against no sink.
+fn telemetry_comparison(o: &Opts, proxy_cpu: Option<usize>, client_cpu: Option<usize>) {
+    let (_mock, mock_port) = start_mock(client_cpu);
+    // a sink that accepts connections and never answers
+    let hung = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let hung_port = hung.local_addr().unwrap().port();
+    let sink = |port: u16| {
+        format!(
+            "tianji_settings: {{callbacks: [prometheus, generic_api]}}\nenvironment_variables: {{GENERIC_LOGGER_ENDPOINT: \"http://127.0.0.1:{port}/log\"}}\n"
+        )
+    };
+    let (plain, plain_port, _c1) = start_configured(proxy_cpu, mock_port, "");
+    let (tele, tele_port, _c2) = start_configured(proxy_cpu, mock_port, &sink(mock_port));
+    let (stuck, stuck_port, _c3) = start_configured(proxy_cpu, mock_port, &sink(hung_port));
+    let target = |name, port, p: &Proc| {
+        Target::new(name, ([127, 0, 0, 1], port).into(), Some(pid_of(p)), MASTER)
+    };
+    let t_plain = target("no telemetry", plain_port, &plain);
+    let t_tele = target("prometheus + generic_api", tele_port, &tele);
+    let t_stuck = target("prometheus + hung sink", stuck_port, &stuck);
+    let body = request_body(false);
+    let m = alternating_medians(o, &[&t_plain, &t_tele, &t_stuck], &body);
+    let ((pr, pc), (tr, tc), (sr, sc)) = (m[0], m[1], m[2]);
+    println!(
+        "telemetry, median of {ALTERNATIONS} alternating max-rps phases ({} conns): without {pc:.1} µs CPU/request at {pr:.0} rps; with prometheus + generic_api {tc:.1} µs at {tr:.0} rps ({:.3}x CPU); with a hung sink {sc:.1} µs at {sr:.0} rps ({:.3}x CPU)",
+        o.conns,
+        tc / pc,
+        sc / pc
+    );
+    let rt = current_thread();
+    for t in [&t_plain, &t_tele, &t_stuck] {
+        let (p50, p99, late) = rt.block_on(phase_fixed(t, &body, o.rate, o.seconds));
+        println!(
+            "telemetry, fixed {} rps over 64 conns, {}: p50 {p50:.0} µs, p99 {p99:.0} µs ({late} sends late)",
+            o.rate, t.name
+        );
+    }
+    drop(hung);
+}
+
 fn orchestrate(args: &[String]) {
     let o = parse_opts(args);
     let cache_only = args.iter().any(|a| a == "--cache");
+    let telemetry_only = args.iter().any(|a| a == "--telemetry");
     let cpus = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
@@ -812,6 +867,10 @@ fn orchestrate(args: &[String]) {
     }
     if cache_only {
         cache_comparison(&o, proxy_cpu, client_cpu);
+        return;
+    }
+    if telemetry_only {
+        telemetry_comparison(&o, proxy_cpu, client_cpu);
         return;
     }
     let me = std::env::current_exe()

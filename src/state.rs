@@ -357,6 +357,9 @@ impl AppState {
         };
         let client = build_client()?;
         let traces = traces(&t.callbacks, &loaded.env, &client)?;
+        let metrics = t
+            .prometheus()
+            .then(|| Arc::new(crate::metrics::Metrics::new()));
         let state = Self {
             traces,
             at_rest,
@@ -368,9 +371,7 @@ impl AppState {
                 g.disable_responses_id_security,
                 g.allow_unmanaged_response_ids,
             ),
-            metrics: t
-                .prometheus()
-                .then(|| Arc::new(crate::metrics::Metrics::new())),
+            metrics: metrics.clone(),
             metrics_auth: t.require_auth_for_metrics_endpoint.unwrap_or(true),
             priorities: crate::limits::priority::Priorities::from_settings(
                 &t.callbacks,
@@ -387,7 +388,7 @@ impl AppState {
             env: loaded.env.clone(),
             bus,
             auth,
-            callbacks: crate::callbacks::Callbacks::start(t, &loaded.env, client.clone()),
+            callbacks: crate::callbacks::Callbacks::start(t, &loaded.env, client.clone(), metrics),
             client,
             max_body_bytes: (mb * 1024.0 * 1024.0) as usize,
             catalog,

@@ -18,6 +18,7 @@ use tokio::task::JoinHandle;
 use crate::auth::{KeyRecord, TeamRecord};
 use crate::config::callbacks::sink_name;
 use crate::config::{Env, TianjiSettings};
+use crate::metrics::Metrics;
 use crate::spend::record::SpendRow;
 use crate::upstream::HttpClient;
 use event::{Event, Privacy};
@@ -69,6 +70,8 @@ pub struct Callbacks {
     dynamic: moka::sync::Cache<String, Arc<Sink>>,
     env: Env,
     client: HttpClient,
+    metrics: Option<Arc<Metrics>>,
+    queue: usize,
     stop: watch::Sender<bool>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     /// Every sink started (to sum their counters).
@@ -77,7 +80,12 @@ pub struct Callbacks {
 
 impl Callbacks {
     /// The config's sinks (`callbacks`: both outcomes; `success_callback`, `failure_callback`).
-    pub fn start(t: &TianjiSettings, env: &Env, client: HttpClient) -> Arc<Self> {
+    pub fn start(
+        t: &TianjiSettings,
+        env: &Env,
+        client: HttpClient,
+        metrics: Option<Arc<Metrics>>,
+    ) -> Arc<Self> {
         let (stop, _) = watch::channel(false);
         let mut hub = Self {
             global: Vec::new(),
@@ -88,6 +96,8 @@ impl Callbacks {
             dynamic: moka::sync::Cache::new(DYNAMIC_SINKS),
             env: env.clone(),
             client,
+            metrics,
+            queue: t.callback_queue_size.unwrap_or(sink::QUEUE),
             stop,
             tasks: Mutex::new(Vec::new()),
             all: Mutex::new(Vec::new()),
@@ -123,7 +133,14 @@ impl Callbacks {
     }
 
     fn spawn(&self, name: &'static str, target: Target) -> Arc<Sink> {
-        let (s, task) = Sink::start(name, target, self.client.clone(), self.stop.subscribe());
+        let (s, task) = Sink::start(
+            name,
+            target,
+            self.client.clone(),
+            self.metrics.clone(),
+            self.queue,
+            self.stop.subscribe(),
+        );
         let mut tasks = lock(&self.tasks);
         tasks.retain(|t| !t.is_finished());
         tasks.push(task);

@@ -13,16 +13,18 @@ use tokio::sync::{mpsc, watch};
 
 use super::event::Event;
 use crate::body::Body;
+use crate::metrics::Metrics;
 use crate::upstream::HttpClient;
 
-/// Events a sink queues before it drops new ones.
+/// Events a sink queues before it drops new ones (`tianji_settings.callback_queue_size`).
 pub const QUEUE: usize = 10_000;
 /// Most events in one batch.
 pub const MAX_BATCH: usize = 512;
 /// Longest one batch may take to send.
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Counters of one sink.
+/// Counters of one sink (also counted in Prometheus' `tianji_callback_logging_failures_metric`
+/// and `tianji_callback_events_dropped_metric` when metrics are on).
 #[derive(Debug, Default)]
 pub struct Stats {
     /// Events delivered.
@@ -31,6 +33,26 @@ pub struct Stats {
     pub dropped: AtomicU64,
     /// Events in batches that failed (error, timeout, non-2xx answer).
     pub failed: AtomicU64,
+    name: &'static str,
+    metrics: Option<Arc<Metrics>>,
+}
+
+impl Stats {
+    fn new(name: &'static str, metrics: Option<Arc<Metrics>>) -> Self {
+        Self {
+            name,
+            metrics,
+            ..Self::default()
+        }
+    }
+
+    fn lost(&self, n: u64, dropped: bool) {
+        let counter = if dropped { &self.dropped } else { &self.failed };
+        counter.fetch_add(n, Ordering::Relaxed);
+        if let Some(m) = &self.metrics {
+            m.callback_failure(self.name, n, dropped);
+        }
+    }
 }
 
 /// Where and how a sink sends.
@@ -67,10 +89,12 @@ impl Sink {
         name: &'static str,
         target: Target,
         client: HttpClient,
+        metrics: Option<Arc<Metrics>>,
+        queue: usize,
         stop: watch::Receiver<bool>,
     ) -> (Self, tokio::task::JoinHandle<()>) {
-        let (tx, rx) = mpsc::channel(QUEUE);
-        let stats = Arc::new(Stats::default());
+        let (tx, rx) = mpsc::channel(queue.max(1));
+        let stats = Arc::new(Stats::new(name, metrics));
         let task = tokio::spawn(run(rx, target, client, stats.clone(), stop));
         (Self { name, tx, stats }, task)
     }
@@ -78,7 +102,7 @@ impl Sink {
     /// Queue `event` without waiting; a full queue drops it.
     pub fn offer(&self, event: &Arc<Event>) {
         if self.tx.try_send(event.clone()).is_err() {
-            self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+            self.stats.lost(1, true);
         }
     }
 }
@@ -130,9 +154,10 @@ async fn send(client: &HttpClient, target: &Target, stats: &Stats, batch: &mut V
         None => false,
     };
     batch.clear();
-    let counter = if ok { &stats.sent } else { &stats.failed };
-    counter.fetch_add(n, Ordering::Relaxed);
-    if !ok {
+    if ok {
+        stats.sent.fetch_add(n, Ordering::Relaxed);
+    } else {
+        stats.lost(n, false);
         tracing::warn!(
             events = n,
             "logging callback: a batch could not be delivered"

@@ -244,6 +244,9 @@ pub struct TianjiSettings {
     /// Start even when a callback is not implemented (it is then left out).
     #[serde(default)]
     pub ignore_unknown_callbacks: bool,
+    /// Events each logging callback queues before it drops new ones (default 10,000).
+    #[serde(default)]
+    pub callback_queue_size: Option<usize>,
     /// Keep request and response bodies out of every logging callback.
     #[serde(default)]
     pub turn_off_message_logging: bool,

@@ -162,6 +162,7 @@ pub struct Metrics {
     remaining_requests: Family<HeadroomLabels, Gauge>,
     deployment_state: Family<DeploymentLabels, Gauge>,
     callback_failures: Family<CallbackLabels, Counter>,
+    callback_drops: Family<CallbackLabels, Counter>,
 }
 
 /// The token counters: input, output, total.
@@ -306,6 +307,12 @@ impl Metrics {
                 "Total number of failures (and dropped events) when emitting logs to callbacks",
                 Family::default(),
             ),
+            callback_drops: reg(
+                &mut r,
+                "tianji_callback_events_dropped_metric",
+                "Events a logging callback dropped because its queue was full",
+                Family::default(),
+            ),
             in_flight: reg(
                 &mut r,
                 "tianji_in_flight_requests",
@@ -394,13 +401,16 @@ impl Metrics {
         self.remaining_requests.get_or_create(labels).set(remaining);
     }
 
-    /// Count a callback's failed (or dropped) event.
-    pub fn callback_failure(&self, callback: &str) {
-        self.callback_failures
-            .get_or_create(&CallbackLabels {
-                callback_name: callback.to_string(),
-            })
-            .inc();
+    /// Count `n` events a callback failed to deliver; `dropped`: they never left its queue
+    /// (it was full), and are also counted in `tianji_callback_events_dropped_metric`.
+    pub fn callback_failure(&self, callback: &str, n: u64, dropped: bool) {
+        let labels = CallbackLabels {
+            callback_name: callback.to_string(),
+        };
+        self.callback_failures.get_or_create(&labels).inc_by(n);
+        if dropped {
+            self.callback_drops.get_or_create(&labels).inc_by(n);
+        }
     }
 
     /// The text exposition; `deployments` are the states of the deployments now.

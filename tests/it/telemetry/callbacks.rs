@@ -41,7 +41,7 @@ pub(super) async fn upstream() -> MockUpstream {
 }
 
 /// A receiver answering `reply` to every request.
-async fn receiver(reply: impl Fn() -> Reply + Send + Sync + 'static) -> MockUpstream {
+pub(super) async fn receiver(reply: impl Fn() -> Reply + Send + Sync + 'static) -> MockUpstream {
     MockUpstream::with(Arc::new(move |_: &Recorded| reply())).await
 }
 
@@ -49,7 +49,12 @@ fn ok_reply() -> Reply {
     Reply::status(200, json!({"ok": true}))
 }
 
-async fn gateway(db: &TestDb, up: &MockUpstream, tianji: &str, env: &str) -> TestGateway {
+pub(super) async fn gateway(
+    db: &TestDb,
+    up: &MockUpstream,
+    tianji: &str,
+    env: &str,
+) -> TestGateway {
     let yaml = format!(
         "model_list:\n  - model_name: gpt\n    tianji_params: {{model: openai/gpt-4o, api_base: \"{b}\", api_key: {PROVIDER_KEY}}}\ntianji_settings:\n{tianji}\nenvironment_variables:\n{env}\ngeneral_settings:\n  master_key: {MASTER_KEY}\n  database_url: \"{u}\"\n",
         b = up.base(),

@@ -37,11 +37,12 @@ const FAMILIES: &[(&str, &str)] = &[
     ("tianji_deployment_state", "gauge"),
     ("tianji_cache_hits_metric", "counter"),
     ("tianji_callback_logging_failures_metric", "counter"),
+    ("tianji_callback_events_dropped_metric", "counter"),
     ("tianji_in_flight_requests", "gauge"),
 ];
 
 /// A scrape as the parser read it.
-struct Scrape(Value);
+pub(super) struct Scrape(Value);
 
 impl Scrape {
     fn family(&self, name: &str) -> Option<&str> {
@@ -49,7 +50,7 @@ impl Scrape {
     }
 
     /// The sum of the samples named `name` whose labels include `with`.
-    fn sum(&self, name: &str, with: &[(&str, &str)]) -> f64 {
+    pub(super) fn sum(&self, name: &str, with: &[(&str, &str)]) -> f64 {
         let samples = self.0["samples"].as_array().cloned().unwrap_or_default();
         samples
             .iter()
@@ -92,7 +93,7 @@ async fn get(gw: &TestGateway, key: Option<&str>) -> Resp {
     send(Method::GET, &gw.url("/metrics"), &headers, Bytes::new()).await
 }
 
-async fn scrape(gw: &TestGateway) -> Scrape {
+pub(super) async fn scrape(gw: &TestGateway) -> Scrape {
     let r = get(gw, Some(MASTER_KEY)).await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert!(

@@ -4,4 +4,5 @@
 mod callbacks;
 mod errorlogs;
 mod metrics;
+mod sinks_under_load;
 mod traces;
