@@ -1,12 +1,12 @@
 //! The canonical event of one request, in LiteLLM's `StandardLoggingPayload` shape. The request
-//! path only moves its finished SpendLogs row into an [`Event`]; the payload is rendered once,
-//! in a sink's background task, and shared by every sink that gets the event.
+//! path only moves its finished SpendLogs row into an [`Event`]; a sink's background task
+//! serializes the [`Payload`], which borrows everything from the row (request and response
+//! bodies stay the raw JSON they were: nothing is parsed into a tree or copied again).
 
-use std::sync::OnceLock;
+use serde::Serialize;
+use serde_json::value::RawValue;
 
-use serde_json::{Map, Value, json};
-
-use crate::spend::record::{SpendRow, error_class};
+use crate::spend::record::{ErrorInformation, SpendRow, error_class};
 
 /// What the payload leaves out (`turn_off_message_logging`, `redact_user_api_key_info`).
 #[derive(Debug, Clone, Copy, Default)]
@@ -23,7 +23,6 @@ pub struct Event {
     pub row: SpendRow,
     pub stream: bool,
     privacy: Privacy,
-    payload: OnceLock<Value>,
 }
 
 impl Event {
@@ -32,7 +31,6 @@ impl Event {
             row,
             stream,
             privacy,
-            payload: OnceLock::new(),
         }
     }
 
@@ -40,95 +38,184 @@ impl Event {
         self.row.status == "success"
     }
 
-    /// The `StandardLoggingPayload`, rendered on first use.
-    pub fn payload(&self) -> &Value {
-        self.payload.get_or_init(|| render(self))
+    /// The `StandardLoggingPayload` (serialize it; its fields borrow from the row).
+    pub fn payload(&self) -> Payload<'_> {
+        let r = &self.row;
+        let no_messages = self.privacy.no_messages;
+        let id = r.call_id.hyphenated().to_string();
+        Payload {
+            trace_id: id.clone(),
+            id,
+            call_type: r.call_type,
+            stream: self.stream,
+            response_cost: r.spend,
+            status: r.status,
+            custom_llm_provider: r.provider(),
+            total_tokens: r.total_tokens,
+            prompt_tokens: r.prompt_tokens,
+            completion_tokens: r.completion_tokens,
+            start_time: r.start_time,
+            end_time: r.end_time,
+            completion_start_time: r.completion_start_time.unwrap_or(r.end_time),
+            response_time: (r.end_time - r.start_time).max(0.0),
+            model: r.model(),
+            model_id: r.model_id(),
+            model_group: &r.model_group,
+            api_base: r.api_base(),
+            metadata: metadata(r, self.privacy.redact_key_info),
+            cache_hit: r.cache_hit,
+            cache_key: &r.cache_key,
+            saved_cache_cost: 0.0,
+            request_tags: &r.request_tags,
+            end_user: r.end_user().unwrap_or(""),
+            requester_ip_address: r.requester_ip_address,
+            messages: if no_messages {
+                Body::Redacted(REDACTED)
+            } else {
+                Body::of(&r.messages)
+            },
+            response: if no_messages {
+                Body::RedactedText { text: REDACTED }
+            } else {
+                Body::of(&r.response)
+            },
+            error_str: r.error.as_ref().map(|e| e.error_message.as_str()),
+            error_information: r.error.as_ref().map(|err| ErrorInfo::of(r, err)),
+            model_parameters: Empty {},
+            hidden_params: Hidden {
+                model_id: r.model_id(),
+                api_base: r.api_base(),
+                response_cost: r.spend,
+            },
+        }
     }
 }
 
-fn render(e: &Event) -> Value {
-    let r = &e.row;
-    let (messages, response) = if e.privacy.no_messages {
-        (json!(REDACTED), json!({"text": REDACTED}))
-    } else {
-        (
-            r.messages.clone().unwrap_or(Value::Null),
-            r.response.clone().unwrap_or(Value::Null),
-        )
-    };
-    let error = r.error.as_ref().map(|err| {
-        json!({
-            "error_code": err.error_code.to_string(),
-            "error_class": error_class(err.error_code),
-            "llm_provider": r.provider(),
-            "traceback": "",
-            "error_message": err.error_message,
-        })
-    });
-    json!({
-        "id": r.call_id.hyphenated().to_string(),
-        "trace_id": r.call_id.hyphenated().to_string(),
-        "call_type": r.call_type,
-        "stream": e.stream,
-        "response_cost": r.spend,
-        "status": r.status,
-        "custom_llm_provider": r.provider(),
-        "total_tokens": r.total_tokens,
-        "prompt_tokens": r.prompt_tokens,
-        "completion_tokens": r.completion_tokens,
-        "startTime": r.start_time,
-        "endTime": r.end_time,
-        "completionStartTime": r.completion_start_time.unwrap_or(r.end_time),
-        "response_time": (r.end_time - r.start_time).max(0.0),
-        "model": r.model(),
-        "model_id": r.model_id(),
-        "model_group": r.model_group,
-        "api_base": r.api_base(),
-        "metadata": metadata(r, e.privacy.redact_key_info),
-        "cache_hit": r.cache_hit,
-        "cache_key": r.cache_key,
-        "saved_cache_cost": 0.0,
-        "request_tags": r.request_tags,
-        "end_user": r.end_user().unwrap_or(""),
-        "requester_ip_address": r.requester_ip_address.map(|a| a.to_string()),
-        "messages": messages,
-        "response": response,
-        "error_str": r.error.as_ref().map(|e| e.error_message.as_str()),
-        "error_information": error,
-        "model_parameters": {},
-        "hidden_params": {
-            "model_id": r.model_id(),
-            "api_base": r.api_base(),
-            "response_cost": r.spend,
-        },
-    })
+/// LiteLLM's `StandardLoggingPayload`.
+#[derive(Debug, Serialize)]
+pub struct Payload<'a> {
+    pub id: String,
+    pub trace_id: String,
+    pub call_type: &'a str,
+    pub stream: bool,
+    pub response_cost: f64,
+    pub status: &'a str,
+    pub custom_llm_provider: &'a str,
+    pub total_tokens: u64,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    #[serde(rename = "startTime")]
+    pub start_time: f64,
+    #[serde(rename = "endTime")]
+    pub end_time: f64,
+    #[serde(rename = "completionStartTime")]
+    pub completion_start_time: f64,
+    pub response_time: f64,
+    pub model: &'a str,
+    pub model_id: &'a str,
+    pub model_group: &'a str,
+    pub api_base: &'a str,
+    pub metadata: Metadata<'a>,
+    pub cache_hit: bool,
+    pub cache_key: &'a str,
+    pub saved_cache_cost: f64,
+    pub request_tags: &'a [String],
+    pub end_user: &'a str,
+    pub requester_ip_address: Option<std::net::IpAddr>,
+    pub messages: Body<'a>,
+    pub response: Body<'a>,
+    pub error_str: Option<&'a str>,
+    pub error_information: Option<ErrorInfo<'a>>,
+    pub model_parameters: Empty,
+    pub hidden_params: Hidden<'a>,
+}
+
+/// A request or response body: the raw JSON, `null`, or LiteLLM's redaction placeholders.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum Body<'a> {
+    Raw(&'a RawValue),
+    Null(()),
+    Redacted(&'static str),
+    RedactedText { text: &'static str },
+}
+
+impl<'a> Body<'a> {
+    fn of(v: &'a Option<Box<RawValue>>) -> Self {
+        v.as_deref().map_or(Body::Null(()), Body::Raw)
+    }
+}
+
+/// `{}`.
+#[derive(Debug, Serialize)]
+pub struct Empty {}
+
+#[derive(Debug, Serialize)]
+pub struct Hidden<'a> {
+    pub model_id: &'a str,
+    pub api_base: &'a str,
+    pub response_cost: f64,
+}
+
+/// `StandardLoggingPayloadErrorInformation`.
+#[derive(Debug, Serialize)]
+pub struct ErrorInfo<'a> {
+    pub error_code: String,
+    pub error_class: &'static str,
+    pub llm_provider: &'a str,
+    pub traceback: &'static str,
+    pub error_message: &'a str,
+}
+
+impl<'a> ErrorInfo<'a> {
+    fn of(r: &'a SpendRow, err: &'a ErrorInformation) -> Self {
+        Self {
+            error_code: err.error_code.to_string(),
+            error_class: error_class(err.error_code),
+            llm_provider: r.provider(),
+            traceback: "",
+            error_message: &err.error_message,
+        }
+    }
 }
 
 /// `StandardLoggingMetadata`: the caller's `user_api_key_*` fields (left out with `redact`).
-fn metadata(r: &SpendRow, redact: bool) -> Value {
-    let mut m = Map::new();
-    if !redact {
+#[derive(Debug, Serialize)]
+pub struct Metadata<'a> {
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub key: Option<KeyInfo<'a>>,
+    pub requester_ip_address: Option<std::net::IpAddr>,
+    pub endpoint: &'a str,
+}
+
+/// The caller's key, team, user, org and end user.
+#[derive(Debug, Serialize)]
+pub struct KeyInfo<'a> {
+    pub user_api_key_hash: &'a str,
+    pub user_api_key_alias: Option<&'a str>,
+    pub user_api_key_team_id: Option<&'a str>,
+    pub user_api_key_team_alias: Option<&'a str>,
+    pub user_api_key_user_id: Option<&'a str>,
+    pub user_api_key_org_id: Option<&'a str>,
+    pub user_api_key_end_user_id: Option<&'a str>,
+}
+
+fn metadata(r: &SpendRow, redact: bool) -> Metadata<'_> {
+    let key = (!redact).then(|| {
         let md = r.metadata();
-        let s = |v: Option<&str>| v.map_or(Value::Null, |v| Value::String(v.to_string()));
-        m.insert("user_api_key_hash".into(), s(Some(md.user_api_key)));
-        m.insert("user_api_key_alias".into(), s(md.user_api_key_alias));
-        m.insert("user_api_key_team_id".into(), s(md.user_api_key_team_id));
-        m.insert(
-            "user_api_key_team_alias".into(),
-            s(md.user_api_key_team_alias),
-        );
-        m.insert("user_api_key_user_id".into(), s(md.user_api_key_user_id));
-        m.insert("user_api_key_org_id".into(), s(md.user_api_key_org_id));
-        m.insert(
-            "user_api_key_end_user_id".into(),
-            s(md.user_api_key_end_user_id),
-        );
+        KeyInfo {
+            user_api_key_hash: md.user_api_key,
+            user_api_key_alias: md.user_api_key_alias,
+            user_api_key_team_id: md.user_api_key_team_id,
+            user_api_key_team_alias: md.user_api_key_team_alias,
+            user_api_key_user_id: md.user_api_key_user_id,
+            user_api_key_org_id: md.user_api_key_org_id,
+            user_api_key_end_user_id: md.user_api_key_end_user_id,
+        }
+    });
+    Metadata {
+        key,
+        requester_ip_address: r.requester_ip_address,
+        endpoint: r.endpoint,
     }
-    m.insert(
-        "requester_ip_address".into(),
-        r.requester_ip_address
-            .map_or(Value::Null, |a| Value::String(a.to_string())),
-    );
-    m.insert("endpoint".into(), Value::String(r.endpoint.to_string()));
-    Value::Object(m)
 }

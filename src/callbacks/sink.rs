@@ -166,15 +166,18 @@ async fn send(client: &HttpClient, target: &Target, stats: &Stats, batch: &mut V
 }
 
 fn request(target: &Target, batch: &[Arc<Event>]) -> Option<Request<Body>> {
-    let (url, body, headers): (&Uri, Value, Vec<(HeaderName, HeaderValue)>) = match target {
+    let (url, body, headers): (&Uri, Vec<u8>, Vec<(HeaderName, HeaderValue)>) = match target {
         Target::Generic { url, headers } => (
             url,
-            Value::Array(batch.iter().map(|e| e.payload().clone()).collect()),
+            serde_json::to_vec(&batch.iter().map(|e| e.payload()).collect::<Vec<_>>()).ok()?,
             headers.clone(),
         ),
         Target::Langfuse { url, auth } => (
             url,
-            json!({"batch": batch.iter().flat_map(|e| langfuse(e)).collect::<Vec<_>>()}),
+            serde_json::to_vec(
+                &json!({"batch": batch.iter().flat_map(|e| langfuse(e)).collect::<Vec<_>>()}),
+            )
+            .ok()?,
             vec![(http::header::AUTHORIZATION, auth.clone())],
         ),
         Target::Datadog {
@@ -185,16 +188,16 @@ fn request(target: &Target, batch: &[Arc<Event>]) -> Option<Request<Body>> {
             tags,
         } => (
             url,
-            Value::Array(
-                batch
+            serde_json::to_vec(
+                &batch
                     .iter()
                     .map(|e| datadog(e, source, service, tags))
-                    .collect(),
-            ),
+                    .collect::<Vec<_>>(),
+            )
+            .ok()?,
             vec![(HeaderName::from_static("dd-api-key"), api_key.clone())],
         ),
     };
-    let bytes = Bytes::from(serde_json::to_vec(&body).ok()?);
     let mut b = Request::builder()
         .method(Method::POST)
         .uri(url.clone())
@@ -202,12 +205,12 @@ fn request(target: &Target, batch: &[Arc<Event>]) -> Option<Request<Body>> {
     for (k, v) in headers {
         b = b.header(k, v);
     }
-    b.body(Body::full(bytes)).ok()
+    b.body(Body::full(Bytes::from(body))).ok()
 }
 
 /// A trace and its generation, as Langfuse's ingestion API takes them.
 fn langfuse(e: &Event) -> [Value; 2] {
-    let p = e.payload();
+    let p = serde_json::to_value(e.payload()).unwrap_or_default();
     let id = &p["id"];
     let now = rfc3339(crate::util::clock::now_secs());
     let at = |k: &str| rfc3339(p[k].as_f64().unwrap_or_default());
@@ -269,7 +272,7 @@ fn datadog(e: &Event, source: &str, service: &str, tags: &str) -> Value {
         "ddsource": source,
         "ddtags": tags,
         "hostname": "",
-        "message": serde_json::to_string(e.payload()).unwrap_or_default(),
+        "message": serde_json::to_string(&e.payload()).unwrap_or_default(),
         "service": service,
         "status": if e.ok() { "info" } else { "error" },
     })

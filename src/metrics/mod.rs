@@ -9,8 +9,9 @@
 //! Label values are bounded: key hashes and aliases, teams, users, model names, status codes
 //! (no request ids, no raw keys, no client addresses).
 
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, OnceLock, RwLock};
 
 use prometheus_client::encoding::{EncodeLabelSet, EncodeMetric, MetricEncoder};
 use prometheus_client::metrics::MetricType;
@@ -163,6 +164,67 @@ pub struct Metrics {
     deployment_state: Family<DeploymentLabels, Gauge>,
     callback_failures: Family<CallbackLabels, Counter>,
     callback_drops: Family<CallbackLabels, Counter>,
+    /// Each request label set's handles: a request pays one map lookup, not one per family.
+    series: RwLock<HashMap<RequestLabels, Arc<Series>, foldhash::fast::RandomState>>,
+}
+
+/// The series of one request label set, each a handle sharing its family's series, made when
+/// first used (so the exposition shows only series that happened).
+#[derive(Default)]
+struct Series {
+    requests: OnceLock<Counter>,
+    tokens: [OnceLock<Counter>; 3],
+    spend: OnceLock<FloatCounter>,
+    total_latency: OnceLock<Histogram>,
+    api_latency: OnceLock<Histogram>,
+    ttft: OnceLock<Histogram>,
+    cache_hits: OnceLock<Counter>,
+    /// By status: the total requests counter and, for failures, the failed one.
+    statuses: RwLock<Vec<(u16, Counter, Option<Counter>)>>,
+}
+
+impl Series {
+    fn by_status(
+        &self,
+        m: &Metrics,
+        labels: &RequestLabels,
+        o: &Outcome,
+    ) -> (Counter, Option<Counter>) {
+        let find = |v: &[(u16, Counter, Option<Counter>)]| {
+            v.iter()
+                .find(|(s, _, _)| *s == o.status)
+                .map(|(_, t, f)| (t.clone(), f.clone()))
+        };
+        if let Some(found) = find(&read(&self.statuses)) {
+            return found;
+        }
+        let mut all = write(&self.statuses);
+        if let Some(found) = find(&all) {
+            return found;
+        }
+        let status = status_text(o.status);
+        let total = m.proxy_total_requests.get_or_create_owned(&StatusLabels {
+            request: labels.clone(),
+            status_code: status.clone(),
+        });
+        let failed = (!(200..400).contains(&o.status)).then(|| {
+            m.proxy_failed_requests.get_or_create_owned(&FailureLabels {
+                request: labels.clone(),
+                exception_status: status,
+                exception_class: o.error_class.to_string(),
+            })
+        });
+        all.push((o.status, total.clone(), failed.clone()));
+        (total, failed)
+    }
+}
+
+fn read<T>(l: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    l.read().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn write<T>(l: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    l.write().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// The token counters: input, output, total.
@@ -319,55 +381,65 @@ impl Metrics {
                 "LLM requests being served now",
                 Gauge::default(),
             ),
+            series: RwLock::default(),
             registry: r,
         }
     }
 
     /// Count one finished LLM request.
     pub fn record(&self, labels: &RequestLabels, o: &Outcome) {
-        let ok = (200..400).contains(&o.status);
-        let status = status_text(o.status);
-        self.proxy_total_requests
-            .get_or_create(&StatusLabels {
-                request: labels.clone(),
-                status_code: status.clone(),
-            })
-            .inc();
-        if !ok {
-            self.proxy_failed_requests
-                .get_or_create(&FailureLabels {
-                    request: labels.clone(),
-                    exception_status: status,
-                    exception_class: o.error_class.to_string(),
-                })
-                .inc();
+        let series = self.series_of(labels);
+        let (total, failed) = series.by_status(self, labels, o);
+        total.inc();
+        if let Some(f) = failed {
+            f.inc();
         }
-        self.requests.get_or_create(labels).inc();
-        self.count_usage(labels, o);
-        self.request_total_latency
-            .get_or_create(labels)
-            .observe(o.total_latency);
-        if let Some(s) = o.api_latency {
-            self.llm_api_latency.get_or_create(labels).observe(s);
-        }
-        if let Some(s) = o.time_to_first_token {
-            self.time_to_first_token.get_or_create(labels).observe(s);
-        }
-        if o.cache_hit {
-            self.cache_hits.get_or_create(labels).inc();
-        }
-    }
-
-    fn count_usage(&self, labels: &RequestLabels, o: &Outcome) {
+        let made = |cell: &OnceLock<Counter>, family: &Family<RequestLabels, Counter>| {
+            cell.get_or_init(|| family.get_or_create_owned(labels))
+                .clone()
+        };
+        made(&series.requests, &self.requests).inc();
         let counts = [o.input_tokens, o.output_tokens, o.total_tokens];
-        for (family, n) in self.tokens.0.iter().zip(counts) {
+        for ((cell, family), n) in series.tokens.iter().zip(&self.tokens.0).zip(counts) {
             if n > 0 {
-                family.get_or_create(labels).inc_by(n);
+                made(cell, family).inc_by(n);
             }
         }
         if o.spend > 0.0 {
-            self.spend.get_or_create(labels).inc_by(o.spend);
+            series
+                .spend
+                .get_or_init(|| self.spend.get_or_create_owned(labels))
+                .inc_by(o.spend);
         }
+        let hist = |cell: &OnceLock<Histogram>, family: &Histograms<RequestLabels>, v: f64| {
+            cell.get_or_init(|| family.get_or_create_owned(labels))
+                .observe(v);
+        };
+        hist(
+            &series.total_latency,
+            &self.request_total_latency,
+            o.total_latency,
+        );
+        if let Some(v) = o.api_latency {
+            hist(&series.api_latency, &self.llm_api_latency, v);
+        }
+        if let Some(v) = o.time_to_first_token {
+            hist(&series.ttft, &self.time_to_first_token, v);
+        }
+        if o.cache_hit {
+            made(&series.cache_hits, &self.cache_hits).inc();
+        }
+    }
+
+    /// The handles of `labels` (made on first sight).
+    fn series_of(&self, labels: &RequestLabels) -> Arc<Series> {
+        if let Some(s) = read(&self.series).get(labels) {
+            return s.clone();
+        }
+        write(&self.series)
+            .entry(labels.clone())
+            .or_default()
+            .clone()
     }
 
     /// A request starts: in flight until the guard drops.

@@ -6,7 +6,6 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use bytes::Bytes;
-use serde_json::Value;
 use tokio::time::Instant;
 use uuid::Uuid;
 
@@ -207,13 +206,8 @@ impl Completion {
             });
         }
         if let Some((req, resp)) = self.bodies.take() {
-            row.messages = serde_json::from_slice::<Value>(&req).ok().and_then(|v| {
-                v.get("messages")
-                    .or(v.get("input"))
-                    .or(v.get("prompt"))
-                    .cloned()
-            });
-            row.response = resp.and_then(|r| serde_json::from_slice(&r).ok());
+            row.messages = crate::spend::record::asked(&req);
+            row.response = resp.and_then(|r| crate::spend::record::answered(&r));
         }
         if let Some(l) = self.logging.take() {
             l.emit(&row, self.stream);

@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::value::RawValue;
 use uuid::Uuid;
 
 use crate::auth::{KeyRecord, TeamRecord};
@@ -80,9 +80,47 @@ pub struct SpendRow {
     /// `success` or `failure`.
     pub status: &'static str,
     pub error: Option<ErrorInformation>,
-    /// Only with `store_prompts_in_spend_logs`.
-    pub messages: Option<Value>,
-    pub response: Option<Value>,
+    /// The request's `messages` (or `input`, `prompt`) and the whole answer, as the raw JSON
+    /// they were; only with `store_prompts_in_spend_logs` (or a logging callback that logs them).
+    pub messages: Option<Box<RawValue>>,
+    pub response: Option<Box<RawValue>>,
+}
+
+/// The part of a request body that SpendLogs `messages` keeps: `messages`, else `input`, else
+/// `prompt` (raw JSON, not parsed into a tree).
+pub fn asked(body: &[u8]) -> Option<Box<RawValue>> {
+    #[derive(serde::Deserialize)]
+    struct Asked<'a> {
+        #[serde(borrow)]
+        messages: Option<&'a RawValue>,
+        #[serde(borrow)]
+        input: Option<&'a RawValue>,
+        #[serde(borrow)]
+        prompt: Option<&'a RawValue>,
+    }
+    let a: Asked<'_> = serde_json::from_slice(body).ok()?;
+    a.messages.or(a.input).or(a.prompt).map(RawValue::to_owned)
+}
+
+/// A whole answer as raw JSON (`None` when it is not JSON).
+pub fn answered(body: &[u8]) -> Option<Box<RawValue>> {
+    serde_json::from_slice::<&RawValue>(body)
+        .ok()
+        .map(RawValue::to_owned)
+}
+
+/// A raw body as SpendLogs stores it: the JSON, or `{}` when there is none.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum Stored<'a> {
+    Raw(&'a RawValue),
+    Empty {},
+}
+
+impl<'a> Stored<'a> {
+    pub fn of(v: &'a Option<Box<RawValue>>) -> Self {
+        v.as_deref().map_or(Stored::Empty {}, Stored::Raw)
+    }
 }
 
 impl SpendRow {

@@ -24,7 +24,7 @@ use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
 use tokio_postgres::types::Json;
 
 use super::ledger::{Account, Ledger};
-use super::record::SpendRow;
+use super::record::{SpendRow, Stored};
 use super::rollup::Rollup;
 use crate::store::{Query, Store, StoreError};
 
@@ -488,7 +488,6 @@ async fn copy_row(
     r: &SpendRow,
     request_id: &str,
 ) -> Result<(), tokio_postgres::Error> {
-    let empty = serde_json::Value::Object(serde_json::Map::new());
     let mut id = uuid::Uuid::encode_buffer();
     let id: &str = r.call_id.hyphenated().encode_lower(&mut id);
     let ip = r.requester_ip_address.map(|a| a.to_string());
@@ -518,8 +517,8 @@ async fn copy_row(
         &r.organization_id(),
         &r.end_user(),
         &ip,
-        &Json(r.messages.as_ref().unwrap_or(&empty)),
-        &Json(r.response.as_ref().unwrap_or(&empty)),
+        &Json(Stored::of(&r.messages)),
+        &Json(Stored::of(&r.response)),
         &r.status,
         &id,
     ];
