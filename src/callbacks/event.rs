@@ -6,6 +6,7 @@ use std::sync::OnceLock;
 
 use serde_json::{Map, Value, json};
 
+use crate::observability::traces::SpanIds;
 use crate::spend::record::{SpendRow, error_class};
 
 /// What the payload leaves out (`turn_off_message_logging`, `redact_user_api_key_info`).
@@ -22,15 +23,18 @@ pub const REDACTED: &str = "redacted-by-litellm";
 pub struct Event {
     pub row: SpendRow,
     pub stream: bool,
+    /// The request's span, when traces run.
+    pub trace: Option<SpanIds>,
     privacy: Privacy,
     payload: OnceLock<Value>,
 }
 
 impl Event {
-    pub fn new(row: SpendRow, stream: bool, privacy: Privacy) -> Self {
+    pub fn new(row: SpendRow, stream: bool, privacy: Privacy, trace: Option<SpanIds>) -> Self {
         Self {
             row,
             stream,
+            trace,
             privacy,
             payload: OnceLock::new(),
         }

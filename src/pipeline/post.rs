@@ -216,7 +216,8 @@ impl Completion {
             row.response = resp.and_then(|r| serde_json::from_slice(&r).ok());
         }
         if let Some(l) = self.logging.take() {
-            l.emit(&row, self.stream);
+            let trace = self.trace.as_ref().map(|t| t.ids());
+            l.emit(&row, self.stream, trace);
             if !ticket.spend.store_prompts {
                 row.messages = None;
                 row.response = None;

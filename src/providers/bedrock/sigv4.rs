@@ -7,12 +7,16 @@
 //!
 //! The URI must be sent as signed: pass it already percent-encoded (see
 //! [`super::model_path`]); the canonical request encodes the path once more, as Bedrock and
-//! every AWS service but S3 expect.
+//! every AWS service but S3 expect. [`sign_s3`] signs for S3 (the S3 logging callback): the
+//! path as given (encoded once) and the body's hash sent as `x-amz-content-sha256`.
 
 use std::fmt;
 use std::time::SystemTime;
 
-use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings};
+use aws_sigv4::http_request::{
+    PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest, SigningSettings,
+    UriPathNormalizationMode,
+};
 use aws_sigv4::sign::v4;
 
 /// AWS credentials. `Debug` shows the access key id only.
@@ -73,6 +77,38 @@ pub fn sign(
     service: &str,
     time: SystemTime,
 ) -> Result<Vec<(String, String)>, SignError> {
+    sign_with(
+        req,
+        creds,
+        region,
+        service,
+        time,
+        SigningSettings::default(),
+    )
+}
+
+/// Sign `req` for S3 in `region`: the headers to add, `x-amz-content-sha256` among them.
+pub fn sign_s3(
+    req: &HttpRequest<'_>,
+    creds: &Credentials,
+    region: &str,
+    time: SystemTime,
+) -> Result<Vec<(String, String)>, SignError> {
+    let mut settings = SigningSettings::default();
+    settings.percent_encoding_mode = PercentEncodingMode::Single;
+    settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
+    settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
+    sign_with(req, creds, region, "s3", time, settings)
+}
+
+fn sign_with(
+    req: &HttpRequest<'_>,
+    creds: &Credentials,
+    region: &str,
+    service: &str,
+    time: SystemTime,
+    settings: SigningSettings,
+) -> Result<Vec<(String, String)>, SignError> {
     let identity = aws_credential_types::Credentials::new(
         &creds.access_key_id,
         &creds.secret_access_key,
@@ -86,7 +122,7 @@ pub fn sign(
         .region(region)
         .name(service)
         .time(time)
-        .settings(SigningSettings::default())
+        .settings(settings)
         .build()
         .map_err(|e| SignError::Params(e.to_string()))?
         .into();

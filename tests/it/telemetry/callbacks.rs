@@ -307,7 +307,7 @@ async fn team_sinks_get_only_their_teams_requests() {
 fn callbacks_not_implemented_stop_startup() {
     let base = "model_list: []\ntianji_settings:\n";
     for (list, name) in [
-        ("  callbacks: [langfuse, s3]\n", "s3"),
+        ("  callbacks: [langfuse, sentry]\n", "sentry"),
         ("  success_callback: [lunary]\n", "lunary"),
         ("  failure_callback: [nonsense_logger]\n", "nonsense_logger"),
     ] {
@@ -317,7 +317,7 @@ fn callbacks_not_implemented_stop_startup() {
         assert!(e.contains(name), "{e}");
     }
     let ok = format!(
-        "{base}  callbacks: [s3, prometheus, otel, generic_api, datadog]\n  ignore_unknown_callbacks: true\n"
+        "{base}  callbacks: [sentry, prometheus, otel, generic_api, datadog]\n  ignore_unknown_callbacks: true\n"
     );
     assert!(tianji::Loaded::from_yaml(&ok).is_ok());
 }
@@ -369,7 +369,7 @@ async fn team_callback_routes_add_show_and_disable() {
         Method::POST,
         "/team/t-cb/callback",
         &boss,
-        json!({"callback_name": "s3"}),
+        json!({"callback_name": "sentry"}),
     )
     .await;
     r.assert_error(400);
