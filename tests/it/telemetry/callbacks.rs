@@ -17,7 +17,7 @@ use crate::common::{MASTER_KEY, Resp, TestGateway, eventually};
 use crate::it::admin_keys::call;
 
 const WAIT: Duration = Duration::from_secs(20);
-const PROVIDER_KEY: &str = "sk-provider-secret-xyz";
+pub(super) const PROVIDER_KEY: &str = "sk-provider-secret-xyz";
 
 /// The model answers; a 500 when the prompt says "fail", a 429 when it says "slow down".
 pub(super) async fn upstream() -> MockUpstream {
@@ -68,7 +68,7 @@ pub(super) async fn chat(gw: &TestGateway, key: &str, content: &str) -> Resp {
     call(gw, Method::POST, "/v1/chat/completions", key, body).await
 }
 
-async fn new_key(gw: &TestGateway, body: Value) -> String {
+pub(super) async fn new_key(gw: &TestGateway, body: Value) -> String {
     let r = call(gw, Method::POST, "/key/generate", MASTER_KEY, body).await;
     assert_eq!(r.status, 200, "{}", r.text());
     r.json()["key"].as_str().unwrap().to_string()
