@@ -159,8 +159,10 @@ mod tests {
             ("http://127.0.0.1:9000/logs", "tianji%20logs", "eu-west-1")
         );
         assert!(bucket(&creds[..2]).is_none(), "no secret key");
-        let mut row = crate::spend::record::SpendRow::default();
-        row.start_time = 1_764_945_045.25;
+        let row = crate::spend::record::SpendRow {
+            start_time: 1_764_945_045.25,
+            ..Default::default()
+        };
         let e = Event::new(row, false, Default::default(), None);
         let key = b.key(&e);
         assert_eq!(

@@ -5,7 +5,7 @@
 
 use opentelemetry::InstrumentationScope;
 use opentelemetry::logs::{Logger as _, LoggerProvider as _};
-use opentelemetry_otlp::{Protocol, WithExportConfig, WithHttpConfig, WithTonicConfig};
+use opentelemetry_otlp::{WithExportConfig, WithHttpConfig, WithTonicConfig};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::logs::{
     LogBatch, LogExporter as _, SdkLogRecord, SdkLogger, SdkLoggerProvider,
@@ -29,24 +29,8 @@ impl OtlpLogs {
         settings: &Settings,
         client: impl opentelemetry_http::HttpClient + 'static,
     ) -> Result<Self, OtlpError> {
-        let builder = opentelemetry_otlp::LogExporter::builder();
-        let mut exporter = match settings.protocol {
-            Protocol::Grpc => builder
-                .with_tonic()
-                .with_endpoint(settings.endpoint.clone())
-                .with_timeout(settings.timeout)
-                .with_metadata(settings.metadata())
-                .build(),
-            _ => builder
-                .with_http()
-                .with_http_client(client)
-                .with_endpoint(settings.endpoint.clone())
-                .with_protocol(settings.protocol)
-                .with_timeout(settings.timeout)
-                .with_headers(settings.headers.clone())
-                .build(),
-        }
-        .map_err(|e| OtlpError::Exporter(e.to_string()))?;
+        let mut exporter =
+            super::otlp::exporter!(opentelemetry_otlp::LogExporter::builder(), settings, client)?;
         exporter.set_resource(
             &Resource::builder_empty()
                 .with_service_name(settings.service.clone())

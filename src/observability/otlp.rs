@@ -134,6 +134,34 @@ impl Settings {
     }
 }
 
+/// Build an opentelemetry-otlp exporter (`SpanExporter`, `LogExporter`) from its `builder()`
+/// with `settings`: tonic for gRPC, else HTTP through `client`. Evaluates to
+/// `Result<exporter, OtlpError>`; the caller imports `WithExportConfig`, `WithHttpConfig` and
+/// `WithTonicConfig`.
+macro_rules! exporter {
+    ($builder:expr, $settings:expr, $client:expr) => {{
+        let settings: &$crate::observability::otlp::Settings = $settings;
+        match settings.protocol {
+            opentelemetry_otlp::Protocol::Grpc => $builder
+                .with_tonic()
+                .with_endpoint(settings.endpoint.clone())
+                .with_timeout(settings.timeout)
+                .with_metadata(settings.metadata())
+                .build(),
+            _ => $builder
+                .with_http()
+                .with_http_client($client)
+                .with_endpoint(settings.endpoint.clone())
+                .with_protocol(settings.protocol)
+                .with_timeout(settings.timeout)
+                .with_headers(settings.headers.clone())
+                .build(),
+        }
+        .map_err(|e| $crate::observability::otlp::OtlpError::Exporter(e.to_string()))
+    }};
+}
+pub(crate) use exporter;
+
 /// Whether an exporter variable (`OTEL_TRACES_EXPORTER`, `OTEL_LOGS_EXPORTER`) turns its signal
 /// off (`none`).
 pub fn turned_off(value: Option<String>) -> bool {
@@ -263,10 +291,8 @@ mod tests {
             ("OTEL_EXPORTER_OTLP_HEADERS", "Api-Key=s"),
         ];
         let s = Settings::from_env(Signal::Traces, env(&grpc)).unwrap();
-        assert_eq!(
-            (s.protocol, s.endpoint.as_str()),
-            (Protocol::Grpc, "http://c:4317")
-        );
+        assert_eq!(s.protocol, Protocol::Grpc);
+        assert_eq!(s.endpoint, "http://c:4317");
         assert_eq!(
             s.metadata().get("api-key").and_then(|v| v.to_str().ok()),
             Some("s")

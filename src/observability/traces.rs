@@ -22,7 +22,7 @@ use opentelemetry::trace::{
 };
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_http::HeaderExtractor;
-use opentelemetry_otlp::{Protocol, WithExportConfig, WithHttpConfig, WithTonicConfig};
+use opentelemetry_otlp::{WithExportConfig, WithHttpConfig, WithTonicConfig};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::runtime::Tokio;
@@ -55,24 +55,11 @@ impl Traces {
         settings: &Settings,
         client: impl opentelemetry_http::HttpClient + 'static,
     ) -> Result<Self, OtlpError> {
-        let builder = opentelemetry_otlp::SpanExporter::builder();
-        let exporter = match settings.protocol {
-            Protocol::Grpc => builder
-                .with_tonic()
-                .with_endpoint(settings.endpoint.clone())
-                .with_timeout(settings.timeout)
-                .with_metadata(settings.metadata())
-                .build(),
-            _ => builder
-                .with_http()
-                .with_http_client(client)
-                .with_endpoint(settings.endpoint.clone())
-                .with_protocol(settings.protocol)
-                .with_timeout(settings.timeout)
-                .with_headers(settings.headers.clone())
-                .build(),
-        }
-        .map_err(|e| OtlpError::Exporter(e.to_string()))?;
+        let exporter = super::otlp::exporter!(
+            opentelemetry_otlp::SpanExporter::builder(),
+            settings,
+            client
+        )?;
         let mut batch = BatchConfigBuilder::default();
         if let Some(d) = settings.schedule_delay {
             batch = batch.with_scheduled_delay(d);
