@@ -25,10 +25,10 @@ pub struct OtlpLogs {
 
 impl OtlpLogs {
     /// An exporter with `settings`, HTTP going through `client` (gRPC needs a tokio runtime).
-    pub fn start(
-        settings: &Settings,
-        client: impl opentelemetry_http::HttpClient + 'static,
-    ) -> Result<Self, OtlpError> {
+    pub fn start<C>(settings: &Settings, client: C) -> Result<Self, OtlpError>
+    where
+        C: opentelemetry_http::HttpClient + 'static,
+    {
         let mut exporter =
             super::otlp::exporter!(opentelemetry_otlp::LogExporter::builder(), settings, client)?;
         exporter.set_resource(
