@@ -13,14 +13,20 @@ use opentelemetry_sdk::logs::{
 
 use super::otlp::{OtlpError, Settings};
 
-/// An OTLP log exporter and what its records are made with.
-#[derive(Debug)]
+/// An OTLP log exporter and what its records are made with. `Debug` names none of its settings
+/// (the exporter's headers may hold credentials).
 pub struct OtlpLogs {
     exporter: opentelemetry_otlp::LogExporter,
     logger: SdkLogger,
     scope: InstrumentationScope,
     /// Kept for the logger (it makes the records; nothing is processed through it).
     _provider: SdkLoggerProvider,
+}
+
+impl std::fmt::Debug for OtlpLogs {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OtlpLogs")
+    }
 }
 
 impl OtlpLogs {
