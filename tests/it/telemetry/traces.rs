@@ -452,7 +452,7 @@ async fn span_tree(protocol: &str) -> Collector {
 }
 
 #[tokio::test]
-async fn http_json_exports_the_request_span() {
+async fn http_json_exports_the_request_span_and_its_log_record() {
     let collector = Collector::start(Mode::Answer).await;
     let mock = MockUpstream::start().await;
     let gw = gateway(&mock, &collector.base(), "http/json").await;
@@ -464,6 +464,18 @@ async fn http_json_exports_the_request_span() {
         })
     };
     assert!(eventually(WAIT, got).await, "no JSON export");
+    // the request's log record, to /v1/logs as JSON too
+    let call_id = r.header("x-tianji-call-id").unwrap();
+    let log = || {
+        (collector.json().iter()).any(|b| {
+            b.contains("resourceLogs") && b.contains("tianji.call_id") && b.contains(call_id)
+        })
+    };
+    assert!(
+        eventually(WAIT, log).await,
+        "no JSON log export: {:?}",
+        collector.json()
+    );
 }
 
 #[tokio::test]
