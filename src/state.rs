@@ -77,7 +77,7 @@ pub enum StateError {
     #[error(transparent)]
     Cache(#[from] crate::cache::CacheError),
     #[error(transparent)]
-    Traces(#[from] crate::observability::traces::TraceError),
+    Traces(#[from] crate::observability::otlp::OtlpError),
     #[error("redis ({url}): {source}")]
     Redis {
         url: String,
@@ -153,17 +153,19 @@ pub struct AppState {
     pub callbacks: Arc<crate::callbacks::Callbacks>,
 }
 
-/// The tracer, when `otel` is among the callbacks (settings from the environment).
+/// The tracer, when `otel` is among the callbacks (settings from the environment) and
+/// `OTEL_TRACES_EXPORTER` is not `none`.
 fn traces(
     callbacks: &[String],
     env: &Env,
     client: &HttpClient,
 ) -> Result<Option<crate::observability::traces::Traces>, StateError> {
-    use crate::observability::traces::{CALLBACK, Settings, Traces};
-    if !callbacks.iter().any(|c| c == CALLBACK) {
+    use crate::observability::otlp::{Settings, Signal, turned_off};
+    use crate::observability::traces::{CALLBACK, Traces};
+    if !callbacks.iter().any(|c| c == CALLBACK) || turned_off(env.get("OTEL_TRACES_EXPORTER")) {
         return Ok(None);
     }
-    let settings = Settings::from_env(|k| env.get(k))?;
+    let settings = Settings::from_env(Signal::Traces, |k| env.get(k))?;
     let client = crate::upstream::OtlpClient {
         client: client.clone(),
         timeout: settings.timeout,

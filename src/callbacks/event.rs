@@ -6,6 +6,7 @@
 use serde::Serialize;
 use serde_json::value::RawValue;
 
+use crate::observability::traces::SpanIds;
 use crate::spend::record::{ErrorInformation, SpendRow, error_class};
 
 /// What the payload leaves out (`turn_off_message_logging`, `redact_user_api_key_info`).
@@ -22,14 +23,17 @@ pub const REDACTED: &str = "redacted-by-litellm";
 pub struct Event {
     pub row: SpendRow,
     pub stream: bool,
+    /// The request's span, when traces run.
+    pub trace: Option<SpanIds>,
     privacy: Privacy,
 }
 
 impl Event {
-    pub fn new(row: SpendRow, stream: bool, privacy: Privacy) -> Self {
+    pub fn new(row: SpendRow, stream: bool, privacy: Privacy, trace: Option<SpanIds>) -> Self {
         Self {
             row,
             stream,
+            trace,
             privacy,
         }
     }

@@ -1,10 +1,13 @@
-//! Logging callbacks (`generic_api`, `langfuse`, `datadog`): the config's sinks, and the sinks of
+//! Logging callbacks (`generic_api`, `langfuse`, `datadog`, `s3`, `otel` as OTLP logs): the
+//! config's sinks, and the sinks of
 //! a key's or team's metadata (`logging` entries, `callback_settings` set through
 //! `/team/{team_id}/callback`). At admission a request learns which sinks want it
 //! ([`Callbacks::logging`], no I/O); when it ends, its SpendLogs row becomes the one
 //! [`event::Event`] every one of them gets ([`Logging::emit`]).
 
 pub mod event;
+pub mod otel;
+pub mod s3;
 pub mod sink;
 
 use std::sync::{Arc, Mutex};
@@ -19,6 +22,8 @@ use crate::auth::{KeyRecord, TeamRecord};
 use crate::config::callbacks::sink_name;
 use crate::config::{Env, TianjiSettings};
 use crate::metrics::Metrics;
+use crate::observability::otlp::{Settings, Signal, turned_off};
+use crate::observability::traces::SpanIds;
 use crate::spend::record::SpendRow;
 use crate::upstream::HttpClient;
 use event::{Event, Privacy};
@@ -116,11 +121,19 @@ impl Callbacks {
                     }
                     continue;
                 }
-                match hub.target(name, &Value::Null) {
+                // `s3_callback_params` are the global S3 sink's settings
+                let vars = match (name, &t.s3_callback_params) {
+                    ("s3", Some(params)) => params,
+                    _ => &Value::Null,
+                };
+                match hub.target(name, vars) {
                     Some(target) => global.push(Route {
                         sink: hub.spawn(name, target),
                         on,
                     }),
+                    None if name == "otel" && hub.otel_logs_off(vars) => tracing::info!(
+                        "otel: logs not exported (OTEL_LOGS_EXPORTER=none), traces are"
+                    ),
                     None => tracing::error!(
                         callback = name,
                         "logging callback left out: its settings are missing or invalid"
@@ -286,8 +299,31 @@ impl Callbacks {
                     service,
                 })
             }
+            "s3" => s3::Bucket::from_vars(var).map(|b| Target::S3(Arc::new(b))),
+            "otel" => {
+                if self.otel_logs_off(vars) {
+                    return None;
+                }
+                let settings =
+                    Settings::from_env(Signal::Logs, |k| self.var(vars, &k.to_ascii_lowercase()))
+                        .map_err(|e| tracing::error!(error = %e, "otel logs"))
+                        .ok()?;
+                let client = crate::upstream::OtlpClient {
+                    client: self.client.clone(),
+                    timeout: settings.timeout,
+                };
+                crate::observability::logs::OtlpLogs::start(&settings, client)
+                    .map_err(|e| tracing::error!(error = %e, "otel logs"))
+                    .ok()
+                    .map(|l| Target::Otel(Arc::new(l)))
+            }
             _ => None,
         }
+    }
+
+    /// `OTEL_LOGS_EXPORTER=none`: `otel` exports traces only.
+    fn otel_logs_off(&self, vars: &Value) -> bool {
+        turned_off(self.var(vars, "otel_logs_exporter"))
     }
 
     /// Totals over every sink: (sent, dropped, failed).
@@ -356,8 +392,9 @@ impl Logging {
         !self.hub.privacy.no_messages
     }
 
-    /// Hand the finished request's row to every sink that takes its outcome.
-    pub fn emit(self, row: &SpendRow, stream: bool) {
+    /// Hand the finished request's row (and its span's ids, when traced) to every sink that
+    /// takes its outcome.
+    pub fn emit(self, row: &SpendRow, stream: bool, trace: Option<SpanIds>) {
         let ok = row.status == "success";
         let mut routes = self
             .hub
@@ -369,7 +406,7 @@ impl Logging {
         if routes.peek().is_none() {
             return;
         }
-        let event = Arc::new(Event::new(row.clone(), stream, self.hub.privacy));
+        let event = Arc::new(Event::new(row.clone(), stream, self.hub.privacy, trace));
         for r in routes {
             r.sink.offer(&event);
         }

@@ -1,5 +1,5 @@
 //! One logging sink: a bounded queue and a background task that sends what is queued in
-//! batches. The request path only `try_send`s (a full queue drops the event and counts it);
+//! batches (a JSON POST, an S3 object, an OTLP logs export). The request path only `try_send`s (a full queue drops the event and counts it);
 //! a sink that hangs or fails never slows a request.
 
 use std::sync::Arc;
@@ -73,6 +73,10 @@ pub enum Target {
         service: String,
         tags: String,
     },
+    /// An S3 bucket: one object per batch.
+    S3(Arc<super::s3::Bucket>),
+    /// OTLP logs: one record per event.
+    Otel(Arc<crate::observability::logs::OtlpLogs>),
 }
 
 /// The sending end of a running sink.
@@ -146,13 +150,9 @@ async fn run(
 /// Send `batch` and empty it, counting the outcome.
 async fn send(client: &HttpClient, target: &Target, stats: &Stats, batch: &mut Vec<Arc<Event>>) {
     let n = batch.len() as u64;
-    let ok = match request(target, batch) {
-        Some(req) => matches!(
-            tokio::time::timeout(SEND_TIMEOUT, client.request(req)).await,
-            Ok(Ok(resp)) if resp.status().is_success()
-        ),
-        None => false,
-    };
+    let ok = tokio::time::timeout(SEND_TIMEOUT, deliver(client, target, batch))
+        .await
+        .unwrap_or(false);
     batch.clear();
     if ok {
         stats.sent.fetch_add(n, Ordering::Relaxed);
@@ -165,6 +165,20 @@ async fn send(client: &HttpClient, target: &Target, stats: &Stats, batch: &mut V
     }
 }
 
+/// Whether `batch` reached `target` (a 2xx answer, or the OTLP exporter's success).
+async fn deliver(client: &HttpClient, target: &Target, batch: &[Arc<Event>]) -> bool {
+    let req = match target {
+        Target::Otel(logs) => return super::otel::export(logs, batch).await,
+        Target::S3(bucket) => bucket.request(batch),
+        _ => request(target, batch),
+    };
+    match req {
+        Some(req) => matches!(client.request(req).await, Ok(resp) if resp.status().is_success()),
+        None => false,
+    }
+}
+
+/// The JSON POST of the HTTP intakes.
 fn request(target: &Target, batch: &[Arc<Event>]) -> Option<Request<Body>> {
     let (url, body, headers): (&Uri, Vec<u8>, Vec<(HeaderName, HeaderValue)>) = match target {
         Target::Generic { url, headers } => (
@@ -197,6 +211,7 @@ fn request(target: &Target, batch: &[Arc<Event>]) -> Option<Request<Body>> {
             .ok()?,
             vec![(HeaderName::from_static("dd-api-key"), api_key.clone())],
         ),
+        Target::S3(_) | Target::Otel(_) => return None,
     };
     let mut b = Request::builder()
         .method(Method::POST)

@@ -63,13 +63,16 @@ pub const LITELLM_CALLBACKS: &[&str] = &[
 ];
 
 /// Logging sinks implemented here (`generic` and `custom_callback_api` are LiteLLM's older
-/// names of `generic_api`).
+/// names of `generic_api`, `s3_v2` its newer name of `s3`; `otel` is also traces).
 pub const LOGGING_SINKS: &[&str] = &[
     "generic_api",
     "generic",
     "custom_callback_api",
     "langfuse",
     "datadog",
+    "s3",
+    "s3_v2",
+    "otel",
 ];
 
 /// Every name Tianji implements: the logging sinks, metrics, traces and the dynamic limiter.
@@ -86,6 +89,8 @@ pub fn sink_name(name: &str) -> Option<&'static str> {
         "generic_api" | "generic" | "custom_callback_api" => Some("generic_api"),
         "langfuse" => Some("langfuse"),
         "datadog" => Some("datadog"),
+        "s3" | "s3_v2" => Some("s3"),
+        "otel" => Some("otel"),
         _ => None,
     }
 }
@@ -114,7 +119,9 @@ mod tests {
     fn names() {
         assert!(refuse("langfuse").is_none());
         assert!(refuse("prometheus").is_none());
-        assert!(refuse("s3").unwrap().contains("not implemented"));
+        assert!(refuse("s3").is_none());
+        assert!(refuse("sentry").unwrap().contains("not implemented"));
+        assert_eq!(sink_name("s3_v2"), Some("s3"));
         assert!(refuse("nope").unwrap().contains("unknown"));
         assert_eq!(sink_name("generic"), Some("generic_api"));
         assert!(LOGGING_SINKS.iter().all(|s| sink_name(s).is_some()));

@@ -247,6 +247,10 @@ pub struct TianjiSettings {
     /// Events each logging callback queues before it drops new ones (default 10,000).
     #[serde(default)]
     pub callback_queue_size: Option<usize>,
+    /// The `s3` logging callback's settings (`s3_bucket_name`, `s3_region_name`,
+    /// `s3_endpoint_url`, `s3_aws_access_key_id`, `s3_aws_secret_access_key`,
+    /// `s3_aws_session_token`, `s3_path`; values may be `os.environ/X`).
+    pub s3_callback_params: Option<serde_json::Value>,
     /// Keep request and response bodies out of every logging callback.
     #[serde(default)]
     pub turn_off_message_logging: bool,

@@ -1,6 +1,8 @@
 //! Logging setup. Level from `TIANJI_LOG` (or `RUST_LOG`), default `info`; `tianji::access` at
 //! `debug` logs one line per LLM request.
 
+pub mod logs;
+pub mod otlp;
 pub mod traces;
 
 use tracing_subscriber::EnvFilter;

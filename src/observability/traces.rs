@@ -1,34 +1,36 @@
 //! OpenTelemetry traces (`callbacks: ["otel"]`): one span per LLM request with a child span
-//! per stage and per upstream attempt, exported over OTLP/HTTP (protobuf or JSON) by the SDK's
+//! per stage and per upstream attempt, exported over OTLP (HTTP or gRPC) by the SDK's
 //! batch span processor on a tokio task. A request only hands its finished spans to a bounded
 //! queue (`try_send`: spans are dropped when it is full), so a slow or dead collector never
-//! slows a request. Without `otel` nothing here runs: no tracer, no span.
+//! slows a request. Without `otel` (or with `OTEL_TRACES_EXPORTER=none`) nothing here runs: no
+//! tracer, no span.
 //!
-//! Settings come from the standard variables (`OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`,
-//! `OTEL_EXPORTER_OTLP_ENDPOINT` + `/v1/traces`, `OTEL_EXPORTER_OTLP_PROTOCOL`,
-//! `OTEL_EXPORTER_OTLP_HEADERS`, `OTEL_EXPORTER_OTLP_TIMEOUT`, `OTEL_SERVICE_NAME`,
-//! `OTEL_BSP_*`) and LiteLLM's (`OTEL_EXPORTER`, `OTEL_ENDPOINT`, `OTEL_HEADERS`).
+//! Settings: [`super::otlp::Settings`] (OTLP/HTTP protobuf or JSON through our own client, or
+//! gRPC).
 //!
 //! A client's W3C `traceparent` (and `tracestate`) is continued; each upstream attempt sends
 //! its own `traceparent` (through [`upstream_scope`] and [`upstream_headers`]).
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::time::Duration;
 
 use http::{HeaderMap, HeaderValue};
 use opentelemetry::propagation::TextMapPropagator;
 use opentelemetry::trace::{
-    Span as _, SpanKind, Status, TraceContextExt, Tracer as _, TracerProvider as _,
+    Span as _, SpanId, SpanKind, Status, TraceContextExt, TraceFlags, TraceId, Tracer as _,
+    TracerProvider as _,
 };
 use opentelemetry::{Context, KeyValue};
 use opentelemetry_http::HeaderExtractor;
-use opentelemetry_otlp::{Protocol, WithExportConfig, WithHttpConfig};
+use opentelemetry_otlp::{WithExportConfig, WithHttpConfig, WithTonicConfig};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::runtime::Tokio;
 use opentelemetry_sdk::trace::span_processor_with_async_runtime::BatchSpanProcessor;
 use opentelemetry_sdk::trace::{BatchConfigBuilder, SdkTracer, SdkTracerProvider};
+
+pub use super::otlp::OtlpError;
+use super::otlp::Settings;
 
 /// The callback name that turns traces on.
 pub const CALLBACK: &str = "otel";
@@ -38,127 +40,6 @@ pub const ROOT_SPAN: &str = "Received Proxy Server Request";
 
 /// The span of one upstream attempt (LiteLLM's raw provider request span).
 pub const ATTEMPT_SPAN: &str = "raw_gen_ai_request";
-
-/// Why traces could not be set up.
-#[derive(Debug, thiserror::Error)]
-pub enum TraceError {
-    #[error(
-        "OpenTelemetry protocol `{0}` is not supported (use http/protobuf or http/json; OTEL_EXPORTER: otlp_http)"
-    )]
-    Protocol(String),
-    #[error("OpenTelemetry exporter: {0}")]
-    Exporter(String),
-}
-
-/// Where and how spans are exported.
-#[derive(Debug, Clone)]
-pub struct Settings {
-    pub endpoint: String,
-    pub protocol: Protocol,
-    pub headers: HashMap<String, String>,
-    pub service: String,
-    pub timeout: Duration,
-    pub schedule_delay: Option<Duration>,
-    pub max_queue_size: Option<usize>,
-    pub max_export_batch_size: Option<usize>,
-}
-
-const DEFAULT_ENDPOINT: &str = "http://localhost:4318";
-
-impl Settings {
-    /// The settings from the environment (`get`: the config's `environment_variables`, then
-    /// the process).
-    pub fn from_env(get: impl Fn(&str) -> Option<String>) -> Result<Self, TraceError> {
-        let get = |k: &str| get(k).filter(|v| !v.trim().is_empty());
-        let protocol = protocol(
-            get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
-                .or_else(|| get("OTEL_EXPORTER_OTLP_PROTOCOL"))
-                .as_deref(),
-            get("OTEL_EXPORTER").as_deref(),
-        )?;
-        let endpoint = match get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") {
-            Some(e) => e,
-            None => traces_path(
-                &get("OTEL_EXPORTER_OTLP_ENDPOINT")
-                    .or_else(|| get("OTEL_ENDPOINT"))
-                    .unwrap_or_else(|| DEFAULT_ENDPOINT.into()),
-            ),
-        };
-        let headers = get("OTEL_EXPORTER_OTLP_TRACES_HEADERS")
-            .or_else(|| get("OTEL_EXPORTER_OTLP_HEADERS"))
-            .or_else(|| get("OTEL_HEADERS"))
-            .map(|h| parse_headers(&h))
-            .unwrap_or_default();
-        let millis = |k: &str| {
-            get(k)
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .map(Duration::from_millis)
-        };
-        let count = |k: &str| get(k).and_then(|v| v.trim().parse::<usize>().ok());
-        Ok(Self {
-            endpoint,
-            protocol,
-            headers,
-            service: get("OTEL_SERVICE_NAME").unwrap_or_else(|| "tianji".into()),
-            timeout: millis("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT")
-                .or_else(|| millis("OTEL_EXPORTER_OTLP_TIMEOUT"))
-                .unwrap_or(Duration::from_secs(10)),
-            schedule_delay: millis("OTEL_BSP_SCHEDULE_DELAY"),
-            max_queue_size: count("OTEL_BSP_MAX_QUEUE_SIZE"),
-            max_export_batch_size: count("OTEL_BSP_MAX_EXPORT_BATCH_SIZE"),
-        })
-    }
-}
-
-/// The OTLP protocol from `OTEL_EXPORTER_OTLP_PROTOCOL`, else LiteLLM's `OTEL_EXPORTER`.
-fn protocol(otlp: Option<&str>, litellm: Option<&str>) -> Result<Protocol, TraceError> {
-    match (otlp.map(str::trim), litellm.map(str::trim)) {
-        (Some("http/protobuf"), _) | (None, None | Some("otlp_http")) => Ok(Protocol::HttpBinary),
-        (Some("http/json"), _) => Ok(Protocol::HttpJson),
-        (Some(other), _) | (None, Some(other)) => Err(TraceError::Protocol(other.to_string())),
-    }
-}
-
-/// A base endpoint with the traces path (`/v1/traces`) unless it already has it.
-fn traces_path(base: &str) -> String {
-    let base = base.trim().trim_end_matches('/');
-    if base.ends_with("/v1/traces") {
-        base.to_string()
-    } else {
-        format!("{base}/v1/traces")
-    }
-}
-
-/// `k=v,k2=v2` (values percent-encoded, as in `Authorization=Bearer%20...`).
-fn parse_headers(text: &str) -> HashMap<String, String> {
-    text.split(',')
-        .filter_map(|pair| pair.split_once('='))
-        .map(|(k, v)| (k.trim().to_string(), percent_decode(v.trim())))
-        .filter(|(k, _)| !k.is_empty())
-        .collect()
-}
-
-fn percent_decode(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let hex = b
-            .get(i + 1..i + 3)
-            .and_then(|h| std::str::from_utf8(h).ok());
-        match (b[i], hex.and_then(|h| u8::from_str_radix(h, 16).ok())) {
-            (b'%', Some(byte)) => {
-                out.push(byte);
-                i += 3;
-            }
-            (c, _) => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
 
 /// The tracer of a gateway with `otel` on.
 #[derive(Debug)]
@@ -173,16 +54,12 @@ impl Traces {
     pub fn start(
         settings: &Settings,
         client: impl opentelemetry_http::HttpClient + 'static,
-    ) -> Result<Self, TraceError> {
-        let exporter = opentelemetry_otlp::SpanExporter::builder()
-            .with_http()
-            .with_http_client(client)
-            .with_endpoint(settings.endpoint.clone())
-            .with_protocol(settings.protocol)
-            .with_timeout(settings.timeout)
-            .with_headers(settings.headers.clone())
-            .build()
-            .map_err(|e| TraceError::Exporter(e.to_string()))?;
+    ) -> Result<Self, OtlpError> {
+        let exporter = super::otlp::exporter!(
+            opentelemetry_otlp::SpanExporter::builder(),
+            settings,
+            client
+        )?;
         let mut batch = BatchConfigBuilder::default();
         if let Some(d) = settings.schedule_delay {
             batch = batch.with_scheduled_delay(d);
@@ -253,6 +130,14 @@ pub struct RequestTrace {
     tracer: SdkTracer,
 }
 
+/// The ids of a request's span, for what is logged about the request (OTLP log records).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SpanIds {
+    pub trace_id: TraceId,
+    pub span_id: SpanId,
+    pub flags: TraceFlags,
+}
+
 /// A child span; ends when dropped.
 pub type Stage = opentelemetry_sdk::trace::Span;
 
@@ -289,6 +174,17 @@ impl RequestTrace {
                 .filter(|v| !v.is_empty()),
         };
         (span, up)
+    }
+
+    /// The ids of the request's span.
+    pub fn ids(&self) -> SpanIds {
+        let span = self.cx.span();
+        let sc = span.span_context();
+        SpanIds {
+            trace_id: sc.trace_id(),
+            span_id: sc.span_id(),
+            flags: sc.trace_flags(),
+        }
     }
 
     /// Set attributes of the request's span.
@@ -337,50 +233,4 @@ pub fn upstream_headers(h: &mut HeaderMap) {
             h.insert("tracestate", v.clone());
         }
     });
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let m: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        move |k| m.get(k).cloned()
-    }
-
-    #[test]
-    fn standard_and_litellm_variables() {
-        let s = Settings::from_env(env(&[
-            ("OTEL_EXPORTER_OTLP_ENDPOINT", "http://c:4318/"),
-            ("OTEL_EXPORTER_OTLP_HEADERS", "api-key=k,x=Bearer%20y"),
-            ("OTEL_SERVICE_NAME", "gw"),
-        ]))
-        .unwrap();
-        assert_eq!(s.endpoint, "http://c:4318/v1/traces");
-        assert_eq!(s.headers["x"], "Bearer y");
-        assert_eq!(s.service, "gw");
-        assert_eq!(s.protocol, Protocol::HttpBinary);
-        // LiteLLM's own names
-        let litellm = [
-            ("OTEL_EXPORTER", "otlp_http"),
-            ("OTEL_ENDPOINT", "https://api.example"),
-            ("OTEL_HEADERS", "Authorization=Bearer%20t"),
-        ];
-        let s = Settings::from_env(env(&litellm)).unwrap();
-        assert_eq!(
-            (s.endpoint.as_str(), s.headers["Authorization"].as_str()),
-            ("https://api.example/v1/traces", "Bearer t")
-        );
-        let s = Settings::from_env(env(&[
-            ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://c/x"),
-            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
-        ]))
-        .unwrap();
-        assert_eq!(s.endpoint, "http://c/x");
-        assert_eq!(s.protocol, Protocol::HttpJson);
-        assert!(Settings::from_env(env(&[("OTEL_EXPORTER", "console")])).is_err());
-    }
 }

@@ -210,7 +210,8 @@ impl Completion {
             row.response = resp.and_then(|r| crate::spend::record::answered(&r));
         }
         if let Some(l) = self.logging.take() {
-            l.emit(&row, self.stream);
+            let trace = self.trace.as_ref().map(|t| t.ids());
+            l.emit(&row, self.stream, trace);
             if !ticket.spend.store_prompts {
                 row.messages = None;
                 row.response = None;

@@ -51,7 +51,7 @@ async fn add(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
         return Err(AdminError::invalid(
             "callback_name",
             format!(
-                "'{}' is not a logging callback Tianji implements (generic_api, langfuse, datadog)",
+                "'{}' is not a logging callback Tianji implements (generic_api, langfuse, datadog, s3, otel)",
                 req.callback_name
             ),
         ));

@@ -7,12 +7,16 @@
 //!
 //! The URI must be sent as signed: pass it already percent-encoded (see
 //! [`super::model_path`]); the canonical request encodes the path once more, as Bedrock and
-//! every AWS service but S3 expect.
+//! every AWS service but S3 expect. [`sign_s3`] signs for S3 (the S3 logging callback): the
+//! path as given (encoded once) and the body's hash sent as `x-amz-content-sha256`.
 
 use std::fmt;
 use std::time::SystemTime;
 
-use aws_sigv4::http_request::{SignableBody, SignableRequest, SigningSettings};
+use aws_sigv4::http_request::{
+    PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest, SigningSettings,
+    UriPathNormalizationMode,
+};
 use aws_sigv4::sign::v4;
 
 /// AWS credentials. `Debug` shows the access key id only.
@@ -73,6 +77,38 @@ pub fn sign(
     service: &str,
     time: SystemTime,
 ) -> Result<Vec<(String, String)>, SignError> {
+    sign_with(
+        req,
+        creds,
+        region,
+        service,
+        time,
+        SigningSettings::default(),
+    )
+}
+
+/// Sign `req` for S3 in `region`: the headers to add, `x-amz-content-sha256` among them.
+pub fn sign_s3(
+    req: &HttpRequest<'_>,
+    creds: &Credentials,
+    region: &str,
+    time: SystemTime,
+) -> Result<Vec<(String, String)>, SignError> {
+    let mut settings = SigningSettings::default();
+    settings.percent_encoding_mode = PercentEncodingMode::Single;
+    settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
+    settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
+    sign_with(req, creds, region, "s3", time, settings)
+}
+
+fn sign_with(
+    req: &HttpRequest<'_>,
+    creds: &Credentials,
+    region: &str,
+    service: &str,
+    time: SystemTime,
+    settings: SigningSettings,
+) -> Result<Vec<(String, String)>, SignError> {
     let identity = aws_credential_types::Credentials::new(
         &creds.access_key_id,
         &creds.secret_access_key,
@@ -86,7 +122,7 @@ pub fn sign(
         .region(region)
         .name(service)
         .time(time)
-        .settings(SigningSettings::default())
+        .settings(settings)
         .build()
         .map_err(|e| SignError::Params(e.to_string()))?
         .into();
@@ -109,6 +145,58 @@ pub fn sign(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// AWS's published S3 examples (single-chunk payload): a GET with a range and a PUT whose
+    /// key needs encoding, signed at 2013-05-24T00:00:00Z.
+    #[test]
+    fn s3_signatures_match_aws_examples() {
+        let creds = Credentials {
+            access_key_id: "AKIAIOSFODNN7EXAMPLE".into(),
+            secret_access_key: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY".into(),
+            session_token: None,
+        };
+        let at = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_369_353_600);
+        let auth = |req: &HttpRequest<'_>| {
+            let h = sign_s3(req, &creds, "us-east-1", at).unwrap();
+            let get = |k: &str| h.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+            (get("authorization").unwrap(), get("x-amz-content-sha256"))
+        };
+        let (a, sha) = auth(&HttpRequest {
+            method: "GET",
+            uri: "https://examplebucket.s3.amazonaws.com/test.txt",
+            headers: &[("range", "bytes=0-9")],
+            body: b"",
+        });
+        assert!(
+            a.contains("SignedHeaders=host;range;x-amz-content-sha256;x-amz-date"),
+            "{a}"
+        );
+        assert!(
+            a.ends_with(
+                "Signature=f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41"
+            ),
+            "{a}"
+        );
+        assert_eq!(
+            sha.as_deref(),
+            Some("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        );
+        let (a, _) = auth(&HttpRequest {
+            method: "PUT",
+            uri: "https://examplebucket.s3.amazonaws.com/test%24file.text",
+            headers: &[
+                ("date", "Fri, 24 May 2013 00:00:00 GMT"),
+                ("x-amz-storage-class", "REDUCED_REDUNDANCY"),
+            ],
+            body: b"Welcome to Amazon S3.",
+        });
+        assert!(
+            a.ends_with(
+                "Signature=98ad721746da40c64f1a55b78f14c238d841ea1380cd77a1b5971af0ece108bd"
+            ),
+            "{a}"
+        );
+    }
 
     #[test]
     fn debug_hides_the_secrets() {

@@ -17,7 +17,7 @@ use crate::common::{MASTER_KEY, Resp, TestGateway, eventually};
 use crate::it::admin_keys::call;
 
 const WAIT: Duration = Duration::from_secs(20);
-const PROVIDER_KEY: &str = "sk-provider-secret-xyz";
+pub(super) const PROVIDER_KEY: &str = "sk-provider-secret-xyz";
 
 /// The model answers; a 500 when the prompt says "fail", a 429 when it says "slow down".
 pub(super) async fn upstream() -> MockUpstream {
@@ -68,7 +68,7 @@ pub(super) async fn chat(gw: &TestGateway, key: &str, content: &str) -> Resp {
     call(gw, Method::POST, "/v1/chat/completions", key, body).await
 }
 
-async fn new_key(gw: &TestGateway, body: Value) -> String {
+pub(super) async fn new_key(gw: &TestGateway, body: Value) -> String {
     let r = call(gw, Method::POST, "/key/generate", MASTER_KEY, body).await;
     assert_eq!(r.status, 200, "{}", r.text());
     r.json()["key"].as_str().unwrap().to_string()
@@ -307,7 +307,7 @@ async fn team_sinks_get_only_their_teams_requests() {
 fn callbacks_not_implemented_stop_startup() {
     let base = "model_list: []\ntianji_settings:\n";
     for (list, name) in [
-        ("  callbacks: [langfuse, s3]\n", "s3"),
+        ("  callbacks: [langfuse, sentry]\n", "sentry"),
         ("  success_callback: [lunary]\n", "lunary"),
         ("  failure_callback: [nonsense_logger]\n", "nonsense_logger"),
     ] {
@@ -317,7 +317,7 @@ fn callbacks_not_implemented_stop_startup() {
         assert!(e.contains(name), "{e}");
     }
     let ok = format!(
-        "{base}  callbacks: [s3, prometheus, otel, generic_api, datadog]\n  ignore_unknown_callbacks: true\n"
+        "{base}  callbacks: [sentry, prometheus, otel, generic_api, datadog]\n  ignore_unknown_callbacks: true\n"
     );
     assert!(tianji::Loaded::from_yaml(&ok).is_ok());
 }
@@ -369,7 +369,7 @@ async fn team_callback_routes_add_show_and_disable() {
         Method::POST,
         "/team/t-cb/callback",
         &boss,
-        json!({"callback_name": "s3"}),
+        json!({"callback_name": "sentry"}),
     )
     .await;
     r.assert_error(400);

@@ -4,5 +4,7 @@
 mod callbacks;
 mod errorlogs;
 mod metrics;
+mod otel_logs;
+mod s3;
 mod sinks_under_load;
 mod traces;

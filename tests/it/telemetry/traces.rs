@@ -1,7 +1,8 @@
-//! OpenTelemetry traces (`callbacks: [otel]`): a local OTLP/HTTP receiver decodes the exported
-//! `ExportTraceServiceRequest`s (opentelemetry-proto) and the tests read back the span tree, the
-//! continued client trace and the `traceparent` each upstream attempt carried; a dead or
-//! hanging collector leaves requests answering as usual.
+//! OpenTelemetry traces (`callbacks: [otel]`): a local OTLP receiver (HTTP, and gRPC over h2c)
+//! decodes the exported `ExportTraceServiceRequest`s and `ExportLogsServiceRequest`s
+//! (opentelemetry-proto) and the tests read back the span tree, the continued client trace and
+//! the `traceparent` each upstream attempt carried; a dead or hanging collector leaves requests
+//! answering as usual. The receiver is shared with the OTLP logs tests (`otel_logs.rs`).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -9,12 +10,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use bytes::Bytes;
-use http::{Method, Request, Response};
-use http_body_util::{BodyExt, Full};
-use hyper::body::Incoming;
+use bytes::{BufMut, Bytes, BytesMut};
+use http::{HeaderMap, HeaderValue, Method, Request, Response};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full, StreamBody};
+use hyper::body::{Frame, Incoming};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value as AnyValue;
 use parking_lot::Mutex;
@@ -25,23 +28,49 @@ use tokio::net::TcpListener;
 use crate::common::mock_upstream::{MockUpstream, Reply, default_reply};
 use crate::common::{MASTER_KEY, TestGateway, eventually, one_model, send};
 
-const WAIT: Duration = Duration::from_secs(15);
+pub(super) const WAIT: Duration = Duration::from_secs(15);
 const CLIENT_TRACE: &str = "0af7651916cd43dd8448eb211c80319c";
 const CLIENT_SPAN: &str = "b7ad6b7169203331";
+const GRPC_TRACES: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
+const GRPC_LOGS: &str = "/opentelemetry.proto.collector.logs.v1.LogsService/Export";
 
 /// One exported span, as the receiver decoded it.
 #[derive(Debug, Clone)]
-struct Got {
-    name: String,
-    trace: String,
-    span: String,
-    parent: String,
-    attrs: Vec<(String, String)>,
-    error: bool,
+pub(super) struct Got {
+    pub name: String,
+    pub trace: String,
+    pub span: String,
+    pub parent: String,
+    pub attrs: Vec<(String, String)>,
+    pub error: bool,
 }
 
 impl Got {
-    fn attr(&self, k: &str) -> Option<&str> {
+    pub fn attr(&self, k: &str) -> Option<&str> {
+        self.attrs
+            .iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// One exported log record, as the receiver decoded it.
+#[derive(Debug, Clone)]
+pub(super) struct Log {
+    pub body: String,
+    pub severity: i32,
+    pub severity_text: String,
+    pub trace: String,
+    pub span: String,
+    pub attrs: Vec<(String, String)>,
+    /// The resource's `service.name`.
+    pub service: String,
+    /// How it came: `http` or `grpc`.
+    pub via: &'static str,
+}
+
+impl Log {
+    pub fn attr(&self, k: &str) -> Option<&str> {
         self.attrs
             .iter()
             .find(|(n, _)| n == k)
@@ -51,45 +80,54 @@ impl Got {
 
 /// How the receiver behaves.
 #[derive(Clone, Copy, PartialEq)]
-enum Mode {
+pub(super) enum Mode {
     Answer,
     Hang,
 }
 
-/// An OTLP/HTTP receiver we own: protobuf bodies decoded into spans, JSON bodies kept raw.
-struct Collector {
-    addr: SocketAddr,
-    spans: Arc<Mutex<Vec<Got>>>,
-    json: Arc<Mutex<Vec<String>>>,
-    posts: Arc<AtomicUsize>,
+#[derive(Default)]
+struct Received {
+    spans: Mutex<Vec<Got>>,
+    logs: Mutex<Vec<Log>>,
+    json: Mutex<Vec<String>>,
+    grpc_calls: AtomicUsize,
 }
 
+/// An OTLP receiver we own: OTLP/HTTP (`/v1/traces`, `/v1/logs`; protobuf bodies decoded, JSON
+/// bodies kept raw) and OTLP/gRPC (h2c with prior knowledge, unary `Export` calls answered with
+/// an empty framed response and `grpc-status: 0`).
+pub(super) struct Collector {
+    addr: SocketAddr,
+    got: Arc<Received>,
+    pub posts: Arc<AtomicUsize>,
+}
+
+type Answer = Response<BoxBody<Bytes, Infallible>>;
+
 impl Collector {
-    async fn start(mode: Mode) -> Self {
+    pub async fn start(mode: Mode) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let c = Collector {
             addr,
-            spans: Default::default(),
-            json: Default::default(),
+            got: Default::default(),
             posts: Default::default(),
         };
-        let (spans, json, posts) = (c.spans.clone(), c.json.clone(), c.posts.clone());
+        let (got, posts) = (c.got.clone(), c.posts.clone());
         tokio::spawn(async move {
             loop {
                 let Ok((sock, _)) = listener.accept().await else {
                     return;
                 };
-                let (spans, json, posts) = (spans.clone(), json.clone(), posts.clone());
+                let (got, posts) = (got.clone(), posts.clone());
                 let svc = service_fn(move |req: Request<Incoming>| {
-                    let (spans, json, posts) = (spans.clone(), json.clone(), posts.clone());
+                    let (got, posts) = (got.clone(), posts.clone());
                     async move {
                         posts.fetch_add(1, Ordering::SeqCst);
                         if mode == Mode::Hang {
                             std::future::pending::<()>().await;
                         }
-                        receive(req, &spans, &json).await;
-                        Ok::<_, Infallible>(Response::new(Full::new(Bytes::new())))
+                        Ok::<_, Infallible>(receive(req, &got).await)
                     }
                 });
                 tokio::spawn(async move {
@@ -102,29 +140,90 @@ impl Collector {
         c
     }
 
-    fn base(&self) -> String {
+    pub fn base(&self) -> String {
         format!("http://{}", self.addr)
     }
 
-    fn spans(&self) -> Vec<Got> {
-        self.spans.lock().clone()
+    pub fn spans(&self) -> Vec<Got> {
+        self.got.spans.lock().clone()
+    }
+
+    pub fn logs(&self) -> Vec<Log> {
+        self.got.logs.lock().clone()
+    }
+
+    pub fn json(&self) -> Vec<String> {
+        self.got.json.lock().clone()
+    }
+
+    /// gRPC `Export` calls answered.
+    pub fn grpc_calls(&self) -> usize {
+        self.got.grpc_calls.load(Ordering::SeqCst)
     }
 }
 
-async fn receive(req: Request<Incoming>, spans: &Mutex<Vec<Got>>, json: &Mutex<Vec<String>>) {
-    assert_eq!(req.uri().path(), "/v1/traces");
-    let is_json = req
-        .headers()
-        .get("content-type")
-        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+async fn receive(req: Request<Incoming>, got: &Received) -> Answer {
+    let path = req.uri().path().to_string();
+    let content_type = (req.headers().get("content-type"))
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
     let body = req.into_body().collect().await.unwrap().to_bytes();
-    if is_json {
-        json.lock()
-            .push(String::from_utf8_lossy(&body).into_owned());
-        return;
+    if content_type.starts_with("application/grpc") {
+        // a gRPC message: a 5-byte prefix (compressed flag, big-endian length) then protobuf
+        assert_eq!(body[0], 0, "uncompressed");
+        let len = u32::from_be_bytes(body[1..5].try_into().unwrap()) as usize;
+        let msg = body.slice(5..5 + len);
+        match path.as_str() {
+            GRPC_TRACES => spans(ExportTraceServiceRequest::decode(msg).unwrap(), got),
+            GRPC_LOGS => logs(ExportLogsServiceRequest::decode(msg).unwrap(), got, "grpc"),
+            other => panic!("unexpected gRPC method {other}"),
+        }
+        got.grpc_calls.fetch_add(1, Ordering::SeqCst);
+        return grpc_ok();
     }
-    let export = ExportTraceServiceRequest::decode(body).expect("an OTLP protobuf export");
-    let mut out = spans.lock();
+    assert!(
+        path == "/v1/traces" || path == "/v1/logs",
+        "unexpected path {path}"
+    );
+    if content_type.starts_with("application/json") {
+        got.json
+            .lock()
+            .push(String::from_utf8_lossy(&body).into_owned());
+    } else if path == "/v1/traces" {
+        spans(
+            ExportTraceServiceRequest::decode(body).expect("an OTLP protobuf export"),
+            got,
+        );
+    } else {
+        logs(
+            ExportLogsServiceRequest::decode(body).expect("an OTLP protobuf export"),
+            got,
+            "http",
+        );
+    }
+    Response::new(Full::new(Bytes::new()).boxed())
+}
+
+/// A successful unary gRPC answer: an empty message, then `grpc-status: 0` as trailers.
+fn grpc_ok() -> Answer {
+    let mut frame = BytesMut::with_capacity(5);
+    frame.put_u8(0);
+    frame.put_u32(0);
+    let mut trailers = HeaderMap::new();
+    trailers.insert("grpc-status", HeaderValue::from_static("0"));
+    let frames = futures_util::stream::iter([
+        Ok::<_, Infallible>(Frame::data(frame.freeze())),
+        Ok(Frame::trailers(trailers)),
+    ]);
+    Response::builder()
+        .header("content-type", "application/grpc")
+        .body(StreamBody::new(frames).boxed())
+        .unwrap()
+}
+
+fn spans(export: ExportTraceServiceRequest, got: &Received) {
+    let mut out = got.spans.lock();
     for rs in export.resource_spans {
         for ss in rs.scope_spans {
             for s in ss.spans {
@@ -137,6 +236,33 @@ async fn receive(req: Request<Incoming>, spans: &Mutex<Vec<Got>>, json: &Mutex<V
                         .map(|kv| (kv.key, text(kv.value.and_then(|v| v.value))))
                         .collect(),
                     error: s.status.is_some_and(|st| st.code == 2),
+                });
+            }
+        }
+    }
+}
+
+fn logs(export: ExportLogsServiceRequest, got: &Received, via: &'static str) {
+    let mut out = got.logs.lock();
+    for rl in export.resource_logs {
+        let service = (rl.resource.iter())
+            .flat_map(|r| r.attributes.iter())
+            .find(|kv| kv.key == "service.name")
+            .map(|kv| text(kv.value.clone().and_then(|v| v.value)))
+            .unwrap_or_default();
+        for sl in rl.scope_logs {
+            for r in sl.log_records {
+                out.push(Log {
+                    body: text(r.body.and_then(|v| v.value)),
+                    severity: r.severity_number,
+                    severity_text: r.severity_text,
+                    trace: hex(&r.trace_id),
+                    span: hex(&r.span_id),
+                    attrs: (r.attributes.into_iter())
+                        .map(|kv| (kv.key, text(kv.value.and_then(|v| v.value))))
+                        .collect(),
+                    service: service.clone(),
+                    via,
                 });
             }
         }
@@ -158,7 +284,7 @@ fn text(v: Option<AnyValue>) -> String {
 }
 
 /// A gateway with `otel` on, exporting to `endpoint` (`protocol`), one model `m` at `mock`.
-async fn gateway(mock: &MockUpstream, endpoint: &str, protocol: &str) -> TestGateway {
+pub(super) async fn gateway(mock: &MockUpstream, endpoint: &str, protocol: &str) -> TestGateway {
     gateway_every(mock, endpoint, protocol, 50).await
 }
 
@@ -172,14 +298,14 @@ async fn gateway_every(
     TestGateway::start(&config(mock, endpoint, protocol, delay_ms)).await
 }
 
-fn config(mock: &MockUpstream, endpoint: &str, protocol: &str, delay_ms: u64) -> String {
+pub(super) fn config(mock: &MockUpstream, endpoint: &str, protocol: &str, delay_ms: u64) -> String {
     format!(
         "{}router_settings:\n  num_retries: 1\ntianji_settings:\n  callbacks: [\"otel\"]\nenvironment_variables:\n  OTEL_EXPORTER_OTLP_ENDPOINT: \"{endpoint}\"\n  OTEL_EXPORTER_OTLP_PROTOCOL: \"{protocol}\"\n  OTEL_BSP_SCHEDULE_DELAY: \"{delay_ms}\"\n  OTEL_EXPORTER_OTLP_TIMEOUT: \"500\"\n  OTEL_SERVICE_NAME: tianji-test\n",
         one_model("m", "openai/gpt-4o-mini", &mock.base(), "")
     )
 }
 
-async fn chat(gw: &TestGateway, extra: &[(&str, &str)]) -> crate::common::Resp {
+pub(super) async fn chat(gw: &TestGateway, extra: &[(&str, &str)]) -> crate::common::Resp {
     let auth = format!("Bearer {MASTER_KEY}");
     let mut headers = vec![("authorization", auth.as_str())];
     headers.extend_from_slice(extra);
@@ -193,7 +319,7 @@ async fn chat(gw: &TestGateway, extra: &[(&str, &str)]) -> crate::common::Resp {
 }
 
 /// A mock that fails its first request (500) and answers the rest.
-async fn fails_once() -> MockUpstream {
+pub(super) async fn fails_once() -> MockUpstream {
     let n = Arc::new(AtomicUsize::new(0));
     MockUpstream::with(Arc::new(move |r| {
         if n.fetch_add(1, Ordering::SeqCst) == 0 {
@@ -207,9 +333,22 @@ async fn fails_once() -> MockUpstream {
 
 #[tokio::test]
 async fn a_request_is_one_span_tree_continuing_the_client_trace_and_carried_upstream() {
+    span_tree("http/protobuf").await;
+}
+
+#[tokio::test]
+async fn grpc_exports_the_same_span_tree() {
+    let collector = span_tree("grpc").await;
+    assert!(collector.grpc_calls() > 0);
+    assert!(collector.json().is_empty());
+}
+
+/// A request retried once, exported over `protocol`: the span tree, the continued trace and
+/// the `traceparent` of each attempt; then a request of its own trace. The collector is returned.
+async fn span_tree(protocol: &str) -> Collector {
     let collector = Collector::start(Mode::Answer).await;
     let mock = fails_once().await;
-    let gw = gateway(&mock, &collector.base(), "http/protobuf").await;
+    let gw = gateway(&mock, &collector.base(), protocol).await;
     let traceparent = format!("00-{CLIENT_TRACE}-{CLIENT_SPAN}-01");
     let r = chat(
         &gw,
@@ -309,21 +448,34 @@ async fn a_request_is_one_span_tree_continuing_the_client_trace_and_carried_upst
     let last = mock.last();
     let tp = last.headers["traceparent"].to_str().unwrap();
     assert!(tp.starts_with(&format!("00-{}-", root.trace)), "{tp}");
+    collector
 }
 
 #[tokio::test]
-async fn http_json_exports_the_request_span() {
+async fn http_json_exports_the_request_span_and_its_log_record() {
     let collector = Collector::start(Mode::Answer).await;
     let mock = MockUpstream::start().await;
     let gw = gateway(&mock, &collector.base(), "http/json").await;
     let r = chat(&gw, &[]).await;
     assert_eq!(r.status, 200, "{}", r.text());
     let got = || {
-        (collector.json.lock().iter()).any(|b| {
+        (collector.json().iter()).any(|b| {
             b.contains("Received Proxy Server Request") && b.contains("raw_gen_ai_request")
         })
     };
     assert!(eventually(WAIT, got).await, "no JSON export");
+    // the request's log record, to /v1/logs as JSON too
+    let call_id = r.header("x-tianji-call-id").unwrap();
+    let log = || {
+        (collector.json().iter()).any(|b| {
+            b.contains("resourceLogs") && b.contains("tianji.call_id") && b.contains(call_id)
+        })
+    };
+    assert!(
+        eventually(WAIT, log).await,
+        "no JSON log export: {:?}",
+        collector.json()
+    );
 }
 
 #[tokio::test]
@@ -367,14 +519,14 @@ async fn spans_still_queued_are_exported_on_graceful_shutdown() {
 }
 
 #[tokio::test]
-async fn grpc_is_refused_at_startup_naming_the_protocol() {
-    let yaml = "tianji_settings:\n  callbacks: [\"otel\"]\nenvironment_variables:\n  OTEL_EXPORTER_OTLP_PROTOCOL: grpc\n";
+async fn an_unknown_protocol_is_refused_at_startup_naming_it() {
+    let yaml = "tianji_settings:\n  callbacks: [\"otel\"]\nenvironment_variables:\n  OTEL_EXPORTER_OTLP_PROTOCOL: thrift\n";
     let loaded = tianji::Loaded::from_yaml(yaml).unwrap();
     let Err(e) = tianji::prepare_with(&loaded, false).await else {
         panic!("started with an unsupported OTLP protocol");
     };
     assert!(e.is_config());
-    assert!(e.to_string().contains("grpc"), "{e}");
+    assert!(e.to_string().contains("thrift"), "{e}");
 }
 
 #[tokio::test]
