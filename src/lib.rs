@@ -5,6 +5,7 @@
 //! docs/architecture.md for the architecture.
 
 pub mod admin;
+pub mod alerting;
 pub mod auth;
 pub mod body;
 pub mod cache;
@@ -172,6 +173,7 @@ pub async fn serve(prepared: Prepared, listener: TcpListener, shutdown: impl Fut
         t.shutdown(Duration::from_secs(5)).await;
     }
     state.callbacks.shutdown().await;
+    state.alerts.shutdown().await;
 }
 
 /// A gateway running in this process (tests, embedding).

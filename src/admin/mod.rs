@@ -9,6 +9,7 @@ mod cache;
 mod crud;
 mod end_users;
 mod fields;
+mod invitations;
 mod keys;
 mod listings;
 mod models;

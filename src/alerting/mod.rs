@@ -1,0 +1,380 @@
+//! Alerts (`general_settings.alerting: [slack, webhook, email]`, `alert_types`): budget and
+//! soft-budget crossings, failed, slow and hanging requests, deployment cooldowns and outages,
+//! database failures, the daily report, and management events (keys, teams, internal users
+//! created, updated, deleted; also to `management_webhook_url`), plus invitation e-mails.
+//!
+//! The hooks in the rest of the gateway are one call each and never wait: an [`Alert`] is
+//! `try_send` to a bounded queue (a full queue drops it and counts it); one background task
+//! deduplicates it (at most once per window per subject: Redis `SET NX PX` when Redis is
+//! configured, so across instances; an in-process map otherwise) and delivers it
+//! ([`deliver`]). Nothing secret goes out: no raw key, no key hash unless
+//! `alerting_include_key_hash`, no provider key; error texts are scrubbed ([`scrub`]).
+
+mod dedup;
+mod deliver;
+pub mod email;
+mod events;
+mod watch;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::sync::{mpsc, watch as signal};
+
+pub use crate::config::alerting::{AlertType, Channel};
+use crate::config::{Env, GeneralSettings};
+use crate::upstream::HttpClient;
+pub use email::Mail;
+pub use events::{Budget, BudgetEvent, Managed};
+pub use watch::{Outcome, Watch};
+
+/// Alerts a queue holds before new ones are dropped.
+const QUEUE: usize = 1_000;
+/// Default `alerting_threshold` (seconds).
+const THRESHOLD_SECS: f64 = 300.0;
+/// Default `alerting_args.budget_alert_ttl`.
+const BUDGET_TTL_SECS: f64 = 24.0 * 3600.0;
+/// Default `alerting_args.outage_alert_ttl`.
+const OUTAGE_TTL_SECS: f64 = 60.0;
+/// Default window of any other alert (`alerting_args.alert_ttl`).
+const ALERT_TTL_SECS: f64 = 60.0;
+/// Default `alerting_args.daily_report_frequency`.
+const REPORT_EVERY_SECS: f64 = 12.0 * 3600.0;
+/// Default `alerting_args.report_check_interval`.
+const REPORT_CHECK_SECS: f64 = 300.0;
+/// How long shutdown waits for queued alerts.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// How serious an alert is (LiteLLM's levels, shown in Slack).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    Low,
+    Medium,
+    High,
+}
+
+impl Level {
+    fn name(self) -> &'static str {
+        match self {
+            Level::Low => "Low",
+            Level::Medium => "Medium",
+            Level::High => "High",
+        }
+    }
+}
+
+/// One alert on its way out.
+#[derive(Debug, Clone)]
+pub struct Alert {
+    pub kind: AlertType,
+    pub level: Level,
+    /// What the alert is about (a key, a deployment, ...): with `kind`, the deduplication key.
+    pub subject: String,
+    /// Sent at most once per this window per subject; zero: every time.
+    pub window: Duration,
+    /// The human text (Slack, logs).
+    pub message: String,
+    /// LiteLLM's `WebhookEvent` JSON (webhook channel, management webhook).
+    pub event: Value,
+    /// An e-mail to send too (with the `email` channel).
+    pub mail: Option<Mail>,
+    /// Goes to the alert channels (its type is among `alert_types`).
+    channels: bool,
+    /// Goes to `management_webhook_url`.
+    management: bool,
+    /// Only its e-mail goes out (invitations).
+    mail_only: bool,
+}
+
+/// Durations of `alerting_args`.
+#[derive(Debug, Clone, Copy)]
+struct Windows {
+    budget: Duration,
+    outage: Duration,
+    other: Duration,
+    report_every: Duration,
+    report_check: Duration,
+    minor_outage: u32,
+    major_outage: u32,
+}
+
+/// Counters (tests, shutdown).
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Deliveries that succeeded (one per channel).
+    pub sent: AtomicU64,
+    /// Alerts dropped because the queue was full.
+    pub dropped: AtomicU64,
+    /// Deliveries that failed.
+    pub failed: AtomicU64,
+    /// Alerts not sent again within their window.
+    pub deduplicated: AtomicU64,
+}
+
+pub struct Alerts {
+    /// `alert_types` as a bit set, when any channel is on.
+    types: u32,
+    /// Where management events go whatever `alerting` says.
+    management: bool,
+    email: bool,
+    include_hash: bool,
+    threshold: Duration,
+    windows: Windows,
+    /// `PROXY_BASE_URL` (invitation links).
+    base_url: String,
+    log_to_console: bool,
+    tx: Option<mpsc::Sender<Alert>>,
+    pub stats: Arc<Stats>,
+    hanging: Option<Arc<watch::Hanging>>,
+    outages: watch::Outages,
+    stop: signal::Sender<bool>,
+    task: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+fn bit(t: AlertType) -> u32 {
+    1 << (t as u32)
+}
+
+fn secs(v: Option<f64>, default: f64) -> Duration {
+    Duration::try_from_secs_f64(v.unwrap_or(default).max(0.0)).unwrap_or(Duration::ZERO)
+}
+
+impl Alerts {
+    /// Nothing on: every hook returns at once.
+    pub fn off() -> Arc<Self> {
+        Self::start(
+            &GeneralSettings::default(),
+            &Env::new(Default::default()),
+            None,
+            None,
+        )
+    }
+
+    /// The alerts `g` asks for, with their delivery task (when any is on). `client` sends Slack
+    /// and webhook alerts; `redis` deduplicates across instances.
+    pub fn start(
+        g: &GeneralSettings,
+        env: &Env,
+        client: Option<HttpClient>,
+        redis: Option<redis::aio::ConnectionManager>,
+    ) -> Arc<Self> {
+        let a = &g.alerting_args;
+        let windows = Windows {
+            budget: secs(a.budget_alert_ttl, BUDGET_TTL_SECS),
+            outage: secs(a.outage_alert_ttl, OUTAGE_TTL_SECS),
+            other: secs(a.alert_ttl, ALERT_TTL_SECS),
+            report_every: secs(
+                a.daily_report_frequency.or_else(|| {
+                    env.get("SLACK_DAILY_REPORT_FREQUENCY")
+                        .and_then(|v| v.trim().parse().ok())
+                }),
+                REPORT_EVERY_SECS,
+            ),
+            report_check: secs(a.report_check_interval, REPORT_CHECK_SECS),
+            minor_outage: a.minor_outage_alert_threshold.unwrap_or(5).max(1),
+            major_outage: a.major_outage_alert_threshold.unwrap_or(10).max(1),
+        };
+        let channels = &g.alerting;
+        let types = if channels.is_empty() {
+            0
+        } else {
+            g.alert_types
+                .as_deref()
+                .unwrap_or(AlertType::DEFAULTS)
+                .iter()
+                .fold(0, |m, t| m | bit(*t))
+        };
+        let targets = client.and_then(|client| {
+            deliver::Targets::new(g, env, client, redis)
+                .map_err(|e| tracing::error!(error = %e, "alerting left off"))
+                .ok()
+        });
+        let management = targets.as_ref().is_some_and(|t| t.management.is_some());
+        let email = targets.as_ref().is_some_and(|t| t.smtp.is_some());
+        let (stop, stop_rx) = signal::channel(false);
+        let stats = Arc::new(Stats::default());
+        let (tx, task) = match targets {
+            Some(t) if types != 0 || management || email => {
+                let (tx, rx) = mpsc::channel(QUEUE);
+                let task = tokio::spawn(deliver::run(rx, t, stats.clone(), stop_rx));
+                (Some(tx), Some(task))
+            }
+            _ => (None, None),
+        };
+        let threshold = secs(g.alerting_threshold, THRESHOLD_SECS);
+        let hanging = (tx.is_some() && types & bit(AlertType::LlmRequestsHanging) != 0)
+            .then(|| watch::Hanging::start(threshold, stop.subscribe()));
+        let hub = Arc::new(Self {
+            types: if tx.is_some() { types } else { 0 },
+            management,
+            email,
+            include_hash: g.alerting_include_key_hash,
+            threshold,
+            windows,
+            base_url: env
+                .get("PROXY_BASE_URL")
+                .filter(|u| !u.is_empty())
+                .unwrap_or_else(|| "http://0.0.0.0:4000".into())
+                .trim_end_matches('/')
+                .to_string(),
+            log_to_console: a.log_to_console,
+            tx,
+            stats,
+            hanging: hanging.clone(),
+            outages: watch::Outages::default(),
+            stop,
+            task: std::sync::Mutex::new(task),
+        });
+        if let Some(h) = hanging {
+            h.serve(Arc::downgrade(&hub));
+        }
+        hub
+    }
+
+    /// Whether alerts of type `t` are sent.
+    pub fn wants(&self, t: AlertType) -> bool {
+        self.types & bit(t) != 0
+    }
+
+    /// Whether invitation e-mails can be sent (`email` channel with SMTP settings).
+    pub fn emails(&self) -> bool {
+        self.email
+    }
+
+    /// `{PROXY_BASE_URL}/ui?invitation_id={id}`
+    pub fn invitation_link(&self, invitation_id: &str) -> String {
+        format!("{}/ui?invitation_id={invitation_id}", self.base_url)
+    }
+
+    /// The daily report's period and how often to check whether one is due.
+    pub fn report_schedule(&self) -> Option<(Duration, Duration)> {
+        self.wants(AlertType::DailyReports)
+            .then_some((self.windows.report_every, self.windows.report_check))
+    }
+
+    /// Queue `alert` without waiting (a full queue drops it).
+    pub fn send(&self, mut alert: Alert) {
+        alert.channels = self.wants(alert.kind) && !alert.mail_only;
+        if !(alert.channels || alert.management || alert.mail.is_some()) {
+            return;
+        }
+        if self.log_to_console {
+            tracing::info!(alert = alert.kind.name(), "{}", alert.message);
+        }
+        let Some(tx) = &self.tx else { return };
+        if tx.try_send(alert).is_err() {
+            self.stats.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Send what is queued and stop (after the server has drained).
+    pub async fn shutdown(&self) {
+        let _ = self.stop.send(true);
+        let task = self
+            .task
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .take();
+        if let Some(t) = task
+            && tokio::time::timeout(SHUTDOWN_GRACE, t).await.is_err()
+        {
+            tracing::warn!("alerting: alerts still queued at shutdown were not sent");
+        }
+    }
+}
+
+impl Alert {
+    /// An alert of `kind` about `subject`, sent at most once per `window`.
+    pub fn new(
+        kind: AlertType,
+        level: Level,
+        subject: impl Into<String>,
+        window: Duration,
+        message: impl Into<String>,
+        event: Value,
+    ) -> Self {
+        Self {
+            kind,
+            level,
+            subject: subject.into(),
+            window,
+            message: message.into(),
+            event,
+            mail: None,
+            channels: false,
+            management: false,
+            mail_only: false,
+        }
+    }
+}
+
+/// `text` safe to send: URLs redacted (credentials, query strings), anything that looks like a
+/// key (`sk-...`, `Bearer ...`) masked, at most 1000 characters.
+pub fn scrub(text: &str) -> String {
+    let text = crate::secrets::redact_text(text);
+    let mut out = String::with_capacity(text.len().min(1000));
+    let mut bearer = false;
+    for (i, word) in text.split(' ').enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        let trimmed = word.trim_matches(|c: char| !c.is_ascii_alphanumeric() && c != '-');
+        let secret = bearer
+            || (trimmed.len() > 8
+                && ["sk-", "sk_", "key-", "AKIA", "AIza", "xox"]
+                    .iter()
+                    .any(|p| trimmed.starts_with(p)));
+        bearer = word.eq_ignore_ascii_case("bearer");
+        if secret && !trimmed.is_empty() {
+            out.push_str(&word.replace(trimmed, &mask(trimmed)));
+        } else {
+            out.push_str(word);
+        }
+        if out.len() >= 1000 {
+            let mut end = 1000;
+            while !out.is_char_boundary(end) {
+                end -= 1;
+            }
+            out.truncate(end);
+            out.push('…');
+            break;
+        }
+    }
+    out
+}
+
+/// `sk-...abcd`: the first three characters and the last four.
+pub fn mask(secret: &str) -> String {
+    let chars: Vec<char> = secret.chars().collect();
+    if chars.len() <= 8 {
+        return "***".into();
+    }
+    let head: String = chars[..3].iter().collect();
+    let tail: String = chars[chars.len() - 4..].iter().collect();
+    format!("{head}...{tail}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scrub_masks_keys_and_urls() {
+        let s =
+            scrub("bad key sk-abcdefghijklmnop for https://u:p@host/x?key=zzz, Bearer abcdefghijk");
+        assert!(!s.contains("abcdefghijklmnop"), "{s}");
+        assert!(s.contains("sk-...mnop"), "{s}");
+        assert!(!s.contains("u:p@"), "{s}");
+        assert!(!s.contains("zzz"), "{s}");
+        assert!(!s.contains("abcdefghijk"), "{s}");
+        assert_eq!(scrub("plain words"), "plain words");
+    }
+
+    #[test]
+    fn masks() {
+        assert_eq!(mask("sk-1234567890"), "sk-...7890");
+        assert_eq!(mask("short"), "***");
+    }
+}

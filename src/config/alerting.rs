@@ -1,0 +1,135 @@
+//! Alerting settings value types (`general_settings.alerting`, `alert_types`,
+//! `alert_to_webhook_url`, `alerting_args`): LiteLLM's names.
+
+use serde::Deserialize;
+
+/// Where alerts go (`general_settings.alerting`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Channel {
+    /// Slack incoming webhooks (`SLACK_WEBHOOK_URL`, or `alert_to_webhook_url`).
+    Slack,
+    /// LiteLLM's `WebhookEvent` JSON POSTed to `WEBHOOK_URL`.
+    Webhook,
+    /// E-mail over SMTP (`SMTP_HOST`, ...): invitations and budget e-mails.
+    Email,
+}
+
+/// LiteLLM's alert types (`general_settings.alert_types`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertType {
+    LlmExceptions,
+    LlmTooSlow,
+    LlmRequestsHanging,
+    BudgetAlerts,
+    SpendReports,
+    FailedTrackingSpend,
+    DbExceptions,
+    DailyReports,
+    CooldownDeployment,
+    NewModelAdded,
+    ModelDeprecationWarnings,
+    OutageAlerts,
+    RegionOutageAlerts,
+    FallbackReports,
+    NewVirtualKeyCreated,
+    VirtualKeyUpdated,
+    VirtualKeyDeleted,
+    NewTeamCreated,
+    TeamUpdated,
+    TeamDeleted,
+    NewInternalUserCreated,
+    InternalUserUpdated,
+    InternalUserDeleted,
+}
+
+impl AlertType {
+    /// LiteLLM's name.
+    pub fn name(self) -> &'static str {
+        use AlertType::*;
+        match self {
+            LlmExceptions => "llm_exceptions",
+            LlmTooSlow => "llm_too_slow",
+            LlmRequestsHanging => "llm_requests_hanging",
+            BudgetAlerts => "budget_alerts",
+            SpendReports => "spend_reports",
+            FailedTrackingSpend => "failed_tracking_spend",
+            DbExceptions => "db_exceptions",
+            DailyReports => "daily_reports",
+            CooldownDeployment => "cooldown_deployment",
+            NewModelAdded => "new_model_added",
+            ModelDeprecationWarnings => "model_deprecation_warnings",
+            OutageAlerts => "outage_alerts",
+            RegionOutageAlerts => "region_outage_alerts",
+            FallbackReports => "fallback_reports",
+            NewVirtualKeyCreated => "new_virtual_key_created",
+            VirtualKeyUpdated => "virtual_key_updated",
+            VirtualKeyDeleted => "virtual_key_deleted",
+            NewTeamCreated => "new_team_created",
+            TeamUpdated => "team_updated",
+            TeamDeleted => "team_deleted",
+            NewInternalUserCreated => "new_internal_user_created",
+            InternalUserUpdated => "internal_user_updated",
+            InternalUserDeleted => "internal_user_deleted",
+        }
+    }
+
+    /// LiteLLM's default `alert_types` (every type but the management events).
+    pub const DEFAULTS: &'static [AlertType] = &[
+        AlertType::LlmExceptions,
+        AlertType::LlmTooSlow,
+        AlertType::LlmRequestsHanging,
+        AlertType::BudgetAlerts,
+        AlertType::SpendReports,
+        AlertType::FailedTrackingSpend,
+        AlertType::DbExceptions,
+        AlertType::DailyReports,
+        AlertType::CooldownDeployment,
+        AlertType::NewModelAdded,
+        AlertType::ModelDeprecationWarnings,
+        AlertType::OutageAlerts,
+        AlertType::RegionOutageAlerts,
+        AlertType::FallbackReports,
+    ];
+}
+
+/// `alert_to_webhook_url` values: one URL or several.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum Urls {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Urls {
+    pub fn list(&self) -> Vec<String> {
+        match self {
+            Urls::One(u) => vec![u.clone()],
+            Urls::Many(v) => v.clone(),
+        }
+    }
+}
+
+/// `general_settings.alerting_args` (seconds; LiteLLM's names and defaults).
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct AlertingArgs {
+    /// Seconds between daily reports (default 12 h; `SLACK_DAILY_REPORT_FREQUENCY`).
+    pub daily_report_frequency: Option<f64>,
+    /// Seconds between checks whether a report is due (default 300).
+    pub report_check_interval: Option<f64>,
+    /// Seconds a budget alert is not repeated for the same subject (default 24 h).
+    pub budget_alert_ttl: Option<f64>,
+    /// Seconds an outage or cooldown alert is not repeated for the same deployment (default 60).
+    pub outage_alert_ttl: Option<f64>,
+    pub region_outage_alert_ttl: Option<f64>,
+    /// Failures within `outage_alert_ttl` that make a minor (default 5) or major (10) outage.
+    pub minor_outage_alert_threshold: Option<u32>,
+    pub major_outage_alert_threshold: Option<u32>,
+    pub max_outage_alert_list_size: Option<u32>,
+    /// Also write each alert to the log (default false).
+    #[serde(default)]
+    pub log_to_console: bool,
+    /// Seconds any other alert is not repeated for the same subject (Tianji; default 60).
+    pub alert_ttl: Option<f64>,
+}
