@@ -131,6 +131,9 @@ pub async fn prepare_with(loaded: &Loaded, connect_database: bool) -> Result<Pre
             secs(Some(max), 12),
         );
     }
+    if connect_database {
+        jobs::daily_report::spawn(Arc::downgrade(&state));
+    }
     let tls = match (&g.ssl_certfile, &g.ssl_keyfile) {
         (Some(c), Some(k)) => Some(server::tls_acceptor(c, k)?),
         _ => None,

@@ -234,6 +234,66 @@ impl Alerts {
         self.send(alert);
     }
 
+    /// A request of `principal` was admitted on the budgets of `lines`: alert the soft budgets
+    /// (key, team) and the max budgets past 85% that spend `ledger` knows has reached.
+    pub fn admitted(
+        &self,
+        principal: &Principal,
+        lines: &[crate::spend::ledger::Line],
+        ledger: &crate::spend::ledger::Ledger,
+    ) {
+        if !self.wants(AlertType::BudgetAlerts) {
+            return;
+        }
+        let spent =
+            |a: &Account, recorded: f64| ledger.get(a).map_or(recorded, |(s, _)| s.max(recorded));
+        for l in lines {
+            let spend = spent(&l.account, l.recorded);
+            if l.max_budget > 0.0 && spend >= 0.85 * l.max_budget {
+                let event = if spend >= l.max_budget {
+                    BudgetEvent::Crossed
+                } else {
+                    BudgetEvent::Threshold
+                };
+                let b = Budget {
+                    event,
+                    spend,
+                    limit: l.max_budget,
+                };
+                self.budget(principal, &l.account, b);
+            }
+        }
+        let Some(k) = principal.key() else { return };
+        let soft = [
+            (Account::Key(k.key.token.clone()), &k.key.limits),
+            (
+                Account::Team(
+                    k.team
+                        .as_ref()
+                        .map(|t| t.team_id.clone())
+                        .unwrap_or_default(),
+                ),
+                k.team.as_ref().map_or(&k.key.limits, |t| &t.limits),
+            ),
+        ];
+        for (i, (account, limits)) in soft.iter().enumerate() {
+            if i == 1 && k.team.is_none() {
+                continue;
+            }
+            if let Some(limit) = limits.soft_budget.filter(|s| *s >= 0.0) {
+                let spend = spent(account, limits.spend);
+                if spend >= limit {
+                    let b = Budget {
+                        event: BudgetEvent::SoftCrossed,
+                        spend,
+                        limit,
+                    };
+                    self.budget(principal, account, b);
+                }
+            }
+        }
+    }
+
     /// A management event about `row` (after its transaction committed), or `None` when nobody
     /// wants it. `action`: `created`, `updated`, `rotated`, `deleted`.
     pub fn management(

@@ -86,6 +86,8 @@ pub struct Alert {
     management: bool,
     /// Only its e-mail goes out (invitations).
     mail_only: bool,
+    /// Goes to the alert channels whatever `alert_types` says (test alerts).
+    forced: bool,
 }
 
 /// Durations of `alerting_args`.
@@ -256,7 +258,7 @@ impl Alerts {
 
     /// Queue `alert` without waiting (a full queue drops it).
     pub fn send(&self, mut alert: Alert) {
-        alert.channels = self.wants(alert.kind) && !alert.mail_only;
+        alert.channels = alert.forced || (self.wants(alert.kind) && !alert.mail_only);
         if !(alert.channels || alert.management || alert.mail.is_some()) {
             return;
         }
@@ -267,6 +269,26 @@ impl Alerts {
         if tx.try_send(alert).is_err() {
             self.stats.dropped.fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// `GET /health/services?service=slack|webhook`: a test alert to the channels; `false` when
+    /// alerting is off.
+    pub fn test(&self) -> bool {
+        if self.types == 0 {
+            return false;
+        }
+        let message = "This is a test alert from Tianji";
+        let mut a = Alert::new(
+            AlertType::BudgetAlerts,
+            Level::Low,
+            "",
+            Duration::ZERO,
+            message,
+            events::proxy_event("test_alert", message),
+        );
+        a.forced = true;
+        self.send(a);
+        true
     }
 
     /// Send what is queued and stop (after the server has drained).
@@ -306,6 +328,7 @@ impl Alert {
             channels: false,
             management: false,
             mail_only: false,
+            forced: false,
         }
     }
 }

@@ -83,6 +83,7 @@ queries! {
     SpendLogsRows,
     ErrorLogsRows,
     InsertInvitation,
+    DailyAlertReport,
     GetInvitation,
     AcceptInvitation,
     DeleteInvitation,
