@@ -1,0 +1,256 @@
+//! Alerts to Slack: budget crossed and LLM exceptions (provider key and raw key never in them),
+//! slow and hanging requests, the daily report, the test alert; one delivery per window per
+//! subject across two instances sharing Redis; a hung Slack never holds a request.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::Method;
+use serde_json::{Value, json};
+
+use super::{PROVIDER_KEY, WAIT, admin, assert_no_secrets, gateway, ok_reply, receiver, texts};
+use crate::common::db::TestDb;
+use crate::common::mock_upstream::{MockUpstream, Recorded, Reply, default_reply};
+use crate::common::redis::TempRedis;
+use crate::common::{MASTER_KEY, Resp, TestGateway, eventually};
+use crate::it::admin_keys::call;
+
+/// The model answers; a 500 naming the provider key when the prompt says "fail"; a late answer
+/// when it says "slow".
+async fn upstream() -> MockUpstream {
+    MockUpstream::with(Arc::new(|r: &Recorded| {
+        let body = String::from_utf8_lossy(&r.body);
+        if body.contains("\"fail\"") {
+            Reply::status(
+                500,
+                json!({"error": {"message": format!("upstream broke; Incorrect API key provided: {PROVIDER_KEY}"), "type": "server_error"}}),
+            )
+        } else if body.contains("\"slow\"") {
+            Reply::Delay(Duration::from_millis(1500), Box::new(default_reply(r)))
+        } else {
+            default_reply(r)
+        }
+    }))
+    .await
+}
+
+async fn chat(gw: &TestGateway, key: &str, model: &str, content: &str) -> Resp {
+    let body = json!({"model": model, "messages": [{"role": "user", "content": content}]});
+    call(gw, Method::POST, "/v1/chat/completions", key, body).await
+}
+
+async fn new_key(gw: &TestGateway, body: Value) -> String {
+    let r = admin(gw, Method::POST, "/key/generate", body).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    r.json()["key"].as_str().unwrap().to_string()
+}
+
+fn slack_env(slack: &MockUpstream) -> String {
+    format!("  SLACK_WEBHOOK_URL: \"http://{}/slack\"", slack.addr)
+}
+
+fn has(slack: &MockUpstream, needle: &str) -> bool {
+    texts(slack).iter().any(|t| t.contains(needle))
+}
+
+#[tokio::test]
+async fn slack_gets_budget_crossed_and_llm_exception_alerts() {
+    let db = TestDb::create().await;
+    let up = upstream().await;
+    let slack = receiver(ok_reply).await;
+    let gw = gateway(
+        &db,
+        &up,
+        "  alerting: [slack]\n  alert_types: [budget_alerts, llm_exceptions]",
+        &slack_env(&slack),
+    )
+    .await;
+    let key = new_key(&gw, json!({"key_alias": "tight", "max_budget": 0.00001})).await;
+    assert_eq!(chat(&gw, &key, "gpt", "hello").await.status, 200);
+    // the first answer spent the budget: refused, and the budget alert goes out
+    let r = chat(&gw, &key, "gpt", "hello again").await;
+    assert!(r.status.as_u16() >= 400, "{}", r.text());
+    assert!(
+        eventually(WAIT, || has(&slack, "Budget Crossed: Key tight")).await,
+        "{:?}",
+        texts(&slack)
+    );
+    let other = new_key(&gw, json!({"key_alias": "roomy"})).await;
+    assert_eq!(chat(&gw, &other, "gpt", "fail").await.status, 500);
+    assert!(
+        eventually(WAIT, || has(&slack, "LLM API call failed")).await,
+        "{:?}",
+        texts(&slack)
+    );
+    let t = texts(&slack);
+    let failed = t
+        .iter()
+        .find(|t| t.contains("LLM API call failed"))
+        .unwrap();
+    assert!(
+        failed.contains("Model: `gpt`") && failed.contains("upstream broke"),
+        "{failed}"
+    );
+    assert!(failed.starts_with("Level: `High`"), "{failed}");
+    assert_no_secrets(&slack, &[PROVIDER_KEY, &key, &other, MASTER_KEY]);
+}
+
+#[tokio::test]
+async fn two_instances_sharing_redis_deliver_one_alert_per_subject() {
+    let db = TestDb::create().await;
+    let redis = TempRedis::start().await;
+    let up = upstream().await;
+    let slack = receiver(ok_reply).await;
+    let general = format!(
+        "  alerting: [slack]\n  alert_types: [llm_exceptions]\n  alerting_args: {{alert_ttl: 600}}\nrouter_settings:\n  redis_url: \"{}\"",
+        redis.url()
+    );
+    let a = gateway(&db, &up, &general, &slack_env(&slack)).await;
+    let b = gateway(&db, &up, &general, &slack_env(&slack)).await;
+    // the same alert (gpt failing) on both instances
+    assert_eq!(chat(&a, MASTER_KEY, "gpt", "fail").await.status, 500);
+    assert_eq!(chat(&b, MASTER_KEY, "gpt", "fail").await.status, 500);
+    assert_eq!(chat(&a, MASTER_KEY, "gpt", "fail").await.status, 500);
+    // barriers: each instance delivers in order, so once its own later alert arrived, its gpt
+    // alert was handled (sent or deduplicated)
+    assert_eq!(chat(&a, MASTER_KEY, "gpt2", "fail").await.status, 500);
+    assert_eq!(chat(&b, MASTER_KEY, "gpt3", "fail").await.status, 500);
+    assert!(
+        eventually(WAIT, || has(&slack, "Model: `gpt2`")
+            && has(&slack, "Model: `gpt3`"))
+        .await,
+        "{:?}",
+        texts(&slack)
+    );
+    let n = texts(&slack)
+        .iter()
+        .filter(|t| t.contains("Model: `gpt`"))
+        .count();
+    assert_eq!(n, 1, "{:?}", texts(&slack));
+}
+
+#[tokio::test]
+async fn a_hung_slack_never_holds_a_request() {
+    let db = TestDb::create().await;
+    let up = upstream().await;
+    let slack = receiver(|| Reply::Hang).await;
+    let gw = gateway(
+        &db,
+        &up,
+        "  alerting: [slack]\n  alert_types: [llm_exceptions, llm_too_slow, budget_alerts]\n  alerting_args: {alert_ttl: 0}",
+        &slack_env(&slack),
+    )
+    .await;
+    for i in 0..40 {
+        let content = if i % 2 == 0 { "fail" } else { "hi" };
+        let r = tokio::time::timeout(
+            Duration::from_secs(10),
+            chat(&gw, MASTER_KEY, "gpt", content),
+        )
+        .await
+        .expect("a request waited on the hung Slack receiver");
+        assert_eq!(r.status, if i % 2 == 0 { 500 } else { 200 }, "{}", r.text());
+    }
+    assert!(eventually(WAIT, || !slack.requests().is_empty()).await);
+}
+
+#[tokio::test]
+async fn slow_and_hanging_requests_alert() {
+    let db = TestDb::create().await;
+    let up = upstream().await;
+    let slack = receiver(ok_reply).await;
+    let gw = gateway(
+        &db,
+        &up,
+        "  alerting: [slack]\n  alerting_threshold: 0.5\n  alert_types: [llm_too_slow, llm_requests_hanging]",
+        &slack_env(&slack),
+    )
+    .await;
+    let key = new_key(&gw, json!({"key_alias": "patient"})).await;
+    assert_eq!(chat(&gw, &key, "gpt", "slow").await.status, 200);
+    assert!(
+        eventually(WAIT, || has(&slack, "Requests are hanging")
+            && has(&slack, "Responses are slow"))
+        .await,
+        "{:?}",
+        texts(&slack)
+    );
+    let t = texts(&slack);
+    let hanging = t.iter().find(|t| t.contains("hanging")).unwrap();
+    assert!(
+        hanging.contains("Model: `gpt`") && hanging.contains("`patient`"),
+        "{hanging}"
+    );
+    // a fast request alerts nothing more
+    let before = texts(&slack).len();
+    assert_eq!(chat(&gw, &key, "gpt2", "quick").await.status, 200);
+    assert_eq!(chat(&gw, &key, "gpt2", "slow").await.status, 200);
+    assert!(eventually(WAIT, || has(&slack, "Model: `gpt2`")).await);
+    assert!(texts(&slack).len() <= before + 2, "{:?}", texts(&slack));
+    assert_no_secrets(&slack, &[PROVIDER_KEY, &key]);
+}
+
+#[tokio::test]
+async fn daily_report_and_test_alert_reach_slack() {
+    let db = TestDb::create().await;
+    let up = upstream().await;
+    let slack = receiver(ok_reply).await;
+    let gw = gateway(
+        &db,
+        &up,
+        "  alerting: [slack]\n  alert_types: [daily_reports]\n  alerting_args: {report_check_interval: 0.2, daily_report_frequency: 3600}",
+        &slack_env(&slack),
+    )
+    .await;
+    assert!(
+        eventually(WAIT, || has(&slack, "Daily report")).await,
+        "{:?}",
+        texts(&slack)
+    );
+    let report = texts(&slack)
+        .into_iter()
+        .find(|t| t.contains("Daily report"))
+        .unwrap();
+    assert!(
+        report.contains("Top keys by spend") && report.contains("Spend: $"),
+        "{report}"
+    );
+
+    let r = admin(
+        &gw,
+        Method::GET,
+        "/health/services?service=slack",
+        Value::Null,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(
+        eventually(WAIT, || has(&slack, "test alert")).await,
+        "{:?}",
+        texts(&slack)
+    );
+    let r = admin(
+        &gw,
+        Method::GET,
+        "/health/services?service=pagerduty",
+        Value::Null,
+    )
+    .await;
+    assert_eq!(r.status, 400, "{}", r.text());
+    let key = new_key(&gw, json!({})).await;
+    let r = call(
+        &gw,
+        Method::GET,
+        "/health/services?service=slack",
+        &key,
+        Value::Null,
+    )
+    .await;
+    assert!(matches!(r.status.as_u16(), 401 | 403), "{}", r.text());
+    // the report went out once (one per daily_report_frequency)
+    let n = texts(&slack)
+        .iter()
+        .filter(|t| t.contains("Daily report"))
+        .count();
+    assert_eq!(n, 1);
+}
