@@ -1,7 +1,9 @@
 """A real SMTP server for the alerting tests (aiosmtpd): accepts AUTH PLAIN/LOGIN without TLS
-with any credentials, writes each message as one JSON line to the file given, and prints
+with any credentials, writes each message as one JSON line (envelope, subject, decoded body, raw data) to the file given, and prints
 `READY <port>` once listening. Stops when its stdin closes."""
 
+import email
+import email.policy
 import json
 import socket
 import sys
@@ -18,9 +20,14 @@ class Sink:
         login = session.login_data
         if isinstance(login, (bytes, bytearray)):
             login = login.decode("utf-8", "replace")
+        msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        part = msg.get_body(preferencelist=("html", "plain"))
         line = {
             "mail_from": envelope.mail_from,
             "rcpt_tos": envelope.rcpt_tos,
+            "subject": str(msg["subject"]),
+            "to": str(msg["to"]),
+            "body": part.get_content() if part is not None else "",
             "data": envelope.content.decode("utf-8", "replace"),
             "authenticated": session.authenticated,
             "login": str(login) if login is not None else None,

@@ -16,7 +16,7 @@ const SMTP_PASSWORD: &str = "smtp-pass-secret-77";
 
 /// The invitation id in a mail's link.
 fn invitation_id(mail: &Value) -> String {
-    let data = mail["data"].as_str().unwrap();
+    let data = mail["body"].as_str().unwrap();
     let start = data
         .find("http://gw.example/ui?invitation_id=")
         .unwrap_or_else(|| panic!("no invitation link in {data}"))
@@ -48,10 +48,13 @@ async fn user_created_with_send_invite_email_gets_an_invitation_link() {
     assert_eq!(m["rcpt_tos"], json!(["new.user@example.com"]), "{m}");
     assert_eq!(m["mail_from"], "alerts@tianji.test", "{m}");
     assert_eq!(m["authenticated"], true, "{m}");
-    let data = m["data"].as_str().unwrap();
-    assert!(data.contains("Subject: Tianji: you're invited"), "{data}");
-    for secret in [raw.as_str(), SMTP_PASSWORD, "user-pw-secret"] {
-        assert!(!data.contains(secret), "the mail holds {secret}: {data}");
+    assert_eq!(m["subject"], "Tianji: you're invited", "{m}");
+    assert_eq!(m["to"], "new.user@example.com", "{m}");
+    for part in ["body", "data"] {
+        let text = m[part].as_str().unwrap();
+        for secret in [raw.as_str(), SMTP_PASSWORD, "user-pw-secret"] {
+            assert!(!text.contains(secret), "the mail holds {secret}: {text}");
+        }
     }
     // the link names a stored invitation of that user
     let id = invitation_id(m);
