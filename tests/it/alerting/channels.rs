@@ -254,3 +254,53 @@ async fn daily_report_and_test_alert_reach_slack() {
         .count();
     assert_eq!(n, 1);
 }
+
+#[tokio::test]
+async fn soft_budget_and_cooldown_alerts() {
+    let db = TestDb::create().await;
+    let up = upstream().await;
+    let limited = receiver(|| {
+        Reply::status(
+            429,
+            json!({"error": {"message": "rate limited", "type": "rate_limit_error"}}),
+        )
+    })
+    .await;
+    let slack = receiver(ok_reply).await;
+    let yaml = format!(
+        "model_list:\n  - model_name: pair\n    tianji_params: {{model: openai/gpt-4o, api_base: \"{ok}\", api_key: {PROVIDER_KEY}}}\n  - model_name: pair\n    tianji_params: {{model: openai/gpt-4o, api_base: \"{bad}\", api_key: {PROVIDER_KEY}}}\ngeneral_settings:\n  master_key: {MASTER_KEY}\n  database_url: \"{u}\"\n  alerting: [slack]\n  alert_types: [budget_alerts, cooldown_deployment]\nrouter_settings:\n  num_retries: 2\nenvironment_variables:\n{env}\n",
+        ok = up.base(),
+        bad = limited.base(),
+        u = db.url,
+        env = slack_env(&slack)
+    );
+    let gw = TestGateway::start(&yaml).await;
+    let key = new_key(
+        &gw,
+        json!({"key_alias": "soft", "max_budget": 100.0, "soft_budget": 0.00001}),
+    )
+    .await;
+    let mut answered = 0;
+    for _ in 0..12 {
+        if chat(&gw, &key, "pair", "hello").await.status == 200 {
+            answered += 1;
+        }
+        if has(&slack, "Deployment cooled down") && has(&slack, "Soft Budget Crossed") {
+            break;
+        }
+    }
+    assert!(answered > 0);
+    assert!(
+        eventually(WAIT, || has(&slack, "Deployment cooled down")
+            && has(&slack, "Soft Budget Crossed: Key soft"))
+        .await,
+        "{:?}",
+        texts(&slack)
+    );
+    let cooled = texts(&slack)
+        .into_iter()
+        .find(|t| t.contains("cooled down"))
+        .unwrap();
+    assert!(cooled.contains("model group `pair`"), "{cooled}");
+    assert_no_secrets(&slack, &[PROVIDER_KEY, &key]);
+}
