@@ -141,7 +141,7 @@ pub async fn run(
         let Some(alert) = alert else { break };
         one(&mut t, &stats, alert).await;
     }
-    rx.close();
+    // shutting down: send what is queued; dropping `rx` then tells `Alerts::shutdown`
     while let Ok(alert) = rx.try_recv() {
         one(&mut t, &stats, alert).await;
     }

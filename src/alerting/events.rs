@@ -103,35 +103,22 @@ const USER_FIELDS: &[&str] = &[
     "updated_at",
 ];
 
-/// Names in metadata whose values never go out.
-fn secret_name(name: &str) -> bool {
-    let n = name.to_ascii_lowercase();
-    [
-        "secret",
-        "password",
-        "api_key",
-        "apikey",
-        "token",
-        "credential",
-        "callback_vars",
-        "authorization",
-    ]
-    .iter()
-    .any(|s| n.contains(s))
+/// `v` without members named like secrets (`crate::secrets::secret_name`, at any depth), its
+/// strings scrubbed.
+fn without_secrets(v: &Value) -> Value {
+    let mut v = v.clone();
+    strip(&mut v);
+    v
 }
 
-/// `v` without members named like secrets (at any depth).
-fn without_secrets(v: &Value) -> Value {
-    match v {
-        Value::Object(m) => Value::Object(
-            m.iter()
-                .filter(|(k, _)| !secret_name(k))
-                .map(|(k, v)| (k.clone(), without_secrets(v)))
-                .collect(),
-        ),
-        Value::Array(a) => Value::Array(a.iter().map(without_secrets).collect()),
-        Value::String(s) => Value::String(super::scrub(s)),
-        v => v.clone(),
+fn strip(v: &mut Value) {
+    if let Some(m) = v.as_object_mut() {
+        m.retain(|k, _| !crate::secrets::secret_name(k));
+        m.values_mut().for_each(strip);
+    } else if let Some(a) = v.as_array_mut() {
+        a.iter_mut().for_each(strip);
+    } else if let Some(s) = v.as_str() {
+        *v = Value::String(super::scrub(s));
     }
 }
 

@@ -132,7 +132,6 @@ pub struct Alerts {
     hanging: Option<Arc<watch::Hanging>>,
     outages: watch::Outages,
     stop: signal::Sender<bool>,
-    task: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
 }
 
 fn bit(t: AlertType) -> u32 {
@@ -163,20 +162,21 @@ impl Alerts {
         redis: Option<redis::aio::ConnectionManager>,
     ) -> Arc<Self> {
         let a = &g.alerting_args;
+        let arg = |name: &str| a.get(name).and_then(Value::as_f64);
         let windows = Windows {
-            budget: secs(a.budget_alert_ttl, BUDGET_TTL_SECS),
-            outage: secs(a.outage_alert_ttl, OUTAGE_TTL_SECS),
-            other: secs(a.alert_ttl, ALERT_TTL_SECS),
+            budget: secs(arg("budget_alert_ttl"), BUDGET_TTL_SECS),
+            outage: secs(arg("outage_alert_ttl"), OUTAGE_TTL_SECS),
+            other: secs(arg("alert_ttl"), ALERT_TTL_SECS),
             report_every: secs(
-                a.daily_report_frequency.or_else(|| {
+                arg("daily_report_frequency").or_else(|| {
                     env.get("SLACK_DAILY_REPORT_FREQUENCY")
                         .and_then(|v| v.trim().parse().ok())
                 }),
                 REPORT_EVERY_SECS,
             ),
-            report_check: secs(a.report_check_interval, REPORT_CHECK_SECS),
-            minor_outage: a.minor_outage_alert_threshold.unwrap_or(5).max(1),
-            major_outage: a.major_outage_alert_threshold.unwrap_or(10).max(1),
+            report_check: secs(arg("report_check_interval"), REPORT_CHECK_SECS),
+            minor_outage: arg("minor_outage_alert_threshold").map_or(5, |n| n.max(1.0) as u32),
+            major_outage: arg("major_outage_alert_threshold").map_or(10, |n| n.max(1.0) as u32),
         };
         let channels = &g.alerting;
         let types = if channels.is_empty() {
@@ -197,13 +197,13 @@ impl Alerts {
         let email = targets.as_ref().is_some_and(|t| t.smtp.is_some());
         let (stop, stop_rx) = signal::channel(false);
         let stats = Arc::new(Stats::default());
-        let (tx, task) = match targets {
+        let tx = match targets {
             Some(t) if types != 0 || management || email => {
                 let (tx, rx) = mpsc::channel(QUEUE);
-                let task = tokio::spawn(deliver::run(rx, t, stats.clone(), stop_rx));
-                (Some(tx), Some(task))
+                tokio::spawn(deliver::run(rx, t, stats.clone(), stop_rx));
+                Some(tx)
             }
-            _ => (None, None),
+            _ => None,
         };
         let threshold = secs(g.alerting_threshold, THRESHOLD_SECS);
         let hanging = (tx.is_some() && types & bit(AlertType::LlmRequestsHanging) != 0)
@@ -221,13 +221,12 @@ impl Alerts {
                 .unwrap_or_else(|| "http://0.0.0.0:4000".into())
                 .trim_end_matches('/')
                 .to_string(),
-            log_to_console: a.log_to_console,
+            log_to_console: a.get("log_to_console").and_then(Value::as_bool) == Some(true),
             tx,
             stats,
             hanging: hanging.clone(),
             outages: watch::Outages::default(),
             stop,
-            task: std::sync::Mutex::new(task),
         });
         if let Some(h) = hanging {
             h.serve(Arc::downgrade(&hub));
@@ -291,16 +290,14 @@ impl Alerts {
         true
     }
 
-    /// Send what is queued and stop (after the server has drained).
+    /// Send what is queued and stop (after the server has drained): the delivery task drops
+    /// its queue once it has sent what was in it.
     pub async fn shutdown(&self) {
         let _ = self.stop.send(true);
-        let task = self
-            .task
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .take();
-        if let Some(t) = task
-            && tokio::time::timeout(SHUTDOWN_GRACE, t).await.is_err()
+        if let Some(tx) = &self.tx
+            && tokio::time::timeout(SHUTDOWN_GRACE, tx.closed())
+                .await
+                .is_err()
         {
             tracing::warn!("alerting: alerts still queued at shutdown were not sent");
         }

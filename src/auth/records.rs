@@ -12,13 +12,13 @@ use serde_json::Value;
 pub struct Limits {
     pub spend: f64,
     pub max_budget: Option<f64>,
-    /// Past this, a `soft_budget_crossed` alert (no request is refused).
-    pub soft_budget: Option<f64>,
     pub rpm_limit: Option<i64>,
     pub tpm_limit: Option<i64>,
     pub max_parallel_requests: Option<i64>,
     /// `{model: {budget_limit, time_period}}`
     pub model_max_budget: Value,
+    /// Past this, a `soft_budget_crossed` alert (no request is refused).
+    pub soft_budget: Option<f64>,
 }
 
 /// `TianjiLLM_TeamTable`

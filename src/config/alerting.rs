@@ -110,26 +110,3 @@ impl Urls {
         }
     }
 }
-
-/// `general_settings.alerting_args` (seconds; LiteLLM's names and defaults).
-#[derive(Debug, Clone, Default, Deserialize)]
-pub struct AlertingArgs {
-    /// Seconds between daily reports (default 12 h; `SLACK_DAILY_REPORT_FREQUENCY`).
-    pub daily_report_frequency: Option<f64>,
-    /// Seconds between checks whether a report is due (default 300).
-    pub report_check_interval: Option<f64>,
-    /// Seconds a budget alert is not repeated for the same subject (default 24 h).
-    pub budget_alert_ttl: Option<f64>,
-    /// Seconds an outage or cooldown alert is not repeated for the same deployment (default 60).
-    pub outage_alert_ttl: Option<f64>,
-    pub region_outage_alert_ttl: Option<f64>,
-    /// Failures within `outage_alert_ttl` that make a minor (default 5) or major (10) outage.
-    pub minor_outage_alert_threshold: Option<u32>,
-    pub major_outage_alert_threshold: Option<u32>,
-    pub max_outage_alert_list_size: Option<u32>,
-    /// Also write each alert to the log (default false).
-    #[serde(default)]
-    pub log_to_console: bool,
-    /// Seconds any other alert is not repeated for the same subject (Tianji; default 60).
-    pub alert_ttl: Option<f64>,
-}

@@ -117,8 +117,11 @@ pub struct GeneralSettings {
     /// Slack/webhook URLs per alert type, instead of `SLACK_WEBHOOK_URL` / `WEBHOOK_URL`.
     #[serde(default)]
     pub alert_to_webhook_url: BTreeMap<super::alerting::AlertType, super::alerting::Urls>,
+    /// LiteLLM's `alerting_args` (seconds): `daily_report_frequency`, `report_check_interval`,
+    /// `budget_alert_ttl`, `outage_alert_ttl`, `minor_outage_alert_threshold`,
+    /// `major_outage_alert_threshold`, `log_to_console`; Tianji's `alert_ttl`.
     #[serde(default)]
-    pub alerting_args: super::alerting::AlertingArgs,
+    pub alerting_args: serde_json::Map<String, serde_json::Value>,
     /// Every key, team and user created, updated or deleted is POSTed here as a `WebhookEvent`
     /// (whatever `alerting` and `alert_types` say).
     pub management_webhook_url: Option<String>,

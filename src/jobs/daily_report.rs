@@ -47,49 +47,59 @@ pub async fn report(state: &AppState) -> Result<String, StoreError> {
     Ok(text(&v))
 }
 
+/// A line of a report section from one of its entries.
+type Line = fn(&Value) -> String;
+
 fn text(v: &Value) -> String {
-    let num = |v: &Value| v.as_f64().unwrap_or(0.0);
-    let s = |v: &Value| crate::alerting::scrub(v.as_str().unwrap_or("-"));
+    let money = |v: &Value| format!("${:.4}", v.as_f64().unwrap_or(0.0));
     let mut out = format!(
-        "*Daily report* (last 24 h)\nSpend: ${:.4} over {} requests ({} failed)",
-        num(&v["total_spend"]),
+        "*Daily report* (last 24 h)\nSpend: {} over {} requests ({} failed)",
+        money(&v["total_spend"]),
         v["requests"],
         v["failures"]
     );
-    let list = |name: &str| v[name].as_array().cloned().unwrap_or_default();
-    let _ = write!(out, "\n\n*Top keys by spend*");
-    for k in list("top_keys") {
-        let _ = write!(out, "\n- {}: ${:.4}", s(&k["key"]), num(&k["spend"]));
-    }
-    let _ = write!(out, "\n\n*Top model groups by spend*");
-    for m in list("top_models") {
-        let _ = write!(
-            out,
-            "\n- {}: ${:.4} ({} requests)",
-            s(&m["model"]),
-            num(&m["spend"]),
-            m["requests"]
-        );
-    }
-    let _ = write!(out, "\n\n*Slowest deployments*");
-    for d in list("slowest") {
-        let _ = write!(
-            out,
-            "\n- {} ({}): {:.0} ms on average",
-            s(&d["model"]),
-            s(&d["api_base"]),
-            num(&d["avg_ms"])
-        );
-    }
-    let _ = write!(out, "\n\n*Deployments with most failed requests*");
-    for f in list("most_failures") {
-        let _ = write!(
-            out,
-            "\n- {} ({}): {} failures",
-            s(&f["model"]),
-            s(&f["api_base"]),
-            f["failures"]
-        );
+    let sections: [(&str, &str, Line); 4] = [
+        ("top_keys", "Top keys by spend", |k| {
+            format!(
+                "{}: ${:.4}",
+                k["key"].as_str().unwrap_or("-"),
+                k["spend"].as_f64().unwrap_or(0.0)
+            )
+        }),
+        ("top_models", "Top model groups by spend", |m| {
+            format!(
+                "{}: ${:.4} ({} requests)",
+                m["model"].as_str().unwrap_or("-"),
+                m["spend"].as_f64().unwrap_or(0.0),
+                m["requests"]
+            )
+        }),
+        ("slowest", "Slowest deployments", |d| {
+            format!(
+                "{} ({}): {:.0} ms on average",
+                d["model"].as_str().unwrap_or("-"),
+                d["api_base"].as_str().unwrap_or("-"),
+                d["avg_ms"].as_f64().unwrap_or(0.0)
+            )
+        }),
+        (
+            "most_failures",
+            "Deployments with most failed requests",
+            |f| {
+                format!(
+                    "{} ({}): {} failures",
+                    f["model"].as_str().unwrap_or("-"),
+                    f["api_base"].as_str().unwrap_or("-"),
+                    f["failures"]
+                )
+            },
+        ),
+    ];
+    for (name, title, line) in sections {
+        let _ = write!(out, "\n\n*{title}*");
+        for entry in v[name].as_array().into_iter().flatten() {
+            let _ = write!(out, "\n- {}", crate::alerting::scrub(&line(entry)));
+        }
     }
     out
 }
