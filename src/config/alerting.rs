@@ -110,3 +110,24 @@ impl Urls {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Loaded;
+
+    #[test]
+    fn alerting_settings_parse_and_unknown_types_are_refused() {
+        let y = "general_settings:\n  alerting: [slack, email]\n  alerting_threshold: 10\n  alert_types: [budget_alerts, new_virtual_key_created]\n  alert_to_webhook_url: {budget_alerts: \"https://h.example/a\", llm_exceptions: [\"https://h.example/b\", \"https://h.example/c\"]}\n  alerting_args: {budget_alert_ttl: 5}\n";
+        let l = Loaded::from_yaml(y).unwrap();
+        assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+        let g = &l.config.general_settings;
+        assert_eq!(g.alerting.len(), 2);
+        assert_eq!(g.alert_to_webhook_url.len(), 2);
+        let urls = &g.alert_to_webhook_url[&super::AlertType::LlmExceptions];
+        assert_eq!(urls.list().len(), 2);
+        let e = Loaded::from_yaml("general_settings:\n  alert_types: [nope]\n").unwrap_err();
+        assert!(e.to_string().contains("alert_types"), "{e}");
+        let e = Loaded::from_yaml("general_settings:\n  alerting: [pagerduty]\n").unwrap_err();
+        assert!(e.to_string().contains("alerting"), "{e}");
+    }
+}
