@@ -304,3 +304,96 @@ async fn soft_budget_and_cooldown_alerts() {
     assert!(cooled.contains("model group `pair`"), "{cooled}");
     assert_no_secrets(&slack, &[PROVIDER_KEY, &key]);
 }
+
+#[tokio::test]
+async fn end_user_budgets_alert_and_key_users_get_budget_mail() {
+    let smtp = super::SmtpSink::start();
+    let db = TestDb::create().await;
+    let up = upstream().await;
+    let hook = receiver(ok_reply).await;
+    let gw = gateway(
+        &db,
+        &up,
+        "  alerting: [webhook, email]\n  alert_types: [budget_alerts]",
+        &format!(
+            "  WEBHOOK_URL: \"http://{}/hook\"\n{}",
+            hook.addr,
+            smtp.env("smtp-secret-pw")
+        ),
+    )
+    .await;
+    // an end user with a tiny budget
+    let r = admin(
+        &gw,
+        Method::POST,
+        "/end_user/new",
+        json!({"user_id": "cust-1", "max_budget": 0.00001}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let body =
+        json!({"model": "gpt", "user": "cust-1", "messages": [{"role": "user", "content": "hi"}]});
+    let r = call(
+        &gw,
+        Method::POST,
+        "/v1/chat/completions",
+        MASTER_KEY,
+        body.clone(),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = call(&gw, Method::POST, "/v1/chat/completions", MASTER_KEY, body).await;
+    assert!(r.status.as_u16() >= 400, "{}", r.text());
+    let crossed = |group: &str| {
+        super::bodies(&hook)
+            .into_iter()
+            .find(|b| b["event"] == "budget_crossed" && b["event_group"] == group)
+    };
+    assert!(
+        eventually(WAIT, || crossed("customer").is_some()).await,
+        "{:?}",
+        super::bodies(&hook)
+    );
+    let e = crossed("customer").unwrap();
+    assert_eq!(e["customer_id"], "cust-1", "{e}");
+    assert_eq!(e["max_budget"].as_f64(), Some(0.00001), "{e}");
+    assert!(e["spend"].as_f64().unwrap() > 0.0, "{e}");
+
+    // a key of a user with an e-mail address: the budget mail goes to the user
+    let r = admin(
+        &gw,
+        Method::POST,
+        "/user/new",
+        json!({"user_id": "u-budget", "user_email": "budget.owner@example.com", "auto_create_key": false}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let key = new_key(
+        &gw,
+        json!({"user_id": "u-budget", "key_alias": "mailed", "max_budget": 0.00001}),
+    )
+    .await;
+    assert_eq!(chat(&gw, &key, "gpt", "hi").await.status, 200);
+    assert!(chat(&gw, &key, "gpt", "hi").await.status.as_u16() >= 400);
+    assert!(
+        eventually(WAIT, || !smtp.messages().is_empty()
+            && crossed("key").is_some())
+        .await
+    );
+    let m = &smtp.messages()[0];
+    assert_eq!(m["rcpt_tos"], json!(["budget.owner@example.com"]), "{m}");
+    assert_eq!(m["subject"], "Tianji: Budget Crossed", "{m}");
+    assert!(m["body"].as_str().unwrap().contains("Key mailed"), "{m}");
+    let k = crossed("key").unwrap();
+    assert_eq!(k["key_alias"], "mailed", "{k}");
+    assert_eq!(k["user_email"], "budget.owner@example.com", "{k}");
+    assert!(k["token"].is_null(), "{k}");
+    for part in ["data", "body"] {
+        let text = m[part].as_str().unwrap();
+        assert!(
+            !text.contains(&key) && !text.contains("smtp-secret-pw"),
+            "{text}"
+        );
+    }
+    assert_no_secrets(&hook, &[&key, PROVIDER_KEY]);
+}

@@ -76,17 +76,31 @@ async fn key_events_fire_the_webhook_with_key_metadata_and_no_secret() {
     let e = &events_named(&hook, "key_updated")[0];
     assert_eq!(e["max_budget"].as_f64(), Some(20.0), "{e}");
     assert_eq!(e["event_type"], "virtual_key_updated", "{e}");
-    let r = admin(&gw, Method::POST, "/key/delete", json!({"keys": [raw]})).await;
+    let r = admin(&gw, Method::POST, "/key/regenerate", json!({"key": raw})).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let rotated = r.json()["key"].as_str().unwrap().to_string();
+    let rotated_hash = r.json()["token_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(eventually(WAIT, || !events_named(&hook, "key_regenerated").is_empty()).await);
+    let e = &events_named(&hook, "key_regenerated")[0];
+    assert_eq!(e["key_alias"], "ops-key", "{e}");
+    let name = e["key_name"].as_str().unwrap();
+    assert!(rotated.ends_with(&name[name.len() - 4..]), "{name}");
+    let r = admin(&gw, Method::POST, "/key/delete", json!({"keys": [rotated]})).await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert!(eventually(WAIT, || !events_named(&hook, "key_deleted").is_empty()).await);
     assert_eq!(
         events_named(&hook, "key_deleted")[0]["key_alias"],
         "ops-key"
     );
-    assert_no_secrets(
-        &hook,
-        &[&raw, &hash, "sk-meta-secret-000", super::PROVIDER_KEY],
-    );
+    let mut secrets = vec![raw.as_str(), hash.as_str(), rotated.as_str()];
+    secrets.extend(["sk-meta-secret-000", super::PROVIDER_KEY]);
+    if !rotated_hash.is_empty() {
+        secrets.push(&rotated_hash);
+    }
+    assert_no_secrets(&hook, &secrets);
 }
 
 #[tokio::test]
