@@ -47,6 +47,8 @@ pub enum Managed {
     Key,
     Team,
     User,
+    /// A model added through the API (`new_model_added` only).
+    Model,
 }
 
 /// Columns of each object that may go out.
@@ -86,6 +88,7 @@ const TEAM_FIELDS: &[&str] = &[
     "created_at",
     "updated_at",
 ];
+const MODEL_FIELDS: &[&str] = &["model_name", "model_id", "model_info", "created_by"];
 const USER_FIELDS: &[&str] = &[
     "user_id",
     "user_email",
@@ -317,8 +320,13 @@ impl Alerts {
                 "internal_user",
                 USER_FIELDS,
             ),
+            (Managed::Model, "created") => {
+                (NewModelAdded, "new_model_added", "proxy", MODEL_FIELDS)
+            }
+            (Managed::Model, _) => return None,
         };
-        if !(self.wants(kind) || self.management) {
+        let management = self.management && what != Managed::Model;
+        if !(self.wants(kind) || management) {
             return None;
         }
         let object = allowed(row, fields);
@@ -333,6 +341,7 @@ impl Alerts {
                 .or(get("team_id").as_str())
                 .map(str::to_string),
             Managed::User => get("user_id").as_str().map(str::to_string),
+            Managed::Model => get("model_name").as_str().map(str::to_string),
         }
         .unwrap_or_default();
         let message = format!(
@@ -365,7 +374,7 @@ impl Alerts {
             ev["token"] = row.get("token").cloned().unwrap_or(Value::Null);
         }
         let mut alert = Alert::new(kind, Level::Low, "", std::time::Duration::ZERO, message, ev);
-        alert.management = self.management;
+        alert.management = management;
         Some(alert)
     }
 
@@ -407,19 +416,44 @@ impl Alerts {
         ));
     }
 
-    /// The database refused or failed a write (`what`: which one).
+    /// The database refused or failed a write (`what`: which one); a failed spend write is
+    /// also `failed_tracking_spend`.
     pub fn db_exception(&self, what: &str, error: &str) {
-        if !self.wants(AlertType::DbExceptions) {
+        let error = super::scrub(error);
+        let spend = what.contains("spend");
+        for (kind, text) in [
+            (AlertType::DbExceptions, "DB read/write call failed"),
+            (AlertType::FailedTrackingSpend, "Failed to track spend"),
+        ] {
+            if !self.wants(kind) || (kind == AlertType::FailedTrackingSpend && !spend) {
+                continue;
+            }
+            let message = format!("{text}: {what}: {error}");
+            self.send(Alert::new(
+                kind,
+                Level::High,
+                what,
+                self.windows.other,
+                message.clone(),
+                proxy_event(kind.name(), &message),
+            ));
+        }
+    }
+
+    /// A request fell back from model group `from` to `to` after an error of class `why`.
+    pub fn fallback(&self, from: &str, to: &str, why: crate::router::policy::ErrorClass) {
+        if !self.wants(AlertType::FallbackReports) {
             return;
         }
-        let message = format!("DB read/write call failed: {what}: {}", super::scrub(error));
+        let message =
+            format!("Fallback used: model group `{from}` -> `{to}` after a {why:?} error");
         self.send(Alert::new(
-            AlertType::DbExceptions,
-            Level::High,
-            what,
+            AlertType::FallbackReports,
+            Level::Low,
+            format!("{from}->{to}"),
             self.windows.other,
             message.clone(),
-            proxy_event("db_exceptions", &message),
+            proxy_event("fallback_reports", &message),
         ));
     }
 

@@ -42,11 +42,14 @@ struct Open {
     alerted: bool,
 }
 
+/// Shards of the open requests (requests on many threads rarely share a lock).
+const SHARDS: usize = 16;
+
 /// The open requests, swept once a second.
 pub struct Hanging {
     threshold: Duration,
     next: AtomicU64,
-    open: Mutex<HashMap<u64, Open>>,
+    open: [Mutex<HashMap<u64, Open>>; SHARDS],
     stop: signal::Receiver<bool>,
 }
 
@@ -59,7 +62,7 @@ impl Hanging {
         Arc::new(Self {
             threshold,
             next: AtomicU64::new(1),
-            open: Mutex::new(HashMap::new()),
+            open: std::array::from_fn(|_| Mutex::new(HashMap::new())),
             stop,
         })
     }
@@ -87,14 +90,21 @@ impl Hanging {
 
     /// Requests open past the threshold and not reported yet (now marked reported).
     fn overdue(&self) -> Vec<(String, Option<String>, Duration)> {
-        let mut open = lock(&self.open);
-        open.values_mut()
-            .filter(|o| !o.alerted && o.started.elapsed() > self.threshold)
-            .map(|o| {
-                o.alerted = true;
-                (o.model.clone(), o.key_alias.clone(), o.started.elapsed())
-            })
-            .collect()
+        let mut out = Vec::new();
+        for shard in &self.open {
+            let mut open = lock(shard);
+            for o in open.values_mut() {
+                if !o.alerted && o.started.elapsed() > self.threshold {
+                    o.alerted = true;
+                    out.push((o.model.clone(), o.key_alias.clone(), o.started.elapsed()));
+                }
+            }
+        }
+        out
+    }
+
+    fn shard(&self, id: u64) -> &Mutex<HashMap<u64, Open>> {
+        &self.open[id as usize % SHARDS]
     }
 }
 
@@ -117,7 +127,7 @@ impl Alerts {
         let id = match &self.hanging {
             Some(h) => {
                 let id = h.next.fetch_add(1, Ordering::Relaxed);
-                lock(&h.open).insert(
+                lock(h.shard(id)).insert(
                     id,
                     Open {
                         started,
@@ -244,7 +254,7 @@ impl Watch {
 impl Drop for Watch {
     fn drop(&mut self) {
         if let Some(h) = &self.hub.hanging {
-            lock(&h.open).remove(&self.id);
+            lock(h.shard(self.id)).remove(&self.id);
         }
     }
 }

@@ -334,6 +334,7 @@ impl Position {
         };
         ctx.completion.in_flight = Some(InFlight::new(&next.stats));
         tracing::debug!(from = %self.model, to = %name, "falling back");
+        state.alerts.fallback(&self.model, &name, class);
         ctx.attempted_fallbacks += 1;
         self.model = name;
         self.group = group;

@@ -227,6 +227,7 @@ fn management_events(call: &Call<'_>, changes: &[Change<'_>]) -> Vec<crate::aler
                 audit::KEYS_TABLE => Managed::Key,
                 audit::TEAMS_TABLE => Managed::Team,
                 audit::USERS_TABLE => Managed::User,
+                audit::MODELS_TABLE => Managed::Model,
                 _ => return None,
             };
             let row = c.after.or(c.before)?;

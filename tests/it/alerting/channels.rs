@@ -397,3 +397,44 @@ async fn end_user_budgets_alert_and_key_users_get_budget_mail() {
     }
     assert_no_secrets(&hook, &[&key, PROVIDER_KEY]);
 }
+
+#[tokio::test]
+async fn fallback_and_new_model_alerts() {
+    let db = TestDb::create().await;
+    let up = upstream().await;
+    let broken = receiver(|| {
+        Reply::status(
+            503,
+            json!({"error": {"message": "overloaded", "type": "server_error"}}),
+        )
+    })
+    .await;
+    let slack = receiver(ok_reply).await;
+    let yaml = format!(
+        "model_list:\n  - model_name: flaky\n    tianji_params: {{model: openai/gpt-4o, api_base: \"{bad}\", api_key: {PROVIDER_KEY}}}\n  - model_name: steady\n    tianji_params: {{model: openai/gpt-4o, api_base: \"{ok}\", api_key: {PROVIDER_KEY}}}\ngeneral_settings:\n  master_key: {MASTER_KEY}\n  database_url: \"{u}\"\n  alerting: [slack]\n  alert_types: [fallback_reports, new_model_added]\nrouter_settings:\n  num_retries: 0\n  fallbacks: [{{flaky: [steady]}}]\nenvironment_variables:\n{env}\n",
+        ok = up.base(),
+        bad = broken.base(),
+        u = db.url,
+        env = slack_env(&slack)
+    );
+    let gw = TestGateway::start(&yaml).await;
+    assert_eq!(chat(&gw, MASTER_KEY, "flaky", "hello").await.status, 200);
+    assert!(
+        eventually(WAIT, || has(
+            &slack,
+            "Fallback used: model group `flaky` -> `steady`"
+        ))
+        .await,
+        "{:?}",
+        texts(&slack)
+    );
+    let body = json!({"model_name": "added", "litellm_params": {"model": "openai/z", "api_base": up.base(), "api_key": "sk-added-model-secret"}});
+    let r = admin(&gw, Method::POST, "/model/new", body).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(
+        eventually(WAIT, || has(&slack, "`new_model_added` added")).await,
+        "{:?}",
+        texts(&slack)
+    );
+    assert_no_secrets(&slack, &[PROVIDER_KEY, "sk-added-model-secret"]);
+}
