@@ -95,6 +95,7 @@ pub struct Alert {
 struct Windows {
     budget: Duration,
     outage: Duration,
+    region_outage: Duration,
     other: Duration,
     report_every: Duration,
     report_check: Duration,
@@ -166,6 +167,7 @@ impl Alerts {
         let windows = Windows {
             budget: secs(arg("budget_alert_ttl"), BUDGET_TTL_SECS),
             outage: secs(arg("outage_alert_ttl"), OUTAGE_TTL_SECS),
+            region_outage: secs(arg("region_outage_alert_ttl"), OUTAGE_TTL_SECS),
             other: secs(arg("alert_ttl"), ALERT_TTL_SECS),
             report_every: secs(
                 arg("daily_report_frequency").or_else(|| {

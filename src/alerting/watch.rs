@@ -25,6 +25,8 @@ pub struct Outcome<'a> {
     pub model: Option<&'a str>,
     /// The deployment's id and (redacted) api base.
     pub deployment: Option<(&'a str, &'a str)>,
+    /// The deployment's region.
+    pub region: Option<&'a str>,
 }
 
 /// An open request, watched for alerts.
@@ -108,10 +110,61 @@ impl Hanging {
     }
 }
 
-/// Failures per deployment within `outage_alert_ttl`.
+/// Recent failures per deployment (and per region: with the deployment that failed), and which
+/// outage alerts went out since the failures started (LiteLLM's `OutageModel`).
 #[derive(Default)]
 pub struct Outages {
-    failures: Mutex<HashMap<String, Vec<Instant>>>,
+    failures: Mutex<HashMap<String, Outage>>,
+}
+
+#[derive(Default)]
+struct Outage {
+    recent: Vec<(Instant, String)>,
+    /// Minor and major alerts sent for these failures.
+    sent: [bool; 2],
+}
+
+impl Outages {
+    /// Count a failure of `deployment` under `key` within `window`; the level newly reached
+    /// (0 minor, 1 major) when the failures come from `min_deployments` deployments or more.
+    fn count(
+        &self,
+        key: String,
+        deployment: &str,
+        window: Duration,
+        thresholds: [u32; 2],
+        min_deployments: usize,
+    ) -> Option<(usize, u32)> {
+        let mut map = lock(&self.failures);
+        let now = Instant::now();
+        let o = map.entry(key).or_default();
+        o.recent.retain(|(t, _)| now.duration_since(*t) < window);
+        if o.recent.is_empty() {
+            o.sent = [false; 2];
+        }
+        o.recent.push((now, deployment.to_string()));
+        let mut deps: Vec<&str> = o.recent.iter().map(|(_, d)| d.as_str()).collect();
+        deps.sort_unstable();
+        deps.dedup();
+        let n = o.recent.len() as u32;
+        let reached = (deps.len() >= min_deployments)
+            .then(|| (0..2).rev().find(|i| n >= thresholds[*i] && !o.sent[*i]))
+            .flatten();
+        if let Some(i) = reached {
+            o.sent[i] = true;
+            if i == 1 {
+                o.sent[0] = true;
+            }
+        }
+        if map.len() > 10_000 {
+            map.retain(|_, o| {
+                o.recent
+                    .last()
+                    .is_some_and(|(t, _)| now.duration_since(*t) < window)
+            });
+        }
+        reached.map(|i| (i, n))
+    }
 }
 
 impl Alerts {
@@ -119,7 +172,13 @@ impl Alerts {
     /// is on.
     pub fn watch(self: &Arc<Self>, model: &str, key_alias: Option<&str>) -> Option<Watch> {
         use AlertType::*;
-        let wanted = [LlmExceptions, LlmTooSlow, LlmRequestsHanging, OutageAlerts];
+        let wanted = [
+            LlmExceptions,
+            LlmTooSlow,
+            LlmRequestsHanging,
+            OutageAlerts,
+            RegionOutageAlerts,
+        ];
         if !wanted.iter().any(|t| self.wants(*t)) {
             return None;
         }
@@ -164,40 +223,55 @@ impl Alerts {
         ));
     }
 
-    fn outage(&self, deployment: &str, model: &str, api_base: &str) {
-        let window = self.windows.outage;
-        let count = {
-            let mut map = lock(&self.outages.failures);
-            let now = Instant::now();
-            let list = map.entry(deployment.to_string()).or_default();
-            list.retain(|t| now.duration_since(*t) < window);
-            list.push(now);
-            let n = list.len() as u32;
-            if map.len() > 10_000 {
-                map.retain(|_, l| l.last().is_some_and(|t| now.duration_since(*t) < window));
+    /// `deployment` failed: an outage alert when its failures (or, with `region`, its region's
+    /// failures from two or more deployments) reach the minor or major threshold.
+    fn outage(&self, deployment: &str, model: &str, api_base: &str, region: Option<&str>) {
+        let w = &self.windows;
+        let thresholds = [w.minor_outage, w.major_outage];
+        let mut reached = Vec::with_capacity(2);
+        if self.wants(AlertType::OutageAlerts) {
+            let key = deployment.to_string();
+            if let Some(r) = self.outages.count(key, deployment, w.outage, thresholds, 1) {
+                reached.push((
+                    AlertType::OutageAlerts,
+                    r,
+                    w.outage,
+                    format!("deployment `{deployment}`"),
+                ));
             }
-            n
-        };
-        let (level, what) = if count == self.windows.major_outage {
-            (Level::High, "Major")
-        } else if count == self.windows.minor_outage {
-            (Level::Medium, "Minor")
-        } else {
-            return;
-        };
-        let message = format!(
-            "{what} Service Outage: {count} errors within {}s. Model group `{model}`, deployment `{deployment}`, api base `{}`",
-            window.as_secs(),
-            scrub(api_base)
-        );
-        self.send(Alert::new(
-            AlertType::OutageAlerts,
-            level,
-            format!("{what}:{deployment}"),
-            window,
-            message.clone(),
-            proxy_event("outage_alerts", &message),
-        ));
+        }
+        if let (Some(region), true) = (region, self.wants(AlertType::RegionOutageAlerts)) {
+            let key = format!("region:{region}");
+            let window = w.region_outage;
+            if let Some(r) = self.outages.count(key, deployment, window, thresholds, 2) {
+                reached.push((
+                    AlertType::RegionOutageAlerts,
+                    r,
+                    window,
+                    format!("region `{region}`"),
+                ));
+            }
+        }
+        for (kind, (level, count), window, subject) in reached {
+            let (level, what) = if level == 1 {
+                (Level::High, "Major")
+            } else {
+                (Level::Medium, "Minor")
+            };
+            let message = format!(
+                "{what} Service Outage: {count} errors within {}s in {subject}. Model group `{model}`, last deployment `{deployment}`, api base `{}`",
+                window.as_secs(),
+                scrub(api_base)
+            );
+            self.send(Alert::new(
+                kind,
+                level,
+                format!("{what}:{subject}"),
+                window,
+                message.clone(),
+                proxy_event(kind.name(), &message),
+            ));
+        }
     }
 }
 
@@ -228,9 +302,8 @@ impl Watch {
         if !o.ok
             && (o.status >= 500 || o.status == 429 || o.status == 408 || o.status == 0)
             && o.deployment.is_some()
-            && hub.wants(AlertType::OutageAlerts)
         {
-            hub.outage(dep, model, base);
+            hub.outage(dep, model, base, o.region);
         }
         if o.ok && elapsed > hub.threshold && hub.wants(AlertType::LlmTooSlow) {
             let message = format!(

@@ -240,6 +240,7 @@ impl Completion {
             model: self.model.as_deref(),
             deployment: (self.deployment.as_ref())
                 .map(|d| (d.id.as_str(), d.api_base_shown.as_str())),
+            region: self.deployment.as_ref().and_then(|d| d.region.as_deref()),
         }
     }
 

@@ -438,3 +438,51 @@ async fn fallback_and_new_model_alerts() {
     );
     assert_no_secrets(&slack, &[PROVIDER_KEY, "sk-added-model-secret"]);
 }
+
+#[tokio::test]
+async fn deployment_and_region_outages_alert() {
+    let db = TestDb::create().await;
+    let broken = receiver(|| {
+        Reply::status(
+            503,
+            json!({"error": {"message": "overloaded", "type": "server_error"}}),
+        )
+    })
+    .await;
+    let slack = receiver(ok_reply).await;
+    let dep = |id: &str| {
+        format!(
+            "  - model_name: eu-group\n    tianji_params: {{model: openai/gpt-4o, api_base: \"{}/{id}\", api_key: {PROVIDER_KEY}, region_name: eu}}\n    model_info: {{id: {id}}}\n",
+            broken.base()
+        )
+    };
+    let yaml = format!(
+        "model_list:\n{}{}general_settings:\n  master_key: {MASTER_KEY}\n  database_url: \"{u}\"\n  alerting: [slack]\n  alert_types: [outage_alerts, region_outage_alerts]\n  alerting_args: {{minor_outage_alert_threshold: 2, major_outage_alert_threshold: 3, outage_alert_ttl: 600, region_outage_alert_ttl: 600}}\nrouter_settings:\n  num_retries: 0\n  allowed_fails: 1000\nenvironment_variables:\n{env}\n",
+        dep("eu-one"),
+        dep("eu-two"),
+        u = db.url,
+        env = slack_env(&slack)
+    );
+    let gw = TestGateway::start(&yaml).await;
+    for _ in 0..30 {
+        assert!(
+            chat(&gw, MASTER_KEY, "eu-group", "hello")
+                .await
+                .status
+                .as_u16()
+                >= 500
+        );
+        if has(&slack, "in region `eu`") && has(&slack, "in deployment `") {
+            break;
+        }
+    }
+    assert!(
+        eventually(WAIT, || has(&slack, "Minor Service Outage")
+            && has(&slack, "in region `eu`")
+            && has(&slack, "in deployment `eu-"))
+        .await,
+        "{:?}",
+        texts(&slack)
+    );
+    assert_no_secrets(&slack, &[PROVIDER_KEY]);
+}
