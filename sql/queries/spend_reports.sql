@@ -361,3 +361,23 @@ SELECT jsonb_build_object(
         FROM recent r WHERE r."status" = 'failure'
         GROUP BY 1, 2 ORDER BY 3 DESC LIMIT 5) f), '[]'::jsonb)
 );
+
+-- name: SpendReportAlert
+-- The weekly / monthly spend report alert: the last $1 days' spend per team (alias, else id) and
+-- per request tag, top 10 each.
+WITH recent AS (
+    SELECT * FROM "TianjiLLM_SpendLogs" s WHERE s."startTime" > now() - make_interval(days => $1::int)
+)
+SELECT jsonb_build_object(
+    'total_spend', (SELECT COALESCE(SUM("spend"), 0) FROM recent),
+    'teams', COALESCE((SELECT jsonb_agg(t) FROM (
+        SELECT COALESCE(tt."team_alias", r."team_id") AS "name", SUM(r."spend") AS "spend"
+        FROM recent r LEFT JOIN "TianjiLLM_TeamTable" tt ON tt."team_id" = r."team_id"
+        WHERE COALESCE(r."team_id", '') <> ''
+        GROUP BY 1 ORDER BY 2 DESC LIMIT 10) t), '[]'::jsonb),
+    'tags', COALESCE((SELECT jsonb_agg(g) FROM (
+        SELECT tag AS "name", SUM(r."spend") AS "spend"
+        FROM recent r, jsonb_array_elements_text(
+            CASE WHEN jsonb_typeof(r."request_tags") = 'array' THEN r."request_tags" ELSE '[]'::jsonb END) tag
+        GROUP BY 1 ORDER BY 2 DESC LIMIT 10) g), '[]'::jsonb)
+);

@@ -5,6 +5,8 @@
 //! `user_email`, `key_alias`, `customer_id`, `event`, `event_group`, `event_message`), built from
 //! an allow-list of columns: no raw key, no key hash unless `alerting_include_key_hash`.
 
+use std::time::Duration;
+
 use serde_json::{Map, Value, json};
 
 use super::email::{Mail, html_escape};
@@ -458,14 +460,16 @@ impl Alerts {
     }
 
     /// The daily report (already written).
-    pub fn report(&self, message: String, window: std::time::Duration) {
+    /// A report of `kind` (`daily_reports`, `spend_reports`) named `subject`, sent at most
+    /// once per `window`.
+    pub fn report(&self, kind: AlertType, subject: &str, message: String, window: Duration) {
         self.send(Alert::new(
-            AlertType::DailyReports,
+            kind,
             Level::Low,
-            "daily_report",
+            subject,
             window,
             message.clone(),
-            proxy_event("daily_reports", &message),
+            proxy_event(kind.name(), &message),
         ));
     }
 }

@@ -251,9 +251,10 @@ impl Alerts {
         format!("{}/ui?invitation_id={invitation_id}", self.base_url)
     }
 
-    /// The daily report's period and how often to check whether one is due.
+    /// The daily report's period and how often to check whether a report is due (with daily
+    /// or spend reports on).
     pub fn report_schedule(&self) -> Option<(Duration, Duration)> {
-        self.wants(AlertType::DailyReports)
+        (self.wants(AlertType::DailyReports) || self.wants(AlertType::SpendReports))
             .then_some((self.windows.report_every, self.windows.report_check))
     }
 

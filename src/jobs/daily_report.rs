@@ -1,14 +1,17 @@
-//! The daily report alert (`alert_types: [daily_reports]`): every `report_check_interval` each
-//! instance checks whether a report is due; the alert's deduplication (one per
-//! `daily_report_frequency`, through Redis across instances) lets one of them send it. The
-//! report: the last 24 h's spend and requests, the top keys (alias or masked name) and model
-//! groups by spend, the slowest deployments and those failing most.
+//! The report alerts: every `report_check_interval` each instance checks whether a report is
+//! due; the alert's deduplication (one per period, through Redis across instances) lets one of
+//! them send it. `daily_reports` (every `daily_report_frequency`): the last 24 h's spend and
+//! requests, the top keys (alias or masked name) and model groups by spend, the slowest
+//! deployments and those failing most. `spend_reports` (weekly and monthly): spend per team and
+//! per tag over the last 7 and 30 days.
 
 use std::fmt::Write;
 use std::sync::Weak;
+use std::time::Duration;
 
 use serde_json::Value;
 
+use crate::alerting::AlertType;
 use crate::state::AppState;
 use crate::store::{Query, StoreError};
 
@@ -26,15 +29,54 @@ pub fn spawn(state: Weak<AppState>) {
         loop {
             tick.tick().await;
             let Some(st) = state.upgrade() else { return };
-            match report(&st).await {
-                Ok(text) => st.alerts.report(text, every),
-                Err(e) => tracing::warn!(error = %e, "daily report: could not read spend"),
+            if let Err(e) = due(&st, every).await {
+                tracing::warn!(error = %e, "report alerts: could not read spend");
             }
         }
     });
 }
 
-/// The report's text.
+/// Queue the reports that are on (their deduplication drops those already sent this period).
+async fn due(st: &AppState, every: Duration) -> Result<(), StoreError> {
+    if st.alerts.wants(AlertType::DailyReports) {
+        let text = report(st).await?;
+        st.alerts
+            .report(AlertType::DailyReports, "daily_report", text, every);
+    }
+    if st.alerts.wants(AlertType::SpendReports)
+        && let Some(store) = &st.store
+    {
+        for (days, name) in [(7, "Weekly"), (30, "Monthly")] {
+            let rows = store.query(Query::SpendReportAlert, &[&days]).await?;
+            let v: Value = match rows.first() {
+                Some(r) => r.try_get(0)?,
+                None => Value::Null,
+            };
+            let text = spend_text(name, days, &v);
+            let period = Duration::from_secs(days as u64 * 86_400);
+            st.alerts
+                .report(AlertType::SpendReports, name, text, period);
+        }
+    }
+    Ok(())
+}
+
+fn spend_text(name: &str, days: i32, v: &Value) -> String {
+    let mut out = format!(
+        "*{name} spend report* (last {days} days)\nTotal: ${:.4}",
+        v["total_spend"].as_f64().unwrap_or(0.0)
+    );
+    for (list, title) in [("teams", "Spend per team"), ("tags", "Spend per tag")] {
+        let _ = write!(out, "\n\n*{title}*");
+        for e in v[list].as_array().into_iter().flatten() {
+            let who = crate::alerting::scrub(e["name"].as_str().unwrap_or("-"));
+            let _ = write!(out, "\n- {who}: ${:.4}", e["spend"].as_f64().unwrap_or(0.0));
+        }
+    }
+    out
+}
+
+/// The daily report's text.
 pub async fn report(state: &AppState) -> Result<String, StoreError> {
     let Some(store) = &state.store else {
         return Ok(String::new());

@@ -84,6 +84,7 @@ queries! {
     ErrorLogsRows,
     InsertInvitation,
     DailyAlertReport,
+    SpendReportAlert,
     GetInvitation,
     AcceptInvitation,
     DeleteInvitation,

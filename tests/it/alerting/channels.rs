@@ -486,3 +486,62 @@ async fn deployment_and_region_outages_alert() {
     );
     assert_no_secrets(&slack, &[PROVIDER_KEY]);
 }
+
+#[tokio::test]
+async fn spend_reports_show_spend_per_team_and_tag() {
+    let db = TestDb::create().await;
+    let up = upstream().await;
+    // traffic first, through a gateway without alerts
+    let quiet = gateway(&db, &up, "", "").await;
+    let r = admin(
+        &quiet,
+        Method::POST,
+        "/team/new",
+        json!({"team_alias": "finance"}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let team_id = r.json()["team_id"].as_str().unwrap().to_string();
+    let key = new_key(&quiet, json!({"team_id": team_id})).await;
+    let body = json!({"model": "gpt", "messages": [{"role": "user", "content": "hi"}], "metadata": {"tags": ["proj-x"]}});
+    let r = call(&quiet, Method::POST, "/v1/chat/completions", &key, body).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let client = db.client().await;
+    let stored = || async {
+        let n: i64 = client
+            .query_one(
+                "SELECT count(*) FROM \"TianjiLLM_SpendLogs\" WHERE spend > 0",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        n == 1
+    };
+    assert!(crate::common::eventually_async(WAIT, stored).await);
+    // then a gateway with spend reports: its first check sends the weekly and monthly report
+    let slack = receiver(ok_reply).await;
+    let _gw = gateway(
+        &db,
+        &up,
+        "  alerting: [slack]\n  alert_types: [spend_reports]\n  alerting_args: {report_check_interval: 0.2}",
+        &slack_env(&slack),
+    )
+    .await;
+    assert!(
+        eventually(WAIT, || has(&slack, "Weekly spend report")
+            && has(&slack, "Monthly spend report"))
+        .await,
+        "{:?}",
+        texts(&slack)
+    );
+    let weekly = texts(&slack)
+        .into_iter()
+        .find(|t| t.contains("Weekly spend report"))
+        .unwrap();
+    assert!(
+        weekly.contains("- finance: $") && weekly.contains("- proj-x: $"),
+        "{weekly}"
+    );
+    assert_no_secrets(&slack, &[&key, PROVIDER_KEY]);
+}
