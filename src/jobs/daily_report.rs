@@ -1,9 +1,9 @@
 //! The report alerts: every `report_check_interval` each instance checks whether a report is
-//! due; the alert's deduplication (one per period, through Redis across instances) lets one of
-//! them send it. `daily_reports` (every `daily_report_frequency`): the last 24 h's spend and
-//! requests, the top keys (alias or masked name) and model groups by spend, the slowest
-//! deployments and those failing most. `spend_reports` (weekly and monthly): spend per team and
-//! per tag over the last 7 and 30 days.
+//! due (one per period: Redis `SET NX` across instances, before the report is computed), so
+//! one of them computes and sends it. `daily_reports` (every `daily_report_frequency`): the last
+//! 24 h's spend and requests, the top keys (alias or masked name) and model groups by spend, the
+//! slowest deployments and those failing most. `spend_reports` (weekly and monthly): spend per
+//! team and per tag over the last 7 and 30 days.
 
 use std::fmt::Write;
 use std::sync::Weak;
@@ -36,27 +36,37 @@ pub fn spawn(state: Weak<AppState>) {
     });
 }
 
-/// Queue the reports that are on (their deduplication drops those already sent this period).
+/// Compute and queue the reports that are due.
 async fn due(st: &AppState, every: Duration) -> Result<(), StoreError> {
-    if st.alerts.wants(AlertType::DailyReports) {
+    let a = &st.alerts;
+    if a.due(AlertType::DailyReports, "daily_report", every).await {
         let text = report(st).await?;
-        st.alerts
-            .report(AlertType::DailyReports, "daily_report", text, every);
+        a.report(
+            AlertType::DailyReports,
+            "daily_report",
+            text,
+            Duration::ZERO,
+        );
     }
-    if st.alerts.wants(AlertType::SpendReports)
-        && let Some(store) = &st.store
-    {
-        for (days, name) in [(7, "Weekly"), (30, "Monthly")] {
-            let rows = store.query(Query::SpendReportAlert, &[&days]).await?;
-            let v: Value = match rows.first() {
-                Some(r) => r.try_get(0)?,
-                None => Value::Null,
-            };
-            let text = spend_text(name, days, &v);
-            let period = Duration::from_secs(days as u64 * 86_400);
-            st.alerts
-                .report(AlertType::SpendReports, name, text, period);
+    let Some(store) = &st.store else {
+        return Ok(());
+    };
+    for (days, name) in [(7, "Weekly"), (30, "Monthly")] {
+        let period = Duration::from_secs(days as u64 * 86_400);
+        if !a.due(AlertType::SpendReports, name, period).await {
+            continue;
         }
+        let rows = store.query(Query::SpendReportAlert, &[&days]).await?;
+        let v: Value = match rows.first() {
+            Some(r) => r.try_get(0)?,
+            None => Value::Null,
+        };
+        a.report(
+            AlertType::SpendReports,
+            name,
+            spend_text(name, days, &v),
+            Duration::ZERO,
+        );
     }
     Ok(())
 }
