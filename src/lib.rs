@@ -5,6 +5,7 @@
 //! docs/architecture.md for the architecture.
 
 pub mod admin;
+pub mod alerting;
 pub mod auth;
 pub mod body;
 pub mod cache;
@@ -130,6 +131,9 @@ pub async fn prepare_with(loaded: &Loaded, connect_database: bool) -> Result<Pre
             secs(Some(max), 12),
         );
     }
+    if connect_database {
+        jobs::daily_report::spawn(Arc::downgrade(&state));
+    }
     let tls = match (&g.ssl_certfile, &g.ssl_keyfile) {
         (Some(c), Some(k)) => Some(server::tls_acceptor(c, k)?),
         _ => None,
@@ -172,6 +176,7 @@ pub async fn serve(prepared: Prepared, listener: TcpListener, shutdown: impl Fut
         t.shutdown(Duration::from_secs(5)).await;
     }
     state.callbacks.shutdown().await;
+    state.alerts.shutdown().await;
 }
 
 /// A gateway running in this process (tests, embedding).

@@ -151,6 +151,8 @@ pub struct AppState {
     pub traces: Option<crate::observability::traces::Traces>,
     /// Logging callbacks (`generic_api`, `langfuse`, `datadog`, team and key sinks).
     pub callbacks: Arc<crate::callbacks::Callbacks>,
+    /// Alerts (`general_settings.alerting`) and management events.
+    pub alerts: Arc<crate::alerting::Alerts>,
 }
 
 /// The tracer, when `otel` is among the callbacks (settings from the environment) and
@@ -362,7 +364,22 @@ impl AppState {
         let metrics = t
             .prometheus()
             .then(|| Arc::new(crate::metrics::Metrics::new()));
+        let alerts = if connect_database {
+            crate::alerting::Alerts::start(
+                g,
+                &loaded.env,
+                Some(client.clone()),
+                bus.as_ref().map(|b| b.conn()),
+            )
+        } else {
+            crate::alerting::Alerts::off()
+        };
+        {
+            let alerts = alerts.clone();
+            spend.on_failure(move |what, error| alerts.db_exception(what, error));
+        }
         let state = Self {
+            alerts,
             traces,
             at_rest,
             spend,

@@ -3,8 +3,10 @@
 
 -- name: GetKeyByToken
 SELECT to_jsonb(t)
-       || jsonb_build_object('expires_epoch', extract(epoch FROM t."expires"))
+       || jsonb_build_object('expires_epoch', extract(epoch FROM t."expires"),
+                             'soft_budget', b."soft_budget")
 FROM "TianjiLLM_VerificationToken" t
+LEFT JOIN "TianjiLLM_BudgetTable" b ON b."budget_id" = t."budget_id"
 WHERE t."token" = $1;
 
 -- name: InsertKey

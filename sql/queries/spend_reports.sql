@@ -330,3 +330,54 @@ WHERE ($1::text IS NULL OR e."request_id" = $1)
   AND ($3::text IS NULL OR e."startTime" < $3::text::date + 1)
 ORDER BY e."startTime" DESC
 LIMIT 10000;
+
+-- name: DailyAlertReport
+-- The daily report alert: the last 24 h's totals, the top 5 keys (by alias or masked name, never
+-- the hash) and model groups by spend, the 5 slowest deployments and those with most failures.
+WITH recent AS (
+    SELECT * FROM "TianjiLLM_SpendLogs" s WHERE s."startTime" > now() - interval '24 hours'
+)
+SELECT jsonb_build_object(
+    'total_spend', (SELECT COALESCE(SUM("spend"), 0) FROM recent),
+    'requests', (SELECT COUNT(*) FROM recent),
+    'failures', (SELECT COUNT(*) FROM recent WHERE "status" = 'failure'),
+    'top_keys', COALESCE((SELECT jsonb_agg(k) FROM (
+        SELECT COALESCE(t."key_alias", t."key_name", 'unknown key') AS "key", SUM(r."spend") AS "spend"
+        FROM recent r LEFT JOIN "TianjiLLM_VerificationToken" t ON t."token" = r."api_key"
+        WHERE r."api_key" <> ''
+        GROUP BY 1 ORDER BY 2 DESC LIMIT 5) k), '[]'::jsonb),
+    'top_models', COALESCE((SELECT jsonb_agg(m) FROM (
+        SELECT COALESCE(NULLIF(r."model_group", ''), r."model") AS "model", SUM(r."spend") AS "spend",
+               COUNT(*) AS "requests"
+        FROM recent r GROUP BY 1 ORDER BY 2 DESC, 3 DESC LIMIT 5) m), '[]'::jsonb),
+    'slowest', COALESCE((SELECT jsonb_agg(d) FROM (
+        SELECT COALESCE(NULLIF(r."model_group", ''), r."model") AS "model", r."api_base",
+               AVG(r."request_duration_ms")::float8 AS "avg_ms"
+        FROM recent r WHERE r."request_duration_ms" IS NOT NULL
+        GROUP BY 1, 2 ORDER BY 3 DESC LIMIT 5) d), '[]'::jsonb),
+    'most_failures', COALESCE((SELECT jsonb_agg(f) FROM (
+        SELECT COALESCE(NULLIF(r."model_group", ''), r."model") AS "model", r."api_base",
+               COUNT(*) AS "failures"
+        FROM recent r WHERE r."status" = 'failure'
+        GROUP BY 1, 2 ORDER BY 3 DESC LIMIT 5) f), '[]'::jsonb)
+);
+
+-- name: SpendReportAlert
+-- The weekly / monthly spend report alert: the last $1 days' spend per team (alias, else id) and
+-- per request tag, top 10 each.
+WITH recent AS (
+    SELECT * FROM "TianjiLLM_SpendLogs" s WHERE s."startTime" > now() - make_interval(days => $1::int)
+)
+SELECT jsonb_build_object(
+    'total_spend', (SELECT COALESCE(SUM("spend"), 0) FROM recent),
+    'teams', COALESCE((SELECT jsonb_agg(t) FROM (
+        SELECT COALESCE(tt."team_alias", r."team_id") AS "name", SUM(r."spend") AS "spend"
+        FROM recent r LEFT JOIN "TianjiLLM_TeamTable" tt ON tt."team_id" = r."team_id"
+        WHERE COALESCE(r."team_id", '') <> ''
+        GROUP BY 1 ORDER BY 2 DESC LIMIT 10) t), '[]'::jsonb),
+    'tags', COALESCE((SELECT jsonb_agg(g) FROM (
+        SELECT tag AS "name", SUM(r."spend") AS "spend"
+        FROM recent r, jsonb_array_elements_text(
+            CASE WHEN jsonb_typeof(r."request_tags") = 'array' THEN r."request_tags" ELSE '[]'::jsonb END) tag
+        GROUP BY 1 ORDER BY 2 DESC LIMIT 10) g), '[]'::jsonb)
+);

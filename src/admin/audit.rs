@@ -18,6 +18,7 @@ pub const BUDGETS_TABLE: &str = "TianjiLLM_BudgetTable";
 pub const END_USERS_TABLE: &str = "TianjiLLM_EndUserTable";
 pub const MODELS_TABLE: &str = "TianjiLLM_ProxyModelTable";
 pub const MEMBERSHIPS_TABLE: &str = "TianjiLLM_TeamMembership";
+pub const INVITATIONS_TABLE: &str = "TianjiLLM_InvitationLink";
 
 /// One change to record.
 pub struct Change<'a> {
@@ -126,6 +127,8 @@ pub fn table_name(given: &str) -> Option<&'static str> {
         ("proxy_model_table", MODELS_TABLE),
         ("models", MODELS_TABLE),
         ("team_membership", MEMBERSHIPS_TABLE),
+        ("invitation_link", INVITATIONS_TABLE),
+        ("invitations", INVITATIONS_TABLE),
     ];
     let g = given.trim();
     let bare = g

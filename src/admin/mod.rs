@@ -3,12 +3,14 @@
 //! handler); [`handle`] checks the role before the handler, and without a database every route
 //! but the live ones (router, cache, provider budgets) answers 503.
 
+mod alerting;
 mod audit;
 mod budgets;
 mod cache;
 mod crud;
 mod end_users;
 mod fields;
+mod invitations;
 mod keys;
 mod listings;
 mod models;

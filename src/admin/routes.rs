@@ -14,8 +14,8 @@ use std::pin::Pin;
 use http::{Method, Request, Response};
 
 use super::{
-    AdminError, Call, audit, budgets, cache, end_users, keys, listings, models, organizations,
-    router, spend, teams, users,
+    AdminError, Call, alerting, audit, budgets, cache, end_users, invitations, keys, listings,
+    models, organizations, router, spend, teams, users,
 };
 use crate::auth::Principal;
 use crate::body::Body;
@@ -198,6 +198,11 @@ pub static ROUTES: &[AdminRoute] = table! {
     ["/fallback"] POST ProxyAdmin "Set a model's fallbacks in the live router" => live!(router::post_fallback);
     ["/fallback/{key}"] GET|DELETE AdminViewer "A model's fallbacks (DELETE: admins)" => live!(router::fallback);
     ["/router/settings"] GET|PATCH AdminViewer "The live router settings (PATCH: admins)" => live!(router::settings_route);
+    ["/health/services"] GET ProxyAdmin "Send a test alert through the alert channels" => live!(alerting::test_alert);
+    ["/invitation/new"] POST ProxyAdmin "Create an invitation link for a user" => store!(invitations::new);
+    ["/invitation/info"] GET ProxyAdmin "One invitation link" => store!(invitations::info);
+    ["/invitation/update"] POST ProxyAdmin "Accept (or un-accept) an invitation" => store!(invitations::update);
+    ["/invitation/delete"] POST ProxyAdmin "Delete an invitation link" => store!(invitations::delete);
     ["/budget/new"] POST ProxyAdmin "Create a budget" => store!(budgets::new);
     ["/budget/update"] POST ProxyAdmin "Change a budget" => store!(budgets::update);
     ["/budget/info"] POST AdminViewer "Budgets by id" => store!(budgets::info);

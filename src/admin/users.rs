@@ -170,12 +170,15 @@ pub async fn new(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
         Some(req) => Some(super::keys::insert_in_tx(&tx, req).await?),
         None => None,
     };
+    let invite = c.own.get("send_invite_email").and_then(Value::as_bool) == Some(true);
+    let invite = super::invitations::pending(&tx, invite, &user).await?;
     let mut changes = vec![Change::created(USERS_TABLE, &user_id, &user)];
     if let Some((_, token, stored)) = &key {
         changes.push(Change::created(KEYS_TABLE, token, stored));
         changed.push(Changed::Key(token.clone()));
     }
     tx.commit(changes, &changed).await?;
+    super::invitations::send(call, invite, "An account was created for you");
     let mut out = Map::new();
     if let Some((raw, token, Value::Object(stored))) = key {
         out.extend(stored);

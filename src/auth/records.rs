@@ -17,6 +17,8 @@ pub struct Limits {
     pub max_parallel_requests: Option<i64>,
     /// `{model: {budget_limit, time_period}}`
     pub model_max_budget: Value,
+    /// Past this, a `soft_budget_crossed` alert (no request is refused).
+    pub soft_budget: Option<f64>,
 }
 
 /// `TianjiLLM_TeamTable`

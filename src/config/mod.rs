@@ -3,6 +3,7 @@
 //! Loading is: YAML -> `serde_json::Value` -> `os.environ/` resolution -> typed structs
 //! (errors carry the field path, ignored keys become warnings with their path) -> validation.
 
+pub mod alerting;
 pub mod cache;
 pub mod callbacks;
 mod compat;

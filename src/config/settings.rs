@@ -107,6 +107,27 @@ pub struct GeneralSettings {
     /// Accepted for compatibility: models added through the API are always stored in the
     /// database (when there is one), as LiteLLM's `store_model_in_db: true` does.
     pub store_model_in_db: Option<bool>,
+    /// Alert channels: `slack`, `webhook`, `email` (empty: no alerts).
+    #[serde(default)]
+    pub alerting: Vec<super::alerting::Channel>,
+    /// Seconds after which a request is too slow, or hanging while still open (default 300).
+    pub alerting_threshold: Option<f64>,
+    /// The alert types sent (default: LiteLLM's defaults, which leave out management events).
+    pub alert_types: Option<Vec<super::alerting::AlertType>>,
+    /// Slack/webhook URLs per alert type, instead of `SLACK_WEBHOOK_URL` / `WEBHOOK_URL`.
+    #[serde(default)]
+    pub alert_to_webhook_url: BTreeMap<super::alerting::AlertType, super::alerting::Urls>,
+    /// LiteLLM's `alerting_args` (seconds): `daily_report_frequency`, `report_check_interval`,
+    /// `budget_alert_ttl`, `outage_alert_ttl`, `minor_outage_alert_threshold`,
+    /// `major_outage_alert_threshold`, `log_to_console`; Tianji's `alert_ttl`.
+    #[serde(default)]
+    pub alerting_args: serde_json::Map<String, serde_json::Value>,
+    /// Every key, team and user created, updated or deleted is POSTed here as a `WebhookEvent`
+    /// (whatever `alerting` and `alert_types` say).
+    pub management_webhook_url: Option<String>,
+    /// Include a key's hash (`token`) in management events (default false: never sent).
+    #[serde(default)]
+    pub alerting_include_key_hash: bool,
 }
 
 impl GeneralSettings {

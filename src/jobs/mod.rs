@@ -1,4 +1,5 @@
-//! Background jobs every instance runs over the shared state (a Postgres advisory lock lets one
-//! instance do each run).
+//! Background jobs every instance runs over the shared state (a Postgres advisory lock, or the
+//! alert deduplication, lets one instance do each run).
 
 pub mod budget_reset;
+pub mod daily_report;

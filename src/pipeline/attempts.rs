@@ -167,7 +167,15 @@ async fn once(
     let result = traces::upstream_scope(up, call::attempt(state, dep, attempt, ctx)).await;
     super::traced::attempted(span, &result);
     let class = result.as_ref().err().and_then(class_of);
-    (state.router).report(policy, &at.dep, at.group.len(), class, t0.elapsed());
+    if (state.router).report(policy, &at.dep, at.group.len(), class, t0.elapsed()) {
+        let d = &at.dep;
+        (state.alerts).cooldown(
+            &d.id,
+            &d.model_name,
+            &d.api_base_shown,
+            policy.cooldown_time,
+        );
+    }
     result
 }
 
@@ -326,6 +334,7 @@ impl Position {
         };
         ctx.completion.in_flight = Some(InFlight::new(&next.stats));
         tracing::debug!(from = %self.model, to = %name, "falling back");
+        state.alerts.fallback(&self.model, &name, class);
         ctx.attempted_fallbacks += 1;
         self.model = name;
         self.group = group;

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use super::RequestCtx;
 use super::parse::Expect;
 use super::read::Call;
+use crate::alerting::{AlertType, Budget, BudgetEvent};
 use crate::auth::Principal;
 use crate::auth::access::budget_error;
 use crate::error::GatewayError;
@@ -60,11 +61,18 @@ pub async fn reserve(
     row: impl FnOnce(&RequestCtx) -> SpendRow,
 ) -> Result<(), GatewayError> {
     let watched = state.metrics.as_ref().map(|_| budgets_of(&lines));
+    let alerted = (state.alerts.wants(AlertType::BudgetAlerts)).then(|| lines.clone());
     let reservation = state
         .spend
         .ledger
         .admit(lines, worst)
         .map_err(|(e, lines)| {
+            let b = Budget {
+                event: BudgetEvent::Crossed,
+                spend: e.current,
+                limit: e.max_budget,
+            };
+            state.alerts.budget(principal, &lines[e.index].account, b);
             budget_error(
                 state.auth.budget_status,
                 principal,
@@ -75,6 +83,13 @@ pub async fn reserve(
     if let (Some(m), Some(w)) = (&state.metrics, watched) {
         remaining_budgets(state, m, principal, w);
     }
+    if let Some(lines) = alerted {
+        state
+            .alerts
+            .admitted(principal, &lines, &state.spend.ledger);
+    }
+    let key_alias = principal.key().and_then(|k| k.key.key_alias.as_deref());
+    ctx.completion.alerting = state.alerts.watch(&ctx.model, key_alias);
     let slot = state.spend.slot().await;
     ctx.completion.logging = match principal {
         Principal::Key(k) => state.callbacks.logging(Some(&k.key), k.team.as_deref()),

@@ -76,6 +76,8 @@ pub struct Completion {
     pub metrics: Option<(crate::metrics::InFlight, crate::metrics::RequestLabels)>,
     /// The logging callbacks that want this request.
     pub logging: Option<crate::callbacks::Logging>,
+    /// With request alerts on (failed, slow, hanging): the request's watch.
+    pub alerting: Option<crate::alerting::Watch>,
     /// Handed off to a stream relay (through its observer), which reports instead.
     handed_off: bool,
 }
@@ -110,6 +112,7 @@ impl Completion {
             upstream: None,
             metrics: None,
             logging: None,
+            alerting: None,
             handed_off: false,
         }
     }
@@ -145,6 +148,7 @@ impl Completion {
             upstream: self.upstream,
             metrics: self.metrics.take(),
             logging: self.logging.take(),
+            alerting: self.alerting.take(),
             handed_off: false,
         }
     }
@@ -222,6 +226,19 @@ impl Completion {
 }
 
 impl Completion {
+    /// How the request ended, for its alerts.
+    fn outcome(&self) -> crate::alerting::Outcome<'_> {
+        crate::alerting::Outcome {
+            status: self.status,
+            ok: self.ok(),
+            error: self.stream_error.as_deref().or(self.error.as_deref()),
+            model: self.model.as_deref(),
+            deployment: (self.deployment.as_ref())
+                .map(|d| (d.id.as_str(), d.api_base_shown.as_str())),
+            region: self.deployment.as_ref().and_then(|d| d.region.as_deref()),
+        }
+    }
+
     /// Count the request in the Prometheus families (with Prometheus on).
     fn record_metrics(&mut self) {
         let Some((in_flight, mut labels)) = self.metrics.take() else {
@@ -304,6 +321,9 @@ impl Drop for Completion {
         }
         if let (Some(f), Some(u)) = (self.in_flight.take(), &self.usage) {
             f.used(u.total_tokens);
+        }
+        if let Some(w) = self.alerting.take() {
+            w.finish(&self.outcome());
         }
         let spend = (self.trace.as_ref()).map(|t| t.child("spend_write"));
         self.record_metrics();

@@ -80,9 +80,7 @@ async fn call(state: &AppState, dep: &Arc<Deployment>) -> Result<(), GatewayErro
         .load()
         .resolve(&dep.model_name)
         .map_or(1, |r| r.group.len());
-    state
-        .router
-        .report(&policy, dep, group, class, t0.elapsed());
+    let _cooled = (state.router).report(&policy, dep, group, class, t0.elapsed());
     let resp = result?;
     // read the answer through, so a broken body counts as a failure
     use http_body_util::BodyExt;

@@ -195,7 +195,8 @@ impl Balancer {
 
     /// An attempt on `dep` (one of `group_size` deployments) ended after `latency` with
     /// `failure` (none: success). Cools the deployment down when it must (never the only
-    /// deployment of its group), and tells other instances.
+    /// deployment of its group), and tells other instances. Returns whether it cooled the
+    /// deployment down now.
     pub fn report(
         &self,
         policy: &Policy,
@@ -203,7 +204,7 @@ impl Balancer {
         group_size: usize,
         failure: Option<ErrorClass>,
         latency: Duration,
-    ) {
+    ) -> bool {
         let outcome = match failure {
             None => Outcome::Success,
             Some(c) if !c.deployment_fault() => Outcome::Neutral,
@@ -212,7 +213,7 @@ impl Balancer {
         };
         let cool = dep.stats.end(outcome, latency, policy.allowed_fails);
         if !cool || policy.disable_cooldowns || group_size < 2 {
-            return;
+            return false;
         }
         let until = now_ms() + policy.cooldown().as_millis() as u64;
         dep.stats.cool_until(until);
@@ -234,6 +235,7 @@ impl Balancer {
                 }
             });
         }
+        true
     }
 
     /// Every `every`, read the cooldowns other instances set for the deployments `ids` gives

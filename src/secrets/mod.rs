@@ -30,7 +30,8 @@ const SECRET_QUERY_PARTS: &[&str] = &[
     "auth",
 ];
 
-fn secret_name(name: &str) -> bool {
+/// Whether a query parameter (or a metadata member) named `name` holds a secret.
+pub fn secret_name(name: &str) -> bool {
     let n = name.to_ascii_lowercase();
     SECRET_QUERY_PARTS.iter().any(|p| n.contains(p))
 }

@@ -74,6 +74,8 @@ pub struct Spend {
     in_flight: Arc<AtomicUsize>,
     running: Option<Running>,
     pub store_prompts: bool,
+    /// Told of each failed spend write.
+    on_failure: Arc<std::sync::OnceLock<writer::OnFailure>>,
 }
 
 impl Spend {
@@ -81,10 +83,12 @@ impl Spend {
     pub fn start(store: Option<Arc<Store>>, opts: SpendOptions) -> Self {
         let ledger = Arc::new(Ledger::default());
         let in_flight = Arc::new(AtomicUsize::new(0));
+        let on_failure = Arc::new(std::sync::OnceLock::new());
         let running = store.map(|store| {
             let queue = Arc::new(writer::Queue::new(opts.queue));
             let (stop, stop_rx) = watch::channel(false);
             let w = writer::Writer {
+                on_failure: on_failure.clone(),
                 store,
                 ledger: ledger.clone(),
                 queue: queue.clone(),
@@ -105,7 +109,13 @@ impl Spend {
             in_flight,
             running,
             store_prompts: opts.store_prompts,
+            on_failure,
         }
+    }
+
+    /// Call `f` with what failed and why on each failed spend write (set once).
+    pub fn on_failure(&self, f: impl Fn(&str, &str) + Send + Sync + 'static) {
+        let _ = self.on_failure.set(Box::new(f));
     }
 
     /// A place in the queue for one request's row (waits while the queue is full); `None`

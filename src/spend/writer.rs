@@ -91,7 +91,12 @@ impl Queue {
     }
 }
 
+/// Told of each failed write (`what`, error): the `db_exceptions` alert.
+pub type OnFailure = Box<dyn Fn(&str, &str) + Send + Sync>;
+
 pub struct Writer {
+    /// Told of each failed flush.
+    pub on_failure: Arc<std::sync::OnceLock<OnFailure>>,
     pub store: Arc<Store>,
     pub ledger: Arc<Ledger>,
     pub queue: Arc<Queue>,
@@ -165,6 +170,9 @@ impl Writer {
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, rows = batch.len(), "spend writer: flush failed; retrying");
+                    if let Some(f) = self.on_failure.get() {
+                        f("spend writer", &e.to_string());
+                    }
                     if deadline.is_some_and(|d| tokio::time::Instant::now() + backoff > d) {
                         return false;
                     }

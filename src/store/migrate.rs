@@ -28,6 +28,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0004_error_logs",
         include_str!("../../sql/schema/0004_error_logs.sql"),
     ),
+    (
+        "0005_invitations",
+        include_str!("../../sql/schema/0005_invitations.sql"),
+    ),
 ];
 
 /// Apply what is missing, then create or drop the unique alias indexes; returns the versions

@@ -15,6 +15,10 @@ const FILES: &[(&str, &str)] = &[
     ("teams.sql", include_str!("../../sql/queries/teams.sql")),
     ("users.sql", include_str!("../../sql/queries/users.sql")),
     (
+        "invitations.sql",
+        include_str!("../../sql/queries/invitations.sql"),
+    ),
+    (
         "organizations.sql",
         include_str!("../../sql/queries/organizations.sql"),
     ),
@@ -78,6 +82,12 @@ queries! {
     FlushDailyTagSpend,
     SpendLogsRows,
     ErrorLogsRows,
+    InsertInvitation,
+    DailyAlertReport,
+    SpendReportAlert,
+    GetInvitation,
+    AcceptInvitation,
+    DeleteInvitation,
     SpendLogsSummary,
     SpendKeys,
     SpendUsers,

@@ -1,4 +1,5 @@
 mod admin_keys;
+mod alerting;
 mod big_files;
 mod cache;
 mod cli;

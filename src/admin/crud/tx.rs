@@ -203,11 +203,35 @@ impl<'c> Tx<'c> {
         changes: Vec<Change<'_>>,
         changed: &[Changed],
     ) -> Result<(), AdminError> {
+        let events = management_events(self.call, &changes);
         for change in changes {
             audit::record(&self, change).await?;
         }
         self.tx.commit().await.map_err(StoreError::from)?;
         self.call.state.invalidate(changed).await;
+        events
+            .into_iter()
+            .for_each(|e| self.call.state.alerts.send(e));
         Ok(())
     }
+}
+
+/// The management events (`new_virtual_key_created`, `team_updated`, ...) of `changes` that
+/// someone wants, sent once the transaction has committed.
+fn management_events(call: &Call<'_>, changes: &[Change<'_>]) -> Vec<crate::alerting::Alert> {
+    use crate::alerting::Managed;
+    changes
+        .iter()
+        .filter_map(|c| {
+            let what = match c.table {
+                audit::KEYS_TABLE => Managed::Key,
+                audit::TEAMS_TABLE => Managed::Team,
+                audit::USERS_TABLE => Managed::User,
+                audit::MODELS_TABLE => Managed::Model,
+                _ => return None,
+            };
+            let row = c.after.or(c.before)?;
+            (call.state.alerts).management(what, c.action, row, &call.changed_by())
+        })
+        .collect()
 }

@@ -84,10 +84,6 @@ pub struct GenerateKey {
     tpm_limit_type: Option<String>,
     router_settings: Option<Map<String, Value>>,
     access_group_ids: Option<Vec<String>>,
-    #[expect(
-        dead_code,
-        reason = "accepted for compatibility and echoed; there is no e-mail backend"
-    )]
     #[serde(skip_serializing)]
     send_invite_email: Option<bool>,
     key_type: Option<String>,
@@ -636,8 +632,16 @@ async fn create(call: &Call<'_>, mut req: GenerateKey) -> Result<Response<Body>,
     let mut conn = call.store.conn().await?;
     let tx = Tx::begin(call, &mut conn).await?;
     let (raw, token, stored) = insert_in_tx(&tx, &req).await?;
+    let invite = match (req.send_invite_email, &req.user_id) {
+        (Some(true), Some(user_id)) => {
+            let user = tx.find(Query::GetUserRows, user_id).await?;
+            super::invitations::pending(&tx, true, &user.unwrap_or_default()).await?
+        }
+        _ => None,
+    };
     let changes = vec![Change::created(KEYS_TABLE, &token, &stored)];
     tx.commit(changes, &audit::keys_changed(&[&token])).await?;
+    super::invitations::send(call, invite, "A virtual key was created for you");
 
     // Response: the request as sent, overlaid with the stored row, plus the raw key (once).
     let mut out: Map<String, Value> = serde_json::from_slice(&call.body).unwrap_or_default();
