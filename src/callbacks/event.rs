@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 
 use crate::observability::traces::SpanIds;
-use crate::spend::record::{ErrorInformation, SpendRow, error_class};
+use crate::spend::record::{ErrorInformation, SpendRow, Who, error_class};
 
 /// What the payload leaves out (`turn_off_message_logging`, `redact_user_api_key_info`).
 #[derive(Debug, Clone, Copy, Default)]
@@ -196,26 +196,14 @@ pub struct Metadata<'a> {
 #[derive(Debug, Serialize)]
 pub struct KeyInfo<'a> {
     pub user_api_key_hash: &'a str,
-    pub user_api_key_alias: Option<&'a str>,
-    pub user_api_key_team_id: Option<&'a str>,
-    pub user_api_key_team_alias: Option<&'a str>,
-    pub user_api_key_user_id: Option<&'a str>,
-    pub user_api_key_org_id: Option<&'a str>,
-    pub user_api_key_end_user_id: Option<&'a str>,
+    #[serde(flatten)]
+    pub who: Who<'a>,
 }
 
 fn metadata(r: &SpendRow, redact: bool) -> Metadata<'_> {
-    let key = (!redact).then(|| {
-        let md = r.metadata();
-        KeyInfo {
-            user_api_key_hash: md.user_api_key,
-            user_api_key_alias: md.user_api_key_alias,
-            user_api_key_team_id: md.user_api_key_team_id,
-            user_api_key_team_alias: md.user_api_key_team_alias,
-            user_api_key_user_id: md.user_api_key_user_id,
-            user_api_key_org_id: md.user_api_key_org_id,
-            user_api_key_end_user_id: md.user_api_key_end_user_id,
-        }
+    let key = (!redact).then(|| KeyInfo {
+        user_api_key_hash: r.api_key(),
+        who: r.who(),
     });
     Metadata {
         key,

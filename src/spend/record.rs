@@ -185,28 +185,42 @@ impl SpendRow {
     pub fn metadata(&self) -> Metadata<'_> {
         Metadata {
             user_api_key: self.api_key(),
+            who: self.who(),
+            litellm_call_id: self.call_id.hyphenated().to_string(),
+            error_information: self.error.as_ref(),
+        }
+    }
+
+    /// The caller's alias, team, user, org and end user, as LiteLLM's `user_api_key_*` fields.
+    pub fn who(&self) -> Who<'_> {
+        Who {
             user_api_key_alias: self.key().and_then(|k| k.key_alias.as_deref()),
             user_api_key_team_id: self.team_id(),
             user_api_key_team_alias: self.team().and_then(|t| t.team_alias.as_deref()),
             user_api_key_user_id: self.user_id(),
             user_api_key_org_id: self.organization_id(),
             user_api_key_end_user_id: self.end_user(),
-            litellm_call_id: self.call_id.hyphenated().to_string(),
-            error_information: self.error.as_ref(),
         }
     }
 }
 
-/// See [`SpendRow::metadata`].
+/// See [`SpendRow::who`].
 #[derive(Debug, Serialize)]
-pub struct Metadata<'a> {
-    pub user_api_key: &'a str,
+pub struct Who<'a> {
     pub user_api_key_alias: Option<&'a str>,
     pub user_api_key_team_id: Option<&'a str>,
     pub user_api_key_team_alias: Option<&'a str>,
     pub user_api_key_user_id: Option<&'a str>,
     pub user_api_key_org_id: Option<&'a str>,
     pub user_api_key_end_user_id: Option<&'a str>,
+}
+
+/// See [`SpendRow::metadata`].
+#[derive(Debug, Serialize)]
+pub struct Metadata<'a> {
+    pub user_api_key: &'a str,
+    #[serde(flatten)]
+    pub who: Who<'a>,
     /// The call id (`x-tianji-call-id`), also kept here when `request_id` is the answer's id.
     pub litellm_call_id: String,
     #[serde(skip_serializing_if = "Option::is_none")]
