@@ -271,6 +271,10 @@ pub struct TianjiSettings {
     /// Who may create which keys with `/key/generate`, and what they must set (LiteLLM's
     /// `key_generation_settings`).
     pub key_generation_settings: Option<KeyGenerationSettings>,
+    /// The `banned_keywords` guardrail's keywords (a list or a file, one a line).
+    pub banned_keywords_list: Option<super::guardrails::ListOrFile>,
+    /// The `blocked_user_list` guardrail's end users (a list or a file, one a line).
+    pub blocked_user_list: Option<super::guardrails::ListOrFile>,
 }
 
 impl TianjiSettings {

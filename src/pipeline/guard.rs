@@ -1,0 +1,168 @@
+//! Stage `guard` (`crate::guardrails`): after `authorize`, the guardrails that apply to the
+//! request are chosen; `pre_call` ones check (or rewrite) its text before it is routed: a
+//! block answers a 4xx naming the guardrail and nothing goes upstream; a rewrite replaces the
+//! body (the only case the body is re-serialized, with a request's own `guardrails` member,
+//! which is dropped then). `during_call` ones run beside the attempts ([`during`]), the answer
+//! held until they pass; `post_call` ones check a whole answer, or a stream's assembled text
+//! before its end is released ([`answer`]); `logging_only` ones mask what is logged
+//! ([`mask_logged_request`], [`answer`]). A request no guardrail applies to costs one
+//! `memmem` over the body and allocates nothing.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{Response, header};
+use serde_json::Value;
+
+use super::RequestCtx;
+use super::read::Call;
+use crate::body::Body;
+use crate::error::GatewayError;
+use crate::guardrails::stream::Guarded;
+use crate::guardrails::{Mode, Run, Side, texts};
+use crate::state::AppState;
+
+/// The request's guardrails, between stages.
+pub struct Guard {
+    pub run: Arc<Run>,
+    /// The request's texts for `during_call` guardrails.
+    during: Option<Vec<String>>,
+}
+
+/// Choose the request's guardrails and run the `pre_call` ones.
+pub async fn pre_call(
+    state: &AppState,
+    call: &mut Call,
+    ctx: &mut RequestCtx,
+) -> Result<(), GatewayError> {
+    if call.upload.is_some() {
+        return Ok(());
+    }
+    let selected = state.guardrails.select(&call.parsed.raw, &call.principal)?;
+    if selected == 0 {
+        return Ok(());
+    }
+    let run = Arc::new(Run::new(
+        state.guardrails.clone(),
+        selected,
+        state.client.clone(),
+        call.models.clone(),
+        ctx.call_id.to_string(),
+        ctx.model.clone(),
+        ctx.end_user.clone(),
+        Some(call.principal.clone()),
+    ));
+    let Ok(mut body) = serde_json::from_slice::<Value>(&call.parsed.raw) else {
+        ctx.guard = Some(Guard { run, during: None });
+        return Ok(());
+    };
+    let mut texts = texts::collect(&mut body, Side::Request);
+    let mut edited = false;
+    if run.any(Mode::PRE_CALL)
+        && let Some(new) = run.apply(Mode::PRE_CALL, Side::Request, &texts).await?
+    {
+        texts::replace(&mut body, Side::Request, &new);
+        texts = new;
+        edited = true;
+    }
+    if edited && let Value::Object(m) = &mut body {
+        m.remove("guardrails");
+    }
+    if edited {
+        let raw = Bytes::from(serde_json::to_vec(&body).map_err(|e| {
+            GatewayError::Internal(format!("re-serializing a guarded request: {e}"))
+        })?);
+        let keep = call.parsed.model.clone();
+        call.parsed = super::parse::parse_with(raw, call.expect, state.cache.is_some())?;
+        if call.parsed.model.is_none() {
+            call.parsed.model = keep;
+        }
+    }
+    let during = run.any(Mode::DURING_CALL).then_some(texts);
+    ctx.guard = Some(Guard { run, during });
+    Ok(())
+}
+
+/// The `during_call` check to run beside the attempts, if any.
+pub fn during(
+    ctx: &mut RequestCtx,
+) -> Option<impl Future<Output = Result<(), GatewayError>> + use<>> {
+    let g = ctx.guard.as_mut()?;
+    let texts = g.during.take()?;
+    let run = g.run.clone();
+    Some(async move {
+        run.apply(Mode::DURING_CALL, Side::Request, &texts)
+            .await
+            .map(|_| ())
+            .map_err(GatewayError::from)
+    })
+}
+
+/// `logging_only`: the request body as logged (SpendLogs `messages`, callback payloads) masked.
+pub async fn mask_logged_request(ctx: &mut RequestCtx) {
+    let Some(g) = &ctx.guard else {
+        return;
+    };
+    if !g.run.any(Mode::LOGGING_ONLY) {
+        return;
+    }
+    let run = g.run.clone();
+    if let Some((req, _)) = ctx.completion.bodies.as_mut() {
+        *req = masked(&run, Side::Request, req).await;
+    }
+}
+
+/// `body` with the `logging_only` guardrails' masks (as is when they do not rewrite it).
+async fn masked(run: &Run, side: Side, body: &Bytes) -> Bytes {
+    match run.apply_body(Mode::LOGGING_ONLY, side, body).await {
+        Ok(Some(v)) => serde_json::to_vec(&v).map_or_else(|_| body.clone(), Bytes::from),
+        Ok(None) => body.clone(),
+        // what cannot be masked is not logged
+        Err(_) => Bytes::from_static(b"{}"),
+    }
+}
+
+/// `post_call` on the answer: a whole answer checked (and rewritten) now, a relayed stream's
+/// end held until its text passes; `logging_only` masks the logged answer.
+pub async fn answer(
+    ctx: &mut RequestCtx,
+    result: Result<Response<Body>, GatewayError>,
+) -> Result<Response<Body>, GatewayError> {
+    let Some(g) = &ctx.guard else {
+        return result;
+    };
+    let resp = result?;
+    if !resp.status().is_success() {
+        return Ok(resp);
+    }
+    let run = g.run.clone();
+    if run.any(Mode::LOGGING_ONLY)
+        && let Some((_, Some(logged))) = ctx.completion.bodies.as_mut()
+    {
+        *logged = masked(&run, Side::Response, logged).await;
+    }
+    if !run.wants_answer() {
+        return Ok(resp);
+    }
+    let (mut head, body) = resp.into_parts();
+    let body = match body {
+        Body::Relay(inner) => Body::Relay(Box::new(Guarded::new(inner, run))),
+        Body::Full(Some(bytes)) => {
+            match run
+                .apply_body(Mode::POST_CALL, Side::Response, &bytes)
+                .await?
+            {
+                Some(v) => {
+                    head.headers.remove(header::CONTENT_LENGTH);
+                    let out = serde_json::to_vec(&v).map_err(|e| {
+                        GatewayError::Internal(format!("re-serializing a guarded answer: {e}"))
+                    })?;
+                    Body::full(out)
+                }
+                None => Body::Full(Some(bytes)),
+            }
+        }
+        other => other,
+    };
+    Ok(Response::from_parts(head, body))
+}
