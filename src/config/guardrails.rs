@@ -6,6 +6,25 @@
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+/// The guardrail kinds implemented (the `guardrail:` values `crate::guardrails` builds).
+pub const KINDS: &[&str] = &[
+    "banned_keywords",
+    "blocked_user_list",
+    "litellm_content_filter",
+    "content_filter",
+    "presidio",
+    "openai_moderation",
+    "generic_guardrail_api",
+    "lakera_v2",
+    "lakera",
+    "bedrock",
+];
+
+/// Whether `kind` is implemented.
+pub fn implemented(kind: &str) -> bool {
+    KINDS.contains(&kind)
+}
+
 /// One entry of `guardrails`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct GuardrailEntry {

@@ -129,6 +129,23 @@ impl Loaded {
                 },
             }
         })?;
+        // a guardrail of a kind not implemented: refused, or left out when asked to
+        for (i, g) in config.guardrails.iter().enumerate() {
+            let kind = &g.tianji_params.guardrail;
+            if guardrails::implemented(kind) {
+                continue;
+            }
+            if !config.tianji_settings.ignore_unknown_guardrails {
+                return Err(ConfigError::Invalid {
+                    path: format!("guardrails[{i}].tianji_params.guardrail"),
+                    message: format!(
+                        "guardrail kind '{kind}' is not implemented (implemented: {}; set tianji_settings.ignore_unknown_guardrails: true to start without it)",
+                        guardrails::KINDS.join(", ")
+                    ),
+                });
+            }
+            ignored.push(format!("guardrails[{i}]"));
+        }
         let mut warnings: Vec<String> = ignored
             .iter()
             .map(|p| format!("unknown or unsupported config key `{p}` is ignored"))

@@ -244,6 +244,10 @@ pub struct TianjiSettings {
     /// Start even when a callback is not implemented (it is then left out).
     #[serde(default)]
     pub ignore_unknown_callbacks: bool,
+    /// Start even when a guardrail's kind is not implemented (it is then left out, with a
+    /// warning).
+    #[serde(default)]
+    pub ignore_unknown_guardrails: bool,
     /// Events each logging callback queues before it drops new ones (default 10,000).
     #[serde(default)]
     pub callback_queue_size: Option<usize>,

@@ -152,19 +152,7 @@ enum Check {
     Bedrock(remote::Bedrock),
 }
 
-/// The kinds implemented (the config's `guardrail:` values).
-pub const KINDS: &[&str] = &[
-    "banned_keywords",
-    "blocked_user_list",
-    "litellm_content_filter",
-    "content_filter",
-    "presidio",
-    "openai_moderation",
-    "generic_guardrail_api",
-    "lakera_v2",
-    "lakera",
-    "bedrock",
-];
+pub use crate::config::guardrails::KINDS;
 
 impl Check {
     fn build(kind: &str, p: &Map<String, Value>) -> Result<Self, BuildError> {
@@ -482,6 +470,10 @@ impl Guardrails {
             g.push_builtin("blocked_user_list", Check::BlockedUsers(check));
         }
         for (index, e) in c.guardrails.iter().enumerate() {
+            // the loader refused it unless `ignore_unknown_guardrails` (then it warned)
+            if !crate::config::guardrails::implemented(&e.tianji_params.guardrail) {
+                continue;
+            }
             let err = |message: String| GuardrailsConfigError::Entry {
                 index,
                 name: e.guardrail_name.clone(),
