@@ -1,8 +1,8 @@
 //! Stage `guard` (`crate::guardrails`): after `authorize`, the guardrails that apply to the
 //! request are chosen; `pre_call` ones check (or rewrite) its text before it is routed: a
 //! block answers a 4xx naming the guardrail and nothing goes upstream; a rewrite replaces the
-//! body (the only case the body is re-serialized, with a request's own `guardrails` member,
-//! which is dropped then). `during_call` ones run beside the attempts ([`during`]), the answer
+//! body (the only case the body is re-serialized). A request's own `guardrails` member is cut
+//! out of the bytes before anything goes upstream. `during_call` ones run beside the attempts ([`during`]), the answer
 //! held until they pass; `post_call` ones check a whole answer, or a stream's assembled text
 //! before its end is released ([`answer`]); `logging_only` ones mask what is logged
 //! ([`mask_logged_request`], [`answer`]). A request no guardrail applies to costs one
@@ -39,6 +39,10 @@ pub async fn pre_call(
         return Ok(());
     }
     let selected = state.guardrails.select(&call.parsed.raw, &call.principal)?;
+    // the request's own `guardrails` member is the gateway's: cut out, nothing else moves
+    if let Some(cut) = without_guardrails(&call.parsed.raw) {
+        reparse(state, call, cut)?;
+    }
     if selected == 0 {
         return Ok(());
     }
@@ -65,22 +69,44 @@ pub async fn pre_call(
         texts = new;
         edited = true;
     }
-    if edited && let Value::Object(m) = &mut body {
-        m.remove("guardrails");
-    }
     if edited {
         let raw = Bytes::from(serde_json::to_vec(&body).map_err(|e| {
             GatewayError::Internal(format!("re-serializing a guarded request: {e}"))
         })?);
-        let keep = call.parsed.model.clone();
-        call.parsed = super::parse::parse_with(raw, call.expect, state.cache.is_some())?;
-        if call.parsed.model.is_none() {
-            call.parsed.model = keep;
-        }
+        reparse(state, call, raw)?;
     }
     let during = run.any(Mode::DURING_CALL).then_some(texts);
     ctx.guard = Some(Guard { run, during });
     Ok(())
+}
+
+/// Parse the request's new body `raw` (the model named as before when it came from the path).
+fn reparse(state: &AppState, call: &mut Call, raw: Bytes) -> Result<(), GatewayError> {
+    let keep = call.parsed.model.take();
+    call.parsed = super::parse::parse_with(raw, call.expect, state.cache.is_some())?;
+    if call.parsed.model.is_none() {
+        call.parsed.model = keep;
+    }
+    Ok(())
+}
+
+/// `raw` without its top-level `guardrails` member (the other bytes as they were), if it has
+/// one.
+fn without_guardrails(raw: &Bytes) -> Option<Bytes> {
+    memchr::memmem::find(raw, b"\"guardrails\"")?;
+    let top = super::members::scan(raw)?;
+    let i = (top.members.iter()).position(|m| raw.get(m.key.clone()) == Some(b"guardrails"))?;
+    let m = &top.members[i];
+    let start = m.key.start - 1;
+    let cut = match (top.members.get(i + 1), i.checked_sub(1)) {
+        (Some(next), _) => start..next.key.start - 1,
+        (None, Some(prev)) => top.members[prev].value.end..m.value.end,
+        (None, None) => start..m.value.end,
+    };
+    let mut out = Vec::with_capacity(raw.len());
+    out.extend_from_slice(&raw[..cut.start]);
+    out.extend_from_slice(&raw[cut.end..]);
+    Some(Bytes::from(out))
 }
 
 /// The `during_call` check to run beside the attempts, if any.
@@ -165,4 +191,27 @@ pub async fn answer(
         other => other,
     };
     Ok(Response::from_parts(head, body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_guardrails_member_is_cut_out() {
+        let cut = |s: &str| {
+            without_guardrails(&Bytes::copy_from_slice(s.as_bytes()))
+                .map(|b| String::from_utf8(b.to_vec()).unwrap())
+        };
+        assert_eq!(
+            cut(r#"{"model": "m", "guardrails": ["a"], "x": 1}"#).unwrap(),
+            r#"{"model": "m", "x": 1}"#
+        );
+        assert_eq!(
+            cut(r#"{"model":"m","guardrails":{"a":{}}}"#).unwrap(),
+            r#"{"model":"m"}"#
+        );
+        assert_eq!(cut(r#"{"guardrails":[]}"#).unwrap(), r#"{}"#);
+        assert!(cut(r#"{"metadata":{"guardrails":["a"]}}"#).is_none());
+    }
 }

@@ -156,10 +156,12 @@ async fn content_filter_masks_and_blocks() {
     let mut body = says("order 4111 1111 1111 1112");
     body["guardrails"] = json!(["pii"]);
     assert_eq!(chat(&gw, body).await.status, 200);
+    let sent = chats(&up).pop().unwrap();
     assert_eq!(
-        chats(&up).pop().unwrap().json()["messages"][0]["content"],
+        sent.json()["messages"][0]["content"],
         "order 4111 1111 1111 1112"
     );
+    assert!(!sent.text().contains("guardrails"), "{}", sent.text());
     // not asked for: not run
     assert_eq!(
         chat(&gw, says("card 4111 1111 1111 1111")).await.status,
