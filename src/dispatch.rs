@@ -221,17 +221,6 @@ pub fn with_query_key(mut req: Request<RequestBody>) -> Request<RequestBody> {
     req
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_provider_is_the_first_segment() {
-        assert_eq!(provider_prefix("/anthropic/v1/messages"), "anthropic");
-        assert_eq!(provider_prefix("/vertex-ai/x"), "vertex-ai");
-    }
-}
-
 /// `GET /guardrails/list`, `GET /v2/guardrails/list`: any valid key.
 async fn guardrails_list(
     state: &AppState,
@@ -269,4 +258,15 @@ async fn apply_guardrail(
         http::StatusCode::OK,
         bytes::Bytes::from(out.to_string()),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_provider_is_the_first_segment() {
+        assert_eq!(provider_prefix("/anthropic/v1/messages"), "anthropic");
+        assert_eq!(provider_prefix("/vertex-ai/x"), "vertex-ai");
+    }
 }

@@ -48,24 +48,24 @@ pub fn each(body: &mut Value, side: Side, f: &mut dyn FnMut(&mut String)) {
     };
     for key in top {
         if let Some(v) = map.get_mut(*key) {
-            walk(v, inner, side, f);
+            walk(v, inner, f);
         }
     }
 }
 
-fn walk(v: &mut Value, inner: &[&str], side: Side, f: &mut dyn FnMut(&mut String)) {
+fn walk(v: &mut Value, inner: &[&str], f: &mut dyn FnMut(&mut String)) {
     match v {
         Value::String(s) => f(s),
         Value::Array(items) => {
             for item in items {
-                walk(item, inner, side, f);
+                walk(item, inner, f);
             }
         }
         Value::Object(map) => {
             // an answer's `choices[].text` (completions) and a block's `text`
             for key in inner {
                 if let Some(x) = map.get_mut(*key) {
-                    walk(x, inner, side, f);
+                    walk(x, inner, f);
                 }
             }
         }
