@@ -79,18 +79,14 @@ fn stage(
     if selected == 0 {
         return;
     }
-    let run = Run::new(
-        g.clone(),
-        selected,
-        client.clone(),
-        t.clone(),
+    let run = Run::new((g.clone(), selected), client.clone(), t.clone()).about(
         String::from("call-1"),
         String::from("m"),
         None,
         None,
     );
     let out = run
-        .apply_body(Mode::PRE_CALL, Side::Request, raw)
+        .apply_body(Mode::PreCall, Side::Request, raw)
         .now_or_never()
         .expect("local guardrails do not wait");
     black_box(out.unwrap());

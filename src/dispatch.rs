@@ -243,16 +243,14 @@ async fn apply_guardrail(
     let (principal, _, raw) = crate::pipeline::authenticated_body(state, req).await?;
     let body: crate::guardrails::api::ApplyBody = serde_json::from_slice(&raw)
         .map_err(|e| crate::request_body::RequestError::InvalidJson(e.to_string()))?;
-    let run = crate::guardrails::Run::new(
-        state.guardrails.clone(),
-        0,
-        state.client.clone(),
-        state.models.load_full(),
-        uuid::Uuid::now_v7().to_string(),
-        String::new(),
-        None,
-        Some(principal),
-    );
+    let set = (state.guardrails.clone(), 0);
+    let run = crate::guardrails::Run::new(set, state.client.clone(), state.models.load_full())
+        .about(
+            uuid::Uuid::now_v7().to_string(),
+            String::new(),
+            None,
+            Some(principal),
+        );
     let out = crate::guardrails::api::apply(&run, &body).await?;
     Ok(crate::error::json_response(
         http::StatusCode::OK,

@@ -25,41 +25,37 @@ pub fn implemented(kind: &str) -> bool {
     KINDS.contains(&kind)
 }
 
-/// One entry of `guardrails`.
-#[derive(Debug, Clone, Deserialize)]
-pub struct GuardrailEntry {
-    pub guardrail_name: String,
-    #[serde(alias = "litellm_params")]
-    pub tianji_params: GuardrailParams,
-    /// Free-form description, listed by `/guardrails/list`.
-    #[serde(default)]
-    pub guardrail_info: Option<Value>,
-}
-
 /// A guardrail's `tianji_params`: the keys every kind has, then the kind's own (kept as JSON
 /// and read by the kind).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
 pub struct GuardrailParams {
     /// The kind: `litellm_content_filter`, `presidio`, `lakera_v2`, `bedrock`, ...
     pub guardrail: String,
     /// `pre_call`, `during_call`, `post_call`, `logging_only`, or a list of them.
-    #[serde(default)]
     pub mode: Option<OneOrMany>,
     /// Runs on every request (unless the key or team turns global guardrails off).
-    #[serde(default)]
     pub default_on: bool,
     /// Let the request through when the guardrail fails or times out (default: fail closed).
-    #[serde(default)]
     pub fail_open: bool,
     /// `false`: a key's or team's `disable_global_guardrails` does not turn this one off.
-    #[serde(default)]
     pub can_disable: Option<bool>,
     /// Seconds a call to the guardrail may take (default 10).
-    #[serde(default)]
     pub timeout: Option<f64>,
     /// The kind's own keys (`api_base`, `api_key`, `patterns`, ...).
     #[serde(flatten)]
     pub params: Map<String, Value>,
+}
+
+/// One entry of `guardrails`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct GuardrailEntry {
+    pub guardrail_name: String,
+    /// Free-form description, listed by `/guardrails/list`.
+    #[serde(default)]
+    pub guardrail_info: Option<Value>,
+    #[serde(alias = "litellm_params")]
+    pub tianji_params: GuardrailParams,
 }
 
 /// A string or a list of strings.

@@ -38,28 +38,39 @@ pub const MAX_GUARDRAILS: usize = 64;
 /// Default time limit of a guardrail call.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// When a guardrail runs (one bit each).
+/// When a guardrail runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Mode(u8);
+pub enum Mode {
+    PreCall,
+    DuringCall,
+    PostCall,
+    LoggingOnly,
+}
 
 impl Mode {
-    pub const PRE_CALL: Mode = Mode(1);
-    pub const DURING_CALL: Mode = Mode(2);
-    pub const POST_CALL: Mode = Mode(4);
-    pub const LOGGING_ONLY: Mode = Mode(8);
+    const ALL: [(Mode, &'static str); 4] = [
+        (Mode::PreCall, "pre_call"),
+        (Mode::DuringCall, "during_call"),
+        (Mode::PostCall, "post_call"),
+        (Mode::LoggingOnly, "logging_only"),
+    ];
 
     fn parse(s: &str) -> Option<Mode> {
-        Some(match s {
-            "pre_call" => Mode::PRE_CALL,
-            "during_call" => Mode::DURING_CALL,
-            "post_call" => Mode::POST_CALL,
-            "logging_only" => Mode::LOGGING_ONLY,
-            _ => return None,
-        })
+        Self::ALL.iter().find(|(_, n)| *n == s).map(|(m, _)| *m)
+    }
+}
+
+/// A guardrail's modes, one bit each.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Modes(u8);
+
+impl Modes {
+    fn with(self, m: Mode) -> Modes {
+        Modes(self.0 | 1 << m as u8)
     }
 
     fn has(self, m: Mode) -> bool {
-        self.0 & m.0 != 0
+        self.0 & (1 << m as u8) != 0
     }
 }
 
@@ -217,7 +228,7 @@ pub struct Guardrail {
     pub name: String,
     /// The `guardrail:` value.
     pub kind: String,
-    modes: Mode,
+    modes: Modes,
     pub default_on: bool,
     pub fail_open: bool,
     /// A key's or team's `disable_global_guardrails` may turn it off.
@@ -232,16 +243,10 @@ pub struct Guardrail {
 impl Guardrail {
     /// The modes, as LiteLLM names them.
     pub fn mode_names(&self) -> Vec<&'static str> {
-        [
-            (Mode::PRE_CALL, "pre_call"),
-            (Mode::DURING_CALL, "during_call"),
-            (Mode::POST_CALL, "post_call"),
-            (Mode::LOGGING_ONLY, "logging_only"),
-        ]
-        .into_iter()
-        .filter(|(m, _)| self.modes.has(*m))
-        .map(|(_, n)| n)
-        .collect()
+        (Mode::ALL.iter())
+            .filter(|(m, _)| self.modes.has(*m))
+            .map(|(_, n)| *n)
+            .collect()
     }
 
     /// Run the check on `texts` within the time limit; a failure is the guardrail's error.
@@ -326,40 +331,53 @@ impl Ctx<'_> {
 /// A request's guardrails: which apply, and what their calls see (owned, so a stream's end and
 /// a `during_call` check can run them after the request's stages moved on).
 pub struct Run {
-    pub set: Arc<Guardrails>,
-    pub selected: u64,
-    pub client: HttpClient,
-    pub models: Arc<ModelTable>,
-    pub call_id: String,
-    pub model: String,
-    pub end_user: Option<String>,
-    pub principal: Option<Principal>,
+    /// Every guardrail, and the bits of those that apply.
+    set: Arc<Guardrails>,
+    selected: u64,
+    /// What remote guardrails are called with (a moderation model group is in `models`).
+    client: HttpClient,
+    models: Arc<ModelTable>,
+    /// Who and what the request is (the generic guardrail API's `request_data`).
+    call_id: String,
+    model: String,
+    end_user: Option<String>,
+    principal: Option<Principal>,
+    /// Presidio's `(mask, original)` pairs.
     pii: Mutex<Vec<(String, String)>>,
 }
 
 impl Run {
-    #[allow(clippy::too_many_arguments)]
+    /// The guardrails of `selected` (bits of `set`); remote ones are called through `client`
+    /// (a moderation model group is found in `models`).
     pub fn new(
-        set: Arc<Guardrails>,
-        selected: u64,
+        (set, selected): (Arc<Guardrails>, u64),
         client: HttpClient,
         models: Arc<ModelTable>,
-        call_id: String,
-        model: String,
-        end_user: Option<String>,
-        principal: Option<Principal>,
     ) -> Self {
         Self {
             set,
             selected,
             client,
             models,
-            call_id,
-            model,
-            end_user,
-            principal,
+            call_id: String::new(),
+            model: String::new(),
+            end_user: None,
+            principal: None,
             pii: Mutex::new(Vec::new()),
         }
+    }
+
+    /// For call `call_id` to model group `model`, by `principal` for `end_user`.
+    pub fn about(
+        mut self,
+        call_id: String,
+        model: String,
+        end_user: Option<String>,
+        principal: Option<Principal>,
+    ) -> Self {
+        (self.call_id, self.model) = (call_id, model);
+        (self.end_user, self.principal) = (end_user, principal);
+        self
     }
 
     fn ctx(&self, side: Side) -> Ctx<'_> {
@@ -493,7 +511,7 @@ impl Guardrails {
 
     fn entry(e: &GuardrailEntry) -> Result<Guardrail, BuildError> {
         let p = &e.tianji_params;
-        let mut modes = Mode(0);
+        let mut modes = Modes::default();
         for m in p
             .mode
             .as_ref()
@@ -505,7 +523,7 @@ impl Guardrails {
                     "mode '{m}' (expected pre_call, during_call, post_call or logging_only)"
                 )));
             };
-            modes.0 |= bit.0;
+            modes = modes.with(bit);
         }
         let timeout = match p.timeout {
             Some(s) => Duration::try_from_secs_f64(s)
@@ -543,7 +561,7 @@ impl Guardrails {
         self.push(Guardrail {
             name: name.into(),
             kind: name.into(),
-            modes: Mode::PRE_CALL,
+            modes: Modes::default().with(Mode::PreCall),
             default_on: true,
             fail_open: false,
             can_disable: false,
@@ -642,8 +660,20 @@ impl Guardrails {
         texts: &[String],
         ctx: &Ctx<'_>,
     ) -> Result<Option<Vec<String>>, GuardrailError> {
+        self.run_each(selected, Some(mode), texts, ctx).await
+    }
+
+    /// [`Guardrails::apply`]; `mode: None` runs each guardrail of `selected` whatever its modes.
+    async fn run_each(
+        &self,
+        selected: u64,
+        mode: Option<Mode>,
+        texts: &[String],
+        ctx: &Ctx<'_>,
+    ) -> Result<Option<Vec<String>>, GuardrailError> {
         let mut out: Option<Vec<String>> = None;
-        for g in self.each(selected).filter(|g| g.modes.has(mode)) {
+        let runs = |g: &&Guardrail| mode.is_none_or(|m| g.modes.has(m));
+        for g in self.each(selected).filter(runs) {
             let cur = out.as_deref().unwrap_or(texts);
             match g.run(cur, ctx).await {
                 Ok(Verdict::Pass) => {}
@@ -678,7 +708,7 @@ impl Guardrails {
     /// Whether answers need a look (post_call guardrails, or presidio unmasking).
     pub fn wants_answer(&self, selected: u64) -> bool {
         self.each(selected)
-            .any(|g| g.modes.has(Mode::POST_CALL) || g.presidio_unmasks())
+            .any(|g| g.modes.has(Mode::PostCall) || g.presidio_unmasks())
     }
 
     /// Run one guardrail on `texts` in any mode (`/guardrails/apply_guardrail`).
@@ -691,10 +721,7 @@ impl Guardrails {
         let Some(&i) = self.by_name.get(name) else {
             return Err(GuardrailError::Unknown(name.to_string()));
         };
-        let all = Mode(0xf);
-        let g = &self.all[i];
-        let mode = Mode(g.modes.0 & all.0);
-        self.apply(1 << i, mode, texts, ctx).await
+        self.run_each(1 << i, None, texts, ctx).await
     }
 }
 

@@ -77,7 +77,7 @@ impl Guarded {
         let run = self.run.clone();
         let texts = vec![std::mem::take(&mut self.text)];
         self.check = Some(Box::pin(async move {
-            run.apply(Mode::POST_CALL, Side::Response, &texts).await
+            run.apply(Mode::PostCall, Side::Response, &texts).await
         }));
         self.state = State::Checking;
     }
@@ -101,15 +101,30 @@ fn error_event(e: &GuardrailError) -> Bytes {
     Bytes::from(format!("data: {body}\n\n"))
 }
 
+/// What `poll_frame` answers.
+type Polled = Poll<Option<Result<Frame<Bytes>, BoxError>>>;
+
 impl HttpBody for Guarded {
     type Data = Bytes;
     type Error = BoxError;
 
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        let this = self.get_mut();
+    fn is_end_stream(&self) -> bool {
+        self.state == State::Done
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::default()
+    }
+
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Polled {
+        self.get_mut().next(cx)
+    }
+}
+
+impl Guarded {
+    /// The next frame: passed on, held, or the held ones released after the check.
+    fn next(&mut self, cx: &mut Context<'_>) -> Polled {
+        let this = self;
         loop {
             match this.state {
                 State::Done => return Poll::Ready(None),
@@ -165,13 +180,5 @@ impl HttpBody for Guarded {
                 },
             }
         }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.state == State::Done
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        SizeHint::default()
     }
 }

@@ -46,24 +46,22 @@ pub async fn pre_call(
     if selected == 0 {
         return Ok(());
     }
-    let run = Arc::new(Run::new(
-        state.guardrails.clone(),
-        selected,
-        state.client.clone(),
-        call.models.clone(),
+    let set = (state.guardrails.clone(), selected);
+    let run = Run::new(set, state.client.clone(), call.models.clone()).about(
         ctx.call_id.to_string(),
         ctx.model.clone(),
         ctx.end_user.clone(),
         Some(call.principal.clone()),
-    ));
+    );
+    let run = Arc::new(run);
     let Ok(mut body) = serde_json::from_slice::<Value>(&call.parsed.raw) else {
         ctx.guard = Some(Guard { run, during: None });
         return Ok(());
     };
     let mut texts = texts::collect(&mut body, Side::Request);
     let mut edited = false;
-    if run.any(Mode::PRE_CALL)
-        && let Some(new) = run.apply(Mode::PRE_CALL, Side::Request, &texts).await?
+    if run.any(Mode::PreCall)
+        && let Some(new) = run.apply(Mode::PreCall, Side::Request, &texts).await?
     {
         texts::replace(&mut body, Side::Request, &new);
         texts = new;
@@ -75,7 +73,7 @@ pub async fn pre_call(
         })?);
         reparse(state, call, raw)?;
     }
-    let during = run.any(Mode::DURING_CALL).then_some(texts);
+    let during = run.any(Mode::DuringCall).then_some(texts);
     ctx.guard = Some(Guard { run, during });
     Ok(())
 }
@@ -117,7 +115,7 @@ pub fn during(
     let texts = g.during.take()?;
     let run = g.run.clone();
     Some(async move {
-        run.apply(Mode::DURING_CALL, Side::Request, &texts)
+        run.apply(Mode::DuringCall, Side::Request, &texts)
             .await
             .map(|_| ())
             .map_err(GatewayError::from)
@@ -129,7 +127,7 @@ pub async fn mask_logged_request(ctx: &mut RequestCtx) {
     let Some(g) = &ctx.guard else {
         return;
     };
-    if !g.run.any(Mode::LOGGING_ONLY) {
+    if !g.run.any(Mode::LoggingOnly) {
         return;
     }
     let run = g.run.clone();
@@ -140,7 +138,7 @@ pub async fn mask_logged_request(ctx: &mut RequestCtx) {
 
 /// `body` with the `logging_only` guardrails' masks (as is when they do not rewrite it).
 async fn masked(run: &Run, side: Side, body: &Bytes) -> Bytes {
-    match run.apply_body(Mode::LOGGING_ONLY, side, body).await {
+    match run.apply_body(Mode::LoggingOnly, side, body).await {
         Ok(Some(v)) => serde_json::to_vec(&v).map_or_else(|_| body.clone(), Bytes::from),
         Ok(None) => body.clone(),
         // what cannot be masked is not logged
@@ -162,7 +160,7 @@ pub async fn answer(
         return Ok(resp);
     }
     let run = g.run.clone();
-    if run.any(Mode::LOGGING_ONLY)
+    if run.any(Mode::LoggingOnly)
         && let Some((_, Some(logged))) = ctx.completion.bodies.as_mut()
     {
         *logged = masked(&run, Side::Response, logged).await;
@@ -175,7 +173,7 @@ pub async fn answer(
         Body::Relay(inner) => Body::Relay(Box::new(Guarded::new(inner, run))),
         Body::Full(Some(bytes)) => {
             match run
-                .apply_body(Mode::POST_CALL, Side::Response, &bytes)
+                .apply_body(Mode::PostCall, Side::Response, &bytes)
                 .await?
             {
                 Some(v) => {
