@@ -2,7 +2,9 @@
 //! and the content filter (`litellm_content_filter`: built-in patterns for emails, phone
 //! numbers, credit cards (Luhn-checked), SSNs and API keys/secrets, custom regexes and
 //! keywords, each set to `BLOCK` or `MASK`). One `RegexSet` pass a text finds which patterns
-//! match; only those are run again to find (and mask) their matches.
+//! match (only those are run again, to find and mask their matches); the built-in patterns that
+//! need an `@` or a run of digits stay out of the set and run only on texts that have them, so
+//! prose costs one pass over a set of literal-led patterns.
 
 use aho_corasick::AhoCorasick;
 use regex::{Regex, RegexSet};
@@ -23,8 +25,8 @@ impl Keywords {
             .map(|w| w.trim().to_lowercase())
             .filter(|w| !w.is_empty())
             .collect();
+        // case-sensitive over lowercased text: the automaton keeps its literal prefilter
         let matcher = AhoCorasick::builder()
-            .ascii_case_insensitive(true)
             .build(&words)
             .map_err(|e| BuildError::Params(format!("banned keywords: {e}")))?;
         Ok(Self { words, matcher })
@@ -32,16 +34,12 @@ impl Keywords {
 
     pub fn check(&self, texts: &[String]) -> Verdict {
         for t in texts {
-            // ASCII case folding in the automaton; other scripts compare lowercased
-            let hit = self
-                .matcher
-                .find(t.as_bytes())
-                .map(|m| m.pattern())
-                .or_else(|| {
-                    (!t.is_ascii())
-                        .then(|| t.to_lowercase())
-                        .and_then(|l| self.matcher.find(l.as_bytes()).map(|m| m.pattern()))
-                });
+            let lower = if t.is_ascii() {
+                t.to_ascii_lowercase()
+            } else {
+                t.to_lowercase()
+            };
+            let hit = self.matcher.find(lower.as_bytes()).map(|m| m.pattern());
             if let Some(p) = hit {
                 return Verdict::block(
                     403,
@@ -95,56 +93,96 @@ enum Extra {
     Luhn,
 }
 
-/// Built-in patterns: name, regex, extra check.
-const PREBUILT: &[(&str, &str, Extra)] = &[
+/// What a text must have for a built-in pattern to be worth running.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Needs {
+    /// Nothing known: the pattern is in the one `RegexSet` pass.
+    Any,
+    /// An `@`.
+    At,
+    /// At least this many ASCII digits.
+    Digits(usize),
+}
+
+/// Built-in patterns: name, regex, extra check, what a text needs for it to match.
+const PREBUILT: &[(&str, &str, Extra, Needs)] = &[
     (
         "email",
         r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}",
         Extra::None,
+        Needs::At,
     ),
     (
         "phone",
         r"(?:\+?\d{1,3}[ .-]?)?(?:\(\d{3}\)|\b\d{3})[ .-]?\d{3}[ .-]?\d{4}\b",
         Extra::None,
+        Needs::Digits(10),
     ),
-    ("us_ssn", r"\b\d{3}-\d{2}-\d{4}\b", Extra::None),
-    ("credit_card", r"\b(?:\d[ -]?){12,18}\d\b", Extra::Luhn),
-    ("visa", r"\b4\d{3}(?:[ -]?\d{4}){3}\b", Extra::Luhn),
+    (
+        "us_ssn",
+        r"\b\d{3}-\d{2}-\d{4}\b",
+        Extra::None,
+        Needs::Digits(9),
+    ),
+    (
+        "credit_card",
+        r"\b(?:\d[ -]?){12,18}\d\b",
+        Extra::Luhn,
+        Needs::Digits(13),
+    ),
+    (
+        "visa",
+        r"\b4\d{3}(?:[ -]?\d{4}){3}\b",
+        Extra::Luhn,
+        Needs::Digits(16),
+    ),
     (
         "mastercard",
         r"\b5[1-5]\d{2}(?:[ -]?\d{4}){3}\b",
         Extra::Luhn,
+        Needs::Digits(16),
     ),
-    ("amex", r"\b3[47]\d{2}[ -]?\d{6}[ -]?\d{5}\b", Extra::Luhn),
+    (
+        "amex",
+        r"\b3[47]\d{2}[ -]?\d{6}[ -]?\d{5}\b",
+        Extra::Luhn,
+        Needs::Digits(15),
+    ),
     (
         "aws_access_key",
         r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b",
         Extra::None,
+        Needs::Any,
     ),
     (
         "aws_secret_key",
         r"(?i)aws.{0,20}?(?:secret|key).{0,20}?\b[A-Za-z0-9/+=]{40}\b",
         Extra::None,
+        Needs::Any,
     ),
     (
         "github_token",
         r"\bgh[pousr]_[A-Za-z0-9]{36,}\b",
         Extra::None,
+        Needs::Any,
     ),
     (
         "openai_api_key",
         r"\bsk-(?:proj-|ant-)?[A-Za-z0-9_-]{20,}",
         Extra::None,
+        Needs::Any,
     ),
     (
         "slack_token",
         r"\bxox[abposr]-[A-Za-z0-9-]{10,}",
         Extra::None,
+        Needs::Any,
     ),
     (
         "private_key",
         r"-----BEGIN (?:RSA |EC |OPENSSH |DSA )?PRIVATE KEY-----",
         Extra::None,
+        Needs::Any,
     ),
 ];
 
@@ -181,6 +219,7 @@ struct Pattern {
     name: String,
     regex: Regex,
     extra: Extra,
+    needs: Needs,
     action: Action,
     /// The mask put in place of a match.
     tag: String,
@@ -188,7 +227,9 @@ struct Pattern {
 
 /// LiteLLM's content filter.
 pub struct ContentFilter {
+    /// The patterns needing nothing in particular (`Needs::Any`), by their index in `in_set`.
     set: RegexSet,
+    in_set: Vec<usize>,
     patterns: Vec<Pattern>,
 }
 
@@ -226,13 +267,14 @@ impl ContentFilter {
             .unwrap_or("[KEYWORD_REDACTED]");
         let tag = |n: &str| format.replace("{pattern_name}", &n.to_uppercase());
         let mut patterns = Vec::new();
-        let mut add = |name: &str, re: &str, extra: Extra, action: Action, tag: String| {
+        let mut add = |name: &str, re: &str, (extra, needs), action: Action, tag: String| {
             let regex =
                 Regex::new(re).map_err(|e| BuildError::Params(format!("pattern {name}: {e}")))?;
             patterns.push(Pattern {
                 name: name.to_string(),
                 regex,
                 extra,
+                needs,
                 action,
                 tag,
             });
@@ -243,7 +285,7 @@ impl ContentFilter {
                 (Some("regex"), Some(re)) | (None, Some(re)) => {
                     let name = c.name.as_deref().or(c.pattern_name.as_deref());
                     let name = name.unwrap_or("custom");
-                    add(name, re, Extra::None, c.action, tag(name))?;
+                    add(name, re, (Extra::None, Needs::Any), c.action, tag(name))?;
                 }
                 _ => {
                     let Some(name) = c.pattern_name.as_deref() else {
@@ -257,14 +299,15 @@ impl ContentFilter {
                         vec![name]
                     };
                     for n in names {
-                        let Some((_, re, extra)) = PREBUILT.iter().find(|(p, ..)| *p == n) else {
+                        let Some((_, re, extra, needs)) = PREBUILT.iter().find(|(p, ..)| *p == n)
+                        else {
                             let known: Vec<&str> = PREBUILT.iter().map(|p| p.0).collect();
                             return Err(BuildError::Params(format!(
                                 "unknown prebuilt pattern '{n}' (known: api_keys, {})",
                                 known.join(", ")
                             )));
                         };
-                        add(n, re, *extra, c.action, tag(n))?;
+                        add(n, re, (*extra, *needs), c.action, tag(n))?;
                     }
                 }
             }
@@ -274,26 +317,55 @@ impl ContentFilter {
             add(
                 &w.keyword,
                 &re,
-                Extra::None,
+                (Extra::None, Needs::Any),
                 w.action,
                 keyword_tag.to_string(),
             )?;
         }
-        let set = RegexSet::new(patterns.iter().map(|p| p.regex.as_str()))
+        let in_set: Vec<usize> = (0..patterns.len())
+            .filter(|&i| patterns[i].needs == Needs::Any)
+            .collect();
+        let set = RegexSet::new(in_set.iter().map(|&i| patterns[i].regex.as_str()))
             .map_err(|e| BuildError::Params(e.to_string()))?;
-        Ok(Self { set, patterns })
+        Ok(Self {
+            set,
+            in_set,
+            patterns,
+        })
+    }
+
+    /// The indexes of the patterns that match `t`, in config order.
+    fn hits(&self, t: &str) -> Vec<usize> {
+        let mut hits: Vec<usize> = (self.set.matches(t).iter())
+            .map(|i| self.in_set[i])
+            .collect();
+        let mut digits = None;
+        for (i, p) in self.patterns.iter().enumerate() {
+            let may = match p.needs {
+                Needs::Any => continue,
+                Needs::At => memchr::memchr(b'@', t.as_bytes()).is_some(),
+                Needs::Digits(n) => {
+                    *digits.get_or_insert_with(|| t.bytes().filter(u8::is_ascii_digit).count()) >= n
+                }
+            };
+            if may && p.regex.is_match(t) {
+                hits.push(i);
+            }
+        }
+        hits.sort_unstable();
+        hits
     }
 
     /// Block on the first `BLOCK` pattern found; else mask every `MASK` match.
     pub fn check(&self, texts: &[String]) -> Verdict {
         let mut out: Option<Vec<String>> = None;
         for (i, t) in texts.iter().enumerate() {
-            let hits = self.set.matches(t);
-            if !hits.matched_any() {
+            let hits = self.hits(t);
+            if hits.is_empty() {
                 continue;
             }
             let mut masked: Option<String> = None;
-            for h in hits.iter() {
+            for h in hits {
                 let p = &self.patterns[h];
                 let cur = masked.as_deref().unwrap_or(t);
                 let valid = |m: &str| p.extra != Extra::Luhn || luhn(m);

@@ -35,12 +35,17 @@ pub async fn pre_call(
     call: &mut Call,
     ctx: &mut RequestCtx,
 ) -> Result<(), GatewayError> {
-    if call.upload.is_some() {
+    let raw = &call.parsed.raw;
+    let named = memchr::memmem::find(raw, b"\"guardrails\"").is_some();
+    if call.upload.is_some() || (state.guardrails.is_empty() && !named) {
         return Ok(());
     }
     let selected = state.guardrails.select(&call.parsed.raw, &call.principal)?;
     // the request's own `guardrails` member is the gateway's: cut out, nothing else moves
-    if let Some(cut) = without_guardrails(&call.parsed.raw) {
+    if let Some(cut) = named
+        .then(|| without_guardrails(&call.parsed.raw))
+        .flatten()
+    {
         reparse(state, call, cut)?;
     }
     if selected == 0 {
@@ -91,7 +96,6 @@ fn reparse(state: &AppState, call: &mut Call, raw: Bytes) -> Result<(), GatewayE
 /// `raw` without its top-level `guardrails` member (the other bytes as they were), if it has
 /// one.
 fn without_guardrails(raw: &Bytes) -> Option<Bytes> {
-    memchr::memmem::find(raw, b"\"guardrails\"")?;
     let top = super::members::scan(raw)?;
     let i = (top.members.iter()).position(|m| raw.get(m.key.clone()) == Some(b"guardrails"))?;
     let m = &top.members[i];
