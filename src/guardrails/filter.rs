@@ -2,9 +2,10 @@
 //! and the content filter (`litellm_content_filter`: built-in patterns for emails, phone
 //! numbers, credit cards (Luhn-checked), SSNs and API keys/secrets, custom regexes and
 //! keywords, each set to `BLOCK` or `MASK`). One `RegexSet` pass a text finds which patterns
-//! match (only those are run again, to find and mask their matches); the built-in patterns that
-//! need an `@` or a run of digits stay out of the set and run only on texts that have them, so
-//! prose costs one pass over a set of literal-led patterns.
+//! match (only those are run again, to find and mask their matches); the built-in patterns stay
+//! out of the set and run only on texts that have what they need (an `@`, enough digits, their
+//! literal: `AKIA`, `sk-`, ...), so prose costs a few SIMD substring searches and one pass of
+//! the custom patterns' set.
 
 use aho_corasick::AhoCorasick;
 use regex::{Regex, RegexSet};
@@ -102,6 +103,8 @@ enum Needs {
     At,
     /// At least this many ASCII digits.
     Digits(usize),
+    /// One of these strings.
+    Lits(&'static [&'static str]),
 }
 
 /// Built-in patterns: name, regex, extra check, what a text needs for it to match.
@@ -152,37 +155,37 @@ const PREBUILT: &[(&str, &str, Extra, Needs)] = &[
         "aws_access_key",
         r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b",
         Extra::None,
-        Needs::Any,
+        Needs::Lits(&["AKIA", "ASIA"]),
     ),
     (
         "aws_secret_key",
         r"(?i)aws.{0,20}?(?:secret|key).{0,20}?\b[A-Za-z0-9/+=]{40}\b",
         Extra::None,
-        Needs::Any,
+        Needs::Lits(&["aws", "awS", "aWs", "aWS", "Aws", "AwS", "AWs", "AWS"]),
     ),
     (
         "github_token",
         r"\bgh[pousr]_[A-Za-z0-9]{36,}\b",
         Extra::None,
-        Needs::Any,
+        Needs::Lits(&["ghp_", "gho_", "ghu_", "ghs_", "ghr_"]),
     ),
     (
         "openai_api_key",
         r"\bsk-(?:proj-|ant-)?[A-Za-z0-9_-]{20,}",
         Extra::None,
-        Needs::Any,
+        Needs::Lits(&["sk-"]),
     ),
     (
         "slack_token",
         r"\bxox[abposr]-[A-Za-z0-9-]{10,}",
         Extra::None,
-        Needs::Any,
+        Needs::Lits(&["xox"]),
     ),
     (
         "private_key",
         r"-----BEGIN (?:RSA |EC |OPENSSH |DSA )?PRIVATE KEY-----",
         Extra::None,
-        Needs::Any,
+        Needs::Lits(&["-----BEGIN "]),
     ),
 ];
 
@@ -220,6 +223,8 @@ struct Pattern {
     regex: Regex,
     extra: Extra,
     needs: Needs,
+    /// `Needs::Lits` as searchers.
+    lits: Vec<memchr::memmem::Finder<'static>>,
     action: Action,
     /// The mask put in place of a match.
     tag: String,
@@ -270,11 +275,16 @@ impl ContentFilter {
         let mut add = |name: &str, re: &str, (extra, needs), action: Action, tag: String| {
             let regex =
                 Regex::new(re).map_err(|e| BuildError::Params(format!("pattern {name}: {e}")))?;
+            let lits = match needs {
+                Needs::Lits(l) => l.iter().map(|x| memchr::memmem::Finder::new(x)).collect(),
+                _ => Vec::new(),
+            };
             patterns.push(Pattern {
                 name: name.to_string(),
                 regex,
                 extra,
                 needs,
+                lits,
                 action,
                 tag,
             });
@@ -344,6 +354,7 @@ impl ContentFilter {
             let may = match p.needs {
                 Needs::Any => continue,
                 Needs::At => memchr::memchr(b'@', t.as_bytes()).is_some(),
+                Needs::Lits(_) => p.lits.iter().any(|f| f.find(t.as_bytes()).is_some()),
                 Needs::Digits(n) => {
                     *digits.get_or_insert_with(|| t.bytes().filter(u8::is_ascii_digit).count()) >= n
                 }
