@@ -276,7 +276,7 @@ impl ContentFilter {
             let regex =
                 Regex::new(re).map_err(|e| BuildError::Params(format!("pattern {name}: {e}")))?;
             let lits = match needs {
-                Needs::Lits(l) => l.iter().map(|x| memchr::memmem::Finder::new(x)).collect(),
+                Needs::Lits(l) => l.iter().map(memchr::memmem::Finder::new).collect(),
                 _ => Vec::new(),
             };
             patterns.push(Pattern {
