@@ -121,6 +121,10 @@ async fn serve(
         Route::CountTokens => answer(crate::pipeline::count_tokens(state, req).await),
         Route::Search => answer(crate::search::search(state, found.model, req).await),
         Route::SearchTools => answer(crate::search::list(state, req).await),
+        Route::GuardrailsList | Route::GuardrailsListV2 => {
+            answer(guardrails_list(state, route == Route::GuardrailsListV2, req).await)
+        }
+        Route::ApplyGuardrail => answer(apply_guardrail(state, req).await),
         Route::PassThrough => {
             let prefix = provider_prefix(req.uri().path()).to_string();
             let rest = found.rest.unwrap_or_default();
@@ -215,6 +219,43 @@ pub fn with_query_key(mut req: Request<RequestBody>) -> Request<RequestBody> {
         req.headers_mut().insert("x-goog-api-key", v);
     }
     req
+}
+
+/// `GET /guardrails/list`, `GET /v2/guardrails/list`: any valid key.
+async fn guardrails_list(
+    state: &AppState,
+    v2: bool,
+    req: Request<RequestBody>,
+) -> Result<Response<Body>, GatewayError> {
+    state.auth.caller_of(&req).await?;
+    let body = crate::guardrails::api::list(&state.guardrails, v2).to_string();
+    Ok(crate::error::json_response(
+        http::StatusCode::OK,
+        bytes::Bytes::from(body),
+    ))
+}
+
+/// `POST /guardrails/apply_guardrail`: any valid key runs one guardrail on a text.
+async fn apply_guardrail(
+    state: &AppState,
+    req: Request<RequestBody>,
+) -> Result<Response<Body>, GatewayError> {
+    let (principal, _, raw) = crate::pipeline::authenticated_body(state, req).await?;
+    let body: crate::guardrails::api::ApplyBody = serde_json::from_slice(&raw)
+        .map_err(|e| crate::request_body::RequestError::InvalidJson(e.to_string()))?;
+    let set = (state.guardrails.clone(), 0);
+    let run = crate::guardrails::Run::new(set, state.client.clone(), state.models.load_full())
+        .about(
+            uuid::Uuid::now_v7().to_string(),
+            String::new(),
+            None,
+            Some(principal),
+        );
+    let out = crate::guardrails::api::apply(&run, &body).await?;
+    Ok(crate::error::json_response(
+        http::StatusCode::OK,
+        bytes::Bytes::from(out.to_string()),
+    ))
 }
 
 #[cfg(test)]

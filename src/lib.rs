@@ -13,6 +13,7 @@ pub mod callbacks;
 pub mod config;
 pub mod dispatch;
 pub mod error;
+pub mod guardrails;
 pub mod health;
 pub mod jobs;
 pub mod limits;

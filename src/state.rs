@@ -78,6 +78,8 @@ pub enum StateError {
     Cache(#[from] crate::cache::CacheError),
     #[error(transparent)]
     Traces(#[from] crate::observability::otlp::OtlpError),
+    #[error(transparent)]
+    Guardrails(#[from] crate::guardrails::GuardrailsConfigError),
     #[error("redis ({url}): {source}")]
     Redis {
         url: String,
@@ -94,6 +96,7 @@ impl StateError {
             | StateError::Router(_)
             | StateError::Cache(_)
             | StateError::Traces(_)
+            | StateError::Guardrails(_)
             | StateError::Redis { .. } => true,
             StateError::Store(e) => {
                 matches!(e, StoreError::Config(_) | StoreError::UniqueAlias { .. })
@@ -153,6 +156,8 @@ pub struct AppState {
     pub callbacks: Arc<crate::callbacks::Callbacks>,
     /// Alerts (`general_settings.alerting`) and management events.
     pub alerts: Arc<crate::alerting::Alerts>,
+    /// Guardrails (`guardrails:`, `banned_keywords_list`, `blocked_user_list`).
+    pub guardrails: Arc<crate::guardrails::Guardrails>,
 }
 
 /// The tracer, when `otel` is among the callbacks (settings from the environment) and
@@ -217,6 +222,7 @@ impl AppState {
     /// not touch the database).
     pub async fn build_with(loaded: &Loaded, connect_database: bool) -> Result<Self, StateError> {
         let catalog = Arc::new(Catalog::builtin()?);
+        let guardrails = Arc::new(crate::guardrails::Guardrails::build(&loaded.config)?);
         let models = ModelTable::build(&loaded.config, catalog.clone(), loaded.env.clone())?;
         if let Some(line) = models.unserved_line() {
             tracing::warn!("{line}");
@@ -414,6 +420,7 @@ impl AppState {
             store,
             store_audit_logs: g.store_audit_logs || t.store_audit_logs,
             available_teams: t.default_internal_user_params.available_teams.clone(),
+            guardrails,
         };
         if let Some(store) = &state.store {
             match &state.at_rest {

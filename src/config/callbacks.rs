@@ -78,9 +78,16 @@ pub const LOGGING_SINKS: &[&str] = &[
 /// Every name Tianji implements: the logging sinks, metrics, traces and the dynamic limiter.
 pub const IMPLEMENTED: &[&str] = &["prometheus", "otel", "dynamic_rate_limiter_v3"];
 
+/// Callback names that turn on a built-in guardrail (`banned_keywords_list`,
+/// `blocked_user_list`; `crate::guardrails`).
+pub const GUARDRAIL_CALLBACKS: &[&str] =
+    &["banned_keywords", "blocked_user_check", "blocked_user_list"];
+
 /// Whether `name` is implemented.
 pub fn implemented(name: &str) -> bool {
-    LOGGING_SINKS.contains(&name) || IMPLEMENTED.contains(&name)
+    LOGGING_SINKS.contains(&name)
+        || IMPLEMENTED.contains(&name)
+        || GUARDRAIL_CALLBACKS.contains(&name)
 }
 
 /// The canonical sink name of a logging callback (`generic` -> `generic_api`).
@@ -122,6 +129,8 @@ mod tests {
         assert!(refuse("s3").is_none());
         assert!(refuse("sentry").unwrap().contains("not implemented"));
         assert_eq!(sink_name("s3_v2"), Some("s3"));
+        assert!(refuse("banned_keywords").is_none());
+        assert!(refuse("blocked_user_check").is_none());
         assert!(refuse("nope").unwrap().contains("unknown"));
         assert_eq!(sink_name("generic"), Some("generic_api"));
         assert!(LOGGING_SINKS.iter().all(|s| sink_name(s).is_some()));

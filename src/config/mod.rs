@@ -8,6 +8,7 @@ pub mod cache;
 pub mod callbacks;
 mod compat;
 pub mod env;
+pub mod guardrails;
 pub mod limits;
 mod model_list;
 pub mod passthrough;
@@ -67,6 +68,9 @@ pub struct Config {
     /// loading (see `compat.rs`).
     #[serde(default)]
     pub credential_list: Vec<Value>,
+    /// Guardrails (`crate::guardrails` builds them).
+    #[serde(default)]
+    pub guardrails: Vec<self::guardrails::GuardrailEntry>,
 }
 
 /// A parsed config plus what the loader wants the operator to know.
@@ -126,6 +130,23 @@ impl Loaded {
                 },
             }
         })?;
+        // a guardrail of a kind not implemented: refused, or left out when asked to
+        for (i, g) in config.guardrails.iter().enumerate() {
+            let kind = &g.tianji_params.guardrail;
+            if guardrails::implemented(kind) {
+                continue;
+            }
+            if !config.tianji_settings.ignore_unknown_guardrails {
+                return Err(ConfigError::Invalid {
+                    path: format!("guardrails[{i}].tianji_params.guardrail"),
+                    message: format!(
+                        "guardrail kind '{kind}' is not implemented (implemented: {}; set tianji_settings.ignore_unknown_guardrails: true to start without it)",
+                        guardrails::KINDS.join(", ")
+                    ),
+                });
+            }
+            ignored.push(format!("guardrails[{i}]"));
+        }
         let mut warnings: Vec<String> = ignored
             .iter()
             .map(|p| format!("unknown or unsupported config key `{p}` is ignored"))
@@ -394,10 +415,10 @@ whatever_section: {}
 
     #[test]
     fn unset_env_matters_only_where_the_key_is_used() {
-        let y = "guardrails:\n  - guardrail_name: g\n    litellm_params: {api_key: os.environ/TIANJI_SURELY_UNSET_G}\nmodel_list:\n  - model_name: a\n    litellm_params: {model: openai/a}\n";
+        let y = "model_list:\n  - model_name: a\n    litellm_params: {model: openai/a, bogus: os.environ/TIANJI_SURELY_UNSET_G}\n";
         let l = Loaded::from_yaml(y).unwrap();
         let w = l.warnings.join("\n");
-        assert!(w.contains("`guardrails` is ignored"), "{w}");
+        assert!(w.contains("bogus`"), "{w}");
         assert!(w.contains("TIANJI_SURELY_UNSET_G is not set"), "{w}");
         let e = Loaded::from_yaml(
             "model_list:\n  - model_name: a\n    litellm_params: {model: openai/a, rpm: os.environ/TIANJI_SURELY_UNSET_R}\n",

@@ -265,6 +265,10 @@ pub struct TianjiSettings {
     /// Start even when a callback is not implemented (it is then left out).
     #[serde(default)]
     pub ignore_unknown_callbacks: bool,
+    /// Start even when a guardrail's kind is not implemented (it is then left out, with a
+    /// warning).
+    #[serde(default)]
+    pub ignore_unknown_guardrails: bool,
     /// Events each logging callback queues before it drops new ones (default 10,000).
     #[serde(default)]
     pub callback_queue_size: Option<usize>,
@@ -296,6 +300,10 @@ pub struct TianjiSettings {
     /// Who may create which keys with `/key/generate`, and what they must set (LiteLLM's
     /// `key_generation_settings`).
     pub key_generation_settings: Option<KeyGenerationSettings>,
+    /// The `banned_keywords` guardrail's keywords (a list or a file, one a line).
+    pub banned_keywords_list: Option<super::guardrails::ListOrFile>,
+    /// The `blocked_user_list` guardrail's end users (a list or a file, one a line).
+    pub blocked_user_list: Option<super::guardrails::ListOrFile>,
 }
 
 impl TianjiSettings {

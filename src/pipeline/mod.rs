@@ -8,18 +8,21 @@
 //!    Responses API `previous_response_id` checked and its deployment pinned; a chat request
 //!    naming several groups is served by several.rs, which runs the stages below once per group;
 //! 3. `authorize` (authorize.rs): blocks, model access, end user, cache controls;
-//! 4. `model budget` (model_budget.rs): model budgets, switching to a key's budget fallback;
-//! 5. `route` (route.rs): the first deployment (pinned, the router's, or a fallback group's);
-//! 6. `limits` (limits.rs): rate limits, with priority reservation;
-//! 7. `budget` (budget.rs): the worst case reserved on every budget, the SpendLogs row started;
-//! 8. `cache` (cached.rs): a hit answers here, a miss notes what to store;
-//! 9. `attempts` (attempts.rs): each attempt (call.rs) converts the client's format, answers a
-//!    mock, or calls the provider (translated.rs, native.rs, rerank.rs, or compatible.rs for an
-//!    OpenAI-compatible one); a stream's relay is watched by watch.rs; failures are retried
-//!    and fall back;
-//! 10. `respond` (respond.rs): a whole answer stored in the cache, translated into the
+//! 4. `guard` (guard.rs): the guardrails that apply chosen, the `pre_call` ones run (a block
+//!    answers here, a rewrite replaces the body); `during_call` ones run beside `attempts`,
+//!    `post_call` ones on the answer, `logging_only` ones on what is logged;
+//! 5. `model budget` (model_budget.rs): model budgets, switching to a key's budget fallback;
+//! 6. `route` (route.rs): the first deployment (pinned, the router's, or a fallback group's);
+//! 7. `limits` (limits.rs): rate limits, with priority reservation;
+//! 8. `budget` (budget.rs): the worst case reserved on every budget, the SpendLogs row started;
+//! 9. `cache` (cached.rs): a hit answers here, a miss notes what to store;
+//! 10. `attempts` (attempts.rs): each attempt (call.rs) converts the client's format, answers a
+//!     mock, or calls the provider (translated.rs, native.rs, rerank.rs, or compatible.rs for an
+//!     OpenAI-compatible one); a stream's relay is watched by watch.rs; failures are retried
+//!     and fall back;
+//! 11. `respond` (respond.rs): a whole answer stored in the cache, translated into the
 //!     client's format, the `x-tianji-*` headers added;
-//! 11. `post` (post.rs): when the request's record drops (at the end of the answer, or of its
+//! 12. `post` (post.rs): when the request's record drops (at the end of the answer, or of its
 //!     stream), the access log line and the spend ticket (cost booked, row queued).
 //!
 //! Side calls (side.rs: files, batches, search, pass-through, ...) are admitted by the same
@@ -33,6 +36,7 @@ pub mod cached;
 mod call;
 mod compatible;
 pub mod controls;
+mod guard;
 mod limits;
 pub mod members;
 pub mod mock;
@@ -117,6 +121,8 @@ pub struct RequestCtx {
     pub pinned: Option<String>,
     /// The request's response cache controls (with a cache).
     pub controls: Option<crate::cache::Controls>,
+    /// The request's guardrails, when any apply.
+    pub guard: Option<guard::Guard>,
     /// The trace span of the stage running (with traces on).
     stage: Option<crate::observability::traces::Stage>,
 }
@@ -147,6 +153,7 @@ impl RequestCtx {
             regions: Vec::new(),
             pinned: None,
             controls: None,
+            guard: None,
             stage: None,
         }
     }
@@ -215,18 +222,31 @@ async fn llm(
 ) -> Result<Response<Body>, GatewayError> {
     traced::caller(&call.principal, ctx);
     let granted = authorize::authorize(state, &call, ctx).await?;
+    if !state.guardrails.is_empty() {
+        ctx.enter("guardrails");
+    }
+    guard::pre_call(state, &mut call, ctx).await?;
     let granted = model_budget::admit(state, &call, granted, ctx).await?;
     ctx.enter("router");
     let routed = route::route(state, &call, ctx).await?;
     ctx.enter("limits");
     limits::count(state, &call, &routed, granted.end_user.as_deref(), ctx).await?;
     budget::reserve_for(state, &call, &routed.dep, granted.lines, ctx).await?;
+    guard::mask_logged_request(ctx).await;
     ctx.enter("cache");
     if let Some(hit) = cached::check(state, &mut call, ctx).await {
         return Ok(hit);
     }
     ctx.stage = None;
-    let result = attempts::run(state, call, routed, ctx).await;
+    let result = match guard::during(ctx) {
+        Some(check) => {
+            let (result, checked) = tokio::join!(attempts::run(state, call, routed, ctx), check);
+            // a block discards the answer (a stream is cut before its first byte)
+            checked.and(result)
+        }
+        None => attempts::run(state, call, routed, ctx).await,
+    };
+    let result = guard::answer(ctx, result).await;
     // a whole answer is stored now (a stream's is stored by its relay's observer, at its end)
     cached::store_whole(&result, ctx);
     result

@@ -51,6 +51,10 @@ pub enum Route {
     /// `POST /v1/search/{tool}` (`crate::search`); `GET /v1/search/tools`.
     Search,
     SearchTools,
+    /// `GET /guardrails/list`, `GET /v2/guardrails/list`, `POST /guardrails/apply_guardrail`.
+    GuardrailsList,
+    GuardrailsListV2,
+    ApplyGuardrail,
     /// `/{provider}/{*path}`: provider pass-through (`crate::passthrough`), any method; the
     /// provider is the path's first segment.
     PassThrough,

@@ -5,6 +5,7 @@ mod cache;
 mod cli;
 mod compat;
 mod errors;
+mod guardrails;
 mod hardening;
 mod keys;
 mod limits;
