@@ -447,3 +447,49 @@ fn base_url(state: &crate::state::AppState, headers: &http::HeaderMap) -> String
         .unwrap_or("http");
     format!("{scheme}://{host}")
 }
+
+/// `TianjiLLM_Config` row of the public agents.
+const PUBLIC_AGENTS: &str = "public_agent_groups";
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PublicAgents {
+    agent_ids: Vec<String>,
+}
+
+/// `POST /v1/agents/{agent_id}/make_public` (adds one) and `POST /v1/agents/make_public`
+/// `{"agent_ids": [..]}` (sets the list): the agents listed in `public_agent_groups`.
+pub async fn make_public(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
+    require_admin(call)?;
+    let given = match &call.path_key {
+        Some(id) => vec![id.clone()],
+        None => call.json::<PublicAgents>()?.agent_ids,
+    };
+    let agents = call.state.agents.load();
+    if let Some(unknown) = given.iter().find(|id| agents.get(id).is_none()) {
+        return Err(agent_not_found(unknown));
+    }
+    let mut conn = call.store.conn().await?;
+    let tx = Tx::begin(call, &mut conn).await?;
+    let mut ids = match &call.path_key {
+        Some(_) => super::crud::str_list(
+            tx.row(Query::GetConfigParam, &[&PUBLIC_AGENTS])
+                .await?
+                .as_ref(),
+        ),
+        None => Vec::new(),
+    };
+    for id in given {
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+    }
+    tx.exec(Query::PutConfigParam, &[&PUBLIC_AGENTS, &json!(ids)])
+        .await?;
+    tx.commit(Vec::new(), &[]).await?;
+    Ok(ok(&json!({
+        "message": "Successfully updated public agent groups",
+        "public_agent_groups": ids,
+        "updated_by": call.changed_by(),
+    })))
+}

@@ -84,6 +84,32 @@ async fn crud_round_trip_with_audit_rows_and_redaction() {
         .await
         .assert_error(400);
 
+    // public agents: one added, or the list set
+    let public = ok(post(&gw, &format!("{path}/make_public"), MASTER_KEY, Value::Null).await);
+    assert_eq!(
+        public["message"],
+        "Successfully updated public agent groups"
+    );
+    assert_eq!(public["public_agent_groups"], json!([id]));
+    assert_eq!(public["updated_by"], "alice@example.com");
+    let set = json!({"agent_ids": []});
+    let public = ok(post(&gw, "/v1/agents/make_public", MASTER_KEY, set).await);
+    assert_eq!(public["public_agent_groups"], json!([]));
+    post(&gw, "/v1/agents/nope/make_public", MASTER_KEY, Value::Null)
+        .await
+        .assert_error(404);
+    post(&gw, &format!("{path}/make_public"), &user, Value::Null)
+        .await
+        .assert_error(403);
+    post(
+        &gw,
+        "/v1/agents/make_public",
+        MASTER_KEY,
+        json!({"agent_ids": "x"}),
+    )
+    .await
+    .assert_error(400);
+
     let gone = ok(call(&gw, Method::DELETE, &path, MASTER_KEY, Value::Null).await);
     assert_eq!(gone["message"], format!("Agent {id} deleted successfully"));
     get(&gw, &path, MASTER_KEY).await.assert_error(404);
