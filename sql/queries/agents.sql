@@ -8,7 +8,8 @@ LEFT JOIN "TianjiLLM_ObjectPermissionTable" p ON p."object_permission_id" = a."o
 ORDER BY a."created_at", a."agent_id";
 
 -- name: GetAgentForUpdate
-SELECT to_jsonb(a) FROM "TianjiLLM_AgentsTable" a WHERE a."agent_id" = $1 FOR UPDATE;
+-- $1: a list of agent ids
+SELECT to_jsonb(a) FROM "TianjiLLM_AgentsTable" a WHERE a."agent_id" = ANY($1) FOR UPDATE;
 
 -- name: GetAgentByName
 SELECT a."agent_id" FROM "TianjiLLM_AgentsTable" a WHERE a."agent_name" = $1;
@@ -38,5 +39,6 @@ WHERE a."agent_id" = $1
 RETURNING to_jsonb(a);
 
 -- name: DeleteAgent
-DELETE FROM "TianjiLLM_AgentsTable" a WHERE a."agent_id" = $1
+-- $1: a list of agent ids
+DELETE FROM "TianjiLLM_AgentsTable" a WHERE a."agent_id" = ANY($1)
 RETURNING to_jsonb(a);

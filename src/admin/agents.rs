@@ -37,17 +37,22 @@ struct AgentBody {
     #[serde(alias = "tianji_params")]
     litellm_params: Option<Map<String, Value>>,
     object_permission: Option<Map<String, Value>>,
+    /// The headers sent to the agent with every call.
+    static_headers: Option<Map<String, Value>>,
+    /// Names of the caller's headers passed on to the agent.
+    extra_headers: Option<Vec<String>>,
     tpm_limit: Option<i64>,
     rpm_limit: Option<i64>,
+    /// Limits per session (`litellm_session_id` / `metadata.session_id`).
     session_tpm_limit: Option<i64>,
     session_rpm_limit: Option<i64>,
-    static_headers: Option<Map<String, Value>>,
-    extra_headers: Option<Vec<String>>,
+    kill_switch: Option<Value>,
+    /// The groups the agent belongs to (see [`crate::agents::access`]).
     agent_access_groups: Option<Vec<String>>,
     access_group_ids: Option<Vec<String>>,
-    kill_switch: Option<Value>,
     identity: Option<Value>,
     enabled: Option<bool>,
+    /// `autonomous` (default).
     execution_mode: Option<String>,
 }
 
@@ -343,9 +348,8 @@ async fn update(call: &Call<'_>, id: &str, replace: bool) -> Result<Response<Bod
     let mut conn = call.store.conn().await?;
     let tx = Tx::begin(call, &mut conn).await?;
     let before = tx
-        .row(Query::GetAgentForUpdate, &[&id])
-        .await?
-        .ok_or_else(|| agent_not_found(id))?;
+        .get(Query::GetAgentForUpdate, id, agent_not_found)
+        .await?;
     if let Some(name) = changes.get("agent_name").and_then(Value::as_str)
         && str_of(&before, "agent_name") != Some(name)
         && tx.any(Query::GetAgentByName, &[&name]).await?
@@ -400,10 +404,7 @@ async fn delete(call: &Call<'_>, id: &str) -> Result<Response<Body>, AdminError>
     require_admin(call)?;
     let mut conn = call.store.conn().await?;
     let tx = Tx::begin(call, &mut conn).await?;
-    let gone = tx
-        .row(Query::DeleteAgent, &[&id])
-        .await?
-        .ok_or_else(|| agent_not_found(id))?;
+    let gone = tx.get(Query::DeleteAgent, id, agent_not_found).await?;
     let audit = audited(call, &gone);
     let change = Change::of("deleted", AGENTS_TABLE, id, Some(&audit), None);
     tx.commit(vec![change], &[Changed::Agents]).await?;

@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
+use serde::Deserialize;
 use serde_json::Value;
 
 use crate::secrets::AtRest;
@@ -57,15 +58,9 @@ impl Agent {
     }
 }
 
-/// The strings of a JSON list.
+/// A JSON list of strings (nothing when `v` is not one).
 fn strings(v: Option<&Value>) -> Vec<String> {
-    v.and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect()
-        })
+    v.and_then(|v| Vec::<String>::deserialize(v).ok())
         .unwrap_or_default()
 }
 
