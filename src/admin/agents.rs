@@ -57,7 +57,7 @@ struct AgentBody {
 }
 
 /// 403 with LiteLLM's body: `{"detail": "Agent '{id}' is not allowed for your key/team. ..."}`.
-fn not_allowed(id: &str) -> Response<Body> {
+pub(super) fn not_allowed(id: &str) -> Response<Body> {
     let body = json!({
         "detail": format!("Agent '{id}' is not allowed for your key/team. Contact proxy admin for access.")
     });
@@ -81,7 +81,7 @@ fn require_admin(call: &Call<'_>) -> Result<(), AdminError> {
     Err(call.forbidden("Only proxy admins can create, change or delete agents"))
 }
 
-fn allowed(state: &crate::state::AppState, principal: &Principal) -> Allowed {
+pub(super) fn allowed(state: &crate::state::AppState, principal: &Principal) -> Allowed {
     let default_deny = state.config.general_settings.agent_access_default_deny;
     access::allowed(principal, &state.agents.load(), default_deny)
 }

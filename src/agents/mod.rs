@@ -6,6 +6,7 @@
 pub mod access;
 pub mod address;
 pub mod card;
+pub mod rpc;
 
 use std::collections::HashMap;
 use std::sync::Arc;

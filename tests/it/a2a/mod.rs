@@ -5,6 +5,7 @@
 mod cards;
 mod crud;
 mod permissions;
+mod rpc;
 
 use http::Method;
 use serde_json::{Value, json};
