@@ -104,3 +104,15 @@ async fn cards_in_both_versions_across_instances() {
     .await;
     assert!(gone, "instance b still serves a deleted agent");
 }
+
+/// The official `a2a-sdk` card resolver (`tests/python/a2a_cards.py`) reads the gateway's card
+/// in both versions.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a2a_sdk_resolves_the_gateway_card() {
+    let db = TestDb::create().await;
+    let yaml = format!(
+        "general_settings:\n  master_key: {MASTER_KEY}\n  database_url: \"{u}\"\n",
+        u = db.url
+    );
+    crate::it::sdk::run_python("a2a_cards.py", &yaml, MASTER_KEY).await;
+}
