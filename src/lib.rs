@@ -5,6 +5,7 @@
 //! docs/architecture.md for the architecture.
 
 pub mod admin;
+pub mod agents;
 pub mod alerting;
 pub mod auth;
 pub mod body;

@@ -154,6 +154,8 @@ pub struct AppState {
     pub traces: Option<crate::observability::traces::Traces>,
     /// Logging callbacks (`generic_api`, `langfuse`, `datadog`, team and key sinks).
     pub callbacks: Arc<crate::callbacks::Callbacks>,
+    /// A2A agents (`TianjiLLM_AgentsTable`), reloaded when one changes.
+    pub agents: crate::agents::Registry,
     /// Alerts (`general_settings.alerting`) and management events.
     pub alerts: Arc<crate::alerting::Alerts>,
     /// Guardrails (`guardrails:`, `banned_keywords_list`, `blocked_user_list`).
@@ -385,6 +387,7 @@ impl AppState {
             spend.on_failure(move |what, error| alerts.db_exception(what, error));
         }
         let state = Self {
+            agents: Default::default(),
             alerts,
             traces,
             at_rest,
@@ -439,6 +442,7 @@ impl AppState {
             }
             state.reload_models().await?;
             crate::router::stored::reload(&state.router, state.store.as_deref()).await?;
+            state.reload_agents().await?;
         }
         Ok(state)
     }
@@ -479,6 +483,15 @@ impl AppState {
         Ok(())
     }
 
+    /// Reload the agent registry from the database.
+    pub async fn reload_agents(&self) -> Result<(), StateError> {
+        let Some(store) = &self.store else {
+            return Ok(());
+        };
+        let reloaded = self.agents.reload(store, self.at_rest.as_deref()).await;
+        reloaded.map_err(|crate::agents::AgentError::Store(e)| StateError::Store(e))
+    }
+
     /// Apply changes made elsewhere (or here) to this instance's caches.
     async fn apply_local(&self, changed: &[Changed]) {
         if let Some(dir) = self.auth.directory() {
@@ -502,6 +515,13 @@ impl AppState {
             && let Err(e) = self.reload_models().await
         {
             tracing::error!(error = %e, "could not reload database models");
+        }
+        if changed
+            .iter()
+            .any(|c| matches!(c, Changed::Agents | Changed::All))
+            && let Err(e) = self.reload_agents().await
+        {
+            tracing::error!(error = %e, "could not reload agents");
         }
         if changed
             .iter()

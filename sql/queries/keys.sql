@@ -4,9 +4,11 @@
 -- name: GetKeyByToken
 SELECT to_jsonb(t)
        || jsonb_build_object('expires_epoch', extract(epoch FROM t."expires"),
-                             'soft_budget', b."soft_budget")
+                             'soft_budget', b."soft_budget",
+                             'object_permission', to_jsonb(p))
 FROM "TianjiLLM_VerificationToken" t
 LEFT JOIN "TianjiLLM_BudgetTable" b ON b."budget_id" = t."budget_id"
+LEFT JOIN "TianjiLLM_ObjectPermissionTable" p ON p."object_permission_id" = t."object_permission_id"
 WHERE t."token" = $1;
 
 -- name: InsertKey

@@ -1,7 +1,10 @@
 -- Teams ("TianjiLLM_TeamTable") and team memberships ("TianjiLLM_TeamMembership").
 
 -- name: GetTeamRecord
-SELECT to_jsonb(t) FROM "TianjiLLM_TeamTable" t WHERE t."team_id" = $1;
+SELECT to_jsonb(t) || jsonb_build_object('object_permission', to_jsonb(p))
+FROM "TianjiLLM_TeamTable" t
+LEFT JOIN "TianjiLLM_ObjectPermissionTable" p ON p."object_permission_id" = t."object_permission_id"
+WHERE t."team_id" = $1;
 
 -- name: GetMembershipRecord
 -- $1 team_id, $2 user_id; the membership with its budget's max_budget.

@@ -19,6 +19,7 @@ pub const END_USERS_TABLE: &str = "TianjiLLM_EndUserTable";
 pub const MODELS_TABLE: &str = "TianjiLLM_ProxyModelTable";
 pub const MEMBERSHIPS_TABLE: &str = "TianjiLLM_TeamMembership";
 pub const INVITATIONS_TABLE: &str = "TianjiLLM_InvitationLink";
+pub const AGENTS_TABLE: &str = "TianjiLLM_AgentsTable";
 
 /// One change to record.
 pub struct Change<'a> {
@@ -129,6 +130,8 @@ pub fn table_name(given: &str) -> Option<&'static str> {
         ("team_membership", MEMBERSHIPS_TABLE),
         ("invitation_link", INVITATIONS_TABLE),
         ("invitations", INVITATIONS_TABLE),
+        ("agents_table", AGENTS_TABLE),
+        ("agents", AGENTS_TABLE),
     ];
     let g = given.trim();
     let bare = g

@@ -14,8 +14,8 @@ use std::pin::Pin;
 use http::{Method, Request, Response};
 
 use super::{
-    AdminError, Call, alerting, audit, budgets, cache, end_users, invitations, keys, listings,
-    models, organizations, router, spend, teams, users,
+    AdminError, Call, agent_rpc, agents, alerting, audit, budgets, cache, end_users, invitations,
+    keys, listings, models, organizations, router, spend, teams, users,
 };
 use crate::auth::Principal;
 use crate::body::Body;
@@ -243,6 +243,12 @@ pub static ROUTES: &[AdminRoute] = table! {
     ["/cache/ping"] GET ProxyAdmin "Check the response cache" => live!(cache::ping);
     ["/cache/delete"] POST ProxyAdmin "Delete response cache entries" => live!(cache::delete);
     ["/cache/flushall"] POST ProxyAdmin "Empty the response cache" => live!(cache::flush_all);
+    ["/v1/agents"] GET|POST KeyOwner "List the agents the caller may use (POST: admins create one)" => store!(agents::collection);
+    ["/v1/agents/make_public"] POST ProxyAdmin "Set the public agents: {agent_ids}" => store!(agents::make_public);
+    ["/v1/agents/{key}/make_public"] POST ProxyAdmin "Make an agent public" => store!(agents::make_public);
+    ["/v1/agents/{key}"] GET|PUT|PATCH|DELETE KeyOwner "One agent (PUT replace, PATCH change, DELETE: admins)" => store!(agents::item);
+    ["/a2a/{key}", "/a2a/{key}/message/send", "/v1/a2a/{key}/message/send"] POST KeyOwner "A2A JSON-RPC to an agent (message/send and task methods; 1.0 names mapped)" => live!(agent_rpc::call);
+    ["/a2a/{key}/.well-known/agent-card.json", "/a2a/{key}/.well-known/agent.json"] GET KeyOwner "An agent's A2A card, served by the gateway (a2a-version: 0.3 or 1.0)" => live!(agents::card);
     ["/cache/redis/info"] GET ProxyAdmin "The cache's Redis INFO" => live!(cache::redis_info);
 };
 

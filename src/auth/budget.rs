@@ -29,6 +29,7 @@ impl Account {
             },
             Changed::All
             | Changed::Models
+            | Changed::Agents
             | Changed::RouterSettings
             | Changed::CacheEntries(_)
             | Changed::CacheAll => return None,

@@ -110,6 +110,8 @@ pub enum Changed {
     Models,
     /// Router settings changed at run time: reload them.
     RouterSettings,
+    /// An agent changed: reload the agent registry.
+    Agents,
     /// Response cache entries deleted (`/cache/delete`): drop them from the local tier.
     CacheEntries(Vec<String>),
     /// The response cache was flushed (`/cache/flushall`).
@@ -131,6 +133,7 @@ impl Changed {
             Changed::All => "all:".to_string(),
             Changed::Models => "models:".to_string(),
             Changed::RouterSettings => "router:".to_string(),
+            Changed::Agents => "agents:".to_string(),
             // cache keys hold no spaces (namespaces are checked)
             Changed::CacheEntries(keys) => format!("cache_entries:{}", keys.join(" ")),
             Changed::CacheAll => "cache_all:".to_string(),
@@ -155,6 +158,7 @@ impl Changed {
             "end_user" => Changed::EndUser(id),
             "all" => Changed::All,
             "models" => Changed::Models,
+            "agents" => Changed::Agents,
             "router" => Changed::RouterSettings,
             "cache_entries" => Changed::CacheEntries(id.split(' ').map(str::to_string).collect()),
             "cache_all" => Changed::CacheAll,
@@ -250,6 +254,7 @@ impl Directory {
                 return;
             }
             Changed::Models
+            | Changed::Agents
             | Changed::RouterSettings
             | Changed::CacheEntries(_)
             | Changed::CacheAll => return,

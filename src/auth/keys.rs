@@ -4,12 +4,16 @@
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::records::Limits;
+use super::records::{Limits, ObjectPermission};
 
 /// The columns of `TianjiLLM_VerificationToken` the request path uses.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
 pub struct KeyRecord {
+    /// The key's object permission row (agents).
+    pub object_permission: Option<ObjectPermission>,
+    /// Access groups (agents belong to them).
+    pub access_group_ids: Option<Vec<String>>,
     /// sha256 hex of the raw key.
     pub token: String,
     pub key_name: Option<String>,

@@ -21,10 +21,23 @@ pub struct Limits {
     pub soft_budget: Option<f64>,
 }
 
+/// The parts of an object permission (`TianjiLLM_ObjectPermissionTable`) the request path
+/// reads: which agents a key or team may call.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct ObjectPermission {
+    pub agents: Option<Vec<String>>,
+    pub agent_access_groups: Option<Vec<String>>,
+}
+
 /// `TianjiLLM_TeamTable`
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
 pub struct TeamRecord {
+    /// The team's object permission row (agents).
+    pub object_permission: Option<ObjectPermission>,
+    /// Access groups (agents belong to them).
+    pub access_group_ids: Option<Vec<String>>,
     pub team_id: String,
     pub team_alias: Option<String>,
     pub organization_id: Option<String>,

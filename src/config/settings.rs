@@ -65,6 +65,12 @@ pub struct GeneralSettings {
     /// Write an AuditLog row for every management change (default false).
     #[serde(default)]
     pub store_audit_logs: bool,
+    /// Keys and teams that grant no agent may call none (default false: every agent).
+    #[serde(default)]
+    pub agent_access_default_deny: bool,
+    /// Let agents point at loopback, private and link-local addresses (default false).
+    #[serde(default)]
+    pub agent_allow_private_urls: bool,
     /// Do not write SpendLogs rows (spend still rolls up to keys, teams, ... and daily tables).
     #[serde(default)]
     pub disable_spend_logs: bool,

@@ -13,20 +13,22 @@ impl Methods {
     pub const POST: Methods = Methods(2);
     pub const PATCH: Methods = Methods(4);
     pub const DELETE: Methods = Methods(8);
+    pub const PUT: Methods = Methods(16);
     /// Every method (provider pass-through).
-    pub const ANY: Methods = Methods(16);
+    pub const ANY: Methods = Methods(32);
 
     /// Both sets.
     pub const fn or(self, other: Methods) -> Methods {
         Methods(self.0 | other.0)
     }
 
-    /// The set of `methods` (others than GET, POST, PATCH and DELETE are ignored).
+    /// The set of `methods` (others than GET, POST, PUT, PATCH and DELETE are ignored).
     pub fn of(methods: &[Method]) -> Methods {
         methods.iter().fold(Methods::NONE, |set, m| {
             set.or(match *m {
                 Method::GET => Methods::GET,
                 Method::POST => Methods::POST,
+                Method::PUT => Methods::PUT,
                 Method::PATCH => Methods::PATCH,
                 Method::DELETE => Methods::DELETE,
                 _ => Methods::NONE,
@@ -39,6 +41,7 @@ impl Methods {
         let bit = match *m {
             Method::GET | Method::HEAD => Methods::GET,
             Method::POST => Methods::POST,
+            Method::PUT => Methods::PUT,
             Method::PATCH => Methods::PATCH,
             Method::DELETE => Methods::DELETE,
             _ => Methods::NONE,
@@ -51,7 +54,7 @@ impl Methods {
         if self.0 & Methods::ANY.0 != 0 {
             return "*";
         }
-        ALLOW[usize::from(self.0 & 15)]
+        ALLOW[usize::from(self.0 & 31)]
     }
 
     /// The methods by name, in `Allow` order.
@@ -60,8 +63,8 @@ impl Methods {
     }
 }
 
-/// `Allow` of each set of GET (1), POST (2), PATCH (4), DELETE (8).
-const ALLOW: [&str; 16] = [
+/// `Allow` of each set of GET (1), POST (2), PATCH (4), DELETE (8), PUT (16).
+const ALLOW: [&str; 32] = [
     "",
     "GET, HEAD",
     "POST",
@@ -78,6 +81,22 @@ const ALLOW: [&str; 16] = [
     "GET, HEAD, PATCH, DELETE",
     "POST, PATCH, DELETE",
     "GET, HEAD, POST, PATCH, DELETE",
+    "PUT",
+    "GET, HEAD, PUT",
+    "POST, PUT",
+    "GET, HEAD, POST, PUT",
+    "PUT, PATCH",
+    "GET, HEAD, PUT, PATCH",
+    "POST, PUT, PATCH",
+    "GET, HEAD, POST, PUT, PATCH",
+    "PUT, DELETE",
+    "GET, HEAD, PUT, DELETE",
+    "POST, PUT, DELETE",
+    "GET, HEAD, POST, PUT, DELETE",
+    "PUT, PATCH, DELETE",
+    "GET, HEAD, PUT, PATCH, DELETE",
+    "POST, PUT, PATCH, DELETE",
+    "GET, HEAD, POST, PUT, PATCH, DELETE",
 ];
 
 #[cfg(test)]
@@ -90,10 +109,11 @@ mod tests {
             Method::GET,
             Method::HEAD,
             Method::POST,
+            Method::PUT,
             Method::PATCH,
             Method::DELETE,
         ];
-        for bits in 0..16u8 {
+        for bits in 0..32u8 {
             let set = Methods(bits);
             let allowed: Vec<&str> = all
                 .iter()
@@ -101,9 +121,9 @@ mod tests {
                 .map(Method::as_str)
                 .collect();
             assert_eq!(set.names(), allowed, "{bits}");
-            assert!(!set.allows(&Method::PUT) && !set.allows(&Method::OPTIONS));
+            assert!(!set.allows(&Method::OPTIONS));
         }
-        assert!(Methods::ANY.allows(&Method::PUT));
+        assert!(Methods::ANY.allows(&Method::PUT) && Methods::ANY.allows(&Method::OPTIONS));
         assert_eq!(
             Methods::of(&[Method::GET, Method::DELETE]),
             Methods::GET.or(Methods::DELETE)

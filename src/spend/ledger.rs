@@ -135,6 +135,7 @@ impl Ledger {
             match c {
                 Changed::All => map.values_mut().for_each(|s| s.spend = None),
                 Changed::Models
+                | Changed::Agents
                 | Changed::RouterSettings
                 | Changed::CacheEntries(_)
                 | Changed::CacheAll => {}

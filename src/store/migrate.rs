@@ -32,6 +32,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0005_invitations",
         include_str!("../../sql/schema/0005_invitations.sql"),
     ),
+    (
+        "0006_agents",
+        include_str!("../../sql/schema/0006_agents.sql"),
+    ),
 ];
 
 /// Apply what is missing, then create or drop the unique alias indexes; returns the versions

@@ -7,6 +7,7 @@ use std::sync::OnceLock;
 /// Query files compiled into the binary (prepared in the pool unless listed in `UNPOOLED_FILES`).
 const FILES: &[(&str, &str)] = &[
     ("audit.sql", include_str!("../../sql/queries/audit.sql")),
+    ("agents.sql", include_str!("../../sql/queries/agents.sql")),
     ("health.sql", include_str!("../../sql/queries/health.sql")),
     ("router.sql", include_str!("../../sql/queries/router.sql")),
     ("keys.sql", include_str!("../../sql/queries/keys.sql")),
@@ -64,6 +65,12 @@ macro_rules! queries {
 
 queries! {
     Ping,
+    ListAgents,
+    GetAgentForUpdate,
+    GetAgentByName,
+    InsertAgent,
+    UpdateAgent,
+    DeleteAgent,
     ExistingSpendLogs,
     StoredSpendLogCalls,
     CopySpendLogs,

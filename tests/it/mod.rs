@@ -1,3 +1,4 @@
+mod a2a;
 mod admin_keys;
 mod alerting;
 mod big_files;
