@@ -26,8 +26,11 @@ impl Keywords {
             .map(|w| w.trim().to_lowercase())
             .filter(|w| !w.is_empty())
             .collect();
-        // case-sensitive over lowercased text: the automaton keeps its literal prefilter
+        // case-sensitive over lowercased text, leftmost-first: the automaton then searches with
+        // its packed (SIMD) prefilter, which the standard match kind (or ASCII case folding)
+        // cannot use
         let matcher = AhoCorasick::builder()
+            .match_kind(aho_corasick::MatchKind::LeftmostFirst)
             .build(&words)
             .map_err(|e| BuildError::Params(format!("banned keywords: {e}")))?;
         Ok(Self { words, matcher })
