@@ -1,0 +1,580 @@
+//! Calls to a remote A2A agent: the JSON-RPC request goes to the agent's URL
+//! (`litellm_params.api_base`, else the card's `url`; refused on a private address unless
+//! `general_settings.agent_allow_private_urls`) with the agent's own credentials
+//! (`litellm_params.api_key` as a bearer token, `static_headers`), the caller's headers named in
+//! `extra_headers` (never its key), and the caller's A2A headers (`A2A-Version`,
+//! `A2A-Extensions`, `X-A2A-Extensions`; a 1.0 client that sent no `A2A-Version` gets `1.0`). The
+//! method goes out under the name the client used ([`Call::sent_method`]).
+//!
+//! - [`send`]: every method but the streaming ones; the answer is read whole (within
+//!   `litellm_params.timeout` seconds, default 600) and relayed as it is, except that an
+//!   authenticated extended card gets the gateway's URL like the served card.
+//! - [`stream`]: `message/stream` and `tasks/resubscribe`, asked with
+//!   `Accept: text/event-stream`. An SSE answer is relayed event by event as it arrives
+//!   ([`EventRelay`]; a partial event is held until its end comes); the timeout applies to the
+//!   answer's head and then between chunks. A failure before the answer is a JSON-RPC error
+//!   answer; a failure during it (the agent breaks the connection or goes quiet, or the
+//!   gateway's graceful-shutdown deadline passes) ends the stream with one
+//!   `event: error` whose data is a JSON-RPC error (`-32603`) for the call's id. A JSON answer
+//!   (an agent that does not stream, or its JSON-RPC error) is relayed as it is.
+//!
+//! **Observing the end** (for spend and limits): both take an [`OnEnd`] callback, called exactly
+//! once with a [`Summary`] when the call is over: at once for a refused or failed call, when the
+//! whole answer is read for [`send`] and for a JSON answer, and for a relayed stream when it
+//! ends, fails, is cut, or its client goes away (the relay body is dropped). The callback runs
+//! on the task that polls the body: it must not block.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, header};
+use http_body::Frame;
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use serde_json::{Value, json};
+use tokio::time::{Instant, Sleep};
+
+use crate::agents::card::{self, Version};
+use crate::agents::rpc::{Call, RpcError};
+use crate::agents::{Agent, address};
+use crate::body::{Body, BoxError};
+use crate::error::json_response;
+use crate::state::AppState;
+use crate::upstream::relay::{CLIENT_CLOSED, CUT_AT_SHUTDOWN, CutSignal};
+
+/// How long an agent may take without `litellm_params.timeout` (seconds).
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
+/// The largest answer read whole, and the largest single event relayed.
+const MAX_ANSWER: usize = 16 << 20;
+/// Headers of the caller never passed on, even when `extra_headers` names them.
+const NEVER_FORWARDED: &[&str] = &[
+    "authorization",
+    "x-api-key",
+    "api-key",
+    "x-litellm-api-key",
+    "cookie",
+];
+/// The caller's A2A protocol headers, always passed on.
+const A2A_HEADERS: &[&str] = &["a2a-version", "a2a-extensions", "x-a2a-extensions"];
+
+/// How a call to an agent went, told once to its [`OnEnd`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Summary {
+    /// The agent's HTTP status, when it answered.
+    pub status: Option<StatusCode>,
+    /// Whether the answer was an event stream.
+    pub streamed: bool,
+    /// SSE events relayed (0 for a JSON answer).
+    pub events: u32,
+    /// Bytes of the agent's answer relayed to the client.
+    pub bytes: u64,
+    /// Why the call failed: refused before it went out, the agent down, slow or breaking off,
+    /// the client gone, the gateway shutting down. `None` when the agent's answer was relayed
+    /// whole (whatever its status or JSON-RPC error).
+    pub error: Option<String>,
+}
+
+impl Summary {
+    fn failed(error: impl Into<String>) -> Self {
+        Self {
+            error: Some(error.into()),
+            ..Self::default()
+        }
+    }
+}
+
+/// Told how a call ended, once.
+pub type OnEnd = Box<dyn FnOnce(Summary) + Send>;
+
+/// An [`OnEnd`] that does nothing.
+pub fn unobserved() -> OnEnd {
+    Box::new(|_| {})
+}
+
+/// The gateway's JSON-RPC error answer.
+pub fn answer(e: RpcError) -> Response<Body> {
+    json_response(
+        e.status,
+        Bytes::from(serde_json::to_vec(&e.body()).unwrap_or_default()),
+    )
+}
+
+/// Answer `e` and tell `on_end`.
+fn refuse(e: RpcError, on_end: OnEnd) -> Response<Body> {
+    on_end(Summary::failed(e.message.clone()));
+    answer(e)
+}
+
+/// The agent's URL, if it has one.
+fn url_of(agent: &Agent) -> Option<&str> {
+    agent
+        .row
+        .get("tianji_params")
+        .and_then(|p| p.get("api_base"))
+        .and_then(Value::as_str)
+        .or_else(|| agent.card()?.get("url")?.as_str())
+        .filter(|u| !u.is_empty())
+}
+
+/// `litellm_params.timeout` (seconds), else [`DEFAULT_TIMEOUT`].
+fn timeout_of(agent: &Agent) -> Duration {
+    agent
+        .row
+        .get("tianji_params")
+        .and_then(|p| p.get("timeout"))
+        .and_then(|t| t.as_f64().or_else(|| t.as_str()?.trim().parse().ok()))
+        .filter(|t| *t > 0.0)
+        .and_then(|t| Duration::try_from_secs_f64(t).ok())
+        .unwrap_or(DEFAULT_TIMEOUT)
+}
+
+/// The request to the agent, or the JSON-RPC error that refuses the call.
+fn outbound(
+    state: &AppState,
+    agent: &Agent,
+    call: &Call,
+    headers: &HeaderMap,
+    accept: &'static str,
+) -> Result<Request<Body>, RpcError> {
+    let id = &agent.id;
+    let Some(url) = url_of(agent) else {
+        return Err(RpcError::new(
+            &call.id,
+            -32000,
+            format!("Agent '{id}' has no URL configured"),
+        ));
+    };
+    if !state.config.general_settings.agent_allow_private_urls
+        && let Some(why) = address::refused(url)
+    {
+        return Err(RpcError::new(&call.id, -32603, why));
+    }
+    let out = json!({"jsonrpc": "2.0", "id": call.id, "method": call.sent_method(), "params": call.params});
+    let mut req = Request::post(url)
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::ACCEPT, accept);
+    if let Some(key) = agent
+        .row
+        .get("tianji_params")
+        .and_then(|p| p.get("api_key"))
+        .and_then(Value::as_str)
+    {
+        req = req.header(header::AUTHORIZATION, format!("Bearer {key}"));
+    }
+    for (name, v) in agent
+        .row
+        .get("static_headers")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+    {
+        if let Some(v) = v.as_str() {
+            req = req.header(name.as_str(), v);
+        }
+    }
+    let extra = agent.row.get("extra_headers").and_then(Value::as_array);
+    let named = extra.into_iter().flatten().filter_map(Value::as_str);
+    for name in named.map(str::to_ascii_lowercase) {
+        if NEVER_FORWARDED.contains(&name.as_str()) || A2A_HEADERS.contains(&name.as_str()) {
+            continue;
+        }
+        if let Some(v) = headers.get(name.as_str()) {
+            req = req.header(name.as_str(), v.clone());
+        }
+    }
+    for name in A2A_HEADERS {
+        if let Some(v) = headers.get(*name) {
+            req = req.header(*name, v.clone());
+        }
+    }
+    if call.v1 && !headers.contains_key("a2a-version") {
+        req = req.header("a2a-version", "1.0");
+    }
+    req.body(Body::full(serde_json::to_vec(&out).unwrap_or_default()))
+        .map_err(|e| RpcError::new(&call.id, -32603, format!("Agent '{id}': {e}")))
+}
+
+/// The error for a call that failed before the agent's answer was read.
+fn failure(call: &Call, agent: &Agent, why: &str) -> RpcError {
+    RpcError::new(
+        &call.id,
+        -32603,
+        format!("Agent '{}' failed: {why}", agent.id),
+    )
+}
+
+fn too_slow(call: &Call, agent: &Agent, timeout: Duration) -> RpcError {
+    RpcError::new(
+        &call.id,
+        -32603,
+        format!("Agent '{}' did not answer within {timeout:?}", agent.id),
+    )
+}
+
+/// A whole answer read, relayed with its status and content type.
+fn whole(head: &http::response::Parts, bytes: Bytes) -> Response<Body> {
+    let mut resp = json_response(head.status, bytes);
+    if let Some(ct) = head.headers.get(header::CONTENT_TYPE) {
+        resp.headers_mut().insert(header::CONTENT_TYPE, ct.clone());
+    }
+    resp
+}
+
+async fn read_whole(body: Incoming) -> Result<Bytes, String> {
+    Limited::new(body, MAX_ANSWER)
+        .collect()
+        .await
+        .map(|c| c.to_bytes())
+        .map_err(|e| e.to_string())
+}
+
+/// An authenticated extended card in `bytes` (the agent's JSON-RPC answer) with the gateway's
+/// URL, in the version the client speaks; anything else unchanged.
+fn extended_card(bytes: Bytes, url: &str, version: Version) -> Bytes {
+    let Ok(mut v) = serde_json::from_slice::<Value>(&bytes) else {
+        return bytes;
+    };
+    match v.get_mut("result") {
+        Some(card) if card.is_object() => *card = card::served(card, url, version),
+        _ => return bytes,
+    }
+    serde_json::to_vec(&v).map_or(bytes, Bytes::from)
+}
+
+/// Send `call` to `agent` and relay its whole answer (see the module doc).
+pub async fn send(
+    state: &AppState,
+    agent: &Agent,
+    call: &Call,
+    headers: &HeaderMap,
+    on_end: OnEnd,
+) -> Response<Body> {
+    let req = match outbound(state, agent, call, headers, "application/json") {
+        Ok(r) => r,
+        Err(e) => return refuse(e, on_end),
+    };
+    let timeout = timeout_of(agent);
+    let sent = async {
+        let resp = state.client.request(req).await.map_err(|e| e.to_string())?;
+        let (head, body) = resp.into_parts();
+        Ok::<_, String>((head, read_whole(body).await?))
+    };
+    let (head, mut bytes) = match tokio::time::timeout(timeout, sent).await {
+        Ok(Ok(got)) => got,
+        Ok(Err(e)) => return refuse(failure(call, agent, &e), on_end),
+        Err(_) => return refuse(too_slow(call, agent, timeout), on_end),
+    };
+    if call.method == "agent/getAuthenticatedExtendedCard" && head.status.is_success() {
+        let asked = headers.get("a2a-version").and_then(|v| v.to_str().ok());
+        let version = match Version::of(asked) {
+            _ if call.v1 => Version::V10,
+            v => v,
+        };
+        let url = format!(
+            "{}/a2a/{}",
+            super::agents::base_url(state, headers),
+            agent.id
+        );
+        bytes = extended_card(bytes, &url, version);
+    }
+    on_end(Summary {
+        status: Some(head.status),
+        bytes: bytes.len() as u64,
+        ..Summary::default()
+    });
+    whole(&head, bytes)
+}
+
+/// Send a streaming `call` to `agent` and relay its events as they come (see the module doc).
+pub async fn stream(
+    state: &AppState,
+    agent: &Agent,
+    call: &Call,
+    headers: &HeaderMap,
+    on_end: OnEnd,
+) -> Response<Body> {
+    let req = match outbound(state, agent, call, headers, "text/event-stream") {
+        Ok(r) => r,
+        Err(e) => return refuse(e, on_end),
+    };
+    let timeout = timeout_of(agent);
+    let resp = match tokio::time::timeout(timeout, state.client.request(req)).await {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => return refuse(failure(call, agent, &e.to_string()), on_end),
+        Err(_) => return refuse(too_slow(call, agent, timeout), on_end),
+    };
+    let (head, body) = resp.into_parts();
+    let sse = head
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|ct| ct.get(..17))
+        .is_some_and(|ct| ct.eq_ignore_ascii_case("text/event-stream"));
+    if !sse {
+        let bytes = match tokio::time::timeout(timeout, read_whole(body)).await {
+            Ok(Ok(b)) => b,
+            Ok(Err(e)) => return refuse(failure(call, agent, &e), on_end),
+            Err(_) => return refuse(too_slow(call, agent, timeout), on_end),
+        };
+        on_end(Summary {
+            status: Some(head.status),
+            bytes: bytes.len() as u64,
+            ..Summary::default()
+        });
+        return whole(&head, bytes);
+    }
+    let relay = EventRelay::new(
+        body,
+        timeout,
+        call.id.clone(),
+        state.streams.signal(),
+        head.status,
+        on_end,
+    );
+    let mut resp = Response::new(Body::Relay(Box::new(relay)));
+    *resp.status_mut() = head.status;
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    resp
+}
+
+/// Where the bytes relayed so far stand in the SSE grammar (lines end in `\n` or `\r\n`; an
+/// empty line ends an event).
+#[derive(Debug, Default, Clone, Copy)]
+struct Events {
+    /// The current line has something on it.
+    line_open: bool,
+    /// Something since the last event's end.
+    pending: bool,
+    /// Events ended so far.
+    count: u32,
+}
+
+impl Events {
+    /// Read `data`; the offset just past the last event end in it, if one is.
+    fn feed(&mut self, data: &[u8]) -> Option<usize> {
+        let mut start = 0;
+        let mut last = None;
+        for nl in memchr::memchr_iter(b'\n', data) {
+            let line = data.get(start..nl).unwrap_or_default();
+            let blank = !self.line_open && line.iter().all(|b| *b == b'\r');
+            if blank {
+                if self.pending {
+                    self.count = self.count.saturating_add(1);
+                    self.pending = false;
+                    last = Some(nl + 1);
+                }
+            } else {
+                self.pending = true;
+            }
+            self.line_open = false;
+            start = nl + 1;
+        }
+        let rest = data.get(start..).unwrap_or_default();
+        if rest.iter().any(|b| *b != b'\r') {
+            self.line_open = true;
+            self.pending = true;
+        }
+        last
+    }
+}
+
+/// An agent's event stream on its way to the client, whole events at a time (what comes after
+/// the last complete event is held until the event ends). Ends with a JSON-RPC error event when
+/// the agent breaks off or goes quiet for longer than the timeout, or at the graceful-shutdown
+/// deadline; tells its [`OnEnd`] once (on drop at the latest).
+pub struct EventRelay {
+    inner: Incoming,
+    idle: Pin<Box<Sleep>>,
+    idle_timeout: Duration,
+    /// The call's JSON-RPC id, for the error event.
+    id: Value,
+    events: Events,
+    /// The start of an event not ended yet.
+    held: BytesMut,
+    cut: Option<CutSignal>,
+    on_end: Option<OnEnd>,
+    summary: Summary,
+}
+
+impl EventRelay {
+    fn new(
+        inner: Incoming,
+        idle_timeout: Duration,
+        id: Value,
+        cut: CutSignal,
+        status: StatusCode,
+        on_end: OnEnd,
+    ) -> Self {
+        Self {
+            inner,
+            idle: Box::pin(tokio::time::sleep(idle_timeout)),
+            idle_timeout,
+            id,
+            events: Events::default(),
+            held: BytesMut::new(),
+            cut: Some(cut),
+            on_end: Some(on_end),
+            summary: Summary {
+                status: Some(status),
+                streamed: true,
+                ..Summary::default()
+            },
+        }
+    }
+
+    /// The whole events in `data` (with what was held before them), holding the rest.
+    fn relay(&mut self, data: Bytes) -> Result<Bytes, String> {
+        self.idle.as_mut().reset(Instant::now() + self.idle_timeout);
+        let out = match self.events.feed(&data) {
+            Some(end) if self.held.is_empty() => {
+                let mut data = data;
+                let rest = data.split_off(end);
+                self.held.extend_from_slice(&rest);
+                data
+            }
+            Some(end) => {
+                let mut out = std::mem::take(&mut self.held);
+                out.extend_from_slice(data.get(..end).unwrap_or_default());
+                self.held
+                    .extend_from_slice(data.get(end..).unwrap_or_default());
+                out.freeze()
+            }
+            None => {
+                self.held.extend_from_slice(&data);
+                Bytes::new()
+            }
+        };
+        if self.held.len() > MAX_ANSWER {
+            return Err(format!("an event longer than {MAX_ANSWER} bytes"));
+        }
+        self.summary.bytes += out.len() as u64;
+        Ok(out)
+    }
+
+    /// The stream is over: `error` (a partial event dropped, an error event sent), else what
+    /// was held. The observer is told.
+    fn end(&mut self, error: Option<String>) -> Option<Bytes> {
+        let held = std::mem::take(&mut self.held);
+        let out = match &error {
+            Some(why) => {
+                let e = json!({"jsonrpc": "2.0", "id": self.id,
+                    "error": {"code": -32603, "message": format!("Agent stream failed: {why}")}});
+                Some(Bytes::from(format!("event: error\ndata: {e}\n\n")))
+            }
+            None => (!held.is_empty()).then(|| held.freeze()),
+        };
+        self.summary.bytes += out.as_ref().map_or(0, |b| b.len() as u64);
+        self.summary.events = self.events.count;
+        self.summary.error = error;
+        self.cut = None;
+        if let Some(f) = self.on_end.take() {
+            f(std::mem::take(&mut self.summary));
+        }
+        out
+    }
+}
+
+impl Drop for EventRelay {
+    /// The client went away before the end (or its connection was closed at the shutdown
+    /// deadline).
+    fn drop(&mut self) {
+        if self.on_end.is_some() {
+            let why = if self.cut.as_ref().is_some_and(CutSignal::is_cut) {
+                CUT_AT_SHUTDOWN
+            } else {
+                CLIENT_CLOSED
+            };
+            self.end(Some(why.to_string()));
+        }
+    }
+}
+
+impl http_body::Body for EventRelay {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn is_end_stream(&self) -> bool {
+        self.on_end.is_none()
+    }
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = &mut *self;
+        let ended = |out: Option<Bytes>| Poll::Ready(out.map(|b| Ok(Frame::data(b))));
+        loop {
+            if this.on_end.is_none() {
+                return Poll::Ready(None);
+            }
+            if this.cut.as_ref().is_some_and(CutSignal::is_cut) {
+                return ended(this.end(Some(CUT_AT_SHUTDOWN.to_string())));
+            }
+            match Pin::new(&mut this.inner).poll_frame(cx) {
+                Poll::Ready(Some(Ok(frame))) => {
+                    let Ok(data) = frame.into_data() else {
+                        continue; // trailers are not relayed
+                    };
+                    match this.relay(data) {
+                        Ok(out) if out.is_empty() => {}
+                        Ok(out) => return Poll::Ready(Some(Ok(Frame::data(out)))),
+                        Err(why) => return ended(this.end(Some(why))),
+                    }
+                }
+                Poll::Ready(Some(Err(e))) => {
+                    return ended(this.end(Some(format!("the connection broke: {e}"))));
+                }
+                Poll::Ready(None) => return ended(this.end(None)),
+                Poll::Pending => {
+                    if this.cut.as_mut().is_some_and(|c| c.poll_cut(cx)) {
+                        return ended(this.end(Some(CUT_AT_SHUTDOWN.to_string())));
+                    }
+                    if this.idle.as_mut().poll(cx).is_ready() {
+                        let secs = this.idle_timeout.as_secs_f64();
+                        let why = format!("the agent sent nothing for {secs:.1}s");
+                        return ended(this.end(Some(why)));
+                    }
+                    return Poll::Pending;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Events;
+
+    fn ends(chunks: &[&str]) -> (Vec<Option<usize>>, u32) {
+        let mut e = Events::default();
+        let at = chunks.iter().map(|c| e.feed(c.as_bytes())).collect();
+        (at, e.count)
+    }
+
+    #[test]
+    fn finds_event_ends_across_chunks_and_line_endings() {
+        assert_eq!(ends(&["data: 1\n\ndata: 2\n\n"]), (vec![Some(18)], 2));
+        assert_eq!(ends(&["data: 1\r\n\r\ndata: 2"]), (vec![Some(11)], 1));
+        assert_eq!(ends(&["data: 1\r\n", "\r\n"]), (vec![None, Some(2)], 1));
+        assert_eq!(
+            ends(&["data: 1\n", "\n", "\n\n"]),
+            (vec![None, Some(1), None], 1)
+        );
+        assert_eq!(
+            ends(&["data: 1\r", "\n\r", "\n"]),
+            (vec![None, None, Some(1)], 1)
+        );
+        assert_eq!(
+            ends(&[": ping\n\n", "event: x\n"]),
+            (vec![Some(8), None], 1)
+        );
+        assert_eq!(ends(&["data: {\"a\":", "1}\n\n"]), (vec![None, Some(4)], 1));
+    }
+}
