@@ -6,23 +6,26 @@
 //! `A2A-Extensions`, `X-A2A-Extensions`; a 1.0 client that sent no `A2A-Version` gets `1.0`). The
 //! method goes out under the name the client used ([`Call::sent_method`]).
 //!
-//! - [`send`]: every method but the streaming ones; the answer is read whole (within
-//!   `litellm_params.timeout` seconds, default 600) and relayed as it is, except that an
-//!   authenticated extended card gets the gateway's URL like the served card.
-//! - [`stream`]: `message/stream` and `tasks/resubscribe`, asked with
-//!   `Accept: text/event-stream`. An SSE answer is relayed event by event as it arrives
-//!   ([`EventRelay`]; a partial event is held until its end comes); the timeout applies to the
-//!   answer's head and then between chunks. A failure before the answer is a JSON-RPC error
-//!   answer; a failure during it (the agent breaks the connection or goes quiet, or the
-//!   gateway's graceful-shutdown deadline passes) ends the stream with one
-//!   `event: error` whose data is a JSON-RPC error (`-32603`) for the call's id. A JSON answer
-//!   (an agent that does not stream, or its JSON-RPC error) is relayed as it is.
+//! [`forward`] asks with `Accept: text/event-stream` for `message/stream` and
+//! `tasks/resubscribe`, else `application/json`. The timeout (`litellm_params.timeout` seconds,
+//! default 600) applies to the head of the answer, then to reading a JSON answer, or between
+//! the chunks of an event stream. A failure before the answer (no URL, a private URL, the
+//! agent down or silent) is the gateway's JSON-RPC error (`-32000`/`-32603`).
 //!
-//! **Observing the end** (for spend and limits): both take an [`OnEnd`] callback, called exactly
-//! once with a [`Summary`] when the call is over: at once for a refused or failed call, when the
-//! whole answer is read for [`send`] and for a JSON answer, and for a relayed stream when it
-//! ends, fails, is cut, or its client goes away (the relay body is dropped). The callback runs
-//! on the task that polls the body: it must not block.
+//! - An SSE answer is relayed event by event as it arrives ([`EventRelay`]; what follows the
+//!   last complete event is held until that event ends). A failure during it (the agent breaks
+//!   the connection or goes quiet, or the gateway's graceful-shutdown deadline passes) drops the
+//!   partial event and ends the stream with one `event: error` whose data is a JSON-RPC error
+//!   (`-32603`) for the call's id.
+//! - Any other answer (a JSON-RPC result or error, also to a streaming method) is read whole
+//!   and relayed as it is, with its status and content type; an authenticated extended card
+//!   gets the gateway's URL like the served card.
+//!
+//! **Observing the end** (for spend and limits): [`forward`] takes an [`OnEnd`] callback, called exactly
+//! once with a [`Summary`] when the call is over: at once for a refused or failed call, when a
+//! whole answer has been read, and for a relayed stream when it ends, fails, is cut, or its
+//! client goes away (the relay body is dropped). The callback runs on the task that polls the
+//! body: it must not block (hand work to a channel, as the spend sinks do).
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -37,12 +40,13 @@ use serde_json::{Value, json};
 use tokio::time::{Instant, Sleep};
 
 use crate::agents::card::{self, Version};
+use crate::agents::events::EventEnds;
 use crate::agents::rpc::{Call, RpcError};
 use crate::agents::{Agent, address};
 use crate::body::{Body, BoxError};
 use crate::error::json_response;
 use crate::state::AppState;
-use crate::upstream::relay::{CLIENT_CLOSED, CUT_AT_SHUTDOWN, CutSignal};
+use crate::upstream::relay::{CUT_AT_SHUTDOWN, CutSignal, dropped_because};
 
 /// How long an agent may take without `litellm_params.timeout` (seconds).
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
@@ -213,23 +217,6 @@ fn too_slow(call: &Call, agent: &Agent, timeout: Duration) -> RpcError {
     )
 }
 
-/// A whole answer read, relayed with its status and content type.
-fn whole(head: &http::response::Parts, bytes: Bytes) -> Response<Body> {
-    let mut resp = json_response(head.status, bytes);
-    if let Some(ct) = head.headers.get(header::CONTENT_TYPE) {
-        resp.headers_mut().insert(header::CONTENT_TYPE, ct.clone());
-    }
-    resp
-}
-
-async fn read_whole(body: Incoming) -> Result<Bytes, String> {
-    Limited::new(body, MAX_ANSWER)
-        .collect()
-        .await
-        .map(|c| c.to_bytes())
-        .map_err(|e| e.to_string())
-}
-
 /// An authenticated extended card in `bytes` (the agent's JSON-RPC answer) with the gateway's
 /// URL, in the version the client speaks; anything else unchanged.
 fn extended_card(bytes: Bytes, url: &str, version: Version) -> Bytes {
@@ -243,27 +230,66 @@ fn extended_card(bytes: Bytes, url: &str, version: Version) -> Bytes {
     serde_json::to_vec(&v).map_or(bytes, Bytes::from)
 }
 
-/// Send `call` to `agent` and relay its whole answer (see the module doc).
-pub async fn send(
+/// Send `call` to `agent`; the head of its answer, its body and the timeout that applies, or
+/// the JSON-RPC error that ends the call.
+async fn ask(
+    state: &AppState,
+    agent: &Agent,
+    call: &Call,
+    headers: &HeaderMap,
+) -> Result<(http::response::Parts, Incoming, Duration), RpcError> {
+    let accept = if call.streams() {
+        "text/event-stream"
+    } else {
+        "application/json"
+    };
+    let req = outbound(state, agent, call, headers, accept)?;
+    let timeout = timeout_of(agent);
+    match tokio::time::timeout(timeout, state.client.request(req)).await {
+        Ok(Ok(r)) => {
+            let (head, body) = r.into_parts();
+            Ok((head, body, timeout))
+        }
+        Ok(Err(e)) => Err(failure(call, agent, &e.to_string())),
+        Err(_) => Err(too_slow(call, agent, timeout)),
+    }
+}
+
+/// Forward `call` to `agent` and relay its answer: an event stream as it comes, anything else
+/// read whole (see the module doc). `on_end` is told how it went, once.
+pub async fn forward(
     state: &AppState,
     agent: &Agent,
     call: &Call,
     headers: &HeaderMap,
     on_end: OnEnd,
 ) -> Response<Body> {
-    let req = match outbound(state, agent, call, headers, "application/json") {
-        Ok(r) => r,
+    let (head, body, timeout) = match ask(state, agent, call, headers).await {
+        Ok(got) => got,
         Err(e) => return refuse(e, on_end),
     };
-    let timeout = timeout_of(agent);
-    let sent = async {
-        let resp = state.client.request(req).await.map_err(|e| e.to_string())?;
-        let (head, body) = resp.into_parts();
-        Ok::<_, String>((head, read_whole(body).await?))
-    };
-    let (head, mut bytes) = match tokio::time::timeout(timeout, sent).await {
-        Ok(Ok(got)) => got,
-        Ok(Err(e)) => return refuse(failure(call, agent, &e), on_end),
+    let ct = head.headers.get(header::CONTENT_TYPE);
+    let sse = ct
+        .and_then(|v| v.to_str().ok())
+        .and_then(|ct| ct.get(..17))
+        .is_some_and(|ct| ct.eq_ignore_ascii_case("text/event-stream"));
+    if sse {
+        let cut = state.streams.signal();
+        let relay = EventRelay::new(body, timeout, call.id.clone(), cut, head.status, on_end);
+        let mut resp = Response::new(Body::Relay(Box::new(relay)));
+        *resp.status_mut() = head.status;
+        let h = resp.headers_mut();
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/event-stream"),
+        );
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        return resp;
+    }
+    let read = Limited::new(body, MAX_ANSWER).collect();
+    let mut bytes = match tokio::time::timeout(timeout, read).await {
+        Ok(Ok(b)) => b.to_bytes(),
+        Ok(Err(e)) => return refuse(failure(call, agent, &e.to_string()), on_end),
         Err(_) => return refuse(too_slow(call, agent, timeout), on_end),
     };
     if call.method == "agent/getAuthenticatedExtendedCard" && head.status.is_success() {
@@ -272,117 +298,19 @@ pub async fn send(
             _ if call.v1 => Version::V10,
             v => v,
         };
-        let url = format!(
-            "{}/a2a/{}",
-            super::agents::base_url(state, headers),
-            agent.id
-        );
-        bytes = extended_card(bytes, &url, version);
+        let base = super::agents::base_url(state, headers);
+        bytes = extended_card(bytes, &format!("{base}/a2a/{}", agent.id), version);
     }
     on_end(Summary {
         status: Some(head.status),
         bytes: bytes.len() as u64,
         ..Summary::default()
     });
-    whole(&head, bytes)
-}
-
-/// Send a streaming `call` to `agent` and relay its events as they come (see the module doc).
-pub async fn stream(
-    state: &AppState,
-    agent: &Agent,
-    call: &Call,
-    headers: &HeaderMap,
-    on_end: OnEnd,
-) -> Response<Body> {
-    let req = match outbound(state, agent, call, headers, "text/event-stream") {
-        Ok(r) => r,
-        Err(e) => return refuse(e, on_end),
-    };
-    let timeout = timeout_of(agent);
-    let resp = match tokio::time::timeout(timeout, state.client.request(req)).await {
-        Ok(Ok(r)) => r,
-        Ok(Err(e)) => return refuse(failure(call, agent, &e.to_string()), on_end),
-        Err(_) => return refuse(too_slow(call, agent, timeout), on_end),
-    };
-    let (head, body) = resp.into_parts();
-    let sse = head
-        .headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|ct| ct.get(..17))
-        .is_some_and(|ct| ct.eq_ignore_ascii_case("text/event-stream"));
-    if !sse {
-        let bytes = match tokio::time::timeout(timeout, read_whole(body)).await {
-            Ok(Ok(b)) => b,
-            Ok(Err(e)) => return refuse(failure(call, agent, &e), on_end),
-            Err(_) => return refuse(too_slow(call, agent, timeout), on_end),
-        };
-        on_end(Summary {
-            status: Some(head.status),
-            bytes: bytes.len() as u64,
-            ..Summary::default()
-        });
-        return whole(&head, bytes);
+    let mut resp = json_response(head.status, bytes);
+    if let Some(ct) = ct {
+        resp.headers_mut().insert(header::CONTENT_TYPE, ct.clone());
     }
-    let relay = EventRelay::new(
-        body,
-        timeout,
-        call.id.clone(),
-        state.streams.signal(),
-        head.status,
-        on_end,
-    );
-    let mut resp = Response::new(Body::Relay(Box::new(relay)));
-    *resp.status_mut() = head.status;
-    let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/event-stream"),
-    );
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     resp
-}
-
-/// Where the bytes relayed so far stand in the SSE grammar (lines end in `\n` or `\r\n`; an
-/// empty line ends an event).
-#[derive(Debug, Default, Clone, Copy)]
-struct Events {
-    /// The current line has something on it.
-    line_open: bool,
-    /// Something since the last event's end.
-    pending: bool,
-    /// Events ended so far.
-    count: u32,
-}
-
-impl Events {
-    /// Read `data`; the offset just past the last event end in it, if one is.
-    fn feed(&mut self, data: &[u8]) -> Option<usize> {
-        let mut start = 0;
-        let mut last = None;
-        for nl in memchr::memchr_iter(b'\n', data) {
-            let line = data.get(start..nl).unwrap_or_default();
-            let blank = !self.line_open && line.iter().all(|b| *b == b'\r');
-            if blank {
-                if self.pending {
-                    self.count = self.count.saturating_add(1);
-                    self.pending = false;
-                    last = Some(nl + 1);
-                }
-            } else {
-                self.pending = true;
-            }
-            self.line_open = false;
-            start = nl + 1;
-        }
-        let rest = data.get(start..).unwrap_or_default();
-        if rest.iter().any(|b| *b != b'\r') {
-            self.line_open = true;
-            self.pending = true;
-        }
-        last
-    }
 }
 
 /// An agent's event stream on its way to the client, whole events at a time (what comes after
@@ -395,7 +323,7 @@ pub struct EventRelay {
     idle_timeout: Duration,
     /// The call's JSON-RPC id, for the error event.
     id: Value,
-    events: Events,
+    events: EventEnds,
     /// The start of an event not ended yet.
     held: BytesMut,
     cut: Option<CutSignal>,
@@ -417,7 +345,7 @@ impl EventRelay {
             idle: Box::pin(tokio::time::sleep(idle_timeout)),
             idle_timeout,
             id,
-            events: Events::default(),
+            events: EventEnds::default(),
             held: BytesMut::new(),
             cut: Some(cut),
             on_end: Some(on_end),
@@ -479,6 +407,34 @@ impl EventRelay {
         }
         out
     }
+
+    /// The next whole events, the error event that ends a broken stream, or the end.
+    fn poll_events(&mut self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
+        while self.on_end.is_some() {
+            if self.cut.as_ref().is_some_and(CutSignal::is_cut) {
+                return Poll::Ready(self.end(Some(CUT_AT_SHUTDOWN.to_string())));
+            }
+            let why = match http_body::Body::poll_frame(Pin::new(&mut self.inner), cx) {
+                Poll::Ready(Some(Ok(frame))) => match frame.into_data().map(|d| self.relay(d)) {
+                    Ok(Ok(out)) if !out.is_empty() => return Poll::Ready(Some(out)),
+                    Ok(Err(why)) => why,
+                    _ => continue, // nothing whole yet, or trailers (not relayed)
+                },
+                Poll::Ready(Some(Err(e))) => format!("the connection broke: {e}"),
+                Poll::Ready(None) => return Poll::Ready(self.end(None)),
+                Poll::Pending if self.cut.as_mut().is_some_and(|c| c.poll_cut(cx)) => {
+                    CUT_AT_SHUTDOWN.to_string()
+                }
+                Poll::Pending if self.idle.as_mut().poll(cx).is_ready() => {
+                    let secs = self.idle_timeout.as_secs_f64();
+                    format!("the agent sent nothing for {secs:.1}s")
+                }
+                Poll::Pending => return Poll::Pending,
+            };
+            return Poll::Ready(self.end(Some(why)));
+        }
+        Poll::Ready(None)
+    }
 }
 
 impl Drop for EventRelay {
@@ -486,12 +442,7 @@ impl Drop for EventRelay {
     /// deadline).
     fn drop(&mut self) {
         if self.on_end.is_some() {
-            let why = if self.cut.as_ref().is_some_and(CutSignal::is_cut) {
-                CUT_AT_SHUTDOWN
-            } else {
-                CLIENT_CLOSED
-            };
-            self.end(Some(why.to_string()));
+            self.end(Some(dropped_because(self.cut.as_ref()).to_string()));
         }
     }
 }
@@ -505,76 +456,11 @@ impl http_body::Body for EventRelay {
     }
 
     fn poll_frame(
-        mut self: Pin<&mut Self>,
+        self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        let this = &mut *self;
-        let ended = |out: Option<Bytes>| Poll::Ready(out.map(|b| Ok(Frame::data(b))));
-        loop {
-            if this.on_end.is_none() {
-                return Poll::Ready(None);
-            }
-            if this.cut.as_ref().is_some_and(CutSignal::is_cut) {
-                return ended(this.end(Some(CUT_AT_SHUTDOWN.to_string())));
-            }
-            match Pin::new(&mut this.inner).poll_frame(cx) {
-                Poll::Ready(Some(Ok(frame))) => {
-                    let Ok(data) = frame.into_data() else {
-                        continue; // trailers are not relayed
-                    };
-                    match this.relay(data) {
-                        Ok(out) if out.is_empty() => {}
-                        Ok(out) => return Poll::Ready(Some(Ok(Frame::data(out)))),
-                        Err(why) => return ended(this.end(Some(why))),
-                    }
-                }
-                Poll::Ready(Some(Err(e))) => {
-                    return ended(this.end(Some(format!("the connection broke: {e}"))));
-                }
-                Poll::Ready(None) => return ended(this.end(None)),
-                Poll::Pending => {
-                    if this.cut.as_mut().is_some_and(|c| c.poll_cut(cx)) {
-                        return ended(this.end(Some(CUT_AT_SHUTDOWN.to_string())));
-                    }
-                    if this.idle.as_mut().poll(cx).is_ready() {
-                        let secs = this.idle_timeout.as_secs_f64();
-                        let why = format!("the agent sent nothing for {secs:.1}s");
-                        return ended(this.end(Some(why)));
-                    }
-                    return Poll::Pending;
-                }
-            }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::Events;
-
-    fn ends(chunks: &[&str]) -> (Vec<Option<usize>>, u32) {
-        let mut e = Events::default();
-        let at = chunks.iter().map(|c| e.feed(c.as_bytes())).collect();
-        (at, e.count)
-    }
-
-    #[test]
-    fn finds_event_ends_across_chunks_and_line_endings() {
-        assert_eq!(ends(&["data: 1\n\ndata: 2\n\n"]), (vec![Some(18)], 2));
-        assert_eq!(ends(&["data: 1\r\n\r\ndata: 2"]), (vec![Some(11)], 1));
-        assert_eq!(ends(&["data: 1\r\n", "\r\n"]), (vec![None, Some(2)], 1));
-        assert_eq!(
-            ends(&["data: 1\n", "\n", "\n\n"]),
-            (vec![None, Some(1), None], 1)
-        );
-        assert_eq!(
-            ends(&["data: 1\r", "\n\r", "\n"]),
-            (vec![None, None, Some(1)], 1)
-        );
-        assert_eq!(
-            ends(&[": ping\n\n", "event: x\n"]),
-            (vec![Some(8), None], 1)
-        );
-        assert_eq!(ends(&["data: {\"a\":", "1}\n\n"]), (vec![None, Some(4)], 1));
+        self.get_mut()
+            .poll_events(cx)
+            .map(|out| out.map(|b| Ok(Frame::data(b))))
     }
 }

@@ -2,8 +2,7 @@
 //! and their `/v1/a2a/...` forms): A2A JSON-RPC. A thin dispatcher: the envelope is checked
 //! first ([`crate::agents::rpc`]; an oversized body is a `-32600` error), then the agent is found
 //! and the caller's permission checked; the call goes to the remote agent through
-//! [`super::agent_remote`] (`message/stream` and `tasks/resubscribe` relayed as event streams,
-//! everything else answered whole).
+//! [`super::agent_remote::forward`] (event streams relayed as they come, other answers whole).
 
 use http::{Response, StatusCode};
 
@@ -46,9 +45,5 @@ pub async fn call(live: Live<'_>) -> Result<Response<Body>, AdminError> {
         return Ok(super::agents::not_allowed(&id));
     }
     let done = agent_remote::unobserved();
-    Ok(if call.streams() {
-        agent_remote::stream(state, agent, &call, &parts.headers, done).await
-    } else {
-        agent_remote::send(state, agent, &call, &parts.headers, done).await
-    })
+    Ok(agent_remote::forward(state, agent, &call, &parts.headers, done).await)
 }

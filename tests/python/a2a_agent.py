@@ -130,7 +130,7 @@ class Recorder:
 
 def main() -> None:
     # the errors it answers on purpose (push notifications unsupported) are not news
-    logging.getLogger("a2a").setLevel(logging.ERROR)
+    logging.getLogger("a2a").setLevel(logging.CRITICAL)
     record = sys.argv[1]
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
