@@ -1,8 +1,9 @@
 """The official a2a-sdk (1.x) client against the gateway, in front of a real a2a-sdk agent
 (tests/python/a2a_agent.py), in both protocol versions: the default transport (A2A 1.0,
 PascalCase methods, `A2A-Version: 1.0`) and the compat transport (0.3, `message/send`), chosen
-by the card version the gateway serves. Send, stream (events in order), tasks/get, cancel, and
-for 1.0 also list, subscribe, the extended card and a push-notification config method.
+by the card version the gateway serves. Send, stream (events in order), tasks/get, cancel,
+subscribe (resubscribe), the extended card, and for 1.0 also list and a push-notification
+config method.
 Args: BASE MASTER_KEY AGENT_URL."""
 
 import asyncio
@@ -98,21 +99,22 @@ async def check(base: str, http: httpx.AsyncClient, gateway: str, agent_url: str
     got = await blocking.get_task(GetTaskRequest(id=waiting.id))
     assert got.status.state == TaskState.TASK_STATE_CANCELED, got
 
-    if version != "1.0":
-        return
-
-    # tasks/list
-    listed = await blocking.list_tasks(ListTasksRequest())
-    ids = {t.id for t in listed.tasks}
-    assert {streamed_id, waiting.id} <= ids, ids
-
-    # subscribe to a running task: the rest of its events
-    stream = streaming.send_message(request("slow"))
-    first = await anext(stream)
-    assert first.HasField("task"), first
-    later = [e async for e in streaming.subscribe(SubscribeToTaskRequest(id=first.task.id))]
+    # subscribe to a task waiting for input: its first event comes through the gateway before
+    # the task can go on (so the stream is relayed as it arrives, not at its end); the answer
+    # that lets it finish comes through the subscription
+    events = [e async for e in blocking.send_message(request("wait"))]
+    held = events[0].task
+    sub = streaming.subscribe(SubscribeToTaskRequest(id=held.id))
+    first = await anext(sub)
+    assert first.HasField("task") and first.task.id == held.id, first
+    go = request("go")
+    go.message.task_id = held.id
+    go.message.context_id = held.context_id
+    events = [e async for e in blocking.send_message(go)]
+    assert events[0].task.status.state == TaskState.TASK_STATE_COMPLETED, events
+    later = [e async for e in sub]
     assert later and kinds(later)[-1] == "TASK_STATE_COMPLETED", kinds(later)
-    await stream.aclose()
+    assert "part-1: go" in artifact_texts(later), artifact_texts(later)
 
     # the authenticated extended card, pointing at the gateway
     ext = await blocking.get_extended_agent_card(GetExtendedAgentCardRequest())
@@ -120,6 +122,14 @@ async def check(base: str, http: httpx.AsyncClient, gateway: str, agent_url: str
     urls = [i.url for i in ext.supported_interfaces]
     assert urls and all(u == gateway for u in urls), urls
     assert agent_url.rstrip("/") not in str(ext), ext
+
+    if version != "1.0":
+        return  # 0.3 has no tasks/list; the compat transport no push config listing
+
+    # tasks/list
+    listed = await blocking.list_tasks(ListTasksRequest())
+    ids = {t.id for t in listed.tasks}
+    assert {streamed_id, waiting.id} <= ids, ids
 
     # a push-notification config method: the agent's own JSON-RPC error comes back
     try:

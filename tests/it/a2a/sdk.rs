@@ -2,7 +2,8 @@
 //! (`tests/python/a2a_agent.py`) behind the gateway, and its client
 //! (`tests/python/a2a_sdk_client.py`) calling through the gateway in both protocol versions
 //! (1.0 PascalCase with `A2A-Version: 1.0`, and the 0.3 compat transport): send, stream, task
-//! get/list/cancel, subscribe, the extended card, a push-notification config method. The agent
+//! get/list/cancel, subscribe, the extended card, a push-notification config method (list and
+//! push configs in 1.0 only). The agent
 //! records every request it got: each carried the agent's stored credential, never a caller's
 //! key.
 
@@ -103,6 +104,8 @@ async fn a2a_sdk_client_and_agent_through_the_gateway_in_both_versions() {
         "message/stream",
         "tasks/get",
         "tasks/cancel",
+        "tasks/resubscribe",
+        "agent/getAuthenticatedExtendedCard",
     ] {
         assert!(
             methods.iter().any(|x| x == m),
