@@ -317,8 +317,8 @@ pub async fn forward(
 /// the last complete event is held until the event ends). Ends with a JSON-RPC error event when
 /// the agent breaks off or goes quiet for longer than the timeout, or at the graceful-shutdown
 /// deadline; tells its [`OnEnd`] once (on drop at the latest).
-pub struct EventRelay {
-    inner: Incoming,
+pub struct EventRelay<B = Incoming> {
+    inner: B,
     idle: Pin<Box<Sleep>>,
     idle_timeout: Duration,
     /// The call's JSON-RPC id, for the error event.
@@ -331,9 +331,9 @@ pub struct EventRelay {
     summary: Summary,
 }
 
-impl EventRelay {
+impl<B> EventRelay<B> {
     fn new(
-        inner: Incoming,
+        inner: B,
         idle_timeout: Duration,
         id: Value,
         cut: CutSignal,
@@ -407,7 +407,13 @@ impl EventRelay {
         }
         out
     }
+}
 
+impl<B> EventRelay<B>
+where
+    B: http_body::Body<Data = Bytes> + Unpin,
+    B::Error: std::fmt::Display,
+{
     /// The next whole events, the error event that ends a broken stream, or the end.
     fn poll_events(&mut self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
         while self.on_end.is_some() {
@@ -437,7 +443,7 @@ impl EventRelay {
     }
 }
 
-impl Drop for EventRelay {
+impl<B> Drop for EventRelay<B> {
     /// The client went away before the end (or its connection was closed at the shutdown
     /// deadline).
     fn drop(&mut self) {
@@ -447,7 +453,11 @@ impl Drop for EventRelay {
     }
 }
 
-impl http_body::Body for EventRelay {
+impl<B> http_body::Body for EventRelay<B>
+where
+    B: http_body::Body<Data = Bytes> + Unpin,
+    B::Error: std::fmt::Display,
+{
     type Data = Bytes;
     type Error = BoxError;
 
@@ -462,5 +472,132 @@ impl http_body::Body for EventRelay {
         self.get_mut()
             .poll_events(cx)
             .map(|out| out.map(|b| Ok(Frame::data(b))))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+    use std::sync::{Arc, Mutex};
+
+    use http_body_util::BodyExt;
+
+    use super::*;
+    use crate::upstream::relay::StreamCut;
+
+    /// An agent's answer: these chunks (or errors), then the end or nothing more.
+    struct Answer {
+        chunks: VecDeque<Result<&'static str, &'static str>>,
+        then_silent: bool,
+    }
+
+    impl http_body::Body for Answer {
+        type Data = Bytes;
+        type Error = &'static str;
+
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, &'static str>>> {
+            match self.chunks.pop_front() {
+                Some(c) => Poll::Ready(Some(
+                    c.map(|c| Frame::data(Bytes::from_static(c.as_bytes()))),
+                )),
+                None if self.then_silent => Poll::Pending,
+                None => Poll::Ready(None),
+            }
+        }
+    }
+
+    /// Relay `chunks`; the frames the client got and what the observer was told.
+    async fn relay(
+        chunks: Vec<Result<&'static str, &'static str>>,
+        then_silent: bool,
+    ) -> (Vec<String>, Vec<Summary>) {
+        let told = Arc::new(Mutex::new(Vec::new()));
+        let t = told.clone();
+        let on_end: OnEnd = Box::new(move |s| t.lock().unwrap().push(s));
+        let cut = StreamCut::default();
+        let agent = Answer {
+            chunks: chunks.into(),
+            then_silent,
+        };
+        let idle = Duration::from_millis(50);
+        let mut body = EventRelay::new(agent, idle, json!(7), cut.signal(), StatusCode::OK, on_end);
+        let mut frames = Vec::new();
+        while let Some(f) = body.frame().await {
+            let data = f.unwrap().into_data().unwrap();
+            frames.push(String::from_utf8(data.to_vec()).unwrap());
+        }
+        drop(body);
+        let told = told.lock().unwrap().clone();
+        (frames, told)
+    }
+
+    #[tokio::test]
+    async fn whole_events_are_relayed_and_the_end_is_told_once() {
+        let (frames, told) = relay(vec![Ok("data: 1\n\nda"), Ok("ta: 2\n"), Ok("\n")], false).await;
+        assert_eq!(frames, ["data: 1\n\n", "data: 2\n\n"]);
+        let want = Summary {
+            status: Some(StatusCode::OK),
+            streamed: true,
+            events: 2,
+            bytes: 18,
+            error: None,
+        };
+        assert_eq!(told, [want]);
+    }
+
+    #[tokio::test]
+    async fn a_broken_or_silent_agent_ends_with_an_error_event_and_a_failed_summary() {
+        let (frames, told) = relay(vec![Ok("data: 1\n\ndata: hal"), Err("reset")], false).await;
+        assert_eq!(frames[0], "data: 1\n\n");
+        assert_eq!(frames.len(), 2, "the partial event is dropped: {frames:?}");
+        let ev = frames[1].strip_prefix("event: error\ndata: ").unwrap();
+        let ev: Value = serde_json::from_str(ev.trim_end()).unwrap();
+        assert_eq!(
+            (ev["id"].as_i64(), ev["error"]["code"].as_i64()),
+            (Some(7), Some(-32603))
+        );
+        assert_eq!(told.len(), 1);
+        assert_eq!(told[0].events, 1);
+        assert!(
+            told[0].error.as_deref().unwrap().contains("reset"),
+            "{told:?}"
+        );
+
+        let (frames, told) = relay(vec![Ok("data: 1\n\n")], true).await;
+        assert_eq!(frames.len(), 2);
+        assert!(frames[1].contains("sent nothing"), "{frames:?}");
+        assert!(told[0].error.as_deref().unwrap().contains("sent nothing"));
+    }
+
+    #[tokio::test]
+    async fn a_client_that_goes_away_is_told_as_such() {
+        let told = Arc::new(Mutex::new(Vec::new()));
+        let t = told.clone();
+        let agent = Answer {
+            chunks: VecDeque::from([Ok("data: 1\n\n")]),
+            then_silent: true,
+        };
+        let cut = StreamCut::default();
+        let on_end: OnEnd = Box::new(move |s| t.lock().unwrap().push(s));
+        let mut body = EventRelay::new(
+            agent,
+            DEFAULT_TIMEOUT,
+            json!(1),
+            cut.signal(),
+            StatusCode::OK,
+            on_end,
+        );
+        assert!(body.frame().await.is_some());
+        drop(body);
+        let told = told.lock().unwrap().clone();
+        assert_eq!(told.len(), 1);
+        assert_eq!(
+            told[0].error.as_deref(),
+            Some(crate::upstream::relay::CLIENT_CLOSED)
+        );
+        assert!(cut.settled());
     }
 }

@@ -323,3 +323,63 @@ async fn agents_down_or_silent_and_bad_bodies_are_json_rpc_errors() {
     let status = resp.status().as_u16();
     assert_eq!(code(status, &rest(resp).await), (400, -32602));
 }
+
+/// A stream still running at the graceful-shutdown deadline ends with the JSON-RPC error event,
+/// and the gateway stops.
+#[tokio::test]
+async fn a_stream_running_at_the_shutdown_deadline_ends_with_an_error_event() {
+    let extra = format!("{ALLOW_LOOPBACK}  graceful_shutdown_timeout: 1\n");
+    let (_db, _up, gw) = setup_with(false, &extra).await;
+    // the mock's pace: an event every 100 ms, 100 of them (10 s): longer than the deadline
+    let agent = MockUpstream::with(Arc::new(|r: &Recorded| {
+        let id = r.json()["id"].clone();
+        let ev = json!({"jsonrpc": "2.0", "id": id, "result": {"kind": "status-update"}});
+        Reply::Sse {
+            events: vec![format!("data: {ev}\n\n"); 100],
+            gap: Duration::from_millis(100),
+        }
+    }))
+    .await;
+    let id = agent_at(&gw, &agent, "long", json!({})).await;
+    let resp = open(
+        &gw,
+        &format!("/a2a/{id}"),
+        MASTER_KEY,
+        &[],
+        body("message/stream"),
+    )
+    .await;
+    assert_eq!(resp.status(), 200);
+    let mut body = resp.into_body();
+    let mut text = String::new();
+    while text.matches("status-update").count() < 2 {
+        let f = body.frame().await.unwrap().unwrap();
+        text.push_str(&String::from_utf8_lossy(&f.into_data().unwrap_or_default()));
+    }
+    let stop = tokio::spawn(gw.gw.shutdown());
+    let ended = tokio::time::timeout(Duration::from_secs(6), async {
+        while let Some(Ok(f)) = body.frame().await {
+            text.push_str(&String::from_utf8_lossy(&f.into_data().unwrap_or_default()));
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the stream ran past the deadline: {text}");
+    let last = text.trim_end().rsplit("\n\n").next().unwrap_or_default();
+    assert!(last.starts_with("event: error\ndata: "), "{text}");
+    let ev: Value = serde_json::from_str(last.split_once("data: ").unwrap().1).unwrap();
+    assert_eq!(
+        (ev["id"].as_str(), ev["error"]["code"].as_i64()),
+        (Some("s1"), Some(-32603))
+    );
+    assert!(
+        ev["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("shutting down"),
+        "{ev}"
+    );
+    tokio::time::timeout(Duration::from_secs(10), stop)
+        .await
+        .expect("the gateway did not stop")
+        .unwrap();
+}
