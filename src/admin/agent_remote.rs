@@ -13,7 +13,9 @@
 //! agent down or silent) is the gateway's JSON-RPC error (`-32000`/`-32603`).
 //!
 //! - An SSE answer is relayed event by event as it arrives ([`EventRelay`]; what follows the
-//!   last complete event is held until that event ends). A failure during it (the agent breaks
+//!   last complete event is held until that event ends). The head goes to the client with the
+//!   first event: a stream that fails before it is answered with the JSON-RPC error (`-32603`,
+//!   500) like an agent that is down. A failure after it (the agent breaks
 //!   the connection or goes quiet, or the gateway's graceful-shutdown deadline passes) drops the
 //!   partial event and ends the stream with one `event: error` whose data is a JSON-RPC error
 //!   (`-32603`) for the call's id.
@@ -275,7 +277,10 @@ pub async fn forward(
         .is_some_and(|ct| ct.eq_ignore_ascii_case("text/event-stream"));
     if sse {
         let cut = state.streams.signal();
-        let relay = EventRelay::new(body, timeout, call.id.clone(), cut, head.status, on_end);
+        let mut relay = EventRelay::new(body, timeout, call.id.clone(), cut, head.status, on_end);
+        if let Err(why) = relay.first().await {
+            return answer(failure(call, agent, &why)); // `on_end` has been told
+        }
         let mut resp = Response::new(Body::Relay(Box::new(relay)));
         *resp.status_mut() = head.status;
         let h = resp.headers_mut();
@@ -329,6 +334,12 @@ pub struct EventRelay<B = Incoming> {
     cut: Option<CutSignal>,
     on_end: Option<OnEnd>,
     summary: Summary,
+    /// What [`EventRelay::first`] read, not sent yet.
+    ready: Option<Bytes>,
+    /// Bytes of the agent's events sent on.
+    relayed: u64,
+    /// Why the stream failed before any event was sent on.
+    early: Option<String>,
 }
 
 impl<B> EventRelay<B> {
@@ -354,6 +365,9 @@ impl<B> EventRelay<B> {
                 streamed: true,
                 ..Summary::default()
             },
+            ready: None,
+            relayed: 0,
+            early: None,
         }
     }
 
@@ -382,7 +396,7 @@ impl<B> EventRelay<B> {
         if self.held.len() > MAX_ANSWER {
             return Err(format!("an event longer than {MAX_ANSWER} bytes"));
         }
-        self.summary.bytes += out.len() as u64;
+        self.relayed += out.len() as u64;
         Ok(out)
     }
 
@@ -398,7 +412,10 @@ impl<B> EventRelay<B> {
             }
             None => (!held.is_empty()).then(|| held.freeze()),
         };
-        self.summary.bytes += out.as_ref().map_or(0, |b| b.len() as u64);
+        if error.is_some() && self.relayed == 0 {
+            self.early.clone_from(&error);
+        }
+        self.summary.bytes = self.relayed + out.as_ref().map_or(0, |b| b.len() as u64);
         self.summary.events = self.events.count;
         self.summary.error = error;
         self.cut = None;
@@ -414,6 +431,14 @@ where
     B: http_body::Body<Data = Bytes> + Unpin,
     B::Error: std::fmt::Display,
 {
+    /// Wait for the first whole events (kept for the client) or the end: the error when the
+    /// stream failed before any event, so that the call can be answered with a JSON-RPC error
+    /// instead of a stream.
+    async fn first(&mut self) -> Result<(), String> {
+        self.ready = std::future::poll_fn(|cx| self.poll_events(cx)).await;
+        self.early.take().map_or(Ok(()), Err)
+    }
+
     /// The next whole events, the error event that ends a broken stream, or the end.
     fn poll_events(&mut self, cx: &mut Context<'_>) -> Poll<Option<Bytes>> {
         while self.on_end.is_some() {
@@ -462,15 +487,18 @@ where
     type Error = BoxError;
 
     fn is_end_stream(&self) -> bool {
-        self.on_end.is_none()
+        self.on_end.is_none() && self.ready.is_none()
     }
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        self.get_mut()
-            .poll_events(cx)
+        let this = self.get_mut();
+        if let Some(b) = this.ready.take() {
+            return Poll::Ready(Some(Ok(Frame::data(b))));
+        }
+        this.poll_events(cx)
             .map(|out| out.map(|b| Ok(Frame::data(b))))
     }
 }
@@ -570,6 +598,48 @@ mod tests {
         assert_eq!(frames.len(), 2);
         assert!(frames[1].contains("sent nothing"), "{frames:?}");
         assert!(told[0].error.as_deref().unwrap().contains("sent nothing"));
+    }
+
+    #[tokio::test]
+    async fn a_stream_that_fails_before_its_first_event_is_an_error_not_a_stream() {
+        let cut = StreamCut::default();
+        let told = Arc::new(Mutex::new(Vec::new()));
+        let t = told.clone();
+        let on_end: OnEnd = Box::new(move |s| t.lock().unwrap().push(s));
+        let agent = Answer {
+            chunks: VecDeque::from([Ok("data: hal"), Err("reset")]),
+            then_silent: false,
+        };
+        let id = json!(1);
+        let mut body = EventRelay::new(
+            agent,
+            DEFAULT_TIMEOUT,
+            id,
+            cut.signal(),
+            StatusCode::OK,
+            on_end,
+        );
+        let why = body.first().await.unwrap_err();
+        assert!(why.contains("reset"), "{why}");
+        drop(body);
+        assert_eq!(told.lock().unwrap().len(), 1, "told once");
+
+        let on_end: OnEnd = Box::new(|_| {});
+        let agent = Answer {
+            chunks: VecDeque::from([Ok("data: 1\n\n"), Ok("data: 2\n\n")]),
+            then_silent: false,
+        };
+        let mut body = EventRelay::new(
+            agent,
+            DEFAULT_TIMEOUT,
+            json!(1),
+            cut.signal(),
+            StatusCode::OK,
+            on_end,
+        );
+        body.first().await.unwrap();
+        let all = body.collect().await.unwrap().to_bytes();
+        assert_eq!(all, "data: 1\n\ndata: 2\n\n");
     }
 
     #[tokio::test]

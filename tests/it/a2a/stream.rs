@@ -1,8 +1,9 @@
 //! `message/stream` and `tasks/resubscribe` relayed from a remote agent (our mock) as they
 //! arrive, with the method name and `A2A-Version` the client sent; a stream that stalls ends with
-//! a JSON-RPC error event; events split across chunks are passed on whole; a JSON answer to a
-//! stream is relayed as it is; an agent that is down or never answers is a JSON-RPC error, not
-//! a hang; an oversized body is a JSON-RPC error.
+//! a JSON-RPC error event (before its first event: a JSON-RPC error answer); so does one running
+//! at the graceful-shutdown deadline; events split across chunks are passed on whole; a JSON
+//! answer to a stream is relayed as it is; an agent that is down or never answers is a JSON-RPC
+//! error, not a hang; an oversized body is a JSON-RPC error.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -226,6 +227,37 @@ async fn a_stream_that_stalls_ends_with_a_json_rpc_error_event() {
             .unwrap()
             .contains("sent nothing"),
         "{text}"
+    );
+
+    // a stream that stalls before its first event is a JSON-RPC error, not a stream
+    let mute = MockUpstream::with(Arc::new(|_: &Recorded| Reply::Sse {
+        events: vec![String::new(), "data: {}\n\n".to_string()],
+        gap: Duration::from_secs(30),
+    }))
+    .await;
+    let params = json!({"timeout": 0.3});
+    let id = agent_at(&gw, &mute, "mute", params).await;
+    let resp = open(
+        &gw,
+        &format!("/a2a/{id}"),
+        MASTER_KEY,
+        &[],
+        body("message/stream"),
+    )
+    .await;
+    assert_eq!(resp.status(), 500);
+    assert_eq!(resp.headers()["content-type"], "application/json");
+    let v: Value = serde_json::from_str(&rest(resp).await).unwrap();
+    assert_eq!(
+        (v["id"].as_str(), v["error"]["code"].as_i64()),
+        (Some("s1"), Some(-32603))
+    );
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("sent nothing"),
+        "{v}"
     );
 }
 
