@@ -511,7 +511,10 @@ mod tests {
     use http_body_util::BodyExt;
 
     use super::*;
-    use crate::upstream::relay::StreamCut;
+    use crate::upstream::relay::{CLIENT_CLOSED, StreamCut};
+
+    type Chunks = Vec<Result<&'static str, &'static str>>;
+    type Told = Arc<Mutex<Vec<Summary>>>;
 
     /// An agent's answer: these chunks (or errors), then the end or nothing more.
     struct Answer {
@@ -537,21 +540,23 @@ mod tests {
         }
     }
 
-    /// Relay `chunks`; the frames the client got and what the observer was told.
-    async fn relay(
-        chunks: Vec<Result<&'static str, &'static str>>,
-        then_silent: bool,
-    ) -> (Vec<String>, Vec<Summary>) {
-        let told = Arc::new(Mutex::new(Vec::new()));
+    /// A relay of `chunks` for call id 7 (50 ms idle timeout), and what its observer is told.
+    fn relay_of(chunks: Chunks, then_silent: bool, cut: &StreamCut) -> (EventRelay<Answer>, Told) {
+        let told = Told::default();
         let t = told.clone();
         let on_end: OnEnd = Box::new(move |s| t.lock().unwrap().push(s));
-        let cut = StreamCut::default();
         let agent = Answer {
             chunks: chunks.into(),
             then_silent,
         };
         let idle = Duration::from_millis(50);
-        let mut body = EventRelay::new(agent, idle, json!(7), cut.signal(), StatusCode::OK, on_end);
+        let body = EventRelay::new(agent, idle, json!(7), cut.signal(), StatusCode::OK, on_end);
+        (body, told)
+    }
+
+    /// Relay `chunks`; the frames the client got and what the observer was told.
+    async fn relay(chunks: Chunks, then_silent: bool) -> (Vec<String>, Vec<Summary>) {
+        let (mut body, told) = relay_of(chunks, then_silent, &StreamCut::default());
         let mut frames = Vec::new();
         while let Some(f) = body.frame().await {
             let data = f.unwrap().into_data().unwrap();
@@ -603,40 +608,13 @@ mod tests {
     #[tokio::test]
     async fn a_stream_that_fails_before_its_first_event_is_an_error_not_a_stream() {
         let cut = StreamCut::default();
-        let told = Arc::new(Mutex::new(Vec::new()));
-        let t = told.clone();
-        let on_end: OnEnd = Box::new(move |s| t.lock().unwrap().push(s));
-        let agent = Answer {
-            chunks: VecDeque::from([Ok("data: hal"), Err("reset")]),
-            then_silent: false,
-        };
-        let id = json!(1);
-        let mut body = EventRelay::new(
-            agent,
-            DEFAULT_TIMEOUT,
-            id,
-            cut.signal(),
-            StatusCode::OK,
-            on_end,
-        );
+        let (mut body, told) = relay_of(vec![Ok("data: hal"), Err("reset")], false, &cut);
         let why = body.first().await.unwrap_err();
         assert!(why.contains("reset"), "{why}");
         drop(body);
         assert_eq!(told.lock().unwrap().len(), 1, "told once");
 
-        let on_end: OnEnd = Box::new(|_| {});
-        let agent = Answer {
-            chunks: VecDeque::from([Ok("data: 1\n\n"), Ok("data: 2\n\n")]),
-            then_silent: false,
-        };
-        let mut body = EventRelay::new(
-            agent,
-            DEFAULT_TIMEOUT,
-            json!(1),
-            cut.signal(),
-            StatusCode::OK,
-            on_end,
-        );
+        let (mut body, _) = relay_of(vec![Ok("data: 1\n\n"), Ok("data: 2\n\n")], false, &cut);
         body.first().await.unwrap();
         let all = body.collect().await.unwrap().to_bytes();
         assert_eq!(all, "data: 1\n\ndata: 2\n\n");
@@ -644,30 +622,13 @@ mod tests {
 
     #[tokio::test]
     async fn a_client_that_goes_away_is_told_as_such() {
-        let told = Arc::new(Mutex::new(Vec::new()));
-        let t = told.clone();
-        let agent = Answer {
-            chunks: VecDeque::from([Ok("data: 1\n\n")]),
-            then_silent: true,
-        };
         let cut = StreamCut::default();
-        let on_end: OnEnd = Box::new(move |s| t.lock().unwrap().push(s));
-        let mut body = EventRelay::new(
-            agent,
-            DEFAULT_TIMEOUT,
-            json!(1),
-            cut.signal(),
-            StatusCode::OK,
-            on_end,
-        );
+        let (mut body, told) = relay_of(vec![Ok("data: 1\n\n")], true, &cut);
         assert!(body.frame().await.is_some());
         drop(body);
         let told = told.lock().unwrap().clone();
         assert_eq!(told.len(), 1);
-        assert_eq!(
-            told[0].error.as_deref(),
-            Some(crate::upstream::relay::CLIENT_CLOSED)
-        );
+        assert_eq!(told[0].error.as_deref(), Some(CLIENT_CLOSED));
         assert!(cut.settled());
     }
 }
