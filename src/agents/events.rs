@@ -85,4 +85,42 @@ mod tests {
         e.feed(b": 2\n\n");
         assert!(e.at_event_end());
     }
+
+    /// Every event end in `chunks` (read a byte at a time), and the count.
+    fn all_ends(chunks: &[&[u8]]) -> (Vec<usize>, u32) {
+        let mut e = EventEnds::default();
+        let mut at = Vec::new();
+        let mut offset = 0;
+        for c in chunks {
+            for (i, b) in c.iter().enumerate() {
+                if e.feed(std::slice::from_ref(b)).is_some() {
+                    at.push(offset + i + 1);
+                }
+            }
+            offset += c.len();
+        }
+        (at, e.count)
+    }
+
+    #[test]
+    fn any_split_finds_the_same_ends() {
+        let streams: [&[u8]; 4] = [
+            b"data: 1\r\n\r\n: ping\n\nevent: x\ndata: {}\n\n\n\ndata: tail",
+            b"\r\n\r\ndata: a\r\r\n\n\rdata: b\n\r\n",
+            b"\n\n\n",
+            b"data: x\r",
+        ];
+        for data in streams {
+            let (every, count) = all_ends(&[data]);
+            for at in 0..=data.len() {
+                let (head, tail) = data.split_at(at);
+                let mut e = EventEnds::default();
+                let first = e.feed(head);
+                let second = e.feed(tail).map(|end| at + end);
+                assert_eq!(e.count, count, "{at}");
+                assert_eq!(second.or(first), every.last().copied(), "{at}");
+                assert_eq!(first, every.iter().copied().filter(|x| *x <= at).last());
+            }
+        }
+    }
 }

@@ -199,4 +199,19 @@ mod tests {
             .unwrap();
         assert_eq!((c.sent_method(), c.streams()), ("SubscribeToTask", true));
     }
+
+    #[test]
+    fn a_call_sent_on_under_the_clients_name_reads_the_same() {
+        for (old, new) in METHODS {
+            for name in [old, new] {
+                let params = json!({"message": {"parts": []}, "id": "t"});
+                let body = json!({"jsonrpc": "2.0", "id": 1.5, "method": name, "params": params});
+                let call = parse(body.to_string().as_bytes()).unwrap();
+                assert_eq!(call.sent_method(), *name);
+                let again = json!({"jsonrpc": "2.0", "id": call.id, "method": call.sent_method(),
+                    "params": call.params});
+                assert_eq!(parse(again.to_string().as_bytes()).unwrap(), call);
+            }
+        }
+    }
 }
