@@ -152,9 +152,11 @@ fn outbound(
             format!("Agent '{id}' has no URL configured"),
         ));
     };
-    if !state.config.general_settings.agent_allow_private_urls
-        && let Some(why) = address::refused(url)
-    {
+    if !state.config.general_settings.agent_allow_private_urls && address::refused(url).is_some() {
+        // the agent's URL stays unsaid: callers never see it
+        let why = format!(
+            "Agent '{id}' has a URL the gateway may not call (private or loopback; general_settings.agent_allow_private_urls)"
+        );
         return Err(RpcError::new(&call.id, -32603, why));
     }
     let out = json!({"jsonrpc": "2.0", "id": call.id, "method": call.sent_method(), "params": call.params});
