@@ -3,7 +3,8 @@
 //! a JSON-RPC error event (before its first event: a JSON-RPC error answer); so does one running
 //! at the graceful-shutdown deadline; events split across chunks are passed on whole; a JSON
 //! answer to a stream is relayed as it is; an agent that is down or never answers is a JSON-RPC
-//! error, not a hang; an oversized body is a JSON-RPC error.
+//! error, not a hang; an oversized body is a JSON-RPC error; a private agent URL is refused
+//! without being named.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -414,4 +415,37 @@ async fn a_stream_running_at_the_shutdown_deadline_ends_with_an_error_event() {
         .await
         .expect("the gateway did not stop")
         .unwrap();
+}
+
+/// An agent stored with a private URL (while that was allowed) is refused by a gateway that does
+/// not allow them, without the caller learning the URL.
+#[tokio::test]
+async fn an_agent_on_a_private_address_is_refused_without_naming_it() {
+    let db = crate::common::db::TestDb::create().await;
+    let yaml = |extra: &str| {
+        format!(
+            "general_settings:\n  master_key: {MASTER_KEY}\n  database_url: \"{u}\"\n{extra}",
+            u = db.url
+        )
+    };
+    let open_gw = TestGateway::start(&yaml(ALLOW_LOOPBACK)).await;
+    let id = create(&open_gw, "inside", json!({})).await;
+    let strict = TestGateway::start(&yaml("")).await;
+    let resp = open(
+        &strict,
+        &format!("/a2a/{id}"),
+        MASTER_KEY,
+        &[],
+        body("message/send"),
+    )
+    .await;
+    assert_eq!(resp.status(), 500);
+    let text = rest(resp).await;
+    let v: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["error"]["code"], -32603, "{text}");
+    assert!(text.contains("agent_allow_private_urls"), "{text}");
+    assert!(
+        !text.contains("127.0.0.1"),
+        "the agent's URL was named: {text}"
+    );
 }
