@@ -9,6 +9,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -35,17 +36,27 @@ impl SdkAgent {
             .spawn()
             .expect("python with a2a-sdk[http-server] (run scripts/test to create .venv)");
         let out = child.stdout.take().expect("stdout");
-        // the script prints its port once it listens (or exits, ending the read)
-        let mut line = String::new();
-        BufReader::new(out)
-            .read_line(&mut line)
-            .expect("READY line");
-        let port = line
+        // killed on drop from here on, also when it never gets ready
+        let mut agent = Self {
+            port: 0,
+            child,
+            file,
+        };
+        // the script prints its port once it listens; read on a thread, waited for with a
+        // deadline
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(out).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let line = rx.recv_timeout(Duration::from_secs(60)).unwrap_or_default();
+        agent.port = line
             .trim()
             .strip_prefix("READY ")
             .and_then(|p| p.parse().ok())
             .unwrap_or_else(|| panic!("a2a_agent.py did not start: {line:?}"));
-        Self { port, child, file }
+        agent
     }
 
     fn requests(&self) -> Vec<Value> {
