@@ -19,7 +19,8 @@ pub enum Body {
     Full(Option<Bytes>),
     /// Known pieces sent in order: spliced request bodies, mock streams. Zero-copy.
     Chunks { parts: VecDeque<Bytes>, len: u64 },
-    /// An upstream stream relayed chunk by chunk (`upstream::relay::RelayBody`).
+    /// An upstream stream relayed chunk by chunk (`upstream::relay::RelayBody`; an A2A agent's
+    /// events: `admin::agent_remote::EventRelay`).
     Relay(DynBody),
     /// A pass-through answer passed on as it comes, read for usage on the side
     /// (`passthrough::usage::Tap`).

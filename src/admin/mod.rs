@@ -3,6 +3,7 @@
 //! handler); [`handle`] checks the role before the handler, and without a database every route
 //! but the live ones (router, cache, provider budgets) answers 503.
 
+mod agent_remote;
 mod agent_rpc;
 mod agents;
 mod alerting;

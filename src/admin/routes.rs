@@ -247,7 +247,7 @@ pub static ROUTES: &[AdminRoute] = table! {
     ["/v1/agents/make_public"] POST ProxyAdmin "Set the public agents: {agent_ids}" => store!(agents::make_public);
     ["/v1/agents/{key}/make_public"] POST ProxyAdmin "Make an agent public" => store!(agents::make_public);
     ["/v1/agents/{key}"] GET|PUT|PATCH|DELETE KeyOwner "One agent (PUT replace, PATCH change, DELETE: admins)" => store!(agents::item);
-    ["/a2a/{key}", "/a2a/{key}/message/send", "/v1/a2a/{key}/message/send"] POST KeyOwner "A2A JSON-RPC to an agent (message/send and task methods; 1.0 names mapped)" => live!(agent_rpc::call);
+    ["/a2a/{key}", "/a2a/{key}/message/send", "/v1/a2a/{key}/message/send", "/a2a/{key}/message/stream", "/v1/a2a/{key}/message/stream"] POST KeyOwner "A2A JSON-RPC to an agent (message/send, message/stream, task methods; 0.3 and 1.0 names)" => live!(agent_rpc::call);
     ["/a2a/{key}/.well-known/agent-card.json", "/a2a/{key}/.well-known/agent.json"] GET KeyOwner "An agent's A2A card, served by the gateway (a2a-version: 0.3 or 1.0)" => live!(agents::card);
     ["/cache/redis/info"] GET ProxyAdmin "The cache's Redis INFO" => live!(cache::redis_info);
 };

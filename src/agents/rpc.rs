@@ -1,7 +1,8 @@
 //! The JSON-RPC envelope of `POST /a2a/{agent_id}`: checked before anything is forwarded, with
 //! LiteLLM's error codes and HTTP statuses (`-32700` not JSON, `-32600` not JSON-RPC 2.0,
 //! `-32602` invalid params: 400; `-32601` unknown method: 404; `-32000` unknown agent: 404, no
-//! URL: 500). A2A 1.0 method names (a2a-sdk 1.x) map to 0.3's.
+//! URL: 500). A2A 1.0 method names (a2a-sdk 1.x) map to 0.3's for the gateway's own decisions;
+//! the agent is asked with the name the client sent ([`Call::sent_method`]).
 
 use http::StatusCode;
 use serde_json::{Value, json};
@@ -80,6 +81,25 @@ pub struct Call {
     /// Whether the client spoke 1.0 (PascalCase).
     pub v1: bool,
     pub params: Value,
+}
+
+impl Call {
+    /// The method name as the client sent it (0.3's, or 1.0's PascalCase): what the agent is
+    /// asked, so the params (whose shapes differ between the versions) match the method.
+    pub fn sent_method(&self) -> &'static str {
+        if !self.v1 {
+            return self.method;
+        }
+        METHODS
+            .iter()
+            .find(|(old, _)| *old == self.method)
+            .map_or(self.method, |(_, new)| *new)
+    }
+
+    /// Whether the answer is an event stream (`message/stream`, `tasks/resubscribe`).
+    pub fn streams(&self) -> bool {
+        matches!(self.method, "message/stream" | "tasks/resubscribe")
+    }
 }
 
 /// Check a request body: JSON, `jsonrpc: "2.0"`, a known method, params an object (with a
@@ -167,10 +187,31 @@ mod tests {
         )
         .unwrap();
         assert_eq!((c.method, c.v1), ("message/send", true));
+        assert_eq!(c.sent_method(), "SendMessage");
+        assert!(!c.streams());
         let c = parse(
             br#"{"jsonrpc": "2.0", "id": "a", "method": "tasks/get", "params": {"id": "t"}}"#,
         )
         .unwrap();
         assert_eq!((c.method, c.v1), ("tasks/get", false));
+        assert_eq!(c.sent_method(), "tasks/get");
+        let c = parse(br#"{"jsonrpc": "2.0", "id": 2, "method": "SubscribeToTask", "params": {}}"#)
+            .unwrap();
+        assert_eq!((c.sent_method(), c.streams()), ("SubscribeToTask", true));
+    }
+
+    #[test]
+    fn a_call_sent_on_under_the_clients_name_reads_the_same() {
+        for (old, new) in METHODS {
+            for name in [old, new] {
+                let params = json!({"message": {"parts": []}, "id": "t"});
+                let body = json!({"jsonrpc": "2.0", "id": 1.5, "method": name, "params": params});
+                let call = parse(body.to_string().as_bytes()).unwrap();
+                assert_eq!(call.sent_method(), *name);
+                let again = json!({"jsonrpc": "2.0", "id": call.id, "method": call.sent_method(),
+                    "params": call.params});
+                assert_eq!(parse(again.to_string().as_bytes()).unwrap(), call);
+            }
+        }
     }
 }

@@ -15,7 +15,7 @@ use crate::body::BoxError;
 use crate::pipeline::post::Completion;
 use crate::prices::Price;
 use crate::providers::{StreamTranslate, anthropic, bedrock, cohere, gemini};
-use crate::upstream::relay::{CLIENT_CLOSED, CUT_AT_SHUTDOWN, CutSignal, ErrorShape, estimate};
+use crate::upstream::relay::{CUT_AT_SHUTDOWN, CutSignal, ErrorShape, dropped_because, estimate};
 use crate::upstream::sse::{SseScanner, Usage};
 
 /// The price of a call whose model has none.
@@ -210,11 +210,7 @@ impl Drop for Tap {
     /// connection was closed at the shutdown deadline): the usage read so far is booked.
     fn drop(&mut self) {
         if self.reader.is_some() {
-            let why = if self.cut.as_ref().is_some_and(CutSignal::is_cut) {
-                CUT_AT_SHUTDOWN
-            } else {
-                CLIENT_CLOSED
-            };
+            let why = dropped_because(self.cut.as_ref());
             self.end(Some(why.to_string()));
         }
     }

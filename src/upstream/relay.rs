@@ -95,6 +95,16 @@ impl StreamCut {
     }
 }
 
+/// Why a stream body was dropped before its end: cut at the graceful-shutdown deadline (its
+/// client's connection closed then), else its client went away.
+pub fn dropped_because(cut: Option<&CutSignal>) -> &'static str {
+    if cut.is_some_and(CutSignal::is_cut) {
+        CUT_AT_SHUTDOWN
+    } else {
+        CLIENT_CLOSED
+    }
+}
+
 /// One stream's view of the [`StreamCut`].
 pub struct CutSignal {
     /// Checked on every frame (one atomic load): a stream that never pauses still sees the cut.
@@ -413,11 +423,7 @@ impl Drop for RelayBody {
                 let rest = t.cut();
                 self.scanner.feed(Bytes::from(rest));
             }
-            let why = if self.cut.as_ref().is_some_and(CutSignal::is_cut) {
-                CUT_AT_SHUTDOWN
-            } else {
-                CLIENT_CLOSED
-            };
+            let why = dropped_because(self.cut.as_ref());
             self.settle(Some(why.to_string()), &[]);
         }
     }

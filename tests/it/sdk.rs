@@ -23,6 +23,11 @@ impl Drop for Child {
 /// Start the `tianji` binary with `yaml`, run `tests/python/{script} BASE KEY` and require
 /// it to print "ALL OK".
 pub async fn run_python(script: &str, yaml: &str, key: &str) {
+    run_python_with(script, yaml, key, &[]).await;
+}
+
+/// [`run_python`] with more arguments after `BASE KEY`; what the script printed.
+pub async fn run_python_with(script: &str, yaml: &str, key: &str, args: &[&str]) -> String {
     let py = python();
     assert!(
         std::path::Path::new(&py).exists() || std::env::var("TIANJI_TEST_PYTHON").is_ok(),
@@ -57,11 +62,13 @@ pub async fn run_python(script: &str, yaml: &str, key: &str) {
     assert!(ready, "gateway did not start");
     let script = format!("{}/tests/python/{script}", env!("CARGO_MANIFEST_DIR"));
     let key = key.to_string();
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
     let out = tokio::task::spawn_blocking(move || {
         let mut child = Command::new(py)
             .arg(script)
             .arg(format!("http://127.0.0.1:{port}"))
             .arg(key)
+            .args(args)
             .env("PYTHONUNBUFFERED", "1")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -84,6 +91,7 @@ pub async fn run_python(script: &str, yaml: &str, key: &str) {
         "sdk check failed:\n{stdout}\n{stderr}"
     );
     assert!(stdout.contains("ALL OK"), "{stdout}");
+    stdout.into_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

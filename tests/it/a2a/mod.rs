@@ -1,11 +1,15 @@
 //! Issue 24 (A2A), first part: the agents table and registry, `/v1/agents` CRUD with audit rows
 //! and redaction, agent cards in both protocol versions, permissions (key, team, both, access
-//! groups, default deny, admins) on lists and cards, the private-URL guard, and bad input.
+//! groups, default deny, admins) on lists and cards, the private-URL guard, and bad input;
+//! JSON-RPC to remote agents (send, streams relayed as they arrive, task methods, both protocol
+//! versions), also through the official a2a-sdk client and server.
 
 mod cards;
 mod crud;
 mod permissions;
 mod rpc;
+mod sdk;
+mod stream;
 
 use http::Method;
 use serde_json::{Value, json};

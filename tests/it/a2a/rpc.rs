@@ -71,7 +71,7 @@ async fn message_send_reaches_the_agent_with_its_own_credentials() {
         assert_eq!(v["result"]["parts"][0]["text"], "hello");
         let got = agent.last();
         assert!(got.path.ends_with("/agent"), "{}", got.path);
-        assert_eq!(got.json()["method"], "message/send", "1.0 names are mapped");
+        assert_eq!(got.json()["method"], method, "the name the client sent");
         assert_eq!(
             got.headers["authorization"],
             format!("Bearer {AGENT_KEY}").as_str()
