@@ -19,7 +19,8 @@ COPY "TianjiLLM_SpendLogs"
      "completion_tokens", "startTime", "endTime", "request_duration_ms", "completionStartTime",
      "model", "model_id", "model_group", "custom_llm_provider", "api_base", "user", "metadata",
      "cache_hit", "cache_key", "request_tags", "team_id", "organization_id", "end_user",
-     "requester_ip_address", "messages", "response", "status", "litellm_call_id")
+     "requester_ip_address", "messages", "response", "status", "litellm_call_id",
+     "mcp_namespaced_tool_name")
 FROM STDIN BINARY;
 
 -- name: FlushKeySpend

@@ -1,0 +1,506 @@
+//! The MCP gateway's routes over [`crate::mcp`]: `/mcp` and `/mcp/{server}` (Streamable HTTP): POST one JSON-RPC message, answered as JSON
+//! (`initialize`, `ping`, `tools/list`, `tools/call`; a notification or a response: 202);
+//! `DELETE` ends the session; `GET` (a server stream) is not offered: 405. The caller is
+//! authenticated by its gateway key first. Errors of the envelope answer 400 with a JSON-RPC
+//! error; an unknown session 404; everything else a JSON-RPC error in a 200, as the spec asks.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures_util::future::join_all;
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, header};
+use serde_json::value::RawValue;
+use serde_json::{Map, Value, json};
+
+use crate::auth::Principal;
+use crate::body::Body;
+use crate::config::mcp::TOOL_SEPARATOR;
+use crate::error::{GatewayError, json_response};
+use crate::mcp::access::Permits;
+use crate::mcp::client::{
+    Conn, Reply, SESSION_HEADER, UpstreamError, VERSION_HEADER, error_message,
+};
+use crate::mcp::jsonrpc::{
+    self, INTERNAL_ERROR, INVALID_PARAMS, Incoming, METHOD_NOT_FOUND, REFUSED, RpcError,
+};
+use crate::mcp::sessions::Session;
+use crate::mcp::{Mcp, Server};
+use crate::request_body::RequestBody;
+use crate::spend::record::ToolCall;
+use crate::state::AppState;
+
+/// Protocol versions the gateway speaks, newest first.
+pub const VERSIONS: &[&str] = &["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"];
+/// Pages of `tools/list` read from one server.
+const MAX_PAGES: usize = 20;
+/// The largest message a client may POST.
+const MAX_MESSAGE: usize = 4 << 20;
+
+fn rpc_response(status: StatusCode, body: &Value) -> Response<Body> {
+    json_response(status, Bytes::from(body.to_string()))
+}
+
+fn error_response(status: StatusCode, e: &RpcError) -> Response<Body> {
+    rpc_response(status, &e.body())
+}
+
+fn result(id: &Value, result: Value) -> Response<Body> {
+    rpc_response(
+        StatusCode::OK,
+        &json!({"jsonrpc": "2.0", "id": id, "result": result}),
+    )
+}
+
+/// The caller's identity a session is bound to.
+fn owner(p: &Principal) -> String {
+    match p.key() {
+        Some(k) => k.key.token.clone(),
+        None => "admin".into(),
+    }
+}
+
+/// What one request may reach: the servers it sees and what it may use of them.
+struct Scope {
+    servers: Vec<Arc<Server>>,
+    permits: Permits,
+}
+
+/// The servers a request sees: those the caller may use, narrowed to the path's server and
+/// to the `x-mcp-servers` list.
+fn scope(
+    mcp: &Mcp,
+    principal: &Principal,
+    path_server: Option<&str>,
+    headers: &HeaderMap,
+) -> Scope {
+    let permits = Permits::of(principal, &mcp.servers);
+    let listed: Option<Vec<&str>> = headers
+        .get("x-mcp-servers")
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .collect()
+        });
+    let servers = mcp
+        .servers
+        .iter()
+        .filter(|s| permits.server(&s.name))
+        .filter(|s| path_server.is_none_or(|p| p == s.name))
+        .filter(|s| listed.as_ref().is_none_or(|l| l.contains(&s.name.as_str())))
+        .cloned()
+        .collect();
+    Scope { servers, permits }
+}
+
+/// Serve `/mcp` (`server`: `None`) or `/mcp/{server}`.
+pub async fn serve(
+    state: &AppState,
+    server: Option<String>,
+    req: Request<RequestBody>,
+) -> Result<Response<Body>, GatewayError> {
+    let principal = state.auth.caller_of(&req).await?;
+    if let Some(name) = &server
+        && state.mcp.server(name).is_none()
+    {
+        return Err(GatewayError::NotFound(format!("MCP server `{name}`")));
+    }
+    let session_id = req
+        .headers()
+        .get(&SESSION_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let who = owner(&principal);
+    match *req.method() {
+        Method::DELETE => {
+            let ended = session_id
+                .as_deref()
+                .is_some_and(|id| state.mcp.sessions.end(id, &who));
+            if !ended {
+                return Ok(session_not_found());
+            }
+            Ok(json_response(StatusCode::OK, Bytes::from_static(b"{}")))
+        }
+        Method::POST => {
+            if let Some(v) = req.headers().get(&VERSION_HEADER)
+                && !VERSIONS.iter().any(|s| v.as_bytes() == s.as_bytes())
+            {
+                let e = RpcError::new(
+                    &Value::Null,
+                    jsonrpc::INVALID_REQUEST,
+                    format!(
+                        "Bad Request: unsupported protocol version (supported: {})",
+                        VERSIONS.join(", ")
+                    ),
+                );
+                return Ok(error_response(StatusCode::BAD_REQUEST, &e));
+            }
+            let (parts, body) = req.into_parts();
+            let limit = state.max_body_bytes.min(MAX_MESSAGE);
+            let raw = crate::pipeline::parse::read_declared(&parts.headers, body, limit).await?;
+            let msg = match jsonrpc::parse(&raw) {
+                Ok(m) => m,
+                Err(e) => return Ok(error_response(StatusCode::BAD_REQUEST, &e)),
+            };
+            let Incoming::Request { id, method, params } = msg else {
+                // notifications and responses: accepted, nothing to answer
+                return Ok(accepted());
+            };
+            if method == "initialize" {
+                return Ok(initialize(state, &principal, &id, params.as_deref()));
+            }
+            let session = match session_id {
+                Some(sid) => match state.mcp.sessions.get(&sid, &who) {
+                    Some(s) => Some(s),
+                    None => return Ok(session_not_found()),
+                },
+                None => None,
+            };
+            let scope = scope(&state.mcp, &principal, server.as_deref(), &parts.headers);
+            let call = Call {
+                state,
+                principal: &principal,
+                session: session.as_deref(),
+                headers: &parts.headers,
+                scope: &scope,
+            };
+            Ok(match method.as_str() {
+                "ping" => result(&id, json!({})),
+                "tools/list" => call.list_tools(&id).await,
+                "tools/call" => call.call_tool(&id, params.as_deref()).await,
+                other => error_response(
+                    StatusCode::OK,
+                    &RpcError::new(&id, METHOD_NOT_FOUND, format!("Method not found: {other}")),
+                ),
+            })
+        }
+        _ => {
+            let mut r = json_response(
+                StatusCode::METHOD_NOT_ALLOWED,
+                Bytes::from_static(
+                    br#"{"error":{"message":"the gateway offers no server-initiated stream: POST messages, DELETE to end a session","type":"invalid_request_error","param":null,"code":"405"}}"#,
+                ),
+            );
+            r.headers_mut()
+                .insert(header::ALLOW, HeaderValue::from_static("POST, DELETE"));
+            Ok(r)
+        }
+    }
+}
+
+fn accepted() -> Response<Body> {
+    let mut r = Response::new(Body::empty());
+    *r.status_mut() = StatusCode::ACCEPTED;
+    r
+}
+
+fn session_not_found() -> Response<Body> {
+    let e = RpcError::new(&Value::Null, -32001, "Session not found");
+    error_response(StatusCode::NOT_FOUND, &e)
+}
+
+/// `initialize`: the client's version when the gateway speaks it, else the newest; a new
+/// session.
+fn initialize(
+    state: &AppState,
+    principal: &Principal,
+    id: &Value,
+    params: Option<&RawValue>,
+) -> Response<Body> {
+    let asked = params
+        .and_then(|p| serde_json::from_str::<Value>(p.get()).ok())
+        .and_then(|p| p.get("protocolVersion")?.as_str().map(str::to_string));
+    let version = asked
+        .filter(|v| VERSIONS.contains(&v.as_str()))
+        .unwrap_or_else(|| VERSIONS[0].to_string());
+    let session = state.mcp.sessions.open(owner(principal), version.clone());
+    let mut r = result(
+        id,
+        json!({
+            "protocolVersion": version,
+            "capabilities": {"tools": {"listChanged": false}},
+            "serverInfo": {"name": "tianji", "version": env!("CARGO_PKG_VERSION")},
+            "instructions": "Tools of the MCP servers this key may use, named {server}-{tool}.",
+        }),
+    );
+    if let Ok(v) = HeaderValue::from_str(&session.id) {
+        r.headers_mut().insert(SESSION_HEADER.clone(), v);
+    }
+    r
+}
+
+/// One request's context.
+struct Call<'a> {
+    state: &'a AppState,
+    principal: &'a Principal,
+    session: Option<&'a Session>,
+    headers: &'a HeaderMap,
+    scope: &'a Scope,
+}
+
+/// An upstream session: the client session's (kept), or one for this request only (closed
+/// after).
+struct Upstream {
+    conn: Arc<Conn>,
+    kept: bool,
+}
+
+impl Upstream {
+    async fn done(self) {
+        if !self.kept {
+            self.conn.close().await;
+        }
+    }
+}
+
+impl Call<'_> {
+    async fn upstream(&self, server: &Server) -> Result<Upstream, UpstreamError> {
+        let open = || {
+            Conn::open(
+                server.target.clone(),
+                self.state.client.clone(),
+                server.forwarded(self.headers),
+            )
+        };
+        match self.session {
+            Some(s) => {
+                let slot = s.slot(&server.name);
+                let conn = slot
+                    .get_or_try_init(|| async { open().await.map(Arc::new) })
+                    .await?;
+                Ok(Upstream {
+                    conn: conn.clone(),
+                    kept: true,
+                })
+            }
+            None => Ok(Upstream {
+                conn: Arc::new(open().await?),
+                kept: false,
+            }),
+        }
+    }
+
+    /// Send a request to `server`, on a fresh upstream session once when the server ended
+    /// the one kept.
+    async fn request(
+        &self,
+        server: &Server,
+        method: &str,
+        params: Option<&RawValue>,
+    ) -> Result<Reply, UpstreamError> {
+        let up = self.upstream(server).await?;
+        let got = up.conn.request(method, params).await;
+        let kept = up.kept;
+        up.done().await;
+        match got {
+            Err(UpstreamError::SessionGone) if kept => {
+                if let Some(s) = self.session {
+                    s.forget(&server.name);
+                }
+                let up = self.upstream(server).await?;
+                let got = up.conn.request(method, params).await;
+                up.done().await;
+                got
+            }
+            Err(e) => {
+                if let (true, Some(s)) = (kept, self.session)
+                    && matches!(e, UpstreamError::Closed | UpstreamError::Connect(_))
+                {
+                    // a dead connection is not reused
+                    s.forget(&server.name);
+                }
+                Err(e)
+            }
+            ok => ok,
+        }
+    }
+
+    /// The tools of one server the caller may use, named `{server}-{tool}`.
+    async fn server_tools(&self, server: &Server) -> Result<Vec<Value>, UpstreamError> {
+        let mut out = Vec::new();
+        let mut cursor: Option<String> = None;
+        for _ in 0..MAX_PAGES {
+            let params = cursor
+                .as_ref()
+                .and_then(|c| RawValue::from_string(json!({"cursor": c}).to_string()).ok());
+            let reply = self
+                .request(server, "tools/list", params.as_deref())
+                .await?;
+            let page: Value = match reply {
+                Ok(r) => serde_json::from_str(r.get()).unwrap_or(Value::Null),
+                Err(e) => return Err(UpstreamError::Protocol(error_message(&e))),
+            };
+            for mut tool in page["tools"].as_array().cloned().unwrap_or_default() {
+                let Some(name) = tool.get("name").and_then(Value::as_str).map(str::to_string)
+                else {
+                    continue;
+                };
+                if !self.scope.permits.tool(server, &name) {
+                    continue;
+                }
+                tool["name"] = json!(format!("{}{TOOL_SEPARATOR}{name}", server.name));
+                out.push(tool);
+            }
+            cursor = page
+                .get("nextCursor")
+                .and_then(Value::as_str)
+                .map(str::to_string);
+            if cursor.is_none() {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// `tools/list`: every server's tools; a server that fails is left out (logged).
+    async fn list_tools(&self, id: &Value) -> Response<Body> {
+        let all = join_all(self.scope.servers.iter().map(|s| self.server_tools(s))).await;
+        let mut tools = Vec::new();
+        for (server, got) in self.scope.servers.iter().zip(all) {
+            match got {
+                Ok(t) => tools.extend(t),
+                Err(e) => {
+                    tracing::warn!(server = %server.name, error = %e, "MCP server left out of tools/list")
+                }
+            }
+        }
+        result(id, json!({"tools": tools}))
+    }
+
+    /// `tools/call`: the owning server runs the tool; one SpendLogs row.
+    async fn call_tool(&self, id: &Value, params: Option<&RawValue>) -> Response<Body> {
+        let fail = |code: i64, message: String| {
+            error_response(StatusCode::OK, &RpcError::new(id, code, message))
+        };
+        let mut params: Map<String, Value> = match params.map(|p| serde_json::from_str(p.get())) {
+            Some(Ok(p)) => p,
+            _ => {
+                return fail(
+                    INVALID_PARAMS,
+                    "Invalid params: expected an object with a name".into(),
+                );
+            }
+        };
+        let Some(full) = params
+            .get("name")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+        else {
+            return fail(INVALID_PARAMS, "Invalid params: name is required".into());
+        };
+        let found = full.split_once(TOOL_SEPARATOR).and_then(|(server, tool)| {
+            let s = self.scope.servers.iter().find(|s| s.name == server)?;
+            self.scope
+                .permits
+                .tool(s, tool)
+                .then(|| (s.clone(), tool.to_string()))
+        });
+        let Some((server, tool)) = found else {
+            // unknown and forbidden tools alike: the caller cannot tell them apart
+            return fail(INVALID_PARAMS, format!("Unknown tool: {full}"));
+        };
+        let held = match self.rate_limit(&server.name).await {
+            Ok(h) => h,
+            Err(e) => return fail(REFUSED, e.to_string()),
+        };
+        let side = crate::pipeline::Side {
+            call_type: "call_mcp_tool",
+            endpoint: "/mcp",
+            model: &full,
+            dep: None,
+            model_access: false,
+            rate_limited: false,
+        };
+        let mut rec = match crate::pipeline::side_call(self.state, self.principal, side).await {
+            Ok(r) => r,
+            Err(e) => return fail(REFUSED, refusal_text(&e)),
+        };
+        rec.fixed_cost = Some(server.cost.of(&tool));
+        rec.limits = held;
+        if let Some((_, Some(row))) = &mut rec.spend {
+            row.provider_model = Some(format!("MCP: {full}"));
+            row.tool = Some(Box::new(ToolCall {
+                name: tool.clone(),
+                mcp_server_name: server.name.clone(),
+                namespaced_tool_name: format!("{}/{tool}", server.name),
+            }));
+        }
+        params.insert("name".into(), json!(tool));
+        let forwarded = RawValue::from_string(Value::Object(params).to_string()).ok();
+        let got = self
+            .request(&server, "tools/call", forwarded.as_deref())
+            .await;
+        match got {
+            Ok(Ok(res)) => {
+                rec.status = 200;
+                let body = format!(r#"{{"jsonrpc":"2.0","id":{},"result":{}}}"#, id, res.get());
+                json_response(StatusCode::OK, Bytes::from(body))
+            }
+            Ok(Err(err)) => {
+                rec.status = 400;
+                rec.fixed_cost = Some(0.0);
+                rec.error = Some(format!(
+                    "MCP server '{}': {}",
+                    server.name,
+                    error_message(&err)
+                ));
+                rpc_response(
+                    StatusCode::OK,
+                    &json!({"jsonrpc": "2.0", "id": id, "error": err}),
+                )
+            }
+            Err(e) => {
+                let message = format!("MCP server '{}': {e}", server.name);
+                rec.status = match e {
+                    UpstreamError::Timeout(_) => 504,
+                    _ => 502,
+                };
+                rec.fixed_cost = Some(0.0);
+                rec.error = Some(message.clone());
+                fail(INTERNAL_ERROR, message)
+            }
+        }
+    }
+
+    /// The key's and team's `mcp_rpm_limit` for `server` (LiteLLM keeps it in metadata).
+    async fn rate_limit(
+        &self,
+        server: &str,
+    ) -> Result<Option<crate::limits::Held>, crate::limits::LimitError> {
+        let Some(k) = self.principal.key() else {
+            return Ok(None);
+        };
+        let rpm = |meta: &Value| meta.get("mcp_rpm_limit")?.get(server)?.as_u64();
+        let mut ds = Vec::new();
+        if let Some(r) = rpm(&k.key.metadata) {
+            ds.push(crate::limits::Descriptor::plain(
+                "mcp_server_per_key",
+                format!("{}:{server}", k.key.token),
+                Some(r),
+                None,
+                None,
+            ));
+        }
+        if let Some(t) = &k.team
+            && let Some(r) = rpm(&t.metadata)
+        {
+            ds.push(crate::limits::Descriptor::plain(
+                "mcp_server_per_team",
+                format!("{}:{server}", t.team_id),
+                Some(r),
+                None,
+                None,
+            ));
+        }
+        if ds.is_empty() {
+            return Ok(None);
+        }
+        self.state.limits.acquire(ds, 0).await
+    }
+}
+
+/// A refusal's message (budget, blocked key, ...), as the client would read it.
+fn refusal_text(e: &GatewayError) -> String {
+    e.to_string()
+}
