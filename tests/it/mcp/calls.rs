@@ -34,15 +34,11 @@ const ALL: &[&str] = &["add", "crash", "echo", "header", "secret", "slow"];
 
 async fn spend_rows(db: &TestDb, n: usize) -> Vec<tokio_postgres::Row> {
     let sql = "SELECT mcp_namespaced_tool_name, spend, model, custom_llm_provider, status, api_key, call_type, metadata::text, model_group FROM \"TianjiLLM_SpendLogs\" ORDER BY \"startTime\"";
-    let mut got = Vec::new();
-    let done = eventually_async(Duration::from_secs(15), || {
-        let c = db.client();
-        async {
-            got = c.await.query(sql, &[]).await.unwrap();
-            got.len() >= n
-        }
+    let done = eventually_async(Duration::from_secs(15), || async {
+        db.client().await.query(sql, &[]).await.unwrap().len() >= n
     })
     .await;
+    let got = db.client().await.query(sql, &[]).await.unwrap();
     assert!(done, "SpendLogs has {} rows, wanted {n}", got.len());
     got
 }
@@ -133,7 +129,8 @@ async fn keys_see_and_call_their_tools_through_both_transports() {
     )
     .await;
     assert_eq!(narrowed.status, 200, "{}", narrowed.text());
-    let listed: Vec<&str> = narrowed.json()["result"]["tools"]
+    let body = narrowed.json();
+    let listed: Vec<&str> = body["result"]["tools"]
         .as_array()
         .unwrap()
         .iter()
