@@ -19,7 +19,8 @@ use super::sse::Events;
 use crate::body::Body;
 use crate::upstream::HttpClient;
 
-type Waiting = Arc<Mutex<HashMap<u64, oneshot::Sender<Reply>>>>;
+/// Requests waiting for their answers; `None` once the stream has ended.
+type Waiting = Arc<Mutex<Option<HashMap<u64, oneshot::Sender<Reply>>>>>;
 
 /// An open event stream and where to POST.
 pub struct Legacy {
@@ -93,7 +94,7 @@ impl Legacy {
                 }
             }
         };
-        let waiting: Waiting = Arc::default();
+        let waiting: Waiting = Arc::new(Mutex::new(Some(HashMap::new())));
         let reader = tokio::spawn(read(body, events, early, waiting.clone()));
         Ok(Self {
             endpoint,
@@ -137,12 +138,15 @@ impl Legacy {
         body: Vec<u8>,
     ) -> Result<Reply, UpstreamError> {
         let (tx, rx) = oneshot::channel();
-        if let Ok(mut w) = self.waiting.lock() {
-            w.insert(id, tx);
+        match self.waiting.lock().as_deref_mut() {
+            Ok(Some(w)) => {
+                w.insert(id, tx);
+            }
+            _ => return Err(UpstreamError::Closed),
         }
         let sent = self.post(client, headers, body).await;
         if let Err(e) = sent {
-            if let Ok(mut w) = self.waiting.lock() {
+            if let Ok(Some(w)) = self.waiting.lock().as_deref_mut() {
                 w.remove(&id);
             }
             return Err(e);
@@ -185,7 +189,10 @@ async fn read(
             (None, Some(e)) => Err(e),
             (None, None) => return,
         };
-        let tx = waiting.lock().ok().and_then(|mut w| w.remove(&id));
+        let tx = match waiting.lock().as_deref_mut() {
+            Ok(Some(w)) => w.remove(&id),
+            _ => None,
+        };
         if let Some(tx) = tx {
             let _ = tx.send(reply);
         }
@@ -204,9 +211,9 @@ async fn read(
             deliver(&e.data);
         }
     }
-    // the stream ended: every request still waiting fails
+    // the stream ended: every request still waiting fails, and every later one
     if let Ok(mut w) = waiting.lock() {
-        w.clear();
+        *w = None;
     }
 }
 
