@@ -224,6 +224,44 @@ mod tests {
         assert_eq!(err(r#"{"jsonrpc":"2.0","id":1}"#).code, INVALID_REQUEST);
     }
 
+    /// The fuzz target's properties (`fuzz/fuzz_targets/mcp_message.rs`) over mutations of a
+    /// few messages.
+    #[test]
+    fn mutated_messages_never_panic_and_accepted_ones_are_json_rpc() {
+        let seeds: [&[u8]; 4] = [
+            br#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"a-b"}}"#,
+            br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+            br#"{"jsonrpc":"2.0","id":"x","result":{}}"#,
+            br#"[{"jsonrpc":"2.0","id":1,"method":"ping"}]"#,
+        ];
+        let mut rng = fastrand::Rng::with_seed(25);
+        for _ in 0..20_000 {
+            let mut m = seeds[rng.usize(..seeds.len())].to_vec();
+            for _ in 0..rng.usize(1..4) {
+                let i = rng.usize(..m.len());
+                match rng.u8(..3) {
+                    0 => m[i] = rng.u8(..),
+                    1 => {
+                        m.remove(i);
+                    }
+                    _ => m.insert(i, b"{}[]\",:0-"[rng.usize(..9)]),
+                }
+                if m.is_empty() {
+                    m.push(b'{');
+                }
+            }
+            // `params` stay raw: their strings' escapes are checked when they are read
+            if let (Ok(msg), Ok(v)) = (parse(&m), serde_json::from_slice::<Value>(&m)) {
+                assert_eq!(v["jsonrpc"], "2.0");
+                if let Incoming::Request { id, method, .. } = msg {
+                    assert!(id.is_string() || id.is_number());
+                    assert_eq!(v["method"], method.as_str());
+                }
+            }
+            let _ = reply_to(&m, 7);
+        }
+    }
+
     #[test]
     fn finds_the_reply_by_id() {
         let ok = reply_to(br#"{"jsonrpc":"2.0","id":4,"result":{"x":1}}"#, 4).unwrap();
