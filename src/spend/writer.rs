@@ -290,6 +290,7 @@ impl Writer {
                         &d.ok,
                         &d.failed,
                         &d.ms,
+                        &d.tool,
                     ],
                 )
                 .await?;

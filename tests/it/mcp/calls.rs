@@ -58,7 +58,7 @@ async fn keys_see_and_call_their_tools_through_both_transports() {
     let gw = TestGateway::start(&config(&db, &servers)).await;
     let a = key(
         &gw,
-        json!({"object_permission": {"mcp_servers": ["wiki"], "blocked_tools": ["wiki-secret"]}}),
+        json!({"user_id": "mcp-user", "object_permission": {"mcp_servers": ["wiki"], "blocked_tools": ["wiki-secret"]}}),
     )
     .await;
     let b = key(
@@ -180,6 +180,35 @@ async fn keys_see_and_call_their_tools_through_both_transports() {
             "{meta}"
         );
     }
+    // the daily table keeps tools apart
+    let daily = "SELECT mcp_namespaced_tool_name, api_requests, spend FROM \"TianjiLLM_DailyUserSpend\" WHERE user_id = 'mcp-user' ORDER BY 1";
+    let read = || async {
+        let rows = db.client().await.query(daily, &[]).await.unwrap();
+        rows.iter()
+            .map(|r| {
+                let tool: Option<String> = r.get(0);
+                (
+                    tool.unwrap_or_default(),
+                    r.get::<_, i64>(1),
+                    r.get::<_, f64>(2),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let rolled = eventually_async(Duration::from_secs(15), || async {
+        read().await.len() == 3
+    })
+    .await;
+    let per_tool = read().await;
+    assert!(rolled, "{per_tool:?}");
+    assert_eq!(
+        per_tool,
+        [
+            ("wiki/add".to_string(), 1, 1.5),
+            ("wiki/echo".to_string(), 1, 0.25),
+            ("wiki/header".to_string(), 1, 0.25)
+        ]
+    );
     let key_a_hash: String = rows[0].get(5);
     let key_b_hash: String = rows[3].get(5);
     assert!(!key_a_hash.is_empty() && key_a_hash != key_b_hash);
