@@ -25,13 +25,7 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
 /// The largest answer relayed.
 const MAX_ANSWER: usize = 16 << 20;
 /// Headers of the caller never passed on, even when `extra_headers` names them.
-const NEVER_FORWARDED: &[&str] = &[
-    "authorization",
-    "x-api-key",
-    "api-key",
-    "x-litellm-api-key",
-    "cookie",
-];
+use crate::secrets::CREDENTIAL_HEADERS as NEVER_FORWARDED;
 
 fn answer(e: RpcError) -> Response<Body> {
     json_response(

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
+use serde_json::Value;
 
 use super::ConfigError;
 
@@ -71,6 +72,8 @@ pub struct McpInfo {
 pub struct McpServerEntry {
     pub url: Option<String>,
     pub transport: Transport,
+    /// Seconds one exchange with the server may take (default 60).
+    pub timeout: Option<f64>,
     pub auth_type: Option<AuthType>,
     /// The credential (`os.environ/...` resolved); `authentication_token` is LiteLLM's older name.
     #[serde(alias = "authentication_token")]
@@ -79,20 +82,17 @@ pub struct McpServerEntry {
     pub static_headers: BTreeMap<String, String>,
     /// Names of the client's headers passed on to the server (never its gateway key).
     pub extra_headers: Vec<String>,
+    /// Shown to admins (also `mcp_info.description`).
     pub description: Option<String>,
-    /// Only these tools are served (empty: all).
+    /// Only these tools are served (empty: all); `disallowed_tools` never are.
     pub allowed_tools: Vec<String>,
-    /// These tools are never served.
     pub disallowed_tools: Vec<String>,
+    /// `mcp_server_cost_info`: the price of a call.
     pub mcp_info: McpInfo,
     /// Access groups the server belongs to (granted by keys' and teams' `mcp_access_groups`).
     pub access_groups: Vec<String>,
-    /// Seconds one call to the server may take (default 60).
-    pub timeout: Option<f64>,
-    /// stdio servers (refused): accepted as keys so the refusal names the transport.
-    pub command: Option<String>,
-    pub args: Vec<String>,
-    pub env: BTreeMap<String, String>,
+    /// A stdio server's program (refused): read so the refusal names the transport.
+    pub command: Option<Value>,
 }
 
 /// LiteLLM's separator between a server's name and its tools' names (`{server}-{tool}`).

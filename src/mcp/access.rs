@@ -40,7 +40,7 @@ fn granted(
         servers
             .iter()
             .filter(|s| {
-                names.contains(&s.name) || s.access_groups.iter().any(|g| groups.contains(g))
+                names.contains(&s.name) || s.entry.access_groups.iter().any(|g| groups.contains(g))
             })
             .map(|s| s.name.clone())
             .collect(),
@@ -87,10 +87,11 @@ impl Permits {
         if !self.server(&server.name) {
             return false;
         }
-        if !server.allowed_tools.is_empty() && !server.allowed_tools.iter().any(|t| t == tool) {
+        let e = &server.entry;
+        if !e.allowed_tools.is_empty() && !e.allowed_tools.iter().any(|t| t == tool) {
             return false;
         }
-        if server.disallowed_tools.iter().any(|t| t == tool) {
+        if e.disallowed_tools.iter().any(|t| t == tool) {
             return false;
         }
         let namespaced = format!("{}{TOOL_SEPARATOR}{tool}", server.name);

@@ -211,17 +211,12 @@ impl Conn {
 
     /// POST one message (Streamable HTTP), with the session's headers.
     async fn post(&self, body: Vec<u8>) -> Result<Response<Incoming>, UpstreamError> {
-        let mut req = Request::post(self.target.url.clone())
+        let mut h = HeaderMap::new();
+        self.add_headers(&mut h);
+        let req = Request::post(self.target.url.clone())
             .header(header::CONTENT_TYPE, "application/json")
-            .header(header::ACCEPT, "application/json, text/event-stream")
-            .body(Body::full(body))
-            .map_err(|e| UpstreamError::Protocol(e.to_string()))?;
-        self.add_headers(req.headers_mut());
-        let resp = self
-            .client
-            .request(req)
-            .await
-            .map_err(|e| UpstreamError::Connect(e.to_string()))?;
+            .header(header::ACCEPT, "application/json, text/event-stream");
+        let resp = send(&self.client, req, Body::full(body), &h).await?;
         let has_session = self.session.lock().is_ok_and(|s| s.is_some());
         if resp.status() == StatusCode::NOT_FOUND && has_session {
             return Err(UpstreamError::SessionGone);
@@ -273,14 +268,7 @@ impl Conn {
                 .ok_or_else(|| UpstreamError::Protocol("no answer to the request".into()));
         }
         let mut events = Events::default();
-        while let Some(frame) = body.frame().await {
-            let frame = frame.map_err(|_| UpstreamError::Closed)?;
-            let Ok(data) = frame.into_data() else {
-                continue;
-            };
-            let got = events
-                .feed(&data)
-                .map_err(|_| UpstreamError::Protocol("event too large".into()))?;
+        while let Some(got) = next_events(&mut body, &mut events).await? {
             for e in got {
                 if e.name != "message" {
                     continue;
@@ -299,15 +287,12 @@ impl Conn {
             Kind::Sse(l) => l.close(),
             Kind::Http if !self.session.lock().is_ok_and(|s| s.is_some()) => {}
             Kind::Http => {
-                let Ok(mut req) = Request::builder()
+                let mut h = HeaderMap::new();
+                self.add_headers(&mut h);
+                let req = Request::builder()
                     .method(Method::DELETE)
-                    .uri(self.target.url.clone())
-                    .body(Body::empty())
-                else {
-                    return;
-                };
-                self.add_headers(req.headers_mut());
-                let sent = self.client.request(req);
+                    .uri(self.target.url.clone());
+                let sent = send(&self.client, req, Body::empty(), &h);
                 if let Ok(Ok(resp)) = tokio::time::timeout(Duration::from_secs(5), sent).await {
                     let _ = resp.into_body().collect().await;
                 }
@@ -333,4 +318,43 @@ pub async fn collect(body: Incoming, limit: usize) -> Result<Bytes, UpstreamErro
         .await
         .map(|c| c.to_bytes())
         .map_err(|e| UpstreamError::Protocol(e.to_string()))
+}
+
+/// Send a request with `headers` added.
+pub async fn send(
+    client: &HttpClient,
+    req: http::request::Builder,
+    body: Body,
+    headers: &HeaderMap,
+) -> Result<Response<Incoming>, UpstreamError> {
+    let mut req = req
+        .body(body)
+        .map_err(|e| UpstreamError::Protocol(e.to_string()))?;
+    for (k, v) in headers {
+        req.headers_mut().insert(k.clone(), v.clone());
+    }
+    client
+        .request(req)
+        .await
+        .map_err(|e| UpstreamError::Connect(e.to_string()))
+}
+
+/// The events the next data of an event stream completes; `None` at its end.
+pub async fn next_events(
+    body: &mut Incoming,
+    events: &mut Events,
+) -> Result<Option<Vec<super::sse::Event>>, UpstreamError> {
+    loop {
+        let Some(frame) = body.frame().await else {
+            return Ok(None);
+        };
+        let frame = frame.map_err(|_| UpstreamError::Closed)?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        return events
+            .feed(&data)
+            .map(Some)
+            .map_err(|_| UpstreamError::Protocol("event too large".into()));
+    }
 }

@@ -174,10 +174,6 @@ pub fn reply_to(msg: &[u8], want: u64) -> Option<Result<Box<RawValue>, Value>> {
 mod tests {
     use super::*;
 
-    fn err(body: &str) -> RpcError {
-        parse(body.as_bytes()).unwrap_err()
-    }
-
     #[test]
     fn reads_requests_and_notifications() {
         match parse(br#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"a-b"}}"#)
@@ -202,26 +198,28 @@ mod tests {
 
     #[test]
     fn refuses_what_is_not_json_rpc() {
-        assert_eq!(err("{nope").code, PARSE_ERROR);
-        assert_eq!(err("").code, PARSE_ERROR);
-        assert_eq!(err("[1,2]").code, INVALID_REQUEST);
-        assert_eq!(err("[1,").code, PARSE_ERROR);
-        assert_eq!(err("5").code, INVALID_REQUEST);
-        let e = err(r#"{"jsonrpc":"1.0","id":3,"method":"ping"}"#);
-        assert_eq!((e.code, e.id.clone()), (INVALID_REQUEST, json!(3)));
-        assert_eq!(
-            err(r#"{"jsonrpc":"2.0","id":null,"method":"ping"}"#).code,
-            INVALID_REQUEST
-        );
-        assert_eq!(
-            err(r#"{"jsonrpc":"2.0","id":{},"method":"ping"}"#).code,
-            INVALID_REQUEST
-        );
-        assert_eq!(
-            err(r#"{"jsonrpc":"2.0","id":1,"method":5}"#).code,
-            INVALID_REQUEST
-        );
-        assert_eq!(err(r#"{"jsonrpc":"2.0","id":1}"#).code, INVALID_REQUEST);
+        let cases = [
+            ("{nope", PARSE_ERROR),
+            ("", PARSE_ERROR),
+            ("[1,2]", INVALID_REQUEST),
+            ("[1,", PARSE_ERROR),
+            ("5", INVALID_REQUEST),
+            (
+                r#"{"jsonrpc":"2.0","id":null,"method":"ping"}"#,
+                INVALID_REQUEST,
+            ),
+            (
+                r#"{"jsonrpc":"2.0","id":{},"method":"ping"}"#,
+                INVALID_REQUEST,
+            ),
+            (r#"{"jsonrpc":"2.0","id":1,"method":5}"#, INVALID_REQUEST),
+            (r#"{"jsonrpc":"2.0","id":1}"#, INVALID_REQUEST),
+        ];
+        for (body, code) in cases {
+            assert_eq!(parse(body.as_bytes()).unwrap_err().code, code, "{body}");
+        }
+        let e = parse(br#"{"jsonrpc":"1.0","id":3,"method":"ping"}"#).unwrap_err();
+        assert_eq!((e.code, e.id), (INVALID_REQUEST, json!(3)));
     }
 
     /// The fuzz target's properties (`fuzz/fuzz_targets/mcp_message.rs`) over mutations of a

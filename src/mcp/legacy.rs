@@ -14,7 +14,7 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-use super::client::{Reply, UpstreamError};
+use super::client::{Reply, UpstreamError, next_events, send};
 use super::sse::Events;
 use crate::body::Body;
 use crate::upstream::HttpClient;
@@ -58,17 +58,8 @@ impl Legacy {
         url: &Uri,
         headers: &HeaderMap,
     ) -> Result<Self, UpstreamError> {
-        let mut req = Request::get(url.clone())
-            .header(header::ACCEPT, "text/event-stream")
-            .body(Body::empty())
-            .map_err(|e| UpstreamError::Protocol(e.to_string()))?;
-        for (k, v) in headers {
-            req.headers_mut().insert(k.clone(), v.clone());
-        }
-        let resp = client
-            .request(req)
-            .await
-            .map_err(|e| UpstreamError::Connect(e.to_string()))?;
+        let req = Request::get(url.clone()).header(header::ACCEPT, "text/event-stream");
+        let resp = send(client, req, Body::empty(), headers).await?;
         if !resp.status().is_success() {
             return Err(UpstreamError::Status(resp.status().as_u16()));
         }
@@ -76,16 +67,9 @@ impl Legacy {
         let mut events = Events::default();
         let mut early = Vec::new();
         let endpoint = 'found: loop {
-            let Some(frame) = body.frame().await else {
+            let Some(got) = next_events(&mut body, &mut events).await? else {
                 return Err(UpstreamError::Closed);
             };
-            let frame = frame.map_err(|_| UpstreamError::Closed)?;
-            let Ok(data) = frame.into_data() else {
-                continue;
-            };
-            let got = events
-                .feed(&data)
-                .map_err(|_| UpstreamError::Protocol("event too large".into()))?;
             let mut got = got.into_iter();
             while let Some(e) = got.next() {
                 if e.name == "endpoint" {
@@ -110,17 +94,9 @@ impl Legacy {
         headers: &HeaderMap,
         body: Vec<u8>,
     ) -> Result<(), UpstreamError> {
-        let mut req = Request::post(self.endpoint.clone())
-            .header(header::CONTENT_TYPE, "application/json")
-            .body(Body::full(body))
-            .map_err(|e| UpstreamError::Protocol(e.to_string()))?;
-        for (k, v) in headers {
-            req.headers_mut().insert(k.clone(), v.clone());
-        }
-        let resp = client
-            .request(req)
-            .await
-            .map_err(|e| UpstreamError::Connect(e.to_string()))?;
+        let req =
+            Request::post(self.endpoint.clone()).header(header::CONTENT_TYPE, "application/json");
+        let resp = send(client, req, Body::full(body), headers).await?;
         let status = resp.status();
         let _ = resp.into_body().collect().await;
         if !status.is_success() {
@@ -200,13 +176,7 @@ async fn read(
     for e in early.iter().filter(|e| e.name == "message") {
         deliver(&e.data);
     }
-    while let Some(Ok(frame)) = body.frame().await {
-        let Ok(data) = frame.into_data() else {
-            continue;
-        };
-        let Ok(got) = events.feed(&data) else {
-            break;
-        };
+    while let Ok(Some(got)) = next_events(&mut body, &mut events).await {
         for e in got.iter().filter(|e| e.name == "message") {
             deliver(&e.data);
         }

@@ -21,7 +21,7 @@ use std::time::Duration;
 use base64::Engine as _;
 use http::{HeaderMap, HeaderName, HeaderValue, Uri, header};
 
-use crate::config::mcp::{AuthType, CostInfo, McpServerEntry, Transport};
+use crate::config::mcp::{AuthType, McpServerEntry, Transport};
 pub use client::{Conn, Target, UpstreamError};
 
 /// How long one upstream call may take without `timeout` (seconds).
@@ -38,26 +38,20 @@ pub enum McpError {
 #[derive(Debug)]
 pub struct Server {
     pub name: String,
-    pub description: Option<String>,
+    /// Its config entry: tool lists, access groups, cost per call.
+    pub entry: McpServerEntry,
     pub target: Arc<Target>,
-    pub allowed_tools: Vec<String>,
-    pub disallowed_tools: Vec<String>,
-    pub access_groups: Vec<String>,
-    pub cost: CostInfo,
     /// Client headers passed on to the server.
     pub extra_headers: Vec<HeaderName>,
 }
 
-/// Headers of a client never passed on, whatever `extra_headers` says.
-const NEVER_FORWARDED: &[&str] = &[
-    "authorization",
-    "x-api-key",
-    "api-key",
-    "x-litellm-api-key",
-    "cookie",
-    "mcp-session-id",
-    "mcp-protocol-version",
-];
+/// Headers of a client never passed on, whatever `extra_headers` says: its credentials
+/// ([`crate::secrets::CREDENTIAL_HEADERS`]) and its session with the gateway.
+fn never_forwarded(h: &HeaderName) -> bool {
+    crate::secrets::CREDENTIAL_HEADERS.contains(&h.as_str())
+        || h == client::SESSION_HEADER
+        || h == client::VERSION_HEADER
+}
 
 fn sensitive(v: &str) -> Result<HeaderValue, String> {
     let mut v = HeaderValue::from_str(v).map_err(|_| "a header value is not valid".to_string())?;
@@ -109,7 +103,7 @@ impl Server {
             .extra_headers
             .iter()
             .filter_map(|h| HeaderName::from_bytes(h.to_ascii_lowercase().as_bytes()).ok())
-            .filter(|h| !NEVER_FORWARDED.contains(&h.as_str()))
+            .filter(|h| !never_forwarded(h))
             .collect();
         let timeout = e
             .timeout
@@ -117,10 +111,7 @@ impl Server {
             .unwrap_or(DEFAULT_TIMEOUT);
         Ok(Self {
             name: name.to_string(),
-            description: e
-                .description
-                .clone()
-                .or_else(|| e.mcp_info.description.clone()),
+            entry: e.clone(),
             target: Arc::new(Target {
                 name: name.to_string(),
                 url,
@@ -132,10 +123,6 @@ impl Server {
                 headers,
                 timeout,
             }),
-            allowed_tools: e.allowed_tools.clone(),
-            disallowed_tools: e.disallowed_tools.clone(),
-            access_groups: e.access_groups.clone(),
-            cost: e.mcp_info.mcp_server_cost_info.clone(),
             extra_headers,
         })
     }

@@ -416,7 +416,7 @@ impl Call<'_> {
             Ok(r) => r,
             Err(e) => return fail(REFUSED, refusal_text(&e)),
         };
-        rec.fixed_cost = Some(server.cost.of(&tool));
+        rec.fixed_cost = Some(server.entry.mcp_info.mcp_server_cost_info.of(&tool));
         rec.limits = held;
         if let Some((_, Some(row))) = &mut rec.spend {
             row.provider_model = Some(format!("MCP: {full}"));
