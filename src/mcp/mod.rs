@@ -7,6 +7,11 @@
 //! [`jsonrpc`]: the client's messages; [`client`] (Streamable HTTP) and [`legacy`] (HTTP+SSE):
 //! the gateway as an upstream client; [`sse`]: event streams; [`access`]: who may use which
 //! server and tool; [`sessions`]: client sessions. The HTTP routes are `crate::mcp_api`.
+//!
+//! The JSON-RPC envelope is our own rather than the `rmcp` crate's model types: the gateway
+//! reads a handful of members (`id`, `method`, a tool's `name`, `tools`, `nextCursor`) and
+//! forwards the rest as raw JSON, so typed MCP messages would only add parsing (and build
+//! time) on the path of every call.
 
 pub mod access;
 pub mod client;
@@ -157,7 +162,7 @@ impl Server {
 #[derive(Debug, Default)]
 pub struct Mcp {
     pub servers: Vec<Arc<Server>>,
-    pub sessions: sessions::Sessions,
+    pub sessions: Arc<sessions::Sessions>,
 }
 
 impl Mcp {
@@ -165,14 +170,15 @@ impl Mcp {
     pub fn from_config(
         servers: &std::collections::BTreeMap<String, McpServerEntry>,
     ) -> Result<Self, McpError> {
-        let servers = servers
+        let servers: Vec<Arc<Server>> = servers
             .iter()
             .map(|(n, e)| Server::new(n, e).map(Arc::new))
             .collect::<Result<_, _>>()?;
-        Ok(Self {
-            servers,
-            sessions: sessions::Sessions::default(),
-        })
+        let sessions = Arc::new(sessions::Sessions::default());
+        if !servers.is_empty() {
+            sessions::Sessions::sweep_in_background(&sessions);
+        }
+        Ok(Self { servers, sessions })
     }
 
     pub fn server(&self, name: &str) -> Option<&Arc<Server>> {

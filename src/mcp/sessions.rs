@@ -1,8 +1,8 @@
 //! Client sessions of `/mcp`: issued by `initialize` (`Mcp-Session-Id`), bound to the key that
 //! opened them, each holding the upstream sessions it opened (one per server, opened on first
 //! use and reused). A session ends on `DELETE`, or after [`IDLE`] without a request (swept
-//! when sessions are opened, and when a request finds it expired); ending it closes its
-//! upstream sessions in the background.
+//! every minute, when sessions are opened, and when a request finds it expired); ending it
+//! closes its upstream sessions in the background.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -93,16 +93,10 @@ impl Sessions {
             last: Mutex::new(Instant::now()),
             upstream: Mutex::default(),
         });
+        self.sweep();
         let mut ended = Vec::new();
         if let Ok(mut m) = self.open.lock() {
             let now = Instant::now();
-            m.retain(|_, s| {
-                let keep = s.idle(now) < IDLE;
-                if !keep {
-                    ended.push(s.clone());
-                }
-                keep
-            });
             if m.len() >= MAX_SESSIONS
                 && let Some(oldest) = m
                     .iter()
@@ -118,6 +112,40 @@ impl Sessions {
             e.end();
         }
         s
+    }
+
+    /// End every session idle for [`IDLE`].
+    pub fn sweep(&self) {
+        let now = Instant::now();
+        let mut ended = Vec::new();
+        if let Ok(mut m) = self.open.lock() {
+            m.retain(|_, s| {
+                let keep = s.idle(now) < IDLE;
+                if !keep {
+                    ended.push(s.clone());
+                }
+                keep
+            });
+        }
+        for e in ended {
+            e.end();
+        }
+    }
+
+    /// Sweep every minute while `sessions` lives (on the current runtime).
+    pub fn sweep_in_background(sessions: &Arc<Sessions>) {
+        let weak = Arc::downgrade(sessions);
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                let mut tick = tokio::time::interval(Duration::from_secs(60));
+                tick.tick().await;
+                loop {
+                    tick.tick().await;
+                    let Some(s) = weak.upgrade() else { break };
+                    s.sweep();
+                }
+            });
+        }
     }
 
     /// The live session `id` of `owner` (touched); `None` when unknown, expired or another's.
