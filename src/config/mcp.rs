@@ -76,6 +76,7 @@ pub struct McpServerEntry {
     pub timeout: Option<f64>,
     pub auth_type: Option<AuthType>,
     /// The credential (`os.environ/...` resolved); `authentication_token` is LiteLLM's older name.
+    /// Without one, clients may send theirs as `x-mcp-{server}-{header}`.
     #[serde(alias = "authentication_token")]
     pub auth_value: Option<String>,
     /// Headers always sent to the server.
@@ -146,18 +147,6 @@ pub fn validate(servers: &BTreeMap<String, McpServerEntry>) -> Result<(), Config
                 format!("must be a positive number of seconds, got {t}"),
             ));
         }
-        if matches!(
-            s.auth_type,
-            Some(
-                AuthType::BearerToken
-                    | AuthType::ApiKey
-                    | AuthType::Basic
-                    | AuthType::Authorization
-            )
-        ) && s.auth_value.as_deref().is_none_or(str::is_empty)
-        {
-            return Err(bad("auth_value", "is required by auth_type".into()));
-        }
         for (h, v) in &s.static_headers {
             if http::HeaderName::from_bytes(h.as_bytes()).is_err()
                 || http::HeaderValue::from_str(v).is_err()
@@ -201,7 +190,5 @@ mod tests {
         assert!(e.contains("mcp_servers.my-server"), "{e}");
         let e = err("mcp_servers:\n  s:\n    url: ftp://x\n");
         assert!(e.contains("mcp_servers.s.url"), "{e}");
-        let e = err("mcp_servers:\n  s:\n    url: http://x/mcp\n    auth_type: api_key\n");
-        assert!(e.contains("auth_value"), "{e}");
     }
 }

@@ -132,12 +132,25 @@ impl Server {
         })
     }
 
-    /// The client's headers this server gets.
+    /// The client's headers this server gets: those `extra_headers` names, and LiteLLM's
+    /// per-server headers `x-mcp-{server}-{header}` as `{header}` (how a client sends its own
+    /// credential for a server: `x-mcp-github-authorization: Bearer ...`).
     pub fn forwarded(&self, client: &HeaderMap) -> HeaderMap {
         let mut out = HeaderMap::new();
         for h in &self.extra_headers {
             if let Some(v) = client.get(h) {
                 out.insert(h.clone(), v.clone());
+            }
+        }
+        let prefix = format!("x-mcp-{}-", self.name.to_ascii_lowercase());
+        for (k, v) in client {
+            let Some(name) = k.as_str().strip_prefix(&prefix) else {
+                continue;
+            };
+            if let Ok(name) = HeaderName::from_bytes(name.as_bytes()) {
+                let mut v = v.clone();
+                v.set_sensitive(true);
+                out.insert(name, v);
             }
         }
         out
@@ -211,8 +224,17 @@ mod tests {
             "authorization",
             HeaderValue::from_static("Bearer sk-gateway"),
         );
+        client.insert(
+            "x-mcp-s-authorization",
+            HeaderValue::from_static("Bearer mine"),
+        );
+        client.insert(
+            "x-mcp-other-authorization",
+            HeaderValue::from_static("Bearer no"),
+        );
         let f = s.forwarded(&client);
-        assert_eq!(f.len(), 1);
+        assert_eq!(f.len(), 2);
         assert_eq!(f["x-trace"], "abc");
+        assert_eq!(f["authorization"], "Bearer mine");
     }
 }
