@@ -1,7 +1,7 @@
 //! What an upstream Streamable HTTP server sees, against a mock we own: one `initialize` and
 //! `notifications/initialized` per client session, its `Mcp-Session-Id` and the agreed
 //! `MCP-Protocol-Version` on every later request, the server's credential (never the
-//! caller's key), SSE answers with other events first, a session the server ended renewed
+//! caller's key; a client's `x-mcp-{server}-{header}` as `{header}`), SSE answers with other events first, a session the server ended renewed
 //! once, a broken answer reported, results passed through unchanged, and the upstream session
 //! ended with `DELETE` when the client's ends.
 
@@ -84,7 +84,10 @@ async fn upstream_sessions_are_opened_once_reused_renewed_and_ended() {
         .header("mcp-session-id")
         .unwrap()
         .to_string();
-    let with = [("mcp-session-id", sid.as_str())];
+    let with = [
+        ("mcp-session-id", sid.as_str()),
+        ("x-mcp-mock-x-tenant", "t-7"),
+    ];
 
     let listed = rpc(
         &gw,
@@ -144,6 +147,8 @@ async fn upstream_sessions_are_opened_once_reused_renewed_and_ended() {
     let reqs = up.requests();
     for r in &reqs {
         assert_eq!(r.headers["x-api-key"], "up-secret");
+        // a client's per-server header, passed on without its prefix
+        assert_eq!(r.headers["x-tenant"], "t-7");
         assert!(
             r.headers.get("authorization").is_none(),
             "the caller's key reached the server"
