@@ -221,10 +221,12 @@ async fn rate_limits_and_servers_that_hang_or_die() {
         ToolServer::start("http").await,
         ToolServer::start("http").await,
     );
+    let brittle = ToolServer::start("sse").await;
     let servers = format!(
-        "  steady:\n    url: {s}\n  slowpoke:\n    url: {s}\n    timeout: 1\n  fragile:\n    url: {f}\n",
+        "  steady:\n    url: {s}\n  slowpoke:\n    url: {s}\n    timeout: 1\n  fragile:\n    url: {f}\n  brittle:\n    url: {b}\n    transport: sse\n    timeout: 30\n",
         s = steady.url(),
-        f = fragile.url()
+        f = fragile.url(),
+        b = brittle.url()
     );
     let gw = TestGateway::start(&config(&db, &servers)).await;
     let k = key(&gw, json!({"mcp_rpm_limit": {"steady": 2}})).await;
@@ -238,6 +240,9 @@ async fn rate_limits_and_servers_that_hang_or_die() {
             {"op": "call", "name": "slowpoke-slow", "args": {"seconds": 10}},
             {"op": "call", "name": "fragile-crash"},
             {"op": "list"},
+            {"op": "call", "name": "brittle-echo", "args": {"text": "still here"}},
+            {"op": "call", "name": "brittle-crash"},
+            {"op": "call", "name": "brittle-echo", "args": {"text": "gone"}},
         ]),
     )
     .await;
@@ -277,8 +282,20 @@ async fn rate_limits_and_servers_that_hang_or_die() {
         "{listed:?}"
     );
 
+    // an SSE server dying mid-call fails that call and the next at once (no wait for the
+    // 30 s timeout: the stream's end fails every request waiting on it)
+    assert_eq!(got[8]["text"], "sse:still here");
+    for i in [9, 10] {
+        assert_eq!(got[i]["code"], -32603, "{}", got[i]);
+        assert!(
+            !got[i]["error"].as_str().unwrap().contains("did not answer"),
+            "{}",
+            got[i]
+        );
+    }
+
     // failures are logged too
-    let rows = spend_rows(&db, 5).await;
+    let rows = spend_rows(&db, 8).await;
     let status = |tool: &str| -> Vec<String> {
         rows.iter()
             .filter(|r| r.get::<_, Option<String>>(0).as_deref() == Some(tool))
@@ -288,4 +305,6 @@ async fn rate_limits_and_servers_that_hang_or_die() {
     assert_eq!(status("steady/echo"), ["success", "success"]);
     assert_eq!(status("slowpoke/slow"), ["failure"]);
     assert_eq!(status("fragile/crash"), ["failure"]);
+    assert_eq!(status("brittle/echo"), ["success", "failure"]);
+    assert_eq!(status("brittle/crash"), ["failure"]);
 }
