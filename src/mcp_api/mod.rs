@@ -1,5 +1,6 @@
 //! The MCP gateway's routes over [`crate::mcp`]: `/mcp` and `/mcp/{server}` (Streamable HTTP): POST one JSON-RPC message, answered as JSON
-//! (`initialize`, `ping`, `tools/list`, `tools/call`; a notification or a response: 202);
+//! (`initialize`, `ping`, `tools/*`, `prompts/list`, `prompts/get`, `resources/list`,
+//! `resources/templates/list`, `resources/read`; a notification or a response: 202);
 //! `DELETE` ends the session; `GET` (a server stream) is not offered: 405. The caller is
 //! authenticated by its gateway key first. Errors of the envelope answer 400 with a JSON-RPC
 //! error; an unknown session 404; everything else a JSON-RPC error in a 200, as the spec asks.
@@ -42,6 +43,42 @@ fn rpc_response(status: StatusCode, body: &Value) -> Response<Body> {
 
 fn error_response(status: StatusCode, e: &RpcError) -> Response<Body> {
     rpc_response(status, &e.body())
+}
+
+/// A list the gateway gathers from every server.
+struct Listing {
+    method: &'static str,
+    /// The member of the answer holding the items.
+    member: &'static str,
+    /// Tools: filtered by the caller's tool permissions.
+    tools: bool,
+}
+
+const TOOLS: Listing = Listing {
+    method: "tools/list",
+    member: "tools",
+    tools: true,
+};
+const PROMPTS: Listing = Listing {
+    method: "prompts/list",
+    member: "prompts",
+    tools: false,
+};
+const RESOURCES: Listing = Listing {
+    method: "resources/list",
+    member: "resources",
+    tools: false,
+};
+const TEMPLATES: Listing = Listing {
+    method: "resources/templates/list",
+    member: "resourceTemplates",
+    tools: false,
+};
+
+/// A result that is already JSON, as the answer to `id`.
+fn answer_raw(id: &Value, res: &RawValue) -> Response<Body> {
+    let body = format!(r#"{{"jsonrpc":"2.0","id":{id},"result":{}}}"#, res.get());
+    json_response(StatusCode::OK, Bytes::from(body))
 }
 
 fn result(id: &Value, result: Value) -> Response<Body> {
@@ -167,8 +204,13 @@ pub async fn serve(
             };
             Ok(match method.as_str() {
                 "ping" => result(&id, json!({})),
-                "tools/list" => call.list_tools(&id).await,
+                "tools/list" => call.list(&id, &TOOLS).await,
                 "tools/call" => call.call_tool(&id, params.as_deref()).await,
+                "prompts/list" => call.list(&id, &PROMPTS).await,
+                "prompts/get" => call.get_prompt(&id, params.as_deref()).await,
+                "resources/list" => call.list(&id, &RESOURCES).await,
+                "resources/templates/list" => call.list(&id, &TEMPLATES).await,
+                "resources/read" => call.read_resource(&id, params.as_deref()).await,
                 other => error_response(
                     StatusCode::OK,
                     &RpcError::new(&id, METHOD_NOT_FOUND, format!("Method not found: {other}")),
@@ -219,7 +261,11 @@ fn initialize(
         id,
         json!({
             "protocolVersion": version,
-            "capabilities": {"tools": {"listChanged": false}},
+            "capabilities": {
+                "tools": {"listChanged": false},
+                "prompts": {"listChanged": false},
+                "resources": {"subscribe": false, "listChanged": false},
+            },
             "serverInfo": {"name": "tianji", "version": env!("CARGO_PKG_VERSION")},
             "instructions": "Tools of the MCP servers this key may use, named {server}-{tool}.",
         }),
@@ -316,31 +362,35 @@ impl Call<'_> {
         }
     }
 
-    /// The tools of one server the caller may use, named `{server}-{tool}`.
-    async fn server_tools(&self, server: &Server) -> Result<Vec<Value>, UpstreamError> {
+    /// One server's items of a list (`tools/list`, `prompts/list`, `resources/list`,
+    /// `resources/templates/list`; every page) that the caller may use, their names
+    /// `{server}-{name}`.
+    async fn server_items(
+        &self,
+        server: &Server,
+        list: &Listing,
+    ) -> Result<Vec<Value>, UpstreamError> {
         let mut out = Vec::new();
         let mut cursor: Option<String> = None;
         for _ in 0..MAX_PAGES {
             let params = cursor
                 .as_ref()
                 .and_then(|c| RawValue::from_string(json!({"cursor": c}).to_string()).ok());
-            let reply = self
-                .request(server, "tools/list", params.as_deref())
-                .await?;
+            let reply = self.request(server, list.method, params.as_deref()).await?;
             let page: Value = match reply {
                 Ok(r) => serde_json::from_str(r.get()).unwrap_or(Value::Null),
                 Err(e) => return Err(UpstreamError::Protocol(error_message(&e))),
             };
-            for mut tool in page["tools"].as_array().cloned().unwrap_or_default() {
-                let Some(name) = tool.get("name").and_then(Value::as_str).map(str::to_string)
+            for mut item in page[list.member].as_array().cloned().unwrap_or_default() {
+                let Some(name) = item.get("name").and_then(Value::as_str).map(str::to_string)
                 else {
                     continue;
                 };
-                if !self.scope.permits.tool(server, &name) {
+                if list.tools && !self.scope.permits.tool(server, &name) {
                     continue;
                 }
-                tool["name"] = json!(format!("{}{TOOL_SEPARATOR}{name}", server.name));
-                out.push(tool);
+                item["name"] = json!(format!("{}{TOOL_SEPARATOR}{name}", server.name));
+                out.push(item);
             }
             cursor = page
                 .get("nextCursor")
@@ -353,19 +403,111 @@ impl Call<'_> {
         Ok(out)
     }
 
-    /// `tools/list`: every server's tools; a server that fails is left out (logged).
-    async fn list_tools(&self, id: &Value) -> Response<Body> {
-        let all = join_all(self.scope.servers.iter().map(|s| self.server_tools(s))).await;
-        let mut tools = Vec::new();
+    /// A list of every server's items; a server that fails is left out (logged).
+    async fn list(&self, id: &Value, list: &Listing) -> Response<Body> {
+        let all = join_all(
+            self.scope
+                .servers
+                .iter()
+                .map(|s| self.server_items(s, list)),
+        )
+        .await;
+        let mut items = Vec::new();
         for (server, got) in self.scope.servers.iter().zip(all) {
             match got {
-                Ok(t) => tools.extend(t),
+                Ok(t) => items.extend(t),
                 Err(e) => {
-                    tracing::warn!(server = %server.name, error = %e, "MCP server left out of tools/list")
+                    tracing::warn!(server = %server.name, error = %e, method = list.method, "MCP server left out of a list")
                 }
             }
         }
-        result(id, json!({"tools": tools}))
+        result(id, json!({ list.member: items }))
+    }
+
+    /// `prompts/get`: the owning server's prompt (named `{server}-{prompt}`).
+    async fn get_prompt(&self, id: &Value, params: Option<&RawValue>) -> Response<Body> {
+        let fail = |message: String| {
+            error_response(StatusCode::OK, &RpcError::new(id, INVALID_PARAMS, message))
+        };
+        let mut params: Map<String, Value> = match params.map(|p| serde_json::from_str(p.get())) {
+            Some(Ok(p)) => p,
+            _ => return fail("Invalid params: expected an object".into()),
+        };
+        let full = (params.get("name").and_then(Value::as_str))
+            .unwrap_or_default()
+            .to_string();
+        let found = full.split_once(TOOL_SEPARATOR).and_then(|(server, name)| {
+            let s = self.scope.servers.iter().find(|s| s.name == server)?;
+            Some((s.clone(), name.to_string()))
+        });
+        let Some((server, name)) = found else {
+            return fail(format!("Unknown prompt: {full}"));
+        };
+        params.insert("name".into(), json!(name));
+        let forwarded = RawValue::from_string(Value::Object(params).to_string()).ok();
+        self.relay(id, &server, "prompts/get", forwarded.as_deref())
+            .await
+    }
+
+    /// `resources/read`: the server listing the resource (the only server in scope when none
+    /// lists it: a templated URI).
+    async fn read_resource(&self, id: &Value, params: Option<&RawValue>) -> Response<Body> {
+        let fail = |message: String| {
+            error_response(StatusCode::OK, &RpcError::new(id, INVALID_PARAMS, message))
+        };
+        let uri = params
+            .and_then(|p| serde_json::from_str::<Value>(p.get()).ok())
+            .and_then(|p| p.get("uri")?.as_str().map(str::to_string));
+        let Some(uri) = uri else {
+            return fail("Invalid params: uri is required".into());
+        };
+        let all = join_all(
+            self.scope
+                .servers
+                .iter()
+                .map(|s| self.server_items(s, &RESOURCES)),
+        )
+        .await;
+        let listed = |got: &Result<Vec<Value>, UpstreamError>| {
+            got.as_ref()
+                .is_ok_and(|items| items.iter().any(|r| r["uri"] == uri.as_str()))
+        };
+        let owner = (self.scope.servers.iter().zip(all))
+            .find(|(_, got)| listed(got))
+            .map(|(s, _)| s.clone())
+            .or_else(|| match self.scope.servers.as_slice() {
+                [only] => Some(only.clone()),
+                _ => None,
+            });
+        let Some(server) = owner else {
+            return fail(format!("Unknown resource: {uri}"));
+        };
+        self.relay(id, &server, "resources/read", params).await
+    }
+
+    /// Send one request to `server` and answer with its result or error.
+    async fn relay(
+        &self,
+        id: &Value,
+        server: &Server,
+        method: &str,
+        params: Option<&RawValue>,
+    ) -> Response<Body> {
+        match self.request(server, method, params).await {
+            Ok(Ok(res)) => answer_raw(id, &res),
+            Ok(Err(err)) => rpc_response(
+                StatusCode::OK,
+                &json!({"jsonrpc": "2.0", "id": id, "error": err}),
+            ),
+            Err(e) => error_response(
+                StatusCode::OK,
+                &RpcError::new(
+                    id,
+                    INTERNAL_ERROR,
+                    format!("MCP server '{}': {e}", server.name),
+                ),
+            ),
+        }
     }
 
     /// `tools/call`: the owning server runs the tool; one SpendLogs row.
@@ -434,8 +576,7 @@ impl Call<'_> {
         match got {
             Ok(Ok(res)) => {
                 rec.status = 200;
-                let body = format!(r#"{{"jsonrpc":"2.0","id":{},"result":{}}}"#, id, res.get());
-                json_response(StatusCode::OK, Bytes::from(body))
+                answer_raw(id, &res)
             }
             Ok(Err(err)) => {
                 rec.status = 400;

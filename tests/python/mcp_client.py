@@ -1,6 +1,7 @@
 """The official `mcp` SDK client (streamablehttp_client + ClientSession) against the gateway.
 Usage: mcp_client.py URL KEY OPS, OPS a JSON list of {"op": "list"} and
-{"op": "call", "name": ..., "args": {...}}. Prints one JSON line: a result per op (list: the
+{"op": "call", "name": ..., "args": {...}}, {"op": "prompts"}, {"op": "prompt", "name", "args"},
+{"op": "resources"}, {"op": "read", "uri"}. Prints one JSON line: a result per op (list: the
 sorted tool names; call: {"text", "is_error"} or {"error"}), and the session id."""
 
 import asyncio
@@ -24,6 +25,20 @@ async def main(url, key, ops):
                 if op["op"] == "list":
                     tools = await s.list_tools()
                     out.append(sorted(t.name for t in tools.tools))
+                    continue
+                if op["op"] == "prompts":
+                    out.append(sorted(p.name for p in (await s.list_prompts()).prompts))
+                    continue
+                if op["op"] == "prompt":
+                    got = await s.get_prompt(op["name"], op.get("args", {}))
+                    out.append(got.messages[0].content.text)
+                    continue
+                if op["op"] == "resources":
+                    out.append(sorted(f"{r.name} {r.uri}" for r in (await s.list_resources()).resources))
+                    continue
+                if op["op"] == "read":
+                    got = await s.read_resource(op["uri"])
+                    out.append(got.contents[0].text)
                     continue
                 try:
                     r = await s.call_tool(op["name"], op.get("args", {}))

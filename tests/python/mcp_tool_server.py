@@ -1,7 +1,8 @@
 """An upstream MCP tool server for the MCP gateway tests, built with the official `mcp` SDK
 (FastMCP). Usage: mcp_tool_server.py TRANSPORT PORT, TRANSPORT `http` (Streamable HTTP at
 /mcp) or `sse` (the older SSE transport at /sse). Tools: echo, add, secret, header (a request
-header as the server saw it), slow (sleeps), crash (the process dies mid-call)."""
+header as the server saw it), slow (sleeps), crash (the process dies mid-call); a prompt (greet) and a resource
+(notes://today)."""
 
 import asyncio
 import os
@@ -49,6 +50,18 @@ async def slow(seconds: float) -> str:
 def crash() -> str:
     """Die without answering."""
     os._exit(3)
+
+
+@server.prompt()
+def greet(who: str) -> str:
+    """A prompt."""
+    return f"Hello {who} from {transport}"
+
+
+@server.resource("notes://today")
+def today() -> str:
+    """A resource."""
+    return f"notes of {transport}"
 
 
 server.run(transport="streamable-http" if transport == "http" else "sse")

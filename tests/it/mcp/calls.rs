@@ -80,6 +80,10 @@ async fn keys_see_and_call_their_tools_through_both_transports() {
             {"op": "call", "name": "legacy-echo", "args": {"text": "no"}},
             {"op": "call", "name": "wiki-secret"},
             {"op": "call", "name": "nope-echo"},
+            {"op": "prompts"},
+            {"op": "prompt", "name": "wiki-greet", "args": {"who": "Ann"}},
+            {"op": "resources"},
+            {"op": "read", "uri": "notes://today"},
         ]),
     )
     .await;
@@ -98,6 +102,12 @@ async fn keys_see_and_call_their_tools_through_both_transports() {
         assert_eq!(got[i]["code"], -32602, "{name}: {}", got[i]);
         assert_eq!(got[i]["error"], format!("Unknown tool: {name}"));
     }
+
+    // prompts and resources of the servers the key may use
+    assert_eq!(names(&got[8]), ["wiki-greet"]);
+    assert_eq!(got[9], "Hello Ann from http");
+    assert_eq!(names(&got[10]), ["wiki-today notes://today"]);
+    assert_eq!(got[11], "notes of http");
 
     let got = client(
         &url,
