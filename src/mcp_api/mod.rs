@@ -1,6 +1,7 @@
-//! The MCP gateway's routes over [`crate::mcp`]: `/mcp` and `/mcp/{server}` (Streamable HTTP): POST one JSON-RPC message, answered as JSON
-//! (`initialize`, `ping`, `tools/*`, `prompts/list`, `prompts/get`, `resources/list`,
-//! `resources/templates/list`, `resources/read`; a notification or a response: 202);
+//! The MCP gateway's routes over [`crate::mcp`]: `/mcp` and `/mcp/{server}` (Streamable
+//! HTTP). POST one JSON-RPC message, answered as JSON (`initialize`, `ping`, `tools/*`,
+//! `prompts/list`, `prompts/get`, `resources/list`, `resources/templates/list`,
+//! `resources/read`; a notification or a response: 202);
 //! `DELETE` ends the session; `GET` (a server stream) is not offered: 405. The caller is
 //! authenticated by its gateway key first. Errors of the envelope answer 400 with a JSON-RPC
 //! error; an unknown session 404; everything else a JSON-RPC error in a 200, as the spec asks.
@@ -54,26 +55,18 @@ struct Listing {
     tools: bool,
 }
 
-const TOOLS: Listing = Listing {
-    method: "tools/list",
-    member: "tools",
-    tools: true,
-};
-const PROMPTS: Listing = Listing {
-    method: "prompts/list",
-    member: "prompts",
-    tools: false,
-};
-const RESOURCES: Listing = Listing {
-    method: "resources/list",
-    member: "resources",
-    tools: false,
-};
-const TEMPLATES: Listing = Listing {
-    method: "resources/templates/list",
-    member: "resourceTemplates",
-    tools: false,
-};
+const fn listing(method: &'static str, member: &'static str, tools: bool) -> Listing {
+    Listing {
+        method,
+        member,
+        tools,
+    }
+}
+
+const TOOLS: Listing = listing("tools/list", "tools", true);
+const PROMPTS: Listing = listing("prompts/list", "prompts", false);
+const RESOURCES: Listing = listing("resources/list", "resources", false);
+const TEMPLATES: Listing = listing("resources/templates/list", "resourceTemplates", false);
 
 /// A result that is already JSON, as the answer to `id`.
 fn answer_raw(id: &Value, res: &RawValue) -> Response<Body> {
