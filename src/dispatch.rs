@@ -139,6 +139,7 @@ async fn serve(
         Route::Liveliness => crate::health::liveliness(),
         Route::Readiness => crate::health::readiness(state).await,
         Route::Metrics => answer(crate::health::metrics::scrape(state, req).await),
+        Route::Mcp => answer(crate::mcp_api::serve(state, found.key, req).await),
     }
 }
 

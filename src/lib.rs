@@ -19,6 +19,8 @@ pub mod health;
 pub mod jobs;
 pub mod limits;
 pub mod managed;
+pub mod mcp;
+pub mod mcp_api;
 pub mod metrics;
 pub mod models_api;
 pub mod observability;

@@ -80,6 +80,8 @@ pub enum StateError {
     Traces(#[from] crate::observability::otlp::OtlpError),
     #[error(transparent)]
     Guardrails(#[from] crate::guardrails::GuardrailsConfigError),
+    #[error(transparent)]
+    Mcp(#[from] crate::mcp::McpError),
     #[error("redis ({url}): {source}")]
     Redis {
         url: String,
@@ -97,6 +99,7 @@ impl StateError {
             | StateError::Cache(_)
             | StateError::Traces(_)
             | StateError::Guardrails(_)
+            | StateError::Mcp(_)
             | StateError::Redis { .. } => true,
             StateError::Store(e) => {
                 matches!(e, StoreError::Config(_) | StoreError::UniqueAlias { .. })
@@ -160,6 +163,8 @@ pub struct AppState {
     pub alerts: Arc<crate::alerting::Alerts>,
     /// Guardrails (`guardrails:`, `banned_keywords_list`, `blocked_user_list`).
     pub guardrails: Arc<crate::guardrails::Guardrails>,
+    /// MCP servers (`mcp_servers`) and the client sessions of `/mcp`.
+    pub mcp: crate::mcp::Mcp,
 }
 
 /// The tracer, when `otel` is among the callbacks (settings from the environment) and
@@ -225,6 +230,7 @@ impl AppState {
     pub async fn build_with(loaded: &Loaded, connect_database: bool) -> Result<Self, StateError> {
         let catalog = Arc::new(Catalog::builtin()?);
         let guardrails = Arc::new(crate::guardrails::Guardrails::build(&loaded.config)?);
+        let mcp = crate::mcp::Mcp::from_config(&loaded.config.mcp_servers)?;
         let models = ModelTable::build(&loaded.config, catalog.clone(), loaded.env.clone())?;
         if let Some(line) = models.unserved_line() {
             tracing::warn!("{line}");
@@ -388,6 +394,7 @@ impl AppState {
         }
         let state = Self {
             agents: Default::default(),
+            mcp,
             alerts,
             traces,
             at_rest,

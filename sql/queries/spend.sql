@@ -19,7 +19,8 @@ COPY "TianjiLLM_SpendLogs"
      "completion_tokens", "startTime", "endTime", "request_duration_ms", "completionStartTime",
      "model", "model_id", "model_group", "custom_llm_provider", "api_base", "user", "metadata",
      "cache_hit", "cache_key", "request_tags", "team_id", "organization_id", "end_user",
-     "requester_ip_address", "messages", "response", "status", "litellm_call_id")
+     "requester_ip_address", "messages", "response", "status", "litellm_call_id",
+     "mcp_namespaced_tool_name")
 FROM STDIN BINARY;
 
 -- name: FlushKeySpend
@@ -59,21 +60,21 @@ FROM unnest($1::text[], $2::float8[]) AS u(id, amount)
 ON CONFLICT ("tag_name") DO UPDATE SET "spend" = t."spend" + EXCLUDED."spend";
 
 -- name: FlushDailyUserSpend
--- Parallel arrays, one element per ("user_id", date, api_key, model, custom_llm_provider, endpoint).
+-- Parallel arrays, one element per ("user_id", date, api_key, model, custom_llm_provider, endpoint, mcp_namespaced_tool_name).
 INSERT INTO "TianjiLLM_DailyUserSpend" AS d
     ("user_id", "date", "api_key", "model", "model_group", "custom_llm_provider",
      "mcp_namespaced_tool_name", "endpoint", "prompt_tokens", "completion_tokens",
      "cache_read_input_tokens", "cache_creation_input_tokens", "spend", "api_requests",
      "successful_requests", "failed_requests", "total_response_time_ms", "timed_requests",
      "created_at", "updated_at")
-SELECT u.entity, u.day, u.api_key, u.model, u.model_group, u.provider, '', u.endpoint,
+SELECT u.entity, u.day, u.api_key, u.model, u.model_group, u.provider, u.tool, u.endpoint,
        u.prompt, u.completion, u.cache_read, u.cache_creation, u.spend, u.requests, u.ok,
        u.failed, u.ms, u.requests, now()::timestamp(3), now()::timestamp(3)
 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
             $8::int8[], $9::int8[], $10::int8[], $11::int8[], $12::float8[], $13::int8[],
-            $14::int8[], $15::int8[], $16::int8[])
+            $14::int8[], $15::int8[], $16::int8[], $17::text[])
     AS u(entity, day, api_key, model, model_group, provider, endpoint, prompt, completion,
-         cache_read, cache_creation, spend, requests, ok, failed, ms)
+         cache_read, cache_creation, spend, requests, ok, failed, ms, tool)
 ON CONFLICT ("user_id", "date", "api_key", "model", "custom_llm_provider",
              "mcp_namespaced_tool_name", "endpoint")
 DO UPDATE SET
@@ -90,21 +91,21 @@ DO UPDATE SET
     "updated_at" = EXCLUDED."updated_at";
 
 -- name: FlushDailyTeamSpend
--- Parallel arrays, one element per ("team_id", date, api_key, model, custom_llm_provider, endpoint).
+-- Parallel arrays, one element per ("team_id", date, api_key, model, custom_llm_provider, endpoint, mcp_namespaced_tool_name).
 INSERT INTO "TianjiLLM_DailyTeamSpend" AS d
     ("team_id", "date", "api_key", "model", "model_group", "custom_llm_provider",
      "mcp_namespaced_tool_name", "endpoint", "prompt_tokens", "completion_tokens",
      "cache_read_input_tokens", "cache_creation_input_tokens", "spend", "api_requests",
      "successful_requests", "failed_requests", "total_response_time_ms", "timed_requests",
      "created_at", "updated_at")
-SELECT u.entity, u.day, u.api_key, u.model, u.model_group, u.provider, '', u.endpoint,
+SELECT u.entity, u.day, u.api_key, u.model, u.model_group, u.provider, u.tool, u.endpoint,
        u.prompt, u.completion, u.cache_read, u.cache_creation, u.spend, u.requests, u.ok,
        u.failed, u.ms, u.requests, now()::timestamp(3), now()::timestamp(3)
 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
             $8::int8[], $9::int8[], $10::int8[], $11::int8[], $12::float8[], $13::int8[],
-            $14::int8[], $15::int8[], $16::int8[])
+            $14::int8[], $15::int8[], $16::int8[], $17::text[])
     AS u(entity, day, api_key, model, model_group, provider, endpoint, prompt, completion,
-         cache_read, cache_creation, spend, requests, ok, failed, ms)
+         cache_read, cache_creation, spend, requests, ok, failed, ms, tool)
 ON CONFLICT ("team_id", "date", "api_key", "model", "custom_llm_provider",
              "mcp_namespaced_tool_name", "endpoint")
 DO UPDATE SET
@@ -121,21 +122,21 @@ DO UPDATE SET
     "updated_at" = EXCLUDED."updated_at";
 
 -- name: FlushDailyOrganizationSpend
--- Parallel arrays, one element per ("organization_id", date, api_key, model, custom_llm_provider, endpoint).
+-- Parallel arrays, one element per ("organization_id", date, api_key, model, custom_llm_provider, endpoint, mcp_namespaced_tool_name).
 INSERT INTO "TianjiLLM_DailyOrganizationSpend" AS d
     ("organization_id", "date", "api_key", "model", "model_group", "custom_llm_provider",
      "mcp_namespaced_tool_name", "endpoint", "prompt_tokens", "completion_tokens",
      "cache_read_input_tokens", "cache_creation_input_tokens", "spend", "api_requests",
      "successful_requests", "failed_requests", "total_response_time_ms", "timed_requests",
      "created_at", "updated_at")
-SELECT u.entity, u.day, u.api_key, u.model, u.model_group, u.provider, '', u.endpoint,
+SELECT u.entity, u.day, u.api_key, u.model, u.model_group, u.provider, u.tool, u.endpoint,
        u.prompt, u.completion, u.cache_read, u.cache_creation, u.spend, u.requests, u.ok,
        u.failed, u.ms, u.requests, now()::timestamp(3), now()::timestamp(3)
 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
             $8::int8[], $9::int8[], $10::int8[], $11::int8[], $12::float8[], $13::int8[],
-            $14::int8[], $15::int8[], $16::int8[])
+            $14::int8[], $15::int8[], $16::int8[], $17::text[])
     AS u(entity, day, api_key, model, model_group, provider, endpoint, prompt, completion,
-         cache_read, cache_creation, spend, requests, ok, failed, ms)
+         cache_read, cache_creation, spend, requests, ok, failed, ms, tool)
 ON CONFLICT ("organization_id", "date", "api_key", "model", "custom_llm_provider",
              "mcp_namespaced_tool_name", "endpoint")
 DO UPDATE SET
@@ -152,21 +153,21 @@ DO UPDATE SET
     "updated_at" = EXCLUDED."updated_at";
 
 -- name: FlushDailyEndUserSpend
--- Parallel arrays, one element per ("end_user_id", date, api_key, model, custom_llm_provider, endpoint).
+-- Parallel arrays, one element per ("end_user_id", date, api_key, model, custom_llm_provider, endpoint, mcp_namespaced_tool_name).
 INSERT INTO "TianjiLLM_DailyEndUserSpend" AS d
     ("end_user_id", "date", "api_key", "model", "model_group", "custom_llm_provider",
      "mcp_namespaced_tool_name", "endpoint", "prompt_tokens", "completion_tokens",
      "cache_read_input_tokens", "cache_creation_input_tokens", "spend", "api_requests",
      "successful_requests", "failed_requests", "total_response_time_ms", "timed_requests",
      "created_at", "updated_at")
-SELECT u.entity, u.day, u.api_key, u.model, u.model_group, u.provider, '', u.endpoint,
+SELECT u.entity, u.day, u.api_key, u.model, u.model_group, u.provider, u.tool, u.endpoint,
        u.prompt, u.completion, u.cache_read, u.cache_creation, u.spend, u.requests, u.ok,
        u.failed, u.ms, u.requests, now()::timestamp(3), now()::timestamp(3)
 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
             $8::int8[], $9::int8[], $10::int8[], $11::int8[], $12::float8[], $13::int8[],
-            $14::int8[], $15::int8[], $16::int8[])
+            $14::int8[], $15::int8[], $16::int8[], $17::text[])
     AS u(entity, day, api_key, model, model_group, provider, endpoint, prompt, completion,
-         cache_read, cache_creation, spend, requests, ok, failed, ms)
+         cache_read, cache_creation, spend, requests, ok, failed, ms, tool)
 ON CONFLICT ("end_user_id", "date", "api_key", "model", "custom_llm_provider",
              "mcp_namespaced_tool_name", "endpoint")
 DO UPDATE SET
@@ -183,21 +184,21 @@ DO UPDATE SET
     "updated_at" = EXCLUDED."updated_at";
 
 -- name: FlushDailyTagSpend
--- Parallel arrays, one element per ("tag", date, api_key, model, custom_llm_provider, endpoint).
+-- Parallel arrays, one element per ("tag", date, api_key, model, custom_llm_provider, endpoint, mcp_namespaced_tool_name).
 INSERT INTO "TianjiLLM_DailyTagSpend" AS d
     ("tag", "date", "api_key", "model", "model_group", "custom_llm_provider",
      "mcp_namespaced_tool_name", "endpoint", "prompt_tokens", "completion_tokens",
      "cache_read_input_tokens", "cache_creation_input_tokens", "spend", "api_requests",
      "successful_requests", "failed_requests", "total_response_time_ms", "timed_requests",
      "created_at", "updated_at")
-SELECT u.entity, u.day, u.api_key, u.model, u.model_group, u.provider, '', u.endpoint,
+SELECT u.entity, u.day, u.api_key, u.model, u.model_group, u.provider, u.tool, u.endpoint,
        u.prompt, u.completion, u.cache_read, u.cache_creation, u.spend, u.requests, u.ok,
        u.failed, u.ms, u.requests, now()::timestamp(3), now()::timestamp(3)
 FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
             $8::int8[], $9::int8[], $10::int8[], $11::int8[], $12::float8[], $13::int8[],
-            $14::int8[], $15::int8[], $16::int8[])
+            $14::int8[], $15::int8[], $16::int8[], $17::text[])
     AS u(entity, day, api_key, model, model_group, provider, endpoint, prompt, completion,
-         cache_read, cache_creation, spend, requests, ok, failed, ms)
+         cache_read, cache_creation, spend, requests, ok, failed, ms, tool)
 ON CONFLICT ("tag", "date", "api_key", "model", "custom_llm_provider",
              "mcp_namespaced_tool_name", "endpoint")
 DO UPDATE SET

@@ -55,13 +55,7 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
 /// The largest answer read whole, and the largest single event relayed.
 const MAX_ANSWER: usize = 16 << 20;
 /// Headers of the caller never passed on, even when `extra_headers` names them.
-const NEVER_FORWARDED: &[&str] = &[
-    "authorization",
-    "x-api-key",
-    "api-key",
-    "x-litellm-api-key",
-    "cookie",
-];
+use crate::secrets::CREDENTIAL_HEADERS as NEVER_FORWARDED;
 /// The caller's A2A protocol headers, always passed on.
 const A2A_HEADERS: &[&str] = &["a2a-version", "a2a-extensions", "x-a2a-extensions"];
 

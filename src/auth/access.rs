@@ -37,6 +37,7 @@ const ROUTE_GROUPS: &[(&str, &[&str])] = &[
     ),
     ("openai_routes", &["/v1/*"]),
     ("info_routes", &["/key/info", "/user/info", "/team/info"]),
+    ("mcp_routes", &["/mcp", "/mcp/*"]),
     (
         "management_routes",
         &[
@@ -386,5 +387,8 @@ mod tests {
         assert!(!route_allowed(&l(&["llm_api_routes"]), "/key/generate"));
         assert!(route_allowed(&l(&["/key/*"]), "/key/info"));
         assert!(route_allowed(&l(&["info_routes"]), "/key/info"));
+        assert!(route_allowed(&l(&["mcp_routes"]), "/mcp"));
+        assert!(route_allowed(&l(&["mcp_routes"]), "/mcp/wiki"));
+        assert!(!route_allowed(&l(&["mcp_routes"]), "/v1/chat/completions"));
     }
 }

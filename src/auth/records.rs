@@ -22,12 +22,21 @@ pub struct Limits {
 }
 
 /// The parts of an object permission (`TianjiLLM_ObjectPermissionTable`) the request path
-/// reads: which agents a key or team may call.
+/// reads: which agents and MCP servers and tools a key or team may call.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
 pub struct ObjectPermission {
     pub agents: Option<Vec<String>>,
     pub agent_access_groups: Option<Vec<String>>,
+    /// MCP servers (by name) the holder may use.
+    pub mcp_servers: Option<Vec<String>>,
+    /// MCP access groups: the servers in them.
+    pub mcp_access_groups: Option<Vec<String>>,
+    /// `{server: [tool, ...]}`: only these tools of these servers (read leniently: a stored
+    /// value of another shape restricts nothing).
+    pub mcp_tool_permissions: Value,
+    /// MCP tools never allowed (`tool` or `{server}-{tool}`).
+    pub blocked_tools: Option<Vec<String>>,
 }
 
 /// `TianjiLLM_TeamTable`

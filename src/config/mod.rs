@@ -10,6 +10,7 @@ mod compat;
 pub mod env;
 pub mod guardrails;
 pub mod limits;
+pub mod mcp;
 mod model_list;
 pub mod passthrough;
 pub mod router;
@@ -71,6 +72,9 @@ pub struct Config {
     /// Guardrails (`crate::guardrails` builds them).
     #[serde(default)]
     pub guardrails: Vec<self::guardrails::GuardrailEntry>,
+    /// Upstream MCP tool servers served at `/mcp` (`crate::mcp`).
+    #[serde(default)]
+    pub mcp_servers: BTreeMap<String, self::mcp::McpServerEntry>,
 }
 
 /// A parsed config plus what the loader wants the operator to know.
@@ -216,6 +220,7 @@ fn positive(v: Option<f64>, path: &str) -> Result<(), ConfigError> {
 }
 
 fn validate(c: &Config) -> Result<(), ConfigError> {
+    mcp::validate(&c.mcp_servers)?;
     for (i, m) in c.model_list.iter().enumerate() {
         let p = format!("model_list[{i}]");
         if m.model_name.trim().is_empty() {

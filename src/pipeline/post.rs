@@ -48,6 +48,8 @@ pub struct Completion {
     pub prompt_estimate: u64,
     /// Units priced apart from tokens (images made, ...).
     pub extra: cost::Extra,
+    /// A price per call, not per token (an MCP tool's `cost_per_query`).
+    pub fixed_cost: Option<f64>,
     pub chunks: u32,
     pub stream_error: Option<String>,
     /// The error message the client got, if any.
@@ -97,6 +99,7 @@ impl Completion {
             response_id: None,
             prompt_estimate: 0,
             extra: cost::Extra::default(),
+            fixed_cost: None,
             chunks: 0,
             stream_error: None,
             error: None,
@@ -133,6 +136,7 @@ impl Completion {
             response_id: self.response_id.take(),
             prompt_estimate: self.prompt_estimate,
             extra: self.extra,
+            fixed_cost: self.fixed_cost,
             chunks: 0,
             stream_error: None,
             error: None,
@@ -155,6 +159,9 @@ impl Completion {
 
     /// USD for what the request used (0 when the model has no price or nothing was used).
     pub fn cost(&self) -> f64 {
+        if let Some(c) = self.fixed_cost {
+            return c;
+        }
         if self.cache_hit {
             return 0.0;
         }

@@ -58,6 +58,8 @@ pub enum Route {
     /// `/{provider}/{*path}`: provider pass-through (`crate::passthrough`), any method; the
     /// provider is the path's first segment.
     PassThrough,
+    /// `/mcp`, `/mcp/{server}`: the MCP gateway (`crate::mcp_api`).
+    Mcp,
 }
 
 /// One route as [`list`] gives it.

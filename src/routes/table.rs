@@ -95,6 +95,7 @@ pub static ENDPOINTS: &[Endpoint] = table! {
     ["/v1/fine_tuning/jobs/{id}/checkpoints", "/fine_tuning/jobs/{id}/checkpoints"] GET "A fine-tuning job's checkpoints" => Route::Managed(Kind::FineTune, At::Checkpoints);
     ["/v1/models", "/models"] GET "List the model groups the caller may use" => Route::Models;
     ["/v1/models/{*model}", "/models/{*model}"] GET "One model group (POST {model}:generateContent is Gemini's v1 API)" => Route::ModelInfo;
+    ["/mcp", "/mcp/", "/mcp/{key}"] POST|DELETE "MCP gateway (Streamable HTTP): the tools of the MCP servers the key may use; /mcp/{server}: one server" => Route::Mcp;
     ["/{provider}/{*path}"] ANY "Provider pass-through: the provider's own API, with the gateway's keys and spend" => Route::PassThrough;
     ["/health/liveliness", "/health/liveness"] GET "Liveness probe" => Route::Liveliness;
     ["/metrics"] GET "Prometheus metrics, with callbacks: [prometheus] (admins unless require_auth_for_metrics_endpoint: false)" => Route::Metrics;

@@ -14,6 +14,20 @@ use std::borrow::Cow;
 
 pub use at_rest::{AtRest, SecretError};
 
+/// Request headers that carry a client's credentials (every header the gateway reads its key
+/// from, and cookies): never passed on to an upstream, even when a config names them among
+/// the headers to forward.
+pub const CREDENTIAL_HEADERS: &[&str] = &[
+    "authorization",
+    "x-api-key",
+    "api-key",
+    "x-litellm-api-key",
+    "x-tianji-api-key",
+    "x-goog-api-key",
+    "ocp-apim-subscription-key",
+    "cookie",
+];
+
 /// What replaces a hidden part of a URL.
 const HIDDEN: &str = "***";
 

@@ -84,6 +84,19 @@ pub struct SpendRow {
     /// they were; only with `store_prompts_in_spend_logs` (or a logging callback that logs them).
     pub messages: Option<Box<RawValue>>,
     pub response: Option<Box<RawValue>>,
+    /// An MCP tool call (`call_mcp_tool`): its server and tool.
+    pub tool: Option<Box<ToolCall>>,
+}
+
+/// The tool an MCP `tools/call` ran (SpendLogs `mcp_namespaced_tool_name`, and LiteLLM's
+/// `mcp_tool_call_metadata` in `metadata`; never its arguments).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ToolCall {
+    /// The tool's own name on its server.
+    pub name: String,
+    pub mcp_server_name: String,
+    /// `{server}/{tool}`
+    pub namespaced_tool_name: String,
 }
 
 /// The part of a request body that SpendLogs `messages` keeps: `messages`, else `input`, else
@@ -170,12 +183,21 @@ impl SpendRow {
         self.deployment.as_ref().map_or("", |d| d.id.as_str())
     }
     pub fn provider(&self) -> &str {
+        if let Some(t) = &self.tool {
+            return &t.mcp_server_name;
+        }
         self.deployment.as_ref().map_or("", |d| d.provider.name())
     }
     pub fn api_base(&self) -> &str {
         self.deployment
             .as_ref()
             .map_or("", |d| d.api_base_shown.as_str())
+    }
+    /// SpendLogs `mcp_namespaced_tool_name` (MCP tool calls only).
+    pub fn mcp_tool(&self) -> Option<&str> {
+        self.tool
+            .as_deref()
+            .map(|t| t.namespaced_tool_name.as_str())
     }
     pub fn end_user(&self) -> Option<&str> {
         self.end_user.as_deref()
@@ -188,6 +210,7 @@ impl SpendRow {
             who: self.who(),
             litellm_call_id: self.call_id.hyphenated().to_string(),
             error_information: self.error.as_ref(),
+            mcp_tool_call_metadata: self.tool.as_deref(),
         }
     }
 
@@ -225,6 +248,8 @@ pub struct Metadata<'a> {
     pub litellm_call_id: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error_information: Option<&'a ErrorInformation>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mcp_tool_call_metadata: Option<&'a ToolCall>,
 }
 
 pub use crate::util::status::exception_class as error_class;

@@ -37,6 +37,8 @@ pub struct Daily {
     pub model_group: Vec<String>,
     pub provider: Vec<String>,
     pub endpoint: Vec<String>,
+    /// `mcp_namespaced_tool_name` ("" but for MCP tool calls).
+    pub tool: Vec<String>,
     pub prompt: Vec<i64>,
     pub completion: Vec<i64>,
     pub cache_read: Vec<i64>,
@@ -62,8 +64,17 @@ struct DayAcc {
     ms: i64,
 }
 
-/// (entity, UTC day number, api_key, model, provider, endpoint), borrowed from the batch.
-type DayKey<'a> = (&'a str, i64, &'a str, &'a str, &'a str, &'static str);
+/// (entity, UTC day number, api_key, model, provider, endpoint, MCP tool), borrowed from the
+/// batch.
+type DayKey<'a> = (
+    &'a str,
+    i64,
+    &'a str,
+    &'a str,
+    &'a str,
+    &'static str,
+    &'a str,
+);
 
 fn add_day<'a>(m: &mut HashMap<DayKey<'a>, DayAcc>, entity: &'a str, day: i64, r: &'a SpendRow) {
     let key = (
@@ -73,6 +84,7 @@ fn add_day<'a>(m: &mut HashMap<DayKey<'a>, DayAcc>, entity: &'a str, day: i64, r
         r.model(),
         r.provider(),
         r.endpoint,
+        r.mcp_tool().unwrap_or_default(),
     );
     let a = m.entry(key).or_default();
     if a.model_group.is_empty() {
@@ -96,7 +108,7 @@ fn add_day<'a>(m: &mut HashMap<DayKey<'a>, DayAcc>, entity: &'a str, day: i64, r
 impl Daily {
     fn from_map(m: HashMap<DayKey<'_>, DayAcc>) -> Self {
         let mut d = Daily::default();
-        for ((entity, day, api_key, model, provider, endpoint), a) in m {
+        for ((entity, day, api_key, model, provider, endpoint, tool), a) in m {
             d.entity.push(entity.to_string());
             d.day.push(day_string(day));
             d.api_key.push(api_key.to_string());
@@ -104,6 +116,7 @@ impl Daily {
             d.model_group.push(a.model_group);
             d.provider.push(provider.to_string());
             d.endpoint.push(endpoint.to_string());
+            d.tool.push(tool.to_string());
             d.prompt.push(a.prompt);
             d.completion.push(a.completion);
             d.cache_read.push(a.cache_read);

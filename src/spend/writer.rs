@@ -290,6 +290,7 @@ impl Writer {
                         &d.ok,
                         &d.failed,
                         &d.ms,
+                        &d.tool,
                     ],
                 )
                 .await?;
@@ -451,7 +452,7 @@ fn charged(batch: &[SpendRow]) -> Vec<(Account, f64)> {
 }
 
 /// Column types of `CopySpendLogs`, in its order.
-const COPY_TYPES: [Type; 29] = [
+const COPY_TYPES: [Type; 30] = [
     Type::TEXT,      // request_id
     Type::TEXT,      // call_type
     Type::TEXT,      // api_key
@@ -481,6 +482,7 @@ const COPY_TYPES: [Type; 29] = [
     Type::JSONB,     // response
     Type::TEXT,      // status
     Type::TEXT,      // litellm_call_id
+    Type::TEXT,      // mcp_namespaced_tool_name
 ];
 
 fn at(secs: f64) -> SystemTime {
@@ -499,7 +501,7 @@ async fn copy_row(
     let mut id = uuid::Uuid::encode_buffer();
     let id: &str = r.call_id.hyphenated().encode_lower(&mut id);
     let ip = r.requester_ip_address.map(|a| a.to_string());
-    let values: [&(dyn ToSql + Sync); 29] = [
+    let values: [&(dyn ToSql + Sync); 30] = [
         &request_id,
         &r.call_type,
         &r.api_key(),
@@ -529,6 +531,7 @@ async fn copy_row(
         &Json(Stored::of(&r.response)),
         &r.status,
         &id,
+        &r.mcp_tool(),
     ];
     w.write(&values).await
 }

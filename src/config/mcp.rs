@@ -1,0 +1,194 @@
+//! `mcp_servers`: the upstream MCP tool servers the gateway fronts at `/mcp` (LiteLLM's layout:
+//! server name -> url, transport, auth, headers, tool filters, cost per call, access groups).
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::ConfigError;
+
+/// How the gateway talks to an upstream MCP server.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Transport {
+    /// Streamable HTTP (MCP 2025-03-26 and later): POST JSON-RPC, answers as JSON or SSE.
+    #[default]
+    #[serde(alias = "streamable_http", alias = "streamable-http")]
+    Http,
+    /// The older HTTP+SSE transport: `GET` an event stream, POST messages to its `endpoint`.
+    Sse,
+    /// A local process: refused (not served).
+    Stdio,
+}
+
+/// How the server's credential is sent (`auth_type`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthType {
+    /// `Authorization: Bearer {value}`
+    BearerToken,
+    /// `X-API-Key: {value}`
+    ApiKey,
+    /// `Authorization: Basic {value}`
+    Basic,
+    /// `Authorization: {value}`
+    Authorization,
+    /// No credential.
+    None,
+}
+
+/// `mcp_info.mcp_server_cost_info`: USD per tool call.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct CostInfo {
+    pub default_cost_per_query: Option<f64>,
+    pub tool_name_to_cost_per_query: BTreeMap<String, f64>,
+}
+
+impl CostInfo {
+    /// The cost of one call of `tool` (its own price, else the default, else 0).
+    pub fn of(&self, tool: &str) -> f64 {
+        self.tool_name_to_cost_per_query
+            .get(tool)
+            .copied()
+            .or(self.default_cost_per_query)
+            .unwrap_or(0.0)
+    }
+}
+
+/// `mcp_info`
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct McpInfo {
+    pub server_name: Option<String>,
+    pub description: Option<String>,
+    pub mcp_server_cost_info: CostInfo,
+}
+
+/// One entry of `mcp_servers`.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct McpServerEntry {
+    pub url: Option<String>,
+    pub transport: Transport,
+    /// Seconds one exchange with the server may take (default 60).
+    pub timeout: Option<f64>,
+    pub auth_type: Option<AuthType>,
+    /// The credential (`os.environ/...` resolved); `authentication_token` is LiteLLM's older name.
+    /// Without one, clients may send theirs as `x-mcp-{server}-{header}`.
+    #[serde(alias = "authentication_token")]
+    pub auth_value: Option<String>,
+    /// Headers always sent to the server.
+    pub static_headers: BTreeMap<String, String>,
+    /// Names of the client's headers passed on to the server (never its gateway key).
+    pub extra_headers: Vec<String>,
+    /// Shown to admins (also `mcp_info.description`).
+    pub description: Option<String>,
+    /// Only these tools are served (empty: all); `disallowed_tools` never are.
+    pub allowed_tools: Vec<String>,
+    pub disallowed_tools: Vec<String>,
+    /// `mcp_server_cost_info`: the price of a call.
+    pub mcp_info: McpInfo,
+    /// Access groups the server belongs to (granted by keys' and teams' `mcp_access_groups`).
+    pub access_groups: Vec<String>,
+    /// A stdio server's program (refused): read so the refusal names the transport.
+    pub command: Option<Value>,
+}
+
+/// LiteLLM's separator between a server's name and its tools' names (`{server}-{tool}`).
+pub const TOOL_SEPARATOR: char = '-';
+
+/// Check every entry: a name without the separator, an http(s) URL, no stdio.
+pub fn validate(servers: &BTreeMap<String, McpServerEntry>) -> Result<(), ConfigError> {
+    for (name, s) in servers {
+        let path = format!("mcp_servers.{name}");
+        let bad = |field: &str, message: String| ConfigError::Invalid {
+            path: if field.is_empty() {
+                path.clone()
+            } else {
+                format!("{path}.{field}")
+            },
+            message,
+        };
+        if name.is_empty()
+            || name.contains(TOOL_SEPARATOR)
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
+        {
+            return Err(bad(
+                "",
+                format!(
+                    "server name '{name}' must be letters, digits, '_' or '.' (no '{TOOL_SEPARATOR}': it separates server and tool names)"
+                ),
+            ));
+        }
+        if s.transport == Transport::Stdio || s.command.is_some() {
+            return Err(bad(
+                "transport",
+                "stdio MCP servers (local processes) are not served; use an http or sse server"
+                    .into(),
+            ));
+        }
+        let Some(url) = s.url.as_deref() else {
+            return Err(bad("url", "is required".into()));
+        };
+        if !(url.starts_with("http://") || url.starts_with("https://"))
+            || url.parse::<http::Uri>().is_err()
+        {
+            return Err(bad("url", format!("'{url}' is not an http(s) URL")));
+        }
+        if let Some(t) = s.timeout
+            && !(t.is_finite() && t > 0.0)
+        {
+            return Err(bad(
+                "timeout",
+                format!("must be a positive number of seconds, got {t}"),
+            ));
+        }
+        for (h, v) in &s.static_headers {
+            if http::HeaderName::from_bytes(h.as_bytes()).is_err()
+                || http::HeaderValue::from_str(v).is_err()
+            {
+                return Err(bad(
+                    "static_headers",
+                    format!("'{h}' is not a valid header"),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Loaded;
+
+    #[test]
+    fn reads_litellm_entries() {
+        let l = Loaded::from_yaml(
+            "mcp_servers:\n  wiki:\n    url: http://127.0.0.1:9/mcp\n    auth_type: bearer_token\n    auth_value: t0k\n    allowed_tools: [a]\n    mcp_info:\n      mcp_server_cost_info:\n        default_cost_per_query: 0.5\n        tool_name_to_cost_per_query: {a: 2.0}\n  old:\n    url: http://127.0.0.1:9/sse\n    transport: sse\n",
+        )
+        .unwrap();
+        let s = &l.config.mcp_servers["wiki"];
+        assert_eq!(s.transport, Transport::Http);
+        assert_eq!(s.auth_type, Some(AuthType::BearerToken));
+        assert_eq!(s.mcp_info.mcp_server_cost_info.of("a"), 2.0);
+        assert_eq!(s.mcp_info.mcp_server_cost_info.of("b"), 0.5);
+        assert_eq!(l.config.mcp_servers["old"].transport, Transport::Sse);
+        assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+    }
+
+    #[test]
+    fn refuses_stdio_bad_names_and_urls() {
+        let err = |y: &str| Loaded::from_yaml(y).unwrap_err().to_string();
+        let e = err("mcp_servers:\n  local:\n    transport: stdio\n    command: python\n");
+        assert!(e.contains("stdio"), "{e}");
+        let e = err("mcp_servers:\n  my-server:\n    url: http://x/mcp\n");
+        assert!(e.contains("mcp_servers.my-server"), "{e}");
+        let e = err("mcp_servers:\n  s:\n    url: ftp://x\n");
+        assert!(e.contains("mcp_servers.s.url"), "{e}");
+    }
+}
