@@ -3,7 +3,9 @@
 //! first ([`crate::agents::rpc`]), then the caller's permission; the call goes to the agent's URL
 //! (`litellm_params.api_base`, else the card's `url`) with the agent's own credentials
 //! (`litellm_params.api_key` as a bearer token, `static_headers`) and never the caller's key; the
-//! agent's answer is relayed as it is. Streaming (`message/stream`) is not served yet.
+//! agent's answer is relayed as it is. Streaming (`message/stream`) is not served yet. A
+//! model-backed agent is answered by [`super::agent_model`]; every call is counted and logged
+//! by [`super::agent_usage`].
 
 use std::time::Duration;
 
@@ -68,6 +70,10 @@ pub async fn call(live: Live<'_>) -> Result<Response<Body>, AdminError> {
     if !super::agents::allowed(state, &live.principal).permits(&id) {
         return Ok(super::agents::not_allowed(&id));
     }
+    if let Some(model) = super::agent_model::model_of(agent) {
+        let principal = &live.principal;
+        return Ok(super::agent_model::serve(state, principal, &parts, agent, model, call).await);
+    }
     if call.method == "message/stream" || call.method == "tasks/resubscribe" {
         let e = RpcError::new(
             &call.id,
@@ -89,6 +95,18 @@ pub async fn call(live: Live<'_>) -> Result<Response<Body>, AdminError> {
     {
         return Ok(answer(RpcError::new(&call.id, -32603, why)));
     }
+    let mut record = match super::agent_usage::admit(
+        state,
+        &live.principal,
+        agent,
+        &call.id,
+        &call.params,
+    )
+    .await
+    {
+        Ok(r) => r,
+        Err(refused) => return Ok(refused),
+    };
     let params = agent.row.get("tianji_params");
     let out =
         json!({"jsonrpc": "2.0", "id": call.id, "method": call.method, "params": call.params});
@@ -147,17 +165,21 @@ pub async fn call(live: Live<'_>) -> Result<Response<Body>, AdminError> {
             .map_err(|e| e.to_string())?;
         Ok::<_, String>((head.status, bytes.to_bytes()))
     };
-    match tokio::time::timeout(timeout, sent).await {
-        Ok(Ok((status, bytes))) => Ok(json_response(status, bytes)),
-        Ok(Err(e)) => Ok(answer(RpcError::new(
-            &call.id,
-            -32603,
-            format!("Agent '{id}' failed: {e}"),
-        ))),
-        Err(_) => Ok(answer(RpcError::new(
-            &call.id,
-            -32603,
-            format!("Agent '{id}' did not answer within {timeout:?}"),
-        ))),
-    }
+    let (resp, error) = match tokio::time::timeout(timeout, sent).await {
+        Ok(Ok((status, bytes))) => (json_response(status, bytes), None),
+        Ok(Err(e)) => {
+            let e = RpcError::new(&call.id, -32603, format!("Agent '{id}' failed: {e}"));
+            (answer(e.clone()), Some(e.message))
+        }
+        Err(_) => {
+            let e = RpcError::new(
+                &call.id,
+                -32603,
+                format!("Agent '{id}' did not answer within {timeout:?}"),
+            );
+            (answer(e.clone()), Some(e.message))
+        }
+    };
+    super::agent_usage::finish(&mut record, &resp, error);
+    Ok(resp)
 }

@@ -48,6 +48,8 @@ pub struct Completion {
     pub prompt_estimate: u64,
     /// Units priced apart from tokens (images made, ...).
     pub extra: cost::Extra,
+    /// USD charged per call on top of what was used (an A2A agent's `cost_per_query`).
+    pub flat_cost: f64,
     pub chunks: u32,
     pub stream_error: Option<String>,
     /// The error message the client got, if any.
@@ -97,6 +99,7 @@ impl Completion {
             response_id: None,
             prompt_estimate: 0,
             extra: cost::Extra::default(),
+            flat_cost: 0.0,
             chunks: 0,
             stream_error: None,
             error: None,
@@ -133,6 +136,7 @@ impl Completion {
             response_id: self.response_id.take(),
             prompt_estimate: self.prompt_estimate,
             extra: self.extra,
+            flat_cost: self.flat_cost,
             chunks: 0,
             stream_error: None,
             error: None,
@@ -156,16 +160,17 @@ impl Completion {
     /// USD for what the request used (0 when the model has no price or nothing was used).
     pub fn cost(&self) -> f64 {
         if self.cache_hit {
-            return 0.0;
+            return self.flat_cost;
         }
         let price = self
             .price
             .as_ref()
             .or_else(|| self.deployment.as_ref().and_then(|d| d.price.as_ref()));
-        match (&self.usage, price) {
+        let used = match (&self.usage, price) {
             (Some(u), Some(p)) => cost::cost(p, u, self.extra),
             _ => 0.0,
-        }
+        };
+        used + self.flat_cost
     }
 
     fn ok(&self) -> bool {

@@ -12,6 +12,9 @@ use uuid::Uuid;
 use crate::auth::{KeyRecord, TeamRecord};
 use crate::router::Deployment;
 
+/// SpendLogs `custom_llm_provider` of a call to an A2A agent (LiteLLM's).
+pub const AGENT_PROVIDER: &str = "a2a_agent";
+
 /// Who made the request.
 #[derive(Debug, Clone, Default)]
 pub enum Caller {
@@ -84,6 +87,8 @@ pub struct SpendRow {
     /// they were; only with `store_prompts_in_spend_logs` (or a logging callback that logs them).
     pub messages: Option<Box<RawValue>>,
     pub response: Option<Box<RawValue>>,
+    /// The A2A agent the call was made to (SpendLogs `agent_id`; its daily table's row).
+    pub agent_id: Option<Arc<str>>,
 }
 
 /// The part of a request body that SpendLogs `messages` keeps: `messages`, else `input`, else
@@ -170,6 +175,9 @@ impl SpendRow {
         self.deployment.as_ref().map_or("", |d| d.id.as_str())
     }
     pub fn provider(&self) -> &str {
+        if self.agent_id.is_some() {
+            return AGENT_PROVIDER;
+        }
         self.deployment.as_ref().map_or("", |d| d.provider.name())
     }
     pub fn api_base(&self) -> &str {

@@ -1,0 +1,359 @@
+//! A model-backed agent's conversions (LiteLLM's completion bridge): an A2A message becomes the
+//! chat completion request the agent's model answers (its text parts, one per line, as the
+//! user's message); the answer becomes the JSON-RPC result (an agent Message) or, streamed, A2A
+//! events: the task submitted, its status working, one artifact update per chunk of text, and
+//! the status completed (or failed). Both protocol versions: 0.3 (camelCase with `kind`) and
+//! 1.0 (proto JSON: `ROLE_AGENT`, `TASK_STATE_*`, `statusUpdate` / `artifactUpdate` wrappers).
+
+use serde_json::{Map, Value, json};
+use uuid::Uuid;
+
+use super::card::Version;
+
+/// The text of an A2A message: its text parts (0.3 `{"kind": "text", "text"}`, 1.0
+/// `{"text"}`), one per line.
+pub fn text_of(message: &Value) -> String {
+    let parts = message.get("parts").and_then(Value::as_array);
+    let texts = parts.into_iter().flatten().filter_map(|p| {
+        let kind = p.get("kind").and_then(Value::as_str);
+        match kind {
+            None | Some("" | "text") => p.get("text").and_then(Value::as_str),
+            Some(_) => None,
+        }
+    });
+    texts.collect::<Vec<_>>().join("\n")
+}
+
+/// The session a call belongs to (for session limits): `litellm_session_id` in the params,
+/// else `metadata.session_id` (of the params, then of the message), else the message's
+/// `contextId`.
+pub fn session_of(params: &Value) -> Option<&str> {
+    let message = params.get("message");
+    fn meta(v: Option<&Value>) -> Option<&str> {
+        v?.get("metadata")?.get("session_id")?.as_str()
+    }
+    params
+        .get("litellm_session_id")
+        .and_then(Value::as_str)
+        .or_else(|| meta(Some(params)))
+        .or_else(|| meta(message))
+        .or_else(|| message?.get("contextId")?.as_str())
+        .filter(|s| !s.is_empty())
+}
+
+/// `tianji_params` passed on to the chat request besides the model.
+const PASSED: &[&str] = &["temperature", "max_tokens", "top_p"];
+
+/// The chat completion request for `message`, to `model` (with the sampling settings of
+/// `params`, the agent's `tianji_params`).
+pub fn chat_request(model: &str, params: Option<&Value>, message: &Value, stream: bool) -> Vec<u8> {
+    let mut body = Map::new();
+    body.insert("model".into(), json!(model));
+    body.insert(
+        "messages".into(),
+        json!([{"role": "user", "content": text_of(message)}]),
+    );
+    if stream {
+        body.insert("stream".into(), json!(true));
+    }
+    for name in PASSED {
+        if let Some(v) = params.and_then(|p| p.get(*name)).filter(|v| v.is_number()) {
+            body.insert((*name).into(), v.clone());
+        }
+    }
+    serde_json::to_vec(&Value::Object(body)).unwrap_or_default()
+}
+
+/// The text of a whole chat completion answer (`choices[0].message.content`).
+pub fn answer_text(answer: &Value) -> &str {
+    answer
+        .pointer("/choices/0/message/content")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+}
+
+/// The text a streamed chat chunk adds (`choices[0].delta.content`).
+pub fn chunk_text(chunk: &Value) -> &str {
+    chunk
+        .pointer("/choices/0/delta/content")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+}
+
+/// The ids of one call's task: its own, the client's context (or a new one), and the
+/// client's message (repeated in the task's history).
+#[derive(Debug, Clone)]
+pub struct Task {
+    pub version: Version,
+    pub rpc_id: Value,
+    pub task_id: String,
+    pub context_id: String,
+    artifact_id: String,
+    asked: Value,
+    /// Artifact chunks sent so far.
+    chunks: u32,
+}
+
+fn new_id() -> String {
+    Uuid::new_v4().to_string()
+}
+
+/// Now as RFC 3339 (`YYYY-MM-DDTHH:MM:SSZ`).
+fn timestamp() -> String {
+    let mut s = crate::util::clock::fmt_utc(crate::util::clock::now_secs());
+    s.replace_range(10..11, "T");
+    s.push('Z');
+    s
+}
+
+impl Task {
+    /// A task for JSON-RPC request `rpc_id` asking `message`.
+    pub fn new(version: Version, rpc_id: &Value, message: &Value) -> Self {
+        let context_id = message
+            .get("contextId")
+            .and_then(Value::as_str)
+            .filter(|c| !c.is_empty())
+            .map_or_else(new_id, str::to_string);
+        Self {
+            version,
+            rpc_id: rpc_id.clone(),
+            task_id: new_id(),
+            context_id,
+            artifact_id: new_id(),
+            asked: message.clone(),
+            chunks: 0,
+        }
+    }
+
+    /// `{"jsonrpc": "2.0", "id", "result": result}`
+    pub fn envelope(&self, result: Value) -> Value {
+        json!({"jsonrpc": "2.0", "id": self.rpc_id, "result": result})
+    }
+
+    fn role(&self) -> &'static str {
+        match self.version {
+            Version::V03 => "agent",
+            Version::V10 => "ROLE_AGENT",
+        }
+    }
+
+    fn parts(&self, text: &str) -> Value {
+        match self.version {
+            Version::V03 => json!([{"kind": "text", "text": text}]),
+            Version::V10 => json!([{"text": text}]),
+        }
+    }
+
+    fn state(&self, state: &str) -> String {
+        match self.version {
+            Version::V03 => state.to_string(),
+            Version::V10 => format!("TASK_STATE_{}", state.to_ascii_uppercase()),
+        }
+    }
+
+    /// The agent's message saying `text`.
+    fn message(&self, text: &str, in_task: bool) -> Value {
+        let mut m = json!({
+            "messageId": new_id(), "contextId": self.context_id, "role": self.role(),
+            "parts": self.parts(text),
+        });
+        if in_task {
+            m["taskId"] = json!(self.task_id);
+        }
+        if self.version == Version::V03 {
+            m["kind"] = json!("message");
+        }
+        m
+    }
+
+    /// The result of `message/send`: the agent's message saying `text` (`{"message": ...}`
+    /// in 1.0).
+    pub fn reply(&self, text: &str) -> Value {
+        let m = self.message(text, false);
+        match self.version {
+            Version::V03 => m,
+            Version::V10 => json!({ "message": m }),
+        }
+    }
+
+    /// An event of a stream: 0.3 events carry their `kind`, 1.0 ones are wrapped in the
+    /// field naming their kind.
+    fn event(&self, kind03: &str, kind10: &str, mut body: Value) -> Value {
+        match self.version {
+            Version::V03 => {
+                body["kind"] = json!(kind03);
+                body
+            }
+            Version::V10 => json!({ kind10: body }),
+        }
+    }
+
+    /// The first event: the task, submitted, with the client's message as its history.
+    pub fn submitted(&self) -> Value {
+        let mut asked = self.asked.clone();
+        if let Some(m) = asked.as_object_mut() {
+            m.insert("contextId".into(), json!(self.context_id));
+            m.insert("taskId".into(), json!(self.task_id));
+        }
+        let body = json!({
+            "id": self.task_id, "contextId": self.context_id,
+            "status": {"state": self.state("submitted"), "timestamp": timestamp()},
+            "history": [asked],
+        });
+        self.event("task", "task", body)
+    }
+
+    /// A status update to `state` (`working`, `completed`, `failed`), with the agent's
+    /// message `text` if any; `last`: the stream's end.
+    pub fn status(&self, state: &str, text: Option<&str>, last: bool) -> Value {
+        let mut status = json!({"state": self.state(state), "timestamp": timestamp()});
+        if let Some(t) = text {
+            status["message"] = self.message(t, true);
+        }
+        let mut body =
+            json!({"taskId": self.task_id, "contextId": self.context_id, "status": status});
+        if self.version == Version::V03 {
+            body["final"] = json!(last);
+        }
+        self.event("status-update", "statusUpdate", body)
+    }
+
+    /// The next chunk of the answer: an artifact update (one artifact, appended to after its
+    /// first chunk).
+    pub fn chunk(&mut self, text: &str) -> Value {
+        let append = self.chunks > 0;
+        self.chunks += 1;
+        let body = json!({
+            "taskId": self.task_id, "contextId": self.context_id,
+            "artifact": {"artifactId": self.artifact_id, "name": "response", "parts": self.parts(text)},
+            "append": append, "lastChunk": false,
+        });
+        self.event("artifact-update", "artifactUpdate", body)
+    }
+
+    /// `data: {envelope of result}\n\n`
+    pub fn sse(&self, result: Value) -> Vec<u8> {
+        let mut out = b"data: ".to_vec();
+        out.extend_from_slice(self.envelope(result).to_string().as_bytes());
+        out.extend_from_slice(b"\n\n");
+        out
+    }
+
+    /// A JSON-RPC error as an SSE event.
+    pub fn sse_error(&self, code: i64, message: &str) -> Vec<u8> {
+        let v = json!({"jsonrpc": "2.0", "id": self.rpc_id, "error": {"code": code, "message": message}});
+        let mut out = b"data: ".to_vec();
+        out.extend_from_slice(v.to_string().as_bytes());
+        out.extend_from_slice(b"\n\n");
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn asked() -> Value {
+        json!({"kind": "message", "role": "user", "messageId": "m1", "contextId": "ctx-1",
+               "parts": [{"kind": "text", "text": "hi"}, {"kind": "data", "data": {}}, {"text": "there"}]})
+    }
+
+    #[test]
+    fn text_parts_become_the_user_message() {
+        assert_eq!(text_of(&asked()), "hi\nthere");
+        let params = json!({"temperature": 0.5, "api_key": "secret", "max_tokens": "x"});
+        let body: Value =
+            serde_json::from_slice(&chat_request("m", Some(&params), &asked(), true)).unwrap();
+        assert_eq!(
+            body,
+            json!({"model": "m", "messages": [{"role": "user", "content": "hi\nthere"}],
+                   "stream": true, "temperature": 0.5})
+        );
+    }
+
+    #[test]
+    fn sessions_from_the_reference_places() {
+        let p = json!({"message": asked()});
+        assert_eq!(session_of(&p), Some("ctx-1"));
+        let p = json!({"message": asked(), "metadata": {"session_id": "s"}});
+        assert_eq!(session_of(&p), Some("s"));
+        let p = json!({"message": asked(), "litellm_session_id": "l"});
+        assert_eq!(session_of(&p), Some("l"));
+        assert_eq!(session_of(&json!({"message": {}})), None);
+    }
+
+    #[test]
+    fn replies_in_both_versions() {
+        let t = Task::new(Version::V03, &json!(7), &asked());
+        let r = t.envelope(t.reply("hello"));
+        assert_eq!(r["id"], 7);
+        assert_eq!(r["result"]["kind"], "message");
+        assert_eq!(r["result"]["role"], "agent");
+        assert_eq!(r["result"]["contextId"], "ctx-1");
+        assert_eq!(
+            r["result"]["parts"][0],
+            json!({"kind": "text", "text": "hello"})
+        );
+        let t = Task::new(
+            Version::V10,
+            &json!("a"),
+            &json!({"parts": [{"text": "q"}]}),
+        );
+        let r = t.reply("hello");
+        assert_eq!(r["message"]["role"], "ROLE_AGENT");
+        assert_eq!(r["message"]["parts"][0], json!({"text": "hello"}));
+        assert!(r["message"].get("kind").is_none());
+        assert!(!r["message"]["contextId"].as_str().unwrap().is_empty());
+    }
+
+    #[test]
+    fn stream_events_in_both_versions() {
+        let mut t = Task::new(Version::V03, &json!(1), &asked());
+        assert_eq!(t.submitted()["kind"], "task");
+        assert_eq!(t.submitted()["status"]["state"], "submitted");
+        assert_eq!(t.submitted()["history"][0]["taskId"], t.task_id.as_str());
+        let w = t.status("working", None, false);
+        assert_eq!(
+            (w["kind"].as_str(), w["final"].as_bool()),
+            (Some("status-update"), Some(false))
+        );
+        let a = t.chunk("he");
+        let b = t.chunk("llo");
+        assert_eq!(a["kind"], "artifact-update");
+        assert_eq!(
+            (a["append"].as_bool(), b["append"].as_bool()),
+            (Some(false), Some(true))
+        );
+        assert_eq!(a["artifact"]["artifactId"], b["artifact"]["artifactId"]);
+        let d = t.status("completed", Some("hello"), true);
+        assert_eq!(d["final"], true);
+        assert_eq!(d["status"]["message"]["parts"][0]["text"], "hello");
+        let sse = String::from_utf8(t.sse(d)).unwrap();
+        assert!(sse.starts_with("data: {") && sse.ends_with("}\n\n"));
+
+        let mut t = Task::new(Version::V10, &json!(1), &asked());
+        assert_eq!(
+            t.submitted()["task"]["status"]["state"],
+            "TASK_STATE_SUBMITTED"
+        );
+        let w = t.status("working", None, false);
+        assert_eq!(w["statusUpdate"]["status"]["state"], "TASK_STATE_WORKING");
+        assert!(w["statusUpdate"].get("final").is_none());
+        assert_eq!(
+            t.chunk("x")["artifactUpdate"]["artifact"]["parts"][0]["text"],
+            "x"
+        );
+        let ts = t.status("completed", None, true)["statusUpdate"]["status"]["timestamp"].clone();
+        let ts = ts.as_str().unwrap();
+        assert_eq!((ts.len(), &ts[10..11], &ts[19..]), (20, "T", "Z"));
+    }
+
+    #[test]
+    fn answers_read() {
+        let a = json!({"choices": [{"message": {"content": "hey"}}]});
+        assert_eq!(answer_text(&a), "hey");
+        assert_eq!(answer_text(&json!({})), "");
+        let c = json!({"choices": [{"delta": {"content": "h"}}]});
+        assert_eq!(chunk_text(&c), "h");
+    }
+}
