@@ -1,11 +1,14 @@
 //! Issue 24 (A2A), first part: the agents table and registry, `/v1/agents` CRUD with audit rows
 //! and redaction, agent cards in both protocol versions, permissions (key, team, both, access
-//! groups, default deny, admins) on lists and cards, the private-URL guard, and bad input.
+//! groups, default deny, admins) on lists and cards, the private-URL guard, and bad input;
+//! model-backed agents, agent limits, agent spend and daily activity.
 
 mod cards;
 mod crud;
+mod model;
 mod permissions;
 mod rpc;
+mod usage;
 
 use http::Method;
 use serde_json::{Value, json};
