@@ -26,7 +26,9 @@
 //!     stream), the access log line and the spend ticket (cost booked, row queued).
 //!
 //! Side calls (side.rs: files, batches, search, pass-through, ...) are admitted by the same
-//! `authorize`, `limits` and `budget` stages. docs/architecture.md describes each stage.
+//! `authorize`, `limits` and `budget` stages; A2A agent calls go through agent.rs (a
+//! model-backed agent's chat completion runs the stages from `authorize` on).
+//! docs/architecture.md describes each stage.
 
 pub mod agent;
 mod answer;
