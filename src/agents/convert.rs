@@ -95,7 +95,7 @@ pub struct Task {
 }
 
 fn new_id() -> String {
-    Uuid::new_v4().to_string()
+    Uuid::now_v7().to_string()
 }
 
 /// Now as RFC 3339 (`YYYY-MM-DDTHH:MM:SSZ`).
