@@ -165,8 +165,7 @@ async fn read_text(body: Body) -> String {
         .await
         .map(|c| c.to_bytes())
         .unwrap_or_default();
-    let v: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
-    convert::answer_text(&v).to_string()
+    convert::answer_text(&bytes)
 }
 
 /// `message/send`: the agent's message, with the chat answer's `x-tianji-*` headers.

@@ -64,12 +64,31 @@ pub fn chat_request(model: &str, params: Option<&Value>, message: &Value, stream
     serde_json::to_vec(&Value::Object(body)).unwrap_or_default()
 }
 
-/// The text of a whole chat completion answer (`choices[0].message.content`).
-pub fn answer_text(answer: &Value) -> &str {
-    answer
-        .pointer("/choices/0/message/content")
-        .and_then(Value::as_str)
-        .unwrap_or("")
+/// The text of a whole chat completion answer (`choices[0].message.content`; "" when it has
+/// none or is not one). Read without building a tree.
+pub fn answer_text(answer: &[u8]) -> String {
+    #[derive(serde::Deserialize)]
+    struct Answer<'a> {
+        #[serde(borrow, default)]
+        choices: Vec<Choice<'a>>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Choice<'a> {
+        #[serde(borrow, default)]
+        message: Option<Said<'a>>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Said<'a> {
+        #[serde(borrow, default)]
+        content: Option<std::borrow::Cow<'a, str>>,
+    }
+    let said = serde_json::from_slice::<Answer<'_>>(answer)
+        .ok()
+        .and_then(|a| {
+            let first = a.choices.into_iter().next()?;
+            first.message?.content
+        });
+    said.map(std::borrow::Cow::into_owned).unwrap_or_default()
 }
 
 /// The text a streamed chat chunk adds (`choices[0].delta.content`).
@@ -350,9 +369,14 @@ mod tests {
 
     #[test]
     fn answers_read() {
-        let a = json!({"choices": [{"message": {"content": "hey"}}]});
-        assert_eq!(answer_text(&a), "hey");
-        assert_eq!(answer_text(&json!({})), "");
+        let a = br#"{"id": "x", "choices": [{"index": 0, "message": {"role": "assistant", "content": "h\u00e9y"}}], "usage": {}}"#;
+        assert_eq!(answer_text(a), "h\u{e9}y");
+        assert_eq!(answer_text(b"{}"), "");
+        assert_eq!(answer_text(b"nope"), "");
+        assert_eq!(
+            answer_text(br#"{"choices": [{"message": {"content": null}}]}"#),
+            ""
+        );
         let c = json!({"choices": [{"delta": {"content": "h"}}]});
         assert_eq!(chunk_text(&c), "h");
     }
