@@ -25,7 +25,7 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(asked["messages"][0]["content"].as_str(), Some(text.as_str()));
     for version in [Version::V03, Version::V10] {
         let mut t = Task::new(version, &call.id, message);
-        for result in [t.reply(&text), t.submitted(), t.status("working", None, false)] {
+        for result in [t.reply(&text), t.submitted(message), t.status("working", None, false)] {
             assert_eq!(t.envelope(result)["id"], call.id);
         }
         let chunk = t.chunk(&text);

@@ -70,13 +70,13 @@ fn version(call: &Call, parts: &Parts) -> Version {
 pub async fn serve(
     state: &AppState,
     principal: &Principal,
-    parts: &Parts,
+    mut parts: Parts,
     agent: &Agent,
     model: &str,
     call: Call,
 ) -> Response<Body> {
     let id = &call.id;
-    let version = version(&call, parts);
+    let version = version(&call, &parts);
     match call.method {
         "message/send" | "message/stream" => {}
         "tasks/list" => {
@@ -119,15 +119,16 @@ pub async fn serve(
     let task = Task::new(version, id, message);
     let peer = (parts.extensions.get::<SocketAddr>().copied())
         .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 0)));
-    let headers = parts.headers.clone();
-    let resp = crate::pipeline::agent::chat(
+    let headers = std::mem::take(&mut parts.headers);
+    // boxed: the LLM stages' large future is placed once, not moved through every caller
+    let resp = Box::pin(crate::pipeline::agent::chat(
         state,
         principal.clone(),
         headers,
         peer,
         Bytes::from(body),
         usage,
-    )
+    ))
     .await;
     if !resp.status().is_success() {
         return agent_usage::as_rpc_error(id, resp).await;
@@ -138,7 +139,7 @@ pub async fn serve(
         .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
     match (stream, sse) {
         (false, _) => whole(task, resp).await,
-        (true, true) => events(task, resp),
+        (true, true) => events(task, message, resp),
         // a streamed request answered whole (a cache hit, a mock): its events at once
         (true, false) => {
             let (parts, body) = resp.into_parts();
@@ -146,7 +147,7 @@ pub async fn serve(
             let mut t = task;
             let mut out = Vec::new();
             for e in [
-                t.submitted(),
+                t.submitted(message),
                 t.status("working", None, false),
                 t.chunk(&text),
             ] {
@@ -198,10 +199,10 @@ fn sse_response(mut parts: http::response::Parts, body: Body) -> Response<Body> 
 }
 
 /// `message/stream`: the chat stream's chunks as A2A events, as they come.
-fn events(task: Task, resp: Response<Body>) -> Response<Body> {
+fn events(task: Task, asked: &Value, resp: Response<Body>) -> Response<Body> {
     let (parts, inner) = resp.into_parts();
     let mut pending = VecDeque::new();
-    pending.push_back(Bytes::from(task.sse(task.submitted())));
+    pending.push_back(Bytes::from(task.sse(task.submitted(asked))));
     pending.push_back(Bytes::from(task.sse(task.status("working", None, false))));
     let body = Events {
         inner: Some(inner),
@@ -297,7 +298,7 @@ mod tests {
         let task = Task::new(Version::V03, &serde_json::json!(1), &serde_json::json!({}));
         let parts: Vec<Bytes> = chat.iter().map(|s| Bytes::from(s.to_string())).collect();
         let resp = Response::new(Body::chunks(parts));
-        let body = events(task, resp).into_body();
+        let body = events(task, &serde_json::json!({}), resp).into_body();
         let bytes = futures_executor(body);
         let text = String::from_utf8(bytes.to_vec()).unwrap();
         text.split("\n\n")

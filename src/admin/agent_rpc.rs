@@ -72,7 +72,7 @@ pub async fn call(live: Live<'_>) -> Result<Response<Body>, AdminError> {
     }
     if let Some(model) = super::agent_model::model_of(agent) {
         let principal = &live.principal;
-        return Ok(super::agent_model::serve(state, principal, &parts, agent, model, call).await);
+        return Ok(super::agent_model::serve(state, principal, parts, agent, model, call).await);
     }
     if call.method == "message/stream" || call.method == "tasks/resubscribe" {
         let e = RpcError::new(

@@ -5,7 +5,7 @@
 //! the status completed (or failed). Both protocol versions: 0.3 (camelCase with `kind`) and
 //! 1.0 (proto JSON: `ROLE_AGENT`, `TASK_STATE_*`, `statusUpdate` / `artifactUpdate` wrappers).
 
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::card::Version;
@@ -41,27 +41,41 @@ pub fn session_of(params: &Value) -> Option<&str> {
         .filter(|s| !s.is_empty())
 }
 
-/// `tianji_params` passed on to the chat request besides the model.
-const PASSED: &[&str] = &["temperature", "max_tokens", "top_p"];
-
 /// The chat completion request for `message`, to `model` (with the sampling settings of
-/// `params`, the agent's `tianji_params`).
+/// `params`, the agent's `tianji_params`: `temperature`, `max_tokens`, `top_p`).
 pub fn chat_request(model: &str, params: Option<&Value>, message: &Value, stream: bool) -> Vec<u8> {
-    let mut body = Map::new();
-    body.insert("model".into(), json!(model));
-    body.insert(
-        "messages".into(),
-        json!([{"role": "user", "content": text_of(message)}]),
-    );
-    if stream {
-        body.insert("stream".into(), json!(true));
+    #[derive(serde::Serialize)]
+    struct Said<'a> {
+        role: &'static str,
+        content: &'a str,
     }
-    for name in PASSED {
-        if let Some(v) = params.and_then(|p| p.get(*name)).filter(|v| v.is_number()) {
-            body.insert((*name).into(), v.clone());
-        }
+    #[derive(serde::Serialize)]
+    struct Request<'a> {
+        model: &'a str,
+        messages: [Said<'a>; 1],
+        #[serde(skip_serializing_if = "std::ops::Not::not")]
+        stream: bool,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        temperature: Option<&'a Value>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        max_tokens: Option<&'a Value>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        top_p: Option<&'a Value>,
     }
-    serde_json::to_vec(&Value::Object(body)).unwrap_or_default()
+    let number = |name: &str| params?.get(name).filter(|v| v.is_number());
+    let text = text_of(message);
+    let r = Request {
+        model,
+        messages: [Said {
+            role: "user",
+            content: &text,
+        }],
+        stream,
+        temperature: number("temperature"),
+        max_tokens: number("max_tokens"),
+        top_p: number("top_p"),
+    };
+    serde_json::to_vec(&r).unwrap_or_default()
 }
 
 /// The text of a whole chat completion answer (`choices[0].message.content`; "" when it has
@@ -108,7 +122,6 @@ pub struct Task {
     pub task_id: String,
     pub context_id: String,
     artifact_id: String,
-    asked: Value,
     /// Artifact chunks sent so far.
     chunks: u32,
 }
@@ -139,7 +152,6 @@ impl Task {
             task_id: new_id(),
             context_id,
             artifact_id: new_id(),
-            asked: message.clone(),
             chunks: 0,
         }
     }
@@ -207,9 +219,9 @@ impl Task {
         }
     }
 
-    /// The first event: the task, submitted, with the client's message as its history.
-    pub fn submitted(&self) -> Value {
-        let mut asked = self.asked.clone();
+    /// The first event: the task, submitted, with the client's message `asked` as its history.
+    pub fn submitted(&self, asked: &Value) -> Value {
+        let mut asked = asked.clone();
         if let Some(m) = asked.as_object_mut() {
             m.insert("contextId".into(), json!(self.context_id));
             m.insert("taskId".into(), json!(self.task_id));
@@ -328,9 +340,12 @@ mod tests {
     #[test]
     fn stream_events_in_both_versions() {
         let mut t = Task::new(Version::V03, &json!(1), &asked());
-        assert_eq!(t.submitted()["kind"], "task");
-        assert_eq!(t.submitted()["status"]["state"], "submitted");
-        assert_eq!(t.submitted()["history"][0]["taskId"], t.task_id.as_str());
+        assert_eq!(t.submitted(&asked())["kind"], "task");
+        assert_eq!(t.submitted(&asked())["status"]["state"], "submitted");
+        assert_eq!(
+            t.submitted(&asked())["history"][0]["taskId"],
+            t.task_id.as_str()
+        );
         let w = t.status("working", None, false);
         assert_eq!(
             (w["kind"].as_str(), w["final"].as_bool()),
@@ -352,7 +367,7 @@ mod tests {
 
         let mut t = Task::new(Version::V10, &json!(1), &asked());
         assert_eq!(
-            t.submitted()["task"]["status"]["state"],
+            t.submitted(&asked())["task"]["status"]["state"],
             "TASK_STATE_SUBMITTED"
         );
         let w = t.status("working", None, false);
