@@ -28,6 +28,8 @@ fuzz_target!(|data: &[u8]| {
         for result in [t.reply(&text), t.submitted(message), t.status("working", None, false)] {
             assert_eq!(t.envelope(result)["id"], call.id);
         }
+        let answer: Value = serde_json::from_slice(&t.answer(&text)).expect("answer is JSON");
+        assert_eq!(answer["id"], call.id);
         let chunk = t.chunk(&text);
         assert!(t.sse(chunk).ends_with(b"\n\n"));
     }

@@ -173,16 +173,13 @@ async fn read_text(body: Body) -> String {
 async fn whole(task: Task, resp: Response<Body>) -> Response<Body> {
     let (mut parts, body) = resp.into_parts();
     let text = read_text(body).await;
-    let out = task.envelope(task.reply(&text));
+    let out = task.answer(&text);
     parts.headers.remove(header::CONTENT_LENGTH);
     parts.headers.insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
-    Response::from_parts(
-        parts,
-        Body::full(serde_json::to_vec(&out).unwrap_or_default()),
-    )
+    Response::from_parts(parts, Body::full(out))
 }
 
 /// A response of A2A events (with the chat answer's headers).

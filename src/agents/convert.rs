@@ -127,7 +127,11 @@ pub struct Task {
 }
 
 fn new_id() -> String {
-    Uuid::now_v7().to_string()
+    let mut buf = Uuid::encode_buffer();
+    Uuid::now_v7()
+        .hyphenated()
+        .encode_lower(&mut buf)
+        .to_string()
 }
 
 /// Now as RFC 3339 (`YYYY-MM-DDTHH:MM:SSZ`).
@@ -195,6 +199,63 @@ impl Task {
             m["kind"] = json!("message");
         }
         m
+    }
+
+    /// The whole JSON-RPC answer to `message/send` (the envelope of [`Task::reply`]), written
+    /// straight from typed values.
+    pub fn answer(&self, text: &str) -> Vec<u8> {
+        #[derive(serde::Serialize)]
+        struct Part<'a> {
+            #[serde(skip_serializing_if = "Option::is_none")]
+            kind: Option<&'static str>,
+            text: &'a str,
+        }
+        #[derive(serde::Serialize)]
+        #[serde(rename_all = "camelCase")]
+        struct Message<'a> {
+            #[serde(skip_serializing_if = "Option::is_none")]
+            kind: Option<&'static str>,
+            message_id: &'a str,
+            context_id: &'a str,
+            role: &'static str,
+            parts: [Part<'a>; 1],
+        }
+        #[derive(serde::Serialize)]
+        #[serde(untagged)]
+        enum Result<'a> {
+            V03(Message<'a>),
+            V10 { message: Message<'a> },
+        }
+        #[derive(serde::Serialize)]
+        struct Envelope<'a> {
+            jsonrpc: &'static str,
+            id: &'a Value,
+            result: Result<'a>,
+        }
+        let v03 = self.version == Version::V03;
+        let kind = |k: &'static str| v03.then_some(k);
+        let id = new_id();
+        let message = Message {
+            kind: kind("message"),
+            message_id: &id,
+            context_id: &self.context_id,
+            role: self.role(),
+            parts: [Part {
+                kind: kind("text"),
+                text,
+            }],
+        };
+        let result = if v03 {
+            Result::V03(message)
+        } else {
+            Result::V10 { message }
+        };
+        let e = Envelope {
+            jsonrpc: "2.0",
+            id: &self.rpc_id,
+            result,
+        };
+        serde_json::to_vec(&e).unwrap_or_default()
     }
 
     /// The result of `message/send`: the agent's message saying `text` (`{"message": ...}`
@@ -317,6 +378,15 @@ mod tests {
     fn replies_in_both_versions() {
         let t = Task::new(Version::V03, &json!(7), &asked());
         let r = t.envelope(t.reply("hello"));
+        // the typed answer says the same as the tree
+        let mut typed: Value = serde_json::from_slice(&t.answer("hello")).unwrap();
+        typed["result"]["messageId"] = r["result"]["messageId"].clone();
+        assert_eq!(typed, r);
+        let t10 = Task::new(Version::V10, &json!("x"), &asked());
+        let r10 = t10.envelope(t10.reply("hi"));
+        let mut typed: Value = serde_json::from_slice(&t10.answer("hi")).unwrap();
+        typed["result"]["message"]["messageId"] = r10["result"]["message"]["messageId"].clone();
+        assert_eq!(typed, r10);
         assert_eq!(r["id"], 7);
         assert_eq!(r["result"]["kind"], "message");
         assert_eq!(r["result"]["role"], "agent");
