@@ -5,7 +5,9 @@
 //! Run: `cargo bench --bench load` (options after `--`: `--seconds N` per timed phase, default 5;
 //! `--rate R` offered rate of the fixed-rate phase, default 2000; `--conns C` for the max-rate
 //! phase, default 64; `--cache` for only the response cache comparison, which also ends the
-//! full run; `--telemetry` for only the telemetry cost comparison). The proxies under test run
+//! full run; `--telemetry` for only the telemetry cost comparison; `--agent` for only the A2A
+//! model-backed agent's cost against the equivalent chat completion, which needs the local
+//! PostgreSQL). The proxies under test run
 //! on CPU 0; mock and load generator share CPU 1
 //! (`taskset`), so CPU time per request of the proxy is the robust figure.
 //!
@@ -330,6 +332,10 @@ struct Target {
     served: &'static AtomicU64,
     /// GET this path instead of posting the chat request.
     get: Option<&'static str>,
+    /// POST to this path instead of `/v1/chat/completions`.
+    post: Option<&'static str>,
+    /// Post this body instead of the phase's.
+    body: Option<Bytes>,
 }
 
 impl Target {
@@ -341,6 +347,8 @@ impl Target {
             key,
             served: Box::leak(Box::new(AtomicU64::new(0))),
             get: None,
+            post: None,
+            body: None,
         }
     }
     fn dest(&self) -> Dest {
@@ -349,6 +357,7 @@ impl Target {
             key: self.key,
             served: self.served,
             get: self.get,
+            post: self.post,
         }
     }
 }
@@ -372,6 +381,7 @@ struct Dest {
     key: &'static str,
     served: &'static AtomicU64,
     get: Option<&'static str>,
+    post: Option<&'static str>,
 }
 
 fn make_req(dest: Dest, body: &Bytes) -> Request<Full<Bytes>> {
@@ -381,7 +391,7 @@ fn make_req(dest: Dest, body: &Bytes) -> Request<Full<Bytes>> {
             .body(Full::new(Bytes::new()))
             .unwrap();
     }
-    Request::post("/v1/chat/completions")
+    Request::post(dest.post.unwrap_or("/v1/chat/completions"))
         .header("host", dest.addr.to_string())
         .header("authorization", format!("Bearer {}", dest.key))
         .header("content-type", "application/json")
@@ -737,6 +747,7 @@ fn alternating_medians(o: &Opts, targets: &[&Target], body: &Bytes) -> Vec<(f64,
     current_thread().block_on(async {
         for _ in 0..ALTERNATIONS {
             for (t, (rps, cpu)) in targets.iter().zip(runs.iter_mut()) {
+                let body = t.body.as_ref().unwrap_or(body);
                 let (r, c) = phase_max(t, body, o.conns, o.seconds).await;
                 rps.push(r);
                 cpu.push(c);
@@ -847,10 +858,67 @@ fn telemetry_comparison(o: &Opts, proxy_cpu: Option<usize>, client_cpu: Option<u
     drop(hung);
 }
 
+/// A model-backed A2A agent's cost (`--agent`): gateway CPU per `message/send` to an agent
+/// whose model is the mock's, against the equivalent chat completion (the same text as the
+/// user's message, the same caller), as medians of alternating max-rps phases on the same
+/// gateway (with a database: agents live there, and both write SpendLogs rows).
+fn agent_comparison(o: &Opts, proxy_cpu: Option<usize>, client_cpu: Option<usize>) {
+    let rt = current_thread();
+    let Some((name, url)) = rt.block_on(bench_database()) else {
+        println!("agent: skipped (no PostgreSQL; set TIANJI_BENCH_DATABASE_URL)");
+        return;
+    };
+    let (_mock, mock_port) = start_mock(client_cpu);
+    let mut cfg = tempfile::NamedTempFile::new().unwrap();
+    write!(
+        cfg,
+        "model_list:\n  - model_name: bench\n    tianji_params: {{model: openai/gpt-bench, api_base: \"http://127.0.0.1:{mock_port}/v1\", api_key: sk-upstream, input_cost_per_token: 0.0000025, output_cost_per_token: 0.00001}}\ngeneral_settings: {{master_key: {MASTER}, database_url: \"{url}\"}}\n"
+    )
+    .unwrap();
+    let port = free_port();
+    let gw = start_gateway(proxy_cpu, &cfg, port);
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let agent_id = rt.block_on(async {
+        let mut tx = connect(addr).await;
+        let req = Request::post("/v1/agents")
+            .header("host", addr.to_string())
+            .header("authorization", format!("Bearer {MASTER}"))
+            .body(Full::new(Bytes::from_static(
+                br#"{"agent_name":"bench-agent","agent_card_params":{"name":"bench-agent","description":"answers with the bench model","capabilities":{"streaming":true},"skills":[]},"litellm_params":{"model":"bench"}}"#,
+            )))
+            .unwrap();
+        let resp = tx.send_request(req).await.unwrap();
+        assert!(resp.status().is_success(), "agent: {}", resp.status());
+        let body = resp.into_body().collect().await.unwrap().to_bytes();
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        v["agent_id"].as_str().expect("agent id").to_string()
+    });
+    let text = "Could you summarise the main points of the previous answer in two sentences?";
+    let chat =
+        serde_json::json!({"model": "bench", "messages": [{"role": "user", "content": text}]});
+    let send = serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "message/send", "params": {"message": {
+        "kind": "message", "role": "user", "messageId": "m1", "parts": [{"kind": "text", "text": text}]}}});
+    let mut t_chat = Target::new("chat completion", addr, Some(pid_of(&gw)), MASTER);
+    t_chat.body = Some(Bytes::from(chat.to_string()));
+    let mut t_agent = Target::new("agent message/send", addr, Some(pid_of(&gw)), MASTER);
+    t_agent.post = Some(Box::leak(format!("/a2a/{agent_id}").into_boxed_str()));
+    t_agent.body = Some(Bytes::from(send.to_string()));
+    let m = alternating_medians(o, &[&t_chat, &t_agent], &Bytes::new());
+    let ((cr, cc), (ar, ac)) = (m[0], m[1]);
+    println!(
+        "agent, median of {ALTERNATIONS} alternating max-rps phases ({} conns): chat completion {cc:.1} µs CPU/request at {cr:.0} rps; message/send to a model-backed agent {ac:.1} µs at {ar:.0} rps ({:.3}x CPU; target <= 1.3x)",
+        o.conns,
+        ac / cc
+    );
+    drop(gw);
+    rt.block_on(drop_database(&name));
+}
+
 fn orchestrate(args: &[String]) {
     let o = parse_opts(args);
     let cache_only = args.iter().any(|a| a == "--cache");
     let telemetry_only = args.iter().any(|a| a == "--telemetry");
+    let agent_only = args.iter().any(|a| a == "--agent");
     let cpus = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
@@ -871,6 +939,10 @@ fn orchestrate(args: &[String]) {
     }
     if telemetry_only {
         telemetry_comparison(&o, proxy_cpu, client_cpu);
+        return;
+    }
+    if agent_only {
+        agent_comparison(&o, proxy_cpu, client_cpu);
         return;
     }
     let me = std::env::current_exe()

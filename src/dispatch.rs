@@ -111,9 +111,14 @@ async fn serve(
             crate::pipeline::serve(state, req, expect, model, peer).await
         }
         Route::Models | Route::ModelInfo => models(state, found.model.as_deref(), &req).await,
-        Route::Admin(a) => crate::admin::handle(state, a, found.key, req)
-            .await
-            .unwrap_or_else(|e| GatewayError::from(e).into_response()),
+        Route::Admin(a) => {
+            // the client's address, for the management routes that make LLM calls (A2A agents)
+            let mut req = req;
+            req.extensions_mut().insert(peer);
+            crate::admin::handle(state, a, found.key, req)
+                .await
+                .unwrap_or_else(|e| GatewayError::from(e).into_response())
+        }
         Route::ResponseItem | Route::ResponseCancel | Route::ResponseInputItems => {
             answer(response_by_id(state, route, found.key, req).await)
         }

@@ -20,7 +20,7 @@ COPY "TianjiLLM_SpendLogs"
      "model", "model_id", "model_group", "custom_llm_provider", "api_base", "user", "metadata",
      "cache_hit", "cache_key", "request_tags", "team_id", "organization_id", "end_user",
      "requester_ip_address", "messages", "response", "status", "litellm_call_id",
-     "mcp_namespaced_tool_name")
+     "mcp_namespaced_tool_name", "agent_id")
 FROM STDIN BINARY;
 
 -- name: FlushKeySpend
@@ -58,6 +58,12 @@ INSERT INTO "TianjiLLM_TagTable" AS t ("tag_name", "spend", "created_at", "updat
 SELECT u.id, u.amount, now()::timestamp(3), now()::timestamp(3)
 FROM unnest($1::text[], $2::float8[]) AS u(id, amount)
 ON CONFLICT ("tag_name") DO UPDATE SET "spend" = t."spend" + EXCLUDED."spend";
+
+-- name: FlushAgentSpend
+-- $1 agent ids, $2 amounts.
+UPDATE "TianjiLLM_AgentsTable" a SET "spend" = a."spend" + u.amount
+FROM unnest($1::text[], $2::float8[]) AS u(id, amount)
+WHERE a."agent_id" = u.id;
 
 -- name: FlushDailyUserSpend
 -- Parallel arrays, one element per ("user_id", date, api_key, model, custom_llm_provider, endpoint, mcp_namespaced_tool_name).
@@ -107,6 +113,37 @@ FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text
     AS u(entity, day, api_key, model, model_group, provider, endpoint, prompt, completion,
          cache_read, cache_creation, spend, requests, ok, failed, ms, tool)
 ON CONFLICT ("team_id", "date", "api_key", "model", "custom_llm_provider",
+             "mcp_namespaced_tool_name", "endpoint")
+DO UPDATE SET
+    "prompt_tokens" = d."prompt_tokens" + EXCLUDED."prompt_tokens",
+    "completion_tokens" = d."completion_tokens" + EXCLUDED."completion_tokens",
+    "cache_read_input_tokens" = d."cache_read_input_tokens" + EXCLUDED."cache_read_input_tokens",
+    "cache_creation_input_tokens" = d."cache_creation_input_tokens" + EXCLUDED."cache_creation_input_tokens",
+    "spend" = d."spend" + EXCLUDED."spend",
+    "api_requests" = d."api_requests" + EXCLUDED."api_requests",
+    "successful_requests" = d."successful_requests" + EXCLUDED."successful_requests",
+    "failed_requests" = d."failed_requests" + EXCLUDED."failed_requests",
+    "total_response_time_ms" = d."total_response_time_ms" + EXCLUDED."total_response_time_ms",
+    "timed_requests" = d."timed_requests" + EXCLUDED."timed_requests",
+    "updated_at" = EXCLUDED."updated_at";
+
+-- name: FlushDailyAgentSpend
+-- Parallel arrays, one element per ("agent_id", date, api_key, model, custom_llm_provider, endpoint, mcp_namespaced_tool_name).
+INSERT INTO "TianjiLLM_DailyAgentSpend" AS d
+    ("agent_id", "date", "api_key", "model", "model_group", "custom_llm_provider",
+     "mcp_namespaced_tool_name", "endpoint", "prompt_tokens", "completion_tokens",
+     "cache_read_input_tokens", "cache_creation_input_tokens", "spend", "api_requests",
+     "successful_requests", "failed_requests", "total_response_time_ms", "timed_requests",
+     "created_at", "updated_at")
+SELECT u.entity, u.day, u.api_key, u.model, u.model_group, u.provider, u.tool, u.endpoint,
+       u.prompt, u.completion, u.cache_read, u.cache_creation, u.spend, u.requests, u.ok,
+       u.failed, u.ms, u.requests, now()::timestamp(3), now()::timestamp(3)
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+            $8::int8[], $9::int8[], $10::int8[], $11::int8[], $12::float8[], $13::int8[],
+            $14::int8[], $15::int8[], $16::int8[], $17::text[])
+    AS u(entity, day, api_key, model, model_group, provider, endpoint, prompt, completion,
+         cache_read, cache_creation, spend, requests, ok, failed, ms, tool)
+ON CONFLICT ("agent_id", "date", "api_key", "model", "custom_llm_provider",
              "mcp_namespaced_tool_name", "endpoint")
 DO UPDATE SET
     "prompt_tokens" = d."prompt_tokens" + EXCLUDED."prompt_tokens",

@@ -27,7 +27,8 @@
 //! once with a [`Summary`] when the call is over: at once for a refused or failed call, when a
 //! whole answer has been read, and for a relayed stream when it ends, fails, is cut, or its
 //! client goes away (the relay body is dropped). The callback runs on the task that polls the
-//! body: it must not block (hand work to a channel, as the spend sinks do).
+//! body: it must not block (hand work to a channel, as the spend sinks do). The dispatcher's is
+//! [`super::agent_usage::on_end`], which writes the call's SpendLogs row.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -87,11 +88,6 @@ impl Summary {
 
 /// Told how a call ended, once.
 pub type OnEnd = Box<dyn FnOnce(Summary) + Send>;
-
-/// An [`OnEnd`] that does nothing.
-pub fn unobserved() -> OnEnd {
-    Box::new(|_| {})
-}
 
 /// The gateway's JSON-RPC error answer.
 pub fn answer(e: RpcError) -> Response<Body> {

@@ -3,6 +3,9 @@
 //! first ([`crate::agents::rpc`]; an oversized body is a `-32600` error), then the agent is found
 //! and the caller's permission checked; the call goes to the remote agent through
 //! [`super::agent_remote::forward`] (event streams relayed as they come, other answers whole).
+//! A model-backed agent is answered by [`super::agent_model`]; every call is counted, limited
+//! and logged by [`super::agent_usage`] (a remote call's row is written when its answer or
+//! stream ends).
 
 use http::{Response, StatusCode};
 
@@ -44,6 +47,22 @@ pub async fn call(live: Live<'_>) -> Result<Response<Body>, AdminError> {
     if !super::agents::allowed(state, &live.principal).permits(&id) {
         return Ok(super::agents::not_allowed(&id));
     }
-    let done = agent_remote::unobserved();
+    if let Some(model) = super::agent_model::model_of(agent) {
+        let principal = &live.principal;
+        return Ok(super::agent_model::serve(state, principal, parts, agent, model, call).await);
+    }
+    let record = match super::agent_usage::admit(
+        state,
+        &live.principal,
+        agent,
+        &call.id,
+        &call.params,
+    )
+    .await
+    {
+        Ok(r) => r,
+        Err(refused) => return Ok(refused),
+    };
+    let done = super::agent_usage::on_end(record);
     Ok(agent_remote::forward(state, agent, &call, &parts.headers, done).await)
 }

@@ -81,7 +81,7 @@ fn require_admin(call: &Call<'_>) -> Result<(), AdminError> {
     Err(call.forbidden("Only proxy admins can create, change or delete agents"))
 }
 
-pub(super) fn allowed(state: &crate::state::AppState, principal: &Principal) -> Allowed {
+pub(crate) fn allowed(state: &crate::state::AppState, principal: &Principal) -> Allowed {
     let default_deny = state.config.general_settings.agent_access_default_deny;
     access::allowed(principal, &state.agents.load(), default_deny)
 }

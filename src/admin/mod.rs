@@ -3,8 +3,10 @@
 //! handler); [`handle`] checks the role before the handler, and without a database every route
 //! but the live ones (router, cache, provider budgets) answers 503.
 
+mod agent_model;
 mod agent_remote;
 mod agent_rpc;
+mod agent_usage;
 mod agents;
 mod alerting;
 mod audit;

@@ -239,6 +239,7 @@ pub static ROUTES: &[AdminRoute] = table! {
     ["/team/daily/activity"] GET KeyOwner "A team's daily activity" => store!(c => spend::daily_activity(c, spend::Entity::Team));
     ["/organization/daily/activity"] GET AdminViewer "An organisation's daily activity" => store!(c => spend::daily_activity(c, spend::Entity::Organization));
     ["/end_user/daily/activity", "/customer/daily/activity"] GET AdminViewer "An end user's daily activity" => store!(c => spend::daily_activity(c, spend::Entity::EndUser));
+    ["/agent/daily/activity"] GET KeyOwner "A2A agents' daily activity (admins: all; others: their key's calls)" => store!(c => spend::daily_activity(c, spend::Entity::Agent));
     ["/provider/budgets"] GET AdminViewer "Provider budgets and their spend" => live!(super::provider_budgets);
     ["/cache/ping"] GET ProxyAdmin "Check the response cache" => live!(cache::ping);
     ["/cache/delete"] POST ProxyAdmin "Delete response cache entries" => live!(cache::delete);

@@ -1,12 +1,14 @@
 //! A2A agents: the in-process registry of `TianjiLLM_AgentsTable` (loaded at startup, reloaded
 //! on every instance when an agent changes, through the invalidation channel), who may call
 //! which agent ([`access`]), the cards served for them ([`card`]), the check that keeps agent
-//! URLs off private addresses ([`address`]), the JSON-RPC envelope ([`rpc`]) and where the
-//! events of an agent's stream end ([`events`]).
+//! URLs off private addresses ([`address`]), the JSON-RPC envelope ([`rpc`]), where the
+//! events of an agent's stream end ([`events`]) and a model-backed agent's conversions between
+//! A2A and chat completions ([`convert`]).
 
 pub mod access;
 pub mod address;
 pub mod card;
+pub mod convert;
 pub mod events;
 pub mod rpc;
 

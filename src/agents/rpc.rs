@@ -106,7 +106,7 @@ impl Call {
 /// `message` for `message/send` and `message/stream`).
 pub fn parse(body: &[u8]) -> Result<Call, RpcError> {
     let null = Value::Null;
-    let v: Value = serde_json::from_slice(body)
+    let mut v: Value = serde_json::from_slice(body)
         .map_err(|e| RpcError::new(&null, -32700, format!("Parse error: {e}")))?;
     let id = v.get("id").cloned().unwrap_or(Value::Null);
     if v.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
@@ -131,7 +131,9 @@ pub fn parse(body: &[u8]) -> Result<Call, RpcError> {
                 .or((asked == *new).then_some((*old, true)))
         })
         .ok_or_else(|| RpcError::new(&id, -32601, format!("Method '{asked}' not found")))?;
-    let params = v.get("params").cloned().unwrap_or(Value::Null);
+    let params = (v.as_object_mut())
+        .and_then(|o| o.remove("params"))
+        .unwrap_or(Value::Null);
     if !params.is_object() {
         return Err(RpcError::new(
             &id,

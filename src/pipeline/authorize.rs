@@ -23,7 +23,12 @@ pub async fn authorize(
         l.end_user.clone_from(e);
     }
     let team_alias = ctx.team_alias.as_deref();
-    let granted = grant_model(state, call, &ctx.model, team_alias, ctx.end_user.as_deref()).await?;
+    let end_user = ctx.end_user.as_deref();
+    let granted = match ctx.agent {
+        // an A2A agent's model: the agent grant (checked before) is the access
+        Some(_) => grant(state, &call.principal, &ctx.model, end_user, &AnyModel).await?,
+        None => grant_model(state, call, &ctx.model, team_alias, end_user).await?,
+    };
     ctx.regions =
         crate::auth::access::allowed_regions(&call.principal, granted.end_user.as_deref());
     // per-request cache controls (body and headers), each one the key may set
@@ -42,6 +47,15 @@ pub async fn authorize(
         (parsed.cache_controls.iter().map(String::as_str)).chain(header_controls.iter().copied()),
     )?;
     Ok(granted)
+}
+
+/// Every model: budgets and blocks are checked, model lists are not.
+pub(super) struct AnyModel;
+
+impl AccessGroups for AnyModel {
+    fn grants(&self, _: &str, _: &str) -> bool {
+        true
+    }
 }
 
 /// The end user the request is for: `user` in the body, else `x-tianji-end-user-id`.

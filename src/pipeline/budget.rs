@@ -32,11 +32,17 @@ pub async fn reserve_for(
         crate::spend::cost::worst_case(p, parsed.raw.len() as u64 / 4, parsed.max_tokens)
     });
     let kind = call_type(call.expect);
-    reserve(state, &call.principal, lines, worst, ctx, |ctx| SpendRow {
-        end_user: ctx.end_user.clone(),
-        request_tags: parsed.tags.clone(),
-        requester_ip_address: Some(call.peer.ip()),
-        ..row(state, &call.principal, ctx, kind, &ctx.model)
+    reserve(state, &call.principal, lines, worst, ctx, |ctx| {
+        let mut row = SpendRow {
+            end_user: ctx.end_user.clone(),
+            request_tags: parsed.tags.clone(),
+            requester_ip_address: Some(call.peer.ip()),
+            ..row(state, &call.principal, ctx, kind, &ctx.model)
+        };
+        if let Some(a) = &ctx.agent {
+            a.mark(&mut row);
+        }
+        row
     })
     .await?;
     let log_bodies = ctx

@@ -10,7 +10,7 @@ use super::read::Call;
 use super::route::Routed;
 use crate::auth::EndUserRecord;
 use crate::error::GatewayError;
-use crate::limits::{Held, Subject};
+use crate::limits::{Descriptor, Held, Subject};
 use crate::router::Group;
 use crate::state::AppState;
 
@@ -31,7 +31,9 @@ pub async fn count(
         global_parallel: state.global_max_parallel,
     };
     let tokens = parsed.raw.len() as u64 / 4 + parsed.max_tokens.unwrap_or(0);
-    let counted = acquire(state, &subject, Some(&routed.group), tokens).await?;
+    // an A2A agent's own limits, with the caller's
+    let extra = (ctx.agent.as_mut()).map_or_else(Vec::new, |a| std::mem::take(&mut a.limits));
+    let counted = acquire(state, &subject, Some(&routed.group), tokens, extra).await?;
     ctx.rate_headers = counted.headers;
     ctx.completion.limits = counted.held;
     if let Some(m) = &state.metrics {
@@ -81,15 +83,18 @@ pub struct Counted {
     pub headers: Vec<(HeaderName, HeaderValue)>,
 }
 
-/// Count a call of `subject`: `tokens` reserved on token limits; for a call to `group`, the
-/// priority limiter's limits first.
+/// Count a call of `subject` (and on `extra`, limits of something else the call is for):
+/// `tokens` reserved on token limits; for a call to `group`, the priority limiter's limits
+/// first.
 pub async fn acquire(
     state: &AppState,
     subject: &Subject<'_>,
     group: Option<&Group>,
     tokens: u64,
+    extra: Vec<Descriptor>,
 ) -> Result<Counted, GatewayError> {
     let mut ds = crate::limits::descriptors(subject);
+    ds.extend(extra);
     let mut pool = None;
     if let (Some(p), Some(group)) = (&state.priorities, group) {
         // first, so a model at capacity answers with the dynamic limiter's message

@@ -26,8 +26,11 @@
 //!     stream), the access log line and the spend ticket (cost booked, row queued).
 //!
 //! Side calls (side.rs: files, batches, search, pass-through, ...) are admitted by the same
-//! `authorize`, `limits` and `budget` stages. docs/architecture.md describes each stage.
+//! `authorize`, `limits` and `budget` stages; A2A agent calls go through agent.rs (a
+//! model-backed agent's chat completion runs the stages from `authorize` on).
+//! docs/architecture.md describes each stage.
 
+pub mod agent;
 mod answer;
 mod attempts;
 mod authorize;
@@ -123,6 +126,8 @@ pub struct RequestCtx {
     pub controls: Option<crate::cache::Controls>,
     /// The request's guardrails, when any apply.
     pub guard: Option<guard::Guard>,
+    /// The A2A agent the call is made for (its limits, its SpendLogs row).
+    pub agent: Option<agent::AgentCall>,
     /// The trace span of the stage running (with traces on).
     stage: Option<crate::observability::traces::Stage>,
 }
@@ -154,6 +159,7 @@ impl RequestCtx {
             pinned: None,
             controls: None,
             guard: None,
+            agent: None,
             stage: None,
         }
     }

@@ -50,6 +50,8 @@ pub struct Completion {
     pub extra: cost::Extra,
     /// A price per call, not per token (an MCP tool's `cost_per_query`).
     pub fixed_cost: Option<f64>,
+    /// USD charged per call on top of what was used (an A2A agent's `cost_per_query`).
+    pub flat_cost: f64,
     pub chunks: u32,
     pub stream_error: Option<String>,
     /// The error message the client got, if any.
@@ -100,6 +102,7 @@ impl Completion {
             prompt_estimate: 0,
             extra: cost::Extra::default(),
             fixed_cost: None,
+            flat_cost: 0.0,
             chunks: 0,
             stream_error: None,
             error: None,
@@ -137,6 +140,7 @@ impl Completion {
             prompt_estimate: self.prompt_estimate,
             extra: self.extra,
             fixed_cost: self.fixed_cost,
+            flat_cost: self.flat_cost,
             chunks: 0,
             stream_error: None,
             error: None,
@@ -163,16 +167,17 @@ impl Completion {
             return c;
         }
         if self.cache_hit {
-            return 0.0;
+            return self.flat_cost;
         }
         let price = self
             .price
             .as_ref()
             .or_else(|| self.deployment.as_ref().and_then(|d| d.price.as_ref()));
-        match (&self.usage, price) {
+        let used = match (&self.usage, price) {
             (Some(u), Some(p)) => cost::cost(p, u, self.extra),
             _ => 0.0,
-        }
+        };
+        used + self.flat_cost
     }
 
     fn ok(&self) -> bool {

@@ -76,7 +76,7 @@ pub async fn authenticated_body(
 }
 
 /// The caller's part of the request's metric labels (key hash and alias, team, user).
-fn metric_labels(p: &Principal) -> crate::metrics::RequestLabels {
+pub(super) fn metric_labels(p: &Principal) -> crate::metrics::RequestLabels {
     let Principal::Key(k) = p else {
         return Default::default();
     };

@@ -7,6 +7,8 @@
 use std::sync::Arc;
 
 use super::RequestCtx;
+use super::agent::AgentCall;
+use super::authorize::AnyModel;
 use super::post::Completion;
 use super::{authorize, budget, limits};
 use crate::auth::Principal;
@@ -32,21 +34,23 @@ pub struct Side<'a> {
     pub rate_limited: bool,
 }
 
-/// Every model: budgets and blocks are checked, model lists are not.
-struct AnyModel;
-
-impl AccessGroups for AnyModel {
-    fn grants(&self, _: &str, _: &str) -> bool {
-        true
-    }
-}
-
 /// Admit the call and start its record (set its `status`, and its `usage` when the answer
 /// tells; it costs 0 unless usage and a price are known).
 pub async fn side_call(
     state: &AppState,
     principal: &Principal,
     side: Side<'_>,
+) -> Result<Completion, GatewayError> {
+    admit(state, principal, side, None).await
+}
+
+/// [`side_call`], for `agent` when the call is an A2A agent's (its limits counted too, the row
+/// its own).
+pub(super) async fn admit(
+    state: &AppState,
+    principal: &Principal,
+    side: Side<'_>,
+    mut agent: Option<AgentCall>,
 ) -> Result<Completion, GatewayError> {
     let table = state.models.load_full();
     let groups: &dyn AccessGroups = if side.model_access {
@@ -65,11 +69,18 @@ pub async fn side_call(
             deployment: side.dep.as_deref(),
             global_parallel: state.global_max_parallel,
         };
-        ctx.completion.limits = limits::acquire(state, &subject, None, 0).await?.held;
+        let extra = (agent.as_mut()).map_or_else(Vec::new, |a| std::mem::take(&mut a.limits));
+        ctx.completion.limits = limits::acquire(state, &subject, None, 0, extra).await?.held;
     }
     let kind = (side.call_type, side.endpoint);
+    ctx.completion.flat_cost = agent.as_ref().map_or(0.0, |a| a.flat_cost);
+    ctx.agent = agent;
     budget::reserve(state, principal, granted.lines, 0.0, &mut ctx, |ctx| {
-        budget::row(state, principal, ctx, kind, side.model)
+        let mut row = budget::row(state, principal, ctx, kind, side.model);
+        if let Some(a) = &ctx.agent {
+            a.mark(&mut row);
+        }
+        row
     })
     .await?;
     let mut c = ctx.completion;

@@ -15,7 +15,7 @@ mod litellm;
 pub mod mistral;
 mod openai_chat;
 pub mod rerank;
-mod sse_lines;
+pub(crate) mod sse_lines;
 pub mod text_completion;
 
 /// A provider's stream translated, bytes in, bytes out, fed with input split anywhere.

@@ -12,6 +12,9 @@ use uuid::Uuid;
 use crate::auth::{KeyRecord, TeamRecord};
 use crate::router::Deployment;
 
+/// SpendLogs `custom_llm_provider` of a call to an A2A agent (LiteLLM's).
+pub const AGENT_PROVIDER: &str = "a2a_agent";
+
 /// Who made the request.
 #[derive(Debug, Clone, Default)]
 pub enum Caller {
@@ -86,6 +89,8 @@ pub struct SpendRow {
     pub response: Option<Box<RawValue>>,
     /// An MCP tool call (`call_mcp_tool`): its server and tool.
     pub tool: Option<Box<ToolCall>>,
+    /// The A2A agent the call was made to (SpendLogs `agent_id`; its daily table's row).
+    pub agent_id: Option<Arc<str>>,
 }
 
 /// The tool an MCP `tools/call` ran (SpendLogs `mcp_namespaced_tool_name`, and LiteLLM's
@@ -185,6 +190,9 @@ impl SpendRow {
     pub fn provider(&self) -> &str {
         if let Some(t) = &self.tool {
             return &t.mcp_server_name;
+        }
+        if self.agent_id.is_some() {
+            return AGENT_PROVIDER;
         }
         self.deployment.as_ref().map_or("", |d| d.provider.name())
     }

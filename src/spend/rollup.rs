@@ -141,11 +141,13 @@ pub struct Rollup {
     pub members: MemberSums,
     pub end_users: Sums,
     pub tags: Sums,
+    pub agents: Sums,
     pub daily_users: Daily,
     pub daily_teams: Daily,
     pub daily_orgs: Daily,
     pub daily_end_users: Daily,
     pub daily_tags: Daily,
+    pub daily_agents: Daily,
 }
 
 /// `YYYY-MM-DD` of a UTC day number (days since 1970-01-01).
@@ -164,7 +166,9 @@ impl Rollup {
         let mut members: HashMap<(&str, &str), f64> = HashMap::new();
         let mut end_users = HashMap::new();
         let mut tags = HashMap::new();
+        let mut agents = HashMap::new();
         let (mut du, mut dt, mut dorg, mut de, mut dtag) = Default::default();
+        let mut dagent = HashMap::new();
         for r in batch {
             let day = (r.start_time / 86_400.0).floor() as i64;
             let paid = r.spend > 0.0;
@@ -203,6 +207,12 @@ impl Rollup {
                 add(&mut tags, t);
                 add_day(&mut dtag, t, day, r);
             }
+            if let Some(a) = r.agent_id.as_deref() {
+                if paid {
+                    add(&mut agents, a);
+                }
+                add_day(&mut dagent, a, day, r);
+            }
         }
         let mut m = MemberSums::default();
         for ((t, u), a) in members {
@@ -218,11 +228,13 @@ impl Rollup {
             members: m,
             end_users: Sums::from_map(end_users),
             tags: Sums::from_map(tags),
+            agents: Sums::from_map(agents),
             daily_users: Daily::from_map(du),
             daily_teams: Daily::from_map(dt),
             daily_orgs: Daily::from_map(dorg),
             daily_end_users: Daily::from_map(de),
             daily_tags: Daily::from_map(dtag),
+            daily_agents: Daily::from_map(dagent),
         }
     }
 }
@@ -261,6 +273,18 @@ mod tests {
         assert_eq!(r.daily_teams.day, ["2025-11-30"]);
         assert_eq!(r.daily_teams.requests, [3]);
         assert_eq!(r.daily_teams.failed, [1]);
+        assert!(r.agents.ids.is_empty() && r.daily_agents.entity.is_empty());
+        let agent = SpendRow {
+            agent_id: Some("ag".into()),
+            ..row(2.0, "success")
+        };
+        let a = Rollup::of(&[agent]);
+        assert_eq!(
+            (a.agents.ids.as_slice(), a.agents.amounts.as_slice()),
+            (&["ag".to_string()][..], &[2.0][..])
+        );
+        assert_eq!(a.daily_agents.model, [""]);
+        assert_eq!(a.daily_agents.provider, ["a2a_agent"]);
         assert_eq!(r.daily_teams.prompt, [30]);
         assert_eq!(r.daily_tags.entity.len(), 2);
         assert!(r.orgs.ids.is_empty());

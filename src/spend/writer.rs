@@ -197,6 +197,7 @@ impl Writer {
             members,
             end_users,
             tags,
+            agents,
         ] = conn.stmts([
             Query::ExistingSpendLogs,
             Query::StoredSpendLogCalls,
@@ -208,6 +209,7 @@ impl Writer {
             Query::FlushTeamMemberSpend,
             Query::FlushEndUserSpend,
             Query::FlushTagSpend,
+            Query::FlushAgentSpend,
         ])?;
         let [
             daily_users,
@@ -215,6 +217,7 @@ impl Writer {
             daily_orgs,
             daily_end_users,
             daily_tags,
+            daily_agents,
             errors,
         ] = conn.stmts([
             Query::FlushDailyUserSpend,
@@ -222,6 +225,7 @@ impl Writer {
             Query::FlushDailyOrganizationSpend,
             Query::FlushDailyEndUserSpend,
             Query::FlushDailyTagSpend,
+            Query::FlushDailyAgentSpend,
             Query::InsertErrorLogs,
         ])?;
         let tx = conn.client.transaction().await?;
@@ -253,6 +257,7 @@ impl Writer {
             (&orgs, &r.orgs),
             (&end_users, &r.end_users),
             (&tags, &r.tags),
+            (&agents, &r.agents),
         ] {
             if !sums.ids.is_empty() {
                 tx.execute(st, &[&sums.ids, &sums.amounts]).await?;
@@ -269,6 +274,7 @@ impl Writer {
             (&daily_orgs, &r.daily_orgs),
             (&daily_end_users, &r.daily_end_users),
             (&daily_tags, &r.daily_tags),
+            (&daily_agents, &r.daily_agents),
         ] {
             if !d.entity.is_empty() {
                 tx.execute(
@@ -452,7 +458,7 @@ fn charged(batch: &[SpendRow]) -> Vec<(Account, f64)> {
 }
 
 /// Column types of `CopySpendLogs`, in its order.
-const COPY_TYPES: [Type; 30] = [
+const COPY_TYPES: [Type; 31] = [
     Type::TEXT,      // request_id
     Type::TEXT,      // call_type
     Type::TEXT,      // api_key
@@ -483,6 +489,7 @@ const COPY_TYPES: [Type; 30] = [
     Type::TEXT,      // status
     Type::TEXT,      // litellm_call_id
     Type::TEXT,      // mcp_namespaced_tool_name
+    Type::TEXT,      // agent_id
 ];
 
 fn at(secs: f64) -> SystemTime {
@@ -501,7 +508,7 @@ async fn copy_row(
     let mut id = uuid::Uuid::encode_buffer();
     let id: &str = r.call_id.hyphenated().encode_lower(&mut id);
     let ip = r.requester_ip_address.map(|a| a.to_string());
-    let values: [&(dyn ToSql + Sync); 30] = [
+    let values: [&(dyn ToSql + Sync); 31] = [
         &request_id,
         &r.call_type,
         &r.api_key(),
@@ -532,6 +539,7 @@ async fn copy_row(
         &r.status,
         &id,
         &r.mcp_tool(),
+        &r.agent_id.as_deref(),
     ];
     w.write(&values).await
 }

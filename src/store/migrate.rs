@@ -36,6 +36,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0006_agents",
         include_str!("../../sql/schema/0006_agents.sql"),
     ),
+    (
+        "0007_agent_spend",
+        include_str!("../../sql/schema/0007_agent_spend.sql"),
+    ),
 ];
 
 /// Apply what is missing, then create or drop the unique alias indexes; returns the versions

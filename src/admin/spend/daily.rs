@@ -1,4 +1,4 @@
-//! `/{user,team,organization,end_user}/daily/activity`: per-day spend and usage with
+//! `/{user,team,organization,end_user,agent}/daily/activity`: per-day spend and usage with
 //! breakdowns by model, model group, provider, endpoint, key and entity, from the daily tables.
 
 use http::Response;
@@ -16,6 +16,8 @@ pub enum Entity {
     Team,
     Organization,
     EndUser,
+    /// A2A agents (`agent_ids`, `exclude_agent_ids`).
+    Agent,
 }
 
 fn ids(call: &Call<'_>, name: &str) -> Option<Vec<String>> {
@@ -41,7 +43,11 @@ fn allowed(
         Entity::Team => ids(call, "team_ids"),
         Entity::Organization => ids(call, "organization_ids"),
         Entity::EndUser => ids(call, "end_user_ids"),
+        Entity::Agent => ids(call, "agent_ids"),
     };
+    if entity == Entity::Agent {
+        return agents_allowed(call, asked, api_key);
+    }
     let (user, key) = match scope(call) {
         Scope::All => return Ok((asked, api_key)),
         Scope::User(u) => (u, call.principal.key().map(|k| k.key.token.clone())),
@@ -80,19 +86,50 @@ fn allowed(
             let key_filter = if admin_of_all { api_key } else { key };
             Ok((Some(teams), key_filter))
         }
-        Entity::Organization | Entity::EndUser => Err(AdminError::Forbidden(format!(
-            "Admin-only endpoint. Your user role={}",
-            call.principal.role().name()
-        ))),
+        Entity::Organization | Entity::EndUser | Entity::Agent => {
+            Err(AdminError::Forbidden(format!(
+                "Admin-only endpoint. Your user role={}",
+                call.principal.role().name()
+            )))
+        }
     }
 }
 
-/// `GET /<entity>/daily/activity?start_date&end_date[&ids][&model][&api_key][&page][&page_size]`.
+/// Agents: admins see every agent's calls; anyone else its own key's calls to the agents it may
+/// use.
+fn agents_allowed(
+    call: &Call<'_>,
+    asked: Option<Vec<String>>,
+    api_key: Option<String>,
+) -> Result<(Option<Vec<String>>, Option<String>), AdminError> {
+    if call.principal.can_read_all() {
+        return Ok((asked, api_key));
+    }
+    let Some(caller) = call.principal.key() else {
+        return Ok((asked, api_key));
+    };
+    let can = crate::admin::agents::allowed(call.state, &call.principal);
+    if let Some(a) = asked.iter().flatten().find(|a| !can.permits(a)) {
+        return Err(AdminError::Forbidden(format!(
+            "Agent '{a}' is not allowed for your key/team. Contact proxy admin for access."
+        )));
+    }
+    let ids = match (asked, can) {
+        (Some(a), _) => Some(a),
+        (None, crate::agents::access::Allowed::All) => None,
+        (None, crate::agents::access::Allowed::Only(set)) => Some(set.into_iter().collect()),
+    };
+    Ok((ids, Some(caller.key.token.clone())))
+}
+
+/// `GET /<entity>/daily/activity?start_date&end_date[&ids][&model][&api_key][&page][&page_size]`
+/// (agents: `[&exclude_agent_ids]` too).
 pub async fn daily_activity(call: &Call<'_>, entity: Entity) -> Result<Response<Body>, AdminError> {
     let (start, end) = range(call)?;
     let page = call.positive("page", 1)?;
     let default_size = if entity == Entity::User { 50 } else { 10 };
     let size = call.positive("page_size", default_size)?.min(1000);
+    let excluded = ids(call, "exclude_agent_ids");
     let (ids, api_key) = allowed(call, entity)?;
     let model = call.param("model").filter(|v| !v.is_empty());
     let offset = (page - 1) * size;
@@ -101,9 +138,15 @@ pub async fn daily_activity(call: &Call<'_>, entity: Entity) -> Result<Response<
         Entity::Team => Query::DailyTeamActivity,
         Entity::Organization => Query::DailyOrganizationActivity,
         Entity::EndUser => Query::DailyEndUserActivity,
+        Entity::Agent => Query::DailyAgentActivity,
     };
+    let mut params: Vec<&(dyn tokio_postgres::types::ToSql + Sync)> =
+        vec![&start, &end, &ids, &model, &api_key, &size, &offset];
+    if entity == Entity::Agent {
+        params.push(&excluded);
+    }
     let mut v = call
-        .rows(q, &[&start, &end, &ids, &model, &api_key, &size, &offset])
+        .rows(q, &params)
         .await?
         .into_iter()
         .next()

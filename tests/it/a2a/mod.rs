@@ -2,14 +2,17 @@
 //! and redaction, agent cards in both protocol versions, permissions (key, team, both, access
 //! groups, default deny, admins) on lists and cards, the private-URL guard, and bad input;
 //! JSON-RPC to remote agents (send, streams relayed as they arrive, task methods, both protocol
-//! versions), also through the official a2a-sdk client and server.
+//! versions), also through the official a2a-sdk client and server;
+//! model-backed agents, agent limits, agent spend and daily activity.
 
 mod cards;
 mod crud;
+mod model;
 mod permissions;
 mod rpc;
 mod sdk;
 mod stream;
+mod usage;
 
 use http::Method;
 use serde_json::{Value, json};
