@@ -22,12 +22,14 @@ pub struct Limits {
 }
 
 /// The parts of an object permission (`TianjiLLM_ObjectPermissionTable`) the request path
-/// reads: which agents a key or team may call.
+/// reads: which agents a key or team may call, which skills and plugins it was granted.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
 pub struct ObjectPermission {
     pub agents: Option<Vec<String>>,
     pub agent_access_groups: Option<Vec<String>>,
+    /// Skills and Claude Code plugins (by name) granted even while disabled.
+    pub skills: Option<Vec<String>>,
 }
 
 /// `TianjiLLM_TeamTable`

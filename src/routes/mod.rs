@@ -58,6 +58,9 @@ pub enum Route {
     /// `/{provider}/{*path}`: provider pass-through (`crate::passthrough`), any method; the
     /// provider is the path's first segment.
     PassThrough,
+    /// `GET /claude-code/marketplace.json`: the Claude Code plugin catalogue (public unless
+    /// configured otherwise; `crate::admin::plugins`).
+    Marketplace,
 }
 
 /// One route as [`list`] gives it.

@@ -36,6 +36,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0006_agents",
         include_str!("../../sql/schema/0006_agents.sql"),
     ),
+    (
+        "0008_claude_code_plugins",
+        include_str!("../../sql/schema/0008_claude_code_plugins.sql"),
+    ),
 ];
 
 /// Apply what is missing, then create or drop the unique alias indexes; returns the versions
