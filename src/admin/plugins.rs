@@ -22,16 +22,9 @@ use crate::store::Query;
 /// The source kinds a plugin may come from.
 const SOURCE_KINDS: &str = "source.source must be 'github', 'url', 'git-subdir', or 'archive'";
 
-/// The catalogue fields kept in `manifest_json`.
-const MANIFEST_FIELDS: &[&str] = &[
-    "author",
-    "homepage",
-    "keywords",
-    "category",
-    "domain",
-    "namespace",
-    "installation_preference",
-];
+/// The catalogue fields kept in `manifest_json`, space-separated.
+const MANIFEST_FIELDS: &str =
+    "author homepage keywords category domain namespace installation_preference";
 
 /// A create or update body (LiteLLM's `RegisterPluginRequest`).
 #[derive(Debug, Default, Deserialize)]
@@ -58,12 +51,8 @@ fn not_found(name: &str) -> AdminError {
     }
 }
 
-fn require_admin(call: &Call<'_>) -> Result<(), AdminError> {
-    if call.principal.is_admin() {
-        return Ok(());
-    }
-    Err(call.forbidden("Only proxy admins can register, change or delete plugins"))
-}
+/// The 403 of writes by non-admins.
+const ADMINS_ONLY: &str = "Only proxy admins can register, change or delete plugins";
 
 /// Kebab-case: lowercase letters and digits in words joined by single hyphens.
 pub fn is_kebab(name: &str) -> bool {
@@ -216,10 +205,10 @@ fn shown(row: &Value) -> Value {
         "created_at": col("created_at"),
         "updated_at": col("updated_at"),
     });
-    for f in MANIFEST_FIELDS {
-        out[*f] = row
+    for f in MANIFEST_FIELDS.split(' ') {
+        out[f] = row
             .get("manifest_json")
-            .and_then(|m| m.get(*f))
+            .and_then(|m| m.get(f))
             .cloned()
             .unwrap_or(Value::Null);
     }
@@ -264,7 +253,7 @@ pub async fn collection(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
 
 /// `POST /claude-code/plugins`
 async fn create(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
-    require_admin(call)?;
+    call.require_admin(ADMINS_ONLY)?;
     let mut row = columns(call.json()?, true)?;
     let name = row
         .get("name")
@@ -342,7 +331,7 @@ async fn change(
 
 /// `PUT /claude-code/plugins/{name}`: the given fields change (the name stays).
 async fn update(call: &Call<'_>, name: &str) -> Result<Response<Body>, AdminError> {
-    require_admin(call)?;
+    call.require_admin(ADMINS_ONLY)?;
     let body: PluginBody = call.json()?;
     if body.name.as_deref().is_some_and(|n| n != name) {
         return Err(AdminError::invalid("name", "a plugin's name cannot change"));
@@ -357,7 +346,7 @@ async fn update(call: &Call<'_>, name: &str) -> Result<Response<Body>, AdminErro
 
 /// `POST /claude-code/plugins/{name}/enable` and `.../disable`.
 pub async fn set_enabled(call: &Call<'_>, enabled: bool) -> Result<Response<Body>, AdminError> {
-    require_admin(call)?;
+    call.require_admin(ADMINS_ONLY)?;
     let name = call.path_key.clone().unwrap_or_default();
     let mut changes = Map::new();
     changes.insert("enabled".into(), json!(enabled));
@@ -371,7 +360,7 @@ pub async fn set_enabled(call: &Call<'_>, enabled: bool) -> Result<Response<Body
 
 /// `DELETE /claude-code/plugins/{name}`
 async fn delete(call: &Call<'_>, name: &str) -> Result<Response<Body>, AdminError> {
-    require_admin(call)?;
+    call.require_admin(ADMINS_ONLY)?;
     let mut conn = call.store.conn().await?;
     let tx = Tx::begin(call, &mut conn).await?;
     let gone = tx.get(Query::DeletePlugin, name, not_found).await?;
