@@ -141,6 +141,7 @@ async fn serve(
         Route::Health | Route::HealthHistory => {
             answer(crate::health::deployments(state, route == Route::Health, req).await)
         }
+        Route::Marketplace => crate::admin::plugins::marketplace(state, with_query_key(req)).await,
         Route::Liveliness => crate::health::liveliness(),
         Route::Readiness => crate::health::readiness(state).await,
         Route::Metrics => answer(crate::health::metrics::scrape(state, req).await),

@@ -75,10 +75,7 @@ fn agent_not_found(id: &str) -> AdminError {
 }
 
 fn require_admin(call: &Call<'_>) -> Result<(), AdminError> {
-    if call.principal.is_admin() {
-        return Ok(());
-    }
-    Err(call.forbidden("Only proxy admins can create, change or delete agents"))
+    call.require_admin("Only proxy admins can create, change or delete agents")
 }
 
 pub(crate) fn allowed(state: &crate::state::AppState, principal: &Principal) -> Allowed {

@@ -20,6 +20,7 @@ pub const MODELS_TABLE: &str = "TianjiLLM_ProxyModelTable";
 pub const MEMBERSHIPS_TABLE: &str = "TianjiLLM_TeamMembership";
 pub const INVITATIONS_TABLE: &str = "TianjiLLM_InvitationLink";
 pub const AGENTS_TABLE: &str = "TianjiLLM_AgentsTable";
+pub const PLUGINS_TABLE: &str = "TianjiLLM_ClaudeCodePluginTable";
 
 /// One change to record.
 pub struct Change<'a> {
@@ -132,6 +133,8 @@ pub fn table_name(given: &str) -> Option<&'static str> {
         ("invitations", INVITATIONS_TABLE),
         ("agents_table", AGENTS_TABLE),
         ("agents", AGENTS_TABLE),
+        ("claude_code_plugin_table", PLUGINS_TABLE),
+        ("plugins", PLUGINS_TABLE),
     ];
     let g = given.trim();
     let bare = g

@@ -20,6 +20,7 @@ mod keys;
 mod listings;
 mod models;
 mod organizations;
+pub mod plugins;
 pub mod router;
 pub mod routes;
 mod spend;

@@ -22,7 +22,8 @@ pub struct Limits {
 }
 
 /// The parts of an object permission (`TianjiLLM_ObjectPermissionTable`) the request path
-/// reads: which agents and MCP servers and tools a key or team may call.
+/// reads: which agents and MCP servers and tools a key or team may call, which skills and
+/// plugins it was granted.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
 pub struct ObjectPermission {
@@ -37,6 +38,8 @@ pub struct ObjectPermission {
     pub mcp_tool_permissions: Value,
     /// MCP tools never allowed (`tool` or `{server}-{tool}`).
     pub blocked_tools: Option<Vec<String>>,
+    /// Skills and Claude Code plugins (by name) granted even while disabled.
+    pub skills: Option<Vec<String>>,
 }
 
 /// `TianjiLLM_TeamTable`

@@ -71,6 +71,9 @@ pub struct GeneralSettings {
     /// Let agents point at loopback, private and link-local addresses (default false).
     #[serde(default)]
     pub agent_allow_private_urls: bool,
+    /// `GET /claude-code/marketplace.json` only with a key (default false: public).
+    #[serde(default)]
+    pub claude_code_marketplace_auth_required: bool,
     /// Do not write SpendLogs rows (spend still rolls up to keys, teams, ... and daily tables).
     #[serde(default)]
     pub disable_spend_logs: bool,

@@ -60,6 +60,9 @@ pub enum Route {
     PassThrough,
     /// `/mcp`, `/mcp/{server}`: the MCP gateway (`crate::mcp_api`).
     Mcp,
+    /// `GET /claude-code/marketplace.json`: the Claude Code plugin catalogue (public unless
+    /// configured otherwise; `crate::admin::plugins`).
+    Marketplace,
 }
 
 /// One route as [`list`] gives it.

@@ -97,6 +97,7 @@ pub static ENDPOINTS: &[Endpoint] = table! {
     ["/v1/models/{*model}", "/models/{*model}"] GET "One model group (POST {model}:generateContent is Gemini's v1 API)" => Route::ModelInfo;
     ["/mcp", "/mcp/", "/mcp/{key}"] POST|DELETE "MCP gateway (Streamable HTTP): the tools of the MCP servers the key may use; /mcp/{server}: one server" => Route::Mcp;
     ["/{provider}/{*path}"] ANY "Provider pass-through: the provider's own API, with the gateway's keys and spend" => Route::PassThrough;
+    ["/claude-code/marketplace.json"] GET "The Claude Code plugin marketplace catalogue (public unless claude_code_marketplace_auth_required; ?key= accepted)" => Route::Marketplace;
     ["/health/liveliness", "/health/liveness"] GET "Liveness probe" => Route::Liveliness;
     ["/metrics"] GET "Prometheus metrics, with callbacks: [prometheus] (admins unless require_auth_for_metrics_endpoint: false)" => Route::Metrics;
     ["/health/readiness"] GET "Readiness probe (database, cache)" => Route::Readiness;

@@ -40,6 +40,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0007_agent_spend",
         include_str!("../../sql/schema/0007_agent_spend.sql"),
     ),
+    (
+        "0008_claude_code_plugins",
+        include_str!("../../sql/schema/0008_claude_code_plugins.sql"),
+    ),
 ];
 
 /// Apply what is missing, then create or drop the unique alias indexes; returns the versions

@@ -11,6 +11,7 @@ mod hardening;
 mod keys;
 mod limits;
 mod managed_objects;
+mod marketplace;
 mod mcp;
 mod messages_api;
 mod models_db;

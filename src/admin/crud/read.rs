@@ -31,6 +31,14 @@ impl Call<'_> {
             .ok_or_else(|| AdminError::invalid(name, format!("pass ?{name}=")))
     }
 
+    /// 403 (`{what}. Your role=..`) unless the caller is a proxy admin.
+    pub fn require_admin(&self, what: &str) -> Result<(), AdminError> {
+        if self.principal.is_admin() {
+            return Ok(());
+        }
+        Err(self.forbidden(what))
+    }
+
     /// 403: `{what}. Your role={the caller's role}`.
     pub fn forbidden(&self, what: impl Display) -> AdminError {
         AdminError::Forbidden(format!(
