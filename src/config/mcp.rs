@@ -85,8 +85,9 @@ pub struct McpServerEntry {
     pub extra_headers: Vec<String>,
     /// Shown to admins (also `mcp_info.description`).
     pub description: Option<String>,
-    /// Only these tools are served (empty: all); `disallowed_tools` never are.
+    /// Only these tools are served (empty: all).
     pub allowed_tools: Vec<String>,
+    /// These tools are never served, even when `allowed_tools` names them.
     pub disallowed_tools: Vec<String>,
     /// `mcp_server_cost_info`: the price of a call.
     pub mcp_info: McpInfo,
