@@ -158,8 +158,10 @@ fn outbound(
         .get("tianji_params")
         .and_then(|p| p.get("api_key"))
         .and_then(Value::as_str)
+        && let Ok(mut v) = HeaderValue::from_str(&format!("Bearer {key}"))
     {
-        req = req.header(header::AUTHORIZATION, format!("Bearer {key}"));
+        v.set_sensitive(true);
+        req = req.header(header::AUTHORIZATION, v);
     }
     for (name, v) in agent
         .row
@@ -405,9 +407,14 @@ impl<B> EventRelay<B> {
             None => (!held.is_empty()).then(|| held.freeze()),
         };
         if error.is_some() && self.relayed == 0 {
+            // the client gets a JSON-RPC error answer, not this stream
             self.early.clone_from(&error);
+            self.summary.status = None;
+            self.summary.streamed = false;
+            self.summary.bytes = 0;
+        } else {
+            self.summary.bytes = self.relayed + out.as_ref().map_or(0, |b| b.len() as u64);
         }
-        self.summary.bytes = self.relayed + out.as_ref().map_or(0, |b| b.len() as u64);
         self.summary.events = self.events.count;
         self.summary.error = error;
         self.cut = None;
@@ -604,7 +611,19 @@ mod tests {
         let why = body.first().await.unwrap_err();
         assert!(why.contains("reset"), "{why}");
         drop(body);
-        assert_eq!(told.lock().unwrap().len(), 1, "told once");
+        let told = told.lock().unwrap().clone();
+        assert_eq!(told.len(), 1, "told once");
+        // the client got an error answer: no agent status, no stream, nothing relayed
+        assert_eq!(
+            (told[0].status, told[0].streamed, told[0].bytes),
+            (None, false, 0)
+        );
+        assert!(
+            told[0]
+                .error
+                .as_deref()
+                .is_some_and(|e| e.contains("reset"))
+        );
 
         let (mut body, _) = relay_of(vec![Ok("data: 1\n\n"), Ok("data: 2\n\n")], false, &cut);
         body.first().await.unwrap();

@@ -66,8 +66,9 @@ pub struct McpInfo {
     pub mcp_server_cost_info: CostInfo,
 }
 
-/// One entry of `mcp_servers`.
-#[derive(Debug, Clone, Default, Deserialize)]
+/// One entry of `mcp_servers`. Its `Debug` shows where the server is, never its credential
+/// or headers.
+#[derive(Clone, Default, Deserialize)]
 #[serde(default)]
 pub struct McpServerEntry {
     pub url: Option<String>,
@@ -95,6 +96,17 @@ pub struct McpServerEntry {
     pub access_groups: Vec<String>,
     /// A stdio server's program (refused): read so the refusal names the transport.
     pub command: Option<Value>,
+}
+
+impl std::fmt::Debug for McpServerEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let auth = self.auth_value.as_ref().map(|_| "***");
+        f.debug_struct("McpServerEntry")
+            .field("url", &self.url)
+            .field("transport", &self.transport)
+            .field("auth_value", &auth)
+            .finish_non_exhaustive()
+    }
 }
 
 /// LiteLLM's separator between a server's name and its tools' names (`{server}-{tool}`).
@@ -180,6 +192,8 @@ mod tests {
         assert_eq!(s.mcp_info.mcp_server_cost_info.of("b"), 0.5);
         assert_eq!(l.config.mcp_servers["old"].transport, Transport::Sse);
         assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+        let shown = format!("{s:?}");
+        assert!(!shown.contains("t0k") && shown.contains("***"), "{shown}");
     }
 
     #[test]

@@ -35,11 +35,18 @@ impl Drop for Legacy {
     }
 }
 
-/// `endpoint` (absolute, or a path on the stream's server) as a URL.
+/// `endpoint` (absolute, or a path on the stream's server) as a URL. An absolute endpoint must
+/// be on the stream's own origin: the server's credentials go with every message.
 pub fn resolve(base: &Uri, endpoint: &str) -> Result<Uri, UpstreamError> {
     let bad = || UpstreamError::Protocol(format!("bad endpoint '{endpoint}'"));
     if endpoint.starts_with("http://") || endpoint.starts_with("https://") {
-        return endpoint.parse().map_err(|_| bad());
+        let uri: Uri = endpoint.parse().map_err(|_| bad())?;
+        if uri.scheme() != base.scheme() || uri.authority() != base.authority() {
+            return Err(UpstreamError::Protocol(format!(
+                "endpoint '{endpoint}' is not on the server's origin"
+            )));
+        }
+        return Ok(uri);
     }
     if !endpoint.starts_with('/') {
         return Err(bad());
@@ -201,9 +208,13 @@ mod tests {
             "http://127.0.0.1:8000/messages/?session_id=ab"
         );
         assert_eq!(
-            resolve(&base, "http://h:1/m").unwrap().to_string(),
-            "http://h:1/m"
+            resolve(&base, "http://127.0.0.1:8000/m")
+                .unwrap()
+                .to_string(),
+            "http://127.0.0.1:8000/m"
         );
+        assert!(resolve(&base, "http://h:1/m").is_err());
+        assert!(resolve(&base, "https://127.0.0.1:8000/m").is_err());
         assert!(resolve(&base, "messages").is_err());
     }
 }

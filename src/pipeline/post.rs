@@ -166,8 +166,10 @@ impl Completion {
         if let Some(c) = self.fixed_cost {
             return c;
         }
+        // a per-call price is charged only for a call that worked
+        let flat = if self.ok() { self.flat_cost } else { 0.0 };
         if self.cache_hit {
-            return self.flat_cost;
+            return flat;
         }
         let price = self
             .price
@@ -177,7 +179,7 @@ impl Completion {
             (Some(u), Some(p)) => cost::cost(p, u, self.extra),
             _ => 0.0,
         };
-        used + self.flat_cost
+        used + flat
     }
 
     fn ok(&self) -> bool {

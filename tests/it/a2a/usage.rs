@@ -233,3 +233,37 @@ async fn spend_rows_daily_table_and_activity() {
     .await;
     assert!(r.status.is_client_error(), "{}", r.status);
 }
+
+/// A call to an agent that is down is a `failure` row that costs nothing, though the agent has a
+/// per-call price: only calls that worked are charged.
+#[tokio::test]
+async fn a_failed_agent_call_is_a_failure_row_costing_nothing() {
+    let (db, _up, gw) = model_gateway("").await;
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    }; // closed again: nothing listens there
+    let url = format!("http://127.0.0.1:{port}/agent");
+    let down = create(
+        &gw,
+        "down",
+        json!({"agent_card_params": card("down", &url),
+               "litellm_params": {"api_key": AGENT_KEY, "cost_per_query": 0.5}}),
+    )
+    .await;
+    let user = key(&gw, json!({})).await;
+    let r = rpc_as(&gw, &down, &user, message("message/send", "hi", None)).await;
+    assert_eq!(r.json()["error"]["code"], -32603, "{}", r.text());
+    assert!(
+        eventually_async(Duration::from_secs(10), || async {
+            agent_rows(&db).await.len() == 1
+        })
+        .await
+    );
+    let rows = agent_rows(&db).await;
+    assert_eq!(
+        (rows[0].1.as_str(), rows[0].3.as_str(), rows[0].5),
+        (down.as_str(), "failure", 0.0),
+        "{rows:?}"
+    );
+}
