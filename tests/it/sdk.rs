@@ -63,27 +63,13 @@ pub async fn run_python_with(script: &str, yaml: &str, key: &str, args: &[&str])
     let script = format!("{}/tests/python/{script}", env!("CARGO_MANIFEST_DIR"));
     let key = key.to_string();
     let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-    let out = tokio::task::spawn_blocking(move || {
-        let mut child = Command::new(py)
-            .arg(script)
-            .arg(format!("http://127.0.0.1:{port}"))
-            .arg(key)
-            .args(args)
-            .env("PYTHONUNBUFFERED", "1")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        // a hung client must fail the test, not the CI run
-        let end = std::time::Instant::now() + Duration::from_secs(180);
-        while child.try_wait().unwrap().is_none() && std::time::Instant::now() < end {
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = child.kill();
-        child.wait_with_output().unwrap()
-    })
-    .await
-    .unwrap();
+    let mut cmd = Command::new(py);
+    cmd.arg(script)
+        .arg(format!("http://127.0.0.1:{port}"))
+        .arg(key)
+        .args(args)
+        .env("PYTHONUNBUFFERED", "1");
+    let out = output_within(cmd, Duration::from_secs(180)).await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -92,6 +78,26 @@ pub async fn run_python_with(script: &str, yaml: &str, key: &str, args: &[&str])
     );
     assert!(stdout.contains("ALL OK"), "{stdout}");
     stdout.into_owned()
+}
+
+/// Run `cmd` to its end and take its output; a hung client is killed at `limit`, so it fails
+/// the test instead of hanging the run.
+pub async fn output_within(mut cmd: Command, limit: Duration) -> std::process::Output {
+    tokio::task::spawn_blocking(move || {
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let end = std::time::Instant::now() + limit;
+        while child.try_wait().unwrap().is_none() && std::time::Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -80,24 +80,9 @@ impl Drop for ToolServer {
 pub async fn client(url: &str, key: &str, ops: Value) -> Vec<Value> {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/mcp_client.py");
     let args = [url.to_string(), key.to_string(), ops.to_string()];
-    let out = tokio::task::spawn_blocking(move || {
-        let mut child = Command::new(crate::it::sdk::python())
-            .arg(script)
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        // a hung client must fail the test, not hang it
-        let end = std::time::Instant::now() + Duration::from_secs(120);
-        while child.try_wait().unwrap().is_none() && std::time::Instant::now() < end {
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = child.kill();
-        child.wait_with_output().unwrap()
-    })
-    .await
-    .unwrap();
+    let mut cmd = Command::new(crate::it::sdk::python());
+    cmd.arg(script).args(args);
+    let out = crate::it::sdk::output_within(cmd, Duration::from_secs(120)).await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
