@@ -23,6 +23,7 @@ pub mod sse;
 use std::sync::Arc;
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use base64::Engine as _;
 use http::{HeaderMap, HeaderName, HeaderValue, Uri, header};
 
@@ -174,7 +175,8 @@ impl Server {
 /// The MCP gateway's state: the servers and the client sessions.
 #[derive(Debug, Default)]
 pub struct Mcp {
-    pub servers: Vec<Arc<Server>>,
+    /// Every server served, replaced whole when the set changes.
+    servers: ArcSwap<Vec<Arc<Server>>>,
     pub sessions: Arc<sessions::Sessions>,
 }
 
@@ -191,11 +193,20 @@ impl Mcp {
         if !servers.is_empty() {
             sessions::Sessions::sweep_in_background(&sessions);
         }
-        Ok(Self { servers, sessions })
+        Ok(Self {
+            servers: ArcSwap::from_pointee(servers),
+            sessions,
+        })
     }
 
-    pub fn server(&self, name: &str) -> Option<&Arc<Server>> {
-        self.servers.iter().find(|s| s.name == name)
+    /// The servers served now.
+    pub fn servers(&self) -> Arc<Vec<Arc<Server>>> {
+        self.servers.load_full()
+    }
+
+    /// The server named `name`.
+    pub fn server(&self, name: &str) -> Option<Arc<Server>> {
+        self.servers.load().iter().find(|s| s.name == name).cloned()
     }
 }
 

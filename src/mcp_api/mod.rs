@@ -78,7 +78,8 @@ fn scope(
     path_server: Option<&str>,
     headers: &HeaderMap,
 ) -> Scope {
-    let permits = Permits::of(principal, &mcp.servers);
+    let all = mcp.servers();
+    let permits = Permits::of(principal, &all);
     let listed: Option<Vec<&str>> = headers
         .get("x-mcp-servers")
         .and_then(|v| v.to_str().ok())
@@ -88,8 +89,7 @@ fn scope(
                 .filter(|s| !s.is_empty())
                 .collect()
         });
-    let servers = mcp
-        .servers
+    let servers = all
         .iter()
         .filter(|s| permits.server(&s.name))
         .filter(|s| path_server.is_none_or(|p| p == s.name))
