@@ -163,7 +163,8 @@ pub struct AppState {
     pub alerts: Arc<crate::alerting::Alerts>,
     /// Guardrails (`guardrails:`, `banned_keywords_list`, `blocked_user_list`).
     pub guardrails: Arc<crate::guardrails::Guardrails>,
-    /// MCP servers (`mcp_servers`) and the client sessions of `/mcp`.
+    /// MCP servers (`mcp_servers` and `TianjiLLM_MCPServerTable`, reloaded when one changes)
+    /// and the client sessions of `/mcp`.
     pub mcp: crate::mcp::Mcp,
 }
 
@@ -450,6 +451,7 @@ impl AppState {
             state.reload_models().await?;
             crate::router::stored::reload(&state.router, state.store.as_deref()).await?;
             state.reload_agents().await?;
+            state.reload_mcp().await?;
         }
         Ok(state)
     }
@@ -499,6 +501,18 @@ impl AppState {
         reloaded.map_err(|crate::agents::AgentError::Store(e)| StateError::Store(e))
     }
 
+    /// Reload the MCP servers registered in the database.
+    pub async fn reload_mcp(&self) -> Result<(), StateError> {
+        let Some(store) = &self.store else {
+            return Ok(());
+        };
+        let allow_private = self.config.general_settings.mcp_allow_private_urls;
+        (self.mcp)
+            .reload(store, self.at_rest.as_deref(), allow_private)
+            .await?;
+        Ok(())
+    }
+
     /// Apply changes made elsewhere (or here) to this instance's caches.
     async fn apply_local(&self, changed: &[Changed]) {
         if let Some(dir) = self.auth.directory() {
@@ -529,6 +543,13 @@ impl AppState {
             && let Err(e) = self.reload_agents().await
         {
             tracing::error!(error = %e, "could not reload agents");
+        }
+        if changed
+            .iter()
+            .any(|c| matches!(c, Changed::McpServers | Changed::All))
+            && let Err(e) = self.reload_mcp().await
+        {
+            tracing::error!(error = %e, "could not reload MCP servers");
         }
         if changed
             .iter()

@@ -71,6 +71,10 @@ pub struct GeneralSettings {
     /// Let agents point at loopback, private and link-local addresses (default false).
     #[serde(default)]
     pub agent_allow_private_urls: bool,
+    /// Let MCP servers registered through `/v1/mcp/server` point at loopback, private and
+    /// link-local addresses (default false; `mcp_servers` of the config are trusted).
+    #[serde(default)]
+    pub mcp_allow_private_urls: bool,
     /// `GET /claude-code/marketplace.json` only with a key (default false: public).
     #[serde(default)]
     pub claude_code_marketplace_auth_required: bool,
