@@ -151,7 +151,8 @@ fn check(call: &Call<'_>, row: &Value) -> Result<String, AdminError> {
     {
         return Err(AdminError::invalid("url", why));
     }
-    Server::new(&name, &entry).map_err(|e| AdminError::invalid("server_name", e.to_string()))?;
+    // what the checks above leave to it: a credential that is no header value
+    Server::new(&name, &entry).map_err(|e| AdminError::invalid("credentials", e.to_string()))?;
     if call.state.mcp.configured(&name) {
         return Err(taken(&name));
     }
@@ -174,7 +175,8 @@ fn sealed(call: &Call<'_>, mut row: Map<String, Value>) -> Result<Map<String, Va
         row.insert("credentials".into(), s);
     }
     if let Some(h) = row.get("static_headers").filter(|h| h.is_object()) {
-        let s = stored::seal_headers(at, h).map_err(|e| AdminError::invalid("static_headers", e))?;
+        let s =
+            stored::seal_headers(at, h).map_err(|e| AdminError::invalid("static_headers", e))?;
         row.insert("static_headers".into(), s);
     }
     Ok(row)
@@ -362,7 +364,9 @@ async fn create(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
     let by = call.changed_by();
     row.insert("created_by".into(), json!(by));
     row.insert("updated_by".into(), json!(by));
-    let stored = tx.one(Query::InsertMcpServer, &[&Value::Object(row)]).await?;
+    let stored = tx
+        .one(Query::InsertMcpServer, &[&Value::Object(row)])
+        .await?;
     let id = str_of(&stored, "server_id").unwrap_or_default().to_string();
     let audit = audited(call, &stored);
     tx.commit(
@@ -390,9 +394,7 @@ async fn update(call: &Call<'_>, path_id: Option<String>) -> Result<Response<Bod
     let changes = columns(body)?;
     let mut conn = call.store.conn().await?;
     let tx = Tx::begin(call, &mut conn).await?;
-    let before = tx
-        .get(Query::GetMcpServerForUpdate, &id, not_found)
-        .await?;
+    let before = tx.get(Query::GetMcpServerForUpdate, &id, not_found).await?;
     let at = call.state.at_rest.as_deref();
     let mut row = match stored::opened(at, &before) {
         Ok(v) => v.as_object().cloned().unwrap_or_default(),
@@ -403,7 +405,9 @@ async fn update(call: &Call<'_>, path_id: Option<String>) -> Result<Response<Bod
         Err(e) => {
             return Err(AdminError::invalid(
                 "credentials",
-                format!("the stored credentials cannot be read ({e}); give credentials and static_headers again"),
+                format!(
+                    "the stored credentials cannot be read ({e}); give credentials and static_headers again"
+                ),
             ));
         }
     };

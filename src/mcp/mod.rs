@@ -260,6 +260,55 @@ impl Mcp {
 mod tests {
     use super::*;
 
+    fn stored(name: &str, id: &str, version: &str) -> Server {
+        let mut s = Server::for_tests(name, &[], &[]);
+        s.id = Some(id.into());
+        s.version = Some(version.into());
+        s
+    }
+
+    #[tokio::test]
+    async fn stored_servers_kept_when_unchanged_and_their_sessions_forgotten_when_not() {
+        let config = [(
+            "wiki".to_string(),
+            McpServerEntry {
+                url: Some("http://127.0.0.1:9/mcp".into()),
+                ..Default::default()
+            },
+        )];
+        let mcp = Mcp::from_config(&config.into()).unwrap();
+        mcp.set_stored(vec![
+            stored("a", "1", "v1"),
+            stored("b", "2", "v1"),
+            stored("wiki", "3", "v1"),
+        ]);
+        let names = |m: &Mcp| {
+            m.servers()
+                .iter()
+                .map(|s| s.name.clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(names(&mcp), ["wiki", "a", "b"], "the config's name wins");
+        assert!(mcp.server("wiki").unwrap().id.is_none());
+        let (a, b) = (mcp.server("a").unwrap(), mcp.server("b").unwrap());
+        let session = mcp.sessions.open("k".into(), "2025-06-18".into());
+        let (slot_a, slot_b) = (session.slot("a"), session.slot("b"));
+        // a unchanged, b changed, a new one: a's server and session slot stay, b's go
+        mcp.set_stored(vec![
+            stored("a", "1", "v1"),
+            stored("b", "2", "v2"),
+            stored("c", "4", "v1"),
+        ]);
+        assert!(Arc::ptr_eq(&a, &mcp.server("a").unwrap()));
+        assert!(!Arc::ptr_eq(&b, &mcp.server("b").unwrap()));
+        assert!(Arc::ptr_eq(&slot_a, &session.slot("a")));
+        assert!(!Arc::ptr_eq(&slot_b, &session.slot("b")));
+        // deleted: gone
+        mcp.set_stored(vec![]);
+        assert_eq!(names(&mcp), ["wiki"]);
+        assert!(!Arc::ptr_eq(&slot_a, &session.slot("a")));
+    }
+
     #[test]
     fn credentials_become_sensitive_headers() {
         let e = McpServerEntry {

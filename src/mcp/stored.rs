@@ -12,7 +12,9 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::{Mcp, McpError, Server};
-use crate::config::mcp::{AuthType, McpInfo, McpServerEntry, Transport, entry_refused, name_refused};
+use crate::config::mcp::{
+    AuthType, McpInfo, McpServerEntry, Transport, entry_refused, name_refused,
+};
 use crate::secrets::AtRest;
 use crate::secrets::at_rest;
 use crate::store::{Query, Store, StoreError};
@@ -79,8 +81,12 @@ pub fn entry_of(row: &Value) -> Result<(String, McpServerEntry), (&'static str, 
     }
     let static_headers = match row.get("static_headers") {
         None | Some(Value::Null) => BTreeMap::new(),
-        Some(h) => BTreeMap::<String, String>::deserialize(h)
-            .map_err(|_| ("static_headers", "header values must be strings".to_string()))?,
+        Some(h) => BTreeMap::<String, String>::deserialize(h).map_err(|_| {
+            (
+                "static_headers",
+                "header values must be strings".to_string(),
+            )
+        })?,
     };
     let credentials = row.get("credentials").filter(|c| !c.is_null());
     let auth_value = match credentials.and_then(|c| c.get("auth_value")) {
@@ -133,14 +139,18 @@ pub fn opened(at: Option<&AtRest>, row: &Value) -> Result<Value, String> {
 fn server_of(row: &Value, allow_private: bool) -> Result<Server, String> {
     let (name, entry) = entry_of(row).map_err(|(field, why)| format!("{field}: {why}"))?;
     if !allow_private
-        && let Some(why) = entry.url.as_deref().and_then(|u| {
-            crate::agents::address::refused_unless(u, "mcp_allow_private_urls")
-        })
+        && let Some(why) = entry
+            .url
+            .as_deref()
+            .and_then(|u| crate::agents::address::refused_unless(u, "mcp_allow_private_urls"))
     {
         return Err(why);
     }
     let mut server = Server::new(&name, &entry).map_err(|e| e.to_string())?;
-    server.id = row.get("server_id").and_then(Value::as_str).map(str::to_string);
+    server.id = row
+        .get("server_id")
+        .and_then(Value::as_str)
+        .map(str::to_string);
     server.version = row.get("updated_at").map(Value::to_string);
     Ok(server)
 }
@@ -193,12 +203,17 @@ mod tests {
         assert_eq!(s.id.as_deref(), Some("id1"));
         let bad = |patch: Value| {
             let mut r = row.clone();
-            r.as_object_mut().unwrap().extend(patch.as_object().unwrap().clone());
+            r.as_object_mut()
+                .unwrap()
+                .extend(patch.as_object().unwrap().clone());
             entry_of(&r).err().map(|(f, _)| f)
         };
         assert_eq!(bad(json!({"server_name": "my-wiki"})), Some("server_name"));
         assert_eq!(bad(json!({"transport": "stdio"})), Some("transport"));
-        assert_eq!(bad(json!({"transport": "carrier-pigeon"})), Some("transport"));
+        assert_eq!(
+            bad(json!({"transport": "carrier-pigeon"})),
+            Some("transport")
+        );
         assert_eq!(bad(json!({"url": "ftp://x"})), Some("url"));
         assert_eq!(bad(json!({"auth_type": "oauth9"})), Some("auth_type"));
         assert_eq!(bad(json!({"command": "python"})), Some("transport"));

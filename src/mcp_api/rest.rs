@@ -60,8 +60,8 @@ pub async fn tools(
             }
         }
     }
-    let error = (!failed.is_empty())
-        .then(|| format!("could not list the tools of: {}", failed.join(", ")));
+    let error =
+        (!failed.is_empty()).then(|| format!("could not list the tools of: {}", failed.join(", ")));
     let message = format!(
         "{} tools from {} servers",
         tools.len(),

@@ -141,16 +141,29 @@ async fn crud_with_audit_rows_sealed_credentials_and_redaction() {
     names.sort();
     assert_eq!(
         names,
-        ["dbwiki-add", "dbwiki-crash", "dbwiki-echo", "dbwiki-header", "dbwiki-secret", "dbwiki-slow"]
+        [
+            "dbwiki-add",
+            "dbwiki-crash",
+            "dbwiki-echo",
+            "dbwiki-header",
+            "dbwiki-secret",
+            "dbwiki-slow"
+        ]
     );
     assert_eq!(tools["tools"][0]["mcp_info"]["server_id"], id.as_str());
     assert_eq!(tools["tools"][0]["mcp_info"]["server_name"], "dbwiki");
     let q = format!("/v1/mcp/tools?server_id={id}");
     let one = ok(call(&gw, Method::GET, &q, &user, Value::Null).await);
     assert_eq!(one["tools"].as_array().unwrap().len(), 6);
-    call(&gw, Method::GET, "/v1/mcp/tools?server_id=wiki", &user, Value::Null)
-        .await
-        .assert_error(404);
+    call(
+        &gw,
+        Method::GET,
+        "/v1/mcp/tools?server_id=wiki",
+        &user,
+        Value::Null,
+    )
+    .await
+    .assert_error(404);
     let none = ok(call(&gw, Method::GET, "/v1/mcp/tools", &other, Value::Null).await);
     // wiki (port 9) does not answer: left out, named in `error`
     assert_eq!(none["tools"], json!([]));
@@ -170,7 +183,10 @@ async fn crud_with_audit_rows_sealed_credentials_and_redaction() {
     assert_eq!(tools["tools"].as_array().unwrap().len(), 1);
 
     let gone = ok(call(&gw, Method::DELETE, &path, MASTER_KEY, Value::Null).await);
-    assert_eq!(gone["message"], format!("MCP server {id} deleted successfully"));
+    assert_eq!(
+        gone["message"],
+        format!("MCP server {id} deleted successfully")
+    );
     call(&gw, Method::GET, &path, MASTER_KEY, Value::Null)
         .await
         .assert_error(404);
@@ -213,18 +229,31 @@ async fn bad_names_stdio_private_addresses_and_bad_input_are_400s() {
     let field = |r: Resp| r.assert_error(400)["error"]["param"].clone();
 
     // loopback and metadata addresses without mcp_allow_private_urls
-    for url in ["http://127.0.0.1:8000/mcp", "http://169.254.169.254/mcp", "http://localhost/mcp"] {
+    for url in [
+        "http://127.0.0.1:8000/mcp",
+        "http://169.254.169.254/mcp",
+        "http://localhost/mcp",
+    ] {
         let r = post(server_body("s1", url)).await;
         assert!(r.text().contains("mcp_allow_private_urls"), "{}", r.text());
         assert_eq!(field(r), "url");
     }
     let public = "https://mcp.example.com/mcp";
     // names: the config's, the separator, taken in the database
-    assert_eq!(field(post(server_body("wiki", public)).await), "server_name");
-    assert_eq!(field(post(server_body("my-server", public)).await), "server_name");
+    assert_eq!(
+        field(post(server_body("wiki", public)).await),
+        "server_name"
+    );
+    assert_eq!(
+        field(post(server_body("my-server", public)).await),
+        "server_name"
+    );
     assert_eq!(field(post(json!({"url": public})).await), "server_name");
     register(&gw, server_body("first", public)).await;
-    assert_eq!(field(post(server_body("first", public)).await), "server_name");
+    assert_eq!(
+        field(post(server_body("first", public)).await),
+        "server_name"
+    );
     // stdio, a bad transport, auth type, URL, header, unknown field, wrong type
     let stdio = json!({"server_name": "local", "transport": "stdio", "command": "python"});
     assert_eq!(field(post(stdio).await), "transport");
@@ -257,11 +286,24 @@ async fn bad_names_stdio_private_addresses_and_bad_input_are_400s() {
     .await;
     r.assert_error(400);
     // PUT without an id, an unknown id
-    let r = call(&gw, Method::PUT, "/v1/mcp/server", MASTER_KEY, json!({"description": "x"})).await;
+    let r = call(
+        &gw,
+        Method::PUT,
+        "/v1/mcp/server",
+        MASTER_KEY,
+        json!({"description": "x"}),
+    )
+    .await;
     assert_eq!(field(r), "server_id");
-    call(&gw, Method::PUT, "/v1/mcp/server/nope", MASTER_KEY, json!({"description": "x"}))
-        .await
-        .assert_error(404);
+    call(
+        &gw,
+        Method::PUT,
+        "/v1/mcp/server/nope",
+        MASTER_KEY,
+        json!({"description": "x"}),
+    )
+    .await
+    .assert_error(404);
     // only the one good server was stored
     let list = ok(call(&gw, Method::GET, "/v1/mcp/server", MASTER_KEY, Value::Null).await);
     assert_eq!(names_of(&list), ["first", "wiki"]);
@@ -286,7 +328,11 @@ async fn a_server_registered_on_one_instance_is_served_by_another() {
     );
     let a = TestGateway::start(&yaml).await;
     let b = TestGateway::start(&yaml).await;
-    let user = key(&a, json!({"object_permission": {"mcp_servers": ["shared"]}})).await;
+    let user = key(
+        &a,
+        json!({"object_permission": {"mcp_servers": ["shared"]}}),
+    )
+    .await;
     let id = register(&a, server_body("shared", &up.url())).await;
 
     // b hears of it through the invalidation channel
@@ -313,10 +359,22 @@ async fn a_server_registered_on_one_instance_is_served_by_another() {
         ]),
     )
     .await;
-    let tools: Vec<&str> = got[1].as_array().unwrap().iter().map(|t| t.as_str().unwrap()).collect();
+    let tools: Vec<&str> = got[1]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
     assert_eq!(
         tools,
-        ["shared-add", "shared-crash", "shared-echo", "shared-header", "shared-secret", "shared-slow"]
+        [
+            "shared-add",
+            "shared-crash",
+            "shared-echo",
+            "shared-header",
+            "shared-secret",
+            "shared-slow"
+        ]
     );
     assert_eq!(got[2]["text"], "http:hi");
     assert_eq!(got[3]["text"], format!("Bearer {TOKEN}"));
@@ -337,5 +395,9 @@ async fn a_server_registered_on_one_instance_is_served_by_another() {
     )
     .await;
     assert_eq!(got[1], json!([]));
-    assert!(got[2].get("error").is_some() || got[2]["is_error"] == true, "{}", got[2]);
+    assert!(
+        got[2].get("error").is_some() || got[2]["is_error"] == true,
+        "{}",
+        got[2]
+    );
 }
