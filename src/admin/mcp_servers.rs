@@ -274,12 +274,12 @@ fn permits(call: &Call<'_>) -> (std::sync::Arc<Vec<std::sync::Arc<Server>>>, Per
     (servers, p)
 }
 
-/// Whether a non-admin caller may see the stored server `row` (it is served and permitted).
-fn visible(call: &Call<'_>, row: &Value) -> bool {
+/// Whether the caller may see the stored server `row`: admins all; others a server that is
+/// served and that `p` permits.
+fn visible(call: &Call<'_>, servers: &[std::sync::Arc<Server>], p: &Permits, row: &Value) -> bool {
     if call.principal.is_admin() {
         return true;
     }
-    let (servers, p) = permits(call);
     let id = str_of(row, "server_id");
     servers
         .iter()
@@ -301,7 +301,7 @@ pub async fn collection(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
         .map(|s| config_shown(s, admin))
         .collect();
     for row in call.rows(Query::ListMcpServers, &[]).await? {
-        if visible(call, &row) {
+        if visible(call, &servers, &p, &row) {
             list.push(shown(call, &row));
         }
     }
@@ -317,10 +317,10 @@ pub async fn item(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
         _ => {
             let ids = vec![id.clone()];
             let row = call.first(Query::GetMcpServerById, &[&ids]).await?;
-            if let Some(row) = row.filter(|r| visible(call, r)) {
+            let (servers, p) = permits(call);
+            if let Some(row) = row.filter(|r| visible(call, &servers, &p, r)) {
                 return Ok(ok(&shown(call, &row)));
             }
-            let (servers, p) = permits(call);
             let configured = servers
                 .iter()
                 .find(|s| s.id.is_none() && s.name == id && p.server(&s.name));

@@ -401,3 +401,55 @@ async fn a_server_registered_on_one_instance_is_served_by_another() {
         got[2]
     );
 }
+
+/// The text of a `tools/call` answer.
+fn called(r: Resp) -> String {
+    let v = ok(r);
+    let text = &v["result"]["content"][0]["text"];
+    text.as_str().unwrap_or_else(|| panic!("{v}")).to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_or_deleted_server_ends_its_upstream_sessions() {
+    let db = TestDb::create().await;
+    let up = ToolServer::start("http").await;
+    let gw = TestGateway::start(&config(&db, ALLOW_PRIVATE)).await;
+    let id = register(&gw, server_body("live", &up.url())).await;
+    let init = request(
+        1,
+        "initialize",
+        json!({"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}),
+    );
+    let r = rpc(&gw, "/mcp", MASTER_KEY, &[], &init).await;
+    let sid = r.header("mcp-session-id").unwrap().to_string();
+    let session = [("mcp-session-id", sid.as_str())];
+    let auth = request(
+        2,
+        "tools/call",
+        json!({"name": "live-header", "arguments": {"name": "authorization"}}),
+    );
+    let r = rpc(&gw, "/mcp", MASTER_KEY, &session, &auth).await;
+    assert_eq!(called(r), format!("Bearer {TOKEN}"));
+
+    // a new credential: the session's upstream session with the old one is not reused
+    let path = format!("/v1/mcp/server/{id}");
+    let change = json!({"credentials": {"auth_value": "tok-new"}});
+    ok(call(&gw, Method::PUT, &path, MASTER_KEY, change).await);
+    let r = rpc(&gw, "/mcp", MASTER_KEY, &session, &auth).await;
+    assert_eq!(called(r), "Bearer tok-new");
+
+    // deleted: the session goes on without it
+    ok(call(&gw, Method::DELETE, &path, MASTER_KEY, Value::Null).await);
+    let r = rpc(&gw, "/mcp", MASTER_KEY, &session, &auth).await;
+    let v = ok(r);
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("live-header"),
+        "{v}"
+    );
+    let list = request(3, "tools/list", json!({}));
+    let v = ok(rpc(&gw, "/mcp", MASTER_KEY, &session, &list).await);
+    assert_eq!(v["result"]["tools"], json!([]), "{v}");
+}
