@@ -30,6 +30,7 @@ impl Account {
             Changed::All
             | Changed::Models
             | Changed::Agents
+            | Changed::Skills
             | Changed::RouterSettings
             | Changed::CacheEntries(_)
             | Changed::CacheAll => return None,
