@@ -159,6 +159,9 @@ pub struct AppState {
     pub callbacks: Arc<crate::callbacks::Callbacks>,
     /// A2A agents (`TianjiLLM_AgentsTable`), reloaded when one changes.
     pub agents: crate::agents::Registry,
+    /// Which provider account holds each skill (`TianjiLLM_SkillsTable`), reloaded when one
+    /// changes.
+    pub skill_homes: crate::skills::Homes,
     /// Alerts (`general_settings.alerting`) and management events.
     pub alerts: Arc<crate::alerting::Alerts>,
     /// Guardrails (`guardrails:`, `banned_keywords_list`, `blocked_user_list`).
@@ -395,6 +398,7 @@ impl AppState {
         }
         let state = Self {
             agents: Default::default(),
+            skill_homes: Default::default(),
             mcp,
             alerts,
             traces,
@@ -452,6 +456,7 @@ impl AppState {
             crate::router::stored::reload(&state.router, state.store.as_deref()).await?;
             state.reload_agents().await?;
             state.reload_mcp().await?;
+            state.reload_skills().await?;
         }
         Ok(state)
     }
@@ -513,6 +518,14 @@ impl AppState {
         Ok(())
     }
 
+    /// Reload where skills live from the database.
+    pub async fn reload_skills(&self) -> Result<(), StateError> {
+        let Some(store) = &self.store else {
+            return Ok(());
+        };
+        Ok(self.skill_homes.reload(store).await?)
+    }
+
     /// Apply changes made elsewhere (or here) to this instance's caches.
     async fn apply_local(&self, changed: &[Changed]) {
         if let Some(dir) = self.auth.directory() {
@@ -550,6 +563,13 @@ impl AppState {
             && let Err(e) = self.reload_mcp().await
         {
             tracing::error!(error = %e, "could not reload MCP servers");
+        }
+        if changed
+            .iter()
+            .any(|c| matches!(c, Changed::Skills | Changed::All))
+            && let Err(e) = self.reload_skills().await
+        {
+            tracing::error!(error = %e, "could not reload skills");
         }
         if changed
             .iter()

@@ -7,7 +7,7 @@ mod agent_model;
 mod agent_remote;
 mod agent_rpc;
 mod agent_usage;
-mod agents;
+pub mod agents;
 mod alerting;
 mod audit;
 mod budgets;

@@ -31,6 +31,7 @@ impl Account {
             | Changed::Models
             | Changed::Agents
             | Changed::McpServers
+            | Changed::Skills
             | Changed::RouterSettings
             | Changed::CacheEntries(_)
             | Changed::CacheAll => return None,

@@ -114,6 +114,8 @@ pub enum Changed {
     Agents,
     /// An MCP server in the database changed: reload the MCP servers.
     McpServers,
+    /// A skill changed: reload where skills live.
+    Skills,
     /// Response cache entries deleted (`/cache/delete`): drop them from the local tier.
     CacheEntries(Vec<String>),
     /// The response cache was flushed (`/cache/flushall`).
@@ -137,6 +139,7 @@ impl Changed {
             Changed::RouterSettings => "router:".to_string(),
             Changed::Agents => "agents:".to_string(),
             Changed::McpServers => "mcp_servers:".to_string(),
+            Changed::Skills => "skills:".to_string(),
             // cache keys hold no spaces (namespaces are checked)
             Changed::CacheEntries(keys) => format!("cache_entries:{}", keys.join(" ")),
             Changed::CacheAll => "cache_all:".to_string(),
@@ -163,6 +166,7 @@ impl Changed {
             "models" => Changed::Models,
             "agents" => Changed::Agents,
             "mcp_servers" => Changed::McpServers,
+            "skills" => Changed::Skills,
             "router" => Changed::RouterSettings,
             "cache_entries" => Changed::CacheEntries(id.split(' ').map(str::to_string).collect()),
             "cache_all" => Changed::CacheAll,
@@ -260,6 +264,7 @@ impl Directory {
             Changed::Models
             | Changed::Agents
             | Changed::McpServers
+            | Changed::Skills
             | Changed::RouterSettings
             | Changed::CacheEntries(_)
             | Changed::CacheAll => return,

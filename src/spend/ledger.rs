@@ -137,6 +137,7 @@ impl Ledger {
                 Changed::Models
                 | Changed::Agents
                 | Changed::McpServers
+                | Changed::Skills
                 | Changed::RouterSettings
                 | Changed::CacheEntries(_)
                 | Changed::CacheAll => {}
