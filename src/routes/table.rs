@@ -96,6 +96,8 @@ pub static ENDPOINTS: &[Endpoint] = table! {
     ["/v1/models", "/models"] GET "List the model groups the caller may use" => Route::Models;
     ["/v1/models/{*model}", "/models/{*model}"] GET "One model group (POST {model}:generateContent is Gemini's v1 API)" => Route::ModelInfo;
     ["/mcp", "/mcp/", "/mcp/{key}"] POST|DELETE "MCP gateway (Streamable HTTP): the tools of the MCP servers the key may use; /mcp/{server}: one server" => Route::Mcp;
+    ["/mcp/sse", "/mcp/{key}/sse"] GET "MCP gateway over the older SSE transport (2024-11-05): an event stream whose `endpoint` event names where to POST; /mcp/{server}/sse: one server" => Route::McpSse;
+    ["/mcp/sse/messages"] POST "A message of an MCP SSE session (?session_id=), answered on its event stream" => Route::McpSseMessages;
     ["/{provider}/{*path}"] ANY "Provider pass-through: the provider's own API, with the gateway's keys and spend" => Route::PassThrough;
     ["/claude-code/marketplace.json"] GET "The Claude Code plugin marketplace catalogue (public unless claude_code_marketplace_auth_required; ?key= accepted)" => Route::Marketplace;
     ["/health/liveliness", "/health/liveness"] GET "Liveness probe" => Route::Liveliness;

@@ -6,6 +6,7 @@
 
 mod calls;
 mod errors;
+mod transports;
 mod wire;
 
 use std::process::{Child, Command, Stdio};
