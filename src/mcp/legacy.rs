@@ -28,7 +28,10 @@ pub(super) fn waiting() -> Waiting {
 }
 
 /// Wait for the answer to request `id`; `Closed` when the stream has ended.
-pub(super) fn expect(waiting: &Waiting, id: u64) -> Result<oneshot::Receiver<Reply>, UpstreamError> {
+pub(super) fn expect(
+    waiting: &Waiting,
+    id: u64,
+) -> Result<oneshot::Receiver<Reply>, UpstreamError> {
     let (tx, rx) = oneshot::channel();
     match waiting.lock().as_deref_mut() {
         Ok(Some(w)) => {

@@ -138,11 +138,7 @@ impl Call<'_> {
     /// `resources/read`: the server that listed the resource through this session, else the
     /// only server in scope, else the one listing it now (none listing it: a templated URI,
     /// which only a single server in scope can serve).
-    pub(super) async fn read_resource(
-        &self,
-        id: &Value,
-        params: Option<&RawValue>,
-    ) -> Answer {
+    pub(super) async fn read_resource(&self, id: &Value, params: Option<&RawValue>) -> Answer {
         let fail = |message: String| {
             error_response(StatusCode::OK, &RpcError::new(id, INVALID_PARAMS, message))
         };

@@ -96,10 +96,8 @@ pub async fn open(
         "event: endpoint\ndata: {MESSAGES_PATH}?session_id={}\n\n",
         session.id
     );
-    let mut keep_alive = tokio::time::interval_at(
-        tokio::time::Instant::now() + KEEP_ALIVE,
-        KEEP_ALIVE,
-    );
+    let mut keep_alive =
+        tokio::time::interval_at(tokio::time::Instant::now() + KEEP_ALIVE, KEEP_ALIVE);
     keep_alive.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let body = EventStream {
         first: Some(Bytes::from(first)),
@@ -223,7 +221,10 @@ mod tests {
         assert_eq!(session_param(Some("x=1&sessionId=CD")), Some("CD"));
         assert_eq!(session_param(Some("session_id=")), None);
         assert_eq!(session_param(Some("session_id=a%20b")), None);
-        assert_eq!(session_param(Some(&format!("session_id={}", "a".repeat(65)))), None);
+        assert_eq!(
+            session_param(Some(&format!("session_id={}", "a".repeat(65)))),
+            None
+        );
         assert_eq!(session_param(None), None);
     }
 
