@@ -239,4 +239,24 @@ mod tests {
             b"event: message\ndata: {\ndata: \"a\": 1\ndata: }\n\n"
         );
     }
+
+    /// The fuzz target's properties (`fuzz/fuzz_targets/mcp_transport.rs`) over random text.
+    #[test]
+    fn random_messages_read_back_as_one_event() {
+        let mut rng = fastrand::Rng::with_seed(25);
+        for _ in 0..5_000 {
+            let text: String = (0..rng.usize(0..40))
+                .map(|_| ['a', '{', ' ', '\n', '\r', ':', '=', '&', 'é'][rng.usize(..9)])
+                .collect();
+            if let Some(id) = session_param(Some(&text)) {
+                assert!(id.bytes().all(|b| b.is_ascii_alphanumeric()));
+            }
+            let got = crate::mcp::sse::Events::default()
+                .feed(&message_event(text.as_bytes()))
+                .unwrap();
+            let lines: Vec<&str> = text.split(['\n', '\r']).filter(|l| !l.is_empty()).collect();
+            assert_eq!(got.len(), 1, "{text:?}");
+            assert_eq!(got[0].data, lines.join("\n"), "{text:?}");
+        }
+    }
 }
