@@ -178,8 +178,10 @@ async fn mock() -> MockUpstream {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sse_sessions_answer_on_their_stream_refuse_bad_input_and_end_with_it() {
     let up = mock().await;
+    // a small body limit: an oversize message still fits the socket's buffers, so the 413
+    // is read rather than the connection cut while the body is being written
     let yaml = format!(
-        "general_settings:\n  master_key: {MASTER_KEY}\nmcp_servers:\n  mock:\n    url: http://{}/mcp\n",
+        "general_settings:\n  master_key: {MASTER_KEY}\n  max_request_size_mb: 0.05\nmcp_servers:\n  mock:\n    url: http://{}/mcp\n",
         up.addr
     );
     let gw = TestGateway::start(&yaml).await;
@@ -208,7 +210,7 @@ async fn sse_sessions_answer_on_their_stream_refuse_bad_input_and_end_with_it() 
     assert_eq!((r.status.as_u16(), code(&r)), (400, -32600), "{}", r.text());
     let big = format!(
         r#"{{"jsonrpc":"2.0","id":1,"method":"ping","params":{{"pad":"{}"}}}}"#,
-        "x".repeat(5 << 20)
+        "x".repeat(100 << 10)
     );
     let r = rpc(&gw, &endpoint, k, &[], &big).await;
     assert_eq!((r.status.as_u16(), code(&r)), (413, -32600), "{}", r.text());
