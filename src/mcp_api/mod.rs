@@ -2,9 +2,11 @@
 //! HTTP). POST one JSON-RPC message, answered as JSON (`initialize`, `ping`, `tools/*`,
 //! `prompts/list`, `prompts/get`, `resources/list`, `resources/templates/list`,
 //! `resources/read`; a notification or a response: 202);
-//! `DELETE` ends the session; `GET` (a server stream) is not offered: 405. The caller is
+//! `DELETE` ends the session; `GET` (a server stream) is not offered: 405. The older SSE
+//! transport is [`sse`] (`/mcp/sse`); both call `handle` for a message's method. The caller is
 //! authenticated by its gateway key first. Errors of the envelope answer 400 with a JSON-RPC
-//! error; an unknown session 404; everything else a JSON-RPC error in a 200, as the spec asks.
+//! error (413 for a message too large); an unknown session 404; a key over its session cap
+//! 429; everything else a JSON-RPC error in a 200, as the spec asks.
 
 mod lists;
 pub mod sse;
@@ -168,12 +170,13 @@ pub async fn serve(
                 Err(a) => return Ok(a.into_response()),
             };
             if method == "initialize" {
-                let opened = state.mcp.sessions.open(who, String::new(), None);
+                let version = agreed_version(params.as_deref());
+                let opened = state.mcp.sessions.open(who, version.clone(), None);
                 let session = match opened {
                     Ok(s) => s,
                     Err(e) => return Ok(too_many(&id, &e).into_response()),
                 };
-                let mut r = initialize(&id, params.as_deref()).into_response();
+                let mut r = initialize(&id, &version).into_response();
                 if let Ok(v) = HeaderValue::from_str(&session.id) {
                     r.headers_mut().insert(SESSION_HEADER.clone(), v);
                 }
@@ -258,14 +261,18 @@ async fn read_message(
     })
 }
 
-/// `initialize`'s result: the client's version when the gateway speaks it, else the newest.
-fn initialize(id: &Value, params: Option<&RawValue>) -> Answer {
+/// The version `initialize` agrees: the client's when the gateway speaks it, else the newest.
+fn agreed_version(params: Option<&RawValue>) -> String {
     let asked = params
         .and_then(|p| serde_json::from_str::<Value>(p.get()).ok())
         .and_then(|p| p.get("protocolVersion")?.as_str().map(str::to_string));
-    let version = asked
+    asked
         .filter(|v| VERSIONS.contains(&v.as_str()))
-        .unwrap_or_else(|| VERSIONS[0].to_string());
+        .unwrap_or_else(|| VERSIONS[0].to_string())
+}
+
+/// `initialize`'s result.
+fn initialize(id: &Value, version: &str) -> Answer {
     result(
         id,
         json!({
@@ -302,7 +309,7 @@ async fn handle(
     params: Option<&RawValue>,
 ) -> Answer {
     if method == "initialize" {
-        return initialize(id, params);
+        return initialize(id, &agreed_version(params));
     }
     if method == "ping" {
         return result(id, json!({}));
