@@ -94,7 +94,7 @@ async fn unrouted(state: &AppState, req: Request<RequestBody>) -> Response<Body>
 
 /// Hand the request to the module serving `route`.
 async fn serve(
-    state: &AppState,
+    state: &Arc<AppState>,
     route: Route,
     found: Found,
     req: Request<RequestBody>,
@@ -147,6 +147,8 @@ async fn serve(
         Route::Metrics => answer(crate::health::metrics::scrape(state, req).await),
         Route::Mcp => answer(crate::mcp_api::serve(state, found.key, req).await),
         Route::Skills(at) => answer(crate::skills_api::serve(state, at, found.key, req).await),
+        Route::McpSse => answer(crate::mcp_api::sse::open(state, found.key, req).await),
+        Route::McpSseMessages => answer(crate::mcp_api::sse::post(state, req).await),
     }
 }
 

@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
-use serde_json::Value;
 
 use super::ConfigError;
 
@@ -18,7 +17,8 @@ pub enum Transport {
     Http,
     /// The older HTTP+SSE transport: `GET` an event stream, POST messages to its `endpoint`.
     Sse,
-    /// A local process: refused (not served).
+    /// A local process (`command`, `args`, `env`) speaking newline-delimited JSON-RPC on its
+    /// stdin and stdout; served only with `general_settings.mcp_allow_stdio_servers`.
     Stdio,
 }
 
@@ -94,8 +94,13 @@ pub struct McpServerEntry {
     pub mcp_info: McpInfo,
     /// Access groups the server belongs to (granted by keys' and teams' `mcp_access_groups`).
     pub access_groups: Vec<String>,
-    /// A stdio server's program (refused): read so the refusal names the transport.
-    pub command: Option<Value>,
+    /// A stdio server's program (looked up on `PATH`).
+    pub command: Option<String>,
+    /// A stdio server's arguments.
+    pub args: Vec<String>,
+    /// A stdio server's environment: these variables and `PATH` and `HOME` of the gateway,
+    /// nothing else of the gateway's environment.
+    pub env: BTreeMap<String, String>,
 }
 
 impl std::fmt::Debug for McpServerEntry {
@@ -104,6 +109,7 @@ impl std::fmt::Debug for McpServerEntry {
         f.debug_struct("McpServerEntry")
             .field("url", &self.url)
             .field("transport", &self.transport)
+            .field("command", &self.command)
             .field("auth_value", &auth)
             .finish_non_exhaustive()
     }
@@ -126,14 +132,32 @@ pub fn name_refused(name: &str) -> Option<String> {
     })
 }
 
-/// Why entry `s` cannot be served, if it cannot: the field at fault and the reason (stdio, a
-/// missing or non-http(s) URL, a bad timeout or static header).
-pub fn entry_refused(s: &McpServerEntry) -> Option<(&'static str, String)> {
-    if s.transport == Transport::Stdio || s.command.is_some() {
+/// Why entry `s` cannot be served, if it cannot: the field at fault and the reason (stdio
+/// unless `allow_stdio`, a stdio entry without its command, a missing or non-http(s) URL, a
+/// bad timeout or static header).
+pub fn entry_refused(s: &McpServerEntry, allow_stdio: bool) -> Option<(&'static str, String)> {
+    if let Some(t) = s.timeout
+        && !(t.is_finite() && t > 0.0)
+    {
         return Some((
-            "transport",
-            "stdio MCP servers (local processes) are not served; use an http or sse server".into(),
+            "timeout",
+            format!("must be a positive number of seconds, got {t}"),
         ));
+    }
+    if s.transport == Transport::Stdio || s.command.is_some() {
+        if !allow_stdio {
+            return Some((
+                "transport",
+                "stdio MCP servers (local processes) are not served unless general_settings.mcp_allow_stdio_servers is true; use an http or sse server".into(),
+            ));
+        }
+        if s.transport != Transport::Stdio {
+            return Some(("command", "a command is only run with transport: stdio".into()));
+        }
+        if s.command.as_deref().is_none_or(|c| c.trim().is_empty()) {
+            return Some(("command", "is required with transport: stdio".into()));
+        }
+        return None;
     }
     let Some(url) = s.url.as_deref() else {
         return Some(("url", "is required".into()));
@@ -142,14 +166,6 @@ pub fn entry_refused(s: &McpServerEntry) -> Option<(&'static str, String)> {
         || url.parse::<http::Uri>().is_err()
     {
         return Some(("url", format!("'{url}' is not an http(s) URL")));
-    }
-    if let Some(t) = s.timeout
-        && !(t.is_finite() && t > 0.0)
-    {
-        return Some((
-            "timeout",
-            format!("must be a positive number of seconds, got {t}"),
-        ));
     }
     for (h, v) in &s.static_headers {
         if http::HeaderName::from_bytes(h.as_bytes()).is_err()
@@ -161,14 +177,18 @@ pub fn entry_refused(s: &McpServerEntry) -> Option<(&'static str, String)> {
     None
 }
 
-/// Check every entry: a name without the separator, an http(s) URL, no stdio.
-pub fn validate(servers: &BTreeMap<String, McpServerEntry>) -> Result<(), ConfigError> {
+/// Check every entry: a name without the separator, an http(s) URL or (when `allow_stdio`) a
+/// stdio command.
+pub fn validate(
+    servers: &BTreeMap<String, McpServerEntry>,
+    allow_stdio: bool,
+) -> Result<(), ConfigError> {
     for (name, s) in servers {
         let path = format!("mcp_servers.{name}");
         if let Some(message) = name_refused(name) {
             return Err(ConfigError::Invalid { path, message });
         }
-        if let Some((field, message)) = entry_refused(s) {
+        if let Some((field, message)) = entry_refused(s, allow_stdio) {
             return Err(ConfigError::Invalid {
                 path: format!("{path}.{field}"),
                 message,
@@ -204,7 +224,22 @@ mod tests {
     fn refuses_stdio_bad_names_and_urls() {
         let err = |y: &str| Loaded::from_yaml(y).unwrap_err().to_string();
         let e = err("mcp_servers:\n  local:\n    transport: stdio\n    command: python\n");
-        assert!(e.contains("stdio"), "{e}");
+        assert!(
+            e.contains("mcp_servers.local") && e.contains("mcp_allow_stdio_servers"),
+            "{e}"
+        );
+        let allowed = "general_settings:\n  mcp_allow_stdio_servers: true\nmcp_servers:\n";
+        let e = err(&format!("{allowed}  local:\n    command: python\n"));
+        assert!(e.contains("mcp_servers.local.command"), "{e}");
+        let e = err(&format!("{allowed}  local:\n    transport: stdio\n"));
+        assert!(e.contains("mcp_servers.local.command"), "{e}");
+        let l = Loaded::from_yaml(&format!(
+            "{allowed}  local:\n    transport: stdio\n    command: python\n    args: [s.py]\n    env: {{TOKEN: t0k}}\n"
+        ))
+        .unwrap();
+        let s = &l.config.mcp_servers["local"];
+        assert_eq!((s.args.len(), s.env["TOKEN"].as_str()), (1, "t0k"));
+        assert!(!format!("{s:?}").contains("t0k"));
         let e = err("mcp_servers:\n  my-server:\n    url: http://x/mcp\n");
         assert!(e.contains("mcp_servers.my-server"), "{e}");
         let e = err("mcp_servers:\n  s:\n    url: ftp://x\n");

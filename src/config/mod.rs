@@ -220,7 +220,7 @@ fn positive(v: Option<f64>, path: &str) -> Result<(), ConfigError> {
 }
 
 fn validate(c: &Config) -> Result<(), ConfigError> {
-    mcp::validate(&c.mcp_servers)?;
+    mcp::validate(&c.mcp_servers, c.general_settings.mcp_allow_stdio_servers)?;
     for (i, m) in c.model_list.iter().enumerate() {
         let p = format!("model_list[{i}]");
         if m.model_name.trim().is_empty() {

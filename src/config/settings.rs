@@ -16,6 +16,10 @@ pub struct GeneralSettings {
     /// /health` then answers with the latest results.
     #[serde(default)]
     pub background_health_checks: bool,
+    /// Serve `mcp_servers` entries with `transport: stdio` (the gateway starts their
+    /// `command` as local processes). Off by default: such an entry then stops startup.
+    #[serde(default)]
+    pub mcp_allow_stdio_servers: bool,
     /// Seconds between background health checks (default 300).
     pub health_check_interval: Option<f64>,
     /// Listen address when `--host` is not given.

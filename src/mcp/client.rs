@@ -3,7 +3,8 @@
 //! POSTs each message (answers as JSON or as an SSE stream, the server's `Mcp-Session-Id` sent
 //! back on every request, the session ended with `DELETE`); the older SSE transport keeps a
 //! `GET` event stream open, whose `endpoint` event says where messages are POSTed and whose
-//! `message` events carry the answers ([`legacy`]).
+//! `message` events carry the answers ([`legacy`]); a stdio server is a local process spoken
+//! to over its stdin and stdout ([`super::stdio`]).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -21,6 +22,7 @@ use serde_json::{Value, json};
 use super::jsonrpc;
 use super::legacy::Legacy;
 use super::sse::Events;
+use super::stdio::{Process, Stdio};
 use crate::body::Body;
 use crate::config::mcp::Transport;
 use crate::upstream::HttpClient;
@@ -57,6 +59,8 @@ pub struct Target {
     /// The credential and static headers (values marked sensitive).
     pub headers: HeaderMap,
     pub timeout: Duration,
+    /// A stdio server's process (`url` is unused then).
+    pub process: Option<Process>,
 }
 
 /// An answer: the `result`, or the JSON-RPC `error` object.
@@ -79,6 +83,7 @@ pub struct Conn {
 enum Kind {
     Http,
     Sse(Legacy),
+    Stdio(Stdio),
 }
 
 impl std::fmt::Debug for Conn {
@@ -132,9 +137,15 @@ impl Conn {
         for (k, v) in &forwarded {
             headers.insert(k.clone(), v.clone());
         }
-        let kind = match target.transport {
-            Transport::Sse => Kind::Sse(Legacy::connect(&client, &target.url, &headers).await?),
-            _ => Kind::Http,
+        let kind = match (&target.transport, &target.process) {
+            (Transport::Sse, _) => {
+                Kind::Sse(Legacy::connect(&client, &target.url, &headers).await?)
+            }
+            (Transport::Stdio, Some(p)) => Kind::Stdio(Stdio::spawn(&target.name, p)?),
+            (Transport::Stdio, None) => {
+                return Err(UpstreamError::Connect("no command to run".into()));
+            }
+            (Transport::Http, _) => Kind::Http,
         };
         let conn = Self {
             target,
@@ -188,6 +199,7 @@ impl Conn {
         let body = message(Some(id), method, params);
         match &self.kind {
             Kind::Sse(l) => l.request(&self.client, &self.headers, id, body).await,
+            Kind::Stdio(p) => p.request(id, body).await,
             Kind::Http => {
                 let resp = self.post(body).await?;
                 self.http_reply(resp, id).await
@@ -199,6 +211,7 @@ impl Conn {
         let body = message(None, method, None);
         match &self.kind {
             Kind::Sse(l) => l.post(&self.client, &self.headers, body).await.map(drop),
+            Kind::Stdio(p) => p.post(body).await,
             Kind::Http => {
                 let resp = self.post(body).await?;
                 if !resp.status().is_success() {
@@ -285,6 +298,7 @@ impl Conn {
     pub async fn close(&self) {
         match &self.kind {
             Kind::Sse(l) => l.close(),
+            Kind::Stdio(p) => p.close(),
             Kind::Http if !self.session.lock().is_ok_and(|s| s.is_some()) => {}
             Kind::Http => {
                 let mut h = HeaderMap::new();

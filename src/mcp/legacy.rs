@@ -20,7 +20,66 @@ use crate::body::Body;
 use crate::upstream::HttpClient;
 
 /// Requests waiting for their answers; `None` once the stream has ended.
-type Waiting = Arc<Mutex<Option<HashMap<u64, oneshot::Sender<Reply>>>>>;
+pub(super) type Waiting = Arc<Mutex<Option<HashMap<u64, oneshot::Sender<Reply>>>>>;
+
+/// A new, open [`Waiting`].
+pub(super) fn waiting() -> Waiting {
+    Arc::new(Mutex::new(Some(HashMap::new())))
+}
+
+/// Wait for the answer to request `id`; `Closed` when the stream has ended.
+pub(super) fn expect(
+    waiting: &Waiting,
+    id: u64,
+) -> Result<oneshot::Receiver<Reply>, UpstreamError> {
+    let (tx, rx) = oneshot::channel();
+    match waiting.lock().as_deref_mut() {
+        Ok(Some(w)) => {
+            w.insert(id, tx);
+            Ok(rx)
+        }
+        _ => Err(UpstreamError::Closed),
+    }
+}
+
+/// Stop waiting for `id` (it was never sent, or its caller gave up).
+pub(super) fn give_up(waiting: &Waiting, id: u64) {
+    if let Ok(Some(w)) = waiting.lock().as_deref_mut() {
+        w.remove(&id);
+    }
+}
+
+/// The stream ended: every request still waiting fails, and every later one.
+pub(super) fn fail_all(waiting: &Waiting) {
+    if let Ok(mut w) = waiting.lock() {
+        *w = None;
+    }
+}
+
+/// Hand a message from the server to the request it answers (anything else is dropped).
+pub(super) fn deliver(waiting: &Waiting, data: &[u8]) {
+    let Ok(a) = serde_json::from_slice::<Answer>(data) else {
+        return;
+    };
+    let Some(id) = a.id.as_ref().and_then(|v| {
+        v.as_u64()
+            .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+    }) else {
+        return;
+    };
+    let reply = match (a.result, a.error) {
+        (Some(r), _) => Ok(r),
+        (None, Some(e)) => Err(e),
+        (None, None) => return,
+    };
+    let tx = match waiting.lock().as_deref_mut() {
+        Ok(Some(w)) => w.remove(&id),
+        _ => None,
+    };
+    if let Some(tx) = tx {
+        let _ = tx.send(reply);
+    }
+}
 
 /// An open event stream and where to POST.
 pub struct Legacy {
@@ -85,7 +144,7 @@ impl Legacy {
                 }
             }
         };
-        let waiting: Waiting = Arc::new(Mutex::new(Some(HashMap::new())));
+        let waiting = waiting();
         let reader = tokio::spawn(read(body, events, early, waiting.clone()));
         Ok(Self {
             endpoint,
@@ -120,18 +179,10 @@ impl Legacy {
         id: u64,
         body: Vec<u8>,
     ) -> Result<Reply, UpstreamError> {
-        let (tx, rx) = oneshot::channel();
-        match self.waiting.lock().as_deref_mut() {
-            Ok(Some(w)) => {
-                w.insert(id, tx);
-            }
-            _ => return Err(UpstreamError::Closed),
-        }
+        let rx = expect(&self.waiting, id)?;
         let sent = self.post(client, headers, body).await;
         if let Err(e) = sent {
-            if let Ok(Some(w)) = self.waiting.lock().as_deref_mut() {
-                w.remove(&id);
-            }
+            give_up(&self.waiting, id);
             return Err(e);
         }
         rx.await.map_err(|_| UpstreamError::Closed)
@@ -157,41 +208,15 @@ async fn read(
     early: Vec<super::sse::Event>,
     waiting: Waiting,
 ) {
-    let deliver = |data: &str| {
-        let Ok(a) = serde_json::from_str::<Answer>(data) else {
-            return;
-        };
-        let Some(id) = a.id.as_ref().and_then(|v| {
-            v.as_u64()
-                .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
-        }) else {
-            return;
-        };
-        let reply = match (a.result, a.error) {
-            (Some(r), _) => Ok(r),
-            (None, Some(e)) => Err(e),
-            (None, None) => return,
-        };
-        let tx = match waiting.lock().as_deref_mut() {
-            Ok(Some(w)) => w.remove(&id),
-            _ => None,
-        };
-        if let Some(tx) = tx {
-            let _ = tx.send(reply);
-        }
-    };
     for e in early.iter().filter(|e| e.name == "message") {
-        deliver(&e.data);
+        deliver(&waiting, e.data.as_bytes());
     }
     while let Ok(Some(got)) = next_events(&mut body, &mut events).await {
         for e in got.iter().filter(|e| e.name == "message") {
-            deliver(&e.data);
+            deliver(&waiting, e.data.as_bytes());
         }
     }
-    // the stream ended: every request still waiting fails, and every later one
-    if let Ok(mut w) = waiting.lock() {
-        *w = None;
-    }
+    fail_all(&waiting);
 }
 
 #[cfg(test)]

@@ -5,8 +5,8 @@
 //! owning server. A client session (`Mcp-Session-Id`) opens an upstream session per server on
 //! first use and ends them when it ends or idles out.
 //!
-//! [`jsonrpc`]: the client's messages; [`client`] (Streamable HTTP) and [`legacy`] (HTTP+SSE):
-//! the gateway as an upstream client; [`sse`]: event streams; [`access`]: who may use which
+//! [`jsonrpc`]: the client's messages; [`client`] (Streamable HTTP), [`legacy`] (HTTP+SSE) and
+//! [`stdio`] (local processes): the gateway as an upstream client; [`sse`]: event streams; [`access`]: who may use which
 //! server and tool; [`sessions`]: client sessions. The HTTP routes are `crate::mcp_api`.
 //!
 //! The JSON-RPC envelope is our own rather than the `rmcp` crate's model types: the gateway
@@ -21,6 +21,7 @@ pub mod legacy;
 pub mod sessions;
 pub mod sse;
 pub mod stored;
+pub mod stdio;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -80,12 +81,16 @@ impl Server {
             server: name.to_string(),
             message,
         };
-        let url: Uri = e
-            .url
-            .as_deref()
-            .unwrap_or_default()
-            .parse()
-            .map_err(|_| bad("url is not a URL".into()))?;
+        let url: Uri = match e.transport {
+            Transport::Stdio => Uri::default(),
+            _ => (e.url.as_deref().unwrap_or_default().parse())
+                .map_err(|_| bad("url is not a URL".into()))?,
+        };
+        let process = (e.transport == Transport::Stdio).then(|| stdio::Process {
+            command: e.command.clone().unwrap_or_default(),
+            args: e.args.clone(),
+            env: e.env.clone().into_iter().collect(),
+        });
         let mut headers = HeaderMap::new();
         for (k, v) in &e.static_headers {
             let k = HeaderName::from_bytes(k.as_bytes())
@@ -131,13 +136,10 @@ impl Server {
             target: Arc::new(Target {
                 name: name.to_string(),
                 url,
-                transport: if e.transport == Transport::Sse {
-                    Transport::Sse
-                } else {
-                    Transport::Http
-                },
+                transport: e.transport,
                 headers,
                 timeout,
+                process,
             }),
             extra_headers,
         })

@@ -117,7 +117,7 @@ pub fn entry_of(row: &Value) -> Result<(String, McpServerEntry), (&'static str, 
             .filter(|c| c.as_str().is_some_and(|c| !c.is_empty()))
             .cloned(),
     };
-    if let Some(refused) = entry_refused(&entry) {
+    if let Some(refused) = entry_refused(&entry, false) {
         return Err(refused);
     }
     Ok((name.to_string(), entry))

@@ -3,12 +3,11 @@
 //! `prompts/get` and `resources/read`, sent to the owning server.
 
 use futures_util::future::join_all;
-use http::{Response, StatusCode};
+use http::StatusCode;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
-use super::{Call, MAX_PAGES, answer_raw, error_response, result, rpc_response};
-use crate::body::Body;
+use super::{Answer, Call, MAX_PAGES, answer_raw, error_response, result, rpc_response};
 use crate::config::mcp::TOOL_SEPARATOR;
 use crate::mcp::Server;
 use crate::mcp::client::{UpstreamError, error_message};
@@ -21,6 +20,8 @@ pub(super) struct Listing {
     member: &'static str,
     /// Tools: filtered by the caller's tool permissions.
     tools: bool,
+    /// Resources: each one's server remembered by the session (`resources/read` goes there).
+    resources: bool,
 }
 
 const fn listing(method: &'static str, member: &'static str, tools: bool) -> Listing {
@@ -28,12 +29,16 @@ const fn listing(method: &'static str, member: &'static str, tools: bool) -> Lis
         method,
         member,
         tools,
+        resources: false,
     }
 }
 
 pub(super) const TOOLS: Listing = listing("tools/list", "tools", true);
 pub(super) const PROMPTS: Listing = listing("prompts/list", "prompts", false);
-pub(super) const RESOURCES: Listing = listing("resources/list", "resources", false);
+pub(super) const RESOURCES: Listing = Listing {
+    resources: true,
+    ..listing("resources/list", "resources", false)
+};
 pub(super) const TEMPLATES: Listing =
     listing("resources/templates/list", "resourceTemplates", false);
 
@@ -65,6 +70,11 @@ impl Call<'_> {
                 if list.tools && !self.scope.permits.tool(server, &name) {
                     continue;
                 }
+                if list.resources
+                    && let Some(uri) = item.get("uri").and_then(Value::as_str)
+                {
+                    self.session.record_resource(uri, &server.name);
+                }
                 item["name"] = json!(format!("{}{TOOL_SEPARATOR}{name}", server.name));
                 out.push(item);
             }
@@ -80,7 +90,7 @@ impl Call<'_> {
     }
 
     /// A list of every server's items; a server that fails is left out (logged).
-    pub(super) async fn list(&self, id: &Value, list: &Listing) -> Response<Body> {
+    pub(super) async fn list(&self, id: &Value, list: &Listing) -> Answer {
         let all = join_all(
             self.scope
                 .servers
@@ -101,7 +111,7 @@ impl Call<'_> {
     }
 
     /// `prompts/get`: the owning server's prompt (named `{server}-{prompt}`).
-    pub(super) async fn get_prompt(&self, id: &Value, params: Option<&RawValue>) -> Response<Body> {
+    pub(super) async fn get_prompt(&self, id: &Value, params: Option<&RawValue>) -> Answer {
         let fail = |message: String| {
             error_response(StatusCode::OK, &RpcError::new(id, INVALID_PARAMS, message))
         };
@@ -125,13 +135,10 @@ impl Call<'_> {
             .await
     }
 
-    /// `resources/read`: the server listing the resource (the only server in scope when none
-    /// lists it: a templated URI).
-    pub(super) async fn read_resource(
-        &self,
-        id: &Value,
-        params: Option<&RawValue>,
-    ) -> Response<Body> {
+    /// `resources/read`: the server that listed the resource through this session, else the
+    /// only server in scope, else the one listing it now (none listing it: a templated URI,
+    /// which only a single server in scope can serve).
+    pub(super) async fn read_resource(&self, id: &Value, params: Option<&RawValue>) -> Answer {
         let fail = |message: String| {
             error_response(StatusCode::OK, &RpcError::new(id, INVALID_PARAMS, message))
         };
@@ -141,6 +148,17 @@ impl Call<'_> {
         let Some(uri) = uri else {
             return fail("Invalid params: uri is required".into());
         };
+        let known = self
+            .session
+            .resource_server(&uri)
+            .and_then(|name| self.scope.servers.iter().find(|s| s.name == name));
+        let known = match self.scope.servers.as_slice() {
+            [only] => Some(only),
+            _ => known,
+        };
+        if let Some(server) = known {
+            return self.relay(id, server, "resources/read", params).await;
+        }
         let all = join_all(
             self.scope
                 .servers
@@ -154,11 +172,7 @@ impl Call<'_> {
         };
         let owner = (self.scope.servers.iter().zip(all))
             .find(|(_, got)| listed(got))
-            .map(|(s, _)| s.clone())
-            .or_else(|| match self.scope.servers.as_slice() {
-                [only] => Some(only.clone()),
-                _ => None,
-            });
+            .map(|(s, _)| s.clone());
         let Some(server) = owner else {
             return fail(format!("Unknown resource: {uri}"));
         };
@@ -172,7 +186,7 @@ impl Call<'_> {
         server: &Server,
         method: &str,
         params: Option<&RawValue>,
-    ) -> Response<Body> {
+    ) -> Answer {
         match self.request(server, method, params).await {
             Ok(Ok(res)) => answer_raw(id, &res),
             Ok(Err(err)) => rpc_response(

@@ -2,12 +2,15 @@
 //! HTTP). POST one JSON-RPC message, answered as JSON (`initialize`, `ping`, `tools/*`,
 //! `prompts/list`, `prompts/get`, `resources/list`, `resources/templates/list`,
 //! `resources/read`; a notification or a response: 202);
-//! `DELETE` ends the session; `GET` (a server stream) is not offered: 405. The caller is
+//! `DELETE` ends the session; `GET` (a server stream) is not offered: 405. The older SSE
+//! transport is [`sse`] (`/mcp/sse`); both call `handle` for a message's method. The caller is
 //! authenticated by its gateway key first. Errors of the envelope answer 400 with a JSON-RPC
-//! error; an unknown session 404; everything else a JSON-RPC error in a 200, as the spec asks.
+//! error (413 for a message too large); an unknown session 404; a key over its session cap
+//! 429; everything else a JSON-RPC error in a 200, as the spec asks.
 
 mod lists;
 pub mod rest;
+pub mod sse;
 mod tools;
 
 use std::sync::Arc;
@@ -23,9 +26,9 @@ use crate::error::{GatewayError, json_response};
 use crate::mcp::access::Permits;
 use crate::mcp::client::{Conn, Reply, SESSION_HEADER, UpstreamError, VERSION_HEADER};
 use crate::mcp::jsonrpc::{self, Incoming, METHOD_NOT_FOUND, RpcError};
-use crate::mcp::sessions::Session;
+use crate::mcp::sessions::{Session, TooManySessions};
 use crate::mcp::{Mcp, Server};
-use crate::request_body::RequestBody;
+use crate::request_body::{RequestBody, RequestError};
 use crate::state::AppState;
 use lists::{PROMPTS, RESOURCES, TEMPLATES, TOOLS};
 
@@ -36,21 +39,40 @@ const MAX_PAGES: usize = 20;
 /// The largest message a client may POST.
 const MAX_MESSAGE: usize = 4 << 20;
 
-fn rpc_response(status: StatusCode, body: &Value) -> Response<Body> {
-    json_response(status, Bytes::from(body.to_string()))
+/// The answer to one message: its HTTP status (Streamable HTTP; the SSE transport sends the
+/// body as a `message` event) and its JSON-RPC body.
+pub(crate) struct Answer {
+    pub status: StatusCode,
+    pub body: Bytes,
 }
 
-fn error_response(status: StatusCode, e: &RpcError) -> Response<Body> {
+impl Answer {
+    fn into_response(self) -> Response<Body> {
+        json_response(self.status, self.body)
+    }
+}
+
+fn rpc_response(status: StatusCode, body: &Value) -> Answer {
+    Answer {
+        status,
+        body: Bytes::from(body.to_string()),
+    }
+}
+
+fn error_response(status: StatusCode, e: &RpcError) -> Answer {
     rpc_response(status, &e.body())
 }
 
 /// A result that is already JSON, as the answer to `id`.
-fn answer_raw(id: &Value, res: &RawValue) -> Response<Body> {
+fn answer_raw(id: &Value, res: &RawValue) -> Answer {
     let body = format!(r#"{{"jsonrpc":"2.0","id":{id},"result":{}}}"#, res.get());
-    json_response(StatusCode::OK, Bytes::from(body))
+    Answer {
+        status: StatusCode::OK,
+        body: Bytes::from(body),
+    }
 }
 
-fn result(id: &Value, result: Value) -> Response<Body> {
+fn result(id: &Value, result: Value) -> Answer {
     rpc_response(
         StatusCode::OK,
         &json!({"jsonrpc": "2.0", "id": id, "result": result}),
@@ -124,7 +146,7 @@ pub async fn serve(
                 .as_deref()
                 .is_some_and(|id| state.mcp.sessions.end(id, &who));
             if !ended {
-                return Ok(session_not_found());
+                return Ok(session_not_found().into_response());
             }
             Ok(json_response(StatusCode::OK, Bytes::from_static(b"{}")))
         }
@@ -140,51 +162,43 @@ pub async fn serve(
                         VERSIONS.join(", ")
                     ),
                 );
-                return Ok(error_response(StatusCode::BAD_REQUEST, &e));
+                return Ok(error_response(StatusCode::BAD_REQUEST, &e).into_response());
             }
             let (parts, body) = req.into_parts();
-            let limit = state.max_body_bytes.min(MAX_MESSAGE);
-            let raw = crate::pipeline::parse::read_declared(&parts.headers, body, limit).await?;
-            let msg = match jsonrpc::parse(&raw) {
-                Ok(m) => m,
-                Err(e) => return Ok(error_response(StatusCode::BAD_REQUEST, &e)),
-            };
-            let Incoming::Request { id, method, params } = msg else {
-                // notifications and responses: accepted, nothing to answer
-                return Ok(accepted());
+            let (id, method, params) = match read_message(state, &parts.headers, body).await? {
+                Ok(Some(m)) => m,
+                Ok(None) => return Ok(accepted()),
+                Err(a) => return Ok(a.into_response()),
             };
             if method == "initialize" {
-                return Ok(initialize(state, &principal, &id, params.as_deref()));
+                let version = agreed_version(params.as_deref());
+                let opened = state.mcp.sessions.open(who, version.clone(), None);
+                let session = match opened {
+                    Ok(s) => s,
+                    Err(e) => return Ok(too_many(&id, &e).into_response()),
+                };
+                let mut r = initialize(&id, &version).into_response();
+                if let Ok(v) = HeaderValue::from_str(&session.id) {
+                    r.headers_mut().insert(SESSION_HEADER.clone(), v);
+                }
+                return Ok(r);
             }
             let session = match session_id {
                 Some(sid) => match state.mcp.sessions.get(&sid, &who) {
                     Some(s) => Some(s),
-                    None => return Ok(session_not_found()),
+                    None => return Ok(session_not_found().into_response()),
                 },
                 None => None,
             };
-            let scope = scope(&state.mcp, &principal, server.as_deref(), &parts.headers);
-            let call = Call {
-                state,
+            let msg = Message {
                 principal: &principal,
-                session: session.as_deref(),
+                session,
+                server: server.as_deref(),
                 headers: &parts.headers,
-                scope: &scope,
             };
-            Ok(match method.as_str() {
-                "ping" => result(&id, json!({})),
-                "tools/list" => call.list(&id, &TOOLS).await,
-                "tools/call" => call.call_tool(&id, params.as_deref()).await,
-                "prompts/list" => call.list(&id, &PROMPTS).await,
-                "prompts/get" => call.get_prompt(&id, params.as_deref()).await,
-                "resources/list" => call.list(&id, &RESOURCES).await,
-                "resources/templates/list" => call.list(&id, &TEMPLATES).await,
-                "resources/read" => call.read_resource(&id, params.as_deref()).await,
-                other => error_response(
-                    StatusCode::OK,
-                    &RpcError::new(&id, METHOD_NOT_FOUND, format!("Method not found: {other}")),
-                ),
-            })
+            Ok(handle(state, msg, &id, &method, params.as_deref())
+                .await
+                .into_response())
         }
         _ => {
             let mut r = json_response(
@@ -206,27 +220,61 @@ fn accepted() -> Response<Body> {
     r
 }
 
-fn session_not_found() -> Response<Body> {
+fn session_not_found() -> Answer {
     let e = RpcError::new(&Value::Null, -32001, "Session not found");
     error_response(StatusCode::NOT_FOUND, &e)
 }
 
-/// `initialize`: the client's version when the gateway speaks it, else the newest; a new
-/// session.
-fn initialize(
+fn too_many(id: &Value, e: &TooManySessions) -> Answer {
+    let e = RpcError::new(id, jsonrpc::REFUSED, e.to_string());
+    error_response(StatusCode::TOO_MANY_REQUESTS, &e)
+}
+
+/// A request: its id, method and params.
+type Request3 = (Value, String, Option<Box<RawValue>>);
+
+/// Read and parse one POSTed message: a request; `None` for a notification or a response
+/// (202, nothing to answer); the error answer of a message too large (413) or not JSON-RPC
+/// (400).
+async fn read_message(
     state: &AppState,
-    principal: &Principal,
-    id: &Value,
-    params: Option<&RawValue>,
-) -> Response<Body> {
+    headers: &HeaderMap,
+    body: RequestBody,
+) -> Result<Result<Option<Request3>, Answer>, GatewayError> {
+    let limit = state.max_body_bytes.min(MAX_MESSAGE);
+    let raw = match crate::pipeline::parse::read_declared(headers, body, limit).await {
+        Ok(raw) => raw,
+        Err(RequestError::TooLarge { .. }) => {
+            let e = RpcError::new(
+                &Value::Null,
+                jsonrpc::INVALID_REQUEST,
+                format!("Invalid Request: a message may be at most {limit} bytes"),
+            );
+            return Ok(Err(error_response(StatusCode::PAYLOAD_TOO_LARGE, &e)));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    Ok(match jsonrpc::parse(&raw) {
+        Ok(Incoming::Request { id, method, params }) => Ok(Some((id, method, params))),
+        // notifications and responses: accepted, nothing to answer
+        Ok(_) => Ok(None),
+        Err(e) => Err(error_response(StatusCode::BAD_REQUEST, &e)),
+    })
+}
+
+/// The version `initialize` agrees: the client's when the gateway speaks it, else the newest.
+fn agreed_version(params: Option<&RawValue>) -> String {
     let asked = params
         .and_then(|p| serde_json::from_str::<Value>(p.get()).ok())
         .and_then(|p| p.get("protocolVersion")?.as_str().map(str::to_string));
-    let version = asked
+    asked
         .filter(|v| VERSIONS.contains(&v.as_str()))
-        .unwrap_or_else(|| VERSIONS[0].to_string());
-    let session = state.mcp.sessions.open(owner(principal), version.clone());
-    let mut r = result(
+        .unwrap_or_else(|| VERSIONS[0].to_string())
+}
+
+/// `initialize`'s result.
+fn initialize(id: &Value, version: &str) -> Answer {
+    result(
         id,
         json!({
             "protocolVersion": version,
@@ -238,62 +286,104 @@ fn initialize(
             "serverInfo": {"name": "tianji", "version": env!("CARGO_PKG_VERSION")},
             "instructions": "Tools of the MCP servers this key may use, named {server}-{tool}.",
         }),
-    );
-    if let Ok(v) = HeaderValue::from_str(&session.id) {
-        r.headers_mut().insert(SESSION_HEADER.clone(), v);
+    )
+}
+
+/// One client message's context, whichever transport carried it.
+struct Message<'a> {
+    principal: &'a Principal,
+    /// The client session (`None`: a sessionless Streamable HTTP request).
+    session: Option<Arc<Session>>,
+    /// The path's server (`/mcp/{server}`, `/mcp/{server}/sse`).
+    server: Option<&'a str>,
+    headers: &'a HeaderMap,
+}
+
+/// Answer one request (every method but Streamable HTTP's `initialize`, which opens a
+/// session): both transports call this. A sessionless request's upstream sessions last for
+/// this message only (one per server, however many pages it reads).
+async fn handle(
+    state: &AppState,
+    msg: Message<'_>,
+    id: &Value,
+    method: &str,
+    params: Option<&RawValue>,
+) -> Answer {
+    if method == "initialize" {
+        return initialize(id, &agreed_version(params));
     }
-    r
+    if method == "ping" {
+        return result(id, json!({}));
+    }
+    let scope = scope(&state.mcp, msg.principal, msg.server, msg.headers);
+    let transient = match &msg.session {
+        Some(_) => None,
+        None => Some(Session::transient(owner(msg.principal))),
+    };
+    let session = match (&msg.session, &transient) {
+        (Some(s), _) => s.as_ref(),
+        (None, Some(t)) => t,
+        (None, None) => return session_not_found(),
+    };
+    let call = Call {
+        state,
+        principal: msg.principal,
+        session,
+        headers: msg.headers,
+        scope: &scope,
+    };
+    let answer = match method {
+        "tools/list" => call.list(id, &TOOLS).await,
+        "tools/call" => call.call_tool(id, params).await,
+        "prompts/list" => call.list(id, &PROMPTS).await,
+        "prompts/get" => call.get_prompt(id, params).await,
+        "resources/list" => call.list(id, &RESOURCES).await,
+        "resources/templates/list" => call.list(id, &TEMPLATES).await,
+        "resources/read" => call.read_resource(id, params).await,
+        other => error_response(
+            StatusCode::OK,
+            &RpcError::new(id, METHOD_NOT_FOUND, format!("Method not found: {other}")),
+        ),
+    };
+    if let Some(t) = transient {
+        t.close().await;
+    }
+    answer
 }
 
 /// One request's context.
 struct Call<'a> {
     state: &'a AppState,
     principal: &'a Principal,
-    session: Option<&'a Session>,
+    /// The client's session, or a transient one for a sessionless request.
+    session: &'a Session,
     headers: &'a HeaderMap,
     scope: &'a Scope,
 }
 
-/// An upstream session: the client session's (kept), or one for this request only (closed
-/// after).
-struct Upstream {
-    conn: Arc<Conn>,
-    kept: bool,
-}
-
-impl Upstream {
-    async fn done(self) {
-        if !self.kept {
-            self.conn.close().await;
-        }
-    }
-}
-
 impl Call<'_> {
-    async fn upstream(&self, server: &Server) -> Result<Upstream, UpstreamError> {
-        let open = || {
-            Conn::open(
-                server.target.clone(),
-                self.state.client.clone(),
-                server.forwarded(self.headers),
-            )
-        };
-        match self.session {
-            Some(s) => {
-                let slot = s.slot(&server.name);
-                let conn = slot
-                    .get_or_try_init(|| async { open().await.map(Arc::new) })
-                    .await?;
-                Ok(Upstream {
-                    conn: conn.clone(),
-                    kept: true,
-                })
-            }
-            None => Ok(Upstream {
-                conn: Arc::new(open().await?),
-                kept: false,
-            }),
+    /// The session's upstream session with `server` (opened on first use).
+    async fn upstream(&self, server: &Server) -> Result<Arc<Conn>, UpstreamError> {
+        let slot = self.session.slot(&server.name);
+        let conn = slot
+            .get_or_try_init(|| async {
+                Conn::open(
+                    server.target.clone(),
+                    self.state.client.clone(),
+                    server.forwarded(self.headers),
+                )
+                .await
+                .map(Arc::new)
+            })
+            .await?
+            .clone();
+        if self.session.is_ended() {
+            // the session ended while this one was opening: nothing would close it later
+            self.session.forget(&server.name);
+            conn.close().await;
+            return Err(UpstreamError::Closed);
         }
+        Ok(conn)
     }
 
     /// Send a request to `server`, on a fresh upstream session once when the server ended
@@ -304,26 +394,18 @@ impl Call<'_> {
         method: &str,
         params: Option<&RawValue>,
     ) -> Result<Reply, UpstreamError> {
-        let up = self.upstream(server).await?;
-        let got = up.conn.request(method, params).await;
-        let kept = up.kept;
-        up.done().await;
-        match got {
-            Err(UpstreamError::SessionGone) if kept => {
-                if let Some(s) = self.session {
-                    s.forget(&server.name);
-                }
-                let up = self.upstream(server).await?;
-                let got = up.conn.request(method, params).await;
-                up.done().await;
-                got
+        let conn = self.upstream(server).await?;
+        match conn.request(method, params).await {
+            Err(UpstreamError::SessionGone) => {
+                self.session.forget(&server.name);
+                let conn = self.upstream(server).await?;
+                conn.request(method, params).await
             }
             Err(e) => {
-                if let (true, Some(s)) = (kept, self.session)
-                    && matches!(e, UpstreamError::Closed | UpstreamError::Connect(_))
-                {
+                if matches!(e, UpstreamError::Closed | UpstreamError::Connect(_)) {
                     // a dead connection is not reused
-                    s.forget(&server.name);
+                    self.session.forget(&server.name);
+                    conn.close().await;
                 }
                 Err(e)
             }

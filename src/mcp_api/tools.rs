@@ -1,12 +1,11 @@
 //! `tools/call`: the tool's server runs it, within the caller's `mcp_rpm_limit`, admitted and
 //! recorded like every side call (one SpendLogs row with the tool's cost).
 
-use http::{Response, StatusCode};
+use http::StatusCode;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
-use super::{Call, answer_raw, error_response, rpc_response};
-use crate::body::Body;
+use super::{Answer, Call, answer_raw, error_response, rpc_response};
 use crate::config::mcp::TOOL_SEPARATOR;
 use crate::error::GatewayError;
 use crate::mcp::client::{UpstreamError, error_message};
@@ -15,7 +14,7 @@ use crate::spend::record::ToolCall;
 
 impl Call<'_> {
     /// `tools/call`: the owning server runs the tool; one SpendLogs row.
-    pub(super) async fn call_tool(&self, id: &Value, params: Option<&RawValue>) -> Response<Body> {
+    pub(super) async fn call_tool(&self, id: &Value, params: Option<&RawValue>) -> Answer {
         let fail = |code: i64, message: String| {
             error_response(StatusCode::OK, &RpcError::new(id, code, message))
         };

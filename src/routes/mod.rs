@@ -60,6 +60,10 @@ pub enum Route {
     PassThrough,
     /// `/mcp`, `/mcp/{server}`: the MCP gateway (`crate::mcp_api`).
     Mcp,
+    /// `GET /mcp/sse`, `/mcp/{server}/sse`: the MCP gateway's SSE transport
+    /// (`crate::mcp_api::sse`); `POST /mcp/sse/messages`: its messages.
+    McpSse,
+    McpSseMessages,
     /// `GET /claude-code/marketplace.json`: the Claude Code plugin catalogue (public unless
     /// configured otherwise; `crate::admin::plugins`).
     Marketplace,

@@ -97,6 +97,8 @@ pub static ENDPOINTS: &[Endpoint] = table! {
     ["/v1/models", "/models"] GET "List the model groups the caller may use" => Route::Models;
     ["/v1/models/{*model}", "/models/{*model}"] GET "One model group (POST {model}:generateContent is Gemini's v1 API)" => Route::ModelInfo;
     ["/mcp", "/mcp/", "/mcp/{key}"] POST|DELETE "MCP gateway (Streamable HTTP): the tools of the MCP servers the key may use; /mcp/{server}: one server" => Route::Mcp;
+    ["/mcp/sse", "/mcp/{key}/sse"] GET "MCP gateway over the older SSE transport (2024-11-05): an event stream whose `endpoint` event names where to POST; /mcp/{server}/sse: one server" => Route::McpSse;
+    ["/mcp/sse/messages"] POST "A message of an MCP SSE session (?session_id=), answered on its event stream" => Route::McpSseMessages;
     ["/{provider}/{*path}"] ANY "Provider pass-through: the provider's own API, with the gateway's keys and spend" => Route::PassThrough;
     ["/v1/skills", "/skills"] GET|POST "Skills: upload one (multipart zip or files; kept on the Anthropic account of ?model= / x-tianji-model, else in the gateway), list the caller's" => Route::Skills(SkillAt::Collection);
     ["/v1/skills/{id}", "/skills/{id}"] GET|DELETE "One skill (DELETE: its creator or an admin)" => Route::Skills(SkillAt::Item);

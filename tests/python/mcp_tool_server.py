@@ -1,6 +1,7 @@
 """An upstream MCP tool server for the MCP gateway tests, built with the official `mcp` SDK
-(FastMCP). Usage: mcp_tool_server.py TRANSPORT PORT, TRANSPORT `http` (Streamable HTTP at
-/mcp) or `sse` (the older SSE transport at /sse). Tools: echo, add, secret, header (a request
+(FastMCP). Usage: mcp_tool_server.py TRANSPORT [PORT], TRANSPORT `http` (Streamable HTTP at
+/mcp), `sse` (the older SSE transport at /sse) or `stdio` (newline-delimited JSON-RPC on stdin
+and stdout; no PORT). Tools: echo, add, secret, header (a request
 header as the server saw it), slow (sleeps), crash (the process dies mid-call); a prompt (greet) and a resource
 (notes://today)."""
 
@@ -10,7 +11,8 @@ import sys
 
 from mcp.server.fastmcp import Context, FastMCP
 
-transport, port = sys.argv[1], int(sys.argv[2])
+transport = sys.argv[1]
+port = int(sys.argv[2]) if len(sys.argv) > 2 else 0
 server = FastMCP("tools", host="127.0.0.1", port=port, log_level="WARNING")
 
 
@@ -64,4 +66,4 @@ def today() -> str:
     return f"notes of {transport}"
 
 
-server.run(transport="streamable-http" if transport == "http" else "sse")
+server.run(transport={"http": "streamable-http", "sse": "sse", "stdio": "stdio"}[transport])

@@ -8,6 +8,7 @@
 mod calls;
 mod errors;
 mod servers;
+mod transports;
 mod wire;
 
 use std::process::{Child, Command, Stdio};
