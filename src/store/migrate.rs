@@ -44,6 +44,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0008_claude_code_plugins",
         include_str!("../../sql/schema/0008_claude_code_plugins.sql"),
     ),
+    (
+        "0009_message_batches",
+        include_str!("../../sql/schema/0009_message_batches.sql"),
+    ),
 ];
 
 /// Apply what is missing, then create or drop the unique alias indexes; returns the versions
