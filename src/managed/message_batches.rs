@@ -22,8 +22,8 @@ use bytes::Bytes;
 use http::{HeaderName, HeaderValue, Method, Request, Response, StatusCode, Uri, header};
 use serde_json::{Value, json};
 
-use super::ids::{self, Kind};
 use super::At;
+use super::ids::{self, Kind};
 use crate::auth::Principal;
 use crate::body::Body;
 use crate::error::GatewayError;
@@ -43,7 +43,9 @@ const MAX_PAGE: i64 = 1000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum MessageBatchError {
-    #[error("`requests` must be a non-empty list (at most {MAX_REQUESTS}) of {{custom_id, params}} objects")]
+    #[error(
+        "`requests` must be a non-empty list (at most {MAX_REQUESTS}) of {{custom_id, params}} objects"
+    )]
     NoRequests,
     #[error("requests[{0}]: {1}")]
     BadRequest(usize, &'static str),
@@ -225,9 +227,16 @@ async fn create(
     };
     let mut rec = crate::pipeline::side_call(state, &principal, side).await?;
     let extra = beta(&parts.headers);
-    let resp =
-        upstream::send_with(&state.client, &dep, Method::POST, &uri, &[body], false, &extra)
-            .await?;
+    let resp = upstream::send_with(
+        &state.client,
+        &dep,
+        Method::POST,
+        &uri,
+        &[body],
+        false,
+        &extra,
+    )
+    .await?;
     rec.status = resp.status().as_u16();
     let (head, out) = upstream::ok_body(resp).await?;
     let Ok(mut batch) = serde_json::from_slice::<Value>(&out) else {
@@ -272,11 +281,22 @@ async fn by_id(
     let uri = batches_uri(&dep, &format!("/{raw}{tail}"))?;
     let mut extra = beta(req.headers());
     if at == At::Results {
-        extra.push((header::ACCEPT, HeaderValue::from_static("application/binary")));
+        extra.push((
+            header::ACCEPT,
+            HeaderValue::from_static("application/binary"),
+        ));
     }
     let mut rec = super::record(state, &principal, Kind::MessageBatch, at, &method, &dep).await?;
-    let resp =
-        upstream::send_with(&state.client, &dep, upstream_method, &uri, &[], false, &extra).await?;
+    let resp = upstream::send_with(
+        &state.client,
+        &dep,
+        upstream_method,
+        &uri,
+        &[],
+        false,
+        &extra,
+    )
+    .await?;
     rec.status = resp.status().as_u16();
     if !resp.status().is_success() {
         return Err(UpstreamError::from_response(resp).await.into());
@@ -343,7 +363,7 @@ async fn list(state: &AppState, req: Request<RequestBody>) -> Result<Response<Bo
         return list_account(state, &principal, &model, &req).await;
     }
     let store = state.store.as_ref().ok_or(MessageBatchError::NoStore)?;
-    let param = |k| crate::util::query::query_param(query, k);
+    let param = |k| crate::util::query::decoded_param(query, k);
     let limit = param("limit")
         .and_then(|l| l.parse::<i64>().ok())
         .unwrap_or(PAGE)
@@ -391,7 +411,11 @@ async fn list(state: &AppState, req: Request<RequestBody>) -> Result<Response<Bo
             user_id: get(3)?,
             team_id: get(4)?,
         };
-        let Some(dep) = table.deployments().find(|d| d.id == owned.model_id).cloned() else {
+        let Some(dep) = table
+            .deployments()
+            .find(|d| d.id == owned.model_id)
+            .cloned()
+        else {
             continue;
         };
         let uri = batches_uri(&dep, &format!("/{}", owned.raw))?;

@@ -46,9 +46,15 @@ fn object(b: &Batch) -> Value {
     let n = b.custom_ids.len();
     let errored = b.custom_ids.iter().filter(|c| c.starts_with("err")).count();
     let counts = match (ended, b.canceled) {
-        (false, _) => json!({"processing": n, "succeeded": 0, "errored": 0, "canceled": 0, "expired": 0}),
-        (true, true) => json!({"processing": 0, "succeeded": 0, "errored": 0, "canceled": n, "expired": 0}),
-        (true, false) => json!({"processing": 0, "succeeded": n - errored, "errored": errored, "canceled": 0, "expired": 0}),
+        (false, _) => {
+            json!({"processing": n, "succeeded": 0, "errored": 0, "canceled": 0, "expired": 0})
+        }
+        (true, true) => {
+            json!({"processing": 0, "succeeded": 0, "errored": 0, "canceled": n, "expired": 0})
+        }
+        (true, false) => {
+            json!({"processing": 0, "succeeded": n - errored, "errored": errored, "canceled": 0, "expired": 0})
+        }
     };
     json!({
         "id": b.id,

@@ -14,7 +14,10 @@ use crate::common::db::TestDb;
 use crate::common::{MASTER_KEY, TestGateway, eventually_async, send};
 
 async fn run_sdk(gw: &TestGateway, key: &str, other: &str, account: &str) -> Value {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/python/anthropic_batches.py");
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/python/anthropic_batches.py"
+    );
     let mut cmd = Command::new(crate::it::sdk::python());
     cmd.arg(script)
         .args([&gw.url(""), key, other, account])
@@ -73,10 +76,19 @@ general_settings:
         .iter()
         .find(|r| r.method == Method::POST && r.path == "/v1/messages/batches")
         .unwrap();
-    assert_eq!(create.json()["requests"][0]["params"]["model"], "claude-haiku-4-5");
+    assert_eq!(
+        create.json()["requests"][0]["params"]["model"],
+        "claude-haiku-4-5"
+    );
     // the sealed id names no provider id
     assert!(!sealed.contains("mock"), "{sealed}");
-    assert!(account.batches.lock().values().any(|b| b.body["requests"].as_array().map_or(0, Vec::len) == 4));
+    assert!(
+        account
+            .batches
+            .lock()
+            .values()
+            .any(|b| b.body["requests"].as_array().map_or(0, Vec::len) == 4)
+    );
 
     // spend: one row booked from the results' usage at the batch price (haiku 4.5: 0.5x)
     let (input, output): (u64, u64) = [0usize, 1, 3]
@@ -94,14 +106,17 @@ general_settings:
     .await;
     assert!(written, "the results' rows were never written");
     let rows = client.query(q, &[]).await.unwrap();
-    let booked: Vec<(f64, i64, i64)> = rows
+    let booked: Vec<(f64, i32, i32)> = rows
         .iter()
         .map(|r| (r.get(0), r.get(1), r.get(2)))
         .filter(|r| r.0 > 0.0)
         .collect();
     assert_eq!(booked.len(), 1, "{booked:?}");
-    assert!((booked[0].0 - expected).abs() < 1e-12, "{booked:?} {expected}");
-    assert_eq!((booked[0].1, booked[0].2), (input as i64, output as i64));
+    assert!(
+        (booked[0].0 - expected).abs() < 1e-12,
+        "{booked:?} {expected}"
+    );
+    assert_eq!((booked[0].1, booked[0].2), (input as i32, output as i32));
     let creates: i64 = client
         .query_one(
             "SELECT count(*) FROM \"TianjiLLM_SpendLogs\" WHERE call_type = 'acreate_batch'",
@@ -119,21 +134,27 @@ general_settings:
             send(
                 method,
                 &url,
-                &[("authorization", auth.as_str()), ("content-type", "application/json")],
+                &[
+                    ("authorization", auth.as_str()),
+                    ("content-type", "application/json"),
+                ],
                 Bytes::from(body.to_string()),
             )
             .await
         }
     };
-    let req = |id: &str, model: &str| {
-        json!({"custom_id": id, "params": {"model": model, "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]}})
-    };
+    let req = |id: &str, model: &str| json!({"custom_id": id, "params": {"model": model, "max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]}});
     let n = account.up.requests().len();
     // the batch limiter: 4 requests over an rpm limit of 3, all or nothing; nothing sent
     let four: Vec<Value> = (0..4).map(|i| req(&format!("q{i}"), "claude")).collect();
-    call(limited.clone(), Method::POST, "/v1/messages/batches".into(), json!({"requests": four}))
-        .await
-        .assert_error(429);
+    call(
+        limited.clone(),
+        Method::POST,
+        "/v1/messages/batches".into(),
+        json!({"requests": four}),
+    )
+    .await
+    .assert_error(429);
     // bad input: clear 4xx, nothing sent
     for body in [
         json!({"requests": []}),
@@ -142,31 +163,65 @@ general_settings:
         json!({"requests": [req("a", "gpt")]}),
         json!([1]),
     ] {
-        let r = call(alice.clone(), Method::POST, "/v1/messages/batches".into(), body.clone()).await;
+        let r = call(
+            alice.clone(),
+            Method::POST,
+            "/v1/messages/batches".into(),
+            body.clone(),
+        )
+        .await;
         r.assert_error(400);
     }
     // ids the gateway did not issue are refused to non-admins
-    call(alice.clone(), Method::GET, "/v1/messages/batches/msgbatch_mock0001".into(), json!({}))
-        .await
-        .assert_error(403);
+    call(
+        alice.clone(),
+        Method::GET,
+        "/v1/messages/batches/msgbatch_mock0001".into(),
+        json!({}),
+    )
+    .await
+    .assert_error(403);
     assert_eq!(account.up.requests().len(), n);
 
     // an admin naming a model lists that account, ids sealed
-    let r = call(MASTER_KEY.into(), Method::GET, "/v1/messages/batches?model=claude".into(), json!({})).await;
+    let r = call(
+        MASTER_KEY.into(),
+        Method::GET,
+        "/v1/messages/batches?model=claude".into(),
+        json!({}),
+    )
+    .await;
     assert_eq!(r.status, 200, "{}", r.text());
     let listed = r.json()["data"].as_array().unwrap().clone();
     assert_eq!(listed.len(), 1, "{listed:?}");
     assert!(listed[0]["id"].as_str().unwrap().starts_with("msgbatch_"));
     assert!(!r.text().contains("msgbatch_mock"), "{}", r.text());
     // an admin reads alice's batch, which stays hers
-    let r = call(MASTER_KEY.into(), Method::GET, format!("/v1/messages/batches/{sealed}"), json!({})).await;
+    let r = call(
+        MASTER_KEY.into(),
+        Method::GET,
+        format!("/v1/messages/batches/{sealed}"),
+        json!({}),
+    )
+    .await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["id"], sealed.as_str());
     // alice deletes it; bob could not
-    call(bob.clone(), Method::DELETE, format!("/v1/messages/batches/{sealed}"), json!({}))
-        .await
-        .assert_error(403);
-    let r = call(alice.clone(), Method::DELETE, format!("/v1/messages/batches/{sealed}"), json!({})).await;
+    call(
+        bob.clone(),
+        Method::DELETE,
+        format!("/v1/messages/batches/{sealed}"),
+        json!({}),
+    )
+    .await
+    .assert_error(403);
+    let r = call(
+        alice.clone(),
+        Method::DELETE,
+        format!("/v1/messages/batches/{sealed}"),
+        json!({}),
+    )
+    .await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert!(account.batches.lock().is_empty());
     gw.gw.shutdown().await;
