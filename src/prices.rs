@@ -250,6 +250,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn batch_rates_where_the_map_has_them() {
+        let p = Price::lookup("anthropic", "claude-haiku-4-5").unwrap();
+        let b = p.for_batches();
+        assert_eq!((b.input_per_token, b.output_per_token), (5e-7, 2.5e-6));
+        assert_eq!(p.input_per_token, 1e-6);
+        let plain = Price {
+            input_per_token: 1.0,
+            ..Price::default()
+        };
+        assert_eq!(plain.for_batches(), plain);
+    }
+
+    #[test]
     fn map_has_known_models_with_tiers() {
         let p = Price::lookup("openai", "gpt-4o").unwrap();
         assert_eq!(p.input_per_token, 2.5e-6);

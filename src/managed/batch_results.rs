@@ -56,7 +56,7 @@ impl Counter {
     /// Read the next piece of the results.
     pub fn feed(&mut self, mut data: &[u8]) {
         while let Some(at) = memchr::memchr(b'\n', data) {
-            if !self.skipping {
+            if !self.skipping && self.line.len() + at <= MAX_LINE {
                 if self.line.is_empty() {
                     self.count(&data[..at]);
                 } else {
@@ -281,5 +281,12 @@ mod tests {
         c.feed(ok("a", 2, 2).as_bytes());
         c.finish();
         assert_eq!((c.succeeded, c.usage.prompt_tokens), (1, 2));
+        // the same whole or in pieces
+        let mut long = ok("b", 1, 1).into_bytes();
+        long.resize(MAX_LINE + 10, b' ');
+        long.push(b'\n');
+        let mut whole = Counter::default();
+        whole.feed(&long);
+        assert_eq!(whole.succeeded, 0);
     }
 }
