@@ -45,8 +45,8 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("../../sql/schema/0008_claude_code_plugins.sql"),
     ),
     (
-        "0009_message_batches",
-        include_str!("../../sql/schema/0009_message_batches.sql"),
+        "0011_message_batches",
+        include_str!("../../sql/schema/0011_message_batches.sql"),
     ),
 ];
 

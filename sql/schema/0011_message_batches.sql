@@ -1,4 +1,4 @@
--- 0009_message_batches.sql: Anthropic message batches created through the gateway
+-- 0011_message_batches.sql: Anthropic message batches created through the gateway
 -- (`/v1/messages/batches`): who owns each one (the same user and team its sealed id names) and
 -- which deployment holds it, so a caller lists only its own batches, and when the spend of its
 -- results was booked (once per batch).
