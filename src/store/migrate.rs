@@ -45,6 +45,14 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("../../sql/schema/0008_claude_code_plugins.sql"),
     ),
     (
+        "0009_mcp_servers",
+        include_str!("../../sql/schema/0009_mcp_servers.sql"),
+    ),
+    (
+        "0010_skills",
+        include_str!("../../sql/schema/0010_skills.sql"),
+    ),
+    (
         "0011_message_batches",
         include_str!("../../sql/schema/0011_message_batches.sql"),
     ),
