@@ -23,7 +23,7 @@ pub enum Body {
     /// events: `admin::agent_remote::EventRelay`).
     Relay(DynBody),
     /// A pass-through answer passed on as it comes, read for usage on the side
-    /// (`passthrough::usage::Tap`).
+    /// (`passthrough::usage::Tap`; message batch results: `managed::batch_results::ResultsTap`).
     Tap(DynBody),
     /// Upstream bytes passed on as they come, unread (audio, file contents).
     Stream(hyper::body::Incoming),

@@ -34,6 +34,10 @@ pub struct Price {
     pub output_per_second: f64,
     /// Long-context tiers, lowest threshold first.
     pub tiers: Vec<Tier>,
+    /// Rates of batch requests (`input_cost_per_token_batches`, `output_cost_per_token_batches`),
+    /// when the map has them ([`Price::for_batches`]).
+    pub input_per_token_batches: Option<f64>,
+    pub output_per_token_batches: Option<f64>,
     /// The most output tokens the model can produce (worst case for budget reservations).
     pub max_output_tokens: Option<u64>,
     /// The longest prompt the model takes (pre-call context window checks).
@@ -133,12 +137,33 @@ impl Price {
         if let Some(v) = get("cache_creation_input_token_cost") {
             self.cache_creation_per_token = Some(v);
         }
+        if let Some(v) = get("input_cost_per_token_batches") {
+            self.input_per_token_batches = Some(v);
+        }
+        if let Some(v) = get("output_cost_per_token_batches") {
+            self.output_per_token_batches = Some(v);
+        }
         if let Some(v) = get("max_output_tokens") {
             self.max_output_tokens = Some(v as u64);
         }
         if let Some(v) = get("max_input_tokens") {
             self.max_input_tokens = Some(v as u64);
         }
+    }
+
+    /// The price of requests sent in a batch: the batch rates where the map has them (the
+    /// usual ones otherwise; long-context tiers do not apply to batch rates).
+    pub fn for_batches(&self) -> Price {
+        let mut p = self.clone();
+        if let Some(v) = self.input_per_token_batches {
+            p.input_per_token = v;
+            p.tiers.clear();
+        }
+        if let Some(v) = self.output_per_token_batches {
+            p.output_per_token = v;
+            p.tiers.clear();
+        }
+        p
     }
 
     /// The price map entry for `provider/model`: tried as written, then the bare model name,
@@ -223,6 +248,19 @@ impl Price {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn batch_rates_where_the_map_has_them() {
+        let p = Price::lookup("anthropic", "claude-haiku-4-5").unwrap();
+        let b = p.for_batches();
+        assert_eq!((b.input_per_token, b.output_per_token), (5e-7, 2.5e-6));
+        assert_eq!(p.input_per_token, 1e-6);
+        let plain = Price {
+            input_per_token: 1.0,
+            ..Price::default()
+        };
+        assert_eq!(plain.for_batches(), plain);
+    }
 
     #[test]
     fn map_has_known_models_with_tiers() {

@@ -56,6 +56,10 @@ pub struct TianjiParams {
     pub max_retries: Option<u32>,
     /// Answer with this text without calling the provider.
     pub mock_response: Option<String>,
+    /// Lend this deployment's credential and base URL to provider pass-through
+    /// (`/anthropic/...`, ...); unmarked deployments never are (LiteLLM's name).
+    #[serde(default)]
+    pub use_in_pass_through: bool,
     /// Headers added to every upstream request of this deployment.
     #[serde(default)]
     pub extra_headers: BTreeMap<String, String>,

@@ -79,7 +79,7 @@ pub fn count(input: &[u8]) -> Result<(u64, u64), BatchError> {
 
 /// The caller's request and token limits (no parallel limits: a batch holds no slot), and
 /// its tokens-per-day limits.
-fn batch_descriptors(mut ds: Vec<Descriptor>, principal: &Principal) -> Vec<Descriptor> {
+pub(super) fn batch_descriptors(mut ds: Vec<Descriptor>, principal: &Principal) -> Vec<Descriptor> {
     ds.retain_mut(|d| {
         d.parallel = None;
         d.rpm.is_some() || d.tpm.is_some()

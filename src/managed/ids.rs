@@ -1,6 +1,7 @@
 //! Ids of files, batches and fine-tuning jobs as the gateway hands them out: the provider's id,
 //! the owner (user, team) and the deployment holding the object, sealed with AES-256-GCM like
-//! response ids (`file-v2:gcm:...`, `batch_v2:gcm:...`, `ftjob-v2:gcm:...`). Without a master
+//! response ids (`file-v2:gcm:...`, `batch_v2:gcm:...`, `ftjob-v2:gcm:...`, Anthropic's
+//! `msgbatch_v2:gcm:...`). Without a master
 //! key (no auth) the id only encodes the deployment: `file-tj:<base64>`.
 
 use base64::Engine as _;
@@ -15,6 +16,8 @@ pub enum Kind {
     File,
     Batch,
     FineTune,
+    /// An Anthropic message batch (`crate::managed::message_batches`).
+    MessageBatch,
 }
 
 impl Kind {
@@ -23,6 +26,7 @@ impl Kind {
             Kind::File => "file-",
             Kind::Batch => "batch_",
             Kind::FineTune => "ftjob-",
+            Kind::MessageBatch => "msgbatch_",
         }
     }
     fn tag(self) -> &'static str {
@@ -30,6 +34,7 @@ impl Kind {
             Kind::File => "tianji_proxy:file_id:",
             Kind::Batch => "tianji_proxy:batch_id:",
             Kind::FineTune => "tianji_proxy:fine_tuning_job_id:",
+            Kind::MessageBatch => "tianji_proxy:message_batch_id:",
         }
     }
     pub fn noun(self) -> &'static str {
@@ -37,6 +42,7 @@ impl Kind {
             Kind::File => "file",
             Kind::Batch => "batch",
             Kind::FineTune => "fine-tuning job",
+            Kind::MessageBatch => "message batch",
         }
     }
 }
@@ -51,13 +57,17 @@ pub fn seal(
     principal: &Principal,
     dep: &str,
 ) -> String {
-    let owned = crate::responses::owner(raw, principal, dep);
-    match sealer.and_then(|s| s.seal_as(kind.prefix(), kind.tag(), &owned)) {
+    seal_owned(sealer, kind, &crate::responses::owner(raw, principal, dep))
+}
+
+/// The id of the object `owned` says (its owner need not be the caller: an admin's listing).
+pub fn seal_owned(sealer: Option<&Sealer>, kind: Kind, owned: &Owned) -> String {
+    match sealer.and_then(|s| s.seal_as(kind.prefix(), kind.tag(), owned)) {
         Some(id) => id,
         None => format!(
             "{}{PLAIN}{}",
             kind.prefix(),
-            URL_SAFE_NO_PAD.encode(format!("{raw}\n{dep}"))
+            URL_SAFE_NO_PAD.encode(format!("{}\n{}", owned.raw, owned.model_id))
         ),
     }
 }

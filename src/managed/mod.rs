@@ -1,12 +1,15 @@
-//! Objects a deployment holds for a caller: files (`/v1/files`), batches (`/v1/batches`) and
-//! fine-tuning jobs (`/v1/fine_tuning/jobs`). Creation picks the deployment from `model` (body,
+//! Objects a deployment holds for a caller: files (`/v1/files`), batches (`/v1/batches`),
+//! fine-tuning jobs (`/v1/fine_tuning/jobs`) and Anthropic message batches
+//! (`/v1/messages/batches`, [`message_batches`]). Creation picks the deployment from `model` (body,
 //! `?model=` or `x-tianji-model`) or from a file id the gateway handed out; every id in an
 //! answer is replaced by a sealed one ([`ids`]) naming the owner and the deployment, so later
 //! calls go back to that deployment and only the owner (or an admin) can use them. Uploads and
 //! file contents stream through without being held.
 
+pub mod batch_results;
 pub mod batches;
 pub mod ids;
+pub mod message_batches;
 pub mod responses;
 
 use std::sync::Arc;
@@ -34,6 +37,8 @@ pub enum At {
     Item,
     /// `/v1/files/{id}/content`
     Content,
+    /// `/v1/messages/batches/{id}/results`
+    Results,
     /// `.../{id}/cancel`
     Cancel,
     /// `/v1/fine_tuning/jobs/{id}/events`
@@ -86,11 +91,15 @@ pub async fn handle(
     req: Request<RequestBody>,
 ) -> Result<Response<Body>, GatewayError> {
     let method = req.method().clone();
+    if kind == Kind::MessageBatch {
+        return message_batches::handle(state, at, id, req).await;
+    }
     if at == At::Collection && method == Method::POST {
         return match kind {
             Kind::File => create_file(state, req).await,
             Kind::Batch => batches::create(state, req).await,
             Kind::FineTune => create_job(state, req).await,
+            Kind::MessageBatch => message_batches::handle(state, at, id, req).await,
         };
     }
     let principal = state.auth.caller_of(&req).await?;
@@ -100,6 +109,7 @@ pub async fn handle(
         Kind::File => "/files",
         Kind::Batch => "/batches",
         Kind::FineTune => "/fine_tuning/jobs",
+        Kind::MessageBatch => "/messages/batches",
     };
     let (dep, path) = match (at, id) {
         (At::Collection, _) => {
@@ -161,6 +171,9 @@ pub async fn handle(
     Ok(crate::error::json_response(head.status, bytes))
 }
 
+/// SpendLogs `endpoint` of Anthropic message batch calls.
+const MESSAGE_BATCHES: &str = "/v1/messages/batches";
+
 /// SpendLogs `call_type` and `endpoint` of a call (LiteLLM's names).
 pub fn call_type(kind: Kind, at: At, method: &Method) -> (&'static str, &'static str) {
     let post = method == Method::POST;
@@ -180,6 +193,12 @@ pub fn call_type(kind: Kind, at: At, method: &Method) -> (&'static str, &'static
         (Kind::FineTune, At::Collection) => ("alist_fine_tuning_jobs", "/v1/fine_tuning/jobs"),
         (Kind::FineTune, At::Cancel) => ("acancel_fine_tuning_job", "/v1/fine_tuning/jobs"),
         (Kind::FineTune, _) => ("aretrieve_fine_tuning_job", "/v1/fine_tuning/jobs"),
+        (Kind::MessageBatch, At::Collection) if post => ("acreate_batch", MESSAGE_BATCHES),
+        (Kind::MessageBatch, At::Collection) => ("alist_batches", MESSAGE_BATCHES),
+        (Kind::MessageBatch, At::Cancel) => ("acancel_batch", MESSAGE_BATCHES),
+        (Kind::MessageBatch, At::Results) => ("aretrieve_batch_results", MESSAGE_BATCHES),
+        (Kind::MessageBatch, _) if method == Method::DELETE => ("adelete_batch", MESSAGE_BATCHES),
+        (Kind::MessageBatch, _) => ("aretrieve_batch", MESSAGE_BATCHES),
     }
 }
 
@@ -304,6 +323,7 @@ pub fn reseal_body(
                 ("output_file_id", Kind::File),
                 ("error_file_id", Kind::File),
             ],
+            Kind::MessageBatch => &[("id", Kind::MessageBatch)],
             Kind::FineTune => &[
                 ("id", Kind::FineTune),
                 ("training_file", Kind::File),

@@ -1,11 +1,11 @@
 //! Provider pass-through: `/{provider}/{*path}` (anthropic, openai, gemini, vertex-ai,
 //! bedrock, cohere, mistral, azure) forwards any method and path to the provider with the
-//! credential of the first configured deployment of that provider. The caller authenticates
+//! credential of the deployment of that provider marked `use_in_pass_through: true`, else the
+//! provider's credential in the environment (`crate::router::ModelTable::pass_through`; an
+//! unmarked deployment is never used). The caller authenticates
 //! with a Tianji key (`Authorization`, `x-api-key`, `x-goog-api-key` or `?key=`); its key is
 //! never forwarded. Bodies and answers stream through (Bedrock and Vertex bodies are read to
 //! be signed); the answer is read for usage on the way, so the call is charged when it tells.
-//! Without a deployment of the provider, a wildcard entry or the provider's credentials in the
-//! environment are used.
 //!
 //! The caller's pass-through route lists and model access apply ([`access`]): the model a call
 //! names (path or body) is checked like an LLM route's, and the call is booked under that
@@ -51,7 +51,7 @@ pub const PROVIDERS: &[(&str, &[&str])] = &[
 #[derive(Debug, thiserror::Error)]
 pub enum PassThroughError {
     #[error(
-        "No {0} credentials for pass-through ({1}): add a deployment of that provider to model_list or set its API key in the environment"
+        "No {0} credentials for pass-through ({1}): mark a deployment of that provider `use_in_pass_through: true` or set its API key in the environment"
     )]
     NoDeployment(String, crate::router::PassThroughMissing),
 }

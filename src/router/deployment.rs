@@ -105,6 +105,8 @@ pub struct Deployment {
     pub stream_timeout: Duration,
     pub max_retries: u32,
     pub mock_response: Option<String>,
+    /// `use_in_pass_through`: provider pass-through may use its credential.
+    pub pass_through: bool,
     pub rpm: Option<u64>,
     pub tpm: Option<u64>,
     pub max_parallel_requests: Option<u64>,
@@ -478,6 +480,7 @@ impl Deployment {
             stream_timeout,
             max_retries: p.max_retries.unwrap_or(defaults.max_retries),
             mock_response: p.mock_response.clone(),
+            pass_through: p.use_in_pass_through,
             rpm: p.rpm,
             tpm: p.tpm,
             max_parallel_requests: p.max_parallel_requests,

@@ -100,7 +100,9 @@ const PASS_THROUGH_ENV: &[(&str, &[&str])] = &[
 /// Why pass-through has no credentials for a provider.
 #[derive(Debug, thiserror::Error)]
 pub enum PassThroughMissing {
-    #[error("no deployment, wildcard entry or environment credential")]
+    #[error(
+        "no deployment of it marked `use_in_pass_through: true` and no credential in the environment"
+    )]
     None,
     #[error("its credentials in the environment are incomplete: {0}")]
     Env(String),
@@ -408,18 +410,19 @@ impl ModelTable {
     }
 
     /// The deployment whose credentials provider pass-through uses for `provider` (its first
-    /// price-map provider name in `names`): the first concrete deployment of one of `names`,
-    /// else one built from a wildcard entry of that provider, else one built from the
-    /// provider's credentials in the environment (`ANTHROPIC_API_KEY`, ...).
+    /// price-map provider name in `names`), as LiteLLM chooses it: a deployment of one of
+    /// `names` marked `use_in_pass_through: true` (a concrete one, else a wildcard entry), else
+    /// one built from the provider's credentials in the environment or `environment_variables`
+    /// (`ANTHROPIC_API_KEY`, and `ANTHROPIC_API_BASE` for its base). Unmarked deployments are
+    /// never used: their account is not one the operator chose for pass-through.
     pub fn pass_through(
         &self,
         provider: &'static str,
         names: &[&str],
     ) -> Result<Arc<Deployment>, PassThroughMissing> {
-        if let Some(d) = self
-            .deployments()
-            .find(|d| names.contains(&d.provider.name()) && d.mock_response.is_none())
-        {
+        if let Some(d) = self.deployments().find(|d| {
+            d.pass_through && names.contains(&d.provider.name()) && d.mock_response.is_none()
+        }) {
             return Ok(d.clone());
         }
         if let Some(d) = self.pass_through.get(provider) {
@@ -431,7 +434,8 @@ impl ModelTable {
                 .is_some_and(|(p, _)| names.contains(&p))
         };
         let wildcard = self.wildcards.iter().find(|w| {
-            of(&w.entry.tianji_params.model) && w.entry.tianji_params.mock_response.is_none()
+            let p = &w.entry.tianji_params;
+            p.use_in_pass_through && of(&p.model) && p.mock_response.is_none()
         });
         let from_env;
         let (entry, name) = match wildcard {

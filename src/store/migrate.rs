@@ -52,6 +52,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0010_skills",
         include_str!("../../sql/schema/0010_skills.sql"),
     ),
+    (
+        "0011_message_batches",
+        include_str!("../../sql/schema/0011_message_batches.sql"),
+    ),
 ];
 
 /// Apply what is missing, then create or drop the unique alias indexes; returns the versions

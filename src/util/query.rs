@@ -8,9 +8,52 @@ pub fn query_param(q: Option<&str>, name: &str) -> Option<String> {
     })
 }
 
+/// `name`'s value in a query string, percent-decoded (`+` as a space); invalid escapes are
+/// kept as written.
+pub fn decoded_param(q: Option<&str>, name: &str) -> Option<String> {
+    query_param(q, name).map(|v| percent_decoded(&v))
+}
+
+/// `s` with its `%XX` escapes and `+` decoded.
+pub fn percent_decoded(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'%' => {
+                if let Some(v) = s
+                    .get(i + 1..i + 3)
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+                {
+                    out.push(v);
+                    i += 3;
+                    continue;
+                }
+                out.push(b'%');
+            }
+            b'+' => out.push(b' '),
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 #[cfg(test)]
 mod tests {
-    use super::query_param;
+    use super::{decoded_param, query_param};
+
+    #[test]
+    fn decodes_escapes() {
+        let q = Some("after_id=msgbatch_v2%3Agcm%3Aab%3D%3D&x=a+b%2&y=%E2%9C%93");
+        assert_eq!(
+            decoded_param(q, "after_id").as_deref(),
+            Some("msgbatch_v2:gcm:ab==")
+        );
+        assert_eq!(decoded_param(q, "x").as_deref(), Some("a b%2"));
+        assert_eq!(decoded_param(q, "y").as_deref(), Some("\u{2713}"));
+    }
 
     #[test]
     fn finds_the_named_value() {

@@ -1,5 +1,6 @@
 //! Test harness: a gateway started in-process on a free port, and a small HTTP client.
 
+pub mod anthropic_account;
 pub mod db;
 pub mod fixtures;
 pub mod mock_upstream;

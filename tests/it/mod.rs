@@ -13,6 +13,7 @@ mod limits;
 mod managed_objects;
 mod marketplace;
 mod mcp;
+mod message_batches;
 mod messages_api;
 mod models_db;
 mod native_providers;

@@ -28,15 +28,15 @@ async fn provider_credentials_injected_caller_key_never_forwarded() {
     let gw = TestGateway::start(&format!(
         "model_list:
   - model_name: claude
-    tianji_params: {{model: anthropic/claude-sonnet-4-5, api_base: \"http://{a}\", api_key: sk-ant-provider}}
+    tianji_params: {{model: anthropic/claude-sonnet-4-5, api_base: \"http://{a}\", api_key: sk-ant-provider, use_in_pass_through: true}}
   - model_name: gpt
-    tianji_params: {{model: openai/gpt-4o, api_base: \"http://{a}/v1\", api_key: sk-openai-provider}}
+    tianji_params: {{model: openai/gpt-4o, api_base: \"http://{a}/v1\", api_key: sk-openai-provider, use_in_pass_through: true}}
   - model_name: gem
-    tianji_params: {{model: gemini/gemini-2.5-flash, api_base: \"http://{a}\", api_key: gem-provider}}
+    tianji_params: {{model: gemini/gemini-2.5-flash, api_base: \"http://{a}\", api_key: gem-provider, use_in_pass_through: true}}
   - model_name: bed
-    tianji_params: {{model: bedrock/amazon.nova-pro-v1:0, api_base: \"http://{a}\", aws_access_key_id: {AWS_KEY_ID}, aws_secret_access_key: \"{AWS_SECRET}\", aws_region_name: us-west-2}}
+    tianji_params: {{model: bedrock/amazon.nova-pro-v1:0, api_base: \"http://{a}\", aws_access_key_id: {AWS_KEY_ID}, aws_secret_access_key: \"{AWS_SECRET}\", aws_region_name: us-west-2, use_in_pass_through: true}}
   - model_name: az
-    tianji_params: {{model: azure/dep, api_base: \"http://{a}\", api_key: az-provider}}
+    tianji_params: {{model: azure/dep, api_base: \"http://{a}\", api_key: az-provider, use_in_pass_through: true}}
 "
     ))
     .await;
@@ -267,13 +267,13 @@ async fn pass_through_spend_budgets_and_limits() {
     let gw = TestGateway::start(&format!(
         "model_list:
   - model_name: claude
-    tianji_params: {{model: anthropic/claude-3-haiku-20240307, api_base: \"http://{a}\", api_key: sk-ant-provider}}
+    tianji_params: {{model: anthropic/claude-3-haiku-20240307, api_base: \"http://{a}\", api_key: sk-ant-provider, use_in_pass_through: true}}
   - model_name: gpt
-    tianji_params: {{model: openai/gpt-4o-mini, api_base: \"http://{a}/v1\", api_key: sk-openai-provider}}
+    tianji_params: {{model: openai/gpt-4o-mini, api_base: \"http://{a}/v1\", api_key: sk-openai-provider, use_in_pass_through: true}}
   - model_name: gem
-    tianji_params: {{model: gemini/gemini-2.5-pro, api_base: \"http://{a}\", api_key: gem-provider}}
+    tianji_params: {{model: gemini/gemini-2.5-pro, api_base: \"http://{a}\", api_key: gem-provider, use_in_pass_through: true}}
   - model_name: bed
-    tianji_params: {{model: bedrock/amazon.nova-lite-v1:0, api_base: \"http://{a}\", aws_access_key_id: {AWS_KEY_ID}, aws_secret_access_key: \"{AWS_SECRET}\", aws_region_name: us-west-2}}
+    tianji_params: {{model: bedrock/amazon.nova-lite-v1:0, api_base: \"http://{a}\", aws_access_key_id: {AWS_KEY_ID}, aws_secret_access_key: \"{AWS_SECRET}\", aws_region_name: us-west-2, use_in_pass_through: true}}
 general_settings:
   master_key: {MASTER_KEY}
   database_url: \"{}\"
@@ -450,7 +450,7 @@ async fn pass_through_wildcard_and_environment_credentials() {
     let gw = TestGateway::start(&format!(
         "model_list:
   - model_name: \"cohere/*\"
-    tianji_params: {{model: \"cohere/*\", api_base: \"http://{a}\", api_key: co-wildcard}}
+    tianji_params: {{model: \"cohere/*\", api_base: \"http://{a}\", api_key: co-wildcard, use_in_pass_through: true}}
 environment_variables:
   ANTHROPIC_API_KEY: sk-ant-env
   ANTHROPIC_API_BASE: \"http://{a}\"
@@ -491,5 +491,78 @@ general_settings:
         msg.contains("MISTRAL") || msg.contains("environment"),
         "{msg}"
     );
+    gw.gw.shutdown().await;
+}
+
+/// Issue 26, item 5: the credential and base of pass-through come from the deployment marked
+/// `use_in_pass_through: true`, else from the provider's variables (`ANTHROPIC_API_KEY`,
+/// `ANTHROPIC_API_BASE` in `environment_variables`); an unmarked deployment is never used.
+#[tokio::test]
+async fn pass_through_uses_only_the_marked_deployment_else_the_environment() {
+    let unmarked = MockUpstream::with(Arc::new(providers::reply)).await;
+    let chosen = MockUpstream::with(Arc::new(providers::reply)).await;
+    let (a, b) = (unmarked.addr, chosen.addr);
+    let body = r#"{"model":"claude-sonnet-4-5","max_tokens":5,"messages":[]}"#;
+    let post = |gw: &TestGateway, path: &str| {
+        let url = gw.url(path);
+        async move {
+            send(
+                Method::POST,
+                &url,
+                &[("x-api-key", MASTER_KEY)],
+                Bytes::from_static(body.as_bytes()),
+            )
+            .await
+        }
+    };
+
+    // two Anthropic deployments, the second marked: its key and base, whatever the order
+    let gw = TestGateway::start(&format!(
+        "model_list:
+  - model_name: claude-first
+    tianji_params: {{model: anthropic/claude-sonnet-4-5, api_base: \"http://{a}\", api_key: sk-ant-unmarked}}
+  - model_name: claude-chosen
+    tianji_params: {{model: anthropic/claude-sonnet-4-5, api_base: \"http://{b}\", api_key: sk-ant-marked, use_in_pass_through: true}}
+  - model_name: co
+    tianji_params: {{model: cohere/command-r, api_base: \"http://{a}\", api_key: co-unmarked}}
+environment_variables:
+  ANTHROPIC_API_KEY: sk-ant-env
+general_settings:
+  master_key: {MASTER_KEY}
+"
+    ))
+    .await;
+    let r = post(&gw, "/anthropic/v1/messages").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(chosen.requests().len(), 1);
+    assert_eq!(chosen.last().headers["x-api-key"], "sk-ant-marked");
+    // an unmarked Cohere deployment and no COHERE_API_KEY: no credential, nothing sent
+    post(&gw, "/cohere/v2/chat").await.assert_error(501);
+    assert!(unmarked.requests().is_empty());
+    gw.gw.shutdown().await;
+
+    // none marked: ANTHROPIC_API_KEY and ANTHROPIC_API_BASE of environment_variables
+    let gw = TestGateway::start(&format!(
+        "model_list:
+  - model_name: claude-first
+    tianji_params: {{model: anthropic/claude-sonnet-4-5, api_base: \"http://{a}\", api_key: sk-ant-unmarked}}
+environment_variables:
+  ANTHROPIC_API_KEY: sk-ant-env
+  ANTHROPIC_API_BASE: \"http://{b}\"
+general_settings:
+  master_key: {MASTER_KEY}
+"
+    ))
+    .await;
+    let r = post(&gw, "/anthropic/v1/messages").await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(chosen.requests().len(), 2);
+    assert_eq!(chosen.last().headers["x-api-key"], "sk-ant-env");
+    assert_eq!(chosen.last().path, "/v1/messages");
+    // the unmarked deployment's account saw no call, and no credential of it left the gateway
+    assert!(unmarked.requests().is_empty());
+    for r in chosen.requests() {
+        assert!(!format!("{:?}", r.headers).contains("sk-ant-unmarked"));
+    }
     gw.gw.shutdown().await;
 }

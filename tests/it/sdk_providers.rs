@@ -17,9 +17,9 @@ async fn anthropic_openai_and_google_sdks_against_native_providers() {
     let yaml = format!(
         "model_list:
   - model_name: claude
-    tianji_params: {{model: anthropic/claude-sonnet-4-5, api_base: \"http://{a}\", api_key: sk-ant-up}}
+    tianji_params: {{model: anthropic/claude-sonnet-4-5, api_base: \"http://{a}\", api_key: sk-ant-up, use_in_pass_through: true}}
   - model_name: gpt
-    tianji_params: {{model: openai/gpt-4o, api_base: \"http://{a}/v1\", api_key: sk-up}}
+    tianji_params: {{model: openai/gpt-4o, api_base: \"http://{a}/v1\", api_key: sk-up, use_in_pass_through: true}}
   - model_name: azure-gpt
     tianji_params: {{model: azure/gpt-dep, api_base: \"http://{a}\", api_key: az-up}}
   - model_name: bedrock

@@ -41,10 +41,10 @@ async fn gateway(db: &TestDb, up: &MockUpstream) -> TestGateway {
     TestGateway::start(&format!(
         "model_list:
   - model_name: mock-a
-    tianji_params: {{model: openai/gpt-4o-mini, api_base: \"http://{a}/v1\", api_key: sk-openai-provider, input_cost_per_token: 0.001, output_cost_per_token: 0.002}}
+    tianji_params: {{model: openai/gpt-4o-mini, api_base: \"http://{a}/v1\", api_key: sk-openai-provider, input_cost_per_token: 0.001, output_cost_per_token: 0.002, use_in_pass_through: true}}
     model_info: {{access_groups: [beta]}}
   - model_name: gem
-    tianji_params: {{model: gemini/gemini-2.5-flash, api_base: \"http://{a}\", api_key: gem-provider}}
+    tianji_params: {{model: gemini/gemini-2.5-flash, api_base: \"http://{a}\", api_key: gem-provider, use_in_pass_through: true}}
 general_settings:
   master_key: {MASTER_KEY}
   database_url: \"{}\"

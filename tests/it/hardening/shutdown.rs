@@ -19,7 +19,7 @@ use crate::common::{MASTER_KEY, TestGateway, client, eventually};
 /// `claude` (anthropic at `up`).
 async fn gateway(db: &TestDb, up: &MockUpstream) -> TestGateway {
     TestGateway::start(&format!(
-        "model_list:\n  - model_name: gpt\n    tianji_params: {{model: openai/gpt-4o, api_base: \"{b}\", api_key: sk-up}}\n  - model_name: claude\n    tianji_params: {{model: anthropic/claude-sonnet-4-5, api_base: \"http://{a}\", api_key: sk-ant}}\ngeneral_settings:\n  master_key: {MASTER_KEY}\n  database_url: \"{u}\"\n  graceful_shutdown_timeout: 1\n",
+        "model_list:\n  - model_name: gpt\n    tianji_params: {{model: openai/gpt-4o, api_base: \"{b}\", api_key: sk-up}}\n  - model_name: claude\n    tianji_params: {{model: anthropic/claude-sonnet-4-5, api_base: \"http://{a}\", api_key: sk-ant, use_in_pass_through: true}}\ngeneral_settings:\n  master_key: {MASTER_KEY}\n  database_url: \"{u}\"\n  graceful_shutdown_timeout: 1\n",
         b = up.base(),
         a = up.addr,
         u = db.url

@@ -110,7 +110,7 @@ fn gateway_yaml(up: &MockUpstream, extra: &str) -> String {
     format!(
         "model_list:
   - model_name: m
-    tianji_params: {{model: openai/gpt-4o, api_base: \"{b}\", api_key: sk-up}}
+    tianji_params: {{model: openai/gpt-4o, api_base: \"{b}\", api_key: sk-up, use_in_pass_through: true}}
   - model_name: stt
     tianji_params: {{model: openai/whisper-1, api_base: \"{b}\", api_key: sk-up}}
 general_settings:
