@@ -274,10 +274,7 @@ async fn mcp_tool_serve(
         "tools/call" => TOOL_RESULT,
         _ => r#"{}"#,
     };
-    let json = format!(
-        r#"{{"jsonrpc":"2.0","id":{},"result":{result}}}"#,
-        id.get()
-    );
+    let json = format!(r#"{{"jsonrpc":"2.0","id":{},"result":{result}}}"#, id.get());
     let mut r = if sse {
         mcp_reply(
             200,
@@ -1084,7 +1081,13 @@ async fn mcp_session(t: &McpTarget) -> (Sender, Option<http::HeaderValue>) {
     let mut tx = connect(t.addr).await;
     let init = r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"bench","version":"1"}}}"#;
     let (status, sid, body) = mcp_post(&mut tx, t, None, init.to_string()).await;
-    assert_eq!(status, 200, "{}: {}", t.name, String::from_utf8_lossy(&body));
+    assert_eq!(
+        status,
+        200,
+        "{}: {}",
+        t.name,
+        String::from_utf8_lossy(&body)
+    );
     let note = r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#;
     let (status, _, _) = mcp_post(&mut tx, t, sid.as_ref(), note.to_string()).await;
     assert_eq!(status, 202, "{}: notifications/initialized", t.name);

@@ -176,7 +176,9 @@ impl<'a> ToolCallParams<'a> {
     /// The params sent to the tool's server: these, with `name` set to `tool` (the server's
     /// own name of the tool) and the other members copied as they came.
     pub fn forwarded(&self, tool: &str) -> Option<Box<RawValue>> {
-        let size: usize = (self.members.iter()).map(|(k, v)| k.len() + v.get().len() + 4).sum();
+        let size: usize = (self.members.iter())
+            .map(|(k, v)| k.len() + v.get().len() + 4)
+            .sum();
         let mut out = Vec::with_capacity(16 + tool.len() + size);
         out.extend_from_slice(br#"{"name":"#);
         serde_json::to_writer(&mut out, tool).ok()?;
@@ -333,7 +335,10 @@ mod tests {
         assert_eq!(v["name"], "echo");
         assert_eq!(v["_meta"]["progressToken"], 3);
         // the arguments exactly as the client wrote them
-        assert!(out.get().contains(r#""arguments":{"text":"h\u00e9 \"x\"","n":1.50}"#));
+        assert!(
+            out.get()
+                .contains(r#""arguments":{"text":"h\u00e9 \"x\"","n":1.50}"#)
+        );
         assert_eq!(out.get().matches("\"name\"").count(), 1);
     }
 

@@ -45,7 +45,7 @@ impl Call<'_> {
         let side = crate::pipeline::Side {
             call_type: "call_mcp_tool",
             endpoint: "/mcp",
-            model: &full,
+            model: full,
             dep: None,
             model_access: false,
             rate_limited: false,
