@@ -7,7 +7,8 @@
 //! phase, default 64; `--cache` for only the response cache comparison, which also ends the
 //! full run; `--telemetry` for only the telemetry cost comparison; `--agent` for only the A2A
 //! model-backed agent's cost against the equivalent chat completion, which needs the local
-//! PostgreSQL). The proxies under test run
+//! PostgreSQL; `--mcp` for only the MCP `tools/call` cost: a Streamable HTTP tool server of
+//! this binary called directly and through the gateway's `/mcp`). The proxies under test run
 //! on CPU 0; mock and load generator share CPU 1
 //! (`taskset`), so CPU time per request of the proxy is the robust figure.
 //!
@@ -60,6 +61,11 @@ fn main() {
     match args.get(1).map(String::as_str) {
         Some("__mock") => role_mock(args[2].parse().unwrap()),
         Some("__bare") => role_bare(args[2].parse().unwrap(), args[3].parse().unwrap()),
+        // `__mcp PORT [sse]`: the MCP tool server (answers as JSON, or as SSE streams).
+        Some("__mcp") => role_mcp(
+            args[2].parse().unwrap(),
+            args.get(3).is_some_and(|a| a == "sse"),
+        ),
         // `__drive PORT N [stream]`: N sequential requests (for strace/perf by hand).
         Some("__drive") => {
             let addr: SocketAddr = ([127, 0, 0, 1], args[2].parse::<u16>().unwrap()).into();
@@ -205,6 +211,101 @@ fn role_bare(port: u16, upstream: u16) {
                     }
                 });
                 let _ = builder.serve_connection(TokioIo::new(s), svc).await;
+            });
+        }
+    });
+}
+
+// === the MCP tool server (`--mcp`) ===
+
+/// A `tools/call` result of a typical small tool.
+const TOOL_RESULT: &str = r#"{"content":[{"type":"text","text":"echo: could you summarise the main points of the previous answer?"}],"isError":false}"#;
+const TOOLS_LIST: &str = r#"{"tools":[{"name":"echo","description":"Echo the text back.","inputSchema":{"type":"object","properties":{"text":{"type":"string"}},"required":["text"]}}]}"#;
+const MCP_INIT: &str = r#"{"protocolVersion":"2025-06-18","capabilities":{"tools":{"listChanged":false}},"serverInfo":{"name":"bench-tools","version":"1.0.0"}}"#;
+
+fn mcp_reply(status: u16, content_type: &'static str, body: Bytes) -> Response<MockBody> {
+    let mut r = Response::new(Full::new(body).boxed());
+    *r.status_mut() = http::StatusCode::from_u16(status).unwrap();
+    if !content_type.is_empty() {
+        r.headers_mut()
+            .insert("content-type", http::HeaderValue::from_static(content_type));
+    }
+    r
+}
+
+/// A minimal Streamable HTTP MCP server: `initialize` (a new `Mcp-Session-Id`),
+/// notifications (202), `tools/list`, `tools/call` (a small fixed result), `DELETE`; every
+/// request after `initialize` must carry its session id (else 400, as a real server answers).
+async fn mcp_tool_serve(
+    req: Request<Incoming>,
+    sse: bool,
+    sessions: &'static AtomicU64,
+) -> Result<Response<MockBody>, Infallible> {
+    #[derive(serde::Deserialize)]
+    struct Msg {
+        id: Option<Box<serde_json::value::RawValue>>,
+        method: Option<String>,
+    }
+    if req.method() == http::Method::DELETE {
+        return Ok(mcp_reply(200, "", Bytes::new()));
+    }
+    let has_session = req.headers().contains_key("mcp-session-id");
+    let body = req
+        .into_body()
+        .collect()
+        .await
+        .map(|c| c.to_bytes())
+        .unwrap_or_default();
+    let Ok(msg) = serde_json::from_slice::<Msg>(&body) else {
+        return Ok(mcp_reply(400, "", Bytes::new()));
+    };
+    let method = msg.method.as_deref().unwrap_or("");
+    let Some(id) = msg.id else {
+        // a notification (or a response): accepted
+        return Ok(mcp_reply(202, "", Bytes::new()));
+    };
+    let initialize = method == "initialize";
+    if !initialize && !has_session {
+        return Ok(mcp_reply(400, "", Bytes::from_static(b"no session")));
+    }
+    let result = match method {
+        "initialize" => MCP_INIT,
+        "tools/list" => TOOLS_LIST,
+        "tools/call" => TOOL_RESULT,
+        _ => r#"{}"#,
+    };
+    let json = format!(r#"{{"jsonrpc":"2.0","id":{},"result":{result}}}"#, id.get());
+    let mut r = if sse {
+        mcp_reply(
+            200,
+            "text/event-stream",
+            Bytes::from(format!("event: message\ndata: {json}\n\n")),
+        )
+    } else {
+        mcp_reply(200, "application/json", Bytes::from(json))
+    };
+    if initialize {
+        let n = sessions.fetch_add(1, Ordering::Relaxed);
+        r.headers_mut().insert(
+            "mcp-session-id",
+            http::HeaderValue::from_str(&format!("bench-session-{n}")).unwrap(),
+        );
+    }
+    Ok(r)
+}
+
+fn role_mcp(port: u16, sse: bool) {
+    let sessions: &'static AtomicU64 = Box::leak(Box::new(AtomicU64::new(0)));
+    current_thread().block_on(async move {
+        let l = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+        loop {
+            let (s, _) = l.accept().await.unwrap();
+            s.set_nodelay(true).unwrap();
+            tokio::spawn(async move {
+                let svc = service_fn(move |req| mcp_tool_serve(req, sse, sessions));
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(s), svc)
+                    .await;
             });
         }
     });
@@ -914,11 +1015,314 @@ fn agent_comparison(o: &Opts, proxy_cpu: Option<usize>, client_cpu: Option<usize
     rt.block_on(drop_database(&name));
 }
 
+/// One way of calling the tool: straight to the tool server, or through a gateway.
+struct McpTarget {
+    name: &'static str,
+    addr: SocketAddr,
+    path: &'static str,
+    /// The gateway key (`None`: the tool server itself, no credential).
+    key: Option<String>,
+    /// The tool's name as this target knows it.
+    tool: &'static str,
+    gateway_pid: Option<u32>,
+    tool_pid: u32,
+}
+
+/// POST one MCP message; the answer's status, session id and body.
+async fn mcp_post(
+    tx: &mut Sender,
+    t: &McpTarget,
+    session: Option<&http::HeaderValue>,
+    body: String,
+) -> (u16, Option<http::HeaderValue>, Bytes) {
+    let mut req = Request::post(t.path)
+        .header("host", t.addr.to_string())
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2025-06-18");
+    if let Some(k) = &t.key {
+        req = req.header("authorization", format!("Bearer {k}"));
+    }
+    if let Some(s) = session {
+        req = req.header("mcp-session-id", s.clone());
+    }
+    tx.ready().await.unwrap();
+    let resp = tx
+        .send_request(req.body(Full::new(Bytes::from(body))).unwrap())
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let sid = resp.headers().get("mcp-session-id").cloned();
+    let b = resp.into_body().collect().await.unwrap().to_bytes();
+    (status, sid, b)
+}
+
+fn tool_call(t: &McpTarget, id: u64) -> String {
+    format!(
+        r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"{}","arguments":{{"text":"could you summarise the main points of the previous answer?"}}}}}}"#,
+        t.tool
+    )
+}
+
+/// One `tools/call` on an open session; panics unless it is answered with a result.
+async fn mcp_call(tx: &mut Sender, t: &McpTarget, session: Option<&http::HeaderValue>, id: u64) {
+    let (status, _, body) = mcp_post(tx, t, session, tool_call(t, id)).await;
+    assert!(
+        status == 200 && memchr::memmem::find(&body, b"\"isError\":false").is_some(),
+        "{}: tools/call answered {status}: {}",
+        t.name,
+        String::from_utf8_lossy(&body)
+    );
+}
+
+/// A connection with an MCP session: `initialize`, `notifications/initialized`, and one
+/// `tools/call` (through the gateway it opens the upstream session).
+async fn mcp_session(t: &McpTarget) -> (Sender, Option<http::HeaderValue>) {
+    let mut tx = connect(t.addr).await;
+    let init = r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"bench","version":"1"}}}"#;
+    let (status, sid, body) = mcp_post(&mut tx, t, None, init.to_string()).await;
+    assert_eq!(
+        status,
+        200,
+        "{}: {}",
+        t.name,
+        String::from_utf8_lossy(&body)
+    );
+    let note = r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#;
+    let (status, _, _) = mcp_post(&mut tx, t, sid.as_ref(), note.to_string()).await;
+    assert_eq!(status, 202, "{}: notifications/initialized", t.name);
+    mcp_call(&mut tx, t, sid.as_ref(), 1).await;
+    (tx, sid)
+}
+
+/// Closed loop over `conns` sessions for `secs`: (calls per second, gateway CPU µs per call,
+/// tool server CPU µs per call).
+async fn mcp_phase(t: &McpTarget, conns: usize, secs: u64) -> (f64, f64, f64) {
+    let mut sessions = Vec::new();
+    for _ in 0..conns {
+        sessions.push(mcp_session(t).await);
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let done = Arc::new(AtomicU64::new(0));
+    let gw0 = t.gateway_pid.map(cpu_ns);
+    let tool0 = cpu_ns(t.tool_pid);
+    let t0 = Instant::now();
+    let mut handles = Vec::new();
+    for (mut tx, sid) in sessions {
+        let (stop, done) = (stop.clone(), done.clone());
+        let t = McpTarget {
+            key: t.key.clone(),
+            ..*t
+        };
+        handles.push(tokio::spawn(async move {
+            let mut id = 2;
+            while !stop.load(Ordering::Relaxed) {
+                mcp_call(&mut tx, &t, sid.as_ref(), id).await;
+                id += 1;
+                done.fetch_add(1, Ordering::Relaxed);
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(secs)).await;
+    stop.store(true, Ordering::Relaxed);
+    let n = done.load(Ordering::Relaxed);
+    let elapsed = t0.elapsed();
+    let gw1 = t.gateway_pid.map(cpu_ns);
+    let tool1 = cpu_ns(t.tool_pid);
+    for h in handles {
+        h.await.unwrap();
+    }
+    let per = |ns: u64| ns as f64 / 1000.0 / n.max(1) as f64;
+    let gw = match (gw0, gw1) {
+        (Some(a), Some(b)) => per(b - a),
+        _ => 0.0,
+    };
+    (n as f64 / elapsed.as_secs_f64(), gw, per(tool1 - tool0))
+}
+
+/// Start the tool server (this binary's `__mcp` role) pinned to `cpu`.
+fn start_tool_server(cpu: Option<usize>, sse: bool) -> (Proc, u16) {
+    let me = std::env::current_exe()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    let port = free_port();
+    let mut cmd = pinned(cpu, &me);
+    cmd.args(["__mcp", &port.to_string()]);
+    if sse {
+        cmd.arg("sse");
+    }
+    let p = Proc(cmd.spawn().unwrap());
+    wait_port(port);
+    (p, port)
+}
+
+/// MCP `tools/call` cost (`--mcp`; issue 25: the gateway adds at most 100 µs of its CPU per
+/// call over calling the tool server directly). A tool server of this binary (Streamable
+/// HTTP; one answering JSON, one answering SSE streams) shares CPU 1 with the load generator;
+/// gateways on CPU 0. Every connection opens an MCP session (`initialize` once) and then calls
+/// one tool in a closed loop; targets take turns over `ALTERNATIONS` rounds, medians reported.
+/// Direct calls cost the gateway nothing, so the gateway's CPU per call is what it adds.
+fn mcp_comparison(o: &Opts, proxy_cpu: Option<usize>, client_cpu: Option<usize>) {
+    let rt = current_thread();
+    let (json_srv, json_port) = start_tool_server(client_cpu, false);
+    let (sse_srv, sse_port) = start_tool_server(client_cpu, true);
+    let servers = format!(
+        "mcp_servers:\n  bench: {{url: \"http://127.0.0.1:{json_port}/mcp\", transport: http}}\n  benchsse: {{url: \"http://127.0.0.1:{sse_port}/mcp\", transport: http}}\n"
+    );
+    let model = format!(
+        "model_list:\n  - model_name: bench\n    tianji_params: {{model: openai/gpt-bench, api_base: \"http://127.0.0.1:{json_port}/v1\", api_key: sk-upstream}}\n"
+    );
+    let config = |general: &str, extra: &str| {
+        let mut cfg = tempfile::NamedTempFile::new().unwrap();
+        write!(
+            cfg,
+            "{model}general_settings: {{master_key: {MASTER}{general}}}\n{extra}{servers}"
+        )
+        .unwrap();
+        cfg
+    };
+    let cfg_plain = config("", "");
+    let plain_port = free_port();
+    let plain = start_gateway(proxy_cpu, &cfg_plain, plain_port);
+    let (json_pid, sse_pid) = (pid_of(&json_srv), pid_of(&sse_srv));
+    let at = |port: u16| -> SocketAddr { ([127, 0, 0, 1], port).into() };
+    let mut targets = vec![
+        McpTarget {
+            name: "direct to the tool server (JSON answers)",
+            addr: at(json_port),
+            path: "/mcp",
+            key: None,
+            tool: "echo",
+            gateway_pid: None,
+            tool_pid: json_pid,
+        },
+        McpTarget {
+            name: "gateway, master key, no database (JSON answers)",
+            addr: at(plain_port),
+            path: "/mcp",
+            key: Some(MASTER.into()),
+            tool: "bench-echo",
+            gateway_pid: Some(pid_of(&plain)),
+            tool_pid: json_pid,
+        },
+        McpTarget {
+            name: "direct to the tool server (SSE answers)",
+            addr: at(sse_port),
+            path: "/mcp",
+            key: None,
+            tool: "echo",
+            gateway_pid: None,
+            tool_pid: sse_pid,
+        },
+        McpTarget {
+            name: "gateway, master key, no database (SSE answers)",
+            addr: at(plain_port),
+            path: "/mcp",
+            key: Some(MASTER.into()),
+            tool: "benchsse-echo",
+            gateway_pid: Some(pid_of(&plain)),
+            tool_pid: sse_pid,
+        },
+    ];
+    // With the local PostgreSQL (SpendLogs rows) and Redis: virtual keys, one with an
+    // `mcp_rpm_limit` that never bites.
+    let db = rt.block_on(bench_database());
+    let redis_url = db.as_ref().and_then(|_| rt.block_on(bench_redis()));
+    let mut db_gateway = None;
+    if let Some((_, url)) = &db {
+        let redis = redis_url
+            .as_ref()
+            .map(|u| format!("router_settings: {{redis_url: \"{u}\"}}\n"))
+            .unwrap_or_default();
+        let cfg = config(&format!(", database_url: \"{url}\""), &redis);
+        let port = free_port();
+        let gw = start_gateway(proxy_cpu, &cfg, port);
+        let pid = pid_of(&gw);
+        let key = rt.block_on(generate_key(at(port), ""));
+        let limited = redis_url.as_ref().map(|_| {
+            rt.block_on(generate_key(
+                at(port),
+                r#","metadata":{"mcp_rpm_limit":{"bench":1000000000}}"#,
+            ))
+        });
+        let gw_target = |name, key: String| McpTarget {
+            name,
+            addr: at(port),
+            path: "/mcp",
+            key: Some(key),
+            tool: "bench-echo",
+            gateway_pid: Some(pid),
+            tool_pid: json_pid,
+        };
+        targets.push(gw_target(
+            "gateway with database, master key (JSON answers)",
+            MASTER.into(),
+        ));
+        targets.push(gw_target(
+            "gateway with database, virtual key (JSON answers)",
+            key,
+        ));
+        if let Some(k) = limited {
+            targets.push(gw_target(
+                "gateway with database, virtual key with mcp_rpm_limit in Redis (JSON answers)",
+                k,
+            ));
+        }
+        db_gateway = Some((gw, cfg));
+    } else {
+        println!("mcp: no PostgreSQL, only the gateway without a database is measured");
+    }
+    println!(
+        "MCP tools/call: {} conns, one session each, {}s phases, median of {ALTERNATIONS} alternating rounds; gateways on CPU 0, tool servers + load generator on CPU 1",
+        o.conns, o.seconds
+    );
+    let mut runs = vec![(Vec::new(), Vec::new(), Vec::new()); targets.len()];
+    rt.block_on(async {
+        for _ in 0..ALTERNATIONS {
+            for (t, (rps, gw, tool)) in targets.iter().zip(runs.iter_mut()) {
+                let (r, g, s) = mcp_phase(t, o.conns, o.seconds).await;
+                rps.push(r);
+                gw.push(g);
+                tool.push(s);
+            }
+        }
+    });
+    let median = |xs: &mut Vec<f64>| {
+        xs.sort_by(f64::total_cmp);
+        xs[xs.len() / 2]
+    };
+    println!();
+    println!("| target | calls/s | gateway CPU µs/call | tool server CPU µs/call |");
+    println!("|---|---|---|---|");
+    let mut worst: f64 = 0.0;
+    for (t, (r, g, s)) in targets.iter().zip(runs.iter_mut()) {
+        let (r, g, s) = (median(r), median(g), median(s));
+        if t.gateway_pid.is_some() {
+            worst = worst.max(g);
+            println!("| {} | {r:.0} | {g:.1} | {s:.1} |", t.name);
+        } else {
+            println!("| {} | {r:.0} | 0 (not involved) | {s:.1} |", t.name);
+        }
+    }
+    println!();
+    println!(
+        "MCP tools/call: the gateway adds at most {worst:.1} µs of its CPU per call over calling the tool server directly (target <= 100 µs): {}",
+        if worst <= 100.0 { "met" } else { "NOT MET" }
+    );
+    drop(plain);
+    drop(db_gateway);
+    if let Some((name, _)) = db {
+        rt.block_on(drop_database(&name));
+    }
+}
+
 fn orchestrate(args: &[String]) {
     let o = parse_opts(args);
     let cache_only = args.iter().any(|a| a == "--cache");
     let telemetry_only = args.iter().any(|a| a == "--telemetry");
     let agent_only = args.iter().any(|a| a == "--agent");
+    let mcp_only = args.iter().any(|a| a == "--mcp");
     let cpus = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
@@ -943,6 +1347,10 @@ fn orchestrate(args: &[String]) {
     }
     if agent_only {
         agent_comparison(&o, proxy_cpu, client_cpu);
+        return;
+    }
+    if mcp_only {
+        mcp_comparison(&o, proxy_cpu, client_cpu);
         return;
     }
     let me = std::env::current_exe()

@@ -102,16 +102,25 @@ fn initialize_params() -> Value {
     })
 }
 
-/// `{"jsonrpc": "2.0", "id", "method", "params"}` (no `id` for a notification).
+/// `{"jsonrpc": "2.0", "id", "method", "params"}` (no `id` for a notification), written
+/// straight into the body: `params` is already JSON and goes out as it is.
 pub fn message(id: Option<u64>, method: &str, params: Option<&RawValue>) -> Vec<u8> {
-    let mut m = json!({"jsonrpc": "2.0", "method": method});
+    use std::io::Write as _;
+    let params = params.map(RawValue::get);
+    let mut m = Vec::with_capacity(48 + method.len() + params.map_or(0, str::len));
+    m.extend_from_slice(br#"{"jsonrpc":"2.0","#);
     if let Some(id) = id {
-        m["id"] = json!(id);
+        let _ = write!(m, r#""id":{id},"#);
     }
-    if let Some(p) = params.and_then(|p| serde_json::from_str::<Value>(p.get()).ok()) {
-        m["params"] = p;
+    m.extend_from_slice(br#""method":"#);
+    // a string always serializes
+    let _ = serde_json::to_writer(&mut m, method);
+    if let Some(p) = params {
+        m.extend_from_slice(br#","params":"#);
+        m.extend_from_slice(p.as_bytes());
     }
-    serde_json::to_vec(&m).unwrap_or_default()
+    m.push(b'}');
+    m
 }
 
 impl Conn {
@@ -224,12 +233,18 @@ impl Conn {
 
     /// POST one message (Streamable HTTP), with the session's headers.
     async fn post(&self, body: Vec<u8>) -> Result<Response<Incoming>, UpstreamError> {
-        let mut h = HeaderMap::new();
-        self.add_headers(&mut h);
-        let req = Request::post(self.target.url.clone())
-            .header(header::CONTENT_TYPE, "application/json")
-            .header(header::ACCEPT, "application/json, text/event-stream");
-        let resp = send(&self.client, req, Body::full(body), &h).await?;
+        let mut req = Request::post(self.target.url.clone())
+            .body(Body::full(body))
+            .map_err(|e| UpstreamError::Protocol(e.to_string()))?;
+        let h = req.headers_mut();
+        h.insert(header::CONTENT_TYPE, JSON.clone());
+        h.insert(header::ACCEPT, ACCEPTED.clone());
+        self.add_headers(h);
+        let resp = self
+            .client
+            .request(req)
+            .await
+            .map_err(|e| UpstreamError::Connect(e.to_string()))?;
         let has_session = self.session.lock().is_ok_and(|s| s.is_some());
         if resp.status() == StatusCode::NOT_FOUND && has_session {
             return Err(UpstreamError::SessionGone);
@@ -315,6 +330,8 @@ impl Conn {
     }
 }
 
+static JSON: HeaderValue = HeaderValue::from_static("application/json");
+static ACCEPTED: HeaderValue = HeaderValue::from_static("application/json, text/event-stream");
 pub static SESSION_HEADER: HeaderName = HeaderName::from_static("mcp-session-id");
 pub static VERSION_HEADER: HeaderName = HeaderName::from_static("mcp-protocol-version");
 
@@ -370,5 +387,28 @@ pub async fn next_events(
             .feed(&data)
             .map(Some)
             .map_err(|_| UpstreamError::Protocol("event too large".into()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_carry_params_as_they_are() {
+        let p = RawValue::from_string(r#"{"name":"echo","arguments":{"x":1.50}}"#.into()).unwrap();
+        let m = message(Some(7), "tools/call", Some(&p));
+        assert_eq!(
+            std::str::from_utf8(&m).unwrap(),
+            r#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"echo","arguments":{"x":1.50}}}"#
+        );
+        let n = message(None, "notifications/initialized", None);
+        let v: Value = serde_json::from_slice(&n).unwrap();
+        assert_eq!(
+            v,
+            json!({"jsonrpc": "2.0", "method": "notifications/initialized"})
+        );
+        let odd: Value = serde_json::from_slice(&message(Some(1), "a\"b", None)).unwrap();
+        assert_eq!(odd["method"], "a\"b");
     }
 }

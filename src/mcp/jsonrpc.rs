@@ -4,6 +4,8 @@
 //! payloads and reads only the few members it acts on. Batches (allowed by 2025-03-26, removed
 //! by 2025-06-18) are refused.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 use serde_json::{Value, json};
@@ -147,6 +149,50 @@ pub fn parse(body: &[u8]) -> Result<Incoming, RpcError> {
     }
 }
 
+/// `tools/call` params that are not an object.
+pub const NOT_AN_OBJECT: &str = "Invalid params: expected an object with a name";
+
+/// A `tools/call`'s params as the gateway reads them: the tool's name, and every member's
+/// value as the client wrote it (`arguments` is never parsed, only checked to be JSON).
+#[derive(Debug)]
+pub struct ToolCallParams<'a> {
+    pub name: String,
+    /// Keys decoded; a key given twice keeps its last value (what is forwarded says the same).
+    members: BTreeMap<String, &'a RawValue>,
+}
+
+impl<'a> ToolCallParams<'a> {
+    /// Read the params; the error is the message of an invalid-params answer.
+    pub fn read(params: &'a RawValue) -> Result<Self, &'static str> {
+        let members: BTreeMap<String, &RawValue> =
+            serde_json::from_str(params.get()).map_err(|_| NOT_AN_OBJECT)?;
+        let name = members
+            .get("name")
+            .and_then(|n| serde_json::from_str::<String>(n.get()).ok())
+            .ok_or("Invalid params: name is required")?;
+        Ok(Self { name, members })
+    }
+
+    /// The params sent to the tool's server: these, with `name` set to `tool` (the server's
+    /// own name of the tool) and the other members copied as they came.
+    pub fn forwarded(&self, tool: &str) -> Option<Box<RawValue>> {
+        let size: usize = (self.members.iter())
+            .map(|(k, v)| k.len() + v.get().len() + 4)
+            .sum();
+        let mut out = Vec::with_capacity(16 + tool.len() + size);
+        out.extend_from_slice(br#"{"name":"#);
+        serde_json::to_writer(&mut out, tool).ok()?;
+        for (k, v) in self.members.iter().filter(|(k, _)| *k != "name") {
+            out.push(b',');
+            serde_json::to_writer(&mut out, k).ok()?;
+            out.push(b':');
+            out.extend_from_slice(v.get().as_bytes());
+        }
+        out.push(b'}');
+        RawValue::from_string(String::from_utf8(out).ok()?).ok()
+    }
+}
+
 /// An upstream server's answer to one of the gateway's requests: the response whose id is
 /// `want`, or `None` when `msg` is something else (a notification, a server request, another
 /// response).
@@ -159,7 +205,12 @@ pub fn reply_to(msg: &[u8], want: u64) -> Option<Result<Box<RawValue>, Value>> {
     }
     let r: Reply = serde_json::from_slice(msg).ok()?;
     let id = r.id?;
-    let same = id.as_u64() == Some(want) || id.as_str() == Some(want.to_string().as_str());
+    let same = match &id {
+        Value::Number(n) => n.as_u64() == Some(want),
+        // the gateway sends numbers; a server echoing it as a string is rare
+        Value::String(s) => *s == want.to_string(),
+        _ => false,
+    };
     if !same {
         return None;
     }
@@ -226,8 +277,9 @@ mod tests {
     /// few messages.
     #[test]
     fn mutated_messages_never_panic_and_accepted_ones_are_json_rpc() {
-        let seeds: [&[u8]; 4] = [
+        let seeds: [&[u8]; 5] = [
             br#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"a-b"}}"#,
+            br#"{"jsonrpc":"2.0","id":8,"method":"tools/call","params":{"name":"a-b","arguments":{"q":"x\u00e9","n":[1,2.5]},"_meta":{}}}"#,
             br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
             br#"{"jsonrpc":"2.0","id":"x","result":{}}"#,
             br#"[{"jsonrpc":"2.0","id":1,"method":"ping"}]"#,
@@ -251,12 +303,61 @@ mod tests {
             // `params` stay raw: their strings' escapes are checked when they are read
             if let (Ok(msg), Ok(v)) = (parse(&m), serde_json::from_slice::<Value>(&m)) {
                 assert_eq!(v["jsonrpc"], "2.0");
-                if let Incoming::Request { id, method, .. } = msg {
+                if let Incoming::Request { id, method, params } = msg {
                     assert!(id.is_string() || id.is_number());
                     assert_eq!(v["method"], method.as_str());
+                    if let Some(Ok(p)) = params.as_deref().map(ToolCallParams::read) {
+                        let out = p.forwarded("t").unwrap();
+                        let mut got: Value = serde_json::from_str(out.get()).unwrap();
+                        let mut want = v["params"].clone();
+                        assert_eq!((&got["name"], &want["name"]), (&json!("t"), &json!(p.name)));
+                        got["name"] = Value::Null;
+                        want["name"] = Value::Null;
+                        assert_eq!(got, want);
+                    }
                 }
             }
             let _ = reply_to(&m, 7);
+        }
+    }
+
+    #[test]
+    fn tool_call_params_forward_everything_but_the_name_as_written() {
+        let raw = RawValue::from_string(
+            r#"{"_meta":{"progressToken":3},"name":"wiki-echo","arguments":{"text":"h\u00e9 \"x\"","n":1.50}}"#
+                .to_string(),
+        )
+        .unwrap();
+        let p = ToolCallParams::read(&raw).unwrap();
+        assert_eq!(p.name, "wiki-echo");
+        let out = p.forwarded("echo").unwrap();
+        let v: Value = serde_json::from_str(out.get()).unwrap();
+        assert_eq!(v["name"], "echo");
+        assert_eq!(v["_meta"]["progressToken"], 3);
+        // the arguments exactly as the client wrote them
+        assert!(
+            out.get()
+                .contains(r#""arguments":{"text":"h\u00e9 \"x\"","n":1.50}"#)
+        );
+        assert_eq!(out.get().matches("\"name\"").count(), 1);
+    }
+
+    #[test]
+    fn tool_call_params_are_read_once_whatever_the_keys_spelling() {
+        // an escaped duplicate of `name`: the last one counts, and only it is forwarded
+        let raw = RawValue::from_string(r#"{"name":"a-x","n\u0061me":"a-y"}"#.to_string()).unwrap();
+        let p = ToolCallParams::read(&raw).unwrap();
+        assert_eq!(p.name, "a-y");
+        let v: Value = serde_json::from_str(p.forwarded("y").unwrap().get()).unwrap();
+        assert_eq!(v, json!({"name": "y"}));
+        for (bad, msg) in [
+            ("[1]", NOT_AN_OBJECT),
+            ("\"x\"", NOT_AN_OBJECT),
+            ("{}", "Invalid params: name is required"),
+            (r#"{"name":5}"#, "Invalid params: name is required"),
+        ] {
+            let raw = RawValue::from_string(bad.to_string()).unwrap();
+            assert_eq!(ToolCallParams::read(&raw).unwrap_err(), msg, "{bad}");
         }
     }
 

@@ -3,13 +3,15 @@
 
 use http::StatusCode;
 use serde_json::value::RawValue;
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
 use super::{Answer, Call, answer_raw, error_response, rpc_response};
 use crate::config::mcp::TOOL_SEPARATOR;
 use crate::error::GatewayError;
 use crate::mcp::client::{UpstreamError, error_message};
-use crate::mcp::jsonrpc::{INTERNAL_ERROR, INVALID_PARAMS, REFUSED, RpcError};
+use crate::mcp::jsonrpc::{
+    INTERNAL_ERROR, INVALID_PARAMS, NOT_AN_OBJECT, REFUSED, RpcError, ToolCallParams,
+};
 use crate::spend::record::ToolCall;
 
 impl Call<'_> {
@@ -18,22 +20,12 @@ impl Call<'_> {
         let fail = |code: i64, message: String| {
             error_response(StatusCode::OK, &RpcError::new(id, code, message))
         };
-        let mut params: Map<String, Value> = match params.map(|p| serde_json::from_str(p.get())) {
+        let params = match params.map(ToolCallParams::read) {
             Some(Ok(p)) => p,
-            _ => {
-                return fail(
-                    INVALID_PARAMS,
-                    "Invalid params: expected an object with a name".into(),
-                );
-            }
+            Some(Err(message)) => return fail(INVALID_PARAMS, message.into()),
+            None => return fail(INVALID_PARAMS, NOT_AN_OBJECT.into()),
         };
-        let Some(full) = params
-            .get("name")
-            .and_then(Value::as_str)
-            .map(str::to_string)
-        else {
-            return fail(INVALID_PARAMS, "Invalid params: name is required".into());
-        };
+        let full = params.name.as_str();
         let found = full.split_once(TOOL_SEPARATOR).and_then(|(server, tool)| {
             let s = self.scope.servers.iter().find(|s| s.name == server)?;
             self.scope
@@ -52,7 +44,7 @@ impl Call<'_> {
         let side = crate::pipeline::Side {
             call_type: "call_mcp_tool",
             endpoint: "/mcp",
-            model: &full,
+            model: full,
             dep: None,
             model_access: false,
             rate_limited: false,
@@ -71,8 +63,7 @@ impl Call<'_> {
                 namespaced_tool_name: format!("{}/{tool}", server.name),
             }));
         }
-        params.insert("name".into(), json!(tool));
-        let forwarded = RawValue::from_string(Value::Object(params).to_string()).ok();
+        let forwarded = params.forwarded(&tool);
         let got = self
             .request(&server, "tools/call", forwarded.as_deref())
             .await;
