@@ -113,6 +113,42 @@ impl std::fmt::Debug for McpServerEntry {
 pub const TOOL_SEPARATOR: char = '-';
 
 /// Check every entry: a name without the separator, an http(s) URL, no stdio.
+/// `mcp_settings`: how the gateway runs the MCP tools an LLM request names
+/// (`crate::pipeline::mcp_tools`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct McpSettings {
+    /// Rounds of tool calls run for one request (each followed by a model call); a model still
+    /// asking for tools after them is answered with an error.
+    pub max_tool_rounds: u32,
+}
+
+/// Most tool rounds `max_tool_rounds` may allow.
+pub const MAX_TOOL_ROUNDS: u32 = 100;
+
+impl Default for McpSettings {
+    fn default() -> Self {
+        Self {
+            max_tool_rounds: 10,
+        }
+    }
+}
+
+impl McpSettings {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !(1..=MAX_TOOL_ROUNDS).contains(&self.max_tool_rounds) {
+            return Err(ConfigError::Invalid {
+                path: "mcp_settings.max_tool_rounds".into(),
+                message: format!(
+                    "must be between 1 and {MAX_TOOL_ROUNDS}, got {}",
+                    self.max_tool_rounds
+                ),
+            });
+        }
+        Ok(())
+    }
+}
+
 pub fn validate(servers: &BTreeMap<String, McpServerEntry>) -> Result<(), ConfigError> {
     for (name, s) in servers {
         let path = format!("mcp_servers.{name}");

@@ -17,6 +17,7 @@ pub mod access;
 pub mod client;
 pub mod jsonrpc;
 pub mod legacy;
+pub mod listing;
 pub mod sessions;
 pub mod sse;
 

@@ -6,6 +6,7 @@
 
 mod calls;
 mod errors;
+mod llm;
 mod wire;
 
 use std::process::{Child, Command, Stdio};
