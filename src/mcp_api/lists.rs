@@ -10,9 +10,9 @@ use serde_json::{Map, Value, json};
 use super::{Call, answer_raw, error_response, result, rpc_response};
 use crate::body::Body;
 use crate::config::mcp::TOOL_SEPARATOR;
-use crate::mcp::{Server, listing};
 use crate::mcp::client::UpstreamError;
 use crate::mcp::jsonrpc::{INTERNAL_ERROR, INVALID_PARAMS, RpcError};
+use crate::mcp::{Server, listing};
 
 /// A list the gateway gathers from every server.
 pub(super) struct Listing {

@@ -48,14 +48,9 @@ impl Call<'_> {
         params.insert("name".into(), json!(tool));
         let forwarded = RawValue::from_string(Value::Object(params).to_string()).ok();
         let send = self.request(&server, "tools/call", forwarded.as_deref());
-        let got = crate::pipeline::mcp_call::call_tool(
-            self.state,
-            self.principal,
-            &server,
-            &tool,
-            send,
-        )
-        .await;
+        let got =
+            crate::pipeline::mcp_call::call_tool(self.state, self.principal, &server, &tool, send)
+                .await;
         match got {
             Err(e) => fail(REFUSED, refusal_text(&e)),
             Ok(Ok(Ok(res))) => answer_raw(id, &res),

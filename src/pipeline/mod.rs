@@ -42,7 +42,7 @@ pub mod controls;
 mod guard;
 mod limits;
 pub mod mcp_call;
-mod mcp_tools;
+pub mod mcp_tools;
 pub mod members;
 pub mod mock;
 mod model;

@@ -13,6 +13,9 @@
 mod servers;
 mod turns;
 
+pub use servers::{Named, named};
+pub use turns::{Asked, Format, Ran, result_text};
+
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -29,7 +32,6 @@ use crate::error::GatewayError;
 use crate::mcp::client::{UpstreamError, error_message};
 use crate::state::AppState;
 use servers::Listed;
-use turns::{Asked, Format, Ran};
 
 static COST: http::HeaderName = http::HeaderName::from_static("x-tianji-response-cost");
 
@@ -110,7 +112,9 @@ pub async fn serve(state: &AppState, call: Call, mut outer: RequestCtx) -> Respo
         Ok(Done::Answer(mut answer, ran, cost)) => {
             format.finish(&mut answer, &listings, &ran);
             let include_usage = call.parsed.include_usage == Some(true);
-            let events = stream.then(|| format.events(&answer, include_usage)).flatten();
+            let events = stream
+                .then(|| format.events(&answer, include_usage))
+                .flatten();
             let (content_type, body) = match events {
                 Some(ev) => ("text/event-stream", Body::chunks(ev)),
                 None => (
@@ -119,10 +123,8 @@ pub async fn serve(state: &AppState, call: Call, mut outer: RequestCtx) -> Respo
                 ),
             };
             let mut r = Response::new(body);
-            r.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static(content_type),
-            );
+            r.headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
             if let Ok(v) = HeaderValue::from_str(&cost.to_string()) {
                 r.headers_mut().insert(COST.clone(), v);
             }
@@ -277,10 +279,15 @@ async fn run_tool(state: &AppState, call: &Call, listed: &Listed, asked: Asked) 
         Err(e) => return ran(asked, &label, &tool, Err(e.to_string())),
     };
     let Some(conn) = listed.conn(&server.name).cloned() else {
-        return ran(asked, &label, &tool, Err("no session with its server".into()));
+        return ran(
+            asked,
+            &label,
+            &tool,
+            Err("no session with its server".into()),
+        );
     };
-    let params = RawValue::from_string(json!({"name": tool, "arguments": arguments}).to_string())
-        .ok();
+    let params =
+        RawValue::from_string(json!({"name": tool, "arguments": arguments}).to_string()).ok();
     let send = async {
         let conn: Arc<_> = conn;
         conn.request("tools/call", params.as_deref()).await

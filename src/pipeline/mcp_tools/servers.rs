@@ -49,7 +49,11 @@ fn path_server(path: &str) -> Option<Option<String>> {
 
 /// Where `url` points, for a request that came to `host`.
 pub fn named(url: &str, host: Option<&str>) -> Result<Named, McpToolError> {
-    let bad = || McpToolError::BadTool(format!("server_url `{url}` names no MCP server of the gateway: use tianji_proxy, tianji_proxy/mcp/{{server}} or /mcp/{{server}}"));
+    let bad = || {
+        McpToolError::BadTool(format!(
+            "server_url `{url}` names no MCP server of the gateway: use tianji_proxy, tianji_proxy/mcp/{{server}} or /mcp/{{server}}"
+        ))
+    };
     for own in OWN_NAMES {
         if let Some(rest) = url.strip_prefix(own) {
             if rest.is_empty() || rest == "/" {
@@ -322,7 +326,10 @@ pub async fn list(
                 plan.permits.tool(s, name)
                     && t.allowed.as_ref().is_none_or(|a| {
                         a.iter().any(|x| {
-                            x == name || x.strip_prefix(&s.name).and_then(|r| r.strip_prefix(TOOL_SEPARATOR)) == Some(name)
+                            x == name
+                                || x.strip_prefix(&s.name)
+                                    .and_then(|r| r.strip_prefix(TOOL_SEPARATOR))
+                                    == Some(name)
                         })
                     })
             };
@@ -410,7 +417,10 @@ mod tests {
         assert_eq!(n("http://GW.local:4000/mcp"), own(None));
         assert_eq!(n("http://gw.local:4001/mcp/wiki"), Named::Foreign);
         assert_eq!(n("https://mcp.deepwiki.com/mcp"), Named::Foreign);
-        assert_eq!(named("http://gw.local:4000/mcp/wiki", None).unwrap(), Named::Foreign);
+        assert_eq!(
+            named("http://gw.local:4000/mcp/wiki", None).unwrap(),
+            Named::Foreign
+        );
         for bad in [
             "tianji_proxy/x",
             "/v1/chat",

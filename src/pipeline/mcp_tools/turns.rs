@@ -50,10 +50,12 @@ pub fn result_text(result: &Value) -> Result<String, String> {
     let parts: Vec<String> = match result.get("content").and_then(Value::as_array) {
         Some(c) if !c.is_empty() => c
             .iter()
-            .map(|p| match (p.get("type").and_then(Value::as_str), p.get("text")) {
-                (Some("text"), Some(Value::String(t))) => t.clone(),
-                _ => p.to_string(),
-            })
+            .map(
+                |p| match (p.get("type").and_then(Value::as_str), p.get("text")) {
+                    (Some("text"), Some(Value::String(t))) => t.clone(),
+                    _ => p.to_string(),
+                },
+            )
             .collect(),
         _ => match result.get("structuredContent") {
             Some(s) => vec![s.to_string()],
@@ -112,11 +114,12 @@ impl Format {
     pub fn append(self, body: &mut Map<String, Value>, answer: &Value, ran: &[Ran]) {
         match self {
             Format::Chat => {
-                let mut said = answer
-                    .pointer("/choices/0/message")
-                    .cloned()
-                    .unwrap_or_else(|| json!({}));
-                said["role"] = json!("assistant");
+                let mut said = match answer.pointer("/choices/0/message") {
+                    Some(Value::Object(m)) => m.clone(),
+                    _ => Map::new(),
+                };
+                said.insert("role".into(), json!("assistant"));
+                let said = Value::Object(said);
                 let results = ran.iter().map(|r| {
                     json!({"role": "tool", "tool_call_id": r.asked.id, "content": r.fed_back()})
                 });
@@ -143,9 +146,9 @@ impl Format {
     /// The final answer: Responses get the servers' `mcp_list_tools` and one `mcp_call` per
     /// call run before the model's own output; chat answers are the model's.
     pub fn finish(self, answer: &mut Value, listings: &[Value], ran: &[Ran]) {
-        if self != Format::Responses {
+        let (Format::Responses, Some(answer)) = (self, answer.as_object_mut()) else {
             return;
-        }
+        };
         let mut items: Vec<Value> = listings.to_vec();
         items.extend(ran.iter().map(|r| {
             let (output, error) = match &r.output {
@@ -160,7 +163,7 @@ impl Format {
         if let Some(Value::Array(out)) = answer.get_mut("output") {
             items.append(out);
         }
-        answer["output"] = Value::Array(items);
+        answer.insert("output".into(), Value::Array(items));
     }
 
     /// The final answer as server-sent events: a chat answer replayed as chunks
@@ -172,12 +175,12 @@ impl Format {
                 let body = serde_json::to_vec(answer).ok()?;
                 crate::cache::stream::replay(&body, include_usage)
             }
-            Format::Responses => Some(response_events(answer)),
+            Format::Responses => answer.as_object().map(response_events),
         }
     }
 }
 
-fn response_events(answer: &Value) -> Vec<Bytes> {
+fn response_events(answer: &Map<String, Value>) -> Vec<Bytes> {
     let mut seq = 0u64;
     let mut out = Vec::new();
     let mut push = |kind: &str, mut v: Value| {
@@ -187,8 +190,8 @@ fn response_events(answer: &Value) -> Vec<Bytes> {
         out.push(Bytes::from(format!("event: {kind}\ndata: {v}\n\n")));
     };
     let mut head = answer.clone();
-    head["status"] = json!("in_progress");
-    head["output"] = json!([]);
+    head.insert("status".into(), json!("in_progress"));
+    head.insert("output".into(), json!([]));
     push("response.created", json!({"response": head}));
     let items = answer.get("output").and_then(Value::as_array);
     for (i, item) in items.into_iter().flatten().enumerate() {
@@ -263,7 +266,10 @@ mod tests {
         let m = body["messages"].as_array().unwrap();
         assert_eq!(m.len(), 3);
         assert_eq!(m[1]["role"], "assistant");
-        assert_eq!(m[2], json!({"role": "tool", "tool_call_id": "c1", "content": "2"}));
+        assert_eq!(
+            m[2],
+            json!({"role": "tool", "tool_call_id": "c1", "content": "2"})
+        );
     }
 
     #[test]
