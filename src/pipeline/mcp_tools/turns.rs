@@ -302,6 +302,32 @@ mod tests {
     }
 
     #[test]
+    fn odd_answers_never_panic() {
+        let odd = [
+            json!(1),
+            json!([]),
+            json!(null),
+            json!({"choices": [{"message": "x"}]}),
+            json!({"choices": [{"message": {"tool_calls": [{"id": 1}]}}]}),
+            json!({"output": 5}),
+            json!({"output": [1, {"content": 3}, {"content": [{"text": 2}]}]}),
+        ];
+        for v in odd {
+            for f in [Format::Chat, Format::Responses] {
+                let _ = f.calls(&v, |_| true);
+                let mut body = Map::new();
+                body.insert("input".into(), json!(7));
+                body.insert("messages".into(), json!("not a list"));
+                f.append(&mut body, &v, &[ran("c", Ok("o".into()))]);
+                let mut done = v.clone();
+                f.finish(&mut done, &[], &[ran("c", Err("e".into()))]);
+                let _ = f.events(&done, true);
+                let _ = result_text(&v);
+            }
+        }
+    }
+
+    #[test]
     fn tool_results_as_text() {
         let ok = json!({"content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]});
         assert_eq!(result_text(&ok), Ok("a\nb".into()));
