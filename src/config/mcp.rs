@@ -242,4 +242,19 @@ mod tests {
         let e = err("mcp_servers:\n  s:\n    url: ftp://x\n");
         assert!(e.contains("mcp_servers.s.url"), "{e}");
     }
+
+    #[test]
+    fn mcp_settings_rounds_bounded() {
+        let l = Loaded::from_yaml("mcp_settings:\n  max_tool_rounds: 3\n").unwrap();
+        assert_eq!(l.config.mcp_settings.max_tool_rounds, 3);
+        assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+        let l = Loaded::from_yaml("").unwrap();
+        assert_eq!(l.config.mcp_settings.max_tool_rounds, 10);
+        for bad in ["0", "101"] {
+            let e = Loaded::from_yaml(&format!("mcp_settings:\n  max_tool_rounds: {bad}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("mcp_settings.max_tool_rounds"), "{e}");
+        }
+    }
 }

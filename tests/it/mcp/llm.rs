@@ -33,11 +33,18 @@ fn offered(body: &Value) -> Vec<String> {
 }
 
 /// A model that calls the offered `*-echo` tool until a tool result is in the request (a
-/// `loopy` model calls it forever), then answers with what the tool said.
+/// `loopy` model calls it forever; an `adder` one calls `*-add` with a bad argument), then
+/// answers with what the tool said.
 fn model(r: &Recorded) -> Reply {
     let body = r.json();
     let loopy = body["model"].as_str().unwrap_or_default().contains("loopy");
-    let echo = offered(&body).into_iter().find(|n| n.ends_with("-echo"));
+    let adder = body["model"].as_str().unwrap_or_default().contains("adder");
+    let (suffix, args) = if adder {
+        ("-add", "{\"a\": \"x\", \"b\": 1}")
+    } else {
+        ("-echo", "{\"text\": \"ping\"}")
+    };
+    let echo = offered(&body).into_iter().find(|n| n.ends_with(suffix));
     let responses = r.path.ends_with("/responses");
     let result = if responses {
         (body["input"].as_array().into_iter().flatten())
@@ -56,7 +63,7 @@ fn model(r: &Recorded) -> Reply {
         (true, Some(name)) => json!({"id": "resp_up1", "object": "response", "status": "completed",
             "model": "m", "created_at": 1, "usage": usage_resp,
             "output": [{"type": "function_call", "id": "fc_1", "call_id": "call_1", "name": name,
-                "arguments": "{\"text\": \"ping\"}", "status": "completed"}]}),
+                "arguments": args, "status": "completed"}]}),
         (true, None) => json!({"id": "resp_up1", "object": "response", "status": "completed",
             "model": "m", "created_at": 1, "usage": usage_resp,
             "output": [{"type": "message", "id": "msg_1", "role": "assistant", "status": "completed",
@@ -66,7 +73,7 @@ fn model(r: &Recorded) -> Reply {
             "model": "m", "usage": usage_chat,
             "choices": [{"index": 0, "finish_reason": "tool_calls", "message": {"role": "assistant",
                 "content": null, "tool_calls": [{"id": "call_1", "type": "function",
-                "function": {"name": name, "arguments": "{\"text\": \"ping\"}"}}]}}]})
+                "function": {"name": name, "arguments": args}}]}}]})
         }
         (false, None) => json!({"id": "chatcmpl-2", "object": "chat.completion", "created": 1,
             "model": "m", "usage": usage_chat,
@@ -112,7 +119,7 @@ async fn mcp_tools_inside_responses_and_chat_requests() {
     let tools = ToolServer::start("http").await;
     let up = MockUpstream::with(Arc::new(model)).await;
     let yaml = format!(
-        "model_list:\n  - model_name: gpt\n    tianji_params: {{model: openai/gpt-4o, api_base: \"{b}\", api_key: sk-up}}\n  - model_name: loopy\n    tianji_params: {{model: openai/loopy, api_base: \"{b}\", api_key: sk-up}}\ngeneral_settings:\n  master_key: {MASTER_KEY}\n  database_url: \"{u}\"\n  proxy_batch_write_at: 0.1\nmcp_settings:\n  max_tool_rounds: 2\nmcp_servers:\n  wiki:\n    url: {t}\n    mcp_info:\n      mcp_server_cost_info:\n        default_cost_per_query: 0.25\n  other:\n    url: {t}\n",
+        "model_list:\n  - model_name: gpt\n    tianji_params: {{model: openai/gpt-4o, api_base: \"{b}\", api_key: sk-up}}\n  - model_name: loopy\n    tianji_params: {{model: openai/loopy, api_base: \"{b}\", api_key: sk-up}}\n  - model_name: adder\n    tianji_params: {{model: openai/adder, api_base: \"{b}\", api_key: sk-up}}\ngeneral_settings:\n  master_key: {MASTER_KEY}\n  database_url: \"{u}\"\n  proxy_batch_write_at: 0.1\nmcp_settings:\n  max_tool_rounds: 2\nmcp_servers:\n  wiki:\n    url: {t}\n    mcp_info:\n      mcp_server_cost_info:\n        default_cost_per_query: 0.25\n  other:\n    url: {t}\n",
         b = up.base(),
         u = db.url,
         t = tools.url()
@@ -140,6 +147,7 @@ async fn mcp_tools_inside_responses_and_chat_requests() {
             {"api": "responses", "model": "gpt", "tools": [mcp_tool("tianji_proxy/mcp/other", json!({}))]},
             {"api": "chat", "model": "gpt", "tools": [mcp_tool("https://mcp.example.com/mcp", json!({}))]},
             {"api": "responses", "model": "loopy", "tools": [litellm]},
+            {"api": "responses", "model": "adder", "tools": [litellm]},
         ]),
     )
     .await;
@@ -214,11 +222,24 @@ async fn mcp_tools_inside_responses_and_chat_requests() {
         got[6]
     );
 
-    // SpendLogs: a row per model round (4 requests x 2 rounds, then 3 for the loop) and per
-    // tool call (4, then 2), the tool's with its cost
+    // a tool that fails: its error is the model's to read, and the mcp_call item's
+    let t = &got[7];
+    assert!(
+        t["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("tool said: Error: "),
+        "{t}"
+    );
+    let call = &t["items"][1];
+    assert_eq!(call["type"], "mcp_call");
+    assert!(call["output"].is_null() && call["error"].is_string(), "{t}");
+
+    // SpendLogs: a row per model round (5 requests x 2 rounds, then 3 for the loop) and per
+    // tool call (5, then 2), the tool's with its cost
     let sql = "SELECT call_type, count(*), sum(spend) FROM \"TianjiLLM_SpendLogs\" GROUP BY call_type ORDER BY call_type";
     let want =
-        |rows: &[tokio_postgres::Row]| rows.iter().map(|r| r.get::<_, i64>(1)).sum::<i64>() >= 17;
+        |rows: &[tokio_postgres::Row]| rows.iter().map(|r| r.get::<_, i64>(1)).sum::<i64>() >= 20;
     let done = eventually_async(Duration::from_secs(15), || async {
         want(&db.client().await.query(sql, &[]).await.unwrap())
     })
@@ -230,13 +251,13 @@ async fn mcp_tools_inside_responses_and_chat_requests() {
         .collect();
     assert!(done, "{seen:?}");
     let tool_rows = seen.iter().find(|r| r.0 == "call_mcp_tool").cloned();
-    assert_eq!(tool_rows.map(|r| (r.1, r.2)), Some((6, 1.5)), "{seen:?}");
+    assert_eq!(tool_rows.map(|r| (r.1, r.2)), Some((7, 1.75)), "{seen:?}");
     let model_rows: i64 = seen
         .iter()
         .filter(|r| r.0 != "call_mcp_tool")
         .map(|r| r.1)
         .sum();
-    assert_eq!(model_rows, 11, "{seen:?}");
+    assert_eq!(model_rows, 13, "{seen:?}");
     // the model calls as the mock saw them
-    assert_eq!(up.requests().len(), 11);
+    assert_eq!(up.requests().len(), 13);
 }
