@@ -146,6 +146,7 @@ async fn serve(
         Route::Readiness => crate::health::readiness(state).await,
         Route::Metrics => answer(crate::health::metrics::scrape(state, req).await),
         Route::Mcp => answer(crate::mcp_api::serve(state, found.key, req).await),
+        Route::Skills(at) => answer(crate::skills_api::serve(state, at, found.key, req).await),
     }
 }
 

@@ -35,6 +35,8 @@ pub mod routes;
 pub mod search;
 pub mod secrets;
 pub mod server;
+pub mod skills;
+pub mod skills_api;
 pub mod spend;
 pub mod state;
 pub mod store;

@@ -159,11 +159,15 @@ pub struct AppState {
     pub callbacks: Arc<crate::callbacks::Callbacks>,
     /// A2A agents (`TianjiLLM_AgentsTable`), reloaded when one changes.
     pub agents: crate::agents::Registry,
+    /// Which provider account holds each skill (`TianjiLLM_SkillsTable`), reloaded when one
+    /// changes.
+    pub skill_homes: crate::skills::Homes,
     /// Alerts (`general_settings.alerting`) and management events.
     pub alerts: Arc<crate::alerting::Alerts>,
     /// Guardrails (`guardrails:`, `banned_keywords_list`, `blocked_user_list`).
     pub guardrails: Arc<crate::guardrails::Guardrails>,
-    /// MCP servers (`mcp_servers`) and the client sessions of `/mcp`.
+    /// MCP servers (`mcp_servers` and `TianjiLLM_MCPServerTable`, reloaded when one changes)
+    /// and the client sessions of `/mcp`.
     pub mcp: crate::mcp::Mcp,
 }
 
@@ -394,6 +398,7 @@ impl AppState {
         }
         let state = Self {
             agents: Default::default(),
+            skill_homes: Default::default(),
             mcp,
             alerts,
             traces,
@@ -450,6 +455,8 @@ impl AppState {
             state.reload_models().await?;
             crate::router::stored::reload(&state.router, state.store.as_deref()).await?;
             state.reload_agents().await?;
+            state.reload_mcp().await?;
+            state.reload_skills().await?;
         }
         Ok(state)
     }
@@ -499,6 +506,26 @@ impl AppState {
         reloaded.map_err(|crate::agents::AgentError::Store(e)| StateError::Store(e))
     }
 
+    /// Reload the MCP servers registered in the database.
+    pub async fn reload_mcp(&self) -> Result<(), StateError> {
+        let Some(store) = &self.store else {
+            return Ok(());
+        };
+        let allow_private = self.config.general_settings.mcp_allow_private_urls;
+        (self.mcp)
+            .reload(store, self.at_rest.as_deref(), allow_private)
+            .await?;
+        Ok(())
+    }
+
+    /// Reload where skills live from the database.
+    pub async fn reload_skills(&self) -> Result<(), StateError> {
+        let Some(store) = &self.store else {
+            return Ok(());
+        };
+        Ok(self.skill_homes.reload(store).await?)
+    }
+
     /// Apply changes made elsewhere (or here) to this instance's caches.
     async fn apply_local(&self, changed: &[Changed]) {
         if let Some(dir) = self.auth.directory() {
@@ -529,6 +556,20 @@ impl AppState {
             && let Err(e) = self.reload_agents().await
         {
             tracing::error!(error = %e, "could not reload agents");
+        }
+        if changed
+            .iter()
+            .any(|c| matches!(c, Changed::McpServers | Changed::All))
+            && let Err(e) = self.reload_mcp().await
+        {
+            tracing::error!(error = %e, "could not reload MCP servers");
+        }
+        if changed
+            .iter()
+            .any(|c| matches!(c, Changed::Skills | Changed::All))
+            && let Err(e) = self.reload_skills().await
+        {
+            tracing::error!(error = %e, "could not reload skills");
         }
         if changed
             .iter()

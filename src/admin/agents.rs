@@ -430,7 +430,7 @@ pub async fn card(live: Live<'_>) -> Result<Response<Body>, AdminError> {
 }
 
 /// The gateway's base URL: `PROXY_BASE_URL`, else the request's `Host` over http.
-pub(super) fn base_url(state: &crate::state::AppState, headers: &http::HeaderMap) -> String {
+pub fn base_url(state: &crate::state::AppState, headers: &http::HeaderMap) -> String {
     if let Some(b) = state.env.get("PROXY_BASE_URL").filter(|b| !b.is_empty()) {
         return b.trim_end_matches('/').to_string();
     }

@@ -21,6 +21,7 @@ pub const MEMBERSHIPS_TABLE: &str = "TianjiLLM_TeamMembership";
 pub const INVITATIONS_TABLE: &str = "TianjiLLM_InvitationLink";
 pub const AGENTS_TABLE: &str = "TianjiLLM_AgentsTable";
 pub const PLUGINS_TABLE: &str = "TianjiLLM_ClaudeCodePluginTable";
+pub const MCP_SERVERS_TABLE: &str = "TianjiLLM_MCPServerTable";
 
 /// One change to record.
 pub struct Change<'a> {
@@ -135,6 +136,8 @@ pub fn table_name(given: &str) -> Option<&'static str> {
         ("agents", AGENTS_TABLE),
         ("claude_code_plugin_table", PLUGINS_TABLE),
         ("plugins", PLUGINS_TABLE),
+        ("mcp_server_table", MCP_SERVERS_TABLE),
+        ("mcp_servers", MCP_SERVERS_TABLE),
     ];
     let g = given.trim();
     let bare = g

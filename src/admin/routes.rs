@@ -15,7 +15,7 @@ use http::{Method, Request, Response};
 
 use super::{
     AdminError, Call, agent_rpc, agents, alerting, audit, budgets, cache, end_users, invitations,
-    keys, listings, models, organizations, plugins, router, spend, teams, users,
+    keys, listings, mcp_servers, models, organizations, plugins, router, spend, teams, users,
 };
 use crate::auth::Principal;
 use crate::body::Body;
@@ -250,6 +250,9 @@ pub static ROUTES: &[AdminRoute] = table! {
     ["/v1/agents/{key}"] GET|PUT|PATCH|DELETE KeyOwner "One agent (PUT replace, PATCH change, DELETE: admins)" => store!(agents::item);
     ["/a2a/{key}", "/a2a/{key}/message/send", "/v1/a2a/{key}/message/send", "/a2a/{key}/message/stream", "/v1/a2a/{key}/message/stream"] POST KeyOwner "A2A JSON-RPC to an agent (message/send, message/stream, task methods; 0.3 and 1.0 names)" => live!(agent_rpc::call);
     ["/a2a/{key}/.well-known/agent-card.json", "/a2a/{key}/.well-known/agent.json"] GET KeyOwner "An agent's A2A card, served by the gateway (a2a-version: 0.3 or 1.0)" => live!(agents::card);
+    ["/v1/mcp/server"] GET|POST|PUT KeyOwner "List the MCP servers the caller may use (POST: admins register one; PUT: admins change one, server_id in the body)" => store!(mcp_servers::collection);
+    ["/v1/mcp/server/{key}"] GET|PUT|DELETE KeyOwner "One MCP server (PUT change, DELETE: admins)" => store!(mcp_servers::item);
+    ["/v1/mcp/tools"] GET KeyOwner "The tools of the MCP servers the caller may use (?server_id=)" => live!(mcp_servers::tools);
     ["/claude-code/plugins"] GET|POST AdminViewer "List Claude Code plugins, ?enabled_only=true (POST: admins register one)" => store!(plugins::collection);
     ["/claude-code/plugins/{key}"] GET|PUT|DELETE AdminViewer "One Claude Code plugin (PUT change, DELETE: admins)" => store!(plugins::item);
     ["/claude-code/plugins/{key}/enable"] POST ProxyAdmin "List a plugin in the marketplace" => store!(c => plugins::set_enabled(c, true));

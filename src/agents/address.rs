@@ -7,6 +7,11 @@ use std::net::IpAddr;
 
 /// Why `url` is refused, if it is.
 pub fn refused(url: &str) -> Option<String> {
+    refused_unless(url, "agent_allow_private_urls")
+}
+
+/// [`refused`], the reason naming `setting` (under `general_settings`) as what allows it.
+pub fn refused_unless(url: &str, setting: &str) -> Option<String> {
     let Ok(u) = url.parse::<http::Uri>() else {
         return Some(format!("'{url}' is not a valid URL"));
     };
@@ -25,7 +30,7 @@ pub fn refused(url: &str) -> Option<String> {
         }
     };
     private.then(|| {
-        format!("'{url}' is a private or loopback address; set general_settings.agent_allow_private_urls: true to allow it")
+        format!("'{url}' is a private or loopback address; set general_settings.{setting}: true to allow it")
     })
 }
 

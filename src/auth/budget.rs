@@ -30,6 +30,8 @@ impl Account {
             Changed::All
             | Changed::Models
             | Changed::Agents
+            | Changed::McpServers
+            | Changed::Skills
             | Changed::RouterSettings
             | Changed::CacheEntries(_)
             | Changed::CacheAll => return None,

@@ -112,6 +112,10 @@ pub enum Changed {
     RouterSettings,
     /// An agent changed: reload the agent registry.
     Agents,
+    /// An MCP server in the database changed: reload the MCP servers.
+    McpServers,
+    /// A skill changed: reload where skills live.
+    Skills,
     /// Response cache entries deleted (`/cache/delete`): drop them from the local tier.
     CacheEntries(Vec<String>),
     /// The response cache was flushed (`/cache/flushall`).
@@ -134,6 +138,8 @@ impl Changed {
             Changed::Models => "models:".to_string(),
             Changed::RouterSettings => "router:".to_string(),
             Changed::Agents => "agents:".to_string(),
+            Changed::McpServers => "mcp_servers:".to_string(),
+            Changed::Skills => "skills:".to_string(),
             // cache keys hold no spaces (namespaces are checked)
             Changed::CacheEntries(keys) => format!("cache_entries:{}", keys.join(" ")),
             Changed::CacheAll => "cache_all:".to_string(),
@@ -159,6 +165,8 @@ impl Changed {
             "all" => Changed::All,
             "models" => Changed::Models,
             "agents" => Changed::Agents,
+            "mcp_servers" => Changed::McpServers,
+            "skills" => Changed::Skills,
             "router" => Changed::RouterSettings,
             "cache_entries" => Changed::CacheEntries(id.split(' ').map(str::to_string).collect()),
             "cache_all" => Changed::CacheAll,
@@ -255,6 +263,8 @@ impl Directory {
             }
             Changed::Models
             | Changed::Agents
+            | Changed::McpServers
+            | Changed::Skills
             | Changed::RouterSettings
             | Changed::CacheEntries(_)
             | Changed::CacheAll => return,

@@ -112,6 +112,55 @@ impl std::fmt::Debug for McpServerEntry {
 /// LiteLLM's separator between a server's name and its tools' names (`{server}-{tool}`).
 pub const TOOL_SEPARATOR: char = '-';
 
+/// Why `name` cannot name a server, if it cannot: letters, digits, `_` and `.` only (no
+/// [`TOOL_SEPARATOR`]: it separates server and tool names).
+pub fn name_refused(name: &str) -> Option<String> {
+    let fine = !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.');
+    (!fine).then(|| {
+        format!(
+            "server name '{name}' must be letters, digits, '_' or '.' (no '{TOOL_SEPARATOR}': it separates server and tool names)"
+        )
+    })
+}
+
+/// Why entry `s` cannot be served, if it cannot: the field at fault and the reason (stdio, a
+/// missing or non-http(s) URL, a bad timeout or static header).
+pub fn entry_refused(s: &McpServerEntry) -> Option<(&'static str, String)> {
+    if s.transport == Transport::Stdio || s.command.is_some() {
+        return Some((
+            "transport",
+            "stdio MCP servers (local processes) are not served; use an http or sse server".into(),
+        ));
+    }
+    let Some(url) = s.url.as_deref() else {
+        return Some(("url", "is required".into()));
+    };
+    if !(url.starts_with("http://") || url.starts_with("https://"))
+        || url.parse::<http::Uri>().is_err()
+    {
+        return Some(("url", format!("'{url}' is not an http(s) URL")));
+    }
+    if let Some(t) = s.timeout
+        && !(t.is_finite() && t > 0.0)
+    {
+        return Some((
+            "timeout",
+            format!("must be a positive number of seconds, got {t}"),
+        ));
+    }
+    for (h, v) in &s.static_headers {
+        if http::HeaderName::from_bytes(h.as_bytes()).is_err()
+            || http::HeaderValue::from_str(v).is_err()
+        {
+            return Some(("static_headers", format!("'{h}' is not a valid header")));
+        }
+    }
+    None
+}
+
 /// Check every entry: a name without the separator, an http(s) URL, no stdio.
 /// `mcp_settings`: how the gateway runs the MCP tools an LLM request names
 /// (`crate::pipeline::mcp_tools`).
@@ -152,59 +201,14 @@ impl McpSettings {
 pub fn validate(servers: &BTreeMap<String, McpServerEntry>) -> Result<(), ConfigError> {
     for (name, s) in servers {
         let path = format!("mcp_servers.{name}");
-        let bad = |field: &str, message: String| ConfigError::Invalid {
-            path: if field.is_empty() {
-                path.clone()
-            } else {
-                format!("{path}.{field}")
-            },
-            message,
-        };
-        if name.is_empty()
-            || name.contains(TOOL_SEPARATOR)
-            || !name
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
-        {
-            return Err(bad(
-                "",
-                format!(
-                    "server name '{name}' must be letters, digits, '_' or '.' (no '{TOOL_SEPARATOR}': it separates server and tool names)"
-                ),
-            ));
+        if let Some(message) = name_refused(name) {
+            return Err(ConfigError::Invalid { path, message });
         }
-        if s.transport == Transport::Stdio || s.command.is_some() {
-            return Err(bad(
-                "transport",
-                "stdio MCP servers (local processes) are not served; use an http or sse server"
-                    .into(),
-            ));
-        }
-        let Some(url) = s.url.as_deref() else {
-            return Err(bad("url", "is required".into()));
-        };
-        if !(url.starts_with("http://") || url.starts_with("https://"))
-            || url.parse::<http::Uri>().is_err()
-        {
-            return Err(bad("url", format!("'{url}' is not an http(s) URL")));
-        }
-        if let Some(t) = s.timeout
-            && !(t.is_finite() && t > 0.0)
-        {
-            return Err(bad(
-                "timeout",
-                format!("must be a positive number of seconds, got {t}"),
-            ));
-        }
-        for (h, v) in &s.static_headers {
-            if http::HeaderName::from_bytes(h.as_bytes()).is_err()
-                || http::HeaderValue::from_str(v).is_err()
-            {
-                return Err(bad(
-                    "static_headers",
-                    format!("'{h}' is not a valid header"),
-                ));
-            }
+        if let Some((field, message)) = entry_refused(s) {
+            return Err(ConfigError::Invalid {
+                path: format!("{path}.{field}"),
+                message,
+            });
         }
     }
     Ok(())

@@ -71,6 +71,13 @@ pub struct GeneralSettings {
     /// Let agents point at loopback, private and link-local addresses (default false).
     #[serde(default)]
     pub agent_allow_private_urls: bool,
+    /// Let MCP servers registered through `/v1/mcp/server` point at loopback, private and
+    /// link-local addresses (default false; `mcp_servers` of the config are trusted).
+    #[serde(default)]
+    pub mcp_allow_private_urls: bool,
+    /// The largest skill upload (`/v1/skills`), in MB (default 8, Anthropic's limit).
+    #[serde(default)]
+    pub skill_max_upload_mb: Option<f64>,
     /// `GET /claude-code/marketplace.json` only with a key (default false: public).
     #[serde(default)]
     pub claude_code_marketplace_auth_required: bool,

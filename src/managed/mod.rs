@@ -205,7 +205,7 @@ async fn record(
 }
 
 /// `x-tianji-model`, else `?model=`.
-fn model_hint(headers: &http::HeaderMap, query: Option<&str>) -> Option<String> {
+pub fn model_hint(headers: &http::HeaderMap, query: Option<&str>) -> Option<String> {
     headers
         .get("x-tianji-model")
         .and_then(|v| v.to_str().ok())
@@ -229,7 +229,7 @@ fn upstream_uri(dep: &Deployment, path: &str) -> Result<Uri, ManagedError> {
 }
 
 /// A deployment of `model` the caller may use.
-async fn pick(
+pub async fn pick(
     state: &AppState,
     principal: &Principal,
     model: &str,

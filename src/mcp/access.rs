@@ -1,5 +1,5 @@
 //! Which MCP servers and tools a caller may use. Servers: a key's object permission names
-//! them (`mcp_servers`) or grants their access groups (`mcp_access_groups`); likewise its
+//! them (`mcp_servers`: names, or a database server's `server_id`) or grants their access groups (`mcp_access_groups`); likewise its
 //! team's; key and team are intersected, and a holder granting nothing is unrestricted (as
 //! for agents). Tools: the server's own `allowed_tools` / `disallowed_tools`, then the key's
 //! and the team's `mcp_tool_permissions` (`{server: [tools]}`: a server listed there serves
@@ -40,7 +40,9 @@ fn granted(
         servers
             .iter()
             .filter(|s| {
-                names.contains(&s.name) || s.entry.access_groups.iter().any(|g| groups.contains(g))
+                names.contains(&s.name)
+                    || s.id.as_ref().is_some_and(|id| names.contains(id))
+                    || s.entry.access_groups.iter().any(|g| groups.contains(g))
             })
             .map(|s| s.name.clone())
             .collect(),

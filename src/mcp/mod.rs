@@ -1,4 +1,5 @@
-//! The MCP gateway: upstream MCP tool servers from `mcp_servers` served to clients through
+//! The MCP gateway: upstream MCP tool servers (the config's `mcp_servers`, and those registered
+//! in `TianjiLLM_MCPServerTable`: [`stored`]) served to clients through
 //! one MCP endpoint (`/mcp`, Streamable HTTP) with the gateway's keys. `tools/list` gathers the
 //! tools of every server the caller may use, named `{server}-{tool}`; `tools/call` goes to the
 //! owning server. A client session (`Mcp-Session-Id`) opens an upstream session per server on
@@ -20,6 +21,7 @@ pub mod legacy;
 pub mod listing;
 pub mod sessions;
 pub mod sse;
+pub mod stored;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,12 +41,18 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 pub enum McpError {
     #[error("mcp_servers.{server}: {message}")]
     Invalid { server: String, message: String },
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
 }
 
 /// One upstream server as the gateway serves it.
 #[derive(Debug)]
 pub struct Server {
     pub name: String,
+    /// `server_id` of a server registered in the database (`None`: from the config).
+    pub id: Option<String>,
+    /// A database server's `updated_at`: an unchanged row keeps its server (and sessions).
+    pub version: Option<String>,
     /// Its config entry: tool lists, access groups, cost per call.
     pub entry: McpServerEntry,
     pub target: Arc<Target>,
@@ -118,6 +126,8 @@ impl Server {
             .unwrap_or(DEFAULT_TIMEOUT);
         Ok(Self {
             name: name.to_string(),
+            id: None,
+            version: None,
             entry: e.clone(),
             target: Arc::new(Target {
                 name: name.to_string(),
@@ -176,13 +186,17 @@ impl Server {
 /// The MCP gateway's state: the servers and the client sessions.
 #[derive(Debug, Default)]
 pub struct Mcp {
-    /// Every server served, replaced whole when the set changes.
+    /// The config's servers (always served; their names win over database ones).
+    config: Vec<Arc<Server>>,
+    /// Every server served (the config's, then the database's), replaced whole when the set
+    /// changes.
     servers: ArcSwap<Vec<Arc<Server>>>,
     pub sessions: Arc<sessions::Sessions>,
 }
 
 impl Mcp {
-    /// The servers of the config.
+    /// The servers of the config; the session sweeper runs from here on (servers may be
+    /// registered in the database later).
     pub fn from_config(
         servers: &std::collections::BTreeMap<String, McpServerEntry>,
     ) -> Result<Self, McpError> {
@@ -191,11 +205,10 @@ impl Mcp {
             .map(|(n, e)| Server::new(n, e).map(Arc::new))
             .collect::<Result<_, _>>()?;
         let sessions = Arc::new(sessions::Sessions::default());
-        if !servers.is_empty() {
-            sessions::Sessions::sweep_in_background(&sessions);
-        }
+        sessions::Sessions::sweep_in_background(&sessions);
         Ok(Self {
-            servers: ArcSwap::from_pointee(servers),
+            servers: ArcSwap::from_pointee(servers.clone()),
+            config: servers,
             sessions,
         })
     }
@@ -209,11 +222,93 @@ impl Mcp {
     pub fn server(&self, name: &str) -> Option<Arc<Server>> {
         self.servers.load().iter().find(|s| s.name == name).cloned()
     }
+
+    /// Whether the config has a server named `name`.
+    pub fn configured(&self, name: &str) -> bool {
+        self.config.iter().any(|s| s.name == name)
+    }
+
+    /// Serve the config's servers and `stored` (the database's; one named like a config
+    /// server is left out). A stored server whose row did not change stays as it was; the
+    /// upstream sessions of servers gone or changed are ended.
+    pub fn set_stored(&self, stored: Vec<Server>) {
+        let old = self.servers.load_full();
+        let mut all = self.config.clone();
+        for s in stored {
+            if self.configured(&s.name) {
+                tracing::warn!(server = %s.name, "an MCP server in the database is named like one of the config; serving the config's");
+                continue;
+            }
+            let same = old.iter().find(|o| {
+                o.id.is_some() && o.id == s.id && o.version == s.version && o.name == s.name
+            });
+            all.push(match same {
+                Some(o) => o.clone(),
+                None => Arc::new(s),
+            });
+        }
+        self.servers.store(Arc::new(all));
+        let now = self.servers.load();
+        for o in old.iter() {
+            if !now.iter().any(|n| Arc::ptr_eq(n, o)) {
+                self.sessions.forget_server(&o.name);
+            }
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn stored(name: &str, id: &str, version: &str) -> Server {
+        let mut s = Server::for_tests(name, &[], &[]);
+        s.id = Some(id.into());
+        s.version = Some(version.into());
+        s
+    }
+
+    #[tokio::test]
+    async fn stored_servers_kept_when_unchanged_and_their_sessions_forgotten_when_not() {
+        let config = [(
+            "wiki".to_string(),
+            McpServerEntry {
+                url: Some("http://127.0.0.1:9/mcp".into()),
+                ..Default::default()
+            },
+        )];
+        let mcp = Mcp::from_config(&config.into()).unwrap();
+        mcp.set_stored(vec![
+            stored("a", "1", "v1"),
+            stored("b", "2", "v1"),
+            stored("wiki", "3", "v1"),
+        ]);
+        let names = |m: &Mcp| {
+            m.servers()
+                .iter()
+                .map(|s| s.name.clone())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(names(&mcp), ["wiki", "a", "b"], "the config's name wins");
+        assert!(mcp.server("wiki").unwrap().id.is_none());
+        let (a, b) = (mcp.server("a").unwrap(), mcp.server("b").unwrap());
+        let session = mcp.sessions.open("k".into(), "2025-06-18".into());
+        let (slot_a, slot_b) = (session.slot("a"), session.slot("b"));
+        // a unchanged, b changed, a new one: a's server and session slot stay, b's go
+        mcp.set_stored(vec![
+            stored("a", "1", "v1"),
+            stored("b", "2", "v2"),
+            stored("c", "4", "v1"),
+        ]);
+        assert!(Arc::ptr_eq(&a, &mcp.server("a").unwrap()));
+        assert!(!Arc::ptr_eq(&b, &mcp.server("b").unwrap()));
+        assert!(Arc::ptr_eq(&slot_a, &session.slot("a")));
+        assert!(!Arc::ptr_eq(&slot_b, &session.slot("b")));
+        // deleted: gone
+        mcp.set_stored(vec![]);
+        assert_eq!(names(&mcp), ["wiki"]);
+        assert!(!Arc::ptr_eq(&slot_a, &session.slot("a")));
+    }
 
     #[test]
     fn credentials_become_sensitive_headers() {

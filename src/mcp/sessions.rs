@@ -64,16 +64,27 @@ impl Session {
             Ok(mut m) => m.drain().filter_map(|(_, c)| c.get().cloned()).collect(),
             Err(_) => Vec::new(),
         };
-        if conns.is_empty() {
-            return;
-        }
-        if let Ok(rt) = tokio::runtime::Handle::try_current() {
-            rt.spawn(async move {
-                for c in conns {
-                    c.close().await;
-                }
-            });
-        }
+        close_all(conns);
+    }
+
+    /// Take `server`'s upstream session out of this session, if it has one.
+    fn take(&self, server: &str) -> Option<Arc<Conn>> {
+        let slot = self.upstream.lock().ok()?.remove(server)?;
+        slot.get().cloned()
+    }
+}
+
+/// Close upstream sessions in the background.
+fn close_all(conns: Vec<Arc<Conn>>) {
+    if conns.is_empty() {
+        return;
+    }
+    if let Ok(rt) = tokio::runtime::Handle::try_current() {
+        rt.spawn(async move {
+            for c in conns {
+                c.close().await;
+            }
+        });
     }
 }
 
@@ -179,6 +190,16 @@ impl Sessions {
             s.end();
         }
         true
+    }
+
+    /// End every session's upstream session with `server` (the server was removed or
+    /// changed); the client sessions go on, opening a new one on next use.
+    pub fn forget_server(&self, server: &str) {
+        let open: Vec<Arc<Session>> = match self.open.lock() {
+            Ok(m) => m.values().cloned().collect(),
+            Err(_) => return,
+        };
+        close_all(open.iter().filter_map(|s| s.take(server)).collect());
     }
 
     /// Sessions open now.

@@ -41,7 +41,7 @@ impl Call<'_> {
     /// One server's items of a list (`tools/list`, `prompts/list`, `resources/list`,
     /// `resources/templates/list`; every page) that the caller may use, their names
     /// `{server}-{name}`.
-    async fn server_items(
+    pub(super) async fn server_items(
         &self,
         server: &Server,
         list: &Listing,

@@ -7,6 +7,7 @@
 //! error; an unknown session 404; everything else a JSON-RPC error in a 200, as the spec asks.
 
 mod lists;
+pub mod rest;
 mod tools;
 
 use std::sync::Arc;

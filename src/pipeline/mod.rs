@@ -59,6 +59,7 @@ pub mod rewrite;
 mod route;
 mod several;
 mod side;
+mod skills;
 mod traced;
 mod translated;
 pub use native::{count_tokens, gemini_count_tokens};

@@ -41,6 +41,9 @@ pub fn name(
         .or_else(|| (expect == Expect::Moderation).then(|| DEFAULT_MODERATION.to_string()))
         .ok_or(RequestError::Missing("model"))?;
     (ctx.model, ctx.team_alias) = aliased(&call.principal, asked);
+    if ctx.pinned.is_none() {
+        super::skills::pin(state, call, ctx)?;
+    }
     if let Expect::Gemini { stream } = expect {
         call.parsed.stream = stream;
     }

@@ -63,6 +63,8 @@ pub enum Route {
     /// `GET /claude-code/marketplace.json`: the Claude Code plugin catalogue (public unless
     /// configured otherwise; `crate::admin::plugins`).
     Marketplace,
+    /// The Skills API (`crate::skills_api`): `/v1/skills...` and the skills discovery index.
+    Skills(crate::skills_api::At),
 }
 
 /// One route as [`list`] gives it.

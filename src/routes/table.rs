@@ -6,6 +6,7 @@
 use super::{Methods, Route};
 use crate::managed::{At, Kind};
 use crate::pipeline::parse::Expect::{self, *};
+use crate::skills_api::At as SkillAt;
 
 /// One route.
 #[derive(Debug)]
@@ -97,6 +98,13 @@ pub static ENDPOINTS: &[Endpoint] = table! {
     ["/v1/models/{*model}", "/models/{*model}"] GET "One model group (POST {model}:generateContent is Gemini's v1 API)" => Route::ModelInfo;
     ["/mcp", "/mcp/", "/mcp/{key}"] POST|DELETE "MCP gateway (Streamable HTTP): the tools of the MCP servers the key may use; /mcp/{server}: one server" => Route::Mcp;
     ["/{provider}/{*path}"] ANY "Provider pass-through: the provider's own API, with the gateway's keys and spend" => Route::PassThrough;
+    ["/v1/skills", "/skills"] GET|POST "Skills: upload one (multipart zip or files; kept on the Anthropic account of ?model= / x-tianji-model, else in the gateway), list the caller's" => Route::Skills(SkillAt::Collection);
+    ["/v1/skills/{id}", "/skills/{id}"] GET|DELETE "One skill (DELETE: its creator or an admin)" => Route::Skills(SkillAt::Item);
+    ["/v1/skills/{id}/archive"] GET "A skill's latest version as a zip" => Route::Skills(SkillAt::Archive);
+    ["/v1/skills/{id}/versions"] GET|POST "A skill's versions (POST: upload a new one)" => Route::Skills(SkillAt::Versions);
+    ["/v1/skills/{id}/versions/{version}"] GET|DELETE "One version of a skill" => Route::Skills(SkillAt::Version);
+    ["/v1/skills/{id}/versions/{version}/content"] GET "One version of a skill as a zip" => Route::Skills(SkillAt::VersionContent);
+    ["/.well-known/agent-skills/index.json", "/.well-known/skills/index.json"] GET "Skills discovery: the caller's skills with their archives' URLs and digests" => Route::Skills(SkillAt::Index);
     ["/claude-code/marketplace.json"] GET "The Claude Code plugin marketplace catalogue (public unless claude_code_marketplace_auth_required; ?key= accepted)" => Route::Marketplace;
     ["/health/liveliness", "/health/liveness"] GET "Liveness probe" => Route::Liveliness;
     ["/metrics"] GET "Prometheus metrics, with callbacks: [prometheus] (admins unless require_auth_for_metrics_endpoint: false)" => Route::Metrics;

@@ -136,6 +136,8 @@ impl Ledger {
                 Changed::All => map.values_mut().for_each(|s| s.spend = None),
                 Changed::Models
                 | Changed::Agents
+                | Changed::McpServers
+                | Changed::Skills
                 | Changed::RouterSettings
                 | Changed::CacheEntries(_)
                 | Changed::CacheAll => {}

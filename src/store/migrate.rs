@@ -44,6 +44,14 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0008_claude_code_plugins",
         include_str!("../../sql/schema/0008_claude_code_plugins.sql"),
     ),
+    (
+        "0009_mcp_servers",
+        include_str!("../../sql/schema/0009_mcp_servers.sql"),
+    ),
+    (
+        "0010_skills",
+        include_str!("../../sql/schema/0010_skills.sql"),
+    ),
 ];
 
 /// Apply what is missing, then create or drop the unique alias indexes; returns the versions

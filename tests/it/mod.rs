@@ -28,6 +28,7 @@ pub mod sdk;
 mod sdk_providers;
 mod search;
 mod server;
+mod skills;
 mod spend;
 mod spend_reports;
 mod store;

@@ -60,12 +60,16 @@ pub async fn run_python_with(script: &str, yaml: &str, key: &str, args: &[&str])
     })
     .await;
     assert!(ready, "gateway did not start");
+    run_python_script(script, &format!("http://127.0.0.1:{port}"), key, args).await
+}
+
+/// Run `tests/python/{script} BASE KEY ARGS...` against a gateway at `base` and require it to
+/// print "ALL OK"; what it printed.
+pub async fn run_python_script(script: &str, base: &str, key: &str, args: &[&str]) -> String {
     let script = format!("{}/tests/python/{script}", env!("CARGO_MANIFEST_DIR"));
-    let key = key.to_string();
-    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-    let mut cmd = Command::new(py);
+    let mut cmd = Command::new(python());
     cmd.arg(script)
-        .arg(format!("http://127.0.0.1:{port}"))
+        .arg(base.trim_end_matches('/'))
         .arg(key)
         .args(args)
         .env("PYTHONUNBUFFERED", "1");

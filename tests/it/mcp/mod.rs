@@ -2,11 +2,13 @@
 //! Python SDK (FastMCP, `tests/python/mcp_tool_server.py`, Streamable HTTP and SSE) behind
 //! `/mcp`, and the SDK's own client (`tests/python/mcp_client.py`) with gateway keys: what
 //! each key lists and may call, both transports, limits per server, SpendLogs rows, servers
-//! that hang or die, and bad input.
+//! that hang or die, and bad input; servers registered in the database (`/v1/mcp/server`),
+//! also across two instances.
 
 mod calls;
 mod errors;
 mod llm;
+mod servers;
 mod wire;
 
 use std::process::{Child, Command, Stdio};
