@@ -177,6 +177,42 @@ pub fn entry_refused(s: &McpServerEntry, allow_stdio: bool) -> Option<(&'static 
     None
 }
 
+/// `mcp_settings`: how the gateway runs the MCP tools an LLM request names
+/// (`crate::pipeline::mcp_tools`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct McpSettings {
+    /// Rounds of tool calls run for one request (each followed by a model call); a model still
+    /// asking for tools after them is answered with an error.
+    pub max_tool_rounds: u32,
+}
+
+/// Most tool rounds `max_tool_rounds` may allow.
+pub const MAX_TOOL_ROUNDS: u32 = 100;
+
+impl Default for McpSettings {
+    fn default() -> Self {
+        Self {
+            max_tool_rounds: 10,
+        }
+    }
+}
+
+impl McpSettings {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !(1..=MAX_TOOL_ROUNDS).contains(&self.max_tool_rounds) {
+            return Err(ConfigError::Invalid {
+                path: "mcp_settings.max_tool_rounds".into(),
+                message: format!(
+                    "must be between 1 and {MAX_TOOL_ROUNDS}, got {}",
+                    self.max_tool_rounds
+                ),
+            });
+        }
+        Ok(())
+    }
+}
+
 /// Check every entry: a name without the separator, an http(s) URL or (when `allow_stdio`) a
 /// stdio command.
 pub fn validate(
@@ -244,5 +280,20 @@ mod tests {
         assert!(e.contains("mcp_servers.my-server"), "{e}");
         let e = err("mcp_servers:\n  s:\n    url: ftp://x\n");
         assert!(e.contains("mcp_servers.s.url"), "{e}");
+    }
+
+    #[test]
+    fn mcp_settings_rounds_bounded() {
+        let l = Loaded::from_yaml("mcp_settings:\n  max_tool_rounds: 3\n").unwrap();
+        assert_eq!(l.config.mcp_settings.max_tool_rounds, 3);
+        assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+        let l = Loaded::from_yaml("").unwrap();
+        assert_eq!(l.config.mcp_settings.max_tool_rounds, 10);
+        for bad in ["0", "101"] {
+            let e = Loaded::from_yaml(&format!("mcp_settings:\n  max_tool_rounds: {bad}\n"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("mcp_settings.max_tool_rounds"), "{e}");
+        }
     }
 }

@@ -75,6 +75,9 @@ pub struct Config {
     /// Upstream MCP tool servers served at `/mcp` (`crate::mcp`).
     #[serde(default)]
     pub mcp_servers: BTreeMap<String, self::mcp::McpServerEntry>,
+    /// How MCP tools named in LLM requests are run (`crate::pipeline::mcp_tools`).
+    #[serde(default)]
+    pub mcp_settings: self::mcp::McpSettings,
 }
 
 /// A parsed config plus what the loader wants the operator to know.
@@ -221,6 +224,7 @@ fn positive(v: Option<f64>, path: &str) -> Result<(), ConfigError> {
 
 fn validate(c: &Config) -> Result<(), ConfigError> {
     mcp::validate(&c.mcp_servers, c.general_settings.mcp_allow_stdio_servers)?;
+    c.mcp_settings.validate()?;
     for (i, m) in c.model_list.iter().enumerate() {
         let p = format!("model_list[{i}]");
         if m.model_name.trim().is_empty() {

@@ -18,6 +18,7 @@ pub mod access;
 pub mod client;
 pub mod jsonrpc;
 pub mod legacy;
+pub mod listing;
 pub mod sessions;
 pub mod sse;
 pub mod stored;
@@ -293,7 +294,10 @@ mod tests {
         assert_eq!(names(&mcp), ["wiki", "a", "b"], "the config's name wins");
         assert!(mcp.server("wiki").unwrap().id.is_none());
         let (a, b) = (mcp.server("a").unwrap(), mcp.server("b").unwrap());
-        let session = mcp.sessions.open("k".into(), "2025-06-18".into());
+        let session = mcp
+            .sessions
+            .open("k".into(), "2025-06-18".into(), None)
+            .unwrap();
         let (slot_a, slot_b) = (session.slot("a"), session.slot("b"));
         // a unchanged, b changed, a new one: a's server and session slot stay, b's go
         mcp.set_stored(vec![

@@ -112,10 +112,8 @@ pub fn entry_of(row: &Value) -> Result<(String, McpServerEntry), (&'static str, 
         disallowed_tools: Vec::new(),
         mcp_info,
         access_groups: strings(row.get("mcp_access_groups")),
-        command: row
-            .get("command")
-            .filter(|c| c.as_str().is_some_and(|c| !c.is_empty()))
-            .cloned(),
+        command: text("command").filter(|c| !c.is_empty()),
+        ..McpServerEntry::default()
     };
     if let Some(refused) = entry_refused(&entry, false) {
         return Err(refused);

@@ -7,11 +7,11 @@ use http::StatusCode;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
-use super::{Answer, Call, MAX_PAGES, answer_raw, error_response, result, rpc_response};
+use super::{Answer, Call, answer_raw, error_response, result, rpc_response};
 use crate::config::mcp::TOOL_SEPARATOR;
-use crate::mcp::Server;
-use crate::mcp::client::{UpstreamError, error_message};
+use crate::mcp::client::UpstreamError;
 use crate::mcp::jsonrpc::{INTERNAL_ERROR, INVALID_PARAMS, RpcError};
+use crate::mcp::{Server, listing};
 
 /// A list the gateway gathers from every server.
 pub(super) struct Listing {
@@ -51,42 +51,17 @@ impl Call<'_> {
         server: &Server,
         list: &Listing,
     ) -> Result<Vec<Value>, UpstreamError> {
-        let mut out = Vec::new();
-        let mut cursor: Option<String> = None;
-        for _ in 0..MAX_PAGES {
-            let params = cursor
-                .as_ref()
-                .and_then(|c| RawValue::from_string(json!({"cursor": c}).to_string()).ok());
-            let reply = self.request(server, list.method, params.as_deref()).await?;
-            let page: Value = match reply {
-                Ok(r) => serde_json::from_str(r.get()).unwrap_or(Value::Null),
-                Err(e) => return Err(UpstreamError::Protocol(error_message(&e))),
-            };
-            for mut item in page[list.member].as_array().cloned().unwrap_or_default() {
-                let Some(name) = item.get("name").and_then(Value::as_str).map(str::to_string)
-                else {
-                    continue;
-                };
-                if list.tools && !self.scope.permits.tool(server, &name) {
-                    continue;
-                }
-                if list.resources
-                    && let Some(uri) = item.get("uri").and_then(Value::as_str)
-                {
-                    self.session.record_resource(uri, &server.name);
-                }
-                item["name"] = json!(format!("{}{TOOL_SEPARATOR}{name}", server.name));
-                out.push(item);
-            }
-            cursor = page
-                .get("nextCursor")
-                .and_then(Value::as_str)
-                .map(str::to_string);
-            if cursor.is_none() {
-                break;
+        let keep = |name: &str| !list.tools || self.scope.permits.tool(server, name);
+        let send = |params: Option<Box<RawValue>>| async move {
+            self.request(server, list.method, params.as_deref()).await
+        };
+        let items = listing::items(&server.name, list.member, keep, send).await?;
+        if list.resources {
+            for uri in items.iter().filter_map(|i| i.get("uri").and_then(Value::as_str)) {
+                self.session.record_resource(uri, &server.name);
             }
         }
-        Ok(out)
+        Ok(items)
     }
 
     /// A list of every server's items; a server that fails is left out (logged).

@@ -34,8 +34,6 @@ use lists::{PROMPTS, RESOURCES, TEMPLATES, TOOLS};
 
 /// Protocol versions the gateway speaks, newest first.
 pub const VERSIONS: &[&str] = &["2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05"];
-/// Pages of `tools/list` read from one server.
-const MAX_PAGES: usize = 20;
 /// The largest message a client may POST.
 const MAX_MESSAGE: usize = 4 << 20;
 

@@ -34,10 +34,12 @@ pub async fn tools(
         return None;
     }
     let scope = Scope { servers, permits };
+    // the upstream sessions of this request only, ended after it
+    let session = crate::mcp::sessions::Session::transient(super::owner(principal));
     let call = Call {
         state,
         principal,
-        session: None,
+        session: &session,
         headers,
         scope: &scope,
     };
@@ -60,6 +62,7 @@ pub async fn tools(
             }
         }
     }
+    session.close().await;
     let error =
         (!failed.is_empty()).then(|| format!("could not list the tools of: {}", failed.join(", ")));
     let message = format!(

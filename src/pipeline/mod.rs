@@ -41,6 +41,8 @@ mod compatible;
 pub mod controls;
 mod guard;
 mod limits;
+pub mod mcp_call;
+pub mod mcp_tools;
 pub mod members;
 pub mod mock;
 mod model;
@@ -197,6 +199,9 @@ pub async fn serve(
         ctx.completion.metrics = Some((m.start(), Default::default()));
     }
     let result = match asked(state, req, expect, path_model, peer, &mut ctx).await {
+        Ok(call) if mcp_tools::wanted(&call) => {
+            return mcp_tools::serve(state, call, ctx).await;
+        }
         Ok(call) if several::wanted(&call, &ctx.model) => {
             return several::serve(state, call, ctx).await;
         }

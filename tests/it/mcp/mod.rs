@@ -7,6 +7,7 @@
 
 mod calls;
 mod errors;
+mod llm;
 mod servers;
 mod transports;
 mod wire;
