@@ -152,7 +152,10 @@ pub fn entry_refused(s: &McpServerEntry, allow_stdio: bool) -> Option<(&'static 
             ));
         }
         if s.transport != Transport::Stdio {
-            return Some(("command", "a command is only run with transport: stdio".into()));
+            return Some((
+                "command",
+                "a command is only run with transport: stdio".into(),
+            ));
         }
         if s.command.as_deref().is_none_or(|c| c.trim().is_empty()) {
             return Some(("command", "is required with transport: stdio".into()));

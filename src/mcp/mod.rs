@@ -21,8 +21,8 @@ pub mod legacy;
 pub mod listing;
 pub mod sessions;
 pub mod sse;
-pub mod stored;
 pub mod stdio;
+pub mod stored;
 
 use std::sync::Arc;
 use std::time::Duration;

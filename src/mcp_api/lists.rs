@@ -57,7 +57,10 @@ impl Call<'_> {
         };
         let items = listing::items(&server.name, list.member, keep, send).await?;
         if list.resources {
-            for uri in items.iter().filter_map(|i| i.get("uri").and_then(Value::as_str)) {
+            for uri in items
+                .iter()
+                .filter_map(|i| i.get("uri").and_then(Value::as_str))
+            {
                 self.session.record_resource(uri, &server.name);
             }
         }
