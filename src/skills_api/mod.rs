@@ -30,9 +30,12 @@ use crate::request_body::RequestBody;
 use crate::skills::archive::{self, ArchiveError};
 use crate::state::AppState;
 use crate::store::{Query, Store, StoreError};
+use crate::upstream::UpstreamError;
 
+/// A statement's parameter.
+type Param<'a> = &'a (dyn tokio_postgres::types::ToSql + Sync);
 /// Parameters of a statement.
-type Params<'a> = [&'a (dyn tokio_postgres::types::ToSql + Sync)];
+type Params<'a> = [Param<'a>];
 use access::Owner;
 
 /// Anthropic's limit on a skill upload; `general_settings.skill_max_upload_mb` changes it.
@@ -258,9 +261,8 @@ impl Cx<'_> {
             ),
         };
         if id.is_empty() {
-            return Err(
-                SkillError::BadForm("the account answered without a skill id".into()).into(),
-            );
+            let e = UpstreamError::Body("the account answered without a skill id".into());
+            return Err(GatewayError::Upstream(e));
         }
         meta["owner"] = owner.to_json();
         meta["name"] = json!(skill.name);
@@ -292,16 +294,7 @@ impl Cx<'_> {
                 ),
                 (
                     Query::InsertSkillVersion,
-                    &[
-                        &id,
-                        &latest,
-                        &skill.name,
-                        &skill.description,
-                        &skill.directory,
-                        &zip,
-                        &skill.digest,
-                        &by,
-                    ],
+                    &version_params(&id, &latest, &skill, &zip, &by),
                 ),
             )
             .await?;
@@ -472,16 +465,7 @@ impl Cx<'_> {
             .write(
                 (
                     Query::InsertSkillVersion,
-                    &[
-                        &id,
-                        &version,
-                        &skill.name,
-                        &skill.description,
-                        &skill.directory,
-                        &zip,
-                        &skill.digest,
-                        &by,
-                    ],
+                    &version_params(&id, &version, &skill, &zip, &by),
                 ),
                 (
                     Query::SetSkillLatest,
@@ -586,6 +570,26 @@ impl Cx<'_> {
             .collect();
         Ok(ok(&json!({"skills": skills})))
     }
+}
+
+/// `InsertSkillVersion`'s parameters.
+fn version_params<'a>(
+    id: Param<'a>,
+    version: Param<'a>,
+    skill: &'a archive::Skill,
+    zip: Param<'a>,
+    by: Param<'a>,
+) -> [Param<'a>; 8] {
+    [
+        id,
+        version,
+        &skill.name,
+        &skill.description,
+        &skill.directory,
+        zip,
+        &skill.digest,
+        by,
+    ]
 }
 
 /// A version id: microseconds since the epoch, as Anthropic's are.

@@ -57,6 +57,9 @@ assert len(versions) == 2 and versions[0] == v2.version, versions
 one = client.beta.skills.versions.retrieve(v2.version, skill_id=on_account)
 assert one.description == "Fill, read and sign PDF forms", one
 assert client.beta.skills.retrieve(on_account).latest_version_id == v2.version
+gone_v = client.beta.skills.versions.delete(versions[1], skill_id=on_account)
+assert gone_v.type == "skill_version_deleted", gone_v
+assert [v.version for v in client.beta.skills.versions.list(on_account)] == [v2.version]
 
 print(json.dumps({"on_account": on_account, "local": local.id, "version": v2.version}))
 

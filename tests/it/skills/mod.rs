@@ -200,10 +200,14 @@ async fn the_anthropic_sdk_manages_skills_on_the_chosen_account_and_in_the_gatew
     let reqs = s.a1.requests();
     let created: Vec<&Recorded> = reqs
         .iter()
-        .filter(|r| r.path.starts_with("/v1/skills"))
+        .filter(|r| r.path.starts_with("/v1/skills") && r.method == Method::POST)
         .collect();
     assert_eq!(created.len(), 2, "create + new version");
-    for r in &created {
+    let version_deleted = reqs
+        .iter()
+        .any(|r| r.method == Method::DELETE && r.path.contains("/versions/"));
+    assert!(version_deleted, "the version deleted on the account too");
+    for r in reqs.iter().filter(|r| r.path.starts_with("/v1/skills")) {
         assert_eq!(r.headers["x-api-key"], "sk-ant-one");
         assert!(
             r.headers["anthropic-beta"]
@@ -211,6 +215,8 @@ async fn the_anthropic_sdk_manages_skills_on_the_chosen_account_and_in_the_gatew
                 .unwrap()
                 .contains("skills")
         );
+    }
+    for r in &created {
         assert!(!r.text().contains("x-tianji-model"));
     }
     assert!(created[0].text().contains("pdf-tools/SKILL.md"));
