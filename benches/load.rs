@@ -1075,6 +1075,28 @@ async fn mcp_call(tx: &mut Sender, t: &McpTarget, session: Option<&http::HeaderV
     );
 }
 
+/// End an MCP session (`DELETE` with its id), as a client leaving does: the gateway holds at
+/// most 100 sessions per key.
+async fn mcp_end(tx: &mut Sender, t: &McpTarget, session: Option<&http::HeaderValue>) {
+    let Some(s) = session else {
+        return;
+    };
+    let mut req = Request::delete(t.path)
+        .header("host", t.addr.to_string())
+        .header("mcp-session-id", s.clone());
+    if let Some(k) = &t.key {
+        req = req.header("authorization", format!("Bearer {k}"));
+    }
+    tx.ready().await.unwrap();
+    let resp = tx
+        .send_request(req.body(Full::new(Bytes::new())).unwrap())
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let _ = resp.into_body().collect().await;
+    assert!(status < 300, "{}: DELETE session answered {status}", t.name);
+}
+
 /// A connection with an MCP session: `initialize`, `notifications/initialized`, and one
 /// `tools/call` (through the gateway it opens the upstream session).
 async fn mcp_session(t: &McpTarget) -> (Sender, Option<http::HeaderValue>) {
@@ -1121,6 +1143,7 @@ async fn mcp_phase(t: &McpTarget, conns: usize, secs: u64) -> (f64, f64, f64) {
                 id += 1;
                 done.fetch_add(1, Ordering::Relaxed);
             }
+            (tx, sid, t)
         }));
     }
     tokio::time::sleep(Duration::from_secs(secs)).await;
@@ -1130,7 +1153,8 @@ async fn mcp_phase(t: &McpTarget, conns: usize, secs: u64) -> (f64, f64, f64) {
     let gw1 = t.gateway_pid.map(cpu_ns);
     let tool1 = cpu_ns(t.tool_pid);
     for h in handles {
-        h.await.unwrap();
+        let (mut tx, sid, t) = h.await.unwrap();
+        mcp_end(&mut tx, &t, sid.as_ref()).await;
     }
     let per = |ns: u64| ns as f64 / 1000.0 / n.max(1) as f64;
     let gw = match (gw0, gw1) {
