@@ -51,7 +51,8 @@ fn same_account(a: &Deployment, b: &Deployment) -> bool {
 /// Pin `ctx` to the deployment of `ctx.model` holding the skills the request names.
 pub fn pin(state: &AppState, call: &Call, ctx: &mut RequestCtx) -> Result<(), GatewayError> {
     let raw = &call.parsed.raw;
-    if memchr::memmem::find(raw, b"\"skills\"").is_none()
+    if state.skill_homes.is_empty()
+        || memchr::memmem::find(raw, b"\"skills\"").is_none()
         || memchr::memmem::find(raw, b"\"container\"").is_none()
     {
         return Ok(());

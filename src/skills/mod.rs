@@ -19,6 +19,11 @@ pub struct Homes {
 }
 
 impl Homes {
+    /// Whether no provider account holds any skill (requests need no look at `container`).
+    pub fn is_empty(&self) -> bool {
+        self.map.load().is_empty()
+    }
+
     /// The deployment holding `skill_id`, when a provider account holds it.
     pub fn of(&self, skill_id: &str) -> Option<String> {
         self.map.load().get(skill_id).cloned()
