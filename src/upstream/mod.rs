@@ -1,6 +1,8 @@
-//! Calling providers: one pooled client, timeouts, retries, error mapping, stream relay.
+//! Calling providers: one pooled client, timeouts, retries, error mapping, stream relay; and
+//! fetching caller-given URLs under an SSRF guard (fetch.rs).
 
 mod client;
+pub mod fetch;
 pub mod google_token;
 pub mod relay;
 pub mod sse;

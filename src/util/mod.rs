@@ -1,9 +1,11 @@
 //! The bottom layer: small helpers every other module may use and that use no other module of
-//! the crate — the clock, hex, LiteLLM durations, query strings, error types of HTTP statuses, the boxed error of bodies.
+//! the crate — the clock, hex, LiteLLM durations, query strings, error types of HTTP statuses,
+//! which addresses are not public, the boxed error of bodies.
 
 pub mod clock;
 pub mod duration;
 pub mod hex;
+pub mod net;
 pub mod query;
 pub mod status;
 pub mod tape;
