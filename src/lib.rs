@@ -28,6 +28,7 @@ pub mod passthrough;
 pub mod pipeline;
 pub mod prices;
 pub mod providers;
+pub mod rag;
 pub mod request_body;
 pub mod responses;
 pub mod router;
