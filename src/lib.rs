@@ -43,6 +43,7 @@ pub mod state;
 pub mod store;
 pub mod upstream;
 pub mod util;
+pub mod vector_index;
 
 use std::future::Future;
 use std::net::SocketAddr;
