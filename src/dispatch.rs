@@ -147,6 +147,9 @@ async fn serve(
         Route::Metrics => answer(crate::health::metrics::scrape(state, req).await),
         Route::Mcp => answer(crate::mcp_api::serve(state, found.key, req).await),
         Route::Skills(at) => answer(crate::skills_api::serve(state, at, found.key, req).await),
+        Route::Rag(at) => {
+            answer(Box::pin(crate::rag_api::serve(state, at, found.key, req, peer)).await)
+        }
         Route::McpSse => answer(crate::mcp_api::sse::open(state, found.key, req).await),
         Route::McpSseMessages => answer(crate::mcp_api::sse::post(state, req).await),
     }

@@ -29,6 +29,7 @@ pub mod pipeline;
 pub mod prices;
 pub mod providers;
 pub mod rag;
+pub mod rag_api;
 pub mod request_body;
 pub mod responses;
 pub mod router;
@@ -44,6 +45,7 @@ pub mod store;
 pub mod upstream;
 pub mod util;
 pub mod vector_index;
+pub mod vector_stores;
 
 use std::future::Future;
 use std::net::SocketAddr;

@@ -82,6 +82,8 @@ pub enum StateError {
     Guardrails(#[from] crate::guardrails::GuardrailsConfigError),
     #[error(transparent)]
     Mcp(#[from] crate::mcp::McpError),
+    #[error("rag_settings: {0}")]
+    UrlFetch(#[from] crate::upstream::fetch::FetchError),
     #[error("redis ({url}): {source}")]
     Redis {
         url: String,
@@ -100,6 +102,7 @@ impl StateError {
             | StateError::Traces(_)
             | StateError::Guardrails(_)
             | StateError::Mcp(_)
+            | StateError::UrlFetch(_)
             | StateError::Redis { .. } => true,
             StateError::Store(e) => {
                 matches!(e, StoreError::Config(_) | StoreError::UniqueAlias { .. })
@@ -162,6 +165,12 @@ pub struct AppState {
     /// Which provider account holds each skill (`TianjiLLM_SkillsTable`), reloaded when one
     /// changes.
     pub skill_homes: crate::skills::Homes,
+    /// The gateway's own vector stores: each store's search index, loaded on first use (all of
+    /// them in the background at startup) and kept in step through `Changed::VectorStore`.
+    pub vector_stores: Arc<crate::vector_stores::VectorStores>,
+    /// Fetches the URLs callers give (`file_url` ingestion) behind the private-address guard
+    /// (`rag_settings`: allowed hosts, size and time caps).
+    pub url_fetcher: crate::upstream::fetch::UrlFetcher,
     /// Alerts (`general_settings.alerting`) and management events.
     pub alerts: Arc<crate::alerting::Alerts>,
     /// Guardrails (`guardrails:`, `banned_keywords_list`, `blocked_user_list`).
@@ -378,6 +387,14 @@ impl AppState {
             None => None,
         };
         let client = build_client()?;
+        let rag = &loaded.config.rag_settings;
+        let url_fetcher =
+            crate::upstream::fetch::UrlFetcher::new(crate::upstream::fetch::FetchPolicy {
+                allowed_hosts: rag.allowed_url_hosts.clone(),
+                max_bytes: rag.max_file_bytes(),
+                timeout: std::time::Duration::from_secs_f64(rag.url_timeout_seconds),
+                max_redirects: 5,
+            })?;
         let traces = traces(&t.callbacks, &loaded.env, &client)?;
         let metrics = t
             .prometheus()
@@ -399,6 +416,8 @@ impl AppState {
         let state = Self {
             agents: Default::default(),
             skill_homes: Default::default(),
+            vector_stores: Default::default(),
+            url_fetcher,
             mcp,
             alerts,
             traces,
@@ -457,6 +476,10 @@ impl AppState {
             state.reload_agents().await?;
             state.reload_mcp().await?;
             state.reload_skills().await?;
+            if let Some(store) = state.store.clone() {
+                let stores = state.vector_stores.clone();
+                tokio::spawn(async move { stores.load_all(&store).await });
+            }
         }
         Ok(state)
     }
@@ -570,6 +593,15 @@ impl AppState {
             && let Err(e) = self.reload_skills().await
         {
             tracing::error!(error = %e, "could not reload skills");
+        }
+        if let Some(store) = &self.store {
+            for c in changed {
+                if let Changed::VectorStore(id) = c
+                    && let Err(e) = self.vector_stores.sync(store, id).await
+                {
+                    tracing::error!(store = %id, error = %e, "could not bring a vector store in step");
+                }
+            }
         }
         if changed
             .iter()

@@ -32,6 +32,7 @@ impl Account {
             | Changed::Agents
             | Changed::McpServers
             | Changed::Skills
+            | Changed::VectorStore(_)
             | Changed::RouterSettings
             | Changed::CacheEntries(_)
             | Changed::CacheAll => return None,

@@ -116,6 +116,8 @@ pub enum Changed {
     McpServers,
     /// A skill changed: reload where skills live.
     Skills,
+    /// One of the gateway's own vector stores changed (its files): bring its index in step.
+    VectorStore(String),
     /// Response cache entries deleted (`/cache/delete`): drop them from the local tier.
     CacheEntries(Vec<String>),
     /// The response cache was flushed (`/cache/flushall`).
@@ -140,6 +142,7 @@ impl Changed {
             Changed::Agents => "agents:".to_string(),
             Changed::McpServers => "mcp_servers:".to_string(),
             Changed::Skills => "skills:".to_string(),
+            Changed::VectorStore(id) => format!("vector_store:{id}"),
             // cache keys hold no spaces (namespaces are checked)
             Changed::CacheEntries(keys) => format!("cache_entries:{}", keys.join(" ")),
             Changed::CacheAll => "cache_all:".to_string(),
@@ -167,6 +170,7 @@ impl Changed {
             "agents" => Changed::Agents,
             "mcp_servers" => Changed::McpServers,
             "skills" => Changed::Skills,
+            "vector_store" => Changed::VectorStore(id),
             "router" => Changed::RouterSettings,
             "cache_entries" => Changed::CacheEntries(id.split(' ').map(str::to_string).collect()),
             "cache_all" => Changed::CacheAll,
@@ -265,6 +269,7 @@ impl Directory {
             | Changed::Agents
             | Changed::McpServers
             | Changed::Skills
+            | Changed::VectorStore(_)
             | Changed::RouterSettings
             | Changed::CacheEntries(_)
             | Changed::CacheAll => return,

@@ -9,6 +9,7 @@ pub mod budget;
 pub mod cache;
 pub mod invalidation;
 mod keys;
+pub mod owner;
 pub mod records;
 
 use std::sync::Arc;
@@ -19,6 +20,7 @@ use subtle::ConstantTimeEq;
 
 pub use cache::{Changed, Directory};
 pub use keys::KeyRecord;
+pub use owner::Owner;
 pub use records::{EndUserRecord, MembershipRecord, OrgRecord, TeamRecord, UserRecord};
 
 use crate::store::Store;

@@ -40,6 +40,8 @@ pub struct ObjectPermission {
     pub blocked_tools: Option<Vec<String>>,
     /// Skills and Claude Code plugins (by name) granted even while disabled.
     pub skills: Option<Vec<String>>,
+    /// Vector stores (by id) the holder may search.
+    pub vector_stores: Option<Vec<String>>,
 }
 
 /// `TianjiLLM_TeamTable`

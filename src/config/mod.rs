@@ -13,6 +13,7 @@ pub mod limits;
 pub mod mcp;
 mod model_list;
 pub mod passthrough;
+pub mod rag;
 pub mod router;
 pub mod search;
 mod settings;
@@ -78,6 +79,9 @@ pub struct Config {
     /// How MCP tools named in LLM requests are run (`crate::pipeline::mcp_tools`).
     #[serde(default)]
     pub mcp_settings: self::mcp::McpSettings,
+    /// The gateway's vector stores and RAG (`crate::rag_api`).
+    #[serde(default)]
+    pub rag_settings: self::rag::RagSettings,
 }
 
 /// A parsed config plus what the loader wants the operator to know.
@@ -225,6 +229,7 @@ fn positive(v: Option<f64>, path: &str) -> Result<(), ConfigError> {
 fn validate(c: &Config) -> Result<(), ConfigError> {
     mcp::validate(&c.mcp_servers, c.general_settings.mcp_allow_stdio_servers)?;
     c.mcp_settings.validate()?;
+    c.rag_settings.validate()?;
     for (i, m) in c.model_list.iter().enumerate() {
         let p = format!("model_list[{i}]");
         if m.model_name.trim().is_empty() {

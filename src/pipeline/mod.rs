@@ -41,6 +41,7 @@ mod compatible;
 pub mod controls;
 mod guard;
 mod limits;
+pub mod made;
 pub mod mcp_call;
 pub mod mcp_tools;
 pub mod members;

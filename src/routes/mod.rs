@@ -69,6 +69,8 @@ pub enum Route {
     Marketplace,
     /// The Skills API (`crate::skills_api`): `/v1/skills...` and the skills discovery index.
     Skills(crate::skills_api::At),
+    /// Vector stores and RAG (`crate::rag_api`): `/v1/vector_stores...`, `/v1/rag/...`.
+    Rag(crate::rag_api::At),
 }
 
 /// One route as [`list`] gives it.

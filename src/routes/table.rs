@@ -6,6 +6,7 @@
 use super::{Methods, Route};
 use crate::managed::{At, Kind};
 use crate::pipeline::parse::Expect::{self, *};
+use crate::rag_api::At as RagAt;
 use crate::skills_api::At as SkillAt;
 
 /// One route.
@@ -111,6 +112,18 @@ pub static ENDPOINTS: &[Endpoint] = table! {
     ["/v1/skills/{id}/versions/{version}"] GET|DELETE "One version of a skill" => Route::Skills(SkillAt::Version);
     ["/v1/skills/{id}/versions/{version}/content"] GET "One version of a skill as a zip" => Route::Skills(SkillAt::VersionContent);
     ["/.well-known/agent-skills/index.json", "/.well-known/skills/index.json"] GET "Skills discovery: the caller's skills with their archives' URLs and digests" => Route::Skills(SkillAt::Index);
+    ["/v1/vector_stores", "/vector_stores"] GET|POST "Vector stores: create one (the gateway's own, or custom_llm_provider openai/azure: hosted by that deployment), list the caller's" => Route::Rag(RagAt::Stores);
+    ["/v1/vector_stores/{id}", "/vector_stores/{id}"] GET|POST|DELETE "One vector store: get, update (POST), delete" => Route::Rag(RagAt::Store);
+    ["/v1/vector_stores/{id}/search", "/vector_stores/{id}/search"] POST "Search a vector store (query, max_num_results, filters, score threshold)" => Route::Rag(RagAt::Search);
+    ["/v1/vector_stores/{id}/files", "/vector_stores/{id}/files"] GET|POST "A vector store's files: attach a /v1/files id (ingested in the background), list" => Route::Rag(RagAt::Files);
+    ["/v1/vector_stores/{id}/files/{file_id}", "/vector_stores/{id}/files/{file_id}"] GET|POST|DELETE "One file of a vector store: get, update attributes (POST), delete" => Route::Rag(RagAt::File);
+    ["/v1/vector_stores/{id}/files/{file_id}/content", "/vector_stores/{id}/files/{file_id}/content"] GET "A vector store file's text, chunk by chunk" => Route::Rag(RagAt::FileContent);
+    ["/v1/vector_stores/{id}/file_batches", "/vector_stores/{id}/file_batches"] POST "Attach several files to a vector store at once" => Route::Rag(RagAt::Batches);
+    ["/v1/vector_stores/{id}/file_batches/{batch_id}", "/vector_stores/{id}/file_batches/{batch_id}"] GET "A file batch of a vector store" => Route::Rag(RagAt::Batch);
+    ["/v1/vector_stores/{id}/file_batches/{batch_id}/cancel", "/vector_stores/{id}/file_batches/{batch_id}/cancel"] POST "Cancel a file batch (its files not yet ingested)" => Route::Rag(RagAt::BatchCancel);
+    ["/v1/vector_stores/{id}/file_batches/{batch_id}/files", "/vector_stores/{id}/file_batches/{batch_id}/files"] GET "The files of a file batch" => Route::Rag(RagAt::BatchFiles);
+    ["/v1/rag/ingest", "/rag/ingest"] POST "RAG ingest: a document (upload, file_url or file_id) chunked, embedded and stored in a vector store" => Route::Rag(RagAt::Ingest);
+    ["/v1/rag/query", "/rag/query"] POST "RAG query: vector store search, optional rerank, then a chat completion with the sources as context" => Route::Rag(RagAt::Query);
     ["/claude-code/marketplace.json"] GET "The Claude Code plugin marketplace catalogue (public unless claude_code_marketplace_auth_required; ?key= accepted)" => Route::Marketplace;
     ["/health/liveliness", "/health/liveness"] GET "Liveness probe" => Route::Liveliness;
     ["/metrics"] GET "Prometheus metrics, with callbacks: [prometheus] (admins unless require_auth_for_metrics_endpoint: false)" => Route::Metrics;

@@ -56,6 +56,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0011_message_batches",
         include_str!("../../sql/schema/0011_message_batches.sql"),
     ),
+    (
+        "0012_vector_stores",
+        include_str!("../../sql/schema/0012_vector_stores.sql"),
+    ),
 ];
 
 /// Apply what is missing, then create or drop the unique alias indexes; returns the versions

@@ -51,6 +51,30 @@ pub fn fmt_utc(secs: f64) -> String {
     )
 }
 
+/// Unix seconds of `YYYY-MM-DD[T ]HH:MM:SS[.fff]` (UTC; how Postgres writes a timestamp in
+/// JSON), or `None` when the text is not one.
+pub fn parse_utc(text: &str) -> Option<i64> {
+    let b = text.as_bytes();
+    if b.len() < 19 || !matches!(b[10], b'T' | b' ') {
+        return None;
+    }
+    let num = |r: std::ops::Range<usize>| text.get(r)?.parse::<i64>().ok();
+    let (y, m, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (hh, mm, ss) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) || hh > 23 || mm > 59 || ss > 60 {
+        return None;
+    }
+    // days-from-civil (Howard Hinnant)
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * 86_400 + hh * 3600 + mm * 60 + ss)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -60,6 +84,10 @@ mod tests {
         assert_eq!(fmt_utc(0.0), "1970-01-01 00:00:00");
         assert_eq!(fmt_utc(1_700_000_000.5), "2023-11-14 22:13:20");
         assert_eq!(fmt_utc(951_782_400.0), "2000-02-29 00:00:00");
+        assert_eq!(parse_utc("2023-11-14T22:13:20.5"), Some(1_700_000_000));
+        assert_eq!(parse_utc("2000-02-29 00:00:00"), Some(951_782_400));
+        assert_eq!(parse_utc("1970-01-01T00:00:00"), Some(0));
+        assert_eq!(parse_utc("yesterday"), None);
     }
 
     #[test]

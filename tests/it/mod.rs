@@ -23,6 +23,7 @@ mod passthrough;
 mod provider_wires;
 mod providers;
 mod proxy;
+mod rag;
 mod responses;
 mod router;
 pub mod sdk;

@@ -1,0 +1,209 @@
+//! The vector stores API: the `openai` SDK against the gateway's own stores, and stores hosted
+//! by an OpenAI deployment (forwarded with its credentials, ids the gateway's).
+
+use http::Method;
+use serde_json::{Value, json};
+
+use super::*;
+use crate::common::MASTER_KEY;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openai_sdk_manages_the_gateways_own_stores() {
+    let s = setup("").await;
+    let k = key(&s.gw, json!({})).await;
+    let out = crate::it::sdk::run_python_script(
+        "vector_stores_sdk.py",
+        &s.gw.url(""),
+        &k,
+        &["oai", "emb"],
+    )
+    .await;
+    let made: Value = out
+        .lines()
+        .find_map(|l| serde_json::from_str(l).ok())
+        .expect("the script's JSON line");
+    let vs = made["vector_store_id"].as_str().unwrap();
+    // the files were read back from the deployment holding them, with its key
+    let reqs = s.up.requests();
+    let reads: Vec<_> = reqs
+        .iter()
+        .filter(|r| r.path.ends_with("/content"))
+        .collect();
+    assert_eq!(reads.len(), 2, "each file read once");
+    assert!(
+        reads
+            .iter()
+            .all(|r| r.headers["authorization"] == "Bearer sk-up")
+    );
+    // the store is gone with its files and chunks
+    for table in [
+        "TianjiLLM_ManagedVectorStoreTable",
+        "TianjiLLM_VectorStoreFileTable",
+        "TianjiLLM_VectorStoreChunkTable",
+    ] {
+        let col = if table == "TianjiLLM_ManagedVectorStoreTable" {
+            "unified_resource_id"
+        } else {
+            "vector_store_id"
+        };
+        let n = count(
+            &s.db,
+            &format!("SELECT count(*) FROM \"{table}\" WHERE {col} = '{vs}'"),
+        )
+        .await;
+        assert_eq!(n, 0, "{table}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hosted_stores_are_forwarded_to_their_deployment() {
+    let s = setup("").await;
+    let owner = key(&s.gw, json!({})).await;
+    // a file on the deployment, then a store there holding it
+    let (ct, body) = form(
+        &[("purpose", "assistants")],
+        Some(("notes.txt", "text/plain", b"laptop notes")),
+    );
+    let r = crate::common::send(
+        Method::POST,
+        &s.gw.url("/v1/files"),
+        &[
+            ("authorization", &bearer(&owner)),
+            ("content-type", &ct),
+            ("x-tianji-model", "oai"),
+        ],
+        body,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let file = r.json()["id"].as_str().unwrap().to_string();
+    let r = call(&s.gw, Method::POST, "/v1/vector_stores", &owner,
+        json!({"name": "hosted", "custom_llm_provider": "openai", "model": "oai", "file_ids": [file]})).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let made = r.json();
+    let vs = made["id"].as_str().unwrap().to_string();
+    assert!(vs.starts_with("vs_") && !vs.starts_with("vs_up"), "{made}");
+    let sent = s.up.last();
+    assert_eq!(sent.path, "/v1/vector_stores");
+    assert_eq!(sent.headers["authorization"], "Bearer sk-up");
+    let provider_files = sent.json()["file_ids"].clone();
+    assert!(
+        provider_files[0].as_str().unwrap().starts_with("file-up"),
+        "{provider_files}"
+    );
+    assert!(sent.json().get("custom_llm_provider").is_none());
+
+    // search goes to the provider's store; the answer carries the gateway's file id
+    let r = call(
+        &s.gw,
+        Method::POST,
+        &format!("/v1/vector_stores/{vs}/search"),
+        &owner,
+        json!({"query": "laptop"}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let hit = &r.json()["data"][0];
+    assert_eq!(hit["file_id"], file.as_str(), "{hit}");
+    assert!(s.up.last().path.starts_with("/v1/vector_stores/vs_up"));
+
+    // /v1/rag/query retrieves from it too
+    let q = json!({"model": "chat", "messages": [{"role": "user", "content": "laptops?"}],
+        "retrieval_config": {"vector_store_id": vs}});
+    let r = call(&s.gw, Method::POST, "/v1/rag/query", &owner, q).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(
+        r.json()["choices"][0]["message"]["content"]
+            .as_str()
+            .unwrap()
+            .contains("Hosted stores keep laptop policies")
+    );
+
+    // another key cannot reach it
+    let other = key(&s.gw, json!({})).await;
+    call(
+        &s.gw,
+        Method::GET,
+        &format!("/v1/vector_stores/{vs}"),
+        &other,
+        Value::Null,
+    )
+    .await
+    .assert_error(404);
+    // listed to its owner, deleted on the provider and here
+    let listed = call(&s.gw, Method::GET, "/v1/vector_stores", &owner, Value::Null)
+        .await
+        .json();
+    assert_eq!(listed["data"][0]["id"], vs.as_str(), "{listed}");
+    let r = call(
+        &s.gw,
+        Method::DELETE,
+        &format!("/v1/vector_stores/{vs}"),
+        &owner,
+        Value::Null,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["id"], vs.as_str());
+    assert!(s.held.lock().stores.is_empty());
+    call(
+        &s.gw,
+        Method::GET,
+        &format!("/v1/vector_stores/{vs}"),
+        &owner,
+        Value::Null,
+    )
+    .await
+    .assert_error(404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_creation_needs_an_embedding_model() {
+    let s = setup("").await;
+    let r = call(
+        &s.gw,
+        Method::POST,
+        "/v1/vector_stores",
+        MASTER_KEY,
+        json!({"name": "x"}),
+    )
+    .await;
+    let e = r.assert_error(400);
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("rag_settings.embedding_model"),
+        "{e}"
+    );
+    let r = call(
+        &s.gw,
+        Method::POST,
+        "/v1/vector_stores",
+        MASTER_KEY,
+        json!({"name": "x", "embedding_model": "nope"}),
+    )
+    .await;
+    r.assert_error(400);
+    let r = call(
+        &s.gw,
+        Method::POST,
+        "/v1/vector_stores",
+        MASTER_KEY,
+        json!({"custom_llm_provider": "bedrock"}),
+    )
+    .await;
+    r.assert_error(400);
+    // the config's model is the default
+    let s = setup("rag_settings:\n  embedding_model: emb\n").await;
+    let r = call(
+        &s.gw,
+        Method::POST,
+        "/v1/vector_stores",
+        MASTER_KEY,
+        json!({"name": "x"}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["file_counts"]["total"], 0);
+}
