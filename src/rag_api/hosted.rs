@@ -212,46 +212,12 @@ pub async fn create(
         }
     }
     open_files(cx, &mut body, &dep)?;
-    let made = send(
-        cx,
-        &dep,
-        Method::POST,
-        "/vector_stores",
-        Some(&body),
-        "avector_store_create",
-    )
-    .await?;
-    let raw = made
-        .get("id")
-        .and_then(Value::as_str)
-        .ok_or_else(|| {
-            RagError::BadRequest("the provider answered without a vector store id".into())
-        })?
-        .to_string();
-    let ours = format!("vs_{}", uuid::Uuid::now_v7().simple());
-    let owner = Owner::of(cx.principal());
-    let mappings = json!({
-        "provider": provider,
-        "deployment_id": dep.id,
-        "model": dep.model_name,
-        "vector_store_id": raw,
-        "owner": owner.to_json(),
-    });
-    let mut shown = made.clone();
-    reseal(cx, &mut shown, &ours, &raw, &dep);
-    cx.one(
-        Query::InsertVectorStore,
-        &[
-            &ours,
-            &shown,
-            &mappings,
-            &vec![raw.clone()],
-            &owner.by(),
-            &owner.team_id,
-        ],
-    )
-    .await?;
-    Ok(ok(&shown))
+    let (ours, _) = record(cx, provider, &dep, body).await?;
+    let row = cx
+        .one(Query::GetVectorStore, &[&ours])
+        .await?
+        .ok_or_else(|| RagError::NotFound(ours.clone()))?;
+    Ok(ok(&listed(&row)))
 }
 
 /// The deployment and provider id behind a hosted store row.
@@ -415,4 +381,257 @@ pub async fn search(
                 .unwrap_or_default(),
         })
         .collect())
+}
+
+/// What `/v1/rag/ingest` sends to a hosted store: a document to upload, or a `/v1/files` id the
+/// deployment holds.
+pub enum Upload {
+    Document(super::source::Document),
+    FileId(String),
+}
+
+/// `/v1/rag/ingest` into a store hosted by a `provider` deployment: the document uploaded to
+/// its files (`purpose: assistants`), the store made there unless `vector_store_id` names one of
+/// the caller's, the file attached, and (with `wait`) its processing awaited; answered in the
+/// ingest shape, ids the gateway's.
+pub async fn ingest(
+    cx: &Cx<'_>,
+    provider: &str,
+    options: &Value,
+    upload: Upload,
+    hint: Option<&str>,
+) -> Result<Response<Body>, GatewayError> {
+    cx.db()?;
+    let vs = options.get("vector_store").cloned().unwrap_or(json!({}));
+    let wait = vs
+        .get("wait_for_ingestion")
+        .and_then(Value::as_bool)
+        .unwrap_or(true);
+    let existing = match vs.get("vector_store_id").and_then(Value::as_str) {
+        Some(id) => {
+            let row = cx.row(id).await?;
+            if !is_hosted(&row) {
+                return Err(RagError::BadRequest(format!(
+                    "vector store {id} is the gateway's own: omit vector_store.custom_llm_provider"
+                ))
+                .into());
+            }
+            cx.writable(&row).await?;
+            Some(row)
+        }
+        None => None,
+    };
+    let dep = match &existing {
+        Some(row) => home(cx, row)?.0,
+        None => deployment(cx, provider, hint).await?,
+    };
+    let raw_file = match upload {
+        Upload::FileId(id) => {
+            let (raw, held) = managed::held(cx.state, Kind::File, &id, cx.principal(), hint)?;
+            if held.id != dep.id {
+                return Err(RagError::BadRequest(format!(
+                    "file {id} is held by another deployment than the vector store's"
+                ))
+                .into());
+            }
+            raw
+        }
+        Upload::Document(doc) => upload_file(cx, &dep, doc).await?,
+    };
+    let (ours, raw_store) = match existing {
+        Some(row) => {
+            let ours = row
+                .get("unified_resource_id")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            (ours, home(cx, &row)?.1)
+        }
+        None => {
+            let name = options
+                .get("name")
+                .and_then(Value::as_str)
+                .unwrap_or("rag-ingest");
+            let mut body = json!({"name": name});
+            if let Some(days) = vs.get("ttl_days").and_then(Value::as_i64) {
+                body["expires_after"] = json!({"anchor": "last_active_at", "days": days});
+            }
+            record(cx, provider, &dep, body).await?
+        }
+    };
+    let attach = json!({"file_id": raw_file});
+    let path = format!("/vector_stores/{raw_store}/files");
+    let mut file = send(
+        cx,
+        &dep,
+        Method::POST,
+        &path,
+        Some(&attach),
+        "avector_store_file_create",
+    )
+    .await?;
+    if wait {
+        let end = tokio::time::Instant::now() + std::time::Duration::from_secs(120);
+        let mut pause = std::time::Duration::from_millis(50);
+        while file.get("status").and_then(Value::as_str) == Some("in_progress")
+            && tokio::time::Instant::now() < end
+        {
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(std::time::Duration::from_secs(2));
+            let p = format!("/vector_stores/{raw_store}/files/{raw_file}");
+            file = send(
+                cx,
+                &dep,
+                Method::GET,
+                &p,
+                None,
+                "avector_store_file_retrieve",
+            )
+            .await?;
+        }
+    }
+    let status = file
+        .get("status")
+        .and_then(Value::as_str)
+        .unwrap_or("in_progress")
+        .to_string();
+    let error = file
+        .pointer("/last_error/message")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let sealed = crate::managed::ids::seal(
+        cx.state.response_ids.sealer(),
+        Kind::File,
+        &raw_file,
+        cx.principal(),
+        &dep.id,
+    );
+    Ok(ok(&json!({
+        "id": format!("ingest_{}", uuid::Uuid::now_v7().simple()),
+        "object": "rag.ingest",
+        "status": status,
+        "vector_store_id": ours,
+        "file_id": sealed,
+        "error": error,
+        "error_status_code": error.as_ref().map(|_| 400),
+    })))
+}
+
+/// A store made on `dep` and recorded: (the gateway's id, the provider's).
+async fn record(
+    cx: &Cx<'_>,
+    provider: &str,
+    dep: &Arc<Deployment>,
+    body: Value,
+) -> Result<(String, String), GatewayError> {
+    let made = send(
+        cx,
+        dep,
+        Method::POST,
+        "/vector_stores",
+        Some(&body),
+        "avector_store_create",
+    )
+    .await?;
+    let raw = made
+        .get("id")
+        .and_then(Value::as_str)
+        .ok_or_else(|| {
+            RagError::BadRequest("the provider answered without a vector store id".into())
+        })?
+        .to_string();
+    let ours = format!("vs_{}", uuid::Uuid::now_v7().simple());
+    let owner = Owner::of(cx.principal());
+    let mappings = json!({
+        "provider": provider,
+        "deployment_id": dep.id,
+        "model": dep.model_name,
+        "vector_store_id": raw,
+        "owner": owner.to_json(),
+    });
+    let mut shown = made.clone();
+    reseal(cx, &mut shown, &ours, &raw, dep);
+    cx.one(
+        Query::InsertVectorStore,
+        &[
+            &ours,
+            &shown,
+            &mappings,
+            &vec![raw.clone()],
+            &owner.by(),
+            &owner.team_id,
+        ],
+    )
+    .await?;
+    Ok((ours, raw))
+}
+
+/// Upload `doc` (within `rag_settings.max_file_mb`) to the deployment's files: its id there.
+async fn upload_file(
+    cx: &Cx<'_>,
+    dep: &Arc<Deployment>,
+    doc: super::source::Document,
+) -> Result<String, GatewayError> {
+    use futures_util::StreamExt;
+    let max = cx.state.config.rag_settings.max_file_bytes();
+    let mut data = Vec::new();
+    let mut body = doc.body;
+    while let Some(piece) = body.next().await {
+        data.extend_from_slice(&piece?);
+        if data.len() as u64 > max {
+            return Err(RagError::TooLarge(cx.state.config.rag_settings.max_file_mb).into());
+        }
+    }
+    let name: String = doc
+        .filename
+        .unwrap_or_else(|| "document.txt".into())
+        .chars()
+        .filter(|c| !matches!(c, '"' | '\r' | '\n' | '\\'))
+        .collect();
+    let ct = doc
+        .content_type
+        .filter(|c| !c.contains(['\r', '\n']))
+        .unwrap_or_else(|| "application/octet-stream".into());
+    let boundary = format!("tianji{}", uuid::Uuid::now_v7().simple());
+    let mut form = Vec::with_capacity(data.len() + 512);
+    form.extend_from_slice(
+        format!("--{boundary}\r\nContent-Disposition: form-data; name=\"purpose\"\r\n\r\nassistants\r\n--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\nContent-Type: {ct}\r\n\r\n")
+            .as_bytes(),
+    );
+    form.extend_from_slice(&data);
+    form.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let uri = dep
+        .uri("/files")
+        .ok_or_else(|| managed::ManagedError::Unsupported(dep.model_name.clone()))?;
+    let ct = http::HeaderValue::from_str(&format!("multipart/form-data; boundary={boundary}"))
+        .map_err(|e| RagError::BadRequest(e.to_string()))?;
+    let side = crate::pipeline::Side {
+        call_type: "acreate_file",
+        endpoint: "/v1/files",
+        model: &dep.model_name,
+        dep: Some(dep.clone()),
+        model_access: true,
+        rate_limited: true,
+    };
+    let mut rec = crate::pipeline::side_call(cx.state, cx.principal(), side).await?;
+    let len = form.len() as u64;
+    let resp = upstream::send_once(
+        &cx.state.client,
+        dep,
+        &uri,
+        Body::full(Bytes::from(form)),
+        ct,
+        Some(len),
+    )
+    .await?;
+    rec.status = resp.status().as_u16();
+    let (_, out) = upstream::ok_body(resp).await?;
+    let v: Value = serde_json::from_slice(&out)
+        .map_err(|e| GatewayError::Upstream(upstream::UpstreamError::Body(e.to_string())))?;
+    Ok(v.get("id")
+        .and_then(Value::as_str)
+        .ok_or_else(|| {
+            RagError::BadRequest("the provider answered the upload without a file id".into())
+        })?
+        .to_string())
 }

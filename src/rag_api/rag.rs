@@ -62,6 +62,21 @@ pub async fn ingest(
         file_url: s("file_url"),
         file_id: s("file_id"),
     };
+    let provider = hosted_provider(&ask.options)?;
+    if let Some(p) = provider {
+        let hint = crate::managed::model_hint(&cx.who.headers, None);
+        let upload = match (&ask.file_url, &ask.file_id) {
+            (Some(url), None) => hosted::Upload::Document(source::url(cx, url).await?),
+            (None, Some(id)) => hosted::Upload::FileId(id.clone()),
+            _ => {
+                return Err(RagError::BadRequest(
+                    "give one of file (a multipart upload), file_url or file_id".into(),
+                )
+                .into());
+            }
+        };
+        return hosted::ingest(cx, p, &ask.options, upload, hint.as_deref()).await;
+    }
     let (file_id, filename) = match (&ask.file_url, &ask.file_id) {
         (Some(url), None) => (
             format!("file-rag-{}", uuid::Uuid::now_v7().simple()),
@@ -190,6 +205,19 @@ async fn ingest_upload(
             return Err(RagError::BadRequest("the upload has no `file` field".into()).into());
         }
     };
+    if let Some(p) = hosted_provider(&options)? {
+        let hint = crate::managed::model_hint(&cx.who.headers, None);
+        let answer = hosted::ingest(
+            cx,
+            p,
+            &options,
+            hosted::Upload::Document(doc),
+            hint.as_deref(),
+        )
+        .await;
+        drop(mp);
+        return answer;
+    }
     let filename = doc.filename.clone().unwrap_or_default();
     let file_id = format!("file-rag-{}", uuid::Uuid::now_v7().simple());
     let plan = plan(cx, &options, &filename, &file_id).await?;
@@ -227,6 +255,16 @@ fn url_name(url: &str) -> String {
     path.rsplit('/').next().unwrap_or_default().to_string()
 }
 
+/// The provider of a hosted store the ingest names (`None`: the gateway's own).
+fn hosted_provider(options: &Value) -> Result<Option<&'static str>, RagError> {
+    let vs = options.get("vector_store").cloned().unwrap_or(json!({}));
+    Ok(match stores::provider(&vs)? {
+        "openai" => Some("openai"),
+        "azure" => Some("azure"),
+        _ => None,
+    })
+}
+
 /// Find or make the store, and write the file's row.
 async fn plan(
     cx: &Cx<'_>,
@@ -235,13 +273,6 @@ async fn plan(
     file_id: &str,
 ) -> Result<Plan, GatewayError> {
     let vs = options.get("vector_store").cloned().unwrap_or(json!({}));
-    let provider = stores::provider(&vs)?;
-    if provider != "tianji" {
-        return Err(RagError::BadRequest(format!(
-            "ingesting into a {provider} vector store is not served yet: omit vector_store.custom_llm_provider to use the gateway's own store"
-        ))
-        .into());
-    }
     let chunking = ingest::chunking(options.get("chunking_strategy"))?;
     let model = options
         .pointer("/embedding/model")

@@ -207,3 +207,60 @@ async fn store_creation_needs_an_embedding_model() {
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["file_counts"]["total"], 0);
 }
+
+/// `/v1/rag/ingest` naming `custom_llm_provider: openai`: the document is uploaded to the
+/// deployment's files and attached to a store made there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ingest_into_a_hosted_store() {
+    let s = setup("").await;
+    let k = key(&s.gw, json!({})).await;
+    let opts = json!({"name": "hosted docs", "vector_store": {"custom_llm_provider": "openai"}})
+        .to_string();
+    let (ct, body) = form(
+        &[("ingest_options", &opts)],
+        Some(("laptops.txt", "text/plain", b"Every laptop is encrypted.")),
+    );
+    let r = crate::common::send(
+        Method::POST,
+        &s.gw.url("/v1/rag/ingest"),
+        &[
+            ("authorization", &bearer(&k)),
+            ("content-type", &ct),
+            ("x-tianji-model", "oai"),
+        ],
+        body,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let made = r.json();
+    assert_eq!(made["status"], "completed", "{made}");
+    let vs = made["vector_store_id"].as_str().unwrap().to_string();
+    let file = made["file_id"].as_str().unwrap().to_string();
+    assert!(vs.starts_with("vs_") && !vs.starts_with("vs_up"));
+    {
+        let held = s.held.lock();
+        assert_eq!(held.files.len(), 1);
+        let (name, bytes) = held.files.values().next().unwrap();
+        assert_eq!(
+            (name.as_str(), &bytes[..]),
+            ("laptops.txt", &b"Every laptop is encrypted."[..])
+        );
+        assert_eq!(held.stores.len(), 1);
+    }
+    let r = call(
+        &s.gw,
+        Method::POST,
+        &format!("/v1/vector_stores/{vs}/search"),
+        &k,
+        json!({"query": "laptop"}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["data"][0]["file_id"], file.as_str());
+    // no embedding call: the provider embeds
+    assert!(
+        s.up.requests()
+            .iter()
+            .all(|r| !r.path.ends_with("/embeddings"))
+    );
+}
