@@ -67,6 +67,7 @@ pub async fn attach(
         file_id: file_id.to_string(),
         attributes,
         chunking,
+        ocr_model: None,
     };
     let Some(row) = ingest::add_file_row(cx, target, &spec, "", batch).await? else {
         let row = cx

@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use super::source::Document;
 use super::{Cx, RagError, embed};
 use crate::pipeline::made::For;
+use crate::rag::ExtractError;
 use crate::rag::chunk::{self, ChunkOptions, StreamSplitter};
 use crate::rag::extract::{self, ExtractLimits};
 use crate::rag::format::{self, DocFormat};
@@ -41,6 +42,8 @@ pub struct FileSpec {
     pub file_id: String,
     pub attributes: Value,
     pub chunking: ChunkOptions,
+    /// The OCR model group read a PDF without text with (`ingest_options.ocr.model`).
+    pub ocr_model: Option<String>,
 }
 
 /// How an ingestion ended: `error` when it failed (the file is marked failed).
@@ -267,7 +270,22 @@ impl Writer<'_> {
             .acquire()
             .await
             .map_err(|e| RagError::Read(e.to_string()))?;
-        let text = extract::extract(fmt, Bytes::from(whole), &limits).await?;
+        let whole = Bytes::from(whole);
+        let text = match extract::extract(fmt, whole.clone(), &limits).await {
+            Err(ExtractError::Empty) if fmt == DocFormat::Pdf && self.file.ocr_model.is_some() => {
+                drop(_turn);
+                let cx = super::Cx {
+                    state: self.state,
+                    store: self.state.store.clone(),
+                    who: self.who.clone(),
+                };
+                let model = self.file.ocr_model.as_deref().unwrap_or_default();
+                super::ocr::pdf_text(&cx, model, &whole)
+                    .await
+                    .map_err(|e| RagError::Read(format!("OCR with {model}: {e}")))?
+            }
+            other => other?,
+        };
         for c in chunk::split(&text, &self.file.chunking) {
             self.push(c).await?;
         }

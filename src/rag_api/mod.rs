@@ -19,6 +19,7 @@ mod embed;
 mod files;
 mod hosted;
 mod ingest;
+mod ocr;
 mod rag;
 mod search;
 mod shapes;

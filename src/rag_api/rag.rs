@@ -323,6 +323,10 @@ async fn plan(
         file_id: file_id.to_string(),
         attributes: json!({}),
         chunking,
+        ocr_model: options
+            .pointer("/ocr/model")
+            .and_then(Value::as_str)
+            .map(str::to_string),
     };
     if ingest::add_file_row(cx, &target, &spec, filename, None)
         .await?

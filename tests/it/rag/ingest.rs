@@ -389,3 +389,55 @@ async fn a_dimension_change_fails_the_file() {
     .await;
     assert_eq!(n, 0);
 }
+
+/// A scanned PDF (no text layer): 422 pointing at `ingest_options.ocr.model`; with an OCR model,
+/// its pages' text is ingested.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scanned_pdfs_are_read_through_an_ocr_model() {
+    let s = setup("").await;
+    let scan = fixture("scanned.pdf");
+    let r = ingest_upload(
+        &s.gw,
+        MASTER_KEY,
+        chunked(),
+        ("scan.pdf", "application/pdf", &scan),
+    )
+    .await;
+    let e = r.assert_error(422);
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("ocr.model"),
+        "{e}"
+    );
+    let opts = json!({"embedding": {"model": "emb"}, "ocr": {"model": "ocr"}});
+    let r = ingest_upload(
+        &s.gw,
+        MASTER_KEY,
+        opts,
+        ("scan.pdf", "application/pdf", &scan),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let vs = r.json()["vector_store_id"].as_str().unwrap().to_string();
+    let r = call(
+        &s.gw,
+        Method::POST,
+        &format!("/v1/vector_stores/{vs}/search"),
+        MASTER_KEY,
+        json!({"query": "vacation"}),
+    )
+    .await;
+    let text = r.json()["data"][0]["content"][0]["text"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(text.contains("vacation policy grants 30 days"), "{text}");
+    let ocr =
+        s.up.requests()
+            .into_iter()
+            .filter(|r| r.path.ends_with("/ocr"))
+            .count();
+    assert_eq!(ocr, 1);
+}

@@ -143,6 +143,13 @@ pub async fn provider() -> (MockUpstream, Arc<Mutex<Held>>) {
                 let results: Vec<Value> = scored.iter().map(|(i, s)| json!({"index": i, "relevance_score": s})).collect();
                 json_reply(json!({"id": "rr1", "results": results, "meta": {"billed_units": {"search_units": 1}}}))
             }
+            ("POST", ["ocr"]) => {
+                let doc = r.json()["document"]["document_url"].as_str().unwrap_or_default().to_string();
+                assert!(doc.starts_with("data:application/pdf;base64,"), "{doc}");
+                json_reply(json!({"pages": [{"index": 0, "markdown": "Scanned page: the vacation policy grants 30 days.",
+                    "images": [], "dimensions": {"dpi": 200, "height": 2200, "width": 1700}}],
+                    "model": "mistral-ocr-latest", "usage_info": {"pages_processed": 1, "doc_size_bytes": 470}}))
+            }
             ("POST", ["files"]) => {
                 let (name, content) = multipart_file(r).unwrap_or_default();
                 let id = format!("file-up{next}");
@@ -224,6 +231,7 @@ pub fn models(base: &str) -> String {
         ("emb-drift", "openai/emb-drift"),
         ("chat", "openai/chat-model"),
         ("oai", "openai/gpt-4o"),
+        ("ocr", "mistral/mistral-ocr-latest"),
     ] {
         s.push_str(&entry(n, m));
     }
