@@ -131,3 +131,21 @@ RETURNING to_jsonb(b);
 UPDATE "TianjiLLM_VectorStoreFileTable" f
 SET "status" = 'cancelled', "updated_at" = now()::timestamp(3)
 WHERE f."vector_store_id" = $1 AND f."batch_id" = $2 AND f."status" = 'in_progress';
+
+-- name: TouchVectorStoreFile
+-- An ingestion still at work on the file (a batch of chunks written).
+UPDATE "TianjiLLM_VectorStoreFileTable" f SET "updated_at" = now()::timestamp(3)
+WHERE f."vector_store_id" = $1 AND f."file_id" = $2 AND f."status" = 'in_progress';
+
+-- name: FailStaleVectorStoreFiles
+-- Files whose ingestion stopped (no batch written for 10 minutes: the instance ingesting them
+-- went away) are failed, their chunks deleted.
+WITH stale AS (
+    UPDATE "TianjiLLM_VectorStoreFileTable" f
+    SET "status" = 'failed', "updated_at" = now()::timestamp(3),
+        "last_error" = '{"code": "server_error", "message": "The ingestion was interrupted (the gateway ingesting it stopped); attach the file again"}'::jsonb
+    WHERE f."status" = 'in_progress' AND f."updated_at" < now()::timestamp(3) - interval '10 minutes'
+    RETURNING f."vector_store_id", f."file_id"
+)
+DELETE FROM "TianjiLLM_VectorStoreChunkTable" c USING stale s
+WHERE c."vector_store_id" = s."vector_store_id" AND c."file_id" = s."file_id";

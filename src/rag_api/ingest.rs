@@ -339,6 +339,9 @@ impl Writer<'_> {
             .filter_map(|r| r.try_get::<_, i64>(0).ok())
             .map(|i| i as u64)
             .collect();
+        store
+            .query(Query::TouchVectorStoreFile, &[&vs, &fid])
+            .await?;
         let chunks: Vec<(u64, Vec<f32>)> = ids.into_iter().zip(vectors).collect();
         let attributes = self.file.attributes.clone();
         self.loaded.add(

@@ -122,6 +122,8 @@ queries! {
     GetVectorStoreFileBatch,
     SetVectorStoreFileBatchStatus,
     CancelVectorStoreBatchFiles,
+    TouchVectorStoreFile,
+    FailStaleVectorStoreFiles,
     ListSkills,
     SkillHomes,
     GetSkill,

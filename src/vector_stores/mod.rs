@@ -100,8 +100,12 @@ impl VectorStores {
         Ok(loaded.clone())
     }
 
-    /// Load every store of the gateway (at startup; failures are logged).
+    /// Load every store of the gateway (at startup; failures are logged), after failing the
+    /// files whose ingestion stopped with the instance that ran it.
     pub async fn load_all(&self, store: &Store) {
+        if let Err(e) = store.query(Query::FailStaleVectorStoreFiles, &[]).await {
+            tracing::warn!(error = %e, "could not fail interrupted vector store files");
+        }
         let ids = match store.query(Query::EmbeddedVectorStores, &[]).await {
             Ok(rows) => rows,
             Err(e) => {

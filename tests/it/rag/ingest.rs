@@ -441,3 +441,63 @@ async fn scanned_pdfs_are_read_through_an_ocr_model() {
             .count();
     assert_eq!(ocr, 1);
 }
+
+/// A file whose ingestion stopped with its instance (no batch written for 10 minutes) is failed
+/// when an instance starts, so it does not stay `in_progress` for ever.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interrupted_ingestions_are_failed_at_startup() {
+    let s = setup("").await;
+    let r = ingest_upload(
+        &s.gw,
+        MASTER_KEY,
+        chunked(),
+        ("handbook.txt", "text/plain", HANDBOOK.as_bytes()),
+    )
+    .await;
+    let vs = r.json()["vector_store_id"].as_str().unwrap().to_string();
+    let c = s.db.client().await;
+    for (file, age) in [("file-stale", "1 hour"), ("file-busy", "1 second")] {
+        c.execute(
+            &format!("INSERT INTO \"TianjiLLM_VectorStoreFileTable\" (vector_store_id, file_id, status, updated_at) VALUES ($1, $2, 'in_progress', now() - interval '{age}')"),
+            &[&vs, &file],
+        )
+        .await
+        .unwrap();
+    }
+    let yaml = format!(
+        "{}general_settings:\n  master_key: {MASTER_KEY}\n  database_url: \"{}\"\n",
+        models(&s.up.base()),
+        s.db.url
+    );
+    let _again = crate::common::TestGateway::start(&yaml).await;
+    let failed = eventually_async(Duration::from_secs(10), || async {
+        file_status(&s.db, &vs, "file-stale").await.0 == "failed"
+    })
+    .await;
+    assert!(failed, "the stale file is still in progress");
+    assert!(
+        file_status(&s.db, &vs, "file-stale")
+            .await
+            .1
+            .unwrap()
+            .contains("interrupted")
+    );
+    assert_eq!(file_status(&s.db, &vs, "file-busy").await.0, "in_progress");
+}
+
+async fn file_status(
+    db: &crate::common::db::TestDb,
+    vs: &str,
+    f: &str,
+) -> (String, Option<String>) {
+    let row = db
+        .client()
+        .await
+        .query_one(
+            "SELECT status, last_error::text FROM \"TianjiLLM_VectorStoreFileTable\" WHERE vector_store_id = $1 AND file_id = $2",
+            &[&vs, &f],
+        )
+        .await
+        .unwrap();
+    (row.get(0), row.get(1))
+}
