@@ -212,14 +212,7 @@ async fn record(
     dep: &Arc<Deployment>,
 ) -> Result<crate::pipeline::post::Completion, GatewayError> {
     let (call_type, endpoint) = call_type(kind, at, method);
-    let side = crate::pipeline::Side {
-        call_type,
-        endpoint,
-        model: &dep.model_name,
-        dep: Some(dep.clone()),
-        model_access: true,
-        rate_limited: true,
-    };
+    let side = crate::pipeline::Side::on(dep, call_type, endpoint);
     crate::pipeline::side_call(state, principal, side).await
 }
 

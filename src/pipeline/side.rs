@@ -34,6 +34,20 @@ pub struct Side<'a> {
     pub rate_limited: bool,
 }
 
+impl<'a> Side<'a> {
+    /// A call to the deployment `dep` of a model group (model access checked, rate limited).
+    pub fn on(dep: &'a Arc<Deployment>, call_type: &'static str, endpoint: &'static str) -> Self {
+        Side {
+            call_type,
+            endpoint,
+            model: &dep.model_name,
+            dep: Some(dep.clone()),
+            model_access: true,
+            rate_limited: true,
+        }
+    }
+}
+
 /// Admit the call and start its record (set its `status`, and its `usage` when the answer
 /// tells; it costs 0 unless usage and a price are known).
 pub async fn side_call(

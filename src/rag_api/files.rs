@@ -120,7 +120,7 @@ pub async fn collection(
     row: &Value,
     req: Request<RequestBody>,
 ) -> Result<Response<Body>, GatewayError> {
-    let vs = id_of(row);
+    let vs = super::store_id(row);
     if req.method() == Method::POST {
         cx.writable(row).await?;
         let body = json_body(cx, req).await?;
@@ -134,10 +134,14 @@ pub async fn collection(
         let file = attach(cx, &target, file_id, attributes, chunking, None).await?;
         return Ok(ok(&file));
     }
-    let query = req.uri().query();
+    let files = cx.rows(Query::ListVectorStoreFiles, &[&vs]).await?;
+    Ok(ok(&page_of_files(&files, req.uri().query())?))
+}
+
+/// A list page of file rows (`limit`, `order`, `after`, `before`; `filter` by status).
+fn page_of_files(files: &[Value], query: Option<&str>) -> Result<Value, RagError> {
     let page = Page::of(query).map_err(RagError::BadRequest)?;
     let status = crate::util::query::query_param(query, "filter");
-    let files = cx.rows(Query::ListVectorStoreFiles, &[&vs]).await?;
     let listed = files
         .iter()
         .filter(|f| {
@@ -147,7 +151,7 @@ pub async fn collection(
         })
         .map(shapes::file)
         .collect();
-    Ok(ok(&page.list(listed)))
+    Ok(page.list(listed))
 }
 
 /// `.../files/{file_id}`: get, update attributes (POST), delete; `.../content`.
@@ -158,7 +162,7 @@ pub async fn item(
     at: At,
     req: Request<RequestBody>,
 ) -> Result<Response<Body>, GatewayError> {
-    let vs = id_of(row);
+    let vs = super::store_id(row);
     let missing = || RagError::FileNotFound(vs.to_string(), file_id.to_string());
     let file = cx
         .one(Query::GetVectorStoreFile, &[&vs, &file_id])
@@ -285,7 +289,7 @@ pub async fn batch(
     method: &Method,
     query: Option<&str>,
 ) -> Result<Response<Body>, GatewayError> {
-    let vs = id_of(row);
+    let vs = super::store_id(row);
     let mut b = cx
         .one(Query::GetVectorStoreFileBatch, &[&vs, &batch_id])
         .await?
@@ -314,24 +318,7 @@ pub async fn batch(
         .filter(|f| f.get("batch_id").and_then(Value::as_str) == Some(batch_id))
         .collect();
     if at == At::BatchFiles {
-        let page = Page::of(query).map_err(RagError::BadRequest)?;
-        let status = crate::util::query::query_param(query, "filter");
-        let listed = files
-            .iter()
-            .filter(|f| {
-                status
-                    .as_deref()
-                    .is_none_or(|s| f.get("status").and_then(Value::as_str) == Some(s))
-            })
-            .map(shapes::file)
-            .collect();
-        return Ok(ok(&page.list(listed)));
+        return Ok(ok(&page_of_files(&files, query)?));
     }
     Ok(ok(&shapes::batch(&b, &files)))
-}
-
-fn id_of(row: &Value) -> &str {
-    row.get("unified_resource_id")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
 }

@@ -166,18 +166,8 @@ async fn send(
     body: Option<&Value>,
     call_type: &'static str,
 ) -> Result<Value, GatewayError> {
-    let uri = dep
-        .uri(path)
-        .ok_or_else(|| managed::ManagedError::Unsupported(dep.model_name.clone()))?;
-    let side = crate::pipeline::Side {
-        call_type,
-        endpoint: "/v1/vector_stores",
-        model: &dep.model_name,
-        dep: Some(dep.clone()),
-        model_access: true,
-        rate_limited: true,
-    };
-    let mut rec = crate::pipeline::side_call(cx.state, cx.principal(), side).await?;
+    let uri = super::endpoint(dep, path)?;
+    let mut rec = super::admit(cx, dep, call_type, "/v1/vector_stores").await?;
     let bytes: Vec<Bytes> = body
         .map(|b| vec![Bytes::from(b.to_string())])
         .unwrap_or_default();
@@ -251,11 +241,7 @@ pub async fn forward(
     row: &Value,
     req: Request<RequestBody>,
 ) -> Result<Response<Body>, GatewayError> {
-    let ours = row
-        .get("unified_resource_id")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
+    let ours = super::store_id(row).to_string();
     let (dep, raw) = home(cx, row)?;
     let method = req.method().clone();
     let path = req.uri().path().to_string();
@@ -328,11 +314,7 @@ pub async fn search(
     if !cx.may(row, Perm::Read).await? {
         return Err(RagError::NotFound(String::new()).into());
     }
-    let ours = row
-        .get("unified_resource_id")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
+    let ours = super::store_id(row).to_string();
     let (dep, raw) = home(cx, row)?;
     let mut body = json!({"query": queries, "max_num_results": k});
     if let Some(f) = filters {
@@ -440,11 +422,7 @@ pub async fn ingest(
     };
     let (ours, raw_store) = match existing {
         Some(row) => {
-            let ours = row
-                .get("unified_resource_id")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string();
+            let ours = super::store_id(&row).to_string();
             (ours, home(cx, &row)?.1)
         }
         None => {
@@ -600,20 +578,10 @@ async fn upload_file(
     );
     form.extend_from_slice(&data);
     form.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-    let uri = dep
-        .uri("/files")
-        .ok_or_else(|| managed::ManagedError::Unsupported(dep.model_name.clone()))?;
+    let uri = super::endpoint(dep, "/files")?;
     let ct = http::HeaderValue::from_str(&format!("multipart/form-data; boundary={boundary}"))
         .map_err(|e| RagError::BadRequest(e.to_string()))?;
-    let side = crate::pipeline::Side {
-        call_type: "acreate_file",
-        endpoint: "/v1/files",
-        model: &dep.model_name,
-        dep: Some(dep.clone()),
-        model_access: true,
-        rate_limited: true,
-    };
-    let mut rec = crate::pipeline::side_call(cx.state, cx.principal(), side).await?;
+    let mut rec = super::admit(cx, dep, "acreate_file", "/v1/files").await?;
     let len = form.len() as u64;
     let resp = upstream::send_once(
         &cx.state.client,

@@ -431,11 +431,7 @@ pub fn store_model(row: &Value) -> Option<String> {
 /// Keep `cx`-free callers honest about which store they ingest into.
 pub fn target_of(row: &Value) -> Result<Target, RagError> {
     Ok(Target {
-        store_id: row
-            .get("unified_resource_id")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string(),
+        store_id: super::store_id(row).to_string(),
         embedding_model: store_model(row).ok_or(RagError::NoEmbeddingModel)?,
     })
 }

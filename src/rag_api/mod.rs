@@ -293,6 +293,31 @@ impl Cx<'_> {
     }
 }
 
+/// `path` on the deployment `dep` (an OpenAI-shaped one).
+fn endpoint(dep: &crate::router::Deployment, path: &str) -> Result<http::Uri, GatewayError> {
+    dep.uri(path)
+        .ok_or_else(|| crate::managed::ManagedError::Unsupported(dep.model_name.clone()).into())
+}
+
+/// Admit a call the gateway makes to `dep` for the caller (model access, rate limits, budgets)
+/// and start its SpendLogs record (`call_type`, `endpoint`); set its `status` when answered.
+async fn admit(
+    cx: &Cx<'_>,
+    dep: &std::sync::Arc<crate::router::Deployment>,
+    call_type: &'static str,
+    endpoint: &'static str,
+) -> Result<crate::pipeline::post::Completion, GatewayError> {
+    let side = crate::pipeline::Side::on(dep, call_type, endpoint);
+    crate::pipeline::side_call(cx.state, cx.principal(), side).await
+}
+
+/// A store row's id (the gateway's).
+fn store_id(row: &Value) -> &str {
+    row.get("unified_resource_id")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+}
+
 fn ok(v: &Value) -> Response<Body> {
     json_response(StatusCode::OK, Bytes::from(v.to_string()))
 }

@@ -15,24 +15,14 @@ use crate::upstream;
 /// The text of `pdf` read by the OCR model group `model`.
 pub async fn pdf_text(cx: &Cx<'_>, model: &str, pdf: &[u8]) -> Result<String, GatewayError> {
     let dep = crate::managed::pick(cx.state, cx.principal(), model).await?;
-    let uri = dep
-        .uri("/ocr")
-        .ok_or_else(|| crate::managed::ManagedError::Unsupported(dep.model_name.clone()))?;
+    let uri = super::endpoint(&dep, "/ocr")?;
     let data = base64::engine::general_purpose::STANDARD.encode(pdf);
     let body = json!({
         "model": dep.upstream_model,
         "document": {"type": "document_url", "document_url": format!("data:application/pdf;base64,{data}")},
         "include_image_base64": false,
     });
-    let side = crate::pipeline::Side {
-        call_type: "aocr",
-        endpoint: "/v1/ocr",
-        model: &dep.model_name,
-        dep: Some(dep.clone()),
-        model_access: true,
-        rate_limited: true,
-    };
-    let mut rec = crate::pipeline::side_call(cx.state, cx.principal(), side).await?;
+    let mut rec = super::admit(cx, &dep, "aocr", "/v1/ocr").await?;
     let resp = upstream::post(
         &cx.state.client,
         &dep,

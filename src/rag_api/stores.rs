@@ -34,11 +34,7 @@ pub async fn collection(
         return match p.as_str() {
             "tianji" => {
                 let row = create(cx, &body).await?;
-                let id = row
-                    .get("unified_resource_id")
-                    .and_then(Value::as_str)
-                    .unwrap_or_default()
-                    .to_string();
+                let id = super::store_id(&row).to_string();
                 if let Some(ids) = body.get("file_ids").and_then(Value::as_array) {
                     let target = super::ingest::target_of(&row)?;
                     let chunking = super::ingest::chunking(body.get("chunking_strategy"))?;
@@ -136,10 +132,7 @@ fn check_object(o: &Map<String, Value>) -> Result<(), RagError> {
 
 /// The store row as OpenAI's object, with its file counts.
 pub async fn object(cx: &Cx<'_>, row: &Value) -> Result<Value, RagError> {
-    let id = row
-        .get("unified_resource_id")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
+    let id = super::store_id(row);
     let mut counts = Counts::default();
     for r in cx.db()?.query(Query::VectorStoreCounts, &[&id]).await? {
         let (Ok(status), Ok(n), Ok(bytes)) = (
@@ -160,11 +153,7 @@ pub async fn item(
     row: Value,
     req: Request<RequestBody>,
 ) -> Result<Response<Body>, GatewayError> {
-    let id = row
-        .get("unified_resource_id")
-        .and_then(Value::as_str)
-        .unwrap_or_default()
-        .to_string();
+    let id = super::store_id(&row).to_string();
     match *req.method() {
         Method::POST => {
             cx.writable(&row).await?;

@@ -9,17 +9,6 @@ use serde_json::{Value, json};
 use super::*;
 use crate::common::{MASTER_KEY, TestGateway, eventually_async};
 
-async fn search(gw: &TestGateway, key: &str, vs: &str, q: &str) -> Resp {
-    call(
-        gw,
-        Method::POST,
-        &format!("/v1/vector_stores/{vs}/search"),
-        key,
-        json!({"query": q}),
-    )
-    .await
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_key_uses_only_the_stores_it_owns_or_was_granted() {
     let s = setup("").await;

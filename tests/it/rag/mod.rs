@@ -354,3 +354,22 @@ Salary reviews happen every spring.\n";
 pub async fn count(db: &TestDb, sql: &str) -> i64 {
     db.client().await.query_one(sql, &[]).await.unwrap().get(0)
 }
+
+/// `r` is an error of `status` whose message says `says`.
+pub fn refused(r: &Resp, status: u16, says: &str) {
+    let e = r.assert_error(status);
+    let msg = e["error"]["message"].as_str().unwrap_or_default();
+    assert!(msg.contains(says), "{msg}");
+}
+
+/// `POST /v1/vector_stores/{vs}/search` of `query` with `key`.
+pub async fn search(gw: &TestGateway, key: &str, vs: &str, query: &str) -> Resp {
+    call(
+        gw,
+        Method::POST,
+        &format!("/v1/vector_stores/{vs}/search"),
+        key,
+        json!({"query": query}),
+    )
+    .await
+}

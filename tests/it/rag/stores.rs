@@ -168,14 +168,7 @@ async fn store_creation_needs_an_embedding_model() {
         json!({"name": "x"}),
     )
     .await;
-    let e = r.assert_error(400);
-    assert!(
-        e["error"]["message"]
-            .as_str()
-            .unwrap()
-            .contains("rag_settings.embedding_model"),
-        "{e}"
-    );
+    refused(&r, 400, "rag_settings.embedding_model");
     let r = call(
         &s.gw,
         Method::POST,
