@@ -454,6 +454,15 @@ async fn create_database() -> Option<(String, String)> {
     Some((name.clone(), format!("{base}/{name}")))
 }
 
+/// The run's database: dropped with this.
+struct Scratch(String);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        current_thread().block_on(drop_database(&self.0));
+    }
+}
+
 async fn drop_database(name: &str) {
     if let Some(c) = pg(&admin_url()).await {
         let _ = c
@@ -608,6 +617,8 @@ fn orchestrate(args: &[String]) {
         println!("rag_load: skipped (no PostgreSQL; set TIANJI_BENCH_DATABASE_URL)");
         return;
     };
+    // dropped last (after the processes), on a panic too
+    let _db = Scratch(db_name);
     println!(
         "rag_load: {} CPUs, load average {} at the start",
         std::thread::available_parallelism().map_or(0, |n| n.get()),
@@ -646,7 +657,6 @@ fn orchestrate(args: &[String]) {
     }
     drop((mock, slow));
     println!("rag_load: load average {} at the end", load_average());
-    rt.block_on(drop_database(&db_name));
 }
 
 /// Ingest rounds with one embedding model.
