@@ -343,17 +343,15 @@ impl Writer<'_> {
             .query(Query::TouchVectorStoreFile, &[&vs, &fid])
             .await?;
         let chunks: Vec<(u64, Vec<f32>)> = ids.into_iter().zip(vectors).collect();
-        let attributes = self.file.attributes.clone();
-        self.loaded.add(
-            fid,
-            || FileEntry {
-                filename: String::new(),
-                attributes,
-                searchable: false,
-                chunks: Vec::new(),
-            },
-            &chunks,
-        )?;
+        let entry = FileEntry {
+            filename: String::new(),
+            attributes: self.file.attributes.clone(),
+            searchable: false,
+            chunks: Vec::new(),
+        };
+        self.loaded
+            .add_blocking(fid.to_string(), entry, chunks)
+            .await?;
         self.seq += texts.len();
         Ok(())
     }

@@ -118,6 +118,22 @@ impl Loaded {
         Ok(())
     }
 
+    /// [`Loaded::add`] on a blocking thread: adding vectors is CPU work (building the HNSW
+    /// graph when the store crosses the exact-scan threshold takes seconds).
+    pub async fn add_blocking(
+        self: &Arc<Self>,
+        file_id: String,
+        entry: FileEntry,
+        chunks: Vec<(u64, Vec<f32>)>,
+    ) -> Result<(), VectorStoreError> {
+        let l = self.clone();
+        tokio::task::spawn_blocking(move || l.add(&file_id, || entry, &chunks))
+            .await
+            .map_err(|e| {
+                VectorStoreError::Index(crate::vector_index::IndexError::Backend(e.to_string()))
+            })?
+    }
+
     /// Make a file's chunks searchable (its ingestion completed), with its attributes.
     pub fn complete(&self, file_id: &str, filename: &str, attributes: Value) {
         let mut files = self.write();

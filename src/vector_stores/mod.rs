@@ -161,7 +161,7 @@ impl VectorStores {
 async fn sync_files(
     stores: &VectorStores,
     store: &Store,
-    l: &Loaded,
+    l: &Arc<Loaded>,
 ) -> Result<(), VectorStoreError> {
     let rows = store
         .query(Query::ListVectorStoreFiles, &[&l.id.as_str()])
@@ -225,7 +225,7 @@ async fn sync_files(
     }
     for (file, entry) in to_load {
         let chunks = by_file.remove(&file).unwrap_or_default();
-        l.add(&file, || entry, &chunks)?;
+        l.add_blocking(file, entry, chunks).await?;
     }
     Ok(())
 }
