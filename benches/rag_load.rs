@@ -59,9 +59,11 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{ToSql, Type};
 
+#[path = "common/clusters.rs"]
+mod clusters;
+use clusters::{Clusters, DIMS, Rng};
+
 const MASTER: &str = "sk-bench-master";
-const DIMS: usize = 768;
-const CENTRES: usize = 1_000;
 /// The uploaded document's size.
 const DOC_BYTES: usize = 1 << 20;
 /// Files the stored chunks are spread over.
@@ -88,48 +90,6 @@ fn current_thread() -> tokio::runtime::Runtime {
 }
 
 // === vectors ===
-
-/// A seeded xorshift64: uniform in [-1, 1) (as benches/vector_search.rs).
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> f32 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        (self.0 >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        ((self.next() + 1.0) * 0.5 * n as f32) as usize % n
-    }
-}
-
-/// Points around 1,000 seeded centres (the same centres for every seed): a centre's components
-/// in [-1, 1) plus noise of the same size, so a point's cosine to its centre is about 0.7.
-struct Clusters {
-    centres: Vec<Vec<f32>>,
-    rng: Rng,
-}
-
-impl Clusters {
-    fn new(seed: u64) -> Self {
-        let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
-        let centres = (0..CENTRES)
-            .map(|_| (0..DIMS).map(|_| rng.next()).collect())
-            .collect();
-        Self {
-            centres,
-            rng: Rng(seed),
-        }
-    }
-
-    fn point(&mut self) -> Vec<f32> {
-        let c = self.rng.below(CENTRES);
-        let rng = &mut self.rng;
-        self.centres[c].iter().map(|x| x + rng.next()).collect()
-    }
-}
 
 // === the mock embedding server ===
 
