@@ -222,8 +222,12 @@ impl Mocked<'_> {
                         json!({"object": "embedding", "index": i, "embedding": v})
                     })
                     .collect();
-                json!({"object": "list", "data": data, "model": model,
-                       "usage": {"prompt_tokens": usage.prompt_tokens, "total_tokens": usage.prompt_tokens}})
+                let mut list = json!({"object": "list", "data": data, "model": model,
+                       "usage": {"prompt_tokens": usage.prompt_tokens, "total_tokens": usage.prompt_tokens}});
+                if crate::providers::embedding_list::wants_base64(&body) {
+                    crate::providers::embedding_list::encode_base64(&mut list);
+                }
+                list
             }
             Expect::Speech => Value::Null,
             Expect::Transcription | Expect::Translation => json!({"text": text}),

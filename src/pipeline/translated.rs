@@ -14,7 +14,9 @@ use super::parse::{ParsedRequest, RequestError};
 use super::watch::Watch;
 use crate::body::Body;
 use crate::error::GatewayError;
-use crate::providers::{StreamTranslate, anthropic, bedrock, cohere, gemini, text_completion};
+use crate::providers::{
+    StreamTranslate, anthropic, bedrock, cohere, embedding_list, gemini, text_completion,
+};
 use crate::router::Deployment;
 use crate::router::wire::{Bedrock, Wire};
 use crate::state::AppState;
@@ -305,8 +307,8 @@ pub async fn embeddings(
     ctx.upstream_elapsed = t0.elapsed();
     let out = Bytes::from(list.to_string());
     ctx.completion.usage = sse::usage_of_body(&out);
-    if cohere::embed::wants_base64(&req) {
-        cohere::embed::encode_base64(&mut list);
+    if embedding_list::wants_base64(&req) {
+        embedding_list::encode_base64(&mut list);
     }
     let out = Bytes::from(list.to_string());
     Ok(crate::error::json_response(http::StatusCode::OK, out))

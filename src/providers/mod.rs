@@ -9,6 +9,7 @@ pub mod bedrock;
 mod catalog;
 mod chunks;
 pub mod cohere;
+pub mod embedding_list;
 pub mod errors;
 pub mod gemini;
 mod litellm;

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use super::RagError;
 use crate::pipeline::made::{self, For};
 use crate::pipeline::parse::Expect;
+use crate::providers::embedding_list;
 use crate::state::AppState;
 
 #[derive(Deserialize)]
@@ -18,6 +19,7 @@ struct Answer {
 
 #[derive(Deserialize)]
 struct Item {
+    #[serde(deserialize_with = "embedding_list::vector")]
     embedding: Vec<f32>,
     #[serde(default)]
     index: Option<usize>,
@@ -37,21 +39,39 @@ fn message(bytes: &[u8]) -> String {
 }
 
 /// The vectors of `texts` (in order) from the model group `model`, in one call.
+///
+/// The vectors are asked for in base64 (OpenAI's `encoding_format`; every native translation
+/// honours it): less than half the bytes of decimal floats, read without parsing a float. A
+/// provider that ignores the parameter answers floats, read as well; one that refuses it (400
+/// or 422) is asked again for floats, and so is that model group from then on.
 pub async fn embed(
     state: &AppState,
     who: &For,
     model: &str,
     texts: &[String],
 ) -> Result<Vec<Vec<f32>>, RagError> {
-    let body = json!({"model": model, "input": texts});
     let fail = |status: u16, message: String| RagError::Embedding {
         model: model.to_string(),
         status,
         message,
     };
-    let (status, bytes) = made::whole(state, who, Expect::Embedding, Bytes::from(body.to_string()))
-        .await
-        .map_err(|e| fail(502, e.to_string()))?;
+    let call = |base64: bool| {
+        let body = if base64 {
+            json!({"model": model, "input": texts, "encoding_format": "base64"})
+        } else {
+            json!({"model": model, "input": texts})
+        };
+        made::whole(state, who, Expect::Embedding, Bytes::from(body.to_string()))
+    };
+    let base64 = !state.vector_stores.floats_only(model);
+    let (mut status, mut bytes) = call(base64).await.map_err(|e| fail(502, e.to_string()))?;
+    if base64 && matches!(status.as_u16(), 400 | 422) {
+        let (s, b) = call(false).await.map_err(|e| fail(502, e.to_string()))?;
+        if s.is_success() {
+            state.vector_stores.set_floats_only(model);
+        }
+        (status, bytes) = (s, b);
+    }
     if !status.is_success() {
         return Err(fail(status.as_u16(), message(&bytes)));
     }
@@ -79,7 +99,11 @@ pub async fn embed(
             "its embeddings are empty or of different lengths".into(),
         ));
     }
-    if vectors.iter().flatten().any(|x| !x.is_finite()) {
+    // no early exit: the whole vector's check vectorises
+    if vectors
+        .iter()
+        .any(|v| !v.iter().fold(true, |ok, x| ok & x.is_finite()))
+    {
         return Err(fail(
             502,
             "its embeddings hold NaN or infinite values".into(),

@@ -6,26 +6,46 @@ use std::collections::BinaryHeap;
 
 use super::IndexError;
 
-/// `vector` scaled to unit length, after checking its length and values: NaN or infinite
-/// components and the zero vector are refused (a zero vector has no direction to compare).
+/// Checks `vector`'s length and values: NaN or infinite components and the zero vector are
+/// refused (a zero vector has no direction to compare).
+pub(crate) fn checked(vector: &[f32], dims: usize) -> Result<(), IndexError> {
+    unit_scale(vector, dims).map(|_| ())
+}
+
+/// `vector` scaled to unit length, after [`checked`].
 pub(crate) fn normalized(vector: &[f32], dims: usize) -> Result<Vec<f32>, IndexError> {
+    let scale = unit_scale(vector, dims)?;
+    Ok(vector.iter().map(|x| x * scale).collect())
+}
+
+/// What `vector` is multiplied by to be of unit length, after the checks of [`checked`].
+///
+/// One vectorised pass over the squares in the common case: a NaN or infinite component makes
+/// the sum NaN or infinite, and a sum that is neither (nor too small to take the root of
+/// precisely) is the squared length. Otherwise the careful way: each component checked, and
+/// the vector scaled by its largest component first so squaring can neither overflow nor
+/// underflow.
+fn unit_scale(vector: &[f32], dims: usize) -> Result<f32, IndexError> {
     if vector.len() != dims {
         return Err(IndexError::Dimensions {
             expected: dims,
             got: vector.len(),
         });
     }
+    let squares = dot(vector, vector);
+    if squares.is_finite() && squares >= 1e-30 {
+        return Ok(1.0 / squares.sqrt());
+    }
     if vector.iter().any(|x| !x.is_finite()) {
         return Err(IndexError::NotFinite);
     }
-    // Scale by the largest component first so squaring can neither overflow nor underflow.
     let max = vector.iter().fold(0.0f32, |m, x| m.max(x.abs()));
     if max == 0.0 {
         return Err(IndexError::ZeroVector);
     }
-    let scaled: Vec<f32> = vector.iter().map(|x| x / max).collect();
-    let norm = dot(&scaled, &scaled).sqrt();
-    Ok(scaled.into_iter().map(|x| x / norm).collect())
+    let inv = 1.0 / max;
+    let scaled = vector.iter().map(|x| (x * inv) * (x * inv)).sum::<f32>();
+    Ok(inv / scaled.sqrt())
 }
 
 /// The dot product of two equally long slices, over eight independent accumulators: the loop
@@ -136,6 +156,19 @@ mod tests {
         assert!((v[0] - 0.6).abs() < 1e-6 && (v[1] - 0.8).abs() < 1e-6);
         let big = normalized(&[3e30, 4e30], 2).unwrap();
         assert!((big[1] - 0.8).abs() < 1e-6);
+        let tiny = normalized(&[3e-30, 4e-30], 2).unwrap();
+        assert!((tiny[0] - 0.6).abs() < 1e-6, "{tiny:?}");
+        let long: Vec<f32> = (0..768).map(|i| (i % 7) as f32 - 3.0).collect();
+        let unit = normalized(&long, 768).unwrap();
+        assert!((dot(&unit, &unit) - 1.0).abs() < 1e-5);
+        assert!(matches!(
+            normalized(&[1.0, f32::NAN], 2),
+            Err(IndexError::NotFinite)
+        ));
+        assert!(matches!(
+            normalized(&[f32::NEG_INFINITY, 1.0], 2),
+            Err(IndexError::NotFinite)
+        ));
         assert!(matches!(
             normalized(&[0.0, 0.0], 2),
             Err(IndexError::ZeroVector)

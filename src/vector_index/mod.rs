@@ -163,6 +163,14 @@ impl VectorIndex {
         matches!(&*self.read(), Store::Flat(_))
     }
 
+    /// Whether adding `more` vectors is a quick copy: the store is an exact scan and stays one.
+    pub fn stays_exact_with(&self, more: usize) -> bool {
+        match &*self.read() {
+            Store::Flat(flat) => flat.len() + more <= self.options.exact_below,
+            Store::Graph(_) => false,
+        }
+    }
+
     /// Bytes held for vectors, graph and keys (approximate).
     pub fn memory_bytes(&self) -> usize {
         match &*self.read() {
@@ -190,7 +198,7 @@ impl VectorIndex {
             if key == u64::MAX {
                 return Err(IndexError::ReservedKey(key));
             }
-            math::normalized(vector, self.dims)?;
+            math::checked(vector, self.dims)?;
         }
         // The last vector of a key given twice wins.
         let mut last: HashMap<u64, usize> = HashMap::with_capacity(items.len());
@@ -310,6 +318,10 @@ impl VectorIndex {
             // an unsampled key is refused after all.
             let found = graph.search(&query, k, None)?;
             if found.iter().all(|(key, _)| allow(*key)) {
+                if found.len() < k.min(n) {
+                    // the walk came back short (a graph can leave nodes unreached): scan
+                    return graph.search_exact(&query, k, allow);
+                }
                 return Ok(found);
             }
         }

@@ -12,6 +12,10 @@ use super::VectorStoreError;
 use super::filters::Filter;
 use crate::vector_index::VectorIndex;
 
+/// Most vectors [`Loaded::add_blocking`] adds on the calling thread (to an exact-scan store:
+/// normalised and copied, about 1 µs each).
+const QUICK_ADD: usize = 256;
+
 /// A file of the store.
 #[derive(Debug, Clone, Default)]
 pub struct FileEntry {
@@ -126,6 +130,15 @@ impl Loaded {
         entry: FileEntry,
         chunks: Vec<(u64, Vec<f32>)>,
     ) -> Result<(), VectorStoreError> {
+        // a few vectors copied into an exact-scan store: done here, no thread handoff
+        let quick = chunks.len() <= QUICK_ADD
+            && self
+                .index
+                .get()
+                .is_none_or(|i| i.stays_exact_with(chunks.len()));
+        if quick {
+            return self.add(&file_id, || entry, &chunks);
+        }
         let l = self.clone();
         tokio::task::spawn_blocking(move || l.add(&file_id, || entry, &chunks))
             .await

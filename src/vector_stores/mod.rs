@@ -57,6 +57,8 @@ pub struct VectorStores {
     /// Files being ingested here `(store, file)`: their chunks are in the index before the
     /// database says they are complete.
     ingesting: Mutex<HashSet<(String, String)>>,
+    /// Embedding model groups that refused base64 vectors (asked for floats since).
+    floats_only: Mutex<HashSet<String>>,
 }
 
 /// A file being ingested on this instance (until dropped).
@@ -77,6 +79,18 @@ impl Drop for Ingesting<'_> {
 }
 
 impl VectorStores {
+    /// Whether the embedding model group `model` refused base64 vectors here.
+    pub fn floats_only(&self, model: &str) -> bool {
+        let set = self.floats_only.lock().unwrap_or_else(|e| e.into_inner());
+        set.contains(model)
+    }
+
+    /// Remember that `model` refused base64 vectors.
+    pub fn set_floats_only(&self, model: &str) {
+        let mut set = self.floats_only.lock().unwrap_or_else(|e| e.into_inner());
+        set.insert(model.to_string());
+    }
+
     fn cell(&self, id: &str) -> Arc<OnceCell<Arc<Loaded>>> {
         let mut map = self.loaded.lock().unwrap_or_else(|e| e.into_inner());
         map.entry(id.to_string()).or_default().clone()

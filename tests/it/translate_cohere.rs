@@ -109,13 +109,13 @@ fn embeddings_both_ways() {
     // base64 on request: Cohere still asked for floats, the answer encoded as OpenAI does
     let mut b64_req = req.clone();
     b64_req["encoding_format"] = json!("base64");
-    assert!(embed::wants_base64(&b64_req));
+    assert!(tianji::providers::embedding_list::wants_base64(&b64_req));
     assert_eq!(
         embed::to_request("embed-v4.0", &b64_req).unwrap()["embedding_types"],
         json!(["float"])
     );
     let mut encoded = list.clone();
-    embed::encode_base64(&mut encoded);
+    tianji::providers::embedding_list::encode_base64(&mut encoded);
     let s = encoded["data"][1]["embedding"].as_str().unwrap();
     let bytes = base64::engine::general_purpose::STANDARD.decode(s).unwrap();
     let floats: Vec<f32> = bytes

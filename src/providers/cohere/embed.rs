@@ -4,10 +4,9 @@
 //! the client may send; `search_document` when absent), `embedding_types: ["float"]`.
 //! Response: `embeddings.float` -> `data[].embedding`, `meta.billed_units.input_tokens` ->
 //! `usage`. Cohere is always asked for floats; when the client asked for
-//! `encoding_format: "base64"` ([`wants_base64`]), [`encode_base64`] turns the translated answer
-//! into OpenAI's base64 form.
+//! `encoding_format: "base64"`, `providers::embedding_list::encode_base64` turns the translated
+//! answer into OpenAI's base64 form.
 
-use base64::Engine as _;
 use serde_json::{Map, Value, json};
 
 use super::{TranslateError, count, invalid};
@@ -82,27 +81,4 @@ pub fn to_openai(model: &str, resp: &Value) -> Value {
         "model": model,
         "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
     })
-}
-
-/// Whether the OpenAI embeddings request asked for base64 vectors.
-pub fn wants_base64(req: &Value) -> bool {
-    req.get("encoding_format").and_then(Value::as_str) == Some("base64")
-}
-
-/// Rewrite each `data[].embedding` list of floats of an OpenAI embeddings list as OpenAI's
-/// base64 form: the vector's little-endian `f32` bytes, base64-encoded.
-pub fn encode_base64(list: &mut Value) {
-    let Some(data) = list.get_mut("data").and_then(Value::as_array_mut) else {
-        return;
-    };
-    for item in data {
-        let Some(floats) = item.get("embedding").and_then(Value::as_array) else {
-            continue;
-        };
-        let mut bytes = Vec::with_capacity(floats.len() * 4);
-        for f in floats {
-            bytes.extend_from_slice(&(f.as_f64().unwrap_or(0.0) as f32).to_le_bytes());
-        }
-        item["embedding"] = json!(base64::engine::general_purpose::STANDARD.encode(bytes));
-    }
 }

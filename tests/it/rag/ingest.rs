@@ -347,6 +347,42 @@ async fn bad_documents_leave_nothing_behind() {
     assert!(!r.json()["data"].as_array().unwrap().is_empty());
 }
 
+/// The gateway asks for base64 vectors (less than half the bytes of decimals); a model that
+/// refuses the parameter is asked again for floats, and for floats only from then on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vectors_come_as_base64_unless_the_model_refuses_it() {
+    let s = setup("").await;
+    let q = |vs: &str| {
+        json!({"model": "chat", "messages": [{"role": "user", "content": "How many vacation days do I get?"}],
+            "retrieval_config": {"vector_store_id": vs, "top_k": 1}})
+    };
+    for model in ["emb", "emb-floats"] {
+        let opts = json!({"embedding": {"model": model}, "chunking_strategy": {"chunk_size": 80, "chunk_overlap": 0}});
+        for _ in 0..2 {
+            let r = ingest_upload(
+                &s.gw,
+                MASTER_KEY,
+                opts.clone(),
+                ("handbook.txt", "text/plain", HANDBOOK.as_bytes()),
+            )
+            .await;
+            assert_eq!(r.status, 200, "{}", r.text());
+            assert_eq!(r.json()["status"], "completed", "{}", r.text());
+            let vs = r.json()["vector_store_id"].as_str().unwrap().to_string();
+            let r = call(&s.gw, Method::POST, "/v1/rag/query", MASTER_KEY, q(&vs)).await;
+            assert_eq!(r.status, 200, "{}", r.text());
+            let top = &r.json()["search_results"]["data"][0]["content"][0]["text"];
+            assert!(top.as_str().unwrap().contains("vacation"), "{model}: {top}");
+        }
+    }
+    let held = s.held.lock();
+    assert!(held.base64_asked >= 4, "{} base64 calls", held.base64_asked);
+    assert_eq!(
+        held.base64_refused, 1,
+        "emb-floats was asked for base64 again"
+    );
+}
+
 /// A dimension change mid-ingest (the model starts answering longer vectors) fails the file.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dimension_change_fails_the_file() {

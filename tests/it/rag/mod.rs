@@ -49,6 +49,9 @@ pub struct Held {
     stores: HashMap<String, Vec<String>>,
     /// Embedding calls so far.
     embeddings: usize,
+    /// Embedding calls that asked for base64 vectors (answered so), and those refused for it.
+    pub base64_asked: usize,
+    pub base64_refused: usize,
 }
 
 /// The `filename` and content of the first file part of a multipart body.
@@ -70,7 +73,9 @@ fn multipart_file(r: &Recorded) -> Option<(String, Bytes)> {
 }
 
 /// A mock OpenAI-compatible provider: embeddings (`emb`: 8 dimensions; `emb-wide`: 16;
-/// `emb-broken`: fails from its second call; `emb-drift`: 16 dimensions from its second call),
+/// `emb-broken`: fails from its second call; `emb-drift`: 16 dimensions from its second call;
+/// `emb-floats`: refuses `encoding_format` with a 400, as a strict server might; the others
+/// answer base64 vectors when asked),
 /// chat (answers with the messages it got), rerank (Cohere's shape: documents about `salary`
 /// first), files, and hosted vector stores.
 pub async fn provider() -> (MockUpstream, Arc<Mutex<Held>>) {
@@ -102,10 +107,24 @@ pub async fn provider() -> (MockUpstream, Arc<Mutex<Held>>) {
                 if model == "emb-broken" && calls > 1 {
                     return Reply::status(500, json!({"error": {"message": "embedding backend down", "type": "server_error"}}));
                 }
+                let base64 = body["encoding_format"] == "base64";
+                if base64 && model == "emb-floats" {
+                    held.base64_refused += 1;
+                    return Reply::status(400, json!({"error": {"message": "Unrecognized request argument supplied: encoding_format", "type": "invalid_request_error"}}));
+                }
+                held.base64_asked += usize::from(base64);
                 let data: Vec<Value> = inputs
                     .iter()
                     .enumerate()
-                    .map(|(i, t)| json!({"object": "embedding", "index": i, "embedding": topic_vector(t, dims)}))
+                    .map(|(i, t)| {
+                        let v = topic_vector(t, dims);
+                        let embedding = if base64 {
+                            json!(tianji::providers::embedding_list::encode(&v))
+                        } else {
+                            json!(v)
+                        };
+                        json!({"object": "embedding", "index": i, "embedding": embedding})
+                    })
                     .collect();
                 json_reply(json!({"object": "list", "model": model, "data": data,
                     "usage": {"prompt_tokens": inputs.len() * 10, "total_tokens": inputs.len() * 10}}))
@@ -229,6 +248,7 @@ pub fn models(base: &str) -> String {
         ("emb-wide", "openai/emb-wide"),
         ("emb-broken", "openai/emb-broken"),
         ("emb-drift", "openai/emb-drift"),
+        ("emb-floats", "openai/emb-floats"),
         ("chat", "openai/chat-model"),
         ("oai", "openai/gpt-4o"),
         ("ocr", "mistral/mistral-ocr-latest"),
