@@ -132,6 +132,11 @@ UPDATE "TianjiLLM_VectorStoreFileTable" f
 SET "status" = 'cancelled', "updated_at" = now()::timestamp(3)
 WHERE f."vector_store_id" = $1 AND f."batch_id" = $2 AND f."status" = 'in_progress';
 
+-- name: TouchVectorStore
+-- $1 store: used now (its last_active_at, for expires_after).
+UPDATE "TianjiLLM_ManagedVectorStoreTable" s SET "updated_at" = now()::timestamp(3)
+WHERE s."unified_resource_id" = $1;
+
 -- name: TouchVectorStoreFile
 -- An ingestion still at work on the file (a batch of chunks written).
 UPDATE "TianjiLLM_VectorStoreFileTable" f SET "updated_at" = now()::timestamp(3)

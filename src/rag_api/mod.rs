@@ -116,6 +116,8 @@ pub enum RagError {
     },
     #[error(transparent)]
     Fetch(#[from] crate::upstream::fetch::FetchError),
+    #[error("Vector store {0} has expired (expires_after): it can be read and deleted, not used")]
+    Expired(String),
     #[error("The document is larger than rag_settings.max_file_mb ({0} MiB)")]
     TooLarge(f64),
     #[error("Reading the document failed: {0}")]
@@ -185,6 +187,14 @@ pub async fn serve(
         return hosted::forward(&cx, &row, req).await;
     }
     let method = req.method().clone();
+    let uses = match at {
+        At::Search => true,
+        At::Files | At::Batches => method == http::Method::POST,
+        _ => false,
+    };
+    if uses {
+        cx.usable(&row)?;
+    }
     match at {
         At::Store => stores::item(&cx, row, req).await,
         At::Search => search::serve(&cx, &row, req).await,
@@ -283,6 +293,28 @@ impl Cx<'_> {
             }
         }
         Ok(false)
+    }
+
+    /// Whether the gateway's own store `row` may be used (searched, written): not once it has
+    /// expired. A use moves its `last_active_at` on, at most once an hour (in the background:
+    /// the row read for the request already says when it was last moved).
+    pub fn usable(&self, row: &Value) -> Result<(), RagError> {
+        let id = StoreRef::of(row).id.to_string();
+        if shapes::is_expired(row) {
+            return Err(RagError::Expired(id));
+        }
+        let stale = shapes::last_active(row) + 3_600 <= crate::util::clock::now_whole_secs() as i64;
+        if stale
+            && shapes::expires_at(row).is_some()
+            && let Some(store) = self.store.clone()
+        {
+            tokio::spawn(async move {
+                if let Err(e) = store.query(Query::TouchVectorStore, &[&id]).await {
+                    tracing::warn!(vector_store = %id, error = %e, "vector store: last_active_at not moved");
+                }
+            });
+        }
+        Ok(())
     }
 
     /// Tell every instance (this one too) that the store's files changed.

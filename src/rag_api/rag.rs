@@ -288,6 +288,7 @@ async fn plan(
                 .into());
             }
             cx.writable(&row).await?;
+            cx.usable(&row)?;
             if let (Some(m), Some(has)) = (&model, ingest::store_model(&row))
                 && *m != has
             {
@@ -451,6 +452,7 @@ pub async fn query(cx: &Cx<'_>, req: Request<RequestBody>) -> Result<Response<Bo
         if hosted::is_hosted(&row) {
             found.extend(hosted::search(cx, &row, &queries, top_k, config.get("filters")).await?);
         } else {
+            cx.usable(&row)?;
             let ask = Ask {
                 queries: &queries,
                 k: top_k,

@@ -56,18 +56,33 @@ pub fn epoch(v: Option<&Value>) -> i64 {
         .unwrap_or(0)
 }
 
+/// When the store `row` was last used (Unix seconds): its `updated_at`, moved on by searches
+/// and ingests (at most once an hour, [`super::Cx::usable`]).
+pub fn last_active(row: &Value) -> i64 {
+    epoch(row.get("updated_at")).max(epoch(row.get("created_at")))
+}
+
+/// When the store `row` expires (`expires_after: {anchor: "last_active_at", days}`).
+pub fn expires_at(row: &Value) -> Option<i64> {
+    row.pointer("/resource_object/expires_after/days")
+        .and_then(Value::as_i64)
+        .map(|d| last_active(row) + d * 86_400)
+}
+
+/// Whether the store `row` has expired: it is shown, listed and deleted, but not used.
+pub fn is_expired(row: &Value) -> bool {
+    expires_at(row).is_some_and(|t| t <= clock::now_whole_secs() as i64)
+}
+
 /// A store row with its file counts as OpenAI's vector store object.
 pub fn store(row: &Value, counts: &Counts) -> Value {
     let o = row.get("resource_object").cloned().unwrap_or(json!({}));
     let created = epoch(row.get("created_at"));
-    let active = epoch(row.get("updated_at")).max(created);
+    let active = last_active(row);
     let expires_after = o.get("expires_after").cloned().unwrap_or(Value::Null);
-    let expires_at = expires_after
-        .get("days")
-        .and_then(Value::as_i64)
-        .map(|d| active + d * 86_400);
+    let expires_at = expires_at(row);
     let status = match expires_at {
-        Some(t) if t <= clock::now_whole_secs() as i64 => "expired",
+        _ if is_expired(row) => "expired",
         _ if counts.in_progress > 0 => "in_progress",
         _ => "completed",
     };

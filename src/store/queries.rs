@@ -122,6 +122,7 @@ queries! {
     GetVectorStoreFileBatch,
     SetVectorStoreFileBatchStatus,
     CancelVectorStoreBatchFiles,
+    TouchVectorStore,
     TouchVectorStoreFile,
     FailStaleVectorStoreFiles,
     ListSkills,

@@ -257,3 +257,115 @@ async fn ingest_into_a_hosted_store() {
             .all(|r| !r.path.ends_with("/embeddings"))
     );
 }
+
+/// `expires_after` holds: an expired store is shown (`status: expired`) and deleted, but not
+/// searched or written; a search moves a live store's `last_active_at` on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn expired_stores_are_shown_but_not_used() {
+    let s = setup("").await;
+    let opts =
+        |vs: &str| json!({"embedding": {"model": "emb"}, "vector_store": {"vector_store_id": vs}});
+    let mut ids = Vec::new();
+    for days in [1, 7] {
+        let r = call(
+            &s.gw,
+            Method::POST,
+            "/v1/vector_stores",
+            MASTER_KEY,
+            json!({"name": format!("ttl-{days}"), "embedding_model": "emb",
+                   "expires_after": {"anchor": "last_active_at", "days": days}}),
+        )
+        .await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        let vs = r.json()["id"].as_str().unwrap().to_string();
+        let r = ingest_upload(
+            &s.gw,
+            MASTER_KEY,
+            opts(&vs),
+            ("handbook.txt", "text/plain", HANDBOOK.as_bytes()),
+        )
+        .await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        assert_eq!(search(&s.gw, MASTER_KEY, &vs, "vacation").await.status, 200);
+        ids.push(vs);
+    }
+    // both stores last used two days ago
+    let db = s.db.client().await;
+    db.execute(
+        "UPDATE \"TianjiLLM_ManagedVectorStoreTable\" SET created_at = now() - interval '2 days', updated_at = now() - interval '2 days'",
+        &[],
+    )
+    .await
+    .unwrap();
+    let (gone, live) = (&ids[0], &ids[1]);
+    let r = call(
+        &s.gw,
+        Method::GET,
+        &format!("/v1/vector_stores/{gone}"),
+        MASTER_KEY,
+        Value::Null,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["status"], "expired");
+    refused(
+        &search(&s.gw, MASTER_KEY, gone, "vacation").await,
+        400,
+        "has expired",
+    );
+    let r = ingest_upload(
+        &s.gw,
+        MASTER_KEY,
+        opts(gone),
+        ("more.txt", "text/plain", b"more text"),
+    )
+    .await;
+    refused(&r, 400, "has expired");
+    let q = json!({"model": "chat", "messages": [{"role": "user", "content": "vacation?"}],
+        "retrieval_config": {"vector_store_id": gone}});
+    refused(
+        &call(&s.gw, Method::POST, "/v1/rag/query", MASTER_KEY, q).await,
+        400,
+        "has expired",
+    );
+    // the live one is searched, and its last_active_at moves to now
+    let before = call(
+        &s.gw,
+        Method::GET,
+        &format!("/v1/vector_stores/{live}"),
+        MASTER_KEY,
+        Value::Null,
+    )
+    .await
+    .json();
+    assert_eq!(before["status"], "completed");
+    assert_eq!(
+        search(&s.gw, MASTER_KEY, live, "vacation").await.status,
+        200
+    );
+    let moved = crate::common::eventually_async(std::time::Duration::from_secs(10), || async {
+        let now = call(
+            &s.gw,
+            Method::GET,
+            &format!("/v1/vector_stores/{live}"),
+            MASTER_KEY,
+            Value::Null,
+        )
+        .await
+        .json();
+        now["last_active_at"].as_i64().unwrap()
+            > before["last_active_at"].as_i64().unwrap() + 86_400
+    })
+    .await;
+    assert!(moved, "a search did not move last_active_at");
+    // the expired one is still deleted
+    let r = call(
+        &s.gw,
+        Method::DELETE,
+        &format!("/v1/vector_stores/{gone}"),
+        MASTER_KEY,
+        Value::Null,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+}
