@@ -651,7 +651,7 @@ async fn ingest_phase(gw: &Proc, addr: SocketAddr, i: &Ingests<'_>, db_url: &str
     println!("|---|---|---|---|---|---|---|---|---|");
     let mut tx = connect(addr).await;
     let mut ratios = Vec::new();
-    let (mut wall_ns, mut gateway_ns) = (0u128, 0u64);
+    let (mut wall_ns, mut gateway_ns) = (0u128, 0u128);
     for round in 0..i.rounds {
         let doc = prose(round as u64 + 11, DOC_BYTES);
         let options = json!({"embedding": {"model": i.model}, "name": format!("ingest-{round}")});
@@ -679,7 +679,7 @@ async fn ingest_phase(gw: &Proc, addr: SocketAddr, i: &Ingests<'_>, db_url: &str
             .unwrap()
             .get(0);
         wall_ns += wall.as_nanos();
-        gateway_ns += g1 - g0;
+        gateway_ns += u128::from(g1 - g0);
         let gcpu = (g1 - g0) as f64 / 1e6;
         let ratio = gcpu / ms(wall);
         ratios.push(ratio);
@@ -692,12 +692,23 @@ async fn ingest_phase(gw: &Proc, addr: SocketAddr, i: &Ingests<'_>, db_url: &str
             (p1.saturating_sub(p0)) as f64 / 1e6,
         );
     }
+    summary(
+        "ingest: gateway CPU",
+        &mut ratios,
+        gateway_ns,
+        wall_ns,
+        " (target <= 10%)",
+    );
+}
+
+/// The line under an ingest table: CPU over wall for all rounds and the median round's.
+fn summary(label: &str, ratios: &mut [f64], cpu_ns: u128, wall_ns: u128, after: &str) {
     ratios.sort_by(f64::total_cmp);
     if let Some(m) = ratios.get(ratios.len() / 2) {
         println!(
-            "ingest: gateway CPU / wall {:.1}% over all rounds ({:.0} ms of {:.0} ms), median round {:.1}% (target <= 10%)",
-            gateway_ns as f64 / wall_ns as f64 * 100.0,
-            gateway_ns as f64 / 1e6,
+            "{label} / wall {:.1}% over all rounds ({:.0} ms of {:.0} ms), median round {:.1}%{after}",
+            cpu_ns as f64 / wall_ns as f64 * 100.0,
+            cpu_ns as f64 / 1e6,
             wall_ns as f64 / 1e6,
             m * 100.0
         );
@@ -838,16 +849,7 @@ fn floor_phase(db_url: &str, mock: &Proc, mock_port: u16, rounds: usize) {
             (p1.saturating_sub(p0)) as f64 / 1e6,
         );
     }
-    ratios.sort_by(f64::total_cmp);
-    if let Some(m) = ratios.get(ratios.len() / 2) {
-        println!(
-            "floor: CPU / wall {:.1}% over all rounds ({:.0} ms of {:.0} ms), median round {:.1}%",
-            cpu_ns_sum as f64 / wall_ns as f64 * 100.0,
-            cpu_ns_sum as f64 / 1e6,
-            wall_ns as f64 / 1e6,
-            m * 100.0
-        );
-    }
+    summary("floor: CPU", &mut ratios, cpu_ns_sum, wall_ns, "");
 }
 
 /// Write `n` chunks of 768 dimensions (clustered) into one completed store of `FILES` files.

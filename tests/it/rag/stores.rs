@@ -298,16 +298,7 @@ async fn expired_stores_are_shown_but_not_used() {
     .await
     .unwrap();
     let (gone, live) = (&ids[0], &ids[1]);
-    let r = call(
-        &s.gw,
-        Method::GET,
-        &format!("/v1/vector_stores/{gone}"),
-        MASTER_KEY,
-        Value::Null,
-    )
-    .await;
-    assert_eq!(r.status, 200, "{}", r.text());
-    assert_eq!(r.json()["status"], "expired");
+    assert_eq!(shown(&s.gw, gone).await["status"], "expired");
     refused(
         &search(&s.gw, MASTER_KEY, gone, "vacation").await,
         400,
@@ -329,30 +320,14 @@ async fn expired_stores_are_shown_but_not_used() {
         "has expired",
     );
     // the live one is searched, and its last_active_at moves to now
-    let before = call(
-        &s.gw,
-        Method::GET,
-        &format!("/v1/vector_stores/{live}"),
-        MASTER_KEY,
-        Value::Null,
-    )
-    .await
-    .json();
+    let before = shown(&s.gw, live).await;
     assert_eq!(before["status"], "completed");
     assert_eq!(
         search(&s.gw, MASTER_KEY, live, "vacation").await.status,
         200
     );
     let moved = crate::common::eventually_async(std::time::Duration::from_secs(10), || async {
-        let now = call(
-            &s.gw,
-            Method::GET,
-            &format!("/v1/vector_stores/{live}"),
-            MASTER_KEY,
-            Value::Null,
-        )
-        .await
-        .json();
+        let now = shown(&s.gw, live).await;
         now["last_active_at"].as_i64().unwrap()
             > before["last_active_at"].as_i64().unwrap() + 86_400
     })
@@ -368,4 +343,18 @@ async fn expired_stores_are_shown_but_not_used() {
     )
     .await;
     assert_eq!(r.status, 200, "{}", r.text());
+}
+
+/// The store `id` as the master key sees it.
+async fn shown(gw: &TestGateway, id: &str) -> Value {
+    let r = call(
+        gw,
+        Method::GET,
+        &format!("/v1/vector_stores/{id}"),
+        MASTER_KEY,
+        Value::Null,
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    r.json()
 }
