@@ -124,7 +124,7 @@ impl Loaded {
 
     /// [`Loaded::add`] on a blocking thread: adding vectors is CPU work (building the HNSW
     /// graph when the store crosses the exact-scan threshold takes seconds). Up to
-    /// [`QUICK_ADD`] vectors into a store that stays an exact scan are only copied: added on
+    /// `QUICK_ADD` vectors into a store that stays an exact scan are only copied: added on
     /// the calling task.
     pub async fn add_blocking(
         self: &Arc<Self>,
