@@ -305,8 +305,10 @@ pub async fn embeddings(
         }
     };
     ctx.upstream_elapsed = t0.elapsed();
-    let out = Bytes::from(list.to_string());
-    ctx.completion.usage = sse::usage_of_body(&out);
+    // the usage read from the translated answer itself: it is serialized once, below
+    ctx.completion.usage = list
+        .get("usage")
+        .and_then(|u| <sse::Usage as serde::Deserialize>::deserialize(u).ok());
     if embedding_list::wants_base64(&req) {
         embedding_list::encode_base64(&mut list);
     }
