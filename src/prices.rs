@@ -32,6 +32,13 @@ pub struct Price {
     pub output_per_image: f64,
     pub input_per_second: f64,
     pub output_per_second: f64,
+    /// OCR: per page processed (`ocr_cost_per_page`) and per page annotated
+    /// (`annotation_cost_per_page`).
+    pub ocr_per_page: f64,
+    pub annotation_per_page: f64,
+    /// Video generation: per second of video (`output_cost_per_video_per_second`, else
+    /// `output_cost_per_second`).
+    pub video_per_second: f64,
     /// Long-context tiers, lowest threshold first.
     pub tiers: Vec<Tier>,
     /// Rates of batch requests (`input_cost_per_token_batches`, `output_cost_per_token_batches`),
@@ -131,6 +138,10 @@ impl Price {
         set(&mut self.output_per_image, "output_cost_per_image");
         set(&mut self.input_per_second, "input_cost_per_second");
         set(&mut self.output_per_second, "output_cost_per_second");
+        set(&mut self.ocr_per_page, "ocr_cost_per_page");
+        set(&mut self.annotation_per_page, "annotation_cost_per_page");
+        set(&mut self.video_per_second, "output_cost_per_second");
+        set(&mut self.video_per_second, "output_cost_per_video_per_second");
         if let Some(v) = get("cache_read_input_token_cost") {
             self.cache_read_per_token = Some(v);
         }
