@@ -1,7 +1,7 @@
 //! Ids of files, batches and fine-tuning jobs as the gateway hands them out: the provider's id,
 //! the owner (user, team) and the deployment holding the object, sealed with AES-256-GCM like
 //! response ids (`file-v2:gcm:...`, `batch_v2:gcm:...`, `ftjob-v2:gcm:...`, Anthropic's
-//! `msgbatch_v2:gcm:...`). Without a master
+//! `msgbatch_v2:gcm:...`, `video_v2:gcm:...`, `cntr_v2:gcm:...`). Without a master
 //! key (no auth) the id only encodes the deployment: `file-tj:<base64>`.
 
 use base64::Engine as _;
@@ -18,6 +18,10 @@ pub enum Kind {
     FineTune,
     /// An Anthropic message batch (`crate::managed::message_batches`).
     MessageBatch,
+    /// A generated video (`crate::managed::videos`).
+    Video,
+    /// A code-interpreter container (`crate::managed::containers`).
+    Container,
 }
 
 impl Kind {
@@ -27,6 +31,8 @@ impl Kind {
             Kind::Batch => "batch_",
             Kind::FineTune => "ftjob-",
             Kind::MessageBatch => "msgbatch_",
+            Kind::Video => "video_",
+            Kind::Container => "cntr_",
         }
     }
     fn tag(self) -> &'static str {
@@ -35,6 +41,8 @@ impl Kind {
             Kind::Batch => "tianji_proxy:batch_id:",
             Kind::FineTune => "tianji_proxy:fine_tuning_job_id:",
             Kind::MessageBatch => "tianji_proxy:message_batch_id:",
+            Kind::Video => "tianji_proxy:video_id:",
+            Kind::Container => "tianji_proxy:container_id:",
         }
     }
     pub fn noun(self) -> &'static str {
@@ -43,6 +51,8 @@ impl Kind {
             Kind::Batch => "batch",
             Kind::FineTune => "fine-tuning job",
             Kind::MessageBatch => "message batch",
+            Kind::Video => "video",
+            Kind::Container => "container",
         }
     }
 }

@@ -8,9 +8,12 @@
 
 pub mod batch_results;
 pub mod batches;
+pub mod containers;
 pub mod ids;
 pub mod message_batches;
+pub mod owned;
 pub mod responses;
+pub mod videos;
 
 use std::sync::Arc;
 
@@ -45,6 +48,14 @@ pub enum At {
     Events,
     /// `/v1/fine_tuning/jobs/{id}/checkpoints`
     Checkpoints,
+    /// `/v1/videos/{id}/remix`
+    Remix,
+    /// `/v1/containers/{id}/files`: upload (POST), list (GET).
+    Files,
+    /// `/v1/containers/{id}/files/{file_id}`: get, delete.
+    File,
+    /// `/v1/containers/{id}/files/{file_id}/content`
+    FileContent,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -91,15 +102,20 @@ pub async fn handle(
     req: Request<RequestBody>,
 ) -> Result<Response<Body>, GatewayError> {
     let method = req.method().clone();
-    if kind == Kind::MessageBatch {
-        return message_batches::handle(state, at, id, req).await;
+    match kind {
+        Kind::MessageBatch => return message_batches::handle(state, at, id, req).await,
+        Kind::Video => return videos::handle(state, at, id, req).await,
+        Kind::Container => return containers::handle(state, at, id, req).await,
+        _ => {}
     }
     if at == At::Collection && method == Method::POST {
         return match kind {
             Kind::File => create_file(state, req).await,
             Kind::Batch => batches::create(state, req).await,
             Kind::FineTune => create_job(state, req).await,
-            Kind::MessageBatch => message_batches::handle(state, at, id, req).await,
+            Kind::MessageBatch | Kind::Video | Kind::Container => {
+                Err(GatewayError::NotFound(req.uri().path().to_string()))
+            }
         };
     }
     let principal = state.auth.caller_of(&req).await?;
@@ -110,6 +126,8 @@ pub async fn handle(
         Kind::Batch => "/batches",
         Kind::FineTune => "/fine_tuning/jobs",
         Kind::MessageBatch => "/messages/batches",
+        Kind::Video => "/videos",
+        Kind::Container => "/containers",
     };
     let (dep, path) = match (at, id) {
         (At::Collection, _) => {
@@ -130,6 +148,7 @@ pub async fn handle(
                 At::Cancel => "/cancel",
                 At::Events => "/events",
                 At::Checkpoints => "/checkpoints",
+                At::Remix => "/remix",
                 _ => "",
             };
             (dep, format!("{collection}/{raw}{tail}"))
@@ -173,6 +192,10 @@ pub async fn handle(
 
 /// SpendLogs `endpoint` of Anthropic message batch calls.
 const MESSAGE_BATCHES: &str = "/v1/messages/batches";
+/// SpendLogs `endpoint` of video calls.
+const VIDEOS: &str = "/v1/videos";
+/// SpendLogs `endpoint` of container calls.
+const CONTAINERS: &str = "/v1/containers";
 
 /// SpendLogs `call_type` and `endpoint` of a call (LiteLLM's names).
 pub fn call_type(kind: Kind, at: At, method: &Method) -> (&'static str, &'static str) {
@@ -199,6 +222,23 @@ pub fn call_type(kind: Kind, at: At, method: &Method) -> (&'static str, &'static
         (Kind::MessageBatch, At::Results) => ("aretrieve_batch_results", MESSAGE_BATCHES),
         (Kind::MessageBatch, _) if method == Method::DELETE => ("adelete_batch", MESSAGE_BATCHES),
         (Kind::MessageBatch, _) => ("aretrieve_batch", MESSAGE_BATCHES),
+        (Kind::Video, At::Collection) if post => ("avideo_generation", VIDEOS),
+        (Kind::Video, At::Collection) => ("avideo_list", VIDEOS),
+        (Kind::Video, At::Content) => ("avideo_content", VIDEOS),
+        (Kind::Video, At::Remix) => ("avideo_remix", VIDEOS),
+        (Kind::Video, _) if method == Method::DELETE => ("avideo_delete", VIDEOS),
+        (Kind::Video, _) => ("avideo_status", VIDEOS),
+        (Kind::Container, At::Collection) if post => ("acreate_container", CONTAINERS),
+        (Kind::Container, At::Collection) => ("alist_containers", CONTAINERS),
+        (Kind::Container, At::Files) if post => ("aupload_container_file", CONTAINERS),
+        (Kind::Container, At::Files) => ("alist_container_files", CONTAINERS),
+        (Kind::Container, At::File) if method == Method::DELETE => {
+            ("adelete_container_file", CONTAINERS)
+        }
+        (Kind::Container, At::File) => ("aretrieve_container_file", CONTAINERS),
+        (Kind::Container, At::FileContent) => ("aretrieve_container_file_content", CONTAINERS),
+        (Kind::Container, _) if method == Method::DELETE => ("adelete_container", CONTAINERS),
+        (Kind::Container, _) => ("aretrieve_container", CONTAINERS),
     }
 }
 
@@ -317,6 +357,8 @@ pub fn reseal_body(
                 ("error_file_id", Kind::File),
             ],
             Kind::MessageBatch => &[("id", Kind::MessageBatch)],
+            Kind::Video => &[("id", Kind::Video), ("remixed_from_video_id", Kind::Video)],
+            Kind::Container => &[("id", Kind::Container)],
             Kind::FineTune => &[
                 ("id", Kind::FineTune),
                 ("training_file", Kind::File),

@@ -18,6 +18,7 @@ mod openai_chat;
 pub mod rerank;
 pub(crate) mod sse_lines;
 pub mod text_completion;
+pub mod video;
 
 /// A provider's stream translated, bytes in, bytes out, fed with input split anywhere.
 ///

@@ -60,6 +60,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0012_vector_stores",
         include_str!("../../sql/schema/0012_vector_stores.sql"),
     ),
+    (
+        "0013_managed_objects",
+        include_str!("../../sql/schema/0013_managed_objects.sql"),
+    ),
 ];
 
 /// Apply what is missing, then create or drop the unique alias indexes; returns the versions

@@ -42,3 +42,4 @@ mod translate_bedrock;
 mod translate_cohere;
 mod translate_gemini;
 mod users_audit;
+mod videos;
