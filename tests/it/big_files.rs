@@ -1,5 +1,6 @@
-//! A 200 MB file uploaded through the gateway and downloaded back: both stream, and the
-//! gateway process's peak resident memory stays under 100 MB (read from /proc).
+//! A 200 MB file uploaded through the gateway and downloaded back, and a 200 MB video's content
+//! downloaded: all stream, and the gateway process's peak resident memory stays under 100 MB
+//! (read from /proc).
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -43,7 +44,14 @@ async fn provider(received: Arc<AtomicU64>) -> std::net::SocketAddr {
                         let path = req.uri().path().to_string();
                         let resp: Response<
                             http_body_util::combinators::BoxBody<Bytes, Infallible>,
-                        > = if req.method() == Method::POST && path == "/v1/files" {
+                        > = if req.method() == Method::POST && path == "/v1/videos" {
+                            let j = json!({"id": "video_big", "object": "video", "status": "completed", "seconds": "4", "model": "sora-2"});
+                            Response::new(
+                                http_body_util::Full::new(Bytes::from(j.to_string()))
+                                    .map_err(|e| match e {})
+                                    .boxed(),
+                            )
+                        } else if req.method() == Method::POST && path == "/v1/files" {
                             let mut body = req.into_body();
                             let mut n = 0u64;
                             while let Some(Ok(f)) = body.frame().await {
@@ -131,9 +139,37 @@ async fn a_200_mb_upload_and_download_stream_through_in_under_100_mb() {
     }
     assert_eq!(got, SIZE);
 
+    // a 200 MB video: its content streams through the same way
+    let req = Request::post(gw.url("/v1/videos"))
+        .header("authorization", format!("Bearer {MASTER_KEY}"))
+        .header("content-type", "application/json")
+        .body(http_body_util::Full::new(Bytes::from(
+            json!({"model": "gpt", "prompt": "a long take"}).to_string(),
+        )))
+        .unwrap();
+    let resp = client().request(req).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let body = resp.into_body().collect().await.unwrap().to_bytes();
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let video = v["id"].as_str().unwrap().to_string();
+    let req = Request::get(gw.url(&format!("/v1/videos/{video}/content")))
+        .header("authorization", format!("Bearer {MASTER_KEY}"))
+        .body(http_body_util::Full::new(Bytes::new()))
+        .unwrap();
+    let resp = client().request(req).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let mut body = resp.into_body();
+    let mut got = 0u64;
+    while let Some(f) = body.frame().await {
+        if let Ok(d) = f.unwrap().into_data() {
+            got += d.len() as u64;
+        }
+    }
+    assert_eq!(got, SIZE);
+
     let peak = gw.peak_rss();
     eprintln!(
-        "gateway peak RSS: {:.1} MB before, {:.1} MB after 200 MB up and 200 MB down",
+        "gateway peak RSS: {:.1} MB before, {:.1} MB after 200 MB up, 200 MB down and a 200 MB video down",
         before as f64 / 1048576.0,
         peak as f64 / 1048576.0
     );
