@@ -180,13 +180,12 @@ async fn create(
     let model = fields
         .remove("model")
         .and_then(|m| m.as_str().map(str::to_string))
-        .or_else(|| model_hint(&parts.headers, parts.uri.query()))
-        .ok_or(ManagedError::NoModel)?;
+        .or_else(|| model_hint(&parts.headers, parts.uri.query()));
     fields.remove("custom_llm_provider");
     if !fields.get("name").is_some_and(Value::is_string) {
         return Err(RequestError::Missing("name").into());
     }
-    let dep = pick(state, &principal, &model).await?;
+    let dep = super::pick_or_env(state, &principal, model.as_deref(), "openai").await?;
     if let Some(files) = fields.get_mut("file_ids").and_then(Value::as_array_mut) {
         for f in files.iter_mut() {
             let Some(id) = f.as_str() else {

@@ -300,6 +300,66 @@ pub async fn pick(
     Ok(table.resolve(model)?.pick().clone())
 }
 
+/// The id of a deployment made from the environment's OpenAI credentials.
+const ENV_OPENAI: &str = "env:openai";
+
+/// A deployment on OpenAI made from `OPENAI_API_KEY` (and `OPENAI_API_BASE`), as LiteLLM falls
+/// back to for these APIs when no model group is named; `None` without a key.
+fn env_openai(state: &AppState, model: &str) -> Option<Arc<Deployment>> {
+    state.env.get("OPENAI_API_KEY").filter(|k| !k.is_empty())?;
+    let entry: crate::config::ModelEntry = serde_json::from_value(serde_json::json!({
+        "model_name": model,
+        "tianji_params": {"model": format!("openai/{model}")},
+    }))
+    .ok()?;
+    let mut d = Deployment::build(
+        &entry,
+        model,
+        &format!("openai/{model}"),
+        &state.catalog,
+        &state.env,
+        &crate::router::Defaults::default(),
+    )
+    .ok()?;
+    d.id = ENV_OPENAI.to_string();
+    Some(Arc::new(d))
+}
+
+/// [`pick`] for videos and containers: a model group when `model` names one; otherwise, when the
+/// caller may use `model` (or `fallback`: any model) and `OPENAI_API_KEY` is set, OpenAI with the
+/// environment's credentials.
+pub async fn pick_or_env(
+    state: &AppState,
+    principal: &Principal,
+    model: Option<&str>,
+    fallback: &str,
+) -> Result<Arc<Deployment>, GatewayError> {
+    let table = state.models.load_full();
+    if let Some(m) = model
+        && table.resolve(m).is_ok()
+    {
+        return pick(state, principal, m).await;
+    }
+    let name = model.unwrap_or(fallback);
+    let Some(dep) = env_openai(state, name) else {
+        return match model {
+            Some(m) => pick(state, principal, m).await,
+            None => Err(ManagedError::NoModel.into()),
+        };
+    };
+    crate::auth::access::authorize(
+        state.auth.directory(),
+        principal,
+        crate::auth::access::Ask {
+            model: name,
+            end_user: None,
+            groups: &*table,
+        },
+    )
+    .await?;
+    Ok(dep)
+}
+
 /// The provider's id behind `id` and the deployment holding it, if `principal` may use it.
 /// Ids the gateway did not issue are for admins only, with `hint` naming the model.
 pub fn held(
@@ -331,6 +391,11 @@ pub fn held(
         .deployments()
         .find(|d| d.id == o.model_id)
         .cloned()
+        .or_else(|| {
+            (o.model_id == ENV_OPENAI)
+                .then(|| env_openai(state, "openai"))
+                .flatten()
+        })
         .ok_or(ManagedError::Gone(kind.noun()))?;
     Ok((o.raw, dep))
 }

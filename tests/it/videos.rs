@@ -616,3 +616,45 @@ general_settings:
     let rows = spend_rows(&db, "avideo_generation", 1).await;
     assert!((rows[0].0 - 0.5).abs() < 1e-9, "{rows:?}");
 }
+
+#[tokio::test]
+async fn without_a_model_group_the_environments_openai_credentials_serve() {
+    let up = MockUpstream::with(Arc::new(sora)).await;
+    let gw = TestGateway::start(&format!(
+        "environment_variables:\n  OPENAI_API_KEY: sk-env\n  OPENAI_API_BASE: \"{}\"\ngeneral_settings:\n  master_key: {MASTER_KEY}\n",
+        up.base()
+    ))
+    .await;
+    let r = call(
+        &gw,
+        MASTER_KEY,
+        Method::POST,
+        "/v1/videos",
+        Some(json!({"prompt": "clouds"})),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let sent = up.last();
+    assert_eq!(header(&sent, "authorization"), Some("Bearer sk-env"));
+    assert_eq!(sent.json()["model"], "sora-2");
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    let r = call(
+        &gw,
+        MASTER_KEY,
+        Method::GET,
+        &format!("/v1/videos/{id}"),
+        None,
+    )
+    .await;
+    assert_eq!(r.json()["status"], "completed", "{}", r.text());
+    let r = call(
+        &gw,
+        MASTER_KEY,
+        Method::POST,
+        "/v1/containers",
+        Some(json!({"name": "analysis"})),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(up.last().path, "/v1/containers");
+}

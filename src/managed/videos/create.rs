@@ -16,7 +16,7 @@ use crate::auth::Principal;
 use crate::body::Body;
 use crate::error::GatewayError;
 use crate::managed::ids::{self, Kind};
-use crate::managed::{At, ManagedError, model_hint, owned, pick, record};
+use crate::managed::{At, ManagedError, model_hint, owned, pick, pick_or_env, record};
 use crate::pipeline::multipart::{self, MultipartError};
 use crate::pipeline::parse::RequestError;
 use crate::providers::video::{self, ImageRef, Kept, State, Status, VideoAsk};
@@ -25,6 +25,9 @@ use crate::router::Deployment;
 use crate::state::AppState;
 use crate::upstream;
 use crate::util::BoxError;
+
+/// The model of a video request naming none (OpenAI's default).
+const SORA: &str = "sora-2";
 
 /// Sora's clip length when the answer does not say.
 const OPENAI_DEFAULT_SECONDS: u32 = 4;
@@ -55,8 +58,7 @@ pub(super) async fn create(
         .get("model")
         .and_then(Value::as_str)
         .map(str::to_string)
-        .or_else(|| model_hint(&parts.headers, parts.uri.query()))
-        .ok_or(ManagedError::NoModel)?;
+        .or_else(|| model_hint(&parts.headers, parts.uri.query()));
     if !fields
         .get("prompt")
         .and_then(Value::as_str)
@@ -64,7 +66,7 @@ pub(super) async fn create(
     {
         return Err(VideoError::Ask(video::AskError::NoPrompt).into());
     }
-    let dep = pick(state, &principal, &model).await?;
+    let dep = pick_or_env(state, &principal, model.as_deref(), SORA).await?;
     match Family::of(&dep)? {
         Family::OpenAi { base } => {
             fields.insert("model".into(), Value::String(dep.upstream_model.clone()));
