@@ -59,10 +59,10 @@ pub(super) async fn create(
         .and_then(Value::as_str)
         .map(str::to_string)
         .or_else(|| model_hint(&parts.headers, parts.uri.query()));
-    if !fields
+    if fields
         .get("prompt")
         .and_then(Value::as_str)
-        .is_some_and(|p| !p.trim().is_empty())
+        .is_none_or(|p| p.trim().is_empty())
     {
         return Err(VideoError::Ask(video::AskError::NoPrompt).into());
     }

@@ -121,7 +121,7 @@ fn seconds(v: &Value) -> Result<u32, AskError> {
         _ => None,
     };
     match n {
-        Some(n) if n >= 1.0 && n <= 600.0 && n.fract() == 0.0 => Ok(n as u32),
+        Some(n) if (1.0..=600.0).contains(&n) && n.fract() == 0.0 => Ok(n as u32),
         _ => Err(AskError::BadSeconds(v.to_string())),
     }
 }
