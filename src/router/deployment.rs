@@ -46,9 +46,9 @@ pub enum DeploymentError {
     Credentials(String),
     #[error("tianji_params.model contains `*` but model_name has no `*` to take it from")]
     StarWithoutPattern,
-    /// `general_settings.strict_config` refuses a provider Tianji does not serve.
+    /// A provider LiteLLM accepts that Tianji does not serve: the config does not load.
     #[error(
-        "provider '{0}' is not served by Tianji ({1}), and general_settings.strict_config is true"
+        "provider {0} is not served by Tianji: {1} (LiteLLM accepts it; configure this model with a provider Tianji serves)"
     )]
     NotServed(String, std::sync::Arc<str>),
 }
@@ -160,6 +160,8 @@ const ANTHROPIC_BASE: &str = "https://api.anthropic.com";
 const ANTHROPIC_VERSION: &str = "2023-06-01";
 /// Azure OpenAI `api-version` when neither the deployment nor `AZURE_API_VERSION` sets one.
 pub const AZURE_API_VERSION: &str = "2024-10-21";
+/// Azure AI Foundry (`*.services.ai.azure.com/models`) `api-version` when none is set.
+pub const AZURE_AI_API_VERSION: &str = "2024-05-01-preview";
 
 /// `base + suffix` as an http(s) URL.
 fn endpoint(base: &str, suffix: &str) -> Result<Uri, DeploymentError> {
@@ -224,6 +226,138 @@ fn azure_spec(name: &str) -> Arc<crate::providers::ProviderSpec> {
         content_list_to_string: false,
         stream_options: true,
         chat_via_completions: name == "azure_text",
+        aliases: Vec::new(),
+    })
+}
+
+/// Azure AI's base URL (`api_base` or `AZURE_AI_API_BASE`), key (`api_key` or
+/// `AZURE_AI_API_KEY`) and Entra ID token (`azure_ad_token` or `AZURE_AD_TOKEN`, used when there
+/// is no key).
+fn azure_ai_credentials(
+    p: &TianjiParams,
+    env: &Env,
+) -> Result<(String, Option<String>, Option<String>), DeploymentError> {
+    let base = p
+        .api_base
+        .clone()
+        .filter(|b| !b.is_empty())
+        .or_else(|| env.get("AZURE_AI_API_BASE").filter(|b| !b.is_empty()));
+    let base = match base {
+        Some(b) => crate::secrets::strip_userinfo(b.trim_end_matches('/')).into_owned(),
+        None if p.mock_response.is_some() => "https://azure-ai.invalid".to_string(),
+        None => return Err(DeploymentError::NeedsApiBase("azure_ai".into())),
+    };
+    let key = p
+        .api_key
+        .clone()
+        .filter(|k| !k.is_empty())
+        .or_else(|| env.get("AZURE_AI_API_KEY").filter(|k| !k.is_empty()));
+    let ad_token = p
+        .azure_ad_token
+        .clone()
+        .filter(|t| !t.is_empty())
+        .or_else(|| env.get("AZURE_AD_TOKEN").filter(|t| !t.is_empty()));
+    Ok((base, key, ad_token))
+}
+
+/// The host of `url`, lowercased (no port).
+fn host_of(url: &str) -> String {
+    url.parse::<Uri>()
+        .ok()
+        .and_then(|u| u.host().map(str::to_ascii_lowercase))
+        .unwrap_or_default()
+}
+
+/// Whether an Azure AI key goes in `api-key` (Azure AI Foundry resources,
+/// `*.services.ai.azure.com` and `*.openai.azure.com`) rather than `Authorization: Bearer`
+/// (serverless endpoints, `*.models.ai.azure.com`, and others), as LiteLLM decides.
+fn azure_ai_api_key_header(base: &str) -> bool {
+    let host = host_of(base);
+    host.ends_with(".services.ai.azure.com") || host.ends_with(".openai.azure.com")
+}
+
+/// `base` split into the URL without its query and the query (without `?`).
+fn split_query(base: &str) -> (&str, &str) {
+    match base.split_once('?') {
+        Some((b, q)) => (b.trim_end_matches('/'), q),
+        None => (base, ""),
+    }
+}
+
+/// Azure AI's OpenAI-shaped endpoints: `{base}/models/chat/completions` on an Azure AI Foundry
+/// resource (`*.services.ai.azure.com`), else `{base}/chat/completions` (serverless
+/// endpoints), `/embeddings` alike; `?api-version=` when the deployment (or `api_base`, or
+/// `AZURE_API_VERSION`) sets one, and `2024-05-01-preview` on a Foundry resource without one.
+fn azure_ai_endpoints(base: &str, version: Option<&str>) -> Result<Endpoints, DeploymentError> {
+    let (url, query) = split_query(base);
+    let foundry = host_of(url).ends_with(".services.ai.azure.com");
+    let mut root = url
+        .strip_suffix("/chat/completions")
+        .unwrap_or(url)
+        .trim_end_matches('/')
+        .to_string();
+    if foundry && !root.ends_with("/models") {
+        root.push_str("/models");
+    }
+    let mut params: Vec<String> = query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(str::to_string)
+        .collect();
+    if !params.iter().any(|p| p.starts_with("api-version=")) {
+        match version {
+            Some(v) => params.push(format!("api-version={v}")),
+            None if foundry => params.push(format!("api-version={AZURE_AI_API_VERSION}")),
+            None => {}
+        }
+    }
+    let q = if params.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", params.join("&"))
+    };
+    Ok(Endpoints {
+        chat: endpoint(&root, &format!("/chat/completions{q}"))?,
+        completions: endpoint(&root, &format!("/completions{q}"))?,
+        embeddings: endpoint(&root, &format!("/embeddings{q}"))?,
+        responses: endpoint(&root, &format!("/responses{q}"))?,
+        base: root.clone(),
+        scoped: root,
+        query: q,
+    })
+}
+
+/// The Messages API URL of a Claude model on Azure AI: `api_base` when it ends in
+/// `/v1/messages`, `{api_base}/v1/messages` when it ends in `/anthropic`, else
+/// `{api_base}/anthropic/v1/messages`.
+fn azure_ai_messages_url(base: &str) -> String {
+    let (url, _) = split_query(base);
+    let url = url.trim_end_matches('/');
+    if url.ends_with("/v1/messages") {
+        url.to_string()
+    } else if url.ends_with("/anthropic") {
+        format!("{url}/v1/messages")
+    } else {
+        format!("{url}/anthropic/v1/messages")
+    }
+}
+
+/// How Azure AI bodies are adjusted: as OpenAI's, usage asked for in streams.
+fn azure_ai_spec() -> Arc<crate::providers::ProviderSpec> {
+    Arc::new(crate::providers::ProviderSpec {
+        name: "azure_ai".into(),
+        base_url: String::new(),
+        api_key_env: Some("AZURE_AI_API_KEY".into()),
+        api_base_env: Some("AZURE_AI_API_BASE".into()),
+        api_key_required: true,
+        api_base_required: true,
+        auth_header: "api-key".into(),
+        auth_prefix: String::new(),
+        headers: Default::default(),
+        param_mappings: Default::default(),
+        content_list_to_string: false,
+        stream_options: true,
+        chat_via_completions: false,
         aliases: Vec::new(),
     })
 }
@@ -437,9 +571,66 @@ impl Deployment {
                 wire = w;
                 (shown, None)
             }
-            ProviderKind::Native(_) | ProviderKind::NotServed { .. } => {
-                wire = super::wire::Wire::Unsupported;
-                (p.api_base.clone().unwrap_or_default(), None)
+            ProviderKind::Native("azure_ai") => {
+                let (base, key, ad_token) = azure_ai_credentials(p, env)?;
+                let version = p
+                    .api_version
+                    .clone()
+                    .filter(|v| !v.is_empty())
+                    .or_else(|| env.get("AZURE_API_VERSION").filter(|v| !v.is_empty()));
+                let claude = pm.model.to_ascii_lowercase().contains("claude");
+                let auth = match (key, ad_token) {
+                    // Claude's Messages API on Azure takes the key as `api-key` whatever the host
+                    (Some(k), _) if claude || azure_ai_api_key_header(&base) => {
+                        Some(("api-key", k))
+                    }
+                    (Some(k), _) => Some(("authorization", format!("Bearer {k}"))),
+                    (None, Some(t)) => Some(("authorization", format!("Bearer {t}"))),
+                    (None, None) => None,
+                };
+                if let Some((h, v)) = auth {
+                    headers.push(header(h, &v, true)?);
+                }
+                if claude {
+                    let messages = endpoint(&azure_ai_messages_url(&base), "")?;
+                    wire = super::wire::Wire::Anthropic { messages };
+                    headers.push(header("anthropic-version", ANTHROPIC_VERSION, false)?);
+                    (base, None)
+                } else {
+                    let endpoints = azure_ai_endpoints(&base, version.as_deref())?;
+                    wire_spec = Some(azure_ai_spec());
+                    (base, Some(endpoints))
+                }
+            }
+            ProviderKind::Native("watsonx") => {
+                let (w, shown, auth) = super::wire::watsonx(p, &pm.model, env)?;
+                if let Some(v) = &auth {
+                    headers.push(header("authorization", v, true)?);
+                }
+                wire = super::wire::Wire::WatsonX(Arc::new(w));
+                (shown, None)
+            }
+            ProviderKind::Native(name @ ("sagemaker" | "sagemaker_chat")) => {
+                let s = super::wire::sagemaker(p, &pm.model, env, *name == "sagemaker_chat")?;
+                location = Some(s.region.clone());
+                let shown = s
+                    .invoke
+                    .to_string()
+                    .split("/endpoints/")
+                    .next()
+                    .unwrap_or_default()
+                    .to_string();
+                wire = super::wire::Wire::SageMaker(Arc::new(s));
+                (shown, None)
+            }
+            ProviderKind::Native(name) => {
+                return Err(DeploymentError::NotServed(
+                    name.to_string(),
+                    "this build has no wire for it".into(),
+                ));
+            }
+            ProviderKind::NotServed { name, reason } => {
+                return Err(DeploymentError::NotServed(name.to_string(), reason.clone()));
             }
         };
         for (k, v) in p.headers.iter().chain(p.extra_headers.iter()) {
