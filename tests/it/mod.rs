@@ -41,4 +41,5 @@ mod translate_anthropic;
 mod translate_bedrock;
 mod translate_cohere;
 mod translate_gemini;
+mod translate_watsonx;
 mod users_audit;
