@@ -41,5 +41,6 @@ mod translate_anthropic;
 mod translate_bedrock;
 mod translate_cohere;
 mod translate_gemini;
+mod translate_sagemaker;
 mod translate_watsonx;
 mod users_audit;
