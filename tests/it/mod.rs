@@ -38,6 +38,7 @@ mod streaming;
 mod teams;
 mod telemetry;
 mod translate_anthropic;
+mod translate_azure_ai;
 mod translate_bedrock;
 mod translate_cohere;
 mod translate_gemini;
