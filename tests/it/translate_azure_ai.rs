@@ -90,7 +90,9 @@ async fn azure_ai_urls_auth_claude_and_azure_text() {
     let gw = TestGateway::start(&yaml(up.addr, Some(&db.url))).await;
 
     // a serverless endpoint: `/chat/completions`, the key as Bearer, no api-version set
-    let r = gw.post("/v1/chat/completions", &chat("mistral", "hi")).await;
+    let r = gw
+        .post("/v1/chat/completions", &chat("mistral", "hi"))
+        .await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["object"], "chat.completion");
     let sent = up.last();
@@ -101,7 +103,8 @@ async fn azure_ai_urls_auth_claude_and_azure_text() {
     assert_eq!(sent.json()["model"], "mistral-large");
 
     // the api-version in api_base kept, an Entra ID token as Bearer; streamed
-    let body = json!({"model": "phi", "stream": true, "messages": [{"role": "user", "content": "hi"}]});
+    let body =
+        json!({"model": "phi", "stream": true, "messages": [{"role": "user", "content": "hi"}]});
     let s = stream(&gw.url("/v1/chat/completions"), &body.to_string()).await;
     assert_eq!(s.status, 200);
     assert!(s.text().ends_with("data: [DONE]\n\n"), "{}", s.text());
@@ -125,7 +128,9 @@ async fn azure_ai_urls_auth_claude_and_azure_text() {
     assert_eq!(sent.query, "api-version=2024-06-01");
 
     // Claude: Anthropic's Messages API under `/anthropic`, the key as `api-key`
-    let r = gw.post("/v1/chat/completions", &chat("az-claude", "hi")).await;
+    let r = gw
+        .post("/v1/chat/completions", &chat("az-claude", "hi"))
+        .await;
     assert_eq!(r.status, 200, "{}", r.text());
     let v = r.json();
     assert_eq!(v["object"], "chat.completion");
@@ -136,13 +141,14 @@ async fn azure_ai_urls_auth_claude_and_azure_text() {
     assert_eq!(header(&sent, "anthropic-version"), Some("2023-06-01"));
     assert!(sent.headers.get("x-api-key").is_none());
     assert_eq!(sent.json()["model"], "claude-sonnet-4-5");
-    let body =
-        json!({"model": "az-claude", "stream": true, "messages": [{"role": "user", "content": "hi"}]});
+    let body = json!({"model": "az-claude", "stream": true, "messages": [{"role": "user", "content": "hi"}]});
     let s = stream(&gw.url("/v1/chat/completions"), &body.to_string()).await;
     assert!(s.text().ends_with("data: [DONE]\n\n"), "{}", s.text());
 
     // azure_text: chat sent as a text completion, and /v1/completions as it is
-    let r = gw.post("/v1/chat/completions", &chat("instruct", "hi")).await;
+    let r = gw
+        .post("/v1/chat/completions", &chat("instruct", "hi"))
+        .await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["object"], "chat.completion");
     let sent = up.last();

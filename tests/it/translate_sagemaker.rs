@@ -108,7 +108,10 @@ fn mock(r: &Recorded) -> Reply {
         ("tgi-ep", "invocations-response-stream") => {
             let token = |i: u64, text: &str, last: bool| {
                 let (generated, details) = if last {
-                    (json!("Hello there"), json!({"finish_reason": "eos_token", "generated_tokens": 3}))
+                    (
+                        json!("Hello there"),
+                        json!({"finish_reason": "eos_token", "generated_tokens": 3}),
+                    )
                 } else {
                     (Value::Null, Value::Null)
                 };
@@ -189,7 +192,9 @@ async fn sagemaker_chat_tgi_streams_embeddings_and_errors() {
     let gw = TestGateway::start(&yaml(up.addr, Some(&db.url))).await;
 
     // Messages API container: the request as it is, the answer reshaped
-    let r = gw.post("/v1/chat/completions", &chat("sm-chat", "hi")).await;
+    let r = gw
+        .post("/v1/chat/completions", &chat("sm-chat", "hi"))
+        .await;
     assert_eq!(r.status, 200, "{}", r.text());
     let v = r.json();
     assert_eq!(v["choices"][0]["message"]["content"], "Hello there");
@@ -221,7 +226,9 @@ async fn sagemaker_chat_tgi_streams_embeddings_and_errors() {
     assert_eq!(sent.json()["stream"], true);
 
     // TGI: {inputs, parameters} answered [{generated_text}]
-    let r = gw.post("/v1/chat/completions", &chat("sm-tgi", "hi there")).await;
+    let r = gw
+        .post("/v1/chat/completions", &chat("sm-tgi", "hi there"))
+        .await;
     assert_eq!(r.status, 200, "{}", r.text());
     let v = r.json();
     assert_eq!(v["choices"][0]["message"]["content"], "Hello there");
@@ -260,7 +267,10 @@ async fn sagemaker_chat_tgi_streams_embeddings_and_errors() {
         .await
         .assert_error(400);
     assert!(
-        e["error"]["message"].as_str().unwrap().contains("4096 tokens"),
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("4096 tokens"),
         "{e}"
     );
     gw.post("/v1/chat/completions", &chat("sm-tgi", "fail429"))

@@ -42,7 +42,9 @@ fn mock(issued: Arc<AtomicUsize>) -> impl Fn(&Recorded) -> Reply + Send + Sync {
                 "application/x-www-form-urlencoded"
             );
             assert!(
-                form.starts_with("grant_type=urn%3Aibm%3Aparams%3Aoauth%3Agrant-type%3Aapikey&apikey="),
+                form.starts_with(
+                    "grant_type=urn%3Aibm%3Aparams%3Aoauth%3Agrant-type%3Aapikey&apikey="
+                ),
                 "{form}"
             );
             let n = issued.fetch_add(1, Ordering::SeqCst) + 1;
@@ -62,7 +64,11 @@ fn mock(issued: Arc<AtomicUsize>) -> impl Fn(&Recorded) -> Reply + Send + Sync {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
         if !(auth.starts_with("Bearer iam-tok-") || auth == "Bearer static-tok") {
-            return watsonx_error(401, "authentication_token_not_valid", "Failed to authenticate");
+            return watsonx_error(
+                401,
+                "authentication_token_not_valid",
+                "Failed to authenticate",
+            );
         }
         if !r.query.starts_with("version=") {
             return watsonx_error(400, "missing_version", "version is required");
@@ -179,7 +185,10 @@ async fn watsonx_chat_streams_embeddings_and_one_token_exchange() {
         assert_eq!(v["model"], "ibm/granite-3-8b-instruct");
         assert_eq!(v["choices"][0]["message"]["content"], "Hello there");
         assert_eq!(v["usage"]["total_tokens"], 14);
-        assert!(v.get("model_id").is_none() && v.get("system").is_none(), "{v}");
+        assert!(
+            v.get("model_id").is_none() && v.get("system").is_none(),
+            "{v}"
+        );
     }
     let ex = exchanges(&up);
     assert_eq!(ex.len(), 1, "one exchange for eight requests");
@@ -232,7 +241,9 @@ async fn watsonx_chat_streams_embeddings_and_one_token_exchange() {
 
     // a token that expires within the refresh margin is exchanged again on the next call
     for n in 2..=3 {
-        let r = gw.post("/v1/chat/completions", &chat("wx-short", "hi")).await;
+        let r = gw
+            .post("/v1/chat/completions", &chat("wx-short", "hi"))
+            .await;
         assert_eq!(r.status, 200, "{}", r.text());
         let last = up.last();
         assert_eq!(
@@ -269,7 +280,9 @@ async fn watsonx_chat_streams_embeddings_and_one_token_exchange() {
     assert_eq!(sent["model_id"], "ibm/slate-30m-english-rtrvr");
 
     // a deployment: its id in the path, a static token, nothing of the model in the body
-    let r = gw.post("/v1/chat/completions", &chat("wx-deployed", "hi")).await;
+    let r = gw
+        .post("/v1/chat/completions", &chat("wx-deployed", "hi"))
+        .await;
     assert_eq!(r.status, 200, "{}", r.text());
     let last = up.last();
     assert_eq!(last.path, "/ml/v1/deployments/dep-1/text/chat");
