@@ -696,3 +696,142 @@ fn header(
     v.set_sensitive(sensitive);
     Ok((n, v))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn build(yaml_params: &str) -> Deployment {
+        let yaml = format!("model_list:\n  - model_name: m\n    tianji_params: {yaml_params}\n");
+        let l = crate::Loaded::from_yaml(&yaml).unwrap();
+        let entry = &l.config.model_list[0];
+        let catalog = Catalog::builtin().unwrap();
+        Deployment::build(
+            entry,
+            "m",
+            &entry.tianji_params.model,
+            &catalog,
+            &Env::default(),
+            &Defaults::default(),
+        )
+        .unwrap()
+    }
+
+    fn auth(d: &Deployment) -> Vec<(String, String)> {
+        d.headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or_default().to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn azure_ai_foundry_and_serverless_urls_and_auth() {
+        let d = build(
+            "{model: azure_ai/mistral-large, api_base: \"https://res.services.ai.azure.com\", api_key: k1}",
+        );
+        let ep = d.endpoints.as_ref().unwrap();
+        assert_eq!(
+            ep.chat.to_string(),
+            "https://res.services.ai.azure.com/models/chat/completions?api-version=2024-05-01-preview"
+        );
+        assert_eq!(
+            ep.embeddings.to_string(),
+            "https://res.services.ai.azure.com/models/embeddings?api-version=2024-05-01-preview"
+        );
+        assert_eq!(auth(&d), vec![("api-key".into(), "k1".into())]);
+        assert!(d.headers[0].1.is_sensitive());
+
+        let d = build(
+            "{model: azure_ai/x, api_base: \"https://res.services.ai.azure.com/models/chat/completions?api-version=2025-01-01\", api_key: k1}",
+        );
+        assert_eq!(
+            d.endpoints.as_ref().unwrap().chat.to_string(),
+            "https://res.services.ai.azure.com/models/chat/completions?api-version=2025-01-01"
+        );
+
+        let d = build(
+            "{model: azure_ai/llama, api_base: \"https://llama-serverless.eastus2.models.ai.azure.com/\", api_key: k2}",
+        );
+        assert_eq!(
+            d.endpoints.as_ref().unwrap().chat.to_string(),
+            "https://llama-serverless.eastus2.models.ai.azure.com/chat/completions"
+        );
+        assert_eq!(auth(&d), vec![("authorization".into(), "Bearer k2".into())]);
+
+        let d = build(
+            "{model: azure_ai/gpt, api_base: \"https://r.openai.azure.com\", api_key: k3, api_version: \"2024-10-21\"}",
+        );
+        assert_eq!(
+            d.endpoints.as_ref().unwrap().chat.to_string(),
+            "https://r.openai.azure.com/chat/completions?api-version=2024-10-21"
+        );
+        assert_eq!(auth(&d), vec![("api-key".into(), "k3".into())]);
+    }
+
+    #[test]
+    fn azure_ai_claude_is_anthropic_on_azure() {
+        for (base, want) in [
+            (
+                "https://res.services.ai.azure.com",
+                "https://res.services.ai.azure.com/anthropic/v1/messages",
+            ),
+            (
+                "https://res.services.ai.azure.com/anthropic/",
+                "https://res.services.ai.azure.com/anthropic/v1/messages",
+            ),
+            (
+                "https://res.services.ai.azure.com/anthropic/v1/messages",
+                "https://res.services.ai.azure.com/anthropic/v1/messages",
+            ),
+        ] {
+            let d = build(&format!(
+                "{{model: azure_ai/claude-sonnet-4-5, api_base: \"{base}\", api_key: k}}"
+            ));
+            assert_eq!(d.anthropic_messages().unwrap().to_string(), want);
+            assert!(d.endpoints.is_none());
+            let h = auth(&d);
+            assert!(h.contains(&("api-key".into(), "k".into())), "{h:?}");
+            assert!(
+                h.contains(&("anthropic-version".into(), ANTHROPIC_VERSION.into())),
+                "{h:?}"
+            );
+        }
+        let d = build(
+            "{model: azure_ai/claude-opus-4-1, api_base: \"https://res.services.ai.azure.com/anthropic\", azure_ad_token: t}",
+        );
+        assert!(auth(&d).contains(&("authorization".into(), "Bearer t".into())));
+    }
+
+    #[test]
+    fn watsonx_and_sagemaker_wires() {
+        let d = build(
+            "{model: watsonx/ibm/granite, api_base: \"https://us-south.ml.cloud.ibm.com\", api_key: k, project_id: p}",
+        );
+        let super::super::wire::Wire::WatsonX(w) = &d.wire else {
+            panic!("{:?}", d.wire)
+        };
+        assert_eq!(
+            w.chat.to_string(),
+            "https://us-south.ml.cloud.ibm.com/ml/v1/text/chat?version=2024-03-13"
+        );
+        let iam = w.iam.as_ref().unwrap();
+        assert_eq!(
+            iam.url.to_string(),
+            "https://iam.cloud.ibm.com/identity/token"
+        );
+        assert!(!format!("{:?}", d.wire).contains("\"k\""));
+        let d = build(
+            "{model: sagemaker_chat/my-ep, aws_access_key_id: a, aws_secret_access_key: s, aws_region_name: eu-west-1}",
+        );
+        let super::super::wire::Wire::SageMaker(s) = &d.wire else {
+            panic!("{:?}", d.wire)
+        };
+        assert_eq!(
+            s.stream.to_string(),
+            "https://runtime.sagemaker.eu-west-1.amazonaws.com/endpoints/my-ep/invocations-response-stream"
+        );
+        assert!(s.messages_api);
+        assert_eq!(d.region.as_deref(), Some("eu"));
+        assert!(!format!("{:?}", d.wire).contains("\"s\""));
+    }
+}
