@@ -508,6 +508,15 @@ impl AppState {
                 }
             }
             match db_entry(&v) {
+                // stored before such providers stopped a table: skipped, not the reload
+                Some(e)
+                    if self
+                        .catalog
+                        .parse_model(&e.tianji_params.model.replace('*', "x"))
+                        .is_ok_and(|pm| pm.kind.not_served().is_some()) =>
+                {
+                    tracing::warn!(model = %v["model_id"], provider = %e.tianji_params.model, "skipping a database model of a provider Tianji does not serve");
+                }
                 Some(e) => config.model_list.push(e),
                 None => {
                     tracing::warn!(model = %v["model_id"], "skipping an unreadable database model")

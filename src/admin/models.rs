@@ -99,11 +99,8 @@ fn validate(call: &Call<'_>, name: &str, params: &Value, info: &Value) -> Result
     let table = ModelTable::build(&config, call.state.catalog.clone(), call.state.env.clone())
         .map_err(|e| AdminError::invalid("tianji_params", e.to_string()))?;
     // an invalid entry is left out of a table at startup; here it is refused
-    match table.unserved().iter().find_map(|u| match &u.why {
-        crate::router::Why::Invalid(e) => Some(e),
-        crate::router::Why::NotServed { .. } => None,
-    }) {
-        Some(e) => Err(AdminError::invalid("tianji_params", e.to_string())),
+    match table.unserved().first() {
+        Some(u) => Err(AdminError::invalid("tianji_params", u.error.to_string())),
         None => Ok(()),
     }
 }

@@ -36,6 +36,14 @@ pub struct TianjiParams {
     pub vertex_project: Option<String>,
     pub vertex_location: Option<String>,
     pub vertex_credentials: Option<String>,
+    /// watsonx.ai: the project (or deployment space) of the model (default
+    /// `WATSONX_PROJECT_ID` / `WATSONX_SPACE_ID`), and a pre-fetched IAM token used instead of
+    /// exchanging `api_key` for one (default `WATSONX_TOKEN`).
+    pub project_id: Option<String>,
+    /// LiteLLM's other name for `project_id`.
+    pub watsonx_project: Option<String>,
+    pub space_id: Option<String>,
+    pub token: Option<String>,
     /// The deployment's region (`eu`, `us`) for requests restricted by `allowed_model_region`.
     pub region_name: Option<String>,
     pub rpm: Option<u64>,

@@ -22,17 +22,12 @@ use crate::router::Endpoints;
 use crate::state::AppState;
 use crate::upstream::{self, Errors, relay::RelayBody, sse};
 
-/// The 501 of a deployment this gateway cannot call for `model`'s request.
+/// The 501 of a request of a kind `dep`'s provider does not answer (images on Bedrock, ...).
 pub fn not_served(dep: &Deployment, model: &str) -> GatewayError {
-    let provider = dep.provider.name();
-    GatewayError::NotImplemented(match dep.provider.not_served() {
-        Some(why) => format!(
-            "Provider '{provider}' (model={model}) is not served by Tianji: {why}. LiteLLM accepts it; configure this model with a provider Tianji serves"
-        ),
-        None => format!(
-            "Provider '{provider}' (model={model}) needs a translation module that this build does not include yet"
-        ),
-    })
+    GatewayError::NotImplemented(format!(
+        "Provider '{}' (model={model}) does not serve this endpoint in Tianji",
+        dep.provider.name()
+    ))
 }
 
 /// Call `dep` for the attempt `a`.

@@ -1,6 +1,6 @@
 //! Calls to native providers (from an attempt, call.rs): a chat request becomes the provider's
-//! request (Anthropic Messages, Gemini, Bedrock Converse, Cohere v2), and the answer comes back as
-//! a chat completion (streams chunk by chunk).
+//! request (Anthropic Messages, Gemini, Bedrock Converse, Cohere v2, watsonx.ai, SageMaker), and
+//! the answer comes back as a chat completion (streams chunk by chunk).
 
 use std::sync::Arc;
 
@@ -14,11 +14,13 @@ use super::parse::{ParsedRequest, RequestError};
 use super::watch::Watch;
 use crate::body::Body;
 use crate::error::GatewayError;
+use crate::providers::bedrock::sigv4::Credentials;
 use crate::providers::{
-    StreamTranslate, anthropic, bedrock, cohere, embedding_list, gemini, text_completion,
+    StreamTranslate, anthropic, bedrock, cohere, embedding_list, gemini, openai_like, sagemaker,
+    text_completion, watsonx,
 };
 use crate::router::Deployment;
-use crate::router::wire::{Bedrock, Wire};
+use crate::router::wire::Wire;
 use crate::state::AppState;
 use crate::upstream::{self, Errors, UpstreamError, relay::RelayBody, sse};
 
@@ -26,7 +28,12 @@ use crate::upstream::{self, Errors, UpstreamError, relay::RelayBody, sse};
 pub fn handles(dep: &Deployment) -> bool {
     matches!(
         dep.wire,
-        Wire::Anthropic { .. } | Wire::Gemini(_) | Wire::Bedrock(_) | Wire::Cohere { .. }
+        Wire::Anthropic { .. }
+            | Wire::Gemini(_)
+            | Wire::Bedrock(_)
+            | Wire::Cohere { .. }
+            | Wire::WatsonX(_)
+            | Wire::SageMaker(_)
     )
 }
 
@@ -49,7 +56,7 @@ fn bad(e: impl std::fmt::Display) -> GatewayError {
 }
 
 /// Headers that authenticate a request whose credential is not static: a Vertex AI token, a
-/// SigV4 signature over the body.
+/// watsonx.ai IAM token, a SigV4 signature over the body.
 pub async fn auth_headers(
     state: &AppState,
     dep: &Deployment,
@@ -64,14 +71,24 @@ pub async fn auth_headers(
             )]),
             None => Ok(Vec::new()),
         },
-        Wire::Bedrock(b) => sign(b, uri, body),
+        Wire::Bedrock(b) => sign(&b.credentials, &b.region, "bedrock", uri, body),
+        Wire::SageMaker(s) => sign(&s.credentials, &s.region, "sagemaker", uri, body),
+        Wire::WatsonX(w) => match &w.iam {
+            Some(iam) => Ok(vec![(
+                header::AUTHORIZATION,
+                upstream::ibm_token::bearer(&state.client, iam).await?,
+            )]),
+            None => Ok(Vec::new()),
+        },
         _ => Ok(Vec::new()),
     }
 }
 
-/// SigV4 headers for a Bedrock request.
+/// SigV4 headers for a request to AWS `service` (`bedrock`, `sagemaker`) in `region`.
 pub fn sign(
-    b: &Bedrock,
+    credentials: &Credentials,
+    region: &str,
+    service: &str,
     uri: &Uri,
     body: &[u8],
 ) -> Result<Vec<(HeaderName, HeaderValue)>, GatewayError> {
@@ -85,9 +102,9 @@ pub fn sign(
     };
     let signed = bedrock::sigv4::sign(
         &req,
-        &b.credentials,
-        &b.region,
-        "bedrock",
+        credentials,
+        region,
+        service,
         std::time::SystemTime::now(),
     )
     .map_err(|e| GatewayError::Internal(format!("SigV4 signing failed: {e}")))?;
@@ -125,7 +142,7 @@ pub async fn chat(
     if stream {
         let (_, incoming) =
             super::watch::open_stream(state, dep, &uri, body, &extra, errors, ctx).await?;
-        let inward = stream_translator(dep, model, &id, created);
+        let inward = stream_translator(dep, &req, model, &id, created);
         // usage always comes back for spend; the client sees it only if it asked
         let drop_usage = parsed.include_usage != Some(true);
         return Ok(relay(state, dep, incoming, inward, drop_usage, ctx));
@@ -140,6 +157,12 @@ pub async fn chat(
         Wire::Gemini(_) => gemini::response::to_chat(&answer, model, &id, created),
         Wire::Bedrock(_) => bedrock::response::to_chat(&answer, model, &id, created),
         Wire::Cohere { .. } => cohere::response::to_chat(&answer, model, created),
+        Wire::WatsonX(_) => openai_like::to_chat(&answer, model, &id, created),
+        Wire::SageMaker(s) if s.messages_api => openai_like::to_chat(&answer, model, &id, created),
+        Wire::SageMaker(_) => {
+            let prompt = sagemaker::prompt(&req).map_err(bad)?;
+            sagemaker::tgi_to_chat(&answer, &prompt, model, &id, created)
+        }
         _ => anthropic::response::to_chat(&answer, created),
     };
     let out = Bytes::from(chat.to_string());
@@ -186,9 +209,21 @@ fn provider_request(
             chat.clone(),
             cohere::request::to_chat_v2(req, model).map_err(bad)?,
         ),
-        _ => {
-            return Err(GatewayError::NotImplemented(format!(
-                "Provider '{}' needs a translation module that this build does not include yet",
+        Wire::WatsonX(w) => (
+            if stream { &w.chat_stream } else { &w.chat }.clone(),
+            watsonx::chat_request(req, &w.scope).map_err(bad)?,
+        ),
+        Wire::SageMaker(s) => (
+            if stream { &s.stream } else { &s.invoke }.clone(),
+            if s.messages_api {
+                sagemaker::chat_request(req, &s.endpoint, stream).map_err(bad)?
+            } else {
+                sagemaker::tgi_request(req, stream).map_err(bad)?
+            },
+        ),
+        Wire::OpenAi => {
+            return Err(GatewayError::Internal(format!(
+                "Provider '{}' is OpenAI-shaped: not translated",
                 dep.provider.name()
             )));
         }
@@ -198,11 +233,23 @@ fn provider_request(
 /// The translator of the provider's stream into chat completion chunks.
 fn stream_translator(
     dep: &Deployment,
+    req: &Value,
     model: &str,
     id: &str,
     created: u64,
 ) -> Box<dyn StreamTranslate> {
     match &dep.wire {
+        Wire::WatsonX(_) => Box::new(watsonx::stream_translator(model, id, created, true)),
+        Wire::SageMaker(s) if s.messages_api => Box::new(sagemaker::stream::ChatStream::chat(
+            model, id, created, true,
+        )),
+        Wire::SageMaker(_) => Box::new(sagemaker::stream::TgiStream::tgi(
+            model,
+            id,
+            created,
+            true,
+            &sagemaker::prompt(req).unwrap_or_default(),
+        )),
         _ if completions_of(dep).is_some() => Box::new(text_completion::StreamTranslator::new(
             model, id, created, true,
         )),
@@ -296,6 +343,16 @@ pub async fn embeddings(
             let body = cohere::embed::to_request(model, &req).map_err(bad)?;
             let resp = call_json(state, dep, embed, &body).await?;
             cohere::embed::to_openai(model, &resp)
+        }
+        Wire::WatsonX(w) => {
+            let body = watsonx::embed_request(&req, &w.scope).map_err(bad)?;
+            let resp = call_json(state, dep, &w.embed, &body).await?;
+            watsonx::embed_to_openai(model, &resp)
+        }
+        Wire::SageMaker(s) => {
+            let body = sagemaker::embed_request(&req).map_err(bad)?;
+            let resp = call_json(state, dep, &s.invoke, &body).await?;
+            sagemaker::embed_to_openai(model, &body, &resp)
         }
         _ => {
             return Err(GatewayError::NotImplemented(format!(

@@ -5,7 +5,8 @@
 //! `{error: {message, type, param, code}}`, Anthropic `{type: "error", error: {type, message}}`,
 //! Gemini/Vertex `{error: {code, message, status}}` (also inside a one-element list), Bedrock
 //! `{message}`/`{Message}` with the exception in the `x-amzn-errortype` header or `__type`,
-//! Cohere `{message}`, Mistral `{message}` or a `detail` list) and sorts it into the OpenAI
+//! Cohere `{message}`, Mistral `{message}` or a `detail` list, watsonx.ai `{errors: [{code,
+//! message}]}`, SageMaker `{Message}`) and sorts it into the OpenAI
 //! class clients and SDKs act on: context window exceeded and content policy (400 with OpenAI's
 //! codes, so `openai.BadRequestError` handlers and LiteLLM-style fallbacks see them), auth,
 //! rate limit, not found, server error.
@@ -207,8 +208,14 @@ fn fields(body: &[u8]) -> Option<Fields> {
         Value::Array(mut a) if !a.is_empty() => a.swap_remove(0),
         other => other,
     };
-    let err = match v.get("error") {
-        Some(e @ Value::Object(_)) => e,
+    // watsonx.ai: `{"errors": [{"code", "message"}], "status_code": 400}`
+    let first_of_errors = v
+        .get("errors")
+        .and_then(Value::as_array)
+        .and_then(|a| a.first());
+    let err = match (v.get("error"), first_of_errors) {
+        (Some(e @ Value::Object(_)), _) => e,
+        (_, Some(e @ Value::Object(_))) => e,
         _ => &v,
     };
     let message = err

@@ -1,7 +1,7 @@
 //! LiteLLM's provider prefixes (`data/litellm_providers.json`, embedded): every name LiteLLM
 //! accepts before the `/` of a model, and the ones Tianji does not serve, with why. A
-//! deployment naming one of those loads and answers 501; a name LiteLLM does not know either is
-//! an unknown provider.
+//! `model_list` entry naming one of those stops the config from loading; a name LiteLLM does
+//! not know either is an unknown provider.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;

@@ -15,10 +15,13 @@ pub mod gemini;
 mod litellm;
 pub mod mistral;
 mod openai_chat;
+pub mod openai_like;
 pub mod rerank;
+pub mod sagemaker;
 pub(crate) mod sse_lines;
 pub mod text_completion;
 pub mod video;
+pub mod watsonx;
 
 /// A provider's stream translated, bytes in, bytes out, fed with input split anywhere.
 ///
@@ -122,18 +125,23 @@ pub use catalog::{Catalog, CatalogError, ProviderSpec};
 pub use litellm::NotServed;
 
 /// Providers that speak their own wire format (translated, not passed through).
-/// `azure_text` is Azure with chat sent as text completions.
+/// `azure_text` is Azure with chat sent as text completions; `azure_ai` is OpenAI-shaped with
+/// its own URLs and auth (Claude models: Anthropic's Messages API).
 pub const NATIVE: &[&str] = &[
     "anthropic",
     "azure",
+    "azure_ai",
     "azure_text",
     "bedrock",
     "bedrock_converse",
     "cohere",
     "cohere_chat",
     "gemini",
+    "sagemaker",
+    "sagemaker_chat",
     "vertex_ai",
     "vertex_ai_beta",
+    "watsonx",
 ];
 
 /// The provider family a deployment belongs to.
@@ -143,8 +151,8 @@ pub enum ProviderKind {
     OpenAiCompatible(std::sync::Arc<ProviderSpec>),
     /// Its own wire format, translated ([`NATIVE`]).
     Native(&'static str),
-    /// A provider LiteLLM accepts that Tianji does not serve (`reason`): its deployments load
-    /// and answer 501.
+    /// A provider LiteLLM accepts that Tianji does not serve (`reason`): a `model_list` entry
+    /// naming it stops the config from loading.
     NotServed {
         name: std::sync::Arc<str>,
         reason: std::sync::Arc<str>,
@@ -160,7 +168,7 @@ impl ProviderKind {
         }
     }
 
-    /// Why requests to this provider answer 501, when they do.
+    /// Why this provider is not served, when it is not.
     pub fn not_served(&self) -> Option<&str> {
         match self {
             ProviderKind::NotServed { reason, .. } => Some(reason),

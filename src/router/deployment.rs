@@ -46,9 +46,9 @@ pub enum DeploymentError {
     Credentials(String),
     #[error("tianji_params.model contains `*` but model_name has no `*` to take it from")]
     StarWithoutPattern,
-    /// `general_settings.strict_config` refuses a provider Tianji does not serve.
+    /// A provider LiteLLM accepts that Tianji does not serve: the config does not load.
     #[error(
-        "provider '{0}' is not served by Tianji ({1}), and general_settings.strict_config is true"
+        "provider {0} is not served by Tianji: {1} (LiteLLM accepts it; configure this model with a provider Tianji serves)"
     )]
     NotServed(String, std::sync::Arc<str>),
 }
@@ -160,6 +160,8 @@ const ANTHROPIC_BASE: &str = "https://api.anthropic.com";
 const ANTHROPIC_VERSION: &str = "2023-06-01";
 /// Azure OpenAI `api-version` when neither the deployment nor `AZURE_API_VERSION` sets one.
 pub const AZURE_API_VERSION: &str = "2024-10-21";
+/// Azure AI Foundry (`*.services.ai.azure.com/models`) `api-version` when none is set.
+pub const AZURE_AI_API_VERSION: &str = "2024-05-01-preview";
 
 /// `base + suffix` as an http(s) URL.
 fn endpoint(base: &str, suffix: &str) -> Result<Uri, DeploymentError> {
@@ -224,6 +226,138 @@ fn azure_spec(name: &str) -> Arc<crate::providers::ProviderSpec> {
         content_list_to_string: false,
         stream_options: true,
         chat_via_completions: name == "azure_text",
+        aliases: Vec::new(),
+    })
+}
+
+/// Azure AI's base URL (`api_base` or `AZURE_AI_API_BASE`), key (`api_key` or
+/// `AZURE_AI_API_KEY`) and Entra ID token (`azure_ad_token` or `AZURE_AD_TOKEN`, used when there
+/// is no key).
+fn azure_ai_credentials(
+    p: &TianjiParams,
+    env: &Env,
+) -> Result<(String, Option<String>, Option<String>), DeploymentError> {
+    let base = p
+        .api_base
+        .clone()
+        .filter(|b| !b.is_empty())
+        .or_else(|| env.get("AZURE_AI_API_BASE").filter(|b| !b.is_empty()));
+    let base = match base {
+        Some(b) => crate::secrets::strip_userinfo(b.trim_end_matches('/')).into_owned(),
+        None if p.mock_response.is_some() => "https://azure-ai.invalid".to_string(),
+        None => return Err(DeploymentError::NeedsApiBase("azure_ai".into())),
+    };
+    let key = p
+        .api_key
+        .clone()
+        .filter(|k| !k.is_empty())
+        .or_else(|| env.get("AZURE_AI_API_KEY").filter(|k| !k.is_empty()));
+    let ad_token = p
+        .azure_ad_token
+        .clone()
+        .filter(|t| !t.is_empty())
+        .or_else(|| env.get("AZURE_AD_TOKEN").filter(|t| !t.is_empty()));
+    Ok((base, key, ad_token))
+}
+
+/// The host of `url`, lowercased (no port).
+fn host_of(url: &str) -> String {
+    url.parse::<Uri>()
+        .ok()
+        .and_then(|u| u.host().map(str::to_ascii_lowercase))
+        .unwrap_or_default()
+}
+
+/// Whether an Azure AI key goes in `api-key` (Azure AI Foundry resources,
+/// `*.services.ai.azure.com` and `*.openai.azure.com`) rather than `Authorization: Bearer`
+/// (serverless endpoints, `*.models.ai.azure.com`, and others), as LiteLLM decides.
+fn azure_ai_api_key_header(base: &str) -> bool {
+    let host = host_of(base);
+    host.ends_with(".services.ai.azure.com") || host.ends_with(".openai.azure.com")
+}
+
+/// `base` split into the URL without its query and the query (without `?`).
+fn split_query(base: &str) -> (&str, &str) {
+    match base.split_once('?') {
+        Some((b, q)) => (b.trim_end_matches('/'), q),
+        None => (base, ""),
+    }
+}
+
+/// Azure AI's OpenAI-shaped endpoints: `{base}/models/chat/completions` on an Azure AI Foundry
+/// resource (`*.services.ai.azure.com`), else `{base}/chat/completions` (serverless
+/// endpoints), `/embeddings` alike; `?api-version=` when the deployment (or `api_base`, or
+/// `AZURE_API_VERSION`) sets one, and `2024-05-01-preview` on a Foundry resource without one.
+fn azure_ai_endpoints(base: &str, version: Option<&str>) -> Result<Endpoints, DeploymentError> {
+    let (url, query) = split_query(base);
+    let foundry = host_of(url).ends_with(".services.ai.azure.com");
+    let mut root = url
+        .strip_suffix("/chat/completions")
+        .unwrap_or(url)
+        .trim_end_matches('/')
+        .to_string();
+    if foundry && !root.ends_with("/models") {
+        root.push_str("/models");
+    }
+    let mut params: Vec<String> = query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(str::to_string)
+        .collect();
+    if !params.iter().any(|p| p.starts_with("api-version=")) {
+        match version {
+            Some(v) => params.push(format!("api-version={v}")),
+            None if foundry => params.push(format!("api-version={AZURE_AI_API_VERSION}")),
+            None => {}
+        }
+    }
+    let q = if params.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", params.join("&"))
+    };
+    Ok(Endpoints {
+        chat: endpoint(&root, &format!("/chat/completions{q}"))?,
+        completions: endpoint(&root, &format!("/completions{q}"))?,
+        embeddings: endpoint(&root, &format!("/embeddings{q}"))?,
+        responses: endpoint(&root, &format!("/responses{q}"))?,
+        base: root.clone(),
+        scoped: root,
+        query: q,
+    })
+}
+
+/// The Messages API URL of a Claude model on Azure AI: `api_base` when it ends in
+/// `/v1/messages`, `{api_base}/v1/messages` when it ends in `/anthropic`, else
+/// `{api_base}/anthropic/v1/messages`.
+fn azure_ai_messages_url(base: &str) -> String {
+    let (url, _) = split_query(base);
+    let url = url.trim_end_matches('/');
+    if url.ends_with("/v1/messages") {
+        url.to_string()
+    } else if url.ends_with("/anthropic") {
+        format!("{url}/v1/messages")
+    } else {
+        format!("{url}/anthropic/v1/messages")
+    }
+}
+
+/// How Azure AI bodies are adjusted: as OpenAI's, usage asked for in streams.
+fn azure_ai_spec() -> Arc<crate::providers::ProviderSpec> {
+    Arc::new(crate::providers::ProviderSpec {
+        name: "azure_ai".into(),
+        base_url: String::new(),
+        api_key_env: Some("AZURE_AI_API_KEY".into()),
+        api_base_env: Some("AZURE_AI_API_BASE".into()),
+        api_key_required: true,
+        api_base_required: true,
+        auth_header: "api-key".into(),
+        auth_prefix: String::new(),
+        headers: Default::default(),
+        param_mappings: Default::default(),
+        content_list_to_string: false,
+        stream_options: true,
+        chat_via_completions: false,
         aliases: Vec::new(),
     })
 }
@@ -437,9 +571,66 @@ impl Deployment {
                 wire = w;
                 (shown, None)
             }
-            ProviderKind::Native(_) | ProviderKind::NotServed { .. } => {
-                wire = super::wire::Wire::Unsupported;
-                (p.api_base.clone().unwrap_or_default(), None)
+            ProviderKind::Native("azure_ai") => {
+                let (base, key, ad_token) = azure_ai_credentials(p, env)?;
+                let version = p
+                    .api_version
+                    .clone()
+                    .filter(|v| !v.is_empty())
+                    .or_else(|| env.get("AZURE_API_VERSION").filter(|v| !v.is_empty()));
+                let claude = pm.model.to_ascii_lowercase().contains("claude");
+                let auth = match (key, ad_token) {
+                    // Claude's Messages API on Azure takes the key as `api-key` whatever the host
+                    (Some(k), _) if claude || azure_ai_api_key_header(&base) => {
+                        Some(("api-key", k))
+                    }
+                    (Some(k), _) => Some(("authorization", format!("Bearer {k}"))),
+                    (None, Some(t)) => Some(("authorization", format!("Bearer {t}"))),
+                    (None, None) => None,
+                };
+                if let Some((h, v)) = auth {
+                    headers.push(header(h, &v, true)?);
+                }
+                if claude {
+                    let messages = endpoint(&azure_ai_messages_url(&base), "")?;
+                    wire = super::wire::Wire::Anthropic { messages };
+                    headers.push(header("anthropic-version", ANTHROPIC_VERSION, false)?);
+                    (base, None)
+                } else {
+                    let endpoints = azure_ai_endpoints(&base, version.as_deref())?;
+                    wire_spec = Some(azure_ai_spec());
+                    (base, Some(endpoints))
+                }
+            }
+            ProviderKind::Native("watsonx") => {
+                let (w, shown, auth) = super::wire::watsonx(p, &pm.model, env)?;
+                if let Some(v) = &auth {
+                    headers.push(header("authorization", v, true)?);
+                }
+                wire = super::wire::Wire::WatsonX(Arc::new(w));
+                (shown, None)
+            }
+            ProviderKind::Native(name @ ("sagemaker" | "sagemaker_chat")) => {
+                let s = super::wire::sagemaker(p, &pm.model, env, *name == "sagemaker_chat")?;
+                location = Some(s.region.clone());
+                let shown = s
+                    .invoke
+                    .to_string()
+                    .split("/endpoints/")
+                    .next()
+                    .unwrap_or_default()
+                    .to_string();
+                wire = super::wire::Wire::SageMaker(Arc::new(s));
+                (shown, None)
+            }
+            ProviderKind::Native(name) => {
+                return Err(DeploymentError::NotServed(
+                    name.to_string(),
+                    "this build has no wire for it".into(),
+                ));
+            }
+            ProviderKind::NotServed { name, reason } => {
+                return Err(DeploymentError::NotServed(name.to_string(), reason.clone()));
             }
         };
         for (k, v) in p.headers.iter().chain(p.extra_headers.iter()) {
@@ -504,4 +695,143 @@ fn header(
         .map_err(|e| DeploymentError::BadHeader(name.into(), e.to_string()))?;
     v.set_sensitive(sensitive);
     Ok((n, v))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn build(yaml_params: &str) -> Deployment {
+        let yaml = format!("model_list:\n  - model_name: m\n    tianji_params: {yaml_params}\n");
+        let l = crate::Loaded::from_yaml(&yaml).unwrap();
+        let entry = &l.config.model_list[0];
+        let catalog = Catalog::builtin().unwrap();
+        Deployment::build(
+            entry,
+            "m",
+            &entry.tianji_params.model,
+            &catalog,
+            &Env::default(),
+            &Defaults::default(),
+        )
+        .unwrap()
+    }
+
+    fn auth(d: &Deployment) -> Vec<(String, String)> {
+        d.headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or_default().to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn azure_ai_foundry_and_serverless_urls_and_auth() {
+        let d = build(
+            "{model: azure_ai/mistral-large, api_base: \"https://res.services.ai.azure.com\", api_key: k1}",
+        );
+        let ep = d.endpoints.as_ref().unwrap();
+        assert_eq!(
+            ep.chat.to_string(),
+            "https://res.services.ai.azure.com/models/chat/completions?api-version=2024-05-01-preview"
+        );
+        assert_eq!(
+            ep.embeddings.to_string(),
+            "https://res.services.ai.azure.com/models/embeddings?api-version=2024-05-01-preview"
+        );
+        assert_eq!(auth(&d), vec![("api-key".into(), "k1".into())]);
+        assert!(d.headers[0].1.is_sensitive());
+
+        let d = build(
+            "{model: azure_ai/x, api_base: \"https://res.services.ai.azure.com/models/chat/completions?api-version=2025-01-01\", api_key: k1}",
+        );
+        assert_eq!(
+            d.endpoints.as_ref().unwrap().chat.to_string(),
+            "https://res.services.ai.azure.com/models/chat/completions?api-version=2025-01-01"
+        );
+
+        let d = build(
+            "{model: azure_ai/llama, api_base: \"https://llama-serverless.eastus2.models.ai.azure.com/\", api_key: k2}",
+        );
+        assert_eq!(
+            d.endpoints.as_ref().unwrap().chat.to_string(),
+            "https://llama-serverless.eastus2.models.ai.azure.com/chat/completions"
+        );
+        assert_eq!(auth(&d), vec![("authorization".into(), "Bearer k2".into())]);
+
+        let d = build(
+            "{model: azure_ai/gpt, api_base: \"https://r.openai.azure.com\", api_key: k3, api_version: \"2024-10-21\"}",
+        );
+        assert_eq!(
+            d.endpoints.as_ref().unwrap().chat.to_string(),
+            "https://r.openai.azure.com/chat/completions?api-version=2024-10-21"
+        );
+        assert_eq!(auth(&d), vec![("api-key".into(), "k3".into())]);
+    }
+
+    #[test]
+    fn azure_ai_claude_is_anthropic_on_azure() {
+        for (base, want) in [
+            (
+                "https://res.services.ai.azure.com",
+                "https://res.services.ai.azure.com/anthropic/v1/messages",
+            ),
+            (
+                "https://res.services.ai.azure.com/anthropic/",
+                "https://res.services.ai.azure.com/anthropic/v1/messages",
+            ),
+            (
+                "https://res.services.ai.azure.com/anthropic/v1/messages",
+                "https://res.services.ai.azure.com/anthropic/v1/messages",
+            ),
+        ] {
+            let d = build(&format!(
+                "{{model: azure_ai/claude-sonnet-4-5, api_base: \"{base}\", api_key: k}}"
+            ));
+            assert_eq!(d.anthropic_messages().unwrap().to_string(), want);
+            assert!(d.endpoints.is_none());
+            let h = auth(&d);
+            assert!(h.contains(&("api-key".into(), "k".into())), "{h:?}");
+            assert!(
+                h.contains(&("anthropic-version".into(), ANTHROPIC_VERSION.into())),
+                "{h:?}"
+            );
+        }
+        let d = build(
+            "{model: azure_ai/claude-opus-4-1, api_base: \"https://res.services.ai.azure.com/anthropic\", azure_ad_token: t}",
+        );
+        assert!(auth(&d).contains(&("authorization".into(), "Bearer t".into())));
+    }
+
+    #[test]
+    fn watsonx_and_sagemaker_wires() {
+        let d = build(
+            "{model: watsonx/ibm/granite, api_base: \"https://us-south.ml.cloud.ibm.com\", api_key: k, project_id: p}",
+        );
+        let super::super::wire::Wire::WatsonX(w) = &d.wire else {
+            panic!("{:?}", d.wire)
+        };
+        assert_eq!(
+            w.chat.to_string(),
+            "https://us-south.ml.cloud.ibm.com/ml/v1/text/chat?version=2024-03-13"
+        );
+        let iam = w.iam.as_ref().unwrap();
+        assert_eq!(
+            iam.url.to_string(),
+            "https://iam.cloud.ibm.com/identity/token"
+        );
+        assert!(!format!("{:?}", d.wire).contains("\"k\""));
+        let d = build(
+            "{model: sagemaker_chat/my-ep, aws_access_key_id: a, aws_secret_access_key: s, aws_region_name: eu-west-1}",
+        );
+        let super::super::wire::Wire::SageMaker(s) = &d.wire else {
+            panic!("{:?}", d.wire)
+        };
+        assert_eq!(
+            s.stream.to_string(),
+            "https://runtime.sagemaker.eu-west-1.amazonaws.com/endpoints/my-ep/invocations-response-stream"
+        );
+        assert!(s.messages_api);
+        assert_eq!(d.region.as_deref(), Some("eu"));
+        assert!(!format!("{:?}", d.wire).contains("\"s\""));
+    }
 }

@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 pub use deployment::{AZURE_API_VERSION, Defaults, Deployment, DeploymentError, Endpoints};
-pub use unserved::{Unserved, Why};
+pub use unserved::Unserved;
 
 use crate::config::{Config, Env, ModelEntry};
 use crate::providers::Catalog;
@@ -71,10 +71,12 @@ pub enum RouteError {
 
 /// Why the config's model list cannot be served.
 #[derive(Debug, thiserror::Error)]
-#[error("model_list[{index}] ({model_name}): {source}")]
+#[error("model_list[{index}] {model_name} ({model}): {source}")]
 pub struct TableError {
     pub index: usize,
     pub model_name: String,
+    /// `tianji_params.model` as configured.
+    pub model: String,
     #[source]
     pub source: DeploymentError,
 }
@@ -178,42 +180,35 @@ impl Resolved {
     }
 }
 
-/// A provider Tianji does not serve, and why.
-type NotServed = (String, Arc<str>);
-
 /// Check a config entry: a literal `provider/model` is built (the deployment returned for
 /// exact names, and names with a `*` that take nothing from it), a wildcard one has its provider
-/// prefix checked. Also says when the provider is one Tianji does not serve.
+/// prefix checked (a provider Tianji does not serve is [`DeploymentError::NotServed`]).
 fn check(
     entry: &ModelEntry,
     catalog: &Catalog,
     env: &Env,
     defaults: &Defaults,
-) -> Result<(Option<Deployment>, Option<NotServed>), DeploymentError> {
+) -> Result<Option<Deployment>, DeploymentError> {
     let name = &entry.model_name;
     let params_model = &entry.tianji_params.model;
     if !params_model.contains('*') {
-        let d = Deployment::build(entry, name, params_model, catalog, env, defaults)?;
-        let not_served = d
-            .provider
-            .not_served()
-            .map(|r| (d.provider.name().to_string(), Arc::from(r)));
-        return Ok((Some(d), not_served));
+        return Deployment::build(entry, name, params_model, catalog, env, defaults).map(Some);
     }
     if !name.contains('*') {
         return Err(DeploymentError::StarWithoutPattern);
     }
-    let mut not_served = None;
     if let Some((prefix, _)) = params_model.split_once('/')
         && !prefix.contains('*')
     {
         let pm = catalog.parse_model(&params_model.replace('*', "x"))?;
-        not_served = pm
-            .kind
-            .not_served()
-            .map(|r| (pm.kind.name().to_string(), Arc::from(r)));
+        if let Some(reason) = pm.kind.not_served() {
+            return Err(DeploymentError::NotServed(
+                pm.kind.name().to_string(),
+                Arc::from(reason),
+            ));
+        }
     }
-    Ok((None, not_served))
+    Ok(None)
 }
 
 impl ModelTable {
@@ -250,26 +245,27 @@ impl ModelTable {
         let mut unserved = Vec::new();
         for (index, entry) in config.model_list.iter().enumerate() {
             let name = entry.model_name.clone();
-            let (built, not_served) = match check(entry, &catalog, &env, &defaults) {
-                Ok(ok) => ok,
+            let built = match check(entry, &catalog, &env, &defaults) {
+                Ok(built) => built,
+                // a provider Tianji does not serve never loads, whatever the settings
+                Err(e @ DeploymentError::NotServed(..)) => {
+                    return Err(TableError {
+                        index,
+                        model_name: name,
+                        model: entry.tianji_params.model.clone(),
+                        source: e,
+                    });
+                }
                 Err(e) => {
                     unserved.push(strictness.refuses(Unserved {
                         index,
                         model_name: name,
                         model: entry.tianji_params.model.clone(),
-                        why: Why::Invalid(e),
+                        error: e,
                     })?);
                     continue;
                 }
             };
-            if let Some((provider, reason)) = not_served {
-                unserved.push(strictness.refuses(Unserved {
-                    index,
-                    model_name: name.clone(),
-                    model: entry.tianji_params.model.clone(),
-                    why: Why::NotServed { provider, reason },
-                })?);
-            }
             let d = match built {
                 Some(d) if !name.contains('*') => d,
                 _ => {
@@ -567,7 +563,7 @@ router_settings:
 
     #[test]
     fn unknown_provider_in_config_is_left_out_or_an_error() {
-        let yaml = "model_list:\n  - model_name: a\n    tianji_params: {model: nosuch/a}\n  - model_name: b\n    tianji_params: {model: sagemaker/endpoint-1}\n  - model_name: c\n    tianji_params: {model: openai/c}\n";
+        let yaml = "model_list:\n  - model_name: a\n    tianji_params: {model: nosuch/a}\n  - model_name: b\n    tianji_params: {model: sagemaker/endpoint-1, aws_access_key_id: k, aws_secret_access_key: s}\n  - model_name: c\n    tianji_params: {model: openai/c}\n";
         let t = table(yaml);
         assert!(matches!(t.resolve("a"), Err(RouteError::UnknownModel(_))));
         assert_eq!(t.resolve("b").unwrap().pick().provider.name(), "sagemaker");
@@ -577,10 +573,7 @@ router_settings:
             line.contains("model_list[0] a (nosuch/a)") && line.contains("Unknown provider"),
             "{line}"
         );
-        assert!(
-            line.contains("model_list[1] b (sagemaker/endpoint-1)"),
-            "{line}"
-        );
+        assert!(!line.contains("model_list[1]"), "{line}");
         assert!(!line.contains("model_list[2]"), "{line}");
         for (setting, index) in [
             ("router_settings: {ignore_invalid_deployments: false}", 0),
@@ -593,8 +586,25 @@ router_settings:
             assert_eq!(e.index, index, "{setting}");
             assert!(e.to_string().contains("nosuch"), "{e}");
         }
+    }
+
+    #[test]
+    fn a_provider_not_served_stops_the_table() {
+        for (model, name) in [("replicate/meta/llama", "r"), ("\"bytez/*\"", "\"b/*\"")] {
+            let l = Loaded::from_yaml(&format!(
+                "model_list:\n  - model_name: ok\n    tianji_params: {{model: openai/c}}\n  - model_name: {name}\n    tianji_params: {{model: {model}}}\n"
+            ))
+            .unwrap();
+            let e = ModelTable::build(&l.config, Arc::new(Catalog::builtin().unwrap()), l.env)
+                .err()
+                .unwrap();
+            assert_eq!(e.index, 1);
+            let e = e.to_string();
+            assert!(e.starts_with("model_list[1] "), "{e}");
+            assert!(e.contains("is not served by Tianji: "), "{e}");
+        }
         let l = Loaded::from_yaml(
-            "model_list:\n  - model_name: b\n    tianji_params: {model: sagemaker/e}\ngeneral_settings: {strict_config: true}\n",
+            "model_list:\n  - model_name: r\n    tianji_params: {model: replicate/x}\n",
         )
         .unwrap();
         let e = ModelTable::build(&l.config, Arc::new(Catalog::builtin().unwrap()), l.env)
@@ -602,7 +612,9 @@ router_settings:
             .unwrap()
             .to_string();
         assert!(
-            e.contains("sagemaker") && e.contains("strict_config"),
+            e.starts_with(
+                "model_list[0] r (replicate/x): provider replicate is not served by Tianji: "
+            ),
             "{e}"
         );
     }

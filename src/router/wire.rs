@@ -10,6 +10,7 @@ use super::deployment::DeploymentError;
 use crate::config::{Env, TianjiParams};
 use crate::providers::bedrock::sigv4::Credentials;
 use crate::providers::gemini::vertex::{self, ServiceAccount};
+use crate::providers::watsonx;
 
 /// The wire format of a deployment.
 #[derive(Debug, Clone, Default)]
@@ -25,8 +26,55 @@ pub enum Wire {
     Bedrock(Bedrock),
     /// Cohere v2.
     Cohere { chat: Uri, embed: Uri, rerank: Uri },
-    /// A provider this build has no translation for.
-    Unsupported,
+    /// IBM watsonx.ai `/ml/v1/text/chat`, with an IAM token exchanged for its API key.
+    WatsonX(Arc<WatsonX>),
+    /// An AWS SageMaker endpoint, SigV4-signed.
+    SageMaker(Arc<SageMaker>),
+}
+
+/// A watsonx.ai model's endpoints and credentials.
+#[derive(Debug)]
+pub struct WatsonX {
+    pub chat: Uri,
+    pub chat_stream: Uri,
+    pub embed: Uri,
+    /// `model_id` and `project_id`/`space_id` for the body (none for `deployment/<id>`).
+    pub scope: watsonx::Scope,
+    /// The API key's IAM token, when requests are not authenticated by a static header (a
+    /// `token`/`WATSONX_TOKEN` or a `WATSONX_ZENAPIKEY`, among the deployment's headers).
+    pub iam: Option<IamAuth>,
+}
+
+/// A watsonx.ai API key and its cached IAM access token.
+pub struct IamAuth {
+    pub api_key: String,
+    pub url: Uri,
+    /// The token and when it stops being used (a minute before it expires).
+    pub token: tokio::sync::Mutex<Option<(String, std::time::Instant)>>,
+}
+
+impl std::fmt::Debug for IamAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IamAuth")
+            .field("api_key", &"<redacted>")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A SageMaker endpoint's URLs and signing material.
+#[derive(Debug)]
+pub struct SageMaker {
+    /// `{base}/endpoints/{endpoint}/invocations`.
+    pub invoke: Uri,
+    /// `{base}/endpoints/{endpoint}/invocations-response-stream`.
+    pub stream: Uri,
+    /// The endpoint's name (the model of `sagemaker/<endpoint>`).
+    pub endpoint: String,
+    pub region: String,
+    pub credentials: Credentials,
+    /// `sagemaker_chat`: the container serves OpenAI's Messages API; else TGI's generate API.
+    pub messages_api: bool,
 }
 
 /// A Gemini model's endpoints.
@@ -179,8 +227,13 @@ pub fn vertex(
     Ok((g, shown))
 }
 
-/// Bedrock: credentials and region from the deployment or the standard AWS variables.
-pub fn bedrock(p: &TianjiParams, model: &str, env: &Env) -> Result<Bedrock, DeploymentError> {
+/// AWS region and credentials from the deployment or the standard AWS variables (`service`
+/// names the provider in the error).
+fn aws(
+    p: &TianjiParams,
+    env: &Env,
+    service: &str,
+) -> Result<(String, Credentials), DeploymentError> {
     let region = set(&p.aws_region_name)
         .or_else(|| env.get("AWS_REGION_NAME").filter(|s| !s.is_empty()))
         .or_else(|| env.get("AWS_REGION").filter(|s| !s.is_empty()))
@@ -196,35 +249,171 @@ pub fn bedrock(p: &TianjiParams, model: &str, env: &Env) -> Result<Bedrock, Depl
         (Some(a), Some(s)) => (a, s),
         _ if p.mock_response.is_some() => (String::new(), String::new()),
         _ => {
-            return Err(DeploymentError::Credentials(
-                "bedrock needs aws_access_key_id and aws_secret_access_key (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)".into(),
-            ));
+            return Err(DeploymentError::Credentials(format!(
+                "{service} needs aws_access_key_id and aws_secret_access_key (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)"
+            )));
         }
     };
-    let base = set(&p.api_base)
-        .unwrap_or_else(|| format!("https://bedrock-runtime.{region}.amazonaws.com"))
-        .trim_end_matches('/')
-        .to_string();
-    uri(&base)?;
-    let model_path = model
-        .bytes()
+    Ok((
+        region,
+        Credentials {
+            access_key_id,
+            secret_access_key,
+            session_token: session,
+        },
+    ))
+}
+
+/// `s` as one URL path segment (everything but unreserved characters percent-encoded).
+fn path_segment(s: &str) -> String {
+    s.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
                 (b as char).to_string()
             }
             _ => format!("%{b:02X}"),
         })
-        .collect();
+        .collect()
+}
+
+/// Bedrock: credentials and region from the deployment or the standard AWS variables.
+pub fn bedrock(p: &TianjiParams, model: &str, env: &Env) -> Result<Bedrock, DeploymentError> {
+    let (region, credentials) = aws(p, env, "bedrock")?;
+    let base = set(&p.api_base)
+        .unwrap_or_else(|| format!("https://bedrock-runtime.{region}.amazonaws.com"))
+        .trim_end_matches('/')
+        .to_string();
+    uri(&base)?;
     Ok(Bedrock {
         base,
-        model_path,
+        model_path: path_segment(model),
         region,
-        credentials: Credentials {
-            access_key_id,
-            secret_access_key,
-            session_token: session,
-        },
+        credentials,
     })
+}
+
+/// SageMaker: `https://runtime.sagemaker.{region}.amazonaws.com/endpoints/{endpoint}/...` (or
+/// `api_base`), signed with the deployment's or the standard AWS credentials.
+pub fn sagemaker(
+    p: &TianjiParams,
+    endpoint: &str,
+    env: &Env,
+    messages_api: bool,
+) -> Result<SageMaker, DeploymentError> {
+    let service = if messages_api {
+        "sagemaker_chat"
+    } else {
+        "sagemaker"
+    };
+    let (region, credentials) = aws(p, env, service)?;
+    let base = set(&p.api_base)
+        .unwrap_or_else(|| format!("https://runtime.sagemaker.{region}.amazonaws.com"))
+        .trim_end_matches('/')
+        .to_string();
+    let at = format!("{base}/endpoints/{}", path_segment(endpoint));
+    Ok(SageMaker {
+        invoke: uri(&format!("{at}/invocations"))?,
+        stream: uri(&format!("{at}/invocations-response-stream"))?,
+        endpoint: endpoint.to_string(),
+        region,
+        credentials,
+        messages_api,
+    })
+}
+
+/// watsonx.ai: `{base}/ml/v1/text/chat?version=...` (`chat_stream`, `embeddings`; a
+/// `deployment/<id>` model under `/ml/v1/deployments/<id>/`), authenticated by a `token` (or
+/// `WATSONX_TOKEN`), a `WATSONX_ZENAPIKEY`, or the API key's IAM token. Returns the wire, the
+/// base shown and the static `Authorization` value when there is one.
+pub fn watsonx(
+    p: &TianjiParams,
+    model: &str,
+    env: &Env,
+) -> Result<(WatsonX, String, Option<String>), DeploymentError> {
+    let get = |names: &[&str]| {
+        names
+            .iter()
+            .find_map(|n| env.get(n).filter(|v| !v.is_empty()))
+    };
+    let base =
+        set(&p.api_base).or_else(|| get(&["WATSONX_API_BASE", "WATSONX_URL", "WX_URL", "WML_URL"]));
+    let base = match base {
+        Some(b) => b.trim_end_matches('/').to_string(),
+        None if p.mock_response.is_some() => "https://watsonx.invalid".into(),
+        None => return Err(DeploymentError::NeedsApiBase("watsonx".into())),
+    };
+    let version = set(&p.api_version).unwrap_or_else(|| watsonx::DEFAULT_API_VERSION.into());
+    let q = format!("?version={version}");
+    let (chat, chat_stream, scope) = match model.strip_prefix("deployment/") {
+        Some(id) => {
+            let at = format!("{base}/ml/v1/deployments/{}/text", path_segment(id));
+            (
+                format!("{at}/chat{q}"),
+                format!("{at}/chat_stream{q}"),
+                watsonx::Scope::default(),
+            )
+        }
+        None => {
+            let project = set(&p.project_id)
+                .or_else(|| set(&p.watsonx_project))
+                .or_else(|| get(&["WATSONX_PROJECT_ID", "WX_PROJECT_ID", "PROJECT_ID"]));
+            let space = set(&p.space_id).or_else(|| {
+                get(&[
+                    "WATSONX_DEPLOYMENT_SPACE_ID",
+                    "WATSONX_SPACE_ID",
+                    "WX_SPACE_ID",
+                    "SPACE_ID",
+                ])
+            });
+            if project.is_none() && space.is_none() && p.mock_response.is_none() {
+                return Err(DeploymentError::Credentials(
+                    "watsonx needs project_id or space_id (or WATSONX_PROJECT_ID / WATSONX_SPACE_ID)"
+                        .into(),
+                ));
+            }
+            (
+                format!("{base}/ml/v1/text/chat{q}"),
+                format!("{base}/ml/v1/text/chat_stream{q}"),
+                watsonx::Scope {
+                    model_id: Some(model.to_string()),
+                    project_id: project,
+                    space_id: space,
+                },
+            )
+        }
+    };
+    let embed = format!("{base}/ml/v1/text/embeddings{q}");
+    let token = set(&p.token).or_else(|| get(&["WATSONX_TOKEN"]));
+    let zen = get(&["WATSONX_ZENAPIKEY"]);
+    let key = set(&p.api_key).or_else(|| get(&["WATSONX_APIKEY", "WATSONX_API_KEY", "WX_API_KEY"]));
+    let (header, iam) = match (token, zen, key) {
+        (Some(t), _, _) => (Some(format!("Bearer {t}")), None),
+        (None, Some(z), _) => (Some(format!("ZenApiKey {z}")), None),
+        (None, None, Some(k)) => {
+            let url = get(&["WATSONX_IAM_URL"]).unwrap_or_else(|| watsonx::DEFAULT_IAM_URL.into());
+            let iam = IamAuth {
+                api_key: k,
+                url: uri(&url)?,
+                token: tokio::sync::Mutex::new(None),
+            };
+            (None, Some(iam))
+        }
+        (None, None, None) if p.mock_response.is_some() => (None, None),
+        (None, None, None) => {
+            return Err(DeploymentError::Credentials(
+                "watsonx needs api_key (or WATSONX_APIKEY / WATSONX_API_KEY), a token (or WATSONX_TOKEN) or WATSONX_ZENAPIKEY"
+                    .into(),
+            ));
+        }
+    };
+    let w = WatsonX {
+        chat: uri(&chat)?,
+        chat_stream: uri(&chat_stream)?,
+        embed: uri(&embed)?,
+        scope,
+        iam,
+    };
+    Ok((w, base, header))
 }
 
 /// Cohere v2: `{base}/v2/chat` and `{base}/v2/embed`; key from `api_key` or `COHERE_API_KEY`.

@@ -4,6 +4,7 @@
 mod client;
 pub mod fetch;
 pub mod google_token;
+pub mod ibm_token;
 pub mod relay;
 pub mod sse;
 

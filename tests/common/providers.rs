@@ -450,6 +450,11 @@ pub fn eventstream_event(event_type: &str, payload: &Value) -> Bytes {
 /// suite, not the gateway's signer) with [`AWS_KEY_ID`]/[`AWS_SECRET`], over the headers the
 /// request says it signed, and compare.
 pub fn sigv4_check(r: &Recorded) -> Result<(), String> {
+    sigv4_check_for(r, "bedrock")
+}
+
+/// [`sigv4_check`] for AWS `service_name` (`bedrock`, `sagemaker`).
+pub fn sigv4_check_for(r: &Recorded, service_name: &str) -> Result<(), String> {
     use ring::hmac;
     use sha2::{Digest, Sha256};
     let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
@@ -475,7 +480,7 @@ pub fn sigv4_check(r: &Recorded) -> Result<(), String> {
         scope_parts.next().unwrap_or_default(),
         scope_parts.next().unwrap_or_default(),
     );
-    if service != "bedrock" || !date.starts_with(day) {
+    if service != service_name || !date.starts_with(day) {
         return Err(format!("bad scope {scope}"));
     }
     for required in ["host", "x-amz-date"] {

@@ -1,6 +1,6 @@
 //! Drop-in compatibility: config (see mod.rs). LiteLLM's configs load (every provider prefix
-//! LiteLLM accepts works or answers 501, reported in one startup line; every documented
-//! section accepted), provider errors keep LiteLLM's body, and SpendLogs `request_id` is the
+//! LiteLLM accepts works, or stops the config with why Tianji does not serve it; invalid
+//! entries reported in one startup line; every documented section accepted), provider errors keep LiteLLM's body, and SpendLogs `request_id` is the
 //! answer's id.
 
 use std::io::Write;
@@ -113,11 +113,12 @@ async fn text_completion_openai_serves_completions_and_chat() {
     gw.gw.shutdown().await;
 }
 
-/// Every provider prefix LiteLLM accepts loads: the ones Tianji serves are models like any
-/// other, the ones it does not answer a clear JSON 501; an invalid entry is left out (LiteLLM's
-/// `ignore_invalid_deployments`) instead of stopping the gateway.
+/// Every provider prefix LiteLLM accepts that Tianji serves loads as a model like any other;
+/// one it does not serve stops the config from loading, naming the entry, the provider and
+/// why (never a deployment that loads and answers 501); an invalid entry is left out
+/// (LiteLLM's `ignore_invalid_deployments`) instead of stopping the gateway.
 #[tokio::test]
-async fn every_litellm_provider_prefix_works_or_answers_501() {
+async fn every_litellm_provider_prefix_works_or_stops_the_config() {
     let data: Value = serde_json::from_str(include_str!("../../../data/litellm_providers.json"))
         .expect("data/litellm_providers.json");
     let names: Vec<String> = data["litellm_providers"]
@@ -134,30 +135,39 @@ async fn every_litellm_provider_prefix_works_or_answers_501() {
         .map(|n| n.as_str().unwrap().to_string())
         .collect();
     let up = MockUpstream::start().await;
-    let mut yaml = String::from("model_list:\n");
-    for n in &names {
-        yaml.push_str(&format!(
-            "  - model_name: \"p-{n}\"\n    litellm_params: {{model: \"{n}/m\", api_base: \"{}\", api_key: k, vertex_project: p, aws_access_key_id: AKIDEXAMPLE, aws_secret_access_key: s}}\n",
+    let entry = |n: &str| {
+        format!(
+            "  - model_name: \"p-{n}\"\n    litellm_params: {{model: \"{n}/m\", api_base: \"{}\", api_key: k, vertex_project: p, project_id: p, aws_access_key_id: AKIDEXAMPLE, aws_secret_access_key: s}}\n",
             up.base()
-        ));
+        )
+    };
+    let mut yaml = String::from("model_list:\n");
+    let served: Vec<&String> = names.iter().filter(|n| !not_served.contains(n)).collect();
+    for n in &served {
+        yaml.push_str(&entry(n));
     }
     yaml.push_str("  - model_name: typo\n    litellm_params: {model: \"opneai/gpt-4o\"}\n");
     let gw = TestGateway::start(&yaml).await;
     let models = listed(&gw, MASTER_KEY).await;
-    for n in &names {
+    for n in &served {
         assert!(models.contains(&format!("p-{n}")), "{n} was left out");
     }
     assert!(!models.contains(&"typo".to_string()));
     for n in &not_served {
-        let r = gw
-            .post("/v1/chat/completions", &chat(&format!("p-{n}")).to_string())
-            .await;
-        let e = r.assert_error(501);
-        assert_eq!(e["error"]["type"], "not_implemented_error", "{n}: {e}");
-        let msg = e["error"]["message"].as_str().unwrap();
+        let yaml = format!(
+            "model_list:\n  - model_name: ok\n    litellm_params: {{model: openai/gpt-4o, api_key: k}}\n{}general_settings: {{master_key: {MASTER_KEY}}}\n",
+            entry(n)
+        );
+        let loaded = tianji::Loaded::from_yaml(&yaml).expect("the config parses");
+        let e = match tianji::Gateway::start(&loaded, "127.0.0.1:0".parse().unwrap()).await {
+            Ok(_) => panic!("{n}: a provider Tianji does not serve loaded"),
+            Err(e) => e.to_string(),
+        };
         assert!(
-            msg.contains(&format!("'{n}'")) && msg.contains("not served by Tianji"),
-            "{n}: {msg}"
+            e.contains(&format!(
+                "model_list[1] p-{n} ({n}/m): provider {n} is not served by Tianji: "
+            )),
+            "{n}: {e}"
         );
     }
     // served, OpenAI-compatible under LiteLLM's names
@@ -196,41 +206,67 @@ fn check_config(yaml: &str) -> (Option<i32>, String) {
     )
 }
 
-/// The entries that will answer 501 (and the invalid ones left out) are reported in one
-/// startup line, without refusing to start; `strict_config: true` (or
-/// `ignore_invalid_deployments: false` for invalid entries) refuses to start instead.
+/// Invalid entries are left out and reported in one startup line, without refusing to start;
+/// `strict_config: true` or `ignore_invalid_deployments: false` refuses to start instead. An
+/// entry of a provider Tianji does not serve always refuses to start.
 #[tokio::test]
-async fn unserved_entries_are_one_startup_line_unless_strict() {
-    let entries = "model_list:\n  - model_name: sm\n    litellm_params: {model: sagemaker/endpoint-1}\n  - model_name: ok\n    litellm_params: {model: openai/gpt-4o, api_key: k}\n  - model_name: wx\n    litellm_params: {model: \"watsonx/*\"}\n  - model_name: \"wx/*\"\n    litellm_params: {model: \"watsonx/*\"}\n  - model_name: typo\n    litellm_params: {model: opneai/gpt-4o}\n";
+async fn invalid_entries_are_one_startup_line_unless_strict() {
+    let entries = "model_list:\n  - model_name: sm\n    litellm_params: {model: sagemaker/endpoint-1}\n  - model_name: ok\n    litellm_params: {model: openai/gpt-4o, api_key: k}\n  - model_name: wx\n    litellm_params: {model: \"watsonx/*\"}\n  - model_name: typo\n    litellm_params: {model: opneai/gpt-4o}\n";
     let (code, err) = check_config(entries);
     assert_eq!(code, Some(0), "{err}");
-    let lines: Vec<&str> = err.lines().filter(|l| l.contains("answer 501")).collect();
+    let lines: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("invalid model_list entries are left out"))
+        .collect();
     assert_eq!(lines.len(), 1, "{err}");
     let line = lines[0];
     for want in [
-        "model_list[0] sm (sagemaker/endpoint-1)",
-        "model_list[3] wx/* (watsonx/*)",
-        "model_list[4] typo (opneai/gpt-4o)",
+        "model_list[0] sm (sagemaker/endpoint-1): sagemaker needs aws_access_key_id",
+        "model_list[2] wx (watsonx/*)",
+        "model_list[3] typo (opneai/gpt-4o)",
         "Unknown provider 'opneai'",
         "model_name has no `*`",
     ] {
         assert!(line.contains(want), "`{want}` not in: {line}");
     }
     assert!(!line.contains("model_list[1]"), "{line}");
+    assert!(!err.contains("501"), "{err}");
 
     let (code, err) = check_config(&format!(
         "{entries}general_settings: {{strict_config: true}}\n"
     ));
     assert_eq!(code, Some(2), "{err}");
-    assert!(err.contains("model_list[0] (sm)"), "{err}");
-    assert!(err.contains("strict_config"), "{err}");
-
-    let (code, err) = check_config(
-        "model_list:\n  - model_name: sm\n    litellm_params: {model: sagemaker/e}\n  - model_name: typo\n    litellm_params: {model: opneai/gpt-4o}\nrouter_settings: {ignore_invalid_deployments: false}\n",
+    assert!(
+        err.contains("model_list[0] sm (sagemaker/endpoint-1)"),
+        "{err}"
     );
+
+    let (code, err) = check_config(&format!(
+        "{entries}router_settings: {{ignore_invalid_deployments: false}}\n"
+    ));
     assert_eq!(code, Some(2), "{err}");
-    assert!(err.contains("model_list[1] (typo)"), "{err}");
-    assert!(err.contains("Unknown provider 'opneai'"), "{err}");
+    assert!(
+        err.contains("model_list[0] sm (sagemaker/endpoint-1)"),
+        "{err}"
+    );
+
+    for (entry, want) in [
+        (
+            "{model: replicate/meta/llama-3}",
+            "model_list[1] r (replicate/meta/llama-3): provider replicate is not served by Tianji: no translation for its wire format in Tianji yet",
+        ),
+        (
+            "{model: \"bytez/*\"}",
+            "model_list[1] r/* (bytez/*): provider bytez is not served by Tianji",
+        ),
+    ] {
+        let (code, err) = check_config(&format!(
+            "model_list:\n  - model_name: ok\n    litellm_params: {{model: openai/gpt-4o, api_key: k}}\n  - model_name: {}\n    litellm_params: {entry}\n",
+            if entry.contains('*') { "\"r/*\"" } else { "r" }
+        ));
+        assert_eq!(code, Some(2), "{err}");
+        assert!(err.contains(want), "`{want}` not in {err}");
+    }
 }
 
 /// A LiteLLM config using every documented section (model_list with several providers,
