@@ -141,7 +141,10 @@ impl Price {
         set(&mut self.ocr_per_page, "ocr_cost_per_page");
         set(&mut self.annotation_per_page, "annotation_cost_per_page");
         set(&mut self.video_per_second, "output_cost_per_second");
-        set(&mut self.video_per_second, "output_cost_per_video_per_second");
+        set(
+            &mut self.video_per_second,
+            "output_cost_per_video_per_second",
+        );
         if let Some(v) = get("cache_read_input_token_cost") {
             self.cache_read_per_token = Some(v);
         }

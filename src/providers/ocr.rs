@@ -149,7 +149,8 @@ impl DataUriWriter {
         let declared = declared.map(str::to_string);
         let filename = filename.map(str::to_string);
         // a type that needs no sniffing starts at once
-        let known = mime_of(declared.as_deref(), filename.as_deref(), b"x") != "application/octet-stream";
+        let known =
+            mime_of(declared.as_deref(), filename.as_deref(), b"x") != "application/octet-stream";
         Self {
             declared,
             filename,
@@ -161,7 +162,12 @@ impl DataUriWriter {
     }
 
     /// Add `chunk`; `start` writes what comes before the data (given the MIME type) once.
-    pub fn write(&mut self, chunk: &[u8], out: &mut Vec<u8>, start: impl FnOnce(&str, &mut Vec<u8>)) {
+    pub fn write(
+        &mut self,
+        chunk: &[u8],
+        out: &mut Vec<u8>,
+        start: impl FnOnce(&str, &mut Vec<u8>),
+    ) {
         self.len += chunk.len() as u64;
         if self.started {
             self.b64.write(chunk, out);
@@ -177,7 +183,11 @@ impl DataUriWriter {
     }
 
     fn start(&mut self, out: &mut Vec<u8>, start: impl FnOnce(&str, &mut Vec<u8>)) {
-        let mime = mime_of(self.declared.as_deref(), self.filename.as_deref(), &self.head);
+        let mime = mime_of(
+            self.declared.as_deref(),
+            self.filename.as_deref(),
+            &self.head,
+        );
         start(&mime, out);
         self.started = true;
         let head = std::mem::take(&mut self.head);
@@ -250,7 +260,10 @@ mod tests {
         );
         assert_eq!(mime_of(None, Some("scan"), b"%PDF-1.7"), "application/pdf");
         assert_eq!(mime_of(None, None, b"\xff\xd8\xff\xe0"), "image/jpeg");
-        assert_eq!(mime_of(Some("bad type"), None, b"?"), "application/octet-stream");
+        assert_eq!(
+            mime_of(Some("bad type"), None, b"?"),
+            "application/octet-stream"
+        );
         assert_eq!(mime_of(Some("text/x\"y"), None, b"BM"), "image/bmp");
         assert!(is_image("image/webp") && !is_image("application/pdf"));
         assert_eq!(sniff(b"RIFF\0\0\0\0WEBPVP8 "), Some("image/webp"));
@@ -277,7 +290,9 @@ mod tests {
 
     #[test]
     fn data_uri_waits_for_the_bytes_it_sniffs() {
-        let start = |m: &str, out: &mut Vec<u8>| out.extend_from_slice(format!("data:{m};base64,").as_bytes());
+        let start = |m: &str, out: &mut Vec<u8>| {
+            out.extend_from_slice(format!("data:{m};base64,").as_bytes())
+        };
         let pdf = b"%PDF-1.7 then the rest of it";
         for split in [1usize, 3, 16, 100] {
             let mut w = DataUriWriter::new(None, None);
@@ -319,7 +334,9 @@ mod tests {
 
     #[test]
     fn usage_counts() {
-        let u = usage_info(br#"{"pages_processed":3,"pages_processed_annotation":2,"doc_size_bytes":9}"#);
+        let u = usage_info(
+            br#"{"pages_processed":3,"pages_processed_annotation":2,"doc_size_bytes":9}"#,
+        );
         assert_eq!(
             (u.pages_processed, u.pages_processed_annotation),
             (Some(3), Some(2))

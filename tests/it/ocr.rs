@@ -43,10 +43,7 @@ fn mistral(r: &Recorded) -> Reply {
         );
     }
     if text.contains("unauthorized") {
-        return Reply::status(
-            401,
-            json!({"message": "Unauthorized", "request_id": "abc"}),
-        );
+        return Reply::status(401, json!({"message": "Unauthorized", "request_id": "abc"}));
     }
     Reply::status(
         200,
@@ -153,7 +150,9 @@ async fn json_documents_go_to_mistral_and_answer_in_shape() {
     assert!(r.json().get("object").is_none());
 
     // any OpenAI-compatible server with /ocr
-    let r = gw.post("/v1/ocr", &doc("plain", "https://x/a.pdf").to_string()).await;
+    let r = gw
+        .post("/v1/ocr", &doc("plain", "https://x/a.pdf").to_string())
+        .await;
     assert_eq!(r.status, 200, "{}", r.text());
     let sent = up.last();
     assert_eq!(sent.path, "/custom/ocr");
@@ -163,10 +162,22 @@ async fn json_documents_go_to_mistral_and_answer_in_shape() {
     let n = ocr_calls(&up).len();
     for (bad, param) in [
         (json!({"model": "ocr"}), "document"),
-        (json!({"model": "ocr", "document": {"type": "file", "file": "/etc/passwd"}}), "document"),
-        (json!({"model": "ocr", "document": {"type": "document_url"}}), "document"),
-        (json!({"model": "ocr", "document": {"type": "document_url", "document_url": "reducto://f"}}), "document"),
-        (json!({"model": "ocr", "document": {"type": "document_url", "document_url": "https://x"}, "req_format": "weird"}), "req_format"),
+        (
+            json!({"model": "ocr", "document": {"type": "file", "file": "/etc/passwd"}}),
+            "document",
+        ),
+        (
+            json!({"model": "ocr", "document": {"type": "document_url"}}),
+            "document",
+        ),
+        (
+            json!({"model": "ocr", "document": {"type": "document_url", "document_url": "reducto://f"}}),
+            "document",
+        ),
+        (
+            json!({"model": "ocr", "document": {"type": "document_url", "document_url": "https://x"}, "req_format": "weird"}),
+            "req_format",
+        ),
     ] {
         let r = gw.post("/v1/ocr", &bad.to_string()).await;
         let e = r.assert_error(400);
@@ -177,7 +188,10 @@ async fn json_documents_go_to_mistral_and_answer_in_shape() {
 }
 
 /// A multipart form: `(name, (file name, content type) for a file, value)`.
-fn form(parts: &[(&str, Option<(&str, &str)>, &[u8])]) -> Vec<u8> {
+/// A form part: its name, `(file name, content type)` for a file, its value.
+type Part<'a> = (&'a str, Option<(&'a str, &'a str)>, &'a [u8]);
+
+fn form(parts: &[Part<'_>]) -> Vec<u8> {
     let mut v = Vec::new();
     for (name, file, value) in parts {
         v.extend_from_slice(b"--XyZ\r\n");
@@ -260,17 +274,28 @@ async fn multipart_uploads_become_data_uris() {
     let n = ocr_calls(&up).len();
     // no file, an empty file, a file over max_request_size_mb
     let r = upload(&gw, form(&[("model", None, b"ocr")])).await;
-    assert!(r.assert_error(400)["error"]["message"].as_str().unwrap().contains("`file`"));
+    assert!(
+        r.assert_error(400)["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("`file`")
+    );
     let r = upload(
         &gw,
-        form(&[("model", None, b"ocr"), ("file", Some(("a.pdf", "application/pdf")), b"")]),
+        form(&[
+            ("model", None, b"ocr"),
+            ("file", Some(("a.pdf", "application/pdf")), b""),
+        ]),
     )
     .await;
     r.assert_error(400);
     let big = vec![b'a'; 1536 * 1024];
     let r = upload(
         &gw,
-        form(&[("model", None, b"ocr"), ("file", Some(("a.pdf", "application/pdf")), &big)]),
+        form(&[
+            ("model", None, b"ocr"),
+            ("file", Some(("a.pdf", "application/pdf")), &big),
+        ]),
     )
     .await;
     r.assert_error(413);
@@ -293,7 +318,10 @@ async fn vertex_mistral_ocr_gets_the_token_and_documents_inline() {
     .await;
     // a URL: fetched by the gateway and sent as a data URI
     let r = gw
-        .post("/v1/ocr", &doc("vocr", &format!("http://{}/doc.pdf", up.addr)).to_string())
+        .post(
+            "/v1/ocr",
+            &doc("vocr", &format!("http://{}/doc.pdf", up.addr)).to_string(),
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["model"], "vocr");
@@ -325,12 +353,20 @@ async fn vertex_mistral_ocr_gets_the_token_and_documents_inline() {
     // a metadata address is never fetched
     let n = ocr_calls(&up).len();
     let r = gw
-        .post("/v1/ocr", &doc("vocr", "http://169.254.169.254/latest/meta-data").to_string())
+        .post(
+            "/v1/ocr",
+            &doc("vocr", "http://169.254.169.254/latest/meta-data").to_string(),
+        )
         .await;
     r.assert_error(400);
     assert_eq!(ocr_calls(&up).len(), n);
     // a Gemini model on Vertex has no OCR
-    let r = gw.post("/v1/ocr", &doc("vgem", "data:application/pdf;base64,JVBERi0=").to_string()).await;
+    let r = gw
+        .post(
+            "/v1/ocr",
+            &doc("vgem", "data:application/pdf;base64,JVBERi0=").to_string(),
+        )
+        .await;
     r.assert_error(400);
     gw.gw.shutdown().await;
 }
@@ -339,18 +375,33 @@ async fn vertex_mistral_ocr_gets_the_token_and_documents_inline() {
 async fn non_ocr_deployments_and_provider_errors() {
     let up = mock().await;
     let gw = TestGateway::start(&models(&up)).await;
-    let r = gw.post("/v1/ocr", &doc("claude", "https://x/a.pdf").to_string()).await;
+    let r = gw
+        .post("/v1/ocr", &doc("claude", "https://x/a.pdf").to_string())
+        .await;
     let e = r.assert_error(400);
     assert!(
-        e["error"]["message"].as_str().unwrap().contains("cannot do OCR"),
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("cannot do OCR"),
         "{e}"
     );
     assert!(ocr_calls(&up).is_empty());
     // the provider's 4xx keeps its status
-    let r = gw.post("/v1/ocr", &doc("ocr", "https://x/bad").to_string()).await;
+    let r = gw
+        .post("/v1/ocr", &doc("ocr", "https://x/bad").to_string())
+        .await;
     let e = r.assert_error(422);
-    assert!(e["error"]["message"].as_str().unwrap().contains("Invalid document"), "{e}");
-    let r = gw.post("/v1/ocr", &doc("ocr", "https://x/unauthorized").to_string()).await;
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Invalid document"),
+        "{e}"
+    );
+    let r = gw
+        .post("/v1/ocr", &doc("ocr", "https://x/unauthorized").to_string())
+        .await;
     r.assert_error(401);
     // an unknown model
     gw.post("/v1/ocr", &doc("nope", "https://x/a.pdf").to_string())
@@ -372,7 +423,8 @@ async fn spend_row_access_rate_limits_and_budgets() {
     let key = |body: Value| {
         let gw = &gw;
         async move {
-            let r = super::admin_keys::call(gw, Method::POST, "/key/generate", MASTER_KEY, body).await;
+            let r =
+                super::admin_keys::call(gw, Method::POST, "/key/generate", MASTER_KEY, body).await;
             assert_eq!(r.status, 200, "{}", r.text());
             r.json()["key"].as_str().unwrap().to_string()
         }
@@ -391,7 +443,11 @@ async fn spend_row_access_rate_limits_and_budgets() {
     let rows = c.query(q, &[]).await.unwrap();
     assert_eq!(rows.len(), 1);
     let row = &rows[0];
-    assert!((row.get::<_, f64>(0) - cost).abs() < 1e-9, "spend {}", row.get::<_, f64>(0));
+    assert!(
+        (row.get::<_, f64>(0) - cost).abs() < 1e-9,
+        "spend {}",
+        row.get::<_, f64>(0)
+    );
     assert_eq!(row.get::<_, String>(2), "mistral-ocr-latest");
     assert_eq!(row.get::<_, String>(3), "ocr");
     assert_eq!(row.get::<_, String>(4), "mistral");
@@ -411,7 +467,8 @@ async fn spend_row_access_rate_limits_and_budgets() {
             )
             .await
             .unwrap();
-        r.first().is_some_and(|r| (r.get::<_, f64>(0) - cost).abs() < 1e-9)
+        r.first()
+            .is_some_and(|r| (r.get::<_, f64>(0) - cost).abs() < 1e-9)
     })
     .await;
     assert!(moved, "the key's spend");
@@ -423,12 +480,22 @@ async fn spend_row_access_rate_limits_and_budgets() {
     assert!(matches!(r.status.as_u16(), 401 | 403), "{}", r.text());
     // an rpm limit holds
     let limited = key(json!({"rpm_limit": 1})).await;
-    assert_eq!(ocr_as(&gw, &limited, &doc("ocr", "https://x/a.pdf")).await.status, 200);
+    assert_eq!(
+        ocr_as(&gw, &limited, &doc("ocr", "https://x/a.pdf"))
+            .await
+            .status,
+        200
+    );
     let r = ocr_as(&gw, &limited, &doc("ocr", "https://x/a.pdf")).await;
     r.assert_error(429);
     // a budget: one call spends past it, the next is refused before any upstream call
     let budgeted = key(json!({"max_budget": cost / 2.0})).await;
-    assert_eq!(ocr_as(&gw, &budgeted, &doc("ocr", "https://x/a.pdf")).await.status, 200);
+    assert_eq!(
+        ocr_as(&gw, &budgeted, &doc("ocr", "https://x/a.pdf"))
+            .await
+            .status,
+        200
+    );
     let r = ocr_as(&gw, &budgeted, &doc("ocr", "https://x/a.pdf")).await;
     let e = r.assert_error(429);
     assert_eq!(e["error"]["type"], "budget_exceeded", "{e}");

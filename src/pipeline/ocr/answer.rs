@@ -14,7 +14,9 @@ use crate::spend::cost::Pages;
 pub fn shaped(body: Bytes, model: &str, native: bool) -> Result<(Bytes, Pages), &'static str> {
     let top = members::scan(&body).ok_or("not a JSON object")?;
     let value = |k: &str| top.get(&body, k).map(|m| &body[m.value.clone()]);
-    let usage = value("usage_info").map(wire::usage_info).unwrap_or_default();
+    let usage = value("usage_info")
+        .map(wire::usage_info)
+        .unwrap_or_default();
     let returned = || {
         value("pages")
             .and_then(|p| serde_json::from_slice::<Vec<IgnoredAny>>(p).ok())
@@ -84,7 +86,10 @@ mod tests {
         );
         // an `object` the provider set is kept; no usage: the pages returned
         let (v, p) = shape(r#"{ "object" : "x", "pages" : [ {}, {}, {} ] }"#, false);
-        assert_eq!(v, json!({"model": "ocr-group", "object": "x", "pages": [{}, {}, {}]}));
+        assert_eq!(
+            v,
+            json!({"model": "ocr-group", "object": "x", "pages": [{}, {}, {}]})
+        );
         assert_eq!(p.processed, 3);
         let (v, _) = shape("{}", false);
         assert_eq!(v, json!({"object": "ocr", "model": "ocr-group"}));

@@ -69,8 +69,8 @@ where
     S: Stream<Item = Result<Bytes, E>> + Send + 'static,
     E: Into<Box<dyn std::error::Error + Send + Sync>> + 'static,
 {
-    let limits = multer::Constraints::new()
-        .size_limit(multer::SizeLimit::new().whole_stream(limit as u64));
+    let limits =
+        multer::Constraints::new().size_limit(multer::SizeLimit::new().whole_stream(limit as u64));
     let mut form = multer::Multipart::with_constraints(stream, boundary, limits);
     let failed = |e: multer::Error| -> GatewayError {
         match e {
@@ -78,8 +78,10 @@ where
                 too_large(limit).into()
             }
             multer::Error::StreamReadFailed(e) => read_error(e).into(),
-            e => OcrError::Form(format!("The OCR upload is not a valid multipart form: {e}").into())
-                .into(),
+            e => {
+                OcrError::Form(format!("The OCR upload is not a valid multipart form: {e}").into())
+                    .into()
+            }
         }
     };
     let mut out = Vec::with_capacity(256);
@@ -100,9 +102,10 @@ where
             continue;
         }
         if !names.insert(name.clone()) {
-            return Err(
-                OcrError::Form(format!("The OCR upload has `{name}` more than once").into()).into(),
-            );
+            return Err(OcrError::Form(
+                format!("The OCR upload has `{name}` more than once").into(),
+            )
+            .into());
         }
         if out.len() > 1 {
             out.push(b',');
@@ -175,7 +178,10 @@ mod tests {
     use futures_util::FutureExt as _;
     use serde_json::{Value, json};
 
-    fn form(parts: &[(&str, Option<(&str, &str)>, &[u8])]) -> Vec<u8> {
+    /// A form part: its name, `(file name, content type)` for a file, its value.
+    type Part<'a> = (&'a str, Option<(&'a str, &'a str)>, &'a [u8]);
+
+    fn form(parts: &[Part<'_>]) -> Vec<u8> {
         let mut v = Vec::new();
         for (name, file, value) in parts {
             v.extend_from_slice(b"--B\r\n");
@@ -252,7 +258,10 @@ mod tests {
         assert_eq!(status(run(form(&[("model", None, b"m")]), 1 << 20)), 400);
         assert_eq!(
             status(run(
-                form(&[("model", None, b"m"), ("file", Some(("a.pdf", "application/pdf")), b"")]),
+                form(&[
+                    ("model", None, b"m"),
+                    ("file", Some(("a.pdf", "application/pdf")), b"")
+                ]),
                 1 << 20
             )),
             400
@@ -267,7 +276,10 @@ mod tests {
         let big = vec![b'x'; 5000];
         assert_eq!(
             status(run(
-                form(&[("model", None, b"m"), ("file", Some(("a.pdf", "application/pdf")), &big)]),
+                form(&[
+                    ("model", None, b"m"),
+                    ("file", Some(("a.pdf", "application/pdf")), &big)
+                ]),
                 1000
             )),
             413

@@ -137,9 +137,11 @@ pub fn document(raw: &[u8]) -> Result<Document, OcrError> {
         }
         _ => return Err(bad("`type` must be document_url or image_url")),
     };
-    let url = url.filter(|u| !u.trim().is_empty()).ok_or(OcrError::Document(
-        format!("a {kind} document needs its `{kind}`").into(),
-    ))?;
+    let url = url
+        .filter(|u| !u.trim().is_empty())
+        .ok_or(OcrError::Document(
+            format!("a {kind} document needs its `{kind}`").into(),
+        ))?;
     if url.starts_with("reducto://") {
         return Err(bad(
             "provider file ids (reducto://) are not accepted: upload the file in the request, or send a data URI",
@@ -307,10 +309,8 @@ fn body(
 async fn inline(state: &AppState, url: &str) -> Result<String, OcrError> {
     use futures_util::StreamExt as _;
     let fetched = state.url_fetcher.get(url).await?;
-    let mut w = wire::DataUriWriter::new(
-        fetched.content_type.as_deref(),
-        fetched.filename.as_deref(),
-    );
+    let mut w =
+        wire::DataUriWriter::new(fetched.content_type.as_deref(), fetched.filename.as_deref());
     let mut out = Vec::with_capacity(fetched.content_length.unwrap_or(0) as usize * 4 / 3 + 64);
     let mut body = fetched.body;
     while let Some(chunk) = body.next().await {
