@@ -202,8 +202,10 @@ fn target(dep: &Deployment, model: &str) -> Result<Target, GatewayError> {
             }),
             None => Err(not_ocr().into()),
         },
-        // Azure AI Foundry's Mistral OCR (the deployment's api_base, Bearer key)
-        (_, _) if provider == "azure_ai" && !dep.api_base.is_empty() => Ok(Target {
+        // a provider this build does not serve: its usual 501
+        _ if dep.provider.not_served().is_some() => Err(super::compatible::not_served(dep, model)),
+        // Azure AI Foundry's Mistral OCR (the deployment's api_base and credential headers)
+        _ if provider == "azure_ai" && !dep.api_base.is_empty() => Ok(Target {
             uri: parse(wire::azure_ai_url(&dep.api_base))?,
             inline: true,
             native: None,
