@@ -66,7 +66,7 @@ async fn mock() -> MockUpstream {
 
 fn models(up: &MockUpstream) -> String {
     format!(
-        "model_list:\n  - model_name: ocr\n    tianji_params: {{model: mistral/mistral-ocr-latest, api_base: \"{b}\", api_key: sk-mistral}}\n  - model_name: claude\n    tianji_params: {{model: anthropic/claude-sonnet-4-5, api_base: \"http://{a}\", api_key: sk-ant}}\n  - model_name: plain\n    tianji_params: {{model: openai/my-ocr, api_base: \"http://{a}/custom\", api_key: sk-plain}}\n",
+        "model_list:\n  - model_name: ocr\n    tianji_params: {{model: mistral/mistral-ocr-latest, api_base: \"{b}\", api_key: sk-mistral}}\n  - model_name: claude\n    tianji_params: {{model: anthropic/claude-sonnet-4-5, api_base: \"http://{a}\", api_key: sk-ant}}\n  - model_name: plain\n    tianji_params: {{model: openai/my-ocr, api_base: \"http://{a}/custom\", api_key: sk-plain}}\n  - model_name: priced\n    tianji_params: {{model: mistral/mistral-ocr-latest, api_base: \"{b}\", api_key: sk-mistral, ocr_cost_per_page: 0.01, annotation_cost_per_page: 0.1}}\n",
         b = up.base(),
         a = up.addr
     )
@@ -157,6 +157,27 @@ async fn json_documents_go_to_mistral_and_answer_in_shape() {
     let sent = up.last();
     assert_eq!(sent.path, "/custom/ocr");
     assert_eq!(sent.json()["model"], "my-ocr");
+
+    // priced per page: the map's rates, or the deployment's own
+    let cost = |r: &Resp| {
+        r.header("x-tianji-response-cost")
+            .unwrap()
+            .parse::<f64>()
+            .unwrap()
+    };
+    let r = gw
+        .post("/v1/ocr", &doc("ocr", "https://x/a.pdf").to_string())
+        .await;
+    assert!((cost(&r) - (3.0 * PER_PAGE + 2.0 * PER_ANNOTATED_PAGE)).abs() < 1e-9);
+    let r = gw
+        .post("/v1/ocr", &doc("priced", "https://x/a.pdf").to_string())
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(
+        (cost(&r) - (3.0 * 0.01 + 2.0 * 0.1)).abs() < 1e-9,
+        "{:?}",
+        r.header("x-tianji-response-cost")
+    );
 
     // the request checked before anything is sent
     let n = ocr_calls(&up).len();
