@@ -79,6 +79,9 @@ pub struct TianjiParams {
     pub output_cost_per_token: Option<f64>,
     pub input_cost_per_second: Option<f64>,
     pub output_cost_per_second: Option<f64>,
+    /// OCR: per page processed, per page annotated.
+    pub ocr_cost_per_page: Option<f64>,
+    pub annotation_cost_per_page: Option<f64>,
 }
 
 impl TianjiParams {
@@ -90,6 +93,8 @@ impl TianjiParams {
             ("output_cost_per_token", self.output_cost_per_token),
             ("input_cost_per_second", self.input_cost_per_second),
             ("output_cost_per_second", self.output_cost_per_second),
+            ("ocr_cost_per_page", self.ocr_cost_per_page),
+            ("annotation_cost_per_page", self.annotation_cost_per_page),
         ] {
             if let Some(v) = v {
                 m.insert(k.into(), Value::from(v));

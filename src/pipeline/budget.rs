@@ -148,6 +148,7 @@ pub fn call_type(e: Expect) -> (&'static str, &'static str) {
         Expect::ImageVariation => ("aimage_variation", "/v1/images/variations"),
         Expect::Transcription => ("atranscription", "/v1/audio/transcriptions"),
         Expect::Translation => ("atranslation", "/v1/audio/translations"),
+        Expect::Ocr => ("aocr", "/v1/ocr"),
     }
 }
 

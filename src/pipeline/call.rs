@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use super::multipart::Upload;
 use super::parse::{self, Expect, ParsedRequest, RequestError};
-use super::{RequestCtx, answer, compatible, mock, native, rerank, translated};
+use super::{RequestCtx, answer, compatible, mock, native, ocr, rerank, translated};
 use crate::auth::Principal;
 use crate::body::Body;
 use crate::error::GatewayError;
@@ -81,6 +81,7 @@ pub async fn attempt(
     }
     match a.expect {
         Expect::Rerank => rerank::rerank(state, dep, &a.parsed.json()?, ctx).await,
+        Expect::Ocr => ocr::call(state, dep, &a.parsed, a.model, a.headers, ctx).await,
         Expect::Chat if translated::handles_chat(dep) => {
             translated::chat(state, dep, &a.parsed, ctx).await
         }

@@ -114,6 +114,7 @@ fn endpoint(endpoints: &Endpoints, expect: Expect) -> Result<Cow<'_, Uri>, Gatew
         Expect::Transcription => "/audio/transcriptions",
         Expect::Translation => "/audio/translations",
         Expect::Moderation => "/moderations",
+        Expect::Ocr => "/ocr",
     };
     let uri = (endpoints.at(path))
         .ok_or_else(|| GatewayError::Internal(format!("bad URL for {path}")))?;

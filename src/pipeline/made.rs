@@ -1,5 +1,5 @@
-//! Requests the gateway makes for a caller (RAG: the embeddings of chunks and queries, a
-//! rerank, the completion with retrieved context): `body` runs the stages from `model` on as
+//! Requests the gateway makes for a caller (RAG: the embeddings of chunks and queries, a scan's
+//! OCR, a rerank, the completion with retrieved context): `body` runs the stages from `model` on as
 //! if the caller had sent it to the route of `expect`, so the caller's model access, rate
 //! limits and budgets apply and the call has its own SpendLogs row.
 

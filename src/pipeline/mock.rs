@@ -43,7 +43,8 @@ fn prompt_usage(req: &ParsedRequest, expect: Expect, completion: u64) -> Usage {
         Expect::ImageEdit
         | Expect::ImageVariation
         | Expect::Transcription
-        | Expect::Translation => "",
+        | Expect::Translation
+        | Expect::Ocr => "",
     };
     let prompt = tokens(body.get(field).map(text_chars).unwrap_or(0));
     Usage {
@@ -231,6 +232,11 @@ impl Mocked<'_> {
             }
             Expect::Speech => Value::Null,
             Expect::Transcription | Expect::Translation => json!({"text": text}),
+            Expect::Ocr => json!({
+                "pages": [{"index": 0, "markdown": text, "images": [], "dimensions": null}],
+                "model": model, "document_annotation": null,
+                "usage_info": {"pages_processed": 1, "doc_size_bytes": null}, "object": "ocr",
+            }),
             Expect::ImageGeneration | Expect::ImageEdit | Expect::ImageVariation => json!({
                 "created": created,
                 "data": [{"url": "https://example.com/tianji-mock.png", "revised_prompt": text}],

@@ -50,6 +50,7 @@ mod model;
 mod model_budget;
 pub mod multipart;
 mod native;
+pub mod ocr;
 pub mod parse;
 pub mod post;
 pub mod probe;
@@ -281,5 +282,6 @@ fn route_name(e: Expect) -> &'static str {
         Expect::ImageVariation => "image_variation",
         Expect::Transcription => "transcription",
         Expect::Translation => "translation",
+        Expect::Ocr => "ocr",
     }
 }

@@ -140,6 +140,8 @@ pub enum Expect {
     Transcription,
     /// `/v1/audio/translations` (multipart upload)
     Translation,
+    /// `/v1/ocr`: Mistral's OCR request (JSON, or a multipart upload made into one)
+    Ocr,
 }
 
 impl Expect {

@@ -213,6 +213,7 @@ impl Completion {
         row.cache_hit = self.cache_hit;
         row.cache_key = self.cache_key.take().unwrap_or_default();
         row.response_id = self.response_id.take();
+        row.pages = self.extra.pages;
         if !ok {
             row.error = Some(ErrorInformation {
                 error_message: self

@@ -43,6 +43,15 @@ pub async fn read(
         let (principal, parts, up) = upload::read(state, req).await?;
         let parsed = ParsedRequest::upload(up.model.clone());
         (principal, parts, parsed, Some(up))
+    } else if expect == Expect::Ocr {
+        let (principal, parts, raw) = match super::ocr::form::is_form(req.headers()) {
+            true => super::ocr::form::read(state, req).await?,
+            false => authenticated_body(state, req).await?,
+        };
+        // not cached: no canonical key of a document
+        let parsed = parse::parse_with(raw, expect, false)?;
+        super::ocr::document(&parsed.raw)?;
+        (principal, parts, parsed, None)
     } else {
         let (principal, parts, raw) = authenticated_body(state, req).await?;
         let parsed = parse::parse_with(raw, expect, state.cache.is_some())?;

@@ -14,6 +14,7 @@ pub mod errors;
 pub mod gemini;
 mod litellm;
 pub mod mistral;
+pub mod ocr;
 mod openai_chat;
 pub mod openai_like;
 pub mod rerank;

@@ -87,6 +87,9 @@ pub struct Gemini {
     pub embed: Uri,
     /// Vertex AI: the service account whose token authenticates requests.
     pub vertex: Option<Arc<VertexAuth>>,
+    /// Vertex AI's Mistral OCR models (`mistral-ocr-...`): the model as Mistral's partner model
+    /// (`publishers/mistralai/models/{model}:rawPredict`), where `/v1/ocr` calls go.
+    pub mistral_ocr: Option<Uri>,
 }
 
 /// A Vertex AI service account and its cached access token.
@@ -149,6 +152,7 @@ pub fn gemini(
         count_tokens: uri(&url("countTokens"))?,
         embed: uri(&url("batchEmbedContents"))?,
         vertex: None,
+        mistral_ocr: None,
     };
     let key = set(&p.api_key).or_else(|| env.get("GEMINI_API_KEY").filter(|k| !k.is_empty()));
     let shown = base.unwrap_or_else(|| "https://generativelanguage.googleapis.com".into());
@@ -222,6 +226,17 @@ pub fn vertex(
         count_tokens: uri(&url("countTokens"))?,
         embed: uri(&url("predict"))?,
         vertex,
+        mistral_ocr: match model.starts_with("mistral-ocr") {
+            true => Some(uri(&vertex::publisher_url(
+                &location,
+                &project,
+                "mistralai",
+                model,
+                "rawPredict",
+                base.as_deref(),
+            ))?),
+            false => None,
+        },
     };
     let shown = base.unwrap_or_else(|| format!("https://{location}-aiplatform.googleapis.com"));
     Ok((g, shown))

@@ -83,6 +83,7 @@ pub static ENDPOINTS: &[Endpoint] = table! {
     ["/openai/deployments/{model}/audio/translations"] POST "Speech to English text, the model in the path (Azure)" => azure(Translation);
     ["/v1/moderations", "/moderations"] POST "Moderation" => llm(Moderation);
     ["/v1/rerank", "/rerank", "/v2/rerank"] POST "Rerank documents" => llm(Rerank);
+    ["/v1/ocr", "/ocr"] POST "OCR of a document or image (Mistral's shape: JSON, or a multipart upload of `file`)" => llm(Ocr);
     ["/v1/search", "/search", "/v1/search/{model}", "/search/{model}"] POST "Web search through a configured search tool" => Route::Search;
     ["/v1/search/tools", "/search/tools"] GET "List the search tools" => Route::SearchTools;
     ["/guardrails/list"] GET "List the guardrails (params' secrets hidden)" => Route::GuardrailsList;

@@ -13,6 +13,17 @@ pub struct Extra {
     pub images_out: u32,
     pub seconds_in: f64,
     pub seconds_out: f64,
+    /// OCR: the pages the provider reported (`usage_info`).
+    pub pages: Option<Pages>,
+}
+
+/// The pages an OCR call processed, as its answer's `usage_info` reports them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Pages {
+    /// `pages_processed`
+    pub processed: u64,
+    /// `pages_processed_annotation`
+    pub annotated: u64,
 }
 
 struct Rates {
@@ -54,6 +65,9 @@ pub fn cost(price: &Price, usage: &Usage, extra: Extra) -> f64 {
         + f64::from(extra.images_out) * price.output_per_image
         + extra.seconds_in * price.input_per_second
         + extra.seconds_out * price.output_per_second
+        + extra.pages.map_or(0.0, |p| {
+            p.processed as f64 * price.ocr_per_page + p.annotated as f64 * price.annotation_per_page
+        })
 }
 
 /// Output tokens assumed for a budget reservation when neither the request (`max_tokens`) nor
@@ -135,6 +149,22 @@ mod tests {
             ..Extra::default()
         };
         assert!(close(cost(&p, &Usage::default(), e), 0.5 + 0.08 + 0.003));
+    }
+
+    #[test]
+    fn ocr_pages_and_annotated_pages() {
+        let p = Price::lookup("mistral", "mistral-ocr-latest").unwrap();
+        assert!(p.ocr_per_page > 0.0 && p.annotation_per_page > 0.0);
+        let e = Extra {
+            pages: Some(Pages {
+                processed: 3,
+                annotated: 2,
+            }),
+            ..Extra::default()
+        };
+        let want = 3.0 * p.ocr_per_page + 2.0 * p.annotation_per_page;
+        assert!(close(cost(&p, &Usage::default(), e), want));
+        assert!(close(cost(&p, &Usage::default(), Extra::default()), 0.0));
     }
 
     #[test]

@@ -91,6 +91,15 @@ pub struct SpendRow {
     pub tool: Option<Box<ToolCall>>,
     /// The A2A agent the call was made to (SpendLogs `agent_id`; its daily table's row).
     pub agent_id: Option<Arc<str>>,
+    /// An OCR call's pages (`metadata.usage_object`, as LiteLLM keeps a call's usage there).
+    pub pages: Option<crate::spend::cost::Pages>,
+}
+
+/// An OCR call's usage as SpendLogs `metadata.usage_object` shows it.
+#[derive(Debug, Serialize)]
+pub struct PagesUsed {
+    pub pages_processed: u64,
+    pub pages_processed_annotation: u64,
 }
 
 /// The tool an MCP `tools/call` ran (SpendLogs `mcp_namespaced_tool_name`, and LiteLLM's
@@ -219,6 +228,10 @@ impl SpendRow {
             litellm_call_id: self.call_id.hyphenated().to_string(),
             error_information: self.error.as_ref(),
             mcp_tool_call_metadata: self.tool.as_deref(),
+            usage_object: self.pages.map(|p| PagesUsed {
+                pages_processed: p.processed,
+                pages_processed_annotation: p.annotated,
+            }),
         }
     }
 
@@ -258,6 +271,8 @@ pub struct Metadata<'a> {
     pub error_information: Option<&'a ErrorInformation>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mcp_tool_call_metadata: Option<&'a ToolCall>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub usage_object: Option<PagesUsed>,
 }
 
 pub use crate::util::status::exception_class as error_class;

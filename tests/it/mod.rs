@@ -17,6 +17,7 @@ mod message_batches;
 mod messages_api;
 mod models_db;
 mod native_providers;
+mod ocr;
 mod openai_endpoints;
 mod orgs_budgets;
 mod passthrough;

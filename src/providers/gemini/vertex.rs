@@ -230,13 +230,26 @@ pub fn vertex_url(
     method: &str,
     api_base: Option<&str>,
 ) -> String {
+    publisher_url(location, project, "google", model, method, api_base)
+}
+
+/// [`vertex_url`] for a partner model of `publisher` (`mistralai`: Mistral OCR, called with
+/// `rawPredict`).
+pub fn publisher_url(
+    location: &str,
+    project: &str,
+    publisher: &str,
+    model: &str,
+    method: &str,
+    api_base: Option<&str>,
+) -> String {
     let host = match api_base.filter(|b| !b.is_empty()) {
         Some(b) => origin(b).to_string(),
         None if location == "global" => "https://aiplatform.googleapis.com".to_string(),
         None => format!("https://{location}-aiplatform.googleapis.com"),
     };
     format!(
-        "{host}/v1/projects/{project}/locations/{location}/publishers/google/models/{model}:{method}"
+        "{host}/v1/projects/{project}/locations/{location}/publishers/{publisher}/models/{model}:{method}"
     )
 }
 

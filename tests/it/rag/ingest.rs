@@ -448,6 +448,15 @@ async fn scanned_pdfs_are_read_through_an_ocr_model() {
             .filter(|r| r.path.ends_with("/ocr"))
             .count();
     assert_eq!(ocr, 1);
+    // the OCR call's own row, priced per page (one page at mistral-ocr-latest's rate)
+    let c = s.db.client().await;
+    let q = "SELECT spend FROM \"TianjiLLM_SpendLogs\" WHERE call_type = 'aocr'";
+    let priced = crate::common::eventually_async(std::time::Duration::from_secs(10), || async {
+        let rows = c.query(q, &[]).await.unwrap();
+        rows.len() == 1 && (rows[0].get::<_, f64>(0) - 0.004).abs() < 1e-9
+    })
+    .await;
+    assert!(priced, "{:?}", c.query(q, &[]).await.unwrap());
 }
 
 /// A file whose ingestion stopped with its instance (no batch written for 10 minutes) is failed
