@@ -523,3 +523,42 @@ async fn spend_row_access_rate_limits_and_budgets() {
     assert_eq!(ocr_calls(&up).len(), n + 2, "refused calls sent nothing");
     gw.gw.shutdown().await;
 }
+
+#[tokio::test]
+async fn azure_ai_mistral_document_ai_takes_documents_inline() {
+    let up = mock().await;
+    let gw = TestGateway::start(&format!(
+        "model_list:\n  - model_name: doc-ai\n    tianji_params: {{model: azure_ai/mistral-document-ai-2505, api_base: \"http://{}\", api_key: az-key}}\n",
+        up.addr
+    ))
+    .await;
+    let png = format!(
+        "data:image/png;base64,{}",
+        base64::engine::general_purpose::STANDARD.encode(b"\x89PNGimg")
+    );
+    let r = gw
+        .post(
+            "/v1/ocr",
+            &json!({"model": "doc-ai", "document": {"type": "image_url", "image_url": png}})
+                .to_string(),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["object"], "ocr");
+    assert_eq!(r.json()["model"], "doc-ai");
+    let sent = up.last();
+    assert_eq!(sent.path, "/providers/mistral/azure/ocr");
+    let auth = [
+        sent.headers.get("api-key"),
+        sent.headers.get("authorization"),
+    ];
+    assert!(
+        auth.iter()
+            .flatten()
+            .any(|v| v.to_str().unwrap().contains("az-key")),
+        "the deployment's key goes along: {:?}",
+        sent.headers
+    );
+    assert_eq!(sent.json()["model"], "mistral-document-ai-2505");
+    assert_eq!(sent.json()["document"]["image_url"], png.as_str());
+}
