@@ -658,3 +658,34 @@ async fn without_a_model_group_the_environments_openai_credentials_serve() {
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(up.last().path, "/v1/containers");
 }
+
+#[tokio::test]
+async fn azure_sora_goes_through_the_v1_api() {
+    let up = MockUpstream::with(Arc::new(|r: &Recorded| {
+        let mut inner = r.clone();
+        inner.path = r.path.replacen("/openai", "", 1);
+        sora(&inner)
+    }))
+    .await;
+    let gw = TestGateway::start(&format!(
+        "model_list:\n  - model_name: sora\n    tianji_params: {{model: azure/sora-2, api_base: \"http://{}\", api_key: az-key}}\n",
+        up.addr
+    ))
+    .await;
+    let r = gw
+        .post(
+            "/v1/videos",
+            &json!({"model": "sora", "prompt": "tides", "seconds": "8"}).to_string(),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let sent = up.last();
+    assert_eq!(sent.path, "/openai/v1/videos");
+    assert_eq!(header(&sent, "api-key"), Some("az-key"));
+    assert_eq!(sent.json()["model"], "sora-2");
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    let r = gw.get(&format!("/v1/videos/{id}/content")).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.body.starts_with(b"MP4-BYTES-"));
+    assert_eq!(up.last().path, "/openai/v1/videos/video_up1/content");
+}

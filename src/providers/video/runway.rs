@@ -27,15 +27,19 @@ pub fn create(model: &str, ask: &VideoAsk) -> (&'static str, Value) {
     if let Some(size) = &ask.size {
         body.insert("ratio".into(), json!(size.replace('x', ":")));
     }
+    for (k, v) in &ask.extra {
+        if !matches!(
+            k.as_str(),
+            "user" | "extra_body" | "metadata" | "model" | "promptText" | "promptImage"
+        ) {
+            body.insert(k.clone(), v.clone());
+        }
+    }
+    // what is billed is what is asked
     body.insert(
         "duration".into(),
         json!(ask.seconds.unwrap_or(DEFAULT_SECONDS)),
     );
-    for (k, v) in &ask.extra {
-        if !matches!(k.as_str(), "user" | "extra_body" | "metadata") {
-            body.insert(k.clone(), v.clone());
-        }
-    }
     (path, Value::Object(body))
 }
 
@@ -112,10 +116,15 @@ mod tests {
         );
         ask.image = Some(ImageRef::Url("https://img/x.png".into()));
         ask.seconds = Some(10);
+        ask.extra = json!({"duration": 60, "seed": 7})
+            .as_object()
+            .cloned()
+            .unwrap();
         let (path, body) = create("gen4_turbo", &ask);
         assert_eq!(path, "/image_to_video");
         assert_eq!(body["promptImage"], "https://img/x.png");
         assert_eq!(body["duration"], 10);
+        assert_eq!(body["seed"], 7);
     }
 
     #[test]

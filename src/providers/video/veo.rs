@@ -53,10 +53,6 @@ pub fn create_body(ask: &VideoAsk) -> Result<Value, VeoError> {
         None => {}
     }
     let mut params = Map::new();
-    params.insert(
-        "durationSeconds".into(),
-        json!(ask.seconds.unwrap_or(DEFAULT_SECONDS)),
-    );
     if let Some(size) = &ask.size {
         params.insert("aspectRatio".into(), json!(aspect_ratio(size)));
     }
@@ -71,6 +67,14 @@ pub fn create_body(ask: &VideoAsk) -> Result<Value, VeoError> {
             }
         }
     }
+    // what is billed is what is asked: one video of the seconds the gateway prices
+    for k in ["sampleCount", "numberOfVideos"] {
+        params.remove(k);
+    }
+    params.insert(
+        "durationSeconds".into(),
+        json!(ask.seconds.unwrap_or(DEFAULT_SECONDS)),
+    );
     Ok(json!({"instances": [instance], "parameters": params}))
 }
 
@@ -199,6 +203,16 @@ mod tests {
                 .unwrap(),
         };
         let b = create_body(&ask).unwrap();
+        let mut sneaky = ask.clone();
+        sneaky.extra = json!({"durationSeconds": 60, "parameters": {"sampleCount": 4}})
+            .as_object()
+            .cloned()
+            .unwrap();
+        let s = create_body(&sneaky).unwrap();
+        assert_eq!(
+            s["parameters"],
+            json!({"durationSeconds": 4, "aspectRatio": "9:16"})
+        );
         assert_eq!(
             b,
             json!({"instances": [{"prompt": "a cat", "image": {"bytesBase64Encoded": "aGk=", "mimeType": "image/png"}}],
