@@ -251,9 +251,23 @@ async fn record(
     method: &Method,
     dep: &Arc<Deployment>,
 ) -> Result<crate::pipeline::post::Completion, GatewayError> {
+    record_reserving(state, principal, kind, at, method, dep, 0.0).await
+}
+
+/// [`record`], `worst` USD reserved on the caller's budgets at admission (a video's known
+/// price).
+async fn record_reserving(
+    state: &AppState,
+    principal: &Principal,
+    kind: Kind,
+    at: At,
+    method: &Method,
+    dep: &Arc<Deployment>,
+    worst: f64,
+) -> Result<crate::pipeline::post::Completion, GatewayError> {
     let (call_type, endpoint) = call_type(kind, at, method);
     let side = crate::pipeline::Side::on(dep, call_type, endpoint);
-    crate::pipeline::side_call(state, principal, side).await
+    crate::pipeline::side_call_reserving(state, principal, side, worst).await
 }
 
 /// `x-tianji-model`, else `?model=`.

@@ -105,5 +105,5 @@ pub async fn admit(
         model_access: false,
         rate_limited: true,
     };
-    side::admit(state, principal, side, Some(agent)).await
+    side::admit(state, principal, side, Some(agent), 0.0).await
 }

@@ -86,7 +86,7 @@ use crate::state::AppState;
 use parse::Expect;
 use post::Completion;
 pub use read::authenticated_body;
-pub use side::{Side, side_call};
+pub use side::{Side, side_call, side_call_reserving};
 
 /// Per-request state passed through the stages: what they decide, and the request's record.
 pub struct RequestCtx {

@@ -55,7 +55,19 @@ pub async fn side_call(
     principal: &Principal,
     side: Side<'_>,
 ) -> Result<Completion, GatewayError> {
-    admit(state, principal, side, None).await
+    admit(state, principal, side, None, 0.0).await
+}
+
+/// [`side_call`] for a call whose cost is known before it is made (a video's seconds at the
+/// model's price): `worst` USD reserved on the caller's budgets at admission, so a budget that
+/// cannot cover it refuses the call.
+pub async fn side_call_reserving(
+    state: &AppState,
+    principal: &Principal,
+    side: Side<'_>,
+    worst: f64,
+) -> Result<Completion, GatewayError> {
+    admit(state, principal, side, None, worst).await
 }
 
 /// [`side_call`], for `agent` when the call is an A2A agent's (its limits counted too, the row
@@ -65,6 +77,7 @@ pub(super) async fn admit(
     principal: &Principal,
     side: Side<'_>,
     mut agent: Option<AgentCall>,
+    worst: f64,
 ) -> Result<Completion, GatewayError> {
     let table = state.models.load_full();
     let groups: &dyn AccessGroups = if side.model_access {
@@ -89,7 +102,7 @@ pub(super) async fn admit(
     let kind = (side.call_type, side.endpoint);
     ctx.completion.flat_cost = agent.as_ref().map_or(0.0, |a| a.flat_cost);
     ctx.agent = agent;
-    budget::reserve(state, principal, granted.lines, 0.0, &mut ctx, |ctx| {
+    budget::reserve(state, principal, granted.lines, worst, &mut ctx, |ctx| {
         let mut row = budget::row(state, principal, ctx, kind, side.model);
         if let Some(a) = &ctx.agent {
             a.mark(&mut row);

@@ -689,3 +689,50 @@ async fn azure_sora_goes_through_the_v1_api() {
     assert!(r.body.starts_with(b"MP4-BYTES-"));
     assert_eq!(up.last().path, "/openai/v1/videos/video_up1/content");
 }
+
+#[tokio::test]
+async fn a_spent_budget_refuses_the_next_video_before_the_call() {
+    let db = TestDb::create().await;
+    let reads = Arc::new(AtomicUsize::new(0));
+    let up = MockUpstream::with(Arc::new(move |r: &Recorded| gemini_veo(&reads, r))).await;
+    let gw = TestGateway::start(&format!(
+        "model_list:
+  - model_name: veo
+    tianji_params: {{model: gemini/veo-3.1-generate-preview, api_base: \"http://{}\", api_key: g-key}}
+general_settings:
+  master_key: {MASTER_KEY}
+  database_url: \"{}\"
+",
+        up.addr, db.url
+    ))
+    .await;
+    let r = call(
+        &gw,
+        MASTER_KEY,
+        Method::POST,
+        "/key/generate",
+        Some(json!({"max_budget": 1.0})),
+    )
+    .await;
+    let key = r.json()["key"].as_str().unwrap().to_string();
+    let ask = json!({"model": "veo", "prompt": "a long take"});
+    // 8 s at 0.40: 3.20, reserved when admitted and booked when made
+    let r = call(&gw, &key, Method::POST, "/v1/videos", Some(ask.clone())).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(up.requests().len(), 1);
+    let r = call(&gw, &key, Method::POST, "/v1/videos", Some(ask)).await;
+    assert!(r.status == 400 || r.status == 429, "{}", r.text());
+    let e = r.json();
+    assert!(
+        e["error"]["type"].as_str().unwrap_or("").contains("budget"),
+        "{e}"
+    );
+    assert_eq!(up.requests().len(), 1, "nothing more was sent");
+    let booked = eventually_async(Duration::from_secs(15), || async {
+        let r = call(&gw, &key, Method::GET, "/key/info", None).await;
+        let spend = r.json()["info"]["spend"].as_f64().unwrap_or_default();
+        (spend - 3.2).abs() < 1e-9
+    })
+    .await;
+    assert!(booked, "the key's spend became the video's price");
+}

@@ -16,7 +16,7 @@ use crate::auth::Principal;
 use crate::body::Body;
 use crate::error::GatewayError;
 use crate::managed::ids::{self, Kind};
-use crate::managed::{At, ManagedError, model_hint, owned, pick, pick_or_env, record};
+use crate::managed::{At, ManagedError, model_hint, owned, pick, pick_or_env, record_reserving};
 use crate::pipeline::multipart::{self, MultipartError};
 use crate::pipeline::parse::RequestError;
 use crate::providers::video::{self, ImageRef, Kept, State, Status, VideoAsk};
@@ -31,6 +31,9 @@ const SORA: &str = "sora-2";
 
 /// Sora's clip length when the answer does not say.
 const OPENAI_DEFAULT_SECONDS: u32 = 4;
+
+/// Sora's longest clip (what is reserved when the length is not known before the call).
+pub(super) const OPENAI_MAX_SECONDS: u32 = 12;
 
 /// The largest form read whole (for Veo and RunwayML, which take the image inline).
 const MAX_FORM_MIB: u64 = 32;
@@ -73,13 +76,17 @@ pub(super) async fn create(
             let body = Bytes::from(
                 serde_json::to_vec(&fields).map_err(|e| RequestError::BadValue(e.to_string()))?,
             );
-            let mut rec = record(
+            let asked = fields.get("seconds").map_or(OPENAI_DEFAULT_SECONDS, |v| {
+                video::seconds_of(&serde_json::json!({"seconds": v}), OPENAI_MAX_SECONDS)
+            });
+            let mut rec = record_reserving(
                 state,
                 &principal,
                 Kind::Video,
                 At::Collection,
                 &Method::POST,
                 &dep,
+                cost(&dep, asked).unwrap_or(0.0),
             )
             .await?;
             let u = family::uri(&format!("{base}/videos"))?;
@@ -154,13 +161,14 @@ async fn start(
         }
         Family::OpenAi { .. } => return Err(VideoError::BadId.into()),
     };
-    let mut rec = record(
+    let mut rec = record_reserving(
         state,
         principal,
         Kind::Video,
         At::Collection,
         &Method::POST,
         dep,
+        cost(dep, seconds).unwrap_or(0.0),
     )
     .await?;
     let answer = family::call_json(state, dep, Method::POST, &uri, Some(&body)).await?;
@@ -281,13 +289,15 @@ async fn send_form(
 ) -> Result<Response<Body>, GatewayError> {
     let u = family::uri(&format!("{base}/videos"))?;
     let ct = http::HeaderValue::from_str(content_type).map_err(|_| MultipartError::NotMultipart)?;
-    let mut rec = record(
+    // the form's seconds are not read (it streams): the longest clip is reserved
+    let mut rec = record_reserving(
         state,
         principal,
         Kind::Video,
         At::Collection,
         &Method::POST,
         dep,
+        cost(dep, OPENAI_MAX_SECONDS).unwrap_or(0.0),
     )
     .await?;
     let body = Body::Chain {

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 
 use super::ids::{self, Kind};
 use super::owned::{self, Page};
-use super::{At, held, model_hint, pick, record};
+use super::{At, held, model_hint, pick, record, record_reserving};
 use crate::auth::Principal;
 use crate::body::Body;
 use crate::error::GatewayError;
@@ -275,13 +275,14 @@ async fn remix(
     if !body.get("prompt").is_some_and(Value::is_string) {
         return Err(VideoError::Ask(AskError::NoPrompt).into());
     }
-    let mut rec = record(
+    let mut rec = record_reserving(
         state,
         &principal,
         Kind::Video,
         At::Remix,
         &Method::POST,
         &dep,
+        cost(&dep, create::OPENAI_MAX_SECONDS).unwrap_or(0.0),
     )
     .await?;
     let u = family::uri(&format!("{base}/videos/{raw}/remix"))?;
