@@ -64,14 +64,7 @@ pub async fn handle(
         return Err(UpstreamError::from_response(resp).await.into());
     }
     if at == At::FileContent {
-        let (head, incoming) = resp.into_parts();
-        let mut out = Response::new(Body::Stream(incoming));
-        for h in [header::CONTENT_TYPE, header::CONTENT_LENGTH] {
-            if let Some(v) = head.headers.get(&h) {
-                out.headers_mut().insert(h, v.clone());
-            }
-        }
-        return Ok(out);
+        return Ok(super::streamed(resp));
     }
     let (head, bytes) = upstream::ok_body(resp).await?;
     if at != At::Item {

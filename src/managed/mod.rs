@@ -172,15 +172,7 @@ pub async fn handle(
     }
     if at == At::Content {
         // the file's bytes, as they come
-        let (head, incoming) = resp.into_parts();
-        let mut out = Response::new(Body::Stream(incoming));
-        *out.status_mut() = head.status;
-        for h in [header::CONTENT_TYPE, header::CONTENT_LENGTH] {
-            if let Some(v) = head.headers.get(&h) {
-                out.headers_mut().insert(h, v.clone());
-            }
-        }
-        return Ok(out);
+        return Ok(streamed(resp));
     }
     let (head, bytes) = upstream::ok_body(resp).await?;
     let bytes = match at {
@@ -188,6 +180,20 @@ pub async fn handle(
         _ => reseal_body(state, kind, &bytes, &principal, &dep.id),
     };
     Ok(crate::error::json_response(head.status, bytes))
+}
+
+/// An upstream answer passed on as it comes (a file's, a video's bytes), with its status, type
+/// and length.
+pub(crate) fn streamed(resp: Response<hyper::body::Incoming>) -> Response<Body> {
+    let (head, incoming) = resp.into_parts();
+    let mut out = Response::new(Body::Stream(incoming));
+    *out.status_mut() = head.status;
+    for h in [header::CONTENT_TYPE, header::CONTENT_LENGTH] {
+        if let Some(v) = head.headers.get(&h) {
+            out.headers_mut().insert(h, v.clone());
+        }
+    }
+    out
 }
 
 /// SpendLogs `endpoint` of Anthropic message batch calls.

@@ -7,6 +7,7 @@ pub mod google_token;
 pub mod ibm_token;
 pub mod relay;
 pub mod sse;
+pub mod token_exchange;
 
 use std::borrow::Cow;
 use std::time::Duration;

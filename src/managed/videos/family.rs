@@ -264,23 +264,10 @@ pub async fn get_stream(
         if !resp.status().is_success() {
             return Err(failed(dep, resp).await);
         }
-        return Ok(stream_out(resp));
+        return Ok(crate::managed::streamed(resp));
     }
     Err(UpstreamError::Body(format!(
         "more than {MAX_REDIRECTS} redirects downloading the video"
     ))
     .into())
-}
-
-/// An upstream answer's body passed on as it comes, with its type and length.
-pub fn stream_out(resp: Response<Incoming>) -> Response<Body> {
-    let (head, incoming) = resp.into_parts();
-    let mut out = Response::new(Body::Stream(incoming));
-    *out.status_mut() = head.status;
-    for h in [header::CONTENT_TYPE, header::CONTENT_LENGTH] {
-        if let Some(v) = head.headers.get(&h) {
-            out.headers_mut().insert(h, v.clone());
-        }
-    }
-    out
 }

@@ -10,6 +10,8 @@
 mod create;
 mod family;
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
 use serde_json::{Value, json};
@@ -131,6 +133,38 @@ fn sealed_openai(state: &AppState, mut v: Value, owner: &Owned, shown: Option<&s
     v
 }
 
+/// A video named by its id, opened for a call.
+struct Opened {
+    principal: Principal,
+    raw: String,
+    dep: Arc<Deployment>,
+    family: Family,
+    /// The call's SpendLogs record (admitted).
+    rec: crate::pipeline::post::Completion,
+}
+
+/// The caller, the video `id` names (the owner's or an admin's only) and its deployment, and the
+/// call at `at` (the request's method) admitted.
+async fn open(
+    state: &AppState,
+    id: &str,
+    req: &Request<RequestBody>,
+    at: At,
+) -> Result<Opened, GatewayError> {
+    let principal = state.auth.caller_of(req).await?;
+    let hint = model_hint(req.headers(), req.uri().query());
+    let (raw, dep) = held(state, Kind::Video, id, &principal, hint.as_deref())?;
+    let family = Family::of(&dep)?;
+    let rec = record(state, &principal, Kind::Video, at, req.method(), &dep).await?;
+    Ok(Opened {
+        principal,
+        raw,
+        dep,
+        family,
+        rec,
+    })
+}
+
 /// The video `raw` on `dep` as the client sees it now (`id` the client's id for it).
 async fn current(
     state: &AppState,
@@ -160,11 +194,13 @@ async fn retrieve(
     id: &str,
     req: Request<RequestBody>,
 ) -> Result<Response<Body>, GatewayError> {
-    let principal = state.auth.caller_of(&req).await?;
-    let hint = model_hint(req.headers(), req.uri().query());
-    let (raw, dep) = held(state, Kind::Video, id, &principal, hint.as_deref())?;
-    let family = Family::of(&dep)?;
-    let mut rec = record(state, &principal, Kind::Video, At::Item, &Method::GET, &dep).await?;
+    let Opened {
+        principal,
+        raw,
+        dep,
+        family,
+        mut rec,
+    } = open(state, id, &req, At::Item).await?;
     let owner = owner_of(state, id, &principal, &dep);
     let v = current(state, &dep, &family, &raw, id, &owner).await?;
     rec.status = 200;
@@ -178,19 +214,13 @@ async fn content(
     id: &str,
     req: Request<RequestBody>,
 ) -> Result<Response<Body>, GatewayError> {
-    let principal = state.auth.caller_of(&req).await?;
-    let hint = model_hint(req.headers(), req.uri().query());
-    let (raw, dep) = held(state, Kind::Video, id, &principal, hint.as_deref())?;
-    let family = Family::of(&dep)?;
-    let mut rec = record(
-        state,
-        &principal,
-        Kind::Video,
-        At::Content,
-        &Method::GET,
-        &dep,
-    )
-    .await?;
+    let Opened {
+        raw,
+        dep,
+        family,
+        mut rec,
+        ..
+    } = open(state, id, &req, At::Content).await?;
     let out = match &family {
         Family::OpenAi { base } => {
             let query = super::forwarded_query(req.uri().query())
@@ -203,7 +233,7 @@ async fn content(
             if !resp.status().is_success() {
                 return Err(family::failed(&dep, resp).await);
             }
-            family::stream_out(resp)
+            super::streamed(resp)
         }
         _ => {
             let kept = Kept::decode(&raw).ok_or(VideoError::BadId)?;
@@ -226,19 +256,13 @@ async fn delete(
     id: &str,
     req: Request<RequestBody>,
 ) -> Result<Response<Body>, GatewayError> {
-    let principal = state.auth.caller_of(&req).await?;
-    let hint = model_hint(req.headers(), req.uri().query());
-    let (raw, dep) = held(state, Kind::Video, id, &principal, hint.as_deref())?;
-    let family = Family::of(&dep)?;
-    let mut rec = record(
-        state,
-        &principal,
-        Kind::Video,
-        At::Item,
-        &Method::DELETE,
-        &dep,
-    )
-    .await?;
+    let Opened {
+        raw,
+        dep,
+        family,
+        mut rec,
+        ..
+    } = open(state, id, &req, At::Item).await?;
     match &family {
         Family::OpenAi { base } => {
             let u = family::uri(&format!("{base}/videos/{raw}"))?;
