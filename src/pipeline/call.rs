@@ -79,6 +79,14 @@ pub async fn attempt(
         }
         return Ok(resp);
     }
+    if dep.spec.as_ref().is_some_and(|s| s.videos_only) {
+        return Err(RequestError::BadValue(format!(
+            "model {} is on {}, which generates videos only: use /v1/videos",
+            a.model,
+            dep.provider.name()
+        ))
+        .into());
+    }
     match a.expect {
         Expect::Rerank => rerank::rerank(state, dep, &a.parsed.json()?, ctx).await,
         Expect::Ocr => ocr::call(state, dep, &a.parsed, a.model, a.headers, ctx).await,

@@ -36,6 +36,7 @@ static PLAIN: LazyLock<ProviderSpec> = LazyLock::new(|| ProviderSpec {
     content_list_to_string: false,
     stream_options: false,
     chat_via_completions: false,
+    videos_only: false,
     aliases: Vec::new(),
 });
 

@@ -44,6 +44,9 @@ pub struct ProviderSpec {
     /// completions (LiteLLM's `text-completion-openai`).
     #[serde(default)]
     pub chat_via_completions: bool,
+    /// The provider serves `/v1/videos` only (RunwayML): LLM requests to it are refused.
+    #[serde(default)]
+    pub videos_only: bool,
     #[serde(default)]
     pub aliases: Vec<String>,
 }

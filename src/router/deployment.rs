@@ -226,6 +226,7 @@ fn azure_spec(name: &str) -> Arc<crate::providers::ProviderSpec> {
         content_list_to_string: false,
         stream_options: true,
         chat_via_completions: name == "azure_text",
+        videos_only: false,
         aliases: Vec::new(),
     })
 }
@@ -358,6 +359,7 @@ fn azure_ai_spec() -> Arc<crate::providers::ProviderSpec> {
         content_list_to_string: false,
         stream_options: true,
         chat_via_completions: false,
+        videos_only: false,
         aliases: Vec::new(),
     })
 }

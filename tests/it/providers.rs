@@ -23,6 +23,35 @@ async fn every_catalogue_entry_routes_with_its_auth() {
             r#"{{"model":"p-{name}","messages":[{{"role":"user","content":"hi"}}],"max_completion_tokens":7}}"#
         );
         let r = gw.post("/v1/chat/completions", &body).await;
+        if spec.videos_only {
+            // refused before any call; its videos route with its auth
+            let e = r.assert_error(400);
+            assert!(
+                e["error"]["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("/v1/videos"),
+                "{e}"
+            );
+            let r = gw
+                .post(
+                    "/v1/videos",
+                    &format!(r#"{{"model":"p-{name}","prompt":"waves"}}"#),
+                )
+                .await;
+            assert_eq!(r.status, 200, "{name}: {}", r.text());
+            let seen = up.last();
+            assert_eq!(seen.path, "/v1/text_to_video", "{name}");
+            let auth = &seen.headers[spec.auth_header.to_ascii_lowercase().as_str()];
+            assert_eq!(
+                auth.to_str().unwrap(),
+                format!("{}sk-prov-{name}", spec.auth_prefix)
+            );
+            for (h, v) in &spec.headers {
+                assert_eq!(seen.headers[h.as_str()].to_str().unwrap(), v, "{name}: {h}");
+            }
+            continue;
+        }
         assert_eq!(r.status, 200, "{name}: {}", r.text());
         let seen = up.last();
         if spec.chat_via_completions {
