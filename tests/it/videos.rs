@@ -736,3 +736,24 @@ general_settings:
     .await;
     assert!(booked, "the key's spend became the video's price");
 }
+
+#[tokio::test]
+async fn a_mock_deployment_makes_a_finished_video_without_a_provider() {
+    let gw = TestGateway::start(
+        "model_list:\n  - model_name: demo\n    tianji_params: {model: openai/demo, mock_response: hi}\n",
+    )
+    .await;
+    let r = gw
+        .post(
+            "/v1/videos",
+            &json!({"model": "demo", "prompt": "a demo", "seconds": "4"}).to_string(),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["status"], "completed");
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    let r = gw.get(&format!("/v1/videos/{id}")).await;
+    assert_eq!(r.json()["status"], "completed", "{}", r.text());
+    let r = gw.get(&format!("/v1/videos/{id}/content")).await;
+    assert_eq!(r.body, Bytes::from_static(b"tianji mock video"));
+}

@@ -137,7 +137,8 @@ async fn made_openai(
     Ok(json_out(&v))
 }
 
-/// Start a Veo operation or a RunwayML task for `ask`.
+/// Start a Veo operation or a RunwayML task for `ask` (a mock deployment's video is made at
+/// once).
 async fn start(
     state: &AppState,
     principal: &Principal,
@@ -145,20 +146,21 @@ async fn start(
     family: &Family,
     ask: VideoAsk,
 ) -> Result<Response<Body>, GatewayError> {
-    let (uri, body, seconds) = match family {
-        Family::Gemini { model_url, .. } | Family::Vertex { model_url } => (
+    let seconds = ask.seconds.unwrap_or(match family {
+        Family::Runway => video::runway::DEFAULT_SECONDS,
+        Family::Gemini { .. } | Family::Vertex { .. } => video::veo::DEFAULT_SECONDS,
+        Family::OpenAi { .. } | Family::Mock => OPENAI_DEFAULT_SECONDS,
+    });
+    let call = match family {
+        Family::Gemini { model_url, .. } | Family::Vertex { model_url } => Some((
             family::uri(&format!("{model_url}:predictLongRunning"))?,
             video::veo::create_body(&ask).map_err(VideoError::from)?,
-            ask.seconds.unwrap_or(video::veo::DEFAULT_SECONDS),
-        ),
+        )),
         Family::Runway => {
             let (path, body) = video::runway::create(&dep.upstream_model, &ask);
-            (
-                family::runway_uri(dep, path)?,
-                body,
-                ask.seconds.unwrap_or(video::runway::DEFAULT_SECONDS),
-            )
+            Some((family::runway_uri(dep, path)?, body))
         }
+        Family::Mock => None,
         Family::OpenAi { .. } => return Err(VideoError::BadId.into()),
     };
     let mut rec = record_reserving(
@@ -171,14 +173,33 @@ async fn start(
         cost(dep, seconds).unwrap_or(0.0),
     )
     .await?;
-    let answer = family::call_json(state, dep, Method::POST, &uri, Some(&body)).await?;
+    let (op, now) = match call {
+        Some((uri, body)) => {
+            let answer = family::call_json(state, dep, Method::POST, &uri, Some(&body)).await?;
+            let op = match family {
+                Family::Runway => video::runway::task_id(&answer),
+                _ => video::veo::operation_name(&answer),
+            }
+            .ok_or(VideoError::NoId("operation or task id"))?
+            .to_string();
+            let now = match family {
+                Family::Runway => video::runway::state(&answer),
+                _ => State {
+                    status: Status::Queued,
+                    progress: 0,
+                    completed_at: None,
+                    error: None,
+                    source: None,
+                },
+            };
+            (op, now)
+        }
+        None => (
+            format!("mock-{}", uuid::Uuid::now_v7().simple()),
+            family::mock_state(),
+        ),
+    };
     rec.status = 200;
-    let op = match family {
-        Family::Runway => video::runway::task_id(&answer),
-        _ => video::veo::operation_name(&answer),
-    }
-    .ok_or(VideoError::NoId("operation or task id"))?
-    .to_string();
     rec.fixed_cost = cost(dep, seconds);
     let kept = Kept {
         op,
@@ -194,16 +215,6 @@ async fn start(
         principal,
         &dep.id,
     );
-    let now = match family {
-        Family::Runway => video::runway::state(&answer),
-        _ => State {
-            status: Status::Queued,
-            progress: 0,
-            completed_at: None,
-            error: None,
-            source: None,
-        },
-    };
     let v = video::object(&id, &dep.upstream_model, &kept, &now);
     owned::insert(state, Kind::Video, (&id, &raw), &v, dep, principal).await;
     Ok(json_out(&v))

@@ -28,12 +28,17 @@ pub enum Family {
     Vertex { model_url: String },
     /// RunwayML: `{base}/text_to_video`, `/image_to_video`, `/tasks/{id}`.
     Runway,
+    /// A deployment with `mock_response`: a finished video at once, no provider called.
+    Mock,
 }
 
 impl Family {
     pub fn of(dep: &Deployment) -> Result<Family, VideoError> {
         let not_video =
             || VideoError::NotVideo(dep.model_name.clone(), dep.provider.name().to_string());
+        if dep.mock_response.is_some() {
+            return Ok(Family::Mock);
+        }
         if dep.provider.name() == "runwayml" {
             return Ok(Family::Runway);
         }
@@ -169,7 +174,23 @@ pub async fn state_of(
             let task = call_json(state, dep, Method::GET, &u, None).await?;
             Ok(video::runway::state(&task))
         }
+        Family::Mock => Ok(mock_state()),
         Family::OpenAi { .. } => Err(VideoError::BadId.into()),
+    }
+}
+
+/// A mock deployment's video: finished, its bytes a short text.
+pub fn mock_state() -> State {
+    State {
+        status: video::Status::Completed,
+        progress: 100,
+        completed_at: Some(crate::util::clock::now_whole_secs()),
+        error: None,
+        source: Some(Source::Inline {
+            mime: "video/mp4".into(),
+            // "tianji mock video"
+            base64: "dGlhbmppIG1vY2sgdmlkZW8=".into(),
+        }),
     }
 }
 

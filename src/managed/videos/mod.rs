@@ -273,7 +273,7 @@ async fn delete(
             let u = family::runway_uri(&dep, &format!("/tasks/{}", kept.op))?;
             family::call_json(state, &dep, Method::DELETE, &u, None).await?;
         }
-        Family::Gemini { .. } | Family::Vertex { .. } => {}
+        Family::Gemini { .. } | Family::Vertex { .. } | Family::Mock => {}
     }
     rec.status = 200;
     owned::delete(state, Kind::Video, &dep.id, &raw).await;
