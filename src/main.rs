@@ -115,9 +115,12 @@ async fn run(cli: Cli, loaded: tianji::Loaded) -> ExitCode {
     } else {
         "http"
     };
+    // the address bound (with --port 0, the port the system chose)
+    let bound = listener.local_addr().unwrap_or(addr);
     tracing::info!(
+        target: "tianji::listen",
         version = env!("CARGO_PKG_VERSION"),
-        "tianji listening on {scheme}://{addr}"
+        "tianji listening on {scheme}://{bound}"
     );
     tianji::serve(prepared, listener, shutdown_signal()).await;
     ExitCode::SUCCESS

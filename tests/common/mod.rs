@@ -226,6 +226,59 @@ pub fn one_model(name: &str, model: &str, base: &str, extra: &str) -> String {
     )
 }
 
+/// Start the `tianji` binary with the config at `config` on a port the system picks
+/// (`--port 0`), logging at `log` (stderr read for the address it bound, then drained): no other
+/// test can take the port between its choice and the bind. The process and its port.
+pub fn spawn_tianji(config: &std::path::Path, log: &str) -> (std::process::Child, u16) {
+    use std::io::BufRead;
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_tianji"))
+        .args([
+            "--config",
+            config.to_str().unwrap(),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+        ])
+        .env("TIANJI_LOG", format!("{log},tianji::listen=info"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let err = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut tx = Some(tx);
+        for line in std::io::BufReader::new(err).lines().map_while(Result::ok) {
+            let port = line
+                .split_once("listening on http://")
+                .and_then(|(_, rest)| rest.split(|c: char| c.is_whitespace() || c == '"').next())
+                .and_then(|addr| addr.rsplit_once(':'))
+                .and_then(|(_, p)| p.parse::<u16>().ok());
+            match (port, tx.take()) {
+                (Some(p), Some(t)) => {
+                    let _ = t.send(p);
+                }
+                (None, t) => {
+                    // the process's own log, as when its stderr was inherited
+                    eprintln!("{line}");
+                    tx = t;
+                }
+                (Some(_), None) => {}
+            }
+        }
+    });
+    let port = rx
+        .recv_timeout(Duration::from_secs(60))
+        .unwrap_or_else(|_| {
+            panic!(
+                "the gateway process did not start (exit: {:?})",
+                child.try_wait()
+            )
+        });
+    (child, port)
+}
+
 /// A gateway in its own OS process (the release or debug `tianji` binary), for tests where
 /// instances must share nothing but Postgres and Redis.
 pub struct GatewayProcess {
@@ -237,31 +290,9 @@ pub struct GatewayProcess {
 impl GatewayProcess {
     pub async fn start(yaml: &str) -> Self {
         use std::io::Write;
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
         let mut cfg = tempfile::NamedTempFile::new().unwrap();
         cfg.write_all(yaml.as_bytes()).unwrap();
-        let child = std::process::Command::new(env!("CARGO_BIN_EXE_tianji"))
-            .args([
-                "--config",
-                cfg.path().to_str().unwrap(),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                &port.to_string(),
-            ])
-            .env("TIANJI_LOG", "warn")
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let ready = eventually(Duration::from_secs(20), || {
-            std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-        })
-        .await;
-        assert!(ready, "gateway process did not start");
+        let (child, port) = spawn_tianji(cfg.path(), "warn");
         Self {
             child,
             port,

@@ -33,33 +33,10 @@ pub async fn run_python_with(script: &str, yaml: &str, key: &str, args: &[&str])
         std::path::Path::new(&py).exists() || std::env::var("TIANJI_TEST_PYTHON").is_ok(),
         "Python with the SDKs not found at {py}: run scripts/test (it creates .venv) or set TIANJI_TEST_PYTHON"
     );
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
     let mut cfg = tempfile::NamedTempFile::new().unwrap();
     cfg.write_all(yaml.as_bytes()).unwrap();
-    let _gw = Child(
-        Command::new(env!("CARGO_BIN_EXE_tianji"))
-            .args([
-                "--config",
-                cfg.path().to_str().unwrap(),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                &port.to_string(),
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    let ready = crate::common::eventually(Duration::from_secs(10), || {
-        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
-    })
-    .await;
-    assert!(ready, "gateway did not start");
+    let (child, port) = crate::common::spawn_tianji(cfg.path(), "error");
+    let _gw = Child(child);
     run_python_script(script, &format!("http://127.0.0.1:{port}"), key, args).await
 }
 
