@@ -152,7 +152,23 @@ async fn serve(
         }
         Route::McpSse => answer(crate::mcp_api::sse::open(state, found.key, req).await),
         Route::McpSseMessages => answer(crate::mcp_api::sse::post(state, req).await),
+        Route::Routes => answer(routes_list(state, &req).await),
     }
+}
+
+/// `GET /routes` (any valid key).
+async fn routes_list(
+    state: &AppState,
+    req: &Request<RequestBody>,
+) -> Result<Response<Body>, GatewayError> {
+    let p = state.auth.authenticate(req.headers()).await?;
+    crate::auth::access::check_route(&p, req.uri().path())?;
+    let body = serde_json::to_vec(&crate::routes::listing())
+        .map_err(|e| GatewayError::Internal(e.to_string()))?;
+    Ok(crate::error::json_response(
+        http::StatusCode::OK,
+        bytes::Bytes::from(body),
+    ))
 }
 
 /// `GET /v1/models`, `/v1/models/{model}`.

@@ -71,6 +71,8 @@ pub enum Route {
     Skills(crate::skills_api::At),
     /// Vector stores and RAG (`crate::rag_api`): `/v1/vector_stores...`, `/v1/rag/...`.
     Rag(crate::rag_api::At),
+    /// `GET /routes`: every route of this table ([`listing`]).
+    Routes,
 }
 
 /// One route as [`list`] gives it.
@@ -80,7 +82,39 @@ pub struct RouteInfo {
     pub methods: Methods,
     /// The least role, for management routes.
     pub role: Option<Role>,
+    /// Who may call it: a management role's name, `key` (any valid key), `public` (no key),
+    /// `proxy_admin` or `proxy_admin_viewer` for the gateway's own admin routes.
+    pub access: &'static str,
     pub about: &'static str,
+}
+
+/// Who may call a route that is not the management API's (whose routes name their role).
+fn access_of(route: &Route) -> &'static str {
+    match route {
+        Route::Liveliness | Route::Readiness | Route::Marketplace => "public",
+        // /metrics: public with `require_auth_for_metrics_endpoint: false`
+        Route::Metrics | Route::Health | Route::HealthHistory => Role::AdminViewer.name(),
+        _ => "key",
+    }
+}
+
+/// `GET /routes`: every path of every route, with its methods, who may call it and what it
+/// does, from the route table itself.
+pub fn listing() -> serde_json::Value {
+    let routes: Vec<serde_json::Value> = list()
+        .iter()
+        .flat_map(|r| {
+            r.paths.iter().map(move |p| {
+                serde_json::json!({
+                    "path": p,
+                    "methods": r.methods.names(),
+                    "access": r.access,
+                    "description": r.about,
+                })
+            })
+        })
+        .collect();
+    serde_json::json!({ "routes": routes })
 }
 
 /// Every route of the gateway: the LLM and other routes first, then the management API.
@@ -89,12 +123,14 @@ pub fn list() -> Vec<RouteInfo> {
         paths: e.paths,
         methods: e.methods,
         role: None,
+        access: access_of(&e.route),
         about: e.about,
     });
     let admin = crate::admin::routes::ROUTES.iter().map(|a| RouteInfo {
         paths: a.paths,
         methods: Methods::of(a.methods),
         role: Some(a.role),
+        access: a.role.name(),
         about: a.about,
     });
     plain.chain(admin).collect()

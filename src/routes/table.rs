@@ -135,8 +135,9 @@ pub static ENDPOINTS: &[Endpoint] = table! {
     ["/v1/rag/ingest", "/rag/ingest"] POST "RAG ingest: a document (upload, file_url or file_id) chunked, embedded and stored in a vector store" => Route::Rag(RagAt::Ingest);
     ["/v1/rag/query", "/rag/query"] POST "RAG query: vector store search, optional rerank, then a chat completion with the sources as context" => Route::Rag(RagAt::Query);
     ["/claude-code/marketplace.json"] GET "The Claude Code plugin marketplace catalogue (public unless claude_code_marketplace_auth_required; ?key= accepted)" => Route::Marketplace;
+    ["/routes"] GET "Every route: its paths, methods, who may call it and what it does (any valid key)" => Route::Routes;
     ["/health/liveliness", "/health/liveness"] GET "Liveness probe" => Route::Liveliness;
-    ["/metrics"] GET "Prometheus metrics, with callbacks: [prometheus] (admins unless require_auth_for_metrics_endpoint: false)" => Route::Metrics;
+    ["/metrics"] GET "Prometheus metrics, with callbacks: [prometheus] (viewers unless require_auth_for_metrics_endpoint: false)" => Route::Metrics;
     ["/health/readiness"] GET "Readiness probe (database, cache)" => Route::Readiness;
     ["/health"] GET "Check every deployment now (viewers)" => Route::Health;
     ["/health/history"] GET "Stored deployment health checks (viewers)" => Route::HealthHistory;

@@ -161,3 +161,65 @@ async fn a_client_that_never_finishes_its_headers_is_cut_off() {
         "{text}"
     );
 }
+
+/// `GET /routes`: every path of the route table with its methods, who may call it and its
+/// description, for any valid key (not without one).
+#[tokio::test]
+async fn routes_lists_the_route_table() {
+    let db = crate::common::db::TestDb::create().await;
+    let gw = TestGateway::start(&format!(
+        "general_settings:\n  master_key: {MASTER_KEY}\n  database_url: \"{}\"\n",
+        db.url
+    ))
+    .await;
+    let r = send(
+        http::Method::POST,
+        &gw.url("/key/generate"),
+        &[("authorization", &format!("Bearer {MASTER_KEY}"))],
+        Bytes::from_static(b"{}"),
+    )
+    .await;
+    let key = r.json()["key"].as_str().unwrap().to_string();
+    let r = send(http::Method::GET, &gw.url("/routes"), &[], Bytes::new()).await;
+    r.assert_error(401);
+    let r = send(
+        http::Method::GET,
+        &gw.url("/routes"),
+        &[("authorization", &format!("Bearer {key}"))],
+        Bytes::new(),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let listed = r.json()["routes"].as_array().unwrap().clone();
+    let table = tianji::routes::list();
+    let paths: usize = table.iter().map(|i| i.paths.len()).sum();
+    assert_eq!(listed.len(), paths);
+    for info in &table {
+        for path in info.paths {
+            let row = listed
+                .iter()
+                .find(|r| r["path"] == *path)
+                .unwrap_or_else(|| panic!("{path} not listed"));
+            assert_eq!(
+                row["methods"],
+                serde_json::json!(info.methods.names()),
+                "{path}"
+            );
+            assert_eq!(row["access"], info.access, "{path}");
+            assert_eq!(row["description"], info.about, "{path}");
+        }
+    }
+    let one = |p: &str| listed.iter().find(|r| r["path"] == p).unwrap().clone();
+    assert_eq!(
+        one("/v1/chat/completions")["methods"],
+        serde_json::json!(["POST"])
+    );
+    assert_eq!(one("/v1/chat/completions")["access"], "key");
+    assert_eq!(one("/key/generate")["access"], "team_admin");
+    assert_eq!(one("/key/info")["access"], "key_owner");
+    assert_eq!(one("/health/liveliness")["access"], "public");
+    assert_eq!(
+        one("/v1/videos")["methods"],
+        serde_json::json!(["GET", "HEAD", "POST"])
+    );
+}
