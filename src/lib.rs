@@ -115,34 +115,9 @@ pub async fn prepare_with(loaded: &Loaded, connect_database: bool) -> Result<Pre
         bus.listen(Arc::downgrade(&state));
     }
     let g = &loaded.config.general_settings;
-    if g.background_health_checks && connect_database {
-        let every = secs(
-            Some(
-                g.health_check_interval
-                    .unwrap_or(health::checks::DEFAULT_INTERVAL_SECS)
-                    .max(1.0),
-            ),
-            300,
-        );
-        health::checks::spawn_background(Arc::downgrade(&state), every);
-    }
-    if state.store.is_some() {
-        let min = g
-            .proxy_budget_rescheduler_min_time
-            .unwrap_or(jobs::budget_reset::DEFAULT_MIN_SECS)
-            .max(0.05);
-        let max = g
-            .proxy_budget_rescheduler_max_time
-            .unwrap_or(jobs::budget_reset::DEFAULT_MAX_SECS)
-            .max(min);
-        jobs::budget_reset::spawn(
-            Arc::downgrade(&state),
-            secs(Some(min), 10),
-            secs(Some(max), 12),
-        );
-    }
+    let jobs = jobs::planned(g, &state.alerts)?;
     if connect_database {
-        jobs::daily_report::spawn(Arc::downgrade(&state));
+        jobs::start(&state, g, jobs);
     }
     let tls = match (&g.ssl_certfile, &g.ssl_keyfile) {
         (Some(c), Some(k)) => Some(server::tls_acceptor(c, k)?),

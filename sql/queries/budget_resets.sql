@@ -1,11 +1,8 @@
 -- Scheduled budget resets. Each query takes the entities whose budget period is over
 -- (budget_reset_at passed), sets their spend to 0 and their next budget_reset_at to now plus
 -- budget_duration; entities with a budget_duration and no budget_reset_at only get the next
--- reset time. Times are UTC. A transaction-level advisory lock makes one instance do it;
--- re-checking budget_reset_at under the row lock makes a second pass a no-op anyway.
-
--- name: TryLockBudgetReset
-SELECT pg_try_advisory_xact_lock(7361620300120003);
+-- reset time. Times are UTC. The scheduler runs them on one instance; re-checking
+-- budget_reset_at under the row lock makes a second pass a no-op anyway.
 
 -- name: ResetDueKeys
 UPDATE "TianjiLLM_VerificationToken" t

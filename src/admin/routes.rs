@@ -14,8 +14,9 @@ use std::pin::Pin;
 use http::{Method, Request, Response};
 
 use super::{
-    AdminError, Call, agent_rpc, agents, alerting, audit, budgets, cache, end_users, invitations,
-    keys, listings, mcp_servers, models, organizations, plugins, router, spend, teams, users,
+    AdminError, Call, agent_rpc, agents, alerting, audit, budgets, cache, cron_jobs, end_users,
+    invitations, keys, listings, mcp_servers, model_metrics, models, organizations, plugins,
+    router, spend, teams, users,
 };
 use crate::auth::Principal;
 use crate::body::Body;
@@ -217,6 +218,10 @@ pub static ROUTES: &[AdminRoute] = table! {
     ["/end_user/unblock", "/customer/unblock"] POST ProxyAdmin "Unblock end users" => store!(c => end_users::set_blocked(c, false));
     ["/spend/logs"] GET KeyOwner "Spend log rows (the caller's own unless viewer)" => store!(spend::spend_logs);
     ["/spend/error_logs"] GET AdminViewer "ErrorLogs rows of failed requests" => store!(spend::error_logs);
+    ["/model/metrics"] GET AdminViewer "Average seconds per output token, per deployment and day" => store!(model_metrics::latency);
+    ["/model/metrics/slow_responses"] GET AdminViewer "Requests slower than alerting_threshold, per deployment" => store!(model_metrics::slow_responses);
+    ["/model/metrics/exceptions"] GET AdminViewer "Failed requests per deployment and exception type" => store!(model_metrics::exceptions);
+    ["/cron_jobs"] GET AdminViewer "The scheduled jobs: lease holder, next run, last outcome" => store!(cron_jobs::list);
     ["/spend/keys"] GET KeyOwner "Spend by key" => store!(spend::keys);
     ["/spend/users"] GET KeyOwner "Spend by user" => store!(spend::users);
     ["/spend/teams"] GET AdminViewer "Spend by team" => store!(spend::teams);

@@ -459,7 +459,6 @@ impl Alerts {
         ));
     }
 
-    /// The daily report (already written).
     /// A report of `kind` (`daily_reports`, `spend_reports`) named `subject`, sent at most
     /// once per `window`.
     pub fn report(&self, kind: AlertType, subject: &str, message: String, window: Duration) {

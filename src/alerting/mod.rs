@@ -132,8 +132,6 @@ pub struct Alerts {
     pub stats: Arc<Stats>,
     hanging: Option<Arc<watch::Hanging>>,
     outages: watch::Outages,
-    /// Which reports went out this period (checked before a report is computed).
-    reports: tokio::sync::Mutex<dedup::Dedup>,
     stop: signal::Sender<bool>,
 }
 
@@ -192,7 +190,6 @@ impl Alerts {
                 .iter()
                 .fold(0, |m, t| m | bit(*t))
         };
-        let reports = tokio::sync::Mutex::new(dedup::Dedup::new(redis.clone()));
         let targets = client.and_then(|client| {
             deliver::Targets::new(g, env, client, redis)
                 .map_err(|e| tracing::error!(error = %e, "alerting left off"))
@@ -231,13 +228,17 @@ impl Alerts {
             stats,
             hanging: hanging.clone(),
             outages: watch::Outages::default(),
-            reports,
             stop,
         });
         if let Some(h) = hanging {
             h.serve(Arc::downgrade(&hub));
         }
         hub
+    }
+
+    /// `alerting_threshold`: slower requests are too slow (also `/model/metrics/slow_responses`).
+    pub fn threshold(&self) -> Duration {
+        self.threshold
     }
 
     /// Whether alerts of type `t` are sent.
@@ -260,18 +261,6 @@ impl Alerts {
     pub fn report_schedule(&self) -> Option<(Duration, Duration)> {
         (self.wants(AlertType::DailyReports) || self.wants(AlertType::SpendReports))
             .then_some((self.windows.report_every, self.windows.report_check))
-    }
-
-    /// Whether the report `subject` of `kind` is due: not sent by any instance within `period`
-    /// (and, if so, it counts as sent now).
-    pub async fn due(&self, kind: AlertType, subject: &str, period: Duration) -> bool {
-        self.wants(kind)
-            && self
-                .reports
-                .lock()
-                .await
-                .first(kind.name(), subject, period)
-                .await
     }
 
     /// Queue `alert` without waiting (a full queue drops it).

@@ -28,8 +28,8 @@ use serde_json::Value;
 pub use env::Env;
 pub use model_list::{ModelEntry, TianjiParams};
 pub use settings::{
-    AliasTarget, GeneralSettings, KeyGenerationSettings, PersonalKeyGeneration, RouterSettings,
-    TEAM_MEMBER_ROLES, TeamKeyGeneration, TianjiSettings, USER_ROLES,
+    AliasTarget, GeneralSettings, KeyGenerationSettings, Period, PersonalKeyGeneration,
+    RouterSettings, TEAM_MEMBER_ROLES, TeamKeyGeneration, TianjiSettings, USER_ROLES,
 };
 
 /// Why a config could not be used.

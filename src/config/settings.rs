@@ -4,6 +4,25 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+/// A duration setting: LiteLLM's text (`30s`, `10m`, `24h`, `7d`, `2w`, `1mo`) or a number of
+/// days.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum Period {
+    Days(u64),
+    Text(String),
+}
+
+impl Period {
+    /// The duration, if well formed.
+    pub fn duration(&self) -> Option<std::time::Duration> {
+        match self {
+            Period::Days(n) => n.checked_mul(86_400).map(std::time::Duration::from_secs),
+            Period::Text(t) => crate::util::duration::parse(t),
+        }
+    }
+}
+
 /// Proxy-wide settings.
 #[derive(Debug, Clone, Default, Deserialize)]
 pub struct GeneralSettings {
@@ -101,6 +120,21 @@ pub struct GeneralSettings {
     /// Seconds between budget reset runs: a random time between these two (default 10 and 12).
     pub proxy_budget_rescheduler_min_time: Option<f64>,
     pub proxy_budget_rescheduler_max_time: Option<f64>,
+    /// Run no scheduled budget resets.
+    #[serde(default)]
+    pub disable_reset_budget: bool,
+    /// Delete SpendLogs and ErrorLogs rows older than this (`"30d"`, `"12h"`, or a number of
+    /// days); default: kept forever. Daily roll-ups are kept.
+    pub maximum_spend_logs_retention_period: Option<Period>,
+    /// How often the spend-log retention runs (default `"1d"`).
+    pub maximum_spend_logs_retention_interval: Option<Period>,
+    /// Delete AuditLog rows older than this (default: kept forever).
+    pub maximum_audit_logs_retention_period: Option<Period>,
+    /// How often the audit-log retention runs (default `"1d"`).
+    pub maximum_audit_logs_retention_interval: Option<Period>,
+    /// Seconds a scheduled job's lease lasts before another instance may take the job over
+    /// (default and most 30).
+    pub scheduler_lease_seconds: Option<f64>,
     /// Refuse requests with 503 while Redis cannot verify rate-limit counters (default false:
     /// count per instance in memory meanwhile).
     #[serde(default)]

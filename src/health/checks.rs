@@ -1,12 +1,13 @@
 //! Deployment health checks: `GET /health` checks every deployment (or those of `?model=`)
-//! at once, concurrently; with `background_health_checks` a task does it every
-//! `health_check_interval` seconds and `GET /health` answers with the latest results. Every
+//! at once, concurrently; with `background_health_checks` the scheduler (`crate::jobs`) has one
+//! instance do it every `health_check_interval` seconds and `GET /health` on every instance
+//! answers with the latest results. Every
 //! result is a `TianjiLLM_HealthCheckTable` row (with a database), read by `GET
 //! /health/history`. Provider keys never appear in the results, nor credentials of an
 //! `api_base` (userinfo, secret query values): URLs are redacted before they are shown or stored,
 //! and again when stored rows are read (rows written by older versions).
 
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Value, json};
@@ -99,21 +100,6 @@ pub async fn check(state: &AppState, model: Option<&str>, checked_by: &str) -> V
         "healthy_count": healthy.len(),
         "unhealthy_count": unhealthy.len(),
     })
-}
-
-/// Check everything every `every` while `state` lives, keeping the latest results.
-pub fn spawn_background(state: Weak<AppState>, every: Duration) {
-    tokio::spawn(async move {
-        loop {
-            let Some(s) = state.upgrade() else {
-                return;
-            };
-            let report = check(&s, None, "background_health_check").await;
-            s.health.store(Arc::new(Some(Arc::new(report))));
-            drop(s);
-            tokio::time::sleep(every).await;
-        }
-    });
 }
 
 /// `GET /health/history`: stored checks, newest first (`model`, `status`, `limit` (100, at

@@ -1,11 +1,15 @@
 //! Scheduled budget resets (`budget_duration`): keys, users and teams by their own
 //! `budget_reset_at`; organisations, end users and team members through their BudgetTable row.
-//! Every instance runs the job; a Postgres advisory lock lets one of them do the work each
-//! time. Reset entities are invalidated everywhere, so budget checks see the new spend at once.
+//! The scheduler runs it on one instance every `proxy_budget_rescheduler_min_time` to
+//! `_max_time` seconds; reset entities are invalidated everywhere (and their shared spend set
+//! to 0), so budget checks see the new spend at once. Re-checking `budget_reset_at` under the
+//! row lock makes a second pass over the same period a no-op.
 
-use std::sync::Weak;
-use std::time::Duration;
+use std::sync::Arc;
 
+use serde_json::json;
+
+use super::scheduler::Run;
 use crate::auth::Changed;
 use crate::state::AppState;
 use crate::store::{Query, StoreError};
@@ -14,26 +18,17 @@ use crate::store::{Query, StoreError};
 pub const DEFAULT_MIN_SECS: f64 = 10.0;
 pub const DEFAULT_MAX_SECS: f64 = 12.0;
 
-/// Run the job until the state is dropped.
-pub fn spawn(state: Weak<AppState>, min: Duration, max: Duration) {
-    tokio::spawn(async move {
-        loop {
-            let jitter = max.saturating_sub(min).mul_f64(fastrand::f64());
-            tokio::time::sleep(min + jitter).await;
-            let Some(st) = state.upgrade() else {
-                return;
-            };
-            match run_once(&st).await {
-                Ok(changed) if !changed.is_empty() => {
-                    tracing::info!(entities = changed.len(), "budgets reset");
-                    st.spend.reset_shared(&changed, 0.0).await;
-                    st.invalidate(&changed).await;
-                }
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "budget reset job failed"),
-            }
+/// The scheduled job's work: reset what is due, then tell every instance.
+pub fn work(st: Arc<AppState>) -> Run {
+    Box::pin(async move {
+        let changed = run_once(&st).await?;
+        if !changed.is_empty() {
+            tracing::info!(entities = changed.len(), "budgets reset");
+            st.spend.reset_shared(&changed, 0.0).await;
+            st.invalidate(&changed).await;
         }
-    });
+        Ok(json!({"reset": changed.len()}))
+    })
 }
 
 /// Reset what is due; returns the entities whose spend went back to 0.
@@ -42,8 +37,7 @@ pub async fn run_once(state: &AppState) -> Result<Vec<Changed>, StoreError> {
         return Ok(Vec::new());
     };
     let mut conn = store.conn().await?;
-    let [lock, keys, users, teams, budgets] = conn.stmts([
-        Query::TryLockBudgetReset,
+    let [keys, users, teams, budgets] = conn.stmts([
         Query::ResetDueKeys,
         Query::ResetDueUsers,
         Query::ResetDueTeams,
@@ -55,10 +49,6 @@ pub async fn run_once(state: &AppState) -> Result<Vec<Changed>, StoreError> {
         Query::ResetBudgetTeamMembers,
     ])?;
     let tx = conn.client.transaction().await?;
-    let locked: bool = tx.query_one(&lock, &[]).await?.try_get(0)?;
-    if !locked {
-        return Ok(Vec::new());
-    }
     let mut changed = Vec::new();
     let ids = |rows: Vec<tokio_postgres::Row>| -> Vec<String> {
         rows.iter().filter_map(|r| r.try_get(0).ok()).collect()

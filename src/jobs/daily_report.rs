@@ -1,74 +1,56 @@
-//! The report alerts: every `report_check_interval` each instance checks whether a report is
-//! due (one per period: Redis `SET NX` across instances, before the report is computed), so
-//! one of them computes and sends it. `daily_reports` (every `daily_report_frequency`): the last
-//! 24 h's spend and requests, the top keys (alias or masked name) and model groups by spend, the
-//! slowest deployments and those failing most. `spend_reports` (weekly and monthly): spend per
-//! team and per tag over the last 7 and 30 days.
+//! The report alerts, run by the scheduler on one instance: `daily_reports` (every
+//! `daily_report_frequency`): the last 24 h's spend and requests, the top keys (alias or masked
+//! name) and model groups by spend, the slowest deployments and those failing most;
+//! `spend_reports` (weekly and monthly): spend per team and per tag over the last 7 and 30
+//! days.
 
 use std::fmt::Write;
-use std::sync::Weak;
+use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
+use super::scheduler::{Run, Work};
 use crate::alerting::AlertType;
 use crate::state::AppState;
 use crate::store::{Query, StoreError};
 
-/// Run the job until the state is dropped (only when daily reports are on and there is a
-/// database).
-pub fn spawn(state: Weak<AppState>) {
-    let Some(st) = state.upgrade() else { return };
-    let (Some((every, check)), Some(_)) = (st.alerts.report_schedule(), &st.store) else {
-        return;
-    };
-    drop(st);
-    tokio::spawn(async move {
-        let mut tick = tokio::time::interval(check.max(std::time::Duration::from_millis(100)));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            let Some(st) = state.upgrade() else { return };
-            if let Err(e) = due(&st, every).await {
-                tracing::warn!(error = %e, "report alerts: could not read spend");
-            }
-        }
-    });
-}
-
-/// Compute and queue the reports that are due.
-async fn due(st: &AppState, every: Duration) -> Result<(), StoreError> {
-    let a = &st.alerts;
-    if a.due(AlertType::DailyReports, "daily_report", every).await {
-        let text = report(st).await?;
-        a.report(
+/// The daily report job's work.
+pub fn daily(st: Arc<AppState>) -> Run {
+    Box::pin(async move {
+        let text = report(&st).await?;
+        st.alerts.report(
             AlertType::DailyReports,
             "daily_report",
             text,
             Duration::ZERO,
         );
-    }
-    let Some(store) = &st.store else {
-        return Ok(());
-    };
-    for (days, name) in [(7, "Weekly"), (30, "Monthly")] {
-        let period = Duration::from_secs(days as u64 * 86_400);
-        if !a.due(AlertType::SpendReports, name, period).await {
-            continue;
-        }
-        let rows = store.query(Query::SpendReportAlert, &[&days]).await?;
-        let v: Value = match rows.first() {
-            Some(r) => r.try_get(0)?,
-            None => Value::Null,
-        };
-        a.report(
-            AlertType::SpendReports,
-            name,
-            spend_text(name, days, &v),
-            Duration::ZERO,
-        );
-    }
-    Ok(())
+        Ok(json!({"sent": true}))
+    })
+}
+
+/// The weekly (7 days) or monthly (30) spend report job's work.
+pub fn spend(days: i32) -> Work {
+    Arc::new(move |st| {
+        Box::pin(async move {
+            let Some(store) = &st.store else {
+                return Ok(Value::Null);
+            };
+            let name = if days == 7 { "Weekly" } else { "Monthly" };
+            let rows = store.query(Query::SpendReportAlert, &[&days]).await?;
+            let v: Value = match rows.first() {
+                Some(r) => r.try_get(0)?,
+                None => Value::Null,
+            };
+            st.alerts.report(
+                AlertType::SpendReports,
+                name,
+                spend_text(name, days, &v),
+                Duration::ZERO,
+            );
+            Ok(json!({"sent": true}))
+        })
+    })
 }
 
 fn spend_text(name: &str, days: i32, v: &Value) -> String {
