@@ -18,6 +18,7 @@ mod fields;
 mod invitations;
 mod keys;
 mod listings;
+mod llm_utils;
 mod mcp_servers;
 mod models;
 mod organizations;
