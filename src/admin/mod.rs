@@ -19,6 +19,7 @@ mod fields;
 mod invitations;
 mod keys;
 mod listings;
+mod llm_utils;
 mod mcp_servers;
 mod model_metrics;
 mod models;

@@ -15,8 +15,8 @@ use http::{Method, Request, Response};
 
 use super::{
     AdminError, Call, agent_rpc, agents, alerting, audit, budgets, cache, cron_jobs, end_users,
-    invitations, keys, listings, mcp_servers, model_metrics, models, organizations, plugins,
-    router, spend, teams, users,
+    invitations, keys, listings, llm_utils, mcp_servers, model_metrics, models, organizations,
+    plugins, router, spend, teams, users,
 };
 use crate::auth::Principal;
 use crate::body::Body;
@@ -263,6 +263,9 @@ pub static ROUTES: &[AdminRoute] = table! {
     ["/claude-code/plugins/{key}/enable"] POST ProxyAdmin "List a plugin in the marketplace" => store!(c => plugins::set_enabled(c, true));
     ["/claude-code/plugins/{key}/disable"] POST ProxyAdmin "Take a plugin out of the public marketplace" => store!(c => plugins::set_enabled(c, false));
     ["/cache/redis/info"] GET ProxyAdmin "The cache's Redis INFO" => live!(cache::redis_info);
+    ["/utils/transform_request"] POST ProxyAdmin "The exact request a call would send to the deployment the router picks (URL, headers with secrets masked, body), not sent" => live!(llm_utils::transform_request);
+    ["/utils/token_counter"] POST KeyOwner "Count the tokens of a prompt, messages or contents as LiteLLM does (tiktoken)" => live!(llm_utils::token_counter);
+    ["/utils/supported_openai_params"] GET KeyOwner "The OpenAI parameters a model group or provider/model takes (?model=)" => live!(llm_utils::supported_openai_params);
 };
 
 /// Every (path, route) pair, aliases included.

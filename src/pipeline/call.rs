@@ -34,50 +34,65 @@ pub struct Attempt<'a> {
     pub upload: Option<Upload>,
 }
 
-/// Make the attempt on `dep`.
-pub async fn attempt(
-    state: &AppState,
-    dep: &Arc<Deployment>,
-    mut a: Attempt<'_>,
-    ctx: &mut RequestCtx,
-) -> Result<Response<Body>, GatewayError> {
+/// Which call an attempt makes on a deployment.
+pub enum Way<'d> {
+    /// `/v1/messages` to an Anthropic deployment at this URL, the body as received.
+    AnthropicMessages(&'d http::Uri),
+    /// Gemini's own API to a Gemini or Vertex AI deployment, the body as received.
+    GeminiGenerate(&'d crate::router::wire::Gemini),
+    /// The mock answer (`mock_response` of the request or the deployment): nothing is sent.
+    Mock,
+    Rerank,
+    Ocr,
+    /// A chat request translated to a native provider's wire (or sent as a text completion).
+    TranslatedChat,
+    /// An embeddings request translated to a native provider's wire.
+    TranslatedEmbedding,
+    /// An OpenAI-compatible provider: the body rewritten, or an upload streamed.
+    Compatible,
+}
+
+/// The way an attempt `a` goes on `dep`, the client's format converted for it first where it
+/// must be (Anthropic Messages and Gemini requests to other providers become chat requests,
+/// answered in the client's format: `outward`). The attempt and `/utils/transform_request`
+/// both start here.
+pub fn way<'d>(
+    dep: &'d Deployment,
+    a: &mut Attempt<'_>,
+    outward: &mut Option<answer::Outward>,
+) -> Result<Way<'d>, GatewayError> {
     let mocked = a.parsed.mock_response.is_some() || dep.mock_response.is_some();
     match a.expect {
         Expect::Messages => {
             if let (Some(uri), false) = (dep.anthropic_messages(), mocked) {
-                return native::anthropic_messages(state, dep, uri, &a.parsed, a.headers, ctx)
-                    .await;
+                return Ok(Way::AnthropicMessages(uri));
             }
+            let model = a.model;
             as_chat(&mut a.parsed, |v| {
-                let mut chat = anthropic::ingress::to_chat(v, a.model).map_err(bad)?;
+                let mut chat = anthropic::ingress::to_chat(v, model).map_err(bad)?;
                 if matches!(dep.wire, Wire::OpenAi) {
                     anthropic::ingress::strip_cache_control(&mut chat);
                 }
                 Ok(chat)
             })?;
             a.expect = Expect::Chat;
-            ctx.outward = Some(answer::Outward::Anthropic);
+            *outward = Some(answer::Outward::Anthropic);
         }
         Expect::Gemini { stream } => {
             if let (Wire::Gemini(g), false) = (&dep.wire, mocked) {
-                return native::gemini_generate(state, dep, g, &a.parsed, ctx).await;
+                return Ok(Way::GeminiGenerate(g));
             }
+            let model = a.model;
             as_chat(&mut a.parsed, |v| {
-                gemini::native::to_chat(v, a.model, stream).map_err(bad)
+                gemini::native::to_chat(v, model, stream).map_err(bad)
             })?;
             a.expect = Expect::Chat;
-            ctx.outward = Some(answer::Outward::Gemini);
+            *outward = Some(answer::Outward::Gemini);
         }
         _ => {}
     }
-    if let Some(text) = (a.parsed.mock_response.as_deref()).or(dep.mock_response.as_deref()) {
-        let id = ctx.call_id.simple().to_string();
-        let (mut resp, usage) = mock::respond(a.expect, &a.parsed, a.model, text, &id);
-        ctx.completion.usage = Some(usage);
-        if a.expect == Expect::Responses {
-            resp = seal_mocked(state, resp, a.principal, &dep.id).await;
-        }
-        return Ok(resp);
+    if mocked {
+        return Ok(Way::Mock);
     }
     if dep.spec.as_ref().is_some_and(|s| s.videos_only) {
         return Err(RequestError::BadValue(format!(
@@ -87,16 +102,44 @@ pub async fn attempt(
         ))
         .into());
     }
-    match a.expect {
-        Expect::Rerank => rerank::rerank(state, dep, &a.parsed.json()?, ctx).await,
-        Expect::Ocr => ocr::call(state, dep, &a.parsed, a.model, a.headers, ctx).await,
-        Expect::Chat if translated::handles_chat(dep) => {
-            translated::chat(state, dep, &a.parsed, ctx).await
+    Ok(match a.expect {
+        Expect::Rerank => Way::Rerank,
+        Expect::Ocr => Way::Ocr,
+        Expect::Chat if translated::handles_chat(dep) => Way::TranslatedChat,
+        Expect::Embedding if translated::handles(dep) => Way::TranslatedEmbedding,
+        _ => Way::Compatible,
+    })
+}
+
+/// Make the attempt on `dep`.
+pub async fn attempt(
+    state: &AppState,
+    dep: &Arc<Deployment>,
+    mut a: Attempt<'_>,
+    ctx: &mut RequestCtx,
+) -> Result<Response<Body>, GatewayError> {
+    match way(dep, &mut a, &mut ctx.outward)? {
+        Way::AnthropicMessages(uri) => {
+            native::anthropic_messages(state, dep, uri, &a.parsed, a.headers, ctx).await
         }
-        Expect::Embedding if translated::handles(dep) => {
-            translated::embeddings(state, dep, a.parsed.json()?, ctx).await
+        Way::GeminiGenerate(g) => native::gemini_generate(state, dep, g, &a.parsed, ctx).await,
+        Way::Mock => {
+            let text = (a.parsed.mock_response.as_deref())
+                .or(dep.mock_response.as_deref())
+                .unwrap_or_default();
+            let id = ctx.call_id.simple().to_string();
+            let (mut resp, usage) = mock::respond(a.expect, &a.parsed, a.model, text, &id);
+            ctx.completion.usage = Some(usage);
+            if a.expect == Expect::Responses {
+                resp = seal_mocked(state, resp, a.principal, &dep.id).await;
+            }
+            Ok(resp)
         }
-        _ => compatible::call(state, dep, a, ctx).await,
+        Way::Rerank => rerank::rerank(state, dep, &a.parsed.json()?, ctx).await,
+        Way::Ocr => ocr::call(state, dep, &a.parsed, a.model, a.headers, ctx).await,
+        Way::TranslatedChat => translated::chat(state, dep, &a.parsed, ctx).await,
+        Way::TranslatedEmbedding => translated::embeddings(state, dep, a.parsed.json()?, ctx).await,
+        Way::Compatible => compatible::call(state, dep, a, ctx).await,
     }
 }
 

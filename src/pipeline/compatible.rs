@@ -10,8 +10,7 @@ use http::{HeaderValue, Response, Uri, header};
 use tokio::time::Instant;
 
 use super::call::Attempt;
-use super::parse::Expect;
-use super::rewrite::Rewritten;
+use super::parse::{Expect, ParsedRequest};
 use super::watch::Watch;
 use super::{RequestCtx, rewrite, translated, upload};
 use crate::body::Body;
@@ -20,7 +19,7 @@ use crate::responses::EventSealer;
 use crate::router::Deployment;
 use crate::router::Endpoints;
 use crate::state::AppState;
-use crate::upstream::{self, Errors, relay::RelayBody, sse};
+use crate::upstream::{self, Errors, Outbound, relay::RelayBody, sse};
 
 /// The 501 of a request of a kind `dep`'s provider does not answer (images on Bedrock, ...).
 pub fn not_served(dep: &Deployment, model: &str) -> GatewayError {
@@ -30,6 +29,47 @@ pub fn not_served(dep: &Deployment, model: &str) -> GatewayError {
     ))
 }
 
+/// The spec and endpoints of an OpenAI-compatible `dep` (else the 501 of `model`).
+fn spec_of<'d>(
+    dep: &'d Deployment,
+    model: &str,
+) -> Result<(&'d crate::providers::ProviderSpec, &'d Endpoints), GatewayError> {
+    match (&dep.spec, &dep.endpoints) {
+        (Some(spec), Some(ep)) => Ok((spec, ep)),
+        _ => Err(not_served(dep, model)),
+    }
+}
+
+/// The request a call to an OpenAI-compatible `dep` sends for a JSON request: the route's
+/// endpoint and the body rewritten for the provider (`model`, parameter mappings; Mistral's
+/// fields), and whether a stream's usage chunk is dropped before the client sees it.
+pub fn outbound<'d>(
+    dep: &'d Deployment,
+    parsed: &ParsedRequest,
+    expect: Expect,
+    model: &str,
+) -> Result<(Outbound<'d>, bool), GatewayError> {
+    let (spec, endpoints) = spec_of(dep, model)?;
+    let fixed;
+    let parsed = if matches!(spec.name.as_str(), "mistral" | "codestral")
+        && matches!(expect, Expect::Chat | Expect::Embedding)
+    {
+        fixed = translated::for_mistral(parsed, expect)?;
+        &fixed
+    } else {
+        parsed
+    };
+    let uri = endpoint(endpoints, expect)?;
+    let body = rewrite::rewrite(parsed, spec, &dep.upstream_model_json)?;
+    let out = Outbound {
+        uri,
+        body: body.parts,
+        extra: Vec::new(),
+        stream: parsed.stream,
+    };
+    Ok((out, body.drop_usage_chunk))
+}
+
 /// Call `dep` for the attempt `a`.
 pub async fn call(
     state: &AppState,
@@ -37,33 +77,30 @@ pub async fn call(
     a: Attempt<'_>,
     ctx: &mut RequestCtx,
 ) -> Result<Response<Body>, GatewayError> {
-    let (spec, endpoints) = match (&dep.spec, &dep.endpoints) {
-        (Some(spec), Some(ep)) => (spec, ep),
-        _ => return Err(not_served(dep, a.model)),
-    };
-    let mut parsed = a.parsed;
-    if matches!(spec.name.as_str(), "mistral" | "codestral")
-        && matches!(a.expect, Expect::Chat | Expect::Embedding)
-    {
-        parsed = translated::for_mistral(&parsed, a.expect)?;
-    }
-    let uri = endpoint(endpoints, a.expect)?;
     if let Some(up) = a.upload {
+        let uri = endpoint(spec_of(dep, a.model)?.1, a.expect)?;
         return upload::forward(state, dep, &uri, up, a.headers, ctx).await;
     }
-    let body = rewrite::rewrite(&parsed, spec, &dep.upstream_model_json)?;
-    if parsed.stream {
+    let (out, drop_usage_chunk) = outbound(dep, &a.parsed, a.expect, a.model)?;
+    if out.stream {
         let sealer = (a.expect == Expect::Responses)
             .then(|| state.response_ids.event_sealer(a.principal, &dep.id))
             .flatten();
-        return stream(state, dep, &uri, body, sealer, ctx).await;
+        return stream(state, dep, &out, drop_usage_chunk, sealer, ctx).await;
     }
     if a.expect == Expect::Speech {
-        return audio(state, dep, &uri, body, ctx).await;
+        return audio(state, dep, &out, ctx).await;
     }
     let t0 = Instant::now();
-    let (head, bytes) =
-        upstream::call_whole(&state.client, dep, &uri, &body.parts, &[], Errors::AsSent).await?;
+    let (head, bytes) = upstream::call_whole(
+        &state.client,
+        dep,
+        &out.uri,
+        &out.body,
+        &out.extra,
+        Errors::AsSent,
+    )
+    .await?;
     ctx.upstream_elapsed = t0.elapsed();
     // every answer read whole here is JSON: one that is not is the provider's failure
     let (usage, id) = sse::usage_and_id_of_json_body(&bytes)
@@ -125,8 +162,7 @@ fn endpoint(endpoints: &Endpoints, expect: Expect) -> Result<Cow<'_, Uri>, Gatew
 async fn head_of(
     state: &AppState,
     dep: &Deployment,
-    uri: &Uri,
-    body: &Rewritten,
+    out: &Outbound<'_>,
     within: upstream::HeadWithin,
     ctx: &mut RequestCtx,
 ) -> Result<(http::response::Parts, hyper::body::Incoming), GatewayError> {
@@ -135,9 +171,9 @@ async fn head_of(
         &state.client,
         dep,
         within,
-        uri,
-        &body.parts,
-        &[],
+        &out.uri,
+        &out.body,
+        &out.extra,
         Errors::AsSent,
     )
     .await?;
@@ -149,19 +185,27 @@ async fn head_of(
 async fn stream(
     state: &AppState,
     dep: &Arc<Deployment>,
-    uri: &Uri,
-    body: Rewritten,
+    out: &Outbound<'_>,
+    drop_usage_chunk: bool,
     sealer: Option<EventSealer>,
     ctx: &mut RequestCtx,
 ) -> Result<Response<Body>, GatewayError> {
-    let (head, incoming) =
-        super::watch::open_stream(state, dep, uri, &body.parts, &[], Errors::AsSent, ctx).await?;
+    let (head, incoming) = super::watch::open_stream(
+        state,
+        dep,
+        &out.uri,
+        &out.body,
+        &out.extra,
+        Errors::AsSent,
+        ctx,
+    )
+    .await?;
     let watch = Watch::new(ctx.hand_off())
         .sealing(sealer)
         .recording(ctx.cache_pending.take());
     let relay = RelayBody::new(
         incoming,
-        body.drop_usage_chunk,
+        drop_usage_chunk,
         dep.stream_timeout,
         watch.boxed(),
         state.streams.signal(),
@@ -178,12 +222,10 @@ async fn stream(
 async fn audio(
     state: &AppState,
     dep: &Arc<Deployment>,
-    uri: &Uri,
-    body: Rewritten,
+    out: &Outbound<'_>,
     ctx: &mut RequestCtx,
 ) -> Result<Response<Body>, GatewayError> {
-    let (head, incoming) =
-        head_of(state, dep, uri, &body, upstream::HeadWithin::Timeout, ctx).await?;
+    let (head, incoming) = head_of(state, dep, out, upstream::HeadWithin::Timeout, ctx).await?;
     ctx.completion.usage = Some(sse::Usage::default());
     let mut out = Response::new(Body::Stream(incoming));
     *out.status_mut() = head.status;

@@ -53,6 +53,7 @@ mod native;
 pub mod ocr;
 pub mod parse;
 pub mod post;
+pub mod preview;
 pub mod probe;
 mod read;
 mod rerank;

@@ -1,6 +1,7 @@
 //! Requests in a provider's own format sent to a deployment of that provider: forwarded as
 //! received with only `model` replaced (no translation), usage read on the way back.
 
+use std::borrow::Cow;
 use std::sync::{Arc, LazyLock};
 
 use bytes::Bytes;
@@ -16,7 +17,7 @@ use crate::error::GatewayError;
 use crate::providers::{ProviderSpec, anthropic};
 use crate::router::Deployment;
 use crate::state::AppState;
-use crate::upstream::{self, Errors, relay::RelayBody, sse};
+use crate::upstream::{self, Errors, Outbound, relay::RelayBody, sse};
 
 /// Client headers passed through to Anthropic.
 const ANTHROPIC_PASS: &[&str] = &["anthropic-beta"];
@@ -56,6 +57,22 @@ fn passed(headers: &HeaderMap, names: &[&'static str]) -> Vec<(HeaderName, Heade
         .collect()
 }
 
+/// The request `/v1/messages` sends to an Anthropic deployment at `uri`: the body with only
+/// `model` replaced, the client's `anthropic-beta`.
+pub fn anthropic_outbound<'d>(
+    dep: &Deployment,
+    uri: Cow<'d, http::Uri>,
+    parsed: &ParsedRequest,
+    client_headers: &HeaderMap,
+) -> Result<Outbound<'d>, GatewayError> {
+    Ok(Outbound {
+        uri,
+        body: with_model(parsed, dep)?,
+        extra: passed(client_headers, ANTHROPIC_PASS),
+        stream: parsed.stream,
+    })
+}
+
 /// `/v1/messages` to an Anthropic deployment.
 pub async fn anthropic_messages(
     state: &AppState,
@@ -65,13 +82,13 @@ pub async fn anthropic_messages(
     client_headers: &HeaderMap,
     ctx: &mut RequestCtx,
 ) -> Result<Response<Body>, GatewayError> {
-    let body = with_model(parsed, dep)?;
-    let extra = passed(client_headers, ANTHROPIC_PASS);
+    let out = anthropic_outbound(dep, Cow::Borrowed(uri), parsed, client_headers)?;
     let created = crate::util::clock::unix(ctx.wall_start) as u64;
     let t0 = Instant::now();
-    if parsed.stream {
+    let (uri, body, extra) = (&*out.uri, &out.body, &out.extra);
+    if out.stream {
         let (_, incoming) =
-            super::watch::open_stream(state, dep, uri, &body, &extra, Errors::AsSent, ctx).await?;
+            super::watch::open_stream(state, dep, uri, body, extra, Errors::AsSent, ctx).await?;
         let watch = Watch::new(ctx.hand_off()).boxed();
         let cut = state.streams.signal();
         let relay = RelayBody::new(incoming, false, dep.stream_timeout, watch, cut)
@@ -82,7 +99,7 @@ pub async fn anthropic_messages(
         return Ok(super::watch::sse_response(relay));
     }
     let (head, bytes) =
-        upstream::call_whole(&state.client, dep, uri, &body, &extra, Errors::AsSent).await?;
+        upstream::call_whole(&state.client, dep, uri, body, extra, Errors::AsSent).await?;
     ctx.upstream_elapsed = t0.elapsed();
     let msg = serde_json::from_slice::<Value>(&bytes)
         .map_err(|e| upstream::invalid_json(head.status, &e))?;
@@ -128,10 +145,16 @@ pub async fn count_tokens(
         && dep.mock_response.is_none()
         && let Ok(uri) = format!("{messages}/count_tokens").parse::<http::Uri>()
     {
-        let body = with_model(&parsed, &dep)?;
-        let extra = passed(&parts.headers, ANTHROPIC_PASS);
-        let (head, bytes) =
-            upstream::call_whole(&state.client, &dep, &uri, &body, &extra, Errors::AsSent).await?;
+        let out = anthropic_outbound(&dep, Cow::Owned(uri), &parsed, &parts.headers)?;
+        let (head, bytes) = upstream::call_whole(
+            &state.client,
+            &dep,
+            &out.uri,
+            &out.body,
+            &out.extra,
+            Errors::AsSent,
+        )
+        .await?;
         return Ok(crate::error::json_response(head.status, bytes));
     }
     let v: Value = parsed.json()?;
@@ -140,6 +163,28 @@ pub async fn count_tokens(
         http::StatusCode::OK,
         Bytes::from(serde_json::json!({"input_tokens": n}).to_string()),
     ))
+}
+
+/// The request Gemini's own API sends to a Gemini or Vertex AI deployment: the body as
+/// received (the model is in the URL), authenticated for its wire.
+pub async fn gemini_outbound<'d>(
+    state: &AppState,
+    dep: &Deployment,
+    g: &'d crate::router::wire::Gemini,
+    parsed: &ParsedRequest,
+) -> Result<Outbound<'d>, GatewayError> {
+    let uri = if parsed.stream {
+        &g.stream
+    } else {
+        &g.generate
+    };
+    let extra = super::translated::auth_headers(state, dep, uri, &parsed.raw).await?;
+    Ok(Outbound {
+        uri: Cow::Borrowed(uri),
+        body: vec![parsed.raw.clone()],
+        extra,
+        stream: parsed.stream,
+    })
 }
 
 /// `/v1beta/models/{model}:generateContent` (or streamed) to a Gemini or Vertex AI deployment:
@@ -152,22 +197,17 @@ pub async fn gemini_generate(
     ctx: &mut RequestCtx,
 ) -> Result<Response<Body>, GatewayError> {
     use crate::providers::gemini;
-    let uri = if parsed.stream {
-        &g.stream
-    } else {
-        &g.generate
-    };
-    let body = std::slice::from_ref(&parsed.raw);
-    let extra = super::translated::auth_headers(state, dep, uri, &parsed.raw).await?;
+    let out = gemini_outbound(state, dep, g, parsed).await?;
+    let (uri, body, extra) = (&*out.uri, &out.body, &out.extra);
     let created = crate::util::clock::unix(ctx.wall_start) as u64;
     let id = format!("chatcmpl-{}", ctx.call_id.simple());
     let model = dep.upstream_model.as_str();
     let provider = dep.provider.name();
     let t0 = Instant::now();
-    if parsed.stream {
+    if out.stream {
         let errors = Errors::Native(provider);
         let (_, incoming) =
-            super::watch::open_stream(state, dep, uri, body, &extra, errors, ctx).await?;
+            super::watch::open_stream(state, dep, uri, body, extra, errors, ctx).await?;
         let watch = Watch::new(ctx.hand_off()).boxed();
         let cut = state.streams.signal();
         let relay = RelayBody::new(incoming, false, dep.stream_timeout, watch, cut)
@@ -178,7 +218,7 @@ pub async fn gemini_generate(
         return Ok(super::watch::sse_response(relay));
     }
     let errors = Errors::Native(provider);
-    let (head, bytes) = upstream::call_whole(&state.client, dep, uri, body, &extra, errors).await?;
+    let (head, bytes) = upstream::call_whole(&state.client, dep, uri, body, extra, errors).await?;
     ctx.upstream_elapsed = t0.elapsed();
     let v = serde_json::from_slice::<Value>(&bytes)
         .map_err(|e| upstream::invalid_json(head.status, &e))?;

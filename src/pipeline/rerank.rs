@@ -1,6 +1,7 @@
 //! `/v1/rerank`: Cohere's request shape in, sent to Cohere, Jina, Voyage or any server with a
 //! Cohere-compatible `/rerank`, answered in Cohere's shape with the billed tokens as usage.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -9,27 +10,30 @@ use serde_json::Value;
 
 use super::RequestCtx;
 use super::parse::RequestError;
-use super::translated::call_json;
+use super::translated::{json_outbound, send_json};
 use crate::body::Body;
 use crate::error::GatewayError;
 use crate::providers::rerank::{self, Shape};
 use crate::router::Deployment;
 use crate::router::wire::Wire;
 use crate::state::AppState;
+use crate::upstream::Outbound;
 use crate::upstream::sse::Usage;
 
-pub async fn rerank(
+/// The request a rerank request `req` sends to `dep`, and the shape its answer comes in.
+pub async fn outbound<'d>(
     state: &AppState,
-    dep: &Arc<Deployment>,
+    dep: &'d Deployment,
     req: &Value,
-    ctx: &mut RequestCtx,
-) -> Result<Response<Body>, GatewayError> {
+) -> Result<(Outbound<'d>, Shape), GatewayError> {
     let (shape, uri) = match (&dep.wire, &dep.endpoints) {
-        (Wire::Cohere { rerank, .. }, _) => (Shape::Cohere, rerank.clone()),
+        (Wire::Cohere { rerank, .. }, _) => (Shape::Cohere, Cow::Borrowed(rerank)),
         (Wire::OpenAi, Some(ep)) => (
             Shape::of(dep.provider.name()),
-            ep.at("/rerank")
-                .ok_or_else(|| GatewayError::Internal("bad rerank URL".into()))?,
+            Cow::Owned(
+                ep.at("/rerank")
+                    .ok_or_else(|| GatewayError::Internal("bad rerank URL".into()))?,
+            ),
         ),
         _ => {
             return Err(GatewayError::NotImplemented(format!(
@@ -40,8 +44,18 @@ pub async fn rerank(
     };
     let body = rerank::to_request(shape, req, &dep.upstream_model)
         .map_err(|e| RequestError::BadValue(e.to_string()))?;
+    Ok((json_outbound(state, dep, uri, &body, false).await?, shape))
+}
+
+pub async fn rerank(
+    state: &AppState,
+    dep: &Arc<Deployment>,
+    req: &Value,
+    ctx: &mut RequestCtx,
+) -> Result<Response<Body>, GatewayError> {
+    let (out, shape) = outbound(state, dep, req).await?;
     let t0 = Instant::now();
-    let answer = call_json(state, dep, &uri, &body).await?;
+    let answer = send_json(state, dep, &out).await?;
     ctx.upstream_elapsed = t0.elapsed();
     let unified = rerank::to_unified(shape, &answer, &ctx.call_id.simple().to_string());
     let tokens = rerank::billed_tokens(&unified);

@@ -2,6 +2,7 @@
 //! request (Anthropic Messages, Gemini, Bedrock Converse, Cohere v2, watsonx.ai, SageMaker), and
 //! the answer comes back as a chat completion (streams chunk by chunk).
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -22,7 +23,7 @@ use crate::providers::{
 use crate::router::Deployment;
 use crate::router::wire::Wire;
 use crate::state::AppState;
-use crate::upstream::{self, Errors, UpstreamError, relay::RelayBody, sse};
+use crate::upstream::{self, Errors, Outbound, UpstreamError, relay::RelayBody, sse};
 
 /// Whether `dep` is served by this stage.
 pub fn handles(dep: &Deployment) -> bool {
@@ -132,23 +133,20 @@ pub async fn chat(
     let created = crate::util::clock::unix(ctx.wall_start) as u64;
     let id = format!("chatcmpl-{}", ctx.call_id.simple());
     let stream = parsed.stream;
-    let (uri, body) = provider_request(dep, &req, model, stream)?;
-    let body = Bytes::from(serde_json::to_vec(&body).map_err(bad)?);
-    let extra = auth_headers(state, dep, &uri, &body).await?;
+    let out = chat_outbound(state, dep, &req, stream).await?;
+    let (uri, body, extra) = (&*out.uri, &out.body, &out.extra);
     let provider = dep.provider.name();
     let errors = Errors::Native(provider);
-    let body = std::slice::from_ref(&body);
     let t0 = Instant::now();
     if stream {
         let (_, incoming) =
-            super::watch::open_stream(state, dep, &uri, body, &extra, errors, ctx).await?;
+            super::watch::open_stream(state, dep, uri, body, extra, errors, ctx).await?;
         let inward = stream_translator(dep, &req, model, &id, created);
         // usage always comes back for spend; the client sees it only if it asked
         let drop_usage = parsed.include_usage != Some(true);
         return Ok(relay(state, dep, incoming, inward, drop_usage, ctx));
     }
-    let (head, bytes) =
-        upstream::call_whole(&state.client, dep, &uri, body, &extra, errors).await?;
+    let (head, bytes) = upstream::call_whole(&state.client, dep, uri, body, extra, errors).await?;
     ctx.upstream_elapsed = t0.elapsed();
     let answer: Value = serde_json::from_slice(&bytes)
         .map_err(|e| UpstreamError::Body(format!("{provider} sent invalid JSON: {e}")))?;
@@ -172,6 +170,36 @@ pub async fn chat(
         *resp = Some(out.clone());
     }
     Ok(crate::error::json_response(head.status, out))
+}
+
+/// The request a chat request `req` sends to a native `dep` (streamed or not): the provider's
+/// URL and body, authenticated for its wire.
+pub async fn chat_outbound(
+    state: &AppState,
+    dep: &Deployment,
+    req: &Value,
+    stream: bool,
+) -> Result<Outbound<'static>, GatewayError> {
+    let (uri, body) = provider_request(dep, req, dep.upstream_model.as_str(), stream)?;
+    json_outbound(state, dep, Cow::Owned(uri), &body, stream).await
+}
+
+/// A POST of the JSON `body` to `uri` of `dep`, authenticated for its wire.
+pub async fn json_outbound<'d>(
+    state: &AppState,
+    dep: &Deployment,
+    uri: Cow<'d, Uri>,
+    body: &Value,
+    stream: bool,
+) -> Result<Outbound<'d>, GatewayError> {
+    let body = Bytes::from(serde_json::to_vec(body).map_err(bad)?);
+    let extra = auth_headers(state, dep, &uri, &body).await?;
+    Ok(Outbound {
+        uri,
+        body: vec![body],
+        extra,
+        stream,
+    })
 }
 
 /// The provider's URL and request for a chat request.
@@ -289,21 +317,80 @@ fn relay(
     super::watch::sse_response(relay)
 }
 
-/// POST `body` to `uri` of `dep` (authenticated for its wire) and read the JSON answer.
-pub(super) async fn call_json(
+/// Send `out` to `dep` and read the JSON answer.
+pub(super) async fn send_json(
     state: &AppState,
     dep: &Deployment,
-    uri: &Uri,
-    body: &Value,
+    out: &Outbound<'_>,
 ) -> Result<Value, GatewayError> {
-    let body = Bytes::from(serde_json::to_vec(body).map_err(bad)?);
-    let extra = auth_headers(state, dep, uri, &body).await?;
     let provider = dep.provider.name();
     let errors = Errors::Native(provider);
-    let body = std::slice::from_ref(&body);
-    let (_, bytes) = upstream::call_whole(&state.client, dep, uri, body, &extra, errors).await?;
+    let (_, bytes) =
+        upstream::call_whole(&state.client, dep, &out.uri, &out.body, &out.extra, errors).await?;
     Ok(serde_json::from_slice(&bytes)
         .map_err(|e| UpstreamError::Body(format!("{provider} sent invalid JSON: {e}")))?)
+}
+
+/// The provider's URL and bodies for an embeddings request `req` to a native `dep` (Bedrock
+/// models that embed one input a call get one body an input).
+fn embedding_bodies<'d>(
+    dep: &'d Deployment,
+    req: &Value,
+) -> Result<(Cow<'d, Uri>, Vec<Value>), GatewayError> {
+    let model = dep.upstream_model.as_str();
+    Ok(match &dep.wire {
+        Wire::Gemini(g) if g.vertex.is_some() => (
+            Cow::Borrowed(&g.embed),
+            vec![gemini::embed::to_vertex_predict(req).map_err(bad)?],
+        ),
+        Wire::Gemini(g) => (
+            Cow::Borrowed(&g.embed),
+            vec![gemini::embed::to_batch_embed(model, req).map_err(bad)?],
+        ),
+        Wire::Bedrock(b) => (
+            Cow::Owned(
+                b.uri("invoke")
+                    .ok_or_else(|| GatewayError::Internal("bad Bedrock model URL".into()))?,
+            ),
+            bedrock::embed::requests(model, req).map_err(bad)?,
+        ),
+        Wire::Cohere { embed, .. } => (
+            Cow::Borrowed(embed),
+            vec![cohere::embed::to_request(model, req).map_err(bad)?],
+        ),
+        Wire::WatsonX(w) => (
+            Cow::Borrowed(&w.embed),
+            vec![watsonx::embed_request(req, &w.scope).map_err(bad)?],
+        ),
+        Wire::SageMaker(s) => (
+            Cow::Borrowed(&s.invoke),
+            vec![sagemaker::embed_request(req).map_err(bad)?],
+        ),
+        _ => {
+            return Err(GatewayError::NotImplemented(format!(
+                "Embeddings are not available for provider '{}'",
+                dep.provider.name()
+            )));
+        }
+    })
+}
+
+/// The requests an embeddings request `req` sends to a native `dep` (one, but for Bedrock
+/// models that embed one input a call), each with the body it carries.
+pub async fn embedding_outbounds<'d>(
+    state: &AppState,
+    dep: &'d Deployment,
+    req: &Value,
+) -> Result<Vec<(Outbound<'d>, Value)>, GatewayError> {
+    let (uri, bodies) = embedding_bodies(dep, req)?;
+    let mut out = Vec::with_capacity(bodies.len());
+    for body in bodies {
+        out.push((
+            json_outbound(state, dep, uri.clone(), &body, false).await?,
+            body,
+        ));
+    }
+    Ok(out)
 }
 
 /// An embeddings request to a native deployment, answered in OpenAI's shape (base64 vectors
@@ -316,44 +403,25 @@ pub async fn embeddings(
 ) -> Result<Response<Body>, GatewayError> {
     let model = dep.upstream_model.as_str();
     let t0 = Instant::now();
+    let sent = embedding_outbounds(state, dep, &req).await?;
+    let mut answers = Vec::with_capacity(sent.len());
+    for (out, _) in &sent {
+        answers.push(send_json(state, dep, out).await?);
+    }
+    let (Some((_, body)), Some(resp)) = (sent.first(), answers.first()) else {
+        return Err(GatewayError::Internal("no embeddings request made".into()));
+    };
     let mut list = match &dep.wire {
-        Wire::Gemini(g) if g.vertex.is_some() => {
-            let body = gemini::embed::to_vertex_predict(&req).map_err(bad)?;
-            let resp = call_json(state, dep, &g.embed, &body).await?;
-            gemini::embed::from_vertex_predict(model, &resp)
-        }
-        Wire::Gemini(g) => {
-            let body = gemini::embed::to_batch_embed(model, &req).map_err(bad)?;
-            let resp = call_json(state, dep, &g.embed, &body).await?;
+        Wire::Gemini(g) if g.vertex.is_some() => gemini::embed::from_vertex_predict(model, resp),
+        Wire::Gemini(_) => {
             // Gemini reports no token count: estimated like the mock (4 characters a token)
             let tokens = super::mock::estimate_tokens(req.get("input").unwrap_or(&Value::Null));
-            gemini::embed::to_openai(model, &resp, tokens)
+            gemini::embed::to_openai(model, resp, tokens)
         }
-        Wire::Bedrock(b) => {
-            let uri = b
-                .uri("invoke")
-                .ok_or_else(|| GatewayError::Internal("bad Bedrock model URL".into()))?;
-            let mut answers = Vec::new();
-            for body in bedrock::embed::requests(model, &req).map_err(bad)? {
-                answers.push(call_json(state, dep, &uri, &body).await?);
-            }
-            bedrock::embed::to_openai(model, &answers)
-        }
-        Wire::Cohere { embed, .. } => {
-            let body = cohere::embed::to_request(model, &req).map_err(bad)?;
-            let resp = call_json(state, dep, embed, &body).await?;
-            cohere::embed::to_openai(model, &resp)
-        }
-        Wire::WatsonX(w) => {
-            let body = watsonx::embed_request(&req, &w.scope).map_err(bad)?;
-            let resp = call_json(state, dep, &w.embed, &body).await?;
-            watsonx::embed_to_openai(model, &resp)
-        }
-        Wire::SageMaker(s) => {
-            let body = sagemaker::embed_request(&req).map_err(bad)?;
-            let resp = call_json(state, dep, &s.invoke, &body).await?;
-            sagemaker::embed_to_openai(model, &body, &resp)
-        }
+        Wire::Bedrock(_) => bedrock::embed::to_openai(model, &answers),
+        Wire::Cohere { .. } => cohere::embed::to_openai(model, resp),
+        Wire::WatsonX(_) => watsonx::embed_to_openai(model, resp),
+        Wire::SageMaker(_) => sagemaker::embed_to_openai(model, body, resp),
         _ => {
             return Err(GatewayError::NotImplemented(format!(
                 "Embeddings are not available for provider '{}'",

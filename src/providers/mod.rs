@@ -20,7 +20,9 @@ pub mod openai_like;
 pub mod rerank;
 pub mod sagemaker;
 pub(crate) mod sse_lines;
+pub mod supported_params;
 pub mod text_completion;
+pub mod token_count;
 pub mod video;
 pub mod watsonx;
 

@@ -5,6 +5,7 @@
 //!   secret (`key`, `api_key`, `api-key`, `x-goog-api-key`, `token`, `access_token`, `sig`,
 //!   `signature`, `password`, `secret`, `credential`, `auth`...) get the value `***`. Every place
 //!   that shows or logs an `api_base` or upstream URL goes through these.
+//! - [`redact_header`]: a request header as it may be shown (credential values hidden).
 //! - [`at_rest`]: provider credentials of database models encrypted with the salt key
 //!   (LiteLLM's `v3:gcm:` format).
 
@@ -48,6 +49,40 @@ const SECRET_QUERY_PARTS: &[&str] = &[
 pub fn secret_name(name: &str) -> bool {
     let n = name.to_ascii_lowercase();
     SECRET_QUERY_PARTS.iter().any(|p| n.contains(p))
+}
+
+/// Whether a request header named `name` carries a credential: the client credential headers
+/// above, and any whose name looks secret (`authorization`, `x-api-key`, `x-goog-api-key`,
+/// `x-amz-security-token`, ...). AWS's signing headers other than `authorization` and the
+/// security token (`x-amz-date`, `x-amz-content-sha256`) are not secret.
+pub fn secret_header(name: &str) -> bool {
+    CREDENTIAL_HEADERS
+        .iter()
+        .any(|h| h.eq_ignore_ascii_case(name))
+        || secret_name(name)
+}
+
+/// A request header's value as it may be shown: a credential header's value hidden (an
+/// `authorization` header's scheme kept: `Bearer ***`, `AWS4-HMAC-SHA256 ***`), any other as
+/// it is.
+pub fn redact_header<'a>(name: &str, value: &'a str) -> Cow<'a, str> {
+    if !secret_header(name) {
+        return Cow::Borrowed(value);
+    }
+    let authorization = name.to_ascii_lowercase().ends_with("authorization");
+    match value.split_once(' ') {
+        Some((scheme, _))
+            if authorization
+                && !scheme.is_empty()
+                && scheme.len() <= 32
+                && scheme
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-') =>
+        {
+            Cow::Owned(format!("{scheme} {HIDDEN}"))
+        }
+        _ => Cow::Borrowed(HIDDEN),
+    }
 }
 
 /// Where a `scheme://` URL's authority (`user:pass@host:port`) starts and ends.
@@ -226,6 +261,35 @@ mod tests {
         );
         assert_eq!(strip_userinfo("http://h/a@b"), "http://h/a@b");
         assert!(matches!(strip_userinfo("https://h/v1"), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn credential_headers_are_hidden_with_their_scheme() {
+        assert_eq!(redact_header("Authorization", "Bearer sk-1"), "Bearer ***");
+        assert_eq!(
+            redact_header(
+                "authorization",
+                "AWS4-HMAC-SHA256 Credential=AKID/x, SignedHeaders=host, Signature=ab"
+            ),
+            "AWS4-HMAC-SHA256 ***"
+        );
+        for name in [
+            "api-key",
+            "x-api-key",
+            "x-goog-api-key",
+            "x-amz-security-token",
+        ] {
+            assert_eq!(redact_header(name, "s3cr3t"), "***", "{name}");
+        }
+        assert_eq!(redact_header("x-api-key", "a b"), "***");
+        for (name, value) in [
+            ("anthropic-version", "2023-06-01"),
+            ("x-amz-date", "20260101T000000Z"),
+            ("x-amz-content-sha256", "e3b0"),
+            ("content-type", "application/json"),
+        ] {
+            assert_eq!(redact_header(name, value), value, "{name}");
+        }
     }
 
     #[test]

@@ -5,6 +5,7 @@ mod client;
 pub mod fetch;
 pub mod google_token;
 pub mod ibm_token;
+mod outbound;
 pub mod relay;
 pub mod sse;
 pub mod token_exchange;
@@ -19,6 +20,7 @@ use hyper::body::Incoming;
 use serde_json::Value;
 
 pub use client::{HttpClient, OtlpClient, build_client};
+pub use outbound::Outbound;
 
 use crate::body::Body;
 use crate::router::Deployment;
@@ -257,6 +259,47 @@ pub async fn post(
     send_with(client, dep, Method::POST, uri, body, stream, &[]).await
 }
 
+/// The request [`send_with`] sends: `method` to `uri`, the JSON `body` (as its parts, not
+/// copied), and every header the gateway sets: content type, accept (`stream`: an SSE stream),
+/// user agent, the deployment's own (auth and static headers), then `extra` (client headers
+/// passed through, tokens, signatures). `/utils/transform_request` shows this same request
+/// without sending it.
+pub fn request(
+    dep: &Deployment,
+    method: Method,
+    uri: &Uri,
+    body: &[Bytes],
+    stream: bool,
+    extra: &[(http::HeaderName, HeaderValue)],
+) -> Request<Body> {
+    let mut req = Request::new(Body::chunks(body.iter().cloned()));
+    *req.method_mut() = method;
+    *req.uri_mut() = uri.clone();
+    let h = req.headers_mut();
+    if !body.is_empty() {
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+    }
+    h.insert(
+        header::ACCEPT,
+        HeaderValue::from_static(if stream {
+            "text/event-stream"
+        } else {
+            "application/json"
+        }),
+    );
+    h.insert(
+        header::USER_AGENT,
+        HeaderValue::from_static(concat!("tianji/", env!("CARGO_PKG_VERSION"))),
+    );
+    for (k, v) in dep.headers.iter().chain(extra) {
+        h.insert(k.clone(), v.clone());
+    }
+    req
+}
+
 /// [`post`] with any method (a body only when `body` is not empty) and `extra` headers after
 /// the deployment's own (client headers that are passed through, request signatures).
 pub async fn send_with(
@@ -270,32 +313,8 @@ pub async fn send_with(
 ) -> Result<Response<Incoming>, UpstreamError> {
     let mut attempt = 0;
     loop {
-        let mut req = Request::new(Body::chunks(body.iter().cloned()));
-        *req.method_mut() = method.clone();
-        *req.uri_mut() = uri.clone();
-        let h = req.headers_mut();
-        if !body.is_empty() {
-            h.insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            );
-        }
-        h.insert(
-            header::ACCEPT,
-            HeaderValue::from_static(if stream {
-                "text/event-stream"
-            } else {
-                "application/json"
-            }),
-        );
-        h.insert(
-            header::USER_AGENT,
-            HeaderValue::from_static(concat!("tianji/", env!("CARGO_PKG_VERSION"))),
-        );
-        for (k, v) in dep.headers.iter().chain(extra) {
-            h.insert(k.clone(), v.clone());
-        }
-        crate::observability::traces::upstream_headers(h);
+        let mut req = request(dep, method.clone(), uri, body, stream, extra);
+        crate::observability::traces::upstream_headers(req.headers_mut());
         let result = client.request(req).await;
         let last = attempt >= dep.max_retries;
         match result {
