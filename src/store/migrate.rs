@@ -64,6 +64,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0013_managed_objects",
         include_str!("../../sql/schema/0013_managed_objects.sql"),
     ),
+    (
+        "0015_managed_files",
+        include_str!("../../sql/schema/0015_managed_files.sql"),
+    ),
 ];
 
 /// Apply what is missing, then create or drop the unique alias indexes; returns the versions

@@ -10,6 +10,7 @@ mod guardrails;
 mod hardening;
 mod keys;
 mod limits;
+mod managed_files;
 mod managed_objects;
 mod marketplace;
 mod mcp;
