@@ -490,3 +490,86 @@ general_settings:
         .assert_error(400);
     assert_eq!(file_rows(&db).await, 0);
 }
+
+#[tokio::test]
+async fn a_managed_upload_is_held_within_the_size_limit_and_needs_the_database() {
+    let db = TestDb::create().await;
+    let a = MockUpstream::with(Arc::new(provider("a"))).await;
+    let b = MockUpstream::with(Arc::new(provider("b"))).await;
+    let models = format!(
+        "model_list:
+  - model_name: m1
+    tianji_params: {{model: openai/gpt-4o-mini, api_base: \"{}\", api_key: sk-a}}
+  - model_name: m2
+    tianji_params: {{model: openai/gpt-4o-mini, api_base: \"{}\", api_key: sk-b}}
+",
+        a.base(),
+        b.base()
+    );
+    let gw = TestGateway::start(&format!(
+        "{models}general_settings:
+  master_key: {MASTER_KEY}
+  database_url: \"{}\"
+  max_request_size_mb: 0.01
+",
+        db.url
+    ))
+    .await;
+    let big = "x".repeat(20 * 1024);
+    let r = upload(
+        &gw,
+        MASTER_KEY,
+        "",
+        form(&[("target_model_names", "m1,m2"), ("note", &big)], &[]),
+    )
+    .await;
+    r.assert_error(413);
+    // one deployment: streamed, not held
+    let r = upload(&gw, MASTER_KEY, "?model=m1", form(&[("note", &big)], &[])).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(count(&a, "POST", "/v1/files"), 1);
+    assert_eq!(count(&b, "POST", "/v1/files"), 0);
+    // within the limit
+    let r = upload(
+        &gw,
+        MASTER_KEY,
+        "",
+        form(&[("target_model_names", "m1,m2")], &[]),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        (
+            count(&a, "POST", "/v1/files"),
+            count(&b, "POST", "/v1/files")
+        ),
+        (2, 1)
+    );
+
+    // without a database: no unified ids, no lists (an admin may list a provider's)
+    let nodb = TestGateway::start(&models).await;
+    let e = upload(
+        &nodb,
+        MASTER_KEY,
+        "",
+        form(&[("target_model_names", "m1,m2")], &[]),
+    )
+    .await
+    .assert_error(400);
+    assert!(
+        e["error"]["message"].as_str().unwrap().contains("database"),
+        "{e}"
+    );
+    assert_eq!(
+        (
+            count(&a, "POST", "/v1/files"),
+            count(&b, "POST", "/v1/files")
+        ),
+        (2, 1)
+    );
+    call(&nodb, MASTER_KEY, Method::GET, "/v1/batches", None)
+        .await
+        .assert_error(400);
+    let r = call(&nodb, MASTER_KEY, Method::GET, "/v1/batches?model=m1", None).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+}
