@@ -203,6 +203,7 @@ pub async fn handle(
         At::Collection => reseal_body(state, kind, &bytes, &principal, &dep.id),
         _ => {
             // the object's ids sealed for its owner (the one the id names)
+            let sealed = opened.is_some();
             let owner = match opened {
                 Some(o) => Owned {
                     raw: String::new(),
@@ -213,38 +214,43 @@ pub async fn handle(
             let Ok(mut v) = serde_json::from_slice::<Value>(&bytes) else {
                 return Ok(crate::error::json_response(head.status, bytes));
             };
-            seen(
-                state,
+            let read = Read {
                 kind,
-                &method,
-                &dep,
-                &raw_id,
-                id.as_deref(),
-                &mut v,
-                &owner,
-            )
-            .await;
+                method: &method,
+                dep: &dep,
+                raw_id: &raw_id,
+                id: id.as_deref().unwrap_or_default(),
+                owner: &owner,
+                sealed,
+            };
+            seen(state, &read, &mut v).await;
             Bytes::from(serde_json::to_vec(&v).unwrap_or_default())
         }
     };
     Ok(crate::error::json_response(head.status, bytes))
 }
 
-/// An object read (or cancelled, or deleted) by id, made what the client sees: ids sealed for
-/// `owner`, a provider's file id given back as the client's (a unified file's) id when the
-/// gateway recorded one; batches and fine-tuning jobs kept as seen now, a finished batch's
-/// output files recorded for the owner's file listings; a deleted file forgotten.
-#[allow(clippy::too_many_arguments)]
-async fn seen(
-    state: &AppState,
+/// An object read (or cancelled, or deleted) by its id.
+struct Read<'a> {
     kind: Kind,
-    method: &Method,
-    dep: &Arc<Deployment>,
-    raw_id: &str,
-    id: Option<&str>,
-    v: &mut Value,
-    owner: &Owned,
-) {
+    method: &'a Method,
+    dep: &'a Arc<Deployment>,
+    /// The provider's id.
+    raw_id: &'a str,
+    /// The client's id.
+    id: &'a str,
+    /// Whom the id names (the caller for a provider's id).
+    owner: &'a Owned,
+    /// Whether the id is one the gateway handed out (records are kept for those only).
+    sealed: bool,
+}
+
+/// The object `r` read, made what the client sees: ids sealed for its owner, a provider's file
+/// id given back as the client's (a unified file's) id when the gateway recorded one; batches
+/// and fine-tuning jobs kept as seen now, a finished batch's output files recorded for the
+/// owner's file listings; a deleted file forgotten.
+async fn seen(state: &AppState, r: &Read<'_>, v: &mut Value) {
+    let (kind, dep) = (r.kind, r.dep);
     let raw_str = |v: &Value, f: &str| v.get(f).and_then(Value::as_str).map(str::to_string);
     let inputs: &[&str] = match kind {
         Kind::Batch => &["input_file_id"],
@@ -260,15 +266,15 @@ async fn seen(
         .filter(|_| kind == Kind::Batch)
         .filter_map(|f| Some((f, raw_str(v, f)?)))
         .collect();
-    reseal_value(state, kind, v, owner);
+    reseal_value(state, kind, v, r.owner);
     for (f, raw) in raw_inputs {
         if let Some(client) = files::client_id(state, dep, &raw).await {
             v[f] = Value::String(client);
         }
     }
     match kind {
-        Kind::Batch | Kind::FineTune => {
-            owned::update(state, kind, &dep.id, raw_id, v).await;
+        Kind::Batch | Kind::FineTune if r.sealed => {
+            owned::update(state, kind, &dep.id, r.raw_id, v).await;
             let done = v
                 .get("status")
                 .and_then(Value::as_str)
@@ -278,13 +284,12 @@ async fn seen(
                     .into_iter()
                     .filter_map(|(f, raw)| Some((raw_str(v, f)?, raw)))
                     .collect();
-                files::record_outputs(state, dep, &outs, owner).await;
+                files::record_outputs(state, dep, &outs, r.owner).await;
             }
         }
-        Kind::File if method == Method::DELETE => {
+        Kind::File if r.method == Method::DELETE => {
             if let Some(store) = &state.store
-                && let Err(e) =
-                    file_table::delete(store, id.unwrap_or_default(), &dep.id, raw_id).await
+                && let Err(e) = file_table::delete(store, r.id, &dep.id, r.raw_id).await
             {
                 tracing::warn!(deployment = %dep.id, error = %e, "deleted file still recorded");
             }

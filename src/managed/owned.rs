@@ -1,7 +1,7 @@
 //! Objects the gateway lists per owner (`"TianjiLLM_ManagedObjectTable"`): videos,
-//! containers, batches and fine-tuning jobs. A row keeps the id the client got, the provider's id, the deployment holding the
-//! object, its owner and the object as last seen, so `GET /v1/videos` shows a caller its own
-//! objects from any instance. Rows are a listing aid: the sealed id alone still reaches the
+//! containers, batches and fine-tuning jobs. A row keeps the id the client got, the provider's
+//! id, the deployment holding the object (and its model group), its owner and the object as last
+//! seen, so `GET /v1/videos` or `/v1/batches` shows a caller its own objects from any instance. Rows are a listing aid: the sealed id alone still reaches the
 //! object, so a failed write is logged, not an error.
 
 use http::StatusCode;
