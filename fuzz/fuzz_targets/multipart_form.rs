@@ -1,12 +1,13 @@
 //! Goal: reading an upload's `multipart/form-data` up to its `model` field never panics, and
 //! what a prefix of the body says agrees with the whole body (a field found early is the same
-//! field; "absent" is final).
+//! field; "absent" is final); reading a whole form's `target_model_names` field and its file
+//! part's content type never panics.
 //!
 //! Run: `cargo fuzz run -s none multipart_form -- -max_total_time=60` (from the repo root).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use tianji::pipeline::multipart::{Scan, boundary, find_field};
+use tianji::pipeline::multipart::{Scan, boundary, file_type, find_field};
 
 fuzz_target!(|data: &[u8]| {
     let Some(split) = data.iter().position(|b| *b == b'\n') else {
@@ -19,6 +20,8 @@ fuzz_target!(|data: &[u8]| {
     let Ok(b) = boundary(ct) else {
         return;
     };
+    let _ = find_field(body, &b, "target_model_names");
+    let _ = file_type(body, &b);
     let whole = find_field(body, &b, "model");
     for n in 0..=body.len() {
         match (find_field(&body[..n], &b, "model"), &whole) {

@@ -1,5 +1,5 @@
 -- Objects held for callers and listed per owner ("TianjiLLM_ManagedObjectTable": videos,
--- containers).
+-- containers, batches, fine-tuning jobs).
 
 -- name: InsertManagedObject
 -- $1 id given to the client, $2 provider's id, $3 object (JSON), $4 purpose, $5 status,
@@ -19,12 +19,13 @@ WHERE "model_id" = $1 AND "model_object_id" = $2 AND "file_purpose" = $3;
 -- name: ListManagedObjects
 -- $1 purpose, $2 owner filter on (user, team) (false: every owner), $3 user id, $4 team id,
 -- $5 rows wanted, $6 newest first, $7 only rows past this object (its provider id; NULL: from
--- the start), $8 its deployment.
+-- the start), $8 its deployment, $9 only this model group (NULL: any).
 SELECT o."unified_object_id", o."model_object_id", o."file_object", o."status", o."model_id",
        o."user_id", o."team_id"
 FROM "TianjiLLM_ManagedObjectTable" o
 WHERE o."file_purpose" = $1
   AND (NOT $2::bool OR (o."user_id" = $3 AND o."team_id" = $4))
+  AND ($9::text IS NULL OR o."model_group" = $9::text)
   AND ($7::text IS NULL OR (
         CASE WHEN $6::bool
              THEN (o."created_at", o."id") < (

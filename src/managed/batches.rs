@@ -4,7 +4,9 @@
 //! tokens-per-day limits (`tpd_limit` of the key, team and end user), all or nothing, before the
 //! batch is created upstream. A missing input file is a 400 and reserves nothing. The batch's
 //! ids are sealed like every managed object (`crate::managed`): get and cancel go back to the
-//! deployment that created it.
+//! deployment that created it. An input file sent to several deployments (a unified id) runs on
+//! the deployment of the request's `model` holding a copy, with that copy's id. The batch is
+//! recorded for the caller's listings (`"TianjiLLM_ManagedObjectTable"`).
 
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode};
@@ -130,14 +132,18 @@ pub async fn create(
         })
         .or_else(|| crate::util::query::query_param(parts.uri.query(), "model"));
     let table = state.models.load_full();
-    // an input file the gateway handed out names its deployment; else `model` picks one
-    use super::{Kind, held, ids};
-    let (file_id, dep) = if ids::open(state.response_ids.sealer(), Kind::File, &file_id).is_some() {
-        held(state, Kind::File, &file_id, &principal, hint.as_deref())?
-    } else {
-        let model = hint.clone().ok_or(BatchError::NoModel)?;
-        (file_id, table.resolve(&model)?.pick().clone())
-    };
+    // an input file the gateway handed out names its deployment (a unified file: its copy on a
+    // deployment of `model`); else `model` picks one
+    use super::{Kind, files, ids};
+    let client_file = file_id.clone();
+    let (file_id, dep, unified) =
+        if ids::open(state.response_ids.sealer(), Kind::File, &file_id).is_some() {
+            let h = files::on_deployment(state, &principal, &file_id, hint.as_deref()).await?;
+            (h.raw, h.dep, h.unified)
+        } else {
+            let model = hint.clone().ok_or(BatchError::NoModel)?;
+            (file_id, table.resolve(&model)?.pick().clone(), false)
+        };
     let model = dep.model_name.clone();
     let granted = crate::auth::access::authorize(
         state.auth.directory(),
@@ -206,7 +212,12 @@ pub async fn create(
     let resp = upstream::post(&state.client, &dep, &uri, &[bytes], false).await?;
     rec.status = resp.status().as_u16();
     let (head, out) = upstream::ok_body(resp).await?;
-    let out = super::reseal_body(state, Kind::Batch, &out, &principal, &dep.id);
+    let inputs: &[(&str, &str)] = if unified {
+        &[("input_file_id", client_file.as_str())]
+    } else {
+        &[]
+    };
+    let out = super::created(state, Kind::Batch, &dep, &principal, &out, inputs).await;
     Ok(crate::error::json_response(head.status, out))
 }
 

@@ -127,32 +127,23 @@ async fn upload(
     let mut v: Value =
         serde_json::from_slice(&raw).map_err(|e| RequestError::InvalidJson(e.to_string()))?;
     if let Some(f) = v.get("file_id").and_then(Value::as_str).map(str::to_string) {
-        v["file_id"] = Value::String(file_id(state, &f, &principal, dep)?);
+        v["file_id"] = Value::String(file_id(state, &f, &principal, dep).await?);
     }
     let body =
         Bytes::from(serde_json::to_vec(&v).map_err(|e| RequestError::BadValue(e.to_string()))?);
     Ok(upstream::post(&state.client, dep, uri, &[body], false).await?)
 }
 
-/// The provider's id of a `/v1/files` id the caller may use on `dep`.
-fn file_id(
+/// The provider's id of a `/v1/files` id the caller may use on `dep` (a unified file's copy
+/// there).
+async fn file_id(
     state: &AppState,
     id: &str,
     principal: &Principal,
     dep: &Deployment,
 ) -> Result<String, GatewayError> {
     match ids::open(state.response_ids.sealer(), Kind::File, id) {
-        Some(_) => {
-            let (raw, held_on) = held(state, Kind::File, id, principal, None)?;
-            if held_on.id != dep.id {
-                return Err(ManagedError::Unsupported(format!(
-                    "{} (the file is held by another deployment)",
-                    dep.model_name
-                ))
-                .into());
-            }
-            Ok(raw)
-        }
+        Some(_) => super::files::raw_on(state, principal, id, dep).await,
         // a provider file id: its owner cannot be told, as for other objects
         None if principal.is_admin() => Ok(id.to_string()),
         None => Err(ManagedError::Unmanaged(Kind::File.noun()).into()),
@@ -184,7 +175,7 @@ async fn create(
             let Some(id) = f.as_str() else {
                 return Err(RequestError::BadValue("file_ids must be strings".into()).into());
             };
-            *f = Value::String(file_id(state, id, &principal, &dep)?);
+            *f = Value::String(file_id(state, id, &principal, &dep).await?);
         }
     }
     let uri = super::upstream_uri(&dep, "/containers")?;

@@ -59,6 +59,40 @@ impl Kind {
 
 const PLAIN: &str = "tj:";
 
+/// The `model_id` of a unified file id: a file sent to several deployments at once
+/// (`target_model_names`); which deployments hold it, under which of their ids, is in
+/// `"TianjiLLM_ManagedFileTable"` (`crate::managed::file_table`).
+pub const UNIFIED: &str = "tianji:managed_file";
+
+/// The provider-id part of a new unified file id, laid out as LiteLLM's
+/// (`litellm_proxy:{type};unified_id,{uuid};target_model_names,{names}`, renamed): the file's
+/// content type, a fresh id, the model names it was sent to.
+pub fn unified_raw(content_type: &str, targets: &[String]) -> String {
+    let content_type: String = content_type
+        .chars()
+        .filter(|c| !matches!(c, ';' | ',' | '\r' | '\n'))
+        .collect();
+    format!(
+        "tianji_proxy:{content_type};unified_id,{};target_model_names,{}",
+        uuid::Uuid::now_v7(),
+        targets.join(",")
+    )
+}
+
+/// The model names a unified file id's provider-id part names.
+pub fn unified_targets(raw: &str) -> Vec<String> {
+    let Some((_, rest)) = raw.split_once(";target_model_names,") else {
+        return Vec::new();
+    };
+    let names = rest.split(';').next().unwrap_or_default();
+    names
+        .split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
 /// The id to give `principal` for the provider's `raw` id of `kind` held by deployment `dep`.
 pub fn seal(
     sealer: Option<&Sealer>,
@@ -115,5 +149,25 @@ mod tests {
             assert!(open(sealer, Kind::Batch, &id).is_none());
             assert!(open(sealer, Kind::File, "file-abc").is_none());
         }
+    }
+
+    #[test]
+    fn unified_raw_names_its_targets() {
+        let raw = unified_raw("application/jsonl;x", &["m1".into(), "m2".into()]);
+        assert!(
+            raw.starts_with("tianji_proxy:application/jsonlx;unified_id,"),
+            "{raw}"
+        );
+        assert_eq!(unified_targets(&raw), ["m1", "m2"]);
+        assert!(unified_targets("file-abc").is_empty());
+        let s = Sealer::new("sk-master").unwrap();
+        let owner = Owned {
+            raw: raw.clone(),
+            user_id: "u".into(),
+            team_id: String::new(),
+            model_id: UNIFIED.into(),
+        };
+        let id = seal_owned(Some(&s), Kind::File, &owner);
+        assert_eq!(open(Some(&s), Kind::File, &id), Some(owner));
     }
 }

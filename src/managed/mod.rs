@@ -1,14 +1,20 @@
-//! Objects a deployment holds for a caller: files (`/v1/files`), batches (`/v1/batches`),
-//! fine-tuning jobs (`/v1/fine_tuning/jobs`) and Anthropic message batches
-//! (`/v1/messages/batches`, [`message_batches`]). Creation picks the deployment from `model` (body,
-//! `?model=` or `x-tianji-model`) or from a file id the gateway handed out; every id in an
-//! answer is replaced by a sealed one ([`ids`]) naming the owner and the deployment, so later
-//! calls go back to that deployment and only the owner (or an admin) can use them. Uploads and
-//! file contents stream through without being held.
+//! Objects a deployment holds for a caller: files (`/v1/files`, [`files`]: one deployment, or
+//! several at once under one unified id), batches (`/v1/batches`), fine-tuning jobs
+//! (`/v1/fine_tuning/jobs`) and Anthropic message batches (`/v1/messages/batches`,
+//! [`message_batches`]). Creation picks the deployment from `model` (body, `?model=` or
+//! `x-tianji-model`) or from a file id the gateway handed out; every id in an answer is replaced
+//! by a sealed one ([`ids`]) naming the owner and the deployment, so later calls go back to that
+//! deployment and only the owner (or an admin) can use them. Files are recorded in
+//! `"TianjiLLM_ManagedFileTable"` ([`file_table`]), batches and fine-tuning jobs in
+//! `"TianjiLLM_ManagedObjectTable"` ([`owned`]), so lists show a caller its own objects from
+//! any instance. Uploads to one deployment and file contents stream through without being held.
 
 pub mod batch_results;
 pub mod batches;
 pub mod containers;
+pub mod file_table;
+pub mod files;
+pub mod fine_tuning;
 pub mod ids;
 pub mod message_batches;
 pub mod owned;
@@ -18,14 +24,14 @@ pub mod videos;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::{HeaderValue, Method, Request, Response, StatusCode, Uri, header};
+use http::{Method, Request, Response, StatusCode, Uri, header};
 use serde_json::Value;
 
 use crate::auth::Principal;
 use crate::body::Body;
 use crate::error::GatewayError;
-use crate::pipeline::parse::RequestError;
 use crate::request_body::RequestBody;
+use crate::responses::ids::Owned;
 use crate::router::Deployment;
 use crate::state::AppState;
 use crate::upstream::{self, UpstreamError};
@@ -78,6 +84,10 @@ pub enum ManagedError {
     Unsupported(String),
     #[error("The deployment holding this {0} is no longer configured")]
     Gone(&'static str),
+    #[error(
+        "This file id names a file sent to several deployments (target_model_names); this call takes a file held by one deployment"
+    )]
+    Unified,
 }
 
 crate::error::feature_error!(ManagedError, "managed_object");
@@ -85,7 +95,7 @@ crate::error::feature_error!(ManagedError, "managed_object");
 impl ManagedError {
     pub fn status(&self) -> StatusCode {
         match self {
-            ManagedError::NoModel => StatusCode::BAD_REQUEST,
+            ManagedError::NoModel | ManagedError::Unified => StatusCode::BAD_REQUEST,
             ManagedError::Unsupported(_) => StatusCode::NOT_IMPLEMENTED,
             ManagedError::Gone(_) => StatusCode::NOT_FOUND,
             _ => StatusCode::FORBIDDEN,
@@ -110,9 +120,9 @@ pub async fn handle(
     }
     if at == At::Collection && method == Method::POST {
         return match kind {
-            Kind::File => create_file(state, req).await,
+            Kind::File => files::create(state, req).await,
             Kind::Batch => batches::create(state, req).await,
-            Kind::FineTune => create_job(state, req).await,
+            Kind::FineTune => fine_tuning::create(state, req).await,
             Kind::MessageBatch | Kind::Video | Kind::Container => {
                 Err(GatewayError::NotFound(req.uri().path().to_string()))
             }
@@ -120,6 +130,19 @@ pub async fn handle(
     }
     let principal = state.auth.caller_of(&req).await?;
     let hint = model_hint(req.headers(), req.uri().query());
+    // lists come from the gateway's records, but for an admin naming a model (the provider's)
+    if at == At::Collection && !(principal.is_admin() && hint.is_some()) {
+        return list(state, kind, &principal, hint.as_deref(), req.uri().query()).await;
+    }
+    let opened = id
+        .as_deref()
+        .and_then(|i| ids::open(state.response_ids.sealer(), kind, i));
+    if let (Some(o), Some(id)) = (&opened, &id)
+        && kind == Kind::File
+        && o.model_id == ids::UNIFIED
+    {
+        return files::unified(state, at, &method, id, o, &principal, hint.as_deref()).await;
+    }
     let query = forwarded_query(req.uri().query());
     let collection = match kind {
         Kind::File => "/files",
@@ -129,20 +152,18 @@ pub async fn handle(
         Kind::Video => "/videos",
         Kind::Container => "/containers",
     };
-    let (dep, path) = match (at, id) {
+    let (dep, path, raw_id) = match (at, &id) {
         (At::Collection, _) => {
-            if !principal.is_admin() {
-                return Err(ManagedError::ListNeedsAdmin(kind.noun()).into());
-            }
-            let model = hint.ok_or(ManagedError::NoModel)?;
+            let model = hint.clone().ok_or(ManagedError::NoModel)?;
             (
                 pick(state, &principal, &model).await?,
                 collection.to_string(),
+                String::new(),
             )
         }
         (_, None) => return Err(GatewayError::NotFound(req.uri().path().to_string())),
         (at, Some(id)) => {
-            let (raw, dep) = held(state, kind, &id, &principal, hint.as_deref())?;
+            let (raw, dep) = held(state, kind, id, &principal, hint.as_deref())?;
             let tail = match at {
                 At::Content => "/content",
                 At::Cancel => "/cancel",
@@ -151,7 +172,8 @@ pub async fn handle(
                 At::Remix => "/remix",
                 _ => "",
             };
-            (dep, format!("{collection}/{raw}{tail}"))
+            let path = format!("{collection}/{raw}{tail}");
+            (dep, path, raw)
         }
     };
     let path = match query {
@@ -165,7 +187,8 @@ pub async fn handle(
         Vec::new()
     };
     let mut rec = record(state, &principal, kind, at, &method, &dep).await?;
-    let resp = upstream::send_with(&state.client, &dep, method, &uri, &body, false, &[]).await?;
+    let resp =
+        upstream::send_with(&state.client, &dep, method.clone(), &uri, &body, false, &[]).await?;
     rec.status = resp.status().as_u16();
     if !resp.status().is_success() {
         return Err(UpstreamError::from_response(resp).await.into());
@@ -177,9 +200,133 @@ pub async fn handle(
     let (head, bytes) = upstream::ok_body(resp).await?;
     let bytes = match at {
         At::Events | At::Checkpoints => bytes,
-        _ => reseal_body(state, kind, &bytes, &principal, &dep.id),
+        At::Collection => reseal_body(state, kind, &bytes, &principal, &dep.id),
+        _ => {
+            // the object's ids sealed for its owner (the one the id names)
+            let sealed = opened.is_some();
+            let owner = match opened {
+                Some(o) => Owned {
+                    raw: String::new(),
+                    ..o
+                },
+                None => crate::responses::owner("", &principal, &dep.id),
+            };
+            let Ok(mut v) = serde_json::from_slice::<Value>(&bytes) else {
+                return Ok(crate::error::json_response(head.status, bytes));
+            };
+            let read = Read {
+                kind,
+                method: &method,
+                dep: &dep,
+                raw_id: &raw_id,
+                id: id.as_deref().unwrap_or_default(),
+                owner: &owner,
+                sealed,
+            };
+            seen(state, &read, &mut v).await;
+            Bytes::from(serde_json::to_vec(&v).unwrap_or_default())
+        }
     };
     Ok(crate::error::json_response(head.status, bytes))
+}
+
+/// An object read (or cancelled, or deleted) by its id.
+struct Read<'a> {
+    kind: Kind,
+    method: &'a Method,
+    dep: &'a Arc<Deployment>,
+    /// The provider's id.
+    raw_id: &'a str,
+    /// The client's id.
+    id: &'a str,
+    /// Whom the id names (the caller for a provider's id).
+    owner: &'a Owned,
+    /// Whether the id is one the gateway handed out (records are kept for those only).
+    sealed: bool,
+}
+
+/// The object `r` read, made what the client sees: ids sealed for its owner, a provider's file
+/// id given back as the client's (a unified file's) id when the gateway recorded one; batches
+/// and fine-tuning jobs kept as seen now, a finished batch's output files recorded for the
+/// owner's file listings; a deleted file forgotten.
+async fn seen(state: &AppState, r: &Read<'_>, v: &mut Value) {
+    let (kind, dep) = (r.kind, r.dep);
+    let raw_str = |v: &Value, f: &str| v.get(f).and_then(Value::as_str).map(str::to_string);
+    let inputs: &[&str] = match kind {
+        Kind::Batch => &["input_file_id"],
+        Kind::FineTune => &["training_file", "validation_file"],
+        _ => &[],
+    };
+    let raw_inputs: Vec<(&str, String)> = inputs
+        .iter()
+        .filter_map(|f| Some((*f, raw_str(v, f)?)))
+        .collect();
+    let raw_outputs: Vec<(&str, String)> = ["output_file_id", "error_file_id"]
+        .into_iter()
+        .filter(|_| kind == Kind::Batch)
+        .filter_map(|f| Some((f, raw_str(v, f)?)))
+        .collect();
+    reseal_value(state, kind, v, r.owner);
+    for (f, raw) in raw_inputs {
+        if let Some(client) = files::client_id(state, dep, &raw).await {
+            v[f] = Value::String(client);
+        }
+    }
+    match kind {
+        Kind::Batch | Kind::FineTune if r.sealed => {
+            owned::update(state, kind, &dep.id, r.raw_id, v).await;
+            let done = v
+                .get("status")
+                .and_then(Value::as_str)
+                .is_some_and(|s| matches!(s, "completed" | "failed" | "expired" | "cancelled"));
+            if done && !raw_outputs.is_empty() {
+                let outs: Vec<(String, String)> = raw_outputs
+                    .into_iter()
+                    .filter_map(|(f, raw)| Some((raw_str(v, f)?, raw)))
+                    .collect();
+                files::record_outputs(state, dep, &outs, r.owner).await;
+            }
+        }
+        Kind::File if r.method == Method::DELETE => {
+            if let Some(store) = &state.store
+                && let Err(e) = file_table::delete(store, r.id, &dep.id, r.raw_id).await
+            {
+                tracing::warn!(deployment = %dep.id, error = %e, "deleted file still recorded");
+            }
+        }
+        _ => {}
+    }
+}
+
+/// `GET /v1/files`, `/v1/batches`, `/v1/fine_tuning/jobs` from the gateway's records: the
+/// caller's own (an admin's: everyone's), `?model=` keeping those of that model group.
+async fn list(
+    state: &AppState,
+    kind: Kind,
+    principal: &Principal,
+    hint: Option<&str>,
+    query: Option<&str>,
+) -> Result<Response<Body>, GatewayError> {
+    if kind == Kind::File {
+        return files::list(state, principal, hint, query).await;
+    }
+    let mut page = owned::Page::of(state, kind, query)?;
+    page.group = hint.map(str::to_string);
+    let (rows, more) = owned::list(state, kind, principal, &page).await?;
+    let data = rows
+        .into_iter()
+        .map(|r| {
+            let mut v = r.object;
+            if v.is_object() {
+                v["id"] = Value::String(r.id);
+            }
+            v
+        })
+        .collect();
+    Ok(crate::error::json_response(
+        StatusCode::OK,
+        Bytes::from(serde_json::to_vec(&owned::list_body(data, more)).unwrap_or_default()),
+    ))
 }
 
 /// An upstream answer passed on as it comes (a file's, a video's bytes), with its status, type
@@ -398,14 +545,9 @@ pub fn held(
         let model = hint.ok_or(ManagedError::NoModel)?;
         return Ok((id.to_string(), table.resolve(model)?.pick().clone()));
     };
-    if !principal.is_admin() {
-        let user = principal.user_id().unwrap_or_default();
-        let team = crate::responses::caller_team(principal);
-        if (!o.user_id.is_empty() && o.user_id != user)
-            || (!o.team_id.is_empty() && o.team_id != team)
-        {
-            return Err(ManagedError::NotYours(kind.noun()).into());
-        }
+    check_owner(principal, &o, kind)?;
+    if o.model_id == ids::UNIFIED {
+        return Err(ManagedError::Unified.into());
     }
     let dep = table
         .deployments()
@@ -420,6 +562,21 @@ pub fn held(
     Ok((o.raw, dep))
 }
 
+/// Whether `principal` may use an object the id `o` names: its owner (user and team) or an
+/// admin.
+pub fn check_owner(principal: &Principal, o: &Owned, kind: Kind) -> Result<(), ManagedError> {
+    if principal.is_admin() {
+        return Ok(());
+    }
+    let user = principal.user_id().unwrap_or_default();
+    let team = crate::responses::caller_team(principal);
+    if (!o.user_id.is_empty() && o.user_id != user) || (!o.team_id.is_empty() && o.team_id != team)
+    {
+        return Err(ManagedError::NotYours(kind.noun()));
+    }
+    Ok(())
+}
+
 /// Replace the provider's ids in an answer (one object or a list) with sealed ones.
 pub fn reseal_body(
     state: &AppState,
@@ -431,7 +588,30 @@ pub fn reseal_body(
     let Ok(mut v) = serde_json::from_slice::<Value>(bytes) else {
         return bytes.clone();
     };
-    let seal = |k: Kind, raw: &str| ids::seal(state.response_ids.sealer(), k, raw, principal, dep);
+    reseal_value(
+        state,
+        kind,
+        &mut v,
+        &crate::responses::owner("", principal, dep),
+    );
+    serde_json::to_vec(&v)
+        .map(Bytes::from)
+        .unwrap_or_else(|_| bytes.clone())
+}
+
+/// Replace the provider's ids in an answer (one object or a list) with ids sealed for `owner`
+/// (its `model_id` the deployment holding them).
+pub fn reseal_value(state: &AppState, kind: Kind, v: &mut Value, owner: &Owned) {
+    let seal = |k: Kind, raw: &str| {
+        ids::seal_owned(
+            state.response_ids.sealer(),
+            k,
+            &Owned {
+                raw: raw.to_string(),
+                ..owner.clone()
+            },
+        )
+    };
     let one = |o: &mut Value| {
         let fields: &[(&str, Kind)] = match kind {
             Kind::File => &[("id", Kind::File)],
@@ -466,128 +646,48 @@ pub fn reseal_body(
     let is_list = v.get("object").and_then(Value::as_str) == Some("list");
     match v.get_mut("data").and_then(Value::as_array_mut) {
         Some(items) if is_list => items.iter_mut().for_each(one),
-        _ => one(&mut v),
+        _ => one(v),
+    }
+}
+
+/// A provider's answer to a create (a batch, a fine-tuning job) as the client sees it: ids
+/// sealed for the caller, the file ids it sent given back as it sent them (`inputs`: field,
+/// client's id), and recorded for the caller's listings.
+pub(crate) async fn created(
+    state: &AppState,
+    kind: Kind,
+    dep: &Deployment,
+    principal: &Principal,
+    bytes: &Bytes,
+    inputs: &[(&str, &str)],
+) -> Bytes {
+    let Ok(mut v) = serde_json::from_slice::<Value>(bytes) else {
+        return bytes.clone();
+    };
+    let raw = v
+        .get("id")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    reseal_value(
+        state,
+        kind,
+        &mut v,
+        &crate::responses::owner("", principal, &dep.id),
+    );
+    for (field, client) in inputs {
+        if v.get(*field).is_some_and(Value::is_string) {
+            v[*field] = Value::String(client.to_string());
+        }
+    }
+    if let Some(id) = v
+        .get("id")
+        .and_then(Value::as_str)
+        .filter(|_| !raw.is_empty())
+    {
+        owned::insert(state, kind, (id, &raw), &v, dep, principal).await;
     }
     serde_json::to_vec(&v)
         .map(Bytes::from)
         .unwrap_or_else(|_| bytes.clone())
-}
-
-/// `POST /v1/files`: a multipart upload streamed to the deployment named by `?model=`,
-/// `x-tianji-model` or a `model` field before the file (that field is not passed on).
-async fn create_file(
-    state: &AppState,
-    req: Request<RequestBody>,
-) -> Result<Response<Body>, GatewayError> {
-    let principal = state.auth.caller_of(&req).await?;
-    let (parts, body) = req.into_parts();
-    let content_type = parts
-        .headers
-        .get(header::CONTENT_TYPE)
-        .cloned()
-        .unwrap_or_else(|| HeaderValue::from_static(""));
-    let boundary = crate::pipeline::multipart::boundary(content_type.to_str().unwrap_or(""))?;
-    let declared = crate::pipeline::multipart::declared_length(&parts.headers);
-    let hint = model_hint(&parts.headers, parts.uri.query());
-    let (model, first, rest, len) = match hint {
-        Some(m) => (m, Bytes::new(), Some(body), declared),
-        None => {
-            let up = crate::pipeline::multipart::read_to_model(body, &boundary, declared, 1 << 20)
-                .await
-                .map_err(|e| match e {
-                    crate::pipeline::multipart::MultipartError::Missing(_)
-                    | crate::pipeline::multipart::MultipartError::TooFar(_) => {
-                        GatewayError::from(ManagedError::NoModel)
-                    }
-                    other => other.into(),
-                })?;
-            let (head, len) = up.without_model();
-            (up.model.clone(), head, up.rest, len)
-        }
-    };
-    let dep = pick(state, &principal, &model).await?;
-    let uri = upstream_uri(&dep, "/files")?;
-    let body = Body::Chain {
-        head: (!first.is_empty()).then_some(first),
-        rest,
-    };
-    let mut rec = record(
-        state,
-        &principal,
-        Kind::File,
-        At::Collection,
-        &Method::POST,
-        &dep,
-    )
-    .await?;
-    let resp = upstream::send_once(&state.client, &dep, &uri, body, content_type, len).await?;
-    rec.status = resp.status().as_u16();
-    let (head, bytes) = upstream::ok_body(resp).await?;
-    let bytes = reseal_body(state, Kind::File, &bytes, &principal, &dep.id);
-    Ok(crate::error::json_response(head.status, bytes))
-}
-
-/// `POST /v1/fine_tuning/jobs`: `training_file` (and `validation_file`) may be ids the gateway
-/// handed out, which pin the deployment; `model` naming a model group picks it otherwise (and
-/// is replaced by the deployment's model).
-async fn create_job(
-    state: &AppState,
-    req: Request<RequestBody>,
-) -> Result<Response<Body>, GatewayError> {
-    let (principal, parts, raw) = crate::pipeline::authenticated_body(state, req).await?;
-    let mut v: Value =
-        serde_json::from_slice(&raw).map_err(|e| RequestError::InvalidJson(e.to_string()))?;
-    if !v.is_object() {
-        return Err(RequestError::NotObject.into());
-    }
-    let training = v
-        .get("training_file")
-        .and_then(Value::as_str)
-        .ok_or(RequestError::Missing("training_file"))?
-        .to_string();
-    let hint = model_hint(&parts.headers, parts.uri.query());
-    let table = state.models.load_full();
-    let body_model = v.get("model").and_then(Value::as_str).map(str::to_string);
-    // a model group named in the body (or the hint) picks the deployment
-    let group = body_model
-        .clone()
-        .filter(|m| table.resolve(m).is_ok())
-        .or(hint.clone());
-    let sealed = ids::open(state.response_ids.sealer(), Kind::File, &training).is_some();
-    let (raw_training, dep) = if sealed || group.is_none() {
-        held(state, Kind::File, &training, &principal, group.as_deref())?
-    } else {
-        let dep = pick(state, &principal, group.as_deref().unwrap_or_default()).await?;
-        let (raw, _) = held(state, Kind::File, &training, &principal, group.as_deref())?;
-        (raw, dep)
-    };
-    v["training_file"] = Value::String(raw_training);
-    if let Some(val) = v
-        .get("validation_file")
-        .and_then(Value::as_str)
-        .map(str::to_string)
-    {
-        let (raw, _) = held(state, Kind::File, &val, &principal, group.as_deref())?;
-        v["validation_file"] = Value::String(raw);
-    }
-    if body_model.as_deref().is_some_and(|m| m == dep.model_name) {
-        v["model"] = Value::String(dep.upstream_model.clone());
-    }
-    let uri = upstream_uri(&dep, "/fine_tuning/jobs")?;
-    let bytes =
-        Bytes::from(serde_json::to_vec(&v).map_err(|e| RequestError::BadValue(e.to_string()))?);
-    let mut rec = record(
-        state,
-        &principal,
-        Kind::FineTune,
-        At::Collection,
-        &Method::POST,
-        &dep,
-    )
-    .await?;
-    let resp = upstream::post(&state.client, &dep, &uri, &[bytes], false).await?;
-    rec.status = resp.status().as_u16();
-    let (head, out) = upstream::ok_body(resp).await?;
-    let out = reseal_body(state, Kind::FineTune, &out, &principal, &dep.id);
-    Ok(crate::error::json_response(head.status, out))
 }

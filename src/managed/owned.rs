@@ -1,7 +1,7 @@
-//! Objects the gateway lists per owner (`"TianjiLLM_ManagedObjectTable"`): videos and
-//! containers. A row keeps the id the client got, the provider's id, the deployment holding the
-//! object, its owner and the object as last seen, so `GET /v1/videos` shows a caller its own
-//! objects from any instance. Rows are a listing aid: the sealed id alone still reaches the
+//! Objects the gateway lists per owner (`"TianjiLLM_ManagedObjectTable"`): videos,
+//! containers, batches and fine-tuning jobs. A row keeps the id the client got, the provider's
+//! id, the deployment holding the object (and its model group), its owner and the object as last
+//! seen, so `GET /v1/videos` or `/v1/batches` shows a caller its own objects from any instance. Rows are a listing aid: the sealed id alone still reaches the
 //! object, so a failed write is logged, not an error.
 
 use http::StatusCode;
@@ -128,30 +128,20 @@ pub struct Row {
     pub model_id: String,
 }
 
-/// `after`, `limit` (1-100, default 20) and `order` (`desc`, the default, or `asc`).
+/// `after`, `limit` (1-100, default 20) and `order` (`desc`, the default, or `asc`); `group`:
+/// only objects on deployments of this model group.
 #[derive(Debug, Clone)]
 pub struct Page {
     after: Option<(String, String)>,
     pub limit: i64,
     newest_first: bool,
+    pub group: Option<String>,
 }
 
 impl Page {
     pub fn of(state: &AppState, kind: Kind, query: Option<&str>) -> Result<Page, OwnedError> {
+        let (limit, newest_first) = limit_and_order(query)?;
         let param = |k| crate::util::query::decoded_param(query, k);
-        let limit = match param("limit") {
-            None => 20,
-            Some(l) => l
-                .parse::<i64>()
-                .ok()
-                .filter(|n| (1..=100).contains(n))
-                .ok_or(OwnedError::BadParam("limit", "number from 1 to 100"))?,
-        };
-        let newest_first = match param("order").as_deref() {
-            None | Some("desc") => true,
-            Some("asc") => false,
-            Some(_) => return Err(OwnedError::BadParam("order", "order (asc or desc)")),
-        };
         let after = match param("after") {
             None => None,
             Some(id) => {
@@ -164,8 +154,28 @@ impl Page {
             after,
             limit,
             newest_first,
+            group: None,
         })
     }
+}
+
+/// `limit` (1-100, default 20) and whether `order` is newest first (`desc`, the default).
+pub fn limit_and_order(query: Option<&str>) -> Result<(i64, bool), OwnedError> {
+    let param = |k| crate::util::query::decoded_param(query, k);
+    let limit = match param("limit") {
+        None => 20,
+        Some(l) => l
+            .parse::<i64>()
+            .ok()
+            .filter(|n| (1..=100).contains(n))
+            .ok_or(OwnedError::BadParam("limit", "number from 1 to 100"))?,
+    };
+    let newest_first = match param("order").as_deref() {
+        None | Some("desc") => true,
+        Some("asc") => false,
+        Some(_) => return Err(OwnedError::BadParam("order", "order (asc or desc)")),
+    };
+    Ok((limit, newest_first))
 }
 
 /// The caller's objects of `kind` (an admin's: everyone's), one page and whether more follow.
@@ -195,6 +205,7 @@ pub async fn list(
                 &page.newest_first,
                 &after,
                 &after_dep,
+                &page.group,
             ],
         )
         .await

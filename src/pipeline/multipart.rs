@@ -79,6 +79,35 @@ pub enum Scan {
 
 /// Find the text field `name` in the start of a form body `buf` delimited by `boundary`.
 pub fn find_field(buf: &[u8], boundary: &str, name: &str) -> Result<Scan, MultipartError> {
+    find_part(buf, boundary, |field, is_file| {
+        !is_file && field == Some(name)
+    })
+    .map(|(s, _)| s)
+}
+
+/// The `Content-Type` of the first file part of a whole form (`None`: no file part, or one
+/// without a type).
+pub fn file_type(form: &[u8], boundary: &str) -> Result<Option<String>, MultipartError> {
+    let (scan, headers) = find_part(form, boundary, |_, is_file| is_file)?;
+    let (Scan::Found { .. }, Some(h)) = (scan, headers) else {
+        return Ok(None);
+    };
+    let text =
+        std::str::from_utf8(&form[h]).map_err(|_| MultipartError::Malformed("part headers"))?;
+    Ok(text.split("\r\n").find_map(|line| {
+        let (k, v) = line.split_once(':')?;
+        k.trim()
+            .eq_ignore_ascii_case("content-type")
+            .then(|| v.trim().to_string())
+    }))
+}
+
+/// The first part `want` (its name, whether it is a file) accepts, and where its headers are.
+fn find_part(
+    buf: &[u8],
+    boundary: &str,
+    want: impl Fn(Option<&str>, bool) -> bool,
+) -> Result<(Scan, Option<Range<usize>>), MultipartError> {
     let delim = format!("--{boundary}");
     let delim = delim.as_bytes();
     // the first delimiter may follow a preamble
@@ -88,21 +117,21 @@ pub fn find_field(buf: &[u8], boundary: &str, name: &str) -> Result<Scan, Multip
         if window.len() == PREAMBLE_MAX + delim.len() {
             return Err(MultipartError::Malformed("no boundary"));
         }
-        return Ok(Scan::NeedMore);
+        return Ok((Scan::NeedMore, None));
     };
     let mut part_start = first;
     let mut at = first + delim.len();
     let next_delim = [b"\r\n".as_slice(), delim].concat();
     loop {
         let Some(after) = buf.get(at..at + 2) else {
-            return Ok(Scan::NeedMore);
+            return Ok((Scan::NeedMore, None));
         };
         if after == b"--" {
-            return Ok(Scan::Absent);
+            return Ok((Scan::Absent, None));
         }
         // transport padding then CRLF
         let Some(eol) = memchr::memmem::find(&buf[at..], b"\r\n") else {
-            return Ok(Scan::NeedMore);
+            return Ok((Scan::NeedMore, None));
         };
         if !buf[at..at + eol].iter().all(|b| *b == b' ' || *b == b'\t') {
             return Err(MultipartError::Malformed("bad delimiter line"));
@@ -123,7 +152,7 @@ pub fn find_field(buf: &[u8], boundary: &str, name: &str) -> Result<Scan, Multip
             }
         };
         let Some(hend) = hend else {
-            return Ok(Scan::NeedMore);
+            return Ok((Scan::NeedMore, None));
         };
         let headers = &buf[headers_start..hend.max(headers_start)];
         let body_start = hend + 4;
@@ -131,13 +160,16 @@ pub fn find_field(buf: &[u8], boundary: &str, name: &str) -> Result<Scan, Multip
         let Some(end) = memchr::memmem::find(buf.get(body_start..).unwrap_or(&[]), &next_delim)
             .map(|i| body_start + i)
         else {
-            return Ok(Scan::NeedMore);
+            return Ok((Scan::NeedMore, None));
         };
-        if field.as_deref() == Some(name) && !is_file {
-            return Ok(Scan::Found {
-                value: body_start..end,
-                part: part_start..end + 2,
-            });
+        if want(field.as_deref(), is_file) {
+            return Ok((
+                Scan::Found {
+                    value: body_start..end,
+                    part: part_start..end + 2,
+                },
+                Some(headers_start..hend.max(headers_start)),
+            ));
         }
         part_start = end + 2;
         at = end + next_delim.len();
@@ -378,6 +410,14 @@ mod tests {
             find_field(&cut, B, "file").unwrap(),
             Scan::NeedMore | Scan::Absent
         ));
+    }
+
+    #[test]
+    fn a_whole_forms_file_type() {
+        let f = form(&[("purpose", None, "batch"), ("file", Some("a.wav"), "RIFF")]);
+        assert_eq!(file_type(&f, B).unwrap().as_deref(), Some("audio/wav"));
+        let f = form(&[("purpose", None, "batch")]);
+        assert_eq!(file_type(&f, B).unwrap(), None);
     }
 
     #[test]

@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use super::{Cx, RagError};
 use crate::error::GatewayError;
-use crate::managed::{self, Kind};
+use crate::managed;
 use crate::upstream::{self, UpstreamError};
 
 /// A document as it arrives.
@@ -36,7 +36,8 @@ impl Document {
 /// `hint`) read from the deployment holding it.
 pub async fn file_id(cx: &Cx<'_>, id: &str, hint: Option<&str>) -> Result<Document, GatewayError> {
     let state = cx.state;
-    let (raw, dep) = managed::held(state, Kind::File, id, cx.principal(), hint)?;
+    let managed::files::Held { raw, dep, .. } =
+        managed::files::on_deployment(state, cx.principal(), id, hint).await?;
     let meta_uri = dep
         .uri(&format!("/files/{raw}"))
         .ok_or_else(|| managed::ManagedError::Unsupported(dep.model_name.clone()))?;

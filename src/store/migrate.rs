@@ -65,6 +65,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("../../sql/schema/0013_managed_objects.sql"),
     ),
     (
+        "0015_managed_files",
+        include_str!("../../sql/schema/0015_managed_files.sql"),
+    ),
+    (
         "0016_cron_jobs",
         include_str!("../../sql/schema/0016_cron_jobs.sql"),
     ),

@@ -11,6 +11,7 @@ mod hardening;
 mod keys;
 mod limits;
 mod llm_utils;
+mod managed_files;
 mod managed_objects;
 mod marketplace;
 mod mcp;
