@@ -243,7 +243,7 @@ async fn create(
         return Err(UpstreamError::Body("the provider's batch is not JSON".into()).into());
     };
     if let (Some(store), Some(raw)) = (&state.store, batch.get("id").and_then(Value::as_str)) {
-        let user = principal.user_id().unwrap_or_default();
+        let user = crate::responses::caller_user(&principal);
         let team = crate::responses::caller_team(&principal);
         let recorded = store
             .query(
@@ -379,7 +379,7 @@ async fn list(state: &AppState, req: Request<RequestBody>) -> Result<Response<Bo
     let (after, after_dep) = bound("after_id").unzip();
     let (before, before_dep) = bound("before_id").unzip();
     let mine = !principal.is_admin();
-    let user = principal.user_id().unwrap_or_default();
+    let user = crate::responses::caller_user(&principal);
     let team = crate::responses::caller_team(&principal);
     let rows = store
         .query(

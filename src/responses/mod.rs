@@ -55,9 +55,22 @@ impl ResponsesError {
 pub fn owner(raw: &str, principal: &Principal, model_id: &str) -> Owned {
     Owned {
         raw: raw.to_string(),
-        user_id: principal.user_id().unwrap_or_default().to_string(),
+        user_id: caller_user(principal).into_owned(),
         team_id: caller_team(principal).to_string(),
         model_id: model_id.to_string(),
+    }
+}
+
+/// Who owns what `principal` creates, as the user part of an owner: its user; else, for a key
+/// of no user, the key itself (`key:<hash>`), so keys without users do not share objects; else
+/// (the master key) `proxy_admin`.
+pub fn caller_user(principal: &Principal) -> std::borrow::Cow<'_, str> {
+    if let Some(u) = principal.user_id().filter(|u| !u.is_empty()) {
+        return std::borrow::Cow::Borrowed(u);
+    }
+    match principal.key() {
+        Some(k) => std::borrow::Cow::Owned(format!("key:{}", k.key.token)),
+        None => std::borrow::Cow::Borrowed("proxy_admin"),
     }
 }
 
@@ -118,7 +131,7 @@ impl IdSecurity {
             return Err(ResponsesError::Unmanaged);
         };
         if !self.disabled && !principal.is_admin() {
-            let user = principal.user_id().unwrap_or_default();
+            let user = caller_user(principal);
             if !o.user_id.is_empty() && o.user_id != user {
                 return Err(ResponsesError::OtherUser);
             }

@@ -181,6 +181,42 @@ async fn response_ids_belong_to_their_owner() {
     gw.gw.shutdown().await;
 }
 
+/// Keys of no user (nor team) do not share what they create, nor use what the master key made.
+#[tokio::test]
+async fn keys_without_users_own_their_ids() {
+    let db = TestDb::create().await;
+    let up = MockUpstream::with(Arc::new(reply)).await;
+    let gw = gateway(&db, &up, "").await;
+    let new_key = || async {
+        let r = call(&gw, Method::POST, "/key/generate", MASTER_KEY, json!({})).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        r.json()["key"].as_str().unwrap().to_string()
+    };
+    let (one, other) = (new_key().await, new_key().await);
+    let made = |key: String| {
+        let gw = &gw;
+        async move {
+            let r = as_key(gw, &key, Method::POST, "/v1/responses", Some(create(None))).await;
+            assert_eq!(r.status, 200, "{}", r.text());
+            r.json()["id"].as_str().unwrap().to_string()
+        }
+    };
+    let mine = made(one.clone()).await;
+    let admins = made(MASTER_KEY.to_string()).await;
+    let get = |key: String, id: String| {
+        let gw = &gw;
+        async move {
+            as_key(gw, &key, Method::GET, &format!("/v1/responses/{id}"), None)
+                .await
+                .status
+        }
+    };
+    assert_eq!(get(one.clone(), mine.clone()).await, 200);
+    assert_eq!(get(other.clone(), mine.clone()).await, 403);
+    assert_eq!(get(one.clone(), admins.clone()).await, 403);
+    assert_eq!(get(MASTER_KEY.to_string(), mine).await, 200);
+}
+
 #[tokio::test]
 async fn response_id_security_can_be_turned_off() {
     let db = TestDb::create().await;

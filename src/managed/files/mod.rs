@@ -159,10 +159,10 @@ pub async fn list(
         }
         None => None,
     };
-    let user = principal.user_id().unwrap_or_default();
+    let user = crate::responses::caller_user(&principal);
     let team = crate::responses::caller_team(principal);
     let listing = Listing {
-        owner: (!principal.is_admin()).then_some((user, team)),
+        owner: (!principal.is_admin()).then_some((user.as_ref(), team)),
         limit,
         newest_first,
         after: param("after"),
