@@ -15,7 +15,7 @@ use http::{Method, Request, Response};
 
 use super::{
     AdminError, Call, agent_rpc, agents, alerting, audit, budgets, cache, end_users, invitations,
-    keys, listings, mcp_servers, models, organizations, plugins, router, spend, teams, users,
+    keys, listings, mcp_servers, models, organizations, plugins, prompts, router, spend, teams, users,
 };
 use crate::auth::Principal;
 use crate::body::Body;
@@ -258,6 +258,11 @@ pub static ROUTES: &[AdminRoute] = table! {
     ["/claude-code/plugins/{key}/enable"] POST ProxyAdmin "List a plugin in the marketplace" => store!(c => plugins::set_enabled(c, true));
     ["/claude-code/plugins/{key}/disable"] POST ProxyAdmin "Take a plugin out of the public marketplace" => store!(c => plugins::set_enabled(c, false));
     ["/cache/redis/info"] GET ProxyAdmin "The cache's Redis INFO" => live!(cache::redis_info);
+    ["/prompts"] POST ProxyAdmin "Create a prompt template (its next version when the id exists)" => store!(prompts::create);
+    ["/prompts/list"] GET KeyOwner "The latest version of each prompt the caller may see" => live!(prompts::list);
+    ["/prompts/test"] POST KeyOwner "Render a .prompt with variables and call its model for the caller (streamed unless stream: false)" => live!(prompts::test);
+    ["/prompts/{key}", "/prompts/{key}/info"] GET|PUT|PATCH|DELETE KeyOwner "One prompt with its template (PUT: a new version, PATCH: change a version, DELETE: every version; admins)" => live!(prompts::item);
+    ["/prompts/{key}/versions"] GET AdminViewer "Every version of a prompt, newest first" => live!(prompts::versions);
 };
 
 /// Every (path, route) pair, aliases included.

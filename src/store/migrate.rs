@@ -64,6 +64,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0013_managed_objects",
         include_str!("../../sql/schema/0013_managed_objects.sql"),
     ),
+    (
+        "0014_prompts",
+        include_str!("../../sql/schema/0014_prompts.sql"),
+    ),
 ];
 
 /// Apply what is missing, then create or drop the unique alias indexes; returns the versions

@@ -23,6 +23,7 @@ mod orgs_budgets;
 mod passthrough;
 mod provider_wires;
 mod providers;
+mod prompts;
 mod proxy;
 mod rag;
 mod responses;
