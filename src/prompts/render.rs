@@ -49,8 +49,8 @@ pub fn render(source: &str, vars: &Map<String, Value>) -> Result<String, PromptE
         let env = environment();
         let tmpl = env.template_from_str(source).map_err(|e| template_error(&e))?;
         let mut out = Capped::default();
-        let ctx = minijinja::Value::from_serialize(vars);
-        match tmpl.render_to_write(ctx, &mut out) {
+        let ctx = minijinja::Value::from(minijinja::value::Serde(vars));
+        match tmpl.render_captured_to(ctx, &mut out) {
             Ok(_) => Ok(String::from_utf8_lossy(&out.buf).into_owned()),
             Err(_) if out.over => Err(PromptError::TooLarge(format!(
                 "the rendered prompt is longer than {MAX_OUTPUT_BYTES} bytes"
@@ -85,7 +85,10 @@ fn guarded<T>(f: impl FnOnce() -> Result<T, PromptError>) -> Result<T, PromptErr
 
 /// A template error as the client reads it: what, and where.
 fn template_error(e: &minijinja::Error) -> PromptError {
-    let what = e.detail().unwrap_or_else(|| e.kind().description());
+    let what = match e.detail() {
+        Some(d) => format!("{}: {d}", e.kind()),
+        None => e.kind().to_string(),
+    };
     let at = e.line().map(|l| format!(" (line {l})")).unwrap_or_default();
     PromptError::invalid(format!("prompt template error: {what}{at}"))
 }
