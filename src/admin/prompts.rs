@@ -139,7 +139,9 @@ pub async fn item(live: Live<'_>) -> Result<Response<Body>, AdminError> {
 fn info(live: Live<'_>) -> Result<Response<Body>, AdminError> {
     let asked = live.path_key.clone().unwrap_or_default();
     let prompts = live.state.prompts.load();
-    let p = prompts.find(&asked, None).ok_or_else(|| not_found(&asked))?;
+    let p = prompts
+        .find(&asked, None)
+        .ok_or_else(|| not_found(&asked))?;
     let principal = &live.principal;
     if !principal.can_read_all() && !access::granted(principal, &p.id, p.version) {
         return Err(AdminError::Forbidden(format!(
@@ -204,7 +206,12 @@ fn checked(
 pub async fn create(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
     require_admin(call)?;
     let body: PromptBody = call.json()?;
-    let id = body.prompt_id.as_deref().unwrap_or_default().trim().to_string();
+    let id = body
+        .prompt_id
+        .as_deref()
+        .unwrap_or_default()
+        .trim()
+        .to_string();
     writable_id(call, &id)?;
     let (params, info) = checked(&id, body.litellm_params, body.prompt_info)?;
     let stored = next_version(call, &id, &params, &info, false).await?;
@@ -253,7 +260,9 @@ async fn next_version(
 fn object_id(row: &Value) -> String {
     format!(
         "{}.v{}",
-        row.get("prompt_id").and_then(Value::as_str).unwrap_or_default(),
+        row.get("prompt_id")
+            .and_then(Value::as_str)
+            .unwrap_or_default(),
         row.get("version").and_then(Value::as_i64).unwrap_or(1)
     )
 }

@@ -15,7 +15,8 @@ use http::{Method, Request, Response};
 
 use super::{
     AdminError, Call, agent_rpc, agents, alerting, audit, budgets, cache, end_users, invitations,
-    keys, listings, mcp_servers, models, organizations, plugins, prompts, router, spend, teams, users,
+    keys, listings, mcp_servers, models, organizations, plugins, prompts, router, spend, teams,
+    users,
 };
 use crate::auth::Principal;
 use crate::body::Body;

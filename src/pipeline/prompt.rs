@@ -26,7 +26,12 @@ crate::error::feature_error!(
 );
 
 /// The members that name the prompt; none goes upstream.
-const PROMPT_MEMBERS: &[&str] = &["prompt_id", "prompt_variables", "prompt_version", "prompt_label"];
+const PROMPT_MEMBERS: &[&str] = &[
+    "prompt_id",
+    "prompt_variables",
+    "prompt_version",
+    "prompt_label",
+];
 
 /// Rewrite `call` when it names a prompt (see the module doc).
 pub(super) fn apply(state: &AppState, call: &mut Call) -> Result<(), GatewayError> {
@@ -109,7 +114,9 @@ fn rendered(
         }
     }
     for (k, v) in prompt.template.params() {
-        if !matches!(k.as_str(), "messages" | "input" | "model") && !PROMPT_MEMBERS.contains(&k.as_str()) {
+        if !matches!(k.as_str(), "messages" | "input" | "model")
+            && !PROMPT_MEMBERS.contains(&k.as_str())
+        {
             body.insert(k, v);
         }
     }

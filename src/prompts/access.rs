@@ -31,10 +31,7 @@ pub fn permits(principal: &Principal, id: &str, version: i32) -> bool {
         listed(&k.key.metadata),
         k.team.as_ref().and_then(|t| listed(&t.metadata)),
     ];
-    lists
-        .iter()
-        .flatten()
-        .all(|l| admits(l, id, version))
+    lists.iter().flatten().all(|l| admits(l, id, version))
 }
 
 /// Whether `principal` holds a `prompts` list (key or team) that names `id`: such a caller

@@ -151,13 +151,23 @@ mod tests {
         .unwrap();
         assert_eq!(p.content, "User: Hello {{ name }}");
         assert_eq!(p.model().unwrap(), Some("gpt-4o"));
-        assert_eq!(p.params(), serde_json::json!({"temperature": 0.7}).as_object().unwrap().clone());
+        assert_eq!(
+            p.params(),
+            serde_json::json!({"temperature": 0.7})
+                .as_object()
+                .unwrap()
+                .clone()
+        );
         assert_eq!(p.schema().unwrap()["name"], "string");
     }
 
     #[test]
     fn without_front_matter_everything_is_the_template() {
-        for text in ["Hello {{ x }}", "---\nno closing line", "---\nmodel: a\n---"] {
+        for text in [
+            "Hello {{ x }}",
+            "---\nno closing line",
+            "---\nmodel: a\n---",
+        ] {
             let p = Dotprompt::parse(text).unwrap();
             assert_eq!(p.content, text.trim());
             assert!(p.metadata.is_empty());

@@ -53,7 +53,9 @@ mod tests {
 
     #[test]
     fn role_markers_open_messages() {
-        let m = messages("System: Be brief.\nKeep it short.\n\nUser: Hello Ann\n  Assistant: Hi!\nUser:");
+        let m = messages(
+            "System: Be brief.\nKeep it short.\n\nUser: Hello Ann\n  Assistant: Hi!\nUser:",
+        );
         assert_eq!(
             m,
             vec![

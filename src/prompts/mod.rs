@@ -302,31 +302,31 @@ fn config_prompt(e: &PromptEntry, global: Option<&str>) -> Result<Prompt, Prompt
 }
 
 impl Prompt {
-/// A `TianjiLLM_PromptTable` row as a prompt.
-pub fn from_row(row: &Value) -> Result<Prompt, PromptError> {
-    let id = row
-        .get("prompt_id")
-        .and_then(Value::as_str)
-        .ok_or_else(|| PromptError::invalid("no prompt_id"))?;
-    let version = row.get("version").and_then(Value::as_i64).unwrap_or(1);
-    let params = row.get("tianji_params").cloned().unwrap_or(Value::Null);
-    let template = stored_template(&params, id)?;
-    let mut info = match row.get("prompt_info") {
-        Some(v @ Value::Object(_)) => v.clone(),
-        _ => json!({}),
-    };
-    set_prompt_type(&mut info, "db");
-    Ok(Prompt {
-        id: id.to_string(),
-        version: i32::try_from(version).unwrap_or(1),
-        from_config: false,
-        params,
-        info,
-        created_at: row.get("created_at").cloned().unwrap_or(Value::Null),
-        updated_at: row.get("updated_at").cloned().unwrap_or(Value::Null),
-        template,
-    })
-}
+    /// A `TianjiLLM_PromptTable` row as a prompt.
+    pub fn from_row(row: &Value) -> Result<Prompt, PromptError> {
+        let id = row
+            .get("prompt_id")
+            .and_then(Value::as_str)
+            .ok_or_else(|| PromptError::invalid("no prompt_id"))?;
+        let version = row.get("version").and_then(Value::as_i64).unwrap_or(1);
+        let params = row.get("tianji_params").cloned().unwrap_or(Value::Null);
+        let template = stored_template(&params, id)?;
+        let mut info = match row.get("prompt_info") {
+            Some(v @ Value::Object(_)) => v.clone(),
+            _ => json!({}),
+        };
+        set_prompt_type(&mut info, "db");
+        Ok(Prompt {
+            id: id.to_string(),
+            version: i32::try_from(version).unwrap_or(1),
+            from_config: false,
+            params,
+            info,
+            created_at: row.get("created_at").cloned().unwrap_or(Value::Null),
+            updated_at: row.get("updated_at").cloned().unwrap_or(Value::Null),
+            template,
+        })
+    }
 }
 
 /// The template of stored (or to be stored) `tianji_params`: `dotprompt_content` or
@@ -346,7 +346,9 @@ pub fn stored_template(params: &Value, id: &str) -> Result<Dotprompt, PromptErro
     }
     let registered = p.prompt_id.as_deref().unwrap_or(id);
     let template = inline(&p, registered)?.ok_or_else(|| {
-        PromptError::invalid("litellm_params: send the template as dotprompt_content (or prompt_data)")
+        PromptError::invalid(
+            "litellm_params: send the template as dotprompt_content (or prompt_data)",
+        )
     })?;
     render::check(&template.content)?;
     Ok(template)
@@ -464,14 +466,21 @@ mod tests {
         assert!(ps.find("b.v1x", None).is_some());
         assert_eq!(split_version("x.v12"), Some(("x", 12)));
         assert_eq!(split_version(".v1"), None);
-        let latest: Vec<_> = ps.latest().iter().map(|p| (p.id.clone(), p.version)).collect();
+        let latest: Vec<_> = ps
+            .latest()
+            .iter()
+            .map(|p| (p.id.clone(), p.version))
+            .collect();
         assert_eq!(latest, [("a".to_string(), 2), ("b.v1x".to_string(), 1)]);
     }
 
     #[test]
     fn stored_templates_come_from_the_params() {
         let p = json!({"prompt_integration": "dotprompt", "dotprompt_content": "---\nmodel: m\n---\nUser: {{ q }}"});
-        assert_eq!(stored_template(&p, "x").unwrap().model().unwrap(), Some("m"));
+        assert_eq!(
+            stored_template(&p, "x").unwrap().model().unwrap(),
+            Some("m")
+        );
         let p = json!({"prompt_integration": "dotprompt", "prompt_data": {"x": {"content": "hi", "metadata": {}}}});
         assert_eq!(stored_template(&p, "x").unwrap().content, "hi");
         for bad in [

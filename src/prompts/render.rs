@@ -47,7 +47,9 @@ pub fn check(source: &str) -> Result<(), PromptError> {
 pub fn render(source: &str, vars: &Map<String, Value>) -> Result<String, PromptError> {
     guarded(|| {
         let env = environment();
-        let tmpl = env.template_from_str(source).map_err(|e| template_error(&e))?;
+        let tmpl = env
+            .template_from_str(source)
+            .map_err(|e| template_error(&e))?;
         let mut out = Capped::default();
         let ctx = minijinja::Value::from(minijinja::value::Serde(vars));
         match tmpl.render_captured_to(ctx, &mut out) {
@@ -79,8 +81,11 @@ pub fn render(source: &str, vars: &Map<String, Value>) -> Result<String, PromptE
 
 /// Run `f`, a panic inside the template engine being a 400 rather than a dropped connection.
 fn guarded<T>(f: impl FnOnce() -> Result<T, PromptError>) -> Result<T, PromptError> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
-        .unwrap_or_else(|_| Err(PromptError::invalid("the prompt template could not be rendered")))
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|_| {
+        Err(PromptError::invalid(
+            "the prompt template could not be rendered",
+        ))
+    })
 }
 
 /// A template error as the client reads it: what, and where.
@@ -101,7 +106,7 @@ fn missing_name(e: &minijinja::Error, vars: &Map<String, Value>) -> Option<Strin
     let start = detail[..end].rfind('`')? + 1;
     let expr = detail[start..end].trim();
     let root = expr
-        .split(|c: char| c == '.' || c == '[')
+        .split(['.', '['])
         .next()
         .unwrap_or(expr);
     if root.is_empty() || expr.starts_with('(') {
@@ -134,7 +139,10 @@ impl Write for Capped {
 /// Check `vars` against `input.schema`: every variable it names without a trailing `?` must be
 /// given; a given one must be of its type (`string`, `number`, `integer`, `boolean`, `array`,
 /// `object` and LiteLLM's aliases; `name(type)` and `type, description` as in picoschema).
-pub fn check_schema(schema: &Map<String, Value>, vars: &Map<String, Value>) -> Result<(), PromptError> {
+pub fn check_schema(
+    schema: &Map<String, Value>,
+    vars: &Map<String, Value>,
+) -> Result<(), PromptError> {
     for (key, spec) in schema {
         let mut name = key.trim();
         let mut kind = match spec {
@@ -209,28 +217,50 @@ mod tests {
     #[test]
     fn a_missing_variable_is_named() {
         let e = render("Hello {{ name }}", &Map::new()).unwrap_err();
-        assert!(matches!(&e, PromptError::MissingVariable(n) if n == "name"), "{e}");
+        assert!(
+            matches!(&e, PromptError::MissingVariable(n) if n == "name"),
+            "{e}"
+        );
         let e = render("{{ user.name }}", &vars(json!({"user": {}}))).unwrap_err();
-        assert!(matches!(&e, PromptError::MissingVariable(n) if n == "user.name"), "{e}");
+        assert!(
+            matches!(&e, PromptError::MissingVariable(n) if n == "user.name"),
+            "{e}"
+        );
         let e = render("{% for x in items %}{{ x }}{% endfor %}", &Map::new()).unwrap_err();
-        assert!(matches!(&e, PromptError::MissingVariable(n) if n == "items"), "{e}");
+        assert!(
+            matches!(&e, PromptError::MissingVariable(n) if n == "items"),
+            "{e}"
+        );
         assert_eq!(render("{{ x | default('d') }}", &Map::new()).unwrap(), "d");
-        assert_eq!(render("{{ 'y' if x is defined else 'n' }}", &Map::new()).unwrap(), "n");
+        assert_eq!(
+            render("{{ 'y' if x is defined else 'n' }}", &Map::new()).unwrap(),
+            "n"
+        );
     }
 
     #[test]
     fn work_and_output_are_bounded() {
         let doubling = "{% set a = 'xxxxxxxxxxxxxxxx' %}".to_string()
-            + &(0..40)
-                .map(|_| "{% set a = a ~ a %}")
-                .collect::<String>()
+            + &(0..40).map(|_| "{% set a = a ~ a %}").collect::<String>()
             + "{{ a | length }}";
-        assert!(matches!(render(&doubling, &Map::new()), Err(PromptError::TooLarge(_))));
+        assert!(matches!(
+            render(&doubling, &Map::new()),
+            Err(PromptError::TooLarge(_))
+        ));
         let nested = "{% for a in range(1000) %}{% for b in range(1000) %}{% for c in range(1000) %}{% endfor %}{% endfor %}{% endfor %}";
-        assert!(matches!(render(nested, &Map::new()), Err(PromptError::TooLarge(_))));
-        assert!(matches!(render("{{ 'x' * 100000000 }}", &Map::new()), Err(PromptError::TooLarge(_))));
+        assert!(matches!(
+            render(nested, &Map::new()),
+            Err(PromptError::TooLarge(_))
+        ));
+        assert!(matches!(
+            render("{{ 'x' * 100000000 }}", &Map::new()),
+            Err(PromptError::TooLarge(_))
+        ));
         let big = json!({"d": "y".repeat(MAX_OUTPUT_BYTES / 2 + 1)});
-        assert!(matches!(render("{{ d }}{{ d }}", &vars(big)), Err(PromptError::TooLarge(_))));
+        assert!(matches!(
+            render("{{ d }}{{ d }}", &vars(big)),
+            Err(PromptError::TooLarge(_))
+        ));
     }
 
     #[test]
@@ -243,7 +273,8 @@ mod tests {
 
     #[test]
     fn schema_checks() {
-        let schema = vars(json!({"q": "string, the question", "n?": "integer", "tags(array)": "tags"}));
+        let schema =
+            vars(json!({"q": "string, the question", "n?": "integer", "tags(array)": "tags"}));
         assert!(check_schema(&schema, &vars(json!({"q": "a", "tags": []}))).is_ok());
         let e = check_schema(&schema, &vars(json!({"tags": []}))).unwrap_err();
         assert!(matches!(&e, PromptError::MissingVariable(n) if n == "q"));

@@ -81,87 +81,233 @@ async fn config_prompts_are_rendered_into_the_request() {
     }
 
     // no messages and no model in the request: the template gives both; optional vars may be left out
-    let r = chat(&gw, MASTER_KEY, json!({"prompt_id": "greeting", "prompt_variables": {"name": "Bo"}})).await;
+    let r = chat(
+        &gw,
+        MASTER_KEY,
+        json!({"prompt_id": "greeting", "prompt_variables": {"name": "Bo"}}),
+    )
+    .await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(sent_messages(&up)[0]["content"], "You greet people.");
 
     // a prompt from a directory and an inline one (the request's model kept when the template has none)
-    ok(chat(&gw, MASTER_KEY, json!({"model": "m2", "prompt_id": "other", "prompt_variables": {"q": "why?"}})).await);
-    assert_eq!(sent_messages(&up), json!([{"role": "user", "content": "why?"}]));
+    ok(chat(
+        &gw,
+        MASTER_KEY,
+        json!({"model": "m2", "prompt_id": "other", "prompt_variables": {"q": "why?"}}),
+    )
+    .await);
+    assert_eq!(
+        sent_messages(&up),
+        json!([{"role": "user", "content": "why?"}])
+    );
     assert_eq!(up.last().json()["model"], "y");
-    ok(chat(&gw, MASTER_KEY, json!({"prompt_id": "inline", "prompt_variables": {"x": 1}, "stream": true})).await);
+    let r = chat(
+        &gw,
+        MASTER_KEY,
+        json!({"prompt_id": "inline", "prompt_variables": {"x": 1}, "stream": true}),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.text().contains("data: [DONE]"));
     let sent = up.last().json();
-    assert_eq!(sent["messages"], json!([{"role": "user", "content": "inline 1"}]));
-    assert_eq!((sent["model"].clone(), sent["max_tokens"].clone()), (json!("y"), json!(7)));
+    assert_eq!(
+        sent["messages"],
+        json!([{"role": "user", "content": "inline 1"}])
+    );
+    assert_eq!(
+        (sent["model"].clone(), sent["max_tokens"].clone()),
+        (json!("y"), json!(7))
+    );
     assert_eq!(sent["stream"], true);
 
     // a missing variable is a 400 naming it; so is one of the wrong type
     let n = up.requests().len();
-    let e = chat(&gw, MASTER_KEY, json!({"prompt_id": "greeting", "prompt_variables": {}})).await.assert_error(400);
-    assert!(e["error"]["message"].as_str().unwrap().contains("'name'"), "{e}");
+    let e = chat(
+        &gw,
+        MASTER_KEY,
+        json!({"prompt_id": "greeting", "prompt_variables": {}}),
+    )
+    .await
+    .assert_error(400);
+    assert!(
+        e["error"]["message"].as_str().unwrap().contains("'name'"),
+        "{e}"
+    );
     assert_eq!(e["error"]["param"], "prompt_variables");
-    let e = chat(&gw, MASTER_KEY, json!({"prompt_id": "other", "model": "m"})).await.assert_error(400);
-    assert!(e["error"]["message"].as_str().unwrap().contains("'q'"), "{e}");
-    let e = chat(&gw, MASTER_KEY, json!({"prompt_id": "greeting", "prompt_variables": {"name": 5}})).await.assert_error(400);
-    assert!(e["error"]["message"].as_str().unwrap().contains("expected string"), "{e}");
+    let e = chat(&gw, MASTER_KEY, json!({"prompt_id": "other", "model": "m"}))
+        .await
+        .assert_error(400);
+    assert!(
+        e["error"]["message"].as_str().unwrap().contains("'q'"),
+        "{e}"
+    );
+    let e = chat(
+        &gw,
+        MASTER_KEY,
+        json!({"prompt_id": "greeting", "prompt_variables": {"name": 5}}),
+    )
+    .await
+    .assert_error(400);
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("expected string"),
+        "{e}"
+    );
     // unknown prompts, prompts of an integration not served, bad members
-    chat(&gw, MASTER_KEY, json!({"prompt_id": "nope", "model": "m"})).await.assert_error(404);
-    chat(&gw, MASTER_KEY, json!({"prompt_id": "elsewhere", "model": "m"})).await.assert_error(404);
-    chat(&gw, MASTER_KEY, json!({"prompt_id": "greeting", "prompt_variables": [1]})).await.assert_error(400);
-    chat(&gw, MASTER_KEY, json!({"prompt_id": "greeting", "prompt_version": "x", "prompt_variables": {"name": "a"}})).await.assert_error(400);
-    chat(&gw, MASTER_KEY, json!({"prompt_id": 3, "model": "m", "messages": []})).await.assert_error(400);
+    chat(&gw, MASTER_KEY, json!({"prompt_id": "nope", "model": "m"}))
+        .await
+        .assert_error(404);
+    chat(
+        &gw,
+        MASTER_KEY,
+        json!({"prompt_id": "elsewhere", "model": "m"}),
+    )
+    .await
+    .assert_error(404);
+    chat(
+        &gw,
+        MASTER_KEY,
+        json!({"prompt_id": "greeting", "prompt_variables": [1]}),
+    )
+    .await
+    .assert_error(400);
+    chat(
+        &gw,
+        MASTER_KEY,
+        json!({"prompt_id": "greeting", "prompt_version": "x", "prompt_variables": {"name": "a"}}),
+    )
+    .await
+    .assert_error(400);
+    chat(
+        &gw,
+        MASTER_KEY,
+        json!({"prompt_id": 3, "model": "m", "messages": []}),
+    )
+    .await
+    .assert_error(400);
     assert_eq!(up.requests().len(), n, "nothing went upstream");
 
     // the listing and one prompt with its template
     let list = ok(gw.get("/prompts/list").await);
-    let ids: Vec<&str> = list["prompts"].as_array().unwrap().iter().map(|p| p["prompt_id"].as_str().unwrap()).collect();
+    let ids: Vec<&str> = list["prompts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["prompt_id"].as_str().unwrap())
+        .collect();
     assert_eq!(ids, ["greeting", "inline", "other"]);
     assert_eq!(list["prompts"][0]["prompt_info"]["prompt_type"], "config");
     let one = ok(gw.get("/prompts/greeting/info").await);
-    assert_eq!(one["prompt_spec"]["litellm_params"]["prompt_integration"], "dotprompt");
+    assert_eq!(
+        one["prompt_spec"]["litellm_params"]["prompt_integration"],
+        "dotprompt"
+    );
     assert_eq!(one["raw_prompt_template"]["metadata"]["model"], "m");
-    assert!(one["raw_prompt_template"]["content"].as_str().unwrap().starts_with("System: You greet"));
+    assert!(
+        one["raw_prompt_template"]["content"]
+            .as_str()
+            .unwrap()
+            .starts_with("System: You greet")
+    );
     assert_eq!(ok(gw.get("/prompts/greeting").await), one);
     gw.get("/prompts/nope").await.assert_error(404);
     // writes need the database
-    gw.post("/prompts", &stored("x", "User: hi").to_string()).await.assert_error(503);
+    gw.post("/prompts", &stored("x", "User: hi").to_string())
+        .await
+        .assert_error(503);
 }
 
 #[tokio::test]
 async fn a_config_prompt_that_cannot_be_read_stops_startup() {
     let yaml = "model_list: []\nprompts:\n  - prompt_id: p\n    litellm_params: {prompt_integration: dotprompt, prompt_file: /nonexistent/p.prompt}\n";
     let loaded = tianji::Loaded::from_yaml(yaml).unwrap();
-    let e = tianji::Gateway::start(&loaded, "127.0.0.1:0".parse().unwrap()).await.err().expect("refused");
+    let e = tianji::Gateway::start(&loaded, "127.0.0.1:0".parse().unwrap())
+        .await
+        .err()
+        .expect("refused");
     assert!(e.to_string().contains("prompts[0] (p)"), "{e}");
     let yaml = "prompts:\n  - prompt_id: p\n    litellm_params: {prompt_integration: dotprompt, dotprompt_content: \"{% for %}\"}\n";
     let loaded = tianji::Loaded::from_yaml(yaml).unwrap();
-    assert!(tianji::Gateway::start(&loaded, "127.0.0.1:0".parse().unwrap()).await.is_err());
+    assert!(
+        tianji::Gateway::start(&loaded, "127.0.0.1:0".parse().unwrap())
+            .await
+            .is_err()
+    );
 }
 
 #[tokio::test]
 async fn stored_prompts_have_versions() {
     let (db, up, gw) = setup_with(true, "").await;
     let v = |n: u32| format!("---\nmodel: m\n---\nUser: version {n} for {{{{ who }}}}");
-    let made = ok(gw.post("/prompts", &stored("story", &v(1)).to_string()).await);
-    assert_eq!((made["prompt_id"].clone(), made["version"].clone()), (json!("story"), json!(1)));
+    let made = ok(gw
+        .post("/prompts", &stored("story", &v(1)).to_string())
+        .await);
+    assert_eq!(
+        (made["prompt_id"].clone(), made["version"].clone()),
+        (json!("story"), json!(1))
+    );
     assert_eq!(made["prompt_info"]["prompt_type"], "db");
     // creating it again, and replacing it, add versions
-    assert_eq!(ok(gw.post("/prompts", &stored("story", &v(2)).to_string()).await)["version"], 2);
-    let put = call(&gw, Method::PUT, "/prompts/story", MASTER_KEY, stored("story", &v(3))).await;
+    assert_eq!(
+        ok(gw
+            .post("/prompts", &stored("story", &v(2)).to_string())
+            .await)["version"],
+        2
+    );
+    let put = call(
+        &gw,
+        Method::PUT,
+        "/prompts/story",
+        MASTER_KEY,
+        stored("story", &v(3)),
+    )
+    .await;
     assert_eq!(ok(put)["version"], 3);
     let versions = ok(gw.get("/prompts/story/versions").await);
-    let got: Vec<i64> = versions["prompts"].as_array().unwrap().iter().map(|p| p["version"].as_i64().unwrap()).collect();
+    let got: Vec<i64> = versions["prompts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["version"].as_i64().unwrap())
+        .collect();
     assert_eq!(got, [3, 2, 1]);
 
     // the latest by default; an older one by prompt_version or by the id's suffix
     let vars = json!({"who": "Cy"});
-    ok(chat(&gw, MASTER_KEY, json!({"prompt_id": "story", "prompt_variables": vars})).await);
-    assert_eq!(sent_messages(&up), json!([{"role": "user", "content": "version 3 for Cy"}]));
-    ok(chat(&gw, MASTER_KEY, json!({"prompt_id": "story", "prompt_version": 1, "prompt_variables": vars})).await);
+    ok(chat(
+        &gw,
+        MASTER_KEY,
+        json!({"prompt_id": "story", "prompt_variables": vars}),
+    )
+    .await);
+    assert_eq!(
+        sent_messages(&up),
+        json!([{"role": "user", "content": "version 3 for Cy"}])
+    );
+    ok(chat(
+        &gw,
+        MASTER_KEY,
+        json!({"prompt_id": "story", "prompt_version": 1, "prompt_variables": vars}),
+    )
+    .await);
     assert_eq!(sent_messages(&up)[0]["content"], "version 1 for Cy");
-    ok(chat(&gw, MASTER_KEY, json!({"prompt_id": "story.v2", "prompt_variables": vars})).await);
+    ok(chat(
+        &gw,
+        MASTER_KEY,
+        json!({"prompt_id": "story.v2", "prompt_variables": vars}),
+    )
+    .await);
     assert_eq!(sent_messages(&up)[0]["content"], "version 2 for Cy");
-    chat(&gw, MASTER_KEY, json!({"prompt_id": "story", "prompt_version": 9, "prompt_variables": vars})).await.assert_error(404);
+    chat(
+        &gw,
+        MASTER_KEY,
+        json!({"prompt_id": "story", "prompt_version": 9, "prompt_variables": vars}),
+    )
+    .await
+    .assert_error(404);
     let info = ok(gw.get("/prompts/story.v1/info").await);
     assert_eq!(info["prompt_spec"]["version"], 1);
 
@@ -169,21 +315,63 @@ async fn stored_prompts_have_versions() {
     let patched = call(&gw, Method::PATCH, "/prompts/story", MASTER_KEY,
         json!({"litellm_params": {"prompt_integration": "dotprompt", "dotprompt_content": "---\nmodel: m\n---\nUser: patched {{ who }}"}})).await;
     assert_eq!(ok(patched)["version"], 3);
-    ok(chat(&gw, MASTER_KEY, json!({"prompt_id": "story", "prompt_variables": vars})).await);
+    ok(chat(
+        &gw,
+        MASTER_KEY,
+        json!({"prompt_id": "story", "prompt_variables": vars}),
+    )
+    .await);
     assert_eq!(sent_messages(&up)[0]["content"], "patched Cy");
-    assert_eq!(ok(gw.get("/prompts/list").await)["prompts"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        ok(gw.get("/prompts/list").await)["prompts"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
 
     // non-admins change nothing
-    let user = ok(gw.post("/key/generate", "{}").await)["key"].as_str().unwrap().to_string();
-    call(&gw, Method::POST, "/prompts", &user, stored("mine", "User: x")).await.assert_error(403);
+    let user = ok(gw.post("/key/generate", "{}").await)["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    call(
+        &gw,
+        Method::POST,
+        "/prompts",
+        &user,
+        stored("mine", "User: x"),
+    )
+    .await
+    .assert_error(403);
     for m in [Method::PUT, Method::PATCH, Method::DELETE] {
-        call(&gw, m, "/prompts/story", &user, stored("story", "User: x")).await.assert_error(403);
+        call(&gw, m, "/prompts/story", &user, stored("story", "User: x"))
+            .await
+            .assert_error(403);
     }
-    call(&gw, Method::GET, "/prompts/story/versions", &user, Value::Null).await.assert_error(403);
+    call(
+        &gw,
+        Method::GET,
+        "/prompts/story/versions",
+        &user,
+        Value::Null,
+    )
+    .await
+    .assert_error(403);
     // ... and see none unless granted; they may still use an unrestricted prompt
-    assert_eq!(ok(call(&gw, Method::GET, "/prompts/list", &user, Value::Null).await)["prompts"], json!([]));
-    call(&gw, Method::GET, "/prompts/story", &user, Value::Null).await.assert_error(403);
-    ok(chat(&gw, &user, json!({"prompt_id": "story", "prompt_variables": vars})).await);
+    assert_eq!(
+        ok(call(&gw, Method::GET, "/prompts/list", &user, Value::Null).await)["prompts"],
+        json!([])
+    );
+    call(&gw, Method::GET, "/prompts/story", &user, Value::Null)
+        .await
+        .assert_error(403);
+    ok(chat(
+        &gw,
+        &user,
+        json!({"prompt_id": "story", "prompt_variables": vars}),
+    )
+    .await);
 
     // bad input
     for (body, field) in [
@@ -191,20 +379,61 @@ async fn stored_prompts_have_versions() {
         (stored("story.v4", "User: x"), "prompt_id"),
         (stored("bad", "{% for %}"), "litellm_params"),
         (stored("bad", "---\nmodel: [1]\n---\nx"), "litellm_params"),
-        (json!({"prompt_id": "f", "litellm_params": {"prompt_integration": "dotprompt", "prompt_file": "/etc/passwd"}}), "litellm_params"),
-        (json!({"prompt_id": "f", "litellm_params": {"prompt_integration": "langfuse"}}), "litellm_params"),
-        (json!({"prompt_id": "f", "litellm_params": {}, "bogus": 1}), "bogus"),
+        (
+            json!({"prompt_id": "f", "litellm_params": {"prompt_integration": "dotprompt", "prompt_file": "/etc/passwd"}}),
+            "litellm_params",
+        ),
+        (
+            json!({"prompt_id": "f", "litellm_params": {"prompt_integration": "langfuse"}}),
+            "litellm_params",
+        ),
+        (
+            json!({"prompt_id": "f", "litellm_params": {}, "bogus": 1}),
+            "bogus",
+        ),
     ] {
-        let e = gw.post("/prompts", &body.to_string()).await.assert_error(400);
+        let e = gw
+            .post("/prompts", &body.to_string())
+            .await
+            .assert_error(400);
         assert_eq!(e["error"]["param"], field, "{body}: {e}");
     }
-    call(&gw, Method::PUT, "/prompts/nothing", MASTER_KEY, stored("nothing", "User: x")).await.assert_error(404);
+    call(
+        &gw,
+        Method::PUT,
+        "/prompts/nothing",
+        MASTER_KEY,
+        stored("nothing", "User: x"),
+    )
+    .await
+    .assert_error(404);
 
     // DELETE removes every version; audit rows name each version
-    let gone = ok(call(&gw, Method::DELETE, "/prompts/story", MASTER_KEY, Value::Null).await);
+    let gone = ok(call(
+        &gw,
+        Method::DELETE,
+        "/prompts/story",
+        MASTER_KEY,
+        Value::Null,
+    )
+    .await);
     assert_eq!(gone["message"], "Prompt story deleted successfully");
-    chat(&gw, MASTER_KEY, json!({"prompt_id": "story", "prompt_variables": vars})).await.assert_error(404);
-    call(&gw, Method::DELETE, "/prompts/story", MASTER_KEY, Value::Null).await.assert_error(404);
+    chat(
+        &gw,
+        MASTER_KEY,
+        json!({"prompt_id": "story", "prompt_variables": vars}),
+    )
+    .await
+    .assert_error(404);
+    call(
+        &gw,
+        Method::DELETE,
+        "/prompts/story",
+        MASTER_KEY,
+        Value::Null,
+    )
+    .await
+    .assert_error(404);
     let client = db.client().await;
     let rows = client
         .query("SELECT action, object_id FROM \"TianjiLLM_AuditLog\" WHERE table_name = 'TianjiLLM_PromptTable' ORDER BY updated_at, object_id", &[])
@@ -214,13 +443,21 @@ async fn stored_prompts_have_versions() {
     assert_eq!(
         audit,
         [
-            ("created", "story.v1"), ("created", "story.v2"), ("created", "story.v3"),
+            ("created", "story.v1"),
+            ("created", "story.v2"),
+            ("created", "story.v3"),
             ("updated", "story.v3"),
-            ("deleted", "story.v1"), ("deleted", "story.v2"), ("deleted", "story.v3"),
+            ("deleted", "story.v1"),
+            ("deleted", "story.v2"),
+            ("deleted", "story.v3"),
         ]
         .map(|(a, o)| (a.to_string(), o.to_string()))
     );
-    let left: i64 = client.query_one("SELECT count(*) FROM \"TianjiLLM_PromptTable\"", &[]).await.unwrap().get(0);
+    let left: i64 = client
+        .query_one("SELECT count(*) FROM \"TianjiLLM_PromptTable\"", &[])
+        .await
+        .unwrap()
+        .get(0);
     assert_eq!(left, 0);
 }
 
@@ -228,29 +465,49 @@ async fn stored_prompts_have_versions() {
 async fn key_and_team_prompt_lists_restrict_use() {
     let (_db, up, gw) = setup_with(false, "").await;
     for id in ["a", "b"] {
-        ok(gw.post("/prompts", &stored(id, &format!("---\nmodel: m\n---\nUser: prompt {id}")).to_string()).await);
+        ok(gw
+            .post(
+                "/prompts",
+                &stored(id, &format!("---\nmodel: m\n---\nUser: prompt {id}")).to_string(),
+            )
+            .await);
     }
     let key_of = |r: Resp| ok(r)["key"].as_str().unwrap().to_string();
     let only_a = key_of(gw.post("/key/generate", r#"{"prompts": ["a"]}"#).await);
     ok(chat(&gw, &only_a, json!({"prompt_id": "a"})).await);
     assert_eq!(sent_messages(&up)[0]["content"], "prompt a");
-    let e = chat(&gw, &only_a, json!({"prompt_id": "b"})).await.assert_error(403);
+    let e = chat(&gw, &only_a, json!({"prompt_id": "b"}))
+        .await
+        .assert_error(403);
     assert_eq!(e["error"]["param"], "prompt_id");
     // a granted prompt is listed and readable
     let list = ok(call(&gw, Method::GET, "/prompts/list", &only_a, Value::Null).await);
     assert_eq!(list["prompts"].as_array().unwrap().len(), 1);
     assert_eq!(list["prompts"][0]["prompt_id"], "a");
     ok(call(&gw, Method::GET, "/prompts/a", &only_a, Value::Null).await);
-    call(&gw, Method::GET, "/prompts/b", &only_a, Value::Null).await.assert_error(403);
+    call(&gw, Method::GET, "/prompts/b", &only_a, Value::Null)
+        .await
+        .assert_error(403);
 
     // a team's list intersects the key's
-    ok(gw.post("/team/new", r#"{"team_id": "t1", "prompts": ["b"]}"#).await);
+    ok(gw
+        .post("/team/new", r#"{"team_id": "t1", "prompts": ["b"]}"#)
+        .await);
     let in_team = key_of(gw.post("/key/generate", r#"{"team_id": "t1"}"#).await);
     ok(chat(&gw, &in_team, json!({"prompt_id": "b"})).await);
-    chat(&gw, &in_team, json!({"prompt_id": "a"})).await.assert_error(403);
-    let both = key_of(gw.post("/key/generate", r#"{"team_id": "t1", "prompts": ["a"]}"#).await);
-    chat(&gw, &both, json!({"prompt_id": "a"})).await.assert_error(403);
-    chat(&gw, &both, json!({"prompt_id": "b"})).await.assert_error(403);
+    chat(&gw, &in_team, json!({"prompt_id": "a"}))
+        .await
+        .assert_error(403);
+    let both = key_of(
+        gw.post("/key/generate", r#"{"team_id": "t1", "prompts": ["a"]}"#)
+            .await,
+    );
+    chat(&gw, &both, json!({"prompt_id": "a"}))
+        .await
+        .assert_error(403);
+    chat(&gw, &both, json!({"prompt_id": "b"}))
+        .await
+        .assert_error(403);
 
     // the template's model goes through the key's model access
     let no_m = key_of(gw.post("/key/generate", r#"{"models": ["m2"]}"#).await);
@@ -266,14 +523,29 @@ async fn prompts_test_renders_and_calls_the_model() {
     // spec US10 scenario 3: rendered, then an LLM call with the result (streamed, as LiteLLM)
     let r = gw.post("/prompts/test", &body.to_string()).await;
     assert_eq!(r.status, 200, "{}", r.text());
-    assert!(r.header("content-type").unwrap().starts_with("text/event-stream"));
-    assert!(r.text().contains("Hello") && r.text().trim_end().ends_with("data: [DONE]"), "{}", r.text());
+    assert!(
+        r.header("content-type")
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    assert!(
+        r.text().contains("Hello") && r.text().trim_end().ends_with("data: [DONE]"),
+        "{}",
+        r.text()
+    );
     let sent = up.last().json();
     assert_eq!(
         sent["messages"],
         json!([{"role": "system", "content": "You greet people."}, {"role": "user", "content": "Say hello to World."}])
     );
-    assert_eq!((sent["model"].clone(), sent["temperature"].clone(), sent["stream"].clone()), (json!("x"), json!(0.3), json!(true)));
+    assert_eq!(
+        (
+            sent["model"].clone(),
+            sent["temperature"].clone(),
+            sent["stream"].clone()
+        ),
+        (json!("x"), json!(0.3), json!(true))
+    );
 
     // whole, with a conversation replacing the rendered user turn
     let mut whole = body.clone();
@@ -287,22 +559,65 @@ async fn prompts_test_renders_and_calls_the_model() {
     );
 
     // the caller's model access applies
-    let key = ok(gw.post("/key/generate", r#"{"models": ["m2"]}"#).await)["key"].as_str().unwrap().to_string();
+    let key = ok(gw.post("/key/generate", r#"{"models": ["m2"]}"#).await)["key"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let n = up.requests().len();
     let r = call(&gw, Method::POST, "/prompts/test", &key, body.clone()).await;
     assert!(r.status.is_client_error(), "{}", r.text());
     assert_eq!(up.requests().len(), n);
 
     // a missing variable is a 400 naming it; no model, no messages, no template: 400
-    let e = gw.post("/prompts/test", &json!({"dotprompt_content": GREETING}).to_string()).await.assert_error(400);
-    assert!(e["error"]["message"].as_str().unwrap().contains("'name'"), "{e}");
-    let e = gw.post("/prompts/test", &json!({"dotprompt_content": "Hello {{ who }}", "prompt_variables": {}}).to_string()).await.assert_error(400);
-    assert!(e["error"]["message"].as_str().unwrap().contains("Model is required"), "{e}");
-    let e = gw.post("/prompts/test", &json!({"dotprompt_content": "---\nmodel: m\n---\nHello {{ who }}"}).to_string()).await.assert_error(400);
-    assert!(e["error"]["message"].as_str().unwrap().contains("'who'"), "{e}");
-    gw.post("/prompts/test", &json!({"dotprompt_content": "---\nmodel: m\n---\n{% if 0 %}x{% endif %}"}).to_string()).await.assert_error(400);
+    let e = gw
+        .post(
+            "/prompts/test",
+            &json!({"dotprompt_content": GREETING}).to_string(),
+        )
+        .await
+        .assert_error(400);
+    assert!(
+        e["error"]["message"].as_str().unwrap().contains("'name'"),
+        "{e}"
+    );
+    let e = gw
+        .post(
+            "/prompts/test",
+            &json!({"dotprompt_content": "Hello {{ who }}", "prompt_variables": {}}).to_string(),
+        )
+        .await
+        .assert_error(400);
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("Model is required"),
+        "{e}"
+    );
+    let e = gw
+        .post(
+            "/prompts/test",
+            &json!({"dotprompt_content": "---\nmodel: m\n---\nHello {{ who }}"}).to_string(),
+        )
+        .await
+        .assert_error(400);
+    assert!(
+        e["error"]["message"].as_str().unwrap().contains("'who'"),
+        "{e}"
+    );
+    gw.post(
+        "/prompts/test",
+        &json!({"dotprompt_content": "---\nmodel: m\n---\n{% if 0 %}x{% endif %}"}).to_string(),
+    )
+    .await
+    .assert_error(400);
     gw.post("/prompts/test", "{}").await.assert_error(400);
-    gw.post("/prompts/test", &json!({"dotprompt_content": "---\nmodel: m\n---\n{{ x"}).to_string()).await.assert_error(400);
+    gw.post(
+        "/prompts/test",
+        &json!({"dotprompt_content": "---\nmodel: m\n---\n{{ x"}).to_string(),
+    )
+    .await
+    .assert_error(400);
     assert_eq!(up.requests().len(), n);
 }
 
@@ -315,27 +630,66 @@ async fn templates_that_would_explode_are_refused() {
     );
     let gw = TestGateway::start(&yaml).await;
     let items: Vec<u32> = (0..200).collect();
-    let e = chat(&gw, MASTER_KEY, json!({"prompt_id": "loop", "prompt_variables": {"items": items}})).await.assert_error(400);
-    assert!(e["error"]["message"].as_str().unwrap().contains("work"), "{e}");
+    let e = chat(
+        &gw,
+        MASTER_KEY,
+        json!({"prompt_id": "loop", "prompt_variables": {"items": items}}),
+    )
+    .await
+    .assert_error(400);
+    assert!(
+        e["error"]["message"].as_str().unwrap().contains("work"),
+        "{e}"
+    );
     // a small input renders
-    ok(chat(&gw, MASTER_KEY, json!({"prompt_id": "loop", "prompt_variables": {"items": [1, 2]}})).await);
-    assert_eq!(sent_messages(&up)[0]["content"], "11111111");
+    ok(chat(
+        &gw,
+        MASTER_KEY,
+        json!({"prompt_id": "loop", "prompt_variables": {"items": [1, 2]}}),
+    )
+    .await);
+    assert_eq!(sent_messages(&up)[0]["content"], "11112222");
 
     let doubling = format!(
         "---\nmodel: m\n---\n{{% set s = 'abcdefghijklmnop' %}}{}User: {{{{ s | length }}}}",
         "{% set s = s ~ s %}".repeat(40)
     );
     let n = up.requests().len();
-    gw.post("/prompts/test", &json!({"dotprompt_content": doubling}).to_string()).await.assert_error(400);
+    gw.post(
+        "/prompts/test",
+        &json!({"dotprompt_content": doubling}).to_string(),
+    )
+    .await
+    .assert_error(400);
     let repeat = "---\nmodel: m\n---\nUser: {{ 'x' * 100000000 }}";
-    gw.post("/prompts/test", &json!({"dotprompt_content": repeat}).to_string()).await.assert_error(400);
+    gw.post(
+        "/prompts/test",
+        &json!({"dotprompt_content": repeat}).to_string(),
+    )
+    .await
+    .assert_error(400);
     let long = json!({"dotprompt_content": "---\nmodel: m\n---\nUser: {{ d }}{{ d }}{{ d }}", "prompt_variables": {"d": "y".repeat(1024 * 1024)}});
-    let e = gw.post("/prompts/test", &long.to_string()).await.assert_error(400);
-    assert!(e["error"]["message"].as_str().unwrap().contains("longer than"), "{e}");
+    let e = gw
+        .post("/prompts/test", &long.to_string())
+        .await
+        .assert_error(400);
+    assert!(
+        e["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("longer than"),
+        "{e}"
+    );
     // no code of the host is reachable: no macros, no includes, no imports
-    for t in ["{% include '/etc/passwd' %}", "{% import 'x' as y %}", "{% macro m() %}{% endmacro %}"] {
+    for t in [
+        "{% include '/etc/passwd' %}",
+        "{% import 'x' as y %}",
+        "{% macro m() %}{% endmacro %}",
+    ] {
         let body = json!({"dotprompt_content": format!("---\nmodel: m\n---\nUser: {t}")});
-        gw.post("/prompts/test", &body.to_string()).await.assert_error(400);
+        gw.post("/prompts/test", &body.to_string())
+            .await
+            .assert_error(400);
     }
     assert_eq!(up.requests().len(), n);
 }
@@ -344,7 +698,8 @@ async fn templates_that_would_explode_are_refused() {
 async fn a_prompt_stored_on_one_instance_is_used_on_another() {
     let db = TestDb::create().await;
     let up = MockUpstream::with(Arc::new(crate::common::mock_upstream::default_reply)).await;
-    let redis = std::env::var("TIANJI_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".to_string());
+    let redis = std::env::var("TIANJI_TEST_REDIS_URL")
+        .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_string());
     let yaml = format!(
         "model_list:\n  - model_name: m\n    tianji_params: {{model: openai/x, api_base: \"{b}\", api_key: sk-up}}\ngeneral_settings:\n  master_key: {MASTER_KEY}\n  database_url: \"{u}\"\nrouter_settings:\n  redis_url: \"{redis}\"\n",
         b = up.base(),
@@ -352,16 +707,36 @@ async fn a_prompt_stored_on_one_instance_is_used_on_another() {
     );
     let a = TestGateway::start(&yaml).await;
     let b = TestGateway::start(&yaml).await;
-    ok(a.post("/prompts", &stored("shared", "---\nmodel: m\n---\nUser: shared one").to_string()).await);
+    ok(a.post(
+        "/prompts",
+        &stored("shared", "---\nmodel: m\n---\nUser: shared one").to_string(),
+    )
+    .await);
     let used = eventually_async(Duration::from_secs(10), || async {
-        chat(&b, MASTER_KEY, json!({"prompt_id": "shared"})).await.status == 200
+        chat(&b, MASTER_KEY, json!({"prompt_id": "shared"}))
+            .await
+            .status
+            == 200
     })
     .await;
     assert!(used, "instance b never used the new prompt");
-    assert_eq!(sent_messages(&up), json!([{"role": "user", "content": "shared one"}]));
-    ok(call(&a, Method::DELETE, "/prompts/shared", MASTER_KEY, Value::Null).await);
+    assert_eq!(
+        sent_messages(&up),
+        json!([{"role": "user", "content": "shared one"}])
+    );
+    ok(call(
+        &a,
+        Method::DELETE,
+        "/prompts/shared",
+        MASTER_KEY,
+        Value::Null,
+    )
+    .await);
     let gone = eventually_async(Duration::from_secs(10), || async {
-        chat(&b, MASTER_KEY, json!({"prompt_id": "shared"})).await.status == 404
+        chat(&b, MASTER_KEY, json!({"prompt_id": "shared"}))
+            .await
+            .status
+            == 404
     })
     .await;
     assert!(gone, "instance b still used the deleted prompt");
