@@ -107,8 +107,11 @@ pub async fn list(live: Live<'_>) -> Result<Response<Body>, AdminError> {
 /// `GET /prompts/{id}/versions`: every version, newest first.
 pub async fn versions(live: Live<'_>) -> Result<Response<Body>, AdminError> {
     let asked = live.path_key.clone().unwrap_or_default();
-    let id = split_version(&asked).map_or(asked.as_str(), |(id, _)| id);
     let prompts = live.state.prompts.load();
+    let id = match split_version(&asked) {
+        Some((id, _)) if prompts.versions(&asked).is_empty() => id,
+        _ => asked.as_str(),
+    };
     let mut list: Vec<Value> = prompts.versions(id).iter().map(|p| p.spec()).collect();
     if list.is_empty() {
         return Err(AdminError::NotFound {
@@ -125,6 +128,12 @@ pub async fn item(live: Live<'_>) -> Result<Response<Body>, AdminError> {
     match live.req.method().clone() {
         Method::GET | Method::HEAD => info(live),
         m => {
+            if !live.principal.is_admin() {
+                return Err(AdminError::Forbidden(format!(
+                    "Only proxy admins can create, change or delete prompts. Your role={}",
+                    live.principal.role().name()
+                )));
+            }
             let call = live.into_call().await?;
             match m {
                 Method::PUT => replace(&call).await,

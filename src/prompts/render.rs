@@ -105,10 +105,7 @@ fn missing_name(e: &minijinja::Error, vars: &Map<String, Value>) -> Option<Strin
     let end = detail.find("` is undefined")?;
     let start = detail[..end].rfind('`')? + 1;
     let expr = detail[start..end].trim();
-    let root = expr
-        .split(['.', '['])
-        .next()
-        .unwrap_or(expr);
+    let root = expr.split(['.', '[']).next().unwrap_or(expr);
     if root.is_empty() || expr.starts_with('(') {
         return None;
     }
