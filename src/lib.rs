@@ -27,6 +27,7 @@ pub mod observability;
 pub mod passthrough;
 pub mod pipeline;
 pub mod prices;
+pub mod prompts;
 pub mod providers;
 pub mod rag;
 pub mod rag_api;

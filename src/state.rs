@@ -82,6 +82,8 @@ pub enum StateError {
     Guardrails(#[from] crate::guardrails::GuardrailsConfigError),
     #[error(transparent)]
     Mcp(#[from] crate::mcp::McpError),
+    #[error("prompts: {0}")]
+    Prompts(String),
     #[error("rag_settings: {0}")]
     UrlFetch(#[from] crate::upstream::fetch::FetchError),
     #[error("redis ({url}): {source}")]
@@ -102,6 +104,7 @@ impl StateError {
             | StateError::Traces(_)
             | StateError::Guardrails(_)
             | StateError::Mcp(_)
+            | StateError::Prompts(_)
             | StateError::UrlFetch(_)
             | StateError::Redis { .. } => true,
             StateError::Store(e) => {
@@ -165,6 +168,8 @@ pub struct AppState {
     /// Which provider account holds each skill (`TianjiLLM_SkillsTable`), reloaded when one
     /// changes.
     pub skill_homes: crate::skills::Homes,
+    /// Prompt templates (`prompts:` and `TianjiLLM_PromptTable`, reloaded when one changes).
+    pub prompts: crate::prompts::Registry,
     /// The gateway's own vector stores: each store's search index, loaded on first use (all of
     /// them in the background at startup) and kept in step through `Changed::VectorStore`.
     pub vector_stores: Arc<crate::vector_stores::VectorStores>,
@@ -244,6 +249,11 @@ impl AppState {
         let catalog = Arc::new(Catalog::builtin()?);
         let guardrails = Arc::new(crate::guardrails::Guardrails::build(&loaded.config)?);
         let mcp = crate::mcp::Mcp::from_config(&loaded.config.mcp_servers)?;
+        let (prompts, prompt_warnings) =
+            crate::prompts::Registry::from_config(&loaded.config).map_err(StateError::Prompts)?;
+        for w in prompt_warnings {
+            tracing::warn!("{w}");
+        }
         let models = ModelTable::build(&loaded.config, catalog.clone(), loaded.env.clone())?;
         if let Some(line) = models.unserved_line() {
             tracing::warn!("{line}");
@@ -416,6 +426,7 @@ impl AppState {
         let state = Self {
             agents: Default::default(),
             skill_homes: Default::default(),
+            prompts,
             vector_stores: Default::default(),
             url_fetcher,
             mcp,
@@ -476,6 +487,7 @@ impl AppState {
             state.reload_agents().await?;
             state.reload_mcp().await?;
             state.reload_skills().await?;
+            state.reload_prompts().await?;
             if let Some(store) = state.store.clone() {
                 let stores = state.vector_stores.clone();
                 tokio::spawn(async move { stores.load_all(&store).await });
@@ -558,6 +570,14 @@ impl AppState {
         Ok(self.skill_homes.reload(store).await?)
     }
 
+    /// Reload the stored prompts from the database.
+    pub async fn reload_prompts(&self) -> Result<(), StateError> {
+        let Some(store) = &self.store else {
+            return Ok(());
+        };
+        Ok(self.prompts.reload(store).await?)
+    }
+
     /// Apply changes made elsewhere (or here) to this instance's caches.
     async fn apply_local(&self, changed: &[Changed]) {
         if let Some(dir) = self.auth.directory() {
@@ -602,6 +622,13 @@ impl AppState {
             && let Err(e) = self.reload_skills().await
         {
             tracing::error!(error = %e, "could not reload skills");
+        }
+        if changed
+            .iter()
+            .any(|c| matches!(c, Changed::Prompts | Changed::All))
+            && let Err(e) = self.reload_prompts().await
+        {
+            tracing::error!(error = %e, "could not reload prompts");
         }
         if let Some(store) = &self.store {
             for c in changed {

@@ -22,6 +22,7 @@ pub const INVITATIONS_TABLE: &str = "TianjiLLM_InvitationLink";
 pub const AGENTS_TABLE: &str = "TianjiLLM_AgentsTable";
 pub const PLUGINS_TABLE: &str = "TianjiLLM_ClaudeCodePluginTable";
 pub const MCP_SERVERS_TABLE: &str = "TianjiLLM_MCPServerTable";
+pub const PROMPTS_TABLE: &str = "TianjiLLM_PromptTable";
 
 /// One change to record.
 pub struct Change<'a> {
@@ -138,6 +139,8 @@ pub fn table_name(given: &str) -> Option<&'static str> {
         ("plugins", PLUGINS_TABLE),
         ("mcp_server_table", MCP_SERVERS_TABLE),
         ("mcp_servers", MCP_SERVERS_TABLE),
+        ("prompt_table", PROMPTS_TABLE),
+        ("prompts", PROMPTS_TABLE),
     ];
     let g = given.trim();
     let bare = g

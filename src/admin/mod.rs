@@ -25,6 +25,7 @@ mod model_metrics;
 mod models;
 mod organizations;
 pub mod plugins;
+mod prompts;
 pub mod router;
 pub mod routes;
 mod spend;
@@ -344,26 +345,45 @@ pub async fn handle(
         }
         Handler::Store(serve) => serve,
     };
-    let store = state.store.as_ref().ok_or(AdminError::NoDatabase)?;
-    let caller_hash = match (&principal, crate::auth::presented_key(req.headers())) {
-        (Principal::Key(k), _) => k.key.token.clone(),
-        (_, Ok(Some(raw))) => crate::auth::token_hex(raw),
-        _ => String::new(),
-    };
-    let (parts, body) = req.into_parts();
-    let body = read_declared(&parts.headers, body, state.max_body_bytes).await?;
-    let call = Call {
+    let live = Live {
         state,
-        store,
         principal,
-        caller_hash,
-        headers: parts.headers,
-        query: parts.uri.query().map(str::to_string),
         path_key,
-        method: parts.method,
-        body,
+        req,
     };
-    serve(&call).await
+    serve(&live.into_call().await?).await
+}
+
+impl<'a> Live<'a> {
+    /// The database call this request becomes (503 without a database), its body read: for
+    /// live routes whose writes need the database.
+    pub async fn into_call(self) -> Result<Call<'a>, AdminError> {
+        let Live {
+            state,
+            principal,
+            path_key,
+            req,
+        } = self;
+        let store = state.store.as_ref().ok_or(AdminError::NoDatabase)?;
+        let caller_hash = match (&principal, crate::auth::presented_key(req.headers())) {
+            (Principal::Key(k), _) => k.key.token.clone(),
+            (_, Ok(Some(raw))) => crate::auth::token_hex(raw),
+            _ => String::new(),
+        };
+        let (parts, body) = req.into_parts();
+        let body = read_declared(&parts.headers, body, state.max_body_bytes).await?;
+        Ok(Call {
+            state,
+            store,
+            principal,
+            caller_hash,
+            headers: parts.headers,
+            query: parts.uri.query().map(str::to_string),
+            path_key,
+            method: parts.method,
+            body,
+        })
+    }
 }
 
 /// `GET /provider/budgets`: in-memory (and Redis) state, no database needed.

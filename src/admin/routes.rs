@@ -16,7 +16,7 @@ use http::{Method, Request, Response};
 use super::{
     AdminError, Call, agent_rpc, agents, alerting, audit, budgets, cache, cron_jobs, end_users,
     invitations, keys, listings, llm_utils, mcp_servers, model_metrics, models, organizations,
-    plugins, router, spend, teams, users,
+    plugins, prompts, router, spend, teams, users,
 };
 use crate::auth::Principal;
 use crate::body::Body;
@@ -266,6 +266,11 @@ pub static ROUTES: &[AdminRoute] = table! {
     ["/utils/transform_request"] POST ProxyAdmin "The exact request a call would send to the deployment the router picks (URL, headers with secrets masked, body), not sent" => live!(llm_utils::transform_request);
     ["/utils/token_counter"] POST KeyOwner "Count the tokens of a prompt, messages or contents as LiteLLM does (tiktoken)" => live!(llm_utils::token_counter);
     ["/utils/supported_openai_params"] GET KeyOwner "The OpenAI parameters a model group or provider/model takes (?model=)" => live!(llm_utils::supported_openai_params);
+    ["/prompts"] POST ProxyAdmin "Create a prompt template (its next version when the id exists)" => store!(prompts::create);
+    ["/prompts/list"] GET KeyOwner "The latest version of each prompt the caller may see" => live!(prompts::list);
+    ["/prompts/test"] POST KeyOwner "Render a .prompt with variables and call its model for the caller (streamed unless stream: false)" => live!(prompts::test);
+    ["/prompts/{key}", "/prompts/{key}/info"] GET|PUT|PATCH|DELETE KeyOwner "One prompt with its template (PUT: a new version, PATCH: change a version, DELETE: every version; admins)" => live!(prompts::item);
+    ["/prompts/{key}/versions"] GET AdminViewer "Every version of a prompt, newest first" => live!(prompts::versions);
 };
 
 /// Every (path, route) pair, aliases included.

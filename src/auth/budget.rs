@@ -32,6 +32,7 @@ impl Account {
             | Changed::Agents
             | Changed::McpServers
             | Changed::Skills
+            | Changed::Prompts
             | Changed::VectorStore(_)
             | Changed::RouterSettings
             | Changed::CacheEntries(_)

@@ -116,6 +116,8 @@ pub enum Changed {
     McpServers,
     /// A skill changed: reload where skills live.
     Skills,
+    /// A stored prompt changed: reload the prompt registry.
+    Prompts,
     /// One of the gateway's own vector stores changed (its files): bring its index in step.
     VectorStore(String),
     /// Response cache entries deleted (`/cache/delete`): drop them from the local tier.
@@ -142,6 +144,7 @@ impl Changed {
             Changed::Agents => "agents:".to_string(),
             Changed::McpServers => "mcp_servers:".to_string(),
             Changed::Skills => "skills:".to_string(),
+            Changed::Prompts => "prompts:".to_string(),
             Changed::VectorStore(id) => format!("vector_store:{id}"),
             // cache keys hold no spaces (namespaces are checked)
             Changed::CacheEntries(keys) => format!("cache_entries:{}", keys.join(" ")),
@@ -170,6 +173,7 @@ impl Changed {
             "agents" => Changed::Agents,
             "mcp_servers" => Changed::McpServers,
             "skills" => Changed::Skills,
+            "prompts" => Changed::Prompts,
             "vector_store" => Changed::VectorStore(id),
             "router" => Changed::RouterSettings,
             "cache_entries" => Changed::CacheEntries(id.split(' ').map(str::to_string).collect()),
@@ -269,6 +273,7 @@ impl Directory {
             | Changed::Agents
             | Changed::McpServers
             | Changed::Skills
+            | Changed::Prompts
             | Changed::VectorStore(_)
             | Changed::RouterSettings
             | Changed::CacheEntries(_)

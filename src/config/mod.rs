@@ -13,6 +13,7 @@ pub mod limits;
 pub mod mcp;
 mod model_list;
 pub mod passthrough;
+pub mod prompts;
 pub mod rag;
 pub mod router;
 pub mod search;
@@ -82,6 +83,9 @@ pub struct Config {
     /// The gateway's vector stores and RAG (`crate::rag_api`).
     #[serde(default)]
     pub rag_settings: self::rag::RagSettings,
+    /// Prompt templates used by `prompt_id` (`crate::prompts`).
+    #[serde(default)]
+    pub prompts: Vec<self::prompts::PromptEntry>,
 }
 
 /// A parsed config plus what the loader wants the operator to know.

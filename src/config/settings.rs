@@ -323,6 +323,9 @@ pub struct TianjiSettings {
     /// warning).
     #[serde(default)]
     pub ignore_unknown_guardrails: bool,
+    /// Where `dotprompt` prompts that name no file, directory or content find
+    /// `{prompt_id}.prompt` (LiteLLM's `global_prompt_directory`).
+    pub global_prompt_directory: Option<String>,
     /// Events each logging callback queues before it drops new ones (default 10,000).
     #[serde(default)]
     pub callback_queue_size: Option<usize>,

@@ -4,6 +4,8 @@
 //!
 //! 1. `read` (read.rs): authenticate the caller (and its `allowed_routes`), read the body
 //!    within the size limit and parse it (a multipart upload up to its `model` field);
+//!    a request naming a prompt template (`prompt_id`) is rendered into its messages
+//!    (prompt.rs) before anything else reads it;
 //! 2. `model` (model.rs): the model group asked for (through the caller's aliases); a
 //!    Responses API `previous_response_id` checked and its deployment pinned; a chat request
 //!    naming several groups is served by several.rs, which runs the stages below once per group;
@@ -55,6 +57,7 @@ pub mod parse;
 pub mod post;
 pub mod preview;
 pub mod probe;
+mod prompt;
 mod read;
 mod rerank;
 mod respond;
@@ -225,6 +228,7 @@ async fn asked(
     ctx: &mut RequestCtx,
 ) -> Result<read::Call, GatewayError> {
     let mut call = read::read(state, req, expect, peer, ctx).await?;
+    prompt::apply(state, &mut call)?;
     model::name(state, &mut call, path_model, ctx)?;
     Ok(call)
 }

@@ -180,6 +180,7 @@ impl ParsedRequest {
             cache_controls: Vec::new(),
             canonical: None,
             controls: CallControls::default(),
+            prompt_id: false,
         }
     }
 }
@@ -212,6 +213,8 @@ pub struct ParsedRequest {
     pub canonical: Option<Vec<u8>>,
     /// LiteLLM's per-request retry, timeout and testing controls.
     pub controls: CallControls,
+    /// The body names a prompt template (`prompt_id`): the prompt stage rewrites it.
+    pub prompt_id: bool,
 }
 
 /// The fields the gateway reads, whichever parser found them.
@@ -232,6 +235,7 @@ struct Fields {
     tags: Vec<String>,
     cache_controls: Vec<String>,
     controls: CallControls,
+    prompt_id: bool,
 }
 
 impl Fields {
@@ -257,8 +261,9 @@ const READ: [&str; CONTROLS_AT] = [
     "tags",
     "metadata",
     "cache",
+    "prompt_id",
 ];
-const CONTROLS_AT: usize = 13;
+const CONTROLS_AT: usize = 14;
 const TRACKED: [&str; CONTROLS_AT + controls::NAMES.len()] = joined(READ, controls::NAMES);
 
 /// `a` then `b`.
@@ -360,6 +365,7 @@ fn tape_field(
                 f.cache_controls = o.iter().map(|(k, _)| k.to_string()).collect();
             }
         }
+        13 => f.prompt_id = !null,
         CONTROLS_AT.. => f.controls.set(i - CONTROLS_AT, tape_scalar(v))?,
         _ => {
             if let Some(t) = v.as_object().and_then(|o| o.get("tags")) {
@@ -474,6 +480,8 @@ struct Head<'a> {
     metadata: Option<Value>,
     #[serde(default)]
     cache: Option<Value>,
+    #[serde(default)]
+    prompt_id: Option<Kind>,
 }
 
 fn value_tags(v: Option<&Value>, out: &mut Vec<String>) {
@@ -546,6 +554,7 @@ fn from_serde(raw: &[u8], expect: Expect) -> Result<Fields, RequestError> {
         input: head.input.is_some(),
         mock_response: head.mock_response.map(Cow::into_owned),
         user: head.user.map(Cow::into_owned),
+        prompt_id: head.prompt_id.is_some(),
     })
 }
 
@@ -584,6 +593,9 @@ pub fn parse_with(raw: Bytes, expect: Expect, keyed: bool) -> Result<ParsedReque
         None => (from_serde(&raw, expect)?, None),
     };
     match expect {
+        // a prompt's messages come first, the request may add none
+        Expect::Chat if fields.prompt_id && fields.messages.is_none() => {}
+        Expect::Responses if fields.prompt_id && !fields.input => {}
         Expect::Chat | Expect::Messages => match fields.messages {
             None => return Err(RequestError::Missing("messages")),
             Some(Kind::Other) => {
@@ -625,6 +637,7 @@ pub fn parse_with(raw: Bytes, expect: Expect, keyed: bool) -> Result<ParsedReque
         cache_controls: fields.cache_controls,
         canonical,
         controls: fields.controls,
+        prompt_id: fields.prompt_id,
     })
 }
 

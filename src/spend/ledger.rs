@@ -138,6 +138,7 @@ impl Ledger {
                 | Changed::Agents
                 | Changed::McpServers
                 | Changed::Skills
+                | Changed::Prompts
                 | Changed::VectorStore(_)
                 | Changed::RouterSettings
                 | Changed::CacheEntries(_)

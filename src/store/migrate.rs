@@ -65,6 +65,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         include_str!("../../sql/schema/0013_managed_objects.sql"),
     ),
     (
+        "0014_prompts",
+        include_str!("../../sql/schema/0014_prompts.sql"),
+    ),
+    (
         "0015_managed_files",
         include_str!("../../sql/schema/0015_managed_files.sql"),
     ),

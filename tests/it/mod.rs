@@ -24,6 +24,7 @@ mod ocr;
 mod openai_endpoints;
 mod orgs_budgets;
 mod passthrough;
+mod prompts;
 mod provider_wires;
 mod providers;
 mod proxy;
