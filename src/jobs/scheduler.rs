@@ -137,7 +137,7 @@ impl Scheduler {
 
     async fn ensure(&self, st: &AppState, job: &Job) -> bool {
         let Some(store) = &st.store else { return false };
-        match store.query(Query::EnsureCronJob, &[&job.id]).await {
+        match store.background(Query::EnsureCronJob, &[&job.id]).await {
             Ok(_) => true,
             Err(e) => {
                 tracing::warn!(job = job.id, error = %e, "scheduler: cannot register the job");
@@ -154,7 +154,7 @@ impl Scheduler {
         let interval = job.every.longest().as_secs_f64();
         let pod: &str = &self.pod;
         let claimed = store
-            .query(Query::ClaimCronJob, &[&job.id, &pod, &lease, &interval])
+            .background(Query::ClaimCronJob, &[&job.id, &pod, &lease, &interval])
             .await;
         match claimed {
             Ok(rows) => match rows.first().and_then(|r| r.try_get::<_, String>(0).ok()) {
@@ -195,7 +195,7 @@ impl Scheduler {
         let next = job.every.pick().as_secs_f64();
         let pod: &str = &self.pod;
         let done = store
-            .query(
+            .background(
                 Query::FinishCronJob,
                 &[&job.id, &pod, &due, &next, &started, &status, &result],
             )
@@ -226,7 +226,7 @@ impl Scheduler {
         loop {
             tokio::time::sleep(self.lease / 3).await;
             match store
-                .query(Query::RenewCronJob, &[&job.id, &pod, &lease])
+                .background(Query::RenewCronJob, &[&job.id, &pod, &lease])
                 .await
             {
                 Ok(rows) if rows.is_empty() => return,
@@ -257,7 +257,10 @@ async fn run_local(st: &Arc<AppState>, job: &Job) {
 /// The job's latest result, when a run newer than `seen` finished elsewhere.
 async fn pick_up(st: &AppState, job: &Job, seen: &mut i64, tell: fn(&AppState, Value)) {
     let Some(store) = &st.store else { return };
-    let Ok(rows) = store.query(Query::CronJobResult, &[&job.id, &*seen]).await else {
+    let Ok(rows) = store
+        .background(Query::CronJobResult, &[&job.id, &*seen])
+        .await
+    else {
         return;
     };
     if let Some(r) = rows.first() {

@@ -568,7 +568,7 @@ pub fn check_owner(principal: &Principal, o: &Owned, kind: Kind) -> Result<(), M
     if principal.is_admin() {
         return Ok(());
     }
-    let user = crate::responses::caller_user(&principal);
+    let user = crate::responses::caller_user(principal);
     let team = crate::responses::caller_team(principal);
     if (!o.user_id.is_empty() && o.user_id != user) || (!o.team_id.is_empty() && o.team_id != team)
     {

@@ -60,7 +60,7 @@ pub async fn insert(
 ) {
     let Some(store) = &state.store else { return };
     let status = status_of(object);
-    let user = crate::responses::caller_user(&principal);
+    let user = crate::responses::caller_user(principal);
     let team = crate::responses::caller_team(principal);
     let p = purpose(kind);
     let r = store
@@ -190,7 +190,7 @@ pub async fn list(
         .as_ref()
         .ok_or(OwnedError::NoStore(kind.noun()))?;
     let mine = !principal.is_admin();
-    let user = crate::responses::caller_user(&principal);
+    let user = crate::responses::caller_user(principal);
     let team = crate::responses::caller_team(principal);
     let (after, after_dep) = page.after.clone().unzip();
     let rows = store

@@ -181,6 +181,20 @@ impl Store {
         }
     }
 
+    /// Run a named query of background work (the scheduler's polls): not counted in
+    /// [`Store::query_count`], which tells what requests cost.
+    pub async fn background(
+        &self,
+        q: Query,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<Row>, StoreError> {
+        let conn = self.conn().await?;
+        match conn.stmt(q) {
+            Some(stmt) => Ok(conn.client.query(stmt, params).await?),
+            None => Ok(conn.client.query(self.registry.sql(q), params).await?),
+        }
+    }
+
     /// Whether the database answers right now.
     pub async fn ping(&self) -> bool {
         self.query(Query::Ping, &[]).await.is_ok()

@@ -159,7 +159,7 @@ pub async fn list(
         }
         None => None,
     };
-    let user = crate::responses::caller_user(&principal);
+    let user = crate::responses::caller_user(principal);
     let team = crate::responses::caller_team(principal);
     let listing = Listing {
         owner: (!principal.is_admin()).then_some((user.as_ref(), team)),
