@@ -24,6 +24,18 @@ use crate::router::wire::Wire;
 use crate::router::{Deployment, ModelTable};
 use crate::state::AppState;
 
+/// The request's JSON body as `T` (`what` names the shape expected, for the 400).
+async fn json_body<T: serde::de::DeserializeOwned>(
+    state: &AppState,
+    req: http::Request<crate::request_body::RequestBody>,
+    what: &str,
+) -> Result<T, AdminError> {
+    let (parts, body) = req.into_parts();
+    let raw = read_declared(&parts.headers, body, state.max_body_bytes).await?;
+    serde_json::from_slice(&raw)
+        .map_err(|e| AdminError::invalid("body", format!("{what} is expected: {e}")))
+}
+
 /// The body of `POST /utils/transform_request`.
 #[derive(Deserialize)]
 struct TransformAsked {
@@ -41,14 +53,8 @@ pub async fn transform_request(live: Live<'_>) -> Result<Response<Body>, AdminEr
         req,
         ..
     } = live;
-    let (parts, body) = req.into_parts();
-    let raw = read_declared(&parts.headers, body, state.max_body_bytes).await?;
-    let asked: TransformAsked = serde_json::from_slice(&raw).map_err(|e| {
-        AdminError::invalid(
-            "body",
-            format!("a JSON object {{call_type, request_body}} is expected: {e}"),
-        )
-    })?;
+    let asked: TransformAsked =
+        json_body(state, req, "a JSON object {call_type, request_body}").await?;
     let expect = preview::expect_of(&asked.call_type).ok_or_else(|| {
         AdminError::invalid(
             "call_type",
@@ -155,14 +161,8 @@ pub async fn token_counter(live: Live<'_>) -> Result<Response<Body>, AdminError>
         req,
         ..
     } = live;
-    let (parts, body) = req.into_parts();
-    let raw = read_declared(&parts.headers, body, state.max_body_bytes).await?;
-    let asked: CountAsked = serde_json::from_slice(&raw).map_err(|e| {
-        AdminError::invalid(
-            "body",
-            format!("{{model, messages or prompt or contents}} is expected: {e}"),
-        )
-    })?;
+    let asked: CountAsked =
+        json_body(state, req, "{model, messages or prompt or contents}").await?;
     if asked.prompt.is_none() && asked.messages.is_none() && asked.contents.is_none() {
         return Err(AdminError::invalid(
             "body",
