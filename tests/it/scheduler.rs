@@ -90,19 +90,21 @@ async fn two_instances_one_killed_mid_lease_every_period_runs_once() {
     .unwrap();
 
     // Kill whichever instance holds the health job's lease while it runs.
-    let deadline = tokio::time::Instant::now() + WAIT;
-    let (killed_pod, killed_due) = loop {
-        if let Some((pod, status, due)) = row(&c, "health_check").await
-            && status == "ACTIVE"
-        {
-            break (pod, due);
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the health job never ran"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let held = std::sync::Mutex::new(None);
+    assert!(
+        eventually_async(WAIT, || async {
+            match row(&c, "health_check").await {
+                Some((pod, status, due)) if status == "ACTIVE" => {
+                    *held.lock().unwrap() = Some((pod, due));
+                    true
+                }
+                _ => false,
+            }
+        })
+        .await,
+        "the health job never ran"
+    );
+    let (killed_pod, killed_due) = held.into_inner().unwrap().unwrap();
     let pid = pid_of(&killed_pod).expect("pod_id names the process");
     let (mut victim, survivor) = if a.child.id() == pid {
         (a, b)
