@@ -8,7 +8,9 @@
 //! full run; `--telemetry` for only the telemetry cost comparison; `--agent` for only the A2A
 //! model-backed agent's cost against the equivalent chat completion, which needs the local
 //! PostgreSQL; `--mcp` for only the MCP `tools/call` cost: a Streamable HTTP tool server of
-//! this binary called directly and through the gateway's `/mcp`). The proxies under test run
+//! this binary called directly and through the gateway's `/mcp`; `--perf` for the performance
+//! scenarios with Redis and PostgreSQL CPU per request, see `load/perf.rs`, and `--perf
+//! --profile DIR` to record `perf` profiles of them). The proxies under test run
 //! on CPU 0; mock and load generator share CPU 1
 //! (`taskset`), so CPU time per request of the proxy is the robust figure.
 //!
@@ -52,6 +54,9 @@ use hyper::body::{Frame, Incoming};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::{TcpListener, TcpStream};
+
+#[path = "load/perf.rs"]
+mod perf;
 
 const MASTER: &str = "sk-bench-master";
 const CHUNKS_PER_STREAM: usize = 50;
@@ -109,6 +114,10 @@ fn now_nanos() -> u128 {
 type MockBody = BoxBody<Bytes, Infallible>;
 
 async fn mock_serve(req: Request<Incoming>) -> Result<Response<MockBody>, Infallible> {
+    // `/slow/...`: answer after 500 ms (the memory phase of `--perf`)
+    if req.uri().path().starts_with("/slow/") {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
     let body = req
         .into_body()
         .collect()
@@ -1347,6 +1356,7 @@ fn orchestrate(args: &[String]) {
     let telemetry_only = args.iter().any(|a| a == "--telemetry");
     let agent_only = args.iter().any(|a| a == "--agent");
     let mcp_only = args.iter().any(|a| a == "--mcp");
+    let perf_only = args.iter().any(|a| a == "--perf");
     let cpus = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
@@ -1375,6 +1385,10 @@ fn orchestrate(args: &[String]) {
     }
     if mcp_only {
         mcp_comparison(&o, proxy_cpu, client_cpu);
+        return;
+    }
+    if perf_only {
+        perf::run(&o, args, proxy_cpu, client_cpu);
         return;
     }
     let me = std::env::current_exe()

@@ -41,7 +41,7 @@ pub async fn handle(
         Err(e) => return GatewayError::Internal(e.to_string()).into_response(),
     };
     let Some(m) = table.at(path) else {
-        return unrouted(&state, req).await;
+        return Box::pin(unrouted(&state, req)).await;
     };
     let mut route = m.route;
     let method = req.method();
@@ -92,7 +92,9 @@ async fn unrouted(state: &AppState, req: Request<RequestBody>) -> Response<Body>
     }
 }
 
-/// Hand the request to the module serving `route`.
+/// Hand the request to the module serving `route`. Every route's future is boxed: a request's
+/// state machine would otherwise be as large as the largest route's, and async code moves it
+/// (memcpy) at every level it is awaited through.
 async fn serve(
     state: &Arc<AppState>,
     route: Route,
@@ -108,51 +110,51 @@ async fn serve(
             path_model: from_path,
         } => {
             let model = if from_path { found.model } else { None };
-            crate::pipeline::serve(state, req, expect, model, peer).await
+            Box::pin(crate::pipeline::serve(state, req, expect, model, peer)).await
         }
-        Route::Models | Route::ModelInfo => models(state, found.model.as_deref(), &req).await,
+        Route::Models | Route::ModelInfo => Box::pin(models(state, found.model.as_deref(), &req)).await,
         Route::Admin(a) => {
             // the client's address, for the management routes that make LLM calls (A2A agents)
             let mut req = req;
             req.extensions_mut().insert(peer);
-            crate::admin::handle(state, a, found.key, req)
+            Box::pin(crate::admin::handle(state, a, found.key, req))
                 .await
                 .unwrap_or_else(|e| GatewayError::from(e).into_response())
         }
         Route::ResponseItem | Route::ResponseCancel | Route::ResponseInputItems => {
-            answer(response_by_id(state, route, found.key, req).await)
+            answer(Box::pin(response_by_id(state, route, found.key, req)).await)
         }
-        Route::Gemini => gemini(state, found.model.unwrap_or_default(), req, peer).await,
-        Route::CountTokens => answer(crate::pipeline::count_tokens(state, req).await),
-        Route::Search => answer(crate::search::search(state, found.model, req).await),
-        Route::SearchTools => answer(crate::search::list(state, req).await),
+        Route::Gemini => Box::pin(gemini(state, found.model.unwrap_or_default(), req, peer)).await,
+        Route::CountTokens => answer(Box::pin(crate::pipeline::count_tokens(state, req)).await),
+        Route::Search => answer(Box::pin(crate::search::search(state, found.model, req)).await),
+        Route::SearchTools => answer(Box::pin(crate::search::list(state, req)).await),
         Route::GuardrailsList | Route::GuardrailsListV2 => {
-            answer(guardrails_list(state, route == Route::GuardrailsListV2, req).await)
+            answer(Box::pin(guardrails_list(state, route == Route::GuardrailsListV2, req)).await)
         }
-        Route::ApplyGuardrail => answer(apply_guardrail(state, req).await),
+        Route::ApplyGuardrail => answer(Box::pin(apply_guardrail(state, req)).await),
         Route::PassThrough => {
             let prefix = provider_prefix(req.uri().path()).to_string();
             let rest = found.rest.unwrap_or_default();
-            answer(crate::passthrough::handle(state, &prefix, &rest, with_query_key(req)).await)
+            answer(Box::pin(crate::passthrough::handle(state, &prefix, &rest, with_query_key(req))).await)
         }
         Route::Managed(kind, at) => {
-            answer(crate::managed::handle(state, kind, at, found.key, req).await)
+            answer(Box::pin(crate::managed::handle(state, kind, at, found.key, req)).await)
         }
         Route::Health | Route::HealthHistory => {
-            answer(crate::health::deployments(state, route == Route::Health, req).await)
+            answer(Box::pin(crate::health::deployments(state, route == Route::Health, req)).await)
         }
-        Route::Marketplace => crate::admin::plugins::marketplace(state, with_query_key(req)).await,
+        Route::Marketplace => Box::pin(crate::admin::plugins::marketplace(state, with_query_key(req))).await,
         Route::Liveliness => crate::health::liveliness(),
-        Route::Readiness => crate::health::readiness(state).await,
-        Route::Metrics => answer(crate::health::metrics::scrape(state, req).await),
-        Route::Mcp => answer(crate::mcp_api::serve(state, found.key, req).await),
-        Route::Skills(at) => answer(crate::skills_api::serve(state, at, found.key, req).await),
+        Route::Readiness => Box::pin(crate::health::readiness(state)).await,
+        Route::Metrics => answer(Box::pin(crate::health::metrics::scrape(state, req)).await),
+        Route::Mcp => answer(Box::pin(crate::mcp_api::serve(state, found.key, req)).await),
+        Route::Skills(at) => answer(Box::pin(crate::skills_api::serve(state, at, found.key, req)).await),
         Route::Rag(at) => {
             answer(Box::pin(crate::rag_api::serve(state, at, found.key, req, peer)).await)
         }
-        Route::McpSse => answer(crate::mcp_api::sse::open(state, found.key, req).await),
-        Route::McpSseMessages => answer(crate::mcp_api::sse::post(state, req).await),
-        Route::Routes => answer(routes_list(state, &req).await),
+        Route::McpSse => answer(Box::pin(crate::mcp_api::sse::open(state, found.key, req)).await),
+        Route::McpSseMessages => answer(Box::pin(crate::mcp_api::sse::post(state, req)).await),
+        Route::Routes => answer(Box::pin(routes_list(state, &req)).await),
     }
 }
 

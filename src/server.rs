@@ -343,7 +343,9 @@ async fn connection(c: Connection, stream: tokio::net::TcpStream) {
     } = c;
     let service = service_fn(move |req| {
         let st = state.clone();
-        async move { Ok::<_, Infallible>(serve_one(st, req, peer, deadline).await) }
+        // Boxed: the request's state machine is large, and hyper moves the future it gets into
+        // its dispatcher; a box moves as a pointer instead of copying the whole state per request.
+        Box::pin(async move { Ok::<_, Infallible>(serve_one(st, req, peer, deadline).await) })
     });
     let ended = match tls {
         None => {

@@ -118,7 +118,7 @@ pub async fn run(
         let (result, to_fallbacks) = match at.made_up(&policy, &timed).await {
             Some((e, to_fallbacks)) => (Err(e), to_fallbacks),
             None => (
-                once(state, &policy, &at, &mut call, again, &timed, ctx).await,
+                Box::pin(once(state, &policy, &at, &mut call, again, &timed, ctx)).await,
                 false,
             ),
         };
@@ -164,7 +164,8 @@ async fn once(
         upload: call.upload.take(),
     };
     let (span, up) = super::traced::attempt(dep, ctx);
-    let result = traces::upstream_scope(up, call::attempt(state, dep, attempt, ctx)).await;
+    let result =
+        traces::upstream_scope(up, Box::pin(call::attempt(state, dep, attempt, ctx))).await;
     super::traced::attempted(span, &result);
     let class = result.as_ref().err().and_then(class_of);
     if (state.router).report(policy, &at.dep, at.group.len(), class, t0.elapsed()) {

@@ -204,14 +204,16 @@ pub async fn serve(
     if let Some(m) = &state.metrics {
         ctx.completion.metrics = Some((m.start(), Default::default()));
     }
-    let result = match asked(state, req, expect, path_model, peer, &mut ctx).await {
+    // The stages' futures are boxed where they are large: async code moves a future (memcpy)
+    // at every level it is awaited through, so a request's state machine is kept small.
+    let result = match Box::pin(asked(state, req, expect, path_model, peer, &mut ctx)).await {
         Ok(call) if mcp_tools::wanted(&call) => {
-            return mcp_tools::serve(state, call, ctx).await;
+            return Box::pin(mcp_tools::serve(state, call, ctx)).await;
         }
         Ok(call) if several::wanted(&call, &ctx.model) => {
-            return several::serve(state, call, ctx).await;
+            return Box::pin(several::serve(state, call, ctx)).await;
         }
-        Ok(call) => llm(state, call, &mut ctx).await,
+        Ok(call) => Box::pin(llm(state, call, &mut ctx)).await,
         Err(e) => Err(e),
     };
     ctx.stage = None;
@@ -240,14 +242,14 @@ async fn llm(
     ctx: &mut RequestCtx,
 ) -> Result<Response<Body>, GatewayError> {
     traced::caller(&call.principal, ctx);
-    let granted = authorize::authorize(state, &call, ctx).await?;
+    let granted = Box::pin(authorize::authorize(state, &call, ctx)).await?;
     if !state.guardrails.is_empty() {
         ctx.enter("guardrails");
     }
     guard::pre_call(state, &mut call, ctx).await?;
-    let granted = model_budget::admit(state, &call, granted, ctx).await?;
+    let granted = Box::pin(model_budget::admit(state, &call, granted, ctx)).await?;
     ctx.enter("router");
-    let routed = route::route(state, &call, ctx).await?;
+    let routed = Box::pin(route::route(state, &call, ctx)).await?;
     ctx.enter("limits");
     limits::count(state, &call, &routed, granted.end_user.as_deref(), ctx).await?;
     budget::reserve_for(state, &call, &routed.dep, granted.lines, ctx).await?;
@@ -259,11 +261,12 @@ async fn llm(
     ctx.stage = None;
     let result = match guard::during(ctx) {
         Some(check) => {
-            let (result, checked) = tokio::join!(attempts::run(state, call, routed, ctx), check);
+            let (result, checked) =
+                tokio::join!(Box::pin(attempts::run(state, call, routed, ctx)), check);
             // a block discards the answer (a stream is cut before its first byte)
             checked.and(result)
         }
-        None => attempts::run(state, call, routed, ctx).await,
+        None => Box::pin(attempts::run(state, call, routed, ctx)).await,
     };
     let result = guard::answer(ctx, result).await;
     // a whole answer is stored now (a stream's is stored by its relay's observer, at its end)

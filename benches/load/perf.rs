@@ -1,0 +1,714 @@
+//! `--perf`: the performance scenarios of one run, with the CPU of every process that serves a
+//! request: the bare proxy, the gateway without database or Redis ("plain", master key), and the
+//! governed gateway (a virtual key of a team member with rpm, tpm and max_parallel limits on key,
+//! user and team, budgets on key and team, spend logs) on a Redis and a PostgreSQL started for
+//! the run (so their CPU is the gateway's alone). Reports per scenario: throughput, gateway CPU
+//! per request, Redis CPU per request (process CPU, and `INFO commandstats` deltas), PostgreSQL
+//! CPU per spend row (every process of the cluster, until the rows of the phase are written),
+//! per-chunk CPU of streams, and RSS at 1,000 concurrent streams (mock answering after 500 ms).
+//! `--profile DIR` also records `perf` profiles of the plain and governed phases into DIR.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+use super::{
+    MASTER, Opts, Proc, Row, Target, connect, cpu_ns, current_thread, free_port, make_req,
+    phase_max, phase_stream, pid_of, pinned, request_body, start_gateway, start_mock, wait_port,
+};
+
+/// Rounds of alternating max-rps phases (medians reported; `--rounds N`).
+const ROUNDS: usize = 3;
+/// Concurrent streams of the memory phase.
+const MEMORY_STREAMS: usize = 1000;
+
+/// A redis-server of this run.
+struct OwnRedis {
+    proc: Proc,
+    port: u16,
+}
+
+impl OwnRedis {
+    fn start() -> Option<Self> {
+        let port = free_port();
+        let child = Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(Stdio::null())
+            .spawn()
+            .ok()?;
+        let proc = Proc(child);
+        wait_port(port);
+        Some(Self { proc, port })
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    fn pid(&self) -> u32 {
+        pid_of(&self.proc)
+    }
+}
+
+/// A PostgreSQL cluster of this run (initdb in a temporary directory, as the `postgres` user
+/// when run as root), stopped and removed at the end.
+struct OwnPostgres {
+    bin: PathBuf,
+    dir: tempfile::TempDir,
+    port: u16,
+    root: bool,
+}
+
+fn pg_bin() -> Option<PathBuf> {
+    let out = Command::new("pg_config").arg("--bindir").output().ok();
+    if let Some(o) = out.filter(|o| o.status.success()) {
+        let p = PathBuf::from(String::from_utf8_lossy(&o.stdout).trim());
+        if p.join("initdb").exists() {
+            return Some(p);
+        }
+    }
+    let mut found: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .flatten()
+        .map(|e| e.path().join("bin"))
+        .filter(|p| p.join("initdb").exists())
+        .collect();
+    found.sort();
+    found.pop()
+}
+
+impl OwnPostgres {
+    fn start() -> Option<Self> {
+        let bin = pg_bin()?;
+        let dir = tempfile::tempdir().ok()?;
+        let root = Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
+        if root {
+            let _ = Command::new("chown")
+                .args(["postgres:", dir.path().to_str()?])
+                .status();
+        }
+        let port = free_port();
+        let me = Self {
+            bin,
+            dir,
+            port,
+            root,
+        };
+        let data = me.data();
+        let ok = me
+            .run("initdb", &["-D", &data, "-A", "trust", "-U", "postgres"])
+            .status()
+            .ok()?
+            .success();
+        if !ok {
+            return None;
+        }
+        let opts = format!(
+            "-p {port} -c listen_addresses=127.0.0.1 -k {} -c max_connections=200",
+            me.dir.path().display()
+        );
+        let log = format!("{}/log", me.dir.path().display());
+        let ok = me
+            .run("pg_ctl", &["-D", &data, "-o", &opts, "-l", &log, "-w", "start"])
+            .status()
+            .ok()?
+            .success();
+        ok.then_some(me)
+    }
+
+    fn data(&self) -> String {
+        format!("{}/data", self.dir.path().display())
+    }
+
+    fn run(&self, tool: &str, args: &[&str]) -> Command {
+        let exe = self.bin.join(tool);
+        let mut c = if self.root {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(exe);
+            c
+        } else {
+            Command::new(exe)
+        };
+        c.args(args).stdout(Stdio::null()).stderr(Stdio::null());
+        c
+    }
+
+    fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    fn postmaster(&self) -> Option<u32> {
+        let s = std::fs::read_to_string(format!("{}/postmaster.pid", self.data())).ok()?;
+        s.lines().next()?.trim().parse().ok()
+    }
+
+    /// CPU (ns) of the cluster: the postmaster, its live children, and the children it reaped.
+    fn cpu_ns(&self) -> u64 {
+        let Some(pm) = self.postmaster() else {
+            return 0;
+        };
+        let mut total = cpu_ns(pm) + reaped_children_ns(pm);
+        if let Ok(procs) = std::fs::read_dir("/proc") {
+            for p in procs.flatten() {
+                let Some(pid) = p.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+                    continue;
+                };
+                if parent_of(pid) == Some(pm) {
+                    total += cpu_ns(pid);
+                }
+            }
+        }
+        total
+    }
+}
+
+impl Drop for OwnPostgres {
+    fn drop(&mut self) {
+        let data = self.data();
+        let _ = self
+            .run("pg_ctl", &["-D", &data, "-m", "immediate", "-w", "stop"])
+            .status();
+    }
+}
+
+/// Fields of `/proc/<pid>/stat` after the command name.
+fn stat_fields(pid: u32) -> Option<Vec<String>> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &s[s.rfind(')')? + 2..];
+    Some(rest.split_whitespace().map(str::to_string).collect())
+}
+
+fn parent_of(pid: u32) -> Option<u32> {
+    stat_fields(pid)?.get(1)?.parse().ok()
+}
+
+/// cutime + cstime (children waited for), in ns (clock ticks of 10 ms).
+fn reaped_children_ns(pid: u32) -> u64 {
+    let Some(f) = stat_fields(pid) else {
+        return 0;
+    };
+    let tick = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    (tick(13) + tick(14)) * 10_000_000
+}
+
+/// A `/proc/<pid>/status` field in KiB (`VmRSS`, `RssAnon`).
+fn status_kib(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+                .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    status_kib(pid, "VmRSS")
+}
+
+/// `INFO commandstats`: command -> (calls, usec).
+async fn command_stats(url: &str) -> HashMap<String, (u64, u64)> {
+    let c = redis::Client::open(url).unwrap();
+    let mut conn = c.get_multiplexed_async_connection().await.unwrap();
+    let info: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    let mut out = HashMap::new();
+    for l in info.lines() {
+        let Some((name, rest)) = l
+            .strip_prefix("cmdstat_")
+            .and_then(|l| l.split_once(':'))
+        else {
+            continue;
+        };
+        let field = |k: &str| {
+            rest.split(',')
+                .find_map(|kv| kv.strip_prefix(k))
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        out.insert(name.to_string(), (field("calls="), field("usec=")));
+    }
+    out
+}
+
+/// Admin call on the gateway; panics unless it succeeds.
+async fn admin(addr: std::net::SocketAddr, path: &str, body: &str) -> serde_json::Value {
+    let mut tx = connect(addr).await;
+    let req = http::Request::post(path)
+        .header("host", addr.to_string())
+        .header("authorization", format!("Bearer {MASTER}"))
+        .header("content-type", "application/json")
+        .body(http_body_util::Full::new(Bytes::from(body.to_string())))
+        .unwrap();
+    let resp = tx.send_request(req).await.unwrap();
+    let status = resp.status();
+    let b = http_body_util::BodyExt::collect(resp.into_body())
+        .await
+        .unwrap()
+        .to_bytes();
+    assert!(
+        status.is_success(),
+        "{path}: {status} {}",
+        String::from_utf8_lossy(&b)
+    );
+    serde_json::from_slice(&b).unwrap_or(serde_json::Value::Null)
+}
+
+/// Limits that never bite, on key, user and team.
+const LIMITS: &str =
+    r#""rpm_limit":1000000000,"tpm_limit":1000000000000,"max_parallel_requests":100000"#;
+
+/// The governed caller: a key of a team member, with limits and budgets everywhere.
+async fn governed_key(addr: std::net::SocketAddr) -> String {
+    admin(
+        addr,
+        "/user/new",
+        &format!(r#"{{"user_id":"perf-user",{LIMITS}}}"#),
+    )
+    .await;
+    admin(
+        addr,
+        "/team/new",
+        &format!(
+            r#"{{"team_id":"perf-team","models":["bench"],"max_budget":1000000,{LIMITS},"members_with_roles":[{{"role":"user","user_id":"perf-user"}}]}}"#
+        ),
+    )
+    .await;
+    let v = admin(
+        addr,
+        "/key/generate",
+        &format!(
+            r#"{{"models":["bench"],"max_budget":1000000,"team_id":"perf-team","user_id":"perf-user",{LIMITS}}}"#
+        ),
+    )
+    .await;
+    v["key"].as_str().expect("generated key").to_string()
+}
+
+/// `perf record` of `pid` while it runs (stopped with SIGINT on drop).
+struct Recording(Option<std::process::Child>);
+
+impl Recording {
+    fn start(dir: Option<&Path>, name: &str, pid: Option<u32>) -> Self {
+        let (Some(dir), Some(pid)) = (dir, pid) else {
+            return Self(None);
+        };
+        let out = dir.join(format!("{name}.perf.data"));
+        let child = Command::new("perf")
+            .args(["record", "-F", "499", "--call-graph", "dwarf,16384", "-o"])
+            .arg(out)
+            .args(["-p", &pid.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .ok();
+        // perf needs a moment to attach before the phase starts
+        std::thread::sleep(Duration::from_millis(300));
+        Self(child)
+    }
+}
+
+impl Drop for Recording {
+    fn drop(&mut self) {
+        if let Some(c) = &mut self.0 {
+            let _ = Command::new("kill")
+                .args(["-INT", &c.id().to_string()])
+                .status();
+            let _ = c.wait();
+        }
+    }
+}
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    if xs.is_empty() {
+        return f64::NAN;
+    }
+    xs.sort_by(f64::total_cmp);
+    xs[xs.len() / 2]
+}
+
+#[derive(Default)]
+struct Governed {
+    rps: Vec<f64>,
+    gw: Vec<f64>,
+    redis_cpu: Vec<f64>,
+    redis_script: Vec<f64>,
+    pg_per_row: Vec<f64>,
+    /// command -> calls over all governed phases
+    calls: HashMap<String, u64>,
+    requests: u64,
+}
+
+/// Wait until the cluster's CPU stays flat (the spend writer has flushed the phase's rows and
+/// whatever they set off), at most 20 s.
+fn settle(pg: &OwnPostgres) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut quiet = 0;
+    let mut last = pg.cpu_ns();
+    while Instant::now() < deadline && quiet < 3 {
+        std::thread::sleep(Duration::from_millis(200));
+        let now = pg.cpu_ns();
+        // under 2 ms of CPU in 200 ms: idle apart from background ticks
+        if now.saturating_sub(last) < 2_000_000 {
+            quiet += 1;
+        } else {
+            quiet = 0;
+        }
+        last = now;
+    }
+}
+
+pub fn run(o: &Opts, args: &[String], proxy_cpu: Option<usize>, client_cpu: Option<usize>) {
+    let profile_dir = args
+        .iter()
+        .position(|a| a == "--profile")
+        .and_then(|i| args.get(i + 1))
+        .map(PathBuf::from);
+    if let Some(d) = &profile_dir {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    let rounds = args
+        .iter()
+        .position(|a| a == "--rounds")
+        .and_then(|i| args.get(i + 1)?.parse::<usize>().ok())
+        .unwrap_or(ROUNDS);
+    let skip_memory = args.iter().any(|a| a == "--no-memory");
+    let me = std::env::current_exe()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    let (_mock, mock_port) = start_mock(client_cpu);
+    let bare_port = free_port();
+    let bare = Proc(
+        pinned(proxy_cpu, &me)
+            .args(["__bare", &bare_port.to_string(), &mock_port.to_string()])
+            .spawn()
+            .unwrap(),
+    );
+    wait_port(bare_port);
+    let redis = OwnRedis::start();
+    let pg = OwnPostgres::start();
+    if redis.is_none() || pg.is_none() {
+        eprintln!("redis-server or PostgreSQL's initdb/pg_ctl not found: governed scenario skipped");
+    }
+    let models = format!(
+        "model_list:\n  - model_name: bench\n    tianji_params: {{model: openai/gpt-bench, api_base: \"http://127.0.0.1:{mock_port}/v1\", api_key: sk-upstream, input_cost_per_token: 0.0000025, output_cost_per_token: 0.00001}}\n  - model_name: bench-slow\n    tianji_params: {{model: openai/gpt-bench, api_base: \"http://127.0.0.1:{mock_port}/slow/v1\", api_key: sk-upstream}}\n"
+    );
+    let config = |extra: &str| {
+        let mut cfg = tempfile::NamedTempFile::new().unwrap();
+        use std::io::Write;
+        write!(cfg, "{models}general_settings: {{master_key: {MASTER}, max_connections_per_ip: 0{extra}}}\n").unwrap();
+        cfg
+    };
+    let plain_cfg = config("");
+    let plain_port = free_port();
+    let plain = start_gateway(proxy_cpu, &plain_cfg, plain_port);
+    let gov_cfg = match (&redis, &pg) {
+        (Some(r), Some(p)) => {
+            let mut cfg = config(&format!(", database_url: \"{}\"", p.url()));
+            use std::io::Write;
+            writeln!(cfg, "router_settings: {{redis_url: \"{}\"}}", r.url()).unwrap();
+            Some(cfg)
+        }
+        _ => None,
+    };
+    let gov_port = free_port();
+    let gov = gov_cfg
+        .as_ref()
+        .map(|c| start_gateway(proxy_cpu, c, gov_port));
+    let rt = current_thread();
+    let gov_key = gov
+        .as_ref()
+        .map(|_| rt.block_on(governed_key(([127, 0, 0, 1], gov_port).into())));
+
+    let bare_t = Target::new(
+        "bare hyper proxy",
+        ([127, 0, 0, 1], bare_port).into(),
+        Some(pid_of(&bare)),
+        MASTER,
+    );
+    let plain_t = Target::new(
+        "plain: gateway, master key, no DB/Redis",
+        ([127, 0, 0, 1], plain_port).into(),
+        Some(pid_of(&plain)),
+        MASTER,
+    );
+    let gov_t = gov_key.map(|k| {
+        Target::new(
+            "governed: virtual key, rpm+tpm+parallel on key/user/team in Redis, budgets, spend logs",
+            ([127, 0, 0, 1], gov_port).into(),
+            gov.as_ref().map(pid_of),
+            Box::leak(k.into_boxed_str()),
+        )
+    });
+    println!(
+        "tianji perf bench: {}s phases, {} conns, {rounds} alternating rounds (medians); proxies on CPU {:?}, mock + load on CPU {:?}; Redis and PostgreSQL of this run, unpinned",
+        o.seconds, o.conns, proxy_cpu, client_cpu
+    );
+    if skip_memory {
+        eprintln!("--no-memory: the memory phase is skipped");
+    }
+    let body = request_body(false);
+    // warm up (connections, caches, the key's records)
+    rt.block_on(async {
+        for t in [Some(&bare_t), Some(&plain_t), gov_t.as_ref()]
+            .into_iter()
+            .flatten()
+        {
+            phase_max(t, &body, o.conns, 1).await;
+        }
+    });
+    if let Some(p) = &pg {
+        settle(p);
+    }
+
+    let (mut bare_rps, mut bare_cpu, mut plain_rps, mut plain_cpu) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let mut g = Governed::default();
+    for round in 0..rounds {
+        rt.block_on(async {
+            let (r, c) = phase_max(&bare_t, &body, o.conns, o.seconds).await;
+            bare_rps.push(r);
+            bare_cpu.push(c);
+            let rec = Recording::start(
+                profile_dir.as_deref().filter(|_| round == 0),
+                "plain",
+                plain_t.pid,
+            );
+            let (r, c) = phase_max(&plain_t, &body, o.conns, o.seconds).await;
+            drop(rec);
+            plain_rps.push(r);
+            plain_cpu.push(c);
+        });
+        if let (Some(t), Some(redis), Some(pg)) = (&gov_t, &redis, &pg) {
+            let served0 = t.served.load(Ordering::Relaxed);
+            let stats0 = rt.block_on(command_stats(&redis.url()));
+            let (r0, p0) = (cpu_ns(redis.pid()), pg.cpu_ns());
+            let rec = Recording::start(
+                profile_dir.as_deref().filter(|_| round == 0),
+                "governed",
+                t.pid,
+            );
+            let (r, c) = rt.block_on(phase_max(t, &body, o.conns, o.seconds));
+            drop(rec);
+            let served = t.served.load(Ordering::Relaxed) - served0;
+            let r1 = cpu_ns(redis.pid());
+            let stats1 = rt.block_on(command_stats(&redis.url()));
+            settle(pg);
+            let p1 = pg.cpu_ns();
+            g.rps.push(r);
+            g.gw.push(c);
+            g.redis_cpu.push((r1 - r0) as f64 / 1000.0 / served as f64);
+            let script = |s: &HashMap<String, (u64, u64)>| {
+                ["evalsha", "eval"]
+                    .iter()
+                    .filter_map(|n| s.get(*n))
+                    .map(|v| v.1)
+                    .sum::<u64>()
+            };
+            g.redis_script
+                .push((script(&stats1) - script(&stats0)) as f64 / served as f64);
+            g.pg_per_row.push((p1 - p0) as f64 / 1000.0 / served as f64);
+            for (name, (calls, _)) in &stats1 {
+                let before = stats0.get(name).map_or(0, |v| v.0);
+                if *calls > before && name != "info" {
+                    *g.calls.entry(name.clone()).or_default() += calls - before;
+                }
+            }
+            g.requests += served;
+        }
+        eprintln!("  round {} of {rounds} done", round + 1);
+    }
+
+    // streams: per-chunk CPU, 16 concurrent streams of 50 chunks 1 ms apart
+    let mut chunk = Vec::new();
+    for t in [Some(&bare_t), Some(&plain_t), gov_t.as_ref()]
+        .into_iter()
+        .flatten()
+    {
+        let mut row = Row::default();
+        rt.block_on(phase_stream(t, o.seconds, &mut row));
+        chunk.push((t.name, row.cpu_us_per_chunk));
+    }
+
+    // memory: fresh processes, idle RSS, then peak RSS over 1,000 concurrent streams
+    let mem_bare_port = free_port();
+    let mem_bare = Proc(
+        pinned(proxy_cpu, &me)
+            .args(["__bare", &mem_bare_port.to_string(), &mock_port.to_string()])
+            .spawn()
+            .unwrap(),
+    );
+    wait_port(mem_bare_port);
+    let mem_plain_port = free_port();
+    let mem_plain = start_gateway(proxy_cpu, &plain_cfg, mem_plain_port);
+    let mem_bare_t = Target::new(
+        "bare hyper proxy",
+        ([127, 0, 0, 1], mem_bare_port).into(),
+        Some(pid_of(&mem_bare)),
+        MASTER,
+    );
+    let mut mem_plain_t = Target::new(
+        "plain gateway",
+        ([127, 0, 0, 1], mem_plain_port).into(),
+        Some(pid_of(&mem_plain)),
+        MASTER,
+    );
+    mem_plain_t.post = Some("/v1/chat/completions");
+    let mut mem_bare_t = mem_bare_t;
+    mem_bare_t.post = Some("/slow/v1/chat/completions");
+    let mut memory = Vec::new();
+    for t in [&mem_bare_t, &mem_plain_t] {
+        if skip_memory {
+            break;
+        }
+        let pid = t.pid.unwrap();
+        let (idle, idle_anon) = (rss_kib(pid), status_kib(pid, "RssAnon"));
+        let (peak, peak_anon) = rt.block_on(many_streams(t, MEMORY_STREAMS));
+        memory.push((idle, peak, idle_anon, peak_anon));
+    }
+
+    // report
+    let (br, bc) = (median(bare_rps), median(bare_cpu));
+    let (pr, pc) = (median(plain_rps), median(plain_cpu));
+    println!();
+    println!(
+        "| scenario | max rps | x bare | gateway CPU µs/req | x bare | Redis CPU µs/req (process) | Redis script µs/req (commandstats) | PostgreSQL CPU µs/spend row |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    println!("| {} | {br:.0} | 1.00 | {bc:.1} | 1.00 | — | — | — |", bare_t.name);
+    println!(
+        "| {} | {pr:.0} | {:.2} | {pc:.1} | {:.2} | — | — | — |",
+        plain_t.name,
+        pr / br,
+        pc / bc
+    );
+    if let Some(t) = &gov_t {
+        let (gr, gc) = (median(g.rps.clone()), median(g.gw.clone()));
+        println!(
+            "| {} | {gr:.0} | {:.2} | {gc:.1} | {:.2} | {:.1} | {:.1} | {:.1} |",
+            t.name,
+            gr / br,
+            gc / bc,
+            median(g.redis_cpu.clone()),
+            median(g.redis_script.clone()),
+            median(g.pg_per_row.clone())
+        );
+        println!();
+        println!(
+            "governed / plain: throughput {:.3}x (target >= 0.8), gateway CPU per request {:.3}x (target <= 1.2)",
+            gr / pr,
+            gc / pc
+        );
+        let mut calls: Vec<_> = g.calls.iter().collect();
+        calls.sort_by(|a, b| b.1.cmp(a.1));
+        let per: Vec<String> = calls
+            .iter()
+            .map(|(n, c)| format!("{n} {:.3}", **c as f64 / g.requests.max(1) as f64))
+            .collect();
+        println!(
+            "Redis commands per governed request ({} requests; commands inside scripts are counted too): {}",
+            g.requests,
+            per.join(", ")
+        );
+    }
+    println!(
+        "plain / bare: throughput {:.3}x, gateway CPU per request {:.3}x (target <= 1.35)",
+        pr / br,
+        pc / bc
+    );
+    println!();
+    println!("| streams (16 x 50 chunks, 1 ms apart) | CPU µs/chunk | over bare µs |");
+    println!("|---|---|---|");
+    let bare_chunk = chunk.first().map_or(f64::NAN, |c| c.1);
+    for (name, c) in &chunk {
+        println!("| {name} | {c:.2} | {:+.2} |", c - bare_chunk);
+    }
+    println!();
+    println!(
+        "| memory ({MEMORY_STREAMS} concurrent streams, mock answers after 500 ms) | idle RSS MiB | peak RSS MiB | idle anonymous MiB | peak anonymous MiB |"
+    );
+    println!("|---|---|---|---|---|");
+    let mib = |k: u64| k as f64 / 1024.0;
+    for (t, (idle, peak, idle_anon, peak_anon)) in [&mem_bare_t, &mem_plain_t].iter().zip(&memory) {
+        println!(
+            "| {} | {:.1} | {:.1} | {:.1} | {:.1} |",
+            t.name,
+            mib(*idle),
+            mib(*peak),
+            mib(*idle_anon),
+            mib(*peak_anon)
+        );
+    }
+    if let [(bi, bp, _, _), (pi, pp, _, _)] = memory[..] {
+        println!(
+            "gateway / bare RSS: idle {:.2}x, at {MEMORY_STREAMS} streams {:.2}x (target <= 1.2)",
+            pi as f64 / bi.max(1) as f64,
+            pp as f64 / bp.max(1) as f64
+        );
+    }
+    if let Some(d) = &profile_dir {
+        println!(
+            "profiles: {}/plain.perf.data, {}/governed.perf.data (perf report -i FILE --no-children)",
+            d.display(),
+            d.display()
+        );
+    }
+    drop(gov);
+}
+
+/// Open `n` streams at once against the slow mock and sample the target's RSS until all end;
+/// the peaks of RSS and of its anonymous part (KiB; the rest is the executable's pages).
+async fn many_streams(t: &Target, n: usize) -> (u64, u64) {
+    let pid = t.pid.unwrap();
+    let mut body: serde_json::Value = serde_json::from_slice(&request_body(true)).unwrap();
+    body["model"] = "bench-slow".into();
+    let body = Bytes::from(serde_json::to_vec(&body).unwrap());
+    let dest = t.dest();
+    let mut hs = Vec::new();
+    for _ in 0..n {
+        let body = body.clone();
+        hs.push(tokio::spawn(async move {
+            let mut tx = connect(dest.addr).await;
+            tx.ready().await.unwrap();
+            let resp = tx.send_request(make_req(dest, &body)).await.unwrap();
+            assert_eq!(resp.status(), 200);
+            let _ = http_body_util::BodyExt::collect(resp.into_body())
+                .await
+                .unwrap();
+        }));
+    }
+    let (mut peak, mut anon) = (0, 0);
+    loop {
+        peak = peak.max(rss_kib(pid));
+        anon = anon.max(status_kib(pid, "RssAnon"));
+        if hs.iter().all(|h| h.is_finished()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for h in hs {
+        h.await.unwrap();
+    }
+    (peak, anon)
+}
