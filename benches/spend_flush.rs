@@ -27,10 +27,15 @@
 //! (`proxy_batch_write_at`, 1000), `--keys K` keys (each with its own user; one team; 1),
 //! `--ids unique|same|none` the answers' ids (unique: `chatcmpl-<random>` as real providers
 //! give; same: one id for every answer, as benches/load.rs's mock upstream; none: no answer id),
+//! `--duration-ms LO-HI` the requests' durations (200-4000: rows come in the order requests
+//! end, so `startTime` and the call ids, minted when a request starts, arrive out of order),
 //! `--prefill N` rows stored before the measurement (an existing table), `--url` the server's
 //! admin database (`TIANJI_TEST_DATABASE_URL`, else postgres://postgres@127.0.0.1:5432/postgres),
 //! `--keep` to leave the scratch database, `--sql Q` (repeatable) SQL to run on the scratch
-//! database before the run (to measure, say, what one index costs: `--sql 'DROP INDEX ...'`).
+//! database before the run (to measure, say, what one index costs: `--sql 'DROP INDEX ...'`),
+//! `--vacuum` to also measure the VACUUM ANALYZE that autovacuum runs later for these rows,
+//! `--repeat R` runs (each on a fresh database) with the min/median/max of the CPU figures.
+//! WAL volume per row is read from `pg_stat_wal` (the whole server's).
 
 // Bench code: fail loudly; results go to stdout.
 #![allow(
@@ -76,6 +81,13 @@ struct Args {
     keep: bool,
     /// SQL run on the scratch database before the run (experiments: `DROP INDEX ...`).
     sql: Vec<String>,
+    /// Request durations, uniform in this range (ms): rows reach the writer in the order
+    /// requests end, so their `startTime` (and call ids, minted at the start) are not in order.
+    durations: (u64, u64),
+    /// Also measure the VACUUM ANALYZE that autovacuum will run for these rows.
+    vacuum: bool,
+    /// Runs, each on a fresh database.
+    repeat: usize,
 }
 
 fn args() -> Args {
@@ -90,6 +102,9 @@ fn args() -> Args {
             .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into()),
         keep: false,
         sql: Vec::new(),
+        durations: (200, 4000),
+        vacuum: false,
+        repeat: 1,
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -103,6 +118,12 @@ fn args() -> Args {
             "--prefill" => a.prefill = v().parse().unwrap(),
             "--url" => a.url = v(),
             "--sql" => a.sql.push(v()),
+            "--repeat" => a.repeat = v().parse::<usize>().unwrap().max(1),
+            "--duration-ms" => {
+                let r = v();
+                let (lo, hi) = r.split_once('-').unwrap_or((&r, &r));
+                a.durations = (lo.parse().unwrap(), hi.parse().unwrap());
+            }
             "--ids" => {
                 a.ids = match v().as_str() {
                     "unique" => Ids::Unique,
@@ -113,6 +134,11 @@ fn args() -> Args {
             }
             "--keep" => {
                 a.keep = true;
+                i += 1;
+                continue;
+            }
+            "--vacuum" => {
+                a.vacuum = true;
                 i += 1;
                 continue;
             }
@@ -300,9 +326,18 @@ fn unix(t: SystemTime) -> f64 {
 
 /// One request's row, filled in as `pipeline::budget::row`, `reserve_for` and
 /// `Completion::finish_spend` do for a non-streaming chat completion.
-fn row(w: &World, i: usize, ids: Ids) -> (SpendRow, f64) {
+fn row(w: &World, i: usize, ids: Ids, durations: (u64, u64)) -> (SpendRow, f64) {
     let d = &w.deployment;
-    let started = SystemTime::now() - Duration::from_millis(420);
+    let took = fastrand::u64(durations.0..=durations.1.max(durations.0));
+    let end = SystemTime::now();
+    let started = end - Duration::from_millis(took);
+    let since = started.duration_since(UNIX_EPOCH).unwrap();
+    // minted when the request started (pipeline/mod.rs)
+    let call_id = uuid::Uuid::new_v7(uuid::Timestamp::from_unix(
+        uuid::NoContext,
+        since.as_secs(),
+        since.subsec_nanos(),
+    ));
     let usage = Usage {
         prompt_tokens: PROMPT,
         completion_tokens: COMPLETION,
@@ -310,9 +345,8 @@ fn row(w: &World, i: usize, ids: Ids) -> (SpendRow, f64) {
         ..Usage::default()
     };
     let spend = cost(d.price.as_deref().unwrap(), &usage, Extra::default());
-    let end = SystemTime::now();
     let r = SpendRow {
-        call_id: uuid::Uuid::now_v7(),
+        call_id,
         call_type: "acompletion",
         endpoint: "/v1/chat/completions",
         caller: w.keys[i % w.keys.len()].clone(),
@@ -324,8 +358,8 @@ fn row(w: &World, i: usize, ids: Ids) -> (SpendRow, f64) {
         completion_tokens: usage.completion_tokens,
         total_tokens: usage.total_tokens,
         end_time: unix(end),
-        completion_start_time: Some(unix(end)),
-        request_duration_ms: 420,
+        completion_start_time: Some(unix(started + Duration::from_millis(took / 3))),
+        request_duration_ms: took,
         status: "success",
         deployment: Some(d.clone()),
         response_id: match ids {
@@ -460,7 +494,7 @@ impl WriterThread {
 }
 
 /// Push `n` rows at `rate` rows/s through the queue; the sum of their costs.
-async fn produce(spend: &Arc<Spend>, w: &World, n: usize, rate: f64, ids: Ids) -> f64 {
+async fn produce(spend: &Arc<Spend>, w: &World, n: usize, rate: f64, a: &Args) -> f64 {
     let start = Instant::now();
     let mut tick = tokio::time::interval(Duration::from_millis(1));
     let mut pushed = 0;
@@ -470,7 +504,7 @@ async fn produce(spend: &Arc<Spend>, w: &World, n: usize, rate: f64, ids: Ids) -
         let due = ((start.elapsed().as_secs_f64() * rate) as usize).min(n);
         while pushed < due {
             let slot = spend.slot().await;
-            let (r, c) = row(w, pushed, ids);
+            let (r, c) = row(w, pushed, a.ids, a.durations);
             total += c;
             let t = Ticket {
                 spend: spend.clone(),
@@ -490,7 +524,50 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    rt.block_on(run(a));
+    let mut all = Vec::new();
+    let mut scoped = Vec::new();
+    let mut ok = true;
+    for i in 0..a.repeat {
+        let r = rt.block_on(run(&a, i == 0));
+        all.push(r.all);
+        scoped.push(r.scoped);
+        ok &= r.ok;
+    }
+    if a.repeat > 1 {
+        let f = |v: &mut Vec<f64>| {
+            v.sort_by(f64::total_cmp);
+            format!("min {:.2}, median {:.2}, max {:.2}", v[0], v[v.len() / 2], v[v.len() - 1])
+        };
+        println!();
+        println!(
+            "{} runs: PG CPU µs/row all postgres {}; scoped {}",
+            a.repeat,
+            f(&mut all),
+            f(&mut scoped)
+        );
+    }
+    if !ok {
+        std::process::exit(1);
+    }
+}
+
+/// What one run measured (µs per row), and whether its parity check passed.
+struct Measured {
+    all: f64,
+    scoped: f64,
+    ok: bool,
+}
+
+/// Cluster-wide WAL counters: (records, full-page images, bytes).
+async fn wal(admin: &tokio_postgres::Client) -> (i64, i64, f64) {
+    let r = admin
+        .query_one(
+            "SELECT wal_records, wal_fpi, wal_bytes::float8 FROM pg_stat_wal",
+            &[],
+        )
+        .await
+        .unwrap();
+    (r.get(0), r.get(1), r.get(2))
 }
 
 fn median(v: &mut [i64]) -> i64 {
@@ -498,7 +575,7 @@ fn median(v: &mut [i64]) -> i64 {
     v.get(v.len() / 2).copied().unwrap_or(0)
 }
 
-async fn run(a: Args) {
+async fn run(a: &Args, header: bool) -> Measured {
     let hz = ticks_per_sec();
     let name = format!("tianji_spend_bench_{}", uuid::Uuid::now_v7().simple());
     let admin = connect(&a.url).await;
@@ -518,7 +595,7 @@ async fn run(a: Args) {
     };
     let mut expected = 0.0;
     if a.prefill > 0 {
-        expected += produce(&writer.spend, &world, a.prefill, f64::MAX, a.ids).await;
+        expected += produce(&writer.spend, &world, a.prefill, f64::MAX, a).await;
         while writer.spend.queued() > 0 {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -541,7 +618,8 @@ async fn run(a: Args) {
     let w0 = writer.cpu();
     let p0 = process_cpu();
     // sample the scoped processes while producing
-    let producing = produce(&writer.spend, &world, a.rows, a.rate, a.ids);
+    let wal0 = wal(&admin).await;
+    let producing = produce(&writer.spend, &world, a.rows, a.rate, a);
     tokio::pin!(producing);
     let cost_total = loop {
         tokio::select! {
@@ -554,7 +632,7 @@ async fn run(a: Args) {
     let mut last_sample = Instant::now();
     // every row committed: the writer has nothing queued or in flight, and count(*) agrees
     // (the CPU is read before the count, which is not charged to the run)
-    let (elapsed, pg1, w1, p1, count) = loop {
+    let (elapsed, pg1, w1, p1, count, wal1) = loop {
         if writer.spend.queued() > 0 {
             tokio::time::sleep(Duration::from_millis(2)).await;
             if last_sample.elapsed() >= Duration::from_millis(100) {
@@ -566,13 +644,14 @@ async fn run(a: Args) {
         scoped.sample(&admin, &name).await;
         let elapsed = t0.elapsed();
         let (pg1, w1, p1) = (pg_cpu(), writer.cpu(), process_cpu());
+        let wal1 = wal(&admin).await;
         let count: i64 = db
             .query_one(r#"SELECT count(*) FROM "TianjiLLM_SpendLogs""#, &[])
             .await
             .unwrap()
             .get(0);
         if count >= total_rows as i64 || t0.elapsed() > pushed_in + Duration::from_secs(120) {
-            break (elapsed, pg1, w1, p1, count);
+            break (elapsed, pg1, w1, p1, count, wal1);
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
@@ -695,12 +774,36 @@ async fn run(a: Args) {
     }
 
     let per_row = |ticks: u64| ticks as f64 / hz * 1e6 / a.rows as f64;
+    // what autovacuum will spend on these rows later (its VACUUM and ANALYZE), measured on
+    // this connection's backend
+    let vacuum = if a.vacuum {
+        let pid: i32 = db
+            .query_one("SELECT pg_backend_pid()", &[])
+            .await
+            .unwrap()
+            .get(0);
+        let at = |pid: i32| stat(&format!("/proc/{pid}/stat")).map_or(0, |s| s.0);
+        let before = at(pid);
+        db.batch_execute(r#"VACUUM ANALYZE "TianjiLLM_SpendLogs""#)
+            .await
+            .unwrap();
+        format!(" | {:.2}", per_row(at(pid).saturating_sub(before)))
+    } else {
+        String::new()
+    };
+    let wal_rows = a.rows as f64;
+    let wal_line = format!(
+        "WAL (whole server, other databases included): {:.0} bytes/row, {:.2} records/row, {:.1} full-page images per 1000 rows",
+        (wal1.2 - wal0.2) / wal_rows,
+        (wal1.0 - wal0.0) as f64 / wal_rows,
+        (wal1.1 - wal0.1) as f64 * 1000.0 / wal_rows
+    );
     let nb = batches.len();
     let min = batches.iter().copied().min().unwrap_or(0);
     let max = batches.iter().copied().max().unwrap_or(0);
     let med = median(&mut batches);
     println!(
-        "spend_flush: {} rows pushed in {:.2} s, all committed after {:.2} s; offered {:.0}/s, ids {}, keys {}, prefill {}, tick {} ms",
+        "spend_flush: {} rows pushed in {:.2} s, all committed after {:.2} s; offered {:.0}/s, ids {}, keys {}, durations {}-{} ms, prefill {}, tick {} ms",
         a.rows,
         pushed_in.as_secs_f64(),
         elapsed.as_secs_f64(),
@@ -711,9 +814,12 @@ async fn run(a: Args) {
             Ids::None => "none",
         },
         a.keys,
+        a.durations.0,
+        a.durations.1,
         a.prefill,
         a.every.as_millis()
     );
+    println!("{wal_line}");
     println!(
         "scoped PostgreSQL CPU by process kind (µs/row): {}",
         scoped_by_kind
@@ -722,13 +828,19 @@ async fn run(a: Args) {
             .collect::<Vec<_>>()
             .join(", ")
     );
-    println!();
+    if header {
+        println!();
+        println!(
+            "| rows | offered rows/s | rows/s | flushes (rows min/median/max) | PG CPU µs/row (all postgres) | PG CPU µs/row (scoped) | writer thread µs/row | process µs/row |{}",
+            if a.vacuum { " later VACUUM ANALYZE µs/row |" } else { "" }
+        );
+        println!(
+            "|---|---|---|---|---|---|---|---|{}",
+            if a.vacuum { "---|" } else { "" }
+        );
+    }
     println!(
-        "| rows | offered rows/s | rows/s | flushes (rows min/median/max) | PG CPU µs/row (all postgres) | PG CPU µs/row (scoped) | writer thread µs/row | process µs/row |"
-    );
-    println!("|---|---|---|---|---|---|---|---|");
-    println!(
-        "| {} | {:.0} | {:.0} | {} ({}/{}/{}) | {:.2} | {:.2} | {:.2} | {:.2} |",
+        "| {} | {:.0} | {:.0} | {} ({}/{}/{}) | {:.2} | {:.2} | {:.2} | {:.2}{vacuum} |",
         a.rows,
         a.rate,
         a.rows as f64 / elapsed.as_secs_f64(),
@@ -741,7 +853,6 @@ async fn run(a: Args) {
         per_row(w1.saturating_sub(w0)),
         per_row(p1.saturating_sub(p0)),
     );
-    println!();
     if problems.is_empty() {
         println!(
             "parity: ok ({count} rows == {total_rows} pushed; distinct call and request ids; key, team, member and daily roll-ups match)"
@@ -761,7 +872,9 @@ async fn run(a: Args) {
             .await
             .unwrap();
     }
-    if !problems.is_empty() {
-        std::process::exit(1);
+    Measured {
+        all: per_row(pg_ticks),
+        scoped: per_row(scoped_ticks),
+        ok: problems.is_empty(),
     }
 }
