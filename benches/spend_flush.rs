@@ -536,7 +536,12 @@ fn main() {
     if a.repeat > 1 {
         let f = |v: &mut Vec<f64>| {
             v.sort_by(f64::total_cmp);
-            format!("min {:.2}, median {:.2}, max {:.2}", v[0], v[v.len() / 2], v[v.len() - 1])
+            format!(
+                "min {:.2}, median {:.2}, max {:.2}",
+                v[0],
+                v[v.len() / 2],
+                v[v.len() - 1]
+            )
         };
         println!();
         println!(
@@ -709,7 +714,12 @@ async fn run(a: &Args, header: bool) -> Measured {
             )
             .await
             .unwrap();
-        daily.push((t, r.get::<_, i64>(0), r.get::<_, i64>(1), r.get::<_, f64>(2)));
+        daily.push((
+            t,
+            r.get::<_, i64>(0),
+            r.get::<_, i64>(1),
+            r.get::<_, f64>(2),
+        ));
     }
     let team_spend: f64 = db
         .query_one(
@@ -755,7 +765,9 @@ async fn run(a: &Args, header: bool) -> Measured {
         problems.push(format!("distinct call ids {calls} != {total_rows}"));
     }
     if distinct_request_ids != total_rows as i64 {
-        problems.push(format!("distinct request ids {distinct_request_ids} != {total_rows}"));
+        problems.push(format!(
+            "distinct request ids {distinct_request_ids} != {total_rows}"
+        ));
     }
     for (what, v) in [
         ("key spend", key_spend),
@@ -768,8 +780,13 @@ async fn run(a: &Args, header: bool) -> Measured {
         }
     }
     for (t, req, prompt, s) in &daily {
-        if *req != total_rows as i64 || *prompt != (total_rows as u64 * PROMPT) as i64 || !close(*s, expected) {
-            problems.push(format!("{t}: requests {req}, prompt tokens {prompt}, spend {s}"));
+        if *req != total_rows as i64
+            || *prompt != (total_rows as u64 * PROMPT) as i64
+            || !close(*s, expected)
+        {
+            problems.push(format!(
+                "{t}: requests {req}, prompt tokens {prompt}, spend {s}"
+            ));
         }
     }
 
@@ -832,7 +849,11 @@ async fn run(a: &Args, header: bool) -> Measured {
         println!();
         println!(
             "| rows | offered rows/s | rows/s | flushes (rows min/median/max) | PG CPU µs/row (all postgres) | PG CPU µs/row (scoped) | writer thread µs/row | process µs/row |{}",
-            if a.vacuum { " later VACUUM ANALYZE µs/row |" } else { "" }
+            if a.vacuum {
+                " later VACUUM ANALYZE µs/row |"
+            } else {
+                ""
+            }
         );
         println!(
             "|---|---|---|---|---|---|---|---|{}",
