@@ -4,7 +4,8 @@
 
 -- name: ExistingSpendLogs
 -- Which of these request ids (answers' ids a batch would store as request_id) rows already
--- have: those rows get their call id instead.
+-- have: those rows get their call id instead. Asked about cached answers' ids, or about all
+-- after a COPY collided (src/spend/writer.rs).
 SELECT "request_id" FROM "TianjiLLM_SpendLogs" WHERE "request_id" = ANY($1::text[]);
 
 -- name: StoredSpendLogCalls
@@ -18,9 +19,21 @@ COPY "TianjiLLM_SpendLogs"
     ("request_id", "call_type", "api_key", "spend", "total_tokens", "prompt_tokens",
      "completion_tokens", "startTime", "endTime", "request_duration_ms", "completionStartTime",
      "model", "model_id", "model_group", "custom_llm_provider", "api_base", "user", "metadata",
-     "cache_hit", "cache_key", "request_tags", "team_id", "organization_id", "end_user",
-     "requester_ip_address", "messages", "response", "status", "litellm_call_id",
-     "mcp_namespaced_tool_name", "agent_id")
+     "cache_hit", "cache_key", "team_id", "organization_id", "end_user", "requester_ip_address",
+     "status", "litellm_call_id", "mcp_namespaced_tool_name", "agent_id", "request_tags",
+     "messages", "response")
+FROM STDIN BINARY;
+
+-- name: CopySpendLogsLean
+-- CopySpendLogs without its last three columns, for a batch whose rows all have no tags and
+-- keep no bodies: their defaults ('[]', '{}', '{}') are the values it would send, and the
+-- database does not parse three JSON documents per row.
+COPY "TianjiLLM_SpendLogs"
+    ("request_id", "call_type", "api_key", "spend", "total_tokens", "prompt_tokens",
+     "completion_tokens", "startTime", "endTime", "request_duration_ms", "completionStartTime",
+     "model", "model_id", "model_group", "custom_llm_provider", "api_base", "user", "metadata",
+     "cache_hit", "cache_key", "team_id", "organization_id", "end_user", "requester_ip_address",
+     "status", "litellm_call_id", "mcp_namespaced_tool_name", "agent_id")
 FROM STDIN BINARY;
 
 -- name: FlushKeySpend
@@ -48,16 +61,19 @@ FROM unnest($1::text[], $2::text[], $3::float8[]) AS u(team_id, user_id, amount)
 WHERE t."team_id" = u.team_id AND t."user_id" = u.user_id;
 
 -- name: FlushEndUserSpend
--- End users are created on first use, as LiteLLM does.
+-- End users are created on first use, as LiteLLM does; a free call leaves an existing row
+-- alone (no new row version for adding 0).
 INSERT INTO "TianjiLLM_EndUserTable" AS t ("user_id", "spend")
 SELECT u.id, u.amount FROM unnest($1::text[], $2::float8[]) AS u(id, amount)
-ON CONFLICT ("user_id") DO UPDATE SET "spend" = t."spend" + EXCLUDED."spend";
+ON CONFLICT ("user_id") DO UPDATE SET "spend" = t."spend" + EXCLUDED."spend"
+WHERE EXCLUDED."spend" <> 0;
 
 -- name: FlushTagSpend
 INSERT INTO "TianjiLLM_TagTable" AS t ("tag_name", "spend", "created_at", "updated_at")
 SELECT u.id, u.amount, now()::timestamp(3), now()::timestamp(3)
 FROM unnest($1::text[], $2::float8[]) AS u(id, amount)
-ON CONFLICT ("tag_name") DO UPDATE SET "spend" = t."spend" + EXCLUDED."spend";
+ON CONFLICT ("tag_name") DO UPDATE SET "spend" = t."spend" + EXCLUDED."spend"
+WHERE EXCLUDED."spend" <> 0;
 
 -- name: FlushAgentSpend
 -- $1 agent ids, $2 amounts.

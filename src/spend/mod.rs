@@ -94,6 +94,7 @@ impl Spend {
                 queue: queue.clone(),
                 in_flight: in_flight.clone(),
                 opts: opts.writer,
+                probe_all: std::sync::atomic::AtomicBool::new(false),
             };
             let task = tokio::spawn(w.run(stop_rx));
             Running {

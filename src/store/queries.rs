@@ -176,6 +176,7 @@ queries! {
     ExistingSpendLogs,
     StoredSpendLogCalls,
     CopySpendLogs,
+    CopySpendLogsLean,
     InsertErrorLogs,
     FlushKeySpend,
     FlushUserSpend,

@@ -696,3 +696,93 @@ async fn provider_budgets_steer_routing() {
     assert!(p["budget_reset_at"].as_str().unwrap().ends_with('Z'));
     assert!(v["providers"].get("deepseek").is_none());
 }
+
+/// Answer ids that repeat across flushes (a provider that reuses its ids, a cached answer): a
+/// flush asks the database only about cached answers' ids, so a repeated id that was not asked
+/// about collides in the COPY; that flush is stored again asking about every id, and the row
+/// gets its call id as `request_id`. Nothing is lost or stored twice, and rows whose JSON
+/// columns are left to the defaults (no tags, no bodies) read the same as rows that send them.
+#[tokio::test]
+async fn repeated_answer_ids_fall_back_to_call_ids() {
+    use tianji::spend::ledger::Reservation;
+    use tianji::spend::record::SpendRow;
+    use tianji::spend::{Spend, SpendOptions, Ticket};
+    use tianji::store::{Store, StoreOptions};
+
+    let db = TestDb::create().await;
+    let store = Store::connect(&db.url, StoreOptions::default())
+        .await
+        .unwrap();
+    let mut opts = SpendOptions::default();
+    opts.writer.every = Duration::from_millis(20);
+    let spend = Arc::new(Spend::start(Some(Arc::new(store)), opts));
+    let mut calls = Vec::new();
+    let mut stored = 0;
+    // one flush: push the rows, wait until they are stored
+    let mut flush = async |rows: &[(&str, bool, &[&str])]| {
+        for (id, cache_hit, tags) in rows {
+            let call_id = uuid::Uuid::now_v7();
+            calls.push((call_id.to_string(), id.to_string()));
+            let row = SpendRow {
+                call_id,
+                response_id: Some(id.to_string()),
+                cache_hit: *cache_hit,
+                request_tags: tags.iter().map(|t| t.to_string()).collect(),
+                call_type: "acompletion",
+                endpoint: "/v1/chat/completions",
+                start_time: 1_764_500_000.0,
+                end_time: 1_764_500_001.0,
+                status: "success",
+                ..SpendRow::default()
+            };
+            let t = Ticket {
+                spend: spend.clone(),
+                slot: spend.slot().await,
+                reservation: Reservation::default(),
+            };
+            t.finish(0.0, None, Some(row));
+        }
+        stored += rows.len() as i64;
+        wait_rows(&db, stored).await;
+    };
+    flush(&[("chatcmpl-a", false, &[])]).await;
+    // not asked about: the COPY collides, and the batch is stored again
+    flush(&[("chatcmpl-a", false, &[]), ("chatcmpl-b", false, &["t"])]).await;
+    // a cached answer's id is asked about first; the writer asks about all since the collision
+    flush(&[("chatcmpl-b", true, &[]), ("chatcmpl-c", false, &[])]).await;
+    // nothing repeats: the writer stops asking about all
+    flush(&[("chatcmpl-d", false, &[])]).await;
+    // a cached answer's id asked about alone
+    flush(&[("chatcmpl-a", true, &[])]).await;
+    flush(&[("chatcmpl-d", false, &[]), ("chatcmpl-c", false, &["t"])]).await;
+    spend.shutdown().await;
+
+    let got = rows(
+        &db,
+        "SELECT litellm_call_id, request_id, request_tags::text, messages::text, response::text, metadata->>'litellm_call_id' FROM \"TianjiLLM_SpendLogs\"",
+    )
+    .await;
+    assert_eq!(got.len(), calls.len());
+    let first_of = |id: &str| calls.iter().find(|(_, a)| a == id).map(|(c, _)| c.clone());
+    for (call, answer) in &calls {
+        let r = got
+            .iter()
+            .find(|r| r.get::<_, String>(0) == *call)
+            .unwrap_or_else(|| panic!("row of call {call} missing"));
+        let request_id: String = r.get(1);
+        // the first row with an answer id keeps it; the others have their call id
+        let expected = if first_of(answer).as_deref() == Some(call.as_str()) {
+            answer.clone()
+        } else {
+            call.clone()
+        };
+        assert_eq!(request_id, expected, "call {call} (answer {answer})");
+        let tags: String = r.get(2);
+        assert!(tags == "[]" || tags == "[\"t\"]", "{tags}");
+        assert_eq!(r.get::<_, String>(3), "{}");
+        assert_eq!(r.get::<_, String>(4), "{}");
+        assert_eq!(r.get::<_, String>(5), *call);
+    }
+    let tagged = got.iter().filter(|r| r.get::<_, String>(2) != "[]").count();
+    assert_eq!(tagged, 2);
+}
