@@ -112,7 +112,9 @@ async fn serve(
             let model = if from_path { found.model } else { None };
             Box::pin(crate::pipeline::serve(state, req, expect, model, peer)).await
         }
-        Route::Models | Route::ModelInfo => Box::pin(models(state, found.model.as_deref(), &req)).await,
+        Route::Models | Route::ModelInfo => {
+            Box::pin(models(state, found.model.as_deref(), &req)).await
+        }
         Route::Admin(a) => {
             // the client's address, for the management routes that make LLM calls (A2A agents)
             let mut req = req;
@@ -128,27 +130,53 @@ async fn serve(
         Route::CountTokens => answer(Box::pin(crate::pipeline::count_tokens(state, req)).await),
         Route::Search => answer(Box::pin(crate::search::search(state, found.model, req)).await),
         Route::SearchTools => answer(Box::pin(crate::search::list(state, req)).await),
-        Route::GuardrailsList | Route::GuardrailsListV2 => {
-            answer(Box::pin(guardrails_list(state, route == Route::GuardrailsListV2, req)).await)
-        }
+        Route::GuardrailsList | Route::GuardrailsListV2 => answer(
+            Box::pin(guardrails_list(
+                state,
+                route == Route::GuardrailsListV2,
+                req,
+            ))
+            .await,
+        ),
         Route::ApplyGuardrail => answer(Box::pin(apply_guardrail(state, req)).await),
         Route::PassThrough => {
             let prefix = provider_prefix(req.uri().path()).to_string();
             let rest = found.rest.unwrap_or_default();
-            answer(Box::pin(crate::passthrough::handle(state, &prefix, &rest, with_query_key(req))).await)
+            answer(
+                Box::pin(crate::passthrough::handle(
+                    state,
+                    &prefix,
+                    &rest,
+                    with_query_key(req),
+                ))
+                .await,
+            )
         }
         Route::Managed(kind, at) => {
             answer(Box::pin(crate::managed::handle(state, kind, at, found.key, req)).await)
         }
-        Route::Health | Route::HealthHistory => {
-            answer(Box::pin(crate::health::deployments(state, route == Route::Health, req)).await)
+        Route::Health | Route::HealthHistory => answer(
+            Box::pin(crate::health::deployments(
+                state,
+                route == Route::Health,
+                req,
+            ))
+            .await,
+        ),
+        Route::Marketplace => {
+            Box::pin(crate::admin::plugins::marketplace(
+                state,
+                with_query_key(req),
+            ))
+            .await
         }
-        Route::Marketplace => Box::pin(crate::admin::plugins::marketplace(state, with_query_key(req))).await,
         Route::Liveliness => crate::health::liveliness(),
         Route::Readiness => Box::pin(crate::health::readiness(state)).await,
         Route::Metrics => answer(Box::pin(crate::health::metrics::scrape(state, req)).await),
         Route::Mcp => answer(Box::pin(crate::mcp_api::serve(state, found.key, req)).await),
-        Route::Skills(at) => answer(Box::pin(crate::skills_api::serve(state, at, found.key, req)).await),
+        Route::Skills(at) => {
+            answer(Box::pin(crate::skills_api::serve(state, at, found.key, req)).await)
+        }
         Route::Rag(at) => {
             answer(Box::pin(crate::rag_api::serve(state, at, found.key, req, peer)).await)
         }

@@ -76,6 +76,10 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0016_cron_jobs",
         include_str!("../../sql/schema/0016_cron_jobs.sql"),
     ),
+    (
+        "0017_spend_log_indexes",
+        include_str!("../../sql/schema/0017_spend_log_indexes.sql"),
+    ),
 ];
 
 /// Apply what is missing, then create or drop the unique alias indexes; returns the versions
