@@ -255,11 +255,12 @@ impl Courier {
             drain(&mut rx, &mut batch);
             // releases alone wait a little for an admission to ride with (under load the next
             // one comes within it): they cost next to nothing there
-            if !batch.is_empty() && batch.iter().all(|op| matches!(op, Op::Release(_))) {
-                if let Ok(Some(op)) = tokio::time::timeout(RELEASE_LINGER, rx.recv()).await {
-                    batch.push(op);
-                    drain(&mut rx, &mut batch);
-                }
+            if !batch.is_empty()
+                && batch.iter().all(|op| matches!(op, Op::Release(_)))
+                && let Ok(Some(op)) = tokio::time::timeout(RELEASE_LINGER, rx.recv()).await
+            {
+                batch.push(op);
+                drain(&mut rx, &mut batch);
             }
             let renewals = self.renewals();
             if batch.is_empty() && renewals.counts.is_empty() {
