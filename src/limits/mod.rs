@@ -3,8 +3,12 @@
 //! deployment and globally.
 //!
 //! A request's descriptors ([`descriptor`]) are checked and counted in one call: one Lua
-//! script (`lua/acquire.lua`) on Redis when it is configured, so limits hold across instances,
-//! else the same algorithm in memory ([`local`]). Nothing limited: no call at all. When Redis
+//! script (`lua/batch.lua`) on Redis when it is configured, so limits hold across instances,
+//! else the same algorithm in memory ([`local`]). Nothing limited: no call at all. On Redis a
+//! courier (`redis_backend`) sends the admissions and releases that queued while its previous
+//! call was in flight together, each descriptor's hash read and written once per call
+//! (`redis_call`); parallel slots are per-instance counts under a lease the courier renews
+//! (`slot_ttl`), so a dead instance's slots free themselves when its lease ends. When Redis
 //! fails, the limiter is `degraded`: requests are counted in memory (fail-open, logged, counted
 //! in `redis_fallbacks`) or refused with 503 under `fail_closed_rate_limit_enforcement`. A
 //! recovery task tries Redis every second; when it answers, everything counted in memory in

@@ -2,7 +2,8 @@
 //! up while its previous call was in flight (admissions of new requests, releases of finished
 //! ones, folds, lease renewals). An idle gateway sends each admission alone at once; a busy one
 //! shares each Redis round trip among many requests. Every admission still takes exactly one
-//! round trip before its upstream call, and releases never delay a request.
+//! round trip before its upstream call, and releases never delay a request (releases alone
+//! wait up to a millisecond for an admission to ride with).
 //!
 //! Redis holds one hash per descriptor; a call names each distinct descriptor of its batch
 //! once (`redis_call`), so the script reads and writes each hash once per call however many
