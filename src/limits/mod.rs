@@ -3,8 +3,12 @@
 //! deployment and globally.
 //!
 //! A request's descriptors ([`descriptor`]) are checked and counted in one call: one Lua
-//! script (`lua/acquire.lua`) on Redis when it is configured, so limits hold across instances,
-//! else the same algorithm in memory ([`local`]). Nothing limited: no call at all. When Redis
+//! script (`lua/batch.lua`) on Redis when it is configured, so limits hold across instances,
+//! else the same algorithm in memory ([`local`]). Nothing limited: no call at all. On Redis a
+//! courier (`redis_backend`) sends the admissions and releases that queued while its previous
+//! call was in flight together, each descriptor's hash read and written once per call
+//! (`redis_call`); parallel slots are per-instance counts under a lease the courier renews
+//! (`slot_ttl`), so a dead instance's slots free themselves when its lease ends. When Redis
 //! fails, the limiter is `degraded`: requests are counted in memory (fail-open, logged, counted
 //! in `redis_fallbacks`) or refused with 503 under `fail_closed_rate_limit_enforcement`. A
 //! recovery task tries Redis every second; when it answers, everything counted in memory in
@@ -19,6 +23,7 @@ pub mod local;
 pub mod model_budget;
 pub mod priority;
 mod redis_backend;
+mod redis_call;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -37,12 +42,18 @@ use redis_backend::RedisLimits;
 pub use crate::config::limits::TokenCount;
 
 pub const DEFAULT_WINDOW_SECS: u64 = 60;
-/// Default life of a parallel slot whose holder never released it (a crashed instance).
-pub const DEFAULT_SLOT_TTL_SECS: u64 = 3600;
+/// Default lease of an instance's parallel slots on Redis: the longest the slots of an instance
+/// that died (killed, crashed) still count. A live instance renews its leases every third of
+/// it, so its slots last as long as its requests.
+pub const DEFAULT_SLOT_TTL_SECS: u64 = 30;
+/// Life of a slot counted in memory (ms): a safety net only, since a request frees its slot
+/// however it ends.
+const LOCAL_SLOT_TTL_MS: u64 = 3_600_000;
 
 #[derive(Debug, Clone, Copy)]
 pub struct Options {
     pub window: Duration,
+    /// Lease of this instance's parallel slots on Redis (`TIANJI_PARALLEL_REQUEST_SLOT_TTL_SECONDS`).
     pub slot_ttl: Duration,
     /// `fail_closed_rate_limit_enforcement`
     pub fail_closed: bool,
@@ -236,6 +247,10 @@ impl LimitError {
     }
 }
 
+/// Counted on every descriptor (and, on Redis, what the request holds there), or the first
+/// refusal.
+type Outcome = Result<(Vec<Counted>, Option<Vec<HeldOn>>), Refused>;
+
 /// Where a request was counted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Backend {
@@ -392,13 +407,14 @@ impl Limits {
                 0,
                 self.local
                     .acquire_if(&ds, self.times(), slot, tokens, count, || true)
-                    .map_or(Ok(Vec::new()), |(r, _)| r),
+                    .map_or(Ok(Vec::new()), |(r, _)| r)
+                    .map(|c| (c, None)),
             ),
             Some(r) => self.acquire_shared(r, &ds, slot, tokens, count).await?,
         };
         match result {
-            Ok(counted) => {
-                let mut held = Held::new(self.clone(), backend, slot, tokens, &ds, &counted);
+            Ok((counted, on)) => {
+                let mut held = Held::new(self.clone(), backend, slot, tokens, &ds, &counted, on);
                 held.generation = generation;
                 Ok(Some(held))
             }
@@ -410,7 +426,7 @@ impl Limits {
         local::Times {
             now: now_ms(),
             window: self.opts.window.as_millis() as u64,
-            slot_ttl: self.opts.slot_ttl.as_millis() as u64,
+            slot_ttl: LOCAL_SLOT_TTL_MS,
         }
     }
 
@@ -422,13 +438,19 @@ impl Limits {
         slot: u64,
         tokens: u64,
         count: u64,
-    ) -> Result<(Backend, u64, Result<Vec<Counted>, Refused>), LimitError> {
+    ) -> Result<(Backend, u64, Outcome), LimitError> {
         // a recovery may end between the two checks of `degraded`: then Redis is tried again
         for _ in 0..3 {
             if !self.degraded.load(Ordering::Acquire) {
-                let call = r.acquire(ds.to_vec(), slot, tokens, count);
+                let call = r.acquire(ds, tokens, count);
                 match tokio::time::timeout(REDIS_TIMEOUT, call).await {
-                    Ok(Ok(res)) => return Ok((Backend::Redis, 0, res)),
+                    Ok(Ok(res)) => {
+                        let res = res.map(|grant| {
+                            let (counted, on) = grant.take();
+                            (counted, Some(on))
+                        });
+                        return Ok((Backend::Redis, 0, res));
+                    }
                     Ok(Err(e)) => self.redis_failed(&e),
                     Err(_) => self.redis_failed("timed out"),
                 }
@@ -444,7 +466,7 @@ impl Limits {
                     .acquire_if(ds, self.times(), slot, tokens, count, still)
             {
                 self.redis_fallbacks.fetch_add(1, Ordering::Relaxed);
-                return Ok((Backend::Local, generation, res));
+                return Ok((Backend::Local, generation, res.map(|c| (c, None))));
             }
         }
         Err(LimitError::Unavailable)
@@ -592,7 +614,7 @@ impl Limits {
                 here.push((o.base, token_window, o.parallel));
             }
             if !there.is_empty() {
-                r.release(there, slot, delta);
+                r.release_local(there, slot, delta);
             }
             here
         });
@@ -660,6 +682,7 @@ pub struct Held {
 }
 
 impl Held {
+    /// `on`: what the request holds (built from `ds` when not given).
     fn new(
         limits: Arc<Limits>,
         backend: Backend,
@@ -667,9 +690,11 @@ impl Held {
         reserved: u64,
         ds: &[Descriptor],
         counted: &[Counted],
+        on: Option<Vec<HeldOn>>,
     ) -> Self {
         let mut headers = Vec::new();
-        let mut on = Vec::with_capacity(ds.len());
+        let given = on.is_some();
+        let mut on = on.unwrap_or_else(|| Vec::with_capacity(ds.len()));
         for (d, c) in ds.iter().zip(counted) {
             for (cap, unit, used) in [(d.rpm, "requests", c.requests), (d.tpm, "tokens", c.tokens)]
             {
@@ -679,11 +704,13 @@ impl Held {
                     push_header(&mut headers, d.kind, "limit", unit, cap);
                 }
             }
-            on.push(HeldOn {
-                base: d.redis_base(),
-                token_window: d.tpm.and(c.start),
-                parallel: d.parallel.is_some(),
-            });
+            if !given {
+                on.push(HeldOn {
+                    base: d.redis_base(),
+                    token_window: d.tpm.and(c.start),
+                    parallel: d.parallel.is_some(),
+                });
+            }
         }
         Self {
             limits,
@@ -739,7 +766,7 @@ impl Drop for Held {
             Backend::Local => limits.release_local(on, slot, self.generation, delta),
             Backend::Redis => {
                 if let Some(r) = &limits.redis {
-                    r.release(on, slot, delta);
+                    r.release(on, delta);
                 }
             }
         }

@@ -4,7 +4,7 @@
 //! (`priority_reservation`), enforced only once the model is saturated past
 //! `saturation_threshold`; below it, priorities borrow freely. Requests without a reserved
 //! priority share the `default_priority` pool. Both checks ride in the request's one limiter
-//! call (the priority descriptor is gated on the saturation descriptor, see `lua/acquire.lua`).
+//! call (the priority descriptor is gated on the saturation descriptor, see `lua/batch.lua`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;

@@ -304,6 +304,21 @@ impl GatewayProcess {
         format!("http://127.0.0.1:{}{}", self.port, path)
     }
 
+    /// CPU time (user + system) the process has used so far, in milliseconds.
+    pub fn cpu_ms(&self) -> u64 {
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).unwrap_or_default();
+        // fields after the command name (which may hold spaces): state is field 3, utime 14,
+        // stime 15, in clock ticks (USER_HZ, 100 on Linux)
+        let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+        let f: Vec<u64> = rest
+            .split_whitespace()
+            .skip(1)
+            .map(|v| v.parse().unwrap_or(0))
+            .collect();
+        (f.get(10).copied().unwrap_or(0) + f.get(11).copied().unwrap_or(0)) * 10
+    }
+
     /// The most resident memory the process has used so far (`VmHWM`), in bytes.
     pub fn peak_rss(&self) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))

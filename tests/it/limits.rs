@@ -22,7 +22,7 @@ use crate::common::{
 
 use super::admin_keys::call;
 
-fn shared_redis() -> String {
+pub(crate) fn shared_redis() -> String {
     std::env::var("TIANJI_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
 }
 
@@ -86,19 +86,41 @@ fn statuses(rs: &[Resp]) -> Vec<u16> {
     s
 }
 
-/// Members of a key's parallel-slot set in `redis`.
-async fn slots_in_redis(redis: &str, key: &str) -> usize {
+/// Parallel slots held on the descriptor hash `base` in `redis`: the counts of the instances
+/// whose leases have not ended (by the Redis clock).
+pub(crate) async fn in_flight_at(redis: &str, base: &str) -> u64 {
     let c = redis::Client::open(redis).unwrap();
     let mut conn = c.get_multiplexed_async_connection().await.unwrap();
-    let set = format!(
-        "tianji:{{rl}}:api_key:{}:parallel",
-        tianji::auth::token_hex(key)
-    );
-    redis::cmd("ZCARD")
-        .arg(set)
+    let (secs, micros): (u64, u64) = redis::cmd("TIME").query_async(&mut conn).await.unwrap();
+    let now = secs * 1000 + micros / 1000;
+    let h: std::collections::HashMap<String, u64> = redis::cmd("HGETALL")
+        .arg(base)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+    h.iter()
+        .filter_map(|(f, n)| f.strip_prefix("p:").map(|id| (id, n)))
+        .filter(|(id, _)| h.get(&format!("e:{id}")).is_some_and(|e| *e > now))
+        .map(|(_, n)| *n)
+        .sum()
+}
+
+/// A field of the descriptor hash `base` (`r` requests, `t` tokens in the window).
+pub(crate) async fn hash_field(redis: &str, base: &str, field: &str) -> Option<i64> {
+    let c = redis::Client::open(redis).unwrap();
+    let mut conn = c.get_multiplexed_async_connection().await.unwrap();
+    redis::cmd("HGET")
+        .arg(base)
+        .arg(field)
         .query_async(&mut conn)
         .await
         .unwrap()
+}
+
+/// Parallel slots of a key in `redis`.
+async fn slots_in_redis(redis: &str, key: &str) -> u64 {
+    let base = format!("tianji:{{rl}}:api_key:{}", tianji::auth::token_hex(key));
+    in_flight_at(redis, &base).await
 }
 
 async fn wait_no_slots(redis: &str, key: &str) {
@@ -208,25 +230,9 @@ async fn token_limits_reserve_then_reconcile() {
     assert_eq!(r.header("x-ratelimit-api_key-limit-tokens"), Some("100"));
     // the release (with the real usage) runs after the response: wait until the key's token
     // counter holds the real usage instead of the estimate
-    let counter = format!(
-        "tianji:{{rl}}:api_key:{}:tokens",
-        tianji::auth::token_hex(&key)
-    );
-    let rc = redis::Client::open(shared_redis())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
-    let reconciled = eventually_async(Duration::from_secs(10), || {
-        let (mut rc, counter) = (rc.clone(), counter.clone());
-        async move {
-            let n: Option<u64> = redis::cmd("GET")
-                .arg(&counter)
-                .query_async(&mut rc)
-                .await
-                .unwrap();
-            n == Some(12)
-        }
+    let base = format!("tianji:{{rl}}:api_key:{}", tianji::auth::token_hex(&key));
+    let reconciled = eventually_async(Duration::from_secs(10), || async {
+        hash_field(&shared_redis(), &base, "t").await == Some(12)
     })
     .await;
     assert!(reconciled, "the real usage never replaced the reservation");
@@ -495,30 +501,15 @@ async fn redis_outage_falls_back_per_instance_then_recovers() {
         .await;
         assert!(back, "never back on Redis");
     }
-    let counter = format!("tianji:{{rl}}:deployment:{dep}:requests");
-    let mut conn = redis
-        .client()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
-    let n: Option<u64> = redis::cmd("GET")
-        .arg(&counter)
-        .query_async(&mut conn)
-        .await
-        .unwrap();
-    assert_eq!(n, Some(3));
+    let base = format!("tianji:{{rl}}:deployment:{dep}");
+    assert_eq!(hash_field(&redis.url(), &base, "r").await, Some(3));
     let codes: Vec<u16> = futures_util::future::join_all((0..3).map(|_| send_one(&gw)))
         .await
         .iter()
         .map(|r| r.status.as_u16())
         .collect();
     assert_eq!(codes, vec![429, 429, 429]);
-    let n: u64 = redis::cmd("GET")
-        .arg(&counter)
-        .query_async(&mut conn)
-        .await
-        .unwrap();
-    assert_eq!(n, 3);
+    assert_eq!(hash_field(&redis.url(), &base, "r").await, Some(3));
     assert_eq!(send_one(&closed).await.status, 200);
     gw.gw.shutdown().await;
     closed.gw.shutdown().await;
@@ -887,11 +878,5 @@ async fn random_interleavings_leave_no_slot_in_redis() {
 }
 
 async fn slots_of(redis: &str, value: &str) -> usize {
-    let c = redis::Client::open(redis).unwrap();
-    let mut conn = c.get_multiplexed_async_connection().await.unwrap();
-    redis::cmd("ZCARD")
-        .arg(format!("tianji:{{rl}}:api_key:{value}:parallel"))
-        .query_async(&mut conn)
-        .await
-        .unwrap()
+    in_flight_at(redis, &format!("tianji:{{rl}}:api_key:{value}")).await as usize
 }

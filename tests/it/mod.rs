@@ -10,6 +10,7 @@ mod guardrails;
 mod hardening;
 mod keys;
 mod limits;
+mod limits_redis;
 mod llm_utils;
 mod managed_files;
 mod managed_objects;

@@ -16,7 +16,7 @@ use crate::common::mock_upstream::{
 };
 use crate::common::redis::TempRedis;
 use crate::common::{MASTER_KEY, Resp, TestGateway, client, eventually_async, send};
-use crate::it::limits::new_key;
+use crate::it::limits::{hash_field, in_flight_at, new_key};
 
 async fn gateway(db: &TestDb, up: &MockUpstream, redis: &TempRedis) -> TestGateway {
     TestGateway::start(&format!(
@@ -65,28 +65,6 @@ fn base(key: &str) -> String {
     format!("tianji:{{rl}}:api_key:{}", tianji::auth::token_hex(key))
 }
 
-async fn redis_get(redis: &TempRedis, k: &str) -> Option<u64> {
-    let mut c = redis
-        .client()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
-    redis::cmd("GET").arg(k).query_async(&mut c).await.unwrap()
-}
-
-async fn zcard(redis: &TempRedis, k: &str) -> u64 {
-    let mut c = redis
-        .client()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
-    redis::cmd("ZCARD")
-        .arg(k)
-        .query_async(&mut c)
-        .await
-        .unwrap()
-}
-
 #[tokio::test]
 async fn requests_counted_during_an_outage_count_in_redis_after_it() {
     let mut redis = TempRedis::start().await;
@@ -110,8 +88,7 @@ async fn requests_counted_during_an_outage_count_in_redis_after_it() {
         codes.push(chat(&gw, &key).await.status.as_u16());
     }
     assert_eq!(codes, vec![200, 200, 429]);
-    let counter = format!("{}:requests", base(&key));
-    assert_eq!(redis_get(&redis, &counter).await, Some(5));
+    assert_eq!(hash_field(&redis.url(), &base(&key), "r").await, Some(5));
     gw.gw.shutdown().await;
 }
 
@@ -156,14 +133,14 @@ async fn slots_taken_during_an_outage_are_shared_then_freed_on_redis() {
     redis.up().await;
     wait_mode(&gw, "redis").await;
     // its slot is on Redis now: the limit holds for requests counted there
-    let slots = format!("{}:parallel", base(&key));
-    assert_eq!(zcard(&redis, &slots).await, 1);
+    let slots = base(&key);
+    assert_eq!(in_flight_at(&redis.url(), &slots).await, 1);
     let r = chat(&gw, &key).await;
     assert_eq!(r.status, 429, "{}", r.text());
     // the client hangs up: the slot is freed on Redis too
     drop(stream);
     let freed = eventually_async(Duration::from_secs(10), || async {
-        zcard(&redis, &slots).await == 0
+        in_flight_at(&redis.url(), &slots).await == 0
     })
     .await;
     assert!(freed, "the folded slot was never freed on Redis");
