@@ -125,7 +125,10 @@ impl OwnPostgres {
         );
         let log = format!("{}/log", me.dir.path().display());
         let ok = me
-            .run("pg_ctl", &["-D", &data, "-o", &opts, "-l", &log, "-w", "start"])
+            .run(
+                "pg_ctl",
+                &["-D", &data, "-o", &opts, "-l", &log, "-w", "start"],
+            )
             .status()
             .ok()?
             .success();
@@ -234,10 +237,7 @@ async fn command_stats(url: &str) -> HashMap<String, (u64, u64)> {
         .unwrap();
     let mut out = HashMap::new();
     for l in info.lines() {
-        let Some((name, rest)) = l
-            .strip_prefix("cmdstat_")
-            .and_then(|l| l.split_once(':'))
-        else {
+        let Some((name, rest)) = l.strip_prefix("cmdstat_").and_then(|l| l.split_once(':')) else {
             continue;
         };
         let field = |k: &str| {
@@ -409,7 +409,9 @@ pub fn run(o: &Opts, args: &[String], proxy_cpu: Option<usize>, client_cpu: Opti
     let redis = OwnRedis::start();
     let pg = OwnPostgres::start();
     if redis.is_none() || pg.is_none() {
-        eprintln!("redis-server or PostgreSQL's initdb/pg_ctl not found: governed scenario skipped");
+        eprintln!(
+            "redis-server or PostgreSQL's initdb/pg_ctl not found: governed scenario skipped"
+        );
     }
     let models = format!(
         "model_list:\n  - model_name: bench\n    tianji_params: {{model: openai/gpt-bench, api_base: \"http://127.0.0.1:{mock_port}/v1\", api_key: sk-upstream, input_cost_per_token: 0.0000025, output_cost_per_token: 0.00001}}\n  - model_name: bench-slow\n    tianji_params: {{model: openai/gpt-bench, api_base: \"http://127.0.0.1:{mock_port}/slow/v1\", api_key: sk-upstream}}\n"
@@ -417,7 +419,11 @@ pub fn run(o: &Opts, args: &[String], proxy_cpu: Option<usize>, client_cpu: Opti
     let config = |extra: &str| {
         let mut cfg = tempfile::NamedTempFile::new().unwrap();
         use std::io::Write;
-        write!(cfg, "{models}general_settings: {{master_key: {MASTER}, max_connections_per_ip: 0{extra}}}\n").unwrap();
+        write!(
+            cfg,
+            "{models}general_settings: {{master_key: {MASTER}, max_connections_per_ip: 0{extra}}}\n"
+        )
+        .unwrap();
         cfg
     };
     let plain_cfg = config("");
@@ -596,7 +602,10 @@ pub fn run(o: &Opts, args: &[String], proxy_cpu: Option<usize>, client_cpu: Opti
         "| scenario | max rps | x bare | gateway CPU µs/req | x bare | Redis CPU µs/req (process) | Redis script µs/req (commandstats) | PostgreSQL CPU µs/spend row |"
     );
     println!("|---|---|---|---|---|---|---|---|");
-    println!("| {} | {br:.0} | 1.00 | {bc:.1} | 1.00 | — | — | — |", bare_t.name);
+    println!(
+        "| {} | {br:.0} | 1.00 | {bc:.1} | 1.00 | — | — | — |",
+        bare_t.name
+    );
     println!(
         "| {} | {pr:.0} | {:.2} | {pc:.1} | {:.2} | — | — | — |",
         plain_t.name,
