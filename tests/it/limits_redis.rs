@@ -190,6 +190,30 @@ async fn redis_commands_per_governed_request() {
         gw_cpu as f64 / N as f64
     ));
     eprintln!("{report}");
+    // calls, not timings: each descriptor's hash is read and written at most once per call
+    // (3 hashes here, plus TIME), and a request takes at most an admission call and a release
+    // call (most share theirs)
+    let calls = |n: &str| stats.iter().find(|s| s.0 == n).map_or(0, |s| s.1);
+    let scripts = calls("evalsha") + calls("eval");
+    let inside: u64 = stats
+        .iter()
+        .filter(|s| {
+            !matches!(
+                s.0.as_str(),
+                "evalsha" | "eval" | "config|resetstat" | "mget" | "info"
+            )
+        })
+        .map(|s| s.1)
+        .sum();
+    assert!(scripts <= 2 * N as u64, "{report}");
+    // (a window or lease set now and then adds a PEXPIRE per hash)
+    assert!(inside <= 7 * scripts + 12, "{report}");
+    assert!(inside <= 14 * N as u64, "{report}");
+    assert_eq!(
+        calls("zadd") + calls("zcard") + calls("get") + calls("incrby"),
+        0,
+        "{report}"
+    );
     drop(gw);
 }
 

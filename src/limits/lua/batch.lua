@@ -25,14 +25,16 @@
 --     index and source (1-based position in the op, 0 = none).
 --   release (of finished requests, summed by the gateway per descriptor and window): 2, n,
 --     then n times: key index, a window start (-1 = none), token delta for that window (applied
---     only if it is still the descriptor's window), slots of this instance freed. The same as
---     6 on hashes no other operation of the call reads: then only the fields it changes are
---     read (HMGET) and written.
+--     only if it is still the descriptor's window), slots of this instance freed. Op 6 is the
+--     same for hashes no other operation of the call reads: it reads (HMGET) and writes only
+--     the fields it changes.
 --   fold: 3, n, then per descriptor: key index, age of its window (ms; -1 = no counts),
 --     window (ms), requests, tokens, slots. The counts go to the open window (or open one
 --     that started `age` ago), the slots to this instance's.
 --   renewal: 4, n, then per descriptor: key index, slots this instance holds there (set, not
 --     added: it also repairs a count Redis lost or got wrong), and a new lease.
+-- The gateway sends the renewals first (the counts as they were before the call), then the
+-- releases (all of them happened before the call), then the rest in the order it came.
 --
 -- Returns one entry per admission and fold, in order: {0, now, start_1, requests_1, tokens_1,
 -- in_flight_1, ...} when admitted, or {1, i, kind, current, limit, start, saturation} for its
