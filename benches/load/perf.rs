@@ -419,9 +419,9 @@ pub fn run(o: &Opts, args: &[String], proxy_cpu: Option<usize>, client_cpu: Opti
     let config = |extra: &str| {
         let mut cfg = tempfile::NamedTempFile::new().unwrap();
         use std::io::Write;
-        write!(
+        writeln!(
             cfg,
-            "{models}general_settings: {{master_key: {MASTER}, max_connections_per_ip: 0{extra}}}\n"
+            "{models}general_settings: {{master_key: {MASTER}, max_connections_per_ip: 0{extra}}}"
         )
         .unwrap();
         cfg
