@@ -810,6 +810,24 @@ fn start_mock(cpu: Option<usize>) -> (Proc, u16) {
     (p, port)
 }
 
+/// Start the bare proxy (this binary's `__bare` role) over the mock at `mock_port`, pinned to
+/// `cpu`.
+fn start_bare(cpu: Option<usize>, mock_port: u16) -> (Proc, u16) {
+    let me = std::env::current_exe()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    let port = free_port();
+    let p = Proc(
+        pinned(cpu, &me)
+            .args(["__bare", &port.to_string(), &mock_port.to_string()])
+            .spawn()
+            .unwrap(),
+    );
+    wait_port(port);
+    (p, port)
+}
+
 /// Start the `tianji` binary on `cfg` and `port`, pinned to `cpu`. `TIANJI_BENCH_BIN` names
 /// another build of it (to compare two versions on one machine in one sitting).
 fn start_gateway(cpu: Option<usize>, cfg: &tempfile::NamedTempFile, port: u16) -> Proc {
@@ -1391,19 +1409,8 @@ fn orchestrate(args: &[String]) {
         perf::run(&o, args, proxy_cpu, client_cpu);
         return;
     }
-    let me = std::env::current_exe()
-        .unwrap()
-        .to_string_lossy()
-        .into_owned();
     let (_mock, mock_port) = start_mock(client_cpu);
-    let bare_port = free_port();
-    let bare = Proc(
-        pinned(proxy_cpu, &me)
-            .args(["__bare", &bare_port.to_string(), &mock_port.to_string()])
-            .spawn()
-            .unwrap(),
-    );
-    wait_port(bare_port);
+    let (bare, bare_port) = start_bare(proxy_cpu, mock_port);
     let gw_port = free_port();
     let rt = current_thread();
     // A scratch database, so the gateway can serve a virtual key too (skipped without Postgres).

@@ -18,7 +18,8 @@ use bytes::Bytes;
 
 use super::{
     MASTER, Opts, Proc, Row, Target, connect, cpu_ns, current_thread, free_port, make_req,
-    phase_max, phase_stream, pid_of, pinned, request_body, start_gateway, start_mock, wait_port,
+    phase_max, phase_stream, pid_of, request_body, start_bare, start_gateway, start_mock,
+    wait_port,
 };
 
 /// Rounds of alternating max-rps phases (medians reported; `--rounds N`).
@@ -393,19 +394,8 @@ pub fn run(o: &Opts, args: &[String], proxy_cpu: Option<usize>, client_cpu: Opti
         .and_then(|i| args.get(i + 1)?.parse::<usize>().ok())
         .unwrap_or(ROUNDS);
     let skip_memory = args.iter().any(|a| a == "--no-memory");
-    let me = std::env::current_exe()
-        .unwrap()
-        .to_string_lossy()
-        .into_owned();
     let (_mock, mock_port) = start_mock(client_cpu);
-    let bare_port = free_port();
-    let bare = Proc(
-        pinned(proxy_cpu, &me)
-            .args(["__bare", &bare_port.to_string(), &mock_port.to_string()])
-            .spawn()
-            .unwrap(),
-    );
-    wait_port(bare_port);
+    let (bare, bare_port) = start_bare(proxy_cpu, mock_port);
     let redis = OwnRedis::start();
     let pg = OwnPostgres::start();
     if redis.is_none() || pg.is_none() {
@@ -558,14 +548,7 @@ pub fn run(o: &Opts, args: &[String], proxy_cpu: Option<usize>, client_cpu: Opti
     }
 
     // memory: fresh processes, idle RSS, then peak RSS over 1,000 concurrent streams
-    let mem_bare_port = free_port();
-    let mem_bare = Proc(
-        pinned(proxy_cpu, &me)
-            .args(["__bare", &mem_bare_port.to_string(), &mock_port.to_string()])
-            .spawn()
-            .unwrap(),
-    );
-    wait_port(mem_bare_port);
+    let (mem_bare, mem_bare_port) = start_bare(proxy_cpu, mock_port);
     let mem_plain_port = free_port();
     let mem_plain = start_gateway(proxy_cpu, &plain_cfg, mem_plain_port);
     let mem_bare_t = Target::new(
