@@ -110,6 +110,24 @@ pub fn client() -> Client<HttpConnector, Full<Bytes>> {
     Client::builder(TokioExecutor::new()).build(HttpConnector::new())
 }
 
+/// Start a chat stream (model `gpt`) at `url` with `key` and read its first chunk; the stream
+/// stays open while the returned body lives.
+pub async fn open_stream(url: &str, key: &str) -> hyper::body::Incoming {
+    let body = serde_json::json!({"model": "gpt", "stream": true, "messages": [{"role": "user", "content": "hi"}]});
+    let req = Request::builder()
+        .method(Method::POST)
+        .uri(url)
+        .header("authorization", format!("Bearer {key}"))
+        .header("content-type", "application/json")
+        .body(Full::new(Bytes::from(body.to_string())))
+        .unwrap();
+    let resp = client().request(req).await.unwrap();
+    assert_eq!(resp.status(), 200);
+    let mut b = resp.into_body();
+    assert!(b.frame().await.unwrap().unwrap().is_data());
+    b
+}
+
 /// The status of a small chat request to `url` (model `m`) with the master key.
 pub async fn chat_status(url: &str) -> u16 {
     send(

@@ -7,8 +7,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{Method, Request};
-use http_body_util::{BodyExt, Full};
+use http::Method;
 use serde_json::{Value, json};
 
 use crate::common::db::TestDb;
@@ -17,7 +16,7 @@ use crate::common::mock_upstream::{
 };
 use crate::common::redis::TempRedis;
 use crate::common::{
-    GatewayProcess, MASTER_KEY, Resp, TestGateway, client, eventually_async, send,
+    GatewayProcess, MASTER_KEY, Resp, TestGateway, eventually_async, open_stream, send,
 };
 
 use super::admin_keys::call;
@@ -321,21 +320,7 @@ async fn chat_at(url: &str, key: &str, body: &Value) -> Resp {
 
 /// Start a stream at `url`, read its first chunk, then hang up.
 async fn stream_and_hang_up_at(url: &str, key: &str) {
-    let body =
-        json!({"model": "gpt", "stream": true, "messages": [{"role": "user", "content": "hi"}]});
-    let req = Request::builder()
-        .method(Method::POST)
-        .uri(url)
-        .header("authorization", format!("Bearer {key}"))
-        .header("content-type", "application/json")
-        .body(Full::new(Bytes::from(body.to_string())))
-        .unwrap();
-    let resp = client().request(req).await.unwrap();
-    assert_eq!(resp.status(), 200);
-    let mut b = resp.into_body();
-    let first = b.frame().await.unwrap().unwrap();
-    assert!(first.is_data());
-    drop(b);
+    drop(open_stream(url, key).await);
 }
 
 #[tokio::test]

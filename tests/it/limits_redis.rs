@@ -7,8 +7,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures_util::StreamExt;
-use http::{Method, Request};
-use http_body_util::{BodyExt, Full};
+use http::Method;
 use serde_json::{Value, json};
 
 use crate::common::db::TestDb;
@@ -17,7 +16,7 @@ use crate::common::mock_upstream::{
 };
 use crate::common::redis::TempRedis;
 use crate::common::{
-    GatewayProcess, MASTER_KEY, Resp, TestGateway, client, eventually_async, send,
+    GatewayProcess, MASTER_KEY, Resp, TestGateway, eventually_async, open_stream, send,
 };
 
 use super::limits::{admin, in_flight_at, new_key, shared_redis};
@@ -215,25 +214,6 @@ async fn redis_commands_per_governed_request() {
         "{report}"
     );
     drop(gw);
-}
-
-/// Start a stream at `url` and read its first chunk; the stream stays open while the body
-/// lives.
-async fn open_stream(url: &str, key: &str) -> hyper::body::Incoming {
-    let body =
-        json!({"model": "gpt", "stream": true, "messages": [{"role": "user", "content": "hi"}]});
-    let req = Request::builder()
-        .method(Method::POST)
-        .uri(url)
-        .header("authorization", format!("Bearer {key}"))
-        .header("content-type", "application/json")
-        .body(Full::new(Bytes::from(body.to_string())))
-        .unwrap();
-    let resp = client().request(req).await.unwrap();
-    assert_eq!(resp.status(), 200);
-    let mut b = resp.into_body();
-    assert!(b.frame().await.unwrap().unwrap().is_data());
-    b
 }
 
 /// The slots of an instance killed with SIGKILL free themselves when its lease ends (2 s

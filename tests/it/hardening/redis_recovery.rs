@@ -6,8 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::{Method, Request};
-use http_body_util::{BodyExt, Full};
+use http::Method;
 use serde_json::{Value, json};
 
 use crate::common::db::TestDb;
@@ -15,7 +14,7 @@ use crate::common::mock_upstream::{
     MockUpstream, Recorded, Reply, chat_stream_events, default_reply,
 };
 use crate::common::redis::TempRedis;
-use crate::common::{MASTER_KEY, Resp, TestGateway, client, eventually_async, send};
+use crate::common::{MASTER_KEY, Resp, TestGateway, eventually_async, open_stream, send};
 use crate::it::limits::{hash_field, in_flight_at, new_key};
 
 async fn gateway(db: &TestDb, up: &MockUpstream, redis: &TempRedis) -> TestGateway {
@@ -117,19 +116,7 @@ async fn slots_taken_during_an_outage_are_shared_then_freed_on_redis() {
     let key = new_key(&gw, json!({"max_parallel_requests": 1})).await;
     redis.down();
     // a stream in flight, admitted in memory during the outage
-    let body =
-        json!({"model": "gpt", "stream": true, "messages": [{"role": "user", "content": "hi"}]});
-    let req = Request::builder()
-        .method(Method::POST)
-        .uri(gw.url("/v1/chat/completions"))
-        .header("authorization", format!("Bearer {key}"))
-        .header("content-type", "application/json")
-        .body(Full::new(Bytes::from(body.to_string())))
-        .unwrap();
-    let resp = client().request(req).await.unwrap();
-    assert_eq!(resp.status(), 200);
-    let mut stream = resp.into_body();
-    assert!(stream.frame().await.unwrap().unwrap().is_data());
+    let stream = open_stream(&gw.url("/v1/chat/completions"), &key).await;
     redis.up().await;
     wait_mode(&gw, "redis").await;
     // its slot is on Redis now: the limit holds for requests counted there
