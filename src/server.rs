@@ -124,7 +124,12 @@ async fn serve_one(
     let (parts, body) = req.into_parts();
     let (body, cut) = RequestBody::new(body, deadline);
     let shutdown = state.streams.wait();
-    let handling = dispatch::handle(state, http::Request::from_parts(parts, body), peer);
+    // pinned here, once: passed by value, the handler's state would be held twice
+    let handling = std::pin::pin!(Some(dispatch::handle(
+        state,
+        http::Request::from_parts(parts, body),
+        peer
+    )));
     let resp = match until_cut(handling, shutdown).await {
         Some(resp) => resp,
         None => return GatewayError::ShuttingDown.into_response(),
@@ -150,11 +155,10 @@ async fn serve_one(
 
 /// Run `handling` until it answers or `shutdown` (the graceful-shutdown deadline) comes first:
 /// then it is dropped there, its record saying it was cut ([`pipeline::post::cutting`]).
-async fn until_cut<T>(
-    handling: impl Future<Output = T>,
+async fn until_cut<T, F: Future<Output = T>>(
+    mut handling: Pin<&mut Option<F>>,
     shutdown: impl Future<Output = ()>,
 ) -> Option<T> {
-    let mut handling = std::pin::pin!(Some(handling));
     let mut shutdown = std::pin::pin!(shutdown);
     std::future::poll_fn(|cx| {
         if let Some(h) = handling.as_mut().as_pin_mut()

@@ -18,12 +18,15 @@ use bytes::Bytes;
 
 use super::{
     MASTER, Opts, Proc, Row, Target, connect, cpu_ns, current_thread, free_port, make_req,
-    phase_max, phase_stream, pid_of, request_body, start_bare, start_gateway, start_mock,
-    wait_port,
+    phase_fixed, phase_max, phase_stream, pid_of, request_body, start_bare, start_gateway,
+    start_mock, wait_port,
 };
 
 /// Rounds of alternating max-rps phases (medians reported; `--rounds N`).
 const ROUNDS: usize = 3;
+/// Offered rate (requests/s over 64 connections) of the same-rate phase (`--same-rate R`):
+/// below every target's capacity, so each serves the same load.
+const SAME_RATE: u64 = 5000;
 /// Concurrent streams of the memory phase.
 const MEMORY_STREAMS: usize = 1000;
 
@@ -394,6 +397,11 @@ pub fn run(o: &Opts, args: &[String], proxy_cpu: Option<usize>, client_cpu: Opti
         .and_then(|i| args.get(i + 1)?.parse::<usize>().ok())
         .unwrap_or(ROUNDS);
     let skip_memory = args.iter().any(|a| a == "--no-memory");
+    let same_rate = args
+        .iter()
+        .position(|a| a == "--same-rate")
+        .and_then(|i| args.get(i + 1)?.parse::<u64>().ok())
+        .unwrap_or(SAME_RATE);
     let (_mock, mock_port) = start_mock(client_cpu);
     let (bare, bare_port) = start_bare(proxy_cpu, mock_port);
     let redis = OwnRedis::start();
@@ -483,7 +491,13 @@ pub fn run(o: &Opts, args: &[String], proxy_cpu: Option<usize>, client_cpu: Opti
     let mut g = Governed::default();
     for round in 0..rounds {
         rt.block_on(async {
+            let rec = Recording::start(
+                profile_dir.as_deref().filter(|_| round == 0),
+                "bare",
+                bare_t.pid,
+            );
             let (r, c) = phase_max(&bare_t, &body, o.conns, o.seconds).await;
+            drop(rec);
             bare_rps.push(r);
             bare_cpu.push(c);
             let rec = Recording::start(
@@ -534,6 +548,24 @@ pub fn run(o: &Opts, args: &[String], proxy_cpu: Option<usize>, client_cpu: Opti
             g.requests += served;
         }
         eprintln!("  round {} of {rounds} done", round + 1);
+    }
+
+    // the same offered rate for every target: CPU per request when each serves the same load
+    // (at max rps, the slower a target, the more often the other CPU sleeps when it writes to
+    // it, and waking a sleeping vCPU is expensive in a VM: its CPU per request grows with it)
+    let mut same = Vec::new();
+    for t in [Some(&bare_t), Some(&plain_t), gov_t.as_ref()]
+        .into_iter()
+        .flatten()
+    {
+        let (served0, cpu0) = (t.served.load(Ordering::Relaxed), t.pid.map(cpu_ns));
+        rt.block_on(phase_fixed(t, &body, same_rate, o.seconds));
+        let served = t.served.load(Ordering::Relaxed) - served0;
+        let cpu = match (cpu0, t.pid.map(cpu_ns)) {
+            (Some(a), Some(b)) => (b - a) as f64 / 1000.0 / served.max(1) as f64,
+            _ => f64::NAN,
+        };
+        same.push((t.name, cpu));
     }
 
     // streams: per-chunk CPU, 16 concurrent streams of 50 chunks 1 ms apart
@@ -630,6 +662,22 @@ pub fn run(o: &Opts, args: &[String], proxy_cpu: Option<usize>, client_cpu: Opti
         pc / bc
     );
     println!();
+    println!(
+        "| same offered rate ({same_rate} rps, 64 connections) | gateway CPU µs/req | x bare |"
+    );
+    println!("|---|---|---|");
+    let same_bare = same.first().map_or(f64::NAN, |s| s.1);
+    for (name, cpu) in &same {
+        println!("| {name} | {cpu:.1} | {:.2} |", cpu / same_bare);
+    }
+    if let [(_, b), (_, p), (_, g)] = same[..] {
+        println!(
+            "same rate: plain / bare {:.3}x (target <= 1.35), governed / plain {:.3}x (target <= 1.2)",
+            p / b,
+            g / p
+        );
+    }
+    println!();
     println!("| streams (16 x 50 chunks, 1 ms apart) | CPU µs/chunk | over bare µs |");
     println!("|---|---|---|");
     let bare_chunk = chunk.first().map_or(f64::NAN, |c| c.1);
@@ -661,7 +709,8 @@ pub fn run(o: &Opts, args: &[String], proxy_cpu: Option<usize>, client_cpu: Opti
     }
     if let Some(d) = &profile_dir {
         println!(
-            "profiles: {}/plain.perf.data, {}/governed.perf.data (perf report -i FILE --no-children)",
+            "profiles: {}/bare.perf.data, {}/plain.perf.data, {}/governed.perf.data (perf report -i FILE --no-children)",
+            d.display(),
             d.display(),
             d.display()
         );

@@ -60,6 +60,13 @@ impl<T: DeserializeOwned + Send + Sync + 'static> EntityCache<T> {
         if let Some(hit) = self.cache.get(id).await {
             return Ok(hit);
         }
+        // boxed: the query's state is large, and every caller's future would carry it (and copy
+        // it at every move) for the rare miss
+        Box::pin(self.load(id, params)).await
+    }
+
+    /// Load the record `id` with `params` (concurrent misses share one query) and cache it.
+    async fn load(&self, id: &str, params: &[&str]) -> Result<Entry<T>, Arc<StoreError>> {
         let store = self.store.clone();
         let query = self.query;
         let owned: Vec<String> = params.iter().map(|p| (*p).to_string()).collect();

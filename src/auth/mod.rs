@@ -352,12 +352,8 @@ impl Authenticator {
         let token = hex(&d);
         let caller = match dir.bundle(&token).await {
             Some(b) => b.caller.clone(),
-            None => {
-                let generation = dir.generation();
-                let caller = load_caller(dir, &token).await?;
-                dir.remember(&token, generation, caller.clone()).await;
-                caller
-            }
+            // boxed: a cached key's request does not carry (or copy) the loading's state
+            None => Box::pin(load_and_remember(dir, &token)).await?,
         };
         let rec = &caller.key;
         if rec.blocked == Some(true) {
@@ -374,6 +370,14 @@ impl Authenticator {
         }
         Ok(Principal::Key(caller))
     }
+}
+
+/// The key `token` as [`load_caller`] finds it, remembered for the next requests.
+async fn load_and_remember(dir: &Directory, token: &str) -> Result<KeyCaller, AuthError> {
+    let generation = dir.generation();
+    let caller = load_caller(dir, token).await?;
+    dir.remember(token, generation, caller.clone()).await;
+    Ok(caller)
 }
 
 /// The key `token` with its team, user, membership and organisation, from the per-kind caches.

@@ -329,7 +329,16 @@ impl Position {
         let queue =
             (self.fallbacks).get_or_insert_with(|| policy.fallbacks_for(original, class).into());
         let end_user = ctx.end_user.as_deref();
-        let next = next_fallback(state, policy, &call.principal, end_user, queue, ask).await;
+        // boxed: only a request falling back carries (and copies) the fallbacks' look-ups
+        let next = Box::pin(next_fallback(
+            state,
+            policy,
+            &call.principal,
+            end_user,
+            queue,
+            ask,
+        ))
+        .await;
         let Some((name, group, next)) = next else {
             return false;
         };

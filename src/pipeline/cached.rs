@@ -60,7 +60,8 @@ pub async fn check(
         caller,
     )?;
     ctx.completion.cache_key = Some(plan.key.clone());
-    match lookup(state, cache, plan, &call.parsed, ctx).await {
+    // boxed: requests the cache does not apply to do not carry (or copy) the lookup's state
+    match Box::pin(lookup(state, cache, plan, &call.parsed, ctx)).await {
         Looked::Hit(resp) => Some(resp),
         Looked::Miss(pending) => {
             ctx.cache_pending = pending;

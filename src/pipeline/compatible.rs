@@ -79,7 +79,8 @@ pub async fn call(
 ) -> Result<Response<Body>, GatewayError> {
     if let Some(up) = a.upload {
         let uri = endpoint(spec_of(dep, a.model)?.1, a.expect)?;
-        return upload::forward(state, dep, &uri, up, a.headers, ctx).await;
+        // boxed: other calls do not carry (or copy) the upload's state
+        return Box::pin(upload::forward(state, dep, &uri, up, a.headers, ctx)).await;
     }
     let (out, drop_usage_chunk) = outbound(dep, &a.parsed, a.expect, a.model)?;
     if out.stream {

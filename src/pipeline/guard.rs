@@ -40,6 +40,17 @@ pub async fn pre_call(
     if call.upload.is_some() || (state.guardrails.is_empty() && !named) {
         return Ok(());
     }
+    // boxed: a request without guardrails does not carry (or copy) the checks' state
+    Box::pin(run_pre_call(state, call, ctx, named)).await
+}
+
+/// [`pre_call`] for a request that names guardrails or that some apply to.
+async fn run_pre_call(
+    state: &AppState,
+    call: &mut Call,
+    ctx: &mut RequestCtx,
+    named: bool,
+) -> Result<(), GatewayError> {
     let selected = state.guardrails.select(&call.parsed.raw, &call.principal)?;
     // the request's own `guardrails` member is the gateway's: cut out, nothing else moves
     if let Some(cut) = named
@@ -136,7 +147,7 @@ pub async fn mask_logged_request(ctx: &mut RequestCtx) {
     }
     let run = g.run.clone();
     if let Some((req, _)) = ctx.completion.bodies.as_mut() {
-        *req = masked(&run, Side::Request, req).await;
+        *req = Box::pin(masked(&run, Side::Request, req)).await;
     }
 }
 
@@ -153,6 +164,18 @@ async fn masked(run: &Run, side: Side, body: &Bytes) -> Bytes {
 /// `post_call` on the answer: a whole answer checked (and rewritten) now, a relayed stream's
 /// end held until its text passes; `logging_only` masks the logged answer.
 pub async fn answer(
+    ctx: &mut RequestCtx,
+    result: Result<Response<Body>, GatewayError>,
+) -> Result<Response<Body>, GatewayError> {
+    if ctx.guard.is_none() {
+        return result;
+    }
+    // boxed: an answer without guardrails does not carry (or copy) the checks' state
+    Box::pin(guarded_answer(ctx, result)).await
+}
+
+/// [`answer`] for a request with guardrails.
+async fn guarded_answer(
     ctx: &mut RequestCtx,
     result: Result<Response<Body>, GatewayError>,
 ) -> Result<Response<Body>, GatewayError> {

@@ -260,11 +260,16 @@ async fn llm(
     }
     ctx.stage = None;
     let result = match guard::during(ctx) {
+        // boxed: requests without `during_call` guardrails do not carry (or copy) the join
         Some(check) => {
-            let (result, checked) =
-                tokio::join!(Box::pin(attempts::run(state, call, routed, ctx)), check);
-            // a block discards the answer (a stream is cut before its first byte)
-            checked.and(result)
+            let ctx = &mut *ctx;
+            Box::pin(async move {
+                let (result, checked) =
+                    tokio::join!(Box::pin(attempts::run(state, call, routed, ctx)), check);
+                // a block discards the answer (a stream is cut before its first byte)
+                checked.and(result)
+            })
+            .await
         }
         None => Box::pin(attempts::run(state, call, routed, ctx)).await,
     };

@@ -40,12 +40,13 @@ pub async fn read(
     ctx: &mut RequestCtx,
 ) -> Result<Call, GatewayError> {
     let (principal, parts, parsed, upload) = if expect.is_multipart() {
-        let (principal, parts, up) = upload::read(state, req).await?;
+        // boxed (here and for OCR forms): JSON requests do not carry (or copy) the form's state
+        let (principal, parts, up) = Box::pin(upload::read(state, req)).await?;
         let parsed = ParsedRequest::upload(up.model.clone());
         (principal, parts, parsed, Some(up))
     } else if expect == Expect::Ocr {
         let (principal, parts, raw) = match super::ocr::form::is_form(req.headers()) {
-            true => super::ocr::form::read(state, req).await?,
+            true => Box::pin(super::ocr::form::read(state, req)).await?,
             false => authenticated_body(state, req).await?,
         };
         // not cached: no canonical key of a document

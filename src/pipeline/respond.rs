@@ -32,7 +32,8 @@ pub async fn respond(
     let result = match (ctx.outward, result) {
         (Some(out), Ok(resp)) => {
             let model = ctx.completion.model.clone().unwrap_or_default();
-            Ok(out.answer(resp, &model).await)
+            // boxed: OpenAI-format answers do not carry (or copy) the translation's state
+            Ok(Box::pin(out.answer(resp, &model)).await)
         }
         (_, r) => r,
     };

@@ -162,7 +162,12 @@ pub async fn first(
         return Err(e);
     };
     let mut queue: VecDeque<String> = policy.fallbacks_for(model, class).into();
-    match next_fallback(state, policy, principal, end_user, &mut queue, ask).await {
+    // boxed: only a request falling back carries (and copies) the fallbacks' look-ups
+    match Box::pin(next_fallback(
+        state, policy, principal, end_user, &mut queue, ask,
+    ))
+    .await
+    {
         Some((name, group, dep)) => Ok((name, group, dep, 1)),
         None => Err(e),
     }
