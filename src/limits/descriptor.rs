@@ -28,10 +28,11 @@ pub struct Descriptor {
 }
 
 impl Descriptor {
-    /// The common prefix of this descriptor's Redis keys (one hash tag for all, so one script
-    /// call can touch every descriptor of a request on Redis Cluster too).
+    /// This descriptor's Redis key (one hash tag for all, so one script call can touch every
+    /// descriptor of a request on Redis Cluster too). `v2`: a packed string value (earlier
+    /// versions kept a hash at the key without it).
     pub fn redis_base(&self) -> String {
-        format!("tianji:{{rl}}:{}:{}", self.kind, self.value)
+        format!("tianji:{{rl}}:v2:{}:{}", self.kind, self.value)
     }
 
     /// A descriptor without gate or dynamic context.

@@ -5,9 +5,9 @@
 //! round trip before its upstream call, and releases never delay a request (releases alone
 //! wait up to a millisecond for an admission to ride with).
 //!
-//! Redis holds one hash per descriptor; a call names each distinct descriptor of its batch
-//! once (`redis_call`), so the script reads and writes each hash once per call however many
-//! requests of the batch share it.
+//! Redis holds one packed value per descriptor; a call names each distinct descriptor of its
+//! batch once (`redis_call`), so the script reads and writes each value once per call however
+//! many requests of the batch share it.
 //!
 //! Parallel slots are counts per instance with a lease (see the script). The courier knows how
 //! many slots this instance holds on each descriptor and renews their leases every third of a
@@ -22,7 +22,7 @@ use redis::aio::ConnectionManager;
 use tokio::sync::{mpsc, oneshot};
 
 use super::local::FoldItem;
-use super::redis_call::Want;
+use super::redis_call::{Run, Want};
 use super::{Counted, Descriptor, HeldOn, Refused};
 
 /// Longest wait for one call (admissions give up earlier and count locally).
@@ -196,7 +196,7 @@ struct Courier {
     /// To hand out with grants (weak: the courier stops when the limiter is gone).
     tx: mpsc::WeakUnboundedSender<Op>,
     script: redis::Script,
-    /// This instance's id in the hashes (random per process).
+    /// This instance's id in the values (16 characters, random per process).
     id: String,
     /// Lease of this instance's slots (ms).
     lease: u64,
@@ -233,6 +233,8 @@ pub(super) struct Effects<'a> {
     pub folded_ids: HashSet<u64>,
     /// Slot ids released in this call (no longer to track).
     pub released_ids: Vec<u64>,
+    /// The number of admissions of each admission op, in order.
+    pub runs: Vec<usize>,
 }
 
 impl Courier {
@@ -364,8 +366,9 @@ impl Courier {
             self.dirty
                 .extend(effects.touched.iter().map(|k| (*k).to_string()));
         }
+        let runs = std::mem::take(&mut effects.runs);
         drop(effects);
-        self.answer(result, batch)
+        self.answer(result, batch, &runs)
     }
 
     async fn send(&self, cmd: &redis::Cmd) -> redis::RedisResult<Vec<redis::Value>> {
@@ -402,11 +405,13 @@ impl Courier {
     }
 
     /// Answer each admission and fold of `batch` (drained) with its part of the script's
-    /// answer (or the call's error); returns the failed token reconciliations to retry.
+    /// answer (or the call's error); `runs`: the number of admissions of each admission op.
+    /// Returns the failed token reconciliations to retry.
     fn answer(
         &mut self,
         result: Result<Vec<redis::Value>, String>,
         batch: &mut Vec<Op>,
+        runs: &[usize],
     ) -> Vec<Release> {
         let shape = || "rate limit script returned an unexpected shape".to_string();
         let mut retry = Vec::new();
@@ -414,12 +419,28 @@ impl Courier {
             Ok(v) => v.iter(),
             Err(_) => [].iter(),
         };
+        let mut runs = runs.iter();
+        // the admission op at hand, and how many of its admissions are still to answer
+        let mut run: Option<Run<'_>> = None;
+        let mut left = 0;
         for op in batch.drain(..) {
             match (op, &result) {
                 (Op::Admit(a), Ok(_)) => {
-                    let out = match results.next() {
-                        Some(redis::Value::Array(v)) => self.admitted(v, a.wants, a.tokens),
-                        _ => Err(shape()),
+                    if left == 0 {
+                        left = runs.next().copied().unwrap_or(1);
+                        run = match results.next() {
+                            Some(redis::Value::Array(v)) => Run::new(v, &a.wants, left).ok(),
+                            _ => None,
+                        };
+                    }
+                    left -= 1;
+                    let out = match run.as_mut() {
+                        Some(r) => match r.next(&a.wants, a.tokens, a.count) {
+                            Ok(Ok(counted)) => Ok(Ok(self.admitted(counted, a.wants, a.tokens))),
+                            Ok(Err(refused)) => Ok(Err(refused)),
+                            Err(e) => Err(e),
+                        },
+                        None => Err(shape()),
                     };
                     let _ = a.reply.send(out);
                 }
@@ -462,13 +483,9 @@ impl Courier {
         retry
     }
 
-    /// An admission's answer: on success, its slots are counted as held and the request gets a
+    /// An admission counted on Redis: its slots are counted as held and the request gets a
     /// grant.
-    fn admitted(&mut self, v: &[redis::Value], wants: Vec<Want>, tokens: u64) -> Admission {
-        let counted = match super::redis_call::parse(v, &wants)? {
-            Ok(c) => c,
-            Err(refused) => return Ok(Err(refused)),
-        };
+    fn admitted(&mut self, counted: Vec<Counted>, wants: Vec<Want>, tokens: u64) -> Grant {
         let mut on = Vec::with_capacity(wants.len());
         for (w, c) in wants.into_iter().zip(&counted) {
             let parallel = w.parallel >= 0;
@@ -481,11 +498,11 @@ impl Courier {
                 parallel,
             });
         }
-        Ok(Ok(Grant {
+        Grant {
             counted,
             on,
             tokens,
             tx: self.tx.upgrade(),
-        }))
+        }
     }
 }

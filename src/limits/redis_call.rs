@@ -1,7 +1,10 @@
 //! One `lua/batch.lua` call: its arguments and the parsing of its answers. Each distinct
-//! descriptor of a batch is named once (KEYS, one hash each) and its limits sent once;
-//! operations refer to them by index. Everything is written into the command's one buffer (no
-//! string per argument or key).
+//! descriptor of a batch is named once (KEYS, one packed value each) and its limits sent once;
+//! operations refer to them by index. Consecutive admissions over the same descriptors go as
+//! one admission op (their tokens listed), answered with the counters the first of them found
+//! (and an item per admission only when one was refused): the counters each one saw are worked
+//! out here. Everything is written into the command's one buffer (no string per argument or
+//! key).
 
 use std::collections::{HashMap, HashSet};
 
@@ -14,7 +17,7 @@ pub const SCRIPT: &str = include_str!("lua/batch.lua");
 
 /// One descriptor of an admission, as the script needs it (limits: -1 = none).
 pub struct Want {
-    /// The hash's key (`Descriptor::redis_base`).
+    /// The descriptor's key (`Descriptor::redis_base`).
     pub base: String,
     pub rpm: i64,
     pub tpm: i64,
@@ -60,10 +63,12 @@ struct Call<'a> {
     /// freed.
     released: Vec<(i64, i64, i64, i64)>,
     released_ix: HashMap<(i64, i64), usize, RandomState>,
-    /// Keys an operation other than a release reads in full (by index - 1).
-    loaded: Vec<bool>,
     /// The other operations, in order.
     ops: Vec<i64>,
+    /// Where the admission op that ends `ops` starts (the next admission may join it).
+    run: Option<usize>,
+    /// The descriptor words of the admission at hand (reused).
+    shape: Vec<i64>,
 }
 
 /// The command for `renewals` (descriptor, slots held) and the operations of `batch`, and in
@@ -85,12 +90,13 @@ pub(super) fn build<'a>(
         desc_ix: HashMap::default(),
         released: Vec::new(),
         released_ix: HashMap::default(),
-        loaded: Vec::new(),
         ops: Vec::with_capacity(8 * batch.len()),
+        run: None,
+        shape: Vec::new(),
     };
     let mut renewed = Vec::with_capacity(2 * renewals.len());
     for (base, n) in renewals {
-        let k = c.loaded_key(base);
+        let k = c.key(base);
         renewed.extend([k, int(*n)]);
     }
     for op in batch {
@@ -123,21 +129,10 @@ pub(super) fn build<'a>(
             cmd.arg(*n);
         }
     }
-    // releases on hashes the call reads anyway change the loaded state; the others are
-    // read and written alone (op 6: two fields read, no lease, no clean-up)
-    let loaded = |k: &i64| c.loaded[(*k - 1) as usize];
-    for (op, on_loaded) in [(2, true), (6, false)] {
-        let n = c
-            .released
-            .iter()
-            .filter(|r| loaded(&r.0) == on_loaded)
-            .count();
-        if n > 0 {
-            cmd.arg(op).arg(n);
-            for (k, start, delta, freed) in c.released.iter().filter(|r| loaded(&r.0) == on_loaded)
-            {
-                cmd.arg(*k).arg(*start).arg(*delta).arg(*freed);
-            }
+    if !c.released.is_empty() {
+        cmd.arg(2).arg(c.released.len());
+        for (k, start, delta, freed) in &c.released {
+            cmd.arg(*k).arg(*start).arg(*delta).arg(*freed);
         }
     }
     for n in &c.ops {
@@ -147,30 +142,22 @@ pub(super) fn build<'a>(
 }
 
 impl<'a> Call<'a> {
-    /// The index (in KEYS, from 1) of the hash at `base`.
+    /// The index (in KEYS, from 1) of the value at `base`.
     fn key(&mut self, base: &'a str) -> i64 {
         if let Some(i) = self.key_ix.get(base) {
             return *i;
         }
         self.keys.push(base);
-        self.loaded.push(false);
         let i = self.keys.len() as i64;
         self.key_ix.insert(base, i);
         i
-    }
-
-    /// [`Call::key`] of a hash the script reads in full.
-    fn loaded_key(&mut self, base: &'a str) -> i64 {
-        let k = self.key(base);
-        self.loaded[(k - 1) as usize] = true;
-        k
     }
 
     /// The index (from 1) of `w`'s limits in the descriptor table.
     fn desc(&mut self, w: &'a Want) -> i64 {
         let gate = w.gate.map_or(-1.0, |(g, _)| g);
         let limits = (
-            self.loaded_key(&w.base),
+            self.key(&w.base),
             w.rpm,
             w.tpm,
             w.parallel,
@@ -186,24 +173,47 @@ impl<'a> Call<'a> {
         i
     }
 
+    /// An admission: joins the admission op that ends `ops` when it has the same descriptors
+    /// (and gates) and count, else starts one.
     fn admit(&mut self, a: &'a Admit, fx: &mut Effects<'a>) {
         let gated = a.wants.iter().any(|w| w.gate.is_some());
-        self.ops.extend([
-            if gated { 5 } else { 1 },
-            a.wants.len() as i64,
-            int(a.tokens),
-            int(a.count),
-        ]);
+        let mut shape = std::mem::take(&mut self.shape);
+        shape.clear();
         for w in &a.wants {
-            let d = self.desc(w);
-            self.ops.push(d);
+            shape.push(self.desc(w));
             if gated {
-                self.ops.push(w.gate.map_or(0, |(_, j)| j as i64 + 1));
+                shape.push(w.gate.map_or(0, |(_, j)| j as i64 + 1));
             }
             if w.parallel >= 0 {
                 fx.touched.push(&w.base);
             }
         }
+        let head = [
+            if gated { 5 } else { 1 },
+            a.wants.len() as i64,
+            int(a.count),
+        ];
+        let joins = self.run.is_some_and(|h| {
+            self.ops.get(h..h + 3) == Some(&head[..])
+                && self.ops.get(h + 4..h + 4 + shape.len()) == Some(&shape[..])
+        });
+        match self.run {
+            Some(h) if joins => {
+                self.ops[h + 3] += 1;
+                if let Some(m) = fx.runs.last_mut() {
+                    *m += 1;
+                }
+            }
+            _ => {
+                self.run = Some(self.ops.len());
+                self.ops.extend(head);
+                self.ops.push(1);
+                self.ops.extend_from_slice(&shape);
+                fx.runs.push(1);
+            }
+        }
+        self.ops.push(int(a.tokens));
+        self.shape = shape;
     }
 
     /// A release: summed with the other releases of the call (they all happened before it, so
@@ -225,6 +235,7 @@ impl<'a> Call<'a> {
         };
         let at = self.ops.len();
         if pending {
+            self.run = None;
             self.ops.extend([2, 0]);
         }
         for o in &r.on {
@@ -233,11 +244,7 @@ impl<'a> Call<'a> {
             if !parallel && window.is_none() {
                 continue;
             }
-            let k = if pending {
-                self.loaded_key(&o.base)
-            } else {
-                self.key(&o.base)
-            };
+            let k = self.key(&o.base);
             let (delta, freed) = (
                 if window.is_some() { r.delta } else { 0 },
                 i64::from(parallel),
@@ -269,9 +276,10 @@ impl<'a> Call<'a> {
     }
 
     fn fold(&mut self, f: &'a Fold, folded: &HashSet<u64>, fx: &mut Effects<'a>) {
+        self.run = None;
         self.ops.extend([3, f.items.len() as i64]);
         for item in &f.items {
-            let k = self.loaded_key(&item.base);
+            let k = self.key(&item.base);
             // slots an earlier fold put on Redis are there already
             let mut fresh = 0;
             for (id, _) in &item.slots {
@@ -304,47 +312,123 @@ pub fn as_u64(v: &redis::Value) -> u64 {
     }
 }
 
-/// An admission's answer: its counters per descriptor, or its first refusal.
-pub fn parse(v: &[redis::Value], wants: &[Want]) -> Result<Result<Vec<Counted>, Refused>, String> {
-    let bad = || Err("rate limit script returned an unexpected shape".to_string());
-    let Some(status) = v.first().map(as_u64) else {
-        return bad();
-    };
-    if status == 0 && v.len() == 2 + 4 * wants.len() {
-        let counted = v[2..]
-            .chunks_exact(4)
-            .zip(wants)
-            .map(|(c, w)| Counted {
-                start: (w.rpm >= 0 || w.tpm >= 0).then(|| as_u64(&c[0])),
-                requests: as_u64(&c[1]),
-                tokens: as_u64(&c[2]),
+/// The answer of one admission op, handed out to its admissions one after the other.
+pub struct Run<'v> {
+    /// Per descriptor: (window start, requests, tokens) as the next admission finds them.
+    counters: Vec<(u64, u64, u64)>,
+    /// Per descriptor: 0 when it counts no requests or tokens, else how many descriptors of
+    /// the admission up to it (`.0`) and in all (`.1`) count on its key: what the script adds
+    /// there per admission (the same key twice is counted twice).
+    shares: Vec<(u64, u64)>,
+    /// One item per admission (0 = admitted, else its refusal), when one was refused.
+    items: Option<&'v [redis::Value]>,
+    next: usize,
+}
+
+impl<'v> Run<'v> {
+    /// The answer `v` of an admission op of `m` admissions over `wants`.
+    pub fn new(v: &'v [redis::Value], wants: &[Want], m: usize) -> Result<Self, String> {
+        let n = wants.len();
+        let items = match v.len() {
+            l if l == 3 * n => None,
+            l if l == 3 * n + m => Some(&v[3 * n..]),
+            _ => return Err(SHAPE.to_string()),
+        };
+        let counters = v[..3 * n]
+            .chunks_exact(3)
+            .map(|c| (as_u64(&c[0]), as_u64(&c[1]), as_u64(&c[2])))
+            .collect();
+        let counts = |w: &Want| w.rpm >= 0 || w.tpm >= 0;
+        let shares = wants
+            .iter()
+            .enumerate()
+            .map(|(i, w)| {
+                if !counts(w) {
+                    return (0, 0);
+                }
+                let same = |o: &&Want| counts(o) && o.base == w.base;
+                let upto = wants[..=i].iter().filter(same).count() as u64;
+                (upto, wants.iter().filter(same).count() as u64)
             })
             .collect();
-        return Ok(Ok(counted));
+        Ok(Self {
+            counters,
+            shares,
+            items,
+            next: 0,
+        })
     }
-    if status == 1 && v.len() == 7 {
-        let what = match as_u64(&v[2]) {
-            1 => Refusal::Requests,
-            2 => Refusal::Tokens,
-            _ => Refusal::Parallel,
+
+    /// The next admission's outcome (`wants`, `tokens`, `count` as sent): its counters per
+    /// descriptor, or its first refusal.
+    pub fn next(
+        &mut self,
+        wants: &[Want],
+        tokens: u64,
+        count: u64,
+    ) -> Result<Result<Vec<Counted>, Refused>, String> {
+        let item = match self.items {
+            None => None,
+            Some(items) => Some(items.get(self.next).ok_or(SHAPE)?),
         };
-        let saturation = match &v[6] {
-            redis::Value::BulkString(b) => std::str::from_utf8(b)
-                .ok()
-                .and_then(|s| s.parse::<f64>().ok())
-                .unwrap_or(0.0),
-            _ => 0.0,
-        };
-        return Ok(Err(Refused {
-            index: (as_u64(&v[1]) as usize).saturating_sub(1),
-            what,
-            current: as_u64(&v[3]),
-            limit: as_u64(&v[4]),
-            start: as_u64(&v[5]),
-            saturation,
-        }));
+        self.next += 1;
+        match item {
+            None | Some(redis::Value::Int(0)) => {}
+            Some(redis::Value::Array(v)) => return refusal(v).map(Err),
+            Some(_) => return Err(SHAPE.to_string()),
+        }
+        if wants.len() != self.counters.len() {
+            return Err(SHAPE.to_string());
+        }
+        let counted = self
+            .counters
+            .iter_mut()
+            .zip(&self.shares)
+            .map(|(c, &(upto, all))| {
+                if all == 0 {
+                    return Counted::default();
+                }
+                let seen = Counted {
+                    start: Some(c.0),
+                    requests: c.1 + upto * count,
+                    tokens: c.2 + upto * tokens,
+                };
+                c.1 += all * count;
+                c.2 += all * tokens;
+                seen
+            })
+            .collect();
+        Ok(Ok(counted))
     }
-    bad()
+}
+
+const SHAPE: &str = "rate limit script returned an unexpected shape";
+
+/// A refusal: {1, i, kind, current, limit, start, saturation}.
+fn refusal(v: &[redis::Value]) -> Result<Refused, String> {
+    if v.len() != 7 || as_u64(&v[0]) != 1 {
+        return Err(SHAPE.to_string());
+    }
+    let what = match as_u64(&v[2]) {
+        1 => Refusal::Requests,
+        2 => Refusal::Tokens,
+        _ => Refusal::Parallel,
+    };
+    let saturation = match &v[6] {
+        redis::Value::BulkString(b) => std::str::from_utf8(b)
+            .ok()
+            .and_then(|s| s.parse::<f64>().ok())
+            .unwrap_or(0.0),
+        _ => 0.0,
+    };
+    Ok(Refused {
+        index: (as_u64(&v[1]) as usize).saturating_sub(1),
+        what,
+        current: as_u64(&v[3]),
+        limit: as_u64(&v[4]),
+        start: as_u64(&v[5]),
+        saturation,
+    })
 }
 
 #[cfg(test)]
@@ -353,13 +437,17 @@ mod tests {
     use crate::limits::HeldOn;
     use tokio::sync::oneshot;
 
-    fn admit(ds: &[Descriptor]) -> Op {
+    fn admit_with(ds: &[Descriptor], tokens: u64, count: u64) -> Op {
         Op::Admit(Admit {
             wants: ds.iter().map(|d| Want::of(d, 60_000)).collect(),
-            tokens: 10,
-            count: 1,
+            tokens,
+            count,
             reply: oneshot::channel().0,
         })
+    }
+
+    fn admit(ds: &[Descriptor]) -> Op {
+        admit_with(ds, 10, 1)
     }
 
     fn release(base: &str, window: Option<u64>, delta: i64) -> Op {
@@ -395,17 +483,17 @@ mod tests {
             release(&key.redis_base(), Some(5), -3),
             admit(&[key.clone(), team]),
             release(&key.redis_base(), Some(5), -4),
-            release("tianji:{rl}:user:u", None, 0),
+            release("tianji:{rl}:v2:user:u", None, 0),
         ];
         let mut fx = Effects::default();
         let cmd = build("sha", 30_000, "id", &[], &batch, &HashSet::new(), &mut fx);
         let w = words(&cmd);
         let expected = [
-            // keys: each hash once
+            // keys: each descriptor once
             "3",
-            "tianji:{rl}:api_key:k",
-            "tianji:{rl}:team:t",
-            "tianji:{rl}:user:u",
+            "tianji:{rl}:v2:api_key:k",
+            "tianji:{rl}:v2:team:t",
+            "tianji:{rl}:v2:user:u",
             // lease, instance, descriptors (each limit set once)
             "30000",
             "id",
@@ -422,37 +510,70 @@ mod tests {
             "-1",
             "60000",
             "-1.0",
-            // releases first, summed per hash and window: on a hash the call loads...
+            // releases first, summed per descriptor and window
             "2",
-            "1",
+            "2",
             "1",
             "5",
             "-7",
             "2",
-            // ... and alone (read and written field by field)
-            "6",
-            "1",
             "3",
             "-1",
             "0",
             "1",
-            // then the admissions in order
+            // then the two admissions (the same descriptors, one request each): one op, their
+            // tokens listed
+            "1",
+            "2",
+            "1",
+            "2",
             "1",
             "2",
             "10",
-            "1",
-            "1",
-            "2",
-            "1",
-            "2",
             "10",
-            "1",
-            "1",
-            "2",
         ];
         assert_eq!(w, expected);
         assert_eq!(fx.freed.len(), 3);
         assert_eq!(fx.touched.len(), 5);
+        assert_eq!(fx.runs, [2]);
+    }
+
+    /// Consecutive admissions share an op only with the same descriptors and count, and never
+    /// across a fold.
+    #[test]
+    fn admissions_share_an_op_while_alike() {
+        let key = Descriptor::plain("api_key", "k".into(), Some(10), None, None);
+        let team = Descriptor::plain("team", "t".into(), Some(20), None, None);
+        let fold = Op::Fold(Fold {
+            items: Vec::new(),
+            reply: oneshot::channel().0,
+        });
+        let one = std::slice::from_ref(&key);
+        let batch = vec![
+            admit(one),
+            admit_with(one, 7, 1),
+            admit(&[key.clone(), team]),
+            admit(one),
+            admit_with(one, 5, 3),
+            fold,
+            admit(one),
+        ];
+        let mut fx = Effects::default();
+        let cmd = build("sha", 30_000, "id", &[], &batch, &HashSet::new(), &mut fx);
+        let w = words(&cmd);
+        let ops: Vec<&str> = w.iter().skip(3 + 3 + 12).map(String::as_str).collect();
+        assert_eq!(
+            ops,
+            [
+                "1", "1", "1", "2", "1", "10", "7", // two admissions on the key
+                "1", "2", "1", "1", "1", "2", "10", // key and team
+                "1", "1", "1", "1", "1", "10", // the key again
+                "1", "1", "3", "1", "1", "5", // three requests at once
+                "3", "0", // a fold
+                "1", "1", "1", "1", "1", "10",
+            ]
+        );
+        assert_eq!(fx.runs, [2, 1, 1, 1, 1]);
     }
 
     #[test]
@@ -462,7 +583,7 @@ mod tests {
         let mut prio = Descriptor::plain("priority_model", "m:p".into(), Some(5), None, None);
         prio.gate = Some((0.5, 0));
         let batch = vec![admit(&[sat, prio])];
-        let renewals = vec![("tianji:{rl}:api_key:k".to_string(), 4)];
+        let renewals = vec![("tianji:{rl}:v2:api_key:k".to_string(), 4)];
         let mut fx = Effects::default();
         let cmd = build(
             "sha",
@@ -479,9 +600,9 @@ mod tests {
             &w[..4],
             [
                 "3",
-                "tianji:{rl}:api_key:k",
-                "tianji:{rl}:model_saturation_check:m",
-                "tianji:{rl}:priority_model:m:p"
+                "tianji:{rl}:v2:api_key:k",
+                "tianji:{rl}:v2:model_saturation_check:m",
+                "tianji:{rl}:v2:priority_model:m:p"
             ]
         );
         // the gate's threshold with the descriptor, its source (1-based) with the admission
@@ -489,33 +610,72 @@ mod tests {
         assert_eq!(&w[13..19], ["3", "5", "-1", "-1", "60000", "0.5"]);
         assert_eq!(
             ops,
-            ["4", "1", "1", "4", "5", "2", "10", "1", "1", "0", "2", "1"]
+            [
+                "4", "1", "1", "4", "5", "2", "1", "1", "1", "0", "2", "1", "10"
+            ]
         );
     }
 
+    /// The counters each admission of an op saw, worked out from those the first one found.
     #[test]
     fn answers_parse() {
         use redis::Value::{Array, BulkString, Int};
-        let d = Descriptor::plain("api_key", "k".into(), Some(10), None, Some(2));
-        let wants = [Want::of(&d, 60_000)];
-        let ok = parse(&[Int(0), Int(7), Int(5), Int(3), Int(0), Int(1)], &wants).unwrap();
-        let c = ok.unwrap();
-        assert_eq!((c[0].start, c[0].requests), (Some(5), 3));
-        let refused = [
+        let d = Descriptor::plain("api_key", "k".into(), Some(10), Some(100), Some(2));
+        let p = Descriptor::plain("global", "g".into(), None, None, Some(5));
+        let wants = [Want::of(&d, 60_000), Want::of(&p, 60_000)];
+        let seen = |c: &[Counted]| {
+            c.iter()
+                .map(|c| (c.start, c.requests, c.tokens))
+                .collect::<Vec<_>>()
+        };
+        // all admitted: no items
+        let v = [Int(5), Int(3), Int(20), Int(7), Int(0), Int(0)];
+        let mut run = Run::new(&v, &wants, 2).unwrap();
+        let c = run.next(&wants, 10, 1).unwrap().unwrap();
+        assert_eq!(seen(&c), [(Some(5), 4, 30), (None, 0, 0)]);
+        let c = run.next(&wants, 7, 2).unwrap().unwrap();
+        assert_eq!(seen(&c), [(Some(5), 6, 37), (None, 0, 0)]);
+        // one refused: an item per admission
+        let refused = Array(vec![
             Int(1),
-            Int(1),
+            Int(2),
             Int(3),
-            Int(2),
-            Int(2),
+            Int(5),
+            Int(5),
             Int(9),
             BulkString(b"0.5".to_vec()),
+        ]);
+        let v = [
+            Int(5),
+            Int(3),
+            Int(20),
+            Int(7),
+            Int(0),
+            Int(0),
+            refused,
+            Int(0),
         ];
-        let r = parse(&refused, &wants).unwrap().unwrap_err();
+        let mut run = Run::new(&v, &wants, 2).unwrap();
+        let r = run.next(&wants, 10, 1).unwrap().unwrap_err();
         assert_eq!(
             (r.index, r.what, r.current, r.limit, r.start),
-            (0, Refusal::Parallel, 2, 2, 9)
+            (1, Refusal::Parallel, 5, 5, 9)
         );
         assert_eq!(r.saturation, 0.5);
-        assert!(parse(&[Array(vec![])], &wants).is_err());
+        // the refused one counted nothing
+        let c = run.next(&wants, 10, 1).unwrap().unwrap();
+        assert_eq!(seen(&c), [(Some(5), 4, 30), (None, 0, 0)]);
+        assert!(run.next(&wants, 10, 1).is_err());
+        // the same key twice counts twice, the first after its own share
+        let twice = [Want::of(&d, 60_000), Want::of(&d, 60_000)];
+        let v = [Int(5), Int(0), Int(0), Int(5), Int(0), Int(0)];
+        let mut run = Run::new(&v, &twice, 2).unwrap();
+        let c = run.next(&twice, 10, 1).unwrap().unwrap();
+        assert_eq!(seen(&c), [(Some(5), 1, 10), (Some(5), 2, 20)]);
+        let c = run.next(&twice, 10, 1).unwrap().unwrap();
+        assert_eq!(seen(&c), [(Some(5), 3, 30), (Some(5), 4, 40)]);
+        // shapes that do not fit
+        assert!(Run::new(&v[..5], &twice, 2).is_err());
+        assert!(Run::new(&[Array(vec![])], &wants, 1).is_err());
     }
 }

@@ -85,40 +85,77 @@ fn statuses(rs: &[Resp]) -> Vec<u16> {
     s
 }
 
-/// Parallel slots held on the descriptor hash `base` in `redis`: the counts of the instances
-/// whose leases have not ended (by the Redis clock).
-pub(crate) async fn in_flight_at(redis: &str, base: &str) -> u64 {
+/// The Redis key of descriptor `kind:value`.
+pub(crate) fn rl_key(kind_value: &str) -> String {
+    format!("tianji:{{rl}}:v2:{kind_value}")
+}
+
+/// A descriptor's value on Redis (`src/limits/lua/batch.lua`): window start and end, requests
+/// and tokens in it, then per instance its id, slots and lease end.
+struct Packed {
+    counters: [f64; 4],
+    instances: Vec<(String, f64, f64)>,
+}
+
+async fn packed_at(redis: &str, base: &str) -> (Option<Packed>, u64) {
     let c = redis::Client::open(redis).unwrap();
     let mut conn = c.get_multiplexed_async_connection().await.unwrap();
     let (secs, micros): (u64, u64) = redis::cmd("TIME").query_async(&mut conn).await.unwrap();
     let now = secs * 1000 + micros / 1000;
-    let h: std::collections::HashMap<String, u64> = redis::cmd("HGETALL")
+    let v: Option<Vec<u8>> = redis::cmd("GET")
         .arg(base)
         .query_async(&mut conn)
         .await
         .unwrap();
-    h.iter()
-        .filter_map(|(f, n)| f.strip_prefix("p:").map(|id| (id, n)))
-        .filter(|(id, _)| h.get(&format!("e:{id}")).is_some_and(|e| *e > now))
-        .map(|(_, n)| *n)
-        .sum()
+    let Some(v) = v else {
+        return (None, now);
+    };
+    let f = |at: usize| f64::from_le_bytes(v[at..at + 8].try_into().unwrap());
+    assert!(v.len() >= 32 && (v.len() - 32) % 32 == 0, "{v:?}");
+    let counters = [f(0), f(8), f(16), f(24)];
+    let instances = (32..v.len())
+        .step_by(32)
+        .map(|at| {
+            let id = String::from_utf8(v[at..at + 16].to_vec()).unwrap();
+            (id, f(at + 16), f(at + 24))
+        })
+        .collect();
+    (
+        Some(Packed {
+            counters,
+            instances,
+        }),
+        now,
+    )
 }
 
-/// A field of the descriptor hash `base` (`r` requests, `t` tokens in the window).
-pub(crate) async fn hash_field(redis: &str, base: &str, field: &str) -> Option<i64> {
-    let c = redis::Client::open(redis).unwrap();
-    let mut conn = c.get_multiplexed_async_connection().await.unwrap();
-    redis::cmd("HGET")
-        .arg(base)
-        .arg(field)
-        .query_async(&mut conn)
-        .await
-        .unwrap()
+/// Parallel slots held on descriptor key `base` in `redis`: the counts of the instances whose
+/// leases have not ended (by the Redis clock).
+pub(crate) async fn in_flight_at(redis: &str, base: &str) -> u64 {
+    let (packed, now) = packed_at(redis, base).await;
+    packed.map_or(0, |p| {
+        p.instances
+            .iter()
+            .filter(|(_, _, ends)| *ends > now as f64)
+            .map(|(_, slots, _)| *slots as u64)
+            .sum()
+    })
+}
+
+/// A counter of descriptor key `base` (`r` requests, `t` tokens in the window).
+pub(crate) async fn counter_at(redis: &str, base: &str, field: &str) -> Option<i64> {
+    let (packed, _) = packed_at(redis, base).await;
+    let i = match field {
+        "r" => 2,
+        "t" => 3,
+        _ => panic!("no counter {field}"),
+    };
+    packed.map(|p| p.counters[i] as i64)
 }
 
 /// Parallel slots of a key in `redis`.
 async fn slots_in_redis(redis: &str, key: &str) -> u64 {
-    let base = format!("tianji:{{rl}}:api_key:{}", tianji::auth::token_hex(key));
+    let base = rl_key(&format!("api_key:{}", tianji::auth::token_hex(key)));
     in_flight_at(redis, &base).await
 }
 
@@ -229,9 +266,9 @@ async fn token_limits_reserve_then_reconcile() {
     assert_eq!(r.header("x-ratelimit-api_key-limit-tokens"), Some("100"));
     // the release (with the real usage) runs after the response: wait until the key's token
     // counter holds the real usage instead of the estimate
-    let base = format!("tianji:{{rl}}:api_key:{}", tianji::auth::token_hex(&key));
+    let base = rl_key(&format!("api_key:{}", tianji::auth::token_hex(&key)));
     let reconciled = eventually_async(Duration::from_secs(10), || async {
-        hash_field(&shared_redis(), &base, "t").await == Some(12)
+        counter_at(&shared_redis(), &base, "t").await == Some(12)
     })
     .await;
     assert!(reconciled, "the real usage never replaced the reservation");
@@ -486,15 +523,15 @@ async fn redis_outage_falls_back_per_instance_then_recovers() {
         .await;
         assert!(back, "never back on Redis");
     }
-    let base = format!("tianji:{{rl}}:deployment:{dep}");
-    assert_eq!(hash_field(&redis.url(), &base, "r").await, Some(3));
+    let base = rl_key(&format!("deployment:{dep}"));
+    assert_eq!(counter_at(&redis.url(), &base, "r").await, Some(3));
     let codes: Vec<u16> = futures_util::future::join_all((0..3).map(|_| send_one(&gw)))
         .await
         .iter()
         .map(|r| r.status.as_u16())
         .collect();
     assert_eq!(codes, vec![429, 429, 429]);
-    assert_eq!(hash_field(&redis.url(), &base, "r").await, Some(3));
+    assert_eq!(counter_at(&redis.url(), &base, "r").await, Some(3));
     assert_eq!(send_one(&closed).await.status, 200);
     gw.gw.shutdown().await;
     closed.gw.shutdown().await;
@@ -863,5 +900,5 @@ async fn random_interleavings_leave_no_slot_in_redis() {
 }
 
 async fn slots_of(redis: &str, value: &str) -> usize {
-    in_flight_at(redis, &format!("tianji:{{rl}}:api_key:{value}")).await as usize
+    in_flight_at(redis, &rl_key(&format!("api_key:{value}"))).await as usize
 }

@@ -5,29 +5,32 @@
 -- only if none is over its limit. Fixed window per descriptor, started by the first request
 -- after the previous window expired; times from the Redis clock (milliseconds).
 --
--- One hash per descriptor (KEYS, each distinct descriptor of the call once), loaded once
--- (HGETALL) and written back once (one HSET of the changed fields; PEXPIRE only when a window
--- opened or a lease was set; HDEL only of stale fields), however many operations of the call
--- touch it. Fields:
---   w  window start, x  window end, r  requests in it, t  tokens in it;
---   p:<instance>  parallel slots the instance holds, e:<instance>  when its lease ends.
+-- One string value per descriptor (KEYS, each distinct descriptor of the call once), read once
+-- (GET) and written back once (SET with PX; DEL when nothing in it lives on), however many
+-- operations of the call touch it, and not written at all when nothing of it changed. Packed
+-- with `struct`, little-endian doubles (exact for these integers):
+--   '<dddd'   w window start, x window end, r requests in it, t tokens in it;
+--   then per instance holding slots there, '<c16dd': its id (16 characters), p the slots it
+--   holds, e when its lease ends.
 -- Slots count while their instance's lease runs: a live instance renews its leases (op 4),
--- so the slots of an instance that died free themselves when its leases end.
+-- so the slots of an instance that died free themselves when its leases end. A write drops the
+-- entries of instances holding no slot and of those whose lease ended; the key lives until its
+-- window or the last lease on it ends.
 --
--- ARGV[1] lease (ms)   ARGV[2] this instance's id   ARGV[3] number of descriptors d, then d
---   descriptors: key index, rpm, tpm, max parallel (-1 = no limit), window (ms), gate (-1 =
---   always enforced, else enforced only while the op's source descriptor, an earlier one of
---   the same op, is at least that saturated: max of requests/rpm and tokens/tpm before this
---   request; counted either way);
+-- ARGV[1] lease (ms)   ARGV[2] this instance's id (16 characters)   ARGV[3] number of
+--   descriptors d, then d descriptors: key index, rpm, tpm, max parallel (-1 = no limit),
+--   window (ms), gate (-1 = always enforced, else enforced only while the admission's source
+--   descriptor, an earlier one of the same admission, is at least that saturated: max of
+--   requests/rpm and tokens/tpm before this request; counted either way);
 -- then one op after the other:
---   admission: 1, n, tokens to reserve, requests to count (1, or a batch's lines), then n
---     descriptor indexes; with gates: 5, n, tokens, requests, then n pairs of descriptor
---     index and source (1-based position in the op, 0 = none).
+--   admissions: 1, n, count, m, then n descriptor indexes, then m token amounts: m admissions
+--     over the same n descriptors, one after the other, each of `count` requests (1, or a
+--     batch's lines) reserving its own tokens. With gates: 5, n, count, m, then n pairs of
+--     descriptor index and source (1-based position in the admission, 0 = none), then the m
+--     token amounts.
 --   release (of finished requests, summed by the gateway per descriptor and window): 2, n,
 --     then n times: key index, a window start (-1 = none), token delta for that window (applied
---     only if it is still the descriptor's window), slots of this instance freed. Op 6 is the
---     same for hashes no other operation of the call reads: it reads (HMGET) and writes only
---     the fields it changes.
+--     only if it is still the descriptor's window), slots of this instance freed.
 --   fold: 3, n, then per descriptor: key index, age of its window (ms; -1 = no counts),
 --     window (ms), requests, tokens, slots. The counts go to the open window (or open one
 --     that started `age` ago), the slots to this instance's.
@@ -36,96 +39,109 @@
 -- The gateway sends the renewals first (the counts as they were before the call), then the
 -- releases (all of them happened before the call), then the rest in the order it came.
 --
--- Returns one entry per admission and fold, in order: {0, now, start_1, requests_1, tokens_1,
--- in_flight_1, ...} when admitted, or {1, i, kind, current, limit, start, saturation} for its
--- first descriptor over its limit (kind 1 = requests, 2 = tokens, 3 = max_parallel_requests);
--- for a fold, the window start each descriptor's counts went to (0 = none).
+-- Returns one entry per admission op and fold, in order. Admissions: the counters of each of
+-- the n descriptors as the first of the m admissions found them, {start_1, requests_1,
+-- tokens_1, ...} (now, 0, 0 when the window had ended), then, only when one of the m was
+-- refused, one item per admission: 0 when admitted, else {1, i, kind, current, limit, start,
+-- saturation} for its first descriptor over its limit (kind 1 = requests, 2 = tokens, 3 =
+-- max_parallel_requests). Every admitted admission adds `count` requests and its tokens to
+-- the counters of its descriptors that have an rpm or tpm limit, so the gateway works out the
+-- counters each one saw. Fold: the window start each descriptor's counts went to (0 = none).
 local lease = ARGV[1] + 0
-local pme, eme = 'p:' .. ARGV[2], 'e:' .. ARGV[2]
--- the Redis clock (ms), read with the first hash loaded (releases alone do not need it)
-local now
+local me = ARGV[2]
+local pack, unpack = struct.pack, struct.unpack
+local clock = redis.call('TIME')
+local now = clock[1] * 1000 + math.floor(clock[2] / 1000)
 
--- the hashes as loaded and changed, by key index
-local st = {}
-
--- the other instances' slots on hash `s` (loaded from `h`): those whose lease runs are
--- counted, the others are stale
-local function others(s, h)
-  local stale
-  for i = 1, #h, 2 do
-    local f = h[i]
-    if f ~= pme and string.sub(f, 1, 2) == 'p:' then
-      local e = 'e' .. string.sub(f, 2)
-      local ends = s[e] or 0
-      if ends > now then
-        s.others = s.others + s[f]
-        if ends > s.last then s.last = ends end
-      else
-        stale = stale or {}
-        stale[#stale + 1] = f
-        stale[#stale + 1] = e
-      end
-    end
-  end
-  s.stale = stale or false
-end
+-- the values as loaded and changed, by key index: window start and end, requests, tokens;
+-- this instance's slots (counted whatever its lease says: it is alive) and lease; the live
+-- slots of the other instances, when their last lease ends and their entries (packed); whether
+-- anything changed, whether this instance's lease is renewed
+local W, X, R, T, MINE, LEASE, OTHERS, LAST, REST, CHANGED, RENEW =
+  {}, {}, {}, {}, {}, {}, {}, {}, {}, {}, {}
+-- the key indexes loaded, in order
+local loaded = {}
 
 local function load(k)
-  local s = st[k]
-  if s then return s end
-  if not now then
-    local t = redis.call('TIME')
-    now = t[1] * 1000 + math.floor(t[2] / 1000)
+  if W[k] then return end
+  local v = redis.call('GET', KEYS[k])
+  local w, x, r, t, mine, ends, others, last, rest = 0, 0, 0, 0, 0, 0, 0, 0, ''
+  if v then
+    local pos
+    w, x, r, t, pos = unpack('<dddd', v)
+    local size, keep = #v, nil
+    while pos < size do
+      local id, p, e, nxt = unpack('<c16dd', v, pos)
+      if id == me then
+        mine, ends = p, e
+      elseif e > now and p > 0 then
+        others = others + p
+        if e > last then last = e end
+        keep = keep or {}
+        keep[#keep + 1] = string.sub(v, pos, nxt - 1)
+      end
+      pos = nxt
+    end
+    if keep then rest = table.concat(keep) end
   end
-  local h = redis.call('HGETALL', KEYS[k])
-  -- mine: this instance's slots (counted whatever its lease says: it is alive); others:
-  -- live slots of other instances; last: when their last lease ends
-  s = {mine = 0, lease = 0, others = 0, last = 0,
-       opened = false, counts = false, slots = false, renew = false, stale = false}
-  for i = 1, #h, 2 do
-    s[h[i]] = h[i + 1] + 0
-  end
-  local known = 0
-  if s.w then known = 4 else s.w, s.x, s.r, s.t = 0, 0, 0, 0 end
-  if s[pme] then s.mine, known = s[pme], known + 1 end
-  if s[eme] then s.lease, known = s[eme], known + 1 end
-  if #h > 2 * known then others(s, h) end
-  st[k] = s
-  return s
+  W[k], X[k], R[k], T[k], MINE[k], LEASE[k], OTHERS[k], LAST[k], REST[k] =
+    w, x, r, t, mine, ends, others, last, rest
+  CHANGED[k], RENEW[k] = false, false
+  loaded[#loaded + 1] = k
 end
 
--- the distinct descriptors: {key index, rpm, tpm, parallel, window, gate}
-local desc = {}
+-- the distinct descriptors by index: key index, rpm, tpm, parallel, window, gate, and whether
+-- it counts requests and tokens (an rpm or a tpm)
+local DK, DRPM, DTPM, DPAR, DWIN, DGATE, DCOUNT = {}, {}, {}, {}, {}, {}, {}
 local a = 4
 for j = 1, ARGV[3] + 0 do
-  desc[j] = {ARGV[a] + 0, ARGV[a + 1] + 0, ARGV[a + 2] + 0,
-             ARGV[a + 3] + 0, ARGV[a + 4] + 0, ARGV[a + 5] + 0}
+  local rpm, tpm = ARGV[a + 1] + 0, ARGV[a + 2] + 0
+  DK[j], DRPM[j], DTPM[j], DPAR[j], DWIN[j], DGATE[j] =
+    ARGV[a] + 0, rpm, tpm, ARGV[a + 3] + 0, ARGV[a + 4] + 0, ARGV[a + 5] + 0
+  DCOUNT[j] = rpm >= 0 or tpm >= 0
   a = a + 6
 end
 
--- the descriptors of the admission at hand (reused), their gating sources, and what the gated
--- ones' sources had counted before it
+-- the descriptors of the admission op at hand (reused), their gating sources, and what the
+-- gated ones' sources had counted before the admission at hand
 local refs, sources, seen_r, seen_t = {}, {}, {}, {}
 
+-- count `count` requests and `want` tokens on descriptor `d` (key `k`), and `slots` slots
+local function add(d, k, count, want, slots)
+  if DCOUNT[d] then
+    local w = W[k]
+    if w > 0 and now - w < DWIN[d] then
+      R[k] = R[k] + count
+      T[k] = T[k] + want
+    else
+      W[k], X[k], R[k], T[k] = now, now + DWIN[d], count, want
+    end
+  end
+  if DPAR[d] >= 0 then MINE[k] = MINE[k] + slots end
+  CHANGED[k] = true
+end
+
+-- one admission over the n descriptors of `refs`: nil when counted, else its refusal
 local function admit(n, gated, want, count)
   for i = 1, n do
-    local d = desc[refs[i]]
-    local s = load(d[1])
-    local rpm, tpm, par, win, gate = d[2], d[3], d[4], d[5], d[6]
+    local d = refs[i]
+    local k = DK[d]
+    local rpm, tpm, par = DRPM[d], DTPM[d], DPAR[d]
     local sat = 0
     local enforce = true
-    if gated and gate >= 0 and sources[i] >= 1 and sources[i] < i then
+    if gated and DGATE[d] >= 0 and sources[i] >= 1 and sources[i] < i then
       local j = sources[i]
-      local src = desc[refs[j]]
-      if src[2] > 0 then sat = math.max(sat, seen_r[j] / src[2]) end
-      if src[3] > 0 then sat = math.max(sat, seen_t[j] / src[3]) end
-      enforce = sat >= gate
+      local src = refs[j]
+      if DRPM[src] > 0 then sat = math.max(sat, seen_r[j] / DRPM[src]) end
+      if DTPM[src] > 0 then sat = math.max(sat, seen_t[j] / DTPM[src]) end
+      enforce = sat >= DGATE[d]
     end
     local requests, tokens = 0, 0
     if rpm >= 0 or tpm >= 0 then
       local start = now
-      if s.w > 0 and now - s.w < win then
-        requests, tokens, start = s.r, s.t, s.w
+      local w = W[k]
+      if w > 0 and now - w < DWIN[d] then
+        requests, tokens, start = R[k], T[k], w
       end
       if enforce and rpm >= 0 and requests + count > rpm then
         return {1, i, 1, requests, rpm, start, tostring(sat)}
@@ -137,7 +153,7 @@ local function admit(n, gated, want, count)
       end
     end
     if par >= 0 then
-      local in_flight = s.mine + s.others
+      local in_flight = MINE[k] + OTHERS[k]
       if enforce and in_flight + 1 > par then
         return {1, i, 3, in_flight, par, now, tostring(sat)}
       end
@@ -146,30 +162,82 @@ local function admit(n, gated, want, count)
       seen_r[i], seen_t[i] = requests, tokens
     end
   end
-  local out = {0, now}
-  local o = 2
   for i = 1, n do
-    local d = desc[refs[i]]
-    local s = st[d[1]]
-    local start, requests, tokens, in_flight = 0, 0, 0, 0
-    if d[2] >= 0 or d[3] >= 0 then
-      if s.w > 0 and now - s.w < d[5] then
-        s.r = s.r + count
-        s.t = s.t + want
-        s.counts = true
-      else
-        s.w, s.x, s.r, s.t = now, now + d[5], count, want
-        s.opened = true
+    local d = refs[i]
+    add(d, DK[d], count, want, 1)
+  end
+  return nil
+end
+
+-- an admission op at ARGV[a] (1 or 5): its answer, and where the next op starts
+local function admissions(gated)
+  local n, count, m = ARGV[a + 1] + 0, ARGV[a + 2] + 0, ARGV[a + 3] + 0
+  a = a + 4
+  if gated then
+    for i = 1, n do
+      refs[i], sources[i] = ARGV[a] + 0, ARGV[a + 1] + 0
+      a = a + 2
+    end
+  else
+    for i = 1, n do
+      refs[i] = ARGV[a] + 0
+      a = a + 1
+    end
+  end
+  local first, sum = a, 0
+  for j = 0, m - 1 do
+    sum = sum + ARGV[first + j]
+  end
+  a = first + m
+  -- the counters before the first admission; and whether all m certainly fit (not gated, no
+  -- descriptor twice, every limit holds with all of them counted): then they are counted at once
+  local out = {}
+  local all = not gated
+  for i = 1, n do
+    local d = refs[i]
+    local k = DK[d]
+    load(k)
+    local start, requests, tokens = now, 0, 0
+    local w = W[k]
+    if w > 0 and now - w < DWIN[d] then
+      start, requests, tokens = w, R[k], T[k]
+    end
+    out[3 * i - 2], out[3 * i - 1], out[3 * i] = start, requests, tokens
+    if all then
+      for j = 1, i - 1 do
+        if DK[refs[j]] == k then all = false end
       end
-      start, requests, tokens = s.w, s.r, s.t
+      local rpm, tpm, par = DRPM[d], DTPM[d], DPAR[d]
+      if (rpm >= 0 and requests + m * count > rpm)
+        or (tpm >= 0 and tokens + sum >= tpm)
+        or (par >= 0 and MINE[k] + OTHERS[k] + m > par) then
+        all = false
+      end
     end
-    if d[4] >= 0 then
-      s.mine = s.mine + 1
-      s.slots = true
-      in_flight = s.mine + s.others
+  end
+  if all then
+    for i = 1, n do
+      local d = refs[i]
+      add(d, DK[d], m * count, sum, m)
     end
-    out[o + 1], out[o + 2], out[o + 3], out[o + 4] = start, requests, tokens, in_flight
-    o = o + 4
+    return out
+  end
+  -- one after the other
+  local answers, refused = {}, false
+  for j = 1, m do
+    local r = admit(n, gated, ARGV[first + j - 1] + 0, count)
+    if r then
+      answers[j] = r
+      refused = true
+    else
+      answers[j] = 0
+    end
+  end
+  if refused then
+    local o = 3 * n
+    for j = 1, m do
+      out[o + j] = answers[j]
+    end
   end
   return out
 end
@@ -179,77 +247,48 @@ local nargs = #ARGV
 while a <= nargs do
   local op, n = ARGV[a] + 0, ARGV[a + 1] + 0
   if op == 1 or op == 5 then
-    local want, count = ARGV[a + 2] + 0, ARGV[a + 3] + 0
-    a = a + 4
-    if op == 5 then
-      for i = 1, n do
-        refs[i], sources[i] = ARGV[a] + 0, ARGV[a + 1] + 0
-        a = a + 2
-      end
-    else
-      for i = 1, n do
-        refs[i] = ARGV[a] + 0
-        a = a + 1
-      end
-    end
-    results[#results + 1] = admit(n, op == 5, want, count)
+    results[#results + 1] = admissions(op == 5)
   elseif op == 2 then
     a = a + 2
     for _ = 1, n do
-      local s = load(ARGV[a] + 0)
+      local k = ARGV[a] + 0
+      load(k)
       local start, delta, freed = ARGV[a + 1] + 0, ARGV[a + 2] + 0, ARGV[a + 3] + 0
-      if delta ~= 0 and s.w == start then
-        s.t = s.t + delta
-        s.counts = true
+      if delta ~= 0 and W[k] == start then
+        T[k] = T[k] + delta
+        CHANGED[k] = true
       end
-      if freed > 0 and s.mine > 0 then
-        s.mine = math.max(s.mine - freed, 0)
-        s.slots = true
+      if freed > 0 and MINE[k] > 0 then
+        MINE[k] = math.max(MINE[k] - freed, 0)
+        CHANGED[k] = true
       end
       a = a + 4
-    end
-  elseif op == 6 then
-    -- releases on hashes no other operation of the call reads: only the fields they change
-    a = a + 2
-    for _ = 1, n do
-      local key = KEYS[ARGV[a] + 0]
-      local start, delta, freed = ARGV[a + 1] + 0, ARGV[a + 2] + 0, ARGV[a + 3] + 0
-      a = a + 4
-      local v = redis.call('HMGET', key, 'w', 't', pme)
-      local tokens = delta ~= 0 and v[1] and v[1] + 0 == start
-      local slots = freed > 0 and v[3] and v[3] + 0 > 0
-      if tokens and slots then
-        redis.call('HSET', key, 't', (v[2] or 0) + delta, pme, math.max(v[3] - freed, 0))
-      elseif tokens then
-        redis.call('HSET', key, 't', (v[2] or 0) + delta)
-      elseif slots then
-        redis.call('HSET', key, pme, math.max(v[3] - freed, 0))
-      end
     end
   elseif op == 3 then
     a = a + 2
     local starts = {}
     for i = 1, n do
-      local s = load(ARGV[a] + 0)
+      local k = ARGV[a] + 0
+      load(k)
       local age, win = ARGV[a + 1] + 0, ARGV[a + 2] + 0
       local requests, tokens = ARGV[a + 3] + 0, ARGV[a + 4] + 0
       local slots = ARGV[a + 5] + 0
       a = a + 6
       local start = 0
       if age >= 0 and age < win then
-        if s.w > 0 and now - s.w < win then
-          s.r = s.r + requests
-          s.t = s.t + tokens
-          s.counts = true
+        local w = W[k]
+        if w > 0 and now - w < win then
+          R[k] = R[k] + requests
+          T[k] = T[k] + tokens
         else
-          s.w, s.x, s.r, s.t = now - age, now - age + win, requests, tokens
-          s.opened = true
+          W[k], X[k], R[k], T[k] = now - age, now - age + win, requests, tokens
         end
-        start = s.w
+        start = W[k]
+        CHANGED[k] = true
       end
       if slots > 0 then
-        s.mine = s.mine + slots
-        s.slots = true
+        MINE[k] = MINE[k] + slots
+        CHANGED[k] = true
       end
       starts[i] = start
     end
@@ -257,49 +296,40 @@ while a <= nargs do
   else
     a = a + 2
     for _ = 1, n do
-      local s = load(ARGV[a] + 0)
-      s.mine = ARGV[a + 1] + 0
-      s.slots = true
-      s.renew = true
+      local k = ARGV[a] + 0
+      load(k)
+      MINE[k] = ARGV[a + 1] + 0
+      CHANGED[k], RENEW[k] = true, true
       a = a + 2
     end
   end
 end
 
--- write back what changed, each hash once
-for k, s in pairs(st) do
-  local f
-  if s.opened then
-    f = {'w', s.w, 'x', s.x, 'r', s.r, 't', s.t}
-  elseif s.counts then
-    f = {'r', s.r, 't', s.t}
-  else
-    f = {}
-  end
-  if s.slots then
-    f[#f + 1] = pme
-    f[#f + 1] = s.mine
-  end
+-- write back what changed, each value once
+local half = now + lease / 2
+for _, k in ipairs(loaded) do
+  local mine = MINE[k]
   -- a lease is set when renewed, or when this instance holds slots and its lease is half gone
   -- (or was never set); renewals every third of a lease keep it from that
-  local leased = s.renew or (s.mine > 0 and s.lease < now + lease / 2)
-  if leased then
-    s.lease = now + lease
-    f[#f + 1] = eme
-    f[#f + 1] = s.lease
+  if RENEW[k] or (mine > 0 and LEASE[k] < half) then
+    LEASE[k] = now + lease
+    CHANGED[k] = true
   end
-  if #f > 0 then
-    redis.call('HSET', KEYS[k], unpack(f))
-    if s.opened or leased then
-      -- the hash lives as long as its window or any lease held on it
-      local ends = s.last
-      if s.x > ends then ends = s.x end
-      if (s.mine > 0 or leased) and s.lease > ends then ends = s.lease end
-      redis.call('PEXPIRE', KEYS[k], math.max(ends - now, 1))
+  if CHANGED[k] then
+    -- the value lives as long as its window or any lease held on it
+    local ends = X[k]
+    if LAST[k] > ends then ends = LAST[k] end
+    if mine > 0 and LEASE[k] > ends then ends = LEASE[k] end
+    if ends <= now then
+      redis.call('DEL', KEYS[k])
+    elseif mine > 0 then
+      redis.call('SET', KEYS[k],
+        pack('<ddddc16dd', W[k], X[k], R[k], T[k], me, mine, LEASE[k]) .. REST[k],
+        'PX', ends - now)
+    else
+      redis.call('SET', KEYS[k], pack('<dddd', W[k], X[k], R[k], T[k]) .. REST[k],
+        'PX', ends - now)
     end
-  end
-  if s.stale then
-    redis.call('HDEL', KEYS[k], unpack(s.stale))
   end
 end
 return results

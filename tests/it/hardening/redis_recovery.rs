@@ -15,7 +15,7 @@ use crate::common::mock_upstream::{
 };
 use crate::common::redis::TempRedis;
 use crate::common::{MASTER_KEY, Resp, TestGateway, eventually_async, open_stream, send};
-use crate::it::limits::{hash_field, in_flight_at, new_key};
+use crate::it::limits::{counter_at, in_flight_at, new_key, rl_key};
 
 async fn gateway(db: &TestDb, up: &MockUpstream, redis: &TempRedis) -> TestGateway {
     TestGateway::start(&format!(
@@ -61,7 +61,7 @@ async fn wait_mode(gw: &TestGateway, want: &str) {
 }
 
 fn base(key: &str) -> String {
-    format!("tianji:{{rl}}:api_key:{}", tianji::auth::token_hex(key))
+    rl_key(&format!("api_key:{}", tianji::auth::token_hex(key)))
 }
 
 #[tokio::test]
@@ -87,7 +87,7 @@ async fn requests_counted_during_an_outage_count_in_redis_after_it() {
         codes.push(chat(&gw, &key).await.status.as_u16());
     }
     assert_eq!(codes, vec![200, 200, 429]);
-    assert_eq!(hash_field(&redis.url(), &base(&key), "r").await, Some(5));
+    assert_eq!(counter_at(&redis.url(), &base(&key), "r").await, Some(5));
     gw.gw.shutdown().await;
 }
 
