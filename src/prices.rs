@@ -51,19 +51,23 @@ pub struct Price {
     pub max_input_tokens: Option<u64>,
 }
 
-#[derive(Deserialize)]
-struct Entry {
-    #[serde(flatten)]
-    fields: HashMap<String, Value>,
+/// One entry of the map, made into its [`Price`] as it is read: only one entry's fields are
+/// held at a time (the whole map as JSON values would take about 4 MiB at startup, memory the
+/// allocator then keeps).
+struct Entry(Arc<Price>);
+
+impl<'de> Deserialize<'de> for Entry {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let fields = HashMap::<String, Value>::deserialize(d)?;
+        Ok(Entry(Arc::new(Price::from_fields(&fields))))
+    }
 }
 
 fn map() -> &'static HashMap<String, Arc<Price>> {
     static MAP: OnceLock<HashMap<String, Arc<Price>>> = OnceLock::new();
     MAP.get_or_init(|| {
         let raw: HashMap<String, Entry> = serde_json::from_str(MAP_JSON).unwrap_or_default();
-        raw.into_iter()
-            .map(|(k, e)| (k, Arc::new(Price::from_fields(&e.fields))))
-            .collect()
+        raw.into_iter().map(|(k, e)| (k, e.0)).collect()
     })
 }
 

@@ -737,16 +737,30 @@ impl Held {
 
 fn push_header(
     h: &mut Vec<(HeaderName, HeaderValue)>,
-    kind: &str,
-    which: &str,
-    unit: &str,
+    kind: &'static str,
+    which: &'static str,
+    unit: &'static str,
     n: u64,
 ) {
-    if let Ok(name) =
-        HeaderName::from_bytes(format!("x-ratelimit-{kind}-{which}-{unit}").as_bytes())
-    {
+    if let Some(name) = header_name(kind, which, unit) {
         h.push((name, HeaderValue::from(n)));
     }
+}
+
+/// `x-ratelimit-{kind}-{which}-{unit}`, made once per name (every governed response carries
+/// several).
+fn header_name(kind: &'static str, which: &'static str, unit: &'static str) -> Option<HeaderName> {
+    type Names = HashMap<(&'static str, &'static str, &'static str), HeaderName>;
+    static NAMES: std::sync::LazyLock<std::sync::RwLock<Names>> =
+        std::sync::LazyLock::new(Default::default);
+    let at = (kind, which, unit);
+    if let Some(n) = NAMES.read().unwrap_or_else(|e| e.into_inner()).get(&at) {
+        return Some(n.clone());
+    }
+    let name =
+        HeaderName::from_bytes(format!("x-ratelimit-{kind}-{which}-{unit}").as_bytes()).ok()?;
+    (NAMES.write().unwrap_or_else(|e| e.into_inner())).insert(at, name.clone());
+    Some(name)
 }
 
 impl Drop for Held {

@@ -201,8 +201,12 @@ pub struct Ended<'a> {
 pub struct RelayBody {
     inner: Incoming,
     scanner: SseScanner,
+    /// Fires `idle_timeout` after the last chunk: armed for a time it may have passed, and
+    /// moved on from `last` only when it fires (not on every chunk).
     idle: Pin<Box<Sleep>>,
     idle_timeout: Duration,
+    /// When the last chunk came.
+    last: Instant,
     done: bool,
     /// What watches the stream (the request's record first): told as soon as the stream ends.
     watch: Option<Box<dyn RelayObserver>>,
@@ -238,6 +242,7 @@ impl RelayBody {
             scanner: SseScanner::new(drop_usage_chunk),
             idle: Box::pin(tokio::time::sleep(idle_timeout)),
             idle_timeout,
+            last: Instant::now(),
             done: false,
             watch: Some(watch),
             cut: Some(cut),
@@ -360,10 +365,25 @@ impl RelayBody {
         self.cut = None;
     }
 
+    /// Whether `idle_timeout` has passed since the last chunk (else `cx` is woken when it may
+    /// have).
+    fn idle_expired(&mut self, cx: &mut Context<'_>) -> bool {
+        loop {
+            if self.idle.as_mut().poll(cx).is_pending() {
+                return false;
+            }
+            let due = self.last + self.idle_timeout;
+            if due <= Instant::now() {
+                return true;
+            }
+            self.idle.as_mut().reset(due);
+        }
+    }
+
     /// One upstream chunk: translated, scanned, told to the observer and made into what the
     /// client gets (possibly nothing yet).
     fn relay(&mut self, data: Bytes) -> Bytes {
-        self.idle.as_mut().reset(Instant::now() + self.idle_timeout);
+        self.last = Instant::now();
         let watch = &mut self.watch;
         let mut seen = |chat: &[u8]| {
             if let Some(w) = watch.as_mut() {
@@ -468,7 +488,7 @@ impl http_body::Body for RelayBody {
                     if this.cut.as_mut().is_some_and(|c| c.poll_cut(cx)) {
                         return ended(this.stop(|| CUT_AT_SHUTDOWN.to_string()));
                     }
-                    if this.idle.as_mut().poll(cx).is_ready() {
+                    if this.idle_expired(cx) {
                         let secs = this.idle_timeout.as_secs_f64();
                         let why =
                             || format!("Provider sent nothing for {secs:.1}s (stream_timeout)");
