@@ -490,23 +490,13 @@ pub fn run(o: &Opts, args: &[String], proxy_cpu: Option<usize>, client_cpu: Opti
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let mut g = Governed::default();
     for round in 0..rounds {
+        // round 1 is profiled (with --profile)
+        let profile = profile_dir.as_deref().filter(|_| round == 0);
         rt.block_on(async {
-            let rec = Recording::start(
-                profile_dir.as_deref().filter(|_| round == 0),
-                "bare",
-                bare_t.pid,
-            );
-            let (r, c) = phase_max(&bare_t, &body, o.conns, o.seconds).await;
-            drop(rec);
+            let (r, c) = recorded_max(&bare_t, &body, o, profile, "bare").await;
             bare_rps.push(r);
             bare_cpu.push(c);
-            let rec = Recording::start(
-                profile_dir.as_deref().filter(|_| round == 0),
-                "plain",
-                plain_t.pid,
-            );
-            let (r, c) = phase_max(&plain_t, &body, o.conns, o.seconds).await;
-            drop(rec);
+            let (r, c) = recorded_max(&plain_t, &body, o, profile, "plain").await;
             plain_rps.push(r);
             plain_cpu.push(c);
         });
@@ -514,13 +504,7 @@ pub fn run(o: &Opts, args: &[String], proxy_cpu: Option<usize>, client_cpu: Opti
             let served0 = t.served.load(Ordering::Relaxed);
             let stats0 = rt.block_on(command_stats(&redis.url()));
             let (r0, p0) = (cpu_ns(redis.pid()), pg.cpu_ns());
-            let rec = Recording::start(
-                profile_dir.as_deref().filter(|_| round == 0),
-                "governed",
-                t.pid,
-            );
-            let (r, c) = rt.block_on(phase_max(t, &body, o.conns, o.seconds));
-            drop(rec);
+            let (r, c) = rt.block_on(recorded_max(t, &body, o, profile, "governed"));
             let served = t.served.load(Ordering::Relaxed) - served0;
             let r1 = cpu_ns(redis.pid());
             let stats1 = rt.block_on(command_stats(&redis.url()));
@@ -583,7 +567,7 @@ pub fn run(o: &Opts, args: &[String], proxy_cpu: Option<usize>, client_cpu: Opti
     let (mem_bare, mem_bare_port) = start_bare(proxy_cpu, mock_port);
     let mem_plain_port = free_port();
     let mem_plain = start_gateway(proxy_cpu, &plain_cfg, mem_plain_port);
-    let mem_bare_t = Target::new(
+    let mut mem_bare_t = Target::new(
         "bare hyper proxy",
         ([127, 0, 0, 1], mem_bare_port).into(),
         Some(pid_of(&mem_bare)),
@@ -596,7 +580,6 @@ pub fn run(o: &Opts, args: &[String], proxy_cpu: Option<usize>, client_cpu: Opti
         MASTER,
     );
     mem_plain_t.post = Some("/v1/chat/completions");
-    let mut mem_bare_t = mem_bare_t;
     mem_bare_t.post = Some("/slow/v1/chat/completions");
     let mut memory = Vec::new();
     for t in [&mem_bare_t, &mem_plain_t] {
@@ -716,6 +699,18 @@ pub fn run(o: &Opts, args: &[String], proxy_cpu: Option<usize>, client_cpu: Opti
         );
     }
     drop(gov);
+}
+
+/// A max-rps phase of `t`, profiled into `dir` as `name` when a directory is given.
+async fn recorded_max(
+    t: &Target,
+    body: &Bytes,
+    o: &Opts,
+    dir: Option<&Path>,
+    name: &str,
+) -> (f64, f64) {
+    let _rec = Recording::start(dir, name, t.pid);
+    phase_max(t, body, o.conns, o.seconds).await
 }
 
 /// Open `n` streams at once against the slow mock and sample the target's RSS until all end;

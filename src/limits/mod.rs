@@ -750,7 +750,11 @@ fn push_header(
 /// `x-ratelimit-{kind}-{which}-{unit}`, made once per name (every governed response carries
 /// several).
 fn header_name(kind: &'static str, which: &'static str, unit: &'static str) -> Option<HeaderName> {
-    type Names = HashMap<(&'static str, &'static str, &'static str), HeaderName>;
+    type Names = HashMap<
+        (&'static str, &'static str, &'static str),
+        HeaderName,
+        foldhash::fast::RandomState,
+    >;
     static NAMES: std::sync::LazyLock<std::sync::RwLock<Names>> =
         std::sync::LazyLock::new(Default::default);
     let at = (kind, which, unit);

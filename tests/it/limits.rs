@@ -345,7 +345,7 @@ async fn team_model_and_end_user_limits() {
     gw.gw.shutdown().await;
 }
 
-async fn chat_at(url: &str, key: &str, body: &Value) -> Resp {
+pub(super) async fn chat_at(url: &str, key: &str, body: &Value) -> Resp {
     send(
         Method::POST,
         url,

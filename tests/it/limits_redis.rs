@@ -5,9 +5,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use futures_util::StreamExt;
-use http::Method;
 use serde_json::{Value, json};
 
 use crate::common::db::TestDb;
@@ -15,11 +13,9 @@ use crate::common::mock_upstream::{
     MockUpstream, Recorded, Reply, chat_stream_events, default_reply,
 };
 use crate::common::redis::TempRedis;
-use crate::common::{
-    GatewayProcess, MASTER_KEY, Resp, TestGateway, eventually_async, open_stream, send,
-};
+use crate::common::{GatewayProcess, MASTER_KEY, Resp, TestGateway, eventually_async, open_stream};
 
-use super::limits::{admin, in_flight_at, new_key, rl_key, shared_redis};
+use super::limits::{admin, chat_at, in_flight_at, new_key, rl_key, shared_redis};
 
 /// `INFO <section>` of `redis` as `(field, value)` lines.
 async fn info(redis: &TempRedis, section: &str) -> String {
@@ -70,15 +66,10 @@ async fn in_flight(redis: &TempRedis, base: &str) -> u64 {
     in_flight_at(&redis.url(), &rl_key(base)).await
 }
 
-async fn chat_at(url: &str, key: &str) -> Resp {
+/// A small chat request (model `gpt`) to `url` with `key`.
+async fn hi_at(url: &str, key: &str) -> Resp {
     let body = json!({"model": "gpt", "messages": [{"role": "user", "content": "hi"}]});
-    send(
-        Method::POST,
-        url,
-        &[("authorization", &format!("Bearer {key}"))],
-        Bytes::from(body.to_string()),
-    )
-    .await
+    chat_at(url, key, &body).await
 }
 
 /// 200 requests of a key whose key, user and team have rpm, tpm and max_parallel_requests
@@ -119,7 +110,7 @@ async fn redis_commands_per_governed_request() {
     .await;
     let url = gw.url("/v1/chat/completions");
     // warm up (records loaded, script loaded), then count from zero
-    let r = chat_at(&url, &key).await;
+    let r = hi_at(&url, &key).await;
     assert_eq!(r.status, 200, "{}", r.text());
     for h in ["user", "team", "api_key"] {
         assert!(
@@ -142,7 +133,7 @@ async fn redis_commands_per_governed_request() {
     let gw_cpu0 = gw.cpu_ms();
     const N: usize = 200;
     let statuses: Vec<u16> = futures_util::stream::iter(0..N)
-        .map(|_| chat_at(&url, &key))
+        .map(|_| hi_at(&url, &key))
         .buffer_unordered(16)
         .map(|r| r.status.as_u16())
         .collect()
@@ -276,7 +267,7 @@ async fn slots_of_a_killed_instance_come_back_after_their_lease() {
     let started = Instant::now();
     let on_b = open_stream(&b.url("/v1/chat/completions"), &key).await;
     assert_eq!(in_flight_at(&redis, &base).await, 2);
-    assert_eq!(chat_at(&url_a, &key).await.status, 429);
+    assert_eq!(hi_at(&url_a, &key).await.status, 429);
     // b dies without releasing anything
     drop(b);
     drop(on_b);
@@ -300,7 +291,7 @@ async fn slots_of_a_killed_instance_come_back_after_their_lease() {
     .await;
     assert!(kept);
     // one slot left: of three requests at once, one gets through
-    let rs = futures_util::future::join_all((0..3).map(|_| chat_at(&url_a, &key))).await;
+    let rs = futures_util::future::join_all((0..3).map(|_| hi_at(&url_a, &key))).await;
     let mut codes: Vec<u16> = rs.iter().map(|r| r.status.as_u16()).collect();
     codes.sort();
     assert_eq!(codes, vec![200, 429, 429]);
