@@ -71,12 +71,17 @@ fn main() {
             args[2].parse().unwrap(),
             args.get(3).is_some_and(|a| a == "sse"),
         ),
-        // `__drive PORT N [stream]`: N sequential requests (for strace/perf by hand).
+        // `__drive PORT N [stream]`: N sequential requests (for strace/perf/callgrind by hand),
+        // with the master key or the key in `TIANJI_DRIVE_KEY`.
         Some("__drive") => {
             let addr: SocketAddr = ([127, 0, 0, 1], args[2].parse::<u16>().unwrap()).into();
             let n: usize = args[3].parse().unwrap();
             let stream = args.get(4).is_some_and(|a| a == "stream");
-            let dest = Target::new("drive", addr, None, MASTER).dest();
+            let key: &'static str = match std::env::var("TIANJI_DRIVE_KEY") {
+                Ok(k) => Box::leak(k.into_boxed_str()),
+                Err(_) => MASTER,
+            };
+            let dest = Target::new("drive", addr, None, key).dest();
             current_thread().block_on(async move {
                 if stream {
                     streams(dest, request_body(true), None, n).await;

@@ -25,7 +25,7 @@ pub mod priority;
 mod redis_backend;
 mod redis_call;
 
-use std::collections::HashMap;
+use crate::util::FastMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
@@ -271,7 +271,7 @@ pub struct Limits {
     recovering: AtomicBool,
     /// Where the in-memory token counts of each descriptor went in Redis (last fold), so that
     /// requests counted in memory reconcile their tokens there.
-    folded: Mutex<HashMap<String, Folded>>,
+    folded: Mutex<FastMap<String, Folded>>,
     next_slot: AtomicU64,
 }
 
@@ -317,7 +317,7 @@ impl Limits {
             redis_fallbacks: AtomicU64::new(0),
             degraded: AtomicBool::new(false),
             recovering: AtomicBool::new(false),
-            folded: Mutex::new(HashMap::new()),
+            folded: Mutex::new(FastMap::default()),
             // Slot ids must differ across instances: start from random high bits.
             next_slot: AtomicU64::new(u64::from(fastrand::u32(..)) << 32),
         }
@@ -747,14 +747,49 @@ fn push_header(
     }
 }
 
-/// `x-ratelimit-{kind}-{which}-{unit}`, made once per name (every governed response carries
-/// several).
+/// `x-ratelimit-{kind}-{which}-{unit}`: the limiter's own kinds are made at compile time (every
+/// governed response carries several); other kinds (an MCP server's, an agent's) once each.
 fn header_name(kind: &'static str, which: &'static str, unit: &'static str) -> Option<HeaderName> {
-    type Names = HashMap<
-        (&'static str, &'static str, &'static str),
-        HeaderName,
-        foldhash::fast::RandomState,
-    >;
+    macro_rules! known {
+        ($($kind:literal),* $(,)?) => {
+            match (kind, which, unit) {
+                $(
+                    ($kind, "remaining", "requests") => {
+                        const N: HeaderName = HeaderName::from_static(concat!("x-ratelimit-", $kind, "-remaining-requests"));
+                        return Some(N);
+                    }
+                    ($kind, "limit", "requests") => {
+                        const N: HeaderName = HeaderName::from_static(concat!("x-ratelimit-", $kind, "-limit-requests"));
+                        return Some(N);
+                    }
+                    ($kind, "remaining", "tokens") => {
+                        const N: HeaderName = HeaderName::from_static(concat!("x-ratelimit-", $kind, "-remaining-tokens"));
+                        return Some(N);
+                    }
+                    ($kind, "limit", "tokens") => {
+                        const N: HeaderName = HeaderName::from_static(concat!("x-ratelimit-", $kind, "-limit-tokens"));
+                        return Some(N);
+                    }
+                )*
+                _ => {}
+            }
+        };
+    }
+    known!(
+        "api_key",
+        "user",
+        "team",
+        "team_member",
+        "end_user",
+        "organization",
+        "model_per_key",
+        "model_per_team",
+        "deployment",
+        "global",
+        "model_saturation_check",
+        "priority_model",
+    );
+    type Names = FastMap<(&'static str, &'static str, &'static str), HeaderName>;
     static NAMES: std::sync::LazyLock<std::sync::RwLock<Names>> =
         std::sync::LazyLock::new(Default::default);
     let at = (kind, which, unit);

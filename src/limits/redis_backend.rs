@@ -15,7 +15,7 @@
 //! failed here but ran there, is repaired). An instance that dies stops renewing: its slots
 //! free themselves when its leases end.
 
-use std::collections::{HashMap, HashSet};
+use crate::util::{FastMap, FastSet};
 use std::time::{Duration, Instant};
 
 use redis::aio::ConnectionManager;
@@ -123,9 +123,9 @@ impl RedisLimits {
             script: redis::Script::new(super::redis_call::SCRIPT),
             id: format!("{:016x}", fastrand::u64(..)),
             lease: lease.max(MIN_LEASE_MS),
-            held: HashMap::new(),
-            dirty: HashSet::new(),
-            folded: HashSet::new(),
+            held: FastMap::default(),
+            dirty: FastSet::default(),
+            folded: FastSet::default(),
             next_renewal: Instant::now(),
             resync: false,
         };
@@ -201,12 +201,12 @@ struct Courier {
     /// Lease of this instance's slots (ms).
     lease: u64,
     /// Slots this instance holds per descriptor (by Redis key), as Redis should have them.
-    held: HashMap<String, u64>,
+    held: FastMap<String, u64>,
     /// Descriptors whose count Redis may have wrong (a call failed): renewed with the next
     /// call.
-    dirty: HashSet<String>,
+    dirty: FastSet<String>,
     /// Slot ids of requests counted in memory whose slots a fold put on Redis.
-    folded: HashSet<u64>,
+    folded: FastSet<u64>,
     /// When every lease held is renewed next.
     next_renewal: Instant,
     /// A call failed: every count held is set again with the next call.
@@ -230,7 +230,7 @@ pub(super) struct Effects<'a> {
     pub freed_if_ok: Vec<&'a str>,
     /// Slots a fold adds, and the slot ids it puts on Redis, if the call succeeds.
     pub folded: Vec<(&'a str, u64)>,
-    pub folded_ids: HashSet<u64>,
+    pub folded_ids: FastSet<u64>,
     /// Slot ids released in this call (no longer to track).
     pub released_ids: Vec<u64>,
     /// The number of admissions of each admission op, in order.

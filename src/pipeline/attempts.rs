@@ -228,6 +228,7 @@ fn timed(dep: &Arc<Deployment>, timeout: Option<Duration>) -> Arc<Deployment> {
         Some(t) => Arc::new(Deployment {
             timeout: t,
             stream_timeout: t,
+            timeout_header: crate::router::timeout_header(t),
             ..(**dep).clone()
         }),
         None => dep.clone(),

@@ -63,23 +63,34 @@ fn millis(d: std::time::Duration) -> HeaderValue {
     HeaderValue::from_str(&s).unwrap_or(HeaderValue::from_static("0"))
 }
 
-/// Seconds as LiteLLM writes them (Python's float: `600.0`, `0.25`).
-fn seconds(d: std::time::Duration) -> String {
-    format!("{:?}", d.as_secs_f64())
+/// Small counts as header values without formatting (retries, fallbacks).
+fn count(n: u32) -> HeaderValue {
+    const SMALL: [HeaderValue; 4] = [
+        HeaderValue::from_static("0"),
+        HeaderValue::from_static("1"),
+        HeaderValue::from_static("2"),
+        HeaderValue::from_static("3"),
+    ];
+    match SMALL.get(n as usize) {
+        Some(v) => v.clone(),
+        None => HeaderValue::from(n),
+    }
 }
 
-/// Add the `x-tianji-*` headers.
-pub fn decorate(resp: &mut Response<Body>, ctx: &RequestCtx) {
+/// Add the `x-tianji-*` headers (the rate-limit ones are moved out of `ctx`).
+pub fn decorate(resp: &mut Response<Body>, ctx: &mut RequestCtx) {
     let total = ctx.started.elapsed();
+    let rate_headers = std::mem::take(&mut ctx.rate_headers);
     let h = resp.headers_mut();
+    h.reserve(12 + rate_headers.len());
     let mut id = uuid::Uuid::encode_buffer();
     let id = ctx.call_id.hyphenated().encode_lower(&mut id);
     if let Ok(v) = HeaderValue::from_str(id) {
         h.insert(CALL_ID.clone(), v);
     }
     if let Some(dep) = &ctx.deployment {
-        if let Ok(v) = HeaderValue::from_str(&dep.id) {
-            h.insert(MODEL_ID.clone(), v);
+        if let Some(v) = &dep.id_header {
+            h.insert(MODEL_ID.clone(), v.clone());
         }
         if !dep.api_base.is_empty() {
             h.insert(API_BASE.clone(), dep.api_base_header.clone());
@@ -87,14 +98,14 @@ pub fn decorate(resp: &mut Response<Body>, ctx: &RequestCtx) {
         if let Some(v) = (dep.region.as_deref()).and_then(|r| HeaderValue::from_str(r).ok()) {
             h.insert(REGION.clone(), v);
         }
-        h.insert(RETRIES.clone(), HeaderValue::from(ctx.attempted_retries));
-        h.insert(
-            FALLBACKS.clone(),
-            HeaderValue::from(ctx.attempted_fallbacks),
-        );
-        h.insert(MAX_RETRIES.clone(), HeaderValue::from(ctx.max_retries));
-        let timeout = ctx.timeout.unwrap_or(dep.timeout);
-        if let Ok(v) = HeaderValue::from_str(&seconds(timeout)) {
+        h.insert(RETRIES.clone(), count(ctx.attempted_retries));
+        h.insert(FALLBACKS.clone(), count(ctx.attempted_fallbacks));
+        h.insert(MAX_RETRIES.clone(), count(ctx.max_retries));
+        let timeout = match ctx.timeout {
+            Some(t) if t != dep.timeout => crate::router::timeout_header(t),
+            _ => dep.timeout_header.clone(),
+        };
+        if let Some(v) = timeout {
             h.insert(TIMEOUT.clone(), v);
         }
     }
@@ -108,8 +119,8 @@ pub fn decorate(resp: &mut Response<Body>, ctx: &RequestCtx) {
         );
     }
     h.insert(DURATION.clone(), millis(total));
-    for (k, v) in &ctx.rate_headers {
-        h.insert(k.clone(), v.clone());
+    for (k, v) in rate_headers {
+        h.insert(k, v);
     }
     // A stream's cost is known only at its end, after the headers went out.
     if !ctx.completion.stream
@@ -134,8 +145,11 @@ mod tests {
         assert_eq!(millis(Duration::from_micros(5)), "0.005");
         assert_eq!(millis(Duration::from_nanos(999)), "0.000");
         assert_eq!(millis(Duration::from_millis(20)), "20.000");
-        assert_eq!(seconds(Duration::from_secs(600)), "600.0");
-        assert_eq!(seconds(Duration::from_secs_f64(0.001)), "0.001");
-        assert_eq!(seconds(Duration::from_millis(1500)), "1.5");
+        let secs = |d| crate::router::timeout_header(d).unwrap();
+        assert_eq!(secs(Duration::from_secs(600)), "600.0");
+        assert_eq!(secs(Duration::from_secs_f64(0.001)), "0.001");
+        assert_eq!(secs(Duration::from_millis(1500)), "1.5");
+        assert_eq!(count(2), "2");
+        assert_eq!(count(17), "17");
     }
 }

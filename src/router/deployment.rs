@@ -75,6 +75,12 @@ impl Endpoints {
     }
 }
 
+/// A time limit as the `x-tianji-timeout` header: seconds as LiteLLM writes them (Python's
+/// float: `600.0`, `0.25`).
+pub fn timeout_header(d: std::time::Duration) -> Option<HeaderValue> {
+    HeaderValue::from_str(&format!("{:?}", d.as_secs_f64())).ok()
+}
+
 /// One callable deployment of a model group.
 #[derive(Debug, Clone)]
 pub struct Deployment {
@@ -94,6 +100,10 @@ pub struct Deployment {
     pub api_base_shown: String,
     /// `api_base_shown` as `x-tianji-model-api-base`.
     pub api_base_header: HeaderValue,
+    /// `id` as `x-tianji-model-id` (made once, not per answer).
+    pub id_header: Option<HeaderValue>,
+    /// `timeout` as `x-tianji-timeout`.
+    pub timeout_header: Option<HeaderValue>,
     pub endpoints: Option<Endpoints>,
     /// How OpenAI-shaped bodies are adjusted for this deployment (OpenAI-compatible and Azure).
     pub spec: Option<Arc<crate::providers::ProviderSpec>>,
@@ -649,6 +659,8 @@ impl Deployment {
         let api_base_shown = crate::secrets::redact_url(&api_base).into_owned();
         let api_base_header = HeaderValue::from_str(&api_base_shown)
             .map_err(|e| DeploymentError::BadUrl(api_base.clone(), e.to_string()))?;
+        let id_header = HeaderValue::from_str(&id).ok();
+        let timeout_header = timeout_header(timeout);
         let price = Price::for_deployment(
             pm.kind.name(),
             &pm.model,
@@ -665,6 +677,8 @@ impl Deployment {
             api_base,
             api_base_shown,
             api_base_header,
+            id_header,
+            timeout_header,
             endpoints,
             spec: wire_spec,
             wire,

@@ -11,10 +11,12 @@ pub mod unserved;
 pub mod wildcard;
 pub mod wire;
 
-use std::collections::HashMap;
+use crate::util::FastMap;
 use std::sync::Arc;
 
-pub use deployment::{AZURE_API_VERSION, Defaults, Deployment, DeploymentError, Endpoints};
+pub use deployment::{
+    AZURE_API_VERSION, Defaults, Deployment, DeploymentError, Endpoints, timeout_header,
+};
 pub use unserved::Unserved;
 
 use crate::config::{Config, Env, ModelEntry};
@@ -130,10 +132,10 @@ impl WildcardEntry {
 
 /// Every model the gateway serves.
 pub struct ModelTable {
-    groups: HashMap<String, Group>,
+    groups: FastMap<String, Group>,
     /// Sorted most specific first.
     wildcards: Vec<WildcardEntry>,
-    aliases: HashMap<String, (String, bool)>,
+    aliases: FastMap<String, (String, bool)>,
     /// Concrete deployments derived from wildcard entries, by requested name.
     derived: moka::sync::Cache<String, Group>,
     /// Pass-through deployments built from wildcard entries or the environment, by provider.
@@ -144,7 +146,7 @@ pub struct ModelTable {
     /// Group names in config order (for listings).
     names: Vec<String>,
     /// `model_info.access_groups`: group -> model names in it.
-    access_groups: HashMap<String, Vec<String>>,
+    access_groups: FastMap<String, Vec<String>>,
     /// Entries not served as configured.
     unserved: Vec<Unserved>,
 }
@@ -221,10 +223,10 @@ impl ModelTable {
             defaults.timeout = t;
         }
         defaults.stream_timeout = secs(config.router_settings.stream_timeout);
-        let mut groups: HashMap<String, Vec<Arc<Deployment>>> = HashMap::new();
+        let mut groups: FastMap<String, Vec<Arc<Deployment>>> = FastMap::default();
         let mut wildcards = Vec::new();
         let mut names = Vec::new();
-        let mut access_groups: HashMap<String, Vec<String>> = HashMap::new();
+        let mut access_groups: FastMap<String, Vec<String>> = FastMap::default();
         for entry in &config.model_list {
             let groups = entry
                 .model_info
@@ -474,7 +476,7 @@ impl ModelTable {
     /// Carry the live traffic counters (cooldowns, latency, usage) of deployments that are
     /// still there over from the table this one replaces.
     pub fn keep_stats(&mut self, old: &ModelTable) {
-        let before: HashMap<&str, &Arc<stats::Stats>> = old
+        let before: FastMap<&str, &Arc<stats::Stats>> = old
             .deployments()
             .map(|d| (d.id.as_str(), &d.stats))
             .collect();

@@ -7,7 +7,7 @@
 //! replaced by its real cost. So a burst of concurrent requests overspends by at most one
 //! request's cost. A governance change to an entity (a spend reset, say) re-reads its spend.
 
-use std::collections::HashMap;
+use crate::util::FastMap;
 use std::sync::Mutex;
 
 use crate::auth::Changed;
@@ -47,11 +47,11 @@ impl Reservation {
 
 #[derive(Debug, Default)]
 pub struct Ledger {
-    accounts: Mutex<HashMap<Account, State>>,
+    accounts: Mutex<FastMap<Account, State>>,
 }
 
 impl Ledger {
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Account, State>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, FastMap<Account, State>> {
         self.accounts
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)

@@ -1,7 +1,7 @@
 //! What one flush adds to each entity and to each daily-table row, summed in the writer so the
 //! database gets one array element per entity (or per daily key) instead of one per request.
 
-use std::collections::HashMap;
+use crate::util::FastMap;
 
 use super::record::SpendRow;
 
@@ -13,7 +13,7 @@ pub struct Sums {
 }
 
 impl Sums {
-    fn from_map(m: HashMap<&str, f64>) -> Self {
+    fn from_map(m: FastMap<&str, f64>) -> Self {
         let (ids, amounts) = m.into_iter().map(|(k, v)| (k.to_string(), v)).unzip();
         Self { ids, amounts }
     }
@@ -76,7 +76,7 @@ type DayKey<'a> = (
     &'a str,
 );
 
-fn add_day<'a>(m: &mut HashMap<DayKey<'a>, DayAcc>, entity: &'a str, day: i64, r: &'a SpendRow) {
+fn add_day<'a>(m: &mut FastMap<DayKey<'a>, DayAcc>, entity: &'a str, day: i64, r: &'a SpendRow) {
     let key = (
         entity,
         day,
@@ -106,7 +106,7 @@ fn add_day<'a>(m: &mut HashMap<DayKey<'a>, DayAcc>, entity: &'a str, day: i64, r
 }
 
 impl Daily {
-    fn from_map(m: HashMap<DayKey<'_>, DayAcc>) -> Self {
+    fn from_map(m: FastMap<DayKey<'_>, DayAcc>) -> Self {
         let mut d = Daily::default();
         for ((entity, day, api_key, model, provider, endpoint, tool), a) in m {
             d.entity.push(entity.to_string());
@@ -159,20 +159,20 @@ fn day_string(day: i64) -> String {
 
 impl Rollup {
     pub fn of<'a>(batch: &'a [SpendRow]) -> Self {
-        let mut keys = HashMap::new();
-        let mut users = HashMap::new();
-        let mut teams = HashMap::new();
-        let mut orgs = HashMap::new();
-        let mut members: HashMap<(&str, &str), f64> = HashMap::new();
-        let mut end_users = HashMap::new();
-        let mut tags = HashMap::new();
-        let mut agents = HashMap::new();
+        let mut keys = FastMap::default();
+        let mut users = FastMap::default();
+        let mut teams = FastMap::default();
+        let mut orgs = FastMap::default();
+        let mut members: FastMap<(&str, &str), f64> = FastMap::default();
+        let mut end_users = FastMap::default();
+        let mut tags = FastMap::default();
+        let mut agents = FastMap::default();
         let (mut du, mut dt, mut dorg, mut de, mut dtag) = Default::default();
-        let mut dagent = HashMap::new();
+        let mut dagent = FastMap::default();
         for r in batch {
             let day = (r.start_time / 86_400.0).floor() as i64;
             let paid = r.spend > 0.0;
-            let add = |m: &mut HashMap<&'a str, f64>, id: &'a str| {
+            let add = |m: &mut FastMap<&'a str, f64>, id: &'a str| {
                 *m.entry(id).or_insert(0.0) += r.spend;
             };
             if paid && !r.api_key().is_empty() {

@@ -3,7 +3,7 @@
 //! the instances add what they booked to one total per name and window every second and read
 //! the totals back (no Redis call on the request path).
 
-use std::collections::HashMap;
+use crate::util::FastMap;
 use std::sync::{Arc, Mutex, OnceLock, Weak};
 use std::time::Duration;
 
@@ -24,7 +24,7 @@ struct Window {
 pub struct Windowed {
     /// Redis key namespace (`tianji:{<ns>}:<name>:<window>`).
     ns: &'static str,
-    windows: Mutex<HashMap<String, Window>>,
+    windows: Mutex<FastMap<String, Window>>,
     redis: OnceLock<ConnectionManager>,
 }
 
@@ -32,19 +32,19 @@ impl Windowed {
     pub fn new(ns: &'static str) -> Self {
         Self {
             ns,
-            windows: Mutex::new(HashMap::new()),
+            windows: Mutex::new(FastMap::default()),
             redis: OnceLock::new(),
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Window>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, FastMap<String, Window>> {
         self.windows
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The window of `name` now (period `secs`), reset when a new one started.
-    fn current<'a>(map: &'a mut HashMap<String, Window>, name: &str, secs: u64) -> &'a mut Window {
+    fn current<'a>(map: &'a mut FastMap<String, Window>, name: &str, secs: u64) -> &'a mut Window {
         let secs = secs.max(1);
         let id = now_secs() / secs;
         let w = map.entry(name.to_string()).or_default();

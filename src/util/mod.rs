@@ -12,3 +12,11 @@ pub mod tape;
 
 /// Any error, sent between threads (body and stream errors).
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// A map on the request path or the spend writer's: foldhash (seeded per process) instead of
+/// std's SipHash, which cost a governed request several thousand instructions over its
+/// ledger, roll-up and limiter maps.
+pub type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
+
+/// A set, as [`FastMap`].
+pub type FastSet<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;
