@@ -29,9 +29,11 @@ pub enum Body {
     Stream(hyper::body::Incoming),
     /// Bytes already read, then the rest of a client's upload as it comes (multipart forms
     /// whose `model` field was swapped).
+    /// (Boxed: a rare variant that would make every body, and every response moved through
+    /// the pipeline, three times larger.)
     Chain {
         head: Option<Bytes>,
-        rest: Option<crate::request_body::RequestBody>,
+        rest: Option<Box<crate::request_body::RequestBody>>,
     },
 }
 
@@ -41,6 +43,13 @@ impl Body {
     }
     pub fn empty() -> Self {
         Body::Full(None)
+    }
+    /// `head`, then the rest of an upload as it comes.
+    pub fn chain(head: Option<Bytes>, rest: Option<crate::request_body::RequestBody>) -> Self {
+        Body::Chain {
+            head,
+            rest: rest.map(Box::new),
+        }
     }
     pub fn chunks(parts: impl IntoIterator<Item = Bytes>) -> Self {
         let parts: VecDeque<Bytes> = parts.into_iter().filter(|b| !b.is_empty()).collect();
@@ -72,7 +81,7 @@ impl http_body::Body for Body {
                     return Poll::Ready(Some(Ok(Frame::data(h))));
                 }
                 match rest {
-                    Some(r) => Pin::new(r)
+                    Some(r) => Pin::new(r.as_mut())
                         .poll_frame(cx)
                         .map_err(|e| Box::new(e) as BoxError),
                     None => Poll::Ready(None),
@@ -88,7 +97,7 @@ impl http_body::Body for Body {
             Body::Relay(b) | Body::Tap(b) => b.is_end_stream(),
             Body::Stream(b) => http_body::Body::is_end_stream(b),
             Body::Chain { head, rest } => {
-                head.is_none() && rest.as_ref().is_none_or(http_body::Body::is_end_stream)
+                head.is_none() && rest.as_deref().is_none_or(http_body::Body::is_end_stream)
             }
         }
     }

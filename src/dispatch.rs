@@ -30,42 +30,48 @@ pub fn init() -> Result<&'static RouteTable, RouteTableError> {
 }
 
 /// Serve one HTTP request. Never fails: errors become JSON error responses.
-pub async fn handle(
+#[expect(
+    clippy::manual_async_fn,
+    reason = "an async fn keeps its arguments in its future beside the copies its body moves them into"
+)]
+pub fn handle(
     state: Arc<AppState>,
     req: Request<RequestBody>,
     peer: SocketAddr,
-) -> Response<Body> {
-    let path = req.uri().path();
-    let table = match init() {
-        Ok(t) => t,
-        Err(e) => return GatewayError::Internal(e.to_string()).into_response(),
-    };
-    let Some(m) = table.at(path) else {
-        return Box::pin(unrouted(&state, req)).await;
-    };
-    let mut route = m.route;
-    let method = req.method();
-    // Gemini's v1 API (`POST /v1/models/{model}:generateContent`) shares its prefix with
-    // OpenAI's model lookup
-    if route == Route::ModelInfo
-        && method == http::Method::POST
-        && m.model.is_some_and(|p| p.contains(':'))
-    {
-        route = Route::Gemini;
-    } else if !m.methods.allows(method) {
-        return GatewayError::MethodNotAllowed {
-            method: method.to_string(),
-            path: path.to_string(),
-            allowed: m.methods.allow(),
+) -> impl std::future::Future<Output = Response<Body>> {
+    async move {
+        let path = req.uri().path();
+        let table = match init() {
+            Ok(t) => t,
+            Err(e) => return GatewayError::Internal(e.to_string()).into_response(),
+        };
+        let Some(m) = table.at(path) else {
+            return Box::pin(unrouted(&state, req)).await;
+        };
+        let mut route = m.route;
+        let method = req.method();
+        // Gemini's v1 API (`POST /v1/models/{model}:generateContent`) shares its prefix with
+        // OpenAI's model lookup
+        if route == Route::ModelInfo
+            && method == http::Method::POST
+            && m.model.is_some_and(|p| p.contains(':'))
+        {
+            route = Route::Gemini;
+        } else if !m.methods.allows(method) {
+            return GatewayError::MethodNotAllowed {
+                method: method.to_string(),
+                path: path.to_string(),
+                allowed: m.methods.allow(),
+            }
+            .into_response();
         }
-        .into_response();
+        let found = Found {
+            model: m.model.map(str::to_string),
+            key: m.key.map(str::to_string),
+            rest: m.rest.map(str::to_string),
+        };
+        serve(&state, route, found, req, peer).await
     }
-    let found = Found {
-        model: m.model.map(str::to_string),
-        key: m.key.map(str::to_string),
-        rest: m.rest.map(str::to_string),
-    };
-    serve(&state, route, found, req, peer).await
 }
 
 /// What the path said beside its route.
@@ -95,94 +101,104 @@ async fn unrouted(state: &AppState, req: Request<RequestBody>) -> Response<Body>
 /// Hand the request to the module serving `route`. Every route's future is boxed: a request's
 /// state machine would otherwise be as large as the largest route's, and async code moves it
 /// (memcpy) at every level it is awaited through.
-async fn serve(
+#[expect(
+    clippy::manual_async_fn,
+    reason = "an async fn keeps its arguments in its future beside the copies its body moves them into"
+)]
+fn serve(
     state: &Arc<AppState>,
     route: Route,
     found: Found,
     req: Request<RequestBody>,
     peer: SocketAddr,
-) -> Response<Body> {
-    let answer =
-        |r: Result<Response<Body>, GatewayError>| r.unwrap_or_else(GatewayError::into_response);
-    match route {
-        Route::Llm {
-            expect,
-            path_model: from_path,
-        } => {
-            let model = if from_path { found.model } else { None };
-            Box::pin(crate::pipeline::serve(state, req, expect, model, peer)).await
-        }
-        Route::Models | Route::ModelInfo => {
-            Box::pin(models(state, found.model.as_deref(), &req)).await
-        }
-        Route::Admin(a) => {
-            // the client's address, for the management routes that make LLM calls (A2A agents)
-            let mut req = req;
-            req.extensions_mut().insert(peer);
-            Box::pin(crate::admin::handle(state, a, found.key, req))
-                .await
-                .unwrap_or_else(|e| GatewayError::from(e).into_response())
-        }
-        Route::ResponseItem | Route::ResponseCancel | Route::ResponseInputItems => {
-            answer(Box::pin(response_by_id(state, route, found.key, req)).await)
-        }
-        Route::Gemini => Box::pin(gemini(state, found.model.unwrap_or_default(), req, peer)).await,
-        Route::CountTokens => answer(Box::pin(crate::pipeline::count_tokens(state, req)).await),
-        Route::Search => answer(Box::pin(crate::search::search(state, found.model, req)).await),
-        Route::SearchTools => answer(Box::pin(crate::search::list(state, req)).await),
-        Route::GuardrailsList | Route::GuardrailsListV2 => answer(
-            Box::pin(guardrails_list(
-                state,
-                route == Route::GuardrailsListV2,
-                req,
-            ))
-            .await,
-        ),
-        Route::ApplyGuardrail => answer(Box::pin(apply_guardrail(state, req)).await),
-        Route::PassThrough => {
-            let prefix = provider_prefix(req.uri().path()).to_string();
-            let rest = found.rest.unwrap_or_default();
-            answer(
-                Box::pin(crate::passthrough::handle(
+) -> impl std::future::Future<Output = Response<Body>> {
+    async move {
+        let answer =
+            |r: Result<Response<Body>, GatewayError>| r.unwrap_or_else(GatewayError::into_response);
+        match route {
+            Route::Llm {
+                expect,
+                path_model: from_path,
+            } => {
+                let model = if from_path { found.model } else { None };
+                Box::pin(crate::pipeline::serve(state, req, expect, model, peer)).await
+            }
+            Route::Models | Route::ModelInfo => {
+                Box::pin(models(state, found.model.as_deref(), &req)).await
+            }
+            Route::Admin(a) => {
+                // the client's address, for the management routes that make LLM calls (A2A agents)
+                let mut req = req;
+                req.extensions_mut().insert(peer);
+                Box::pin(crate::admin::handle(state, a, found.key, req))
+                    .await
+                    .unwrap_or_else(|e| GatewayError::from(e).into_response())
+            }
+            Route::ResponseItem | Route::ResponseCancel | Route::ResponseInputItems => {
+                answer(Box::pin(response_by_id(state, route, found.key, req)).await)
+            }
+            Route::Gemini => {
+                Box::pin(gemini(state, found.model.unwrap_or_default(), req, peer)).await
+            }
+            Route::CountTokens => answer(Box::pin(crate::pipeline::count_tokens(state, req)).await),
+            Route::Search => answer(Box::pin(crate::search::search(state, found.model, req)).await),
+            Route::SearchTools => answer(Box::pin(crate::search::list(state, req)).await),
+            Route::GuardrailsList | Route::GuardrailsListV2 => answer(
+                Box::pin(guardrails_list(
                     state,
-                    &prefix,
-                    &rest,
-                    with_query_key(req),
+                    route == Route::GuardrailsListV2,
+                    req,
                 ))
                 .await,
-            )
+            ),
+            Route::ApplyGuardrail => answer(Box::pin(apply_guardrail(state, req)).await),
+            Route::PassThrough => {
+                let prefix = provider_prefix(req.uri().path()).to_string();
+                let rest = found.rest.unwrap_or_default();
+                answer(
+                    Box::pin(crate::passthrough::handle(
+                        state,
+                        &prefix,
+                        &rest,
+                        with_query_key(req),
+                    ))
+                    .await,
+                )
+            }
+            Route::Managed(kind, at) => {
+                answer(Box::pin(crate::managed::handle(state, kind, at, found.key, req)).await)
+            }
+            Route::Health | Route::HealthHistory => answer(
+                Box::pin(crate::health::deployments(
+                    state,
+                    route == Route::Health,
+                    req,
+                ))
+                .await,
+            ),
+            Route::Marketplace => {
+                Box::pin(crate::admin::plugins::marketplace(
+                    state,
+                    with_query_key(req),
+                ))
+                .await
+            }
+            Route::Liveliness => crate::health::liveliness(),
+            Route::Readiness => Box::pin(crate::health::readiness(state)).await,
+            Route::Metrics => answer(Box::pin(crate::health::metrics::scrape(state, req)).await),
+            Route::Mcp => answer(Box::pin(crate::mcp_api::serve(state, found.key, req)).await),
+            Route::Skills(at) => {
+                answer(Box::pin(crate::skills_api::serve(state, at, found.key, req)).await)
+            }
+            Route::Rag(at) => {
+                answer(Box::pin(crate::rag_api::serve(state, at, found.key, req, peer)).await)
+            }
+            Route::McpSse => {
+                answer(Box::pin(crate::mcp_api::sse::open(state, found.key, req)).await)
+            }
+            Route::McpSseMessages => answer(Box::pin(crate::mcp_api::sse::post(state, req)).await),
+            Route::Routes => answer(Box::pin(routes_list(state, &req)).await),
         }
-        Route::Managed(kind, at) => {
-            answer(Box::pin(crate::managed::handle(state, kind, at, found.key, req)).await)
-        }
-        Route::Health | Route::HealthHistory => answer(
-            Box::pin(crate::health::deployments(
-                state,
-                route == Route::Health,
-                req,
-            ))
-            .await,
-        ),
-        Route::Marketplace => {
-            Box::pin(crate::admin::plugins::marketplace(
-                state,
-                with_query_key(req),
-            ))
-            .await
-        }
-        Route::Liveliness => crate::health::liveliness(),
-        Route::Readiness => Box::pin(crate::health::readiness(state)).await,
-        Route::Metrics => answer(Box::pin(crate::health::metrics::scrape(state, req)).await),
-        Route::Mcp => answer(Box::pin(crate::mcp_api::serve(state, found.key, req)).await),
-        Route::Skills(at) => {
-            answer(Box::pin(crate::skills_api::serve(state, at, found.key, req)).await)
-        }
-        Route::Rag(at) => {
-            answer(Box::pin(crate::rag_api::serve(state, at, found.key, req, peer)).await)
-        }
-        Route::McpSse => answer(Box::pin(crate::mcp_api::sse::open(state, found.key, req)).await),
-        Route::McpSseMessages => answer(Box::pin(crate::mcp_api::sse::post(state, req)).await),
-        Route::Routes => answer(Box::pin(routes_list(state, &req)).await),
     }
 }
 

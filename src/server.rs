@@ -114,42 +114,48 @@ impl Drop for IpSlot {
 
 /// Serve one request, its body bounded by `deadline`. A body cut for slowness is answered 408
 /// (whatever the route made of the failed read) and the connection is closed.
-async fn serve_one(
+#[expect(
+    clippy::manual_async_fn,
+    reason = "an async fn keeps its arguments in its future beside the copies its body moves them into"
+)]
+fn serve_one(
     state: Arc<AppState>,
     req: http::Request<hyper::body::Incoming>,
     peer: std::net::SocketAddr,
     deadline: BodyDeadline,
-) -> http::Response<Body> {
-    let version = req.version();
-    let (parts, body) = req.into_parts();
-    let (body, cut) = RequestBody::new(body, deadline);
-    let shutdown = state.streams.wait();
-    // pinned here, once: passed by value, the handler's state would be held twice
-    let handling = std::pin::pin!(Some(dispatch::handle(
-        state,
-        http::Request::from_parts(parts, body),
-        peer
-    )));
-    let resp = match until_cut(handling, shutdown).await {
-        Some(resp) => resp,
-        None => return GatewayError::ShuttingDown.into_response(),
-    };
-    match cut {
-        Some(cut) if cut.happened() => {
-            tracing::debug!(peer = %peer, "request body too slow: cut");
-            let mut resp = GatewayError::from(RequestError::BodyTimeout {
-                secs: deadline.timeout.as_secs_f64(),
-            })
-            .into_response();
-            if version < http::Version::HTTP_2 {
-                resp.headers_mut().insert(
-                    http::header::CONNECTION,
-                    http::HeaderValue::from_static("close"),
-                );
+) -> impl std::future::Future<Output = http::Response<Body>> {
+    async move {
+        let version = req.version();
+        let (parts, body) = req.into_parts();
+        let (body, cut) = RequestBody::new(body, deadline);
+        let shutdown = state.streams.wait();
+        // pinned here, once: passed by value, the handler's state would be held twice
+        let handling = std::pin::pin!(Some(dispatch::handle(
+            state,
+            http::Request::from_parts(parts, body),
+            peer
+        )));
+        let resp = match until_cut(handling, shutdown).await {
+            Some(resp) => resp,
+            None => return GatewayError::ShuttingDown.into_response(),
+        };
+        match cut {
+            Some(cut) if cut.happened() => {
+                tracing::debug!(peer = %peer, "request body too slow: cut");
+                let mut resp = GatewayError::from(RequestError::BodyTimeout {
+                    secs: deadline.timeout.as_secs_f64(),
+                })
+                .into_response();
+                if version < http::Version::HTTP_2 {
+                    resp.headers_mut().insert(
+                        http::header::CONNECTION,
+                        http::HeaderValue::from_static("close"),
+                    );
+                }
+                resp
             }
-            resp
+            _ => resp,
         }
-        _ => resp,
     }
 }
 

@@ -117,10 +117,7 @@ async fn upload(
         .is_ok_and(|c| c.to_ascii_lowercase().starts_with("multipart/"));
     if multipart {
         let len = crate::pipeline::multipart::declared_length(req.headers());
-        let body = Body::Chain {
-            head: None,
-            rest: Some(req.into_body()),
-        };
+        let body = Body::chain(None, Some(req.into_body()));
         return Ok(upstream::send_once(&state.client, dep, uri, body, content_type, len).await?);
     }
     let (principal, _, raw) = crate::pipeline::authenticated_body(state, req).await?;

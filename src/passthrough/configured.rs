@@ -63,10 +63,7 @@ pub async fn endpoint(
         .parse()
         .map_err(|_| GatewayError::Internal(format!("bad pass-through target {target}")))?;
     let (parts, incoming) = req.into_parts();
-    let mut out = Request::new(Body::Chain {
-        head: None,
-        rest: Some(incoming),
-    });
+    let mut out = Request::new(Body::chain(None, Some(incoming)));
     *out.method_mut() = parts.method.clone();
     *out.uri_mut() = uri;
     headers(ep, &parts.headers, out.headers_mut())?;

@@ -298,10 +298,9 @@ async fn attach(
             }
             match body {
                 ReadBody::Whole(b) => Body::full(b),
-                ReadBody::Partial(head, rest) => Body::Chain {
-                    head: (!head.is_empty()).then_some(head),
-                    rest: Some(rest),
-                },
+                ReadBody::Partial(head, rest) => {
+                    Body::chain((!head.is_empty()).then_some(head), Some(rest))
+                }
             }
         }
     };

@@ -63,7 +63,7 @@ pub async fn chat(
     let mut ctx = RequestCtx::new(CALL_TYPE.0);
     traced::start(state, &headers, &mut ctx);
     if let Some(m) = &state.metrics {
-        ctx.completion.metrics = Some((m.start(), read::metric_labels(&principal)));
+        ctx.completion.metrics = Some(Box::new((m.start(), read::metric_labels(&principal))));
     }
     ctx.admin = principal.is_admin();
     let result = match parse::parse_with(body, Expect::Chat, state.cache.is_some()) {

@@ -78,62 +78,68 @@ fn wait_before(policy: &Policy, e: &GatewayError, same: bool, retry: u32) -> Dur
 
 /// Make the attempts until one answers, the retries and fallbacks run out, or the failure is
 /// the request's own.
-pub async fn run(
+#[expect(
+    clippy::manual_async_fn,
+    reason = "an async fn keeps its arguments in its future beside the copies its body moves them into"
+)]
+pub fn run(
     state: &AppState,
     mut call: Call,
     routed: Routed,
     ctx: &mut RequestCtx,
-) -> Result<Response<Body>, GatewayError> {
-    let Routed {
-        group,
-        dep,
-        policy,
-        tags,
-    } = routed;
-    let ask = Ask {
-        tags: &tags,
-        prompt_tokens: call.parsed.raw.len() as u64 / 4,
-    };
-    let uploading = call.upload.is_some();
-    let controls = call.parsed.controls;
-    let timeout = request_timeout(&call.headers).or(controls.timeout);
-    let again = policy.may_try_again() || controls.may_try_again();
-    let model = std::mem::take(&mut ctx.model);
-    ctx.max_retries = policy.retries_with(&model, ErrorClass::Server, controls.num_retries);
-    let mut at = Position {
-        original: model.clone(),
-        model,
-        group,
-        dep,
-        tried: Vec::new(),
-        retries: 0,
-        fallbacks: None,
-        controls,
-    };
-    loop {
-        let dep = at.dep.clone();
-        at.note(ctx);
-        let timed = timed(&dep, timeout);
-        ctx.timeout = Some(timed.timeout);
-        let (result, to_fallbacks) = match at.made_up(&policy, &timed).await {
-            Some((e, to_fallbacks)) => (Err(e), to_fallbacks),
-            None => (
-                Box::pin(once(state, &policy, &at, &mut call, again, &timed, ctx)).await,
-                false,
-            ),
+) -> impl std::future::Future<Output = Result<Response<Body>, GatewayError>> {
+    async move {
+        let Routed {
+            group,
+            dep,
+            policy,
+            tags,
+        } = routed;
+        let ask = Ask {
+            tags: &tags,
+            prompt_tokens: call.parsed.raw.len() as u64 / 4,
         };
-        let e = match result {
-            Ok(resp) => return Ok(resp),
-            Err(e) => e,
+        let uploading = call.upload.is_some();
+        let controls = call.parsed.controls;
+        let timeout = request_timeout(&call.headers).or(controls.timeout);
+        let again = policy.may_try_again() || controls.may_try_again();
+        let model = std::mem::take(&mut ctx.model);
+        ctx.max_retries = policy.retries_with(&model, ErrorClass::Server, controls.num_retries);
+        let mut at = Position {
+            original: model.clone(),
+            model,
+            group,
+            dep,
+            tried: Vec::new(),
+            retries: 0,
+            fallbacks: None,
+            controls,
         };
-        // the upload was streamed to the provider: it cannot be sent again
-        let (Some(class), false) = (class_of(&e), uploading) else {
-            return Err(e);
-        };
-        at.tried.push(dep);
-        let retried = !to_fallbacks && at.retry(state, &policy, ask, &e, class, ctx).await;
-        if !retried && !at.fall_back(state, &policy, &call, ask, class, ctx).await {
-            return Err(e);
+        loop {
+            let dep = at.dep.clone();
+            at.note(ctx);
+            let timed = timed(&dep, timeout);
+            ctx.timeout = Some(timed.timeout);
+            let (result, to_fallbacks) = match at.made_up(&policy, &timed).await {
+                Some((e, to_fallbacks)) => (Err(e), to_fallbacks),
+                None => (
+                    Box::pin(once(state, &policy, &at, &mut call, again, &timed, ctx)).await,
+                    false,
+                ),
+            };
+            let e = match result {
+                Ok(resp) => return Ok(resp),
+                Err(e) => e,
+            };
+            // the upload was streamed to the provider: it cannot be sent again
+            let (Some(class), false) = (class_of(&e), uploading) else {
+                return Err(e);
+            };
+            at.tried.push(dep);
+            let retried = !to_fallbacks && at.retry(state, &policy, ask, &e, class, ctx).await;
+            if !retried && !at.fall_back(state, &policy, &call, ask, class, ctx).await {
+                return Err(e);
+            }
         }
     }
 }

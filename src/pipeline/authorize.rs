@@ -19,7 +19,7 @@ pub async fn authorize(
 ) -> Result<Granted, GatewayError> {
     let headers = &call.headers;
     ctx.end_user = end_user_of(call);
-    if let (Some((_, l)), Some(e)) = (&mut ctx.completion.metrics, &ctx.end_user) {
+    if let (Some((_, l)), Some(e)) = (ctx.completion.metrics.as_deref_mut(), &ctx.end_user) {
         l.end_user.clone_from(e);
     }
     let team_alias = ctx.team_alias.as_deref();

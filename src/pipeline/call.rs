@@ -31,7 +31,7 @@ pub struct Attempt<'a> {
     pub principal: &'a Principal,
     /// The client's headers.
     pub headers: &'a HeaderMap,
-    pub upload: Option<Upload>,
+    pub upload: Option<Box<Upload>>,
 }
 
 /// Which call an attempt makes on a deployment.
@@ -112,34 +112,42 @@ pub fn way<'d>(
 }
 
 /// Make the attempt on `dep`.
-pub async fn attempt(
+#[expect(
+    clippy::manual_async_fn,
+    reason = "an async fn keeps its arguments in its future beside the copies its body moves them into"
+)]
+pub fn attempt(
     state: &AppState,
     dep: &Arc<Deployment>,
     mut a: Attempt<'_>,
     ctx: &mut RequestCtx,
-) -> Result<Response<Body>, GatewayError> {
-    match way(dep, &mut a, &mut ctx.outward)? {
-        Way::AnthropicMessages(uri) => {
-            native::anthropic_messages(state, dep, uri, &a.parsed, a.headers, ctx).await
-        }
-        Way::GeminiGenerate(g) => native::gemini_generate(state, dep, g, &a.parsed, ctx).await,
-        Way::Mock => {
-            let text = (a.parsed.mock_response.as_deref())
-                .or(dep.mock_response.as_deref())
-                .unwrap_or_default();
-            let id = ctx.call_id.simple().to_string();
-            let (mut resp, usage) = mock::respond(a.expect, &a.parsed, a.model, text, &id);
-            ctx.completion.usage = Some(usage);
-            if a.expect == Expect::Responses {
-                resp = seal_mocked(state, resp, a.principal, &dep.id).await;
+) -> impl std::future::Future<Output = Result<Response<Body>, GatewayError>> {
+    async move {
+        match way(dep, &mut a, &mut ctx.outward)? {
+            Way::AnthropicMessages(uri) => {
+                native::anthropic_messages(state, dep, uri, &a.parsed, a.headers, ctx).await
             }
-            Ok(resp)
+            Way::GeminiGenerate(g) => native::gemini_generate(state, dep, g, &a.parsed, ctx).await,
+            Way::Mock => {
+                let text = (a.parsed.mock_response.as_deref())
+                    .or(dep.mock_response.as_deref())
+                    .unwrap_or_default();
+                let id = ctx.call_id.simple().to_string();
+                let (mut resp, usage) = mock::respond(a.expect, &a.parsed, a.model, text, &id);
+                ctx.completion.usage = Some(usage);
+                if a.expect == Expect::Responses {
+                    resp = seal_mocked(state, resp, a.principal, &dep.id).await;
+                }
+                Ok(resp)
+            }
+            Way::Rerank => rerank::rerank(state, dep, &a.parsed.json()?, ctx).await,
+            Way::Ocr => ocr::call(state, dep, &a.parsed, a.model, a.headers, ctx).await,
+            Way::TranslatedChat => translated::chat(state, dep, &a.parsed, ctx).await,
+            Way::TranslatedEmbedding => {
+                translated::embeddings(state, dep, a.parsed.json()?, ctx).await
+            }
+            Way::Compatible => compatible::call(state, dep, a, ctx).await,
         }
-        Way::Rerank => rerank::rerank(state, dep, &a.parsed.json()?, ctx).await,
-        Way::Ocr => ocr::call(state, dep, &a.parsed, a.model, a.headers, ctx).await,
-        Way::TranslatedChat => translated::chat(state, dep, &a.parsed, ctx).await,
-        Way::TranslatedEmbedding => translated::embeddings(state, dep, a.parsed.json()?, ctx).await,
-        Way::Compatible => compatible::call(state, dep, a, ctx).await,
     }
 }
 

@@ -71,68 +71,74 @@ pub fn outbound<'d>(
 }
 
 /// Call `dep` for the attempt `a`.
-pub async fn call(
+#[expect(
+    clippy::manual_async_fn,
+    reason = "an async fn keeps its arguments in its future beside the copies its body moves them into"
+)]
+pub fn call(
     state: &AppState,
     dep: &Arc<Deployment>,
     a: Attempt<'_>,
     ctx: &mut RequestCtx,
-) -> Result<Response<Body>, GatewayError> {
-    if let Some(up) = a.upload {
-        let uri = endpoint(spec_of(dep, a.model)?.1, a.expect)?;
-        // boxed: other calls do not carry (or copy) the upload's state
-        return Box::pin(upload::forward(state, dep, &uri, up, a.headers, ctx)).await;
-    }
-    let (out, drop_usage_chunk) = outbound(dep, &a.parsed, a.expect, a.model)?;
-    if out.stream {
-        let sealer = (a.expect == Expect::Responses)
-            .then(|| state.response_ids.event_sealer(a.principal, &dep.id))
-            .flatten();
-        return stream(state, dep, &out, drop_usage_chunk, sealer, ctx).await;
-    }
-    if a.expect == Expect::Speech {
-        return audio(state, dep, &out, ctx).await;
-    }
-    let t0 = Instant::now();
-    let (head, bytes) = upstream::call_whole(
-        &state.client,
-        dep,
-        &out.uri,
-        &out.body,
-        &out.extra,
-        Errors::AsSent,
-    )
-    .await?;
-    ctx.upstream_elapsed = t0.elapsed();
-    // every answer read whole here is JSON: one that is not is the provider's failure
-    let (usage, id) = sse::usage_and_id_of_json_body(&bytes)
-        .map_err(|e| upstream::invalid_json(head.status, &e))?;
-    ctx.completion.usage = usage;
-    ctx.completion.response_id = id;
-    if a.expect == Expect::ImageGeneration {
-        // priced per image (and by tokens, for models that report them)
-        ctx.completion.extra.images_out = images_in(&bytes);
-        ctx.completion.usage.get_or_insert_with(sse::Usage::default);
-    }
-    let bytes = match a.expect {
-        Expect::Responses => {
-            let sealed = (state.response_ids).seal_body(&bytes, a.principal, &dep.id);
-            // the id the client holds is the sealed one
-            if let Some(sealed) = &sealed {
-                ctx.completion.response_id = sse::usage_and_id_of_json_body(sealed)
-                    .ok()
-                    .and_then(|(_, id)| id);
-            }
-            sealed.unwrap_or(bytes)
+) -> impl std::future::Future<Output = Result<Response<Body>, GatewayError>> {
+    async move {
+        if let Some(up) = a.upload {
+            let uri = endpoint(spec_of(dep, a.model)?.1, a.expect)?;
+            // boxed: other calls do not carry (or copy) the upload's state
+            return Box::pin(upload::forward(state, dep, &uri, up, a.headers, ctx)).await;
         }
-        _ => bytes,
-    };
-    if let Some((_, resp)) = ctx.completion.bodies.as_mut() {
-        *resp = Some(bytes.clone());
+        let (out, drop_usage_chunk) = outbound(dep, &a.parsed, a.expect, a.model)?;
+        if out.stream {
+            let sealer = (a.expect == Expect::Responses)
+                .then(|| state.response_ids.event_sealer(a.principal, &dep.id))
+                .flatten();
+            return stream(state, dep, &out, drop_usage_chunk, sealer, ctx).await;
+        }
+        if a.expect == Expect::Speech {
+            return audio(state, dep, &out, ctx).await;
+        }
+        let t0 = Instant::now();
+        let (head, bytes) = upstream::call_whole(
+            &state.client,
+            dep,
+            &out.uri,
+            &out.body,
+            &out.extra,
+            Errors::AsSent,
+        )
+        .await?;
+        ctx.upstream_elapsed = t0.elapsed();
+        // every answer read whole here is JSON: one that is not is the provider's failure
+        let (usage, id) = sse::usage_and_id_of_json_body(&bytes)
+            .map_err(|e| upstream::invalid_json(head.status, &e))?;
+        ctx.completion.usage = usage;
+        ctx.completion.response_id = id;
+        if a.expect == Expect::ImageGeneration {
+            // priced per image (and by tokens, for models that report them)
+            ctx.completion.extra.images_out = images_in(&bytes);
+            ctx.completion.usage.get_or_insert_with(sse::Usage::default);
+        }
+        let bytes = match a.expect {
+            Expect::Responses => {
+                let sealed = (state.response_ids).seal_body(&bytes, a.principal, &dep.id);
+                // the id the client holds is the sealed one
+                if let Some(sealed) = &sealed {
+                    ctx.completion.response_id = sse::usage_and_id_of_json_body(sealed)
+                        .ok()
+                        .and_then(|(_, id)| id);
+                }
+                sealed.unwrap_or(bytes)
+            }
+            _ => bytes,
+        };
+        if let Some((_, resp)) = ctx.completion.bodies.as_mut() {
+            *resp = Some(bytes.clone());
+        }
+        let mut out = Response::new(Body::full(bytes));
+        *out.status_mut() = head.status;
+        copy_content_type(&head, &mut out, "application/json");
+        Ok(out)
     }
-    let mut out = Response::new(Body::full(bytes));
-    *out.status_mut() = head.status;
-    copy_content_type(&head, &mut out, "application/json");
-    Ok(out)
 }
 
 /// The provider's URL for a route.

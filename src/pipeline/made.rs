@@ -40,7 +40,7 @@ async fn run(
     let mut ctx = RequestCtx::new(route_name(expect));
     traced::start(state, &who.headers, &mut ctx);
     if let Some(m) = &state.metrics {
-        ctx.completion.metrics = Some((m.start(), read::metric_labels(&who.principal)));
+        ctx.completion.metrics = Some(Box::new((m.start(), read::metric_labels(&who.principal))));
     }
     ctx.admin = who.principal.is_admin();
     let result = match parse::parse_with(body, expect, state.cache.is_some()) {

@@ -138,7 +138,7 @@ pub struct RequestCtx {
     /// The A2A agent the call is made for (its limits, its SpendLogs row).
     pub agent: Option<agent::AgentCall>,
     /// The trace span of the stage running (with traces on).
-    stage: Option<crate::observability::traces::Stage>,
+    stage: Option<Box<crate::observability::traces::Stage>>,
 }
 
 impl RequestCtx {
@@ -176,7 +176,7 @@ impl RequestCtx {
     /// Trace stage `name` (ending the previous one's span); nothing without traces.
     fn enter(&mut self, name: &'static str) {
         self.stage = None;
-        self.stage = (self.completion.trace.as_ref()).map(|t| t.child(name));
+        self.stage = (self.completion.trace.as_ref()).map(|t| Box::new(t.child(name)));
     }
 }
 
@@ -191,33 +191,39 @@ impl RequestCtx {
 /// Serve one LLM call (`crate::dispatch` picked the route): its stages over a new
 /// [`RequestCtx`], then its answer (or error) as the client reads it. Never fails: errors
 /// become JSON error responses.
-pub async fn serve(
+#[expect(
+    clippy::manual_async_fn,
+    reason = "an async fn keeps its arguments in its future beside the copies its body moves them into"
+)]
+pub fn serve(
     state: &AppState,
     req: Request<RequestBody>,
     expect: Expect,
     path_model: Option<String>,
     peer: SocketAddr,
-) -> Response<Body> {
-    let mut ctx = RequestCtx::new(route_name(expect));
-    traced::start(state, req.headers(), &mut ctx);
-    ctx.enter("auth");
-    if let Some(m) = &state.metrics {
-        ctx.completion.metrics = Some((m.start(), Default::default()));
+) -> impl std::future::Future<Output = Response<Body>> {
+    async move {
+        let mut ctx = RequestCtx::new(route_name(expect));
+        traced::start(state, req.headers(), &mut ctx);
+        ctx.enter("auth");
+        if let Some(m) = &state.metrics {
+            ctx.completion.metrics = Some(Box::new((m.start(), Default::default())));
+        }
+        // The stages' futures are boxed where they are large: async code moves a future (memcpy)
+        // at every level it is awaited through, so a request's state machine is kept small.
+        let result = match Box::pin(asked(state, req, expect, path_model, peer, &mut ctx)).await {
+            Ok(call) if mcp_tools::wanted(&call) => {
+                return Box::pin(mcp_tools::serve(state, call, ctx)).await;
+            }
+            Ok(call) if several::wanted(&call, &ctx.model) => {
+                return Box::pin(several::serve(state, call, ctx)).await;
+            }
+            Ok(call) => Box::pin(llm(state, call, &mut ctx)).await,
+            Err(e) => Err(e),
+        };
+        ctx.stage = None;
+        respond::respond(result, &mut ctx).await
     }
-    // The stages' futures are boxed where they are large: async code moves a future (memcpy)
-    // at every level it is awaited through, so a request's state machine is kept small.
-    let result = match Box::pin(asked(state, req, expect, path_model, peer, &mut ctx)).await {
-        Ok(call) if mcp_tools::wanted(&call) => {
-            return Box::pin(mcp_tools::serve(state, call, ctx)).await;
-        }
-        Ok(call) if several::wanted(&call, &ctx.model) => {
-            return Box::pin(several::serve(state, call, ctx)).await;
-        }
-        Ok(call) => Box::pin(llm(state, call, &mut ctx)).await,
-        Err(e) => Err(e),
-    };
-    ctx.stage = None;
-    respond::respond(result, &mut ctx).await
 }
 
 /// The first stages of an LLM request: what it asks for.
@@ -236,47 +242,53 @@ async fn asked(
 }
 
 /// The rest of the stages of an LLM request, in order (see the module doc).
-async fn llm(
+#[expect(
+    clippy::manual_async_fn,
+    reason = "an async fn keeps its arguments in its future beside the copies its body moves them into"
+)]
+fn llm(
     state: &AppState,
     mut call: read::Call,
     ctx: &mut RequestCtx,
-) -> Result<Response<Body>, GatewayError> {
-    traced::caller(&call.principal, ctx);
-    let granted = Box::pin(authorize::authorize(state, &call, ctx)).await?;
-    if !state.guardrails.is_empty() {
-        ctx.enter("guardrails");
-    }
-    guard::pre_call(state, &mut call, ctx).await?;
-    let granted = Box::pin(model_budget::admit(state, &call, granted, ctx)).await?;
-    ctx.enter("router");
-    let routed = Box::pin(route::route(state, &call, ctx)).await?;
-    ctx.enter("limits");
-    limits::count(state, &call, &routed, granted.end_user.as_deref(), ctx).await?;
-    budget::reserve_for(state, &call, &routed.dep, granted.lines, ctx).await?;
-    guard::mask_logged_request(ctx).await;
-    ctx.enter("cache");
-    if let Some(hit) = cached::check(state, &mut call, ctx).await {
-        return Ok(hit);
-    }
-    ctx.stage = None;
-    let result = match guard::during(ctx) {
-        // boxed: requests without `during_call` guardrails do not carry (or copy) the join
-        Some(check) => {
-            let ctx = &mut *ctx;
-            Box::pin(async move {
-                let (result, checked) =
-                    tokio::join!(Box::pin(attempts::run(state, call, routed, ctx)), check);
-                // a block discards the answer (a stream is cut before its first byte)
-                checked.and(result)
-            })
-            .await
+) -> impl std::future::Future<Output = Result<Response<Body>, GatewayError>> {
+    async move {
+        traced::caller(&call.principal, ctx);
+        let granted = Box::pin(authorize::authorize(state, &call, ctx)).await?;
+        if !state.guardrails.is_empty() {
+            ctx.enter("guardrails");
         }
-        None => Box::pin(attempts::run(state, call, routed, ctx)).await,
-    };
-    let result = guard::answer(ctx, result).await;
-    // a whole answer is stored now (a stream's is stored by its relay's observer, at its end)
-    cached::store_whole(&result, ctx);
-    result
+        guard::pre_call(state, &mut call, ctx).await?;
+        let granted = Box::pin(model_budget::admit(state, &call, granted, ctx)).await?;
+        ctx.enter("router");
+        let routed = Box::pin(route::route(state, &call, ctx)).await?;
+        ctx.enter("limits");
+        limits::count(state, &call, &routed, granted.end_user.as_deref(), ctx).await?;
+        budget::reserve_for(state, &call, &routed.dep, granted.lines, ctx).await?;
+        guard::mask_logged_request(ctx).await;
+        ctx.enter("cache");
+        if let Some(hit) = cached::check(state, &mut call, ctx).await {
+            return Ok(hit);
+        }
+        ctx.stage = None;
+        let result = match guard::during(ctx) {
+            // boxed: requests without `during_call` guardrails do not carry (or copy) the join
+            Some(check) => {
+                let ctx = &mut *ctx;
+                Box::pin(async move {
+                    let (result, checked) =
+                        tokio::join!(Box::pin(attempts::run(state, call, routed, ctx)), check);
+                    // a block discards the answer (a stream is cut before its first byte)
+                    checked.and(result)
+                })
+                .await
+            }
+            None => Box::pin(attempts::run(state, call, routed, ctx)).await,
+        };
+        let result = guard::answer(ctx, result).await;
+        // a whole answer is stored now (a stream's is stored by its relay's observer, at its end)
+        cached::store_whole(&result, ctx);
+        result
+    }
 }
 
 fn route_name(e: Expect) -> &'static str {

@@ -77,7 +77,8 @@ pub struct Completion {
     /// Time waiting for the provider's answer head.
     pub upstream: Option<std::time::Duration>,
     /// With Prometheus on: the request in flight, and its labels (set once authenticated).
-    pub metrics: Option<(crate::metrics::InFlight, crate::metrics::RequestLabels)>,
+    /// (Boxed: most gateways run without Prometheus.)
+    pub metrics: Option<Box<(crate::metrics::InFlight, crate::metrics::RequestLabels)>>,
     /// The logging callbacks that want this request.
     pub logging: Option<crate::callbacks::Logging>,
     /// With request alerts on (failed, slow, hanging): the request's watch.
@@ -256,7 +257,7 @@ impl Completion {
 
     /// Count the request in the Prometheus families (with Prometheus on).
     fn record_metrics(&mut self) {
-        let Some((in_flight, mut labels)) = self.metrics.take() else {
+        let Some((in_flight, mut labels)) = self.metrics.take().map(|m| *m) else {
             return;
         };
         if let Some(m) = &self.model {

@@ -22,8 +22,8 @@ pub struct Call {
     pub principal: Principal,
     pub headers: HeaderMap,
     pub parsed: ParsedRequest,
-    /// A multipart upload's form (its file not read yet).
-    pub upload: Option<Upload>,
+    /// A multipart upload's form (its file not read yet); boxed: JSON requests do not carry it.
+    pub upload: Option<Box<Upload>>,
     /// The route's format.
     pub expect: Expect,
     pub peer: SocketAddr,
@@ -43,7 +43,7 @@ pub async fn read(
         // boxed (here and for OCR forms): JSON requests do not carry (or copy) the form's state
         let (principal, parts, up) = Box::pin(upload::read(state, req)).await?;
         let parsed = ParsedRequest::upload(up.model.clone());
-        (principal, parts, parsed, Some(up))
+        (principal, parts, parsed, Some(Box::new(up)))
     } else if expect == Expect::Ocr {
         let (principal, parts, raw) = match super::ocr::form::is_form(req.headers()) {
             true => Box::pin(super::ocr::form::read(state, req)).await?,
@@ -59,7 +59,7 @@ pub async fn read(
         (principal, parts, parsed, None)
     };
     ctx.admin = principal.is_admin();
-    if let Some((_, labels)) = &mut ctx.completion.metrics {
+    if let Some((_, labels)) = ctx.completion.metrics.as_deref_mut() {
         *labels = metric_labels(&principal);
     }
     Ok(Call {

@@ -62,7 +62,7 @@ pub async fn forward(
     state: &AppState,
     dep: &Arc<Deployment>,
     uri: &Uri,
-    mut up: Upload,
+    mut up: Box<Upload>,
     client_headers: &HeaderMap,
     ctx: &mut RequestCtx,
 ) -> Result<Response<Body>, GatewayError> {
@@ -71,10 +71,7 @@ pub async fn forward(
         .cloned()
         .unwrap_or_else(|| HeaderValue::from_static("multipart/form-data"));
     let (head, len) = up.with_model(&dep.upstream_model);
-    let body = Body::Chain {
-        head: Some(head),
-        rest: up.rest.take(),
-    };
+    let body = Body::chain(Some(head), up.rest.take());
     let t0 = Instant::now();
     let call = async {
         let resp = upstream::send_once(&state.client, dep, uri, body, content_type, len).await?;

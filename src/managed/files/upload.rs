@@ -75,10 +75,7 @@ pub async fn create(
             rest,
             len,
         } => {
-            let body = Body::Chain {
-                head: (!head.is_empty()).then_some(head),
-                rest,
-            };
+            let body = Body::chain((!head.is_empty()).then_some(head), rest);
             upload_one(state, &principal, &model, content_type, body, len).await
         }
         Form::Many { targets, form } => {

@@ -311,10 +311,7 @@ async fn send_form(
         cost(dep, OPENAI_MAX_SECONDS).unwrap_or(0.0),
     )
     .await?;
-    let body = Body::Chain {
-        head: (!head.is_empty()).then_some(head),
-        rest,
-    };
+    let body = Body::chain((!head.is_empty()).then_some(head), rest);
     let resp = upstream::send_once(&state.client, dep, &u, body, ct, len).await?;
     if !resp.status().is_success() {
         return Err(family::failed(dep, resp).await);

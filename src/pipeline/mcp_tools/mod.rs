@@ -230,7 +230,7 @@ async fn model_round(
     let mut ctx = RequestCtx::new(like.route);
     traced::start(state, &call.headers, &mut ctx);
     if let Some(m) = &state.metrics {
-        ctx.completion.metrics = Some((m.start(), read::metric_labels(&call.principal)));
+        ctx.completion.metrics = Some(Box::new((m.start(), read::metric_labels(&call.principal))));
     }
     ctx.admin = like.admin;
     ctx.model = like.model.clone();
