@@ -17,7 +17,7 @@
 //! stored) and the batch is stored again at once, asking about every id; flushes keep asking
 //! until one finds none stored (a provider that repeats its ids is asked about every time).
 
-use std::collections::HashSet;
+use crate::util::FastSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
@@ -260,7 +260,7 @@ impl Writer {
         let tx = conn.client.transaction().await?;
         if retry && !self.opts.disable_spend_logs {
             let ids: Vec<String> = batch.iter().map(call_id).collect();
-            let done: HashSet<String> = strings(tx.query(&stored_calls, &[&ids]).await?);
+            let done: FastSet<String> = strings(tx.query(&stored_calls, &[&ids]).await?);
             if !done.is_empty() {
                 batch.retain(|r| !done.contains(&call_id(r)));
                 if batch.is_empty() {
@@ -400,7 +400,7 @@ fn call_id(r: &SpendRow) -> String {
     r.call_id.hyphenated().to_string()
 }
 
-fn strings(rows: Vec<tokio_postgres::Row>) -> HashSet<String> {
+fn strings(rows: Vec<tokio_postgres::Row>) -> FastSet<String> {
     rows.iter()
         .filter_map(|r| r.try_get::<_, String>(0).ok())
         .collect()
@@ -428,20 +428,21 @@ async fn request_ids(
         .collect();
     asked.sort_unstable();
     asked.dedup();
-    let mut taken = if asked.is_empty() {
-        HashSet::new()
+    let stored = if asked.is_empty() {
+        FastSet::default()
     } else {
         strings(tx.query(existing, &[&asked]).await?)
     };
-    let found = taken.len();
+    let found = stored.len();
     // every call id belongs to its own row
-    taken.extend(calls.iter().cloned());
+    let mut taken: FastSet<&str> = stored.iter().map(String::as_str).collect();
+    taken.extend(calls.iter().map(String::as_str));
     let ids = batch
         .iter()
-        .zip(calls)
+        .zip(&calls)
         .map(|(r, call)| match r.response_id.as_deref() {
-            Some(id) if !id.is_empty() && taken.insert(id.to_string()) => id.to_string(),
-            _ => call,
+            Some(id) if !id.is_empty() && taken.insert(id) => id.to_string(),
+            _ => call.clone(),
         })
         .collect();
     Ok((ids, found))
