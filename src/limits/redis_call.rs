@@ -10,6 +10,8 @@ use std::collections::HashMap;
 
 use foldhash::fast::RandomState;
 
+use crate::util::FastSet;
+
 use super::redis_backend::{Admit, Effects, Fold, Op, Release};
 use super::{Counted, Descriptor, Refusal, Refused};
 
@@ -80,7 +82,7 @@ pub(super) fn build<'a>(
     id: &str,
     renewals: &'a [(String, u64)],
     batch: &'a [Op],
-    folded: &crate::util::FastSet<u64>,
+    folded: &FastSet<u64>,
     fx: &mut Effects<'a>,
 ) -> redis::Cmd {
     let mut c = Call {
@@ -219,12 +221,7 @@ impl<'a> Call<'a> {
     /// A release: summed with the other releases of the call (they all happened before it, so
     /// their order does not matter), except one whose slots a fold of this same call puts on
     /// Redis, which must come after it.
-    fn release(
-        &mut self,
-        r: &'a Release,
-        folded: &crate::util::FastSet<u64>,
-        fx: &mut Effects<'a>,
-    ) {
+    fn release(&mut self, r: &'a Release, folded: &FastSet<u64>, fx: &mut Effects<'a>) {
         // whether its slots are on Redis, and whether only through a fold of this call
         let (slots, pending) = match r.local {
             None => (true, false),
@@ -280,7 +277,7 @@ impl<'a> Call<'a> {
         }
     }
 
-    fn fold(&mut self, f: &'a Fold, folded: &crate::util::FastSet<u64>, fx: &mut Effects<'a>) {
+    fn fold(&mut self, f: &'a Fold, folded: &FastSet<u64>, fx: &mut Effects<'a>) {
         self.run = None;
         self.ops.extend([3, f.items.len() as i64]);
         for item in &f.items {
@@ -491,15 +488,8 @@ mod tests {
             release("tianji:{rl}:v2:user:u", None, 0),
         ];
         let mut fx = Effects::default();
-        let cmd = build(
-            "sha",
-            30_000,
-            "id",
-            &[],
-            &batch,
-            &crate::util::FastSet::default(),
-            &mut fx,
-        );
+        let folded = FastSet::default();
+        let cmd = build("sha", 30_000, "id", &[], &batch, &folded, &mut fx);
         let w = words(&cmd);
         let expected = [
             // keys: each descriptor once
@@ -572,15 +562,8 @@ mod tests {
             admit(one),
         ];
         let mut fx = Effects::default();
-        let cmd = build(
-            "sha",
-            30_000,
-            "id",
-            &[],
-            &batch,
-            &crate::util::FastSet::default(),
-            &mut fx,
-        );
+        let folded = FastSet::default();
+        let cmd = build("sha", 30_000, "id", &[], &batch, &folded, &mut fx);
         let w = words(&cmd);
         let ops: Vec<&str> = w.iter().skip(3 + 3 + 12).map(String::as_str).collect();
         assert_eq!(
@@ -612,7 +595,7 @@ mod tests {
             "id",
             &renewals,
             &batch,
-            &crate::util::FastSet::default(),
+            &FastSet::default(),
             &mut fx,
         );
         let w = words(&cmd);
