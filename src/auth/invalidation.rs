@@ -96,7 +96,6 @@ impl Bus {
     /// Listen until `target` is dropped, reconnecting after errors.
     pub fn listen<A: Apply>(self: Arc<Self>, target: Weak<A>) {
         tokio::spawn(async move {
-            let mut first = true;
             // warn once per outage, not every second
             let mut warned = false;
             loop {
@@ -106,10 +105,13 @@ impl Bus {
                 match self.client.get_async_pubsub().await {
                     Ok(mut ps) => {
                         if ps.subscribe(CHANNEL).await.is_ok() {
-                            if !first && let Some(t) = target.upgrade() {
+                            // what changed before this subscription was not heard: after a
+                            // reconnection, and at startup too (the instance loaded its models
+                            // and began serving before it subscribed, so a change another
+                            // instance published in between would stay unseen)
+                            if let Some(t) = target.upgrade() {
                                 t.apply(vec![Changed::All]).await;
                             }
-                            first = false;
                             warned = false;
                             let mut stream = ps.on_message();
                             while let Some(msg) = stream.next().await {
@@ -128,10 +130,9 @@ impl Bus {
                         }
                         tracing::warn!("lost the cache invalidation channel; reconnecting");
                     }
-                    // messages may be missed until the first subscription too (Redis down at
-                    // startup): that one then drops everything like a reconnection
+                    // messages may be missed until the first subscription (Redis down at
+                    // startup): it drops everything, as every subscription does
                     Err(e) if !warned => {
-                        first = false;
                         warned = true;
                         tracing::warn!(error = %e, "cannot subscribe to cache invalidations; retrying every second");
                     }
