@@ -750,27 +750,27 @@ fn push_header(
 /// `x-ratelimit-{kind}-{which}-{unit}`: the limiter's own kinds are made at compile time (every
 /// governed response carries several); other kinds (an MCP server's, an agent's) once each.
 fn header_name(kind: &'static str, which: &'static str, unit: &'static str) -> Option<HeaderName> {
+    let at = match (which, unit) {
+        ("remaining", "requests") => 0,
+        ("limit", "requests") => 1,
+        ("remaining", "tokens") => 2,
+        ("limit", "tokens") => 3,
+        _ => usize::MAX,
+    };
     macro_rules! known {
         ($($kind:literal),* $(,)?) => {
-            match (kind, which, unit) {
-                $(
-                    ($kind, "remaining", "requests") => {
-                        const N: HeaderName = HeaderName::from_static(concat!("x-ratelimit-", $kind, "-remaining-requests"));
-                        return Some(N);
+            match kind {
+                $($kind => {
+                    const KNOWN: [HeaderName; 4] = [
+                        HeaderName::from_static(concat!("x-ratelimit-", $kind, "-remaining-requests")),
+                        HeaderName::from_static(concat!("x-ratelimit-", $kind, "-limit-requests")),
+                        HeaderName::from_static(concat!("x-ratelimit-", $kind, "-remaining-tokens")),
+                        HeaderName::from_static(concat!("x-ratelimit-", $kind, "-limit-tokens")),
+                    ];
+                    if let Some(n) = KNOWN.get(at) {
+                        return Some(n.clone());
                     }
-                    ($kind, "limit", "requests") => {
-                        const N: HeaderName = HeaderName::from_static(concat!("x-ratelimit-", $kind, "-limit-requests"));
-                        return Some(N);
-                    }
-                    ($kind, "remaining", "tokens") => {
-                        const N: HeaderName = HeaderName::from_static(concat!("x-ratelimit-", $kind, "-remaining-tokens"));
-                        return Some(N);
-                    }
-                    ($kind, "limit", "tokens") => {
-                        const N: HeaderName = HeaderName::from_static(concat!("x-ratelimit-", $kind, "-limit-tokens"));
-                        return Some(N);
-                    }
-                )*
+                })*
                 _ => {}
             }
         };
@@ -792,13 +792,13 @@ fn header_name(kind: &'static str, which: &'static str, unit: &'static str) -> O
     type Names = FastMap<(&'static str, &'static str, &'static str), HeaderName>;
     static NAMES: std::sync::LazyLock<std::sync::RwLock<Names>> =
         std::sync::LazyLock::new(Default::default);
-    let at = (kind, which, unit);
-    if let Some(n) = NAMES.read().unwrap_or_else(|e| e.into_inner()).get(&at) {
+    let key = (kind, which, unit);
+    if let Some(n) = NAMES.read().unwrap_or_else(|e| e.into_inner()).get(&key) {
         return Some(n.clone());
     }
     let name =
         HeaderName::from_bytes(format!("x-ratelimit-{kind}-{which}-{unit}").as_bytes()).ok()?;
-    (NAMES.write().unwrap_or_else(|e| e.into_inner())).insert(at, name.clone());
+    (NAMES.write().unwrap_or_else(|e| e.into_inner())).insert(key, name.clone());
     Some(name)
 }
 
