@@ -7,7 +7,7 @@
 
 #[cfg(all(feature = "mimalloc", not(feature = "jemalloc")))]
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: tianji::util::alloc::Mimalloc = tianji::util::alloc::Mimalloc;
 
 #[cfg(feature = "jemalloc")]
 #[global_allocator]

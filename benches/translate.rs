@@ -10,7 +10,7 @@
 // The gateway's allocator (src/main.rs): translation allocates, so it matters here.
 #[cfg(all(feature = "mimalloc", not(feature = "jemalloc")))]
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: tianji::util::alloc::Mimalloc = tianji::util::alloc::Mimalloc;
 
 #[cfg(feature = "jemalloc")]
 #[global_allocator]

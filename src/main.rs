@@ -8,7 +8,7 @@ use clap::Parser;
 
 #[cfg(all(feature = "mimalloc", not(feature = "jemalloc")))]
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: tianji::util::alloc::Mimalloc = tianji::util::alloc::Mimalloc;
 
 #[cfg(feature = "jemalloc")]
 #[global_allocator]

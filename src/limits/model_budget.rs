@@ -79,7 +79,7 @@ fn budget(
     groups: &dyn AccessGroups,
     entity: &str,
     id: &str,
-    who: String,
+    who: impl FnOnce() -> String,
     out: &mut Vec<ModelBudget>,
 ) {
     let Some((budget_model, e)) = entry_for(map, model, groups) else {
@@ -99,7 +99,7 @@ fn budget(
         name: format!("{entity}:{id}:{budget_model}:{}", period.unwrap_or("all")),
         max,
         secs,
-        who,
+        who: who(),
         via: (budget_model != model).then(|| budget_model.to_string()),
     });
 }
@@ -125,32 +125,47 @@ impl ModelBudgets {
         groups: &dyn AccessGroups,
     ) -> Vec<ModelBudget> {
         let mut out = Vec::new();
-        let mut add = |budgets: &Value, kind: &str, id: &str, who: String| {
-            budget(budgets, model, groups, kind, id, who, &mut out);
-        };
+        // the texts are made only for a budget that applies (most requests have none)
         if let Principal::Key(c) = principal {
             let k = &c.key;
-            let alias = k.key_alias.as_deref().unwrap_or("None");
-            let who = format!("TianjiLLM Virtual Key: {}, key_alias: {alias}", k.token);
-            add(&k.limits.model_max_budget, "virtual_key", &k.token, who);
+            let who = || {
+                let alias = k.key_alias.as_deref().unwrap_or("None");
+                format!("TianjiLLM Virtual Key: {}, key_alias: {alias}", k.token)
+            };
+            let limits = &k.limits.model_max_budget;
+            budget(
+                limits,
+                model,
+                groups,
+                "virtual_key",
+                &k.token,
+                who,
+                &mut out,
+            );
             if let Some(u) = &c.user {
-                let who = format!("TianjiLLM User: {}", u.user_id);
-                add(&u.limits.model_max_budget, "user", &u.user_id, who);
+                let who = || format!("TianjiLLM User: {}", u.user_id);
+                let limits = &u.limits.model_max_budget;
+                budget(limits, model, groups, "user", &u.user_id, who, &mut out);
             }
             if let Some(t) = &c.team {
-                let who = format!("TianjiLLM Team: {}", t.team_id);
-                add(&t.limits.model_max_budget, "team", &t.team_id, who);
-                if let (Some(user_id), Some(m)) = (k.user_id.as_deref(), &c.member) {
+                let who = || format!("TianjiLLM Team: {}", t.team_id);
+                let limits = &t.limits.model_max_budget;
+                budget(limits, model, groups, "team", &t.team_id, who, &mut out);
+                if let (Some(user_id), Some(m)) = (k.user_id.as_deref(), &c.member)
+                    && entry_for(&m.limits.model_max_budget, model, groups).is_some()
+                {
                     let id = format!("{}:{user_id}:{}", user_id.len(), t.team_id);
-                    let who = format!("TianjiLLM Team Member: {user_id} in Team: {}", t.team_id);
-                    add(&m.limits.model_max_budget, "team_member", &id, who);
+                    let who = || format!("TianjiLLM Team Member: {user_id} in Team: {}", t.team_id);
+                    let limits = &m.limits.model_max_budget;
+                    budget(limits, model, groups, "team_member", &id, who, &mut out);
                 }
             }
         }
         // the end user's apply to every caller, the master key included
         if let Some(e) = end_user {
-            let who = format!("TianjiLLM End User: {}", e.user_id);
-            add(&e.limits.model_max_budget, "end_user", &e.user_id, who);
+            let who = || format!("TianjiLLM End User: {}", e.user_id);
+            let limits = &e.limits.model_max_budget;
+            budget(limits, model, groups, "end_user", &e.user_id, who, &mut out);
         }
         out
     }
@@ -214,7 +229,7 @@ mod tests {
         let map = json!({"gpt-4o": {"budget_limit": 1.0, "time_period": "1d"}, "claude-*": {"max_budget": 2.0}});
         let mut out = Vec::new();
         for model in ["gpt-4o", "claude-3", "other"] {
-            let who = "who".to_string();
+            let who = || "who".to_string();
             budget(&map, model, &NoGroups, "virtual_key", "h", who, &mut out);
         }
         assert_eq!(out.len(), 2);

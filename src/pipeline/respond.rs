@@ -53,14 +53,16 @@ pub async fn respond(
 /// path).
 fn millis(d: std::time::Duration) -> HeaderValue {
     let us = d.as_micros();
-    let mut s = String::with_capacity(24);
-    s.push_str(itoa::Buffer::new().format(us / 1000));
-    s.push('.');
+    let mut int = itoa::Buffer::new();
+    let int = int.format(us / 1000).as_bytes();
+    let mut s = [0u8; 48];
+    s[..int.len()].copy_from_slice(int);
     let frac = (us % 1000) as u32;
-    for div in [100, 10, 1] {
-        s.push(char::from(b'0' + ((frac / div) % 10) as u8));
+    s[int.len()] = b'.';
+    for (i, div) in [100, 10, 1].into_iter().enumerate() {
+        s[int.len() + 1 + i] = b'0' + ((frac / div) % 10) as u8;
     }
-    HeaderValue::from_str(&s).unwrap_or(HeaderValue::from_static("0"))
+    HeaderValue::from_bytes(&s[..int.len() + 4]).unwrap_or(HeaderValue::from_static("0"))
 }
 
 /// Small counts as header values without formatting (retries, fallbacks).

@@ -2,6 +2,8 @@
 //! the crate — the clock, hex, LiteLLM durations, query strings, error types of HTTP statuses,
 //! which addresses are not public, the boxed error of bodies.
 
+#[cfg(feature = "mimalloc")]
+pub mod alloc;
 pub mod clock;
 pub mod duration;
 pub mod hex;
