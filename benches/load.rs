@@ -72,7 +72,8 @@ fn main() {
             args.get(3).is_some_and(|a| a == "sse"),
         ),
         // `__drive PORT N [stream]`: N sequential requests (for strace/perf/callgrind by hand),
-        // with the master key or the key in `TIANJI_DRIVE_KEY`.
+        // with the master key or the key in `TIANJI_DRIVE_KEY`, over one connection or
+        // `TIANJI_DRIVE_CONNECTIONS`.
         Some("__drive") => {
             let addr: SocketAddr = ([127, 0, 0, 1], args[2].parse::<u16>().unwrap()).into();
             let n: usize = args[3].parse().unwrap();
@@ -86,10 +87,28 @@ fn main() {
                 if stream {
                     streams(dest, request_body(true), None, n).await;
                 } else {
-                    let mut tx = connect(addr).await;
+                    // `TIANJI_DRIVE_CONNECTIONS`: requests on that many connections at once (the
+                    // gateway then batches its Redis calls and spend rows as under load)
+                    let conns: usize = std::env::var("TIANJI_DRIVE_CONNECTIONS")
+                        .ok()
+                        .and_then(|c| c.parse().ok())
+                        .unwrap_or(1)
+                        .max(1);
                     let body = request_body(false);
-                    for _ in 0..n {
-                        one(&mut tx, dest, &body).await;
+                    let tasks: Vec<_> = (0..conns)
+                        .map(|i| {
+                            let body = body.clone();
+                            let share = n / conns + usize::from(i < n % conns);
+                            tokio::spawn(async move {
+                                let mut tx = connect(addr).await;
+                                for _ in 0..share {
+                                    one(&mut tx, dest, &body).await;
+                                }
+                            })
+                        })
+                        .collect();
+                    for t in tasks {
+                        t.await.unwrap();
                     }
                 }
             });

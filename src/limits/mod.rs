@@ -692,18 +692,10 @@ impl Held {
         counted: &[Counted],
         on: Option<Vec<HeldOn>>,
     ) -> Self {
-        let mut headers = Vec::new();
+        let headers = rate_headers(ds, counted);
         let given = on.is_some();
         let mut on = on.unwrap_or_else(|| Vec::with_capacity(ds.len()));
         for (d, c) in ds.iter().zip(counted) {
-            for (cap, unit, used) in [(d.rpm, "requests", c.requests), (d.tpm, "tokens", c.tokens)]
-            {
-                if let Some(cap) = cap {
-                    let left = cap.saturating_sub(used);
-                    push_header(&mut headers, d.kind, "remaining", unit, left);
-                    push_header(&mut headers, d.kind, "limit", unit, cap);
-                }
-            }
             if !given {
                 on.push(HeldOn {
                     base: d.redis_base(),
@@ -735,41 +727,21 @@ impl Held {
     }
 }
 
-fn push_header(
-    h: &mut Vec<(HeaderName, HeaderValue)>,
-    kind: &'static str,
-    which: &'static str,
-    unit: &'static str,
-    n: u64,
-) {
-    if let Some(name) = header_name(kind, which, unit) {
-        h.push((name, HeaderValue::from(n)));
-    }
-}
-
-/// `x-ratelimit-{kind}-{which}-{unit}`: the limiter's own kinds are made at compile time (every
-/// governed response carries several); other kinds (an MCP server's, an agent's) once each.
-fn header_name(kind: &'static str, which: &'static str, unit: &'static str) -> Option<HeaderName> {
-    let at = match (which, unit) {
-        ("remaining", "requests") => 0,
-        ("limit", "requests") => 1,
-        ("remaining", "tokens") => 2,
-        ("limit", "tokens") => 3,
-        _ => usize::MAX,
-    };
+/// `x-ratelimit-{kind}-{remaining,limit}-{requests,tokens}`, in that order: the limiter's own
+/// kinds are made at compile time (every governed response carries several); other kinds (an
+/// MCP server's, an agent's) once each, kept for the process's life.
+fn header_names(kind: &'static str) -> Option<&'static [HeaderName; 4]> {
     macro_rules! known {
         ($($kind:literal),* $(,)?) => {
             match kind {
                 $($kind => {
-                    const KNOWN: [HeaderName; 4] = [
+                    static KNOWN: [HeaderName; 4] = [
                         HeaderName::from_static(concat!("x-ratelimit-", $kind, "-remaining-requests")),
                         HeaderName::from_static(concat!("x-ratelimit-", $kind, "-limit-requests")),
                         HeaderName::from_static(concat!("x-ratelimit-", $kind, "-remaining-tokens")),
                         HeaderName::from_static(concat!("x-ratelimit-", $kind, "-limit-tokens")),
                     ];
-                    if let Some(n) = KNOWN.get(at) {
-                        return Some(n.clone());
-                    }
+                    return Some(&KNOWN);
                 })*
                 _ => {}
             }
@@ -789,17 +761,60 @@ fn header_name(kind: &'static str, which: &'static str, unit: &'static str) -> O
         "model_saturation_check",
         "priority_model",
     );
-    type Names = FastMap<(&'static str, &'static str, &'static str), HeaderName>;
+    type Names = FastMap<&'static str, &'static [HeaderName; 4]>;
     static NAMES: std::sync::LazyLock<std::sync::RwLock<Names>> =
         std::sync::LazyLock::new(Default::default);
-    let key = (kind, which, unit);
-    if let Some(n) = NAMES.read().unwrap_or_else(|e| e.into_inner()).get(&key) {
-        return Some(n.clone());
+    if let Some(n) = NAMES.read().unwrap_or_else(|e| e.into_inner()).get(kind) {
+        return Some(*n);
     }
-    let name =
-        HeaderName::from_bytes(format!("x-ratelimit-{kind}-{which}-{unit}").as_bytes()).ok()?;
-    (NAMES.write().unwrap_or_else(|e| e.into_inner())).insert(key, name.clone());
-    Some(name)
+    let name = |which: &str, unit: &str| {
+        HeaderName::from_bytes(format!("x-ratelimit-{kind}-{which}-{unit}").as_bytes()).ok()
+    };
+    let names = [
+        name("remaining", "requests")?,
+        name("limit", "requests")?,
+        name("remaining", "tokens")?,
+        name("limit", "tokens")?,
+    ];
+    let mut map = NAMES.write().unwrap_or_else(|e| e.into_inner());
+    // a kind is leaked once (kinds are a few static names)
+    let names: &'static [HeaderName; 4] = map
+        .entry(kind)
+        .or_insert_with(|| Box::leak(Box::new(names)));
+    Some(names)
+}
+
+/// The rate-limit headers of the counts in `ds`/`counted`: every value's digits in one buffer,
+/// each header a slice of it (one allocation for all of them).
+fn rate_headers(ds: &[Descriptor], counted: &[Counted]) -> Vec<(HeaderName, HeaderValue)> {
+    let mut digits = Vec::with_capacity(4 * 20 * ds.len());
+    let mut ends = Vec::with_capacity(4 * ds.len());
+    for (d, c) in ds.iter().zip(counted) {
+        let Some(names) = header_names(d.kind) else {
+            continue;
+        };
+        for (at, cap, used) in [(0, d.rpm, c.requests), (2, d.tpm, c.tokens)] {
+            if let Some(cap) = cap {
+                for (name, n) in [
+                    (&names[at], cap.saturating_sub(used)),
+                    (&names[at + 1], cap),
+                ] {
+                    digits.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+                    ends.push((name, digits.len()));
+                }
+            }
+        }
+    }
+    let digits = bytes::Bytes::from(digits);
+    let mut from = 0;
+    let mut out = Vec::with_capacity(ends.len());
+    for (name, end) in ends {
+        if let Ok(v) = HeaderValue::from_maybe_shared(digits.slice(from..end)) {
+            out.push((name.clone(), v));
+        }
+        from = end;
+    }
+    out
 }
 
 impl Drop for Held {
@@ -834,6 +849,44 @@ mod tests {
     fn utc_format() {
         assert_eq!(utc(0), "1970-01-01 00:00:00 UTC");
         assert_eq!(utc(1_700_000_000_000), "2023-11-14 22:13:20 UTC");
+    }
+
+    /// Each limited count gives its remaining and limit headers, in order, values sliced from
+    /// one buffer; unknown kinds get names made once.
+    #[test]
+    fn rate_headers_of_counts() {
+        let key = Descriptor::plain("api_key", "k".into(), Some(100), Some(5000), Some(3));
+        let mcp = Descriptor::plain("mcp_server", "s".into(), Some(7), None, None);
+        let counted = [
+            Counted {
+                start: Some(1),
+                requests: 40,
+                tokens: 6000,
+            },
+            Counted {
+                start: Some(1),
+                requests: 0,
+                tokens: 0,
+            },
+        ];
+        let h = rate_headers(&[key, mcp], &counted);
+        let got: Vec<(&str, &str)> = h
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.to_str().unwrap()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("x-ratelimit-api_key-remaining-requests", "60"),
+                ("x-ratelimit-api_key-limit-requests", "100"),
+                ("x-ratelimit-api_key-remaining-tokens", "0"),
+                ("x-ratelimit-api_key-limit-tokens", "5000"),
+                ("x-ratelimit-mcp_server-remaining-requests", "7"),
+                ("x-ratelimit-mcp_server-limit-requests", "7"),
+            ]
+        );
+        let again = header_names("mcp_server").unwrap();
+        assert!(std::ptr::eq(again, header_names("mcp_server").unwrap()));
     }
 
     /// Random interleavings of acquire and release (in memory) never leave a slot behind.

@@ -229,7 +229,7 @@ impl SpendRow {
                 pages_processed_annotation: p.annotated,
             }),
             user_api_key: self.api_key(),
-            litellm_call_id: self.call_id.hyphenated().to_string(),
+            litellm_call_id: CallId(self.call_id),
             error_information: self.error.as_ref(),
             user_api_key_alias: who.user_api_key_alias,
             user_api_key_org_id: who.user_api_key_org_id,
@@ -254,6 +254,17 @@ impl SpendRow {
     }
 }
 
+/// A call id, serialized as its hyphenated text (without a `String`).
+#[derive(Debug, Clone, Copy)]
+pub struct CallId(pub uuid::Uuid);
+
+impl Serialize for CallId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let mut buf = uuid::Uuid::encode_buffer();
+        s.serialize_str(self.0.hyphenated().encode_lower(&mut buf))
+    }
+}
+
 /// See [`SpendRow::who`].
 #[derive(Debug, Serialize)]
 pub struct Who<'a> {
@@ -275,7 +286,7 @@ pub struct Metadata<'a> {
     pub usage_object: Option<PagesUsed>,
     pub user_api_key: &'a str,
     /// The call id (`x-tianji-call-id`), also kept here when `request_id` is the answer's id.
-    pub litellm_call_id: String,
+    pub litellm_call_id: CallId,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error_information: Option<&'a ErrorInformation>,
     pub user_api_key_alias: Option<&'a str>,

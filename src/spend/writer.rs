@@ -91,8 +91,12 @@ impl Queue {
         }
     }
 
+    /// The queued rows, leaving room for as many (rows are large: a queue grown again from
+    /// nothing after each flush copied them over and over).
     fn take(&self) -> Vec<SpendRow> {
-        std::mem::take(&mut *self.lock())
+        let mut rows = self.lock();
+        let room = Vec::with_capacity(rows.len().clamp(64, MAX_BATCH));
+        std::mem::replace(&mut *rows, room)
     }
 
     /// Rows queued and not taken by the writer yet.
@@ -272,10 +276,11 @@ impl Writer {
             // in the order the requests started: rows come in the order they ended, and the
             // indexes that lead with `startTime` (and the call ids, minted at the start) then
             // take them in order, each beside the one before
-            batch.sort_by(|a, b| a.start_time.total_cmp(&b.start_time));
+            // (the rows stay where they are: they are large, their positions are sorted)
+            let order = started_order(batch);
             // a retry may follow an ambiguous commit of another writer's row: ask about all
             let all = retry || self.probe_all.load(Ordering::Relaxed);
-            let (ids, found) = request_ids(&tx, &existing, batch, all).await?;
+            let (ids, found) = request_ids(&tx, &existing, batch, &order, all).await?;
             if all && found == 0 {
                 self.probe_all.store(false, Ordering::Relaxed);
             }
@@ -292,8 +297,10 @@ impl Writer {
                 let sink = tx.copy_in(st).await?;
                 let w = BinaryCopyInWriter::new(sink, types);
                 futures_util::pin_mut!(w);
-                for (r, id) in batch.iter().zip(&ids) {
-                    copy_row(w.as_mut(), r, id, lean).await?;
+                let mut metadata = Vec::with_capacity(512);
+                for &i in &order {
+                    let (r, id) = (&batch[i as usize], &ids[i as usize]);
+                    copy_row(w.as_mut(), r, id, lean, &mut metadata).await?;
                 }
                 w.finish().await
             }
@@ -417,6 +424,7 @@ async fn request_ids(
     tx: &tokio_postgres::Transaction<'_>,
     existing: &tokio_postgres::Statement,
     batch: &[SpendRow],
+    order: &[u32],
     all: bool,
 ) -> Result<(Vec<String>, usize), tokio_postgres::Error> {
     let calls: Vec<String> = batch.iter().map(call_id).collect();
@@ -437,15 +445,35 @@ async fn request_ids(
     // every call id belongs to its own row
     let mut taken: FastSet<&str> = stored.iter().map(String::as_str).collect();
     taken.extend(calls.iter().map(String::as_str));
-    let ids = batch
-        .iter()
-        .zip(&calls)
-        .map(|(r, call)| match r.response_id.as_deref() {
-            Some(id) if !id.is_empty() && taken.insert(id) => id.to_string(),
-            _ => call.clone(),
-        })
-        .collect();
+    // the first row to start keeps a repeated id; by position in `batch`
+    let mut answer_ids: Vec<Option<&str>> = vec![None; batch.len()];
+    for &i in order {
+        if let Some(id) = batch[i as usize].response_id.as_deref()
+            && !id.is_empty()
+            && taken.insert(id)
+        {
+            answer_ids[i as usize] = Some(id);
+        }
+    }
+    drop(taken);
+    let mut ids = calls;
+    for (slot, id) in ids.iter_mut().zip(answer_ids) {
+        if let Some(id) = id {
+            *slot = id.to_string();
+        }
+    }
     Ok((ids, found))
+}
+
+/// The positions of `batch`'s rows in the order their requests started.
+fn started_order(batch: &[SpendRow]) -> Vec<u32> {
+    let mut order: Vec<u32> = (0..batch.len() as u32).collect();
+    order.sort_by(|a, b| {
+        batch[*a as usize]
+            .start_time
+            .total_cmp(&batch[*b as usize].start_time)
+    });
+    order
 }
 
 /// The ErrorLogs rows of a batch's failures, as parallel arrays.
@@ -500,36 +528,56 @@ fn request_kwargs(r: &SpendRow) -> String {
     .to_string()
 }
 
-/// The accounts a batch charged, with what it cost each.
+/// The accounts a batch charged, with what it cost each (summed per account first: a batch's
+/// rows mostly share their key, team and user).
 fn charged(batch: &[SpendRow]) -> Vec<(Account, f64)> {
-    let mut out = Vec::new();
+    #[derive(PartialEq, Eq, Hash)]
+    enum Of<'a> {
+        Key(&'a str),
+        Team(&'a str),
+        Member(&'a str, &'a str),
+        User(&'a str),
+        Org(&'a str),
+        EndUser(&'a str),
+    }
+    let mut sums: crate::util::FastMap<Of<'_>, f64> = Default::default();
     for r in batch.iter().filter(|r| r.spend > 0.0) {
+        let mut add = |of| *sums.entry(of).or_insert(0.0) += r.spend;
         if !r.api_key().is_empty() {
-            out.push((Account::Key(r.api_key().to_string()), r.spend));
+            add(Of::Key(r.api_key()));
         }
         if let Some(t) = r.team_id() {
-            out.push((Account::Team(t.to_string()), r.spend));
+            add(Of::Team(t));
             if let Some(u) = r.user_id() {
-                out.push((
-                    Account::Member {
-                        team_id: t.to_string(),
-                        user_id: u.to_string(),
-                    },
-                    r.spend,
-                ));
+                add(Of::Member(t, u));
             }
         }
         if let Some(u) = r.user_id() {
-            out.push((Account::User(u.to_string()), r.spend));
+            add(Of::User(u));
         }
         if let Some(o) = r.organization_id() {
-            out.push((Account::Org(o.to_string()), r.spend));
+            add(Of::Org(o));
         }
         if let Some(e) = r.end_user() {
-            out.push((Account::EndUser(e.to_string()), r.spend));
+            add(Of::EndUser(e));
         }
     }
-    out
+    sums.into_iter()
+        .map(|(of, cost)| {
+            let account = match of {
+                Of::Key(k) => Account::Key(k.to_string()),
+                Of::Team(t) => Account::Team(t.to_string()),
+                Of::Member(t, u) => Account::Member {
+                    team_id: t.to_string(),
+                    user_id: u.to_string(),
+                },
+                Of::User(u) => Account::User(u.to_string()),
+                Of::Org(o) => Account::Org(o.to_string()),
+                Of::EndUser(e) => Account::EndUser(e.to_string()),
+            };
+            (account, cost)
+        })
+        .collect()
 }
 
 /// Columns of `CopySpendLogsLean`: the first ones of `CopySpendLogs`.
@@ -584,11 +632,19 @@ async fn copy_row(
     r: &SpendRow,
     request_id: &str,
     lean: bool,
+    scratch: &mut Vec<u8>,
 ) -> Result<(), tokio_postgres::Error> {
     let mut id = uuid::Uuid::encode_buffer();
     let id: &str = r.call_id.hyphenated().encode_lower(&mut id);
-    let ip = r.requester_ip_address.map(|a| a.to_string());
-    let metadata = Json(r.metadata());
+    let mut ip_buf = IpText::default();
+    let ip = r.requester_ip_address.map(|a| ip_buf.of(a));
+    // written into the reused buffer first (serde_json into a `Vec` writes much faster than
+    // into the COPY's `BytesMut` through `io::Write`)
+    scratch.clear();
+    let metadata = match serde_json::to_writer(&mut *scratch, &r.metadata()) {
+        Ok(()) => Jsonb(scratch),
+        Err(_) => Jsonb(b"{}"),
+    };
     let tags = Json(&r.request_tags);
     let messages = Json(Stored::of(&r.messages));
     let response = Json(Stored::of(&r.response));
@@ -631,4 +687,92 @@ async fn copy_row(
         &values[..]
     })
     .await
+}
+
+/// A `jsonb` value from JSON text already written.
+#[derive(Debug)]
+struct Jsonb<'a>(&'a [u8]);
+
+impl ToSql for Jsonb<'_> {
+    fn to_sql(
+        &self,
+        _: &Type,
+        out: &mut bytes::BytesMut,
+    ) -> Result<tokio_postgres::types::IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        // jsonb's binary format: a version byte, then the text
+        out.extend_from_slice(&[1]);
+        out.extend_from_slice(self.0);
+        Ok(tokio_postgres::types::IsNull::No)
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        *ty == Type::JSONB
+    }
+
+    tokio_postgres::types::to_sql_checked!();
+}
+
+/// An address as text without the formatting machinery for IPv4 (every row has one).
+#[derive(Default)]
+struct IpText {
+    v4: [u8; 15],
+    other: String,
+}
+
+impl IpText {
+    fn of(&mut self, ip: std::net::IpAddr) -> &str {
+        match ip {
+            std::net::IpAddr::V4(v4) => {
+                let mut len = 0;
+                for (i, octet) in v4.octets().into_iter().enumerate() {
+                    if i > 0 {
+                        self.v4[len] = b'.';
+                        len += 1;
+                    }
+                    let mut b = itoa::Buffer::new();
+                    let digits = b.format(octet).as_bytes();
+                    self.v4[len..len + digits.len()].copy_from_slice(digits);
+                    len += digits.len();
+                }
+                std::str::from_utf8(&self.v4[..len]).unwrap_or_default()
+            }
+            other => {
+                self.other = other.to_string();
+                &self.other
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_as_text() {
+        let mut t = IpText::default();
+        for ip in [
+            "0.0.0.0",
+            "127.0.0.1",
+            "255.255.255.255",
+            "10.20.3.199",
+            "::1",
+            "2001:db8::8a2e:370:7334",
+            "::ffff:192.0.2.1",
+        ] {
+            let a: std::net::IpAddr = ip.parse().unwrap();
+            assert_eq!(t.of(a), a.to_string());
+        }
+    }
+
+    /// Rows in the order their requests started, ties in queue order.
+    #[test]
+    fn started_order_is_stable() {
+        let row = |start_time| SpendRow {
+            start_time,
+            ..Default::default()
+        };
+        let batch = [row(3.0), row(1.0), row(2.0), row(1.0)];
+        assert_eq!(started_order(&batch), [1, 3, 2, 0]);
+    }
 }
