@@ -371,7 +371,7 @@ impl Courier {
         self.answer(result, batch, &runs)
     }
 
-    async fn send(&self, cmd: &redis::Cmd) -> redis::RedisResult<Vec<redis::Value>> {
+    async fn send(&self, cmd: &redis::Cmd) -> redis::RedisResult<Vec<u8>> {
         let mut conn = self.conn.clone();
         match cmd.query_async(&mut conn).await {
             Err(e) if e.kind() == redis::ErrorKind::Server(redis::ServerErrorKind::NoScript) => {
@@ -409,16 +409,19 @@ impl Courier {
     /// Returns the failed token reconciliations to retry.
     fn answer(
         &mut self,
-        result: Result<Vec<redis::Value>, String>,
+        result: Result<Vec<u8>, String>,
         batch: &mut Vec<Op>,
         runs: &[usize],
     ) -> Vec<Release> {
         let shape = || "rate limit script returned an unexpected shape".to_string();
         let mut retry = Vec::new();
-        let mut results = match &result {
-            Ok(v) => v.iter(),
-            Err(_) => [].iter(),
+        // (an answer of the wrong shape fails each admission and fold, not the call)
+        let values = match &result {
+            Ok(b) => super::redis_call::numbers(b).unwrap_or_default(),
+            Err(_) => Vec::new(),
         };
+        let entries = super::redis_call::entries(&values).unwrap_or_default();
+        let mut results = entries.into_iter();
         let mut runs = runs.iter();
         // the admission op at hand, and how many of its admissions are still to answer
         let mut run: Option<Run<'_>> = None;
@@ -428,10 +431,9 @@ impl Courier {
                 (Op::Admit(a), Ok(_)) => {
                     if left == 0 {
                         left = runs.next().copied().unwrap_or(1);
-                        run = match results.next() {
-                            Some(redis::Value::Array(v)) => Run::new(v, &a.wants, left).ok(),
-                            _ => None,
-                        };
+                        run = results
+                            .next()
+                            .and_then(|v| Run::new(v, &a.wants, left).ok());
                     }
                     left -= 1;
                     let out = match run.as_mut() {
@@ -446,11 +448,10 @@ impl Courier {
                 }
                 (Op::Fold(f), Ok(_)) => {
                     let out = match results.next() {
-                        Some(redis::Value::Array(v)) if v.len() == f.items.len() => {
-                            Ok(v.iter().map(super::redis_call::as_u64).collect())
+                        Some(v) if v.len() == f.items.len() => {
+                            Ok(v.iter().map(|x| super::redis_call::as_u64(*x)).collect())
                         }
-                        // Lua turns an empty table into nil
-                        None | Some(redis::Value::Nil) if f.items.is_empty() => Ok(Vec::new()),
+                        None if f.items.is_empty() => Ok(Vec::new()),
                         _ => Err(shape()),
                     };
                     let _ = f.reply.send(out);

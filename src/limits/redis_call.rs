@@ -109,38 +109,91 @@ pub(super) fn build<'a>(
         }
     }
     let key_bytes: usize = c.keys.iter().map(|k| k.len()).sum();
-    let nums = 6 * c.descs.len() + renewed.len() + 4 * c.released.len() + c.ops.len() + 4;
-    let mut cmd = redis::Cmd::with_capacity(6 + c.keys.len() + nums, 64 + key_bytes + 8 * nums);
+    let nums = 6 * c.descs.len() + renewed.len() + 4 * c.released.len() + c.ops.len() + 5;
+    // the numbers, packed (little-endian doubles: exact for these integers)
+    let mut packed = Numbers(Vec::with_capacity(8 * nums));
+    packed.int(c.descs.len() as i64);
+    for (k, rpm, tpm, par, window, gate) in &c.descs {
+        for n in [*k, *rpm, *tpm, *par, int(*window)] {
+            packed.int(n);
+        }
+        packed
+            .0
+            .extend_from_slice(&f64::from_bits(*gate).to_le_bytes());
+    }
+    // renewals first (counts as they were before this call), then the releases, then the rest
+    if !renewed.is_empty() {
+        packed.int(4);
+        packed.int(renewals.len() as i64);
+        for n in &renewed {
+            packed.int(*n);
+        }
+    }
+    if !c.released.is_empty() {
+        packed.int(2);
+        packed.int(c.released.len() as i64);
+        for (k, start, delta, freed) in &c.released {
+            for n in [*k, *start, *delta, *freed] {
+                packed.int(n);
+            }
+        }
+    }
+    for n in &c.ops {
+        packed.int(*n);
+    }
+    let mut cmd = redis::Cmd::with_capacity(6 + c.keys.len(), 96 + key_bytes + packed.0.len());
     cmd.arg("EVALSHA").arg(sha).arg(c.keys.len());
     for k in &c.keys {
         cmd.arg(*k);
     }
-    cmd.arg(lease).arg(id).arg(c.descs.len());
-    for (k, rpm, tpm, par, window, gate) in &c.descs {
-        cmd.arg(*k)
-            .arg(*rpm)
-            .arg(*tpm)
-            .arg(*par)
-            .arg(*window)
-            .arg(f64::from_bits(*gate));
-    }
-    // renewals first (counts as they were before this call), then the releases, then the rest
-    if !renewed.is_empty() {
-        cmd.arg(4).arg(renewals.len());
-        for n in &renewed {
-            cmd.arg(*n);
-        }
-    }
-    if !c.released.is_empty() {
-        cmd.arg(2).arg(c.released.len());
-        for (k, start, delta, freed) in &c.released {
-            cmd.arg(*k).arg(*start).arg(*delta).arg(*freed);
-        }
-    }
-    for n in &c.ops {
-        cmd.arg(*n);
-    }
+    cmd.arg(lease).arg(id).arg(&packed.0[..]);
     cmd
+}
+
+/// The script's numbers as little-endian doubles.
+struct Numbers(Vec<u8>);
+
+impl Numbers {
+    fn int(&mut self, n: i64) {
+        self.0.extend_from_slice(&(n as f64).to_le_bytes());
+    }
+}
+
+/// The script's answer: little-endian doubles (an empty answer has none).
+pub fn numbers(answer: &[u8]) -> Result<Vec<f64>, String> {
+    if answer.len() % 8 != 0 {
+        return Err(SHAPE.to_string());
+    }
+    Ok(answer
+        .chunks_exact(8)
+        .map(|c| {
+            let mut b = [0u8; 8];
+            b.copy_from_slice(c);
+            f64::from_le_bytes(b)
+        })
+        .collect())
+}
+
+/// The answer's entries (one per admission op and fold, in order): each is its length, then
+/// its values.
+pub fn entries(values: &[f64]) -> Result<Vec<&[f64]>, String> {
+    let mut out = Vec::new();
+    let mut rest = values;
+    while let Some((&len, tail)) = rest.split_first() {
+        let len = count(len);
+        if len > tail.len() {
+            return Err(SHAPE.to_string());
+        }
+        let (entry, next) = tail.split_at(len);
+        out.push(entry);
+        rest = next;
+    }
+    Ok(out)
+}
+
+/// A count or time the script answered (negative: 0).
+pub fn count(v: f64) -> usize {
+    as_u64(v) as usize
 }
 
 impl<'a> Call<'a> {
@@ -307,11 +360,9 @@ impl<'a> Call<'a> {
     }
 }
 
-pub fn as_u64(v: &redis::Value) -> u64 {
-    match v {
-        redis::Value::Int(n) => u64::try_from(*n).unwrap_or(0),
-        _ => 0,
-    }
+pub fn as_u64(v: f64) -> u64 {
+    // (`as` saturates: negative and NaN are 0)
+    v as u64
 }
 
 /// The answer of one admission op, handed out to its admissions one after the other.
@@ -322,23 +373,38 @@ pub struct Run<'v> {
     /// the admission up to it (`.0`) and in all (`.1`) count on its key: what the script adds
     /// there per admission (the same key twice is counted twice).
     shares: Vec<(u64, u64)>,
-    /// One item per admission (0 = admitted, else its refusal), when one was refused.
-    items: Option<&'v [redis::Value]>,
-    next: usize,
+    /// The items left, one per admission (0 = admitted, else the seven values of its
+    /// refusal), when one was refused.
+    items: Option<&'v [f64]>,
 }
+
+/// The values of a refusal item: {1, i, kind, current, limit, start, saturation}.
+const REFUSAL: usize = 7;
 
 impl<'v> Run<'v> {
     /// The answer `v` of an admission op of `m` admissions over `wants`.
-    pub fn new(v: &'v [redis::Value], wants: &[Want], m: usize) -> Result<Self, String> {
+    pub fn new(v: &'v [f64], wants: &[Want], m: usize) -> Result<Self, String> {
         let n = wants.len();
-        let items = match v.len() {
-            l if l == 3 * n => None,
-            l if l == 3 * n + m => Some(&v[3 * n..]),
-            _ => return Err(SHAPE.to_string()),
+        if v.len() < 3 * n {
+            return Err(SHAPE.to_string());
+        }
+        let (head, rest) = v.split_at(3 * n);
+        let items = if rest.is_empty() {
+            None
+        } else {
+            // exactly m items
+            let mut left = rest;
+            for _ in 0..m {
+                left = left.get(item_len(left)?..).ok_or(SHAPE)?;
+            }
+            if !left.is_empty() {
+                return Err(SHAPE.to_string());
+            }
+            Some(rest)
         };
-        let counters = v[..3 * n]
+        let counters = head
             .chunks_exact(3)
-            .map(|c| (as_u64(&c[0]), as_u64(&c[1]), as_u64(&c[2])))
+            .map(|c| (as_u64(c[0]), as_u64(c[1]), as_u64(c[2])))
             .collect();
         let counts = |w: &Want| w.rpm >= 0 || w.tpm >= 0;
         let shares = wants
@@ -357,7 +423,6 @@ impl<'v> Run<'v> {
             counters,
             shares,
             items,
-            next: 0,
         })
     }
 
@@ -369,15 +434,13 @@ impl<'v> Run<'v> {
         tokens: u64,
         count: u64,
     ) -> Result<Result<Vec<Counted>, Refused>, String> {
-        let item = match self.items {
-            None => None,
-            Some(items) => Some(items.get(self.next).ok_or(SHAPE)?),
-        };
-        self.next += 1;
-        match item {
-            None | Some(redis::Value::Int(0)) => {}
-            Some(redis::Value::Array(v)) => return refusal(v).map(Err),
-            Some(_) => return Err(SHAPE.to_string()),
+        if let Some(items) = self.items {
+            let len = item_len(items)?;
+            let (item, rest) = items.split_at(len);
+            self.items = Some(rest);
+            if len == REFUSAL {
+                return Ok(Err(refusal(item)));
+            }
         }
         if wants.len() != self.counters.len() {
             return Err(SHAPE.to_string());
@@ -404,33 +467,33 @@ impl<'v> Run<'v> {
     }
 }
 
+/// The length of the item that starts `items`: 1 (0, admitted) or a refusal's seven values
+/// (starting with 1).
+fn item_len(items: &[f64]) -> Result<usize, String> {
+    match items.first() {
+        Some(v) if *v == 0.0 => Ok(1),
+        Some(v) if *v == 1.0 && items.len() >= REFUSAL => Ok(REFUSAL),
+        _ => Err(SHAPE.to_string()),
+    }
+}
+
 const SHAPE: &str = "rate limit script returned an unexpected shape";
 
-/// A refusal: {1, i, kind, current, limit, start, saturation}.
-fn refusal(v: &[redis::Value]) -> Result<Refused, String> {
-    if v.len() != 7 || as_u64(&v[0]) != 1 {
-        return Err(SHAPE.to_string());
-    }
-    let what = match as_u64(&v[2]) {
+/// A refusal's seven values: {1, i, kind, current, limit, start, saturation}.
+fn refusal(v: &[f64]) -> Refused {
+    let what = match as_u64(v[2]) {
         1 => Refusal::Requests,
         2 => Refusal::Tokens,
         _ => Refusal::Parallel,
     };
-    let saturation = match &v[6] {
-        redis::Value::BulkString(b) => std::str::from_utf8(b)
-            .ok()
-            .and_then(|s| s.parse::<f64>().ok())
-            .unwrap_or(0.0),
-        _ => 0.0,
-    };
-    Ok(Refused {
-        index: (as_u64(&v[1]) as usize).saturating_sub(1),
+    Refused {
+        index: (as_u64(v[1]) as usize).saturating_sub(1),
         what,
-        current: as_u64(&v[3]),
-        limit: as_u64(&v[4]),
-        start: as_u64(&v[5]),
-        saturation,
-    })
+        current: as_u64(v[3]),
+        limit: as_u64(v[4]),
+        start: as_u64(v[5]),
+        saturation: if v[6].is_finite() { v[6] } else { 0.0 },
+    }
 }
 
 #[cfg(test)]
@@ -465,15 +528,23 @@ mod tests {
         })
     }
 
-    /// The command's words after the script's hash.
+    /// The command's words after the script's hash, the packed numbers as words too.
     fn words(cmd: &redis::Cmd) -> Vec<String> {
-        cmd.args_iter()
+        let args: Vec<&[u8]> = cmd
+            .args_iter()
             .skip(2)
             .map(|a| match a {
-                redis::Arg::Simple(b) => String::from_utf8_lossy(b).into_owned(),
-                _ => "cursor".into(),
+                redis::Arg::Simple(b) => b,
+                _ => &b""[..],
             })
-            .collect()
+            .collect();
+        let (last, head) = args.split_last().unwrap();
+        let mut out: Vec<String> = head
+            .iter()
+            .map(|b| String::from_utf8_lossy(b).into_owned())
+            .collect();
+        out.extend(numbers(last).unwrap().into_iter().map(|n| n.to_string()));
+        out
     }
 
     #[test]
@@ -506,13 +577,13 @@ mod tests {
             "100",
             "2",
             "60000",
-            "-1.0",
+            "-1",
             "2",
             "20",
             "-1",
             "-1",
             "60000",
-            "-1.0",
+            "-1",
             // releases first, summed per descriptor and window
             "2",
             "2",
@@ -610,7 +681,7 @@ mod tests {
             ]
         );
         // the gate's threshold with the descriptor, its source (1-based) with the admission
-        assert_eq!(&w[7..13], ["2", "10", "-1", "-1", "1000", "-1.0"]);
+        assert_eq!(&w[7..13], ["2", "10", "-1", "-1", "1000", "-1"]);
         assert_eq!(&w[13..19], ["3", "5", "-1", "-1", "60000", "0.5"]);
         assert_eq!(
             ops,
@@ -623,7 +694,6 @@ mod tests {
     /// The counters each admission of an op saw, worked out from those the first one found.
     #[test]
     fn answers_parse() {
-        use redis::Value::{Array, BulkString, Int};
         let d = Descriptor::plain("api_key", "k".into(), Some(10), Some(100), Some(2));
         let p = Descriptor::plain("global", "g".into(), None, None, Some(5));
         let wants = [Want::of(&d, 60_000), Want::of(&p, 60_000)];
@@ -633,31 +703,17 @@ mod tests {
                 .collect::<Vec<_>>()
         };
         // all admitted: no items
-        let v = [Int(5), Int(3), Int(20), Int(7), Int(0), Int(0)];
+        let v = [5.0, 3.0, 20.0, 7.0, 0.0, 0.0];
         let mut run = Run::new(&v, &wants, 2).unwrap();
         let c = run.next(&wants, 10, 1).unwrap().unwrap();
         assert_eq!(seen(&c), [(Some(5), 4, 30), (None, 0, 0)]);
         let c = run.next(&wants, 7, 2).unwrap().unwrap();
         assert_eq!(seen(&c), [(Some(5), 6, 37), (None, 0, 0)]);
-        // one refused: an item per admission
-        let refused = Array(vec![
-            Int(1),
-            Int(2),
-            Int(3),
-            Int(5),
-            Int(5),
-            Int(9),
-            BulkString(b"0.5".to_vec()),
-        ]);
+        // one refused: an item per admission (a refusal's seven values in place)
         let v = [
-            Int(5),
-            Int(3),
-            Int(20),
-            Int(7),
-            Int(0),
-            Int(0),
-            refused,
-            Int(0),
+            5.0, 3.0, 20.0, 7.0, 0.0, 0.0, // counters
+            1.0, 2.0, 3.0, 5.0, 5.0, 9.0, 0.5, // refused
+            0.0, // admitted
         ];
         let mut run = Run::new(&v, &wants, 2).unwrap();
         let r = run.next(&wants, 10, 1).unwrap().unwrap_err();
@@ -672,7 +728,7 @@ mod tests {
         assert!(run.next(&wants, 10, 1).is_err());
         // the same key twice counts twice, the first after its own share
         let twice = [Want::of(&d, 60_000), Want::of(&d, 60_000)];
-        let v = [Int(5), Int(0), Int(0), Int(5), Int(0), Int(0)];
+        let v = [5.0, 0.0, 0.0, 5.0, 0.0, 0.0];
         let mut run = Run::new(&v, &twice, 2).unwrap();
         let c = run.next(&twice, 10, 1).unwrap().unwrap();
         assert_eq!(seen(&c), [(Some(5), 1, 10), (Some(5), 2, 20)]);
@@ -680,6 +736,23 @@ mod tests {
         assert_eq!(seen(&c), [(Some(5), 3, 30), (Some(5), 4, 40)]);
         // shapes that do not fit
         assert!(Run::new(&v[..5], &twice, 2).is_err());
-        assert!(Run::new(&[Array(vec![])], &wants, 1).is_err());
+        assert!(Run::new(&[0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0], &twice, 2).is_err());
+        assert!(Run::new(&[0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 1.0, 1.0], &twice, 1).is_err());
+    }
+
+    /// The answer's entries: each its length, then its values; bytes that are not doubles,
+    /// or a length past the end, do not parse.
+    #[test]
+    fn entries_parse() {
+        let bytes: Vec<u8> = [2.0f64, 7.0, 8.0, 0.0, 1.0, 9.0]
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect();
+        let values = numbers(&bytes).unwrap();
+        let e = entries(&values).unwrap();
+        assert_eq!(e, [&[7.0, 8.0][..], &[][..], &[9.0][..]]);
+        assert!(numbers(&bytes[..7]).is_err());
+        assert!(entries(&[3.0, 1.0]).is_err());
+        assert!(entries(&[]).unwrap().is_empty());
     }
 }

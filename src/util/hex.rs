@@ -2,12 +2,14 @@
 
 /// Lower-case hex of bytes.
 pub fn hex(d: &[u8]) -> String {
-    let mut s = String::with_capacity(d.len() * 2);
-    for &b in d {
-        s.push(char::from(b"0123456789abcdef"[usize::from(b >> 4)]));
-        s.push(char::from(b"0123456789abcdef"[usize::from(b & 15)]));
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut s = vec![0u8; d.len() * 2];
+    for (pair, &b) in s.chunks_exact_mut(2).zip(d) {
+        pair[0] = DIGITS[usize::from(b >> 4)];
+        pair[1] = DIGITS[usize::from(b & 15)];
     }
-    s
+    // (every byte is an ASCII digit or letter)
+    String::from_utf8(s).unwrap_or_default()
 }
 
 #[cfg(test)]

@@ -17,11 +17,14 @@
 -- entries of instances holding no slot and of those whose lease ended; the key lives until its
 -- window or the last lease on it ends.
 --
--- ARGV[1] lease (ms)   ARGV[2] this instance's id (16 characters)   ARGV[3] number of
---   descriptors d, then d descriptors: key index, rpm, tpm, max parallel (-1 = no limit),
---   window (ms), gate (-1 = always enforced, else enforced only while the admission's source
---   descriptor, an earlier one of the same admission, is at least that saturated: max of
---   requests/rpm and tokens/tpm before this request; counted either way);
+-- ARGV[1] lease (ms)   ARGV[2] this instance's id (16 characters)   ARGV[3] the numbers that
+--   follow, packed as little-endian doubles (one argument however large the batch: Redis
+--   and the gateway parse one string instead of one per number); numbered here as if each
+--   were an argument from 3 on: A[3] the number of descriptors d, then d descriptors: key
+--   index, rpm, tpm, max parallel (-1 = no limit), window (ms), gate (-1 = always enforced,
+--   else enforced only while the admission's source descriptor, an earlier one of the same
+--   admission, is at least that saturated: max of requests/rpm and tokens/tpm before this
+--   request; counted either way);
 -- then one op after the other:
 --   admissions: 1, n, count, m, then n descriptor indexes, then m token amounts: m admissions
 --     over the same n descriptors, one after the other, each of `count` requests (1, or a
@@ -39,7 +42,9 @@
 -- The gateway sends the renewals first (the counts as they were before the call), then the
 -- releases (all of them happened before the call), then the rest in the order it came.
 --
--- Returns one entry per admission op and fold, in order. Admissions: the counters of each of
+-- Returns one string of little-endian doubles: per admission op and fold, in order, the
+-- number of values of its entry, then the entry (an item that is itself a list is spread out
+-- in place). Admissions: the counters of each of
 -- the n descriptors as the first of the m admissions found them, {start_1, requests_1,
 -- tokens_1, ...} (now, 0, 0 when the window had ended), then, only when one of the m was
 -- refused, one item per admission: 0 when admitted, else {1, i, kind, current, limit, start,
@@ -49,7 +54,25 @@
 -- counters each one saw. Fold: the window start each descriptor's counts went to (0 = none).
 local lease = ARGV[1] + 0
 local me = ARGV[2]
-local pack, unpack = struct.pack, struct.unpack
+local pack, unpack, spread = struct.pack, struct.unpack, unpack
+
+-- the packed numbers, numbered from 3 (A[3] is the first)
+local A = {}
+local nargs = 2
+do
+  local blob = ARGV[3] or ''
+  local count, pos = math.floor(#blob / 8), 1
+  while count - (nargs - 2) >= 8 do
+    local i = nargs + 1
+    A[i], A[i + 1], A[i + 2], A[i + 3], A[i + 4], A[i + 5], A[i + 6], A[i + 7], pos =
+      unpack('<dddddddd', blob, pos)
+    nargs = nargs + 8
+  end
+  while nargs - 2 < count do
+    nargs = nargs + 1
+    A[nargs], pos = unpack('<d', blob, pos)
+  end
+end
 local clock = redis.call('TIME')
 local now = clock[1] * 1000 + math.floor(clock[2] / 1000)
 
@@ -94,10 +117,10 @@ end
 -- it counts requests and tokens (an rpm or a tpm)
 local DK, DRPM, DTPM, DPAR, DWIN, DGATE, DCOUNT = {}, {}, {}, {}, {}, {}, {}
 local a = 4
-for j = 1, ARGV[3] + 0 do
-  local rpm, tpm = ARGV[a + 1] + 0, ARGV[a + 2] + 0
+for j = 1, A[3] do
+  local rpm, tpm = A[a + 1], A[a + 2]
   DK[j], DRPM[j], DTPM[j], DPAR[j], DWIN[j], DGATE[j] =
-    ARGV[a] + 0, rpm, tpm, ARGV[a + 3] + 0, ARGV[a + 4] + 0, ARGV[a + 5] + 0
+    A[a], rpm, tpm, A[a + 3], A[a + 4], A[a + 5]
   DCOUNT[j] = rpm >= 0 or tpm >= 0
   a = a + 6
 end
@@ -144,18 +167,18 @@ local function admit(n, gated, want, count)
         requests, tokens, start = R[k], T[k], w
       end
       if enforce and rpm >= 0 and requests + count > rpm then
-        return {1, i, 1, requests, rpm, start, tostring(sat)}
+        return {1, i, 1, requests, rpm, start, sat}
       end
       if enforce and tpm >= 0 then
         local over
         if want > 0 then over = tokens + want > tpm else over = tokens >= tpm end
-        if over then return {1, i, 2, tokens, tpm, start, tostring(sat)} end
+        if over then return {1, i, 2, tokens, tpm, start, sat} end
       end
     end
     if par >= 0 then
       local in_flight = MINE[k] + OTHERS[k]
       if enforce and in_flight + 1 > par then
-        return {1, i, 3, in_flight, par, now, tostring(sat)}
+        return {1, i, 3, in_flight, par, now, sat}
       end
     end
     if gated then
@@ -169,24 +192,24 @@ local function admit(n, gated, want, count)
   return nil
 end
 
--- an admission op at ARGV[a] (1 or 5): its answer, and where the next op starts
+-- an admission op at A[a] (1 or 5): its answer, and where the next op starts
 local function admissions(gated)
-  local n, count, m = ARGV[a + 1] + 0, ARGV[a + 2] + 0, ARGV[a + 3] + 0
+  local n, count, m = A[a + 1], A[a + 2], A[a + 3]
   a = a + 4
   if gated then
     for i = 1, n do
-      refs[i], sources[i] = ARGV[a] + 0, ARGV[a + 1] + 0
+      refs[i], sources[i] = A[a], A[a + 1]
       a = a + 2
     end
   else
     for i = 1, n do
-      refs[i] = ARGV[a] + 0
+      refs[i] = A[a]
       a = a + 1
     end
   end
   local first, sum = a, 0
   for j = 0, m - 1 do
-    sum = sum + ARGV[first + j]
+    sum = sum + A[first + j]
   end
   a = first + m
   -- the counters before the first admission; and whether all m certainly fit (not gated, no
@@ -225,7 +248,7 @@ local function admissions(gated)
   -- one after the other
   local answers, refused = {}, false
   for j = 1, m do
-    local r = admit(n, gated, ARGV[first + j - 1] + 0, count)
+    local r = admit(n, gated, A[first + j - 1], count)
     if r then
       answers[j] = r
       refused = true
@@ -243,17 +266,16 @@ local function admissions(gated)
 end
 
 local results = {}
-local nargs = #ARGV
 while a <= nargs do
-  local op, n = ARGV[a] + 0, ARGV[a + 1] + 0
+  local op, n = A[a], A[a + 1]
   if op == 1 or op == 5 then
     results[#results + 1] = admissions(op == 5)
   elseif op == 2 then
     a = a + 2
     for _ = 1, n do
-      local k = ARGV[a] + 0
+      local k = A[a]
       load(k)
-      local start, delta, freed = ARGV[a + 1] + 0, ARGV[a + 2] + 0, ARGV[a + 3] + 0
+      local start, delta, freed = A[a + 1], A[a + 2], A[a + 3]
       if delta ~= 0 and W[k] == start then
         T[k] = T[k] + delta
         CHANGED[k] = true
@@ -268,11 +290,11 @@ while a <= nargs do
     a = a + 2
     local starts = {}
     for i = 1, n do
-      local k = ARGV[a] + 0
+      local k = A[a]
       load(k)
-      local age, win = ARGV[a + 1] + 0, ARGV[a + 2] + 0
-      local requests, tokens = ARGV[a + 3] + 0, ARGV[a + 4] + 0
-      local slots = ARGV[a + 5] + 0
+      local age, win = A[a + 1], A[a + 2]
+      local requests, tokens = A[a + 3], A[a + 4]
+      local slots = A[a + 5]
       a = a + 6
       local start = 0
       if age >= 0 and age < win then
@@ -296,9 +318,9 @@ while a <= nargs do
   else
     a = a + 2
     for _ = 1, n do
-      local k = ARGV[a] + 0
+      local k = A[a]
       load(k)
-      MINE[k] = ARGV[a + 1] + 0
+      MINE[k] = A[a + 1]
       CHANGED[k], RENEW[k] = true, true
       a = a + 2
     end
@@ -332,4 +354,24 @@ for _, k in ipairs(loaded) do
     end
   end
 end
-return results
+-- the answer: each entry's length, then its values (a refusal's seven in place of its item)
+local flat = {}
+for _, entry in ipairs(results) do
+  local at = #flat + 1
+  flat[at] = 0
+  for _, v in ipairs(entry) do
+    if type(v) == 'table' then
+      for _, x in ipairs(v) do flat[#flat + 1] = x end
+    else
+      flat[#flat + 1] = v
+    end
+  end
+  flat[at] = #flat - at
+end
+local parts, i, total = {}, 1, #flat
+while i <= total do
+  local j = math.min(i + 31, total)
+  parts[#parts + 1] = pack('<' .. string.rep('d', j - i + 1), spread(flat, i, j))
+  i = j + 1
+end
+return table.concat(parts)
