@@ -161,7 +161,7 @@ impl Numbers {
 
 /// The script's answer: little-endian doubles (an empty answer has none).
 pub fn numbers(answer: &[u8]) -> Result<Vec<f64>, String> {
-    if answer.len() % 8 != 0 {
+    if !answer.len().is_multiple_of(8) {
         return Err(SHAPE.to_string());
     }
     Ok(answer
