@@ -299,11 +299,111 @@ pub struct Metadata<'a> {
     pub user_api_key_end_user_id: Option<&'a str>,
 }
 
+impl Metadata<'_> {
+    /// The JSON `serde_json::to_writer` writes for this value (a test holds them equal), with
+    /// the keys written as they are instead of escaped one by one: the spend writer's hot
+    /// loop writes one per row.
+    pub fn write_json(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
+        fn text(out: &mut Vec<u8>, s: Option<&str>) -> serde_json::Result<()> {
+            match s {
+                Some(s) => serde_json::to_writer(&mut *out, s),
+                None => {
+                    out.extend_from_slice(b"null");
+                    Ok(())
+                }
+            }
+        }
+        out.push(b'{');
+        if let Some(u) = &self.usage_object {
+            out.extend_from_slice(b"\"usage_object\":");
+            serde_json::to_writer(&mut *out, u)?;
+            out.push(b',');
+        }
+        out.extend_from_slice(b"\"user_api_key\":");
+        text(out, Some(self.user_api_key))?;
+        out.extend_from_slice(b",\"litellm_call_id\":\"");
+        let mut id = uuid::Uuid::encode_buffer();
+        out.extend_from_slice(
+            self.litellm_call_id
+                .0
+                .hyphenated()
+                .encode_lower(&mut id)
+                .as_bytes(),
+        );
+        out.push(b'"');
+        if let Some(e) = self.error_information {
+            out.extend_from_slice(b",\"error_information\":");
+            serde_json::to_writer(&mut *out, e)?;
+        }
+        for (key, v) in [
+            (&b",\"user_api_key_alias\":"[..], self.user_api_key_alias),
+            (b",\"user_api_key_org_id\":", self.user_api_key_org_id),
+            (b",\"user_api_key_team_id\":", self.user_api_key_team_id),
+            (b",\"user_api_key_user_id\":", self.user_api_key_user_id),
+        ] {
+            out.extend_from_slice(key);
+            text(out, v)?;
+        }
+        if let Some(t) = self.mcp_tool_call_metadata {
+            out.extend_from_slice(b",\"mcp_tool_call_metadata\":");
+            serde_json::to_writer(&mut *out, t)?;
+        }
+        out.extend_from_slice(b",\"user_api_key_team_alias\":");
+        text(out, self.user_api_key_team_alias)?;
+        out.extend_from_slice(b",\"user_api_key_end_user_id\":");
+        text(out, self.user_api_key_end_user_id)?;
+        out.push(b'}');
+        Ok(())
+    }
+}
+
 pub use crate::util::status::exception_class as error_class;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `write_json` writes what serde_json writes, whichever fields are set (and strings that
+    /// need escaping).
+    #[test]
+    fn metadata_written_as_serde_writes_it() {
+        let bare = SpendRow::default();
+        let key = Arc::new(KeyRecord {
+            token: "h\"a\\sh".into(),
+            key_alias: Some("al\nias é".into()),
+            user_id: Some("u".into()),
+            team_id: Some("t".into()),
+            organization_id: Some("o".into()),
+            ..Default::default()
+        });
+        let team = Arc::new(TeamRecord {
+            team_id: "t".into(),
+            team_alias: Some("ta".into()),
+            ..Default::default()
+        });
+        let full = SpendRow {
+            caller: Caller::Key(key, Some(team)),
+            end_user: Some("e\u{1}".into()),
+            error: Some(ErrorInformation {
+                error_message: "bad \"thing\"".into(),
+                error_code: 429,
+            }),
+            tool: Some(Box::new(ToolCall::default())),
+            pages: Some(crate::spend::cost::Pages {
+                processed: 3,
+                annotated: 1,
+            }),
+            ..Default::default()
+        };
+        for row in [&bare, &full] {
+            let mut fast = Vec::new();
+            row.metadata().write_json(&mut fast).unwrap();
+            assert_eq!(
+                String::from_utf8(fast).unwrap(),
+                serde_json::to_string(&row.metadata()).unwrap()
+            );
+        }
+    }
 
     /// `metadata` serializes its keys in `jsonb`'s order (length, then bytes), every key
     /// present.
