@@ -363,14 +363,12 @@ pub use crate::util::status::exception_class as error_class;
 mod tests {
     use super::*;
 
-    /// `write_json` writes what serde_json writes, whichever fields are set (and strings that
-    /// need escaping).
-    #[test]
-    fn metadata_written_as_serde_writes_it() {
-        let bare = SpendRow::default();
+    /// A row with every metadata field set: a key with an alias, user, team (with an alias) and
+    /// organisation; an end user, an error, a tool and OCR pages.
+    fn full_row(token: &str, alias: &str, end_user: &str, message: &str) -> SpendRow {
         let key = Arc::new(KeyRecord {
-            token: "h\"a\\sh".into(),
-            key_alias: Some("al\nias é".into()),
+            token: token.into(),
+            key_alias: Some(alias.into()),
             user_id: Some("u".into()),
             team_id: Some("t".into()),
             organization_id: Some("o".into()),
@@ -381,20 +379,28 @@ mod tests {
             team_alias: Some("ta".into()),
             ..Default::default()
         });
-        let full = SpendRow {
+        SpendRow {
             caller: Caller::Key(key, Some(team)),
-            end_user: Some("e\u{1}".into()),
+            end_user: Some(end_user.into()),
             error: Some(ErrorInformation {
-                error_message: "bad \"thing\"".into(),
-                error_code: 429,
+                error_message: message.into(),
+                error_code: 500,
             }),
             tool: Some(Box::new(ToolCall::default())),
             pages: Some(crate::spend::cost::Pages {
-                processed: 3,
-                annotated: 1,
+                processed: 1,
+                annotated: 0,
             }),
             ..Default::default()
-        };
+        }
+    }
+
+    /// `write_json` writes what serde_json writes, whichever fields are set (and strings that
+    /// need escaping).
+    #[test]
+    fn metadata_written_as_serde_writes_it() {
+        let bare = SpendRow::default();
+        let full = full_row("h\"a\\sh", "al\nias é", "e\u{1}", "bad \"thing\"");
         for row in [&bare, &full] {
             let mut fast = Vec::new();
             row.metadata().write_json(&mut fast).unwrap();
@@ -409,33 +415,7 @@ mod tests {
     /// present.
     #[test]
     fn metadata_keys_come_in_jsonb_order() {
-        let key = Arc::new(KeyRecord {
-            token: "hash".into(),
-            key_alias: Some("alias".into()),
-            user_id: Some("u".into()),
-            team_id: Some("t".into()),
-            organization_id: Some("o".into()),
-            ..Default::default()
-        });
-        let team = Arc::new(TeamRecord {
-            team_id: "t".into(),
-            team_alias: Some("ta".into()),
-            ..Default::default()
-        });
-        let row = SpendRow {
-            caller: Caller::Key(key, Some(team)),
-            end_user: Some("e".into()),
-            error: Some(ErrorInformation {
-                error_message: "m".into(),
-                error_code: 500,
-            }),
-            tool: Some(Box::new(ToolCall::default())),
-            pages: Some(crate::spend::cost::Pages {
-                processed: 1,
-                annotated: 0,
-            }),
-            ..Default::default()
-        };
+        let row = full_row("hash", "alias", "e", "m");
         let text = serde_json::to_string(&row.metadata()).unwrap_or_default();
         let v: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
         let keys: Vec<&str> = v.as_object().map_or(Vec::new(), |m| {
