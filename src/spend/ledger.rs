@@ -66,31 +66,31 @@ impl Ledger {
         if lines.is_empty() {
             return Ok(Reservation::default());
         }
+        let amount = worst_case.max(0.0);
         let mut map = self.lock();
+        // each account looked up once: reserved as it is checked, the reservations undone if a
+        // later line refuses
         for (index, line) in lines.iter().enumerate() {
-            if !map.contains_key(&line.account) {
-                map.insert(line.account.clone(), State::default());
-            }
-            let Some(st) = map.get_mut(&line.account) else {
-                continue;
+            let st = match map.get_mut(&line.account) {
+                Some(st) => st,
+                None => map.entry(line.account.clone()).or_default(),
             };
             let spend = *st.spend.get_or_insert(line.recorded + st.unflushed);
-            let current = spend + st.reserved;
-            if line.max_budget >= 0.0 && current >= line.max_budget {
+            if line.max_budget >= 0.0 && spend + st.reserved >= line.max_budget {
+                for before in &lines[..index] {
+                    if let Some(st) = map.get_mut(&before.account) {
+                        st.reserved = (st.reserved - amount).max(0.0);
+                    }
+                }
+                drop(map);
                 let e = Exceeded {
                     index,
                     current: spend,
                     max_budget: line.max_budget,
                 };
-                drop(map);
                 return Err((e, lines));
             }
-        }
-        let amount = worst_case.max(0.0);
-        for line in &lines {
-            if let Some(st) = map.get_mut(&line.account) {
-                st.reserved += amount;
-            }
+            st.reserved += amount;
         }
         Ok(Reservation {
             accounts: lines.into_iter().map(|l| l.account).collect(),

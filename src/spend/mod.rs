@@ -5,6 +5,7 @@
 //! the ticket is finished with its cost: the ledger books the cost at once and the row goes to
 //! the writer.
 
+mod copy;
 pub mod cost;
 pub mod ledger;
 pub mod provider_budget;

@@ -3,6 +3,7 @@
 
 use crate::util::FastMap;
 
+use super::ledger::Account;
 use super::record::SpendRow;
 
 /// Amounts per entity id, as parallel arrays.
@@ -64,29 +65,40 @@ struct DayAcc {
     ms: i64,
 }
 
-/// (entity, UTC day number, api_key, model, provider, endpoint, MCP tool), borrowed from the
-/// batch.
-type DayKey<'a> = (
-    &'a str,
-    i64,
-    &'a str,
-    &'a str,
-    &'a str,
-    &'static str,
-    &'a str,
-);
+/// (UTC day number, api_key, model, provider, endpoint, MCP tool), borrowed from the batch:
+/// what the daily rows of one request share, whatever entity they are for.
+type Combo<'a> = (i64, &'a str, &'a str, &'a str, &'static str, &'a str);
 
-fn add_day<'a>(m: &mut FastMap<DayKey<'a>, DayAcc>, entity: &'a str, day: i64, r: &'a SpendRow) {
-    let key = (
-        entity,
-        day,
-        r.api_key(),
-        r.model(),
-        r.provider(),
-        r.endpoint,
-        r.mcp_tool().unwrap_or_default(),
-    );
-    let a = m.entry(key).or_default();
+/// The combos of a batch, each numbered once (a row's is hashed once, not once per entity).
+#[derive(Default)]
+struct Combos<'a> {
+    index: FastMap<Combo<'a>, u32>,
+    list: Vec<Combo<'a>>,
+}
+
+impl<'a> Combos<'a> {
+    fn of(&mut self, day: i64, r: &'a SpendRow) -> u32 {
+        let combo = (
+            day,
+            r.api_key(),
+            r.model(),
+            r.provider(),
+            r.endpoint,
+            r.mcp_tool().unwrap_or_default(),
+        );
+        let next = u32::try_from(self.list.len()).unwrap_or(u32::MAX);
+        *self.index.entry(combo).or_insert_with(|| {
+            self.list.push(combo);
+            next
+        })
+    }
+}
+
+/// (entity, combo number).
+type DayKey<'a> = (&'a str, u32);
+
+fn add_day<'a>(m: &mut FastMap<DayKey<'a>, DayAcc>, entity: &'a str, combo: u32, r: &SpendRow) {
+    let a = m.entry((entity, combo)).or_default();
     if a.model_group.is_empty() {
         a.model_group.clone_from(&r.model_group);
     }
@@ -106,9 +118,14 @@ fn add_day<'a>(m: &mut FastMap<DayKey<'a>, DayAcc>, entity: &'a str, day: i64, r
 }
 
 impl Daily {
-    fn from_map(m: FastMap<DayKey<'_>, DayAcc>) -> Self {
+    fn from_map(m: FastMap<DayKey<'_>, DayAcc>, combos: &Combos<'_>) -> Self {
         let mut d = Daily::default();
-        for ((entity, day, api_key, model, provider, endpoint, tool), a) in m {
+        for ((entity, combo), a) in m {
+            let Some(&(day, api_key, model, provider, endpoint, tool)) =
+                combos.list.get(combo as usize)
+            else {
+                continue;
+            };
             d.entity.push(entity.to_string());
             d.day.push(day_string(day));
             d.api_key.push(api_key.to_string());
@@ -169,8 +186,10 @@ impl Rollup {
         let mut agents = FastMap::default();
         let (mut du, mut dt, mut dorg, mut de, mut dtag) = Default::default();
         let mut dagent = FastMap::default();
+        let mut combos = Combos::default();
         for r in batch {
             let day = (r.start_time / 86_400.0).floor() as i64;
+            let combo = combos.of(day, r);
             let paid = r.spend > 0.0;
             let add = |m: &mut FastMap<&'a str, f64>, id: &'a str| {
                 *m.entry(id).or_insert(0.0) += r.spend;
@@ -182,7 +201,7 @@ impl Rollup {
                 if paid {
                     add(&mut users, u);
                 }
-                add_day(&mut du, u, day, r);
+                add_day(&mut du, u, combo, r);
             }
             if let Some(t) = r.team_id() {
                 if paid {
@@ -191,27 +210,27 @@ impl Rollup {
                         *members.entry((t, u)).or_insert(0.0) += r.spend;
                     }
                 }
-                add_day(&mut dt, t, day, r);
+                add_day(&mut dt, t, combo, r);
             }
             if let Some(o) = r.organization_id() {
                 if paid {
                     add(&mut orgs, o);
                 }
-                add_day(&mut dorg, o, day, r);
+                add_day(&mut dorg, o, combo, r);
             }
             if let Some(e) = r.end_user() {
                 add(&mut end_users, e);
-                add_day(&mut de, e, day, r);
+                add_day(&mut de, e, combo, r);
             }
             for t in &r.request_tags {
                 add(&mut tags, t);
-                add_day(&mut dtag, t, day, r);
+                add_day(&mut dtag, t, combo, r);
             }
             if let Some(a) = r.agent_id.as_deref() {
                 if paid {
                     add(&mut agents, a);
                 }
-                add_day(&mut dagent, a, day, r);
+                add_day(&mut dagent, a, combo, r);
             }
         }
         let mut m = MemberSums::default();
@@ -229,13 +248,38 @@ impl Rollup {
             end_users: Sums::from_map(end_users),
             tags: Sums::from_map(tags),
             agents: Sums::from_map(agents),
-            daily_users: Daily::from_map(du),
-            daily_teams: Daily::from_map(dt),
-            daily_orgs: Daily::from_map(dorg),
-            daily_end_users: Daily::from_map(de),
-            daily_tags: Daily::from_map(dtag),
-            daily_agents: Daily::from_map(dagent),
+            daily_users: Daily::from_map(du, &combos),
+            daily_teams: Daily::from_map(dt, &combos),
+            daily_orgs: Daily::from_map(dorg, &combos),
+            daily_end_users: Daily::from_map(de, &combos),
+            daily_tags: Daily::from_map(dtag, &combos),
+            daily_agents: Daily::from_map(dagent, &combos),
         }
+    }
+}
+
+impl Rollup {
+    /// What the batch charged each budget account (for the ledger once it is stored): the
+    /// paid sums of keys, teams, memberships, users, organisations and end users.
+    pub fn charged(self) -> Vec<(Account, f64)> {
+        let paid = |s: Sums, account: fn(String) -> Account| {
+            s.ids
+                .into_iter()
+                .zip(s.amounts)
+                .filter(|(_, a)| *a > 0.0)
+                .map(move |(id, a)| (account(id), a))
+        };
+        let m = self.members;
+        let members = (m.teams.into_iter().zip(m.users).zip(m.amounts))
+            .filter(|(_, a)| *a > 0.0)
+            .map(|((team_id, user_id), a)| (Account::Member { team_id, user_id }, a));
+        paid(self.keys, Account::Key)
+            .chain(paid(self.teams, Account::Team))
+            .chain(members)
+            .chain(paid(self.users, Account::User))
+            .chain(paid(self.orgs, Account::Org))
+            .chain(paid(self.end_users, Account::EndUser))
+            .collect()
     }
 }
 
@@ -288,5 +332,20 @@ mod tests {
         assert_eq!(r.daily_teams.prompt, [30]);
         assert_eq!(r.daily_tags.entity.len(), 2);
         assert!(r.orgs.ids.is_empty());
+        assert_eq!(
+            r.charged(),
+            [
+                (Account::Key("k".into()), 1.5),
+                (Account::Team("t".into()), 1.5),
+                (
+                    Account::Member {
+                        team_id: "t".into(),
+                        user_id: "u".into()
+                    },
+                    1.5
+                ),
+                (Account::User("u".into()), 1.5),
+            ]
+        );
     }
 }

@@ -25,12 +25,13 @@ use std::time::Duration;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use std::sync::Mutex;
-use tokio_postgres::binary_copy::BinaryCopyInWriter;
+use futures_util::SinkExt;
 use tokio_postgres::types::{ToSql, Type};
 
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
 use tokio_postgres::types::Json;
 
+use super::copy::{CopyRows, EncodeError};
 use super::ledger::{Account, Ledger};
 use super::record::{SpendRow, Stored};
 use super::rollup::Rollup;
@@ -128,8 +129,8 @@ pub struct Writer {
 
 /// How one attempt at storing a batch ended (errors aside).
 enum Attempt {
-    /// Committed.
-    Stored,
+    /// Committed: what it charged each account.
+    Stored(Vec<(Account, f64)>),
     /// Rolled back, nothing stored: an answer id that was not asked about is stored already.
     Collided,
 }
@@ -192,8 +193,8 @@ impl Writer {
         let mut retry = false;
         loop {
             match self.store_batch(batch, retry).await {
-                Ok(Attempt::Stored) => {
-                    self.ledger.flushed(charged(batch));
+                Ok(Attempt::Stored(charged)) => {
+                    self.ledger.flushed(charged);
                     batch.clear();
                     return true;
                 }
@@ -272,7 +273,7 @@ impl Writer {
             if !done.is_empty() {
                 batch.retain(|r| !done.contains(&call_id(r)));
                 if batch.is_empty() {
-                    return Ok(Attempt::Stored);
+                    return Ok(Attempt::Stored(Vec::new()));
                 }
             }
         }
@@ -292,29 +293,32 @@ impl Writer {
             let lean = batch
                 .iter()
                 .all(|r| r.request_tags.is_empty() && r.messages.is_none() && r.response.is_none());
-            let (st, types) = if lean {
-                (&logs_lean, &COPY_TYPES[..COPY_LEAN])
-            } else {
-                (&logs, &COPY_TYPES[..])
-            };
+            let st = if lean { &logs_lean } else { &logs };
             let copied = async {
-                let sink = tx.copy_in(st).await?;
-                let w = BinaryCopyInWriter::new(sink, types);
-                futures_util::pin_mut!(w);
+                let sink = tx.copy_in::<_, bytes::Bytes>(st).await?;
+                futures_util::pin_mut!(sink);
+                let mut rows = CopyRows::default();
                 let mut metadata = Vec::with_capacity(512);
                 for &i in &order {
                     let (r, id) = (&batch[i as usize], &ids[i as usize]);
-                    copy_row(w.as_mut(), r, id, lean, &mut metadata).await?;
+                    copy_row(&mut rows, r, id, lean, &mut metadata)?;
+                    if let Some(chunk) = rows.full() {
+                        sink.send(chunk).await?;
+                    }
                 }
-                w.finish().await
+                sink.send(rows.finish()).await?;
+                sink.finish().await?;
+                Ok::<(), Copied>(())
             }
             .await;
-            if let Err(e) = copied {
-                if !all && collided(&e) {
+            match copied {
+                Ok(()) => {}
+                Err(Copied::Db(e)) if !all && collided(&e) => {
                     self.probe_all.store(true, Ordering::Relaxed);
                     return Ok(Attempt::Collided);
                 }
-                return Err(e.into());
+                Err(Copied::Db(e)) => return Err(e.into()),
+                Err(e @ Copied::Encode(_)) => return Err(StoreError::Encode(e.to_string())),
             }
         }
         let r = Rollup::of(batch);
@@ -395,8 +399,17 @@ impl Writer {
             .await?;
         }
         tx.commit().await?;
-        Ok(Attempt::Stored)
+        Ok(Attempt::Stored(r.charged()))
     }
+}
+
+/// Why a COPY failed: the database refused it, or a row's value could not be encoded.
+#[derive(Debug, thiserror::Error)]
+enum Copied {
+    #[error(transparent)]
+    Db(#[from] tokio_postgres::Error),
+    #[error("a SpendLogs row could not be encoded: {0}")]
+    Encode(#[from] EncodeError),
 }
 
 /// Whether a COPY failed on a `request_id` that a stored row has.
@@ -532,112 +545,28 @@ fn request_kwargs(r: &SpendRow) -> String {
     .to_string()
 }
 
-/// The accounts a batch charged, with what it cost each (summed per account first: a batch's
-/// rows mostly share their key, team and user).
-fn charged(batch: &[SpendRow]) -> Vec<(Account, f64)> {
-    #[derive(PartialEq, Eq, Hash)]
-    enum Of<'a> {
-        Key(&'a str),
-        Team(&'a str),
-        Member(&'a str, &'a str),
-        User(&'a str),
-        Org(&'a str),
-        EndUser(&'a str),
-    }
-    let mut sums: crate::util::FastMap<Of<'_>, f64> = Default::default();
-    for r in batch.iter().filter(|r| r.spend > 0.0) {
-        let mut add = |of| *sums.entry(of).or_insert(0.0) += r.spend;
-        if !r.api_key().is_empty() {
-            add(Of::Key(r.api_key()));
-        }
-        if let Some(t) = r.team_id() {
-            add(Of::Team(t));
-            if let Some(u) = r.user_id() {
-                add(Of::Member(t, u));
-            }
-        }
-        if let Some(u) = r.user_id() {
-            add(Of::User(u));
-        }
-        if let Some(o) = r.organization_id() {
-            add(Of::Org(o));
-        }
-        if let Some(e) = r.end_user() {
-            add(Of::EndUser(e));
-        }
-    }
-    sums.into_iter()
-        .map(|(of, cost)| {
-            let account = match of {
-                Of::Key(k) => Account::Key(k.to_string()),
-                Of::Team(t) => Account::Team(t.to_string()),
-                Of::Member(t, u) => Account::Member {
-                    team_id: t.to_string(),
-                    user_id: u.to_string(),
-                },
-                Of::User(u) => Account::User(u.to_string()),
-                Of::Org(o) => Account::Org(o.to_string()),
-                Of::EndUser(e) => Account::EndUser(e.to_string()),
-            };
-            (account, cost)
-        })
-        .collect()
-}
-
 /// Columns of `CopySpendLogsLean`: the first ones of `CopySpendLogs`.
 const COPY_LEAN: usize = 28;
 
-/// Column types of `CopySpendLogs`, in its order.
-const COPY_TYPES: [Type; 31] = [
-    Type::TEXT,      // request_id
-    Type::TEXT,      // call_type
-    Type::TEXT,      // api_key
-    Type::FLOAT8,    // spend
-    Type::INT4,      // total_tokens
-    Type::INT4,      // prompt_tokens
-    Type::INT4,      // completion_tokens
-    Type::TIMESTAMP, // startTime
-    Type::TIMESTAMP, // endTime
-    Type::INT4,      // request_duration_ms
-    Type::TIMESTAMP, // completionStartTime
-    Type::TEXT,      // model
-    Type::TEXT,      // model_id
-    Type::TEXT,      // model_group
-    Type::TEXT,      // custom_llm_provider
-    Type::TEXT,      // api_base
-    Type::TEXT,      // user
-    Type::JSONB,     // metadata
-    Type::TEXT,      // cache_hit
-    Type::TEXT,      // cache_key
-    Type::TEXT,      // team_id
-    Type::TEXT,      // organization_id
-    Type::TEXT,      // end_user
-    Type::TEXT,      // requester_ip_address
-    Type::TEXT,      // status
-    Type::TEXT,      // litellm_call_id
-    Type::TEXT,      // mcp_namespaced_tool_name
-    Type::TEXT,      // agent_id
-    Type::JSONB,     // request_tags
-    Type::JSONB,     // messages
-    Type::JSONB,     // response
-];
+/// Columns of `CopySpendLogs`.
+const COPY_COLUMNS: usize = 31;
 
 fn at(secs: f64) -> SystemTime {
     UNIX_EPOCH + Duration::try_from_secs_f64(secs.max(0.0)).unwrap_or_default()
 }
 
-fn int4(v: u64) -> i32 {
+fn int4_of(v: u64) -> i32 {
     i32::try_from(v).unwrap_or(i32::MAX)
 }
 
 /// Write one row (without its last three columns, `lean`).
-async fn copy_row(
-    w: std::pin::Pin<&mut BinaryCopyInWriter>,
+fn copy_row(
+    rows: &mut CopyRows,
     r: &SpendRow,
     request_id: &str,
     lean: bool,
     scratch: &mut Vec<u8>,
-) -> Result<(), tokio_postgres::Error> {
+) -> Result<(), EncodeError> {
     let mut id = uuid::Uuid::encode_buffer();
     let id: &str = r.call_id.hyphenated().encode_lower(&mut id);
     let mut ip_buf = IpText::default();
@@ -649,48 +578,43 @@ async fn copy_row(
         Ok(()) => Jsonb(scratch),
         Err(_) => Jsonb(b"{}"),
     };
-    let tags = Json(&r.request_tags);
-    let messages = Json(Stored::of(&r.messages));
-    let response = Json(Stored::of(&r.response));
-    let values: [&(dyn ToSql + Sync); 31] = [
-        &request_id,
-        &r.call_type,
-        &r.api_key(),
-        &r.spend,
-        &int4(r.total_tokens),
-        &int4(r.prompt_tokens),
-        &int4(r.completion_tokens),
-        &at(r.start_time),
-        &at(r.end_time),
-        &int4(r.request_duration_ms),
-        &r.completion_start_time.map(at),
-        &r.model(),
-        &r.model_id(),
-        &r.model_group,
-        &r.provider(),
-        &r.api_base(),
-        &r.user_id().unwrap_or(""),
-        &metadata,
-        &if r.cache_hit { "True" } else { "False" },
-        &r.cache_key,
-        &r.team_id(),
-        &r.organization_id(),
-        &r.end_user(),
-        &ip,
-        &r.status,
-        &id,
-        &r.mcp_tool(),
-        &r.agent_id.as_deref(),
-        &tags,
-        &messages,
-        &response,
-    ];
-    w.write(if lean {
-        &values[..COPY_LEAN]
-    } else {
-        &values[..]
-    })
-    .await
+    let mut row = rows.row(if lean { COPY_LEAN } else { COPY_COLUMNS });
+    let (int4, time) = (&Type::INT4, &Type::TIMESTAMP);
+    row.text(request_id)?;
+    row.text(r.call_type)?;
+    row.text(r.api_key())?;
+    row.value(&Type::FLOAT8, &r.spend)?;
+    row.value(int4, &int4_of(r.total_tokens))?;
+    row.value(int4, &int4_of(r.prompt_tokens))?;
+    row.value(int4, &int4_of(r.completion_tokens))?;
+    row.value(time, &at(r.start_time))?;
+    row.value(time, &at(r.end_time))?;
+    row.value(int4, &int4_of(r.request_duration_ms))?;
+    row.value(time, &r.completion_start_time.map(at))?;
+    row.text(r.model())?;
+    row.text(r.model_id())?;
+    row.text(&r.model_group)?;
+    row.text(r.provider())?;
+    row.text(r.api_base())?;
+    row.text(r.user_id().unwrap_or(""))?;
+    row.value(&Type::JSONB, &metadata)?;
+    row.text(if r.cache_hit { "True" } else { "False" })?;
+    row.text(&r.cache_key)?;
+    row.text_or_null(r.team_id())?;
+    row.text_or_null(r.organization_id())?;
+    row.text_or_null(r.end_user())?;
+    row.text_or_null(ip)?;
+    row.text(r.status)?;
+    row.text(id)?;
+    row.text_or_null(r.mcp_tool())?;
+    row.text_or_null(r.agent_id.as_deref())?;
+    if !lean {
+        let jsonb = &Type::JSONB;
+        row.value(jsonb, &Json(&r.request_tags))?;
+        row.value(jsonb, &Json(Stored::of(&r.messages)))?;
+        row.value(jsonb, &Json(Stored::of(&r.response)))?;
+    }
+    Ok(())
 }
 
 /// A `jsonb` value from JSON text already written.

@@ -50,6 +50,9 @@ pub enum StoreError {
     Db(#[from] tokio_postgres::Error),
     #[error("sql/queries: {0}")]
     Queries(String),
+    /// A value the gateway made could not be encoded for the database.
+    #[error("could not encode for the database: {0}")]
+    Encode(String),
 }
 
 /// Pool settings (`general_settings.database_connection_pool_limit`, `database_connection_timeout`,
