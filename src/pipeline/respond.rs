@@ -67,7 +67,8 @@ fn millis(d: std::time::Duration) -> HeaderValue {
 
 /// Small counts as header values without formatting (retries, fallbacks).
 fn count(n: u32) -> HeaderValue {
-    const SMALL: [HeaderValue; 4] = [
+    // (a `static`: a `const` array would be built, and its values dropped, on every call)
+    static SMALL: [HeaderValue; 4] = [
         HeaderValue::from_static("0"),
         HeaderValue::from_static("1"),
         HeaderValue::from_static("2"),

@@ -94,6 +94,30 @@ impl Row<'_> {
         }
     }
 
+    /// The next column's value as a `timestamp` (without time zone) from seconds since the Unix
+    /// epoch: its binary form is the microseconds since 2000-01-01 (what postgres-types writes
+    /// for a `SystemTime`, without going through one).
+    #[inline]
+    pub fn timestamp(&mut self, unix_secs: f64) {
+        const UNIX_TO_2000_US: i64 = 946_684_800_000_000;
+        let us = (unix_secs.max(0.0) * 1e6).floor() as i64;
+        self.buf.put_i32(8);
+        self.buf.put_i64(us - UNIX_TO_2000_US);
+        self.column += 1;
+    }
+
+    /// [`Row::timestamp`], or NULL.
+    #[inline]
+    pub fn timestamp_or_null(&mut self, unix_secs: Option<f64>) {
+        match unix_secs {
+            Some(t) => self.timestamp(t),
+            None => {
+                self.buf.put_i32(-1);
+                self.column += 1;
+            }
+        }
+    }
+
     fn too_long(&self) -> EncodeError {
         EncodeError {
             column: self.column,
@@ -108,7 +132,9 @@ impl Row<'_> {
         self.buf.put_i32(0);
         let len = match v.to_sql(ty, self.buf) {
             Ok(IsNull::Yes) => -1,
-            Ok(IsNull::No) => i32::try_from(self.buf.len() - at - 4).map_err(|_| self.too_long())?,
+            Ok(IsNull::No) => {
+                i32::try_from(self.buf.len() - at - 4).map_err(|_| self.too_long())?
+            }
             Err(e) => {
                 return Err(EncodeError {
                     column: self.column,
@@ -152,6 +178,23 @@ mod tests {
         want.extend_from_slice(&(-1i16).to_be_bytes());
         assert_eq!(&got[..], &want[..]);
         assert_eq!(&HEADER[..11], b"PGCOPY\n\xff\r\n\0");
+
+        // timestamps as postgres-types encodes a SystemTime
+        for secs in [0.0, 946_684_800.0, 1_764_500_000.123_456, 1_764_500_000.5] {
+            let mut c = CopyRows::default();
+            let before = c.buf.len();
+            c.row(1).timestamp(secs);
+            let ours = c.buf[before + 2..].to_vec();
+            let mut theirs = BytesMut::new();
+            let t = UNIX_EPOCH + Duration::from_secs_f64(secs);
+            t.to_sql(&Type::TIMESTAMP, &mut theirs).unwrap();
+            assert_eq!(&ours[..4], &8i32.to_be_bytes());
+            let (a, b) = (
+                i64::from_be_bytes(ours[4..].try_into().unwrap()),
+                i64::from_be_bytes(theirs[..].try_into().unwrap()),
+            );
+            assert!((a - b).abs() <= 1, "{secs}: {a} vs {b}");
+        }
         assert_eq!(HEADER.len(), 19);
     }
 }

@@ -306,12 +306,10 @@ impl Metadata<'_> {
     pub fn write_json(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
         fn text(out: &mut Vec<u8>, s: Option<&str>) -> serde_json::Result<()> {
             match s {
-                Some(s) => serde_json::to_writer(&mut *out, s),
-                None => {
-                    out.extend_from_slice(b"null");
-                    Ok(())
-                }
+                Some(s) => crate::util::json_text::write_str(out, s),
+                None => out.extend_from_slice(b"null"),
             }
+            Ok(())
         }
         out.push(b'{');
         if let Some(u) = &self.usage_object {

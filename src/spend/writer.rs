@@ -22,10 +22,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
-use std::sync::Mutex;
 use futures_util::SinkExt;
+use std::sync::Mutex;
 use tokio_postgres::types::{ToSql, Type};
 
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
@@ -551,10 +549,6 @@ const COPY_LEAN: usize = 28;
 /// Columns of `CopySpendLogs`.
 const COPY_COLUMNS: usize = 31;
 
-fn at(secs: f64) -> SystemTime {
-    UNIX_EPOCH + Duration::try_from_secs_f64(secs.max(0.0)).unwrap_or_default()
-}
-
 fn int4_of(v: u64) -> i32 {
     i32::try_from(v).unwrap_or(i32::MAX)
 }
@@ -579,7 +573,7 @@ fn copy_row(
         Err(_) => Jsonb(b"{}"),
     };
     let mut row = rows.row(if lean { COPY_LEAN } else { COPY_COLUMNS });
-    let (int4, time) = (&Type::INT4, &Type::TIMESTAMP);
+    let int4 = &Type::INT4;
     row.text(request_id)?;
     row.text(r.call_type)?;
     row.text(r.api_key())?;
@@ -587,10 +581,10 @@ fn copy_row(
     row.value(int4, &int4_of(r.total_tokens))?;
     row.value(int4, &int4_of(r.prompt_tokens))?;
     row.value(int4, &int4_of(r.completion_tokens))?;
-    row.value(time, &at(r.start_time))?;
-    row.value(time, &at(r.end_time))?;
+    row.timestamp(r.start_time);
+    row.timestamp(r.end_time);
     row.value(int4, &int4_of(r.request_duration_ms))?;
-    row.value(time, &r.completion_start_time.map(at))?;
+    row.timestamp_or_null(r.completion_start_time);
     row.text(r.model())?;
     row.text(r.model_id())?;
     row.text(&r.model_group)?;

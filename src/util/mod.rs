@@ -7,6 +7,7 @@ pub mod alloc;
 pub mod clock;
 pub mod duration;
 pub mod hex;
+pub mod json_text;
 pub mod net;
 pub mod query;
 pub mod status;
