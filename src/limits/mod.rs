@@ -785,34 +785,28 @@ fn header_names(kind: &'static str) -> Option<&'static [HeaderName; 4]> {
 }
 
 /// The rate-limit headers of the counts in `ds`/`counted`: every value's digits in one buffer,
-/// each header a slice of it (one allocation for all of them).
+/// each header's value split off it as it is written (one allocation for all of them).
 fn rate_headers(ds: &[Descriptor], counted: &[Counted]) -> Vec<(HeaderName, HeaderValue)> {
-    let mut digits = Vec::with_capacity(4 * 20 * ds.len());
-    let mut ends = Vec::with_capacity(4 * ds.len());
+    let mut digits = bytes::BytesMut::with_capacity(4 * 20 * ds.len());
+    let mut out = Vec::with_capacity(4 * ds.len());
     for (d, c) in ds.iter().zip(counted) {
         let Some(names) = header_names(d.kind) else {
             continue;
         };
         for (at, cap, used) in [(0, d.rpm, c.requests), (2, d.tpm, c.tokens)] {
-            if let Some(cap) = cap {
-                for (name, n) in [
-                    (&names[at], cap.saturating_sub(used)),
-                    (&names[at + 1], cap),
-                ] {
-                    digits.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
-                    ends.push((name, digits.len()));
+            let Some(cap) = cap else {
+                continue;
+            };
+            for (name, n) in [
+                (&names[at], cap.saturating_sub(used)),
+                (&names[at + 1], cap),
+            ] {
+                digits.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+                if let Ok(v) = HeaderValue::from_maybe_shared(digits.split().freeze()) {
+                    out.push((name.clone(), v));
                 }
             }
         }
-    }
-    let digits = bytes::Bytes::from(digits);
-    let mut from = 0;
-    let mut out = Vec::with_capacity(ends.len());
-    for (name, end) in ends {
-        if let Ok(v) = HeaderValue::from_maybe_shared(digits.slice(from..end)) {
-            out.push((name.clone(), v));
-        }
-        from = end;
     }
     out
 }
