@@ -85,9 +85,7 @@ pub fn decorate(resp: &mut Response<Body>, ctx: &mut RequestCtx) {
     let total = ctx.started.elapsed();
     let rate_headers = std::mem::take(&mut ctx.rate_headers);
     let h = resp.headers_mut();
-    // room for every header added here with the map at most half full once they are in
-    // (the map grows once, and inserts into a fuller map probe longer)
-    h.reserve(2 * (12 + rate_headers.len()));
+    h.reserve(12 + rate_headers.len());
     let mut id = uuid::Uuid::encode_buffer();
     let id = ctx.call_id.hyphenated().encode_lower(&mut id);
     if let Ok(v) = HeaderValue::from_str(id) {
