@@ -304,12 +304,11 @@ impl Metadata<'_> {
     /// the keys written as they are instead of escaped one by one: the spend writer's hot
     /// loop writes one per row.
     pub fn write_json(&self, out: &mut Vec<u8>) -> serde_json::Result<()> {
-        fn text(out: &mut Vec<u8>, s: Option<&str>) -> serde_json::Result<()> {
+        fn text(out: &mut Vec<u8>, s: Option<&str>) {
             match s {
                 Some(s) => crate::util::json_text::write_str(out, s),
                 None => out.extend_from_slice(b"null"),
             }
-            Ok(())
         }
         out.push(b'{');
         if let Some(u) = &self.usage_object {
@@ -318,7 +317,7 @@ impl Metadata<'_> {
             out.push(b',');
         }
         out.extend_from_slice(b"\"user_api_key\":");
-        text(out, Some(self.user_api_key))?;
+        text(out, Some(self.user_api_key));
         out.extend_from_slice(b",\"litellm_call_id\":\"");
         let mut id = uuid::Uuid::encode_buffer();
         out.extend_from_slice(
@@ -340,16 +339,16 @@ impl Metadata<'_> {
             (b",\"user_api_key_user_id\":", self.user_api_key_user_id),
         ] {
             out.extend_from_slice(key);
-            text(out, v)?;
+            text(out, v);
         }
         if let Some(t) = self.mcp_tool_call_metadata {
             out.extend_from_slice(b",\"mcp_tool_call_metadata\":");
             serde_json::to_writer(&mut *out, t)?;
         }
         out.extend_from_slice(b",\"user_api_key_team_alias\":");
-        text(out, self.user_api_key_team_alias)?;
+        text(out, self.user_api_key_team_alias);
         out.extend_from_slice(b",\"user_api_key_end_user_id\":");
-        text(out, self.user_api_key_end_user_id)?;
+        text(out, self.user_api_key_end_user_id);
         out.push(b'}');
         Ok(())
     }
