@@ -13,7 +13,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -63,6 +63,7 @@ impl StreamCut {
         let mut waiting = rx.clone();
         CutSignal {
             rx,
+            waiting_with: None,
             wait: Box::pin(async move {
                 if waiting.wait_for(|cut| *cut).await.is_err() {
                     // the gateway is gone without a cut: nothing will come
@@ -111,6 +112,9 @@ pub struct CutSignal {
     rx: watch::Receiver<bool>,
     /// Polled when the upstream has nothing yet, so the cut wakes the stream.
     wait: Pin<Box<dyn Future<Output = ()> + Send>>,
+    /// The waker `wait` was last polled with: the cut wakes it, so while the stream is polled
+    /// with the same one, `wait` need not be polled again (one atomic load instead).
+    waiting_with: Option<Waker>,
 }
 
 impl CutSignal {
@@ -121,8 +125,20 @@ impl CutSignal {
 
     /// Whether the cut has happened; if not, `cx` is woken when it does.
     pub fn poll_cut(&mut self, cx: &mut Context<'_>) -> bool {
-        self.wait.as_mut().poll(cx).is_ready()
+        if registered_with(self.waiting_with.as_ref(), cx) {
+            return self.is_cut();
+        }
+        if self.wait.as_mut().poll(cx).is_ready() {
+            return true;
+        }
+        self.waiting_with = Some(cx.waker().clone());
+        false
     }
+}
+
+/// Whether a wake-up registered with `with` reaches the task polling with `cx`.
+fn registered_with(with: Option<&Waker>, cx: &Context<'_>) -> bool {
+    with.is_some_and(|w| w.will_wake(cx.waker()))
 }
 
 /// The shape of the error event a client reads.
@@ -204,6 +220,8 @@ pub struct RelayBody {
     /// Fires `idle_timeout` after the last chunk: armed for a time it may have passed, and
     /// moved on from `last` only when it fires (not on every chunk).
     idle: Pin<Box<Sleep>>,
+    /// The waker `idle` was last polled with (the timer wakes it when it fires).
+    idle_with: Option<Waker>,
     idle_timeout: Duration,
     /// When the last chunk came.
     last: Instant,
@@ -241,6 +259,7 @@ impl RelayBody {
             inner,
             scanner: SseScanner::new(drop_usage_chunk),
             idle: Box::pin(tokio::time::sleep(idle_timeout)),
+            idle_with: None,
             idle_timeout,
             last: Instant::now(),
             done: false,
@@ -368,8 +387,13 @@ impl RelayBody {
     /// Whether `idle_timeout` has passed since the last chunk (else `cx` is woken when it may
     /// have).
     fn idle_expired(&mut self, cx: &mut Context<'_>) -> bool {
+        if registered_with(self.idle_with.as_ref(), cx) && !self.idle.is_elapsed() {
+            return false;
+        }
+        self.idle_with = None;
         loop {
             if self.idle.as_mut().poll(cx).is_pending() {
+                self.idle_with = Some(cx.waker().clone());
                 return false;
             }
             let due = self.last + self.idle_timeout;
