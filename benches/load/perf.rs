@@ -67,131 +67,37 @@ impl OwnRedis {
     }
 }
 
-/// A PostgreSQL cluster of this run (initdb in a temporary directory, as the `postgres` user
-/// when run as root), stopped and removed at the end.
-struct OwnPostgres {
-    bin: PathBuf,
-    dir: tempfile::TempDir,
-    port: u16,
-    root: bool,
+/// The PostgreSQL cluster of this run (the tests' helper: initdb in a temporary directory).
+#[path = "../../tests/common/pg_cluster.rs"]
+mod pg_cluster;
+use pg_cluster::PgCluster;
+
+fn own_postgres() -> Option<PgCluster> {
+    PgCluster::start(&["max_connections=200"], &[])
 }
 
-fn pg_bin() -> Option<PathBuf> {
-    let out = Command::new("pg_config").arg("--bindir").output().ok();
-    if let Some(o) = out.filter(|o| o.status.success()) {
-        let p = PathBuf::from(String::from_utf8_lossy(&o.stdout).trim());
-        if p.join("initdb").exists() {
-            return Some(p);
-        }
-    }
-    let mut found: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
-        .ok()?
-        .flatten()
-        .map(|e| e.path().join("bin"))
-        .filter(|p| p.join("initdb").exists())
-        .collect();
-    found.sort();
-    found.pop()
+fn postmaster(pg: &PgCluster) -> Option<u32> {
+    let s = std::fs::read_to_string(format!("{}/postmaster.pid", pg.data())).ok()?;
+    s.lines().next()?.trim().parse().ok()
 }
 
-impl OwnPostgres {
-    fn start() -> Option<Self> {
-        let bin = pg_bin()?;
-        let dir = tempfile::tempdir().ok()?;
-        let root = Command::new("id")
-            .arg("-u")
-            .output()
-            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
-        if root {
-            let _ = Command::new("chown")
-                .args(["postgres:", dir.path().to_str()?])
-                .status();
-        }
-        let port = free_port();
-        let me = Self {
-            bin,
-            dir,
-            port,
-            root,
-        };
-        let data = me.data();
-        let ok = me
-            .run("initdb", &["-D", &data, "-A", "trust", "-U", "postgres"])
-            .status()
-            .ok()?
-            .success();
-        if !ok {
-            return None;
-        }
-        let opts = format!(
-            "-p {port} -c listen_addresses=127.0.0.1 -k {} -c max_connections=200",
-            me.dir.path().display()
-        );
-        let log = format!("{}/log", me.dir.path().display());
-        let ok = me
-            .run(
-                "pg_ctl",
-                &["-D", &data, "-o", &opts, "-l", &log, "-w", "start"],
-            )
-            .status()
-            .ok()?
-            .success();
-        ok.then_some(me)
-    }
-
-    fn data(&self) -> String {
-        format!("{}/data", self.dir.path().display())
-    }
-
-    fn run(&self, tool: &str, args: &[&str]) -> Command {
-        let exe = self.bin.join(tool);
-        let mut c = if self.root {
-            let mut c = Command::new("runuser");
-            c.args(["-u", "postgres", "--"]).arg(exe);
-            c
-        } else {
-            Command::new(exe)
-        };
-        c.args(args).stdout(Stdio::null()).stderr(Stdio::null());
-        c
-    }
-
-    fn url(&self) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
-    }
-
-    fn postmaster(&self) -> Option<u32> {
-        let s = std::fs::read_to_string(format!("{}/postmaster.pid", self.data())).ok()?;
-        s.lines().next()?.trim().parse().ok()
-    }
-
-    /// CPU (ns) of the cluster: the postmaster, its live children, and the children it reaped.
-    fn cpu_ns(&self) -> u64 {
-        let Some(pm) = self.postmaster() else {
-            return 0;
-        };
-        let mut total = cpu_ns(pm) + reaped_children_ns(pm);
-        if let Ok(procs) = std::fs::read_dir("/proc") {
-            for p in procs.flatten() {
-                let Some(pid) = p.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
-                    continue;
-                };
-                if parent_of(pid) == Some(pm) {
-                    total += cpu_ns(pid);
-                }
+/// CPU (ns) of the cluster: the postmaster, its live children, and the children it reaped.
+fn pg_cpu_ns(pg: &PgCluster) -> u64 {
+    let Some(pm) = postmaster(pg) else {
+        return 0;
+    };
+    let mut total = cpu_ns(pm) + reaped_children_ns(pm);
+    if let Ok(procs) = std::fs::read_dir("/proc") {
+        for p in procs.flatten() {
+            let Some(pid) = p.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+                continue;
+            };
+            if parent_of(pid) == Some(pm) {
+                total += cpu_ns(pid);
             }
         }
-        total
     }
-}
-
-impl Drop for OwnPostgres {
-    fn drop(&mut self) {
-        let data = self.data();
-        let _ = self
-            .run("pg_ctl", &["-D", &data, "-m", "immediate", "-w", "stop"])
-            .status();
-    }
+    total
 }
 
 /// Fields of `/proc/<pid>/stat` after the command name.
@@ -365,13 +271,13 @@ struct Governed {
 
 /// Wait until the cluster's CPU stays flat (the spend writer has flushed the phase's rows and
 /// whatever they set off), at most 20 s.
-fn settle(pg: &OwnPostgres) {
+fn settle(pg: &PgCluster) {
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut quiet = 0;
-    let mut last = pg.cpu_ns();
+    let mut last = pg_cpu_ns(pg);
     while Instant::now() < deadline && quiet < 3 {
         std::thread::sleep(Duration::from_millis(200));
-        let now = pg.cpu_ns();
+        let now = pg_cpu_ns(pg);
         // under 2 ms of CPU in 200 ms: idle apart from background ticks
         if now.saturating_sub(last) < 2_000_000 {
             quiet += 1;
@@ -405,7 +311,7 @@ pub fn run(o: &Opts, args: &[String], proxy_cpu: Option<usize>, client_cpu: Opti
     let (_mock, mock_port) = start_mock(client_cpu);
     let (bare, bare_port) = start_bare(proxy_cpu, mock_port);
     let redis = OwnRedis::start();
-    let pg = OwnPostgres::start();
+    let pg = own_postgres();
     if redis.is_none() || pg.is_none() {
         eprintln!(
             "redis-server or PostgreSQL's initdb/pg_ctl not found: governed scenario skipped"
@@ -503,13 +409,13 @@ pub fn run(o: &Opts, args: &[String], proxy_cpu: Option<usize>, client_cpu: Opti
         if let (Some(t), Some(redis), Some(pg)) = (&gov_t, &redis, &pg) {
             let served0 = t.served.load(Ordering::Relaxed);
             let stats0 = rt.block_on(command_stats(&redis.url()));
-            let (r0, p0) = (cpu_ns(redis.pid()), pg.cpu_ns());
+            let (r0, p0) = (cpu_ns(redis.pid()), pg_cpu_ns(pg));
             let (r, c) = rt.block_on(recorded_max(t, &body, o, profile, "governed"));
             let served = t.served.load(Ordering::Relaxed) - served0;
             let r1 = cpu_ns(redis.pid());
             let stats1 = rt.block_on(command_stats(&redis.url()));
             settle(pg);
-            let p1 = pg.cpu_ns();
+            let p1 = pg_cpu_ns(pg);
             g.rps.push(r);
             g.gw.push(c);
             g.redis_cpu.push((r1 - r0) as f64 / 1000.0 / served as f64);

@@ -4,14 +4,15 @@
 pub mod migrate;
 mod pool;
 pub mod queries;
+pub mod tls;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bb8::{Pool, PooledConnection};
+use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{NoTls, Row};
 
 pub use pool::{Backoff, Manager, PgConn, Prepared};
 pub use queries::{Query, Registry};
@@ -102,18 +103,17 @@ impl Store {
     /// logged with its `host:port`.
     pub async fn connect(url: &str, opts: StoreOptions) -> Result<Self, StoreError> {
         let registry = Registry::get().map_err(|e| StoreError::Queries(e.to_string()))?;
-        let mut config: tokio_postgres::Config = url
-            .parse()
-            .map_err(|e: tokio_postgres::Error| StoreError::Config(e.to_string()))?;
+        let tls::Target { mut config, tls } = tls::parse(url).map_err(StoreError::Config)?;
         config.connect_timeout(opts.timeout);
         config.application_name("tianji");
         let target = pool::target(&config);
         let started = tokio::time::Instant::now();
         let mut backoff = Backoff::new();
         let (mut client, connection) = loop {
-            let detail = match tokio::time::timeout(opts.timeout, config.connect(NoTls)).await {
+            let detail = match tokio::time::timeout(opts.timeout, config.connect(tls.clone())).await
+            {
                 Ok(Ok(c)) => break c,
-                Ok(Err(e)) if !pool::transient(&e) => {
+                Ok(Err(e)) if !pool::transient(&e) || tls::refused_by_tls(&e) => {
                     return Err(StoreError::Refused {
                         target,
                         detail: pool::describe(&e),
@@ -147,7 +147,7 @@ impl Store {
         let pool = Pool::builder()
             .max_size(opts.max_connections.max(1))
             .connection_timeout(opts.timeout)
-            .build_unchecked(Manager::new(config, registry));
+            .build_unchecked(Manager::new(config, tls, registry));
         Ok(Self {
             pool,
             registry,
@@ -157,9 +157,7 @@ impl Store {
 
     /// Whether `url` is a usable PostgreSQL URL (no connection is made).
     pub fn check_url(url: &str) -> Result<(), StoreError> {
-        url.parse::<tokio_postgres::Config>()
-            .map(|_| ())
-            .map_err(|e| StoreError::Config(e.to_string()))
+        tls::parse(url).map(|_| ()).map_err(StoreError::Config)
     }
 
     /// A pooled connection, or `Unavailable`.

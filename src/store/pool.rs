@@ -3,7 +3,8 @@
 use std::time::Duration;
 
 use bb8_postgres::PostgresConnectionManager;
-use tokio_postgres::{Client, NoTls, Statement};
+use tokio_postgres::{Client, Statement};
+use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::queries::{Query, Registry};
 
@@ -58,14 +59,18 @@ impl<'a> Prepared<'a> {
 
 /// Connects, then prepares every pooled query.
 pub struct Manager {
-    inner: PostgresConnectionManager<NoTls>,
+    inner: PostgresConnectionManager<MakeRustlsConnect>,
     registry: &'static Registry,
 }
 
 impl Manager {
-    pub fn new(config: tokio_postgres::Config, registry: &'static Registry) -> Self {
+    pub fn new(
+        config: tokio_postgres::Config,
+        tls: MakeRustlsConnect,
+        registry: &'static Registry,
+    ) -> Self {
         Self {
-            inner: PostgresConnectionManager::new(config, NoTls),
+            inner: PostgresConnectionManager::new(config, tls),
             registry,
         }
     }

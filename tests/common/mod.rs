@@ -4,6 +4,7 @@ pub mod anthropic_account;
 pub mod db;
 pub mod fixtures;
 pub mod mock_upstream;
+pub mod pg_cluster;
 pub mod providers;
 pub mod redis;
 

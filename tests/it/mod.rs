@@ -41,6 +41,7 @@ mod skills;
 mod spend;
 mod spend_reports;
 mod store;
+mod store_tls;
 mod streaming;
 mod teams;
 mod telemetry;

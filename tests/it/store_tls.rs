@@ -1,0 +1,297 @@
+//! PostgreSQL over TLS (`sslmode`, `sslrootcert`, `sslcert`, `sslkey` in `database_url`),
+//! against a cluster of the test's own started with `ssl=on` and certificates made here: a CA,
+//! the server's for `localhost`, a client's for the role `certuser`. Its `pg_hba.conf` refuses
+//! every connection without TLS and lets `certuser` in only with its client certificate.
+
+use bytes::Bytes;
+use rcgen::{
+    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair, KeyUsagePurpose,
+};
+use tianji::store::{Store, StoreError, StoreOptions};
+
+use crate::common::pg_cluster::PgCluster;
+use crate::common::{MASTER_KEY, TestGateway, send};
+
+const HBA: &str = "local all all trust
+hostssl all certuser 127.0.0.1/32 cert
+hostssl all all 127.0.0.1/32 trust
+host all all 127.0.0.1/32 reject
+";
+
+fn make_ca(name: &str) -> CertifiedIssuer<'static, KeyPair> {
+    let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    p.distinguished_name.push(DnType::CommonName, name);
+    p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+    CertifiedIssuer::self_signed(p, KeyPair::generate().unwrap()).unwrap()
+}
+
+/// A certificate for `names` (`cn` its common name) signed by `issuer`: (cert, key) PEM.
+fn leaf(issuer: &CertifiedIssuer<'static, KeyPair>, cn: &str, names: &[&str]) -> (String, String) {
+    let key = KeyPair::generate().unwrap();
+    let mut p =
+        CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
+    p.distinguished_name.push(DnType::CommonName, cn);
+    let cert = p.signed_by(&key, issuer).unwrap();
+    (cert.pem(), key.serialize_pem())
+}
+
+struct Tls {
+    pg: PgCluster,
+    files: tempfile::TempDir,
+}
+
+impl Tls {
+    fn start() -> Self {
+        let ca = make_ca("tianji test CA");
+        let (server_crt, server_key) = leaf(&ca, "localhost", &["localhost"]);
+        let (client_crt, client_key) = leaf(&ca, "certuser", &[]);
+        let other = make_ca("another CA");
+        let pg = PgCluster::start(
+            &[
+                "ssl=on",
+                "ssl_cert_file=server.crt",
+                "ssl_key_file=server.key",
+                "ssl_ca_file=ca.crt",
+            ],
+            &[
+                ("server.crt", &server_crt),
+                ("server.key", &server_key),
+                ("ca.crt", &ca.pem()),
+                ("pg_hba.conf", HBA),
+            ],
+        )
+        .expect("PostgreSQL's initdb and pg_ctl must be installed for the TLS tests");
+        let files = tempfile::tempdir().unwrap();
+        for (name, contents) in [
+            ("ca.pem", ca.pem()),
+            ("other-ca.pem", other.pem()),
+            ("client.crt", client_crt),
+            ("client.key", client_key),
+        ] {
+            std::fs::write(files.path().join(name), contents).unwrap();
+        }
+        Self { pg, files }
+    }
+
+    fn file(&self, name: &str) -> String {
+        self.files.path().join(name).display().to_string()
+    }
+
+    /// A URL of the cluster as `user` on `host`, with the query `q`.
+    fn url(&self, user: &str, host: &str, q: &str) -> String {
+        format!("postgres://{user}@{host}:{}/postgres?{q}", self.pg.port)
+    }
+
+    /// The superuser's client (over TLS: nothing else gets in).
+    async fn admin(&self) -> tokio_postgres::Client {
+        let t = tianji::store::tls::parse(&format!("{}?sslmode=require", self.pg.url())).unwrap();
+        let (c, conn) = t.config.connect(t.tls).await.unwrap();
+        tokio::spawn(conn);
+        c
+    }
+}
+
+async fn connect(url: &str) -> Result<Store, StoreError> {
+    Store::connect(url, StoreOptions::default()).await
+}
+
+fn refusal(r: Result<Store, StoreError>) -> String {
+    match r {
+        Ok(_) => panic!("the connection should have been refused"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[tokio::test]
+async fn every_sslmode_connects_or_refuses_as_libpq_does() {
+    let tls = Tls::start();
+    let ca = tls.file("ca.pem");
+    let other = tls.file("other-ca.pem");
+
+    // verify-full: the chain and the host name
+    let s = connect(&tls.url(
+        "postgres",
+        "localhost",
+        &format!("sslmode=verify-full&sslrootcert={ca}"),
+    ))
+    .await
+    .unwrap();
+    assert!(s.ping().await);
+    let e = refusal(
+        connect(&tls.url(
+            "postgres",
+            "127.0.0.1",
+            &format!("sslmode=verify-full&sslrootcert={ca}"),
+        ))
+        .await,
+    );
+    assert!(
+        e.contains("refused the connection") && e.contains("not valid for name"),
+        "{e}"
+    );
+    let e = refusal(
+        connect(&tls.url(
+            "postgres",
+            "localhost",
+            &format!("sslmode=verify-full&sslrootcert={other}"),
+        ))
+        .await,
+    );
+    assert!(e.contains("UnknownIssuer"), "{e}");
+    // the public roots do not vouch for a private CA
+    let e = refusal(connect(&tls.url("postgres", "localhost", "sslmode=verify-full")).await);
+    assert!(e.contains("UnknownIssuer"), "{e}");
+
+    // verify-ca: the chain only
+    let s = connect(&tls.url(
+        "postgres",
+        "127.0.0.1",
+        &format!("sslmode=verify-ca&sslrootcert={ca}"),
+    ))
+    .await
+    .unwrap();
+    assert!(s.ping().await);
+    let e = refusal(
+        connect(&tls.url(
+            "postgres",
+            "127.0.0.1",
+            &format!("sslmode=verify-ca&sslrootcert={other}"),
+        ))
+        .await,
+    );
+    assert!(e.contains("UnknownIssuer"), "{e}");
+
+    // require: encrypted, unchecked; with a root certificate, checked as verify-ca
+    assert!(
+        connect(&tls.url("postgres", "127.0.0.1", "sslmode=require"))
+            .await
+            .unwrap()
+            .ping()
+            .await
+    );
+    let e = refusal(
+        connect(&tls.url(
+            "postgres",
+            "127.0.0.1",
+            &format!("sslmode=require&sslrootcert={other}"),
+        ))
+        .await,
+    );
+    assert!(e.contains("UnknownIssuer"), "{e}");
+
+    // prefer (also without sslmode) takes the TLS the server offers; disable is refused here
+    for q in ["sslmode=prefer", "application_name=x"] {
+        assert!(
+            connect(&tls.url("postgres", "127.0.0.1", q))
+                .await
+                .unwrap()
+                .ping()
+                .await,
+            "{q}"
+        );
+    }
+    let e = refusal(connect(&tls.url("postgres", "127.0.0.1", "sslmode=disable")).await);
+    assert!(e.contains("no encryption"), "{e}");
+
+    // a client certificate: certuser gets in with it, not without
+    tls.admin()
+        .await
+        .batch_execute("CREATE ROLE certuser LOGIN SUPERUSER")
+        .await
+        .unwrap();
+    let with_cert = format!(
+        "sslmode=verify-full&sslrootcert={ca}&sslcert={}&sslkey={}",
+        tls.file("client.crt"),
+        tls.file("client.key")
+    );
+    assert!(
+        connect(&tls.url("certuser", "localhost", &with_cert))
+            .await
+            .unwrap()
+            .ping()
+            .await
+    );
+    let e = refusal(
+        connect(&tls.url(
+            "certuser",
+            "localhost",
+            &format!("sslmode=verify-full&sslrootcert={ca}"),
+        ))
+        .await,
+    );
+    assert!(e.contains("certificate"), "{e}");
+
+    // options that cannot work are a configuration error, before any connection
+    for (q, says) in [
+        ("sslmode=verify-everything", "is not one of"),
+        (
+            "sslmode=verify-full&sslrootcert=/nonexistent.pem",
+            "/nonexistent.pem",
+        ),
+        ("sslmode=require&sslcert=/c.pem", "give both or neither"),
+    ] {
+        let e = refusal(connect(&tls.url("postgres", "localhost", q)).await);
+        assert!(
+            e.starts_with("invalid database_url") && e.contains(says),
+            "{q}: {e}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_gateway_works_over_verify_full() {
+    let tls = Tls::start();
+    let url = tls.url(
+        "postgres",
+        "localhost",
+        &format!("sslmode=verify-full&sslrootcert={}", tls.file("ca.pem")),
+    );
+    let gw = TestGateway::start(&format!(
+        "model_list: []\ngeneral_settings:\n  master_key: {MASTER_KEY}\n  database_url: \"{url}\"\n"
+    ))
+    .await;
+    let auth = format!("Bearer {MASTER_KEY}");
+    let r = send(
+        http::Method::POST,
+        &gw.url("/key/generate"),
+        &[
+            ("authorization", &auth),
+            ("content-type", "application/json"),
+        ],
+        Bytes::from_static(br#"{"key_alias": "over-tls"}"#),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let admin = tls.admin().await;
+    let n: i64 = admin
+        .query_one(
+            "SELECT count(*) FROM \"TianjiLLM_VerificationToken\" WHERE key_alias = 'over-tls'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 1);
+    // the gateway's connections are encrypted (the server lets no other in, and says so)
+    let plain: i64 = admin
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid)
+             WHERE a.application_name = 'tianji' AND NOT s.ssl",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    let encrypted: i64 = admin
+        .query_one(
+            "SELECT count(*) FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid)
+             WHERE a.application_name = 'tianji' AND s.ssl",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(plain, 0);
+    assert!(encrypted >= 1, "no TLS connection of the gateway");
+}
