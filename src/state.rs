@@ -133,6 +133,8 @@ pub struct AppState {
     pub catalog: Arc<Catalog>,
     /// PostgreSQL, when `database_url` (or `DATABASE_URL`) is set.
     pub store: Option<Arc<Store>>,
+    /// The read replica the reports read from (`database_url_read`), when one is set.
+    pub reports: Option<Arc<Store>>,
     /// `tianji_settings.store_audit_logs` (LiteLLM's place) or
     /// `general_settings.store_audit_logs`
     pub store_audit_logs: bool,
@@ -290,6 +292,9 @@ impl AppState {
             match &g.database_url {
                 Some(url) if !connect_database => {
                     Store::check_url(url)?;
+                    if let Some(read) = &g.database_url_read {
+                        Store::check_url(read)?;
+                    }
                     Ok(None)
                 }
                 Some(url) => {
@@ -313,7 +318,12 @@ impl AppState {
                     {
                         opts.timeout = t;
                     }
-                    Ok(Some(Arc::new(Store::connect(url, opts).await?)))
+                    let primary = Arc::new(Store::connect(url, opts).await?);
+                    let reports = match &g.database_url_read {
+                        Some(read) => Some(Arc::new(Store::connect_replica(read, opts).await?)),
+                        None => None,
+                    };
+                    Ok(Some((primary, reports)))
                 }
                 None => Ok(None),
             }
@@ -328,7 +338,10 @@ impl AppState {
             }
         };
         let (store, ()) = tokio::join!(store, redis_up);
-        let store: Option<Arc<Store>> = store.map_err(StateError::Store)?;
+        let (store, reports) = match store.map_err(StateError::Store)? {
+            Some((primary, reports)) => (Some(primary), reports),
+            None => (None, None),
+        };
         let t = &loaded.config.tianji_settings;
         let mut auth = Authenticator::with_store(g.master_key.as_deref(), store.clone());
         if let Some(code) = t.budget_exceeded_status_code {
@@ -463,6 +476,7 @@ impl AppState {
             max_body_bytes: (mb * 1024.0 * 1024.0) as usize,
             catalog,
             store,
+            reports,
             store_audit_logs: g.store_audit_logs || t.store_audit_logs,
             available_teams: t.default_internal_user_params.available_teams.clone(),
             guardrails,

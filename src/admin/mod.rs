@@ -333,7 +333,7 @@ pub async fn handle(
         )));
     }
     crate::auth::access::check_route(&principal, req.uri().path())?;
-    let serve = match route.handler {
+    let (serve, report) = match route.handler {
         Handler::Live(serve) => {
             let live = Live {
                 state,
@@ -343,7 +343,8 @@ pub async fn handle(
             };
             return serve(live).await;
         }
-        Handler::Store(serve) => serve,
+        Handler::Store(serve) => (serve, false),
+        Handler::Report(serve) => (serve, true),
     };
     let live = Live {
         state,
@@ -351,7 +352,11 @@ pub async fn handle(
         path_key,
         req,
     };
-    serve(&live.into_call().await?).await
+    let mut call = live.into_call().await?;
+    if report && let Some(replica) = &state.reports {
+        call.store = replica;
+    }
+    serve(&call).await
 }
 
 impl<'a> Live<'a> {

@@ -5,7 +5,8 @@
 //!
 //! Handlers are plain `async fn`s: [`Handler::Store`] ones take a [`Call`] (the database is
 //! needed, the body already read), [`Handler::Live`] ones a [`Live`] request (live state only:
-//! they answer without a database). The `store!`/`live!` adapters box the handler's future once
+//! they answer without a database); [`Handler::Report`] ones are `Store` handlers that read the
+//! read replica when one is set. The `store!`/`report!`/`live!` adapters box the handler's future once
 //! per management request.
 
 use std::future::Future;
@@ -74,6 +75,9 @@ pub struct Live<'a> {
 pub enum Handler {
     /// From the database: 503 without one; the handler gets the body read, in a [`Call`].
     Store(for<'a> fn(&'a Call<'a>) -> Reply<'a>),
+    /// A report (spend, activity, metrics: reads only): as `Store`, from the read replica when
+    /// `database_url_read` sets one.
+    Report(for<'a> fn(&'a Call<'a>) -> Reply<'a>),
     /// From live state (router, cache, provider budgets): no database needed.
     Live(for<'a> fn(Live<'a>) -> Reply<'a>),
 }
@@ -116,6 +120,19 @@ macro_rules! store {
             Box::pin($e)
         }
         Handler::Store(serve)
+    }};
+}
+
+/// A [`Handler::Report`] from an `async fn(&Call)` (or an expression over the call `c`).
+macro_rules! report {
+    ($f:path) => {
+        report!(c => $f(c))
+    };
+    ($c:ident => $e:expr) => {{
+        fn serve<'a>($c: &'a Call<'a>) -> Reply<'a> {
+            Box::pin($e)
+        }
+        Handler::Report(serve)
     }};
 }
 
@@ -216,35 +233,35 @@ pub static ROUTES: &[AdminRoute] = table! {
     ["/end_user/list", "/customer/list"] GET AdminViewer "List end users" => store!(end_users::list);
     ["/end_user/block", "/customer/block"] POST ProxyAdmin "Block end users" => store!(c => end_users::set_blocked(c, true));
     ["/end_user/unblock", "/customer/unblock"] POST ProxyAdmin "Unblock end users" => store!(c => end_users::set_blocked(c, false));
-    ["/spend/logs"] GET KeyOwner "Spend log rows (the caller's own unless viewer)" => store!(spend::spend_logs);
-    ["/spend/error_logs"] GET AdminViewer "ErrorLogs rows of failed requests" => store!(spend::error_logs);
-    ["/model/metrics"] GET AdminViewer "Average seconds per output token, per deployment and day" => store!(model_metrics::latency);
-    ["/model/metrics/slow_responses"] GET AdminViewer "Requests slower than alerting_threshold, per deployment" => store!(model_metrics::slow_responses);
-    ["/model/metrics/exceptions"] GET AdminViewer "Failed requests per deployment and exception type" => store!(model_metrics::exceptions);
+    ["/spend/logs"] GET KeyOwner "Spend log rows (the caller's own unless viewer)" => report!(spend::spend_logs);
+    ["/spend/error_logs"] GET AdminViewer "ErrorLogs rows of failed requests" => report!(spend::error_logs);
+    ["/model/metrics"] GET AdminViewer "Average seconds per output token, per deployment and day" => report!(model_metrics::latency);
+    ["/model/metrics/slow_responses"] GET AdminViewer "Requests slower than alerting_threshold, per deployment" => report!(model_metrics::slow_responses);
+    ["/model/metrics/exceptions"] GET AdminViewer "Failed requests per deployment and exception type" => report!(model_metrics::exceptions);
     ["/cron_jobs"] GET AdminViewer "The scheduled jobs: lease holder, next run, last outcome" => store!(cron_jobs::list);
-    ["/spend/keys"] GET KeyOwner "Spend by key" => store!(spend::keys);
-    ["/spend/users"] GET KeyOwner "Spend by user" => store!(spend::users);
-    ["/spend/teams"] GET AdminViewer "Spend by team" => store!(spend::teams);
-    ["/spend/tags"] GET KeyOwner "Spend by request tag" => store!(spend::tags);
-    ["/spend/models"] GET KeyOwner "Spend by model" => store!(spend::models);
-    ["/spend/end_users"] GET AdminViewer "Spend by end user" => store!(spend::end_users);
-    ["/global/spend"] GET AdminViewer "Total spend" => store!(spend::global_spend);
-    ["/global/spend/keys"] GET KeyOwner "Top keys by spend (the caller's own unless viewer)" => store!(spend::global_keys);
-    ["/global/spend/models"] GET KeyOwner "Top models by spend (the caller's own unless viewer)" => store!(spend::global_models);
-    ["/global/spend/teams"] GET AdminViewer "Daily spend by team" => store!(spend::global_teams);
-    ["/global/spend/tags"] GET KeyOwner "Spend by tag over a date range (the caller's own unless viewer)" => store!(spend::global_tags);
-    ["/global/spend/provider"] GET KeyOwner "Spend by provider (the caller's own unless viewer)" => store!(spend::provider);
-    ["/global/spend/end_users"] POST KeyOwner "Top end users by spend (the caller's own unless viewer)" => store!(spend::global_end_users);
-    ["/global/spend/report"] GET AdminViewer "Spend report by team, key or customer" => store!(spend::report);
+    ["/spend/keys"] GET KeyOwner "Spend by key" => report!(spend::keys);
+    ["/spend/users"] GET KeyOwner "Spend by user" => report!(spend::users);
+    ["/spend/teams"] GET AdminViewer "Spend by team" => report!(spend::teams);
+    ["/spend/tags"] GET KeyOwner "Spend by request tag" => report!(spend::tags);
+    ["/spend/models"] GET KeyOwner "Spend by model" => report!(spend::models);
+    ["/spend/end_users"] GET AdminViewer "Spend by end user" => report!(spend::end_users);
+    ["/global/spend"] GET AdminViewer "Total spend" => report!(spend::global_spend);
+    ["/global/spend/keys"] GET KeyOwner "Top keys by spend (the caller's own unless viewer)" => report!(spend::global_keys);
+    ["/global/spend/models"] GET KeyOwner "Top models by spend (the caller's own unless viewer)" => report!(spend::global_models);
+    ["/global/spend/teams"] GET AdminViewer "Daily spend by team" => report!(spend::global_teams);
+    ["/global/spend/tags"] GET KeyOwner "Spend by tag over a date range (the caller's own unless viewer)" => report!(spend::global_tags);
+    ["/global/spend/provider"] GET KeyOwner "Spend by provider (the caller's own unless viewer)" => report!(spend::provider);
+    ["/global/spend/end_users"] POST KeyOwner "Top end users by spend (the caller's own unless viewer)" => report!(spend::global_end_users);
+    ["/global/spend/report"] GET AdminViewer "Spend report by team, key or customer" => report!(spend::report);
     ["/global/spend/reset"] POST ProxyAdmin "Reset every key's and team's spend" => store!(spend::reset);
-    ["/global/activity"] GET KeyOwner "Daily requests and tokens" => store!(spend::activity);
-    ["/global/activity/model"] GET KeyOwner "Daily requests and tokens by model" => store!(spend::activity_model);
-    ["/global/activity/cache_hits"] GET KeyOwner "Daily cache hits" => store!(spend::activity_cache_hits);
-    ["/user/daily/activity"] GET KeyOwner "A user's daily activity" => store!(c => spend::daily_activity(c, spend::Entity::User));
-    ["/team/daily/activity"] GET KeyOwner "A team's daily activity" => store!(c => spend::daily_activity(c, spend::Entity::Team));
-    ["/organization/daily/activity"] GET AdminViewer "An organisation's daily activity" => store!(c => spend::daily_activity(c, spend::Entity::Organization));
-    ["/end_user/daily/activity", "/customer/daily/activity"] GET AdminViewer "An end user's daily activity" => store!(c => spend::daily_activity(c, spend::Entity::EndUser));
-    ["/agent/daily/activity"] GET KeyOwner "A2A agents' daily activity (admins: all; others: their key's calls)" => store!(c => spend::daily_activity(c, spend::Entity::Agent));
+    ["/global/activity"] GET KeyOwner "Daily requests and tokens" => report!(spend::activity);
+    ["/global/activity/model"] GET KeyOwner "Daily requests and tokens by model" => report!(spend::activity_model);
+    ["/global/activity/cache_hits"] GET KeyOwner "Daily cache hits" => report!(spend::activity_cache_hits);
+    ["/user/daily/activity"] GET KeyOwner "A user's daily activity" => report!(c => spend::daily_activity(c, spend::Entity::User));
+    ["/team/daily/activity"] GET KeyOwner "A team's daily activity" => report!(c => spend::daily_activity(c, spend::Entity::Team));
+    ["/organization/daily/activity"] GET AdminViewer "An organisation's daily activity" => report!(c => spend::daily_activity(c, spend::Entity::Organization));
+    ["/end_user/daily/activity", "/customer/daily/activity"] GET AdminViewer "An end user's daily activity" => report!(c => spend::daily_activity(c, spend::Entity::EndUser));
+    ["/agent/daily/activity"] GET KeyOwner "A2A agents' daily activity (admins: all; others: their key's calls)" => report!(c => spend::daily_activity(c, spend::Entity::Agent));
     ["/provider/budgets"] GET AdminViewer "Provider budgets and their spend" => live!(super::provider_budgets);
     ["/cache/ping"] GET ProxyAdmin "Check the response cache" => live!(cache::ping);
     ["/cache/delete"] POST ProxyAdmin "Delete response cache entries" => live!(cache::delete);

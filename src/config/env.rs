@@ -18,6 +18,8 @@ pub const ENV_PREFIX: &str = "os.environ/";
 pub const ENV_MASTER_KEY: &str = "TIANJI_MASTER_KEY";
 /// Used when `general_settings.database_url` is not set.
 pub const ENV_DATABASE_URL: &str = "DATABASE_URL";
+/// Used when `general_settings.database_url_read` is not set.
+pub const ENV_DATABASE_URL_READ: &str = "DATABASE_URL_READ";
 
 const MAX_DEPTH: usize = 64;
 

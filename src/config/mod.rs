@@ -186,6 +186,11 @@ impl Loaded {
             config.general_settings.database_url =
                 env.get(env::ENV_DATABASE_URL).filter(|u| !u.is_empty());
         }
+        if config.general_settings.database_url_read.is_none() {
+            config.general_settings.database_url_read = env
+                .get(env::ENV_DATABASE_URL_READ)
+                .filter(|u| !u.is_empty());
+        }
         validate(&config)?;
         Ok(Loaded {
             config,
@@ -258,6 +263,13 @@ fn validate(c: &Config) -> Result<(), ConfigError> {
         )?;
     }
     let g = &c.general_settings;
+    if g.database_url_read.is_some() && g.database_url.is_none() {
+        return Err(ConfigError::Invalid {
+            path: "general_settings.database_url_read".into(),
+            message: "a read replica needs the primary: set database_url (or DATABASE_URL) too"
+                .into(),
+        });
+    }
     positive(
         g.header_read_timeout,
         "general_settings.header_read_timeout",

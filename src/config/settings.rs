@@ -67,6 +67,9 @@ pub struct GeneralSettings {
     pub graceful_shutdown_timeout: Option<f64>,
     /// PostgreSQL URL (else `DATABASE_URL`). Without one, database routes answer 503.
     pub database_url: Option<String>,
+    /// A read replica's URL (else `DATABASE_URL_READ`): the spend and activity reports read
+    /// from it, so they never load the primary. Needs `database_url`.
+    pub database_url_read: Option<String>,
     /// Pool size per instance (default 10).
     pub database_connection_pool_limit: Option<u32>,
     /// Seconds to wait for a connection (default 5).

@@ -102,6 +102,17 @@ impl Store {
     /// cannot be reached is tried again with [`Backoff`] for `opts.connect_retry`, each failure
     /// logged with its `host:port`.
     pub async fn connect(url: &str, opts: StoreOptions) -> Result<Self, StoreError> {
+        Self::open(url, opts, true).await
+    }
+
+    /// A read replica's store (`general_settings.database_url_read`): reached at startup as
+    /// [`Store::connect`] reaches the primary, but no migration is run there (the replica
+    /// follows the primary's schema).
+    pub async fn connect_replica(url: &str, opts: StoreOptions) -> Result<Self, StoreError> {
+        Self::open(url, opts, false).await
+    }
+
+    async fn open(url: &str, opts: StoreOptions, migrate: bool) -> Result<Self, StoreError> {
         let registry = Registry::get().map_err(|e| StoreError::Queries(e.to_string()))?;
         let tls::Target { mut config, tls } = tls::parse(url).map_err(StoreError::Config)?;
         config.connect_timeout(opts.timeout);
@@ -140,7 +151,10 @@ impl Store {
             tokio::time::sleep(wait).await;
         };
         let driver = tokio::spawn(connection);
-        let applied = migrate::run(&mut client, registry, opts.unique_aliases).await;
+        let applied = match migrate {
+            true => migrate::run(&mut client, registry, opts.unique_aliases).await,
+            false => Ok(Vec::new()),
+        };
         drop(client);
         let _ = driver.await;
         applied?;

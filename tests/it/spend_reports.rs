@@ -341,3 +341,115 @@ async fn activity_reports_and_global_reset() {
     assert!(logs >= n, "spend logs are kept");
     gw.gw.shutdown().await;
 }
+
+/// `database_url_read`: the reports read the replica, everything else the primary. The
+/// "replica" here is another database that the primary's writes never reach, so what each
+/// route read is visible.
+#[tokio::test]
+async fn reports_read_the_replica_and_writes_go_to_the_primary() {
+    let primary = TestDb::create().await;
+    let replica = TestDb::create().await;
+    let up = MockUpstream::start().await;
+    let models = format!(
+        "model_list:\n  - model_name: gpt\n    tianji_params: {{model: openai/gpt-4o, api_base: \"{}\", api_key: sk-up}}\n",
+        up.base()
+    );
+    let chat =
+        json!({"model": "gpt", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 3});
+    // one request logged in the replica's database (the schema made there by a gateway of its own)
+    let seeded = {
+        let gw = TestGateway::start(&format!(
+            "{models}general_settings:\n  master_key: {MASTER_KEY}\n  database_url: \"{}\"\n  proxy_batch_write_at: 0.05\n",
+            replica.url
+        ))
+        .await;
+        let r = call(
+            &gw,
+            Method::POST,
+            "/v1/chat/completions",
+            MASTER_KEY,
+            chat.clone(),
+        )
+        .await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        logged_today(&replica.client().await, 1).await;
+        r.header("x-tianji-call-id").unwrap().to_string()
+    };
+    let gw = TestGateway::start(&format!(
+        "{models}general_settings:\n  master_key: {MASTER_KEY}\n  database_url: \"{}\"\n  database_url_read: \"{}\"\n  proxy_batch_write_at: 0.05\n",
+        primary.url, replica.url
+    ))
+    .await;
+    let r = call(&gw, Method::POST, "/v1/chat/completions", MASTER_KEY, chat).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let served = r.header("x-tianji-call-id").unwrap().to_string();
+    let day = logged_today(&primary.client().await, 1).await;
+    let key = ok(call(
+        &gw,
+        Method::POST,
+        "/key/generate",
+        MASTER_KEY,
+        json!({"key_alias": "w"}),
+    )
+    .await);
+    assert!(key["key"].is_string());
+    let keys_in = |db: &TestDb| {
+        let url = db.url.clone();
+        async move {
+            let (c, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+                .await
+                .unwrap();
+            tokio::spawn(conn);
+            let n: i64 = c
+                .query_one(
+                    "SELECT count(*) FROM \"TianjiLLM_VerificationToken\" WHERE key_alias = 'w'",
+                    &[],
+                )
+                .await
+                .unwrap()
+                .get(0);
+            n
+        }
+    };
+    assert_eq!((keys_in(&primary).await, keys_in(&replica).await), (1, 0));
+
+    // the reports see the replica's row only
+    let rows = ok(get(&gw, "/spend/logs?summarize=false", MASTER_KEY).await);
+    let ids: Vec<&str> = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["litellm_call_id"].as_str())
+        .collect();
+    assert_eq!(ids, [seeded.as_str()], "{rows}");
+    assert_ne!(seeded, served);
+    let activity = ok(get(
+        &gw,
+        &format!("/global/activity?start_date={day}&end_date={day}"),
+        MASTER_KEY,
+    )
+    .await);
+    assert_eq!(activity["sum_api_requests"], 1, "{activity}");
+    // the primary's writes never reached the replica
+    let c = replica.client().await;
+    let rows_there: i64 = c
+        .query_one("SELECT count(*) FROM \"TianjiLLM_SpendLogs\"", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(rows_there, 1);
+}
+
+#[tokio::test]
+async fn a_replica_without_a_primary_is_a_configuration_error() {
+    let e = tianji::Loaded::from_yaml(
+        "model_list: []\ngeneral_settings:\n  master_key: sk-x\n  database_url_read: postgres://h/db\n",
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(
+        e.contains("database_url_read") && e.contains("needs the primary"),
+        "{e}"
+    );
+}
