@@ -11,6 +11,7 @@ use crate::config::{Config, Env, Loaded, ModelEntry};
 use crate::providers::{Catalog, CatalogError};
 use crate::router::{ModelTable, TableError};
 use crate::spend::{DEFAULT_EVERY_SECS, Spend, SpendOptions};
+use crate::store::iam::Iam;
 use crate::store::{Store, StoreError, StoreOptions, UniqueAliases};
 use crate::upstream::{HttpClient, build_client};
 
@@ -318,7 +319,12 @@ impl AppState {
                     {
                         opts.timeout = t;
                     }
-                    let primary = Arc::new(Store::connect(url, opts).await?);
+                    if g.iam_token_db_auth {
+                        let iam =
+                            Iam::from_env(|n| loaded.env.get(n)).map_err(StoreError::Config)?;
+                        opts.iam = Some(iam);
+                    }
+                    let primary = Arc::new(Store::connect(url, opts.clone()).await?);
                     let reports = match &g.database_url_read {
                         Some(read) => Some(Arc::new(Store::connect_replica(read, opts).await?)),
                         None => None,

@@ -186,6 +186,16 @@ impl Loaded {
             config.general_settings.database_url =
                 env.get(env::ENV_DATABASE_URL).filter(|u| !u.is_empty());
         }
+        let g = &mut config.general_settings;
+        if env
+            .get("IAM_TOKEN_DB_AUTH")
+            .is_some_and(|v| v.eq_ignore_ascii_case("true") || v == "1")
+        {
+            g.iam_token_db_auth = true;
+        }
+        if g.iam_token_db_auth && g.database_url.is_none() {
+            g.database_url = rds_url(&env);
+        }
         if config.general_settings.database_url_read.is_none() {
             config.general_settings.database_url_read = env
                 .get(env::ENV_DATABASE_URL_READ)
@@ -198,6 +208,21 @@ impl Loaded {
             warnings,
         })
     }
+}
+
+/// The database URL of `iam_token_db_auth` without `database_url`, as LiteLLM makes it:
+/// `DATABASE_HOST`, `DATABASE_PORT` (5432), `DATABASE_USER`, `DATABASE_NAME` (the password is
+/// the token, added per connection).
+fn rds_url(env: &env::Env) -> Option<String> {
+    let var = |n: &str| env.get(n).filter(|v| !v.is_empty());
+    let enc = |v: String| {
+        percent_encoding::utf8_percent_encode(&v, percent_encoding::NON_ALPHANUMERIC).to_string()
+    };
+    let host = var("DATABASE_HOST")?;
+    let user = enc(var("DATABASE_USER")?);
+    let port = var("DATABASE_PORT").unwrap_or_else(|| "5432".into());
+    let name = var("DATABASE_NAME").map(enc).unwrap_or_default();
+    Some(format!("postgres://{user}@{host}:{port}/{name}"))
 }
 
 /// Whether config path `path` is `key` or inside it.

@@ -67,6 +67,12 @@ pub struct GeneralSettings {
     pub graceful_shutdown_timeout: Option<f64>,
     /// PostgreSQL URL (else `DATABASE_URL`). Without one, database routes answer 503.
     pub database_url: Option<String>,
+    /// Amazon RDS IAM authentication (else `IAM_TOKEN_DB_AUTH=true`): each connection's
+    /// password is a fresh token signed with the environment's AWS credentials; without
+    /// `database_url` the URL is made from `DATABASE_HOST`, `DATABASE_PORT`, `DATABASE_USER`
+    /// and `DATABASE_NAME`.
+    #[serde(default)]
+    pub iam_token_db_auth: bool,
     /// A read replica's URL (else `DATABASE_URL_READ`): the spend and activity reports read
     /// from it, so they never load the primary. Needs `database_url`.
     pub database_url_read: Option<String>,

@@ -1,6 +1,7 @@
 //! PostgreSQL: the pool, migrations and named queries. Nothing on the LLM hot path calls this;
 //! request-time data comes from caches filled from here.
 
+pub mod iam;
 pub mod migrate;
 mod pool;
 pub mod queries;
@@ -57,8 +58,8 @@ pub enum StoreError {
 }
 
 /// Pool settings (`general_settings.database_connection_pool_limit`, `database_connection_timeout`,
-/// `database_connect_retry_seconds`).
-#[derive(Debug, Clone, Copy)]
+/// `database_connect_retry_seconds`, `iam_token_db_auth`).
+#[derive(Debug, Clone)]
 pub struct StoreOptions {
     pub max_connections: u32,
     pub timeout: Duration,
@@ -66,6 +67,50 @@ pub struct StoreOptions {
     pub connect_retry: Duration,
     /// Which aliases a unique index keeps distinct (`general_settings.enforce_unique_*_alias`).
     pub unique_aliases: UniqueAliases,
+    /// RDS IAM authentication: every connection's password a fresh token for the URL's host,
+    /// port and user (`general_settings.iam_token_db_auth`).
+    pub iam: Option<iam::Iam>,
+}
+
+/// Where RDS IAM tokens are made for: the URL's first host, its port and user.
+#[derive(Debug, Clone)]
+pub struct IamTarget {
+    iam: iam::Iam,
+    host: String,
+    port: u16,
+    user: String,
+}
+
+impl IamTarget {
+    fn new(iam: iam::Iam, config: &tokio_postgres::Config) -> Result<Self, StoreError> {
+        let host = match config.get_hosts().first() {
+            Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
+            _ => {
+                return Err(StoreError::Config(
+                    "iam_token_db_auth needs the database's host name in the URL".into(),
+                ));
+            }
+        };
+        let user = config.get_user().ok_or_else(|| {
+            StoreError::Config("iam_token_db_auth needs the database user in the URL".into())
+        })?;
+        Ok(Self {
+            iam,
+            host,
+            port: config.get_ports().first().copied().unwrap_or(5432),
+            user: user.to_string(),
+        })
+    }
+
+    /// A token for a connection opened now.
+    fn token(&self) -> Result<String, String> {
+        (self.iam).token(
+            &self.host,
+            self.port,
+            &self.user,
+            std::time::SystemTime::now(),
+        )
+    }
 }
 
 /// Aliases kept unique by an index, each only when asked (LiteLLM lets them repeat).
@@ -84,6 +129,7 @@ impl Default for StoreOptions {
             timeout: Duration::from_secs(5),
             connect_retry: Duration::ZERO,
             unique_aliases: UniqueAliases::default(),
+            iam: None,
         }
     }
 }
@@ -117,10 +163,17 @@ impl Store {
         let tls::Target { mut config, tls } = tls::parse(url).map_err(StoreError::Config)?;
         config.connect_timeout(opts.timeout);
         config.application_name("tianji");
+        let iam = match opts.iam.clone() {
+            Some(iam) => Some(IamTarget::new(iam, &config)?),
+            None => None,
+        };
         let target = pool::target(&config);
         let started = tokio::time::Instant::now();
         let mut backoff = Backoff::new();
         let (mut client, connection) = loop {
+            if let Some(iam) = &iam {
+                config.password(iam.token().map_err(StoreError::Config)?);
+            }
             let detail = match tokio::time::timeout(opts.timeout, config.connect(tls.clone())).await
             {
                 Ok(Ok(c)) => break c,
@@ -161,7 +214,7 @@ impl Store {
         let pool = Pool::builder()
             .max_size(opts.max_connections.max(1))
             .connection_timeout(opts.timeout)
-            .build_unchecked(Manager::new(config, tls, registry));
+            .build_unchecked(Manager::new(config, tls, iam, registry));
         Ok(Self {
             pool,
             registry,

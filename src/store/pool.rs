@@ -1,8 +1,8 @@
-//! The connection pool: bb8 over bb8-postgres, every pooled query prepared once per connection.
+//! The connection pool: bb8 over tokio-postgres (TLS by store::tls, RDS IAM tokens by store::iam),
+//! every pooled query prepared once per connection.
 
 use std::time::Duration;
 
-use bb8_postgres::PostgresConnectionManager;
 use tokio_postgres::{Client, Statement};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
@@ -57,9 +57,12 @@ impl<'a> Prepared<'a> {
     }
 }
 
-/// Connects, then prepares every pooled query.
+/// Connects (over `tls`; with a fresh RDS IAM token as the password when `iam` is set), then
+/// prepares every pooled query.
 pub struct Manager {
-    inner: PostgresConnectionManager<MakeRustlsConnect>,
+    config: tokio_postgres::Config,
+    tls: MakeRustlsConnect,
+    iam: Option<super::IamTarget>,
     registry: &'static Registry,
 }
 
@@ -67,10 +70,13 @@ impl Manager {
     pub fn new(
         config: tokio_postgres::Config,
         tls: MakeRustlsConnect,
+        iam: Option<super::IamTarget>,
         registry: &'static Registry,
     ) -> Self {
         Self {
-            inner: PostgresConnectionManager::new(config, tls),
+            config,
+            tls,
+            iam,
             registry,
         }
     }
@@ -78,10 +84,17 @@ impl Manager {
 
 impl bb8::ManageConnection for Manager {
     type Connection = PgConn;
-    type Error = tokio_postgres::Error;
+    type Error = super::StoreError;
 
-    async fn connect(&self) -> Result<PgConn, tokio_postgres::Error> {
-        let client = self.inner.connect().await?;
+    async fn connect(&self) -> Result<PgConn, super::StoreError> {
+        let client = match &self.iam {
+            None => open(&self.config, &self.tls).await?,
+            Some(iam) => {
+                let mut config = self.config.clone();
+                config.password(iam.token().map_err(super::StoreError::Config)?);
+                open(&config, &self.tls).await?
+            }
+        };
         let mut stmts = vec![None; Query::ALL.len()];
         for q in self.registry.pooled() {
             stmts[q as usize] = Some(client.prepare(self.registry.sql(q)).await?);
@@ -89,13 +102,28 @@ impl bb8::ManageConnection for Manager {
         Ok(PgConn { client, stmts })
     }
 
-    async fn is_valid(&self, conn: &mut PgConn) -> Result<(), tokio_postgres::Error> {
-        self.inner.is_valid(&mut conn.client).await
+    async fn is_valid(&self, conn: &mut PgConn) -> Result<(), super::StoreError> {
+        conn.client.simple_query("").await?;
+        Ok(())
     }
 
     fn has_broken(&self, conn: &mut PgConn) -> bool {
         conn.client.is_closed()
     }
+}
+
+/// A client on `config`, its connection driven by a task of its own.
+async fn open(
+    config: &tokio_postgres::Config,
+    tls: &MakeRustlsConnect,
+) -> Result<Client, tokio_postgres::Error> {
+    let (client, connection) = config.connect(tls.clone()).await?;
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::debug!(error = %e, "a PostgreSQL connection ended");
+        }
+    });
+    Ok(client)
 }
 
 /// Where `config` points, as `host:port` (comma-separated when it lists several hosts), never

@@ -2,6 +2,8 @@
 //! against a cluster of the test's own started with `ssl=on` and certificates made here: a CA,
 //! the server's for `localhost`, a client's for the role `certuser`. Its `pg_hba.conf` refuses
 //! every connection without TLS and lets `certuser` in only with its client certificate.
+//! Also RDS IAM authentication (`iam_token_db_auth`): the token a connection sends as its
+//! password, read by a server of the test's own.
 
 use bytes::Bytes;
 use rcgen::{
@@ -294,4 +296,109 @@ async fn the_gateway_works_over_verify_full() {
         .get(0);
     assert_eq!(plain, 0);
     assert!(encrypted >= 1, "no TLS connection of the gateway");
+}
+
+/// A server that asks for a cleartext password (as RDS's IAM authentication does, over TLS)
+/// and keeps what it was given, then refuses the connection.
+async fn password_taker() -> (u16, tokio::sync::oneshot::Receiver<String>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let (mut s, _) = l.accept().await.unwrap();
+        // the startup message (after an SSLRequest, refused with 'N')
+        loop {
+            let len = s.read_u32().await.unwrap() as usize;
+            let mut body = vec![0; len - 4];
+            s.read_exact(&mut body).await.unwrap();
+            if body[..4] == 80_877_103u32.to_be_bytes() {
+                s.write_all(b"N").await.unwrap();
+                continue;
+            }
+            break;
+        }
+        // AuthenticationCleartextPassword, then the PasswordMessage
+        s.write_all(&[b'R', 0, 0, 0, 8, 0, 0, 0, 3]).await.unwrap();
+        assert_eq!(s.read_u8().await.unwrap(), b'p');
+        let len = s.read_u32().await.unwrap() as usize;
+        let mut password = vec![0; len - 4];
+        s.read_exact(&mut password).await.unwrap();
+        password.pop(); // its terminating NUL
+        let _ = tx.send(String::from_utf8(password).unwrap());
+        let mut err = vec![b'S'];
+        err.extend(b"FATAL\0");
+        err.push(b'C');
+        err.extend(b"28P01\0");
+        err.push(b'M');
+        err.extend(b"password authentication failed\0\0");
+        let mut msg = vec![b'E'];
+        msg.extend(((err.len() + 4) as u32).to_be_bytes());
+        msg.extend(err);
+        s.write_all(&msg).await.unwrap();
+    });
+    (port, rx)
+}
+
+#[tokio::test]
+async fn rds_iam_authentication_sends_a_token_signed_for_the_host_port_and_user() {
+    use tianji::providers::bedrock::sigv4::Credentials;
+    use tianji::store::iam::Iam;
+    let (port, password) = password_taker().await;
+    let iam = Iam {
+        region: "us-east-1".into(),
+        credentials: Credentials {
+            access_key_id: "AKIAIOSFODNN7EXAMPLE".into(),
+            secret_access_key: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY".into(),
+            session_token: None,
+        },
+    };
+    let opts = StoreOptions {
+        iam: Some(iam.clone()),
+        ..StoreOptions::default()
+    };
+    let url = format!("postgres://iam_user@127.0.0.1:{port}/app?sslmode=disable");
+    let e = refusal(Store::connect(&url, opts).await);
+    assert!(e.contains("password authentication failed"), "{e}");
+    let token = password.await.unwrap();
+    // the token the gateway sent is the one made at its X-Amz-Date for this host, port and user
+    let date = token
+        .split('&')
+        .find_map(|p| p.strip_prefix("X-Amz-Date="))
+        .unwrap();
+    let at = amz_date(date);
+    assert_eq!(token, iam.token("127.0.0.1", port, "iam_user", at).unwrap());
+    assert!(token.starts_with(&format!(
+        "127.0.0.1:{port}/?Action=connect&DBUser=iam_user&"
+    )));
+    assert!(token.contains("X-Amz-Expires=900"), "{token}");
+}
+
+/// `YYYYMMDDTHHMMSSZ` as a time.
+fn amz_date(s: &str) -> std::time::SystemTime {
+    let n = |r: std::ops::Range<usize>| s[r].parse::<i64>().unwrap();
+    let (y, m, d) = (n(0..4), n(4..6), n(6..8));
+    // days from the civil date (Howard Hinnant's algorithm)
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    let secs = days * 86_400 + n(9..11) * 3600 + n(11..13) * 60 + n(13..15);
+    std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(secs as u64)
+}
+
+#[test]
+fn iam_without_a_url_makes_it_from_the_database_variables() {
+    let l = tianji::Loaded::from_yaml(
+        "environment_variables:\n  IAM_TOKEN_DB_AUTH: \"True\"\n  DATABASE_HOST: db.example.rds.amazonaws.com\n  DATABASE_USER: app user\n  DATABASE_NAME: tianji\ngeneral_settings:\n  master_key: sk-x\n",
+    )
+    .unwrap();
+    let g = &l.config.general_settings;
+    assert!(g.iam_token_db_auth);
+    assert_eq!(
+        g.database_url.as_deref(),
+        Some("postgres://app%20user@db.example.rds.amazonaws.com:5432/tianji")
+    );
 }
