@@ -98,8 +98,12 @@ fn bench(c: &mut Criterion) {
         .build()
         .unwrap();
     let cache = std::sync::Arc::new(
-        rt.block_on(tianji::cache::Cache::connect(&params, None))
-            .unwrap(),
+        rt.block_on(tianji::cache::Cache::connect(
+            &params,
+            None,
+            &Default::default(),
+        ))
+        .unwrap(),
     );
     let caller = tianji::cache::key::Caller {
         key: "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",

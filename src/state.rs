@@ -265,12 +265,14 @@ impl AppState {
             .config
             .router_settings
             .redis_url(|k| loaded.env.get(k));
+        let redis_tls = crate::util::redis_tls::RedisTls::from_env(|n| loaded.env.get(n));
         let cache = match &loaded.config.tianji_settings {
             t if !t.cache => None,
             t => {
                 let params = t.cache_params.clone().unwrap_or_default();
                 if connect_database {
-                    let c = crate::cache::Cache::connect(&params, redis_url.as_deref()).await?;
+                    let c = crate::cache::Cache::connect(&params, redis_url.as_deref(), &redis_tls)
+                        .await?;
                     Some(Arc::new(c))
                 } else {
                     params.settings().map_err(crate::cache::CacheError::from)?;
@@ -279,12 +281,14 @@ impl AppState {
             }
         };
         let bus = match &redis_url {
-            Some(url) if connect_database => Some(Arc::new(Bus::open(url).map_err(|source| {
-                StateError::Redis {
-                    url: crate::secrets::redact_url(url).into_owned(),
-                    source,
-                }
-            })?)),
+            Some(url) if connect_database => {
+                Some(Arc::new(Bus::open(url, &redis_tls).map_err(|source| {
+                    StateError::Redis {
+                        url: crate::secrets::redact_url(url).into_owned(),
+                        source,
+                    }
+                })?))
+            }
             _ => None,
         };
         let g = &loaded.config.general_settings;

@@ -38,9 +38,12 @@ pub trait Apply: Send + Sync + 'static {
 impl Bus {
     /// Set up for `url` without connecting: the shared connection is made on first use and
     /// remade whenever it fails, so a Redis that is down (at startup or later) is used as soon
-    /// as it is back. Fails only on a malformed URL.
-    pub fn open(url: &str) -> Result<Self, redis::RedisError> {
-        let client = redis::Client::open(url)?;
+    /// as it is back. Fails only on a malformed URL (or a TLS file that cannot be read).
+    pub fn open(
+        url: &str,
+        tls: &crate::util::redis_tls::RedisTls,
+    ) -> Result<Self, redis::RedisError> {
+        let client = tls.client(url)?;
         let conn = redis::aio::ConnectionManager::new_lazy_with_config(
             client.clone(),
             redis::aio::ConnectionManagerConfig::new(),

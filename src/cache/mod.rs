@@ -115,6 +115,7 @@ impl Cache {
     pub async fn connect(
         params: &CacheParams,
         shared_redis: Option<&str>,
+        tls: &crate::util::redis_tls::RedisTls,
     ) -> Result<Self, CacheError> {
         let settings = params.settings()?;
         let redis = if settings.redis {
@@ -126,7 +127,7 @@ impl Cache {
                 url: crate::secrets::redact_url(&url).into_owned(),
                 source,
             };
-            let client = redis::Client::open(url.as_str()).map_err(fail)?;
+            let client = tls.client(&url).map_err(fail)?;
             // connected on first use (and again after failures): a Redis that is down at
             // startup leaves the cache working in memory, as during an outage later
             let conn = redis::aio::ConnectionManager::new_lazy_with_config(

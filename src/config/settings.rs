@@ -288,15 +288,23 @@ impl RouterSettings {
             .map(|p| p.to_string())
             .or_else(|| get("REDIS_PORT"))
             .unwrap_or_else(|| "6379".into());
-        let auth = match self
-            .redis_password
-            .clone()
-            .or_else(|| get("REDIS_PASSWORD"))
-        {
-            Some(p) if !p.is_empty() => format!(":{p}@"),
-            _ => String::new(),
+        let enc = |v: &str| {
+            percent_encoding::utf8_percent_encode(v, percent_encoding::NON_ALPHANUMERIC).to_string()
         };
-        Some(format!("redis://{auth}{host}:{port}"))
+        let password = (self.redis_password.clone())
+            .or_else(|| get("REDIS_PASSWORD"))
+            .filter(|p| !p.is_empty());
+        let user = get("REDIS_USERNAME").filter(|u| !u.is_empty());
+        let auth = match (user, password) {
+            (Some(u), Some(p)) => format!("{}:{}@", enc(&u), enc(&p)),
+            (Some(u), None) => format!("{}@", enc(&u)),
+            (None, Some(p)) => format!(":{}@", enc(&p)),
+            (None, None) => String::new(),
+        };
+        // `REDIS_SSL=true`: TLS, as redis-py's `ssl=True`
+        let tls = get("REDIS_SSL").is_some_and(|v| v.eq_ignore_ascii_case("true") || v == "1");
+        let scheme = if tls { "rediss" } else { "redis" };
+        Some(format!("{scheme}://{auth}{host}:{port}"))
     }
 }
 

@@ -30,6 +30,7 @@ mod provider_wires;
 mod providers;
 mod proxy;
 mod rag;
+mod redis_tls;
 mod responses;
 mod router;
 mod scheduler;

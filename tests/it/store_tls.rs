@@ -20,7 +20,7 @@ hostssl all all 127.0.0.1/32 trust
 host all all 127.0.0.1/32 reject
 ";
 
-fn make_ca(name: &str) -> CertifiedIssuer<'static, KeyPair> {
+pub(crate) fn make_ca(name: &str) -> CertifiedIssuer<'static, KeyPair> {
     let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
     p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     p.distinguished_name.push(DnType::CommonName, name);
@@ -29,7 +29,11 @@ fn make_ca(name: &str) -> CertifiedIssuer<'static, KeyPair> {
 }
 
 /// A certificate for `names` (`cn` its common name) signed by `issuer`: (cert, key) PEM.
-fn leaf(issuer: &CertifiedIssuer<'static, KeyPair>, cn: &str, names: &[&str]) -> (String, String) {
+pub(crate) fn leaf(
+    issuer: &CertifiedIssuer<'static, KeyPair>,
+    cn: &str,
+    names: &[&str],
+) -> (String, String) {
     let key = KeyPair::generate().unwrap();
     let mut p =
         CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
