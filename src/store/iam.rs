@@ -6,11 +6,9 @@
 
 use std::time::{Duration, SystemTime};
 
-use aws_sigv4::http_request::{SignableBody, SignableRequest, SignatureLocation, SigningSettings};
-use aws_sigv4::sign::v4;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
-use crate::providers::bedrock::sigv4::Credentials;
+use crate::providers::bedrock::sigv4::{self, Credentials};
 
 /// What a query value keeps unencoded (AWS's unreserved characters).
 const QUERY: &AsciiSet = &NON_ALPHANUMERIC
@@ -69,42 +67,14 @@ impl Iam {
     ) -> Result<String, String> {
         let user = utf8_percent_encode(user, QUERY);
         let uri = format!("https://{host}:{port}/?Action=connect&DBUser={user}");
-        let mut settings = SigningSettings::default();
-        settings.signature_location = SignatureLocation::QueryParams;
-        settings.expires_in = Some(VALID);
-        let c = &self.credentials;
-        let identity = aws_credential_types::Credentials::new(
-            &c.access_key_id,
-            &c.secret_access_key,
-            c.session_token.clone(),
-            None,
-            "tianji",
-        )
-        .into();
-        let params = v4::SigningParams::builder()
-            .identity(&identity)
-            .region(&self.region)
-            .name("rds-db")
-            .time(at)
-            .settings(settings)
-            .build()
-            .map_err(|e| format!("RDS IAM token: {e}"))?
-            .into();
-        let signable =
-            SignableRequest::new("GET", &uri, std::iter::empty(), SignableBody::Bytes(&[]))
-                .map_err(|e| format!("RDS IAM token: {e}"))?;
-        let (instructions, _) = aws_sigv4::http_request::sign(signable, &params)
-            .map_err(|e| format!("RDS IAM token: {e}"))?
-            .into_parts();
+        let params = sigv4::presign(&uri, &self.credentials, &self.region, "rds-db", at, VALID)
+            .map_err(|e| format!("RDS IAM token: {e}"))?;
         let mut token = uri["https://".len()..].to_string();
-        // botocore's order: the signature last
-        let mut params: Vec<_> = instructions.params().iter().collect();
-        params.sort_by_key(|(k, _)| *k == "X-Amz-Signature");
         for (k, v) in params {
             token.push('&');
             token.push_str(k);
             token.push('=');
-            token.extend(utf8_percent_encode(v, QUERY));
+            token.extend(utf8_percent_encode(&v, QUERY));
         }
         Ok(token)
     }

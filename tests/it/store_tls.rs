@@ -109,124 +109,119 @@ fn refusal(r: Result<Store, StoreError>) -> String {
     }
 }
 
+/// How a connection attempt must end: connected, or refused saying this.
+enum Ends {
+    Connected,
+    Refused(&'static str),
+}
+
 #[tokio::test]
 async fn every_sslmode_connects_or_refuses_as_libpq_does() {
+    use Ends::{Connected, Refused};
     let tls = Tls::start();
     let ca = tls.file("ca.pem");
     let other = tls.file("other-ca.pem");
-
-    // verify-full: the chain and the host name
-    let s = connect(&tls.url(
-        "postgres",
-        "localhost",
-        &format!("sslmode=verify-full&sslrootcert={ca}"),
-    ))
-    .await
-    .unwrap();
-    assert!(s.ping().await);
-    let e = refusal(
-        connect(&tls.url(
-            "postgres",
-            "127.0.0.1",
-            &format!("sslmode=verify-full&sslrootcert={ca}"),
-        ))
-        .await,
+    let client = format!(
+        "sslcert={}&sslkey={}",
+        tls.file("client.crt"),
+        tls.file("client.key")
     );
-    assert!(
-        e.contains("refused the connection") && e.contains("not valid for name"),
-        "{e}"
-    );
-    let e = refusal(
-        connect(&tls.url(
+    let cases: Vec<(&str, &str, String, Ends)> = vec![
+        // verify-full: the chain and the host name
+        (
             "postgres",
             "localhost",
-            &format!("sslmode=verify-full&sslrootcert={other}"),
-        ))
-        .await,
-    );
-    assert!(e.contains("UnknownIssuer"), "{e}");
-    // the public roots do not vouch for a private CA
-    let e = refusal(connect(&tls.url("postgres", "localhost", "sslmode=verify-full")).await);
-    assert!(e.contains("UnknownIssuer"), "{e}");
-
-    // verify-ca: the chain only
-    let s = connect(&tls.url(
-        "postgres",
-        "127.0.0.1",
-        &format!("sslmode=verify-ca&sslrootcert={ca}"),
-    ))
-    .await
-    .unwrap();
-    assert!(s.ping().await);
-    let e = refusal(
-        connect(&tls.url(
+            format!("sslmode=verify-full&sslrootcert={ca}"),
+            Connected,
+        ),
+        (
             "postgres",
             "127.0.0.1",
-            &format!("sslmode=verify-ca&sslrootcert={other}"),
-        ))
-        .await,
-    );
-    assert!(e.contains("UnknownIssuer"), "{e}");
-
-    // require: encrypted, unchecked; with a root certificate, checked as verify-ca
-    assert!(
-        connect(&tls.url("postgres", "127.0.0.1", "sslmode=require"))
-            .await
-            .unwrap()
-            .ping()
-            .await
-    );
-    let e = refusal(
-        connect(&tls.url(
+            format!("sslmode=verify-full&sslrootcert={ca}"),
+            Refused("not valid for name"),
+        ),
+        (
+            "postgres",
+            "localhost",
+            format!("sslmode=verify-full&sslrootcert={other}"),
+            Refused("UnknownIssuer"),
+        ),
+        // the public roots do not vouch for a private CA
+        (
+            "postgres",
+            "localhost",
+            "sslmode=verify-full".into(),
+            Refused("UnknownIssuer"),
+        ),
+        // verify-ca: the chain only
+        (
             "postgres",
             "127.0.0.1",
-            &format!("sslmode=require&sslrootcert={other}"),
-        ))
-        .await,
-    );
-    assert!(e.contains("UnknownIssuer"), "{e}");
-
-    // prefer (also without sslmode) takes the TLS the server offers; disable is refused here
-    for q in ["sslmode=prefer", "application_name=x"] {
-        assert!(
-            connect(&tls.url("postgres", "127.0.0.1", q))
-                .await
-                .unwrap()
-                .ping()
-                .await,
-            "{q}"
-        );
-    }
-    let e = refusal(connect(&tls.url("postgres", "127.0.0.1", "sslmode=disable")).await);
-    assert!(e.contains("no encryption"), "{e}");
-
-    // a client certificate: certuser gets in with it, not without
+            format!("sslmode=verify-ca&sslrootcert={ca}"),
+            Connected,
+        ),
+        (
+            "postgres",
+            "127.0.0.1",
+            format!("sslmode=verify-ca&sslrootcert={other}"),
+            Refused("UnknownIssuer"),
+        ),
+        // require: encrypted, unchecked; with a root certificate, checked as verify-ca
+        ("postgres", "127.0.0.1", "sslmode=require".into(), Connected),
+        (
+            "postgres",
+            "127.0.0.1",
+            format!("sslmode=require&sslrootcert={other}"),
+            Refused("UnknownIssuer"),
+        ),
+        // prefer (also without sslmode) takes the TLS the server offers; disable is refused here
+        ("postgres", "127.0.0.1", "sslmode=prefer".into(), Connected),
+        (
+            "postgres",
+            "127.0.0.1",
+            "application_name=x".into(),
+            Connected,
+        ),
+        (
+            "postgres",
+            "127.0.0.1",
+            "sslmode=disable".into(),
+            Refused("no encryption"),
+        ),
+        // a client certificate: certuser gets in with it, not without
+        (
+            "certuser",
+            "localhost",
+            format!("sslmode=verify-full&sslrootcert={ca}&{client}"),
+            Connected,
+        ),
+        (
+            "certuser",
+            "localhost",
+            format!("sslmode=verify-full&sslrootcert={ca}"),
+            Refused("certificate"),
+        ),
+    ];
     tls.admin()
         .await
         .batch_execute("CREATE ROLE certuser LOGIN SUPERUSER")
         .await
         .unwrap();
-    let with_cert = format!(
-        "sslmode=verify-full&sslrootcert={ca}&sslcert={}&sslkey={}",
-        tls.file("client.crt"),
-        tls.file("client.key")
-    );
-    assert!(
-        connect(&tls.url("certuser", "localhost", &with_cert))
-            .await
-            .unwrap()
-            .ping()
-            .await
-    );
-    let e = refusal(
-        connect(&tls.url(
-            "certuser",
-            "localhost",
-            &format!("sslmode=verify-full&sslrootcert={ca}"),
-        ))
-        .await,
-    );
-    assert!(e.contains("certificate"), "{e}");
+    for (user, host, q, ends) in cases {
+        let r = connect(&tls.url(user, host, &q)).await;
+        match (ends, r) {
+            (Connected, Ok(s)) => assert!(s.ping().await, "{user}@{host}?{q}"),
+            (Refused(says), Err(e)) => {
+                let e = e.to_string();
+                assert!(
+                    e.contains("refused the connection") && e.contains(says),
+                    "{user}@{host}?{q}: {e}"
+                );
+            }
+            (Connected, Err(e)) => panic!("{user}@{host}?{q}: {e}"),
+            (Refused(_), Ok(_)) => panic!("{user}@{host}?{q} connected"),
+        }
+    }
 
     // options that cannot work are a configuration error, before any connection
     for (q, says) in [

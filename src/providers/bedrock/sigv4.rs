@@ -101,6 +101,34 @@ pub fn sign_s3(
     sign_with(req, creds, region, "s3", time, settings)
 }
 
+/// Presign a bodiless `GET` of `uri` for `service` in `region` at `time`, valid for
+/// `expires_in`: the query parameters to append to it (names, values not yet encoded), the
+/// signature last. RDS IAM tokens are such URLs.
+pub fn presign(
+    uri: &str,
+    creds: &Credentials,
+    region: &str,
+    service: &str,
+    time: SystemTime,
+    expires_in: std::time::Duration,
+) -> Result<Vec<(&'static str, String)>, SignError> {
+    let mut settings = SigningSettings::default();
+    settings.signature_location = aws_sigv4::http_request::SignatureLocation::QueryParams;
+    settings.expires_in = Some(expires_in);
+    let req = HttpRequest {
+        method: "GET",
+        uri,
+        headers: &[],
+        body: &[],
+    };
+    let (_, params) = instructions(&req, creds, region, service, time, settings)?.into_parts();
+    let mut params: Vec<_> = (params.into_iter())
+        .map(|(k, v)| (k, v.into_owned()))
+        .collect();
+    params.sort_by_key(|(k, _)| *k == "X-Amz-Signature");
+    Ok(params)
+}
+
 fn sign_with(
     req: &HttpRequest<'_>,
     creds: &Credentials,
@@ -109,6 +137,20 @@ fn sign_with(
     time: SystemTime,
     settings: SigningSettings,
 ) -> Result<Vec<(String, String)>, SignError> {
+    Ok(instructions(req, creds, region, service, time, settings)?
+        .headers()
+        .map(|(n, v)| (n.to_ascii_lowercase(), v.to_string()))
+        .collect())
+}
+
+fn instructions(
+    req: &HttpRequest<'_>,
+    creds: &Credentials,
+    region: &str,
+    service: &str,
+    time: SystemTime,
+    settings: SigningSettings,
+) -> Result<aws_sigv4::http_request::SigningInstructions, SignError> {
     let identity = aws_credential_types::Credentials::new(
         &creds.access_key_id,
         &creds.secret_access_key,
@@ -136,10 +178,7 @@ fn sign_with(
     let (instructions, _signature) = aws_sigv4::http_request::sign(signable, &params)
         .map_err(|e| SignError::Signing(e.to_string()))?
         .into_parts();
-    Ok(instructions
-        .headers()
-        .map(|(n, v)| (n.to_ascii_lowercase(), v.to_string()))
-        .collect())
+    Ok(instructions)
 }
 
 #[cfg(test)]
