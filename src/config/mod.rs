@@ -196,8 +196,8 @@ impl Loaded {
         if g.iam_token_db_auth && g.database_url.is_none() {
             g.database_url = rds_url(&env);
         }
-        if config.general_settings.database_url_read.is_none() {
-            config.general_settings.database_url_read = env
+        if g.database_url_read.is_none() {
+            g.database_url_read = env
                 .get(env::ENV_DATABASE_URL_READ)
                 .filter(|u| !u.is_empty());
         }
