@@ -393,24 +393,16 @@ async fn reports_read_the_replica_and_writes_go_to_the_primary() {
     )
     .await);
     assert!(key["key"].is_string());
-    let keys_in = |db: &TestDb| {
-        let url = db.url.clone();
-        async move {
-            let (c, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-                .await
-                .unwrap();
-            tokio::spawn(conn);
-            let n: i64 = c
-                .query_one(
-                    "SELECT count(*) FROM \"TianjiLLM_VerificationToken\" WHERE key_alias = 'w'",
-                    &[],
-                )
-                .await
-                .unwrap()
-                .get(0);
-            n
-        }
-    };
+    async fn keys_in(db: &TestDb) -> i64 {
+        (db.client().await)
+            .query_one(
+                "SELECT count(*) FROM \"TianjiLLM_VerificationToken\" WHERE key_alias = 'w'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0)
+    }
     assert_eq!((keys_in(&primary).await, keys_in(&replica).await), (1, 0));
 
     // the reports see the replica's row only
