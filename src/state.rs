@@ -357,6 +357,13 @@ impl AppState {
         if let Some(code) = t.budget_exceeded_status_code {
             auth.budget_status = code;
         }
+        if g.enable_jwt_auth {
+            auth = auth.with_jwt(crate::auth::jwt::JwtAuth::new(
+                &g.tianji_jwtauth,
+                jwks_fetch(&g.tianji_jwtauth.key_urls())?,
+                store.clone(),
+            ));
+        }
         let mut spend = SpendOptions {
             store_prompts: g.store_prompts_in_spend_logs,
             ..SpendOptions::default()
@@ -695,4 +702,34 @@ pub fn db_entry(row: &serde_json::Value) -> Option<ModelEntry> {
         "model_info": info,
     }))
     .ok()
+}
+
+/// Fetches the identity provider's JWKS documents: the configured URLs' hosts are trusted
+/// (an admin set them), bodies up to 1 MiB, 10 seconds a fetch.
+fn jwks_fetch(urls: &[String]) -> Result<crate::auth::jwt::Fetch, StateError> {
+    use crate::upstream::fetch::{FetchPolicy, UrlFetcher};
+    use futures_util::StreamExt;
+    const MAX_BYTES: u64 = 1 << 20;
+    let hosts = urls
+        .iter()
+        .filter_map(|u| url::Url::parse(u).ok()?.host_str().map(str::to_string))
+        .collect();
+    let fetcher = UrlFetcher::new(FetchPolicy {
+        allowed_hosts: hosts,
+        max_bytes: MAX_BYTES,
+        timeout: std::time::Duration::from_secs(10),
+        max_redirects: 3,
+    })?;
+    Ok(Arc::new(move |url: String| {
+        let fetcher = fetcher.clone();
+        Box::pin(async move {
+            let got = fetcher.get(&url).await.map_err(|e| e.to_string())?;
+            let mut body = got.body;
+            let mut out = Vec::new();
+            while let Some(chunk) = body.next().await {
+                out.extend_from_slice(&chunk.map_err(|e| e.to_string())?);
+            }
+            Ok(bytes::Bytes::from(out))
+        })
+    }))
 }

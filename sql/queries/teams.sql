@@ -31,6 +31,25 @@ SELECT * FROM jsonb_populate_record(
 )
 RETURNING to_jsonb("TianjiLLM_TeamTable".*);
 
+-- name: EnsureTeam
+-- $1 team_id: create a team with that id (no alias, models or limits) unless it exists (a
+-- JWT caller's team with `team_id_upsert`).
+INSERT INTO "TianjiLLM_TeamTable"
+SELECT * FROM jsonb_populate_record(
+    NULL::"TianjiLLM_TeamTable",
+    jsonb_build_object(
+        'team_id', $1::text,
+        'admins', '[]'::jsonb, 'members', '[]'::jsonb, 'members_with_roles', '[]'::jsonb,
+        'metadata', '{}'::jsonb, 'spend', 0, 'models', '[]'::jsonb, 'blocked', false,
+        'model_spend', '{}'::jsonb, 'model_max_budget', '{}'::jsonb, 'router_settings', '{}'::jsonb,
+        'team_member_permissions', '[]'::jsonb, 'access_group_ids', '[]'::jsonb,
+        'policies', '[]'::jsonb, 'default_team_member_models', '[]'::jsonb,
+        'allow_team_guardrail_config', false,
+        'created_at', now()::timestamp(3), 'updated_at', now()::timestamp(3)
+    )
+)
+ON CONFLICT ("team_id") DO NOTHING;
+
 -- name: GetTeamRows
 -- $1 team ids; locks the rows for the caller's transaction.
 SELECT to_jsonb(t) FROM "TianjiLLM_TeamTable" t WHERE t."team_id" = ANY($1) ORDER BY t."team_id" FOR UPDATE;

@@ -8,6 +8,7 @@ pub mod access;
 pub mod budget;
 pub mod cache;
 pub mod invalidation;
+pub mod jwt;
 mod keys;
 pub mod owner;
 pub mod records;
@@ -58,6 +59,8 @@ pub struct KeyCaller {
     pub member: Option<Arc<MembershipRecord>>,
     /// The key's organisation (or its team's).
     pub org: Option<Arc<OrgRecord>>,
+    /// The end user a JWT names (`end_user_id_jwt_field`); keys name none.
+    pub end_user: Option<String>,
 }
 
 /// A user's role (`TianjiLLM_UserTable.user_role`).
@@ -202,6 +205,12 @@ pub enum AuthError {
     BudgetExceeded { message: String, status: u16 },
     #[error("Not allowed to set {0} as a cache control. Contact admin to change permissions.")]
     CacheControlDenied(String),
+    /// A JWT that is not accepted (signature, expiry, audience, issuer, unknown team or user).
+    #[error("Authentication Error, JWT refused: {0}")]
+    Jwt(String),
+    /// A valid JWT whose roles or e-mail domain are not let in.
+    #[error("Authentication Error, JWT not allowed: {0}")]
+    JwtForbidden(String),
     #[error("Authentication Error, the key store is unavailable: {0}")]
     Unavailable(String),
 }
@@ -214,7 +223,8 @@ impl AuthError {
             | AuthError::TeamBlocked(_)
             | AuthError::EndUserBlocked(_)
             | AuthError::RouteDenied { .. }
-            | AuthError::CacheControlDenied(_) => StatusCode::FORBIDDEN,
+            | AuthError::CacheControlDenied(_)
+            | AuthError::JwtForbidden(_) => StatusCode::FORBIDDEN,
             AuthError::BudgetExceeded { status, .. } => {
                 StatusCode::from_u16(*status).unwrap_or(StatusCode::TOO_MANY_REQUESTS)
             }
@@ -229,7 +239,9 @@ impl AuthError {
             AuthError::ModelDenied { kind, .. } => kind,
             AuthError::BudgetExceeded { .. } => "budget_exceeded",
             AuthError::TeamBlocked(_) | AuthError::EndUserBlocked(_) => "permission_error",
-            AuthError::RouteDenied { .. } | AuthError::CacheControlDenied(_) => "permission_error",
+            AuthError::RouteDenied { .. }
+            | AuthError::CacheControlDenied(_)
+            | AuthError::JwtForbidden(_) => "permission_error",
             AuthError::Unavailable(_) => "auth_provider_unavailable",
             _ => "auth_error",
         }
@@ -254,6 +266,8 @@ pub struct Authenticator {
     /// sha256 hex of the master key (what spend logs record as its `api_key`).
     master_hash: Option<Arc<str>>,
     directory: Option<Directory>,
+    /// Identity-provider tokens, when `enable_jwt_auth` is on.
+    jwt: Option<jwt::JwtAuth>,
     /// HTTP status of `budget_exceeded` errors.
     pub budget_status: u16,
 }
@@ -312,8 +326,15 @@ impl Authenticator {
                 .filter(|k| !k.is_empty())
                 .map(|k| Arc::from(hex(&digest(k)))),
             directory: store.map(Directory::new),
+            jwt: None,
             budget_status: 429,
         }
+    }
+
+    /// Accept identity-provider JWTs too.
+    pub fn with_jwt(mut self, jwt: jwt::JwtAuth) -> Self {
+        self.jwt = Some(jwt);
+        self
     }
 
     /// sha256 hex of the master key, when one is set.
@@ -345,6 +366,13 @@ impl Authenticator {
         let d = digest(key);
         if bool::from(d.ct_eq(master)) {
             return Ok(Principal::Master);
+        }
+        if let Some(j) = &self.jwt
+            && jwt::looks_like_jwt(key)
+        {
+            return Box::pin(j.caller(key, self.directory.as_ref()))
+                .await
+                .map(Principal::Key);
         }
         let Some(dir) = &self.directory else {
             return Err(AuthError::Invalid);
@@ -415,6 +443,7 @@ async fn load_caller(dir: &Directory, token: &str) -> Result<KeyCaller, AuthErro
         user,
         member,
         org,
+        end_user: None,
     })
 }
 

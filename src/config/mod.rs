@@ -9,6 +9,7 @@ pub mod callbacks;
 mod compat;
 pub mod env;
 pub mod guardrails;
+pub mod jwt;
 pub mod limits;
 pub mod mcp;
 mod model_list;
@@ -196,6 +197,7 @@ impl Loaded {
         if g.iam_token_db_auth && g.database_url.is_none() {
             g.database_url = rds_url(&env);
         }
+        g.tianji_jwtauth.resolve_env(&env);
         if g.database_url_read.is_none() {
             g.database_url_read = env
                 .get(env::ENV_DATABASE_URL_READ)
@@ -288,6 +290,9 @@ fn validate(c: &Config) -> Result<(), ConfigError> {
         )?;
     }
     let g = &c.general_settings;
+    if g.enable_jwt_auth {
+        g.tianji_jwtauth.validate(g.master_key.is_some())?;
+    }
     if g.database_url_read.is_some() && g.database_url.is_none() {
         return Err(ConfigError::Invalid {
             path: "general_settings.database_url_read".into(),

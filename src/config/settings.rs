@@ -76,6 +76,13 @@ pub struct GeneralSettings {
     /// A read replica's URL (else `DATABASE_URL_READ`): the spend and activity reports read
     /// from it, so they never load the primary. Needs `database_url`.
     pub database_url_read: Option<String>,
+    /// Accept identity-provider JWTs as bearer tokens, mapped by `tianji_jwtauth` (default
+    /// false). Needs `master_key`.
+    #[serde(default)]
+    pub enable_jwt_auth: bool,
+    /// How tokens are checked and mapped onto teams, users and roles.
+    #[serde(default, alias = "litellm_jwtauth")]
+    pub tianji_jwtauth: super::jwt::JwtSettings,
     /// Pool size per instance (default 10).
     pub database_connection_pool_limit: Option<u32>,
     /// Seconds to wait for a connection (default 5).

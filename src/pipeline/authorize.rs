@@ -58,8 +58,12 @@ impl AccessGroups for AnyModel {
     }
 }
 
-/// The end user the request is for: `user` in the body, else `x-tianji-end-user-id`.
+/// The end user the request is for: the one the caller's JWT names, else `user` in the body,
+/// else `x-tianji-end-user-id`.
 pub fn end_user_of(call: &Call) -> Option<String> {
+    if let Some(e) = call.principal.key().and_then(|k| k.end_user.clone()) {
+        return Some(e);
+    }
     call.parsed.end_user.clone().or_else(|| {
         (call.headers.get("x-tianji-end-user-id"))
             .and_then(|v| v.to_str().ok())

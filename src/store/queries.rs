@@ -273,6 +273,7 @@ queries! {
     GetOrgRecord,
     GetEndUserRecord,
     InsertTeam,
+    EnsureTeam,
     GetTeamRows,
     UpdateTeam,
     ArchiveTeams,

@@ -8,6 +8,7 @@ mod compat;
 mod errors;
 mod guardrails;
 mod hardening;
+mod jwt_auth;
 mod keys;
 mod limits;
 mod limits_redis;
