@@ -87,7 +87,8 @@ struct Found {
 /// A path the route table does not know: a configured pass-through endpoint, else 404.
 async fn unrouted(state: &AppState, req: Request<RequestBody>) -> Response<Body> {
     let path = req.uri().path();
-    match crate::passthrough::configured(state, path) {
+    let config = state.config.load_full();
+    match crate::passthrough::configured(&config, path) {
         Some((ep, sub)) => {
             let sub = sub.to_string();
             crate::passthrough::endpoint(state, ep, &sub, req)
@@ -303,7 +304,7 @@ async fn guardrails_list(
     req: Request<RequestBody>,
 ) -> Result<Response<Body>, GatewayError> {
     state.auth.caller_of(&req).await?;
-    let body = crate::guardrails::api::list(&state.guardrails, v2).to_string();
+    let body = crate::guardrails::api::list(&state.guardrails.load(), v2).to_string();
     Ok(crate::error::json_response(
         http::StatusCode::OK,
         bytes::Bytes::from(body),
@@ -318,7 +319,7 @@ async fn apply_guardrail(
     let (principal, _, raw) = crate::pipeline::authenticated_body(state, req).await?;
     let body: crate::guardrails::api::ApplyBody = serde_json::from_slice(&raw)
         .map_err(|e| crate::request_body::RequestError::InvalidJson(e.to_string()))?;
-    let set = (state.guardrails.clone(), 0);
+    let set = (state.guardrails.load_full(), 0);
     let run = crate::guardrails::Run::new(set, state.client.clone(), state.models.load_full())
         .about(
             uuid::Uuid::now_v7().to_string(),

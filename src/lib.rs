@@ -31,6 +31,7 @@ pub mod prompts;
 pub mod providers;
 pub mod rag;
 pub mod rag_api;
+pub mod reload;
 pub mod request_body;
 pub mod responses;
 pub mod router;
@@ -116,6 +117,9 @@ pub async fn prepare_with(loaded: &Loaded, connect_database: bool) -> Result<Pre
         bus.listen(Arc::downgrade(&state));
     }
     let g = &loaded.config.general_settings;
+    if connect_database && g.watch_config_file {
+        reload::watch(Arc::downgrade(&state));
+    }
     let jobs = jobs::planned(g, &state.alerts)?;
     if connect_database {
         jobs::start(&state, g, jobs);
@@ -161,7 +165,7 @@ pub async fn serve(prepared: Prepared, listener: TcpListener, shutdown: impl Fut
     if let Some(t) = &state.traces {
         t.shutdown(Duration::from_secs(5)).await;
     }
-    state.callbacks.shutdown().await;
+    state.callbacks.load_full().shutdown().await;
     state.alerts.shutdown().await;
 }
 

@@ -122,6 +122,8 @@ async fn run(cli: Cli, loaded: tianji::Loaded) -> ExitCode {
         version = env!("CARGO_PKG_VERSION"),
         "tianji listening on {scheme}://{bound}"
     );
+    #[cfg(unix)]
+    tianji::reload::on_sighup(std::sync::Arc::downgrade(&prepared.state));
     tianji::serve(prepared, listener, shutdown_signal()).await;
     ExitCode::SUCCESS
 }

@@ -123,8 +123,10 @@ pub struct AppState {
     pub router: Arc<crate::router::balancer::Balancer>,
     /// The latest background health check results (`background_health_checks`).
     pub health: ArcSwap<Option<Arc<serde_json::Value>>>,
-    /// The loaded config and environment (to rebuild `models`).
-    pub config: Config,
+    /// The config in force (replaced whole by a live reload; see [`AppState::config`]).
+    pub config: ArcSwap<Config>,
+    /// The file the config was read from, and the state of its live reloads.
+    pub reloads: crate::config::reload::Reloads,
     pub env: Env,
     /// Cross-instance cache invalidation, when Redis is configured.
     pub bus: Option<Arc<Bus>>,
@@ -165,7 +167,7 @@ pub struct AppState {
     /// OpenTelemetry traces (`callbacks: [otel]`); `None`: no span is ever made.
     pub traces: Option<crate::observability::traces::Traces>,
     /// Logging callbacks (`generic_api`, `langfuse`, `datadog`, team and key sinks).
-    pub callbacks: Arc<crate::callbacks::Callbacks>,
+    pub callbacks: ArcSwap<crate::callbacks::Callbacks>,
     /// A2A agents (`TianjiLLM_AgentsTable`), reloaded when one changes.
     pub agents: crate::agents::Registry,
     /// Which provider account holds each skill (`TianjiLLM_SkillsTable`), reloaded when one
@@ -182,7 +184,7 @@ pub struct AppState {
     /// Alerts (`general_settings.alerting`) and management events.
     pub alerts: Arc<crate::alerting::Alerts>,
     /// Guardrails (`guardrails:`, `banned_keywords_list`, `blocked_user_list`).
-    pub guardrails: Arc<crate::guardrails::Guardrails>,
+    pub guardrails: ArcSwap<crate::guardrails::Guardrails>,
     /// MCP servers (`mcp_servers` and `TianjiLLM_MCPServerTable`, reloaded when one changes)
     /// and the client sessions of `/mcp`.
     pub mcp: crate::mcp::Mcp,
@@ -233,6 +235,11 @@ fn limit_options(g: &crate::config::GeneralSettings, env: &Env) -> crate::limits
 }
 
 impl AppState {
+    /// The config in force.
+    pub fn config(&self) -> arc_swap::Guard<Arc<Config>> {
+        self.config.load()
+    }
+
     /// Drop changed governance records from the caches (and, with Redis, on every instance).
     pub async fn invalidate(&self, changed: &[Changed]) {
         self.apply_local(changed).await;
@@ -484,11 +491,17 @@ impl AppState {
             models,
             router,
             health: ArcSwap::from_pointee(None),
-            config: loaded.config.clone(),
+            config: ArcSwap::from_pointee(loaded.config.clone()),
+            reloads: crate::config::reload::Reloads::new(loaded.path.clone(), loaded.raw.clone()),
             env: loaded.env.clone(),
             bus,
             auth,
-            callbacks: crate::callbacks::Callbacks::start(t, &loaded.env, client.clone(), metrics),
+            callbacks: ArcSwap::new(crate::callbacks::Callbacks::start(
+                t,
+                &loaded.env,
+                client.clone(),
+                metrics,
+            )),
             client,
             max_body_bytes: (mb * 1024.0 * 1024.0) as usize,
             catalog,
@@ -496,7 +509,7 @@ impl AppState {
             reports,
             store_audit_logs: g.store_audit_logs || t.store_audit_logs,
             available_teams: t.default_internal_user_params.available_teams.clone(),
-            guardrails,
+            guardrails: ArcSwap::new(guardrails),
         };
         if let Some(store) = &state.store {
             match &state.at_rest {
@@ -529,13 +542,26 @@ impl AppState {
 
     /// Rebuild the model table from the config and the database's models.
     pub async fn reload_models(&self) -> Result<(), StateError> {
-        let Some(store) = &self.store else {
+        if self.store.is_none() {
             return Ok(());
+        }
+        let table = self.models_for(&self.config()).await?;
+        self.models.store(Arc::new(table));
+        Ok(())
+    }
+
+    /// The model table of `config`'s models and the database's (the current table's routing
+    /// statistics kept).
+    pub async fn models_for(&self, config: &Config) -> Result<ModelTable, StateError> {
+        let mut config = config.clone();
+        let Some(store) = &self.store else {
+            let mut table = ModelTable::build(&config, self.catalog.clone(), self.env.clone())?;
+            table.keep_stats(&self.models.load());
+            return Ok(table);
         };
         let rows = store
             .query(crate::store::Query::ListProxyModels, &[])
             .await?;
-        let mut config = self.config.clone();
         for row in &rows {
             let mut v: serde_json::Value = row.try_get(0).map_err(StoreError::from)?;
             let params = v.get("tianji_params").cloned().unwrap_or_default();
@@ -568,8 +594,7 @@ impl AppState {
         }
         let mut table = ModelTable::build(&config, self.catalog.clone(), self.env.clone())?;
         table.keep_stats(&self.models.load());
-        self.models.store(Arc::new(table));
-        Ok(())
+        Ok(table)
     }
 
     /// Reload the agent registry from the database.
@@ -586,7 +611,7 @@ impl AppState {
         let Some(store) = &self.store else {
             return Ok(());
         };
-        let allow_private = self.config.general_settings.mcp_allow_private_urls;
+        let allow_private = self.config().general_settings.mcp_allow_private_urls;
         (self.mcp)
             .reload(store, self.at_rest.as_deref(), allow_private)
             .await?;

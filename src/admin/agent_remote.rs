@@ -142,7 +142,8 @@ fn outbound(
             format!("Agent '{id}' has no URL configured"),
         ));
     };
-    if !state.config.general_settings.agent_allow_private_urls && address::refused(url).is_some() {
+    if !state.config().general_settings.agent_allow_private_urls && address::refused(url).is_some()
+    {
         // the agent's URL stays unsaid: callers never see it
         let why = format!(
             "Agent '{id}' has a URL the gateway may not call (private or loopback; general_settings.agent_allow_private_urls)"

@@ -79,7 +79,7 @@ fn require_admin(call: &Call<'_>) -> Result<(), AdminError> {
 }
 
 pub(crate) fn allowed(state: &crate::state::AppState, principal: &Principal) -> Allowed {
-    let default_deny = state.config.general_settings.agent_access_default_deny;
+    let default_deny = state.config().general_settings.agent_access_default_deny;
     access::allowed(principal, &state.agents.load(), default_deny)
 }
 
@@ -245,7 +245,11 @@ fn check(call: &Call<'_>, b: &AgentBody, full: bool) -> Result<(), AdminError> {
         let Some(url) = url.as_str() else {
             return Err(AdminError::invalid(field, "must be a URL"));
         };
-        if !call.state.config.general_settings.agent_allow_private_urls
+        if !call
+            .state
+            .config()
+            .general_settings
+            .agent_allow_private_urls
             && let Some(why) = address::refused(url)
         {
             return Err(AdminError::invalid(field, why));

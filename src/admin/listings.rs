@@ -101,7 +101,8 @@ fn positive(live: &Live<'_>, name: &'static str, default: usize) -> Result<usize
 /// The deployments of the groups and wildcard routes the caller may call, in config order.
 fn deployments(state: &AppState, table: &ModelTable, p: &crate::auth::Principal) -> Vec<Value> {
     let listed = listing(table, p, Asked::default());
-    let config: HashMap<String, &ModelEntry> = (state.config.model_list.iter())
+    let loaded = state.config();
+    let config: HashMap<String, &ModelEntry> = (loaded.model_list.iter())
         .map(|e| (Deployment::id_of(e, &e.model_name), e))
         .collect();
     let mut out = Vec::new();

@@ -143,7 +143,7 @@ fn columns(b: ServerBody) -> Result<Map<String, Value>, AdminError> {
 fn check(call: &Call<'_>, row: &Value) -> Result<String, AdminError> {
     let (name, entry) =
         stored::entry_of(row).map_err(|(field, why)| AdminError::invalid(field, why))?;
-    if !call.state.config.general_settings.mcp_allow_private_urls
+    if !call.state.config().general_settings.mcp_allow_private_urls
         && let Some(why) = entry
             .url
             .as_deref()

@@ -12,6 +12,7 @@ mod alerting;
 mod audit;
 mod budgets;
 mod cache;
+mod config_file;
 mod cron_jobs;
 mod crud;
 mod end_users;

@@ -69,7 +69,7 @@ fn model_not_found(id: &str) -> AdminError {
 
 fn config_model(call: &Call<'_>, id: &str) -> bool {
     call.state
-        .config
+        .config()
         .model_list
         .iter()
         .any(|e| e.model_info.get("id").and_then(Value::as_str) == Some(id))

@@ -408,7 +408,7 @@ pub async fn marketplace(state: &AppState, req: Request<RequestBody>) -> Respons
             Err(e) => return unauthorized(e),
         }
     } else if state
-        .config
+        .config()
         .general_settings
         .claude_code_marketplace_auth_required
     {

@@ -15,9 +15,9 @@ use std::pin::Pin;
 use http::{Method, Request, Response};
 
 use super::{
-    AdminError, Call, agent_rpc, agents, alerting, audit, budgets, cache, cron_jobs, end_users,
-    invitations, keys, listings, llm_utils, mcp_servers, model_metrics, models, organizations,
-    plugins, prompts, router, spend, teams, users,
+    AdminError, Call, agent_rpc, agents, alerting, audit, budgets, cache, config_file, cron_jobs,
+    end_users, invitations, keys, listings, llm_utils, mcp_servers, model_metrics, models,
+    organizations, plugins, prompts, router, spend, teams, users,
 };
 use crate::auth::Principal;
 use crate::body::Body;
@@ -216,6 +216,8 @@ pub static ROUTES: &[AdminRoute] = table! {
     ["/fallback"] POST ProxyAdmin "Set a model's fallbacks in the live router" => live!(router::post_fallback);
     ["/fallback/{key}"] GET|DELETE AdminViewer "A model's fallbacks (DELETE: admins)" => live!(router::fallback);
     ["/router/settings"] GET|PATCH AdminViewer "The live router settings (PATCH: admins)" => live!(router::settings_route);
+    ["/config/reload"] POST ProxyAdmin "Read the config file again and put it in force" => live!(config_file::reload);
+    ["/config/yaml"] GET ProxyAdmin "The config in force, secrets hidden, and the last reload" => live!(config_file::yaml);
     ["/health/services"] GET ProxyAdmin "Send a test alert through the alert channels" => live!(alerting::test_alert);
     ["/invitation/new"] POST ProxyAdmin "Create an invitation link for a user" => store!(invitations::new);
     ["/invitation/info"] GET ProxyAdmin "One invitation link" => store!(invitations::info);

@@ -16,6 +16,7 @@ mod model_list;
 pub mod passthrough;
 pub mod prompts;
 pub mod rag;
+pub mod reload;
 pub mod router;
 pub mod search;
 mod settings;
@@ -97,6 +98,11 @@ pub struct Loaded {
     pub env: Env,
     /// One line per ignored key, with its path.
     pub warnings: Vec<String>,
+    /// The file it was read from (live reloads read it again).
+    pub path: Option<std::path::PathBuf>,
+    /// The document as read (environment references resolved, LiteLLM's spellings moved): what
+    /// a live reload compares, and what `GET /config/yaml` shows once redacted.
+    pub raw: Value,
 }
 
 impl Loaded {
@@ -106,7 +112,9 @@ impl Loaded {
             path: path.display().to_string(),
             source,
         })?;
-        Self::from_yaml(&text)
+        let mut loaded = Self::from_yaml(&text)?;
+        loaded.path = Some(path.to_path_buf());
+        Ok(loaded)
     }
 
     /// Parse config text (YAML, or JSON which is YAML).
@@ -133,6 +141,7 @@ impl Loaded {
         let mut on_ignored = |p: serde_ignored::Path<'_>| ignored.push(fmt_path(&p));
         let de = serde_ignored::Deserializer::new(&doc, &mut on_ignored);
         let config: Result<Config, _> = serde_path_to_error::deserialize(de);
+        let raw = doc.clone();
         let mut config = config.map_err(|e| {
             let path = e.path().to_string().replace(".[", "[");
             match unset.iter().find(|u| u.path == path) {
@@ -208,6 +217,8 @@ impl Loaded {
             config,
             env,
             warnings,
+            path: None,
+            raw,
         })
     }
 }

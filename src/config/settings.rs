@@ -76,6 +76,10 @@ pub struct GeneralSettings {
     /// A read replica's URL (else `DATABASE_URL_READ`): the spend and activity reports read
     /// from it, so they never load the primary. Needs `database_url`.
     pub database_url_read: Option<String>,
+    /// Reload the config file whenever its content changes (checked every second; default
+    /// false: reloads on SIGHUP and `POST /config/reload`).
+    #[serde(default)]
+    pub watch_config_file: bool,
     /// Accept identity-provider JWTs as bearer tokens, mapped by `tianji_jwtauth` (default
     /// false). Needs `master_key`.
     #[serde(default)]

@@ -70,6 +70,10 @@ pub async fn readiness(state: &AppState) -> Response<Body> {
         "redis": redis,
         "cache": state.cache.as_ref().map(|c| c.kind.name()),
         "rate_limits": rate_limits,
+        "config": {
+            "reloads_applied": state.reloads.applied(),
+            "last_reload": state.reloads.last(),
+        },
         "tianji_version": env!("CARGO_PKG_VERSION"),
     });
     let status = if ok {

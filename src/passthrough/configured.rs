@@ -11,10 +11,12 @@ use crate::request_body::RequestBody;
 use crate::state::AppState;
 use crate::upstream::UpstreamError;
 
-/// The configured endpoint serving `path`, and the subpath after it.
-pub fn configured<'a, 'p>(state: &'a AppState, path: &'p str) -> Option<(&'a Endpoint, &'p str)> {
-    state
-        .config
+/// The endpoint of `config` serving `path`, and the subpath after it.
+pub fn configured<'a, 'p>(
+    config: &'a crate::config::Config,
+    path: &'p str,
+) -> Option<(&'a Endpoint, &'p str)> {
+    config
         .general_settings
         .pass_through_endpoints
         .iter()

@@ -98,8 +98,8 @@ pub async fn reserve(
     ctx.completion.alerting = state.alerts.watch(&ctx.model, key_alias);
     let slot = state.spend.slot().await;
     ctx.completion.logging = match principal {
-        Principal::Key(k) => state.callbacks.logging(Some(&k.key), k.team.as_deref()),
-        _ => state.callbacks.logging(None, None),
+        Principal::Key(k) => (state.callbacks.load()).logging(Some(&k.key), k.team.as_deref()),
+        _ => (state.callbacks.load()).logging(None, None),
     };
     let row = (slot.is_some() || ctx.completion.logging.is_some()).then(|| Box::new(row(ctx)));
     let ticket = crate::spend::Ticket {

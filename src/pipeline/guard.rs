@@ -37,7 +37,7 @@ pub async fn pre_call(
 ) -> Result<(), GatewayError> {
     let raw = &call.parsed.raw;
     let named = memchr::memmem::find(raw, b"\"guardrails\"").is_some();
-    if call.upload.is_some() || (state.guardrails.is_empty() && !named) {
+    if call.upload.is_some() || (state.guardrails.load().is_empty() && !named) {
         return Ok(());
     }
     // boxed: a request without guardrails does not carry (or copy) the checks' state
@@ -51,7 +51,8 @@ async fn run_pre_call(
     ctx: &mut RequestCtx,
     named: bool,
 ) -> Result<(), GatewayError> {
-    let selected = state.guardrails.select(&call.parsed.raw, &call.principal)?;
+    let guardrails = state.guardrails.load_full();
+    let selected = guardrails.select(&call.parsed.raw, &call.principal)?;
     // the request's own `guardrails` member is the gateway's: cut out, nothing else moves
     if let Some(cut) = named
         .then(|| without_guardrails(&call.parsed.raw))
@@ -62,7 +63,7 @@ async fn run_pre_call(
     if selected == 0 {
         return Ok(());
     }
-    let set = (state.guardrails.clone(), selected);
+    let set = (guardrails, selected);
     let run = Run::new(set, state.client.clone(), call.models.clone()).about(
         ctx.call_id.to_string(),
         ctx.model.clone(),

@@ -254,7 +254,7 @@ fn llm(
     async move {
         traced::caller(&call.principal, ctx);
         let granted = Box::pin(authorize::authorize(state, &call, ctx)).await?;
-        if !state.guardrails.is_empty() {
+        if !state.guardrails.load().is_empty() {
             ctx.enter("guardrails");
         }
         guard::pre_call(state, &mut call, ctx).await?;

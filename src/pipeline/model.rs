@@ -33,7 +33,7 @@ pub fn name(
             ctx.pinned = dep;
         }
     }
-    (call.parsed.controls).check_testing(state.config.general_settings.allow_mock_testing())?;
+    (call.parsed.controls).check_testing(state.config().general_settings.allow_mock_testing())?;
     let asked = path_model
         .or_else(|| call.parsed.model.clone())
         .filter(|m| !m.is_empty())

@@ -551,13 +551,13 @@ async fn upload_file(
     doc: super::source::Document,
 ) -> Result<String, GatewayError> {
     use futures_util::StreamExt;
-    let max = cx.state.config.rag_settings.max_file_bytes();
+    let max = cx.state.config().rag_settings.max_file_bytes();
     let mut data = Vec::new();
     let mut body = doc.body;
     while let Some(piece) = body.next().await {
         data.extend_from_slice(&piece?);
         if data.len() as u64 > max {
-            return Err(RagError::TooLarge(cx.state.config.rag_settings.max_file_mb).into());
+            return Err(RagError::TooLarge(cx.state.config().rag_settings.max_file_mb).into());
         }
     }
     let name: String = doc

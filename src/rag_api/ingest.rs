@@ -197,7 +197,7 @@ struct Writer<'a> {
 
 impl Writer<'_> {
     fn max_bytes(&self) -> u64 {
-        self.state.config.rag_settings.max_file_bytes()
+        self.state.config().rag_settings.max_file_bytes()
     }
 
     /// Read the document into chunks (written as batches fill); its size in bytes.
@@ -208,7 +208,7 @@ impl Writer<'_> {
             mut body,
         } = doc;
         let max = self.max_bytes();
-        let too_large = || RagError::TooLarge(self.state.config.rag_settings.max_file_mb);
+        let too_large = || RagError::TooLarge(self.state.config().rag_settings.max_file_mb);
         // the first bytes tell the format
         let mut first = Bytes::new();
         while first.is_empty() {
@@ -294,7 +294,7 @@ impl Writer<'_> {
 
     async fn push(&mut self, chunk: String) -> Result<(), RagError> {
         self.pending.push(chunk);
-        if self.pending.len() >= self.state.config.rag_settings.embedding_batch_size {
+        if self.pending.len() >= self.state.config().rag_settings.embedding_batch_size {
             self.flush().await?;
         }
         Ok(())

@@ -152,7 +152,7 @@ async fn ingest_upload(
     let bad = |e: multer::Error| {
         RagError::BadRequest(format!("the upload is not a valid multipart form: {e}"))
     };
-    let max = cx.state.config.rag_settings.max_file_bytes();
+    let max = cx.state.config().rag_settings.max_file_bytes();
     let mut options: Option<Value> = None;
     let mut held: Option<(Option<String>, Option<String>, Bytes)> = None;
     let mut streamed: Option<multer::Field<'static>> = None;
@@ -178,7 +178,7 @@ async fn ingest_upload(
                     buf.extend_from_slice(&piece);
                     if buf.len() as u64 > max {
                         return Err(
-                            RagError::TooLarge(cx.state.config.rag_settings.max_file_mb).into()
+                            RagError::TooLarge(cx.state.config().rag_settings.max_file_mb).into(),
                         );
                     }
                 }

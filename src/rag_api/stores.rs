@@ -70,7 +70,7 @@ pub async fn create(cx: &Cx<'_>, body: &Value) -> Result<Value, RagError> {
         .get("embedding_model")
         .and_then(Value::as_str)
         .map(str::to_string)
-        .or_else(|| cx.state.config.rag_settings.embedding_model.clone())
+        .or_else(|| cx.state.config().rag_settings.embedding_model.clone())
         .ok_or(RagError::NoEmbeddingModel)?;
     if cx.state.models.load().resolve(&model).is_err() {
         return Err(RagError::UnknownModel(model));

@@ -28,7 +28,7 @@ pub struct Ask<'a> {
 pub struct Balancer {
     policy: ArcSwap<Policy>,
     /// The policy the config file sets; run-time changes are kept apart and applied over it.
-    base: Policy,
+    base: ArcSwap<Policy>,
     /// Fields changed at run time (`PATCH /router/settings`, `/fallback`), as stored.
     overrides: std::sync::Mutex<serde_json::Map<String, serde_json::Value>>,
     /// Serialises run-time changes (read, store, apply).
@@ -73,7 +73,7 @@ impl Balancer {
     pub fn new(policy: Policy, redis: Option<redis::aio::ConnectionManager>) -> Self {
         Self {
             policy: ArcSwap::from_pointee(policy.clone()),
-            base: policy,
+            base: ArcSwap::from_pointee(policy),
             overrides: std::sync::Mutex::default(),
             changing: tokio::sync::Mutex::new(()),
             redis,
@@ -99,7 +99,19 @@ impl Balancer {
         overrides: &serde_json::Map<String, serde_json::Value>,
     ) -> Result<Policy, super::policy::PolicyError> {
         self.base
+            .load()
             .patched(&serde_json::Value::Object(overrides.clone()))
+    }
+
+    /// Put a reloaded config file's policy under the run-time changes in force (checked
+    /// first: nothing changes if they do not apply over it).
+    pub async fn rebase(&self, base: Policy) -> Result<(), super::policy::PolicyError> {
+        let _one = self.changing.lock().await;
+        let overrides = self.overrides();
+        let policy = base.patched(&serde_json::Value::Object(overrides.clone()))?;
+        self.base.store(Arc::new(base));
+        self.apply(policy, overrides);
+        Ok(())
     }
 
     /// Put `overrides` in force (they were checked by [`Self::with_overrides`]).

@@ -44,7 +44,7 @@ pub async fn list(
 ) -> Result<Response<Body>, GatewayError> {
     state.auth.caller_of(&req).await?;
     let data: Vec<Value> = state
-        .config
+        .config()
         .search_tools
         .iter()
         .map(|t| {
@@ -86,8 +86,8 @@ pub async fn search(
                 .map(str::to_string)
         })
         .ok_or(RequestError::Missing("search_tool_name"))?;
-    let t = state
-        .config
+    let config = state.config();
+    let t = config
         .search_tools
         .iter()
         .find(|t| t.search_tool_name == name)

@@ -216,9 +216,59 @@ pub fn redact_json(v: &mut serde_json::Value) {
     }
 }
 
+/// A config document as it may be shown: every text under a secret-looking name
+/// ([`secret_name`]: `api_key`, `master_key`, `aws_secret_access_key`, `Authorization`, ...)
+/// replaced by `***`, every other text through [`redact_text`] (URLs' userinfo and secret query
+/// values).
+pub fn redact_config(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(map) => {
+            for (name, value) in map.iter_mut() {
+                match value {
+                    serde_json::Value::String(s) if secret_name(name) && !s.is_empty() => {
+                        *s = HIDDEN.to_string();
+                    }
+                    _ => redact_config(value),
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter_mut().for_each(redact_config),
+        serde_json::Value::String(s) => {
+            if let Cow::Owned(r) = redact_text(s) {
+                *s = r;
+            }
+        }
+        _ => {}
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn config_documents_hide_their_secrets() {
+        let mut v = serde_json::json!({
+            "model_list": [{"model_name": "m", "tianji_params": {"model": "openai/x",
+                "api_key": "sk-live", "api_base": "https://u:p@h.example/v1", "max_tokens": 5}}],
+            "general_settings": {"master_key": "sk-master", "database_url": "postgres://a:b@db/x",
+                "pass_through_endpoints": [{"headers": {"Authorization": "Bearer t"}, "auth": false}]},
+        });
+        redact_config(&mut v);
+        let p = &v["model_list"][0]["tianji_params"];
+        assert_eq!(p["api_key"], "***");
+        assert_eq!(p["api_base"], "https://***@h.example/v1");
+        assert_eq!(p["max_tokens"], 5);
+        assert_eq!(p["model"], "openai/x");
+        let g = &v["general_settings"];
+        assert_eq!(g["master_key"], "***");
+        assert_eq!(g["database_url"], "postgres://***@db/x");
+        assert_eq!(
+            g["pass_through_endpoints"][0]["headers"]["Authorization"],
+            "***"
+        );
+        assert_eq!(g["pass_through_endpoints"][0]["auth"], false);
+    }
 
     #[test]
     fn userinfo_and_secret_query_values_are_hidden() {

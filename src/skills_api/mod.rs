@@ -111,7 +111,7 @@ impl SkillError {
 /// The upload cap of this gateway.
 fn max_upload(state: &AppState) -> usize {
     state
-        .config
+        .config()
         .general_settings
         .skill_max_upload_mb
         .filter(|mb| *mb > 0.0)

@@ -323,6 +323,20 @@ impl GatewayProcess {
         format!("http://127.0.0.1:{}{}", self.port, path)
     }
 
+    /// The config file the process was started with.
+    pub fn config_path(&self) -> &std::path::Path {
+        self._config.path()
+    }
+
+    /// Send the process a signal by name (`HUP`, ...).
+    pub fn signal(&self, sig: &str) {
+        let st = std::process::Command::new("kill")
+            .args([format!("-{sig}"), self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(st.success(), "kill -{sig} failed");
+    }
+
     /// CPU time (user + system) the process has used so far, in milliseconds.
     pub fn cpu_ms(&self) -> u64 {
         let stat =

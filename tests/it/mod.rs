@@ -5,6 +5,7 @@ mod big_files;
 mod cache;
 mod cli;
 mod compat;
+mod config_reload;
 mod errors;
 mod guardrails;
 mod hardening;

@@ -23,12 +23,8 @@ pub(super) async fn admit_new_key(
 ) -> Result<(), AdminError> {
     let asked_cap = asked_role_cap(req)?;
     let given: Map<String, Value> = serde_json::from_slice(&call.body).unwrap_or_default();
-    let settings = call
-        .state
-        .config
-        .tianji_settings
-        .key_generation_settings
-        .as_ref();
+    let config = call.state.config();
+    let settings = config.tianji_settings.key_generation_settings.as_ref();
     if req.team_id.is_none() {
         let personal = settings.and_then(|s| s.personal_key_generation.as_ref());
         personal_allowed(call, personal, &given)?;

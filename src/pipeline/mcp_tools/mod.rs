@@ -175,7 +175,7 @@ async fn rounds(
     format: Format,
     like: &Like,
 ) -> Result<Done, GatewayError> {
-    let max = state.config.mcp_settings.max_tool_rounds;
+    let max = state.config().mcp_settings.max_tool_rounds;
     let mut ran_all: Vec<Ran> = Vec::new();
     let mut cost = 0.0;
     for round in 0..=max {

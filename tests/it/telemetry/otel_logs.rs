@@ -139,5 +139,5 @@ async fn otel_logs_exporter_none_keeps_the_traces_only() {
     let state = gw.gw.state().clone();
     gw.gw.shutdown().await;
     assert!(collector.logs().is_empty(), "{:#?}", collector.logs());
-    assert_eq!(state.callbacks.totals(), (0, 0, 0), "no sink ran");
+    assert_eq!(state.callbacks.load().totals(), (0, 0, 0), "no sink ran");
 }

@@ -247,7 +247,7 @@ async fn s3_gets_one_payload_per_request_in_litellm_s_key_layout() {
         }
     }
     let state = gw.gw.state().clone();
-    assert_eq!(state.callbacks.totals().2, 0, "no batch failed");
+    assert_eq!(state.callbacks.load().totals().2, 0, "no batch failed");
 
     // a bucket that does not exist: the batch fails (moto answers 404) and is counted
     let missing = json!({
@@ -262,5 +262,5 @@ async fn s3_gets_one_payload_per_request_in_litellm_s_key_layout() {
     )
     .await;
     assert_eq!(chat(&gw, &lost, "lost").await.status, 200);
-    assert!(eventually(WAIT, || state.callbacks.totals().2 == 1).await);
+    assert!(eventually(WAIT, || state.callbacks.load().totals().2 == 1).await);
 }

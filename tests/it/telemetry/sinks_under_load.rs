@@ -66,13 +66,13 @@ async fn dead_and_slow_sinks_during_load_change_no_answer_and_are_counted() {
     // every event of both sinks accounted for: delivered, failed or dropped
     let state = gw.gw.state();
     let accounted = || {
-        let (sent, dropped, failed) = state.callbacks.totals();
+        let (sent, dropped, failed) = state.callbacks.load().totals();
         sent + dropped + failed == 2 * total
     };
     assert!(
         eventually(WAIT, accounted).await,
         "{:?}",
-        state.callbacks.totals()
+        state.callbacks.load().totals()
     );
     let s = scrape(&gw).await;
     let of = |family: &str, name: &str| s.sum(family, &[("callback_name", name)]) as u64;
