@@ -4,6 +4,8 @@
 //! Start at [`dispatch`] for how a request is routed, [`pipeline`] for the LLM request path and
 //! docs/architecture.md for the architecture.
 
+#![recursion_limit = "256"]
+
 pub mod admin;
 pub mod agents;
 pub mod alerting;

@@ -268,18 +268,24 @@ impl AppState {
         if let Some(line) = models.unserved_line() {
             tracing::warn!("{line}");
         }
-        let redis_url = loaded
-            .config
-            .router_settings
-            .redis_url(|k| loaded.env.get(k));
+        let redis_target = (loaded.config.router_settings)
+            .redis_target(|k| loaded.env.get(k))
+            .map_err(|e| StateError::Redis {
+                url: "router_settings".into(),
+                source: redis::RedisError::from(std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    e,
+                )),
+            })?;
         let redis_tls = crate::util::redis_tls::RedisTls::from_env(|n| loaded.env.get(n));
         let cache = match &loaded.config.tianji_settings {
             t if !t.cache => None,
             t => {
                 let params = t.cache_params.clone().unwrap_or_default();
                 if connect_database {
-                    let c = crate::cache::Cache::connect(&params, redis_url.as_deref(), &redis_tls)
-                        .await?;
+                    let c =
+                        crate::cache::Cache::connect(&params, redis_target.as_ref(), &redis_tls)
+                            .await?;
                     Some(Arc::new(c))
                 } else {
                     params.settings().map_err(crate::cache::CacheError::from)?;
@@ -287,15 +293,13 @@ impl AppState {
                 }
             }
         };
-        let bus = match &redis_url {
-            Some(url) if connect_database => {
-                Some(Arc::new(Bus::open(url, &redis_tls).map_err(|source| {
-                    StateError::Redis {
-                        url: crate::secrets::redact_url(url).into_owned(),
-                        source,
-                    }
-                })?))
-            }
+        let bus = match &redis_target {
+            Some(target) if connect_database => Some(Arc::new(
+                Bus::open(target, &redis_tls).map_err(|source| StateError::Redis {
+                    url: target.describe(),
+                    source,
+                })?,
+            )),
             _ => None,
         };
         let g = &loaded.config.general_settings;
@@ -346,12 +350,12 @@ impl AppState {
             }
         };
         let redis_up = async {
-            if let (Some(bus), Some(url)) = (&bus, &redis_url) {
+            if let (Some(bus), Some(target)) = (&bus, &redis_target) {
                 let within = seconds(
                     g.redis_connect_retry_seconds,
                     DEFAULT_REDIS_CONNECT_RETRY_SECS,
                 );
-                wait_for_redis(bus, &crate::secrets::redact_url(url), within).await;
+                wait_for_redis(bus, &target.describe(), within).await;
             }
         };
         let (store, ()) = tokio::join!(store, redis_up);

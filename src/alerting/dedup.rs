@@ -8,12 +8,12 @@ use std::time::{Duration, Instant};
 pub const KEY_PREFIX: &str = "tianji:alert:";
 
 pub struct Dedup {
-    redis: Option<redis::aio::ConnectionManager>,
+    redis: Option<crate::util::redis_conn::Conn>,
     local: HashMap<String, Instant>,
 }
 
 impl Dedup {
-    pub fn new(redis: Option<redis::aio::ConnectionManager>) -> Self {
+    pub fn new(redis: Option<crate::util::redis_conn::Conn>) -> Self {
         Self {
             redis,
             local: HashMap::new(),

@@ -56,7 +56,7 @@ impl Targets {
         g: &GeneralSettings,
         env: &Env,
         client: HttpClient,
-        redis: Option<redis::aio::ConnectionManager>,
+        redis: Option<crate::util::redis_conn::Conn>,
     ) -> Result<Self, String> {
         let on = |c: Channel| g.alerting.contains(&c);
         let var = |n: &str| env.get(n).filter(|v| !v.trim().is_empty());

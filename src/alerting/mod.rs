@@ -160,7 +160,7 @@ impl Alerts {
         g: &GeneralSettings,
         env: &Env,
         client: Option<HttpClient>,
-        redis: Option<redis::aio::ConnectionManager>,
+        redis: Option<crate::util::redis_conn::Conn>,
     ) -> Arc<Self> {
         let a = &g.alerting_args;
         let arg = |name: &str| a.get(name).and_then(Value::as_f64);

@@ -16,8 +16,8 @@ pub const CHANNEL: &str = "tianji:invalidate";
 
 /// Publishes changes; see [`listen`].
 pub struct Bus {
-    client: redis::Client,
-    conn: redis::aio::ConnectionManager,
+    redis: crate::util::redis_conn::Redis,
+    conn: crate::util::redis_conn::Conn,
     /// This instance, so it can skip its own messages.
     instance: String,
 }
@@ -36,21 +36,17 @@ pub trait Apply: Send + Sync + 'static {
 }
 
 impl Bus {
-    /// Set up for `url` without connecting: the shared connection is made on first use and
-    /// remade whenever it fails, so a Redis that is down (at startup or later) is used as soon
-    /// as it is back. Fails only on a malformed URL (or a TLS file that cannot be read).
+    /// Set up for `target` without connecting: the shared connection is made on first use
+    /// and remade whenever it fails, so a Redis that is down (at startup or later) is used as
+    /// soon as it is back. Fails only on a malformed URL (or a TLS file that cannot be read).
     pub fn open(
-        url: &str,
+        target: &crate::util::redis_conn::Target,
         tls: &crate::util::redis_tls::RedisTls,
     ) -> Result<Self, redis::RedisError> {
-        let client = tls.client(url)?;
-        let conn = redis::aio::ConnectionManager::new_lazy_with_config(
-            client.clone(),
-            redis::aio::ConnectionManagerConfig::new(),
-        )?;
+        let redis = crate::util::redis_conn::Redis::open(target, tls)?;
         Ok(Self {
-            client,
-            conn,
+            conn: redis.conn(),
+            redis,
             instance: uuid::Uuid::now_v7().simple().to_string(),
         })
     }
@@ -64,7 +60,7 @@ impl Bus {
     /// [`Bus::ping`], with the reason when Redis does not answer.
     pub async fn probe(&self, within: Duration) -> Result<(), String> {
         let check = async {
-            let mut c = self.client.get_multiplexed_async_connection().await?;
+            let mut c = self.redis.own_connection().await?;
             redis::cmd("PING").query_async::<String>(&mut c).await
         };
         match tokio::time::timeout(within, check).await {
@@ -75,7 +71,7 @@ impl Bus {
     }
 
     /// A handle on the Redis connection (for other shared state).
-    pub fn conn(&self) -> redis::aio::ConnectionManager {
+    pub fn conn(&self) -> crate::util::redis_conn::Conn {
         self.conn.clone()
     }
 
@@ -101,11 +97,13 @@ impl Bus {
         tokio::spawn(async move {
             // warn once per outage, not every second
             let mut warned = false;
+            let mut attempt = 0;
             loop {
                 if target.strong_count() == 0 {
                     return;
                 }
-                match self.client.get_async_pubsub().await {
+                attempt += 1;
+                match self.redis.pubsub(attempt).await {
                     Ok(mut ps) => {
                         if ps.subscribe(CHANNEL).await.is_ok() {
                             // what changed before this subscription was not heard: after a

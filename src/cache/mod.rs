@@ -110,32 +110,33 @@ impl Pending {
 }
 
 impl Cache {
-    /// Set up from `cache_params`; `shared_redis` is the gateway's Redis URL, used when the
-    /// cache names none of its own.
+    /// Set up from `cache_params`; `shared_redis` is the gateway's Redis (a server, a cluster,
+    /// a Sentinel-watched primary), used when the cache names none of its own.
     pub async fn connect(
         params: &CacheParams,
-        shared_redis: Option<&str>,
+        shared_redis: Option<&crate::util::redis_conn::Target>,
         tls: &crate::util::redis_tls::RedisTls,
     ) -> Result<Self, CacheError> {
+        use crate::util::redis_conn::Target;
         let settings = params.settings()?;
         let redis = if settings.redis {
-            let url = params
+            let target = params
                 .redis_url()
-                .or_else(|| shared_redis.map(str::to_string))
+                .map(Target::Single)
+                .or_else(|| shared_redis.cloned())
                 .ok_or(CacheError::NoRedis(params.kind.name()))?;
             let fail = |source| CacheError::Redis {
-                url: crate::secrets::redact_url(&url).into_owned(),
+                url: target.describe(),
                 source,
             };
-            let client = tls.client(&url).map_err(fail)?;
             // connected on first use (and again after failures): a Redis that is down at
             // startup leaves the cache working in memory, as during an outage later
-            let conn = redis::aio::ConnectionManager::new_lazy_with_config(
-                client.clone(),
-                redis::aio::ConnectionManagerConfig::new(),
-            )
-            .map_err(fail)?;
-            Some(Redis { client, conn })
+            let redis = crate::util::redis_conn::Redis::open(&target, tls).map_err(fail)?;
+            Some(Redis {
+                conn: redis.conn(),
+                redis,
+                tls: tls.clone(),
+            })
         } else {
             None
         };

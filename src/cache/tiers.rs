@@ -6,8 +6,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::util::redis_conn::Conn;
 use moka::Expiry;
-use redis::aio::ConnectionManager;
 
 use super::entry::Entry;
 
@@ -54,8 +54,10 @@ pub enum TierError {
 
 /// The Redis tier.
 pub struct Redis {
-    pub client: redis::Client,
-    pub conn: ConnectionManager,
+    pub redis: crate::util::redis_conn::Redis,
+    pub conn: Conn,
+    /// The TLS files, for connections to each primary.
+    pub tls: crate::util::redis_tls::RedisTls,
 }
 
 /// Local and (optionally) Redis storage.
@@ -83,7 +85,7 @@ impl Tiers {
     }
 
     /// A connection to the Redis tier, if there is one.
-    pub fn redis(&self) -> Option<ConnectionManager> {
+    pub fn redis(&self) -> Option<Conn> {
         self.redis.as_ref().map(|r| r.conn.clone())
     }
 
@@ -188,7 +190,11 @@ impl Tiers {
     /// returns how many Redis held.
     pub async fn clear(&self) -> Result<u64, TierError> {
         let mut n = 0;
-        if let Some(mut conn) = self.redis() {
+        let primaries = match &self.redis {
+            Some(r) => r.redis.primaries(&r.tls).await?,
+            None => Vec::new(),
+        };
+        for mut conn in primaries {
             let mut cursor: u64 = 0;
             loop {
                 let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
@@ -200,10 +206,13 @@ impl Tiers {
                     .query_async(&mut conn)
                     .await?;
                 if !keys.is_empty() {
-                    n += redis::cmd("UNLINK")
-                        .arg(&keys)
-                        .query_async::<u64>(&mut conn)
-                        .await?;
+                    // one key a command: a cluster node's keys may sit in different slots
+                    let mut p = redis::pipe();
+                    for k in &keys {
+                        p.cmd("UNLINK").arg(k);
+                    }
+                    let counts: Vec<u64> = p.query_async(&mut conn).await?;
+                    n += counts.iter().sum::<u64>();
                 }
                 if next == 0 {
                     break;
@@ -218,7 +227,7 @@ impl Tiers {
     /// PING, then a write and a read of a health-check key.
     pub async fn ping(&self) -> Result<(), TierError> {
         let r = self.redis.as_ref().ok_or(TierError::NoRedis)?;
-        let mut c = r.client.get_multiplexed_async_connection().await?;
+        let mut c = r.redis.own_connection().await?;
         redis::cmd("PING").query_async::<String>(&mut c).await?;
         let k = format!("{PREFIX}health_check");
         redis::cmd("SET")
@@ -238,7 +247,7 @@ impl Tiers {
     /// `INFO` (as a map of its fields) and `CLIENT LIST` (one map per client).
     pub async fn info(&self) -> Result<serde_json::Value, TierError> {
         let r = self.redis.as_ref().ok_or(TierError::NoRedis)?;
-        let mut c = r.client.get_multiplexed_async_connection().await?;
+        let mut c = r.redis.own_connection().await?;
         let info: String = redis::cmd("INFO").query_async(&mut c).await?;
         let clients: String = redis::cmd("CLIENT").arg("LIST").query_async(&mut c).await?;
         let mut fields = serde_json::Map::new();

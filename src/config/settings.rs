@@ -253,6 +253,17 @@ pub struct RouterSettings {
     pub redis_host: Option<String>,
     pub redis_port: Option<u16>,
     pub redis_password: Option<String>,
+    /// A Redis Cluster's nodes (some of them; else `REDIS_CLUSTER_NODES`, a JSON list):
+    /// `[{host: a, port: 7000}, ...]`. Wins over `redis_url`.
+    #[serde(default)]
+    pub redis_startup_nodes: Vec<RedisNode>,
+    /// The primary's name in Sentinel (else `REDIS_SERVICE_NAME`); with `sentinel_nodes`.
+    pub service_name: Option<String>,
+    /// The sentinels (else `REDIS_SENTINEL_NODES`, a JSON list): `[[host, port], ...]`.
+    #[serde(default)]
+    pub sentinel_nodes: Vec<RedisNode>,
+    /// The sentinels' password (else `REDIS_SENTINEL_PASSWORD`).
+    pub sentinel_password: Option<String>,
     /// Spend limit per provider and period: `{openai: {budget_limit: 100, time_period: 1d}}`.
     #[serde(default)]
     pub provider_budget_config: BTreeMap<String, super::spend::ProviderBudgetConfig>,
@@ -287,6 +298,37 @@ pub struct RouterSettings {
     pub ignore_invalid_deployments: Option<bool>,
 }
 
+/// A Redis node: `{host, port}` (LiteLLM's startup nodes), `[host, port]` (its sentinel
+/// nodes) or `"host:port"`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedisNode {
+    pub host: String,
+    pub port: u16,
+}
+
+impl<'de> Deserialize<'de> for RedisNode {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Form {
+            Map { host: String, port: u16 },
+            Pair(String, u16),
+            Text(String),
+        }
+        match Form::deserialize(d)? {
+            Form::Map { host, port } | Form::Pair(host, port) => Ok(RedisNode { host, port }),
+            Form::Text(t) => t
+                .rsplit_once(':')
+                .and_then(|(h, p)| Some((h, p.parse().ok()?)))
+                .map(|(h, port)| RedisNode {
+                    host: h.to_string(),
+                    port,
+                })
+                .ok_or_else(|| serde::de::Error::custom(format!("'{t}' is not host:port"))),
+        }
+    }
+}
+
 impl RouterSettings {
     /// The Redis URL from these settings, else from the environment (`get`).
     pub fn redis_url(&self, get: impl Fn(&str) -> Option<String>) -> Option<String> {
@@ -299,23 +341,95 @@ impl RouterSettings {
             .map(|p| p.to_string())
             .or_else(|| get("REDIS_PORT"))
             .unwrap_or_else(|| "6379".into());
-        let enc = |v: &str| {
-            percent_encoding::utf8_percent_encode(v, percent_encoding::NON_ALPHANUMERIC).to_string()
-        };
+        Some(format!("{}{host}:{port}", self.redis_prefix(&get)))
+    }
+
+    /// `redis[s]://[user[:password]@]` from the settings and the environment: how every node
+    /// URL begins (`REDIS_SSL=true`: TLS, as redis-py's `ssl=True`).
+    fn redis_prefix(&self, get: &impl Fn(&str) -> Option<String>) -> String {
         let password = (self.redis_password.clone())
             .or_else(|| get("REDIS_PASSWORD"))
             .filter(|p| !p.is_empty());
         let user = get("REDIS_USERNAME").filter(|u| !u.is_empty());
-        let auth = match (user, password) {
-            (Some(u), Some(p)) => format!("{}:{}@", enc(&u), enc(&p)),
-            (Some(u), None) => format!("{}@", enc(&u)),
-            (None, Some(p)) => format!(":{}@", enc(&p)),
-            (None, None) => String::new(),
-        };
-        // `REDIS_SSL=true`: TLS, as redis-py's `ssl=True`
-        let tls = get("REDIS_SSL").is_some_and(|v| v.eq_ignore_ascii_case("true") || v == "1");
+        let tls = get("REDIS_SSL").is_some_and(|v| v.eq_ignore_ascii_case("true") || v == "1")
+            || self
+                .redis_url
+                .as_deref()
+                .is_some_and(|u| u.starts_with("rediss://"));
         let scheme = if tls { "rediss" } else { "redis" };
-        Some(format!("{scheme}://{auth}{host}:{port}"))
+        format!(
+            "{scheme}://{}",
+            userinfo(user.as_deref(), password.as_deref())
+        )
+    }
+
+    /// Where Redis is: a cluster (`redis_startup_nodes`), a Sentinel-watched primary
+    /// (`service_name` + `sentinel_nodes`), else one server ([`Self::redis_url`]).
+    pub fn redis_target(
+        &self,
+        get: impl Fn(&str) -> Option<String>,
+    ) -> Result<Option<crate::util::redis_conn::Target>, String> {
+        use crate::util::redis_conn::Target;
+        let from_env = |name: &str| -> Result<Vec<RedisNode>, String> {
+            match get(name).filter(|v| !v.trim().is_empty()) {
+                Some(v) => serde_json::from_str(&v).map_err(|e| {
+                    format!("{name} must be a JSON list of nodes ([{{\"host\": ..., \"port\": ...}}] or [[host, port]]): {e}")
+                }),
+                None => Ok(Vec::new()),
+            }
+        };
+        let prefix = self.redis_prefix(&get);
+        let mut nodes = self.redis_startup_nodes.clone();
+        if nodes.is_empty() {
+            nodes = from_env("REDIS_CLUSTER_NODES")?;
+        }
+        if !nodes.is_empty() {
+            return Ok(Some(Target::Cluster(
+                nodes
+                    .iter()
+                    .map(|n| format!("{prefix}{}:{}", n.host, n.port))
+                    .collect(),
+            )));
+        }
+        let mut sentinels = self.sentinel_nodes.clone();
+        if sentinels.is_empty() {
+            sentinels = from_env("REDIS_SENTINEL_NODES")?;
+        }
+        let service = self
+            .service_name
+            .clone()
+            .or_else(|| get("REDIS_SERVICE_NAME"));
+        match (service, sentinels.is_empty()) {
+            (Some(service), false) => {
+                let password = (self.sentinel_password.clone())
+                    .or_else(|| get("REDIS_SENTINEL_PASSWORD"))
+                    .filter(|p| !p.is_empty());
+                let auth = userinfo(None, password.as_deref());
+                Ok(Some(Target::Sentinel {
+                    service,
+                    sentinels: sentinels
+                        .iter()
+                        .map(|n| format!("redis://{auth}{}:{}", n.host, n.port))
+                        .collect(),
+                    primary: format!("{prefix}primary"),
+                }))
+            }
+            (None, false) => Err("sentinel_nodes need service_name (or REDIS_SERVICE_NAME)".into()),
+            _ => Ok(self.redis_url(get).map(Target::Single)),
+        }
+    }
+}
+
+/// `user:password@` (percent-encoded), `:password@`, `user@` or nothing.
+fn userinfo(user: Option<&str>, password: Option<&str>) -> String {
+    let enc = |v: &str| {
+        percent_encoding::utf8_percent_encode(v, percent_encoding::NON_ALPHANUMERIC).to_string()
+    };
+    match (user, password) {
+        (Some(u), Some(p)) => format!("{}:{}@", enc(u), enc(p)),
+        (Some(u), None) => format!("{}@", enc(u)),
+        (None, Some(p)) => format!(":{}@", enc(p)),
+        (None, None) => String::new(),
     }
 }
 

@@ -303,7 +303,7 @@ const RETRY_REDIS_AFTER: Duration = Duration::from_millis(1000);
 const REDIS_TIMEOUT: Duration = Duration::from_millis(500);
 
 impl Limits {
-    pub fn new(redis: Option<redis::aio::ConnectionManager>, opts: Options) -> Self {
+    pub fn new(redis: Option<crate::util::redis_conn::Conn>, opts: Options) -> Self {
         Self {
             redis: redis.map(|c| {
                 RedisLimits::new(

@@ -112,7 +112,7 @@ impl ModelBudgets {
         }
     }
 
-    pub fn share(&self, conn: redis::aio::ConnectionManager, every: std::time::Duration) {
+    pub fn share(&self, conn: crate::util::redis_conn::Conn, every: std::time::Duration) {
         self.counters.share(conn, every);
     }
 

@@ -18,7 +18,7 @@
 use crate::util::{FastMap, FastSet};
 use std::time::{Duration, Instant};
 
-use redis::aio::ConnectionManager;
+use crate::util::redis_conn::Conn;
 use tokio::sync::{mpsc, oneshot};
 
 use super::local::FoldItem;
@@ -115,7 +115,7 @@ pub struct RedisLimits {
 impl RedisLimits {
     /// Start the courier (needs a Tokio runtime): `window` is the default window, `lease` the
     /// lease of this instance's slots (ms).
-    pub fn new(conn: ConnectionManager, window: u64, lease: u64) -> Self {
+    pub fn new(conn: Conn, window: u64, lease: u64) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
         let courier = Courier {
             conn,
@@ -192,7 +192,7 @@ fn drain(rx: &mut mpsc::UnboundedReceiver<Op>, batch: &mut Vec<Op>) {
 
 /// The courier task and what it knows of this instance's slots.
 struct Courier {
-    conn: ConnectionManager,
+    conn: Conn,
     /// To hand out with grants (weak: the courier stops when the limiter is gone).
     tx: mpsc::WeakUnboundedSender<Op>,
     script: redis::Script,

@@ -13,7 +13,7 @@ use super::{Deployment, RouteError, strategy};
 use crate::util::clock::now_ms;
 
 /// Redis key prefix of shared cooldowns (`{prefix}{deployment id}` = until, in ms).
-pub const COOLDOWN_KEY: &str = "tianji:cooldown:";
+pub const COOLDOWN_KEY: &str = "tianji:{cooldown}:";
 
 /// What the request asks of the deployment it gets.
 #[derive(Debug, Default, Clone, Copy)]
@@ -33,7 +33,7 @@ pub struct Balancer {
     overrides: std::sync::Mutex<serde_json::Map<String, serde_json::Value>>,
     /// Serialises run-time changes (read, store, apply).
     pub changing: tokio::sync::Mutex<()>,
-    redis: Option<redis::aio::ConnectionManager>,
+    redis: Option<crate::util::redis_conn::Conn>,
 }
 
 impl std::fmt::Debug for Balancer {
@@ -70,7 +70,7 @@ impl Drop for InFlight {
 }
 
 impl Balancer {
-    pub fn new(policy: Policy, redis: Option<redis::aio::ConnectionManager>) -> Self {
+    pub fn new(policy: Policy, redis: Option<crate::util::redis_conn::Conn>) -> Self {
         Self {
             policy: ArcSwap::from_pointee(policy.clone()),
             base: ArcSwap::from_pointee(policy),
@@ -303,12 +303,12 @@ impl Balancer {
 
 /// Redis key of a deployment's requests and tokens in one minute (all instances).
 fn usage_key(id: &str, minute: u64) -> String {
-    format!("tianji:usage:{id}:{minute}")
+    format!("tianji:{{usage}}:{id}:{minute}")
 }
 
 /// Add this instance's new requests and tokens of the minute to Redis and read every
 /// instance's totals back (usage-based routing), in one round trip.
-async fn share_usage(conn: &mut redis::aio::ConnectionManager, deps: &[(String, Arc<Stats>)]) {
+async fn share_usage(conn: &mut crate::util::redis_conn::Conn, deps: &[(String, Arc<Stats>)]) {
     let mut pipe = redis::pipe();
     let mut minutes = Vec::with_capacity(deps.len());
     for (id, stats) in deps {

@@ -70,7 +70,7 @@ pub struct Spend {
     /// `router_settings.provider_budget_config`, when set.
     pub providers: Option<Arc<provider_budget::ProviderBudgets>>,
     /// Redis, when live spend is shared by the instances.
-    redis: std::sync::OnceLock<redis::aio::ConnectionManager>,
+    redis: std::sync::OnceLock<crate::util::redis_conn::Conn>,
     /// Rows taken by the writer and not stored yet.
     in_flight: Arc<AtomicUsize>,
     running: Option<Running>,
@@ -135,7 +135,7 @@ impl Spend {
     }
 
     /// Share live spend with the other instances through `conn` (every `every`).
-    pub fn share(self: &Arc<Self>, conn: redis::aio::ConnectionManager, every: Duration) {
+    pub fn share(self: &Arc<Self>, conn: crate::util::redis_conn::Conn, every: Duration) {
         if self.redis.set(conn.clone()).is_ok() {
             shared::spawn(Arc::downgrade(self), conn, every);
         }

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
-use redis::aio::ConnectionManager;
+use crate::util::redis_conn::Conn;
 use serde_json::{Value, json};
 
 use super::windowed::Windowed;
@@ -104,7 +104,7 @@ impl ProviderBudgets {
     }
 
     /// Share the totals through Redis every `every`.
-    pub fn share(&self, conn: ConnectionManager, every: Duration) {
+    pub fn share(&self, conn: Conn, every: Duration) {
         self.spend.share(conn, every);
     }
 }

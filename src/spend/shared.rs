@@ -9,7 +9,7 @@
 use std::sync::Weak;
 use std::time::Duration;
 
-use redis::aio::ConnectionManager;
+use crate::util::redis_conn::Conn;
 
 use super::Spend;
 use super::ledger::Account;
@@ -45,10 +45,7 @@ pub fn key(a: &Account) -> String {
 }
 
 /// One round: send unsent costs, take the totals back.
-pub async fn sync_once(
-    spend: &Spend,
-    conn: &mut ConnectionManager,
-) -> Result<(), redis::RedisError> {
+pub async fn sync_once(spend: &Spend, conn: &mut Conn) -> Result<(), redis::RedisError> {
     let items = spend.ledger.to_sync();
     if items.is_empty() {
         return Ok(());
@@ -71,7 +68,7 @@ pub async fn sync_once(
 
 /// Set the totals of `accounts` to `value` (a spend reset).
 pub async fn reset(
-    conn: &mut ConnectionManager,
+    conn: &mut Conn,
     accounts: &[Account],
     value: f64,
 ) -> Result<(), redis::RedisError> {
@@ -91,7 +88,7 @@ pub async fn reset(
 }
 
 /// Sync every `every` until the spend state is dropped.
-pub fn spawn(spend: Weak<Spend>, mut conn: ConnectionManager, every: Duration) {
+pub fn spawn(spend: Weak<Spend>, mut conn: Conn, every: Duration) {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(every);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

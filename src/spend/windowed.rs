@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::util::clock::now_whole_secs as now_secs;
 
-use redis::aio::ConnectionManager;
+use crate::util::redis_conn::Conn;
 
 #[derive(Debug, Default)]
 struct Window {
@@ -25,7 +25,7 @@ pub struct Windowed {
     /// Redis key namespace (`tianji:{<ns>}:<name>:<window>`).
     ns: &'static str,
     windows: Mutex<FastMap<String, Window>>,
-    redis: OnceLock<ConnectionManager>,
+    redis: OnceLock<Conn>,
 }
 
 impl Windowed {
@@ -77,7 +77,7 @@ impl Windowed {
     }
 
     /// Share the totals through Redis every `every`.
-    pub fn share(self: &Arc<Self>, conn: ConnectionManager, every: Duration) {
+    pub fn share(self: &Arc<Self>, conn: Conn, every: Duration) {
         if self.redis.set(conn.clone()).is_err() {
             return;
         }
@@ -99,7 +99,7 @@ impl Windowed {
     }
 
     /// One round: send what was booked, take the totals back; forget ended windows.
-    pub async fn sync_once(&self, conn: &mut ConnectionManager) -> Result<(), redis::RedisError> {
+    pub async fn sync_once(&self, conn: &mut Conn) -> Result<(), redis::RedisError> {
         let items: Vec<(String, u64, u64, f64)> = {
             let mut map = self.lock();
             let now = now_secs();

@@ -10,6 +10,7 @@ pub mod hex;
 pub mod json_text;
 pub mod net;
 pub mod query;
+pub mod redis_conn;
 pub mod redis_tls;
 pub mod status;
 pub mod tape;

@@ -28,8 +28,16 @@ impl RedisTls {
     /// A client for `url` (no connection is made): a `rediss://` one with these files when
     /// any is set. The files are read now; a missing one is an error naming it.
     pub fn client(&self, url: &str) -> Result<Client, RedisError> {
+        match self.certificates(url)? {
+            Some(certs) => Client::build_with_tls(url, certs),
+            None => Client::open(url),
+        }
+    }
+
+    /// The certificates for `url`: `None` when it is not `rediss://` or no file is set.
+    pub fn certificates(&self, url: &str) -> Result<Option<TlsCertificates>, RedisError> {
         if !url.starts_with("rediss://") || *self == Self::default() {
-            return Client::open(url);
+            return Ok(None);
         }
         let read = |path: &String| {
             std::fs::read(path).map_err(|e| {
@@ -50,12 +58,9 @@ impl RedisTls {
             }
         };
         let root_cert = self.ca_certs.as_ref().map(read).transpose()?;
-        Client::build_with_tls(
-            url,
-            TlsCertificates {
-                client_tls,
-                root_cert,
-            },
-        )
+        Ok(Some(TlsCertificates {
+            client_tls,
+            root_cert,
+        }))
     }
 }

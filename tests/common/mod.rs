@@ -7,6 +7,7 @@ pub mod mock_upstream;
 pub mod pg_cluster;
 pub mod providers;
 pub mod redis;
+pub mod redis_cluster;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};

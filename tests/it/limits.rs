@@ -842,7 +842,10 @@ async fn random_interleavings_leave_no_slot_in_redis() {
     let conn = redis::aio::ConnectionManager::new(redis::Client::open(redis.as_str()).unwrap())
         .await
         .unwrap();
-    let limits = Arc::new(Limits::new(Some(conn), Options::default()));
+    let limits = Arc::new(Limits::new(
+        Some(tianji::util::redis_conn::Conn::Single(conn)),
+        Options::default(),
+    ));
     let value = format!("prop-{}", uuid::Uuid::now_v7().simple());
     let d = Descriptor::plain("api_key", value.clone(), None, Some(1_000_000_000), Some(3));
     let mut seed: u64 = 0x2545_f491_4f6c_dd1d;

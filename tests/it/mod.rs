@@ -32,6 +32,7 @@ mod provider_wires;
 mod providers;
 mod proxy;
 mod rag;
+mod redis_cluster;
 mod redis_tls;
 mod responses;
 mod router;
