@@ -203,9 +203,11 @@ struct Sample {
     class: Class,
     kind: Kind,
     instance: usize,
+    /// `x-tianji-call-id` of an answer (its SpendLogs row's `litellm_call_id`).
+    call: Option<String>,
 }
 
-async fn send(c: &Client, port: u16, kind: Kind, key: &str) -> Class {
+async fn send(c: &Client, port: u16, kind: Kind, key: &str) -> (Class, Option<String>) {
     let (path, body, auth) = match kind {
         Kind::Chat | Kind::Limited => (
             "/v1/chat/completions",
@@ -231,22 +233,45 @@ async fn send(c: &Client, port: u16, kind: Kind, key: &str) -> Class {
         .body(Full::new(Bytes::from(body)))
         .unwrap();
     let fut = async {
-        let r = c.request(req).await.map_err(|_| Class::Transport)?;
+        let r = c.request(req).await.map_err(|e| transport(&e))?;
         let status = r.status().as_u16();
+        let call = (r.headers().get("x-tianji-call-id"))
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
         // the whole body (a stream to its end)
-        r.into_body()
-            .collect()
-            .await
-            .map_err(|_| Class::Transport)?;
-        Ok::<u16, Class>(status)
+        r.into_body().collect().await.map_err(|e| transport(&e))?;
+        Ok::<(u16, Option<String>), Class>((status, call))
     };
-    match tokio::time::timeout(Duration::from_secs(30), fut).await {
-        Err(_) | Ok(Err(_)) => Class::Transport,
-        Ok(Ok(s)) if s < 300 => Class::Ok,
-        Ok(Ok(429)) => Class::Limited,
-        Ok(Ok(s)) if s < 500 => Class::Client4xx,
-        Ok(Ok(_)) => Class::Server5xx,
+    let (status, call) = match tokio::time::timeout(Duration::from_secs(30), fut).await {
+        Err(_) => {
+            transport(&"no answer within 30 s");
+            return (Class::Transport, None);
+        }
+        Ok(Err(_)) => return (Class::Transport, None),
+        Ok(Ok(r)) => r,
+    };
+    let class = match status {
+        s if s < 300 => Class::Ok,
+        429 => Class::Limited,
+        s if s < 500 => Class::Client4xx,
+        _ => Class::Server5xx,
+    };
+    (class, call)
+}
+
+/// The transport errors seen (each kind once, with how often), for the report.
+static TRANSPORT: Mutex<Vec<(String, usize)>> = Mutex::new(Vec::new());
+
+fn transport(e: &dyn std::fmt::Debug) -> Class {
+    let text = format!("{e:?}");
+    // the kind, not the addresses
+    let kind: String = text.chars().take(120).collect();
+    let mut t = TRANSPORT.lock().unwrap();
+    match t.iter_mut().find(|(k, _)| *k == kind) {
+        Some((_, n)) => *n += 1,
+        None => t.push((kind, 1)),
     }
+    Class::Transport
 }
 
 async fn admin_db(url: &str) -> tokio_postgres::Client {
@@ -304,12 +329,12 @@ async fn soak(total: f64) {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
     let db_name = format!("tianji_soak_{}", std::process::id());
     let admin = admin_db(&admin_url).await;
-    admin
-        .batch_execute(&format!(
-            "DROP DATABASE IF EXISTS \"{db_name}\"; CREATE DATABASE \"{db_name}\""
-        ))
-        .await
-        .unwrap();
+    for sql in [
+        format!("DROP DATABASE IF EXISTS \"{db_name}\""),
+        format!("CREATE DATABASE \"{db_name}\""),
+    ] {
+        admin.batch_execute(&sql).await.unwrap();
+    }
     let db_url = format!(
         "{}/{db_name}",
         admin_url
@@ -358,13 +383,14 @@ async fn soak(total: f64) {
                 };
                 let inst = i % 3;
                 let t0 = Instant::now();
-                let class = send(&c, ports[inst], kind, &key).await;
+                let (class, call) = send(&c, ports[inst], kind, &key).await;
                 let s = Sample {
                     at: t0.duration_since(start).as_secs_f64(),
                     ms: t0.elapsed().as_secs_f64() * 1000.0,
                     class,
                     kind,
                     instance: inst,
+                    call,
                 };
                 samples.lock().unwrap().push(s);
                 if class == Class::Transport {
@@ -390,13 +416,14 @@ async fn soak(total: f64) {
                 tick.tick().await;
                 let inst = i % 3;
                 let t0 = Instant::now();
-                let class = send(&c, ports[inst], Kind::Limited, &limited).await;
+                let (class, call) = send(&c, ports[inst], Kind::Limited, &limited).await;
                 samples.lock().unwrap().push(Sample {
                     at: t0.duration_since(start).as_secs_f64(),
                     ms: t0.elapsed().as_secs_f64() * 1000.0,
                     class,
                     kind: Kind::Limited,
                     instance: inst,
+                    call,
                 });
                 i += 1;
             }
@@ -452,14 +479,17 @@ async fn soak(total: f64) {
         }
     }
     let db = admin_db(&db_url).await;
-    let rows: i64 = db
-        .query_one(
-            "SELECT count(*) FROM \"TianjiLLM_SpendLogs\" WHERE status = 'success'",
+    let written: std::collections::HashSet<String> = db
+        .query(
+            "SELECT litellm_call_id FROM \"TianjiLLM_SpendLogs\" WHERE status = 'success'",
             &[],
         )
         .await
         .unwrap()
-        .get(0);
+        .iter()
+        .filter_map(|r| r.get::<_, Option<String>>(0))
+        .collect();
+    let rows = written.len() as i64;
 
     let samples = std::mem::take(&mut *samples.lock().unwrap());
     let llm = |s: &&Sample| {
@@ -494,6 +524,9 @@ async fn soak(total: f64) {
         count(Class::Server5xx),
         count(Class::Transport)
     );
+    for (kind, n) in TRANSPORT.lock().unwrap().iter() {
+        println!("- transport error x{n}: {kind}");
+    }
     println!();
     let phases = [
         ("steady", 2.0, t_kill),
@@ -528,8 +561,36 @@ async fn soak(total: f64) {
     }
     println!();
     println!(
-        "SpendLogs rows (success): {rows}; answered LLM requests: {answered_llm}; missing: {}; answers of the killed instance within one flush interval ({FLUSH_SECS} s) before the kill: {near_kill}",
-        answered_llm - rows
+        "SpendLogs rows (success): {rows}; answered LLM requests: {answered_llm}; answers of the killed instance within one flush interval ({FLUSH_SECS} s) before the kill: {near_kill}"
+    );
+    println!();
+    println!(
+        "| answered LLM requests without a SpendLogs row | instance 1 | instance 2 | instance 3 |"
+    );
+    println!("|---|---|---|---|");
+    let missing = |f: &dyn Fn(&Sample) -> bool| -> [usize; 3] {
+        let mut m = [0; 3];
+        for s in samples
+            .iter()
+            .filter(llm)
+            .filter(|s| s.class == Class::Ok && f(s))
+        {
+            if s.call.as_ref().is_none_or(|c| !written.contains(c)) {
+                m[s.instance] += 1;
+            }
+        }
+        m
+    };
+    let killed_window = |s: &Sample| s.at < t_kill && s.at + s.ms / 1000.0 > t_kill - FLUSH_SECS;
+    let w = missing(&killed_window);
+    let o = missing(&|s: &Sample| !killed_window(s));
+    println!(
+        "| answered in the flush interval before the kill -9 | {} | {} | {} |",
+        w[0], w[1], w[2]
+    );
+    println!(
+        "| answered at any other time (graceful paths) | {} | {} | {} |",
+        o[0], o[1], o[2]
     );
     // the limited key: admissions per limit window (windows start at its first request)
     let lim: Vec<&Sample> = samples
