@@ -121,7 +121,13 @@ struct Instance {
 }
 
 impl Instance {
-    fn start(port: u16, cfg: &std::path::Path) -> Self {
+    /// Started with its log (warnings and errors) appended to `log`.
+    fn start(port: u16, cfg: &std::path::Path, log: &std::path::Path) -> Self {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_tianji"))
             .args([
                 "--config",
@@ -131,9 +137,9 @@ impl Instance {
                 "--port",
             ])
             .arg(port.to_string())
-            .env("TIANJI_LOG", "error")
+            .env("TIANJI_LOG", "warn")
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(log)
             .spawn()
             .unwrap();
         Instance { child: Some(child) }
@@ -353,9 +359,11 @@ async fn soak(total: f64) {
     )
     .unwrap();
     let ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
+    let logs = tempfile::tempdir().unwrap();
     let mut instances: Vec<Instance> = ports
         .iter()
-        .map(|p| Instance::start(*p, cfg.path()))
+        .enumerate()
+        .map(|(i, p)| Instance::start(*p, cfg.path(), &logs.path().join(format!("{i}.log"))))
         .collect();
     for p in &ports {
         assert!(ready(*p).await, "instance on {p} did not start");
@@ -435,7 +443,7 @@ async fn soak(total: f64) {
     instances[1].kill9();
     println!("- {t_kill:.1} s: kill -9 instance 2");
     tokio::time::sleep_until(at(t_restart).into()).await;
-    instances[1] = Instance::start(ports[1], cfg.path());
+    instances[1] = Instance::start(ports[1], cfg.path(), &logs.path().join("1.log"));
     let back = ready(ports[1]).await;
     println!(
         "- {t_restart:.1} s: instance 2 restarted (ready after {:.1} s: {back})",
@@ -526,6 +534,32 @@ async fn soak(total: f64) {
     );
     for (kind, n) in TRANSPORT.lock().unwrap().iter() {
         println!("- transport error x{n}: {kind}");
+    }
+    // what the gateways logged: panics (none expected) and warnings/errors by kind
+    let mut logged: Vec<(String, usize)> = Vec::new();
+    for i in 0..3 {
+        let text =
+            std::fs::read_to_string(logs.path().join(format!("{i}.log"))).unwrap_or_default();
+        for line in text.lines() {
+            // the message, without the timestamp and fields
+            let kind = if line.contains("panicked") {
+                format!("PANIC: {line}")
+            } else {
+                line.split_once("  ")
+                    .map_or(line, |(_, m)| m)
+                    .chars()
+                    .take(100)
+                    .collect()
+            };
+            match logged.iter_mut().find(|(k, _)| *k == kind) {
+                Some((_, n)) => *n += 1,
+                None => logged.push((kind, 1)),
+            }
+        }
+    }
+    logged.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
+    for (kind, n) in logged.iter().take(12) {
+        println!("- gateway log x{n}: {kind}");
     }
     println!();
     let phases = [
