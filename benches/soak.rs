@@ -265,6 +265,24 @@ async fn send(c: &Client, port: u16, kind: Kind, key: &str) -> (Class, Option<St
     (class, call)
 }
 
+/// `text` without its terminal colour sequences.
+fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for d in chars.by_ref() {
+                if d.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
 /// The transport errors seen (each kind once, with how often), for the report.
 static TRANSPORT: Mutex<Vec<(String, usize)>> = Mutex::new(Vec::new());
 
@@ -541,15 +559,15 @@ async fn soak(total: f64) {
         let text =
             std::fs::read_to_string(logs.path().join(format!("{i}.log"))).unwrap_or_default();
         for line in text.lines() {
-            // the message, without the timestamp and fields
+            let line = strip_ansi(line);
+            // the level, target and message's start, without the timestamp
             let kind = if line.contains("panicked") {
                 format!("PANIC: {line}")
             } else {
-                line.split_once("  ")
-                    .map_or(line, |(_, m)| m)
-                    .chars()
-                    .take(100)
-                    .collect()
+                let rest = line
+                    .split_once(' ')
+                    .map_or(line.as_str(), |(_, r)| r.trim_start());
+                rest.chars().take(110).collect()
             };
             match logged.iter_mut().find(|(k, _)| *k == kind) {
                 Some((_, n)) => *n += 1,
@@ -560,6 +578,24 @@ async fn soak(total: f64) {
     logged.sort_by_key(|(_, n)| std::cmp::Reverse(*n));
     for (kind, n) in logged.iter().take(12) {
         println!("- gateway log x{n}: {kind}");
+    }
+    let odd: Vec<String> = samples
+        .iter()
+        .filter(|s| s.class == Class::Transport && !(s.at >= t_kill && s.at < t_restart + 2.0))
+        .map(|s| {
+            format!(
+                "{:.2} s on instance {} ({:?})",
+                s.at,
+                s.instance + 1,
+                s.kind as u8
+            )
+        })
+        .collect();
+    if !odd.is_empty() {
+        println!(
+            "- transport errors outside the kill window: {}",
+            odd.join(", ")
+        );
     }
     println!();
     let phases = [
