@@ -1,11 +1,13 @@
 //! The identity provider's signing keys: JWKS documents fetched from the configured URLs, kept
-//! for `public_key_ttl` and fetched again after it, so a key added to the set is accepted and
+//! for `public_key_ttl` and fetched again after it (in the background: requests go on with the
+//! keys they have, so a slow provider never holds them), so a key added to the set is accepted and
 //! a key removed from it refused after the next fetch. A token whose `kid` is not in the set
 //! also brings the next fetch forward (at most once per [`MIN_REFETCH`]), so a freshly
 //! rotated-in key works at once. When every URL fails, the keys of the last good fetch stay in
 //! use and the fetch is retried after [`RETRY_AFTER_FAILURE`].
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwapOption;
@@ -60,6 +62,8 @@ pub struct Jwks {
     current: ArcSwapOption<KeySet>,
     /// One fetch at a time; callers that find the set stale while another fetches wait for it.
     refreshing: tokio::sync::Mutex<()>,
+    /// A background fetch of stale keys is running.
+    background: AtomicBool,
 }
 
 impl std::fmt::Debug for Jwks {
@@ -79,18 +83,29 @@ impl Jwks {
             fetch,
             current: ArcSwapOption::empty(),
             refreshing: tokio::sync::Mutex::new(()),
+            background: AtomicBool::new(false),
         }
     }
 
-    /// The current keys, fetched first when there are none or they are stale. `Err` only when
-    /// no fetch ever succeeded.
-    pub async fn keys(&self) -> Result<Arc<KeySet>, String> {
-        if let Some(set) = self.current.load_full()
-            && Instant::now() < set.stale_at
-        {
-            return Ok(set);
+    /// The current keys. Stale keys are still answered while one fetch runs in the background
+    /// (a slow identity provider never holds requests); only the first fetch is waited for.
+    /// `Err` only when no fetch ever succeeded.
+    pub async fn keys(self: &Arc<Self>) -> Result<Arc<KeySet>, String> {
+        match self.current.load_full() {
+            Some(set) if Instant::now() < set.stale_at => Ok(set),
+            Some(set) => {
+                // one background fetch at a time: the others keep answering the stale set
+                if !self.background.swap(true, Ordering::AcqRel) {
+                    let me = self.clone();
+                    tokio::spawn(async move {
+                        let _ = me.refresh(|set| Instant::now() < set.stale_at).await;
+                        me.background.store(false, Ordering::Release);
+                    });
+                }
+                Ok(set)
+            }
+            None => self.refresh(|set| Instant::now() < set.stale_at).await,
         }
-        self.refresh(|set| Instant::now() < set.stale_at).await
     }
 
     /// The keys after a fetch brought forward because a token named a `kid` the set lacks,
@@ -274,22 +289,34 @@ mod tests {
                 }
             })
         });
-        let jwks = Jwks::new(
+        let jwks = Arc::new(Jwks::new(
             vec!["http://idp/jwks".into()],
             Duration::from_millis(1),
             fetch,
-        );
+        ));
         assert_eq!(jwks.keys().await.unwrap().keys.len(), 1);
         tokio::time::sleep(Duration::from_millis(5)).await;
-        // stale: fetched again, failed, the old keys stay
+        // stale: answered at once, fetched again in the background, failed, the old keys stay
         assert_eq!(jwks.keys().await.unwrap().keys.len(), 1);
-        assert_eq!(calls.load(Ordering::SeqCst), 2);
-        // and the failure is not retried on every call
+        let refetched = async {
+            while calls.load(Ordering::SeqCst) < 2 {
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(5), refetched)
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        // and the failure is not retried on every call (the kept keys are fresh for 5 s)
         assert_eq!(jwks.keys().await.unwrap().keys.len(), 1);
         assert_eq!(calls.load(Ordering::SeqCst), 2);
         // with no good fetch ever, an error
         let none: Fetch = Arc::new(|_| Box::pin(async { Err("down".to_string()) }));
-        let jwks = Jwks::new(vec!["http://idp/jwks".into()], Duration::from_secs(1), none);
+        let jwks = Arc::new(Jwks::new(
+            vec!["http://idp/jwks".into()],
+            Duration::from_secs(1),
+            none,
+        ));
         match jwks.keys().await {
             Err(e) => assert!(e.contains("down"), "{e}"),
             Ok(_) => panic!("keys without a fetch"),

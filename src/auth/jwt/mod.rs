@@ -63,7 +63,7 @@ struct Verified {
 /// Checks tokens and maps their claims onto callers.
 pub struct JwtAuth {
     settings: JwtSettings,
-    jwks: jwks::Jwks,
+    jwks: Arc<jwks::Jwks>,
     verified: moka::sync::Cache<[u8; 32], Arc<Verified>>,
     store: Option<Arc<Store>>,
 }
@@ -85,11 +85,11 @@ impl JwtAuth {
     /// created with the upsert settings).
     pub fn new(settings: &JwtSettings, fetch: Fetch, store: Option<Arc<Store>>) -> Self {
         Self {
-            jwks: jwks::Jwks::new(
+            jwks: Arc::new(jwks::Jwks::new(
                 settings.key_urls(),
                 Duration::from_secs_f64(settings.public_key_ttl.max(0.001)),
                 fetch,
-            ),
+            )),
             settings: settings.clone(),
             verified: moka::sync::Cache::builder()
                 .max_capacity(10_000)
