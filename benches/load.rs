@@ -55,6 +55,8 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::{TcpListener, TcpStream};
 
+#[path = "load/floor.rs"]
+mod floor;
 #[path = "load/perf.rs"]
 mod perf;
 
@@ -66,6 +68,8 @@ fn main() {
     match args.get(1).map(String::as_str) {
         Some("__mock") => role_mock(args[2].parse().unwrap()),
         Some("__bare") => role_bare(args[2].parse().unwrap(), args[3].parse().unwrap()),
+        // `__floor PORT UPSTREAM`: the least a compatible gateway does (see `load/floor.rs`)
+        Some("__floor") => floor::role_floor(args[2].parse().unwrap(), args[3].parse().unwrap()),
         // `__mcp PORT [sse]`: the MCP tool server (answers as JSON, or as SSE streams).
         Some("__mcp") => role_mcp(
             args[2].parse().unwrap(),
@@ -837,6 +841,11 @@ fn start_mock(cpu: Option<usize>) -> (Proc, u16) {
 /// Start the bare proxy (this binary's `__bare` role) over the mock at `mock_port`, pinned to
 /// `cpu`.
 fn start_bare(cpu: Option<usize>, mock_port: u16) -> (Proc, u16) {
+    start_role(cpu, "__bare", mock_port)
+}
+
+/// Start a proxy role of this binary (`__bare`, `__floor`) over the mock at `mock_port`.
+fn start_role(cpu: Option<usize>, role: &str, mock_port: u16) -> (Proc, u16) {
     let me = std::env::current_exe()
         .unwrap()
         .to_string_lossy()
@@ -844,7 +853,7 @@ fn start_bare(cpu: Option<usize>, mock_port: u16) -> (Proc, u16) {
     let port = free_port();
     let p = Proc(
         pinned(cpu, &me)
-            .args(["__bare", &port.to_string(), &mock_port.to_string()])
+            .args([role, &port.to_string(), &mock_port.to_string()])
             .spawn()
             .unwrap(),
     );

@@ -35,6 +35,10 @@
 //! database before the run (to measure, say, what one index costs: `--sql 'DROP INDEX ...'`),
 //! `--vacuum` to also measure the VACUUM ANALYZE that autovacuum runs later for these rows,
 //! `--repeat R` runs (each on a fresh database) with the min/median/max of the CPU figures.
+//! `--floor` measures, in one run and alternating (R rounds), the reference's schema, the
+//! same table with only its primary key, and with no index at all: what PostgreSQL spends on
+//! the row itself (COPY, heap, WAL, commit, roll-ups) whatever the indexes (without the primary
+//! key a repeated answer id is stored twice, so that run's parity check fails, as expected).
 //! WAL volume per row is read from `pg_stat_wal` (the whole server's).
 
 // Bench code: fail loudly; results go to stdout.
@@ -88,6 +92,8 @@ struct Args {
     vacuum: bool,
     /// Runs, each on a fresh database.
     repeat: usize,
+    /// The schema floor: reference schema, primary key only, no index, alternating.
+    floor: bool,
 }
 
 fn args() -> Args {
@@ -105,6 +111,7 @@ fn args() -> Args {
         durations: (200, 4000),
         vacuum: false,
         repeat: 1,
+        floor: false,
     };
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -119,6 +126,11 @@ fn args() -> Args {
             "--url" => a.url = v(),
             "--sql" => a.sql.push(v()),
             "--repeat" => a.repeat = v().parse::<usize>().unwrap().max(1),
+            "--floor" => {
+                a.floor = true;
+                i += 1;
+                continue;
+            }
             "--duration-ms" => {
                 let r = v();
                 let (lo, hi) = r.split_once('-').unwrap_or((&r, &r));
@@ -518,12 +530,74 @@ async fn produce(spend: &Arc<Spend>, w: &World, n: usize, rate: f64, a: &Args) -
     total
 }
 
+/// The reference schema's secondary indexes on SpendLogs (the primary key is `request_id`).
+const SECONDARY_INDEXES: [&str; 5] = [
+    "TianjiLLM_SpendLogs_startTime_request_id_idx",
+    "TianjiLLM_SpendLogs_end_user_idx",
+    "TianjiLLM_SpendLogs_session_id_idx",
+    "TianjiLLM_SpendLogs_litellm_call_id_idx",
+    "TianjiLLM_SpendLogs_api_key_startTime_idx",
+];
+
+/// `--floor`: the reference schema, only its primary key, no index; alternating rounds.
+fn floor(a: &mut Args, rt: &tokio::runtime::Runtime) {
+    let base = std::mem::take(&mut a.sql);
+    let drops: Vec<String> = SECONDARY_INDEXES
+        .iter()
+        .map(|i| format!(r#"DROP INDEX "{i}""#))
+        .collect();
+    let no_pk = r#"ALTER TABLE "TianjiLLM_SpendLogs" DROP CONSTRAINT "TianjiLLM_SpendLogs_pkey""#
+        .to_string();
+    let variants: [(&str, Vec<String>); 3] = [
+        ("reference schema (primary key + 5 indexes)", Vec::new()),
+        ("primary key only", drops.clone()),
+        ("no index", [drops, vec![no_pk]].concat()),
+    ];
+    let mut got: Vec<Vec<(f64, f64, bool)>> = vec![Vec::new(); variants.len()];
+    for round in 0..a.repeat {
+        for (i, (name, sql)) in variants.iter().enumerate() {
+            println!();
+            println!("== round {} of {}: {name}", round + 1, a.repeat);
+            a.sql = [base.clone(), sql.clone()].concat();
+            let r = rt.block_on(run(a, round == 0 && i == 0));
+            got[i].push((r.all, r.scoped, r.ok));
+        }
+    }
+    println!();
+    println!(
+        "| SpendLogs schema | PG CPU µs/row, all postgres (per round) | scoped (per round) | parity |"
+    );
+    println!("|---|---|---|---|");
+    for ((name, _), runs) in variants.iter().zip(&got) {
+        let list = |f: fn(&(f64, f64, bool)) -> f64| {
+            runs.iter()
+                .map(|r| format!("{:.2}", f(r)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let parity = if runs.iter().all(|r| r.2) {
+            "ok"
+        } else {
+            "FAILED"
+        };
+        println!(
+            "| {name} | {} | {} | {parity} |",
+            list(|r| r.0),
+            list(|r| r.1)
+        );
+    }
+}
+
 fn main() {
-    let a = args();
+    let mut a = args();
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap();
+    if a.floor {
+        floor(&mut a, &rt);
+        return;
+    }
     let mut all = Vec::new();
     let mut scoped = Vec::new();
     let mut ok = true;

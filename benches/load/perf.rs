@@ -19,7 +19,7 @@ use bytes::Bytes;
 use super::{
     MASTER, Opts, Proc, Row, Target, connect, cpu_ns, current_thread, free_port, make_req,
     phase_fixed, phase_max, phase_stream, pid_of, request_body, start_bare, start_gateway,
-    start_mock, wait_port,
+    start_mock, start_role, wait_port,
 };
 
 /// Rounds of alternating max-rps phases (medians reported; `--rounds N`).
@@ -310,6 +310,7 @@ pub fn run(o: &Opts, args: &[String], proxy_cpu: Option<usize>, client_cpu: Opti
         .unwrap_or(SAME_RATE);
     let (_mock, mock_port) = start_mock(client_cpu);
     let (bare, bare_port) = start_bare(proxy_cpu, mock_port);
+    let (floor, floor_port) = start_role(proxy_cpu, "__floor", mock_port);
     let redis = OwnRedis::start();
     let pg = own_postgres();
     if redis.is_none() || pg.is_none() {
@@ -357,6 +358,12 @@ pub fn run(o: &Opts, args: &[String], proxy_cpu: Option<usize>, client_cpu: Opti
         Some(pid_of(&bare)),
         MASTER,
     );
+    let floor_t = Target::new(
+        "floor: the least a compatible gateway does (load/floor.rs)",
+        ([127, 0, 0, 1], floor_port).into(),
+        Some(pid_of(&floor)),
+        MASTER,
+    );
     let plain_t = Target::new(
         "plain: gateway, master key, no DB/Redis",
         ([127, 0, 0, 1], plain_port).into(),
@@ -381,9 +388,14 @@ pub fn run(o: &Opts, args: &[String], proxy_cpu: Option<usize>, client_cpu: Opti
     let body = request_body(false);
     // warm up (connections, caches, the key's records)
     rt.block_on(async {
-        for t in [Some(&bare_t), Some(&plain_t), gov_t.as_ref()]
-            .into_iter()
-            .flatten()
+        for t in [
+            Some(&bare_t),
+            Some(&floor_t),
+            Some(&plain_t),
+            gov_t.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
         {
             phase_max(t, &body, o.conns, 1).await;
         }
@@ -394,6 +406,7 @@ pub fn run(o: &Opts, args: &[String], proxy_cpu: Option<usize>, client_cpu: Opti
 
     let (mut bare_rps, mut bare_cpu, mut plain_rps, mut plain_cpu) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut floor_rps, mut floor_cpu) = (Vec::new(), Vec::new());
     let mut g = Governed::default();
     for round in 0..rounds {
         // round 1 is profiled (with --profile)
@@ -402,6 +415,9 @@ pub fn run(o: &Opts, args: &[String], proxy_cpu: Option<usize>, client_cpu: Opti
             let (r, c) = recorded_max(&bare_t, &body, o, profile, "bare").await;
             bare_rps.push(r);
             bare_cpu.push(c);
+            let (r, c) = recorded_max(&floor_t, &body, o, profile, "floor").await;
+            floor_rps.push(r);
+            floor_cpu.push(c);
             let (r, c) = recorded_max(&plain_t, &body, o, profile, "plain").await;
             plain_rps.push(r);
             plain_cpu.push(c);
@@ -444,9 +460,14 @@ pub fn run(o: &Opts, args: &[String], proxy_cpu: Option<usize>, client_cpu: Opti
     // (at max rps, the slower a target, the more often the other CPU sleeps when it writes to
     // it, and waking a sleeping vCPU is expensive in a VM: its CPU per request grows with it)
     let mut same = Vec::new();
-    for t in [Some(&bare_t), Some(&plain_t), gov_t.as_ref()]
-        .into_iter()
-        .flatten()
+    for t in [
+        Some(&bare_t),
+        Some(&floor_t),
+        Some(&plain_t),
+        gov_t.as_ref(),
+    ]
+    .into_iter()
+    .flatten()
     {
         let (served0, cpu0) = (t.served.load(Ordering::Relaxed), t.pid.map(cpu_ns));
         rt.block_on(phase_fixed(t, &body, same_rate, o.seconds));
@@ -460,9 +481,14 @@ pub fn run(o: &Opts, args: &[String], proxy_cpu: Option<usize>, client_cpu: Opti
 
     // streams: per-chunk CPU, 16 concurrent streams of 50 chunks 1 ms apart
     let mut chunk = Vec::new();
-    for t in [Some(&bare_t), Some(&plain_t), gov_t.as_ref()]
-        .into_iter()
-        .flatten()
+    for t in [
+        Some(&bare_t),
+        Some(&floor_t),
+        Some(&plain_t),
+        gov_t.as_ref(),
+    ]
+    .into_iter()
+    .flatten()
     {
         let mut row = Row::default();
         rt.block_on(phase_stream(t, o.seconds, &mut row));
@@ -471,12 +497,19 @@ pub fn run(o: &Opts, args: &[String], proxy_cpu: Option<usize>, client_cpu: Opti
 
     // memory: fresh processes, idle RSS, then peak RSS over 1,000 concurrent streams
     let (mem_bare, mem_bare_port) = start_bare(proxy_cpu, mock_port);
+    let (mem_floor, mem_floor_port) = start_role(proxy_cpu, "__floor", mock_port);
     let mem_plain_port = free_port();
     let mem_plain = start_gateway(proxy_cpu, &plain_cfg, mem_plain_port);
     let mut mem_bare_t = Target::new(
         "bare hyper proxy",
         ([127, 0, 0, 1], mem_bare_port).into(),
         Some(pid_of(&mem_bare)),
+        MASTER,
+    );
+    let mem_floor_t = Target::new(
+        "floor",
+        ([127, 0, 0, 1], mem_floor_port).into(),
+        Some(pid_of(&mem_floor)),
         MASTER,
     );
     let mut mem_plain_t = Target::new(
@@ -488,7 +521,7 @@ pub fn run(o: &Opts, args: &[String], proxy_cpu: Option<usize>, client_cpu: Opti
     mem_plain_t.post = Some("/v1/chat/completions");
     mem_bare_t.post = Some("/slow/v1/chat/completions");
     let mut memory = Vec::new();
-    for t in [&mem_bare_t, &mem_plain_t] {
+    for t in [&mem_bare_t, &mem_floor_t, &mem_plain_t] {
         if skip_memory {
             break;
         }
@@ -501,6 +534,7 @@ pub fn run(o: &Opts, args: &[String], proxy_cpu: Option<usize>, client_cpu: Opti
     // report
     let (br, bc) = (median(bare_rps), median(bare_cpu));
     let (pr, pc) = (median(plain_rps), median(plain_cpu));
+    let (fr, fc) = (median(floor_rps), median(floor_cpu));
     println!();
     println!(
         "| scenario | max rps | x bare | gateway CPU µs/req | x bare | Redis CPU µs/req (process) | Redis script µs/req (commandstats) | PostgreSQL CPU µs/spend row |"
@@ -509,6 +543,12 @@ pub fn run(o: &Opts, args: &[String], proxy_cpu: Option<usize>, client_cpu: Opti
     println!(
         "| {} | {br:.0} | 1.00 | {bc:.1} | 1.00 | — | — | — |",
         bare_t.name
+    );
+    println!(
+        "| {} | {fr:.0} | {:.2} | {fc:.1} | {:.2} | — | — | — |",
+        floor_t.name,
+        fr / br,
+        fc / bc
     );
     println!(
         "| {} | {pr:.0} | {:.2} | {pc:.1} | {:.2} | — | — | — |",
@@ -546,9 +586,12 @@ pub fn run(o: &Opts, args: &[String], proxy_cpu: Option<usize>, client_cpu: Opti
         );
     }
     println!(
-        "plain / bare: throughput {:.3}x, gateway CPU per request {:.3}x (target <= 1.35)",
+        "plain / bare: throughput {:.3}x, gateway CPU per request {:.3}x (target <= 1.35); floor / bare: {:.3}x, {:.3}x; plain / floor CPU {:.3}x",
         pr / br,
-        pc / bc
+        pc / bc,
+        fr / br,
+        fc / bc,
+        pc / fc
     );
     println!();
     println!(
@@ -559,10 +602,11 @@ pub fn run(o: &Opts, args: &[String], proxy_cpu: Option<usize>, client_cpu: Opti
     for (name, cpu) in &same {
         println!("| {name} | {cpu:.1} | {:.2} |", cpu / same_bare);
     }
-    if let [(_, b), (_, p), (_, g)] = same[..] {
+    if let [(_, b), (_, f), (_, p), (_, g)] = same[..] {
         println!(
-            "same rate: plain / bare {:.3}x (target <= 1.35), governed / plain {:.3}x (target <= 1.2)",
+            "same rate: plain / bare {:.3}x (target <= 1.35), floor / bare {:.3}x, governed / plain {:.3}x (target <= 1.2)",
             p / b,
+            f / b,
             g / p
         );
     }
@@ -579,7 +623,10 @@ pub fn run(o: &Opts, args: &[String], proxy_cpu: Option<usize>, client_cpu: Opti
     );
     println!("|---|---|---|---|---|");
     let mib = |k: u64| k as f64 / 1024.0;
-    for (t, (idle, peak, idle_anon, peak_anon)) in [&mem_bare_t, &mem_plain_t].iter().zip(&memory) {
+    for (t, (idle, peak, idle_anon, peak_anon)) in [&mem_bare_t, &mem_floor_t, &mem_plain_t]
+        .iter()
+        .zip(&memory)
+    {
         println!(
             "| {} | {:.1} | {:.1} | {:.1} | {:.1} |",
             t.name,
@@ -589,16 +636,25 @@ pub fn run(o: &Opts, args: &[String], proxy_cpu: Option<usize>, client_cpu: Opti
             mib(*peak_anon)
         );
     }
-    if let [(bi, bp, _, _), (pi, pp, _, _)] = memory[..] {
+    if let [(bi, bp, bia, bpa), (_, fp, fia, fpa), (pi, pp, pia, ppa)] = memory[..] {
         println!(
-            "gateway / bare RSS: idle {:.2}x, at {MEMORY_STREAMS} streams {:.2}x (target <= 1.2)",
+            "gateway / bare RSS: idle {:.2}x, at {MEMORY_STREAMS} streams {:.2}x (target <= 1.2); floor / bare at {MEMORY_STREAMS} streams {:.2}x",
             pi as f64 / bi.max(1) as f64,
-            pp as f64 / bp.max(1) as f64
+            pp as f64 / bp.max(1) as f64,
+            fp as f64 / bp.max(1) as f64
+        );
+        let per = |peak: u64, idle: u64| peak.saturating_sub(idle) as f64 / MEMORY_STREAMS as f64;
+        println!(
+            "anonymous memory per open stream (peak minus idle): bare {:.1} KiB, floor {:.1} KiB, gateway {:.1} KiB",
+            per(bpa, bia),
+            per(fpa, fia),
+            per(ppa, pia)
         );
     }
     if let Some(d) = &profile_dir {
         println!(
-            "profiles: {}/bare.perf.data, {}/plain.perf.data, {}/governed.perf.data (perf report -i FILE --no-children)",
+            "profiles: {}/bare.perf.data, {}/floor.perf.data, {}/plain.perf.data, {}/governed.perf.data (perf report -i FILE --no-children)",
+            d.display(),
             d.display(),
             d.display(),
             d.display()
