@@ -200,19 +200,50 @@ fn role_mock(port: u16) {
 }
 
 fn role_bare(port: u16, upstream: u16) {
-    // Same runtime flavour and server builder as the gateway: the difference is the gateway.
+    let mut http = hyper_util::client::legacy::connect::HttpConnector::new();
+    http.set_nodelay(true);
+    let client: hyper_util::client::legacy::Client<_, Incoming> =
+        hyper_util::client::legacy::Client::builder(TokioExecutor::new())
+            .pool_timer(hyper_util::rt::TokioTimer::new())
+            .pool_max_idle_per_host(4096)
+            .build(http);
+    serve_proxy(port, move |mut req: Request<Incoming>| {
+        let client = client.clone();
+        async move {
+            let pq = req
+                .uri()
+                .path_and_query()
+                .map(|p| p.as_str())
+                .unwrap_or("/")
+                .to_string();
+            *req.uri_mut() = format!("http://127.0.0.1:{upstream}{pq}").parse().unwrap();
+            req.headers_mut().remove("host");
+            match client.request(req).await {
+                Ok(r) => r.map(|b| b.boxed()),
+                Err(_) => {
+                    let mut r =
+                        Response::new(Full::new(Bytes::new()).map_err(|n| match n {}).boxed());
+                    *r.status_mut() = http::StatusCode::BAD_GATEWAY;
+                    r
+                }
+            }
+        }
+    });
+}
+
+/// Serve `handle` on `port` the way the gateway serves: a multi-thread runtime, hyper-util's
+/// auto (HTTP/1 and 2) connection builder, `TCP_NODELAY`. The proxy roles (`__bare`,
+/// `__floor`) differ only in `handle`.
+fn serve_proxy<F, Fut>(port: u16, handle: F)
+where
+    F: Fn(Request<Incoming>) -> Fut + Clone + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Response<BoxBody<Bytes, hyper::Error>>> + Send + 'static,
+{
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .unwrap();
     rt.block_on(async move {
-        let mut http = hyper_util::client::legacy::connect::HttpConnector::new();
-        http.set_nodelay(true);
-        let client: hyper_util::client::legacy::Client<_, Incoming> =
-            hyper_util::client::legacy::Client::builder(TokioExecutor::new())
-                .pool_timer(hyper_util::rt::TokioTimer::new())
-                .pool_max_idle_per_host(4096)
-                .build(http);
         let l = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
         let builder = Arc::new(hyper_util::server::conn::auto::Builder::new(
             TokioExecutor::new(),
@@ -220,32 +251,12 @@ fn role_bare(port: u16, upstream: u16) {
         loop {
             let (s, _) = l.accept().await.unwrap();
             s.set_nodelay(true).unwrap();
-            let client = client.clone();
+            let handle = handle.clone();
             let builder = builder.clone();
             tokio::spawn(async move {
-                let svc = service_fn(move |mut req: Request<Incoming>| {
-                    let client = client.clone();
-                    async move {
-                        let pq = req
-                            .uri()
-                            .path_and_query()
-                            .map(|p| p.as_str())
-                            .unwrap_or("/")
-                            .to_string();
-                        *req.uri_mut() =
-                            format!("http://127.0.0.1:{upstream}{pq}").parse().unwrap();
-                        req.headers_mut().remove("host");
-                        match client.request(req).await {
-                            Ok(r) => Ok::<_, Infallible>(r.map(|b| b.boxed())),
-                            Err(_) => {
-                                let mut r = Response::new(
-                                    Full::new(Bytes::new()).map_err(|n| match n {}).boxed(),
-                                );
-                                *r.status_mut() = http::StatusCode::BAD_GATEWAY;
-                                Ok(r)
-                            }
-                        }
-                    }
+                let svc = service_fn(move |req| {
+                    let fut = handle(req);
+                    async move { Ok::<_, Infallible>(fut.await) }
                 });
                 let _ = builder.serve_connection(TokioIo::new(s), svc).await;
             });

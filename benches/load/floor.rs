@@ -17,20 +17,16 @@
 //! Nothing else: no logging, metrics, limits, retries, timeouts, spend rows, error mapping.
 
 use std::collections::HashMap;
-use std::convert::Infallible;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
 use http::{Request, Response};
 use http_body_util::{BodyExt, Full, combinators::BoxBody};
 use hyper::body::{Frame, Incoming};
-use hyper::service::service_fn;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioExecutor;
 use sha2::Digest;
-use tokio::net::TcpListener;
 
 type Out = BoxBody<Bytes, hyper::Error>;
 
@@ -167,51 +163,31 @@ impl Floor {
 }
 
 pub fn role_floor(port: u16, upstream: u16) {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async move {
-        let mut http = HttpConnector::new();
-        http.set_nodelay(true);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_timer(hyper_util::rt::TokioTimer::new())
-            .pool_max_idle_per_host(4096)
-            .build(http);
-        let deployment = |path: &str, priced: bool| Deployment {
-            model: "gpt-bench",
-            uri: format!("http://127.0.0.1:{upstream}{path}/chat/completions")
-                .parse()
-                .unwrap(),
-            input_cost: if priced { 0.000_002_5 } else { 0.0 },
-            output_cost: if priced { 0.000_01 } else { 0.0 },
-        };
-        let floor: &'static Floor = Box::leak(Box::new(Floor {
-            client,
-            key_hash: sha2::Sha256::digest(super::MASTER.as_bytes()).into(),
-            models: HashMap::from([
-                ("bench", deployment("/v1", true)),
-                ("bench-slow", deployment("/slow/v1", false)),
-            ]),
-            upstream_auth: http::HeaderValue::from_static("Bearer sk-upstream"),
-            requests: AtomicU64::new(0),
-            tokens: AtomicU64::new(0),
-            spend: AtomicU64::new(0),
-        }));
-        let l = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
-        let builder = Arc::new(hyper_util::server::conn::auto::Builder::new(
-            TokioExecutor::new(),
-        ));
-        loop {
-            let (s, _) = l.accept().await.unwrap();
-            s.set_nodelay(true).unwrap();
-            let builder = builder.clone();
-            tokio::spawn(async move {
-                let svc = service_fn(move |req: Request<Incoming>| async move {
-                    Ok::<_, Infallible>(floor.serve(req).await)
-                });
-                let _ = builder.serve_connection(TokioIo::new(s), svc).await;
-            });
-        }
-    });
+    let mut http = HttpConnector::new();
+    http.set_nodelay(true);
+    let client = Client::builder(TokioExecutor::new())
+        .pool_timer(hyper_util::rt::TokioTimer::new())
+        .pool_max_idle_per_host(4096)
+        .build(http);
+    let deployment = |path: &str, priced: bool| Deployment {
+        model: "gpt-bench",
+        uri: format!("http://127.0.0.1:{upstream}{path}/chat/completions")
+            .parse()
+            .unwrap(),
+        input_cost: if priced { 0.000_002_5 } else { 0.0 },
+        output_cost: if priced { 0.000_01 } else { 0.0 },
+    };
+    let floor: &'static Floor = Box::leak(Box::new(Floor {
+        client,
+        key_hash: sha2::Sha256::digest(super::MASTER.as_bytes()).into(),
+        models: HashMap::from([
+            ("bench", deployment("/v1", true)),
+            ("bench-slow", deployment("/slow/v1", false)),
+        ]),
+        upstream_auth: http::HeaderValue::from_static("Bearer sk-upstream"),
+        requests: AtomicU64::new(0),
+        tokens: AtomicU64::new(0),
+        spend: AtomicU64::new(0),
+    }));
+    super::serve_proxy(port, move |req| floor.serve(req));
 }

@@ -385,18 +385,20 @@ pub fn run(o: &Opts, args: &[String], proxy_cpu: Option<usize>, client_cpu: Opti
     if skip_memory {
         eprintln!("--no-memory: the memory phase is skipped");
     }
+    // every target of the run, in the order phases visit them
+    let targets: Vec<&Target> = [
+        Some(&bare_t),
+        Some(&floor_t),
+        Some(&plain_t),
+        gov_t.as_ref(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
     let body = request_body(false);
     // warm up (connections, caches, the key's records)
     rt.block_on(async {
-        for t in [
-            Some(&bare_t),
-            Some(&floor_t),
-            Some(&plain_t),
-            gov_t.as_ref(),
-        ]
-        .into_iter()
-        .flatten()
-        {
+        for t in targets.iter().copied() {
             phase_max(t, &body, o.conns, 1).await;
         }
     });
@@ -460,15 +462,7 @@ pub fn run(o: &Opts, args: &[String], proxy_cpu: Option<usize>, client_cpu: Opti
     // (at max rps, the slower a target, the more often the other CPU sleeps when it writes to
     // it, and waking a sleeping vCPU is expensive in a VM: its CPU per request grows with it)
     let mut same = Vec::new();
-    for t in [
-        Some(&bare_t),
-        Some(&floor_t),
-        Some(&plain_t),
-        gov_t.as_ref(),
-    ]
-    .into_iter()
-    .flatten()
-    {
+    for t in targets.iter().copied() {
         let (served0, cpu0) = (t.served.load(Ordering::Relaxed), t.pid.map(cpu_ns));
         rt.block_on(phase_fixed(t, &body, same_rate, o.seconds));
         let served = t.served.load(Ordering::Relaxed) - served0;
@@ -481,15 +475,7 @@ pub fn run(o: &Opts, args: &[String], proxy_cpu: Option<usize>, client_cpu: Opti
 
     // streams: per-chunk CPU, 16 concurrent streams of 50 chunks 1 ms apart
     let mut chunk = Vec::new();
-    for t in [
-        Some(&bare_t),
-        Some(&floor_t),
-        Some(&plain_t),
-        gov_t.as_ref(),
-    ]
-    .into_iter()
-    .flatten()
-    {
+    for t in targets.iter().copied() {
         let mut row = Row::default();
         rt.block_on(phase_stream(t, o.seconds, &mut row));
         chunk.push((t.name, row.cpu_us_per_chunk));
