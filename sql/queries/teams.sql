@@ -14,7 +14,9 @@ LEFT JOIN "TianjiLLM_BudgetTable" b ON b."budget_id" = m."budget_id"
 WHERE m."team_id" = $1 AND m."user_id" = $2;
 
 -- name: InsertTeam
--- $1: the new row as JSON (columns by name); unspecified columns take the defaults below.
+-- $1: the new row as JSON (columns by name); unspecified columns take the defaults below. No
+-- row when the team id is taken (`/team/new` checked first; a JWT caller's `team_id_upsert`
+-- may race another instance's).
 INSERT INTO "TianjiLLM_TeamTable"
 SELECT * FROM jsonb_populate_record(
     NULL::"TianjiLLM_TeamTable",
@@ -29,26 +31,8 @@ SELECT * FROM jsonb_populate_record(
         'created_at', now()::timestamp(3), 'updated_at', now()::timestamp(3)
     ) || $1::jsonb
 )
+ON CONFLICT ("team_id") DO NOTHING
 RETURNING to_jsonb("TianjiLLM_TeamTable".*);
-
--- name: EnsureTeam
--- $1 team_id: create a team with that id (no alias, models or limits) unless it exists (a
--- JWT caller's team with `team_id_upsert`).
-INSERT INTO "TianjiLLM_TeamTable"
-SELECT * FROM jsonb_populate_record(
-    NULL::"TianjiLLM_TeamTable",
-    jsonb_build_object(
-        'team_id', $1::text,
-        'admins', '[]'::jsonb, 'members', '[]'::jsonb, 'members_with_roles', '[]'::jsonb,
-        'metadata', '{}'::jsonb, 'spend', 0, 'models', '[]'::jsonb, 'blocked', false,
-        'model_spend', '{}'::jsonb, 'model_max_budget', '{}'::jsonb, 'router_settings', '{}'::jsonb,
-        'team_member_permissions', '[]'::jsonb, 'access_group_ids', '[]'::jsonb,
-        'policies', '[]'::jsonb, 'default_team_member_models', '[]'::jsonb,
-        'allow_team_guardrail_config', false,
-        'created_at', now()::timestamp(3), 'updated_at', now()::timestamp(3)
-    )
-)
-ON CONFLICT ("team_id") DO NOTHING;
 
 -- name: GetTeamRows
 -- $1 team ids; locks the rows for the caller's transaction.

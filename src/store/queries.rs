@@ -273,7 +273,6 @@ queries! {
     GetOrgRecord,
     GetEndUserRecord,
     InsertTeam,
-    EnsureTeam,
     GetTeamRows,
     UpdateTeam,
     ArchiveTeams,

@@ -195,12 +195,13 @@ pub async fn new(call: &Call<'_>) -> Result<Response<Body>, AdminError> {
     let mut conn = call.store.conn().await?;
     let tx = Tx::begin(call, &mut conn).await?;
     let taken = format!("Team id = {team_id} already exists. Please use a different team id.");
-    tx.absent(Query::GetTeamRows, &team_id, "team_id", taken)
+    tx.absent(Query::GetTeamRows, &team_id, "team_id", taken.clone())
         .await?;
     tx.object_permission(c.own.get("object_permission"), &mut row)
         .await?;
-    let team = tx.row(Query::InsertTeam, &[&Value::Object(row)]).await?;
-    let mut team = team.unwrap_or_default();
+    // no row: another request took the id since the check
+    let mut team = (tx.row(Query::InsertTeam, &[&Value::Object(row)]).await?)
+        .ok_or_else(|| AdminError::invalid("team_id", taken))?;
     let mut changed = vec![Changed::Team(team_id.clone())];
     if !members.is_empty() {
         for m in &members {

@@ -358,7 +358,9 @@ impl JwtAuth {
                 "Team doesn't exist in db. Team={id}. Create team via `/team/new` call."
             )));
         }
-        self.create(Query::EnsureTeam, &[&id]).await?;
+        // a team with that id and nothing else (no row: another instance made it first)
+        let row = json!({ "team_id": id });
+        self.create(Query::InsertTeam, &[&row]).await?;
         dir.teams.invalidate(&id).await;
         dir.teams
             .get(&id)
