@@ -55,6 +55,9 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::{TcpListener, TcpStream};
 
+#[path = "../tests/common/ports.rs"]
+mod ports;
+use ports::free_port;
 #[path = "load/floor.rs"]
 mod floor;
 #[path = "load/perf.rs"]
@@ -399,14 +402,6 @@ impl Drop for Proc {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn pinned(cpu: Option<usize>, exe: &str) -> Command {

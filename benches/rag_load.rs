@@ -59,6 +59,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
 use tokio_postgres::types::{ToSql, Type};
 
+#[path = "../tests/common/ports.rs"]
+mod ports;
+use ports::free_port;
 #[path = "common/clusters.rs"]
 mod clusters;
 use clusters::{Clusters, DIMS, Rng};
@@ -201,14 +204,6 @@ impl Proc {
     fn pid(&self) -> u32 {
         self.0.id()
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// Wait (up to `limit`) until `port` accepts connections.

@@ -5,6 +5,7 @@ pub mod db;
 pub mod fixtures;
 pub mod mock_upstream;
 pub mod pg_cluster;
+pub mod ports;
 pub mod providers;
 pub mod redis;
 pub mod redis_cluster;
@@ -19,6 +20,8 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
+
+pub use ports::free_port;
 
 pub const MASTER_KEY: &str = "sk-test-master";
 

@@ -16,15 +16,7 @@ use serde_json::Value;
 use crate::common::db::TestDb;
 use crate::common::mock_upstream::MockUpstream;
 use crate::common::redis::TempRedis;
-use crate::common::{MASTER_KEY, Resp, TestGateway, eventually, send};
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use crate::common::{MASTER_KEY, Resp, TestGateway, eventually, free_port, send};
 
 async fn get(url: &str) -> Resp {
     send(Method::GET, url, &[], Bytes::new()).await
