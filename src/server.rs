@@ -352,10 +352,12 @@ async fn connection(c: Connection, stream: tokio::net::TcpStream) {
         _slot,
     } = c;
     let service = service_fn(move |req| {
-        let st = state.clone();
         // Boxed: the request's state machine is large, and hyper moves the future it gets into
         // its dispatcher; a box moves as a pointer instead of copying the whole state per request.
-        Box::pin(async move { Ok::<_, Infallible>(serve_one(st, req, peer, deadline).await) })
+        // (The request goes into `serve_one` here, not into the async block: the block would
+        // keep its own copy of the request's head beside the one `serve_one` holds.)
+        let serving = serve_one(state.clone(), req, peer, deadline);
+        Box::pin(async move { Ok::<_, Infallible>(serving.await) })
     });
     let ended = match tls {
         None => {

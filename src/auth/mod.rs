@@ -28,14 +28,15 @@ use crate::store::Store;
 use crate::util::clock::{fmt_utc, now_secs};
 use crate::util::hex::hex;
 
-/// Headers that may carry the caller's key, in lookup order.
-const KEY_HEADERS: &[&str] = &[
-    "x-tianji-api-key",
-    "authorization",
-    "api-key",
-    "x-api-key",
-    "x-goog-api-key",
-    "ocp-apim-subscription-key",
+/// Headers that may carry the caller's key, in lookup order (names, not strings: a lookup by
+/// string parses the name first).
+static KEY_HEADERS: [http::HeaderName; 6] = [
+    http::HeaderName::from_static("x-tianji-api-key"),
+    http::header::AUTHORIZATION,
+    http::HeaderName::from_static("api-key"),
+    http::HeaderName::from_static("x-api-key"),
+    http::HeaderName::from_static("x-goog-api-key"),
+    http::HeaderName::from_static("ocp-apim-subscription-key"),
 ];
 
 /// The authenticated caller.
@@ -287,12 +288,12 @@ pub fn digest(key: &str) -> [u8; 32] {
 
 /// The raw key from the request headers, if any.
 pub fn presented_key(headers: &HeaderMap) -> Result<Option<&str>, AuthError> {
-    for name in KEY_HEADERS {
-        let Some(v) = headers.get(*name) else {
+    for name in &KEY_HEADERS {
+        let Some(v) = headers.get(name) else {
             continue;
         };
         let s = v.to_str().map_err(|_| AuthError::Malformed)?.trim();
-        if *name == "authorization" {
+        if name == http::header::AUTHORIZATION {
             let Some((scheme, rest)) = s.split_once(' ') else {
                 return Err(AuthError::Malformed);
             };

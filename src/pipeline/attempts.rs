@@ -31,9 +31,13 @@ use crate::upstream::UpstreamError;
 /// Seconds the client allows this request (`x-tianji-timeout`, or LiteLLM's
 /// `x-litellm-timeout`): each attempt's `timeout` and `stream_timeout`.
 fn request_timeout(headers: &HeaderMap) -> Option<Duration> {
-    ["x-tianji-timeout", "x-litellm-timeout"]
+    static NAMES: [http::HeaderName; 2] = [
+        http::HeaderName::from_static("x-tianji-timeout"),
+        http::HeaderName::from_static("x-litellm-timeout"),
+    ];
+    NAMES
         .iter()
-        .find_map(|h| headers.get(*h))
+        .find_map(|h| headers.get(h))
         .and_then(|v| v.to_str().ok())
         .and_then(|s| s.trim().parse::<f64>().ok())
         .filter(|s| *s > 0.0)

@@ -64,8 +64,9 @@ pub fn end_user_of(call: &Call) -> Option<String> {
     if let Some(e) = call.principal.key().and_then(|k| k.end_user.clone()) {
         return Some(e);
     }
+    static END_USER: http::HeaderName = http::HeaderName::from_static("x-tianji-end-user-id");
     call.parsed.end_user.clone().or_else(|| {
-        (call.headers.get("x-tianji-end-user-id"))
+        (call.headers.get(&END_USER))
             .and_then(|v| v.to_str().ok())
             .map(str::to_string)
     })

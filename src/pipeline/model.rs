@@ -26,7 +26,7 @@ pub fn name(
     let expect = call.expect;
     if expect == Expect::Responses {
         call.parsed.include_usage = Some(true);
-        if memchr::memmem::find(&call.parsed.raw, b"\"previous_response_id\"").is_some() {
+        if crate::holds!(&call.parsed.raw, b"\"previous_response_id\"") {
             let parsed = std::mem::take(&mut call.parsed);
             let (p, dep) = previous_response(state, &call.principal, parsed)?;
             call.parsed = p;

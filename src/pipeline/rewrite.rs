@@ -65,8 +65,8 @@ pub fn rewrite(
         .iter()
         .filter(|(from, _)| memchr::memmem::find(&raw, format!("\"{from}\"").as_bytes()).is_some())
         .collect();
-    let has_stream_options = want_usage
-        && (req.has_stream_options || memchr::memmem::find(&raw, b"\"stream_options\"").is_some());
+    let has_stream_options =
+        want_usage && (req.has_stream_options || crate::holds!(&raw, b"\"stream_options\""));
     let controls = req.controls.any();
     let need_scan = (req.has_model_member && model_span.is_none())
         || !renames.is_empty()

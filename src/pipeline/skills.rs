@@ -52,8 +52,8 @@ fn same_account(a: &Deployment, b: &Deployment) -> bool {
 pub fn pin(state: &AppState, call: &Call, ctx: &mut RequestCtx) -> Result<(), GatewayError> {
     let raw = &call.parsed.raw;
     if state.skill_homes.is_empty()
-        || memchr::memmem::find(raw, b"\"skills\"").is_none()
-        || memchr::memmem::find(raw, b"\"container\"").is_none()
+        || !crate::holds!(raw, b"\"skills\"")
+        || !crate::holds!(raw, b"\"container\"")
     {
         return Ok(());
     }

@@ -313,21 +313,25 @@ pub async fn send_with(
 ) -> Result<Response<Incoming>, UpstreamError> {
     let mut attempt = 0;
     loop {
-        let mut req = request(dep, method.clone(), uri, body, stream, extra);
-        crate::observability::traces::upstream_headers(req.headers_mut());
-        let result = client.request(req).await;
+        // The request is built in its own scope and only the client's future is held while it
+        // waits (a local whose storage lives across an await stays in the future's state, and
+        // this future sits inside every upstream call's); the retry's wait likewise holds
+        // nothing but its timer.
+        let sent = {
+            let mut req = request(dep, method.clone(), uri, body, stream, extra);
+            crate::observability::traces::upstream_headers(req.headers_mut());
+            client.request(req)
+        };
         let last = attempt >= dep.max_retries;
-        match result {
+        let wait = match sent.await {
             Ok(resp) if !last && retryable(resp.status()) => {
-                let wait = backoff(attempt, resp.headers().get(header::RETRY_AFTER));
-                drop(resp);
                 tracing::debug!(deployment = %dep.id, attempt, "retrying after upstream status");
-                tokio::time::sleep(wait).await;
+                backoff(attempt, resp.headers().get(header::RETRY_AFTER))
             }
             Ok(resp) => return Ok(resp),
             Err(e) if !last => {
                 tracing::debug!(deployment = %dep.id, attempt, error = %e, "retrying after connection error");
-                tokio::time::sleep(backoff(attempt, None)).await;
+                backoff(attempt, None)
             }
             Err(e) => {
                 return Err(UpstreamError::Connect {
@@ -335,7 +339,8 @@ pub async fn send_with(
                     detail: error_chain(&e),
                 });
             }
-        }
+        };
+        tokio::time::sleep(wait).await;
         attempt += 1;
     }
 }
@@ -381,7 +386,8 @@ pub async fn ok_body(
     resp: Response<Incoming>,
 ) -> Result<(http::response::Parts, Bytes), UpstreamError> {
     if !resp.status().is_success() {
-        return Err(UpstreamError::from_response(resp).await);
+        // boxed: a successful answer's read does not carry (or copy) the error's state
+        return Err(Box::pin(UpstreamError::from_response(resp)).await);
     }
     let (head, incoming) = resp.into_parts();
     let bytes = incoming
@@ -410,10 +416,12 @@ pub enum Errors<'a> {
 }
 
 impl Errors<'_> {
+    /// The error of the failed answer `resp` (boxed: the calls that await this on their
+    /// failure path do not carry, or copy, its state on their way to a success).
     async fn of(self, resp: Response<Incoming>) -> UpstreamError {
         match self {
-            Errors::AsSent => UpstreamError::from_response(resp).await,
-            Errors::Native(p) => UpstreamError::from_provider(resp, p).await,
+            Errors::AsSent => Box::pin(UpstreamError::from_response(resp)).await,
+            Errors::Native(p) => Box::pin(UpstreamError::from_provider(resp, p)).await,
         }
     }
 }

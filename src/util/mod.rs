@@ -8,6 +8,7 @@ pub mod clock;
 pub mod duration;
 pub mod hex;
 pub mod json_text;
+pub mod literal;
 pub mod net;
 pub mod query;
 pub mod redis_conn;

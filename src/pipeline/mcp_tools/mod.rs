@@ -72,7 +72,7 @@ impl McpToolError {
 /// Whether the request may name MCP tools (a cheap look at the bytes; [`serve`] reads them).
 pub fn wanted(call: &Call) -> bool {
     matches!(call.expect, Expect::Chat | Expect::Responses)
-        && memchr::memmem::find(&call.parsed.raw, b"\"mcp\"").is_some()
+        && crate::holds!(&call.parsed.raw, b"\"mcp\"")
 }
 
 /// Serve the request (its stages up to `model` done, noted in `outer`): the loop when it names
