@@ -268,7 +268,7 @@ fn answer_model(v: &Value) -> Option<String> {
 
 /// The first `"model":"..."` in a stream's bytes.
 fn sniff_model(data: &[u8]) -> Option<String> {
-    let at = memchr::memmem::find(data, b"\"model\"")?;
+    let at = crate::literal!(b"\"model\"").find(data)?;
     let rest = data[at + 7..].trim_ascii_start();
     let rest = rest.strip_prefix(b":")?.trim_ascii_start();
     let rest = rest.strip_prefix(b"\"")?;

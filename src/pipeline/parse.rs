@@ -516,7 +516,7 @@ fn from_serde(raw: &[u8], expect: Expect) -> Result<Fields, RequestError> {
     let members: validate::Members<'_> = serde_json::from_slice(raw).map_err(serde_err)?;
     validate::validate(expect, members.0.iter().map(|(k, v)| (k.as_str(), *v)))?;
     let controls = serde_controls(&members)?;
-    let has_model_member = memchr::memmem::find(raw, b"\"model\"").is_some();
+    let has_model_member = crate::holds!(raw, b"\"model\"");
     let head: Head<'_> = serde_json::from_slice(raw).map_err(serde_err)?;
     let mut tags = Vec::new();
     value_tags(head.tags.as_ref(), &mut tags);

@@ -177,7 +177,7 @@ impl EventSealer {
     /// The line with `response.id` sealed, if it carries one (`data: {...}` lines only).
     pub fn line(&mut self, line: &[u8]) -> Option<Vec<u8>> {
         let json = line.strip_prefix(b"data: ")?;
-        memchr::memmem::find(json, b"\"response\"")?;
+        crate::literal!(b"\"response\"").find(json)?;
         let mut v: Value = serde_json::from_slice(json).ok()?;
         self.owner.raw = v.get("response")?.get("id")?.as_str()?.to_string();
         let sealed = self.sealer.seal(&self.owner)?;

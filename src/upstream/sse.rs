@@ -4,7 +4,6 @@
 //! parsed as JSON.
 
 use bytes::{Bytes, BytesMut};
-use memchr::memmem;
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 
@@ -24,15 +23,6 @@ pub fn usage_of_body(body: &[u8]) -> Option<Usage> {
     }
     serde_json::from_slice::<B>(body).ok().and_then(|b| b.usage)
 }
-
-/// `"usage"`, searched for in each chunk (a searcher built once: building one per search
-/// costs more than the search).
-static USAGE: std::sync::LazyLock<memmem::Finder<'static>> =
-    std::sync::LazyLock::new(|| memmem::Finder::new(b"\"usage\""));
-
-/// `"finish_reason"`, searched for in each chunk until one has a value.
-static FINISH_REASON: std::sync::LazyLock<memmem::Finder<'static>> =
-    std::sync::LazyLock::new(|| memmem::Finder::new(b"\"finish_reason\""));
 
 /// The last event of a Responses API or image stream (they send no `[DONE]`).
 fn is_last_event(name: &[u8]) -> bool {
@@ -218,7 +208,7 @@ impl SseScanner {
             return Line::Keep;
         }
         self.ending(payload);
-        let Some(at) = USAGE.find(payload) else {
+        let Some(at) = crate::literal!(b"\"usage\"").find(payload) else {
             return Line::Keep;
         };
         let after = payload[at + 7..].trim_ascii_start();
@@ -269,7 +259,7 @@ impl SseScanner {
             self.saw_end = true;
             return;
         }
-        if let Some(at) = FINISH_REASON.find(payload) {
+        if let Some(at) = crate::literal!(b"\"finish_reason\"").find(payload) {
             let after = payload[at + 15..].trim_ascii_start();
             let after = after.strip_prefix(b":").unwrap_or(after).trim_ascii_start();
             self.saw_end = after.starts_with(b"\"");

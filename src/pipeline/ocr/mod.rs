@@ -156,7 +156,8 @@ pub fn document(raw: &[u8]) -> Result<Document, OcrError> {
 /// Whether the answer is the provider's own (`x-req-format: native`, or `req_format` in the
 /// body, which wins), and whether the body has `req_format` (not sent on).
 fn format(headers: &HeaderMap, raw: &[u8]) -> Result<(bool, bool), OcrError> {
-    let in_body = memchr::memmem::find(raw, b"\"req_format\"")
+    let in_body = crate::literal!(b"\"req_format\"")
+        .find(raw)
         .and_then(|_| serde_json::from_slice::<Asked<'_>>(raw).ok())
         .and_then(|a| a.req_format.map(|v| v.get().to_string()));
     let asked = match &in_body {
