@@ -38,8 +38,14 @@ enum State {
     Done,
 }
 
-/// Markers of a stream's last events.
-const END_MARKERS: &[&[u8]] = &[b"[DONE]", b"message_stop", b"response.completed"];
+/// Whether a chunk carries a marker of a stream's last events (OpenAI's `[DONE]`, Anthropic's
+/// `message_stop`, the Responses API's `response.completed`); looked for in every chunk, with
+/// searchers built once.
+fn ends_answer(data: &[u8]) -> bool {
+    crate::holds!(data, b"[DONE]")
+        || crate::holds!(data, b"message_stop")
+        || crate::holds!(data, b"response.completed")
+}
 
 impl Guarded {
     pub fn new(inner: DynBody, run: Arc<Run>) -> Self {
@@ -164,11 +170,7 @@ impl Guarded {
                             continue;
                         };
                         this.read(&data);
-                        if !this.holding
-                            && END_MARKERS
-                                .iter()
-                                .any(|m| memchr::memmem::find(&data, m).is_some())
-                        {
+                        if !this.holding && ends_answer(&data) {
                             this.holding = true;
                         }
                         if this.holding {
